@@ -1,0 +1,29 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, isAbsolute, join, resolve } from 'node:path';
+
+const isExecutableFile = (path: string): boolean => {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Finds the agent program the way execvp would, on the PATH the agent will get (relative paths with a
+ * slash resolve from `cwd`, the worker's directory, not the task's workdir). Returns undefined when there is nothing to run, so a missing CLI is a clear
+ * error rather than an exit code to guess at.
+ */
+export function resolveProgram(file: string, pathVariable: string | undefined, cwd: string): string | undefined {
+  if (file.includes('/')) {
+    const candidate = isAbsolute(file) ? file : resolve(cwd, file);
+    return isExecutableFile(candidate) ? candidate : undefined;
+  }
+  for (const dir of (pathVariable ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, file);
+    if (isExecutableFile(candidate)) return candidate;
+  }
+  return undefined;
+}

@@ -1,0 +1,109 @@
+import { spawn } from 'node:child_process';
+import { StringDecoder } from 'node:string_decoder';
+import { parentDeathPrefix } from '../../src/process/parent-death-signal';
+import type { Invocation } from './build-invocation';
+import { resolveProgram } from './resolve-program';
+
+export type OutputStream = 'stdout' | 'stderr';
+
+export interface RunProcessOptions {
+  invocation: Invocation;
+  cwd?: string;
+  timeoutMs: number;
+  killGraceMs: number;
+  /** Aborting kills the process group (TERM, then KILL after the grace period). */
+  signal: AbortSignal;
+  onOutput: (stream: OutputStream, text: string) => void;
+}
+
+export type ProcessEnd =
+  | { kind: 'exited'; exitCode: number }
+  | { kind: 'signalled'; signal: string }
+  | { kind: 'timed_out' }
+  | { kind: 'aborted' }
+  | { kind: 'spawn_failed'; code: string; message: string };
+
+/** A worker that dies, even by SIGKILL, takes its agents with it. */
+const PDEATHSIG_WRAPPER = parentDeathPrefix('KILL');
+
+function killGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+/**
+ * Runs one agent process: argv only, its own process group, the prompt written to stdin and stdin
+ * closed (agents wait forever on an open pipe). Timeout and abort kill the whole group, TERM first,
+ * KILL after `killGraceMs`; the promise settles only once the process has exited, so no run outlives it.
+ */
+export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
+  const { invocation } = opts;
+  const program = resolveProgram(invocation.file, invocation.env.PATH, process.cwd());
+  if (program === undefined) {
+    return Promise.resolve({ kind: 'spawn_failed', code: 'ENOENT', message: `agent program not found: ${invocation.file}` });
+  }
+  const argv = [...PDEATHSIG_WRAPPER, program, ...invocation.args];
+  return new Promise((resolve) => {
+    let stopReason: 'timed_out' | 'aborted' | undefined;
+    let killTimer: NodeJS.Timeout | undefined;
+    const child = spawn(argv[0] as string, argv.slice(1), {
+      cwd: opts.cwd,
+      env: invocation.env,
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      windowsHide: true,
+    });
+
+    const stop = (reason: 'timed_out' | 'aborted'): void => {
+      if (stopReason || child.pid === undefined) return;
+      stopReason = reason;
+      killGroup(child.pid, 'SIGTERM');
+      killTimer = setTimeout(() => killGroup(child.pid as number, 'SIGKILL'), opts.killGraceMs);
+    };
+    const timeout = setTimeout(() => stop('timed_out'), opts.timeoutMs);
+    const onAbort = (): void => stop('aborted');
+    if (opts.signal.aborted) onAbort();
+    else opts.signal.addEventListener('abort', onAbort, { once: true });
+
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const decoder = new StringDecoder('utf8');
+      child[stream].on('data', (chunk: Buffer) => {
+        const text = decoder.write(chunk);
+        if (text) opts.onOutput(stream, text);
+      });
+      child[stream].on('end', () => {
+        const rest = decoder.end();
+        if (rest) opts.onOutput(stream, rest);
+      });
+    }
+    // An agent that exits without reading its prompt closes the pipe: that is its business, not an error.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(invocation.stdin);
+
+    let spawnError: NodeJS.ErrnoException | undefined;
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      spawnError = err;
+    });
+    // Anything the agent left in its group dies with it; that also closes pipes a grandchild still holds.
+    child.on('exit', () => {
+      if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timeout);
+      if (killTimer) clearTimeout(killTimer);
+      opts.signal.removeEventListener('abort', onAbort);
+      if (spawnError && child.pid === undefined) {
+        resolve({ kind: 'spawn_failed', code: spawnError.code ?? 'UNKNOWN', message: spawnError.message });
+      } else if (stopReason) {
+        resolve({ kind: stopReason });
+      } else if (signal) {
+        resolve({ kind: 'signalled', signal });
+      } else {
+        resolve({ kind: 'exited', exitCode: code ?? -1 });
+      }
+    });
+  });
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Entry point of `npm run up`, `npm test` and `npm run bench` on a fresh machine: installs what is
+// missing (npm dependencies, the Temporal CLI), builds, then runs the command, forwarding signals.
+// Plain Node with built-ins only: it runs before node_modules exists.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
+const commands = {
+  up: 'dist/src/up/main.js',
+  test: 'dist/test/run-tests.js',
+  bench: 'dist/test/bench/main.js',
+};
+
+const say = (line) => process.stderr.write(`[atelier] ${line}\n`);
+function run(command, args, env = process.env) {
+  const res = spawnSync(command, args, { cwd: root, stdio: 'inherit', env });
+  if (res.error) throw new Error(`${command}: ${res.error.message}`);
+  if (res.status !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${res.status ?? res.signal}`);
+}
+
+function ensureDependencies() {
+  const marker = join(root, 'node_modules/.package-lock.json');
+  const lock = join(root, 'package-lock.json');
+  if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs) return;
+  say('installing npm dependencies (npm ci)');
+  run('npm', ['ci', '--no-audit', '--no-fund']);
+}
+
+function ensureTemporalCli() {
+  if (process.env.TEMPORAL_ADDRESS !== undefined && process.argv[2] === 'up') return; // an external server
+  if (existsSync(join(root, '.tools/bin/temporal'))) return;
+  say(`installing the Temporal CLI from Go modules (${TEMPORAL_CLI_MODULE}); the first build takes minutes`);
+  run('go', ['install', TEMPORAL_CLI_MODULE], { ...process.env, GOBIN: join(root, '.tools/bin') });
+}
+
+const mode = process.argv[2];
+if (!(mode in commands)) {
+  say(`usage: bootstrap.mjs ${Object.keys(commands).join('|')} [args]`);
+  process.exit(2);
+}
+try {
+  ensureDependencies();
+  ensureTemporalCli();
+  run('npm', ['run', '--silent', 'build']);
+} catch (err) {
+  say(err.message);
+  process.exit(1);
+}
+const child = spawn(process.execPath, [join(root, commands[mode]), ...process.argv.slice(3)], {
+  cwd: root,
+  stdio: 'inherit',
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

@@ -1,0 +1,33 @@
+import { timingSafeEqual } from 'node:crypto';
+import { Inject, Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import type { Request } from 'express';
+import type { AtelierConfig } from '../../config/env';
+import { CONFIG } from '../tokens';
+
+const sameSecret = (a: string, b: string): boolean => {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+};
+
+/**
+ * When `ATELIER_API_TOKENS` is set, every `/v1` call needs `Authorization: Bearer <token>` with one of
+ * them. Health, metrics and docs stay open for probes.
+ */
+@Injectable()
+export class BearerTokenGuard implements CanActivate {
+  constructor(@Inject(CONFIG) private readonly config: AtelierConfig) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const tokens = this.config.ATELIER_API_TOKENS;
+    if (tokens.length === 0) return true;
+    const request = context.switchToHttp().getRequest<Request>();
+    if (!request.path.startsWith('/v1')) return true;
+    const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
+    const presented = match?.[1];
+    if (presented === undefined || !tokens.some((t) => sameSecret(t, presented))) {
+      throw new UnauthorizedException('a valid bearer token is required');
+    }
+    return true;
+  }
+}

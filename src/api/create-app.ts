@@ -1,0 +1,39 @@
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Logger as PinoNestLogger } from 'nestjs-pino';
+import type { Logger } from 'pino';
+import type { AgentsFile } from '../config/agents-file';
+import type { AtelierConfig } from '../config/env';
+import { AppModule } from './app.module';
+import { HttpErrorFilter } from './http/http-error.filter';
+import { validationPipe } from './http/validation';
+
+/** A prompt may be 200,000 characters of 4-byte UTF-8, plus the rest of the body. */
+const BODY_LIMIT = '1mb';
+
+/** Builds the API application (not yet listening): validation, errors, OpenAPI at /docs, shutdown hooks. */
+export async function createApp(config: AtelierConfig, agents: AgentsFile, logger: Logger): Promise<NestExpressApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, agents, logger), {
+    bufferLogs: true,
+    bodyParser: false,
+  });
+  app.useLogger(app.get(PinoNestLogger));
+  app.useBodyParser('json', { limit: BODY_LIMIT, strict: true });
+  app.disable('x-powered-by');
+  app.set('query parser', 'extended');
+  app.useGlobalPipes(validationPipe());
+  app.useGlobalFilters(new HttpErrorFilter(logger));
+  app.enableShutdownHooks();
+  const document = SwaggerModule.createDocument(
+    app,
+    new DocumentBuilder()
+      .setTitle('Atelier')
+      .setDescription('Durable orchestration of AI coding agents on Temporal')
+      .setVersion('1')
+      .addBearerAuth()
+      .build(),
+  );
+  SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
+  return app;
+}

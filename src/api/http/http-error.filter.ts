@@ -1,0 +1,46 @@
+import { ArgumentsHost, Catch, HttpException, HttpStatus, type ExceptionFilter } from '@nestjs/common';
+import type { Response } from 'express';
+import type { Logger } from 'pino';
+
+interface ClientError {
+  status?: number;
+  statusCode?: number;
+  type?: string;
+  expose?: boolean;
+  message?: string;
+}
+
+/**
+ * Every error becomes a JSON answer. Errors raised by the HTTP layer for what a client sent (bad JSON,
+ * a body too large, a bad encoding) keep their 4xx status; anything else is a 500 whose details stay in
+ * the log, never in the response.
+ */
+@Catch()
+export class HttpErrorFilter implements ExceptionFilter {
+  constructor(private readonly logger: Logger) {}
+
+  catch(error: unknown, host: ArgumentsHost): void {
+    const response = host.switchToHttp().getResponse<Response>();
+    if (error instanceof HttpException) {
+      const body = error.getResponse();
+      response
+        .status(error.getStatus())
+        .json(typeof body === 'string' ? { statusCode: error.getStatus(), message: body } : body);
+      return;
+    }
+    const clientError = error as ClientError;
+    const status = clientError?.status ?? clientError?.statusCode;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      response.status(status).json({
+        statusCode: status,
+        error: clientError.type ?? 'client error',
+        message: clientError.expose !== false && clientError.message ? clientError.message : 'bad request',
+      });
+      return;
+    }
+    this.logger.error({ err: error }, 'unhandled error');
+    response
+      .status(HttpStatus.INTERNAL_SERVER_ERROR)
+      .json({ statusCode: HttpStatus.INTERNAL_SERVER_ERROR, message: 'internal error' });
+  }
+}

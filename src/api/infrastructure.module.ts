@@ -1,0 +1,47 @@
+import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
+import { Client, Connection } from '@temporalio/client';
+import type { Pool } from 'pg';
+import type { AgentsFile } from '../config/agents-file';
+import type { AtelierConfig } from '../config/env';
+import { createPool } from '../db/pool';
+import { AttemptStore } from '../store/attempt-store';
+import { TaskStore } from '../store/task-store';
+import { AGENTS, CONFIG, PG_POOL, TEMPORAL_CLIENT } from './tokens';
+
+/**
+ * Config, agents file, PostgreSQL pool and Temporal client for the whole API. The Temporal connection
+ * is lazy, so the API starts (and reports not ready) while Temporal is still coming up. Both are
+ * closed on shutdown.
+ */
+@Global()
+@Module({})
+export class InfrastructureModule implements OnApplicationShutdown {
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(TEMPORAL_CLIENT) private readonly client: Client,
+  ) {}
+
+  static forRoot(config: AtelierConfig, agents: AgentsFile, onDbError: (err: Error) => void): DynamicModule {
+    const providers = [
+      { provide: CONFIG, useValue: config },
+      { provide: AGENTS, useValue: agents },
+      { provide: PG_POOL, useFactory: () => createPool(config.DATABASE_URL, onDbError, 20) },
+      {
+        provide: TEMPORAL_CLIENT,
+        useFactory: () =>
+          new Client({
+            connection: Connection.lazy({ address: config.TEMPORAL_ADDRESS }),
+            namespace: config.TEMPORAL_NAMESPACE,
+          }),
+      },
+      { provide: TaskStore, useFactory: (pool: Pool) => new TaskStore(pool), inject: [PG_POOL] },
+      { provide: AttemptStore, useFactory: (pool: Pool) => new AttemptStore(pool), inject: [PG_POOL] },
+    ];
+    return { module: InfrastructureModule, providers, exports: providers.map((p) => p.provide) };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.client.connection.close();
+    await this.pool.end();
+  }
+}

@@ -1,0 +1,66 @@
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { LIMITS } from '../../../../workflows/definitions';
+import { IsStringRecord, NoNulCharacters } from '../../http/string-checks';
+
+export class CreateTaskDto {
+  @ApiProperty({ description: 'What the agent is asked to do. Passed as data, never through a shell.', minLength: 1, maxLength: 200_000 })
+  @IsString()
+  @Length(1, 200_000)
+  @NoNulCharacters()
+  prompt!: string;
+
+  @ApiPropertyOptional({ description: 'Agent profile name from the agents file; defaults to its defaultAgent.' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 100)
+  agent?: string;
+
+  @ApiPropertyOptional({ description: "Model passed as {model}; defaults to the profile's model." })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  @NoNulCharacters()
+  model?: string;
+
+  @ApiPropertyOptional({ description: 'Absolute path of an existing directory the agent runs in.' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 4096)
+  @Matches(/^\//, { message: 'workdir must be an absolute path' })
+  @NoNulCharacters()
+  workdir?: string;
+
+  @ApiPropertyOptional({ description: "Per-attempt time limit; defaults to the profile's.", ...LIMITS.timeoutSeconds })
+  @IsOptional()
+  @IsInt()
+  @Min(LIMITS.timeoutSeconds.min)
+  @Max(LIMITS.timeoutSeconds.max)
+  timeoutSeconds?: number;
+
+  @ApiPropertyOptional({ description: "Attempts before the task fails; defaults to the profile's.", ...LIMITS.maxAttempts })
+  @IsOptional()
+  @IsInt()
+  @Min(LIMITS.maxAttempts.min)
+  @Max(LIMITS.maxAttempts.max)
+  maxAttempts?: number;
+
+  @ApiPropertyOptional({ description: '1 is the highest; default 3.', ...LIMITS.priority })
+  @IsOptional()
+  @IsInt()
+  @Min(LIMITS.priority.min)
+  @Max(LIMITS.priority.max)
+  priority?: number;
+
+  @ApiPropertyOptional({ description: 'Free-form string labels to filter by.', type: 'object', additionalProperties: { type: 'string' } })
+  @IsOptional()
+  @IsStringRecord(50, 200)
+  labels?: Record<string, string>;
+
+  @ApiPropertyOptional({ description: 'Submitting the same key again returns the existing task and starts nothing.' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
+  @NoNulCharacters()
+  idempotencyKey?: string;
+}

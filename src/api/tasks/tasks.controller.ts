@@ -1,0 +1,57 @@
+import { Body, Controller, Get, Header, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
+import { badFields } from '../http/validation';
+import { CreateTaskDto } from './dto/create-task.dto';
+import { ListTasksQuery } from './dto/list-tasks.query';
+import { TasksService } from './tasks.service';
+
+@ApiTags('tasks')
+@ApiBearerAuth()
+@Controller('v1/tasks')
+export class TasksController {
+  constructor(private readonly tasks: TasksService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Submit an agent task; it runs as the Temporal workflow task-<id>.' })
+  @ApiResponse({ status: 201, description: 'Task created and its workflow started.' })
+  @ApiResponse({ status: 200, description: 'The idempotencyKey was used before: the existing task; nothing started.' })
+  @ApiResponse({ status: 400, description: 'Bad input; `fields` names each offending field.' })
+  async create(@Body() dto: CreateTaskDto, @Res({ passthrough: true }) res: Response) {
+    const { created, body } = await this.tasks.create(dto);
+    res.status(created ? 201 : 200);
+    return body;
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'List tasks, newest first, with keyset pagination.' })
+  list(@Query() query: ListTasksQuery) {
+    return this.tasks.list(query);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: 'A task with its attempts, result and error.' })
+  @ApiResponse({ status: 404, description: 'No such task.' })
+  get(@Param('id') id: string) {
+    return this.tasks.get(id);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(202)
+  @ApiOperation({ summary: "Cancel a task: its agent's process group is killed, status becomes cancelled." })
+  @ApiResponse({ status: 409, description: 'The task already succeeded or failed.' })
+  cancel(@Param('id') id: string) {
+    return this.tasks.cancel(id);
+  }
+
+  @Get(':id/logs')
+  @Header('Content-Type', 'text/plain; charset=utf-8')
+  @ApiOperation({ summary: "The agent's stdout and stderr so far, as text; ?attempt=N for one attempt." })
+  @ApiQuery({ name: 'attempt', required: false, type: Number })
+  logs(@Param('id') id: string, @Query('attempt') attempt?: string) {
+    if (attempt !== undefined && !/^[1-9]\d{0,2}$/.test(attempt)) {
+      throw badFields([{ field: 'attempt', problems: ['attempt must be a positive integer'] }]);
+    }
+    return this.tasks.logs(id, attempt === undefined ? undefined : Number(attempt));
+  }
+}

@@ -1,0 +1,176 @@
+import { randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
+import {
+  ConflictException,
+  Inject,
+  Injectable,
+  NotFoundException,
+  ServiceUnavailableException,
+} from '@nestjs/common';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { AgentsFile } from '../../config/agents-file';
+import type { AtelierConfig } from '../../config/env';
+import { TaskStore, type TaskRow } from '../../store/task-store';
+import { workflowIdForTask, type AgentTaskInput } from '../../../workflows/definitions';
+import { badFields } from '../http/validation';
+import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
+import type { CreateTaskDto } from './dto/create-task.dto';
+import type { ListTasksQuery } from './dto/list-tasks.query';
+import { decodeCursor, encodeCursor } from './task-cursor';
+import { taskDetail, taskLinks, taskSummary } from './task-view';
+
+const DEFAULT_PRIORITY = 3;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+const isDirectory = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+@Injectable()
+export class TasksService {
+  constructor(
+    @Inject(CONFIG) private readonly config: AtelierConfig,
+    @Inject(AGENTS) private readonly agents: AgentsFile,
+    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+    private readonly store: TaskStore,
+  ) {}
+
+  /**
+   * Records the task, then starts its workflow (id `task-<id>`, so a second start is refused by
+   * Temporal). A repeated idempotency key returns the first task; if its workflow never started (the
+   * API died in between), it is started now.
+   */
+  async create(dto: CreateTaskDto) {
+    const agentName = dto.agent ?? this.agents.defaultAgent;
+    const profile = this.agents.agents[agentName];
+    if (!profile) {
+      throw badFields([{ field: 'agent', problems: [`unknown agent "${agentName}"; known: ${Object.keys(this.agents.agents).join(', ')}`] }]);
+    }
+    if (dto.workdir !== undefined && !isDirectory(dto.workdir)) {
+      throw badFields([{ field: 'workdir', problems: ['workdir must be an existing directory'] }]);
+    }
+    const model = dto.model ?? profile.model;
+    if (model === undefined && profile.command.some((arg) => arg.includes('{model}'))) {
+      throw badFields([{ field: 'model', problems: [`agent "${agentName}" needs a model and has no default`] }]);
+    }
+    const id = randomUUID();
+    const { task, created } = await this.store.create({
+      id,
+      idempotencyKey: dto.idempotencyKey,
+      prompt: dto.prompt,
+      agent: agentName,
+      model,
+      workdir: dto.workdir,
+      timeoutSeconds: dto.timeoutSeconds ?? profile.timeoutSeconds,
+      maxAttempts: dto.maxAttempts ?? profile.maxAttempts,
+      priority: dto.priority ?? DEFAULT_PRIORITY,
+      labels: dto.labels ?? {},
+      workflowId: workflowIdForTask(id),
+    });
+    const runId = task.run_id ?? (await this.startWorkflow(task, created));
+    return { created, body: this.submitted({ ...task, run_id: runId }) };
+  }
+
+  private async startWorkflow(task: TaskRow, created: boolean): Promise<string> {
+    const input: AgentTaskInput = {
+      taskId: task.id,
+      agent: task.agent,
+      model: task.model ?? undefined,
+      workdir: task.workdir ?? undefined,
+      timeoutSeconds: task.timeout_seconds,
+      maxAttempts: task.max_attempts,
+      priority: task.priority,
+      agentTaskQueue: this.config.ATELIER_AGENT_QUEUE,
+      backoffSeconds: this.config.ATELIER_RETRY_BACKOFF_SECONDS,
+    };
+    let runId: string;
+    try {
+      const handle = await this.temporal.workflow.start('agentTaskWorkflow', {
+        workflowId: task.workflow_id,
+        taskQueue: this.config.ATELIER_WORKFLOW_QUEUE,
+        args: [input],
+        priority: { priorityKey: task.priority },
+      });
+      runId = handle.firstExecutionRunId;
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        runId = (await this.temporal.workflow.getHandle(task.workflow_id).describe()).runId;
+      } else {
+        // Nothing started: leave nothing behind, so the client can simply try again.
+        if (created) await this.store.deleteUnstarted(task.id);
+        throw new ServiceUnavailableException(`could not start the task workflow: ${(err as Error).message}`);
+      }
+    }
+    await this.store.setRunId(task.id, runId);
+    return runId;
+  }
+
+  private links(task: TaskRow) {
+    return taskLinks(task, this.config.TEMPORAL_UI_URL, this.config.TEMPORAL_NAMESPACE);
+  }
+
+  private submitted(task: TaskRow) {
+    return { id: task.id, status: task.status, workflowId: task.workflow_id, runId: task.run_id, links: this.links(task) };
+  }
+
+  private async find(id: string): Promise<TaskRow> {
+    const task = UUID.test(id) ? await this.store.get(id) : undefined;
+    if (!task) throw new NotFoundException(`no task ${id}`);
+    return task;
+  }
+
+  async get(id: string) {
+    const task = await this.find(id);
+    const [attempts, output] = await Promise.all([
+      this.store.attempts(id),
+      task.result_attempt === null ? Promise.resolve(null) : this.store.attemptOutput(id, task.result_attempt),
+    ]);
+    return taskDetail(task, attempts, output, this.links(task));
+  }
+
+  async list(query: ListTasksQuery) {
+    const labels: Record<string, string> = {};
+    for (const label of query.label ?? []) {
+      const at = label.indexOf(':');
+      labels[label.slice(0, at)] = label.slice(at + 1);
+    }
+    let after: { ts: string; id: string } | undefined;
+    if (query.cursor !== undefined) {
+      after = decodeCursor(query.cursor);
+      if (!after) throw badFields([{ field: 'cursor', problems: ['cursor is not one this API returned'] }]);
+    }
+    const limit = query.limit ?? 50;
+    const rows = await this.store.list({ status: query.status, labels, limit: limit + 1, after });
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((t) => taskSummary(t, this.links(t))),
+      nextCursor: rows.length > limit && last ? encodeCursor(last.cursor_ts, last.id) : null,
+    };
+  }
+
+  /** Requests cancellation; the workflow kills the agent's process group and records `cancelled`. */
+  async cancel(id: string): Promise<{ id: string; status: string }> {
+    const task = await this.find(id);
+    if (task.status === 'cancelled') return { id, status: task.status };
+    if (TERMINAL.has(task.status)) throw new ConflictException(`task ${id} already ${task.status}`);
+    try {
+      await this.temporal.workflow.getHandle(task.workflow_id).cancel();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new ConflictException(`task ${id} is no longer running`);
+      throw new ServiceUnavailableException(`could not cancel: ${(err as Error).message}`);
+    }
+    return { id, status: 'cancelling' };
+  }
+
+  async logs(id: string, attempt?: number): Promise<string> {
+    await this.find(id);
+    const chunks = await this.store.logs(id, attempt);
+    return chunks.map((c) => c.data).join('');
+  }
+}

@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { DEFAULT_TASK_QUEUES } from '../../workflows/definitions';
+
+const port = z.coerce.number().int().min(0).max(65_535);
+const optionalText = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+/** Every setting Atelier reads from the environment, with its default. */
+const envSchema = z.object({
+  PORT: port.default(3000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATABASE_URL: z
+    .string()
+    .default('postgresql://postgres@127.0.0.1:5432/atelier')
+    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgresql:// URL'),
+  TEMPORAL_ADDRESS: z
+    .string()
+    .default('127.0.0.1:7233')
+    .refine((v) => /^[^\s:]+:\d+$/.test(v), 'must be host:port'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
+  ATELIER_AGENTS_FILE: z.string().min(1).default('config/agents.yaml'),
+  ATELIER_AGENT_SLOTS: z.coerce.number().int().min(1).max(1000).default(4),
+  ATELIER_API_TOKENS: optionalText.transform((v) =>
+    v === undefined
+      ? []
+      : v
+          .split(',')
+          .map((t) => t.trim())
+          .filter((t) => t.length > 0),
+  ),
+  ATELIER_WORKFLOW_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUES.workflows),
+  ATELIER_AGENT_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUES.agents),
+  ATELIER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
+  ATELIER_RETRY_BACKOFF_SECONDS: z.coerce.number().min(0).max(3600).default(1),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type AtelierConfig = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {}
+
+/** Reads and validates the environment; throws a ConfigError that names every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AtelierConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/** The database URL with any password masked, for start-up banners and logs. */
+export function describeDatabase(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}

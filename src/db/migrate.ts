@@ -1,0 +1,67 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Client } from 'pg';
+
+export const MIGRATIONS_DIR = resolve(__dirname, '../../../infra/migrations');
+
+/** Arbitrary key for the advisory lock that lets many processes start at once and migrate only once. */
+const MIGRATION_LOCK_KEY = 724_019_881;
+
+/** Creates the database named in `url` when it does not exist, connecting to `postgres` to do so. */
+export async function ensureDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.slice(1));
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount === 0) {
+      await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`).catch((err: { code?: string }) => {
+        if (err.code !== '42P04') throw err; // created meanwhile by another process
+      });
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Applies the versioned SQL files in `dir` (named NNNN_name.sql) that have not run yet, each in its own
+ * transaction, under an advisory lock. Returns the versions applied.
+ */
+export async function migrate(url: string, dir = MIGRATIONS_DIR): Promise<string[]> {
+  const client = new Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const done = new Set(
+      (await client.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
+    );
+    const files = readdirSync(dir)
+      .filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f))
+      .sort();
+    const applied: string[] = [];
+    for (const file of files) {
+      const version = file.replace(/\.sql$/, '');
+      if (done.has(version)) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(readFileSync(join(dir, file), 'utf8'));
+        await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version]);
+        await client.query('COMMIT');
+      } catch (err) {
+        await client.query('ROLLBACK');
+        throw new Error(`migration ${file} failed: ${(err as Error).message}`);
+      }
+      applied.push(version);
+    }
+    return applied;
+  } finally {
+    await client.end();
+  }
+}

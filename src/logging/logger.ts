@@ -1,0 +1,41 @@
+import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
+import pino, { type Logger } from 'pino';
+
+/** Keys whose values never reach a log line. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  '*.authorization',
+  '*.token',
+  '*.apiKey',
+  '*.password',
+];
+
+/** The structured JSON logger every Atelier process writes to stdout with. */
+export function createLogger(name: string, level: string): Logger {
+  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
+}
+
+const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
+  TRACE: 'trace',
+  DEBUG: 'debug',
+  INFO: 'info',
+  WARN: 'warn',
+  ERROR: 'error',
+};
+
+/** Routes the Temporal SDK's logs (workflow `log`, activity `log`, worker) through pino. */
+export function toTemporalLogger(logger: Logger): TemporalLogger {
+  const at =
+    (level: LogLevel) =>
+    (message: string, meta?: LogMetadata): void =>
+      logger[LEVELS[level]](meta ?? {}, message);
+  return {
+    log: (level, message, meta) => at(level)(message, meta),
+    trace: at('TRACE'),
+    debug: at('DEBUG'),
+    info: at('INFO'),
+    warn: at('WARN'),
+    error: at('ERROR'),
+  };
+}

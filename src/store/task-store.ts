@@ -1,0 +1,173 @@
+import type { Pool } from 'pg';
+import type { TaskStatus } from '../../workflows/definitions';
+
+export interface NewTask {
+  id: string;
+  idempotencyKey?: string;
+  prompt: string;
+  agent: string;
+  model?: string;
+  workdir?: string;
+  timeoutSeconds: number;
+  maxAttempts: number;
+  priority: number;
+  labels: Record<string, string>;
+  workflowId: string;
+}
+
+export interface TaskRow {
+  id: string;
+  status: TaskStatus;
+  prompt: string;
+  agent: string;
+  model: string | null;
+  workdir: string | null;
+  timeout_seconds: number;
+  max_attempts: number;
+  priority: number;
+  labels: Record<string, string>;
+  workflow_id: string;
+  run_id: string | null;
+  created_at: Date;
+  started_at: Date | null;
+  finished_at: Date | null;
+  result_attempt: number | null;
+  result_exit_code: number | null;
+  error_class: string | null;
+  error_message: string | null;
+  /** created_at at full (microsecond) precision, for keyset cursors. */
+  cursor_ts: string;
+}
+
+export interface AttemptRow {
+  number: number;
+  agent: string;
+  model: string | null;
+  worker: string | null;
+  started_at: Date;
+  finished_at: Date | null;
+  exit_code: number | null;
+  failure_class: string | null;
+  error: string | null;
+  output_bytes: string;
+}
+
+export interface ListFilter {
+  status?: TaskStatus;
+  labels: Record<string, string>;
+  limit: number;
+  after?: { ts: string; id: string };
+}
+
+const TASK_COLUMNS = `id, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority, labels,
+  workflow_id, run_id, created_at, started_at, finished_at, result_attempt, result_exit_code, error_class,
+  error_message, created_at::text AS cursor_ts`;
+
+/** What the API reads and writes about tasks. */
+export class TaskStore {
+  constructor(private readonly pool: Pool) {}
+
+  /**
+   * Inserts a queued task. With an idempotency key already used, inserts nothing and returns the
+   * existing task with `created: false`.
+   */
+  async create(t: NewTask): Promise<{ task: TaskRow; created: boolean }> {
+    const inserted = await this.pool.query<TaskRow>(
+      `WITH task AS (
+         INSERT INTO tasks (id, idempotency_key, status, prompt, agent, model, workdir, timeout_seconds,
+           max_attempts, priority, labels, workflow_id)
+         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING *
+       ), event AS (
+         INSERT INTO task_events (task_id, kind) SELECT id, 'submitted' FROM task
+       )
+       SELECT ${TASK_COLUMNS} FROM task`,
+      [
+        t.id,
+        t.idempotencyKey ?? null,
+        t.prompt,
+        t.agent,
+        t.model ?? null,
+        t.workdir ?? null,
+        t.timeoutSeconds,
+        t.maxAttempts,
+        t.priority,
+        t.labels,
+        t.workflowId,
+      ],
+    );
+    if (inserted.rows[0]) return { task: inserted.rows[0], created: true };
+    const existing = await this.pool.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE idempotency_key = $1`, [
+      t.idempotencyKey,
+    ]);
+    if (!existing.rows[0]) throw new Error('idempotency key conflict but no task found');
+    return { task: existing.rows[0], created: false };
+  }
+
+  /** Removes a task whose workflow could not be started, so a failed submission leaves nothing behind. */
+  async deleteUnstarted(id: string): Promise<void> {
+    await this.pool.query('DELETE FROM tasks WHERE id = $1 AND run_id IS NULL', [id]);
+  }
+
+  async setRunId(id: string, runId: string): Promise<void> {
+    await this.pool.query('UPDATE tasks SET run_id = $2 WHERE id = $1', [id, runId]);
+  }
+
+  async get(id: string): Promise<TaskRow | undefined> {
+    const res = await this.pool.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`, [id]);
+    return res.rows[0];
+  }
+
+  async attempts(id: string): Promise<AttemptRow[]> {
+    const res = await this.pool.query<AttemptRow>(
+      `SELECT number, agent, model, worker, started_at, finished_at, exit_code, failure_class, error, output_bytes
+       FROM attempts WHERE task_id = $1 ORDER BY number`,
+      [id],
+    );
+    return res.rows;
+  }
+
+  async attemptOutput(id: string, attempt: number): Promise<string | null> {
+    const res = await this.pool.query<{ output: string | null }>(
+      'SELECT output FROM attempts WHERE task_id = $1 AND number = $2',
+      [id, attempt],
+    );
+    return res.rows[0]?.output ?? null;
+  }
+
+  /** Newest first, keyset-paginated on (created_at, id). */
+  async list(f: ListFilter): Promise<TaskRow[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (f.status) {
+      params.push(f.status);
+      where.push(`status = $${params.length}`);
+    }
+    if (Object.keys(f.labels).length > 0) {
+      params.push(f.labels);
+      where.push(`labels @> $${params.length}`);
+    }
+    if (f.after) {
+      params.push(f.after.ts, f.after.id);
+      where.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
+    }
+    params.push(f.limit);
+    const res = await this.pool.query<TaskRow>(
+      `SELECT ${TASK_COLUMNS} FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+       ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return res.rows;
+  }
+
+  /** The agent's output so far, in order; one attempt, or all of them. */
+  async logs(id: string, attempt?: number): Promise<{ attempt: number; data: string }[]> {
+    const res = await this.pool.query<{ attempt: number; data: string }>(
+      `SELECT attempt, data FROM task_logs WHERE task_id = $1 AND ($2::int IS NULL OR attempt = $2)
+       ORDER BY attempt, seq`,
+      [id, attempt ?? null],
+    );
+    return res.rows;
+  }
+}

@@ -1,0 +1,73 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { dirname } from 'node:path';
+import { parentDeathPrefix } from '../process/parent-death-signal';
+
+/** SQLite settings of the dev server's store: WAL for concurrent reads, fewer fsyncs, room for contention. */
+export const DEV_SERVER_SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal', 'busy_timeout=10000'];
+
+export interface DevServerOptions {
+  binary: string;
+  /** Persistent SQLite file; state survives restarts. */
+  dbFile: string;
+  ip: string;
+  port: number;
+  uiPort: number;
+  namespace: string;
+  /** false: no Web UI (tests). */
+  ui: boolean;
+  logLevel?: 'debug' | 'info' | 'warn' | 'error';
+}
+
+export const devServerArgs = (o: DevServerOptions): string[] => [
+  'server',
+  'start-dev',
+  '--db-filename',
+  o.dbFile,
+  '--ip',
+  o.ip,
+  '--port',
+  String(o.port),
+  ...(o.ui ? ['--ui-port', String(o.uiPort)] : ['--headless']),
+  '--namespace',
+  o.namespace,
+  '--log-level',
+  o.logLevel ?? 'warn',
+  ...DEV_SERVER_SQLITE_PRAGMAS.flatMap((p) => ['--sqlite-pragma', p]),
+  // Task priority (1 highest) is honoured by the new matcher.
+  '--dynamic-config-value',
+  'matching.useNewMatcher=true',
+];
+
+/** Resolves once something accepts TCP connections on host:port, or rejects at the deadline. */
+export async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = createConnection({ host, port });
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (open) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/**
+ * Starts the Temporal CLI dev server as a child process in its own process group (a terminal's Ctrl-C
+ * must not stop it before the workers have drained) that dies with its parent, and waits until its
+ * gRPC port answers.
+ */
+export async function startDevServer(o: DevServerOptions, stdio: 'inherit' | 'ignore' = 'inherit'): Promise<ChildProcess> {
+  mkdirSync(dirname(o.dbFile), { recursive: true });
+  const [command, ...args] = [...parentDeathPrefix('TERM'), o.binary, ...devServerArgs(o)];
+  const child = spawn(command as string, args, { stdio: ['ignore', stdio, stdio], detached: true });
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code, signal) => reject(new Error(`Temporal dev server exited early (${code ?? signal})`))),
+  );
+  exited.catch(() => undefined);
+  await Promise.race([waitForPort(o.ip, o.port, 120_000), exited]);
+  return child;
+}

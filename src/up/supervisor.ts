@@ -1,0 +1,70 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Logger } from 'pino';
+import { parentDeathPrefix } from '../process/parent-death-signal';
+
+export interface ServiceSpec {
+  name: string;
+  command: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+}
+
+/** Children die with the supervisor, even when it is killed with SIGKILL. */
+const PDEATHSIG = parentDeathPrefix('TERM');
+const MAX_RESTART_DELAY_MS = 10_000;
+
+/**
+ * Runs a set of processes, each in its own process group (so a terminal's Ctrl-C reaches only the
+ * supervisor, which then stops them in order), restarts one that dies with growing backoff, and stops
+ * them all on request: SIGTERM, then SIGKILL after a grace period.
+ */
+export class Supervisor {
+  private readonly running = new Map<string, ChildProcess>();
+  private stopping = false;
+
+  constructor(private readonly logger: Logger) {}
+
+  start(spec: ServiceSpec, restartDelayMs = 500): void {
+    const argv = [...PDEATHSIG, spec.command, ...spec.args];
+    const startedAt = Date.now();
+    const child = spawn(argv[0] as string, argv.slice(1), { env: spec.env, stdio: 'inherit', detached: true });
+    this.running.set(spec.name, child);
+    child.once('exit', (code, signal) => {
+      this.running.delete(spec.name);
+      if (this.stopping) return;
+      // A process that ran for a while gets a fresh backoff; one that keeps dying waits longer each time.
+      const delay = Date.now() - startedAt > 30_000 ? 500 : Math.min(restartDelayMs * 2, MAX_RESTART_DELAY_MS);
+      this.logger.warn({ service: spec.name, code, signal, restartInMs: delay }, 'service exited; restarting');
+      setTimeout(() => !this.stopping && this.start(spec, delay), delay);
+    });
+  }
+
+  pid(name: string): number | undefined {
+    return this.running.get(name)?.pid;
+  }
+
+  /** Stops the named services (all, by default) and resolves when every one has exited. */
+  async stop(graceMs: number, names = [...this.running.keys()]): Promise<void> {
+    this.stopping = true;
+    await Promise.all(
+      names.map(async (name) => {
+        const child = this.running.get(name);
+        if (!child || child.exitCode !== null || child.signalCode !== null) return;
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => {
+          this.logger.warn({ service: name }, 'service did not stop in time; killing');
+          if (child.pid !== undefined) {
+            try {
+              process.kill(-child.pid, 'SIGKILL');
+            } catch {
+              child.kill('SIGKILL');
+            }
+          }
+        }, graceMs);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}

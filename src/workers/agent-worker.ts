@@ -1,0 +1,35 @@
+import { hostname } from 'node:os';
+import { Worker } from '@temporalio/worker';
+import { createAgentActivities } from '../../activities';
+import { loadAgentsFile } from '../config/agents-file';
+import { loadConfig } from '../config/env';
+import { AttemptStore } from '../store/attempt-store';
+import { runMain } from '../process/run-main';
+import { runWorkerProcess } from './run-worker-process';
+
+/**
+ * Agent worker: runs agent CLIs on the agent task queue, at most `ATELIER_AGENT_SLOTS` at once.
+ * Heartbeats are flushed at least every second so a cancel reaches the running agent quickly.
+ */
+runMain('agent-worker', () => {
+  // A bad agents file stops start-up before anything connects.
+  const agents = loadAgentsFile(loadConfig().ATELIER_AGENTS_FILE);
+  return runWorkerProcess('agent-worker', ({ config, connection, pool }) => {
+    const identity = `agent-worker:${process.pid}@${hostname()}`;
+    return Worker.create({
+      connection,
+      namespace: config.TEMPORAL_NAMESPACE,
+      taskQueue: config.ATELIER_AGENT_QUEUE,
+      identity,
+      activities: createAgentActivities({
+        agents,
+        store: new AttemptStore(pool),
+        workerIdentity: identity,
+        env: process.env,
+      }),
+      maxConcurrentActivityTaskExecutions: config.ATELIER_AGENT_SLOTS,
+      maxHeartbeatThrottleInterval: '1 second',
+      shutdownGraceTime: `${config.ATELIER_SHUTDOWN_GRACE_SECONDS} seconds`,
+    });
+  });
+});

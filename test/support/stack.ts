@@ -1,0 +1,63 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { freePort } from './free-port';
+import { ROOT, TEST_AGENTS_FILE, testEnv, uniqueQueue } from './test-env';
+import { waitFor } from './wait-for';
+
+export interface Stack {
+  baseUrl: string;
+  process: ChildProcess;
+  /** Output of the `up` process and its children, for assertions and failure messages. */
+  output: () => string;
+  stop: () => Promise<number | null>;
+}
+
+/**
+ * Starts the whole service exactly as `npm run up` does (dist/src/up/main.js: API, workflow worker,
+ * agent worker, supervised), against the test run's Temporal server and database, on its own port
+ * and task queues, and waits until /health/ready says ready.
+ */
+export async function startStack(env: NodeJS.ProcessEnv = {}): Promise<Stack> {
+  const port = await freePort();
+  let output = '';
+  const child = spawn(process.execPath, [resolve(ROOT, 'dist/src/up/main.js')], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      TEMPORAL_ADDRESS: testEnv.temporalAddress,
+      DATABASE_URL: testEnv.databaseUrl,
+      ATELIER_AGENTS_FILE: TEST_AGENTS_FILE,
+      ATELIER_WORKFLOW_QUEUE: uniqueQueue('wf'),
+      ATELIER_AGENT_QUEUE: uniqueQueue('agents'),
+      ATELIER_RETRY_BACKOFF_SECONDS: '0.2',
+      ATELIER_SHUTDOWN_GRACE_SECONDS: '2',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const baseUrl = `http://127.0.0.1:${port}`;
+  try {
+    await waitFor(
+      'the stack to be ready',
+      async () => child.exitCode === null && (await fetch(`${baseUrl}/health/ready`)).ok,
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n--- stack output ---\n${output}`);
+  }
+  return {
+    baseUrl,
+    process: child,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}

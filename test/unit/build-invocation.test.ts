@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildInvocation } from '../../activities/agent/build-invocation';
+import { parseAgentsFile } from '../../src/config/agents-file';
+
+const agents = parseAgentsFile(
+  `
+defaultAgent: a
+agents:
+  a:
+    command: [agent-cli, --model, "{model}", --cwd, "{workdir}", "say: {prompt}"]
+    prompt: arg
+    model: m1
+    envPassthrough: [PATH, SECRET_KEY]
+    env: { FIXED: "1" }
+  s:
+    command: [agent-cli, -p]
+`,
+  'inline',
+);
+
+describe('buildInvocation', () => {
+  it('substitutes placeholders inside each argv element, once', () => {
+    const inv = buildInvocation(
+      { profile: agents.agents.a!, prompt: 'use {model} && rm -rf / $(id)', workdir: '/w' },
+      { PATH: '/bin', SECRET_KEY: 'k', OTHER: 'x' },
+    );
+    assert.equal(inv.file, 'agent-cli');
+    assert.deepEqual(inv.args, ['--model', 'm1', '--cwd', '/w', 'say: use {model} && rm -rf / $(id)']);
+    assert.equal(inv.stdin, '');
+  });
+
+  it('passes only the allowed environment plus fixed values', () => {
+    const inv = buildInvocation({ profile: agents.agents.a!, prompt: 'p' }, { PATH: '/bin', SECRET_KEY: 'k', OTHER: 'x' });
+    assert.deepEqual(inv.env, { PATH: '/bin', SECRET_KEY: 'k', FIXED: '1' });
+  });
+
+  it('sends the prompt on stdin for stdin profiles and prefers the requested model', () => {
+    const inv = buildInvocation({ profile: agents.agents.s!, prompt: 'hello', model: 'big' }, {});
+    assert.deepEqual(inv.args, ['-p']);
+    assert.equal(inv.stdin, 'hello');
+  });
+});

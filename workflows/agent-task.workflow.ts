@@ -1,0 +1,144 @@
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  TimeoutFailure,
+  isCancellation,
+  log,
+  proxyActivities,
+  sleep,
+} from '@temporalio/workflow';
+import type { AgentActivities, BookkeepingActivities } from '../activities';
+import {
+  AGENT_HEARTBEAT_TIMEOUT_SECONDS,
+  AGENT_TIMEOUT_MARGIN_SECONDS,
+  FAILURE_CLASSES,
+  NON_RETRYABLE_CLASSES,
+  type AgentTaskInput,
+  type AgentTaskOutput,
+  type FailureClass,
+} from './definitions';
+import { findInputProblems } from './validate-input';
+
+/** Bookkeeping writes to PostgreSQL are idempotent, so they may retry for as long as the database is away. */
+const bookkeeping = proxyActivities<BookkeepingActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+interface ClassifiedFailure {
+  failureClass: FailureClass;
+  message: string;
+}
+
+function classify(err: unknown): ClassifiedFailure {
+  if (err instanceof ActivityFailure) {
+    const cause = err.cause;
+    if (cause instanceof ApplicationFailure && cause.type) {
+      return { failureClass: cause.type as FailureClass, message: cause.message };
+    }
+    if (cause instanceof TimeoutFailure) {
+      // A heartbeat timeout means the agent worker died or lost its connection mid-run.
+      const lost = cause.timeoutType === 'HEARTBEAT';
+      return {
+        failureClass: lost ? FAILURE_CLASSES.crash : FAILURE_CLASSES.timeout,
+        message: lost ? 'agent worker stopped heartbeating (worker lost)' : 'attempt exceeded its hard time limit',
+      };
+    }
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { failureClass: FAILURE_CLASSES.crash, message };
+}
+
+const backoffMs = (input: AgentTaskInput, attempt: number): number =>
+  Math.min((input.backoffSeconds ?? 1) * 2 ** (attempt - 1), input.maxBackoffSeconds ?? 60) * 1000;
+
+/**
+ * One agent task: runs the agent activity on the agent task queue, retrying with exponential backoff up
+ * to `maxAttempts`, and records every attempt and the single terminal outcome in PostgreSQL.
+ * Retries are decided here, not by Temporal's activity retry policy, so each attempt gets a failure
+ * class and a row of its own, and a worker lost mid-run (heartbeat timeout) counts as a `crash` attempt.
+ * Fails (as a Temporal workflow failure of the attempt's class) when the task fails; cancellation kills
+ * the agent's process group and ends the workflow as cancelled.
+ */
+export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTaskOutput> {
+  const problems = findInputProblems(input);
+  if (problems.length > 0) {
+    throw ApplicationFailure.nonRetryable(`invalid task input: ${problems.join('; ')}`, FAILURE_CLASSES.invalidInput);
+  }
+  const agents = proxyActivities<AgentActivities>({
+    taskQueue: input.agentTaskQueue,
+    startToCloseTimeout: (input.timeoutSeconds + AGENT_TIMEOUT_MARGIN_SECONDS) * 1000,
+    heartbeatTimeout: AGENT_HEARTBEAT_TIMEOUT_SECONDS * 1000,
+    retry: { maximumAttempts: 1 },
+    // Wait until the agent worker has killed the process group, so `cancelled` means the agent is gone.
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    priority: { priorityKey: input.priority },
+  });
+
+  let attempt = 0;
+  try {
+    for (;;) {
+      attempt += 1;
+      try {
+        const result = await agents.runAgent({
+          taskId: input.taskId,
+          attempt,
+          agent: input.agent,
+          model: input.model,
+          workdir: input.workdir,
+          timeoutSeconds: input.timeoutSeconds,
+        });
+        await bookkeeping.recordTaskOutcome({
+          taskId: input.taskId,
+          status: 'succeeded',
+          attempt,
+          exitCode: result.exitCode,
+        });
+        return { status: 'succeeded', attempts: attempt, exitCode: result.exitCode, outputTail: result.outputTail };
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        const failure = classify(err);
+        log.warn('agent attempt failed', { taskId: input.taskId, attempt, failureClass: failure.failureClass });
+        // Closes the attempt when its worker could not (it died, or failed before starting the agent);
+        // an attempt the worker already closed is left as it is.
+        await bookkeeping.recordAttemptFailure({
+          taskId: input.taskId,
+          attempt,
+          agent: input.agent,
+          model: input.model,
+          failureClass: failure.failureClass,
+          message: failure.message,
+        });
+        const final = NON_RETRYABLE_CLASSES.includes(failure.failureClass) || attempt >= input.maxAttempts;
+        if (final) {
+          await bookkeeping.recordTaskOutcome({
+            taskId: input.taskId,
+            status: 'failed',
+            attempt,
+            error: { class: failure.failureClass, message: failure.message },
+          });
+          throw ApplicationFailure.nonRetryable(
+            `task failed after ${attempt} attempt(s): ${failure.message}`,
+            failure.failureClass,
+          );
+        }
+        await sleep(backoffMs(input, attempt));
+      }
+    }
+  } catch (err) {
+    if (isCancellation(err)) {
+      // The cancelled scope cannot schedule activities; record the outcome outside it.
+      await CancellationScope.nonCancellable(() =>
+        bookkeeping.recordTaskOutcome({
+          taskId: input.taskId,
+          status: 'cancelled',
+          attempt,
+          error: { class: FAILURE_CLASSES.cancelled, message: 'task cancelled' },
+        }),
+      );
+    }
+    throw err;
+  }
+}

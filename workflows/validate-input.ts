@@ -1,0 +1,26 @@
+import { LIMITS, type AgentTaskInput } from './definitions';
+
+const within = (value: unknown, range: { min: number; max: number }): boolean =>
+  typeof value === 'number' && Number.isInteger(value) && value >= range.min && value <= range.max;
+
+/**
+ * Checks the workflow input again (the API checked it first), so a workflow started by hand from the
+ * CLI or the Web UI with bad input fails at once instead of running an agent. Returns the problems found.
+ */
+export function findInputProblems(input: AgentTaskInput): string[] {
+  const problems: string[] = [];
+  if (typeof input !== 'object' || input === null) return ['input must be an object'];
+  if (typeof input.taskId !== 'string' || input.taskId.length === 0) problems.push('taskId must be a non-empty string');
+  if (typeof input.agent !== 'string' || input.agent.length === 0) problems.push('agent must be a non-empty string');
+  if (input.model !== undefined && typeof input.model !== 'string') problems.push('model must be a string');
+  if (input.workdir !== undefined && (typeof input.workdir !== 'string' || !input.workdir.startsWith('/'))) {
+    problems.push('workdir must be an absolute path');
+  }
+  if (!within(input.timeoutSeconds, LIMITS.timeoutSeconds)) problems.push('timeoutSeconds out of range');
+  if (!within(input.maxAttempts, LIMITS.maxAttempts)) problems.push('maxAttempts out of range');
+  if (!within(input.priority, LIMITS.priority)) problems.push('priority out of range');
+  if (typeof input.agentTaskQueue !== 'string' || input.agentTaskQueue.length === 0) {
+    problems.push('agentTaskQueue must be a non-empty string');
+  }
+  return problems;
+}
