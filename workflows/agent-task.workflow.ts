@@ -7,6 +7,7 @@ import {
   isCancellation,
   log,
   proxyActivities,
+  proxyLocalActivities,
   sleep,
 } from '@temporalio/workflow';
 import type { AgentActivities, BookkeepingActivities } from '../activities';
@@ -21,8 +22,11 @@ import {
 } from './definitions';
 import { findInputProblems } from './validate-input';
 
-/** Bookkeeping writes to PostgreSQL are idempotent, so they may retry for as long as the database is away. */
-const bookkeeping = proxyActivities<BookkeepingActivities>({
+/**
+ * Bookkeeping writes to PostgreSQL run as local activities in the workflow worker: no task-queue round
+ * trip per write. They are idempotent, so they may retry for as long as the database is away.
+ */
+const bookkeeping = proxyLocalActivities<BookkeepingActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });

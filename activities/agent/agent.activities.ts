@@ -27,7 +27,11 @@ const MAX_KEPT_OUTPUT = 8 * 1024 * 1024;
 const TAIL_CHARS = 2048;
 
 const fail = (failureClass: FailureClass, message: string): ApplicationFailure =>
-  ApplicationFailure.create({ type: failureClass, message, nonRetryable: NON_RETRYABLE_CLASSES.includes(failureClass) });
+  ApplicationFailure.create({
+    type: failureClass,
+    message,
+    nonRetryable: NON_RETRYABLE_CLASSES.includes(failureClass),
+  });
 
 const isDirectory = (path: string): boolean => {
   try {
@@ -53,15 +57,27 @@ function outcomeOf(end: ProcessEnd, timeoutSeconds: number, cancelRequested: boo
     case 'exited':
       return end.exitCode === 0
         ? { failureClass: FAILURE_CLASSES.succeeded, exitCode: 0, error: null }
-        : { failureClass: FAILURE_CLASSES.nonzeroExit, exitCode: end.exitCode, error: `agent exited with code ${end.exitCode}` };
+        : {
+            failureClass: FAILURE_CLASSES.nonzeroExit,
+            exitCode: end.exitCode,
+            error: `agent exited with code ${end.exitCode}`,
+          };
     case 'signalled':
       return { failureClass: FAILURE_CLASSES.crash, exitCode: null, error: `agent killed by ${end.signal}` };
     case 'timed_out':
-      return { failureClass: FAILURE_CLASSES.timeout, exitCode: null, error: `agent ran past ${timeoutSeconds}s and was killed` };
+      return {
+        failureClass: FAILURE_CLASSES.timeout,
+        exitCode: null,
+        error: `agent ran past ${timeoutSeconds}s and was killed`,
+      };
     case 'aborted':
       return cancelRequested
         ? { failureClass: FAILURE_CLASSES.cancelled, exitCode: null, error: 'agent run cancelled' }
-        : { failureClass: FAILURE_CLASSES.crash, exitCode: null, error: 'agent run stopped: worker shutting down or lost' };
+        : {
+            failureClass: FAILURE_CLASSES.crash,
+            exitCode: null,
+            error: 'agent run stopped: worker shutting down or lost',
+          };
     case 'spawn_failed':
       return { failureClass: FAILURE_CLASSES.agentNotFound, exitCode: null, error: end.message };
   }

@@ -43,7 +43,11 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
   const { invocation } = opts;
   const program = resolveProgram(invocation.file, invocation.env.PATH, process.cwd());
   if (program === undefined) {
-    return Promise.resolve({ kind: 'spawn_failed', code: 'ENOENT', message: `agent program not found: ${invocation.file}` });
+    return Promise.resolve({
+      kind: 'spawn_failed',
+      code: 'ENOENT',
+      message: `agent program not found: ${invocation.file}`,
+    });
   }
   const argv = [...PDEATHSIG_WRAPPER, program, ...invocation.args];
   return new Promise((resolve) => {

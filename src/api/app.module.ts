@@ -15,8 +15,12 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        LoggerModule.forRoot({ pinoHttp: { logger, autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false } } }),
-        InfrastructureModule.forRoot(config, agents, (err) => logger.warn({ error: err.message }, 'database client error')),
+        LoggerModule.forRoot({
+          pinoHttp: { logger, autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false } },
+        }),
+        InfrastructureModule.forRoot(config, agents, (err) =>
+          logger.warn({ error: err.message }, 'database client error'),
+        ),
         HealthModule,
         TasksModule,
       ],

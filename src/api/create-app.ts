@@ -13,7 +13,11 @@ import { validationPipe } from './http/validation';
 const BODY_LIMIT = '1mb';
 
 /** Builds the API application (not yet listening): validation, errors, OpenAPI at /docs, shutdown hooks. */
-export async function createApp(config: AtelierConfig, agents: AgentsFile, logger: Logger): Promise<NestExpressApplication> {
+export async function createApp(
+  config: AtelierConfig,
+  agents: AgentsFile,
+  logger: Logger,
+): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, agents, logger), {
     bufferLogs: true,
     bodyParser: false,

@@ -38,7 +38,10 @@ const profileSchema = z
 const agentsFileSchema = z
   .object({
     defaultAgent: z.string().min(1),
-    agents: z.record(z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'agent names are lowercase a-z, 0-9, . _ -'), profileSchema),
+    agents: z.record(
+      z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'agent names are lowercase a-z, 0-9, . _ -'),
+      profileSchema,
+    ),
   })
   .strict()
   .superRefine((file, ctx) => {
@@ -62,7 +65,10 @@ export function parseAgentsFile(text: string, source: string): AgentsFile {
   }
   const parsed = agentsFileSchema.safeParse(doc.toJS());
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${i.message}`);
+    // A bad record key (an agent name) carries its reason in nested issues, not in its own message.
+    const reason = (i: z.core.$ZodIssue): string =>
+      i.code === 'invalid_key' ? `${i.message}: ${i.issues.map((inner) => inner.message).join(', ')}` : i.message;
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(root)'}: ${reason(i)}`);
     throw new AgentsFileError(`${source}: invalid agents file:\n${lines.join('\n')}`);
   }
   return parsed.data;

@@ -45,7 +45,10 @@ export class ConfigError extends Error {}
 
 /** Reads and validates the environment; throws a ConfigError that names every bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): AtelierConfig {
-  const parsed = envSchema.safeParse(env);
+  // A variable set to blank (`PORT=`, or compose's `${PORT}` when unset) means "use the default";
+  // left in, number coercion would read it as 0 and listen on a random port.
+  const set = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const parsed = envSchema.safeParse(set);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);

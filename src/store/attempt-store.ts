@@ -1,9 +1,5 @@
 import type { Pool } from 'pg';
-import type {
-  AttemptFailureRecord,
-  FailureClass,
-  TaskOutcomeRecord,
-} from '../../workflows/definitions';
+import type { AttemptFailureRecord, FailureClass, TaskOutcomeRecord } from '../../workflows/definitions';
 
 export interface TaskToRun {
   prompt: string;
@@ -37,7 +33,7 @@ export interface LogChunk {
 }
 
 /** PostgreSQL cannot store NUL in text; agents rarely print it, and losing it beats losing the row. */
-const storable = (text: string): string => text.replace(/\u0000/g, '');
+const storable = (text: string): string => text.replaceAll('\u0000', '');
 
 /**
  * The writes activities make while tasks run. Every statement is idempotent (keyed by task id and
@@ -100,7 +96,15 @@ export class AttemptStore {
        ON CONFLICT (task_id, number) DO UPDATE
          SET finished_at = EXCLUDED.finished_at, failure_class = EXCLUDED.failure_class, error = EXCLUDED.error
          WHERE attempts.finished_at IS NULL`,
-      [f.taskId, f.attempt, f.failureClass, storable(f.message), { failureClass: f.failureClass }, f.agent, f.model ?? null],
+      [
+        f.taskId,
+        f.attempt,
+        f.failureClass,
+        storable(f.message),
+        { failureClass: f.failureClass },
+        f.agent,
+        f.model ?? null,
+      ],
     );
   }
 

@@ -60,7 +60,10 @@ export async function waitForPort(host: string, port: number, timeoutMs: number)
  * must not stop it before the workers have drained) that dies with its parent, and waits until its
  * gRPC port answers.
  */
-export async function startDevServer(o: DevServerOptions, stdio: 'inherit' | 'ignore' = 'inherit'): Promise<ChildProcess> {
+export async function startDevServer(
+  o: DevServerOptions,
+  stdio: 'inherit' | 'ignore' = 'inherit',
+): Promise<ChildProcess> {
   mkdirSync(dirname(o.dbFile), { recursive: true });
   const [command, ...args] = [...parentDeathPrefix('TERM'), o.binary, ...devServerArgs(o)];
   const child = spawn(command as string, args, { stdio: ['ignore', stdio, stdio], detached: true });

@@ -79,8 +79,18 @@ runMain('up', async () => {
   const env = { ...process.env, TEMPORAL_UI_URL: uiUrl };
   const node = process.execPath;
   supervisor.start({ name: 'api', command: node, args: [resolve(ROOT, 'dist/src/api/main.js')], env });
-  supervisor.start({ name: 'workflow-worker', command: node, args: [resolve(ROOT, 'dist/src/workers/workflow-worker.js')], env });
-  supervisor.start({ name: 'agent-worker', command: node, args: [resolve(ROOT, 'dist/src/workers/agent-worker.js')], env });
+  supervisor.start({
+    name: 'workflow-worker',
+    command: node,
+    args: [resolve(ROOT, 'dist/src/workers/workflow-worker.js')],
+    env,
+  });
+  supervisor.start({
+    name: 'agent-worker',
+    command: node,
+    args: [resolve(ROOT, 'dist/src/workers/agent-worker.js')],
+    env,
+  });
 
   const api = `http://${config.HOST}:${config.PORT}`;
   const ready = await waitForReady(`${api}/health/ready`, 120_000);

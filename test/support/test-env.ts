@@ -1,14 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 
-/** Set by test/run-tests.ts for every test file: the shared Temporal dev server and test database. */
+/**
+ * Set by test/run-tests.ts for every test file (and by the benchmark runner): the shared Temporal dev
+ * server and database. Read when used, so a runner can set them after loading this module.
+ */
 export const testEnv = {
-  temporalAddress: required('TEMPORAL_ADDRESS'),
-  databaseUrl: required('DATABASE_URL'),
-  namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+  get temporalAddress(): string {
+    return required('TEMPORAL_ADDRESS');
+  },
+  get databaseUrl(): string {
+    return required('DATABASE_URL');
+  },
+  get namespace(): string {
+    return process.env.TEMPORAL_NAMESPACE ?? 'default';
+  },
 };
 
-export const ROOT = resolve(__dirname, '../..');
+/** The repository root, from dist/test/support. */
+export const ROOT = resolve(__dirname, '../../..');
 export const STAND_IN_AGENT = resolve(ROOT, 'test/agents/stand-in-agent.mjs');
 export const TEST_AGENTS_FILE = resolve(ROOT, 'test/agents/agents.yaml');
 

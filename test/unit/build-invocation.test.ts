@@ -31,7 +31,10 @@ describe('buildInvocation', () => {
   });
 
   it('passes only the allowed environment plus fixed values', () => {
-    const inv = buildInvocation({ profile: agents.agents.a!, prompt: 'p' }, { PATH: '/bin', SECRET_KEY: 'k', OTHER: 'x' });
+    const inv = buildInvocation(
+      { profile: agents.agents.a!, prompt: 'p' },
+      { PATH: '/bin', SECRET_KEY: 'k', OTHER: 'x' },
+    );
     assert.deepEqual(inv.env, { PATH: '/bin', SECRET_KEY: 'k', FIXED: '1' });
   });
 

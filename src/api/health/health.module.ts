@@ -3,5 +3,9 @@ import { TerminusModule } from '@nestjs/terminus';
 import { DependencyHealth } from './dependency.health';
 import { HealthController } from './health.controller';
 
-@Module({ imports: [TerminusModule.forRoot({ logger: false })], controllers: [HealthController], providers: [DependencyHealth] })
+@Module({
+  imports: [TerminusModule.forRoot({ logger: false })],
+  controllers: [HealthController],
+  providers: [DependencyHealth],
+})
 export class HealthModule {}

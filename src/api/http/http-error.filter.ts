@@ -21,6 +21,8 @@ export class HttpErrorFilter implements ExceptionFilter {
 
   catch(error: unknown, host: ArgumentsHost): void {
     const response = host.switchToHttp().getResponse<Response>();
+    // The error body is JSON even where the route declared another type (the logs are text/plain).
+    response.type('application/json');
     if (error instanceof HttpException) {
       const body = error.getResponse();
       response

@@ -6,7 +6,11 @@ export interface TaskLinks {
   temporalUi: string;
 }
 
-export const taskLinks = (task: Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>, uiBase: string, namespace: string): TaskLinks => ({
+export const taskLinks = (
+  task: Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>,
+  uiBase: string,
+  namespace: string,
+): TaskLinks => ({
   self: `/v1/tasks/${task.id}`,
   logs: `/v1/tasks/${task.id}/logs`,
   temporalUi: `${uiBase}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(task.workflow_id)}${

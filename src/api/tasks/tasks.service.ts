@@ -1,12 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
-import {
-  ConflictException,
-  Inject,
-  Injectable,
-  NotFoundException,
-  ServiceUnavailableException,
-} from '@nestjs/common';
+import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
@@ -49,7 +43,12 @@ export class TasksService {
     const agentName = dto.agent ?? this.agents.defaultAgent;
     const profile = this.agents.agents[agentName];
     if (!profile) {
-      throw badFields([{ field: 'agent', problems: [`unknown agent "${agentName}"; known: ${Object.keys(this.agents.agents).join(', ')}`] }]);
+      throw badFields([
+        {
+          field: 'agent',
+          problems: [`unknown agent "${agentName}"; known: ${Object.keys(this.agents.agents).join(', ')}`],
+        },
+      ]);
     }
     if (dto.workdir !== undefined && !isDirectory(dto.workdir)) {
       throw badFields([{ field: 'workdir', problems: ['workdir must be an existing directory'] }]);
@@ -115,7 +114,13 @@ export class TasksService {
   }
 
   private submitted(task: TaskRow) {
-    return { id: task.id, status: task.status, workflowId: task.workflow_id, runId: task.run_id, links: this.links(task) };
+    return {
+      id: task.id,
+      status: task.status,
+      workflowId: task.workflow_id,
+      runId: task.run_id,
+      links: this.links(task),
+    };
   }
 
   private async find(id: string): Promise<TaskRow> {

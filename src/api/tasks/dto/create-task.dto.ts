@@ -4,7 +4,11 @@ import { LIMITS } from '../../../../workflows/definitions';
 import { IsStringRecord, NoNulCharacters } from '../../http/string-checks';
 
 export class CreateTaskDto {
-  @ApiProperty({ description: 'What the agent is asked to do. Passed as data, never through a shell.', minLength: 1, maxLength: 200_000 })
+  @ApiProperty({
+    description: 'What the agent is asked to do. Passed as data, never through a shell.',
+    minLength: 1,
+    maxLength: 200_000,
+  })
   @IsString()
   @Length(1, 200_000)
   @NoNulCharacters()
@@ -38,7 +42,10 @@ export class CreateTaskDto {
   @Max(LIMITS.timeoutSeconds.max)
   timeoutSeconds?: number;
 
-  @ApiPropertyOptional({ description: "Attempts before the task fails; defaults to the profile's.", ...LIMITS.maxAttempts })
+  @ApiPropertyOptional({
+    description: "Attempts before the task fails; defaults to the profile's.",
+    ...LIMITS.maxAttempts,
+  })
   @IsOptional()
   @IsInt()
   @Min(LIMITS.maxAttempts.min)
@@ -52,7 +59,11 @@ export class CreateTaskDto {
   @Max(LIMITS.priority.max)
   priority?: number;
 
-  @ApiPropertyOptional({ description: 'Free-form string labels to filter by.', type: 'object', additionalProperties: { type: 'string' } })
+  @ApiPropertyOptional({
+    description: 'Free-form string labels to filter by.',
+    type: 'object',
+    additionalProperties: { type: 'string' },
+  })
   @IsOptional()
   @IsStringRecord(50, 200)
   labels?: Record<string, string>;

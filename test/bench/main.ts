@@ -1,0 +1,117 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Pool } from 'pg';
+import { startStack } from '../support/stack';
+import { startTestServices } from '../support/test-services';
+import { waitFor } from '../support/wait-for';
+import { loadTimings, summarize } from './measure';
+import { childProcesses, UsageSampler } from './process-stats';
+import { readResults, writeReport, type ScenarioResult } from './report';
+import { quick, SCENARIOS, type Scenario } from './scenarios';
+import { submitAll } from './submit';
+
+const BENCH_AGENTS_FILE = resolve(__dirname, '../../../test/bench/agents.yaml');
+const DEFAULT_HALF_MAX_RATE = 10;
+
+async function runScenario(
+  scenario: Scenario,
+  services: { temporalPid: number | undefined },
+  halfMaxRate: number,
+): Promise<ScenarioResult> {
+  const stack = await startStack({
+    ATELIER_AGENTS_FILE: BENCH_AGENTS_FILE,
+    ATELIER_AGENT_SLOTS: String(scenario.slots),
+    LOG_LEVEL: 'warn',
+  });
+  const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+  try {
+    // One task first, so start-up costs (first connections, code caches) are not counted as overhead.
+    await submitAll({
+      baseUrl: stack.baseUrl,
+      scenario: { ...scenario, tasks: 1, arrival: { kind: 'burst' } },
+      label: `warmup-${scenario.name}-${Date.now()}`,
+      halfMaxRate,
+    });
+    const upPid = stack.process.pid as number;
+    const processes = [
+      ...(services.temporalPid ? [{ pid: services.temporalPid, name: 'temporal-dev-server' }] : []),
+      { pid: upPid, name: 'up-supervisor' },
+      ...childProcesses(upPid),
+    ];
+    const label = `${scenario.name}-${Date.now()}`;
+    const sampler = new UsageSampler(processes);
+    const ideal = Math.ceil(scenario.tasks / scenario.slots) * scenario.seconds;
+    await submitAll({ baseUrl: stack.baseUrl, scenario, label, halfMaxRate });
+    await waitFor(
+      `all ${scenario.tasks} tasks of ${scenario.name} to end`,
+      async () => {
+        const res = await pool.query<{ n: string }>(
+          `SELECT count(*) AS n FROM tasks WHERE labels @> $1 AND status IN ('succeeded', 'failed', 'cancelled')`,
+          [{ bench: label }],
+        );
+        return Number(res.rows[0]?.n) >= scenario.tasks;
+      },
+      { timeoutMs: (ideal * 3 + 300) * 1000, intervalMs: 100 },
+    );
+    const usage = sampler.stop();
+    const metrics = summarize(await loadTimings(pool, label));
+    const parallel = scenario.arrival.kind === 'burst' && scenario.seconds > 0;
+    return {
+      scenario,
+      metrics,
+      idealMakespanS: parallel ? ideal : null,
+      efficiencyPct: parallel ? (100 * ideal) / metrics.makespanS : null,
+      seedFormulaEfficiencyPct: parallel
+        ? (100 * scenario.tasks * scenario.seconds) / (scenario.slots * metrics.makespanS)
+        : null,
+      usage,
+      ranAt: new Date().toISOString(),
+    };
+  } finally {
+    await pool.end();
+    await stack.stop();
+  }
+}
+
+/**
+ * `npm run bench [-- --scenario NAME ...] [--quick]`: runs each scenario on the real stack (REST API,
+ * Temporal dev server, workers, PostgreSQL) and writes test/bench/results.json and docs/benchmarks.md.
+ */
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { scenario: { type: 'string', multiple: true }, quick: { type: 'boolean', default: false } },
+  });
+  const names = values.scenario ?? SCENARIOS.map((s) => s.name);
+  const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  if (unknown.length > 0) {
+    throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  }
+  const services = await startTestServices('atelier_bench');
+  process.env.TEMPORAL_ADDRESS = services.temporalAddress;
+  process.env.DATABASE_URL = services.databaseUrl;
+  const previous = readResults();
+  const results: ScenarioResult[] = [];
+  try {
+    for (const base of SCENARIOS.filter((s) => names.includes(s.name))) {
+      const scenario = values.quick ? quick(base) : base;
+      const noop = [...results, ...previous.scenarios].find((r) => r.scenario.name === 'noop-1000');
+      const halfMaxRate = noop ? Math.max(1, noop.metrics.throughputPerS / 2) : DEFAULT_HALF_MAX_RATE;
+      process.stderr.write(`bench: ${scenario.name} (${scenario.tasks} tasks)\n`);
+      const result = await runScenario(scenario, services, halfMaxRate);
+      process.stderr.write(
+        `bench: ${scenario.name}: makespan ${result.metrics.makespanS.toFixed(2)} s, ` +
+          `${result.metrics.throughputPerS.toFixed(1)} tasks/s, p50 ${result.metrics.latencyMs.p50} ms, ` +
+          `executions ${result.metrics.executions}/${result.metrics.tasks}\n`,
+      );
+      results.push(result);
+    }
+  } finally {
+    await services.stop();
+  }
+  writeReport(results, { quick: values.quick ?? false });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const TICKS_PER_SECOND = 100;
+
+export interface ProcessUsage {
+  name: string;
+  pid: number;
+  cpuSeconds: number;
+  peakRssMb: number;
+}
+
+function cpuTicks(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // utime and stime are fields 14 and 15 of /proc/<pid>/stat; fields[0] here is field 3.
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return undefined;
+  }
+}
+
+function rssMb(pid: number): number | undefined {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) / 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The direct children of `pid` with a short name taken from their command line. */
+export function childProcesses(pid: number): { pid: number; name: string }[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((line) => {
+        const [p, ...args] = line.trim().split(/\s+/);
+        const script = args.find((a) => a.endsWith('.js')) ?? args[0] ?? '?';
+        return { pid: Number(p), name: script.split('/').pop()?.replace(/\.js$/, '') ?? script };
+      });
+  } catch {
+    return [];
+  }
+}
+
+/** Samples CPU time and resident memory of a fixed set of processes until stopped. */
+export class UsageSampler {
+  private readonly start = new Map<number, number>();
+  private readonly peak = new Map<number, number>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly processes: { pid: number; name: string }[]) {
+    for (const p of processes) this.start.set(p.pid, cpuTicks(p.pid) ?? 0);
+    this.sample();
+    this.timer = setInterval(() => this.sample(), 250);
+  }
+
+  private sample(): void {
+    for (const p of this.processes) {
+      const rss = rssMb(p.pid);
+      if (rss !== undefined) this.peak.set(p.pid, Math.max(this.peak.get(p.pid) ?? 0, rss));
+    }
+  }
+
+  stop(): ProcessUsage[] {
+    clearInterval(this.timer);
+    this.sample();
+    return this.processes.map((p) => ({
+      name: p.name,
+      pid: p.pid,
+      cpuSeconds: ((cpuTicks(p.pid) ?? 0) - (this.start.get(p.pid) ?? 0)) / TICKS_PER_SECOND,
+      peakRssMb: Math.round(this.peak.get(p.pid) ?? 0),
+    }));
+  }
+}

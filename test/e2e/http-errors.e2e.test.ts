@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { Pool } from 'pg';
+import { encodeCursor } from '../../src/api/tasks/task-cursor';
+import {
+  call,
+  waitForEnd,
+  type ApiResponse,
+  type ErrorBody,
+  type RequestOptions,
+  type Submitted,
+} from '../support/http-api';
+import { stopStackCleanly } from '../support/process-tree';
+import { startStack, type Stack } from '../support/stack';
+import { testEnv, uniqueQueue } from '../support/test-env';
+import { waitFor } from '../support/wait-for';
+
+/** Marks every row a request below could create, so counting them is immune to other test files. */
+const MARKER = `http-errors-${randomUUID()}`;
+
+describe('bad requests over HTTP', () => {
+  let stack: Stack;
+  let authStack: Stack;
+  let pool: Pool;
+  let temporal: Connection;
+  let client: Client;
+  const workflowQueue = uniqueQueue('wf-http-errors');
+  const authWorkflowQueue = uniqueQueue('wf-http-auth');
+  const answered: { request: string; status: number; text: string }[] = [];
+
+  before(async () => {
+    pool = new Pool({ connectionString: testEnv.databaseUrl, max: 2 });
+    temporal = await Connection.connect({ address: testEnv.temporalAddress });
+    client = new Client({ connection: temporal, namespace: testEnv.namespace });
+    [stack, authStack] = await Promise.all([
+      startStack({ ATELIER_WORKFLOW_QUEUE: workflowQueue }),
+      startStack({ ATELIER_WORKFLOW_QUEUE: authWorkflowQueue, ATELIER_API_TOKENS: 'tok1,tok2' }),
+    ]);
+  });
+
+  after(async () => {
+    try {
+      await Promise.all([stack, authStack].filter((s) => s !== undefined).map((s) => stopStackCleanly(s)));
+    } finally {
+      await pool?.end();
+      await temporal?.close();
+    }
+  });
+
+  /** Every call goes through here, so the last test can check that none was answered with a 5xx. */
+  async function send(target: Stack, method: string, path: string, options: RequestOptions = {}): Promise<ApiResponse> {
+    const res = await call(target.baseUrl, method, path, options);
+    answered.push({ request: `${method} ${path}`, status: res.status, text: res.text.slice(0, 300) });
+    return res;
+  }
+
+  /** Rows any request of this file created in `tasks`. */
+  async function markedTasks(): Promise<number> {
+    const res = await pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM tasks WHERE strpos(prompt, $1) > 0 OR strpos(idempotency_key, $1) > 0`,
+      [MARKER],
+    );
+    return res.rows[0]?.n ?? -1;
+  }
+
+  /** Workflows started on a stack's workflow queue (Temporal visibility). */
+  async function workflowsOn(queue: string): Promise<number> {
+    return (await client.workflow.count(`TaskQueue = '${queue}'`)).count;
+  }
+
+  /** Asserts a 4xx JSON error with `status` that names `field` (when given), and that no task was created. */
+  async function assertRejected(res: ApiResponse, status: number, field?: string): Promise<ErrorBody> {
+    assert.equal(res.status, status, res.text);
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/, res.text);
+    const body = res.json as ErrorBody;
+    assert.equal(body.statusCode, status);
+    assert.equal(typeof body.message, 'string');
+    assert.ok(body.message.length > 0);
+    if (field !== undefined) {
+      assert.ok(
+        body.fields?.some((f) => f.field === field && f.problems.length > 0),
+        `the answer names the field ${field}: ${res.text}`,
+      );
+      assert.ok(body.message.includes(field), `the message names ${field}: ${body.message}`);
+    }
+    assert.equal(await markedTasks(), 0, `a rejected request created a task: ${res.text}`);
+    return body;
+  }
+
+  const post = (body: Record<string, unknown>): Promise<ApiResponse> =>
+    send(stack, 'POST', '/v1/tasks', { body: { idempotencyKey: `${MARKER}-${randomUUID()}`, ...body } });
+
+  describe('POST /v1/tasks', () => {
+    it('refuses a missing, empty, too long or NUL-carrying prompt', async () => {
+      await assertRejected(await post({}), 400, 'prompt');
+      await assertRejected(await post({ prompt: '' }), 400, 'prompt');
+      const tooLong = await assertRejected(
+        await post({ prompt: `${MARKER}${'x'.repeat(200_001 - MARKER.length)}` }),
+        400,
+        'prompt',
+      );
+      assert.match(tooLong.message, /200000/);
+      await assertRejected(await post({ prompt: `${MARKER} before\u0000after` }), 400, 'prompt');
+    });
+
+    it('refuses fields of the wrong type or out of range', async () => {
+      await assertRejected(await post({ prompt: 42 }), 400, 'prompt');
+      await assertRejected(await post({ prompt: MARKER, labels: ['a:b'] }), 400, 'labels');
+      await assertRejected(await post({ prompt: MARKER, labels: { team: 1 } }), 400, 'labels');
+      await assertRejected(await post({ prompt: MARKER, labels: { team: { nested: 'x' } } }), 400, 'labels');
+      await assertRejected(await post({ prompt: MARKER, priority: 'high' }), 400, 'priority');
+      await assertRejected(await post({ prompt: MARKER, priority: 6 }), 400, 'priority');
+      await assertRejected(await post({ prompt: MARKER, timeoutSeconds: 0 }), 400, 'timeoutSeconds');
+      await assertRejected(await post({ prompt: MARKER, timeoutSeconds: 86_401 }), 400, 'timeoutSeconds');
+      await assertRejected(await post({ prompt: MARKER, timeoutSeconds: 1.5 }), 400, 'timeoutSeconds');
+      await assertRejected(await post({ prompt: MARKER, maxAttempts: 21 }), 400, 'maxAttempts');
+      await assertRejected(await post({ prompt: MARKER, maxAttempts: '2' }), 400, 'maxAttempts');
+      await assertRejected(await post({ prompt: MARKER, idempotencyKey: '' }), 400, 'idempotencyKey');
+    });
+
+    it('refuses unknown fields', async () => {
+      await assertRejected(await post({ prompt: MARKER, promt: 'typo' }), 400, 'promt');
+      await assertRejected(await post({ prompt: MARKER, status: 'succeeded' }), 400, 'status');
+    });
+
+    it('refuses an unknown agent, naming the agents it knows', async () => {
+      const body = await assertRejected(await post({ prompt: MARKER, agent: 'no-such-agent' }), 400, 'agent');
+      assert.match(body.message, /no-such-agent/);
+      assert.match(body.message, /stand-in/);
+    });
+
+    it('refuses a workdir that is relative, missing or not a directory', async () => {
+      await assertRejected(await post({ prompt: MARKER, workdir: 'relative/dir' }), 400, 'workdir');
+      await assertRejected(await post({ prompt: MARKER, workdir: `/nonexistent/${randomUUID()}` }), 400, 'workdir');
+      await assertRejected(await post({ prompt: MARKER, workdir: '/etc/hostname' }), 400, 'workdir');
+    });
+
+    it('answers 400, not 500, to a body that is not JSON or not an object', async () => {
+      await assertRejected(await send(stack, 'POST', '/v1/tasks', { rawBody: `{"prompt": "${MARKER}"` }), 400);
+      await assertRejected(await send(stack, 'POST', '/v1/tasks', { rawBody: `"${MARKER}"` }), 400);
+      await assertRejected(await send(stack, 'POST', '/v1/tasks', { rawBody: 'null' }), 400);
+      await assertRejected(
+        await send(stack, 'POST', '/v1/tasks', { rawBody: `[{"prompt": "${MARKER}"}]` }),
+        400,
+        'prompt',
+      );
+    });
+
+    it('answers 413 to a body over the size limit', async () => {
+      const res = await send(stack, 'POST', '/v1/tasks', { body: { prompt: `${MARKER}${'x'.repeat(1_100_000)}` } });
+      await assertRejected(res, 413);
+    });
+
+    it('reads nothing from a body that is not sent as JSON', async () => {
+      const text = JSON.stringify({ prompt: MARKER });
+      const plain = await send(stack, 'POST', '/v1/tasks', {
+        rawBody: text,
+        headers: { 'content-type': 'text/plain' },
+      });
+      await assertRejected(plain, 400, 'prompt');
+      const form = await send(stack, 'POST', '/v1/tasks', {
+        rawBody: `prompt=${MARKER}`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      await assertRejected(form, 400, 'prompt');
+      const latin1 = await send(stack, 'POST', '/v1/tasks', {
+        rawBody: text,
+        headers: { 'content-type': 'application/json; charset=latin1' },
+      });
+      await assertRejected(latin1, 415);
+    });
+  });
+
+  describe('GET /v1/tasks', () => {
+    const list = (query: string): Promise<ApiResponse> => send(stack, 'GET', `/v1/tasks?${query}`);
+
+    it('refuses a bad status, limit or label', async () => {
+      await assertRejected(await list('status=bogus'), 400, 'status');
+      await assertRejected(await list('status[a]=b'), 400, 'status');
+      await assertRejected(await list('limit=0'), 400, 'limit');
+      await assertRejected(await list('limit=201'), 400, 'limit');
+      await assertRejected(await list('limit=ten'), 400, 'limit');
+      await assertRejected(await list('limit=1&limit=2'), 400, 'limit');
+      await assertRejected(await list('label=no-colon'), 400, 'label');
+      await assertRejected(await list('label[k]=v'), 400, 'label');
+    });
+
+    it('refuses a cursor it did not hand out', async () => {
+      await assertRejected(await list('cursor=garbage'), 400, 'cursor');
+      await assertRejected(await list('cursor=a&cursor=b'), 400, 'cursor');
+      // Well-formed cursors around values PostgreSQL would refuse: a bad date, a bad hour, a bad uuid.
+      const id = randomUUID();
+      for (const forged of [
+        encodeCursor('2024-02-31 00:00:00+00', id),
+        encodeCursor('2024-13-45 99:99:99', id),
+        encodeCursor('2024-01-01 24:00:00+00', id),
+        encodeCursor('2024-01-01 00:00:00+00', '-'.repeat(36)),
+      ]) {
+        await assertRejected(await list(`cursor=${forged}`), 400, 'cursor');
+      }
+      const fine = await list(`cursor=${encodeCursor('2024-02-29 23:59:59.999999+00', id)}`);
+      assert.equal(fine.status, 200, fine.text);
+    });
+
+    it('refuses unknown query parameters', async () => {
+      await assertRejected(await list('sort=asc'), 400, 'sort');
+    });
+  });
+
+  describe('GET /v1/tasks/:id/logs', () => {
+    it('refuses an attempt that is not a positive integer, answering JSON', async () => {
+      const id = randomUUID();
+      for (const attempt of ['x', '0', '-1', '1.5', '1&attempt=2']) {
+        await assertRejected(await send(stack, 'GET', `/v1/tasks/${id}/logs?attempt=${attempt}`), 400, 'attempt');
+      }
+    });
+  });
+
+  it('created no task and started no workflow for any rejected request', async () => {
+    assert.equal(await markedTasks(), 0);
+    // A valid task, as a control: it must show up in both counts, so they can see a task at all.
+    const prompt = `${MARKER}${'y'.repeat(200_000 - MARKER.length)}`;
+    const res = await send(stack, 'POST', '/v1/tasks', { body: { prompt } });
+    assert.equal(res.status, 201, res.text);
+    const task = await waitForEnd(stack.baseUrl, (res.json as Submitted).id);
+    assert.equal(task.status, 'succeeded', JSON.stringify(task.error));
+    assert.equal(task.result?.output, `${prompt}\n`);
+    assert.equal(await markedTasks(), 1);
+    const started = await waitFor('the control workflow to be visible', async () => {
+      const n = await workflowsOn(workflowQueue);
+      return n > 0 ? n : undefined;
+    });
+    assert.equal(started, 1, 'only the control task started a workflow');
+  });
+
+  describe('with ATELIER_API_TOKENS set', () => {
+    it('answers 401 without a valid bearer token', async () => {
+      const cases: [string, Record<string, string>][] = [
+        ['no token', {}],
+        ['wrong token', { authorization: 'Bearer tok3' }],
+        ['a prefix of a token', { authorization: 'Bearer tok' }],
+        ['no scheme', { authorization: 'tok1' }],
+        ['another scheme', { authorization: 'Basic dG9rMTp4' }],
+        ['two tokens', { authorization: 'Bearer tok1 tok2' }],
+      ];
+      for (const [what, headers] of cases) {
+        const res = await send(authStack, 'GET', '/v1/tasks', { headers });
+        assert.equal(res.status, 401, `${what}: ${res.text}`);
+        assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+        assert.equal((res.json as ErrorBody).statusCode, 401);
+      }
+      const get = await send(authStack, 'GET', `/v1/tasks/${randomUUID()}`);
+      assert.equal(get.status, 401);
+      const cancel = await send(authStack, 'POST', `/v1/tasks/${randomUUID()}/cancel`);
+      assert.equal(cancel.status, 401);
+    });
+
+    it('starts nothing for a request without a valid token', async () => {
+      const res = await send(authStack, 'POST', '/v1/tasks', { body: { prompt: MARKER }, token: 'wrong' });
+      assert.equal(res.status, 401, res.text);
+      assert.equal((await pool.query('SELECT count(*)::int AS n FROM tasks WHERE prompt = $1', [MARKER])).rows[0].n, 0);
+    });
+
+    it('serves either configured token', async () => {
+      for (const token of ['tok1', 'tok2']) {
+        const res = await send(authStack, 'GET', '/v1/tasks?limit=1', { token });
+        assert.equal(res.status, 200, `${token}: ${res.text}`);
+      }
+      const lower = await send(authStack, 'GET', '/v1/tasks?limit=1', { headers: { authorization: 'bearer tok1' } });
+      assert.equal(lower.status, 200, lower.text);
+      const created = await send(authStack, 'POST', '/v1/tasks', { body: { prompt: 'authorised' }, token: 'tok2' });
+      assert.equal(created.status, 201, created.text);
+      const task = await waitForEnd(authStack.baseUrl, (created.json as Submitted).id, 30_000, 'tok1');
+      assert.equal(task.status, 'succeeded');
+      assert.equal(task.result?.output, 'authorised\n');
+    });
+
+    it('keeps health and docs open without a token', async () => {
+      for (const path of ['/health/live', '/health/ready', '/docs/openapi.json']) {
+        const res = await send(authStack, 'GET', path);
+        assert.equal(res.status, 200, `${path}: ${res.text}`);
+      }
+    });
+  });
+
+  it('never answered with a server error', () => {
+    assert.ok(answered.length > 50, `requests were made: ${answered.length}`);
+    const errors = answered.filter((a) => a.status >= 500);
+    assert.deepEqual(errors, []);
+    for (const s of [stack, authStack]) assert.ok(!s.output().includes('unhandled error'), s.output());
+  });
+});

@@ -1,0 +1,112 @@
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { Pool } from 'pg';
+import { createAgentActivities, createBookkeepingActivities } from '../../activities';
+import { loadAgentsFile } from '../../src/config/agents-file';
+import { AttemptStore } from '../../src/store/attempt-store';
+import { workflowCodeOption } from '../../src/workers/workflow-bundle';
+import { TEST_AGENTS_FILE, testEnv } from './test-env';
+
+/**
+ * Everything a workflow test needs to talk to the test run's Temporal server and database: a worker
+ * connection, a client, a pool. `close()` closes all three so the test process can exit.
+ */
+export interface Harness {
+  connection: NativeConnection;
+  client: Client;
+  pool: Pool;
+  close: () => Promise<void>;
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  identity: string;
+  /** Shuts the worker down (if it still runs) and waits until it has stopped. */
+  stop: () => Promise<void>;
+}
+
+let runtimeInstalled = false;
+
+/**
+ * The SDK warns on every failed activity and workflow task, and its native core on every determinism
+ * error; in these tests failures are the point, so only errors are shown. Call before anything else
+ * uses the SDK in the process.
+ */
+export function installQuietRuntime(): void {
+  if (runtimeInstalled) return;
+  Runtime.install({
+    logger: new DefaultLogger('ERROR'),
+    telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+  });
+  runtimeInstalled = true;
+}
+
+export async function openHarness(): Promise<Harness> {
+  installQuietRuntime();
+  const connection = await NativeConnection.connect({ address: testEnv.temporalAddress });
+  const clientConnection = await Connection.connect({ address: testEnv.temporalAddress });
+  const client = new Client({ connection: clientConnection, namespace: testEnv.namespace });
+  const pool = new Pool({ connectionString: testEnv.databaseUrl, max: 10 });
+  return {
+    connection,
+    client,
+    pool,
+    close: async () => {
+      await clientConnection.close();
+      await connection.close();
+      await pool.end();
+    },
+  };
+}
+
+function runInBackground(worker: Worker, identity: string): RunningWorker {
+  const running = worker.run();
+  // A worker that fails on its own surfaces in stop(); until then nothing may go unhandled.
+  running.catch(() => undefined);
+  return {
+    worker,
+    identity,
+    stop: async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+    },
+  };
+}
+
+/** A workflow worker as src/workers/workflow-worker.ts builds it, on `taskQueue`. */
+export async function runWorkflowWorker(h: Harness, taskQueue: string): Promise<RunningWorker> {
+  const identity = `test-workflow-worker@${taskQueue}`;
+  const worker = await Worker.create({
+    connection: h.connection,
+    namespace: testEnv.namespace,
+    taskQueue,
+    identity,
+    ...workflowCodeOption(),
+    activities: createBookkeepingActivities({ store: new AttemptStore(h.pool) }),
+  });
+  return runInBackground(worker, identity);
+}
+
+/**
+ * An agent worker as src/workers/agent-worker.ts builds it, running the stand-in agents of
+ * test/agents/agents.yaml. Heartbeats are more frequent than in production so a cancel reaches the
+ * agent within a fraction of a second and the tests stay fast.
+ */
+export async function runAgentWorker(h: Harness, taskQueue: string, name = 'agent-worker'): Promise<RunningWorker> {
+  const identity = `test-${name}@${taskQueue}`;
+  const worker = await Worker.create({
+    connection: h.connection,
+    namespace: testEnv.namespace,
+    taskQueue,
+    identity,
+    activities: createAgentActivities({
+      agents: loadAgentsFile(TEST_AGENTS_FILE),
+      store: new AttemptStore(h.pool),
+      workerIdentity: identity,
+      env: process.env,
+      heartbeatIntervalMs: 100,
+    }),
+    maxHeartbeatThrottleInterval: '200 milliseconds',
+  });
+  return runInBackground(worker, identity);
+}

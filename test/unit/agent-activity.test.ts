@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ActivityCancellationDetails, ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { Pool } from 'pg';
+import { createAgentActivities } from '../../activities';
+import { loadAgentsFile } from '../../src/config/agents-file';
+import { AttemptStore } from '../../src/store/attempt-store';
+import type { RunAgentInput } from '../../workflows/definitions';
+import { attemptRows, insertTask, storedLogs } from '../support/task-rows';
+import { TEST_AGENTS_FILE, testEnv } from '../support/test-env';
+import { processAlive, waitFor } from '../support/wait-for';
+
+interface Progress {
+  elapsedMs: number;
+  outputBytes: number;
+  lastLine: string;
+}
+
+const WORKER = 'agent-activity-test';
+
+/** The SDK logs every failed activity as a warning; here failing is what most tests ask for. */
+const mockEnvironment = (): MockActivityEnvironment =>
+  new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+
+/** Waits until the stand-in agent has written its pid to `file`, and returns it. */
+const agentStarted = (file: string): Promise<number> =>
+  waitFor('the agent to start', () => (existsSync(file) ? Number(readFileSync(file, 'utf8')) || undefined : undefined));
+
+/** Asserts that `promise` rejects with an ApplicationFailure of `type` and the given retryability. */
+async function rejectsWithType(
+  promise: Promise<unknown>,
+  type: string,
+  nonRetryable: boolean,
+): Promise<ApplicationFailure> {
+  const err = await promise.then(
+    () => assert.fail(`expected a ${type} failure, the activity succeeded`),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
+  assert.equal(err.type, type);
+  assert.equal(err.nonRetryable, nonRetryable);
+  return err;
+}
+
+describe('runAgent activity', { timeout: 30_000 }, () => {
+  let pool: Pool;
+  let dir: string;
+  let runAgent: (input: RunAgentInput) => Promise<unknown>;
+
+  before(() => {
+    pool = new Pool({ connectionString: testEnv.databaseUrl, max: 4 });
+    dir = mkdtempSync(join(tmpdir(), 'atelier-agent-activity-'));
+    ({ runAgent } = createAgentActivities({
+      agents: loadAgentsFile(TEST_AGENTS_FILE),
+      store: new AttemptStore(pool),
+      workerIdentity: WORKER,
+      env: process.env,
+      heartbeatIntervalMs: 50,
+    }));
+  });
+  after(async () => {
+    await pool.end();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const input = (taskId: string, fields: Partial<RunAgentInput> = {}): RunAgentInput => ({
+    taskId,
+    attempt: 1,
+    agent: 'stand-in',
+    timeoutSeconds: 20,
+    ...fields,
+  });
+
+  it('runs the agent, heartbeats its progress and stores the attempt and its output', async () => {
+    const taskId = await insertTask(pool, {
+      prompt: '@print first line\n@sleep 0.5\n@stderr a warning\n@print second line',
+    });
+    const env = mockEnvironment();
+    const heartbeats: Progress[] = [];
+    env.on('heartbeat', (details: Progress) => heartbeats.push(details));
+
+    const result = await env.run(runAgent, input(taskId));
+
+    assert.deepEqual(result, {
+      exitCode: 0,
+      outputBytes: 'first line\na warning\nsecond line\n'.length,
+      outputTail: 'first line\nsecond line\n',
+    });
+    assert.ok(heartbeats.length >= 3, `only ${heartbeats.length} heartbeats in a half-second run`);
+    // While the agent slept after its first line, heartbeats carried that line and its byte count.
+    assert.ok(
+      heartbeats.some((h) => h.lastLine === 'first line' && h.outputBytes === 'first line\n'.length),
+      `no heartbeat reported the first line: ${JSON.stringify(heartbeats)}`,
+    );
+    const elapsed = heartbeats.map((h) => h.elapsedMs);
+    assert.deepEqual(
+      elapsed,
+      [...elapsed].sort((a, b) => a - b),
+      'elapsed time never goes back',
+    );
+
+    const [attempt, ...more] = await attemptRows(pool, taskId);
+    assert.equal(more.length, 0);
+    assert.equal(attempt?.number, 1);
+    assert.equal(attempt?.worker, WORKER);
+    assert.equal(attempt?.exit_code, 0);
+    assert.equal(attempt?.failure_class, 'succeeded');
+    assert.equal(attempt?.output, 'first line\nsecond line\n');
+    assert.ok(attempt?.finished_at instanceof Date);
+    assert.deepEqual(await storedLogs(pool, taskId, 1), { stdout: 'first line\nsecond line\n', stderr: 'a warning\n' });
+  });
+
+  it('kills the agent when the workflow cancels it and fails with CancelledFailure', async () => {
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const taskId = await insertTask(pool, { prompt: `@pidfile ${pidFile}\n@hang` });
+    const env = mockEnvironment();
+    const running = env.run(runAgent, input(taskId));
+    running.catch(() => undefined);
+    const pid = await agentStarted(pidFile);
+    assert.ok(processAlive(pid));
+
+    env.cancel();
+
+    await assert.rejects(running, CancelledFailure);
+    // The activity returns only once the agent has exited.
+    assert.equal(processAlive(pid), false, 'the agent outlived its cancelled activity');
+    const [attempt] = await attemptRows(pool, taskId);
+    assert.equal(attempt?.failure_class, 'cancelled');
+    assert.equal(attempt?.exit_code, null);
+  });
+
+  it('records a stop the workflow did not ask for (worker shutdown) as a retryable crash', async () => {
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const taskId = await insertTask(pool, { prompt: `@pidfile ${pidFile}\n@hang` });
+    const env = mockEnvironment();
+    const running = env.run(runAgent, input(taskId));
+    running.catch(() => undefined);
+    const pid = await agentStarted(pidFile);
+
+    env.cancel('WORKER_SHUTDOWN', new ActivityCancellationDetails({ workerShutdown: true }));
+
+    await rejectsWithType(running, 'crash', false);
+    assert.equal(processAlive(pid), false);
+    const [attempt] = await attemptRows(pool, taskId);
+    assert.equal(attempt?.failure_class, 'crash');
+  });
+
+  it('fails a non-zero exit as retryable nonzero_exit, keeping the exit code', async () => {
+    const taskId = await insertTask(pool, { prompt: '@stderr broken\n@exit 4' });
+    const env = mockEnvironment();
+    const err = await rejectsWithType(env.run(runAgent, input(taskId)), 'nonzero_exit', false);
+    assert.match(err.message, /code 4/);
+    const [attempt] = await attemptRows(pool, taskId);
+    assert.equal(attempt?.exit_code, 4);
+    assert.equal(attempt?.failure_class, 'nonzero_exit');
+    assert.deepEqual(await storedLogs(pool, taskId, 1), { stdout: '', stderr: 'broken\n' });
+  });
+
+  it('rejects an unknown agent as non-retryable unknown_agent without starting an attempt', async () => {
+    const taskId = await insertTask(pool, { prompt: 'hello', agent: 'no-such-agent' });
+    const env = mockEnvironment();
+    await rejectsWithType(env.run(runAgent, input(taskId, { agent: 'no-such-agent' })), 'unknown_agent', true);
+    assert.deepEqual(await attemptRows(pool, taskId), []);
+  });
+
+  it('fails an agent whose program is missing as non-retryable agent_not_found', async () => {
+    const taskId = await insertTask(pool, { prompt: 'hello', agent: 'missing' });
+    const env = mockEnvironment();
+    await rejectsWithType(env.run(runAgent, input(taskId, { agent: 'missing' })), 'agent_not_found', true);
+    const [attempt] = await attemptRows(pool, taskId);
+    assert.equal(attempt?.failure_class, 'agent_not_found');
+  });
+
+  it('rejects a task that is not in the database or a workdir that is not a directory as invalid_input', async () => {
+    const env = mockEnvironment();
+    await rejectsWithType(env.run(runAgent, input(randomUUID())), 'invalid_input', true);
+    const taskId = await insertTask(pool, { prompt: 'hello' });
+    await rejectsWithType(env.run(runAgent, input(taskId, { workdir: join(dir, 'absent') })), 'invalid_input', true);
+    assert.deepEqual(await attemptRows(pool, taskId), []);
+  });
+});

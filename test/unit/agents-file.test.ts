@@ -1,0 +1,245 @@
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AgentsFileError, loadAgentsFile, parseAgentsFile } from '../../src/config/agents-file';
+
+/** The repository root, from dist/test/unit. */
+const ROOT = resolve(__dirname, '../../..');
+const SOURCE = '/etc/atelier/agents.yaml';
+
+/**
+ * Asserts that parsing `text` fails with an AgentsFileError that names the file, then a line naming
+ * `path` inside it with a reason matching `reason`.
+ */
+function assertRejected(text: string, path: string, reason: RegExp): void {
+  assert.throws(
+    () => parseAgentsFile(text, SOURCE),
+    (err: unknown) => {
+      assert.ok(err instanceof AgentsFileError, `expected an AgentsFileError, got ${String(err)}`);
+      assert.ok(err.message.startsWith(`${SOURCE}: `), `the error names the file: ${err.message}`);
+      const line = err.message.split('\n').find((l) => l.trim().startsWith(`${path}: `));
+      assert.ok(line, `the error names ${path}: ${err.message}`);
+      assert.match(line, reason);
+      return true;
+    },
+  );
+}
+
+const oneAgent = (profile: string, defaultAgent = 'a'): string =>
+  `defaultAgent: ${defaultAgent}\nagents:\n  a:\n${profile}`;
+
+describe('parseAgentsFile', () => {
+  it('reads a valid file and fills in every default', () => {
+    const file = parseAgentsFile(
+      `
+defaultAgent: minimal
+agents:
+  minimal:
+    command: [agent-cli, -p]
+  full:
+    command: [other-cli, --model, '{model}', --message, '{prompt}']
+    prompt: arg
+    model: m1
+    output: text
+    timeoutSeconds: 60
+    maxAttempts: 1
+    envPassthrough: [PATH, API_KEY]
+    env: { FIXED: value }
+    killGraceSeconds: 0.5
+`,
+      SOURCE,
+    );
+    assert.equal(file.defaultAgent, 'minimal');
+    assert.deepEqual(file.agents.minimal, {
+      command: ['agent-cli', '-p'],
+      prompt: 'stdin',
+      output: 'text',
+      timeoutSeconds: 1800,
+      maxAttempts: 3,
+      envPassthrough: ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TERM', 'TMPDIR'],
+      env: {},
+      killGraceSeconds: 5,
+    });
+    assert.deepEqual(file.agents.full, {
+      command: ['other-cli', '--model', '{model}', '--message', '{prompt}'],
+      prompt: 'arg',
+      model: 'm1',
+      output: 'text',
+      timeoutSeconds: 60,
+      maxAttempts: 1,
+      envPassthrough: ['PATH', 'API_KEY'],
+      env: { FIXED: 'value' },
+      killGraceSeconds: 0.5,
+    });
+  });
+
+  it('refuses a profile without a command', () => {
+    assertRejected(oneAgent('    prompt: stdin\n'), 'agents.a.command', /expected array/);
+    assertRejected(oneAgent('    command: []\n'), 'agents.a.command', /must name the program/);
+  });
+
+  it('refuses prompt: arg without a "{prompt}" element', () => {
+    assertRejected(
+      oneAgent('    command: [agent-cli, -p]\n    prompt: arg\n'),
+      'agents.a.command',
+      /prompt: arg needs a "\{prompt\}"/,
+    );
+  });
+
+  it('refuses "{prompt}" in a stdin profile', () => {
+    assertRejected(
+      oneAgent("    command: [agent-cli, '{prompt}']\n"),
+      'agents.a.command',
+      /only substituted with prompt: arg/,
+    );
+  });
+
+  it('refuses a placeholder as the program itself', () => {
+    assertRejected(oneAgent("    command: ['{prompt}']\n    prompt: arg\n"), 'agents.a.command.0', /program itself/);
+  });
+
+  it('refuses a defaultAgent that is not among the agents', () => {
+    assertRejected(oneAgent('    command: [agent-cli]\n', 'nobody'), 'defaultAgent', /"nobody" is not among agents/);
+  });
+
+  it('refuses a file without agents', () => {
+    assertRejected('defaultAgent: a\nagents: {}\n', 'agents', /at least one agent/);
+  });
+
+  it('refuses unknown keys, in a profile and at the top', () => {
+    assertRejected(
+      oneAgent('    command: [agent-cli]\n    comand: [typo]\n'),
+      'agents.a',
+      /Unrecognized key: "comand"/,
+    );
+    assertRejected(`extra: 1\n${oneAgent('    command: [agent-cli]\n')}`, '(root)', /Unrecognized key: "extra"/);
+  });
+
+  it('refuses bad values with the reason', () => {
+    assertRejected(oneAgent('    command: [agent-cli]\n    prompt: file\n'), 'agents.a.prompt', /"stdin"\|"arg"/);
+    assertRejected(oneAgent('    command: [agent-cli]\n    maxAttempts: 21\n'), 'agents.a.maxAttempts', /<=20/);
+    assertRejected(oneAgent('    command: [agent-cli]\n    timeoutSeconds: 0\n'), 'agents.a.timeoutSeconds', />=1/);
+    assertRejected(
+      oneAgent('    command: [agent-cli]\n    envPassthrough: [BAD-NAME]\n'),
+      'agents.a.envPassthrough.0',
+      /pattern/,
+    );
+  });
+
+  it('refuses an agent name that is not lowercase, saying why', () => {
+    assertRejected('defaultAgent: a\nagents:\n  Big:\n    command: [agent-cli]\n', 'agents.Big', /lowercase a-z/);
+  });
+
+  it('refuses an empty document', () => {
+    assertRejected('', '(root)', /expected object/);
+  });
+
+  it('refuses text that is not YAML, naming the file and the position', () => {
+    assert.throws(
+      () => parseAgentsFile(oneAgent('    command: [agent-cli\n'), SOURCE),
+      (err: unknown) => {
+        assert.ok(err instanceof AgentsFileError);
+        assert.match(err.message, /^\/etc\/atelier\/agents\.yaml: invalid YAML: .*line \d+, column \d+/);
+        return true;
+      },
+    );
+  });
+
+  it('refuses duplicate keys instead of keeping the last one', () => {
+    const text = 'defaultAgent: a\nagents:\n  a:\n    command: [one]\n  a:\n    command: [two]\n';
+    assert.throws(
+      () => parseAgentsFile(text, SOURCE),
+      (err: unknown) => {
+        assert.ok(err instanceof AgentsFileError);
+        assert.match(err.message, /^\/etc\/atelier\/agents\.yaml: invalid YAML: Map keys must be unique at line 5/);
+        return true;
+      },
+    );
+  });
+});
+
+describe('loadAgentsFile', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'atelier-agents-file-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads a file, resolving a relative path from the working directory', () => {
+    const path = join(dir, 'agents.yaml');
+    writeFileSync(path, oneAgent('    command: [agent-cli]\n'));
+    assert.deepEqual(loadAgentsFile(path).agents.a?.command, ['agent-cli']);
+    assert.deepEqual(loadAgentsFile(relative(process.cwd(), path)).agents.a?.command, ['agent-cli']);
+  });
+
+  it('names the absolute path of an invalid file', () => {
+    const path = join(dir, 'bad.yaml');
+    writeFileSync(path, oneAgent('    command: [agent-cli]\n', 'nobody'));
+    assert.throws(
+      () => loadAgentsFile(relative(process.cwd(), path)),
+      (err: unknown) => {
+        assert.ok(err instanceof AgentsFileError);
+        assert.ok(err.message.startsWith(`${path}: invalid agents file:`), err.message);
+        assert.match(err.message, /defaultAgent: "nobody" is not among agents/);
+        return true;
+      },
+    );
+  });
+
+  it('says why a file cannot be read', () => {
+    const missing = join(dir, 'missing.yaml');
+    assert.throws(
+      () => loadAgentsFile(missing),
+      (err: unknown) => {
+        assert.ok(err instanceof AgentsFileError);
+        assert.match(
+          err.message,
+          new RegExp(`^${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: cannot read agents file: .*ENOENT`),
+        );
+        return true;
+      },
+    );
+    assert.throws(
+      () => loadAgentsFile(dir),
+      (err: unknown) => {
+        assert.ok(err instanceof AgentsFileError);
+        assert.match(err.message, /cannot read agents file: .*EISDIR/);
+        return true;
+      },
+    );
+  });
+
+  it('says why a file without read permission cannot be read', (t) => {
+    if (process.getuid?.() === 0) {
+      t.skip('root reads any file');
+      return;
+    }
+    const path = join(dir, 'secret.yaml');
+    writeFileSync(path, oneAgent('    command: [agent-cli]\n'));
+    chmodSync(path, 0o000);
+    assert.throws(() => loadAgentsFile(path), /cannot read agents file: .*EACCES/);
+  });
+
+  it('accepts the shipped config/agents.yaml', () => {
+    const file = loadAgentsFile(resolve(ROOT, 'config/agents.yaml'));
+    assert.equal(file.defaultAgent, 'claude');
+    assert.ok(file.defaultAgent in file.agents);
+    assert.deepEqual(file.agents.echo?.command, ['cat']);
+    for (const [name, profile] of Object.entries(file.agents)) {
+      assert.ok(profile.command.length > 0, name);
+      assert.equal(
+        profile.command.some((a) => a.includes('{prompt}')),
+        profile.prompt === 'arg',
+        name,
+      );
+    }
+  });
+
+  it('accepts the test agents file', () => {
+    const file = loadAgentsFile(resolve(ROOT, 'test/agents/agents.yaml'));
+    assert.equal(file.defaultAgent, 'stand-in');
+    assert.equal(file.agents['stand-in-arg']?.prompt, 'arg');
+  });
+});

@@ -1,0 +1,140 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, describeDatabase, loadConfig } from '../../src/config/env';
+
+/** Asserts that `env` is refused with a ConfigError naming `variable` and matching `reason`. */
+function assertRefused(env: NodeJS.ProcessEnv, variable: string, reason: RegExp): void {
+  assert.throws(
+    () => loadConfig(env),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+      const line = err.message.split('\n').find((l) => l.trim().startsWith(`${variable}:`));
+      assert.ok(line, `the error names ${variable}: ${err.message}`);
+      assert.match(line, reason);
+      return true;
+    },
+  );
+}
+
+describe('loadConfig', () => {
+  it('applies every default to an empty environment', () => {
+    assert.deepEqual(loadConfig({}), {
+      PORT: 3000,
+      HOST: '127.0.0.1',
+      DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/atelier',
+      TEMPORAL_ADDRESS: '127.0.0.1:7233',
+      TEMPORAL_NAMESPACE: 'default',
+      TEMPORAL_UI_URL: 'http://127.0.0.1:8233',
+      ATELIER_AGENTS_FILE: 'config/agents.yaml',
+      ATELIER_AGENT_SLOTS: 4,
+      ATELIER_API_TOKENS: [],
+      ATELIER_WORKFLOW_QUEUE: 'atelier-workflows',
+      ATELIER_AGENT_QUEUE: 'atelier-agents',
+      ATELIER_SHUTDOWN_GRACE_SECONDS: 30,
+      ATELIER_RETRY_BACKOFF_SECONDS: 1,
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  it('coerces numbers from their text and keeps given values', () => {
+    const config = loadConfig({
+      PORT: '8080',
+      HOST: '0.0.0.0',
+      DATABASE_URL: 'postgres://app:pw@db:5433/atelier',
+      TEMPORAL_ADDRESS: 'temporal.internal:7233',
+      ATELIER_AGENT_SLOTS: '16',
+      ATELIER_SHUTDOWN_GRACE_SECONDS: '0',
+      ATELIER_RETRY_BACKOFF_SECONDS: '0.25',
+      LOG_LEVEL: 'debug',
+    });
+    assert.equal(config.PORT, 8080);
+    assert.equal(config.HOST, '0.0.0.0');
+    assert.equal(config.DATABASE_URL, 'postgres://app:pw@db:5433/atelier');
+    assert.equal(config.TEMPORAL_ADDRESS, 'temporal.internal:7233');
+    assert.equal(config.ATELIER_AGENT_SLOTS, 16);
+    assert.equal(config.ATELIER_SHUTDOWN_GRACE_SECONDS, 0);
+    assert.equal(config.ATELIER_RETRY_BACKOFF_SECONDS, 0.25);
+    assert.equal(config.LOG_LEVEL, 'debug');
+  });
+
+  it('ignores variables it does not know', () => {
+    assert.equal(loadConfig({ PATH: '/bin', SOMETHING_ELSE: 'x' }).PORT, 3000);
+  });
+
+  it('treats a blank variable as unset rather than as zero', () => {
+    const config = loadConfig({ PORT: '', ATELIER_AGENT_SLOTS: '  ', ATELIER_RETRY_BACKOFF_SECONDS: '', HOST: '' });
+    assert.equal(config.PORT, 3000);
+    assert.equal(config.ATELIER_AGENT_SLOTS, 4);
+    assert.equal(config.ATELIER_RETRY_BACKOFF_SECONDS, 1);
+    assert.equal(config.HOST, '127.0.0.1');
+  });
+
+  it('refuses a PORT that is not a number, or out of range', () => {
+    assertRefused({ PORT: 'abc' }, 'PORT', /number/);
+    assertRefused({ PORT: '65536' }, 'PORT', /65535/);
+    assertRefused({ PORT: '80.5' }, 'PORT', /int/i);
+  });
+
+  it('refuses a DATABASE_URL that is not PostgreSQL', () => {
+    assertRefused({ DATABASE_URL: 'mysql://root@127.0.0.1:3306/atelier' }, 'DATABASE_URL', /postgresql:\/\//);
+  });
+
+  it('refuses a TEMPORAL_ADDRESS without a port', () => {
+    assertRefused({ TEMPORAL_ADDRESS: 'temporal.internal' }, 'TEMPORAL_ADDRESS', /host:port/);
+    assertRefused({ TEMPORAL_ADDRESS: 'temporal.internal:' }, 'TEMPORAL_ADDRESS', /host:port/);
+  });
+
+  it('refuses ATELIER_AGENT_SLOTS below one', () => {
+    assertRefused({ ATELIER_AGENT_SLOTS: '0' }, 'ATELIER_AGENT_SLOTS', />=1/);
+    assertRefused({ ATELIER_AGENT_SLOTS: 'four' }, 'ATELIER_AGENT_SLOTS', /number/);
+  });
+
+  it('refuses an unknown LOG_LEVEL and a TEMPORAL_UI_URL that is not a URL', () => {
+    assertRefused({ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', /info/);
+    assertRefused({ TEMPORAL_UI_URL: 'not a url' }, 'TEMPORAL_UI_URL', /url/i);
+  });
+
+  it('names every bad variable at once', () => {
+    assert.throws(
+      () => loadConfig({ PORT: 'abc', ATELIER_AGENT_SLOTS: '0', DATABASE_URL: 'mysql://x' }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        for (const name of ['PORT', 'ATELIER_AGENT_SLOTS', 'DATABASE_URL']) {
+          assert.match(err.message, new RegExp(`^  ${name}: `, 'm'));
+        }
+        return true;
+      },
+    );
+  });
+
+  it('splits ATELIER_API_TOKENS on commas, trimming and dropping empty entries', () => {
+    assert.deepEqual(loadConfig({ ATELIER_API_TOKENS: 'tok1' }).ATELIER_API_TOKENS, ['tok1']);
+    assert.deepEqual(loadConfig({ ATELIER_API_TOKENS: ' tok1, tok2 ,,tok3, ' }).ATELIER_API_TOKENS, [
+      'tok1',
+      'tok2',
+      'tok3',
+    ]);
+    assert.deepEqual(loadConfig({ ATELIER_API_TOKENS: '' }).ATELIER_API_TOKENS, []);
+    assert.deepEqual(loadConfig({ ATELIER_API_TOKENS: ' , ' }).ATELIER_API_TOKENS, []);
+  });
+});
+
+describe('describeDatabase', () => {
+  it('masks the password and keeps the rest', () => {
+    const described = describeDatabase('postgresql://atelier:s3cret-pw@db.example:5432/atelier?sslmode=require');
+    assert.equal(described, 'postgresql://atelier:***@db.example:5432/atelier?sslmode=require');
+    assert.ok(!described.includes('s3cret'));
+  });
+
+  it('masks a password with escaped characters', () => {
+    const described = describeDatabase('postgres://u:p%40ss%2Fword@h:5432/d');
+    assert.equal(described, 'postgres://u:***@h:5432/d');
+  });
+
+  it('leaves a URL without a password as it is', () => {
+    assert.equal(
+      describeDatabase('postgresql://postgres@127.0.0.1:5432/atelier'),
+      'postgresql://postgres@127.0.0.1:5432/atelier',
+    );
+  });
+});

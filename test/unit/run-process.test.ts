@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Invocation } from '../../activities/agent/build-invocation';
+import { runProcess, type OutputStream, type ProcessEnd } from '../../activities/agent/run-process';
+import { STAND_IN_AGENT } from '../support/test-env';
+import { processAlive, waitFor } from '../support/wait-for';
+
+interface Run {
+  end: ProcessEnd;
+  stdout: string;
+  stderr: string;
+  elapsedMs: number;
+}
+
+const PATH = process.env.PATH ?? '/usr/bin:/bin';
+
+/** The stand-in agent with `prompt` on stdin, as a stdin profile runs it. */
+const standIn = (prompt: string, args: string[] = []): Invocation => ({
+  file: STAND_IN_AGENT,
+  args,
+  env: { PATH },
+  stdin: prompt,
+});
+
+async function run(
+  invocation: Invocation,
+  opts: {
+    timeoutMs?: number;
+    killGraceMs?: number;
+    signal?: AbortSignal;
+    onText?: (stream: OutputStream, text: string) => void;
+  } = {},
+): Promise<Run> {
+  const output = { stdout: '', stderr: '' };
+  const started = Date.now();
+  const end = await runProcess({
+    invocation,
+    timeoutMs: opts.timeoutMs ?? 20_000,
+    killGraceMs: opts.killGraceMs ?? 2_000,
+    signal: opts.signal ?? new AbortController().signal,
+    onOutput: (stream, text) => {
+      output[stream] += text;
+      opts.onText?.(stream, text);
+    },
+  });
+  return { end, ...output, elapsedMs: Date.now() - started };
+}
+
+const readPid = (file: string): number => {
+  const pid = Number(readFileSync(file, 'utf8'));
+  assert.ok(Number.isInteger(pid) && pid > 0, `no pid in ${file}`);
+  return pid;
+};
+
+/** The run settles only once its process has exited (and been reaped), so no waiting is needed. */
+const assertGone = (pid: number): void =>
+  assert.equal(processAlive(pid), false, `the agent (pid ${pid}) outlived its run`);
+
+/** A grandchild is reaped by init, not by us: give the kernel a moment. */
+const waitDead = (pid: number, what: string): Promise<true> =>
+  waitFor(`${what} (pid ${pid}) to be gone`, () => !processAlive(pid), { timeoutMs: 5_000, intervalMs: 20 });
+
+describe('runProcess', { timeout: 30_000 }, () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'atelier-run-process-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('captures stdout and stderr separately and reports a clean exit', async () => {
+    const r = await run(standIn('@print out one\n@stderr err one\n@print out two'));
+    assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+    assert.equal(r.stdout, 'out one\nout two\n');
+    assert.equal(r.stderr, 'err one\n');
+  });
+
+  it('reports a non-zero exit code', async () => {
+    const r = await run(standIn('@stderr giving up\n@exit 3'));
+    assert.deepEqual(r.end, { kind: 'exited', exitCode: 3 });
+    assert.equal(r.stderr, 'giving up\n');
+    assert.equal(r.stdout, '');
+  });
+
+  it('writes the prompt to stdin and closes it', async () => {
+    // The stand-in reads stdin to its end: if stdin stayed open it would wait until the timeout.
+    const prompt = 'multi-line prompt\nwith "quotes", $HOME and `backticks`\n';
+    const r = await run(standIn(prompt), { timeoutMs: 10_000 });
+    assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+    assert.equal(r.stdout, prompt);
+  });
+
+  it('on timeout kills the whole process group, grandchildren included', async () => {
+    const childPidFile = join(dir, `grandchild-${randomUUID()}`);
+    const agentPidFile = join(dir, `agent-${randomUUID()}`);
+    let grandchildAliveBeforeKill = false;
+    const r = await run(standIn(`@pidfile ${agentPidFile}\n@spawn-child ${childPidFile}\n@print spawned\n@hang`), {
+      timeoutMs: 1_000,
+      onText: (stream, text) => {
+        if (stream === 'stdout' && text.includes('spawned'))
+          grandchildAliveBeforeKill = processAlive(readPid(childPidFile));
+      },
+    });
+    assert.deepEqual(r.end, { kind: 'timed_out' });
+    assert.ok(grandchildAliveBeforeKill, 'the grandchild was running before the timeout');
+    assertGone(readPid(agentPidFile));
+    await waitDead(readPid(childPidFile), 'the grandchild');
+  });
+
+  it('kills the process when its abort signal fires', async () => {
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const abort = new AbortController();
+    const r = await run(standIn(`@pidfile ${pidFile}\n@print ready\n@hang`), {
+      signal: abort.signal,
+      onText: (stream, text) => {
+        if (stream === 'stdout' && text.includes('ready')) abort.abort();
+      },
+    });
+    assert.deepEqual(r.end, { kind: 'aborted' });
+    assert.ok(r.elapsedMs < 10_000, `abort took ${r.elapsedMs} ms`);
+    assertGone(readPid(pidFile));
+  });
+
+  it('does not start a process whose signal is already aborted', async () => {
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const abort = new AbortController();
+    abort.abort();
+    const r = await run(standIn(`@pidfile ${pidFile}\n@hang`), { signal: abort.signal });
+    assert.deepEqual(r.end, { kind: 'aborted' });
+    if (existsSync(pidFile)) assertGone(readPid(pidFile));
+  });
+
+  it('escalates to SIGKILL after the grace period when the agent ignores SIGTERM', async () => {
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const abort = new AbortController();
+    const killGraceMs = 500;
+    let abortedAt = 0;
+    const r = await run(standIn(`@ignore-term\n@pidfile ${pidFile}\n@print ready\n@hang`), {
+      killGraceMs,
+      signal: abort.signal,
+      onText: (stream, text) => {
+        if (stream === 'stdout' && text.includes('ready')) {
+          abortedAt = Date.now();
+          abort.abort();
+        }
+      },
+    });
+    const afterAbortMs = Date.now() - abortedAt;
+    assert.deepEqual(r.end, { kind: 'aborted' });
+    assert.ok(abortedAt > 0, 'the agent got ready');
+    // It survived SIGTERM, so only the SIGKILL sent after the grace period can have ended it.
+    assert.ok(
+      afterAbortMs >= killGraceMs - 20,
+      `ended ${afterAbortMs} ms after SIGTERM, before the ${killGraceMs} ms grace`,
+    );
+    assertGone(readPid(pidFile));
+  });
+
+  it('reports a program that does not exist as spawn_failed', async () => {
+    const absent = await run({ file: `/nonexistent/${randomUUID()}`, args: [], env: { PATH }, stdin: 'hi' });
+    assert.equal(absent.end.kind, 'spawn_failed');
+    const notOnPath = await run({ file: `no-such-agent-${randomUUID()}`, args: [], env: { PATH }, stdin: 'hi' });
+    assert.equal(notOnPath.end.kind, 'spawn_failed');
+    assert.match(notOnPath.end.kind === 'spawn_failed' ? notOnPath.end.message : '', /not found/);
+  });
+
+  it('passes shell metacharacters in arguments literally', async () => {
+    const marker = (name: string): string => join(dir, `${name}-${randomUUID()}`);
+    const files = [marker('subst'), marker('backtick'), marker('semicolon'), marker('and'), marker('pipe')];
+    const arg = `$(touch ${files[0]}) \`touch ${files[1]}\`; touch ${files[2]} && touch ${files[3]} | touch ${files[4]} > /dev/null`;
+    // The stand-in takes its last argument as the prompt and echoes it.
+    const r = await run(standIn('', ['--prompt', arg]));
+    assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+    assert.equal(r.stdout, `${arg}\n`);
+    for (const file of files) assert.equal(existsSync(file), false, `${file} was created: a shell ran the argument`);
+  });
+});

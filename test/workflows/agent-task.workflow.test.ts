@@ -1,0 +1,280 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import type { agentTaskWorkflow } from '../../workflows';
+import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
+import {
+  openHarness,
+  runAgentWorker,
+  runWorkflowWorker,
+  type Harness,
+  type RunningWorker,
+} from '../support/in-process-workers';
+import { attemptRows, eventRows, insertTask, storedLogs, taskRow, type TaskRowFields } from '../support/task-rows';
+import { uniqueQueue } from '../support/test-env';
+import { processAlive, waitFor } from '../support/wait-for';
+
+type TaskHandle = WorkflowHandle<typeof agentTaskWorkflow>;
+
+interface Queues {
+  workflowQueue: string;
+  agentQueue: string;
+}
+
+describe('agentTaskWorkflow', { timeout: 60_000 }, () => {
+  let h: Harness;
+  let dir: string;
+  const workers: RunningWorker[] = [];
+
+  before(async () => {
+    h = await openHarness();
+    dir = mkdtempSync(join(tmpdir(), 'atelier-workflow-test-'));
+  });
+  after(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await h.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const track = (worker: RunningWorker): RunningWorker => (workers.push(worker), worker);
+
+  /** Fresh queues for one test, each with a worker polling it. */
+  async function freshQueues(): Promise<Queues & { agentWorker: RunningWorker }> {
+    const queues = { workflowQueue: uniqueQueue('wf'), agentQueue: uniqueQueue('agents') };
+    const [, agentWorker] = await Promise.all([
+      runWorkflowWorker(h, queues.workflowQueue).then(track),
+      runAgentWorker(h, queues.agentQueue).then(track),
+    ]);
+    return { ...queues, agentWorker };
+  }
+
+  /** Inserts the task row, then starts its workflow, as the API does. */
+  async function startTask(
+    queues: Queues,
+    task: TaskRowFields,
+    overrides: Partial<AgentTaskInput> = {},
+  ): Promise<{ taskId: string; handle: TaskHandle }> {
+    const taskId = await insertTask(h.pool, task);
+    const input: AgentTaskInput = {
+      taskId,
+      agent: task.agent ?? 'stand-in',
+      timeoutSeconds: task.timeoutSeconds ?? 30,
+      maxAttempts: task.maxAttempts ?? 1,
+      priority: 3,
+      agentTaskQueue: queues.agentQueue,
+      backoffSeconds: 0.1,
+      ...overrides,
+    };
+    const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
+      taskQueue: queues.workflowQueue,
+      workflowId: workflowIdForTask(taskId),
+      args: [input],
+    });
+    return { taskId, handle };
+  }
+
+  /** The workflow's failure: asserts it failed and returns the cause. */
+  async function failureOf(handle: TaskHandle): Promise<Error | undefined> {
+    const err = await handle.result().then(
+      (result) => assert.fail(`expected the workflow to fail, it returned ${JSON.stringify(result)}`),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowFailedError, `expected WorkflowFailedError, got ${String(err)}`);
+    return err.cause;
+  }
+
+  function assertApplicationFailure(cause: Error | undefined, type: string): void {
+    assert.ok(cause instanceof ApplicationFailure, `expected an ApplicationFailure cause, got ${String(cause)}`);
+    assert.equal(cause.type, type);
+  }
+
+  const terminalEvents = async (taskId: string): Promise<string[]> =>
+    (await eventRows(h.pool, taskId)).filter((e) => e.terminal).map((e) => e.kind);
+
+  /** The pid the stand-in agent wrote to `file`, once it has. */
+  const pidFrom = (file: string): Promise<number> =>
+    waitFor(`a pid in ${file}`, () => (existsSync(file) ? Number(readFileSync(file, 'utf8')) || undefined : undefined));
+
+  it('runs the agent once and records the success in PostgreSQL', async () => {
+    const queues = await freshQueues();
+    const { taskId, handle } = await startTask(queues, { prompt: '@print hello from the agent\n@stderr thinking' });
+
+    assert.deepEqual(await handle.result(), {
+      status: 'succeeded',
+      attempts: 1,
+      exitCode: 0,
+      outputTail: 'hello from the agent\n',
+    });
+    const task = await taskRow(h.pool, taskId);
+    assert.equal(task.status, 'succeeded');
+    assert.equal(task.result_attempt, 1);
+    assert.equal(task.result_exit_code, 0);
+    assert.equal(task.error_class, null);
+    assert.ok(task.started_at instanceof Date && task.finished_at instanceof Date);
+    const attempts = await attemptRows(h.pool, taskId);
+    assert.equal(attempts.length, 1);
+    assert.equal(attempts[0]?.exit_code, 0);
+    assert.equal(attempts[0]?.failure_class, 'succeeded');
+    assert.equal(attempts[0]?.output, 'hello from the agent\n');
+    assert.equal(attempts[0]?.worker, queues.agentWorker.identity);
+    assert.deepEqual(await storedLogs(h.pool, taskId, 1), { stdout: 'hello from the agent\n', stderr: 'thinking\n' });
+    assert.deepEqual(
+      (await eventRows(h.pool, taskId)).map((e) => [e.kind, e.attempt, e.terminal]),
+      [
+        ['attempt_started', 1, false],
+        ['attempt_finished', 1, false],
+        ['succeeded', 1, true],
+      ],
+    );
+  });
+
+  it('retries failed attempts with backoff until one succeeds', async () => {
+    const queues = await freshQueues();
+    const counter = join(dir, `runs-${randomUUID()}`);
+    const { taskId, handle } = await startTask(queues, {
+      prompt: `@fail-until 3 ${counter}\n@print third time lucky`,
+      maxAttempts: 3,
+    });
+
+    const result = await handle.result();
+    assert.equal(result.attempts, 3);
+    assert.equal(result.outputTail, 'third time lucky\n');
+    const attempts = await attemptRows(h.pool, taskId);
+    assert.deepEqual(
+      attempts.map((a) => [a.number, a.failure_class, a.exit_code]),
+      [
+        [1, 'nonzero_exit', 1],
+        [2, 'nonzero_exit', 1],
+        [3, 'succeeded', 0],
+      ],
+    );
+    assert.equal((await storedLogs(h.pool, taskId, 1)).stderr, 'failing run 1 of 2\n');
+    const task = await taskRow(h.pool, taskId);
+    assert.equal(task.status, 'succeeded');
+    assert.equal(task.result_attempt, 3);
+    assert.deepEqual(await terminalEvents(taskId), ['succeeded']);
+  });
+
+  it('fails the task with the last failure class once its attempts are used up', async () => {
+    const queues = await freshQueues();
+    const { taskId, handle } = await startTask(queues, { prompt: '@stderr cannot do it\n@exit 2', maxAttempts: 2 });
+
+    assertApplicationFailure(await failureOf(handle), 'nonzero_exit');
+    const attempts = await attemptRows(h.pool, taskId);
+    assert.deepEqual(
+      attempts.map((a) => [a.failure_class, a.exit_code]),
+      [
+        ['nonzero_exit', 2],
+        ['nonzero_exit', 2],
+      ],
+    );
+    const task = await taskRow(h.pool, taskId);
+    assert.equal(task.status, 'failed');
+    assert.equal(task.error_class, 'nonzero_exit');
+    assert.equal(task.result_attempt, null);
+    assert.deepEqual(await terminalEvents(taskId), ['failed']);
+  });
+
+  it('kills an attempt that runs past its timeout', async () => {
+    const queues = await freshQueues();
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const { taskId, handle } = await startTask(queues, { prompt: `@pidfile ${pidFile}\n@hang`, timeoutSeconds: 1 });
+
+    assertApplicationFailure(await failureOf(handle), 'timeout');
+    // The attempt ends only once the agent has exited; by now nothing of it may be left.
+    assert.equal(processAlive(await pidFrom(pidFile)), false, 'the timed-out agent is still running');
+    const attempts = await attemptRows(h.pool, taskId);
+    assert.deepEqual(
+      attempts.map((a) => a.failure_class),
+      ['timeout'],
+    );
+    const task = await taskRow(h.pool, taskId);
+    assert.equal(task.status, 'failed');
+    assert.equal(task.error_class, 'timeout');
+  });
+
+  it('kills the running agent when the task is cancelled', async () => {
+    const queues = await freshQueues();
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const { taskId, handle } = await startTask(queues, { prompt: `@pidfile ${pidFile}\n@hang`, maxAttempts: 3 });
+    const pid = await pidFrom(pidFile);
+    assert.ok(processAlive(pid));
+
+    await handle.cancel();
+
+    const cause = await failureOf(handle);
+    assert.ok(cause instanceof CancelledFailure, `expected a CancelledFailure, got ${String(cause)}`);
+    assert.equal((await handle.describe()).status.name, 'CANCELLED');
+    assert.equal(processAlive(pid), false, 'the agent of a cancelled task is still running');
+    const attempts = await attemptRows(h.pool, taskId);
+    assert.deepEqual(
+      attempts.map((a) => a.failure_class),
+      ['cancelled'],
+    );
+    const task = await taskRow(h.pool, taskId);
+    assert.equal(task.status, 'cancelled');
+    assert.deepEqual(await terminalEvents(taskId), ['cancelled']);
+  });
+
+  it('fails at once, without running the agent, on input no retry can fix', async () => {
+    const queues = await freshQueues();
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const cases: Partial<AgentTaskInput>[] = [{ maxAttempts: 0 }, { workdir: 'relative/dir' }, { timeoutSeconds: 0 }];
+    for (const overrides of cases) {
+      const { taskId, handle } = await startTask(queues, { prompt: `@pidfile ${pidFile}\n@print ran` }, overrides);
+      const cause = await failureOf(handle);
+      assertApplicationFailure(cause, 'invalid_input');
+      assert.equal((cause as ApplicationFailure).nonRetryable, true);
+      assert.deepEqual(await attemptRows(h.pool, taskId), [], `an attempt started for ${JSON.stringify(overrides)}`);
+    }
+    assert.equal(existsSync(pidFile), false, 'the agent ran');
+  });
+
+  it('stops after one attempt when the agent is unknown', async () => {
+    const queues = await freshQueues();
+    const { taskId, handle } = await startTask(queues, { prompt: 'hello', agent: 'no-such-agent', maxAttempts: 3 });
+
+    assertApplicationFailure(await failureOf(handle), 'unknown_agent');
+    const attempts = await attemptRows(h.pool, taskId);
+    assert.deepEqual(
+      attempts.map((a) => [a.number, a.failure_class]),
+      [[1, 'unknown_agent']],
+    );
+    const task = await taskRow(h.pool, taskId);
+    assert.equal(task.status, 'failed');
+    assert.equal(task.error_class, 'unknown_agent');
+  });
+
+  it('moves a task whose agent worker goes away mid-run to another worker', async () => {
+    const queues = await freshQueues();
+    const first = queues.agentWorker;
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const { taskId, handle } = await startTask(queues, { prompt: `@pidfile ${pidFile}\n@hang`, maxAttempts: 2 });
+    const pid = await pidFrom(pidFile);
+    // The agent reads its prompt from PostgreSQL at each attempt: the next attempt finishes instead of hanging.
+    await h.pool.query('UPDATE tasks SET prompt = $2 WHERE id = $1', [taskId, '@print finished elsewhere']);
+
+    await first.stop();
+
+    assert.equal(processAlive(pid), false, 'the agent outlived its worker');
+    // One process may not run two workers on one queue, so the second starts once the first is gone.
+    const second = track(await runAgentWorker(h, queues.agentQueue, 'second-agent-worker'));
+    const result = await handle.result();
+    assert.equal(result.attempts, 2);
+    assert.equal(result.outputTail, 'finished elsewhere\n');
+    const attempts = await attemptRows(h.pool, taskId);
+    assert.deepEqual(
+      attempts.map((a) => [a.number, a.failure_class, a.worker]),
+      [
+        [1, 'crash', first.identity],
+        [2, 'succeeded', second.identity],
+      ],
+    );
+    assert.equal((await taskRow(h.pool, taskId)).status, 'succeeded');
+  });
+});
