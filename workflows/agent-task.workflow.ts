@@ -6,6 +6,7 @@ import {
   TimeoutFailure,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   sleep,
@@ -55,6 +56,11 @@ function classify(err: unknown): ClassifiedFailure {
   return { failureClass: FAILURE_CLASSES.crash, message };
 }
 
+/** Workflow code changes that running histories must still replay through (see `patched`). */
+const PATCHES = {
+  successRecordedByAgent: 'success-recorded-by-agent',
+} as const;
+
 const backoffMs = (input: AgentTaskInput, attempt: number): number =>
   Math.min((input.backoffSeconds ?? 1) * 2 ** (attempt - 1), input.maxBackoffSeconds ?? 60) * 1000;
 
@@ -94,12 +100,16 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
           workdir: input.workdir,
           timeoutSeconds: input.timeoutSeconds,
         });
-        await bookkeeping.recordTaskOutcome({
-          taskId: input.taskId,
-          status: 'succeeded',
-          attempt,
-          exitCode: result.exitCode,
-        });
+        // The agent activity records a success together with its attempt; histories from before that
+        // change recorded it here.
+        if (!patched(PATCHES.successRecordedByAgent)) {
+          await bookkeeping.recordTaskOutcome({
+            taskId: input.taskId,
+            status: 'succeeded',
+            attempt,
+            exitCode: result.exitCode,
+          });
+        }
         return { status: 'succeeded', attempts: attempt, exitCode: result.exitCode, outputTail: result.outputTail };
       } catch (err) {
         if (isCancellation(err)) throw err;

@@ -99,8 +99,11 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     if (input.workdir !== undefined && !isDirectory(input.workdir)) {
       throw fail(FAILURE_CLASSES.invalidInput, `workdir is not a directory: ${input.workdir}`);
     }
-    const task = await deps.store.taskToRun(input.taskId);
+    const task = await deps.store.taskToRun(input.taskId, TAIL_CHARS);
     if (!task) throw fail(FAILURE_CLASSES.invalidInput, `task ${input.taskId} is not in the database`);
+    // An earlier run of this attempt succeeded and committed, but its worker died before telling
+    // Temporal: the agent has done its work once, and must not do it again.
+    if (task.result) return task.result;
 
     const model = input.model ?? profile.model;
     await deps.store.startAttempt({

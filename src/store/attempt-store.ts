@@ -4,6 +4,8 @@ import type { AttemptFailureRecord, FailureClass, TaskOutcomeRecord } from '../.
 export interface TaskToRun {
   prompt: string;
   status: string;
+  /** Set once the task has succeeded: the result an attempt already recorded. */
+  result: { exitCode: number; outputBytes: number; outputTail: string } | null;
 }
 
 export interface AttemptStart {
@@ -42,9 +44,29 @@ const storable = (text: string): string => text.replaceAll('\u0000', '');
 export class AttemptStore {
   constructor(private readonly pool: Pool) {}
 
-  async taskToRun(taskId: string): Promise<TaskToRun | undefined> {
-    const res = await this.pool.query<TaskToRun>('SELECT prompt, status FROM tasks WHERE id = $1', [taskId]);
-    return res.rows[0];
+  async taskToRun(taskId: string, tailChars: number): Promise<TaskToRun | undefined> {
+    const res = await this.pool.query<{
+      prompt: string;
+      status: string;
+      exit_code: number | null;
+      output_bytes: string | null;
+      tail: string | null;
+    }>(
+      `SELECT t.prompt, t.status, t.result_exit_code AS exit_code, a.output_bytes, right(a.output, $2) AS tail
+       FROM tasks t LEFT JOIN attempts a ON a.task_id = t.id AND a.number = t.result_attempt
+       WHERE t.id = $1`,
+      [taskId, tailChars],
+    );
+    const row = res.rows[0];
+    if (!row) return undefined;
+    const succeeded = row.status === 'succeeded';
+    return {
+      prompt: row.prompt,
+      status: row.status,
+      result: succeeded
+        ? { exitCode: row.exit_code ?? 0, outputBytes: Number(row.output_bytes ?? 0), outputTail: row.tail ?? '' }
+        : null,
+    };
   }
 
   async startAttempt(a: AttemptStart): Promise<void> {
@@ -62,15 +84,28 @@ export class AttemptStore {
     );
   }
 
+  /**
+   * Closes the attempt. A successful attempt also makes the task `succeeded`, in the same statement:
+   * the result is committed before Temporal hears of it, so an attempt retried after a crash in between
+   * finds the task done and does not run the agent again.
+   */
   async finishAttempt(e: AttemptEnd): Promise<void> {
     await this.pool.query(
-      `WITH event AS (
-         INSERT INTO task_events (task_id, kind, attempt, detail) VALUES ($1, 'attempt_finished', $2, $8)
+      `WITH attempt AS (
+         UPDATE attempts SET finished_at = clock_timestamp(), exit_code = $3, failure_class = $4, error = $5,
+           output_bytes = $6, output = $7
+         WHERE task_id = $1 AND number = $2 AND finished_at IS NULL
+       ), events AS (
+         -- One INSERT, so the audit trail keeps its order: the attempt's end, then the task's.
+         INSERT INTO task_events (task_id, kind, attempt, terminal, detail)
+         SELECT $1, v.kind, $2, v.terminal, $8
+         FROM (VALUES ('attempt_finished', false), ('succeeded', true)) AS v (kind, terminal)
+         WHERE NOT v.terminal OR $4 = 'succeeded'
          ON CONFLICT DO NOTHING
+         RETURNING task_id, terminal
        )
-       UPDATE attempts SET finished_at = clock_timestamp(), exit_code = $3, failure_class = $4, error = $5,
-         output_bytes = $6, output = $7
-       WHERE task_id = $1 AND number = $2 AND finished_at IS NULL`,
+       UPDATE tasks SET status = 'succeeded', finished_at = clock_timestamp(), result_attempt = $2, result_exit_code = $3
+       WHERE id IN (SELECT task_id FROM events WHERE terminal)`,
       [
         e.taskId,
         e.attempt,

@@ -7,6 +7,17 @@ import { parentDeathPrefix } from '../process/parent-death-signal';
 /** SQLite settings of the dev server's store: WAL for concurrent reads, fewer fsyncs, room for contention. */
 export const DEV_SERVER_SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal', 'busy_timeout=10000'];
 
+/**
+ * Dynamic config of the dev server. One task-queue partition: with a handful of pollers, tasks written
+ * to a partition no poller is on wait to be forwarded, which costs up to a second of dispatch latency.
+ * The new matcher honours task priority (1 highest).
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG = [
+  'matching.numTaskqueueReadPartitions=1',
+  'matching.numTaskqueueWritePartitions=1',
+  'matching.useNewMatcher=true',
+];
+
 export interface DevServerOptions {
   binary: string;
   /** Persistent SQLite file; state survives restarts. */
@@ -35,9 +46,7 @@ export const devServerArgs = (o: DevServerOptions): string[] => [
   '--log-level',
   o.logLevel ?? 'warn',
   ...DEV_SERVER_SQLITE_PRAGMAS.flatMap((p) => ['--sqlite-pragma', p]),
-  // Task priority (1 highest) is honoured by the new matcher.
-  '--dynamic-config-value',
-  'matching.useNewMatcher=true',
+  ...DEV_SERVER_DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]),
 ];
 
 /** Resolves once something accepts TCP connections on host:port, or rejects at the deadline. */

@@ -9,7 +9,8 @@ import { runWorkerProcess } from './run-worker-process';
 
 /**
  * Agent worker: runs agent CLIs on the agent task queue, at most `ATELIER_AGENT_SLOTS` at once.
- * Heartbeats are flushed at least every second so a cancel reaches the running agent quickly.
+ * It heartbeats every 2 s and flushes heartbeats at most a second apart, so a cancel reaches a running
+ * agent within about 2 s.
  */
 runMain('agent-worker', () => {
   // A bad agents file stops start-up before anything connects.

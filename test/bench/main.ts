@@ -13,6 +13,21 @@ import { submitAll } from './submit';
 const BENCH_AGENTS_FILE = resolve(__dirname, '../../../test/bench/agents.yaml');
 const DEFAULT_HALF_MAX_RATE = 10;
 
+/** Waits until `count` tasks labelled `bench=<label>` have ended. */
+async function waitForEnd(pool: Pool, label: string, count: number, timeoutMs: number): Promise<void> {
+  await waitFor(
+    `${count} tasks of ${label} to end`,
+    async () => {
+      const res = await pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM tasks WHERE labels @> $1 AND status IN ('succeeded', 'failed', 'cancelled')`,
+        [{ bench: label }],
+      );
+      return Number(res.rows[0]?.n) >= count;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
+}
+
 async function runScenario(
   scenario: Scenario,
   services: { temporalPid: number | undefined },
@@ -25,13 +40,15 @@ async function runScenario(
   });
   const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
   try {
-    // One task first, so start-up costs (first connections, code caches) are not counted as overhead.
+    // One task first, run to its end, so start-up costs (first connections, code caches) are not counted.
+    const warmup = `warmup-${scenario.name}-${Date.now()}`;
     await submitAll({
       baseUrl: stack.baseUrl,
       scenario: { ...scenario, tasks: 1, arrival: { kind: 'burst' } },
-      label: `warmup-${scenario.name}-${Date.now()}`,
+      label: warmup,
       halfMaxRate,
     });
+    await waitForEnd(pool, warmup, 1, 120_000);
     const upPid = stack.process.pid as number;
     const processes = [
       ...(services.temporalPid ? [{ pid: services.temporalPid, name: 'temporal-dev-server' }] : []),
@@ -42,19 +59,19 @@ async function runScenario(
     const sampler = new UsageSampler(processes);
     const ideal = Math.ceil(scenario.tasks / scenario.slots) * scenario.seconds;
     await submitAll({ baseUrl: stack.baseUrl, scenario, label, halfMaxRate });
-    await waitFor(
-      `all ${scenario.tasks} tasks of ${scenario.name} to end`,
-      async () => {
-        const res = await pool.query<{ n: string }>(
-          `SELECT count(*) AS n FROM tasks WHERE labels @> $1 AND status IN ('succeeded', 'failed', 'cancelled')`,
-          [{ bench: label }],
-        );
-        return Number(res.rows[0]?.n) >= scenario.tasks;
-      },
-      { timeoutMs: (ideal * 3 + 300) * 1000, intervalMs: 100 },
-    );
+    await waitForEnd(pool, label, scenario.tasks, (ideal * 3 + 300) * 1000);
     const usage = sampler.stop();
-    const metrics = summarize(await loadTimings(pool, label));
+    const timings = await loadTimings(pool, label);
+    if (process.env.BENCH_DEBUG) {
+      const t0 = Math.min(...timings.map((t) => t.createdMs));
+      for (const t of timings.sort((a, b) => a.createdMs - b.createdMs)) {
+        const a = t.attempts[0];
+        process.stderr.write(
+          `  created +${t.createdMs - t0} start +${(a?.startedMs ?? NaN) - t0} end +${(a?.finishedMs ?? NaN) - t0} done +${(t.finishedMs ?? NaN) - t0}\n`,
+        );
+      }
+    }
+    const metrics = summarize(timings);
     const parallel = scenario.arrival.kind === 'burst' && scenario.seconds > 0;
     return {
       scenario,

@@ -14,6 +14,8 @@ export interface RunMetrics {
   makespanS: number;
   throughputPerS: number;
   latencyMs: { p50: number; p95: number; p99: number; max: number };
+  /** Median and worst of each phase: agent run time, and agent end to the task's terminal write. */
+  phasesMs: { run: { p50: number; max: number }; endToDone: { p50: number; max: number } };
   peakConcurrent: number;
 }
 
@@ -76,6 +78,11 @@ export function summarize(timings: TaskTiming[]): RunMetrics {
     .filter((v) => !Number.isNaN(v))
     .sort((a, b) => a - b);
   const attempts = timings.flatMap((t) => t.attempts);
+  const sorted = (values: number[]): number[] => values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  const runs = sorted(attempts.map((a) => (a.finishedMs ?? Number.NaN) - a.startedMs));
+  const ends = sorted(
+    timings.map((t) => (t.finishedMs ?? Number.NaN) - (t.attempts[t.attempts.length - 1]?.finishedMs ?? Number.NaN)),
+  );
   return {
     tasks: timings.length,
     succeeded: timings.filter((t) => t.status === 'succeeded').length,
@@ -87,6 +94,10 @@ export function summarize(timings: TaskTiming[]): RunMetrics {
       p95: percentile(latencies, 95),
       p99: percentile(latencies, 99),
       max: latencies[latencies.length - 1] ?? NaN,
+    },
+    phasesMs: {
+      run: { p50: percentile(runs, 50), max: runs[runs.length - 1] ?? NaN },
+      endToDone: { p50: percentile(ends, 50), max: ends[ends.length - 1] ?? NaN },
     },
     peakConcurrent: peakConcurrency(attempts),
   };
