@@ -52,6 +52,7 @@ ENV NODE_ENV=production \
     PORT=3000 \
     ATELIER_AGENTS_FILE=/app/config/agents.yaml
 USER node
-EXPOSE 3000
+# 3000: the API; 9464 and 9465: the workflow and agent workers' metrics and health endpoints.
+EXPOSE 3000 9464 9465
 ENTRYPOINT ["/usr/bin/tini", "--"]
 CMD ["node", "dist/src/api/main.js"]

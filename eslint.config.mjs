@@ -66,5 +66,10 @@ export default tseslint.config(
     files: ['**/*.mjs'],
     languageOptions: { globals: globals.node },
   },
+  {
+    // The dashboard page's script runs in the browser, as a classic script.
+    files: ['src/api/dashboard/public/**/*.js'],
+    languageOptions: { globals: globals.browser, sourceType: 'script' },
+  },
   prettier,
 );

@@ -1,7 +1,9 @@
 import { createAgentActivities, type AgentActivityDeps } from './agent/agent.activities';
+import { createPlanActivities } from './plan/plan.activities';
 import { createBookkeepingActivities } from './store/bookkeeping.activities';
 
-export { createAgentActivities, createBookkeepingActivities };
+export { createAgentActivities, createBookkeepingActivities, createPlanActivities };
 export type AgentActivities = ReturnType<typeof createAgentActivities>;
 export type BookkeepingActivities = ReturnType<typeof createBookkeepingActivities>;
+export type PlanActivities = ReturnType<typeof createPlanActivities>;
 export type { AgentActivityDeps };

@@ -1,9 +1,7 @@
 import {
   ActivityCancellationType,
-  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
-  TimeoutFailure,
   isCancellation,
   log,
   patched,
@@ -19,8 +17,9 @@ import {
   NON_RETRYABLE_CLASSES,
   type AgentTaskInput,
   type AgentTaskOutput,
-  type FailureClass,
 } from './definitions';
+import { classifyAttemptError as classify } from './attempt-failure';
+import { chainLoop } from './chain-loop';
 import { findInputProblems } from './validate-input';
 
 /**
@@ -32,45 +31,24 @@ const bookkeeping = proxyLocalActivities<BookkeepingActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
-interface ClassifiedFailure {
-  failureClass: FailureClass;
-  message: string;
-}
-
-function classify(err: unknown): ClassifiedFailure {
-  if (err instanceof ActivityFailure) {
-    const cause = err.cause;
-    if (cause instanceof ApplicationFailure && cause.type) {
-      return { failureClass: cause.type as FailureClass, message: cause.message };
-    }
-    if (cause instanceof TimeoutFailure) {
-      // A heartbeat timeout means the agent worker died or lost its connection mid-run.
-      const lost = cause.timeoutType === 'HEARTBEAT';
-      return {
-        failureClass: lost ? FAILURE_CLASSES.crash : FAILURE_CLASSES.timeout,
-        message: lost ? 'agent worker stopped heartbeating (worker lost)' : 'attempt exceeded its hard time limit',
-      };
-    }
-  }
-  const message = err instanceof Error ? err.message : String(err);
-  return { failureClass: FAILURE_CLASSES.crash, message };
-}
-
 /** Workflow code changes that running histories must still replay through (see `patched`). */
 const PATCHES = {
   successRecordedByAgent: 'success-recorded-by-agent',
+  chainsAndPolicies: 'agent-chains-and-policies',
 } as const;
 
 const backoffMs = (input: AgentTaskInput, attempt: number): number =>
   Math.min((input.backoffSeconds ?? 1) * 2 ** (attempt - 1), input.maxBackoffSeconds ?? 60) * 1000;
 
 /**
- * One agent task: runs the agent activity on the agent task queue, retrying with exponential backoff up
- * to `maxAttempts`, and records every attempt and the single terminal outcome in PostgreSQL.
- * Retries are decided here, not by Temporal's activity retry policy, so each attempt gets a failure
- * class and a row of its own, and a worker lost mid-run (heartbeat timeout) counts as a `crash` attempt.
- * Fails (as a Temporal workflow failure of the attempt's class) when the task fails; cancellation kills
- * the agent's process group and ends the workflow as cancelled.
+ * One agent task: runs the agent activity on the agent task queue and records every attempt and the
+ * single terminal outcome in PostgreSQL. Retries and fallbacks are decided here, not by Temporal's
+ * activity retry policy, so each attempt gets a failure class and a row of its own, and a worker lost
+ * mid-run (heartbeat timeout) counts as a `crash` attempt. After a failure the class's policy retries
+ * the same agent, moves to the next agent of the task's chain, or fails the task; while the agent
+ * worker holds attempts back (breaker open, cluster-wide limits, budgets) the task waits on durable
+ * timers. Fails (as a Temporal workflow failure of the last attempt's class) when the task fails;
+ * cancellation kills the agent's process group and ends the workflow as cancelled.
  */
 export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTaskOutput> {
   const problems = findInputProblems(input);
@@ -86,7 +64,15 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     priority: { priorityKey: input.priority },
   });
+  if (patched(PATCHES.chainsAndPolicies)) return chainLoop(input, agents, bookkeeping);
+  return singleAgentLoop(input, agents);
+}
 
+/**
+ * The attempt loop of histories recorded before fallback chains and policies: one agent, every failure
+ * but the non-retryable ones retried up to `maxAttempts`. Kept so those histories replay unchanged.
+ */
+async function singleAgentLoop(input: AgentTaskInput, agents: AgentActivities): Promise<AgentTaskOutput> {
   let attempt = 0;
   try {
     for (;;) {

@@ -19,8 +19,16 @@ export const FAILURE_CLASSES = {
   invalidInput: 'invalid_input',
   unknownAgent: 'unknown_agent',
   agentNotFound: 'agent_not_found',
+  rateLimited: 'rate_limited',
+  overloaded: 'overloaded',
+  auth: 'auth',
+  contextOverflow: 'context_overflow',
+  maxTurns: 'max_turns',
+  stalled: 'stalled',
+  badOutput: 'bad_output',
 } as const;
 export type FailureClass = (typeof FAILURE_CLASSES)[keyof typeof FAILURE_CLASSES];
+export const FAILURE_CLASS_NAMES = Object.values(FAILURE_CLASSES) as readonly FailureClass[];
 
 /** Classes no retry can fix: the workflow stops at once. */
 export const NON_RETRYABLE_CLASSES: readonly FailureClass[] = [
@@ -29,6 +37,53 @@ export const NON_RETRYABLE_CLASSES: readonly FailureClass[] = [
   FAILURE_CLASSES.agentNotFound,
   FAILURE_CLASSES.cancelled,
 ];
+
+/** Classes that count against an agent's circuit breaker: the agent (or its provider) is refusing work. */
+export const BREAKER_CLASSES: readonly FailureClass[] = [
+  FAILURE_CLASSES.rateLimited,
+  FAILURE_CLASSES.overloaded,
+  FAILURE_CLASSES.auth,
+];
+
+/**
+ * What the workflow does after a failed attempt: `retry` on the same agent (with backoff, or at the
+ * agent's reset time), move to the `next` agent of the chain at once, or `fail` the task.
+ */
+export const POLICY_ACTIONS = ['retry', 'next', 'fail'] as const;
+export type PolicyAction = (typeof POLICY_ACTIONS)[number];
+
+export interface FailurePolicy {
+  action: PolicyAction;
+  /** With `retry`: retries of this class on one agent before moving on; unset, up to `maxAttempts`. */
+  retries?: number;
+  /** With `retry`: first backoff (doubling per attempt); unset, the task's backoff. */
+  backoffSeconds?: number;
+  /** With `retry`: when the agent names a reset time, wait for it (if it is close enough) instead of backing off. */
+  waitForReset?: boolean;
+  /** A reset further away than this moves on to the next agent instead of waiting. */
+  maxResetWaitSeconds?: number;
+}
+
+/** Per-class policies when a profile sets none; a profile's `policies` override them class by class. */
+export const DEFAULT_POLICIES: Readonly<Record<Exclude<FailureClass, 'succeeded'>, FailurePolicy>> = {
+  rate_limited: { action: 'retry', retries: 1, waitForReset: true, maxResetWaitSeconds: 300 },
+  overloaded: { action: 'retry' },
+  crash: { action: 'retry' },
+  stalled: { action: 'retry' },
+  timeout: { action: 'retry', retries: 1 },
+  nonzero_exit: { action: 'retry' },
+  bad_output: { action: 'next' },
+  auth: { action: 'next' },
+  context_overflow: { action: 'next' },
+  agent_not_found: { action: 'next' },
+  unknown_agent: { action: 'next' },
+  max_turns: { action: 'fail' },
+  invalid_input: { action: 'fail' },
+  cancelled: { action: 'fail' },
+};
+
+/** Longest fallback chain a task may name. */
+export const MAX_CHAIN_LENGTH = 10;
 
 export const TASK_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
@@ -57,6 +112,13 @@ export interface AgentTaskInput {
   /** First retry delay; doubles per attempt up to `maxBackoffSeconds`. */
   backoffSeconds?: number;
   maxBackoffSeconds?: number;
+  /**
+   * The fallback chain, first agent first (`agent` is its head). Unset: `agent` alone. Each agent gets
+   * up to `maxAttempts` attempts, as its policies allow, before the task moves to the next one.
+   */
+  agents?: string[];
+  /** While the chain is held back (breaker open, limits, budget), how often to look again. */
+  waitRecheckSeconds?: number;
 }
 
 export interface AgentTaskOutput {
@@ -65,6 +127,11 @@ export interface AgentTaskOutput {
   exitCode: number;
   /** Last bytes of stdout only; the full output is in PostgreSQL. */
   outputTail: string;
+  /** The agent of the chain that produced the result. */
+  agent?: string;
+  costUsd?: number | null;
+  inputTokens?: number | null;
+  outputTokens?: number | null;
 }
 
 /** Input of one agent attempt, run by an agent worker. */
@@ -75,13 +142,55 @@ export interface RunAgentInput {
   model?: string;
   workdir?: string;
   timeoutSeconds: number;
+  /**
+   * Admission first: the agent's breaker, cluster-wide limits and budgets may hold the attempt back,
+   * and then nothing runs and the output carries `waiting`. Workflows from before admission existed
+   * leave it unset (they could not handle a `waiting` answer).
+   */
+  gated?: boolean;
+}
+
+/** Why an attempt was not admitted; the workflow waits (durably) and asks again. */
+export const WAIT_KINDS = ['breaker_open', 'concurrency', 'start_rate', 'daily_budget', 'task_budget'] as const;
+export type WaitKind = (typeof WAIT_KINDS)[number];
+
+export interface AdmissionWait {
+  kind: WaitKind;
+  agent: string;
+  message: string;
+  /** When it may change by itself (epoch ms): the breaker's cooldown, the start window, the day's end. */
+  until: number | null;
 }
 
 export interface RunAgentOutput {
   exitCode: number;
   outputBytes: number;
   outputTail: string;
+  agent?: string;
+  costUsd?: number | null;
+  inputTokens?: number | null;
+  outputTokens?: number | null;
+  turns?: number | null;
+  sessionId?: string | null;
+  /** Set when the attempt was not admitted: nothing ran and no attempt was recorded. */
+  waiting?: AdmissionWait;
 }
+
+/** Carried in the details of a failed attempt's ApplicationFailure, for the workflow's policy. */
+export interface AttemptFailureDetails {
+  /** The profile's policy for this class (defaults applied). */
+  policy?: FailurePolicy;
+  /** When the agent said its limit resets (epoch ms). */
+  resetAt?: number | null;
+}
+
+export interface WaitingRecord {
+  taskId: string;
+  wait: AdmissionWait;
+}
+
+/** Signal that makes a waiting task look again at once (sent when a budget is raised). */
+export const WAKE_SIGNAL = 'wake';
 
 export interface AttemptFailureRecord {
   taskId: string;
@@ -106,3 +215,58 @@ export const AGENT_HEARTBEAT_TIMEOUT_SECONDS = 10;
 export const AGENT_TIMEOUT_MARGIN_SECONDS = 30;
 
 export const workflowIdForTask = (taskId: string): string => `task-${taskId}`;
+
+// ---- Plans: tasks with dependencies (workflows/plan.workflow.ts) ----
+
+export const PLAN_ON_FAILURE = ['stop', 'continue'] as const;
+export type PlanOnFailure = (typeof PLAN_ON_FAILURE)[number];
+export const PLAN_STATUSES = ['running', 'succeeded', 'failed', 'cancelled'] as const;
+export type PlanStatus = (typeof PLAN_STATUSES)[number];
+
+export const PLAN_LIMITS = {
+  /** A plan's whole graph travels in its workflow input and history; this keeps both small. */
+  tasks: { min: 1, max: 200 },
+  maxParallel: { min: 1, max: 100 },
+} as const;
+
+/** One task of a plan, as the plan workflow sees it: its place in the graph and its own workflow's input. */
+export interface PlanTaskInput {
+  key: string;
+  dependsOn: string[];
+  task: AgentTaskInput;
+}
+
+/** Input of `planWorkflow`. Its tasks' rows are already in PostgreSQL, written with the plan. */
+export interface PlanInput {
+  planId: string;
+  tasks: PlanTaskInput[];
+  /** Tasks of the plan running at once. */
+  maxParallel: number;
+  /** `stop`: after a failure nothing more starts. `continue`: only the failed task's dependants are skipped. */
+  onFailure: PlanOnFailure;
+}
+
+export interface PlanOutput {
+  status: Exclude<PlanStatus, 'running' | 'cancelled'>;
+  succeeded: string[];
+  failed: string[];
+  skipped: string[];
+}
+
+export interface PlanSkip {
+  key: string;
+  taskId: string;
+  reason: string;
+}
+
+export interface PlanSkipRecord {
+  planId: string;
+  skips: PlanSkip[];
+}
+
+export interface PlanOutcomeRecord {
+  planId: string;
+  status: Exclude<PlanStatus, 'running'>;
+}
+
+export const workflowIdForPlan = (planId: string): string => `plan-${planId}`;

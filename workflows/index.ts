@@ -1,1 +1,2 @@
 export { agentTaskWorkflow } from './agent-task.workflow';
+export { planWorkflow } from './plan.workflow';

@@ -1,4 +1,4 @@
-import { LIMITS, type AgentTaskInput } from './definitions';
+import { LIMITS, MAX_CHAIN_LENGTH, type AgentTaskInput } from './definitions';
 
 const within = (value: unknown, range: { min: number; max: number }): boolean =>
   typeof value === 'number' && Number.isInteger(value) && value >= range.min && value <= range.max;
@@ -21,6 +21,26 @@ export function findInputProblems(input: AgentTaskInput): string[] {
   if (!within(input.priority, LIMITS.priority)) problems.push('priority out of range');
   if (typeof input.agentTaskQueue !== 'string' || input.agentTaskQueue.length === 0) {
     problems.push('agentTaskQueue must be a non-empty string');
+  }
+  if (input.agents !== undefined) {
+    const chain: unknown = input.agents;
+    if (
+      !Array.isArray(chain) ||
+      chain.length < 1 ||
+      chain.length > MAX_CHAIN_LENGTH ||
+      !chain.every((a) => typeof a === 'string' && a.length > 0) ||
+      new Set(chain).size !== chain.length
+    ) {
+      problems.push(`agents must be 1 to ${MAX_CHAIN_LENGTH} distinct agent names`);
+    } else if (chain[0] !== input.agent) {
+      problems.push('agents must start with agent');
+    }
+  }
+  if (
+    input.waitRecheckSeconds !== undefined &&
+    (typeof input.waitRecheckSeconds !== 'number' || !(input.waitRecheckSeconds > 0))
+  ) {
+    problems.push('waitRecheckSeconds must be a positive number');
   }
   return problems;
 }

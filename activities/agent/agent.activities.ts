@@ -1,17 +1,28 @@
 import { statSync } from 'node:fs';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
-import type { AgentsFile } from '../../src/config/agents-file';
+import type { AgentProfile, AgentsFile } from '../../src/config/agents-file';
+import { DEFAULT_BREAKER } from '../../src/gate/breaker';
+import type { AdmissionStore, AgentGateConfig, AttemptKey } from '../../src/store/admission-store';
 import type { AttemptStore } from '../../src/store/attempt-store';
+import type { AttemptUsageStore } from '../../src/store/attempt-usage-store';
 import {
+  DEFAULT_POLICIES,
   FAILURE_CLASSES,
   NON_RETRYABLE_CLASSES,
+  type AttemptFailureDetails,
   type FailureClass,
+  type FailurePolicy,
   type RunAgentInput,
   type RunAgentOutput,
 } from '../../workflows/definitions';
 import { buildInvocation } from './build-invocation';
+import { classifyAttempt, type AttemptVerdict } from './classify-attempt';
+import { attemptCost } from './cost';
 import { LogWriter } from './log-writer';
-import { runProcess, type ProcessEnd } from './run-process';
+import { createParser, type RunEnd } from './parsers';
+import { Tail } from './parsers/line-splitter';
+import { runOllama } from './run-ollama';
+import { runProcess } from './run-process';
 
 export interface AgentActivityDeps {
   agents: AgentsFile;
@@ -19,6 +30,10 @@ export interface AgentActivityDeps {
   workerIdentity: string;
   /** The worker's environment, from which profiles pass through what they allow. */
   env: NodeJS.ProcessEnv;
+  /** The cluster-wide gate: breakers, limits, budgets (PostgreSQL). */
+  admission: AdmissionStore;
+  /** Where each attempt's cost, tokens and session go. */
+  usage: AttemptUsageStore;
   heartbeatIntervalMs?: number;
 }
 
@@ -26,12 +41,35 @@ export interface AgentActivityDeps {
 const MAX_KEPT_OUTPUT = 8 * 1024 * 1024;
 const TAIL_CHARS = 2048;
 
-const fail = (failureClass: FailureClass, message: string): ApplicationFailure =>
+/** A failed attempt, typed with its class; the details carry what the workflow's policy needs. */
+const fail = (failureClass: FailureClass, message: string, details?: AttemptFailureDetails): ApplicationFailure =>
   ApplicationFailure.create({
     type: failureClass,
     message,
     nonRetryable: NON_RETRYABLE_CLASSES.includes(failureClass),
+    details: details ? [details] : undefined,
   });
+
+/** The profile's policy for a class, else the default; sent with the failure so the workflow need not read the agents file. */
+const policyOf = (profile: AgentProfile | undefined, failureClass: FailureClass): FailurePolicy | undefined =>
+  failureClass === FAILURE_CLASSES.succeeded
+    ? undefined
+    : (profile?.policies?.[failureClass] ?? DEFAULT_POLICIES[failureClass]);
+
+const gateConfigOf = (profile: AgentProfile): AgentGateConfig => ({
+  maxConcurrent: profile.limits?.maxConcurrent,
+  startsPerMinute: profile.limits?.startsPerMinute,
+  breaker: { ...DEFAULT_BREAKER, ...profile.breaker },
+});
+
+/** How an admitted attempt ended, for the gate's release (set before the attempt's failure is thrown). */
+interface Ended {
+  verdict?: AttemptVerdict;
+  resetAt?: Date | null;
+}
+
+/** How often a running attempt renews its slot's lease (the lease lasts longer; see AdmissionStore). */
+const LEASE_RENEW_MS = 5000;
 
 const isDirectory = (path: string): boolean => {
   try {
@@ -41,125 +79,207 @@ const isDirectory = (path: string): boolean => {
   }
 };
 
-interface Outcome {
-  failureClass: FailureClass;
-  exitCode: number | null;
-  error: string | null;
-}
-
 /**
- * `cancelRequested` tells a cancel asked for by the workflow (the task is cancelled) from the other
- * reasons the SDK aborts a run (worker shutdown, heartbeat lost): those are a crash of this attempt,
- * and the task goes on elsewhere.
- */
-function outcomeOf(end: ProcessEnd, timeoutSeconds: number, cancelRequested: boolean): Outcome {
-  switch (end.kind) {
-    case 'exited':
-      return end.exitCode === 0
-        ? { failureClass: FAILURE_CLASSES.succeeded, exitCode: 0, error: null }
-        : {
-            failureClass: FAILURE_CLASSES.nonzeroExit,
-            exitCode: end.exitCode,
-            error: `agent exited with code ${end.exitCode}`,
-          };
-    case 'signalled':
-      return { failureClass: FAILURE_CLASSES.crash, exitCode: null, error: `agent killed by ${end.signal}` };
-    case 'timed_out':
-      return {
-        failureClass: FAILURE_CLASSES.timeout,
-        exitCode: null,
-        error: `agent ran past ${timeoutSeconds}s and was killed`,
-      };
-    case 'aborted':
-      return cancelRequested
-        ? { failureClass: FAILURE_CLASSES.cancelled, exitCode: null, error: 'agent run cancelled' }
-        : {
-            failureClass: FAILURE_CLASSES.crash,
-            exitCode: null,
-            error: 'agent run stopped: worker shutting down or lost',
-          };
-    case 'spawn_failed':
-      return { failureClass: FAILURE_CLASSES.agentNotFound, exitCode: null, error: end.message };
-  }
-}
-
-/**
- * Activities of the agent workers. `runAgent` runs one attempt of a task's agent CLI as a child process.
- * Timeouts: the task's own `timeoutSeconds` kills the process group; Temporal's start-to-close is that
- * plus a margin, and its heartbeat timeout detects a dead worker within seconds.
- * Idempotency: every write is keyed by (task id, attempt number).
+ * Activities of the agent workers. `runAgent` runs one attempt of a task's agent: a CLI as a child
+ * process, or (`ollama-http`) one streamed HTTP call. A gated attempt first passes the cluster-wide gate
+ * (budgets, the agent's circuit breaker, its concurrency and start-rate limits); when held back nothing
+ * runs, no attempt is recorded, and the answer carries `waiting`. The output is read by the profile's
+ * parser, and the attempt gets one failure class (classify-attempt.ts), its cost, tokens and session.
+ * Timeouts: the task's own `timeoutSeconds` kills the run, and so does the profile's `idleSeconds` of
+ * silence (`stalled`); Temporal's start-to-close is the timeout plus a margin, and its heartbeat
+ * timeout detects a dead worker within seconds.
+ * Idempotency: every write is keyed by (task id, run, attempt number); the gate's lease by the same.
  */
 export function createAgentActivities(deps: AgentActivityDeps) {
   const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 2000;
+  const patterns = new Map(
+    Object.entries(deps.agents.agents).map(([name, profile]) => [
+      name,
+      Object.entries(profile.errorPatterns ?? {}).flatMap(([cls, sources]) =>
+        (sources ?? []).map((source) => [cls as FailureClass, new RegExp(source, 'i')] as const),
+      ),
+    ]),
+  );
 
   async function runAgent(input: RunAgentInput): Promise<RunAgentOutput> {
     const ctx = Context.current();
     const profile = deps.agents.agents[input.agent];
-    if (!profile) throw fail(FAILURE_CLASSES.unknownAgent, `unknown agent "${input.agent}"`);
-    if (input.workdir !== undefined && !isDirectory(input.workdir)) {
-      throw fail(FAILURE_CLASSES.invalidInput, `workdir is not a directory: ${input.workdir}`);
+    if (!profile) {
+      throw fail(FAILURE_CLASSES.unknownAgent, `unknown agent "${input.agent}"`, {
+        policy: DEFAULT_POLICIES.unknown_agent,
+      });
     }
-    const task = await deps.store.taskToRun(input.taskId, TAIL_CHARS);
+    if (input.workdir !== undefined && !isDirectory(input.workdir)) {
+      throw fail(FAILURE_CLASSES.invalidInput, `workdir is not a directory: ${input.workdir}`, {
+        policy: policyOf(profile, FAILURE_CLASSES.invalidInput),
+      });
+    }
+    // Attempts, logs and events are kept per workflow run (a retried or reset task runs again).
+    const runId = ctx.info.workflowExecution?.runId;
+    const task = await deps.store.taskToRun(input.taskId, TAIL_CHARS, runId);
     if (!task) throw fail(FAILURE_CLASSES.invalidInput, `task ${input.taskId} is not in the database`);
     // An earlier run of this attempt succeeded and committed, but its worker died before telling
     // Temporal: the agent has done its work once, and must not do it again.
     if (task.result) return task.result;
 
+    const key: AttemptKey = { taskId: input.taskId, runId: runId ?? '', attempt: input.attempt };
+    const gate = gateConfigOf(profile);
+    if (input.gated) {
+      const admission = await deps.admission.acquire(input.agent, key, deps.workerIdentity, gate);
+      if (!admission.admitted) return { exitCode: 0, outputBytes: 0, outputTail: '', waiting: admission.wait };
+    }
+    const ended: Ended = {};
+    try {
+      return await runAdmitted(input, profile, task.prompt, runId, key, ended);
+    } finally {
+      if (input.gated) {
+        // Frees the slot, and tells the breaker; a throw before the verdict counts as a crash.
+        await deps.admission
+          .release(input.agent, key, ended.verdict?.failureClass ?? FAILURE_CLASSES.crash, gate, ended.resetAt)
+          .catch((err: Error) =>
+            log.warn('could not release the agent slot', { taskId: input.taskId, error: err.message }),
+          );
+      }
+    }
+  }
+
+  async function runAdmitted(
+    input: RunAgentInput,
+    profile: AgentProfile,
+    prompt: string,
+    runId: string | undefined,
+    key: AttemptKey,
+    ended: Ended,
+  ): Promise<RunAgentOutput> {
+    const ctx = Context.current();
     const model = input.model ?? profile.model;
     await deps.store.startAttempt({
       taskId: input.taskId,
+      runId,
       attempt: input.attempt,
       agent: input.agent,
       model,
       worker: deps.workerIdentity,
     });
 
-    const invocation = buildInvocation({ profile, prompt: task.prompt, model, workdir: input.workdir }, deps.env);
-    const logs = new LogWriter(deps.store, input.taskId, input.attempt, (err) =>
+    const logs = new LogWriter(deps.store, { taskId: input.taskId, runId }, input.attempt, (err) =>
       log.warn('could not store agent output', { taskId: input.taskId, error: err.message }),
     );
+    const parser = createParser(profile.output);
+    const stdoutTail = new Tail();
+    const stderrTail = new Tail();
     const started = Date.now();
     let stdout = '';
     let outputBytes = 0;
     let lastLine = '';
-    const heartbeat = setInterval(
-      () => ctx.heartbeat({ elapsedMs: Date.now() - started, outputBytes, lastLine }),
-      heartbeatIntervalMs,
-    );
-    let end: ProcessEnd;
+    let renewedAt = started;
+    const heartbeat = setInterval(() => {
+      ctx.heartbeat({ elapsedMs: Date.now() - started, outputBytes, lastLine });
+      if (input.gated && Date.now() - renewedAt >= LEASE_RENEW_MS) {
+        renewedAt = Date.now();
+        deps.admission
+          .renew(key)
+          .catch((err: Error) =>
+            log.warn('could not renew the agent slot', { taskId: input.taskId, error: err.message }),
+          );
+      }
+    }, heartbeatIntervalMs);
+    const onOutput = (stream: 'stdout' | 'stderr', text: string): void => {
+      outputBytes += Buffer.byteLength(text);
+      logs.write(stream, text);
+      parser.push(stream, text);
+      (stream === 'stdout' ? stdoutTail : stderrTail).push(text);
+      if (stream === 'stdout' && stdout.length < MAX_KEPT_OUTPUT) stdout += text;
+      const lines = text.split('\n').filter((l) => l.trim() !== '');
+      if (lines.length > 0) lastLine = (lines[lines.length - 1] as string).slice(0, 200);
+    };
+    const idleTimeoutMs = profile.idleSeconds === undefined ? undefined : profile.idleSeconds * 1000;
+    let end: RunEnd;
     try {
-      end = await runProcess({
-        invocation,
-        cwd: input.workdir,
-        timeoutMs: input.timeoutSeconds * 1000,
-        killGraceMs: profile.killGraceSeconds * 1000,
-        signal: ctx.cancellationSignal,
-        onOutput: (stream, text) => {
-          outputBytes += Buffer.byteLength(text);
-          logs.write(stream, text);
-          if (stream === 'stdout' && stdout.length < MAX_KEPT_OUTPUT) stdout += text;
-          const lines = text.split('\n').filter((l) => l.trim() !== '');
-          if (lines.length > 0) lastLine = (lines[lines.length - 1] as string).slice(0, 200);
-        },
-      });
+      end =
+        profile.output === 'ollama-http'
+          ? await runOllama({
+              baseUrl: profile.baseUrl as string,
+              model: model ?? '',
+              prompt,
+              timeoutMs: input.timeoutSeconds * 1000,
+              idleTimeoutMs,
+              signal: ctx.cancellationSignal,
+              onOutput,
+            })
+          : await runProcess({
+              invocation: buildInvocation({ profile, prompt, model, workdir: input.workdir }, deps.env),
+              cwd: input.workdir,
+              timeoutMs: input.timeoutSeconds * 1000,
+              idleTimeoutMs,
+              killGraceMs: profile.killGraceSeconds * 1000,
+              signal: ctx.cancellationSignal,
+              onOutput,
+            });
     } finally {
       clearInterval(heartbeat);
       await logs.close();
     }
 
-    const outcome = outcomeOf(end, input.timeoutSeconds, ctx.cancellationDetails?.cancelRequested === true);
+    const parsed = parser.finish(end);
+    const verdict = classifyAttempt({
+      end,
+      parsed,
+      parser,
+      stdoutTail: stdoutTail.toString(),
+      stderrTail: stderrTail.toString(),
+      profilePatterns: patterns.get(input.agent) ?? [],
+      timeoutSeconds: input.timeoutSeconds,
+      idleSeconds: profile.idleSeconds,
+      cancelRequested: ctx.cancellationDetails?.cancelRequested === true,
+    });
+    const costUsd = attemptCost(parsed, profile.pricing);
+    const resetAt = parsed.resetAt !== undefined ? new Date(parsed.resetAt) : null;
+    ended.verdict = verdict;
+    ended.resetAt = resetAt;
+    await deps.usage.record({
+      taskId: input.taskId,
+      runId,
+      attempt: input.attempt,
+      agent: input.agent,
+      costUsd: costUsd ?? null,
+      inputTokens: parsed.inputTokens ?? null,
+      outputTokens: parsed.outputTokens ?? null,
+      turns: parsed.turns ?? null,
+      sessionId: parsed.sessionId ?? null,
+      resultText: parsed.text ?? null,
+      resetAt,
+    });
     await deps.store.finishAttempt({
       taskId: input.taskId,
+      runId,
       attempt: input.attempt,
-      exitCode: outcome.exitCode,
-      failureClass: outcome.failureClass,
-      error: outcome.error,
+      exitCode: verdict.exitCode,
+      failureClass: verdict.failureClass,
+      error: verdict.error,
       outputBytes,
       output: stdout,
     });
-    if (outcome.failureClass === FAILURE_CLASSES.cancelled) throw new CancelledFailure(outcome.error ?? 'cancelled');
-    if (outcome.failureClass !== FAILURE_CLASSES.succeeded) throw fail(outcome.failureClass, outcome.error ?? '');
-    return { exitCode: 0, outputBytes, outputTail: stdout.slice(-TAIL_CHARS) };
+    if (verdict.failureClass === FAILURE_CLASSES.cancelled) throw new CancelledFailure(verdict.error ?? 'cancelled');
+    if (verdict.failureClass !== FAILURE_CLASSES.succeeded) {
+      throw fail(verdict.failureClass, verdict.error ?? '', {
+        policy: policyOf(profile, verdict.failureClass),
+        resetAt: parsed.resetAt ?? null,
+      });
+    }
+    // Only what the agent reported: the result travels in the workflow's history.
+    const output: RunAgentOutput = {
+      exitCode: verdict.exitCode ?? 0,
+      outputBytes,
+      outputTail: (parsed.text ?? stdout).slice(-TAIL_CHARS),
+      agent: input.agent,
+      ...(costUsd !== undefined && { costUsd }),
+      ...(parsed.inputTokens !== undefined && { inputTokens: parsed.inputTokens }),
+      ...(parsed.outputTokens !== undefined && { outputTokens: parsed.outputTokens }),
+      ...(parsed.turns !== undefined && { turns: parsed.turns }),
+      ...(parsed.sessionId !== undefined && { sessionId: parsed.sessionId }),
+    };
+    return output;
   }
 
   return { runAgent };

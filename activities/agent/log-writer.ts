@@ -18,7 +18,7 @@ export class LogWriter {
 
   constructor(
     private readonly store: AttemptStore,
-    private readonly taskId: string,
+    private readonly task: { taskId: string; runId?: string },
     private readonly attempt: number,
     private readonly onError: (err: Error) => void,
   ) {
@@ -46,7 +46,7 @@ export class LogWriter {
     this.pending = [];
     this.pendingBytes = 0;
     for (const { stream, data } of batch) {
-      const chunk = { taskId: this.taskId, attempt: this.attempt, seq: this.seq++, stream, data };
+      const chunk = { ...this.task, attempt: this.attempt, seq: this.seq++, stream, data };
       this.chain = this.chain.then(() => this.store.appendLog(chunk)).catch((err: Error) => this.onError(err));
     }
   }

@@ -10,6 +10,8 @@ export interface RunProcessOptions {
   invocation: Invocation;
   cwd?: string;
   timeoutMs: number;
+  /** Kill the run when it prints nothing (stdout or stderr) for this long: class `stalled`. */
+  idleTimeoutMs?: number;
   killGraceMs: number;
   /** Aborting kills the process group (TERM, then KILL after the grace period). */
   signal: AbortSignal;
@@ -20,6 +22,7 @@ export type ProcessEnd =
   | { kind: 'exited'; exitCode: number }
   | { kind: 'signalled'; signal: string }
   | { kind: 'timed_out' }
+  | { kind: 'stalled' }
   | { kind: 'aborted' }
   | { kind: 'spawn_failed'; code: string; message: string };
 
@@ -51,7 +54,7 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
   }
   const argv = [...PDEATHSIG_WRAPPER, program, ...invocation.args];
   return new Promise((resolve) => {
-    let stopReason: 'timed_out' | 'aborted' | undefined;
+    let stopReason: 'timed_out' | 'stalled' | 'aborted' | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     const child = spawn(argv[0] as string, argv.slice(1), {
       cwd: opts.cwd,
@@ -61,13 +64,21 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
       windowsHide: true,
     });
 
-    const stop = (reason: 'timed_out' | 'aborted'): void => {
+    const stop = (reason: 'timed_out' | 'stalled' | 'aborted'): void => {
       if (stopReason || child.pid === undefined) return;
       stopReason = reason;
       killGroup(child.pid, 'SIGTERM');
       killTimer = setTimeout(() => killGroup(child.pid as number, 'SIGKILL'), opts.killGraceMs);
     };
     const timeout = setTimeout(() => stop('timed_out'), opts.timeoutMs);
+    // The idle limit restarts with every chunk of output: only silence kills, however long the run.
+    let idleTimer: NodeJS.Timeout | undefined;
+    const armIdle = (): void => {
+      if (opts.idleTimeoutMs === undefined || stopReason) return;
+      if (idleTimer) clearTimeout(idleTimer);
+      idleTimer = setTimeout(() => stop('stalled'), opts.idleTimeoutMs);
+    };
+    armIdle();
     const onAbort = (): void => stop('aborted');
     if (opts.signal.aborted) onAbort();
     else opts.signal.addEventListener('abort', onAbort, { once: true });
@@ -75,6 +86,7 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
     for (const stream of ['stdout', 'stderr'] as const) {
       const decoder = new StringDecoder('utf8');
       child[stream].on('data', (chunk: Buffer) => {
+        armIdle();
         const text = decoder.write(chunk);
         if (text) opts.onOutput(stream, text);
       });
@@ -97,6 +109,7 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
     });
     child.on('close', (code, signal) => {
       clearTimeout(timeout);
+      if (idleTimer) clearTimeout(idleTimer);
       if (killTimer) clearTimeout(killTimer);
       opts.signal.removeEventListener('abort', onAbort);
       if (spawnError && child.pid === undefined) {

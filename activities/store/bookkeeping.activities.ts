@@ -1,5 +1,9 @@
+import { Context } from '@temporalio/activity';
 import type { AttemptStore } from '../../src/store/attempt-store';
-import type { AttemptFailureRecord, TaskOutcomeRecord } from '../../workflows/definitions';
+import type { AttemptFailureRecord, TaskOutcomeRecord, WaitingRecord } from '../../workflows/definitions';
+
+/** The run of the workflow that called: writes are kept per run (a retried or reset task runs again). */
+const workflowRunId = (): string | undefined => Context.current().info.workflowExecution?.runId;
 
 /**
  * Activities of the workflow workers that keep PostgreSQL in step with the workflow. Both writes are
@@ -8,10 +12,14 @@ import type { AttemptFailureRecord, TaskOutcomeRecord } from '../../workflows/de
 export function createBookkeepingActivities(deps: { store: AttemptStore }) {
   return {
     async recordAttemptFailure(record: AttemptFailureRecord): Promise<void> {
-      await deps.store.recordAttemptFailure(record);
+      await deps.store.recordAttemptFailure(record, workflowRunId());
     },
     async recordTaskOutcome(record: TaskOutcomeRecord): Promise<void> {
-      await deps.store.recordTaskOutcome(record);
+      await deps.store.recordTaskOutcome(record, workflowRunId());
+    },
+    /** Shows the task `queued` with why it waits; idempotent (the latest reason wins). */
+    async recordWaiting(record: WaitingRecord): Promise<void> {
+      await deps.store.recordWaiting(record, workflowRunId());
     },
   };
 }

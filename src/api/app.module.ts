@@ -4,10 +4,18 @@ import { LoggerModule } from 'nestjs-pino';
 import type { Logger } from 'pino';
 import type { AgentsFile } from '../config/agents-file';
 import type { AtelierConfig } from '../config/env';
+import { AgentsModule } from './agents/agents.module';
 import { BearerTokenGuard } from './auth/bearer-token.guard';
+import { BudgetModule } from './budget/budget.module';
 import { HealthModule } from './health/health.module';
 import { InfrastructureModule } from './infrastructure.module';
+import { ObservabilityModule } from './observability/observability.module';
+import { taskLogFields } from './observability/task-log-fields';
+import { DashboardModule } from './dashboard/dashboard.module';
+import { PlansModule } from './plans/plans.module';
+import { RunsModule } from './runs/runs.module';
 import { TasksModule } from './tasks/tasks.module';
+import { WorkersModule } from './workers/workers.module';
 
 @Module({})
 export class AppModule {
@@ -16,13 +24,25 @@ export class AppModule {
       module: AppModule,
       imports: [
         LoggerModule.forRoot({
-          pinoHttp: { logger, autoLogging: { ignore: (req) => req.url?.startsWith('/health') ?? false } },
+          pinoHttp: {
+            logger,
+            // Probes and scrapes come every few seconds: their log lines would drown the rest.
+            autoLogging: { ignore: (req) => /^\/(health|metrics)(\/|\?|$)/.test(req.url ?? '') },
+            customProps: taskLogFields,
+          },
         }),
         InfrastructureModule.forRoot(config, agents, (err) =>
           logger.warn({ error: err.message }, 'database client error'),
         ),
         HealthModule,
         TasksModule,
+        AgentsModule,
+        BudgetModule,
+        RunsModule,
+        PlansModule,
+        DashboardModule,
+        WorkersModule,
+        ObservabilityModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: BearerTokenGuard }],
     };

@@ -7,6 +7,7 @@ import type { AgentsFile } from '../config/agents-file';
 import type { AtelierConfig } from '../config/env';
 import { AppModule } from './app.module';
 import { HttpErrorFilter } from './http/http-error.filter';
+import { rejectDeepJson, rejectForbiddenKeys } from './http/json-guards';
 import { validationPipe } from './http/validation';
 
 /** A prompt may be 200,000 characters of 4-byte UTF-8, plus the rest of the body. */
@@ -23,9 +24,10 @@ export async function createApp(
     bodyParser: false,
   });
   app.useLogger(app.get(PinoNestLogger));
-  app.useBodyParser('json', { limit: BODY_LIMIT, strict: true });
+  app.useBodyParser('json', { limit: BODY_LIMIT, strict: true, verify: rejectDeepJson, reviver: rejectForbiddenKeys });
   app.disable('x-powered-by');
-  app.set('query parser', 'extended');
+  // Plain key=value parsing (repeated keys become arrays): no nested objects, nothing like __proto__[x].
+  app.set('query parser', 'simple');
   app.useGlobalPipes(validationPipe());
   app.useGlobalFilters(new HttpErrorFilter(logger));
   app.enableShutdownHooks();

@@ -5,6 +5,7 @@ import type { AgentsFile } from '../config/agents-file';
 import type { AtelierConfig } from '../config/env';
 import { createPool } from '../db/pool';
 import { AttemptStore } from '../store/attempt-store';
+import { RunStore } from '../store/run-store';
 import { TaskStore } from '../store/task-store';
 import { AGENTS, CONFIG, PG_POOL, TEMPORAL_CLIENT } from './tokens';
 
@@ -35,6 +36,7 @@ export class InfrastructureModule implements OnApplicationShutdown {
           }),
       },
       { provide: TaskStore, useFactory: (pool: Pool) => new TaskStore(pool), inject: [PG_POOL] },
+      { provide: RunStore, useFactory: (pool: Pool) => new RunStore(pool), inject: [PG_POOL] },
       { provide: AttemptStore, useFactory: (pool: Pool) => new AttemptStore(pool), inject: [PG_POOL] },
     ];
     return { module: InfrastructureModule, providers, exports: providers.map((p) => p.provide) };

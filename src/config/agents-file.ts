@@ -2,16 +2,102 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
+import { FAILURE_CLASS_NAMES, MAX_CHAIN_LENGTH, POLICY_ACTIONS, type FailureClass } from '../../workflows/definitions';
 
 /** The environment an agent gets when its profile says nothing: enough to find programs and a home. */
 const DEFAULT_ENV_PASSTHROUGH = ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TERM', 'TMPDIR'];
 
+/** Output parsers by name (activities/agent/parsers/); `ollama-http` is called over HTTP, not spawned. */
+export const OUTPUT_FORMATS = [
+  'text',
+  'claude-stream-json',
+  'claude-json',
+  'codex-jsonl',
+  'gemini-json',
+  'gemini-stream-json',
+  'aider-text',
+  'ollama-http',
+] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** Classes a profile may set a policy or error patterns for (not the outcome `succeeded`). */
+const policyClass = z.enum(FAILURE_CLASS_NAMES.filter((c) => c !== 'succeeded') as [FailureClass, ...FailureClass[]]);
+const patternClass = z.enum([
+  'rate_limited',
+  'overloaded',
+  'auth',
+  'context_overflow',
+  'max_turns',
+  'bad_output',
+  'invalid_input',
+  'crash',
+]);
+
+const regex = z.string().refine((source) => {
+  try {
+    new RegExp(source, 'i');
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be a valid regular expression');
+
+const policySchema = z
+  .object({
+    action: z.enum(POLICY_ACTIONS),
+    retries: z.number().int().min(0).max(20).optional(),
+    backoffSeconds: z.number().min(0).max(3600).optional(),
+    waitForReset: z.boolean().optional(),
+    maxResetWaitSeconds: z.number().min(0).max(86_400).optional(),
+  })
+  .strict();
+
+const breakerSchema = z
+  .object({
+    /** Breaker-class failures (rate_limited, overloaded, auth) within `windowSeconds` that open it. */
+    failureThreshold: z.number().int().min(1).max(1000).default(5),
+    windowSeconds: z.number().min(1).max(86_400).default(60),
+    /** How long it stays open before one probe is let through. */
+    cooldownSeconds: z.number().min(0.1).max(86_400).default(60),
+  })
+  .strict();
+
 const profileSchema = z
   .object({
-    command: z.array(z.string().min(1)).min(1, 'must name the program'),
+    command: z.array(z.string().min(1)).min(1, 'must name the program').optional(),
     prompt: z.enum(['stdin', 'arg']).default('stdin'),
     model: z.string().min(1).optional(),
-    output: z.enum(['text']).default('text'),
+    output: z.enum(OUTPUT_FORMATS).default('text'),
+    /** Base URL of the HTTP API (`ollama-http` only), e.g. http://127.0.0.1:11434. */
+    baseUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** Kill a run that prints nothing for this long (class `stalled`); unset: no idle limit. */
+    idleSeconds: z.number().min(0.1).max(86_400).optional(),
+    /** Extra patterns (case-insensitive regular expressions over stdout and stderr) per failure class. */
+    errorPatterns: z.partialRecord(patternClass, z.array(regex).min(1)).optional(),
+    /** The default fallback chain after this agent, for tasks that name none. */
+    fallback: z
+      .array(z.string().min(1))
+      .max(MAX_CHAIN_LENGTH - 1)
+      .optional(),
+    /** Cluster-wide limits: runs at once, and starts per minute, across every agent worker. */
+    limits: z
+      .object({
+        maxConcurrent: z.number().int().min(1).max(100_000).optional(),
+        startsPerMinute: z.number().int().min(1).max(100_000).optional(),
+      })
+      .strict()
+      .optional(),
+    /** Prices in USD per million tokens, for agents that report tokens but no cost. */
+    pricing: z
+      .object({
+        inputPerMillionUsd: z.number().min(0),
+        outputPerMillionUsd: z.number().min(0),
+      })
+      .strict()
+      .optional(),
+    /** What to do after each class of failure; unset classes keep the defaults (docs/agents.md). */
+    policies: z.partialRecord(policyClass, policySchema).optional(),
+    breaker: breakerSchema.optional(),
     timeoutSeconds: z.number().int().min(1).max(86_400).default(1800),
     maxAttempts: z.number().int().min(1).max(20).default(3),
     /** Names of environment variables passed through from the worker (API keys go here). */
@@ -23,6 +109,25 @@ const profileSchema = z
   })
   .strict()
   .superRefine((profile, ctx) => {
+    if (profile.output === 'ollama-http') {
+      if (profile.baseUrl === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['baseUrl'], message: 'output: ollama-http needs a baseUrl' });
+      }
+      if (profile.model === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['model'], message: 'output: ollama-http needs a model' });
+      }
+      if (profile.command !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['command'], message: 'output: ollama-http runs no command' });
+      }
+      return;
+    }
+    if (profile.baseUrl !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['baseUrl'], message: 'baseUrl is only used with output: ollama-http' });
+    }
+    if (profile.command === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['command'], message: 'expected array: the argv of the agent' });
+      return;
+    }
     const hasPromptPlaceholder = profile.command.some((arg) => arg.includes('{prompt}'));
     if (profile.prompt === 'arg' && !hasPromptPlaceholder) {
       ctx.addIssue({ code: 'custom', path: ['command'], message: 'prompt: arg needs a "{prompt}" element' });
@@ -33,7 +138,9 @@ const profileSchema = z
     if (profile.command[0]?.includes('{')) {
       ctx.addIssue({ code: 'custom', path: ['command', 0], message: 'the program itself cannot be a placeholder' });
     }
-  });
+  })
+  // An HTTP agent has no argv; everything else may rely on `command` being there.
+  .transform(({ command, ...rest }) => ({ command: command ?? [], ...rest }));
 
 const agentsFileSchema = z
   .object({
@@ -49,6 +156,18 @@ const agentsFileSchema = z
       ctx.addIssue({ code: 'custom', path: ['agents'], message: 'at least one agent is required' });
     } else if (!(file.defaultAgent in file.agents)) {
       ctx.addIssue({ code: 'custom', path: ['defaultAgent'], message: `"${file.defaultAgent}" is not among agents` });
+    }
+    for (const [name, profile] of Object.entries(file.agents)) {
+      const seen = new Set<string>([name]);
+      profile.fallback?.forEach((next, i) => {
+        const path = ['agents', name, 'fallback', i];
+        if (!(next in file.agents)) {
+          ctx.addIssue({ code: 'custom', path, message: `"${next}" is not among agents` });
+        } else if (seen.has(next)) {
+          ctx.addIssue({ code: 'custom', path, message: `"${next}" appears twice in the chain` });
+        }
+        seen.add(next);
+      });
     }
   });
 

@@ -8,6 +8,29 @@ const optionalText = z
   .transform((v) => (v === '' ? undefined : v))
   .optional();
 
+/** A fixed number of agent slots, or `auto`: Temporal's resource-based tuner sizes them by CPU and memory. */
+const agentSlots = z.union([z.number(), z.string()]).transform((v, ctx): number | 'auto' => {
+  if (typeof v === 'string' && v.trim().toLowerCase() === 'auto') return 'auto';
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) {
+    ctx.addIssue({ code: 'custom', message: 'must be an integer number >=1 and <=1000, or auto' });
+    return z.NEVER;
+  }
+  return n;
+});
+/** A share of the machine, above 0 and at most 1. */
+const fraction = z.coerce.number().gt(0).max(1);
+/** A worker's metrics port: 0 picks a free port (the worker registers the one it got), `off` serves none. */
+const metricsPort = z.union([z.number(), z.string()]).transform((v, ctx): number | 'off' => {
+  if (typeof v === 'string' && v.trim().toLowerCase() === 'off') return 'off';
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535) {
+    ctx.addIssue({ code: 'custom', message: 'must be a port number from 0 to 65535, or off' });
+    return z.NEVER;
+  }
+  return n;
+});
+
 /** Every setting Atelier reads from the environment, with its default. */
 const envSchema = z.object({
   PORT: port.default(3000),
@@ -23,7 +46,12 @@ const envSchema = z.object({
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
   ATELIER_AGENTS_FILE: z.string().min(1).default('config/agents.yaml'),
-  ATELIER_AGENT_SLOTS: z.coerce.number().int().min(1).max(1000).default(4),
+  ATELIER_AGENT_SLOTS: agentSlots.default(4),
+  ATELIER_AGENT_MAX_SLOTS: z.coerce.number().int().min(1).max(1000).default(50),
+  ATELIER_AGENT_TARGET_CPU: fraction.default(0.8),
+  ATELIER_AGENT_TARGET_MEMORY: fraction.default(0.8),
+  ATELIER_WORKFLOW_WORKER_METRICS_PORT: metricsPort.default(9464),
+  ATELIER_AGENT_WORKER_METRICS_PORT: metricsPort.default(9465),
   ATELIER_API_TOKENS: optionalText.transform((v) =>
     v === undefined
       ? []
@@ -36,6 +64,10 @@ const envSchema = z.object({
   ATELIER_AGENT_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUES.agents),
   ATELIER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
   ATELIER_RETRY_BACKOFF_SECONDS: z.coerce.number().min(0).max(3600).default(1),
+  /** How often a task held back by a breaker, a limit or a budget asks again (it grows to 30 s while it waits). */
+  ATELIER_WAIT_RECHECK_SECONDS: z.coerce.number().min(0.05).max(3600).default(5),
+  /** How long a running attempt's slot stays taken without renewal (a dead agent worker frees it after this). */
+  ATELIER_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

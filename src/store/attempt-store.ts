@@ -1,5 +1,7 @@
-import type { Pool } from 'pg';
-import type { AttemptFailureRecord, FailureClass, TaskOutcomeRecord } from '../../workflows/definitions';
+import type { Pool, QueryResult, QueryResultRow } from 'pg';
+import { retryTransient } from '../db/transient';
+import { RunStore } from './run-store';
+import type { AttemptFailureRecord, FailureClass, TaskOutcomeRecord, WaitingRecord } from '../../workflows/definitions';
 
 export interface TaskToRun {
   prompt: string;
@@ -8,8 +10,13 @@ export interface TaskToRun {
   result: { exitCode: number; outputBytes: number; outputTail: string } | null;
 }
 
+/**
+ * Every write names the Temporal run it comes from (`runId`, from the activity's context): attempts,
+ * logs and events are kept per run (infra/migrations/0004_runs.sql). Without it, the task's current run.
+ */
 export interface AttemptStart {
   taskId: string;
+  runId?: string;
   attempt: number;
   agent: string;
   model?: string;
@@ -18,6 +25,7 @@ export interface AttemptStart {
 
 export interface AttemptEnd {
   taskId: string;
+  runId?: string;
   attempt: number;
   exitCode: number | null;
   failureClass: FailureClass;
@@ -28,6 +36,7 @@ export interface AttemptEnd {
 
 export interface LogChunk {
   taskId: string;
+  runId?: string;
   attempt: number;
   seq: number;
   stream: 'stdout' | 'stderr';
@@ -42,24 +51,39 @@ const storable = (text: string): string => text.replaceAll('\u0000', '');
  * attempt number, `ON CONFLICT` or guarded updates), because activities retry.
  */
 export class AttemptStore {
-  constructor(private readonly pool: Pool) {}
+  private readonly runs: RunStore;
 
-  async taskToRun(taskId: string, tailChars: number): Promise<TaskToRun | undefined> {
-    const res = await this.pool.query<{
+  constructor(private readonly pool: Pool) {
+    this.runs = new RunStore(pool);
+  }
+
+  /** Every statement here is idempotent, so a restarting database is waited out rather than failing a run. */
+  private query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
+    return retryTransient(() => this.pool.query<R>(text, values));
+  }
+
+  /** The task's prompt, and the result of run `runId` if an attempt of that run already succeeded. */
+  async taskToRun(taskId: string, tailChars: number, runId?: string): Promise<TaskToRun | undefined> {
+    const run = await this.runs.runNumber(taskId, runId);
+    const res = await this.query<{
       prompt: string;
       status: string;
+      succeeded: boolean;
       exit_code: number | null;
       output_bytes: string | null;
       tail: string | null;
     }>(
-      `SELECT t.prompt, t.status, t.result_exit_code AS exit_code, a.output_bytes, right(a.output, $2) AS tail
-       FROM tasks t LEFT JOIN attempts a ON a.task_id = t.id AND a.number = t.result_attempt
+      `SELECT t.prompt, t.status, e.id IS NOT NULL AS succeeded, a.exit_code, a.output_bytes,
+         right(a.output, $2) AS tail
+       FROM tasks t
+       LEFT JOIN task_events e ON e.task_id = t.id AND e.run = $3 AND e.kind = 'succeeded'
+       LEFT JOIN attempts a ON a.task_id = t.id AND a.run = $3 AND a.number = e.attempt
        WHERE t.id = $1`,
-      [taskId, tailChars],
+      [taskId, tailChars, run],
     );
     const row = res.rows[0];
     if (!row) return undefined;
-    const succeeded = row.status === 'succeeded';
+    const succeeded = row.succeeded;
     return {
       prompt: row.prompt,
       status: row.status,
@@ -70,17 +94,26 @@ export class AttemptStore {
   }
 
   async startAttempt(a: AttemptStart): Promise<void> {
-    await this.pool.query(
+    const run = await this.runs.runNumber(a.taskId, a.runId);
+    await this.query(
       `WITH attempt AS (
-         INSERT INTO attempts (task_id, number, agent, model, worker) VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (task_id, number) DO UPDATE SET worker = EXCLUDED.worker, started_at = clock_timestamp()
+         INSERT INTO attempts (task_id, run, number, agent, model, worker) VALUES ($1, $7, $2, $3, $4, $5)
+         ON CONFLICT (task_id, run, number) DO UPDATE SET worker = EXCLUDED.worker, started_at = clock_timestamp()
        ), event AS (
-         INSERT INTO task_events (task_id, kind, attempt, detail) VALUES ($1, 'attempt_started', $2, $6)
+         INSERT INTO task_events (task_id, run, kind, attempt, detail) VALUES ($1, $7, 'attempt_started', $2, $6)
          ON CONFLICT DO NOTHING
        )
-       UPDATE tasks SET status = 'running', started_at = COALESCE(started_at, clock_timestamp())
-       WHERE id = $1 AND status IN ('queued', 'running')`,
-      [a.taskId, a.attempt, a.agent, a.model ?? null, a.worker, { agent: a.agent, model: a.model, worker: a.worker }],
+       UPDATE tasks SET status = 'running', started_at = COALESCE(started_at, clock_timestamp()), waiting_reason = NULL
+       WHERE id = $1 AND current_run = $7 AND status IN ('queued', 'running')`,
+      [
+        a.taskId,
+        a.attempt,
+        a.agent,
+        a.model ?? null,
+        a.worker,
+        { agent: a.agent, model: a.model, worker: a.worker },
+        run,
+      ],
     );
   }
 
@@ -90,22 +123,23 @@ export class AttemptStore {
    * finds the task done and does not run the agent again.
    */
   async finishAttempt(e: AttemptEnd): Promise<void> {
-    await this.pool.query(
+    const run = await this.runs.runNumber(e.taskId, e.runId);
+    await this.query(
       `WITH attempt AS (
          UPDATE attempts SET finished_at = clock_timestamp(), exit_code = $3, failure_class = $4, error = $5,
            output_bytes = $6, output = $7
-         WHERE task_id = $1 AND number = $2 AND finished_at IS NULL
+         WHERE task_id = $1 AND run = $9 AND number = $2 AND finished_at IS NULL
        ), events AS (
          -- One INSERT, so the audit trail keeps its order: the attempt's end, then the task's.
-         INSERT INTO task_events (task_id, kind, attempt, terminal, detail)
-         SELECT $1, v.kind, $2, v.terminal, $8
+         INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail)
+         SELECT $1, $9, v.kind, $2, v.terminal, $8
          FROM (VALUES ('attempt_finished', false), ('succeeded', true)) AS v (kind, terminal)
          WHERE NOT v.terminal OR $4 = 'succeeded'
          ON CONFLICT DO NOTHING
          RETURNING task_id, terminal
        )
        UPDATE tasks SET status = 'succeeded', finished_at = clock_timestamp(), result_attempt = $2, result_exit_code = $3
-       WHERE id IN (SELECT task_id FROM events WHERE terminal)`,
+       WHERE id IN (SELECT task_id FROM events WHERE terminal) AND current_run = $9`,
       [
         e.taskId,
         e.attempt,
@@ -115,20 +149,22 @@ export class AttemptStore {
         e.outputBytes,
         storable(e.output),
         { failureClass: e.failureClass, exitCode: e.exitCode },
+        run,
       ],
     );
   }
 
   /** Closes an attempt whose worker could not (it died or went silent); a closed attempt stays as it is. */
-  async recordAttemptFailure(f: AttemptFailureRecord): Promise<void> {
-    await this.pool.query(
+  async recordAttemptFailure(f: AttemptFailureRecord, runId?: string): Promise<void> {
+    const run = await this.runs.runNumber(f.taskId, runId);
+    await this.query(
       `WITH event AS (
-         INSERT INTO task_events (task_id, kind, attempt, detail) VALUES ($1, 'attempt_finished', $2, $5)
+         INSERT INTO task_events (task_id, run, kind, attempt, detail) VALUES ($1, $8, 'attempt_finished', $2, $5)
          ON CONFLICT DO NOTHING
        )
-       INSERT INTO attempts (task_id, number, agent, model, finished_at, failure_class, error)
-       VALUES ($1, $2, $6, $7, clock_timestamp(), $3, $4)
-       ON CONFLICT (task_id, number) DO UPDATE
+       INSERT INTO attempts (task_id, run, number, agent, model, finished_at, failure_class, error)
+       VALUES ($1, $8, $2, $6, $7, clock_timestamp(), $3, $4)
+       ON CONFLICT (task_id, run, number) DO UPDATE
          SET finished_at = EXCLUDED.finished_at, failure_class = EXCLUDED.failure_class, error = EXCLUDED.error
          WHERE attempts.finished_at IS NULL`,
       [
@@ -139,28 +175,35 @@ export class AttemptStore {
         { failureClass: f.failureClass },
         f.agent,
         f.model ?? null,
+        run,
       ],
     );
   }
 
   /**
-   * Writes the task's one terminal state. The partial unique index on terminal events means a second
-   * outcome, from a retry or a race, changes nothing.
+   * Writes the run's one terminal state, and the task's while the run is its current one. The partial
+   * unique index on terminal events (one per run) means a second outcome, from a retry or a race,
+   * changes nothing.
    */
-  async recordTaskOutcome(o: TaskOutcomeRecord): Promise<void> {
+  async recordTaskOutcome(o: TaskOutcomeRecord, runId?: string): Promise<void> {
+    const run = await this.runs.runNumber(o.taskId, runId);
+    await retryTransient(() => this.recordTaskOutcomeOnce(o, run));
+  }
+
+  private async recordTaskOutcomeOnce(o: TaskOutcomeRecord, run: number): Promise<void> {
     const client = await this.pool.connect();
     try {
       await client.query('BEGIN');
       const inserted = await client.query(
-        `INSERT INTO task_events (task_id, kind, attempt, terminal, detail) VALUES ($1, $2, $3, true, $4)
+        `INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail) VALUES ($1, $5, $2, $3, true, $4)
          ON CONFLICT DO NOTHING`,
-        [o.taskId, o.status, o.attempt, { exitCode: o.exitCode, error: o.error }],
+        [o.taskId, o.status, o.attempt, { exitCode: o.exitCode, error: o.error }, run],
       );
       if (inserted.rowCount === 1) {
         await client.query(
           `UPDATE tasks SET status = $2, finished_at = clock_timestamp(), result_attempt = $3,
-             result_exit_code = $4, error_class = $5, error_message = $6
-           WHERE id = $1`,
+             result_exit_code = $4, error_class = $5, error_message = $6, waiting_reason = NULL
+           WHERE id = $1 AND current_run = $7`,
           [
             o.taskId,
             o.status,
@@ -168,6 +211,7 @@ export class AttemptStore {
             o.exitCode ?? null,
             o.error?.class ?? null,
             o.error ? storable(o.error.message) : null,
+            run,
           ],
         );
       }
@@ -180,11 +224,25 @@ export class AttemptStore {
     }
   }
 
+  /**
+   * Shows why the task waits (breaker open, limits, budget): `queued` with the reason, while its run is
+   * the current one and the task has not ended. The next attempt to start clears it.
+   */
+  async recordWaiting(w: WaitingRecord, runId?: string): Promise<void> {
+    const run = await this.runs.runNumber(w.taskId, runId);
+    await this.query(
+      `UPDATE tasks SET status = 'queued', waiting_reason = $2
+       WHERE id = $1 AND current_run = $3 AND status IN ('queued', 'running')`,
+      [w.taskId, { ...w.wait, until: w.wait.until === null ? null : new Date(w.wait.until).toISOString() }, run],
+    );
+  }
+
   async appendLog(chunk: LogChunk): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO task_logs (task_id, attempt, seq, stream, data) VALUES ($1, $2, $3, $4, $5)
+    const run = await this.runs.runNumber(chunk.taskId, chunk.runId);
+    await this.query(
+      `INSERT INTO task_logs (task_id, run, attempt, seq, stream, data) VALUES ($1, $6, $2, $3, $4, $5)
        ON CONFLICT DO NOTHING`,
-      [chunk.taskId, chunk.attempt, chunk.seq, chunk.stream, storable(chunk.data)],
+      [chunk.taskId, chunk.attempt, chunk.seq, chunk.stream, storable(chunk.data), run],
     );
   }
 }

@@ -13,10 +13,22 @@ export interface NewTask {
   priority: number;
   labels: Record<string, string>;
   workflowId: string;
+  /** The fallback chain, head first; unset: `agent` alone. */
+  agents?: string[];
+  budgetUsd?: number;
+}
+
+/** Why a queued task waits (an AdmissionWait, `until` as ISO text). */
+export interface WaitingReason {
+  kind: string;
+  agent: string;
+  message: string;
+  until: string | null;
 }
 
 export interface TaskRow {
   id: string;
+  idempotency_key: string | null;
   status: TaskStatus;
   prompt: string;
   agent: string;
@@ -35,6 +47,13 @@ export interface TaskRow {
   result_exit_code: number | null;
   error_class: string | null;
   error_message: string | null;
+  /** The number of the task's latest run (task_runs); attempts, logs and events are kept per run. */
+  current_run: number;
+  agents: string[] | null;
+  budget_usd: string | null;
+  waiting_reason: WaitingReason | null;
+  /** What the task's attempts cost so far, over all runs. */
+  cost_usd: string | null;
   /** created_at at full (microsecond) precision, for keyset cursors. */
   cursor_ts: string;
 }
@@ -50,6 +69,13 @@ export interface AttemptRow {
   failure_class: string | null;
   error: string | null;
   output_bytes: string;
+  /** What the agent's output parser found (optional: not every query of attempts reads them). */
+  cost_usd?: string | null;
+  input_tokens?: string | null;
+  output_tokens?: string | null;
+  turns?: number | null;
+  session_id?: string | null;
+  reset_at?: Date | null;
 }
 
 export interface ListFilter {
@@ -59,9 +85,10 @@ export interface ListFilter {
   after?: { ts: string; id: string };
 }
 
-const TASK_COLUMNS = `id, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority, labels,
+const TASK_COLUMNS = `id, idempotency_key, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority, labels,
   workflow_id, run_id, created_at, started_at, finished_at, result_attempt, result_exit_code, error_class,
-  error_message, created_at::text AS cursor_ts`;
+  error_message, current_run, agents, budget_usd, waiting_reason,
+  (SELECT sum(a.cost_usd) FROM attempts a WHERE a.task_id = id) AS cost_usd, created_at::text AS cursor_ts`;
 
 /** What the API reads and writes about tasks. */
 export class TaskStore {
@@ -75,12 +102,14 @@ export class TaskStore {
     const inserted = await this.pool.query<TaskRow>(
       `WITH task AS (
          INSERT INTO tasks (id, idempotency_key, status, prompt, agent, model, workdir, timeout_seconds,
-           max_attempts, priority, labels, workflow_id)
-         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11)
+           max_attempts, priority, labels, workflow_id, agents, budget_usd)
+         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING *
        ), event AS (
          INSERT INTO task_events (task_id, kind) SELECT id, 'submitted' FROM task
+       ), run AS (
+         INSERT INTO task_runs (task_id, number, kind) SELECT id, 1, 'submitted' FROM task
        )
        SELECT ${TASK_COLUMNS} FROM task`,
       [
@@ -95,6 +124,8 @@ export class TaskStore {
         t.priority,
         t.labels,
         t.workflowId,
+        t.agents ?? null,
+        t.budgetUsd ?? null,
       ],
     );
     if (inserted.rows[0]) return { task: inserted.rows[0], created: true };
@@ -111,7 +142,14 @@ export class TaskStore {
   }
 
   async setRunId(id: string, runId: string): Promise<void> {
-    await this.pool.query('UPDATE tasks SET run_id = $2 WHERE id = $1', [id, runId]);
+    await this.pool.query(
+      `WITH run AS (
+         UPDATE task_runs SET run_id = $2
+         WHERE task_id = $1 AND number = (SELECT current_run FROM tasks WHERE id = $1) AND run_id IS NULL
+       )
+       UPDATE tasks SET run_id = $2 WHERE id = $1`,
+      [id, runId],
+    );
   }
 
   async get(id: string): Promise<TaskRow | undefined> {
@@ -119,10 +157,12 @@ export class TaskStore {
     return res.rows[0];
   }
 
+  /** The attempts of the task's current run (every run's: RunStore.attempts). */
   async attempts(id: string): Promise<AttemptRow[]> {
     const res = await this.pool.query<AttemptRow>(
-      `SELECT number, agent, model, worker, started_at, finished_at, exit_code, failure_class, error, output_bytes
-       FROM attempts WHERE task_id = $1 ORDER BY number`,
+      `SELECT number, agent, model, worker, started_at, finished_at, exit_code, failure_class, error, output_bytes,
+         cost_usd, input_tokens, output_tokens, turns, session_id, reset_at
+       FROM attempts WHERE task_id = $1 AND run = (SELECT current_run FROM tasks WHERE id = $1) ORDER BY number`,
       [id],
     );
     return res.rows;
@@ -130,7 +170,8 @@ export class TaskStore {
 
   async attemptOutput(id: string, attempt: number): Promise<string | null> {
     const res = await this.pool.query<{ output: string | null }>(
-      'SELECT output FROM attempts WHERE task_id = $1 AND number = $2',
+      // The answer the agent's output parser found, else its stdout.
+      'SELECT COALESCE(result_text, output) AS output FROM attempts WHERE task_id = $1 AND number = $2 AND run = (SELECT current_run FROM tasks WHERE id = $1)',
       [id, attempt],
     );
     return res.rows[0]?.output ?? null;
@@ -161,12 +202,14 @@ export class TaskStore {
     return res.rows;
   }
 
-  /** The agent's output so far, in order; one attempt, or all of them. */
-  async logs(id: string, attempt?: number): Promise<{ attempt: number; data: string }[]> {
+  /** The agent's output so far, in order; one attempt, or all of them; of run `run`, else the current run. */
+  async logs(id: string, attempt?: number, run?: number): Promise<{ attempt: number; data: string }[]> {
     const res = await this.pool.query<{ attempt: number; data: string }>(
-      `SELECT attempt, data FROM task_logs WHERE task_id = $1 AND ($2::int IS NULL OR attempt = $2)
+      `SELECT attempt, data FROM task_logs
+       WHERE task_id = $1 AND ($2::int IS NULL OR attempt = $2)
+         AND run = COALESCE($3::int, (SELECT current_run FROM tasks WHERE id = $1))
        ORDER BY attempt, seq`,
-      [id, attempt ?? null],
+      [id, attempt ?? null, run ?? null],
     );
     return res.rows;
   }

@@ -1,20 +1,38 @@
 import { Worker } from '@temporalio/worker';
-import { createBookkeepingActivities } from '../../activities';
+import { createBookkeepingActivities, createPlanActivities } from '../../activities';
 import { AttemptStore } from '../store/attempt-store';
+import { PlanStore } from '../store/plan-store';
 import { runMain } from '../process/run-main';
 import { runWorkerProcess } from './run-worker-process';
 import { workflowCodeOption } from './workflow-bundle';
 
+/** Workflow tasks one workflow worker handles at once (the SDK's default, stated so it can be reported). */
+const WORKFLOW_TASK_SLOTS = 40;
+
 /** Workflow worker: runs task workflows and their bookkeeping activities on the workflow task queue. */
 runMain('workflow-worker', () =>
-  runWorkerProcess('workflow-worker', ({ config, connection, pool }) =>
-    Worker.create({
-      connection,
-      namespace: config.TEMPORAL_NAMESPACE,
-      taskQueue: config.ATELIER_WORKFLOW_QUEUE,
-      ...workflowCodeOption(),
-      activities: createBookkeepingActivities({ store: new AttemptStore(pool) }),
-      shutdownGraceTime: `${config.ATELIER_SHUTDOWN_GRACE_SECONDS} seconds`,
-    }),
+  runWorkerProcess(
+    {
+      name: 'workflow-worker',
+      kind: 'workflow',
+      taskQueue: (config) => config.ATELIER_WORKFLOW_QUEUE,
+      metricsPort: (config) => config.ATELIER_WORKFLOW_WORKER_METRICS_PORT,
+      slots: () => ({ mode: 'fixed', total: WORKFLOW_TASK_SLOTS }),
+    },
+    ({ config, connection, pool, identity, activityInterceptors }) =>
+      Worker.create({
+        connection,
+        namespace: config.TEMPORAL_NAMESPACE,
+        taskQueue: config.ATELIER_WORKFLOW_QUEUE,
+        identity,
+        ...workflowCodeOption(),
+        activities: {
+          ...createBookkeepingActivities({ store: new AttemptStore(pool) }),
+          ...createPlanActivities({ plans: new PlanStore(pool) }),
+        },
+        interceptors: { activity: [activityInterceptors] },
+        maxConcurrentWorkflowTaskExecutions: WORKFLOW_TASK_SLOTS,
+        shutdownGraceTime: `${config.ATELIER_SHUTDOWN_GRACE_SECONDS} seconds`,
+      }),
   ),
 );

@@ -1,17 +1,29 @@
 #!/usr/bin/env node
 // Deterministic stand-in for an agent CLI, used by the tests and benchmarks through the same code path
-// as real agents. The prompt (last argument, or stdin when there is none) is data; lines starting with
-// "@" are directives, run in order:
-//   @print TEXT          a line on stdout          @stderr TEXT      a line on stderr
-//   @sleep SECONDS       wait                      @exit CODE        exit now with CODE
+// as real agents. The prompt (an argument, or stdin) is data; lines starting with "@" are directives,
+// run in order:
+//   @print TEXT          a line of the answer          @stderr TEXT      a line on stderr
+//   @sleep SECONDS       wait                          @exit CODE        exit now with CODE (no final record)
 //   @hang                never finish, print nothing
 //   @ignore-term         ignore SIGTERM (the runner must escalate to SIGKILL)
-//   @fail-until N FILE   count runs in FILE; exit 1 while the count is below N
+//   @fail-until N FILE [FAILURE]  count runs in FILE; while the count is below N, exit 1 (or fail as
+//                        FAILURE, see @fail)
 //   @spawn-child FILE    start a grandchild that sleeps, write its pid to FILE
 //   @pidfile FILE        write this process's pid to FILE
 //   @echo-env NAME       print NAME=value of an environment variable (or NAME unset)
 //   @bytes N             print N bytes of output
-// A prompt without directives is echoed back on stdout.
+// Agent families (--family NAME, or STAND_IN_FAMILY): the run prints what that CLI prints, in its
+// format: text (default), claude-stream-json, claude-json, codex-jsonl, gemini-json,
+// gemini-stream-json, aider-text. For them:
+//   @fail FAILURE [ARG]  end as that CLI does when it fails so: rate-limit [RESET_SECONDS], overloaded,
+//                        auth, context-overflow, max-turns, error-exit0 (reports an error, exits 0),
+//                        untrusted (Gemini's untrusted workspace)
+//   @usage IN OUT        tokens the final record reports  @cost USD    its cost (where the CLI has one)
+//   @session ID          the session id                   @turns N     the turn count
+//   @array               claude-json: print the array form (every message, the result last)
+//   @no-final            exit 0 without the final record
+//   @when NAME DIRECTIVE run DIRECTIVE only when STAND_IN_NAME is NAME (profiles set it)
+// A prompt without directives is the answer, echoed back.
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 
@@ -23,25 +35,444 @@ const readStdin = () => {
   }
 };
 
-const prompt = process.argv.length > 2 ? process.argv[process.argv.length - 1] : readStdin();
+// The flags the real CLIs take in headless mode are accepted and ignored; the prompt is the value of
+// --prompt or --message, else the one argument left, else stdin ("-" as the last argument: stdin too).
+const VALUED = new Set(['--family', '--output-format', '--model', '-m', '--prompt', '--message', '--approval-mode']);
+const BOOLEAN = new Set([
+  '-p',
+  '--print',
+  '--verbose',
+  'exec',
+  '--json',
+  '--skip-git-repo-check',
+  '--yes-always',
+  '--no-pretty',
+  '--no-auto-commits',
+  '--no-stream',
+  '--yolo',
+  '-',
+]);
+let familyName = process.env.STAND_IN_FAMILY ?? 'text';
+let prompt;
+const positional = [];
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  const arg = argv[i];
+  if (VALUED.has(arg)) {
+    const value = argv[++i];
+    if (arg === '--family') familyName = value;
+    if (arg === '--prompt' || arg === '--message') prompt = value;
+  } else if (!BOOLEAN.has(arg)) {
+    positional.push(arg);
+  }
+}
+prompt ??= positional.length > 0 ? positional[positional.length - 1] : readStdin();
 const lines = prompt.split('\n');
 const directives = lines.filter((l) => l.startsWith('@'));
 const sleep = (s) => new Promise((r) => setTimeout(r, s * 1000));
+const out = (line) => process.stdout.write(`${line}\n`);
+const err = (line) => process.stderr.write(`${line}\n`);
+const json = (value) => out(JSON.stringify(value));
 
-if (directives.length === 0) {
-  process.stdout.write(prompt.endsWith('\n') ? prompt : `${prompt}\n`);
-  process.exit(0);
+const meta = {
+  inputTokens: 1200,
+  outputTokens: 340,
+  costUsd: 0.0123,
+  /** Set by @cost: a failed run reports it too (it may have spent tokens before failing). */
+  costGiven: false,
+  session: `stand-in-session-${process.pid}`,
+  turns: undefined,
+  array: false,
+};
+const answer = [];
+
+/** The words each CLI uses for each failure, from their documented and observed output. */
+const WORDS = {
+  claude: {
+    'rate-limit': { status: 429, text: "You've hit your limit · resets 4pm (UTC)" },
+    overloaded: {
+      status: 529,
+      text: 'API Error: 529 {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
+    },
+    auth: { status: 401, text: 'Invalid API key · Please run /login' },
+    'context-overflow': { status: 400, text: 'Prompt is too long' },
+    'error-exit0': { status: null, text: 'Execution error: the model returned an empty response' },
+  },
+  codex: {
+    'rate-limit': (reset) =>
+      `stream error: exceeded retry limit, last status: 429 Too Many Requests; Rate limit reached for gpt-5 in organization org-standin on tokens per min (TPM). Please try again in ${reset}s.`,
+    overloaded: () =>
+      'stream error: unexpected status 503 Service Unavailable: The server is overloaded, please try again later.',
+    auth: () =>
+      'unexpected status 401 Unauthorized: Incorrect API key provided: sk-***. You can find your API key at https://platform.openai.com/account/api-keys.',
+    'context-overflow': () =>
+      'Your input exceeds the context window of this model. Please adjust your input and try again.',
+    'error-exit0': () => 'model produced an invalid tool call and gave up',
+  },
+  gemini: {
+    'rate-limit': (reset) => ({
+      type: 'ApiError',
+      code: 429,
+      message: `[API Error: You exceeded your current quota, please check your plan and billing details. RESOURCE_EXHAUSTED. Please retry in ${reset}s.]`,
+      exit: 1,
+    }),
+    overloaded: () => ({
+      type: 'ApiError',
+      code: 503,
+      message: 'The model is overloaded. Please try again later.',
+      exit: 1,
+    }),
+    auth: () => ({
+      type: 'FatalAuthenticationError',
+      code: 41,
+      message: 'Please set an Auth method in your settings.json or specify GEMINI_API_KEY.',
+      exit: 41,
+    }),
+    'context-overflow': () => ({
+      type: 'ApiError',
+      code: 400,
+      message: 'The input token count (1100000) exceeds the maximum number of tokens allowed (1048576).',
+      exit: 1,
+    }),
+    'max-turns': () => ({
+      type: 'FatalTurnLimitedError',
+      code: 53,
+      message:
+        'Reached max session turns for this session. Increase the number of turns by specifying maxSessionTurns in settings.json.',
+      exit: 53,
+    }),
+    untrusted: () => ({
+      type: 'FatalUntrustedWorkspaceError',
+      code: 55,
+      message: 'Gemini CLI is not running in a trusted directory.',
+      exit: 55,
+    }),
+    'error-exit0': () => ({
+      type: 'ApiError',
+      code: undefined,
+      message: 'Model stream ended with an invalid chunk.',
+      exit: 0,
+    }),
+  },
+  aider: {
+    'rate-limit': (reset) => [
+      'litellm.RateLimitError: AnthropicException - {"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit for your organization of 50,000 input tokens per minute."}}',
+      'The API provider has rate limited you. Try again later or check your quotas.',
+      `Retrying in ${reset} seconds...`,
+    ],
+    overloaded: () => [
+      'litellm.InternalServerError: AnthropicException - Overloaded. Handle with `litellm.InternalServerError`.',
+      "The API provider's servers are down or overloaded.",
+    ],
+    auth: () => [
+      'litellm.AuthenticationError: AnthropicException - {"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}}',
+      'The API provider is not able to authenticate you. Check your API key.',
+    ],
+    'context-overflow': () => [
+      'Your estimated chat context of 212,345 tokens exceeds the 200,000 token limit for anthropic/claude-sonnet-4-20250514!',
+      'To reduce the chat context:',
+      '- Use /drop to remove unneeded files from the chat',
+    ],
+    'error-exit0': () => ['Unexpected error: litellm.APIError: APIError: AnthropicException - stream ended'],
+  },
+};
+
+const unsupported = (failure) => {
+  err(`stand-in: family ${familyName} has no failure ${failure}`);
+  process.exit(2);
+};
+
+function claudeFamily(streaming) {
+  const messages = [];
+  let started = false;
+  const emit = (message) => (streaming ? json(message) : messages.push(message));
+  const start = () => {
+    if (started) return;
+    started = true;
+    emit({
+      type: 'system',
+      subtype: 'init',
+      session_id: meta.session,
+      model: 'stand-in',
+      tools: [],
+      cwd: process.cwd(),
+    });
+  };
+  const result = (fields) => {
+    start();
+    const message = {
+      type: 'result',
+      subtype: 'success',
+      is_error: false,
+      duration_ms: 120,
+      duration_api_ms: 100,
+      num_turns: meta.turns ?? Math.max(answer.length, 1),
+      result: answer.join('\n'),
+      session_id: meta.session,
+      total_cost_usd: meta.costUsd,
+      usage: {
+        input_tokens: meta.inputTokens - 200,
+        cache_creation_input_tokens: 100,
+        cache_read_input_tokens: 100,
+        output_tokens: meta.outputTokens,
+      },
+      permission_denials: [],
+      ...fields,
+    };
+    if (streaming) json(message);
+    else if (meta.array) json([...messages, message]);
+    else json(message);
+  };
+  return {
+    say(text) {
+      start();
+      answer.push(text);
+      emit({
+        type: 'assistant',
+        message: {
+          id: `msg_${answer.length}`,
+          type: 'message',
+          role: 'assistant',
+          model: 'stand-in',
+          content: [{ type: 'text', text }],
+        },
+        session_id: meta.session,
+      });
+    },
+    succeed() {
+      result({});
+      process.exit(0);
+    },
+    fail(failure, arg) {
+      start();
+      if (failure === 'max-turns') {
+        result({ subtype: 'error_max_turns', is_error: true, result: undefined });
+        process.exit(1);
+      }
+      const words = WORDS.claude[failure] ?? unsupported(failure);
+      if (failure === 'rate-limit') {
+        emit({
+          type: 'rate_limit_event',
+          rate_limit_info: {
+            status: 'rejected',
+            resetsAt: Math.floor(Date.now() / 1000) + Number(arg ?? 3600),
+            rateLimitType: 'five_hour',
+          },
+          session_id: meta.session,
+        });
+      }
+      result({
+        is_error: true,
+        result: words.text,
+        api_error_status: words.status,
+        total_cost_usd: meta.costGiven ? meta.costUsd : 0,
+      });
+      process.exit(failure === 'error-exit0' ? 0 : 1);
+    },
+    noFinal() {
+      start();
+      if (!streaming) json(meta.array ? messages : (messages[messages.length - 1] ?? {}));
+      process.exit(0);
+    },
+  };
 }
 
-for (const line of directives) {
+function codexFamily() {
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    json({ type: 'thread.started', thread_id: meta.session });
+    json({ type: 'turn.started' });
+  };
+  return {
+    say(text) {
+      start();
+      answer.push(text);
+      json({ type: 'item.completed', item: { id: `item_${answer.length}`, type: 'agent_message', text } });
+    },
+    succeed() {
+      start();
+      json({
+        type: 'turn.completed',
+        usage: { input_tokens: meta.inputTokens, cached_input_tokens: 0, output_tokens: meta.outputTokens },
+      });
+      process.exit(0);
+    },
+    fail(failure, arg) {
+      start();
+      const words = (WORDS.codex[failure] ?? unsupported(failure))(arg ?? 20);
+      json({ type: 'error', message: words });
+      json({ type: 'turn.failed', error: { message: words } });
+      process.exit(failure === 'error-exit0' ? 0 : 1);
+    },
+    noFinal() {
+      start();
+      process.exit(0);
+    },
+  };
+}
+
+function geminiFamily(streaming) {
+  let started = false;
+  const now = () => new Date().toISOString();
+  const start = () => {
+    if (started) return;
+    started = true;
+    if (streaming) json({ type: 'init', timestamp: now(), session_id: meta.session, model: 'gemini-2.5-pro' });
+  };
+  const stats = () => ({
+    models: {
+      'gemini-2.5-pro': {
+        api: { totalRequests: meta.turns ?? 1, totalErrors: 0, totalLatencyMs: 100 },
+        tokens: {
+          prompt: meta.inputTokens,
+          candidates: meta.outputTokens,
+          total: meta.inputTokens + meta.outputTokens,
+          cached: 0,
+          thoughts: 0,
+          tool: 0,
+        },
+      },
+    },
+    tools: { totalCalls: 0, totalSuccess: 0, totalFail: 0, totalDurationMs: 0, totalDecisions: {}, byName: {} },
+    files: { totalLinesAdded: 0, totalLinesRemoved: 0 },
+  });
+  const streamStats = () => ({
+    total_tokens: meta.inputTokens + meta.outputTokens,
+    input_tokens: meta.inputTokens,
+    output_tokens: meta.outputTokens,
+    duration_ms: 100,
+    tool_calls: 0,
+  });
+  return {
+    say(text) {
+      start();
+      answer.push(text);
+      if (streaming) {
+        json({
+          type: 'message',
+          timestamp: now(),
+          role: 'assistant',
+          content: `${answer.length > 1 ? '\n' : ''}${text}`,
+          delta: true,
+        });
+      }
+    },
+    succeed() {
+      start();
+      if (streaming) json({ type: 'result', timestamp: now(), status: 'success', stats: streamStats() });
+      else json({ session_id: meta.session, response: answer.join('\n'), stats: stats() });
+      process.exit(0);
+    },
+    fail(failure, arg) {
+      start();
+      const error = (WORDS.gemini[failure] ?? unsupported(failure))(arg ?? 30);
+      const { exit, ...body } = error;
+      if (streaming) {
+        json({ type: 'error', timestamp: now(), severity: 'error', message: body.message });
+        json({
+          type: 'result',
+          timestamp: now(),
+          status: 'error',
+          error: { type: body.type, message: body.message },
+          stats: streamStats(),
+        });
+      } else if (exit === 0) {
+        json({ session_id: meta.session, error: body });
+      } else {
+        // Fatal errors go to stderr, as one JSON object.
+        err(JSON.stringify({ session_id: meta.session, error: body }, null, 2));
+      }
+      process.exit(exit);
+    },
+    noFinal() {
+      start();
+      process.exit(0);
+    },
+  };
+}
+
+function aiderFamily() {
+  let started = false;
+  const k = (n) => (n < 1000 ? String(n) : n < 10000 ? `${(n / 1000).toFixed(1)}k` : `${Math.round(n / 1000)}k`);
+  const start = () => {
+    if (started) return;
+    started = true;
+    out('Aider v0.86.1');
+    out('Model: anthropic/claude-sonnet-4-20250514 with diff edit format, infinite output');
+    out('Git repo: none');
+    out('Repo-map: disabled');
+  };
+  return {
+    say(text) {
+      start();
+      answer.push(text);
+      out(text);
+    },
+    succeed() {
+      start();
+      out('');
+      out(
+        `Tokens: ${k(meta.inputTokens)} sent, ${k(meta.outputTokens)} received. Cost: $${meta.costUsd.toFixed(4)} message, $${meta.costUsd.toFixed(4)} session.`,
+      );
+      process.exit(0);
+    },
+    fail(failure, arg) {
+      start();
+      for (const line of (WORDS.aider[failure] ?? unsupported(failure))(arg ?? 0.5)) out(line);
+      // Aider exits 0 whatever happened to its API calls.
+      process.exit(0);
+    },
+    noFinal() {
+      start();
+      process.exit(0);
+    },
+  };
+}
+
+function textFamily() {
+  return {
+    say: out,
+    succeed: () => process.exit(0),
+    fail: (failure) => unsupported(failure),
+    noFinal: () => process.exit(0),
+  };
+}
+
+const FAMILIES = {
+  text: textFamily,
+  'claude-stream-json': () => claudeFamily(true),
+  'claude-json': () => claudeFamily(false),
+  'codex-jsonl': codexFamily,
+  'gemini-json': () => geminiFamily(false),
+  'gemini-stream-json': () => geminiFamily(true),
+  'aider-text': aiderFamily,
+};
+if (!(familyName in FAMILIES)) {
+  err(`stand-in: unknown family ${familyName}`);
+  process.exit(2);
+}
+const family = FAMILIES[familyName]();
+
+if (directives.length === 0) {
+  if (familyName === 'text') {
+    process.stdout.write(prompt.endsWith('\n') ? prompt : `${prompt}\n`);
+    process.exit(0);
+  }
+  family.say(prompt.replace(/\n$/, ''));
+  family.succeed();
+}
+
+async function run(line) {
   const [name, ...rest] = line.split(' ');
   const arg = rest.join(' ');
   switch (name) {
     case '@print':
-      process.stdout.write(`${arg}\n`);
+      family.say(arg);
       break;
     case '@stderr':
-      process.stderr.write(`${arg}\n`);
+      err(arg);
       break;
     case '@sleep':
       await sleep(Number(arg));
@@ -57,7 +488,7 @@ for (const line of directives) {
       process.on('SIGTERM', () => undefined);
       break;
     case '@fail-until': {
-      const [n, file] = rest;
+      const [n, file, failure, failureArg] = rest;
       let count = 0;
       try {
         count = Number(readFileSync(file, 'utf8')) || 0;
@@ -67,7 +498,8 @@ for (const line of directives) {
       count += 1;
       writeFileSync(file, String(count));
       if (count < Number(n)) {
-        process.stderr.write(`failing run ${count} of ${Number(n) - 1}\n`);
+        err(`failing run ${count} of ${Number(n) - 1}`);
+        if (failure) family.fail(failure, failureArg);
         process.exit(1);
       }
       break;
@@ -81,14 +513,42 @@ for (const line of directives) {
       writeFileSync(arg, String(process.pid));
       break;
     case '@echo-env':
-      process.stdout.write(arg in process.env ? `${arg}=${process.env[arg]}\n` : `${arg} unset\n`);
+      family.say(arg in process.env ? `${arg}=${process.env[arg]}` : `${arg} unset`);
       break;
     case '@bytes':
       process.stdout.write('x'.repeat(Number(arg)));
       break;
+    case '@fail':
+      family.fail(rest[0], rest[1]);
+      break;
+    case '@usage':
+      meta.inputTokens = Number(rest[0]);
+      meta.outputTokens = Number(rest[1]);
+      break;
+    case '@cost':
+      meta.costUsd = Number(arg);
+      meta.costGiven = true;
+      break;
+    case '@session':
+      meta.session = arg;
+      break;
+    case '@turns':
+      meta.turns = Number(arg);
+      break;
+    case '@array':
+      meta.array = true;
+      break;
+    case '@no-final':
+      family.noFinal();
+      break;
+    case '@when':
+      if (process.env.STAND_IN_NAME === rest[0]) await run(rest.slice(1).join(' '));
+      break;
     default:
-      process.stderr.write(`unknown directive ${name}\n`);
+      err(`unknown directive ${name}`);
       process.exit(2);
   }
 }
-process.exit(0);
+
+for (const line of directives) await run(line);
+family.succeed();

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,13 +10,6 @@ import { call, type Submitted, type TaskView } from '../support/http-api';
 import { startStack, type Stack } from '../support/stack';
 import { testEnv } from '../support/test-env';
 import { processAlive, waitFor } from '../support/wait-for';
-
-/** The pid of the supervised service whose entry script ends in `script`.js (api/main, workers/agent-worker, ...). */
-function servicePid(stack: Stack, script: string): number | undefined {
-  const lines = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(stack.process.pid)], { encoding: 'utf8' });
-  const line = lines.split('\n').find((l) => l.includes(`/${script}.js`));
-  return line ? Number(line.trim().split(/\s+/)[0]) : undefined;
-}
 
 async function submit(stack: Stack, body: Record<string, unknown>): Promise<Submitted> {
   const res = await call(stack.baseUrl, 'POST', '/v1/tasks', { body });
@@ -76,7 +68,7 @@ describe('faults: killed processes mid-task', () => {
     files.push(pidFile);
     const task = await submit(stack, { prompt: `@pidfile ${pidFile}\n@sleep 2`, maxAttempts: 2 });
     const agentPid = await waitFor('the agent to start', () => readPid(pidFile));
-    const workerPid = servicePid(stack, 'workers/agent-worker');
+    const workerPid = stack.servicePid('workers/agent-worker');
     assert.ok(workerPid, 'the agent worker runs');
     rmSync(pidFile);
     const killedAt = Date.now();
@@ -84,7 +76,7 @@ describe('faults: killed processes mid-task', () => {
 
     await waitFor('the orphaned agent to die with its worker', () => !processAlive(agentPid), { timeoutMs: 5000 });
     await waitFor('the supervisor to restart the agent worker', () => {
-      const pid = servicePid(stack, 'workers/agent-worker');
+      const pid = stack.servicePid('workers/agent-worker');
       return pid !== undefined && pid !== workerPid;
     });
     const done = await finished(stack, task.id);
@@ -107,7 +99,7 @@ describe('faults: killed processes mid-task', () => {
     files.push(pidFile);
     const task = await submit(stack, { prompt: `@pidfile ${pidFile}\n@sleep 2\n@print survived`, maxAttempts: 1 });
     await waitFor('the agent to start', () => readPid(pidFile));
-    const workerPid = servicePid(stack, 'workers/workflow-worker');
+    const workerPid = stack.servicePid('workers/workflow-worker');
     assert.ok(workerPid, 'the workflow worker runs');
     process.kill(workerPid, 'SIGKILL');
 
@@ -123,14 +115,14 @@ describe('faults: killed processes mid-task', () => {
     files.push(pidFile);
     const task = await submit(stack, { prompt: `@pidfile ${pidFile}\n@sleep 1\n@print after-api-restart` });
     await waitFor('the agent to start', () => readPid(pidFile));
-    const apiPid = servicePid(stack, 'api/main');
+    const apiPid = stack.servicePid('api/main');
     assert.ok(apiPid, 'the API runs');
     process.kill(apiPid, 'SIGKILL');
 
     const done = await finished(stack, task.id);
     assert.equal(done.status, 'succeeded');
     assert.equal(done.result?.output, 'after-api-restart\n');
-    assert.notEqual(servicePid(stack, 'api/main'), apiPid, 'a new API process answered');
+    assert.notEqual(stack.servicePid('api/main'), apiPid, 'a new API process answered');
     await waitFor('ready again', async () => (await call(stack.baseUrl, 'GET', '/health/ready')).status === 200);
   });
 });

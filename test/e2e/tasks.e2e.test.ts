@@ -67,7 +67,17 @@ describe('tasks over HTTP against the whole service', () => {
 
     const task = await waitForEnd(stack.baseUrl, submitted.id);
     assert.equal(task.status, 'succeeded', JSON.stringify(task));
-    assert.deepEqual(task.result, { output: 'out-line\n', exitCode: 0 });
+    assert.deepEqual(task.result, {
+      output: 'out-line\n',
+      exitCode: 0,
+      agent: 'stand-in',
+      // A plain-text agent reports no cost, tokens or session.
+      costUsd: null,
+      inputTokens: null,
+      outputTokens: null,
+      turns: null,
+      sessionId: null,
+    });
     assert.equal(task.error, null);
     assert.equal(task.agent, 'stand-in');
     assert.deepEqual(task.labels, { suite: 'tasks-e2e' });

@@ -1,9 +1,12 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Pool } from 'pg';
-import { createAgentActivities, createBookkeepingActivities } from '../../activities';
-import { loadAgentsFile } from '../../src/config/agents-file';
+import { createAgentActivities, createBookkeepingActivities, createPlanActivities } from '../../activities';
+import { loadAgentsFile, type AgentsFile } from '../../src/config/agents-file';
+import { AdmissionStore } from '../../src/store/admission-store';
 import { AttemptStore } from '../../src/store/attempt-store';
+import { AttemptUsageStore } from '../../src/store/attempt-usage-store';
+import { PlanStore } from '../../src/store/plan-store';
 import { workflowCodeOption } from '../../src/workers/workflow-bundle';
 import { TEST_AGENTS_FILE, testEnv } from './test-env';
 
@@ -82,7 +85,10 @@ export async function runWorkflowWorker(h: Harness, taskQueue: string): Promise<
     taskQueue,
     identity,
     ...workflowCodeOption(),
-    activities: createBookkeepingActivities({ store: new AttemptStore(h.pool) }),
+    activities: {
+      ...createBookkeepingActivities({ store: new AttemptStore(h.pool) }),
+      ...createPlanActivities({ plans: new PlanStore(h.pool) }),
+    },
   });
   return runInBackground(worker, identity);
 }
@@ -92,7 +98,12 @@ export async function runWorkflowWorker(h: Harness, taskQueue: string): Promise<
  * test/agents/agents.yaml. Heartbeats are more frequent than in production so a cancel reaches the
  * agent within a fraction of a second and the tests stay fast.
  */
-export async function runAgentWorker(h: Harness, taskQueue: string, name = 'agent-worker'): Promise<RunningWorker> {
+export async function runAgentWorker(
+  h: Harness,
+  taskQueue: string,
+  name = 'agent-worker',
+  options: { agents?: AgentsFile; maxConcurrentActivities?: number } = {},
+): Promise<RunningWorker> {
   const identity = `test-${name}@${taskQueue}`;
   const worker = await Worker.create({
     connection: h.connection,
@@ -100,13 +111,18 @@ export async function runAgentWorker(h: Harness, taskQueue: string, name = 'agen
     taskQueue,
     identity,
     activities: createAgentActivities({
-      agents: loadAgentsFile(TEST_AGENTS_FILE),
+      agents: options.agents ?? loadAgentsFile(TEST_AGENTS_FILE),
       store: new AttemptStore(h.pool),
+      admission: new AdmissionStore(h.pool),
+      usage: new AttemptUsageStore(h.pool),
       workerIdentity: identity,
       env: process.env,
       heartbeatIntervalMs: 100,
     }),
     maxHeartbeatThrottleInterval: '200 milliseconds',
+    ...(options.maxConcurrentActivities !== undefined && {
+      maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities,
+    }),
   });
   return runInBackground(worker, identity);
 }

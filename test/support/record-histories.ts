@@ -1,9 +1,11 @@
 /**
  * Records the workflow histories that test/workflows/replay.test.ts replays, one JSON file per scenario
- * in test/histories/. Re-record only on purpose (a deliberate, patched workflow change; the old files
- * stay as long as runs started by the old code may exist):
+ * in test/histories/. Without arguments it records only the scenarios that have no file yet, so the
+ * committed histories are never overwritten: after a deliberate, patched workflow change, add scenarios
+ * with new names (the old files stay as long as runs started by the old code may exist). Name
+ * scenarios to record (and overwrite) just those, on purpose:
  *
- *   npm run build && node dist/test/support/record-histories.js
+ *   npm run build && node dist/test/support/record-histories.js [scenario …]
  *
  * It starts its own Temporal dev server and scratch database (as `npm test` does) and removes them after.
  */
@@ -13,7 +15,7 @@ import { join, resolve } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import type { agentTaskWorkflow } from '../../workflows';
-import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
+import { WAKE_SIGNAL, workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from './in-process-workers';
 import { insertTask } from './task-rows';
 import { ROOT, uniqueQueue } from './test-env';
@@ -31,9 +33,32 @@ interface Scenario {
   expect: 'COMPLETED' | 'FAILED' | 'CANCELLED';
   prompt: (scratch: string) => string;
   input?: Partial<AgentTaskInput>;
+  /** The task's cost cap, in its row. */
+  budgetUsd?: number;
+  /** Prepares the database before the workflow starts (opens a breaker, say). */
+  setup?: (h: Harness) => Promise<void>;
   /** Acts on the running workflow (cancels it, say). */
-  whileRunning?: (handle: Handle, scratch: string) => Promise<void>;
+  whileRunning?: (handle: Handle, scratch: string, h: Harness, taskId: string) => Promise<void>;
 }
+
+/** Resolves once the task shows `queued` with a waiting reason. */
+const taskWaits = (h: Harness, taskId: string): Promise<true> =>
+  waitFor('the task to wait', async () => {
+    const res = await h.pool.query<{ status: string; waiting: boolean }>(
+      'SELECT status, waiting_reason IS NOT NULL AS waiting FROM tasks WHERE id = $1',
+      [taskId],
+    );
+    return res.rows[0]?.status === 'queued' && res.rows[0].waiting ? true : undefined;
+  });
+
+/** Scenarios of the chain loop (patch agent-chains-and-policies). */
+const chain = (agents: string[], input: Partial<AgentTaskInput> = {}): Partial<AgentTaskInput> => ({
+  agent: agents[0],
+  agents,
+  maxAttempts: 3,
+  waitRecheckSeconds: 0.1,
+  ...input,
+});
 
 const agentStarted = (scratch: string): Promise<true> =>
   waitFor('the agent to start', () => existsSync(join(scratch, 'pid')));
@@ -60,13 +85,65 @@ export const HISTORY_SCENARIOS: readonly Scenario[] = [
   },
   { name: 'invalid-input', expect: 'FAILED', prompt: () => '@print never runs', input: { maxAttempts: 0 } },
   { name: 'unknown-agent', expect: 'FAILED', prompt: () => 'hello', input: { agent: 'no-such-agent', maxAttempts: 3 } },
+  {
+    name: 'chain-fallback',
+    expect: 'COMPLETED',
+    prompt: () => '@when a @fail auth\n@print done by b',
+    input: chain(['chain-a', 'chain-b']),
+  },
+  {
+    name: 'chain-retry-then-success',
+    expect: 'COMPLETED',
+    prompt: (scratch) => `@fail-until 2 ${join(scratch, 'runs')} overloaded\n@print done by a`,
+    input: chain(['chain-a', 'chain-b']),
+  },
+  { name: 'chain-exhausted', expect: 'FAILED', prompt: () => '@fail auth', input: chain(['chain-a', 'chain-b']) },
+  { name: 'chain-max-turns', expect: 'FAILED', prompt: () => '@fail max-turns', input: chain(['chain-a', 'chain-b']) },
+  {
+    name: 'chain-budget-wait',
+    expect: 'COMPLETED',
+    prompt: () => '@print within budget',
+    input: chain(['chain-b']),
+    budgetUsd: 0,
+    whileRunning: async (handle, _scratch, h, taskId) => {
+      await taskWaits(h, taskId);
+      await h.pool.query('UPDATE tasks SET budget_usd = 1 WHERE id = $1', [taskId]);
+      await handle.signal(WAKE_SIGNAL);
+    },
+  },
+  {
+    name: 'chain-breaker-wait',
+    expect: 'COMPLETED',
+    prompt: () => '@print probed',
+    input: chain(['breaker-b']),
+    setup: async (h) => {
+      await h.pool.query(
+        `INSERT INTO agent_breakers (agent, state, failures, opened_at, open_until)
+         VALUES ('breaker-b', 'open', 5, clock_timestamp(), clock_timestamp() + interval '1 second')`,
+      );
+    },
+  },
+  {
+    name: 'chain-cancelled-while-waiting',
+    expect: 'CANCELLED',
+    prompt: () => '@print never runs',
+    input: chain(['chain-c']),
+    budgetUsd: 0,
+    whileRunning: async (handle, _scratch, h, taskId) => {
+      await taskWaits(h, taskId);
+      await handle.cancel();
+    },
+  },
 ];
 
 /**
  * Runs every scenario at once on fresh queues with in-process workers and writes each history to
  * `outDir/<name>.json`. Throws if a scenario ends otherwise than expected, so no wrong history is kept.
  */
-export async function recordHistories(h: Harness, outDir: string): Promise<string[]> {
+export async function recordHistories(h: Harness, outDir: string, only?: string[]): Promise<string[]> {
+  const scenarios = HISTORY_SCENARIOS.filter((s) =>
+    only && only.length > 0 ? only.includes(s.name) : !existsSync(join(outDir, `${s.name}.json`)),
+  );
   const workflowQueue = uniqueQueue('record-wf');
   const agentQueue = uniqueQueue('record-agents');
   const workers = await Promise.all([runWorkflowWorker(h, workflowQueue), runAgentWorker(h, agentQueue)]);
@@ -74,10 +151,14 @@ export async function recordHistories(h: Harness, outDir: string): Promise<strin
   mkdirSync(outDir, { recursive: true });
   try {
     return await Promise.all(
-      HISTORY_SCENARIOS.map(async (scenario) => {
+      scenarios.map(async (scenario) => {
         const scratch = mkdtempSync(join(scratchRoot, `${scenario.name}-`));
         const agent = scenario.input?.agent ?? 'stand-in';
         const taskId = await insertTask(h.pool, { prompt: scenario.prompt(scratch), agent });
+        if (scenario.budgetUsd !== undefined) {
+          await h.pool.query('UPDATE tasks SET budget_usd = $2 WHERE id = $1', [taskId, scenario.budgetUsd]);
+        }
+        await scenario.setup?.(h);
         const input: AgentTaskInput = {
           taskId,
           agent,
@@ -93,7 +174,7 @@ export async function recordHistories(h: Harness, outDir: string): Promise<strin
           workflowId: workflowIdForTask(taskId),
           args: [input],
         });
-        await scenario.whileRunning?.(handle, scratch);
+        await scenario.whileRunning?.(handle, scratch, h, taskId);
         await handle.result().catch(() => undefined);
         const status = (await handle.describe()).status.name;
         if (status !== scenario.expect)
@@ -116,7 +197,9 @@ async function main(): Promise<void> {
   try {
     const h = await openHarness();
     try {
-      for (const file of await recordHistories(h, HISTORIES_DIR)) process.stdout.write(`recorded ${file}\n`);
+      const recorded = await recordHistories(h, HISTORIES_DIR, process.argv.slice(2));
+      for (const file of recorded) process.stdout.write(`recorded ${file}\n`);
+      if (recorded.length === 0) process.stdout.write('every scenario has its history already\n');
     } finally {
       await h.close();
     }

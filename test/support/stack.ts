@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { freePort } from './free-port';
 import { ROOT, TEST_AGENTS_FILE, testEnv, uniqueQueue } from './test-env';
@@ -10,6 +10,8 @@ export interface Stack {
   /** Output of the `up` process and its children, for assertions and failure messages. */
   output: () => string;
   stop: () => Promise<number | null>;
+  /** The pid of the supervised service whose entry script ends in `script`.js (api/main, workers/agent-worker…). */
+  servicePid: (script: string) => number | undefined;
 }
 
 /**
@@ -26,13 +28,16 @@ export async function startStack(env: NodeJS.ProcessEnv = {}): Promise<Stack> {
       ...process.env,
       PORT: String(port),
       HOST: '127.0.0.1',
-      TEMPORAL_ADDRESS: testEnv.temporalAddress,
-      DATABASE_URL: testEnv.databaseUrl,
+      TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS ?? testEnv.temporalAddress,
+      DATABASE_URL: env.DATABASE_URL ?? testEnv.databaseUrl,
       ATELIER_AGENTS_FILE: TEST_AGENTS_FILE,
       ATELIER_WORKFLOW_QUEUE: uniqueQueue('wf'),
       ATELIER_AGENT_QUEUE: uniqueQueue('agents'),
       ATELIER_RETRY_BACKOFF_SECONDS: '0.2',
       ATELIER_SHUTDOWN_GRACE_SECONDS: '2',
+      // Several stacks run at once: each worker takes a free metrics port and registers it (GET /v1/workers).
+      ATELIER_WORKFLOW_WORKER_METRICS_PORT: '0',
+      ATELIER_AGENT_WORKER_METRICS_PORT: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -58,6 +63,16 @@ export async function startStack(env: NodeJS.ProcessEnv = {}): Promise<Stack> {
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       return exited;
+    },
+    servicePid: (script) => {
+      let lines = '';
+      try {
+        lines = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(child.pid)], { encoding: 'utf8' });
+      } catch {
+        return undefined; // ps exits 1 when there is no child
+      }
+      const line = lines.split('\n').find((l) => l.includes(`/${script}.js`));
+      return line ? Number(line.trim().split(/\s+/)[0]) : undefined;
     },
   };
 }

@@ -10,7 +10,9 @@ import { DefaultLogger } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { createAgentActivities } from '../../activities';
 import { loadAgentsFile } from '../../src/config/agents-file';
+import { AdmissionStore } from '../../src/store/admission-store';
 import { AttemptStore } from '../../src/store/attempt-store';
+import { AttemptUsageStore } from '../../src/store/attempt-usage-store';
 import type { RunAgentInput } from '../../workflows/definitions';
 import { attemptRows, insertTask, storedLogs } from '../support/task-rows';
 import { TEST_AGENTS_FILE, testEnv } from '../support/test-env';
@@ -59,6 +61,8 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     ({ runAgent } = createAgentActivities({
       agents: loadAgentsFile(TEST_AGENTS_FILE),
       store: new AttemptStore(pool),
+      admission: new AdmissionStore(pool),
+      usage: new AttemptUsageStore(pool),
       workerIdentity: WORKER,
       env: process.env,
       heartbeatIntervalMs: 50,
@@ -91,6 +95,7 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
       exitCode: 0,
       outputBytes: 'first line\na warning\nsecond line\n'.length,
       outputTail: 'first line\nsecond line\n',
+      agent: 'stand-in',
     });
     assert.ok(heartbeats.length >= 3, `only ${heartbeats.length} heartbeats in a half-second run`);
     // While the agent slept after its first line, heartbeats carried that line and its byte count.

@@ -109,6 +109,7 @@ describe('agentTaskWorkflow', { timeout: 60_000 }, () => {
       attempts: 1,
       exitCode: 0,
       outputTail: 'hello from the agent\n',
+      agent: 'stand-in',
     });
     const task = await taskRow(h.pool, taskId);
     assert.equal(task.status, 'succeeded');

@@ -1,6 +1,9 @@
+import type { IncomingMessage } from 'node:http';
 import { ArgumentsHost, Catch, HttpException, HttpStatus, type ExceptionFilter } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Logger } from 'pino';
+import { taskLogFields } from '../observability/task-log-fields';
+import { isTransientDbError } from '../../db/transient';
 
 interface ClientError {
   status?: number;
@@ -40,7 +43,16 @@ export class HttpErrorFilter implements ExceptionFilter {
       });
       return;
     }
-    this.logger.error({ err: error }, 'unhandled error');
+    if (isTransientDbError(error)) {
+      // The database is restarting or unreachable: the client may simply try again.
+      response
+        .status(HttpStatus.SERVICE_UNAVAILABLE)
+        .json({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: 'database unavailable, try again' });
+      return;
+    }
+    // The task the request was about, if any, so the error can be found from the task.
+    const ids = taskLogFields(host.switchToHttp().getRequest<IncomingMessage>(), response);
+    this.logger.error({ err: error, ...ids }, 'unhandled error');
     response
       .status(HttpStatus.INTERNAL_SERVER_ERROR)
       .json({ statusCode: HttpStatus.INTERNAL_SERVER_ERROR, message: 'internal error' });

@@ -1,13 +1,21 @@
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 
-/** PostgreSQL text cannot hold NUL; refusing it here turns a would-be 500 into a named 400. */
-export const NoNulCharacters = (options?: ValidationOptions): PropertyDecorator =>
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** True for text PostgreSQL stores as it is: no NUL, and well-formed Unicode (no unpaired surrogate). */
+export const isStorableText = (value: string): boolean => !value.includes('\u0000') && !UNPAIRED_SURROGATE.test(value);
+
+/**
+ * PostgreSQL text cannot hold NUL, and an unpaired surrogate would be stored as something other than
+ * what was sent; refusing both here turns a would-be 500 (or a silent change) into a named 400.
+ */
+export const StorableText = (options?: ValidationOptions): PropertyDecorator =>
   ValidateBy(
     {
-      name: 'noNulCharacters',
+      name: 'storableText',
       validator: {
-        validate: (value: unknown) => typeof value !== 'string' || !value.includes('\u0000'),
-        defaultMessage: (args) => `${args?.property ?? 'value'} must not contain NUL characters`,
+        validate: (value: unknown) => typeof value !== 'string' || isStorableText(value),
+        defaultMessage: (args) => `${args?.property ?? 'value'} must not contain NUL characters or unpaired surrogates`,
       },
     },
     options,
@@ -30,8 +38,8 @@ export const IsStringRecord = (maxEntries: number, maxLength: number, options?: 
                 k.length <= maxLength &&
                 typeof v === 'string' &&
                 v.length <= maxLength &&
-                !k.includes('\u0000') &&
-                !v.includes('\u0000'),
+                isStorableText(k) &&
+                isStorableText(v),
             )
           );
         },

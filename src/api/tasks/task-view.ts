@@ -1,4 +1,5 @@
 import type { AttemptRow, TaskRow } from '../../store/task-store';
+import type { RunView } from '../runs/run-view';
 
 export interface TaskLinks {
   self: string;
@@ -19,6 +20,8 @@ export const taskLinks = (
 });
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+/** PostgreSQL numeric and bigint arrive as text; JSON gets numbers (or null when unknown). */
+const num = (v: string | number | null): number | null => (v === null ? null : Number(v));
 
 /** The summary used in lists. */
 export const taskSummary = (task: TaskRow, links: TaskLinks) => ({
@@ -32,11 +35,21 @@ export const taskSummary = (task: TaskRow, links: TaskLinks) => ({
   startedAt: iso(task.started_at),
   finishedAt: iso(task.finished_at),
   error: task.error_class ? { class: task.error_class, message: task.error_message } : null,
+  /** The fallback chain, head first. */
+  agents: task.agents ?? [task.agent],
+  /** While `queued` because its chain is held back (breaker open, limits, budget): why, and until when. */
+  waitingReason: task.status === 'queued' ? task.waiting_reason : null,
   links,
 });
 
 /** The full task, as `GET /v1/tasks/:id` returns it. */
-export const taskDetail = (task: TaskRow, attempts: AttemptRow[], output: string | null, links: TaskLinks) => ({
+export const taskDetail = (
+  task: TaskRow,
+  attempts: AttemptRow[],
+  output: string | null,
+  links: TaskLinks,
+  runs: RunView[] = [],
+) => ({
   ...taskSummary(task, links),
   prompt: task.prompt,
   workdir: task.workdir,
@@ -44,6 +57,8 @@ export const taskDetail = (task: TaskRow, attempts: AttemptRow[], output: string
   maxAttempts: task.max_attempts,
   workflowId: task.workflow_id,
   runId: task.run_id,
+  budgetUsd: num(task.budget_usd),
+  costUsd: num(task.cost_usd),
   attempts: attempts.map((a) => ({
     number: a.number,
     agent: a.agent,
@@ -55,6 +70,28 @@ export const taskDetail = (task: TaskRow, attempts: AttemptRow[], output: string
     failureClass: a.failure_class,
     error: a.error,
     outputBytes: Number(a.output_bytes),
+    costUsd: num(a.cost_usd ?? null),
+    inputTokens: num(a.input_tokens ?? null),
+    outputTokens: num(a.output_tokens ?? null),
+    turns: a.turns ?? null,
+    sessionId: a.session_id ?? null,
+    resetAt: iso(a.reset_at ?? null),
   })),
-  result: task.status === 'succeeded' ? { output: output ?? '', exitCode: task.result_exit_code } : null,
+  runs,
+  result: task.status === 'succeeded' ? taskResult(task, attempts, output) : null,
 });
+
+/** The successful attempt's answer (its parsed final text, else its stdout), and which agent gave it at what cost. */
+function taskResult(task: TaskRow, attempts: AttemptRow[], output: string | null) {
+  const by = attempts.find((a) => a.number === task.result_attempt);
+  return {
+    output: output ?? '',
+    exitCode: task.result_exit_code,
+    agent: by?.agent ?? task.agent,
+    costUsd: num(by?.cost_usd ?? null),
+    inputTokens: num(by?.input_tokens ?? null),
+    outputTokens: num(by?.output_tokens ?? null),
+    turns: by?.turns ?? null,
+    sessionId: by?.session_id ?? null,
+  };
+}

@@ -1,7 +1,8 @@
-import { Body, Controller, Get, Header, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import { Body, Controller, Get, Header, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { badFields } from '../http/validation';
+import { LogStreamService } from '../logs/log-stream.service';
 import { CreateTaskDto } from './dto/create-task.dto';
 import { ListTasksQuery } from './dto/list-tasks.query';
 import { TasksService } from './tasks.service';
@@ -10,7 +11,10 @@ import { TasksService } from './tasks.service';
 @ApiBearerAuth()
 @Controller('v1/tasks')
 export class TasksController {
-  constructor(private readonly tasks: TasksService) {}
+  constructor(
+    private readonly tasks: TasksService,
+    private readonly logStream: LogStreamService,
+  ) {}
 
   @Post()
   @ApiOperation({ summary: 'Submit an agent task; it runs as the Temporal workflow task-<id>.' })
@@ -48,10 +52,29 @@ export class TasksController {
   @Header('Content-Type', 'text/plain; charset=utf-8')
   @ApiOperation({ summary: "The agent's stdout and stderr so far, as text; ?attempt=N for one attempt." })
   @ApiQuery({ name: 'attempt', required: false, type: Number })
-  logs(@Param('id') id: string, @Query('attempt') attempt?: string) {
+  @ApiQuery({
+    name: 'follow',
+    required: false,
+    type: Boolean,
+    description: 'Stream as Server-Sent Events until the task ends (resume with Last-Event-ID).',
+  })
+  logs(
+    @Param('id') id: string,
+    @Res({ passthrough: true }) res: Response,
+    @Query('attempt') attempt?: string,
+    @Query('follow') follow?: string,
+    @Headers('last-event-id') lastEventId?: string,
+  ) {
     if (attempt !== undefined && !/^[1-9]\d{0,2}$/.test(attempt)) {
       throw badFields([{ field: 'attempt', problems: ['attempt must be a positive integer'] }]);
     }
-    return this.tasks.logs(id, attempt === undefined ? undefined : Number(attempt));
+    if (follow !== undefined && !/^(1|true|0|false)$/.test(follow)) {
+      throw badFields([{ field: 'follow', problems: ['follow must be 1, true, 0 or false'] }]);
+    }
+    const attemptNumber = attempt === undefined ? undefined : Number(attempt);
+    if (follow === '1' || follow === 'true') {
+      return this.logStream.follow(id, { attempt: attemptNumber, lastEventId }, res);
+    }
+    return this.tasks.logs(id, attemptNumber);
   }
 }

@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
+import { LogsModule } from '../logs/logs.module';
 import { TasksController } from './tasks.controller';
 import { TasksService } from './tasks.service';
 
-@Module({ controllers: [TasksController], providers: [TasksService] })
+@Module({ imports: [LogsModule], controllers: [TasksController], providers: [TasksService] })
 export class TasksModule {}

@@ -2,14 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { AgentsFile } from '../../config/agents-file';
+import type { AgentProfile, AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
+import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
 import { workflowIdForTask, type AgentTaskInput } from '../../../workflows/definitions';
 import { badFields } from '../http/validation';
+import { runsView } from '../runs/run-view';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreateTaskDto } from './dto/create-task.dto';
 import type { ListTasksQuery } from './dto/list-tasks.query';
+import { fallbacksWithoutModel, resolveChain } from './resolve-chain';
 import { decodeCursor, encodeCursor } from './task-cursor';
 import { taskDetail, taskLinks, taskSummary } from './task-view';
 
@@ -32,6 +35,7 @@ export class TasksService {
     @Inject(AGENTS) private readonly agents: AgentsFile,
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
     private readonly store: TaskStore,
+    private readonly runs: RunStore,
   ) {}
 
   /**
@@ -40,22 +44,23 @@ export class TasksService {
    * API died in between), it is started now.
    */
   async create(dto: CreateTaskDto) {
-    const agentName = dto.agent ?? this.agents.defaultAgent;
-    const profile = this.agents.agents[agentName];
-    if (!profile) {
-      throw badFields([
-        {
-          field: 'agent',
-          problems: [`unknown agent "${agentName}"; known: ${Object.keys(this.agents.agents).join(', ')}`],
-        },
-      ]);
-    }
+    const resolved = resolveChain(dto, this.agents);
+    if (!resolved.ok) throw badFields(resolved.problems);
+    const chain = resolved.chain;
+    const agentName = chain[0] as string;
+    const profile = this.agents.agents[agentName] as AgentProfile;
     if (dto.workdir !== undefined && !isDirectory(dto.workdir)) {
       throw badFields([{ field: 'workdir', problems: ['workdir must be an existing directory'] }]);
     }
     const model = dto.model ?? profile.model;
     if (model === undefined && profile.command.some((arg) => arg.includes('{model}'))) {
       throw badFields([{ field: 'model', problems: [`agent "${agentName}" needs a model and has no default`] }]);
+    }
+    const modelless = fallbacksWithoutModel(chain, this.agents);
+    if (modelless.length > 0) {
+      throw badFields([
+        { field: 'agents', problems: [`fallback agent(s) ${modelless.join(', ')} need a model and have no default`] },
+      ]);
     }
     const id = randomUUID();
     const { task, created } = await this.store.create({
@@ -70,6 +75,8 @@ export class TasksService {
       priority: dto.priority ?? DEFAULT_PRIORITY,
       labels: dto.labels ?? {},
       workflowId: workflowIdForTask(id),
+      agents: chain,
+      budgetUsd: dto.budgetUsd,
     });
     const runId = task.run_id ?? (await this.startWorkflow(task, created));
     return { created, body: this.submitted({ ...task, run_id: runId }) };
@@ -86,6 +93,8 @@ export class TasksService {
       priority: task.priority,
       agentTaskQueue: this.config.ATELIER_AGENT_QUEUE,
       backoffSeconds: this.config.ATELIER_RETRY_BACKOFF_SECONDS,
+      agents: task.agents ?? undefined,
+      waitRecheckSeconds: this.config.ATELIER_WAIT_RECHECK_SECONDS,
     };
     let runId: string;
     try {
@@ -100,8 +109,10 @@ export class TasksService {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
         runId = (await this.temporal.workflow.getHandle(task.workflow_id).describe()).runId;
       } else {
-        // Nothing started: leave nothing behind, so the client can simply try again.
-        if (created) await this.store.deleteUnstarted(task.id);
+        // The start may have reached Temporal even though its answer did not reach us. With an
+        // idempotency key the row stays, and the client's retry finds or starts the same workflow;
+        // without one, nothing is left behind and the client submits again.
+        if (created && task.idempotency_key === null) await this.store.deleteUnstarted(task.id);
         throw new ServiceUnavailableException(`could not start the task workflow: ${(err as Error).message}`);
       }
     }
@@ -131,11 +142,14 @@ export class TasksService {
 
   async get(id: string) {
     const task = await this.find(id);
-    const [attempts, output] = await Promise.all([
+    const [attempts, output, runs, runAttempts] = await Promise.all([
       this.store.attempts(id),
       task.result_attempt === null ? Promise.resolve(null) : this.store.attemptOutput(id, task.result_attempt),
+      this.runs.list(id),
+      this.runs.attempts(id),
     ]);
-    return taskDetail(task, attempts, output, this.links(task));
+    const runUi = (runId: string | null) => this.links({ ...task, run_id: runId }).temporalUi;
+    return taskDetail(task, attempts, output, this.links(task), runsView(runs, runAttempts, task, runUi));
   }
 
   async list(query: ListTasksQuery) {

@@ -1,7 +1,20 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
-import { LIMITS } from '../../../../workflows/definitions';
-import { IsStringRecord, NoNulCharacters } from '../../http/string-checks';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsInt,
+  IsNumber,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+} from 'class-validator';
+import { LIMITS, MAX_CHAIN_LENGTH } from '../../../../workflows/definitions';
+import { IsStringRecord, StorableText } from '../../http/string-checks';
 
 export class CreateTaskDto {
   @ApiProperty({
@@ -11,7 +24,7 @@ export class CreateTaskDto {
   })
   @IsString()
   @Length(1, 200_000)
-  @NoNulCharacters()
+  @StorableText()
   prompt!: string;
 
   @ApiPropertyOptional({ description: 'Agent profile name from the agents file; defaults to its defaultAgent.' })
@@ -24,7 +37,7 @@ export class CreateTaskDto {
   @IsOptional()
   @IsString()
   @Length(1, 200)
-  @NoNulCharacters()
+  @StorableText()
   model?: string;
 
   @ApiPropertyOptional({ description: 'Absolute path of an existing directory the agent runs in.' })
@@ -32,7 +45,7 @@ export class CreateTaskDto {
   @IsString()
   @Length(1, 4096)
   @Matches(/^\//, { message: 'workdir must be an absolute path' })
-  @NoNulCharacters()
+  @StorableText()
   workdir?: string;
 
   @ApiPropertyOptional({ description: "Per-attempt time limit; defaults to the profile's.", ...LIMITS.timeoutSeconds })
@@ -72,6 +85,34 @@ export class CreateTaskDto {
   @IsOptional()
   @IsString()
   @Length(1, 200)
-  @NoNulCharacters()
+  @StorableText()
   idempotencyKey?: string;
+
+  @ApiPropertyOptional({
+    description:
+      "The fallback chain: agent profiles tried in order, the next one when the last fails for good. Defaults to `agent` followed by its profile's `fallback`. When `agent` is given too, it must come first.",
+    type: [String],
+    minItems: 1,
+    maxItems: MAX_CHAIN_LENGTH,
+    example: ['claude-opus', 'codex', 'ollama-qwen'],
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMinSize(1)
+  @ArrayMaxSize(MAX_CHAIN_LENGTH)
+  @ArrayUnique({ message: 'agents must not name an agent twice' })
+  @IsString({ each: true })
+  @Length(1, 100, { each: true })
+  agents?: string[];
+
+  @ApiPropertyOptional({
+    description: 'Cost cap of the task in USD: no attempt starts once its attempts have cost this much.',
+    minimum: 0,
+    maximum: 1_000_000,
+  })
+  @IsOptional()
+  @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 6 })
+  @Min(0)
+  @Max(1_000_000)
+  budgetUsd?: number;
 }

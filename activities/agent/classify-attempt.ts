@@ -1,0 +1,90 @@
+import { FAILURE_CLASSES, type FailureClass } from '../../workflows/definitions';
+import { matchPatterns } from './parsers/error-patterns';
+import type { OutputParser, ParsedOutput, RunEnd } from './parsers/types';
+
+export interface AttemptVerdict {
+  failureClass: FailureClass;
+  exitCode: number | null;
+  error: string | null;
+}
+
+export interface VerdictInput {
+  end: RunEnd;
+  parsed: ParsedOutput;
+  parser: Pick<OutputParser, 'exitCodeClass' | 'hasFinalRecord'>;
+  /** The last part of stdout and stderr, for patterns. */
+  stdoutTail: string;
+  stderrTail: string;
+  /** The profile's own patterns, tried before the built-in ones. */
+  profilePatterns: readonly (readonly [FailureClass, RegExp])[];
+  timeoutSeconds: number;
+  idleSeconds?: number;
+  /** The workflow asked for the cancel (the task is cancelled), rather than a worker stopping. */
+  cancelRequested: boolean;
+}
+
+const verdict = (failureClass: FailureClass, exitCode: number | null, error: string | null): AttemptVerdict => ({
+  failureClass,
+  exitCode,
+  error,
+});
+
+/**
+ * One class per attempt. The order is the point:
+ * 1. how the run was stopped (cancel, timeout, idle limit, lost worker), which no output can overrule;
+ * 2. what the output itself reports (an error result, a rate-limit event), even when the exit code is 0;
+ * 3. the profile's own patterns over stdout and stderr;
+ * 4. a clean success: exit 0 and, for structured formats, a usable final record;
+ * 5. the family's exit codes, then the built-in patterns over stderr, for runs that failed;
+ * 6. otherwise: `nonzero_exit`, `crash` (exit 0, but the final record never came) or `bad_output`.
+ */
+export function classifyAttempt(v: VerdictInput): AttemptVerdict {
+  const { end, parsed } = v;
+  switch (end.kind) {
+    case 'aborted':
+      return v.cancelRequested
+        ? verdict(FAILURE_CLASSES.cancelled, null, 'agent run cancelled')
+        : verdict(FAILURE_CLASSES.crash, null, 'agent run stopped: worker shutting down or lost');
+    case 'timed_out':
+      return verdict(FAILURE_CLASSES.timeout, null, `agent ran past ${v.timeoutSeconds}s and was killed`);
+    case 'stalled':
+      return verdict(
+        FAILURE_CLASSES.stalled,
+        null,
+        `agent printed nothing for ${v.idleSeconds ?? '?'}s and was killed`,
+      );
+    case 'spawn_failed':
+      return verdict(FAILURE_CLASSES.agentNotFound, null, end.message);
+    case 'signalled':
+      return verdict(FAILURE_CLASSES.crash, null, `agent killed by ${end.signal}`);
+    case 'connection_failed':
+      return verdict(FAILURE_CLASSES.crash, null, end.message);
+    default:
+      break;
+  }
+  const exitCode = end.kind === 'exited' ? end.exitCode : null;
+  const described = (fallback: string): string => parsed.error ?? fallback;
+
+  if (parsed.failureClass !== undefined) {
+    return verdict(parsed.failureClass, exitCode, described(`the agent reported ${parsed.failureClass}`));
+  }
+  const output = `${v.stdoutTail}\n${v.stderrTail}`;
+  const byProfile = matchPatterns(output, v.profilePatterns);
+  if (byProfile !== undefined) return verdict(byProfile, exitCode, `output matched the profile's ${byProfile} pattern`);
+
+  if (end.kind === 'http_error') {
+    return verdict(FAILURE_CLASSES.badOutput, null, described(`HTTP ${end.status}`));
+  }
+  if (exitCode === 0) {
+    if (parsed.final || !v.parser.hasFinalRecord) return verdict(FAILURE_CLASSES.succeeded, 0, null);
+    return verdict(FAILURE_CLASSES.crash, 0, 'the agent exited 0 without its final record');
+  }
+  const code = exitCode ?? -1;
+  const byExit = v.parser.exitCodeClass?.(code);
+  if (byExit !== undefined) return verdict(byExit, exitCode, described(`agent exited with code ${code} (${byExit})`));
+  const byPattern = matchPatterns(`${parsed.error ?? ''}\n${v.stderrTail}`);
+  if (byPattern !== undefined) {
+    return verdict(byPattern, exitCode, described(`agent exited with code ${code}; stderr says ${byPattern}`));
+  }
+  return verdict(FAILURE_CLASSES.nonzeroExit, exitCode, `agent exited with code ${code}`);
+}

@@ -1,0 +1,91 @@
+import { FAILURE_CLASSES, type FailureClass } from '../../../workflows/definitions';
+import { matchPatterns, resetTimeIn } from './error-patterns';
+import { LineSplitter, Tail } from './line-splitter';
+import type { OutputParser, ParsedOutput } from './types';
+
+/** `Tokens: 2.1k sent, 1.2k cache write, 3.4k cache hit, 138 received.` (aider prints one per LLM call). */
+const TOKENS_LINE =
+  /^Tokens:\s+([\d.]+k?)\s+sent(?:,\s+([\d.]+k?)\s+cache write)?(?:,\s+([\d.]+k?)\s+cache (?:hit|read))?,\s+([\d.]+k?)\s+received/i;
+/** `Cost: $0.0084 message, $0.0251 session.` follows it when the model has a price. */
+const COST = /Cost:\s+\$([\d.]+)\s+message,\s+\$([\d.]+)\s+session/i;
+/** Lines where aider reports a failed call: litellm's exception, and aider's own explanation. */
+const ERROR_LINE =
+  /litellm\.\w+|\w+(Error|Exception)\b|API provider|exceeds the \S+ token limit|context window|Retrying in|Unable to|Invalid API key/i;
+
+/** Aider rounds to thousands above 1000 ("2.1k", "15k"): the count is approximate there. */
+const tokens = (text: string | undefined): number =>
+  text === undefined
+    ? 0
+    : text.toLowerCase().endsWith('k')
+      ? Math.round(Number(text.slice(0, -1)) * 1000)
+      : Number(text);
+
+/** Aider's own classes, by litellm exception name, before the generic patterns. */
+const AIDER_ERRORS: readonly (readonly [FailureClass, RegExp])[] = [
+  [FAILURE_CLASSES.contextOverflow, /ContextWindowExceeded|exceeds the \S+ token limit/i],
+  [FAILURE_CLASSES.auth, /AuthenticationError|PermissionDeniedError|not able to authenticate/i],
+  [FAILURE_CLASSES.rateLimited, /RateLimitError|rate limited you/i],
+  [
+    FAILURE_CLASSES.overloaded,
+    /InternalServerError|ServiceUnavailableError|APIConnectionError|Timeout|down or overloaded/i,
+  ],
+];
+
+/**
+ * Aider (`--message … --no-pretty`): plain text, and it exits 0 even when every API call failed. A run
+ * succeeded when aider printed its "Tokens: … received." usage line (with "Cost: …" when the model has a
+ * price); without it, the run is judged by the errors it printed.
+ */
+export function aiderTextParser(): OutputParser {
+  const lines = new LineSplitter();
+  const tail = new Tail();
+  const errors: string[] = [];
+  let usageLines = 0;
+  let inputTokens = 0;
+  let outputTokens = 0;
+  let costUsd: number | undefined;
+  const read = (line: string): void => {
+    const usage = TOKENS_LINE.exec(line);
+    if (usage) {
+      usageLines += 1;
+      inputTokens += tokens(usage[1]) + tokens(usage[2]) + tokens(usage[3]);
+      outputTokens += tokens(usage[4]);
+      const cost = COST.exec(line);
+      if (cost) costUsd = Number(cost[2]);
+      return;
+    }
+    const cost = COST.exec(line);
+    if (cost) costUsd = Number(cost[2]);
+    else if (ERROR_LINE.test(line) && errors.length < 50) errors.push(line.trim());
+  };
+  return {
+    hasFinalRecord: false,
+    push(stream, text) {
+      tail.push(text);
+      lines.push(text).forEach(read);
+    },
+    finish(end): ParsedOutput {
+      lines.end().forEach(read);
+      if (usageLines > 0) {
+        return { final: true, inputTokens, outputTokens, costUsd, turns: usageLines };
+      }
+      const said = errors.join('\n');
+      if (said === '') {
+        // A non-zero exit speaks for itself; an exit 0 without any completed call is no result.
+        if (end.kind !== 'exited' || end.exitCode !== 0) return { final: false };
+        return {
+          final: false,
+          failureClass: FAILURE_CLASSES.badOutput,
+          error: 'aider printed no usage line: no model call completed',
+        };
+      }
+      const failureClass = matchPatterns(said, AIDER_ERRORS) ?? matchPatterns(said) ?? FAILURE_CLASSES.badOutput;
+      return {
+        final: false,
+        failureClass,
+        error: said.slice(-2000),
+        resetAt: failureClass === FAILURE_CLASSES.rateLimited ? resetTimeIn(tail.toString(), Date.now()) : undefined,
+      };
+    },
+  };
+}

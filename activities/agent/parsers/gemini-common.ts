@@ -1,0 +1,36 @@
+import { FAILURE_CLASSES, type FailureClass } from '../../../workflows/definitions';
+import { httpStatusClass, matchPatterns } from './error-patterns';
+
+/**
+ * Gemini CLI's exit codes (its FatalError classes): 41 authentication, 42 bad input, 44 sandbox, 52
+ * configuration, 53 turn limit, 55 untrusted workspace. 1 is any other failure.
+ */
+export function geminiExitCodeClass(exitCode: number): FailureClass | undefined {
+  switch (exitCode) {
+    case 41:
+      return FAILURE_CLASSES.auth;
+    case 53:
+      return FAILURE_CLASSES.maxTurns;
+    case 42:
+    case 44:
+    case 52:
+    case 55:
+      return FAILURE_CLASSES.invalidInput;
+    default:
+      return undefined;
+  }
+}
+
+/** The class of a Gemini CLI `error` object ({type, message, code}). */
+export function geminiErrorClass(error: Record<string, unknown>): FailureClass {
+  const type = typeof error.type === 'string' ? error.type : '';
+  const message = typeof error.message === 'string' ? error.message : '';
+  const code = typeof error.code === 'number' ? error.code : undefined;
+  if (/TurnLimit/i.test(type)) return FAILURE_CLASSES.maxTurns;
+  if (/Auth/i.test(type)) return FAILURE_CLASSES.auth;
+  // Fatal errors carry the exit code as their code.
+  const byExitCode = code === undefined ? undefined : geminiExitCodeClass(code);
+  if (byExitCode) return byExitCode;
+  const byStatus = code === undefined ? undefined : httpStatusClass(code);
+  return byStatus ?? matchPatterns(`${type} ${message}`) ?? FAILURE_CLASSES.badOutput;
+}

@@ -1,0 +1,72 @@
+import { FAILURE_CLASSES } from '../../../workflows/definitions';
+import { resetTimeIn } from './error-patterns';
+import { geminiErrorClass, geminiExitCodeClass } from './gemini-common';
+import type { OutputParser, ParsedOutput } from './types';
+
+const MAX_JSON_CHARS = 16 * 1024 * 1024;
+
+/** The last top-level JSON object in `text`: the CLI may print warnings before it. */
+function lastJsonObject(text: string): Record<string, unknown> | undefined {
+  const trimmed = text.trim();
+  for (let at = trimmed.indexOf('{'); at !== -1; at = trimmed.indexOf('\n{', at + 1)) {
+    const start = trimmed[at] === '{' ? at : at + 1;
+    try {
+      const value: unknown = JSON.parse(trimmed.slice(start));
+      if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
+    } catch {
+      // not from here; try the next object that starts a line
+    }
+  }
+  return undefined;
+}
+
+const sum = (values: unknown[]): number | undefined => {
+  const numbers = values.filter((v): v is number => typeof v === 'number');
+  return numbers.length > 0 ? numbers.reduce((a, b) => a + b, 0) : undefined;
+};
+
+/**
+ * `gemini --output-format json`: one object at the end, `{session_id, response, stats, error}`; stats
+ * hold tokens per model. Fatal errors print an object with `error` on stderr and exit with a code that
+ * names the kind (see gemini-common.ts).
+ */
+export function geminiJsonParser(): OutputParser {
+  let stdout = '';
+  let stderr = '';
+  return {
+    hasFinalRecord: true,
+    exitCodeClass: geminiExitCodeClass,
+    push(stream, text) {
+      if (stream === 'stdout' && stdout.length < MAX_JSON_CHARS) stdout += text;
+      if (stream === 'stderr' && stderr.length < MAX_JSON_CHARS) stderr += text;
+    },
+    finish(): ParsedOutput {
+      const out = lastJsonObject(stdout);
+      const err = lastJsonObject(stderr);
+      const report = out ?? err;
+      if (!report) return { final: false };
+      const models = Object.values(((report.stats ?? {}) as { models?: object }).models ?? {}) as {
+        tokens?: Record<string, unknown>;
+        api?: Record<string, unknown>;
+      }[];
+      const parsed: ParsedOutput = {
+        final: 'response' in report || 'error' in report,
+        text: typeof report.response === 'string' ? report.response : undefined,
+        sessionId: typeof report.session_id === 'string' ? report.session_id : undefined,
+        inputTokens: sum(models.map((m) => m.tokens?.prompt)),
+        outputTokens: sum(models.map((m) => m.tokens?.candidates)),
+        turns: sum(models.map((m) => m.api?.totalRequests)),
+      };
+      const error = (out?.error ?? err?.error) as Record<string, unknown> | undefined;
+      if (error && typeof error === 'object') {
+        parsed.failureClass = geminiErrorClass(error);
+        parsed.error = String(error.message ?? error.type ?? 'error').slice(0, 2000);
+        if (parsed.failureClass === FAILURE_CLASSES.rateLimited) parsed.resetAt = resetTimeIn(parsed.error, Date.now());
+      } else if (parsed.final && parsed.text === undefined) {
+        parsed.failureClass = FAILURE_CLASSES.badOutput;
+        parsed.error = 'the report has no response';
+      }
+      return parsed;
+    },
+  };
+}

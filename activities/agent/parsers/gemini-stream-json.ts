@@ -1,0 +1,84 @@
+import { FAILURE_CLASSES } from '../../../workflows/definitions';
+import { resetTimeIn } from './error-patterns';
+import { geminiErrorClass, geminiExitCodeClass } from './gemini-common';
+import { LineSplitter, jsonObject } from './line-splitter';
+import type { OutputParser, ParsedOutput } from './types';
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/**
+ * `gemini --output-format stream-json`: one event per line: `init` (session, model), `message`
+ * (assistant text, in deltas), `tool_use`, `tool_result`, `error` (warnings and errors on the way), and
+ * a final `result` with `status` (`success` or `error`) and `stats`.
+ */
+export function geminiStreamJsonParser(): OutputParser {
+  const lines = new LineSplitter();
+  let sessionId: string | undefined;
+  let text = '';
+  let sawText = false;
+  let turns = 0;
+  let inTurn = false;
+  let lastError: string | undefined;
+  let result: Record<string, unknown> | undefined;
+  const read = (line: string): void => {
+    const event = jsonObject(line);
+    if (!event) return;
+    switch (event.type) {
+      case 'init':
+        if (typeof event.session_id === 'string') sessionId = event.session_id;
+        break;
+      case 'message':
+        if (event.role === 'assistant' && typeof event.content === 'string') {
+          if (!inTurn) turns += 1;
+          inTurn = true;
+          text += event.content;
+          sawText = true;
+        }
+        break;
+      case 'tool_use':
+      case 'tool_result':
+        inTurn = false;
+        break;
+      case 'error':
+        if (typeof event.message === 'string' && event.severity !== 'warning') lastError = event.message;
+        break;
+      case 'result':
+        result = event;
+        break;
+    }
+  };
+  return {
+    hasFinalRecord: true,
+    exitCodeClass: geminiExitCodeClass,
+    push(stream, chunk) {
+      if (stream === 'stdout') lines.push(chunk).forEach(read);
+    },
+    finish(): ParsedOutput {
+      lines.end().forEach(read);
+      const stats = (result?.stats ?? {}) as Record<string, unknown>;
+      const parsed: ParsedOutput = {
+        final: result !== undefined,
+        text: sawText ? text : undefined,
+        sessionId,
+        turns: turns || undefined,
+        inputTokens: num(stats.input_tokens) ?? num(stats.input),
+        outputTokens: num(stats.output_tokens),
+      };
+      if (result && result.status !== 'success') {
+        const error = (result.error ?? { message: lastError ?? `status ${String(result.status)}` }) as Record<
+          string,
+          unknown
+        >;
+        parsed.failureClass = geminiErrorClass(error);
+        parsed.error = String(error.message ?? error.type ?? 'error').slice(0, 2000);
+        if (parsed.failureClass === FAILURE_CLASSES.rateLimited) parsed.resetAt = resetTimeIn(parsed.error, Date.now());
+      } else if (result && !sawText) {
+        parsed.failureClass = FAILURE_CLASSES.badOutput;
+        parsed.error = 'the run succeeded without an assistant message';
+      } else if (!result && lastError !== undefined) {
+        parsed.error = lastError;
+      }
+      return parsed;
+    },
+  };
+}

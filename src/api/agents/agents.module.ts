@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { AgentStatusStore } from '../../store/agent-status-store';
+import { PG_POOL } from '../tokens';
+import { AgentsController } from './agents.controller';
+import { AgentsService } from './agents.service';
+
+@Module({
+  controllers: [AgentsController],
+  providers: [
+    AgentsService,
+    { provide: AgentStatusStore, useFactory: (pool: Pool) => new AgentStatusStore(pool), inject: [PG_POOL] },
+  ],
+})
+export class AgentsModule {}

@@ -1,0 +1,35 @@
+import { Body, Controller, Get, Param, Put } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { BudgetService } from './budget.service';
+import { PutBudgetDto } from './dto/put-budget.dto';
+import { PutTaskBudgetDto } from './dto/put-task-budget.dto';
+
+@ApiTags('budget')
+@ApiBearerAuth()
+@Controller('v1')
+export class BudgetController {
+  constructor(private readonly budget: BudgetService) {}
+
+  @Get('budget')
+  @ApiOperation({ summary: "The global daily cap (USD per UTC day), today's spend and when the day turns." })
+  get() {
+    return this.budget.get();
+  }
+
+  @Put('budget')
+  @ApiOperation({
+    summary:
+      'Sets the global daily cap; at the cap no new attempt starts, and tasks wait until it is raised or the day turns.',
+  })
+  @ApiResponse({ status: 400, description: '`dailyUsd` missing or not a non-negative number (null: no cap).' })
+  put(@Body() dto: PutBudgetDto) {
+    return this.budget.putDaily(dto.dailyUsd);
+  }
+
+  @Put('tasks/:id/budget')
+  @ApiOperation({ summary: "Sets a task's cost cap; a task waiting for its budget resumes when it is raised." })
+  @ApiResponse({ status: 404, description: 'No such task.' })
+  putTask(@Param('id') id: string, @Body() dto: PutTaskBudgetDto) {
+    return this.budget.putTask(id, dto.budgetUsd);
+  }
+}

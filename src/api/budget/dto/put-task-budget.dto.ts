@@ -1,0 +1,17 @@
+import { ApiProperty } from '@nestjs/swagger';
+import { IsNumber, Max, Min, ValidateIf } from 'class-validator';
+
+export class PutTaskBudgetDto {
+  @ApiProperty({
+    description: "Cap on the task's cost in USD; null for no cap.",
+    type: Number,
+    nullable: true,
+    minimum: 0,
+    maximum: 1_000_000,
+  })
+  @ValidateIf((o: PutTaskBudgetDto) => o.budgetUsd !== null)
+  @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 6 })
+  @Min(0)
+  @Max(1_000_000)
+  budgetUsd!: number | null;
+}

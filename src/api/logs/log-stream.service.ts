@@ -1,0 +1,151 @@
+import { Readable } from 'node:stream';
+import { Inject, Injectable, NotFoundException, StreamableFile } from '@nestjs/common';
+import type { Response } from 'express';
+import type { Pool } from 'pg';
+import { LogFollowStore, type LogChunkRow, type LogCursor } from '../../store/log-follow-store';
+import { badFields } from '../http/validation';
+import { PG_POOL } from '../tokens';
+import { TaskActivityListener } from './task-activity-listener';
+
+/** A follower re-reads at least this often, even when no notification arrives. */
+const POLL_MS = 1000;
+/** A comment line at least this often keeps proxies from closing a quiet stream. */
+const KEEPALIVE_MS = 15_000;
+/** Chunks read per query; a backlog is sent in pages of this many. */
+const PAGE = 200;
+/** What a browser's EventSource waits before it reconnects, in ms (sent as the stream's `retry:`). */
+const RECONNECT_MS = 1000;
+/** How long a follower waits out an unreachable database before it ends its stream with an error. */
+const DB_PATIENCE_MS = 30_000;
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** Event ids are `<run>.<attempt>.<seq>`: the position of the chunk just sent. */
+const EVENT_ID = /^(\d{1,9})\.(\d{1,9})\.(-?\d{1,9})$/;
+
+export interface FollowOptions {
+  attempt?: number;
+  /** The run to follow; default: the task's current run. */
+  run?: number;
+  /** The `Last-Event-ID` header of a reconnecting client: the stream resumes after that chunk. */
+  lastEventId?: string;
+}
+
+/** One Server-Sent Event; `data` is JSON, so a chunk's newlines never break the framing. */
+const frame = (event: string, data: unknown, id?: string): string =>
+  `${id === undefined ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+
+/**
+ * `GET /v1/tasks/:id/logs?follow=1`: the agent's output as Server-Sent Events, the stored chunks first,
+ * then new ones as agent workers write them, until the run ends. Everything comes from PostgreSQL (a
+ * cursor over the chunk sequence, woken by LISTEN/NOTIFY and by polling), so any API replica can serve
+ * any follower, and a client that reconnects with `Last-Event-ID` continues where it was, on any replica.
+ */
+@Injectable()
+export class LogStreamService {
+  private readonly store: LogFollowStore;
+  private streams = 0;
+
+  constructor(
+    @Inject(PG_POOL) pool: Pool,
+    private readonly listener: TaskActivityListener,
+  ) {
+    this.store = new LogFollowStore(pool);
+  }
+
+  /** Followers connected to this replica now. */
+  get active(): number {
+    return this.streams;
+  }
+
+  async follow(taskId: string, opts: FollowOptions, res: Response): Promise<StreamableFile> {
+    const state = UUID.test(taskId) ? await this.store.taskState(taskId) : undefined;
+    if (!state) throw new NotFoundException(`no task ${taskId}`);
+    let run = opts.run ?? state.currentRun;
+    let cursor: LogCursor = { attempt: 0, seq: -1 };
+    if (opts.lastEventId !== undefined && opts.lastEventId.trim() !== '') {
+      const m = EVENT_ID.exec(opts.lastEventId.trim());
+      if (!m) {
+        throw badFields([
+          { field: 'Last-Event-ID', problems: ['Last-Event-ID must be the id of an event this stream sent'] },
+        ]);
+      }
+      run = Number(m[1]);
+      cursor = { attempt: Number(m[2]), seq: Number(m[3]) };
+    }
+
+    const abort = new AbortController();
+    res.once('close', () => abort.abort());
+    res.status(200);
+    res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-cache, no-transform');
+    // Reverse proxies (nginx) must pass events on as they come, not buffer them.
+    res.setHeader('X-Accel-Buffering', 'no');
+    this.streams += 1;
+    const stream = Readable.from(this.frames(taskId, run, cursor, opts.attempt, abort.signal));
+    stream.once('close', () => {
+      this.streams -= 1;
+      abort.abort();
+    });
+    return new StreamableFile(stream);
+  }
+
+  private async *frames(
+    taskId: string,
+    run: number,
+    start: LogCursor,
+    attempt: number | undefined,
+    signal: AbortSignal,
+  ): AsyncGenerator<string> {
+    let cursor = start;
+    let lastSent = Date.now();
+    let failingSince: number | undefined;
+    yield `retry: ${RECONNECT_MS}\n: following task ${taskId}, run ${run}\n\n`;
+    while (!signal.aborted) {
+      // Wait registration first, then the reads: activity in between still wakes the next wait.
+      const next = this.listener.nextActivity(taskId, POLL_MS, signal);
+      try {
+        let state: Awaited<ReturnType<LogFollowStore['taskState']>>;
+        let chunks: LogChunkRow[];
+        try {
+          // Status before chunks: a worker writes all its output before the task's end is recorded, so
+          // a run seen ended here has every chunk in place for the read below.
+          state = await this.store.taskState(taskId);
+          chunks = await this.store.chunksAfter(taskId, run, cursor, attempt, PAGE);
+          failingSince = undefined;
+        } catch (err) {
+          // The database is away: keep the client, try again, and give up only after a while.
+          failingSince ??= Date.now();
+          if (Date.now() - failingSince > DB_PATIENCE_MS) {
+            yield frame('error', { message: `cannot read the task's logs: ${(err as Error).message}` });
+            return;
+          }
+          await next.wait;
+          continue;
+        }
+        for (const c of chunks) {
+          cursor = { attempt: c.attempt, seq: c.seq };
+          yield frame(
+            'log',
+            { run: c.run, attempt: c.attempt, seq: c.seq, stream: c.stream, text: c.data },
+            `${c.run}.${c.attempt}.${c.seq}`,
+          );
+          lastSent = Date.now();
+        }
+        if (chunks.length === PAGE) continue;
+        const ended = !state || state.currentRun !== run || TERMINAL.has(state.status);
+        if (ended) {
+          const status = !state ? 'deleted' : state.currentRun !== run ? 'superseded' : state.status;
+          yield frame('end', { status, run });
+          return;
+        }
+        if (Date.now() - lastSent >= KEEPALIVE_MS) {
+          yield ': keep-alive\n\n';
+          lastSent = Date.now();
+        }
+        await next.wait;
+      } finally {
+        next.cancel();
+      }
+    }
+  }
+}

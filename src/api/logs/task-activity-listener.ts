@@ -1,0 +1,103 @@
+import { EventEmitter } from 'node:events';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import { Client } from 'pg';
+import type { AtelierConfig } from '../../config/env';
+import { CONFIG } from '../tokens';
+
+/** The channel migration 0003 notifies on, with a task id, for each new log chunk and status change. */
+export const TASK_ACTIVITY_CHANNEL = 'atelier_task_activity';
+
+/**
+ * One `LISTEN atelier_task_activity` connection per API process, shared by every log follower on it,
+ * so output written by any agent worker reaches followers on any API replica at once. It connects on
+ * the first follower and reconnects (with backoff) while there are followers. Notifications only wake
+ * followers early; they also poll, so a dropped connection costs latency, not output.
+ */
+@Injectable()
+export class TaskActivityListener implements OnApplicationShutdown {
+  private readonly logger = new Logger(TaskActivityListener.name);
+  private readonly events = new EventEmitter().setMaxListeners(0);
+  private client: Client | undefined;
+  private connecting: Promise<void> | undefined;
+  private retryDelayMs = 500;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(@Inject(CONFIG) private readonly config: AtelierConfig) {}
+
+  /**
+   * Resolves at the next activity of `taskId`, after `timeoutMs`, or when `signal` aborts, whichever is
+   * first. Subscribe before reading, so that activity between the read and the wait is not missed.
+   */
+  nextActivity(taskId: string, timeoutMs: number, signal: AbortSignal): { wait: Promise<void>; cancel: () => void } {
+    this.ensureConnected();
+    let done: () => void = () => undefined;
+    const wait = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => done(), timeoutMs);
+      const onAbort = (): void => done();
+      done = () => {
+        clearTimeout(timer);
+        this.events.off(taskId, done);
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      this.events.once(taskId, done);
+      if (signal.aborted) done();
+      else signal.addEventListener('abort', onAbort, { once: true });
+    });
+    return { wait, cancel: () => done() };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    await this.connecting?.catch(() => undefined);
+    await this.client?.end().catch(() => undefined);
+  }
+
+  private ensureConnected(): void {
+    if (this.client || this.connecting || this.closed || this.retryTimer) return;
+    this.connecting = this.connect().finally(() => (this.connecting = undefined));
+  }
+
+  private async connect(): Promise<void> {
+    const client = new Client({ connectionString: this.config.DATABASE_URL, connectionTimeoutMillis: 5000 });
+    const lost = (err?: Error): void => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      client.end().catch(() => undefined);
+      if (err) this.logger.warn(`task activity listener disconnected: ${err.message}`);
+      this.scheduleReconnect();
+    };
+    client.on('notification', (msg) => {
+      if (msg.channel === TASK_ACTIVITY_CHANNEL && msg.payload) this.events.emit(msg.payload);
+    });
+    client.on('error', (err) => lost(err));
+    client.on('end', () => lost());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${TASK_ACTIVITY_CHANNEL}`);
+      if (this.closed) {
+        await client.end();
+        return;
+      }
+      this.client = client;
+      this.retryDelayMs = 500;
+    } catch (err) {
+      client.end().catch(() => undefined);
+      this.logger.warn(`task activity listener cannot connect: ${(err as Error).message}`);
+      this.scheduleReconnect();
+    }
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.events.eventNames().length === 0) return;
+    const delay = this.retryDelayMs;
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, 10_000);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.ensureConnected();
+    }, delay);
+    this.retryTimer.unref();
+  }
+}

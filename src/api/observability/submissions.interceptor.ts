@@ -1,0 +1,42 @@
+import { Inject, Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { catchError, tap, throwError, type Observable } from 'rxjs';
+import type { AgentsFile } from '../../config/agents-file';
+import { AGENTS } from '../tokens';
+import { ApiMetrics } from './api-metrics.service';
+import { TASK_ID_LOCAL } from './task-log-fields';
+
+/**
+ * Observes task submissions (POST /v1/tasks) without touching the tasks feature: counts them by agent
+ * and outcome, and hands the created task's id to the request's log line.
+ */
+@Injectable()
+export class SubmissionsInterceptor implements NestInterceptor {
+  constructor(
+    private readonly metrics: ApiMetrics,
+    @Inject(AGENTS) private readonly agents: AgentsFile,
+  ) {}
+
+  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+    const http = context.switchToHttp();
+    const req = http.getRequest<Request>();
+    if (req.method !== 'POST' || (req.route as { path?: string } | undefined)?.path !== '/v1/tasks')
+      return next.handle();
+    const res = http.getResponse<Response>();
+    return next.handle().pipe(
+      tap((body: unknown) => {
+        const id = (body as { id?: unknown } | undefined)?.id;
+        if (typeof id === 'string') res.locals[TASK_ID_LOCAL] = id;
+        // Only a request that passed validation names a real agent; anything else would let clients mint series.
+        const named = (req.body as { agent?: unknown } | undefined)?.agent;
+        const agent = typeof named === 'string' ? named : this.agents.defaultAgent;
+        this.metrics.submissions.inc({ agent, outcome: res.statusCode === 200 ? 'replayed' : 'created' });
+      }),
+      catchError((err: unknown) => {
+        const status = (err as { getStatus?: () => number; status?: number }).getStatus?.() ?? 500;
+        this.metrics.submissions.inc({ agent: '', outcome: status >= 400 && status < 500 ? 'rejected' : 'error' });
+        return throwError(() => err);
+      }),
+    );
+  }
+}

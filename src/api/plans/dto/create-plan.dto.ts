@@ -1,0 +1,66 @@
+import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  ArrayUnique,
+  IsArray,
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { PLAN_LIMITS, PLAN_ON_FAILURE, type PlanOnFailure } from '../../../../workflows/definitions';
+import { CreateTaskDto } from '../../tasks/dto/create-task.dto';
+
+const KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** A task of a plan: every field of a single task (but its idempotency key), a key and its dependencies. */
+export class PlanTaskDto extends OmitType(CreateTaskDto, ['idempotencyKey'] as const) {
+  @ApiProperty({ description: 'Names the task within the plan; other tasks name it in dependsOn.', example: 'api' })
+  @IsString()
+  @Matches(KEY, { message: 'key must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit' })
+  key!: string;
+
+  @ApiPropertyOptional({
+    description: 'Keys of tasks that must succeed before this one starts.',
+    type: [String],
+    example: ['schema'],
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(PLAN_LIMITS.tasks.max)
+  @ArrayUnique({ message: 'dependsOn must not name a key twice' })
+  @IsString({ each: true })
+  dependsOn?: string[];
+}
+
+export class CreatePlanDto {
+  @ApiProperty({ type: [PlanTaskDto], minItems: PLAN_LIMITS.tasks.min, maxItems: PLAN_LIMITS.tasks.max })
+  @IsArray()
+  @ArrayMinSize(PLAN_LIMITS.tasks.min)
+  @ArrayMaxSize(PLAN_LIMITS.tasks.max)
+  @ValidateNested({ each: true })
+  @Type(() => PlanTaskDto)
+  tasks!: PlanTaskDto[];
+
+  @ApiPropertyOptional({ description: 'Tasks of the plan running at once; default 4.', ...PLAN_LIMITS.maxParallel })
+  @IsOptional()
+  @IsInt()
+  @Min(PLAN_LIMITS.maxParallel.min)
+  @Max(PLAN_LIMITS.maxParallel.max)
+  maxParallel?: number;
+
+  @ApiPropertyOptional({
+    description:
+      '`stop` (default): after a failure no other task starts. `continue`: only the failed task’s dependants are skipped.',
+    enum: PLAN_ON_FAILURE,
+  })
+  @IsOptional()
+  @IsIn(PLAN_ON_FAILURE)
+  onFailure?: PlanOnFailure;
+}

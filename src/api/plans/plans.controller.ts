@@ -1,0 +1,36 @@
+import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { CreatePlanDto } from './dto/create-plan.dto';
+import { PlansService } from './plans.service';
+
+@ApiTags('plans')
+@ApiBearerAuth()
+@Controller('v1/plans')
+export class PlansController {
+  constructor(private readonly plans: PlansService) {}
+
+  @Post()
+  @ApiOperation({
+    summary: 'Submit tasks with dependencies; the plan runs as the Temporal workflow plan-<id>, each task as task-<id>.',
+  })
+  @ApiResponse({ status: 201, description: 'Plan and all its tasks stored, its workflow started.' })
+  @ApiResponse({ status: 400, description: 'Bad input: `fields` names each offending field, a cycle is named in full.' })
+  create(@Body() dto: CreatePlanDto) {
+    return this.plans.create(dto);
+  }
+
+  @Get(':id')
+  @ApiOperation({ summary: "The plan's status and every task's." })
+  @ApiResponse({ status: 404, description: 'No such plan.' })
+  get(@Param('id') id: string) {
+    return this.plans.get(id);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Cancel the plan: running tasks are cancelled, the others never start.' })
+  @ApiResponse({ status: 409, description: 'The plan already ended.' })
+  cancel(@Param('id') id: string) {
+    return this.plans.cancel(id);
+  }
+}

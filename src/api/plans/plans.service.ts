@@ -1,0 +1,190 @@
+import { randomUUID } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { AgentProfile, AgentsFile } from '../../config/agents-file';
+import type { AtelierConfig } from '../../config/env';
+import { PlanStore, type NewPlanTask, type PlanRow, type PlanTaskRow } from '../../store/plan-store';
+import { workflowIdForPlan, workflowIdForTask, type PlanInput } from '../../../workflows/definitions';
+import { findGraphProblems } from '../../../workflows/plan-graph';
+import { badFields, type FieldProblem } from '../http/validation';
+import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
+import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
+import type { CreatePlanDto, PlanTaskDto } from './dto/create-plan.dto';
+
+const DEFAULT_PRIORITY = 3;
+const DEFAULT_MAX_PARALLEL = 4;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+const isDirectory = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+@Injectable()
+export class PlansService {
+  constructor(
+    @Inject(CONFIG) private readonly config: AtelierConfig,
+    @Inject(AGENTS) private readonly agents: AgentsFile,
+    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+    private readonly store: PlanStore,
+  ) {}
+
+  /**
+   * Validates the graph (unknown keys, cycles) and every task as `POST /v1/tasks` would, stores the plan
+   * with all its tasks in one transaction, then starts the plan workflow `plan-<id>`.
+   */
+  async create(dto: CreatePlanDto) {
+    const graphProblems = findGraphProblems(dto.tasks.map((t) => ({ key: t.key, dependsOn: t.dependsOn ?? [] })));
+    if (graphProblems.length > 0) {
+      throw badFields(
+        graphProblems.map((p) => ({
+          field: p.index === undefined ? 'tasks' : `tasks.${p.index}.dependsOn`,
+          problems: [p.message],
+        })),
+      );
+    }
+    const problems: FieldProblem[] = [];
+    const planId = randomUUID();
+    const tasks = dto.tasks.map((t, index) => this.planTask(t, index, planId, problems));
+    if (problems.length > 0) throw badFields(problems);
+    const plan = await this.store.create({
+      id: planId,
+      maxParallel: dto.maxParallel ?? DEFAULT_MAX_PARALLEL,
+      onFailure: dto.onFailure ?? 'stop',
+      workflowId: workflowIdForPlan(planId),
+      tasks: tasks as NewPlanTask[],
+    });
+    const input: PlanInput = {
+      planId,
+      maxParallel: plan.max_parallel,
+      onFailure: plan.on_failure,
+      tasks: (tasks as NewPlanTask[]).map((t) => ({
+        key: t.key,
+        dependsOn: t.dependsOn,
+        task: {
+          taskId: t.id,
+          agent: t.agent,
+          model: t.model,
+          workdir: t.workdir,
+          timeoutSeconds: t.timeoutSeconds,
+          maxAttempts: t.maxAttempts,
+          priority: t.priority,
+          agentTaskQueue: this.config.ATELIER_AGENT_QUEUE,
+          backoffSeconds: this.config.ATELIER_RETRY_BACKOFF_SECONDS,
+          agents: t.agents,
+          waitRecheckSeconds: this.config.ATELIER_WAIT_RECHECK_SECONDS,
+        },
+      })),
+    };
+    let runId: string;
+    try {
+      const handle = await this.temporal.workflow.start('planWorkflow', {
+        workflowId: plan.workflow_id,
+        taskQueue: this.config.ATELIER_WORKFLOW_QUEUE,
+        args: [input],
+      });
+      runId = handle.firstExecutionRunId;
+    } catch (err) {
+      await this.store.deleteUnstarted(planId);
+      throw new ServiceUnavailableException(`could not start the plan workflow: ${(err as Error).message}`);
+    }
+    await this.store.setRunId(planId, runId);
+    return this.get(planId);
+  }
+
+  /** One task of the plan as a task row, or undefined after adding its problems (named by index). */
+  private planTask(t: PlanTaskDto, index: number, planId: string, problems: FieldProblem[]): NewPlanTask | undefined {
+    const at = (field: string) => `tasks.${index}.${field}`;
+    const resolved = resolveChain(t, this.agents);
+    if (!resolved.ok) {
+      problems.push(...resolved.problems.map((p) => ({ ...p, field: at(p.field) })));
+      return undefined;
+    }
+    const chain = resolved.chain;
+    const agentName = chain[0] as string;
+    const profile = this.agents.agents[agentName] as AgentProfile;
+    if (t.workdir !== undefined && !isDirectory(t.workdir)) {
+      problems.push({ field: at('workdir'), problems: ['workdir must be an existing directory'] });
+    }
+    const model = t.model ?? profile.model;
+    if (model === undefined && profile.command.some((arg) => arg.includes('{model}'))) {
+      problems.push({ field: at('model'), problems: [`agent "${agentName}" needs a model and has no default`] });
+    }
+    const modelless = fallbacksWithoutModel(chain, this.agents);
+    if (modelless.length > 0) {
+      problems.push({
+        field: at('agents'),
+        problems: [`fallback agent(s) ${modelless.join(', ')} need a model and have no default`],
+      });
+    }
+    const id = randomUUID();
+    return {
+      id,
+      key: t.key,
+      dependsOn: t.dependsOn ?? [],
+      prompt: t.prompt,
+      agent: agentName,
+      model,
+      workdir: t.workdir,
+      timeoutSeconds: t.timeoutSeconds ?? profile.timeoutSeconds,
+      maxAttempts: t.maxAttempts ?? profile.maxAttempts,
+      priority: t.priority ?? DEFAULT_PRIORITY,
+      labels: { ...(t.labels ?? {}), plan: planId },
+      workflowId: workflowIdForTask(id),
+      agents: chain,
+      budgetUsd: t.budgetUsd,
+    };
+  }
+
+  private async find(id: string): Promise<{ plan: PlanRow; tasks: PlanTaskRow[] }> {
+    const found = UUID.test(id) ? await this.store.get(id) : undefined;
+    if (!found) throw new NotFoundException(`no plan ${id}`);
+    return found;
+  }
+
+  async get(id: string) {
+    const { plan, tasks } = await this.find(id);
+    return {
+      id: plan.id,
+      status: plan.status,
+      maxParallel: plan.max_parallel,
+      onFailure: plan.on_failure,
+      workflowId: plan.workflow_id,
+      runId: plan.run_id,
+      createdAt: plan.created_at,
+      finishedAt: plan.finished_at,
+      tasks: tasks.map((t) => ({
+        key: t.key,
+        taskId: t.task_id,
+        dependsOn: t.depends_on,
+        priority: t.priority,
+        agent: t.agent,
+        // A task the plan decided never to start shows as `skipped`; its task row says `cancelled`.
+        status: t.skipped_reason === null ? t.status : 'skipped',
+        skippedReason: t.skipped_reason,
+        startedAt: t.started_at,
+        finishedAt: t.finished_at,
+        error: t.error_class === null ? null : { class: t.error_class, message: t.error_message },
+        links: { self: `/v1/tasks/${t.task_id}` },
+      })),
+    };
+  }
+
+  /** Cancels the plan: running tasks are cancelled (their agents killed), the others skipped. */
+  async cancel(id: string): Promise<{ id: string; status: string }> {
+    const { plan } = await this.find(id);
+    if (plan.status === 'cancelled') return { id, status: plan.status };
+    if (plan.status !== 'running') throw new ConflictException(`plan ${id} already ${plan.status}`);
+    try {
+      await this.temporal.workflow.getHandle(plan.workflow_id).cancel();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new ConflictException(`plan ${id} is no longer running`);
+      throw new ServiceUnavailableException(`could not cancel: ${(err as Error).message}`);
+    }
+    return { id, status: 'cancelling' };
+  }
+}

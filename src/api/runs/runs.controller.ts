@@ -1,0 +1,28 @@
+import { Controller, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { RunsService } from './runs.service';
+
+@ApiTags('tasks')
+@ApiBearerAuth()
+@Controller('v1/tasks')
+export class RunsController {
+  constructor(private readonly runs: RunsService) {}
+
+  @Post(':id/retry')
+  @HttpCode(202)
+  @ApiOperation({ summary: 'Run a finished task again: same workflow id and input, a new run.' })
+  @ApiResponse({ status: 202, description: 'The new run was started; see `runs` in GET /v1/tasks/:id.' })
+  @ApiResponse({ status: 409, description: 'The task has not finished yet.' })
+  retry(@Param('id') id: string) {
+    return this.runs.retry(id);
+  }
+
+  @Post(':id/reset')
+  @HttpCode(202)
+  @ApiOperation({ summary: "Reset a failed task's workflow to just before its last failed step (a new run)." })
+  @ApiResponse({ status: 202, description: 'The workflow was reset; the new run goes on from the failed step.' })
+  @ApiResponse({ status: 409, description: 'The task has not failed, or has no failed step to reset to.' })
+  reset(@Param('id') id: string) {
+    return this.runs.reset(id);
+  }
+}

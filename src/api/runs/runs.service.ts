@@ -1,0 +1,231 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ConflictException,
+  Inject,
+  Injectable,
+  NotFoundException,
+  ServiceUnavailableException,
+  type HttpException,
+} from '@nestjs/common';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  isGrpcServiceError,
+  type Client,
+} from '@temporalio/client';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import type { temporal } from '@temporalio/proto';
+import Long from 'long';
+import type { AtelierConfig } from '../../config/env';
+import { RunStore, type LockedTask } from '../../store/run-store';
+import { TaskStore, type TaskRow } from '../../store/task-store';
+import type { AgentTaskInput } from '../../../workflows/definitions';
+import { CONFIG, TEMPORAL_CLIENT } from '../tokens';
+import { taskLinks } from '../tasks/task-view';
+import { findResetPoint } from './reset-point';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+const WORKFLOW_TYPE = 'agentTaskWorkflow';
+
+type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/** The gRPC status codes Temporal answers with that this service tells apart. */
+const GrpcStatus = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, FAILED_PRECONDITION: 9 } as const;
+
+/** How a run was started, to start the next one exactly alike. */
+interface StartRecipe {
+  workflowType: string;
+  taskQueue: string;
+  args: unknown[];
+  priorityKey: number;
+}
+
+/** The answer to a retry or a reset: the new run. */
+export interface NewRun {
+  id: string;
+  run: number;
+  kind: 'retry' | 'reset';
+  status: 'queued';
+  workflowId: string;
+  runId: string;
+  fromRun: number;
+  resetToEventId?: number;
+  links: ReturnType<typeof taskLinks>;
+}
+
+/** Temporal could not be reached or refused for a reason the client cannot fix: 503. */
+const unavailable = (what: string, err: unknown): HttpException =>
+  new ServiceUnavailableException(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+
+const grpcCode = (err: unknown): number | undefined => (isGrpcServiceError(err) ? err.code : undefined);
+
+/**
+ * Re-runs finished tasks. Each new run is recorded (task_runs, an audit event) in the same transaction
+ * that starts it in Temporal, so a run exists in PostgreSQL exactly when it was started.
+ */
+@Injectable()
+export class RunsService {
+  constructor(
+    @Inject(CONFIG) private readonly config: AtelierConfig,
+    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+    private readonly tasks: TaskStore,
+    private readonly runs: RunStore,
+  ) {}
+
+  private async find(id: string): Promise<TaskRow> {
+    const task = UUID.test(id) ? await this.tasks.get(id) : undefined;
+    if (!task) throw new NotFoundException(`no task ${id}`);
+    return task;
+  }
+
+  /**
+   * A new run of a finished task under the same workflow id, with the same workflow input as the run
+   * before (read from that run's history; rebuilt from the task when the history is gone).
+   */
+  async retry(id: string): Promise<NewRun> {
+    const task = await this.find(id);
+    const refuseUnlessFinished = (t: Pick<LockedTask, 'status'>): void => {
+      if (!TERMINAL.has(t.status)) {
+        throw new ConflictException(`task ${id} is ${t.status}: only a finished task can be retried`);
+      }
+    };
+    refuseUnlessFinished(task);
+    const recipe = await this.recipeOf(task);
+    const started = await this.runs.startRun(id, 'retry', refuseUnlessFinished, async () => {
+      try {
+        const handle = await this.temporal.workflow.start(recipe.workflowType, {
+          workflowId: task.workflow_id,
+          taskQueue: recipe.taskQueue,
+          args: recipe.args,
+          priority: { priorityKey: recipe.priorityKey },
+        });
+        return { runId: handle.firstExecutionRunId };
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) {
+          throw new ConflictException(`task ${id} still has a running workflow; try again when it has closed`);
+        }
+        throw unavailable('could not start the new run', err);
+      }
+    });
+    if (!started) throw new NotFoundException(`no task ${id}`);
+    return this.answer(task, 'retry', started);
+  }
+
+  /**
+   * Resets a failed task's workflow to just before its last failed step (Temporal's
+   * ResetWorkflowExecution): the new run keeps the history up to the workflow task that scheduled the
+   * failed activity and runs from there, so only that step and what follows run again.
+   */
+  async reset(id: string): Promise<NewRun> {
+    const task = await this.find(id);
+    if (task.status !== 'failed') {
+      throw new ConflictException(`task ${id} is ${task.status}: only a failed task can be reset`);
+    }
+    const runId = task.run_id ?? undefined;
+    const events = await this.history(task.workflow_id, runId);
+    const point = findResetPoint(events);
+    if (!point) {
+      throw new ConflictException(`task ${id} has no failed step to reset to: its workflow failed before running one`);
+    }
+    const started = await this.runs.startRun(
+      id,
+      'reset',
+      (t) => {
+        if (t.status !== 'failed' || t.run_id !== task.run_id) {
+          throw new ConflictException(`task ${id} changed meanwhile (now ${t.status}); look again and retry`);
+        }
+      },
+      async () => {
+        try {
+          const res = await this.temporal.workflowService.resetWorkflowExecution({
+            namespace: this.config.TEMPORAL_NAMESPACE,
+            workflowExecution: { workflowId: task.workflow_id, runId },
+            reason: `atelier: reset to before the last failed step (${point.activityType}, event ${point.failedEventId})`,
+            workflowTaskFinishEventId: Long.fromNumber(point.workflowTaskCompletedEventId),
+            requestId: randomUUID(),
+          });
+          return {
+            runId: res.runId,
+            detail: { resetToEventId: point.workflowTaskCompletedEventId, failedEventId: point.failedEventId },
+          };
+        } catch (err) {
+          const code = grpcCode(err);
+          if (code === GrpcStatus.INVALID_ARGUMENT || code === GrpcStatus.FAILED_PRECONDITION) {
+            throw new ConflictException(`Temporal refused the reset: ${(err as Error).message}`);
+          }
+          throw unavailable('could not reset the workflow', err);
+        }
+      },
+    );
+    if (!started) throw new NotFoundException(`no task ${id}`);
+    return { ...this.answer(task, 'reset', started), resetToEventId: point.workflowTaskCompletedEventId };
+  }
+
+  private answer(
+    task: TaskRow,
+    kind: 'retry' | 'reset',
+    started: { number: number; runId: string; fromRun: number },
+  ): NewRun {
+    return {
+      id: task.id,
+      run: started.number,
+      kind,
+      status: 'queued',
+      workflowId: task.workflow_id,
+      runId: started.runId,
+      fromRun: started.fromRun,
+      links: taskLinks({ ...task, run_id: started.runId }, this.config.TEMPORAL_UI_URL, this.config.TEMPORAL_NAMESPACE),
+    };
+  }
+
+  private async history(workflowId: string, runId: string | undefined): Promise<HistoryEvent[]> {
+    try {
+      const history = await this.temporal.workflow.getHandle(workflowId, runId).fetchHistory();
+      return history.events ?? [];
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError || grpcCode(err) === GrpcStatus.NOT_FOUND) {
+        throw new ConflictException(`the workflow history of ${workflowId} is no longer kept by Temporal`);
+      }
+      throw unavailable('could not read the workflow history', err);
+    }
+  }
+
+  /** The previous run's start, from its history; rebuilt from the task row when that is gone. */
+  private async recipeOf(task: TaskRow): Promise<StartRecipe> {
+    let events: HistoryEvent[] = [];
+    try {
+      events = await this.history(task.workflow_id, task.run_id ?? undefined);
+    } catch (err) {
+      if (!(err instanceof ConflictException)) throw err;
+    }
+    const start = events[0]?.workflowExecutionStartedEventAttributes;
+    if (start?.workflowType?.name && start.taskQueue?.name) {
+      return {
+        workflowType: start.workflowType.name,
+        taskQueue: start.taskQueue.name,
+        args: await decodeArrayFromPayloads(this.temporal.options.loadedDataConverter, start.input?.payloads),
+        priorityKey: start.priority?.priorityKey ?? task.priority,
+      };
+    }
+    const input: AgentTaskInput = {
+      taskId: task.id,
+      agent: task.agent,
+      model: task.model ?? undefined,
+      workdir: task.workdir ?? undefined,
+      timeoutSeconds: task.timeout_seconds,
+      maxAttempts: task.max_attempts,
+      priority: task.priority,
+      agentTaskQueue: this.config.ATELIER_AGENT_QUEUE,
+      backoffSeconds: this.config.ATELIER_RETRY_BACKOFF_SECONDS,
+      agents: task.agents ?? undefined,
+      waitRecheckSeconds: this.config.ATELIER_WAIT_RECHECK_SECONDS,
+    };
+    return {
+      workflowType: WORKFLOW_TYPE,
+      taskQueue: this.config.ATELIER_WORKFLOW_QUEUE,
+      args: [input],
+      priorityKey: task.priority,
+    };
+  }
+}

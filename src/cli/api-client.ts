@@ -1,0 +1,98 @@
+/** An answer of the API other than 2xx, with its JSON error body when it had one. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly method: string,
+    readonly path: string,
+    readonly body: unknown,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  /**
+   * True when the server has no such route at all (an API older than this client), as opposed to a
+   * route that answered 404 about a resource, like an unknown task.
+   */
+  get routeMissing(): boolean {
+    return this.status === 404 && /^Cannot (GET|POST|PUT|PATCH|DELETE) /.test(this.message);
+  }
+}
+
+/** The API could not be reached at all. */
+export class ConnectionError extends Error {
+  constructor(baseUrl: string, cause: unknown) {
+    const reason = (cause as { cause?: { code?: string; message?: string } })?.cause;
+    super(
+      `cannot reach the Atelier API at ${baseUrl}: ${reason?.code ?? reason?.message ?? (cause as Error).message} ` +
+        '(set ATELIER_URL or --url)',
+    );
+    this.name = 'ConnectionError';
+  }
+}
+
+interface ErrorBody {
+  message?: unknown;
+}
+
+/** A small client of the Atelier REST API: JSON in and out, bearer token, errors as exceptions. */
+export class ApiClient {
+  readonly baseUrl: string;
+
+  constructor(
+    baseUrl: string,
+    private readonly token?: string,
+  ) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  }
+
+  /** The raw response (for streams and text); network failures become a ConnectionError. */
+  async raw(
+    method: string,
+    path: string,
+    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
+  ): Promise<Response> {
+    const headers: Record<string, string> = { ...init.headers };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let body: string | undefined;
+    if (init.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(init.body);
+    }
+    try {
+      return await fetch(`${this.baseUrl}${path}`, { method, headers, body, signal: init.signal });
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      throw new ConnectionError(this.baseUrl, err);
+    }
+  }
+
+  /** Throws an ApiError unless the response is 2xx. */
+  async check(method: string, path: string, res: Response): Promise<Response> {
+    if (res.ok) return res;
+    const text = await res.text();
+    let body: unknown = text;
+    let message = text.trim() || res.statusText;
+    try {
+      body = JSON.parse(text);
+      const m = (body as ErrorBody).message;
+      if (typeof m === 'string') message = m;
+      else if (Array.isArray(m)) message = m.join('; ');
+    } catch {
+      // not JSON: keep the text
+    }
+    throw new ApiError(res.status, message, method, path, body);
+  }
+
+  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const res = await this.check(method, path, await this.raw(method, path, { body }));
+    const text = await res.text();
+    return (text === '' ? undefined : JSON.parse(text)) as T;
+  }
+
+  async text(path: string): Promise<string> {
+    const res = await this.check('GET', path, await this.raw('GET', path));
+    return res.text();
+  }
+}

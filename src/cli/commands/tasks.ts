@@ -1,0 +1,271 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { EXIT, exitForStatus } from '../exit-codes';
+import { agoText, between, table } from '../format';
+import type { Cli } from '../context';
+import type { SubmittedDoc, TaskDoc } from '../task-types';
+import { reportOutcome, waitForTask } from '../wait';
+import { type Action, UsageError } from './action';
+
+const integer =
+  (name: string, min: number, max: number) =>
+  (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+
+const collectLabel = (value: string, previous: Record<string, string>): Record<string, string> => {
+  const at = value.search(/[=:]/);
+  if (at <= 0) throw new InvalidArgumentError('a label is key=value');
+  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+};
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+interface SubmitOptions {
+  file?: string;
+  agent?: string;
+  model?: string;
+  workdir?: string;
+  timeout?: number;
+  maxAttempts?: number;
+  priority?: number;
+  label: Record<string, string>;
+  idempotencyKey?: string;
+  wait?: boolean;
+}
+
+/** The prompt: the arguments, else `--file` (`-` is stdin), else stdin when it is not a terminal. */
+async function promptOf(cli: Cli, words: string[], opts: SubmitOptions): Promise<string> {
+  if (words.length > 0 && opts.file !== undefined)
+    throw new UsageError('give the prompt as arguments or --file, not both');
+  if (words.length > 0) return words.join(' ');
+  if (opts.file !== undefined && opts.file !== '-') return readFileSync(opts.file, 'utf8');
+  if (opts.file === '-' || cli.io.stdin.isTTY !== true) {
+    const text = await readAll(cli.io.stdin);
+    if (text.trim() !== '') return text;
+  }
+  throw new UsageError('no prompt: give it as arguments, with --file <path>, or on stdin');
+}
+
+/** Waits for the task and turns its outcome into the exit code; Ctrl-C stops waiting, not the task. */
+async function waitAndReport(cli: Cli, id: string): Promise<number> {
+  const abort = new AbortController();
+  const onSigint = (): void => abort.abort();
+  process.once('SIGINT', onSigint);
+  try {
+    const task = await waitForTask(cli, id, abort.signal);
+    reportOutcome(cli, task);
+    return exitForStatus(task.status);
+  } catch (err) {
+    if (!abort.signal.aborted) throw err;
+    cli.note(`\nstopped waiting; task ${id} goes on (atelier status ${id})`);
+    return EXIT.interrupted;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+}
+
+const submit: Action = async (cli, words: string[], opts: SubmitOptions) => {
+  const prompt = await promptOf(cli, words, opts);
+  const body: Record<string, unknown> = { prompt };
+  if (opts.agent !== undefined) body.agent = opts.agent;
+  if (opts.model !== undefined) body.model = opts.model;
+  if (opts.workdir !== undefined) body.workdir = resolve(opts.workdir);
+  if (opts.timeout !== undefined) body.timeoutSeconds = opts.timeout;
+  if (opts.maxAttempts !== undefined) body.maxAttempts = opts.maxAttempts;
+  if (opts.priority !== undefined) body.priority = opts.priority;
+  if (Object.keys(opts.label).length > 0) body.labels = opts.label;
+  if (opts.idempotencyKey !== undefined) body.idempotencyKey = opts.idempotencyKey;
+  const submitted = await cli.api.json<SubmittedDoc>('POST', '/v1/tasks', body);
+  if (!opts.wait) {
+    if (cli.json) cli.printJson(submitted);
+    else {
+      cli.out(`${submitted.id}\n`);
+      cli.note(`submitted task ${submitted.id} (${submitted.status}); follow it with: atelier logs -f ${submitted.id}`);
+    }
+    return EXIT.ok;
+  }
+  if (!cli.json) cli.note(`submitted task ${submitted.id}; history: ${submitted.links.temporalUi}`);
+  return waitAndReport(cli, submitted.id);
+};
+
+function describeTask(task: TaskDoc): string {
+  const lines = [
+    `task      ${task.id}`,
+    `status    ${task.status}${task.error ? ` (${task.error.class}: ${task.error.message})` : ''}`,
+    `agent     ${task.agent}${task.model ? ` (model ${task.model})` : ''}, priority ${task.priority}`,
+    `created   ${task.createdAt} (${agoText(task.createdAt)})`,
+    `duration  ${task.startedAt ? between(task.startedAt, task.finishedAt) : 'not started'}`,
+  ];
+  if (Object.keys(task.labels).length > 0) {
+    lines.push(
+      `labels    ${Object.entries(task.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')}`,
+    );
+  }
+  lines.push(`history   ${task.links.temporalUi}`);
+  let text = `${lines.join('\n')}\n`;
+  const attempts = task.attempts ?? [];
+  if (attempts.length > 0) {
+    text += `\nattempts (of ${task.maxAttempts ?? '?'})\n`;
+    text += table(
+      ['#', 'RESULT', 'EXIT', 'TOOK', 'WORKER', 'ERROR'],
+      attempts.map((a) => [
+        a.number,
+        a.failureClass ?? 'running',
+        a.exitCode,
+        between(a.startedAt, a.finishedAt),
+        a.worker,
+        a.error,
+      ]),
+    );
+  }
+  const runs = task.runs ?? [];
+  if (runs.length > 1) {
+    text += '\nruns\n';
+    text += table(
+      ['RUN', 'KIND', 'STATUS', 'ATTEMPTS', 'ERROR', 'RUN ID'],
+      runs.map((r) => [
+        r.number,
+        r.fromRun ? `${r.kind} of ${r.fromRun}` : r.kind,
+        r.status,
+        r.attempts.map((a) => a.number).join(','),
+        r.error?.class,
+        r.runId,
+      ]),
+    );
+  }
+  if (task.status === 'succeeded' && task.result)
+    text += `\noutput (${task.result.output.length} chars): atelier logs ${task.id}\n`;
+  return text;
+}
+
+const status: Action = async (cli, id: string) => {
+  const task = await cli.api.json<TaskDoc>('GET', `/v1/tasks/${encodeURIComponent(id)}`);
+  if (cli.json) cli.printJson(task);
+  else cli.out(describeTask(task));
+  return EXIT.ok;
+};
+
+interface ListOptions {
+  status?: string;
+  label: Record<string, string>;
+  limit?: number;
+  cursor?: string;
+}
+
+const list: Action = async (cli, opts: ListOptions) => {
+  const query = new URLSearchParams();
+  if (opts.status) query.set('status', opts.status);
+  for (const [k, v] of Object.entries(opts.label)) query.append('label', `${k}:${v}`);
+  if (opts.limit !== undefined) query.set('limit', String(opts.limit));
+  if (opts.cursor) query.set('cursor', opts.cursor);
+  const page = await cli.api.json<{ items: TaskDoc[]; nextCursor: string | null }>(
+    'GET',
+    `/v1/tasks${query.size > 0 ? `?${query.toString()}` : ''}`,
+  );
+  if (cli.json) {
+    cli.printJson(page);
+    return EXIT.ok;
+  }
+  cli.out(
+    table(
+      ['ID', 'STATUS', 'AGENT', 'CREATED', 'TOOK', 'ERROR'],
+      page.items.map((t) => [
+        t.id,
+        t.status,
+        t.agent,
+        agoText(t.createdAt),
+        t.startedAt ? between(t.startedAt, t.finishedAt) : '',
+        t.error?.class,
+      ]),
+    ),
+  );
+  if (page.nextCursor) cli.note(`more: atelier list --cursor ${page.nextCursor}`);
+  return EXIT.ok;
+};
+
+const cancel: Action = async (cli, id: string) => {
+  const res = await cli.api.json<{ id: string; status: string }>('POST', `/v1/tasks/${encodeURIComponent(id)}/cancel`);
+  if (cli.json) cli.printJson(res);
+  else cli.note(`task ${res.id}: ${res.status}`);
+  return EXIT.ok;
+};
+
+const rerun =
+  (kind: 'retry' | 'reset'): Action =>
+  async (cli, id: string, opts: { wait?: boolean }) => {
+    const run = await cli.api.json<{ id: string; run: number; runId: string; fromRun: number }>(
+      'POST',
+      `/v1/tasks/${encodeURIComponent(id)}/${kind}`,
+    );
+    if (!opts.wait) {
+      if (cli.json) cli.printJson(run);
+      else cli.note(`task ${run.id}: run ${run.run} started (${kind} of run ${run.fromRun}), run id ${run.runId}`);
+      return EXIT.ok;
+    }
+    if (!cli.json) cli.note(`task ${run.id}: run ${run.run} started (${kind} of run ${run.fromRun})`);
+    return waitAndReport(cli, run.id);
+  };
+
+export function registerTaskCommands(
+  program: Command,
+  bind: (action: Action) => (...args: unknown[]) => Promise<void>,
+) {
+  program
+    .command('submit')
+    .description('submit a task; the prompt comes from the arguments, --file, or stdin')
+    .argument('[prompt...]', 'the prompt (quote it, or use --file or stdin)')
+    .option('-f, --file <path>', 'read the prompt from a file (- for stdin)')
+    .option('-a, --agent <name>', "agent profile (default: the server's default agent)")
+    .option('-m, --model <model>', 'model for the agent')
+    .option('-C, --workdir <dir>', 'directory the agent runs in (made absolute)')
+    .option('--timeout <seconds>', 'per-attempt time limit', integer('--timeout', 1, 86_400))
+    .option('--max-attempts <n>', 'attempts before the task fails', integer('--max-attempts', 1, 20))
+    .option('--priority <1-5>', '1 is the highest', integer('--priority', 1, 5))
+    .option('-l, --label <key=value>', 'a label (repeat for more)', collectLabel, {})
+    .option('--idempotency-key <key>', 'submitting the same key again returns the same task')
+    .option('-w, --wait', 'wait for the outcome with a live progress line; exit 0 succeeded, 3 failed, 4 cancelled')
+    .action(bind(submit));
+
+  program
+    .command('status')
+    .description("a task's status, attempts, runs and error")
+    .argument('<id>', 'task id')
+    .action(bind(status));
+
+  program
+    .command('list')
+    .description('tasks, newest first')
+    .option('-s, --status <status>', 'queued, running, succeeded, failed or cancelled')
+    .option('-l, --label <key=value>', 'only tasks with this label (repeat for more)', collectLabel, {})
+    .option('-n, --limit <n>', 'tasks per page', integer('--limit', 1, 200))
+    .option('--cursor <cursor>', 'the next page, as printed after the last one')
+    .action(bind(list));
+
+  program.command('cancel').description('cancel a task').argument('<id>', 'task id').action(bind(cancel));
+
+  program
+    .command('retry')
+    .description('run a finished task again: same workflow id and input, a new run')
+    .argument('<id>', 'task id')
+    .option('-w, --wait', 'wait for the new run to finish; exit codes as submit --wait')
+    .action(bind(rerun('retry')));
+
+  program
+    .command('reset')
+    .description("reset a failed task's workflow to just before its last failed step")
+    .argument('<id>', 'task id')
+    .option('-w, --wait', 'wait for the new run to finish; exit codes as submit --wait')
+    .action(bind(rerun('reset')));
+}

@@ -1,0 +1,143 @@
+import { InvalidArgumentError, type Command } from 'commander';
+import type { DashboardSnapshot } from '../../api/dashboard/snapshot';
+import { ApiError } from '../api-client';
+import type { Cli } from '../context';
+import { EXIT } from '../exit-codes';
+import { durationText, table } from '../format';
+import type { Action } from './action';
+import { fetchWorkers, workersTable, type WorkersDoc } from './workers';
+
+const seconds = (s: number | null | undefined): string => (s === null || s === undefined ? '' : durationText(s * 1000));
+
+/** One screen of `atelier top`. */
+export function renderTop(
+  baseUrl: string,
+  s: DashboardSnapshot,
+  workers: WorkersDoc | undefined,
+  rows: number,
+): string {
+  const c = s.counts;
+  const lines: string[] = [
+    `Atelier  ${baseUrl}  ${new Date(s.generatedAt).toLocaleTimeString()}    ` +
+      `queued ${c.queued}  running ${c.running}  last hour: succeeded ${c.succeededLastHour}, ` +
+      `failed ${c.failedLastHour}, cancelled ${c.cancelledLastHour}`,
+    '',
+    'QUEUES',
+    table(
+      ['QUEUE', 'POOL', 'WAITING', 'OLDEST', 'BACKLOG', 'BACKLOG AGE', 'POLLERS'],
+      s.queues.map((q) => [
+        q.name,
+        q.role,
+        q.waitingTasks,
+        seconds(q.oldestWaitingSeconds),
+        q.error ? 'unavailable' : q.backlog,
+        seconds(q.backlogAgeSeconds),
+        q.pollers,
+      ]),
+    ),
+    'WORKERS',
+    workers
+      ? workersTable(workers.workers)
+      : table(
+          ['WORKER', 'POOL', 'HEALTHY', 'RUNNING', 'DONE (1H)', 'FAILED (1H)'],
+          s.workers.map((w) => [
+            w.identity,
+            w.role,
+            w.healthy ? 'yes' : 'NO',
+            w.running,
+            w.succeededLastHour,
+            w.failedLastHour,
+          ]),
+        ),
+    `RUNNING (${s.running.length})`,
+    table(
+      ['TASK', 'AGENT', 'ATTEMPT', 'WORKER', 'ELAPSED'],
+      s.running.map((t) => [t.id, t.agent, t.attempt, t.worker, seconds(t.elapsedSeconds)]),
+    ),
+  ];
+  if (s.failures.attemptsByClass.length > 0) {
+    lines.push(`FAILED ATTEMPTS (1H): ${s.failures.attemptsByClass.map((f) => `${f.class} ${f.count}`).join(', ')}`);
+  }
+  const text = lines.join('\n').split('\n');
+  return `${text.slice(0, Math.max(rows - 1, 10)).join('\n')}\n`;
+}
+
+async function snapshotOf(cli: Cli): Promise<DashboardSnapshot> {
+  try {
+    return await cli.api.json<DashboardSnapshot>('GET', '/v1/dashboard');
+  } catch (err) {
+    if (err instanceof ApiError && err.routeMissing) {
+      throw new Error(
+        `this Atelier API (${cli.api.baseUrl}) has no dashboard endpoint (GET /v1/dashboard); it needs a newer server`,
+      );
+    }
+    throw err;
+  }
+}
+
+/**
+ * A live view of queues, workers and running tasks, redrawn every `--interval` seconds until q or
+ * Ctrl-C. `--once` draws once; `--json` prints each snapshot as a JSON line instead.
+ */
+const top: Action = async (cli, opts: { interval: number; once?: boolean }) => {
+  const interactive = !opts.once && !cli.json && cli.io.stdout.isTTY === true;
+  let stop: () => void = () => undefined;
+  const stopped = new Promise<void>((resolve) => (stop = resolve));
+  let done = false;
+  const finish = (): void => {
+    done = true;
+    stop();
+  };
+  const onKey = (key: Buffer | string): void => {
+    const k = key.toString();
+    if (k === 'q' || k === 'Q' || k === '\u0003') finish();
+  };
+  process.once('SIGINT', finish);
+  if (interactive) {
+    cli.io.stdin.setRawMode?.(true);
+    cli.io.stdin.on('data', onKey);
+    cli.io.stdin.resume();
+    cli.out('\x1b[?1049h\x1b[?25l');
+  }
+  try {
+    while (!done) {
+      const snapshot = await snapshotOf(cli);
+      // The workers endpoint has more (slots, status); servers without it still get a picture.
+      const workers = await fetchWorkers(cli).catch(() => undefined);
+      if (cli.json) cli.printJsonLine({ dashboard: snapshot, workers: workers ?? null });
+      else {
+        const screen = renderTop(cli.api.baseUrl, snapshot, workers, cli.io.stdout.rows ?? 50);
+        cli.out(interactive ? `\x1b[H\x1b[2J${screen}(q to quit)` : screen);
+      }
+      if (opts.once) break;
+      await Promise.race([stopped, new Promise((r) => setTimeout(r, opts.interval * 1000))]);
+    }
+  } finally {
+    process.off('SIGINT', finish);
+    if (interactive) {
+      cli.io.stdin.off('data', onKey);
+      cli.io.stdin.setRawMode?.(false);
+      cli.io.stdin.pause();
+      cli.out('\x1b[?25h\x1b[?1049l');
+    }
+  }
+  return EXIT.ok;
+};
+
+export function registerTopCommand(program: Command, bind: (action: Action) => (...args: unknown[]) => Promise<void>) {
+  program
+    .command('top')
+    .description('live view of queues, workers and running tasks (q to quit)')
+    .option(
+      '-n, --interval <seconds>',
+      'seconds between updates',
+      (v: string) => {
+        const n = Number(v);
+        if (!(n >= 0.5 && n <= 3600)) throw new InvalidArgumentError('--interval must be from 0.5 to 3600');
+        return n;
+      },
+      2,
+    )
+    .option('--once', 'print one screen and exit')
+    .action(bind(top));
+}

@@ -1,0 +1,51 @@
+import { ApiClient } from './api-client';
+
+/** Where the CLI reads and writes; the process's streams, or fakes in tests. */
+export interface CliIo {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number; rows?: number };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
+  env: NodeJS.ProcessEnv;
+}
+
+/** Options every command takes. */
+export interface GlobalOptions {
+  url: string;
+  token?: string;
+  json?: boolean;
+}
+
+export const DEFAULT_URL = 'http://127.0.0.1:3000';
+
+/** What a command runs with: the API client, the output mode and the streams. */
+export class Cli {
+  readonly api: ApiClient;
+  readonly json: boolean;
+
+  constructor(
+    readonly io: CliIo,
+    readonly options: GlobalOptions,
+  ) {
+    this.api = new ApiClient(options.url, options.token);
+    this.json = options.json === true;
+  }
+
+  /** Writes to stdout as it is. */
+  out(text: string): void {
+    this.io.stdout.write(text);
+  }
+
+  /** A line for the person at the terminal, on stderr, so stdout stays clean for scripts. */
+  note(line: string): void {
+    this.io.stderr.write(`${line}\n`);
+  }
+
+  printJson(value: unknown): void {
+    this.io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /** One JSON document per line, for streams (`logs -f --json`, `top --json`). */
+  printJsonLine(value: unknown): void {
+    this.io.stdout.write(`${JSON.stringify(value)}\n`);
+  }
+}

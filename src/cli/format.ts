@@ -1,0 +1,31 @@
+/** Text helpers for the human-readable output of `atelier`. */
+
+export const durationText = (ms: number): string => {
+  if (!Number.isFinite(ms) || ms < 0) return '-';
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m}m${String(Math.floor(s % 60)).padStart(2, '0')}s`;
+  return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+};
+
+/** From `from` to `to` (or now), as a duration; '-' without a start. */
+export const between = (from: string | null | undefined, to?: string | null): string =>
+  from ? durationText((to ? Date.parse(to) : Date.now()) - Date.parse(from)) : '-';
+
+export const agoText = (iso: string | null | undefined): string => (iso ? `${between(iso)} ago` : '-');
+
+const width = (text: string): number => [...text].length;
+
+/** A plain text table: a header row, then one row per item, columns padded to fit. */
+export function table(headers: string[], rows: (string | number | null | undefined)[][]): string {
+  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c))));
+  const widths = headers.map((h, i) => Math.max(width(h), ...cells.map((r) => width(r[i] ?? ''))));
+  const line = (r: string[]): string =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - width(c))))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...cells.map(line)].join('\n') + '\n';
+}

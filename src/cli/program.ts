@@ -1,0 +1,81 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ApiError, ConnectionError } from './api-client';
+import { registerLogsCommand } from './commands/logs';
+import { registerPlanCommands } from './commands/plan';
+import { registerReplayCommand } from './commands/replay';
+import { registerTaskCommands } from './commands/tasks';
+import { registerTopCommand } from './commands/top';
+import { registerWorkersCommand } from './commands/workers';
+import { type Action, UsageError } from './commands/action';
+import { Cli, DEFAULT_URL, type CliIo, type GlobalOptions } from './context';
+import { EXIT } from './exit-codes';
+
+const VERSION = '0.1.0';
+
+/** The message for an error, as the CLI shows it on stderr. */
+function describe(err: unknown): string {
+  if (err instanceof ApiError) {
+    const fields = (err.body as { fields?: { field: string; problems: string[] }[] } | undefined)?.fields;
+    const detail = fields?.length ? `\n${fields.map((f) => `  ${f.field}: ${f.problems.join('; ')}`).join('\n')}` : '';
+    return `${err.method} ${err.path} answered ${err.status}: ${err.message}${detail}`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * `atelier`: the command-line client of the Atelier REST API (and of Temporal, for `replay`).
+ * Returns the exit code; nothing here calls process.exit, so output is never cut short.
+ */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = new Command('atelier')
+    .description('Run and watch AI coding agent tasks on Atelier.')
+    .version(VERSION)
+    .addOption(new Option('--url <url>', 'Atelier API base URL').env('ATELIER_URL').default(DEFAULT_URL))
+    .addOption(new Option('--token <token>', 'bearer token for the API').env('ATELIER_TOKEN'))
+    .option('--json', 'machine-readable JSON output')
+    .showHelpAfterError('(atelier --help lists the commands)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+  // Commander reads option defaults from process.env; tests hand in their own environment.
+  for (const option of program.options) {
+    if (option.envVar && io.env[option.envVar] !== undefined) option.default(io.env[option.envVar]);
+  }
+
+  const bind =
+    (action: Action) =>
+    async (...args: unknown[]): Promise<void> => {
+      const command = args[args.length - 1] as Command;
+      const options = command.optsWithGlobals<GlobalOptions>();
+      const cli = new Cli(io, options);
+      exitCode = await action(cli, ...args.slice(0, -1));
+    };
+
+  registerTaskCommands(program, bind);
+  registerLogsCommand(program, bind);
+  registerPlanCommands(program, bind);
+  registerWorkersCommand(program, bind);
+  registerReplayCommand(program, bind, io.env);
+  registerTopCommand(program, bind);
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
+
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end "with an error" of exit code 0.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    io.stderr.write(`atelier: ${describe(err)}\n`);
+    if (err instanceof UsageError) return EXIT.usage;
+    if (err instanceof ApiError || err instanceof ConnectionError) return EXIT.error;
+    return EXIT.error;
+  }
+}

@@ -1,0 +1,62 @@
+import { between } from './format';
+import type { Cli } from './context';
+import { TERMINAL_STATUSES, type TaskDoc } from './task-types';
+
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+const POLL_MS = 500;
+
+const progressText = (task: TaskDoc): string => {
+  const attempts = task.attempts ?? [];
+  const current = attempts[attempts.length - 1];
+  const parts = [`task ${task.id}`, task.status];
+  if (current) parts.push(`attempt ${current.number}/${task.maxAttempts ?? '?'}`);
+  if (current?.worker && task.status === 'running') parts.push(current.worker);
+  parts.push(between(task.createdAt, task.finishedAt));
+  return parts.join(' · ');
+};
+
+/**
+ * Polls the task until it reaches a terminal status, showing a live progress line on stderr: redrawn
+ * in place on a terminal, one line per change otherwise (logs, CI). Returns the final task.
+ */
+export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): Promise<TaskDoc> {
+  const tty = cli.io.stderr.isTTY === true && !cli.json;
+  let frame = 0;
+  let lastShown = '';
+  for (;;) {
+    const task = await cli.api.json<TaskDoc>('GET', `/v1/tasks/${id}`);
+    const done = TERMINAL_STATUSES.has(task.status);
+    if (tty) {
+      const spinner = done ? (task.status === 'succeeded' ? '✔' : '✖') : SPINNER[frame++ % SPINNER.length];
+      cli.io.stderr.write(`\r\x1b[2K${spinner} ${progressText(task)}${done ? '\n' : ''}`);
+    } else if (!cli.json) {
+      // Without a terminal, a line per change of status or attempt, not per poll.
+      const key = `${task.status}/${task.attempts?.length ?? 0}`;
+      if (key !== lastShown) cli.note(progressText(task));
+      lastShown = key;
+    }
+    if (done) return task;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, POLL_MS);
+      signal?.addEventListener('abort', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    if (signal?.aborted) throw new Error('interrupted');
+  }
+}
+
+/** The last words of `--wait`: the output on success, the error otherwise. */
+export function reportOutcome(cli: Cli, task: TaskDoc): void {
+  if (cli.json) {
+    cli.printJson(task);
+    return;
+  }
+  if (task.status === 'succeeded') {
+    cli.out(task.result?.output ?? '');
+    return;
+  }
+  const error = task.error ? `${task.error.class}: ${task.error.message}` : 'no error recorded';
+  cli.note(`task ${task.id} ${task.status}: ${error}`);
+}

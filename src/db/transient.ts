@@ -1,0 +1,36 @@
+/** SQLSTATE classes and socket errors that mean "the database is away for a moment", not "this is wrong". */
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+
+export function isTransientDbError(err: unknown): boolean {
+  const e = err as { code?: string; message?: string } | undefined;
+  if (!e) return false;
+  if (e.code && (TRANSIENT_CODES.has(e.code) || e.code.startsWith('08'))) return true;
+  return /Connection terminated|connection timeout|Client has encountered a connection error/i.test(e.message ?? '');
+}
+
+/**
+ * Runs an idempotent database call, retrying transient failures (a restarting PostgreSQL) with backoff
+ * for up to `budgetMs`; any other error, or the last transient one, is thrown.
+ */
+export async function retryTransient<T>(call: () => Promise<T>, budgetMs = 30_000): Promise<T> {
+  const deadline = Date.now() + budgetMs;
+  let delayMs = 100;
+  for (;;) {
+    try {
+      return await call();
+    } catch (err) {
+      if (!isTransientDbError(err) || Date.now() + delayMs > deadline) throw err;
+      await new Promise((r) => setTimeout(r, delayMs));
+      delayMs = Math.min(delayMs * 2, 2000);
+    }
+  }
+}

@@ -1,0 +1,254 @@
+import type { Pool, PoolClient } from 'pg';
+import type { AdmissionWait, FailureClass } from '../../workflows/definitions';
+import { retryTransient } from '../db/transient';
+import {
+  afterOutcome,
+  breakerGate,
+  withProbe,
+  type BreakerConfig,
+  type BreakerState,
+  type BreakerStateName,
+} from '../gate/breaker';
+
+/** An agent's cluster-wide limits and breaker settings, from its profile. */
+export interface AgentGateConfig {
+  maxConcurrent?: number;
+  startsPerMinute?: number;
+  breaker: BreakerConfig;
+}
+
+/** One attempt, as the gate knows it: `<task id>/<workflow run id>/<attempt>`. */
+export interface AttemptKey {
+  taskId: string;
+  runId: string;
+  attempt: number;
+}
+
+export const leaseKey = (k: AttemptKey): string => `${k.taskId}/${k.runId}/${k.attempt}`;
+
+export type Admission = { admitted: true; probe: boolean } | { admitted: false; wait: AdmissionWait };
+
+interface BreakerRow {
+  state: BreakerStateName;
+  failures: number;
+  window_started_at: Date | null;
+  opened_at: Date | null;
+  open_until: Date | null;
+  probe: string | null;
+  now: Date;
+}
+
+const toState = (r: BreakerRow): BreakerState => ({
+  state: r.state,
+  failures: r.failures,
+  windowStartedAt: r.window_started_at,
+  openedAt: r.opened_at,
+  openUntil: r.open_until,
+  probe: r.probe,
+});
+
+const usd = (v: string | number | null | undefined): number => Number(v ?? 0);
+const nextUtcMidnight = (now: Date): number => Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
+
+/**
+ * The gate every gated attempt passes before its agent starts: budgets, the agent's circuit breaker,
+ * and its cluster-wide limits, all kept in PostgreSQL so that every agent worker sees the same state
+ * and it survives restarts. Admission runs in one transaction under the agent's breaker row lock, so
+ * two workers can never both take the last slot. An admitted attempt holds a lease that the agent
+ * worker renews while the agent runs; a dead worker's lease expires and its slot frees itself.
+ * Times come from the database clock, not the workers'.
+ */
+export class AdmissionStore {
+  private readonly leaseSeconds: number;
+
+  constructor(
+    private readonly pool: Pool,
+    opts: { leaseSeconds?: number } = {},
+  ) {
+    this.leaseSeconds = opts.leaseSeconds ?? 30;
+  }
+
+  private async transaction<T>(work: (db: PoolClient) => Promise<T>): Promise<T> {
+    return retryTransient(async () => {
+      const db = await this.pool.connect();
+      try {
+        await db.query('BEGIN');
+        const result = await work(db);
+        await db.query('COMMIT');
+        return result;
+      } catch (err) {
+        await db.query('ROLLBACK').catch(() => undefined);
+        throw err;
+      } finally {
+        db.release();
+      }
+    });
+  }
+
+  /** Locks the agent's row (creating it on first use) and reads its breaker and the database time. */
+  private async lockAgent(db: PoolClient, agent: string): Promise<BreakerRow> {
+    await db.query('INSERT INTO agent_breakers (agent) VALUES ($1) ON CONFLICT DO NOTHING', [agent]);
+    const res = await db.query<BreakerRow>(
+      `SELECT state, failures, window_started_at, opened_at, open_until, probe, clock_timestamp() AS now
+       FROM agent_breakers WHERE agent = $1 FOR UPDATE`,
+      [agent],
+    );
+    return res.rows[0] as BreakerRow;
+  }
+
+  private async saveBreaker(db: PoolClient, agent: string, b: BreakerState): Promise<void> {
+    await db.query(
+      `UPDATE agent_breakers SET state = $2, failures = $3, window_started_at = $4, opened_at = $5, open_until = $6,
+         probe = $7, updated_at = clock_timestamp()
+       WHERE agent = $1`,
+      [agent, b.state, b.failures, b.windowStartedAt, b.openedAt, b.openUntil, b.probe],
+    );
+  }
+
+  /**
+   * Admits the attempt or says why not. Asking again for an attempt already admitted (a retried
+   * activity) admits it again without counting it twice.
+   */
+  async acquire(agent: string, key: AttemptKey, worker: string, config: AgentGateConfig): Promise<Admission> {
+    const lease = leaseKey(key);
+    return this.transaction(async (db) => {
+      const row = await this.lockAgent(db, agent);
+      const now = row.now;
+      const held = await db.query('UPDATE agent_leases SET expires_at = $2 WHERE key = $1 RETURNING key', [
+        lease,
+        new Date(now.getTime() + this.leaseSeconds * 1000),
+      ]);
+      if (held.rowCount === 1) return { admitted: true, probe: row.probe === lease };
+
+      const wait = (kind: AdmissionWait['kind'], message: string, until: number | null): Admission => ({
+        admitted: false,
+        wait: { kind, agent, message, until },
+      });
+
+      const budget = await db.query<{ daily_usd: string | null; spent: string }>(
+        `SELECT b.daily_usd,
+           (SELECT COALESCE(sum(cost_usd), 0) FROM agent_spend WHERE day = ($1::timestamptz AT TIME ZONE 'UTC')::date) AS spent
+         FROM budget b`,
+        [now],
+      );
+      const daily = budget.rows[0];
+      if (daily && daily.daily_usd !== null && usd(daily.spent) >= usd(daily.daily_usd)) {
+        return wait(
+          'daily_budget',
+          `today's spend $${usd(daily.spent).toFixed(4)} has reached the daily budget of $${usd(daily.daily_usd)}`,
+          nextUtcMidnight(now),
+        );
+      }
+      const task = await db.query<{ budget_usd: string | null; spent: string }>(
+        `SELECT budget_usd, (SELECT COALESCE(sum(cost_usd), 0) FROM attempts WHERE task_id = $1) AS spent
+         FROM tasks WHERE id = $1`,
+        [key.taskId],
+      );
+      const taskBudget = task.rows[0]?.budget_usd ?? null;
+      if (taskBudget !== null) {
+        const taskBudgetUsd = usd(taskBudget);
+        const taskSpent = usd(task.rows[0]?.spent);
+        if (taskSpent >= taskBudgetUsd) {
+          return wait(
+            'task_budget',
+            `the task has spent $${taskSpent.toFixed(4)} of its budget of $${taskBudgetUsd}`,
+            null,
+          );
+        }
+      }
+
+      const breaker = toState(row);
+      const probeAlive =
+        breaker.probe !== null &&
+        (await db.query('SELECT 1 FROM agent_leases WHERE key = $1 AND expires_at > $2', [breaker.probe, now]))
+          .rowCount === 1;
+      const gate = breakerGate(breaker, now, lease, probeAlive);
+      if (gate.kind === 'open') {
+        return wait(
+          'breaker_open',
+          gate.until
+            ? `circuit breaker open until ${gate.until.toISOString()}`
+            : 'circuit breaker half-open: a probe is running',
+          gate.until ? gate.until.getTime() : null,
+        );
+      }
+
+      await db.query(
+        `DELETE FROM agent_leases WHERE agent = $1 AND expires_at < $2::timestamptz - interval '10 minutes'`,
+        [agent, now],
+      );
+      await db.query(
+        `DELETE FROM agent_starts WHERE agent = $1 AND started_at < $2::timestamptz - interval '2 minutes'`,
+        [agent, now],
+      );
+      if (config.maxConcurrent !== undefined) {
+        const running = await db.query<{ n: number }>(
+          'SELECT count(*)::int AS n FROM agent_leases WHERE agent = $1 AND expires_at > $2',
+          [agent, now],
+        );
+        if ((running.rows[0]?.n ?? 0) >= config.maxConcurrent) {
+          return wait('concurrency', `${config.maxConcurrent} run(s) of ${agent} at once already`, null);
+        }
+      }
+      if (config.startsPerMinute !== undefined) {
+        const starts = await db.query<{ n: number; oldest: Date | null }>(
+          `SELECT count(*)::int AS n, min(started_at) AS oldest FROM agent_starts
+           WHERE agent = $1 AND started_at > $2::timestamptz - interval '1 minute'`,
+          [agent, now],
+        );
+        const { n = 0, oldest = null } = starts.rows[0] ?? {};
+        if (n >= config.startsPerMinute) {
+          return wait(
+            'start_rate',
+            `${config.startsPerMinute} start(s) of ${agent} in the last minute already`,
+            oldest ? oldest.getTime() + 60_000 : null,
+          );
+        }
+      }
+
+      await db.query(
+        `INSERT INTO agent_leases (key, agent, worker, acquired_at, expires_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at`,
+        [lease, agent, worker, now, new Date(now.getTime() + this.leaseSeconds * 1000)],
+      );
+      await db.query(
+        'INSERT INTO agent_starts (key, agent, started_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING',
+        [lease, agent, now],
+      );
+      if (gate.kind === 'probe') await this.saveBreaker(db, agent, withProbe(breaker, lease));
+      return { admitted: true, probe: gate.kind === 'probe' };
+    });
+  }
+
+  /** Keeps the attempt's slot while its agent runs. */
+  async renew(key: AttemptKey): Promise<void> {
+    await retryTransient(() =>
+      this.pool.query(
+        `UPDATE agent_leases SET expires_at = clock_timestamp() + make_interval(secs => $2) WHERE key = $1`,
+        [leaseKey(key), this.leaseSeconds],
+      ),
+    );
+  }
+
+  /**
+   * Frees the attempt's slot and tells the agent's breaker how it ended. Only the call that removes
+   * the lease updates the breaker, so a repeated release counts nothing twice.
+   */
+  async release(
+    agent: string,
+    key: AttemptKey,
+    failureClass: FailureClass,
+    config: AgentGateConfig,
+    resetAt?: Date | null,
+  ): Promise<void> {
+    const lease = leaseKey(key);
+    await this.transaction(async (db) => {
+      const row = await this.lockAgent(db, agent);
+      const removed = await db.query('DELETE FROM agent_leases WHERE key = $1', [lease]);
+      if (removed.rowCount !== 1) return;
+      const before = toState(row);
+      const after = afterOutcome(before, failureClass, lease, row.now, config.breaker, resetAt);
+      if (after !== before) await this.saveBreaker(db, agent, after);
+    });
+  }
+}

@@ -1,0 +1,78 @@
+import type { Pool } from 'pg';
+import type { BreakerStateName } from '../gate/breaker';
+
+export interface AgentStatusRow {
+  agent: string;
+  breaker: {
+    state: BreakerStateName;
+    failures: number;
+    openUntil: Date | null;
+    openedAt: Date | null;
+  };
+  /** Attempts finished in the last hour (cancelled ones aside), and how many succeeded. */
+  recent: { finished: number; succeeded: number };
+  running: number;
+  startsLastMinute: number;
+  spendTodayUsd: number;
+}
+
+/** The read side of the gate, for `GET /v1/agents`: one query per table, every agent at once. */
+export class AgentStatusStore {
+  constructor(private readonly pool: Pool) {}
+
+  async all(): Promise<{ now: Date; agents: Map<string, AgentStatusRow> }> {
+    const now = (await this.pool.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]?.now ?? new Date();
+    const [breakers, leases, starts, recent, spend] = await Promise.all([
+      this.pool.query<{
+        agent: string;
+        state: BreakerStateName;
+        failures: number;
+        open_until: Date | null;
+        opened_at: Date | null;
+      }>('SELECT agent, state, failures, open_until, opened_at FROM agent_breakers'),
+      this.pool.query<{ agent: string; n: number }>(
+        'SELECT agent, count(*)::int AS n FROM agent_leases WHERE expires_at > $1 GROUP BY agent',
+        [now],
+      ),
+      this.pool.query<{ agent: string; n: number }>(
+        `SELECT agent, count(*)::int AS n FROM agent_starts WHERE started_at > $1::timestamptz - interval '1 minute'
+         GROUP BY agent`,
+        [now],
+      ),
+      this.pool.query<{ agent: string; finished: number; succeeded: number }>(
+        `SELECT agent, count(*)::int AS finished, count(*) FILTER (WHERE failure_class = 'succeeded')::int AS succeeded
+         FROM attempts WHERE finished_at > $1::timestamptz - interval '1 hour' AND failure_class <> 'cancelled'
+         GROUP BY agent`,
+        [now],
+      ),
+      this.pool.query<{ agent: string; cost_usd: string }>(
+        `SELECT agent, cost_usd FROM agent_spend WHERE day = ($1::timestamptz AT TIME ZONE 'UTC')::date`,
+        [now],
+      ),
+    ]);
+    const agents = new Map<string, AgentStatusRow>();
+    const get = (agent: string): AgentStatusRow => {
+      let row = agents.get(agent);
+      if (!row) {
+        row = {
+          agent,
+          breaker: { state: 'closed', failures: 0, openUntil: null, openedAt: null },
+          recent: { finished: 0, succeeded: 0 },
+          running: 0,
+          startsLastMinute: 0,
+          spendTodayUsd: 0,
+        };
+        agents.set(agent, row);
+      }
+      return row;
+    };
+    for (const b of breakers.rows) {
+      get(b.agent).breaker = { state: b.state, failures: b.failures, openUntil: b.open_until, openedAt: b.opened_at };
+    }
+    for (const l of leases.rows) get(l.agent).running = l.n;
+    for (const s of starts.rows) get(s.agent).startsLastMinute = s.n;
+    for (const r of recent.rows) get(r.agent).recent = { finished: r.finished, succeeded: r.succeeded };
+    for (const s of spend.rows) get(s.agent).spendTodayUsd = Number(s.cost_usd);
+    return { now, agents };
+  }
+}

@@ -1,0 +1,46 @@
+import type { Pool } from 'pg';
+
+export interface LogChunkRow {
+  run: number;
+  attempt: number;
+  seq: number;
+  stream: 'stdout' | 'stderr';
+  data: string;
+}
+
+/** A position in one run's log: the last chunk a follower has seen. */
+export interface LogCursor {
+  attempt: number;
+  seq: number;
+}
+
+/** What a log follower reads: a task's status and run, and the chunks after its cursor. Read-only. */
+export class LogFollowStore {
+  constructor(private readonly pool: Pool) {}
+
+  async taskState(taskId: string): Promise<{ status: string; currentRun: number } | undefined> {
+    const res = await this.pool.query<{ status: string; current_run: number }>(
+      'SELECT status, current_run FROM tasks WHERE id = $1',
+      [taskId],
+    );
+    const row = res.rows[0];
+    return row ? { status: row.status, currentRun: row.current_run } : undefined;
+  }
+
+  /** Chunks of `run` after `after`, in order (primary-key order: no sort needed), at most `limit`. */
+  async chunksAfter(
+    taskId: string,
+    run: number,
+    after: LogCursor,
+    attempt: number | undefined,
+    limit: number,
+  ): Promise<LogChunkRow[]> {
+    const res = await this.pool.query<LogChunkRow>(
+      `SELECT run, attempt, seq, stream, data FROM task_logs
+       WHERE task_id = $1 AND run = $2 AND (attempt, seq) > ($3, $4) AND ($5::int IS NULL OR attempt = $5)
+       ORDER BY attempt, seq LIMIT $6`,
+      [taskId, run, after.attempt, after.seq, attempt ?? null, limit],
+    );
+    return res.rows;
+  }
+}

@@ -1,0 +1,180 @@
+import type { Pool, PoolClient } from 'pg';
+import type { PlanOnFailure, PlanOutcomeRecord, PlanSkipRecord, PlanStatus } from '../../workflows/definitions';
+import { retryTransient } from '../db/transient';
+import type { NewTask } from './task-store';
+
+export interface NewPlanTask extends NewTask {
+  key: string;
+  dependsOn: string[];
+}
+
+export interface NewPlan {
+  id: string;
+  maxParallel: number;
+  onFailure: PlanOnFailure;
+  workflowId: string;
+  tasks: NewPlanTask[];
+}
+
+export interface PlanRow {
+  id: string;
+  status: PlanStatus;
+  max_parallel: number;
+  on_failure: PlanOnFailure;
+  workflow_id: string;
+  run_id: string | null;
+  created_at: Date;
+  finished_at: Date | null;
+}
+
+/** A task of a plan, with what its own row says about it. */
+export interface PlanTaskRow {
+  key: string;
+  position: number;
+  task_id: string;
+  depends_on: string[];
+  skipped_reason: string | null;
+  status: string;
+  priority: number;
+  agent: string;
+  started_at: Date | null;
+  finished_at: Date | null;
+  error_class: string | null;
+  error_message: string | null;
+}
+
+/** Plans and their tasks (infra/migrations/0005_plans.sql). */
+export class PlanStore {
+  constructor(private readonly pool: Pool) {}
+
+  /**
+   * Writes the plan, its tasks (ordinary queued tasks, each with its first run) and their graph in one
+   * transaction: a plan is stored whole or not at all.
+   */
+  async create(plan: NewPlan): Promise<PlanRow> {
+    return this.transaction(async (db) => {
+      const inserted = await db.query<PlanRow>(
+        `INSERT INTO plans (id, status, max_parallel, on_failure, workflow_id) VALUES ($1, 'running', $2, $3, $4)
+         RETURNING *`,
+        [plan.id, plan.maxParallel, plan.onFailure, plan.workflowId],
+      );
+      for (const [position, t] of plan.tasks.entries()) {
+        await db.query(
+          `WITH task AS (
+             INSERT INTO tasks (id, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority,
+               labels, workflow_id, agents, budget_usd)
+             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+             RETURNING id
+           ), event AS (
+             INSERT INTO task_events (task_id, kind, detail) SELECT id, 'submitted', $16 FROM task
+           ), run AS (
+             INSERT INTO task_runs (task_id, number, kind) SELECT id, 1, 'submitted' FROM task
+           )
+           INSERT INTO plan_tasks (plan_id, key, position, task_id, depends_on) SELECT $13, $14, $15, id, $17 FROM task`,
+          [
+            t.id,
+            t.prompt,
+            t.agent,
+            t.model ?? null,
+            t.workdir ?? null,
+            t.timeoutSeconds,
+            t.maxAttempts,
+            t.priority,
+            t.labels,
+            t.workflowId,
+            t.agents ?? null,
+            t.budgetUsd ?? null,
+            plan.id,
+            t.key,
+            position,
+            { planId: plan.id, key: t.key },
+            t.dependsOn,
+          ],
+        );
+      }
+      return inserted.rows[0] as PlanRow;
+    });
+  }
+
+  /** Removes a plan whose workflow could not be started, with its tasks, so nothing is left behind. */
+  async deleteUnstarted(id: string): Promise<void> {
+    await this.transaction(async (db) => {
+      const plan = await db.query('SELECT id FROM plans WHERE id = $1 AND run_id IS NULL FOR UPDATE', [id]);
+      if (plan.rowCount === 0) return;
+      await db.query('DELETE FROM tasks WHERE id IN (SELECT task_id FROM plan_tasks WHERE plan_id = $1)', [id]);
+      await db.query('DELETE FROM plans WHERE id = $1', [id]);
+    });
+  }
+
+  async setRunId(id: string, runId: string): Promise<void> {
+    await this.pool.query('UPDATE plans SET run_id = $2 WHERE id = $1', [id, runId]);
+  }
+
+  async get(id: string): Promise<{ plan: PlanRow; tasks: PlanTaskRow[] } | undefined> {
+    const plan = await this.pool.query<PlanRow>('SELECT * FROM plans WHERE id = $1', [id]);
+    if (!plan.rows[0]) return undefined;
+    const tasks = await this.pool.query<PlanTaskRow>(
+      `SELECT p.key, p.position, p.task_id, p.depends_on, p.skipped_reason, t.status, t.priority, t.agent,
+         t.started_at, t.finished_at, t.error_class, t.error_message
+       FROM plan_tasks p JOIN tasks t ON t.id = p.task_id WHERE p.plan_id = $1 ORDER BY p.position`,
+      [id],
+    );
+    return { plan: plan.rows[0], tasks: tasks.rows };
+  }
+
+  /**
+   * Marks tasks the plan will never start. Each becomes `cancelled` as a task (with the terminal event
+   * of its first run, so it is cancelled exactly once), unless it somehow ended already.
+   */
+  async recordSkips(record: PlanSkipRecord): Promise<void> {
+    await retryTransient(() =>
+      this.transaction(async (db) => {
+        for (const s of record.skips) {
+          await db.query('UPDATE plan_tasks SET skipped_reason = $3 WHERE plan_id = $1 AND key = $2', [
+            record.planId,
+            s.key,
+            s.reason,
+          ]);
+          const event = await db.query(
+            `INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail)
+             VALUES ($1, 1, 'cancelled', 0, true, $2) ON CONFLICT DO NOTHING`,
+            [s.taskId, { skipped: s.reason, error: { class: 'cancelled', message: `skipped: ${s.reason}` } }],
+          );
+          if (event.rowCount === 1) {
+            await db.query(
+              `UPDATE tasks SET status = 'cancelled', finished_at = clock_timestamp(), error_class = 'cancelled',
+                 error_message = $2, waiting_reason = NULL
+               WHERE id = $1 AND status = 'queued'`,
+              [s.taskId, `skipped: ${s.reason}`],
+            );
+          }
+        }
+      }),
+    );
+  }
+
+  /** Records the plan's end; a second outcome (a retried write) changes nothing. */
+  async recordOutcome(record: PlanOutcomeRecord): Promise<void> {
+    await retryTransient(() =>
+      this.pool.query(
+        `UPDATE plans SET status = $2, finished_at = clock_timestamp() WHERE id = $1 AND status = 'running'`,
+        [record.planId, record.status],
+      ),
+    );
+  }
+
+  private async transaction<T>(work: (db: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+}

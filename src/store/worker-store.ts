@@ -1,0 +1,119 @@
+import type { Pool } from 'pg';
+
+export type WorkerKind = 'workflow' | 'agent';
+export type SlotMode = 'fixed' | 'resource-based';
+
+/** A task an agent worker is running, as it reports it. */
+export interface RunningTask {
+  taskId: string;
+  workflowId: string;
+  attempt: number;
+  agent: string;
+  startedAt: string;
+}
+
+/** What a worker says about itself when it registers. */
+export interface WorkerRegistration {
+  identity: string;
+  kind: WorkerKind;
+  taskQueue: string;
+  host: string;
+  pid: number;
+  metricsUrl: string | null;
+  slotMode: SlotMode;
+  slotsTotal: number;
+}
+
+/** What a worker reports on every heartbeat. */
+export interface WorkerSnapshot {
+  state: string;
+  slotsUsed: number;
+  running: RunningTask[];
+  completed: number;
+  failed: number;
+  cancelled: number;
+}
+
+export interface WorkerRow {
+  identity: string;
+  kind: WorkerKind;
+  task_queue: string;
+  host: string;
+  pid: number;
+  metrics_url: string | null;
+  slot_mode: SlotMode;
+  slots_total: number;
+  slots_used: number;
+  running: RunningTask[];
+  completed: string;
+  failed: string;
+  cancelled: string;
+  state: string;
+  started_at: Date;
+  heartbeat_at: Date;
+  stopped_at: Date | null;
+  /** Seconds since the last heartbeat, by the database's clock (so API and worker clocks need not agree). */
+  heartbeat_age_seconds: number;
+}
+
+/** Rows of workers gone this long are deleted when a worker registers. */
+const RETENTION = '1 day';
+
+/**
+ * The worker registry: each worker process writes its own row (keyed by its identity, which includes its
+ * pid and host, so a restarted worker gets a new row), and the API reads them.
+ */
+export class WorkerStore {
+  constructor(private readonly pool: Pool) {}
+
+  /** Deletes the rows of workers gone for a day. */
+  async prune(): Promise<void> {
+    await this.pool.query(`DELETE FROM workers WHERE heartbeat_at < clock_timestamp() - $1::interval`, [RETENTION]);
+  }
+
+  /**
+   * Writes the worker's row: inserted on its first report, updated on every heartbeat after (so a row
+   * lost meanwhile comes back). `stopped` marks the last report of a worker that shut down.
+   */
+  async report(w: WorkerRegistration, s: WorkerSnapshot, stopped = false): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO workers (identity, kind, task_queue, host, pid, metrics_url, slot_mode, slots_total, slots_used,
+         running, completed, failed, cancelled, state, stopped_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
+         CASE WHEN $15 THEN clock_timestamp() END)
+       ON CONFLICT (identity) DO UPDATE SET metrics_url = EXCLUDED.metrics_url, slots_used = EXCLUDED.slots_used,
+         running = EXCLUDED.running, completed = EXCLUDED.completed, failed = EXCLUDED.failed,
+         cancelled = EXCLUDED.cancelled, state = EXCLUDED.state, heartbeat_at = clock_timestamp(),
+         stopped_at = EXCLUDED.stopped_at`,
+      [
+        w.identity,
+        w.kind,
+        w.taskQueue,
+        w.host,
+        w.pid,
+        w.metricsUrl,
+        w.slotMode,
+        w.slotsTotal,
+        s.slotsUsed,
+        JSON.stringify(s.running),
+        s.completed,
+        s.failed,
+        s.cancelled,
+        s.state,
+        stopped,
+      ],
+    );
+  }
+
+  /** Workers that heartbeat within `withinSeconds`, or every kept row with `all`; newest first. */
+  async list(opts: { all: boolean; withinSeconds: number }): Promise<WorkerRow[]> {
+    const res = await this.pool.query<WorkerRow>(
+      `SELECT *, extract(epoch FROM clock_timestamp() - heartbeat_at)::float8 AS heartbeat_age_seconds
+       FROM workers
+       WHERE $1 OR (stopped_at IS NULL AND heartbeat_at > clock_timestamp() - make_interval(secs => $2))
+       ORDER BY kind, started_at DESC, identity`,
+      [opts.all, opts.withinSeconds],
+    );
+    return res.rows;
+  }
+}

@@ -1,0 +1,133 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { Pool } from 'pg';
+import { ensureDatabase, migrate } from '../../src/db/migrate';
+import { retryTransient } from '../../src/db/transient';
+import { startDevServer } from '../../src/temporal/dev-server';
+import { freePort } from '../support/free-port';
+import { startStack, type Stack } from '../support/stack';
+import { ROOT, uniqueQueue } from '../support/test-env';
+import { TEMPORAL_BIN } from '../support/test-services';
+import { waitFor } from '../support/wait-for';
+import { startPrivatePostgres, type PrivatePostgres } from './private-postgres';
+
+export const CHAOS_AGENTS_FILE = resolve(ROOT, 'test/chaos/agents.yaml');
+
+export interface ChaosEnv {
+  stack: Stack;
+  pg: PrivatePostgres;
+  pool: Pool;
+  temporal: Client;
+  temporalAddress: string;
+  databaseUrl: string;
+  workflowQueue: string;
+  agentQueue: string;
+  /** Kills the Temporal dev server (SIGKILL) and starts it again on the same port and file. */
+  restartTemporal: (downMs: number) => Promise<void>;
+  stop: () => Promise<void>;
+}
+
+/**
+ * Everything a chaos scenario may break, all its own: a private PostgreSQL cluster, a Temporal dev
+ * server with a persistent file, and the service started as `npm run up` starts it.
+ */
+export async function startChaosEnv(slots: number): Promise<ChaosEnv> {
+  const pg = await startPrivatePostgres();
+  try {
+    return await startOnPostgres(pg, slots);
+  } catch (err) {
+    await pg.stop();
+    throw err;
+  }
+}
+
+async function startOnPostgres(pg: PrivatePostgres, slots: number): Promise<ChaosEnv> {
+  const databaseUrl = pg.url('atelier');
+  await ensureDatabase(databaseUrl);
+  await migrate(databaseUrl);
+
+  const dataDir = mkdtempSync(join(tmpdir(), 'atelier-chaos-temporal-'));
+  const port = await freePort();
+  const temporalAddress = `127.0.0.1:${port}`;
+  const startTemporal = () =>
+    startDevServer(
+      {
+        binary: TEMPORAL_BIN,
+        dbFile: join(dataDir, 'temporal.sqlite'),
+        ip: '127.0.0.1',
+        port,
+        uiPort: 0,
+        namespace: 'default',
+        ui: false,
+        logLevel: 'error',
+      },
+      'ignore',
+    );
+  let server = await startTemporal();
+  const stopTemporal = async (): Promise<void> => {
+    const exited = new Promise((r) => server.once('exit', r));
+    server.kill('SIGTERM');
+    await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+
+  const workflowQueue = uniqueQueue('chaos-wf');
+  const agentQueue = uniqueQueue('chaos-agents');
+  const stack = await startStack({
+    TEMPORAL_ADDRESS: temporalAddress,
+    DATABASE_URL: databaseUrl,
+    ATELIER_AGENTS_FILE: CHAOS_AGENTS_FILE,
+    ATELIER_WORKFLOW_QUEUE: workflowQueue,
+    ATELIER_AGENT_QUEUE: agentQueue,
+    ATELIER_AGENT_SLOTS: String(slots),
+    ATELIER_RETRY_BACKOFF_SECONDS: '0.5',
+    LOG_LEVEL: 'error',
+  }).catch(async (err: unknown) => {
+    await stopTemporal();
+    throw err;
+  });
+  const pool = new Pool({ connectionString: databaseUrl, max: 4 });
+  pool.on('error', () => undefined); // a restarted server drops idle clients; the next query reconnects
+  const temporal = new Client({ connection: Connection.lazy({ address: temporalAddress }) });
+
+  return {
+    stack,
+    pg,
+    pool,
+    temporal,
+    temporalAddress,
+    databaseUrl,
+    workflowQueue,
+    agentQueue,
+    restartTemporal: async (downMs) => {
+      const exited = new Promise((r) => server.once('exit', r));
+      server.kill('SIGKILL');
+      await exited;
+      await new Promise((r) => setTimeout(r, downMs));
+      server = await startTemporal();
+    },
+    stop: async () => {
+      await stack.stop();
+      await temporal.connection.close();
+      await pool.end();
+      await stopTemporal();
+      await pg.stop();
+    },
+  };
+}
+
+/** A query that waits out a restarting database, as the service's own writes do. */
+export const query = <R extends Record<string, unknown>>(env: ChaosEnv, text: string, values?: unknown[]) =>
+  retryTransient(() => env.pool.query<R>(text, values), 60_000);
+
+/** How long until /health/ready answers 200 again. */
+export async function timeToReady(env: ChaosEnv, since: number, timeoutMs = 120_000): Promise<number> {
+  await waitFor(
+    'the service to be ready again',
+    async () => (await fetch(`${env.stack.baseUrl}/health/ready`)).status === 200,
+    { timeoutMs, intervalMs: 100 },
+  );
+  return Date.now() - since;
+}

@@ -1,0 +1,292 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AGENT_HEARTBEAT_TIMEOUT_SECONDS } from '../../workflows/definitions';
+import { processAlive, waitFor } from '../support/wait-for';
+import { query, timeToReady, type ChaosEnv } from './chaos-env';
+import { inParallel, submitWithRetry } from './client';
+import { badRequests } from './corpus';
+import { verifyExactlyOnce, type Verdict } from './verify';
+
+export interface ScenarioReport {
+  name: string;
+  description: string;
+  ok: boolean;
+  problems: string[];
+  measurements: Record<string, number | string>;
+  verdict?: Verdict;
+}
+
+export interface Scale {
+  quick: boolean;
+}
+
+const label = (name: string): string => `${name}-${randomUUID().slice(0, 8)}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const kill = (pid: number | undefined): void => {
+  if (pid === undefined) throw new Error('the service to kill is not running');
+  process.kill(pid, 'SIGKILL');
+};
+
+/** The agent worker's pid, found by the identity it records on the attempt it runs. */
+async function workerOfRunningAttempt(env: ChaosEnv, run: string): Promise<number> {
+  const row = await waitFor('an attempt to be running', async () => {
+    const res = await query<{ worker: string }>(
+      env,
+      `SELECT a.worker FROM attempts a JOIN tasks t ON t.id = a.task_id
+       WHERE t.labels @> $1 AND a.finished_at IS NULL AND a.worker IS NOT NULL LIMIT 1`,
+      [{ run }],
+    );
+    return res.rows[0];
+  });
+  const pid = /agent-worker:(\d+)@/.exec(row.worker)?.[1];
+  if (!pid) throw new Error(`cannot read a pid from worker identity ${row.worker}`);
+  return Number(pid);
+}
+
+/** Kill -9 the agent worker running an agent: the agent dies with it, another worker runs the next attempt. */
+export async function agentWorkerKill(env: ChaosEnv): Promise<ScenarioReport> {
+  const run = label('agent-kill');
+  const pidFile = join(tmpdir(), `atelier-chaos-${randomUUID()}`);
+  await submitWithRetry(env, {
+    prompt: `@pidfile ${pidFile}\n@sleep 3`,
+    agent: 'stand-in',
+    idempotencyKey: run,
+    labels: { run },
+    maxAttempts: 3,
+  });
+  const workerPid = await workerOfRunningAttempt(env, run);
+  const agentPid = await waitFor('the agent pid', () =>
+    existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || undefined : undefined,
+  );
+  const killedAt = Date.now();
+  process.kill(workerPid, 'SIGKILL');
+  await waitFor('the agent to die with its worker', () => !processAlive(agentPid), { timeoutMs: 5000 });
+  const agentDeadMs = Date.now() - killedAt;
+  const verdict = await verifyExactlyOnce(env, run, 1, 120_000);
+  const next = await query<{ started_at: Date; worker: string }>(
+    env,
+    `SELECT a.started_at, a.worker FROM attempts a JOIN tasks t ON t.id = a.task_id
+     WHERE t.labels @> $1 AND a.number = 2`,
+    [{ run }],
+  );
+  const recoveryMs = (next.rows[0]?.started_at.getTime() ?? Number.NaN) - killedAt;
+  const problems = [...verdict.problems];
+  if (verdict.byStatus.succeeded !== 1) problems.push('the task did not succeed');
+  if (!(recoveryMs <= (AGENT_HEARTBEAT_TIMEOUT_SECONDS + 5) * 1000))
+    problems.push(`next attempt after ${recoveryMs} ms`);
+  return {
+    name: 'agent-worker-kill',
+    description: 'kill -9 the agent worker mid-run',
+    ok: problems.length === 0,
+    problems,
+    measurements: {
+      killToNextAttemptMs: recoveryMs,
+      heartbeatTimeoutMs: AGENT_HEARTBEAT_TIMEOUT_SECONDS * 1000,
+      agentDeadAfterMs: agentDeadMs,
+      nextAttemptWorker: next.rows[0]?.worker ?? '?',
+    },
+    verdict,
+  };
+}
+
+type Disruption = 'workflow-worker-kill' | 'temporal-restart' | 'api-restart' | 'postgres-restart';
+
+async function disrupt(env: ChaosEnv, kind: Disruption): Promise<void> {
+  switch (kind) {
+    case 'workflow-worker-kill':
+      kill(env.stack.servicePid('workers/workflow-worker'));
+      return;
+    case 'api-restart':
+      kill(env.stack.servicePid('api/main'));
+      return;
+    case 'temporal-restart':
+      await env.restartTemporal(1000);
+      return;
+    case 'postgres-restart':
+      await env.pg.restart(1000);
+      return;
+  }
+}
+
+/** Tasks running while one part of the system dies and comes back: every task ends, once. */
+export async function disruptionWhileRunning(env: ChaosEnv, kind: Disruption, scale: Scale): Promise<ScenarioReport> {
+  const run = label(kind);
+  const n = scale.quick ? 8 : 30;
+  const keys = Array.from({ length: n }, (_, i) => `${run}-${i}`);
+  const submit = (key: string) =>
+    submitWithRetry(env, { prompt: '1', agent: 'sleep', idempotencyKey: key, labels: { run } }).then(() => undefined);
+  await inParallel(keys.slice(0, n / 2), 8, submit);
+  await sleep(500);
+  const at = Date.now();
+  const during = inParallel(keys.slice(n / 2), 4, submit);
+  await disrupt(env, kind);
+  await during;
+  const readyMs = await timeToReady(env, at);
+  const verdict = await verifyExactlyOnce(env, run, n, 180_000);
+  return {
+    name: kind,
+    description: `${kind.replace(/-/g, ' ')} while ${n} tasks run`,
+    ok: verdict.ok,
+    problems: verdict.problems,
+    measurements: { tasks: n, readyAgainAfterMs: readyMs },
+    verdict,
+  };
+}
+
+/**
+ * The big one: many tasks, a tenth sent twice with the same key, workers killed three times, the
+ * Temporal server and the API restarted once. Exactly one task per key must result.
+ */
+export async function bigRun(env: ChaosEnv, scale: Scale): Promise<ScenarioReport> {
+  const run = label('big');
+  const n = scale.quick ? 60 : 1000;
+  const keys = Array.from({ length: n }, (_, i) => `${run}-${i}`);
+  const resent = keys.filter((_, i) => i % 10 === 0);
+  const statuses: number[] = [];
+  const submit = async (key: string) => {
+    statuses.push(await submitWithRetry(env, { prompt: '0.2', agent: 'sleep', idempotencyKey: key, labels: { run } }));
+  };
+  const started = Date.now();
+  const submitting = inParallel([...keys, ...resent], 16, submit);
+  const disruptions: [number, () => Promise<void>][] = [
+    [0.15, async () => kill(env.stack.servicePid('workers/agent-worker'))],
+    [0.3, async () => kill(env.stack.servicePid('workers/workflow-worker'))],
+    [0.45, () => env.restartTemporal(1000)],
+    [0.6, async () => kill(env.stack.servicePid('api/main'))],
+    [0.75, async () => kill(env.stack.servicePid('workers/agent-worker'))],
+  ];
+  const done = async (): Promise<number> =>
+    Number(
+      (
+        await query<{ n: string }>(
+          env,
+          `SELECT count(*) AS n FROM tasks WHERE labels @> $1 AND status IN ('succeeded', 'failed', 'cancelled')`,
+          [{ run }],
+        )
+      ).rows[0]?.n,
+    );
+  for (const [fraction, act] of disruptions) {
+    await waitFor(`${Math.round(fraction * 100)}% of tasks done`, async () => (await done()) >= fraction * n, {
+      timeoutMs: 600_000,
+      intervalMs: 200,
+    });
+    await waitFor(
+      'the service to run',
+      () =>
+        env.stack.servicePid('workers/agent-worker') !== undefined &&
+        env.stack.servicePid('workers/workflow-worker') !== undefined &&
+        env.stack.servicePid('api/main') !== undefined,
+    );
+    await act();
+  }
+  await submitting;
+  const verdict = await verifyExactlyOnce(env, run, n, 900_000);
+  const problems = [...verdict.problems];
+  const created = statuses.filter((s) => s === 201).length;
+  if (created !== n) problems.push(`${created} submissions answered 201, expected ${n}`);
+  if (verdict.byStatus.succeeded !== n) problems.push(`${verdict.byStatus.succeeded ?? 0} of ${n} succeeded`);
+  return {
+    name: 'big',
+    description: `${n} tasks, ${resent.length} resubmitted with the same key, workers killed 3 times, Temporal and API restarted once`,
+    ok: problems.length === 0,
+    problems,
+    measurements: {
+      tasks: n,
+      submissions: statuses.length,
+      created,
+      replayedAnswers: statuses.filter((s) => s === 200).length,
+      makespanS: Math.round((Date.now() - started) / 100) / 10,
+    },
+    verdict,
+  };
+}
+
+/** Malformed and hostile requests at volume: only 4xx, nothing started, the service stays healthy. */
+export async function badInputCorpus(env: ChaosEnv, scale: Scale): Promise<ScenarioReport> {
+  const requests = badRequests(scale.quick ? 300 : 3000);
+  const count = async () => Number((await query<{ n: string }>(env, 'SELECT count(*) AS n FROM tasks')).rows[0]?.n);
+  const before = await count();
+  const answers = new Map<number, number>();
+  await inParallel(requests, 16, async (r) => {
+    let status: number;
+    try {
+      const res = await fetch(`${env.stack.baseUrl}${r.path}`, { method: r.method, headers: r.headers, body: r.body });
+      await res.arrayBuffer();
+      status = res.status;
+    } catch {
+      status = 0; // the connection was refused or reset
+    }
+    answers.set(status, (answers.get(status) ?? 0) + 1);
+  });
+  const after = await count();
+  const ready = (await fetch(`${env.stack.baseUrl}/health/ready`)).status;
+  const problems: string[] = [];
+  const wrong = [...answers.entries()].filter(([s]) => s < 400 || s >= 500);
+  if (wrong.length > 0) problems.push(`answers outside 4xx: ${JSON.stringify(Object.fromEntries(wrong))}`);
+  if (after !== before) problems.push(`${after - before} tasks were created`);
+  if (ready !== 200) problems.push(`/health/ready answered ${ready} afterwards`);
+  return {
+    name: 'bad-input-corpus',
+    description: `${requests.length} malformed and hostile requests`,
+    ok: problems.length === 0,
+    problems,
+    measurements: { requests: requests.length, ...Object.fromEntries([...answers].map(([s, n]) => [`http${s}`, n])) },
+  };
+}
+
+/** Prompts full of shell syntax run as data: the agent echoes them, and no canary file appears. */
+export async function metacharacterCorpus(env: ChaosEnv, scale: Scale): Promise<ScenarioReport> {
+  const run = label('metachar');
+  const canaries: string[] = [];
+  const prompts = Array.from({ length: scale.quick ? 10 : 40 }, (_, i) => {
+    const canary = join(tmpdir(), `atelier-canary-${randomUUID()}`);
+    canaries.push(canary);
+    const tricks = [
+      `; touch ${canary}`,
+      `$(touch ${canary})`,
+      `\`touch ${canary}\``,
+      `| touch ${canary}`,
+      `&& touch ${canary} || touch ${canary}`,
+      `\n touch ${canary} \n`,
+      `'; touch ${canary}; '`,
+      `"; touch ${canary}; "`,
+      `> ${canary}`,
+      `{prompt} {model} $HOME \${PATH} %s %n \\x00 ${canary}`,
+    ];
+    return tricks[i % tricks.length] as string;
+  });
+  await inParallel<{ p: string; i: number }>(
+    prompts.map((p, i) => ({ p, i })),
+    8,
+    async ({ p, i }) => {
+      await submitWithRetry(env, {
+        prompt: p,
+        agent: i % 2 === 0 ? 'stand-in' : 'stand-in-arg',
+        idempotencyKey: `${run}-${i}`,
+        labels: { run },
+      });
+    },
+  );
+  const verdict = await verifyExactlyOnce(env, run, prompts.length, 120_000);
+  const outputs = await query<{ prompt: string; output: string | null }>(
+    env,
+    `SELECT t.prompt, a.output FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.number = t.result_attempt
+     WHERE t.labels @> $1`,
+    [{ run }],
+  );
+  const problems = [...verdict.problems];
+  const created = canaries.filter((c) => existsSync(c));
+  if (created.length > 0) problems.push(`${created.length} canary files were created`);
+  const altered = outputs.rows.filter((r) => r.output !== (r.prompt.endsWith('\n') ? r.prompt : `${r.prompt}\n`));
+  if (altered.length > 0) problems.push(`${altered.length} prompts did not reach the agent verbatim`);
+  return {
+    name: 'metacharacter-corpus',
+    description: `${prompts.length} prompts of shell syntax through stdin and argv profiles`,
+    ok: problems.length === 0,
+    problems,
+    measurements: { prompts: prompts.length, canariesCreated: created.length },
+    verdict,
+  };
+}

@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { call, getTask, submit, waitForEnd, type ErrorBody, type TaskView } from '../support/http-api';
+import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
+import { startStack, type Stack } from '../support/stack';
+import { waitFor } from '../support/wait-for';
+
+interface ChainTaskView extends TaskView {
+  agents: string[];
+  budgetUsd: number | null;
+  costUsd: number | null;
+  waitingReason: { kind: string; agent: string; message: string; until: string | null } | null;
+  attempts: (TaskView['attempts'][number] & {
+    costUsd: number | null;
+    inputTokens: number | null;
+    outputTokens: number | null;
+    sessionId: string | null;
+  })[];
+  result:
+    | (NonNullable<TaskView['result']> & {
+        agent: string;
+        costUsd: number | null;
+        inputTokens: number | null;
+        outputTokens: number | null;
+        sessionId: string | null;
+      })
+    | null;
+}
+
+interface AgentView {
+  name: string;
+  output: string;
+  fallback: string[];
+  breaker: { state: string; openUntil: string | null; failures: number; failureThreshold: number };
+  running: number;
+  maxConcurrent: number | null;
+  successRate: { window: string; finished: number; succeeded: number; rate: number | null };
+  spendTodayUsd: number;
+}
+
+interface BudgetView {
+  dailyUsd: number | null;
+  spentTodayUsd: number;
+  remainingUsd: number | null;
+  day: string;
+  resetsAt: string;
+}
+
+/**
+ * Fallback chains, agents and budgets over HTTP, against the whole service. The stack has a database
+ * of its own: the daily budget is global to a database, and must not hold back other tests.
+ */
+describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
+  let db: ScratchDatabase;
+  let stack: Stack;
+
+  before(async () => {
+    db = await createScratchDatabase('agents_api');
+    stack = await startStack({ DATABASE_URL: db.url, ATELIER_WAIT_RECHECK_SECONDS: '0.2' });
+  });
+  after(async () => {
+    await stack?.stop();
+    await db?.drop();
+  });
+
+  const task = async (id: string): Promise<ChainTaskView> => (await getTask(stack.baseUrl, id)) as ChainTaskView;
+  const waitingFor = (id: string, kind: string) =>
+    waitFor(`task ${id} to wait for ${kind}`, async () => {
+      const t = await task(id);
+      return t.status === 'queued' && t.waitingReason?.kind === kind ? t : undefined;
+    });
+
+  it('refuses bad chains and budgets, naming the field', async () => {
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ agents: ['chain-a', 'nope'] }, 'agents', /unknown agent\(s\) "nope"/],
+      [{ agents: ['chain-a', 'chain-a'] }, 'agents', /must not name an agent twice/],
+      [{ agents: [] }, 'agents', /at least 1/],
+      [{ agents: Array.from({ length: 11 }, (_, i) => `a${i}`) }, 'agents', /no more than 10/],
+      [{ agents: ['chain-b'], agent: 'chain-a' }, 'agents', /must start with agent "chain-a"/],
+      [{ agents: 'chain-a' }, 'agents', /must be an array/],
+      [{ budgetUsd: -1 }, 'budgetUsd', /must not be less than 0/],
+      [{ budgetUsd: 'ten' }, 'budgetUsd', /number/],
+    ];
+    for (const [fields, field, problem] of cases) {
+      const res = await call(stack.baseUrl, 'POST', '/v1/tasks', { body: { prompt: 'p', ...fields } });
+      assert.equal(res.status, 400, `${JSON.stringify(fields)}: ${res.text}`);
+      const named = (res.json as ErrorBody).fields?.find((f) => f.field === field);
+      assert.ok(named, `${JSON.stringify(fields)} names ${field}: ${res.text}`);
+      assert.ok(
+        named.problems.some((p) => problem.test(p)),
+        `${JSON.stringify(fields)}: ${named.problems.join('; ')}`,
+      );
+    }
+  });
+
+  it('runs a task along its chain: each hop an attempt with its class, cost and session; the result names its agent', async () => {
+    const { id } = await submit(stack.baseUrl, {
+      prompt: '@when a @fail auth\n@session sess-b\n@usage 2000 400\n@print done by b',
+      agent: 'chain-a',
+    });
+    const done = (await waitForEnd(stack.baseUrl, id)) as ChainTaskView;
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.deepEqual(done.agents, ['chain-a', 'chain-b', 'chain-c'], "the profile's default chain");
+    assert.deepEqual(
+      done.attempts.map((a) => [a.number, a.agent, a.failureClass]),
+      [
+        [1, 'chain-a', 'auth'],
+        [2, 'chain-b', 'succeeded'],
+      ],
+    );
+    const [, hop] = done.attempts;
+    assert.equal(hop?.costUsd, 0.0065);
+    assert.equal(hop?.inputTokens, 2000);
+    assert.equal(hop?.outputTokens, 400);
+    assert.equal(hop?.sessionId, 'sess-b');
+    // The answer Codex gave, not its JSON lines.
+    assert.deepEqual(done.result, {
+      output: 'done by b',
+      exitCode: 0,
+      agent: 'chain-b',
+      costUsd: 0.0065,
+      inputTokens: 2000,
+      outputTokens: 400,
+      turns: 1,
+      sessionId: 'sess-b',
+    });
+    assert.equal(done.costUsd, 0.0065);
+  });
+
+  it('takes an explicit chain and a task budget', async () => {
+    const { id } = await submit(stack.baseUrl, {
+      prompt: '@print fine',
+      agents: ['chain-c', 'chain-a'],
+      budgetUsd: 2.5,
+    });
+    const done = (await waitForEnd(stack.baseUrl, id)) as ChainTaskView;
+    assert.equal(done.agent, 'chain-c');
+    assert.deepEqual(done.agents, ['chain-c', 'chain-a']);
+    assert.equal(done.budgetUsd, 2.5);
+    assert.equal(done.result?.agent, 'chain-c');
+  });
+
+  it('lists the agents with their breaker, running count against the limit, success rate and spend today', async () => {
+    const res = await call(stack.baseUrl, 'GET', '/v1/agents');
+    assert.equal(res.status, 200, res.text);
+    const { defaultAgent, items } = res.json as { defaultAgent: string; items: AgentView[] };
+    assert.equal(defaultAgent, 'stand-in');
+    const byName = new Map(items.map((a) => [a.name, a]));
+    const a = byName.get('chain-a');
+    const b = byName.get('chain-b');
+    assert.ok(a && b);
+    assert.deepEqual(a.fallback, ['chain-b', 'chain-c']);
+    assert.equal(a.output, 'claude-stream-json');
+    assert.equal(a.breaker.state, 'closed');
+    assert.equal(a.breaker.failureThreshold, 1000);
+    assert.ok(a.successRate.finished >= 1 && a.successRate.rate !== null && a.successRate.rate < 1, JSON.stringify(a));
+    assert.equal(b.successRate.rate, 1);
+    assert.ok(b.spendTodayUsd >= 0.0065, `${b.spendTodayUsd}`);
+    assert.equal(byName.get('limited')?.maxConcurrent, 2);
+    assert.equal(byName.get('limited')?.running, 0);
+  });
+
+  it('stops new attempts at the daily budget, shows why, and resumes when the budget is raised', async () => {
+    const initial = await call(stack.baseUrl, 'GET', '/v1/budget');
+    assert.equal(initial.status, 200);
+    const before = initial.json as BudgetView;
+    assert.equal(before.dailyUsd, null);
+    assert.ok(before.spentTodayUsd > 0, 'the earlier tasks cost something');
+    assert.match(before.day, /^\d{4}-\d{2}-\d{2}$/);
+
+    for (const body of [{}, { dailyUsd: -1 }, { dailyUsd: 'lots' }, { dailyUsd: 1, extra: true }]) {
+      const bad = await call(stack.baseUrl, 'PUT', '/v1/budget', { body });
+      assert.equal(bad.status, 400, `${JSON.stringify(body)}: ${bad.text}`);
+    }
+
+    // The cap is what has been spent already: nothing more may start.
+    const capped = await call(stack.baseUrl, 'PUT', '/v1/budget', { body: { dailyUsd: before.spentTodayUsd } });
+    assert.equal(capped.status, 200, capped.text);
+    assert.equal((capped.json as BudgetView).remainingUsd, 0);
+    const { id } = await submit(stack.baseUrl, { prompt: '@print after the raise', agent: 'chain-b' });
+    const waiting = await waitingFor(id, 'daily_budget');
+    assert.match(waiting.waitingReason?.message ?? '', /daily budget/);
+    assert.equal(waiting.waitingReason?.until, before.resetsAt, 'until the UTC day turns');
+    assert.deepEqual(waiting.attempts, []);
+
+    const raised = await call(stack.baseUrl, 'PUT', '/v1/budget', { body: { dailyUsd: 100 } });
+    assert.equal(raised.status, 200);
+    const done = (await waitForEnd(stack.baseUrl, id)) as ChainTaskView;
+    assert.equal(done.status, 'succeeded');
+    assert.equal(done.waitingReason, null);
+    await call(stack.baseUrl, 'PUT', '/v1/budget', { body: { dailyUsd: null } });
+    assert.equal(((await call(stack.baseUrl, 'GET', '/v1/budget')).json as BudgetView).dailyUsd, null);
+  });
+
+  it("waits at a task's own budget and resumes when PUT /v1/tasks/:id/budget raises it", async () => {
+    const { id } = await submit(stack.baseUrl, { prompt: '@print paid for', agent: 'chain-b', budgetUsd: 0 });
+    await waitingFor(id, 'task_budget');
+    const missing = await call(stack.baseUrl, 'PUT', '/v1/tasks/00000000-0000-4000-8000-000000000000/budget', {
+      body: { budgetUsd: 1 },
+    });
+    assert.equal(missing.status, 404);
+    const bad = await call(stack.baseUrl, 'PUT', `/v1/tasks/${id}/budget`, { body: { budgetUsd: -3 } });
+    assert.equal(bad.status, 400);
+    const res = await call(stack.baseUrl, 'PUT', `/v1/tasks/${id}/budget`, { body: { budgetUsd: 1 } });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json, { id, budgetUsd: 1, costUsd: 0 });
+    const done = (await waitForEnd(stack.baseUrl, id)) as ChainTaskView;
+    assert.equal(done.status, 'succeeded');
+    assert.equal(done.budgetUsd, 1);
+  });
+});

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { readSse } from '../../src/cli/sse';
+import type { DashboardSnapshot } from '../../src/api/dashboard/snapshot';
+import { call, submit, waitForEnd } from '../support/http-api';
+import { stopStackCleanly } from '../support/process-tree';
+import { startStack, type Stack } from '../support/stack';
+import { ROOT } from '../support/test-env';
+
+const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'dashboard-test-token';
+const ARTIFACTS = join(ROOT, 'test/artifacts');
+
+/** The first `snapshot` event of the dashboard stream. */
+async function firstSnapshot(baseUrl: string): Promise<DashboardSnapshot> {
+  const abort = new AbortController();
+  try {
+    const res = await fetch(`${baseUrl}/v1/dashboard/stream`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+      signal: abort.signal,
+    });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
+    assert.ok(res.body);
+    for await (const event of readSse(res.body)) {
+      if (event.event === 'snapshot') return JSON.parse(event.data) as DashboardSnapshot;
+    }
+    throw new Error('the stream ended without a snapshot');
+  } finally {
+    abort.abort();
+  }
+}
+
+/**
+ * The dashboard in real headless Chromium (Debian's package, driven by Playwright): it loads, asks for
+ * the token once, shows a task just submitted while it runs, and updates when it finishes.
+ */
+describe('the dashboard', { timeout: 120_000 }, () => {
+  let stack: Stack;
+  let browser: Browser;
+
+  before(async () => {
+    // npm test installs Chromium when it is missing (infra/bootstrap.mjs); without it this must fail, not skip.
+    assert.ok(
+      existsSync(CHROMIUM),
+      `${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)`,
+    );
+    stack = await startStack({ ATELIER_API_TOKENS: TOKEN });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    });
+  });
+
+  after(async () => {
+    try {
+      await browser?.close();
+    } finally {
+      if (stack) await stopStackCleanly(stack);
+    }
+  });
+
+  it('serves the page without a token and its data only with one', async () => {
+    const page = await call(stack.baseUrl, 'GET', '/');
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+    assert.ok(page.text.includes('/dashboard/dashboard.js'));
+    assert.equal((await call(stack.baseUrl, 'GET', '/dashboard/dashboard.js')).status, 200);
+    assert.equal((await call(stack.baseUrl, 'GET', '/dashboard/..%2Fdashboard.controller.js')).status, 404);
+
+    assert.equal((await call(stack.baseUrl, 'GET', '/v1/dashboard')).status, 401);
+    assert.equal((await call(stack.baseUrl, 'GET', '/v1/dashboard/stream')).status, 401);
+    const res = await call(stack.baseUrl, 'GET', '/v1/dashboard', { token: TOKEN });
+    assert.equal(res.status, 200, res.text);
+    const snapshot = res.json as DashboardSnapshot;
+    assert.deepEqual(
+      snapshot.queues.map((q) => q.role),
+      ['workflows', 'agents'],
+    );
+    assert.equal(snapshot.series.minutes.length, 60);
+    assert.ok(
+      snapshot.workers.some((w) => w.role === 'agents' && w.healthy),
+      JSON.stringify(snapshot.workers),
+    );
+    assert.ok(snapshot.temporalUi.workflows.endsWith('/namespaces/default/workflows'));
+  });
+
+  it('streams a new snapshot when a task changes (from PostgreSQL)', async () => {
+    const before = await firstSnapshot(stack.baseUrl);
+    const { id } = await submit(stack.baseUrl, { prompt: '@print streamed' }, TOKEN);
+    await waitForEnd(stack.baseUrl, id, 30_000, TOKEN);
+    const afterEnd = await firstSnapshot(stack.baseUrl);
+    assert.notEqual(afterEnd.cursor, before.cursor);
+    const row = afterEnd.recent.find((t) => t.id === id);
+    assert.equal(row?.status, 'succeeded');
+    assert.ok(afterEnd.series.submitted.reduce((a, b) => a + b, 0) >= 1);
+  });
+
+  it('shows a task just submitted, running, then finished, live in Chromium', async () => {
+    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    const page = await context.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
+    });
+    try {
+      // Without a token the page asks for one, and keeps it.
+      await page.goto(`${stack.baseUrl}/`);
+      await page.locator('#token-form').waitFor({ state: 'visible' });
+      await page.fill('#token-input', TOKEN);
+      await page.click('#token-form button[type=submit]');
+      await page.locator('#connection[data-state="live"]').waitFor();
+      assert.equal(await page.evaluate('localStorage.getItem("atelier.apiToken")'), TOKEN);
+      problems.length = 0; // the 401 that made the page ask is expected
+
+      const { id, links } = await submit(stack.baseUrl, { prompt: '@print dashboard\n@sleep 3\n@print done' }, TOKEN);
+      const running = page.locator(`#running tr[data-task-id="${id}"]`);
+      await running.waitFor({ timeout: 20_000 });
+      assert.match((await running.textContent()) ?? '', /stand-in/);
+      const recent = page.locator(`#recent tr[data-task-id="${id}"]`);
+      assert.equal(await recent.getAttribute('data-status'), 'running');
+      const link = await recent.locator('a').first().getAttribute('href');
+      assert.equal(link, links.temporalUi, 'the task links into the Temporal Web UI');
+
+      await page.locator(`#recent tr[data-task-id="${id}"][data-status="succeeded"]`).waitFor({ timeout: 30_000 });
+      await page.locator(`#running tr[data-task-id="${id}"]`).waitFor({ state: 'detached' });
+      assert.notEqual(await page.textContent('#count-succeeded'), '0');
+      assert.ok(
+        (await page.locator('#throughput-chart svg rect.succeeded').count()) >= 1,
+        'the throughput chart has a bar',
+      );
+      assert.ok((await page.locator('#workers tbody tr[data-worker]').count()) >= 2, 'both workers are listed');
+
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+
+      // A reload finds the token in localStorage: no question asked.
+      await page.reload();
+      await page.locator('#connection[data-state="live"]').waitFor();
+      assert.equal(await page.locator('#token-form').isHidden(), true);
+      assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+});

@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { call, getTask, type ErrorBody } from '../support/http-api';
+import { stopStackCleanly } from '../support/process-tree';
+import { startStack, type Stack } from '../support/stack';
+import { waitFor } from '../support/wait-for';
+
+interface PlanTaskView {
+  key: string;
+  taskId: string;
+  dependsOn: string[];
+  priority: number;
+  status: string;
+  skippedReason: string | null;
+}
+
+interface PlanView {
+  id: string;
+  status: string;
+  maxParallel: number;
+  onFailure: string;
+  workflowId: string;
+  tasks: PlanTaskView[];
+}
+
+describe('plans over HTTP against the whole service', () => {
+  let stack: Stack;
+
+  before(async () => {
+    stack = await startStack();
+  });
+  after(async () => {
+    if (stack) await stopStackCleanly(stack);
+  });
+
+  const getPlan = async (id: string): Promise<PlanView> => {
+    const res = await call(stack.baseUrl, 'GET', `/v1/plans/${id}`);
+    assert.equal(res.status, 200, res.text);
+    return res.json as PlanView;
+  };
+  const waitForPlanEnd = (id: string) =>
+    waitFor(
+      `plan ${id} to end`,
+      async () => {
+        const plan = await getPlan(id);
+        return plan.status !== 'running' && plan;
+      },
+      { timeoutMs: 60_000 },
+    );
+
+  it('rejects a cycle with 400 naming it, and unknown keys naming the task', async () => {
+    const cycle = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: {
+        tasks: [
+          { key: 'a', prompt: 'x', dependsOn: ['c'] },
+          { key: 'b', prompt: 'x', dependsOn: ['a'] },
+          { key: 'c', prompt: 'x', dependsOn: ['b'] },
+        ],
+      },
+    });
+    assert.equal(cycle.status, 400);
+    const body = cycle.json as ErrorBody;
+    assert.match(body.message, /dependency cycle: a -> c -> b -> a/);
+    const unknown = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: { tasks: [{ key: 'a', prompt: 'x' }, { key: 'b', prompt: 'x', dependsOn: ['nope'] }] },
+    });
+    assert.equal(unknown.status, 400);
+    assert.deepEqual((unknown.json as ErrorBody).fields, [
+      { field: 'tasks.1.dependsOn', problems: ['dependsOn names unknown key "nope"'] },
+    ]);
+    const badTask = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: { tasks: [{ key: 'a', prompt: 'x', agent: 'no-such-agent' }], onFailure: 'sometimes', extra: 1 },
+    });
+    assert.equal(badTask.status, 400);
+    const fields = (badTask.json as ErrorBody).fields?.map((f) => f.field) ?? [];
+    assert.ok(fields.includes('onFailure') && fields.includes('extra'), fields.join(', '));
+    const agentProblem = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: { tasks: [{ key: 'a', prompt: 'x', agent: 'no-such-agent' }] },
+    });
+    assert.equal(agentProblem.status, 400);
+    assert.equal((agentProblem.json as ErrorBody).fields?.[0]?.field, 'tasks.0.agent');
+  });
+
+  it('runs a plan to success; every task is an ordinary task too', async () => {
+    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: {
+        maxParallel: 2,
+        tasks: [
+          { key: 'schema', prompt: 'schema done' },
+          { key: 'api', prompt: 'api done', dependsOn: ['schema'], priority: 1 },
+          { key: 'ui', prompt: 'ui done', dependsOn: ['schema'] },
+          { key: 'docs', prompt: 'docs done', dependsOn: ['api', 'ui'] },
+        ],
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    const created = res.json as PlanView;
+    assert.equal(created.workflowId, `plan-${created.id}`);
+    assert.equal(created.onFailure, 'stop');
+    assert.deepEqual(
+      created.tasks.map((t) => [t.key, t.dependsOn]),
+      [
+        ['schema', []],
+        ['api', ['schema']],
+        ['ui', ['schema']],
+        ['docs', ['api', 'ui']],
+      ],
+    );
+    const done = await waitForPlanEnd(created.id);
+    assert.equal(done.status, 'succeeded');
+    for (const t of done.tasks) {
+      assert.equal(t.status, 'succeeded', t.key);
+      const task = await getTask(stack.baseUrl, t.taskId);
+      assert.equal(task.status, 'succeeded');
+      assert.equal(task.workflowId, `task-${t.taskId}`);
+    }
+  });
+
+  it('cancels a plan: the running task is cancelled, the rest skipped; a second cancel is a no-op', async () => {
+    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: {
+        onFailure: 'continue',
+        tasks: [
+          { key: 'hang', prompt: '@hang' },
+          { key: 'then', prompt: 'x', dependsOn: ['hang'] },
+        ],
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    const plan = res.json as PlanView;
+    const hang = plan.tasks[0] as PlanTaskView;
+    await waitFor('the first task to run', async () => (await getTask(stack.baseUrl, hang.taskId)).status === 'running');
+    const cancel = await call(stack.baseUrl, 'POST', `/v1/plans/${plan.id}/cancel`);
+    assert.equal(cancel.status, 202);
+    const done = await waitForPlanEnd(plan.id);
+    assert.equal(done.status, 'cancelled');
+    assert.deepEqual(
+      done.tasks.map((t) => [t.key, t.status, t.skippedReason]),
+      [
+        ['hang', 'cancelled', null],
+        ['then', 'skipped', 'plan cancelled'],
+      ],
+    );
+    assert.equal((await getTask(stack.baseUrl, (done.tasks[1] as PlanTaskView).taskId)).status, 'cancelled');
+    const again = await call(stack.baseUrl, 'POST', `/v1/plans/${plan.id}/cancel`);
+    assert.deepEqual(again.json, { id: plan.id, status: 'cancelled' });
+    assert.equal((await call(stack.baseUrl, 'GET', '/v1/plans/not-a-plan')).status, 404);
+  });
+});

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Pool } from 'pg';
+import { DEFAULT_BREAKER } from '../../src/gate/breaker';
+import { AdmissionStore, type AgentGateConfig, type AttemptKey } from '../../src/store/admission-store';
+import { BudgetStore } from '../../src/store/budget-store';
+import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
+import { insertTask } from '../support/task-rows';
+import { waitFor } from '../support/wait-for';
+
+const config = (c: Partial<AgentGateConfig> = {}): AgentGateConfig => ({ breaker: DEFAULT_BREAKER, ...c });
+const key = (taskId: string = randomUUID(), attempt = 1): AttemptKey => ({ taskId, runId: 'run-1', attempt });
+
+/**
+ * The gate's state lives in PostgreSQL, shared by every agent worker. These tests use a database of
+ * their own: the daily budget is global to a database, and must not hold back other tests.
+ */
+describe('AdmissionStore', { timeout: 30_000 }, () => {
+  let db: ScratchDatabase;
+  let pool: Pool;
+  let gate: AdmissionStore;
+
+  before(async () => {
+    db = await createScratchDatabase('admission');
+    pool = new Pool({ connectionString: db.url, max: 30 });
+    // Dropping the database at the end ends its idle connections: expected, not an error.
+    pool.on('error', () => undefined);
+    gate = new AdmissionStore(pool, { leaseSeconds: 30 });
+  });
+  after(async () => {
+    await pool?.end();
+    await db?.drop();
+  });
+
+  it('admits exactly maxConcurrent of many attempts asking at once', async () => {
+    const agent = `a-${randomUUID()}`;
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => gate.acquire(agent, key(), 'w', config({ maxConcurrent: 3 }))),
+    );
+    assert.equal(answers.filter((a) => a.admitted).length, 3);
+    const refused = answers.find((a) => !a.admitted);
+    assert.ok(refused && !refused.admitted);
+    assert.equal(refused.wait.kind, 'concurrency');
+  });
+
+  it('admits the same attempt again without taking a second slot', async () => {
+    const agent = `a-${randomUUID()}`;
+    const k = key();
+    assert.equal((await gate.acquire(agent, k, 'w', config({ maxConcurrent: 1 }))).admitted, true);
+    assert.equal((await gate.acquire(agent, k, 'w', config({ maxConcurrent: 1 }))).admitted, true);
+    assert.equal((await gate.acquire(agent, key(), 'w', config({ maxConcurrent: 1 }))).admitted, false);
+    await gate.release(agent, k, 'succeeded', config());
+    assert.equal((await gate.acquire(agent, key(), 'w', config({ maxConcurrent: 1 }))).admitted, true);
+  });
+
+  it("frees a dead worker's slot when its lease expires", async () => {
+    const short = new AdmissionStore(pool, { leaseSeconds: 1 });
+    const agent = `a-${randomUUID()}`;
+    const renewed = key();
+    assert.equal((await short.acquire(agent, renewed, 'alive', config({ maxConcurrent: 2 }))).admitted, true);
+    assert.equal((await short.acquire(agent, key(), 'dies', config({ maxConcurrent: 2 }))).admitted, true);
+    assert.equal((await short.acquire(agent, key(), 'w', config({ maxConcurrent: 2 }))).admitted, false);
+    // The live worker keeps renewing; the dead one's slot comes back by itself.
+    const renewing = setInterval(() => void short.renew(renewed), 200);
+    try {
+      await waitFor('the dead worker to lose its slot', async () => {
+        const a = await short.acquire(agent, key(), 'w', config({ maxConcurrent: 2 }));
+        return a.admitted;
+      });
+      assert.equal((await short.acquire(agent, key(), 'w', config({ maxConcurrent: 2 }))).admitted, false);
+    } finally {
+      clearInterval(renewing);
+    }
+  });
+
+  it('limits starts per minute, whatever ended since', async () => {
+    const agent = `a-${randomUUID()}`;
+    const cfg = config({ startsPerMinute: 2 });
+    for (let i = 0; i < 2; i++) {
+      const k = key();
+      assert.equal((await gate.acquire(agent, k, 'w', cfg)).admitted, true);
+      await gate.release(agent, k, 'succeeded', cfg);
+    }
+    const third = await gate.acquire(agent, key(), 'w', cfg);
+    assert.ok(!third.admitted && third.wait.kind === 'start_rate');
+    assert.ok(
+      third.wait.until !== null && third.wait.until - Date.now() > 55_000,
+      'until the first start leaves the window',
+    );
+  });
+
+  it('opens the breaker, refuses, lets one probe through, and closes on its success', async () => {
+    const agent = `a-${randomUUID()}`;
+    const cfg = config({ breaker: { failureThreshold: 2, windowSeconds: 60, cooldownSeconds: 0.5 } });
+    for (let i = 0; i < 2; i++) {
+      const k = key();
+      assert.equal((await gate.acquire(agent, k, 'w', cfg)).admitted, true);
+      await gate.release(agent, k, 'rate_limited', cfg);
+    }
+    const refused = await gate.acquire(agent, key(), 'w', cfg);
+    assert.ok(!refused.admitted && refused.wait.kind === 'breaker_open', JSON.stringify(refused));
+    assert.ok(refused.wait.until !== null);
+
+    const probe = key();
+    const probing = await waitFor('the cooldown to end', async () => {
+      const a = await gate.acquire(agent, probe, 'w', cfg);
+      return a.admitted ? a : undefined;
+    });
+    assert.deepEqual(probing, { admitted: true, probe: true });
+    const meanwhile = await gate.acquire(agent, key(), 'w', cfg);
+    assert.ok(!meanwhile.admitted && meanwhile.wait.kind === 'breaker_open', 'one probe at a time');
+    await gate.release(agent, probe, 'succeeded', cfg);
+    assert.deepEqual(await gate.acquire(agent, key(), 'w', cfg), { admitted: true, probe: false });
+  });
+
+  it('reopens the breaker at once when the probe fails', async () => {
+    const agent = `a-${randomUUID()}`;
+    const cfg = config({ breaker: { failureThreshold: 1, windowSeconds: 60, cooldownSeconds: 0.3 } });
+    const first = key();
+    await gate.acquire(agent, first, 'w', cfg);
+    await gate.release(agent, first, 'auth', cfg);
+    const probe = key();
+    await waitFor('the probe', async () => (await gate.acquire(agent, probe, 'w', cfg)).admitted);
+    await gate.release(agent, probe, 'overloaded', cfg);
+    const after = await pool.query<{ state: string }>('SELECT state FROM agent_breakers WHERE agent = $1', [agent]);
+    assert.equal(after.rows[0]?.state, 'open');
+  });
+
+  it('holds attempts back at the daily budget until it is raised, and at a task budget', async () => {
+    const budgets = new BudgetStore(pool);
+    const agent = `a-${randomUUID()}`;
+    await pool.query(
+      `INSERT INTO agent_spend (day, agent, cost_usd) VALUES ((clock_timestamp() AT TIME ZONE 'UTC')::date, $1, 1.5)`,
+      [agent],
+    );
+    await budgets.setDaily(1.5);
+    const held = await gate.acquire(agent, key(), 'w', config());
+    assert.ok(!held.admitted && held.wait.kind === 'daily_budget');
+    assert.equal(held.wait.until, (await budgets.daily()).resetsAt.getTime(), 'until the UTC day turns');
+    await budgets.setDaily(2);
+    assert.equal((await gate.acquire(agent, key(), 'w', config())).admitted, true);
+    await budgets.setDaily(null);
+
+    const taskId = await insertTask(pool, { prompt: 'p', agent });
+    await pool.query(`INSERT INTO attempts (task_id, number, agent, cost_usd) VALUES ($1, 1, $2, 0.5)`, [
+      taskId,
+      agent,
+    ]);
+    await budgets.setTaskBudget(taskId, 0.5);
+    const over = await gate.acquire(agent, key(taskId, 2), 'w', config());
+    assert.ok(!over.admitted && over.wait.kind === 'task_budget');
+    await budgets.setTaskBudget(taskId, 0.75);
+    assert.equal((await gate.acquire(agent, key(taskId, 2), 'w', config())).admitted, true);
+  });
+});

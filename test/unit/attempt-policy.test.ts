@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decideAfterFailure } from '../../workflows/attempt-policy';
+import type { FailureClass, FailurePolicy } from '../../workflows/definitions';
+
+const opts = { maxAttempts: 3, backoffSeconds: 1, maxBackoffSeconds: 60, now: 1_000_000 };
+const decide = (
+  failureClass: FailureClass,
+  counts: { attempts: number; classFailures: number },
+  extra: { policy?: FailurePolicy; resetAt?: number | null; maxAttempts?: number } = {},
+) =>
+  decideAfterFailure({ failureClass, policy: extra.policy, resetAt: extra.resetAt }, counts, {
+    ...opts,
+    maxAttempts: extra.maxAttempts ?? opts.maxAttempts,
+  });
+
+describe('decideAfterFailure (the default policies)', () => {
+  it('retries overloaded, crash, stalled and nonzero_exit with a doubling backoff until maxAttempts', () => {
+    for (const cls of ['overloaded', 'crash', 'stalled', 'nonzero_exit'] as const) {
+      assert.deepEqual(decide(cls, { attempts: 1, classFailures: 1 }), {
+        action: 'retry',
+        delayMs: 1000,
+        reason: 'retrying after a backoff',
+      });
+      assert.equal((decide(cls, { attempts: 2, classFailures: 2 }) as { delayMs: number }).delayMs, 2000);
+      assert.equal(decide(cls, { attempts: 3, classFailures: 3 }).action, 'next', cls);
+    }
+  });
+
+  it('retries a timeout once, then moves on', () => {
+    assert.equal(decide('timeout', { attempts: 1, classFailures: 1 }).action, 'retry');
+    assert.equal(decide('timeout', { attempts: 2, classFailures: 2 }).action, 'next');
+  });
+
+  it('moves to the next agent at once on auth, context overflow and bad output', () => {
+    for (const cls of ['auth', 'context_overflow', 'bad_output', 'agent_not_found'] as const) {
+      assert.equal(decide(cls, { attempts: 1, classFailures: 1 }).action, 'next', cls);
+    }
+  });
+
+  it('fails the task on max_turns and invalid input', () => {
+    assert.equal(decide('max_turns', { attempts: 1, classFailures: 1 }).action, 'fail');
+    assert.equal(decide('invalid_input', { attempts: 1, classFailures: 1 }).action, 'fail');
+  });
+
+  it('waits for a rate limit to reset when it is close, and moves on when it is far', () => {
+    const soon = decide('rate_limited', { attempts: 1, classFailures: 1 }, { resetAt: opts.now + 90_000 });
+    assert.deepEqual(soon, { action: 'retry', delayMs: 90_000, reason: 'waiting for the limit to reset' });
+    const far = decide('rate_limited', { attempts: 1, classFailures: 1 }, { resetAt: opts.now + 3_600_000 });
+    assert.equal(far.action, 'next');
+    // Without a reset time: a backoff, once.
+    assert.equal(decide('rate_limited', { attempts: 1, classFailures: 1 }).action, 'retry');
+    assert.equal(decide('rate_limited', { attempts: 2, classFailures: 2 }).action, 'next');
+  });
+});
+
+describe("decideAfterFailure (a profile's policies)", () => {
+  it('follows the policy the attempt carried', () => {
+    const policy: FailurePolicy = { action: 'retry', retries: 3, backoffSeconds: 5 };
+    assert.deepEqual(decide('auth', { attempts: 1, classFailures: 1 }, { policy, maxAttempts: 10 }), {
+      action: 'retry',
+      delayMs: 5000,
+      reason: 'retrying after a backoff',
+    });
+    assert.equal(decide('auth', { attempts: 4, classFailures: 4 }, { policy, maxAttempts: 10 }).action, 'next');
+    assert.equal(
+      decide('overloaded', { attempts: 1, classFailures: 1 }, { policy: { action: 'fail' } }).action,
+      'fail',
+    );
+  });
+
+  it('can ignore reset times, or wait longer for them', () => {
+    const resetAt = opts.now + 600_000;
+    assert.equal(
+      (
+        decide(
+          'rate_limited',
+          { attempts: 1, classFailures: 1 },
+          { resetAt, policy: { action: 'retry', waitForReset: false } },
+        ) as {
+          delayMs: number;
+        }
+      ).delayMs,
+      1000,
+    );
+    assert.deepEqual(
+      decide(
+        'rate_limited',
+        { attempts: 1, classFailures: 1 },
+        { resetAt, policy: { action: 'retry', maxResetWaitSeconds: 900 } },
+      ),
+      { action: 'retry', delayMs: 600_000, reason: 'waiting for the limit to reset' },
+    );
+  });
+});

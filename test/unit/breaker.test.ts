@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { afterOutcome, breakerGate, closedBreaker, withProbe, type BreakerConfig } from '../../src/gate/breaker';
+
+const config: BreakerConfig = { failureThreshold: 3, windowSeconds: 60, cooldownSeconds: 30 };
+const at = (s: number): Date => new Date(1_000_000_000_000 + s * 1000);
+
+describe('circuit breaker', () => {
+  it('opens after the threshold of breaker-class failures within the window', () => {
+    let b = closedBreaker();
+    b = afterOutcome(b, 'rate_limited', 'k1', at(0), config);
+    b = afterOutcome(b, 'overloaded', 'k2', at(10), config);
+    assert.equal(b.state, 'closed');
+    assert.equal(b.failures, 2);
+    b = afterOutcome(b, 'auth', 'k3', at(20), config);
+    assert.equal(b.state, 'open');
+    assert.deepEqual(b.openUntil, at(50));
+  });
+
+  it('counts only failures within one window, and ignores other classes', () => {
+    let b = closedBreaker();
+    b = afterOutcome(b, 'rate_limited', 'k1', at(0), config);
+    b = afterOutcome(b, 'nonzero_exit', 'k2', at(1), config);
+    b = afterOutcome(b, 'timeout', 'k3', at(2), config);
+    b = afterOutcome(b, 'rate_limited', 'k4', at(30), config);
+    b = afterOutcome(b, 'rate_limited', 'k5', at(61), config); // the first one has left the window
+    assert.equal(b.state, 'closed');
+    assert.equal(b.failures, 1);
+  });
+
+  it('refuses while open, lets one probe through after the cooldown, and closes on its success', () => {
+    let b = afterOutcome({ ...closedBreaker(), failures: 2, windowStartedAt: at(0) }, 'overloaded', 'k', at(1), config);
+    assert.deepEqual(breakerGate(b, at(10), 'p1', false), { kind: 'open', until: at(31) });
+    assert.deepEqual(breakerGate(b, at(31), 'p1', false), { kind: 'probe' });
+    b = withProbe(b, 'p1');
+    assert.equal(b.state, 'half_open');
+    // Everyone else waits while the probe runs, unless the probe's worker died (its lease expired).
+    assert.deepEqual(breakerGate(b, at(32), 'p2', true), { kind: 'open', until: null });
+    assert.deepEqual(breakerGate(b, at(32), 'p2', false), { kind: 'probe' });
+    assert.deepEqual(breakerGate(b, at(32), 'p1', true), { kind: 'probe' });
+    b = afterOutcome(b, 'succeeded', 'p1', at(33), config);
+    assert.deepEqual(b, closedBreaker());
+    assert.deepEqual(breakerGate(b, at(33), 'p3', false), { kind: 'pass' });
+  });
+
+  it('reopens at once when the probe fails, until the reset time when it is later', () => {
+    const half = withProbe({ ...closedBreaker(), state: 'open', openUntil: at(0) }, 'p1');
+    const reopened = afterOutcome(half, 'rate_limited', 'p1', at(5), config, at(600));
+    assert.equal(reopened.state, 'open');
+    assert.deepEqual(reopened.openUntil, at(600));
+    // A probe that fails for another reason frees the probe: the next attempt probes.
+    const freed = afterOutcome(half, 'timeout', 'p1', at(5), config);
+    assert.equal(freed.state, 'half_open');
+    assert.equal(freed.probe, null);
+  });
+});

@@ -1,0 +1,333 @@
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import Ajv from 'ajv';
+import { Deployment } from 'kubernetes-models/apps/v1';
+import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { parseAgentsFile } from '../../src/config/agents-file';
+import { loadConfig } from '../../src/config/env';
+import { ROOT } from '../support/test-env';
+
+/**
+ * The deployment files are code nobody runs in CI: parse them, validate them against the published
+ * schemas (Kubernetes and KEDA models from npm, the Compose specification's schema shipped in dclint),
+ * and check the invariants the schemas cannot see: selectors that select, probes on the health
+ * endpoints, grace periods longer than the drain, and the autoscaler pointed at the right queue.
+ */
+
+const K8S_DIR = resolve(ROOT, 'infra/k8s');
+
+interface Doc {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+interface Probe {
+  httpGet?: { path: string; port: string | number };
+}
+interface Container {
+  name: string;
+  command?: string[];
+  ports?: { name?: string; containerPort: number }[];
+  env?: { name: string; value?: string }[];
+  envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
+  startupProbe?: Probe;
+  livenessProbe?: Probe;
+  readinessProbe?: Probe;
+  volumeMounts?: { name: string }[];
+}
+interface PodSpec {
+  terminationGracePeriodSeconds?: number;
+  containers: Container[];
+  initContainers?: Container[];
+  volumes?: { name: string; configMap?: { name: string } }[];
+}
+interface DeploymentDoc extends Doc {
+  spec: {
+    selector: { matchLabels: Record<string, string> };
+    template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
+  };
+}
+
+const MODELS: Record<string, new (data: never) => { validate: () => void }> = {
+  'v1/Namespace': Namespace,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Secret': Secret,
+  'v1/Service': Service,
+  'apps/v1/Deployment': Deployment,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'keda.sh/v1alpha1/ScaledObject': ScaledObject,
+};
+
+function loadK8s(): { file: string; doc: Doc }[] {
+  const files = readdirSync(K8S_DIR).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+  return files.flatMap((file) =>
+    parseAllDocuments(readFileSync(join(K8S_DIR, file), 'utf8')).map((d) => {
+      assert.deepEqual(d.errors, [], `${file} parses`);
+      return { file, doc: d.toJS() as Doc };
+    }),
+  );
+}
+
+const selects = (selector: Record<string, string>, labels: Record<string, string>): boolean =>
+  Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+const envOf = (c: Container, configs: Map<string, Record<string, string>>): Record<string, string> => {
+  const env: Record<string, string> = {};
+  for (const from of c.envFrom ?? []) {
+    const name = from.configMapRef?.name ?? from.secretRef?.name ?? '';
+    Object.assign(env, configs.get(name) ?? {});
+  }
+  for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
+  return env;
+};
+
+describe('infra/k8s manifests', () => {
+  const docs = loadK8s();
+  const byKind = (kind: string): Doc[] => docs.filter((d) => d.doc.kind === kind).map((d) => d.doc);
+  const deployments = byKind('Deployment') as DeploymentDoc[];
+  const deployment = (component: string): DeploymentDoc => {
+    const found = deployments.find((d) => d.metadata.labels?.['app.kubernetes.io/component'] === component);
+    assert.ok(found, `a Deployment for ${component}`);
+    return found;
+  };
+  // ConfigMap data and Secret stringData by name, as envFrom sees them.
+  const configs = new Map<string, Record<string, string>>();
+  for (const d of [...byKind('ConfigMap'), ...byKind('Secret')]) {
+    configs.set(d.metadata.name, (d.data ?? d.stringData ?? {}) as Record<string, string>);
+  }
+  const agentsText = configs.get('atelier-agents')?.['agents.yaml'];
+
+  it('validates every document against the Kubernetes and KEDA schemas', () => {
+    assert.ok(docs.length >= 10, `found ${docs.length} documents`);
+    for (const { file, doc } of docs) {
+      const Model = MODELS[`${doc.apiVersion}/${doc.kind}`];
+      assert.ok(Model, `${file}: ${doc.apiVersion} ${doc.kind} is a kind this test knows`);
+      assert.doesNotThrow(() => new Model(doc as never).validate(), `${file}: ${doc.kind} ${doc.metadata?.name}`);
+    }
+  });
+
+  it('has Deployments for the API, the workflow workers and the agent workers, and the kustomization lists every file', () => {
+    for (const c of ['api', 'workflow-worker', 'agent-worker']) deployment(c);
+    const kustomization = parseYaml(readFileSync(join(K8S_DIR, 'kustomization.yaml'), 'utf8')) as {
+      resources: string[];
+      images: { name: string }[];
+    };
+    const files = readdirSync(K8S_DIR).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml');
+    assert.deepEqual([...kustomization.resources].sort(), files.sort());
+    assert.ok(kustomization.images.some((i) => i.name === 'atelier'));
+  });
+
+  it('selects what it means to: Deployments their pods, Services and budgets a Deployment', () => {
+    for (const d of deployments) {
+      assert.ok(
+        selects(d.spec.selector.matchLabels, d.spec.template.metadata.labels),
+        `${d.metadata.name}: the selector matches the pod labels`,
+      );
+    }
+    const podLabels = deployments.map((d) => d.spec.template.metadata.labels);
+    for (const s of byKind('Service')) {
+      const spec = s.spec as { selector: Record<string, string>; ports: { targetPort: string | number }[] };
+      const targets = deployments.filter((d) => selects(spec.selector, d.spec.template.metadata.labels));
+      assert.equal(targets.length, 1, `Service ${s.metadata.name} selects one Deployment`);
+      const ports = targets[0]?.spec.template.spec.containers.flatMap((c) => c.ports ?? []) ?? [];
+      for (const p of spec.ports) {
+        assert.ok(
+          ports.some((cp) => cp.name === p.targetPort || cp.containerPort === p.targetPort),
+          `Service ${s.metadata.name}: target port ${p.targetPort} exists`,
+        );
+      }
+    }
+    const pdbs = byKind('PodDisruptionBudget');
+    assert.equal(pdbs.length, 3, 'a budget per Deployment');
+    for (const p of pdbs) {
+      const selector = (p.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
+      assert.equal(podLabels.filter((l) => selects(selector, l)).length, 1, `PDB ${p.metadata.name} selects one`);
+    }
+  });
+
+  it('probes the health endpoints on declared ports', () => {
+    for (const d of deployments) {
+      for (const c of d.spec.template.spec.containers) {
+        const names = new Set((c.ports ?? []).map((p) => p.name));
+        assert.equal(c.livenessProbe?.httpGet?.path, '/health/live', `${d.metadata.name}: liveness`);
+        assert.equal(c.readinessProbe?.httpGet?.path, '/health/ready', `${d.metadata.name}: readiness`);
+        for (const probe of [c.startupProbe, c.livenessProbe, c.readinessProbe]) {
+          if (probe?.httpGet) assert.ok(names.has(String(probe.httpGet.port)), `${d.metadata.name}: probe port`);
+        }
+      }
+    }
+  });
+
+  it('gives every process a valid configuration, its config maps, secrets and volumes', () => {
+    for (const d of deployments) {
+      const pod = d.spec.template.spec;
+      const volumes = new Set((pod.volumes ?? []).map((v) => v.name));
+      for (const v of pod.volumes ?? []) if (v.configMap) assert.ok(configs.has(v.configMap.name), v.configMap.name);
+      for (const c of [...pod.containers, ...(pod.initContainers ?? [])]) {
+        for (const from of c.envFrom ?? []) {
+          const name = from.configMapRef?.name ?? from.secretRef?.name ?? '';
+          assert.ok(configs.has(name), `${d.metadata.name}/${c.name}: ${name} exists`);
+        }
+        for (const m of c.volumeMounts ?? []) assert.ok(volumes.has(m.name), `${d.metadata.name}: volume ${m.name}`);
+        assert.doesNotThrow(() => loadConfig(envOf(c, configs)), `${d.metadata.name}/${c.name}: loadConfig`);
+      }
+    }
+    assert.ok(agentsText, 'the agents file is in a ConfigMap');
+    assert.doesNotThrow(() => parseAgentsFile(agentsText, 'atelier-agents ConfigMap'));
+  });
+
+  it('lets workers drain before they are killed, and agents finish before a scale-in stops them', () => {
+    const agents = parseAgentsFile(agentsText ?? '', 'atelier-agents');
+    const profiles = Object.values(agents.agents);
+    const killGrace = Math.max(...profiles.map((p) => p.killGraceSeconds));
+    for (const component of ['workflow-worker', 'agent-worker']) {
+      const d = deployment(component);
+      const [container] = d.spec.template.spec.containers;
+      assert.ok(container);
+      const drain = loadConfig(envOf(container, configs)).ATELIER_SHUTDOWN_GRACE_SECONDS;
+      const grace = d.spec.template.spec.terminationGracePeriodSeconds ?? 30;
+      assert.ok(grace >= drain + killGrace + 20, `${component}: grace ${grace} s covers the ${drain} s drain`);
+    }
+    const agentContainer = deployment('agent-worker').spec.template.spec.containers[0] as Container;
+    const drain = loadConfig(envOf(agentContainer, configs)).ATELIER_SHUTDOWN_GRACE_SECONDS;
+    const longest = Math.max(...profiles.map((p) => p.timeoutSeconds));
+    assert.ok(drain >= longest, `the agent drain (${drain} s) lets the longest agent timeout (${longest} s) finish`);
+  });
+
+  it('scales agent workers with KEDA on the agent task queue, per worker slots', () => {
+    const [scaled] = byKind('ScaledObject') as (Doc & {
+      spec: {
+        scaleTargetRef: { name: string; kind?: string };
+        minReplicaCount: number;
+        maxReplicaCount: number;
+        triggers: { type: string; metadata: Record<string, string> }[];
+      };
+    })[];
+    assert.ok(scaled);
+    const agent = deployment('agent-worker');
+    assert.equal(scaled.spec.scaleTargetRef.name, agent.metadata.name);
+    assert.ok(scaled.spec.minReplicaCount >= 1 && scaled.spec.maxReplicaCount > scaled.spec.minReplicaCount);
+    const env = envOf(agent.spec.template.spec.containers[0] as Container, configs);
+    const config = loadConfig(env);
+    const temporal = scaled.spec.triggers.find((t) => t.type === 'temporal');
+    assert.ok(temporal, 'a temporal trigger');
+    assert.equal(temporal.metadata.taskQueue, config.ATELIER_AGENT_QUEUE);
+    assert.equal(temporal.metadata.queueTypes, 'activity');
+    assert.equal(temporal.metadata.namespace, config.TEMPORAL_NAMESPACE);
+    assert.equal(temporal.metadata.endpoint, config.TEMPORAL_ADDRESS);
+    assert.equal(Number(temporal.metadata.targetQueueSize), config.ATELIER_AGENT_SLOTS);
+    const running = scaled.spec.triggers.find((t) => t.type === 'prometheus');
+    assert.ok(running?.metadata.query?.includes('atelier_worker_slots_used'), 'running agents keep their pods');
+    assert.ok(running?.metadata.query?.includes(config.ATELIER_AGENT_QUEUE));
+    assert.equal(Number(running?.metadata.threshold), config.ATELIER_AGENT_SLOTS);
+  });
+
+  it('exposes worker metrics on the port their settings and scrape annotations name', () => {
+    const cases = [
+      ['workflow-worker', 'ATELIER_WORKFLOW_WORKER_METRICS_PORT'],
+      ['agent-worker', 'ATELIER_AGENT_WORKER_METRICS_PORT'],
+      ['api', 'PORT'],
+    ] as const;
+    for (const [component, setting] of cases) {
+      const d = deployment(component);
+      const container = d.spec.template.spec.containers[0] as Container;
+      const port = loadConfig(envOf(container, configs))[setting];
+      assert.ok(
+        (container.ports ?? []).some((p) => p.containerPort === port),
+        `${component}: port ${port} declared`,
+      );
+      assert.equal(d.spec.template.metadata.annotations?.['prometheus.io/port'], String(port));
+      assert.equal(d.spec.template.metadata.annotations?.['prometheus.io/path'], '/metrics');
+      assert.equal(loadConfig(envOf(container, configs)).HOST, '0.0.0.0', `${component} listens on the pod IP`);
+    }
+  });
+});
+
+describe('docker-compose.yml', () => {
+  const compose = parseYaml(readFileSync(resolve(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+    services: Record<
+      string,
+      {
+        command?: string[];
+        stop_grace_period?: string;
+        environment?: Record<string, string | number | null>;
+        healthcheck?: { test: string[] };
+      }
+    >;
+  };
+
+  it('is valid against the Compose specification schema', () => {
+    // dclint ships the Compose specification's JSON schema; its package exports do not list it.
+    const schemaPath = join(dirname(require.resolve('dclint/package.json')), 'schemas/compose.schema.json');
+    // It is draft-07, Ajv's own default; its `$schema` spells the draft's URL in a form Ajv does not know.
+    const schema = JSON.parse(readFileSync(schemaPath, 'utf8')) as Record<string, unknown>;
+    delete schema.$schema;
+    const ajv = new Ajv({ allErrors: true, strict: false });
+    const validate = ajv.compile(schema);
+    const valid = validate(compose);
+    assert.ok(valid, JSON.stringify(validate.errors, null, 2));
+  });
+
+  it('gives each worker a stop period longer than its drain, and the API a health check', () => {
+    const seconds = (d: string | undefined): number => {
+      const m = /^(\d+)(s|m)$/.exec(d ?? '10s');
+      assert.ok(m, `a duration: ${d}`);
+      return Number(m[1]) * (m[2] === 'm' ? 60 : 1);
+    };
+    for (const name of ['workflow-worker', 'agent-worker']) {
+      const service = compose.services[name];
+      assert.ok(service, name);
+      const drain = Number(/\d+/.exec(String(service.environment?.ATELIER_SHUTDOWN_GRACE_SECONDS ?? '30'))?.[0]);
+      assert.ok(seconds(service.stop_grace_period) > drain, `${name}: stop_grace_period exceeds the ${drain} s drain`);
+    }
+    assert.ok(compose.services.api?.healthcheck?.test.join(' ').includes('/health/live'));
+  });
+});
+
+describe('infra/grafana/atelier.json', () => {
+  const dashboard = JSON.parse(readFileSync(resolve(ROOT, 'infra/grafana/atelier.json'), 'utf8')) as {
+    uid: string;
+    title: string;
+    panels: { type: string; title: string; targets?: { expr: string }[]; gridPos: object }[];
+  };
+
+  /** Every metric name Atelier may register: each quoted `'atelier_…'` in the sources. */
+  const registered = (): Set<string> => {
+    const names = new Set<string>();
+    const walk = (dir: string): void => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory()) walk(path);
+        else if (entry.name.endsWith('.ts')) {
+          for (const m of readFileSync(path, 'utf8').matchAll(/'(atelier_\w+)'/g)) names.add(m[1] as string);
+        }
+      }
+    };
+    walk(resolve(ROOT, 'src'));
+    return names;
+  };
+
+  it('queries only metrics Atelier serves', () => {
+    assert.equal(dashboard.uid, 'atelier-overview');
+    const known = registered();
+    assert.ok(known.has('atelier_tasks') && known.has('atelier_agent_run_duration_seconds'), [...known].join(' '));
+    const queries = dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+    assert.ok(queries.length >= 20, `${queries.length} queries`);
+    for (const expr of queries) {
+      for (const m of expr.matchAll(/\b(atelier_\w+?)(_bucket|_count|_sum)?\b/g)) {
+        assert.ok(known.has(m[1] as string), `${m[1]} (in ${expr}) is a metric Atelier registers`);
+      }
+    }
+    assert.ok(
+      queries.some((q) => q.includes('temporal_')),
+      'the Temporal SDK metrics are charted too',
+    );
+  });
+});

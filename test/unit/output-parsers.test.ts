@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { classifyAttempt } from '../../activities/agent/classify-attempt';
+import { createParser, OUTPUT_PARSERS } from '../../activities/agent/parsers';
+import { resetTimeIn } from '../../activities/agent/parsers/error-patterns';
+import type { OutputFormat } from '../../src/config/agents-file';
+import { FIXTURES, type OutputFixture } from '../fixtures/agent-output';
+
+/** Feeds a fixture to a fresh parser in small chunks (lines split across chunks), then classifies it. */
+function run(format: OutputFormat, fixture: OutputFixture, chunkSize = 7) {
+  const parser = createParser(format);
+  for (let i = 0; i < fixture.stdout.length; i += chunkSize)
+    parser.push('stdout', fixture.stdout.slice(i, i + chunkSize));
+  if (fixture.stderr) parser.push('stderr', fixture.stderr);
+  const parsed = parser.finish(fixture.end);
+  const verdict = classifyAttempt({
+    end: fixture.end,
+    parsed,
+    parser,
+    stdoutTail: fixture.stdout,
+    stderrTail: fixture.stderr ?? '',
+    profilePatterns: [],
+    timeoutSeconds: 60,
+    idleSeconds: 5,
+    cancelRequested: false,
+  });
+  return { parsed, verdict };
+}
+
+describe('output parsers on recorded formats', () => {
+  it('has a parser for every output format of the agents file', () => {
+    assert.deepEqual(Object.keys(OUTPUT_PARSERS).sort(), Object.keys(FIXTURES).sort());
+  });
+
+  for (const [format, fixtures] of Object.entries(FIXTURES) as [OutputFormat, OutputFixture[]][]) {
+    describe(format, () => {
+      for (const fixture of fixtures) {
+        it(`${fixture.name} → ${fixture.expect.failureClass}`, () => {
+          const { parsed, verdict } = run(format, fixture);
+          const { failureClass, resetInSeconds, ...fields } = fixture.expect;
+          assert.equal(verdict.failureClass, failureClass, `${verdict.error ?? ''} ${JSON.stringify(parsed)}`);
+          for (const [field, value] of Object.entries(fields)) {
+            if (value !== undefined) assert.deepEqual(parsed[field as keyof typeof parsed], value, field);
+          }
+          if (resetInSeconds !== undefined) {
+            assert.ok(parsed.resetAt !== undefined, 'a reset time was found');
+            const seconds = (parsed.resetAt - Date.now()) / 1000;
+            assert.ok(Math.abs(seconds - resetInSeconds) < 3, `resets in ${seconds}s, not ${resetInSeconds}s`);
+          }
+          if (failureClass !== 'succeeded') assert.ok(verdict.error, 'a failed attempt says why');
+        });
+      }
+      it('reads the same output whole as in chunks', () => {
+        for (const fixture of fixtures) {
+          const whole = run(format, fixture, 1 << 30);
+          const chunked = run(format, fixture, 3);
+          assert.deepEqual(
+            { ...chunked.parsed, resetAt: undefined },
+            { ...whole.parsed, resetAt: undefined },
+            fixture.name,
+          );
+        }
+      });
+    });
+  }
+});
+
+describe('classifyAttempt order', () => {
+  const text = createParser('text');
+  const base = {
+    parsed: { final: true },
+    parser: text,
+    stdoutTail: '',
+    stderrTail: '',
+    profilePatterns: [] as const,
+    timeoutSeconds: 10,
+    cancelRequested: false,
+  };
+
+  it('puts how the run was stopped above anything its output says', () => {
+    const parsed = { final: true, failureClass: 'rate_limited' as const };
+    assert.equal(classifyAttempt({ ...base, parsed, end: { kind: 'timed_out' } }).failureClass, 'timeout');
+    assert.equal(classifyAttempt({ ...base, parsed, end: { kind: 'stalled' } }).failureClass, 'stalled');
+    assert.equal(
+      classifyAttempt({ ...base, parsed, end: { kind: 'aborted' }, cancelRequested: true }).failureClass,
+      'cancelled',
+    );
+    assert.equal(classifyAttempt({ ...base, parsed, end: { kind: 'aborted' } }).failureClass, 'crash');
+  });
+
+  it("lets a profile's patterns fail a run that exited 0, and the stream's own report win over them", () => {
+    const profilePatterns = [['auth', /license expired/i]] as const;
+    const end = { kind: 'exited', exitCode: 0 } as const;
+    assert.equal(
+      classifyAttempt({ ...base, end, profilePatterns, stdoutTail: 'sorry, license expired' }).failureClass,
+      'auth',
+    );
+    assert.equal(
+      classifyAttempt({
+        ...base,
+        end,
+        profilePatterns,
+        stdoutTail: 'license expired',
+        parsed: { final: true, failureClass: 'overloaded' },
+      }).failureClass,
+      'overloaded',
+    );
+  });
+
+  it('uses exit codes before stderr patterns', () => {
+    const gemini = createParser('gemini-json');
+    const v = classifyAttempt({
+      ...base,
+      parser: gemini,
+      parsed: { final: false },
+      end: { kind: 'exited', exitCode: 41 },
+      stderrTail: '429 Too Many Requests',
+    });
+    assert.equal(v.failureClass, 'auth');
+    assert.equal(v.exitCode, 41);
+  });
+
+  it('reads reset times said in words', () => {
+    const now = 1_000_000;
+    assert.equal(resetTimeIn('Please try again in 20s.', now), now + 20_000);
+    assert.equal(resetTimeIn('Retrying in 0.5 seconds...', now), now + 500);
+    assert.equal(resetTimeIn('retry after 2 minutes', now), now + 120_000);
+    assert.equal(resetTimeIn('resets in 1 hour', now), now + 3_600_000);
+    assert.equal(resetTimeIn('nothing to see', now), undefined);
+  });
+});

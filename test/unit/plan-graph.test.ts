@@ -1,0 +1,47 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { dependantsOf, findCycle, findGraphProblems, type PlanNode } from '../../workflows/plan-graph';
+
+const graph = (edges: Record<string, string[]>): PlanNode[] =>
+  Object.entries(edges).map(([key, dependsOn]) => ({ key, dependsOn }));
+
+describe('plan graph', () => {
+  it('finds no cycle in a diamond, a chain or a fan-out', () => {
+    assert.equal(findCycle(graph({ a: [], b: ['a'], c: ['a'], d: ['b', 'c'] })), undefined);
+    assert.equal(findCycle(graph({ a: [], b: ['a'], c: ['b'], d: ['c'] })), undefined);
+    assert.equal(findCycle(graph({ root: [], x: ['root'], y: ['root'], z: ['root'] })), undefined);
+  });
+
+  it('names a cycle as a path that ends where it starts', () => {
+    assert.deepEqual(findCycle(graph({ a: ['c'], b: ['a'], c: ['b'], d: [] })), ['a', 'c', 'b', 'a']);
+    assert.deepEqual(findCycle(graph({ x: [], a: ['x', 'b'], b: ['a'] })), ['a', 'b', 'a']);
+  });
+
+  it('reports duplicate keys, unknown dependencies and self-dependencies by task index', () => {
+    assert.deepEqual(findGraphProblems(graph({ a: ['nope'], b: ['b'] })), [
+      { index: 0, message: 'dependsOn names unknown key "nope"' },
+      { index: 1, message: 'task "b" depends on itself' },
+    ]);
+    assert.deepEqual(
+      findGraphProblems([
+        { key: 'a', dependsOn: [] },
+        { key: 'a', dependsOn: [] },
+      ]),
+      [{ index: 1, message: 'key "a" is used by more than one task' }],
+    );
+  });
+
+  it('reports a cycle with its whole path', () => {
+    assert.deepEqual(findGraphProblems(graph({ a: ['b'], b: ['c'], c: ['a'] })), [
+      { message: 'dependency cycle: a -> b -> c -> a' },
+    ]);
+    assert.deepEqual(findGraphProblems(graph({ a: [], b: ['a'] })), []);
+  });
+
+  it('finds every transitive dependant, not the task itself or unrelated ones', () => {
+    const g = graph({ a: [], b: ['a'], c: ['b'], d: ['c', 'e'], e: [], f: ['e'] });
+    assert.deepEqual([...dependantsOf(g, 'a')].sort(), ['b', 'c', 'd']);
+    assert.deepEqual([...dependantsOf(g, 'e')].sort(), ['d', 'f']);
+    assert.deepEqual([...dependantsOf(g, 'd')], []);
+  });
+});

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { agentTaskWorkflow } from '../../workflows';
+import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
+import { startAgentWorkerProcess, type AgentWorkerProcess } from '../support/agent-worker-process';
+import {
+  openHarness,
+  runAgentWorker,
+  runWorkflowWorker,
+  type Harness,
+  type RunningWorker,
+} from '../support/in-process-workers';
+import { insertTask } from '../support/task-rows';
+import { uniqueQueue } from '../support/test-env';
+import { waitFor } from '../support/wait-for';
+
+type TaskHandle = WorkflowHandle<typeof agentTaskWorkflow>;
+
+interface BreakerRow {
+  state: string;
+  failures: number;
+  open_until: Date | null;
+}
+
+/**
+ * Circuit breakers are shared by every agent worker: here an in-process worker and a worker process
+ * (each runs one agent at a time, so two tasks at once run on both). breaker-a opens after two
+ * breaker-class failures and stays open 3 s; its chain falls back to breaker-b.
+ */
+describe('circuit breakers across agent workers', { timeout: 90_000 }, () => {
+  let h: Harness;
+  let second: AgentWorkerProcess | undefined;
+  const workers: RunningWorker[] = [];
+  const queues = { workflowQueue: uniqueQueue('wf-breaker'), agentQueue: uniqueQueue('agents-breaker') };
+
+  before(async () => {
+    h = await openHarness();
+    workers.push(
+      ...(await Promise.all([
+        runWorkflowWorker(h, queues.workflowQueue),
+        runAgentWorker(h, queues.agentQueue, 'breaker-worker', { maxConcurrentActivities: 1 }),
+      ])),
+    );
+    second = await startAgentWorkerProcess(h.client, queues.agentQueue, { ATELIER_AGENT_SLOTS: '1' });
+  });
+  after(async () => {
+    await second?.stop();
+    await Promise.all(workers.map((w) => w.stop()));
+    await h.close();
+  });
+
+  async function startTask(prompt: string, agents: string[]): Promise<{ taskId: string; handle: TaskHandle }> {
+    const taskId = await insertTask(h.pool, { prompt, agent: agents[0] });
+    const input: AgentTaskInput = {
+      taskId,
+      agent: agents[0] as string,
+      agents,
+      timeoutSeconds: 30,
+      maxAttempts: 1,
+      priority: 3,
+      agentTaskQueue: queues.agentQueue,
+      backoffSeconds: 0.1,
+      waitRecheckSeconds: 0.1,
+    };
+    const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
+      taskQueue: queues.workflowQueue,
+      workflowId: workflowIdForTask(taskId),
+      args: [input],
+    });
+    return { taskId, handle };
+  }
+
+  const breaker = async (): Promise<BreakerRow | undefined> =>
+    (await h.pool.query<BreakerRow>("SELECT state, failures, open_until FROM agent_breakers WHERE agent = 'breaker-a'"))
+      .rows[0];
+  const attempts = async (taskId: string) =>
+    (
+      await h.pool.query<{ agent: string; failure_class: string; worker: string }>(
+        'SELECT agent, failure_class, worker FROM attempts WHERE task_id = $1 ORDER BY number',
+        [taskId],
+      )
+    ).rows;
+
+  it('opens on failures seen by two workers, skips the agent while open, probes after the cooldown and closes', async () => {
+    // 1. Two tasks at once, on both workers: breaker-a is overloaded for each, and both fall back to b.
+    const failing = '@when a @sleep 0.5\n@when a @fail overloaded\n@print done by b';
+    const first = await Promise.all([
+      startTask(failing, ['breaker-a', 'breaker-b']),
+      startTask(failing, ['breaker-a', 'breaker-b']),
+    ]);
+    for (const { handle } of first) assert.equal((await handle.result()).agent, 'breaker-b');
+    const failedOn = (await Promise.all(first.map(({ taskId }) => attempts(taskId)))).map((a) => a[0]);
+    assert.deepEqual(
+      failedOn.map((a) => [a?.agent, a?.failure_class]),
+      [
+        ['breaker-a', 'overloaded'],
+        ['breaker-a', 'overloaded'],
+      ],
+    );
+    assert.equal(new Set(failedOn.map((a) => a?.worker)).size, 2, 'the two failures happened on two workers');
+    const opened = await breaker();
+    assert.equal(opened?.state, 'open');
+    assert.ok(opened?.open_until && opened.open_until.getTime() > Date.now(), 'open for the cooldown');
+
+    // 2. While open, a task that breaker-a could do goes straight to breaker-b: no attempt on a.
+    const skipped = await startTask('@print anyone can do this', ['breaker-a', 'breaker-b']);
+    assert.equal((await skipped.handle.result()).agent, 'breaker-b');
+    assert.deepEqual(
+      (await attempts(skipped.taskId)).map((a) => [a.agent, a.failure_class]),
+      [['breaker-b', 'succeeded']],
+    );
+
+    // 3. A task whose whole chain is open waits, visibly, instead of failing...
+    const waiting = await startTask('@print probed', ['breaker-a']);
+    const reason = await waitFor('the task to wait for the open breaker', async () => {
+      const row = (
+        await h.pool.query<{ status: string; waiting_reason: { kind: string; agent: string; until: string } | null }>(
+          'SELECT status, waiting_reason FROM tasks WHERE id = $1',
+          [waiting.taskId],
+        )
+      ).rows[0];
+      return row?.status === 'queued' && row.waiting_reason ? row.waiting_reason : undefined;
+    });
+    assert.equal(reason.kind, 'breaker_open');
+    assert.equal(reason.agent, 'breaker-a');
+    assert.equal(new Date(reason.until).getTime(), opened?.open_until?.getTime());
+    assert.deepEqual(await attempts(waiting.taskId), []);
+
+    // 4. ...and after the cooldown it is the probe: it succeeds, and the breaker closes.
+    const result = await waiting.handle.result();
+    assert.equal(result.agent, 'breaker-a');
+    assert.ok(Date.now() >= (opened?.open_until?.getTime() ?? 0), 'the probe ran after the cooldown');
+    assert.deepEqual(await breaker(), { state: 'closed', failures: 0, open_until: null });
+  });
+});

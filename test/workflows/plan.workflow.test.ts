@@ -1,0 +1,340 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import { CancelledFailure } from '@temporalio/common';
+import { PlanStore } from '../../src/store/plan-store';
+import type { agentTaskWorkflow, planWorkflow } from '../../workflows';
+import {
+  workflowIdForPlan,
+  workflowIdForTask,
+  type AgentTaskInput,
+  type PlanInput,
+  type PlanOnFailure,
+} from '../../workflows/definitions';
+import {
+  openHarness,
+  runAgentWorker,
+  runWorkflowWorker,
+  type Harness,
+  type RunningWorker,
+} from '../support/in-process-workers';
+import { uniqueQueue } from '../support/test-env';
+import { waitFor } from '../support/wait-for';
+
+interface Queues {
+  workflowQueue: string;
+  agentQueue: string;
+}
+
+interface TaskSpec {
+  key: string;
+  prompt: string;
+  dependsOn?: string[];
+  priority?: number;
+}
+
+/** When a task's agent ran, from its attempt row (written by the agent worker around the process). */
+interface Span {
+  key: string;
+  start: number;
+  end: number;
+}
+
+describe('planWorkflow', { timeout: 120_000 }, () => {
+  let h: Harness;
+  let plans: PlanStore;
+  const workers: RunningWorker[] = [];
+
+  before(async () => {
+    h = await openHarness();
+    plans = new PlanStore(h.pool);
+  });
+  after(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await h.close();
+  });
+
+  const track = (worker: RunningWorker): RunningWorker => (workers.push(worker), worker);
+
+  async function freshQueues(agentOptions: { maxConcurrentActivities?: number } = {}): Promise<Queues> {
+    const queues = { workflowQueue: uniqueQueue('wf-plan'), agentQueue: uniqueQueue('agents-plan') };
+    await Promise.all([
+      runWorkflowWorker(h, queues.workflowQueue).then(track),
+      runAgentWorker(h, queues.agentQueue, 'agent-worker', agentOptions).then(track),
+    ]);
+    return queues;
+  }
+
+  const taskInput = (queues: Queues, taskId: string, priority: number): AgentTaskInput => ({
+    taskId,
+    agent: 'stand-in',
+    timeoutSeconds: 60,
+    maxAttempts: 1,
+    priority,
+    agentTaskQueue: queues.agentQueue,
+    backoffSeconds: 0.1,
+  });
+
+  /** Stores the plan as the API does, then starts its workflow; returns the handle and task ids by key. */
+  async function startPlan(
+    queues: Queues,
+    specs: TaskSpec[],
+    options: { maxParallel?: number; onFailure?: PlanOnFailure } = {},
+  ): Promise<{ planId: string; handle: WorkflowHandle<typeof planWorkflow>; ids: Map<string, string> }> {
+    const planId = randomUUID();
+    const ids = new Map(specs.map((s) => [s.key, randomUUID()]));
+    const id = (key: string) => ids.get(key) as string;
+    await plans.create({
+      id: planId,
+      maxParallel: options.maxParallel ?? 4,
+      onFailure: options.onFailure ?? 'stop',
+      workflowId: workflowIdForPlan(planId),
+      tasks: specs.map((s) => ({
+        id: id(s.key),
+        key: s.key,
+        dependsOn: s.dependsOn ?? [],
+        prompt: s.prompt,
+        agent: 'stand-in',
+        timeoutSeconds: 60,
+        maxAttempts: 1,
+        priority: s.priority ?? 3,
+        labels: {},
+        workflowId: workflowIdForTask(id(s.key)),
+      })),
+    });
+    const input: PlanInput = {
+      planId,
+      maxParallel: options.maxParallel ?? 4,
+      onFailure: options.onFailure ?? 'stop',
+      tasks: specs.map((s) => ({
+        key: s.key,
+        dependsOn: s.dependsOn ?? [],
+        task: taskInput(queues, id(s.key), s.priority ?? 3),
+      })),
+    };
+    const handle = await h.client.workflow.start<typeof planWorkflow>('planWorkflow', {
+      taskQueue: queues.workflowQueue,
+      workflowId: workflowIdForPlan(planId),
+      args: [input],
+    });
+    return { planId, handle, ids };
+  }
+
+  async function spans(ids: Map<string, string>): Promise<Span[]> {
+    const res = await h.pool.query<{ task_id: string; started_at: Date; finished_at: Date | null }>(
+      'SELECT task_id, started_at, finished_at FROM attempts WHERE task_id = ANY($1)',
+      [[...ids.values()]],
+    );
+    const keyOf = new Map([...ids].map(([k, v]) => [v, k]));
+    return res.rows
+      .map((r) => ({
+        key: keyOf.get(r.task_id) as string,
+        start: r.started_at.getTime(),
+        end: (r.finished_at ?? new Date(8.64e15)).getTime(),
+      }))
+      .sort((a, b) => a.start - b.start);
+  }
+
+  const spanOf = (all: Span[], key: string): Span => {
+    const found = all.find((s) => s.key === key);
+    assert.ok(found, `task ${key} ran`);
+    return found;
+  };
+
+  /** The most spans running at one moment. */
+  const maxOverlap = (all: Span[]): number =>
+    Math.max(...all.map((s) => all.filter((o) => o.start <= s.start && s.start < o.end).length));
+
+  async function planTasks(planId: string) {
+    const found = await plans.get(planId);
+    assert.ok(found);
+    return { plan: found.plan, byKey: new Map(found.tasks.map((t) => [t.key, t])) };
+  }
+
+  it('runs a diamond in dependency order, the middle tasks in parallel', async () => {
+    const queues = await freshQueues();
+    const { planId, handle, ids } = await startPlan(queues, [
+      { key: 'd', prompt: 'bottom', dependsOn: ['b', 'c'] },
+      { key: 'b', prompt: '@sleep 1\nleft', dependsOn: ['a'] },
+      { key: 'c', prompt: '@sleep 1\nright', dependsOn: ['a'] },
+      { key: 'a', prompt: 'top' },
+    ]);
+    const result = await handle.result();
+    assert.equal(result.status, 'succeeded');
+    assert.deepEqual([...result.succeeded].sort(), ['a', 'b', 'c', 'd']);
+    const all = await spans(ids);
+    const [a, b, c, d] = ['a', 'b', 'c', 'd'].map((k) => spanOf(all, k)) as [Span, Span, Span, Span];
+    assert.ok(b.start >= a.end && c.start >= a.end, 'b and c start after a ended');
+    assert.ok(d.start >= b.end && d.start >= c.end, 'd starts after b and c ended');
+    assert.ok(b.start < c.end && c.start < b.end, 'b and c overlap in time');
+    const { plan, byKey } = await planTasks(planId);
+    assert.equal(plan.status, 'succeeded');
+    assert.ok(plan.finished_at);
+    for (const key of ['a', 'b', 'c', 'd']) assert.equal(byKey.get(key)?.status, 'succeeded');
+  });
+
+  it('runs a chain strictly one after another', async () => {
+    const queues = await freshQueues();
+    const { handle, ids } = await startPlan(queues, [
+      { key: 'one', prompt: '@sleep 0.2\n1' },
+      { key: 'two', prompt: '@sleep 0.2\n2', dependsOn: ['one'] },
+      { key: 'three', prompt: '@sleep 0.2\n3', dependsOn: ['two'] },
+    ]);
+    assert.equal((await handle.result()).status, 'succeeded');
+    const all = await spans(ids);
+    assert.deepEqual(
+      all.map((s) => s.key),
+      ['one', 'two', 'three'],
+    );
+    assert.equal(maxOverlap(all), 1);
+  });
+
+  it('keeps a wide fan-out within maxParallel', async () => {
+    const queues = await freshQueues();
+    const fan = Array.from({ length: 6 }, (_, i) => ({ key: `leaf${i}`, prompt: '@sleep 0.5\nleaf', dependsOn: ['root'] }));
+    const { handle, ids } = await startPlan(queues, [{ key: 'root', prompt: 'root' }, ...fan], { maxParallel: 2 });
+    assert.equal((await handle.result()).status, 'succeeded');
+    const all = await spans(ids);
+    assert.equal(all.length, 7);
+    assert.equal(maxOverlap(all), 2, 'two leaves at a time, never more');
+  });
+
+  it('starts the highest priority first among ready tasks (submission order between equals)', async () => {
+    const queues = await freshQueues();
+    const { handle, ids } = await startPlan(
+      queues,
+      [
+        { key: 'p3', prompt: 'x', priority: 3 },
+        { key: 'p1a', prompt: 'x', priority: 1 },
+        { key: 'p5', prompt: 'x', priority: 5 },
+        { key: 'p2', prompt: 'x', priority: 2 },
+        { key: 'p1b', prompt: 'x', priority: 1 },
+      ],
+      { maxParallel: 1 },
+    );
+    assert.equal((await handle.result()).status, 'succeeded');
+    assert.deepEqual(
+      (await spans(ids)).map((s) => s.key),
+      ['p1a', 'p1b', 'p2', 'p3', 'p5'],
+    );
+  });
+
+  it('with stop: a failure skips every task not started yet, running ones finish', async () => {
+    const queues = await freshQueues();
+    const { planId, handle, ids } = await startPlan(
+      queues,
+      [
+        { key: 'fails', prompt: '@exit 1' },
+        { key: 'slow', prompt: '@sleep 1.5\nslow' },
+        { key: 'later', prompt: 'later' },
+        { key: 'child', prompt: 'child', dependsOn: ['slow'] },
+      ],
+      { maxParallel: 2, onFailure: 'stop' },
+    );
+    const result = await handle.result();
+    assert.deepEqual(result, { status: 'failed', succeeded: ['slow'], failed: ['fails'], skipped: ['later', 'child'] });
+    assert.deepEqual((await spans(ids)).map((s) => s.key).sort(), ['fails', 'slow']);
+    const { plan, byKey } = await planTasks(planId);
+    assert.equal(plan.status, 'failed');
+    assert.equal(byKey.get('fails')?.status, 'failed');
+    assert.equal(byKey.get('slow')?.status, 'succeeded');
+    for (const key of ['later', 'child']) {
+      assert.equal(byKey.get(key)?.status, 'cancelled');
+      assert.equal(byKey.get(key)?.skipped_reason, 'plan stopped: task "fails" failed');
+    }
+  });
+
+  it("with continue: only the failed task's dependants are skipped", async () => {
+    const queues = await freshQueues();
+    const { planId, handle, ids } = await startPlan(
+      queues,
+      [
+        { key: 'fails', prompt: '@exit 1' },
+        { key: 'after', prompt: 'x', dependsOn: ['fails'] },
+        { key: 'after2', prompt: 'x', dependsOn: ['after'] },
+        { key: 'free', prompt: '@sleep 0.5\nfree' },
+        { key: 'free2', prompt: 'x', dependsOn: ['free'] },
+      ],
+      { maxParallel: 1, onFailure: 'continue' },
+    );
+    const result = await handle.result();
+    assert.equal(result.status, 'failed');
+    assert.deepEqual(result.failed, ['fails']);
+    assert.deepEqual([...result.succeeded].sort(), ['free', 'free2']);
+    assert.deepEqual([...result.skipped].sort(), ['after', 'after2']);
+    assert.deepEqual((await spans(ids)).map((s) => s.key).sort(), ['fails', 'free', 'free2']);
+    const { byKey } = await planTasks(planId);
+    assert.equal(byKey.get('after')?.skipped_reason, 'dependency "fails" failed');
+    assert.equal(byKey.get('after2')?.status, 'cancelled');
+  });
+
+  it('cancelling the plan cancels its running tasks and skips the rest', async () => {
+    const queues = await freshQueues();
+    const { planId, handle, ids } = await startPlan(queues, [
+      { key: 'hangs', prompt: '@hang' },
+      { key: 'next', prompt: 'x', dependsOn: ['hangs'] },
+    ]);
+    await waitFor('the first task to run', async () => (await spans(ids)).length === 1);
+    await handle.cancel();
+    const err = await handle.result().then(
+      () => assert.fail('the plan should end cancelled'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowFailedError && err.cause instanceof CancelledFailure, String(err));
+    const { plan, byKey } = await planTasks(planId);
+    assert.equal(plan.status, 'cancelled');
+    assert.equal(byKey.get('hangs')?.status, 'cancelled');
+    assert.equal(byKey.get('next')?.status, 'cancelled');
+    assert.equal(byKey.get('next')?.skipped_reason, 'plan cancelled');
+    const child = await h.client.workflow.getHandle(workflowIdForTask(ids.get('hangs') as string)).describe();
+    assert.equal(child.status.name, 'CANCELLED');
+  });
+
+  it("honours task priority when agent slots are contended, across plans and single tasks (Temporal's priority)", async () => {
+    const queues = await freshQueues({ maxConcurrentActivities: 1 });
+    // A single task holds the only agent slot while everything else queues up behind it.
+    const blockerId = randomUUID();
+    await h.pool.query(
+      `INSERT INTO tasks (id, status, prompt, agent, timeout_seconds, max_attempts, priority, workflow_id)
+       VALUES ($1, 'queued', '@hang', 'stand-in', 60, 1, 3, $2)`,
+      [blockerId, workflowIdForTask(blockerId)],
+    );
+    const blocker = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
+      taskQueue: queues.workflowQueue,
+      workflowId: workflowIdForTask(blockerId),
+      args: [taskInput(queues, blockerId, 3)],
+      priority: { priorityKey: 3 },
+    });
+    await waitFor('the blocker to run', async () => (await spans(new Map([['blocker', blockerId]]))).length === 1);
+    const low = await startPlan(queues, [
+      { key: 'low1', prompt: 'x', priority: 5 },
+      { key: 'low2', prompt: 'x', priority: 5 },
+    ]);
+    const high = await startPlan(queues, [
+      { key: 'high1', prompt: 'x', priority: 1 },
+      { key: 'high2', prompt: 'x', priority: 1 },
+    ]);
+    const all = new Map([...low.ids, ...high.ids]);
+    // Every agent activity is scheduled (waiting for the slot) before the slot frees up.
+    await waitFor('all four agent activities to be scheduled', async () => {
+      for (const taskId of all.values()) {
+        try {
+          const d = await h.client.workflow.getHandle(workflowIdForTask(taskId)).describe();
+          if ((d.raw.pendingActivities ?? []).length === 0) return false;
+        } catch {
+          return false;
+        }
+      }
+      return true;
+    });
+    await blocker.cancel();
+    await Promise.all([low.handle.result(), high.handle.result()]);
+    const order = (await spans(all)).map((s) => s.key);
+    assert.deepEqual(
+      order.map((k) => k.replace(/\d$/, '')),
+      ['high', 'high', 'low', 'low'],
+      order.join(', '),
+    );
+  });
+});

@@ -1,0 +1,211 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  log,
+  setHandler,
+  defineSignal,
+  sleep,
+} from '@temporalio/workflow';
+import type { AgentActivities, BookkeepingActivities } from '../activities';
+import { decideAfterFailure } from './attempt-policy';
+import { classifyAttemptError, type ClassifiedFailure } from './attempt-failure';
+import {
+  FAILURE_CLASSES,
+  WAKE_SIGNAL,
+  type AdmissionWait,
+  type AgentTaskInput,
+  type AgentTaskOutput,
+  type FailureClass,
+  type RunAgentOutput,
+} from './definitions';
+
+const wakeSignal = defineSignal(WAKE_SIGNAL);
+
+/** Waits for admission never sleep longer than this between two looks, however far `until` is. */
+const MAX_WAIT_RECHECK_MS = 30_000;
+/** Nor shorter, so a wait that is due already does not spin. */
+const MIN_WAIT_RECHECK_MS = 50;
+
+type Step = { kind: 'succeeded'; result: RunAgentOutput } | { kind: 'failed'; failure: ClassifiedFailure };
+
+/**
+ * How long to wait before asking for admission again: until the earliest moment a wait may lift by
+ * itself (breaker cooldown, start window), else the recheck interval, growing by half per round so a
+ * task held back for hours keeps a small history.
+ */
+function waitDelayMs(waits: AdmissionWait[], recheckMs: number, round: number, now: number): number {
+  const polling = Math.min(recheckMs * 1.5 ** round, MAX_WAIT_RECHECK_MS);
+  const due = waits.map((w) => (w.until === null ? now + polling : w.until));
+  return Math.min(Math.max(Math.min(...due) - now, MIN_WAIT_RECHECK_MS), MAX_WAIT_RECHECK_MS);
+}
+
+/** The wait a client is shown: what holds the task back, rather than the open breakers it skipped. */
+const shownWait = (waits: AdmissionWait[]): AdmissionWait =>
+  waits.find((w) => w.kind !== 'breaker_open') ??
+  [...waits].sort((a, b) => (a.until ?? Infinity) - (b.until ?? Infinity))[0] ??
+  (waits[0] as AdmissionWait);
+
+/**
+ * The attempt loop with fallback chains. Each attempt asks the agent worker for admission first; an
+ * agent whose breaker is open is skipped for the next one of the chain, and when every remaining
+ * agent is held back (open, at its limits, over budget) the task shows `queued` with the reason and
+ * waits on a durable timer (or the wake signal) before asking again. After a failure the class's
+ * policy retries the agent, moves to the next one, or fails the task.
+ */
+export async function chainLoop(
+  input: AgentTaskInput,
+  agents: AgentActivities,
+  bookkeeping: BookkeepingActivities,
+): Promise<AgentTaskOutput> {
+  const chain = input.agents && input.agents.length > 0 ? input.agents : [input.agent];
+  const recheckMs = (input.waitRecheckSeconds ?? 5) * 1000;
+  let woken = false;
+  setHandler(wakeSignal, () => {
+    woken = true;
+  });
+
+  let attempt = 0;
+  let hop = 0;
+  let hopAttempts = 0;
+  let classFailures: Partial<Record<FailureClass, number>> = {};
+  let waitRound = 0;
+  let shown: string | undefined;
+  const moveTo = (next: number): void => {
+    hop = next;
+    hopAttempts = 0;
+    classFailures = {};
+  };
+
+  const failTask = async (failure: ClassifiedFailure, why: string): Promise<never> => {
+    await bookkeeping.recordTaskOutcome({
+      taskId: input.taskId,
+      status: 'failed',
+      attempt,
+      error: { class: failure.failureClass, message: failure.message },
+    });
+    throw ApplicationFailure.nonRetryable(
+      `task failed after ${attempt} attempt(s) (${why}): ${failure.message}`,
+      failure.failureClass,
+    );
+  };
+
+  /** Runs one attempt on the first admitted agent from `hop` on, or returns the waits of all of them. */
+  const tryChain = async (): Promise<Step | AdmissionWait[]> => {
+    const waits: AdmissionWait[] = [];
+    for (let candidate = hop; candidate < chain.length; candidate++) {
+      const agent = chain[candidate] as string;
+      const number = attempt + 1;
+      try {
+        const result = await agents.runAgent({
+          taskId: input.taskId,
+          attempt: number,
+          agent,
+          // The task's model is the head agent's; fallbacks run with their own profile's model.
+          model: candidate === 0 ? input.model : undefined,
+          workdir: input.workdir,
+          timeoutSeconds: input.timeoutSeconds,
+          gated: true,
+        });
+        if (result.waiting) {
+          waits.push(result.waiting);
+          // An open breaker skips its agent; limits and budgets make the task wait for this one.
+          if (result.waiting.kind === 'breaker_open') continue;
+          return waits;
+        }
+        attempt = number;
+        if (candidate !== hop) moveTo(candidate);
+        return { kind: 'succeeded', result };
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        attempt = number;
+        if (candidate !== hop) moveTo(candidate);
+        return { kind: 'failed', failure: classifyAttemptError(err) };
+      }
+    }
+    return waits;
+  };
+
+  try {
+    for (;;) {
+      const step = await tryChain();
+      if (Array.isArray(step)) {
+        const wait = shownWait(step);
+        const key = `${wait.kind}:${wait.agent}`;
+        if (key !== shown) {
+          await bookkeeping.recordWaiting({ taskId: input.taskId, wait });
+          shown = key;
+        }
+        const delay = waitDelayMs(step, recheckMs, waitRound, Date.now());
+        waitRound += 1;
+        woken = false;
+        await condition(() => woken, delay);
+        continue;
+      }
+      waitRound = 0;
+      shown = undefined;
+      const agent = chain[hop] as string;
+      if (step.kind === 'succeeded') {
+        const r = step.result;
+        return {
+          status: 'succeeded',
+          attempts: attempt,
+          exitCode: r.exitCode,
+          outputTail: r.outputTail,
+          agent: r.agent ?? agent,
+          ...(r.costUsd != null && { costUsd: r.costUsd }),
+          ...(r.inputTokens != null && { inputTokens: r.inputTokens }),
+          ...(r.outputTokens != null && { outputTokens: r.outputTokens }),
+        };
+      }
+      const failure = step.failure;
+      hopAttempts += 1;
+      classFailures[failure.failureClass] = (classFailures[failure.failureClass] ?? 0) + 1;
+      log.warn('agent attempt failed', { taskId: input.taskId, attempt, agent, failureClass: failure.failureClass });
+      // Closes the attempt when its worker could not (it died, or failed before starting the agent);
+      // an attempt the worker already closed is left as it is.
+      await bookkeeping.recordAttemptFailure({
+        taskId: input.taskId,
+        attempt,
+        agent,
+        model: hop === 0 ? input.model : undefined,
+        failureClass: failure.failureClass,
+        message: failure.message,
+      });
+      const decision = decideAfterFailure(
+        failure,
+        { attempts: hopAttempts, classFailures: classFailures[failure.failureClass] ?? 0 },
+        {
+          maxAttempts: input.maxAttempts,
+          backoffSeconds: input.backoffSeconds ?? 1,
+          maxBackoffSeconds: input.maxBackoffSeconds ?? 60,
+          now: Date.now(),
+        },
+      );
+      if (decision.action === 'fail') await failTask(failure, decision.reason);
+      if (decision.action === 'next') {
+        if (hop + 1 >= chain.length) {
+          await failTask(failure, chain.length > 1 ? `fallback chain exhausted; ${decision.reason}` : decision.reason);
+        }
+        log.info('moving to the next agent', { taskId: input.taskId, from: agent, to: chain[hop + 1] });
+        moveTo(hop + 1);
+        continue;
+      }
+      if (decision.action === 'retry') await sleep(decision.delayMs);
+    }
+  } catch (err) {
+    if (isCancellation(err)) {
+      // The cancelled scope cannot schedule activities; record the outcome outside it.
+      await CancellationScope.nonCancellable(() =>
+        bookkeeping.recordTaskOutcome({
+          taskId: input.taskId,
+          status: 'cancelled',
+          attempt,
+          error: { class: FAILURE_CLASSES.cancelled, message: 'task cancelled' },
+        }),
+      );
+    }
+    throw err;
+  }
+}

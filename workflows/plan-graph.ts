@@ -1,0 +1,80 @@
+/**
+ * Pure functions over a plan's dependency graph, shared by the API (validation) and the plan workflow
+ * (scheduling). Workflow-safe: no Node built-ins, deterministic.
+ */
+
+export interface PlanNode {
+  key: string;
+  dependsOn: readonly string[];
+}
+
+export interface GraphProblem {
+  /** Index of the offending task in the plan, when one task is at fault. */
+  index?: number;
+  message: string;
+}
+
+/**
+ * One dependency cycle of the graph as a path that ends where it starts (`['a', 'b', 'a']`), or
+ * undefined when there is none. Dependencies on unknown keys are ignored here (see `findGraphProblems`).
+ */
+export function findCycle(nodes: readonly PlanNode[]): string[] | undefined {
+  const byKey = new Map(nodes.map((n) => [n.key, n]));
+  const state = new Map<string, 'open' | 'done'>();
+  const path: string[] = [];
+  const visit = (key: string): string[] | undefined => {
+    const seen = state.get(key);
+    if (seen === 'done') return undefined;
+    if (seen === 'open') return [...path.slice(path.indexOf(key)), key];
+    state.set(key, 'open');
+    path.push(key);
+    for (const dep of byKey.get(key)?.dependsOn ?? []) {
+      if (!byKey.has(dep)) continue;
+      const cycle = visit(dep);
+      if (cycle) return cycle;
+    }
+    path.pop();
+    state.set(key, 'done');
+    return undefined;
+  };
+  for (const node of nodes) {
+    const cycle = visit(node.key);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+/** Duplicate keys, dependencies on unknown keys or on the task itself, and cycles, each named. */
+export function findGraphProblems(nodes: readonly PlanNode[]): GraphProblem[] {
+  const problems: GraphProblem[] = [];
+  const keys = new Set<string>();
+  nodes.forEach((node, index) => {
+    if (keys.has(node.key)) problems.push({ index, message: `key "${node.key}" is used by more than one task` });
+    keys.add(node.key);
+  });
+  nodes.forEach((node, index) => {
+    for (const dep of node.dependsOn) {
+      if (dep === node.key) problems.push({ index, message: `task "${node.key}" depends on itself` });
+      else if (!keys.has(dep)) problems.push({ index, message: `dependsOn names unknown key "${dep}"` });
+    }
+  });
+  if (problems.length > 0) return problems;
+  const cycle = findCycle(nodes);
+  if (cycle) problems.push({ message: `dependency cycle: ${cycle.join(' -> ')}` });
+  return problems;
+}
+
+/** Every task that depends on `key`, directly or through others (not `key` itself). */
+export function dependantsOf(nodes: readonly PlanNode[], key: string): Set<string> {
+  const found = new Set<string>();
+  const queue = [key];
+  for (let current = queue.shift(); current !== undefined; current = queue.shift()) {
+    for (const node of nodes) {
+      if (node.dependsOn.includes(current) && !found.has(node.key)) {
+        found.add(node.key);
+        queue.push(node.key);
+      }
+    }
+  }
+  return found;
+}

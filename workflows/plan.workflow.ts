@@ -1,0 +1,122 @@
+import {
+  CancellationScope,
+  condition,
+  isCancellation,
+  log,
+  proxyLocalActivities,
+  startChild,
+} from '@temporalio/workflow';
+import type { PlanActivities } from '../activities';
+import { agentTaskWorkflow } from './agent-task.workflow';
+import {
+  workflowIdForTask,
+  type PlanInput,
+  type PlanOutput,
+  type PlanSkip,
+  type PlanTaskInput,
+} from './definitions';
+import { dependantsOf } from './plan-graph';
+
+/** Plan bookkeeping is idempotent (keyed by plan and task), so it may retry while the database is away. */
+const bookkeeping = proxyLocalActivities<PlanActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+});
+
+type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+
+/**
+ * Runs a plan: each task starts as a child `agentTaskWorkflow` (id `task-<id>`, so the task is an
+ * ordinary task everywhere else) once every task it depends on has succeeded, at most `maxParallel` at
+ * once, the highest priority (1) first among the ready ones and submission order between equals. The
+ * child start carries the task's priority, so Temporal's priority orders it against other plans' and
+ * single tasks' work too. After a failure, `stop` skips every task not started yet and `continue` skips
+ * the failed task's dependants only; running tasks always finish. Cancelling the plan cancels its
+ * running tasks (Temporal propagates the cancel to the children and waits for them) and skips the rest.
+ * Skips and the plan's outcome are recorded in PostgreSQL as they happen.
+ */
+export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
+  const state = new Map<string, TaskState>(input.tasks.map((t) => [t.key, 'pending']));
+  const position = new Map(input.tasks.map((t, i) => [t.key, i]));
+  let running = 0;
+  let stopped = false;
+  // Bumped whenever a child ends; the loop below waits on it instead of polling.
+  let changes = 0;
+
+  const keysIn = (s: TaskState): string[] => input.tasks.filter((t) => state.get(t.key) === s).map((t) => t.key);
+
+  const skip = async (keys: Iterable<string>, reason: string): Promise<void> => {
+    const skips: PlanSkip[] = [];
+    for (const t of input.tasks) {
+      if (state.get(t.key) !== 'pending' || ![...keys].includes(t.key)) continue;
+      state.set(t.key, 'skipped');
+      skips.push({ key: t.key, taskId: t.task.taskId, reason });
+    }
+    if (skips.length > 0) await bookkeeping.recordPlanSkips({ planId: input.planId, skips });
+  };
+
+  const ready = (): PlanTaskInput[] =>
+    input.tasks
+      .filter((t) => state.get(t.key) === 'pending' && t.dependsOn.every((d) => state.get(d) === 'succeeded'))
+      .sort((a, b) => a.task.priority - b.task.priority || (position.get(a.key) ?? 0) - (position.get(b.key) ?? 0));
+
+  const start = async (t: PlanTaskInput): Promise<void> => {
+    state.set(t.key, 'running');
+    running += 1;
+    const child = await startChild(agentTaskWorkflow, {
+      workflowId: workflowIdForTask(t.task.taskId),
+      args: [t.task],
+      priority: { priorityKey: t.task.priority },
+    });
+    void child.result().then(
+      () => settle(t, 'succeeded'),
+      () => settle(t, 'failed'),
+    );
+  };
+
+  const settle = (t: PlanTaskInput, outcome: 'succeeded' | 'failed'): void => {
+    state.set(t.key, outcome);
+    running -= 1;
+    changes += 1;
+  };
+
+  try {
+    for (;;) {
+      if (!stopped) {
+        for (const t of ready()) {
+          if (running >= input.maxParallel) break;
+          await start(t);
+        }
+      }
+      if (running === 0) break;
+      const seen = changes;
+      await condition(() => changes !== seen);
+      const failed = keysIn('failed');
+      if (failed.length === 0) continue;
+      if (input.onFailure === 'stop') {
+        if (!stopped) log.info('plan stops after a failure', { planId: input.planId, failed });
+        stopped = true;
+        await skip(keysIn('pending'), `plan stopped: task "${failed[0]}" failed`);
+      } else {
+        for (const key of failed) await skip(dependantsOf(input.tasks, key), `dependency "${key}" failed`);
+      }
+    }
+    // Pending tasks left now wait on skipped ones (a failure in `continue` mode reaches them transitively);
+    // none can be left otherwise, since a valid plan has no cycle.
+    await skip(keysIn('pending'), 'a dependency did not succeed');
+    const failed = keysIn('failed');
+    const status = failed.length > 0 ? 'failed' : 'succeeded';
+    await bookkeeping.recordPlanOutcome({ planId: input.planId, status });
+    return { status, succeeded: keysIn('succeeded'), failed, skipped: keysIn('skipped') };
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    // The cancelled scope can schedule nothing: skip, wait for the children's own cancellation (each
+    // records its outcome and kills its agent) and record the plan's, outside it.
+    await CancellationScope.nonCancellable(async () => {
+      await skip(keysIn('pending'), 'plan cancelled');
+      await condition(() => running === 0);
+      await bookkeeping.recordPlanOutcome({ planId: input.planId, status: 'cancelled' });
+    });
+    throw err;
+  }
+}
