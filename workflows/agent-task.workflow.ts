@@ -35,7 +35,16 @@ const bookkeeping = proxyLocalActivities<BookkeepingActivities>({
 const PATCHES = {
   successRecordedByAgent: 'success-recorded-by-agent',
   chainsAndPolicies: 'agent-chains-and-policies',
+  invalidInputRecorded: 'invalid-input-recorded',
 } as const;
+
+/** For the one write that may have no row to land on (a task id that is not in the database). */
+const boundedBookkeeping = proxyLocalActivities<BookkeepingActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumAttempts: 3 },
+});
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 const backoffMs = (input: AgentTaskInput, attempt: number): number =>
   Math.min((input.backoffSeconds ?? 1) * 2 ** (attempt - 1), input.maxBackoffSeconds ?? 60) * 1000;
@@ -53,7 +62,19 @@ const backoffMs = (input: AgentTaskInput, attempt: number): number =>
 export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTaskOutput> {
   const problems = findInputProblems(input);
   if (problems.length > 0) {
-    throw ApplicationFailure.nonRetryable(`invalid task input: ${problems.join('; ')}`, FAILURE_CLASSES.invalidInput);
+    const message = `invalid task input: ${problems.join('; ')}`;
+    // A workflow started by hand with bad input still ends its task row, when it names one.
+    if (patched(PATCHES.invalidInputRecorded) && typeof input?.taskId === 'string' && UUID.test(input.taskId)) {
+      await boundedBookkeeping
+        .recordTaskOutcome({
+          taskId: input.taskId,
+          status: 'failed',
+          attempt: 0,
+          error: { class: FAILURE_CLASSES.invalidInput, message },
+        })
+        .catch((err: unknown) => log.warn('could not record the invalid input', { error: String(err) }));
+    }
+    throw ApplicationFailure.nonRetryable(message, FAILURE_CLASSES.invalidInput);
   }
   const agents = proxyActivities<AgentActivities>({
     taskQueue: input.agentTaskQueue,

@@ -8,13 +8,7 @@ import {
 } from '@temporalio/workflow';
 import type { PlanActivities } from '../activities';
 import { agentTaskWorkflow } from './agent-task.workflow';
-import {
-  workflowIdForTask,
-  type PlanInput,
-  type PlanOutput,
-  type PlanSkip,
-  type PlanTaskInput,
-} from './definitions';
+import { workflowIdForTask, type PlanInput, type PlanOutput, type PlanSkip, type PlanTaskInput } from './definitions';
 import { dependantsOf } from './plan-graph';
 
 /** Plan bookkeeping is idempotent (keyed by plan and task), so it may retry while the database is away. */

@@ -62,7 +62,12 @@ describe('plans over HTTP against the whole service', () => {
     const body = cycle.json as ErrorBody;
     assert.match(body.message, /dependency cycle: a -> c -> b -> a/);
     const unknown = await call(stack.baseUrl, 'POST', '/v1/plans', {
-      body: { tasks: [{ key: 'a', prompt: 'x' }, { key: 'b', prompt: 'x', dependsOn: ['nope'] }] },
+      body: {
+        tasks: [
+          { key: 'a', prompt: 'x' },
+          { key: 'b', prompt: 'x', dependsOn: ['nope'] },
+        ],
+      },
     });
     assert.equal(unknown.status, 400);
     assert.deepEqual((unknown.json as ErrorBody).fields, [
@@ -129,7 +134,10 @@ describe('plans over HTTP against the whole service', () => {
     assert.equal(res.status, 201, res.text);
     const plan = res.json as PlanView;
     const hang = plan.tasks[0] as PlanTaskView;
-    await waitFor('the first task to run', async () => (await getTask(stack.baseUrl, hang.taskId)).status === 'running');
+    await waitFor(
+      'the first task to run',
+      async () => (await getTask(stack.baseUrl, hang.taskId)).status === 'running',
+    );
     const cancel = await call(stack.baseUrl, 'POST', `/v1/plans/${plan.id}/cancel`);
     assert.equal(cancel.status, 202);
     const done = await waitForPlanEnd(plan.id);

@@ -84,6 +84,8 @@ export const HISTORY_SCENARIOS: readonly Scenario[] = [
     },
   },
   { name: 'invalid-input', expect: 'FAILED', prompt: () => '@print never runs', input: { maxAttempts: 0 } },
+  // Since the `invalid-input-recorded` patch the task row is failed too.
+  { name: 'invalid-input-recorded', expect: 'FAILED', prompt: () => '@print never runs', input: { maxAttempts: 0 } },
   { name: 'unknown-agent', expect: 'FAILED', prompt: () => 'hello', input: { agent: 'no-such-agent', maxAttempts: 3 } },
   {
     name: 'chain-fallback',

@@ -232,6 +232,9 @@ describe('agentTaskWorkflow', { timeout: 60_000 }, () => {
       assertApplicationFailure(cause, 'invalid_input');
       assert.equal((cause as ApplicationFailure).nonRetryable, true);
       assert.deepEqual(await attemptRows(h.pool, taskId), [], `an attempt started for ${JSON.stringify(overrides)}`);
+      const task = await taskRow(h.pool, taskId);
+      assert.equal(task.status, 'failed', `the task row of ${JSON.stringify(overrides)} is not failed`);
+      assert.deepEqual(await terminalEvents(taskId), ['failed']);
     }
     assert.equal(existsSync(pidFile), false, 'the agent ran');
   });

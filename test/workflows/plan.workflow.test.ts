@@ -192,7 +192,11 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
 
   it('keeps a wide fan-out within maxParallel', async () => {
     const queues = await freshQueues();
-    const fan = Array.from({ length: 6 }, (_, i) => ({ key: `leaf${i}`, prompt: '@sleep 0.5\nleaf', dependsOn: ['root'] }));
+    const fan = Array.from({ length: 6 }, (_, i) => ({
+      key: `leaf${i}`,
+      prompt: '@sleep 0.5\nleaf',
+      dependsOn: ['root'],
+    }));
     const { handle, ids } = await startPlan(queues, [{ key: 'root', prompt: 'root' }, ...fan], { maxParallel: 2 });
     assert.equal((await handle.result()).status, 'succeeded');
     const all = await spans(ids);

@@ -11,10 +11,14 @@ export class PlansController {
 
   @Post()
   @ApiOperation({
-    summary: 'Submit tasks with dependencies; the plan runs as the Temporal workflow plan-<id>, each task as task-<id>.',
+    summary:
+      'Submit tasks with dependencies; the plan runs as the Temporal workflow plan-<id>, each task as task-<id>.',
   })
   @ApiResponse({ status: 201, description: 'Plan and all its tasks stored, its workflow started.' })
-  @ApiResponse({ status: 400, description: 'Bad input: `fields` names each offending field, a cycle is named in full.' })
+  @ApiResponse({
+    status: 400,
+    description: 'Bad input: `fields` names each offending field, a cycle is named in full.',
+  })
   create(@Body() dto: CreatePlanDto) {
     return this.plans.create(dto);
   }
