@@ -1,9 +1,11 @@
 import { createAgentActivities, type AgentActivityDeps } from './agent/agent.activities';
+import { createLockActivities } from './locks/lock.activities';
 import { createPlanActivities } from './plan/plan.activities';
 import { createBookkeepingActivities } from './store/bookkeeping.activities';
 
-export { createAgentActivities, createBookkeepingActivities, createPlanActivities };
+export { createAgentActivities, createBookkeepingActivities, createLockActivities, createPlanActivities };
 export type AgentActivities = ReturnType<typeof createAgentActivities>;
 export type BookkeepingActivities = ReturnType<typeof createBookkeepingActivities>;
 export type PlanActivities = ReturnType<typeof createPlanActivities>;
+export type LockActivities = ReturnType<typeof createLockActivities>;
 export type { AgentActivityDeps };

@@ -20,6 +20,7 @@ import {
 } from './definitions';
 import { classifyAttemptError as classify } from './attempt-failure';
 import { chainLoop } from './chain-loop';
+import { withFileLocks } from './file-locks';
 import { findInputProblems } from './validate-input';
 
 /**
@@ -36,6 +37,7 @@ const PATCHES = {
   successRecordedByAgent: 'success-recorded-by-agent',
   chainsAndPolicies: 'agent-chains-and-policies',
   invalidInputRecorded: 'invalid-input-recorded',
+  fileLocks: 'file-locks',
 } as const;
 
 /** For the one write that may have no row to land on (a task id that is not in the database). */
@@ -85,8 +87,16 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     priority: { priorityKey: input.priority },
   });
-  if (patched(PATCHES.chainsAndPolicies)) return chainLoop(input, agents, bookkeeping);
-  return singleAgentLoop(input, agents);
+  // Asked here, before any wait: a patch first asked after a signal does not replay (its marker would
+  // precede the command in history but not in the replayed code).
+  const chains = patched(PATCHES.chainsAndPolicies);
+  const run = (): Promise<AgentTaskOutput> =>
+    chains ? chainLoop(input, agents, bookkeeping) : singleAgentLoop(input, agents);
+  // Only tasks that declare locks take them; histories from before locks never have any.
+  if (input.locks && input.locks.globs.length > 0 && patched(PATCHES.fileLocks)) {
+    return withFileLocks(input.locks, input.taskId, run);
+  }
+  return run();
 }
 
 /**

@@ -119,6 +119,15 @@ export interface AgentTaskInput {
   agents?: string[];
   /** While the chain is held back (breaker open, limits, budget), how often to look again. */
   waitRecheckSeconds?: number;
+  /** File locks held while the agent runs (see workflows/file-locks.ts); unset: none. */
+  locks?: TaskLocks;
+}
+
+/** A task's file locks: globs relative to the repository, all granted at once by its lock manager. */
+export interface TaskLocks {
+  /** Absolute path of the repository: one lock manager per repository. */
+  repo: string;
+  globs: string[];
 }
 
 export interface AgentTaskOutput {
@@ -270,3 +279,49 @@ export interface PlanOutcomeRecord {
 }
 
 export const workflowIdForPlan = (planId: string): string => `plan-${planId}`;
+
+// ---- File locks (workflows/lock-manager.workflow.ts) ----
+
+/** One task's request for all its locks at once (no hold-and-wait), keyed by the requesting run. */
+export interface LockRequest {
+  /** `<workflow id>/<run id>` of the requesting task workflow: a retried request is recognised. */
+  requestId: string;
+  /** The workflow told (by signal) when the locks are granted. */
+  workflowId: string;
+  taskId: string;
+  globs: string[];
+  /** Epoch ms when the lock manager saw the request (holders: when granted). */
+  since?: number;
+}
+
+export interface LockManagerInput {
+  repo: string;
+  /** Carried over `continueAsNew`. */
+  holders?: LockRequest[];
+  waiters?: LockRequest[];
+  /** How often holders are checked for having ended without releasing (terminated, timed out). */
+  reapIntervalSeconds?: number;
+}
+
+export interface LockTable {
+  repo: string;
+  holders: LockRequest[];
+  waiters: LockRequest[];
+}
+
+export interface LockRelease {
+  requestId: string;
+}
+
+/** Signal names; the signal and query definitions are in lock-manager.workflow.ts. */
+export const LOCK_SIGNALS = {
+  acquire: 'acquireLocks',
+  release: 'releaseLocks',
+  granted: 'locksGranted',
+} as const;
+export const LOCK_TABLE_QUERY = 'lockTable';
+
+export const LOCK_LIMITS = { globs: 50, globLength: 500 } as const;
+
+/** The lock manager of one repository (its absolute path). */
+export const workflowIdForLocks = (repo: string): string => `locks:${repo}`;

@@ -1,2 +1,3 @@
 export { agentTaskWorkflow } from './agent-task.workflow';
 export { planWorkflow } from './plan.workflow';
+export { lockManagerWorkflow } from './lock-manager.workflow';

@@ -1,6 +1,7 @@
--- Plans: tasks with dependencies, run by one plan workflow (`plan-<id>`) that starts each task's own
--- workflow (`task-<id>`) as a child once the tasks it depends on have succeeded. The tasks of a plan are
--- ordinary rows of `tasks`, written together with the plan; plan_tasks adds their place in the graph.
+-- Plans and task file locks. Plans: tasks with dependencies, run by one plan workflow (`plan-<id>`)
+-- that starts each task's own workflow (`task-<id>`) as a child once the tasks it depends on have
+-- succeeded. The tasks of a plan are ordinary rows of `tasks`, written together with the plan;
+-- plan_tasks adds their place in the graph.
 
 CREATE TABLE plans (
   id           uuid PRIMARY KEY,
@@ -25,3 +26,7 @@ CREATE TABLE plan_tasks (
   skipped_reason text,
   PRIMARY KEY (plan_id, key)
 );
+
+-- File locks a task declared (globs relative to its repository, its workdir); null: none. The locks
+-- themselves are held by the repository's lock manager workflow, not here.
+ALTER TABLE tasks ADD COLUMN locks text[];

@@ -12,6 +12,7 @@ import { InfrastructureModule } from './infrastructure.module';
 import { ObservabilityModule } from './observability/observability.module';
 import { taskLogFields } from './observability/task-log-fields';
 import { DashboardModule } from './dashboard/dashboard.module';
+import { LocksModule } from './locks/locks.module';
 import { PlansModule } from './plans/plans.module';
 import { RunsModule } from './runs/runs.module';
 import { TasksModule } from './tasks/tasks.module';
@@ -40,6 +41,7 @@ export class AppModule {
         BudgetModule,
         RunsModule,
         PlansModule,
+        LocksModule,
         DashboardModule,
         WorkersModule,
         ObservabilityModule,

@@ -16,6 +16,8 @@ export interface NewTask {
   /** The fallback chain, head first; unset: `agent` alone. */
   agents?: string[];
   budgetUsd?: number;
+  /** Declared file locks (globs relative to the task's repository). */
+  locks?: string[];
 }
 
 /** Why a queued task waits (an AdmissionWait, `until` as ISO text). */
@@ -54,6 +56,8 @@ export interface TaskRow {
   waiting_reason: WaitingReason | null;
   /** What the task's attempts cost so far, over all runs. */
   cost_usd: string | null;
+  /** Declared file locks; null: none. */
+  locks: string[] | null;
   /** created_at at full (microsecond) precision, for keyset cursors. */
   cursor_ts: string;
 }
@@ -87,7 +91,7 @@ export interface ListFilter {
 
 const TASK_COLUMNS = `id, idempotency_key, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority, labels,
   workflow_id, run_id, created_at, started_at, finished_at, result_attempt, result_exit_code, error_class,
-  error_message, current_run, agents, budget_usd, waiting_reason,
+  error_message, current_run, agents, budget_usd, waiting_reason, locks,
   (SELECT sum(a.cost_usd) FROM attempts a WHERE a.task_id = id) AS cost_usd, created_at::text AS cursor_ts`;
 
 /** What the API reads and writes about tasks. */
@@ -102,8 +106,8 @@ export class TaskStore {
     const inserted = await this.pool.query<TaskRow>(
       `WITH task AS (
          INSERT INTO tasks (id, idempotency_key, status, prompt, agent, model, workdir, timeout_seconds,
-           max_attempts, priority, labels, workflow_id, agents, budget_usd)
-         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+           max_attempts, priority, labels, workflow_id, agents, budget_usd, locks)
+         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING *
        ), event AS (
@@ -126,6 +130,7 @@ export class TaskStore {
         t.workflowId,
         t.agents ?? null,
         t.budgetUsd ?? null,
+        t.locks ?? null,
       ],
     );
     if (inserted.rows[0]) return { task: inserted.rows[0], created: true };

@@ -1,5 +1,6 @@
+import { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
-import { createBookkeepingActivities, createPlanActivities } from '../../activities';
+import { createBookkeepingActivities, createLockActivities, createPlanActivities } from '../../activities';
 import { AttemptStore } from '../store/attempt-store';
 import { PlanStore } from '../store/plan-store';
 import { runMain } from '../process/run-main';
@@ -29,6 +30,7 @@ runMain('workflow-worker', () =>
         activities: {
           ...createBookkeepingActivities({ store: new AttemptStore(pool) }),
           ...createPlanActivities({ plans: new PlanStore(pool) }),
+          ...createLockActivities({ client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }) }),
         },
         interceptors: { activity: [activityInterceptors] },
         maxConcurrentWorkflowTaskExecutions: WORKFLOW_TASK_SLOTS,

@@ -96,8 +96,16 @@ async function runScenario(
  */
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { scenario: { type: 'string', multiple: true }, quick: { type: 'boolean', default: false } },
+    options: {
+      scenario: { type: 'string', multiple: true },
+      quick: { type: 'boolean', default: false },
+      'report-only': { type: 'boolean', default: false },
+    },
   });
+  if (values['report-only']) {
+    writeReport([], { quick: values.quick ?? false });
+    return;
+  }
   const names = values.scenario ?? SCENARIOS.map((s) => s.name);
   const unknown = names.filter((n) => !SCENARIOS.some((s) => s.name === n));
   if (unknown.length > 0) {

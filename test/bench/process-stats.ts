@@ -39,7 +39,10 @@ export function childProcesses(pid: number): { pid: number; name: string }[] {
       .map((line) => {
         const [p, ...args] = line.trim().split(/\s+/);
         const script = args.find((a) => a.endsWith('.js')) ?? args[0] ?? '?';
-        return { pid: Number(p), name: script.split('/').pop()?.replace(/\.js$/, '') ?? script };
+        // dist/src/api/main.js is the API; dist/src/workers/agent-worker.js the agent worker.
+        const parts = script.replace(/\.js$/, '').split('/');
+        const name = parts[parts.length - 1] === 'main' ? parts[parts.length - 2] : parts[parts.length - 1];
+        return { pid: Number(p), name: name ?? script };
       });
   } catch {
     return [];

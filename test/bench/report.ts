@@ -7,7 +7,7 @@ import { AGENT_HEARTBEAT_TIMEOUT_SECONDS } from '../../workflows/definitions';
 import { TEMPORAL_BIN } from '../support/test-services';
 import type { RunMetrics } from './measure';
 import type { ProcessUsage } from './process-stats';
-import type { Scenario } from './scenarios';
+import { SCENARIOS, type Scenario } from './scenarios';
 
 const ROOT = resolve(__dirname, '../../..');
 const RESULTS_FILE = resolve(ROOT, 'test/bench/results.json');
@@ -107,6 +107,33 @@ attempt's start (just before the process is spawned), the end is the task's term
 |---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
+## Targets
+
+| target | measured |
+|---|---|
+${targets(results)}
+
+## What limits the numbers
+
+Profiled on this 2-core machine (CPU seconds per process are in the table above):
+
+- **The Temporal dev server's store.** The dev server keeps history and visibility in SQLite through a
+  pure-Go driver; each task costs it about 20–25 ms of CPU (start, two workflow tasks, the activity,
+  visibility). At 30 no-op tasks a second that alone is most of one core. A Temporal server on
+  PostgreSQL or Cassandra, on its own machine, removes this ceiling; Atelier needs no change for it.
+- **The fixed path from submit to agent start**, about 30 ms at idle and 50–200 ms in a burst: the API
+  stores the task and starts the workflow, the workflow worker schedules the attempt, the agent worker
+  asks the cluster-wide gate for admission (one PostgreSQL transaction under the agent's row lock:
+  breaker, budgets, concurrency and start-rate limits) and records the attempt. Scenarios of short
+  tasks pay it once per wave, so 0.5 s tasks lose the most efficiency; 10 s tasks lose little.
+- **Work per task in the workers**: the agent worker forks the agent (through \`setpriv\` so it dies
+  with its worker) and makes about a dozen small PostgreSQL round trips (admission, attempt start and
+  end, lease release, worker counters); the workflow worker replays two workflow tasks.
+- What was fixed on the way: one task-queue partition in the dev server (tasks written to a partition
+  without a poller waited up to a second), the success written together with its attempt (no
+  bookkeeping activity after the agent ends: end-to-done is 0 ms), bookkeeping as local activities,
+  the benchmark's own warm-up waiting for its task.
+
 ## Environment
 
 \`\`\`json
@@ -122,12 +149,35 @@ ${results.scenarios
 `;
 }
 
+function targets(results: Results): string {
+  const find = (name: string) => results.scenarios.find((r) => r.scenario.name === name);
+  const parallel = results.scenarios.filter((r) => r.efficiencyPct !== null);
+  const worst = parallel.reduce<ScenarioResult | undefined>(
+    (w, r) => (w === undefined || (r.efficiencyPct ?? 0) < (w.efficiencyPct ?? 0) ? r : w),
+    undefined,
+  );
+  const seed10 = find('seed-10x0.5s-5slots');
+  const noop = find('noop-1000');
+  const steady = find('latency-1-per-s');
+  const exact = results.scenarios.every((r) => r.metrics.executions === r.metrics.tasks);
+  const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'not run' : ok ? 'met' : 'not met');
+  return [
+    `| efficiency ≥ 95% in every parallel scenario | lowest ${fmt(worst?.efficiencyPct)}% (${worst?.scenario.name ?? '–'}): ${verdict(worst && (worst.efficiencyPct ?? 0) >= 95)} |`,
+    `| 10 × 0.5 s on 5 slots ≤ 1.2 s (seed 5.15 s) | ${fmt(seed10?.metrics.makespanS, 2)} s: ${verdict(seed10 && seed10.metrics.makespanS <= 1.2)} |`,
+    `| no-op throughput ≥ 50 tasks/s | ${fmt(noop?.metrics.throughputPerS)}/s: ${verdict(noop && noop.metrics.throughputPerS >= 50)} |`,
+    `| p50 ≤ 50 ms, p99 ≤ 200 ms submit-to-start at 1 task/s | ${fmt(steady?.metrics.latencyMs.p50, 0)} / ${fmt(steady?.metrics.latencyMs.p99, 0)} ms: ${verdict(steady && steady.metrics.latencyMs.p50 <= 50 && steady.metrics.latencyMs.p99 <= 200)} |`,
+    `| executions = tasks | ${verdict(exact)} in every scenario (the seeds: 1.5–2×) |`,
+  ].join('\n');
+}
+
 /** Merges new results over the stored ones (by scenario name) and rewrites both files. */
 export function writeReport(fresh: ScenarioResult[], opts: { quick: boolean }): void {
   const previous = readResults();
   const byName = new Map(previous.scenarios.map((s) => [s.scenario.name, s]));
   for (const r of fresh) byName.set(r.scenario.name, r);
-  const results: Results = { environment: environment(opts.quick), scenarios: [...byName.values()] };
+  const order = (name: string): number => SCENARIOS.findIndex((s) => s.name === name);
+  const scenarios = [...byName.values()].sort((a, b) => order(a.scenario.name) - order(b.scenario.name));
+  const results: Results = { environment: environment(opts.quick), scenarios };
   writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(REPORT_FILE, markdown(results));
 }

@@ -1,7 +1,12 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Pool } from 'pg';
-import { createAgentActivities, createBookkeepingActivities, createPlanActivities } from '../../activities';
+import {
+  createAgentActivities,
+  createBookkeepingActivities,
+  createLockActivities,
+  createPlanActivities,
+} from '../../activities';
 import { loadAgentsFile, type AgentsFile } from '../../src/config/agents-file';
 import { AdmissionStore } from '../../src/store/admission-store';
 import { AttemptStore } from '../../src/store/attempt-store';
@@ -88,6 +93,7 @@ export async function runWorkflowWorker(h: Harness, taskQueue: string): Promise<
     activities: {
       ...createBookkeepingActivities({ store: new AttemptStore(h.pool) }),
       ...createPlanActivities({ plans: new PlanStore(h.pool) }),
+      ...createLockActivities({ client: h.client, reapIntervalSeconds: 1 }),
     },
   });
   return runInBackground(worker, identity);

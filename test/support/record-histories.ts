@@ -136,6 +136,13 @@ export const HISTORY_SCENARIOS: readonly Scenario[] = [
       await handle.cancel();
     },
   },
+  // Patch file-locks: the task takes its file locks from its repository's lock manager and releases them.
+  {
+    name: 'locked-task',
+    expect: 'COMPLETED',
+    prompt: () => '@print done',
+    input: { locks: { repo: '/tmp/atelier-history-repo', globs: ['src/**', 'README.md'] } },
+  },
 ];
 
 /**

@@ -8,6 +8,7 @@ import { PlanStore, type NewPlanTask, type PlanRow, type PlanTaskRow } from '../
 import { workflowIdForPlan, workflowIdForTask, type PlanInput } from '../../../workflows/definitions';
 import { findGraphProblems } from '../../../workflows/plan-graph';
 import { badFields, type FieldProblem } from '../http/validation';
+import { resolveTaskLocks } from '../locks/lock-input';
 import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreatePlanDto, PlanTaskDto } from './dto/create-plan.dto';
@@ -77,6 +78,7 @@ export class PlansService {
           backoffSeconds: this.config.ATELIER_RETRY_BACKOFF_SECONDS,
           agents: t.agents,
           waitRecheckSeconds: this.config.ATELIER_WAIT_RECHECK_SECONDS,
+          locks: resolveTaskLocks(t.locks, t.workdir, 'locks').locks,
         },
       })),
     };
@@ -121,6 +123,7 @@ export class PlansService {
         problems: [`fallback agent(s) ${modelless.join(', ')} need a model and have no default`],
       });
     }
+    problems.push(...resolveTaskLocks(t.locks, t.workdir, at('locks')).problems);
     const id = randomUUID();
     return {
       id,
@@ -137,6 +140,7 @@ export class PlansService {
       workflowId: workflowIdForTask(id),
       agents: chain,
       budgetUsd: t.budgetUsd,
+      locks: t.locks,
     };
   }
 

@@ -59,6 +59,8 @@ export const taskDetail = (
   runId: task.run_id,
   budgetUsd: num(task.budget_usd),
   costUsd: num(task.cost_usd),
+  /** Declared file locks (globs relative to the workdir's repository). */
+  locks: task.locks ?? [],
   attempts: attempts.map((a) => ({
     number: a.number,
     agent: a.agent,

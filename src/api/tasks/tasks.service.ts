@@ -8,6 +8,7 @@ import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
 import { workflowIdForTask, type AgentTaskInput } from '../../../workflows/definitions';
 import { badFields } from '../http/validation';
+import { resolveTaskLocks } from '../locks/lock-input';
 import { runsView } from '../runs/run-view';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreateTaskDto } from './dto/create-task.dto';
@@ -62,6 +63,8 @@ export class TasksService {
         { field: 'agents', problems: [`fallback agent(s) ${modelless.join(', ')} need a model and have no default`] },
       ]);
     }
+    const lockProblems = resolveTaskLocks(dto.locks, dto.workdir, 'locks').problems;
+    if (lockProblems.length > 0) throw badFields(lockProblems);
     const id = randomUUID();
     const { task, created } = await this.store.create({
       id,
@@ -77,6 +80,7 @@ export class TasksService {
       workflowId: workflowIdForTask(id),
       agents: chain,
       budgetUsd: dto.budgetUsd,
+      locks: dto.locks,
     });
     const runId = task.run_id ?? (await this.startWorkflow(task, created));
     return { created, body: this.submitted({ ...task, run_id: runId }) };
@@ -95,6 +99,7 @@ export class TasksService {
       backoffSeconds: this.config.ATELIER_RETRY_BACKOFF_SECONDS,
       agents: task.agents ?? undefined,
       waitRecheckSeconds: this.config.ATELIER_WAIT_RECHECK_SECONDS,
+      locks: resolveTaskLocks(task.locks ?? undefined, task.workdir ?? undefined, 'locks').locks,
     };
     let runId: string;
     try {

@@ -13,7 +13,7 @@ import {
   Max,
   Min,
 } from 'class-validator';
-import { LIMITS, MAX_CHAIN_LENGTH } from '../../../../workflows/definitions';
+import { LIMITS, LOCK_LIMITS, MAX_CHAIN_LENGTH } from '../../../../workflows/definitions';
 import { IsStringRecord, StorableText } from '../../http/string-checks';
 
 export class CreateTaskDto {
@@ -115,4 +115,19 @@ export class CreateTaskDto {
   @Min(0)
   @Max(1_000_000)
   budgetUsd?: number;
+
+  @ApiPropertyOptional({
+    description:
+      'Files the task will touch: globs relative to its repository (its workdir). Tasks whose lock sets can overlap never run their agents at the same time; all of a task’s locks are taken at once.',
+    type: [String],
+    maxItems: LOCK_LIMITS.globs,
+    example: ['src/api/**', 'README.md'],
+  })
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(LOCK_LIMITS.globs)
+  @IsString({ each: true })
+  @Length(1, LOCK_LIMITS.globLength, { each: true })
+  @StorableText({ each: true })
+  locks?: string[];
 }

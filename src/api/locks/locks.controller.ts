@@ -1,0 +1,17 @@
+import { Controller, Get, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ListLocksQuery } from './dto/list-locks.query';
+import { LocksService } from './locks.service';
+
+@ApiTags('locks')
+@ApiBearerAuth()
+@Controller('v1/locks')
+export class LocksController {
+  constructor(private readonly locks: LocksService) {}
+
+  @Get()
+  @ApiOperation({ summary: "A repository's file locks: the tasks holding them and those waiting, in order." })
+  list(@Query() query: ListLocksQuery) {
+    return this.locks.list(query.repo);
+  }
+}

@@ -1,0 +1,44 @@
+import { realpathSync } from 'node:fs';
+import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { LOCK_TABLE_QUERY, workflowIdForLocks, type LockRequest, type LockTable } from '../../../workflows/definitions';
+import { TEMPORAL_CLIENT } from '../tokens';
+
+const view = (r: LockRequest) => ({
+  taskId: r.taskId,
+  workflowId: r.workflowId,
+  locks: r.globs,
+  since: r.since === undefined ? null : new Date(r.since).toISOString(),
+  links: { task: `/v1/tasks/${r.taskId}` },
+});
+
+@Injectable()
+export class LocksService {
+  constructor(@Inject(TEMPORAL_CLIENT) private readonly temporal: Client) {}
+
+  /** Holders and waiters of a repository's locks, as its lock manager workflow holds them right now. */
+  async list(repo: string) {
+    let path = repo;
+    try {
+      path = realpathSync(repo);
+    } catch {
+      // A repository that is gone may still have a lock manager under the name it was given.
+    }
+    let table: LockTable;
+    try {
+      table = await this.temporal.workflow.getHandle(workflowIdForLocks(path)).query<LockTable>(LOCK_TABLE_QUERY);
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) {
+        throw new ServiceUnavailableException(`could not ask the lock manager: ${(err as Error).message}`);
+      }
+      // No task ever asked for locks in this repository.
+      table = { repo: path, holders: [], waiters: [] };
+    }
+    return {
+      repo: path,
+      workflowId: workflowIdForLocks(path),
+      holders: table.holders.map(view),
+      waiters: table.waiters.map(view),
+    };
+  }
+}

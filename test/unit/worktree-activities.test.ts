@@ -1,0 +1,149 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { ApplicationFailure } from '@temporalio/common';
+import { DefaultLogger } from '@temporalio/worker';
+import { branchForTask, createWorktreeActivities } from '../../activities/git/worktree.activities';
+
+const sh = (cwd: string, ...args: string[]): string =>
+  execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@t',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@t',
+    },
+  }).trim();
+
+describe('worktree activities against real git repositories', () => {
+  let dir: string;
+  let repo: string;
+  let root: string;
+  const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+  const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args);
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'atelier-worktrees-'));
+    repo = join(dir, 'repo');
+    root = join(dir, 'worktrees');
+    execFileSync('git', ['init', '--quiet', '-b', 'main', repo]);
+    writeFileSync(join(repo, 'README.md'), 'hello\n');
+    sh(repo, 'add', '-A');
+    sh(repo, 'commit', '--quiet', '-m', 'initial');
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  const activities = () => createWorktreeActivities({ worktreeRoot: root, workerQueue: 'agents@worker-1' });
+  const userCheckoutUntouched = () => {
+    assert.equal(sh(repo, 'rev-parse', '--abbrev-ref', 'HEAD'), 'main');
+    assert.equal(sh(repo, 'status', '--porcelain'), '');
+    assert.equal(readFileSync(join(repo, 'README.md'), 'utf8'), 'hello\n');
+  };
+
+  it('prepares a worktree on atelier/<task>, commits the agent’s changes there, removes it and keeps the branch', async () => {
+    const a = activities();
+    const base = sh(repo, 'rev-parse', 'HEAD');
+    const wt = await run(a.prepareWorktree, { taskId: 'task-1', repoPath: repo });
+    assert.deepEqual(wt, {
+      workerQueue: 'agents@worker-1',
+      worktreePath: join(root, 'task-1'),
+      branch: 'atelier/task-1',
+      baseSha: base,
+      headSha: base,
+    });
+    assert.equal(sh(wt.worktreePath, 'rev-parse', '--abbrev-ref', 'HEAD'), branchForTask('task-1'));
+    // Preparing again (a retried activity) finds the same worktree.
+    assert.deepEqual(await run(a.prepareWorktree, { taskId: 'task-1', repoPath: repo }), wt);
+
+    writeFileSync(join(wt.worktreePath, 'README.md'), 'hello\nworld\n');
+    writeFileSync(join(wt.worktreePath, 'new.txt'), 'new\n');
+    const commit = await run(a.commitWorktree, {
+      taskId: 'task-1',
+      agent: 'claude',
+      worktreePath: wt.worktreePath,
+      baseSha: base,
+    });
+    assert.equal(commit.committed, true);
+    assert.deepEqual(commit.changedFiles, ['README.md', 'new.txt']);
+    assert.match(commit.diffstat, /2 files changed, 2 insertions/);
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-1'), commit.sha);
+    assert.match(sh(repo, 'log', '-1', '--format=%B', commit.sha), /task task-1 \(agent claude\)/);
+    // Committing again changes nothing.
+    const again = await run(a.commitWorktree, {
+      taskId: 'task-1',
+      agent: 'claude',
+      worktreePath: wt.worktreePath,
+      baseSha: base,
+    });
+    assert.equal(again.committed, false);
+    assert.equal(again.sha, commit.sha);
+    userCheckoutUntouched();
+
+    await run(a.removeWorktree, { repoPath: repo, worktreePath: wt.worktreePath });
+    await run(a.removeWorktree, { repoPath: repo, worktreePath: wt.worktreePath });
+    assert.ok(!existsSync(wt.worktreePath));
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-1'), commit.sha, 'the branch stays');
+    assert.ok(!sh(repo, 'worktree', 'list').includes('task-1'));
+    userCheckoutUntouched();
+  });
+
+  it('salvages: a worktree lost with its worker is remade from the branch, with the committed work', async () => {
+    const a = activities();
+    const wt = await run(a.prepareWorktree, { taskId: 'task-2', repoPath: repo });
+    writeFileSync(join(wt.worktreePath, 'half.txt'), 'half done\n');
+    const commit = await run(a.commitWorktree, {
+      taskId: 'task-2',
+      agent: 'codex',
+      worktreePath: wt.worktreePath,
+      baseSha: wt.baseSha,
+    });
+    // The worker's disk is gone (another machine takes over): no clean removal, just no directory.
+    rmSync(wt.worktreePath, { recursive: true, force: true });
+    const other = createWorktreeActivities({ worktreeRoot: join(dir, 'other-worker'), workerQueue: 'agents@worker-2' });
+    const again = await run(other.prepareWorktree, { taskId: 'task-2', repoPath: repo });
+    assert.equal(again.workerQueue, 'agents@worker-2');
+    assert.equal(again.headSha, commit.sha);
+    assert.equal(again.baseSha, wt.baseSha);
+    assert.equal(readFileSync(join(again.worktreePath, 'half.txt'), 'utf8'), 'half done\n');
+    await run(other.removeWorktree, { repoPath: repo, worktreePath: again.worktreePath });
+    userCheckoutUntouched();
+  });
+
+  it('keeps the repository sound under concurrent worktree operations', async () => {
+    const a = activities();
+    const ids = Array.from({ length: 6 }, (_, i) => `par-${i}`);
+    const made = await Promise.all(ids.map((taskId) => run(a.prepareWorktree, { taskId, repoPath: repo })));
+    assert.equal(new Set(made.map((m) => m.worktreePath)).size, ids.length);
+    await Promise.all(made.map((m) => run(a.removeWorktree, { repoPath: repo, worktreePath: m.worktreePath })));
+    sh(repo, 'fsck', '--no-progress');
+    for (const id of ids) assert.ok(sh(repo, 'branch', '--list', `atelier/${id}`).includes(id));
+    userCheckoutUntouched();
+  });
+
+  it('the janitor removes worktrees whose task no longer runs, and keeps the others', async () => {
+    const a = activities();
+    const live = await run(a.prepareWorktree, { taskId: 'live', repoPath: repo });
+    const dead = await run(a.prepareWorktree, { taskId: 'dead', repoPath: repo });
+    const removed = await run(a.sweepWorktrees, { repoPath: repo, running: ['live'] });
+    assert.deepEqual(removed, ['dead']);
+    assert.ok(existsSync(live.worktreePath));
+    assert.ok(!existsSync(dead.worktreePath));
+    assert.ok(sh(repo, 'branch', '--list', 'atelier/dead').includes('dead'));
+    await run(a.removeWorktree, { repoPath: repo, worktreePath: live.worktreePath });
+  });
+
+  it('refuses a directory that is not a git repository, for good', async () => {
+    const err = await run(activities().prepareWorktree, { taskId: 'x', repoPath: dir }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ApplicationFailure && err.nonRetryable, String(err));
+  });
+});

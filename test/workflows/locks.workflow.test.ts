@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
+import type { agentTaskWorkflow } from '../../workflows';
+import {
+  workflowIdForLocks,
+  workflowIdForTask,
+  type AgentTaskInput,
+  type LockTable,
+} from '../../workflows/definitions';
+import { lockTableQuery } from '../../workflows/lock-manager.workflow';
+import {
+  openHarness,
+  runAgentWorker,
+  runWorkflowWorker,
+  type Harness,
+  type RunningWorker,
+} from '../support/in-process-workers';
+import { insertTask } from '../support/task-rows';
+import { uniqueQueue } from '../support/test-env';
+import { waitFor } from '../support/wait-for';
+
+interface Queues {
+  workflowQueue: string;
+  agentQueue: string;
+}
+
+interface Started {
+  taskId: string;
+  handle: WorkflowHandle<typeof agentTaskWorkflow>;
+}
+
+/** When the agent ran, from its attempt row (written by the agent worker around the process). */
+interface Span {
+  start: number;
+  end: number;
+}
+
+describe('file locks', { timeout: 120_000 }, () => {
+  let h: Harness;
+  const workers: RunningWorker[] = [];
+
+  before(async () => {
+    h = await openHarness();
+  });
+  after(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await h.close();
+  });
+
+  async function freshQueues(): Promise<Queues & { agentWorker: RunningWorker }> {
+    const queues = { workflowQueue: uniqueQueue('wf-locks'), agentQueue: uniqueQueue('agents-locks') };
+    const started = await Promise.all([
+      runWorkflowWorker(h, queues.workflowQueue),
+      runAgentWorker(h, queues.agentQueue),
+    ]);
+    workers.push(...started);
+    return { ...queues, agentWorker: started[1] };
+  }
+
+  /** A repository path of its own per test: one lock manager each. */
+  const freshRepo = () => `/tmp/atelier-locks-test/${randomUUID()}`;
+
+  async function startTask(
+    queues: Queues,
+    repo: string,
+    globs: string[],
+    prompt: string,
+    options: { workflowExecutionTimeout?: Duration } = {},
+  ): Promise<Started> {
+    const taskId = await insertTask(h.pool, { prompt });
+    const input: AgentTaskInput = {
+      taskId,
+      agent: 'stand-in',
+      timeoutSeconds: 60,
+      maxAttempts: 1,
+      priority: 3,
+      agentTaskQueue: queues.agentQueue,
+      backoffSeconds: 0.1,
+      locks: { repo, globs },
+    };
+    const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
+      taskQueue: queues.workflowQueue,
+      workflowId: workflowIdForTask(taskId),
+      args: [input],
+      ...options,
+    });
+    return { taskId, handle };
+  }
+
+  async function spanOf(taskId: string): Promise<Span | undefined> {
+    const res = await h.pool.query<{ started_at: Date; finished_at: Date | null }>(
+      'SELECT started_at, finished_at FROM attempts WHERE task_id = $1',
+      [taskId],
+    );
+    const row = res.rows[0];
+    return row && { start: row.started_at.getTime(), end: (row.finished_at ?? new Date(8.64e15)).getTime() };
+  }
+
+  const overlap = (a: Span, b: Span) => a.start < b.end && b.start < a.end;
+
+  const table = (repo: string): Promise<LockTable> =>
+    h.client.workflow.getHandle(workflowIdForLocks(repo)).query(lockTableQuery);
+
+  /** The task ids of holders and waiters, in order. */
+  const tableTasks = async (repo: string) => {
+    const t = await table(repo);
+    return { holders: t.holders.map((r) => r.taskId), waiters: t.waiters.map((r) => r.taskId) };
+  };
+
+  const ended = async (s: Started) =>
+    s.handle.result().then(
+      () => 'succeeded',
+      () => 'failed',
+    );
+
+  it('never runs overlapping lock sets at the same time, and runs disjoint ones in parallel', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    const a = await startTask(queues, repo, ['src/**'], '@sleep 1\na');
+    const b = await startTask(queues, repo, ['src/api/x.ts', 'README.md'], '@sleep 1\nb');
+    const c = await startTask(queues, repo, ['docs/**'], '@sleep 1\nc');
+    assert.deepEqual(await Promise.all([a, b, c].map(ended)), ['succeeded', 'succeeded', 'succeeded']);
+    const [sa, sb, sc] = (await Promise.all([a, b, c].map((t) => spanOf(t.taskId)))) as [Span, Span, Span];
+    assert.ok(!overlap(sa, sb), 'src/** and src/api/x.ts never ran at once');
+    assert.ok(overlap(sa, sc) || overlap(sb, sc), 'docs/** ran beside a src task');
+    assert.deepEqual(await tableTasks(repo), { holders: [], waiters: [] });
+  });
+
+  it('releases on cancel and on failure, and serves waiters fairly', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    const holder = await startTask(queues, repo, ['a/**'], '@hang');
+    await waitFor('the holder to run', async () => (await spanOf(holder.taskId)) !== undefined);
+    // B waits for a/**; C only wants b/**, free right now, but B asked first and wants it too: C must
+    // not pass B. D conflicts with nobody and runs at once.
+    const b = await startTask(queues, repo, ['a/x', 'b/**'], '@exit 1');
+    await waitFor('B to wait', async () => (await tableTasks(repo)).waiters.length === 1);
+    const c = await startTask(queues, repo, ['b/y'], 'c');
+    await waitFor('C to wait', async () => (await tableTasks(repo)).waiters.length === 2);
+    const d = await startTask(queues, repo, ['c/**'], 'd');
+    assert.equal(await ended(d), 'succeeded');
+    assert.deepEqual(await tableTasks(repo), { holders: [holder.taskId], waiters: [b.taskId, c.taskId] });
+    assert.equal(await spanOf(c.taskId), undefined, 'C did not pass B');
+
+    await holder.handle.cancel();
+    assert.equal(await ended(holder), 'failed');
+    // B gets its locks after the cancel, fails, and its failure releases them for C.
+    assert.equal(await ended(b), 'failed');
+    assert.equal(await ended(c), 'succeeded');
+    const [sb, sc] = (await Promise.all([spanOf(b.taskId), spanOf(c.taskId)])) as [Span, Span];
+    assert.ok(sc.start >= sb.end, 'C ran after B');
+    assert.deepEqual(await tableTasks(repo), { holders: [], waiters: [] });
+  });
+
+  it('takes back the locks of a terminated task', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    const holder = await startTask(queues, repo, ['**'], '@hang');
+    await waitFor('the holder to run', async () => (await spanOf(holder.taskId)) !== undefined);
+    const next = await startTask(queues, repo, ['README.md'], 'next');
+    await waitFor('the next task to wait', async () => (await tableTasks(repo)).waiters.length === 1);
+    // Termination runs no finally: the lock manager notices the holder ended and reaps its locks.
+    await holder.handle.terminate('test');
+    assert.equal(await ended(next), 'succeeded');
+    assert.deepEqual(await tableTasks(repo), { holders: [], waiters: [] });
+  });
+
+  it('takes back the locks of a task whose workflow timed out', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    const holder = await startTask(queues, repo, ['src/**'], '@hang', { workflowExecutionTimeout: '3 seconds' });
+    await waitFor('the holder to run', async () => (await spanOf(holder.taskId)) !== undefined);
+    const next = await startTask(queues, repo, ['src/main.ts'], 'next');
+    await waitFor('the next task to wait', async () => (await tableTasks(repo)).waiters.length === 1);
+    assert.equal(await ended(holder), 'failed');
+    assert.equal(await ended(next), 'succeeded');
+    const [sh, sn] = (await Promise.all([spanOf(holder.taskId), spanOf(next.taskId)])) as [Span, Span];
+    assert.ok(sn.start >= sh.start + 2500, 'the next task ran only after the holder timed out');
+  });
+
+  it('releases the locks of a task whose agent worker went away', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    const holder = await startTask(queues, repo, ['**'], '@hang');
+    await waitFor('the holder to run', async () => (await spanOf(holder.taskId)) !== undefined);
+    const next = await startTask(queues, repo, ['a.txt'], 'next');
+    await waitFor('the next task to wait', async () => (await tableTasks(repo)).waiters.length === 1);
+    await queues.agentWorker.stop();
+    // One process may not run two workers on one queue, so the second starts once the first is gone.
+    workers.push(await runAgentWorker(h, queues.agentQueue, 'second-agent-worker'));
+    // The lost attempt is a crash; with one attempt the task fails, and failing releases its locks.
+    assert.equal(await ended(holder), 'failed');
+    assert.equal(await ended(next), 'succeeded');
+    assert.deepEqual(await tableTasks(repo), { holders: [], waiters: [] });
+  });
+});

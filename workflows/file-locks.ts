@@ -1,0 +1,49 @@
+import {
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { LockActivities } from '../activities';
+import { workflowIdForLocks, type TaskLocks } from './definitions';
+import { locksGrantedSignal, releaseLocksSignal } from './lock-manager.workflow';
+
+const lockActivities = proxyActivities<LockActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/**
+ * Runs `work` holding all of the task's file locks: asks its repository's lock manager for every glob
+ * at once, waits (durably, as long as it takes) for the grant, and releases in a non-cancellable
+ * `finally`, so success, failure, cancellation and a workflow timeout all release. A terminated workflow
+ * runs no `finally`: the lock manager reaps its locks.
+ */
+export async function withFileLocks<T>(locks: TaskLocks, taskId: string, work: () => Promise<T>): Promise<T> {
+  const { workflowId, runId } = workflowInfo();
+  const requestId = `${workflowId}/${runId}`;
+  let granted = false;
+  setHandler(locksGrantedSignal, (grant) => {
+    if (grant.requestId === requestId) granted = true;
+  });
+  try {
+    await lockActivities.requestLocks({
+      repo: locks.repo,
+      request: { requestId, workflowId, taskId, globs: locks.globs },
+    });
+    await condition(() => granted);
+    return await work();
+  } finally {
+    await CancellationScope.nonCancellable(async () => {
+      try {
+        await getExternalWorkflowHandle(workflowIdForLocks(locks.repo)).signal(releaseLocksSignal, { requestId });
+      } catch (err) {
+        // No lock manager runs (the request never reached it): there is nothing to release.
+        log.warn('could not release file locks', { requestId, error: String(err) });
+      }
+    });
+  }
+}

@@ -1,0 +1,117 @@
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { LockActivities } from '../activities';
+import {
+  LOCK_SIGNALS,
+  LOCK_TABLE_QUERY,
+  type LockManagerInput,
+  type LockRelease,
+  type LockRequest,
+  type LockTable,
+} from './definitions';
+import { lockSetsOverlap } from './lock-globs';
+
+export const acquireLocksSignal = defineSignal<[LockRequest]>(LOCK_SIGNALS.acquire);
+export const releaseLocksSignal = defineSignal<[LockRelease]>(LOCK_SIGNALS.release);
+export const locksGrantedSignal = defineSignal<[LockRelease]>(LOCK_SIGNALS.granted);
+export const lockTableQuery = defineQuery<LockTable>(LOCK_TABLE_QUERY);
+
+const DEFAULT_REAP_INTERVAL_SECONDS = 30;
+
+const lockActivities = proxyActivities<LockActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+});
+
+/**
+ * The file locks of one repository (workflow id `locks:<repo>`), after Temporal's mutex pattern. A task
+ * asks for all its globs at once (signal `acquireLocks`, sent with signal-with-start, so the first
+ * request starts the manager); the manager grants a request, by signalling `locksGranted` to the
+ * task's workflow, when its globs overlap neither a holder's nor an earlier waiter's. Requests are
+ * served in arrival order, and a later request may only pass a waiting one it cannot conflict with, so
+ * nobody is starved; holding nothing while waiting means no deadlock. Tasks release with
+ * `releaseLocks` from a non-cancellable `finally`; holders whose workflow ended without releasing
+ * (terminated, timed out) are reaped every `reapIntervalSeconds`. The table survives worker and server
+ * restarts as workflow state and moves over `continueAsNew` when the history grows long.
+ */
+export async function lockManagerWorkflow(input: LockManagerInput): Promise<void> {
+  const holders: LockRequest[] = [...(input.holders ?? [])];
+  const waiters: LockRequest[] = [...(input.waiters ?? [])];
+  const reapMs = (input.reapIntervalSeconds ?? DEFAULT_REAP_INTERVAL_SECONDS) * 1000;
+  let changes = 0;
+
+  const known = (requestId: string) => [...holders, ...waiters].some((r) => r.requestId === requestId);
+  const remove = (list: LockRequest[], requestId: string): boolean => {
+    const at = list.findIndex((r) => r.requestId === requestId);
+    if (at >= 0) list.splice(at, 1);
+    return at >= 0;
+  };
+
+  setHandler(acquireLocksSignal, (request) => {
+    // A retried request (the sending activity ran twice) is the same request.
+    if (known(request.requestId)) return;
+    waiters.push({ ...request, since: Date.now() });
+    changes += 1;
+  });
+  setHandler(releaseLocksSignal, ({ requestId }) => {
+    if (remove(holders, requestId) || remove(waiters, requestId)) changes += 1;
+  });
+  setHandler(lockTableQuery, () => ({ repo: input.repo, holders, waiters }));
+
+  /** Grants, in arrival order, every waiter that conflicts with no holder and no waiter before it. */
+  const grant = async (): Promise<void> => {
+    const passed: LockRequest[] = [];
+    for (const request of [...waiters]) {
+      const blocked = [...holders, ...passed].some((other) => lockSetsOverlap(request.globs, other.globs));
+      if (blocked) {
+        passed.push(request);
+        continue;
+      }
+      // Released (cancelled) while an earlier grant was being signalled: nothing to grant.
+      if (!remove(waiters, request.requestId)) continue;
+      holders.push({ ...request, since: Date.now() });
+      try {
+        await getExternalWorkflowHandle(request.workflowId).signal(locksGrantedSignal, {
+          requestId: request.requestId,
+        });
+      } catch (err) {
+        // The task's workflow is gone: it will never release, so its grant is taken back at once.
+        log.warn('lock holder vanished before its grant', { requestId: request.requestId, error: String(err) });
+        remove(holders, request.requestId);
+      }
+    }
+  };
+
+  const reap = async (): Promise<void> => {
+    if (holders.length === 0) return;
+    const ended = await lockActivities.endedWorkflows({
+      workflowIds: holders.map((h) => h.workflowId),
+      requestIds: holders.map((h) => h.requestId),
+    });
+    for (const requestId of ended) {
+      log.info('releasing the locks of a task that ended without releasing', { requestId });
+      if (remove(holders, requestId)) changes += 1;
+    }
+  };
+
+  for (;;) {
+    await grant();
+    if (workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof lockManagerWorkflow>({ ...input, holders, waiters });
+    }
+    const seen = changes;
+    const changed = await condition(() => changes !== seen, reapMs);
+    if (!changed) await reap();
+  }
+}
