@@ -286,8 +286,9 @@ export const workflowIdForPlan = (planId: string): string => `plan-${planId}`;
 export interface LockRequest {
   /** `<workflow id>/<run id>` of the requesting task workflow: a retried request is recognised. */
   requestId: string;
-  /** The workflow told (by signal) when the locks are granted. */
+  /** The workflow run told (by signal) when the locks are granted: that run only, never a later one. */
   workflowId: string;
+  runId: string;
   taskId: string;
   globs: string[];
   /** Epoch ms when the lock manager saw the request (holders: when granted). */

@@ -26,13 +26,15 @@ export async function withFileLocks<T>(locks: TaskLocks, taskId: string, work: (
   const { workflowId, runId } = workflowInfo();
   const requestId = `${workflowId}/${runId}`;
   let granted = false;
-  setHandler(locksGrantedSignal, (grant) => {
-    if (grant.requestId === requestId) granted = true;
+  // The manager signals this run only, and a run asks once: any grant is ours. (Comparing request ids
+  // would not replay: a replayed run may carry another run id.)
+  setHandler(locksGrantedSignal, () => {
+    granted = true;
   });
   try {
     await lockActivities.requestLocks({
       repo: locks.repo,
-      request: { requestId, workflowId, taskId, globs: locks.globs },
+      request: { requestId, workflowId, runId, taskId, globs: locks.globs },
     });
     await condition(() => granted);
     return await work();

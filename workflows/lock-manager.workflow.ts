@@ -41,7 +41,7 @@ const lockActivities = proxyActivities<LockActivities>({
  * served in arrival order, and a later request may only pass a waiting one it cannot conflict with, so
  * nobody is starved; holding nothing while waiting means no deadlock. Tasks release with
  * `releaseLocks` from a non-cancellable `finally`; holders whose workflow ended without releasing
- * (terminated, timed out) are reaped every `reapIntervalSeconds`. The table survives worker and server
+ * (terminated, timed out) are reaped every `reapIntervalSeconds`, and so are such waiters. The table survives worker and server
  * restarts as workflow state and moves over `continueAsNew` when the history grows long.
  */
 export async function lockManagerWorkflow(input: LockManagerInput): Promise<void> {
@@ -81,7 +81,7 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
       if (!remove(waiters, request.requestId)) continue;
       holders.push({ ...request, since: Date.now() });
       try {
-        await getExternalWorkflowHandle(request.workflowId).signal(locksGrantedSignal, {
+        await getExternalWorkflowHandle(request.workflowId, request.runId).signal(locksGrantedSignal, {
           requestId: request.requestId,
         });
       } catch (err) {
@@ -92,15 +92,17 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
     }
   };
 
+  /** Drops holders and waiters whose run ended without releasing (terminated, timed out). */
   const reap = async (): Promise<void> => {
-    if (holders.length === 0) return;
+    const all = [...holders, ...waiters];
+    if (all.length === 0) return;
     const ended = await lockActivities.endedWorkflows({
-      workflowIds: holders.map((h) => h.workflowId),
-      requestIds: holders.map((h) => h.requestId),
+      runs: all.map((r) => ({ workflowId: r.workflowId, runId: r.runId })),
     });
-    for (const requestId of ended) {
-      log.info('releasing the locks of a task that ended without releasing', { requestId });
-      if (remove(holders, requestId)) changes += 1;
+    for (const request of all) {
+      if (!ended.includes(`${request.workflowId}/${request.runId}`)) continue;
+      log.info('dropping the lock request of a task that ended without releasing', { requestId: request.requestId });
+      if (remove(holders, request.requestId) || remove(waiters, request.requestId)) changes += 1;
     }
   };
 

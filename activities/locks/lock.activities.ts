@@ -27,16 +27,15 @@ export function createLockActivities(deps: {
       });
     },
 
-    /** The request ids (`<workflow id>/<run id>`) whose workflow run no longer runs. */
-    async endedWorkflows(args: { workflowIds: string[]; requestIds: string[] }): Promise<string[]> {
+    /** Of the given workflow runs, those that no longer run, as `<workflow id>/<run id>`. */
+    async endedWorkflows(args: { runs: { workflowId: string; runId: string }[] }): Promise<string[]> {
       const ended: string[] = [];
-      for (const [i, requestId] of args.requestIds.entries()) {
-        const runId = requestId.slice(requestId.lastIndexOf('/') + 1);
+      for (const { workflowId, runId } of args.runs) {
         try {
-          const d = await deps.client.workflow.getHandle(args.workflowIds[i] as string, runId).describe();
-          if (d.status.name !== 'RUNNING') ended.push(requestId);
+          const d = await deps.client.workflow.getHandle(workflowId, runId).describe();
+          if (d.status.name !== 'RUNNING') ended.push(`${workflowId}/${runId}`);
         } catch (err) {
-          if (err instanceof WorkflowNotFoundError) ended.push(requestId);
+          if (err instanceof WorkflowNotFoundError) ended.push(`${workflowId}/${runId}`);
           else throw err;
         }
       }

@@ -4,6 +4,7 @@ import type { Pool } from 'pg';
 import type { AgentsFile } from '../config/agents-file';
 import type { AtelierConfig } from '../config/env';
 import { createPool } from '../db/pool';
+import { temporalConnectionOptions } from '../temporal/connection-options';
 import { AttemptStore } from '../store/attempt-store';
 import { RunStore } from '../store/run-store';
 import { TaskStore } from '../store/task-store';
@@ -31,7 +32,7 @@ export class InfrastructureModule implements OnApplicationShutdown {
         provide: TEMPORAL_CLIENT,
         useFactory: () =>
           new Client({
-            connection: Connection.lazy({ address: config.TEMPORAL_ADDRESS }),
+            connection: Connection.lazy(temporalConnectionOptions(config)),
             namespace: config.TEMPORAL_NAMESPACE,
           }),
       },

@@ -31,6 +31,28 @@ const metricsPort = z.union([z.number(), z.string()]).transform((v, ctx): number
   return n;
 });
 
+/** Comma-separated http(s) URLs; blank or unset: none. */
+const webhookUrls = optionalText.transform((v, ctx): string[] => {
+  const urls = (v ?? '')
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u.length > 0);
+  for (const [i, u] of urls.entries()) {
+    let protocol = '';
+    try {
+      protocol = new URL(u).protocol;
+    } catch {
+      // reported below
+    }
+    if (protocol !== 'http:' && protocol !== 'https:') {
+      // The URL itself may carry a token: name its position, not its text.
+      ctx.addIssue({ code: 'custom', message: `entry ${i + 1} is not an http(s) URL` });
+      return z.NEVER;
+    }
+  }
+  return urls;
+});
+
 /** Every setting Atelier reads from the environment, with its default. */
 const envSchema = z.object({
   PORT: port.default(3000),
@@ -44,6 +66,14 @@ const envSchema = z.object({
     .default('127.0.0.1:7233')
     .refine((v) => /^[^\s:]+:\d+$/.test(v), 'must be host:port'),
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  /** `true` for TLS with the system's roots; implied by any of the files below or an API key. */
+  TEMPORAL_TLS: z.enum(['true', 'false']).default('false'),
+  TEMPORAL_TLS_CA_FILE: z.string().min(1).optional(),
+  TEMPORAL_TLS_CERT_FILE: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY_FILE: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  /** Temporal Cloud API key; sent over TLS, never logged. */
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
   TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
   ATELIER_AGENTS_FILE: z.string().min(1).default('config/agents.yaml'),
   ATELIER_AGENT_SLOTS: agentSlots.default(4),
@@ -69,6 +99,10 @@ const envSchema = z.object({
   /** How long a running attempt's slot stays taken without renewal (a dead agent worker frees it after this). */
   ATELIER_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where notifications go (task failed, breaker opened, budget reached); none: notifications off. */
+  ATELIER_WEBHOOK_URLS: webhookUrls,
+  /** The HMAC key of `X-Atelier-Signature`; required with ATELIER_WEBHOOK_URLS. Never logged. */
+  ATELIER_WEBHOOK_SECRET: optionalText,
 });
 
 export type AtelierConfig = z.infer<typeof envSchema>;
@@ -80,7 +114,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AtelierConfig 
   // A variable set to blank (`PORT=`, or compose's `${PORT}` when unset) means "use the default";
   // left in, number coercion would read it as 0 and listen on a random port.
   const set = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
-  const parsed = envSchema.safeParse(set);
+  const parsed = envSchema
+    .refine((c) => c.ATELIER_WEBHOOK_URLS.length === 0 || c.ATELIER_WEBHOOK_SECRET !== undefined, {
+      path: ['ATELIER_WEBHOOK_SECRET'],
+      message: 'is required when ATELIER_WEBHOOK_URLS is set (the key webhook bodies are signed with)',
+    })
+    .safeParse(set);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);

@@ -1,21 +1,25 @@
 import { NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
+import type { TemporalConnectionOptions } from '../temporal/connection-options';
 
 /**
  * Connects to Temporal, retrying with backoff for as long as it takes, so a worker started before the
  * server (or during its restart) waits instead of dying. Returns undefined if `signal` aborts first.
  */
 export async function connectWithRetry(
-  address: string,
+  options: TemporalConnectionOptions,
   logger: Logger,
   signal: AbortSignal,
 ): Promise<NativeConnection | undefined> {
   let delayMs = 500;
   while (!signal.aborted) {
     try {
-      return await NativeConnection.connect({ address });
+      return await NativeConnection.connect(options);
     } catch (err) {
-      logger.warn({ address, retryInMs: delayMs, error: (err as Error).message }, 'Temporal not reachable yet');
+      logger.warn(
+        { address: options.address, retryInMs: delayMs, error: (err as Error).message },
+        'Temporal not reachable yet',
+      );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delayMs);
         signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });

@@ -7,6 +7,7 @@ import { createLogger, toTemporalLogger } from '../logging/logger';
 import { temporalMetrics } from '../observability/temporal-metrics';
 import { WorkerObservability } from '../observability/worker-observability';
 import { WorkerStore, type SlotMode, type WorkerKind } from '../store/worker-store';
+import { temporalConnectionOptions } from '../temporal/connection-options';
 import { connectWithRetry } from './connect-with-retry';
 
 export interface WorkerContext {
@@ -47,7 +48,7 @@ export async function runWorkerProcess(
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
 
-  const connection = await connectWithRetry(config.TEMPORAL_ADDRESS, logger, stopConnecting.signal);
+  const connection = await connectWithRetry(temporalConnectionOptions(config), logger, stopConnecting.signal);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   if (!connection) return;

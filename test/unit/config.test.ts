@@ -24,6 +24,7 @@ describe('loadConfig', () => {
       DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/atelier',
       TEMPORAL_ADDRESS: '127.0.0.1:7233',
       TEMPORAL_NAMESPACE: 'default',
+      TEMPORAL_TLS: 'false',
       TEMPORAL_UI_URL: 'http://127.0.0.1:8233',
       ATELIER_AGENTS_FILE: 'config/agents.yaml',
       ATELIER_AGENT_SLOTS: 4,

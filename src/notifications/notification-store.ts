@@ -1,0 +1,84 @@
+import type { Pool } from 'pg';
+import { retryTransient } from '../db/transient';
+import type { NotificationType } from './notification-types';
+
+/** A notification a dispatcher has claimed for one round of delivery. */
+export interface ClaimedNotification {
+  id: string;
+  type: NotificationType;
+  data: Record<string, unknown>;
+  createdAt: Date;
+  /** Deliveries tried before this one. */
+  attempts: number;
+}
+
+/**
+ * The outbox as dispatchers see it. Claiming pushes a row's `next_attempt_at` past the time one round
+ * of delivery may take, in the statement that selects it (`FOR UPDATE SKIP LOCKED`): any number of
+ * dispatchers share the table without sending a row twice at once, no transaction stays open across
+ * HTTP calls, and a row claimed by a dispatcher that died is due again once its claim runs out.
+ * Times are the database's.
+ */
+export class NotificationStore {
+  constructor(private readonly pool: Pool) {}
+
+  async claimDue(limit: number, claimSeconds: number): Promise<ClaimedNotification[]> {
+    const res = await retryTransient(() =>
+      this.pool.query<{
+        id: string;
+        type: NotificationType;
+        payload: Record<string, unknown>;
+        created_at: Date;
+        attempts: number;
+      }>(
+        `UPDATE notifications n SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
+         FROM (
+           SELECT id FROM notifications WHERE next_attempt_at <= clock_timestamp()
+           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
+         ) due
+         WHERE n.id = due.id
+         RETURNING n.id, n.type, n.payload, n.created_at, n.attempts`,
+        [limit, claimSeconds],
+      ),
+    );
+    return res.rows.map((r) => ({
+      id: r.id,
+      type: r.type,
+      data: r.payload,
+      createdAt: r.created_at,
+      attempts: r.attempts,
+    }));
+  }
+
+  async markDelivered(id: string): Promise<void> {
+    await retryTransient(() =>
+      this.pool.query(
+        `UPDATE notifications SET delivered_at = clock_timestamp(), next_attempt_at = NULL, attempts = attempts + 1,
+           last_error = NULL
+         WHERE id = $1 AND delivered_at IS NULL`,
+        [id],
+      ),
+    );
+  }
+
+  /**
+   * Records a failed round and schedules the next one `delayMs` from now, or gives up (no next
+   * attempt, the error kept) when that would fall more than `giveUpAfterMs` after the event.
+   * Returns whether it will be tried again.
+   */
+  async markFailed(id: string, error: string, delayMs: number, giveUpAfterMs: number): Promise<boolean> {
+    const res = await retryTransient(() =>
+      this.pool.query<{ retry: boolean }>(
+        `UPDATE notifications SET attempts = attempts + 1, last_error = $2,
+           next_attempt_at = CASE
+             WHEN clock_timestamp() + make_interval(secs => $3) > created_at + make_interval(secs => $4) THEN NULL
+             ELSE clock_timestamp() + make_interval(secs => $3)
+           END
+         WHERE id = $1 AND delivered_at IS NULL
+         RETURNING next_attempt_at IS NOT NULL AS retry`,
+        [id, error.slice(0, 2000), delayMs / 1000, giveUpAfterMs / 1000],
+      ),
+    );
+    return res.rows[0]?.retry ?? false;
+  }
+}
