@@ -21,6 +21,7 @@ import {
 import { classifyAttemptError as classify } from './attempt-failure';
 import { chainLoop } from './chain-loop';
 import { withFileLocks } from './file-locks';
+import { withWorktree } from './worktree';
 import { findInputProblems } from './validate-input';
 
 /**
@@ -38,6 +39,7 @@ const PATCHES = {
   chainsAndPolicies: 'agent-chains-and-policies',
   invalidInputRecorded: 'invalid-input-recorded',
   fileLocks: 'file-locks',
+  worktrees: 'git-worktrees',
 } as const;
 
 /** For the one write that may have no row to land on (a task id that is not in the database). */
@@ -45,6 +47,9 @@ const boundedBookkeeping = proxyLocalActivities<BookkeepingActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumAttempts: 3 },
 });
+
+/** How long an attempt on one worker's own queue may wait to be picked up before that worker counts as gone. */
+const WORKER_QUEUE_START_TIMEOUT_MS = 2 * 60_000;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -78,21 +83,33 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
     }
     throw ApplicationFailure.nonRetryable(message, FAILURE_CLASSES.invalidInput);
   }
-  const agents = proxyActivities<AgentActivities>({
-    taskQueue: input.agentTaskQueue,
-    startToCloseTimeout: (input.timeoutSeconds + AGENT_TIMEOUT_MARGIN_SECONDS) * 1000,
-    heartbeatTimeout: AGENT_HEARTBEAT_TIMEOUT_SECONDS * 1000,
-    retry: { maximumAttempts: 1 },
-    // Wait until the agent worker has killed the process group, so `cancelled` means the agent is gone.
-    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    priority: { priorityKey: input.priority },
-  });
+  const agentsOn = (taskQueue: string, scheduleToStartTimeout?: number) =>
+    proxyActivities<AgentActivities>({
+      taskQueue,
+      // On one worker's own queue (a task's worktree is there), an attempt that no worker picks up
+      // means that worker is gone: it fails as a `timeout` instead of waiting forever.
+      ...(scheduleToStartTimeout !== undefined && { scheduleToStartTimeout }),
+      startToCloseTimeout: (input.timeoutSeconds + AGENT_TIMEOUT_MARGIN_SECONDS) * 1000,
+      heartbeatTimeout: AGENT_HEARTBEAT_TIMEOUT_SECONDS * 1000,
+      retry: { maximumAttempts: 1 },
+      // Wait until the agent worker has killed the process group, so `cancelled` means the agent is gone.
+      cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+      priority: { priorityKey: input.priority },
+    });
+  const agents = agentsOn(input.agentTaskQueue);
   // Asked here, before any wait: a patch first asked after a signal does not replay (its marker would
   // precede the command in history but not in the replayed code).
   const chains = patched(PATCHES.chainsAndPolicies);
+  const loop = (task: AgentTaskInput, on: AgentActivities): Promise<AgentTaskOutput> =>
+    chains ? chainLoop(task, on, bookkeeping) : singleAgentLoop(task, on);
+  // Only tasks that name a repository or declare locks use them; histories from before never do.
+  const repo = input.repo !== undefined && patched(PATCHES.worktrees) ? input.repo : undefined;
   const run = (): Promise<AgentTaskOutput> =>
-    chains ? chainLoop(input, agents, bookkeeping) : singleAgentLoop(input, agents);
-  // Only tasks that declare locks take them; histories from before locks never have any.
+    repo
+      ? withWorktree(input, repo, (at) =>
+          loop({ ...input, ...at }, agentsOn(at.agentTaskQueue, WORKER_QUEUE_START_TIMEOUT_MS)),
+        )
+      : loop(input, agents);
   if (input.locks && input.locks.globs.length > 0 && patched(PATCHES.fileLocks)) {
     return withFileLocks(input.locks, input.taskId, run);
   }

@@ -121,6 +121,30 @@ export interface AgentTaskInput {
   waitRecheckSeconds?: number;
   /** File locks held while the agent runs (see workflows/file-locks.ts); unset: none. */
   locks?: TaskLocks;
+  /**
+   * The git repository the task works on: its agent runs in a worktree of its own on branch
+   * `atelier/<task id>`, and its changes are committed there (see workflows/worktree.ts). Unset: the
+   * agent runs in `workdir`.
+   */
+  repo?: TaskRepo;
+}
+
+export interface TaskRepo {
+  /** Absolute path of a local git repository, on the agent workers' machines. */
+  path: string;
+  /** Where the task's branch starts; default HEAD. */
+  ref?: string;
+}
+
+/** What a task with a repository committed (the patch itself is in PostgreSQL). */
+export interface TaskCommit {
+  branch: string;
+  baseSha: string;
+  sha: string;
+  changedFiles: string[];
+  diffstat: string;
+  /** Changed files no declared lock covers. */
+  lockViolations: string[];
 }
 
 /** A task's file locks: globs relative to the repository, all granted at once by its lock manager. */
@@ -141,6 +165,8 @@ export interface AgentTaskOutput {
   costUsd?: number | null;
   inputTokens?: number | null;
   outputTokens?: number | null;
+  /** Set for a task with a repository. */
+  commit?: TaskCommit;
 }
 
 /** Input of one agent attempt, run by an agent worker. */

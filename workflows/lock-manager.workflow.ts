@@ -40,8 +40,9 @@ const lockActivities = proxyActivities<LockActivities>({
  * task's workflow, when its globs overlap neither a holder's nor an earlier waiter's. Requests are
  * served in arrival order, and a later request may only pass a waiting one it cannot conflict with, so
  * nobody is starved; holding nothing while waiting means no deadlock. Tasks release with
- * `releaseLocks` from a non-cancellable `finally`; holders whose workflow ended without releasing
- * (terminated, timed out) are reaped every `reapIntervalSeconds`, and so are such waiters. The table survives worker and server
+ * `releaseLocks` from a non-cancellable `finally`; holders and waiters whose workflow run ended
+ * without releasing (terminated, timed out) are dropped every `reapIntervalSeconds`. Grants go to the
+ * requesting run only, never to a later run of the same task. The table survives worker and server
  * restarts as workflow state and moves over `continueAsNew` when the history grows long.
  */
 export async function lockManagerWorkflow(input: LockManagerInput): Promise<void> {

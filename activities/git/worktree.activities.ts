@@ -2,6 +2,9 @@ import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
+import type { WorktreeStore } from '../../src/store/worktree-store';
+import type { TaskCommit } from '../../workflows/definitions';
+import { lockViolations } from '../../workflows/lock-globs';
 import { GitError, RepoMutex, git } from './git';
 
 /** The branch a task's work is committed on; it outlives the worktree. */
@@ -31,16 +34,13 @@ export interface CommitWorktreeInput {
   agent: string;
   worktreePath: string;
   baseSha: string;
+  /** The task's declared lock globs: changed files outside them are `lockViolations`. */
+  locks?: string[];
 }
 
-export interface WorktreeCommit {
-  /** The branch's head after the commit (unchanged when the agent changed nothing). */
-  sha: string;
+export interface WorktreeCommit extends TaskCommit {
+  /** Whether this call made a commit (false: nothing was left uncommitted). */
   committed: boolean;
-  /** Files changed since baseSha, repository-relative. */
-  changedFiles: string[];
-  /** `git diff --stat` of baseSha..sha. */
-  diffstat: string;
 }
 
 export interface WorktreeDeps {
@@ -48,6 +48,8 @@ export interface WorktreeDeps {
   worktreeRoot: string;
   /** This agent worker's own task queue. */
   workerQueue: string;
+  /** Where commits and patches are recorded; unset in unit tests. */
+  store?: Pick<WorktreeStore, 'recordCommit'>;
 }
 
 const NOT_A_REPO = 'InvalidRepository';
@@ -130,9 +132,23 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         committed = true;
       }
       const sha = await headOf(cwd);
-      const changed = (await git(cwd, ['diff', '--name-only', `${input.baseSha}..${sha}`])).stdout;
-      const diffstat = (await git(cwd, ['diff', '--stat', `${input.baseSha}..${sha}`])).stdout.trimEnd();
-      return { sha, committed, changedFiles: changed.split('\n').filter((l) => l !== ''), diffstat };
+      const range = `${input.baseSha}..${sha}`;
+      const changedFiles = (await git(cwd, ['diff', '--name-only', range])).stdout.split('\n').filter((l) => l !== '');
+      const diffstat = (await git(cwd, ['diff', '--stat', range])).stdout.trimEnd();
+      const commit: TaskCommit = {
+        branch: branchForTask(input.taskId),
+        baseSha: input.baseSha,
+        sha,
+        changedFiles,
+        diffstat,
+        lockViolations: input.locks && input.locks.length > 0 ? lockViolations(changedFiles, input.locks) : [],
+      };
+      if (deps.store) {
+        // The patch goes to PostgreSQL, never into the workflow's history.
+        const patch = (await git(cwd, ['diff', '--binary', range])).stdout;
+        await deps.store.recordCommit(input.taskId, commit, patch);
+      }
+      return { ...commit, committed };
     },
 
     /** Removes the task's worktree; its branch stays. Nothing to do when it is already gone. */

@@ -30,3 +30,23 @@ CREATE TABLE plan_tasks (
 -- File locks a task declared (globs relative to its repository, its workdir); null: none. The locks
 -- themselves are held by the repository's lock manager workflow, not here.
 ALTER TABLE tasks ADD COLUMN locks text[];
+
+-- Tasks with a repository run in a git worktree of their own on branch atelier/<task id>; what they
+-- committed is recorded here (null for tasks without one). The patch itself is kept apart.
+ALTER TABLE tasks
+  ADD COLUMN repo_path       text,
+  ADD COLUMN repo_ref        text,
+  ADD COLUMN branch          text,
+  ADD COLUMN base_sha        text,
+  ADD COLUMN commit_sha      text,
+  ADD COLUMN changed_files   text[],
+  ADD COLUMN diffstat        text,
+  ADD COLUMN lock_violations text[];
+
+CREATE TABLE task_diffs (
+  task_id    uuid PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+  base_sha   text NOT NULL,
+  sha        text NOT NULL,
+  patch      text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);

@@ -12,6 +12,7 @@ import { InfrastructureModule } from './infrastructure.module';
 import { ObservabilityModule } from './observability/observability.module';
 import { taskLogFields } from './observability/task-log-fields';
 import { DashboardModule } from './dashboard/dashboard.module';
+import { DiffsModule } from './diffs/diffs.module';
 import { LocksModule } from './locks/locks.module';
 import { PlansModule } from './plans/plans.module';
 import { RunsModule } from './runs/runs.module';
@@ -42,6 +43,7 @@ export class AppModule {
         RunsModule,
         PlansModule,
         LocksModule,
+        DiffsModule,
         DashboardModule,
         WorkersModule,
         ObservabilityModule,

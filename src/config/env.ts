@@ -92,6 +92,8 @@ const envSchema = z.object({
   ),
   ATELIER_WORKFLOW_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUES.workflows),
   ATELIER_AGENT_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUES.agents),
+  /** Where an agent worker makes the git worktrees of tasks with a repository; default <tmpdir>/atelier-worktrees. */
+  ATELIER_WORKTREE_ROOT: z.string().regex(/^\//, 'must be an absolute path').optional(),
   ATELIER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
   ATELIER_RETRY_BACKOFF_SECONDS: z.coerce.number().min(0).max(3600).default(1),
   /** How often a task held back by a breaker, a limit or a budget asks again (it grows to 30 s while it waits). */

@@ -18,4 +18,3 @@ export function retryDelayMs(attempts: number, policy: RetryPolicy = WEBHOOK_RET
   // 2^30 ms is already past any sane cap; stop there rather than overflow to Infinity.
   return Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.min(exponent, 30));
 }
-

@@ -91,7 +91,10 @@ export class WebhookDispatcher {
     const delayMs = retryDelayMs(attempt, this.retry);
     const retrying = await this.store.markFailed(n.id, error, delayMs, this.retry.giveUpAfterMs);
     if (retrying) {
-      this.opts.logger.warn({ delivery: n.id, type: n.type, attempt, error, retryInMs: delayMs }, 'webhook not accepted');
+      this.opts.logger.warn(
+        { delivery: n.id, type: n.type, attempt, error, retryInMs: delayMs },
+        'webhook not accepted',
+      );
     } else {
       this.opts.logger.error({ delivery: n.id, type: n.type, attempt, error }, 'webhook given up');
     }

@@ -36,7 +36,11 @@ export function describeUrl(url: string): string {
  * POSTs the request to `url`. Resolves to undefined on a 2xx answer, else to why not (status or
  * network error). Redirects are not followed: a signed body goes only where it was configured to go.
  */
-export async function postWebhook(url: string, request: WebhookRequest, timeoutMs: number): Promise<string | undefined> {
+export async function postWebhook(
+  url: string,
+  request: WebhookRequest,
+  timeoutMs: number,
+): Promise<string | undefined> {
   try {
     const res = await fetch(url, {
       method: 'POST',

@@ -1,6 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
 import type { AdmissionWait, FailureClass } from '../../workflows/definitions';
 import { retryTransient } from '../db/transient';
+import { NOTIFICATION_TYPES } from '../notifications/notification-types';
+import { enqueueNotification } from '../notifications/outbox';
 import {
   afterOutcome,
   breakerGate,
@@ -60,12 +62,15 @@ const nextUtcMidnight = (now: Date): number => Date.UTC(now.getUTCFullYear(), no
  */
 export class AdmissionStore {
   private readonly leaseSeconds: number;
+  private readonly notify: boolean;
 
+  /** `notify`: enqueue webhook notifications when a breaker opens or the daily budget is reached. */
   constructor(
     private readonly pool: Pool,
-    opts: { leaseSeconds?: number } = {},
+    opts: { leaseSeconds?: number; notify?: boolean } = {},
   ) {
     this.leaseSeconds = opts.leaseSeconds ?? 30;
+    this.notify = opts.notify ?? false;
   }
 
   private async transaction<T>(work: (db: PoolClient) => Promise<T>): Promise<T> {
@@ -133,6 +138,20 @@ export class AdmissionStore {
       );
       const daily = budget.rows[0];
       if (daily && daily.daily_usd !== null && usd(daily.spent) >= usd(daily.daily_usd)) {
+        if (this.notify) {
+          // Asked again and again while tasks wait: the key makes it one notification per UTC day.
+          const day = now.toISOString().slice(0, 10);
+          await enqueueNotification(db, {
+            type: NOTIFICATION_TYPES.budgetReached,
+            dedupeKey: `budget.reached:${day}`,
+            data: {
+              day,
+              dailyUsd: usd(daily.daily_usd),
+              spentUsd: usd(daily.spent),
+              resetsAt: new Date(nextUtcMidnight(now)).toISOString(),
+            },
+          });
+        }
         return wait(
           'daily_budget',
           `today's spend $${usd(daily.spent).toFixed(4)} has reached the daily budget of $${usd(daily.daily_usd)}`,
@@ -249,6 +268,20 @@ export class AdmissionStore {
       const before = toState(row);
       const after = afterOutcome(before, failureClass, lease, row.now, config.breaker, resetAt);
       if (after !== before) await this.saveBreaker(db, agent, after);
+      if (this.notify && after.state === 'open' && before.state !== 'open' && after.openedAt) {
+        const openedAt = after.openedAt.toISOString();
+        await enqueueNotification(db, {
+          type: NOTIFICATION_TYPES.breakerOpened,
+          dedupeKey: `breaker.opened:${agent}:${openedAt}`,
+          data: {
+            agent,
+            failureClass,
+            failures: after.failures,
+            openedAt,
+            openUntil: after.openUntil?.toISOString() ?? null,
+          },
+        });
+      }
     });
   }
 }

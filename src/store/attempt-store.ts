@@ -1,5 +1,7 @@
 import type { Pool, QueryResult, QueryResultRow } from 'pg';
 import { retryTransient } from '../db/transient';
+import { NOTIFICATION_TYPES } from '../notifications/notification-types';
+import { enqueueNotification } from '../notifications/outbox';
 import { RunStore } from './run-store';
 import type { AttemptFailureRecord, FailureClass, TaskOutcomeRecord, WaitingRecord } from '../../workflows/definitions';
 
@@ -52,9 +54,15 @@ const storable = (text: string): string => text.replaceAll('\u0000', '');
  */
 export class AttemptStore {
   private readonly runs: RunStore;
+  private readonly notify: boolean;
 
-  constructor(private readonly pool: Pool) {
+  /** `notify`: enqueue a `task.failed` webhook notification when a run fails (webhooks configured). */
+  constructor(
+    private readonly pool: Pool,
+    opts: { notify?: boolean } = {},
+  ) {
     this.runs = new RunStore(pool);
+    this.notify = opts.notify ?? false;
   }
 
   /** Every statement here is idempotent, so a restarting database is waited out rather than failing a run. */
@@ -214,6 +222,28 @@ export class AttemptStore {
             run,
           ],
         );
+        if (o.status === 'failed' && this.notify) {
+          // In the transaction that wrote the run's one terminal event: one notification per failed run.
+          const task = await client.query<{ agent: string; labels: Record<string, string>; exit_code: number | null }>(
+            `SELECT COALESCE(a.agent, t.agent) AS agent, t.labels, a.exit_code
+             FROM tasks t LEFT JOIN attempts a ON a.task_id = t.id AND a.run = $2 AND a.number = $3
+             WHERE t.id = $1`,
+            [o.taskId, run, o.attempt],
+          );
+          await enqueueNotification(client, {
+            type: NOTIFICATION_TYPES.taskFailed,
+            dedupeKey: `task.failed:${o.taskId}:${run}`,
+            data: {
+              taskId: o.taskId,
+              run,
+              attempt: o.attempt,
+              agent: task.rows[0]?.agent ?? null,
+              labels: task.rows[0]?.labels ?? {},
+              exitCode: o.exitCode ?? task.rows[0]?.exit_code ?? null,
+              error: o.error ? { class: o.error.class, message: storable(o.error.message) } : null,
+            },
+          });
+        }
       }
       await client.query('COMMIT');
     } catch (err) {

@@ -62,8 +62,8 @@ export class PlanStore {
         await db.query(
           `WITH task AS (
              INSERT INTO tasks (id, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority,
-               labels, workflow_id, agents, budget_usd, locks)
-             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $18)
+               labels, workflow_id, agents, budget_usd, locks, repo_path, repo_ref)
+             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $18, $19, $20)
              RETURNING id
            ), event AS (
              INSERT INTO task_events (task_id, kind, detail) SELECT id, 'submitted', $16 FROM task
@@ -90,6 +90,8 @@ export class PlanStore {
             { planId: plan.id, key: t.key },
             t.dependsOn,
             t.locks ?? null,
+            t.repo?.path ?? null,
+            t.repo?.ref ?? null,
           ],
         );
       }

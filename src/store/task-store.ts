@@ -18,6 +18,8 @@ export interface NewTask {
   budgetUsd?: number;
   /** Declared file locks (globs relative to the task's repository). */
   locks?: string[];
+  /** The git repository the task works on in a worktree of its own. */
+  repo?: { path: string; ref?: string };
 }
 
 /** Why a queued task waits (an AdmissionWait, `until` as ISO text). */
@@ -58,6 +60,15 @@ export interface TaskRow {
   cost_usd: string | null;
   /** Declared file locks; null: none. */
   locks: string[] | null;
+  /** The task's git repository and what it committed there (null without one, or before the commit). */
+  repo_path: string | null;
+  repo_ref: string | null;
+  branch: string | null;
+  base_sha: string | null;
+  commit_sha: string | null;
+  changed_files: string[] | null;
+  diffstat: string | null;
+  lock_violations: string[] | null;
   /** created_at at full (microsecond) precision, for keyset cursors. */
   cursor_ts: string;
 }
@@ -91,7 +102,8 @@ export interface ListFilter {
 
 const TASK_COLUMNS = `id, idempotency_key, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority, labels,
   workflow_id, run_id, created_at, started_at, finished_at, result_attempt, result_exit_code, error_class,
-  error_message, current_run, agents, budget_usd, waiting_reason, locks,
+  error_message, current_run, agents, budget_usd, waiting_reason, locks, repo_path, repo_ref, branch, base_sha,
+  commit_sha, changed_files, diffstat, lock_violations,
   (SELECT sum(a.cost_usd) FROM attempts a WHERE a.task_id = id) AS cost_usd, created_at::text AS cursor_ts`;
 
 /** What the API reads and writes about tasks. */
@@ -106,8 +118,8 @@ export class TaskStore {
     const inserted = await this.pool.query<TaskRow>(
       `WITH task AS (
          INSERT INTO tasks (id, idempotency_key, status, prompt, agent, model, workdir, timeout_seconds,
-           max_attempts, priority, labels, workflow_id, agents, budget_usd, locks)
-         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+           max_attempts, priority, labels, workflow_id, agents, budget_usd, locks, repo_path, repo_ref)
+         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING *
        ), event AS (
@@ -131,6 +143,8 @@ export class TaskStore {
         t.agents ?? null,
         t.budgetUsd ?? null,
         t.locks ?? null,
+        t.repo?.path ?? null,
+        t.repo?.ref ?? null,
       ],
     );
     if (inserted.rows[0]) return { task: inserted.rows[0], created: true };

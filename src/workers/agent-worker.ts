@@ -1,19 +1,38 @@
 import { Worker } from '@temporalio/worker';
-import { createAgentActivities } from '../../activities';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createAgentActivities, createWorktreeActivities, type WorktreeActivities } from '../../activities';
 import { loadAgentsFile } from '../config/agents-file';
-import { loadConfig } from '../config/env';
+import { loadConfig, type AtelierConfig } from '../config/env';
 import { AdmissionStore } from '../store/admission-store';
 import { AttemptStore } from '../store/attempt-store';
 import { AttemptUsageStore } from '../store/attempt-usage-store';
+import { WorktreeStore } from '../store/worktree-store';
 import { runMain } from '../process/run-main';
 import { agentSlots } from './agent-slots';
-import { runWorkerProcess } from './run-worker-process';
+import { runWorkerProcess, type WorkerContext } from './run-worker-process';
+import { workerQueueFor } from './worker-queue';
+import { WorktreeJanitor } from './worktree-janitor';
 
 /**
  * Agent worker: runs agent CLIs on the agent task queue, at most `ATELIER_AGENT_SLOTS` at once (or as
  * many as CPU and memory allow, with `auto`). It heartbeats every 2 s and flushes heartbeats at most a
  * second apart, so a cancel reaches a running agent within about 2 s.
  */
+const JANITOR_INTERVAL_MS = 5 * 60_000;
+
+const worktreeRootOf = (config: AtelierConfig): string =>
+  config.ATELIER_WORKTREE_ROOT ?? join(tmpdir(), 'atelier-worktrees');
+
+/** One set of worktree activities per process, shared by both queues and the janitor: its per-repository lock. */
+let worktrees: WorktreeActivities | undefined;
+const worktreesOf = (ctx: Pick<WorkerContext, 'config' | 'pool' | 'identity'>): WorktreeActivities =>
+  (worktrees ??= createWorktreeActivities({
+    worktreeRoot: worktreeRootOf(ctx.config),
+    workerQueue: workerQueueFor(ctx.config.ATELIER_AGENT_QUEUE, ctx.identity),
+    store: new WorktreeStore(ctx.pool),
+  }));
+
 runMain('agent-worker', () => {
   // A bad agents file stops start-up before anything connects.
   const agents = loadAgentsFile(loadConfig().ATELIER_AGENTS_FILE);
@@ -24,25 +43,51 @@ runMain('agent-worker', () => {
       taskQueue: (config) => config.ATELIER_AGENT_QUEUE,
       metricsPort: (config) => config.ATELIER_AGENT_WORKER_METRICS_PORT,
       slots: (config) => agentSlots(config),
+      // Removes worktrees whose task no longer runs (a task removes its own; this catches the rest).
+      background: (ctx, logger) => {
+        const janitor = new WorktreeJanitor({
+          pool: ctx.pool,
+          worktreeRoot: worktreeRootOf(ctx.config),
+          sweep: (input) => worktreesOf(ctx).sweepWorktrees(input),
+          intervalMs: JANITOR_INTERVAL_MS,
+          logger: logger.child({ component: 'worktree-janitor' }),
+        });
+        janitor.start();
+        return janitor;
+      },
     },
-    ({ config, connection, pool, identity, activityInterceptors }) =>
-      Worker.create({
-        connection,
-        namespace: config.TEMPORAL_NAMESPACE,
-        taskQueue: config.ATELIER_AGENT_QUEUE,
-        identity,
-        activities: createAgentActivities({
+    async ({ config, connection, pool, identity, activityInterceptors }) => {
+      const workerQueue = workerQueueFor(config.ATELIER_AGENT_QUEUE, identity);
+      // One set of activities for both queues: worktree operations on a repository are serialised in it.
+      const activities = {
+        ...createAgentActivities({
           agents,
           store: new AttemptStore(pool),
-          admission: new AdmissionStore(pool, { leaseSeconds: config.ATELIER_LEASE_SECONDS }),
+          admission: new AdmissionStore(pool, {
+            leaseSeconds: config.ATELIER_LEASE_SECONDS,
+            notify: config.ATELIER_WEBHOOK_URLS.length > 0,
+          }),
           usage: new AttemptUsageStore(pool),
           workerIdentity: identity,
           env: process.env,
         }),
-        interceptors: { activity: [activityInterceptors] },
-        ...agentSlots(config).options,
-        maxHeartbeatThrottleInterval: '1 second',
-        shutdownGraceTime: `${config.ATELIER_SHUTDOWN_GRACE_SECONDS} seconds`,
-      }),
+        ...worktreesOf({ config, pool, identity }),
+      };
+      const create = (taskQueue: string) =>
+        Worker.create({
+          connection,
+          namespace: config.TEMPORAL_NAMESPACE,
+          taskQueue,
+          identity,
+          activities,
+          interceptors: { activity: [activityInterceptors] },
+          ...agentSlots(config).options,
+          maxHeartbeatThrottleInterval: '1 second',
+          shutdownGraceTime: `${config.ATELIER_SHUTDOWN_GRACE_SECONDS} seconds`,
+        });
+      // The shared agent queue, and this worker's own: the attempts, commit and removal of a task whose
+      // git worktree this worker prepared must run here, where the worktree is.
+      return [await create(config.ATELIER_AGENT_QUEUE), await create(workerQueue)];
+    },
   );
 });

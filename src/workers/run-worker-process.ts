@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { Runtime, type ActivityInterceptorsFactory, type NativeConnection, type Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
+import type { Logger } from 'pino';
 import { loadConfig, type AtelierConfig } from '../config/env';
 import { createPool } from '../db/pool';
 import { createLogger, toTemporalLogger } from '../logging/logger';
@@ -27,6 +28,8 @@ export interface WorkerSpec {
   taskQueue: (config: AtelierConfig) => string;
   metricsPort: (config: AtelierConfig) => number | 'off';
   slots: (config: AtelierConfig) => { mode: SlotMode; total: number };
+  /** Work the process does beside its worker (the webhook dispatcher): started with it, stopped before the pool closes. */
+  background?: (ctx: WorkerContext, logger: Logger) => { stop: () => Promise<void> } | undefined;
 }
 
 /**
@@ -37,7 +40,8 @@ export interface WorkerSpec {
  */
 export async function runWorkerProcess(
   spec: WorkerSpec,
-  createWorker: (ctx: WorkerContext) => Promise<Worker>,
+  /** One worker, or several on different queues that live and stop together (the first is observed). */
+  createWorker: (ctx: WorkerContext) => Promise<Worker | [Worker, ...Worker[]]>,
 ): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(spec.name, config.LOG_LEVEL);
@@ -65,22 +69,39 @@ export async function runWorkerProcess(
     temporal,
     logger,
   });
+  let background: { stop: () => Promise<void> } | undefined;
   try {
     await observability.listen();
-    const worker = await createWorker({
+    const ctx: WorkerContext = {
       config,
       connection,
       pool,
       identity,
       activityInterceptors: observability.tracker.interceptors,
-    });
+    };
+    const created = await createWorker(ctx);
+    const [worker, ...more] = Array.isArray(created) ? created : [created];
+    background = spec.background?.(ctx, logger);
     await observability.attach(worker);
-    logger.info({ taskQueue: worker.options.taskQueue, identity: worker.options.identity }, 'worker polling');
-    await worker.run();
+    for (const w of [worker, ...more]) {
+      logger.info({ taskQueue: w.options.taskQueue, identity: w.options.identity }, 'worker polling');
+    }
+    await runTogether([worker, ...more]);
     logger.info('worker stopped');
   } finally {
+    await background?.stop();
     await observability.stop();
     await connection.close();
     await pool.end();
   }
+}
+
+/** Runs workers until all have stopped: when one stops or fails, the others are shut down too. */
+async function runTogether(workers: Worker[]): Promise<void> {
+  const stopOthers = () => {
+    for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  const results = await Promise.allSettled(workers.map((w) => w.run().finally(stopOthers)));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }

@@ -1,6 +1,7 @@
 import { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { createBookkeepingActivities, createLockActivities, createPlanActivities } from '../../activities';
+import { WebhookDispatcher } from '../notifications/webhook-dispatcher';
 import { AttemptStore } from '../store/attempt-store';
 import { PlanStore } from '../store/plan-store';
 import { runMain } from '../process/run-main';
@@ -19,6 +20,18 @@ runMain('workflow-worker', () =>
       taskQueue: (config) => config.ATELIER_WORKFLOW_QUEUE,
       metricsPort: (config) => config.ATELIER_WORKFLOW_WORKER_METRICS_PORT,
       slots: () => ({ mode: 'fixed', total: WORKFLOW_TASK_SLOTS }),
+      // Webhook notifications are delivered from here, when configured (config checks the secret is set).
+      background: ({ config, pool }, logger) => {
+        if (config.ATELIER_WEBHOOK_URLS.length === 0 || config.ATELIER_WEBHOOK_SECRET === undefined) return undefined;
+        const dispatcher = new WebhookDispatcher({
+          pool,
+          urls: config.ATELIER_WEBHOOK_URLS,
+          secret: config.ATELIER_WEBHOOK_SECRET,
+          logger: logger.child({ component: 'webhooks' }),
+        });
+        dispatcher.start();
+        return dispatcher;
+      },
     },
     ({ config, connection, pool, identity, activityInterceptors }) =>
       Worker.create({
@@ -28,7 +41,9 @@ runMain('workflow-worker', () =>
         identity,
         ...workflowCodeOption(),
         activities: {
-          ...createBookkeepingActivities({ store: new AttemptStore(pool) }),
+          ...createBookkeepingActivities({
+            store: new AttemptStore(pool, { notify: config.ATELIER_WEBHOOK_URLS.length > 0 }),
+          }),
           ...createPlanActivities({ plans: new PlanStore(pool) }),
           ...createLockActivities({ client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }) }),
         },

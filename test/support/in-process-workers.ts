@@ -1,3 +1,6 @@
+import { randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Pool } from 'pg';
@@ -6,12 +9,15 @@ import {
   createBookkeepingActivities,
   createLockActivities,
   createPlanActivities,
+  createWorktreeActivities,
 } from '../../activities';
 import { loadAgentsFile, type AgentsFile } from '../../src/config/agents-file';
 import { AdmissionStore } from '../../src/store/admission-store';
 import { AttemptStore } from '../../src/store/attempt-store';
 import { AttemptUsageStore } from '../../src/store/attempt-usage-store';
 import { PlanStore } from '../../src/store/plan-store';
+import { WorktreeStore } from '../../src/store/worktree-store';
+import { workerQueueFor } from '../../src/workers/worker-queue';
 import { workflowCodeOption } from '../../src/workers/workflow-bundle';
 import { TEST_AGENTS_FILE, testEnv } from './test-env';
 
@@ -108,15 +114,13 @@ export async function runAgentWorker(
   h: Harness,
   taskQueue: string,
   name = 'agent-worker',
-  options: { agents?: AgentsFile; maxConcurrentActivities?: number } = {},
+  options: { agents?: AgentsFile; maxConcurrentActivities?: number; worktreeRoot?: string } = {},
 ): Promise<RunningWorker> {
   const identity = `test-${name}@${taskQueue}`;
-  const worker = await Worker.create({
-    connection: h.connection,
-    namespace: testEnv.namespace,
-    taskQueue,
-    identity,
-    activities: createAgentActivities({
+  // As src/workers/agent-worker.ts: the shared queue, and this worker's own for worktree-bound work.
+  const workerQueue = workerQueueFor(taskQueue, identity);
+  const activities = {
+    ...createAgentActivities({
       agents: options.agents ?? loadAgentsFile(TEST_AGENTS_FILE),
       store: new AttemptStore(h.pool),
       admission: new AdmissionStore(h.pool),
@@ -125,10 +129,28 @@ export async function runAgentWorker(
       env: process.env,
       heartbeatIntervalMs: 100,
     }),
-    maxHeartbeatThrottleInterval: '200 milliseconds',
-    ...(options.maxConcurrentActivities !== undefined && {
-      maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities,
+    ...createWorktreeActivities({
+      worktreeRoot: options.worktreeRoot ?? join(tmpdir(), 'atelier-test-worktrees', randomUUID()),
+      workerQueue,
+      store: new WorktreeStore(h.pool),
     }),
-  });
-  return runInBackground(worker, identity);
+  };
+  const [worker, own] = await Promise.all(
+    [taskQueue, workerQueue].map((queue) =>
+      Worker.create({
+        connection: h.connection,
+        namespace: testEnv.namespace,
+        taskQueue: queue,
+        identity,
+        activities,
+        maxHeartbeatThrottleInterval: '200 milliseconds',
+        ...(options.maxConcurrentActivities !== undefined && {
+          maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities,
+        }),
+      }),
+    ),
+  );
+  const shared = runInBackground(worker as Worker, identity);
+  const mine = runInBackground(own as Worker, identity);
+  return { worker: shared.worker, identity, stop: async () => void (await Promise.all([shared.stop(), mine.stop()])) };
 }

@@ -9,6 +9,7 @@
  *
  * It starts its own Temporal dev server and scratch database (as `npm test` does) and removes them after.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -23,6 +24,24 @@ import { startTestServices } from './test-services';
 import { waitFor } from './wait-for';
 
 export const HISTORIES_DIR = resolve(ROOT, 'test/histories');
+
+/** The git repository of the worktree scenario (made fresh each time it is recorded). */
+const HISTORY_GIT_REPO = join(tmpdir(), 'atelier-history-git-repo');
+
+function makeHistoryRepo(): void {
+  rmSync(HISTORY_GIT_REPO, { recursive: true, force: true });
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: 't',
+    GIT_AUTHOR_EMAIL: 't@t',
+    GIT_COMMITTER_NAME: 't',
+    GIT_COMMITTER_EMAIL: 't@t',
+  };
+  execFileSync('git', ['init', '--quiet', '-b', 'main', HISTORY_GIT_REPO], { env });
+  writeFileSync(join(HISTORY_GIT_REPO, 'README.md'), 'hello\n');
+  execFileSync('git', ['add', '-A'], { cwd: HISTORY_GIT_REPO, env });
+  execFileSync('git', ['commit', '--quiet', '-m', 'initial'], { cwd: HISTORY_GIT_REPO, env });
+}
 
 type Handle = WorkflowHandle<typeof agentTaskWorkflow>;
 
@@ -142,6 +161,14 @@ export const HISTORY_SCENARIOS: readonly Scenario[] = [
     expect: 'COMPLETED',
     prompt: () => '@print done',
     input: { locks: { repo: '/tmp/atelier-history-repo', globs: ['src/**', 'README.md'] } },
+  },
+  // Patch git-worktrees: the agent runs in a worktree of its own; its change is committed on its branch.
+  {
+    name: 'worktree-task',
+    expect: 'COMPLETED',
+    prompt: () => '@pidfile out.txt\n@print done',
+    input: { repo: { path: HISTORY_GIT_REPO } },
+    setup: async () => makeHistoryRepo(),
   },
 ];
 

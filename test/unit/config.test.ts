@@ -41,6 +41,7 @@ describe('loadConfig', () => {
       ATELIER_WAIT_RECHECK_SECONDS: 5,
       ATELIER_LEASE_SECONDS: 30,
       LOG_LEVEL: 'info',
+      ATELIER_WEBHOOK_URLS: [],
     });
   });
 

@@ -10,6 +10,7 @@ import { findGraphProblems } from '../../../workflows/plan-graph';
 import { badFields, type FieldProblem } from '../http/validation';
 import { resolveTaskLocks } from '../locks/lock-input';
 import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
+import { repoProblems } from '../tasks/task-repo-input';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreatePlanDto, PlanTaskDto } from './dto/create-plan.dto';
 
@@ -78,7 +79,8 @@ export class PlansService {
           backoffSeconds: this.config.ATELIER_RETRY_BACKOFF_SECONDS,
           agents: t.agents,
           waitRecheckSeconds: this.config.ATELIER_WAIT_RECHECK_SECONDS,
-          locks: resolveTaskLocks(t.locks, t.workdir, 'locks').locks,
+          locks: resolveTaskLocks(t.locks, t.repo?.path ?? t.workdir, 'locks').locks,
+          repo: t.repo,
         },
       })),
     };
@@ -123,7 +125,8 @@ export class PlansService {
         problems: [`fallback agent(s) ${modelless.join(', ')} need a model and have no default`],
       });
     }
-    problems.push(...resolveTaskLocks(t.locks, t.workdir, at('locks')).problems);
+    problems.push(...repoProblems(t.repo, t.workdir, at('repo')));
+    problems.push(...resolveTaskLocks(t.locks, t.repo?.path ?? t.workdir, at('locks')).problems);
     const id = randomUUID();
     return {
       id,
@@ -141,6 +144,7 @@ export class PlansService {
       agents: chain,
       budgetUsd: t.budgetUsd,
       locks: t.locks,
+      repo: t.repo,
     };
   }
 

@@ -59,8 +59,22 @@ export const taskDetail = (
   runId: task.run_id,
   budgetUsd: num(task.budget_usd),
   costUsd: num(task.cost_usd),
-  /** Declared file locks (globs relative to the workdir's repository). */
+  /** Declared file locks (globs relative to the task's repository). */
   locks: task.locks ?? [],
+  /** The git repository the task works on in its own worktree, and what it committed there. */
+  repo: task.repo_path === null ? null : { path: task.repo_path, ref: task.repo_ref },
+  commit:
+    task.commit_sha === null
+      ? null
+      : {
+          branch: task.branch,
+          baseSha: task.base_sha,
+          sha: task.commit_sha,
+          changedFiles: task.changed_files ?? [],
+          diffstat: task.diffstat,
+          lockViolations: task.lock_violations ?? [],
+          diff: `/v1/tasks/${task.id}/diff`,
+        },
   attempts: attempts.map((a) => ({
     number: a.number,
     agent: a.agent,

@@ -9,6 +9,7 @@ import { TaskStore, type TaskRow } from '../../store/task-store';
 import { workflowIdForTask, type AgentTaskInput } from '../../../workflows/definitions';
 import { badFields } from '../http/validation';
 import { resolveTaskLocks } from '../locks/lock-input';
+import { repoProblems } from './task-repo-input';
 import { runsView } from '../runs/run-view';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreateTaskDto } from './dto/create-task.dto';
@@ -63,8 +64,11 @@ export class TasksService {
         { field: 'agents', problems: [`fallback agent(s) ${modelless.join(', ')} need a model and have no default`] },
       ]);
     }
-    const lockProblems = resolveTaskLocks(dto.locks, dto.workdir, 'locks').problems;
-    if (lockProblems.length > 0) throw badFields(lockProblems);
+    const placeProblems = [
+      ...repoProblems(dto.repo, dto.workdir, 'repo'),
+      ...resolveTaskLocks(dto.locks, dto.repo?.path ?? dto.workdir, 'locks').problems,
+    ];
+    if (placeProblems.length > 0) throw badFields(placeProblems);
     const id = randomUUID();
     const { task, created } = await this.store.create({
       id,
@@ -81,6 +85,7 @@ export class TasksService {
       agents: chain,
       budgetUsd: dto.budgetUsd,
       locks: dto.locks,
+      repo: dto.repo,
     });
     const runId = task.run_id ?? (await this.startWorkflow(task, created));
     return { created, body: this.submitted({ ...task, run_id: runId }) };
@@ -99,7 +104,8 @@ export class TasksService {
       backoffSeconds: this.config.ATELIER_RETRY_BACKOFF_SECONDS,
       agents: task.agents ?? undefined,
       waitRecheckSeconds: this.config.ATELIER_WAIT_RECHECK_SECONDS,
-      locks: resolveTaskLocks(task.locks ?? undefined, task.workdir ?? undefined, 'locks').locks,
+      locks: resolveTaskLocks(task.locks ?? undefined, task.repo_path ?? task.workdir ?? undefined, 'locks').locks,
+      repo: task.repo_path === null ? undefined : { path: task.repo_path, ref: task.repo_ref ?? undefined },
     };
     let runId: string;
     try {

@@ -1,4 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   ArrayMinSize,
@@ -12,9 +13,11 @@ import {
   Matches,
   Max,
   Min,
+  ValidateNested,
 } from 'class-validator';
 import { LIMITS, LOCK_LIMITS, MAX_CHAIN_LENGTH } from '../../../../workflows/definitions';
 import { IsStringRecord, StorableText } from '../../http/string-checks';
+import { TaskRepoDto } from './task-repo.dto';
 
 export class CreateTaskDto {
   @ApiProperty({
@@ -118,7 +121,7 @@ export class CreateTaskDto {
 
   @ApiPropertyOptional({
     description:
-      'Files the task will touch: globs relative to its repository (its workdir). Tasks whose lock sets can overlap never run their agents at the same time; all of a task’s locks are taken at once.',
+      'Files the task will touch: globs relative to its repository (`repo.path`, else its workdir). Tasks whose lock sets can overlap never run their agents at the same time; all of a task’s locks are taken at once.',
     type: [String],
     maxItems: LOCK_LIMITS.globs,
     example: ['src/api/**', 'README.md'],
@@ -130,4 +133,14 @@ export class CreateTaskDto {
   @Length(1, LOCK_LIMITS.globLength, { each: true })
   @StorableText({ each: true })
   locks?: string[];
+
+  @ApiPropertyOptional({
+    description:
+      'A local git repository: the agent runs in a worktree of its own on branch `atelier/<task id>` (from `ref`), its changes are committed there, and the worktree is removed at the end (the branch stays). Not with `workdir`.',
+    type: TaskRepoDto,
+  })
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => TaskRepoDto)
+  repo?: TaskRepoDto;
 }

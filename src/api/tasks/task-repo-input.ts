@@ -1,0 +1,24 @@
+import { statSync } from 'node:fs';
+import type { TaskRepo } from '../../../workflows/definitions';
+import type { FieldProblem } from '../http/validation';
+
+const isDirectory = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+/**
+ * Problems with a task's `repo` (named under `field`): it must be an existing directory here (the agent
+ * worker checks that it is a git repository), and a task runs either in its repository's worktree or in
+ * a `workdir`, not both.
+ */
+export function repoProblems(repo: TaskRepo | undefined, workdir: string | undefined, field: string): FieldProblem[] {
+  if (repo === undefined) return [];
+  const problems: string[] = [];
+  if (!isDirectory(repo.path)) problems.push('repo.path must be an existing directory');
+  if (workdir !== undefined) problems.push('repo and workdir exclude each other: the task runs in its own worktree');
+  return problems.length > 0 ? [{ field, problems }] : [];
+}

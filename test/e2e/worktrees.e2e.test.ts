@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { call, getTask, submit, type ErrorBody } from '../support/http-api';
+import { stopStackCleanly } from '../support/process-tree';
+import { startStack, type Stack } from '../support/stack';
+import { waitFor } from '../support/wait-for';
+
+interface CommitView {
+  branch: string;
+  baseSha: string;
+  sha: string;
+  changedFiles: string[];
+  diffstat: string;
+  lockViolations: string[];
+  diff: string;
+}
+
+const git = (cwd: string, ...args: string[]): string =>
+  execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@t',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@t',
+    },
+  }).trim();
+
+describe('tasks in git worktrees over HTTP against the whole service', () => {
+  let stack: Stack;
+  let dir: string;
+  let repo: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'atelier-worktrees-e2e-'));
+    repo = join(dir, 'repo');
+    execFileSync('git', ['init', '--quiet', '-b', 'main', repo]);
+    writeFileSync(join(repo, 'README.md'), 'hello\n');
+    git(repo, 'add', '-A');
+    git(repo, 'commit', '--quiet', '-m', 'initial');
+    stack = await startStack({ ATELIER_WORKTREE_ROOT: join(dir, 'worktrees') });
+  });
+  after(async () => {
+    try {
+      if (stack) await stopStackCleanly(stack);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a repo that is not a directory, or given with a workdir', async () => {
+    const missing = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+      body: { prompt: 'x', repo: { path: join(dir, 'nope') } },
+    });
+    assert.equal(missing.status, 400);
+    assert.equal((missing.json as ErrorBody).fields?.[0]?.field, 'repo');
+    const both = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+      body: { prompt: 'x', repo: { path: repo }, workdir: dir },
+    });
+    assert.equal(both.status, 400);
+    assert.match((both.json as ErrorBody).message, /exclude each other/);
+    const badRef = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+      body: { prompt: 'x', repo: { path: repo, ref: '--upload-pack=x' } },
+    });
+    assert.equal(badRef.status, 400);
+    assert.equal((badRef.json as ErrorBody).fields?.[0]?.field, 'repo.ref');
+  });
+
+  it('commits the agent’s work on atelier/<task>, shows it on the task and serves the patch', async () => {
+    const base = git(repo, 'rev-parse', 'HEAD');
+    const task = await submit(stack.baseUrl, {
+      prompt: '@pidfile out.txt\n@print done',
+      repo: { path: repo },
+      locks: ['README.md'],
+    });
+    const view = await waitFor(
+      'the task to succeed with its commit',
+      async () => {
+        const t = (await getTask(stack.baseUrl, task.id)) as unknown as { status: string; commit: CommitView | null };
+        return t.status === 'succeeded' && t.commit !== null && t;
+      },
+      { timeoutMs: 60_000 },
+    );
+    const commit = view.commit as CommitView;
+    assert.equal(commit.branch, `atelier/${task.id}`);
+    assert.equal(commit.baseSha, base);
+    assert.deepEqual(commit.changedFiles, ['out.txt']);
+    assert.deepEqual(commit.lockViolations, ['out.txt']);
+    assert.equal(git(repo, 'rev-parse', commit.branch), commit.sha);
+    const diff = await call(stack.baseUrl, 'GET', commit.diff);
+    assert.equal(diff.status, 200);
+    assert.match(diff.text, /^diff --git a\/out\.txt b\/out\.txt/);
+    assert.equal((await call(stack.baseUrl, 'GET', `/v1/tasks/${base.slice(0, 8)}/diff`)).status, 404);
+    // The user's checkout is untouched, and the worktree is gone once the task has ended.
+    assert.equal(git(repo, 'rev-parse', '--abbrev-ref', 'HEAD'), 'main');
+    assert.equal(git(repo, 'status', '--porcelain'), '');
+    assert.ok(!existsSync(join(repo, 'out.txt')));
+    await waitFor('the worktree to be removed', () => !git(repo, 'worktree', 'list').includes(task.id));
+  });
+});
