@@ -24,7 +24,8 @@ type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
  * ordinary task everywhere else) once every task it depends on has succeeded, at most `maxParallel` at
  * once, the highest priority (1) first among the ready ones and submission order between equals. The
  * child start carries the task's priority, so Temporal's priority orders it against other plans' and
- * single tasks' work too. After a failure, `stop` skips every task not started yet and `continue` skips
+ * single tasks' work too. A task in a repository starts from the commit of the dependency it builds on
+ * (see `withBase`). After a failure, `stop` skips every task not started yet and `continue` skips
  * the failed task's dependants only; running tasks always finish. Cancelling the plan cancels its
  * running tasks (Temporal propagates the cancel to the children and waits for them) and skips the rest.
  * Skips and the plan's outcome are recorded in PostgreSQL as they happen.
@@ -32,6 +33,9 @@ type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
 export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
   const state = new Map<string, TaskState>(input.tasks.map((t) => [t.key, 'pending']));
   const position = new Map(input.tasks.map((t, i) => [t.key, i]));
+  const byKey = new Map(input.tasks.map((t) => [t.key, t]));
+  /** The commit each finished task with a repository left (its branch's head). */
+  const commits = new Map<string, string>();
   let running = 0;
   let stopped = false;
   // Bumped whenever a child ends; the loop below waits on it instead of polling.
@@ -54,16 +58,31 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
       .filter((t) => state.get(t.key) === 'pending' && t.dependsOn.every((d) => state.get(d) === 'succeeded'))
       .sort((a, b) => a.task.priority - b.task.priority || (position.get(a.key) ?? 0) - (position.get(b.key) ?? 0));
 
+  /**
+   * A task with a repository and no `ref` of its own, depending on tasks that committed in the same
+   * repository, starts from the commit of the first of them (in `dependsOn` order): it builds on that
+   * task's branch. Changes of further dependencies are not merged in.
+   */
+  const withBase = (t: PlanTaskInput) => {
+    const repo = t.task.repo;
+    if (!repo || repo.ref !== undefined) return t.task;
+    const from = t.dependsOn.find((d) => commits.has(d) && byKey.get(d)?.task.repo?.path === repo.path);
+    return from === undefined ? t.task : { ...t.task, repo: { ...repo, ref: commits.get(from) } };
+  };
+
   const start = async (t: PlanTaskInput): Promise<void> => {
     state.set(t.key, 'running');
     running += 1;
     const child = await startChild(agentTaskWorkflow, {
       workflowId: workflowIdForTask(t.task.taskId),
-      args: [t.task],
+      args: [withBase(t)],
       priority: { priorityKey: t.task.priority },
     });
     void child.result().then(
-      () => settle(t, 'succeeded'),
+      (output) => {
+        if (output.commit) commits.set(t.key, output.commit.sha);
+        settle(t, 'succeeded');
+      },
       () => settle(t, 'failed'),
     );
   };

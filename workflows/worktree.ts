@@ -1,6 +1,6 @@
 import { CancellationScope, log, proxyActivities } from '@temporalio/workflow';
 import type { WorktreeActivities } from '../activities';
-import type { AgentTaskInput, AgentTaskOutput, TaskRepo } from './definitions';
+import type { AgentTaskInput, AgentTaskOutput, TaskCommit, TaskRepo } from './definitions';
 
 /** Where the agent of a task with a repository runs: its worktree, on the worker that made it. */
 export interface WorktreePlacement {
@@ -48,7 +48,14 @@ export async function withWorktree(
     const output = await run({ workdir: prepared.worktreePath, agentTaskQueue: prepared.workerQueue });
     const result = await commit(output.agent ?? input.agent);
     committed = true;
-    const { committed: _made, ...taskCommit } = result;
+    const taskCommit: TaskCommit = {
+      branch: result.branch,
+      baseSha: result.baseSha,
+      sha: result.sha,
+      changedFiles: result.changedFiles,
+      diffstat: result.diffstat,
+      lockViolations: result.lockViolations,
+    };
     return { ...output, commit: taskCommit };
   } finally {
     await CancellationScope.nonCancellable(async () => {

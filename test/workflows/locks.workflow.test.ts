@@ -119,13 +119,18 @@ describe('file locks', { timeout: 120_000 }, () => {
   it('never runs overlapping lock sets at the same time, and runs disjoint ones in parallel', async () => {
     const queues = await freshQueues();
     const repo = freshRepo();
-    const a = await startTask(queues, repo, ['src/**'], '@sleep 1\na');
-    const b = await startTask(queues, repo, ['src/api/x.ts', 'README.md'], '@sleep 1\nb');
-    const c = await startTask(queues, repo, ['docs/**'], '@sleep 1\nc');
-    assert.deepEqual(await Promise.all([a, b, c].map(ended)), ['succeeded', 'succeeded', 'succeeded']);
-    const [sa, sb, sc] = (await Promise.all([a, b, c].map((t) => spanOf(t.taskId)))) as [Span, Span, Span];
+    const a = await startTask(queues, repo, ['src/**'], '@sleep 4\na');
+    await waitFor('A to run', async () => (await spanOf(a.taskId)) !== undefined);
+    const b = await startTask(queues, repo, ['src/api/x.ts', 'README.md'], 'b');
+    const c = await startTask(queues, repo, ['docs/**'], 'c');
+    // C's set is disjoint from A's: it runs, start to end, while A still runs.
+    assert.equal(await ended(c), 'succeeded');
+    assert.equal((await spanOf(a.taskId))?.end, 8.64e15, 'A was still running when C ended');
+    assert.deepEqual(await tableTasks(repo), { holders: [a.taskId], waiters: [b.taskId] });
+    assert.deepEqual(await Promise.all([a, b].map(ended)), ['succeeded', 'succeeded']);
+    const [sa, sb] = (await Promise.all([a, b].map((t) => spanOf(t.taskId)))) as [Span, Span];
     assert.ok(!overlap(sa, sb), 'src/** and src/api/x.ts never ran at once');
-    assert.ok(overlap(sa, sc) || overlap(sb, sc), 'docs/** ran beside a src task');
+    assert.ok(sb.start >= sa.end, 'B ran after A');
     assert.deepEqual(await tableTasks(repo), { holders: [], waiters: [] });
   });
 

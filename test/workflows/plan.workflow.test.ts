@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { CancelledFailure } from '@temporalio/common';
@@ -32,6 +36,7 @@ interface TaskSpec {
   prompt: string;
   dependsOn?: string[];
   priority?: number;
+  repo?: { path: string };
 }
 
 /** When a task's agent ran, from its attempt row (written by the agent worker around the process). */
@@ -110,7 +115,7 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
       tasks: specs.map((s) => ({
         key: s.key,
         dependsOn: s.dependsOn ?? [],
-        task: taskInput(queues, id(s.key), s.priority ?? 3),
+        task: { ...taskInput(queues, id(s.key), s.priority ?? 3), ...(s.repo && { repo: s.repo }) },
       })),
     };
     const handle = await h.client.workflow.start<typeof planWorkflow>('planWorkflow', {
@@ -194,7 +199,7 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
     const queues = await freshQueues();
     const fan = Array.from({ length: 6 }, (_, i) => ({
       key: `leaf${i}`,
-      prompt: '@sleep 0.5\nleaf',
+      prompt: '@sleep 1\nleaf',
       dependsOn: ['root'],
     }));
     const { handle, ids } = await startPlan(queues, [{ key: 'root', prompt: 'root' }, ...fan], { maxParallel: 2 });
@@ -340,5 +345,42 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
       ['high', 'high', 'low', 'low'],
       order.join(', '),
     );
+  });
+
+  it('starts a task in a repository from the commit of the dependency it builds on', async () => {
+    const queues = await freshQueues();
+    const dir = mkdtempSync(join(tmpdir(), 'atelier-plan-branch-'));
+    try {
+      const repo = join(dir, 'repo');
+      const gitEnv = {
+        ...process.env,
+        GIT_AUTHOR_NAME: 't',
+        GIT_AUTHOR_EMAIL: 't@t',
+        GIT_COMMITTER_NAME: 't',
+        GIT_COMMITTER_EMAIL: 't@t',
+      };
+      const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: gitEnv }).trim();
+      execFileSync('git', ['init', '--quiet', '-b', 'main', repo]);
+      writeFileSync(join(repo, 'README.md'), 'hello\n');
+      git('add', '-A');
+      git('commit', '--quiet', '-m', 'initial');
+      const { handle, ids } = await startPlan(queues, [
+        { key: 'schema', prompt: '@pidfile schema.txt', repo: { path: repo } },
+        { key: 'api', prompt: '@pidfile api.txt', dependsOn: ['schema'], repo: { path: repo } },
+      ]);
+      assert.equal((await handle.result()).status, 'succeeded');
+      const schemaHead = git('rev-parse', `atelier/${ids.get('schema')}`);
+      const apiBranch = `atelier/${ids.get('api')}`;
+      assert.equal(git('rev-parse', `${apiBranch}~1`), schemaHead, "api's branch starts at schema's commit");
+      assert.deepEqual(git('ls-tree', '--name-only', apiBranch).split('\n').sort(), [
+        'README.md',
+        'api.txt',
+        'schema.txt',
+      ]);
+      assert.equal(git('rev-parse', '--abbrev-ref', 'HEAD'), 'main');
+      assert.equal(git('status', '--porcelain'), '');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,0 +1,153 @@
+/**
+ * Records histories of the plan and lock-manager workflows into test/histories/, beside the task
+ * workflow's (test/support/record-histories.ts), so that test/workflows/replay.test.ts replays them
+ * too. Like that recorder, it writes only the files that do not exist yet, unless named:
+ *
+ *   npm run build && node dist/test/support/record-plan-histories.js [plan-continue-after-failure …]
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { PlanStore } from '../../src/store/plan-store';
+import type { agentTaskWorkflow, planWorkflow } from '../../workflows';
+import {
+  workflowIdForLocks,
+  workflowIdForPlan,
+  workflowIdForTask,
+  type AgentTaskInput,
+} from '../../workflows/definitions';
+import { HISTORIES_DIR } from './record-histories';
+import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from './in-process-workers';
+import { insertTask } from './task-rows';
+import { uniqueQueue } from './test-env';
+import { startTestServices } from './test-services';
+
+interface Queues {
+  workflowQueue: string;
+  agentQueue: string;
+}
+
+const taskInput = (q: Queues, taskId: string, extra: Partial<AgentTaskInput> = {}): AgentTaskInput => ({
+  taskId,
+  agent: 'stand-in',
+  timeoutSeconds: 30,
+  maxAttempts: 1,
+  priority: 3,
+  agentTaskQueue: q.agentQueue,
+  backoffSeconds: 0.1,
+  ...extra,
+});
+
+/** A diamond with `continue`: one branch fails, its dependant is skipped, the other branch succeeds. */
+async function planContinueAfterFailure(h: Harness, q: Queues): Promise<string> {
+  const planId = randomUUID();
+  const specs = [
+    { key: 'a', prompt: '@print a', dependsOn: [] as string[] },
+    { key: 'b', prompt: '@exit 1', dependsOn: ['a'] },
+    { key: 'c', prompt: '@print c', dependsOn: ['a'] },
+    { key: 'd', prompt: '@print d', dependsOn: ['b', 'c'] },
+  ].map((s) => ({ ...s, id: randomUUID() }));
+  await new PlanStore(h.pool).create({
+    id: planId,
+    maxParallel: 2,
+    onFailure: 'continue',
+    workflowId: workflowIdForPlan(planId),
+    tasks: specs.map((s) => ({
+      id: s.id,
+      key: s.key,
+      dependsOn: s.dependsOn,
+      prompt: s.prompt,
+      agent: 'stand-in',
+      timeoutSeconds: 30,
+      maxAttempts: 1,
+      priority: 3,
+      labels: {},
+      workflowId: workflowIdForTask(s.id),
+    })),
+  });
+  const handle = await h.client.workflow.start<typeof planWorkflow>('planWorkflow', {
+    taskQueue: q.workflowQueue,
+    workflowId: workflowIdForPlan(planId),
+    args: [
+      {
+        planId,
+        maxParallel: 2,
+        onFailure: 'continue',
+        tasks: specs.map((s) => ({ key: s.key, dependsOn: s.dependsOn, task: taskInput(q, s.id) })),
+      },
+    ],
+  });
+  const result = await handle.result();
+  if (result.status !== 'failed' || result.skipped.join() !== 'd')
+    throw new Error(`unexpected ${JSON.stringify(result)}`);
+  return historyToJSON(await handle.fetchHistory());
+}
+
+/** The lock manager of a repository after two overlapping tasks took and released their locks in turn. */
+async function lockManager(h: Harness, q: Queues): Promise<string> {
+  const repo = `/tmp/atelier-history-locks-${randomUUID()}`;
+  const tasks = await Promise.all(
+    ['@print one', '@print two'].map(async (prompt) => {
+      const taskId = await insertTask(h.pool, { prompt });
+      return h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
+        taskQueue: q.workflowQueue,
+        workflowId: workflowIdForTask(taskId),
+        args: [taskInput(q, taskId, { locks: { repo, globs: ['src/**'] } })],
+      });
+    }),
+  );
+  await Promise.all(tasks.map((t) => t.result()));
+  const manager = h.client.workflow.getHandle(workflowIdForLocks(repo));
+  // The manager runs on; its history so far holds both grants and both releases.
+  for (let i = 0; i < 100; i += 1) {
+    const history = await manager.fetchHistory();
+    const released = (history.events ?? []).filter(
+      (e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'releaseLocks',
+    ).length;
+    const completed = (history.events ?? []).at(-1)?.workflowTaskCompletedEventAttributes !== undefined;
+    if (released === 2 && completed) return historyToJSON(history);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('the lock manager did not see both releases');
+}
+
+const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
+  'plan-continue-after-failure': planContinueAfterFailure,
+  'lock-manager': lockManager,
+};
+
+async function main(): Promise<void> {
+  const only = process.argv.slice(2);
+  const names = Object.keys(RECORDERS).filter((n) =>
+    only.length > 0 ? only.includes(n) : !existsSync(join(HISTORIES_DIR, `${n}.json`)),
+  );
+  if (names.length === 0) return void process.stdout.write('every history is recorded already\n');
+  const services = await startTestServices(`atelier_record_plans_${process.pid}`);
+  process.env.TEMPORAL_ADDRESS = services.temporalAddress;
+  process.env.DATABASE_URL = services.databaseUrl;
+  try {
+    const h = await openHarness();
+    const q = { workflowQueue: uniqueQueue('record-wf'), agentQueue: uniqueQueue('record-agents') };
+    const workers = await Promise.all([runWorkflowWorker(h, q.workflowQueue), runAgentWorker(h, q.agentQueue)]);
+    try {
+      for (const name of names) {
+        const file = join(HISTORIES_DIR, `${name}.json`);
+        writeFileSync(file, `${await (RECORDERS[name] as (h: Harness, q: Queues) => Promise<string>)(h, q)}\n`);
+        process.stdout.write(`recorded ${file}\n`);
+      }
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+      await h.close();
+    }
+  } finally {
+    await services.stop();
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    process.stderr.write(`recording histories failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  });
+}
