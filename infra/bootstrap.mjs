@@ -27,8 +27,11 @@ function ensureDependencies() {
   const marker = join(root, 'node_modules/.package-lock.json');
   const lock = join(root, 'package-lock.json');
   if (existsSync(marker) && statSync(marker).mtimeMs >= statSync(lock).mtimeMs) return;
-  say('installing npm dependencies (npm ci)');
-  run('npm', ['ci', '--no-audit', '--no-fund']);
+  // `npm install`, not `npm ci`: it installs the lockfile's versions too, and unlike `npm ci` it
+  // accepts a lockfile written with omit-lockfile-registry-resolved, which leaves out other platforms'
+  // optional packages.
+  say('installing npm dependencies (npm install)');
+  run('npm', ['install', '--no-audit', '--no-fund']);
 }
 
 function ensureTemporalCli() {
