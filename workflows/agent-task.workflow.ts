@@ -23,6 +23,7 @@ import { chainLoop } from './chain-loop';
 import { withFileLocks } from './file-locks';
 import { withWorktree } from './worktree';
 import { findInputProblems } from './validate-input';
+import { isUuid } from './definitions';
 
 /**
  * Bookkeeping writes to PostgreSQL run as local activities in the workflow worker: no task-queue round
@@ -51,8 +52,6 @@ const boundedBookkeeping = proxyLocalActivities<BookkeepingActivities>({
 /** How long an attempt on one worker's own queue may wait to be picked up before that worker counts as gone. */
 const WORKER_QUEUE_START_TIMEOUT_MS = 2 * 60_000;
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 const backoffMs = (input: AgentTaskInput, attempt: number): number =>
   Math.min((input.backoffSeconds ?? 1) * 2 ** (attempt - 1), input.maxBackoffSeconds ?? 60) * 1000;
 
@@ -71,7 +70,7 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
   if (problems.length > 0) {
     const message = `invalid task input: ${problems.join('; ')}`;
     // A workflow started by hand with bad input still ends its task row, when it names one.
-    if (patched(PATCHES.invalidInputRecorded) && typeof input?.taskId === 'string' && UUID.test(input.taskId)) {
+    if (patched(PATCHES.invalidInputRecorded) && typeof input?.taskId === 'string' && isUuid(input.taskId)) {
       await boundedBookkeeping
         .recordTaskOutcome({
           taskId: input.taskId,

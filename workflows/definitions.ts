@@ -249,6 +249,10 @@ export const AGENT_HEARTBEAT_TIMEOUT_SECONDS = 10;
 /** Room between the agent's own timeout and Temporal's hard limit, for the kill grace and the final write. */
 export const AGENT_TIMEOUT_MARGIN_SECONDS = 30;
 
+/** Task and run ids are UUIDs; anything else names nothing. */
+export const isUuid = (value: string): boolean =>
+  /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(value);
+
 export const workflowIdForTask = (taskId: string): string => `task-${taskId}`;
 
 // ---- Plans: tasks with dependencies (workflows/plan.workflow.ts) ----

@@ -1,4 +1,3 @@
-import { statSync } from 'node:fs';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { AgentProfile, AgentsFile } from '../../src/config/agents-file';
 import { DEFAULT_BREAKER } from '../../src/gate/breaker';
@@ -23,6 +22,7 @@ import { createParser, type RunEnd } from './parsers';
 import { Tail } from './parsers/line-splitter';
 import { runOllama } from './run-ollama';
 import { runProcess } from './run-process';
+import { isDirectory } from '../../src/fs/is-directory';
 
 export interface AgentActivityDeps {
   agents: AgentsFile;
@@ -70,14 +70,6 @@ interface Ended {
 
 /** How often a running attempt renews its slot's lease (the lease lasts longer; see AdmissionStore). */
 const LEASE_RENEW_MS = 5000;
-
-const isDirectory = (path: string): boolean => {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-};
 
 /**
  * Activities of the agent workers. `runAgent` runs one attempt of a task's agent: a CLI as a child

@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { Pool } from 'pg';
+import { isUuid } from '../../workflows/definitions';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const ACTIVE = new Set(['queued', 'running']);
 
 export interface WorktreeJanitorOptions {
@@ -48,7 +48,7 @@ export class WorktreeJanitor {
   /** One sweep; returns the task ids whose worktree it removed. */
   async sweepOnce(): Promise<string[]> {
     const { worktreeRoot, pool, sweep } = this.options;
-    const ids = existsSync(worktreeRoot) ? (await readdir(worktreeRoot)).filter((name) => UUID.test(name)) : [];
+    const ids = existsSync(worktreeRoot) ? (await readdir(worktreeRoot)).filter((name) => isUuid(name)) : [];
     if (ids.length === 0) return [];
     const rows = await pool.query<{ id: string; status: string; repo_path: string | null }>(
       'SELECT id, status, repo_path FROM tasks WHERE id = ANY($1::uuid[])',

@@ -3,8 +3,7 @@ import type { Client } from '@temporalio/client';
 import { BudgetStore, type DailyBudget } from '../../store/budget-store';
 import { WAKE_SIGNAL } from '../../../workflows/definitions';
 import { TEMPORAL_CLIENT } from '../tokens';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from '../../../workflows/definitions';
 
 const view = (b: DailyBudget) => ({
   dailyUsd: b.dailyUsd,
@@ -38,7 +37,7 @@ export class BudgetService {
   }
 
   async putTask(id: string, budgetUsd: number | null) {
-    const task = UUID.test(id) ? await this.store.setTaskBudget(id, budgetUsd) : undefined;
+    const task = isUuid(id) ? await this.store.setTaskBudget(id, budgetUsd) : undefined;
     if (!task) throw new NotFoundException(`no task ${id}`);
     if (task.status === 'queued') await this.wake([task.workflowId]);
     return { id, budgetUsd, costUsd: await this.store.taskSpent(id) };

@@ -1,8 +1,7 @@
 import { Controller, Get, Header, NotFoundException, Param } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { WorktreeStore } from '../../store/worktree-store';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+import { isUuid } from '../../../workflows/definitions';
 
 @ApiTags('tasks')
 @ApiBearerAuth()
@@ -15,7 +14,7 @@ export class DiffsController {
   @ApiOperation({ summary: 'The patch a task with a repository committed on its branch, from its start (git diff).' })
   @ApiResponse({ status: 404, description: 'No such task, or it has no commit (yet).' })
   async diff(@Param('id') id: string): Promise<string> {
-    const found = UUID.test(id) ? await this.store.diff(id) : undefined;
+    const found = isUuid(id) ? await this.store.diff(id) : undefined;
     if (!found) throw new NotFoundException(`no diff for task ${id}`);
     return found.patch;
   }

@@ -6,6 +6,7 @@ import { LogFollowStore, type LogChunkRow, type LogCursor } from '../../store/lo
 import { badFields } from '../http/validation';
 import { PG_POOL } from '../tokens';
 import { TaskActivityListener } from './task-activity-listener';
+import { isUuid } from '../../../workflows/definitions';
 
 /** A follower re-reads at least this often, even when no notification arrives. */
 const POLL_MS = 1000;
@@ -18,7 +19,6 @@ const RECONNECT_MS = 1000;
 /** How long a follower waits out an unreachable database before it ends its stream with an error. */
 const DB_PATIENCE_MS = 30_000;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** Event ids are `<run>.<attempt>.<seq>`: the position of the chunk just sent. */
 const EVENT_ID = /^(\d{1,9})\.(\d{1,9})\.(-?\d{1,9})$/;
 
@@ -58,7 +58,7 @@ export class LogStreamService {
   }
 
   async follow(taskId: string, opts: FollowOptions, res: Response): Promise<StreamableFile> {
-    const state = UUID.test(taskId) ? await this.store.taskState(taskId) : undefined;
+    const state = isUuid(taskId) ? await this.store.taskState(taskId) : undefined;
     if (!state) throw new NotFoundException(`no task ${taskId}`);
     let run = opts.run ?? state.currentRun;
     let cursor: LogCursor = { attempt: 0, seq: -1 };

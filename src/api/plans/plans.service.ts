@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { statSync } from 'node:fs';
 import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentProfile, AgentsFile } from '../../config/agents-file';
@@ -13,18 +12,11 @@ import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
 import { repoProblems } from '../tasks/task-repo-input';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreatePlanDto, PlanTaskDto } from './dto/create-plan.dto';
+import { isUuid } from '../../../workflows/definitions';
+import { isDirectory } from '../../fs/is-directory';
 
 const DEFAULT_PRIORITY = 3;
 const DEFAULT_MAX_PARALLEL = 4;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-const isDirectory = (path: string): boolean => {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-};
 
 @Injectable()
 export class PlansService {
@@ -149,7 +141,7 @@ export class PlansService {
   }
 
   private async find(id: string): Promise<{ plan: PlanRow; tasks: PlanTaskRow[] }> {
-    const found = UUID.test(id) ? await this.store.get(id) : undefined;
+    const found = isUuid(id) ? await this.store.get(id) : undefined;
     if (!found) throw new NotFoundException(`no plan ${id}`);
     return found;
   }

@@ -19,12 +19,12 @@ import Long from 'long';
 import type { AtelierConfig } from '../../config/env';
 import { RunStore, type LockedTask } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
-import type { AgentTaskInput } from '../../../workflows/definitions';
 import { CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import { taskLinks } from '../tasks/task-view';
 import { findResetPoint } from './reset-point';
+import { isUuid } from '../../../workflows/definitions';
+import { taskWorkflowInput } from '../tasks/task-workflow-input';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 const WORKFLOW_TYPE = 'agentTaskWorkflow';
 
@@ -74,7 +74,7 @@ export class RunsService {
   ) {}
 
   private async find(id: string): Promise<TaskRow> {
-    const task = UUID.test(id) ? await this.tasks.get(id) : undefined;
+    const task = isUuid(id) ? await this.tasks.get(id) : undefined;
     if (!task) throw new NotFoundException(`no task ${id}`);
     return task;
   }
@@ -208,23 +208,10 @@ export class RunsService {
         priorityKey: start.priority?.priorityKey ?? task.priority,
       };
     }
-    const input: AgentTaskInput = {
-      taskId: task.id,
-      agent: task.agent,
-      model: task.model ?? undefined,
-      workdir: task.workdir ?? undefined,
-      timeoutSeconds: task.timeout_seconds,
-      maxAttempts: task.max_attempts,
-      priority: task.priority,
-      agentTaskQueue: this.config.ATELIER_AGENT_QUEUE,
-      backoffSeconds: this.config.ATELIER_RETRY_BACKOFF_SECONDS,
-      agents: task.agents ?? undefined,
-      waitRecheckSeconds: this.config.ATELIER_WAIT_RECHECK_SECONDS,
-    };
     return {
       workflowType: WORKFLOW_TYPE,
       taskQueue: this.config.ATELIER_WORKFLOW_QUEUE,
-      args: [input],
+      args: [taskWorkflowInput(task, this.config)],
       priorityKey: task.priority,
     };
   }

@@ -1,8 +1,9 @@
+import { isUuid } from '../../../workflows/definitions';
+
 /** Opaque list cursors: the (created_at, id) of the last task on a page. */
 export const encodeCursor = (ts: string, id: string): string =>
   Buffer.from(JSON.stringify([ts, id])).toString('base64url');
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 /** PostgreSQL's text form of a timestamptz, e.g. `2025-01-31 12:00:00.123456+00`. */
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.\d{1,6})?(?:Z|[+-](\d{2})(?::?(\d{2}))?)?$/;
 
@@ -38,7 +39,7 @@ export function decodeCursor(cursor: string): { ts: string; id: string } | undef
       typeof value[0] === 'string' &&
       typeof value[1] === 'string' &&
       isTimestamp(value[0]) &&
-      UUID.test(value[1])
+      isUuid(value[1])
     ) {
       return { ts: value[0], id: value[1] };
     }

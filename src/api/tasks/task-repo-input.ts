@@ -1,14 +1,6 @@
-import { statSync } from 'node:fs';
 import type { TaskRepo } from '../../../workflows/definitions';
 import type { FieldProblem } from '../http/validation';
-
-const isDirectory = (path: string): boolean => {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-};
+import { isDirectory } from '../../fs/is-directory';
 
 /**
  * Problems with a task's `repo` (named under `field`): it must be an existing directory here (the agent

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { statSync } from 'node:fs';
 import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentProfile, AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
-import { workflowIdForTask, type AgentTaskInput } from '../../../workflows/definitions';
+import { workflowIdForTask } from '../../../workflows/definitions';
 import { badFields } from '../http/validation';
 import { resolveTaskLocks } from '../locks/lock-input';
 import { repoProblems } from './task-repo-input';
@@ -16,19 +15,13 @@ import type { CreateTaskDto } from './dto/create-task.dto';
 import type { ListTasksQuery } from './dto/list-tasks.query';
 import { fallbacksWithoutModel, resolveChain } from './resolve-chain';
 import { decodeCursor, encodeCursor } from './task-cursor';
+import { taskWorkflowInput } from './task-workflow-input';
 import { taskDetail, taskLinks, taskSummary } from './task-view';
+import { isUuid } from '../../../workflows/definitions';
+import { isDirectory } from '../../fs/is-directory';
 
 const DEFAULT_PRIORITY = 3;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
-
-const isDirectory = (path: string): boolean => {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-};
 
 @Injectable()
 export class TasksService {
@@ -92,21 +85,7 @@ export class TasksService {
   }
 
   private async startWorkflow(task: TaskRow, created: boolean): Promise<string> {
-    const input: AgentTaskInput = {
-      taskId: task.id,
-      agent: task.agent,
-      model: task.model ?? undefined,
-      workdir: task.workdir ?? undefined,
-      timeoutSeconds: task.timeout_seconds,
-      maxAttempts: task.max_attempts,
-      priority: task.priority,
-      agentTaskQueue: this.config.ATELIER_AGENT_QUEUE,
-      backoffSeconds: this.config.ATELIER_RETRY_BACKOFF_SECONDS,
-      agents: task.agents ?? undefined,
-      waitRecheckSeconds: this.config.ATELIER_WAIT_RECHECK_SECONDS,
-      locks: resolveTaskLocks(task.locks ?? undefined, task.repo_path ?? task.workdir ?? undefined, 'locks').locks,
-      repo: task.repo_path === null ? undefined : { path: task.repo_path, ref: task.repo_ref ?? undefined },
-    };
+    const input = taskWorkflowInput(task, this.config);
     let runId: string;
     try {
       const handle = await this.temporal.workflow.start('agentTaskWorkflow', {
@@ -146,7 +125,7 @@ export class TasksService {
   }
 
   private async find(id: string): Promise<TaskRow> {
-    const task = UUID.test(id) ? await this.store.get(id) : undefined;
+    const task = isUuid(id) ? await this.store.get(id) : undefined;
     if (!task) throw new NotFoundException(`no task ${id}`);
     return task;
   }

@@ -6,6 +6,7 @@ import type { temporal } from '@temporalio/proto';
 import type { Cli } from '../context';
 import { EXIT } from '../exit-codes';
 import type { Action } from './action';
+import { isUuid } from '../../../workflows/definitions';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -38,8 +39,6 @@ export interface ReplayReport {
   ok: boolean;
   error?: { kind: 'nondeterminism' | 'replay' | 'unavailable'; message: string; event?: DifferingEvent };
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `EVENT_TYPE_ACTIVITY_TASK_SCHEDULED` → `ActivityTaskScheduled`. */
 const typeName = (proto: typeof temporal, type: unknown): string => {
@@ -98,7 +97,7 @@ async function loadSources(
       }
     } else {
       // A task id is accepted for its workflow `task-<id>`.
-      ids.push(UUID.test(target) ? `task-${target}` : target);
+      ids.push(isUuid(target) ? `task-${target}` : target);
     }
   }
   if (ids.length === 0 && opts.query === undefined) return { sources, failed };
