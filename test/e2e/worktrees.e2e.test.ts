@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +7,7 @@ import { call, getTask, submit, type ErrorBody } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
 import { startStack, type Stack } from '../support/stack';
 import { waitFor } from '../support/wait-for';
+import { git, initRepo } from '../support/git';
 
 interface CommitView {
   branch: string;
@@ -19,19 +19,6 @@ interface CommitView {
   diff: string;
 }
 
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 't',
-      GIT_AUTHOR_EMAIL: 't@t',
-      GIT_COMMITTER_NAME: 't',
-      GIT_COMMITTER_EMAIL: 't@t',
-    },
-  }).trim();
-
 describe('tasks in git worktrees over HTTP against the whole service', () => {
   let stack: Stack;
   let dir: string;
@@ -40,10 +27,7 @@ describe('tasks in git worktrees over HTTP against the whole service', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'atelier-worktrees-e2e-'));
     repo = join(dir, 'repo');
-    execFileSync('git', ['init', '--quiet', '-b', 'main', repo]);
-    writeFileSync(join(repo, 'README.md'), 'hello\n');
-    git(repo, 'add', '-A');
-    git(repo, 'commit', '--quiet', '-m', 'initial');
+    initRepo(repo);
     stack = await startStack({ ATELIER_WORKTREE_ROOT: join(dir, 'worktrees') });
   });
   after(async () => {

@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { ROOT, TEST_AGENTS_FILE, testEnv } from './test-env';
+import { openHarness, runAgentWorker, runWorkflowWorker, type Harness, type RunningWorker } from './in-process-workers';
+import { ROOT, TEST_AGENTS_FILE, testEnv, uniqueQueue } from './test-env';
 import { waitFor } from './wait-for';
 
 export interface AgentWorkerProcess {
@@ -68,6 +69,35 @@ export async function startAgentWorkerProcess(
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
+    },
+  };
+}
+
+export interface TwoAgentWorkers {
+  h: Harness;
+  queues: { workflowQueue: string; agentQueue: string };
+  stop: () => Promise<void>;
+}
+
+/**
+ * A workflow worker and two agent workers on fresh queues, `slots` slots each: one in this process
+ * (named `name`), one a worker process. For what must hold across workers (breakers, limits).
+ */
+export async function startTwoAgentWorkers(name: string, slots: number): Promise<TwoAgentWorkers> {
+  const h = await openHarness();
+  const queues = { workflowQueue: uniqueQueue(`wf-${name}`), agentQueue: uniqueQueue(`agents-${name}`) };
+  const workers: RunningWorker[] = await Promise.all([
+    runWorkflowWorker(h, queues.workflowQueue),
+    runAgentWorker(h, queues.agentQueue, `${name}-worker`, { maxConcurrentActivities: slots }),
+  ]);
+  const second = await startAgentWorkerProcess(h.client, queues.agentQueue, { ATELIER_AGENT_SLOTS: String(slots) });
+  return {
+    h,
+    queues,
+    stop: async () => {
+      await second.stop();
+      await Promise.all(workers.map((w) => w.stop()));
+      await h.close();
     },
   };
 }

@@ -41,13 +41,9 @@ export async function call(
   return { status: res.status, headers: res.headers, text, json: isJson ? JSON.parse(text) : undefined };
 }
 
-export interface Submitted {
-  id: string;
-  status: string;
-  workflowId: string;
-  runId: string;
-  links: { self: string; logs: string; temporalUi: string };
-}
+/** What POST /v1/tasks answers: the same document the CLI reads. */
+export type { SubmittedDoc as Submitted } from '../../src/cli/task-types';
+import type { SubmittedDoc as Submitted } from '../../src/cli/task-types';
 
 export interface AttemptView {
   number: number;

@@ -9,7 +9,6 @@
  *
  * It starts its own Temporal dev server and scratch database (as `npm test` does) and removes them after.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,6 +21,7 @@ import { insertTask } from './task-rows';
 import { ROOT, uniqueQueue } from './test-env';
 import { startTestServices } from './test-services';
 import { waitFor } from './wait-for';
+import { initRepo } from './git';
 
 export const HISTORIES_DIR = resolve(ROOT, 'test/histories');
 
@@ -30,17 +30,7 @@ const HISTORY_GIT_REPO = join(tmpdir(), 'atelier-history-git-repo');
 
 function makeHistoryRepo(): void {
   rmSync(HISTORY_GIT_REPO, { recursive: true, force: true });
-  const env = {
-    ...process.env,
-    GIT_AUTHOR_NAME: 't',
-    GIT_AUTHOR_EMAIL: 't@t',
-    GIT_COMMITTER_NAME: 't',
-    GIT_COMMITTER_EMAIL: 't@t',
-  };
-  execFileSync('git', ['init', '--quiet', '-b', 'main', HISTORY_GIT_REPO], { env });
-  writeFileSync(join(HISTORY_GIT_REPO, 'README.md'), 'hello\n');
-  execFileSync('git', ['add', '-A'], { cwd: HISTORY_GIT_REPO, env });
-  execFileSync('git', ['commit', '--quiet', '-m', 'initial'], { cwd: HISTORY_GIT_REPO, env });
+  initRepo(HISTORY_GIT_REPO);
 }
 
 type Handle = WorkflowHandle<typeof agentTaskWorkflow>;

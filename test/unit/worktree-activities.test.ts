@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,19 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger } from '@temporalio/worker';
 import { branchForTask, createWorktreeActivities } from '../../activities/git/worktree.activities';
-
-const sh = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 't',
-      GIT_AUTHOR_EMAIL: 't@t',
-      GIT_COMMITTER_NAME: 't',
-      GIT_COMMITTER_EMAIL: 't@t',
-    },
-  }).trim();
+import { git as sh, initRepo } from '../support/git';
 
 describe('worktree activities against real git repositories', () => {
   let dir: string;
@@ -33,10 +20,7 @@ describe('worktree activities against real git repositories', () => {
     dir = mkdtempSync(join(tmpdir(), 'atelier-worktrees-'));
     repo = join(dir, 'repo');
     root = join(dir, 'worktrees');
-    execFileSync('git', ['init', '--quiet', '-b', 'main', repo]);
-    writeFileSync(join(repo, 'README.md'), 'hello\n');
-    sh(repo, 'add', '-A');
-    sh(repo, 'commit', '--quiet', '-m', 'initial');
+    initRepo(repo);
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 

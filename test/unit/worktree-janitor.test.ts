@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,19 +10,7 @@ import { createWorktreeActivities } from '../../activities/git/worktree.activiti
 import { WorktreeJanitor } from '../../src/workers/worktree-janitor';
 import { insertTask } from '../support/task-rows';
 import { testEnv } from '../support/test-env';
-
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 't',
-      GIT_AUTHOR_EMAIL: 't@t',
-      GIT_COMMITTER_NAME: 't',
-      GIT_COMMITTER_EMAIL: 't@t',
-    },
-  }).trim();
+import { git, initRepo } from '../support/git';
 
 describe('worktree janitor', () => {
   let pool: Pool;
@@ -35,10 +22,7 @@ describe('worktree janitor', () => {
     pool = new Pool({ connectionString: testEnv.databaseUrl, max: 2 });
     dir = mkdtempSync(join(tmpdir(), 'atelier-janitor-'));
     repo = join(dir, 'repo');
-    execFileSync('git', ['init', '--quiet', '-b', 'main', repo]);
-    writeFileSync(join(repo, 'README.md'), 'hello\n');
-    git(repo, 'add', '-A');
-    git(repo, 'commit', '--quiet', '-m', 'initial');
+    initRepo(repo);
   });
   after(async () => {
     await pool.end();

@@ -3,16 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { agentTaskWorkflow } from '../../workflows';
 import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
-import { startAgentWorkerProcess, type AgentWorkerProcess } from '../support/agent-worker-process';
-import {
-  openHarness,
-  runAgentWorker,
-  runWorkflowWorker,
-  type Harness,
-  type RunningWorker,
-} from '../support/in-process-workers';
+import { startTwoAgentWorkers, type TwoAgentWorkers } from '../support/agent-worker-process';
+import type { Harness } from '../support/in-process-workers';
 import { insertTask } from '../support/task-rows';
-import { uniqueQueue } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
 type TaskHandle = WorkflowHandle<typeof agentTaskWorkflow>;
@@ -29,25 +22,16 @@ interface BreakerRow {
  * breaker-class failures and stays open 3 s; its chain falls back to breaker-b.
  */
 describe('circuit breakers across agent workers', { timeout: 90_000 }, () => {
+  let cluster: TwoAgentWorkers;
   let h: Harness;
-  let second: AgentWorkerProcess | undefined;
-  const workers: RunningWorker[] = [];
-  const queues = { workflowQueue: uniqueQueue('wf-breaker'), agentQueue: uniqueQueue('agents-breaker') };
+  let queues: TwoAgentWorkers['queues'];
 
   before(async () => {
-    h = await openHarness();
-    workers.push(
-      ...(await Promise.all([
-        runWorkflowWorker(h, queues.workflowQueue),
-        runAgentWorker(h, queues.agentQueue, 'breaker-worker', { maxConcurrentActivities: 1 }),
-      ])),
-    );
-    second = await startAgentWorkerProcess(h.client, queues.agentQueue, { ATELIER_AGENT_SLOTS: '1' });
+    cluster = await startTwoAgentWorkers('breaker', 1);
+    ({ h, queues } = cluster);
   });
   after(async () => {
-    await second?.stop();
-    await Promise.all(workers.map((w) => w.stop()));
-    await h.close();
+    await cluster?.stop();
   });
 
   async function startTask(prompt: string, agents: string[]): Promise<{ taskId: string; handle: TaskHandle }> {

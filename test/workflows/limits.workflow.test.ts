@@ -3,16 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { agentTaskWorkflow } from '../../workflows';
 import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
-import { startAgentWorkerProcess, type AgentWorkerProcess } from '../support/agent-worker-process';
-import {
-  openHarness,
-  runAgentWorker,
-  runWorkflowWorker,
-  type Harness,
-  type RunningWorker,
-} from '../support/in-process-workers';
+import { startTwoAgentWorkers, type TwoAgentWorkers } from '../support/agent-worker-process';
+import type { Harness } from '../support/in-process-workers';
 import { insertTask } from '../support/task-rows';
-import { uniqueQueue } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
 type TaskHandle = WorkflowHandle<typeof agentTaskWorkflow>;
@@ -45,25 +38,16 @@ function peakConcurrency(intervals: Interval[]): number {
  * slots to spare, share the `limited` profile's 2 concurrent runs and `start-limited`'s 3 starts a minute.
  */
 describe('cluster-wide limits', { timeout: 90_000 }, () => {
+  let cluster: TwoAgentWorkers;
   let h: Harness;
-  let second: AgentWorkerProcess | undefined;
-  const workers: RunningWorker[] = [];
-  const queues = { workflowQueue: uniqueQueue('wf-limits'), agentQueue: uniqueQueue('agents-limits') };
+  let queues: TwoAgentWorkers['queues'];
 
   before(async () => {
-    h = await openHarness();
-    workers.push(
-      ...(await Promise.all([
-        runWorkflowWorker(h, queues.workflowQueue),
-        runAgentWorker(h, queues.agentQueue, 'limits-worker', { maxConcurrentActivities: 4 }),
-      ])),
-    );
-    second = await startAgentWorkerProcess(h.client, queues.agentQueue, { ATELIER_AGENT_SLOTS: '4' });
+    cluster = await startTwoAgentWorkers('limits', 4);
+    ({ h, queues } = cluster);
   });
   after(async () => {
-    await second?.stop();
-    await Promise.all(workers.map((w) => w.stop()));
-    await h.close();
+    await cluster?.stop();
   });
 
   async function startTask(agent: string, prompt: string): Promise<{ taskId: string; handle: TaskHandle }> {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -25,6 +24,7 @@ import {
 } from '../support/in-process-workers';
 import { uniqueQueue } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
+import { git as gitIn, initRepo } from '../support/git';
 
 interface Queues {
   workflowQueue: string;
@@ -352,18 +352,8 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
     const dir = mkdtempSync(join(tmpdir(), 'atelier-plan-branch-'));
     try {
       const repo = join(dir, 'repo');
-      const gitEnv = {
-        ...process.env,
-        GIT_AUTHOR_NAME: 't',
-        GIT_AUTHOR_EMAIL: 't@t',
-        GIT_COMMITTER_NAME: 't',
-        GIT_COMMITTER_EMAIL: 't@t',
-      };
-      const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: gitEnv }).trim();
-      execFileSync('git', ['init', '--quiet', '-b', 'main', repo]);
-      writeFileSync(join(repo, 'README.md'), 'hello\n');
-      git('add', '-A');
-      git('commit', '--quiet', '-m', 'initial');
+      initRepo(repo);
+      const git = (...args: string[]): string => gitIn(repo, ...args);
       const { handle, ids } = await startPlan(queues, [
         { key: 'schema', prompt: '@pidfile schema.txt', repo: { path: repo } },
         { key: 'api', prompt: '@pidfile api.txt', dependsOn: ['schema'], repo: { path: repo } },

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -10,19 +9,7 @@ import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from '..
 import type { RunningWorker } from '../support/in-process-workers';
 import { insertTask } from '../support/task-rows';
 import { uniqueQueue } from '../support/test-env';
-
-const git = (cwd: string, ...args: string[]): string =>
-  execFileSync('git', args, {
-    cwd,
-    encoding: 'utf8',
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: 't',
-      GIT_AUTHOR_EMAIL: 't@t',
-      GIT_COMMITTER_NAME: 't',
-      GIT_COMMITTER_EMAIL: 't@t',
-    },
-  }).trim();
+import { git, initRepo } from '../support/git';
 
 describe('tasks in git worktrees', { timeout: 90_000 }, () => {
   let h: Harness;
@@ -35,10 +22,7 @@ describe('tasks in git worktrees', { timeout: 90_000 }, () => {
     h = await openHarness();
     dir = mkdtempSync(join(tmpdir(), 'atelier-worktree-wf-'));
     repo = join(dir, 'repo');
-    execFileSync('git', ['init', '--quiet', '-b', 'main', repo]);
-    writeFileSync(join(repo, 'README.md'), 'hello\n');
-    git(repo, 'add', '-A');
-    git(repo, 'commit', '--quiet', '-m', 'initial');
+    initRepo(repo);
     queues = { workflowQueue: uniqueQueue('wf-wt'), agentQueue: uniqueQueue('agents-wt') };
     workers.push(
       await runWorkflowWorker(h, queues.workflowQueue),
