@@ -41,6 +41,7 @@ const PATCHES = {
   invalidInputRecorded: 'invalid-input-recorded',
   fileLocks: 'file-locks',
   worktrees: 'git-worktrees',
+  worktreeSalvage: 'worktree-salvage',
 } as const;
 
 /** For the one write that may have no row to land on (a task id that is not in the database). */
@@ -103,10 +104,18 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
     chains ? chainLoop(task, on, bookkeeping) : singleAgentLoop(task, on);
   // Only tasks that name a repository or declare locks use them; histories from before never do.
   const repo = input.repo !== undefined && patched(PATCHES.worktrees) ? input.repo : undefined;
+  const salvage = repo !== undefined && patched(PATCHES.worktreeSalvage);
   const run = (): Promise<AgentTaskOutput> =>
     repo
-      ? withWorktree(input, repo, (at) =>
-          loop({ ...input, ...at }, agentsOn(at.agentTaskQueue, WORKER_QUEUE_START_TIMEOUT_MS)),
+      ? withWorktree(
+          {
+            input,
+            repo,
+            salvage,
+            agentsOn: (workerQueue) => agentsOn(workerQueue, WORKER_QUEUE_START_TIMEOUT_MS),
+            bookkeeping,
+          },
+          (placed) => loop(input, placed),
         )
       : loop(input, agents);
   if (input.locks && input.locks.globs.length > 0 && patched(PATCHES.fileLocks)) {

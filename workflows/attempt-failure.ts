@@ -12,8 +12,8 @@ export interface ClassifiedFailure {
 
 /**
  * Turns a failed `runAgent` into a failure class. The agent worker types its failures with the class
- * (and details for the policy); Temporal's own timeouts mean a lost worker (heartbeat: `crash`) or the
- * hard limit (`timeout`); anything else is a `crash`.
+ * (and details for the policy); Temporal's own timeouts mean a lost worker (heartbeat, or a worker's own
+ * queue left unpolled: `crash`) or the hard limit (`timeout`); anything else is a `crash`.
  */
 export function classifyAttemptError(err: unknown): ClassifiedFailure {
   if (err instanceof ActivityFailure) {
@@ -28,14 +28,29 @@ export function classifyAttemptError(err: unknown): ClassifiedFailure {
       };
     }
     if (cause instanceof TimeoutFailure) {
-      // A heartbeat timeout means the agent worker died or lost its connection mid-run.
-      const lost = cause.timeoutType === 'HEARTBEAT';
-      return {
-        failureClass: lost ? FAILURE_CLASSES.crash : FAILURE_CLASSES.timeout,
-        message: lost ? 'agent worker stopped heartbeating (worker lost)' : 'attempt exceeded its hard time limit',
-      };
+      if (cause.timeoutType === 'HEARTBEAT') {
+        // The agent worker died or lost its connection mid-run.
+        return { failureClass: FAILURE_CLASSES.crash, message: 'agent worker stopped heartbeating (worker lost)' };
+      }
+      if (cause.timeoutType === 'SCHEDULE_TO_START') {
+        // Sent to one worker's own queue (where a task's worktree is), and nobody took it.
+        return { failureClass: FAILURE_CLASSES.crash, message: 'the worker holding the task’s worktree is gone' };
+      }
+      return { failureClass: FAILURE_CLASSES.timeout, message: 'attempt exceeded its hard time limit' };
     }
   }
   const message = err instanceof Error ? err.message : String(err);
   return { failureClass: FAILURE_CLASSES.crash, message };
+}
+
+/**
+ * Whether an activity failed because its worker is gone: it stopped heartbeating mid-run, or the
+ * worker's own queue went unpolled. Work that lived on that worker's disk must move elsewhere.
+ */
+export function isWorkerLost(err: unknown): boolean {
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof TimeoutFailure &&
+    (err.cause.timeoutType === 'HEARTBEAT' || err.cause.timeoutType === 'SCHEDULE_TO_START')
+  );
 }

@@ -26,6 +26,10 @@ export const FAILURE_CLASSES = {
   maxTurns: 'max_turns',
   stalled: 'stalled',
   badOutput: 'bad_output',
+  /** The task changed files outside its declared locks, and was told to fail on that. */
+  lockViolation: 'lock_violation',
+  /** The branches of the dependencies a plan task builds on could not be merged. */
+  mergeConflict: 'merge_conflict',
 } as const;
 export type FailureClass = (typeof FAILURE_CLASSES)[keyof typeof FAILURE_CLASSES];
 export const FAILURE_CLASS_NAMES = Object.values(FAILURE_CLASSES) as readonly FailureClass[];
@@ -36,6 +40,8 @@ export const NON_RETRYABLE_CLASSES: readonly FailureClass[] = [
   FAILURE_CLASSES.unknownAgent,
   FAILURE_CLASSES.agentNotFound,
   FAILURE_CLASSES.cancelled,
+  FAILURE_CLASSES.lockViolation,
+  FAILURE_CLASSES.mergeConflict,
 ];
 
 /** Classes that count against an agent's circuit breaker: the agent (or its provider) is refusing work. */
@@ -80,6 +86,8 @@ export const DEFAULT_POLICIES: Readonly<Record<Exclude<FailureClass, 'succeeded'
   max_turns: { action: 'fail' },
   invalid_input: { action: 'fail' },
   cancelled: { action: 'fail' },
+  lock_violation: { action: 'fail' },
+  merge_conflict: { action: 'fail' },
 };
 
 /** Longest fallback chain a task may name. */
@@ -127,6 +135,8 @@ export interface AgentTaskInput {
    * agent runs in `workdir`.
    */
   repo?: TaskRepo;
+  /** With `repo` and `locks`: a change outside the declared locks fails the task (`lock_violation`). */
+  failOnLockViolations?: boolean;
 }
 
 export interface TaskRepo {
@@ -134,6 +144,11 @@ export interface TaskRepo {
   path: string;
   /** Where the task's branch starts; default HEAD. */
   ref?: string;
+  /**
+   * Commits merged into `ref` when the branch is made: a plan task that builds on several dependencies
+   * starts from all of their work. A conflict fails the task (`merge_conflict`).
+   */
+  merge?: string[];
 }
 
 /** What a task with a repository committed (the patch itself is in PostgreSQL). */
@@ -183,6 +198,11 @@ export interface RunAgentInput {
    * leave it unset (they could not handle a `waiting` answer).
    */
   gated?: boolean;
+  /**
+   * The workflow records the task's success itself, once the worktree is committed (and its lock
+   * violations are judged): a successful attempt is closed, the task is not ended by it.
+   */
+  deferSuccess?: boolean;
 }
 
 /** Why an attempt was not admitted; the workflow waits (durably) and asks again. */

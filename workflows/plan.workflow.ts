@@ -3,6 +3,7 @@ import {
   condition,
   isCancellation,
   log,
+  patched,
   proxyLocalActivities,
   startChild,
 } from '@temporalio/workflow';
@@ -17,6 +18,8 @@ const bookkeeping = proxyLocalActivities<PlanActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
+const MERGE_DEPENDENCIES_PATCH = 'plan-merge-dependencies';
+
 type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
 
 /**
@@ -24,8 +27,8 @@ type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
  * ordinary task everywhere else) once every task it depends on has succeeded, at most `maxParallel` at
  * once, the highest priority (1) first among the ready ones and submission order between equals. The
  * child start carries the task's priority, so Temporal's priority orders it against other plans' and
- * single tasks' work too. A task in a repository starts from the commit of the dependency it builds on
- * (see `withBase`). After a failure, `stop` skips every task not started yet and `continue` skips
+ * single tasks' work too. A task in a repository starts from the commits of the dependencies it builds
+ * on, merged (see `withBase`). After a failure, `stop` skips every task not started yet and `continue` skips
  * the failed task's dependants only; running tasks always finish. Cancelling the plan cancels its
  * running tasks (Temporal propagates the cancel to the children and waits for them) and skips the rest.
  * Skips and the plan's outcome are recorded in PostgreSQL as they happen.
@@ -58,16 +61,23 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
       .filter((t) => state.get(t.key) === 'pending' && t.dependsOn.every((d) => state.get(d) === 'succeeded'))
       .sort((a, b) => a.task.priority - b.task.priority || (position.get(a.key) ?? 0) - (position.get(b.key) ?? 0));
 
+  // Histories from before merging replay with the first dependency's commit only.
+  const mergeAll = patched(MERGE_DEPENDENCIES_PATCH);
+
   /**
    * A task with a repository and no `ref` of its own, depending on tasks that committed in the same
-   * repository, starts from the commit of the first of them (in `dependsOn` order): it builds on that
-   * task's branch. Changes of further dependencies are not merged in.
+   * repository, builds on their work: it starts from the first one's commit (in `dependsOn` order)
+   * with the others' merged in.
    */
   const withBase = (t: PlanTaskInput) => {
     const repo = t.task.repo;
     if (!repo || repo.ref !== undefined) return t.task;
-    const from = t.dependsOn.find((d) => commits.has(d) && byKey.get(d)?.task.repo?.path === repo.path);
-    return from === undefined ? t.task : { ...t.task, repo: { ...repo, ref: commits.get(from) } };
+    const from = t.dependsOn
+      .filter((d) => commits.has(d) && byKey.get(d)?.task.repo?.path === repo.path)
+      .map((d) => commits.get(d) as string);
+    const [ref, ...merge] = from;
+    if (ref === undefined) return t.task;
+    return { ...t.task, repo: { ...repo, ref, ...(mergeAll && merge.length > 0 && { merge }) } };
   };
 
   const start = async (t: PlanTaskInput): Promise<void> => {

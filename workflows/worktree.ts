@@ -1,54 +1,170 @@
-import { CancellationScope, log, proxyActivities } from '@temporalio/workflow';
-import type { WorktreeActivities } from '../activities';
-import type { AgentTaskInput, AgentTaskOutput, TaskCommit, TaskRepo } from './definitions';
+import { ApplicationFailure, CancellationScope, isCancellation, log, proxyActivities } from '@temporalio/workflow';
+import type { AgentActivities, BookkeepingActivities, WorktreeActivities } from '../activities';
+import type { PreparedWorktree, WorktreeCommit } from '../activities/git/worktree.activities';
+import { classifyAttemptError, isWorkerLost } from './attempt-failure';
+import {
+  FAILURE_CLASSES,
+  type AgentTaskInput,
+  type AgentTaskOutput,
+  type TaskCommit,
+  type TaskRepo,
+} from './definitions';
 
-/** Where the agent of a task with a repository runs: its worktree, on the worker that made it. */
-export interface WorktreePlacement {
-  workdir: string;
-  agentTaskQueue: string;
+/** What `withWorktree` needs from the task workflow. */
+export interface WorktreeTask {
+  input: AgentTaskInput;
+  repo: TaskRepo;
+  /**
+   * Histories from before salvage replay the first version: no move to another worker, no commit of a
+   * failed attempt's work, and the agent activity records the success.
+   */
+  salvage: boolean;
+  /** The agent activities on one worker's own queue. */
+  agentsOn: (workerQueue: string) => AgentActivities;
+  bookkeeping: BookkeepingActivities;
 }
+
+/** The worktree where it is now, and the activities of the worker that holds it. */
+interface Placement {
+  prepared: PreparedWorktree;
+  agents: AgentActivities;
+  worktrees: WorktreeActivities;
+}
+
+/** How often one step (a commit) may follow the worktree to yet another worker before it gives up. */
+const MAX_MOVES = 3;
 
 /**
  * Runs a task in a git worktree of its own: any agent worker prepares the worktree on branch
- * `atelier/<task id>` (continuing the branch when an earlier run left one: salvage), and from then on
- * the agent's attempts, the commit and the removal go to that worker's own task queue, since the
- * worktree exists on its disk only. Whatever the agent leaves is committed, on success and, so that no
- * work is lost, on failure and cancellation too; the worktree is removed at the end and the branch
- * stays. The output carries the commit; its patch is in PostgreSQL.
+ * `atelier/<task id>` (continuing the branch when an earlier run left one), and from then on the
+ * agent's attempts, the commits and the removal go to that worker's own task queue, since the worktree
+ * exists on its disk only. The work of a failed attempt is committed before the next one, so the next
+ * continues from it. When that worker is lost (its attempt stops heartbeating, or its queue goes
+ * unpolled), the task moves: another worker prepares the worktree from the branch (taking over the lost
+ * worktree's uncommitted work when it shares the disk) and the next attempt runs there. After the
+ * agent succeeds its work is committed, and only then is the task's success recorded, or its failure
+ * when it changed files outside its locks and `failOnLockViolations` is set. Whatever a failed or
+ * cancelled task leaves is committed too; the worktree is removed at the end and the branch stays.
  */
 export async function withWorktree(
-  input: AgentTaskInput,
-  repo: TaskRepo,
-  run: (placement: WorktreePlacement) => Promise<AgentTaskOutput>,
+  task: WorktreeTask,
+  run: (agents: AgentActivities) => Promise<AgentTaskOutput>,
 ): Promise<AgentTaskOutput> {
+  const { input, repo, salvage, bookkeeping } = task;
   const anyWorker = proxyActivities<WorktreeActivities>({
     taskQueue: input.agentTaskQueue,
     startToCloseTimeout: '5 minutes',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
     priority: { priorityKey: input.priority },
   });
-  const prepared = await anyWorker.prepareWorktree({ taskId: input.taskId, repoPath: repo.path, ref: repo.ref });
-  const onWorker = proxyActivities<WorktreeActivities>({
-    taskQueue: prepared.workerQueue,
-    // The worktree's worker may be gone; then these fail instead of waiting for it forever.
-    scheduleToStartTimeout: '1 minute',
-    startToCloseTimeout: '5 minutes',
-    retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 },
-  });
-  const commit = (agent: string) =>
-    onWorker.commitWorktree({
+  const prepare = async (): Promise<Placement> => {
+    const prepared = await anyWorker.prepareWorktree({
+      taskId: input.taskId,
+      repoPath: repo.path,
+      ref: repo.ref,
+      ...(repo.merge && repo.merge.length > 0 && { merge: repo.merge }),
+    });
+    const worktrees = proxyActivities<WorktreeActivities>({
+      taskQueue: prepared.workerQueue,
+      // The worktree's worker may be gone; then these fail instead of waiting for it forever.
+      scheduleToStartTimeout: '1 minute',
+      startToCloseTimeout: '5 minutes',
+      retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 },
+    });
+    return { prepared, agents: task.agentsOn(prepared.workerQueue), worktrees };
+  };
+
+  const failTask = async (err: unknown, attempt: number): Promise<never> => {
+    const failure = classifyAttemptError(err);
+    // A no-op when the task already has its outcome (the attempt loop records its own).
+    await bookkeeping.recordTaskOutcome({
+      taskId: input.taskId,
+      status: 'failed',
+      attempt,
+      error: { class: failure.failureClass, message: failure.message },
+    });
+    throw ApplicationFailure.nonRetryable(failure.message, failure.failureClass);
+  };
+
+  let place: Placement | undefined;
+  try {
+    place = await prepare();
+  } catch (err) {
+    // A repository that is not one, a ref that is not there, dependencies that conflict.
+    if (salvage && !isCancellation(err)) await failTask(err, 0);
+    throw err;
+  }
+  /** Where the worktree is now: made again on another worker after the last one was lost. */
+  const placed = async (): Promise<Placement> => (place ??= await prepare());
+  const lost = (from: Placement, err: unknown): void => {
+    log.warn('the worker holding the worktree is gone; the task moves to another worker', {
+      taskId: input.taskId,
+      workerQueue: from.prepared.workerQueue,
+      error: String(err),
+    });
+    if (place === from) place = undefined;
+  };
+
+  const commitOn = (p: Placement, agent: string, note?: string): Promise<WorktreeCommit> =>
+    p.worktrees.commitWorktree({
       taskId: input.taskId,
       agent,
-      worktreePath: prepared.worktreePath,
-      baseSha: prepared.baseSha,
+      worktreePath: p.prepared.worktreePath,
+      baseSha: p.prepared.baseSha,
       locks: input.locks?.globs,
+      ...(note !== undefined && { note }),
     });
+
+  const agents: AgentActivities = {
+    runAgent: async (attempt) => {
+      const p = await placed();
+      try {
+        return await p.agents.runAgent({
+          ...attempt,
+          workdir: p.prepared.worktreePath,
+          ...(salvage && { deferSuccess: true }),
+        });
+      } catch (err) {
+        if (salvage && !isCancellation(err)) {
+          if (isWorkerLost(err)) lost(p, err);
+          else await saveFailedWork(p, attempt.agent, attempt.attempt);
+        }
+        throw err;
+      }
+    },
+  };
+
+  /** Commits a failed attempt's work, so the next attempt (wherever it runs) continues from it. */
+  const saveFailedWork = async (p: Placement, agent: string, attempt: number): Promise<void> => {
+    try {
+      await commitOn(p, agent, `work of failed attempt ${attempt}`);
+    } catch (err) {
+      if (isWorkerLost(err)) lost(p, err);
+      else log.warn('could not commit the failed attempt’s work', { taskId: input.taskId, error: String(err) });
+    }
+  };
+
+  /** Commits the finished work, following the worktree to another worker when its own is lost. */
+  const commitFinished = async (agent: string): Promise<WorktreeCommit> => {
+    for (let moves = 0; ; moves++) {
+      const p = await placed();
+      try {
+        return await commitOn(p, agent);
+      } catch (err) {
+        if (!salvage || !isWorkerLost(err) || moves >= MAX_MOVES) throw err;
+        lost(p, err);
+      }
+    }
+  };
+
   let committed = false;
+  let attempts = 0;
   try {
-    const output = await run({ workdir: prepared.worktreePath, agentTaskQueue: prepared.workerQueue });
-    const result = await commit(output.agent ?? input.agent);
+    const output = await run(agents);
+    attempts = output.attempts;
+    const result = await commitFinished(output.agent ?? input.agent);
     committed = true;
-    const taskCommit: TaskCommit = {
+    const commit: TaskCommit = {
       branch: result.branch,
       baseSha: result.baseSha,
       sha: result.sha,
@@ -56,16 +172,43 @@ export async function withWorktree(
       diffstat: result.diffstat,
       lockViolations: result.lockViolations,
     };
-    return { ...output, commit: taskCommit };
+    if (salvage) await recordSuccess(output, commit);
+    return { ...output, commit };
+  } catch (err) {
+    // A failure the attempt loop (or the lock check) decided is recorded already; the rest is not.
+    if (salvage && !isCancellation(err) && !(err instanceof ApplicationFailure)) await failTask(err, attempts);
+    throw err;
   } finally {
     await CancellationScope.nonCancellable(async () => {
+      const p = place;
+      if (!p) return; // lost with its worker: the next run takes its worktree over, else its janitor removes it
       try {
-        if (!committed) await commit(input.agent);
-        await onWorker.removeWorktree({ repoPath: repo.path, worktreePath: prepared.worktreePath });
+        if (!committed) await commitOn(p, input.agent);
+        await p.worktrees.removeWorktree({ repoPath: repo.path, worktreePath: p.prepared.worktreePath });
       } catch (err) {
         // The worker is gone with its disk: the janitor of whoever holds that disk removes the rest.
         log.warn('could not finish the worktree', { taskId: input.taskId, error: String(err) });
       }
+    });
+  }
+
+  /** The task's one terminal record, now that its work is committed: or a failure on lock violations. */
+  async function recordSuccess(output: AgentTaskOutput, commit: TaskCommit): Promise<void> {
+    if (input.failOnLockViolations && commit.lockViolations.length > 0) {
+      const message = `changed files outside the declared locks: ${commit.lockViolations.join(', ')}`;
+      await bookkeeping.recordTaskOutcome({
+        taskId: input.taskId,
+        status: 'failed',
+        attempt: output.attempts,
+        error: { class: FAILURE_CLASSES.lockViolation, message },
+      });
+      throw ApplicationFailure.nonRetryable(message, FAILURE_CLASSES.lockViolation);
+    }
+    await bookkeeping.recordTaskOutcome({
+      taskId: input.taskId,
+      status: 'succeeded',
+      attempt: output.attempts,
+      exitCode: output.exitCode,
     });
   }
 }

@@ -251,6 +251,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       error: verdict.error,
       outputBytes,
       output: stdout,
+      deferSuccess: input.deferSuccess,
     });
     if (verdict.failureClass === FAILURE_CLASSES.cancelled) throw new CancelledFailure(verdict.error ?? 'cancelled');
     if (verdict.failureClass !== FAILURE_CLASSES.succeeded) {

@@ -12,6 +12,8 @@ export class GitError extends Error {
     readonly args: readonly string[],
     readonly exitCode: number | null,
     readonly stderr: string,
+    /** What it printed before failing: some commands (merge-tree) report there. */
+    readonly stdout = '',
   ) {
     super(`git ${args.join(' ')} failed (${exitCode ?? 'signal'}): ${stderr.trim().slice(0, 2000)}`);
   }
@@ -44,7 +46,7 @@ export function git(cwd: string, args: readonly string[]): Promise<GitResult> {
       (err, stdout, stderr) => {
         if (err) {
           const code = typeof err.code === 'number' ? err.code : null;
-          reject(new GitError(args, code, stderr || err.message));
+          reject(new GitError(args, code, stderr || err.message, stdout));
         } else resolve({ stdout, stderr });
       },
     );

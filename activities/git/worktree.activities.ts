@@ -1,14 +1,21 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorktreeStore } from '../../src/store/worktree-store';
-import type { TaskCommit } from '../../workflows/definitions';
+import { FAILURE_CLASSES, type TaskCommit } from '../../workflows/definitions';
 import { lockViolations } from '../../workflows/lock-globs';
 import { GitError, RepoMutex, git } from './git';
 
 /** The branch a task's work is committed on; it outlives the worktree. */
 export const branchForTask = (taskId: string): string => `atelier/${taskId}`;
+
+/**
+ * Where the commit a task's branch started from is kept: every run and every worker diffs against the
+ * same base, even after `ref` moved or when the base is a merge of several dependencies.
+ */
+export const baseRefForTask = (taskId: string): string => `refs/atelier/base/${taskId}`;
 
 export interface PrepareWorktreeInput {
   taskId: string;
@@ -16,6 +23,8 @@ export interface PrepareWorktreeInput {
   repoPath: string;
   /** Where the branch starts when it does not exist yet; default HEAD. */
   ref?: string;
+  /** Commits merged into `ref` to make the base (a plan task building on several dependencies). */
+  merge?: string[];
 }
 
 export interface PreparedWorktree {
@@ -36,6 +45,8 @@ export interface CommitWorktreeInput {
   baseSha: string;
   /** The task's declared lock globs: changed files outside them are `lockViolations`. */
   locks?: string[];
+  /** Why this commit is made before the task ends (the work of a failed attempt), for its message. */
+  note?: string;
 }
 
 export interface WorktreeCommit extends TaskCommit {
@@ -52,7 +63,20 @@ export interface WorktreeDeps {
   store?: Pick<WorktreeStore, 'recordCommit'>;
 }
 
-const NOT_A_REPO = 'InvalidRepository';
+const invalidRepo = (message: string): ApplicationFailure =>
+  ApplicationFailure.nonRetryable(message, FAILURE_CLASSES.invalidInput);
+
+/** `git worktree list --porcelain`: each worktree's path and checked-out branch. */
+const parseWorktreeList = (porcelain: string): { path: string; branch?: string }[] =>
+  porcelain
+    .split('\n\n')
+    .map((block) => {
+      const lines = block.split('\n');
+      const path = lines.find((l) => l.startsWith('worktree '))?.slice('worktree '.length);
+      const branch = lines.find((l) => l.startsWith('branch refs/heads/'))?.slice('branch refs/heads/'.length);
+      return { path: path ?? '', branch };
+    })
+    .filter((w) => w.path !== '');
 
 /**
  * Activities of the agent workers for git worktrees: a task's agent runs in a worktree of its own on
@@ -64,19 +88,106 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   const mutex = new RepoMutex();
 
   const headOf = async (cwd: string, ref = 'HEAD'): Promise<string> =>
-    (await git(cwd, ['rev-parse', '--verify', `${ref}^{commit}`])).stdout.trim();
+    (await git(cwd, ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])).stdout.trim();
 
-  const branchExists = async (repo: string, branch: string): Promise<boolean> =>
-    git(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${branch}`]).then(
+  const succeeds = (cwd: string, args: string[]): Promise<boolean> =>
+    git(cwd, args).then(
       () => true,
       () => false,
     );
 
+  /** Commits whatever is uncommitted in `cwd`; says whether there was anything. `agent`: unknown when salvaged. */
+  const commitAll = async (cwd: string, subject: string, taskId: string, agent?: string): Promise<boolean> => {
+    await git(cwd, ['add', '-A']);
+    if ((await git(cwd, ['diff', '--cached', '--name-only'])).stdout.trim() === '') return false;
+    await git(cwd, [
+      'commit',
+      '--quiet',
+      '-m',
+      subject,
+      '-m',
+      agent === undefined ? `Atelier-Task: ${taskId}` : `Atelier-Task: ${taskId}\nAtelier-Agent: ${agent}`,
+    ]);
+    return true;
+  };
+
+  /**
+   * `ours` with `theirs` merged in, as a commit made without any checkout (`merge-tree`): fast-forwards
+   * when one contains the other; a conflict fails the task for good, naming the files.
+   */
+  const merged = async (repo: string, taskId: string, ours: string, theirsRef: string): Promise<string> => {
+    const theirs = await headOf(repo, theirsRef).catch(() => {
+      throw invalidRepo(`commit ${theirsRef} to merge not found in ${repo}`);
+    });
+    if (await succeeds(repo, ['merge-base', '--is-ancestor', theirs, ours])) return ours;
+    if (await succeeds(repo, ['merge-base', '--is-ancestor', ours, theirs])) return theirs;
+    let tree: string;
+    try {
+      tree = (await git(repo, ['merge-tree', '--write-tree', '--no-messages', ours, theirs])).stdout.trim();
+    } catch (err) {
+      if (err instanceof GitError && err.exitCode === 1) {
+        const files = [
+          ...new Set(
+            err.stdout
+              .split('\n')
+              .slice(1)
+              .map((l) => l.split('\t')[1] ?? '')
+              .filter(Boolean),
+          ),
+        ];
+        throw ApplicationFailure.nonRetryable(
+          `the dependencies' work conflicts: merging ${theirs.slice(0, 12)} into ${ours.slice(0, 12)} conflicts in ${files.join(', ')}`,
+          FAILURE_CLASSES.mergeConflict,
+        );
+      }
+      throw err;
+    }
+    const message = `atelier: merge ${theirs.slice(0, 12)} for task ${taskId}`;
+    return (await git(repo, ['commit-tree', tree, '-p', ours, '-p', theirs, '-m', message])).stdout.trim();
+  };
+
+  /** The task's base commit: the one kept beside its branch, else `ref` with `merge` merged in (then kept). */
+  const baseOf = async (repo: string, input: PrepareWorktreeInput): Promise<string> => {
+    const kept = baseRefForTask(input.taskId);
+    if (await succeeds(repo, ['show-ref', '--verify', '--quiet', kept])) return headOf(repo, kept);
+    const ref = input.ref ?? 'HEAD';
+    let base = await headOf(repo, ref).catch(() => {
+      throw invalidRepo(`ref ${ref} not found in ${repo}`);
+    });
+    for (const other of input.merge ?? []) base = await merged(repo, input.taskId, base, other);
+    await git(repo, ['update-ref', kept, base]);
+    return base;
+  };
+
+  /**
+   * The task's branch checked out in another worktree is one a lost worker left (a task runs in one
+   * place at a time, and the workflow moves it only once that place is gone): what was left
+   * uncommitted there is committed, so no work is lost when the disk is shared, and the worktree is
+   * removed so the branch can be checked out here.
+   */
+  const takeOver = async (repo: string, taskId: string, branch: string, ours: string): Promise<void> => {
+    const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
+    for (const stale of listed.filter((w) => w.branch === branch && w.path !== ours)) {
+      if (existsSync(stale.path)) {
+        const saved = await commitAll(
+          stale.path,
+          `atelier: task ${taskId}: salvaged from a lost worker's worktree`,
+          taskId,
+        ).catch(() => false);
+        log.info('took over the worktree of a lost worker', { taskId, worktree: stale.path, salvaged: saved });
+      }
+      await git(repo, ['worktree', 'remove', '--force', stale.path]).catch(() => undefined);
+      await rm(stale.path, { recursive: true, force: true });
+    }
+    await git(repo, ['worktree', 'prune']);
+  };
+
   return {
     /**
-     * Makes (or finds) the task's worktree on this worker. A branch left by an earlier attempt or run
-     * (a worker that died) is checked out as it is, so committed work is continued, not redone; else
-     * the branch is created from `ref`. Returns this worker's own queue for the steps that follow.
+     * Makes (or finds) the task's worktree on this worker. A branch left by an earlier attempt, worker
+     * or run is checked out as it is, so committed work is continued, not redone (salvage); a worktree
+     * of it that a lost worker left is taken over first. Else the branch is created from the task's
+     * base: `ref`, with `merge` merged in. Returns this worker's own queue for the steps that follow.
      */
     async prepareWorktree(input: PrepareWorktreeInput): Promise<PreparedWorktree> {
       let repo: string;
@@ -84,28 +195,20 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         repo = realpathSync(input.repoPath);
         await git(repo, ['rev-parse', '--git-dir']);
       } catch {
-        throw ApplicationFailure.nonRetryable(`${input.repoPath} is not a git repository`, NOT_A_REPO);
+        throw invalidRepo(`${input.repoPath} is not a git repository`);
       }
       const branch = branchForTask(input.taskId);
       const worktreePath = join(deps.worktreeRoot, input.taskId);
       return mutex.run(repo, async () => {
-        let baseSha: string;
-        try {
-          baseSha = await headOf(repo, input.ref ?? 'HEAD');
-        } catch (err) {
-          if (err instanceof GitError) {
-            throw ApplicationFailure.nonRetryable(`ref ${input.ref ?? 'HEAD'} not found in ${repo}`, NOT_A_REPO);
-          }
-          throw err;
-        }
+        const baseSha = await baseOf(repo, input);
         if (existsSync(join(worktreePath, '.git'))) {
           return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: await headOf(worktreePath) };
         }
         // A directory left half-made by a crash, or a registration whose directory is gone: start clean.
         await rm(worktreePath, { recursive: true, force: true });
-        await git(repo, ['worktree', 'prune']);
+        await takeOver(repo, input.taskId, branch, worktreePath);
         await mkdir(deps.worktreeRoot, { recursive: true });
-        if (await branchExists(repo, branch)) {
+        if (await succeeds(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${branch}`])) {
           await git(repo, ['worktree', 'add', worktreePath, branch]);
         } else {
           await git(repo, ['worktree', 'add', '-b', branch, worktreePath, baseSha]);
@@ -117,20 +220,8 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     /** Commits everything the agent left in the worktree, naming the task and the agent. */
     async commitWorktree(input: CommitWorktreeInput): Promise<WorktreeCommit> {
       const cwd = input.worktreePath;
-      await git(cwd, ['add', '-A']);
-      const staged = (await git(cwd, ['diff', '--cached', '--name-only'])).stdout.trim();
-      let committed = false;
-      if (staged !== '') {
-        await git(cwd, [
-          'commit',
-          '--quiet',
-          '-m',
-          `atelier: task ${input.taskId} (agent ${input.agent})`,
-          '-m',
-          `Atelier-Task: ${input.taskId}\nAtelier-Agent: ${input.agent}`,
-        ]);
-        committed = true;
-      }
+      const subject = `atelier: task ${input.taskId} (agent ${input.agent})${input.note ? `: ${input.note}` : ''}`;
+      const committed = await commitAll(cwd, subject, input.taskId, input.agent);
       const sha = await headOf(cwd);
       const range = `${input.baseSha}..${sha}`;
       const changedFiles = (await git(cwd, ['diff', '--name-only', range])).stdout.split('\n').filter((l) => l !== '');
@@ -165,7 +256,8 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
 
     /**
      * The janitor: removes this worker's worktrees of `repoPath` whose task is not in `running`, and
-     * returns the task ids it removed. Their branches stay.
+     * returns the task ids it removed. What was left uncommitted in them (a worker killed mid-run) is
+     * committed first: their branches stay, with all the work.
      */
     async sweepWorktrees(input: { repoPath: string; running: string[] }): Promise<string[]> {
       const repo = realpathSync(input.repoPath);
@@ -177,6 +269,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         const path = join(deps.worktreeRoot, taskId);
         if (running.has(taskId) || !listed.includes(`worktree ${path}\n`)) continue;
         await mutex.run(repo, async () => {
+          await commitAll(path, `atelier: task ${taskId}: salvaged by the worktree janitor`, taskId).catch(() => false);
           await git(repo, ['worktree', 'remove', '--force', path]).catch(() => undefined);
           await rm(path, { recursive: true, force: true });
         });

@@ -72,6 +72,8 @@ const profileSchema = z
     baseUrl: z.url({ protocol: /^https?$/ }).optional(),
     /** Kill a run that prints nothing for this long (class `stalled`); unset: no idle limit. */
     idleSeconds: z.number().min(0.1).max(86_400).optional(),
+    /** Fail a task with a repository and locks that changes files outside them (class `lock_violation`). */
+    failOnLockViolations: z.boolean().optional(),
     /** Extra patterns (case-insensitive regular expressions over stdout and stderr) per failure class. */
     errorPatterns: z.partialRecord(patternClass, z.array(regex).min(1)).optional(),
     /** The default fallback chain after this agent, for tasks that name none. */

@@ -34,6 +34,8 @@ export interface AttemptEnd {
   error: string | null;
   outputBytes: number;
   output: string;
+  /** A success closes the attempt only: the workflow ends the task itself (see `RunAgentInput.deferSuccess`). */
+  deferSuccess?: boolean;
 }
 
 export interface LogChunk {
@@ -70,7 +72,7 @@ export class AttemptStore {
     return retryTransient(() => this.pool.query<R>(text, values));
   }
 
-  /** The task's prompt, and the result of run `runId` if an attempt of that run already succeeded. */
+  /** The task's prompt, and the result of run `runId` if an attempt of that run already succeeded (its first). */
   async taskToRun(taskId: string, tailChars: number, runId?: string): Promise<TaskToRun | undefined> {
     const run = await this.runs.runNumber(taskId, runId);
     const res = await this.query<{
@@ -81,11 +83,14 @@ export class AttemptStore {
       output_bytes: string | null;
       tail: string | null;
     }>(
-      `SELECT t.prompt, t.status, e.id IS NOT NULL AS succeeded, a.exit_code, a.output_bytes,
+      `SELECT t.prompt, t.status, a.number IS NOT NULL AS succeeded, a.exit_code, a.output_bytes,
          right(a.output, $2) AS tail
        FROM tasks t
-       LEFT JOIN task_events e ON e.task_id = t.id AND e.run = $3 AND e.kind = 'succeeded'
-       LEFT JOIN attempts a ON a.task_id = t.id AND a.run = $3 AND a.number = e.attempt
+       LEFT JOIN LATERAL (
+         SELECT number, exit_code, output_bytes, output FROM attempts
+         WHERE task_id = t.id AND run = $3 AND failure_class = 'succeeded'
+         ORDER BY number LIMIT 1
+       ) a ON true
        WHERE t.id = $1`,
       [taskId, tailChars, run],
     );
@@ -126,9 +131,9 @@ export class AttemptStore {
   }
 
   /**
-   * Closes the attempt. A successful attempt also makes the task `succeeded`, in the same statement:
-   * the result is committed before Temporal hears of it, so an attempt retried after a crash in between
-   * finds the task done and does not run the agent again.
+   * Closes the attempt. A successful attempt also makes the task `succeeded`, in the same statement
+   * (unless the workflow ends the task itself: `deferSuccess`): the result is committed before Temporal
+   * hears of it, so an attempt retried after a crash in between finds it and does not run the agent again.
    */
   async finishAttempt(e: AttemptEnd): Promise<void> {
     const run = await this.runs.runNumber(e.taskId, e.runId);
@@ -142,7 +147,7 @@ export class AttemptStore {
          INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail)
          SELECT $1, $9, v.kind, $2, v.terminal, $8
          FROM (VALUES ('attempt_finished', false), ('succeeded', true)) AS v (kind, terminal)
-         WHERE NOT v.terminal OR $4 = 'succeeded'
+         WHERE NOT v.terminal OR ($4 = 'succeeded' AND NOT $10)
          ON CONFLICT DO NOTHING
          RETURNING task_id, terminal
        )
@@ -158,6 +163,7 @@ export class AttemptStore {
         storable(e.output),
         { failureClass: e.failureClass, exitCode: e.exitCode },
         run,
+        e.deferSuccess ?? false,
       ],
     );
   }

@@ -62,8 +62,8 @@ export class PlanStore {
         await db.query(
           `WITH task AS (
              INSERT INTO tasks (id, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority,
-               labels, workflow_id, agents, budget_usd, locks, repo_path, repo_ref)
-             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $18, $19, $20)
+               labels, workflow_id, agents, budget_usd, locks, repo_path, repo_ref, fail_on_lock_violations)
+             VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $18, $19, $20, $21)
              RETURNING id
            ), event AS (
              INSERT INTO task_events (task_id, kind, detail) SELECT id, 'submitted', $16 FROM task
@@ -92,6 +92,7 @@ export class PlanStore {
             t.locks ?? null,
             t.repo?.path ?? null,
             t.repo?.ref ?? null,
+            t.failOnLockViolations ?? false,
           ],
         );
       }

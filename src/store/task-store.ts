@@ -20,6 +20,8 @@ export interface NewTask {
   locks?: string[];
   /** The git repository the task works on in a worktree of its own. */
   repo?: { path: string; ref?: string };
+  /** Fail the task when it changes files outside its locks. */
+  failOnLockViolations?: boolean;
 }
 
 /** Why a queued task waits (an AdmissionWait, `until` as ISO text). */
@@ -69,6 +71,7 @@ export interface TaskRow {
   changed_files: string[] | null;
   diffstat: string | null;
   lock_violations: string[] | null;
+  fail_on_lock_violations: boolean;
   /** created_at at full (microsecond) precision, for keyset cursors. */
   cursor_ts: string;
 }
@@ -103,7 +106,7 @@ export interface ListFilter {
 const TASK_COLUMNS = `id, idempotency_key, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority, labels,
   workflow_id, run_id, created_at, started_at, finished_at, result_attempt, result_exit_code, error_class,
   error_message, current_run, agents, budget_usd, waiting_reason, locks, repo_path, repo_ref, branch, base_sha,
-  commit_sha, changed_files, diffstat, lock_violations,
+  commit_sha, changed_files, diffstat, lock_violations, fail_on_lock_violations,
   (SELECT sum(a.cost_usd) FROM attempts a WHERE a.task_id = id) AS cost_usd, created_at::text AS cursor_ts`;
 
 /** What the API reads and writes about tasks. */
@@ -118,8 +121,9 @@ export class TaskStore {
     const inserted = await this.pool.query<TaskRow>(
       `WITH task AS (
          INSERT INTO tasks (id, idempotency_key, status, prompt, agent, model, workdir, timeout_seconds,
-           max_attempts, priority, labels, workflow_id, agents, budget_usd, locks, repo_path, repo_ref)
-         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+           max_attempts, priority, labels, workflow_id, agents, budget_usd, locks, repo_path, repo_ref,
+           fail_on_lock_violations)
+         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING *
        ), event AS (
@@ -145,6 +149,7 @@ export class TaskStore {
         t.locks ?? null,
         t.repo?.path ?? null,
         t.repo?.ref ?? null,
+        t.failOnLockViolations ?? false,
       ],
     );
     if (inserted.rows[0]) return { task: inserted.rows[0], created: true };

@@ -10,6 +10,7 @@
 //                        FAILURE, see @fail)
 //   @spawn-child FILE    start a grandchild that sleeps, write its pid to FILE
 //   @pidfile FILE        write this process's pid to FILE
+//   @first-run FILE DIRECTIVE  run DIRECTIVE only in the first run to get here (FILE records that one ran)
 //   @echo-env NAME       print NAME=value of an environment variable (or NAME unset)
 //   @bytes N             print N bytes of output
 // Agent families (--family NAME, or STAND_IN_FAMILY): the run prints what that CLI prints, in its
@@ -25,7 +26,7 @@
 //   @when NAME DIRECTIVE run DIRECTIVE only when STAND_IN_NAME is NAME (profiles set it)
 // A prompt without directives is the answer, echoed back.
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 const readStdin = () => {
   try {
@@ -511,6 +512,12 @@ async function run(line) {
     }
     case '@pidfile':
       writeFileSync(arg, String(process.pid));
+      break;
+    case '@first-run':
+      if (!existsSync(rest[0])) {
+        writeFileSync(rest[0], String(process.pid));
+        await run(rest.slice(1).join(' '));
+      }
       break;
     case '@echo-env':
       family.say(arg in process.env ? `${arg}=${process.env[arg]}` : `${arg} unset`);

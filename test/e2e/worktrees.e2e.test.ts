@@ -54,6 +54,43 @@ describe('tasks in git worktrees over HTTP against the whole service', () => {
     });
     assert.equal(badRef.status, 400);
     assert.equal((badRef.json as ErrorBody).fields?.[0]?.field, 'repo.ref');
+    const nothingToJudge = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+      body: { prompt: 'x', repo: { path: repo }, failOnLockViolations: true },
+    });
+    assert.equal(nothingToJudge.status, 400);
+    assert.equal((nothingToJudge.json as ErrorBody).fields?.[0]?.field, 'failOnLockViolations');
+    const notBoolean = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+      body: { prompt: 'x', repo: { path: repo }, locks: ['src/**'], failOnLockViolations: 'yes' },
+    });
+    assert.equal(notBoolean.status, 400);
+    assert.equal((notBoolean.json as ErrorBody).fields?.[0]?.field, 'failOnLockViolations');
+  });
+
+  it('fails a task that changed files outside its locks when it asks to, and shows why', async () => {
+    const task = await submit(stack.baseUrl, {
+      prompt: '@pidfile outside.txt',
+      repo: { path: repo },
+      locks: ['src/**'],
+      failOnLockViolations: true,
+    });
+    const view = await waitFor(
+      'the task to fail',
+      async () => {
+        const t = (await getTask(stack.baseUrl, task.id)) as unknown as {
+          status: string;
+          error: { class: string; message: string } | null;
+          failOnLockViolations: boolean;
+          commit: CommitView | null;
+        };
+        return t.status === 'failed' && t;
+      },
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(view.failOnLockViolations, true);
+    assert.equal(view.error?.class, 'lock_violation');
+    assert.match(view.error?.message ?? '', /outside the declared locks: outside\.txt/);
+    assert.deepEqual(view.commit?.lockViolations, ['outside.txt']);
+    assert.equal(git(repo, 'show', '--name-only', '--format=', `atelier/${task.id}`), 'outside.txt');
   });
 
   it('commits the agent’s work on atelier/<task>, shows it on the task and serves the patch', async () => {

@@ -25,12 +25,13 @@ import { initRepo } from './git';
 
 export const HISTORIES_DIR = resolve(ROOT, 'test/histories');
 
-/** The git repository of the worktree scenario (made fresh each time it is recorded). */
-const HISTORY_GIT_REPO = join(tmpdir(), 'atelier-history-git-repo');
+/** The git repository of a worktree scenario (made fresh each time it is recorded). */
+const historyRepo = (scenario: string): string =>
+  join(tmpdir(), scenario === 'worktree-task' ? 'atelier-history-git-repo' : `atelier-history-${scenario}`);
 
-function makeHistoryRepo(): void {
-  rmSync(HISTORY_GIT_REPO, { recursive: true, force: true });
-  initRepo(HISTORY_GIT_REPO);
+function makeHistoryRepo(scenario: string): void {
+  rmSync(historyRepo(scenario), { recursive: true, force: true });
+  initRepo(historyRepo(scenario));
 }
 
 type Handle = WorkflowHandle<typeof agentTaskWorkflow>;
@@ -157,8 +158,29 @@ export const HISTORY_SCENARIOS: readonly Scenario[] = [
     name: 'worktree-task',
     expect: 'COMPLETED',
     prompt: () => '@pidfile out.txt\n@print done',
-    input: { repo: { path: HISTORY_GIT_REPO } },
-    setup: async () => makeHistoryRepo(),
+    input: { repo: { path: historyRepo('worktree-task') } },
+    setup: async () => makeHistoryRepo('worktree-task'),
+  },
+  // Patch worktree-salvage: a failed attempt's work is committed, the next continues from it, and the
+  // success is recorded after the commit.
+  {
+    name: 'worktree-salvage',
+    expect: 'COMPLETED',
+    prompt: (scratch) => `@pidfile out.txt\n@fail-until 2 ${join(scratch, 'count')}`,
+    input: { repo: { path: historyRepo('worktree-salvage') }, maxAttempts: 2 },
+    setup: async () => makeHistoryRepo('worktree-salvage'),
+  },
+  // Patch worktree-salvage: a change outside the task's locks fails it, when it says so.
+  {
+    name: 'worktree-lock-violation',
+    expect: 'FAILED',
+    prompt: () => '@pidfile out.txt',
+    input: {
+      repo: { path: historyRepo('worktree-lock-violation') },
+      locks: { repo: historyRepo('worktree-lock-violation'), globs: ['src/**'] },
+      failOnLockViolations: true,
+    },
+    setup: async () => makeHistoryRepo('worktree-lock-violation'),
   },
 ];
 

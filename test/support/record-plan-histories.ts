@@ -6,7 +6,8 @@
  *   npm run build && node dist/test/support/record-plan-histories.js [plan-continue-after-failure …]
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { PlanStore } from '../../src/store/plan-store';
@@ -17,6 +18,7 @@ import {
   workflowIdForTask,
   type AgentTaskInput,
 } from '../../workflows/definitions';
+import { initRepo } from './git';
 import { HISTORIES_DIR } from './record-histories';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from './in-process-workers';
 import { insertTask } from './task-rows';
@@ -39,21 +41,22 @@ const taskInput = (q: Queues, taskId: string, extra: Partial<AgentTaskInput> = {
   ...extra,
 });
 
-/** A diamond with `continue`: one branch fails, its dependant is skipped, the other branch succeeds. */
-async function planContinueAfterFailure(h: Harness, q: Queues): Promise<string> {
+interface PlanSpec {
+  key: string;
+  prompt: string;
+  dependsOn: string[];
+}
+
+/** Stores and runs a plan (`maxParallel` 2, `continue`) of `specs`, its tasks given `extra`; resolves when it ends. */
+async function runPlan(h: Harness, q: Queues, specs: PlanSpec[], extra: Partial<AgentTaskInput> = {}) {
   const planId = randomUUID();
-  const specs = [
-    { key: 'a', prompt: '@print a', dependsOn: [] as string[] },
-    { key: 'b', prompt: '@exit 1', dependsOn: ['a'] },
-    { key: 'c', prompt: '@print c', dependsOn: ['a'] },
-    { key: 'd', prompt: '@print d', dependsOn: ['b', 'c'] },
-  ].map((s) => ({ ...s, id: randomUUID() }));
+  const tasks = specs.map((s) => ({ ...s, id: randomUUID() }));
   await new PlanStore(h.pool).create({
     id: planId,
     maxParallel: 2,
     onFailure: 'continue',
     workflowId: workflowIdForPlan(planId),
-    tasks: specs.map((s) => ({
+    tasks: tasks.map((s) => ({
       id: s.id,
       key: s.key,
       dependsOn: s.dependsOn,
@@ -74,14 +77,47 @@ async function planContinueAfterFailure(h: Harness, q: Queues): Promise<string> 
         planId,
         maxParallel: 2,
         onFailure: 'continue',
-        tasks: specs.map((s) => ({ key: s.key, dependsOn: s.dependsOn, task: taskInput(q, s.id) })),
+        tasks: tasks.map((s) => ({ key: s.key, dependsOn: s.dependsOn, task: taskInput(q, s.id, extra) })),
       },
     ],
   });
-  const result = await handle.result();
+  return { handle, result: await handle.result() };
+}
+
+/** A diamond with `continue`: one branch fails, its dependant is skipped, the other branch succeeds. */
+async function planContinueAfterFailure(h: Harness, q: Queues): Promise<string> {
+  const { handle, result } = await runPlan(h, q, [
+    { key: 'a', prompt: '@print a', dependsOn: [] },
+    { key: 'b', prompt: '@exit 1', dependsOn: ['a'] },
+    { key: 'c', prompt: '@print c', dependsOn: ['a'] },
+    { key: 'd', prompt: '@print d', dependsOn: ['b', 'c'] },
+  ]);
   if (result.status !== 'failed' || result.skipped.join() !== 'd')
     throw new Error(`unexpected ${JSON.stringify(result)}`);
   return historyToJSON(await handle.fetchHistory());
+}
+
+/** A diamond in a git repository: the last task starts from both middle tasks' commits, merged. */
+async function planMergeDependencies(h: Harness, q: Queues): Promise<string> {
+  const repo = mkdtempSync(join(tmpdir(), 'atelier-history-plan-merge-'));
+  try {
+    initRepo(repo);
+    const { handle, result } = await runPlan(
+      h,
+      q,
+      [
+        { key: 'a', prompt: '@pidfile a.txt', dependsOn: [] },
+        { key: 'b', prompt: '@pidfile b.txt', dependsOn: ['a'] },
+        { key: 'c', prompt: '@pidfile c.txt', dependsOn: ['a'] },
+        { key: 'd', prompt: '@pidfile d.txt', dependsOn: ['b', 'c'] },
+      ],
+      { repo: { path: repo } },
+    );
+    if (result.status !== 'succeeded') throw new Error(`unexpected ${JSON.stringify(result)}`);
+    return historyToJSON(await handle.fetchHistory());
+  } finally {
+    rmSync(repo, { recursive: true, force: true });
+  }
 }
 
 /** The lock manager of a repository after two overlapping tasks took and released their locks in turn. */
@@ -114,6 +150,7 @@ async function lockManager(h: Harness, q: Queues): Promise<string> {
 
 const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'plan-continue-after-failure': planContinueAfterFailure,
+  'plan-merge-dependencies': planMergeDependencies,
   'lock-manager': lockManager,
 };
 

@@ -100,6 +100,80 @@ describe('worktree activities against real git repositories', () => {
     userCheckoutUntouched();
   });
 
+  it('takes over the worktree a lost worker left on a shared disk, committing what it left uncommitted', async () => {
+    const a = activities();
+    const wt = await run(a.prepareWorktree, { taskId: 'task-3', repoPath: repo });
+    writeFileSync(join(wt.worktreePath, 'unsaved.txt'), 'the agent wrote this, then its worker died\n');
+    // Another worker on the same machine (its own worktree root) prepares the task after the first one died.
+    const other = createWorktreeActivities({ worktreeRoot: join(dir, 'third-worker'), workerQueue: 'agents@worker-3' });
+    const moved = await run(other.prepareWorktree, { taskId: 'task-3', repoPath: repo });
+    assert.notEqual(moved.worktreePath, wt.worktreePath);
+    assert.ok(!existsSync(wt.worktreePath), 'the lost worker’s worktree is removed');
+    assert.equal(
+      readFileSync(join(moved.worktreePath, 'unsaved.txt'), 'utf8'),
+      'the agent wrote this, then its worker died\n',
+    );
+    assert.match(sh(repo, 'log', '-1', '--format=%s', 'atelier/task-3'), /salvaged from a lost worker's worktree/);
+    assert.equal(moved.baseSha, wt.baseSha);
+    await run(other.removeWorktree, { repoPath: repo, worktreePath: moved.worktreePath });
+    userCheckoutUntouched();
+  });
+
+  it('keeps the base a branch started from, even after its ref moved', async () => {
+    const a = activities();
+    sh(repo, 'branch', 'moving', 'main');
+    const first = await run(a.prepareWorktree, { taskId: 'task-4', repoPath: repo, ref: 'moving' });
+    await run(a.removeWorktree, { repoPath: repo, worktreePath: first.worktreePath });
+    const moving = mkdtempSync(join(dir, 'moving-'));
+    sh(repo, 'worktree', 'add', moving, 'moving');
+    writeFileSync(join(moving, 'later.txt'), 'later\n');
+    sh(moving, 'add', '-A');
+    sh(moving, 'commit', '-qm', 'later');
+    sh(repo, 'worktree', 'remove', moving);
+    const again = await run(a.prepareWorktree, { taskId: 'task-4', repoPath: repo, ref: 'moving' });
+    assert.equal(again.baseSha, first.baseSha, 'a retry diffs against where the branch started');
+    assert.notEqual(sh(repo, 'rev-parse', 'moving'), first.baseSha);
+    await run(a.removeWorktree, { repoPath: repo, worktreePath: again.worktreePath });
+  });
+
+  it('starts a branch from several commits merged, and refuses for good when they conflict', async () => {
+    const a = activities();
+    const commitOn = async (taskId: string, file: string, text: string): Promise<string> => {
+      const wt = await run(a.prepareWorktree, { taskId, repoPath: repo });
+      writeFileSync(join(wt.worktreePath, file), text);
+      const c = await run(a.commitWorktree, { taskId, agent: 'x', worktreePath: wt.worktreePath, baseSha: wt.baseSha });
+      await run(a.removeWorktree, { repoPath: repo, worktreePath: wt.worktreePath });
+      return c.sha;
+    };
+    const left = await commitOn('dep-left', 'left.txt', 'left\n');
+    const right = await commitOn('dep-right', 'right.txt', 'right\n');
+    const joined = await run(a.prepareWorktree, { taskId: 'join', repoPath: repo, ref: left, merge: [right] });
+    assert.equal(readFileSync(join(joined.worktreePath, 'left.txt'), 'utf8'), 'left\n');
+    assert.equal(readFileSync(join(joined.worktreePath, 'right.txt'), 'utf8'), 'right\n');
+    assert.deepEqual(sh(repo, 'rev-list', '--parents', '-1', joined.baseSha).split(' ').slice(1), [left, right]);
+    writeFileSync(join(joined.worktreePath, 'own.txt'), 'own\n');
+    const own = await run(a.commitWorktree, {
+      taskId: 'join',
+      agent: 'x',
+      worktreePath: joined.worktreePath,
+      baseSha: joined.baseSha,
+    });
+    assert.deepEqual(own.changedFiles, ['own.txt'], 'the dependencies’ work is the base, not the task’s change');
+    await run(a.removeWorktree, { repoPath: repo, worktreePath: joined.worktreePath });
+
+    const one = await commitOn('clash-1', 'README.md', 'one\n');
+    const two = await commitOn('clash-2', 'README.md', 'two\n');
+    const err = await run(a.prepareWorktree, { taskId: 'clash', repoPath: repo, ref: one, merge: [two] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ApplicationFailure && err.nonRetryable, String(err));
+    assert.equal(err.type, 'merge_conflict');
+    assert.match(err.message, /conflicts in README\.md/);
+    assert.ok(!sh(repo, 'branch', '--list', 'atelier/clash').includes('clash'), 'no branch is made');
+    userCheckoutUntouched();
+  });
+
   it('keeps the repository sound under concurrent worktree operations', async () => {
     const a = activities();
     const ids = Array.from({ length: 6 }, (_, i) => `par-${i}`);
@@ -115,8 +189,10 @@ describe('worktree activities against real git repositories', () => {
     const a = activities();
     const live = await run(a.prepareWorktree, { taskId: 'live', repoPath: repo });
     const dead = await run(a.prepareWorktree, { taskId: 'dead', repoPath: repo });
+    writeFileSync(join(dead.worktreePath, 'left-behind.txt'), 'uncommitted\n');
     const removed = await run(a.sweepWorktrees, { repoPath: repo, running: ['live'] });
     assert.deepEqual(removed, ['dead']);
+    assert.equal(sh(repo, 'show', 'atelier/dead:left-behind.txt'), 'uncommitted', 'its work is committed first');
     assert.ok(existsSync(live.worktreePath));
     assert.ok(!existsSync(dead.worktreePath));
     assert.ok(sh(repo, 'branch', '--list', 'atelier/dead').includes('dead'));

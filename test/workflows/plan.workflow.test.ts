@@ -373,4 +373,56 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('starts a task that builds on several dependencies from their work merged, and fails it when they conflict', async () => {
+    const queues = await freshQueues();
+    const dir = mkdtempSync(join(tmpdir(), 'atelier-plan-merge-'));
+    try {
+      const repo = join(dir, 'repo');
+      initRepo(repo);
+      const git = (...args: string[]): string => gitIn(repo, ...args);
+      const { planId, handle, ids } = await startPlan(
+        queues,
+        [
+          { key: 'left', prompt: '@pidfile left.txt', repo: { path: repo } },
+          { key: 'right', prompt: '@pidfile right.txt', repo: { path: repo } },
+          { key: 'join', prompt: '@pidfile join.txt', dependsOn: ['left', 'right'], repo: { path: repo } },
+          // Both write clash.txt: a task building on the two cannot start from their work.
+          { key: 'clash-1', prompt: '@pidfile clash.txt', dependsOn: ['join'], repo: { path: repo } },
+          { key: 'clash-2', prompt: '@pidfile clash.txt', dependsOn: ['join'], repo: { path: repo } },
+          { key: 'after-clash', prompt: 'x', dependsOn: ['clash-1', 'clash-2'], repo: { path: repo } },
+        ],
+        { onFailure: 'continue' },
+      );
+      const output = await handle.result();
+      assert.deepEqual(output.failed, ['after-clash']);
+      const joinBranch = `atelier/${ids.get('join')}`;
+      const base = git('rev-parse', `${joinBranch}~1`);
+      assert.deepEqual(
+        git('rev-list', '--parents', '-1', base).split(' ').slice(1),
+        [git('rev-parse', `atelier/${ids.get('left')}`), git('rev-parse', `atelier/${ids.get('right')}`)],
+        "join's branch starts at the merge of both dependencies' commits",
+      );
+      assert.deepEqual(git('ls-tree', '--name-only', joinBranch).split('\n').sort(), [
+        'README.md',
+        'join.txt',
+        'left.txt',
+        'right.txt',
+      ]);
+      const { byKey } = await planTasks(planId);
+      assert.equal(byKey.get('after-clash')?.status, 'failed');
+      const row = await h.pool.query<{ error_class: string; error_message: string }>(
+        'SELECT error_class, error_message FROM tasks WHERE id = $1',
+        [ids.get('after-clash')],
+      );
+      assert.equal(row.rows[0]?.error_class, 'merge_conflict');
+      assert.match(row.rows[0]?.error_message ?? '', /conflicts in clash\.txt/);
+      const attempts = await h.pool.query('SELECT 1 FROM attempts WHERE task_id = $1', [ids.get('after-clash')]);
+      assert.equal(attempts.rowCount, 0, 'no agent ran');
+      assert.equal(git('rev-parse', '--abbrev-ref', 'HEAD'), 'main');
+      assert.equal(git('status', '--porcelain'), '');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

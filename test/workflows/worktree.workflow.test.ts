@@ -3,6 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import type { agentTaskWorkflow } from '../../workflows';
 import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from '../support/in-process-workers';
@@ -87,6 +89,68 @@ describe('tasks in git worktrees', { timeout: 90_000 }, () => {
     assert.match(diff.rows[0]?.patch ?? '', /\+\+\+ b\/out\.txt/);
     assert.ok(!git(repo, 'worktree', 'list').includes(taskId), 'the worktree is gone');
     assert.ok(!existsSync(join(dir, 'worktrees', taskId)));
+    userCheckoutUntouched();
+  });
+
+  it('records the success only once the work is committed', async () => {
+    const { taskId, handle } = await startTask('@pidfile out.txt');
+    const result = await handle.result();
+    const row = await h.pool.query<{ status: string; result_attempt: number; commit_sha: string }>(
+      'SELECT status, result_attempt, commit_sha FROM tasks WHERE id = $1',
+      [taskId],
+    );
+    assert.deepEqual(row.rows[0], { status: 'succeeded', result_attempt: 1, commit_sha: result.commit?.sha });
+    const events = await h.pool.query<{ kind: string }>(
+      'SELECT kind FROM task_events WHERE task_id = $1 AND terminal ORDER BY id',
+      [taskId],
+    );
+    assert.deepEqual(
+      events.rows.map((e) => e.kind),
+      ['succeeded'],
+    );
+  });
+
+  it('fails a task that changed files outside its locks when told to, keeping its work on the branch', async () => {
+    const { taskId, handle } = await startTask('@pidfile out.txt', {
+      locks: { repo, globs: ['src/**'] },
+      failOnLockViolations: true,
+    });
+    const err = await handle.result().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof WorkflowFailedError, String(err));
+    assert.ok(err.cause instanceof ApplicationFailure);
+    assert.equal(err.cause.type, 'lock_violation');
+    assert.match(err.cause.message, /outside the declared locks: out\.txt/);
+    const row = await h.pool.query<{ status: string; error_class: string; lock_violations: string[] }>(
+      'SELECT status, error_class, lock_violations FROM tasks WHERE id = $1',
+      [taskId],
+    );
+    assert.deepEqual(row.rows[0], { status: 'failed', error_class: 'lock_violation', lock_violations: ['out.txt'] });
+    const attempt = await h.pool.query<{ failure_class: string }>(
+      'SELECT failure_class FROM attempts WHERE task_id = $1',
+      [taskId],
+    );
+    assert.deepEqual(attempt.rows, [{ failure_class: 'succeeded' }], 'the agent itself succeeded');
+    assert.equal(git(repo, 'show', '--name-only', '--format=', `atelier/${taskId}`), 'out.txt');
+    assert.ok(!git(repo, 'worktree', 'list').includes(taskId));
+    userCheckoutUntouched();
+  });
+
+  it('commits a failed attempt’s work, and the next attempt continues from it', async () => {
+    const counter = join(dir, `counter-${Date.now()}`);
+    const { taskId, handle } = await startTask(
+      `@first-run ${counter}.first @pidfile first.txt\n@fail-until 2 ${counter}`,
+      {
+        maxAttempts: 2,
+      },
+    );
+    const result = await handle.result();
+    assert.equal(result.attempts, 2);
+    const log = git(repo, 'log', '--format=%s', `atelier/${taskId}`).split('\n');
+    assert.match(log[0] ?? '', new RegExp(`task ${taskId} \\(agent stand-in\\): work of failed attempt 1`));
+    assert.deepEqual(result.commit?.changedFiles, ['first.txt'], 'the work of attempt 1 is in the result');
     userCheckoutUntouched();
   });
 

@@ -1,4 +1,5 @@
 import { realpathSync } from 'node:fs';
+import type { AgentProfile } from '../../config/agents-file';
 import type { TaskLocks } from '../../../workflows/definitions';
 import { lockGlobProblem } from '../../../workflows/lock-globs';
 import type { FieldProblem } from '../http/validation';
@@ -24,4 +25,19 @@ export function resolveTaskLocks(
     return { problems: [] }; // the workdir check names the problem
   }
   return { locks: { repo, globs: locks }, problems: [] };
+}
+
+/**
+ * Whether the task fails when it changes files outside its locks: its own `failOnLockViolations`, else
+ * its agent's profile default. Asked for by the task itself, it needs a `repo` and `locks` to judge by.
+ */
+export function lockViolationPolicy(
+  task: { failOnLockViolations?: boolean; repo?: unknown; locks?: string[] },
+  profile: Pick<AgentProfile, 'failOnLockViolations'>,
+  field: string,
+): { value: boolean; problems: FieldProblem[] } {
+  if (task.failOnLockViolations === true && (task.repo === undefined || !task.locks || task.locks.length === 0)) {
+    return { value: false, problems: [{ field, problems: ['failOnLockViolations needs a repo and locks'] }] };
+  }
+  return { value: task.failOnLockViolations ?? profile.failOnLockViolations ?? false, problems: [] };
 }

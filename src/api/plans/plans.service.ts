@@ -7,7 +7,7 @@ import { PlanStore, type NewPlanTask, type PlanRow, type PlanTaskRow } from '../
 import { workflowIdForPlan, workflowIdForTask, type PlanInput } from '../../../workflows/definitions';
 import { findGraphProblems } from '../../../workflows/plan-graph';
 import { badFields, type FieldProblem } from '../http/validation';
-import { resolveTaskLocks } from '../locks/lock-input';
+import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
 import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
 import { repoProblems } from '../tasks/task-repo-input';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
@@ -73,6 +73,7 @@ export class PlansService {
           waitRecheckSeconds: this.config.ATELIER_WAIT_RECHECK_SECONDS,
           locks: resolveTaskLocks(t.locks, t.repo?.path ?? t.workdir, 'locks').locks,
           repo: t.repo,
+          ...(t.failOnLockViolations && { failOnLockViolations: true }),
         },
       })),
     };
@@ -119,6 +120,8 @@ export class PlansService {
     }
     problems.push(...repoProblems(t.repo, t.workdir, at('repo')));
     problems.push(...resolveTaskLocks(t.locks, t.repo?.path ?? t.workdir, at('locks')).problems);
+    const failOn = lockViolationPolicy(t, profile, at('failOnLockViolations'));
+    problems.push(...failOn.problems);
     const id = randomUUID();
     return {
       id,
@@ -137,6 +140,7 @@ export class PlansService {
       budgetUsd: t.budgetUsd,
       locks: t.locks,
       repo: t.repo,
+      failOnLockViolations: failOn.value,
     };
   }
 

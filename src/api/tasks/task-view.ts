@@ -61,6 +61,8 @@ export const taskDetail = (
   costUsd: num(task.cost_usd),
   /** Declared file locks (globs relative to the task's repository). */
   locks: task.locks ?? [],
+  /** Whether a change outside `locks` fails the task. */
+  failOnLockViolations: task.fail_on_lock_violations,
   /** The git repository the task works on in its own worktree, and what it committed there. */
   repo: task.repo_path === null ? null : { path: task.repo_path, ref: task.repo_ref },
   commit:

@@ -22,5 +22,6 @@ export function taskWorkflowInput(task: TaskRow, config: AtelierConfig): AgentTa
     waitRecheckSeconds: config.ATELIER_WAIT_RECHECK_SECONDS,
     locks: resolveTaskLocks(task.locks ?? undefined, task.repo_path ?? task.workdir ?? undefined, 'locks').locks,
     repo: task.repo_path === null ? undefined : { path: task.repo_path, ref: task.repo_ref ?? undefined },
+    ...(task.fail_on_lock_violations && { failOnLockViolations: true }),
   };
 }

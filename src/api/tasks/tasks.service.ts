@@ -7,7 +7,7 @@ import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
 import { workflowIdForTask } from '../../../workflows/definitions';
 import { badFields } from '../http/validation';
-import { resolveTaskLocks } from '../locks/lock-input';
+import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
 import { repoProblems } from './task-repo-input';
 import { runsView } from '../runs/run-view';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
@@ -61,6 +61,8 @@ export class TasksService {
       ...repoProblems(dto.repo, dto.workdir, 'repo'),
       ...resolveTaskLocks(dto.locks, dto.repo?.path ?? dto.workdir, 'locks').problems,
     ];
+    const failOn = lockViolationPolicy(dto, profile, 'failOnLockViolations');
+    placeProblems.push(...failOn.problems);
     if (placeProblems.length > 0) throw badFields(placeProblems);
     const id = randomUUID();
     const { task, created } = await this.store.create({
@@ -79,6 +81,7 @@ export class TasksService {
       budgetUsd: dto.budgetUsd,
       locks: dto.locks,
       repo: dto.repo,
+      failOnLockViolations: failOn.value,
     });
     const runId = task.run_id ?? (await this.startWorkflow(task, created));
     return { created, body: this.submitted({ ...task, run_id: runId }) };

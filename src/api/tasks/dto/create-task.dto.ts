@@ -5,6 +5,7 @@ import {
   ArrayMinSize,
   ArrayUnique,
   IsArray,
+  IsBoolean,
   IsInt,
   IsNumber,
   IsOptional,
@@ -143,4 +144,12 @@ export class CreateTaskDto {
   @ValidateNested()
   @Type(() => TaskRepoDto)
   repo?: TaskRepoDto;
+
+  @ApiPropertyOptional({
+    description:
+      'With `repo` and `locks`: fail the task (class `lock_violation`) when it changes files outside its locks; its work stays committed on its branch. Unset: the agent profile’s `failOnLockViolations`, else false (violations are only reported).',
+  })
+  @IsOptional()
+  @IsBoolean()
+  failOnLockViolations?: boolean;
 }
