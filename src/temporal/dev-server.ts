@@ -29,6 +29,8 @@ export interface DevServerOptions {
   /** false: no Web UI (tests). */
   ui: boolean;
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
+  /** More dynamic config (`key=value`), after the defaults. */
+  dynamicConfig?: string[];
 }
 
 export const devServerArgs = (o: DevServerOptions): string[] => [
@@ -46,7 +48,7 @@ export const devServerArgs = (o: DevServerOptions): string[] => [
   '--log-level',
   o.logLevel ?? 'warn',
   ...DEV_SERVER_SQLITE_PRAGMAS.flatMap((p) => ['--sqlite-pragma', p]),
-  ...DEV_SERVER_DYNAMIC_CONFIG.flatMap((v) => ['--dynamic-config-value', v]),
+  ...[...DEV_SERVER_DYNAMIC_CONFIG, ...(o.dynamicConfig ?? [])].flatMap((v) => ['--dynamic-config-value', v]),
 ];
 
 /** Resolves once something accepts TCP connections on host:port, or rejects at the deadline. */

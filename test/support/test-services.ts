@@ -27,6 +27,9 @@ async function dropDatabase(name: string): Promise<void> {
   }
 }
 
+/** History length at which the test server suggests continue-as-new (the production default is 4096). */
+export const TEST_SUGGEST_CONTINUE_AS_NEW_EVENTS = 120;
+
 /**
  * A Temporal dev server on a free port with a fresh SQLite file (headless), and a fresh, migrated
  * PostgreSQL database `name`; `stop` removes both.
@@ -44,6 +47,8 @@ export async function startTestServices(name: string): Promise<TestServices> {
       namespace: 'default',
       ui: false,
       logLevel: 'error',
+      // Long-lived workflows (the lock managers) are told to continue as new early, so tests see it.
+      dynamicConfig: [`limit.historyCount.suggestContinueAsNew=${TEST_SUGGEST_CONTINUE_AS_NEW_EVENTS}`],
     },
     'ignore',
   );

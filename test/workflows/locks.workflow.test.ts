@@ -186,6 +186,40 @@ describe('file locks', { timeout: 120_000 }, () => {
     assert.ok(sn.start >= sh.start + 2500, 'the next task ran only after the holder timed out');
   });
 
+  it('keeps its table across continue-as-new: exclusion holds, waiters keep their turn', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    // Overlapping sets, all submitted at once: whenever the manager moves to a new run it holds one and
+    // carries the rest as waiters. Each grant and release adds events, so it moves more than once.
+    const tasks: Started[] = [];
+    for (let i = 0; i < 16; i++) {
+      const task = await startTask(queues, repo, ['src/**'], `task ${i}`);
+      tasks.push(task);
+      // Each request reaches the manager before the next is sent: their arrival order is known.
+      await waitFor(`task ${i}'s request to arrive`, async () => {
+        const t = await tableTasks(repo);
+        return [...t.holders, ...t.waiters].includes(task.taskId) || (await spanOf(task.taskId)) !== undefined;
+      });
+    }
+    assert.deepEqual(new Set(await Promise.all(tasks.map(ended))), new Set(['succeeded']));
+    const spans = (await Promise.all(tasks.map((t) => spanOf(t.taskId)))) as Span[];
+    for (const [i, a] of spans.entries()) {
+      for (const b of spans.slice(i + 1)) assert.ok(!overlap(a, b), 'overlapping sets never ran at once');
+    }
+    const order = tasks.map((t, i) => ({ i, start: (spans[i] as Span).start })).sort((x, y) => x.start - y.start);
+    assert.deepEqual(
+      order.map((o) => o.i),
+      tasks.map((_, i) => i),
+      'granted in arrival order',
+    );
+    const runs: string[] = [];
+    for await (const run of h.client.workflow.list({ query: `WorkflowId = '${workflowIdForLocks(repo)}'` })) {
+      runs.push(run.runId);
+    }
+    assert.ok(runs.length >= 2, `the lock manager continued as new (${runs.length} run(s))`);
+    assert.deepEqual(await tableTasks(repo), { holders: [], waiters: [] });
+  });
+
   it('releases the locks of a task whose agent worker went away', async () => {
     const queues = await freshQueues();
     const repo = freshRepo();
