@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { agentTaskWorkflow } from '../../workflows';
-import { workflowIdForTask } from '../../workflows/definitions';
+import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
 import { startAgentWorkerProcess, type AgentWorkerProcess } from '../support/agent-worker-process';
 import { git, initRepo } from '../support/git';
 import { openHarness, runWorkflowWorker, type Harness, type RunningWorker } from '../support/in-process-workers';
@@ -47,11 +47,8 @@ describe('worktree salvage after a killed agent worker', { timeout: 120_000 }, (
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('moves the task to another worker from the last state, in the same run, and loses no work', async () => {
-    const marks = join(dir, 'marks');
-    // The first run writes first.txt and hangs (until its worker is killed); the second writes second.txt.
-    const prompt = [`@first-run ${marks}-1 @pidfile first.txt`, `@first-run ${marks}-2 @hang`, '@pidfile second.txt'];
-    const taskId = await insertTask(h.pool, { prompt: prompt.join('\n'), maxAttempts: 3 });
+  const startTask = async (prompt: string[], extra: Partial<AgentTaskInput>) => {
+    const taskId = await insertTask(h.pool, { prompt: prompt.join('\n') });
     const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
       taskQueue: queues.workflowQueue,
       workflowId: workflowIdForTask(taskId),
@@ -65,18 +62,48 @@ describe('worktree salvage after a killed agent worker', { timeout: 120_000 }, (
           agentTaskQueue: queues.agentQueue,
           backoffSeconds: 0.1,
           repo: { path: repo },
+          ...extra,
         },
       ],
     });
-    const firstWorker = await waitFor('attempt 1 to start with its file written', async () => {
+    return { taskId, handle };
+  };
+
+  /** When a task's agent ran, from its attempt rows: the first start and the last end. */
+  const span = async (taskId: string) => {
+    const res = await h.pool.query<{ start: Date; end: Date }>(
+      'SELECT min(started_at) AS start, max(finished_at) AS end FROM attempts WHERE task_id = $1',
+      [taskId],
+    );
+    const row = res.rows[0];
+    assert.ok(row?.start && row.end, `task ${taskId} ran`);
+    return { start: row.start.getTime(), end: row.end.getTime() };
+  };
+
+  /** Waits until attempt 1 of the task runs past `mark`, then kills its worker with SIGKILL; returns the worker's identity. */
+  const killWorkerOfAttempt1 = async (taskId: string, mark: string) => {
+    const worker = await waitFor('attempt 1 to start and reach its hang', async () => {
       const res = await h.pool.query<{ worker: string }>(
         'SELECT worker FROM attempts WHERE task_id = $1 AND number = 1',
         [taskId],
       );
-      return existsSync(`${marks}-2`) ? res.rows[0]?.worker : undefined;
+      return existsSync(mark) ? res.rows[0]?.worker : undefined;
     });
-    const doomed = agentWorkers.find((w) => w.identity === firstWorker);
-    assert.ok(doomed, `attempt 1 runs on one of the two workers (${firstWorker})`);
+    const doomed = agentWorkers.find((w) => w.identity === worker && w.process.exitCode === null);
+    assert.ok(doomed, `attempt 1 runs on a live worker (${worker})`);
+    return { worker, doomed };
+  };
+
+  it('moves the task to another worker from the last state, in the same run, and loses no work', async () => {
+    const marks = join(dir, 'marks');
+    // The first run writes first.txt and hangs (until its worker is killed); the second writes second.txt.
+    const { taskId, handle } = await startTask(
+      [`@first-run ${marks}-1 @pidfile first.txt`, `@first-run ${marks}-2 @hang`, '@pidfile second.txt'],
+      { locks: { repo, globs: ['**'] } },
+    );
+    const { worker: firstWorker, doomed } = await killWorkerOfAttempt1(taskId, `${marks}-2`);
+    // Waits for the task's locks, which stay held while the task moves.
+    const waiter = await startTask(['@print after'], { locks: { repo, globs: ['first.txt'] }, repo: undefined });
     const doomedRoot = join(dir, `worktrees-${agentWorkers.indexOf(doomed) === 0 ? 'a' : 'b'}`);
     assert.ok(existsSync(join(doomedRoot, taskId, 'first.txt')), 'the work is uncommitted in the doomed worktree');
     doomed.process.kill('SIGKILL');
@@ -103,5 +130,36 @@ describe('worktree salvage after a killed agent worker', { timeout: 120_000 }, (
     await waitFor('the worktree to be removed', () => !git(repo, 'worktree', 'list').includes(taskId));
     assert.equal(git(repo, 'rev-parse', '--abbrev-ref', 'HEAD'), 'main');
     assert.equal(git(repo, 'status', '--porcelain'), '');
+
+    await waiter.handle.result();
+    assert.ok((await span(waiter.taskId)).start >= (await span(taskId)).end, 'the locks were held through the move');
+  });
+
+  it('releases the locks of a task that fails after its worker was killed', async () => {
+    agentWorkers.push(
+      await startAgentWorkerProcess(h.client, queues.agentQueue, {
+        ATELIER_WORKTREE_ROOT: join(dir, 'worktrees-c'),
+        ATELIER_AGENT_SLOTS: '2',
+      }),
+    );
+    const mark = join(dir, 'hangs');
+    const { taskId, handle } = await startTask([`@pidfile ${mark}`, '@hang'], {
+      locks: { repo, globs: ['src/**'] },
+      maxAttempts: 1,
+    });
+    const { doomed } = await killWorkerOfAttempt1(taskId, mark);
+    const waiter = await startTask(['@print after'], { locks: { repo, globs: ['src/a.ts'] }, repo: undefined });
+    doomed.process.kill('SIGKILL');
+    await assert.rejects(handle.result());
+    const row = await h.pool.query<{ status: string; error_class: string }>(
+      'SELECT status, error_class FROM tasks WHERE id = $1',
+      [taskId],
+    );
+    assert.deepEqual(row.rows[0], { status: 'failed', error_class: 'crash' });
+    await waiter.handle.result();
+    assert.ok(
+      (await span(waiter.taskId)).start >= (await span(taskId)).end,
+      'the waiter ran once the locks were freed',
+    );
   });
 });
