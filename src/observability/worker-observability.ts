@@ -105,10 +105,14 @@ export class WorkerObservability {
     return { contentType: this.registry.contentType, body: sdk ? `${own}\n${sdk}` : own };
   }
 
+  /**
+   * An agent worker's running agents, as the tracker sees them in all of the process's workers (the
+   * worker's own status would count only its first worker, and the worktrees' git operations too);
+   * a workflow worker's workflow tasks in hand.
+   */
   private slotsUsed(): number {
-    if (!this.worker) return 0;
-    const status = this.worker.getStatus();
-    return this.opts.kind === 'agent' ? status.numInFlightNonLocalActivities : status.numInFlightWorkflowActivations;
+    if (this.opts.kind === 'agent') return this.tracker.snapshot().running.length;
+    return this.worker?.getStatus().numInFlightWorkflowActivations ?? 0;
   }
 
   /** Writes a heartbeat now, or right after the one in flight: writes never overlap or reorder. */
@@ -140,7 +144,7 @@ export class WorkerObservability {
         },
         {
           state: this.worker.getState(),
-          slotsUsed: opts.kind === 'agent' ? snapshot.running.length : this.slotsUsed(),
+          slotsUsed: this.slotsUsed(),
           ...snapshot,
         },
         stopped,

@@ -1,6 +1,5 @@
-import type { WorkerOptions } from '@temporalio/worker';
+import type { ResourceBasedTunerOptions } from '@temporalio/worker';
 import type { AtelierConfig } from '../config/env';
-import type { SlotMode } from '../store/worker-store';
 
 /**
  * With `ATELIER_AGENT_SLOTS=auto`, a new agent slot is handed out at most this often past the first:
@@ -9,38 +8,20 @@ import type { SlotMode } from '../store/worker-store';
  */
 export const AGENT_SLOT_RAMP = '3 seconds';
 
-export interface AgentSlots {
-  options: Pick<WorkerOptions, 'maxConcurrentActivityTaskExecutions' | 'tuner'>;
-  mode: SlotMode;
-  /** The fixed limit, or the most the tuner may hand out. */
-  total: number;
-}
-
 /**
- * How many agents one agent worker runs at once: a fixed number (`ATELIER_AGENT_SLOTS=4`), or `auto`:
- * Temporal's resource-based tuner, which hands out slots while the machine stays under the target CPU
- * and memory use, between one and `ATELIER_AGENT_MAX_SLOTS`.
+ * How many agents one agent worker process runs at once, over both of its queues: a fixed number
+ * (`ATELIER_AGENT_SLOTS=4`), or `auto`: Temporal's resource-based tuner hands out slots while the
+ * machine stays under the `targets` of CPU and memory use, between one and `ATELIER_AGENT_MAX_SLOTS`
+ * (then `total`: the most it may hand out).
  */
+export type AgentSlots =
+  { mode: 'fixed'; total: number } | { mode: 'resource-based'; total: number; targets: ResourceBasedTunerOptions };
+
 export function agentSlots(config: AtelierConfig): AgentSlots {
-  if (config.ATELIER_AGENT_SLOTS !== 'auto') {
-    const total = config.ATELIER_AGENT_SLOTS;
-    return { options: { maxConcurrentActivityTaskExecutions: total }, mode: 'fixed', total };
-  }
+  if (config.ATELIER_AGENT_SLOTS !== 'auto') return { mode: 'fixed', total: config.ATELIER_AGENT_SLOTS };
   return {
-    options: {
-      tuner: {
-        tunerOptions: {
-          targetCpuUsage: config.ATELIER_AGENT_TARGET_CPU,
-          targetMemoryUsage: config.ATELIER_AGENT_TARGET_MEMORY,
-        },
-        activityTaskSlotOptions: {
-          minimumSlots: 1,
-          maximumSlots: config.ATELIER_AGENT_MAX_SLOTS,
-          rampThrottle: AGENT_SLOT_RAMP,
-        },
-      },
-    },
     mode: 'resource-based',
     total: config.ATELIER_AGENT_MAX_SLOTS,
+    targets: { targetCpuUsage: config.ATELIER_AGENT_TARGET_CPU, targetMemoryUsage: config.ATELIER_AGENT_TARGET_MEMORY },
   };
 }

@@ -1,4 +1,3 @@
-import { Worker } from '@temporalio/worker';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgentActivities, createWorktreeActivities, type WorktreeActivities } from '../../activities';
@@ -10,15 +9,17 @@ import { AttemptUsageStore } from '../store/attempt-usage-store';
 import { WorktreeStore } from '../store/worktree-store';
 import { runMain } from '../process/run-main';
 import { agentSlots } from './agent-slots';
+import { createAgentWorkers } from './agent-workers';
 import { runWorkerProcess, type WorkerContext } from './run-worker-process';
 import { workerQueueFor } from './worker-queue';
 import { WorktreeJanitor } from './worktree-janitor';
 
 /**
- * Agent worker: runs agent CLIs on the agent task queue, at most `ATELIER_AGENT_SLOTS` at once (or as
- * many as CPU and memory allow, with `auto`). It heartbeats every 2 s and flushes heartbeats at most a
- * second apart, so a cancel reaches a running agent within about 2 s.
+ * Agent worker: runs agent CLIs from the agent task queue and its own, at most `ATELIER_AGENT_SLOTS` at
+ * once over both (or as many as CPU and memory allow, with `auto`). It heartbeats every 2 s and flushes
+ * heartbeats at most a second apart, so a cancel reaches a running or waiting agent within about 2 s.
  */
+const HEARTBEAT_INTERVAL_MS = 2000;
 const JANITOR_INTERVAL_MS = 5 * 60_000;
 
 const worktreeRootOf = (config: AtelierConfig): string =>
@@ -57,7 +58,6 @@ runMain('agent-worker', () => {
       },
     },
     async ({ config, connection, pool, identity, activityInterceptors }) => {
-      const workerQueue = workerQueueFor(config.ATELIER_AGENT_QUEUE, identity);
       // One set of activities for both queues: worktree operations on a repository are serialised in it.
       const activities = {
         ...createAgentActivities({
@@ -70,24 +70,24 @@ runMain('agent-worker', () => {
           usage: new AttemptUsageStore(pool),
           workerIdentity: identity,
           env: process.env,
+          heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
         }),
         ...worktreesOf({ config, pool, identity }),
       };
-      const create = (taskQueue: string) =>
-        Worker.create({
-          connection,
-          namespace: config.TEMPORAL_NAMESPACE,
-          taskQueue,
-          identity,
-          activities,
-          interceptors: { activity: [activityInterceptors] },
-          ...agentSlots(config).options,
+      return createAgentWorkers({
+        connection,
+        namespace: config.TEMPORAL_NAMESPACE,
+        taskQueue: config.ATELIER_AGENT_QUEUE,
+        identity,
+        activities,
+        slots: agentSlots(config),
+        heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+        interceptors: [activityInterceptors],
+        options: {
           maxHeartbeatThrottleInterval: '1 second',
           shutdownGraceTime: `${config.ATELIER_SHUTDOWN_GRACE_SECONDS} seconds`,
-        });
-      // The shared agent queue, and this worker's own: the attempts, commit and removal of a task whose
-      // git worktree this worker prepared must run here, where the worktree is.
-      return [await create(config.ATELIER_AGENT_QUEUE), await create(workerQueue)];
+        },
+      });
     },
   );
 });

@@ -88,7 +88,7 @@ export async function startTwoAgentWorkers(name: string, slots: number): Promise
   const queues = { workflowQueue: uniqueQueue(`wf-${name}`), agentQueue: uniqueQueue(`agents-${name}`) };
   const workers: RunningWorker[] = await Promise.all([
     runWorkflowWorker(h, queues.workflowQueue),
-    runAgentWorker(h, queues.agentQueue, `${name}-worker`, { maxConcurrentActivities: slots }),
+    runAgentWorker(h, queues.agentQueue, `${name}-worker`, { slots }),
   ]);
   const second = await startAgentWorkerProcess(h.client, queues.agentQueue, { ATELIER_AGENT_SLOTS: String(slots) });
   return {

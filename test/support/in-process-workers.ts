@@ -17,6 +17,7 @@ import { AttemptStore } from '../../src/store/attempt-store';
 import { AttemptUsageStore } from '../../src/store/attempt-usage-store';
 import { PlanStore } from '../../src/store/plan-store';
 import { WorktreeStore } from '../../src/store/worktree-store';
+import { createAgentWorkers } from '../../src/workers/agent-workers';
 import { workerQueueFor } from '../../src/workers/worker-queue';
 import { workflowCodeOption } from '../../src/workers/workflow-bundle';
 import { TEST_AGENTS_FILE, testEnv } from './test-env';
@@ -107,18 +108,18 @@ export async function runWorkflowWorker(h: Harness, taskQueue: string): Promise<
 
 /**
  * An agent worker as src/workers/agent-worker.ts builds it, running the stand-in agents of
- * test/agents/agents.yaml. Heartbeats are more frequent than in production so a cancel reaches the
- * agent within a fraction of a second and the tests stay fast.
+ * test/agents/agents.yaml, with `slots` agent slots over its two queues (else Temporal's default
+ * activity limit, 100). Heartbeats are more frequent than in production so a cancel reaches the agent
+ * within a fraction of a second and the tests stay fast.
  */
 export async function runAgentWorker(
   h: Harness,
   taskQueue: string,
   name = 'agent-worker',
-  options: { agents?: AgentsFile; maxConcurrentActivities?: number; worktreeRoot?: string } = {},
+  options: { agents?: AgentsFile; slots?: number; worktreeRoot?: string } = {},
 ): Promise<RunningWorker> {
   const identity = `test-${name}@${taskQueue}`;
-  // As src/workers/agent-worker.ts: the shared queue, and this worker's own for worktree-bound work.
-  const workerQueue = workerQueueFor(taskQueue, identity);
+  const heartbeatIntervalMs = 100;
   const activities = {
     ...createAgentActivities({
       agents: options.agents ?? loadAgentsFile(TEST_AGENTS_FILE),
@@ -127,30 +128,26 @@ export async function runAgentWorker(
       usage: new AttemptUsageStore(h.pool),
       workerIdentity: identity,
       env: process.env,
-      heartbeatIntervalMs: 100,
+      heartbeatIntervalMs,
     }),
     ...createWorktreeActivities({
       worktreeRoot: options.worktreeRoot ?? join(tmpdir(), 'atelier-test-worktrees', randomUUID()),
-      workerQueue,
+      workerQueue: workerQueueFor(taskQueue, identity),
       store: new WorktreeStore(h.pool),
     }),
   };
-  const [worker, own] = await Promise.all(
-    [taskQueue, workerQueue].map((queue) =>
-      Worker.create({
-        connection: h.connection,
-        namespace: testEnv.namespace,
-        taskQueue: queue,
-        identity,
-        activities,
-        maxHeartbeatThrottleInterval: '200 milliseconds',
-        ...(options.maxConcurrentActivities !== undefined && {
-          maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities,
-        }),
-      }),
-    ),
-  );
-  const shared = runInBackground(worker as Worker, identity);
-  const mine = runInBackground(own as Worker, identity);
+  const [worker, own] = await createAgentWorkers({
+    connection: h.connection,
+    namespace: testEnv.namespace,
+    taskQueue,
+    identity,
+    activities,
+    slots: { mode: 'fixed', total: options.slots ?? 100 },
+    heartbeatIntervalMs,
+    interceptors: [],
+    options: { maxHeartbeatThrottleInterval: '200 milliseconds' },
+  });
+  const shared = runInBackground(worker, identity);
+  const mine = runInBackground(own, identity);
   return { worker: shared.worker, identity, stop: async () => void (await Promise.all([shared.stop(), mine.stop()])) };
 }

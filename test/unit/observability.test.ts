@@ -56,12 +56,11 @@ describe('observability settings', () => {
 });
 
 describe('agentSlots', () => {
-  it('gives a fixed number of activity slots', () => {
-    const slots = agentSlots(loadConfig({ ATELIER_AGENT_SLOTS: '6' }));
-    assert.deepEqual(slots, { options: { maxConcurrentActivityTaskExecutions: 6 }, mode: 'fixed', total: 6 });
+  it('gives a fixed number of agent slots', () => {
+    assert.deepEqual(agentSlots(loadConfig({ ATELIER_AGENT_SLOTS: '6' })), { mode: 'fixed', total: 6 });
   });
 
-  it("gives auto to Temporal's resource-based tuner, bounded, ramping slowly", () => {
+  it("gives auto to Temporal's resource-based tuner, bounded by the maximum", () => {
     const slots = agentSlots(
       loadConfig({
         ATELIER_AGENT_SLOTS: 'auto',
@@ -70,12 +69,10 @@ describe('agentSlots', () => {
         ATELIER_AGENT_MAX_SLOTS: '12',
       }),
     );
-    assert.equal(slots.mode, 'resource-based');
-    assert.equal(slots.total, 12);
-    assert.equal(slots.options.maxConcurrentActivityTaskExecutions, undefined, 'a tuner excludes a fixed limit');
-    assert.deepEqual(slots.options.tuner, {
-      tunerOptions: { targetCpuUsage: 0.7, targetMemoryUsage: 0.75 },
-      activityTaskSlotOptions: { minimumSlots: 1, maximumSlots: 12, rampThrottle: '3 seconds' },
+    assert.deepEqual(slots, {
+      mode: 'resource-based',
+      total: 12,
+      targets: { targetCpuUsage: 0.7, targetMemoryUsage: 0.75 },
     });
   });
 });

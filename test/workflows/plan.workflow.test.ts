@@ -62,7 +62,7 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
 
   const track = (worker: RunningWorker): RunningWorker => (workers.push(worker), worker);
 
-  async function freshQueues(agentOptions: { maxConcurrentActivities?: number } = {}): Promise<Queues> {
+  async function freshQueues(agentOptions: { slots?: number } = {}): Promise<Queues> {
     const queues = { workflowQueue: uniqueQueue('wf-plan'), agentQueue: uniqueQueue('agents-plan') };
     await Promise.all([
       runWorkflowWorker(h, queues.workflowQueue).then(track),
@@ -301,7 +301,7 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
   });
 
   it("honours task priority when agent slots are contended, across plans and single tasks (Temporal's priority)", async () => {
-    const queues = await freshQueues({ maxConcurrentActivities: 1 });
+    const queues = await freshQueues({ slots: 1 });
     // A single task holds the only agent slot while everything else queues up behind it.
     const blockerId = randomUUID();
     await h.pool.query(

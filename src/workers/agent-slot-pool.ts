@@ -1,0 +1,110 @@
+import type { ActivitySlotInfo, CustomSlotSupplier } from '@temporalio/worker';
+
+/**
+ * The agent slots of one agent worker process, counted once for its two Temporal workers: the one on
+ * the shared agent queue and the one on its own queue (worker-queue.ts). Temporal counts slots per
+ * worker, so with a limit on each the process would run twice its agents.
+ *
+ * - The limit itself: every agent attempt takes a slot before it starts (`take`, called by
+ *   agent-slot-interceptor.ts) and, while all `total` are taken, waits in line, first come first served.
+ * - The shared queue's worker takes a task only while this process could start its agent at once: it
+ *   asks `sharedQueueSupplier` for a permit before each poll, and gets one only while the shared
+ *   queue's tasks in hand (polls included) and the own queue's agents (running or in line) together
+ *   stay under `total`. Work this worker could not start stays on the queue for an idle worker.
+ * - The own queue's worker is not limited here: its tasks can run on no other worker (their worktree
+ *   is on this disk), and it must take them within their schedule-to-start timeout.
+ *
+ * One semaphore behind both workers' slot suppliers would not do: Temporal reserves a slot before it
+ * polls, so the shared queue's idle pollers would hold every permit, and the own queue, whose tasks
+ * nobody else can run, would wait for them. A poll already under way cannot be taken back: when an
+ * own-queue agent arrives during it, the shared task it brings waits here in line.
+ */
+export class AgentSlotPool {
+  /** Agents holding a slot. */
+  private running = 0;
+  /** Agents from the own queue (any queue but the shared one), holding a slot or in line for one. */
+  private ownAgents = 0;
+  /** Permits of the shared queue's worker: its polls and the tasks they brought. */
+  private sharedPermits = 0;
+  private readonly agentLine: (() => void)[] = [];
+  private readonly pollLine: (() => void)[] = [];
+
+  constructor(
+    private readonly total: number,
+    private readonly sharedQueue: string,
+  ) {}
+
+  /**
+   * Waits for a slot for an agent from `taskQueue`; resolves with its release. Rejects with the
+   * signal's reason, out of line, when the signal aborts first (a cancelled activity).
+   */
+  async take(taskQueue: string, signal: AbortSignal): Promise<() => void> {
+    signal.throwIfAborted();
+    const own = taskQueue !== this.sharedQueue;
+    if (own) this.ownAgents += 1;
+    try {
+      await this.wait(this.agentLine, signal);
+    } catch (err) {
+      if (own) this.ownAgents -= 1;
+      this.pump();
+      throw err;
+    }
+    return () => {
+      this.running -= 1;
+      if (own) this.ownAgents -= 1;
+      this.pump();
+    };
+  }
+
+  /** For the shared queue's worker: `tuner.activityTaskSlotSupplier`. */
+  readonly sharedQueueSupplier: CustomSlotSupplier<ActivitySlotInfo> = {
+    type: 'custom',
+    reserveSlot: async (_ctx, signal) => {
+      await this.wait(this.pollLine, signal);
+      return {};
+    },
+    tryReserveSlot: () => {
+      if (!this.sharedRoom()) return null;
+      this.sharedPermits += 1;
+      return {};
+    },
+    markSlotUsed: () => undefined,
+    releaseSlot: () => {
+      this.sharedPermits -= 1;
+      this.pump();
+    },
+  };
+
+  private sharedRoom(): boolean {
+    return this.sharedPermits + this.ownAgents < this.total;
+  }
+
+  /** Stands in `line` until pump() lets it through; steps out if `signal` aborts first. */
+  private wait(line: (() => void)[], signal: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const through = (): void => {
+        signal.removeEventListener('abort', abort);
+        resolve();
+      };
+      const abort = (): void => {
+        line.splice(line.indexOf(through), 1);
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', abort, { once: true });
+      line.push(through);
+      this.pump();
+    });
+  }
+
+  /** Lets through, in order, the agents and then the polls there is room for now. */
+  private pump(): void {
+    while (this.running < this.total && this.agentLine.length > 0) {
+      this.running += 1;
+      (this.agentLine.shift() as () => void)();
+    }
+    while (this.pollLine.length > 0 && this.sharedRoom()) {
+      this.sharedPermits += 1;
+      (this.pollLine.shift() as () => void)();
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { SlotPermit, SlotReserveContext } from '@temporalio/worker';
+import { AgentSlotPool } from '../../src/workers/agent-slot-pool';
+
+const SHARED = 'agents';
+const OWN = 'agents/worker-1';
+
+/** Settles pending promise callbacks, so a grant that is due has happened. */
+const settle = () => new Promise<void>((r) => setImmediate(r));
+
+/** A promise whose outcome can be read without awaiting it. */
+function watch<T>(promise: Promise<T>): {
+  state: () => 'pending' | 'done' | 'failed';
+  value: () => T;
+  error: () => unknown;
+} {
+  let state: 'pending' | 'done' | 'failed' = 'pending';
+  let value: T | undefined;
+  let error: unknown;
+  promise.then(
+    (v) => {
+      state = 'done';
+      value = v;
+    },
+    (e: unknown) => {
+      state = 'failed';
+      error = e;
+    },
+  );
+  return { state: () => state, value: () => value as T, error: () => error };
+}
+
+const reserveContext = { slotType: 'activity', taskQueue: SHARED } as SlotReserveContext;
+const poll = (pool: AgentSlotPool, signal = new AbortController().signal) =>
+  watch(pool.sharedQueueSupplier.reserveSlot(reserveContext, signal));
+const releasePoll = (pool: AgentSlotPool, permit: SlotPermit) => pool.sharedQueueSupplier.releaseSlot({ permit });
+const agent = (pool: AgentSlotPool, queue: string, signal = new AbortController().signal) =>
+  watch(pool.take(queue, signal));
+
+describe('AgentSlotPool', () => {
+  it('runs at most `total` agents over both queues, the others in line first come first served', async () => {
+    const pool = new AgentSlotPool(2, SHARED);
+    const a = agent(pool, SHARED);
+    const b = agent(pool, OWN);
+    const c = agent(pool, OWN);
+    const d = agent(pool, SHARED);
+    await settle();
+    assert.deepEqual([a.state(), b.state(), c.state(), d.state()], ['done', 'done', 'pending', 'pending']);
+    b.value()();
+    await settle();
+    assert.deepEqual([c.state(), d.state()], ['done', 'pending'], 'the first in line goes first');
+    a.value()();
+    await settle();
+    assert.equal(d.state(), 'done');
+  });
+
+  it("never lets the shared queue's idle polls keep the own queue's agents waiting", async () => {
+    const pool = new AgentSlotPool(1, SHARED);
+    const idle = poll(pool);
+    await settle();
+    assert.equal(idle.state(), 'done', 'the shared queue polls while nothing runs');
+    const own = agent(pool, OWN);
+    await settle();
+    assert.equal(own.state(), 'done', 'a poll holds no agent slot');
+  });
+
+  it('polls the shared queue only while its tasks and the own queue agents leave room', async () => {
+    const pool = new AgentSlotPool(2, SHARED);
+    const first = poll(pool);
+    const own = agent(pool, OWN);
+    await settle();
+    assert.equal(first.state(), 'done');
+    const second = poll(pool);
+    await settle();
+    assert.equal(second.state(), 'pending', 'one poll and one own agent fill two slots');
+    assert.equal(pool.sharedQueueSupplier.tryReserveSlot(reserveContext), null, 'nor is an eager task taken');
+    own.value()();
+    await settle();
+    assert.equal(second.state(), 'done', 'the own agent ended: room for another poll');
+    releasePoll(pool, first.value());
+    releasePoll(pool, second.value());
+    assert.ok(pool.sharedQueueSupplier.tryReserveSlot(reserveContext), 'an eager task is taken when there is room');
+  });
+
+  it('counts an own queue agent in line against the shared queue too', async () => {
+    const pool = new AgentSlotPool(1, SHARED);
+    const running = agent(pool, OWN);
+    const waiting = agent(pool, OWN);
+    await settle();
+    const p = poll(pool);
+    running.value()();
+    await settle();
+    assert.equal(waiting.state(), 'done');
+    assert.equal(p.state(), 'pending', 'the waiting agent had the slot before the shared queue');
+    waiting.value()();
+    await settle();
+    assert.equal(p.state(), 'done');
+  });
+
+  it('takes a cancelled agent out of line, with the cancellation as its error', async () => {
+    const pool = new AgentSlotPool(1, SHARED);
+    const running = agent(pool, OWN);
+    const cancel = new AbortController();
+    const cancelled = agent(pool, OWN, cancel.signal);
+    const next = agent(pool, SHARED);
+    const p = poll(pool);
+    await settle();
+    const reason = new Error('cancelled');
+    cancel.abort(reason);
+    await settle();
+    assert.equal(cancelled.state(), 'failed');
+    assert.equal(cancelled.error(), reason);
+    running.value()();
+    await settle();
+    assert.equal(next.state(), 'done', 'the next in line got the slot');
+    assert.equal(p.state(), 'done', 'the cancelled own agent no longer holds the shared queue back');
+  });
+
+  it('ends a poll reservation the worker gives up with the abort reason', async () => {
+    const pool = new AgentSlotPool(1, SHARED);
+    const own = agent(pool, OWN);
+    const stop = new AbortController();
+    const p = poll(pool, stop.signal);
+    await settle();
+    stop.abort();
+    await settle();
+    assert.equal(p.state(), 'failed');
+    assert.equal(p.error(), stop.signal.reason);
+    own.value()();
+    const later = poll(pool);
+    await settle();
+    assert.equal(later.state(), 'done', 'the given-up reservation holds no permit');
+  });
+});
