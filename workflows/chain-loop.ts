@@ -23,10 +23,17 @@ import {
 
 const wakeSignal = defineSignal(WAKE_SIGNAL);
 
-/** Waits for admission never sleep longer than this between two looks, however far `until` is. */
-const MAX_WAIT_RECHECK_MS = 30_000;
+/**
+ * Waits for admission never sleep longer than this between two looks, however far `until` is. What
+ * lifts a wait early wakes the task instead (a budget raised, a slot of a limited agent freed: the
+ * wake signal), so the looks are a safety net, and few: a task held back for a day adds about 300
+ * rounds to its history.
+ */
+const MAX_WAIT_RECHECK_MS = 5 * 60_000;
 /** Nor shorter, so a wait that is due already does not spin. */
 const MIN_WAIT_RECHECK_MS = 50;
+/** A half-open breaker (its probe runs) closes without waking anyone: looked at this often at least. */
+const UNWOKEN_WAIT_RECHECK_MS = 30_000;
 
 type Step = { kind: 'succeeded'; result: RunAgentOutput } | { kind: 'failed'; failure: ClassifiedFailure };
 
@@ -36,7 +43,8 @@ type Step = { kind: 'succeeded'; result: RunAgentOutput } | { kind: 'failed'; fa
  * task held back for hours keeps a small history.
  */
 function waitDelayMs(waits: AdmissionWait[], recheckMs: number, round: number, now: number): number {
-  const polling = Math.min(recheckMs * 1.5 ** round, MAX_WAIT_RECHECK_MS);
+  const unwoken = waits.some((w) => w.kind === 'breaker_open' && w.until === null);
+  const polling = Math.min(recheckMs * 1.5 ** round, unwoken ? UNWOKEN_WAIT_RECHECK_MS : MAX_WAIT_RECHECK_MS);
   const due = waits.map((w) => (w.until === null ? now + polling : w.until));
   return Math.min(Math.max(Math.min(...due) - now, MIN_WAIT_RECHECK_MS), MAX_WAIT_RECHECK_MS);
 }

@@ -35,6 +35,8 @@ export interface AgentActivityDeps {
   /** Where each attempt's cost, tokens and session go. */
   usage: AttemptUsageStore;
   heartbeatIntervalMs?: number;
+  /** Tells the task next in line for one of `agent`'s limited slots that one is free (slot-waiter-waker.ts). */
+  wakeSlotWaiter?: (agent: string) => Promise<void>;
 }
 
 /** Output kept in memory for the attempt's record; beyond it only the byte count grows. */
@@ -131,6 +133,13 @@ export function createAgentActivities(deps: AgentActivityDeps) {
           .catch((err: Error) =>
             log.warn('could not release the agent slot', { taskId: input.taskId, error: err.message }),
           );
+        if (gate.maxConcurrent !== undefined && deps.wakeSlotWaiter) {
+          await deps
+            .wakeSlotWaiter(input.agent)
+            .catch((err: Error) =>
+              log.warn('could not wake the next task waiting for a slot', { agent: input.agent, error: err.message }),
+            );
+        }
       }
     }
   }

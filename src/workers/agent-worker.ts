@@ -1,4 +1,5 @@
 import { tmpdir } from 'node:os';
+import { Client } from '@temporalio/client';
 import { join } from 'node:path';
 import { createAgentActivities, createWorktreeActivities, type WorktreeActivities } from '../../activities';
 import { loadAgentsFile } from '../config/agents-file';
@@ -11,6 +12,7 @@ import { runMain } from '../process/run-main';
 import { agentSlots } from './agent-slots';
 import { createAgentWorkers } from './agent-workers';
 import { runWorkerProcess, type WorkerContext } from './run-worker-process';
+import { slotWaiterWaker } from './slot-waiter-waker';
 import { workerQueueFor } from './worker-queue';
 import { WorktreeJanitor } from './worktree-janitor';
 
@@ -71,6 +73,7 @@ runMain('agent-worker', () => {
           workerIdentity: identity,
           env: process.env,
           heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+          wakeSlotWaiter: slotWaiterWaker(pool, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
         }),
         ...worktreesOf({ config, pool, identity }),
       };

@@ -18,6 +18,7 @@ import { AttemptUsageStore } from '../../src/store/attempt-usage-store';
 import { PlanStore } from '../../src/store/plan-store';
 import { WorktreeStore } from '../../src/store/worktree-store';
 import { createAgentWorkers } from '../../src/workers/agent-workers';
+import { slotWaiterWaker } from '../../src/workers/slot-waiter-waker';
 import { workerQueueFor } from '../../src/workers/worker-queue';
 import { workflowCodeOption } from '../../src/workers/workflow-bundle';
 import { TEST_AGENTS_FILE, testEnv } from './test-env';
@@ -129,6 +130,7 @@ export async function runAgentWorker(
       workerIdentity: identity,
       env: process.env,
       heartbeatIntervalMs,
+      wakeSlotWaiter: slotWaiterWaker(h.pool, h.client),
     }),
     ...createWorktreeActivities({
       worktreeRoot: options.worktreeRoot ?? join(tmpdir(), 'atelier-test-worktrees', randomUUID()),

@@ -50,7 +50,11 @@ describe('cluster-wide limits', { timeout: 90_000 }, () => {
     await cluster?.stop();
   });
 
-  async function startTask(agent: string, prompt: string): Promise<{ taskId: string; handle: TaskHandle }> {
+  async function startTask(
+    agent: string,
+    prompt: string,
+    waitRecheckSeconds = 0.1,
+  ): Promise<{ taskId: string; handle: TaskHandle }> {
     const taskId = await insertTask(h.pool, { prompt, agent });
     const input: AgentTaskInput = {
       taskId,
@@ -60,7 +64,7 @@ describe('cluster-wide limits', { timeout: 90_000 }, () => {
       priority: 3,
       agentTaskQueue: queues.agentQueue,
       backoffSeconds: 0.1,
-      waitRecheckSeconds: 0.1,
+      waitRecheckSeconds,
     };
     const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
       taskQueue: queues.workflowQueue,
@@ -102,6 +106,34 @@ describe('cluster-wide limits', { timeout: 90_000 }, () => {
     assert.equal(intervals.length, 8, 'one attempt per task: waiting is not an attempt');
     assert.equal(peakConcurrency(intervals), 2, 'the limit is reached and never exceeded');
     assert.equal(new Set(intervals.map((i) => i.worker)).size, 2, 'both agent workers ran attempts');
+  });
+
+  it('wakes the task next in line as soon as a slot frees, long before its next recheck', async () => {
+    const holders = await Promise.all([0, 1].map((i) => startTask('limited', `@sleep 3\n@print holder ${i}`)));
+    await waitFor('both holders to run', async () => {
+      const res = await h.pool.query('SELECT 1 FROM attempts WHERE task_id = ANY($1)', [holders.map((t) => t.taskId)]);
+      return res.rowCount === 2;
+    });
+    // Its first recheck would come after two minutes: only the wake can start it sooner.
+    const next = await startTask('limited', '@print next', 120);
+    await waitFor(
+      'the next task to wait for a slot',
+      async () => (await waitingKinds([next.taskId]))[0] === 'concurrency',
+    );
+    const started = await waitFor(
+      'the next task to start',
+      async () =>
+        (await h.pool.query<{ started_at: Date }>('SELECT started_at FROM attempts WHERE task_id = $1', [next.taskId]))
+          .rows[0]?.started_at,
+      { timeoutMs: 20_000 },
+    );
+    const freed = await h.pool.query<{ at: Date }>(
+      'SELECT min(finished_at) AS at FROM attempts WHERE task_id = ANY($1)',
+      [holders.map((t) => t.taskId)],
+    );
+    const after = started.getTime() - (freed.rows[0]?.at as Date).getTime();
+    assert.ok(after < 5_000, `started ${after} ms after a slot freed`);
+    await Promise.all([...holders, next].map((t) => t.handle.result()));
   });
 
   it('starts at most startsPerMinute a minute; the rest wait for the window', async () => {
