@@ -86,6 +86,11 @@ export class ActivityTracker {
     });
   }
 
+  /** Agent attempts running now. */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
   snapshot(): TrackerSnapshot {
     return {
       running: [...this.running.values()],

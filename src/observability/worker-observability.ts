@@ -9,6 +9,13 @@ import type { TemporalMetrics } from './temporal-metrics';
 
 /** How often a worker reports itself in the registry; GET /v1/workers calls one silent for 30 s lost. */
 export const WORKER_HEARTBEAT_MS = 5000;
+/**
+ * The shortest time between two writes of a worker's row for agent attempts that start or end. A
+ * change after a quiet spell, or one that leaves the worker idle, is written at once; the changes of a
+ * busy worker share a write at most this late, so it writes its row a couple of times a second rather
+ * than twice a task.
+ */
+export const WORKER_CHANGE_INTERVAL_MS = 500;
 
 export interface WorkerObservabilityOptions {
   kind: WorkerKind;
@@ -25,8 +32,8 @@ export interface WorkerObservabilityOptions {
 
 /**
  * Everything a worker process tells the outside about itself: `GET /metrics` (Atelier's metrics, then the
- * Temporal SDK's), and its row in the worker registry, written at start, every few seconds, whenever an
- * agent attempt starts or ends, and a last time when it stops.
+ * Temporal SDK's), and its row in the worker registry, written at start, every few seconds, when an
+ * agent attempt starts or ends (see WORKER_CHANGE_INTERVAL_MS), and a last time when it stops.
  */
 export class WorkerObservability {
   readonly registry = new Registry();
@@ -34,13 +41,15 @@ export class WorkerObservability {
   private worker: Worker | undefined;
   private server: MetricsServer | undefined;
   private timer: NodeJS.Timeout | undefined;
+  private changeTimer: NodeJS.Timeout | undefined;
+  private lastWriteAt = 0;
   private writing: Promise<void> = Promise.resolve();
   private dirty = false;
   private lastErrorLogged = 0;
 
   constructor(private readonly opts: WorkerObservabilityOptions) {
     collectDefaultMetrics({ register: this.registry });
-    this.tracker = new ActivityTracker(this.registry, () => this.kick());
+    this.tracker = new ActivityTracker(this.registry, () => this.changed());
     const labels = { worker_kind: opts.kind, task_queue: opts.taskQueue };
     const slotsUsed = (): number => this.slotsUsed();
     new Gauge({
@@ -95,6 +104,8 @@ export class WorkerObservability {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    clearTimeout(this.changeTimer);
+    this.changeTimer = undefined;
     await this.writing;
     if (this.worker) await this.write(true);
     await this.server?.close();
@@ -115,6 +126,24 @@ export class WorkerObservability {
     return this.worker?.getStatus().numInFlightWorkflowActivations ?? 0;
   }
 
+  /** An attempt started or ended: writes the row now, or with the other changes of the next interval. */
+  private changed(): void {
+    if (!this.timer) return;
+    const wait = this.lastWriteAt + WORKER_CHANGE_INTERVAL_MS - Date.now();
+    if (wait <= 0 || this.tracker.runningCount === 0) {
+      clearTimeout(this.changeTimer);
+      this.changeTimer = undefined;
+      this.kick();
+      return;
+    }
+    if (this.changeTimer) return;
+    this.changeTimer = setTimeout(() => {
+      this.changeTimer = undefined;
+      this.kick();
+    }, wait);
+    this.changeTimer.unref();
+  }
+
   /** Writes a heartbeat now, or right after the one in flight: writes never overlap or reorder. */
   private kick(): void {
     if (!this.worker || !this.timer) return;
@@ -128,6 +157,7 @@ export class WorkerObservability {
 
   private async write(stopped: boolean): Promise<void> {
     if (!this.worker) return;
+    this.lastWriteAt = Date.now();
     const snapshot = this.tracker.snapshot();
     try {
       const { opts } = this;

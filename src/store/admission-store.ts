@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
-import type { AdmissionWait, FailureClass } from '../../workflows/definitions';
+import { BREAKER_CLASSES, FAILURE_CLASSES, type AdmissionWait, type FailureClass } from '../../workflows/definitions';
+import { prepared } from '../db/prepared';
 import { retryTransient } from '../db/transient';
 import { NOTIFICATION_TYPES } from '../notifications/notification-types';
 import { enqueueNotification } from '../notifications/outbox';
@@ -52,17 +53,68 @@ const toState = (r: BreakerRow): BreakerState => ({
 const usd = (v: string | number | null | undefined): number => Number(v ?? 0);
 const nextUtcMidnight = (now: Date): number => Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
 
+/** How often one process deletes an agent's long-expired leases and old starts (they are never counted). */
+const SWEEP_INTERVAL_MS = 60_000;
+
+/**
+ * Admits an attempt of an agent without cluster-wide limits in one statement, when nothing can hold it
+ * back: its breaker is closed and no budget is reached. Inserts (or extends) its lease and returns the
+ * key; returns no row otherwise, and the locked path decides. The breaker row is share-locked, so a
+ * state change (which takes FOR UPDATE) is ordered before or after this admission, never across it.
+ * $1 agent, $2 lease key, $3 worker, $4 lease seconds, $5 task id.
+ */
+const ADMIT_UNLIMITED = `
+  WITH breaker AS (
+    SELECT clock_timestamp() AS now FROM agent_breakers WHERE agent = $1 AND state = 'closed' FOR KEY SHARE
+  )
+  INSERT INTO agent_leases (key, agent, worker, acquired_at, expires_at)
+  SELECT $2, $1, $3, breaker.now, breaker.now + make_interval(secs => $4)
+  FROM breaker
+  WHERE NOT EXISTS (
+      SELECT 1 FROM budget WHERE daily_usd IS NOT NULL AND daily_usd <=
+        (SELECT COALESCE(sum(cost_usd), 0) FROM agent_spend WHERE day = (breaker.now AT TIME ZONE 'UTC')::date))
+    AND NOT EXISTS (
+      SELECT 1 FROM tasks WHERE id = $5 AND budget_usd IS NOT NULL AND budget_usd <=
+        (SELECT COALESCE(sum(cost_usd), 0) FROM attempts WHERE task_id = $5))
+  ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at
+  RETURNING key`;
+
+/**
+ * Removes the lease of an attempt whose outcome leaves the breaker as it is (see afterOutcome): a success
+ * on a breaker closed with no failures counted, or a non-breaker failure of an attempt that is not the
+ * probe. `unchanged` false: nothing was removed, and the locked path must release it.
+ * $1 agent, $2 lease key.
+ */
+const releaseUnchanged = (condition: string): string => `
+  WITH breaker AS (SELECT ${condition} AS unchanged FROM agent_breakers WHERE agent = $1),
+  removed AS (DELETE FROM agent_leases WHERE key = $2 AND (SELECT unchanged FROM breaker) RETURNING key)
+  SELECT COALESCE((SELECT unchanged FROM breaker), false) AS unchanged`;
+const RELEASE_SUCCESS = releaseUnchanged(
+  `state = 'closed' AND failures = 0 AND window_started_at IS NULL AND opened_at IS NULL AND open_until IS NULL
+     AND probe IS NULL`,
+);
+const RELEASE_NEUTRAL = releaseUnchanged('probe IS DISTINCT FROM $2');
+
 /**
  * The gate every gated attempt passes before its agent starts: budgets, the agent's circuit breaker,
  * and its cluster-wide limits, all kept in PostgreSQL so that every agent worker sees the same state
- * and it survives restarts. Admission runs in one transaction under the agent's breaker row lock, so
- * two workers can never both take the last slot. An admitted attempt holds a lease that the agent
- * worker renews while the agent runs; a dead worker's lease expires and its slot frees itself.
- * Times come from the database clock, not the workers'.
+ * and it survives restarts. An admitted attempt holds a lease that the agent worker renews while the
+ * agent runs; a dead worker's lease expires and its slot frees itself. Times come from the database
+ * clock, not the workers'.
+ *
+ * Two paths, the same answers. The common case is one statement each way: an agent without limits,
+ * its breaker closed and no budget reached, is admitted by ADMIT_UNLIMITED (under a share lock of the
+ * agent's row), and a release that leaves the breaker as it is only removes the lease. Everything else
+ * (limits, an open or half-open breaker, a budget reached, a failure the breaker counts) runs in one
+ * transaction under the agent's row lock, so two workers can never both take the last slot and every
+ * breaker change sees the one before it. Starts are recorded only for agents with a start-rate limit,
+ * the only thing that counts them.
  */
 export class AdmissionStore {
   private readonly leaseSeconds: number;
   private readonly notify: boolean;
+  /** When this process last swept each agent's expired leases and old starts. */
+  private readonly sweptAt = new Map<string, number>();
 
   /** `notify`: enqueue webhook notifications when a breaker opens or the daily budget is reached. */
   constructor(
@@ -92,13 +144,36 @@ export class AdmissionStore {
 
   /** Locks the agent's row (creating it on first use) and reads its breaker and the database time. */
   private async lockAgent(db: PoolClient, agent: string): Promise<BreakerRow> {
+    const lock = () =>
+      db.query<BreakerRow>(
+        `SELECT state, failures, window_started_at, opened_at, open_until, probe, clock_timestamp() AS now
+         FROM agent_breakers WHERE agent = $1 FOR UPDATE`,
+        [agent],
+      );
+    const found = (await lock()).rows[0];
+    if (found) return found;
     await db.query('INSERT INTO agent_breakers (agent) VALUES ($1) ON CONFLICT DO NOTHING', [agent]);
-    const res = await db.query<BreakerRow>(
-      `SELECT state, failures, window_started_at, opened_at, open_until, probe, clock_timestamp() AS now
-       FROM agent_breakers WHERE agent = $1 FOR UPDATE`,
-      [agent],
-    );
-    return res.rows[0] as BreakerRow;
+    return (await lock()).rows[0] as BreakerRow;
+  }
+
+  /**
+   * Deletes the agent's leases expired for ten minutes and its starts older than two, at most once a
+   * minute per process: neither is ever counted (counts look at live leases and the last minute), so
+   * this only keeps the tables small. Best effort: the next sweep catches what this one missed.
+   */
+  private async sweep(agent: string): Promise<void> {
+    const last = this.sweptAt.get(agent);
+    if (last !== undefined && Date.now() - last < SWEEP_INTERVAL_MS) return;
+    this.sweptAt.set(agent, Date.now());
+    await this.pool
+      .query(
+        `WITH leases AS (
+           DELETE FROM agent_leases WHERE agent = $1 AND expires_at < clock_timestamp() - interval '10 minutes'
+         )
+         DELETE FROM agent_starts WHERE agent = $1 AND started_at < clock_timestamp() - interval '2 minutes'`,
+        [agent],
+      )
+      .catch(() => undefined);
   }
 
   private async saveBreaker(db: PoolClient, agent: string, b: BreakerState): Promise<void> {
@@ -115,6 +190,24 @@ export class AdmissionStore {
    * activity) admits it again without counting it twice.
    */
   async acquire(agent: string, key: AttemptKey, worker: string, config: AgentGateConfig): Promise<Admission> {
+    await this.sweep(agent);
+    const unlimited = config.maxConcurrent === undefined && config.startsPerMinute === undefined;
+    if (unlimited) {
+      const admitted = await retryTransient(() =>
+        this.pool.query(prepared(ADMIT_UNLIMITED, [agent, leaseKey(key), worker, this.leaseSeconds, key.taskId])),
+      );
+      if (admitted.rowCount === 1) return { admitted: true, probe: false };
+    }
+    return this.acquireLocked(agent, key, worker, config);
+  }
+
+  /** The whole gate, under the agent's row lock: every check, and the wait that holds the attempt back. */
+  private async acquireLocked(
+    agent: string,
+    key: AttemptKey,
+    worker: string,
+    config: AgentGateConfig,
+  ): Promise<Admission> {
     const lease = leaseKey(key);
     return this.transaction(async (db) => {
       const row = await this.lockAgent(db, agent);
@@ -192,14 +285,6 @@ export class AdmissionStore {
         );
       }
 
-      await db.query(
-        `DELETE FROM agent_leases WHERE agent = $1 AND expires_at < $2::timestamptz - interval '10 minutes'`,
-        [agent, now],
-      );
-      await db.query(
-        `DELETE FROM agent_starts WHERE agent = $1 AND started_at < $2::timestamptz - interval '2 minutes'`,
-        [agent, now],
-      );
       if (config.maxConcurrent !== undefined) {
         const running = await db.query<{ n: number }>(
           'SELECT count(*)::int AS n FROM agent_leases WHERE agent = $1 AND expires_at > $2',
@@ -230,10 +315,12 @@ export class AdmissionStore {
          ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at`,
         [lease, agent, worker, now, new Date(now.getTime() + this.leaseSeconds * 1000)],
       );
-      await db.query(
-        'INSERT INTO agent_starts (key, agent, started_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING',
-        [lease, agent, now],
-      );
+      if (config.startsPerMinute !== undefined) {
+        await db.query(
+          'INSERT INTO agent_starts (key, agent, started_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING',
+          [lease, agent, now],
+        );
+      }
       if (gate.kind === 'probe') await this.saveBreaker(db, agent, withProbe(breaker, lease));
       return { admitted: true, probe: gate.kind === 'probe' };
     });
@@ -243,8 +330,10 @@ export class AdmissionStore {
   async renew(key: AttemptKey): Promise<void> {
     await retryTransient(() =>
       this.pool.query(
-        `UPDATE agent_leases SET expires_at = clock_timestamp() + make_interval(secs => $2) WHERE key = $1`,
-        [leaseKey(key), this.leaseSeconds],
+        prepared(`UPDATE agent_leases SET expires_at = clock_timestamp() + make_interval(secs => $2) WHERE key = $1`, [
+          leaseKey(key),
+          this.leaseSeconds,
+        ]),
       ),
     );
   }
@@ -261,6 +350,12 @@ export class AdmissionStore {
     resetAt?: Date | null,
   ): Promise<void> {
     const lease = leaseKey(key);
+    if (!BREAKER_CLASSES.includes(failureClass)) {
+      const sql = failureClass === FAILURE_CLASSES.succeeded ? RELEASE_SUCCESS : RELEASE_NEUTRAL;
+      const res = await retryTransient(() => this.pool.query<{ unchanged: boolean }>(prepared(sql, [agent, lease])));
+      // Removed, or already gone (a repeated release): either way the breaker stays as it is.
+      if (res.rows[0]?.unchanged) return;
+    }
     await this.transaction(async (db) => {
       const row = await this.lockAgent(db, agent);
       const removed = await db.query('DELETE FROM agent_leases WHERE key = $1', [lease]);

@@ -34,9 +34,19 @@ export class AgentStatusStore {
         'SELECT agent, count(*)::int AS n FROM agent_leases WHERE expires_at > $1 GROUP BY agent',
         [now],
       ),
+      // The gate records starts only for agents with a start-rate limit (what the limit counts); the
+      // others' starts are their attempts. An attempt started in the last minute is open or finished
+      // since, which the attempts_open and attempts_finished indexes find.
       this.pool.query<{ agent: string; n: number }>(
-        `SELECT agent, count(*)::int AS n FROM agent_starts WHERE started_at > $1::timestamptz - interval '1 minute'
-         GROUP BY agent`,
+        `SELECT agent, max(n)::int AS n FROM (
+           SELECT agent, count(*) AS n FROM agent_starts WHERE started_at > $1::timestamptz - interval '1 minute'
+           GROUP BY agent
+           UNION ALL
+           SELECT agent, count(*) AS n FROM attempts
+           WHERE started_at > $1::timestamptz - interval '1 minute'
+             AND (finished_at IS NULL OR finished_at > $1::timestamptz - interval '1 minute')
+           GROUP BY agent
+         ) starts GROUP BY agent`,
         [now],
       ),
       this.pool.query<{ agent: string; finished: number; succeeded: number }>(

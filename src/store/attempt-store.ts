@@ -1,4 +1,5 @@
 import type { Pool, QueryResult, QueryResultRow } from 'pg';
+import { prepared } from '../db/prepared';
 import { retryTransient } from '../db/transient';
 import { NOTIFICATION_TYPES } from '../notifications/notification-types';
 import { enqueueNotification } from '../notifications/outbox';
@@ -67,9 +68,12 @@ export class AttemptStore {
     this.notify = opts.notify ?? false;
   }
 
-  /** Every statement here is idempotent, so a restarting database is waited out rather than failing a run. */
+  /**
+   * Every statement here is idempotent, so a restarting database is waited out rather than failing a
+   * run. They run for every task, so each connection prepares them once.
+   */
   private query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
-    return retryTransient(() => this.pool.query<R>(text, values));
+    return retryTransient(() => this.pool.query<R>(prepared(text, values)));
   }
 
   /** The task's prompt, and the result of run `runId` if an attempt of that run already succeeded (its first). */

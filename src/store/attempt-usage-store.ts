@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { prepared } from '../db/prepared';
 import { retryTransient } from '../db/transient';
 import { RunStore } from './run-store';
 
@@ -38,7 +39,8 @@ export class AttemptUsageStore {
     const run = await this.runs.runNumber(u.taskId, u.runId);
     await retryTransient(() =>
       this.pool.query(
-        `WITH attempt AS (
+        prepared(
+          `WITH attempt AS (
            UPDATE attempts SET cost_usd = $4, input_tokens = $5, output_tokens = $6, turns = $7, session_id = $8,
              result_text = $9, reset_at = $10
            WHERE task_id = $1 AND run = $2 AND number = $3 AND finished_at IS NULL AND cost_usd IS NULL
@@ -47,19 +49,20 @@ export class AttemptUsageStore {
          INSERT INTO agent_spend (day, agent, cost_usd)
          SELECT (clock_timestamp() AT TIME ZONE 'UTC')::date, $11, cost_usd FROM attempt WHERE cost_usd > 0
          ON CONFLICT (day, agent) DO UPDATE SET cost_usd = agent_spend.cost_usd + EXCLUDED.cost_usd`,
-        [
-          u.taskId,
-          run,
-          u.attempt,
-          u.costUsd,
-          u.inputTokens,
-          u.outputTokens,
-          u.turns,
-          storable(u.sessionId),
-          storable(u.resultText),
-          u.resetAt,
-          u.agent,
-        ],
+          [
+            u.taskId,
+            run,
+            u.attempt,
+            u.costUsd,
+            u.inputTokens,
+            u.outputTokens,
+            u.turns,
+            storable(u.sessionId),
+            storable(u.resultText),
+            u.resetAt,
+            u.agent,
+          ],
+        ),
       ),
     );
   }

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import type { TaskStatus, TerminalStatus } from '../../workflows/definitions';
+import { prepared } from '../db/prepared';
 import { retryTransient } from '../db/transient';
 
 /** How a run came to be (see infra/migrations/0004_runs.sql). */
@@ -50,6 +51,11 @@ export interface StartedRun {
 
 /** Run numbers never change once assigned, so a process may remember them; bounded, then forgotten. */
 const CACHE_LIMIT = 10_000;
+/**
+ * One memory per pool (that is, per database), shared by every store that writes through it: the
+ * attempt, usage and bookkeeping stores each look up the same runs.
+ */
+const knownByPool = new WeakMap<Pool, Map<string, number>>();
 
 /**
  * The runs of tasks. Writers (the activities) name their run by Temporal run id; this maps it to the
@@ -59,9 +65,12 @@ const CACHE_LIMIT = 10_000;
  * records the run itself, so PostgreSQL follows whatever Temporal runs.
  */
 export class RunStore {
-  private readonly known = new Map<string, number>();
+  private readonly known: Map<string, number>;
 
-  constructor(private readonly pool: Pool) {}
+  constructor(private readonly pool: Pool) {
+    this.known = knownByPool.get(pool) ?? new Map<string, number>();
+    knownByPool.set(pool, this.known);
+  }
 
   /**
    * The number of the run whose Temporal run id is `runId`; without one, the task's current run.
@@ -79,10 +88,9 @@ export class RunStore {
     const cached = this.known.get(key);
     if (cached !== undefined) return cached;
     const found = await retryTransient(() =>
-      this.pool.query<{ number: number }>('SELECT number FROM task_runs WHERE task_id = $1 AND run_id = $2', [
-        taskId,
-        runId,
-      ]),
+      this.pool.query<{ number: number }>(
+        prepared('SELECT number FROM task_runs WHERE task_id = $1 AND run_id = $2', [taskId, runId]),
+      ),
     );
     const number = found.rows[0]?.number ?? (await retryTransient(() => this.registerRun(taskId, runId)));
     if (this.known.size >= CACHE_LIMIT) this.known.clear();

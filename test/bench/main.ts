@@ -111,7 +111,7 @@ async function main(): Promise<void> {
   if (unknown.length > 0) {
     throw new Error(`unknown scenario(s) ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
   }
-  const services = await startTestServices('atelier_bench');
+  const services = await startTestServices(`atelier_bench_${process.pid}`);
   process.env.TEMPORAL_ADDRESS = services.temporalAddress;
   process.env.DATABASE_URL = services.databaseUrl;
   const previous = readResults();

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
 import { DEFAULT_BREAKER } from '../../src/gate/breaker';
-import { AdmissionStore, type AgentGateConfig, type AttemptKey } from '../../src/store/admission-store';
+import { AdmissionStore, leaseKey, type AgentGateConfig, type AttemptKey } from '../../src/store/admission-store';
+import { AgentStatusStore } from '../../src/store/agent-status-store';
 import { BudgetStore } from '../../src/store/budget-store';
 import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
 import { insertTask } from '../support/task-rows';
@@ -20,6 +21,9 @@ describe('AdmissionStore', { timeout: 30_000 }, () => {
   let db: ScratchDatabase;
   let pool: Pool;
   let gate: AdmissionStore;
+  /** A pool that records every statement sent through it, for the gate's cost. */
+  let counting: Pool;
+  const statements: string[] = [];
 
   before(async () => {
     db = await createScratchDatabase('admission');
@@ -27,11 +31,32 @@ describe('AdmissionStore', { timeout: 30_000 }, () => {
     // Dropping the database at the end ends its idle connections: expected, not an error.
     pool.on('error', () => undefined);
     gate = new AdmissionStore(pool, { leaseSeconds: 30 });
+    counting = new Pool({ connectionString: db.url, max: 2 });
+    counting.on('error', () => undefined);
+    counting.on('connect', (client) => {
+      const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as unknown as { query: typeof query }).query = (...args: unknown[]) => {
+        const [first] = args;
+        statements.push(typeof first === 'string' ? first : (first as { text: string }).text);
+        return query(...args);
+      };
+    });
   });
   after(async () => {
+    await counting?.end();
     await pool?.end();
     await db?.drop();
   });
+
+  const breakerOf = async (agent: string) =>
+    (
+      await pool.query<{ state: string; failures: number }>(
+        'SELECT state, failures FROM agent_breakers WHERE agent = $1',
+        [agent],
+      )
+    ).rows[0];
+  const leaseOf = async (k: AttemptKey) =>
+    (await pool.query('SELECT 1 FROM agent_leases WHERE key = $1', [leaseKey(k)])).rowCount;
 
   it('admits exactly maxConcurrent of many attempts asking at once', async () => {
     const agent = `a-${randomUUID()}`;
@@ -152,5 +177,70 @@ describe('AdmissionStore', { timeout: 30_000 }, () => {
     assert.ok(!over.admitted && over.wait.kind === 'task_budget');
     await budgets.setTaskBudget(taskId, 0.75);
     assert.equal((await gate.acquire(agent, key(taskId, 2), 'w', config())).admitted, true);
+  });
+
+  it('admits and releases an attempt of an agent without limits in one statement each', async () => {
+    const cheap = new AdmissionStore(counting, { leaseSeconds: 30 });
+    const agent = `a-${randomUUID()}`;
+    // The agent's first admission creates its breaker row.
+    const first = key();
+    await cheap.acquire(agent, first, 'w', config());
+    await cheap.release(agent, first, 'succeeded', config());
+
+    const k = key();
+    statements.length = 0;
+    assert.deepEqual(await cheap.acquire(agent, k, 'w', config()), { admitted: true, probe: false });
+    assert.equal(statements.length, 1, statements.join('\n'));
+    assert.equal(await leaseOf(k), 1, 'it holds a lease: it counts as running, and its release counts once');
+    statements.length = 0;
+    await cheap.release(agent, k, 'succeeded', config());
+    assert.equal(statements.length, 1, statements.join('\n'));
+    assert.equal(await leaseOf(k), 0);
+
+    // A failure that says nothing about the provider leaves the breaker as it is: one statement too.
+    const other = key();
+    await cheap.acquire(agent, other, 'w', config());
+    statements.length = 0;
+    await cheap.release(agent, other, 'nonzero_exit', config());
+    assert.equal(statements.length, 1, statements.join('\n'));
+    assert.deepEqual(await breakerOf(agent), { state: 'closed', failures: 0 });
+    const starts = await pool.query('SELECT 1 FROM agent_starts WHERE agent = $1', [agent]);
+    assert.equal(starts.rowCount, 0, 'starts are recorded only where a start-rate limit counts them');
+  });
+
+  it('counts a breaker failure once however often it is released, and readmits an attempt it let through', async () => {
+    const agent = `a-${randomUUID()}`;
+    const cfg = config({ breaker: { failureThreshold: 2, windowSeconds: 60, cooldownSeconds: 60 } });
+    const early = key();
+    assert.equal((await gate.acquire(agent, early, 'w', cfg)).admitted, true);
+    const failing = key();
+    await gate.acquire(agent, failing, 'w', cfg);
+    await gate.release(agent, failing, 'rate_limited', cfg);
+    await gate.release(agent, failing, 'rate_limited', cfg);
+    assert.deepEqual(await breakerOf(agent), { state: 'closed', failures: 1 });
+
+    const second = key();
+    await gate.acquire(agent, second, 'w', cfg);
+    await gate.release(agent, second, 'overloaded', cfg);
+    assert.equal((await breakerOf(agent))?.state, 'open');
+    const refused = await gate.acquire(agent, key(), 'w', cfg);
+    assert.ok(!refused.admitted && refused.wait.kind === 'breaker_open');
+    // Admitted before the breaker opened: its retried activity is admitted again.
+    assert.deepEqual(await gate.acquire(agent, early, 'w', cfg), { admitted: true, probe: false });
+  });
+
+  it("shows starts in the last minute, from the gate's records or else from the attempts", async () => {
+    const limited = `a-${randomUUID()}`;
+    const cfg = config({ startsPerMinute: 5 });
+    for (let i = 0; i < 2; i++) assert.equal((await gate.acquire(limited, key(), 'w', cfg)).admitted, true);
+    const unlimited = `a-${randomUUID()}`;
+    const taskId = await insertTask(pool, { prompt: 'p', agent: unlimited });
+    assert.equal((await gate.acquire(unlimited, key(taskId), 'w', config())).admitted, true);
+    await pool.query(`INSERT INTO attempts (task_id, number, agent) VALUES ($1, 1, $2)`, [taskId, unlimited]);
+    const { agents } = await new AgentStatusStore(pool).all();
+    assert.equal(agents.get(limited)?.startsLastMinute, 2);
+    assert.equal(agents.get(limited)?.running, 2);
+    assert.equal(agents.get(unlimited)?.startsLastMinute, 1);
+    assert.equal(agents.get(unlimited)?.running, 1);
   });
 });
