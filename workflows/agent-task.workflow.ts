@@ -42,6 +42,7 @@ const PATCHES = {
   fileLocks: 'file-locks',
   worktrees: 'git-worktrees',
   worktreeSalvage: 'worktree-salvage',
+  cancelledBeforeAttempts: 'cancelled-before-attempts',
 } as const;
 
 /** For the one write that may have no row to land on (a task id that is not in the database). */
@@ -100,8 +101,11 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
   // Asked here, before any wait: a patch first asked after a signal does not replay (its marker would
   // precede the command in history but not in the replayed code).
   const chains = patched(PATCHES.chainsAndPolicies);
-  const loop = (task: AgentTaskInput, on: AgentActivities): Promise<AgentTaskOutput> =>
-    chains ? chainLoop(task, on, bookkeeping) : singleAgentLoop(task, on);
+  let attemptsBegan = false;
+  const loop = (task: AgentTaskInput, on: AgentActivities): Promise<AgentTaskOutput> => {
+    attemptsBegan = true;
+    return chains ? chainLoop(task, on, bookkeeping) : singleAgentLoop(task, on);
+  };
   // Only tasks that name a repository or declare locks use them; histories from before never do.
   const repo = input.repo !== undefined && patched(PATCHES.worktrees) ? input.repo : undefined;
   const salvage = repo !== undefined && patched(PATCHES.worktreeSalvage);
@@ -118,10 +122,27 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
           (placed) => loop(input, placed),
         )
       : loop(input, agents);
-  if (input.locks && input.locks.globs.length > 0 && patched(PATCHES.fileLocks)) {
-    return withFileLocks(input.locks, input.taskId, run);
+  // Asked in the order of the first versions, so their histories replay.
+  const locked = input.locks !== undefined && input.locks.globs.length > 0 && patched(PATCHES.fileLocks);
+  if (!locked && !repo) return run();
+  // Such a task may be cancelled before its attempts begin (waiting for its locks, or for its worktree);
+  // the attempt loop records a cancel, so then it is recorded here.
+  const recordEarlyCancel = patched(PATCHES.cancelledBeforeAttempts);
+  try {
+    return await (locked && input.locks ? withFileLocks(input.locks, input.taskId, run) : run());
+  } catch (err) {
+    if (isCancellation(err) && !attemptsBegan && recordEarlyCancel) {
+      await CancellationScope.nonCancellable(() =>
+        bookkeeping.recordTaskOutcome({
+          taskId: input.taskId,
+          status: 'cancelled',
+          attempt: 0,
+          error: { class: FAILURE_CLASSES.cancelled, message: 'task cancelled before its first attempt' },
+        }),
+      );
+    }
+    throw err;
   }
-  return run();
 }
 
 /**

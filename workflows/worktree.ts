@@ -162,18 +162,22 @@ export async function withWorktree(
   try {
     const output = await run(agents);
     attempts = output.attempts;
-    const result = await commitFinished(output.agent ?? input.agent);
-    committed = true;
-    const commit: TaskCommit = {
-      branch: result.branch,
-      baseSha: result.baseSha,
-      sha: result.sha,
-      changedFiles: result.changedFiles,
-      diffstat: result.diffstat,
-      lockViolations: result.lockViolations,
+    const finish = async (): Promise<AgentTaskOutput> => {
+      const result = await commitFinished(output.agent ?? input.agent);
+      committed = true;
+      const commit: TaskCommit = {
+        branch: result.branch,
+        baseSha: result.baseSha,
+        sha: result.sha,
+        changedFiles: result.changedFiles,
+        diffstat: result.diffstat,
+        lockViolations: result.lockViolations,
+      };
+      if (salvage) await recordSuccess(output, commit);
+      return { ...output, commit };
     };
-    if (salvage) await recordSuccess(output, commit);
-    return { ...output, commit };
+    // The agent has done its work: a cancel arriving now does not stop it being committed and recorded.
+    return await (salvage ? CancellationScope.nonCancellable(finish) : finish());
   } catch (err) {
     // A failure the attempt loop (or the lock check) decided is recorded already; the rest is not.
     if (salvage && !isCancellation(err) && !(err instanceof ApplicationFailure)) await failTask(err, attempts);

@@ -160,6 +160,26 @@ describe('file locks', { timeout: 120_000 }, () => {
     assert.deepEqual(await tableTasks(repo), { holders: [], waiters: [] });
   });
 
+  it('records a task cancelled while it waits for its locks as cancelled, and drops its request', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    const holder = await startTask(queues, repo, ['a/**'], '@hang');
+    await waitFor('the holder to run', async () => (await spanOf(holder.taskId)) !== undefined);
+    const waiter = await startTask(queues, repo, ['a/b.txt'], 'never runs');
+    await waitFor('the waiter to wait', async () => (await tableTasks(repo)).waiters.includes(waiter.taskId));
+    await waiter.handle.cancel();
+    assert.equal(await ended(waiter), 'failed');
+    const row = await h.pool.query<{ status: string; error_class: string }>(
+      'SELECT status, error_class FROM tasks WHERE id = $1',
+      [waiter.taskId],
+    );
+    assert.deepEqual(row.rows[0], { status: 'cancelled', error_class: 'cancelled' });
+    assert.equal(await spanOf(waiter.taskId), undefined, 'its agent never ran');
+    assert.deepEqual(await tableTasks(repo), { holders: [holder.taskId], waiters: [] });
+    await holder.handle.cancel();
+    assert.equal(await ended(holder), 'failed');
+  });
+
   it('takes back the locks of a terminated task', async () => {
     const queues = await freshQueues();
     const repo = freshRepo();
