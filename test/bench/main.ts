@@ -103,7 +103,7 @@ async function main(): Promise<void> {
     },
   });
   if (values['report-only']) {
-    writeReport([], { quick: values.quick ?? false });
+    await writeReport([], { quick: values.quick ?? false });
     return;
   }
   const names = values.scenario ?? SCENARIOS.map((s) => s.name);
@@ -133,7 +133,7 @@ async function main(): Promise<void> {
   } finally {
     await services.stop();
   }
-  writeReport(results, { quick: values.quick ?? false });
+  await writeReport(results, { quick: values.quick ?? false });
 }
 
 main().catch((err: unknown) => {

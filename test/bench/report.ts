@@ -1,10 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { DEV_SERVER_SQLITE_PRAGMAS } from '../../src/temporal/dev-server';
 import { AGENT_HEARTBEAT_TIMEOUT_SECONDS } from '../../workflows/definitions';
 import { TEMPORAL_BIN } from '../support/test-services';
+import { writeFormatted } from '../support/write-formatted';
 import type { RunMetrics } from './measure';
 import type { ProcessUsage } from './process-stats';
 import { SCENARIOS, type Scenario } from './scenarios';
@@ -175,13 +176,13 @@ function targets(results: Results): string {
 }
 
 /** Merges new results over the stored ones (by scenario name) and rewrites both files. */
-export function writeReport(fresh: ScenarioResult[], opts: { quick: boolean }): void {
+export async function writeReport(fresh: ScenarioResult[], opts: { quick: boolean }): Promise<void> {
   const previous = readResults();
   const byName = new Map(previous.scenarios.map((s) => [s.scenario.name, s]));
   for (const r of fresh) byName.set(r.scenario.name, r);
   const order = (name: string): number => SCENARIOS.findIndex((s) => s.name === name);
   const scenarios = [...byName.values()].sort((a, b) => order(a.scenario.name) - order(b.scenario.name));
   const results: Results = { environment: environment(opts.quick), scenarios };
-  writeFileSync(RESULTS_FILE, `${JSON.stringify(results, null, 2)}\n`);
-  writeFileSync(REPORT_FILE, markdown(results));
+  await writeFormatted(RESULTS_FILE, JSON.stringify(results, null, 2));
+  await writeFormatted(REPORT_FILE, markdown(results));
 }

@@ -1,6 +1,7 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeFormatted } from '../support/write-formatted';
 import { startChaosEnv, type ChaosEnv } from './chaos-env';
 import {
   agentWorkerKill,
@@ -87,8 +88,8 @@ async function main(): Promise<void> {
   const merged = Object.keys(CHAOS_SCENARIOS)
     .map((name) => reports.find((r) => r.name === name) ?? stored.find((r) => r.name === name))
     .filter((r): r is ScenarioReport => r !== undefined);
-  writeFileSync(RESULTS_FILE, `${JSON.stringify(merged, null, 2)}\n`);
-  writeFileSync(resolve(ROOT, 'docs/fault-tests.md'), markdown(merged, scale.quick));
+  await writeFormatted(RESULTS_FILE, JSON.stringify(merged, null, 2));
+  await writeFormatted(resolve(ROOT, 'docs/fault-tests.md'), markdown(merged, scale.quick));
   if (reports.some((r) => !r.ok)) process.exitCode = 1;
 }
 
