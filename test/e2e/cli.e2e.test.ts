@@ -8,6 +8,7 @@ import { runCli, shown, startCli } from '../support/cli-process';
 import { call, getTask, waitForEnd } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
 import { startStack, type Stack } from '../support/stack';
+import { git, initRepo } from '../support/git';
 import { waitFor } from '../support/wait-for';
 
 const TOKEN = 'cli-test-token';
@@ -92,6 +93,43 @@ describe('the atelier CLI against a running stack', { timeout: 180_000 }, () => 
     const table = await atelier(['list', '--status', 'succeeded']);
     assert.match(table.stdout, /^ID\s+STATUS\s+AGENT/);
     assert.ok(table.stdout.includes(doc.id));
+  });
+
+  it('submits a task in a git worktree with its locks, and fails it on a lock violation when asked', async () => {
+    const repo = join(tmp, 'repo');
+    initRepo(repo);
+    const r = await atelier([
+      'submit',
+      '--wait',
+      '--max-attempts',
+      '1',
+      '--repo',
+      repo,
+      '--lock',
+      'src/**',
+      '--lock',
+      'README.md',
+      '--fail-on-lock-violations',
+      '@pidfile outside.txt',
+    ]);
+    assert.equal(r.code, 3, shown(r));
+    assert.match(r.stderr, /lock_violation/);
+    const id = r.stderr.match(UUID)?.[0] as string;
+    const task = (await getTask(stack.baseUrl, id, TOKEN)) as unknown as {
+      locks: string[];
+      failOnLockViolations: boolean;
+      repo: { path: string };
+      commit: { branch: string; lockViolations: string[] };
+    };
+    assert.deepEqual(task.locks, ['src/**', 'README.md']);
+    assert.equal(task.failOnLockViolations, true);
+    assert.equal(task.repo.path, repo);
+    assert.deepEqual(task.commit.lockViolations, ['outside.txt']);
+    assert.equal(git(repo, 'show', '--name-only', '--format=', task.commit.branch), 'outside.txt');
+
+    const refAlone = await atelier(['submit', '--ref', 'main', 'x']);
+    assert.equal(refAlone.code, 2, shown(refAlone));
+    assert.match(refAlone.stderr, /--ref needs --repo/);
   });
 
   it('logs -f prints output while the task runs and exits when it ends', async () => {

@@ -40,8 +40,14 @@ interface SubmitOptions {
   priority?: number;
   label: Record<string, string>;
   idempotencyKey?: string;
+  repo?: string;
+  ref?: string;
+  lock: string[];
+  failOnLockViolations?: boolean;
   wait?: boolean;
 }
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** The prompt: the arguments, else `--file` (`-` is stdin), else stdin when it is not a terminal. */
 async function promptOf(cli: Cli, words: string[], opts: SubmitOptions): Promise<string> {
@@ -85,6 +91,12 @@ const submit: Action = async (cli, words: string[], opts: SubmitOptions) => {
   if (opts.priority !== undefined) body.priority = opts.priority;
   if (Object.keys(opts.label).length > 0) body.labels = opts.label;
   if (opts.idempotencyKey !== undefined) body.idempotencyKey = opts.idempotencyKey;
+  if (opts.ref !== undefined && opts.repo === undefined) throw new UsageError('--ref needs --repo');
+  if (opts.repo !== undefined) {
+    body.repo = { path: resolve(opts.repo), ...(opts.ref !== undefined && { ref: opts.ref }) };
+  }
+  if (opts.lock.length > 0) body.locks = opts.lock;
+  if (opts.failOnLockViolations) body.failOnLockViolations = true;
   const submitted = await cli.api.json<SubmittedDoc>('POST', '/v1/tasks', body);
   if (!opts.wait) {
     if (cli.json) cli.printJson(submitted);
@@ -235,6 +247,10 @@ export function registerTaskCommands(
     .option('--priority <1-5>', '1 is the highest', integer('--priority', 1, 5))
     .option('-l, --label <key=value>', 'a label (repeat for more)', collectLabel, {})
     .option('--idempotency-key <key>', 'submitting the same key again returns the same task')
+    .option('--repo <dir>', 'git repository: the agent works in a worktree of its own on atelier/<task id>')
+    .option('--ref <ref>', 'where the task branch starts (with --repo; default HEAD)')
+    .option('--lock <glob>', 'a file lock, relative to the repository (repeat for more)', collect, [])
+    .option('--fail-on-lock-violations', 'fail the task if it changes files outside its locks')
     .option('-w, --wait', 'wait for the outcome with a live progress line; exit 0 succeeded, 3 failed, 4 cancelled')
     .action(bind(submit));
 
