@@ -76,13 +76,16 @@ export async function withWorktree(
 
   const failTask = async (err: unknown, attempt: number): Promise<never> => {
     const failure = classifyAttemptError(err);
-    // A no-op when the task already has its outcome (the attempt loop records its own).
-    await bookkeeping.recordTaskOutcome({
-      taskId: input.taskId,
-      status: 'failed',
-      attempt,
-      error: { class: failure.failureClass, message: failure.message },
-    });
+    // A no-op when the task already has its outcome (the attempt loop records its own). Not cancellable:
+    // a cancel that arrived meanwhile must not leave the task without one.
+    await CancellationScope.nonCancellable(() =>
+      bookkeeping.recordTaskOutcome({
+        taskId: input.taskId,
+        status: 'failed',
+        attempt,
+        error: { class: failure.failureClass, message: failure.message },
+      }),
+    );
     throw ApplicationFailure.nonRetryable(failure.message, failure.failureClass);
   };
 

@@ -18,7 +18,7 @@ import { buildInvocation } from './build-invocation';
 import { classifyAttempt, type AttemptVerdict } from './classify-attempt';
 import { attemptCost } from './cost';
 import { LogWriter } from './log-writer';
-import { createParser, type RunEnd } from './parsers';
+import { createParser, type OutputParser, type RunEnd } from './parsers';
 import { Tail } from './parsers/line-splitter';
 import { runOllama } from './run-ollama';
 import { runProcess } from './run-process';
@@ -36,7 +36,9 @@ export interface AgentActivityDeps {
   usage: AttemptUsageStore;
   heartbeatIntervalMs?: number;
   /** Tells the task next in line for one of `agent`'s limited slots that one is free (slot-waiter-waker.ts). */
-  wakeSlotWaiter?: (agent: string) => Promise<void>;
+  wakeSlotWaiter?: (agent: string, maxConcurrent: number) => Promise<void>;
+  /** Commits what a successful agent left in its task's worktree (worktree.activities.ts `saveTaskWork`). */
+  saveWork?: (worktreePath: string, taskId: string, agent: string) => Promise<unknown>;
 }
 
 /** Output kept in memory for the attempt's record; beyond it only the byte count grows. */
@@ -126,21 +128,30 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     try {
       return await runAdmitted(input, profile, task.prompt, runId, key, ended);
     } finally {
-      if (input.gated) {
-        // Frees the slot, and tells the breaker; a throw before the verdict counts as a crash.
-        await deps.admission
-          .release(input.agent, key, ended.verdict?.failureClass ?? FAILURE_CLASSES.crash, gate, ended.resetAt)
+      if (input.gated) await wrapUp(input, gate, key, ended);
+    }
+  }
+
+  /** Frees the attempt's cluster-wide slot and wakes the next task waiting for one, heartbeating meanwhile. */
+  async function wrapUp(input: RunAgentInput, gate: AgentGateConfig, key: AttemptKey, ended: Ended): Promise<void> {
+    const ctx = Context.current();
+    const keepAlive = setInterval(() => ctx.heartbeat({ finishing: true }), heartbeatIntervalMs);
+    try {
+      // Frees the slot, and tells the breaker; a throw before the verdict counts as a crash.
+      await deps.admission
+        .release(input.agent, key, ended.verdict?.failureClass ?? FAILURE_CLASSES.crash, gate, ended.resetAt)
+        .catch((err: Error) =>
+          log.warn('could not release the agent slot', { taskId: input.taskId, error: err.message }),
+        );
+      if (gate.maxConcurrent !== undefined && deps.wakeSlotWaiter) {
+        await deps
+          .wakeSlotWaiter(input.agent, gate.maxConcurrent)
           .catch((err: Error) =>
-            log.warn('could not release the agent slot', { taskId: input.taskId, error: err.message }),
+            log.warn('could not wake the next task waiting for a slot', { agent: input.agent, error: err.message }),
           );
-        if (gate.maxConcurrent !== undefined && deps.wakeSlotWaiter) {
-          await deps
-            .wakeSlotWaiter(input.agent)
-            .catch((err: Error) =>
-              log.warn('could not wake the next task waiting for a slot', { agent: input.agent, error: err.message }),
-            );
-        }
       }
+    } finally {
+      clearInterval(keepAlive);
     }
   }
 
@@ -218,10 +229,35 @@ export function createAgentActivities(deps: AgentActivityDeps) {
               onOutput,
             });
     } finally {
-      clearInterval(heartbeat);
       await logs.close();
     }
+    try {
+      return await finishRun(input, profile, runId, ended, {
+        end,
+        parser,
+        stdout,
+        stdoutTail,
+        stderrTail,
+        outputBytes,
+      });
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
 
+  /**
+   * Judges and records the ended run. The heartbeat goes on meanwhile: these writes may wait out a
+   * database restart, and the worker must not look lost while they do.
+   */
+  async function finishRun(
+    input: RunAgentInput,
+    profile: AgentProfile,
+    runId: string | undefined,
+    ended: Ended,
+    run: { end: RunEnd; parser: OutputParser; stdout: string; stdoutTail: Tail; stderrTail: Tail; outputBytes: number },
+  ): Promise<RunAgentOutput> {
+    const ctx = Context.current();
+    const { end, parser, stdout, stdoutTail, stderrTail, outputBytes } = run;
     const parsed = parser.finish(end);
     const verdict = classifyAttempt({
       end,
@@ -251,6 +287,11 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       resultText: parsed.text ?? null,
       resetAt,
     });
+    if (verdict.failureClass === FAILURE_CLASSES.succeeded && input.deferSuccess && input.workdir && deps.saveWork) {
+      // The work is on the task's branch before the success is: a task moved to another worker after
+      // this point (this one lost) finds it there.
+      await deps.saveWork(input.workdir, input.taskId, input.agent);
+    }
     await deps.store.finishAttempt({
       taskId: input.taskId,
       runId,

@@ -66,17 +66,39 @@ export interface WorktreeDeps {
 const invalidRepo = (message: string): ApplicationFailure =>
   ApplicationFailure.nonRetryable(message, FAILURE_CLASSES.invalidInput);
 
-/** `git worktree list --porcelain`: each worktree's path and checked-out branch. */
-const parseWorktreeList = (porcelain: string): { path: string; branch?: string }[] =>
+/**
+ * `git worktree list --porcelain`: each worktree's path, checked-out branch, and whether it is locked
+ * (git locks a worktree while `worktree add` makes it: one still locked was cut short).
+ */
+const parseWorktreeList = (porcelain: string): { path: string; branch?: string; locked: boolean }[] =>
   porcelain
     .split('\n\n')
     .map((block) => {
       const lines = block.split('\n');
       const path = lines.find((l) => l.startsWith('worktree '))?.slice('worktree '.length);
       const branch = lines.find((l) => l.startsWith('branch refs/heads/'))?.slice('branch refs/heads/'.length);
-      return { path: path ?? '', branch };
+      return { path: path ?? '', branch, locked: lines.some((l) => l === 'locked' || l.startsWith('locked ')) };
     })
     .filter((w) => w.path !== '');
+
+/** Commits whatever is uncommitted in `cwd`; says whether there was anything. `agent`: unknown when salvaged. */
+async function commitAll(cwd: string, subject: string, taskId: string, agent?: string): Promise<boolean> {
+  await git(cwd, ['add', '-A']);
+  if ((await git(cwd, ['diff', '--cached', '--name-only'])).stdout.trim() === '') return false;
+  const trailers = agent === undefined ? `Atelier-Task: ${taskId}` : `Atelier-Task: ${taskId}\nAtelier-Agent: ${agent}`;
+  await git(cwd, ['commit', '--quiet', '-m', subject, '-m', trailers]);
+  return true;
+}
+
+const commitSubject = (taskId: string, agent: string, note?: string): string =>
+  `atelier: task ${taskId} (agent ${agent})${note ? `: ${note}` : ''}`;
+
+/**
+ * Commits what a successful agent left in its task's worktree, from the agent activity itself, before
+ * the success is recorded: the work is on the branch whatever happens to this worker next.
+ */
+export const saveTaskWork = (worktreePath: string, taskId: string, agent: string): Promise<boolean> =>
+  commitAll(worktreePath, commitSubject(taskId, agent), taskId, agent);
 
 /**
  * Activities of the agent workers for git worktrees: a task's agent runs in a worktree of its own on
@@ -95,21 +117,6 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       () => true,
       () => false,
     );
-
-  /** Commits whatever is uncommitted in `cwd`; says whether there was anything. `agent`: unknown when salvaged. */
-  const commitAll = async (cwd: string, subject: string, taskId: string, agent?: string): Promise<boolean> => {
-    await git(cwd, ['add', '-A']);
-    if ((await git(cwd, ['diff', '--cached', '--name-only'])).stdout.trim() === '') return false;
-    await git(cwd, [
-      'commit',
-      '--quiet',
-      '-m',
-      subject,
-      '-m',
-      agent === undefined ? `Atelier-Task: ${taskId}` : `Atelier-Task: ${taskId}\nAtelier-Agent: ${agent}`,
-    ]);
-    return true;
-  };
 
   /**
    * `ours` with `theirs` merged in, as a commit made without any checkout (`merge-tree`): fast-forwards
@@ -168,7 +175,8 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   const takeOver = async (repo: string, taskId: string, branch: string, ours: string): Promise<void> => {
     const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
     for (const stale of listed.filter((w) => w.branch === branch && w.path !== ours)) {
-      if (existsSync(stale.path)) {
+      // A worktree still locked was cut short while git made it: half checked out, nothing to save.
+      if (existsSync(stale.path) && !stale.locked) {
         const saved = await commitAll(
           stale.path,
           `atelier: task ${taskId}: salvaged from a lost worker's worktree`,
@@ -176,10 +184,18 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         ).catch(() => false);
         log.info('took over the worktree of a lost worker', { taskId, worktree: stale.path, salvaged: saved });
       }
-      await git(repo, ['worktree', 'remove', '--force', stale.path]).catch(() => undefined);
+      await git(repo, ['worktree', 'remove', '--force', '--force', stale.path]).catch(() => undefined);
       await rm(stale.path, { recursive: true, force: true });
     }
     await git(repo, ['worktree', 'prune']);
+  };
+
+  /** Whether `path` is a whole worktree of `repo`: registered, and not left half-made (still locked). */
+  const wholeWorktree = async (repo: string, path: string): Promise<boolean> => {
+    if (!existsSync(join(path, '.git'))) return false;
+    const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
+    const entry = listed.find((w) => w.path === path);
+    return entry !== undefined && !entry.locked;
   };
 
   return {
@@ -201,10 +217,11 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       const worktreePath = join(deps.worktreeRoot, input.taskId);
       return mutex.run(repo, async () => {
         const baseSha = await baseOf(repo, input);
-        if (existsSync(join(worktreePath, '.git'))) {
+        if (await wholeWorktree(repo, worktreePath)) {
           return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: await headOf(worktreePath) };
         }
         // A directory left half-made by a crash, or a registration whose directory is gone: start clean.
+        await git(repo, ['worktree', 'remove', '--force', '--force', worktreePath]).catch(() => undefined);
         await rm(worktreePath, { recursive: true, force: true });
         await takeOver(repo, input.taskId, branch, worktreePath);
         await mkdir(deps.worktreeRoot, { recursive: true });
@@ -220,8 +237,12 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     /** Commits everything the agent left in the worktree, naming the task and the agent. */
     async commitWorktree(input: CommitWorktreeInput): Promise<WorktreeCommit> {
       const cwd = input.worktreePath;
-      const subject = `atelier: task ${input.taskId} (agent ${input.agent})${input.note ? `: ${input.note}` : ''}`;
-      const committed = await commitAll(cwd, subject, input.taskId, input.agent);
+      const committed = await commitAll(
+        cwd,
+        commitSubject(input.taskId, input.agent, input.note),
+        input.taskId,
+        input.agent,
+      );
       const sha = await headOf(cwd);
       const range = `${input.baseSha}..${sha}`;
       const changedFiles = (await git(cwd, ['diff', '--name-only', range])).stdout.split('\n').filter((l) => l !== '');
@@ -264,13 +285,17 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       const running = new Set(input.running);
       const removed: string[] = [];
       const entries = existsSync(deps.worktreeRoot) ? await readdir(deps.worktreeRoot) : [];
-      const listed = (await git(repo, ['worktree', 'list', '--porcelain'])).stdout;
+      const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
       for (const taskId of entries) {
         const path = join(deps.worktreeRoot, taskId);
-        if (running.has(taskId) || !listed.includes(`worktree ${path}\n`)) continue;
+        const entry = listed.find((w) => w.path === path);
+        if (running.has(taskId) || entry === undefined) continue;
         await mutex.run(repo, async () => {
-          await commitAll(path, `atelier: task ${taskId}: salvaged by the worktree janitor`, taskId).catch(() => false);
-          await git(repo, ['worktree', 'remove', '--force', path]).catch(() => undefined);
+          if (!entry.locked) {
+            const subject = `atelier: task ${taskId}: salvaged by the worktree janitor`;
+            await commitAll(path, subject, taskId).catch(() => false);
+          }
+          await git(repo, ['worktree', 'remove', '--force', '--force', path]).catch(() => undefined);
           await rm(path, { recursive: true, force: true });
         });
         removed.push(taskId);

@@ -1,7 +1,12 @@
 import { tmpdir } from 'node:os';
 import { Client } from '@temporalio/client';
 import { join } from 'node:path';
-import { createAgentActivities, createWorktreeActivities, type WorktreeActivities } from '../../activities';
+import {
+  createAgentActivities,
+  createWorktreeActivities,
+  saveTaskWork,
+  type WorktreeActivities,
+} from '../../activities';
 import { loadAgentsFile } from '../config/agents-file';
 import { loadConfig, type AtelierConfig } from '../config/env';
 import { AdmissionStore } from '../store/admission-store';
@@ -74,6 +79,7 @@ runMain('agent-worker', () => {
           env: process.env,
           heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
           wakeSlotWaiter: slotWaiterWaker(pool, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
+          saveWork: saveTaskWork,
         }),
         ...worktreesOf({ config, pool, identity }),
       };

@@ -4,15 +4,15 @@ import { SlotWaitersStore } from '../store/slot-waiters-store';
 import { WAKE_SIGNAL } from '../../workflows/definitions';
 
 /**
- * Wakes the task next in line for a slot of an agent at its concurrency limit, when an attempt frees
- * one: the task asks for admission at once instead of at its next recheck, which grows to minutes for
- * a task that waits long (so its history stays small). If another task takes the slot first, the woken
- * one simply waits again.
+ * Wakes the tasks next in line for the free slots of an agent at its concurrency limit, when an attempt
+ * frees one: they ask for admission at once instead of at their next recheck, which grows to minutes
+ * for a task that waits long (so its history stays small). If another task takes a slot first, the
+ * woken one simply waits again.
  */
-export function slotWaiterWaker(pool: Pool, client: Client): (agent: string) => Promise<void> {
+export function slotWaiterWaker(pool: Pool, client: Client): (agent: string, maxConcurrent: number) => Promise<void> {
   const waiters = new SlotWaitersStore(pool);
-  return async (agent) => {
-    const workflowId = await waiters.next(agent);
-    if (workflowId !== undefined) await client.workflow.getHandle(workflowId).signal(WAKE_SIGNAL);
+  return async (agent, maxConcurrent) => {
+    const workflowIds = await waiters.next(agent, maxConcurrent);
+    await Promise.all(workflowIds.map((id) => client.workflow.getHandle(id).signal(WAKE_SIGNAL)));
   };
 }

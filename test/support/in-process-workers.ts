@@ -10,6 +10,7 @@ import {
   createLockActivities,
   createPlanActivities,
   createWorktreeActivities,
+  saveTaskWork,
 } from '../../activities';
 import { loadAgentsFile, type AgentsFile } from '../../src/config/agents-file';
 import { AdmissionStore } from '../../src/store/admission-store';
@@ -131,6 +132,7 @@ export async function runAgentWorker(
       env: process.env,
       heartbeatIntervalMs,
       wakeSlotWaiter: slotWaiterWaker(h.pool, h.client),
+      saveWork: saveTaskWork,
     }),
     ...createWorktreeActivities({
       worktreeRoot: options.worktreeRoot ?? join(tmpdir(), 'atelier-test-worktrees', randomUUID()),

@@ -121,6 +121,29 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     assert.deepEqual(await storedLogs(pool, taskId, 1), { stdout: 'first line\nsecond line\n', stderr: 'a warning\n' });
   });
 
+  it('with deferSuccess, commits the worktree before closing the attempt and leaves ending the task to the workflow', async () => {
+    const taskId = await insertTask(pool, { prompt: '@print done' });
+    const saved: { path: string; task: string; agent: string; attemptClosed: boolean }[] = [];
+    const { runAgent: run } = createAgentActivities({
+      agents: loadAgentsFile(TEST_AGENTS_FILE),
+      store: new AttemptStore(pool),
+      admission: new AdmissionStore(pool),
+      usage: new AttemptUsageStore(pool),
+      workerIdentity: WORKER,
+      env: process.env,
+      heartbeatIntervalMs: 50,
+      saveWork: async (path, task, agent) => {
+        const rows = await attemptRows(pool, taskId);
+        saved.push({ path, task, agent, attemptClosed: rows[0]?.finished_at instanceof Date });
+      },
+    });
+    await mockEnvironment().run(run, input(taskId, { workdir: dir, deferSuccess: true }));
+    assert.deepEqual(saved, [{ path: dir, task: taskId, agent: 'stand-in', attemptClosed: false }]);
+    assert.equal((await attemptRows(pool, taskId))[0]?.failure_class, 'succeeded');
+    const task = await pool.query<{ status: string }>('SELECT status FROM tasks WHERE id = $1', [taskId]);
+    assert.equal(task.rows[0]?.status, 'running', 'the workflow records the outcome once the work is committed');
+  });
+
   it('kills the agent when the workflow cancels it and fails with CancelledFailure', async () => {
     const pidFile = join(dir, `agent-${randomUUID()}`);
     const taskId = await insertTask(pool, { prompt: `@pidfile ${pidFile}\n@hang` });

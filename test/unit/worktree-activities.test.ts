@@ -119,6 +119,31 @@ describe('worktree activities against real git repositories', () => {
     userCheckoutUntouched();
   });
 
+  it('remakes a worktree that a crash left half-made (still locked by git), committing nothing from it', async () => {
+    const a = activities();
+    const wt = await run(a.prepareWorktree, { taskId: 'task-5', repoPath: repo });
+    const head = sh(repo, 'rev-parse', 'atelier/task-5');
+    // What `git worktree add` leaves when it is killed mid-checkout: locked, files missing.
+    sh(repo, 'worktree', 'lock', '--reason', 'initializing', wt.worktreePath);
+    rmSync(join(wt.worktreePath, 'README.md'));
+    const again = await run(a.prepareWorktree, { taskId: 'task-5', repoPath: repo });
+    assert.equal(readFileSync(join(again.worktreePath, 'README.md'), 'utf8'), 'hello\n', 'remade whole');
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-5'), head, 'nothing was committed from the broken tree');
+
+    sh(repo, 'worktree', 'lock', '--reason', 'initializing', again.worktreePath);
+    rmSync(join(again.worktreePath, 'README.md'));
+    const other = createWorktreeActivities({
+      worktreeRoot: join(dir, 'fourth-worker'),
+      workerQueue: 'agents@worker-4',
+    });
+    const moved = await run(other.prepareWorktree, { taskId: 'task-5', repoPath: repo });
+    assert.equal(readFileSync(join(moved.worktreePath, 'README.md'), 'utf8'), 'hello\n');
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-5'), head, 'a locked stale worktree is removed, not committed');
+    assert.ok(!existsSync(again.worktreePath));
+    await run(other.removeWorktree, { repoPath: repo, worktreePath: moved.worktreePath });
+    userCheckoutUntouched();
+  });
+
   it('keeps the base a branch started from, even after its ref moved', async () => {
     const a = activities();
     sh(repo, 'branch', 'moving', 'main');
