@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import { BREAKER_CLASSES, FAILURE_CLASSES, type AdmissionWait, type FailureClass } from '../../workflows/definitions';
 import { prepared } from '../db/prepared';
+import { inTransaction } from '../db/transaction';
 import { retryTransient } from '../db/transient';
 import { NOTIFICATION_TYPES } from '../notifications/notification-types';
 import { enqueueNotification } from '../notifications/outbox';
@@ -125,21 +126,8 @@ export class AdmissionStore {
     this.notify = opts.notify ?? false;
   }
 
-  private async transaction<T>(work: (db: PoolClient) => Promise<T>): Promise<T> {
-    return retryTransient(async () => {
-      const db = await this.pool.connect();
-      try {
-        await db.query('BEGIN');
-        const result = await work(db);
-        await db.query('COMMIT');
-        return result;
-      } catch (err) {
-        await db.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        db.release();
-      }
-    });
+  private transaction<T>(work: (db: PoolClient) => Promise<T>): Promise<T> {
+    return retryTransient(() => inTransaction(this.pool, work));
   }
 
   /** Locks the agent's row (creating it on first use) and reads its breaker and the database time. */

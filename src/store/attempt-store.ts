@@ -1,5 +1,6 @@
 import type { Pool, QueryResult, QueryResultRow } from 'pg';
 import { prepared } from '../db/prepared';
+import { inTransaction } from '../db/transaction';
 import { retryTransient } from '../db/transient';
 import { NOTIFICATION_TYPES } from '../notifications/notification-types';
 import { enqueueNotification } from '../notifications/outbox';
@@ -208,10 +209,8 @@ export class AttemptStore {
     await retryTransient(() => this.recordTaskOutcomeOnce(o, run));
   }
 
-  private async recordTaskOutcomeOnce(o: TaskOutcomeRecord, run: number): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+  private recordTaskOutcomeOnce(o: TaskOutcomeRecord, run: number): Promise<void> {
+    return inTransaction(this.pool, async (client) => {
       const inserted = await client.query(
         `INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail) VALUES ($1, $5, $2, $3, true, $4)
          ON CONFLICT DO NOTHING`,
@@ -255,13 +254,7 @@ export class AttemptStore {
           });
         }
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /**

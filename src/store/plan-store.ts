@@ -1,5 +1,6 @@
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import type { PlanOnFailure, PlanOutcomeRecord, PlanSkipRecord, PlanStatus } from '../../workflows/definitions';
+import { inTransaction } from '../db/transaction';
 import { retryTransient } from '../db/transient';
 import type { NewTask } from './task-store';
 
@@ -52,7 +53,7 @@ export class PlanStore {
    * transaction: a plan is stored whole or not at all.
    */
   async create(plan: NewPlan): Promise<PlanRow> {
-    return this.transaction(async (db) => {
+    return inTransaction(this.pool, async (db) => {
       const inserted = await db.query<PlanRow>(
         `INSERT INTO plans (id, status, max_parallel, on_failure, workflow_id) VALUES ($1, 'running', $2, $3, $4)
          RETURNING *`,
@@ -102,7 +103,7 @@ export class PlanStore {
 
   /** Removes a plan whose workflow could not be started, with its tasks, so nothing is left behind. */
   async deleteUnstarted(id: string): Promise<void> {
-    await this.transaction(async (db) => {
+    await inTransaction(this.pool, async (db) => {
       const plan = await db.query('SELECT id FROM plans WHERE id = $1 AND run_id IS NULL FOR UPDATE', [id]);
       if (plan.rowCount === 0) return;
       await db.query('DELETE FROM tasks WHERE id IN (SELECT task_id FROM plan_tasks WHERE plan_id = $1)', [id]);
@@ -132,7 +133,7 @@ export class PlanStore {
    */
   async recordSkips(record: PlanSkipRecord): Promise<void> {
     await retryTransient(() =>
-      this.transaction(async (db) => {
+      inTransaction(this.pool, async (db) => {
         for (const s of record.skips) {
           await db.query('UPDATE plan_tasks SET skipped_reason = $3 WHERE plan_id = $1 AND key = $2', [
             record.planId,
@@ -165,20 +166,5 @@ export class PlanStore {
         [record.planId, record.status],
       ),
     );
-  }
-
-  private async transaction<T>(work: (db: PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await work(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
   }
 }

@@ -1,6 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { TaskStatus, TerminalStatus } from '../../workflows/definitions';
 import { prepared } from '../db/prepared';
+import { inTransaction } from '../db/transaction';
 import { retryTransient } from '../db/transient';
 
 /** How a run came to be (see infra/migrations/0004_runs.sql). */
@@ -100,7 +101,7 @@ export class RunStore {
 
   /** The slow path of runNumber, under the task's row lock (which a starting run holds until it commits). */
   private async registerRun(taskId: string, runId: string): Promise<number> {
-    return this.transaction(async (db) => {
+    return inTransaction(this.pool, async (db) => {
       const task = await db.query<{ current_run: number }>('SELECT current_run FROM tasks WHERE id = $1 FOR UPDATE', [
         taskId,
       ]);
@@ -176,7 +177,7 @@ export class RunStore {
     check: (task: LockedTask) => void,
     start: (task: LockedTask, number: number) => Promise<StartedRun>,
   ): Promise<{ number: number; runId: string; fromRun: number } | undefined> {
-    return this.transaction(async (db) => {
+    return inTransaction(this.pool, async (db) => {
       const task = (
         await db.query<LockedTask>(
           'SELECT id, status, current_run, run_id, workflow_id FROM tasks WHERE id = $1 FOR UPDATE',
@@ -238,20 +239,5 @@ export class RunStore {
       [taskId],
     );
     return res.rows;
-  }
-
-  private async transaction<T>(work: (db: PoolClient) => Promise<T>): Promise<T> {
-    const db = await this.pool.connect();
-    try {
-      await db.query('BEGIN');
-      const result = await work(db);
-      await db.query('COMMIT');
-      return result;
-    } catch (err) {
-      await db.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      db.release();
-    }
   }
 }

@@ -26,8 +26,7 @@ import { initRepo } from './git';
 export const HISTORIES_DIR = resolve(ROOT, 'test/histories');
 
 /** The git repository of a worktree scenario (made fresh each time it is recorded). */
-const historyRepo = (scenario: string): string =>
-  join(tmpdir(), scenario === 'worktree-task' ? 'atelier-history-git-repo' : `atelier-history-${scenario}`);
+const historyRepo = (scenario: string): string => join(tmpdir(), `atelier-history-${scenario}`);
 
 function makeHistoryRepo(scenario: string): void {
   rmSync(historyRepo(scenario), { recursive: true, force: true });

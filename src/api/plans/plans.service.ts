@@ -10,6 +10,7 @@ import { badFields, type FieldProblem } from '../http/validation';
 import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
 import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
 import { repoProblems } from '../tasks/task-repo-input';
+import { workflowInputFor } from '../tasks/task-workflow-input';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreatePlanDto, PlanTaskDto } from './dto/create-plan.dto';
 import { isUuid } from '../../../workflows/definitions';
@@ -59,22 +60,7 @@ export class PlansService {
       tasks: (tasks as NewPlanTask[]).map((t) => ({
         key: t.key,
         dependsOn: t.dependsOn,
-        task: {
-          taskId: t.id,
-          agent: t.agent,
-          model: t.model,
-          workdir: t.workdir,
-          timeoutSeconds: t.timeoutSeconds,
-          maxAttempts: t.maxAttempts,
-          priority: t.priority,
-          agentTaskQueue: this.config.ATELIER_AGENT_QUEUE,
-          backoffSeconds: this.config.ATELIER_RETRY_BACKOFF_SECONDS,
-          agents: t.agents,
-          waitRecheckSeconds: this.config.ATELIER_WAIT_RECHECK_SECONDS,
-          locks: resolveTaskLocks(t.locks, t.repo?.path ?? t.workdir, 'locks').locks,
-          repo: t.repo,
-          ...(t.failOnLockViolations && { failOnLockViolations: true }),
-        },
+        task: workflowInputFor(t, this.config),
       })),
     };
     let runId: string;
