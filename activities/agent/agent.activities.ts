@@ -37,6 +37,12 @@ export interface AgentActivityDeps {
   heartbeatIntervalMs?: number;
   /** Tells the task next in line for one of `agent`'s limited slots that one is free (slot-waiter-waker.ts). */
   wakeSlotWaiter?: (agent: string, maxConcurrent: number) => Promise<void>;
+  /**
+   * Called once the attempt's agent has exited (or, for an agent with a concurrency limit and for a
+   * half-open breaker's probe, once its cluster-wide slot is released): the worker's slot may go to the
+   * next agent while the attempt's records are written (agent-slot-interceptor.ts `agentProcessEnded`).
+   */
+  agentExited?: (ctx: Context) => void;
   /** Commits what a successful agent left in its task's worktree (worktree.activities.ts `saveTaskWork`). */
   saveWork?: (worktreePath: string, taskId: string, agent: string) => Promise<unknown>;
 }
@@ -70,6 +76,8 @@ const gateConfigOf = (profile: AgentProfile): AgentGateConfig => ({
 interface Ended {
   verdict?: AttemptVerdict;
   resetAt?: Date | null;
+  /** The worker's slot went to the next agent when this one exited (`agentExited`). */
+  slotHandedOn?: boolean;
 }
 
 /** How often a running attempt renews its slot's lease (the lease lasts longer; see AdmissionStore). */
@@ -120,13 +128,18 @@ export function createAgentActivities(deps: AgentActivityDeps) {
 
     const key: AttemptKey = { taskId: input.taskId, runId: runId ?? '', attempt: input.attempt };
     const gate = gateConfigOf(profile);
+    let probe = false;
     if (input.gated) {
       const admission = await deps.admission.acquire(input.agent, key, deps.workerIdentity, gate);
       if (!admission.admitted) return { exitCode: 0, outputBytes: 0, outputTail: '', waiting: admission.wait };
+      probe = admission.probe;
     }
     const ended: Ended = {};
+    // The next attempt here would find this one's cluster-wide slot still taken (a limited agent), or
+    // its half-open breaker's probe still under way: then the slot waits for the release.
+    const freeAtExit = !input.gated || (gate.maxConcurrent === undefined && !probe);
     try {
-      return await runAdmitted(input, profile, task.prompt, runId, key, ended);
+      return await runAdmitted(input, profile, task.prompt, runId, key, ended, freeAtExit);
     } finally {
       if (input.gated) await wrapUp(input, gate, key, ended);
     }
@@ -143,6 +156,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         .catch((err: Error) =>
           log.warn('could not release the agent slot', { taskId: input.taskId, error: err.message }),
         );
+      if (!ended.slotHandedOn) deps.agentExited?.(ctx);
       if (gate.maxConcurrent !== undefined && deps.wakeSlotWaiter) {
         await deps
           .wakeSlotWaiter(input.agent, gate.maxConcurrent)
@@ -162,6 +176,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     runId: string | undefined,
     key: AttemptKey,
     ended: Ended,
+    freeAtExit: boolean,
   ): Promise<RunAgentOutput> {
     const ctx = Context.current();
     const model = input.model ?? profile.model;
@@ -207,6 +222,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     };
     const idleTimeoutMs = profile.idleSeconds === undefined ? undefined : profile.idleSeconds * 1000;
     let end: RunEnd;
+    let endedAt = 0;
     try {
       end =
         profile.output === 'ollama-http'
@@ -229,11 +245,17 @@ export function createAgentActivities(deps: AgentActivityDeps) {
               onOutput,
             });
     } finally {
+      endedAt = performance.now();
+      if (freeAtExit) {
+        deps.agentExited?.(ctx);
+        ended.slotHandedOn = true;
+      }
       await logs.close();
     }
     try {
       return await finishRun(input, profile, runId, ended, {
         end,
+        endedAt,
         parser,
         stdout,
         stdoutTail,
@@ -254,10 +276,19 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     profile: AgentProfile,
     runId: string | undefined,
     ended: Ended,
-    run: { end: RunEnd; parser: OutputParser; stdout: string; stdoutTail: Tail; stderrTail: Tail; outputBytes: number },
+    run: {
+      end: RunEnd;
+      /** `performance.now()` when the agent's process ended. */
+      endedAt: number;
+      parser: OutputParser;
+      stdout: string;
+      stdoutTail: Tail;
+      stderrTail: Tail;
+      outputBytes: number;
+    },
   ): Promise<RunAgentOutput> {
     const ctx = Context.current();
-    const { end, parser, stdout, stdoutTail, stderrTail, outputBytes } = run;
+    const { end, endedAt, parser, stdout, stdoutTail, stderrTail, outputBytes } = run;
     const parsed = parser.finish(end);
     const verdict = classifyAttempt({
       end,
@@ -302,6 +333,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       outputBytes,
       output: stdout,
       deferSuccess: input.deferSuccess,
+      endedAt,
     });
     if (verdict.failureClass === FAILURE_CLASSES.cancelled) throw new CancelledFailure(verdict.error ?? 'cancelled');
     if (verdict.failureClass !== FAILURE_CLASSES.succeeded) {

@@ -38,6 +38,11 @@ export interface AttemptEnd {
   output: string;
   /** A success closes the attempt only: the workflow ends the task itself (see `RunAgentInput.deferSuccess`). */
   deferSuccess?: boolean;
+  /**
+   * `performance.now()` when the agent's process ended: the attempt's end is then (by the database's
+   * clock, like its start), not when its records were written.
+   */
+  endedAt?: number;
 }
 
 export interface LogChunk {
@@ -74,7 +79,14 @@ export class AttemptStore {
    * run. They run for every task, so each connection prepares them once.
    */
   private query<R extends QueryResultRow = QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>> {
-    return retryTransient(() => this.pool.query<R>(prepared(text, values)));
+    return this.queryWith(() => [text, values]);
+  }
+
+  /** `query`, with the statement and its values made again for each try. */
+  private queryWith<R extends QueryResultRow = QueryResultRow>(
+    statement: () => [text: string, values?: unknown[]],
+  ): Promise<QueryResult<R>> {
+    return retryTransient(() => this.pool.query<R>(prepared(...statement())));
   }
 
   /** The task's prompt, and the result of run `runId` if an attempt of that run already succeeded (its first). */
@@ -142,10 +154,14 @@ export class AttemptStore {
    */
   async finishAttempt(e: AttemptEnd): Promise<void> {
     const run = await this.runs.runNumber(e.taskId, e.runId);
-    await this.query(
+    // How long ago the process ended, measured again by each try: a write that waits out a database
+    // restart still dates the end to the process's.
+    const endedMsAgo = (): number =>
+      e.endedAt === undefined ? 0 : Math.max(0, Math.round(performance.now() - e.endedAt));
+    await this.queryWith(() => [
       `WITH attempt AS (
-         UPDATE attempts SET finished_at = clock_timestamp(), exit_code = $3, failure_class = $4, error = $5,
-           output_bytes = $6, output = $7
+         UPDATE attempts SET finished_at = clock_timestamp() - make_interval(secs => $11 / 1000.0), exit_code = $3,
+           failure_class = $4, error = $5, output_bytes = $6, output = $7
          WHERE task_id = $1 AND run = $9 AND number = $2 AND finished_at IS NULL
        ), events AS (
          -- One INSERT, so the audit trail keeps its order: the attempt's end, then the task's.
@@ -169,8 +185,9 @@ export class AttemptStore {
         { failureClass: e.failureClass, exitCode: e.exitCode },
         run,
         e.deferSuccess ?? false,
+        endedMsAgo(),
       ],
-    );
+    ]);
   }
 
   /** Closes an attempt whose worker could not (it died or went silent); a closed attempt stays as it is. */

@@ -1,10 +1,23 @@
+import type { Context } from '@temporalio/activity';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import { AGENT_ACTIVITY } from '../observability/activity-tracker';
-import type { AgentSlotPool } from './agent-slot-pool';
+import type { AgentSlot, AgentSlotPool } from './agent-slot-pool';
+
+/** The slot of each attempt under way, by its activity's context. */
+const slotsOfAttempts = new WeakMap<Context, AgentSlot>();
+
+/**
+ * For the agent activity, once the agent's process has exited: its slot goes to the next agent now,
+ * while the attempt's records are still being written. Does nothing outside an attempt with a slot.
+ */
+export function agentProcessEnded(ctx: Context): void {
+  slotsOfAttempts.get(ctx)?.agentEnded();
+}
 
 /**
  * Holds each agent attempt (`runAgent`) until it has one of the process's agent slots, and frees the
- * slot when the attempt ends; other activities (the worktree's git operations) pass straight through.
+ * slot when the agent's process has ended (`agentProcessEnded`) or, at the latest, when the attempt
+ * ends; other activities (the worktree's git operations) pass straight through.
  * The slot comes before the attempt's admission by the cluster-wide gate, so an attempt in line holds
  * no cluster-wide slot that another worker could use, and starts as soon as it is admitted.
  *
@@ -21,16 +34,17 @@ export function agentSlotInterceptor(pool: AgentSlotPool, heartbeatIntervalMs: n
       execute: async (input, next) => {
         if (ctx.info.activityType !== AGENT_ACTIVITY) return next(input);
         const heartbeat = setInterval(() => ctx.heartbeat({ waitingForSlot: true }), heartbeatIntervalMs);
-        let release: () => void;
+        let slot: AgentSlot;
         try {
-          release = await pool.take(ctx.info.taskQueue, ctx.cancellationSignal);
+          slot = await pool.take(ctx.info.taskQueue, ctx.cancellationSignal);
         } finally {
           clearInterval(heartbeat);
         }
+        slotsOfAttempts.set(ctx, slot);
         try {
           return await next(input);
         } finally {
-          release();
+          slot();
         }
       },
     },

@@ -1,6 +1,13 @@
 import type { ActivitySlotInfo, CustomSlotSupplier } from '@temporalio/worker';
 
 /**
+ * An agent's slot: called when its attempt's activity returns. `agentEnded`, called as soon as the
+ * agent's process has exited, frees the slot earlier, while the attempt's records are still written,
+ * so the next agent need not wait for them.
+ */
+export type AgentSlot = (() => void) & { agentEnded: () => void };
+
+/**
  * The agent slots of one agent worker process, counted once for its two Temporal workers: the one on
  * the shared agent queue and the one on its own queue (worker-queue.ts). Temporal counts slots per
  * worker, so with a limit on each the process would run twice its agents.
@@ -26,6 +33,13 @@ export class AgentSlotPool {
   private ownAgents = 0;
   /** Permits of the shared queue's worker: its polls and the tasks they brought. */
   private sharedPermits = 0;
+  /**
+   * Shared-queue tasks whose agent has ended while their activity still writes the attempt's records:
+   * their permits hold no agent, so the worker may poll for the next task meanwhile.
+   */
+  private sharedEnded = 0;
+  /** Of those, the ones whose activity has returned: Temporal releases their permits next. */
+  private sharedEndedReturned = 0;
   private readonly agentLine: (() => void)[] = [];
   private readonly pollLine: (() => void)[] = [];
 
@@ -35,10 +49,11 @@ export class AgentSlotPool {
   ) {}
 
   /**
-   * Waits for a slot for an agent from `taskQueue`; resolves with its release. Rejects with the
-   * signal's reason, out of line, when the signal aborts first (a cancelled activity).
+   * Waits for a slot for an agent from `taskQueue`; resolves with its release, to call when the
+   * attempt's activity returns. Rejects with the signal's reason, out of line, when the signal aborts
+   * first (a cancelled activity).
    */
-  async take(taskQueue: string, signal: AbortSignal): Promise<() => void> {
+  async take(taskQueue: string, signal: AbortSignal): Promise<AgentSlot> {
     signal.throwIfAborted();
     const own = taskQueue !== this.sharedQueue;
     if (own) this.ownAgents += 1;
@@ -49,11 +64,30 @@ export class AgentSlotPool {
       this.pump();
       throw err;
     }
-    return () => {
+    let agentGone = false;
+    let released = false;
+    const free = (): void => {
+      agentGone = true;
       this.running -= 1;
       if (own) this.ownAgents -= 1;
+    };
+    const agentEnded = (): void => {
+      if (agentGone) return;
+      free();
+      if (!own) this.sharedEnded += 1;
       this.pump();
     };
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      if (!agentGone) {
+        free();
+        this.pump();
+      } else if (!own) {
+        this.sharedEndedReturned += 1;
+      }
+    };
+    return Object.assign(release, { agentEnded });
   }
 
   /** For the shared queue's worker: `tuner.activityTaskSlotSupplier`. */
@@ -69,14 +103,21 @@ export class AgentSlotPool {
       return {};
     },
     markSlotUsed: () => undefined,
-    releaseSlot: () => {
+    releaseSlot: (ctx) => {
       this.sharedPermits -= 1;
+      // Permits carry no task identity: a used one released while an ended task's permit is due is
+      // taken for that one. If it was another's, the count holds one permit too many until the ended
+      // task's own release, never one too few.
+      if (ctx.slotInfo !== undefined && this.sharedEndedReturned > 0) {
+        this.sharedEndedReturned -= 1;
+        this.sharedEnded -= 1;
+      }
       this.pump();
     },
   };
 
   private sharedRoom(): boolean {
-    return this.sharedPermits + this.ownAgents < this.total;
+    return this.sharedPermits - this.sharedEnded + this.ownAgents < this.total;
   }
 
   /** Stands in `line` until pump() lets it through; steps out if `signal` aborts first. */

@@ -14,6 +14,7 @@ import { AttemptStore } from '../store/attempt-store';
 import { AttemptUsageStore } from '../store/attempt-usage-store';
 import { WorktreeStore } from '../store/worktree-store';
 import { runMain } from '../process/run-main';
+import { agentProcessEnded } from './agent-slot-interceptor';
 import { agentSlots } from './agent-slots';
 import { createAgentWorkers } from './agent-workers';
 import { runWorkerProcess, type WorkerContext } from './run-worker-process';
@@ -80,6 +81,7 @@ runMain('agent-worker', () => {
           heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
           wakeSlotWaiter: slotWaiterWaker(pool, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
           saveWork: saveTaskWork,
+          agentExited: agentProcessEnded,
         }),
         ...worktreesOf({ config, pool, identity }),
       };

@@ -18,6 +18,7 @@ import { AttemptStore } from '../../src/store/attempt-store';
 import { AttemptUsageStore } from '../../src/store/attempt-usage-store';
 import { PlanStore } from '../../src/store/plan-store';
 import { WorktreeStore } from '../../src/store/worktree-store';
+import { agentProcessEnded } from '../../src/workers/agent-slot-interceptor';
 import { createAgentWorkers } from '../../src/workers/agent-workers';
 import { slotWaiterWaker } from '../../src/workers/slot-waiter-waker';
 import { workerQueueFor } from '../../src/workers/worker-queue';
@@ -133,6 +134,7 @@ export async function runAgentWorker(
       heartbeatIntervalMs,
       wakeSlotWaiter: slotWaiterWaker(h.pool, h.client),
       saveWork: saveTaskWork,
+      agentExited: agentProcessEnded,
     }),
     ...createWorktreeActivities({
       worktreeRoot: options.worktreeRoot ?? join(tmpdir(), 'atelier-test-worktrees', randomUUID()),

@@ -8,7 +8,7 @@ import { ActivityCancellationDetails, ApplicationFailure, CancelledFailure } fro
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Pool } from 'pg';
-import { createAgentActivities } from '../../activities';
+import { createAgentActivities, type AgentActivityDeps } from '../../activities';
 import { loadAgentsFile } from '../../src/config/agents-file';
 import { AdmissionStore } from '../../src/store/admission-store';
 import { AttemptStore } from '../../src/store/attempt-store';
@@ -58,7 +58,16 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
   before(() => {
     pool = new Pool({ connectionString: testEnv.databaseUrl, max: 4 });
     dir = mkdtempSync(join(tmpdir(), 'atelier-agent-activity-'));
-    ({ runAgent } = createAgentActivities({
+    ({ runAgent } = activities());
+  });
+  after(async () => {
+    await pool.end();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** The agent activities on the test database, with `deps` in place of the defaults. */
+  const activities = (deps: Partial<AgentActivityDeps> = {}) =>
+    createAgentActivities({
       agents: loadAgentsFile(TEST_AGENTS_FILE),
       store: new AttemptStore(pool),
       admission: new AdmissionStore(pool),
@@ -66,12 +75,8 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
       workerIdentity: WORKER,
       env: process.env,
       heartbeatIntervalMs: 50,
-    }));
-  });
-  after(async () => {
-    await pool.end();
-    rmSync(dir, { recursive: true, force: true });
-  });
+      ...deps,
+    });
 
   const input = (taskId: string, fields: Partial<RunAgentInput> = {}): RunAgentInput => ({
     taskId,
@@ -124,14 +129,7 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
   it('with deferSuccess, commits the worktree before closing the attempt and leaves ending the task to the workflow', async () => {
     const taskId = await insertTask(pool, { prompt: '@print done' });
     const saved: { path: string; task: string; agent: string; attemptClosed: boolean }[] = [];
-    const { runAgent: run } = createAgentActivities({
-      agents: loadAgentsFile(TEST_AGENTS_FILE),
-      store: new AttemptStore(pool),
-      admission: new AdmissionStore(pool),
-      usage: new AttemptUsageStore(pool),
-      workerIdentity: WORKER,
-      env: process.env,
-      heartbeatIntervalMs: 50,
+    const { runAgent: run } = activities({
       saveWork: async (path, task, agent) => {
         const rows = await attemptRows(pool, taskId);
         saved.push({ path, task, agent, attemptClosed: rows[0]?.finished_at instanceof Date });
@@ -142,6 +140,40 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     assert.equal((await attemptRows(pool, taskId))[0]?.failure_class, 'succeeded');
     const task = await pool.query<{ status: string }>('SELECT status FROM tasks WHERE id = $1', [taskId]);
     assert.equal(task.rows[0]?.status, 'running', 'the workflow records the outcome once the work is committed');
+  });
+
+  it("hands the worker's slot on once the agent exits, before its records; a limited agent or a breaker probe only after the release", async () => {
+    const agents = loadAgentsFile(TEST_AGENTS_FILE);
+    const standIn = agents.agents['stand-in'] as (typeof agents.agents)[string];
+    const limited = { ...standIn, limits: { maxConcurrent: 3 } };
+    /** Runs one gated attempt and returns the order of the slot hand-off, the attempt's end and the release. */
+    const order = async (agent: string, asProbe: boolean): Promise<string[]> => {
+      const calls: string[] = [];
+      const store = new AttemptStore(pool);
+      const finish = store.finishAttempt.bind(store);
+      store.finishAttempt = async (e) => (calls.push('attempt closed'), finish(e));
+      const admission = new AdmissionStore(pool);
+      const [acquire, release] = [admission.acquire.bind(admission), admission.release.bind(admission)];
+      // The gate's answer for an attempt that probes a half-open breaker.
+      admission.acquire = async (...args) => {
+        const admitted = await acquire(...args);
+        return admitted.admitted && asProbe ? { ...admitted, probe: true } : admitted;
+      };
+      admission.release = async (...args) => (calls.push('cluster slot released'), release(...args));
+      const { runAgent: run } = activities({
+        agents: { ...agents, agents: { ...agents.agents, 'stand-in-limited': limited } },
+        store,
+        admission,
+        agentExited: () => calls.push('slot handed on'),
+      });
+      const taskId = await insertTask(pool, { prompt: '@print done', agent });
+      await mockEnvironment().run(run, input(taskId, { agent, gated: true }));
+      return calls;
+    };
+    assert.deepEqual(await order('stand-in', false), ['slot handed on', 'attempt closed', 'cluster slot released']);
+    const afterRelease = ['attempt closed', 'cluster slot released', 'slot handed on'];
+    assert.deepEqual(await order('stand-in-limited', false), afterRelease, 'a limited agent');
+    assert.deepEqual(await order('stand-in', true), afterRelease, "a half-open breaker's probe");
   });
 
   it('kills the agent when the workflow cancels it and fails with CancelledFailure', async () => {

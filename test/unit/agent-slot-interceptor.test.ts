@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { AgentSlotPool } from '../../src/workers/agent-slot-pool';
-import { agentSlotInterceptor } from '../../src/workers/agent-slot-interceptor';
+import { agentProcessEnded, agentSlotInterceptor } from '../../src/workers/agent-slot-interceptor';
 import { waitFor } from '../support/wait-for';
 
 const SHARED = 'agents';
@@ -62,5 +63,20 @@ describe('agent slot interceptor', () => {
     await pool.take(SHARED, new AbortController().signal);
     const { env } = environment(pool, 'commitWorktree');
     assert.equal(await env.run(async () => 'committed'), 'committed');
+  });
+
+  it('hands the slot on when the agent process has ended, before the attempt returns', async () => {
+    const pool = new AgentSlotPool(1, SHARED);
+    const { env } = environment(pool, 'runAgent');
+    let next: Promise<unknown> | undefined;
+    const run = env.run(async () => {
+      agentProcessEnded(Context.current());
+      // The records of the attempt are still being written: the next agent has the slot already.
+      next = pool.take(OWN, AbortSignal.timeout(1000));
+      await next;
+      return 'recorded';
+    });
+    assert.equal(await run, 'recorded');
+    assert.ok(next);
   });
 });

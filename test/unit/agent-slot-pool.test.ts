@@ -35,6 +35,9 @@ const reserveContext = { slotType: 'activity', taskQueue: SHARED } as SlotReserv
 const poll = (pool: AgentSlotPool, signal = new AbortController().signal) =>
   watch(pool.sharedQueueSupplier.reserveSlot(reserveContext, signal));
 const releasePoll = (pool: AgentSlotPool, permit: SlotPermit) => pool.sharedQueueSupplier.releaseSlot({ permit });
+/** Temporal's release of a permit whose poll brought a task, once that task's activity has returned. */
+const releaseTask = (pool: AgentSlotPool, permit: SlotPermit) =>
+  pool.sharedQueueSupplier.releaseSlot({ permit, slotInfo: { type: 'activity', activityType: 'runAgent' } });
 const agent = (pool: AgentSlotPool, queue: string, signal = new AbortController().signal) =>
   watch(pool.take(queue, signal));
 
@@ -131,5 +134,71 @@ describe('AgentSlotPool', () => {
     const later = poll(pool);
     await settle();
     assert.equal(later.state(), 'done', 'the given-up reservation holds no permit');
+  });
+
+  it("gives an ended agent's slot to the next one while its attempt still finishes, once", async () => {
+    const pool = new AgentSlotPool(1, SHARED);
+    const ending = agent(pool, OWN);
+    const next = agent(pool, OWN);
+    const after = agent(pool, OWN);
+    await settle();
+    ending.value().agentEnded();
+    await settle();
+    assert.equal(next.state(), 'done', 'the slot went on when the agent ended');
+    ending.value()();
+    ending.value().agentEnded();
+    await settle();
+    assert.equal(after.state(), 'pending', 'the attempt returning later frees nothing more');
+    next.value()();
+    await settle();
+    assert.equal(after.state(), 'done');
+  });
+
+  it("polls the shared queue for the next task while an ended agent's attempt finishes", async () => {
+    const pool = new AgentSlotPool(1, SHARED);
+    const first = poll(pool);
+    await settle();
+    const ending = agent(pool, SHARED);
+    await settle();
+    const second = poll(pool);
+    await settle();
+    assert.equal(second.state(), 'pending', "the task's agent runs: no room");
+    ending.value().agentEnded();
+    await settle();
+    assert.equal(second.state(), 'done', 'the agent ended: its permit holds no agent');
+    ending.value()();
+    releaseTask(pool, first.value());
+    const third = poll(pool);
+    await settle();
+    assert.equal(third.state(), 'pending', 'the second poll holds the one slot');
+    releasePoll(pool, second.value());
+    await settle();
+    assert.equal(third.state(), 'done');
+  });
+
+  it('never counts more room than there is when a task ends before an ended one is released', async () => {
+    const pool = new AgentSlotPool(2, SHARED);
+    const [p1, p2] = [poll(pool), poll(pool)];
+    await settle();
+    const [ended, plain] = [agent(pool, SHARED), agent(pool, SHARED)];
+    await settle();
+    ended.value().agentEnded();
+    ended.value()();
+    plain.value()();
+    // Temporal releases the plain task's permit first; the pool cannot tell the two permits apart.
+    releaseTask(pool, p2.value());
+    const extra = [poll(pool), poll(pool)];
+    await settle();
+    assert.deepEqual(
+      extra.map((p) => p.state()),
+      ['done', 'pending'],
+      "the ended task's permit still counts until it is released",
+    );
+    releaseTask(pool, p1.value());
+    await settle();
+    assert.deepEqual(
+      extra.map((p) => p.state()),
+      ['done', 'done'],
+    );
   });
 });
