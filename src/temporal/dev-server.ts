@@ -66,22 +66,58 @@ export async function waitForPort(host: string, port: number, timeoutMs: number)
   }
 }
 
+/** The dev server exited before its gRPC port answered. */
+class EarlyExit extends Error {}
+
+/**
+ * Starts: the dev server picks some of its ports itself (HTTP, metrics, its internal services), each
+ * free when it asks and possibly taken by another process by the time it binds it. Such a start
+ * exits at once and is tried again.
+ */
+const START_ATTEMPTS = 3;
+
 /**
  * Starts the Temporal CLI dev server as a child process in its own process group (a terminal's Ctrl-C
  * must not stop it before the workers have drained) that dies with its parent, and waits until its
- * gRPC port answers.
+ * gRPC port answers. With `stdio: 'ignore'` its output is dropped, except the end of it when it exits
+ * early, which the error carries.
  */
 export async function startDevServer(
   o: DevServerOptions,
   stdio: 'inherit' | 'ignore' = 'inherit',
 ): Promise<ChildProcess> {
   mkdirSync(dirname(o.dbFile), { recursive: true });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(o, stdio);
+    } catch (err) {
+      if (!(err instanceof EarlyExit) || attempt >= START_ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function startOnce(o: DevServerOptions, stdio: 'inherit' | 'ignore'): Promise<ChildProcess> {
   const [command, ...args] = [...parentDeathPrefix('TERM'), o.binary, ...devServerArgs(o)];
-  const child = spawn(command as string, args, { stdio: ['ignore', stdio, stdio], detached: true });
+  const output = stdio === 'inherit' ? 'inherit' : 'pipe';
+  const child = spawn(command as string, args, { stdio: ['ignore', output, output], detached: true });
+  let tail = '';
+  const keepTail = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString()).slice(-2000);
+  };
+  // Read for the server's whole life, so a full pipe never blocks it.
+  child.stdout?.on('data', keepTail);
+  child.stderr?.on('data', keepTail);
   const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code, signal) => reject(new Error(`Temporal dev server exited early (${code ?? signal})`))),
+    child.once('close', (code, signal) =>
+      reject(new EarlyExit(`Temporal dev server exited early (${code ?? signal})${tail ? `: ${tail.trim()}` : ''}`)),
+    ),
   );
   exited.catch(() => undefined);
-  await Promise.race([waitForPort(o.ip, o.port, 120_000), exited]);
+  try {
+    await Promise.race([waitForPort(o.ip, o.port, 120_000), exited]);
+  } catch (err) {
+    if (!(err instanceof EarlyExit) && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    throw err;
+  }
   return child;
 }
