@@ -23,6 +23,11 @@ async function main(): Promise<number> {
     const files = findTests(join(ROOT, 'dist/test')).filter(
       (f) => selected.length === 0 || selected.some((s) => f.includes(s)),
     );
+    // Given no files, Node's runner would look for tests itself, and take every script under test/.
+    if (files.length === 0) {
+      process.stderr.write(`no test file's path contains ${selected.map((s) => `"${s}"`).join(' or ')}\n`);
+      return 1;
+    }
     const runner = spawn(process.execPath, ['--test', '--test-reporter=spec', '--test-concurrency=2', ...files], {
       cwd: ROOT,
       env: {
