@@ -220,7 +220,15 @@ describe('observability of the whole service: metrics, workers, live logs', () =
       const failing = await submit(stack.baseUrl, { prompt: '@exit 4', maxAttempts: 1 });
       await Promise.all([waitForEnd(stack.baseUrl, slow.id), waitForEnd(stack.baseUrl, failing.id)]);
 
-      const after = (await scrape(agentUrl)).samples;
+      // A task without a worktree is recorded as ended by its activity, which is counted when it returns.
+      const after = await waitFor(
+        'both attempts to be counted',
+        async () => {
+          const s = (await scrape(agentUrl)).samples;
+          return sample(s, 'atelier_agent_runs_active', { agent: 'stand-in' }) === 0 ? s : undefined;
+        },
+        { timeoutMs: 15_000, intervalMs: 100 },
+      );
       assert.equal(sample(after, 'atelier_agent_run_duration_seconds_count', labels), runs + 1);
       assert.ok(sample(after, 'atelier_agent_run_duration_seconds_sum', labels) >= 2, 'the 2 s run is timed');
       assert.equal(
