@@ -1,10 +1,11 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
 import { Pool } from 'pg';
 import { startStack } from '../support/stack';
 import { startTestServices } from '../support/test-services';
 import { waitFor } from '../support/wait-for';
-import { loadTimings, summarize } from './measure';
+import { loadTimings, summarize, type RunMetrics, type TaskTiming } from './measure';
 import { childProcesses, UsageSampler } from './process-stats';
 import { readResults, writeReport, type ScenarioResult } from './report';
 import { quick, SCENARIOS, type Scenario } from './scenarios';
@@ -28,17 +29,48 @@ async function waitForEnd(pool: Pool, label: string, count: number, timeoutMs: n
   );
 }
 
+/** Until every workflow on the scenario's workflow queue has closed (they close just after their task's end is written). */
+async function waitForClosedWorkflows(temporal: Client, workflowQueue: string): Promise<void> {
+  await waitFor(
+    `the workflows on ${workflowQueue} to close`,
+    async () =>
+      (await temporal.workflow.count(`TaskQueue = "${workflowQueue}" AND ExecutionStatus = "Running"`)).count === 0,
+    { timeoutMs: 60_000, intervalMs: 50 },
+  );
+}
+
+/** The round whose makespan is the median (the lower of the middle two for an even count). */
+function medianRound(rounds: RunMetrics[]): RunMetrics {
+  const sorted = [...rounds].sort((a, b) => a.makespanS - b.makespanS);
+  return sorted[Math.floor((sorted.length - 1) / 2)] as RunMetrics;
+}
+
+/** BENCH_DEBUG: each task's submission, agent start and end, and terminal write, from the first submission. */
+function printTimeline(timings: TaskTiming[]): void {
+  const t0 = Math.min(...timings.map((t) => t.createdMs));
+  for (const t of [...timings].sort((a, b) => a.createdMs - b.createdMs)) {
+    const a = t.attempts[0];
+    process.stderr.write(
+      `  created +${t.createdMs - t0} start +${(a?.startedMs ?? NaN) - t0} end +${(a?.finishedMs ?? NaN) - t0} done +${(t.finishedMs ?? NaN) - t0}\n`,
+    );
+  }
+}
+
 async function runScenario(
   scenario: Scenario,
   services: { temporalPid: number | undefined },
   halfMaxRate: number,
 ): Promise<ScenarioResult> {
+  const workflowQueue = `bench-wf-${scenario.name}-${Date.now()}`;
   const stack = await startStack({
+    ATELIER_WORKFLOW_QUEUE: workflowQueue,
     ATELIER_AGENTS_FILE: BENCH_AGENTS_FILE,
     ATELIER_AGENT_SLOTS: String(scenario.slots),
     LOG_LEVEL: 'warn',
   });
   const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
+  const temporal = new Client({ connection });
   try {
     // One task first, run to its end, so start-up costs (first connections, code caches) are not counted.
     const warmup = `warmup-${scenario.name}-${Date.now()}`;
@@ -55,23 +87,24 @@ async function runScenario(
       { pid: upPid, name: 'up-supervisor' },
       ...childProcesses(upPid),
     ];
-    const label = `${scenario.name}-${Date.now()}`;
     const sampler = new UsageSampler(processes);
     const ideal = Math.ceil(scenario.tasks / scenario.slots) * scenario.seconds;
-    await submitAll({ baseUrl: stack.baseUrl, scenario, label, halfMaxRate });
-    await waitForEnd(pool, label, scenario.tasks, (ideal * 3 + 300) * 1000);
-    const usage = sampler.stop();
-    const timings = await loadTimings(pool, label);
-    if (process.env.BENCH_DEBUG) {
-      const t0 = Math.min(...timings.map((t) => t.createdMs));
-      for (const t of timings.sort((a, b) => a.createdMs - b.createdMs)) {
-        const a = t.attempts[0];
-        process.stderr.write(
-          `  created +${t.createdMs - t0} start +${(a?.startedMs ?? NaN) - t0} end +${(a?.finishedMs ?? NaN) - t0} done +${(t.finishedMs ?? NaN) - t0}\n`,
-        );
-      }
+    const rounds = scenario.rounds ?? 1;
+    const measured: RunMetrics[] = [];
+    for (let round = 1; round <= rounds; round++) {
+      // The round before has written its tasks' ends; its workflows may still be closing.
+      await waitForClosedWorkflows(temporal, workflowQueue);
+      const label = `${scenario.name}-${Date.now()}-${round}`;
+      await submitAll({ baseUrl: stack.baseUrl, scenario, label, halfMaxRate });
+      await waitForEnd(pool, label, scenario.tasks, (ideal * 3 + 300) * 1000);
+      const timings = await loadTimings(pool, label);
+      if (process.env.BENCH_DEBUG) printTimeline(timings);
+      measured.push(summarize(timings));
     }
-    const metrics = summarize(timings);
+    await waitForClosedWorkflows(temporal, workflowQueue);
+    // CPU per round, so scenarios of one round and of several compare.
+    const usage = sampler.stop().map((u) => ({ ...u, cpuSeconds: u.cpuSeconds / rounds }));
+    const metrics = medianRound(measured);
     const parallel = scenario.arrival.kind === 'burst' && scenario.seconds > 0;
     return {
       scenario,
@@ -81,10 +114,12 @@ async function runScenario(
       seedFormulaEfficiencyPct: parallel
         ? (100 * scenario.tasks * scenario.seconds) / (scenario.slots * metrics.makespanS)
         : null,
+      ...(rounds > 1 && { roundMakespansS: measured.map((m) => m.makespanS) }),
       usage,
       ranAt: new Date().toISOString(),
     };
   } finally {
+    await connection.close();
     await pool.end();
     await stack.stop();
   }

@@ -21,6 +21,8 @@ export interface ScenarioResult {
   efficiencyPct: number | null;
   /** The seeds' own formula: sequential time / (workers × makespan). */
   seedFormulaEfficiencyPct: number | null;
+  /** Every round's makespan, in run order, when the scenario ran several (`metrics` is the median one). */
+  roundMakespansS?: number[];
   usage: ProcessUsage[];
   ranAt: string;
 }
@@ -65,6 +67,13 @@ function environment(quick: boolean): Record<string, unknown> {
 const fmt = (v: number | null | undefined, digits = 1): string =>
   v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(digits);
 
+/** ", median of 5: 1.20–1.31 s" for a scenario of several rounds. */
+function rounds(r: ScenarioResult): string {
+  const all = r.roundMakespansS;
+  if (!all || all.length < 2) return '';
+  return `, median of ${all.length}: ${fmt(Math.min(...all), 2)}–${fmt(Math.max(...all), 2)} s`;
+}
+
 function markdown(results: Results): string {
   const rows = results.scenarios.map((r) => {
     const m = r.metrics;
@@ -73,7 +82,7 @@ function markdown(results: Results): string {
     return [
       r.scenario.name,
       `${m.succeeded}/${m.tasks}`,
-      `${fmt(m.makespanS, 2)} s${seed?.makespanS ? ` (seed ${seed.makespanS} s)` : ''}`,
+      `${fmt(m.makespanS, 2)} s${rounds(r)}${seed?.makespanS ? ` (seed ${seed.makespanS} s)` : ''}`,
       r.idealMakespanS === null ? '–' : `${fmt(r.idealMakespanS, 2)} s`,
       r.efficiencyPct === null ? '–' : `${fmt(r.efficiencyPct)}%`,
       r.seedFormulaEfficiencyPct === null
@@ -102,7 +111,9 @@ attempt's start (just before the process is spawned), the end is the task's term
 - **Executions/tasks**: agent runs recorded per task submitted; must be equal when nothing fails
   (the seeds ran tasks 1.5–2× each).
 - **Peak/slots**: most agent processes alive at once, against the agent worker's slots.
-- **CPU / memory**: CPU seconds used during the scenario and peak RSS, per process.
+- **Rounds**: the seconds-long seed scenarios run 5 times in a row on the same stack; the row shows
+  the median round (by makespan) and the range of all five.
+- **CPU / memory**: CPU seconds used during the scenario (per round) and peak RSS, per process.
 
 | scenario | done | makespan | ideal | efficiency | seed formula | throughput | latency ms | executions/tasks | peak/slots | CPU s / peak RSS |
 |---|---|---|---|---|---|---|---|---|---|---|
@@ -116,28 +127,46 @@ ${targets(results)}
 
 ## What limits the numbers
 
-Profiled on this 2-core machine (CPU seconds per process are in the table above):
+Profiled on this 2-core machine with \`perf\` (every process at once, during \`noop-1000\`), Node's CPU
+profiler and the events' times in Temporal's histories:
 
-- **The Temporal dev server's store.** The dev server keeps history and visibility in SQLite through a
-  pure-Go driver; each task costs it about 20–25 ms of CPU (start, two workflow tasks, the activity,
-  visibility). At 30 no-op tasks a second that alone is most of one core. A Temporal server on
-  PostgreSQL or Cassandra, on its own machine, removes this ceiling; Atelier needs no change for it.
-- **The fixed path from submit to agent start**, about 30 ms at idle and 50–200 ms in a burst: the API
-  stores the task and starts the workflow, the workflow worker schedules the attempt, the agent worker
-  reads the task, passes the cluster-wide gate and records the attempt. Scenarios of short tasks pay
-  it once per wave, so 0.5 s tasks lose the most efficiency; 10 s tasks lose little. Nearly all of it
-  is Temporal's: the agent worker's database work on this path takes a few milliseconds.
-- **Work per task in the workers**: the agent worker forks the agent (through \`setpriv\` so it dies
-  with its worker); \`spawn\` blocks its event loop about 5 ms per start, the fork of a process of
-  about 150 MB. It sends seven small PostgreSQL statements per attempt, each prepared once per
-  connection (the run's number, the task, admission, attempt start, usage, attempt end, release): about
-  1 ms of PostgreSQL CPU in all. The workflow worker replays two workflow tasks.
+- **CPU per task, at full load: about 40 ms in all**, which on 2 cores caps throughput near 50 tasks/s
+  even with every core busy. The Temporal dev server takes about 17 ms of it (its SQLite store through a
+  pure-Go driver; about 5 ms of that is visibility: the start, the close, and the \`TemporalChangeVersion\`
+  search attribute the SDK upserts with a workflow's first \`patched()\`); the workflow worker about 7 ms
+  (two workflow tasks); the agent worker about 6 ms (the fork in \`spawn\` is a good part); the API about
+  3 ms; PostgreSQL about 3 ms; the agent process's own start (\`setpriv\`, then the program) about 1.5 ms;
+  the benchmark's own client about 1.5 ms. The dev server's share is also what varies most between
+  runs (17–22 ms a task in today's runs of \`noop-1000\`, 40–48 tasks/s). A Temporal server on
+  PostgreSQL or Cassandra, on its own machine, takes the largest share off this machine; Atelier needs
+  no change for it.
+- **Submit to agent start, about 30 ms at idle**: the API stores the task and starts its workflow (5 ms),
+  the server hands the first workflow task to the workflow worker (3–4 ms), the workflow worker runs it
+  (10–15 ms: the SDK creates the workflow's sandbox and passes the activation between its Rust core and
+  the workflow thread), the server hands the attempt to the agent worker (2–3 ms), the SDK calls the
+  activity (4–10 ms), and Atelier reads the task, passes the cluster-wide gate and records the attempt
+  (4–5 ms). In a burst every stage queues for the same 2 cores, so the fifth task of a burst of ten
+  starts 130–180 ms after the first submission; short tasks pay that once per wave, which is why 0.5 s
+  tasks lose the most efficiency and 10 s tasks little. Between waves a slot goes to the next task as
+  soon as the agent's process exits, before the attempt's records are written; the next agent still
+  starts 10–75 ms later, as the wave before is being recorded on the same 2 cores.
+- **Tried without effect**: eager workflow start (in an experiment, the API ran a workflow worker and
+  asked for it: the dev server's CPU stayed the same, the API took over half of the workflow worker's,
+  and makespans and throughput stayed within noise); no \`patched()\` on a plain task's path (so no
+  \`TemporalChangeVersion\` upsert: server CPU and makespans unchanged within noise); a larger \`GOGC\`
+  for the dev server (200 and 400: 4% less server CPU for 200 MB more memory, throughput within noise);
+  SQLite \`mmap_size\` and \`cache_size\`; more non-sticky workflow-task pollers; a second workflow
+  thread; and, in an experiment on a patched SDK, no execution timeout for the workflow sandbox (Node
+  starts a watchdog thread per call) and no stack-trace hook on workflow promises: both take CPU,
+  neither changed the workflow task's latency.
 - What was fixed on the way: one task-queue partition in the dev server (tasks written to a partition
   without a poller waited up to a second), the success written together with its attempt (no
-  bookkeeping activity after the agent ends: end-to-done is 0 ms), bookkeeping as local activities,
+  bookkeeping activity after the agent ends: the task's end is written 2–20 ms after its agent's),
+  a slot handed on when its agent exits, bookkeeping as local activities,
   the benchmark's own warm-up waiting for its task, the gate's common case (an agent without limits,
   its breaker closed, budgets with room) in one statement each way instead of two transactions of 17,
-  worker-registry writes shared by the starts and ends of the same half second.
+  worker-registry writes shared by the starts and ends of the same half second, statements prepared
+  once per connection.
 
 ## Environment
 

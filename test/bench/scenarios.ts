@@ -7,6 +7,12 @@ export interface Scenario {
   slots: number;
   /** burst: all submitted at once; rate: a steady `perSecond`; halfMax: half the no-op throughput measured before. */
   arrival: { kind: 'burst' } | { kind: 'rate'; perSecond: number } | { kind: 'halfMax' };
+  /**
+   * Runs measured, one after the other on the same stack; the result is the median one by makespan.
+   * For the seconds-long scenarios, where one run's noise (a scheduler hiccup on 2 cores) is as large
+   * as the differences that matter.
+   */
+  rounds?: number;
   /** The seeds' figure for the same work, when they report one. */
   seed?: {
     makespanS?: number;
@@ -18,6 +24,9 @@ export interface Scenario {
   };
 }
 
+/** Rounds of each seconds-long scenario (see `Scenario.rounds`). */
+const SHORT_SCENARIO_ROUNDS = 5;
+
 export const SCENARIOS: Scenario[] = [
   {
     name: 'seed-10x0.5s-5slots',
@@ -26,6 +35,7 @@ export const SCENARIOS: Scenario[] = [
     seconds: 0.5,
     slots: 5,
     arrival: { kind: 'burst' },
+    rounds: SHORT_SCENARIO_ROUNDS,
     seed: { makespanS: 5.15, throughputPerS: 1.94, source: 'seeds/000: 5 workers, 10 x 0.5 s in 5.15 s' },
   },
   {
@@ -35,6 +45,7 @@ export const SCENARIOS: Scenario[] = [
     seconds: 1,
     slots: 2,
     arrival: { kind: 'burst' },
+    rounds: SHORT_SCENARIO_ROUNDS,
     seed: { makespanS: 2.42, efficiencyPct: 41.3, executionsPerTask: 2, source: 'seeds/002 test 1' },
   },
   {
@@ -44,6 +55,7 @@ export const SCENARIOS: Scenario[] = [
     seconds: 1,
     slots: 3,
     arrival: { kind: 'burst' },
+    rounds: SHORT_SCENARIO_ROUNDS,
     seed: { makespanS: 3.76, efficiencyPct: 35.5, executionsPerTask: 2, source: 'seeds/002 test 2' },
   },
   {
@@ -53,6 +65,7 @@ export const SCENARIOS: Scenario[] = [
     seconds: 0.5,
     slots: 3,
     arrival: { kind: 'burst' },
+    rounds: SHORT_SCENARIO_ROUNDS,
     seed: { makespanS: 2.38, efficiencyPct: 42.0, executionsPerTask: 1.5, source: 'seeds/002 test 3' },
   },
   {
