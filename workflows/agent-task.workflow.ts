@@ -14,6 +14,7 @@ import {
   AGENT_HEARTBEAT_TIMEOUT_SECONDS,
   AGENT_TIMEOUT_MARGIN_SECONDS,
   FAILURE_CLASSES,
+  WORKER_QUEUE_LINE_SECONDS,
   NON_RETRYABLE_CLASSES,
   type AgentTaskInput,
   type AgentTaskOutput,
@@ -84,20 +85,22 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
     }
     throw ApplicationFailure.nonRetryable(message, FAILURE_CLASSES.invalidInput);
   }
-  const agentsOn = (taskQueue: string, scheduleToStartTimeout?: number) =>
+  const agentsOn = (taskQueue: string, workerQueue: boolean) =>
     proxyActivities<AgentActivities>({
       taskQueue,
       // On one worker's own queue (a task's worktree is there), an attempt that no worker picks up
-      // means that worker is gone: it fails as a `timeout` instead of waiting forever.
-      ...(scheduleToStartTimeout !== undefined && { scheduleToStartTimeout }),
-      startToCloseTimeout: (input.timeoutSeconds + AGENT_TIMEOUT_MARGIN_SECONDS) * 1000,
+      // means that worker is gone: it fails as a `timeout` instead of waiting forever. Once picked up,
+      // it may wait for a slot there.
+      ...(workerQueue && { scheduleToStartTimeout: WORKER_QUEUE_START_TIMEOUT_MS }),
+      startToCloseTimeout:
+        (input.timeoutSeconds + AGENT_TIMEOUT_MARGIN_SECONDS + (workerQueue ? WORKER_QUEUE_LINE_SECONDS : 0)) * 1000,
       heartbeatTimeout: AGENT_HEARTBEAT_TIMEOUT_SECONDS * 1000,
       retry: { maximumAttempts: 1 },
       // Wait until the agent worker has killed the process group, so `cancelled` means the agent is gone.
       cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
       priority: { priorityKey: input.priority },
     });
-  const agents = agentsOn(input.agentTaskQueue);
+  const agents = agentsOn(input.agentTaskQueue, false);
   // Asked here, before any wait: a patch first asked after a signal does not replay (its marker would
   // precede the command in history but not in the replayed code).
   const chains = patched(PATCHES.chainsAndPolicies);
@@ -116,7 +119,7 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
             input,
             repo,
             salvage,
-            agentsOn: (workerQueue) => agentsOn(workerQueue, WORKER_QUEUE_START_TIMEOUT_MS),
+            agentsOn: (workerQueue) => agentsOn(workerQueue, true),
             bookkeeping,
           },
           (placed) => loop(input, placed),

@@ -268,6 +268,12 @@ export interface TaskOutcomeRecord {
 export const AGENT_HEARTBEAT_TIMEOUT_SECONDS = 10;
 /** Room between the agent's own timeout and Temporal's hard limit, for the kill grace and the final write. */
 export const AGENT_TIMEOUT_MARGIN_SECONDS = 30;
+/**
+ * More room for an attempt on one worker's own queue (a worktree task's): it may wait there in line for
+ * one of the worker's slots (agent-slot-pool.ts), and that wait must not cut its agent's time limit,
+ * which the worker counts from the agent's start.
+ */
+export const WORKER_QUEUE_LINE_SECONDS = 3600;
 
 /** Task and run ids are UUIDs; anything else names nothing. */
 export const isUuid = (value: string): boolean =>

@@ -1,7 +1,12 @@
 import type { Context } from '@temporalio/activity';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import { AGENT_ACTIVITY } from '../observability/activity-tracker';
+import type { WorktreeActivities } from '../../activities';
+import type { RunAgentOutput } from '../../workflows/definitions';
+import { AGENT_ACTIVITY, taskIdsOf } from '../observability/activity-tracker';
 import type { AgentSlot, AgentSlotPool } from './agent-slot-pool';
+
+/** The activity that makes a task's worktree on this worker (worktree.activities.ts), binding the task here. */
+const PREPARE_WORKTREE_ACTIVITY: keyof WorktreeActivities = 'prepareWorktree';
 
 /** The slot of each attempt under way, by its activity's context. */
 const slotsOfAttempts = new WeakMap<Context, AgentSlot>();
@@ -17,7 +22,9 @@ export function agentProcessEnded(ctx: Context): void {
 /**
  * Holds each agent attempt (`runAgent`) until it has one of the process's agent slots, and frees the
  * slot when the agent's process has ended (`agentProcessEnded`) or, at the latest, when the attempt
- * ends; other activities (the worktree's git operations) pass straight through.
+ * ends. A worktree prepared here keeps a slot for its task's first attempt (`AgentSlotPool.reserve`),
+ * and an attempt held back by an open breaker keeps its own for the chain's next agent; the other
+ * activities (the worktree's git operations) pass straight through.
  * The slot comes before the attempt's admission by the cluster-wide gate, so an attempt in line holds
  * no cluster-wide slot that another worker could use, and starts as soon as it is admitted.
  *
@@ -32,17 +39,26 @@ export function agentSlotInterceptor(pool: AgentSlotPool, heartbeatIntervalMs: n
   return (ctx) => ({
     inbound: {
       execute: async (input, next) => {
+        const { taskId } = taskIdsOf(input.args, ctx.info.workflowExecution?.workflowId);
+        if (ctx.info.activityType === PREPARE_WORKTREE_ACTIVITY) {
+          const prepared = await next(input);
+          if (taskId !== undefined) pool.reserve(taskId);
+          return prepared;
+        }
         if (ctx.info.activityType !== AGENT_ACTIVITY) return next(input);
         const heartbeat = setInterval(() => ctx.heartbeat({ waitingForSlot: true }), heartbeatIntervalMs);
         let slot: AgentSlot;
         try {
-          slot = await pool.take(ctx.info.taskQueue, ctx.cancellationSignal);
+          slot = await pool.take(ctx.info.taskQueue, taskId, ctx.cancellationSignal);
         } finally {
           clearInterval(heartbeat);
         }
         slotsOfAttempts.set(ctx, slot);
         try {
-          return await next(input);
+          const result = await next(input);
+          // The chain tries its next agent at once, on this queue for a worktree task.
+          if ((result as RunAgentOutput | undefined)?.waiting?.kind === 'breaker_open') slot.keep();
+          return result;
         } finally {
           slot();
         }

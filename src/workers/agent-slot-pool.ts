@@ -3,9 +3,13 @@ import type { ActivitySlotInfo, CustomSlotSupplier } from '@temporalio/worker';
 /**
  * An agent's slot: called when its attempt's activity returns. `agentEnded`, called as soon as the
  * agent's process has exited, frees the slot earlier, while the attempt's records are still written,
- * so the next agent need not wait for them.
+ * so the next agent need not wait for them. `keep`, instead of the call, for an attempt whose agent
+ * never ran: on the own queue the slot is kept for the task's next attempt (see `reserve`).
  */
-export type AgentSlot = (() => void) & { agentEnded: () => void };
+export type AgentSlot = (() => void) & { agentEnded: () => void; keep: () => void };
+
+/** How long a slot is kept for a task's next attempt before others may have it. */
+export const RESERVATION_MS = 60_000;
 
 /**
  * The agent slots of one agent worker process, counted once for its two Temporal workers: the one on
@@ -20,6 +24,11 @@ export type AgentSlot = (() => void) & { agentEnded: () => void };
  *   stay under `total`. Work this worker could not start stays on the queue for an idle worker.
  * - The own queue's worker is not limited here: its tasks can run on no other worker (their worktree
  *   is on this disk), and it must take them within their schedule-to-start timeout.
+ * - A worktree prepared here binds its task to this worker, so a slot is kept for it (`reserve`), when
+ *   one is free, until its first attempt takes it, at once and out of line, or for `RESERVATION_MS`
+ *   at most. With a fixed number of slots the shared queue's worker counts kept slots as taken, so a
+ *   burst of worktree tasks binds no more tasks to one worker than it has slots. An attempt held back
+ *   by an open breaker, which its chain's next agent follows at once, keeps its slot the same way.
  *
  * One semaphore behind both workers' slot suppliers would not do: Temporal reserves a slot before it
  * polls, so the shared queue's idle pollers would hold every permit, and the own queue, whose tasks
@@ -40,6 +49,8 @@ export class AgentSlotPool {
   private sharedEnded = 0;
   /** Of those, the ones whose activity has returned: Temporal releases their permits next. */
   private sharedEndedReturned = 0;
+  /** Slots kept for a task's next attempt here (its worktree was just prepared, or a breaker held it back), by task id. */
+  private readonly reserved = new Map<string, NodeJS.Timeout>();
   private readonly agentLine: (() => void)[] = [];
   private readonly pollLine: (() => void)[] = [];
 
@@ -49,20 +60,55 @@ export class AgentSlotPool {
   ) {}
 
   /**
-   * Waits for a slot for an agent from `taskQueue`; resolves with its release, to call when the
-   * attempt's activity returns. Rejects with the signal's reason, out of line, when the signal aborts
-   * first (a cancelled activity).
+   * Keeps a slot for task `taskId`, whose worktree this worker has just prepared, until its first
+   * attempt takes it or `RESERVATION_MS` pass. Keeps none while every slot is taken or kept: that
+   * attempt then waits in line.
    */
-  async take(taskQueue: string, signal: AbortSignal): Promise<AgentSlot> {
+  reserve(taskId: string): void {
+    if (!this.reserved.has(taskId) && this.running + this.reserved.size >= this.total) return;
+    this.keepFor(taskId);
+  }
+
+  /** Keeps (again) the slot of task `taskId` for `RESERVATION_MS`. */
+  private keepFor(taskId: string): void {
+    clearTimeout(this.reserved.get(taskId));
+    const lapse = setTimeout(() => this.forget(taskId), RESERVATION_MS);
+    lapse.unref();
+    this.reserved.set(taskId, lapse);
+  }
+
+  /** Gives the slot kept for task `taskId`, if any, back to the others. */
+  private forget(taskId: string | undefined): void {
+    if (taskId === undefined || !this.reserved.has(taskId)) return;
+    clearTimeout(this.reserved.get(taskId));
+    this.reserved.delete(taskId);
+    this.pump();
+  }
+
+  /**
+   * Waits for a slot for an agent of task `taskId` from `taskQueue` (at once, when one is kept for the
+   * task); resolves with its release, to call when the attempt's activity returns. Rejects with the
+   * signal's reason, out of line, when the signal aborts first (a cancelled activity), and gives
+   * back the slot kept for the task.
+   */
+  async take(taskQueue: string, taskId: string | undefined, signal: AbortSignal): Promise<AgentSlot> {
+    if (signal.aborted) this.forget(taskId);
     signal.throwIfAborted();
     const own = taskQueue !== this.sharedQueue;
     if (own) this.ownAgents += 1;
-    try {
-      await this.wait(this.agentLine, signal);
-    } catch (err) {
-      if (own) this.ownAgents -= 1;
-      this.pump();
-      throw err;
+    const kept = taskId === undefined ? undefined : this.reserved.get(taskId);
+    if (kept !== undefined) {
+      clearTimeout(kept);
+      this.reserved.delete(taskId as string);
+      this.running += 1;
+    } else {
+      try {
+        await this.wait(this.agentLine, signal);
+      } catch (err) {
+        if (own) this.ownAgents -= 1;
+        this.pump();
+        throw err;
+      }
     }
     let agentGone = false;
     let released = false;
@@ -87,7 +133,15 @@ export class AgentSlotPool {
         this.sharedEndedReturned += 1;
       }
     };
-    return Object.assign(release, { agentEnded });
+    const keep = (): void => {
+      if (released || agentGone || !own || taskId === undefined || this.reserved.has(taskId)) return release();
+      released = true;
+      agentGone = true;
+      this.running -= 1;
+      this.ownAgents -= 1;
+      this.keepFor(taskId);
+    };
+    return Object.assign(release, { agentEnded, keep });
   }
 
   /** For the shared queue's worker: `tuner.activityTaskSlotSupplier`. */
@@ -117,7 +171,7 @@ export class AgentSlotPool {
   };
 
   private sharedRoom(): boolean {
-    return this.sharedPermits - this.sharedEnded + this.ownAgents < this.total;
+    return this.sharedPermits - this.sharedEnded + this.ownAgents + this.reserved.size < this.total;
   }
 
   /** Stands in `line` until pump() lets it through; steps out if `signal` aborts first. */
@@ -139,7 +193,7 @@ export class AgentSlotPool {
 
   /** Lets through, in order, the agents and then the polls there is room for now. */
   private pump(): void {
-    while (this.running < this.total && this.agentLine.length > 0) {
+    while (this.running + this.reserved.size < this.total && this.agentLine.length > 0) {
       this.running += 1;
       (this.agentLine.shift() as () => void)();
     }

@@ -3,13 +3,17 @@ import { describe, it } from 'node:test';
 import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger } from '@temporalio/worker';
+import { DefaultLogger, type SlotReserveContext } from '@temporalio/worker';
 import { AgentSlotPool } from '../../src/workers/agent-slot-pool';
 import { agentProcessEnded, agentSlotInterceptor } from '../../src/workers/agent-slot-interceptor';
 import { waitFor } from '../support/wait-for';
 
 const SHARED = 'agents';
 const OWN = 'agents/worker-1';
+const SHARED_POLL = { slotType: 'activity', taskQueue: SHARED } as SlotReserveContext;
+const TASK = '7d3c9a56-8a51-4a3e-9a59-2f3c0e0b6a11';
+const OTHER_TASK = '5e2b8f0c-1d4a-4c3b-9e7f-8a6d5c4b3a29';
+const FAILED_TASK = '0b0f6a35-64d1-4f7e-8f5e-6f1f3c2f4b22';
 
 /** An activity environment whose activities go through the slot interceptor of `pool`. */
 function environment(pool: AgentSlotPool, activityType: string) {
@@ -25,7 +29,7 @@ function environment(pool: AgentSlotPool, activityType: string) {
 describe('agent slot interceptor', () => {
   it('starts an agent attempt once it has a slot, heartbeating while it waits, and frees the slot after', async () => {
     const pool = new AgentSlotPool(1, SHARED);
-    const release = await pool.take(SHARED, new AbortController().signal);
+    const release = await pool.take(SHARED, undefined, new AbortController().signal);
     const { env, heartbeats } = environment(pool, 'runAgent');
     let started = false;
     const run = env.run(async () => {
@@ -38,13 +42,13 @@ describe('agent slot interceptor', () => {
     release();
     assert.equal(await run, 'ran');
     const count = heartbeats.length;
-    await pool.take(SHARED, AbortSignal.timeout(1000));
+    await pool.take(SHARED, undefined, AbortSignal.timeout(1000));
     assert.equal(heartbeats.length, count, 'no heartbeats once it has the slot');
   });
 
   it('ends an attempt cancelled in line as cancelled, without ever starting it', async () => {
     const pool = new AgentSlotPool(1, SHARED);
-    const release = await pool.take(SHARED, new AbortController().signal);
+    const release = await pool.take(SHARED, undefined, new AbortController().signal);
     const { env, heartbeats } = environment(pool, 'runAgent');
     let started = false;
     const run = env.run(async () => {
@@ -54,15 +58,51 @@ describe('agent slot interceptor', () => {
     env.cancel();
     await assert.rejects(run, CancelledFailure);
     release();
-    await pool.take(OWN, AbortSignal.timeout(1000));
+    await pool.take(OWN, undefined, AbortSignal.timeout(1000));
     assert.equal(started, false);
   });
 
   it('lets other activities (the git operations) through while every slot is taken', async () => {
     const pool = new AgentSlotPool(1, SHARED);
-    await pool.take(SHARED, new AbortController().signal);
+    await pool.take(SHARED, undefined, new AbortController().signal);
     const { env } = environment(pool, 'commitWorktree');
     assert.equal(await env.run(async () => 'committed'), 'committed');
+  });
+
+  it('keeps a slot for a task whose worktree it prepared (none when the prepare fails), again when a breaker held it back', async () => {
+    const pool = new AgentSlotPool(1, SHARED);
+    const prepare = (taskId: string, fails: boolean) =>
+      new MockActivityEnvironment(
+        { activityType: 'prepareWorktree', taskQueue: SHARED },
+        { interceptors: [agentSlotInterceptor(pool, 20)], logger: new DefaultLogger('ERROR') },
+      ).run(
+        async (_input: { taskId: string }) => {
+          if (fails) throw new Error('not a repository');
+          return 'prepared';
+        },
+        { taskId },
+      );
+    await assert.rejects(prepare(FAILED_TASK, true), /not a repository/);
+    assert.ok(pool.sharedQueueSupplier.tryReserveSlot(SHARED_POLL), 'nothing kept');
+    pool.sharedQueueSupplier.releaseSlot({ permit: {} });
+    assert.equal(await prepare(TASK, false), 'prepared');
+    assert.equal(
+      pool.sharedQueueSupplier.tryReserveSlot(SHARED_POLL),
+      null,
+      "the prepared task's slot is kept from the shared queue",
+    );
+    const other = environment(pool, 'runAgent');
+    const otherRun = other.env.run(async (_input: { taskId: string }) => 'other ran', { taskId: OTHER_TASK });
+    await waitFor("another task's attempt in line", () => other.heartbeats.length >= 1);
+
+    const heldBack = { exitCode: 0, outputBytes: 0, outputTail: '', waiting: { kind: 'breaker_open' } };
+    const first = environment(pool, 'runAgent');
+    assert.deepEqual(await first.env.run(async (_input: { taskId: string }) => heldBack, { taskId: TASK }), heldBack);
+    assert.deepEqual(first.heartbeats, [], 'its first attempt took the kept slot, ahead of the line');
+    const next = environment(pool, 'runAgent');
+    assert.equal(await next.env.run(async (_input: { taskId: string }) => 'ran', { taskId: TASK }), 'ran');
+    assert.deepEqual(next.heartbeats, [], "held back by an open breaker, it kept the slot for the chain's next agent");
+    assert.equal(await otherRun, 'other ran', 'then the slot is free for the line');
   });
 
   it('hands the slot on when the agent process has ended, before the attempt returns', async () => {
@@ -72,7 +112,7 @@ describe('agent slot interceptor', () => {
     const run = env.run(async () => {
       agentProcessEnded(Context.current());
       // The records of the attempt are still being written: the next agent has the slot already.
-      next = pool.take(OWN, AbortSignal.timeout(1000));
+      next = pool.take(OWN, undefined, AbortSignal.timeout(1000));
       await next;
       return 'recorded';
     });

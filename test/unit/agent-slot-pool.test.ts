@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SlotPermit, SlotReserveContext } from '@temporalio/worker';
-import { AgentSlotPool } from '../../src/workers/agent-slot-pool';
+import { AgentSlotPool, RESERVATION_MS } from '../../src/workers/agent-slot-pool';
 
 const SHARED = 'agents';
 const OWN = 'agents/worker-1';
@@ -38,8 +38,8 @@ const releasePoll = (pool: AgentSlotPool, permit: SlotPermit) => pool.sharedQueu
 /** Temporal's release of a permit whose poll brought a task, once that task's activity has returned. */
 const releaseTask = (pool: AgentSlotPool, permit: SlotPermit) =>
   pool.sharedQueueSupplier.releaseSlot({ permit, slotInfo: { type: 'activity', activityType: 'runAgent' } });
-const agent = (pool: AgentSlotPool, queue: string, signal = new AbortController().signal) =>
-  watch(pool.take(queue, signal));
+const agent = (pool: AgentSlotPool, queue: string, signal = new AbortController().signal, taskId?: string) =>
+  watch(pool.take(queue, taskId, signal));
 
 describe('AgentSlotPool', () => {
   it('runs at most `total` agents over both queues, the others in line first come first served', async () => {
@@ -200,5 +200,99 @@ describe('AgentSlotPool', () => {
       extra.map((p) => p.state()),
       ['done', 'done'],
     );
+  });
+
+  describe('slots kept for prepared worktrees', () => {
+    it("starts the task's first attempt at once, ahead of the line, and keeps the slot from the shared queue", async () => {
+      const pool = new AgentSlotPool(2, SHARED);
+      const running = agent(pool, OWN);
+      await settle();
+      pool.reserve('task-1');
+      const shared = poll(pool);
+      const inLine = agent(pool, SHARED);
+      await settle();
+      assert.equal(shared.state(), 'pending', 'one agent and one kept slot fill two');
+      assert.equal(inLine.state(), 'pending', 'a kept slot is not free for the line');
+      const first = agent(pool, OWN, undefined, 'task-1');
+      await settle();
+      assert.equal(first.state(), 'done', 'the kept slot is taken without waiting');
+      first.value()();
+      await settle();
+      assert.equal(inLine.state(), 'done', 'once its attempt ends, the slot is an ordinary one');
+      running.value()();
+      await settle();
+      assert.equal(shared.state(), 'done');
+    });
+
+    it('keeps a slot once per task, and none while every slot is taken or kept', async () => {
+      const pool = new AgentSlotPool(2, SHARED);
+      pool.reserve('task-1');
+      pool.reserve('task-1');
+      const free = poll(pool);
+      await settle();
+      assert.equal(free.state(), 'done', 'the same task keeps one slot');
+      const running = agent(pool, SHARED);
+      await settle();
+      pool.reserve('task-2');
+      const second = agent(pool, OWN, undefined, 'task-2');
+      await settle();
+      assert.equal(second.state(), 'pending', 'no slot was kept for task-2: its attempt waits in line');
+      running.value()();
+      await settle();
+      assert.equal(second.state(), 'done');
+    });
+
+    it("keeps the slot of an own-queue attempt whose agent never ran for the task's next attempt", async () => {
+      const pool = new AgentSlotPool(1, SHARED);
+      const heldBack = agent(pool, OWN, undefined, 'task-1');
+      await settle();
+      const waiting = agent(pool, OWN, undefined, 'task-2');
+      heldBack.value().keep();
+      heldBack.value()();
+      await settle();
+      assert.equal(waiting.state(), 'pending', "the slot stays with task-1, not the line's first");
+      const next = agent(pool, OWN, undefined, 'task-1');
+      await settle();
+      assert.equal(next.state(), 'done');
+      next.value()();
+      await settle();
+      assert.equal(waiting.state(), 'done');
+
+      const shared = agent(pool, SHARED, undefined, 'task-3');
+      waiting.value()();
+      await settle();
+      shared.value().keep();
+      const after = agent(pool, OWN, undefined, 'task-4');
+      await settle();
+      assert.equal(after.state(), 'done', 'a shared-queue attempt keeps nothing: its next may run anywhere');
+    });
+
+    it('gives the kept slot back when the attempt for it is cancelled before it takes it', async () => {
+      const pool = new AgentSlotPool(1, SHARED);
+      pool.reserve('task-1');
+      const cancelled = new AbortController();
+      cancelled.abort(new Error('cancelled'));
+      const gone = agent(pool, OWN, cancelled.signal, 'task-1');
+      const shared = poll(pool);
+      await settle();
+      assert.equal(gone.state(), 'failed');
+      assert.equal(shared.state(), 'done', 'the slot went back at once, not after the lapse');
+    });
+
+    it('lets a kept slot go when no attempt comes for it in time', async (t) => {
+      t.mock.timers.enable({ apis: ['setTimeout'] });
+      const pool = new AgentSlotPool(1, SHARED);
+      pool.reserve('task-1');
+      const shared = poll(pool);
+      await settle();
+      assert.equal(shared.state(), 'pending');
+      t.mock.timers.tick(RESERVATION_MS);
+      await settle();
+      assert.equal(shared.state(), 'done', 'the slot went back to the shared queue');
+      releasePoll(pool, shared.value());
+      const late = agent(pool, OWN, undefined, 'task-1');
+      await settle();
+      assert.equal(late.state(), 'done', 'a late attempt takes a free slot as any other');
+    });
   });
 });

@@ -7,76 +7,121 @@ import type { agentTaskWorkflow } from '../../workflows';
 import { workflowIdForTask } from '../../workflows/definitions';
 import { initRepo } from '../support/git';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from '../support/in-process-workers';
-import type { RunningWorker } from '../support/in-process-workers';
+import { startAgentWorkerProcess } from '../support/agent-worker-process';
 import { insertTask } from '../support/task-rows';
 import { uniqueQueue } from '../support/test-env';
 
-describe('agent slots of one agent worker', { timeout: 120_000 }, () => {
-  let h: Harness;
-  let dir: string;
-  let repo: string;
-  let marks: string;
-  let queues: { workflowQueue: string; agentQueue: string };
-  const workers: RunningWorker[] = [];
-
+/**
+ * A harness, a workflow worker and a git repository on fresh queues; the agents mark their start and
+ * end in files under `marks` (their times are when they ran). `addAgentWorkers` starts the agent workers.
+ */
+function slotsFixture(name: string, addAgentWorkers: (f: SlotsFixture) => Promise<void>) {
+  const f = {} as SlotsFixture;
   before(async () => {
-    h = await openHarness();
-    dir = mkdtempSync(join(tmpdir(), 'atelier-agent-slots-'));
-    repo = join(dir, 'repo');
-    marks = join(dir, 'marks');
-    initRepo(repo);
-    mkdirSync(marks);
-    queues = { workflowQueue: uniqueQueue('wf-slots'), agentQueue: uniqueQueue('agents-slots') };
-    workers.push(
-      await runWorkflowWorker(h, queues.workflowQueue),
-      await runAgentWorker(h, queues.agentQueue, 'one-slot', { slots: 1, worktreeRoot: join(dir, 'worktrees') }),
-    );
+    f.h = await openHarness();
+    f.dir = mkdtempSync(join(tmpdir(), `atelier-${name}-`));
+    f.repo = join(f.dir, 'repo');
+    f.marks = join(f.dir, 'marks');
+    initRepo(f.repo);
+    mkdirSync(f.marks);
+    f.queues = { workflowQueue: uniqueQueue(`wf-${name}`), agentQueue: uniqueQueue(`agents-${name}`) };
+    f.stops = [(await runWorkflowWorker(f.h, f.queues.workflowQueue)).stop];
+    await addAgentWorkers(f);
   });
   after(async () => {
-    await Promise.all(workers.map((w) => w.stop()));
-    await h.close();
-    rmSync(dir, { recursive: true, force: true });
+    // The last started stops first: a worker process before the in-process workers.
+    for (const stop of f.stops.reverse()) await stop();
+    await f.h.close();
+    rmSync(f.dir, { recursive: true, force: true });
   });
+  return f;
+}
 
-  /** A task whose agent marks its own start and end in files (their times are when it ran). */
-  async function startTask(key: string, inWorktree: boolean) {
-    const prompt = `@pidfile ${join(marks, `${key}.start`)}\n@sleep 1\n@pidfile ${join(marks, `${key}.end`)}`;
-    const taskId = await insertTask(h.pool, { prompt });
-    const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
-      taskQueue: queues.workflowQueue,
-      workflowId: workflowIdForTask(taskId),
-      args: [
-        {
-          taskId,
-          agent: 'stand-in',
-          timeoutSeconds: 60,
-          maxAttempts: 1,
-          priority: 3,
-          agentTaskQueue: queues.agentQueue,
-          // A task with a repository runs its agent on the worker's own queue, the others on the shared one.
-          ...(inWorktree && { repo: { path: repo } }),
-        },
-      ],
+interface SlotsFixture {
+  h: Harness;
+  dir: string;
+  repo: string;
+  marks: string;
+  queues: { workflowQueue: string; agentQueue: string };
+  stops: (() => Promise<void>)[];
+}
+
+/** A task of `seconds` whose agent marks its start and end; in a worktree, it runs on its worker's own queue. */
+async function startTask(f: SlotsFixture, key: string, seconds: number, inWorktree: boolean) {
+  const mark = (what: string): string => `@pidfile ${join(f.marks, `${key}.${what}`)}`;
+  const taskId = await insertTask(f.h.pool, { prompt: [mark('start'), `@sleep ${seconds}`, mark('end')].join('\n') });
+  const handle = await f.h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
+    taskQueue: f.queues.workflowQueue,
+    workflowId: workflowIdForTask(taskId),
+    args: [
+      {
+        taskId,
+        agent: 'stand-in',
+        timeoutSeconds: 60,
+        maxAttempts: 1,
+        priority: 3,
+        agentTaskQueue: f.queues.agentQueue,
+        ...(inWorktree && { repo: { path: f.repo } }),
+      },
+    ],
+  });
+  return { key, handle };
+}
+
+const markTime = (f: SlotsFixture, key: string, what: 'start' | 'end'): number =>
+  statSync(join(f.marks, `${key}.${what}`)).mtimeMs;
+
+describe('agent slots of one agent worker', { timeout: 120_000 }, () => {
+  const f = slotsFixture('slots', async (fx) => {
+    const worker = await runAgentWorker(fx.h, fx.queues.agentQueue, 'one-slot', {
+      slots: 1,
+      worktreeRoot: join(fx.dir, 'worktrees'),
     });
-    return { key, handle };
-  }
+    fx.stops.push(worker.stop);
+  });
 
   it('runs one agent at a time over its shared and its own queue, and finishes the work of both', async () => {
     const keys = ['own-1', 'shared-1', 'own-2', 'shared-2', 'own-3', 'shared-3'];
-    const tasks = await Promise.all(keys.map((key) => startTask(key, key.startsWith('own'))));
+    const tasks = await Promise.all(keys.map((key) => startTask(f, key, 1, key.startsWith('own'))));
     // Each result is awaited: a queue starved of its slot would leave its tasks hanging past the timeout.
     for (const { key, handle } of tasks) assert.equal((await handle.result()).status, 'succeeded', key);
 
     const runs = keys
-      .map((key) => ({
-        key,
-        start: statSync(join(marks, `${key}.start`)).mtimeMs,
-        end: statSync(join(marks, `${key}.end`)).mtimeMs,
-      }))
+      .map((key) => ({ key, start: markTime(f, key, 'start'), end: markTime(f, key, 'end') }))
       .sort((a, b) => a.start - b.start);
     for (let i = 1; i < runs.length; i++) {
       const [prev, run] = [runs[i - 1], runs[i]] as [(typeof runs)[number], (typeof runs)[number]];
       assert.ok(run.start >= prev.end, `${run.key} started while ${prev.key} ran: ${JSON.stringify(runs)}`);
+    }
+  });
+});
+
+describe('agent slots of two agent workers', { timeout: 120_000 }, () => {
+  const f = slotsFixture('slots2', async (fx) => {
+    const first = await runAgentWorker(fx.h, fx.queues.agentQueue, 'first', {
+      slots: 1,
+      worktreeRoot: join(fx.dir, 'worktrees-1'),
+    });
+    fx.stops.push(first.stop);
+    // One process may not run two workers on one queue: the second is a worker process.
+    const second = await startAgentWorkerProcess(fx.h.client, fx.queues.agentQueue, {
+      ATELIER_AGENT_SLOTS: '1',
+      ATELIER_WORKTREE_ROOT: join(fx.dir, 'worktrees-2'),
+    });
+    fx.stops.push(second.stop);
+  });
+
+  it('binds no more worktree tasks to a worker than it has slots: none waits behind a long one', async () => {
+    const keys = ['long', 'short-1', 'short-2', 'short-3'];
+    const tasks = await Promise.all(keys.map((key) => startTask(f, key, key === 'long' ? 10 : 0.3, true)));
+    for (const { key, handle } of tasks) assert.equal((await handle.result()).status, 'succeeded', key);
+    for (const key of keys.slice(1)) {
+      // A worker that prepared a second worktree while its slot was kept for the long task's would run
+      // that short task only after the long one.
+      assert.ok(
+        markTime(f, key, 'end') < markTime(f, 'long', 'end'),
+        `${key} waited for the long task's worker while the other one idled`,
+      );
     }
   });
 });

@@ -6,7 +6,12 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { agentTaskWorkflow } from '../../workflows';
-import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
+import {
+  AGENT_TIMEOUT_MARGIN_SECONDS,
+  WORKER_QUEUE_LINE_SECONDS,
+  workflowIdForTask,
+  type AgentTaskInput,
+} from '../../workflows/definitions';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from '../support/in-process-workers';
 import type { RunningWorker } from '../support/in-process-workers';
 import { insertTask } from '../support/task-rows';
@@ -90,6 +95,19 @@ describe('tasks in git worktrees', { timeout: 90_000 }, () => {
     assert.ok(!git(repo, 'worktree', 'list').includes(taskId), 'the worktree is gone');
     assert.ok(!existsSync(join(dir, 'worktrees', taskId)));
     userCheckoutUntouched();
+  });
+
+  it("gives an attempt on the worktree's worker room to wait there for a slot, beyond its agent's time limit", async () => {
+    const { handle } = await startTask('@print done', { timeoutSeconds: 30 });
+    await handle.result();
+    const scheduled = (await handle.fetchHistory()).events
+      ?.map((e) => e.activityTaskScheduledEventAttributes)
+      .find((a) => a?.activityType?.name === 'runAgent');
+    assert.notEqual(scheduled?.taskQueue?.name, queues.agentQueue, "on the worker's own queue");
+    assert.equal(
+      Number(scheduled?.startToCloseTimeout?.seconds),
+      30 + AGENT_TIMEOUT_MARGIN_SECONDS + WORKER_QUEUE_LINE_SECONDS,
+    );
   });
 
   it('records the success only once the work is committed', async () => {
