@@ -21,7 +21,7 @@ import { LogWriter } from './log-writer';
 import { createParser, type OutputParser, type RunEnd } from './parsers';
 import { Tail } from './parsers/line-splitter';
 import { runOllama } from './run-ollama';
-import { runProcess } from './run-process';
+import { runProcess, type CutOff } from './run-process';
 import { isDirectory } from '../../src/fs/is-directory';
 
 export interface AgentActivityDeps {
@@ -43,6 +43,11 @@ export interface AgentActivityDeps {
    * next agent while the attempt's records are written (agent-slot-interceptor.ts `agentProcessEnded`).
    */
   agentExited?: (ctx: Context) => void;
+  /**
+   * Stops the agents when the worker is cut off from Temporal (src/workers/temporal-contact.ts);
+   * `confirm` asks Temporal once more, for an attempt that arrives while the worker counts as cut off.
+   */
+  cutOff?: CutOff & { confirm: () => Promise<void> };
   /** Commits what a successful agent left in its task's worktree (worktree.activities.ts `saveTaskWork`). */
   saveWork?: (worktreePath: string, taskId: string, agent: string) => Promise<unknown>;
 }
@@ -180,6 +185,8 @@ export function createAgentActivities(deps: AgentActivityDeps) {
   ): Promise<RunAgentOutput> {
     const ctx = Context.current();
     const model = input.model ?? profile.model;
+    // This attempt reached the worker, so the line may be back before the worker has noticed.
+    await deps.cutOff?.confirm();
     await deps.store.startAttempt({
       taskId: input.taskId,
       runId,
@@ -223,6 +230,8 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     const idleTimeoutMs = profile.idleSeconds === undefined ? undefined : profile.idleSeconds * 1000;
     let end: RunEnd;
     let endedAt = 0;
+    // Temporal's heartbeat clock restarts with the agent: a cut-off worker stops it in time (CutOff).
+    ctx.heartbeat({ elapsedMs: 0, outputBytes: 0, lastLine: '' });
     try {
       end =
         profile.output === 'ollama-http'
@@ -242,6 +251,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
               idleTimeoutMs,
               killGraceMs: profile.killGraceSeconds * 1000,
               signal: ctx.cancellationSignal,
+              cutOff: deps.cutOff,
               onOutput,
             });
     } finally {

@@ -45,6 +45,12 @@ export function classifyAttempt(v: VerdictInput): AttemptVerdict {
       return v.cancelRequested
         ? verdict(FAILURE_CLASSES.cancelled, null, 'agent run cancelled')
         : verdict(FAILURE_CLASSES.crash, null, 'agent run stopped: worker shutting down or lost');
+    case 'cut_off':
+      return verdict(
+        FAILURE_CLASSES.crash,
+        null,
+        'agent stopped: its worker lost contact with Temporal, which runs the next attempt elsewhere',
+      );
     case 'timed_out':
       return verdict(FAILURE_CLASSES.timeout, null, `agent ran past ${v.timeoutSeconds}s and was killed`);
     case 'stalled':

@@ -6,6 +6,17 @@ import { resolveProgram } from './resolve-program';
 
 export type OutputStream = 'stdout' | 'stderr';
 
+/**
+ * The agent worker cut off from Temporal (temporal-contact.ts): Temporal will soon take the attempt for
+ * lost and run the next one elsewhere, so the agent must be gone by then.
+ */
+export interface CutOff {
+  /** Aborts when the worker is cut off. */
+  readonly signal: AbortSignal;
+  /** How long the agent may still take to go, at most (its kill grace is cut to it). */
+  killGraceMs(): number;
+}
+
 export interface RunProcessOptions {
   invocation: Invocation;
   cwd?: string;
@@ -15,6 +26,8 @@ export interface RunProcessOptions {
   killGraceMs: number;
   /** Aborting kills the process group (TERM, then KILL after the grace period). */
   signal: AbortSignal;
+  /** Kills the process group too, within what is left of the time (class `crash`). */
+  cutOff?: CutOff;
   onOutput: (stream: OutputStream, text: string) => void;
 }
 
@@ -24,6 +37,7 @@ export type ProcessEnd =
   | { kind: 'timed_out' }
   | { kind: 'stalled' }
   | { kind: 'aborted' }
+  | { kind: 'cut_off' }
   | { kind: 'spawn_failed'; code: string; message: string };
 
 /** A worker that dies, even by SIGKILL, takes its agents with it. */
@@ -54,7 +68,7 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
   }
   const argv = [...PDEATHSIG_WRAPPER, program, ...invocation.args];
   return new Promise((resolve) => {
-    let stopReason: 'timed_out' | 'stalled' | 'aborted' | undefined;
+    let stopReason: 'timed_out' | 'stalled' | 'aborted' | 'cut_off' | undefined;
     let killTimer: NodeJS.Timeout | undefined;
     const child = spawn(argv[0] as string, argv.slice(1), {
       cwd: opts.cwd,
@@ -64,11 +78,16 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
       windowsHide: true,
     });
 
-    const stop = (reason: 'timed_out' | 'stalled' | 'aborted'): void => {
-      if (stopReason || child.pid === undefined) return;
+    const stop = (reason: 'timed_out' | 'stalled' | 'aborted' | 'cut_off', graceMs = opts.killGraceMs): void => {
+      if (child.pid === undefined) return;
+      if (stopReason) {
+        // Already stopping, but a cut-off worker has no time for the rest of the grace.
+        if (reason === 'cut_off') killGroup(child.pid, 'SIGKILL');
+        return;
+      }
       stopReason = reason;
       killGroup(child.pid, 'SIGTERM');
-      killTimer = setTimeout(() => killGroup(child.pid as number, 'SIGKILL'), opts.killGraceMs);
+      killTimer = setTimeout(() => killGroup(child.pid as number, 'SIGKILL'), graceMs);
     };
     const timeout = setTimeout(() => stop('timed_out'), opts.timeoutMs);
     // The idle limit restarts with every chunk of output: only silence kills, however long the run.
@@ -82,6 +101,11 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
     const onAbort = (): void => stop('aborted');
     if (opts.signal.aborted) onAbort();
     else opts.signal.addEventListener('abort', onAbort, { once: true });
+    const cutOff = opts.cutOff;
+    const onCutOff = (): void => stop('cut_off', Math.min(opts.killGraceMs, cutOff?.killGraceMs() ?? 0));
+    const cutOffSignal = cutOff?.signal;
+    if (cutOffSignal?.aborted) onCutOff();
+    else cutOffSignal?.addEventListener('abort', onCutOff, { once: true });
 
     for (const stream of ['stdout', 'stderr'] as const) {
       const decoder = new StringDecoder('utf8');
@@ -112,6 +136,7 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
       if (idleTimer) clearTimeout(idleTimer);
       if (killTimer) clearTimeout(killTimer);
       opts.signal.removeEventListener('abort', onAbort);
+      cutOffSignal?.removeEventListener('abort', onCutOff);
       if (spawnError && child.pid === undefined) {
         resolve({ kind: 'spawn_failed', code: spawnError.code ?? 'UNKNOWN', message: spawnError.message });
       } else if (stopReason) {

@@ -19,6 +19,7 @@ import { agentSlots } from './agent-slots';
 import { createAgentWorkers } from './agent-workers';
 import { runWorkerProcess, type WorkerContext } from './run-worker-process';
 import { slotWaiterWaker } from './slot-waiter-waker';
+import { TemporalContact } from './temporal-contact';
 import { workerQueueFor } from './worker-queue';
 import { WorktreeJanitor } from './worktree-janitor';
 
@@ -42,6 +43,20 @@ const worktreesOf = (ctx: Pick<WorkerContext, 'config' | 'pool' | 'identity'>): 
     store: new WorktreeStore(ctx.pool),
   }));
 
+/** One per process: stops the agents when the process is cut off from Temporal. */
+let contact: TemporalContact | undefined;
+const contactOf = ({ connection, logger }: Pick<WorkerContext, 'connection' | 'logger'>): TemporalContact =>
+  (contact ??= new TemporalContact(
+    (deadline) => connection.withDeadline(deadline, () => connection.workflowService.getSystemInfo({})),
+    (event, silentMs) =>
+      event === 'cut_off'
+        ? logger.error(
+            { silentMs },
+            'cut off from Temporal: stopping the running agents before it runs their attempts elsewhere',
+          )
+        : logger.warn({ silentMs }, 'in contact with Temporal again'),
+  ));
+
 runMain('agent-worker', () => {
   // A bad agents file stops start-up before anything connects.
   const agents = loadAgentsFile(loadConfig().ATELIER_AGENTS_FILE);
@@ -53,19 +68,28 @@ runMain('agent-worker', () => {
       metricsPort: (config) => config.ATELIER_AGENT_WORKER_METRICS_PORT,
       slots: (config) => agentSlots(config),
       // Removes worktrees whose task no longer runs (a task removes its own; this catches the rest).
-      background: (ctx, logger) => {
+      // The contact with Temporal is watched while the workers run, drain included.
+      background: (ctx) => {
         const janitor = new WorktreeJanitor({
           pool: ctx.pool,
           worktreeRoot: worktreeRootOf(ctx.config),
           sweep: (input) => worktreesOf(ctx).sweepWorktrees(input),
           intervalMs: JANITOR_INTERVAL_MS,
-          logger: logger.child({ component: 'worktree-janitor' }),
+          logger: ctx.logger.child({ component: 'worktree-janitor' }),
         });
         janitor.start();
-        return janitor;
+        const contact = contactOf(ctx);
+        contact.start();
+        return {
+          stop: async () => {
+            contact.stop();
+            await janitor.stop();
+          },
+        };
       },
     },
-    async ({ config, connection, pool, identity, activityInterceptors }) => {
+    async (ctx) => {
+      const { config, connection, pool, identity, activityInterceptors } = ctx;
       // One set of activities for both queues: worktree operations on a repository are serialised in it.
       const activities = {
         ...createAgentActivities({
@@ -82,6 +106,7 @@ runMain('agent-worker', () => {
           wakeSlotWaiter: slotWaiterWaker(pool, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
           saveWork: saveTaskWork,
           agentExited: agentProcessEnded,
+          cutOff: contactOf(ctx),
         }),
         ...worktreesOf({ config, pool, identity }),
       };

@@ -19,6 +19,7 @@ export interface WorkerContext {
   identity: string;
   /** Observes every activity (ids on log lines, running tasks, agent metrics): pass to `interceptors.activity`. */
   activityInterceptors: ActivityInterceptorsFactory;
+  logger: Logger;
 }
 
 /** What kind of worker a process runs, and how it reports itself (GET /metrics and the worker registry). */
@@ -29,7 +30,7 @@ export interface WorkerSpec {
   metricsPort: (config: AtelierConfig) => number | 'off';
   slots: (config: AtelierConfig) => { mode: SlotMode; total: number };
   /** Work the process does beside its worker (the webhook dispatcher): started with it, stopped before the pool closes. */
-  background?: (ctx: WorkerContext, logger: Logger) => { stop: () => Promise<void> } | undefined;
+  background?: (ctx: WorkerContext) => { stop: () => Promise<void> } | undefined;
 }
 
 /**
@@ -78,10 +79,11 @@ export async function runWorkerProcess(
       pool,
       identity,
       activityInterceptors: observability.tracker.interceptors,
+      logger,
     };
     const created = await createWorker(ctx);
     const [worker, ...more] = Array.isArray(created) ? created : [created];
-    background = spec.background?.(ctx, logger);
+    background = spec.background?.(ctx);
     await observability.attach(worker);
     for (const w of [worker, ...more]) {
       logger.info({ taskQueue: w.options.taskQueue, identity: w.options.identity }, 'worker polling');

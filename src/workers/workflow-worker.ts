@@ -21,7 +21,7 @@ runMain('workflow-worker', () =>
       metricsPort: (config) => config.ATELIER_WORKFLOW_WORKER_METRICS_PORT,
       slots: () => ({ mode: 'fixed', total: WORKFLOW_TASK_SLOTS }),
       // Webhook notifications are delivered from here, when configured (config checks the secret is set).
-      background: ({ config, pool }, logger) => {
+      background: ({ config, pool, logger }) => {
         if (config.ATELIER_WEBHOOK_URLS.length === 0 || config.ATELIER_WEBHOOK_SECRET === undefined) return undefined;
         const dispatcher = new WebhookDispatcher({
           pool,

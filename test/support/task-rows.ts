@@ -47,6 +47,7 @@ export interface AttemptRow {
   number: number;
   agent: string;
   worker: string | null;
+  started_at: Date;
   finished_at: Date | null;
   exit_code: number | null;
   failure_class: string | null;

@@ -86,6 +86,11 @@ describe('classifyAttempt order', () => {
       'cancelled',
     );
     assert.equal(classifyAttempt({ ...base, parsed, end: { kind: 'aborted' } }).failureClass, 'crash');
+    assert.equal(
+      classifyAttempt({ ...base, parsed, end: { kind: 'cut_off' }, cancelRequested: true }).failureClass,
+      'crash',
+      'a cut-off worker stopped it, whatever else was asked',
+    );
   });
 
   it("lets a profile's patterns fail a run that exited 0, and the stream's own report win over them", () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Invocation } from '../../activities/agent/build-invocation';
-import { runProcess, type OutputStream, type ProcessEnd } from '../../activities/agent/run-process';
+import { runProcess, type CutOff, type OutputStream, type ProcessEnd } from '../../activities/agent/run-process';
 import { STAND_IN_AGENT } from '../support/test-env';
 import { processAlive, waitFor } from '../support/wait-for';
 
@@ -32,6 +32,7 @@ async function run(
     timeoutMs?: number;
     killGraceMs?: number;
     signal?: AbortSignal;
+    cutOff?: CutOff;
     onText?: (stream: OutputStream, text: string) => void;
   } = {},
 ): Promise<Run> {
@@ -42,6 +43,7 @@ async function run(
     timeoutMs: opts.timeoutMs ?? 20_000,
     killGraceMs: opts.killGraceMs ?? 2_000,
     signal: opts.signal ?? new AbortController().signal,
+    cutOff: opts.cutOff,
     onOutput: (stream, text) => {
       output[stream] += text;
       opts.onText?.(stream, text);
@@ -156,6 +158,26 @@ describe('runProcess', { timeout: 30_000 }, () => {
       afterAbortMs >= killGraceMs - 20,
       `ended ${afterAbortMs} ms after SIGTERM, before the ${killGraceMs} ms grace`,
     );
+    assertGone(readPid(pidFile));
+  });
+
+  it('stops the agent within the time its cut-off worker has left, whatever its own kill grace', async () => {
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const cut = new AbortController();
+    let cutAt = 0;
+    const r = await run(standIn(`@ignore-term\n@pidfile ${pidFile}\n@print ready\n@hang`), {
+      killGraceMs: 20_000,
+      cutOff: { signal: cut.signal, killGraceMs: () => 300 },
+      onText: (stream, text) => {
+        if (stream === 'stdout' && text.includes('ready')) {
+          cutAt = Date.now();
+          cut.abort();
+        }
+      },
+    });
+    assert.deepEqual(r.end, { kind: 'cut_off' });
+    assert.ok(cutAt > 0, 'the agent got ready');
+    assert.ok(Date.now() - cutAt < 5_000, `the agent outlived the cut by ${Date.now() - cutAt} ms`);
     assertGone(readPid(pidFile));
   });
 

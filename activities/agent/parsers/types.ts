@@ -9,6 +9,8 @@ export type RunEnd =
   | { kind: 'timed_out' }
   | { kind: 'stalled' }
   | { kind: 'aborted' }
+  /** The agent worker was cut off from Temporal and stopped the run (run-process.ts `CutOff`). */
+  | { kind: 'cut_off' }
   | { kind: 'spawn_failed'; code: string; message: string }
   /** An HTTP agent answered with an error status (its body went to stderr). */
   | { kind: 'http_error'; status: number }

@@ -1,0 +1,33 @@
+import type { agentTaskWorkflow } from '../../workflows';
+import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
+import type { Harness } from './in-process-workers';
+import { insertTask } from './task-rows';
+
+/**
+ * Stores a task with `prompt` and starts its workflow on `queues`, as the API would: the stand-in
+ * agent, one attempt, a minute, unless `input` says otherwise.
+ */
+export async function startAgentTask(
+  h: Harness,
+  queues: { workflowQueue: string; agentQueue: string },
+  prompt: string,
+  input: Partial<AgentTaskInput> = {},
+) {
+  const taskId = await insertTask(h.pool, { prompt });
+  const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
+    taskQueue: queues.workflowQueue,
+    workflowId: workflowIdForTask(taskId),
+    args: [
+      {
+        taskId,
+        agent: 'stand-in',
+        timeoutSeconds: 60,
+        maxAttempts: 1,
+        priority: 3,
+        agentTaskQueue: queues.agentQueue,
+        ...input,
+      },
+    ],
+  });
+  return { taskId, handle };
+}
