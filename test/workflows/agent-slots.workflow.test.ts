@@ -3,12 +3,10 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { agentTaskWorkflow } from '../../workflows';
-import { workflowIdForTask } from '../../workflows/definitions';
 import { initRepo } from '../support/git';
+import { startAgentTask } from '../support/start-agent-task';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from '../support/in-process-workers';
 import { startAgentWorkerProcess } from '../support/agent-worker-process';
-import { insertTask } from '../support/task-rows';
 import { uniqueQueue } from '../support/test-env';
 
 /**
@@ -49,21 +47,8 @@ interface SlotsFixture {
 /** A task of `seconds` whose agent marks its start and end; in a worktree, it runs on its worker's own queue. */
 async function startTask(f: SlotsFixture, key: string, seconds: number, inWorktree: boolean) {
   const mark = (what: string): string => `@pidfile ${join(f.marks, `${key}.${what}`)}`;
-  const taskId = await insertTask(f.h.pool, { prompt: [mark('start'), `@sleep ${seconds}`, mark('end')].join('\n') });
-  const handle = await f.h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
-    taskQueue: f.queues.workflowQueue,
-    workflowId: workflowIdForTask(taskId),
-    args: [
-      {
-        taskId,
-        agent: 'stand-in',
-        timeoutSeconds: 60,
-        maxAttempts: 1,
-        priority: 3,
-        agentTaskQueue: f.queues.agentQueue,
-        ...(inWorktree && { repo: { path: f.repo } }),
-      },
-    ],
+  const { handle } = await startAgentTask(f.h, f.queues, [mark('start'), `@sleep ${seconds}`, mark('end')].join('\n'), {
+    ...(inWorktree && { repo: { path: f.repo } }),
   });
   return { key, handle };
 }

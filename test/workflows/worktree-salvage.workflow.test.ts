@@ -3,12 +3,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { agentTaskWorkflow } from '../../workflows';
-import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
+import type { AgentTaskInput } from '../../workflows/definitions';
 import { startAgentWorkerProcess, type AgentWorkerProcess } from '../support/agent-worker-process';
 import { git, initRepo } from '../support/git';
+import { startAgentTask } from '../support/start-agent-task';
 import { openHarness, runWorkflowWorker, type Harness, type RunningWorker } from '../support/in-process-workers';
-import { insertTask } from '../support/task-rows';
 import { uniqueQueue } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
@@ -47,27 +46,13 @@ describe('worktree salvage after a killed agent worker', { timeout: 120_000 }, (
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const startTask = async (prompt: string[], extra: Partial<AgentTaskInput>) => {
-    const taskId = await insertTask(h.pool, { prompt: prompt.join('\n') });
-    const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
-      taskQueue: queues.workflowQueue,
-      workflowId: workflowIdForTask(taskId),
-      args: [
-        {
-          taskId,
-          agent: 'stand-in',
-          timeoutSeconds: 60,
-          maxAttempts: 3,
-          priority: 3,
-          agentTaskQueue: queues.agentQueue,
-          backoffSeconds: 0.1,
-          repo: { path: repo },
-          ...extra,
-        },
-      ],
+  const startTask = (prompt: string[], extra: Partial<AgentTaskInput>) =>
+    startAgentTask(h, queues, prompt.join('\n'), {
+      maxAttempts: 3,
+      backoffSeconds: 0.1,
+      repo: { path: repo },
+      ...extra,
     });
-    return { taskId, handle };
-  };
 
   /** When a task's agent ran, from its attempt rows: the first start and the last end. */
   const span = async (taskId: string) => {

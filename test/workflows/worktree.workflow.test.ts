@@ -5,16 +5,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { agentTaskWorkflow } from '../../workflows';
 import {
   AGENT_TIMEOUT_MARGIN_SECONDS,
   WORKER_QUEUE_LINE_SECONDS,
-  workflowIdForTask,
   type AgentTaskInput,
 } from '../../workflows/definitions';
+import { startAgentTask } from '../support/start-agent-task';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from '../support/in-process-workers';
 import type { RunningWorker } from '../support/in-process-workers';
-import { insertTask } from '../support/task-rows';
 import { uniqueQueue } from '../support/test-env';
 import { git, initRepo } from '../support/git';
 
@@ -48,27 +46,8 @@ describe('tasks in git worktrees', { timeout: 90_000 }, () => {
     assert.ok(!existsSync(join(repo, 'out.txt')));
   };
 
-  async function startTask(prompt: string, extra: Partial<AgentTaskInput> = {}) {
-    const taskId = await insertTask(h.pool, { prompt });
-    const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
-      taskQueue: queues.workflowQueue,
-      workflowId: workflowIdForTask(taskId),
-      args: [
-        {
-          taskId,
-          agent: 'stand-in',
-          timeoutSeconds: 30,
-          maxAttempts: 1,
-          priority: 3,
-          agentTaskQueue: queues.agentQueue,
-          backoffSeconds: 0.1,
-          repo: { path: repo },
-          ...extra,
-        },
-      ],
-    });
-    return { taskId, handle };
-  }
+  const startTask = (prompt: string, extra: Partial<AgentTaskInput> = {}) =>
+    startAgentTask(h, queues, prompt, { timeoutSeconds: 30, backoffSeconds: 0.1, repo: { path: repo }, ...extra });
 
   it('runs the agent in its own worktree, commits on atelier/<task>, records the commit and removes the worktree', async () => {
     const base = git(repo, 'rev-parse', 'HEAD');
