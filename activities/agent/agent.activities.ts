@@ -85,6 +85,12 @@ interface Ended {
   slotHandedOn?: boolean;
 }
 
+/**
+ * An agent that starts this long after its activity did heartbeats first (src/workers/temporal-contact.ts
+ * counts on it); sooner, the activity's start stands in for a heartbeat, and none is sent.
+ */
+export const FRESH_START_MS = 250;
+
 /** How often a running attempt renews its slot's lease (the lease lasts longer; see AdmissionStore). */
 const LEASE_RENEW_MS = 5000;
 
@@ -112,6 +118,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
 
   async function runAgent(input: RunAgentInput): Promise<RunAgentOutput> {
     const ctx = Context.current();
+    const receivedAt = performance.now();
     const profile = deps.agents.agents[input.agent];
     if (!profile) {
       throw fail(FAILURE_CLASSES.unknownAgent, `unknown agent "${input.agent}"`, {
@@ -144,7 +151,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     // its half-open breaker's probe still under way: then the slot waits for the release.
     const freeAtExit = !input.gated || (gate.maxConcurrent === undefined && !probe);
     try {
-      return await runAdmitted(input, profile, task.prompt, runId, key, ended, freeAtExit);
+      return await runAdmitted(input, profile, task.prompt, runId, key, ended, freeAtExit, receivedAt);
     } finally {
       if (input.gated) await wrapUp(input, gate, key, ended);
     }
@@ -182,6 +189,8 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     key: AttemptKey,
     ended: Ended,
     freeAtExit: boolean,
+    /** `performance.now()` when the activity began. */
+    receivedAt: number,
   ): Promise<RunAgentOutput> {
     const ctx = Context.current();
     const model = input.model ?? profile.model;
@@ -230,8 +239,9 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     const idleTimeoutMs = profile.idleSeconds === undefined ? undefined : profile.idleSeconds * 1000;
     let end: RunEnd;
     let endedAt = 0;
-    // Temporal's heartbeat clock restarts with the agent: a cut-off worker stops it in time (CutOff).
-    ctx.heartbeat({ elapsedMs: 0, outputBytes: 0, lastLine: '' });
+    // Temporal's heartbeat clock runs from the activity's start, or its last heartbeat: fresh when the
+    // agent starts, so a cut-off worker stops it in time (CutOff).
+    if (performance.now() - receivedAt >= FRESH_START_MS) ctx.heartbeat({ elapsedMs: 0, outputBytes: 0, lastLine: '' });
     try {
       end =
         profile.output === 'ollama-http'

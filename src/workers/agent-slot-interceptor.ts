@@ -1,6 +1,7 @@
 import type { Context } from '@temporalio/activity';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import type { WorktreeActivities } from '../../activities';
+import { FRESH_START_MS } from '../../activities/agent/agent.activities';
 import type { RunAgentOutput } from '../../workflows/definitions';
 import { AGENT_ACTIVITY, taskIdsOf } from '../observability/activity-tracker';
 import type { AgentSlot, AgentSlotPool } from './agent-slot-pool';
@@ -47,12 +48,15 @@ export function agentSlotInterceptor(pool: AgentSlotPool, heartbeatIntervalMs: n
         }
         if (ctx.info.activityType !== AGENT_ACTIVITY) return next(input);
         const heartbeat = setInterval(() => ctx.heartbeat({ waitingForSlot: true }), heartbeatIntervalMs);
+        const inLineSince = performance.now();
         let slot: AgentSlot;
         try {
           slot = await pool.take(ctx.info.taskQueue, taskId, ctx.cancellationSignal);
         } finally {
           clearInterval(heartbeat);
         }
+        // After a wait, the attempt starts as fresh as one that did not wait (FRESH_START_MS).
+        if (performance.now() - inLineSince >= FRESH_START_MS) ctx.heartbeat({ waitingForSlot: false });
         slotsOfAttempts.set(ctx, slot);
         try {
           const result = await next(input);

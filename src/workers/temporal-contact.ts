@@ -1,4 +1,5 @@
 import { status } from '@grpc/grpc-js';
+import { FRESH_START_MS } from '../../activities/agent/agent.activities';
 import type { CutOff } from '../../activities/agent/run-process';
 import { AGENT_HEARTBEAT_TIMEOUT_SECONDS } from '../../workflows/definitions';
 
@@ -12,17 +13,21 @@ const PROBES_IN_FLIGHT = 2;
 const CHECK_INTERVAL_MS = 250;
 /** A check this late means the process itself stood still (an event-loop stall), not the line. */
 const STALL_MS = 1000;
-/** How often an agent attempt heartbeats (agent.activities.ts), plus the SDK's 1 s send throttle. */
-const HEARTBEAT_LAG_MS = 3000;
+/**
+ * How much older than the last answered probe Temporal's last heartbeat of a running agent may be: an
+ * agent starts at most `FRESH_START_MS` after its attempt's start or last heartbeat, then heartbeats
+ * every 2 s (agent-worker.ts), and the SDK sends each within a second.
+ */
+const HEARTBEAT_LAG_MS = FRESH_START_MS + 2000 + 1000;
 /**
  * Temporal takes an attempt for lost `AGENT_HEARTBEAT_TIMEOUT_SECONDS` after the last heartbeat it
- * got, and that heartbeat may be up to `HEARTBEAT_LAG_MS` older than the last answered probe (an
- * attempt heartbeats once more right before its agent starts): a cut-off worker's agents must be dead
- * by then, with half a second to spare, so that the next attempt does not run beside them.
+ * got, and that heartbeat may be up to `HEARTBEAT_LAG_MS` older than the last answered probe: a cut-off
+ * worker's agents must be dead by then, with half a second to spare, so that the next attempt does not
+ * run beside them.
  */
 export const CUT_OFF_KILL_BY_MS = AGENT_HEARTBEAT_TIMEOUT_SECONDS * 1000 - HEARTBEAT_LAG_MS - 500;
 /** Unanswered for this long, the worker stops its agents (a Temporal restart of a few seconds is not a cut). */
-export const CUT_OFF_AFTER_MS = CUT_OFF_KILL_BY_MS - 1500;
+export const CUT_OFF_AFTER_MS = CUT_OFF_KILL_BY_MS - 1250;
 
 /**
  * gRPC codes only a server sends: such an error is an answer. Anything else (no answer in time, no

@@ -9,6 +9,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { createAgentActivities, type AgentActivityDeps } from '../../activities';
+import { FRESH_START_MS } from '../../activities/agent/agent.activities';
 import { loadAgentsFile } from '../../src/config/agents-file';
 import { AdmissionStore } from '../../src/store/admission-store';
 import { AttemptStore } from '../../src/store/attempt-store';
@@ -124,6 +125,26 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     assert.equal(attempt?.output, 'first line\nsecond line\n');
     assert.ok(attempt?.finished_at instanceof Date);
     assert.deepEqual(await storedLogs(pool, taskId, 1), { stdout: 'first line\nsecond line\n', stderr: 'a warning\n' });
+  });
+
+  it('heartbeats right before an agent that starts late, so a cut-off worker stops it in time, and not otherwise', async () => {
+    const heartbeatsOf = async (startDelayMs: number): Promise<unknown[]> => {
+      const { runAgent: run } = activities({
+        heartbeatIntervalMs: 60_000,
+        cutOff: {
+          signal: new AbortController().signal,
+          killGraceMs: () => 5_000,
+          confirm: () => new Promise((resolve) => setTimeout(resolve, startDelayMs)),
+        },
+      });
+      const env = mockEnvironment();
+      const heartbeats: unknown[] = [];
+      env.on('heartbeat', (details: unknown) => heartbeats.push(details));
+      await env.run(run, input(await insertTask(pool, { prompt: '@print hi' })));
+      return heartbeats;
+    };
+    assert.deepEqual(await heartbeatsOf(FRESH_START_MS + 100), [{ elapsedMs: 0, outputBytes: 0, lastLine: '' }]);
+    assert.deepEqual(await heartbeatsOf(0), [], "the activity's start stands in for a heartbeat");
   });
 
   it('with deferSuccess, commits the worktree before closing the attempt and leaves ending the task to the workflow', async () => {
