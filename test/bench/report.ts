@@ -137,16 +137,18 @@ profiler and the events' times in Temporal's histories:
   (two workflow tasks); the agent worker about 6 ms (the fork in \`spawn\` is a good part); the API about
   3 ms; PostgreSQL about 3 ms; the agent process's own start (\`setpriv\`, then the program) about 1.5 ms;
   the benchmark's own client about 1.5 ms. The dev server's share is also what varies most between
-  runs (17–22 ms a task in today's runs of \`noop-1000\`, 40–48 tasks/s). A Temporal server on
-  PostgreSQL or Cassandra, on its own machine, takes the largest share off this machine; Atelier needs
-  no change for it.
+  runs (17–23 ms a task in runs of \`noop-1000\`), and so does the machine: on 2026-11-22
+  \`noop-1000\` reached 40–48 tasks/s in the afternoon; at night, in runs taken in turn, both this code
+  and the code before its kept slots and cut-off fencing reached 29–37 tasks/s (this report is from the
+  night). A Temporal server on PostgreSQL or Cassandra, on its own machine, takes the largest share
+  off this machine; Atelier needs no change for it.
 - **Submit to agent start, about 30 ms at idle**: the API stores the task and starts its workflow (5 ms),
   the server hands the first workflow task to the workflow worker (3–4 ms), the workflow worker runs it
   (10–15 ms: the SDK creates the workflow's sandbox and passes the activation between its Rust core and
   the workflow thread), the server hands the attempt to the agent worker (2–3 ms), the SDK calls the
   activity (4–10 ms), and Atelier reads the task, passes the cluster-wide gate and records the attempt
   (4–5 ms). In a burst every stage queues for the same 2 cores, so the fifth task of a burst of ten
-  starts 130–180 ms after the first submission; short tasks pay that once per wave, which is why 0.5 s
+  starts 130–200 ms after the first submission; short tasks pay that once per wave, which is why 0.5 s
   tasks lose the most efficiency and 10 s tasks little. Between waves a slot goes to the next task as
   soon as the agent's process exits, before the attempt's records are written; the next agent still
   starts 10–75 ms later, as the wave before is being recorded on the same 2 cores.
