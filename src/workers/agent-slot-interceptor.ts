@@ -40,13 +40,14 @@ export function agentSlotInterceptor(pool: AgentSlotPool, heartbeatIntervalMs: n
   return (ctx) => ({
     inbound: {
       execute: async (input, next) => {
+        const type = ctx.info.activityType;
+        if (type !== AGENT_ACTIVITY && type !== PREPARE_WORKTREE_ACTIVITY) return next(input);
         const { taskId } = taskIdsOf(input.args, ctx.info.workflowExecution?.workflowId);
-        if (ctx.info.activityType === PREPARE_WORKTREE_ACTIVITY) {
+        if (type === PREPARE_WORKTREE_ACTIVITY) {
           const prepared = await next(input);
           if (taskId !== undefined) pool.reserve(taskId);
           return prepared;
         }
-        if (ctx.info.activityType !== AGENT_ACTIVITY) return next(input);
         const heartbeat = setInterval(() => ctx.heartbeat({ waitingForSlot: true }), heartbeatIntervalMs);
         const inLineSince = performance.now();
         let slot: AgentSlot;

@@ -77,12 +77,16 @@ export class AgentSlotPool {
     this.reserved.set(taskId, lapse);
   }
 
+  /** Ends the keeping of task `taskId`'s slot; true if one was kept. */
+  private unkeep(taskId: string | undefined): boolean {
+    if (taskId === undefined || !this.reserved.has(taskId)) return false;
+    clearTimeout(this.reserved.get(taskId));
+    return this.reserved.delete(taskId);
+  }
+
   /** Gives the slot kept for task `taskId`, if any, back to the others. */
   private forget(taskId: string | undefined): void {
-    if (taskId === undefined || !this.reserved.has(taskId)) return;
-    clearTimeout(this.reserved.get(taskId));
-    this.reserved.delete(taskId);
-    this.pump();
+    if (this.unkeep(taskId)) this.pump();
   }
 
   /**
@@ -96,10 +100,8 @@ export class AgentSlotPool {
     signal.throwIfAborted();
     const own = taskQueue !== this.sharedQueue;
     if (own) this.ownAgents += 1;
-    const kept = taskId === undefined ? undefined : this.reserved.get(taskId);
-    if (kept !== undefined) {
-      clearTimeout(kept);
-      this.reserved.delete(taskId as string);
+    // The kept slot becomes this agent's: the count of slots taken or kept stays the same.
+    if (this.unkeep(taskId)) {
       this.running += 1;
     } else {
       try {
@@ -136,9 +138,7 @@ export class AgentSlotPool {
     const keep = (): void => {
       if (released || agentGone || !own || taskId === undefined || this.reserved.has(taskId)) return release();
       released = true;
-      agentGone = true;
-      this.running -= 1;
-      this.ownAgents -= 1;
+      free();
       this.keepFor(taskId);
     };
     return Object.assign(release, { agentEnded, keep });

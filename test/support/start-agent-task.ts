@@ -1,3 +1,4 @@
+import type { Duration } from '@temporalio/common';
 import type { agentTaskWorkflow } from '../../workflows';
 import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
 import type { Harness } from './in-process-workers';
@@ -5,13 +6,14 @@ import { insertTask } from './task-rows';
 
 /**
  * Stores a task with `prompt` and starts its workflow on `queues`, as the API would: the stand-in
- * agent, one attempt, a minute, unless `input` says otherwise.
+ * agent, one attempt, a minute, unless `input` says otherwise; `workflow` adds to the start's options.
  */
 export async function startAgentTask(
   h: Harness,
   queues: { workflowQueue: string; agentQueue: string },
   prompt: string,
   input: Partial<AgentTaskInput> = {},
+  workflow: { workflowExecutionTimeout?: Duration } = {},
 ) {
   const taskId = await insertTask(h.pool, { prompt });
   const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
@@ -28,6 +30,7 @@ export async function startAgentTask(
         ...input,
       },
     ],
+    ...workflow,
   });
   return { taskId, handle };
 }

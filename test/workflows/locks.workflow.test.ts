@@ -4,12 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { agentTaskWorkflow } from '../../workflows';
-import {
-  workflowIdForLocks,
-  workflowIdForTask,
-  type AgentTaskInput,
-  type LockTable,
-} from '../../workflows/definitions';
+import { workflowIdForLocks, type LockTable } from '../../workflows/definitions';
 import { lockTableQuery } from '../../workflows/lock-manager.workflow';
 import {
   openHarness,
@@ -18,7 +13,7 @@ import {
   type Harness,
   type RunningWorker,
 } from '../support/in-process-workers';
-import { insertTask } from '../support/task-rows';
+import { startAgentTask } from '../support/start-agent-task';
 import { uniqueQueue } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
@@ -63,32 +58,13 @@ describe('file locks', { timeout: 120_000 }, () => {
   /** A repository path of its own per test: one lock manager each. */
   const freshRepo = () => `/tmp/atelier-locks-test/${randomUUID()}`;
 
-  async function startTask(
+  const startTask = (
     queues: Queues,
     repo: string,
     globs: string[],
     prompt: string,
     options: { workflowExecutionTimeout?: Duration } = {},
-  ): Promise<Started> {
-    const taskId = await insertTask(h.pool, { prompt });
-    const input: AgentTaskInput = {
-      taskId,
-      agent: 'stand-in',
-      timeoutSeconds: 60,
-      maxAttempts: 1,
-      priority: 3,
-      agentTaskQueue: queues.agentQueue,
-      backoffSeconds: 0.1,
-      locks: { repo, globs },
-    };
-    const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
-      taskQueue: queues.workflowQueue,
-      workflowId: workflowIdForTask(taskId),
-      args: [input],
-      ...options,
-    });
-    return { taskId, handle };
-  }
+  ): Promise<Started> => startAgentTask(h, queues, prompt, { backoffSeconds: 0.1, locks: { repo, globs } }, options);
 
   async function spanOf(taskId: string): Promise<Span | undefined> {
     const res = await h.pool.query<{ started_at: Date; finished_at: Date | null }>(
