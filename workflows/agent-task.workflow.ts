@@ -35,7 +35,10 @@ const bookkeeping = proxyLocalActivities<BookkeepingActivities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
-/** Workflow code changes that running histories must still replay through (see `patched`). */
+/**
+ * Workflow code changes that running histories must still replay through (see `patched`). A task
+ * started at code level 1 (`TASK_CODE_LEVEL`) takes all of these without asking.
+ */
 const PATCHES = {
   successRecordedByAgent: 'success-recorded-by-agent',
   chainsAndPolicies: 'agent-chains-and-policies',
@@ -45,6 +48,11 @@ const PATCHES = {
   worktreeSalvage: 'worktree-salvage',
   cancelledBeforeAttempts: 'cancelled-before-attempts',
 } as const;
+type Patch = (typeof PATCHES)[keyof typeof PATCHES];
+
+/** Whether the task takes the path `patch` introduced: a task at code level 1 or later always does. */
+const takes = (input: AgentTaskInput, patch: Patch): boolean =>
+  (typeof input?.codeLevel === 'number' && input.codeLevel >= 1) || patched(patch);
 
 /** For the one write that may have no row to land on (a task id that is not in the database). */
 const boundedBookkeeping = proxyLocalActivities<BookkeepingActivities>({
@@ -73,7 +81,7 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
   if (problems.length > 0) {
     const message = `invalid task input: ${problems.join('; ')}`;
     // A workflow started by hand with bad input still ends its task row, when it names one.
-    if (patched(PATCHES.invalidInputRecorded) && typeof input?.taskId === 'string' && isUuid(input.taskId)) {
+    if (takes(input, PATCHES.invalidInputRecorded) && typeof input?.taskId === 'string' && isUuid(input.taskId)) {
       await boundedBookkeeping
         .recordTaskOutcome({
           taskId: input.taskId,
@@ -103,15 +111,15 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
   const agents = agentsOn(input.agentTaskQueue, false);
   // Asked here, before any wait: a patch first asked after a signal does not replay (its marker would
   // precede the command in history but not in the replayed code).
-  const chains = patched(PATCHES.chainsAndPolicies);
+  const chains = takes(input, PATCHES.chainsAndPolicies);
   let attemptsBegan = false;
   const loop = (task: AgentTaskInput, on: AgentActivities): Promise<AgentTaskOutput> => {
     attemptsBegan = true;
     return chains ? chainLoop(task, on, bookkeeping) : singleAgentLoop(task, on);
   };
   // Only tasks that name a repository or declare locks use them; histories from before never do.
-  const repo = input.repo !== undefined && patched(PATCHES.worktrees) ? input.repo : undefined;
-  const salvage = repo !== undefined && patched(PATCHES.worktreeSalvage);
+  const repo = input.repo !== undefined && takes(input, PATCHES.worktrees) ? input.repo : undefined;
+  const salvage = repo !== undefined && takes(input, PATCHES.worktreeSalvage);
   const run = (): Promise<AgentTaskOutput> =>
     repo
       ? withWorktree(
@@ -126,11 +134,11 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
         )
       : loop(input, agents);
   // Asked in the order of the first versions, so their histories replay.
-  const locked = input.locks !== undefined && input.locks.globs.length > 0 && patched(PATCHES.fileLocks);
+  const locked = input.locks !== undefined && input.locks.globs.length > 0 && takes(input, PATCHES.fileLocks);
   if (!locked && !repo) return run();
   // Such a task may be cancelled before its attempts begin (waiting for its locks, or for its worktree);
   // the attempt loop records a cancel, so then it is recorded here.
-  const recordEarlyCancel = patched(PATCHES.cancelledBeforeAttempts);
+  const recordEarlyCancel = takes(input, PATCHES.cancelledBeforeAttempts);
   try {
     return await (locked && input.locks ? withFileLocks(input.locks, input.taskId, run) : run());
   } catch (err) {
@@ -168,7 +176,7 @@ async function singleAgentLoop(input: AgentTaskInput, agents: AgentActivities): 
         });
         // The agent activity records a success together with its attempt; histories from before that
         // change recorded it here.
-        if (!patched(PATCHES.successRecordedByAgent)) {
+        if (!takes(input, PATCHES.successRecordedByAgent)) {
           await bookkeeping.recordTaskOutcome({
             taskId: input.taskId,
             status: 'succeeded',

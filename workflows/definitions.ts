@@ -104,6 +104,16 @@ export const LIMITS = {
 } as const;
 
 /**
+ * The code level the API starts task workflows at (`AgentTaskInput.codeLevel`). A task started at
+ * level 1 takes every path the agent task workflow's patches introduced up to that level without
+ * asking `patched()`, which would write a marker and a `TemporalChangeVersion` search attribute upsert
+ * (one more visibility write in the Temporal server) into every new history. A patch added later
+ * still asks `patched()` at this level; it is taken without asking from the next level on, once this
+ * constant is raised.
+ */
+export const TASK_CODE_LEVEL = 1;
+
+/**
  * Input of `agentTaskWorkflow`. The prompt is not here: it lives in PostgreSQL and the agent activity
  * reads it by task id, so a 200 KB prompt never enters (and multiplies in) the workflow history.
  */
@@ -137,6 +147,11 @@ export interface AgentTaskInput {
   repo?: TaskRepo;
   /** With `repo` and `locks`: a change outside the declared locks fails the task (`lock_violation`). */
   failOnLockViolations?: boolean;
+  /**
+   * The workflow code level the task was started at (`TASK_CODE_LEVEL`). Unset: a task started before
+   * levels existed, whose history holds a marker for every patch it took.
+   */
+  codeLevel?: number;
 }
 
 export interface TaskRepo {

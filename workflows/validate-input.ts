@@ -1,4 +1,4 @@
-import { LIMITS, MAX_CHAIN_LENGTH, type AgentTaskInput } from './definitions';
+import { LIMITS, MAX_CHAIN_LENGTH, TASK_CODE_LEVEL, type AgentTaskInput } from './definitions';
 
 const within = (value: unknown, range: { min: number; max: number }): boolean =>
   typeof value === 'number' && Number.isInteger(value) && value >= range.min && value <= range.max;
@@ -41,6 +41,9 @@ export function findInputProblems(input: AgentTaskInput): string[] {
     (typeof input.waitRecheckSeconds !== 'number' || !(input.waitRecheckSeconds > 0))
   ) {
     problems.push('waitRecheckSeconds must be a positive number');
+  }
+  if (input.codeLevel !== undefined && !within(input.codeLevel, { min: 0, max: TASK_CODE_LEVEL })) {
+    problems.push(`codeLevel must be an integer from 0 to ${TASK_CODE_LEVEL}`);
   }
   return problems;
 }

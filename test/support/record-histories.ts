@@ -72,36 +72,77 @@ const chain = (agents: string[], input: Partial<AgentTaskInput> = {}): Partial<A
 const agentStarted = (scratch: string): Promise<true> =>
   waitFor('the agent to start', () => existsSync(join(scratch, 'pid')));
 
-export const HISTORY_SCENARIOS: readonly Scenario[] = [
-  { name: 'success', expect: 'COMPLETED', prompt: () => '@print done' },
-  {
-    name: 'retries-then-success',
-    expect: 'COMPLETED',
-    prompt: (scratch) => `@fail-until 3 ${join(scratch, 'runs')}\n@print done`,
-    input: { maxAttempts: 3 },
+/** Code level 1 (TASK_CODE_LEVEL): the paths of every patch so far, taken without patch markers. */
+const atLevel1 = (scenario: Scenario): Scenario => ({
+  ...scenario,
+  name: `level1-${scenario.name}`,
+  input: { ...scenario.input, codeLevel: 1 },
+});
+
+/** A task whose agent writes outside its locks, in repository `name`, which fails it when it says so. */
+const lockViolation = (name: string, input: Partial<AgentTaskInput> = {}): Scenario => ({
+  name,
+  expect: 'FAILED',
+  prompt: () => '@pidfile out.txt',
+  input: {
+    repo: { path: historyRepo(name) },
+    locks: { repo: historyRepo(name), globs: ['src/**'] },
+    failOnLockViolations: true,
+    ...input,
   },
+  setup: async () => makeHistoryRepo(name),
+});
+
+/** A task whose first attempt fails after writing a file, in repository `name`; the second continues from it. */
+const salvage = (name: string, input: Partial<AgentTaskInput> = {}): Scenario => ({
+  name,
+  expect: 'COMPLETED',
+  prompt: (scratch) => `@pidfile out.txt\n@fail-until 2 ${join(scratch, 'count')}`,
+  input: { repo: { path: historyRepo(name) }, maxAttempts: 2, ...input },
+  setup: async () => makeHistoryRepo(name),
+});
+
+const success: Scenario = { name: 'success', expect: 'COMPLETED', prompt: () => '@print done' };
+const retriesThenSuccess: Scenario = {
+  name: 'retries-then-success',
+  expect: 'COMPLETED',
+  prompt: (scratch) => `@fail-until 3 ${join(scratch, 'runs')}\n@print done`,
+  input: { maxAttempts: 3 },
+};
+const cancelled: Scenario = {
+  name: 'cancelled',
+  expect: 'CANCELLED',
+  prompt: (scratch) => `@pidfile ${join(scratch, 'pid')}\n@hang`,
+  input: { maxAttempts: 3 },
+  whileRunning: async (handle, scratch) => {
+    await agentStarted(scratch);
+    await handle.cancel();
+  },
+};
+const invalidInput: Scenario = {
+  name: 'invalid-input',
+  expect: 'FAILED',
+  prompt: () => '@print never runs',
+  input: { maxAttempts: 0 },
+};
+const chainFallback: Scenario = {
+  name: 'chain-fallback',
+  expect: 'COMPLETED',
+  prompt: () => '@when a @fail auth\n@print done by b',
+  input: chain(['chain-a', 'chain-b']),
+};
+
+export const HISTORY_SCENARIOS: readonly Scenario[] = [
+  success,
+  retriesThenSuccess,
   { name: 'retries-exhausted', expect: 'FAILED', prompt: () => '@exit 1', input: { maxAttempts: 2 } },
   { name: 'timeout', expect: 'FAILED', prompt: () => '@hang', input: { timeoutSeconds: 1 } },
-  {
-    name: 'cancelled',
-    expect: 'CANCELLED',
-    prompt: (scratch) => `@pidfile ${join(scratch, 'pid')}\n@hang`,
-    input: { maxAttempts: 3 },
-    whileRunning: async (handle, scratch) => {
-      await agentStarted(scratch);
-      await handle.cancel();
-    },
-  },
-  { name: 'invalid-input', expect: 'FAILED', prompt: () => '@print never runs', input: { maxAttempts: 0 } },
+  cancelled,
+  invalidInput,
   // Since the `invalid-input-recorded` patch the task row is failed too.
-  { name: 'invalid-input-recorded', expect: 'FAILED', prompt: () => '@print never runs', input: { maxAttempts: 0 } },
+  { ...invalidInput, name: 'invalid-input-recorded' },
   { name: 'unknown-agent', expect: 'FAILED', prompt: () => 'hello', input: { agent: 'no-such-agent', maxAttempts: 3 } },
-  {
-    name: 'chain-fallback',
-    expect: 'COMPLETED',
-    prompt: () => '@when a @fail auth\n@print done by b',
-    input: chain(['chain-a', 'chain-b']),
-  },
+  chainFallback,
   {
     name: 'chain-retry-then-success',
     expect: 'COMPLETED',
@@ -162,25 +203,12 @@ export const HISTORY_SCENARIOS: readonly Scenario[] = [
   },
   // Patch worktree-salvage: a failed attempt's work is committed, the next continues from it, and the
   // success is recorded after the commit.
-  {
-    name: 'worktree-salvage',
-    expect: 'COMPLETED',
-    prompt: (scratch) => `@pidfile out.txt\n@fail-until 2 ${join(scratch, 'count')}`,
-    input: { repo: { path: historyRepo('worktree-salvage') }, maxAttempts: 2 },
-    setup: async () => makeHistoryRepo('worktree-salvage'),
-  },
+  salvage('worktree-salvage'),
   // Patch worktree-salvage: a change outside the task's locks fails it, when it says so.
-  {
-    name: 'worktree-lock-violation',
-    expect: 'FAILED',
-    prompt: () => '@pidfile out.txt',
-    input: {
-      repo: { path: historyRepo('worktree-lock-violation') },
-      locks: { repo: historyRepo('worktree-lock-violation'), globs: ['src/**'] },
-      failOnLockViolations: true,
-    },
-    setup: async () => makeHistoryRepo('worktree-lock-violation'),
-  },
+  lockViolation('worktree-lock-violation'),
+  ...[success, retriesThenSuccess, cancelled, invalidInput, chainFallback].map(atLevel1),
+  salvage('level1-worktree-salvage', { codeLevel: 1 }),
+  lockViolation('level1-worktree-lock-violation', { codeLevel: 1 }),
 ];
 
 /**

@@ -1,12 +1,12 @@
 import type { Duration } from '@temporalio/common';
 import type { agentTaskWorkflow } from '../../workflows';
-import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
+import { TASK_CODE_LEVEL, workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
 import type { Harness } from './in-process-workers';
 import { insertTask } from './task-rows';
 
 /**
  * Stores a task with `prompt` and starts its workflow on `queues`, as the API would: the stand-in
- * agent, one attempt, a minute, unless `input` says otherwise; `workflow` adds to the start's options.
+ * agent, one attempt, a minute, at today's code level, unless `input` says otherwise; `workflow` adds to the start's options.
  */
 export async function startAgentTask(
   h: Harness,
@@ -27,6 +27,7 @@ export async function startAgentTask(
         maxAttempts: 1,
         priority: 3,
         agentTaskQueue: queues.agentQueue,
+        codeLevel: TASK_CODE_LEVEL,
         ...input,
       },
     ],

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import type { agentTaskWorkflow } from '../../workflows';
-import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
+import { TASK_CODE_LEVEL, workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
 import {
   openHarness,
   runAgentWorker,
@@ -68,6 +68,7 @@ describe('agentTaskWorkflow', { timeout: 60_000 }, () => {
       priority: 3,
       agentTaskQueue: queues.agentQueue,
       backoffSeconds: 0.1,
+      codeLevel: TASK_CODE_LEVEL,
       ...overrides,
     };
     const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
@@ -225,7 +226,13 @@ describe('agentTaskWorkflow', { timeout: 60_000 }, () => {
   it('fails at once, without running the agent, on input no retry can fix', async () => {
     const queues = await freshQueues();
     const pidFile = join(dir, `agent-${randomUUID()}`);
-    const cases: Partial<AgentTaskInput>[] = [{ maxAttempts: 0 }, { workdir: 'relative/dir' }, { timeoutSeconds: 0 }];
+    const cases: Partial<AgentTaskInput>[] = [
+      { maxAttempts: 0 },
+      { workdir: 'relative/dir' },
+      { timeoutSeconds: 0 },
+      // Started by a newer API: this code does not know that level's paths.
+      { codeLevel: TASK_CODE_LEVEL + 1 },
+    ];
     for (const overrides of cases) {
       const { taskId, handle } = await startTask(queues, { prompt: `@pidfile ${pidFile}\n@print ran` }, overrides);
       const cause = await failureOf(handle);

@@ -1,6 +1,6 @@
 import type { AtelierConfig } from '../../config/env';
 import type { NewTask, TaskRow } from '../../store/task-store';
-import type { AgentTaskInput } from '../../../workflows/definitions';
+import { TASK_CODE_LEVEL, type AgentTaskInput } from '../../../workflows/definitions';
 import { resolveTaskLocks } from '../locks/lock-input';
 
 /** What a task's workflow input is made of: the fields of a task as it is stored. */
@@ -36,6 +36,7 @@ export function workflowInputFor(t: TaskInputFields, config: AtelierConfig): Age
     locks: resolveTaskLocks(t.locks, t.repo?.path ?? t.workdir, 'locks').locks,
     repo: t.repo,
     ...(t.failOnLockViolations && { failOnLockViolations: true }),
+    codeLevel: TASK_CODE_LEVEL,
   };
 }
 
