@@ -21,10 +21,16 @@ COPY workflows ./workflows
 COPY activities ./activities
 RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
+# ---- spawner: the Go helper through which agent workers start agents (infra/spawner) ----
+FROM golang:1.24-bookworm AS spawner
+WORKDIR /src
+COPY infra/spawner ./
+RUN CGO_ENABLED=0 go build -trimpath -o /atelier-spawner .
+
 # ---- runtime ----
 FROM node:20-bookworm-slim AS runtime
-# util-linux: setpriv, through which every child process (an agent CLI above all) gets a parent-death
-#   signal, so an agent does not outlive a worker killed with SIGKILL.
+# util-linux: setpriv, through which child processes started without the spawner helper get a
+#   parent-death signal, so they do not outlive a worker killed with SIGKILL.
 # git: agents work in repositories. ca-certificates: HTTPS for git and the agent CLIs.
 # tini: PID 1 that forwards signals and reaps orphaned grandchildren of agent processes.
 RUN apt-get update \
@@ -42,6 +48,7 @@ WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+COPY --from=spawner /atelier-spawner /usr/local/bin/atelier-spawner
 COPY infra/migrations ./infra/migrations
 COPY config ./config
 # Task working directories are shared with the API at this path (a volume in docker-compose.yml); a
@@ -51,7 +58,8 @@ RUN mkdir -p /workspaces && chown node:node /workspaces
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
-    ATELIER_AGENTS_FILE=/app/config/agents.yaml
+    ATELIER_AGENTS_FILE=/app/config/agents.yaml \
+    ATELIER_AGENT_SPAWNER=/usr/local/bin/atelier-spawner
 USER node
 # 3000: the API; 9464 and 9465: the workflow and agent workers' metrics and health endpoints.
 EXPOSE 3000 9464 9465

@@ -3,7 +3,7 @@
 // missing (npm dependencies, the Temporal CLI), builds, then runs the command, forwarding signals.
 // Plain Node with built-ins only: it runs before node_modules exists.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,6 +42,24 @@ function ensureTemporalCli() {
 }
 
 /**
+ * The agent workers start agents through a small Go helper (infra/spawner), built here when its
+ * sources are newer than the binary. Without Go (`npm run up` against an external Temporal server)
+ * the workers start agents themselves.
+ */
+const SPAWNER_SOURCE = join(root, 'infra/spawner');
+const SPAWNER_BINARY = join(root, '.tools/bin/atelier-spawner');
+function ensureSpawner() {
+  const newest = Math.max(...readdirSync(SPAWNER_SOURCE).map((f) => statSync(join(SPAWNER_SOURCE, f)).mtimeMs));
+  if (existsSync(SPAWNER_BINARY) && statSync(SPAWNER_BINARY).mtimeMs >= newest) return;
+  if (spawnSync('go', ['version'], { stdio: 'ignore' }).error) {
+    say('Go is not installed: agent workers will start agents themselves (no atelier-spawner)');
+    return;
+  }
+  say('building the agent spawner (npm run build:spawner)');
+  run('npm', ['run', '--silent', 'build:spawner']);
+}
+
+/**
  * The dashboard test drives Debian's Chromium (test/e2e/dashboard.e2e.test.ts). Installed here when
  * missing; if that fails the run goes on, and that test fails with the reason instead of skipping.
  */
@@ -68,6 +86,7 @@ if (!(mode in commands)) {
 try {
   ensureDependencies();
   ensureTemporalCli();
+  ensureSpawner();
   if (mode === 'test') ensureChromium();
   run('npm', ['run', '--silent', 'build']);
 } catch (err) {

@@ -21,6 +21,7 @@ import { LogWriter } from './log-writer';
 import { createParser, type OutputParser, type RunEnd } from './parsers';
 import { Tail } from './parsers/line-splitter';
 import { runOllama } from './run-ollama';
+import type { SpawnAgent } from './agent-process';
 import { runProcess, type CutOff } from './run-process';
 import { isDirectory } from '../../src/fs/is-directory';
 
@@ -50,6 +51,8 @@ export interface AgentActivityDeps {
   cutOff?: CutOff & { confirm: () => Promise<void> };
   /** Commits what a successful agent left in its task's worktree (worktree.activities.ts `saveTaskWork`). */
   saveWork?: (worktreePath: string, taskId: string, agent: string) => Promise<unknown>;
+  /** How agent processes are started (src/workers/agent-spawn.ts); unset: directly by this process. */
+  spawn?: SpawnAgent;
 }
 
 /** Output kept in memory for the attempt's record; beyond it only the byte count grows. */
@@ -263,6 +266,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
               signal: ctx.cancellationSignal,
               cutOff: deps.cutOff,
               onOutput,
+              spawn: deps.spawn,
             });
     } finally {
       endedAt = performance.now();

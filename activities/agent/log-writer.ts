@@ -1,5 +1,5 @@
 import type { AttemptStore } from '../../src/store/attempt-store';
-import type { OutputStream } from './run-process';
+import type { OutputStream } from './parsers/types';
 
 const FLUSH_INTERVAL_MS = 250;
 const FLUSH_BYTES = 32 * 1024;

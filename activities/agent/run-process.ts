@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
 import { StringDecoder } from 'node:string_decoder';
-import { parentDeathPrefix } from '../../src/process/parent-death-signal';
+import { spawnDirectly, type SpawnAgent, type SpawnEnd } from './agent-process';
 import type { Invocation } from './build-invocation';
+import type { OutputStream } from './parsers/types';
 import { resolveProgram } from './resolve-program';
-
-export type OutputStream = 'stdout' | 'stderr';
 
 /**
  * The agent worker cut off from Temporal (temporal-contact.ts): Temporal will soon take the attempt for
@@ -29,27 +27,12 @@ export interface RunProcessOptions {
   /** Kills the process group too, within what is left of the time (class `crash`). */
   cutOff?: CutOff;
   onOutput: (stream: OutputStream, text: string) => void;
+  /** How the agent's process is started: through the worker's spawner helper, or directly. */
+  spawn?: SpawnAgent;
 }
 
 export type ProcessEnd =
-  | { kind: 'exited'; exitCode: number }
-  | { kind: 'signalled'; signal: string }
-  | { kind: 'timed_out' }
-  | { kind: 'stalled' }
-  | { kind: 'aborted' }
-  | { kind: 'cut_off' }
-  | { kind: 'spawn_failed'; code: string; message: string };
-
-/** A worker that dies, even by SIGKILL, takes its agents with it. */
-const PDEATHSIG_WRAPPER = parentDeathPrefix('KILL');
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // The group is already gone.
-  }
-}
+  SpawnEnd | { kind: 'timed_out' } | { kind: 'stalled' } | { kind: 'aborted' } | { kind: 'cut_off' };
 
 /**
  * Runs one agent process: argv only, its own process group, the prompt written to stdin and stdin
@@ -66,32 +49,49 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
       message: `agent program not found: ${invocation.file}`,
     });
   }
-  const argv = [...PDEATHSIG_WRAPPER, program, ...invocation.args];
+  const spawn = opts.spawn ?? spawnDirectly;
   return new Promise((resolve) => {
     let stopReason: 'timed_out' | 'stalled' | 'aborted' | 'cut_off' | undefined;
     let killTimer: NodeJS.Timeout | undefined;
-    const child = spawn(argv[0] as string, argv.slice(1), {
-      cwd: opts.cwd,
-      env: invocation.env,
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      windowsHide: true,
-    });
+    let idleTimer: NodeJS.Timeout | undefined;
+    const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+    const child = spawn(
+      { file: program, args: invocation.args, env: invocation.env, cwd: opts.cwd, stdin: invocation.stdin },
+      {
+        output: (stream, chunk) => {
+          armIdle();
+          const text = decoders[stream].write(chunk);
+          if (text) opts.onOutput(stream, text);
+        },
+        // Anything the agent left in its group dies with it; that also closes pipes a grandchild still holds.
+        exit: () => child.killGroup('SIGKILL'),
+        close: (end) => {
+          clearTimeout(timeout);
+          if (idleTimer) clearTimeout(idleTimer);
+          if (killTimer) clearTimeout(killTimer);
+          opts.signal.removeEventListener('abort', onAbort);
+          cutOffSignal?.removeEventListener('abort', onCutOff);
+          for (const stream of ['stdout', 'stderr'] as const) {
+            const rest = decoders[stream].end();
+            if (rest) opts.onOutput(stream, rest);
+          }
+          resolve(end.kind !== 'spawn_failed' && stopReason ? { kind: stopReason } : end);
+        },
+      },
+    );
 
     const stop = (reason: 'timed_out' | 'stalled' | 'aborted' | 'cut_off', graceMs = opts.killGraceMs): void => {
-      if (child.pid === undefined) return;
       if (stopReason) {
         // Already stopping, but a cut-off worker has no time for the rest of the grace.
-        if (reason === 'cut_off') killGroup(child.pid, 'SIGKILL');
+        if (reason === 'cut_off') child.killGroup('SIGKILL');
         return;
       }
       stopReason = reason;
-      killGroup(child.pid, 'SIGTERM');
-      killTimer = setTimeout(() => killGroup(child.pid as number, 'SIGKILL'), graceMs);
+      child.killGroup('SIGTERM');
+      killTimer = setTimeout(() => child.killGroup('SIGKILL'), graceMs);
     };
     const timeout = setTimeout(() => stop('timed_out'), opts.timeoutMs);
     // The idle limit restarts with every chunk of output: only silence kills, however long the run.
-    let idleTimer: NodeJS.Timeout | undefined;
     const armIdle = (): void => {
       if (opts.idleTimeoutMs === undefined || stopReason) return;
       if (idleTimer) clearTimeout(idleTimer);
@@ -106,46 +106,5 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
     const cutOffSignal = cutOff?.signal;
     if (cutOffSignal?.aborted) onCutOff();
     else cutOffSignal?.addEventListener('abort', onCutOff, { once: true });
-
-    for (const stream of ['stdout', 'stderr'] as const) {
-      const decoder = new StringDecoder('utf8');
-      child[stream].on('data', (chunk: Buffer) => {
-        armIdle();
-        const text = decoder.write(chunk);
-        if (text) opts.onOutput(stream, text);
-      });
-      child[stream].on('end', () => {
-        const rest = decoder.end();
-        if (rest) opts.onOutput(stream, rest);
-      });
-    }
-    // An agent that exits without reading its prompt closes the pipe: that is its business, not an error.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(invocation.stdin);
-
-    let spawnError: NodeJS.ErrnoException | undefined;
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      spawnError = err;
-    });
-    // Anything the agent left in its group dies with it; that also closes pipes a grandchild still holds.
-    child.on('exit', () => {
-      if (child.pid !== undefined) killGroup(child.pid, 'SIGKILL');
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timeout);
-      if (idleTimer) clearTimeout(idleTimer);
-      if (killTimer) clearTimeout(killTimer);
-      opts.signal.removeEventListener('abort', onAbort);
-      cutOffSignal?.removeEventListener('abort', onCutOff);
-      if (spawnError && child.pid === undefined) {
-        resolve({ kind: 'spawn_failed', code: spawnError.code ?? 'UNKNOWN', message: spawnError.message });
-      } else if (stopReason) {
-        resolve({ kind: stopReason });
-      } else if (signal) {
-        resolve({ kind: 'signalled', signal });
-      } else {
-        resolve({ kind: 'exited', exitCode: code ?? -1 });
-      }
-    });
   });
 }

@@ -78,6 +78,16 @@ const envSchema = z.object({
   ATELIER_AGENTS_FILE: z.string().min(1).default('config/agents.yaml'),
   ATELIER_AGENT_SLOTS: agentSlots.default(4),
   ATELIER_AGENT_MAX_SLOTS: z.coerce.number().int().min(1).max(1000).default(50),
+  /**
+   * How agent workers start agents: the path of the `atelier-spawner` helper (infra/spawner), or
+   * `direct` (Node's child_process, through setpriv). Unset: the helper the project builds in
+   * .tools/bin when it is there, else direct.
+   */
+  ATELIER_AGENT_SPAWNER: z
+    .string()
+    .trim()
+    .refine((v) => v === 'direct' || v.startsWith('/'), 'must be an absolute path or direct')
+    .optional(),
   ATELIER_AGENT_TARGET_CPU: fraction.default(0.8),
   ATELIER_AGENT_TARGET_MEMORY: fraction.default(0.8),
   ATELIER_WORKFLOW_WORKER_METRICS_PORT: metricsPort.default(9464),

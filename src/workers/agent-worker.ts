@@ -16,6 +16,7 @@ import { WorktreeStore } from '../store/worktree-store';
 import { runMain } from '../process/run-main';
 import { agentProcessEnded } from './agent-slot-interceptor';
 import { agentSlots } from './agent-slots';
+import { agentSpawn } from './agent-spawn';
 import { createAgentWorkers } from './agent-workers';
 import { runWorkerProcess, type WorkerContext } from './run-worker-process';
 import { slotWaiterWaker } from './slot-waiter-waker';
@@ -107,6 +108,7 @@ runMain('agent-worker', () => {
           saveWork: saveTaskWork,
           agentExited: agentProcessEnded,
           cutOff: contactOf(ctx),
+          spawn: agentSpawn(config.ATELIER_AGENT_SPAWNER, ctx.logger),
         }),
         ...worktreesOf({ config, pool, identity }),
       };

@@ -5,7 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Invocation } from '../../activities/agent/build-invocation';
-import { runProcess, type CutOff, type OutputStream, type ProcessEnd } from '../../activities/agent/run-process';
+import { spawnDirectly, type SpawnAgent } from '../../activities/agent/agent-process';
+import { AgentSpawner } from '../../activities/agent/agent-spawner';
+import type { OutputStream } from '../../activities/agent/parsers/types';
+import { runProcess, type CutOff, type ProcessEnd } from '../../activities/agent/run-process';
+import { DEFAULT_SPAWNER_BINARY } from '../../src/workers/agent-spawn';
 import { STAND_IN_AGENT } from '../support/test-env';
 import { processAlive, waitFor } from '../support/wait-for';
 
@@ -26,20 +30,22 @@ const standIn = (prompt: string, args: string[] = []): Invocation => ({
   stdin: prompt,
 });
 
-async function run(
-  invocation: Invocation,
-  opts: {
-    timeoutMs?: number;
-    killGraceMs?: number;
-    signal?: AbortSignal;
-    cutOff?: CutOff;
-    onText?: (stream: OutputStream, text: string) => void;
-  } = {},
-): Promise<Run> {
+interface RunOptions {
+  timeoutMs?: number;
+  killGraceMs?: number;
+  signal?: AbortSignal;
+  cutOff?: CutOff;
+  onText?: (stream: OutputStream, text: string) => void;
+  cwd?: string;
+}
+
+async function runOn(spawn: SpawnAgent, invocation: Invocation, opts: RunOptions = {}): Promise<Run> {
   const output = { stdout: '', stderr: '' };
   const started = Date.now();
   const end = await runProcess({
     invocation,
+    spawn,
+    cwd: opts.cwd,
     timeoutMs: opts.timeoutMs ?? 20_000,
     killGraceMs: opts.killGraceMs ?? 2_000,
     signal: opts.signal ?? new AbortController().signal,
@@ -66,137 +72,214 @@ const assertGone = (pid: number): void =>
 const waitDead = (pid: number, what: string): Promise<true> =>
   waitFor(`${what} (pid ${pid}) to be gone`, () => !processAlive(pid), { timeoutMs: 5_000, intervalMs: 20 });
 
-describe('runProcess', { timeout: 30_000 }, () => {
+/** Both ways of starting an agent: from the worker itself, and through the spawner helper (infra/spawner). */
+const spawner = new AgentSpawner(DEFAULT_SPAWNER_BINARY);
+const SPAWNS: [string, SpawnAgent][] = [
+  ['spawned directly', spawnDirectly],
+  ['spawned by atelier-spawner', spawner.spawn],
+];
+
+for (const [how, spawn] of SPAWNS)
+  describe(`runProcess, ${how}`, { timeout: 30_000 }, () => {
+    const run = (invocation: Invocation, opts: RunOptions = {}): Promise<Run> => runOn(spawn, invocation, opts);
+    let dir: string;
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), 'atelier-run-process-'));
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('captures stdout and stderr separately and reports a clean exit', async () => {
+      const r = await run(standIn('@print out one\n@stderr err one\n@print out two'));
+      assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+      assert.equal(r.stdout, 'out one\nout two\n');
+      assert.equal(r.stderr, 'err one\n');
+    });
+
+    it('reports a non-zero exit code', async () => {
+      const r = await run(standIn('@stderr giving up\n@exit 3'));
+      assert.deepEqual(r.end, { kind: 'exited', exitCode: 3 });
+      assert.equal(r.stderr, 'giving up\n');
+      assert.equal(r.stdout, '');
+    });
+
+    it('writes the prompt to stdin and closes it', async () => {
+      // The stand-in reads stdin to its end: if stdin stayed open it would wait until the timeout.
+      const prompt = 'multi-line prompt\nwith "quotes", $HOME and `backticks`\n';
+      const r = await run(standIn(prompt), { timeoutMs: 10_000 });
+      assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+      assert.equal(r.stdout, prompt);
+    });
+
+    it('on timeout kills the whole process group, grandchildren included', async () => {
+      const childPidFile = join(dir, `grandchild-${randomUUID()}`);
+      const agentPidFile = join(dir, `agent-${randomUUID()}`);
+      let grandchildAliveBeforeKill = false;
+      const r = await run(standIn(`@pidfile ${agentPidFile}\n@spawn-child ${childPidFile}\n@print spawned\n@hang`), {
+        timeoutMs: 1_000,
+        onText: (stream, text) => {
+          if (stream === 'stdout' && text.includes('spawned'))
+            grandchildAliveBeforeKill = processAlive(readPid(childPidFile));
+        },
+      });
+      assert.deepEqual(r.end, { kind: 'timed_out' });
+      assert.ok(grandchildAliveBeforeKill, 'the grandchild was running before the timeout');
+      assertGone(readPid(agentPidFile));
+      await waitDead(readPid(childPidFile), 'the grandchild');
+    });
+
+    it('kills the process when its abort signal fires', async () => {
+      const pidFile = join(dir, `agent-${randomUUID()}`);
+      const abort = new AbortController();
+      const r = await run(standIn(`@pidfile ${pidFile}\n@print ready\n@hang`), {
+        signal: abort.signal,
+        onText: (stream, text) => {
+          if (stream === 'stdout' && text.includes('ready')) abort.abort();
+        },
+      });
+      assert.deepEqual(r.end, { kind: 'aborted' });
+      assert.ok(r.elapsedMs < 10_000, `abort took ${r.elapsedMs} ms`);
+      assertGone(readPid(pidFile));
+    });
+
+    it('does not start a process whose signal is already aborted', async () => {
+      const pidFile = join(dir, `agent-${randomUUID()}`);
+      const abort = new AbortController();
+      abort.abort();
+      const r = await run(standIn(`@pidfile ${pidFile}\n@hang`), { signal: abort.signal });
+      assert.deepEqual(r.end, { kind: 'aborted' });
+      if (existsSync(pidFile)) assertGone(readPid(pidFile));
+    });
+
+    it('escalates to SIGKILL after the grace period when the agent ignores SIGTERM', async () => {
+      const pidFile = join(dir, `agent-${randomUUID()}`);
+      const abort = new AbortController();
+      const killGraceMs = 500;
+      let abortedAt = 0;
+      const r = await run(standIn(`@ignore-term\n@pidfile ${pidFile}\n@print ready\n@hang`), {
+        killGraceMs,
+        signal: abort.signal,
+        onText: (stream, text) => {
+          if (stream === 'stdout' && text.includes('ready')) {
+            abortedAt = Date.now();
+            abort.abort();
+          }
+        },
+      });
+      const afterAbortMs = Date.now() - abortedAt;
+      assert.deepEqual(r.end, { kind: 'aborted' });
+      assert.ok(abortedAt > 0, 'the agent got ready');
+      // It survived SIGTERM, so only the SIGKILL sent after the grace period can have ended it.
+      assert.ok(
+        afterAbortMs >= killGraceMs - 20,
+        `ended ${afterAbortMs} ms after SIGTERM, before the ${killGraceMs} ms grace`,
+      );
+      assertGone(readPid(pidFile));
+    });
+
+    it('stops the agent within the time its cut-off worker has left, whatever its own kill grace', async () => {
+      const pidFile = join(dir, `agent-${randomUUID()}`);
+      const cut = new AbortController();
+      let cutAt = 0;
+      const r = await run(standIn(`@ignore-term\n@pidfile ${pidFile}\n@print ready\n@hang`), {
+        killGraceMs: 20_000,
+        cutOff: { signal: cut.signal, killGraceMs: () => 300 },
+        onText: (stream, text) => {
+          if (stream === 'stdout' && text.includes('ready')) {
+            cutAt = Date.now();
+            cut.abort();
+          }
+        },
+      });
+      assert.deepEqual(r.end, { kind: 'cut_off' });
+      assert.ok(cutAt > 0, 'the agent got ready');
+      assert.ok(Date.now() - cutAt < 5_000, `the agent outlived the cut by ${Date.now() - cutAt} ms`);
+      assertGone(readPid(pidFile));
+    });
+
+    it('reports a program that does not exist as spawn_failed', async () => {
+      const absent = await run({ file: `/nonexistent/${randomUUID()}`, args: [], env: { PATH }, stdin: 'hi' });
+      assert.equal(absent.end.kind, 'spawn_failed');
+      const notOnPath = await run({ file: `no-such-agent-${randomUUID()}`, args: [], env: { PATH }, stdin: 'hi' });
+      assert.equal(notOnPath.end.kind, 'spawn_failed');
+      assert.match(notOnPath.end.kind === 'spawn_failed' ? notOnPath.end.message : '', /not found/);
+    });
+
+    it('passes shell metacharacters in arguments literally', async () => {
+      const marker = (name: string): string => join(dir, `${name}-${randomUUID()}`);
+      const files = [marker('subst'), marker('backtick'), marker('semicolon'), marker('and'), marker('pipe')];
+      const arg = `$(touch ${files[0]}) \`touch ${files[1]}\`; touch ${files[2]} && touch ${files[3]} | touch ${files[4]} > /dev/null`;
+      // The stand-in takes its last argument as the prompt and echoes it.
+      const r = await run(standIn('', ['--prompt', arg]));
+      assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+      assert.equal(r.stdout, `${arg}\n`);
+      for (const file of files) assert.equal(existsSync(file), false, `${file} was created: a shell ran the argument`);
+    });
+
+    it('reports a working directory that does not exist as spawn_failed', async () => {
+      const r = await run(standIn('@print never'), { cwd: join(dir, `absent-${randomUUID()}`) });
+      assert.equal(r.end.kind, 'spawn_failed');
+      assert.equal(r.end.kind === 'spawn_failed' ? r.end.code : '', 'ENOENT');
+      assert.equal(r.stdout, '');
+    });
+
+    it('passes large output through intact and in order', async () => {
+      const script = "process.stdout.write('x'.repeat(3e6)); process.stderr.write('done\\n')";
+      const r = await run({ file: process.execPath, args: ['-e', script], env: { PATH }, stdin: '' });
+      assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+      assert.equal(r.stdout.length, 3_000_000);
+      assert.equal(r.stdout, 'x'.repeat(3_000_000));
+      assert.equal(r.stderr, 'done\n');
+    });
+
+    it('gives the agent nothing but its own environment', async () => {
+      const r = await run({ ...standIn('@echo-env HOME\n@echo-env VISIBLE'), env: { PATH, VISIBLE: 'yes' } });
+      assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+      assert.equal(r.stdout, 'HOME unset\nVISIBLE=yes\n');
+    });
+  });
+
+describe('AgentSpawner', { timeout: 30_000 }, () => {
   let dir: string;
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'atelier-run-process-'));
+    dir = mkdtempSync(join(tmpdir(), 'atelier-spawner-'));
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('captures stdout and stderr separately and reports a clean exit', async () => {
-    const r = await run(standIn('@print out one\n@stderr err one\n@print out two'));
-    assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
-    assert.equal(r.stdout, 'out one\nout two\n');
-    assert.equal(r.stderr, 'err one\n');
-  });
-
-  it('reports a non-zero exit code', async () => {
-    const r = await run(standIn('@stderr giving up\n@exit 3'));
-    assert.deepEqual(r.end, { kind: 'exited', exitCode: 3 });
-    assert.equal(r.stderr, 'giving up\n');
-    assert.equal(r.stdout, '');
-  });
-
-  it('writes the prompt to stdin and closes it', async () => {
-    // The stand-in reads stdin to its end: if stdin stayed open it would wait until the timeout.
-    const prompt = 'multi-line prompt\nwith "quotes", $HOME and `backticks`\n';
-    const r = await run(standIn(prompt), { timeoutMs: 10_000 });
-    assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
-    assert.equal(r.stdout, prompt);
-  });
-
-  it('on timeout kills the whole process group, grandchildren included', async () => {
-    const childPidFile = join(dir, `grandchild-${randomUUID()}`);
-    const agentPidFile = join(dir, `agent-${randomUUID()}`);
-    let grandchildAliveBeforeKill = false;
-    const r = await run(standIn(`@pidfile ${agentPidFile}\n@spawn-child ${childPidFile}\n@print spawned\n@hang`), {
-      timeoutMs: 1_000,
-      onText: (stream, text) => {
-        if (stream === 'stdout' && text.includes('spawned'))
-          grandchildAliveBeforeKill = processAlive(readPid(childPidFile));
-      },
-    });
-    assert.deepEqual(r.end, { kind: 'timed_out' });
-    assert.ok(grandchildAliveBeforeKill, 'the grandchild was running before the timeout');
-    assertGone(readPid(agentPidFile));
-    await waitDead(readPid(childPidFile), 'the grandchild');
-  });
-
-  it('kills the process when its abort signal fires', async () => {
+  it('ends the runs of a helper that dies, kills their agents, and starts a new helper for the next', async () => {
+    const lost: string[] = [];
+    const own = new AgentSpawner(DEFAULT_SPAWNER_BINARY, (reason) => lost.push(reason));
     const pidFile = join(dir, `agent-${randomUUID()}`);
-    const abort = new AbortController();
-    const r = await run(standIn(`@pidfile ${pidFile}\n@print ready\n@hang`), {
-      signal: abort.signal,
+    let helperPid: number | undefined;
+    const r = await runOn(own.spawn, standIn(`@pidfile ${pidFile}\n@print ready\n@hang`), {
       onText: (stream, text) => {
-        if (stream === 'stdout' && text.includes('ready')) abort.abort();
+        if (stream !== 'stdout' || !text.includes('ready')) return;
+        helperPid = Number(
+          readFileSync(`/proc/${readPid(pidFile)}/stat`, 'utf8')
+            .split(') ')[1]
+            ?.split(' ')[1],
+        );
+        process.kill(helperPid, 'SIGKILL');
       },
     });
-    assert.deepEqual(r.end, { kind: 'aborted' });
-    assert.ok(r.elapsedMs < 10_000, `abort took ${r.elapsedMs} ms`);
+    assert.deepEqual(r.end, { kind: 'signalled', signal: 'SIGKILL' });
+    assert.ok(helperPid !== undefined && helperPid !== process.pid, 'the agent ran under the helper');
+    assert.equal(lost.length, 1);
+    await waitDead(readPid(pidFile), 'the agent of the dead helper');
+    const next = await runOn(own.spawn, standIn('@print again'));
+    assert.deepEqual(next.end, { kind: 'exited', exitCode: 0 });
+    assert.equal(next.stdout, 'again\n');
+    own.close();
+  });
+
+  it('kills the agents still running when it is closed', async () => {
+    const own = new AgentSpawner(DEFAULT_SPAWNER_BINARY);
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const r = await runOn(own.spawn, standIn(`@pidfile ${pidFile}\n@print ready\n@hang`), {
+      onText: (stream, text) => {
+        if (stream === 'stdout' && text.includes('ready')) own.close();
+      },
+    });
+    assert.deepEqual(r.end, { kind: 'signalled', signal: 'SIGKILL' });
     assertGone(readPid(pidFile));
-  });
-
-  it('does not start a process whose signal is already aborted', async () => {
-    const pidFile = join(dir, `agent-${randomUUID()}`);
-    const abort = new AbortController();
-    abort.abort();
-    const r = await run(standIn(`@pidfile ${pidFile}\n@hang`), { signal: abort.signal });
-    assert.deepEqual(r.end, { kind: 'aborted' });
-    if (existsSync(pidFile)) assertGone(readPid(pidFile));
-  });
-
-  it('escalates to SIGKILL after the grace period when the agent ignores SIGTERM', async () => {
-    const pidFile = join(dir, `agent-${randomUUID()}`);
-    const abort = new AbortController();
-    const killGraceMs = 500;
-    let abortedAt = 0;
-    const r = await run(standIn(`@ignore-term\n@pidfile ${pidFile}\n@print ready\n@hang`), {
-      killGraceMs,
-      signal: abort.signal,
-      onText: (stream, text) => {
-        if (stream === 'stdout' && text.includes('ready')) {
-          abortedAt = Date.now();
-          abort.abort();
-        }
-      },
-    });
-    const afterAbortMs = Date.now() - abortedAt;
-    assert.deepEqual(r.end, { kind: 'aborted' });
-    assert.ok(abortedAt > 0, 'the agent got ready');
-    // It survived SIGTERM, so only the SIGKILL sent after the grace period can have ended it.
-    assert.ok(
-      afterAbortMs >= killGraceMs - 20,
-      `ended ${afterAbortMs} ms after SIGTERM, before the ${killGraceMs} ms grace`,
-    );
-    assertGone(readPid(pidFile));
-  });
-
-  it('stops the agent within the time its cut-off worker has left, whatever its own kill grace', async () => {
-    const pidFile = join(dir, `agent-${randomUUID()}`);
-    const cut = new AbortController();
-    let cutAt = 0;
-    const r = await run(standIn(`@ignore-term\n@pidfile ${pidFile}\n@print ready\n@hang`), {
-      killGraceMs: 20_000,
-      cutOff: { signal: cut.signal, killGraceMs: () => 300 },
-      onText: (stream, text) => {
-        if (stream === 'stdout' && text.includes('ready')) {
-          cutAt = Date.now();
-          cut.abort();
-        }
-      },
-    });
-    assert.deepEqual(r.end, { kind: 'cut_off' });
-    assert.ok(cutAt > 0, 'the agent got ready');
-    assert.ok(Date.now() - cutAt < 5_000, `the agent outlived the cut by ${Date.now() - cutAt} ms`);
-    assertGone(readPid(pidFile));
-  });
-
-  it('reports a program that does not exist as spawn_failed', async () => {
-    const absent = await run({ file: `/nonexistent/${randomUUID()}`, args: [], env: { PATH }, stdin: 'hi' });
-    assert.equal(absent.end.kind, 'spawn_failed');
-    const notOnPath = await run({ file: `no-such-agent-${randomUUID()}`, args: [], env: { PATH }, stdin: 'hi' });
-    assert.equal(notOnPath.end.kind, 'spawn_failed');
-    assert.match(notOnPath.end.kind === 'spawn_failed' ? notOnPath.end.message : '', /not found/);
-  });
-
-  it('passes shell metacharacters in arguments literally', async () => {
-    const marker = (name: string): string => join(dir, `${name}-${randomUUID()}`);
-    const files = [marker('subst'), marker('backtick'), marker('semicolon'), marker('and'), marker('pipe')];
-    const arg = `$(touch ${files[0]}) \`touch ${files[1]}\`; touch ${files[2]} && touch ${files[3]} | touch ${files[4]} > /dev/null`;
-    // The stand-in takes its last argument as the prompt and echoes it.
-    const r = await run(standIn('', ['--prompt', arg]));
-    assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
-    assert.equal(r.stdout, `${arg}\n`);
-    for (const file of files) assert.equal(existsSync(file), false, `${file} was created: a shell ran the argument`);
   });
 });

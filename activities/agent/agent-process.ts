@@ -1,0 +1,90 @@
+import { spawn } from 'node:child_process';
+import { parentDeathPrefix } from '../../src/process/parent-death-signal';
+import type { OutputStream } from './parsers/types';
+
+/** One agent process to start: an absolute program path and its arguments, never a shell. */
+export interface SpawnRequest {
+  file: string;
+  args: string[];
+  /** The agent's whole environment (nothing is inherited beside it). */
+  env: Record<string, string>;
+  cwd?: string;
+  /** Written to the agent's stdin, which is then closed; unset: closed at once. */
+  stdin?: string;
+}
+
+/** How a started (or not started) agent process ended. */
+export type SpawnEnd =
+  | { kind: 'exited'; exitCode: number }
+  | { kind: 'signalled'; signal: string }
+  | { kind: 'spawn_failed'; code: string; message: string };
+
+export interface AgentProcessEvents {
+  output(stream: OutputStream, chunk: Buffer): void;
+  /** The agent's process exited; processes it started may still hold its output open. */
+  exit(): void;
+  /** Nothing follows: the process exited (or never started) and its output is closed. */
+  close(end: SpawnEnd): void;
+}
+
+/** A started agent process, in a process group of its own that dies with the worker. */
+export interface AgentProcess {
+  /** Signals the agent's whole process group; one sent before it has started is sent once it has. No-op once closed. */
+  killGroup(signal: NodeJS.Signals): void;
+}
+
+/** Starts one agent process; its events arrive through `events`. */
+export type SpawnAgent = (request: SpawnRequest, events: AgentProcessEvents) => AgentProcess;
+
+/** Sends `signal` to process group `pgid`, if it still exists. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+/** A worker that dies, even by SIGKILL, takes its agents with it. */
+const PDEATHSIG_WRAPPER = parentDeathPrefix('KILL');
+
+/**
+ * Spawns the agent from the worker itself (Node's child_process), through `setpriv --pdeathsig`: the
+ * way without the spawner helper (agent-spawner.ts), where Go is not at hand.
+ */
+export const spawnDirectly: SpawnAgent = (request, events) => {
+  const argv = [...PDEATHSIG_WRAPPER, request.file, ...request.args];
+  const child = spawn(argv[0] as string, argv.slice(1), {
+    cwd: request.cwd,
+    env: request.env,
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    windowsHide: true,
+  });
+  let closed = false;
+  let spawnError: NodeJS.ErrnoException | undefined;
+  child.stdout.on('data', (chunk: Buffer) => events.output('stdout', chunk));
+  child.stderr.on('data', (chunk: Buffer) => events.output('stderr', chunk));
+  // An agent that exits without reading its prompt closes the pipe: that is its business, not an error.
+  child.stdin.on('error', () => undefined);
+  child.stdin.end(request.stdin);
+  child.on('error', (err: NodeJS.ErrnoException) => {
+    spawnError = err;
+  });
+  child.on('exit', () => events.exit());
+  child.on('close', (code, signal) => {
+    closed = true;
+    if (spawnError && child.pid === undefined) {
+      events.close({ kind: 'spawn_failed', code: spawnError.code ?? 'UNKNOWN', message: spawnError.message });
+    } else if (signal) {
+      events.close({ kind: 'signalled', signal });
+    } else {
+      events.close({ kind: 'exited', exitCode: code ?? -1 });
+    }
+  });
+  return {
+    killGroup: (signal) => {
+      if (!closed && child.pid !== undefined) signalGroup(child.pid, signal);
+    },
+  };
+};

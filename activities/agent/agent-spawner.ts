@@ -1,0 +1,160 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { constants } from 'node:os';
+import {
+  signalGroup,
+  type AgentProcess,
+  type AgentProcessEvents,
+  type SpawnAgent,
+  type SpawnEnd,
+} from './agent-process';
+
+/** A frame's header: type (1 byte), request id (4), payload length (4); see infra/spawner/main.go. */
+const HEADER_BYTES = 9;
+
+const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name]));
+
+interface Pending {
+  events: AgentProcessEvents;
+  pid?: number;
+  /** Signals asked for before the pid was known, sent once it is. */
+  queued: NodeJS.Signals[];
+  /** How the process ended, once it has. */
+  end?: SpawnEnd;
+}
+
+/**
+ * Starts agent processes through `atelier-spawner` (infra/spawner), a small Go program the worker runs
+ * as its child: it starts each agent with clone(CLONE_VM|CLONE_VFORK), which copies nothing of the
+ * worker and does not block its event loop, where Node's child_process forks the whole worker (several
+ * milliseconds of CPU per agent for a worker of 100 MB, and more under load). The helper relays each
+ * agent's output; the worker signals agents' process groups itself. The helper dies with the worker and
+ * takes the agents with it; if it dies alone, its agents die too and their runs end as killed by
+ * SIGKILL, and the next spawn starts a new helper.
+ */
+export class AgentSpawner {
+  private helper?: Helper;
+  private nextId = 1;
+
+  constructor(
+    private readonly binary: string,
+    private readonly onHelperExit: (reason: string) => void = () => undefined,
+  ) {}
+
+  readonly spawn: SpawnAgent = (request, events) => {
+    const helper = (this.helper ??= this.startHelper());
+    const id = this.nextId++;
+    const entry: Pending = { events, queued: [] };
+    helper.pending.set(id, entry);
+    const line = JSON.stringify({
+      id,
+      path: request.file,
+      args: request.args,
+      env: Object.entries(request.env).map(([k, v]) => `${k}=${v}`),
+      dir: request.cwd ?? '',
+      stdin: request.stdin ?? null,
+    });
+    helper.process.stdin?.write(`${line}\n`);
+    return {
+      killGroup: (signal) => {
+        if (!helper.pending.has(id)) return;
+        if (entry.pid === undefined) entry.queued.push(signal);
+        else signalGroup(entry.pid, signal);
+      },
+    } satisfies AgentProcess;
+  };
+
+  /** Closes the helper's input: it kills what still runs and exits. */
+  close(): void {
+    this.helper?.process.stdin?.end();
+    this.helper = undefined;
+  }
+
+  private startHelper(): Helper {
+    const child = spawn(this.binary, [String(process.pid)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const helper: Helper = { process: child, pending: new Map() };
+    let buffered: Buffer = Buffer.alloc(0);
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffered = dispatchFrames(buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]), helper.pending);
+    });
+    child.stdin?.on('error', () => undefined);
+    child.on('error', (err) => this.lost(helper, `could not run ${this.binary}: ${err.message}`));
+    // After its output: frames it wrote before it ended are read first.
+    child.on('close', (code, signal) => this.lost(helper, `exited (${code ?? signal})`));
+    // The helper must not keep an idle worker alive; running agents keep it busy through their timers.
+    child.unref();
+    (child.stdin as Socket | null)?.unref();
+    (child.stdout as Socket | null)?.unref();
+    return helper;
+  }
+
+  /** Ends the runs a dead helper leaves: their agents died with it (parent-death signal). */
+  private lost(helper: Helper, reason: string): void {
+    if (this.helper === helper) this.helper = undefined;
+    if (helper.pending.size === 0) return;
+    this.onHelperExit(reason);
+    for (const [id, entry] of helper.pending) {
+      helper.pending.delete(id);
+      if (entry.pid !== undefined) signalGroup(entry.pid, 'SIGKILL');
+      if (entry.end === undefined) entry.events.exit();
+      entry.events.close({ kind: 'signalled', signal: 'SIGKILL' });
+    }
+  }
+}
+
+/** One running helper process and the agents it started that have not closed yet. */
+interface Helper {
+  process: ChildProcess;
+  pending: Map<number, Pending>;
+}
+
+/** Hands every whole frame in `buffered` to its agent's events; returns what is left of a frame cut short. */
+function dispatchFrames(buffered: Buffer, pending: Map<number, Pending>): Buffer {
+  let offset = 0;
+  while (buffered.length - offset >= HEADER_BYTES) {
+    const length = buffered.readUInt32BE(offset + 5);
+    if (buffered.length - offset < HEADER_BYTES + length) break;
+    const kind = String.fromCharCode(buffered[offset] as number);
+    const id = buffered.readUInt32BE(offset + 1);
+    const payload = buffered.subarray(offset + HEADER_BYTES, offset + HEADER_BYTES + length);
+    offset += HEADER_BYTES + length;
+    const entry = pending.get(id);
+    if (entry) dispatch(kind, id, payload, entry, pending);
+  }
+  return buffered.subarray(offset);
+}
+
+function dispatch(kind: string, id: number, payload: Buffer, entry: Pending, pending: Map<number, Pending>): void {
+  switch (kind) {
+    case 'P':
+      entry.pid = payload.readUInt32BE(0);
+      for (const signal of entry.queued.splice(0)) signalGroup(entry.pid, signal);
+      return;
+    case 'O':
+    case 'E':
+      entry.events.output(kind === 'O' ? 'stdout' : 'stderr', payload);
+      return;
+    case 'X':
+      entry.end = endOf(JSON.parse(payload.toString()) as { code?: number; signal?: number });
+      entry.events.exit();
+      return;
+    case 'C':
+      pending.delete(id);
+      entry.events.close(entry.end ?? { kind: 'exited', exitCode: -1 });
+      return;
+    case 'F': {
+      pending.delete(id);
+      const { code, message } = JSON.parse(payload.toString()) as { code: string; message: string };
+      entry.events.close({ kind: 'spawn_failed', code, message });
+      return;
+    }
+    default:
+      return;
+  }
+}
+
+function endOf(status: { code?: number; signal?: number }): SpawnEnd {
+  if (status.signal !== undefined)
+    return { kind: 'signalled', signal: SIGNAL_NAMES.get(status.signal) ?? `SIG${status.signal}` };
+  return { kind: 'exited', exitCode: status.code ?? -1 };
+}

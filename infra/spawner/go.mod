@@ -1,0 +1,3 @@
+module atelier/spawner
+
+go 1.22

@@ -1,0 +1,257 @@
+// Command atelier-spawner starts agent processes for one Atelier agent worker, which runs it as its
+// child (activities/agent/agent-spawner.ts).
+//
+// Why: Node's child_process forks the whole worker, copying the page tables of a process of 100 MB
+// and more and blocking its event loop until the child has exec'd. Go starts a child with
+// clone(CLONE_VM|CLONE_VFORK): nothing is copied, whatever the parent's size, and it sets the child's
+// process group and parent-death signal itself, so no setpriv runs before the agent.
+//
+// Each agent's stdin, stdout and stderr are Unix socket pairs, as Node makes them for a child.
+//
+// Protocol. Standard input: one JSON spawn request per line. Standard output: frames of a 1-byte type,
+// the request's 4-byte id and a 4-byte payload length (big-endian), then the payload:
+//
+//	'P' started     the process's pid, 4 bytes
+//	'F' failed      JSON {"code":"ENOENT","message":"…"}: the process could not be started
+//	'O' stdout      a chunk of the process's standard output
+//	'E' stderr      a chunk of its standard error
+//	'X' exited      JSON {"code":0} or {"signal":9}: the process exited (its group may live on)
+//	'C' closed      the process exited and both of its output pipes are closed: nothing follows
+//
+// Signals are the worker's business: it signals an agent's process group (its pid) itself.
+//
+// Lifetime: the spawner dies with the worker (parent-death signal SIGKILL, even when the worker is
+// killed with SIGKILL), each agent dies with the spawner (the same), and when its standard input
+// closes the spawner kills every agent's process group and exits.
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+)
+
+type request struct {
+	ID   uint32   `json:"id"`
+	Path string   `json:"path"`
+	Args []string `json:"args"`
+	Env  []string `json:"env"`
+	Dir  string   `json:"dir"`
+	// Written to the process's standard input, which is then closed; unset: closed at once.
+	Stdin *string `json:"stdin"`
+}
+
+// frames writes whole frames to standard output, one write each, from any goroutine.
+type frames struct {
+	mu  sync.Mutex
+	out io.Writer
+}
+
+func (f *frames) send(kind byte, id uint32, payload []byte) {
+	frame := make([]byte, 9+len(payload))
+	frame[0] = kind
+	binary.BigEndian.PutUint32(frame[1:5], id)
+	binary.BigEndian.PutUint32(frame[5:9], uint32(len(payload)))
+	copy(frame[9:], payload)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, err := f.out.Write(frame); err != nil {
+		// The worker is gone: so are its agents' reasons to run.
+		killAll()
+		os.Exit(1)
+	}
+}
+
+func (f *frames) sendJSON(kind byte, id uint32, v any) {
+	payload, _ := json.Marshal(v)
+	f.send(kind, id, payload)
+}
+
+// running maps each live agent's pid to its request id, so a closing spawner can kill their groups.
+var running = struct {
+	sync.Mutex
+	pids map[int]uint32
+}{pids: map[int]uint32{}}
+
+func killAll() {
+	running.Lock()
+	defer running.Unlock()
+	for pid := range running.pids {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+	}
+}
+
+// errnoNames are the codes Node gives the same failures, so both ways of spawning report alike.
+var errnoNames = map[syscall.Errno]string{
+	syscall.ENOENT: "ENOENT", syscall.EACCES: "EACCES", syscall.EPERM: "EPERM", syscall.ENOEXEC: "ENOEXEC",
+	syscall.ENOTDIR: "ENOTDIR", syscall.EISDIR: "EISDIR", syscall.ELOOP: "ELOOP", syscall.E2BIG: "E2BIG",
+	syscall.ENAMETOOLONG: "ENAMETOOLONG", syscall.ENOMEM: "ENOMEM", syscall.EAGAIN: "EAGAIN",
+	syscall.EMFILE: "EMFILE", syscall.ENFILE: "ENFILE", syscall.ETXTBSY: "ETXTBSY", syscall.EINVAL: "EINVAL",
+}
+
+func failure(path string, err error) map[string]string {
+	code := "UNKNOWN"
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		if name, ok := errnoNames[errno]; ok {
+			code = name
+		}
+	}
+	return map[string]string{"code": code, "message": fmt.Sprintf("spawn %s %s", path, code)}
+}
+
+// socketPair makes one of an agent's stdio channels: a connected pair of Unix sockets, as Node's
+// child_process makes them, so agents see the same kind of stdin, stdout and stderr (and the same
+// buffer sizes) whichever way they were started. The worker's end is non-blocking (Go's poller
+// serves it); the agent's end is blocking, as programs expect of their stdio.
+func socketPair() (mine, theirs *os.File, err error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := syscall.SetNonblock(fds[0], true); err != nil {
+		_ = syscall.Close(fds[0])
+		_ = syscall.Close(fds[1])
+		return nil, nil, err
+	}
+	return os.NewFile(uintptr(fds[0]), "agent-stdio"), os.NewFile(uintptr(fds[1]), "agent-stdio"), nil
+}
+
+// start runs one request. It is called from a single goroutine locked to its OS thread: a child's
+// parent-death signal fires when the thread that started it exits, and this one never does.
+func start(r request, out *frames) {
+	stdinW, stdinR, err1 := socketPair()
+	stdoutR, stdoutW, err2 := socketPair()
+	stderrR, stderrW, err3 := socketPair()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		for _, f := range []*os.File{stdinR, stdinW, stdoutR, stdoutW, stderrR, stderrW} {
+			if f != nil {
+				_ = f.Close()
+			}
+		}
+		out.sendJSON('F', r.ID, failure(r.Path, err))
+		return
+	}
+	proc, err := os.StartProcess(r.Path, append([]string{r.Path}, r.Args...), &os.ProcAttr{
+		Dir:   r.Dir,
+		Env:   r.Env,
+		Files: []*os.File{stdinR, stdoutW, stderrW},
+		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
+	})
+	// The child has its copies; the parent keeps the ends it reads and writes.
+	_ = stdinR.Close()
+	_ = stdoutW.Close()
+	_ = stderrW.Close()
+	if err != nil {
+		_ = stdinW.Close()
+		_ = stdoutR.Close()
+		_ = stderrR.Close()
+		out.sendJSON('F', r.ID, failure(r.Path, err))
+		return
+	}
+	running.Lock()
+	running.pids[proc.Pid] = r.ID
+	running.Unlock()
+	pid := make([]byte, 4)
+	binary.BigEndian.PutUint32(pid, uint32(proc.Pid))
+	out.send('P', r.ID, pid)
+
+	go func() {
+		// An agent that exits without reading its prompt closes the pipe: that is its business.
+		if r.Stdin != nil {
+			_, _ = io.WriteString(stdinW, *r.Stdin)
+		}
+		_ = stdinW.Close()
+	}()
+	var reading sync.WaitGroup
+	for _, pipe := range []struct {
+		kind byte
+		file *os.File
+	}{{'O', stdoutR}, {'E', stderrR}} {
+		reading.Add(1)
+		go func() {
+			defer reading.Done()
+			defer pipe.file.Close()
+			buf := make([]byte, 64*1024)
+			for {
+				n, err := pipe.file.Read(buf)
+				if n > 0 {
+					out.send(pipe.kind, r.ID, buf[:n])
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		state, err := proc.Wait()
+		running.Lock()
+		delete(running.pids, proc.Pid)
+		running.Unlock()
+		status := map[string]int{"code": -1}
+		if ws, ok := state.Sys().(syscall.WaitStatus); err == nil && ok && ws.Signaled() {
+			status = map[string]int{"signal": int(ws.Signal())}
+		} else if err == nil {
+			status = map[string]int{"code": state.ExitCode()}
+		}
+		out.sendJSON('X', r.ID, status)
+		// Processes the agent left in its group may hold the pipes open until the worker kills the group.
+		reading.Wait()
+		out.send('C', r.ID, nil)
+	}()
+}
+
+func main() {
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: atelier-spawner <parent pid>")
+		os.Exit(2)
+	}
+	parent, err := strconv.Atoi(os.Args[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "atelier-spawner: the parent pid must be a number")
+		os.Exit(2)
+	}
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0); errno != 0 {
+		fmt.Fprintf(os.Stderr, "atelier-spawner: prctl: %v\n", errno)
+		os.Exit(1)
+	}
+	// The worker died before the parent-death signal was set: nobody is left to serve.
+	if os.Getppid() != parent {
+		os.Exit(1)
+	}
+	out := &frames{out: os.Stdout}
+	requests := make(chan request)
+	go func() {
+		runtime.LockOSThread()
+		for r := range requests {
+			start(r, out)
+		}
+	}()
+	in := bufio.NewReaderSize(os.Stdin, 256*1024)
+	for {
+		line, err := in.ReadBytes('\n')
+		if len(line) > 0 && err == nil {
+			var r request
+			if jsonErr := json.Unmarshal(line, &r); jsonErr != nil {
+				fmt.Fprintf(os.Stderr, "atelier-spawner: bad request: %v\n", jsonErr)
+				killAll()
+				os.Exit(2)
+			}
+			requests <- r
+		}
+		if err != nil {
+			// The worker closed the line (it stops, or it is gone): its agents go with it.
+			killAll()
+			os.Exit(0)
+		}
+	}
+}

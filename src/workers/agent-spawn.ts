@@ -1,0 +1,25 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { spawnDirectly, type SpawnAgent } from '../../activities/agent/agent-process';
+import { AgentSpawner } from '../../activities/agent/agent-spawner';
+
+/** Where `npm run up` and `npm test` build the spawner helper (infra/bootstrap.mjs). */
+export const DEFAULT_SPAWNER_BINARY = resolve(__dirname, '../../../.tools/bin/atelier-spawner');
+
+/**
+ * How the agent worker starts agents: through the spawner helper `setting` names (a path; unset: the one
+ * the project builds, when it is there), or `direct`ly from the worker.
+ */
+export function agentSpawn(setting: string | undefined, logger: Logger): SpawnAgent {
+  const binary = setting ?? (existsSync(DEFAULT_SPAWNER_BINARY) ? DEFAULT_SPAWNER_BINARY : 'direct');
+  if (binary === 'direct') {
+    logger.info('agents are spawned directly by the worker');
+    return spawnDirectly;
+  }
+  logger.info({ spawner: binary }, 'agents are spawned through the spawner helper');
+  const spawner = new AgentSpawner(binary, (reason) =>
+    logger.error({ spawner: binary, reason }, 'the agent spawner ended: its running agents were killed'),
+  );
+  return spawner.spawn;
+}
