@@ -82,10 +82,16 @@ async function runScenario(
     });
     await waitForEnd(pool, warmup, 1, 120_000);
     const upPid = stack.process.pid as number;
+    const supervised = childProcesses(upPid);
+    // The agent worker's spawner helper started with the warm-up's agent: its CPU is the worker's too.
+    const helpers = supervised
+      .filter((p) => p.name === 'agent-worker')
+      .flatMap((p) => childProcesses(p.pid).filter((c) => c.name === 'atelier-spawner'));
     const processes = [
       ...(services.temporalPid ? [{ pid: services.temporalPid, name: 'temporal-dev-server' }] : []),
       { pid: upPid, name: 'up-supervisor' },
-      ...childProcesses(upPid),
+      ...supervised,
+      ...helpers,
     ];
     const sampler = new UsageSampler(processes);
     const ideal = Math.ceil(scenario.tasks / scenario.slots) * scenario.seconds;

@@ -125,42 +125,59 @@ ${rows.join('\n')}
 |---|---|
 ${targets(results)}
 
+## CPU per task
+
+${cpuPerTask(results)}
+
 ## What limits the numbers
 
-Profiled on this 2-core machine with \`perf\` (every process at once, during \`noop-1000\`), Node's CPU
-profiler and the events' times in Temporal's histories:
+Profiled on this 2-core machine with \`perf\` (every process at once, and each process alone, during
+no-op bursts), Node's CPU profiler and the events' times in Temporal's histories:
 
-- **CPU per task, at full load: about 40 ms in all**, which on 2 cores caps throughput near 50 tasks/s
-  even with every core busy. The Temporal dev server takes about 17 ms of it (its SQLite store through a
-  pure-Go driver; about 5 ms of that is visibility: the start, the close, and the \`TemporalChangeVersion\`
-  search attribute the SDK upserts with a workflow's first \`patched()\`); the workflow worker about 7 ms
-  (two workflow tasks); the agent worker about 6 ms (the fork in \`spawn\` is a good part); the API about
-  3 ms; PostgreSQL about 3 ms; the agent process's own start (\`setpriv\`, then the program) about 1.5 ms;
-  the benchmark's own client about 1.5 ms. The dev server's share is also what varies most between
-  runs (17–23 ms a task in runs of \`noop-1000\`), and so does the machine: on 2026-11-22
-  \`noop-1000\` reached 40–48 tasks/s in the afternoon; at night, in runs taken in turn, both this code
-  and the code before its kept slots and cut-off fencing reached 29–37 tasks/s (this report is from the
-  night). A Temporal server on PostgreSQL or Cassandra, on its own machine, takes the largest share
-  off this machine; Atelier needs no change for it.
-- **Submit to agent start, about 30 ms at idle**: the API stores the task and starts its workflow (5 ms),
-  the server hands the first workflow task to the workflow worker (3–4 ms), the workflow worker runs it
-  (10–15 ms: the SDK creates the workflow's sandbox and passes the activation between its Rust core and
-  the workflow thread), the server hands the attempt to the agent worker (2–3 ms), the SDK calls the
-  activity (4–10 ms), and Atelier reads the task, passes the cluster-wide gate and records the attempt
-  (4–5 ms). In a burst every stage queues for the same 2 cores, so the fifth task of a burst of ten
-  starts 130–200 ms after the first submission; short tasks pay that once per wave, which is why 0.5 s
+- **CPU per task at full load, about 55 ms in all** (the table above, plus PostgreSQL's 3–4 ms), which
+  on 2 cores caps throughput near 35 tasks/s here even with every core busy. The Temporal dev server
+  takes more than half: about 30 ms, in its SQLite store through a pure-Go driver. Of that, its
+  visibility records take about 30% (each workflow's start, the \`BuildIds\` search attribute the
+  server itself sets when the first workflow task completes, and its close), and parsing SQL about
+  15% (the store prepares every statement anew). In a burst of 1000 its share grows, as workflow tasks
+  wait in the task queue's backlog (written to and read back from SQLite) rather than meeting a waiting
+  poller. The workflow worker takes about 11 ms (two workflow tasks: the SDK starts a watchdog thread
+  per call into the workflow sandbox and swaps the sandbox's globals between workflows), the API about
+  5.5 ms, the agent worker about 7 ms and its spawner helper 2 ms.
+- **This machine**: kernel entries (page faults, system calls, context switches) cost several times
+  what they cost on bare metal: 25–35% of all CPU is in the kernel, much of it in the hypervisor's
+  paths, and a \`spawn\` of \`true\` from Node takes 4–6 ms (19 ms from a process of 300 MB). Its speed
+  also varies by the hour: \`noop-1000\` ran at 40–48 tasks/s on 2026-11-22 with the code of that day,
+  which ran at 17.5 tasks/s on 2026-12-06.
+- **Measured on 2026-12-06, the code before and after that day's changes, in runs taken in turn on the
+  same machine**: 10 × 0.5 s on 5 slots 1.51 s → 1.37 s; 6 × 0.5 s on 3 slots 1.33 s → 1.22 s;
+  200 × 10 s on 50 slots 88.3% → 90.3%; \`noop-1000\` 17.5 → 26.4 tasks/s (CPU per task: agent worker
+  28.9 → 6.7 ms plus 2 ms in the spawner, dev server 37.0 → 29.7 ms); submit to start at 1 task/s,
+  p50 54 → 51 ms. The changes: agents started through the spawner helper instead of Node's
+  \`child_process\`, which forked the whole agent worker for every agent (copying its page tables,
+  blocking its event loop until the exec, and then paying a copy-on-write fault for every page either
+  side touched); and tasks started at a workflow code level, so their workflows ask no \`patched()\`
+  and write no patch marker and no \`TemporalChangeVersion\` upsert (one visibility write less per
+  task: about 11% of the dev server's CPU, in runs taken in turn).
+- **Submit to agent start, 45–55 ms at idle here**: the API stores the task and starts its workflow
+  (5–9 ms), the server hands the first workflow task to the workflow worker (4–25 ms), the workflow
+  worker runs it (13–34 ms: the SDK creates the workflow in its sandbox and passes the activation
+  between its Rust core and the workflow thread), the server hands the attempt to the agent worker
+  (4–7 ms), and the agent worker reads the task, passes the cluster-wide gate and records the attempt
+  (9–16 ms). In a burst every stage queues for the same 2 cores, so the fifth task of a burst of ten
+  starts 140–170 ms after the first submission; short tasks pay that once per wave, which is why 0.5 s
   tasks lose the most efficiency and 10 s tasks little. Between waves a slot goes to the next task as
   soon as the agent's process exits, before the attempt's records are written; the next agent still
-  starts 10–75 ms later, as the wave before is being recorded on the same 2 cores.
+  starts 40–70 ms later, as the wave before is being recorded on the same 2 cores.
 - **Tried without effect**: eager workflow start (in an experiment, the API ran a workflow worker and
   asked for it: the dev server's CPU stayed the same, the API took over half of the workflow worker's,
-  and makespans and throughput stayed within noise); no \`patched()\` on a plain task's path (so no
-  \`TemporalChangeVersion\` upsert: server CPU and makespans unchanged within noise); a larger \`GOGC\`
-  for the dev server (200 and 400: 4% less server CPU for 200 MB more memory, throughput within noise);
-  SQLite \`mmap_size\` and \`cache_size\`; more non-sticky workflow-task pollers; a second workflow
-  thread; and, in an experiment on a patched SDK, no execution timeout for the workflow sandbox (Node
-  starts a watchdog thread per call) and no stack-trace hook on workflow promises: both take CPU,
-  neither changed the workflow task's latency.
+  and makespans and throughput stayed within noise); a larger \`GOGC\` for the dev server (200 and 400:
+  4% less server CPU for 200 MB more memory, throughput within noise); SQLite \`mmap_size\` and
+  \`cache_size\`; more non-sticky workflow-task pollers; a second workflow thread; and, in an experiment
+  on a patched SDK, no execution timeout for the workflow sandbox and no stack-trace hook on workflow
+  promises: both take CPU, neither changed the workflow task's latency. The server's \`BuildIds\`
+  upsert cannot be turned off from the client: the server adds the \`unversioned\` entry whatever the
+  worker sends.
 - What was fixed on the way: one task-queue partition in the dev server (tasks written to a partition
   without a poller waited up to a second), the success written together with its attempt (no
   bookkeeping activity after the agent ends: the task's end is written 2–20 ms after its agent's),
@@ -168,7 +185,7 @@ profiler and the events' times in Temporal's histories:
   the benchmark's own warm-up waiting for its task, the gate's common case (an agent without limits,
   its breaker closed, budgets with room) in one statement each way instead of two transactions of 17,
   worker-registry writes shared by the starts and ends of the same half second, statements prepared
-  once per connection.
+  once per connection, agents started through the spawner helper, and no patch markers in new tasks.
 
 ## Environment
 
@@ -183,6 +200,23 @@ ${results.scenarios
   .map((r) => `- ${r.scenario.name}: ${r.scenario.seed?.source}`)
   .join('\n')}
 `;
+}
+
+/** CPU per task of each process in the throughput scenario, where every process is busy throughout. */
+function cpuPerTask(results: Results): string {
+  const noop = results.scenarios.find((r) => r.scenario.name === 'noop-1000');
+  if (!noop) return '`noop-1000` has not run.';
+  const rows = noop.usage
+    .filter((u) => u.name !== 'up-supervisor')
+    .map((u) => `| ${u.name} | ${fmt((1000 * u.cpuSeconds) / noop.metrics.tasks)} |`);
+  return [
+    `In \`noop-1000\` (${noop.metrics.tasks} tasks, ${fmt(noop.metrics.throughputPerS)} tasks/s); PostgreSQL and the`,
+    'agent processes themselves are not counted.',
+    '',
+    '| process | CPU ms per task |',
+    '|---|---|',
+    ...rows,
+  ].join('\n');
 }
 
 function targets(results: Results): string {
