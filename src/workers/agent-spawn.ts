@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { spawnDirectly, type SpawnAgent } from '../../activities/agent/agent-process';
@@ -8,11 +8,22 @@ import { AgentSpawner } from '../../activities/agent/agent-spawner';
 export const DEFAULT_SPAWNER_BINARY = resolve(__dirname, '../../../.tools/bin/atelier-spawner');
 
 /**
- * How the agent worker starts agents: through the spawner helper `setting` names (a path; unset: the one
- * the project builds, when it is there), or `direct`ly from the worker.
+ * The spawner helper `ATELIER_AGENT_SPAWNER` names (unset: the one the project builds, when it is
+ * there), or `direct`. A helper that is not an executable file stops the worker's start-up.
  */
-export function agentSpawn(setting: string | undefined, logger: Logger): SpawnAgent {
+export function spawnerBinary(setting: string | undefined): string {
   const binary = setting ?? (existsSync(DEFAULT_SPAWNER_BINARY) ? DEFAULT_SPAWNER_BINARY : 'direct');
+  if (binary === 'direct') return binary;
+  try {
+    accessSync(binary, constants.X_OK);
+  } catch {
+    throw new Error(`ATELIER_AGENT_SPAWNER: ${binary} is not an executable file (npm run build:spawner builds it)`);
+  }
+  return binary;
+}
+
+/** How the agent worker starts agents: through the spawner helper `binary`, or `direct`ly from the worker. */
+export function agentSpawn(binary: string, logger: Logger): SpawnAgent {
   if (binary === 'direct') {
     logger.info('agents are spawned directly by the worker');
     return spawnDirectly;

@@ -16,7 +16,7 @@ import { WorktreeStore } from '../store/worktree-store';
 import { runMain } from '../process/run-main';
 import { agentProcessEnded } from './agent-slot-interceptor';
 import { agentSlots } from './agent-slots';
-import { agentSpawn } from './agent-spawn';
+import { agentSpawn, spawnerBinary } from './agent-spawn';
 import { createAgentWorkers } from './agent-workers';
 import { runWorkerProcess, type WorkerContext } from './run-worker-process';
 import { slotWaiterWaker } from './slot-waiter-waker';
@@ -59,8 +59,9 @@ const contactOf = ({ connection, logger }: Pick<WorkerContext, 'connection' | 'l
   ));
 
 runMain('agent-worker', () => {
-  // A bad agents file stops start-up before anything connects.
+  // A bad agents file or spawner stops start-up before anything connects.
   const agents = loadAgentsFile(loadConfig().ATELIER_AGENTS_FILE);
+  const spawner = spawnerBinary(loadConfig().ATELIER_AGENT_SPAWNER);
   return runWorkerProcess(
     {
       name: 'agent-worker',
@@ -108,7 +109,7 @@ runMain('agent-worker', () => {
           saveWork: saveTaskWork,
           agentExited: agentProcessEnded,
           cutOff: contactOf(ctx),
-          spawn: agentSpawn(config.ATELIER_AGENT_SPAWNER, ctx.logger),
+          spawn: agentSpawn(spawner, ctx.logger),
         }),
         ...worktreesOf({ config, pool, identity }),
       };

@@ -98,6 +98,12 @@ describe('loadConfig', () => {
     assertRefused({ ATELIER_AGENT_SLOTS: 'four' }, 'ATELIER_AGENT_SLOTS', /number/);
   });
 
+  it('takes ATELIER_AGENT_SPAWNER as an absolute path or direct, and refuses anything else', () => {
+    assert.equal(loadConfig({ ATELIER_AGENT_SPAWNER: 'direct' }).ATELIER_AGENT_SPAWNER, 'direct');
+    assert.equal(loadConfig({ ATELIER_AGENT_SPAWNER: '/opt/spawner' }).ATELIER_AGENT_SPAWNER, '/opt/spawner');
+    assertRefused({ ATELIER_AGENT_SPAWNER: 'bin/spawner' }, 'ATELIER_AGENT_SPAWNER', /absolute path or direct/);
+  });
+
   it('refuses an unknown LOG_LEVEL and a TEMPORAL_UI_URL that is not a URL', () => {
     assertRefused({ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL', /info/);
     assertRefused({ TEMPORAL_UI_URL: 'not a url' }, 'TEMPORAL_UI_URL', /url/i);
