@@ -12,7 +12,10 @@ import {
 /** A frame's header: type (1 byte), request id (4), payload length (4); see infra/spawner/main.go. */
 const HEADER_BYTES = 9;
 
-const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, number]) => [number, name]));
+/** Signal names by number; the first of two aliases (SIGABRT, not SIGIOT), as Node names them. */
+const SIGNAL_NAMES = new Map<number, string>();
+for (const [name, number] of Object.entries(constants.signals))
+  if (!SIGNAL_NAMES.has(number)) SIGNAL_NAMES.set(number, name);
 
 interface Pending {
   events: AgentProcessEvents;
@@ -71,7 +74,9 @@ export class AgentSpawner {
   }
 
   private startHelper(): Helper {
-    const child = spawn(this.binary, [String(process.pid)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // In a session of its own, as the agents it starts are: a terminal's Ctrl-C to the worker's group
+    // must not reach it (the worker drains its agents), and agents have no controlling terminal.
+    const child = spawn(this.binary, [String(process.pid)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
     const helper: Helper = { process: child, pending: new Map() };
     let buffered: Buffer = Buffer.alloc(0);
     child.stdout?.on('data', (chunk: Buffer) => {
@@ -88,16 +93,23 @@ export class AgentSpawner {
     return helper;
   }
 
-  /** Ends the runs a dead helper leaves: their agents died with it (parent-death signal). */
+  /**
+   * Ends the runs a dead helper leaves. Its agents died with it (parent-death signal), unless they had
+   * exited already; a run it had not started yet could not start.
+   */
   private lost(helper: Helper, reason: string): void {
     if (this.helper === helper) this.helper = undefined;
     if (helper.pending.size === 0) return;
     this.onHelperExit(reason);
     for (const [id, entry] of helper.pending) {
       helper.pending.delete(id);
-      if (entry.pid !== undefined) signalGroup(entry.pid, 'SIGKILL');
+      if (entry.pid === undefined) {
+        entry.events.close({ kind: 'spawn_failed', code: 'ESPAWNER', message: `the agent spawner ${reason}` });
+        continue;
+      }
+      signalGroup(entry.pid, 'SIGKILL');
       if (entry.end === undefined) entry.events.exit();
-      entry.events.close({ kind: 'signalled', signal: 'SIGKILL' });
+      entry.events.close(entry.end ?? { kind: 'signalled', signal: 'SIGKILL' });
     }
   }
 }

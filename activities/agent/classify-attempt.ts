@@ -23,6 +23,18 @@ export interface VerdictInput {
   cancelRequested: boolean;
 }
 
+/** Spawn errors that say the agent's program itself cannot run (missing, not executable, not a program). */
+const PROGRAM_CANNOT_RUN = new Set([
+  'ENOENT',
+  'EACCES',
+  'EPERM',
+  'ENOEXEC',
+  'ENOTDIR',
+  'EISDIR',
+  'ELOOP',
+  'ENAMETOOLONG',
+]);
+
 const verdict = (failureClass: FailureClass, exitCode: number | null, error: string | null): AttemptVerdict => ({
   failureClass,
   exitCode,
@@ -60,7 +72,11 @@ export function classifyAttempt(v: VerdictInput): AttemptVerdict {
         `agent printed nothing for ${v.idleSeconds ?? '?'}s and was killed`,
       );
     case 'spawn_failed':
-      return verdict(FAILURE_CLASSES.agentNotFound, null, end.message);
+      // The program cannot run at all, or the worker could not start it this time (out of processes,
+      // memory or file descriptors; its spawner helper died): the first moves on, the second retries.
+      return PROGRAM_CANNOT_RUN.has(end.code)
+        ? verdict(FAILURE_CLASSES.agentNotFound, null, end.message)
+        : verdict(FAILURE_CLASSES.crash, null, end.message);
     case 'signalled':
       return verdict(FAILURE_CLASSES.crash, null, `agent killed by ${end.signal}`);
     case 'connection_failed':

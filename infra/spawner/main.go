@@ -18,7 +18,8 @@
 //	'X' exited      JSON {"code":0} or {"signal":9}: the process exited (its group may live on)
 //	'C' closed      the process exited and both of its output pipes are closed: nothing follows
 //
-// Signals are the worker's business: it signals an agent's process group (its pid) itself.
+// Signals are the worker's business: it signals an agent's process group (its pid) itself. Each agent
+// leads a session and process group of its own, as Node's detached children do.
 //
 // Lifetime: the spawner dies with the worker (parent-death signal SIGKILL, even when the worker is
 // killed with SIGKILL), each agent dies with the spawner (the same), and when its standard input
@@ -33,6 +34,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"sync"
@@ -98,14 +100,32 @@ var errnoNames = map[syscall.Errno]string{
 }
 
 func failure(path string, err error) map[string]string {
-	code := "UNKNOWN"
 	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		if name, ok := errnoNames[errno]; ok {
-			code = name
-		}
+	if !errors.As(err, &errno) {
+		return map[string]string{"code": "UNKNOWN", "message": fmt.Sprintf("spawn %s: %v", path, err)}
 	}
-	return map[string]string{"code": code, "message": fmt.Sprintf("spawn %s %s", path, code)}
+	if name, ok := errnoNames[errno]; ok {
+		return map[string]string{"code": name, "message": fmt.Sprintf("spawn %s %s", path, name)}
+	}
+	return map[string]string{"code": "UNKNOWN", "message": fmt.Sprintf("spawn %s: %v", path, errno)}
+}
+
+// startAgent starts the program as execvp(3) would once it has found it: a file the kernel cannot
+// execute (ENOEXEC: a script without a #! line) runs through /bin/sh with its path and arguments, as
+// the agent worker's own child_process does. Each agent leads a session and process group of its own
+// (as child_process's detached children do) and gets SIGKILL when the spawner dies.
+func startAgent(r request, files []*os.File) (*os.Process, error) {
+	attr := &os.ProcAttr{
+		Dir:   r.Dir,
+		Env:   r.Env,
+		Files: files,
+		Sys:   &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL},
+	}
+	proc, err := os.StartProcess(r.Path, append([]string{r.Path}, r.Args...), attr)
+	if errors.Is(err, syscall.ENOEXEC) {
+		return os.StartProcess("/bin/sh", append([]string{"/bin/sh", r.Path}, r.Args...), attr)
+	}
+	return proc, err
 }
 
 // socketPair makes one of an agent's stdio channels: a connected pair of Unix sockets, as Node's
@@ -140,12 +160,7 @@ func start(r request, out *frames) {
 		out.sendJSON('F', r.ID, failure(r.Path, err))
 		return
 	}
-	proc, err := os.StartProcess(r.Path, append([]string{r.Path}, r.Args...), &os.ProcAttr{
-		Dir:   r.Dir,
-		Env:   r.Env,
-		Files: []*os.File{stdinR, stdoutW, stderrW},
-		Sys:   &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL},
-	})
+	proc, err := startAgent(r, []*os.File{stdinR, stdoutW, stderrW})
 	// The child has its copies; the parent keeps the ends it reads and writes.
 	_ = stdinR.Close()
 	_ = stdoutW.Close()
@@ -198,10 +213,12 @@ func start(r request, out *frames) {
 		delete(running.pids, proc.Pid)
 		running.Unlock()
 		status := map[string]int{"code": -1}
-		if ws, ok := state.Sys().(syscall.WaitStatus); err == nil && ok && ws.Signaled() {
-			status = map[string]int{"signal": int(ws.Signal())}
-		} else if err == nil {
-			status = map[string]int{"code": state.ExitCode()}
+		if err == nil {
+			if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				status = map[string]int{"signal": int(ws.Signal())}
+			} else {
+				status = map[string]int{"code": state.ExitCode()}
+			}
 		}
 		out.sendJSON('X', r.ID, status)
 		// Processes the agent left in its group may hold the pipes open until the worker kills the group.
@@ -228,6 +245,9 @@ func main() {
 	if os.Getppid() != parent {
 		os.Exit(1)
 	}
+	// A worker gone makes writes to standard output fail with EPIPE rather than kill the spawner
+	// outright, so it can still kill the agents' process groups (frames.send).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	out := &frames{out: os.Stdout}
 	requests := make(chan request)
 	go func() {

@@ -93,6 +93,17 @@ describe('classifyAttempt order', () => {
     );
   });
 
+  it('tells a program that cannot run from a spawn the worker could not make this time', () => {
+    const failed = (code: string) => ({ kind: 'spawn_failed', code, message: `spawn agent ${code}` }) as const;
+    assert.equal(classifyAttempt({ ...base, end: failed('ENOENT') }).failureClass, 'agent_not_found');
+    assert.equal(classifyAttempt({ ...base, end: failed('EACCES') }).failureClass, 'agent_not_found');
+    for (const code of ['EAGAIN', 'EMFILE', 'ENOMEM', 'ESPAWNER', 'UNKNOWN']) {
+      const v = classifyAttempt({ ...base, end: failed(code) });
+      assert.equal(v.failureClass, 'crash', code);
+      assert.equal(v.error, `spawn agent ${code}`);
+    }
+  });
+
   it("lets a profile's patterns fail a run that exited 0, and the stream's own report win over them", () => {
     const profilePatterns = [['auth', /license expired/i]] as const;
     const end = { kind: 'exited', exitCode: 0 } as const;

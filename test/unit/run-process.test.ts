@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -57,6 +57,12 @@ async function runOn(spawn: SpawnAgent, invocation: Invocation, opts: RunOptions
   });
   return { end, ...output, elapsedMs: Date.now() - started };
 }
+
+/** Fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, session, … */
+const procStat = (pid: number): { ppid: number; pgrp: number; session: number } => {
+  const [, ppid, pgrp, session] = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+  return { ppid: Number(ppid), pgrp: Number(pgrp), session: Number(session) };
+};
 
 const readPid = (file: string): number => {
   const pid = Number(readFileSync(file, 'utf8'));
@@ -236,6 +242,39 @@ for (const [how, spawn] of SPAWNS)
       assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
       assert.equal(r.stdout, 'HOME unset\nVISIBLE=yes\n');
     });
+
+    it('runs the agent as the leader of a session and process group of its own', async () => {
+      const pidFile = join(dir, `agent-${randomUUID()}`);
+      let stat: { pgrp: number; session: number } | undefined;
+      let agentPid = 0;
+      const r = await run(standIn(`@pidfile ${pidFile}\n@print ready\n@sleep 0.2`), {
+        onText: (stream, text) => {
+          if (stream !== 'stdout' || !text.includes('ready')) return;
+          agentPid = readPid(pidFile);
+          stat = procStat(agentPid);
+        },
+      });
+      assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+      assert.ok(agentPid > 0, 'the agent got ready');
+      assert.deepEqual({ pgrp: stat?.pgrp, session: stat?.session }, { pgrp: agentPid, session: agentPid });
+    });
+
+    it('names the signal that killed the agent as Node does', async () => {
+      const r = await run({
+        ...standIn(''),
+        file: process.execPath,
+        args: ['-e', "process.kill(process.pid, 'SIGABRT')"],
+      });
+      assert.deepEqual(r.end, { kind: 'signalled', signal: 'SIGABRT' });
+    });
+
+    it('runs a script without a #! line through /bin/sh, as execvp does', async () => {
+      const script = join(dir, `no-shebang-${randomUUID()}`);
+      writeFileSync(script, 'echo "ran by sh with $1"\n', { mode: 0o755 });
+      const r = await run({ file: script, args: ['an argument'], env: { PATH }, stdin: '' });
+      assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+      assert.equal(r.stdout, 'ran by sh with an argument\n');
+    });
   });
 
 describe('AgentSpawner', { timeout: 30_000 }, () => {
@@ -250,25 +289,35 @@ describe('AgentSpawner', { timeout: 30_000 }, () => {
     const own = new AgentSpawner(DEFAULT_SPAWNER_BINARY, (reason) => lost.push(reason));
     const pidFile = join(dir, `agent-${randomUUID()}`);
     let helperPid: number | undefined;
+    let helperStat: { session: number } | undefined;
     const r = await runOn(own.spawn, standIn(`@pidfile ${pidFile}\n@print ready\n@hang`), {
       onText: (stream, text) => {
         if (stream !== 'stdout' || !text.includes('ready')) return;
-        helperPid = Number(
-          readFileSync(`/proc/${readPid(pidFile)}/stat`, 'utf8')
-            .split(') ')[1]
-            ?.split(' ')[1],
-        );
+        helperPid = procStat(readPid(pidFile)).ppid;
+        helperStat = procStat(helperPid);
         process.kill(helperPid, 'SIGKILL');
       },
     });
     assert.deepEqual(r.end, { kind: 'signalled', signal: 'SIGKILL' });
     assert.ok(helperPid !== undefined && helperPid !== process.pid, 'the agent ran under the helper');
+    // The helper was in a session of its own, out of reach of a terminal's Ctrl-C to the worker's group.
+    assert.notEqual(helperStat?.session, procStat(process.pid).session);
     assert.equal(lost.length, 1);
     await waitDead(readPid(pidFile), 'the agent of the dead helper');
     const next = await runOn(own.spawn, standIn('@print again'));
     assert.deepEqual(next.end, { kind: 'exited', exitCode: 0 });
     assert.equal(next.stdout, 'again\n');
     own.close();
+  });
+
+  it('fails a start its helper could not make, as a spawn failure the worker may retry', async () => {
+    const lost: string[] = [];
+    // A "helper" that exits at once, before it starts anything.
+    const own = new AgentSpawner('/usr/bin/true', (reason) => lost.push(reason));
+    const r = await runOn(own.spawn, standIn('@print never'));
+    assert.equal(r.end.kind, 'spawn_failed');
+    assert.equal(r.end.kind === 'spawn_failed' ? r.end.code : '', 'ESPAWNER');
+    assert.equal(lost.length, 1);
   });
 
   it('kills the agents still running when it is closed', async () => {
