@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import {
@@ -103,13 +104,15 @@ export class AgentSpawner {
     this.onHelperExit(reason);
     for (const [id, entry] of helper.pending) {
       helper.pending.delete(id);
-      if (entry.pid === undefined) {
+      const { pid } = entry;
+      if (pid === undefined) {
         entry.events.close({ kind: 'spawn_failed', code: 'ESPAWNER', message: `the agent spawner ${reason}` });
         continue;
       }
-      signalGroup(entry.pid, 'SIGKILL');
+      signalGroup(pid, 'SIGKILL');
       if (entry.end === undefined) entry.events.exit();
-      entry.events.close(entry.end ?? { kind: 'signalled', signal: 'SIGKILL' });
+      // A run ends only once its agent has: SIGKILL takes effect when the agent is next scheduled.
+      void untilGone(pid).then(() => entry.events.close(entry.end ?? { kind: 'signalled', signal: 'SIGKILL' }));
     }
   }
 }
@@ -162,6 +165,23 @@ function dispatch(kind: string, id: number, payload: Buffer, entry: Pending, pen
     }
     default:
       return;
+  }
+}
+
+/** How long a killed agent may take to die before its run is ended anyway. */
+const DEATH_DEADLINE_MS = 5000;
+
+/** Resolves once `pid` has exited (gone, or a zombie its new parent has yet to reap), or at the deadline. */
+async function untilGone(pid: number): Promise<void> {
+  const deadline = Date.now() + DEATH_DEADLINE_MS;
+  while (Date.now() < deadline && running(pid)) await new Promise((r) => setTimeout(r, 10));
+}
+
+function running(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
   }
 }
 
