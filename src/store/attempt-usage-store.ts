@@ -25,7 +25,7 @@ const storable = (text: string | null): string | null => (text === null ? null :
 
 /**
  * Writes an attempt's usage before the attempt is closed, and adds its cost to the agent's spend of
- * the day (UTC) in the same statement. Idempotent: only an open attempt without a cost yet is
+ * the day (UTC) in the same statement; an attempt whose output reported none writes nothing. Idempotent: only an open attempt without a cost yet is
  * written, so a repeated call never counts the cost twice.
  */
 export class AttemptUsageStore {
@@ -36,6 +36,10 @@ export class AttemptUsageStore {
   }
 
   async record(u: AttemptUsage): Promise<void> {
+    // Nothing found (a plain-text agent): the attempt's columns would stay as they are, and no cost is
+    // added, so nothing is written. One statement less on the way from the agent's end to the task's.
+    const found = [u.costUsd, u.inputTokens, u.outputTokens, u.turns, u.sessionId, u.resultText, u.resetAt];
+    if (found.every((v) => v === null)) return;
     const run = await this.runs.runNumber(u.taskId, u.runId);
     await retryTransient(() =>
       this.pool.query(
