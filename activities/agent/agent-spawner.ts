@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import {
@@ -9,6 +8,7 @@ import {
   type SpawnAgent,
   type SpawnEnd,
 } from './agent-process';
+import { processAlive } from '../../src/process/process-alive';
 
 /** A frame's header: type (1 byte), request id (4), payload length (4); see infra/spawner/main.go. */
 const HEADER_BYTES = 9;
@@ -174,15 +174,7 @@ const DEATH_DEADLINE_MS = 5000;
 /** Resolves once `pid` has exited (gone, or a zombie its new parent has yet to reap), or at the deadline. */
 async function untilGone(pid: number): Promise<void> {
   const deadline = Date.now() + DEATH_DEADLINE_MS;
-  while (Date.now() < deadline && running(pid)) await new Promise((r) => setTimeout(r, 10));
-}
-
-function running(pid: number): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
+  while (Date.now() < deadline && processAlive(pid)) await new Promise((r) => setTimeout(r, 10));
 }
 
 function endOf(status: { code?: number; signal?: number }): SpawnEnd {

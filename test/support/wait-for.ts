@@ -26,18 +26,4 @@ export async function waitFor<T>(
   }
 }
 
-/** True while a process with this pid exists (and is not a zombie). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const stat = require('node:fs').readFileSync(`/proc/${pid}/stat`, 'utf8') as string;
-    return stat.split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+export { processAlive } from '../../src/process/process-alive';
