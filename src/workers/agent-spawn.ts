@@ -22,15 +22,21 @@ export function spawnerBinary(setting: string | undefined): string {
   return binary;
 }
 
+/** How a worker starts agents, and the end of it when the worker stops (the helper exits). */
+export interface AgentSpawning {
+  spawn: SpawnAgent;
+  close: () => void;
+}
+
 /** How the agent worker starts agents: through the spawner helper `binary`, or `direct`ly from the worker. */
-export function agentSpawn(binary: string, logger: Logger): SpawnAgent {
+export function agentSpawn(binary: string, logger: Logger): AgentSpawning {
   if (binary === 'direct') {
     logger.info('agents are spawned directly by the worker');
-    return spawnDirectly;
+    return { spawn: spawnDirectly, close: () => undefined };
   }
   logger.info({ spawner: binary }, 'agents are spawned through the spawner helper');
   const spawner = new AgentSpawner(binary, (reason) =>
     logger.error({ spawner: binary, reason }, 'the agent spawner ended: its running agents were killed'),
   );
-  return spawner.spawn;
+  return { spawn: spawner.spawn, close: () => spawner.close() };
 }

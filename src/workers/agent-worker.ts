@@ -16,7 +16,7 @@ import { WorktreeStore } from '../store/worktree-store';
 import { runMain } from '../process/run-main';
 import { agentProcessEnded } from './agent-slot-interceptor';
 import { agentSlots } from './agent-slots';
-import { agentSpawn, spawnerBinary } from './agent-spawn';
+import { agentSpawn, spawnerBinary, type AgentSpawning } from './agent-spawn';
 import { createAgentWorkers } from './agent-workers';
 import { runWorkerProcess, type WorkerContext } from './run-worker-process';
 import { slotWaiterWaker } from './slot-waiter-waker';
@@ -58,6 +58,9 @@ const contactOf = ({ connection, logger }: Pick<WorkerContext, 'connection' | 'l
         : logger.warn({ silentMs }, 'in contact with Temporal again'),
   ));
 
+/** One per process: how its agents are started, closed once its workers have stopped. */
+let spawning: AgentSpawning | undefined;
+
 runMain('agent-worker', () => {
   // A bad agents file or spawner stops start-up before anything connects.
   const agents = loadAgentsFile(loadConfig().ATELIER_AGENTS_FILE);
@@ -70,7 +73,8 @@ runMain('agent-worker', () => {
       metricsPort: (config) => config.ATELIER_AGENT_WORKER_METRICS_PORT,
       slots: (config) => agentSlots(config),
       // Removes worktrees whose task no longer runs (a task removes its own; this catches the rest).
-      // The contact with Temporal is watched while the workers run, drain included.
+      // The contact with Temporal is watched while the workers run, drain included; the spawner helper
+      // is closed once they have stopped.
       background: (ctx) => {
         const janitor = new WorktreeJanitor({
           pool: ctx.pool,
@@ -86,6 +90,7 @@ runMain('agent-worker', () => {
           stop: async () => {
             contact.stop();
             await janitor.stop();
+            spawning?.close();
           },
         };
       },
@@ -109,7 +114,7 @@ runMain('agent-worker', () => {
           saveWork: saveTaskWork,
           agentExited: agentProcessEnded,
           cutOff: contactOf(ctx),
-          spawn: agentSpawn(spawner, ctx.logger),
+          spawn: (spawning ??= agentSpawn(spawner, ctx.logger)).spawn,
         }),
         ...worktreesOf({ config, pool, identity }),
       };
