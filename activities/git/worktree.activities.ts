@@ -70,7 +70,13 @@ const invalidRepo = (message: string): ApplicationFailure =>
  * `git worktree list --porcelain`: each worktree's path, checked-out branch, and whether it is locked
  * (git locks a worktree while `worktree add` makes it: one still locked was cut short).
  */
-const parseWorktreeList = (porcelain: string): { path: string; branch?: string; locked: boolean }[] =>
+interface WorktreeEntry {
+  path: string;
+  branch?: string;
+  locked: boolean;
+}
+
+const parseWorktreeList = (porcelain: string): WorktreeEntry[] =>
   porcelain
     .split('\n\n')
     .map((block) => {
@@ -83,8 +89,9 @@ const parseWorktreeList = (porcelain: string): { path: string; branch?: string; 
 
 /** Commits whatever is uncommitted in `cwd`; says whether there was anything. `agent`: unknown when salvaged. */
 async function commitAll(cwd: string, subject: string, taskId: string, agent?: string): Promise<boolean> {
+  // What `add -A` would stage (changes and untracked files, ignored ones left out): nothing, no commit.
+  if ((await git(cwd, ['status', '--porcelain', '--untracked-files=all'])).stdout === '') return false;
   await git(cwd, ['add', '-A']);
-  if ((await git(cwd, ['diff', '--cached', '--name-only'])).stdout.trim() === '') return false;
   const trailers = agent === undefined ? `Atelier-Task: ${taskId}` : `Atelier-Task: ${taskId}\nAtelier-Agent: ${agent}`;
   await git(cwd, ['commit', '--quiet', '-m', subject, '-m', trailers]);
   return true;
@@ -167,35 +174,36 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   };
 
   /**
+   * Removes the worktree at `path` (registered) and its directory. Says whether its registration may be
+   * left for `git worktree prune`: its directory was gone, or `worktree remove` refused it.
+   */
+  const unregister = async (repo: string, path: string): Promise<boolean> => {
+    const removed = existsSync(path) && (await succeeds(repo, ['worktree', 'remove', '--force', '--force', path]));
+    await rm(path, { recursive: true, force: true });
+    return !removed;
+  };
+
+  /**
    * The task's branch checked out in another worktree is one a lost worker left (a task runs in one
    * place at a time, and the workflow moves it only once that place is gone): what was left
    * uncommitted there is committed, so no work is lost when the disk is shared, and the worktree is
-   * removed so the branch can be checked out here.
+   * removed so the branch can be checked out here. Says whether a registration may be left to prune.
    */
-  const takeOver = async (repo: string, taskId: string, branch: string, ours: string): Promise<void> => {
-    const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
-    for (const stale of listed.filter((w) => w.branch === branch && w.path !== ours)) {
+  const takeOver = async (repo: string, taskId: string, stale: WorktreeEntry[]): Promise<boolean> => {
+    let left = false;
+    for (const lost of stale) {
       // A worktree still locked was cut short while git made it: half checked out, nothing to save.
-      if (existsSync(stale.path) && !stale.locked) {
+      if (existsSync(lost.path) && !lost.locked) {
         const saved = await commitAll(
-          stale.path,
+          lost.path,
           `atelier: task ${taskId}: salvaged from a lost worker's worktree`,
           taskId,
         ).catch(() => false);
-        log.info('took over the worktree of a lost worker', { taskId, worktree: stale.path, salvaged: saved });
+        log.info('took over the worktree of a lost worker', { taskId, worktree: lost.path, salvaged: saved });
       }
-      await git(repo, ['worktree', 'remove', '--force', '--force', stale.path]).catch(() => undefined);
-      await rm(stale.path, { recursive: true, force: true });
+      left = (await unregister(repo, lost.path)) || left;
     }
-    await git(repo, ['worktree', 'prune']);
-  };
-
-  /** Whether `path` is a whole worktree of `repo`: registered, and not left half-made (still locked). */
-  const wholeWorktree = async (repo: string, path: string): Promise<boolean> => {
-    if (!existsSync(join(path, '.git'))) return false;
-    const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
-    const entry = listed.find((w) => w.path === path);
-    return entry !== undefined && !entry.locked;
+    return left;
   };
 
   return {
@@ -217,20 +225,27 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       const worktreePath = join(deps.worktreeRoot, input.taskId);
       return mutex.run(repo, async () => {
         const baseSha = await baseOf(repo, input);
-        if (await wholeWorktree(repo, worktreePath)) {
+        const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
+        const entry = listed.find((w) => w.path === worktreePath);
+        // Registered, and not left half-made by a crash (git keeps it locked while it makes it).
+        if (entry !== undefined && !entry.locked && existsSync(join(worktreePath, '.git'))) {
           return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: await headOf(worktreePath) };
         }
+        // Registrations whose directory is gone (a lost worker's on another disk) would refuse the branch.
+        let prune = listed.some((w) => !existsSync(w.path));
         // A directory left half-made by a crash, or a registration whose directory is gone: start clean.
-        await git(repo, ['worktree', 'remove', '--force', '--force', worktreePath]).catch(() => undefined);
+        if (entry !== undefined) prune = (await unregister(repo, worktreePath)) || prune;
         await rm(worktreePath, { recursive: true, force: true });
-        await takeOver(repo, input.taskId, branch, worktreePath);
+        const stale = listed.filter((w) => w.branch === branch && w.path !== worktreePath);
+        prune = (await takeOver(repo, input.taskId, stale)) || prune;
+        if (prune) await git(repo, ['worktree', 'prune']);
         await mkdir(deps.worktreeRoot, { recursive: true });
         if (await succeeds(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${branch}`])) {
           await git(repo, ['worktree', 'add', worktreePath, branch]);
-        } else {
-          await git(repo, ['worktree', 'add', '-b', branch, worktreePath, baseSha]);
+          return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: await headOf(worktreePath) };
         }
-        return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: await headOf(worktreePath) };
+        await git(repo, ['worktree', 'add', '-b', branch, worktreePath, baseSha]);
+        return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: baseSha };
       });
     },
 
@@ -267,11 +282,12 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     async removeWorktree(input: { repoPath: string; worktreePath: string }): Promise<void> {
       const repo = realpathSync(input.repoPath);
       await mutex.run(repo, async () => {
-        if (existsSync(input.worktreePath)) {
-          await git(repo, ['worktree', 'remove', '--force', input.worktreePath]).catch(() => undefined);
-          await rm(input.worktreePath, { recursive: true, force: true });
-        }
-        await git(repo, ['worktree', 'prune']);
+        const removed =
+          existsSync(input.worktreePath) &&
+          (await succeeds(repo, ['worktree', 'remove', '--force', input.worktreePath]));
+        await rm(input.worktreePath, { recursive: true, force: true });
+        // Removed: git has dropped its registration. Else one may be left (its directory was gone).
+        if (!removed) await git(repo, ['worktree', 'prune']);
       });
     },
 

@@ -1,7 +1,10 @@
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
 import { Pool } from 'pg';
+import { initRepo } from '../support/git';
 import { startStack } from '../support/stack';
 import { startTestServices } from '../support/test-services';
 import { waitFor } from '../support/wait-for';
@@ -62,11 +65,16 @@ async function runScenario(
   halfMaxRate: number,
 ): Promise<ScenarioResult> {
   const workflowQueue = `bench-wf-${scenario.name}-${Date.now()}`;
+  // A worktree workload's repository and worktrees, removed with the scenario.
+  const scratch = scenario.workload === 'worktree' ? mkdtempSync(join(tmpdir(), 'atelier-bench-')) : undefined;
+  const repo = scratch && join(scratch, 'repo');
+  if (repo) initRepo(repo);
   const stack = await startStack({
     ATELIER_WORKFLOW_QUEUE: workflowQueue,
     ATELIER_AGENTS_FILE: BENCH_AGENTS_FILE,
     ATELIER_AGENT_SLOTS: String(scenario.slots),
     LOG_LEVEL: 'warn',
+    ...(scratch && { ATELIER_WORKTREE_ROOT: join(scratch, 'worktrees') }),
   });
   const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
   const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
@@ -79,6 +87,7 @@ async function runScenario(
       scenario: { ...scenario, tasks: 1, arrival: { kind: 'burst' } },
       label: warmup,
       halfMaxRate,
+      repo,
     });
     await waitForEnd(pool, warmup, 1, 120_000);
     const upPid = stack.process.pid as number;
@@ -101,7 +110,7 @@ async function runScenario(
       // The round before has written its tasks' ends; its workflows may still be closing.
       await waitForClosedWorkflows(temporal, workflowQueue);
       const label = `${scenario.name}-${Date.now()}-${round}`;
-      await submitAll({ baseUrl: stack.baseUrl, scenario, label, halfMaxRate });
+      await submitAll({ baseUrl: stack.baseUrl, scenario, label, halfMaxRate, repo });
       await waitForEnd(pool, label, scenario.tasks, (ideal * 3 + 300) * 1000);
       const timings = await loadTimings(pool, label);
       if (process.env.BENCH_DEBUG) printTimeline(timings);
@@ -128,6 +137,7 @@ async function runScenario(
     await connection.close();
     await pool.end();
     await stack.stop();
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
   }
 }
 

@@ -5,6 +5,12 @@ export interface Scenario {
   tasks: number;
   seconds: number;
   slots: number;
+  /**
+   * What each task runs. sleep (the default): `sleep <seconds>`, or `true` when `seconds` is 0. worktree:
+   * the task names a git repository, so it runs in a worktree of its own; the stand-in agent writes a
+   * file there and sleeps `seconds`, and the task ends once its work is committed on its branch.
+   */
+  workload?: 'sleep' | 'worktree';
   /** burst: all submitted at once; rate: a steady `perSecond`; halfMax: half the no-op throughput measured before. */
   arrival: { kind: 'burst' } | { kind: 'rate'; perSecond: number } | { kind: 'halfMax' };
   /**
@@ -86,6 +92,16 @@ export const SCENARIOS: Scenario[] = [
     arrival: { kind: 'burst' },
   },
   {
+    name: 'worktree-20x0.5s-5slots',
+    description: '20 tasks of 0.5 s on 5 slots, each in a git worktree of its own, its work committed',
+    tasks: 20,
+    seconds: 0.5,
+    slots: 5,
+    workload: 'worktree',
+    arrival: { kind: 'burst' },
+    rounds: 3,
+  },
+  {
     name: 'noop-1000',
     description: '1000 no-op tasks (the agent exits at once) on 50 slots: throughput',
     tasks: 1000,
@@ -116,6 +132,7 @@ export function quick(s: Scenario): Scenario {
   const scale: Record<string, Partial<Scenario>> = {
     'seed-stress-320-over-60s': { tasks: 80, arrival: { kind: 'rate', perSecond: 320 / 60 } },
     'wide-200x10s-50slots': { tasks: 100, seconds: 2 },
+    'worktree-20x0.5s-5slots': { tasks: 10, rounds: 1 },
     'noop-1000': { tasks: 200 },
     'latency-1-per-s': { tasks: 15 },
     'latency-half-max': { tasks: 100 },

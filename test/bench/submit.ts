@@ -6,21 +6,36 @@ export interface Submission {
   label: string;
   /** Tasks per second for `halfMax` arrivals. */
   halfMaxRate: number;
+  /** The git repository of a `worktree` workload. */
+  repo?: string;
+}
+
+/** The body of task `index`: see `Scenario.workload`. */
+function taskBody(s: Submission, index: number): Record<string, unknown> {
+  const { scenario } = s;
+  const common = { labels: { bench: s.label }, idempotencyKey: `${s.label}-${index}` };
+  if (scenario.workload === 'worktree') {
+    if (s.repo === undefined) throw new Error(`${scenario.name} needs a repository`);
+    // `@pidfile` writes the agent's pid to the file: one new file per task, for its commit.
+    return {
+      ...common,
+      prompt: `@pidfile task-${index}.txt\n@sleep ${scenario.seconds}`,
+      agent: 'writer',
+      repo: { path: s.repo },
+    };
+  }
+  return scenario.seconds === 0
+    ? { ...common, prompt: `noop ${index}`, agent: 'noop' }
+    : { ...common, prompt: String(scenario.seconds), agent: 'sleep' };
 }
 
 const BURST_CONCURRENCY = 32;
 
 async function submitOne(s: Submission, index: number): Promise<void> {
-  const noop = s.scenario.seconds === 0;
   const res = await fetch(`${s.baseUrl}/v1/tasks`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      prompt: noop ? `noop ${index}` : String(s.scenario.seconds),
-      agent: noop ? 'noop' : 'sleep',
-      labels: { bench: s.label },
-      idempotencyKey: `${s.label}-${index}`,
-    }),
+    body: JSON.stringify(taskBody(s, index)),
   });
   if (res.status !== 201) throw new Error(`submission ${index} answered ${res.status}: ${await res.text()}`);
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -76,6 +76,22 @@ describe('worktree activities against real git repositories', () => {
     assert.equal(sh(repo, 'rev-parse', 'atelier/task-1'), commit.sha, 'the branch stays');
     assert.ok(!sh(repo, 'worktree', 'list').includes('task-1'));
     userCheckoutUntouched();
+  });
+
+  it('commits nothing when the agent only left files the repository ignores', async () => {
+    const a = activities();
+    const wt = await run(a.prepareWorktree, { taskId: 'task-ignored', repoPath: repo });
+    const commit = () => run(a.commitWorktree, { taskId: 'task-ignored', agent: 'claude', ...wt });
+    writeFileSync(join(wt.worktreePath, '.gitignore'), 'build/\n');
+    const first = await commit();
+    assert.deepEqual([first.committed, first.changedFiles], [true, ['.gitignore']]);
+    mkdirSync(join(wt.worktreePath, 'build'));
+    writeFileSync(join(wt.worktreePath, 'build', 'out.js'), 'ignored\n');
+    const again = await commit();
+    assert.equal(again.committed, false);
+    assert.equal(again.sha, first.sha);
+    await run(a.removeWorktree, { repoPath: repo, worktreePath: wt.worktreePath });
+    assert.ok(!sh(repo, 'worktree', 'list').includes('task-ignored'));
   });
 
   it('salvages: a worktree lost with its worker is remade from the branch, with the committed work', async () => {
