@@ -181,9 +181,10 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   removals of the tasks before), a workflow task and the attempt's dispatch: 150–450 ms here, against
   10–40 ms for plain tasks. The stand-in agent is a Node script: its own start-up (40–60 ms) is part of
   its run. The agent worker spends 50–60 ms of CPU per task, most of it forking itself for git, which it
-  runs 17 times per task. On 2026-12-06, in runs taken in turn, fewer git commands per task (21 → 17: no
+  runs 16 times per task. On 2026-12-06, in runs taken in turn, fewer git commands per task (21 → 16: no
   \`worktree prune\` after a removal git already unregistered, no removal of a worktree that is not there,
-  one \`status\` instead of \`add\` and \`diff\` when nothing is left to commit) took the makespan from
+  one \`status\` instead of \`add\` and \`diff\` when nothing is left to commit, a new branch's head taken
+  from its base) took the makespan from
   3.90 / 4.43 / 4.14 s to 3.81 / 4.20 / 3.94 s and the agent worker's CPU per task from 57–68 to 49–62 ms.
   Running git through the spawner helper, as agents are, is the next step.
 - **Tried without effect**: eager workflow start (in an experiment, the API ran a workflow worker and
