@@ -174,7 +174,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   };
 
   /**
-   * Removes the worktree at `path` (registered) and its directory. Says whether its registration may be
+   * Removes the worktree at `path` and its directory. Says whether a registration of it may be
    * left for `git worktree prune`: its directory was gone, or `worktree remove` refused it.
    */
   const unregister = async (repo: string, path: string): Promise<boolean> => {
@@ -235,7 +235,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         let prune = listed.some((w) => !existsSync(w.path));
         // A directory left half-made by a crash, or a registration whose directory is gone: start clean.
         if (entry !== undefined) prune = (await unregister(repo, worktreePath)) || prune;
-        await rm(worktreePath, { recursive: true, force: true });
+        else await rm(worktreePath, { recursive: true, force: true });
         const stale = listed.filter((w) => w.branch === branch && w.path !== worktreePath);
         prune = (await takeOver(repo, input.taskId, stale)) || prune;
         if (prune) await git(repo, ['worktree', 'prune']);
@@ -282,12 +282,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     async removeWorktree(input: { repoPath: string; worktreePath: string }): Promise<void> {
       const repo = realpathSync(input.repoPath);
       await mutex.run(repo, async () => {
-        const removed =
-          existsSync(input.worktreePath) &&
-          (await succeeds(repo, ['worktree', 'remove', '--force', input.worktreePath]));
-        await rm(input.worktreePath, { recursive: true, force: true });
-        // Removed: git has dropped its registration. Else one may be left (its directory was gone).
-        if (!removed) await git(repo, ['worktree', 'prune']);
+        if (await unregister(repo, input.worktreePath)) await git(repo, ['worktree', 'prune']);
       });
     },
 
@@ -311,8 +306,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
             const subject = `atelier: task ${taskId}: salvaged by the worktree janitor`;
             await commitAll(path, subject, taskId).catch(() => false);
           }
-          await git(repo, ['worktree', 'remove', '--force', '--force', path]).catch(() => undefined);
-          await rm(path, { recursive: true, force: true });
+          await unregister(repo, path);
         });
         removed.push(taskId);
       }

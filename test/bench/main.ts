@@ -75,6 +75,9 @@ async function runScenario(
     ATELIER_AGENT_SLOTS: String(scenario.slots),
     LOG_LEVEL: 'warn',
     ...(scratch && { ATELIER_WORKTREE_ROOT: join(scratch, 'worktrees') }),
+  }).catch((err: unknown) => {
+    if (scratch) rmSync(scratch, { recursive: true, force: true });
+    throw err;
   });
   const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
   const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
