@@ -1,5 +1,5 @@
 import { createAgentActivities, type AgentActivityDeps } from './agent/agent.activities';
-import { createWorktreeActivities, saveTaskWork } from './git/worktree.activities';
+import { createWorktreeActivities, taskWorkSaver } from './git/worktree.activities';
 import { createLockActivities } from './locks/lock.activities';
 import { createPlanActivities } from './plan/plan.activities';
 import { createBookkeepingActivities } from './store/bookkeeping.activities';
@@ -10,7 +10,7 @@ export {
   createLockActivities,
   createPlanActivities,
   createWorktreeActivities,
-  saveTaskWork,
+  taskWorkSaver,
 };
 export type AgentActivities = ReturnType<typeof createAgentActivities>;
 export type BookkeepingActivities = ReturnType<typeof createBookkeepingActivities>;

@@ -50,6 +50,8 @@ export class AgentSpawner {
     const id = this.nextId++;
     const entry: Pending = { events, queued: [] };
     helper.pending.set(id, entry);
+    // While it has runs, the helper keeps the worker's event loop alive (a run may have no timer of its own).
+    (helper.process.stdout as Socket | null)?.ref();
     const line = JSON.stringify({
       id,
       path: request.file,
@@ -82,12 +84,13 @@ export class AgentSpawner {
     let buffered: Buffer = Buffer.alloc(0);
     child.stdout?.on('data', (chunk: Buffer) => {
       buffered = dispatchFrames(buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]), helper.pending);
+      if (helper.pending.size === 0) (child.stdout as Socket | null)?.unref();
     });
     child.stdin?.on('error', () => undefined);
     child.on('error', (err) => this.lost(helper, `could not run ${this.binary}: ${err.message}`));
     // After its output: frames it wrote before it ended are read first.
     child.on('close', (code, signal) => this.lost(helper, `exited (${code ?? signal})`));
-    // The helper must not keep an idle worker alive; running agents keep it busy through their timers.
+    // The helper must not keep an idle worker alive.
     child.unref();
     (child.stdin as Socket | null)?.unref();
     (child.stdout as Socket | null)?.unref();

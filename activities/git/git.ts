@@ -1,4 +1,5 @@
-import { execFile } from 'node:child_process';
+import { spawnDirectly, type AgentProcess, type SpawnAgent } from '../agent/agent-process';
+import { resolveProgram } from '../agent/resolve-program';
 
 /** The result of one git command that exited 0. */
 export interface GitResult {
@@ -19,38 +20,67 @@ export class GitError extends Error {
   }
 }
 
+/** Runs one git command (`args`, never through a shell) in `cwd`. */
+export type Git = (cwd: string, args: readonly string[]) => Promise<GitResult>;
+
+/** The most output one git command may print (a task's binary patch among them); past it, it is killed. */
+const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+
 /**
- * Runs git with an argv array (never a shell) in `cwd`. The environment is reduced so the user's
- * hooks, editors and pagers never run, and commits get a fixed identity when none is configured.
+ * git's environment, reduced so the user's hooks, editors and pagers never run, and commits get a fixed
+ * identity when none is configured.
  */
-export function git(cwd: string, args: readonly string[]): Promise<GitResult> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'git',
-      ['-c', 'core.hooksPath=/dev/null', '-c', 'commit.gpgSign=false', ...args],
-      {
-        cwd,
-        maxBuffer: 64 * 1024 * 1024,
-        env: {
-          PATH: process.env.PATH ?? '/usr/bin:/bin',
-          HOME: process.env.HOME ?? '/tmp',
-          GIT_TERMINAL_PROMPT: '0',
-          GIT_PAGER: 'cat',
-          GIT_EDITOR: 'true',
-          GIT_AUTHOR_NAME: process.env.GIT_AUTHOR_NAME ?? 'Atelier',
-          GIT_AUTHOR_EMAIL: process.env.GIT_AUTHOR_EMAIL ?? 'atelier@localhost',
-          GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? 'Atelier',
-          GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? 'atelier@localhost',
+const gitEnv = (): Record<string, string> => ({
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  HOME: process.env.HOME ?? '/tmp',
+  GIT_TERMINAL_PROMPT: '0',
+  GIT_PAGER: 'cat',
+  GIT_EDITOR: 'true',
+  GIT_AUTHOR_NAME: process.env.GIT_AUTHOR_NAME ?? 'Atelier',
+  GIT_AUTHOR_EMAIL: process.env.GIT_AUTHOR_EMAIL ?? 'atelier@localhost',
+  GIT_COMMITTER_NAME: process.env.GIT_COMMITTER_NAME ?? 'Atelier',
+  GIT_COMMITTER_EMAIL: process.env.GIT_COMMITTER_EMAIL ?? 'atelier@localhost',
+});
+
+/**
+ * Runs git the way the worker starts agents (`spawn`: through the agent worker's spawner helper, which
+ * forks nothing of the worker, or directly), each command in a process group that dies with the worker.
+ */
+export function gitVia(spawn: SpawnAgent = spawnDirectly): Git {
+  const env = gitEnv();
+  let program: string | undefined;
+  return (cwd, args) =>
+    new Promise((resolve, reject) => {
+      program ??= resolveProgram('git', env.PATH, process.cwd());
+      if (program === undefined) return reject(new GitError(args, null, `git is not on the PATH (${env.PATH})`));
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      let bytes = 0;
+      let overflow = false;
+      const child: AgentProcess = spawn(
+        { file: program, args: ['-c', 'core.hooksPath=/dev/null', '-c', 'commit.gpgSign=false', ...args], env, cwd },
+        {
+          output: (stream, chunk) => {
+            bytes += chunk.length;
+            if (bytes > MAX_OUTPUT_BYTES) {
+              overflow = true;
+              child.killGroup('SIGKILL');
+            } else (stream === 'stdout' ? out : err).push(chunk);
+          },
+          exit: () => undefined,
+          close: (end) => {
+            const stdout = Buffer.concat(out).toString();
+            const stderr = Buffer.concat(err).toString();
+            if (overflow) reject(new GitError(args, null, `printed more than ${MAX_OUTPUT_BYTES} bytes`, stdout));
+            else if (end.kind === 'exited' && end.exitCode === 0) resolve({ stdout, stderr });
+            else if (end.kind === 'exited') reject(new GitError(args, end.exitCode, stderr, stdout));
+            else if (end.kind === 'signalled')
+              reject(new GitError(args, null, `${stderr}killed by ${end.signal}`, stdout));
+            else reject(new GitError(args, null, end.message, stdout));
+          },
         },
-      },
-      (err, stdout, stderr) => {
-        if (err) {
-          const code = typeof err.code === 'number' ? err.code : null;
-          reject(new GitError(args, code, stderr || err.message, stdout));
-        } else resolve({ stdout, stderr });
-      },
-    );
-  });
+      );
+    });
 }
 
 /**

@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { WorktreeStore } from '../../src/store/worktree-store';
 import { FAILURE_CLASSES, type TaskCommit } from '../../workflows/definitions';
 import { lockViolations } from '../../workflows/lock-globs';
-import { GitError, RepoMutex, git } from './git';
+import { GitError, RepoMutex, gitVia, type Git } from './git';
 
 /** The branch a task's work is committed on; it outlives the worktree. */
 export const branchForTask = (taskId: string): string => `atelier/${taskId}`;
@@ -61,6 +61,8 @@ export interface WorktreeDeps {
   workerQueue: string;
   /** Where commits and patches are recorded; unset in unit tests. */
   store?: Pick<WorktreeStore, 'recordCommit'>;
+  /** How git runs: the agent worker starts it through its spawner helper, as it starts agents; default directly. */
+  git?: Git;
 }
 
 const invalidRepo = (message: string): ApplicationFailure =>
@@ -88,7 +90,7 @@ const parseWorktreeList = (porcelain: string): WorktreeEntry[] =>
     .filter((w) => w.path !== '');
 
 /** Commits whatever is uncommitted in `cwd`; says whether there was anything. `agent`: unknown when salvaged. */
-async function commitAll(cwd: string, subject: string, taskId: string, agent?: string): Promise<boolean> {
+async function commitAll(git: Git, cwd: string, subject: string, taskId: string, agent?: string): Promise<boolean> {
   // What `add -A` would stage (changes and untracked files, ignored ones left out): nothing, no commit.
   if ((await git(cwd, ['status', '--porcelain', '--untracked-files=all'])).stdout === '') return false;
   await git(cwd, ['add', '-A']);
@@ -104,8 +106,10 @@ const commitSubject = (taskId: string, agent: string, note?: string): string =>
  * Commits what a successful agent left in its task's worktree, from the agent activity itself, before
  * the success is recorded: the work is on the branch whatever happens to this worker next.
  */
-export const saveTaskWork = (worktreePath: string, taskId: string, agent: string): Promise<boolean> =>
-  commitAll(worktreePath, commitSubject(taskId, agent), taskId, agent);
+export const taskWorkSaver =
+  (git: Git = gitVia()) =>
+  (worktreePath: string, taskId: string, agent: string): Promise<boolean> =>
+    commitAll(git, worktreePath, commitSubject(taskId, agent), taskId, agent);
 
 /**
  * Activities of the agent workers for git worktrees: a task's agent runs in a worktree of its own on
@@ -115,6 +119,7 @@ export const saveTaskWork = (worktreePath: string, taskId: string, agent: string
  */
 export function createWorktreeActivities(deps: WorktreeDeps) {
   const mutex = new RepoMutex();
+  const git = deps.git ?? gitVia();
 
   const headOf = async (cwd: string, ref = 'HEAD'): Promise<string> =>
     (await git(cwd, ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])).stdout.trim();
@@ -195,6 +200,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       // A worktree still locked was cut short while git made it: half checked out, nothing to save.
       if (existsSync(lost.path) && !lost.locked) {
         const saved = await commitAll(
+          git,
           lost.path,
           `atelier: task ${taskId}: salvaged from a lost worker's worktree`,
           taskId,
@@ -253,6 +259,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     async commitWorktree(input: CommitWorktreeInput): Promise<WorktreeCommit> {
       const cwd = input.worktreePath;
       const committed = await commitAll(
+        git,
         cwd,
         commitSubject(input.taskId, input.agent, input.note),
         input.taskId,
@@ -304,7 +311,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         await mutex.run(repo, async () => {
           if (!entry.locked) {
             const subject = `atelier: task ${taskId}: salvaged by the worktree janitor`;
-            await commitAll(path, subject, taskId).catch(() => false);
+            await commitAll(git, path, subject, taskId).catch(() => false);
           }
           await unregister(repo, path);
         });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import {
   createAgentActivities,
   createWorktreeActivities,
-  saveTaskWork,
+  taskWorkSaver,
   type WorktreeActivities,
 } from '../../activities';
 import { loadAgentsFile } from '../config/agents-file';
@@ -23,6 +23,7 @@ import { slotWaiterWaker } from './slot-waiter-waker';
 import { TemporalContact } from './temporal-contact';
 import { workerQueueFor } from './worker-queue';
 import { WorktreeJanitor } from './worktree-janitor';
+import { gitVia, type Git } from '../../activities/git/git';
 
 /**
  * Agent worker: runs agent CLIs from the agent task queue and its own, at most `ATELIER_AGENT_SLOTS` at
@@ -35,13 +36,23 @@ const JANITOR_INTERVAL_MS = 5 * 60_000;
 const worktreeRootOf = (config: AtelierConfig): string =>
   config.ATELIER_WORKTREE_ROOT ?? join(tmpdir(), 'atelier-worktrees');
 
+/** One per process: how its agents and git commands are started, closed once its workers have stopped. */
+let spawning: AgentSpawning | undefined;
+const spawningOf = (ctx: Pick<WorkerContext, 'config' | 'logger'>): AgentSpawning =>
+  (spawning ??= agentSpawn(spawnerBinary(ctx.config.ATELIER_AGENT_SPAWNER), ctx.logger));
+
+/** One per process: git, started as agents are. */
+let git: Git | undefined;
+const gitOf = (ctx: Pick<WorkerContext, 'config' | 'logger'>): Git => (git ??= gitVia(spawningOf(ctx).spawn));
+
 /** One set of worktree activities per process, shared by both queues and the janitor: its per-repository lock. */
 let worktrees: WorktreeActivities | undefined;
-const worktreesOf = (ctx: Pick<WorkerContext, 'config' | 'pool' | 'identity'>): WorktreeActivities =>
+const worktreesOf = (ctx: Pick<WorkerContext, 'config' | 'pool' | 'identity' | 'logger'>): WorktreeActivities =>
   (worktrees ??= createWorktreeActivities({
     worktreeRoot: worktreeRootOf(ctx.config),
     workerQueue: workerQueueFor(ctx.config.ATELIER_AGENT_QUEUE, ctx.identity),
     store: new WorktreeStore(ctx.pool),
+    git: gitOf(ctx),
   }));
 
 /** One per process: stops the agents when the process is cut off from Temporal. */
@@ -58,13 +69,10 @@ const contactOf = ({ connection, logger }: Pick<WorkerContext, 'connection' | 'l
         : logger.warn({ silentMs }, 'in contact with Temporal again'),
   ));
 
-/** One per process: how its agents are started, closed once its workers have stopped. */
-let spawning: AgentSpawning | undefined;
-
 runMain('agent-worker', () => {
   // A bad agents file or spawner stops start-up before anything connects.
   const agents = loadAgentsFile(loadConfig().ATELIER_AGENTS_FILE);
-  const spawner = spawnerBinary(loadConfig().ATELIER_AGENT_SPAWNER);
+  spawnerBinary(loadConfig().ATELIER_AGENT_SPAWNER);
   return runWorkerProcess(
     {
       name: 'agent-worker',
@@ -96,7 +104,7 @@ runMain('agent-worker', () => {
       },
     },
     async (ctx) => {
-      const { config, connection, pool, identity, activityInterceptors } = ctx;
+      const { config, connection, pool, identity, logger, activityInterceptors } = ctx;
       // One set of activities for both queues: worktree operations on a repository are serialised in it.
       const activities = {
         ...createAgentActivities({
@@ -111,12 +119,12 @@ runMain('agent-worker', () => {
           env: process.env,
           heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
           wakeSlotWaiter: slotWaiterWaker(pool, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
-          saveWork: saveTaskWork,
+          saveWork: taskWorkSaver(gitOf(ctx)),
           agentExited: agentProcessEnded,
           cutOff: contactOf(ctx),
-          spawn: (spawning ??= agentSpawn(spawner, ctx.logger)).spawn,
+          spawn: spawningOf(ctx).spawn,
         }),
-        ...worktreesOf({ config, pool, identity }),
+        ...worktreesOf({ config, pool, identity, logger }),
       };
       return createAgentWorkers({
         connection,

@@ -180,13 +180,16 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   agent after a worktree is made (\`git worktree add\` under the repository's lock, shared with the
   removals of the tasks before), a workflow task and the attempt's dispatch: 150–450 ms here, against
   10–40 ms for plain tasks. The stand-in agent is a Node script: its own start-up (40–60 ms) is part of
-  its run. The agent worker spends 50–60 ms of CPU per task, most of it forking itself for git, which it
-  runs 16 times per task. On 2026-12-06, in runs taken in turn, fewer git commands per task (21 → 16: no
+  its run. On 2026-12-06, in runs taken in turn, fewer git commands per task (21 → 16: no
   \`worktree prune\` after a removal git already unregistered, no removal of a worktree that is not there,
   one \`status\` instead of \`add\` and \`diff\` when nothing is left to commit, a new branch's head taken
   from its base) took the makespan from
   3.90 / 4.43 / 4.14 s to 3.81 / 4.20 / 3.94 s and the agent worker's CPU per task from 57–68 to 49–62 ms.
-  Running git through the spawner helper, as agents are, is the next step.
+  Then git went through the spawner helper, as agents do, instead of a fork of the agent worker for each
+  of the 16 commands: in runs taken in turn the agent worker's CPU per task fell from 46 to 25 ms, the
+  helper's rose from 1 to 11 ms (47 → 36 ms for both), and the makespan stayed within noise
+  (3.74–4.00 s before, 3.51–4.29 s after): the four activities and the workflow tasks between them set
+  it. Preparing the next task's worktree while the slots are still busy is the next step.
 - **Tried without effect**: eager workflow start (in an experiment, the API ran a workflow worker and
   asked for it: the dev server's CPU stayed the same, the API took over half of the workflow worker's,
   and makespans and throughput stayed within noise); a larger \`GOGC\` for the dev server (200 and 400:
@@ -195,8 +198,10 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   workflow-task pollers; fewer workflow-task slots (3 instead of 40: the workflow worker then finishes a
   burst's first workflow tasks one by one instead of all together, which started the fifth task of a
   burst of ten 20–40 ms sooner but cost 7–15% of no-op throughput, as more workflow tasks waited in the
-  dev server's backlog); a second workflow thread; and, in an experiment
-  on a patched SDK, no execution timeout for the workflow sandbox and no stack-trace hook on workflow
+  dev server's backlog); a second workflow thread; a larger young generation for the Node processes
+  (\`--max-semi-space-size=64\`: 44.5 and 38.0 tasks/s against 45.3 and 44.7 without, in runs taken in
+  turn); \`GOMAXPROCS=1\` for the dev server (38.4 and 37.0 tasks/s against 44.2 and 40.8); and, in an
+  experiment on a patched SDK, no execution timeout for the workflow sandbox and no stack-trace hook on workflow
   promises: both take CPU, neither changed the workflow task's latency. The server's \`BuildIds\`
   upsert cannot be turned off from the client: the server adds the \`unversioned\` entry whatever the
   worker sends.
@@ -207,7 +212,8 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   the benchmark's own warm-up waiting for its task, the gate's common case (an agent without limits,
   its breaker closed, budgets with room) in one statement each way instead of two transactions of 17,
   worker-registry writes shared by the starts and ends of the same half second, statements prepared
-  once per connection, agents started through the spawner helper, and no patch markers in new tasks.
+  once per connection, agents and git started through the spawner helper, and no patch markers in new
+  tasks.
 
 ## Environment
 
@@ -265,14 +271,20 @@ function targets(results: Results): string {
   ].join('\n');
 }
 
-/** Merges new results over the stored ones (by scenario name) and rewrites both files. */
+/**
+ * Merges new results over the stored ones (by scenario name) and rewrites both files. With no new
+ * results (\`--report-only\`) the stored ones keep the machine and settings they were measured on.
+ */
 export async function writeReport(fresh: ScenarioResult[], opts: { quick: boolean }): Promise<void> {
   const previous = readResults();
   const byName = new Map(previous.scenarios.map((s) => [s.scenario.name, s]));
   for (const r of fresh) byName.set(r.scenario.name, r);
   const order = (name: string): number => SCENARIOS.findIndex((s) => s.name === name);
   const scenarios = [...byName.values()].sort((a, b) => order(a.scenario.name) - order(b.scenario.name));
-  const results: Results = { environment: environment(opts.quick), scenarios };
+  const results: Results = {
+    environment: fresh.length > 0 ? environment(opts.quick) : previous.environment,
+    scenarios,
+  };
   await writeFormatted(RESULTS_FILE, JSON.stringify(results, null, 2));
   await writeFormatted(REPORT_FILE, markdown(results));
 }

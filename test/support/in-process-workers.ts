@@ -10,7 +10,7 @@ import {
   createLockActivities,
   createPlanActivities,
   createWorktreeActivities,
-  saveTaskWork,
+  taskWorkSaver,
 } from '../../activities';
 import { loadAgentsFile, type AgentsFile } from '../../src/config/agents-file';
 import { AdmissionStore } from '../../src/store/admission-store';
@@ -133,7 +133,7 @@ export async function runAgentWorker(
       env: process.env,
       heartbeatIntervalMs,
       wakeSlotWaiter: slotWaiterWaker(h.pool, h.client),
-      saveWork: saveTaskWork,
+      saveWork: taskWorkSaver(),
       agentExited: agentProcessEnded,
     }),
     ...createWorktreeActivities({

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { spawnDirectly, type SpawnAgent } from '../../activities/agent/agent-process';
+import { AgentSpawner } from '../../activities/agent/agent-spawner';
+import { GitError, gitVia } from '../../activities/git/git';
+import { DEFAULT_SPAWNER_BINARY } from '../../src/workers/agent-spawn';
+import { git as sh, initRepo } from '../support/git';
+
+/** Both ways the agent worker starts git: from itself, and through its spawner helper (infra/spawner). */
+const spawner = new AgentSpawner(DEFAULT_SPAWNER_BINARY);
+const SPAWNS: [string, SpawnAgent][] = [
+  ['started directly', spawnDirectly],
+  ['started by atelier-spawner', spawner.spawn],
+];
+after(() => spawner.close());
+
+for (const [how, spawn] of SPAWNS)
+  describe(`git, ${how}`, { timeout: 30_000 }, () => {
+    const git = gitVia(spawn);
+    let dir: string;
+    let repo: string;
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), 'atelier-git-'));
+      repo = join(dir, 'repo');
+      initRepo(repo);
+    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('returns what the command printed, on stdout and stderr apart', async () => {
+      const head = await git(repo, ['rev-parse', 'HEAD']);
+      assert.equal(head.stdout.trim(), sh(repo, 'rev-parse', 'HEAD'));
+      assert.equal(head.stderr, '');
+    });
+
+    it('rejects a failing command with a GitError naming its arguments, exit code and what git said', async () => {
+      const err = await git(repo, ['rev-parse', '--verify', 'no-such-branch']).then(
+        () => assert.fail('resolved'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof GitError);
+      assert.equal(err.exitCode, 128);
+      assert.deepEqual(err.args, ['rev-parse', '--verify', 'no-such-branch']);
+      assert.match(err.message, /^git rev-parse --verify no-such-branch failed \(128\): fatal: /);
+    });
+
+    it('rejects a command in a directory that does not exist, without an exit code', async () => {
+      const err = await git(join(dir, 'missing'), ['status']).then(
+        () => assert.fail('resolved'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof GitError);
+      assert.equal(err.exitCode, null);
+    });
+
+    it("passes arguments as data and runs none of the repository's hooks", async () => {
+      const hooks = join(repo, '.git', 'hooks');
+      mkdirSync(hooks, { recursive: true });
+      const marker = join(dir, 'hook-ran');
+      writeFileSync(join(hooks, 'pre-commit'), `#!/bin/sh\ntouch '${marker}'\nexit 1\n`);
+      chmodSync(join(hooks, 'pre-commit'), 0o755);
+      const subject = `$(touch ${marker}); \`touch ${marker}\` | & ; '"`;
+      await git(repo, ['commit', '--quiet', '--allow-empty', '-m', subject]);
+      assert.equal(sh(repo, 'log', '-1', '--format=%s'), subject);
+      assert.equal(existsSync(marker), false, 'a hook or a shell ran');
+    });
+  });
