@@ -7,6 +7,7 @@ import {
   taskWorkSaver,
   type WorktreeActivities,
 } from '../../activities';
+import { gitVia, type Git } from '../../activities/git/git';
 import { loadAgentsFile } from '../config/agents-file';
 import { loadConfig, type AtelierConfig } from '../config/env';
 import { AdmissionStore } from '../store/admission-store';
@@ -23,7 +24,6 @@ import { slotWaiterWaker } from './slot-waiter-waker';
 import { TemporalContact } from './temporal-contact';
 import { workerQueueFor } from './worker-queue';
 import { WorktreeJanitor } from './worktree-janitor';
-import { gitVia, type Git } from '../../activities/git/git';
 
 /**
  * Agent worker: runs agent CLIs from the agent task queue and its own, at most `ATELIER_AGENT_SLOTS` at
@@ -104,7 +104,7 @@ runMain('agent-worker', () => {
       },
     },
     async (ctx) => {
-      const { config, connection, pool, identity, logger, activityInterceptors } = ctx;
+      const { config, connection, pool, identity, activityInterceptors } = ctx;
       // One set of activities for both queues: worktree operations on a repository are serialised in it.
       const activities = {
         ...createAgentActivities({
@@ -124,7 +124,7 @@ runMain('agent-worker', () => {
           cutOff: contactOf(ctx),
           spawn: spawningOf(ctx).spawn,
         }),
-        ...worktreesOf({ config, pool, identity, logger }),
+        ...worktreesOf(ctx),
       };
       return createAgentWorkers({
         connection,

@@ -153,7 +153,10 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   paths, and a \`spawn\` of \`true\` from Node takes 4–6 ms (19 ms from a process of 300 MB). Its speed
   also varies by the hour: \`noop-1000\` ran at 40–48 tasks/s on 2026-11-22 with the code of that day,
   which ran at 17.5 tasks/s early on 2026-12-06; later that day the final code ran it at 25–27 tasks/s,
-  and hours after at 46–50 tasks/s alone and 35–39 tasks/s after the other scenarios.
+  and hours after at 46–50 tasks/s alone and 35–39 tasks/s after the other scenarios. The host changes
+  too: the run before this one was on an AMD EPYC host, this one on an Intel Xeon host (see
+  Environment), where the same code took 10 × 0.5 s on 5 slots in 1.22–1.26 s (1.17 s there), and
+  \`noop-1000\` ran at 36–45 tasks/s alone.
 - **Measured on 2026-12-06, the code before and after that day's changes, in runs taken in turn on the
   same machine**: 10 × 0.5 s on 5 slots 1.51 s → 1.37 s; 6 × 0.5 s on 3 slots 1.33 s → 1.22 s;
   200 × 10 s on 50 slots 88.3% → 90.3%; \`noop-1000\` 17.5 → 26.4 tasks/s (CPU per task: agent worker
@@ -171,7 +174,12 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   (4–7 ms), and the agent worker reads the task, passes the cluster-wide gate and records the attempt
   (9–16 ms). In a burst every stage queues for the same 2 cores, so the fifth task of a burst of ten
   starts 140–170 ms after the first submission; short tasks pay that once per wave, which is why 0.5 s
-  tasks lose the most efficiency and 10 s tasks little. Between waves a slot goes to the next task as
+  tasks lose the most efficiency and 10 s tasks little. The workflow worker finishes a burst's first
+  workflow tasks together: in a burst of ten, the first task's workflow task, handed over 17 ms after
+  its submission, was answered at 154 ms, and the other nine between 164 and 169 ms (the events' times
+  in their histories). The SDK passes each activation to the workflow thread and back three times
+  (create the workflow, activate it, collect its sink calls), and the thread serves them in arrival
+  order, so the first workflow's last hop waits behind every other one's first. Between waves a slot goes to the next task as
   soon as the agent's process exits, before the attempt's records are written; the next agent still
   starts 40–70 ms later, as the wave before is being recorded on the same 2 cores.
 - **Tasks in git worktrees** (\`worktree-20x0.5s-5slots\`, added on 2026-12-06 as the worktree capability's
@@ -200,9 +208,15 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   burst of ten 20–40 ms sooner but cost 7–15% of no-op throughput, as more workflow tasks waited in the
   dev server's backlog); a second workflow thread; a larger young generation for the Node processes
   (\`--max-semi-space-size=64\`: 44.5 and 38.0 tasks/s against 45.3 and 44.7 without, in runs taken in
-  turn); \`GOMAXPROCS=1\` for the dev server (38.4 and 37.0 tasks/s against 44.2 and 40.8); and, in an
-  experiment on a patched SDK, no execution timeout for the workflow sandbox and no stack-trace hook on workflow
-  promises: both take CPU, neither changed the workflow task's latency. The server's \`BuildIds\`
+  turn); \`GOMAXPROCS=1\` for the dev server (38.4 and 37.0 tasks/s against 44.2 and 40.8); SQLite
+  \`wal_autocheckpoint=10000\` (39.6 and 37.6 tasks/s against 40.0 and 36.2); workflows run on the
+  workflow worker's main thread (the SDK's \`debugMode\`, keeping its 5 s deadlock timeout) instead of
+  its workflow thread, which saves the three hops per activation between them: 0.6–1 ms less of the
+  worker's CPU per task and the burst's first workflow tasks finished one after another instead of
+  together, but throughput (45.7 and 43.3 tasks/s against 45.4 and 43.9) and 10 × 0.5 s (1.22–1.26 s
+  either way) stayed within noise, not worth running production workflows in a debugging mode; and, in
+  an experiment on a patched SDK, no execution timeout for the workflow sandbox and no stack-trace hook
+  on workflow promises: both take CPU, neither changed the workflow task's latency. The server's \`BuildIds\`
   upsert cannot be turned off from the client: the server adds the \`unversioned\` entry whatever the
   worker sends.
 - What was fixed on the way: one task-queue partition in the dev server (tasks written to a partition
