@@ -65,6 +65,12 @@ export interface WorktreeDeps {
   git?: Git;
 }
 
+/** A task's refs in its repository: the base commit kept beside its branch, and whether the branch exists. */
+interface TaskRefs {
+  keptBase?: string;
+  branchExists: boolean;
+}
+
 const invalidRepo = (message: string): ApplicationFailure =>
   ApplicationFailure.nonRetryable(message, FAILURE_CLASSES.invalidInput);
 
@@ -165,16 +171,23 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     return (await git(repo, ['commit-tree', tree, '-p', ours, '-p', theirs, '-m', message])).stdout.trim();
   };
 
-  /** The task's base commit: the one kept beside its branch, else `ref` with `merge` merged in (then kept). */
-  const baseOf = async (repo: string, input: PrepareWorktreeInput): Promise<string> => {
-    const kept = baseRefForTask(input.taskId);
-    if (await succeeds(repo, ['show-ref', '--verify', '--quiet', kept])) return headOf(repo, kept);
+  /** The task's refs in `repo`, in one command; fails where `repo` is not a git repository. */
+  const taskRefsIn = async (repo: string, taskId: string): Promise<TaskRefs> => {
+    const kept = baseRefForTask(taskId);
+    const branch = `refs/heads/${branchForTask(taskId)}`;
+    const listed = (await git(repo, ['for-each-ref', '--format=%(refname) %(objectname)', kept, branch])).stdout;
+    const refs = new Map(listed.split('\n').map((line) => line.split(' ') as [string, string | undefined]));
+    return { keptBase: refs.get(kept), branchExists: refs.has(branch) };
+  };
+
+  /** A new task's base commit: `ref` with `merge` merged in, kept beside its branch. */
+  const newBase = async (repo: string, input: PrepareWorktreeInput): Promise<string> => {
     const ref = input.ref ?? 'HEAD';
     let base = await headOf(repo, ref).catch(() => {
       throw invalidRepo(`ref ${ref} not found in ${repo}`);
     });
     for (const other of input.merge ?? []) base = await merged(repo, input.taskId, base, other);
-    await git(repo, ['update-ref', kept, base]);
+    await git(repo, ['update-ref', baseRefForTask(input.taskId), base]);
     return base;
   };
 
@@ -221,16 +234,18 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
      */
     async prepareWorktree(input: PrepareWorktreeInput): Promise<PreparedWorktree> {
       let repo: string;
+      let task: TaskRefs;
       try {
         repo = realpathSync(input.repoPath);
-        await git(repo, ['rev-parse', '--git-dir']);
+        task = await taskRefsIn(repo, input.taskId);
       } catch {
         throw invalidRepo(`${input.repoPath} is not a git repository`);
       }
       const branch = branchForTask(input.taskId);
       const worktreePath = join(deps.worktreeRoot, input.taskId);
+      // Outside the repository's lock: these touch only the task's own refs.
+      const baseSha = task.keptBase ?? (await newBase(repo, input));
       return mutex.run(repo, async () => {
-        const baseSha = await baseOf(repo, input);
         const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
         const entry = listed.find((w) => w.path === worktreePath);
         // Registered, and not left half-made by a crash (git keeps it locked while it makes it).
@@ -246,7 +261,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         prune = (await takeOver(repo, input.taskId, stale)) || prune;
         if (prune) await git(repo, ['worktree', 'prune']);
         await mkdir(deps.worktreeRoot, { recursive: true });
-        if (await succeeds(repo, ['show-ref', '--verify', '--quiet', `refs/heads/${branch}`])) {
+        if (task.branchExists) {
           await git(repo, ['worktree', 'add', worktreePath, branch]);
           return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: await headOf(worktreePath) };
         }

@@ -197,7 +197,12 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   of the 16 commands: in runs taken in turn the agent worker's CPU per task fell from 46 to 25 ms, the
   helper's rose from 1 to 11 ms (47 → 36 ms for both), and the makespan stayed within noise
   (3.74–4.00 s before, 3.51–4.29 s after): the four activities and the workflow tasks between them set
-  it. Preparing the next task's worktree while the slots are still busy is the next step.
+  it. Then a worktree's preparation asked git for the task's kept base and branch in one command, which
+  also tells a directory that is no repository, and took the repository's lock only for the worktree
+  list and \`worktree add\`, not for the task's own refs: 14 git commands per task (5 to prepare, 3 to
+  save the work, 5 to commit and diff, 1 to remove), makespan within noise in runs taken in turn
+  (3.15–3.34 s before, 3.22–3.60 s after). Preparing the next task's worktree while the slots are still
+  busy is the next step.
 - **Tried without effect**: eager workflow start (in an experiment, the API ran a workflow worker and
   asked for it: the dev server's CPU stayed the same, the API took over half of the workflow worker's,
   and makespans and throughput stayed within noise); a larger \`GOGC\` for the dev server (200 and 400:
