@@ -180,15 +180,25 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     return { keptBase: refs.get(kept), branchExists: refs.has(branch) };
   };
 
-  /** A new task's base commit: `ref` with `merge` merged in, kept beside its branch. */
+  /**
+   * A new task's base commit: `ref` with `merge` merged in, kept beside its branch. Kept once: when
+   * another preparation of the task kept one meanwhile, that one stays and is the base.
+   */
   const newBase = async (repo: string, input: PrepareWorktreeInput): Promise<string> => {
     const ref = input.ref ?? 'HEAD';
     let base = await headOf(repo, ref).catch(() => {
       throw invalidRepo(`ref ${ref} not found in ${repo}`);
     });
     for (const other of input.merge ?? []) base = await merged(repo, input.taskId, base, other);
-    await git(repo, ['update-ref', baseRefForTask(input.taskId), base]);
-    return base;
+    try {
+      // The empty old value: only if the ref does not exist yet.
+      await git(repo, ['update-ref', baseRefForTask(input.taskId), base, '']);
+      return base;
+    } catch (err) {
+      const kept = (await taskRefsIn(repo, input.taskId)).keptBase;
+      if (kept === undefined) throw err;
+      return kept;
+    }
   };
 
   /**

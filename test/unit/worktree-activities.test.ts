@@ -6,7 +6,8 @@ import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger } from '@temporalio/worker';
-import { branchForTask, createWorktreeActivities } from '../../activities/git/worktree.activities';
+import { gitVia, type Git } from '../../activities/git/git';
+import { baseRefForTask, branchForTask, createWorktreeActivities } from '../../activities/git/worktree.activities';
 import { git as sh, initRepo } from '../support/git';
 
 describe('worktree activities against real git repositories', () => {
@@ -175,6 +176,21 @@ describe('worktree activities against real git repositories', () => {
     assert.equal(again.baseSha, first.baseSha, 'a retry diffs against where the branch started');
     assert.notEqual(sh(repo, 'rev-parse', 'moving'), first.baseSha);
     await run(a.removeWorktree, { repoPath: repo, worktreePath: again.worktreePath });
+  });
+
+  it('keeps the base another preparation of the task kept first, while this one was working it out', async () => {
+    const other = sh(repo, 'commit-tree', '-m', 'another base', `${sh(repo, 'rev-parse', 'main')}^{tree}`);
+    const git = gitVia();
+    // The other preparation keeps its base just before this one tries to.
+    const racing: Git = async (cwd, args) => {
+      if (args[0] === 'update-ref') sh(repo, 'update-ref', baseRefForTask('task-race'), other);
+      return git(cwd, args);
+    };
+    const a = createWorktreeActivities({ worktreeRoot: root, workerQueue: 'agents@worker-1', git: racing });
+    const prepared = await run(a.prepareWorktree, { taskId: 'task-race', repoPath: repo });
+    assert.equal(prepared.baseSha, other);
+    assert.equal(sh(prepared.worktreePath, 'rev-parse', 'HEAD'), other, 'the branch starts from the kept base');
+    await run(a.removeWorktree, { repoPath: repo, worktreePath: prepared.worktreePath });
   });
 
   it('starts a branch from several commits merged, and refuses for good when they conflict', async () => {
