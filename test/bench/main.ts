@@ -104,6 +104,8 @@ async function runScenario(
       { pid: upPid, name: 'up-supervisor' },
       ...supervised,
       ...helpers,
+      // This process: the load generator (REST submissions, PostgreSQL polls), on the same cores.
+      { pid: process.pid, name: 'bench-client' },
     ];
     const sampler = new UsageSampler(processes);
     const ideal = Math.ceil(scenario.tasks / scenario.slots) * scenario.seconds;

@@ -139,7 +139,8 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
 
 - **CPU per task at full load, 38–55 ms in all** (the table above, plus PostgreSQL's 3–4 ms, on the
   faster and the slower days of this machine), which on 2 cores caps throughput at 35–50 tasks/s even
-  with every core busy. The Temporal dev server takes more than half: 22–30 ms, in its SQLite store
+  with every core busy; the benchmark's own client takes 1–2 ms of it. The Temporal dev server takes
+  about half: 18–30 ms, in its SQLite store
   through a pure-Go driver. Of that, its visibility records take about 20–30% (each workflow's start,
   the \`BuildIds\` search attribute the server itself sets when the first workflow task completes, and
   its close), and parsing SQL 12–15% (the store prepares every statement anew). In a burst of 1000 its
@@ -155,8 +156,8 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   which ran at 17.5 tasks/s early on 2026-12-06; later that day the final code ran it at 25–27 tasks/s,
   and hours after at 46–50 tasks/s alone and 35–39 tasks/s after the other scenarios. The host changes
   too: the run before this one was on an AMD EPYC host, this one on an Intel Xeon host (see
-  Environment), where the same code took 10 × 0.5 s on 5 slots in 1.22–1.26 s (1.17 s there), and
-  \`noop-1000\` ran at 36–45 tasks/s alone.
+  Environment), where within the same hour-and-a-half the same code took 10 × 0.5 s on 5 slots in
+  1.16–1.26 s and ran \`noop-1000\` at 36–48 tasks/s.
 - **Measured on 2026-12-06, the code before and after that day's changes, in runs taken in turn on the
   same machine**: 10 × 0.5 s on 5 slots 1.51 s → 1.37 s; 6 × 0.5 s on 3 slots 1.33 s → 1.22 s;
   200 × 10 s on 50 slots 88.3% → 90.3%; \`noop-1000\` 17.5 → 26.4 tasks/s (CPU per task: agent worker
@@ -258,7 +259,8 @@ function cpuPerTask(results: Results): string {
     .map((u) => `| ${u.name} | ${fmt((1000 * u.cpuSeconds) / noop.metrics.tasks)} |`);
   return [
     `In \`noop-1000\` (${noop.metrics.tasks} tasks, ${fmt(noop.metrics.throughputPerS)} tasks/s); PostgreSQL and the`,
-    'agent processes themselves are not counted.',
+    'agent processes themselves are not counted. `bench-client` is the benchmark itself, the load generator',
+    '(REST submissions, PostgreSQL polls), which runs on the same cores.',
     '',
     '| process | CPU ms per task |',
     '|---|---|',
