@@ -25,8 +25,9 @@ const storable = (text: string | null): string | null => (text === null ? null :
 
 /**
  * Writes an attempt's usage before the attempt is closed, and adds its cost to the agent's spend of
- * the day (UTC) in the same statement; an attempt whose output reported none writes nothing. Idempotent: only an open attempt without a cost yet is
- * written, so a repeated call never counts the cost twice.
+ * the day (UTC) in the same statement; an attempt whose output reported none writes nothing.
+ * Idempotent: only an open attempt without a cost yet is written, so a repeated call never counts the
+ * cost twice.
  */
 export class AttemptUsageStore {
   private readonly runs: RunStore;

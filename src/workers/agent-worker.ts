@@ -1,4 +1,5 @@
 import { tmpdir } from 'node:os';
+import type { Logger } from 'pino';
 import { Client } from '@temporalio/client';
 import { join } from 'node:path';
 import {
@@ -36,25 +37,6 @@ const JANITOR_INTERVAL_MS = 5 * 60_000;
 const worktreeRootOf = (config: AtelierConfig): string =>
   config.ATELIER_WORKTREE_ROOT ?? join(tmpdir(), 'atelier-worktrees');
 
-/** One per process: how its agents and git commands are started, closed once its workers have stopped. */
-let spawning: AgentSpawning | undefined;
-const spawningOf = (ctx: Pick<WorkerContext, 'config' | 'logger'>): AgentSpawning =>
-  (spawning ??= agentSpawn(spawnerBinary(ctx.config.ATELIER_AGENT_SPAWNER), ctx.logger));
-
-/** One per process: git, started as agents are. */
-let git: Git | undefined;
-const gitOf = (ctx: Pick<WorkerContext, 'config' | 'logger'>): Git => (git ??= gitVia(spawningOf(ctx).spawn));
-
-/** One set of worktree activities per process, shared by both queues and the janitor: its per-repository lock. */
-let worktrees: WorktreeActivities | undefined;
-const worktreesOf = (ctx: Pick<WorkerContext, 'config' | 'pool' | 'identity' | 'logger'>): WorktreeActivities =>
-  (worktrees ??= createWorktreeActivities({
-    worktreeRoot: worktreeRootOf(ctx.config),
-    workerQueue: workerQueueFor(ctx.config.ATELIER_AGENT_QUEUE, ctx.identity),
-    store: new WorktreeStore(ctx.pool),
-    git: gitOf(ctx),
-  }));
-
 /** One per process: stops the agents when the process is cut off from Temporal. */
 let contact: TemporalContact | undefined;
 const contactOf = ({ connection, logger }: Pick<WorkerContext, 'connection' | 'logger'>): TemporalContact =>
@@ -72,7 +54,24 @@ const contactOf = ({ connection, logger }: Pick<WorkerContext, 'connection' | 'l
 runMain('agent-worker', () => {
   // A bad agents file or spawner stops start-up before anything connects.
   const agents = loadAgentsFile(loadConfig().ATELIER_AGENTS_FILE);
-  spawnerBinary(loadConfig().ATELIER_AGENT_SPAWNER);
+  const spawner = spawnerBinary(loadConfig().ATELIER_AGENT_SPAWNER);
+
+  /** One per process: how its agents and git commands are started, closed once its workers have stopped. */
+  let spawning: AgentSpawning | undefined;
+  const spawningOf = (logger: Logger): AgentSpawning => (spawning ??= agentSpawn(spawner, logger));
+  /** One per process: git, started as agents are. */
+  let git: Git | undefined;
+  const gitOf = (logger: Logger): Git => (git ??= gitVia(spawningOf(logger).spawn));
+  /** One set of worktree activities per process, shared by both queues and the janitor: its per-repository lock. */
+  let worktrees: WorktreeActivities | undefined;
+  const worktreesOf = (ctx: Pick<WorkerContext, 'config' | 'pool' | 'identity' | 'logger'>): WorktreeActivities =>
+    (worktrees ??= createWorktreeActivities({
+      worktreeRoot: worktreeRootOf(ctx.config),
+      workerQueue: workerQueueFor(ctx.config.ATELIER_AGENT_QUEUE, ctx.identity),
+      store: new WorktreeStore(ctx.pool),
+      git: gitOf(ctx.logger),
+    }));
+
   return runWorkerProcess(
     {
       name: 'agent-worker',
@@ -119,10 +118,10 @@ runMain('agent-worker', () => {
           env: process.env,
           heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
           wakeSlotWaiter: slotWaiterWaker(pool, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
-          saveWork: taskWorkSaver(gitOf(ctx)),
+          saveWork: taskWorkSaver(gitOf(ctx.logger)),
           agentExited: agentProcessEnded,
           cutOff: contactOf(ctx),
-          spawn: spawningOf(ctx).spawn,
+          spawn: spawningOf(ctx.logger).spawn,
         }),
         ...worktreesOf(ctx),
       };
