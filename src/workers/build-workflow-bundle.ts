@@ -1,10 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import { DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
-import { WORKFLOW_BUNDLE_PATH, WORKFLOWS_PATH } from './workflow-bundle';
+import { WORKFLOW_BUNDLE_PATH, WORKFLOW_PRELOAD_MODULES, WORKFLOWS_PATH } from './workflow-bundle';
 
 /** Build step: bundles the workflow code once so workers start without webpack. */
 async function main(): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: new DefaultLogger('WARN') });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    preloadModules: WORKFLOW_PRELOAD_MODULES,
+    logger: new DefaultLogger('WARN'),
+  });
   writeFileSync(WORKFLOW_BUNDLE_PATH, code);
 }
 

@@ -9,7 +9,7 @@ import { startStack } from '../support/stack';
 import { startTestServices } from '../support/test-services';
 import { waitFor } from '../support/wait-for';
 import { loadTimings, summarize, type RunMetrics, type TaskTiming } from './measure';
-import { childProcesses, UsageSampler } from './process-stats';
+import { childProcesses, MachineSampler, UsageSampler } from './process-stats';
 import { readResults, writeReport, type ScenarioResult } from './report';
 import { quick, SCENARIOS, type Scenario } from './scenarios';
 import { submitAll } from './submit';
@@ -108,6 +108,7 @@ async function runScenario(
       { pid: process.pid, name: 'bench-client' },
     ];
     const sampler = new UsageSampler(processes);
+    const machineSampler = new MachineSampler();
     const ideal = Math.ceil(scenario.tasks / scenario.slots) * scenario.seconds;
     const rounds = scenario.rounds ?? 1;
     const measured: RunMetrics[] = [];
@@ -119,11 +120,18 @@ async function runScenario(
       await waitForEnd(pool, label, scenario.tasks, (ideal * 3 + 300) * 1000);
       const timings = await loadTimings(pool, label);
       if (process.env.BENCH_DEBUG) printTimeline(timings);
-      measured.push(summarize(timings));
+      measured.push(summarize(timings, scenario.slots));
     }
     await waitForClosedWorkflows(temporal, workflowQueue);
     // CPU per round, so scenarios of one round and of several compare.
     const usage = sampler.stop().map((u) => ({ ...u, cpuSeconds: u.cpuSeconds / rounds }));
+    const whole = machineSampler.stop();
+    const machine = {
+      ...whole,
+      elapsedS: whole.elapsedS / rounds,
+      busyCpuSeconds: whole.busyCpuSeconds / rounds,
+      stealCpuSeconds: whole.stealCpuSeconds / rounds,
+    };
     const metrics = medianRound(measured);
     const parallel = scenario.arrival.kind === 'burst' && scenario.seconds > 0;
     return {
@@ -136,6 +144,7 @@ async function runScenario(
         : null,
       ...(rounds > 1 && { roundMakespansS: measured.map((m) => m.makespanS) }),
       usage,
+      machine,
       ranAt: new Date().toISOString(),
     };
   } finally {

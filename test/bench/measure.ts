@@ -17,6 +17,8 @@ export interface RunMetrics {
   /** Median and worst of each phase: agent run time, and agent end to the task's terminal write. */
   phasesMs: { run: { p50: number; max: number }; endToDone: { p50: number; max: number } };
   peakConcurrent: number;
+  /** From the first submission until every slot has an agent (the `slots`-th agent start); null with fewer tasks than slots. */
+  allSlotsBusyMs: number | null;
 }
 
 const ms = (d: Date | null): number | null => (d ? d.getTime() : null);
@@ -69,7 +71,7 @@ export function peakConcurrency(intervals: { startedMs: number; finishedMs: numb
   return peak;
 }
 
-export function summarize(timings: TaskTiming[]): RunMetrics {
+export function summarize(timings: TaskTiming[], slots: number): RunMetrics {
   const first = Math.min(...timings.map((t) => t.createdMs));
   const last = Math.max(...timings.map((t) => t.finishedMs ?? Number.NaN).filter((v) => !Number.isNaN(v)));
   const makespanS = (last - first) / 1000;
@@ -100,5 +102,7 @@ export function summarize(timings: TaskTiming[]): RunMetrics {
       endToDone: { p50: percentile(ends, 50), max: ends[ends.length - 1] ?? NaN },
     },
     peakConcurrent: peakConcurrency(attempts),
+    allSlotsBusyMs:
+      timings.length >= slots ? (sorted(attempts.map((a) => a.startedMs))[slots - 1] ?? NaN) - first : null,
   };
 }

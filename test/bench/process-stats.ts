@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 
 const TICKS_PER_SECOND = 100;
 
@@ -77,5 +78,38 @@ export class UsageSampler {
       cpuSeconds: ((cpuTicks(p.pid) ?? 0) - (this.start.get(p.pid) ?? 0)) / TICKS_PER_SECOND,
       peakRssMb: Math.round(this.peak.get(p.pid) ?? 0),
     }));
+  }
+}
+
+/** The whole machine's CPU over a scenario: every process, PostgreSQL and the kernel included. */
+export interface MachineUsage {
+  cores: number;
+  elapsedS: number;
+  /** CPU seconds spent running anything (user, nice, system, interrupts). */
+  busyCpuSeconds: number;
+  /** CPU seconds the hypervisor gave to other guests while this one wanted to run. */
+  stealCpuSeconds: number;
+}
+
+/** `cpu` line of /proc/stat: user nice system idle iowait irq softirq steal, in ticks. */
+function machineTicks(): { busy: number; steal: number } {
+  const fields = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return { busy: user + nice + system + irq + softirq, steal };
+}
+
+/** Measures the machine's CPU from now until `stop()`. */
+export class MachineSampler {
+  private readonly start = machineTicks();
+  private readonly startedAt = performance.now();
+
+  stop(): MachineUsage {
+    const end = machineTicks();
+    return {
+      cores: cpus().length,
+      elapsedS: (performance.now() - this.startedAt) / 1000,
+      busyCpuSeconds: (end.busy - this.start.busy) / TICKS_PER_SECOND,
+      stealCpuSeconds: (end.steal - this.start.steal) / TICKS_PER_SECOND,
+    };
   }
 }

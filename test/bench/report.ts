@@ -2,12 +2,12 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { resolve } from 'node:path';
-import { DEV_SERVER_SQLITE_PRAGMAS } from '../../src/temporal/dev-server';
+import { DEV_SERVER_DYNAMIC_CONFIG, DEV_SERVER_SQLITE_PRAGMAS } from '../../src/temporal/dev-server';
 import { AGENT_HEARTBEAT_TIMEOUT_SECONDS } from '../../workflows/definitions';
 import { TEMPORAL_BIN } from '../support/test-services';
 import { writeFormatted } from '../support/write-formatted';
 import type { RunMetrics } from './measure';
-import type { ProcessUsage } from './process-stats';
+import type { MachineUsage, ProcessUsage } from './process-stats';
 import { SCENARIOS, type Scenario } from './scenarios';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -24,6 +24,8 @@ export interface ScenarioResult {
   /** Every round's makespan, in run order, when the scenario ran several (`metrics` is the median one). */
   roundMakespansS?: number[];
   usage: ProcessUsage[];
+  /** The whole machine's CPU during the scenario, per round (absent in results from before it was measured). */
+  machine?: MachineUsage;
   ranAt: string;
 }
 
@@ -57,12 +59,28 @@ function environment(quick: boolean): Record<string, unknown> {
     },
     settings: {
       devServerSqlitePragmas: DEV_SERVER_SQLITE_PRAGMAS,
+      devServerDynamicConfig: DEV_SERVER_DYNAMIC_CONFIG,
       heartbeatTimeoutSeconds: AGENT_HEARTBEAT_TIMEOUT_SECONDS,
       agents:
         'test/bench/agents.yaml: `sleep <seconds>` and `true`, real child processes; the worktree workload: the stand-in agent (test/agents/stand-in-agent.mjs)',
       quick,
     },
   };
+}
+
+/** `text` in lines of at most `width` characters, broken at spaces. */
+function wrap(text: string, width = 105): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === '' ? word : `${line} ${word}`;
+    }
+  }
+  return [...lines, line].join('\n');
 }
 
 const fmt = (v: number | null | undefined, digits = 1): string =>
@@ -115,7 +133,8 @@ start is the attempt's start (just before the process is spawned), the end is th
   (the seeds ran tasks 1.5–2× each).
 - **Peak/slots**: most agent processes alive at once, against the agent worker's slots.
 - **Rounds**: the seconds-long seed scenarios run 5 times in a row on the same stack (the worktree
-  scenario 3 times); the row shows the median round (by makespan) and the range of all of them.
+  scenario and \`noop-1000\` 3 times); the row shows the median round (by makespan) and the range of
+  all of them.
 - **CPU / memory**: CPU seconds used during the scenario (per round) and peak RSS, per process.
 
 | scenario | done | makespan | ideal | efficiency | seed formula | throughput | latency ms | executions/tasks | peak/slots | CPU s / peak RSS |
@@ -132,16 +151,25 @@ ${targets(results)}
 
 ${cpuPerTask(results)}
 
+## Short tasks: the time beyond the ideal
+
+${shortTaskBudget(results)}
+
 ## What limits the numbers
 
 Profiled on this 2-core machine with \`perf\` (every process at once, and each process alone, during
 no-op bursts), Node's CPU profiler and the events' times in Temporal's histories:
 
-- **CPU per task at full load, 38–55 ms in all** (the table above, plus PostgreSQL's 3–4 ms, on the
-  faster and the slower days of this machine), which on 2 cores caps throughput at 35–50 tasks/s even
-  with every core busy; the benchmark's own client takes 1–2 ms of it. The Temporal dev server takes
-  about half: 18–30 ms, in its SQLite store
-  through a pure-Go driver. Of that, its visibility records take about 20–30% (each workflow's start,
+- **CPU per task at full load, 38–55 ms in all** (the whole machine's row above, on the faster and the
+  slower days of this machine), which on 2 cores caps throughput at 35–50 tasks/s even with every core
+  busy; the benchmark's own client takes about 1 ms of it. The Temporal dev server takes about half:
+  18–30 ms, in its SQLite store through a pure-Go driver, on a single connection shared by all its
+  services (the store's own setting), so its store work runs one statement at a time. Per task it makes
+  12 store operations (its \`persistence_requests\` metric): six updates of the workflow's state (each
+  workflow task started and completed, the attempt started and completed), two history reads, the
+  workflow's creation and one read of it, and about two for the backlog of the task queues and the
+  reads of its own transfer, visibility and timer queues. Of its CPU, its visibility records take about
+  20–30% (each workflow's start,
   the \`BuildIds\` search attribute the server itself sets when the first workflow task completes, and
   its close), and parsing SQL 12–15% (the store prepares every statement anew). In a burst of 1000 its
   share grows, as workflow tasks wait in the task queue's backlog (written to and read back from
@@ -149,6 +177,16 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   the SDK starts a watchdog thread for every call into the workflow sandbox, 75 µs per call here,
   and swaps the sandbox's globals between workflows), the API 3.5–5.5 ms, the agent worker 4–7 ms
   and its spawner helper 1–2 ms.
+- **Measured later on 2026-12-06 (an AMD EPYC host), in runs taken in turn, three changes together**:
+  the workflows loaded once per workflow sandbox instead of once per workflow (the SDK's
+  \`preloadModules\`: our workflow modules keep no state of their own); the dev server's search-attribute
+  cache turned back on (the CLI turns it off, so that attributes added by hand show at once, and the
+  server then read its cluster metadata and namespace from SQLite six times per task: by its own
+  \`persistence_requests\` metric, 18.2 store operations per task before, 12.1 after); and the benchmark's
+  submissions sent with Node's HTTP client instead of \`fetch\`. \`noop-1000\`: 41.2 / 42.4 → 47.1 / 46.7
+  tasks/s in two pairs of runs (34.2 → 32.2 in a third, as the host slowed down); CPU per task: workflow
+  worker 8.1 / 7.9 → 7.4 / 7.1 ms, bench client 1.6 → 0.6–0.7 ms, and our processes' CPU against the dev
+  server's 5% lower in each pair.
 - **This machine**: kernel entries (page faults, system calls, context switches) cost several times
   what they cost on bare metal: 25–35% of all CPU is in the kernel, much of it in the hypervisor's
   paths, and a \`spawn\` of \`true\` from Node takes 4–6 ms (19 ms from a process of 300 MB). Its speed
@@ -215,7 +253,10 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   dev server's backlog); a second workflow thread; a larger young generation for the Node processes
   (\`--max-semi-space-size=64\`: 44.5 and 38.0 tasks/s against 45.3 and 44.7 without, in runs taken in
   turn); \`GOMAXPROCS=1\` for the dev server (38.4 and 37.0 tasks/s against 44.2 and 40.8); SQLite
-  \`wal_autocheckpoint=10000\` (39.6 and 37.6 tasks/s against 40.0 and 36.2); workflows run on the
+  \`wal_autocheckpoint=10000\` (39.6 and 37.6 tasks/s against 40.0 and 36.2); PostgreSQL over its Unix
+  socket instead of TCP (20 µs less client CPU per query, 80 against 55–70 µs, and throughput within
+  noise: 49.9 and 42.6 tasks/s against 45.0 and 44.5); a larger events cache for the dev server
+  (\`history.eventsCacheMaxSizeBytes\` of 64 MiB: its two history reads per task stayed); workflows run on the
   workflow worker's main thread (the SDK's \`debugMode\`, keeping its 5 s deadlock timeout) instead of
   its workflow thread, which saves the three hops per activation between them: 0.6–1 ms less of the
   worker's CPU per task and the burst's first workflow tasks finished one after another instead of
@@ -257,15 +298,83 @@ function cpuPerTask(results: Results): string {
   const rows = noop.usage
     .filter((u) => u.name !== 'up-supervisor')
     .map((u) => `| ${u.name} | ${fmt((1000 * u.cpuSeconds) / noop.metrics.tasks)} |`);
+  const m = noop.machine;
+  const machineRows = m
+    ? [
+        `| whole machine (PostgreSQL, the agents and the kernel included) | ${fmt((1000 * m.busyCpuSeconds) / noop.metrics.tasks)} |`,
+      ]
+    : [];
+  const ceiling = m
+    ? [
+        '',
+        wrap(
+          `The machine's ${m.cores} cores were busy ${fmt((100 * m.busyCpuSeconds) / (m.cores * m.elapsedS), 0)}% of ` +
+            `the scenario's ${fmt(m.elapsedS)} s (the hypervisor took ${fmt(m.stealCpuSeconds, 2)} CPU s for other ` +
+            `guests). At ${fmt((1000 * m.busyCpuSeconds) / noop.metrics.tasks)} ms of CPU per task, ${m.cores} cores ` +
+            `busy all the time would run ${fmt((m.cores * noop.metrics.tasks) / m.busyCpuSeconds)} tasks/s: this ` +
+            `machine's ceiling for this code.`,
+        ),
+      ]
+    : [];
   return [
-    `In \`noop-1000\` (${noop.metrics.tasks} tasks, ${fmt(noop.metrics.throughputPerS)} tasks/s); PostgreSQL and the`,
-    'agent processes themselves are not counted. `bench-client` is the benchmark itself, the load generator',
-    '(REST submissions, PostgreSQL polls), which runs on the same cores.',
+    `In \`noop-1000\` (${noop.metrics.tasks} tasks, ${fmt(noop.metrics.throughputPerS)} tasks/s). The process rows leave out PostgreSQL and`,
+    'the agent processes themselves; the last row counts everything. `bench-client` is the benchmark itself,',
+    'the load generator (REST submissions, PostgreSQL polls), which runs on the same cores.',
     '',
     '| process | CPU ms per task |',
     '|---|---|',
     ...rows,
+    ...machineRows,
+    ...ceiling,
   ].join('\n');
+}
+
+/**
+ * For the burst scenarios of short tasks in whole waves: where the time beyond the ideal makespan goes,
+ * against what 95% efficiency allows.
+ */
+function shortTaskBudget(results: Results): string {
+  const short = results.scenarios.filter(
+    (r) =>
+      r.idealMakespanS !== null &&
+      r.scenario.seconds < 1 &&
+      r.scenario.tasks % r.scenario.slots === 0 &&
+      r.scenario.workload !== 'worktree' &&
+      r.metrics.allSlotsBusyMs !== undefined &&
+      r.metrics.allSlotsBusyMs !== null,
+  );
+  if (short.length === 0) return 'No scenario of short tasks has run with this report.';
+  const steady = results.scenarios.find((r) => r.scenario.name === 'latency-1-per-s');
+  const rows = short.map((r) => {
+    const m = r.metrics;
+    const ideal = 1000 * (r.idealMakespanS as number);
+    const waves = Math.ceil(r.scenario.tasks / r.scenario.slots);
+    const over = 1000 * m.makespanS - ideal;
+    const runs = waves * (m.phasesMs.run.p50 - 1000 * r.scenario.seconds);
+    const start = m.allSlotsBusyMs as number;
+    return `| ${r.scenario.name} | ${fmt(over, 0)} | ${waves} × ${fmt(m.phasesMs.run.p50 - 1000 * r.scenario.seconds, 0)} = ${fmt(runs, 0)} | ${fmt(start, 0)} | ${fmt(over - runs - start, 0)} | ${fmt(ideal / 0.95 - ideal, 0)} |`;
+  });
+  return [
+    wrap(
+      "Milliseconds beyond the ideal makespan, in the median round, and what they went to: the agents' own " +
+        "runs beyond their seconds (spawning the process, its start-up and exit, the attempt's records; the " +
+        'median run, once per wave), the time from the first submission until every slot had an agent, and the ' +
+        "rest (slots handed to the next wave's tasks, the last task's end written). A lone task at idle takes " +
+        `${fmt(steady?.metrics.latencyMs.p50, 0)} ms from submission to its agent's start (\`latency-1-per-s\`, p50).`,
+    ),
+    '',
+    '| scenario | beyond ideal | agent runs beyond their seconds | first submission to all slots busy | hand-overs and last write | 95% allows |',
+    '|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
+}
+
+/** " (median of 3: 44.1–50.2/s)" for a scenario of several rounds. */
+function throughputRange(r: ScenarioResult | undefined): string {
+  const all = r?.roundMakespansS;
+  if (!r || !all || all.length < 2) return '';
+  const rates = all.map((s) => r.metrics.tasks / s);
+  return ` (median of ${all.length}: ${fmt(Math.min(...rates))}–${fmt(Math.max(...rates))}/s)`;
 }
 
 function targets(results: Results): string {
@@ -285,7 +394,7 @@ function targets(results: Results): string {
   return [
     `| efficiency ≥ 95% in every parallel scenario of the issue (the seeds' and 200 × 10 s) | lowest ${fmt(worst?.efficiencyPct)}% (${worst?.scenario.name ?? '–'}): ${verdict(worst && (worst.efficiencyPct ?? 0) >= 95)} |`,
     `| 10 × 0.5 s on 5 slots ≤ 1.2 s (seed 5.15 s) | ${fmt(seed10?.metrics.makespanS, 2)} s: ${verdict(seed10 && seed10.metrics.makespanS <= 1.2)} |`,
-    `| no-op throughput ≥ 50 tasks/s | ${fmt(noop?.metrics.throughputPerS)}/s: ${verdict(noop && noop.metrics.throughputPerS >= 50)} |`,
+    `| no-op throughput ≥ 50 tasks/s | ${fmt(noop?.metrics.throughputPerS)}/s${throughputRange(noop)}: ${verdict(noop && noop.metrics.throughputPerS >= 50)} |`,
     `| p50 ≤ 50 ms, p99 ≤ 200 ms submit-to-start at 1 task/s | ${fmt(steady?.metrics.latencyMs.p50, 0)} / ${fmt(steady?.metrics.latencyMs.p99, 0)} ms: ${verdict(steady && steady.metrics.latencyMs.p50 <= 50 && steady.metrics.latencyMs.p99 <= 200)} |`,
     `| executions = tasks | ${verdict(exact)} in every scenario (the seeds: 1.5–2×) |`,
     `| (no target) tasks in git worktrees, 20 × 0.5 s on 5 slots | ${fmt(worktree?.metrics.makespanS, 2)} s, efficiency ${fmt(worktree?.efficiencyPct)}% |`,

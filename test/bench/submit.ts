@@ -1,3 +1,4 @@
+import { Agent, request } from 'node:http';
 import type { Scenario } from './scenarios';
 
 export interface Submission {
@@ -31,13 +32,37 @@ function taskBody(s: Submission, index: number): Record<string, unknown> {
 
 const BURST_CONCURRENCY = 32;
 
-async function submitOne(s: Submission, index: number): Promise<void> {
-  const res = await fetch(`${s.baseUrl}/v1/tasks`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(taskBody(s, index)),
+/**
+ * Kept-alive connections for the submissions. The load generator shares the machine's cores with the
+ * service it measures: Node's plain HTTP client costs it less CPU per request than `fetch`.
+ */
+const agent = new Agent({ keepAlive: true, maxSockets: BURST_CONCURRENCY });
+
+function submitOne(s: Submission, index: number): Promise<void> {
+  const body = JSON.stringify(taskBody(s, index));
+  return new Promise((resolve, reject) => {
+    const req = request(
+      `${s.baseUrl}/v1/tasks`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let answer = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (answer += chunk));
+        res.on('end', () =>
+          res.statusCode === 201
+            ? resolve()
+            : reject(new Error(`submission ${index} answered ${res.statusCode}: ${answer}`)),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
   });
-  if (res.status !== 201) throw new Error(`submission ${index} answered ${res.status}: ${await res.text()}`);
 }
 
 /** Submits the scenario's tasks over REST: all at once (bounded concurrency) or at a steady rate. */
