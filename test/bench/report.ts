@@ -206,13 +206,16 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   side touched); and tasks started at a workflow code level, so their workflows ask no \`patched()\`
   and write no patch marker and no \`TemporalChangeVersion\` upsert (one visibility write less per
   task: about 11% of the dev server's CPU, in runs taken in turn).
-- **Submit to agent start, 45–55 ms at idle here**: the API stores the task and starts its workflow
-  (5–9 ms), the server hands the first workflow task to the workflow worker (4–25 ms), the workflow
-  worker runs it (13–34 ms: the SDK creates the workflow in its sandbox and passes the activation
-  between its Rust core and the workflow thread), the server hands the attempt to the agent worker
-  (4–7 ms), and the agent worker reads the task, passes the cluster-wide gate and records the attempt
-  (9–16 ms). In a burst every stage queues for the same 2 cores, so the fifth task of a burst of ten
-  starts 140–170 ms after the first submission; short tasks pay that once per wave, which is why 0.5 s
+- **Submit to agent start, 25–35 ms at idle here** (the events' times in the histories of ten lone
+  no-op tasks, one every second, on 2026-12-06): the workflow has started 8–13 ms after the request was
+  sent (the API validates and stores the task and starts its workflow), the server hands its first
+  workflow task to the workflow worker 4 ms later, the worker answers 11–16 ms after that (the SDK
+  creates the workflow in its sandbox and passes the activation between its Rust core and the workflow
+  thread; the second workflow task, in a workflow it has in hand, takes 6–9 ms), the server hands the
+  attempt to the agent worker 2–5 ms later, and the agent worker then reads the task, passes the
+  cluster-wide gate and records the attempt. The no-op agent's attempt ends 14–20 ms after it was
+  handed over and the workflow 48–65 ms after the request. In a burst every stage queues for the same
+  2 cores, so the fifth task of a burst of ten starts 100–170 ms after the first submission; short tasks pay that once per wave, which is why 0.5 s
   tasks lose the most efficiency and 10 s tasks little. The workflow worker finishes a burst's first
   workflow tasks together: in a burst of ten, the first task's workflow task, handed over 17 ms after
   its submission, was answered at 154 ms, and the other nine between 164 and 169 ms (the events' times
@@ -253,7 +256,12 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   dev server's backlog); a second workflow thread; a larger young generation for the Node processes
   (\`--max-semi-space-size=64\`: 44.5 and 38.0 tasks/s against 45.3 and 44.7 without, in runs taken in
   turn); \`GOMAXPROCS=1\` for the dev server (38.4 and 37.0 tasks/s against 44.2 and 40.8); SQLite
-  \`wal_autocheckpoint=10000\` (39.6 and 37.6 tasks/s against 40.0 and 36.2); PostgreSQL over its Unix
+  \`wal_autocheckpoint=10000\` (39.6 and 37.6 tasks/s against 40.0 and 36.2; measured again later that
+  day with the server's system calls counted: fsyncs fell from 0.8 to 0.07 per task and reads from the
+  WAL by 70%, the cores were 1.5–2 points busier, and throughput, 46.2 / 46.6 / 45.7 against 47.3 /
+  44.4 / 39.2 tasks/s, and 10 × 0.5 s on 5 slots stayed within noise: its store writes about 320
+  pages a task to the WAL, with two system calls for each); SQLite \`synchronous=off\`, which no power loss
+  survives safely (49.2 and 51.8 tasks/s against 51.5 and 53.0); PostgreSQL over its Unix
   socket instead of TCP (20 µs less client CPU per query, 80 against 55–70 µs, and throughput within
   noise: 49.9 and 42.6 tasks/s against 45.0 and 44.5); a larger events cache for the dev server
   (\`history.eventsCacheMaxSizeBytes\` of 64 MiB: its two history reads per task stayed); workflows run on the
