@@ -35,6 +35,8 @@ export interface DevServerOptions {
   logLevel?: 'debug' | 'info' | 'warn' | 'error';
   /** More dynamic config (`key=value`), after the defaults. */
   dynamicConfig?: string[];
+  /** Port of the server's Prometheus metrics (`/metrics`); a random free one when unset. */
+  metricsPort?: number;
 }
 
 export const devServerArgs = (o: DevServerOptions): string[] => [
@@ -47,6 +49,7 @@ export const devServerArgs = (o: DevServerOptions): string[] => [
   '--port',
   String(o.port),
   ...(o.ui ? ['--ui-port', String(o.uiPort)] : ['--headless']),
+  ...(o.metricsPort === undefined ? [] : ['--metrics-port', String(o.metricsPort)]),
   '--namespace',
   o.namespace,
   '--log-level',

@@ -10,6 +10,7 @@ import { startTestServices } from '../support/test-services';
 import { waitFor } from '../support/wait-for';
 import { loadTimings, summarize, type RunMetrics, type TaskTiming } from './measure';
 import { childProcesses, MachineSampler, UsageSampler } from './process-stats';
+import { postgresTransactions, roundTrips, settledTemporalStoreOperations } from './round-trips';
 import { readResults, writeReport, type ScenarioResult } from './report';
 import { quick, SCENARIOS, type Scenario } from './scenarios';
 import { submitAll } from './submit';
@@ -17,8 +18,43 @@ import { submitAll } from './submit';
 const BENCH_AGENTS_FILE = resolve(__dirname, '../../../test/bench/agents.yaml');
 const DEFAULT_HALF_MAX_RATE = 10;
 
+/**
+ * The benchmark's own PostgreSQL pool. It counts its queries, so that PostgreSQL's transaction count
+ * can be told apart from the service's.
+ */
+class BenchPool {
+  queries = 0;
+  constructor(private readonly pool: Pool) {}
+  readonly query = ((...args: unknown[]) => {
+    this.queries += 1;
+    return (this.pool.query as (...a: unknown[]) => unknown).apply(this.pool, args);
+  }) as Pool['query'];
+  end(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+type Queryable = Pick<Pool, 'query'>;
+
+const BENCH_APPLICATION_NAME = 'atelier-bench';
+
+/** Until no connection but the benchmark's own is left on the service's database. */
+async function waitForServiceDisconnect(pool: Queryable): Promise<void> {
+  await waitFor(
+    "the service's database connections to close",
+    async () => {
+      const res = await pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND application_name <> $1`,
+        [BENCH_APPLICATION_NAME],
+      );
+      return Number(res.rows[0]?.n) === 0;
+    },
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
+}
+
 /** Waits until `count` tasks labelled `bench=<label>` have ended. */
-async function waitForEnd(pool: Pool, label: string, count: number, timeoutMs: number): Promise<void> {
+async function waitForEnd(pool: Queryable, label: string, count: number, timeoutMs: number): Promise<void> {
   await waitFor(
     `${count} tasks of ${label} to end`,
     async () => {
@@ -61,7 +97,7 @@ function printTimeline(timings: TaskTiming[]): void {
 
 async function runScenario(
   scenario: Scenario,
-  services: { temporalPid: number | undefined },
+  services: { temporalPid: number | undefined; temporalMetricsUrl: string },
   halfMaxRate: number,
 ): Promise<ScenarioResult> {
   const workflowQueue = `bench-wf-${scenario.name}-${Date.now()}`;
@@ -79,7 +115,9 @@ async function runScenario(
     if (scratch) rmSync(scratch, { recursive: true, force: true });
     throw err;
   });
-  const pool = new Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+  const pool = new BenchPool(
+    new Pool({ connectionString: process.env.DATABASE_URL, max: 2, application_name: BENCH_APPLICATION_NAME }),
+  );
   const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
   const temporal = new Client({ connection });
   try {
@@ -107,6 +145,9 @@ async function runScenario(
       // This process: the load generator (REST submissions, PostgreSQL polls), on the same cores.
       { pid: process.pid, name: 'bench-client' },
     ];
+    const storeBefore = await settledTemporalStoreOperations(services.temporalMetricsUrl);
+    const postgresBefore = await postgresTransactions(pool);
+    const ownQueriesBefore = pool.queries;
     const sampler = new UsageSampler(processes);
     const machineSampler = new MachineSampler();
     const ideal = Math.ceil(scenario.tasks / scenario.slots) * scenario.seconds;
@@ -132,6 +173,16 @@ async function runScenario(
       busyCpuSeconds: whole.busyCpuSeconds / rounds,
       stealCpuSeconds: whole.stealCpuSeconds / rounds,
     };
+    const storeAfter = await settledTemporalStoreOperations(services.temporalMetricsUrl);
+    // The service's connections report their PostgreSQL statistics when they close.
+    await stack.stop();
+    await waitForServiceDisconnect(pool);
+    const postgresAfter = await postgresTransactions(pool);
+    const trips = roundTrips(
+      { before: storeBefore, after: storeAfter },
+      { before: postgresBefore, after: postgresAfter, ownQueries: pool.queries - ownQueriesBefore },
+      scenario.tasks * rounds,
+    );
     const metrics = medianRound(measured);
     const parallel = scenario.arrival.kind === 'burst' && scenario.seconds > 0;
     return {
@@ -145,6 +196,7 @@ async function runScenario(
       ...(rounds > 1 && { roundMakespansS: measured.map((m) => m.makespanS) }),
       usage,
       machine,
+      roundTrips: trips,
       ranAt: new Date().toISOString(),
     };
   } finally {

@@ -24,7 +24,7 @@ export interface RunMetrics {
 const ms = (d: Date | null): number | null => (d ? d.getTime() : null);
 
 /** Reads every task labelled `bench=<runLabel>` with its attempts from PostgreSQL. */
-export async function loadTimings(pool: Pool, runLabel: string): Promise<TaskTiming[]> {
+export async function loadTimings(pool: Pick<Pool, 'query'>, runLabel: string): Promise<TaskTiming[]> {
   const res = await pool.query<{
     created_at: Date;
     finished_at: Date | null;

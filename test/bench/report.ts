@@ -8,6 +8,7 @@ import { TEMPORAL_BIN } from '../support/test-services';
 import { writeFormatted } from '../support/write-formatted';
 import type { RunMetrics } from './measure';
 import type { MachineUsage, ProcessUsage } from './process-stats';
+import type { RoundTrips } from './round-trips';
 import { SCENARIOS, type Scenario } from './scenarios';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -26,6 +27,8 @@ export interface ScenarioResult {
   usage: ProcessUsage[];
   /** The whole machine's CPU during the scenario, per round (absent in results from before it was measured). */
   machine?: MachineUsage;
+  /** Database work per task (absent in results from before it was measured). */
+  roundTrips?: RoundTrips;
   ranAt: string;
 }
 
@@ -150,6 +153,10 @@ ${targets(results)}
 ## CPU per task
 
 ${cpuPerTask(results)}
+
+## Database round trips per task
+
+${roundTripsPerTask(results)}
 
 ## Short tasks: the time beyond the ideal
 
@@ -335,6 +342,22 @@ function cpuPerTask(results: Results): string {
     ...machineRows,
     ...ceiling,
   ].join('\n');
+}
+
+/** The database work per task in the throughput scenario: the Temporal server's store and PostgreSQL. */
+function roundTripsPerTask(results: Results): string {
+  const noop = results.scenarios.find((r) => r.scenario.name === 'noop-1000');
+  const trips = noop?.roundTrips;
+  if (!trips) return '`noop-1000` has not run with this measure.';
+  const operations = Object.entries(trips.temporalStoreByOperation)
+    .map(([operation, perTask]) => `${operation} ${fmt(perTask, 2)}`)
+    .join(', ');
+  return wrap(
+    `In \`noop-1000\`: the Temporal dev server made ${fmt(trips.temporalStorePerTask)} store operations per task ` +
+      `in its SQLite database (its \`persistence_requests\` metric: ${operations}), and the service ` +
+      `${fmt(trips.postgresTransactionsPerTask)} PostgreSQL transactions per task (\`pg_stat_database\`, ` +
+      "the background work of its processes included, the benchmark's own queries left out).",
+  );
 }
 
 /**

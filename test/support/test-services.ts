@@ -12,6 +12,8 @@ const ADMIN_URL = process.env.ATELIER_TEST_ADMIN_DATABASE_URL ?? 'postgresql://p
 
 export interface TestServices {
   temporalAddress: string;
+  /** The dev server's Prometheus metrics. */
+  temporalMetricsUrl: string;
   databaseUrl: string;
   temporalPid: number | undefined;
   stop: () => Promise<void>;
@@ -37,6 +39,7 @@ export const TEST_SUGGEST_CONTINUE_AS_NEW_EVENTS = 120;
 export async function startTestServices(name: string): Promise<TestServices> {
   const dataDir = mkdtempSync(join(tmpdir(), `${name}-`));
   const port = await freePort();
+  const metricsPort = await freePort();
   const temporal = await startDevServer(
     {
       binary: TEMPORAL_BIN,
@@ -47,6 +50,7 @@ export async function startTestServices(name: string): Promise<TestServices> {
       namespace: 'default',
       ui: false,
       logLevel: 'error',
+      metricsPort,
       // Long-lived workflows (the lock managers) are told to continue as new early, so tests see it.
       dynamicConfig: [`limit.historyCount.suggestContinueAsNew=${TEST_SUGGEST_CONTINUE_AS_NEW_EVENTS}`],
     },
@@ -60,6 +64,7 @@ export async function startTestServices(name: string): Promise<TestServices> {
   await migrate(databaseUrl);
   return {
     temporalAddress: `127.0.0.1:${port}`,
+    temporalMetricsUrl: `http://127.0.0.1:${metricsPort}/metrics`,
     databaseUrl,
     temporalPid: temporal.pid,
     stop: async () => {

@@ -3,7 +3,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { startDevServer, type DevServerOptions } from '../../src/temporal/dev-server';
+import { devServerArgs, startDevServer, type DevServerOptions } from '../../src/temporal/dev-server';
 import { freePort } from '../support/free-port';
 
 /**
@@ -55,5 +55,15 @@ describe('startDevServer', () => {
     const o = await options('broken');
     await assert.rejects(startDevServer(o, 'ignore'), /exited early \(2\): listen tcp .*address already in use/);
     assert.equal(starts(o), 3);
+  });
+
+  it('serves its metrics on the port asked for, else on one it picks', async () => {
+    const o = await options('metrics');
+    const args = devServerArgs({ ...o, metricsPort: 9321 });
+    assert.deepEqual(args.slice(args.indexOf('--metrics-port'), args.indexOf('--metrics-port') + 2), [
+      '--metrics-port',
+      '9321',
+    ]);
+    assert.ok(!devServerArgs(o).includes('--metrics-port'));
   });
 });
