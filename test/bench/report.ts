@@ -262,7 +262,10 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   burst of ten 20–40 ms sooner but cost 7–15% of no-op throughput, as more workflow tasks waited in the
   dev server's backlog; 10 instead of 40, measured again on 2026-12-06 in runs taken in turn: no-op
   throughput 38.7 and 37.7 tasks/s against 44.1 and 46.3, 10 × 0.5 s on 5 slots within noise, every slot
-  busy 142 and 156 ms after the first submission against 139 and 168); a second workflow thread; a larger young generation for the Node processes
+  busy 142 and 156 ms after the first submission against 139 and 168); a second workflow thread
+  (measured again on 2026-12-06 in runs taken in turn: 10 × 0.5 s on 5 slots 1.19 and 1.21 s against
+  1.26 and 1.23, 6 × 0.5 s on 3 slots 1.15 and 1.16 s against 1.15 and 1.14, no-op throughput 41.6 and
+  41.6 tasks/s against 39.8 and 50.8); a larger young generation for the Node processes
   (\`--max-semi-space-size=64\`: 44.5 and 38.0 tasks/s against 45.3 and 44.7 without, in runs taken in
   turn); \`GOMAXPROCS=1\` for the dev server (38.4 and 37.0 tasks/s against 44.2 and 40.8); SQLite
   \`wal_autocheckpoint=10000\` (39.6 and 37.6 tasks/s against 40.0 and 36.2; measured again later that
