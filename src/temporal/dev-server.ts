@@ -12,8 +12,8 @@ export const DEV_SERVER_SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=norma
  * to a partition no poller is on wait to be forwarded, which costs up to a second of dispatch latency.
  * The new matcher honours task priority (1 highest). The search-attribute cache on again (the CLI turns
  * it off, so attributes added by hand show at once): without it the server reads its cluster metadata
- * from SQLite five times per task. Atelier defines no search attributes; one added by hand shows within
- * a minute.
+ * and namespace from SQLite six times per task. Atelier defines no search attributes; one added by hand
+ * shows within a minute.
  */
 export const DEV_SERVER_DYNAMIC_CONFIG = [
   'matching.numTaskqueueReadPartitions=1',

@@ -3,14 +3,20 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Client, Connection } from '@temporalio/client';
-import { Pool } from 'pg';
+import type { Pool } from 'pg';
 import { initRepo } from '../support/git';
 import { startStack } from '../support/stack';
 import { startTestServices } from '../support/test-services';
 import { waitFor } from '../support/wait-for';
 import { loadTimings, summarize, type RunMetrics, type TaskTiming } from './measure';
 import { childProcesses, MachineSampler, UsageSampler } from './process-stats';
-import { postgresTransactions, roundTrips, settledTemporalStoreOperations } from './round-trips';
+import {
+  BenchPool,
+  postgresTransactions,
+  roundTrips,
+  settledTemporalStoreOperations,
+  waitForServiceDisconnect,
+} from './round-trips';
 import { readResults, writeReport, type ScenarioResult } from './report';
 import { quick, SCENARIOS, type Scenario } from './scenarios';
 import { submitAll } from './submit';
@@ -18,40 +24,7 @@ import { submitAll } from './submit';
 const BENCH_AGENTS_FILE = resolve(__dirname, '../../../test/bench/agents.yaml');
 const DEFAULT_HALF_MAX_RATE = 10;
 
-/**
- * The benchmark's own PostgreSQL pool. It counts its queries, so that PostgreSQL's transaction count
- * can be told apart from the service's.
- */
-class BenchPool {
-  queries = 0;
-  constructor(private readonly pool: Pool) {}
-  readonly query = ((...args: unknown[]) => {
-    this.queries += 1;
-    return (this.pool.query as (...a: unknown[]) => unknown).apply(this.pool, args);
-  }) as Pool['query'];
-  end(): Promise<void> {
-    return this.pool.end();
-  }
-}
-
 type Queryable = Pick<Pool, 'query'>;
-
-const BENCH_APPLICATION_NAME = 'atelier-bench';
-
-/** Until no connection but the benchmark's own is left on the service's database. */
-async function waitForServiceDisconnect(pool: Queryable): Promise<void> {
-  await waitFor(
-    "the service's database connections to close",
-    async () => {
-      const res = await pool.query<{ n: string }>(
-        `SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend' AND application_name <> $1`,
-        [BENCH_APPLICATION_NAME],
-      );
-      return Number(res.rows[0]?.n) === 0;
-    },
-    { timeoutMs: 30_000, intervalMs: 50 },
-  );
-}
 
 /** Waits until `count` tasks labelled `bench=<label>` have ended. */
 async function waitForEnd(pool: Queryable, label: string, count: number, timeoutMs: number): Promise<void> {
@@ -115,9 +88,7 @@ async function runScenario(
     if (scratch) rmSync(scratch, { recursive: true, force: true });
     throw err;
   });
-  const pool = new BenchPool(
-    new Pool({ connectionString: process.env.DATABASE_URL, max: 2, application_name: BENCH_APPLICATION_NAME }),
-  );
+  const pool = new BenchPool(process.env.DATABASE_URL);
   const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
   const temporal = new Client({ connection });
   try {
@@ -166,13 +137,7 @@ async function runScenario(
     await waitForClosedWorkflows(temporal, workflowQueue);
     // CPU per round, so scenarios of one round and of several compare.
     const usage = sampler.stop().map((u) => ({ ...u, cpuSeconds: u.cpuSeconds / rounds }));
-    const whole = machineSampler.stop();
-    const machine = {
-      ...whole,
-      elapsedS: whole.elapsedS / rounds,
-      busyCpuSeconds: whole.busyCpuSeconds / rounds,
-      stealCpuSeconds: whole.stealCpuSeconds / rounds,
-    };
+    const machine = machineSampler.stop(rounds);
     const storeAfter = await settledTemporalStoreOperations(services.temporalMetricsUrl);
     // The service's connections report their PostgreSQL statistics when they close.
     await stack.stop();

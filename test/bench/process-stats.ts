@@ -103,13 +103,14 @@ export class MachineSampler {
   private readonly start = machineTicks();
   private readonly startedAt = performance.now();
 
-  stop(): MachineUsage {
+  /** The usage since the start, per round of the `rounds` run meanwhile. */
+  stop(rounds = 1): MachineUsage {
     const end = machineTicks();
     return {
       cores: cpus().length,
-      elapsedS: (performance.now() - this.startedAt) / 1000,
-      busyCpuSeconds: (end.busy - this.start.busy) / TICKS_PER_SECOND,
-      stealCpuSeconds: (end.steal - this.start.steal) / TICKS_PER_SECOND,
+      elapsedS: (performance.now() - this.startedAt) / 1000 / rounds,
+      busyCpuSeconds: (end.busy - this.start.busy) / TICKS_PER_SECOND / rounds,
+      stealCpuSeconds: (end.steal - this.start.steal) / TICKS_PER_SECOND / rounds,
     };
   }
 }

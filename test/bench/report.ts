@@ -319,10 +319,9 @@ function cpuPerTask(results: Results): string {
     .filter((u) => u.name !== 'up-supervisor')
     .map((u) => `| ${u.name} | ${fmt((1000 * u.cpuSeconds) / noop.metrics.tasks)} |`);
   const m = noop.machine;
+  const machineMs = m && (1000 * m.busyCpuSeconds) / noop.metrics.tasks;
   const machineRows = m
-    ? [
-        `| whole machine (PostgreSQL, the agents and the kernel included) | ${fmt((1000 * m.busyCpuSeconds) / noop.metrics.tasks)} |`,
-      ]
+    ? [`| whole machine (PostgreSQL, the agents and the kernel included) | ${fmt(machineMs)} |`]
     : [];
   const ceiling = m
     ? [
@@ -330,9 +329,8 @@ function cpuPerTask(results: Results): string {
         wrap(
           `The machine's ${m.cores} cores were busy ${fmt((100 * m.busyCpuSeconds) / (m.cores * m.elapsedS), 0)}% of ` +
             `the scenario's ${fmt(m.elapsedS)} s (the hypervisor took ${fmt(m.stealCpuSeconds, 2)} CPU s for other ` +
-            `guests). At ${fmt((1000 * m.busyCpuSeconds) / noop.metrics.tasks)} ms of CPU per task, ${m.cores} cores ` +
-            `busy all the time would run ${fmt((m.cores * noop.metrics.tasks) / m.busyCpuSeconds)} tasks/s: this ` +
-            `machine's ceiling for this code.`,
+            `guests). At ${fmt(machineMs)} ms of CPU per task, ${m.cores} cores busy all the time would run ` +
+            `${fmt((m.cores * noop.metrics.tasks) / m.busyCpuSeconds)} tasks/s: this machine's ceiling for this code.`,
         ),
       ]
     : [];
@@ -386,9 +384,10 @@ function shortTaskBudget(results: Results): string {
     const ideal = 1000 * (r.idealMakespanS as number);
     const waves = Math.ceil(r.scenario.tasks / r.scenario.slots);
     const over = 1000 * m.makespanS - ideal;
-    const runs = waves * (m.phasesMs.run.p50 - 1000 * r.scenario.seconds);
+    const perRun = m.phasesMs.run.p50 - 1000 * r.scenario.seconds;
+    const runs = waves * perRun;
     const start = m.allSlotsBusyMs as number;
-    return `| ${r.scenario.name} | ${fmt(over, 0)} | ${waves} × ${fmt(m.phasesMs.run.p50 - 1000 * r.scenario.seconds, 0)} = ${fmt(runs, 0)} | ${fmt(start, 0)} | ${fmt(over - runs - start, 0)} | ${fmt(ideal / 0.95 - ideal, 0)} |`;
+    return `| ${r.scenario.name} | ${fmt(over, 0)} | ${waves} × ${fmt(perRun, 0)} = ${fmt(runs, 0)} | ${fmt(start, 0)} | ${fmt(over - runs - start, 0)} | ${fmt(ideal / 0.95 - ideal, 0)} |`;
   });
   return [
     wrap(

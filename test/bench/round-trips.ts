@@ -1,4 +1,5 @@
-import type { Pool } from 'pg';
+import { Pool } from 'pg';
+import { waitFor } from '../support/wait-for';
 
 /** Database work per task over a scenario: the Temporal server's store operations and PostgreSQL's transactions. */
 export interface RoundTrips {
@@ -7,6 +8,43 @@ export interface RoundTrips {
   temporalStorePerTask: number;
   /** Transactions in the service's PostgreSQL database per task (background work included, the benchmark's own queries not). */
   postgresTransactionsPerTask: number;
+}
+
+const BENCH_APPLICATION_NAME = 'atelier-bench';
+
+/**
+ * The benchmark's own PostgreSQL pool, on the service's database. It counts its queries, so that
+ * PostgreSQL's transaction count can be told apart from the service's.
+ */
+export class BenchPool {
+  queries = 0;
+  private readonly pool: Pool;
+  constructor(connectionString: string | undefined) {
+    this.pool = new Pool({ connectionString, max: 2, application_name: BENCH_APPLICATION_NAME });
+  }
+  readonly query = ((...args: unknown[]) => {
+    this.queries += 1;
+    return (this.pool.query as (...a: unknown[]) => unknown).apply(this.pool, args);
+  }) as Pool['query'];
+  end(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+/** Until no connection but the benchmark's own is left on the service's database (each reports its statistics as it closes). */
+export async function waitForServiceDisconnect(pool: Pick<Pool, 'query'>): Promise<void> {
+  await waitFor(
+    "the service's database connections to close",
+    async () => {
+      const res = await pool.query<{ n: string }>(
+        `SELECT count(*) AS n FROM pg_stat_activity
+         WHERE datname = current_database() AND backend_type = 'client backend' AND application_name <> $1`,
+        [BENCH_APPLICATION_NAME],
+      );
+      return Number(res.rows[0]?.n) === 0;
+    },
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
 }
 
 /** The dev server's store operations so far, by operation, from its Prometheus metrics. */
