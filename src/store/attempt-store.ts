@@ -89,30 +89,47 @@ export class AttemptStore {
     return retryTransient(() => this.pool.query<R>(prepared(...statement())));
   }
 
-  /** The task's prompt, and the result of run `runId` if an attempt of that run already succeeded (its first). */
+  /**
+   * The task's prompt, and the result of run `runId` if an attempt of that run already succeeded (its
+   * first). One round trip: the run's number is looked up in the same statement, unless this process
+   * knows it already; a run not recorded yet is recorded first (`RunStore.runNumber`).
+   */
   async taskToRun(taskId: string, tailChars: number, runId?: string): Promise<TaskToRun | undefined> {
-    const run = await this.runs.runNumber(taskId, runId);
+    const known = runId === undefined ? undefined : this.runs.cached(taskId, runId);
     const res = await this.query<{
       prompt: string;
       status: string;
+      run: number | null;
       succeeded: boolean;
       exit_code: number | null;
       output_bytes: string | null;
       tail: string | null;
     }>(
-      `SELECT t.prompt, t.status, a.number IS NOT NULL AS succeeded, a.exit_code, a.output_bytes,
+      `SELECT t.prompt, t.status, r.number AS run, a.number IS NOT NULL AS succeeded, a.exit_code, a.output_bytes,
          right(a.output, $2) AS tail
        FROM tasks t
+       CROSS JOIN LATERAL (
+         SELECT CASE WHEN $4::text IS NULL THEN t.current_run
+           ELSE COALESCE($3::int, (SELECT number FROM task_runs WHERE task_id = t.id AND run_id = $4)) END AS number
+       ) r
        LEFT JOIN LATERAL (
          SELECT number, exit_code, output_bytes, output FROM attempts
-         WHERE task_id = t.id AND run = $3 AND failure_class = 'succeeded'
+         WHERE task_id = t.id AND run = r.number AND failure_class = 'succeeded'
          ORDER BY number LIMIT 1
        ) a ON true
        WHERE t.id = $1`,
-      [taskId, tailChars, run],
+      [taskId, tailChars, known ?? null, runId ?? null],
     );
     const row = res.rows[0];
     if (!row) return undefined;
+    if (runId !== undefined) {
+      if (row.run === null) {
+        // A run not recorded yet: recorded now, and read again with its number known.
+        await this.runs.runNumber(taskId, runId);
+        return this.taskToRun(taskId, tailChars, runId);
+      }
+      this.runs.remember(taskId, runId, row.run);
+    }
     const succeeded = row.succeeded;
     return {
       prompt: row.prompt,

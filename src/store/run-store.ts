@@ -85,8 +85,7 @@ export class RunStore {
       );
       return res.rows[0]?.current_run ?? 1;
     }
-    const key = `${taskId}/${runId}`;
-    const cached = this.known.get(key);
+    const cached = this.cached(taskId, runId);
     if (cached !== undefined) return cached;
     const found = await retryTransient(() =>
       this.pool.query<{ number: number }>(
@@ -94,9 +93,19 @@ export class RunStore {
       ),
     );
     const number = found.rows[0]?.number ?? (await retryTransient(() => this.registerRun(taskId, runId)));
-    if (this.known.size >= CACHE_LIMIT) this.known.clear();
-    this.known.set(key, number);
+    this.remember(taskId, runId, number);
     return number;
+  }
+
+  /** The number of run `runId` if this process has met it already: no query. */
+  cached(taskId: string, runId: string): number | undefined {
+    return this.known.get(`${taskId}/${runId}`);
+  }
+
+  /** Remembers the number of a run that another statement found (see `runNumber`). */
+  remember(taskId: string, runId: string, number: number): void {
+    if (this.known.size >= CACHE_LIMIT) this.known.clear();
+    this.known.set(`${taskId}/${runId}`, number);
   }
 
   /** The slow path of runNumber, under the task's row lock (which a starting run holds until it commits). */
