@@ -10,6 +10,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parseAgentsFile } from '../../src/config/agents-file';
 import { loadConfig } from '../../src/config/env';
+import { DEV_SERVER_DYNAMIC_CONFIG } from '../../src/temporal/dev-server';
 import { ROOT } from '../support/test-env';
 
 /**
@@ -261,6 +262,7 @@ describe('docker-compose.yml', () => {
         healthcheck?: { test: string[] };
       }
     >;
+    configs?: Record<string, { content?: string }>;
   };
 
   it('is valid against the Compose specification schema', () => {
@@ -288,6 +290,17 @@ describe('docker-compose.yml', () => {
       assert.ok(seconds(service.stop_grace_period) > drain, `${name}: stop_grace_period exceeds the ${drain} s drain`);
     }
     assert.ok(compose.services.api?.healthcheck?.test.join(' ').includes('/health/live'));
+  });
+
+  it("gives its Temporal server the dev server's priority matcher and transfer-queue read rate", () => {
+    const content = compose.configs?.['temporal-dynamic-config']?.content;
+    assert.ok(content, 'the temporal-dynamic-config config has content');
+    const dynamic = parseYaml(content) as Record<string, { value: unknown }[]>;
+    for (const key of ['matching.useNewMatcher', 'history.transferProcessorMaxPollRPS']) {
+      const setting = DEV_SERVER_DYNAMIC_CONFIG.find((v) => v.startsWith(`${key}=`));
+      assert.ok(setting, `npm run up sets ${key}`);
+      assert.equal(String(dynamic[key]?.[0]?.value), setting.slice(key.length + 1), key);
+    }
   });
 });
 
