@@ -172,10 +172,11 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   busy; the benchmark's own client takes about 1 ms of it. The Temporal dev server takes about half:
   18–30 ms, in its SQLite store through a pure-Go driver, on a single connection shared by all its
   services (the store's own setting), so its store work runs one statement at a time. Per task it makes
-  12 store operations (its \`persistence_requests\` metric): six updates of the workflow's state (each
+  12–14 store operations (its \`persistence_requests\` metric): six updates of the workflow's state (each
   workflow task started and completed, the attempt started and completed), two history reads, the
-  workflow's creation and one read of it, and about two for the backlog of the task queues and the
-  reads of its own transfer, visibility and timer queues. Of its CPU, its visibility records take about
+  workflow's creation and one read of it, and two to four for the backlog of the task queues and the
+  reads of its own transfer, visibility and timer queues (in a burst, 1.75 reads of the transfer queue
+  per task with up to 100 reads a second, 0.5 with 20). Of its CPU, its visibility records take about
   20–30% (each workflow's start,
   the \`BuildIds\` search attribute the server itself sets when the first workflow task completes, and
   its close), and parsing SQL 12–15% (the store prepares every statement anew). In a burst of 1000 its
@@ -194,6 +195,21 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   tasks/s in two pairs of runs (34.2 → 32.2 in a third, as the host slowed down); CPU per task: workflow
   worker 8.1 / 7.9 → 7.4 / 7.1 ms, bench client 1.6 → 0.6–0.7 ms, and our processes' CPU against the dev
   server's 5% lower in each pair.
+- **Measured later on 2026-12-06 (an Intel Xeon host), with the events' times in the histories of
+  bursts of ten 0.5 s tasks**: the server's transfer queue, which hands every new workflow task and
+  every attempt to matching, is read at most 20 times a second per history shard, and the dev server
+  has one shard. In a burst the attempts waited 20–45 ms between being scheduled and being handed to
+  the agent worker, and at a steady 20 tasks/s every hand-over waited up to 50 ms for the next read.
+  Read up to 100 times a second (\`history.transferProcessorMaxPollRPS=100\`), submit to agent start at
+  half the measured maximum went from 93–96 ms to 19–25 ms (p50; p99 141 → 74 ms in full runs), in the
+  seeds' 320 tasks over 60 s from 77 to 27 ms (p50), and an attempt's hand-over in a burst to 4–10 ms;
+  no-op throughput stayed within noise (46.3 / 43.4 / 43.1 / 36.9 / 46.1 tasks/s against
+  46.7 / 47.4 / 39.6 / 39.4 / 40.2, in runs taken in turn), and so did 10 × 0.5 s on 5 slots: its first
+  wave is set by the CPU the burst's ten tasks need, not by hand-overs. Unthrottled reads (1000 a
+  second) cost throughput in bursts (34.4 / 41.5 / 35.1 / 42.4 tasks/s against 42.0 / 41.5 / 44.6 /
+  45.6). The agent worker also reads a task and its run's number in one statement now: 7.4 PostgreSQL
+  transactions per task instead of 8.4; throughput, and the agent worker's time from an attempt's
+  hand-over to its agent's spawn (p50 3–5 ms, p90 10–25 ms in a burst), within noise.
 - **This machine**: kernel entries (page faults, system calls, context switches) cost several times
   what they cost on bare metal: 25–35% of all CPU is in the kernel, much of it in the hypervisor's
   paths, and a \`spawn\` of \`true\` from Node takes 4–6 ms (19 ms from a process of 300 MB). Its speed
@@ -257,7 +273,9 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   and makespans and throughput stayed within noise); a larger \`GOGC\` for the dev server (200 and 400:
   4% less server CPU for 200 MB more memory, throughput within noise); SQLite \`mmap_size\` and
   \`cache_size\` (64 MiB, with \`temp_store=memory\`), and \`locking_mode=exclusive\`; more non-sticky
-  workflow-task pollers; fewer workflow-task slots (3 instead of 40: the workflow worker then finishes a
+  workflow-task pollers (measured again on 2026-12-06, 1:1 sticky and non-sticky, 20 in all, with the
+  transfer queue read as often as it had work: 10 × 0.5 s on 5 slots, medians 1.20–1.27 s against
+  1.19–1.24 s); fewer workflow-task slots (3 instead of 40: the workflow worker then finishes a
   burst's first workflow tasks one by one instead of all together, which started the fifth task of a
   burst of ten 20–40 ms sooner but cost 7–15% of no-op throughput, as more workflow tasks waited in the
   dev server's backlog; 10 instead of 40, measured again on 2026-12-06 in runs taken in turn: no-op
@@ -281,11 +299,14 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   its workflow thread, which saves the three hops per activation between them: 0.6–1 ms less of the
   worker's CPU per task and the burst's first workflow tasks finished one after another instead of
   together, but throughput (45.7 and 43.3 tasks/s against 45.4 and 43.9) and 10 × 0.5 s (1.22–1.26 s
-  either way) stayed within noise, not worth running production workflows in a debugging mode; and, in
-  an experiment on a patched SDK, no execution timeout for the workflow sandbox and no stack-trace hook
-  on workflow promises: both take CPU, neither changed the workflow task's latency. The server's \`BuildIds\`
-  upsert cannot be turned off from the client: the server adds the \`unversioned\` entry whatever the
-  worker sends.
+  either way) stayed within noise, not worth running production workflows in a debugging mode; in an
+  experiment on a patched SDK, no execution timeout for the workflow sandbox and no stack-trace hook
+  on workflow promises: both take CPU, neither changed the workflow task's latency; and each
+  workflow started with the \`BuildIds\` search attribute the server would otherwise set when its first workflow
+  task completes (\`unversioned\`, the workflow worker declaring no build id): by the server's own
+  counters one visibility task and one visibility write less per task, its CPU 19.7 → 18.9 ms per task
+  (means of four pairs of runs, within noise), not kept, since the server lists \`BuildIds\` among the
+  attributes users may still set only until it refuses them.
 - What was fixed on the way: one task-queue partition in the dev server (tasks written to a partition
   without a poller waited up to a second), the success written together with its attempt (no
   bookkeeping activity after the agent ends: the task's end is written 2–20 ms after its agent's),
@@ -293,8 +314,9 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   the benchmark's own warm-up waiting for its task, the gate's common case (an agent without limits,
   its breaker closed, budgets with room) in one statement each way instead of two transactions of 17,
   worker-registry writes shared by the starts and ends of the same half second, statements prepared
-  once per connection, agents and git started through the spawner helper, and no patch markers in new
-  tasks.
+  once per connection, agents and git started through the spawner helper, no patch markers in new
+  tasks, a task and its run's number read in one statement, and the transfer queue read up to 100
+  times a second.
 
 ## Environment
 
