@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
 import { AttemptStore } from '../../src/store/attempt-store';
+import { countingPool } from '../support/counting-pool';
 import { insertTask } from '../support/task-rows';
 import { testEnv } from '../support/test-env';
 
@@ -25,12 +26,7 @@ describe('AttemptStore.taskToRun', () => {
   }
 
   /** An attempt store whose statements are counted (a new pool object, so its run numbers are not known yet). */
-  const countingStore = (): AttemptStore => {
-    const counting = Object.create(pool, {
-      query: { value: (...args: Parameters<Pool['query']>) => (statements.push(String(args[0])), pool.query(...args)) },
-    }) as Pool;
-    return new AttemptStore(counting);
-  };
+  const countingStore = (): AttemptStore => new AttemptStore(countingPool(pool, statements));
 
   it("reads the task and its run's number in one statement, and the number is remembered", async () => {
     const runId = randomUUID();

@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
 import { AttemptStore } from '../../src/store/attempt-store';
 import { AttemptUsageStore, type AttemptUsage } from '../../src/store/attempt-usage-store';
+import { countingPool } from '../support/counting-pool';
 import { insertTask } from '../support/task-rows';
 import { testEnv } from '../support/test-env';
 
@@ -21,10 +22,7 @@ describe('AttemptUsageStore', () => {
   async function openAttempt(): Promise<{ taskId: string; usage: AttemptUsageStore }> {
     const taskId = await insertTask(pool, { prompt: 'p' });
     await new AttemptStore(pool).startAttempt({ taskId, attempt: 1, agent, worker: 'w' });
-    const counting = Object.create(pool, {
-      query: { value: (...args: Parameters<Pool['query']>) => (statements.push(String(args[0])), pool.query(...args)) },
-    }) as Pool;
-    return { taskId, usage: new AttemptUsageStore(counting) };
+    return { taskId, usage: new AttemptUsageStore(countingPool(pool, statements)) };
   }
 
   const none = (taskId: string): AttemptUsage => ({
