@@ -1,10 +1,16 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 
+/**
+ * Whether `path` is a file this process may execute. Most PATH entries do not hold the program: a
+ * missing file is answered without an exception (building one costs more than the look-up itself, and
+ * this runs for every agent started).
+ */
 const isExecutableFile = (path: string): boolean => {
   try {
+    if (statSync(path, { throwIfNoEntry: false })?.isFile() !== true) return false;
     accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
+    return true;
   } catch {
     return false;
   }
