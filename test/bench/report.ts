@@ -210,6 +210,25 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   45.6). The agent worker also reads a task and its run's number in one statement now: 7.4 PostgreSQL
   transactions per task instead of 8.4; throughput, and the agent worker's time from an attempt's
   hand-over to its agent's spawn (p50 3–5 ms, p90 10–25 ms in a burst), within noise.
+- **Measured later on 2026-12-06 (another AMD EPYC host, in a session of its own)**: this host ran the
+  same code much slower. \`noop-1000\` ran at 18.2–25.8 tasks/s in thirteen runs, at 71–105 ms of CPU
+  per task over the whole machine (44.8 in the full run above), although every run made the same
+  14.6–15.0 Temporal store operations and 7.5 PostgreSQL transactions per task; 10 × 0.5 s on 5 slots
+  took 1.29–1.44 s (medians of five rounds, in ten runs) and every slot was busy 200–380 ms after the
+  first submission. Fixed workloads timed before four of those runs did not tell the slow runs from the
+  fast ones (SHA-256 of 64 MiB in 38–43 ms, a JSON round trip of 100,000 objects in 77–84 ms, a spawn of
+  \`true\` from the benchmark in 7–12 ms, a byte to \`cat\` and back through pipes in 60–74 µs, both for
+  a run at 71 and one at 105 ms of CPU per task), so the benchmark reports no such probe: the CPU per
+  task above is the measure of the host. In the histories of bursts of ten 0.5 s tasks (their later
+  rounds), all ten workflows had started 30–65 ms after the first submission; the workflow worker
+  received their first workflow tasks two at a time, a pair every 10–40 ms (the SDK keeps 2 of its 10
+  workflow-task polls on the task queue, 8 on its sticky queue), and answered each 30–55 ms after
+  receiving it (11–16 ms at idle), as every process waited for the same 2 cores. Node's CPU profiler on
+  the agent worker found 6–7% of its CPU in looking up the agent's program on \`PATH\`: an exception was
+  built for every directory that did not hold it. It is now looked up without one, 3× faster (110
+  against 330 µs per agent start with ten directories before the program's). In the API, the profile is
+  spread thin: the Temporal client's gRPC and protobuf code about 11%, and \`pino-http\`'s per-request
+  child loggers 5% even when request lines are not written (\`LOG_LEVEL=warn\`).
 - **This machine**: kernel entries (page faults, system calls, context switches) cost several times
   what they cost on bare metal: 25–35% of all CPU is in the kernel, much of it in the hypervisor's
   paths, and a \`spawn\` of \`true\` from Node takes 4–6 ms (19 ms from a process of 300 MB). Its speed
@@ -306,7 +325,16 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   task completes (\`unversioned\`, the workflow worker declaring no build id): by the server's own
   counters one visibility task and one visibility write less per task, its CPU 19.7 → 18.9 ms per task
   (means of four pairs of runs, within noise), not kept, since the server lists \`BuildIds\` among the
-  attributes users may still set only until it refuses them.
+  attributes users may still set only until it refuses them. Measured on the slower host of the later
+  session on 2026-12-06, in runs taken in turn: the API's Temporal client over the SDK's native (Rust)
+  connection instead of \`@grpc/grpc-js\` (the API's CPU per task 5.0 and 5.3 ms against 4.8 and 4.8);
+  13 workflow-task polls with 5 on the task queue, keeping 8 on the sticky queue (10 × 0.5 s on 5 slots
+  1.30 / 1.47 / 1.39 s against 1.29 / 1.44 / 1.40), and 20 polls split evenly, which put more workflow
+  tasks into the dev server's backlog (1.75 backlog writes per task in \`noop-1000\` against 0.8: the
+  sticky queue then has fewer pollers); the API at a lower CPU priority (\`nice\` 5: 1.36 and 1.32 s
+  against 1.32 and 1.44 s); and the PostgreSQL pools kept warm (ten connections opened ahead and kept
+  for ten minutes): the first round of a burst scenario stayed among its slowest (1.43–1.55 s against
+  1.47–1.63 s), so what makes it slow is not the pools' new connections.
 - What was fixed on the way: one task-queue partition in the dev server (tasks written to a partition
   without a poller waited up to a second), the success written together with its attempt (no
   bookkeeping activity after the agent ends: the task's end is written 2–20 ms after its agent's),
@@ -315,8 +343,9 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   its breaker closed, budgets with room) in one statement each way instead of two transactions of 17,
   worker-registry writes shared by the starts and ends of the same half second, statements prepared
   once per connection, agents and git started through the spawner helper, no patch markers in new
-  tasks, a task and its run's number read in one statement, and the transfer queue read up to 100
-  times a second.
+  tasks, a task and its run's number read in one statement, the transfer queue read up to 100
+  times a second, and the agent's program looked up on \`PATH\` without an exception for each directory
+  that does not hold it.
 
 ## Environment
 
