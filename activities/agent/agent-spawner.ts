@@ -63,7 +63,8 @@ export class AgentSpawner {
     helper.process.stdin?.write(`${line}\n`);
     return {
       killGroup: (signal) => {
-        if (!helper.pending.has(id)) return;
+        // Once the agent has exited, the helper has killed what it left in its group.
+        if (!helper.pending.has(id) || entry.end !== undefined) return;
         if (entry.pid === undefined) entry.queued.push(signal);
         else signalGroup(entry.pid, signal);
       },

@@ -64,6 +64,7 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
           if (text) opts.onOutput(stream, text);
         },
         // Anything the agent left in its group dies with it; that also closes pipes a grandchild still holds.
+        // (The spawner helper has done so before it reports the exit.)
         exit: () => child.killGroup('SIGKILL'),
         close: (end) => {
           clearTimeout(timeout);

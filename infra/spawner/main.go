@@ -15,11 +15,13 @@
 //	'F' failed      JSON {"code":"ENOENT","message":"…"}: the process could not be started
 //	'O' stdout      a chunk of the process's standard output
 //	'E' stderr      a chunk of its standard error
-//	'X' exited      JSON {"code":0} or {"signal":9}: the process exited (its group may live on)
+//	'X' exited      JSON {"code":0} or {"signal":9}: the process exited; the rest of its group is killed
 //	'C' closed      the process exited and both of its output pipes are closed: nothing follows
 //
-// Signals are the worker's business: it signals an agent's process group (its pid) itself. Each agent
-// leads a session and process group of its own, as Node's detached children do.
+// Signals are the worker's business: it signals an agent's process group (its pid) itself, but for one.
+// When an agent exits, the spawner SIGKILLs what it left in its group before reaping it: the agent's
+// pid, which is the group's id, cannot pass to another process before then. Each agent leads a session
+// and process group of its own, as Node's detached children do.
 //
 // Lifetime: the spawner dies with the worker (parent-death signal SIGKILL, even when the worker is
 // killed with SIGKILL), each agent dies with the spawner (the same), and when its standard input
@@ -39,6 +41,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"unsafe"
 )
 
 type request struct {
@@ -145,6 +148,19 @@ func socketPair() (mine, theirs *os.File, err error) {
 	return os.NewFile(uintptr(fds[0]), "agent-stdio"), os.NewFile(uintptr(fds[1]), "agent-stdio"), nil
 }
 
+// waitExited blocks until process pid has exited, without reaping it (waitid with WNOWAIT): while it
+// is a zombie its pid, and its process group's id, stay taken. False if that cannot be waited for.
+func waitExited(pid int) bool {
+	const pPid, wExited, wNoWait = 1, 4, 0x01000000
+	var info [128]byte // siginfo_t
+	for {
+		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPid, uintptr(pid), uintptr(unsafe.Pointer(&info[0])), wExited|wNoWait, 0, 0)
+		if errno != syscall.EINTR {
+			return errno == 0
+		}
+	}
+}
+
 // start runs one request. It is called from a single goroutine locked to its OS thread: a child's
 // parent-death signal fires when the thread that started it exits, and this one never does.
 func start(r request, out *frames) {
@@ -208,6 +224,10 @@ func start(r request, out *frames) {
 		}()
 	}
 	go func() {
+		// Processes the agent left in its group would hold its pipes open and keep running.
+		if waitExited(proc.Pid) {
+			_ = syscall.Kill(-proc.Pid, syscall.SIGKILL)
+		}
 		state, err := proc.Wait()
 		running.Lock()
 		delete(running.pids, proc.Pid)
@@ -221,7 +241,7 @@ func start(r request, out *frames) {
 			}
 		}
 		out.sendJSON('X', r.ID, status)
-		// Processes the agent left in its group may hold the pipes open until the worker kills the group.
+		// A grandchild that left the group (a session of its own) may still hold the pipes open.
 		reading.Wait()
 		out.send('C', r.ID, nil)
 	}()

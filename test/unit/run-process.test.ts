@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Invocation } from '../../activities/agent/build-invocation';
-import { spawnDirectly, type SpawnAgent } from '../../activities/agent/agent-process';
+import { spawnDirectly, type SpawnAgent, type SpawnEnd } from '../../activities/agent/agent-process';
 import { AgentSpawner } from '../../activities/agent/agent-spawner';
 import type { OutputStream } from '../../activities/agent/parsers/types';
 import { runProcess, type CutOff, type ProcessEnd } from '../../activities/agent/run-process';
@@ -73,6 +73,15 @@ const readPid = (file: string): number => {
 /** The run settles only once its process has exited (and been reaped), so no waiting is needed. */
 const assertGone = (pid: number): void =>
   assert.equal(processAlive(pid), false, `the agent (pid ${pid}) outlived its run`);
+
+/** Cleanup after a failed assertion: SIGKILL `pid` unless it is gone already. */
+const signalQuietly = (pid: number): void => {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Gone already.
+  }
+};
 
 /** A grandchild is reaped by init, not by us: give the kernel a moment. */
 const waitDead = (pid: number, what: string): Promise<true> =>
@@ -318,6 +327,27 @@ describe('AgentSpawner', { timeout: 30_000 }, () => {
     assert.equal(r.end.kind, 'spawn_failed');
     assert.equal(r.end.kind === 'spawn_failed' ? r.end.code : '', 'ESPAWNER');
     assert.equal(lost.length, 1);
+  });
+
+  it('kills what an agent left in its process group when the agent exits, with no signal from the worker', async () => {
+    const own = new AgentSpawner(DEFAULT_SPAWNER_BINARY);
+    const childPidFile = join(dir, `grandchild-${randomUUID()}`);
+    let exited = false;
+    try {
+      // The spawner alone: no runProcess, whose exit handler would signal the group itself.
+      const end = await new Promise<SpawnEnd>((resolve) => {
+        own.spawn(
+          { file: STAND_IN_AGENT, args: [], env: { PATH }, stdin: `@spawn-child ${childPidFile}\n@exit 0` },
+          { output: () => undefined, exit: () => (exited = true), close: resolve },
+        );
+      });
+      assert.deepEqual(end, { kind: 'exited', exitCode: 0 });
+      assert.ok(exited, 'the exit was reported before the close');
+      await waitDead(readPid(childPidFile), 'the grandchild the agent left running');
+    } finally {
+      if (existsSync(childPidFile)) signalQuietly(readPid(childPidFile));
+      own.close();
+    }
   });
 
   it('kills the agents still running when it is closed', async () => {
