@@ -1,14 +1,40 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
-/** A TCP port free at the time of asking. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
+/** The lowest port tried. */
+const LOWEST = 10_000;
+
+/**
+ * The first port of the kernel's ephemeral range, which it hands out for `listen(0)` and outgoing
+ * connections. A port taken from that range could go to another listener on port 0 (a worker's
+ * metrics endpoint, the SDK's exporter) between our asking and the service's listening.
+ */
+function ephemeralRangeStart(): number {
+  try {
+    const start = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    if (Number.isInteger(start) && start > LOWEST) return start;
+  } catch {
+    // Not Linux: its default range.
+  }
+  return 32_768;
+}
+
+/** Whether a listener could take `port` on 127.0.0.1 now. */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolvePort(typeof address === 'object' && address ? address.port : 0));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/** A TCP port free at the time of asking, below the ephemeral range so that nothing takes it by chance. */
+export async function freePort(): Promise<number> {
+  const end = ephemeralRangeStart();
+  for (let tries = 0; tries < 100; tries++) {
+    const port = LOWEST + Math.floor(Math.random() * (end - LOWEST));
+    if (await isFree(port)) return port;
+  }
+  throw new Error(`no free port found between ${LOWEST} and ${end - 1}`);
 }
