@@ -226,9 +226,11 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   receiving it (11–16 ms at idle), as every process waited for the same 2 cores. Node's CPU profiler on
   the agent worker found 6–7% of its CPU in looking up the agent's program on \`PATH\`: an exception was
   built for every directory that did not hold it. It is now looked up without one, 3× faster (110
-  against 330 µs per agent start with ten directories before the program's). In the API, the profile is
-  spread thin: the Temporal client's gRPC and protobuf code about 11%, and \`pino-http\`'s per-request
-  child loggers 5% even when request lines are not written (\`LOG_LEVEL=warn\`).
+  against 330 µs per agent start with ten directories before the program's), and 2% in signalling the
+  process group of an agent that had exited (Node throws when the group is gone): the spawner helper now
+  kills that group itself, before it reaps the agent. In the API, the profile is spread thin: the
+  Temporal client's gRPC and protobuf code about 11%, and \`pino-http\`'s per-request child loggers 5%
+  even when request lines are not written (\`LOG_LEVEL=warn\`).
 - **This machine**: kernel entries (page faults, system calls, context switches) cost several times
   what they cost on bare metal: 25–35% of all CPU is in the kernel, much of it in the hypervisor's
   paths, and a \`spawn\` of \`true\` from Node takes 4–6 ms (19 ms from a process of 300 MB). Its speed
