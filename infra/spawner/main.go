@@ -151,10 +151,11 @@ func socketPair() (mine, theirs *os.File, err error) {
 // waitExited blocks until process pid has exited, without reaping it (waitid with WNOWAIT): while it
 // is a zombie its pid, and its process group's id, stay taken. False if that cannot be waited for.
 func waitExited(pid int) bool {
-	const pPid, wExited, wNoWait = 1, 4, 0x01000000
+	const pPid = 1     // idtype_t P_PID, which the syscall package does not name
 	var info [128]byte // siginfo_t
 	for {
-		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPid, uintptr(pid), uintptr(unsafe.Pointer(&info[0])), wExited|wNoWait, 0, 0)
+		_, _, errno := syscall.Syscall6(syscall.SYS_WAITID, pPid, uintptr(pid), uintptr(unsafe.Pointer(&info[0])),
+			syscall.WEXITED|syscall.WNOWAIT, 0, 0)
 		if errno != syscall.EINTR {
 			return errno == 0
 		}
