@@ -1,11 +1,11 @@
 import { hostname } from 'node:os';
-import { Runtime, type ActivityInterceptorsFactory, type NativeConnection, type Worker } from '@temporalio/worker';
+import type { ActivityInterceptorsFactory, NativeConnection, Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { loadConfig, type AtelierConfig } from '../config/env';
 import { createPool } from '../db/pool';
 import { createLogger, toTemporalLogger } from '../logging/logger';
-import { temporalMetrics } from '../observability/temporal-metrics';
+import { installTemporalRuntime } from '../observability/temporal-metrics';
 import { WorkerObservability } from '../observability/worker-observability';
 import { WorkerStore, type SlotMode, type WorkerKind } from '../store/worker-store';
 import { temporalConnectionOptions } from '../temporal/connection-options';
@@ -46,8 +46,7 @@ export async function runWorkerProcess(
 ): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(spec.name, config.LOG_LEVEL);
-  const temporal = await temporalMetrics();
-  Runtime.install({ logger: toTemporalLogger(logger), telemetryOptions: temporal.telemetryOptions });
+  const temporal = await installTemporalRuntime({ logger: toTemporalLogger(logger) });
   const stopConnecting = new AbortController();
   const onSignal = (): void => stopConnecting.abort();
   process.once('SIGINT', onSignal);

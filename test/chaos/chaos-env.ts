@@ -6,7 +6,7 @@ import { Pool } from 'pg';
 import { ensureDatabase, migrate } from '../../src/db/migrate';
 import { retryTransient } from '../../src/db/transient';
 import { startDevServer } from '../../src/temporal/dev-server';
-import { freePort } from '../support/free-port';
+import { freePort } from '../../src/net/free-port';
 import { startStack, type Stack } from '../support/stack';
 import { ROOT, uniqueQueue } from '../support/test-env';
 import { TEMPORAL_BIN } from '../support/test-services';

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../support/free-port';
+import { freePort } from '../../src/net/free-port';
 
 /** The newest PostgreSQL server binaries installed (Debian keeps them under /usr/lib/postgresql/N/bin). */
 function postgresBin(): string {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../support/free-port';
+import { freePort } from '../../src/net/free-port';
 import { call, getTask, submit, waitForEnd } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
 import { hasMetric, sample, scrape } from '../support/prometheus';

@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { freePort } from './free-port';
+import { freePort } from '../../src/net/free-port';
 import { ROOT, TEST_AGENTS_FILE, testEnv, uniqueQueue } from './test-env';
 import { waitFor } from './wait-for';
 

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { Client } from 'pg';
 import { ensureDatabase, migrate } from '../../src/db/migrate';
 import { startDevServer } from '../../src/temporal/dev-server';
-import { freePort } from './free-port';
+import { freePort } from '../../src/net/free-port';
 
 const ROOT = resolve(__dirname, '../../..');
 export const TEMPORAL_BIN = resolve(ROOT, '.tools/bin/temporal');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { devServerArgs, startDevServer, type DevServerOptions } from '../../src/temporal/dev-server';
-import { freePort } from '../support/free-port';
+import { freePort } from '../../src/net/free-port';
 
 /**
  * A stand-in for the `temporal` binary: counts its starts in `<db file>.starts`, exits as a dev server

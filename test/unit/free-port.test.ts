@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
-import { freePort } from '../support/free-port';
+import { freePort } from '../../src/net/free-port';
 
-describe('freePort (test support)', () => {
+describe('freePort', () => {
   it('gives ports below the ephemeral range, which a listener can then take', async () => {
     const [start] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
     for (let i = 0; i < 5; i++) {

@@ -6,8 +6,8 @@ const LOWEST = 10_000;
 
 /**
  * The first port of the kernel's ephemeral range, which it hands out for `listen(0)` and outgoing
- * connections. A port taken from that range could go to another listener on port 0 (a worker's
- * metrics endpoint, the SDK's exporter) between our asking and the service's listening.
+ * connections. A port taken from that range could go to another listener on port 0, or to any
+ * outgoing connection on the machine, between our asking and our listening.
  */
 function ephemeralRangeStart(): number {
   try {
@@ -29,7 +29,11 @@ function isFree(port: number): Promise<boolean> {
   });
 }
 
-/** A TCP port free at the time of asking, below the ephemeral range so that nothing takes it by chance. */
+/**
+ * A loopback TCP port free at the time of asking, below the ephemeral range so that nothing takes it by
+ * chance: for a listener that must be told its port in advance (the Temporal SDK's metrics exporter, the
+ * test stacks' services). Only a program that binds that very port can still take it first.
+ */
 export async function freePort(): Promise<number> {
   const end = ephemeralRangeStart();
   for (let tries = 0; tries < 100; tries++) {
