@@ -18,7 +18,7 @@ import {
   waitForServiceDisconnect,
 } from './round-trips';
 import { readResults, writeReport, type ScenarioResult } from './report';
-import { quick, SCENARIOS, type Scenario } from './scenarios';
+import { quick, SCENARIOS, WARMUP_BURST, type Scenario } from './scenarios';
 import { submitAll } from './submit';
 
 const BENCH_AGENTS_FILE = resolve(__dirname, '../../../test/bench/agents.yaml');
@@ -68,6 +68,37 @@ function printTimeline(timings: TaskTiming[]): void {
   }
 }
 
+/**
+ * Warms the scenario's fresh stack, unmeasured: one task of its workload run to its end (first
+ * connections, the agent's program, a worktree's repository), then a burst of `WARMUP_BURST` no-op tasks.
+ * The rounds then measure the service as it runs once it has been up a while.
+ */
+async function warmUp(
+  baseUrl: string,
+  pool: Queryable,
+  scenario: Scenario,
+  halfMaxRate: number,
+  repo: string | undefined,
+): Promise<void> {
+  const first = `warmup-${scenario.name}-${Date.now()}`;
+  await submitAll({
+    baseUrl,
+    scenario: { ...scenario, tasks: 1, arrival: { kind: 'burst' } },
+    label: first,
+    halfMaxRate,
+    repo,
+  });
+  await waitForEnd(pool, first, 1, 120_000);
+  const burst = `${first}-burst`;
+  await submitAll({
+    baseUrl,
+    scenario: { ...scenario, workload: undefined, seconds: 0, tasks: WARMUP_BURST, arrival: { kind: 'burst' } },
+    label: burst,
+    halfMaxRate,
+  });
+  await waitForEnd(pool, burst, WARMUP_BURST, 120_000);
+}
+
 async function runScenario(
   scenario: Scenario,
   services: { temporalPid: number | undefined; temporalMetricsUrl: string },
@@ -92,16 +123,7 @@ async function runScenario(
   const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
   const temporal = new Client({ connection });
   try {
-    // One task first, run to its end, so start-up costs (first connections, code caches) are not counted.
-    const warmup = `warmup-${scenario.name}-${Date.now()}`;
-    await submitAll({
-      baseUrl: stack.baseUrl,
-      scenario: { ...scenario, tasks: 1, arrival: { kind: 'burst' } },
-      label: warmup,
-      halfMaxRate,
-      repo,
-    });
-    await waitForEnd(pool, warmup, 1, 120_000);
+    await warmUp(stack.baseUrl, pool, scenario, halfMaxRate, repo);
     const upPid = stack.process.pid as number;
     const supervised = childProcesses(upPid);
     // The agent worker's spawner helper started with the warm-up's agent: its CPU is the worker's too.

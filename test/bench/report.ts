@@ -9,7 +9,7 @@ import { writeFormatted } from '../support/write-formatted';
 import type { RunMetrics } from './measure';
 import type { MachineUsage, ProcessUsage } from './process-stats';
 import type { RoundTrips } from './round-trips';
-import { SCENARIOS, type Scenario } from './scenarios';
+import { SCENARIOS, WARMUP_BURST, type Scenario } from './scenarios';
 
 const ROOT = resolve(__dirname, '../../..');
 const RESULTS_FILE = resolve(ROOT, 'test/bench/results.json');
@@ -64,6 +64,7 @@ function environment(quick: boolean): Record<string, unknown> {
       devServerSqlitePragmas: DEV_SERVER_SQLITE_PRAGMAS,
       devServerDynamicConfig: DEV_SERVER_DYNAMIC_CONFIG,
       heartbeatTimeoutSeconds: AGENT_HEARTBEAT_TIMEOUT_SECONDS,
+      warmUp: `unmeasured, on each scenario's fresh stack: 1 task of its workload, then ${WARMUP_BURST} no-op tasks at once`,
       agents:
         'test/bench/agents.yaml: `sleep <seconds>` and `true`, real child processes; the worktree workload: the stand-in agent (test/agents/stand-in-agent.mjs)',
       quick,
@@ -126,7 +127,10 @@ worker, agent worker and PostgreSQL, started as \`npm run up\` starts them, with
 (\`sleep\`, \`true\`; in \`worktree-20x0.5s-5slots\` the stand-in agent, a Node script, which writes a file in the
 task's git worktree and sleeps). Times come from PostgreSQL: submission is the task row's creation, agent
 start is the attempt's start (just before the process is spawned), the end is the task's terminal write
-(for a worktree task, once its work is committed on its branch).
+(for a worktree task, once its work is committed on its branch). Before its rounds, each scenario's
+fresh stack is warmed, unmeasured: one task of the scenario's workload, then ${WARMUP_BURST} no-op tasks at once,
+so that the rounds measure the service as it runs once it has been up a while (see "What limits the
+numbers" for the first bursts after a start).
 
 - **Ideal makespan**: ceil(tasks / slots) × task duration, what a perfect scheduler reaches.
   **Efficiency** = ideal / actual. **Seed formula** = tasks × duration / (slots × actual), the formula the
@@ -167,10 +171,11 @@ ${shortTaskBudget(results)}
 Profiled on this 2-core machine with \`perf\` (every process at once, and each process alone, during
 no-op bursts), Node's CPU profiler and the events' times in Temporal's histories:
 
-- **CPU per task at full load, 38–55 ms in all** (the whole machine's row above, on the faster and the
-  slower days of this machine), which on 2 cores caps throughput at 35–50 tasks/s even with every core
-  busy; the benchmark's own client takes about 1 ms of it. The Temporal dev server takes about half:
-  18–30 ms, in its SQLite store through a pure-Go driver, on a single connection shared by all its
+- **CPU per task at full load, 38–55 ms in all on the faster hosts of this machine, 70–105 ms on the
+  slower one of the full run above** (its whole machine's row), which on 2 cores caps throughput at
+  35–50 tasks/s (19–29 on the slower host) even with every core busy; the benchmark's own client takes
+  about 1 ms of it. The Temporal dev server takes about half: 18–30 ms (34–41 on the slower host), in
+  its SQLite store through a pure-Go driver, on a single connection shared by all its
   services (the store's own setting), so its store work runs one statement at a time. Per task it makes
   12–14 store operations (its \`persistence_requests\` metric): six updates of the workflow's state (each
   workflow task started and completed, the attempt started and completed), two history reads, the
@@ -212,7 +217,7 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   hand-over to its agent's spawn (p50 3–5 ms, p90 10–25 ms in a burst), within noise.
 - **Measured later on 2026-12-06 (another AMD EPYC host, in a session of its own)**: this host ran the
   same code much slower. \`noop-1000\` ran at 18.2–25.8 tasks/s in thirteen runs, at 71–105 ms of CPU
-  per task over the whole machine (44.8 in the full run above), although every run made the same
+  per task over the whole machine (44.8 in the last full run on the Intel Xeon host), although every run made the same
   14.6–15.0 Temporal store operations and 7.5 PostgreSQL transactions per task; 10 × 0.5 s on 5 slots
   took 1.29–1.44 s (medians of five rounds, in ten runs) and every slot was busy 200–380 ms after the
   first submission. Fixed workloads timed before four of those runs did not tell the slow runs from the
@@ -231,15 +236,36 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   kills that group itself, before it reaps the agent. In the API, the profile is spread thin: the
   Temporal client's gRPC and protobuf code about 11%, and \`pino-http\`'s per-request child loggers 5%
   even when request lines are not written (\`LOG_LEVEL=warn\`).
+- **Measured in a later session on 2026-12-06 (the AMD EPYC host of the full run above), in runs taken
+  in turn**: the first bursts after a stack starts run slower than later ones. With one warm-up task, the
+  rounds of 10 × 0.5 s on 5 slots went 1.56, 1.43, 1.25, 1.25, 1.27, 1.22 s and 1.56, 1.44, 1.41, 1.29,
+  1.31, 1.31 s, and in fourteen rounds the first took 1.73 s and the others 1.26–1.41 s; after a burst of
+  40 no-op tasks the first rounds took 1.25 and 1.35 s, like the later ones. So the warm-up now includes
+  that burst, and the medians above are of a service that has been up a while. A no-op burst
+  suffices, so what it warms is not the agent's run; nor the pools' connections alone (kept warm, they
+  did not help: see below); most likely it is the code, which V8's optimizing compilers compile only
+  after many calls. The full run above is this host's: its CPU
+  per task (76 ms over the whole machine) is that of the other slow runs on it. Where the processes run
+  matters on this machine: with the service's Node processes (API, workers, spawner helper, agents, the
+  benchmark's client) pinned to one core by \`taskset\` and the dev server left free on both,
+  \`noop-1000\` ran at 28.0 and 29.9 tasks/s against 21.6 and 23.4 unpinned, at 61–67 ms of CPU per task
+  against 81–90 (every process took less, the dev server too), while 10 × 0.5 s on 5 slots stayed
+  within noise (1.36 and 1.37 s against 1.39 and 1.36); with the dev server also pinned, to the other
+  core, it became the bottleneck on its one core (19.3–30.5 tasks/s). Most likely, waking a process on the
+  other core (an interrupt between cores, which the hypervisor handles) costs more here than sharing one. The service does not pin its processes: how a
+  machine's cores are best shared depends on the machine, and this one is a benchmark host, not a
+  deployment. Tried without effect the same day: V8's single-threaded garbage collector for the Node
+  processes (\`--single-threaded-gc\`: 25.2 and 22.2 tasks/s against 21.8 and 22.4).
 - **This machine**: kernel entries (page faults, system calls, context switches) cost several times
   what they cost on bare metal: 25–35% of all CPU is in the kernel, much of it in the hypervisor's
   paths, and a \`spawn\` of \`true\` from Node takes 4–6 ms (19 ms from a process of 300 MB). Its speed
   also varies by the hour: \`noop-1000\` ran at 40–48 tasks/s on 2026-11-22 with the code of that day,
   which ran at 17.5 tasks/s early on 2026-12-06; later that day the final code ran it at 25–27 tasks/s,
   and hours after at 46–50 tasks/s alone and 35–39 tasks/s after the other scenarios. The host changes
-  too: the run before this one was on an AMD EPYC host, this one on an Intel Xeon host (see
-  Environment), where within the same hour-and-a-half the same code took 10 × 0.5 s on 5 slots in
-  1.16–1.26 s and ran \`noop-1000\` at 36–48 tasks/s.
+  too: the full run before the one above was on an Intel Xeon host, where within the same
+  hour-and-a-half the same code took 10 × 0.5 s on 5 slots in 1.16–1.26 s and ran \`noop-1000\` at
+  36–48 tasks/s (41.7 in that full run, at 44.8 ms of CPU per task); the one above ran on a slower AMD
+  EPYC host (see Environment).
 - **Measured on 2026-12-06, the code before and after that day's changes, in runs taken in turn on the
   same machine**: 10 × 0.5 s on 5 slots 1.51 s → 1.37 s; 6 × 0.5 s on 3 slots 1.33 s → 1.22 s;
   200 × 10 s on 50 slots 88.3% → 90.3%; \`noop-1000\` 17.5 → 26.4 tasks/s (CPU per task: agent worker
@@ -288,7 +314,10 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   list and \`worktree add\`, not for the task's own refs: 14 git commands per task (5 to prepare, 3 to
   save the work, 5 to commit and diff, 1 to remove), makespan within noise in runs taken in turn
   (3.15–3.34 s before, 3.22–3.60 s after). Preparing the next task's worktree while the slots are still
-  busy is the next step.
+  busy would take that step off the hand-over, but it binds the task to a worker before that worker has
+  a slot for it, while another worker may be idle: for agent runs of minutes it would save about a
+  second a task and could cost minutes, so it is not done. On the slower host of the full run above the
+  scenario took 6.0–7.8 s, git's 14 processes a task and the stand-in agent's start-up costing more there.
 - **Tried without effect**: eager workflow start (in an experiment, the API ran a workflow worker and
   asked for it: the dev server's CPU stayed the same, the API took over half of the workflow worker's,
   and makespans and throughput stayed within noise); a larger \`GOGC\` for the dev server (200 and 400:

@@ -31,6 +31,13 @@ export interface Scenario {
   };
 }
 
+/**
+ * No-op tasks submitted at once after the warm-up's first task. The first bursts after the stack starts
+ * run slower than later ones, most likely until V8's optimizing compilers have compiled the hot code
+ * (docs/benchmarks.md gives the figures).
+ */
+export const WARMUP_BURST = 40;
+
 /** Rounds of each seconds-long scenario (see `Scenario.rounds`). */
 const SHORT_SCENARIO_ROUNDS = 5;
 
