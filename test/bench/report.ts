@@ -255,7 +255,9 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   other core (an interrupt between cores, which the hypervisor handles) costs more here than sharing one. The service does not pin its processes: how a
   machine's cores are best shared depends on the machine, and this one is a benchmark host, not a
   deployment. Tried without effect the same day: V8's single-threaded garbage collector for the Node
-  processes (\`--single-threaded-gc\`: 25.2 and 22.2 tasks/s against 21.8 and 22.4).
+  processes (\`--single-threaded-gc\`: 25.2 and 22.2 tasks/s against 21.8 and 22.4), and one thread
+  instead of one per core for the Tokio runtime of the Temporal SDK's core in the workers
+  (\`TOKIO_WORKER_THREADS=1\`: 26.4 and 20.1 tasks/s against 23.3 and 25.9).
 - **This machine**: kernel entries (page faults, system calls, context switches) cost several times
   what they cost on bare metal: 25–35% of all CPU is in the kernel, much of it in the hypervisor's
   paths, and a \`spawn\` of \`true\` from Node takes 4–6 ms (19 ms from a process of 300 MB). Its speed
