@@ -258,6 +258,20 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   processes (\`--single-threaded-gc\`: 25.2 and 22.2 tasks/s against 21.8 and 22.4), and one thread
   instead of one per core for the Tokio runtime of the Temporal SDK's core in the workers
   (\`TOKIO_WORKER_THREADS=1\`: 26.4 and 20.1 tasks/s against 23.3 and 25.9).
+- **Measured in a third session on 2026-12-06 (an AMD EPYC host), in runs taken in turn: the order in
+  which a burst's tasks are started.** The benchmark sends a burst's submissions at once, so all ten
+  tasks of 10 × 0.5 s on 5 slots go through the API, the dev server and the workflow worker together,
+  and the first five reach their agents only once most of the work of all ten is done (task by task,
+  the first wave's agents do not start in submission order either). A client that submits one task
+  after another, each when the one before has been answered, had every slot busy 150–165 ms after its
+  first submission instead of 210–220, and medians of 1.21 and 1.25 s against 1.28 and 1.32 s (p50
+  submit to start 82–95 ms against 180–200). The API doing the same itself, one submission at a time
+  whatever the client sends, came close (1.23 and 1.27 s against 1.32 and 1.37 s) but would cap
+  throughput at one submission's latency, so it is not done; handing only the workflow starts to
+  Temporal in arrival order, one or two at a time, stayed within noise (1.24–1.33 s in six runs against
+  1.26–1.37 s in seven; \`noop-1000\` 25.1 and 22.0 tasks/s against 23.1 and 22.6). A client that
+  wants its first tasks started first can submit them in order; a dependency plan starts its tasks by
+  priority and submission order.
 - **This machine**: kernel entries (page faults, system calls, context switches) cost several times
   what they cost on bare metal: 25–35% of all CPU is in the kernel, much of it in the hypervisor's
   paths, and a \`spawn\` of \`true\` from Node takes 4–6 ms (19 ms from a process of 300 MB). Its speed
