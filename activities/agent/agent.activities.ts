@@ -245,38 +245,39 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     // Temporal's heartbeat clock runs from the activity's start, or its last heartbeat: fresh when the
     // agent starts, so a cut-off worker stops it in time (CutOff).
     if (performance.now() - receivedAt >= FRESH_START_MS) ctx.heartbeat({ elapsedMs: 0, outputBytes: 0, lastLine: '' });
+    // The heartbeat (and the cluster-wide lease it renews) stops however the run ends, a throw included.
     try {
-      end =
-        profile.output === 'ollama-http'
-          ? await runOllama({
-              baseUrl: profile.baseUrl as string,
-              model: model ?? '',
-              prompt,
-              timeoutMs: input.timeoutSeconds * 1000,
-              idleTimeoutMs,
-              signal: ctx.cancellationSignal,
-              onOutput,
-            })
-          : await runProcess({
-              invocation: buildInvocation({ profile, prompt, model, workdir: input.workdir }, deps.env),
-              cwd: input.workdir,
-              timeoutMs: input.timeoutSeconds * 1000,
-              idleTimeoutMs,
-              killGraceMs: profile.killGraceSeconds * 1000,
-              signal: ctx.cancellationSignal,
-              cutOff: deps.cutOff,
-              onOutput,
-              spawn: deps.spawn,
-            });
-    } finally {
-      endedAt = performance.now();
-      if (freeAtExit) {
-        deps.agentExited?.(ctx);
-        ended.slotHandedOn = true;
+      try {
+        end =
+          profile.output === 'ollama-http'
+            ? await runOllama({
+                baseUrl: profile.baseUrl as string,
+                model: model ?? '',
+                prompt,
+                timeoutMs: input.timeoutSeconds * 1000,
+                idleTimeoutMs,
+                signal: ctx.cancellationSignal,
+                onOutput,
+              })
+            : await runProcess({
+                invocation: buildInvocation({ profile, prompt, model, workdir: input.workdir }, deps.env),
+                cwd: input.workdir,
+                timeoutMs: input.timeoutSeconds * 1000,
+                idleTimeoutMs,
+                killGraceMs: profile.killGraceSeconds * 1000,
+                signal: ctx.cancellationSignal,
+                cutOff: deps.cutOff,
+                onOutput,
+                spawn: deps.spawn,
+              });
+      } finally {
+        endedAt = performance.now();
+        if (freeAtExit) {
+          deps.agentExited?.(ctx);
+          ended.slotHandedOn = true;
+        }
+        await logs.close();
       }
-      await logs.close();
-    }
-    try {
       return await finishRun(input, profile, runId, ended, {
         end,
         endedAt,

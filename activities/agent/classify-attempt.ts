@@ -74,6 +74,14 @@ export function classifyAttempt(v: VerdictInput): AttemptVerdict {
     case 'spawn_failed':
       // The program cannot run at all, or the worker could not start it this time (out of processes,
       // memory or file descriptors; its spawner helper died): the first moves on, the second retries.
+      // Arguments over the kernel's limit are the task's own (a long prompt passed as one): no retry helps.
+      if (end.code === 'E2BIG') {
+        return verdict(
+          FAILURE_CLASSES.invalidInput,
+          null,
+          `${end.message}: the agent's arguments are longer than the system allows; pass a long prompt on stdin`,
+        );
+      }
       return PROGRAM_CANNOT_RUN.has(end.code)
         ? verdict(FAILURE_CLASSES.agentNotFound, null, end.message)
         : verdict(FAILURE_CLASSES.crash, null, end.message);

@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { spawnDirectly, type SpawnAgent, type SpawnEnd } from './agent-process';
+import { spawnDirectly, type AgentProcess, type SpawnAgent, type SpawnEnd } from './agent-process';
 import type { Invocation } from './build-invocation';
 import type { OutputStream } from './parsers/types';
 import { resolveProgram } from './resolve-program';
@@ -55,9 +55,16 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
     let killTimer: NodeJS.Timeout | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
     const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
-    const child = spawn(
-      { file: program, args: invocation.args, env: invocation.env, cwd: opts.cwd, stdin: invocation.stdin },
-      {
+    const request = {
+      file: program,
+      args: invocation.args,
+      env: invocation.env,
+      cwd: opts.cwd,
+      stdin: invocation.stdin,
+    };
+    let child: AgentProcess;
+    try {
+      child = spawn(request, {
         output: (stream, chunk) => {
           armIdle();
           const text = decoders[stream].write(chunk);
@@ -78,8 +85,13 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
           }
           resolve(end.kind !== 'spawn_failed' && stopReason ? { kind: stopReason } : end);
         },
-      },
-    );
+      });
+    } catch (err) {
+      // Node's child_process refuses some starts at once (an argument over the kernel's limit: E2BIG).
+      const { code, message } = err as NodeJS.ErrnoException;
+      resolve({ kind: 'spawn_failed', code: code ?? 'UNKNOWN', message });
+      return;
+    }
 
     const stop = (reason: 'timed_out' | 'stalled' | 'aborted' | 'cut_off', graceMs = opts.killGraceMs): void => {
       if (stopReason) {

@@ -23,9 +23,10 @@
 // pid, which is the group's id, cannot pass to another process before then. Each agent leads a session
 // and process group of its own, as Node's detached children do.
 //
-// Lifetime: the spawner dies with the worker (parent-death signal SIGKILL, even when the worker is
-// killed with SIGKILL), each agent dies with the spawner (the same), and when its standard input
-// closes the spawner kills every agent's process group and exits.
+// Lifetime: the spawner dies with the worker (parent-death signal SIGTERM, even when the worker is
+// killed with SIGKILL), and then, as when its standard input closes, kills every agent's process
+// group and exits; each agent dies with the spawner too (parent-death signal SIGKILL), should the
+// spawner itself be killed with SIGKILL.
 package main
 
 import (
@@ -258,7 +259,17 @@ func main() {
 		fmt.Fprintln(os.Stderr, "atelier-spawner: the parent pid must be a number")
 		os.Exit(2)
 	}
-	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0); errno != 0 {
+	// SIGTERM rather than SIGKILL when the worker dies, so the spawner can kill the agents' whole process
+	// groups before it goes: each agent's own parent-death signal reaches the agent alone, not the
+	// processes it started. Any other SIGTERM ends it the same way.
+	terminate := make(chan os.Signal, 1)
+	signal.Notify(terminate, syscall.SIGTERM)
+	go func() {
+		<-terminate
+		killAll()
+		os.Exit(1)
+	}()
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0); errno != 0 {
 		fmt.Fprintf(os.Stderr, "atelier-spawner: prctl: %v\n", errno)
 		os.Exit(1)
 	}

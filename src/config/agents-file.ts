@@ -137,6 +137,19 @@ const profileSchema = z
     if (profile.prompt === 'stdin' && hasPromptPlaceholder) {
       ctx.addIssue({ code: 'custom', path: ['command'], message: '"{prompt}" is only substituted with prompt: arg' });
     }
+    // An argument that begins with the prompt is read as an option when the prompt begins with "-"
+    // ("--yolo", "- fix the bug"): the prompt must be joined to its option, or follow "--".
+    const command = profile.command;
+    command.forEach((arg, i) => {
+      if (i > 0 && arg.startsWith('{prompt}') && command[i - 1] !== '--') {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['command', i],
+          message:
+            'an argument that begins with "{prompt}" would be read as an option when the prompt begins with "-": join it to its option ("--message={prompt}") or put "--" before it',
+        });
+      }
+    });
     if (profile.command[0]?.includes('{')) {
       ctx.addIssue({ code: 'custom', path: ['command', 0], message: 'the program itself cannot be a placeholder' });
     }

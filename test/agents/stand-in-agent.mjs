@@ -37,7 +37,8 @@ const readStdin = () => {
 };
 
 // The flags the real CLIs take in headless mode are accepted and ignored; the prompt is the value of
-// --prompt or --message, else the one argument left, else stdin ("-" as the last argument: stdin too).
+// --prompt or --message (--prompt=VALUE too), else the one argument left, else stdin ("-" as the last
+// argument: stdin too); "--" ends the options.
 const VALUED = new Set(['--family', '--output-format', '--model', '-m', '--prompt', '--message', '--approval-mode']);
 const BOOLEAN = new Set([
   '-p',
@@ -59,10 +60,19 @@ const positional = [];
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   const arg = argv[i];
-  if (VALUED.has(arg)) {
-    const value = argv[++i];
-    if (arg === '--family') familyName = value;
-    if (arg === '--prompt' || arg === '--message') prompt = value;
+  // "--" ends the options: the rest are positional, whatever they begin with.
+  if (arg === '--') {
+    positional.push(...argv.slice(i + 1));
+    break;
+  }
+  // A value joined to its option: --message=VALUE.
+  const joined = arg.indexOf('=');
+  const [name, value] =
+    joined > 0 && VALUED.has(arg.slice(0, joined)) ? [arg.slice(0, joined), arg.slice(joined + 1)] : [arg];
+  if (VALUED.has(name)) {
+    const optionValue = value ?? argv[++i];
+    if (name === '--family') familyName = optionValue;
+    if (name === '--prompt' || name === '--message') prompt = optionValue;
   } else if (!BOOLEAN.has(arg)) {
     positional.push(arg);
   }

@@ -250,6 +250,22 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     assert.deepEqual(await attemptRows(pool, taskId), []);
   });
 
+  it('stops heartbeating when starting the agent throws', async () => {
+    const { runAgent: run } = activities({
+      spawn: () => {
+        throw new Error('the spawner is broken');
+      },
+    });
+    const env = mockEnvironment();
+    let heartbeats = 0;
+    env.on('heartbeat', () => (heartbeats += 1));
+    await assert.rejects(env.run(run, input(await insertTask(pool, { prompt: '@print hi' }))), /spawner is broken/);
+    const afterFailure = heartbeats;
+    // Ten heartbeat intervals: a heartbeat left running would have beaten several times by now.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal(heartbeats, afterFailure, 'the activity failed, but its heartbeat went on');
+  });
+
   it('fails an agent whose program is missing as non-retryable agent_not_found', async () => {
     const taskId = await insertTask(pool, { prompt: 'hello', agent: 'missing' });
     const env = mockEnvironment();

@@ -39,7 +39,7 @@ agents:
   minimal:
     command: [agent-cli, -p]
   full:
-    command: [other-cli, --model, '{model}', --message, '{prompt}']
+    command: [other-cli, --model, '{model}', '--message={prompt}']
     prompt: arg
     model: m1
     output: text
@@ -63,7 +63,7 @@ agents:
       killGraceSeconds: 5,
     });
     assert.deepEqual(file.agents.full, {
-      command: ['other-cli', '--model', '{model}', '--message', '{prompt}'],
+      command: ['other-cli', '--model', '{model}', '--message={prompt}'],
       prompt: 'arg',
       model: 'm1',
       output: 'text',
@@ -86,6 +86,31 @@ agents:
       'agents.a.command',
       /prompt: arg needs a "\{prompt\}"/,
     );
+  });
+
+  it('refuses an argument that begins with "{prompt}" unless it follows "--"', () => {
+    const refused: [string, number][] = [
+      ["[agent-cli, --message, '{prompt}']", 2],
+      ["[agent-cli, '{prompt}']", 1],
+      ["[agent-cli, '{prompt} now']", 1],
+    ];
+    for (const [command, index] of refused) {
+      assertRejected(
+        oneAgent(`    command: ${command}\n    prompt: arg\n`),
+        `agents.a.command.${index}`,
+        /join it to its option/,
+      );
+    }
+    for (const command of [
+      "[agent-cli, '--message={prompt}']",
+      "[agent-cli, --, '{prompt}']",
+      "[agent-cli, 'say: {prompt}']",
+    ]) {
+      assert.doesNotThrow(
+        () => parseAgentsFile(oneAgent(`    command: ${command}\n    prompt: arg\n`), SOURCE),
+        command,
+      );
+    }
   });
 
   it('refuses "{prompt}" in a stdin profile', () => {

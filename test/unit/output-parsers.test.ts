@@ -97,6 +97,10 @@ describe('classifyAttempt order', () => {
     const failed = (code: string) => ({ kind: 'spawn_failed', code, message: `spawn agent ${code}` }) as const;
     assert.equal(classifyAttempt({ ...base, end: failed('ENOENT') }).failureClass, 'agent_not_found');
     assert.equal(classifyAttempt({ ...base, end: failed('EACCES') }).failureClass, 'agent_not_found');
+    // Arguments over the kernel's limit: the task's input, which no retry or other worker changes.
+    const tooLong = classifyAttempt({ ...base, end: failed('E2BIG') });
+    assert.equal(tooLong.failureClass, 'invalid_input');
+    assert.match(tooLong.error ?? '', /on stdin/);
     for (const code of ['EAGAIN', 'EMFILE', 'ENOMEM', 'ESPAWNER', 'UNKNOWN']) {
       const v = classifyAttempt({ ...base, end: failed(code) });
       assert.equal(v.failureClass, 'crash', code);

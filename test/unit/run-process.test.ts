@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -230,6 +231,14 @@ for (const [how, spawn] of SPAWNS)
       for (const file of files) assert.equal(existsSync(file), false, `${file} was created: a shell ran the argument`);
     });
 
+    it('reports an argument longer than the kernel allows as spawn_failed E2BIG, and settles', async () => {
+      // One argument may hold 128 KiB at most (MAX_ARG_STRLEN); Node refuses such a start with a throw.
+      const r = await run(standIn('', ['--prompt', 'x'.repeat(200_000)]));
+      assert.equal(r.end.kind, 'spawn_failed');
+      assert.equal(r.end.kind === 'spawn_failed' ? r.end.code : '', 'E2BIG');
+      assert.equal(r.stdout, '');
+    });
+
     it('reports a working directory that does not exist as spawn_failed', async () => {
       const r = await run(standIn('@print never'), { cwd: join(dir, `absent-${randomUUID()}`) });
       assert.equal(r.end.kind, 'spawn_failed');
@@ -347,6 +356,34 @@ describe('AgentSpawner', { timeout: 30_000 }, () => {
     } finally {
       if (existsSync(childPidFile)) signalQuietly(readPid(childPidFile));
       own.close();
+    }
+  });
+
+  it("kills its agents' whole process groups when the worker dies by SIGKILL", async () => {
+    // A stand-in worker: a Node process whose spawner starts an agent that leaves a child in its group.
+    const childPidFile = join(dir, `grandchild-${randomUUID()}`);
+    const worker = spawn(
+      process.execPath,
+      [
+        '-e',
+        `const { AgentSpawner } = require(${JSON.stringify(require.resolve('../../activities/agent/agent-spawner'))});
+         new AgentSpawner(${JSON.stringify(DEFAULT_SPAWNER_BINARY)}).spawn(
+           { file: ${JSON.stringify(STAND_IN_AGENT)}, args: [], env: { PATH: process.env.PATH },
+             stdin: ${JSON.stringify(`@spawn-child ${childPidFile}
+@hang`)} },
+           { output: () => {}, exit: () => {}, close: () => {} });`,
+      ],
+      { stdio: 'ignore' },
+    );
+    try {
+      const grandchild = await waitFor('the agent to start its child', () =>
+        existsSync(childPidFile) ? Number(readFileSync(childPidFile, 'utf8')) || undefined : undefined,
+      );
+      worker.kill('SIGKILL');
+      await waitDead(grandchild, "the child of the dead worker's agent");
+    } finally {
+      worker.kill('SIGKILL');
+      if (existsSync(childPidFile)) signalQuietly(readPid(childPidFile));
     }
   });
 
