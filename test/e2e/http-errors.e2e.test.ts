@@ -120,6 +120,20 @@ describe('bad requests over HTTP', () => {
       await assertRejected(await post({ prompt: MARKER, idempotencyKey: '' }), 400, 'idempotencyKey');
     });
 
+    it('refuses null for an optional field, naming it, rather than taking it for absent', async () => {
+      for (const field of ['repo', 'locks', 'agents', 'agent', 'labels', 'timeoutSeconds']) {
+        await assertRejected(await post({ prompt: MARKER, [field]: null }), 400, field);
+      }
+      await assertRejected(await post({ prompt: MARKER, repo: { path: '/tmp', ref: 'main\u0000x' } }), 400, 'repo.ref');
+    });
+
+    it("refuses agent names that are only the object's built-in keys", async () => {
+      for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+        await assertRejected(await post({ prompt: MARKER, agent: name }), 400, 'agent');
+        await assertRejected(await post({ prompt: MARKER, agents: [name] }), 400, 'agents');
+      }
+    });
+
     it('refuses unknown fields', async () => {
       await assertRejected(await post({ prompt: MARKER, promt: 'typo' }), 400, 'promt');
       await assertRejected(await post({ prompt: MARKER, status: 'succeeded' }), 400, 'status');
@@ -186,6 +200,7 @@ describe('bad requests over HTTP', () => {
       await assertRejected(await list('limit=1&limit=2'), 400, 'limit');
       await assertRejected(await list('label=no-colon'), 400, 'label');
       await assertRejected(await list('label[k]=v'), 400, 'label[k]');
+      await assertRejected(await list('label=a:%00'), 400, 'label');
     });
 
     it('refuses a cursor it did not hand out', async () => {
@@ -254,6 +269,10 @@ describe('bad requests over HTTP', () => {
       }
       const get = await send(authStack, 'GET', `/v1/tasks/${randomUUID()}`);
       assert.equal(get.status, 401);
+      // Routes match whatever the case of the path: so does the token check.
+      for (const path of ['/V1/tasks', '/v1/Tasks', '/V1/agents']) {
+        assert.equal((await send(authStack, 'GET', path)).status, 401, path);
+      }
       const cancel = await send(authStack, 'POST', `/v1/tasks/${randomUUID()}/cancel`);
       assert.equal(cancel.status, 401);
     });

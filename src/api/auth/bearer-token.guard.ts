@@ -22,7 +22,8 @@ export class BearerTokenGuard implements CanActivate {
     const tokens = this.config.ATELIER_API_TOKENS;
     if (tokens.length === 0) return true;
     const request = context.switchToHttp().getRequest<Request>();
-    if (!request.path.startsWith('/v1')) return true;
+    // Routes match whatever the case of the path (/V1/tasks is /v1/tasks), so must this test.
+    if (!/^\/v1(\/|$)/i.test(request.path)) return true;
     const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
     const presented = match?.[1];
     if (presented === undefined || !tokens.some((t) => sameSecret(t, presented))) {

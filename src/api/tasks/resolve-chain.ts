@@ -22,7 +22,8 @@ export function resolveChain(req: ChainRequest, agents: AgentsFile): ResolvedCha
   const known = Object.keys(agents.agents);
   const problems: FieldProblem[] = [];
   if (req.agents !== undefined) {
-    const unknown = req.agents.filter((a) => !(a in agents.agents));
+    // Own keys only: names such as "toString" or "__proto__" are no agents.
+    const unknown = req.agents.filter((a) => !Object.hasOwn(agents.agents, a));
     if (unknown.length > 0) {
       problems.push({
         field: 'agents',
@@ -36,7 +37,7 @@ export function resolveChain(req: ChainRequest, agents: AgentsFile): ResolvedCha
     return { ok: true, chain: req.agents };
   }
   const head = req.agent ?? agents.defaultAgent;
-  const profile = agents.agents[head];
+  const profile = Object.hasOwn(agents.agents, head) ? agents.agents[head] : undefined;
   if (!profile) {
     return {
       ok: false,

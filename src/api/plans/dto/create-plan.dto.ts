@@ -1,3 +1,4 @@
+import { Optional } from '../../http/optional';
 import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -7,7 +8,6 @@ import {
   IsArray,
   IsIn,
   IsInt,
-  IsOptional,
   IsString,
   Matches,
   Max,
@@ -31,7 +31,7 @@ export class PlanTaskDto extends OmitType(CreateTaskDto, ['idempotencyKey'] as c
     type: [String],
     example: ['schema'],
   })
-  @IsOptional()
+  @Optional()
   @IsArray()
   @ArrayMaxSize(PLAN_LIMITS.tasks.max)
   @ArrayUnique({ message: 'dependsOn must not name a key twice' })
@@ -49,7 +49,7 @@ export class CreatePlanDto {
   tasks!: PlanTaskDto[];
 
   @ApiPropertyOptional({ description: 'Tasks of the plan running at once; default 4.', ...PLAN_LIMITS.maxParallel })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(PLAN_LIMITS.maxParallel.min)
   @Max(PLAN_LIMITS.maxParallel.max)
@@ -60,7 +60,7 @@ export class CreatePlanDto {
       '`stop` (default): after a failure no other task starts. `continue`: only the failed task’s dependants are skipped.',
     enum: PLAN_ON_FAILURE,
   })
-  @IsOptional()
+  @Optional()
   @IsIn(PLAN_ON_FAILURE)
   onFailure?: PlanOnFailure;
 }

@@ -1,3 +1,4 @@
+import { Optional } from '../../http/optional';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -8,7 +9,6 @@ import {
   IsBoolean,
   IsInt,
   IsNumber,
-  IsOptional,
   IsString,
   Length,
   Matches,
@@ -32,20 +32,20 @@ export class CreateTaskDto {
   prompt!: string;
 
   @ApiPropertyOptional({ description: 'Agent profile name from the agents file; defaults to its defaultAgent.' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, 100)
   agent?: string;
 
   @ApiPropertyOptional({ description: "Model passed as {model}; defaults to the profile's model." })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, 200)
   @StorableText()
   model?: string;
 
   @ApiPropertyOptional({ description: 'Absolute path of an existing directory the agent runs in.' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, 4096)
   @Matches(/^\//, { message: 'workdir must be an absolute path' })
@@ -53,7 +53,7 @@ export class CreateTaskDto {
   workdir?: string;
 
   @ApiPropertyOptional({ description: "Per-attempt time limit; defaults to the profile's.", ...LIMITS.timeoutSeconds })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(LIMITS.timeoutSeconds.min)
   @Max(LIMITS.timeoutSeconds.max)
@@ -63,14 +63,14 @@ export class CreateTaskDto {
     description: "Attempts before the task fails; defaults to the profile's.",
     ...LIMITS.maxAttempts,
   })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(LIMITS.maxAttempts.min)
   @Max(LIMITS.maxAttempts.max)
   maxAttempts?: number;
 
   @ApiPropertyOptional({ description: '1 is the highest; default 3.', ...LIMITS.priority })
-  @IsOptional()
+  @Optional()
   @IsInt()
   @Min(LIMITS.priority.min)
   @Max(LIMITS.priority.max)
@@ -81,12 +81,12 @@ export class CreateTaskDto {
     type: 'object',
     additionalProperties: { type: 'string' },
   })
-  @IsOptional()
+  @Optional()
   @IsStringRecord(50, 200)
   labels?: Record<string, string>;
 
   @ApiPropertyOptional({ description: 'Submitting the same key again returns the existing task and starts nothing.' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, 200)
   @StorableText()
@@ -100,7 +100,7 @@ export class CreateTaskDto {
     maxItems: MAX_CHAIN_LENGTH,
     example: ['claude-opus', 'codex', 'ollama-qwen'],
   })
-  @IsOptional()
+  @Optional()
   @IsArray()
   @ArrayMinSize(1)
   @ArrayMaxSize(MAX_CHAIN_LENGTH)
@@ -114,7 +114,7 @@ export class CreateTaskDto {
     minimum: 0,
     maximum: 1_000_000,
   })
-  @IsOptional()
+  @Optional()
   @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 6 })
   @Min(0)
   @Max(1_000_000)
@@ -127,7 +127,7 @@ export class CreateTaskDto {
     maxItems: LOCK_LIMITS.globs,
     example: ['src/api/**', 'README.md'],
   })
-  @IsOptional()
+  @Optional()
   @IsArray()
   @ArrayMaxSize(LOCK_LIMITS.globs)
   @IsString({ each: true })
@@ -140,7 +140,7 @@ export class CreateTaskDto {
       'A local git repository: the agent runs in a worktree of its own on branch `atelier/<task id>` (from `ref`), its changes are committed there, and the worktree is removed at the end (the branch stays). Not with `workdir`.',
     type: TaskRepoDto,
   })
-  @IsOptional()
+  @Optional()
   @ValidateNested()
   @Type(() => TaskRepoDto)
   repo?: TaskRepoDto;
@@ -149,7 +149,7 @@ export class CreateTaskDto {
     description:
       'With `repo` and `locks`: fail the task (class `lock_violation`) when it changes files outside its locks; its work stays committed on its branch. Unset: the agent profile’s `failOnLockViolations`, else false (violations are only reported).',
   })
-  @IsOptional()
+  @Optional()
   @IsBoolean()
   failOnLockViolations?: boolean;
 }

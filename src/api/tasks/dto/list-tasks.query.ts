@@ -1,6 +1,7 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
 import { IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { StorableText } from '../../http/string-checks';
 import { TASK_STATUSES, type TaskStatus } from '../../../../workflows/definitions';
 
 export class ListTasksQuery {
@@ -15,6 +16,7 @@ export class ListTasksQuery {
   @IsArray()
   @IsString({ each: true })
   @Matches(/^[^:]+:.*$/s, { each: true, message: 'label must be key:value' })
+  @StorableText({ each: true })
   label?: string[];
 
   @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })

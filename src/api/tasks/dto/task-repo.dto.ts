@@ -1,5 +1,6 @@
+import { Optional } from '../../http/optional';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsOptional, IsString, Length, Matches } from 'class-validator';
+import { IsString, Length, Matches } from 'class-validator';
 import { StorableText } from '../../http/string-checks';
 
 /** The git repository a task works on, in a worktree of its own on branch `atelier/<task id>`. */
@@ -12,10 +13,11 @@ export class TaskRepoDto {
   path!: string;
 
   @ApiPropertyOptional({ description: 'Where the task branch starts: a branch, tag or commit; default HEAD.' })
-  @IsOptional()
+  @Optional()
   @IsString()
   @Length(1, 250)
   @Matches(/^[^\s~^:?*[\\]+$/, { message: 'ref must be a git branch, tag or commit name' })
   @Matches(/^[^-]/, { message: 'ref must not start with "-"' })
+  @StorableText()
   ref?: string;
 }
