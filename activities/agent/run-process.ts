@@ -55,37 +55,33 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
     let killTimer: NodeJS.Timeout | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
     const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
-    const request = {
-      file: program,
-      args: invocation.args,
-      env: invocation.env,
-      cwd: opts.cwd,
-      stdin: invocation.stdin,
-    };
     let child: AgentProcess;
     try {
-      child = spawn(request, {
-        output: (stream, chunk) => {
-          armIdle();
-          const text = decoders[stream].write(chunk);
-          if (text) opts.onOutput(stream, text);
+      child = spawn(
+        { file: program, args: invocation.args, env: invocation.env, cwd: opts.cwd, stdin: invocation.stdin },
+        {
+          output: (stream, chunk) => {
+            armIdle();
+            const text = decoders[stream].write(chunk);
+            if (text) opts.onOutput(stream, text);
+          },
+          // Anything the agent left in its group dies with it; that also closes pipes a grandchild still holds.
+          // (The spawner helper has done so before it reports the exit.)
+          exit: () => child.killGroup('SIGKILL'),
+          close: (end) => {
+            clearTimeout(timeout);
+            if (idleTimer) clearTimeout(idleTimer);
+            if (killTimer) clearTimeout(killTimer);
+            opts.signal.removeEventListener('abort', onAbort);
+            cutOffSignal?.removeEventListener('abort', onCutOff);
+            for (const stream of ['stdout', 'stderr'] as const) {
+              const rest = decoders[stream].end();
+              if (rest) opts.onOutput(stream, rest);
+            }
+            resolve(end.kind !== 'spawn_failed' && stopReason ? { kind: stopReason } : end);
+          },
         },
-        // Anything the agent left in its group dies with it; that also closes pipes a grandchild still holds.
-        // (The spawner helper has done so before it reports the exit.)
-        exit: () => child.killGroup('SIGKILL'),
-        close: (end) => {
-          clearTimeout(timeout);
-          if (idleTimer) clearTimeout(idleTimer);
-          if (killTimer) clearTimeout(killTimer);
-          opts.signal.removeEventListener('abort', onAbort);
-          cutOffSignal?.removeEventListener('abort', onCutOff);
-          for (const stream of ['stdout', 'stderr'] as const) {
-            const rest = decoders[stream].end();
-            if (rest) opts.onOutput(stream, rest);
-          }
-          resolve(end.kind !== 'spawn_failed' && stopReason ? { kind: stopReason } : end);
-        },
-      });
+      );
     } catch (err) {
       // Node's child_process refuses some starts at once (an argument over the kernel's limit: E2BIG).
       const { code, message } = err as NodeJS.ErrnoException;

@@ -1,4 +1,3 @@
-import { Optional } from '../../http/optional';
 import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -15,6 +14,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { PLAN_LIMITS, PLAN_ON_FAILURE, type PlanOnFailure } from '../../../../workflows/definitions';
+import { Optional } from '../../http/optional';
 import { CreateTaskDto } from '../../tasks/dto/create-task.dto';
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;

@@ -1,4 +1,3 @@
-import { Optional } from '../../http/optional';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import {
@@ -18,6 +17,7 @@ import {
 } from 'class-validator';
 import { LIMITS, LOCK_LIMITS, MAX_CHAIN_LENGTH } from '../../../../workflows/definitions';
 import { IsStringRecord, StorableText } from '../../http/string-checks';
+import { Optional } from '../../http/optional';
 import { TaskRepoDto } from './task-repo.dto';
 
 export class CreateTaskDto {

@@ -1,7 +1,7 @@
-import { Optional } from '../../http/optional';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsString, Length, Matches } from 'class-validator';
 import { StorableText } from '../../http/string-checks';
+import { Optional } from '../../http/optional';
 
 /** The git repository a task works on, in a worktree of its own on branch `atelier/<task id>`. */
 export class TaskRepoDto {
