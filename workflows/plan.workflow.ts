@@ -46,14 +46,18 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
 
   const keysIn = (s: TaskState): string[] => input.tasks.filter((t) => state.get(t.key) === s).map((t) => t.key);
 
+  /**
+   * Tasks are marked skipped once recorded: skips a cancel interrupts stay pending, and the cancel's
+   * own skip records them.
+   */
   const skip = async (keys: Iterable<string>, reason: string): Promise<void> => {
-    const skips: PlanSkip[] = [];
-    for (const t of input.tasks) {
-      if (state.get(t.key) !== 'pending' || ![...keys].includes(t.key)) continue;
-      state.set(t.key, 'skipped');
-      skips.push({ key: t.key, taskId: t.task.taskId, reason });
-    }
-    if (skips.length > 0) await bookkeeping.recordPlanSkips({ planId: input.planId, skips });
+    const wanted = new Set(keys);
+    const skips: PlanSkip[] = input.tasks
+      .filter((t) => state.get(t.key) === 'pending' && wanted.has(t.key))
+      .map((t) => ({ key: t.key, taskId: t.task.taskId, reason }));
+    if (skips.length === 0) return;
+    await bookkeeping.recordPlanSkips({ planId: input.planId, skips });
+    for (const s of skips) state.set(s.key, 'skipped');
   };
 
   const ready = (): PlanTaskInput[] =>
@@ -83,11 +87,19 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
   const start = async (t: PlanTaskInput): Promise<void> => {
     state.set(t.key, 'running');
     running += 1;
-    const child = await startChild(agentTaskWorkflow, {
-      workflowId: workflowIdForTask(t.task.taskId),
-      args: [withBase(t)],
-      priority: { priorityKey: t.task.priority },
-    });
+    let child;
+    try {
+      child = await startChild(agentTaskWorkflow, {
+        workflowId: workflowIdForTask(t.task.taskId),
+        args: [withBase(t)],
+        priority: { priorityKey: t.task.priority },
+      });
+    } catch (err) {
+      // Not started (the plan was cancelled first): the task is still pending, and nothing is waited for.
+      state.set(t.key, 'pending');
+      running -= 1;
+      throw err;
+    }
     void child.result().then(
       (output) => {
         if (output.commit) commits.set(t.key, output.commit.sha);

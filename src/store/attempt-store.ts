@@ -168,6 +168,8 @@ export class AttemptStore {
    * Closes the attempt. A successful attempt also makes the task `succeeded`, in the same statement
    * (unless the workflow ends the task itself: `deferSuccess`): the result is committed before Temporal
    * hears of it, so an attempt retried after a crash in between finds it and does not run the agent again.
+   * An attempt already closed (by this call's earlier try, or by the workflow after its worker went
+   * silent) is left as it is, and writes nothing else.
    */
   async finishAttempt(e: AttemptEnd): Promise<void> {
     const run = await this.runs.runNumber(e.taskId, e.runId);
@@ -180,12 +182,15 @@ export class AttemptStore {
          UPDATE attempts SET finished_at = clock_timestamp() - make_interval(secs => $11 / 1000.0), exit_code = $3,
            failure_class = $4, error = $5, output_bytes = $6, output = $7
          WHERE task_id = $1 AND run = $9 AND number = $2 AND finished_at IS NULL
+         RETURNING number
        ), events AS (
-         -- One INSERT, so the audit trail keeps its order: the attempt's end, then the task's.
+         -- One INSERT, so the audit trail keeps its order: the attempt's end, then the task's. Only
+         -- when this call closed the attempt: one the workflow already closed (its worker was thought
+         -- dead and the task moved on) cannot end the task.
          INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail)
          SELECT $1, $9, v.kind, $2, v.terminal, $8
          FROM (VALUES ('attempt_finished', false), ('succeeded', true)) AS v (kind, terminal)
-         WHERE NOT v.terminal OR ($4 = 'succeeded' AND NOT $10)
+         WHERE EXISTS (SELECT FROM attempt) AND (NOT v.terminal OR ($4 = 'succeeded' AND NOT $10))
          ON CONFLICT DO NOTHING
          RETURNING task_id, terminal
        )

@@ -91,8 +91,15 @@ function runInBackground(worker: Worker, identity: string): RunningWorker {
   };
 }
 
-/** A workflow worker as src/workers/workflow-worker.ts builds it, on `taskQueue`. */
-export async function runWorkflowWorker(h: Harness, taskQueue: string): Promise<RunningWorker> {
+/**
+ * A workflow worker as src/workers/workflow-worker.ts builds it, on `taskQueue`; `plans` replaces the
+ * plan store its activities write through.
+ */
+export async function runWorkflowWorker(
+  h: Harness,
+  taskQueue: string,
+  options: { plans?: PlanStore } = {},
+): Promise<RunningWorker> {
   const identity = `test-workflow-worker@${taskQueue}`;
   const worker = await Worker.create({
     connection: h.connection,
@@ -102,7 +109,7 @@ export async function runWorkflowWorker(h: Harness, taskQueue: string): Promise<
     ...workflowCodeOption(),
     activities: {
       ...createBookkeepingActivities({ store: new AttemptStore(h.pool) }),
-      ...createPlanActivities({ plans: new PlanStore(h.pool) }),
+      ...createPlanActivities({ plans: options.plans ?? new PlanStore(h.pool) }),
       ...createLockActivities({ client: h.client, reapIntervalSeconds: 1 }),
     },
   });

@@ -64,3 +64,80 @@ describe('AttemptStore.taskToRun', () => {
     assert.equal(await countingStore().taskToRun(randomUUID(), 100, randomUUID()), undefined);
   });
 });
+
+describe('AttemptStore.finishAttempt', () => {
+  let pool: Pool;
+  before(() => {
+    pool = new Pool({ connectionString: testEnv.databaseUrl, max: 2 });
+  });
+  after(() => pool.end());
+
+  const success = (taskId: string, runId: string) => ({
+    taskId,
+    runId,
+    attempt: 1,
+    exitCode: 0,
+    failureClass: 'succeeded' as const,
+    error: null,
+    outputBytes: 2,
+    output: 'ok',
+  });
+
+  /** A running task whose first attempt has started under run `runId`. */
+  async function started(store: AttemptStore, runId: string): Promise<string> {
+    const taskId = await insertTask(pool, { prompt: 'p' });
+    await pool.query(`INSERT INTO task_runs (task_id, number, run_id, kind) VALUES ($1, 1, $2, 'submitted')`, [
+      taskId,
+      runId,
+    ]);
+    await store.startAttempt({ taskId, runId, attempt: 1, agent: 'stand-in', worker: 'w' });
+    return taskId;
+  }
+
+  const state = async (taskId: string) => {
+    const task = await pool.query<{ status: string }>('SELECT status FROM tasks WHERE id = $1', [taskId]);
+    const events = await pool.query<{ kind: string }>('SELECT kind FROM task_events WHERE task_id = $1 ORDER BY id', [
+      taskId,
+    ]);
+    const attempt = await pool.query<{ failure_class: string }>(
+      'SELECT failure_class FROM attempts WHERE task_id = $1',
+      [taskId],
+    );
+    return {
+      status: task.rows[0]?.status,
+      events: events.rows.map((r) => r.kind),
+      attempt: attempt.rows[0]?.failure_class,
+    };
+  };
+
+  it('a success ends the task once, and a retried write changes nothing', async () => {
+    const store = new AttemptStore(pool);
+    const runId = randomUUID();
+    const taskId = await started(store, runId);
+    await store.finishAttempt(success(taskId, runId));
+    await store.finishAttempt(success(taskId, runId));
+    assert.deepEqual(await state(taskId), {
+      status: 'succeeded',
+      events: ['attempt_started', 'attempt_finished', 'succeeded'],
+      attempt: 'succeeded',
+    });
+  });
+
+  it('a worker thought dead cannot end the task once the workflow has closed its attempt', async () => {
+    const store = new AttemptStore(pool);
+    const runId = randomUUID();
+    const taskId = await started(store, runId);
+    // The workflow gave up on the silent worker: the attempt is closed, and the task goes on.
+    await store.recordAttemptFailure(
+      { taskId, attempt: 1, agent: 'stand-in', failureClass: 'timeout', message: 'heartbeat timeout' },
+      runId,
+    );
+    await store.finishAttempt(success(taskId, runId));
+    assert.deepEqual(await state(taskId), {
+      status: 'running',
+      events: ['attempt_started', 'attempt_finished'],
+      attempt: 'timeout',
+    });
+    assert.equal((await store.taskToRun(taskId, 100, runId))?.result, null);
+  });
+});

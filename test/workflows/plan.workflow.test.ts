@@ -300,6 +300,62 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
     assert.equal(child.status.name, 'CANCELLED');
   });
 
+  it('a plan cancelled before its first task has started ends cancelled, the task skipped', async () => {
+    // The cancel reaches the workflow with its start (no worker polls yet), so the child's start is refused.
+    const queues = { workflowQueue: uniqueQueue('wf-plan'), agentQueue: uniqueQueue('agents-plan') };
+    const { planId, handle } = await startPlan(queues, [{ key: 'only', prompt: 'x' }]);
+    await handle.cancel();
+    track(await runWorkflowWorker(h, queues.workflowQueue));
+    await waitFor('the plan to end cancelled', async () => (await handle.describe()).status.name === 'CANCELLED', {
+      timeoutMs: 20_000,
+    });
+    const { plan, byKey } = await planTasks(planId);
+    assert.equal(plan.status, 'cancelled');
+    assert.equal(byKey.get('only')?.status, 'cancelled');
+    assert.equal(byKey.get('only')?.skipped_reason, 'plan cancelled');
+  });
+
+  it('skips a cancel interrupts while they are being recorded are recorded by the cancel', async () => {
+    const queues = { workflowQueue: uniqueQueue('wf-plan'), agentQueue: uniqueQueue('agents-plan') };
+    // The first skips recorded never finish: the plan is cancelled while it waits on them.
+    let entered = false;
+    let release = (): void => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    class StuckFirstSkips extends PlanStore {
+      override async recordSkips(record: Parameters<PlanStore['recordSkips']>[0]): Promise<void> {
+        if (entered) return super.recordSkips(record);
+        entered = true;
+        await held;
+      }
+    }
+    await Promise.all([
+      runWorkflowWorker(h, queues.workflowQueue, { plans: new StuckFirstSkips(h.pool) }).then(track),
+      runAgentWorker(h, queues.agentQueue).then(track),
+    ]);
+    try {
+      const { planId, handle } = await startPlan(
+        queues,
+        [
+          { key: 'fails', prompt: '@exit 1' },
+          { key: 'later', prompt: 'later' },
+        ],
+        { maxParallel: 1, onFailure: 'stop' },
+      );
+      await waitFor('the skips after the failure to be recorded', () => entered);
+      await handle.cancel();
+      await waitFor('the plan to end cancelled', async () => (await handle.describe()).status.name === 'CANCELLED', {
+        timeoutMs: 20_000,
+      });
+      const { plan, byKey } = await planTasks(planId);
+      assert.equal(plan.status, 'cancelled');
+      assert.equal(byKey.get('fails')?.status, 'failed');
+      assert.equal(byKey.get('later')?.status, 'cancelled');
+      assert.equal(byKey.get('later')?.skipped_reason, 'plan cancelled');
+    } finally {
+      release();
+    }
+  });
+
   it("honours task priority when agent slots are contended, across plans and single tasks (Temporal's priority)", async () => {
     const queues = await freshQueues({ slots: 1 });
     // A single task holds the only agent slot while everything else queues up behind it.
