@@ -80,6 +80,8 @@ describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
       [{ agents: 'chain-a' }, 'agents', /must be an array/],
       [{ budgetUsd: -1 }, 'budgetUsd', /must not be less than 0/],
       [{ budgetUsd: 'ten' }, 'budgetUsd', /number/],
+      [{ budgetUsd: 1e-7 }, 'budgetUsd', /at most 6 decimal places/],
+      [{ budgetUsd: 0.1234567 }, 'budgetUsd', /at most 6 decimal places/],
     ];
     for (const [fields, field, problem] of cases) {
       const res = await call(stack.baseUrl, 'POST', '/v1/tasks', { body: { prompt: 'p', ...fields } });
@@ -168,7 +170,7 @@ describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
     assert.ok(before.spentTodayUsd > 0, 'the earlier tasks cost something');
     assert.match(before.day, /^\d{4}-\d{2}-\d{2}$/);
 
-    for (const body of [{}, { dailyUsd: -1 }, { dailyUsd: 'lots' }, { dailyUsd: 1, extra: true }]) {
+    for (const body of [{}, { dailyUsd: -1 }, { dailyUsd: 'lots' }, { dailyUsd: 1, extra: true }, { dailyUsd: 1e-7 }]) {
       const bad = await call(stack.baseUrl, 'PUT', '/v1/budget', { body });
       assert.equal(bad.status, 400, `${JSON.stringify(body)}: ${bad.text}`);
     }
@@ -199,8 +201,10 @@ describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
       body: { budgetUsd: 1 },
     });
     assert.equal(missing.status, 404);
-    const bad = await call(stack.baseUrl, 'PUT', `/v1/tasks/${id}/budget`, { body: { budgetUsd: -3 } });
-    assert.equal(bad.status, 400);
+    for (const budgetUsd of [-3, 1e-7]) {
+      const bad = await call(stack.baseUrl, 'PUT', `/v1/tasks/${id}/budget`, { body: { budgetUsd } });
+      assert.equal(bad.status, 400, `${budgetUsd}: ${bad.text}`);
+    }
     const res = await call(stack.baseUrl, 'PUT', `/v1/tasks/${id}/budget`, { body: { budgetUsd: 1 } });
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(res.json, { id, budgetUsd: 1, costUsd: 0 });

@@ -58,7 +58,9 @@ const runningOn = (body: WorkersBody, kind: WorkerView['kind'], queue: string): 
   body.workers.find((w) => w.kind === kind && w.registered && w.status === 'running' && w.taskQueues.includes(queue));
 
 /** A second API process on the stack's database and Temporal: another replica behind the same load balancer. */
-async function startApiReplica(env: NodeJS.ProcessEnv): Promise<{ baseUrl: string; stop: () => Promise<void> }> {
+async function startApiReplica(
+  env: NodeJS.ProcessEnv,
+): Promise<{ baseUrl: string; stop: () => Promise<void>; kill: () => void }> {
   const port = await freePort();
   let output = '';
   const child: ChildProcess = spawn(process.execPath, [resolve(ROOT, 'dist/src/api/main.js')], {
@@ -80,6 +82,9 @@ async function startApiReplica(env: NodeJS.ProcessEnv): Promise<{ baseUrl: strin
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
+    },
+    kill: () => {
+      if (child.exitCode === null) child.kill('SIGKILL');
     },
   };
 }
@@ -448,6 +453,43 @@ describe('observability of the whole service: metrics, workers, live logs', () =
       const missing = await call(stack.baseUrl, 'GET', '/v1/tasks/6b164171-b029-4597-b729-14ee9d951aec/logs?follow=1');
       assert.equal(missing.status, 404);
       assert.match(missing.headers.get('content-type') ?? '', /^application\/json/);
+    });
+
+    it('a replica stopping (SIGTERM) ends its open streams and exits; the follower resumes on another', async () => {
+      const leaving = await startApiReplica({
+        TEMPORAL_ADDRESS: testEnv.temporalAddress,
+        DATABASE_URL: testEnv.databaseUrl,
+        ATELIER_AGENTS_FILE: TEST_AGENTS_FILE,
+        ATELIER_WORKFLOW_QUEUE: workflowQueue,
+        ATELIER_AGENT_QUEUE: agentQueue,
+      });
+      const task = await submit(stack.baseUrl, { prompt: '@print before-shutdown\n@hang' });
+      try {
+        const followed = await openSse(`${leaving.baseUrl}/v1/tasks/${task.id}/logs?follow=1`);
+        const first = await followed.next(15_000);
+        assert.equal(first?.event, 'log');
+        assert.ok(first?.id);
+        let timer: NodeJS.Timeout | undefined;
+        const stopped = await Promise.race([
+          leaving.stop().then(() => 'stopped'),
+          new Promise((r) => (timer = setTimeout(() => r('still running'), 15_000))),
+        ]);
+        clearTimeout(timer);
+        assert.equal(stopped, 'stopped', 'the replica exits within 15 s of SIGTERM with a stream open');
+        assert.equal(await followed.next(5_000), undefined, 'the stream was closed');
+
+        const resumed = await openSse(`${stack.baseUrl}/v1/tasks/${task.id}/logs?follow=1`, {
+          'Last-Event-ID': first.id,
+        });
+        const cancel = await call(stack.baseUrl, 'POST', `/v1/tasks/${task.id}/cancel`);
+        assert.equal(cancel.status < 300, true, cancel.text);
+        const rest = await readAll(resumed, 30_000);
+        assert.deepEqual(logEvents(rest), [], 'nothing is sent twice');
+        assert.equal(JSON.parse(rest[rest.length - 1]?.data ?? '{}').status, 'cancelled');
+      } finally {
+        leaving.kill();
+        await call(stack.baseUrl, 'POST', `/v1/tasks/${task.id}/cancel`);
+      }
     });
 
     it('leaves the plain text endpoint as it was', async () => {

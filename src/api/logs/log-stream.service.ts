@@ -43,7 +43,8 @@ const frame = (event: string, data: unknown, id?: string): string =>
 @Injectable()
 export class LogStreamService {
   private readonly store: LogFollowStore;
-  private streams = 0;
+  /** One per open stream: aborting it ends the stream. */
+  private readonly streams = new Set<AbortController>();
 
   constructor(
     @Inject(PG_POOL) pool: Pool,
@@ -54,7 +55,15 @@ export class LogStreamService {
 
   /** Followers connected to this replica now. */
   get active(): number {
-    return this.streams;
+    return this.streams.size;
+  }
+
+  /**
+   * Ends the open streams before the HTTP server closes, which waits for open connections; followers
+   * reconnect (`Last-Event-ID`) to another replica, or to this one once it is back.
+   */
+  beforeApplicationShutdown(): void {
+    for (const abort of this.streams) abort.abort();
   }
 
   async follow(taskId: string, opts: FollowOptions, res: Response): Promise<StreamableFile> {
@@ -80,10 +89,10 @@ export class LogStreamService {
     res.setHeader('Cache-Control', 'no-cache, no-transform');
     // Reverse proxies (nginx) must pass events on as they come, not buffer them.
     res.setHeader('X-Accel-Buffering', 'no');
-    this.streams += 1;
+    this.streams.add(abort);
     const stream = Readable.from(this.frames(taskId, run, cursor, opts.attempt, abort.signal));
     stream.once('close', () => {
-      this.streams -= 1;
+      this.streams.delete(abort);
       abort.abort();
     });
     return new StreamableFile(stream);

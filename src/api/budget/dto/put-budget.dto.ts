@@ -1,5 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
 import { IsNumber, Max, Min, ValidateIf } from 'class-validator';
+import { MaxDecimalPlaces } from '../../http/decimal-places';
 
 export class PutBudgetDto {
   @ApiProperty({
@@ -10,7 +11,8 @@ export class PutBudgetDto {
     maximum: 1_000_000_000,
   })
   @ValidateIf((o: PutBudgetDto) => o.dailyUsd !== null)
-  @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 6 })
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @MaxDecimalPlaces(6)
   @Min(0)
   @Max(1_000_000_000)
   dailyUsd!: number | null;

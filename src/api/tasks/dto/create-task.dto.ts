@@ -17,6 +17,7 @@ import {
 } from 'class-validator';
 import { LIMITS, LOCK_LIMITS, MAX_CHAIN_LENGTH } from '../../../../workflows/definitions';
 import { IsStringRecord, StorableText } from '../../http/string-checks';
+import { MaxDecimalPlaces } from '../../http/decimal-places';
 import { Optional } from '../../http/optional';
 import { TaskRepoDto } from './task-repo.dto';
 
@@ -115,7 +116,8 @@ export class CreateTaskDto {
     maximum: 1_000_000,
   })
   @Optional()
-  @IsNumber({ allowNaN: false, allowInfinity: false, maxDecimalPlaces: 6 })
+  @IsNumber({ allowNaN: false, allowInfinity: false })
+  @MaxDecimalPlaces(6)
   @Min(0)
   @Max(1_000_000)
   budgetUsd?: number;
