@@ -6,6 +6,7 @@ import {
   defineSignal,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -27,6 +28,7 @@ export const locksGrantedSignal = defineSignal<[LockRelease]>(LOCK_SIGNALS.grant
 export const lockTableQuery = defineQuery<LockTable>(LOCK_TABLE_QUERY);
 
 const DEFAULT_REAP_INTERVAL_SECONDS = 30;
+const REAP_SCHEDULE_PATCH = 'lock-manager-reap-schedule';
 
 const lockActivities = proxyActivities<LockActivities>({
   startToCloseTimeout: '30 seconds',
@@ -41,7 +43,8 @@ const lockActivities = proxyActivities<LockActivities>({
  * served in arrival order, and a later request may only pass a waiting one it cannot conflict with, so
  * nobody is starved; holding nothing while waiting means no deadlock. Tasks release with
  * `releaseLocks` from a non-cancellable `finally`; holders and waiters whose workflow run ended
- * without releasing (terminated, timed out) are dropped every `reapIntervalSeconds`. Grants go to the
+ * without releasing (terminated, timed out) are dropped every `reapIntervalSeconds`, however busy the
+ * manager is. Grants go to the
  * requesting run only, never to a later run of the same task. The table survives worker and server
  * restarts as workflow state and moves over `continueAsNew` when the history grows long.
  */
@@ -107,6 +110,9 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
     }
   };
 
+  // Runs from before the schedule reaped only after a quiet interval, so never in a busy repository.
+  const reapOnSchedule = patched(REAP_SCHEDULE_PATCH);
+  let nextReap = Date.now() + reapMs;
   for (;;) {
     await grant();
     if (workflowInfo().continueAsNewSuggested) {
@@ -114,7 +120,14 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
       await continueAsNew<typeof lockManagerWorkflow>({ ...input, holders, waiters });
     }
     const seen = changes;
-    const changed = await condition(() => changes !== seen, reapMs);
-    if (!changed) await reap();
+    if (!reapOnSchedule) {
+      if (!(await condition(() => changes !== seen, reapMs))) await reap();
+      continue;
+    }
+    await condition(() => changes !== seen, Math.max(1, nextReap - Date.now()));
+    if (Date.now() >= nextReap) {
+      await reap();
+      nextReap = Date.now() + reapMs;
+    }
   }
 }

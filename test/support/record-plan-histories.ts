@@ -152,6 +152,8 @@ const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'plan-continue-after-failure': planContinueAfterFailure,
   'plan-merge-dependencies': planMergeDependencies,
   'lock-manager': lockManager,
+  // Patch lock-manager-reap-schedule: the same scenario, reaping on its own schedule.
+  'lock-manager-reap-schedule': lockManager,
 };
 
 async function main(): Promise<void> {

@@ -5,7 +5,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { agentTaskWorkflow } from '../../workflows';
 import { workflowIdForLocks, type LockTable } from '../../workflows/definitions';
-import { lockTableQuery } from '../../workflows/lock-manager.workflow';
+import { acquireLocksSignal, lockTableQuery } from '../../workflows/lock-manager.workflow';
 import {
   openHarness,
   runAgentWorker,
@@ -167,6 +167,42 @@ describe('file locks', { timeout: 120_000 }, () => {
     await holder.handle.terminate('test');
     assert.equal(await ended(next), 'succeeded');
     assert.deepEqual(await tableTasks(repo), { holders: [], waiters: [] });
+  });
+
+  it('takes back the locks of a terminated task while requests keep arriving', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    const holder = await startTask(queues, repo, ['**'], '@hang');
+    await waitFor('the holder to run', async () => (await spanOf(holder.taskId)) !== undefined);
+    const next = await startTask(queues, repo, ['README.md'], 'next');
+    await waitFor('the next task to wait', async () => (await tableTasks(repo)).waiters.length === 1);
+    await holder.handle.terminate('test');
+    // A busy repository: the manager hears of a change more often than its reap interval (1 s here).
+    const manager = h.client.workflow.getHandle(workflowIdForLocks(repo));
+    let busy = true;
+    const traffic = (async () => {
+      for (let i = 0; busy; i++) {
+        const id = `gone-${randomUUID()}`;
+        await manager.signal(acquireLocksSignal, {
+          requestId: `${id}/run`,
+          workflowId: id,
+          runId: randomUUID(),
+          taskId: randomUUID(),
+          globs: [`other-${i}/**`],
+        });
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    })();
+    try {
+      await waitFor(
+        'the next task to succeed',
+        async () => (await next.handle.describe()).status.name === 'COMPLETED',
+        { timeoutMs: 15_000 },
+      );
+    } finally {
+      busy = false;
+      await traffic;
+    }
   });
 
   it('takes back the locks of a task whose workflow timed out', async () => {
