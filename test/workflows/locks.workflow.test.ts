@@ -156,27 +156,29 @@ describe('file locks', { timeout: 120_000 }, () => {
     assert.equal(await ended(holder), 'failed');
   });
 
-  it('takes back the locks of a terminated task', async () => {
+  /**
+   * A task holding every file of a fresh repository, terminated while a second task waits for one of
+   * them. Termination runs no finally: only the lock manager's reaping frees the waiter.
+   */
+  async function terminatedHolder(): Promise<{ repo: string; next: Started }> {
     const queues = await freshQueues();
     const repo = freshRepo();
     const holder = await startTask(queues, repo, ['**'], '@hang');
     await waitFor('the holder to run', async () => (await spanOf(holder.taskId)) !== undefined);
     const next = await startTask(queues, repo, ['README.md'], 'next');
     await waitFor('the next task to wait', async () => (await tableTasks(repo)).waiters.length === 1);
-    // Termination runs no finally: the lock manager notices the holder ended and reaps its locks.
     await holder.handle.terminate('test');
+    return { repo, next };
+  }
+
+  it('takes back the locks of a terminated task', async () => {
+    const { repo, next } = await terminatedHolder();
     assert.equal(await ended(next), 'succeeded');
     assert.deepEqual(await tableTasks(repo), { holders: [], waiters: [] });
   });
 
   it('takes back the locks of a terminated task while requests keep arriving', async () => {
-    const queues = await freshQueues();
-    const repo = freshRepo();
-    const holder = await startTask(queues, repo, ['**'], '@hang');
-    await waitFor('the holder to run', async () => (await spanOf(holder.taskId)) !== undefined);
-    const next = await startTask(queues, repo, ['README.md'], 'next');
-    await waitFor('the next task to wait', async () => (await tableTasks(repo)).waiters.length === 1);
-    await holder.handle.terminate('test');
+    const { repo, next } = await terminatedHolder();
     // A busy repository: the manager hears of a change more often than its reap interval (1 s here).
     const manager = h.client.workflow.getHandle(workflowIdForLocks(repo));
     let busy = true;
