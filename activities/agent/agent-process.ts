@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { parentDeathPrefix } from '../../src/process/parent-death-signal';
+import { socketHolders, socketOf } from '../../src/process/socket-holders';
 import type { OutputStream } from './parsers/types';
 
 /** One agent process to start: an absolute program path and its arguments, never a shell. */
@@ -49,6 +50,26 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
 const PDEATHSIG_WRAPPER = parentDeathPrefix('KILL');
 
 /**
+ * After the agent has exited, its output stays open only while a process that left its process group
+ * (a daemon, in a session of its own) holds it: that process is killed after this long, and the output
+ * closed on the worker's side `KILL_GRACE_MS` later whatever happens (as infra/spawner does).
+ */
+const OUTPUT_GRACE_MS = 2_000;
+const KILL_GRACE_MS = 1_000;
+
+/** Kills the processes holding `sockets`, each with its own process group (a daemon leads one). */
+function killHolders(sockets: ReadonlySet<string>): void {
+  for (const pid of socketHolders(sockets)) {
+    signalGroup(pid, 'SIGKILL');
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already.
+    }
+  }
+}
+
+/**
  * Spawns the agent from the worker itself (Node's child_process), through `setpriv --pdeathsig`: the
  * way without the spawner helper (agent-spawner.ts), where Go is not at hand.
  */
@@ -63,6 +84,12 @@ export const spawnDirectly: SpawnAgent = (request, events) => {
   });
   let closed = false;
   let spawnError: NodeJS.ErrnoException | undefined;
+  // The agent's ends of its output, read while it runs: what a daemon it leaves behind would hold.
+  const pid = child.pid;
+  const outputSockets = new Set(
+    pid === undefined ? [] : [1, 2].map((fd) => socketOf(pid, fd)).filter((s) => s !== undefined),
+  );
+  let outputTimer: NodeJS.Timeout | undefined;
   child.stdout.on('data', (chunk: Buffer) => events.output('stdout', chunk));
   child.stderr.on('data', (chunk: Buffer) => events.output('stderr', chunk));
   // An agent that exits without reading its prompt closes the pipe: that is its business, not an error.
@@ -71,9 +98,19 @@ export const spawnDirectly: SpawnAgent = (request, events) => {
   child.on('error', (err: NodeJS.ErrnoException) => {
     spawnError = err;
   });
-  child.on('exit', () => events.exit());
+  child.on('exit', () => {
+    events.exit();
+    outputTimer = setTimeout(() => {
+      killHolders(outputSockets);
+      outputTimer = setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+      }, KILL_GRACE_MS);
+    }, OUTPUT_GRACE_MS);
+  });
   child.on('close', (code, signal) => {
     closed = true;
+    clearTimeout(outputTimer);
     if (spawnError && child.pid === undefined) {
       events.close({ kind: 'spawn_failed', code: spawnError.code ?? 'UNKNOWN', message: spawnError.message });
     } else if (signal) {

@@ -21,7 +21,9 @@
 // Signals are the worker's business: it signals an agent's process group (its pid) itself, but for one.
 // When an agent exits, the spawner SIGKILLs what it left in its group before reaping it: the agent's
 // pid, which is the group's id, cannot pass to another process before then. Each agent leads a session
-// and process group of its own, as Node's detached children do.
+// and process group of its own, as Node's detached children do. A process that left the agent's group
+// (a daemon, in a session of its own) and still holds its output 2 s after the agent exited is killed,
+// so the run ends and nothing of it lives on.
 //
 // Lifetime: the spawner dies with the worker (parent-death signal SIGTERM, even when the worker is
 // killed with SIGKILL), and then, as when its standard input closes, kills every agent's process
@@ -42,6 +44,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -163,6 +166,78 @@ func waitExited(pid int) bool {
 	}
 }
 
+// After its agent has exited, an agent's output stays open only while a process that left the agent's
+// process group (a session of its own: a daemon) still holds it. The spawner waits this long for such a
+// process to close it, then kills it, and after killGrace more stops reading.
+const (
+	outputGrace = 2 * time.Second
+	killGrace   = time.Second
+)
+
+// socketInodes are the inodes of sockets, as /proc/<pid>/fd shows them ("socket:[inode]").
+func socketInodes(files ...*os.File) map[string]bool {
+	inodes := map[string]bool{}
+	for _, f := range files {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(int(f.Fd()), &st); err == nil {
+			inodes[fmt.Sprintf("socket:[%d]", st.Ino)] = true
+		}
+	}
+	return inodes
+}
+
+// holders are the processes with a descriptor on one of the sockets.
+func holders(inodes map[string]bool) []int {
+	procs, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		fds, _ := os.ReadDir("/proc/" + p.Name() + "/fd")
+		for _, fd := range fds {
+			if link, err := os.Readlink("/proc/" + p.Name() + "/fd/" + fd.Name()); err == nil && inodes[link] {
+				pids = append(pids, pid)
+				break
+			}
+		}
+	}
+	return pids
+}
+
+// awaitOutputClosed waits until the exited agent's output is read to its end. A process that escaped
+// the agent's process group and holds the output open would keep the run from ending, and outlive it:
+// after outputGrace it is killed, with its own process group, and after killGrace the output is
+// closed on this side regardless.
+func awaitOutputClosed(reading *sync.WaitGroup, inodes map[string]bool, readEnds []*os.File) {
+	done := make(chan struct{})
+	go func() {
+		reading.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return
+	case <-time.After(outputGrace):
+	}
+	own := syscall.Getpgrp()
+	for _, pid := range holders(inodes) {
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid != own && pgid > 1 {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	select {
+	case <-done:
+	case <-time.After(killGrace):
+		for _, f := range readEnds {
+			_ = f.Close()
+		}
+		<-done
+	}
+}
+
 // start runs one request. It is called from a single goroutine locked to its OS thread: a child's
 // parent-death signal fires when the thread that started it exits, and this one never does.
 func start(r request, out *frames) {
@@ -178,6 +253,8 @@ func start(r request, out *frames) {
 		out.sendJSON('F', r.ID, failure(r.Path, err))
 		return
 	}
+	// The agent's ends of its output, by inode: how processes still holding them are found later.
+	outputInodes := socketInodes(stdoutW, stderrW)
 	proc, err := startAgent(r, []*os.File{stdinR, stdoutW, stderrW})
 	// The child has its copies; the parent keeps the ends it reads and writes.
 	_ = stdinR.Close()
@@ -243,8 +320,7 @@ func start(r request, out *frames) {
 			}
 		}
 		out.sendJSON('X', r.ID, status)
-		// A grandchild that left the group (a session of its own) may still hold the pipes open.
-		reading.Wait()
+		awaitOutputClosed(&reading, outputInodes, []*os.File{stdoutR, stderrR})
 		out.send('C', r.ID, nil)
 	}()
 }

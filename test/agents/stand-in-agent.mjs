@@ -9,6 +9,8 @@
 //   @fail-until N FILE [FAILURE]  count runs in FILE; while the count is below N, exit 1 (or fail as
 //                        FAILURE, see @fail)
 //   @spawn-child FILE    start a grandchild that sleeps, write its pid to FILE
+//   @escape-child FILE   start a grandchild that sleeps in a session of its own (out of the agent's process
+//                        group) holding the agent's stdout and stderr, write its pid to FILE
 //   @pidfile FILE        write this process's pid to FILE
 //   @first-run FILE DIRECTIVE  run DIRECTIVE only in the first run to get here (FILE records that one ran)
 //   @echo-env NAME       print NAME=value of an environment variable (or NAME unset)
@@ -517,6 +519,12 @@ async function run(line) {
     }
     case '@spawn-child': {
       const child = spawn('sleep', ['1000'], { stdio: 'ignore' });
+      writeFileSync(arg, String(child.pid));
+      break;
+    }
+    case '@escape-child': {
+      const child = spawn('sleep', ['1000'], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+      child.unref();
       writeFileSync(arg, String(child.pid));
       break;
     }

@@ -143,6 +143,18 @@ for (const [how, spawn] of SPAWNS)
       await waitDead(readPid(childPidFile), 'the grandchild');
     });
 
+    it("ends the run when a process that left the agent's session holds its output, and kills that process", async () => {
+      const escapedPidFile = join(dir, `escaped-${randomUUID()}`);
+      const r = await run(standIn(`@escape-child ${escapedPidFile}\n@print left behind`), { timeoutMs: 20_000 });
+      try {
+        assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+        assert.equal(r.stdout, 'left behind\n');
+        await waitDead(readPid(escapedPidFile), "the process that escaped the agent's group");
+      } finally {
+        signalQuietly(readPid(escapedPidFile));
+      }
+    });
+
     it('kills the process when its abort signal fires', async () => {
       const pidFile = join(dir, `agent-${randomUUID()}`);
       const abort = new AbortController();
