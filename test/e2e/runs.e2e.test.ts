@@ -12,6 +12,7 @@ import { call, getTask, submit, waitForEnd, type ErrorBody, type TaskView } from
 import { stopStackCleanly } from '../support/process-tree';
 import { startStack, type Stack } from '../support/stack';
 import { findResetPoint } from '../../src/api/runs/reset-point';
+import { initRepo } from '../support/git';
 import { testEnv } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
@@ -271,6 +272,34 @@ describe('retry and reset of finished tasks', { timeout: 120_000 }, () => {
     const again = await call(stack.baseUrl, 'POST', `/v1/tasks/${submitted.id}/reset`);
     assert.equal(again.status, 409, again.text);
     assert.match((again.json as ErrorBody).message, /only a failed task can be reset/);
+  });
+
+  it('refuses to reset a task that ran with file locks or in a git worktree, and retries it', async () => {
+    const repo = join(tmp, `repo-${randomUUID()}`);
+    initRepo(repo);
+    for (const [fields, held] of [
+      [{ locks: ['src/**'], workdir: tmp }, /ran with file locks,/],
+      [{ repo: { path: repo } }, /ran with a git worktree,/],
+    ] as const) {
+      const submitted = await submit(stack.baseUrl, { prompt: '@exit 1', maxAttempts: 1, ...fields });
+      assert.equal((await waitForEnd(stack.baseUrl, submitted.id)).status, 'failed');
+      const reset = await call(stack.baseUrl, 'POST', `/v1/tasks/${submitted.id}/reset`);
+      assert.equal(reset.status, 409, reset.text);
+      const message = (reset.json as ErrorBody).message;
+      assert.match(message, held);
+      assert.match(message, /retry it instead/);
+      const runs = await pool.query('SELECT number FROM task_runs WHERE task_id = $1', [submitted.id]);
+      assert.equal(runs.rowCount, 1, 'the refused reset started no run');
+      // A retry starts once the failed run's workflow has closed (it gives its locks and worktree back first).
+      await waitFor('the retry to start', async () => {
+        const retry = await call(stack.baseUrl, 'POST', `/v1/tasks/${submitted.id}/retry`);
+        if (retry.status === 409 && /still has a running workflow/.test(retry.text)) return false;
+        assert.equal(retry.status, 202, retry.text);
+        return true;
+      });
+      const retried = (await waitForEnd(stack.baseUrl, submitted.id)) as TaskWithRuns;
+      assert.deepEqual([retried.status, retried.runs.map((r) => r.kind)], ['failed', ['submitted', 'retry']]);
+    }
   });
 
   it('follows a reset made outside Atelier (the Temporal Web UI, say) as an external run', async () => {

@@ -21,7 +21,11 @@ export class RunsController {
   @HttpCode(202)
   @ApiOperation({ summary: "Reset a failed task's workflow to just before its last failed step (a new run)." })
   @ApiResponse({ status: 202, description: 'The workflow was reset; the new run goes on from the failed step.' })
-  @ApiResponse({ status: 409, description: 'The task has not failed, or has no failed step to reset to.' })
+  @ApiResponse({
+    status: 409,
+    description:
+      'The task has not failed, has no failed step to reset to, or ran with file locks or a git worktree (retry it instead).',
+  })
   reset(@Param('id') id: string) {
     return this.runs.reset(id);
   }

@@ -22,7 +22,7 @@ import { TaskStore, type TaskRow } from '../../store/task-store';
 import { CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import { taskLinks } from '../tasks/task-view';
 import { findResetPoint } from './reset-point';
-import { isUuid } from '../../../workflows/definitions';
+import { isUuid, type AgentTaskInput } from '../../../workflows/definitions';
 import { taskWorkflowInput } from '../tasks/task-workflow-input';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
@@ -128,6 +128,13 @@ export class RunsService {
     if (!point) {
       throw new ConflictException(`task ${id} has no failed step to reset to: its workflow failed before running one`);
     }
+    const held = await this.heldResources(events);
+    if (held) {
+      // The reset run would replay the old run's grant and worktree, both given back when it ended.
+      throw new ConflictException(
+        `task ${id} ran with ${held}, which its failed run gave back: a reset would run it without them; retry it instead (POST /v1/tasks/${id}/retry)`,
+      );
+    }
     const started = await this.runs.startRun(
       id,
       'reset',
@@ -192,6 +199,17 @@ export class RunsService {
   }
 
   /** The previous run's start, from its history; rebuilt from the task row when that is gone. */
+  /** What the run held for as long as it ran: file locks, a git worktree (from its workflow input). */
+  private async heldResources(events: HistoryEvent[]): Promise<string | undefined> {
+    const payloads = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
+    const [input] = await decodeArrayFromPayloads(this.temporal.options.loadedDataConverter, payloads);
+    const { locks, repo } = (input ?? {}) as Partial<Pick<AgentTaskInput, 'locks' | 'repo'>>;
+    if (locks && repo) return 'file locks and a git worktree';
+    if (locks) return 'file locks';
+    if (repo) return 'a git worktree';
+    return undefined;
+  }
+
   private async recipeOf(task: TaskRow): Promise<StartRecipe> {
     let events: HistoryEvent[] = [];
     try {
