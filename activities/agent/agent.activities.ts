@@ -23,6 +23,7 @@ import { Tail } from './parsers/line-splitter';
 import { runOllama } from './run-ollama';
 import type { SpawnAgent } from './agent-process';
 import { runProcess, type CutOff } from './run-process';
+import { SecretRedactor } from './secret-redactor';
 import { isDirectory } from '../../src/fs/is-directory';
 
 export interface AgentActivityDeps {
@@ -103,6 +104,7 @@ const LEASE_RENEW_MS = 5000;
  * (budgets, the agent's circuit breaker, its concurrency and start-rate limits); when held back nothing
  * runs, no attempt is recorded, and the answer carries `waiting`. The output is read by the profile's
  * parser, and the attempt gets one failure class (classify-attempt.ts), its cost, tokens and session.
+ * The secrets the agent was given are masked in its output before anything reads or stores it.
  * Timeouts: the task's own `timeoutSeconds` kills the run, and so does the profile's `idleSeconds` of
  * silence (`stalled`); Temporal's start-to-close is the timeout plus a margin, and its heartbeat
  * timeout detects a dead worker within seconds.
@@ -214,6 +216,11 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     const parser = createParser(profile.output);
     const stdoutTail = new Tail();
     const stderrTail = new Tail();
+    // An Ollama agent is an HTTP call: it gets no environment, so none of the worker's values can reach its output.
+    const invocation =
+      profile.output === 'ollama-http'
+        ? undefined
+        : buildInvocation({ profile, prompt, model, workdir: input.workdir }, deps.env);
     const started = Date.now();
     let stdout = '';
     let outputBytes = 0;
@@ -230,14 +237,20 @@ export function createAgentActivities(deps: AgentActivityDeps) {
           );
       }
     }, heartbeatIntervalMs);
-    const onOutput = (stream: 'stdout' | 'stderr', text: string): void => {
-      outputBytes += Buffer.byteLength(text);
+    const record = (stream: 'stdout' | 'stderr', text: string): void => {
       logs.write(stream, text);
       parser.push(stream, text);
       (stream === 'stdout' ? stdoutTail : stderrTail).push(text);
       if (stream === 'stdout' && stdout.length < MAX_KEPT_OUTPUT) stdout += text;
       const lines = text.split('\n').filter((l) => l.trim() !== '');
       if (lines.length > 0) lastLine = (lines[lines.length - 1] as string).slice(0, 200);
+    };
+    // Everything the output reaches (logs, parser, heartbeat, tails, the attempt's record and failure)
+    // gets it with the secrets the agent was given masked.
+    const redactor = new SecretRedactor(invocation?.secrets ?? [], record);
+    const onOutput = (stream: 'stdout' | 'stderr', text: string): void => {
+      outputBytes += Buffer.byteLength(text);
+      redactor.write(stream, text);
     };
     const idleTimeoutMs = profile.idleSeconds === undefined ? undefined : profile.idleSeconds * 1000;
     let end: RunEnd;
@@ -249,7 +262,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     try {
       try {
         end =
-          profile.output === 'ollama-http'
+          invocation === undefined
             ? await runOllama({
                 baseUrl: profile.baseUrl as string,
                 model: model ?? '',
@@ -260,7 +273,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
                 onOutput,
               })
             : await runProcess({
-                invocation: buildInvocation({ profile, prompt, model, workdir: input.workdir }, deps.env),
+                invocation,
                 cwd: input.workdir,
                 timeoutMs: input.timeoutSeconds * 1000,
                 idleTimeoutMs,
@@ -272,6 +285,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
               });
       } finally {
         endedAt = performance.now();
+        redactor.flush();
         if (freeAtExit) {
           deps.agentExited?.(ctx);
           ended.slotHandedOn = true;

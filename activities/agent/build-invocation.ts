@@ -1,4 +1,5 @@
 import type { AgentProfile } from '../../src/config/agents-file';
+import type { Secret } from './secret-redactor';
 
 export interface Invocation {
   file: string;
@@ -6,6 +7,11 @@ export interface Invocation {
   env: Record<string, string>;
   /** Written to the agent's stdin, then closed; empty when the prompt travels as an argument. */
   stdin: string;
+}
+
+/** An invocation with the values of its environment that must be masked in the agent's output. */
+export interface AgentInvocation extends Invocation {
+  secrets: Secret[];
 }
 
 export interface InvocationRequest {
@@ -18,11 +24,54 @@ export interface InvocationRequest {
 const PLACEHOLDER = /\{(prompt|model|workdir)\}/g;
 
 /**
+ * Variables that describe the machine, not credentials. Their values (paths, the user's name, the
+ * locale) turn up in ordinary output, which masking them would mangle.
+ */
+const NON_SECRET_NAMES = new Set([
+  'PATH',
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'SHELL',
+  'LANG',
+  'LANGUAGE',
+  'TERM',
+  'COLORTERM',
+  'TMPDIR',
+  'TMP',
+  'TEMP',
+  'PWD',
+  'TZ',
+  'HOSTNAME',
+  'EDITOR',
+  'PAGER',
+]);
+const NON_SECRET_PREFIXES = ['LC_', 'XDG_'];
+/** Where a tool keeps its files (`CODEX_HOME`, `GOPATH`…): paths, which its output names all the time. */
+const NON_SECRET_SUFFIXES = ['_HOME', '_DIR', 'PATH'];
+
+/** Shorter values ("1", "true", "prod") are too common in ordinary output to be masked everywhere. */
+const MIN_SECRET_LENGTH = 8;
+
+/** The values of an agent's environment to mask in its output: every one but the machine's and the short. */
+const secretsIn = (env: Record<string, string>): Secret[] =>
+  Object.entries(env)
+    .filter(
+      ([name, value]) =>
+        value.length >= MIN_SECRET_LENGTH &&
+        !NON_SECRET_NAMES.has(name) &&
+        !NON_SECRET_PREFIXES.some((prefix) => name.startsWith(prefix)) &&
+        !NON_SECRET_SUFFIXES.some((suffix) => name.endsWith(suffix)),
+    )
+    .map(([name, value]) => ({ name, value }));
+
+/**
  * Builds the argv and environment of one agent run. Placeholders are replaced inside each argv element
  * on its own, in a single pass, so text substituted in (a prompt containing "{model}", say) is never
- * expanded again; nothing goes through a shell.
+ * expanded again; nothing goes through a shell. The secrets are chosen here, on the agent worker, so
+ * they never travel in a workflow's input or history.
  */
-export function buildInvocation(req: InvocationRequest, parentEnv: NodeJS.ProcessEnv): Invocation {
+export function buildInvocation(req: InvocationRequest, parentEnv: NodeJS.ProcessEnv): AgentInvocation {
   const values = {
     prompt: req.prompt,
     model: req.model ?? req.profile.model ?? '',
@@ -37,5 +86,11 @@ export function buildInvocation(req: InvocationRequest, parentEnv: NodeJS.Proces
     if (value !== undefined) env[name] = value;
   }
   Object.assign(env, req.profile.env);
-  return { file: file as string, args: rest, env, stdin: req.profile.prompt === 'stdin' ? req.prompt : '' };
+  return {
+    file: file as string,
+    args: rest,
+    env,
+    stdin: req.profile.prompt === 'stdin' ? req.prompt : '',
+    secrets: secretsIn(env),
+  };
 }

@@ -374,9 +374,11 @@ describe('tasks over HTTP against the whole service', () => {
     });
     const task = await waitForEnd(stack.baseUrl, id);
     assert.equal(task.status, 'succeeded', JSON.stringify(task));
+    // The agent printed the values it was given, which its stored output masks (only those values are).
     assert.equal(
       task.result?.output,
-      'ATELIER_TEST_VISIBLE=visible-value\nSECRET_NOT_PASSED unset\nSTAND_IN_FIXED=fixed-value\nDATABASE_URL unset\n',
+      'ATELIER_TEST_VISIBLE=[redacted:ATELIER_TEST_VISIBLE]\nSECRET_NOT_PASSED unset\n' +
+        'STAND_IN_FIXED=[redacted:STAND_IN_FIXED]\nDATABASE_URL unset\n',
     );
 
     // A profile without envPassthrough gets the default allow-list, which holds no secrets either.

@@ -127,6 +127,72 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     assert.deepEqual(await storedLogs(pool, taskId, 1), { stdout: 'first line\nsecond line\n', stderr: 'a warning\n' });
   });
 
+  describe("with a secret in the agent's environment", () => {
+    // It begins with "xx", which `@bytes 2` prints last: held back as its possible start until the agent exits.
+    const SECRET = 'xx-test-8f3a9c1e7b2d4605';
+    /** The agent activities, the worker holding SECRET in ATELIER_TEST_KEY, which `agent` passes through. */
+    const withSecret = (agent: string) => {
+      const agents = loadAgentsFile(TEST_AGENTS_FILE);
+      const profile = agents.agents[agent] as (typeof agents.agents)[string];
+      const passing = { ...profile, envPassthrough: [...profile.envPassthrough, 'ATELIER_TEST_KEY'] };
+      return activities({
+        agents: { ...agents, agents: { ...agents.agents, [agent]: passing } },
+        env: { ...process.env, ATELIER_TEST_KEY: SECRET },
+      });
+    };
+
+    it('masks it in what the agent prints: stored logs, heartbeats, the attempt and its result', async () => {
+      const taskId = await insertTask(pool, {
+        prompt: `@print before\n@echo-env ATELIER_TEST_KEY\n@sleep 0.5\n@stderr key ${SECRET} refused\n@print after\n@bytes 2`,
+      });
+      const env = mockEnvironment();
+      const heartbeats: Progress[] = [];
+      env.on('heartbeat', (details: Progress) => heartbeats.push(details));
+
+      const result = await env.run(withSecret('stand-in').runAgent, input(taskId));
+
+      const stdout = 'before\nATELIER_TEST_KEY=[redacted:ATELIER_TEST_KEY]\nafter\nxx';
+      const stderr = 'key [redacted:ATELIER_TEST_KEY] refused\n';
+      const printed = `before\nATELIER_TEST_KEY=${SECRET}\nkey ${SECRET} refused\nafter\nxx`;
+      assert.deepEqual(result, {
+        exitCode: 0,
+        outputBytes: printed.length,
+        outputTail: stdout,
+        agent: 'stand-in',
+      });
+      assert.deepEqual(await storedLogs(pool, taskId, 1), { stdout, stderr });
+      assert.equal((await attemptRows(pool, taskId))[0]?.output, stdout);
+      // While the agent slept after printing the key, heartbeats carried that line, masked.
+      assert.ok(
+        heartbeats.some((h) => h.lastLine === 'ATELIER_TEST_KEY=[redacted:ATELIER_TEST_KEY]'),
+        `no heartbeat reported the masked line: ${JSON.stringify(heartbeats)}`,
+      );
+      assert.ok(!JSON.stringify(heartbeats).includes(SECRET), 'a heartbeat carried the secret');
+    });
+
+    it("masks it inside an agent's JSON lines, which still parse, and in the failure its output describes", async () => {
+      const jsonTask = await insertTask(pool, { prompt: '@echo-env ATELIER_TEST_KEY', agent: 'claude-stream' });
+      const result = await mockEnvironment().run(
+        withSecret('claude-stream').runAgent,
+        input(jsonTask, { agent: 'claude-stream' }),
+      );
+      assert.equal((result as { outputTail: string }).outputTail, 'ATELIER_TEST_KEY=[redacted:ATELIER_TEST_KEY]');
+
+      // Aider reports a failed API call in words, which become the failure's message.
+      const failedTask = await insertTask(pool, {
+        prompt: `@print litellm.AuthenticationError: invalid x-api-key ${SECRET}\n@no-final`,
+        agent: 'aider',
+      });
+      const err = await rejectsWithType(
+        mockEnvironment().run(withSecret('aider').runAgent, input(failedTask, { agent: 'aider' })),
+        'auth',
+        false,
+      );
+      assert.equal(err.message, 'litellm.AuthenticationError: invalid x-api-key [redacted:ATELIER_TEST_KEY]');
+      assert.equal((await attemptRows(pool, failedTask))[0]?.error, err.message);
+    });
+  });
+
   it('heartbeats right before an agent that starts late, so a cut-off worker stops it in time, and not otherwise', async () => {
     const heartbeatsOf = async (startDelayMs: number): Promise<unknown[]> => {
       const { runAgent: run } = activities({
