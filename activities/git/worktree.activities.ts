@@ -1,6 +1,6 @@
 import { existsSync, realpathSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorktreeStore } from '../../src/store/worktree-store';
@@ -202,37 +202,53 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   };
 
   /**
-   * Removes the worktree at `path` and its directory. Says whether a registration of it may be
-   * left for `git worktree prune`: its directory was gone, or `worktree remove` refused it.
+   * Removes one worktree of Atelier's, its registration and its directory. Git removes a registration
+   * whose directory is gone as well, so nothing is ever left for a `git worktree prune`, which would
+   * also drop the live worktrees of workers whose disks this one does not see.
    */
-  const unregister = async (repo: string, path: string): Promise<boolean> => {
-    const removed = existsSync(path) && (await succeeds(repo, ['worktree', 'remove', '--force', '--force', path]));
+  const unregister = async (repo: string, path: string): Promise<void> => {
+    await succeeds(repo, ['worktree', 'remove', '--force', '--force', path]);
     await rm(path, { recursive: true, force: true });
-    return !removed;
   };
 
   /**
-   * The task's branch checked out in another worktree is one a lost worker left (a task runs in one
-   * place at a time, and the workflow moves it only once that place is gone): what was left
-   * uncommitted there is committed, so no work is lost when the disk is shared, and the worktree is
-   * removed so the branch can be checked out here. Says whether a registration may be left to prune.
+   * Commits what was left uncommitted in a worktree about to be removed. A lock file left by a git
+   * command that was killed (its worker died mid-commit) is removed first, as nothing else works in a
+   * worktree whose task moved on. Throws when the work could not be saved: the worktree must then stay.
    */
-  const takeOver = async (repo: string, taskId: string, stale: WorktreeEntry[]): Promise<boolean> => {
-    let left = false;
+  const saveLeftWork = async (path: string, subject: string, taskId: string): Promise<boolean> => {
+    try {
+      return await commitAll(git, path, subject, taskId);
+    } catch (err) {
+      const lock = resolve(path, (await git(path, ['rev-parse', '--git-path', 'index.lock'])).stdout.trim());
+      if (!existsSync(lock)) throw err;
+      await rm(lock, { force: true });
+      return commitAll(git, path, subject, taskId);
+    }
+  };
+
+  /**
+   * The task's branch checked out in another of Atelier's worktrees is one a lost worker left (a task
+   * runs in one place at a time, and the workflow moves it only once that place is gone): what was left
+   * uncommitted there is committed, so no work is lost when the disk is shared, and the worktree is
+   * removed so the branch can be checked out here. Work that cannot be committed stays where it is,
+   * and the task fails naming it.
+   */
+  const takeOver = async (repo: string, taskId: string, stale: WorktreeEntry[]): Promise<void> => {
     for (const lost of stale) {
       // A worktree still locked was cut short while git made it: half checked out, nothing to save.
       if (existsSync(lost.path) && !lost.locked) {
-        const saved = await commitAll(
-          git,
-          lost.path,
-          `atelier: task ${taskId}: salvaged from a lost worker's worktree`,
-          taskId,
-        ).catch(() => false);
+        const subject = `atelier: task ${taskId}: salvaged from a lost worker's worktree`;
+        const saved = await saveLeftWork(lost.path, subject, taskId).catch((err: unknown) => {
+          throw ApplicationFailure.nonRetryable(
+            `could not commit the work a lost worker left in ${lost.path} (${(err as Error).message}); it stays there: commit it on ${branchForTask(taskId)} by hand and remove that worktree, then retry the task`,
+            FAILURE_CLASSES.crash,
+          );
+        });
         log.info('took over the worktree of a lost worker', { taskId, worktree: lost.path, salvaged: saved });
       }
-      left = (await unregister(repo, lost.path)) || left;
+      await unregister(repo, lost.path);
     }
-    return left;
   };
 
   return {
@@ -262,14 +278,18 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         if (entry !== undefined && !entry.locked && existsSync(join(worktreePath, '.git'))) {
           return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: await headOf(worktreePath) };
         }
-        // Registrations whose directory is gone (a lost worker's on another disk) would refuse the branch.
-        let prune = listed.some((w) => !existsSync(w.path));
         // A directory left half-made by a crash, or a registration whose directory is gone: start clean.
-        if (entry !== undefined) prune = (await unregister(repo, worktreePath)) || prune;
+        if (entry !== undefined) await unregister(repo, worktreePath);
         else await rm(worktreePath, { recursive: true, force: true });
-        const stale = listed.filter((w) => w.branch === branch && w.path !== worktreePath);
-        prune = (await takeOver(repo, input.taskId, stale)) || prune;
-        if (prune) await git(repo, ['worktree', 'prune']);
+        const elsewhere = listed.filter((w) => w.branch === branch && w.path !== worktreePath);
+        // Only Atelier makes worktrees named after the task, and never the repository's own checkout.
+        const foreign = elsewhere.find((w) => w === listed[0] || basename(w.path) !== input.taskId);
+        if (foreign !== undefined) {
+          throw invalidRepo(
+            `branch ${branch} is checked out at ${foreign.path}: check out another branch there, then retry the task`,
+          );
+        }
+        await takeOver(repo, input.taskId, elsewhere);
         await mkdir(deps.worktreeRoot, { recursive: true });
         if (task.branchExists) {
           await git(repo, ['worktree', 'add', worktreePath, branch]);
@@ -292,7 +312,10 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       );
       const sha = await headOf(cwd);
       const range = `${input.baseSha}..${sha}`;
-      const changedFiles = (await git(cwd, ['diff', '--name-only', range])).stdout.split('\n').filter((l) => l !== '');
+      // Every path the range touches, as it is (a rename's old path too, names unquoted): what locks judge.
+      const changedFiles = (await git(cwd, ['diff', '--name-only', '--no-renames', '-z', range])).stdout
+        .split('\0')
+        .filter((l) => l !== '');
       const diffstat = (await git(cwd, ['diff', '--stat', range])).stdout.trimEnd();
       const commit: TaskCommit = {
         branch: branchForTask(input.taskId),
@@ -304,7 +327,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       };
       if (deps.store) {
         // The patch goes to PostgreSQL, never into the workflow's history.
-        const patch = (await git(cwd, ['diff', '--binary', range])).stdout;
+        const patch = (await git(cwd, ['diff', '--binary', '--no-ext-diff', '--no-textconv', range])).stdout;
         await deps.store.recordCommit(input.taskId, commit, patch);
       }
       return { ...commit, committed };
@@ -313,36 +336,42 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     /** Removes the task's worktree; its branch stays. Nothing to do when it is already gone. */
     async removeWorktree(input: { repoPath: string; worktreePath: string }): Promise<void> {
       const repo = realpathSync(input.repoPath);
-      await mutex.run(repo, async () => {
-        if (await unregister(repo, input.worktreePath)) await git(repo, ['worktree', 'prune']);
-      });
+      await mutex.run(repo, () => unregister(repo, input.worktreePath));
     },
 
     /**
-     * The janitor: removes this worker's worktrees of `repoPath` whose task is not in `running`, and
-     * returns the task ids it removed. What was left uncommitted in them (a worker killed mid-run) is
-     * committed first: their branches stay, with all the work.
+     * The janitor: removes this worker's worktrees of `repoPath` whose task is not in `running` (and
+     * registrations of them whose directory is gone), and returns the task ids it removed. What was left
+     * uncommitted in them (a worker killed mid-run) is committed first: their branches stay, with all
+     * the work. A worktree whose work cannot be committed is left where it is.
      */
     async sweepWorktrees(input: { repoPath: string; running: string[] }): Promise<string[]> {
       const repo = realpathSync(input.repoPath);
       const running = new Set(input.running);
       const removed: string[] = [];
-      const entries = existsSync(deps.worktreeRoot) ? await readdir(deps.worktreeRoot) : [];
       const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
-      for (const taskId of entries) {
-        const path = join(deps.worktreeRoot, taskId);
-        const entry = listed.find((w) => w.path === path);
-        if (running.has(taskId) || entry === undefined) continue;
-        await mutex.run(repo, async () => {
-          if (!entry.locked) {
+      const ours = listed.filter((w) => dirname(w.path) === deps.worktreeRoot && !running.has(basename(w.path)));
+      for (const entry of ours) {
+        const taskId = basename(entry.path);
+        const kept = await mutex.run(repo, async () => {
+          if (existsSync(entry.path) && !entry.locked) {
             const subject = `atelier: task ${taskId}: salvaged by the worktree janitor`;
-            await commitAll(git, path, subject, taskId).catch(() => false);
+            try {
+              await saveLeftWork(entry.path, subject, taskId);
+            } catch (err) {
+              log.error('could not commit the work left in a worktree; it stays', {
+                taskId,
+                worktree: entry.path,
+                error: (err as Error).message,
+              });
+              return true;
+            }
           }
-          await unregister(repo, path);
+          await unregister(repo, entry.path);
+          return false;
         });
-        removed.push(taskId);
+        if (!kept) removed.push(taskId);
       }
-      await mutex.run(repo, () => git(repo, ['worktree', 'prune']));
       return removed;
     },
   };

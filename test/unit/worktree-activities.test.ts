@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
@@ -262,5 +262,112 @@ describe('worktree activities against real git repositories', () => {
       (e: unknown) => e,
     );
     assert.ok(err instanceof ApplicationFailure && err.nonRetryable, String(err));
+  });
+});
+
+describe("worktree activities never touch what is not Atelier's", () => {
+  let dir: string;
+  const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+  const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args);
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'atelier-worktrees-own-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A fresh repository, and a worker's activities with its own worktree root. */
+  const fresh = (name: string) => {
+    const repo = join(dir, name);
+    initRepo(repo);
+    const worker = (root: string) =>
+      createWorktreeActivities({ worktreeRoot: join(dir, `${name}-${root}`), workerQueue: `agents@${root}` });
+    return { repo, worker };
+  };
+
+  const refusal = (p: Promise<unknown>): Promise<unknown> =>
+    p.then(
+      () => assert.fail('expected a refusal'),
+      (e: unknown) => e,
+    );
+
+  it("refuses to prepare a task whose branch the user checked out, leaving the user's work as it is", async () => {
+    const { repo, worker } = fresh('checked-out');
+    const a = worker('a');
+    const wt = await run(a.prepareWorktree, { taskId: 'task-u', repoPath: repo });
+    await run(a.removeWorktree, { repoPath: repo, worktreePath: wt.worktreePath });
+    // The user looks at the task's work in their own checkout, and edits it.
+    sh(repo, 'checkout', '--quiet', 'atelier/task-u');
+    writeFileSync(join(repo, 'mine.txt'), 'the user is editing this\n');
+    const err = await refusal(run(a.prepareWorktree, { taskId: 'task-u', repoPath: repo }));
+    assert.ok(err instanceof ApplicationFailure && err.nonRetryable && err.type === 'invalid_input', String(err));
+    assert.match(err.message, /branch atelier\/task-u is checked out at .*checked-out: check out another branch there/);
+    assert.equal(readFileSync(join(repo, 'mine.txt'), 'utf8'), 'the user is editing this\n');
+    assert.equal(sh(repo, 'status', '--porcelain'), '?? mine.txt', 'nothing was committed');
+    assert.equal(sh(repo, 'rev-parse', '--abbrev-ref', 'HEAD'), 'atelier/task-u');
+
+    // So is a worktree of the user's own.
+    sh(repo, 'checkout', '--quiet', 'main');
+    const review = join(dir, 'review-checkout');
+    sh(repo, 'worktree', 'add', '--quiet', review, 'atelier/task-u');
+    await refusal(run(a.prepareWorktree, { taskId: 'task-u', repoPath: repo }));
+    assert.ok(existsSync(join(review, 'README.md')), "the user's worktree stays");
+  });
+
+  it('leaves alone the live worktrees of workers whose disks this one does not see', async () => {
+    const { repo, worker } = fresh('unshared');
+    const a = worker('a');
+    const b = worker('b');
+    const onA = await run(a.prepareWorktree, { taskId: 'task-a', repoPath: repo });
+    writeFileSync(join(onA.worktreePath, 'work.txt'), 'done on a\n');
+    // Worker b prepares another task while a's disk is not visible to it.
+    const aRoot = join(dir, 'unshared-a');
+    renameSync(aRoot, `${aRoot}.away`);
+    try {
+      const onB = await run(b.prepareWorktree, { taskId: 'task-b', repoPath: repo });
+      await run(b.removeWorktree, { repoPath: repo, worktreePath: onB.worktreePath });
+      await run(b.sweepWorktrees, { repoPath: repo, running: [] });
+    } finally {
+      renameSync(`${aRoot}.away`, aRoot);
+    }
+    const commit = await run(a.commitWorktree, {
+      taskId: 'task-a',
+      agent: 'claude',
+      worktreePath: onA.worktreePath,
+      baseSha: onA.baseSha,
+    });
+    assert.deepEqual([commit.committed, commit.changedFiles], [true, ['work.txt']]);
+  });
+
+  it('clears a lock file a killed git left before saving the work of a lost worker, and saves it', async () => {
+    const { repo, worker } = fresh('stale-lock');
+    const wt = await run(worker('a').prepareWorktree, { taskId: 'task-l', repoPath: repo });
+    writeFileSync(join(wt.worktreePath, 'unsaved.txt'), 'work in progress\n');
+    // The worker died in the middle of a commit: git's index lock stays behind.
+    writeFileSync(resolve(wt.worktreePath, sh(wt.worktreePath, 'rev-parse', '--git-path', 'index.lock')), '');
+    const moved = await run(worker('b').prepareWorktree, { taskId: 'task-l', repoPath: repo });
+    assert.equal(readFileSync(join(moved.worktreePath, 'unsaved.txt'), 'utf8'), 'work in progress\n');
+    assert.equal(sh(repo, 'show', 'atelier/task-l:unsaved.txt'), 'work in progress');
+  });
+
+  it('judges locks by every path a change touches: the old path of a rename, and names git would quote', async () => {
+    const { repo, worker } = fresh('lock-paths');
+    mkdirSync(join(repo, 'src', 'db'), { recursive: true });
+    writeFileSync(join(repo, 'src', 'db', 'secret.ts'), 'export const secret = 1;\n');
+    sh(repo, 'add', '-A');
+    sh(repo, 'commit', '--quiet', '-m', 'db');
+    const a = worker('a');
+    const wt = await run(a.prepareWorktree, { taskId: 'task-p', repoPath: repo });
+    mkdirSync(join(wt.worktreePath, 'src', 'api'), { recursive: true });
+    renameSync(join(wt.worktreePath, 'src', 'db', 'secret.ts'), join(wt.worktreePath, 'src', 'api', 'secret.ts'));
+    writeFileSync(join(wt.worktreePath, 'src', 'api', 'café.ts'), 'export {};\n');
+    const commit = await run(a.commitWorktree, {
+      taskId: 'task-p',
+      agent: 'claude',
+      worktreePath: wt.worktreePath,
+      baseSha: wt.baseSha,
+      locks: ['src/api/**'],
+    });
+    assert.deepEqual(commit.changedFiles, ['src/api/café.ts', 'src/api/secret.ts', 'src/db/secret.ts']);
+    assert.deepEqual(commit.lockViolations, ['src/db/secret.ts']);
   });
 });
