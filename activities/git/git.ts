@@ -20,11 +20,18 @@ export class GitError extends Error {
   }
 }
 
-/** Runs one git command (`args`, never through a shell) in `cwd`. */
-export type Git = (cwd: string, args: readonly string[]) => Promise<GitResult>;
-
 /** The most output one git command may print (a task's binary patch among them); past it, it is killed. */
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
+
+/** A git command that printed more than a command may (`MAX_OUTPUT_BYTES`), and was killed for it. */
+export class GitOutputTooLarge extends GitError {
+  constructor(args: readonly string[]) {
+    super(args, null, `printed more than ${MAX_OUTPUT_BYTES} bytes`);
+  }
+}
+
+/** Runs one git command (`args`, never through a shell) in `cwd`. */
+export type Git = (cwd: string, args: readonly string[]) => Promise<GitResult>;
 
 /**
  * git's environment, reduced so the user's hooks, editors and pagers never run, and commits get a fixed
@@ -71,7 +78,7 @@ export function gitVia(spawn: SpawnAgent = spawnDirectly): Git {
           close: (end) => {
             const stdout = Buffer.concat(out).toString();
             const stderr = Buffer.concat(err).toString();
-            if (overflow) reject(new GitError(args, null, `printed more than ${MAX_OUTPUT_BYTES} bytes`, stdout));
+            if (overflow) reject(new GitOutputTooLarge(args));
             else if (end.kind === 'exited' && end.exitCode === 0) resolve({ stdout, stderr });
             else if (end.kind === 'exited') reject(new GitError(args, end.exitCode, stderr, stdout));
             else if (end.kind === 'signalled')

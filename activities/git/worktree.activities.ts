@@ -6,7 +6,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { WorktreeStore } from '../../src/store/worktree-store';
 import { FAILURE_CLASSES, type TaskCommit } from '../../workflows/definitions';
 import { lockViolations } from '../../workflows/lock-globs';
-import { GitError, RepoMutex, gitVia, type Git } from './git';
+import { GitError, GitOutputTooLarge, RepoMutex, gitVia, type Git } from './git';
 
 /** The branch a task's work is committed on; it outlives the worktree. */
 export const branchForTask = (taskId: string): string => `atelier/${taskId}`;
@@ -70,6 +70,15 @@ interface TaskRefs {
   keptBase?: string;
   branchExists: boolean;
 }
+
+/** The real path of `path`, or `path` itself when it is not there (a registration whose directory is gone). */
+const realpathOr = (path: string): string => {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+};
 
 const invalidRepo = (message: string): ApplicationFailure =>
   ApplicationFailure.nonRetryable(message, FAILURE_CLASSES.invalidInput);
@@ -273,6 +282,12 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       const baseSha = task.keptBase ?? (await newBase(repo, input));
       return mutex.run(repo, async () => {
         const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
+        // A directory inside a repository is not one: the agent would run at the top of the worktree, and
+        // its changes and locks would be judged against paths of the whole repository.
+        if (!listed.some((w) => realpathOr(w.path) === repo)) {
+          const top = (await git(repo, ['rev-parse', '--show-toplevel'])).stdout.trim();
+          throw invalidRepo(`${input.repoPath} is inside the repository ${top}: give repo.path as ${top}`);
+        }
         const entry = listed.find((w) => w.path === worktreePath);
         // Registered, and not left half-made by a crash (git keeps it locked while it makes it).
         if (entry !== undefined && !entry.locked && existsSync(join(worktreePath, '.git'))) {
@@ -326,8 +341,16 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         lockViolations: input.locks && input.locks.length > 0 ? lockViolations(changedFiles, input.locks) : [],
       };
       if (deps.store) {
-        // The patch goes to PostgreSQL, never into the workflow's history.
-        const patch = (await git(cwd, ['diff', '--binary', '--no-ext-diff', '--no-textconv', range])).stdout;
+        // The patch goes to PostgreSQL, never into the workflow's history; one too large to keep is not
+        // kept (the work is on the branch all the same), rather than failing a task whose work is done.
+        const patch = await git(cwd, ['diff', '--binary', '--no-ext-diff', '--no-textconv', range]).then(
+          (r) => r.stdout,
+          (err: unknown) => {
+            if (!(err instanceof GitOutputTooLarge)) throw err;
+            log.warn('the patch is too large to keep; the work is on its branch', { taskId: input.taskId });
+            return null;
+          },
+        );
         await deps.store.recordCommit(input.taskId, commit, patch);
       }
       return { ...commit, committed };

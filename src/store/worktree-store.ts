@@ -6,8 +6,11 @@ import { retryTransient } from '../db/transient';
 export class WorktreeStore {
   constructor(private readonly pool: Pool) {}
 
-  /** Records the task's commit and patch; idempotent (the latest commit of the task wins). */
-  async recordCommit(taskId: string, commit: TaskCommit, patch: string): Promise<void> {
+  /**
+   * Records the task's commit and patch; idempotent (the latest commit of the task wins). `patch` null:
+   * too large to keep (the commit is on the task's branch all the same).
+   */
+  async recordCommit(taskId: string, commit: TaskCommit, patch: string | null): Promise<void> {
     await retryTransient(() =>
       this.pool.query(
         `WITH diff AS (
@@ -25,14 +28,14 @@ export class WorktreeStore {
           commit.changedFiles,
           commit.diffstat,
           commit.lockViolations,
-          patch.replace(/\0/g, ''),
+          patch?.replace(/\0/g, '') ?? null,
         ],
       ),
     );
   }
 
-  async diff(taskId: string): Promise<{ base_sha: string; sha: string; patch: string } | undefined> {
-    const res = await this.pool.query<{ base_sha: string; sha: string; patch: string }>(
+  async diff(taskId: string): Promise<{ base_sha: string; sha: string; patch: string | null } | undefined> {
+    const res = await this.pool.query<{ base_sha: string; sha: string; patch: string | null }>(
       'SELECT base_sha, sha, patch FROM task_diffs WHERE task_id = $1',
       [taskId],
     );

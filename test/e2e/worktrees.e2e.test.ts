@@ -3,9 +3,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Pool } from 'pg';
 import { call, getTask, submit, type ErrorBody } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
 import { startStack, type Stack } from '../support/stack';
+import { testEnv } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 import { git, initRepo } from '../support/git';
 
@@ -37,6 +39,16 @@ describe('tasks in git worktrees over HTTP against the whole service', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  const succeededWithCommit = (id: string) =>
+    waitFor(
+      'the task to succeed with its commit',
+      async () => {
+        const t = (await getTask(stack.baseUrl, id)) as unknown as { status: string; commit: CommitView | null };
+        return t.status === 'succeeded' && t.commit !== null && t;
+      },
+      { timeoutMs: 60_000 },
+    );
 
   it('rejects a repo that is not a directory, or given with a workdir', async () => {
     const missing = await call(stack.baseUrl, 'POST', '/v1/tasks', {
@@ -93,6 +105,25 @@ describe('tasks in git worktrees over HTTP against the whole service', () => {
     assert.equal(git(repo, 'show', '--name-only', '--format=', `atelier/${task.id}`), 'outside.txt');
   });
 
+  it('answers 413 for a patch too large to keep, naming the range to diff on the branch', async () => {
+    const task = await submit(stack.baseUrl, { prompt: '@pidfile big.txt', repo: { path: repo } });
+    const view = await succeededWithCommit(task.id);
+    const commit = view.commit as CommitView;
+    // As the agent worker records a patch over 64 MB.
+    const pool = new Pool({ connectionString: testEnv.databaseUrl, max: 1 });
+    try {
+      await pool.query('UPDATE task_diffs SET patch = NULL WHERE task_id = $1', [task.id]);
+    } finally {
+      await pool.end();
+    }
+    const diff = await call(stack.baseUrl, 'GET', commit.diff);
+    assert.equal(diff.status, 413, diff.text);
+    assert.match(
+      (diff.json as ErrorBody).message,
+      new RegExp(`too large to keep: .*git diff ${commit.baseSha}\\.\\.${commit.sha}`),
+    );
+  });
+
   it('commits the agent’s work on atelier/<task>, shows it on the task and serves the patch', async () => {
     const base = git(repo, 'rev-parse', 'HEAD');
     const task = await submit(stack.baseUrl, {
@@ -100,14 +131,7 @@ describe('tasks in git worktrees over HTTP against the whole service', () => {
       repo: { path: repo },
       locks: ['README.md'],
     });
-    const view = await waitFor(
-      'the task to succeed with its commit',
-      async () => {
-        const t = (await getTask(stack.baseUrl, task.id)) as unknown as { status: string; commit: CommitView | null };
-        return t.status === 'succeeded' && t.commit !== null && t;
-      },
-      { timeoutMs: 60_000 },
-    );
+    const view = await succeededWithCommit(task.id);
     const commit = view.commit as CommitView;
     assert.equal(commit.branch, `atelier/${task.id}`);
     assert.equal(commit.baseSha, base);

@@ -6,16 +6,34 @@ import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger } from '@temporalio/worker';
-import { gitVia, type Git } from '../../activities/git/git';
+import { GitOutputTooLarge, gitVia, type Git } from '../../activities/git/git';
 import { baseRefForTask, branchForTask, createWorktreeActivities } from '../../activities/git/worktree.activities';
 import { git as sh, initRepo } from '../support/git';
+
+const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args);
+
+type Activities = ReturnType<typeof createWorktreeActivities>;
+
+/** Commits what agent `claude` left in a prepared worktree, as the workflow does once an attempt ends. */
+const commitAgentWork = (
+  a: Activities,
+  wt: { worktreePath: string; baseSha: string },
+  taskId: string,
+  locks?: string[],
+): Promise<Awaited<ReturnType<Activities['commitWorktree']>>> =>
+  run(a.commitWorktree, {
+    taskId,
+    agent: 'claude',
+    worktreePath: wt.worktreePath,
+    baseSha: wt.baseSha,
+    ...(locks && { locks }),
+  });
 
 describe('worktree activities against real git repositories', () => {
   let dir: string;
   let repo: string;
   let root: string;
-  const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
-  const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args);
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'atelier-worktrees-'));
@@ -267,8 +285,6 @@ describe('worktree activities against real git repositories', () => {
 
 describe("worktree activities never touch what is not Atelier's", () => {
   let dir: string;
-  const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
-  const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args);
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'atelier-worktrees-own-'));
@@ -329,12 +345,7 @@ describe("worktree activities never touch what is not Atelier's", () => {
     } finally {
       renameSync(`${aRoot}.away`, aRoot);
     }
-    const commit = await run(a.commitWorktree, {
-      taskId: 'task-a',
-      agent: 'claude',
-      worktreePath: onA.worktreePath,
-      baseSha: onA.baseSha,
-    });
+    const commit = await commitAgentWork(a, onA, 'task-a');
     assert.deepEqual([commit.committed, commit.changedFiles], [true, ['work.txt']]);
   });
 
@@ -360,14 +371,35 @@ describe("worktree activities never touch what is not Atelier's", () => {
     mkdirSync(join(wt.worktreePath, 'src', 'api'), { recursive: true });
     renameSync(join(wt.worktreePath, 'src', 'db', 'secret.ts'), join(wt.worktreePath, 'src', 'api', 'secret.ts'));
     writeFileSync(join(wt.worktreePath, 'src', 'api', 'café.ts'), 'export {};\n');
-    const commit = await run(a.commitWorktree, {
-      taskId: 'task-p',
-      agent: 'claude',
-      worktreePath: wt.worktreePath,
-      baseSha: wt.baseSha,
-      locks: ['src/api/**'],
-    });
+    const commit = await commitAgentWork(a, wt, 'task-p', ['src/api/**']);
     assert.deepEqual(commit.changedFiles, ['src/api/café.ts', 'src/api/secret.ts', 'src/db/secret.ts']);
     assert.deepEqual(commit.lockViolations, ['src/db/secret.ts']);
+  });
+
+  it('refuses a directory inside a repository, naming its top level', async () => {
+    const { repo, worker } = fresh('inside');
+    mkdirSync(join(repo, 'sub'));
+    const err = await refusal(run(worker('a').prepareWorktree, { taskId: 'task-s', repoPath: join(repo, 'sub') }));
+    assert.ok(err instanceof ApplicationFailure && err.nonRetryable && err.type === 'invalid_input', String(err));
+    assert.match(err.message, /sub is inside the repository .*inside: give repo.path as .*inside$/);
+    assert.equal(sh(repo, 'worktree', 'list').split('\n').length, 1, 'no worktree was made');
+  });
+
+  it('records a commit whose patch is too large to keep, without its patch, and does not fail', async () => {
+    const { repo } = fresh('large-patch');
+    const real = gitVia();
+    const recorded: (string | null)[] = [];
+    const a = createWorktreeActivities({
+      worktreeRoot: join(dir, 'large-patch-a'),
+      workerQueue: 'agents@a',
+      // git killed for printing too much, as it is past 64 MB.
+      git: (cwd, args) => (args.includes('--binary') ? Promise.reject(new GitOutputTooLarge(args)) : real(cwd, args)),
+      store: { recordCommit: async (_taskId, _commit, patch) => void recorded.push(patch) },
+    });
+    const wt = await run(a.prepareWorktree, { taskId: 'task-big', repoPath: repo });
+    writeFileSync(join(wt.worktreePath, 'big.bin'), 'pretend this is huge\n');
+    const commit = await commitAgentWork(a, wt, 'task-big');
+    assert.deepEqual([commit.committed, commit.changedFiles], [true, ['big.bin']]);
+    assert.deepEqual(recorded, [null]);
   });
 });
