@@ -1,3 +1,5 @@
+import { UsageError } from './commands/action';
+
 /** An answer of the API other than 2xx, with its JSON error body when it had one. */
 export class ApiError extends Error {
   constructor(
@@ -32,6 +34,9 @@ export class ConnectionError extends Error {
   }
 }
 
+/** What the API's guard accepts after `Bearer ` (one word), in the characters an HTTP header carries as they are. */
+const BEARER_TOKEN = /^[\x21-\x7e]+$/;
+
 interface ErrorBody {
   message?: unknown;
 }
@@ -54,7 +59,15 @@ export class ApiClient {
     init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers };
-    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (this.token) {
+      // fetch would quote a token it refuses as a header value in its error: say what is wrong, not the token.
+      if (!BEARER_TOKEN.test(this.token)) {
+        throw new UsageError(
+          'the API token (--token or ATELIER_TOKEN) must be visible ASCII characters only, without spaces or line breaks',
+        );
+      }
+      headers.authorization = `Bearer ${this.token}`;
+    }
     let body: string | undefined;
     if (init.body !== undefined) {
       headers['content-type'] = 'application/json';

@@ -11,6 +11,7 @@ import { Cli, DEFAULT_URL, type CliIo, type GlobalOptions } from './context';
 import { EXIT } from './exit-codes';
 
 const VERSION = '0.1.0';
+const TOKEN_ENV = 'ATELIER_TOKEN';
 
 /** The message for an error, as the CLI shows it on stderr. */
 function describe(err: unknown): string {
@@ -32,7 +33,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     .description('Run and watch AI coding agent tasks on Atelier.')
     .version(VERSION)
     .addOption(new Option('--url <url>', 'Atelier API base URL').env('ATELIER_URL').default(DEFAULT_URL))
-    .addOption(new Option('--token <token>', 'bearer token for the API').env('ATELIER_TOKEN'))
+    .addOption(new Option('--token <token>', 'bearer token for the API').env(TOKEN_ENV))
     .option('--json', 'machine-readable JSON output')
     .showHelpAfterError('(atelier --help lists the commands)')
     .exitOverride()
@@ -40,9 +41,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     });
-  // Commander reads option defaults from process.env; tests hand in their own environment.
+  // Commander reads option defaults from process.env; tests hand in their own environment. Not the
+  // token: --help prints defaults, so it is read from the environment where it is used (bind, below).
   for (const option of program.options) {
-    if (option.envVar && io.env[option.envVar] !== undefined) option.default(io.env[option.envVar]);
+    if (option.envVar && option.envVar !== TOKEN_ENV && io.env[option.envVar] !== undefined) {
+      option.default(io.env[option.envVar]);
+    }
   }
 
   const bind =
@@ -50,7 +54,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     async (...args: unknown[]): Promise<void> => {
       const command = args[args.length - 1] as Command;
       const options = command.optsWithGlobals<GlobalOptions>();
-      const cli = new Cli(io, options);
+      const cli = new Cli(io, { ...options, token: options.token ?? io.env[TOKEN_ENV] });
       exitCode = await action(cli, ...args.slice(0, -1));
     };
 

@@ -81,4 +81,20 @@ export class NotificationStore {
     );
     return res.rows[0]?.retry ?? false;
   }
+
+  /**
+   * Deletes the rows whose delivery is over (delivered or given up: no next attempt) and whose event is
+   * older than `olderThanMs`. Their dedupe keys go with them, which is safe once no producer can repeat
+   * the event (keys name a task run, an opening time, a day). Returns how many rows went.
+   */
+  async deleteFinished(olderThanMs: number): Promise<number> {
+    const res = await retryTransient(() =>
+      this.pool.query(
+        `DELETE FROM notifications
+         WHERE next_attempt_at IS NULL AND created_at < clock_timestamp() - make_interval(secs => $1)`,
+        [olderThanMs / 1000],
+      ),
+    );
+    return res.rowCount ?? 0;
+  }
 }

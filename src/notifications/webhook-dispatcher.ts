@@ -16,13 +16,19 @@ export interface WebhookDispatcherOptions {
   timeoutMs?: number;
   batchSize?: number;
   retry?: RetryPolicy;
+  /** How long delivered and given-up notifications stay in the table, counted from the event. */
+  retentionMs: number;
 }
+
+/** How often a dispatcher deletes finished notifications: retention is counted in days. */
+const PRUNE_INTERVAL_MS = 60 * 60_000;
 
 /**
  * Delivers the `notifications` outbox to the configured webhook URLs: every second it claims the due
  * rows (safe with any number of dispatchers, see NotificationStore), POSTs each to every URL, marks it
  * delivered when all answered 2xx, and otherwise schedules a retry with exponential backoff (every URL
- * again: receivers deduplicate by the delivery id) until a day has passed. Runs in the workflow worker.
+ * again: receivers deduplicate by the delivery id) until a day has passed. Hourly, it deletes the
+ * finished rows older than the retention, so the table stays small. Runs in the workflow worker.
  */
 export class WebhookDispatcher {
   private readonly store: NotificationStore;
@@ -33,6 +39,7 @@ export class WebhookDispatcher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private nextPruneAt = 0;
 
   constructor(private readonly opts: WebhookDispatcherOptions) {
     this.store = new NotificationStore(opts.pool);
@@ -63,8 +70,16 @@ export class WebhookDispatcher {
     }, delayMs);
   }
 
-  /** Claims and delivers due notifications; a full batch means more may be due, so it goes on at once. */
+  /**
+   * Deletes old finished notifications when an hour has passed since it last did, then claims and
+   * delivers due ones; a full batch means more may be due, so it goes on at once.
+   */
   async round(): Promise<void> {
+    if (Date.now() >= this.nextPruneAt) {
+      const deleted = await this.store.deleteFinished(this.opts.retentionMs);
+      this.nextPruneAt = Date.now() + PRUNE_INTERVAL_MS;
+      if (deleted > 0) this.opts.logger.info({ deleted }, 'finished notifications deleted');
+    }
     for (;;) {
       // A claim outlasts the slowest round: every URL timing out in turn, plus a margin.
       const claimSeconds = (this.opts.urls.length * this.timeoutMs) / 1000 + 30;

@@ -1,3 +1,4 @@
+import { unescape } from 'node:querystring';
 import type { ClaimedNotification } from './notification-store';
 import type { WebhookBody } from './notification-types';
 import { signBody } from './signing';
@@ -33,8 +34,33 @@ export function describeUrl(url: string): string {
 }
 
 /**
+ * The URL to request and the header its `user:password@` becomes: fetch refuses URLs with credentials,
+ * so they go as `Authorization: Basic`, the way curl and browsers send them.
+ */
+function splitCredentials(url: string): { url: string; headers: Record<string, string> } {
+  const u = new URL(url);
+  if (u.username === '' && u.password === '') return { url, headers: {} };
+  // Percent-decoded as curl does, a malformed escape kept as it is.
+  const credentials = Buffer.from(`${unescape(u.username)}:${unescape(u.password)}`, 'utf8').toString('base64');
+  u.username = '';
+  u.password = '';
+  return { url: u.href, headers: { authorization: `Basic ${credentials}` } };
+}
+
+/** Why a request failed, for logs and `last_error`: fetch's messages may quote the URL, password and all. */
+function failureReason(err: Error & { cause?: { code?: string } }, url: string): string {
+  if (err.cause?.code) return err.cause.code;
+  const { href, username, password, search } = new URL(url);
+  const message = err.message.replaceAll(url, describeUrl(url)).replaceAll(href, describeUrl(url));
+  // Quoted some other way (a user name may be a token too): keep the kind of error rather than its text.
+  const secrets = [username, password, search].filter((part) => part !== '');
+  return secrets.some((secret) => message.includes(secret)) ? err.name : message;
+}
+
+/**
  * POSTs the request to `url`. Resolves to undefined on a 2xx answer, else to why not (status or
- * network error). Redirects are not followed: a signed body goes only where it was configured to go.
+ * network error, without the URL's secrets). Redirects are not followed: a signed body goes only where
+ * it was configured to go.
  */
 export async function postWebhook(
   url: string,
@@ -42,9 +68,10 @@ export async function postWebhook(
   timeoutMs: number,
 ): Promise<string | undefined> {
   try {
-    const res = await fetch(url, {
+    const target = splitCredentials(url);
+    const res = await fetch(target.url, {
       method: 'POST',
-      headers: request.headers,
+      headers: { ...request.headers, ...target.headers },
       body: request.body,
       redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
@@ -55,6 +82,6 @@ export async function postWebhook(
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
     if (e.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
-    return e.cause?.code ?? e.message;
+    return failureReason(e, url);
   }
 }

@@ -27,6 +27,7 @@ runMain('workflow-worker', () =>
           pool,
           urls: config.ATELIER_WEBHOOK_URLS,
           secret: config.ATELIER_WEBHOOK_SECRET,
+          retentionMs: config.ATELIER_WEBHOOK_RETENTION_DAYS * 24 * 3600_000,
           logger: logger.child({ component: 'webhooks' }),
         });
         dispatcher.start();

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
 import { runCli, shown } from '../support/cli-process';
 
 const ID = '6b164171-b029-4597-b729-14ee9d951aec';
@@ -17,6 +18,11 @@ const noRoute = (req: IncomingMessage, res: ServerResponse): void => {
     JSON.stringify({ statusCode: 404, message: `Cannot ${req.method} ${req.url?.split('?')[0]}`, error: 'Not Found' }),
   );
 };
+
+/** One chunk of the log stream, with its event id `run.attempt.seq`. */
+const logEvent = (id: string, text: string): string =>
+  `id: ${id}\nevent: log\ndata: ${JSON.stringify({ run: 1, attempt: 1, seq: Number(id.split('.')[2]), stream: 'stdout', text })}\n\n`;
+const endEvent = `event: end\ndata: ${JSON.stringify({ status: 'succeeded', run: 1 })}\n\n`;
 
 const task = (status: string) => ({
   id: ID,
@@ -35,7 +41,8 @@ const task = (status: string) => ({
 
 /**
  * The CLI against API servers that lack the newer endpoints (no /v1/plans, no /v1/workers, logs
- * without ?follow) and against a log stream that drops: a stub server plays each part.
+ * without ?follow), against a log stream that drops or an API that restarts, and with tokens it must
+ * keep to itself: a stub server plays each part.
  */
 describe('the atelier CLI against older or flaky servers', { timeout: 60_000 }, () => {
   let server: Server;
@@ -135,16 +142,14 @@ describe('the atelier CLI against older or flaky servers', { timeout: 60_000 }, 
       const last = req.headers['last-event-id'] as string | undefined;
       seen.push(last);
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
-      const log = (id: string, text: string) =>
-        `id: ${id}\nevent: log\ndata: ${JSON.stringify({ run: 1, attempt: 1, seq: Number(id.split('.')[2]), stream: 'stdout', text })}\n\n`;
       if (last === undefined) {
         res.write(': hello\n\n');
-        res.write(log('1.1.0', 'alpha\n'));
+        res.write(logEvent('1.1.0', 'alpha\n'));
         // The connection drops before the end of the run.
         setTimeout(() => res.socket?.destroy(), 50);
       } else {
-        res.write(log('1.1.1', 'multi\nline\n'));
-        res.end(`event: end\ndata: ${JSON.stringify({ status: 'succeeded', run: 1 })}\n\n`);
+        res.write(logEvent('1.1.1', 'multi\nline\n'));
+        res.end(endEvent);
       }
     };
     const r = await atelier(['logs', '-f', ID]);
@@ -161,5 +166,62 @@ describe('the atelier CLI against older or flaky servers', { timeout: 60_000 }, 
       lines.map((l) => l.event),
       ['log', 'log', 'end'],
     );
+  });
+
+  it('logs -f rides out an API restart, resuming after the last event it printed', async () => {
+    const port = Number(new URL(url).port);
+    const seen: (string | undefined)[] = [];
+    let restarted: Promise<void> | undefined;
+    handler = (req, res) => {
+      if (!req.url?.startsWith(`/v1/tasks/${ID}/logs?follow=1`)) return noRoute(req, res);
+      const last = req.headers['last-event-id'] as string | undefined;
+      seen.push(last);
+      // No kept-alive connection: once the listener is closed, every new connection is refused.
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', connection: 'close' });
+      if (last === undefined) {
+        res.end(logEvent('1.1.0', 'before\n'));
+        // The API stops, and is back on the same port 2 s later.
+        restarted = new Promise<void>((r) => server.close(() => r()))
+          .then(() => delay(2000))
+          .then(() => new Promise<void>((r) => server.listen(port, '127.0.0.1', r)));
+      } else {
+        res.write(logEvent('1.1.1', 'after\n'));
+        res.end(endEvent);
+      }
+    };
+    const r = await atelier(['logs', '-f', ID]);
+    await restarted;
+    assert.equal(r.code, 0, shown(r));
+    assert.equal(r.stdout, 'before\nafter\n', 'each chunk once, in order');
+    assert.deepEqual(seen, [undefined, '1.1.0']);
+  });
+
+  it('--help names ATELIER_TOKEN and never prints its value', async () => {
+    const r = await runCli(['--help'], { ATELIER_URL: url, ATELIER_TOKEN: 'token-help-must-hide' });
+    assert.equal(r.code, 0, `exit ${r.code}`);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes('token-help-must-hide'), 'the token is printed');
+    assert.match(r.stdout, /--token <token>\s+bearer token for the API \(env: ATELIER_TOKEN\)/);
+  });
+
+  it('refuses a token that cannot be a header value, without echoing it or calling the API', async () => {
+    const requests: string[] = [];
+    handler = (req, res) => {
+      requests.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
+      noRoute(req, res);
+    };
+    for (const env of [{ ATELIER_TOKEN: 'token-part-one\ntoken-part-two' }, { ATELIER_TOKEN: 'token-with space' }]) {
+      const r = await runCli(['workers'], { ATELIER_URL: url, ...env });
+      assert.equal(r.code, 2, `exit ${r.code}`);
+      // Checked with test(), not match(): a failure would print the output, and with it the token.
+      assert.ok(/the API token \(--token or ATELIER_TOKEN\) must be visible ASCII/.test(r.stderr), 'no usage error');
+      assert.ok(!/token-(part|with)/.test(`${r.stdout}${r.stderr}`), 'the token is echoed');
+    }
+    const flag = await runCli(['workers', '--token', 'token-part-one\ttoken-part-two'], { ATELIER_URL: url });
+    assert.equal(flag.code, 2, `exit ${flag.code}`);
+    assert.deepEqual(requests, [], 'no request was sent');
+
+    const ok = await runCli(['workers'], { ATELIER_URL: url, ATELIER_TOKEN: 'token-fine_1.2~3' });
+    assert.equal(ok.code, 1, `exit ${ok.code}`);
+    assert.deepEqual(requests, ['GET /v1/workers Bearer token-fine_1.2~3']);
   });
 });

@@ -42,6 +42,7 @@ describe('loadConfig', () => {
       ATELIER_LEASE_SECONDS: 30,
       LOG_LEVEL: 'info',
       ATELIER_WEBHOOK_URLS: [],
+      ATELIER_WEBHOOK_RETENTION_DAYS: 7,
     });
   });
 

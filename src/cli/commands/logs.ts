@@ -1,4 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
+import { ConnectionError } from '../api-client';
 import type { Cli } from '../context';
 import { EXIT } from '../exit-codes';
 import { readSse } from '../sse';
@@ -7,6 +8,8 @@ import type { Action } from './action';
 
 const POLL_MS = 500;
 const MAX_RECONNECTS = 5;
+/** The wait before the first reconnection; it doubles with each one that fails (1 s, 2 s, 4 s... 31 s in all). */
+const RECONNECT_MS = 1000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface LogEvent {
@@ -50,16 +53,31 @@ async function pollLogs(cli: Cli, id: string, attempt: number | undefined, print
 
 /**
  * Follows a task's output until its run ends: over `GET /v1/tasks/:id/logs?follow=1` (Server-Sent
- * Events) when the API has it, resuming with Last-Event-ID if the stream drops; by polling the plain
- * log otherwise.
+ * Events) when the API has it, resuming with Last-Event-ID if the stream drops or the API restarts; by
+ * polling the plain log otherwise.
  */
 async function follow(cli: Cli, id: string, attempt: number | undefined): Promise<number> {
   let lastEventId: string | undefined;
-  for (let reconnects = 0; ; reconnects += 1) {
+  // Connections lost in a row since the last chunk printed: each waits twice as long before the next try.
+  let lost = 0;
+  for (;;) {
+    if (lost > 0) {
+      if (lost > MAX_RECONNECTS) throw new Error('the log stream keeps closing before the task ends');
+      await sleep(RECONNECT_MS * 2 ** (lost - 1));
+    }
     const path = logsPath(id, attempt, true);
     const headers: Record<string, string> = { accept: 'text/event-stream' };
     if (lastEventId !== undefined) headers['last-event-id'] = lastEventId;
-    const res = await cli.api.raw('GET', path, { headers });
+    let res: Response;
+    try {
+      res = await cli.api.raw('GET', path, { headers });
+    } catch (err) {
+      // A restarting API refuses connections for a moment: retry as after a drop. Only a reconnection,
+      // though: when the first connection fails, the URL is likely wrong, and the user hears so at once.
+      if (lost === 0 || lost >= MAX_RECONNECTS || !(err instanceof ConnectionError)) throw err;
+      lost += 1;
+      continue;
+    }
     const type = res.headers.get('content-type') ?? '';
     if (!(res.ok && type.startsWith('text/event-stream') && res.body)) {
       // 200 with plain text: `follow` was ignored; 400: it was refused as unknown. Either way, poll.
@@ -75,7 +93,7 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
           const chunk = JSON.parse(event.data) as LogEvent;
           if (cli.json) cli.printJsonLine({ event: 'log', ...chunk });
           else cli.out(chunk.text ?? '');
-          reconnects = 0;
+          lost = 0;
         } else if (event.event === 'end') {
           if (cli.json) cli.printJsonLine({ event: 'end', ...(JSON.parse(event.data) as object) });
           return EXIT.ok;
@@ -88,8 +106,7 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
       if ((err as Error).message.startsWith('the log stream failed')) throw err;
       // The connection dropped: reconnect below and resume after the last chunk printed.
     }
-    if (reconnects >= MAX_RECONNECTS) throw new Error('the log stream keeps closing before the task ends');
-    await sleep(1000);
+    lost += 1;
   }
 }
 
