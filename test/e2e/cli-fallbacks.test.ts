@@ -196,6 +196,27 @@ describe('the atelier CLI against older or flaky servers', { timeout: 60_000 }, 
     assert.deepEqual(seen, [undefined, '1.1.0']);
   });
 
+  it('logs -f rides out a proxy answering 502-504 while the API behind it restarts', async () => {
+    const seen: (string | undefined)[] = [];
+    handler = (req, res) => {
+      if (!req.url?.startsWith(`/v1/tasks/${ID}/logs?follow=1`)) return noRoute(req, res);
+      const last = req.headers['last-event-id'] as string | undefined;
+      seen.push(last);
+      if (seen.length === 2) {
+        res.writeHead(502, { 'content-type': 'text/html' });
+        return res.end('<html>bad gateway</html>');
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      if (last === undefined) return res.end(logEvent('1.1.0', 'before\n'));
+      res.write(logEvent('1.1.1', 'after\n'));
+      res.end(endEvent);
+    };
+    const r = await atelier(['logs', '-f', ID]);
+    assert.equal(r.code, 0, shown(r));
+    assert.equal(r.stdout, 'before\nafter\n', 'each chunk once, in order');
+    assert.deepEqual(seen, [undefined, '1.1.0', '1.1.0']);
+  });
+
   it('--help names ATELIER_TOKEN and never prints its value', async () => {
     const r = await runCli(['--help'], { ATELIER_URL: url, ATELIER_TOKEN: 'token-help-must-hide' });
     assert.equal(r.code, 0, `exit ${r.code}`);

@@ -10,6 +10,8 @@ const POLL_MS = 500;
 const MAX_RECONNECTS = 5;
 /** The wait before the first reconnection; it doubles with each one that fails (1 s, 2 s, 4 s... 31 s in all). */
 const RECONNECT_MS = 1000;
+/** What a proxy answers while the API behind it is away. */
+const GATEWAY_DOWN = new Set([502, 503, 504]);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface LogEvent {
@@ -75,6 +77,12 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
       // A restarting API refuses connections for a moment: retry as after a drop. Only a reconnection,
       // though: when the first connection fails, the URL is likely wrong, and the user hears so at once.
       if (lost === 0 || lost >= MAX_RECONNECTS || !(err instanceof ConnectionError)) throw err;
+      lost += 1;
+      continue;
+    }
+    // Behind a proxy, a restarting API answers 502-504 for a moment: the same as refusing connections.
+    if (lost > 0 && lost < MAX_RECONNECTS && GATEWAY_DOWN.has(res.status)) {
+      await res.body?.cancel();
       lost += 1;
       continue;
     }
