@@ -86,13 +86,29 @@ export async function chainLoop(
     classFailures = {};
   };
 
-  const failTask = async (failure: ClassifiedFailure, why: string): Promise<never> => {
-    await bookkeeping.recordTaskOutcome({
+  /**
+   * Fails the task, unless PostgreSQL holds a success of this run already: a worker that wrote its
+   * attempt's success and died (or lost Temporal) before answering, whose attempt then counted as lost.
+   * The task succeeded then, here too. (Histories from before the answer carry none: they fail as before.)
+   */
+  const failTask = async (failure: ClassifiedFailure, why: string): Promise<AgentTaskOutput> => {
+    const recorded = await bookkeeping.recordTaskOutcome({
       taskId: input.taskId,
       status: 'failed',
       attempt,
       error: { class: failure.failureClass, message: failure.message },
     });
+    if (recorded?.status === 'succeeded') {
+      log.info('the task had succeeded before its attempt was taken for lost', { taskId: input.taskId });
+      // Its output is in PostgreSQL, with the attempt.
+      return {
+        status: 'succeeded',
+        attempts: recorded.attempt,
+        exitCode: recorded.exitCode ?? 0,
+        outputTail: '',
+        agent: chain[hop] as string,
+      };
+    }
     throw ApplicationFailure.nonRetryable(
       `task failed after ${attempt} attempt(s) (${why}): ${failure.message}`,
       failure.failureClass,
@@ -191,10 +207,13 @@ export async function chainLoop(
           now: Date.now(),
         },
       );
-      if (decision.action === 'fail') await failTask(failure, decision.reason);
+      if (decision.action === 'fail') return await failTask(failure, decision.reason);
       if (decision.action === 'next') {
         if (hop + 1 >= chain.length) {
-          await failTask(failure, chain.length > 1 ? `fallback chain exhausted; ${decision.reason}` : decision.reason);
+          return await failTask(
+            failure,
+            chain.length > 1 ? `fallback chain exhausted; ${decision.reason}` : decision.reason,
+          );
         }
         log.info('moving to the next agent', { taskId: input.taskId, from: agent, to: chain[hop + 1] });
         moveTo(hop + 1);

@@ -279,6 +279,13 @@ export interface TaskOutcomeRecord {
   error?: { class: FailureClass; message: string };
 }
 
+/** A run's terminal state as PostgreSQL holds it (`recordTaskOutcome`'s answer). */
+export interface RecordedOutcome {
+  status: TerminalStatus;
+  attempt: number;
+  exitCode?: number;
+}
+
 /** How long a silent agent worker may go before Temporal declares the attempt lost. */
 export const AGENT_HEARTBEAT_TIMEOUT_SECONDS = 10;
 /** Room between the agent's own timeout and Temporal's hard limit, for the kill grace and the final write. */

@@ -1,6 +1,11 @@
 import { Context } from '@temporalio/activity';
 import type { AttemptStore } from '../../src/store/attempt-store';
-import type { AttemptFailureRecord, TaskOutcomeRecord, WaitingRecord } from '../../workflows/definitions';
+import type {
+  AttemptFailureRecord,
+  RecordedOutcome,
+  TaskOutcomeRecord,
+  WaitingRecord,
+} from '../../workflows/definitions';
 
 /** The run of the workflow that called: writes are kept per run (a retried or reset task runs again). */
 const workflowRunId = (): string | undefined => Context.current().info.workflowExecution?.runId;
@@ -14,8 +19,9 @@ export function createBookkeepingActivities(deps: { store: AttemptStore }) {
     async recordAttemptFailure(record: AttemptFailureRecord): Promise<void> {
       await deps.store.recordAttemptFailure(record, workflowRunId());
     },
-    async recordTaskOutcome(record: TaskOutcomeRecord): Promise<void> {
-      await deps.store.recordTaskOutcome(record, workflowRunId());
+    /** Answers the run's terminal state as recorded, which a worker may have written first (a success). */
+    recordTaskOutcome(record: TaskOutcomeRecord): Promise<RecordedOutcome> {
+      return deps.store.recordTaskOutcome(record, workflowRunId());
     },
     /** Shows the task `queued` with why it waits; idempotent (the latest reason wins). */
     async recordWaiting(record: WaitingRecord): Promise<void> {

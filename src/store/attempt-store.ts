@@ -5,7 +5,14 @@ import { retryTransient } from '../db/transient';
 import { NOTIFICATION_TYPES } from '../notifications/notification-types';
 import { enqueueNotification } from '../notifications/outbox';
 import { RunStore } from './run-store';
-import type { AttemptFailureRecord, FailureClass, TaskOutcomeRecord, WaitingRecord } from '../../workflows/definitions';
+import type {
+  AttemptFailureRecord,
+  FailureClass,
+  RecordedOutcome,
+  TaskOutcomeRecord,
+  TerminalStatus,
+  WaitingRecord,
+} from '../../workflows/definitions';
 
 export interface TaskToRun {
   prompt: string;
@@ -241,58 +248,69 @@ export class AttemptStore {
   /**
    * Writes the run's one terminal state, and the task's while the run is its current one. The partial
    * unique index on terminal events (one per run) means a second outcome, from a retry or a race,
-   * changes nothing.
+   * changes nothing. Answers the run's terminal state as recorded: another one than asked for when the
+   * run already had one (a success its worker wrote before Temporal heard of it).
    */
-  async recordTaskOutcome(o: TaskOutcomeRecord, runId?: string): Promise<void> {
+  async recordTaskOutcome(o: TaskOutcomeRecord, runId?: string): Promise<RecordedOutcome> {
     const run = await this.runs.runNumber(o.taskId, runId);
-    await retryTransient(() => this.recordTaskOutcomeOnce(o, run));
+    return retryTransient(() => this.recordTaskOutcomeOnce(o, run));
   }
 
-  private recordTaskOutcomeOnce(o: TaskOutcomeRecord, run: number): Promise<void> {
+  private recordTaskOutcomeOnce(o: TaskOutcomeRecord, run: number): Promise<RecordedOutcome> {
     return inTransaction(this.pool, async (client) => {
       const inserted = await client.query(
         `INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail) VALUES ($1, $5, $2, $3, true, $4)
          ON CONFLICT DO NOTHING`,
         [o.taskId, o.status, o.attempt, { exitCode: o.exitCode, error: o.error }, run],
       );
-      if (inserted.rowCount === 1) {
-        await client.query(
-          `UPDATE tasks SET status = $2, finished_at = clock_timestamp(), result_attempt = $3,
-             result_exit_code = $4, error_class = $5, error_message = $6, waiting_reason = NULL
-           WHERE id = $1 AND current_run = $7`,
-          [
-            o.taskId,
-            o.status,
-            o.status === 'succeeded' ? o.attempt : null,
-            o.exitCode ?? null,
-            o.error?.class ?? null,
-            o.error ? storable(o.error.message) : null,
-            run,
-          ],
+      if (inserted.rowCount !== 1) {
+        const recorded = await client.query<{ kind: TerminalStatus; attempt: number; exit_code: number | null }>(
+          `SELECT e.kind, e.attempt, a.exit_code FROM task_events e
+           LEFT JOIN attempts a ON a.task_id = e.task_id AND a.run = e.run AND a.number = e.attempt
+           WHERE e.task_id = $1 AND e.run = $2 AND e.terminal`,
+          [o.taskId, run],
         );
-        if (o.status === 'failed' && this.notify) {
-          // In the transaction that wrote the run's one terminal event: one notification per failed run.
-          const task = await client.query<{ agent: string; labels: Record<string, string>; exit_code: number | null }>(
-            `SELECT COALESCE(a.agent, t.agent) AS agent, t.labels, a.exit_code
-             FROM tasks t LEFT JOIN attempts a ON a.task_id = t.id AND a.run = $2 AND a.number = $3
-             WHERE t.id = $1`,
-            [o.taskId, run, o.attempt],
-          );
-          await enqueueNotification(client, {
-            type: NOTIFICATION_TYPES.taskFailed,
-            dedupeKey: `task.failed:${o.taskId}:${run}`,
-            data: {
-              taskId: o.taskId,
-              run,
-              attempt: o.attempt,
-              agent: task.rows[0]?.agent ?? null,
-              labels: task.rows[0]?.labels ?? {},
-              exitCode: o.exitCode ?? task.rows[0]?.exit_code ?? null,
-              error: o.error ? { class: o.error.class, message: storable(o.error.message) } : null,
-            },
-          });
-        }
+        // The insert met the run's terminal event (one per run): that is the outcome.
+        const row = recorded.rows[0] ?? { kind: o.status, attempt: o.attempt, exit_code: null };
+        return { status: row.kind, attempt: row.attempt, ...(row.exit_code !== null && { exitCode: row.exit_code }) };
       }
+      await client.query(
+        `UPDATE tasks SET status = $2, finished_at = clock_timestamp(), result_attempt = $3,
+           result_exit_code = $4, error_class = $5, error_message = $6, waiting_reason = NULL
+         WHERE id = $1 AND current_run = $7`,
+        [
+          o.taskId,
+          o.status,
+          o.status === 'succeeded' ? o.attempt : null,
+          o.exitCode ?? null,
+          o.error?.class ?? null,
+          o.error ? storable(o.error.message) : null,
+          run,
+        ],
+      );
+      if (o.status === 'failed' && this.notify) {
+        // In the transaction that wrote the run's one terminal event: one notification per failed run.
+        const task = await client.query<{ agent: string; labels: Record<string, string>; exit_code: number | null }>(
+          `SELECT COALESCE(a.agent, t.agent) AS agent, t.labels, a.exit_code
+           FROM tasks t LEFT JOIN attempts a ON a.task_id = t.id AND a.run = $2 AND a.number = $3
+           WHERE t.id = $1`,
+          [o.taskId, run, o.attempt],
+        );
+        await enqueueNotification(client, {
+          type: NOTIFICATION_TYPES.taskFailed,
+          dedupeKey: `task.failed:${o.taskId}:${run}`,
+          data: {
+            taskId: o.taskId,
+            run,
+            attempt: o.attempt,
+            agent: task.rows[0]?.agent ?? null,
+            labels: task.rows[0]?.labels ?? {},
+            exitCode: o.exitCode ?? task.rows[0]?.exit_code ?? null,
+            error: o.error ? { class: o.error.class, message: storable(o.error.message) } : null,
+          },
+        });
+      }
+      return { status: o.status, attempt: o.attempt, ...(o.exitCode !== undefined && { exitCode: o.exitCode }) };
     });
   }
 

@@ -6,8 +6,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import { Worker } from '@temporalio/worker';
+import { AttemptStore } from '../../src/store/attempt-store';
 import type { agentTaskWorkflow } from '../../workflows';
-import { TASK_CODE_LEVEL, workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
+import {
+  TASK_CODE_LEVEL,
+  workflowIdForTask,
+  type AgentTaskInput,
+  type RunAgentInput,
+} from '../../workflows/definitions';
 import {
   openHarness,
   runAgentWorker,
@@ -16,7 +24,7 @@ import {
   type RunningWorker,
 } from '../support/in-process-workers';
 import { attemptRows, eventRows, insertTask, storedLogs, taskRow, type TaskRowFields } from '../support/task-rows';
-import { uniqueQueue } from '../support/test-env';
+import { testEnv, uniqueQueue } from '../support/test-env';
 import { processAlive, waitFor } from '../support/wait-for';
 
 type TaskHandle = WorkflowHandle<typeof agentTaskWorkflow>;
@@ -287,5 +295,55 @@ describe('agentTaskWorkflow', { timeout: 60_000 }, () => {
       ],
     );
     assert.equal((await taskRow(h.pool, taskId)).status, 'succeeded');
+  });
+
+  it('ends succeeded when its last attempt wrote its success and then counted as lost', async () => {
+    const queues = { workflowQueue: uniqueQueue('wf'), agentQueue: uniqueQueue('agents') };
+    const store = new AttemptStore(h.pool);
+    // An agent worker that records its attempt's success, then loses Temporal before it can answer.
+    const lostAfterSuccess = await Worker.create({
+      connection: h.connection,
+      namespace: testEnv.namespace,
+      taskQueue: queues.agentQueue,
+      activities: {
+        async runAgent(attempt: RunAgentInput): Promise<never> {
+          const runId = Context.current().info.workflowExecution?.runId;
+          await store.startAttempt({
+            taskId: attempt.taskId,
+            runId,
+            attempt: attempt.attempt,
+            agent: attempt.agent,
+            worker: 'w',
+          });
+          await store.finishAttempt({
+            taskId: attempt.taskId,
+            runId,
+            attempt: attempt.attempt,
+            exitCode: 0,
+            failureClass: 'succeeded',
+            error: null,
+            outputBytes: 5,
+            output: 'done\n',
+          });
+          throw ApplicationFailure.create({
+            message: 'agent worker stopped heartbeating (worker lost)',
+            type: 'crash',
+          });
+        },
+      },
+    });
+    const running = lostAfterSuccess.run();
+    try {
+      track(await runWorkflowWorker(h, queues.workflowQueue));
+      const { taskId, handle } = await startTask(queues, { prompt: 'p', maxAttempts: 1 });
+      const result = await handle.result();
+      assert.equal(result.status, 'succeeded');
+      assert.equal(result.attempts, 1);
+      assert.equal((await taskRow(h.pool, taskId)).status, 'succeeded');
+      assert.deepEqual(await terminalEvents(taskId), ['succeeded']);
+    } finally {
+      lostAfterSuccess.shutdown();
+      await running;
+    }
   });
 });
