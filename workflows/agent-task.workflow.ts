@@ -37,7 +37,7 @@ const bookkeeping = proxyLocalActivities<BookkeepingActivities>({
 
 /**
  * Workflow code changes that running histories must still replay through (see `patched`). A task
- * started at code level 1 (`TASK_CODE_LEVEL`) takes all of these without asking.
+ * started at a patch's code level (`TASK_CODE_LEVEL`, `levelOf`) or later takes it without asking.
  */
 const PATCHES = {
   successRecordedByAgent: 'success-recorded-by-agent',
@@ -47,12 +47,16 @@ const PATCHES = {
   worktrees: 'git-worktrees',
   worktreeSalvage: 'worktree-salvage',
   cancelledBeforeAttempts: 'cancelled-before-attempts',
+  wakeKeptAcrossAsks: 'wake-kept-across-asks',
 } as const;
 type Patch = (typeof PATCHES)[keyof typeof PATCHES];
 
-/** Whether the task takes the path `patch` introduced: a task at code level 1 or later always does. */
+/** The code level a patch came with: from it on, a task takes the patch's path without asking. */
+const levelOf = (patch: Patch): number => (patch === PATCHES.wakeKeptAcrossAsks ? 2 : 1);
+
+/** Whether the task takes the path `patch` introduced: a task at the patch's code level or later always does. */
 const takes = (input: AgentTaskInput, patch: Patch): boolean =>
-  (typeof input?.codeLevel === 'number' && input.codeLevel >= 1) || patched(patch);
+  (typeof input?.codeLevel === 'number' && input.codeLevel >= levelOf(patch)) || patched(patch);
 
 /** For the one write that may have no row to land on (a task id that is not in the database). */
 const boundedBookkeeping = proxyLocalActivities<BookkeepingActivities>({
@@ -112,10 +116,11 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
   // Asked here, before any wait: a patch first asked after a signal does not replay (its marker would
   // precede the command in history but not in the replayed code).
   const chains = takes(input, PATCHES.chainsAndPolicies);
+  const keepWake = chains && takes(input, PATCHES.wakeKeptAcrossAsks);
   let attemptsBegan = false;
   const loop = (task: AgentTaskInput, on: AgentActivities): Promise<AgentTaskOutput> => {
     attemptsBegan = true;
-    return chains ? chainLoop(task, on, bookkeeping) : singleAgentLoop(task, on);
+    return chains ? chainLoop(task, on, bookkeeping, { keepWake }) : singleAgentLoop(task, on);
   };
   // Only tasks that name a repository or declare locks use them; histories from before never do.
   const repo = input.repo !== undefined && takes(input, PATCHES.worktrees) ? input.repo : undefined;

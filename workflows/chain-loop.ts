@@ -35,6 +35,14 @@ const MIN_WAIT_RECHECK_MS = 50;
 /** A half-open breaker (its probe runs) closes without waking anyone: looked at this often at least. */
 const UNWOKEN_WAIT_RECHECK_MS = 30_000;
 
+export interface ChainLoopOptions {
+  /**
+   * A wake that arrives while the task asks for admission (a slot freed just after it was refused) is
+   * kept, so the task asks again at once. Histories from before (patch wake-kept-across-asks) dropped it.
+   */
+  keepWake: boolean;
+}
+
 type Step = { kind: 'succeeded'; result: RunAgentOutput } | { kind: 'failed'; failure: ClassifiedFailure };
 
 /**
@@ -66,6 +74,7 @@ export async function chainLoop(
   input: AgentTaskInput,
   agents: AgentActivities,
   bookkeeping: BookkeepingActivities,
+  opts: ChainLoopOptions,
 ): Promise<AgentTaskOutput> {
   const chain = input.agents && input.agents.length > 0 ? input.agents : [input.agent];
   const recheckMs = (input.waitRecheckSeconds ?? 5) * 1000;
@@ -153,6 +162,7 @@ export async function chainLoop(
 
   try {
     for (;;) {
+      if (opts.keepWake) woken = false;
       const step = await tryChain();
       if (Array.isArray(step)) {
         const wait = shownWait(step);
@@ -163,7 +173,7 @@ export async function chainLoop(
         }
         const delay = waitDelayMs(step, recheckMs, waitRound, Date.now());
         waitRound += 1;
-        woken = false;
+        if (!opts.keepWake) woken = false;
         await condition(() => woken, delay);
         continue;
       }

@@ -104,14 +104,14 @@ export const LIMITS = {
 } as const;
 
 /**
- * The code level the API starts task workflows at (`AgentTaskInput.codeLevel`). A task started at
- * level 1 takes every path the agent task workflow's patches introduced up to that level without
+ * The code level the API starts task workflows at (`AgentTaskInput.codeLevel`). A task started at a
+ * level takes every path the agent task workflow's patches introduced up to that level without
  * asking `patched()`, which would write a marker and a `TemporalChangeVersion` search attribute upsert
  * (one more visibility write in the Temporal server) into every new history. A patch added later
  * still asks `patched()` at this level; it is taken without asking from the next level on, once this
  * constant is raised.
  */
-export const TASK_CODE_LEVEL = 1;
+export const TASK_CODE_LEVEL = 2;
 
 /**
  * Input of `agentTaskWorkflow`. The prompt is not here: it lives in PostgreSQL and the agent activity

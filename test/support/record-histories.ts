@@ -72,12 +72,14 @@ const chain = (agents: string[], input: Partial<AgentTaskInput> = {}): Partial<A
 const agentStarted = (scratch: string): Promise<true> =>
   waitFor('the agent to start', () => existsSync(join(scratch, 'pid')));
 
-/** Code level 1 (TASK_CODE_LEVEL): the paths of every patch so far, taken without patch markers. */
-const atLevel1 = (scenario: Scenario): Scenario => ({
-  ...scenario,
-  name: `level1-${scenario.name}`,
-  input: { ...scenario.input, codeLevel: 1 },
-});
+/** At a code level: the paths of every patch up to it, taken without patch markers. */
+const atLevel =
+  (level: number) =>
+  (scenario: Scenario): Scenario => ({
+    ...scenario,
+    name: `level${level}-${scenario.name}`,
+    input: { ...scenario.input, codeLevel: level },
+  });
 
 /** A task whose agent writes outside its locks, in repository `name`, which fails it when it says so. */
 const lockViolation = (name: string, input: Partial<AgentTaskInput> = {}): Scenario => ({
@@ -102,6 +104,19 @@ const salvage = (name: string, input: Partial<AgentTaskInput> = {}): Scenario =>
   setup: async () => makeHistoryRepo(name),
 });
 
+/** Held back by its budget until it is raised and the task woken (at level 2: patch wake-kept-across-asks). */
+const chainBudgetWait: Scenario = {
+  name: 'chain-budget-wait',
+  expect: 'COMPLETED',
+  prompt: () => '@print within budget',
+  input: chain(['chain-b']),
+  budgetUsd: 0,
+  whileRunning: async (handle, _scratch, h, taskId) => {
+    await taskWaits(h, taskId);
+    await h.pool.query('UPDATE tasks SET budget_usd = 1 WHERE id = $1', [taskId]);
+    await handle.signal(WAKE_SIGNAL);
+  },
+};
 const success: Scenario = { name: 'success', expect: 'COMPLETED', prompt: () => '@print done' };
 const retriesThenSuccess: Scenario = {
   name: 'retries-then-success',
@@ -151,18 +166,7 @@ export const HISTORY_SCENARIOS: readonly Scenario[] = [
   },
   { name: 'chain-exhausted', expect: 'FAILED', prompt: () => '@fail auth', input: chain(['chain-a', 'chain-b']) },
   { name: 'chain-max-turns', expect: 'FAILED', prompt: () => '@fail max-turns', input: chain(['chain-a', 'chain-b']) },
-  {
-    name: 'chain-budget-wait',
-    expect: 'COMPLETED',
-    prompt: () => '@print within budget',
-    input: chain(['chain-b']),
-    budgetUsd: 0,
-    whileRunning: async (handle, _scratch, h, taskId) => {
-      await taskWaits(h, taskId);
-      await h.pool.query('UPDATE tasks SET budget_usd = 1 WHERE id = $1', [taskId]);
-      await handle.signal(WAKE_SIGNAL);
-    },
-  },
+  chainBudgetWait,
   {
     name: 'chain-breaker-wait',
     expect: 'COMPLETED',
@@ -206,9 +210,10 @@ export const HISTORY_SCENARIOS: readonly Scenario[] = [
   salvage('worktree-salvage'),
   // Patch worktree-salvage: a change outside the task's locks fails it, when it says so.
   lockViolation('worktree-lock-violation'),
-  ...[success, retriesThenSuccess, cancelled, invalidInput, chainFallback].map(atLevel1),
+  ...[success, retriesThenSuccess, cancelled, invalidInput, chainFallback].map(atLevel(1)),
   salvage('level1-worktree-salvage', { codeLevel: 1 }),
   lockViolation('level1-worktree-lock-violation', { codeLevel: 1 }),
+  atLevel(2)(chainBudgetWait),
 ];
 
 /**

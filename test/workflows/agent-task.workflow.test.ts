@@ -13,8 +13,10 @@ import type { agentTaskWorkflow } from '../../workflows';
 import {
   TASK_CODE_LEVEL,
   workflowIdForTask,
+  WAKE_SIGNAL,
   type AgentTaskInput,
   type RunAgentInput,
+  type RunAgentOutput,
 } from '../../workflows/definitions';
 import {
   openHarness,
@@ -59,6 +61,32 @@ describe('agentTaskWorkflow', { timeout: 60_000 }, () => {
       runAgentWorker(h, queues.agentQueue).then(track),
     ]);
     return { ...queues, agentWorker };
+  }
+
+  /**
+   * Fresh queues: a workflow worker, and in place of the agent worker `runAgent` alone, which makes a
+   * race of the real one happen on cue.
+   */
+  async function queuesServedBy(runAgent: (attempt: RunAgentInput) => Promise<RunAgentOutput>): Promise<Queues> {
+    const queues = { workflowQueue: uniqueQueue('wf'), agentQueue: uniqueQueue('agents') };
+    const worker = await Worker.create({
+      connection: h.connection,
+      namespace: testEnv.namespace,
+      taskQueue: queues.agentQueue,
+      activities: { runAgent },
+    });
+    const running = worker.run();
+    running.catch(() => undefined);
+    track({
+      worker,
+      identity: 'stub-agent-worker',
+      stop: async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running;
+      },
+    });
+    track(await runWorkflowWorker(h, queues.workflowQueue));
+    return queues;
   }
 
   /** Inserts the task row, then starts its workflow, as the API does. */
@@ -298,52 +326,47 @@ describe('agentTaskWorkflow', { timeout: 60_000 }, () => {
   });
 
   it('ends succeeded when its last attempt wrote its success and then counted as lost', async () => {
-    const queues = { workflowQueue: uniqueQueue('wf'), agentQueue: uniqueQueue('agents') };
     const store = new AttemptStore(h.pool);
     // An agent worker that records its attempt's success, then loses Temporal before it can answer.
-    const lostAfterSuccess = await Worker.create({
-      connection: h.connection,
-      namespace: testEnv.namespace,
-      taskQueue: queues.agentQueue,
-      activities: {
-        async runAgent(attempt: RunAgentInput): Promise<never> {
-          const runId = Context.current().info.workflowExecution?.runId;
-          await store.startAttempt({
-            taskId: attempt.taskId,
-            runId,
-            attempt: attempt.attempt,
-            agent: attempt.agent,
-            worker: 'w',
-          });
-          await store.finishAttempt({
-            taskId: attempt.taskId,
-            runId,
-            attempt: attempt.attempt,
-            exitCode: 0,
-            failureClass: 'succeeded',
-            error: null,
-            outputBytes: 5,
-            output: 'done\n',
-          });
-          throw ApplicationFailure.create({
-            message: 'agent worker stopped heartbeating (worker lost)',
-            type: 'crash',
-          });
-        },
-      },
+    const queues = await queuesServedBy(async (attempt) => {
+      const runId = Context.current().info.workflowExecution?.runId;
+      const { taskId, agent } = attempt;
+      await store.startAttempt({ taskId, runId, attempt: attempt.attempt, agent, worker: 'w' });
+      await store.finishAttempt({
+        taskId,
+        runId,
+        attempt: attempt.attempt,
+        exitCode: 0,
+        failureClass: 'succeeded',
+        error: null,
+        outputBytes: 5,
+        output: 'done\n',
+      });
+      throw ApplicationFailure.create({ message: 'agent worker stopped heartbeating (worker lost)', type: 'crash' });
     });
-    const running = lostAfterSuccess.run();
-    try {
-      track(await runWorkflowWorker(h, queues.workflowQueue));
-      const { taskId, handle } = await startTask(queues, { prompt: 'p', maxAttempts: 1 });
-      const result = await handle.result();
-      assert.equal(result.status, 'succeeded');
-      assert.equal(result.attempts, 1);
-      assert.equal((await taskRow(h.pool, taskId)).status, 'succeeded');
-      assert.deepEqual(await terminalEvents(taskId), ['succeeded']);
-    } finally {
-      lostAfterSuccess.shutdown();
-      await running;
-    }
+    const { taskId, handle } = await startTask(queues, { prompt: 'p', maxAttempts: 1 });
+    const result = await handle.result();
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.attempts, 1);
+    assert.equal((await taskRow(h.pool, taskId)).status, 'succeeded');
+    assert.deepEqual(await terminalEvents(taskId), ['succeeded']);
+  });
+
+  it('asks again at once when a slot frees while it was being refused one (the wake is kept)', async () => {
+    let asks = 0;
+    // The agent's one slot is taken on the first ask, and freed (the waiter woken) before the answer arrives.
+    const queues = await queuesServedBy(async (attempt) => {
+      asks += 1;
+      if (asks > 1) return { exitCode: 0, outputBytes: 3, outputTail: 'ok\n' };
+      await h.client.workflow.getHandle(workflowIdForTask(attempt.taskId)).signal(WAKE_SIGNAL);
+      const waiting = { kind: 'concurrency' as const, agent: attempt.agent, message: 'at its limit', until: null };
+      return { exitCode: 0, outputBytes: 0, outputTail: '', waiting };
+    });
+    // Without the wake, the task would look again only after a minute.
+    const { handle } = await startTask(queues, { prompt: 'p' }, { waitRecheckSeconds: 60 });
+    await waitFor('the task to end', async () => (await handle.describe()).status.name === 'COMPLETED', {
+      timeoutMs: 15_000,
+    });
+    assert.equal(asks, 2);
   });
 });
