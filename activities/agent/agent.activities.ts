@@ -95,7 +95,10 @@ interface Ended {
  */
 export const FRESH_START_MS = 250;
 
-/** How often a running attempt renews its slot's lease (the lease lasts longer; see AdmissionStore). */
+/**
+ * How often a running attempt renews its slot's lease, at most (checked at each heartbeat): a third of
+ * the lease at the longest, so it never lapses while the agent runs (see AdmissionStore).
+ */
 const LEASE_RENEW_MS = 5000;
 
 /**
@@ -112,6 +115,7 @@ const LEASE_RENEW_MS = 5000;
  */
 export function createAgentActivities(deps: AgentActivityDeps) {
   const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 2000;
+  const renewLeaseMs = Math.min(LEASE_RENEW_MS, (deps.admission.leaseSeconds * 1000) / 3);
   const patterns = new Map(
     Object.entries(deps.agents.agents).map(([name, profile]) => [
       name,
@@ -137,7 +141,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     }
     // Attempts, logs and events are kept per workflow run (a retried or reset task runs again).
     const runId = ctx.info.workflowExecution?.runId;
-    const task = await deps.store.taskToRun(input.taskId, TAIL_CHARS, runId);
+    const task = await heartbeating({ starting: true }, () => deps.store.taskToRun(input.taskId, TAIL_CHARS, runId));
     if (!task) throw fail(FAILURE_CLASSES.invalidInput, `task ${input.taskId} is not in the database`);
     // An earlier run of this attempt succeeded and committed, but its worker died before telling
     // Temporal: the agent has done its work once, and must not do it again.
@@ -147,7 +151,9 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     const gate = gateConfigOf(profile);
     let probe = false;
     if (input.gated) {
-      const admission = await deps.admission.acquire(input.agent, key, deps.workerIdentity, gate);
+      const admission = await heartbeating({ starting: true }, () =>
+        deps.admission.acquire(input.agent, key, deps.workerIdentity, gate),
+      );
       if (!admission.admitted) return { exitCode: 0, outputBytes: 0, outputTail: '', waiting: admission.wait };
       probe = admission.probe;
     }
@@ -162,18 +168,30 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     }
   }
 
-  /** Frees the attempt's cluster-wide slot and wakes the next task waiting for one, heartbeating meanwhile. */
-  async function wrapUp(input: RunAgentInput, gate: AgentGateConfig, key: AttemptKey, ended: Ended): Promise<void> {
+  /**
+   * Runs `work`, heartbeating `details` meanwhile: before and after the agent's run, writes may wait out
+   * a database restart for a while, and Temporal must not take this worker for dead then.
+   */
+  async function heartbeating<T>(details: object, work: () => Promise<T>): Promise<T> {
     const ctx = Context.current();
-    const keepAlive = setInterval(() => ctx.heartbeat({ finishing: true }), heartbeatIntervalMs);
+    const keepAlive = setInterval(() => ctx.heartbeat(details), heartbeatIntervalMs);
     try {
+      return await work();
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  /** Frees the attempt's cluster-wide slot and wakes the next task waiting for one, heartbeating meanwhile. */
+  function wrapUp(input: RunAgentInput, gate: AgentGateConfig, key: AttemptKey, ended: Ended): Promise<void> {
+    return heartbeating({ finishing: true }, async () => {
       // Frees the slot, and tells the breaker; a throw before the verdict counts as a crash.
       await deps.admission
         .release(input.agent, key, ended.verdict?.failureClass ?? FAILURE_CLASSES.crash, gate, ended.resetAt)
         .catch((err: Error) =>
           log.warn('could not release the agent slot', { taskId: input.taskId, error: err.message }),
         );
-      if (!ended.slotHandedOn) deps.agentExited?.(ctx);
+      if (!ended.slotHandedOn) deps.agentExited?.(Context.current());
       if (gate.maxConcurrent !== undefined && deps.wakeSlotWaiter) {
         await deps
           .wakeSlotWaiter(input.agent, gate.maxConcurrent)
@@ -181,9 +199,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
             log.warn('could not wake the next task waiting for a slot', { agent: input.agent, error: err.message }),
           );
       }
-    } finally {
-      clearInterval(keepAlive);
-    }
+    });
   }
 
   async function runAdmitted(
@@ -199,16 +215,22 @@ export function createAgentActivities(deps: AgentActivityDeps) {
   ): Promise<RunAgentOutput> {
     const ctx = Context.current();
     const model = input.model ?? profile.model;
-    // This attempt reached the worker, so the line may be back before the worker has noticed.
-    await deps.cutOff?.confirm();
-    await deps.store.startAttempt({
-      taskId: input.taskId,
-      runId,
-      attempt: input.attempt,
-      agent: input.agent,
-      model,
-      worker: deps.workerIdentity,
+    const opened = await heartbeating({ starting: true }, async () => {
+      // This attempt reached the worker, so the line may be back before the worker has noticed.
+      await deps.cutOff?.confirm();
+      return deps.store.startAttempt({
+        taskId: input.taskId,
+        runId,
+        attempt: input.attempt,
+        agent: input.agent,
+        model,
+        worker: deps.workerIdentity,
+      });
     });
+    if (!opened) {
+      // Taken for lost while it waited (a database outage, say): the task has moved on without it.
+      throw fail(FAILURE_CLASSES.crash, `attempt ${input.attempt} was closed before its agent could start`);
+    }
 
     const logs = new LogWriter(deps.store, { taskId: input.taskId, runId }, input.attempt, (err) =>
       log.warn('could not store agent output', { taskId: input.taskId, error: err.message }),
@@ -228,7 +250,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     let renewedAt = started;
     const heartbeat = setInterval(() => {
       ctx.heartbeat({ elapsedMs: Date.now() - started, outputBytes, lastLine });
-      if (input.gated && Date.now() - renewedAt >= LEASE_RENEW_MS) {
+      if (input.gated && Date.now() - renewedAt >= renewLeaseMs) {
         renewedAt = Date.now();
         deps.admission
           .renew(key)

@@ -108,8 +108,11 @@ const envSchema = z.object({
   ATELIER_RETRY_BACKOFF_SECONDS: z.coerce.number().min(0).max(3600).default(1),
   /** How often a task held back by a breaker, a limit or a budget asks again (it grows to 30 s while it waits). */
   ATELIER_WAIT_RECHECK_SECONDS: z.coerce.number().min(0.05).max(3600).default(5),
-  /** How long a running attempt's slot stays taken without renewal (a dead agent worker frees it after this). */
-  ATELIER_LEASE_SECONDS: z.coerce.number().min(1).max(3600).default(30),
+  /**
+   * How long a running attempt's slot stays taken without renewal (a dead agent worker frees it after
+   * this). Renewed at heartbeats, every few seconds: a shorter lease could lapse while its agent runs.
+   */
+  ATELIER_LEASE_SECONDS: z.coerce.number().min(10).max(3600).default(30),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where notifications go (task failed, breaker opened, budget reached); none: notifications off. */
   ATELIER_WEBHOOK_URLS: webhookUrls,

@@ -112,7 +112,8 @@ const RELEASE_NEUTRAL = releaseUnchanged('probe IS DISTINCT FROM $2');
  * the only thing that counts them.
  */
 export class AdmissionStore {
-  private readonly leaseSeconds: number;
+  /** How long a slot's lease lasts without renewal; a running attempt renews it well within that. */
+  readonly leaseSeconds: number;
   private readonly notify: boolean;
   /** When this process last swept each agent's expired leases and old starts. */
   private readonly sweptAt = new Map<string, number>();

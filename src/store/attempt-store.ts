@@ -147,18 +147,27 @@ export class AttemptStore {
     };
   }
 
-  async startAttempt(a: AttemptStart): Promise<void> {
+  /**
+   * Opens the attempt (again, when its start is repeated) and shows the task running. False, and nothing
+   * written, when the attempt is closed already: the workflow took it for lost and moved on.
+   */
+  async startAttempt(a: AttemptStart): Promise<boolean> {
     const run = await this.runs.runNumber(a.taskId, a.runId);
-    await this.query(
+    const res = await this.query<{ opened: boolean }>(
       `WITH attempt AS (
          INSERT INTO attempts (task_id, run, number, agent, model, worker) VALUES ($1, $7, $2, $3, $4, $5)
          ON CONFLICT (task_id, run, number) DO UPDATE SET worker = EXCLUDED.worker, started_at = clock_timestamp()
+           WHERE attempts.finished_at IS NULL
+         RETURNING number
        ), event AS (
-         INSERT INTO task_events (task_id, run, kind, attempt, detail) VALUES ($1, $7, 'attempt_started', $2, $6)
+         INSERT INTO task_events (task_id, run, kind, attempt, detail)
+         SELECT $1, $7, 'attempt_started', $2, $6 WHERE EXISTS (SELECT FROM attempt)
          ON CONFLICT DO NOTHING
+       ), task AS (
+         UPDATE tasks SET status = 'running', started_at = COALESCE(started_at, clock_timestamp()), waiting_reason = NULL
+         WHERE id = $1 AND current_run = $7 AND status IN ('queued', 'running') AND EXISTS (SELECT FROM attempt)
        )
-       UPDATE tasks SET status = 'running', started_at = COALESCE(started_at, clock_timestamp()), waiting_reason = NULL
-       WHERE id = $1 AND current_run = $7 AND status IN ('queued', 'running')`,
+       SELECT EXISTS (SELECT FROM attempt) AS opened`,
       [
         a.taskId,
         a.attempt,
@@ -169,6 +178,7 @@ export class AttemptStore {
         run,
       ],
     );
+    return res.rows[0]?.opened === true;
   }
 
   /**

@@ -263,6 +263,62 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     assert.deepEqual(await order('stand-in', true), afterRelease, "a half-open breaker's probe");
   });
 
+  it('heartbeats while it waits on the database before its agent starts', async () => {
+    const store = new AttemptStore(pool);
+    const read = store.taskToRun.bind(store);
+    // The database is slow to answer (restarting, say): longer than several heartbeat intervals.
+    store.taskToRun = async (...args) => {
+      await new Promise((r) => setTimeout(r, 400));
+      return read(...args);
+    };
+    const taskId = await insertTask(pool, { prompt: '@print done' });
+    const env = mockEnvironment();
+    const heartbeats: unknown[] = [];
+    env.on('heartbeat', (details: unknown) => heartbeats.push(details));
+    await env.run(activities({ store }).runAgent, input(taskId));
+    assert.ok(
+      heartbeats.filter((h) => JSON.stringify(h) === '{"starting":true}').length >= 3,
+      `heartbeats: ${JSON.stringify(heartbeats)}`,
+    );
+  });
+
+  it('does not start the agent of an attempt the workflow closed meanwhile (taken for lost)', async () => {
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const taskId = await insertTask(pool, { prompt: `@pidfile ${pidFile}\n@print ran` });
+    const env = mockEnvironment();
+    const runId = env.context.info.workflowExecution?.runId;
+    await new AttemptStore(pool).recordAttemptFailure(
+      { taskId, attempt: 1, agent: 'stand-in', failureClass: 'crash', message: 'agent worker stopped heartbeating' },
+      runId,
+    );
+    const err = await rejectsWithType(env.run(runAgent, input(taskId)), 'crash', false);
+    assert.match(err.message, /attempt 1 was closed before its agent could start/);
+    assert.equal(existsSync(pidFile), false, 'the agent ran');
+    const [attempt] = await attemptRows(pool, taskId);
+    assert.deepEqual([attempt?.failure_class, attempt?.worker], ['crash', null]);
+  });
+
+  it("renews a running attempt's lease well within the lease, however short", async () => {
+    const admission = new AdmissionStore(pool, { leaseSeconds: 0.9 });
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const taskId = await insertTask(pool, { prompt: `@pidfile ${pidFile}\n@sleep 1.5\n@print done` });
+    const running = mockEnvironment().run(activities({ admission }).runAgent, input(taskId, { gated: true }));
+    running.catch(() => undefined);
+    await agentStarted(pidFile);
+    await waitFor(
+      'the lease to be renewed before it lapses',
+      async () => {
+        const lease = await pool.query<{ renewed: boolean }>(
+          `SELECT expires_at > acquired_at + interval '0.95 seconds' AS renewed FROM agent_leases WHERE key LIKE $1`,
+          [`${taskId}%`],
+        );
+        return lease.rows[0]?.renewed === true;
+      },
+      { timeoutMs: 1_200, intervalMs: 50 },
+    );
+    await running;
+  });
+
   it('kills the agent when the workflow cancels it and fails with CancelledFailure', async () => {
     const pidFile = join(dir, `agent-${randomUUID()}`);
     const taskId = await insertTask(pool, { prompt: `@pidfile ${pidFile}\n@hang` });

@@ -99,6 +99,10 @@ describe('loadConfig', () => {
     assertRefused({ ATELIER_AGENT_SLOTS: 'four' }, 'ATELIER_AGENT_SLOTS', /number/);
   });
 
+  it('refuses an ATELIER_LEASE_SECONDS too short to outlast the renewals', () => {
+    assertRefused({ ATELIER_LEASE_SECONDS: '5' }, 'ATELIER_LEASE_SECONDS', />=10/);
+  });
+
   it('takes ATELIER_AGENT_SPAWNER as an absolute path or direct, and refuses anything else', () => {
     assert.equal(loadConfig({ ATELIER_AGENT_SPAWNER: 'direct' }).ATELIER_AGENT_SPAWNER, 'direct');
     assert.equal(loadConfig({ ATELIER_AGENT_SPAWNER: '/opt/spawner' }).ATELIER_AGENT_SPAWNER, '/opt/spawner');
