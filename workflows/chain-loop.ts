@@ -9,6 +9,7 @@ import {
   sleep,
 } from '@temporalio/workflow';
 import type { AgentActivities, BookkeepingActivities } from '../activities';
+import { nextLook } from './admission-wait';
 import { decideAfterFailure } from './attempt-policy';
 import { classifyAttemptError, type ClassifiedFailure } from './attempt-failure';
 import {
@@ -23,18 +24,6 @@ import {
 
 const wakeSignal = defineSignal(WAKE_SIGNAL);
 
-/**
- * Waits for admission never sleep longer than this between two looks, however far `until` is. What
- * lifts a wait early wakes the task instead (a budget raised, a slot of a limited agent freed: the
- * wake signal), so the looks are a safety net, and few: a task held back for a day adds about 300
- * rounds to its history.
- */
-const MAX_WAIT_RECHECK_MS = 5 * 60_000;
-/** Nor shorter, so a wait that is due already does not spin. */
-const MIN_WAIT_RECHECK_MS = 50;
-/** A half-open breaker (its probe runs) closes without waking anyone: looked at this often at least. */
-const UNWOKEN_WAIT_RECHECK_MS = 30_000;
-
 export interface ChainLoopOptions {
   /**
    * A wake that arrives while the task asks for admission (a slot freed just after it was refused) is
@@ -44,18 +33,6 @@ export interface ChainLoopOptions {
 }
 
 type Step = { kind: 'succeeded'; result: RunAgentOutput } | { kind: 'failed'; failure: ClassifiedFailure };
-
-/**
- * How long to wait before asking for admission again: until the earliest moment a wait may lift by
- * itself (breaker cooldown, start window), else the recheck interval, growing by half per round so a
- * task held back for hours keeps a small history.
- */
-function waitDelayMs(waits: AdmissionWait[], recheckMs: number, round: number, now: number): number {
-  const unwoken = waits.some((w) => w.kind === 'breaker_open' && w.until === null);
-  const polling = Math.min(recheckMs * 1.5 ** round, unwoken ? UNWOKEN_WAIT_RECHECK_MS : MAX_WAIT_RECHECK_MS);
-  const due = waits.map((w) => (w.until === null ? now + polling : w.until));
-  return Math.min(Math.max(Math.min(...due) - now, MIN_WAIT_RECHECK_MS), MAX_WAIT_RECHECK_MS);
-}
 
 /** The wait a client is shown: what holds the task back, rather than the open breakers it skipped. */
 const shownWait = (waits: AdmissionWait[]): AdmissionWait =>
@@ -88,6 +65,8 @@ export async function chainLoop(
   let hopAttempts = 0;
   let classFailures: Partial<Record<FailureClass, number>> = {};
   let waitRound = 0;
+  /** Rounds in a row whose wait was due already when the answer came (see `nextLook`). */
+  let overdueRounds = 0;
   let shown: string | undefined;
   const moveTo = (next: number): void => {
     hop = next;
@@ -171,13 +150,15 @@ export async function chainLoop(
           await bookkeeping.recordWaiting({ taskId: input.taskId, wait });
           shown = key;
         }
-        const delay = waitDelayMs(step, recheckMs, waitRound, Date.now());
+        const look = nextLook(step, recheckMs, waitRound, overdueRounds, Date.now());
         waitRound += 1;
+        overdueRounds = look.overdue ? overdueRounds + 1 : 0;
         if (!opts.keepWake) woken = false;
-        await condition(() => woken, delay);
+        await condition(() => woken, look.delayMs);
         continue;
       }
       waitRound = 0;
+      overdueRounds = 0;
       shown = undefined;
       const agent = chain[hop] as string;
       if (step.kind === 'succeeded') {

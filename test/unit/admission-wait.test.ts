@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { nextLook } from '../../workflows/admission-wait';
+import type { AdmissionWait } from '../../workflows/definitions';
+
+const NOW = 1_000_000;
+const wait = (until: number | null, kind: AdmissionWait['kind'] = 'start_rate'): AdmissionWait => ({
+  kind,
+  agent: 'a',
+  message: 'held back',
+  until,
+});
+
+describe('nextLook', () => {
+  it('looks again when the earliest wait lifts by itself, else after the growing recheck interval', () => {
+    assert.deepEqual(nextLook([wait(NOW + 700), wait(NOW + 2_000)], 5_000, 0, 0, NOW), {
+      delayMs: 700,
+      overdue: false,
+    });
+    assert.deepEqual(nextLook([wait(null, 'concurrency')], 5_000, 2, 0, NOW), { delayMs: 11_250, overdue: false });
+    assert.equal(nextLook([wait(null, 'concurrency')], 5_000, 40, 0, NOW).delayMs, 5 * 60_000);
+  });
+
+  it('looks again soon at a wait that is due already, then less and less often while it stays due', () => {
+    // The database's clock runs a second behind: its `until` keeps being past by the workflow's.
+    const delays = [0, 1, 2, 3, 4].map((overdueRounds) => nextLook([wait(NOW - 1_000)], 5_000, 9, overdueRounds, NOW));
+    assert.deepEqual(
+      delays.map((d) => d.delayMs),
+      [50, 100, 200, 400, 800],
+    );
+    assert.ok(delays.every((d) => d.overdue));
+    // Never longer than the recheck interval would be.
+    assert.equal(nextLook([wait(NOW - 1_000)], 100, 0, 10, NOW).delayMs, 100);
+  });
+});

@@ -1,0 +1,36 @@
+import type { AdmissionWait } from './definitions';
+
+/**
+ * Waits for admission never sleep longer than this between two looks, however far `until` is. What
+ * lifts a wait early wakes the task instead (a budget raised, a slot of a limited agent freed: the
+ * wake signal), so the looks are a safety net, and few: a task held back for a day adds about 300
+ * rounds to its history.
+ */
+const MAX_WAIT_RECHECK_MS = 5 * 60_000;
+/** Nor shorter, so a wait that is due already does not spin. */
+const MIN_WAIT_RECHECK_MS = 50;
+/** A half-open breaker (its probe runs) closes without waking anyone: looked at this often at least. */
+const UNWOKEN_WAIT_RECHECK_MS = 30_000;
+
+/**
+ * When a task held back asks for admission again: at the earliest moment a wait may lift by itself
+ * (breaker cooldown, start window), else after the recheck interval, growing by half per `round` so a
+ * task held back for hours keeps a small history. `overdue`: whether the earliest wait was due already
+ * (its `until` passed). `until` is by the database's clock, which may run behind the workflow's; so
+ * after `overdueRounds` such answers in a row the task looks again after 50 ms, then 100, 200… rather
+ * than every 50 ms for as long as the clocks differ.
+ */
+export function nextLook(
+  waits: AdmissionWait[],
+  recheckMs: number,
+  round: number,
+  overdueRounds: number,
+  now: number,
+): { delayMs: number; overdue: boolean } {
+  const unwoken = waits.some((w) => w.kind === 'breaker_open' && w.until === null);
+  const polling = Math.min(recheckMs * 1.5 ** round, unwoken ? UNWOKEN_WAIT_RECHECK_MS : MAX_WAIT_RECHECK_MS);
+  const dueIn = Math.min(...waits.map((w) => (w.until === null ? polling : w.until - now)));
+  const overdue = dueIn <= 0;
+  const floor = overdue ? Math.min(MIN_WAIT_RECHECK_MS * 2 ** overdueRounds, polling) : MIN_WAIT_RECHECK_MS;
+  return { delayMs: Math.min(Math.max(dueIn, floor), MAX_WAIT_RECHECK_MS), overdue };
+}
