@@ -221,7 +221,15 @@ export interface RunAgentInput {
 }
 
 /** Why an attempt was not admitted; the workflow waits (durably) and asks again. */
-export const WAIT_KINDS = ['breaker_open', 'concurrency', 'start_rate', 'daily_budget', 'task_budget'] as const;
+export const WAIT_KINDS = [
+  'breaker_open',
+  'concurrency',
+  'start_rate',
+  'daily_budget',
+  'task_budget',
+  /** The agent worker that took the attempt shuts down: asked again at once, elsewhere. */
+  'worker_draining',
+] as const;
 export type WaitKind = (typeof WAIT_KINDS)[number];
 
 export interface AdmissionWait {

@@ -2,12 +2,29 @@ import type { Context } from '@temporalio/activity';
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
 import type { WorktreeActivities } from '../../activities';
 import { FRESH_START_MS } from '../../activities/agent/agent.activities';
-import type { RunAgentOutput } from '../../workflows/definitions';
+import type { RunAgentInput, RunAgentOutput } from '../../workflows/definitions';
 import { AGENT_ACTIVITY, taskIdsOf } from '../observability/activity-tracker';
-import type { AgentSlot, AgentSlotPool } from './agent-slot-pool';
+import { WorkerDraining, type AgentSlot, type AgentSlotPool } from './agent-slot-pool';
 
 /** The activity that makes a task's worktree on this worker (worktree.activities.ts), binding the task here. */
 const PREPARE_WORKTREE_ACTIVITY: keyof WorktreeActivities = 'prepareWorktree';
+
+/**
+ * The answer to an attempt refused by a worker that shuts down: held back, like one the cluster-wide
+ * gate refuses, so it costs the task none of its attempts; due at once, so it is asked again at once,
+ * of the agent workers still polling.
+ */
+const drainingAnswer = (attempt: RunAgentInput): RunAgentOutput => ({
+  exitCode: 0,
+  outputBytes: 0,
+  outputTail: '',
+  waiting: {
+    kind: 'worker_draining',
+    agent: attempt.agent,
+    message: 'its agent worker is shutting down: the attempt goes to another',
+    until: Date.now(),
+  },
+});
 
 /** The slot of each attempt under way, by its activity's context. */
 const slotsOfAttempts = new WeakMap<Context, AgentSlot>();
@@ -31,7 +48,8 @@ export function agentProcessEnded(ctx: Context): void {
  *
  * While in line the attempt heartbeats every `heartbeatIntervalMs`: Temporal delivers a cancel only in
  * the answer to a heartbeat, and would otherwise time the attempt out as lost. A cancel takes it out of
- * line and ends it as cancelled.
+ * line and ends it as cancelled; the worker's shutdown (`AgentSlotPool.drain`) answers it held back
+ * (`worker_draining`), never started, so the workflow asks again elsewhere.
  *
  * Put it first in `interceptors.activity`: the interceptors after it (the activity tracker) then see
  * only attempts that run, so "running agents" never counts one that waits.
@@ -53,6 +71,11 @@ export function agentSlotInterceptor(pool: AgentSlotPool, heartbeatIntervalMs: n
         let slot: AgentSlot;
         try {
           slot = await pool.take(ctx.info.taskQueue, taskId, ctx.cancellationSignal);
+        } catch (err) {
+          const attempt = input.args[0] as RunAgentInput | undefined;
+          // Attempts of histories from before admission (not gated) know no such answer: they fail.
+          if (!(err instanceof WorkerDraining) || type !== AGENT_ACTIVITY || !attempt?.gated) throw err;
+          return drainingAnswer(attempt);
         } finally {
           clearInterval(heartbeat);
         }

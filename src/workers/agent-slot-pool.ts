@@ -11,6 +11,14 @@ export type AgentSlot = (() => void) & { agentEnded: () => void; keep: () => voi
 /** How long a slot is kept for a task's next attempt before others may have it. */
 export const RESERVATION_MS = 60_000;
 
+/** Why an attempt gets no slot once its worker drains (`AgentSlotPool.drain`): it should run elsewhere. */
+export class WorkerDraining extends Error {
+  constructor() {
+    super('agent not started: its worker is shutting down');
+    this.name = 'WorkerDraining';
+  }
+}
+
 /**
  * The agent slots of one agent worker process, counted once for its two Temporal workers: the one on
  * the shared agent queue and the one on its own queue (worker-queue.ts). Temporal counts slots per
@@ -29,6 +37,7 @@ export const RESERVATION_MS = 60_000;
  *   at most. With a fixed number of slots the shared queue's worker counts kept slots as taken, so a
  *   burst of worktree tasks binds no more tasks to one worker than it has slots. An attempt held back
  *   by an open breaker, which its chain's next agent follows at once, keeps its slot the same way.
+ * - Once the process shuts down (`drain`), no agent starts: the attempts in line are refused, to run elsewhere.
  *
  * One semaphore behind both workers' slot suppliers would not do: Temporal reserves a slot before it
  * polls, so the shared queue's idle pollers would hold every permit, and the own queue, whose tasks
@@ -53,6 +62,8 @@ export class AgentSlotPool {
   private readonly reserved = new Map<string, NodeJS.Timeout>();
   private readonly agentLine: (() => void)[] = [];
   private readonly pollLine: (() => void)[] = [];
+  /** Aborted once the process drains (`drain`), with `WorkerDraining` as the reason. */
+  private readonly draining = new AbortController();
 
   constructor(
     private readonly total: number,
@@ -90,14 +101,24 @@ export class AgentSlotPool {
   }
 
   /**
+   * The process has begun to shut down: no agent starts here any more, since it would be killed when
+   * the drain's grace period ends. The attempts in line for a slot, and every later `take`, are refused
+   * with `WorkerDraining`; the agents running go on.
+   */
+  drain(): void {
+    this.draining.abort(new WorkerDraining());
+  }
+
+  /**
    * Waits for a slot for an agent of task `taskId` from `taskQueue` (at once, when one is kept for the
    * task); resolves with its release, to call when the attempt's activity returns. Rejects with the
    * signal's reason, out of line, when the signal aborts first (a cancelled activity), and gives
-   * back the slot kept for the task.
+   * back the slot kept for the task; once the pool drains, with `WorkerDraining`.
    */
   async take(taskQueue: string, taskId: string | undefined, signal: AbortSignal): Promise<AgentSlot> {
     if (signal.aborted) this.forget(taskId);
     signal.throwIfAborted();
+    this.draining.signal.throwIfAborted();
     const own = taskQueue !== this.sharedQueue;
     if (own) this.ownAgents += 1;
     // The kept slot becomes this agent's: the count of slots taken or kept stays the same.
@@ -105,7 +126,7 @@ export class AgentSlotPool {
       this.running += 1;
     } else {
       try {
-        await this.wait(this.agentLine, signal);
+        await this.wait(this.agentLine, signal, this.draining.signal);
       } catch (err) {
         if (own) this.ownAgents -= 1;
         this.pump();
@@ -174,18 +195,22 @@ export class AgentSlotPool {
     return this.sharedPermits - this.sharedEnded + this.ownAgents + this.reserved.size < this.total;
   }
 
-  /** Stands in `line` until pump() lets it through; steps out if `signal` aborts first. */
-  private wait(line: (() => void)[], signal: AbortSignal): Promise<void> {
+  /** Stands in `line` until pump() lets it through; steps out, with its reason, if a signal aborts first. */
+  private wait(line: (() => void)[], ...signals: AbortSignal[]): Promise<void> {
     return new Promise((resolve, reject) => {
+      const leave = (): void => {
+        for (const signal of signals) signal.removeEventListener('abort', abort);
+      };
       const through = (): void => {
-        signal.removeEventListener('abort', abort);
+        leave();
         resolve();
       };
-      const abort = (): void => {
+      const abort = (event: Event): void => {
+        leave();
         line.splice(line.indexOf(through), 1);
-        reject(signal.reason);
+        reject((event.target as AbortSignal).reason);
       };
-      signal.addEventListener('abort', abort, { once: true });
+      for (const signal of signals) signal.addEventListener('abort', abort, { once: true });
       line.push(through);
       this.pump();
     });

@@ -52,10 +52,30 @@ function sharedQueueTuner(slots: AgentSlots, pool: AgentSlotPool): WorkerTuner {
 }
 
 /**
+ * As soon as one of `workers` begins to shut down (a signal, `shutdown()` or a fatal error: the SDK goes
+ * through `shutdown()` for each), drains `pool` and shuts the others down too. A worker that shuts
+ * down stops polling but lets the activities in hand run on: an attempt in line for a slot would
+ * otherwise start an agent that the end of the grace period kills. And a worker left polling beside
+ * a drained pool would take attempts only to refuse them.
+ */
+function shutDownTogether(workers: Worker[], pool: AgentSlotPool): void {
+  const shutdowns = workers.map((w) => w.shutdown.bind(w));
+  for (const worker of workers) {
+    worker.shutdown = () => {
+      pool.drain();
+      workers.forEach((other, i) => {
+        if (other === worker || other.getState() === 'RUNNING') shutdowns[i]?.();
+      });
+    };
+  }
+}
+
+/**
  * The two Temporal workers of an agent worker process: on the shared agent queue, and on its own queue
  * (the attempts, commit and removal of the tasks whose worktree it prepared). They share one
  * AgentSlotPool, so the process runs at most `slots.total` agents over both queues; the own queue's
  * worker keeps Temporal's default limit, since its tasks can run nowhere else (see AgentSlotPool).
+ * When either begins to shut down, so does the other, and no agent starts any more (`shutDownTogether`).
  */
 export async function createAgentWorkers(o: AgentWorkersOptions): Promise<[Worker, Worker]> {
   const pool = new AgentSlotPool(o.slots.total, o.taskQueue);
@@ -70,8 +90,10 @@ export async function createAgentWorkers(o: AgentWorkersOptions): Promise<[Worke
       ...o.options,
       ...(tuner && { tuner }),
     });
-  return [
+  const workers: [Worker, Worker] = [
     await create(o.taskQueue, sharedQueueTuner(o.slots, pool)),
     await create(workerQueueFor(o.taskQueue, o.identity)),
   ];
+  shutDownTogether(workers, pool);
+  return workers;
 }

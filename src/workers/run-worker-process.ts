@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import type { ActivityInterceptorsFactory, NativeConnection, Worker } from '@temporalio/worker';
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
@@ -10,12 +9,13 @@ import { WorkerObservability } from '../observability/worker-observability';
 import { WorkerStore, type SlotMode, type WorkerKind } from '../store/worker-store';
 import { temporalConnectionOptions } from '../temporal/connection-options';
 import { connectWithRetry } from './connect-with-retry';
+import { workerIdentity } from './worker-identity';
 
 export interface WorkerContext {
   config: AtelierConfig;
   connection: NativeConnection;
   pool: Pool;
-  /** `<name>:<pid>@<host>`: the worker's identity in Temporal, in the registry and on attempts. */
+  /** `<name>:<pid>-<random>@<host>`, new at each start (worker-identity.ts): in Temporal, in the registry and on attempts. */
   identity: string;
   /** Observes every activity (ids on log lines, running tasks, agent metrics): pass to `interceptors.activity`. */
   activityInterceptors: ActivityInterceptorsFactory;
@@ -57,7 +57,7 @@ export async function runWorkerProcess(
   process.off('SIGTERM', onSignal);
   if (!connection) return;
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ error: err.message }, 'database client error'));
-  const identity = `${spec.name}:${process.pid}@${hostname()}`;
+  const identity = workerIdentity(spec.name);
   const observability = new WorkerObservability({
     kind: spec.kind,
     identity,

@@ -40,7 +40,7 @@ async function workerOfRunningAttempt(env: ChaosEnv, run: string): Promise<numbe
     );
     return res.rows[0];
   });
-  const pid = /agent-worker:(\d+)@/.exec(row.worker)?.[1];
+  const pid = /agent-worker:(\d+)-/.exec(row.worker)?.[1];
   if (!pid) throw new Error(`cannot read a pid from worker identity ${row.worker}`);
   return Number(pid);
 }

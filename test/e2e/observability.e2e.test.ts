@@ -265,14 +265,14 @@ describe('observability of the whole service: metrics, workers, live logs', () =
         return agentWorker(b)?.lastPollAt && workflowWorker(b)?.lastPollAt ? b : undefined;
       });
       const agent = agentWorker(body) as WorkerView;
-      assert.match(agent.identity, /^agent-worker:\d+@/);
+      assert.match(agent.identity, /^agent-worker:\d+-[0-9a-f]+@/);
       assert.deepEqual(agent.taskQueues, [agentQueue]);
       assert.deepEqual(agent.slots, { mode: 'fixed', total: SLOTS, used: 0, free: SLOTS });
       assert.ok(agent.pid > 0);
       assert.ok(Date.now() - Date.parse(agent.lastPollAt as string) < 90_000, 'polled recently');
       assert.ok(Date.now() - Date.parse(agent.lastHeartbeatAt as string) < 30_000, 'heartbeat recently');
       const workflow = workflowWorker(body) as WorkerView;
-      assert.match(workflow.identity, /^workflow-worker:\d+@/);
+      assert.match(workflow.identity, /^workflow-worker:\d+-[0-9a-f]+@/);
       assert.deepEqual(workflow.taskQueues, [workflowQueue]);
       assert.equal(workflow.slots.total, 40);
 

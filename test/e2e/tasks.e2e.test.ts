@@ -88,7 +88,7 @@ describe('tasks over HTTP against the whole service', () => {
     assert.equal(task.attempts.length, 1);
     const [attempt] = task.attempts;
     assert.equal(attempt?.number, 1);
-    assert.match(attempt?.worker ?? '', /^agent-worker:\d+@/);
+    assert.match(attempt?.worker ?? '', /^agent-worker:\d+-[0-9a-f]+@/);
     assert.equal(attempt?.exitCode, 0);
     assert.equal(attempt?.failureClass, 'succeeded');
     assert.equal(attempt?.error, null);

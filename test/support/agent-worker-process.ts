@@ -8,7 +8,7 @@ import { waitFor } from './wait-for';
 
 export interface AgentWorkerProcess {
   process: ChildProcess;
-  /** Its identity in Temporal and on the attempts it runs: `agent-worker:<pid>@<host>`. */
+  /** Its identity in Temporal and on the attempts it runs: `agent-worker:<pid>-<random>@<host>`. */
   identity: string;
   output: () => string;
   stop: () => Promise<void>;
@@ -54,7 +54,7 @@ export async function startAgentWorkerProcess(
           taskQueue: { name: taskQueue },
           taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
         });
-        return res.pollers?.find((p) => p.identity?.startsWith(`agent-worker:${pid}@`))?.identity ?? undefined;
+        return res.pollers?.find((p) => p.identity?.startsWith(`agent-worker:${pid}-`))?.identity ?? undefined;
       },
       { timeoutMs: 30_000, intervalMs: 200 },
     );

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { Pool } from 'pg';
 import {
@@ -120,13 +121,14 @@ export async function runWorkflowWorker(
  * An agent worker as src/workers/agent-worker.ts builds it, running the stand-in agents of
  * test/agents/agents.yaml, with `slots` agent slots over its two queues (else Temporal's default
  * activity limit, 100). Heartbeats are more frequent than in production so a cancel reaches the agent
- * within a fraction of a second and the tests stay fast.
+ * within a fraction of a second and the tests stay fast. `shutdownGraceTime` is how long its agents may
+ * run on once it stops (else none: they are stopped at once).
  */
 export async function runAgentWorker(
   h: Harness,
   taskQueue: string,
   name = 'agent-worker',
-  options: { agents?: AgentsFile; slots?: number; worktreeRoot?: string } = {},
+  options: { agents?: AgentsFile; slots?: number; worktreeRoot?: string; shutdownGraceTime?: Duration } = {},
 ): Promise<RunningWorker> {
   const identity = `test-${name}@${taskQueue}`;
   const heartbeatIntervalMs = 100;
@@ -158,7 +160,10 @@ export async function runAgentWorker(
     slots: { mode: 'fixed', total: options.slots ?? 100 },
     heartbeatIntervalMs,
     interceptors: [],
-    options: { maxHeartbeatThrottleInterval: '200 milliseconds' },
+    options: {
+      maxHeartbeatThrottleInterval: '200 milliseconds',
+      ...(options.shutdownGraceTime !== undefined && { shutdownGraceTime: options.shutdownGraceTime }),
+    },
   });
   const shared = runInBackground(worker, identity);
   const mine = runInBackground(own, identity);

@@ -4,8 +4,9 @@ import { Context } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger, type SlotReserveContext } from '@temporalio/worker';
-import { AgentSlotPool } from '../../src/workers/agent-slot-pool';
+import { AgentSlotPool, WorkerDraining } from '../../src/workers/agent-slot-pool';
 import { agentProcessEnded, agentSlotInterceptor } from '../../src/workers/agent-slot-interceptor';
+import type { RunAgentInput, RunAgentOutput } from '../../workflows/definitions';
 import { waitFor } from '../support/wait-for';
 
 const SHARED = 'agents';
@@ -60,6 +61,34 @@ describe('agent slot interceptor', () => {
     release();
     await pool.take(OWN, undefined, AbortSignal.timeout(1000));
     assert.equal(started, false);
+  });
+
+  it('starts no agent in line once its worker drains: the attempt is answered held back, the running agent goes on', async () => {
+    const pool = new AgentSlotPool(1, SHARED);
+    const long = environment(pool, 'runAgent');
+    let endLong: (() => void) | undefined;
+    const longRun = long.env.run(() => new Promise<string>((resolve) => (endLong = () => resolve('long ran'))));
+    await waitFor('the long agent to run', () => endLong !== undefined);
+    const next = environment(pool, 'runAgent');
+    let spawned = false;
+    const nextRun = next.env.run(
+      async (_attempt: Partial<RunAgentInput>) => {
+        spawned = true;
+      },
+      { taskId: TASK, attempt: 1, agent: 'claude', gated: true },
+    );
+    await waitFor('the next attempt to be in line', () => next.heartbeats.length >= 1);
+
+    pool.drain();
+    endLong?.();
+    assert.equal(await longRun, 'long ran');
+    // Held back, as by the cluster-wide gate: the workflow asks again at once, of another worker, and
+    // the task loses none of its attempts.
+    const answer = (await nextRun) as unknown as RunAgentOutput;
+    assert.equal(answer.waiting?.kind, 'worker_draining');
+    assert.equal(answer.waiting?.agent, 'claude');
+    assert.equal(spawned, false, 'the freed slot started no agent');
+    await assert.rejects(pool.take(OWN, undefined, new AbortController().signal), WorkerDraining, 'and later ones');
   });
 
   it('lets other activities (the git operations) through while every slot is taken', async () => {

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { temporal } from '@temporalio/proto';
+import { workerQueueFor } from '../../src/workers/worker-queue';
 import { initRepo } from '../support/git';
 import { startAgentTask } from '../support/start-agent-task';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from '../support/in-process-workers';
 import { startAgentWorkerProcess } from '../support/agent-worker-process';
+import { attemptRows } from '../support/task-rows';
 import { uniqueQueue } from '../support/test-env';
+import { processAlive, waitFor } from '../support/wait-for';
 
 /**
  * A harness, a workflow worker and a git repository on fresh queues; the agents mark their start and
@@ -108,5 +112,61 @@ describe('agent slots of two agent workers', { timeout: 120_000 }, () => {
         `${key} waited for the long task's worker while the other one idled`,
       );
     }
+  });
+});
+
+describe('an agent worker that drains', { timeout: 120_000 }, () => {
+  const f = slotsFixture('drain', async () => undefined);
+
+  it('starts no agent that waits in line: that attempt runs on another worker, costing no attempt', async () => {
+    const draining = await runAgentWorker(f.h, f.queues.agentQueue, 'draining', {
+      slots: 1,
+      shutdownGraceTime: '1 minute',
+    });
+    f.stops.push(draining.stop);
+    const longStart = join(f.marks, 'long.start');
+    const nextStart = join(f.marks, 'next.start');
+    // The worker's one slot, taken until the long task is cancelled.
+    const long = await startAgentTask(f.h, f.queues, `@pidfile ${longStart}\n@hang`);
+    await waitFor('the long agent to start', () => existsSync(longStart));
+    // An attempt on the worker's own queue is taken at once, and waits in line for the slot.
+    const ownQueue = workerQueueFor(f.queues.agentQueue, draining.identity);
+    const next = await startAgentTask(
+      f.h,
+      { workflowQueue: f.queues.workflowQueue, agentQueue: ownQueue },
+      `@pidfile ${nextStart}`,
+      { maxAttempts: 1 },
+    );
+    await waitFor(
+      'the attempt to wait in line',
+      async () =>
+        (await next.handle.describe()).raw.pendingActivities?.[0]?.state ===
+        temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
+    );
+
+    const stopped = draining.stop();
+    await waitFor(
+      'the attempt in line to be answered held back',
+      async () =>
+        (
+          await f.h.pool.query<{ kind: string }>(`SELECT waiting_reason->>'kind' AS kind FROM tasks WHERE id = $1`, [
+            next.taskId,
+          ])
+        ).rows[0]?.kind === 'worker_draining',
+      { timeoutMs: 15_000 },
+    );
+    assert.equal(existsSync(nextStart), false, 'its agent never started');
+    assert.ok(processAlive(Number(readFileSync(longStart, 'utf8'))), 'the running agent goes on');
+
+    const successor = await runAgentWorker(f.h, ownQueue, 'successor');
+    f.stops.push(successor.stop);
+    assert.equal((await next.handle.result()).status, 'succeeded');
+    const attempts = await attemptRows(f.h.pool, next.taskId);
+    assert.deepEqual(
+      attempts.map((a) => [a.number, a.failure_class, a.worker]),
+      [[1, 'succeeded', successor.identity]],
+    );
+    await long.handle.cancel();
+    await stopped;
   });
 });

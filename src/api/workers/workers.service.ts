@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { WorkerStore, type WorkerKind, type WorkerRow } from '../../store/worker-store';
+import { hostOfIdentity } from '../../workers/worker-identity';
 import { QueueStatsService, type QueueStats, type QueueType } from './queue-stats.service';
 
 /** A worker that has not heartbeat for this long is reported `lost` (it heartbeats every 5 s). */
@@ -100,7 +101,7 @@ export class WorkersService {
           kind: q.type === 'activity' ? 'agent' : 'workflow',
           status: 'running',
           registered: false,
-          host: p.identity.split('@').slice(1).join('@') || '',
+          host: hostOfIdentity(p.identity),
           pid: 0,
           taskQueues: [q.name],
           startedAt: null,

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Pool } from 'pg';
+import { BudgetStore } from '../../src/store/budget-store';
+import { SlotWaitersStore } from '../../src/store/slot-waiters-store';
+import { countingPool } from '../support/counting-pool';
+import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
+
+/**
+ * The queries that find tasks held back by the gate read their partial indexes (migration 0009), not
+ * every queued task. A database of their own, filled as a busy cluster's: many finished tasks, many
+ * queued on Temporal's queue without a wait, a few waiting for a slot or a budget. The planner then
+ * chooses as it would in production.
+ */
+describe('indexes of the waiting tasks', { timeout: 60_000 }, () => {
+  let db: ScratchDatabase;
+  let pool: Pool;
+
+  before(async () => {
+    db = await createScratchDatabase('waiting_indexes');
+    pool = new Pool({ connectionString: db.url, max: 2 });
+    // Dropping the database at the end ends its idle connections: expected, not an error.
+    pool.on('error', () => undefined);
+    await pool.query(
+      `INSERT INTO tasks (id, status, prompt, agent, timeout_seconds, max_attempts, priority, workflow_id, created_at,
+                          waiting_reason)
+       SELECT gen_random_uuid(), CASE WHEN g <= 5000 THEN 'queued' ELSE 'succeeded' END, 'prompt', 'agent-' || g % 5,
+              600, 3, 1 + g % 5, 'task-' || g, now() - g * interval '1 second',
+              CASE WHEN g <= 400 THEN jsonb_build_object('kind', 'concurrency', 'agent', 'agent-' || g % 5)
+                   WHEN g <= 450 THEN jsonb_build_object('kind', CASE WHEN g % 2 = 0 THEN 'daily_budget' ELSE 'task_budget' END)
+              END
+       FROM generate_series(1, 50000) g`,
+    );
+    await pool.query('ANALYZE tasks');
+  });
+  after(async () => {
+    await pool.end();
+    await db.drop();
+  });
+
+  /** The plan of the one statement `query` sends, with `params`. */
+  const planOf = async (query: (pool: Pool) => Promise<unknown>, params: unknown[] = []): Promise<string> => {
+    const statements: string[] = [];
+    await query(countingPool(pool, statements));
+    assert.equal(statements.length, 1);
+    const res = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${statements[0]}`, params);
+    return res.rows.map((r) => r['QUERY PLAN']).join('\n');
+  };
+
+  it('finds the next tasks for a free slot of an agent in the index, already in their order', async () => {
+    const plan = await planOf((p) => new SlotWaitersStore(p).next('agent-3', 4), ['agent-3', 4]);
+    assert.match(plan, /Index Scan using tasks_waiting_for_slot on tasks/, plan);
+    assert.doesNotMatch(plan, /Sort/, plan);
+  });
+
+  it('finds the tasks waiting for a budget in the index', async () => {
+    const plan = await planOf((p) => new BudgetStore(p).waitingForBudget());
+    // An index, index-only or bitmap scan: whichever, of this index alone.
+    assert.match(plan, /Scan (using|on) tasks_waiting_for_budget\b/, plan);
+    assert.doesNotMatch(plan, /Seq Scan|tasks_status_newest/, plan);
+  });
+});
