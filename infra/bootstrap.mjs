@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // Entry point of `npm run up`, `npm test` and `npm run bench` on a fresh machine: installs what is
-// missing (npm dependencies, the Temporal CLI), builds, then runs the command, forwarding signals.
+// missing (npm dependencies, the Temporal CLI), builds, then runs the command, passing on the stop
+// signals that could not have reached it (infra/forward-signals.mjs).
 // Plain Node with built-ins only: it runs before node_modules exists.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { runForwardingSignals } from './forward-signals.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
@@ -93,9 +95,4 @@ try {
   say(err.message);
   process.exit(1);
 }
-const child = spawn(process.execPath, [join(root, commands[mode]), ...process.argv.slice(3)], {
-  cwd: root,
-  stdio: 'inherit',
-});
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+runForwardingSignals(join(root, commands[mode]), process.argv.slice(3), root);

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parentDeathPrefix } from '../process/parent-death-signal';
 
 /** SQLite settings of the dev server's store: WAL for concurrent reads, fewer fsyncs, room for contention. */
@@ -61,18 +62,46 @@ export const devServerArgs = (o: DevServerOptions): string[] => [
   ...[...DEV_SERVER_DYNAMIC_CONFIG, ...(o.dynamicConfig ?? [])].flatMap((v) => ['--dynamic-config-value', v]),
 ];
 
-/** Resolves once something accepts TCP connections on host:port, or rejects at the deadline. */
-export async function waitForPort(host: string, port: number, timeoutMs: number): Promise<void> {
+/** Whether something accepts a TCP connection on host:port now. */
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = createConnection({ host, port });
+    socket.once('connect', () => (socket.destroy(), resolve(true)));
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Resolves once something accepts TCP connections on host:port, or rejects at the deadline, or when
+ * `cancel` aborts (so a wait that lost a race polls no longer).
+ */
+export async function waitForPort(host: string, port: number, timeoutMs: number, cancel?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = createConnection({ host, port });
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
+    cancel?.throwIfAborted();
+    if (await accepts(host, port)) return;
     if (Date.now() > deadline) throw new Error(`nothing listens on ${host}:${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200, undefined, { signal: cancel });
+  }
+}
+
+/** A port the dev server is to listen on answers before it starts: another program's, maybe another Temporal. */
+export class DevServerPortInUse extends Error {}
+
+/**
+ * Refuses to start on a port that already answers: the server would fail to bind it and exit, while
+ * waiting for the port would find the other program's listener and take it for ours.
+ */
+async function refuseTakenPorts(o: DevServerOptions): Promise<void> {
+  const ports = [{ port: o.port, what: 'gRPC' }, ...(o.ui ? [{ port: o.uiPort, what: 'Web UI' }] : [])];
+  for (const { port, what } of ports) {
+    if (await accepts(o.ip, port)) {
+      throw new DevServerPortInUse(
+        `cannot start the Temporal dev server: its ${what} port ${o.ip}:${port} is already in use by another ` +
+          'program. Stop that program, or, to use a Temporal server that is already running, set ' +
+          'TEMPORAL_ADDRESS to its host:port.',
+      );
+    }
   }
 }
 
@@ -89,8 +118,9 @@ const START_ATTEMPTS = 3;
 /**
  * Starts the Temporal CLI dev server as a child process in its own process group (a terminal's Ctrl-C
  * must not stop it before the workers have drained) that dies with its parent, and waits until its
- * gRPC port answers. With `stdio: 'ignore'` its output is dropped, except the end of it when it exits
- * early, which the error carries.
+ * gRPC port and, with `ui`, its Web UI port answer. Rejects with DevServerPortInUse, before starting
+ * anything, when one of those ports already answers. With `stdio: 'ignore'` its output is dropped,
+ * except the end of it when it exits early, which the error carries.
  */
 export async function startDevServer(
   o: DevServerOptions,
@@ -98,6 +128,7 @@ export async function startDevServer(
 ): Promise<ChildProcess> {
   mkdirSync(dirname(o.dbFile), { recursive: true });
   for (let attempt = 1; ; attempt++) {
+    await refuseTakenPorts(o);
     try {
       return await startOnce(o, stdio);
     } catch (err) {
@@ -117,17 +148,31 @@ async function startOnce(o: DevServerOptions, stdio: 'inherit' | 'ignore'): Prom
   // Read for the server's whole life, so a full pipe never blocks it.
   child.stdout?.on('data', keepTail);
   child.stderr?.on('data', keepTail);
+  const exitMessage = (code: number | null, signal: NodeJS.Signals | null): string =>
+    `Temporal dev server exited early (${code ?? signal})${tail ? `: ${tail.trim()}` : ''}`;
   const exited = new Promise<never>((_, reject) =>
-    child.once('close', (code, signal) =>
-      reject(new EarlyExit(`Temporal dev server exited early (${code ?? signal})${tail ? `: ${tail.trim()}` : ''}`)),
-    ),
+    child.once('close', (code, signal) => reject(new EarlyExit(exitMessage(code, signal)))),
   );
   exited.catch(() => undefined);
+  const polling = new AbortController();
+  const ports = Promise.all([
+    waitForPort(o.ip, o.port, 120_000, polling.signal),
+    o.ui ? waitForPort(o.ip, o.uiPort, 120_000, polling.signal) : undefined,
+  ]);
+  ports.catch(() => undefined);
   try {
-    await Promise.race([waitForPort(o.ip, o.port, 120_000), exited]);
+    await Promise.race([ports, exited]);
+    // The ports answer, but our server has exited: they are another program's, bound between the
+    // check and the start, and the next attempt's check names them.
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new EarlyExit(exitMessage(child.exitCode, child.signalCode));
+    }
   } catch (err) {
     if (!(err instanceof EarlyExit) && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
     throw err;
+  } finally {
+    // A server that exited leaves the port waits behind: they would poll on until their deadline.
+    polling.abort();
   }
   return child;
 }

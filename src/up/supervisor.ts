@@ -14,28 +14,45 @@ const PDEATHSIG = parentDeathPrefix('TERM');
 const MAX_RESTART_DELAY_MS = 10_000;
 
 /**
+ * How long to wait before starting again a process that was started at `startedAt` and has exited: a
+ * process that ran for a while gets a fresh backoff; one that keeps dying waits longer each time.
+ */
+export const restartDelay = (startedAt: number, previousMs: number): number =>
+  Date.now() - startedAt > 30_000 ? 500 : Math.min(previousMs * 2, MAX_RESTART_DELAY_MS);
+
+/**
  * Runs a set of processes, each in its own process group (so a terminal's Ctrl-C reaches only the
  * supervisor, which then stops them in order), restarts one that dies with growing backoff, and stops
  * them all on request: SIGTERM, then SIGKILL after a grace period.
  */
 export class Supervisor {
   private readonly running = new Map<string, ChildProcess>();
+  private readonly restarts = new Set<NodeJS.Timeout>();
   private stopping = false;
 
   constructor(private readonly logger: Logger) {}
 
+  /** Starts a service; once `stop` has been called, does nothing (a stop during start-up starts no more). */
   start(spec: ServiceSpec, restartDelayMs = 500): void {
+    if (this.stopping) return;
     const argv = [...PDEATHSIG, spec.command, ...spec.args];
     const startedAt = Date.now();
     const child = spawn(argv[0] as string, argv.slice(1), { env: spec.env, stdio: 'inherit', detached: true });
     this.running.set(spec.name, child);
+    this.logger.info({ service: spec.name, pid: child.pid }, 'service started');
     child.once('exit', (code, signal) => {
       this.running.delete(spec.name);
-      if (this.stopping) return;
-      // A process that ran for a while gets a fresh backoff; one that keeps dying waits longer each time.
-      const delay = Date.now() - startedAt > 30_000 ? 500 : Math.min(restartDelayMs * 2, MAX_RESTART_DELAY_MS);
+      if (this.stopping) {
+        this.logger.info({ service: spec.name, code, signal }, 'service stopped');
+        return;
+      }
+      const delay = restartDelay(startedAt, restartDelayMs);
       this.logger.warn({ service: spec.name, code, signal, restartInMs: delay }, 'service exited; restarting');
-      setTimeout(() => !this.stopping && this.start(spec, delay), delay);
+      const timer = setTimeout(() => {
+        this.restarts.delete(timer);
+        this.start(spec, delay);
+      }, delay);
+      this.restarts.add(timer);
     });
   }
 
@@ -46,6 +63,9 @@ export class Supervisor {
   /** Stops the named services (all, by default) and resolves when every one has exited. */
   async stop(graceMs: number, names = [...this.running.keys()]): Promise<void> {
     this.stopping = true;
+    // A pending restart would hold the process open until it fired, and then start nothing.
+    for (const timer of this.restarts) clearTimeout(timer);
+    this.restarts.clear();
     await Promise.all(
       names.map(async (name) => {
         const child = this.running.get(name);

@@ -4,25 +4,41 @@ import { freePort } from '../../src/net/free-port';
 import { ROOT, TEST_AGENTS_FILE, testEnv, uniqueQueue } from './test-env';
 import { waitFor } from './wait-for';
 
-export interface Stack {
+/** A started `up` process, ready or not. */
+export interface UpProcess {
   baseUrl: string;
   process: ChildProcess;
   /** Output of the `up` process and its children, for assertions and failure messages. */
   output: () => string;
+  /** Its exit code once it has exited (null: killed by a signal). */
+  exited: Promise<number | null>;
+}
+
+export interface Stack extends UpProcess {
   stop: () => Promise<number | null>;
   /** The pid of the supervised service whose entry script ends in `script`.js (api/main, workers/agent-worker…). */
   servicePid: (script: string) => number | undefined;
 }
 
+export interface UpCommand {
+  /** The command that runs `up`; by default `node dist/src/up/main.js`. */
+  argv?: string[];
+  /** In a process group (and session) of its own, as a terminal's job: a test can signal the whole group. */
+  detached?: boolean;
+  /** A pipe to its stdin, for keys typed into a terminal (under script(1)). */
+  stdin?: boolean;
+}
+
 /**
  * Starts the whole service exactly as `npm run up` does (dist/src/up/main.js: API, workflow worker,
  * agent worker, supervised), against the test run's Temporal server and database, on its own port
- * and task queues, and waits until /health/ready says ready.
+ * and task queues, and returns at once.
  */
-export async function startStack(env: NodeJS.ProcessEnv = {}): Promise<Stack> {
+export async function spawnUp(env: NodeJS.ProcessEnv = {}, command: UpCommand = {}): Promise<UpProcess> {
   const port = await freePort();
   let output = '';
-  const child = spawn(process.execPath, [resolve(ROOT, 'dist/src/up/main.js')], {
+  const [file, ...args] = command.argv ?? [process.execPath, resolve(ROOT, 'dist/src/up/main.js')];
+  const child = spawn(file as string, args, {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -40,29 +56,35 @@ export async function startStack(env: NodeJS.ProcessEnv = {}): Promise<Stack> {
       ATELIER_AGENT_WORKER_METRICS_PORT: '0',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: [command.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    detached: command.detached ?? false,
   });
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const baseUrl = `http://127.0.0.1:${port}`;
+  return { baseUrl: `http://127.0.0.1:${port}`, process: child, output: () => output, exited };
+}
+
+/** spawnUp, then waits until /health/ready says ready. */
+export async function startStack(env: NodeJS.ProcessEnv = {}, command: UpCommand = {}): Promise<Stack> {
+  const up = await spawnUp(env, command);
+  const child = up.process;
   try {
     await waitFor(
       'the stack to be ready',
-      async () => child.exitCode === null && (await fetch(`${baseUrl}/health/ready`)).ok,
+      async () => child.exitCode === null && (await fetch(`${up.baseUrl}/health/ready`)).ok,
       { timeoutMs: 60_000, intervalMs: 250 },
     );
   } catch (err) {
-    child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}\n--- stack output ---\n${output}`);
+    if (command.detached && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    else child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n--- stack output ---\n${up.output()}`);
   }
   return {
-    baseUrl,
-    process: child,
-    output: () => output,
+    ...up,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
-      return exited;
+      return up.exited;
     },
     servicePid: (script) => {
       let lines = '';

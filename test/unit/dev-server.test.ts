@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { devServerArgs, startDevServer, type DevServerOptions } from '../../src/temporal/dev-server';
 import { freePort } from '../../src/net/free-port';
+import { waitFor } from '../support/wait-for';
 
 /**
  * A stand-in for the `temporal` binary: counts its starts in `<db file>.starts`, exits as a dev server
@@ -55,6 +58,63 @@ describe('startDevServer', () => {
     const o = await options('broken');
     await assert.rejects(startDevServer(o, 'ignore'), /exited early \(2\): listen tcp .*address already in use/);
     assert.equal(starts(o), 3);
+  });
+
+  /** A listener of another program on `port`, until the test ends. */
+  const occupy = async (port: number): Promise<Server> => {
+    const server = createServer();
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    return server;
+  };
+
+  it('leaves nothing running once a start has failed, so its process can exit at once', async () => {
+    const o = await options('exits');
+    const script = `require(${JSON.stringify(require.resolve('../../src/temporal/dev-server'))})
+      .startDevServer(${JSON.stringify(o)}, 'ignore')
+      .catch((err) => console.log(err.message));`;
+    const child = spawn(process.execPath, ['-e', script], {
+      env: { ...process.env, FAKE_FAILURES: '99' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    try {
+      await waitFor('the process to exit', () => child.exitCode !== null, { timeoutMs: 15_000 });
+    } finally {
+      child.kill('SIGKILL');
+    }
+    assert.match(output, /exited early \(2\)/);
+    assert.equal(starts(o), 3);
+  });
+
+  it('refuses a gRPC port another program listens on, naming it, and starts nothing', async () => {
+    process.env.FAKE_FAILURES = '0';
+    const o = await options('grpc-taken');
+    const other = await occupy(o.port);
+    try {
+      await assert.rejects(
+        startDevServer(o, 'ignore'),
+        new RegExp(`gRPC port 127\\.0\\.0\\.1:${o.port} is already in use.*TEMPORAL_ADDRESS`),
+      );
+      assert.ok(!existsSync(`${o.dbFile}.starts`), 'the server was not started');
+    } finally {
+      other.close();
+    }
+  });
+
+  it('refuses a Web UI port another program listens on', async () => {
+    process.env.FAKE_FAILURES = '0';
+    const o = { ...(await options('ui-taken')), ui: true, uiPort: await freePort() };
+    const other = await occupy(o.uiPort);
+    try {
+      await assert.rejects(
+        startDevServer(o, 'ignore'),
+        new RegExp(`Web UI port 127\\.0\\.0\\.1:${o.uiPort} is already in use`),
+      );
+      assert.ok(!existsSync(`${o.dbFile}.starts`), 'the server was not started');
+    } finally {
+      other.close();
+    }
   });
 
   it('serves its metrics on the port asked for, else on one it picks', async () => {

@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+// Runs a Node script as a child and passes stop signals on to it, as infra/bootstrap.mjs does once it
+// has installed and built: `node infra/forward-signals.mjs SCRIPT [args]` is bootstrap without that.
+// Plain Node with built-ins only: it runs before node_modules exists.
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+/**
+ * Whether this process is in its terminal's foreground process group. The terminal then sends a
+ * Ctrl-C's SIGINT to the whole group, the child included.
+ */
+function inForegroundGroup() {
+  try {
+    // Fields after the command name: state ppid pgrp session tty_nr tpgid ...
+    const [, , pgrp, , , tpgid] = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    return Number(tpgid) > 0 && tpgid === pgrp;
+  } catch {
+    return false; // no /proc: forward, and the child takes a repeat as the same request
+  }
+}
+
+/**
+ * Runs `node script ...args` in this process group, exits with its exit code, and passes on a stop
+ * signal the child could not have received itself: a SIGTERM or SIGINT sent to this pid alone (by npm,
+ * which forwards the signals it gets, or by `kill`). A SIGINT while in the terminal's foreground group
+ * is a Ctrl-C the child got from the terminal too, so it is not passed on: a second one would reach the
+ * child while it stops. Each signal is passed on once.
+ */
+export function runForwardingSignals(script, args, cwd) {
+  const child = spawn(process.execPath, [script, ...args], { cwd, stdio: 'inherit' });
+  const forwarded = new Set();
+  for (const signal of ['SIGINT', 'SIGTERM']) {
+    process.on(signal, () => {
+      if (forwarded.has(signal) || (signal === 'SIGINT' && inForegroundGroup())) return;
+      forwarded.add(signal);
+      child.kill(signal);
+    });
+  }
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  runForwardingSignals(resolve(process.argv[2]), process.argv.slice(3), process.cwd());
+}

@@ -1,0 +1,154 @@
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadAgentsFile } from '../config/agents-file';
+import { describeDatabase, loadConfig } from '../config/env';
+import { ensureDatabase, migrate } from '../db/migrate';
+import { createLogger } from '../logging/logger';
+import { OwnTemporal } from './own-temporal';
+import { Supervisor } from './supervisor';
+
+const ROOT = resolve(__dirname, '../../..');
+
+/** The Temporal dev server `up` runs itself, listening on TEMPORAL_ADDRESS. */
+export interface DevServerSetup {
+  binary: string;
+  /** Its SQLite file: state survives restarts. */
+  dbFile: string;
+  uiPort: number;
+}
+
+async function waitForReady(url: string, timeoutMs: number, stop: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline && !stop.aborted) {
+    try {
+      if ((await fetch(url, { signal: stop })).ok) return true;
+    } catch {
+      // not listening yet, or stopping
+    }
+    await sleep(500, undefined, { signal: stop }).catch(() => undefined);
+  }
+  return false;
+}
+
+/**
+ * `npm run up`: the whole service on one machine. Starts the Temporal dev server (`devServer`; none when
+ * TEMPORAL_ADDRESS names a server of the user's), creates and migrates the database, then runs and
+ * supervises the API, one workflow worker and one agent worker until SIGINT or SIGTERM, when it stops
+ * them all, the dev server last, and resolves. A start-up step that fails stops what was started and
+ * rejects; so does a dev server that dies and cannot be started again.
+ */
+export async function up(devServer: DevServerSetup | undefined): Promise<void> {
+  const config = loadConfig();
+  loadAgentsFile(config.ATELIER_AGENTS_FILE); // a bad agents file stops start-up here, with its reason
+  const logger = createLogger('up', config.LOG_LEVEL);
+
+  // Aborted once, by the first stop signal (its name is the reason) or by a failure (an Error).
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stop.signal.aborted) {
+      logger.info({ signal }, 'already stopping; signal ignored');
+      return;
+    }
+    logger.info({ signal }, 'stopping');
+    stop.abort(signal);
+  };
+  // Listeners for good, not `once`: a terminal's Ctrl-C reaches `up` through its process group, and
+  // the same SIGINT may come again from whoever started it (npm forwards signals to its script). With
+  // no listener left, Node's default action would kill `up` in the middle of its ordered stop, and
+  // every service would get its parent-death SIGTERM at once. Repeats are ignored, not escalated: the
+  // agent worker's drain is bounded by ATELIER_SHUTDOWN_GRACE_SECONDS anyway.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const [host, port] = config.TEMPORAL_ADDRESS.split(':') as [string, string];
+  const temporal =
+    devServer &&
+    new OwnTemporal(
+      {
+        binary: devServer.binary,
+        dbFile: devServer.dbFile,
+        ip: host,
+        port: Number(port),
+        uiPort: devServer.uiPort,
+        namespace: config.TEMPORAL_NAMESPACE,
+        ui: true,
+      },
+      logger,
+      (err) => {
+        if (stop.signal.aborted) return;
+        logger.error({ err: err.message }, 'cannot start the Temporal dev server again; stopping');
+        stop.abort(err);
+      },
+    );
+  const supervisor = new Supervisor(logger);
+
+  /** Each step is checked for a stop request once it is done: a stopped start-up starts nothing more. */
+  const startAll = async (): Promise<void> => {
+    let uiUrl = config.TEMPORAL_UI_URL;
+    if (temporal && devServer) {
+      logger.info({ db: devServer.dbFile }, 'starting Temporal dev server');
+      await temporal.start();
+      uiUrl = `http://${host}:${devServer.uiPort}`;
+      if (stop.signal.aborted) return;
+    }
+
+    await ensureDatabase(config.DATABASE_URL);
+    if (stop.signal.aborted) return;
+    const applied = await migrate(config.DATABASE_URL);
+    if (applied.length > 0) logger.info({ applied }, 'database migrated');
+    if (stop.signal.aborted) return;
+
+    const env = { ...process.env, TEMPORAL_UI_URL: uiUrl };
+    const node = process.execPath;
+    supervisor.start({ name: 'api', command: node, args: [resolve(ROOT, 'dist/src/api/main.js')], env });
+    supervisor.start({
+      name: 'workflow-worker',
+      command: node,
+      args: [resolve(ROOT, 'dist/src/workers/workflow-worker.js')],
+      env,
+    });
+    supervisor.start({
+      name: 'agent-worker',
+      command: node,
+      args: [resolve(ROOT, 'dist/src/workers/agent-worker.js')],
+      env,
+    });
+
+    const api = `http://${config.HOST}:${config.PORT}`;
+    const ready = await waitForReady(`${api}/health/ready`, 120_000, stop.signal);
+    if (stop.signal.aborted) return;
+    process.stdout.write(
+      [
+        '',
+        ready ? 'Atelier is ready.' : 'Atelier started, but /health/ready does not say ready yet: see the logs above.',
+        `  API:          ${api}   (OpenAPI: ${api}/docs)`,
+        `  Temporal UI:  ${uiUrl}`,
+        `  Temporal:     ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE})${devServer ? `, dev server state in ${devServer.dbFile}` : ''}`,
+        `  Database:     ${describeDatabase(config.DATABASE_URL)}`,
+        `  Agents file:  ${resolve(config.ATELIER_AGENTS_FILE)}`,
+        'Press Ctrl-C to stop everything.',
+        '',
+      ].join('\n'),
+    );
+  };
+
+  let failure: unknown;
+  try {
+    await startAll();
+    if (!stop.signal.aborted) await once(stop.signal, 'abort');
+  } catch (err) {
+    failure = err;
+    logger.error(
+      { err: err instanceof Error ? err.message : String(err) },
+      'start-up failed; stopping what was started',
+    );
+    if (!stop.signal.aborted) stop.abort(err);
+  }
+  await supervisor.stop((config.ATELIER_SHUTDOWN_GRACE_SECONDS + 10) * 1000);
+  await temporal?.stop();
+  logger.info('stopped');
+  const reason: unknown = stop.signal.reason;
+  if (failure === undefined && reason instanceof Error) failure = reason;
+  if (failure !== undefined) throw failure;
+}

@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { freePort } from '../../src/net/free-port';
+import { descendantPids, stopStackCleanly } from '../support/process-tree';
+import { spawnUp, startStack, type UpProcess } from '../support/stack';
+import { ROOT } from '../support/test-env';
+import { processAlive, waitFor } from '../support/wait-for';
+
+const UP = resolve(ROOT, 'dist/src/up/main.js');
+/** `up` with a dev server of its own, on the ports and SQLite file the test gives it. */
+const UP_OWN_TEMPORAL = resolve(ROOT, 'dist/test/support/up-own-temporal.js');
+/** infra/bootstrap.mjs once it has installed and built: runs the command, passing on signals. */
+const FORWARD_SIGNALS = resolve(ROOT, 'infra/forward-signals.mjs');
+
+interface LogLine {
+  name?: string;
+  level?: number;
+  msg?: string;
+  service?: string;
+  signal?: string;
+}
+
+/** The JSON log lines of `up` itself (not of its services), in order. */
+const upLog = (output: string): LogLine[] =>
+  output
+    .split(/\r?\n/)
+    .filter((l) => l.includes('{'))
+    .flatMap((l): LogLine[] => {
+      try {
+        // From the first brace: a terminal echoes a Ctrl-C as ^C before the next line.
+        return [JSON.parse(l.slice(l.indexOf('{'))) as LogLine];
+      } catch {
+        return [];
+      }
+    })
+    .filter((l) => l.name === 'up');
+
+/** Live processes whose command line contains `text`, wherever they are in the process tree. */
+function processesWith(text: string): number[] {
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .filter((d) => {
+      try {
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(text);
+      } catch {
+        return false; // exited meanwhile
+      }
+    })
+    .map(Number)
+    .filter((pid) => pid !== process.pid && processAlive(pid));
+}
+
+const exitedWithin = async (up: UpProcess, timeoutMs: number): Promise<number | null> => {
+  await waitFor('up to exit', () => up.process.exitCode !== null || up.process.signalCode !== null, {
+    timeoutMs,
+  }).catch((err: Error) => {
+    throw new Error(`${err.message}\n--- up output ---\n${up.output()}`);
+  });
+  return up.exited;
+};
+
+/** A shell command line of `argv`, for script(1). */
+const shellLine = (argv: string[]): string => argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+
+describe('npm run up: stopping and start-up', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atelier-up-'));
+  const ups: UpProcess[] = [];
+  const leftovers: number[] = [];
+  /** `up` and the processes it started, to kill after a failed test: a failure must not leave them running. */
+  const track = <T extends UpProcess>(up: T): T => {
+    ups.push(up);
+    leftovers.push(...descendantPids(up.process.pid as number));
+    return up;
+  };
+  after(() => {
+    const running = ups.filter((u) => u.process.exitCode === null && u.process.signalCode === null);
+    for (const pid of [...running.map((u) => u.process.pid as number), ...leftovers, ...processesWith(dir)]) {
+      if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Environment of an `up` that starts its own dev server; `dbFile` names it among the processes. */
+  const ownTemporal = async (name: string): Promise<{ env: NodeJS.ProcessEnv; dbFile: string }> => {
+    const dbFile = join(dir, name, 'temporal.sqlite');
+    const env = {
+      TEMPORAL_ADDRESS: `127.0.0.1:${await freePort()}`,
+      ATELIER_TEST_DEV_DB_FILE: dbFile,
+      ATELIER_TEST_DEV_UI_PORT: String(await freePort()),
+      LOG_LEVEL: 'info',
+    };
+    return { env, dbFile };
+  };
+
+  it('Ctrl-C to the whole process group stops the workers, then the dev server, and leaves nothing', async () => {
+    const { env, dbFile } = await ownTemporal('ctrl-c');
+    // What a terminal runs: bootstrap (past its build) and `up` under it, in one process group.
+    const stack = track(
+      await startStack(env, { argv: [process.execPath, FORWARD_SIGNALS, UP_OWN_TEMPORAL], detached: true }),
+    );
+    const pgid = stack.process.pid as number;
+    const tree = descendantPids(pgid);
+    assert.equal(processesWith(dbFile).length, 1, 'up runs its own dev server');
+
+    process.kill(-pgid, 'SIGINT');
+    const code = await exitedWithin(stack, 60_000);
+
+    const output = stack.output();
+    assert.equal(code, 0, `up stops cleanly on Ctrl-C\n--- output ---\n${output}`);
+    const log = upLog(output).map((l) => (l.service ? `${l.msg}: ${l.service}` : l.msg));
+    const at = (msg: string): number => {
+      const i = log.indexOf(msg);
+      assert.ok(i >= 0, `up logs "${msg}"; it logged:\n${log.join('\n')}`);
+      return i;
+    };
+    const devServerStopped = at('Temporal dev server stopped');
+    for (const service of ['api', 'workflow-worker', 'agent-worker']) {
+      assert.ok(at(`service stopped: ${service}`) < devServerStopped, `${service} stops before the dev server`);
+    }
+    assert.equal(log.at(-1), 'stopped');
+    assert.deepEqual(
+      tree.filter((p) => processAlive(p)),
+      [],
+      'no process of the tree survives',
+    );
+    assert.deepEqual(processesWith(dbFile), [], 'the dev server is gone');
+  });
+
+  it('Ctrl-C in a terminal reaches up once: bootstrap does not pass on the SIGINT it got too', async () => {
+    // script(1) runs bootstrap and `up` on a terminal of their own; ETX typed into it is a Ctrl-C.
+    const stack = track(
+      await startStack(
+        { LOG_LEVEL: 'info' },
+        {
+          argv: ['script', '-qfec', shellLine([process.execPath, FORWARD_SIGNALS, UP]), '/dev/null'],
+          detached: true,
+          stdin: true,
+        },
+      ),
+    );
+
+    stack.process.stdin?.write('\x03');
+    const code = await exitedWithin(stack, 60_000);
+
+    const output = stack.output();
+    assert.equal(code, 0, `up stops cleanly on Ctrl-C\n--- output ---\n${output}`);
+    const signals = upLog(output).filter((l) => l.msg === 'stopping' || l.msg?.startsWith('already stopping'));
+    assert.deepEqual(
+      signals.map((l) => `${l.msg} (${l.signal})`),
+      ['stopping (SIGINT)'],
+      `up got one SIGINT, from the terminal\n--- output ---\n${output}`,
+    );
+    assert.equal(upLog(output).at(-1)?.msg, 'stopped');
+  });
+
+  it('a dev server that dies while up runs is logged as an error and started again', async () => {
+    const { env, dbFile } = await ownTemporal('dies');
+    const stack = track(await startStack(env, { argv: [process.execPath, UP_OWN_TEMPORAL] }));
+    const [first] = processesWith(dbFile);
+    assert.ok(first !== undefined, 'up runs its own dev server');
+
+    process.kill(first, 'SIGKILL');
+    await waitFor('up to log the dev server exit as an error', () =>
+      upLog(stack.output()).some((l) => l.level === 50 && l.msg?.startsWith('Temporal dev server exited')),
+    );
+    await waitFor('a new dev server', () => processesWith(dbFile).find((p) => p !== first));
+    await waitFor(
+      'the new dev server to answer',
+      () => upLog(stack.output()).filter((l) => l.msg === 'Temporal dev server started').length === 2,
+    );
+
+    await stopStackCleanly(stack);
+    assert.deepEqual(processesWith(dbFile), [], 'the new dev server is stopped with up');
+  });
+
+  it('a start-up error (PostgreSQL unreachable) stops the dev server and exits 1 promptly', async () => {
+    const { env, dbFile } = await ownTemporal('no-postgres');
+    const closedPort = await freePort();
+    const up = track(
+      await spawnUp(
+        { ...env, DATABASE_URL: `postgresql://postgres@127.0.0.1:${closedPort}/atelier` },
+        { argv: [process.execPath, UP_OWN_TEMPORAL] },
+      ),
+    );
+
+    const code = await exitedWithin(up, 60_000);
+
+    const output = up.output();
+    assert.equal(code, 1, output);
+    assert.match(output, new RegExp(`up: .*ECONNREFUSED 127\\.0\\.0\\.1:${closedPort}`));
+    assert.ok(
+      upLog(output).some((l) => l.msg === 'Temporal dev server started'),
+      `the dev server had started\n${output}`,
+    );
+    assert.deepEqual(processesWith(dbFile), [], 'no dev server is left running');
+  });
+
+  it('SIGTERM while the dev server starts stops it, and starts no service', async () => {
+    const { env, dbFile } = await ownTemporal('stopped-early');
+    const up = track(await spawnUp(env, { argv: [process.execPath, UP_OWN_TEMPORAL] }));
+    await waitFor('the dev server to be starting', () =>
+      upLog(up.output()).some((l) => l.msg === 'starting Temporal dev server'),
+    );
+
+    up.process.kill('SIGTERM');
+    const code = await exitedWithin(up, 60_000);
+
+    const output = up.output();
+    assert.equal(code, 0, output);
+    assert.deepEqual(
+      upLog(output).filter((l) => l.msg === 'service started'),
+      [],
+      'no service is started once up is stopping',
+    );
+    assert.deepEqual(processesWith(dbFile), [], 'no dev server is left running');
+  });
+});
