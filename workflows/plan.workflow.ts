@@ -85,21 +85,14 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
   };
 
   const start = async (t: PlanTaskInput): Promise<void> => {
+    // Running once started: a start refused (the plan was cancelled first) leaves the task pending.
+    const child = await startChild(agentTaskWorkflow, {
+      workflowId: workflowIdForTask(t.task.taskId),
+      args: [withBase(t)],
+      priority: { priorityKey: t.task.priority },
+    });
     state.set(t.key, 'running');
     running += 1;
-    let child;
-    try {
-      child = await startChild(agentTaskWorkflow, {
-        workflowId: workflowIdForTask(t.task.taskId),
-        args: [withBase(t)],
-        priority: { priorityKey: t.task.priority },
-      });
-    } catch (err) {
-      // Not started (the plan was cancelled first): the task is still pending, and nothing is waited for.
-      state.set(t.key, 'pending');
-      running -= 1;
-      throw err;
-    }
     void child.result().then(
       (output) => {
         if (output.commit) commits.set(t.key, output.commit.sha);
