@@ -130,12 +130,14 @@ describe('npm run up: stopping and start-up', () => {
   });
 
   it('Ctrl-C in a terminal reaches up once: bootstrap does not pass on the SIGINT it got too', async () => {
-    // script(1) runs bootstrap and `up` on a terminal of their own; ETX typed into it is a Ctrl-C.
+    // script(1) runs bootstrap and `up` on a terminal of their own; ETX typed into it is a Ctrl-C. Its
+    // shell (sh without $SHELL) must exec bootstrap: dash waits for a lone command, dies of the Ctrl-C
+    // itself, and script answers 130 for it.
     const stack = track(
       await startStack(
         { LOG_LEVEL: 'info' },
         {
-          argv: ['script', '-qfec', shellLine([process.execPath, FORWARD_SIGNALS, UP]), '/dev/null'],
+          argv: ['script', '-qfec', `exec ${shellLine([process.execPath, FORWARD_SIGNALS, UP])}`, '/dev/null'],
           detached: true,
           stdin: true,
         },
