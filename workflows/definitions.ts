@@ -366,6 +366,13 @@ export interface PlanOutcomeRecord {
 
 export const workflowIdForPlan = (planId: string): string => `plan-${planId}`;
 
+/**
+ * Signal (with a task's key) asking a plan to cancel one of its tasks: one not started yet is never
+ * started, one running is cancelled. Sent by `POST /v1/tasks/:id/cancel` for a task the plan has not
+ * started, whose own workflow does not exist yet.
+ */
+export const CANCEL_PLAN_TASK_SIGNAL = 'cancelPlanTask';
+
 // ---- File locks (workflows/lock-manager.workflow.ts) ----
 
 /** One task's request for all its locks at once (no hold-and-wait), keyed by the requesting run. */

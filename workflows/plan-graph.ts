@@ -11,6 +11,8 @@ export interface PlanNode {
 export interface GraphProblem {
   /** Index of the offending task in the plan, when one task is at fault. */
   index?: number;
+  /** That task's field at fault. */
+  field?: 'key' | 'dependsOn';
   message: string;
 }
 
@@ -49,13 +51,17 @@ export function findGraphProblems(nodes: readonly PlanNode[]): GraphProblem[] {
   const problems: GraphProblem[] = [];
   const keys = new Set<string>();
   nodes.forEach((node, index) => {
-    if (keys.has(node.key)) problems.push({ index, message: `key "${node.key}" is used by more than one task` });
+    if (keys.has(node.key))
+      problems.push({ index, field: 'key', message: `key "${node.key}" is used by more than one task` });
     keys.add(node.key);
   });
   nodes.forEach((node, index) => {
     for (const dep of node.dependsOn) {
-      if (dep === node.key) problems.push({ index, message: `task "${node.key}" depends on itself` });
-      else if (!keys.has(dep)) problems.push({ index, message: `dependsOn names unknown key "${dep}"` });
+      if (dep === node.key) {
+        problems.push({ index, field: 'dependsOn', message: `task "${node.key}" depends on itself` });
+      } else if (!keys.has(dep)) {
+        problems.push({ index, field: 'dependsOn', message: `dependsOn names unknown key "${dep}"` });
+      }
     }
   });
   if (problems.length > 0) return problems;

@@ -1,15 +1,25 @@
 import {
   CancellationScope,
   condition,
+  defineSignal,
+  getExternalWorkflowHandle,
   isCancellation,
   log,
   patched,
   proxyLocalActivities,
+  setHandler,
   startChild,
 } from '@temporalio/workflow';
 import type { PlanActivities } from '../activities';
 import { agentTaskWorkflow } from './agent-task.workflow';
-import { workflowIdForTask, type PlanInput, type PlanOutput, type PlanSkip, type PlanTaskInput } from './definitions';
+import {
+  CANCEL_PLAN_TASK_SIGNAL,
+  workflowIdForTask,
+  type PlanInput,
+  type PlanOutput,
+  type PlanSkip,
+  type PlanTaskInput,
+} from './definitions';
 import { dependantsOf } from './plan-graph';
 
 /** Plan bookkeeping is idempotent (keyed by plan and task), so it may retry while the database is away. */
@@ -19,6 +29,10 @@ const bookkeeping = proxyLocalActivities<PlanActivities>({
 });
 
 const MERGE_DEPENDENCIES_PATCH = 'plan-merge-dependencies';
+/** Ready tasks looked at again before each start, failures and cancel requests first. */
+const FRESH_READY_PATCH = 'plan-fresh-ready';
+
+const cancelPlanTaskSignal = defineSignal<[key: string]>(CANCEL_PLAN_TASK_SIGNAL);
 
 type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
 
@@ -31,7 +45,8 @@ type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
  * on, merged (see `withBase`). After a failure, `stop` skips every task not started yet and `continue` skips
  * the failed task's dependants only; running tasks always finish. Cancelling the plan cancels its
  * running tasks (Temporal propagates the cancel to the children and waits for them) and skips the rest.
- * Skips and the plan's outcome are recorded in PostgreSQL as they happen.
+ * A task cancelled on its own (signal `cancelPlanTask`) counts as failed: skipped if it had not
+ * started, cancelled if it had. Skips and the plan's outcome are recorded in PostgreSQL as they happen.
  */
 export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
   const state = new Map<string, TaskState>(input.tasks.map((t) => [t.key, 'pending']));
@@ -108,7 +123,70 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
     changes += 1;
   };
 
-  try {
+  /** Keys whose cancel was asked for (`cancelPlanTask`) and not acted on yet. */
+  const cancelRequests = new Set<string>();
+  setHandler(cancelPlanTaskSignal, (key) => {
+    if (!state.has(key)) return;
+    cancelRequests.add(key);
+    changes += 1;
+  });
+
+  /** A task not started yet is skipped, a running one cancelled; either counts as failed. */
+  const honourCancelRequests = async (): Promise<void> => {
+    for (const key of [...cancelRequests]) {
+      cancelRequests.delete(key);
+      const taskId = byKey.get(key)?.task.taskId as string;
+      if (state.get(key) === 'pending') {
+        await skip([key], 'cancelled');
+        state.set(key, 'failed');
+      } else if (state.get(key) === 'running') {
+        // Its result then rejects, and settles it as failed.
+        await getExternalWorkflowHandle(workflowIdForTask(taskId))
+          .cancel()
+          .catch(() => undefined); // it ended meanwhile
+      }
+    }
+  };
+
+  /** `stop`: nothing more starts; `continue`: the failed tasks' dependants are skipped. */
+  const reactToFailures = async (): Promise<void> => {
+    const failed = keysIn('failed');
+    if (failed.length === 0) return;
+    if (input.onFailure === 'stop') {
+      if (!stopped) log.info('plan stops after a failure', { planId: input.planId, failed });
+      stopped = true;
+      await skip(keysIn('pending'), `plan stopped: task "${failed[0]}" failed`);
+    } else {
+      for (const key of failed) await skip(dependantsOf(input.tasks, key), `dependency "${key}" failed`);
+    }
+  };
+
+  /** Starts ready tasks while there is room, each chosen afresh: a failure meanwhile stops the starts. */
+  const startReady = async (): Promise<void> => {
+    for (;;) {
+      if (running >= input.maxParallel) return;
+      if (input.onFailure === 'stop' && keysIn('failed').length > 0) return;
+      const next = ready().find((t) => !cancelRequests.has(t.key));
+      if (next === undefined) return;
+      await start(next);
+    }
+  };
+
+  /** Runs until no task runs and none can start. */
+  const runFresh = async (): Promise<void> => {
+    for (;;) {
+      const seen = changes;
+      await honourCancelRequests();
+      await reactToFailures();
+      if (!stopped) await startReady();
+      if (changes !== seen) continue; // a task ended or a cancel came meanwhile: look again first
+      if (running === 0) return;
+      await condition(() => changes !== seen);
+    }
+  };
+
+  /** As histories from before FRESH_READY_PATCH ran: the ready tasks chosen once per round. */
+  const runByRounds = async (): Promise<void> => {
     for (;;) {
       if (!stopped) {
         for (const t of ready()) {
@@ -116,19 +194,15 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
           await start(t);
         }
       }
-      if (running === 0) break;
+      if (running === 0) return;
       const seen = changes;
       await condition(() => changes !== seen);
-      const failed = keysIn('failed');
-      if (failed.length === 0) continue;
-      if (input.onFailure === 'stop') {
-        if (!stopped) log.info('plan stops after a failure', { planId: input.planId, failed });
-        stopped = true;
-        await skip(keysIn('pending'), `plan stopped: task "${failed[0]}" failed`);
-      } else {
-        for (const key of failed) await skip(dependantsOf(input.tasks, key), `dependency "${key}" failed`);
-      }
+      await reactToFailures();
     }
+  };
+
+  try {
+    await (patched(FRESH_READY_PATCH) ? runFresh() : runByRounds());
     // Pending tasks left now wait on skipped ones (a failure in `continue` mode reaches them transitively);
     // none can be left otherwise, since a valid plan has no cycle.
     await skip(keysIn('pending'), 'a dependency did not succeed');

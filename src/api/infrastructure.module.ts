@@ -6,6 +6,7 @@ import type { AtelierConfig } from '../config/env';
 import { createPool } from '../db/pool';
 import { temporalConnectionOptions } from '../temporal/connection-options';
 import { AttemptStore } from '../store/attempt-store';
+import { PlanStore } from '../store/plan-store';
 import { RunStore } from '../store/run-store';
 import { TaskStore } from '../store/task-store';
 import { AGENTS, CONFIG, PG_POOL, TEMPORAL_CLIENT } from './tokens';
@@ -39,6 +40,7 @@ export class InfrastructureModule implements OnApplicationShutdown {
       { provide: TaskStore, useFactory: (pool: Pool) => new TaskStore(pool), inject: [PG_POOL] },
       { provide: RunStore, useFactory: (pool: Pool) => new RunStore(pool), inject: [PG_POOL] },
       { provide: AttemptStore, useFactory: (pool: Pool) => new AttemptStore(pool), inject: [PG_POOL] },
+      { provide: PlanStore, useFactory: (pool: Pool) => new PlanStore(pool), inject: [PG_POOL] },
     ];
     return { module: InfrastructureModule, providers, exports: providers.map((p) => p.provide) };
   }

@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { PlanOnFailure, PlanOutcomeRecord, PlanSkipRecord, PlanStatus } from '../../workflows/definitions';
 import { inTransaction } from '../db/transaction';
 import { retryTransient } from '../db/transient';
-import type { NewTask } from './task-store';
+import type { NewTask, StoredTaskInputFields } from './task-store';
 
 export interface NewPlanTask extends NewTask {
   key: string;
@@ -11,6 +11,7 @@ export interface NewPlanTask extends NewTask {
 
 export interface NewPlan {
   id: string;
+  idempotencyKey?: string;
   maxParallel: number;
   onFailure: PlanOnFailure;
   workflowId: string;
@@ -24,8 +25,18 @@ export interface PlanRow {
   on_failure: PlanOnFailure;
   workflow_id: string;
   run_id: string | null;
+  idempotency_key: string | null;
   created_at: Date;
   finished_at: Date | null;
+}
+
+/** A stored task of a plan: what its workflow's input is made of, and its place in the graph. */
+export type PlanTaskInputRow = StoredTaskInputFields & { key: string; depends_on: string[] };
+
+/** A task of a running plan that the plan has neither started nor skipped yet. */
+export interface UnstartedPlanTask {
+  planWorkflowId: string;
+  key: string;
 }
 
 /** A task of a plan, with what its own row says about it. */
@@ -50,15 +61,25 @@ export class PlanStore {
 
   /**
    * Writes the plan, its tasks (ordinary queued tasks, each with its first run) and their graph in one
-   * transaction: a plan is stored whole or not at all.
+   * transaction: a plan is stored whole or not at all. With an idempotency key already used, writes
+   * nothing and answers the plan stored with it, `created: false`.
    */
-  async create(plan: NewPlan): Promise<PlanRow> {
+  async create(plan: NewPlan): Promise<{ plan: PlanRow; created: boolean }> {
     return inTransaction(this.pool, async (db) => {
       const inserted = await db.query<PlanRow>(
-        `INSERT INTO plans (id, status, max_parallel, on_failure, workflow_id) VALUES ($1, 'running', $2, $3, $4)
+        `INSERT INTO plans (id, status, max_parallel, on_failure, workflow_id, idempotency_key)
+         VALUES ($1, 'running', $2, $3, $4, $5)
+         ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING *`,
-        [plan.id, plan.maxParallel, plan.onFailure, plan.workflowId],
+        [plan.id, plan.maxParallel, plan.onFailure, plan.workflowId, plan.idempotencyKey ?? null],
       );
+      if (!inserted.rows[0]) {
+        const existing = await db.query<PlanRow>('SELECT * FROM plans WHERE idempotency_key = $1', [
+          plan.idempotencyKey,
+        ]);
+        if (!existing.rows[0]) throw new Error('plan idempotency key conflict but no plan found');
+        return { plan: existing.rows[0], created: false };
+      }
       for (const [position, t] of plan.tasks.entries()) {
         await db.query(
           `WITH task AS (
@@ -97,8 +118,30 @@ export class PlanStore {
           ],
         );
       }
-      return inserted.rows[0] as PlanRow;
+      return { plan: inserted.rows[0], created: true };
     });
+  }
+
+  /** The plan's tasks as stored, in submission order: what its workflow's input is made of. */
+  async taskInputs(planId: string): Promise<PlanTaskInputRow[]> {
+    const rows = await this.pool.query<PlanTaskInputRow>(
+      `SELECT p.key, p.depends_on, t.id, t.agent, t.model, t.workdir, t.timeout_seconds, t.max_attempts, t.priority,
+         t.agents, t.locks, t.repo_path, t.repo_ref, t.fail_on_lock_violations
+       FROM plan_tasks p JOIN tasks t ON t.id = p.task_id WHERE p.plan_id = $1 ORDER BY p.position`,
+      [planId],
+    );
+    return rows.rows;
+  }
+
+  /** The running plan that holds `taskId` and has neither started nor skipped it yet, if any. */
+  async unstartedTask(taskId: string): Promise<UnstartedPlanTask | undefined> {
+    const found = await this.pool.query<{ workflow_id: string; key: string }>(
+      `SELECT pl.workflow_id, p.key FROM plan_tasks p JOIN plans pl ON pl.id = p.plan_id
+       WHERE p.task_id = $1 AND pl.status = 'running' AND p.skipped_reason IS NULL`,
+      [taskId],
+    );
+    const row = found.rows[0];
+    return row && { planWorkflowId: row.workflow_id, key: row.key };
   }
 
   /** Removes a plan whose workflow could not be started, with its tasks, so nothing is left behind. */

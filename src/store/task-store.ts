@@ -103,6 +103,23 @@ export interface ListFilter {
   after?: { ts: string; id: string };
 }
 
+/** The columns of a stored task its workflow's input is made of. */
+export type StoredTaskInputFields = Pick<
+  TaskRow,
+  | 'id'
+  | 'agent'
+  | 'model'
+  | 'workdir'
+  | 'timeout_seconds'
+  | 'max_attempts'
+  | 'priority'
+  | 'agents'
+  | 'locks'
+  | 'repo_path'
+  | 'repo_ref'
+  | 'fail_on_lock_violations'
+>;
+
 const TASK_COLUMNS = `id, idempotency_key, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority, labels,
   workflow_id, run_id, created_at, started_at, finished_at, result_attempt, result_exit_code, error_class,
   error_message, current_run, agents, budget_usd, waiting_reason, locks, repo_path, repo_ref, branch, base_sha,

@@ -86,6 +86,71 @@ describe('plans over HTTP against the whole service', () => {
     assert.equal((agentProblem.json as ErrorBody).fields?.[0]?.field, 'tasks.0.agent');
   });
 
+  it("names a duplicate key's own field, and a graph problem and a task's own in one 400", async () => {
+    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: {
+        tasks: [
+          { key: 'a', prompt: 'x' },
+          { key: 'a', prompt: 'x', agent: 'no-such-agent' },
+        ],
+      },
+    });
+    assert.equal(res.status, 400);
+    assert.deepEqual(
+      (res.json as ErrorBody).fields?.map((f) => f.field),
+      ['tasks.1.key', 'tasks.1.agent'],
+    );
+  });
+
+  it('stores a plan once per idempotency key: a repeat answers 200 with the same plan and starts nothing', async () => {
+    const body = {
+      idempotencyKey: `plan-once-${process.pid}-${Date.now()}`,
+      tasks: [{ key: 'only', prompt: 'once' }],
+    };
+    const first = await call(stack.baseUrl, 'POST', '/v1/plans', { body });
+    assert.equal(first.status, 201, first.text);
+    const again = await call(stack.baseUrl, 'POST', '/v1/plans', { body });
+    assert.equal(again.status, 200, again.text);
+    const [one, two] = [first.json as PlanView, again.json as PlanView];
+    assert.equal(two.id, one.id);
+    assert.equal(two.tasks[0]?.taskId, one.tasks[0]?.taskId);
+    const done = await waitForPlanEnd(one.id);
+    assert.equal(done.status, 'succeeded');
+    const tasks = await call(stack.baseUrl, 'GET', `/v1/tasks?label=plan:${one.id}`);
+    assert.equal((tasks.json as { items: unknown[] }).items.length, 1, 'one task stored, not two');
+  });
+
+  it('cancels a plan task not started yet: it never starts, and counts as failed for the plan', async () => {
+    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: {
+        onFailure: 'continue',
+        tasks: [
+          { key: 'first', prompt: '@sleep 2\nfirst' },
+          { key: 'waits', prompt: 'never', dependsOn: ['first'] },
+          { key: 'after', prompt: 'never', dependsOn: ['waits'] },
+        ],
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    const plan = res.json as PlanView;
+    const waits = plan.tasks[1] as PlanTaskView;
+    const cancel = await call(stack.baseUrl, 'POST', `/v1/tasks/${waits.taskId}/cancel`);
+    assert.equal(cancel.status, 202, cancel.text);
+    const done = await waitForPlanEnd(plan.id);
+    assert.equal(done.status, 'failed');
+    assert.deepEqual(
+      done.tasks.map((t) => [t.key, t.status, t.skippedReason]),
+      [
+        ['first', 'succeeded', null],
+        ['waits', 'skipped', 'cancelled'],
+        ['after', 'skipped', 'dependency "waits" failed'],
+      ],
+    );
+    const task = await getTask(stack.baseUrl, waits.taskId);
+    assert.equal(task.status, 'cancelled');
+    assert.deepEqual(task.attempts, [], 'its agent never ran');
+  });
+
   it('runs a plan to success; every task is an ordinary task too', async () => {
     const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
       body: {

@@ -13,6 +13,7 @@ import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { PlanStore } from '../../src/store/plan-store';
 import type { agentTaskWorkflow, planWorkflow } from '../../workflows';
 import {
+  CANCEL_PLAN_TASK_SIGNAL,
   workflowIdForLocks,
   workflowIdForPlan,
   workflowIdForTask,
@@ -47,8 +48,8 @@ interface PlanSpec {
   dependsOn: string[];
 }
 
-/** Stores and runs a plan (`maxParallel` 2, `continue`) of `specs`, its tasks given `extra`; resolves when it ends. */
-async function runPlan(h: Harness, q: Queues, specs: PlanSpec[], extra: Partial<AgentTaskInput> = {}) {
+/** Stores and starts a plan (`maxParallel` 2, `continue`) of `specs`, its tasks given `extra`. */
+async function startPlan(h: Harness, q: Queues, specs: PlanSpec[], extra: Partial<AgentTaskInput> = {}) {
   const planId = randomUUID();
   const tasks = specs.map((s) => ({ ...s, id: randomUUID() }));
   await new PlanStore(h.pool).create({
@@ -81,7 +82,13 @@ async function runPlan(h: Harness, q: Queues, specs: PlanSpec[], extra: Partial<
       },
     ],
   });
-  return { handle, result: await handle.result() };
+  return { handle, done: handle.result() };
+}
+
+/** Runs a plan as `startPlan` starts it; resolves when it ends. */
+async function runPlan(h: Harness, q: Queues, specs: PlanSpec[], extra: Partial<AgentTaskInput> = {}) {
+  const { handle, done } = await startPlan(h, q, specs, extra);
+  return { handle, result: await done };
 }
 
 /** A diamond with `continue`: one branch fails, its dependant is skipped, the other branch succeeds. */
@@ -94,6 +101,21 @@ async function planContinueAfterFailure(h: Harness, q: Queues): Promise<string> 
   ]);
   if (result.status !== 'failed' || result.skipped.join() !== 'd')
     throw new Error(`unexpected ${JSON.stringify(result)}`);
+  return historyToJSON(await handle.fetchHistory());
+}
+
+/** A chain whose second task is cancelled on its own (`cancelPlanTask`) while the first runs. */
+async function planCancelTaskRequest(h: Harness, q: Queues): Promise<string> {
+  const { handle, done } = await startPlan(h, q, [
+    { key: 'a', prompt: '@sleep 1\na', dependsOn: [] },
+    { key: 'b', prompt: '@print b', dependsOn: ['a'] },
+    { key: 'c', prompt: '@print c', dependsOn: ['b'] },
+  ]);
+  await handle.signal(CANCEL_PLAN_TASK_SIGNAL, 'b');
+  const result = await done;
+  if (result.status !== 'failed' || result.failed.join() !== 'b' || result.skipped.join() !== 'c') {
+    throw new Error(`unexpected ${JSON.stringify(result)}`);
+  }
   return historyToJSON(await handle.fetchHistory());
 }
 
@@ -151,6 +173,9 @@ async function lockManager(h: Harness, q: Queues): Promise<string> {
 const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'plan-continue-after-failure': planContinueAfterFailure,
   'plan-merge-dependencies': planMergeDependencies,
+  // Patch plan-fresh-ready: the same scenario, ready tasks looked at before each start; and a task's own cancel.
+  'plan-fresh-ready': planContinueAfterFailure,
+  'plan-cancel-task-request': planCancelTaskRequest,
   'lock-manager': lockManager,
   // Patch lock-manager-reap-schedule: the same scenario, reaping on its own schedule.
   'lock-manager-reap-schedule': lockManager,

@@ -17,17 +17,17 @@ describe('plan graph', () => {
     assert.deepEqual(findCycle(graph({ x: [], a: ['x', 'b'], b: ['a'] })), ['a', 'b', 'a']);
   });
 
-  it('reports duplicate keys, unknown dependencies and self-dependencies by task index', () => {
+  it('reports duplicate keys, unknown dependencies and self-dependencies by task index and field', () => {
     assert.deepEqual(findGraphProblems(graph({ a: ['nope'], b: ['b'] })), [
-      { index: 0, message: 'dependsOn names unknown key "nope"' },
-      { index: 1, message: 'task "b" depends on itself' },
+      { index: 0, field: 'dependsOn', message: 'dependsOn names unknown key "nope"' },
+      { index: 1, field: 'dependsOn', message: 'task "b" depends on itself' },
     ]);
     assert.deepEqual(
       findGraphProblems([
         { key: 'a', dependsOn: [] },
         { key: 'a', dependsOn: [] },
       ]),
-      [{ index: 1, message: 'key "a" is used by more than one task' }],
+      [{ index: 1, field: 'key', message: 'key "a" is used by more than one task' }],
     );
   });
 

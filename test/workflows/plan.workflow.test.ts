@@ -9,6 +9,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { PlanStore } from '../../src/store/plan-store';
 import type { agentTaskWorkflow, planWorkflow } from '../../workflows';
 import {
+  CANCEL_PLAN_TASK_SIGNAL,
   workflowIdForPlan,
   workflowIdForTask,
   type AgentTaskInput,
@@ -252,6 +253,41 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
       assert.equal(byKey.get(key)?.status, 'cancelled');
       assert.equal(byKey.get(key)?.skipped_reason, 'plan stopped: task "fails" failed');
     }
+  });
+
+  it('with stop: no task starts once a failure is in, even while the ready ones are being started', async () => {
+    const queues = await freshQueues();
+    // Starting 60 children takes a round trip each: the first one's failure comes in mid-way.
+    const others = Array.from({ length: 60 }, (_, i) => ({ key: `t${i}`, prompt: 'x', priority: 3 }));
+    const { handle } = await startPlan(queues, [{ key: 'fails', prompt: '@exit 1', priority: 1 }, ...others], {
+      maxParallel: 61,
+      onFailure: 'stop',
+    });
+    const result = await handle.result();
+    assert.equal(result.status, 'failed');
+    const events = (await handle.fetchHistory()).events ?? [];
+    const failure = events.findIndex((e) => e.childWorkflowExecutionFailedEventAttributes);
+    assert.ok(failure >= 0, 'the failing task failed as a child');
+    const startsAfter = events
+      .slice(failure)
+      .filter((e) => e.startChildWorkflowExecutionInitiatedEventAttributes)
+      .map((e) => e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId);
+    assert.deepEqual(startsAfter, [], 'children started after the failure came in');
+  });
+
+  it('a cancel request for a running task (cancelPlanTask) cancels it; it counts as failed', async () => {
+    const queues = await freshQueues();
+    const { planId, handle, ids } = await startPlan(queues, [
+      { key: 'hangs', prompt: '@hang' },
+      { key: 'next', prompt: 'x', dependsOn: ['hangs'] },
+    ]);
+    await waitFor('the first task to run', async () => (await spans(ids)).length === 1);
+    await handle.signal(CANCEL_PLAN_TASK_SIGNAL, 'hangs');
+    const result = await handle.result();
+    assert.deepEqual(result, { status: 'failed', succeeded: [], failed: ['hangs'], skipped: ['next'] });
+    const { byKey } = await planTasks(planId);
+    assert.equal(byKey.get('hangs')?.status, 'cancelled');
+    assert.equal(byKey.get('next')?.skipped_reason, 'plan stopped: task "hangs" failed');
   });
 
   it("with continue: only the failed task's dependants are skipped", async () => {

@@ -1,5 +1,6 @@
-import { Body, Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
 import { CreatePlanDto } from './dto/create-plan.dto';
 import { PlansService } from './plans.service';
 
@@ -15,12 +16,15 @@ export class PlansController {
       'Submit tasks with dependencies; the plan runs as the Temporal workflow plan-<id>, each task as task-<id>.',
   })
   @ApiResponse({ status: 201, description: 'Plan and all its tasks stored, its workflow started.' })
+  @ApiResponse({ status: 200, description: 'The idempotencyKey was used before: the existing plan; nothing stored.' })
   @ApiResponse({
     status: 400,
     description: 'Bad input: `fields` names each offending field, a cycle is named in full.',
   })
-  create(@Body() dto: CreatePlanDto) {
-    return this.plans.create(dto);
+  async create(@Body() dto: CreatePlanDto, @Res({ passthrough: true }) res: Response) {
+    const { created, body } = await this.plans.create(dto);
+    res.status(created ? 201 : 200);
+    return body;
   }
 
   @Get(':id')

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentProfile, AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
 import { PlanStore, type NewPlanTask, type PlanRow, type PlanTaskRow } from '../../store/plan-store';
@@ -10,7 +10,7 @@ import { badFields, type FieldProblem } from '../http/validation';
 import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
 import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
 import { repoProblems } from '../tasks/task-repo-input';
-import { workflowInputFor } from '../tasks/task-workflow-input';
+import { taskWorkflowInput } from '../tasks/task-workflow-input';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreatePlanDto, PlanTaskDto } from './dto/create-plan.dto';
 import { isUuid } from '../../../workflows/definitions';
@@ -30,37 +30,42 @@ export class PlansService {
 
   /**
    * Validates the graph (unknown keys, cycles) and every task as `POST /v1/tasks` would, stores the plan
-   * with all its tasks in one transaction, then starts the plan workflow `plan-<id>`.
+   * with all its tasks in one transaction, then starts the plan workflow `plan-<id>`. A repeated
+   * idempotency key answers the plan stored first; if its workflow never started (the API died in
+   * between), it is started now.
    */
-  async create(dto: CreatePlanDto) {
-    const graphProblems = findGraphProblems(dto.tasks.map((t) => ({ key: t.key, dependsOn: t.dependsOn ?? [] })));
-    if (graphProblems.length > 0) {
-      throw badFields(
-        graphProblems.map((p) => ({
-          field: p.index === undefined ? 'tasks' : `tasks.${p.index}.dependsOn`,
-          problems: [p.message],
-        })),
-      );
-    }
-    const problems: FieldProblem[] = [];
+  async create(dto: CreatePlanDto): Promise<{ created: boolean; body: Awaited<ReturnType<PlansService['get']>> }> {
+    const problems: FieldProblem[] = findGraphProblems(
+      dto.tasks.map((t) => ({ key: t.key, dependsOn: t.dependsOn ?? [] })),
+    ).map((p) => ({
+      field: p.index === undefined ? 'tasks' : `tasks.${p.index}.${p.field ?? 'dependsOn'}`,
+      problems: [p.message],
+    }));
     const planId = randomUUID();
     const tasks = dto.tasks.map((t, index) => this.planTask(t, index, planId, problems));
     if (problems.length > 0) throw badFields(problems);
-    const plan = await this.store.create({
+    const { plan, created } = await this.store.create({
       id: planId,
+      idempotencyKey: dto.idempotencyKey,
       maxParallel: dto.maxParallel ?? DEFAULT_MAX_PARALLEL,
       onFailure: dto.onFailure ?? 'stop',
       workflowId: workflowIdForPlan(planId),
       tasks: tasks as NewPlanTask[],
     });
+    if (plan.run_id === null) await this.startWorkflow(plan, created);
+    return { created, body: await this.get(plan.id) };
+  }
+
+  /** Starts the plan's workflow from its stored tasks and records its run. */
+  private async startWorkflow(plan: PlanRow, created: boolean): Promise<void> {
     const input: PlanInput = {
-      planId,
+      planId: plan.id,
       maxParallel: plan.max_parallel,
       onFailure: plan.on_failure,
-      tasks: (tasks as NewPlanTask[]).map((t) => ({
+      tasks: (await this.store.taskInputs(plan.id)).map((t) => ({
         key: t.key,
-        dependsOn: t.dependsOn,
-        task: workflowInputFor(t, this.config),
+        dependsOn: t.depends_on,
+        task: taskWorkflowInput(t, this.config),
       })),
     };
     let runId: string;
@@ -72,11 +77,16 @@ export class PlansService {
       });
       runId = handle.firstExecutionRunId;
     } catch (err) {
-      await this.store.deleteUnstarted(planId);
-      throw new ServiceUnavailableException(`could not start the plan workflow: ${(err as Error).message}`);
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        runId = (await this.temporal.workflow.getHandle(plan.workflow_id).describe()).runId;
+      } else {
+        // As for a task (TasksService): with an idempotency key the rows stay for the client's retry;
+        // without one, nothing is left behind and the client submits again.
+        if (created && plan.idempotency_key === null) await this.store.deleteUnstarted(plan.id);
+        throw new ServiceUnavailableException(`could not start the plan workflow: ${(err as Error).message}`);
+      }
     }
-    await this.store.setRunId(planId, runId);
-    return this.get(planId);
+    await this.store.setRunId(plan.id, runId);
   }
 
   /** One task of the plan as a task row, or undefined after adding its problems (named by index). */

@@ -1,5 +1,5 @@
 import type { AtelierConfig } from '../../config/env';
-import type { NewTask, TaskRow } from '../../store/task-store';
+import type { NewTask, StoredTaskInputFields } from '../../store/task-store';
 import { TASK_CODE_LEVEL, type AgentTaskInput } from '../../../workflows/definitions';
 import { resolveTaskLocks } from '../locks/lock-input';
 
@@ -44,7 +44,7 @@ export function workflowInputFor(t: TaskInputFields, config: AtelierConfig): Age
  * The input of a task's workflow, from its stored row: what a submission starts, and what a retry
  * starts when the first run's history is gone.
  */
-export function taskWorkflowInput(task: TaskRow, config: AtelierConfig): AgentTaskInput {
+export function taskWorkflowInput(task: StoredTaskInputFields, config: AtelierConfig): AgentTaskInput {
   return workflowInputFor(
     {
       id: task.id,

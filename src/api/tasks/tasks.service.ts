@@ -3,9 +3,10 @@ import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavai
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentProfile, AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
+import { PlanStore } from '../../store/plan-store';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
-import { workflowIdForTask } from '../../../workflows/definitions';
+import { CANCEL_PLAN_TASK_SIGNAL, workflowIdForTask } from '../../../workflows/definitions';
 import { badFields } from '../http/validation';
 import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
 import { repoProblems } from './task-repo-input';
@@ -31,6 +32,7 @@ export class TasksService {
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
     private readonly store: TaskStore,
     private readonly runs: RunStore,
+    private readonly plans: PlanStore,
   ) {}
 
   /**
@@ -166,7 +168,11 @@ export class TasksService {
     };
   }
 
-  /** Requests cancellation; the workflow kills the agent's process group and records `cancelled`. */
+  /**
+   * Requests cancellation; the workflow kills the agent's process group and records `cancelled`. A
+   * plan's task not started yet has no workflow: its plan is asked to cancel it (it never starts it,
+   * or cancels it if it started meanwhile).
+   */
   async cancel(id: string): Promise<{ id: string; status: string }> {
     const task = await this.find(id);
     if (task.status === 'cancelled') return { id, status: task.status };
@@ -174,10 +180,23 @@ export class TasksService {
     try {
       await this.temporal.workflow.getHandle(task.workflow_id).cancel();
     } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) {
+        throw new ServiceUnavailableException(`could not cancel: ${(err as Error).message}`);
+      }
+      await this.cancelInPlan(id);
+    }
+    return { id, status: 'cancelling' };
+  }
+
+  private async cancelInPlan(id: string): Promise<void> {
+    const unstarted = await this.plans.unstartedTask(id);
+    if (!unstarted) throw new ConflictException(`task ${id} is no longer running`);
+    try {
+      await this.temporal.workflow.getHandle(unstarted.planWorkflowId).signal(CANCEL_PLAN_TASK_SIGNAL, unstarted.key);
+    } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new ConflictException(`task ${id} is no longer running`);
       throw new ServiceUnavailableException(`could not cancel: ${(err as Error).message}`);
     }
-    return { id, status: 'cancelling' };
   }
 
   async logs(id: string, attempt?: number): Promise<string> {

@@ -8,6 +8,7 @@ import {
   IsIn,
   IsInt,
   IsString,
+  Length,
   Matches,
   Max,
   Min,
@@ -15,11 +16,12 @@ import {
 } from 'class-validator';
 import { PLAN_LIMITS, PLAN_ON_FAILURE, type PlanOnFailure } from '../../../../workflows/definitions';
 import { Optional } from '../../http/optional';
+import { StorableText } from '../../http/string-checks';
 import { CreateTaskDto } from '../../tasks/dto/create-task.dto';
 
 const KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
-/** A task of a plan: every field of a single task (but its idempotency key), a key and its dependencies. */
+/** A task of a plan: every field of a single task (but its idempotency key: the plan has one), a key and its dependencies. */
 export class PlanTaskDto extends OmitType(CreateTaskDto, ['idempotencyKey'] as const) {
   @ApiProperty({ description: 'Names the task within the plan; other tasks name it in dependsOn.', example: 'api' })
   @IsString()
@@ -63,4 +65,11 @@ export class CreatePlanDto {
   @Optional()
   @IsIn(PLAN_ON_FAILURE)
   onFailure?: PlanOnFailure;
+
+  @ApiPropertyOptional({ description: 'Submitting the same key again returns the existing plan and starts nothing.' })
+  @Optional()
+  @IsString()
+  @Length(1, 200)
+  @StorableText()
+  idempotencyKey?: string;
 }
