@@ -16,6 +16,16 @@ export interface AgentStatusRow {
   spendTodayUsd: number;
 }
 
+/** The state of an agent nothing has recorded anything for: breaker closed, nothing running or spent. */
+export const idleAgentStatus = (agent: string): AgentStatusRow => ({
+  agent,
+  breaker: { state: 'closed', failures: 0, openUntil: null, openedAt: null },
+  recent: { finished: 0, succeeded: 0 },
+  running: 0,
+  startsLastMinute: 0,
+  spendTodayUsd: 0,
+});
+
 /** The read side of the gate, for `GET /v1/agents`: one query per table, every agent at once. */
 export class AgentStatusStore {
   constructor(private readonly pool: Pool) {}
@@ -64,14 +74,7 @@ export class AgentStatusStore {
     const get = (agent: string): AgentStatusRow => {
       let row = agents.get(agent);
       if (!row) {
-        row = {
-          agent,
-          breaker: { state: 'closed', failures: 0, openUntil: null, openedAt: null },
-          recent: { finished: 0, succeeded: 0 },
-          running: 0,
-          startsLastMinute: 0,
-          spendTodayUsd: 0,
-        };
+        row = idleAgentStatus(agent);
         agents.set(agent, row);
       }
       return row;

@@ -1,10 +1,25 @@
 import type { Pool } from 'pg';
 
+/**
+ * Queued tasks (`since` column): when each last became queued. That is when its current run began
+ * (submission, retry or reset), or when the current run's last attempt ended for a task queued again
+ * behind a breaker, a limit or a budget: whichever is later. Its creation would make a retried task
+ * look days old.
+ */
+export const QUEUED_SINCE_SQL = `
+  SELECT greatest(COALESCE(r.created_at, t.created_at), a.ended) AS since
+  FROM tasks t
+  LEFT JOIN task_runs r ON r.task_id = t.id AND r.number = t.current_run
+  LEFT JOIN LATERAL (
+    SELECT max(finished_at) AS ended FROM attempts WHERE task_id = t.id AND run = t.current_run
+  ) a ON true
+  WHERE t.status = 'queued'`;
+
 export interface TaskStats {
   byStatus: Record<string, number>;
   /** Failed tasks by their failure class. */
   failedByClass: Record<string, number>;
-  /** Age of the oldest task still queued (no attempt started), in seconds; 0 when none is. */
+  /** Seconds the longest-waiting queued task has waited since it last became queued; 0 when none is. */
   oldestQueuedSeconds: number;
 }
 
@@ -19,7 +34,7 @@ export class TaskStatsStore {
         `SELECT error_class, count(*)::int AS n FROM tasks WHERE status = 'failed' GROUP BY error_class`,
       ),
       this.pool.query<{ age: number | null }>(
-        `SELECT extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS age FROM tasks WHERE status = 'queued'`,
+        `SELECT extract(epoch FROM clock_timestamp() - min(since))::float8 AS age FROM (${QUEUED_SINCE_SQL}) queued`,
       ),
     ]);
     return {

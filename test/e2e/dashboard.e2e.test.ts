@@ -7,8 +7,10 @@ import { readSse } from '../../src/cli/sse';
 import type { DashboardSnapshot } from '../../src/api/dashboard/snapshot';
 import { call, submit, waitForEnd } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
+import { sample, scrape } from '../support/prometheus';
 import { startStack, type Stack } from '../support/stack';
 import { ROOT } from '../support/test-env';
+import { waitFor } from '../support/wait-for';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dashboard-test-token';
@@ -79,6 +81,12 @@ describe('the dashboard', { timeout: 120_000 }, () => {
     assert.ok(page.text.includes('/dashboard/dashboard.js'));
     assert.equal((await call(stack.baseUrl, 'GET', '/dashboard/dashboard.js')).status, 200);
     assert.equal((await call(stack.baseUrl, 'GET', '/dashboard/..%2Fdashboard.controller.js')).status, 404);
+    for (const inherited of ['constructor', '__proto__', 'toString']) {
+      const res = await call(stack.baseUrl, 'GET', `/dashboard/${inherited}`);
+      assert.equal(res.status, 404, `${inherited}: ${res.text}`);
+      // Refused as no dashboard file by name, before any file is looked for.
+      assert.match(res.text, /no dashboard file/, `${inherited}: ${res.text}`);
+    }
 
     assert.equal((await call(stack.baseUrl, 'GET', '/v1/dashboard')).status, 401);
     assert.equal((await call(stack.baseUrl, 'GET', '/v1/dashboard/stream')).status, 401);
@@ -106,6 +114,17 @@ describe('the dashboard', { timeout: 120_000 }, () => {
     const row = afterEnd.recent.find((t) => t.id === id);
     assert.equal(row?.status, 'succeeded');
     assert.ok(afterEnd.series.submitted.reduce((a, b) => a + b, 0) >= 1);
+  });
+
+  it('counts a stream its client closed in atelier_http_requests_total, as 499', async () => {
+    const closed = { method: 'GET', route: '/v1/dashboard/stream', status: '499' };
+    const countNow = async (): Promise<number> =>
+      sample((await scrape(`${stack.baseUrl}/metrics`)).samples, 'atelier_http_requests_total', closed);
+    const before = await countNow();
+    await firstSnapshot(stack.baseUrl);
+    await waitFor('the closed stream to be counted', async () => (await countNow()) >= before + 1, {
+      timeoutMs: 10_000,
+    });
   });
 
   it('shows a task just submitted, running, then finished, live in Chromium', async () => {

@@ -4,6 +4,7 @@ import { ApiBearerAuth, ApiExcludeEndpoint, ApiOperation, ApiProduces, ApiTags }
 import type { Request, Response } from 'express';
 import { DASHBOARD_ASSETS, assetsDir } from './dashboard-assets';
 import { DashboardService } from './dashboard.service';
+import { SnapshotStreamWriter } from './snapshot-stream-writer';
 
 /** The page may talk to this API only; links into the Temporal Web UI are plain navigation. */
 const CONTENT_SECURITY_POLICY =
@@ -37,7 +38,7 @@ export class DashboardController {
   @ApiBearerAuth()
   @ApiOperation({ summary: 'One snapshot of queues, workers, running tasks, failures and the last hour.' })
   snapshot() {
-    return this.dashboard.snapshot();
+    return this.dashboard.current();
   }
 
   @Get('v1/dashboard/stream')
@@ -50,11 +51,10 @@ export class DashboardController {
     res.setHeader('Cache-Control', 'no-cache, no-transform');
     res.setHeader('X-Accel-Buffering', 'no');
     res.flushHeaders();
-    res.write('retry: 2000\n\n');
-    const unsubscribe = this.dashboard.subscribe((snapshot) => {
-      res.write(`id: ${snapshot.cursor}\nevent: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`);
-    });
-    const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
+    const writer = new SnapshotStreamWriter(res);
+    writer.writeIfRoom('retry: 2000\n\n');
+    const unsubscribe = this.dashboard.subscribe((snapshot) => writer.snapshot(snapshot));
+    const keepalive = setInterval(() => writer.writeIfRoom(': keep-alive\n\n'), KEEPALIVE_MS);
     let closed = false;
     const close = (): void => {
       if (closed) return;
@@ -70,7 +70,8 @@ export class DashboardController {
   }
 
   private sendAsset(name: string, res: Response): void {
-    const type = DASHBOARD_ASSETS[name];
+    // Own keys only: "constructor" or "__proto__" name no file.
+    const type = Object.hasOwn(DASHBOARD_ASSETS, name) ? DASHBOARD_ASSETS[name] : undefined;
     if (!type) throw new NotFoundException(`no dashboard file ${name}`);
     res.setHeader('Content-Type', type);
     res.setHeader('Cache-Control', 'no-cache');

@@ -3,6 +3,7 @@ import { type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Pool } from 'pg';
 import type { AtelierConfig } from '../../config/env';
+import { QUEUED_SINCE_SQL } from '../../store/task-stats-store';
 import { taskLinks } from '../tasks/task-view';
 import { CONFIG, PG_POOL, TEMPORAL_CLIENT } from '../tokens';
 import type { DashboardSnapshot, QueueView, SeriesView, WorkerView } from './snapshot';
@@ -17,6 +18,8 @@ const CHANGE_CHECK_MS = 1000;
 const REFRESH_MS = 5000;
 /** Temporal's queue descriptions are reused for this long. */
 const QUEUE_CACHE_MS = 4000;
+/** GET /v1/dashboard answers with the latest snapshot while it is younger than this. */
+const FRESH_MS = 1000;
 const TEMPORAL_DEADLINE_MS = 3000;
 const MINUTES = 60;
 
@@ -35,7 +38,7 @@ const seconds = (from: Date | null, to: Date): number | null =>
  * The dashboard's data, all from PostgreSQL (tasks, attempts, events) and Temporal (queues and their
  * pollers), so every API replica serves the same picture. `subscribe` feeds live snapshots: one feed
  * per process checks PostgreSQL for changes every second and sends a new snapshot on a change, and at
- * least every 5 s.
+ * least every 5 s. `current` serves GET /v1/dashboard from the same snapshots.
  */
 @Injectable()
 export class DashboardService implements BeforeApplicationShutdown {
@@ -48,6 +51,8 @@ export class DashboardService implements BeforeApplicationShutdown {
   private ticking = false;
   private forceAgain = false;
   private queueCache: { at: number; value: Promise<Map<string, QueueDescription>> } | undefined;
+  private computed: { startedAt: number; snapshot: DashboardSnapshot } | undefined;
+  private computing: Promise<DashboardSnapshot> | undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: AtelierConfig,
@@ -70,6 +75,18 @@ export class DashboardService implements BeforeApplicationShutdown {
         this.timer = undefined;
       }
     };
+  }
+
+  /**
+   * A snapshot for GET /v1/dashboard: the latest one (the feed's or another caller's) while it is under
+   * a second old, else the one being computed, else a new one. Callers at once share one snapshot's
+   * queries, so they cannot take every connection of the pool.
+   */
+  current(): Promise<DashboardSnapshot> {
+    if (this.computed && Date.now() - this.computed.startedAt < FRESH_MS) {
+      return Promise.resolve(this.computed.snapshot);
+    }
+    return this.compute();
   }
 
   /** Runs `close` when the API begins to stop; the returned function forgets it. */
@@ -97,7 +114,7 @@ export class DashboardService implements BeforeApplicationShutdown {
       let changed = force || Date.now() - this.lastSentAt >= REFRESH_MS;
       if (!changed) changed = (await this.cursor()) !== this.latest?.cursor;
       if (!changed) return;
-      const snapshot = await this.snapshot();
+      const snapshot = await this.compute();
       this.latest = snapshot;
       this.lastSentAt = Date.now();
       for (const listener of this.listeners) listener(snapshot);
@@ -123,8 +140,24 @@ export class DashboardService implements BeforeApplicationShutdown {
     return { self, temporalUi };
   }
 
+  /** A new snapshot, or the one being computed already: one at a time per process. */
+  private compute(): Promise<DashboardSnapshot> {
+    if (!this.computing) {
+      const startedAt = Date.now();
+      this.computing = this.snapshot()
+        .then((snapshot) => {
+          this.computed = { startedAt, snapshot };
+          return snapshot;
+        })
+        .finally(() => {
+          this.computing = undefined;
+        });
+    }
+    return this.computing;
+  }
+
   /** One consistent picture (PostgreSQL's clock throughout). */
-  async snapshot(): Promise<DashboardSnapshot> {
+  private async snapshot(): Promise<DashboardSnapshot> {
     const queuesPromise = this.describeQueues();
     const [cursor, clock, counts, waiting, running, recent, failureClasses, failures, workerStats, series] =
       await Promise.all([
@@ -137,7 +170,7 @@ export class DashboardService implements BeforeApplicationShutdown {
            WHERE finished_at > now() - interval '1 hour' AND status IN ('succeeded', 'failed', 'cancelled') GROUP BY status`,
         ),
         this.pool.query<{ n: number; oldest: Date | null }>(
-          `SELECT count(*)::int AS n, min(created_at) AS oldest FROM tasks WHERE status = 'queued'`,
+          `SELECT count(*)::int AS n, min(since) AS oldest FROM (${QUEUED_SINCE_SQL}) queued`,
         ),
         this.pool.query<{
           id: string;

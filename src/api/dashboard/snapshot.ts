@@ -11,8 +11,9 @@ export interface QueueView {
   backlog: number | null;
   backlogAgeSeconds: number | null;
   pollers: number | null;
-  /** For the agent queue: Atelier tasks queued in PostgreSQL (no attempt started yet). */
+  /** For the agent queue: Atelier tasks queued in PostgreSQL, waiting for their first or next attempt. */
   waitingTasks: number | null;
+  /** How long the longest-waiting of them has waited since it last became queued (as the metric counts). */
   oldestWaitingSeconds: number | null;
   error: string | null;
 }

@@ -2,12 +2,13 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AgentsFile } from '../../config/agents-file';
-import { AgentStatusStore, type AgentStatusRow } from '../../store/agent-status-store';
+import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../store/agent-status-store';
 import { BudgetStore, type DailyBudget } from '../../store/budget-store';
 import { TaskStatsStore, type TaskStats } from '../../store/task-stats-store';
 import { TASK_STATUSES } from '../../../workflows/definitions';
 import { LogStreamService } from '../logs/log-stream.service';
 import { AGENTS, PG_POOL } from '../tokens';
+import { CachedRead } from './cached-read';
 import { QueueStatsService, type QueueStats } from '../workers/queue-stats.service';
 
 const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
@@ -17,10 +18,12 @@ interface GateStats {
   budget: DailyBudget;
 }
 
-/** Aggregates over the tasks table are cached this long, so several scrapers cost one query. */
+/** Aggregates over PostgreSQL are cached this long, so several scrapers cost one query. */
 const TASK_STATS_CACHE_MS = 5000;
 
-type Source = 'postgres' | 'temporal';
+/** Whether this scrape could read a source, and why not. */
+type SourceRead = { ok: true } | { ok: false; error: unknown };
+type SourceReads = Record<'postgres' | 'temporal', SourceRead>;
 
 /**
  * The API's Prometheus registry. Task counts and queue backlogs are read when scraped (from PostgreSQL
@@ -34,12 +37,8 @@ export class ApiMetrics {
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly httpDuration: Histogram<'method' | 'route'>;
   private readonly logger = new Logger(ApiMetrics.name);
-  private readonly stats: TaskStatsStore;
-  private statsCache: { at: number; value: Promise<TaskStats> } | undefined;
-  private readonly agentStatus: AgentStatusStore;
-  private readonly budget: BudgetStore;
-  private gateCache: { at: number; value: Promise<GateStats> } | undefined;
-  private readonly sourceUp: Gauge<'source'>;
+  private readonly stats: CachedRead<TaskStats>;
+  private readonly gates: CachedRead<GateStats>;
 
   constructor(
     @Inject(PG_POOL) pool: Pool,
@@ -47,9 +46,11 @@ export class ApiMetrics {
     private readonly queues: QueueStatsService,
     streams: LogStreamService,
   ) {
-    this.stats = new TaskStatsStore(pool);
-    this.agentStatus = new AgentStatusStore(pool);
-    this.budget = new BudgetStore(pool);
+    const taskStatsStore = new TaskStatsStore(pool);
+    this.stats = new CachedRead(() => taskStatsStore.stats(), TASK_STATS_CACHE_MS);
+    const agentStatus = new AgentStatusStore(pool);
+    const budget = new BudgetStore(pool);
+    this.gates = new CachedRead(() => this.readGateStats(agentStatus, budget), TASK_STATS_CACHE_MS);
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
 
@@ -72,15 +73,22 @@ export class ApiMetrics {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
-    // Collectors run side by side; this one waits for the same (cached) reads the others make.
-    const readSources = (): Promise<unknown> => Promise.all([this.taskStats(), this.gateStats(), this.queueStats()]);
-    this.sourceUp = new Gauge({
+    // Collectors run side by side; this one waits for the same (cached) reads the others make, and alone
+    // reports them: postgres is up when both of its reads were, and a failing scrape is logged once.
+    const readSources = (): Promise<SourceReads> => this.readSources();
+    const logger = this.logger;
+    new Gauge({
       name: 'atelier_metrics_source_up',
       help: '1 when this scrape could read the source (postgres, temporal), 0 when it failed.',
       labelNames: ['source'],
       registers,
       async collect() {
-        await readSources();
+        const failures: string[] = [];
+        for (const [source, read] of Object.entries(await readSources())) {
+          this.set({ source }, read.ok ? 1 : 0);
+          if (!read.ok) failures.push(`${source}: ${(read.error as Error | undefined)?.message ?? 'unknown error'}`);
+        }
+        if (failures.length > 0) logger.warn(`metrics could not read ${failures.join('; ')}`);
       },
     });
     new Gauge({
@@ -183,7 +191,7 @@ export class ApiMetrics {
       },
     });
 
-    const queueStats = (): Promise<QueueStats[]> => this.queueStats();
+    const queueStats = async (): Promise<QueueStats[]> => (await this.queueStats()).stats;
     const queueGauge = (name: string, help: string, value: (q: QueueStats) => number): void => {
       new Gauge({
         name,
@@ -226,66 +234,38 @@ export class ApiMetrics {
   }
 
   private async taskStats(): Promise<TaskStats | undefined> {
-    if (!this.statsCache || Date.now() - this.statsCache.at > TASK_STATS_CACHE_MS) {
-      this.statsCache = { at: Date.now(), value: this.stats.stats() };
-    }
-    const cached = this.statsCache;
-    try {
-      const value = await cached.value;
-      this.up('postgres', true);
-      return value;
-    } catch (err) {
-      if (this.statsCache === cached) this.statsCache = undefined;
-      this.up('postgres', false, err);
-      return undefined;
-    }
+    const result = await this.stats.get();
+    return result.ok ? result.value : undefined;
+  }
+
+  private async gateStats(): Promise<GateStats | undefined> {
+    const result = await this.gates.get();
+    return result.ok ? result.value : undefined;
   }
 
   /** Breakers and spend per agent (every agent of the agents file, and any other with a record), and the budget. */
-  private async gateStats(): Promise<GateStats | undefined> {
-    if (!this.gateCache || Date.now() - this.gateCache.at > TASK_STATS_CACHE_MS) {
-      const read = async (): Promise<GateStats> => {
-        const [status, budget] = await Promise.all([this.agentStatus.all(), this.budget.daily()]);
-        const names = new Set([...Object.keys(this.agents.agents), ...status.agents.keys()]);
-        const agents = [...names].sort().map(
-          (agent): AgentStatusRow =>
-            status.agents.get(agent) ?? {
-              agent,
-              breaker: { state: 'closed', failures: 0, openUntil: null, openedAt: null },
-              recent: { finished: 0, succeeded: 0 },
-              running: 0,
-              startsLastMinute: 0,
-              spendTodayUsd: 0,
-            },
-        );
-        return { agents, budget };
-      };
-      this.gateCache = { at: Date.now(), value: read() };
-    }
-    const cached = this.gateCache;
-    try {
-      const value = await cached.value;
-      this.up('postgres', true);
-      return value;
-    } catch (err) {
-      if (this.gateCache === cached) this.gateCache = undefined;
-      this.up('postgres', false, err);
-      return undefined;
-    }
+  private async readGateStats(agentStatus: AgentStatusStore, budget: BudgetStore): Promise<GateStats> {
+    const [status, daily] = await Promise.all([agentStatus.all(), budget.daily()]);
+    const names = new Set([...Object.keys(this.agents.agents), ...status.agents.keys()]);
+    const agents = [...names].sort().map((agent) => status.agents.get(agent) ?? idleAgentStatus(agent));
+    return { agents, budget: daily };
   }
 
-  private async queueStats(): Promise<QueueStats[]> {
+  /** Every configured queue that could be described; the read failed when any could not be. */
+  private async queueStats(): Promise<{ stats: QueueStats[]; read: SourceRead }> {
     const results = await Promise.allSettled(
       this.queues.configuredQueues().map((q) => this.queues.describe(q.name, q.type)),
     );
-    const failed = results.find((r) => r.status === 'rejected');
-    this.up('temporal', failed === undefined, failed?.reason);
-    return results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    return {
+      stats: results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])),
+      read: failed ? { ok: false, error: failed.reason } : { ok: true },
+    };
   }
 
-  private up(source: Source, ok: boolean, err?: unknown): void {
-    this.sourceUp.set({ source }, ok ? 1 : 0);
-    if (!ok)
-      this.logger.warn(`metrics could not read ${source}: ${(err as Error | undefined)?.message ?? 'unknown error'}`);
+  /** This scrape's reads of each source: PostgreSQL's two (tasks, gates) count as one. */
+  private async readSources(): Promise<SourceReads> {
+    const [tasks, gates, queues] = await Promise.all([this.stats.get(), this.gates.get(), this.queueStats()]);
+    return { postgres: tasks.ok ? gates : tasks, temporal: queues.read };
   }
 }

@@ -6,6 +6,12 @@ import { AGENTS } from '../tokens';
 import { ApiMetrics } from './api-metrics.service';
 import { TASK_ID_LOCAL } from './task-log-fields';
 
+/** A submission's agent fields, as sent: not yet known to be valid. */
+interface ChainFields {
+  agent?: unknown;
+  agents?: unknown;
+}
+
 /**
  * Observes task submissions (POST /v1/tasks) without touching the tasks feature: counts them by agent
  * and outcome, and hands the created task's id to the request's log line.
@@ -27,9 +33,7 @@ export class SubmissionsInterceptor implements NestInterceptor {
       tap((body: unknown) => {
         const id = (body as { id?: unknown } | undefined)?.id;
         if (typeof id === 'string') res.locals[TASK_ID_LOCAL] = id;
-        // Only a request that passed validation names a real agent; anything else would let clients mint series.
-        const named = (req.body as { agent?: unknown } | undefined)?.agent;
-        const agent = typeof named === 'string' ? named : this.agents.defaultAgent;
+        const agent = this.headAgent(req.body as ChainFields | undefined);
         this.metrics.submissions.inc({ agent, outcome: res.statusCode === 200 ? 'replayed' : 'created' });
       }),
       catchError((err: unknown) => {
@@ -38,5 +42,16 @@ export class SubmissionsInterceptor implements NestInterceptor {
         return throwError(() => err);
       }),
     );
+  }
+
+  /**
+   * The agent the task starts with: `agent`, else the head of the `agents` chain, else the default one
+   * (as resolveChain does). Only a request that passed validation names a real agent: anything else
+   * would let clients mint series.
+   */
+  private headAgent(body: ChainFields | undefined): string {
+    if (typeof body?.agent === 'string') return body.agent;
+    const head: unknown = Array.isArray(body?.agents) ? body.agents[0] : undefined;
+    return typeof head === 'string' ? head : this.agents.defaultAgent;
   }
 }

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { afterEach, describe, it, mock } from 'node:test';
+import { Logger, type CallHandler, type ExecutionContext } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import type { Pool } from 'pg';
+import { lastValueFrom, of } from 'rxjs';
+import type { LogStreamService } from '../../src/api/logs/log-stream.service';
+import { ApiMetrics } from '../../src/api/observability/api-metrics.service';
+import { HttpMetricsMiddleware } from '../../src/api/observability/http-metrics.middleware';
+import { SubmissionsInterceptor } from '../../src/api/observability/submissions.interceptor';
+import type { QueueStatsService } from '../../src/api/workers/queue-stats.service';
+import { loadAgentsFile } from '../../src/config/agents-file';
+import { AgentStatusStore } from '../../src/store/agent-status-store';
+import { BudgetStore } from '../../src/store/budget-store';
+import { TaskStatsStore } from '../../src/store/task-stats-store';
+import { parseMetrics, sample } from '../support/prometheus';
+import { TEST_AGENTS_FILE } from '../support/test-env';
+
+const agentsFile = loadAgentsFile(TEST_AGENTS_FILE);
+
+/** The API's metrics with no source behind them: tests stub the stores' reads they need. */
+const apiMetrics = (): ApiMetrics =>
+  new ApiMetrics(
+    {} as Pool,
+    agentsFile,
+    { configuredQueues: () => [] } as unknown as QueueStatsService,
+    { active: 0 } as LogStreamService,
+  );
+
+/** A counter's samples as `label=value,…` → value. */
+async function counted(counter: ApiMetrics['httpRequests'] | ApiMetrics['submissions']): Promise<Map<string, number>> {
+  const { values } = await counter.get();
+  return new Map(
+    values.map((v) => [
+      Object.entries(v.labels)
+        .map(([k, l]) => `${k}=${l}`)
+        .join(','),
+      v.value,
+    ]),
+  );
+}
+
+afterEach(() => mock.restoreAll());
+
+describe('atelier_http_requests_total', () => {
+  /** A request through the middleware; the test then ends it as a client or server would. */
+  function request(metrics: ApiMetrics): EventEmitter & { writableFinished: boolean; statusCode: number } {
+    const res = Object.assign(new EventEmitter(), {
+      statusCode: 200,
+      writableFinished: false,
+      getHeader: () => 'text/event-stream',
+    });
+    const req = { method: 'GET', route: { path: '/v1/dashboard/stream' } };
+    let passedOn = false;
+    const next: NextFunction = () => (passedOn = true);
+    new HttpMetricsMiddleware(metrics).use(req as Request, res as unknown as Response, next);
+    assert.ok(passedOn);
+    return res;
+  }
+
+  it('counts a request the client closed before its end (a dashboard stream) once, as 499', async () => {
+    const metrics = apiMetrics();
+    const res = request(metrics);
+    res.emit('close');
+    res.emit('close');
+    assert.deepEqual(
+      await counted(metrics.httpRequests),
+      new Map([['method=GET,route=/v1/dashboard/stream,status=499', 1]]),
+    );
+  });
+
+  it('counts a finished request once with its status, though its connection closes after', async () => {
+    const metrics = apiMetrics();
+    const res = request(metrics);
+    res.writableFinished = true;
+    res.emit('finish');
+    res.emit('close');
+    assert.deepEqual(
+      await counted(metrics.httpRequests),
+      new Map([['method=GET,route=/v1/dashboard/stream,status=200', 1]]),
+    );
+  });
+});
+
+describe('atelier_task_submissions_total', () => {
+  /** The agent label of one created submission with `body`. */
+  async function agentOf(body: Record<string, unknown>): Promise<string[]> {
+    const metrics = apiMetrics();
+    const req = { method: 'POST', route: { path: '/v1/tasks' }, body: { prompt: 'p', ...body } };
+    const res = { statusCode: 201, locals: {} };
+    const context = {
+      switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }),
+    } as unknown as ExecutionContext;
+    const next: CallHandler = { handle: () => of({ id: 'a-task' }) };
+    await lastValueFrom(new SubmissionsInterceptor(metrics, agentsFile).intercept(context, next));
+    return [...(await counted(metrics.submissions)).keys()];
+  }
+
+  it('labels a submission with the agent it starts with: agent, else the head of agents, else the default', async () => {
+    assert.equal(agentsFile.defaultAgent, 'stand-in');
+    assert.deepEqual(await agentOf({ agents: ['codex', 'stand-in'] }), ['agent=codex,outcome=created']);
+    assert.deepEqual(await agentOf({ agent: 'codex', agents: ['codex', 'aider'] }), ['agent=codex,outcome=created']);
+    assert.deepEqual(await agentOf({ agent: 'aider' }), ['agent=aider,outcome=created']);
+    assert.deepEqual(await agentOf({}), ['agent=stand-in,outcome=created']);
+  });
+});
+
+describe('atelier_metrics_source_up', () => {
+  it('is 0 for postgres when one of its reads fails, whichever ends last, and a failing scrape logs once', async () => {
+    const warnings = mock.method(Logger.prototype, 'warn', () => undefined);
+    // The breakers' read fails first; the task counts' read succeeds after it has.
+    let gatesFailed = (): void => undefined;
+    const afterGates = new Promise<void>((r) => (gatesFailed = r));
+    const gateReads = mock.method(AgentStatusStore.prototype, 'all', () => {
+      gatesFailed();
+      return Promise.reject(new Error('connection refused'));
+    });
+    mock.method(BudgetStore.prototype, 'daily', () => Promise.resolve({ dailyUsd: null, spentTodayUsd: 0 }));
+    mock.method(TaskStatsStore.prototype, 'stats', async () => {
+      await afterGates;
+      await new Promise((r) => setImmediate(r));
+      return { byStatus: { queued: 2 }, failedByClass: {}, oldestQueuedSeconds: 5 };
+    });
+    const metrics = apiMetrics();
+
+    const first = parseMetrics((await metrics.render()).body);
+    assert.equal(sample(first, 'atelier_metrics_source_up', { source: 'postgres' }), 0);
+    assert.equal(sample(first, 'atelier_metrics_source_up', { source: 'temporal' }), 1);
+    assert.equal(sample(first, 'atelier_tasks', { status: 'queued' }), 2, 'what could be read is served');
+    assert.equal(warnings.mock.callCount(), 1, warnings.mock.calls.map((c) => String(c.arguments[0])).join('\n'));
+    assert.match(String(warnings.mock.calls[0]?.arguments[0]), /postgres: connection refused/);
+
+    // A failed read is not kept: the next scrape reads again.
+    await metrics.render();
+    assert.equal(gateReads.mock.callCount(), 2);
+    assert.equal(warnings.mock.callCount(), 2);
+  });
+});
