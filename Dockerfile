@@ -2,11 +2,12 @@
 #
 # One image for every Atelier process. The default command is the API; the same image runs the workers
 # and the migration:
-#   docker run … atelier                                                  API (HOST=0.0.0.0, PORT=3000)
+#   docker run -e ATELIER_API_TOKENS=… atelier                            API (HOST=0.0.0.0, PORT=3000)
 #   docker run … atelier node dist/src/workers/workflow-worker.js         workflow worker
 #   docker run … atelier node dist/src/workers/agent-worker.js            agent worker
 #   docker run … atelier node dist/src/db/migrate-cli.js                  create + migrate the database
-# See docker-compose.yml for a complete stack.
+# See docker-compose.yml for a complete stack. The API listens on 0.0.0.0 here, so it refuses to start
+# without ATELIER_API_TOKENS, unless ATELIER_API_AUTH=none says a proxy in front authenticates.
 
 # ---- build: compile TypeScript and the prebuilt workflow bundle, then drop dev dependencies ----
 # Build and runtime use the same Debian release, so the Temporal SDK's native module matches.

@@ -53,6 +53,30 @@ const webhookUrls = optionalText.transform((v, ctx): string[] => {
   return urls;
 });
 
+/**
+ * Comma-separated bearer tokens; blank or unset: none. Set, it must name at least one token, and no
+ * token may hold whitespace (`Authorization: Bearer <token>` could never carry it). Empty entries
+ * between commas are dropped. Errors name an entry's position, never its text.
+ */
+const apiTokens = optionalText.transform((v, ctx): string[] => {
+  if (v === undefined) return [];
+  const entries = v.split(',').map((t) => t.trim());
+  const spaced = entries.findIndex((t) => /\s/.test(t));
+  if (spaced >= 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `entry ${spaced + 1} contains whitespace, which no bearer token can hold`,
+    });
+    return z.NEVER;
+  }
+  const tokens = entries.filter((t) => t.length > 0);
+  if (tokens.length === 0) {
+    ctx.addIssue({ code: 'custom', message: 'is set but names no token (only commas and spaces)' });
+    return z.NEVER;
+  }
+  return tokens;
+});
+
 /** Every setting Atelier reads from the environment, with its default. */
 const envSchema = z.object({
   PORT: port.default(3000),
@@ -92,14 +116,9 @@ const envSchema = z.object({
   ATELIER_AGENT_TARGET_MEMORY: fraction.default(0.8),
   ATELIER_WORKFLOW_WORKER_METRICS_PORT: metricsPort.default(9464),
   ATELIER_AGENT_WORKER_METRICS_PORT: metricsPort.default(9465),
-  ATELIER_API_TOKENS: optionalText.transform((v) =>
-    v === undefined
-      ? []
-      : v
-          .split(',')
-          .map((t) => t.trim())
-          .filter((t) => t.length > 0),
-  ),
+  ATELIER_API_TOKENS: apiTokens,
+  /** `none`: serve `/v1` without a token even on a non-loopback HOST (behind a proxy that authenticates). */
+  ATELIER_API_AUTH: z.enum(['none']).optional(),
   ATELIER_WORKFLOW_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUES.workflows),
   ATELIER_AGENT_QUEUE: z.string().min(1).default(DEFAULT_TASK_QUEUES.agents),
   /** Where an agent worker makes the git worktrees of tasks with a repository; default <tmpdir>/atelier-worktrees. */
@@ -138,6 +157,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AtelierConfig 
     .refine((c) => c.ATELIER_WEBHOOK_URLS.length === 0 || c.ATELIER_WEBHOOK_SECRET !== undefined, {
       path: ['ATELIER_WEBHOOK_SECRET'],
       message: 'is required when ATELIER_WEBHOOK_URLS is set (the key webhook bodies are signed with)',
+    })
+    .refine((c) => c.ATELIER_API_AUTH !== 'none' || c.ATELIER_API_TOKENS.length === 0, {
+      path: ['ATELIER_API_AUTH'],
+      message: 'none contradicts ATELIER_API_TOKENS: unset one of them',
     })
     .safeParse(set);
   if (!parsed.success) {

@@ -7,6 +7,16 @@ export const MIGRATIONS_DIR = resolve(__dirname, '../../../infra/migrations');
 /** Arbitrary key for the advisory lock that lets many processes start at once and migrate only once. */
 const MIGRATION_LOCK_KEY = 724_019_881;
 
+/**
+ * Whether CREATE DATABASE failed because another process created the same database meanwhile: 42P04
+ * when it had committed before this one looked, 23505 on the name's unique index when both were
+ * creating it at once (this one waited for the other's commit).
+ */
+function createdMeanwhile(err: unknown): boolean {
+  const e = err as { code?: string; constraint?: string };
+  return e.code === '42P04' || (e.code === '23505' && e.constraint === 'pg_database_datname_index');
+}
+
 /** Creates the database named in `url` when it does not exist, connecting to `postgres` to do so. */
 export async function ensureDatabase(url: string): Promise<void> {
   const target = new URL(url);
@@ -18,8 +28,8 @@ export async function ensureDatabase(url: string): Promise<void> {
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (found.rowCount === 0) {
-      await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`).catch((err: { code?: string }) => {
-        if (err.code !== '42P04') throw err; // created meanwhile by another process
+      await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`).catch((err: unknown) => {
+        if (!createdMeanwhile(err)) throw err;
       });
     }
   } finally {

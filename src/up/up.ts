@@ -2,10 +2,12 @@ import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadAgentsFile } from '../config/agents-file';
+import { assertApiAccess } from '../config/api-access';
 import { describeDatabase, loadConfig } from '../config/env';
 import { ensureDatabase, migrate } from '../db/migrate';
 import { createLogger } from '../logging/logger';
 import { OwnTemporal } from './own-temporal';
+import { servingWithWorkers } from './serving-with-workers';
 import { Supervisor } from './supervisor';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -18,11 +20,11 @@ export interface DevServerSetup {
   uiPort: number;
 }
 
-async function waitForReady(url: string, timeoutMs: number, stop: AbortSignal): Promise<boolean> {
+async function waitForReady(api: string, timeoutMs: number, stop: AbortSignal): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && !stop.aborted) {
     try {
-      if ((await fetch(url, { signal: stop })).ok) return true;
+      if (await servingWithWorkers(api, stop)) return true;
     } catch {
       // not listening yet, or stopping
     }
@@ -40,7 +42,9 @@ async function waitForReady(url: string, timeoutMs: number, stop: AbortSignal): 
  */
 export async function up(devServer: DevServerSetup | undefined): Promise<void> {
   const config = loadConfig();
-  loadAgentsFile(config.ATELIER_AGENTS_FILE); // a bad agents file stops start-up here, with its reason
+  // Stopped here, with their reason, rather than by an API or worker that keeps failing to start.
+  assertApiAccess(config);
+  loadAgentsFile(config.ATELIER_AGENTS_FILE);
   const logger = createLogger('up', config.LOG_LEVEL);
 
   // Aborted once, by the first stop signal (its name is the reason) or by a failure (an Error).
@@ -116,12 +120,14 @@ export async function up(devServer: DevServerSetup | undefined): Promise<void> {
     });
 
     const api = `http://${config.HOST}:${config.PORT}`;
-    const ready = await waitForReady(`${api}/health/ready`, 120_000, stop.signal);
+    const ready = await waitForReady(api, 120_000, stop.signal);
     if (stop.signal.aborted) return;
     process.stdout.write(
       [
         '',
-        ready ? 'Atelier is ready.' : 'Atelier started, but /health/ready does not say ready yet: see the logs above.',
+        ready
+          ? 'Atelier is ready.'
+          : 'Atelier started, but /health/ready does not say ready with workers polling yet: see the logs above.',
         `  API:          ${api}   (OpenAPI: ${api}/docs)`,
         `  Temporal UI:  ${uiUrl}`,
         `  Temporal:     ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE})${devServer ? `, dev server state in ${devServer.dbFile}` : ''}`,

@@ -7,6 +7,7 @@ import { ensureDatabase, migrate } from '../../src/db/migrate';
 import { retryTransient } from '../../src/db/transient';
 import { startDevServer } from '../../src/temporal/dev-server';
 import { freePort } from '../../src/net/free-port';
+import { servingWithWorkers } from '../../src/up/serving-with-workers';
 import { startStack, type Stack } from '../support/stack';
 import { ROOT, uniqueQueue } from '../support/test-env';
 import { TEMPORAL_BIN } from '../support/test-services';
@@ -122,12 +123,11 @@ async function startOnPostgres(pg: PrivatePostgres, slots: number): Promise<Chao
 export const query = <R extends Record<string, unknown>>(env: ChaosEnv, text: string, values?: unknown[]) =>
   retryTransient(() => env.pool.query<R>(text, values), 60_000);
 
-/** How long until /health/ready answers 200 again. */
+/** How long until /health/ready answers 200 again, with workers polling both task queues. */
 export async function timeToReady(env: ChaosEnv, since: number, timeoutMs = 120_000): Promise<number> {
-  await waitFor(
-    'the service to be ready again',
-    async () => (await fetch(`${env.stack.baseUrl}/health/ready`)).status === 200,
-    { timeoutMs, intervalMs: 100 },
-  );
+  await waitFor('the service to be ready again', () => servingWithWorkers(env.stack.baseUrl), {
+    timeoutMs,
+    intervalMs: 100,
+  });
   return Date.now() - since;
 }

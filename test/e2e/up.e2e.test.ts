@@ -200,6 +200,19 @@ describe('npm run up: stopping and start-up', () => {
     assert.deepEqual(processesWith(dbFile), [], 'no dev server is left running');
   });
 
+  it('a HOST other machines reach without a token stops start-up at once, naming ATELIER_API_TOKENS', async () => {
+    const { env, dbFile } = await ownTemporal('open-host');
+    const up = track(await spawnUp({ ...env, HOST: '0.0.0.0' }, { argv: [process.execPath, UP_OWN_TEMPORAL] }));
+
+    const code = await exitedWithin(up, 30_000);
+
+    const output = up.output();
+    assert.equal(code, 1, output);
+    assert.match(output, /ATELIER_API_TOKENS: is required when HOST \(0\.0\.0\.0\) is not a loopback address/);
+    assert.deepEqual(upLog(output), [], 'nothing was started');
+    assert.deepEqual(processesWith(dbFile), []);
+  });
+
   it('SIGTERM while the dev server starts stops it, and starts no service', async () => {
     const { env, dbFile } = await ownTemporal('stopped-early');
     const up = track(await spawnUp(env, { argv: [process.execPath, UP_OWN_TEMPORAL] }));

@@ -1,6 +1,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { freePort } from '../../src/net/free-port';
+import { servingWithWorkers } from '../../src/up/serving-with-workers';
 import { ROOT, TEST_AGENTS_FILE, testEnv, uniqueQueue } from './test-env';
 import { waitFor } from './wait-for';
 
@@ -65,15 +66,18 @@ export async function spawnUp(env: NodeJS.ProcessEnv = {}, command: UpCommand = 
   return { baseUrl: `http://127.0.0.1:${port}`, process: child, output: () => output, exited };
 }
 
-/** spawnUp, then waits until /health/ready says ready. */
+/** spawnUp, then waits until /health/ready says ready and workers poll both task queues. */
 export async function startStack(env: NodeJS.ProcessEnv = {}, command: UpCommand = {}): Promise<Stack> {
   const up = await spawnUp(env, command);
   const child = up.process;
   try {
     await waitFor(
       'the stack to be ready',
-      async () => child.exitCode === null && (await fetch(`${up.baseUrl}/health/ready`)).ok,
-      { timeoutMs: 60_000, intervalMs: 250 },
+      async () => child.exitCode === null && (await servingWithWorkers(up.baseUrl)),
+      {
+        timeoutMs: 60_000,
+        intervalMs: 250,
+      },
     );
   } catch (err) {
     if (command.detached && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { assertApiAccess } from '../../src/config/api-access';
 import { ConfigError, describeDatabase, loadConfig } from '../../src/config/env';
 
 /** Asserts that `env` is refused with a ConfigError naming `variable` and matching `reason`. */
@@ -135,7 +136,56 @@ describe('loadConfig', () => {
       'tok3',
     ]);
     assert.deepEqual(loadConfig({ ATELIER_API_TOKENS: '' }).ATELIER_API_TOKENS, []);
-    assert.deepEqual(loadConfig({ ATELIER_API_TOKENS: ' , ' }).ATELIER_API_TOKENS, []);
+  });
+
+  it('refuses an ATELIER_API_TOKENS that is set but names no token, rather than leave /v1 open', () => {
+    for (const value of [',', ' , ', ',,,']) {
+      assertRefused({ ATELIER_API_TOKENS: value }, 'ATELIER_API_TOKENS', /names no token/);
+    }
+  });
+
+  it('refuses a token holding whitespace, naming its position and never its text', () => {
+    for (const value of ['tok1,secret part', 'tok1,tab\tinside', 'new\nline']) {
+      assertRefused({ ATELIER_API_TOKENS: value }, 'ATELIER_API_TOKENS', /entry \d contains whitespace/);
+      assert.throws(
+        () => loadConfig({ ATELIER_API_TOKENS: value }),
+        (err: Error) =>
+          !err.message.includes('secret') && !err.message.includes('tab') && !err.message.includes('line'),
+      );
+    }
+  });
+
+  it('takes ATELIER_API_AUTH=none only without tokens', () => {
+    assert.equal(loadConfig({ ATELIER_API_AUTH: 'none' }).ATELIER_API_AUTH, 'none');
+    assertRefused({ ATELIER_API_AUTH: 'off' }, 'ATELIER_API_AUTH', /none/);
+    assertRefused({ ATELIER_API_AUTH: 'none', ATELIER_API_TOKENS: 'tok1' }, 'ATELIER_API_AUTH', /contradicts/);
+  });
+});
+
+describe('assertApiAccess', () => {
+  const refusal = (env: NodeJS.ProcessEnv): string | undefined => {
+    try {
+      assertApiAccess(loadConfig(env));
+      return undefined;
+    } catch (err) {
+      assert.ok(err instanceof ConfigError, String(err));
+      return err.message;
+    }
+  };
+
+  it('lets an API without tokens listen on a loopback address only', () => {
+    for (const HOST of ['127.0.0.1', '127.0.1.1', 'localhost', '::1', '[::1]', '::ffff:127.0.0.1']) {
+      assert.equal(refusal({ HOST }), undefined, HOST);
+    }
+    for (const HOST of ['0.0.0.0', '::', '10.0.0.5', 'api.example.com', '::ffff:10.0.0.5']) {
+      assert.match(refusal({ HOST }) ?? 'started', /^ {2}ATELIER_API_TOKENS: is required when HOST/m, HOST);
+    }
+  });
+
+  it('lets it listen anywhere with a token, or with the explicit ATELIER_API_AUTH=none', () => {
+    assert.equal(refusal({ HOST: '0.0.0.0', ATELIER_API_TOKENS: 'tok1' }), undefined);
+    assert.equal(refusal({ HOST: '0.0.0.0', ATELIER_API_AUTH: 'none' }), undefined);
+    assert.match(refusal({ HOST: '0.0.0.0' }) ?? '', /ATELIER_API_AUTH=none/);
   });
 });
 

@@ -5,10 +5,11 @@ import { describe, it } from 'node:test';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import Ajv from 'ajv';
 import { Deployment } from 'kubernetes-models/apps/v1';
-import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parseAgentsFile } from '../../src/config/agents-file';
+import { assertApiAccess } from '../../src/config/api-access';
 import { loadConfig } from '../../src/config/env';
 import { DEV_SERVER_DYNAMIC_CONFIG } from '../../src/temporal/dev-server';
 import { ROOT } from '../support/test-env';
@@ -41,13 +42,13 @@ interface Container {
   startupProbe?: Probe;
   livenessProbe?: Probe;
   readinessProbe?: Probe;
-  volumeMounts?: { name: string }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
 }
 interface PodSpec {
   terminationGracePeriodSeconds?: number;
   containers: Container[];
   initContainers?: Container[];
-  volumes?: { name: string; configMap?: { name: string } }[];
+  volumes?: { name: string; configMap?: { name: string }; persistentVolumeClaim?: { claimName: string } }[];
 }
 interface DeploymentDoc extends Doc {
   spec: {
@@ -61,6 +62,7 @@ const MODELS: Record<string, new (data: never) => { validate: () => void }> = {
   'v1/ConfigMap': ConfigMap,
   'v1/Secret': Secret,
   'v1/Service': Service,
+  'v1/PersistentVolumeClaim': PersistentVolumeClaim,
   'apps/v1/Deployment': Deployment,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'keda.sh/v1alpha1/ScaledObject': ScaledObject,
@@ -87,6 +89,21 @@ const envOf = (c: Container, configs: Map<string, Record<string, string>>): Reco
   }
   for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
   return env;
+};
+
+/** docker-compose.yml, as the YAML parser reads it (`${…}` left as written). */
+const compose = parseYaml(readFileSync(resolve(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
+  services: Record<
+    string,
+    {
+      command?: string[];
+      stop_grace_period?: string;
+      environment?: Record<string, string | number | null>;
+      healthcheck?: { test: string[] };
+      volumes?: string[];
+    }
+  >;
+  configs?: Record<string, { content?: string }>;
 };
 
 describe('infra/k8s manifests', () => {
@@ -180,8 +197,47 @@ describe('infra/k8s manifests', () => {
         assert.doesNotThrow(() => loadConfig(envOf(c, configs)), `${d.metadata.name}/${c.name}: loadConfig`);
       }
     }
+    const [api] = deployment('api').spec.template.spec.containers;
+    assert.ok(api);
+    assert.doesNotThrow(() => assertApiAccess(loadConfig(envOf(api, configs))), 'the API has a token for HOST 0.0.0.0');
     assert.ok(agentsText, 'the agents file is in a ConfigMap');
     assert.doesNotThrow(() => parseAgentsFile(agentsText, 'atelier-agents ConfigMap'));
+  });
+
+  it('runs the profiles of config/agents.yaml under their names', () => {
+    type Profiles = { agents: Record<string, unknown> };
+    const mounted = (parseYaml(agentsText ?? '') as Profiles).agents;
+    const shipped = (parseYaml(readFileSync(resolve(ROOT, 'config/agents.yaml'), 'utf8')) as Profiles).agents;
+    const shared = Object.keys(mounted).filter((name) => name in shipped);
+    assert.ok(shared.length > 0, 'the ConfigMap has profiles of config/agents.yaml');
+    for (const name of shared) assert.deepEqual(mounted[name], shipped[name], `profile ${name}`);
+  });
+
+  it('mounts one ReadWriteMany volume of task directories in the API and every agent worker, where compose does', () => {
+    const claims = new Map(
+      byKind('PersistentVolumeClaim').map((d) => [d.metadata.name, d.spec as { accessModes: string[] }]),
+    );
+    const workspaces = (component: string) => {
+      const pod = deployment(component).spec.template.spec;
+      const shared = pod.volumes?.filter((v) => v.persistentVolumeClaim) ?? [];
+      assert.equal(shared.length, 1, `${component}: one shared volume`);
+      const [volume] = shared as [{ name: string; persistentVolumeClaim: { claimName: string } }];
+      const mount = pod.containers[0]?.volumeMounts?.find((m) => m.name === volume.name);
+      assert.ok(mount, `${component} mounts ${volume.name}`);
+      return { claim: volume.persistentVolumeClaim.claimName, mount };
+    };
+    const api = workspaces('api');
+    const agents = workspaces('agent-worker');
+    assert.equal(api.claim, agents.claim, 'the same claim');
+    assert.deepEqual(claims.get(api.claim)?.accessModes, ['ReadWriteMany'], `${api.claim}: every pod on any node`);
+    assert.equal(api.mount.mountPath, agents.mount.mountPath, 'at the same path, so a task names one directory');
+    assert.notEqual(agents.mount.readOnly, true, 'agents write in it');
+    for (const service of ['api', 'agent-worker']) {
+      assert.ok(
+        compose.services[service]?.volumes?.includes(`workspaces:${api.mount.mountPath}`),
+        `docker-compose.yml: ${service} mounts the workspaces volume at ${api.mount.mountPath}`,
+      );
+    }
   });
 
   it('lets workers drain before they are killed, and agents finish before a scale-in stops them', () => {
@@ -252,19 +308,6 @@ describe('infra/k8s manifests', () => {
 });
 
 describe('docker-compose.yml', () => {
-  const compose = parseYaml(readFileSync(resolve(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-    services: Record<
-      string,
-      {
-        command?: string[];
-        stop_grace_period?: string;
-        environment?: Record<string, string | number | null>;
-        healthcheck?: { test: string[] };
-      }
-    >;
-    configs?: Record<string, { content?: string }>;
-  };
-
   it('is valid against the Compose specification schema', () => {
     // dclint ships the Compose specification's JSON schema; its package exports do not list it.
     const schemaPath = join(dirname(require.resolve('dclint/package.json')), 'schemas/compose.schema.json');
@@ -275,6 +318,13 @@ describe('docker-compose.yml', () => {
     const validate = ajv.compile(schema);
     const valid = validate(compose);
     assert.ok(valid, JSON.stringify(validate.errors, null, 2));
+  });
+
+  it('requires a token for the API, which listens beyond loopback inside its container', () => {
+    const api = compose.services.api?.environment;
+    assert.equal(api?.HOST, '0.0.0.0');
+    assert.match(String(api?.ATELIER_API_TOKENS), /^\$\{ATELIER_API_TOKENS:\?[^}]+\}$/);
+    assert.equal(api?.ATELIER_API_AUTH, undefined, 'no opt-out');
   });
 
   it('gives each worker a stop period longer than its drain, and the API a health check', () => {

@@ -1,6 +1,14 @@
 import { timingSafeEqual } from 'node:crypto';
-import { Inject, Injectable, UnauthorizedException, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  UnauthorizedException,
+  type CanActivate,
+  type ExecutionContext,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
 import type { Request } from 'express';
+import { assertApiAccess } from '../../config/api-access';
 import type { AtelierConfig } from '../../config/env';
 import { CONFIG } from '../tokens';
 
@@ -12,11 +20,17 @@ const sameSecret = (a: string, b: string): boolean => {
 
 /**
  * When `ATELIER_API_TOKENS` is set, every `/v1` call needs `Authorization: Bearer <token>` with one of
- * them. Health, metrics and docs stay open for probes.
+ * them. Health, metrics and docs stay open for probes. Without tokens `/v1` is open, so the API refuses
+ * to start on a non-loopback HOST unless `ATELIER_API_AUTH=none` says so (assertApiAccess).
  */
 @Injectable()
-export class BearerTokenGuard implements CanActivate {
+export class BearerTokenGuard implements CanActivate, OnApplicationBootstrap {
   constructor(@Inject(CONFIG) private readonly config: AtelierConfig) {}
+
+  /** Runs before the server listens (app.listen initialises first), so an open API never accepts a call. */
+  onApplicationBootstrap(): void {
+    assertApiAccess(this.config);
+  }
 
   canActivate(context: ExecutionContext): boolean {
     const tokens = this.config.ATELIER_API_TOKENS;

@@ -1,4 +1,4 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { DependencyHealth } from './dependency.health';
@@ -18,15 +18,23 @@ export class HealthController {
     return this.health.check([]);
   }
 
-  /** PostgreSQL answers, Temporal answers, and workers really poll both task queues (503 otherwise). */
+  /**
+   * PostgreSQL and Temporal answer (503 otherwise): this replica can take submissions, cancels and
+   * reads. `workers` says who polls each task queue, for information only: without workers, tasks
+   * wait in their queue, and the API must stay reachable to submit, cancel and show them.
+   */
   @Get('ready')
   @HealthCheck()
-  ready() {
-    return this.health.check([
-      () => this.deps.postgres(),
-      () => this.deps.temporal(),
-      () => this.deps.pollers('workflowWorkers'),
-      () => this.deps.pollers('agentWorkers'),
-    ]);
+  async ready() {
+    const workers = Promise.all([this.deps.pollers('workflow'), this.deps.pollers('agent')]).then(
+      ([workflow, agent]) => ({ workflow, agent }),
+    );
+    try {
+      const result = await this.health.check([() => this.deps.postgres(), () => this.deps.temporal()]);
+      return { ...result, workers: await workers };
+    } catch (err) {
+      if (!(err instanceof ServiceUnavailableException)) throw err;
+      throw new ServiceUnavailableException({ ...(err.getResponse() as object), workers: await workers });
+    }
   }
 }
