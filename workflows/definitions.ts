@@ -359,9 +359,11 @@ export interface PlanSkipRecord {
   skips: PlanSkip[];
 }
 
+export type PlanEndStatus = Exclude<PlanStatus, 'running'>;
+
 export interface PlanOutcomeRecord {
   planId: string;
-  status: Exclude<PlanStatus, 'running'>;
+  status: PlanEndStatus;
 }
 
 export const workflowIdForPlan = (planId: string): string => `plan-${planId}`;

@@ -208,17 +208,25 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
     await skip(keysIn('pending'), 'a dependency did not succeed');
     const failed = keysIn('failed');
     const status = failed.length > 0 ? 'failed' : 'succeeded';
-    await bookkeeping.recordPlanOutcome({ planId: input.planId, status });
+    // Once this write is under way the plan has ended: a cancel arriving meanwhile must not make Temporal
+    // say cancelled while PostgreSQL says otherwise (the cancel's own write would find it ended).
+    await CancellationScope.nonCancellable(() => bookkeeping.recordPlanOutcome({ planId: input.planId, status }));
     return { status, succeeded: keysIn('succeeded'), failed, skipped: keysIn('skipped') };
   } catch (err) {
     if (!isCancellation(err)) throw err;
     // The cancelled scope can schedule nothing: skip, wait for the children's own cancellation (each
     // records its outcome and kills its agent) and record the plan's, outside it.
-    await CancellationScope.nonCancellable(async () => {
+    const recorded = await CancellationScope.nonCancellable(async () => {
       await skip(keysIn('pending'), 'plan cancelled');
       await condition(() => running === 0);
-      await bookkeeping.recordPlanOutcome({ planId: input.planId, status: 'cancelled' });
+      return bookkeeping.recordPlanOutcome({ planId: input.planId, status: 'cancelled' });
     });
+    // The plan had ended before the cancel came in: its outcome was written in a workflow task that was
+    // then lost (its local activity ran, its result was not recorded). That end stands, here too.
+    // (Histories from before the answer carry none: they end cancelled as before.)
+    if (recorded === 'succeeded' || recorded === 'failed') {
+      return { status: recorded, succeeded: keysIn('succeeded'), failed: keysIn('failed'), skipped: keysIn('skipped') };
+    }
     throw err;
   }
 }

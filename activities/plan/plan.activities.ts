@@ -1,5 +1,5 @@
 import type { PlanStore } from '../../src/store/plan-store';
-import type { PlanOutcomeRecord, PlanSkipRecord } from '../../workflows/definitions';
+import type { PlanEndStatus, PlanOutcomeRecord, PlanSkipRecord } from '../../workflows/definitions';
 
 /**
  * Activities of the workflow workers that keep a plan's rows in step with its workflow. Both writes are
@@ -11,9 +11,9 @@ export function createPlanActivities(deps: { plans: PlanStore }) {
     async recordPlanSkips(record: PlanSkipRecord): Promise<void> {
       await deps.plans.recordSkips(record);
     },
-    /** Records the plan's end; the first outcome wins. */
-    async recordPlanOutcome(record: PlanOutcomeRecord): Promise<void> {
-      await deps.plans.recordOutcome(record);
+    /** Records the plan's end; the first outcome wins, and is the answer. */
+    async recordPlanOutcome(record: PlanOutcomeRecord): Promise<PlanEndStatus> {
+      return deps.plans.recordOutcome(record);
     },
   };
 }

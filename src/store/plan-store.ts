@@ -1,5 +1,11 @@
 import type { Pool } from 'pg';
-import type { PlanOnFailure, PlanOutcomeRecord, PlanSkipRecord, PlanStatus } from '../../workflows/definitions';
+import type {
+  PlanEndStatus,
+  PlanOnFailure,
+  PlanOutcomeRecord,
+  PlanSkipRecord,
+  PlanStatus,
+} from '../../workflows/definitions';
 import { inTransaction } from '../db/transaction';
 import { retryTransient } from '../db/transient';
 import type { NewTask, StoredTaskInputFields } from './task-store';
@@ -201,13 +207,21 @@ export class PlanStore {
     );
   }
 
-  /** Records the plan's end; a second outcome (a retried write) changes nothing. */
-  async recordOutcome(record: PlanOutcomeRecord): Promise<void> {
-    await retryTransient(() =>
-      this.pool.query(
-        `UPDATE plans SET status = $2, finished_at = clock_timestamp() WHERE id = $1 AND status = 'running'`,
+  /**
+   * Records the plan's end and answers the end PostgreSQL holds: the first outcome wins, and a second
+   * (a retried write, or a cancel after a write whose workflow task was lost) changes nothing.
+   */
+  async recordOutcome(record: PlanOutcomeRecord): Promise<PlanEndStatus> {
+    return retryTransient(async () => {
+      const res = await this.pool.query<{ status: PlanEndStatus }>(
+        `WITH ended AS (
+           UPDATE plans SET status = $2, finished_at = clock_timestamp() WHERE id = $1 AND status = 'running'
+           RETURNING status
+         )
+         SELECT status FROM ended UNION ALL SELECT status FROM plans WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM ended)`,
         [record.planId, record.status],
-      ),
-    );
+      );
+      return res.rows[0]?.status ?? record.status;
+    });
   }
 }

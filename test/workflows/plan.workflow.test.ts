@@ -392,6 +392,42 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
     }
   });
 
+  it('a cancel arriving while the outcome is written leaves Temporal and PostgreSQL agreeing', async () => {
+    // The cancel fails the workflow task running the outcome's local activity: the write lands, its
+    // result is not recorded, and the next workflow task sees the cancel first.
+    const queues = { workflowQueue: uniqueQueue('wf-plan'), agentQueue: uniqueQueue('agents-plan') };
+    let entered = false;
+    let release = (): void => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    class SlowOutcome extends PlanStore {
+      override async recordOutcome(record: Parameters<PlanStore['recordOutcome']>[0]) {
+        if (record.status !== 'cancelled') {
+          entered = true;
+          await held;
+        }
+        return super.recordOutcome(record);
+      }
+    }
+    await Promise.all([
+      runWorkflowWorker(h, queues.workflowQueue, { plans: new SlowOutcome(h.pool) }).then(track),
+      runAgentWorker(h, queues.agentQueue).then(track),
+    ]);
+    try {
+      const { planId, handle } = await startPlan(queues, [{ key: 'only', prompt: 'x' }]);
+      await waitFor("the plan's outcome to be being written", () => entered);
+      await handle.cancel();
+      release();
+      await waitFor('the plan to end', async () => (await handle.describe()).status.name !== 'RUNNING', {
+        timeoutMs: 20_000,
+      });
+      const temporalStatus = (await handle.describe()).status.name;
+      const { plan } = await planTasks(planId);
+      assert.deepEqual([temporalStatus, plan.status], ['COMPLETED', 'succeeded']);
+    } finally {
+      release();
+    }
+  });
+
   it("honours task priority when agent slots are contended, across plans and single tasks (Temporal's priority)", async () => {
     const queues = await freshQueues({ slots: 1 });
     // A single task holds the only agent slot while everything else queues up behind it.
