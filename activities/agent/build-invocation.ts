@@ -1,4 +1,6 @@
+import { ApplicationFailure } from '@temporalio/activity';
 import type { AgentProfile } from '../../src/config/agents-file';
+import { FAILURE_CLASSES } from '../../workflows/definitions';
 import type { Secret } from './secret-redactor';
 
 export interface Invocation {
@@ -70,6 +72,9 @@ const secretsIn = (env: Record<string, string>): Secret[] =>
  * on its own, in a single pass, so text substituted in (a prompt containing "{model}", say) is never
  * expanded again; nothing goes through a shell. The secrets are chosen here, on the agent worker, so
  * they never travel in a workflow's input or history.
+ * Throws a non-retryable `invalid_input` failure for a model that begins with "-": as an argument of
+ * its own it would be read as an option (`--approval-mode=yolo`). The API and the agents file refuse
+ * such models already; this holds for workflows started by other means.
  */
 export function buildInvocation(req: InvocationRequest, parentEnv: NodeJS.ProcessEnv): AgentInvocation {
   const values = {
@@ -77,6 +82,12 @@ export function buildInvocation(req: InvocationRequest, parentEnv: NodeJS.Proces
     model: req.model ?? req.profile.model ?? '',
     workdir: req.workdir ?? '',
   };
+  if (values.model.startsWith('-')) {
+    throw ApplicationFailure.nonRetryable(
+      `model "${values.model}" begins with "-" and would be read as an option of the agent`,
+      FAILURE_CLASSES.invalidInput,
+    );
+  }
   const [file, ...rest] = req.profile.command.map((arg) =>
     arg.replace(PLACEHOLDER, (_m, name: keyof typeof values) => values[name]),
   );

@@ -74,10 +74,11 @@ export function classifyAttempt(v: VerdictInput): AttemptVerdict {
     case 'spawn_failed':
       // The program cannot run at all, or the worker could not start it this time (out of processes,
       // memory or file descriptors; its spawner helper died): the first moves on, the second retries.
-      // Arguments over the kernel's limit are the task's own (a long prompt passed as one): no retry helps.
+      // Arguments over the kernel's limit (a long prompt passed as one): the prompt does not fit this
+      // agent, as with a context overflow. No retry of it helps; an agent that reads its prompt on stdin can.
       if (end.code === 'E2BIG') {
         return verdict(
-          FAILURE_CLASSES.invalidInput,
+          FAILURE_CLASSES.contextOverflow,
           null,
           `${end.message}: the agent's arguments are longer than the system allows; pass a long prompt on stdin`,
         );

@@ -66,7 +66,12 @@ const profileSchema = z
   .object({
     command: z.array(z.string().min(1)).min(1, 'must name the program').optional(),
     prompt: z.enum(['stdin', 'arg']).default('stdin'),
-    model: z.string().min(1).optional(),
+    /** Substituted for {model}; one that begins with "-" would be read as an option of the agent. */
+    model: z
+      .string()
+      .min(1)
+      .refine((model) => !model.startsWith('-'), 'must not begin with "-": the agent would read it as an option')
+      .optional(),
     output: z.enum(OUTPUT_FORMATS).default('text'),
     /** Base URL of the HTTP API (`ollama-http` only), e.g. http://127.0.0.1:11434. */
     baseUrl: z.url({ protocol: /^https?$/ }).optional(),

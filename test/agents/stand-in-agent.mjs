@@ -19,8 +19,10 @@
 // format: text (default), claude-stream-json, claude-json, codex-jsonl, gemini-json,
 // gemini-stream-json, aider-text. For them:
 //   @fail FAILURE [ARG]  end as that CLI does when it fails so: rate-limit [RESET_SECONDS], overloaded,
-//                        auth, context-overflow, max-turns, error-exit0 (reports an error, exits 0),
-//                        untrusted (Gemini's untrusted workspace)
+//                        server-error (a 500, a dropped stream), auth, context-overflow, max-turns,
+//                        error-exit0 (reports an error, exits 0), untrusted (Gemini's untrusted workspace),
+//                        throttled (Claude: an API 429 while its plan's limit allows the run),
+//                        usage-limit (Codex: the plan's limit, with the reset in days and hours)
 //   @usage IN OUT        tokens the final record reports  @cost USD    its cost (where the CLI has one)
 //   @session ID          the session id                   @turns N     the turn count
 //   @array               claude-json: print the array form (every message, the result last)
@@ -107,6 +109,14 @@ const WORDS = {
       status: 529,
       text: 'API Error: 529 {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}',
     },
+    'server-error': {
+      status: 500,
+      text: 'API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}',
+    },
+    throttled: {
+      status: 429,
+      text: 'API Error: 429 {"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit for your organization of 30,000 input tokens per minute."}}',
+    },
     auth: { status: 401, text: 'Invalid API key · Please run /login' },
     'context-overflow': { status: 400, text: 'Prompt is too long' },
     'error-exit0': { status: null, text: 'Execution error: the model returned an empty response' },
@@ -114,8 +124,12 @@ const WORDS = {
   codex: {
     'rate-limit': (reset) =>
       `stream error: exceeded retry limit, last status: 429 Too Many Requests; Rate limit reached for gpt-5 in organization org-standin on tokens per min (TPM). Please try again in ${reset}s.`,
+    'usage-limit': () =>
+      "You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing) or try again in 2 days 3 hours 5 minutes.",
     overloaded: () =>
       'stream error: unexpected status 503 Service Unavailable: The server is overloaded, please try again later.',
+    'server-error': () =>
+      'stream disconnected before completion: error sending request for url (https://api.openai.com/v1/responses)',
     auth: () =>
       'unexpected status 401 Unauthorized: Incorrect API key provided: sk-***. You can find your API key at https://platform.openai.com/account/api-keys.',
     'context-overflow': () =>
@@ -133,6 +147,13 @@ const WORDS = {
       type: 'ApiError',
       code: 503,
       message: 'The model is overloaded. Please try again later.',
+      exit: 1,
+    }),
+    'server-error': () => ({
+      type: 'ApiError',
+      code: 500,
+      message:
+        '[API Error: {"error":{"code":500,"message":"An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting","status":"INTERNAL"}}]',
       exit: 1,
     }),
     auth: () => ({
@@ -209,6 +230,18 @@ function claudeFamily(streaming) {
       model: 'stand-in',
       tools: [],
       cwd: process.cwd(),
+    });
+    // Claude Code reports its plan's limits on every run, also when they allow it: the window then
+    // resets hours away, which says nothing about when a failed run may retry.
+    emit({
+      type: 'rate_limit_event',
+      rate_limit_info: {
+        status: 'allowed',
+        resetsAt: Math.floor(Date.now() / 1000) + 4 * 3600,
+        rateLimitType: 'five_hour',
+        isUsingOverage: false,
+      },
+      session_id: meta.session,
     });
   };
   const result = (fields) => {

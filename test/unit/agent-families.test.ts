@@ -32,14 +32,15 @@ interface Stored {
 interface Case {
   prompt: string;
   failureClass: string;
-  /** Seconds until the reset the agent named. */
-  resetIn?: number;
+  /** Seconds until the reset the agent named; null: it named none. */
+  resetIn?: number | null;
 }
 
 /** The ways a run of each family ends, as the stand-in prints them (see test/agents/stand-in-agent.mjs). */
 const FAILURES: Record<string, Case> = {
   rateLimit: { prompt: '@print working\n@fail rate-limit 30', failureClass: 'rate_limited', resetIn: 30 },
   overloaded: { prompt: '@fail overloaded', failureClass: 'overloaded' },
+  serverError: { prompt: '@fail server-error', failureClass: 'overloaded' },
   auth: { prompt: '@fail auth', failureClass: 'auth' },
   contextOverflow: { prompt: '@fail context-overflow', failureClass: 'context_overflow' },
   maxTurns: { prompt: '@fail max-turns', failureClass: 'max_turns' },
@@ -50,15 +51,25 @@ const FAILURES: Record<string, Case> = {
 
 /** Each family's profile in test/agents/agents.yaml, and the cases it has (not every CLI has a turn limit). */
 const FAMILIES: Record<string, { cases: string[]; extra?: Record<string, Case> }> = {
-  'claude-stream': { cases: Object.keys(FAILURES) },
+  'claude-stream': {
+    cases: Object.keys(FAILURES),
+    // An API 429 after the rate_limit_event every run prints (allowed, its window resetting hours away).
+    extra: { throttled: { prompt: '@print working\n@fail throttled', failureClass: 'rate_limited', resetIn: null } },
+  },
   'claude-json': {
     cases: Object.keys(FAILURES).filter((c) => c !== 'rateLimit'),
     extra: {
       rateLimitArray: { prompt: '@array\n@fail rate-limit 30', failureClass: 'rate_limited', resetIn: 30 },
+      throttledArray: { prompt: '@array\n@fail throttled', failureClass: 'rate_limited', resetIn: null },
       array: { prompt: '@array\n@print from the array form', failureClass: 'succeeded' },
     },
   },
-  codex: { cases: Object.keys(FAILURES).filter((c) => c !== 'maxTurns') },
+  codex: {
+    cases: Object.keys(FAILURES).filter((c) => c !== 'maxTurns'),
+    extra: {
+      usageLimit: { prompt: '@fail usage-limit', failureClass: 'rate_limited', resetIn: (2 * 24 + 3) * 3600 + 5 * 60 },
+    },
+  },
   'gemini-json': {
     cases: Object.keys(FAILURES).filter((c) => c !== 'noFinalRecord'),
     extra: {
@@ -146,7 +157,10 @@ agents:
     assert.equal(got.error.type, c.failureClass, label);
     const details = got.error.details?.[0] as AttemptFailureDetails | undefined;
     assert.ok(details?.policy, `${label}: the failure carries its policy`);
-    if (c.resetIn !== undefined) {
+    if (c.resetIn === null) {
+      assert.equal(got.stored.reset_at, null, `${label}: no reset time is stored`);
+      assert.equal(details.resetAt ?? undefined, undefined, `${label}: the workflow gets no reset time`);
+    } else if (c.resetIn !== undefined) {
       assert.ok(got.stored.reset_at instanceof Date, `${label}: the reset time is stored`);
       const seconds = (got.stored.reset_at.getTime() - Date.now()) / 1000;
       assert.ok(seconds > c.resetIn - 5 && seconds <= c.resetIn + 1, `${label}: resets in ${seconds}s`);

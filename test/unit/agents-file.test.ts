@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -26,6 +26,8 @@ function assertRejected(text: string, path: string, reason: RegExp): void {
     },
   );
 }
+
+const indent = (yaml: string): string => yaml.replace(/^(?=.)/gm, '    ');
 
 const oneAgent = (profile: string, defaultAgent = 'a'): string =>
   `defaultAgent: ${defaultAgent}\nagents:\n  a:\n${profile}`;
@@ -111,6 +113,14 @@ agents:
         command,
       );
     }
+  });
+
+  it('refuses a model that begins with "-", which the agent would read as an option', () => {
+    assertRejected(
+      oneAgent('    command: [gemini, --model, "{model}"]\n    model: --approval-mode=yolo\n'),
+      'agents.a.model',
+      /must not begin with "-"/,
+    );
   });
 
   it('refuses "{prompt}" in a stdin profile', () => {
@@ -259,6 +269,24 @@ describe('loadAgentsFile', () => {
         profile.prompt === 'arg',
         name,
       );
+    }
+  });
+
+  it('runs aider unattended: no update check, no .gitignore edit, no analytics opt-in question', () => {
+    const aider = loadAgentsFile(resolve(ROOT, 'config/agents.yaml')).agents.aider;
+    for (const flag of ['--yes-always', '--no-stream', '--no-check-update', '--no-gitignore', '--analytics-disable']) {
+      assert.ok(aider?.command.includes(flag), `aider runs with ${flag}`);
+    }
+  });
+
+  it('shows each shipped profile in docs/agents.md as config/agents.yaml has it', () => {
+    const shipped = loadAgentsFile(resolve(ROOT, 'config/agents.yaml')).agents;
+    const docs = readFileSync(resolve(ROOT, 'docs/agents.md'), 'utf8');
+    const shown = [...docs.matchAll(/^### `([a-z0-9._-]+)`[^\n]*\n+```yaml\n([\s\S]*?)```/gm)];
+    assert.deepEqual(shown.map((m) => m[1]).sort(), Object.keys(shipped).sort(), 'every shipped profile is shown');
+    for (const [, name, yaml] of shown) {
+      const profile = parseAgentsFile(`defaultAgent: x\nagents:\n  x:\n${indent(yaml ?? '')}`, 'docs/agents.md');
+      assert.deepEqual(profile.agents.x, shipped[name ?? ''], `${name ?? ''}: the docs show its profile`);
     }
   });
 

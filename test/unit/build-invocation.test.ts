@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/activity';
 import { buildInvocation } from '../../activities/agent/build-invocation';
 import { parseAgentsFile } from '../../src/config/agents-file';
 
@@ -36,6 +37,19 @@ describe('buildInvocation', () => {
       { PATH: '/bin', SECRET_KEY: 'k', OTHER: 'x' },
     );
     assert.deepEqual(inv.env, { PATH: '/bin', SECRET_KEY: 'k', FIXED: '1' });
+  });
+
+  it('refuses a model that begins with "-", as a non-retryable invalid_input failure', () => {
+    for (const model of ['--approval-mode=yolo', '-y']) {
+      assert.throws(
+        () => buildInvocation({ profile: agents.agents.a!, prompt: 'p', model }, {}),
+        (err: unknown) =>
+          err instanceof ApplicationFailure &&
+          err.type === 'invalid_input' &&
+          err.nonRetryable &&
+          err.message.includes(`model "${model}" begins with "-"`),
+      );
+    }
   });
 
   it('sends the prompt on stdin for stdin profiles and prefers the requested model', () => {

@@ -116,6 +116,19 @@ describe('fallback chains and policies', { timeout: 60_000 }, () => {
     assert.equal(task.result_attempt, 2);
   });
 
+  it('moves a prompt too long for one argument on to an agent that reads it on stdin', async () => {
+    // chain-c passes the prompt as one argument, over the kernel's 128 KiB limit (E2BIG); chain-b reads stdin.
+    const { taskId, handle } = await startTask(`@print done by b\n${'x'.repeat(200_000)}`, {
+      agent: 'chain-c',
+      agents: ['chain-c', 'chain-b'],
+    });
+    assert.equal((await handle.result()).agent, 'chain-b');
+    assert.deepEqual(await hops(taskId), [
+      ['chain-c', 'context_overflow'],
+      ['chain-b', 'succeeded'],
+    ]);
+  });
+
   it("retries per the profile's policy, then falls through the chain to the agent that can do it", async () => {
     const { taskId, handle } = await startTask(
       '@when a @fail overloaded\n@when b @fail context-overflow\n@print done by c',

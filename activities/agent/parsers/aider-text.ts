@@ -37,7 +37,8 @@ const AIDER_ERRORS: readonly (readonly [FailureClass, RegExp])[] = [
  * price); without it, the run is judged by the errors it printed.
  */
 export function aiderTextParser(): OutputParser {
-  const lines = new LineSplitter();
+  // One splitter per stream: a stderr chunk arriving mid-line must not split a stdout line (its usage line).
+  const lines = { stdout: new LineSplitter(), stderr: new LineSplitter() };
   const tail = new Tail();
   const errors: string[] = [];
   let usageLines = 0;
@@ -62,10 +63,11 @@ export function aiderTextParser(): OutputParser {
     hasFinalRecord: false,
     push(stream, text) {
       tail.push(text);
-      lines.push(text).forEach(read);
+      lines[stream].push(text).forEach(read);
     },
     finish(end): ParsedOutput {
-      lines.end().forEach(read);
+      lines.stdout.end().forEach(read);
+      lines.stderr.end().forEach(read);
       if (usageLines > 0) {
         return { final: true, inputTokens, outputTokens, costUsd, turns: usageLines };
       }

@@ -7,7 +7,7 @@ export interface ClaudeContext {
   sessionId?: string;
   /** A `rate_limit_event` whose status was `rejected`: the run hit its limit. */
   rateLimited: boolean;
-  /** `resetsAt` of the latest rate-limit event (epoch seconds in the CLI's output). */
+  /** `resetsAt` of the latest rejected rate-limit event (epoch seconds in the CLI's output). */
   resetsAt?: number;
   assistantMessages: number;
 }
@@ -22,10 +22,13 @@ export function readClaudeMessage(message: Record<string, unknown>, ctx: ClaudeC
   ctx.sessionId = str(message.session_id) ?? ctx.sessionId;
   if (message.type === 'assistant') ctx.assistantMessages += 1;
   if (message.type === 'rate_limit_event') {
+    // Claude Code reports its plan's limits on ordinary runs too (`allowed`, `allowed_warning`), with
+    // the window's reset hours away: only a `rejected` one says this run hit the limit, and when it lifts.
     const info = (message.rate_limit_info ?? {}) as Record<string, unknown>;
-    const resetsAt = num(info.resetsAt);
-    if (resetsAt !== undefined) ctx.resetsAt = resetsAt;
-    if (info.status === 'rejected') ctx.rateLimited = true;
+    if (info.status === 'rejected') {
+      ctx.rateLimited = true;
+      ctx.resetsAt = num(info.resetsAt) ?? ctx.resetsAt;
+    }
   }
 }
 

@@ -26,6 +26,16 @@ const sum = (values: unknown[]): number | undefined => {
 };
 
 /**
+ * One model's entry in `stats.models`. Its `tokens` split what Gemini bills: `prompt` (cached included)
+ * and `tool` (tool-use prompts) at the input rate, `candidates` and `thoughts` (thinking) at the output
+ * rate; `total` is their sum.
+ */
+interface ModelStats {
+  tokens?: Record<string, unknown>;
+  api?: Record<string, unknown>;
+}
+
+/**
  * `gemini --output-format json`: one object at the end, `{session_id, response, stats, error}`; stats
  * hold tokens per model. Fatal errors print an object with `error` on stderr and exit with a code that
  * names the kind (see gemini-common.ts).
@@ -45,16 +55,15 @@ export function geminiJsonParser(): OutputParser {
       const err = lastJsonObject(stderr);
       const report = out ?? err;
       if (!report) return { final: false };
-      const models = Object.values(((report.stats ?? {}) as { models?: object }).models ?? {}) as {
-        tokens?: Record<string, unknown>;
-        api?: Record<string, unknown>;
-      }[];
+      const models = (Object.values(((report.stats ?? {}) as { models?: object }).models ?? {}) as unknown[]).filter(
+        (m): m is ModelStats => typeof m === 'object' && m !== null,
+      );
       const parsed: ParsedOutput = {
         final: 'response' in report || 'error' in report,
         text: typeof report.response === 'string' ? report.response : undefined,
         sessionId: typeof report.session_id === 'string' ? report.session_id : undefined,
-        inputTokens: sum(models.map((m) => m.tokens?.prompt)),
-        outputTokens: sum(models.map((m) => m.tokens?.candidates)),
+        inputTokens: sum(models.flatMap((m) => [m.tokens?.prompt, m.tokens?.tool])),
+        outputTokens: sum(models.flatMap((m) => [m.tokens?.candidates, m.tokens?.thoughts])),
         turns: sum(models.map((m) => m.api?.totalRequests)),
       };
       const error = (out?.error ?? err?.error) as Record<string, unknown> | undefined;

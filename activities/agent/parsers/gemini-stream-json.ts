@@ -7,6 +7,16 @@ import type { OutputParser, ParsedOutput } from './types';
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
 /**
+ * The result's `output_tokens` are the answer's alone (`candidates`), but thinking bills at the output
+ * rate too: `total_tokens - input_tokens` counts it (with tool-use prompts, which the stats do not split off).
+ */
+function outputTokens(stats: Record<string, unknown>): number | undefined {
+  const total = num(stats.total_tokens);
+  const input = num(stats.input_tokens);
+  return total !== undefined && input !== undefined ? total - input : num(stats.output_tokens);
+}
+
+/**
  * `gemini --output-format stream-json`: one event per line: `init` (session, model), `message`
  * (assistant text, in deltas), `tool_use`, `tool_result`, `error` (warnings and errors on the way), and
  * a final `result` with `status` (`success` or `error`) and `stats`.
@@ -62,7 +72,7 @@ export function geminiStreamJsonParser(): OutputParser {
         sessionId,
         turns: turns || undefined,
         inputTokens: num(stats.input_tokens) ?? num(stats.input),
-        outputTokens: num(stats.output_tokens),
+        outputTokens: outputTokens(stats),
       };
       if (result && result.status !== 'success') {
         const error = (result.error ?? { message: lastError ?? `status ${String(result.status)}` }) as Record<

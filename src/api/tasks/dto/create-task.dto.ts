@@ -38,10 +38,14 @@ export class CreateTaskDto {
   @Length(1, 100)
   agent?: string;
 
-  @ApiPropertyOptional({ description: "Model passed as {model}; defaults to the profile's model." })
+  @ApiPropertyOptional({
+    description: "Model passed as {model}; defaults to the profile's model. Never begins with `-`.",
+    pattern: '^[^-]',
+  })
   @Optional()
   @IsString()
   @Length(1, 200)
+  @Matches(/^[^-]/, { message: 'model must not begin with "-": the agent would read it as an option' })
   @StorableText()
   model?: string;
 

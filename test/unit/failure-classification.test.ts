@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { httpStatusClass, matchPatterns, resetTimeIn } from '../../activities/agent/parsers/error-patterns';
+import { DEFAULT_POLICIES } from '../../workflows/definitions';
+
+describe('built-in error patterns', () => {
+  it('classes temporary server failures as overloaded, whatever words or status they come with', () => {
+    for (const text of [
+      'API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"}}',
+      'API Error: Request timed out.',
+      'API Error: Connection error.',
+      'unexpected status 500 Internal Server Error',
+      'stream disconnected before completion: error sending request for url (https://api.openai.com/v1/responses)',
+      'Error: read ECONNRESET',
+      'HTTP/1.1 504 Gateway Timeout',
+      '[API Error: {"error":{"code":500,"message":"An internal error has occurred.","status":"INTERNAL"}}]',
+    ]) {
+      assert.equal(matchPatterns(text), 'overloaded', text);
+    }
+  });
+
+  it('classes 500 and other 5xx statuses as overloaded, but not 501 and 505', () => {
+    for (const status of [500, 502, 503, 504, 520, 529])
+      assert.equal(httpStatusClass(status), 'overloaded', `${status}`);
+    for (const status of [501, 505, 404, 400]) assert.equal(httpStatusClass(status), undefined, `${status}`);
+    // A class the policies retry, on the same agent.
+    assert.equal(DEFAULT_POLICIES.overloaded.action, 'retry');
+  });
+
+  it('reads a status number only where the text names it as a status, not in stack-trace line numbers', () => {
+    for (const trace of [
+      'TypeError: Cannot read properties of undefined\n    at main (/opt/agent/cli.js:401:17)',
+      'at Object.<anonymous> (/opt/agent/cli.js:12:503)',
+      'at run (/opt/agent/cli.js:429:3)\n    at cli.js:403:1 and cli.js:529:9 and cli.js:502:2',
+    ]) {
+      assert.equal(matchPatterns(trace), undefined, trace);
+    }
+    const named: [string, string][] = [
+      ['Error: 429 Too Many Requests', 'rate_limited'],
+      ['exceeded retry limit, last status: 429', 'rate_limited'],
+      ['{"error":{"code":429}}', 'rate_limited'],
+      ['HTTP 401', 'auth'],
+      ['403 Forbidden', 'auth'],
+      ['request failed with status code 403', 'auth'],
+      ['API Error: 529', 'overloaded'],
+      ['HTTP/2 503', 'overloaded'],
+    ];
+    for (const [text, failureClass] of named) assert.equal(matchPatterns(text), failureClass, text);
+  });
+});
+
+describe('reset times said in words', () => {
+  const now = Date.UTC(2025, 5, 10, 13, 20, 0);
+
+  it('reads a delay', () => {
+    assert.equal(resetTimeIn('Please try again in 20s.', now), now + 20_000);
+    assert.equal(resetTimeIn('Retrying in 0.5 seconds...', now), now + 500);
+    assert.equal(resetTimeIn('retry after 2 minutes', now), now + 120_000);
+    assert.equal(resetTimeIn('resets in 1 hour', now), now + 3_600_000);
+    assert.equal(resetTimeIn('nothing to see', now), undefined);
+  });
+
+  it('reads a delay of several units', () => {
+    assert.equal(resetTimeIn('Rate limit reached. Please try again in 7m12s.', now), now + 432_000);
+    assert.equal(
+      resetTimeIn("You've hit your usage limit. Upgrade to Pro or try again in 2 days 3 hours.", now),
+      now + (2 * 24 + 3) * 3_600_000,
+    );
+    assert.equal(resetTimeIn('try again in 1 hour, 5 minutes and 3 seconds', now), now + 3_903_000);
+  });
+
+  it('reads a time of day, in the zone it names', () => {
+    // 13:20 UTC now: 4pm UTC is today, 10am UTC tomorrow.
+    assert.equal(resetTimeIn("You've hit your limit · resets 4pm (UTC)", now), Date.UTC(2025, 5, 10, 16));
+    assert.equal(resetTimeIn('resets 10am (UTC)', now), Date.UTC(2025, 5, 11, 10));
+    // Berlin is UTC+2 in June: 4:30pm there is 14:30 UTC.
+    assert.equal(resetTimeIn('resets 4:30pm (Europe/Berlin)', now), Date.UTC(2025, 5, 10, 14, 30));
+    assert.equal(resetTimeIn('resets 12am (UTC)', now), Date.UTC(2025, 5, 11, 0));
+    assert.equal(resetTimeIn('resets 4pm (Not/AZone)', now), undefined);
+  });
+});

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createParser } from '../../activities/agent/parsers';
+import type { OutputStream, ParsedOutput } from '../../activities/agent/parsers/types';
+import type { OutputFormat } from '../../src/config/agents-file';
+
+/** Feeds the chunks, in order and on their streams, to a fresh parser of `format`, and finishes it with exit 0. */
+function parse(format: OutputFormat, chunks: [OutputStream, string][]): ParsedOutput {
+  const parser = createParser(format);
+  for (const [stream, text] of chunks) parser.push(stream, text);
+  return parser.finish({ kind: 'exited', exitCode: 0 });
+}
+
+/** `text` as stdout chunks of 64 KB, as a pipe delivers it. */
+const stdoutChunks = (text: string): [OutputStream, string][] =>
+  Array.from({ length: Math.ceil(text.length / 65_536) }, (_, i) => [
+    'stdout',
+    text.slice(i * 65_536, (i + 1) * 65_536),
+  ]);
+
+describe('aider-text', () => {
+  it('reads its usage line whole when stderr arrives in the middle of it', () => {
+    const parsed = parse('aider-text', [
+      ['stdout', 'Applied edit to app.py\nTokens: 2.1k sent, 138 rec'],
+      ['stderr', 'Warning: terminal does not support colors\n'],
+      ['stdout', 'eived. Cost: $0.0084 message, $0.0251 session.\n'],
+    ]);
+    assert.equal(parsed.final, true, JSON.stringify(parsed));
+    assert.equal(parsed.inputTokens, 2100);
+    assert.equal(parsed.outputTokens, 138);
+    assert.equal(parsed.costUsd, 0.0251);
+  });
+
+  it('reads a stderr error line split by stdout output', () => {
+    const parsed = parse('aider-text', [
+      ['stderr', 'litellm.AuthenticationError: Anthropic'],
+      ['stdout', 'Repo-map: using 1024 tokens\n'],
+      ['stderr', 'Exception - invalid x-api-key\n'],
+    ]);
+    assert.equal(parsed.final, false);
+    assert.equal(parsed.failureClass, 'auth');
+    assert.match(parsed.error ?? '', /AuthenticationError: AnthropicException - invalid x-api-key/);
+  });
+});
+
+describe('claude-json', () => {
+  const result = {
+    type: 'result',
+    subtype: 'success',
+    is_error: false,
+    result: 'Done: see {"a": {"b": 1}} and } {',
+    total_cost_usd: 0.42,
+    usage: { input_tokens: 10, cache_creation_input_tokens: 0, cache_read_input_tokens: 5, output_tokens: 7 },
+    num_turns: 2,
+    session_id: 'big-1',
+  };
+  const verbose = [
+    { type: 'system', subtype: 'init', session_id: 'big-1' },
+    { type: 'assistant', message: { content: [{ type: 'text', text: `{${'y'.repeat(17 * 1024 * 1024)}}` }] } },
+    { type: 'user', message: { content: [{ type: 'tool_result', content: '{"nested": [{"x": 1}]}' }] } },
+    result,
+  ];
+
+  for (const [form, text] of [
+    ['on one line', `${JSON.stringify(verbose)}\n`],
+    ['pretty-printed', `${JSON.stringify(verbose, null, 2)}\n`],
+  ] as const) {
+    it(`finds the result at the end of a --verbose array over 16 MB (${form})`, () => {
+      const parsed = parse('claude-json', stdoutChunks(text));
+      assert.equal(parsed.final, true);
+      assert.equal(parsed.failureClass, undefined);
+      assert.equal(parsed.text, result.result);
+      assert.equal(parsed.costUsd, 0.42);
+      assert.equal(parsed.inputTokens, 15);
+      assert.equal(parsed.outputTokens, 7);
+      assert.equal(parsed.turns, 2);
+      assert.equal(parsed.sessionId, 'big-1');
+    });
+  }
+
+  it('finds no result in a long output cut off before it', () => {
+    const text = JSON.stringify(verbose.slice(0, 2)).slice(0, -3);
+    const parsed = parse('claude-json', stdoutChunks(text));
+    assert.equal(parsed.final, false);
+  });
+});
+
+describe('gemini tokens', () => {
+  it('counts thinking as output, tool-use prompts as input, and skips a null model entry (gemini-json)', () => {
+    const report = {
+      session_id: 'g-2',
+      response: 'ok',
+      stats: {
+        models: {
+          'gemini-2.5-pro': {
+            api: { totalRequests: 2 },
+            tokens: { prompt: 1000, candidates: 20, total: 1224, cached: 0, thoughts: 200, tool: 4 },
+          },
+          'gemini-2.5-flash': null,
+        },
+      },
+    };
+    const parsed = parse('gemini-json', [['stdout', JSON.stringify(report)]]);
+    assert.equal(parsed.final, true);
+    assert.equal(parsed.text, 'ok');
+    assert.equal(parsed.inputTokens, 1004);
+    assert.equal(parsed.outputTokens, 220);
+    assert.equal(parsed.turns, 2);
+  });
+
+  it('counts thinking as output (gemini-stream-json)', () => {
+    const events = [
+      { type: 'init', session_id: 'gs-2', model: 'gemini-2.5-pro' },
+      { type: 'message', role: 'assistant', content: 'ok', delta: true },
+      { type: 'result', status: 'success', stats: { total_tokens: 1220, input_tokens: 1000, output_tokens: 20 } },
+    ];
+    const parsed = parse('gemini-stream-json', [['stdout', events.map((e) => `${JSON.stringify(e)}\n`).join('')]]);
+    assert.equal(parsed.inputTokens, 1000);
+    assert.equal(parsed.outputTokens, 220);
+  });
+});
