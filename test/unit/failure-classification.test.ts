@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { httpStatusClass, matchPatterns, resetTimeIn } from '../../activities/agent/parsers/error-patterns';
+import { httpStatusClass, matchPatterns } from '../../activities/agent/parsers/error-patterns';
+import { resetTimeIn } from '../../activities/agent/parsers/reset-time';
 import { DEFAULT_POLICIES } from '../../workflows/definitions';
 
 describe('built-in error patterns', () => {

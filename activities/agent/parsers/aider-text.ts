@@ -1,5 +1,6 @@
 import { FAILURE_CLASSES, type FailureClass } from '../../../workflows/definitions';
-import { matchPatterns, resetTimeIn } from './error-patterns';
+import { matchPatterns } from './error-patterns';
+import { resetTimeIn } from './reset-time';
 import { LineSplitter, Tail } from './line-splitter';
 import type { OutputParser, ParsedOutput } from './types';
 

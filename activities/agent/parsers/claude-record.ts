@@ -1,5 +1,6 @@
 import { FAILURE_CLASSES, type FailureClass } from '../../../workflows/definitions';
-import { httpStatusClass, matchPatterns, resetTimeIn } from './error-patterns';
+import { httpStatusClass, matchPatterns } from './error-patterns';
+import { resetTimeIn } from './reset-time';
 import type { ParsedOutput } from './types';
 
 /** What Claude Code's messages before the result told us (stream-json lines, or the json array form). */

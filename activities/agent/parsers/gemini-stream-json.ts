@@ -1,5 +1,5 @@
 import { FAILURE_CLASSES } from '../../../workflows/definitions';
-import { resetTimeIn } from './error-patterns';
+import { resetTimeIn } from './reset-time';
 import { geminiErrorClass, geminiExitCodeClass } from './gemini-common';
 import { LineSplitter, jsonObject } from './line-splitter';
 import type { OutputParser, ParsedOutput } from './types';

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentProfile, AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
 import { PlanStore, type NewPlanTask, type PlanRow, type PlanTaskRow } from '../../store/plan-store';
 import { workflowIdForPlan, workflowIdForTask, type PlanInput } from '../../../workflows/definitions';
 import { findGraphProblems } from '../../../workflows/plan-graph';
+import { startStoredWorkflow } from '../http/start-stored-workflow';
 import { badFields, type FieldProblem } from '../http/validation';
 import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
 import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
@@ -68,24 +69,14 @@ export class PlansService {
         task: taskWorkflowInput(t, this.config),
       })),
     };
-    let runId: string;
-    try {
-      const handle = await this.temporal.workflow.start('planWorkflow', {
-        workflowId: plan.workflow_id,
-        taskQueue: this.config.ATELIER_WORKFLOW_QUEUE,
-        args: [input],
-      });
-      runId = handle.firstExecutionRunId;
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        runId = (await this.temporal.workflow.getHandle(plan.workflow_id).describe()).runId;
-      } else {
-        // As for a task (TasksService): with an idempotency key the rows stay for the client's retry;
-        // without one, nothing is left behind and the client submits again.
-        if (created && plan.idempotency_key === null) await this.store.deleteUnstarted(plan.id);
-        throw new ServiceUnavailableException(`could not start the plan workflow: ${(err as Error).message}`);
-      }
-    }
+    const runId = await startStoredWorkflow(this.temporal, {
+      what: 'plan',
+      workflowType: 'planWorkflow',
+      options: { workflowId: plan.workflow_id, taskQueue: this.config.ATELIER_WORKFLOW_QUEUE, args: [input] },
+      created,
+      retryable: plan.idempotency_key !== null,
+      forget: () => this.store.deleteUnstarted(plan.id),
+    });
     await this.store.setRunId(plan.id, runId);
   }
 

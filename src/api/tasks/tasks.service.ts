@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentProfile, AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
 import { PlanStore } from '../../store/plan-store';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
 import { CANCEL_PLAN_TASK_SIGNAL, workflowIdForTask } from '../../../workflows/definitions';
+import { startStoredWorkflow } from '../http/start-stored-workflow';
 import { badFields } from '../http/validation';
 import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
 import { repoProblems } from './task-repo-input';
@@ -90,27 +91,19 @@ export class TasksService {
   }
 
   private async startWorkflow(task: TaskRow, created: boolean): Promise<string> {
-    const input = taskWorkflowInput(task, this.config);
-    let runId: string;
-    try {
-      const handle = await this.temporal.workflow.start('agentTaskWorkflow', {
+    const runId = await startStoredWorkflow(this.temporal, {
+      what: 'task',
+      workflowType: 'agentTaskWorkflow',
+      options: {
         workflowId: task.workflow_id,
         taskQueue: this.config.ATELIER_WORKFLOW_QUEUE,
-        args: [input],
+        args: [taskWorkflowInput(task, this.config)],
         priority: { priorityKey: task.priority },
-      });
-      runId = handle.firstExecutionRunId;
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        runId = (await this.temporal.workflow.getHandle(task.workflow_id).describe()).runId;
-      } else {
-        // The start may have reached Temporal even though its answer did not reach us. With an
-        // idempotency key the row stays, and the client's retry finds or starts the same workflow;
-        // without one, nothing is left behind and the client submits again.
-        if (created && task.idempotency_key === null) await this.store.deleteUnstarted(task.id);
-        throw new ServiceUnavailableException(`could not start the task workflow: ${(err as Error).message}`);
-      }
-    }
+      },
+      created,
+      retryable: task.idempotency_key !== null,
+      forget: () => this.store.deleteUnstarted(task.id),
+    });
     await this.store.setRunId(task.id, runId);
     return runId;
   }

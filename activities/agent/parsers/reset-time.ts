@@ -1,0 +1,71 @@
+/**
+ * When an agent's limit resets, read from the words of its error: a delay or a time of day. Used when
+ * the output gives no reset time of its own.
+ */
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: HOUR_MS, d: DAY_MS };
+/** One amount and its unit: "20s", "0.5 seconds", "7m", "2 days". */
+const AMOUNT = String.raw`(\d+(?:\.\d+)?)\s*(milliseconds?|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)(?![a-z])`;
+/** "try again in 7m12s", "retry after 2 minutes", "try again in 2 days 3 hours 5 minutes". */
+const RESET_IN = new RegExp(
+  String.raw`(?:try again|retry(?:ing)?|resets?)\s+(?:in|after)\s+((?:${AMOUNT}[\s,]*(?:and\s+)?)+)`,
+  'i',
+);
+/** "resets 4pm (UTC)", "resets 10:30pm (Europe/Berlin)", "try again at 12:16 PM": a time of day, in a zone. */
+const RESET_AT = /(?:resets?(?:\s+at)?|try again at)\s+(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\b\.?(?:\s*\(([^)\s]+)\))?/i;
+
+/** How far `zone`'s clock (the worker's own when unset) is ahead of UTC at `at`; undefined for an unknown zone. */
+function zoneOffsetMs(zone: string | undefined, at: number): number | undefined {
+  let parts: Intl.DateTimeFormatPart[];
+  try {
+    parts = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    }).formatToParts(at);
+  } catch {
+    return undefined;
+  }
+  const part = (type: Intl.DateTimeFormatPartTypes): number => Number(parts.find((p) => p.type === type)?.value);
+  const wall = Date.UTC(part('year'), part('month') - 1, part('day'), part('hour'), part('minute'), part('second'));
+  return wall - (at - (at % 1000));
+}
+
+/** The next time the clock of `zone` shows `hour`:`minute` after `now`. */
+function nextClockTime(hour: number, minute: number, zone: string | undefined, now: number): number | undefined {
+  const offset = zoneOffsetMs(zone, now);
+  if (offset === undefined) return undefined;
+  const wall = now + offset;
+  const at = wall - (wall % DAY_MS) + hour * HOUR_MS + minute * 60_000 - offset;
+  return at > now ? at : at + DAY_MS;
+}
+
+/**
+ * A reset time the text names, as epoch ms from `now`: a delay ("try again in 30 seconds", "Please
+ * retry in 41.2s", "try again in 2 days 3 hours") or a time of day ("resets 4pm (UTC)"; without a zone,
+ * the worker's, which is the agent's too). Undefined when the text names none.
+ */
+export function resetTimeIn(text: string, now: number): number | undefined {
+  const delay = RESET_IN.exec(text)?.[1];
+  if (delay !== undefined) {
+    let ms = 0;
+    for (const [, amount, unit = ''] of delay.matchAll(new RegExp(AMOUNT, 'gi'))) {
+      const u = unit.toLowerCase();
+      ms += Number(amount) * (UNIT_MS[u.startsWith('ms') || u.startsWith('milli') ? 'ms' : u.charAt(0)] ?? 1000);
+    }
+    return now + Math.round(ms);
+  }
+  const clock = RESET_AT.exec(text);
+  if (!clock) return undefined;
+  const hour = Number(clock[1]);
+  const minute = Number(clock[2] ?? 0);
+  if (hour < 1 || hour > 12 || minute > 59) return undefined;
+  return nextClockTime((hour % 12) + (clock[3]?.toLowerCase() === 'p' ? 12 : 0), minute, clock[4], now);
+}
