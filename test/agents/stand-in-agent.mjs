@@ -4,7 +4,7 @@
 // run in order:
 //   @print TEXT          a line of the answer          @stderr TEXT      a line on stderr
 //   @sleep SECONDS       wait                          @exit CODE        exit now with CODE (no final record)
-//   @hang                never finish, print nothing
+//   @hang                never finish, print nothing   @wait-file FILE   wait until FILE exists
 //   @ignore-term         ignore SIGTERM (the runner must escalate to SIGKILL)
 //   @fail-until N FILE [FAILURE]  count runs in FILE; while the count is below N, exit 1 (or fail as
 //                        FAILURE, see @fail)
@@ -525,6 +525,9 @@ async function run(line) {
       break;
     case '@exit':
       process.exit(Number(arg));
+      break;
+    case '@wait-file':
+      while (!existsSync(arg)) await sleep(0.05);
       break;
     case '@hang':
       setInterval(() => undefined, 1 << 30);

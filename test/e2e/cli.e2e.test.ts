@@ -133,7 +133,9 @@ describe('the atelier CLI against a running stack', { timeout: 180_000 }, () => 
   });
 
   it('logs -f prints output while the task runs and exits when it ends', async () => {
-    const submitted = await atelier(['submit', '@print first line\n@sleep 2\n@print second line']);
+    // The agent waits between its lines until the test has seen the first one.
+    const gate = join(tmp, `cli-follow-${randomUUID()}`);
+    const submitted = await atelier(['submit', `@print first line\n@wait-file ${gate}\n@print second line`]);
     const id = submitted.stdout.trim();
     assert.match(id, UUID, shown(submitted));
     const following = startCli(['logs', '-f', id], env);
@@ -141,6 +143,7 @@ describe('the atelier CLI against a running stack', { timeout: 180_000 }, () => 
     // Live: the task is still running and the CLI still following.
     assert.equal((await getTask(stack.baseUrl, id, TOKEN)).status, 'running');
     assert.equal(following.child.exitCode, null);
+    writeFileSync(gate, '');
     const r = await following.done;
     assert.equal(r.code, 0, shown(r));
     assert.equal(r.stdout, 'first line\nsecond line\n');
