@@ -16,6 +16,7 @@ import { DiffsModule } from './diffs/diffs.module';
 import { LocksModule } from './locks/locks.module';
 import { PlansModule } from './plans/plans.module';
 import { RunsModule } from './runs/runs.module';
+import { StrandedModule } from './stranded/stranded.module';
 import { TasksModule } from './tasks/tasks.module';
 import { WorkersModule } from './workers/workers.module';
 
@@ -47,6 +48,7 @@ export class AppModule {
         DashboardModule,
         WorkersModule,
         ObservabilityModule,
+        StrandedModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: BearerTokenGuard }],
     };

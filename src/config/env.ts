@@ -125,13 +125,18 @@ const envSchema = z.object({
   ATELIER_WORKTREE_ROOT: z.string().regex(/^\//, 'must be an absolute path').optional(),
   ATELIER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
   ATELIER_RETRY_BACKOFF_SECONDS: z.coerce.number().min(0).max(3600).default(1),
-  /** How often a task held back by a breaker, a limit or a budget asks again (it grows to 30 s while it waits). */
+  /** How often a task held back by a breaker, a limit or a budget asks again (it grows to 5 minutes while it waits). */
   ATELIER_WAIT_RECHECK_SECONDS: z.coerce.number().min(0.05).max(3600).default(5),
   /**
    * How long a running attempt's slot stays taken without renewal (a dead agent worker frees it after
    * this). Renewed at heartbeats, every few seconds: a shorter lease could lapse while its agent runs.
    */
   ATELIER_LEASE_SECONDS: z.coerce.number().min(10).max(3600).default(30),
+  /**
+   * API: how old a task or plan stored without its workflow (its API stopped before starting it) must be
+   * before the API starts it. Longer than any submission takes, so the submitting request has answered.
+   */
+  ATELIER_STRANDED_AFTER_SECONDS: z.coerce.number().min(1).max(86_400).default(120),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where notifications go (task failed, breaker opened, budget reached); none: notifications off. */
   ATELIER_WEBHOOK_URLS: webhookUrls,

@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type {
   PlanEndStatus,
   PlanOnFailure,
@@ -150,18 +150,56 @@ export class PlanStore {
     return row && { planWorkflowId: row.workflow_id, key: row.key };
   }
 
-  /** Removes a plan whose workflow could not be started, with its tasks, so nothing is left behind. */
-  async deleteUnstarted(id: string): Promise<void> {
-    await inTransaction(this.pool, async (db) => {
-      const plan = await db.query('SELECT id FROM plans WHERE id = $1 AND run_id IS NULL FOR UPDATE', [id]);
-      if (plan.rowCount === 0) return;
+  /**
+   * Removes a plan whose workflow could not be started, with its tasks, so nothing is left behind.
+   * Returns the run id instead when the plan was started meanwhile (by the stranded-submission sweeper,
+   * whose row lock this waits for): then it stays.
+   */
+  async deleteUnstarted(id: string): Promise<string | undefined> {
+    return inTransaction(this.pool, async (db) => {
+      const plan = await db.query<{ run_id: string | null }>('SELECT run_id FROM plans WHERE id = $1 FOR UPDATE', [id]);
+      const runId = plan.rows[0]?.run_id;
+      if (runId !== null) return runId;
       await db.query('DELETE FROM tasks WHERE id IN (SELECT task_id FROM plan_tasks WHERE plan_id = $1)', [id]);
       await db.query('DELETE FROM plans WHERE id = $1', [id]);
+      return undefined;
     });
   }
 
-  async setRunId(id: string, runId: string): Promise<void> {
-    await this.pool.query('UPDATE plans SET run_id = $2 WHERE id = $1', [id, runId]);
+  async setRunId(id: string, runId: string, db: Pool | PoolClient = this.pool): Promise<void> {
+    await db.query('UPDATE plans SET run_id = $2 WHERE id = $1', [id, runId]);
+  }
+
+  /**
+   * Plans stored more than `seconds` ago whose workflow never started (the API that stored them stopped
+   * before it started them), oldest first. Read in index plans_unstarted.
+   */
+  async strandedIds(seconds: number, limit: number): Promise<string[]> {
+    const res = await this.pool.query<{ id: string }>(
+      `SELECT id FROM plans
+       WHERE status = 'running' AND run_id IS NULL AND created_at < clock_timestamp() - make_interval(secs => $1)
+       ORDER BY created_at LIMIT $2`,
+      [seconds, limit],
+    );
+    return res.rows.map((r) => r.id);
+  }
+
+  /**
+   * Starts a stranded plan: under its row lock, `start` starts its workflow and the run id it returns is
+   * recorded before the lock is released (see TaskStore.startStranded). False when another process
+   * holds it or it started meanwhile.
+   */
+  async startStranded(id: string, start: (plan: PlanRow) => Promise<string>): Promise<boolean> {
+    return inTransaction(this.pool, async (db) => {
+      const found = await db.query<PlanRow>(
+        `SELECT * FROM plans WHERE id = $1 AND status = 'running' AND run_id IS NULL FOR UPDATE SKIP LOCKED`,
+        [id],
+      );
+      const plan = found.rows[0];
+      if (!plan) return false;
+      await this.setRunId(id, await start(plan), db);
+      return true;
+    });
   }
 
   async get(id: string): Promise<{ plan: PlanRow; tasks: PlanTaskRow[] } | undefined> {

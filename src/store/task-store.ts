@@ -1,5 +1,6 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { TaskStatus } from '../../workflows/definitions';
+import { inTransaction } from '../db/transaction';
 
 export interface NewTask {
   id: string;
@@ -177,13 +178,20 @@ export class TaskStore {
     return { task: existing.rows[0], created: false };
   }
 
-  /** Removes a task whose workflow could not be started, so a failed submission leaves nothing behind. */
-  async deleteUnstarted(id: string): Promise<void> {
-    await this.pool.query('DELETE FROM tasks WHERE id = $1 AND run_id IS NULL', [id]);
+  /**
+   * Removes a task whose workflow could not be started, so a failed submission leaves nothing behind.
+   * Returns the run id instead when the task was started meanwhile (by the stranded-submission sweeper,
+   * whose row lock this waits for): then it stays.
+   */
+  async deleteUnstarted(id: string): Promise<string | undefined> {
+    const deleted = await this.pool.query('DELETE FROM tasks WHERE id = $1 AND run_id IS NULL', [id]);
+    if (deleted.rowCount !== 0) return undefined;
+    const kept = await this.pool.query<{ run_id: string | null }>('SELECT run_id FROM tasks WHERE id = $1', [id]);
+    return kept.rows[0]?.run_id ?? undefined;
   }
 
-  async setRunId(id: string, runId: string): Promise<void> {
-    await this.pool.query(
+  async setRunId(id: string, runId: string, db: Pool | PoolClient = this.pool): Promise<void> {
+    await db.query(
       `WITH run AS (
          UPDATE task_runs SET run_id = $2
          WHERE task_id = $1 AND number = (SELECT current_run FROM tasks WHERE id = $1) AND run_id IS NULL
@@ -191,6 +199,41 @@ export class TaskStore {
        UPDATE tasks SET run_id = $2 WHERE id = $1`,
       [id, runId],
     );
+  }
+
+  /**
+   * Tasks stored more than `seconds` ago whose workflow never started (the API that stored them stopped
+   * before it started them), oldest first: queued, without a run id, and not a plan's (a plan starts its
+   * own tasks). Read in index tasks_unstarted.
+   */
+  async strandedIds(seconds: number, limit: number): Promise<string[]> {
+    const res = await this.pool.query<{ id: string }>(
+      `SELECT t.id FROM tasks t
+       WHERE t.status = 'queued' AND t.run_id IS NULL AND t.created_at < clock_timestamp() - make_interval(secs => $1)
+         AND NOT EXISTS (SELECT 1 FROM plan_tasks p WHERE p.task_id = t.id)
+       ORDER BY t.created_at LIMIT $2`,
+      [seconds, limit],
+    );
+    return res.rows.map((r) => r.id);
+  }
+
+  /**
+   * Starts a stranded task: under its row lock, `start` starts its workflow and the run id it returns is
+   * recorded before the lock is released, so two sweepers cannot both start it and a failed submission's
+   * deleteUnstarted waits and keeps it. A task another process holds, or that started meanwhile, is left
+   * alone: false.
+   */
+  async startStranded(id: string, start: (task: TaskRow) => Promise<string>): Promise<boolean> {
+    return inTransaction(this.pool, async (db) => {
+      const found = await db.query<TaskRow>(
+        `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1 AND status = 'queued' AND run_id IS NULL FOR UPDATE SKIP LOCKED`,
+        [id],
+      );
+      const task = found.rows[0];
+      if (!task) return false;
+      await this.setRunId(id, await start(task), db);
+      return true;
+    });
   }
 
   async get(id: string): Promise<TaskRow | undefined> {

@@ -36,6 +36,7 @@ export class ApiMetrics {
   readonly submissions: Counter<'agent' | 'outcome'>;
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly httpDuration: Histogram<'method' | 'route'>;
+  readonly strandedStarts: Counter<'kind'>;
   private readonly logger = new Logger(ApiMetrics.name);
   private readonly stats: CachedRead<TaskStats>;
   private readonly gates: CachedRead<GateStats>;
@@ -71,6 +72,12 @@ export class ApiMetrics {
       help: 'Time to answer an HTTP request (event streams excluded), by method and route.',
       labelNames: ['method', 'route'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    this.strandedStarts = new Counter({
+      name: 'atelier_stranded_submissions_started_total',
+      help: 'Tasks and plans this API replica started because they were stored and never started (an API stopped in between), by kind.',
+      labelNames: ['kind'],
       registers,
     });
     // Collectors run side by side; this one waits for the same (cached) reads the others make, and alone

@@ -12,6 +12,7 @@ import { SubmissionsInterceptor } from './submissions.interceptor';
   imports: [WorkersModule, LogsModule],
   controllers: [MetricsController],
   providers: [ApiMetrics, { provide: APP_INTERCEPTOR, useClass: SubmissionsInterceptor }],
+  exports: [ApiMetrics],
 })
 export class ObservabilityModule implements NestModule {
   configure(consumer: MiddlewareConsumer): void {

@@ -6,5 +6,6 @@ import { PlansService } from './plans.service';
 @Module({
   controllers: [PlansController],
   providers: [PlansService],
+  exports: [PlansService],
 })
 export class PlansModule {}

@@ -6,7 +6,7 @@ import type { AtelierConfig } from '../../config/env';
 import { PlanStore, type NewPlanTask, type PlanRow, type PlanTaskRow } from '../../store/plan-store';
 import { workflowIdForPlan, workflowIdForTask, type PlanInput } from '../../../workflows/definitions';
 import { findGraphProblems } from '../../../workflows/plan-graph';
-import { startStoredWorkflow } from '../http/start-stored-workflow';
+import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields, type FieldProblem } from '../http/validation';
 import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
 import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
@@ -59,6 +59,21 @@ export class PlansService {
 
   /** Starts the plan's workflow from its stored tasks and records its run. */
   private async startWorkflow(plan: PlanRow, created: boolean): Promise<void> {
+    const runId = await startStoredWorkflow(this.temporal, await this.submission(plan, created));
+    await this.store.setRunId(plan.id, runId);
+  }
+
+  /**
+   * Starts the workflow of a plan stored without it (see StrandedSubmissionsSweeper). False if another
+   * process is starting it, or it is no longer stranded.
+   */
+  startStranded(id: string): Promise<boolean> {
+    return this.store.startStranded(id, async (plan) =>
+      startStoredWorkflow(this.temporal, await this.submission(plan, false)),
+    );
+  }
+
+  private async submission(plan: PlanRow, created: boolean): Promise<StoredSubmission> {
     const input: PlanInput = {
       planId: plan.id,
       maxParallel: plan.max_parallel,
@@ -69,15 +84,14 @@ export class PlansService {
         task: taskWorkflowInput(t, this.config),
       })),
     };
-    const runId = await startStoredWorkflow(this.temporal, {
+    return {
       what: 'plan',
       workflowType: 'planWorkflow',
       options: { workflowId: plan.workflow_id, taskQueue: this.config.ATELIER_WORKFLOW_QUEUE, args: [input] },
       created,
       retryable: plan.idempotency_key !== null,
       forget: () => this.store.deleteUnstarted(plan.id),
-    });
-    await this.store.setRunId(plan.id, runId);
+    };
   }
 
   /** One task of the plan as a task row, or undefined after adding its problems (named by index). */

@@ -7,7 +7,7 @@ import { PlanStore } from '../../store/plan-store';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
 import { CANCEL_PLAN_TASK_SIGNAL, workflowIdForTask } from '../../../workflows/definitions';
-import { startStoredWorkflow } from '../http/start-stored-workflow';
+import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields } from '../http/validation';
 import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
 import { repoProblems } from './task-repo-input';
@@ -91,7 +91,21 @@ export class TasksService {
   }
 
   private async startWorkflow(task: TaskRow, created: boolean): Promise<string> {
-    const runId = await startStoredWorkflow(this.temporal, {
+    const runId = await startStoredWorkflow(this.temporal, this.submission(task, created));
+    await this.store.setRunId(task.id, runId);
+    return runId;
+  }
+
+  /**
+   * Starts the workflow of a task stored without it (see StrandedSubmissionsSweeper). False if another
+   * process is starting it, or it is no longer stranded.
+   */
+  startStranded(id: string): Promise<boolean> {
+    return this.store.startStranded(id, (task) => startStoredWorkflow(this.temporal, this.submission(task, false)));
+  }
+
+  private submission(task: TaskRow, created: boolean): StoredSubmission {
+    return {
       what: 'task',
       workflowType: 'agentTaskWorkflow',
       options: {
@@ -103,9 +117,7 @@ export class TasksService {
       created,
       retryable: task.idempotency_key !== null,
       forget: () => this.store.deleteUnstarted(task.id),
-    });
-    await this.store.setRunId(task.id, runId);
-    return runId;
+    };
   }
 
   private links(task: TaskRow) {

@@ -1,0 +1,93 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { AtelierConfig } from '../../config/env';
+import { PlanStore } from '../../store/plan-store';
+import { TaskStore } from '../../store/task-store';
+import { ApiMetrics } from '../observability/api-metrics.service';
+import { PlansService } from '../plans/plans.service';
+import { TasksService } from '../tasks/tasks.service';
+import { CONFIG } from '../tokens';
+
+/** Submissions started per kind and sweep, at most: a backlog is worked off over the next sweeps. */
+const BATCH = 50;
+/** The longest pause between sweeps. */
+const MAX_INTERVAL_MS = 30_000;
+
+interface Kind {
+  name: 'task' | 'plan';
+  strandedIds: (seconds: number, limit: number) => Promise<string[]>;
+  start: (id: string) => Promise<boolean>;
+}
+
+/**
+ * Starts submissions stored but never started. The API stores a task or plan, then starts its workflow:
+ * an API process that stops in between leaves rows nothing would start (with an idempotency key, a
+ * client's retry starts them; without one, nothing did). Every API process looks for tasks and plans
+ * stored more than ATELIER_STRANDED_AFTER_SECONDS ago without a run, and starts them: a row lock keeps
+ * two processes from starting one at once, and Temporal refuses a second start of a workflow id.
+ */
+@Injectable()
+export class StrandedSubmissionsSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(StrandedSubmissionsSweeper.name);
+  private readonly kinds: Kind[];
+  private timer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private stopped = false;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: AtelierConfig,
+    private readonly metrics: ApiMetrics,
+    taskStore: TaskStore,
+    planStore: PlanStore,
+    tasks: TasksService,
+    plans: PlansService,
+  ) {
+    this.kinds = [
+      { name: 'task', strandedIds: (s, n) => taskStore.strandedIds(s, n), start: (id) => tasks.startStranded(id) },
+      { name: 'plan', strandedIds: (s, n) => planStore.strandedIds(s, n), start: (id) => plans.startStranded(id) },
+    ];
+  }
+
+  onApplicationBootstrap(): void {
+    this.schedule();
+  }
+
+  /** Stops sweeping and waits for a sweep under way, before the database pool closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.sweeping;
+  }
+
+  /** Starts every stranded submission found now; the first failure ends the sweep (the next one retries). */
+  async sweep(): Promise<void> {
+    const after = this.config.ATELIER_STRANDED_AFTER_SECONDS;
+    for (const kind of this.kinds) {
+      for (const id of await kind.strandedIds(after, BATCH)) {
+        if (this.stopped) return;
+        if (!(await kind.start(id))) continue;
+        this.metrics.strandedStarts.inc({ kind: kind.name });
+        this.logger.warn(`started ${kind.name} ${id}: it was stored over ${after} s ago and never started`);
+      }
+    }
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    const intervalMs = Math.min(MAX_INTERVAL_MS, (this.config.ATELIER_STRANDED_AFTER_SECONDS * 1000) / 4);
+    this.timer = setTimeout(() => {
+      this.sweeping = this.sweep()
+        .catch((err: Error) => this.logger.warn(`could not start stranded submissions: ${err.message}`))
+        .finally(() => {
+          this.sweeping = undefined;
+          this.schedule();
+        });
+    }, intervalMs);
+    this.timer.unref();
+  }
+}

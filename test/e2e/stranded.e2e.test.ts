@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import { Pool } from 'pg';
+import { PlanStore, type NewPlanTask } from '../../src/store/plan-store';
+import { TaskStore, type NewTask } from '../../src/store/task-store';
+import { workflowIdForPlan, workflowIdForTask } from '../../workflows/definitions';
+import { call, submit, waitForEnd } from '../support/http-api';
+import { stopStackCleanly } from '../support/process-tree';
+import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
+import { startStack, type Stack } from '../support/stack';
+import { testEnv } from '../support/test-env';
+import { waitFor } from '../support/wait-for';
+
+const STRANDED_AFTER_SECONDS = 1;
+
+/** A task row as POST /v1/tasks stores it before starting its workflow. */
+function newTask(prompt: string): NewTask {
+  const id = randomUUID();
+  return {
+    id,
+    prompt,
+    agent: 'stand-in',
+    timeoutSeconds: 60,
+    maxAttempts: 1,
+    priority: 3,
+    labels: {},
+    workflowId: workflowIdForTask(id),
+  };
+}
+
+/**
+ * Submissions stored by an API process that stopped before it started their workflows: the rows are
+ * written here as the API writes them, and nothing starts them but the API's sweeper. A database of
+ * its own, so that this stack's sweeper sees only its own rows.
+ */
+describe('tasks and plans stored but never started', { timeout: 120_000 }, () => {
+  let db: ScratchDatabase;
+  let pool: Pool;
+  let stack: Stack;
+  let temporal: Connection;
+  let client: Client;
+
+  before(async () => {
+    db = await createScratchDatabase('stranded');
+    pool = new Pool({ connectionString: db.url, max: 4 });
+    temporal = await Connection.connect({ address: testEnv.temporalAddress });
+    client = new Client({ connection: temporal, namespace: testEnv.namespace });
+    stack = await startStack({ DATABASE_URL: db.url, ATELIER_STRANDED_AFTER_SECONDS: String(STRANDED_AFTER_SECONDS) });
+  });
+
+  after(async () => {
+    try {
+      if (stack) await stopStackCleanly(stack);
+    } finally {
+      await pool?.end();
+      await temporal?.close();
+      await db?.drop();
+    }
+  });
+
+  /** The runs Temporal has of a workflow id. */
+  const runsOf = async (workflowId: string): Promise<string[]> => {
+    const runs: string[] = [];
+    for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(wf.runId);
+    return runs;
+  };
+
+  it('starts a task stored without its workflow once it is old enough, and runs it once', async () => {
+    const stored = (await new TaskStore(pool).create(newTask('@print swept'))).task;
+    const task = await waitForEnd(stack.baseUrl, stored.id);
+    assert.equal(task.status, 'succeeded');
+    const row = (
+      await pool.query<{ run_id: string | null; waited: number }>(
+        'SELECT run_id, extract(epoch FROM started_at - created_at)::float AS waited FROM tasks WHERE id = $1',
+        [stored.id],
+      )
+    ).rows[0];
+    assert.ok(row?.run_id, 'the run id is recorded');
+    assert.ok(row.waited >= STRANDED_AFTER_SECONDS, `started ${row.waited} s after it was stored`);
+    const runs = (await pool.query('SELECT number, run_id FROM task_runs WHERE task_id = $1', [stored.id])).rows;
+    assert.deepEqual(runs, [{ number: 1, run_id: row.run_id }]);
+    assert.equal(
+      (await pool.query('SELECT count(*)::int AS n FROM attempts WHERE task_id = $1', [stored.id])).rows[0].n,
+      1,
+    );
+    assert.deepEqual(await runsOf(stored.workflow_id), [row.run_id]);
+    const metrics = await call(stack.baseUrl, 'GET', '/metrics');
+    assert.match(metrics.text, /^atelier_stranded_submissions_started_total\{kind="task"\} [1-9]/m);
+  });
+
+  it('starts a plan stored without its workflow, and the plan runs its tasks in order', async () => {
+    const planId = randomUUID();
+    const planTask = (key: string, dependsOn: string[]): NewPlanTask => ({
+      ...newTask(`@print ${key}`),
+      key,
+      dependsOn,
+      labels: { plan: planId },
+    });
+    await new PlanStore(pool).create({
+      id: planId,
+      maxParallel: 2,
+      onFailure: 'stop',
+      workflowId: workflowIdForPlan(planId),
+      tasks: [planTask('first', []), planTask('second', ['first'])],
+    });
+    const plan = await waitFor(
+      'the plan to end',
+      async () => {
+        const res = await call(stack.baseUrl, 'GET', `/v1/plans/${planId}`);
+        const body = res.json as {
+          status: string;
+          tasks: { key: string; status: string; startedAt: string; finishedAt: string }[];
+        };
+        return body.status === 'running' ? undefined : body;
+      },
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(plan.status, 'succeeded');
+    const [first, second] = plan.tasks;
+    assert.deepEqual(
+      plan.tasks.map((t) => [t.key, t.status]),
+      [
+        ['first', 'succeeded'],
+        ['second', 'succeeded'],
+      ],
+    );
+    assert.ok(Date.parse(second?.startedAt ?? '') >= Date.parse(first?.finishedAt ?? ''), 'second waits for first');
+    const runId = (await pool.query('SELECT run_id FROM plans WHERE id = $1', [planId])).rows[0].run_id;
+    assert.deepEqual(await runsOf(workflowIdForPlan(planId)), [runId]);
+  });
+
+  it('never runs a task again whose workflow has run already: Temporal refuses a second start', async () => {
+    const { id, workflowId, runId } = await submit(stack.baseUrl, { prompt: '@print once' });
+    assert.equal((await waitForEnd(stack.baseUrl, id)).status, 'succeeded');
+    // As if the API had started the workflow and stopped before recording its run, and nothing had
+    // recorded it since: a row the sweeper takes for stranded.
+    await pool.query(`UPDATE tasks SET run_id = NULL, status = 'queued' WHERE id = $1`, [id]);
+    await pool.query('UPDATE task_runs SET run_id = NULL WHERE task_id = $1', [id]);
+    const recorded = await waitFor(
+      'the sweeper to record the workflow run that exists',
+      async () => (await pool.query('SELECT run_id FROM tasks WHERE id = $1', [id])).rows[0].run_id ?? undefined,
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(recorded, runId);
+    assert.deepEqual(await runsOf(workflowId), [runId]);
+    assert.equal((await pool.query('SELECT count(*)::int AS n FROM attempts WHERE task_id = $1', [id])).rows[0].n, 1);
+  });
+});
