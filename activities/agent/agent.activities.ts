@@ -215,6 +215,12 @@ export function createAgentActivities(deps: AgentActivityDeps) {
   ): Promise<RunAgentOutput> {
     const ctx = Context.current();
     const model = input.model ?? profile.model;
+    // Before the attempt opens: a model refused here (invalid_input) leaves no attempt behind.
+    // An Ollama agent is an HTTP call: it gets no environment, so none of the worker's values can reach its output.
+    const invocation =
+      profile.output === 'ollama-http'
+        ? undefined
+        : buildInvocation({ profile, prompt, model, workdir: input.workdir }, deps.env);
     const opened = await heartbeating({ starting: true }, async () => {
       // This attempt reached the worker, so the line may be back before the worker has noticed.
       await deps.cutOff?.confirm();
@@ -238,11 +244,6 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     const parser = createParser(profile.output);
     const stdoutTail = new Tail();
     const stderrTail = new Tail();
-    // An Ollama agent is an HTTP call: it gets no environment, so none of the worker's values can reach its output.
-    const invocation =
-      profile.output === 'ollama-http'
-        ? undefined
-        : buildInvocation({ profile, prompt, model, workdir: input.workdir }, deps.env);
     const started = Date.now();
     let stdout = '';
     let outputBytes = 0;

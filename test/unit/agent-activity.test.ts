@@ -403,4 +403,12 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     await rejectsWithType(env.run(runAgent, input(taskId, { workdir: join(dir, 'absent') })), 'invalid_input', true);
     assert.deepEqual(await attemptRows(pool, taskId), []);
   });
+
+  it('rejects a model that begins with "-" as invalid_input without opening an attempt', async () => {
+    const taskId = await insertTask(pool, { prompt: 'hello', agent: 'stand-in-arg' });
+    const env = mockEnvironment();
+    const refused = input(taskId, { agent: 'stand-in-arg', model: '--approval-mode=yolo' });
+    await rejectsWithType(env.run(runAgent, refused), 'invalid_input', true);
+    assert.deepEqual(await attemptRows(pool, taskId), []);
+  });
 });
