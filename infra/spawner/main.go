@@ -168,8 +168,9 @@ func waitExited(pid int) bool {
 
 // After its agent has exited, an agent's output stays open only while a process that left the agent's
 // process group (a session of its own: a daemon) still holds it. The spawner waits this long for such a
-// process to close it, then kills it, and after killGrace more stops reading.
-const (
+// process to close it, then kills it, and after killGrace more stops reading if one still does.
+// Variables, so that tests can shorten them.
+var (
 	outputGrace = 2 * time.Second
 	killGrace   = time.Second
 )
@@ -208,8 +209,10 @@ func holders(inodes map[string]bool) []int {
 
 // awaitOutputClosed waits until the exited agent's output is read to its end. A process that escaped
 // the agent's process group and holds the output open would keep the run from ending, and outlive it:
-// after outputGrace it is killed, with its own process group, and after killGrace the output is
-// closed on this side regardless.
+// after outputGrace it is killed, with its own process group, and if one still holds the output
+// killGrace later (a kill that did not end it), the output is closed on this side. While nothing holds
+// it, its end is on its way: the readers may be slow only because the worker is busy taking what they
+// read, and closing it then would lose the agent's last output (often its result).
 func awaitOutputClosed(reading *sync.WaitGroup, inodes map[string]bool, readEnds []*os.File) {
 	done := make(chan struct{})
 	go func() {
@@ -221,21 +224,27 @@ func awaitOutputClosed(reading *sync.WaitGroup, inodes map[string]bool, readEnds
 		return
 	case <-time.After(outputGrace):
 	}
+	held := holders(inodes)
 	own := syscall.Getpgrp()
-	for _, pid := range holders(inodes) {
+	for _, pid := range held {
 		if pgid, err := syscall.Getpgid(pid); err == nil && pgid != own && pgid > 1 {
 			_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	select {
-	case <-done:
-	case <-time.After(killGrace):
-		for _, f := range readEnds {
-			_ = f.Close()
+	if len(held) > 0 {
+		select {
+		case <-done:
+			return
+		case <-time.After(killGrace):
 		}
-		<-done
+		if len(holders(inodes)) > 0 {
+			for _, f := range readEnds {
+				_ = f.Close()
+			}
+		}
 	}
+	<-done
 }
 
 // start runs one request. It is called from a single goroutine locked to its OS thread: a child's

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// shortGraces shortens the output graces for one test.
+func shortGraces(t *testing.T) {
+	savedOutput, savedKill := outputGrace, killGrace
+	outputGrace, killGrace = 50*time.Millisecond, 50*time.Millisecond
+	t.Cleanup(func() { outputGrace, killGrace = savedOutput, savedKill })
+}
+
+// An agent's last output, left in its socket behind a reader that waits for a busy worker longer than
+// the graces, is read to its end: nothing holds the output, so nothing is closed early.
+func TestOutputBehindASlowReaderIsKept(t *testing.T) {
+	shortGraces(t)
+	mine, theirs, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inodes := socketInodes(theirs)
+	payload := bytes.Repeat([]byte("result "), 4096)
+	if _, err := theirs.Write(payload); err != nil {
+		t.Fatal(err)
+	}
+	_ = theirs.Close()
+
+	var reading sync.WaitGroup
+	reading.Add(1)
+	var got []byte
+	go func() {
+		defer reading.Done()
+		// The worker takes nothing for four times both graces, as a reader blocked on it would.
+		time.Sleep(8 * outputGrace)
+		got, _ = io.ReadAll(mine)
+	}()
+	awaitOutputClosed(&reading, inodes, []*os.File{mine})
+	if !bytes.Equal(got, payload) {
+		t.Fatalf("read %d bytes of the %d the agent wrote", len(got), len(payload))
+	}
+}
+
+// A process of a session of its own that holds the output open is killed, and the output closes.
+func TestAProcessHoldingTheOutputIsKilled(t *testing.T) {
+	shortGraces(t)
+	mine, theirs, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	daemon := exec.Command("sleep", "60")
+	daemon.Stdout = theirs
+	daemon.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	inodes := socketInodes(theirs)
+	_ = theirs.Close()
+
+	var reading sync.WaitGroup
+	reading.Add(1)
+	go func() {
+		defer reading.Done()
+		_, _ = io.ReadAll(mine)
+	}()
+	awaitOutputClosed(&reading, inodes, []*os.File{mine})
+	state, err := daemon.Process.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws, ok := state.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the process holding the output ended with %v, not killed", state)
+	}
+}
