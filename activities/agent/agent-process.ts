@@ -90,21 +90,24 @@ export const spawnDirectly: SpawnAgent = (request, events) => {
     pid === undefined ? [] : [1, 2].map((fd) => socketOf(pid, fd)).filter((s) => s !== undefined),
   );
   let outputTimer: NodeJS.Timeout | undefined;
-  child.stdout.on('data', (chunk: Buffer) => events.output('stdout', chunk));
-  child.stderr.on('data', (chunk: Buffer) => events.output('stderr', chunk));
-  // An agent that exits without reading its prompt closes the pipe: that is its business, not an error.
-  child.stdin.on('error', () => undefined);
-  child.stdin.end(request.stdin);
   child.on('error', (err: NodeJS.ErrnoException) => {
     spawnError = err;
   });
+  // Out of file descriptors (EMFILE, ENFILE), Node makes no pipes, and the 'error' and 'close' above and
+  // below report the failed spawn.
+  const { stdin, stdout, stderr } = child as Partial<typeof child>;
+  stdout?.on('data', (chunk: Buffer) => events.output('stdout', chunk));
+  stderr?.on('data', (chunk: Buffer) => events.output('stderr', chunk));
+  // An agent that exits without reading its prompt closes the pipe: that is its business, not an error.
+  stdin?.on('error', () => undefined);
+  stdin?.end(request.stdin);
   child.on('exit', () => {
     events.exit();
     outputTimer = setTimeout(() => {
       killHolders(outputSockets);
       outputTimer = setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
+        stdout?.destroy();
+        stderr?.destroy();
       }, KILL_GRACE_MS);
     }, OUTPUT_GRACE_MS);
   });

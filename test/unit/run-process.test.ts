@@ -307,6 +307,31 @@ for (const [how, spawn] of SPAWNS)
     });
   });
 
+describe('spawnDirectly, out of file descriptors', { timeout: 30_000 }, () => {
+  it('ends the run as spawn_failed EMFILE, and the worker lives on', async () => {
+    // A worker process of its own that has used up its descriptors, then starts an agent as runProcess does.
+    const script = `
+      const { openSync } = require('node:fs');
+      const { runProcess } = require(${JSON.stringify(require.resolve('../../activities/agent/run-process'))});
+      const { spawnDirectly } = require(${JSON.stringify(require.resolve('../../activities/agent/agent-process'))});
+      try { for (;;) openSync('/dev/null', 'r'); } catch {}
+      runProcess({ invocation: { file: 'true', args: [], env: { PATH: process.env.PATH }, stdin: '' }, timeoutMs: 5000, killGraceMs: 100,
+        signal: new AbortController().signal,
+        onOutput: () => {}, spawn: spawnDirectly })
+        .then((end) => setImmediate(() => process.stdout.write(JSON.stringify(end))), (err) => process.stdout.write('threw ' + err));`;
+    const worker = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    worker.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    worker.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => worker.once('close', resolve));
+    assert.equal(code, 0, `the worker died: ${err}`);
+    const end = JSON.parse(out) as ProcessEnd;
+    assert.equal(end.kind, 'spawn_failed', out);
+    assert.equal(end.kind === 'spawn_failed' ? end.code : '', 'EMFILE');
+  });
+});
+
 describe('AgentSpawner', { timeout: 30_000 }, () => {
   let dir: string;
   before(() => {
