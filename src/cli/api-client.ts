@@ -37,8 +37,21 @@ export class ConnectionError extends Error {
 /** What the API's guard accepts after `Bearer ` (one word), in the characters an HTTP header carries as they are. */
 const BEARER_TOKEN = /^[\x21-\x7e]+$/;
 
+/** `application/json`, `application/problem+json` and the like, with or without parameters. */
+const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
+
+/** How long a line of a non-JSON error body may be. */
+const MAX_LINE = 120;
+
 interface ErrorBody {
   message?: unknown;
+}
+
+/** One short line of a body that is not JSON (a proxy's HTML error page, say): its title, or its text. */
+function oneLine(text: string): string {
+  const title = /<title[^>]*>([^<]*)<\/title>/i.exec(text)?.[1];
+  const line = (title ?? text.replace(/<[^>]*>/g, ' ')).replace(/\s+/g, ' ').trim();
+  return line.length > MAX_LINE ? `${line.slice(0, MAX_LINE - 1)}…` : line;
 }
 
 /** A small client of the Atelier REST API: JSON in and out, bearer token, errors as exceptions. */
@@ -86,22 +99,31 @@ export class ApiClient {
     if (res.ok) return res;
     const text = await res.text();
     let body: unknown = text;
-    let message = text.trim() || res.statusText;
+    let message = oneLine(text) || res.statusText;
     try {
       body = JSON.parse(text);
-      const m = (body as ErrorBody).message;
+      const m = (body as ErrorBody | null)?.message;
       if (typeof m === 'string') message = m;
       else if (Array.isArray(m)) message = m.join('; ');
     } catch {
-      // not JSON: keep the text
+      // not JSON: one line of the text is enough
     }
     throw new ApiError(res.status, message, method, path, body);
   }
 
-  async json<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const res = await this.check(method, path, await this.raw(method, path, { body }));
+  /** A JSON request; a 2xx answer that is not JSON means that the URL is not an Atelier API. */
+  async json<T>(method: string, path: string, init: { body?: unknown; signal?: AbortSignal } = {}): Promise<T> {
+    const res = await this.check(method, path, await this.raw(method, path, init));
     const text = await res.text();
-    return (text === '' ? undefined : JSON.parse(text)) as T;
+    if (text === '') return undefined as T;
+    const type = res.headers.get('content-type') ?? '';
+    if (!JSON_TYPE.test(type)) {
+      throw new Error(
+        `${this.baseUrl} is not an Atelier API: ${method} ${path} answered ${res.status} with ` +
+          `${type === '' ? 'no content type' : type}, not JSON (set ATELIER_URL or --url)`,
+      );
+    }
+    return JSON.parse(text) as T;
   }
 
   async text(path: string): Promise<string> {

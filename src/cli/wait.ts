@@ -1,5 +1,8 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { ApiError } from './api-client';
 import { between } from './format';
 import type { Cli } from './context';
+import { isTransient, MAX_RETRIES, retryDelayMs } from './retry';
 import { TERMINAL_STATUSES, type TaskDoc } from './task-types';
 
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
@@ -17,14 +20,32 @@ const progressText = (task: TaskDoc): string => {
 
 /**
  * Polls the task until it reaches a terminal status, showing a live progress line on stderr: redrawn
- * in place on a terminal, one line per change otherwise (logs, CI). Returns the final task.
+ * in place on a terminal, one line per change otherwise (logs, CI). Returns the final task. A restarting
+ * API (refused connections, a proxy's 502–504) is polled again after 1 s, 2 s, 4 s…, up to MAX_RETRIES
+ * failures in a row. Rejects with an AbortError once `signal` aborts.
  */
 export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): Promise<TaskDoc> {
   const tty = cli.io.stderr.isTTY === true && !cli.json;
   let frame = 0;
   let lastShown = '';
+  let failures = 0;
   for (;;) {
-    const task = await cli.api.json<TaskDoc>('GET', `/v1/tasks/${id}`);
+    let task: TaskDoc;
+    try {
+      task = await cli.api.json<TaskDoc>('GET', `/v1/tasks/${id}`, { signal });
+      failures = 0;
+    } catch (err) {
+      if (!isTransient(err) || failures >= MAX_RETRIES) throw err;
+      failures += 1;
+      const wait = retryDelayMs(failures);
+      const why = err instanceof ApiError ? `it answered ${err.status}` : 'no connection';
+      const line = `the API is away (${why}); task ${id} goes on; asking again in ${wait / 1000} s`;
+      if (tty) cli.io.stderr.write(`\r\x1b[2K${line}`);
+      else cli.note(line);
+      lastShown = ''; // the status again once the API is back
+      await delay(wait, undefined, { signal });
+      continue;
+    }
     const done = TERMINAL_STATUSES.has(task.status);
     if (tty) {
       const spinner = done ? (task.status === 'succeeded' ? '✔' : '✖') : SPINNER[frame++ % SPINNER.length];
@@ -36,14 +57,7 @@ export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): P
       lastShown = key;
     }
     if (done) return task;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, POLL_MS);
-      signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    if (signal?.aborted) throw new Error('interrupted');
+    await delay(POLL_MS, undefined, { signal });
   }
 }
 

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { runCli, shown } from '../support/cli-process';
+import { promisify } from 'node:util';
+import type { DashboardSnapshot } from '../../src/api/dashboard/snapshot';
+import { CLI, runCli, shown, startCli, type CliResult, type RunningCli } from '../support/cli-process';
+import { waitFor } from '../support/wait-for';
 
 const ID = '6b164171-b029-4597-b729-14ee9d951aec';
 
@@ -24,6 +28,11 @@ const logEvent = (id: string, text: string): string =>
   `id: ${id}\nevent: log\ndata: ${JSON.stringify({ run: 1, attempt: 1, seq: Number(id.split('.')[2]), stream: 'stdout', text })}\n\n`;
 const endEvent = `event: end\ndata: ${JSON.stringify({ status: 'succeeded', run: 1 })}\n\n`;
 
+const sendJson = (res: ServerResponse, status: number, doc: unknown): void => {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(doc));
+};
+
 const task = (status: string) => ({
   id: ID,
   status,
@@ -39,12 +48,73 @@ const task = (status: string) => ({
   attempts: [],
 });
 
+const succeeded = { ...task('succeeded'), result: { output: 'done\n', exitCode: 0 } };
+
+const submitted = {
+  id: ID,
+  status: 'queued',
+  workflowId: `task-${ID}`,
+  runId: 'run-1',
+  links: { self: `/v1/tasks/${ID}`, logs: `/v1/tasks/${ID}/logs`, temporalUi: 'http://ui/x' },
+};
+
+/** `submit` of task ID, then `GET /v1/tasks/ID` answered by `poll` (given the number of the poll, from 1). */
+function submitThen(poll: (n: number, res: ServerResponse) => void): Handler {
+  let polls = 0;
+  return (req, res) => {
+    if (req.method === 'POST' && req.url === '/v1/tasks') return sendJson(res, 201, submitted);
+    if (req.url !== `/v1/tasks/${ID}`) return noRoute(req, res);
+    polls += 1;
+    poll(polls, res);
+  };
+}
+
+/** A dashboard with `running` tasks running, and no workers endpoint beside it. */
+const dashboardOf =
+  (running: number): Handler =>
+  (req, res) => {
+    if (req.url !== '/v1/dashboard') return noRoute(req, res);
+    const snapshot: DashboardSnapshot = {
+      generatedAt: new Date().toISOString(),
+      cursor: '0',
+      temporalUi: { workflows: 'http://ui/w' },
+      counts: { queued: 0, running, succeededLastHour: 0, failedLastHour: 0, cancelledLastHour: 0 },
+      queues: [],
+      workers: [],
+      running: Array.from({ length: running }, (_, i) => ({
+        id: `task-${i}`,
+        agent: 'echo',
+        model: null,
+        attempt: 1,
+        worker: null,
+        startedAt: null,
+        elapsedSeconds: i,
+        links: { self: '', temporalUi: '' },
+      })),
+      recent: [],
+      failures: { attemptsByClass: [], recent: [] },
+      series: { minutes: [], submitted: [], succeeded: [], failed: [], cancelled: [], p50Seconds: [], p95Seconds: [] },
+    };
+    sendJson(res, 200, snapshot);
+  };
+
+/** The CLI's result once it has exited; fails (and kills it) when it is still running after `timeoutMs`. */
+async function exited(running: RunningCli, what: string, timeoutMs = 10_000): Promise<CliResult> {
+  const gone = (): boolean => running.child.exitCode !== null || running.child.signalCode !== null;
+  try {
+    await waitFor(what, gone, { timeoutMs });
+  } finally {
+    if (!gone()) running.child.kill('SIGKILL');
+  }
+  return running.done;
+}
+
 /**
  * The CLI against API servers that lack the newer endpoints (no /v1/plans, no /v1/workers, logs
  * without ?follow), against a log stream that drops or an API that restarts, and with tokens it must
  * keep to itself: a stub server plays each part.
  */
-describe('the atelier CLI against older or flaky servers', { timeout: 60_000 }, () => {
+describe('the atelier CLI against older or flaky servers', { timeout: 120_000 }, () => {
   let server: Server;
   let url: string;
   let handler: Handler = noRoute;
@@ -244,5 +314,130 @@ describe('the atelier CLI against older or flaky servers', { timeout: 60_000 }, 
     const ok = await runCli(['workers'], { ATELIER_URL: url, ATELIER_TOKEN: 'token-fine_1.2~3' });
     assert.equal(ok.code, 1, `exit ${ok.code}`);
     assert.deepEqual(requests, ['GET /v1/workers Bearer token-fine_1.2~3']);
+  });
+
+  it('submit --wait polls for long without piling up abort listeners', async () => {
+    let polls = 0;
+    // 14 polls, 0.5 s apart: Node warns of a leak at the 11th listener on one AbortSignal.
+    handler = submitThen((n, res) => {
+      polls = n;
+      sendJson(res, 200, n < 14 ? task('running') : succeeded);
+    });
+    const r = await atelier(['submit', '--wait', 'x']);
+    assert.equal(r.code, 0, shown(r));
+    assert.equal(r.stdout, 'done\n');
+    assert.equal(polls, 14);
+    assert.doesNotMatch(r.stderr, /MaxListenersExceededWarning/);
+  });
+
+  it("submit --wait rides out a proxy's 502 and an API restart", async () => {
+    const port = Number(new URL(url).port);
+    let restarted: Promise<void> | undefined;
+    handler = submitThen((n, res) => {
+      if (n === 1) return sendJson(res, 200, task('running'));
+      if (n > 2) return sendJson(res, 200, succeeded);
+      // A proxy's page for the API that stops; then nothing listens for 2 s (connections refused).
+      res.writeHead(502, { 'content-type': 'text/html', connection: 'close' });
+      res.end('<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>');
+      restarted = new Promise<void>((r) => server.close(() => r()))
+        .then(() => delay(2000))
+        .then(() => new Promise<void>((r) => server.listen(port, '127.0.0.1', r)));
+    });
+    const r = await atelier(['submit', '--wait', 'x']);
+    await restarted;
+    assert.equal(r.code, 0, shown(r));
+    assert.equal(r.stdout, 'done\n');
+    assert.match(r.stderr, /the API is away \(it answered 502\); task \S+ goes on; asking again in 1 s/);
+    assert.match(r.stderr, /the API is away \(no connection\); task \S+ goes on; asking again in 2 s/);
+  });
+
+  it('top quits on Ctrl-C at once, though its next update is 10 minutes away', async () => {
+    handler = dashboardOf(1);
+    const running = startCli(['top', '--interval', '600'], { ATELIER_URL: url });
+    await waitFor('the first screen', () => running.stdout().includes('RUNNING (1)'));
+    running.child.kill('SIGINT');
+    const r = await exited(running, 'top to quit on Ctrl-C');
+    assert.equal(r.code, 0, shown(r));
+  });
+
+  it('top quits on Ctrl-C while its request hangs', async () => {
+    let asked = false;
+    // Never answers.
+    handler = () => {
+      asked = true;
+    };
+    const running = startCli(['top'], { ATELIER_URL: url });
+    await waitFor('the dashboard request', () => asked);
+    running.child.kill('SIGINT');
+    const r = await exited(running, 'top to quit on Ctrl-C');
+    assert.equal(r.code, 0, shown(r));
+  });
+
+  it('top prints every row when its output is not a terminal', async () => {
+    handler = dashboardOf(80);
+    const r = await atelier(['top', '--once']);
+    assert.equal(r.code, 0, shown(r));
+    assert.equal(r.stdout.match(/^task-\d+ /gm)?.length, 80, r.stdout);
+  });
+
+  it('stops quietly, exit 0, when the reader of its output goes away (| head -1)', async () => {
+    handler = dashboardOf(1);
+    const running = startCli(['top', '--json', '--interval', '0.5'], { ATELIER_URL: url });
+    await waitFor('the first snapshot', () => running.stdout().includes('\n'));
+    running.child.stdout?.destroy();
+    const r = await exited(running, 'top to stop writing to a closed pipe');
+    assert.equal(r.code, 0, shown(r));
+    assert.equal(r.stderr, '');
+  });
+
+  it("list's hint for the next page keeps the filters, quoted for a shell", async () => {
+    const asked: string[] = [];
+    handler = (req, res) => {
+      const { pathname, searchParams } = new URL(req.url ?? '/', url);
+      if (pathname !== '/v1/tasks') return noRoute(req, res);
+      asked.push(searchParams.toString());
+      sendJson(res, 200, { items: [task('failed')], nextCursor: searchParams.has('cursor') ? null : 'c1' });
+    };
+    const first = await atelier(['list', '--status', 'failed', '--label', "note=it's $x", '--limit', '1']);
+    assert.equal(first.code, 0, shown(first));
+    const hint = /^more: atelier (.+)$/m.exec(first.stderr)?.[1];
+    assert.ok(hint, shown(first));
+    // The hint as pasted into a shell, with `atelier` standing for this build of it.
+    await promisify(execFile)('/bin/sh', ['-c', `exec "$0" "$1" ${hint}`, process.execPath, CLI], {
+      env: { PATH: process.env.PATH, ATELIER_URL: url },
+    });
+    const filters = new URLSearchParams({ status: 'failed', label: "note:it's $x", limit: '1' });
+    assert.deepEqual(asked, [filters.toString(), `${filters.toString()}&cursor=c1`]);
+  });
+
+  it('submit --file names a file it cannot read, as bad usage', async () => {
+    const missing = join(tmp, 'missing.md');
+    const r = await atelier(['submit', '--file', missing]);
+    assert.equal(r.code, 2, shown(r));
+    assert.ok(r.stderr.includes(`atelier: cannot read the prompt file ${missing}: ENOENT`), shown(r));
+  });
+
+  it('says that a server answering HTML is not an Atelier API, and shows an HTML error page as one line', async () => {
+    handler = (req, res) => {
+      if (req.url === '/v1/tasks') {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        return res.end('<!doctype html>\n<html><body><h1>Welcome to nginx!</h1></body></html>\n');
+      }
+      res.writeHead(502, { 'content-type': 'text/html' });
+      res.end(
+        '<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n' +
+          '<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx/1.24.0</center>\r\n</body>\r\n</html>\r\n',
+      );
+    };
+    const other = await atelier(['list']);
+    assert.equal(other.code, 1, shown(other));
+    assert.equal(
+      other.stderr,
+      `atelier: ${url} is not an Atelier API: GET /v1/tasks answered 200 with text/html; charset=utf-8, ` +
+        'not JSON (set ATELIER_URL or --url)\n',
+    );
+    const proxied = await atelier(['status', ID]);
+    assert.equal(proxied.code, 1, shown(proxied));
+    assert.equal(proxied.stderr, `atelier: GET /v1/tasks/${ID} answered 502: 502 Bad Gateway\n`);
   });
 });

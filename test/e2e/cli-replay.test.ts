@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import {
   type RunningWorker,
 } from '../support/in-process-workers';
 import { HISTORIES_DIR } from '../support/record-histories';
+import { startRewritingProxy } from '../support/rewriting-proxy';
 import { insertTask } from '../support/task-rows';
 import { testEnv, uniqueQueue } from '../support/test-env';
 
@@ -23,7 +25,7 @@ interface ReplayJson {
   unavailable: number;
   results: {
     source: string;
-    workflowId: string;
+    workflowId?: string;
     runId?: string;
     ok: boolean;
     error?: { kind: string; message: string; event?: { eventId: number; eventType: string; detail?: string } };
@@ -142,8 +144,47 @@ describe('atelier replay', { timeout: 120_000 }, () => {
     const unknown = await runCli(['replay', 'task-does-not-exist'], env());
     assert.equal(unknown.code, 1, shown(unknown));
     assert.match(unknown.stdout, /not replayed[\s\S]*cannot download the history/);
-    const noServer = await runCli(['replay', workflowId], { TEMPORAL_ADDRESS: '127.0.0.1:9' });
-    assert.equal(noServer.code, 1, shown(noServer));
-    assert.match(noServer.stderr, /cannot reach Temporal at 127.0.0.1:9/);
+  });
+
+  it('reports each history it cannot download, and still replays the others', async () => {
+    const file = join(HISTORIES_DIR, 'success.json');
+    const query = `WorkflowId = '${workflowId}'`;
+    const outcomes = (doc: ReplayJson) => doc.results.map((r) => [r.source, r.ok, r.error?.kind]);
+
+    const down = await runCli(['replay', '--json', file, workflowId, '--query', query], {
+      TEMPORAL_ADDRESS: '127.0.0.1:9',
+    });
+    assert.equal(down.code, 1, shown(down));
+    const offline = JSON.parse(down.stdout) as ReplayJson;
+    assert.deepEqual(outcomes(offline), [
+      [`temporal:${workflowId}`, false, 'unavailable'],
+      [`query: ${query}`, false, 'unavailable'],
+      [file, true, undefined],
+    ]);
+    assert.match(offline.results[0]?.error?.message ?? '', /cannot reach Temporal at 127.0.0.1:9/);
+
+    // One download of --query fails: the proxy makes its request name a run that does not exist.
+    const { runId } = await h.client.workflow.getHandle(workflowId).describe();
+    const proxy = await startRewritingProxy(testEnv.temporalAddress, runId, randomUUID());
+    try {
+      const r = await runCli(['replay', '--json', file, '--query', query, '--address', proxy.address], env());
+      assert.equal(r.code, 1, shown(r));
+      const doc = JSON.parse(r.stdout) as ReplayJson;
+      assert.deepEqual(outcomes(doc), [
+        [`temporal:${workflowId}/${runId}`, false, 'unavailable'],
+        [file, true, undefined],
+      ]);
+      assert.match(doc.results[0]?.error?.message ?? '', /cannot download the history/);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('refuses a --limit that is not a positive integer, as bad usage', async () => {
+    for (const limit of ['abc', '0', '-1', '2.5']) {
+      const r = await runCli(['replay', '--query', `WorkflowId = '${workflowId}'`, '--limit', limit], env());
+      assert.equal(r.code, 2, `--limit ${limit}: ${shown(r)}`);
+      assert.match(r.stderr, /--limit must be an integer from 1 to 100000/);
+    }
   });
 });

@@ -1,18 +1,14 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ConnectionError } from '../api-client';
 import type { Cli } from '../context';
 import { EXIT } from '../exit-codes';
+import { GATEWAY_DOWN, MAX_RETRIES, retryDelayMs } from '../retry';
 import { readSse } from '../sse';
 import { TERMINAL_STATUSES, type TaskDoc } from '../task-types';
 import type { Action } from './action';
 
 const POLL_MS = 500;
-const MAX_RECONNECTS = 5;
-/** The wait before the first reconnection; it doubles with each one that fails (1 s, 2 s, 4 s... 31 s in all). */
-const RECONNECT_MS = 1000;
-/** What a proxy answers while the API behind it is away. */
-const GATEWAY_DOWN = new Set([502, 503, 504]);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface LogEvent {
   run?: number;
@@ -64,8 +60,8 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
   let lost = 0;
   for (;;) {
     if (lost > 0) {
-      if (lost > MAX_RECONNECTS) throw new Error('the log stream keeps closing before the task ends');
-      await sleep(RECONNECT_MS * 2 ** (lost - 1));
+      if (lost > MAX_RETRIES) throw new Error('the log stream keeps closing before the task ends');
+      await sleep(retryDelayMs(lost));
     }
     const path = logsPath(id, attempt, true);
     const headers: Record<string, string> = { accept: 'text/event-stream' };
@@ -76,12 +72,12 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
     } catch (err) {
       // A restarting API refuses connections for a moment: retry as after a drop. Only a reconnection,
       // though: when the first connection fails, the URL is likely wrong, and the user hears so at once.
-      if (lost === 0 || lost >= MAX_RECONNECTS || !(err instanceof ConnectionError)) throw err;
+      if (lost === 0 || lost >= MAX_RETRIES || !(err instanceof ConnectionError)) throw err;
       lost += 1;
       continue;
     }
     // Behind a proxy, a restarting API answers 502-504 for a moment: the same as refusing connections.
-    if (lost > 0 && lost < MAX_RECONNECTS && GATEWAY_DOWN.has(res.status)) {
+    if (lost > 0 && lost < MAX_RETRIES && GATEWAY_DOWN.has(res.status)) {
       await res.body?.cancel();
       lost += 1;
       continue;

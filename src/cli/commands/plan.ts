@@ -17,7 +17,7 @@ const submitPlan: Action = async (cli, file: string) => {
   }
   let created: { id?: string; status?: string } & Record<string, unknown>;
   try {
-    created = await cli.api.json('POST', '/v1/plans', plan);
+    created = await cli.api.json('POST', '/v1/plans', { body: plan });
   } catch (err) {
     if (err instanceof ApiError && err.routeMissing) {
       throw new Error(

@@ -5,10 +5,14 @@ import type { History } from '@temporalio/common/lib/proto-utils';
 import type { temporal } from '@temporalio/proto';
 import type { Cli } from '../context';
 import { EXIT } from '../exit-codes';
+import { integer } from '../options';
 import type { Action } from './action';
 import { isUuid } from '../../../workflows/definitions';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
+
+/** The upper bound of `--limit`, as the other integer options have one. */
+const MAX_LIMIT = 100_000;
 
 interface ReplayOptions {
   query?: string;
@@ -34,7 +38,8 @@ export interface DifferingEvent {
 
 export interface ReplayReport {
   source: string;
-  workflowId: string;
+  /** Absent for a `--query` that could not be run. */
+  workflowId?: string;
   runId?: string;
   ok: boolean;
   error?: { kind: 'nondeterminism' | 'replay' | 'unavailable'; message: string; event?: DifferingEvent };
@@ -73,6 +78,14 @@ function eventDetail(event: HistoryEvent): string | undefined {
 /** The core's message inside the SDK's wrapping, e.g. `[TMPRL1100] Nondeterminism error: …`. */
 const coreMessage = (message: string): string => /message: "((?:[^"\\]|\\.)*)"/.exec(message)?.[1] ?? message;
 
+/** A history that could not be read or downloaded: reported, while the others still replay. */
+const unavailable = (source: string, workflowId: string | undefined, message: string): ReplayReport => ({
+  source,
+  ...(workflowId !== undefined && { workflowId }),
+  ok: false,
+  error: { kind: 'unavailable', message },
+});
+
 async function loadSources(
   cli: Cli,
   targets: string[],
@@ -84,16 +97,12 @@ async function loadSources(
   const ids: string[] = [];
   for (const target of targets) {
     if (existsSync(target) || target.endsWith('.json')) {
+      const workflowId = basename(target, '.json');
       try {
         const history = historyFromJSON(JSON.parse(readFileSync(target, 'utf8')));
-        sources.push({ source: target, workflowId: basename(target, '.json'), history });
+        sources.push({ source: target, workflowId, history });
       } catch (err) {
-        failed.push({
-          source: target,
-          workflowId: basename(target, '.json'),
-          ok: false,
-          error: { kind: 'unavailable', message: `cannot read ${target}: ${(err as Error).message}` },
-        });
+        failed.push(unavailable(target, workflowId, `cannot read ${target}: ${(err as Error).message}`));
       }
     } else {
       // A task id is accepted for its workflow `task-<id>`.
@@ -101,46 +110,49 @@ async function loadSources(
     }
   }
   if (ids.length === 0 && opts.query === undefined) return { sources, failed };
+  const querySource = `query: ${opts.query}`;
 
   const { Client, Connection } = await import('@temporalio/client');
-  const connection = await Connection.connect({ address: opts.address, connectTimeout: '5 seconds' }).catch(
-    (err: Error) => {
-      throw new Error(`cannot reach Temporal at ${opts.address}: ${err.message} (set TEMPORAL_ADDRESS or --address)`);
-    },
-  );
+  let connection: Awaited<ReturnType<typeof Connection.connect>>;
+  try {
+    connection = await Connection.connect({ address: opts.address, connectTimeout: '5 seconds' });
+  } catch (err) {
+    const message = `cannot reach Temporal at ${opts.address}: ${(err as Error).message} (set TEMPORAL_ADDRESS or --address)`;
+    failed.push(...ids.map((id) => unavailable(`temporal:${id}`, id, message)));
+    if (opts.query !== undefined) failed.push(unavailable(querySource, undefined, message));
+    return { sources, failed };
+  }
   try {
     const client = new Client({ connection, namespace: opts.namespace });
-    for (const workflowId of ids) {
+    /** Downloads one history (the latest run's without `runId`); a failure is this workflow's only. */
+    const download = async (source: string, workflowId: string, runId?: string): Promise<void> => {
       try {
-        const handle = client.workflow.getHandle(workflowId);
-        const [history, description] = await Promise.all([handle.fetchHistory(), handle.describe()]);
-        sources.push({ source: `temporal:${workflowId}`, workflowId, runId: description.runId, history });
+        const handle = client.workflow.getHandle(workflowId, runId);
+        const [history, latestRunId] = await Promise.all([
+          handle.fetchHistory(),
+          runId ?? handle.describe().then((d) => d.runId),
+        ]);
+        sources.push({ source, workflowId, runId: latestRunId, history });
       } catch (err) {
-        failed.push({
-          source: `temporal:${workflowId}`,
-          workflowId,
-          ok: false,
-          error: { kind: 'unavailable', message: `cannot download the history: ${(err as Error).message}` },
-        });
+        failed.push(unavailable(source, workflowId, `cannot download the history: ${(err as Error).message}`));
       }
-    }
+    };
+    for (const workflowId of ids) await download(`temporal:${workflowId}`, workflowId);
     if (opts.query !== undefined) {
       let count = 0;
-      for await (const wf of client.workflow.list({ query: opts.query })) {
-        if (count >= opts.limit) {
-          cli.note(`replaying the first ${opts.limit} workflows the query matched (--limit)`);
-          break;
+      try {
+        for await (const wf of client.workflow.list({ query: opts.query })) {
+          if (count >= opts.limit) {
+            cli.note(`replaying the first ${opts.limit} workflows the query matched (--limit)`);
+            break;
+          }
+          count += 1;
+          await download(`temporal:${wf.workflowId}/${wf.runId}`, wf.workflowId, wf.runId);
         }
-        count += 1;
-        const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
-        sources.push({
-          source: `temporal:${wf.workflowId}/${wf.runId}`,
-          workflowId: wf.workflowId,
-          runId: wf.runId,
-          history,
-        });
+        if (count === 0) cli.note(`no workflow matched the query: ${opts.query}`);
+      } catch (err) {
+        failed.push(unavailable(querySource, undefined, `cannot list the workflows: ${(err as Error).message}`));
       }
-      if (count === 0) cli.note(`no workflow matched the query: ${opts.query}`);
     }
   } finally {
     await connection.close();
@@ -267,7 +279,7 @@ export function registerReplayCommand(
       '-q, --query <query>',
       'replay every workflow a visibility query matches, e.g. "WorkflowType = \'agentTaskWorkflow\'"',
     )
-    .option('--limit <n>', 'at most this many workflows from --query', (v: string) => Number(v), 1000)
+    .option('--limit <n>', 'at most this many workflows from --query', integer('--limit', 1, MAX_LIMIT), 1000)
     .option('--address <host:port>', 'Temporal frontend', env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233')
     .option('--namespace <namespace>', 'Temporal namespace', env.TEMPORAL_NAMESPACE ?? 'default')
     .action(bind(replay));

@@ -4,19 +4,11 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { EXIT, exitForStatus } from '../exit-codes';
 import { agoText, between, table } from '../format';
 import type { Cli } from '../context';
+import { integer } from '../options';
+import { shellQuote } from '../shell-quote';
 import type { SubmittedDoc, TaskDoc } from '../task-types';
 import { reportOutcome, waitForTask } from '../wait';
 import { type Action, UsageError } from './action';
-
-const integer =
-  (name: string, min: number, max: number) =>
-  (value: string): number => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || n < min || n > max) {
-      throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}`);
-    }
-    return n;
-  };
 
 const collectLabel = (value: string, previous: Record<string, string>): Record<string, string> => {
   const at = value.search(/[=:]/);
@@ -54,7 +46,13 @@ async function promptOf(cli: Cli, words: string[], opts: SubmitOptions): Promise
   if (words.length > 0 && opts.file !== undefined)
     throw new UsageError('give the prompt as arguments or --file, not both');
   if (words.length > 0) return words.join(' ');
-  if (opts.file !== undefined && opts.file !== '-') return readFileSync(opts.file, 'utf8');
+  if (opts.file !== undefined && opts.file !== '-') {
+    try {
+      return readFileSync(opts.file, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read the prompt file ${opts.file}: ${(err as Error).message}`);
+    }
+  }
   if (opts.file === '-' || cli.io.stdin.isTTY !== true) {
     const text = await readAll(cli.io.stdin);
     if (text.trim() !== '') return text;
@@ -97,7 +95,7 @@ const submit: Action = async (cli, words: string[], opts: SubmitOptions) => {
   }
   if (opts.lock.length > 0) body.locks = opts.lock;
   if (opts.failOnLockViolations) body.failOnLockViolations = true;
-  const submitted = await cli.api.json<SubmittedDoc>('POST', '/v1/tasks', body);
+  const submitted = await cli.api.json<SubmittedDoc>('POST', '/v1/tasks', { body });
   if (!opts.wait) {
     if (cli.json) cli.printJson(submitted);
     else {
@@ -176,6 +174,16 @@ interface ListOptions {
   cursor?: string;
 }
 
+/** The command for the next page: the cursor holds only a position, so the filters go with it. */
+function nextPageCommand(opts: ListOptions, cursor: string): string {
+  const words = ['atelier', 'list'];
+  if (opts.status) words.push('--status', opts.status);
+  for (const [k, v] of Object.entries(opts.label)) words.push('--label', `${k}=${v}`);
+  if (opts.limit !== undefined) words.push('--limit', String(opts.limit));
+  words.push('--cursor', cursor);
+  return words.map(shellQuote).join(' ');
+}
+
 const list: Action = async (cli, opts: ListOptions) => {
   const query = new URLSearchParams();
   if (opts.status) query.set('status', opts.status);
@@ -203,7 +211,7 @@ const list: Action = async (cli, opts: ListOptions) => {
       ]),
     ),
   );
-  if (page.nextCursor) cli.note(`more: atelier list --cursor ${page.nextCursor}`);
+  if (page.nextCursor) cli.note(`more: ${nextPageCommand(opts, page.nextCursor)}`);
   return EXIT.ok;
 };
 

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { DashboardSnapshot } from '../../api/dashboard/snapshot';
 import { ApiError } from '../api-client';
@@ -9,12 +10,12 @@ import { fetchWorkers, workersTable, type WorkersDoc } from './workers';
 
 const seconds = (s: number | null | undefined): string => (s === null || s === undefined ? '' : durationText(s * 1000));
 
-/** One screen of `atelier top`. */
+/** One screen of `atelier top`: cut to `rows` lines (those of a terminal) when given, else whole. */
 export function renderTop(
   baseUrl: string,
   s: DashboardSnapshot,
   workers: WorkersDoc | undefined,
-  rows: number,
+  rows?: number,
 ): string {
   const c = s.counts;
   const lines: string[] = [
@@ -59,12 +60,12 @@ export function renderTop(
     lines.push(`FAILED ATTEMPTS (1H): ${s.failures.attemptsByClass.map((f) => `${f.class} ${f.count}`).join(', ')}`);
   }
   const text = lines.join('\n').split('\n');
-  return `${text.slice(0, Math.max(rows - 1, 10)).join('\n')}\n`;
+  return `${(rows === undefined ? text : text.slice(0, Math.max(rows - 1, 10))).join('\n')}\n`;
 }
 
-async function snapshotOf(cli: Cli): Promise<DashboardSnapshot> {
+async function snapshotOf(cli: Cli, signal: AbortSignal): Promise<DashboardSnapshot> {
   try {
-    return await cli.api.json<DashboardSnapshot>('GET', '/v1/dashboard');
+    return await cli.api.json<DashboardSnapshot>('GET', '/v1/dashboard', { signal });
   } catch (err) {
     if (err instanceof ApiError && err.routeMissing) {
       throw new Error(
@@ -81,13 +82,10 @@ async function snapshotOf(cli: Cli): Promise<DashboardSnapshot> {
  */
 const top: Action = async (cli, opts: { interval: number; once?: boolean }) => {
   const interactive = !opts.once && !cli.json && cli.io.stdout.isTTY === true;
-  let stop: () => void = () => undefined;
-  const stopped = new Promise<void>((resolve) => (stop = resolve));
-  let done = false;
-  const finish = (): void => {
-    done = true;
-    stop();
-  };
+  // q or Ctrl-C aborts the request or the wait under way, so nothing keeps the process alive.
+  const stop = new AbortController();
+  const { signal } = stop;
+  const finish = (): void => stop.abort();
   const onKey = (key: Buffer | string): void => {
     const k = key.toString();
     if (k === 'q' || k === 'Q' || k === '\u0003') finish();
@@ -100,18 +98,21 @@ const top: Action = async (cli, opts: { interval: number; once?: boolean }) => {
     cli.out('\x1b[?1049h\x1b[?25l');
   }
   try {
-    while (!done) {
-      const snapshot = await snapshotOf(cli);
+    for (;;) {
+      const snapshot = await snapshotOf(cli, signal);
       // The workers endpoint has more (slots, status); servers without it still get a picture.
-      const workers = await fetchWorkers(cli).catch(() => undefined);
+      const workers = await fetchWorkers(cli, { signal }).catch(() => undefined);
+      signal.throwIfAborted();
       if (cli.json) cli.printJsonLine({ dashboard: snapshot, workers: workers ?? null });
-      else {
+      else if (interactive) {
         const screen = renderTop(cli.api.baseUrl, snapshot, workers, cli.io.stdout.rows ?? 50);
-        cli.out(interactive ? `\x1b[H\x1b[2J${screen}(q to quit)` : screen);
-      }
+        cli.out(`\x1b[H\x1b[2J${screen}(q to quit)`);
+      } else cli.out(renderTop(cli.api.baseUrl, snapshot, workers));
       if (opts.once) break;
-      await Promise.race([stopped, new Promise((r) => setTimeout(r, opts.interval * 1000))]);
+      await delay(opts.interval * 1000, undefined, { signal });
     }
+  } catch (err) {
+    if (!signal.aborted) throw err;
   } finally {
     process.off('SIGINT', finish);
     if (interactive) {

@@ -67,9 +67,12 @@ export const queuesTable = (queues: QueueDoc[]): string =>
   );
 
 /** GET /v1/workers, with a clear message when the server predates it. */
-export async function fetchWorkers(cli: Cli, all = false): Promise<WorkersDoc> {
+export async function fetchWorkers(
+  cli: Cli,
+  { all = false, signal }: { all?: boolean; signal?: AbortSignal } = {},
+): Promise<WorkersDoc> {
   try {
-    return await cli.api.json<WorkersDoc>('GET', `/v1/workers${all ? '?all=true' : ''}`);
+    return await cli.api.json<WorkersDoc>('GET', `/v1/workers${all ? '?all=true' : ''}`, { signal });
   } catch (err) {
     if (err instanceof ApiError && err.routeMissing) {
       throw new Error(
@@ -82,7 +85,7 @@ export async function fetchWorkers(cli: Cli, all = false): Promise<WorkersDoc> {
 }
 
 const workers: Action = async (cli, opts: { all?: boolean }) => {
-  const doc = await fetchWorkers(cli, opts.all === true);
+  const doc = await fetchWorkers(cli, { all: opts.all === true });
   if (cli.json) {
     cli.printJson(doc);
     return EXIT.ok;
