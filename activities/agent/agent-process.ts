@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { parentDeathPrefix } from '../../src/process/parent-death-signal';
+import { processGroupOf } from '../../src/process/process-group';
 import { socketHolders, socketOf } from '../../src/process/socket-holders';
 import type { OutputStream } from './parsers/types';
 
@@ -57,10 +58,15 @@ const PDEATHSIG_WRAPPER = parentDeathPrefix('KILL');
 const OUTPUT_GRACE_MS = 2_000;
 const KILL_GRACE_MS = 1_000;
 
-/** Kills the processes holding `sockets`, each with its own process group (a daemon leads one). */
+/**
+ * Kills the processes holding `sockets`, each with its process group: a daemon's session and group,
+ * which it need not lead (one that forked again after setsid), never the worker's own.
+ */
 function killHolders(sockets: ReadonlySet<string>): void {
+  const own = processGroupOf(process.pid);
   for (const pid of socketHolders(sockets)) {
-    signalGroup(pid, 'SIGKILL');
+    const group = processGroupOf(pid);
+    if (group !== undefined && group !== own && group > 1) signalGroup(group, 'SIGKILL');
     try {
       process.kill(pid, 'SIGKILL');
     } catch {

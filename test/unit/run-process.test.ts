@@ -155,6 +155,26 @@ for (const [how, spawn] of SPAWNS)
       }
     });
 
+    it("kills the whole group of a process that holds the agent's output and does not lead its group", async () => {
+      const holderPidFile = join(dir, `holder-${randomUUID()}`);
+      const memberPidFile = join(dir, `member-${randomUUID()}`);
+      // A session of its own whose leader forks two processes and exits: one holds the output, the
+      // other (output elsewhere) is only in its group.
+      const daemon = `sleep 60 >/dev/null 2>&1 & echo $! > "$1"; (sleep 61 & echo $! > "$2"); exit 0`;
+      const script = `setsid sh -c '${daemon}' daemon "$0" "$1"; echo started`;
+      const invocation = { file: '/bin/sh', args: ['-c', script, memberPidFile, holderPidFile], env: { PATH } };
+      const r = await run({ ...invocation, stdin: '' }, { timeoutMs: 20_000 });
+      try {
+        assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+        assert.equal(r.stdout, 'started\n');
+        await waitDead(readPid(holderPidFile), 'the process holding the output');
+        await waitDead(readPid(memberPidFile), "the other process of the holder's group");
+      } finally {
+        signalQuietly(readPid(holderPidFile));
+        signalQuietly(readPid(memberPidFile));
+      }
+    });
+
     it('kills the process when its abort signal fires', async () => {
       const pidFile = join(dir, `agent-${randomUUID()}`);
       const abort = new AbortController();
