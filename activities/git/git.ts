@@ -30,8 +30,11 @@ export class GitOutputTooLarge extends GitError {
   }
 }
 
-/** Runs one git command (`args`, never through a shell) in `cwd`. */
-export type Git = (cwd: string, args: readonly string[]) => Promise<GitResult>;
+/**
+ * Runs one git command (`args`, never through a shell) in `cwd`. When `signal` aborts, the command is
+ * killed with its process group, and the call rejects with the signal's reason.
+ */
+export type Git = (cwd: string, args: readonly string[], signal?: AbortSignal) => Promise<GitResult>;
 
 /**
  * git's environment, reduced so the user's hooks, editors and pagers never run, and commits get a fixed
@@ -56,8 +59,9 @@ const gitEnv = (): Record<string, string> => ({
 export function gitVia(spawn: SpawnAgent = spawnDirectly): Git {
   const env = gitEnv();
   let program: string | undefined;
-  return (cwd, args) =>
+  return (cwd, args, signal) =>
     new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
       program ??= resolveProgram('git', env.PATH, process.cwd());
       if (program === undefined) return reject(new GitError(args, null, `git is not on the PATH (${env.PATH})`));
       const out: Buffer[] = [];
@@ -76,9 +80,11 @@ export function gitVia(spawn: SpawnAgent = spawnDirectly): Git {
           },
           exit: () => undefined,
           close: (end) => {
+            signal?.removeEventListener('abort', stop);
             const stdout = Buffer.concat(out).toString();
             const stderr = Buffer.concat(err).toString();
-            if (overflow) reject(new GitOutputTooLarge(args));
+            if (signal?.aborted) reject(signal.reason);
+            else if (overflow) reject(new GitOutputTooLarge(args));
             else if (end.kind === 'exited' && end.exitCode === 0) resolve({ stdout, stderr });
             else if (end.kind === 'exited') reject(new GitError(args, end.exitCode, stderr, stdout));
             else if (end.kind === 'signalled')
@@ -87,6 +93,8 @@ export function gitVia(spawn: SpawnAgent = spawnDirectly): Git {
           },
         },
       );
+      const stop = (): void => child.killGroup('SIGKILL');
+      signal?.addEventListener('abort', stop, { once: true });
     });
 }
 

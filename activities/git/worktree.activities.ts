@@ -1,7 +1,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { log } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorktreeStore } from '../../src/store/worktree-store';
 import { FAILURE_CLASSES, type TaskCommit } from '../../workflows/definitions';
@@ -71,6 +71,15 @@ interface TaskRefs {
   branchExists: boolean;
 }
 
+/** The cancellation signal of the activity under way; none for the janitor's sweeps, which run outside one. */
+function runningActivitySignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The real path of `path`, or `path` itself when it is not there (a registration whose directory is gone). */
 const realpathOr = (path: string): string => {
   try {
@@ -134,7 +143,10 @@ export const taskWorkSaver =
  */
 export function createWorktreeActivities(deps: WorktreeDeps) {
   const mutex = new RepoMutex();
-  const git = deps.git ?? gitVia();
+  const run = deps.git ?? gitVia();
+  // A command stops with the activity that runs it, cancelled or timed out (its signal fires then
+  // too), so a git that hangs cannot hold the repository's lock for good.
+  const git: Git = (cwd, args) => run(cwd, args, runningActivitySignal());
 
   const headOf = async (cwd: string, ref = 'HEAD'): Promise<string> =>
     (await git(cwd, ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])).stdout.trim();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +8,7 @@ import { AgentSpawner } from '../../activities/agent/agent-spawner';
 import { GitError, gitVia } from '../../activities/git/git';
 import { DEFAULT_SPAWNER_BINARY } from '../../src/workers/agent-spawn';
 import { git as sh, initRepo } from '../support/git';
+import { processAlive, waitFor } from '../support/wait-for';
 
 /** Both ways the agent worker starts git: from itself, and through its spawner helper (infra/spawner). */
 const spawner = new AgentSpawner(DEFAULT_SPAWNER_BINARY);
@@ -65,5 +66,24 @@ for (const [how, spawn] of SPAWNS)
       await git(repo, ['commit', '--quiet', '--allow-empty', '-m', subject]);
       assert.equal(sh(repo, 'log', '-1', '--format=%s'), subject);
       assert.equal(existsSync(marker), false, 'a hook or a shell ran');
+    });
+
+    it('kills a command with its process group when its signal aborts, and rejects with the reason', async () => {
+      const pidFile = join(dir, `hung-${how.length}-${Date.now()}`);
+      // A git that does not end by itself: an alias that runs a shell, which records its pid and sleeps.
+      const hung = ['-c', `alias.hang=!echo $$ > '${pidFile}'; exec sleep 60`, 'hang'];
+      const abort = new AbortController();
+      const running = git(repo, hung, abort.signal);
+      const pid = await waitFor('the command to start', () =>
+        existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || undefined : undefined,
+      );
+      abort.abort(new Error('the activity timed out'));
+      await assert.rejects(running, /the activity timed out/);
+      await waitFor('the command to be gone', () => !processAlive(pid), { timeoutMs: 5_000, intervalMs: 20 });
+      await assert.rejects(
+        git(repo, ['status'], abort.signal),
+        /the activity timed out/,
+        'an aborted signal starts nothing',
+      );
     });
   });

@@ -9,6 +9,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { GitOutputTooLarge, gitVia, type Git } from '../../activities/git/git';
 import { baseRefForTask, branchForTask, createWorktreeActivities } from '../../activities/git/worktree.activities';
 import { git as sh, initRepo } from '../support/git';
+import { waitFor } from '../support/wait-for';
 
 const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args);
@@ -194,6 +195,27 @@ describe('worktree activities against real git repositories', () => {
     assert.equal(again.baseSha, first.baseSha, 'a retry diffs against where the branch started');
     assert.notEqual(sh(repo, 'rev-parse', 'moving'), first.baseSha);
     await run(a.removeWorktree, { repoPath: repo, worktreePath: again.worktreePath });
+  });
+
+  it("stops its git commands when the activity is cancelled or times out, and frees the repository's lock", async () => {
+    const git = gitVia();
+    let hung = true;
+    // The first worktree list hangs until its signal aborts, as a git stuck on a lock would.
+    const hanging: Git = (cwd, args, signal) => {
+      if (!(hung && args[0] === 'worktree' && args[1] === 'list')) return git(cwd, args, signal);
+      hung = false;
+      return new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason)));
+    };
+    const a = createWorktreeActivities({ worktreeRoot: root, workerQueue: 'agents@worker-1', git: hanging });
+    const cancelled = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+    const first = cancelled.run(a.prepareWorktree, { taskId: 'task-hung', repoPath: repo });
+    await waitFor('the git command to hang', () => !hung);
+    cancelled.cancel();
+    await assert.rejects(first);
+    // The next preparation on the same repository gets its lock.
+    const prepared = await run(a.prepareWorktree, { taskId: 'task-hung', repoPath: repo });
+    assert.equal(sh(prepared.worktreePath, 'rev-parse', '--abbrev-ref', 'HEAD'), branchForTask('task-hung'));
+    await run(a.removeWorktree, { repoPath: repo, worktreePath: prepared.worktreePath });
   });
 
   it('keeps the base another preparation of the task kept first, while this one was working it out', async () => {
