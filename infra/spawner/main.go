@@ -90,12 +90,28 @@ var running = struct {
 	pids map[int]uint32
 }{pids: map[int]uint32{}}
 
+// outputs maps each agent's request id to its output sockets until they are read to their end, so a
+// closing spawner can also kill the processes that left the agents' groups and hold them (daemons).
+var outputs = struct {
+	sync.Mutex
+	inodes map[uint32]map[string]bool
+}{inodes: map[uint32]map[string]bool{}}
+
 func killAll() {
 	running.Lock()
-	defer running.Unlock()
 	for pid := range running.pids {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 	}
+	running.Unlock()
+	all := map[string]bool{}
+	outputs.Lock()
+	for _, inodes := range outputs.inodes {
+		for inode := range inodes {
+			all[inode] = true
+		}
+	}
+	outputs.Unlock()
+	killHolders(all)
 }
 
 // errnoNames are the codes Node gives the same failures, so both ways of spawning report alike.
@@ -207,6 +223,23 @@ func holders(inodes map[string]bool) []int {
 	return pids
 }
 
+// killHolders kills the processes holding one of the sockets, each with its process group (never the
+// spawner's own), and answers how many it found.
+func killHolders(inodes map[string]bool) int {
+	if len(inodes) == 0 {
+		return 0
+	}
+	held := holders(inodes)
+	own := syscall.Getpgrp()
+	for _, pid := range held {
+		if pgid, err := syscall.Getpgid(pid); err == nil && pgid != own && pgid > 1 {
+			_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	return len(held)
+}
+
 // awaitOutputClosed waits until the exited agent's output is read to its end. A process that escaped
 // the agent's process group and holds the output open would keep the run from ending, and outlive it:
 // after outputGrace it is killed, with its own process group, and if one still holds the output
@@ -224,15 +257,7 @@ func awaitOutputClosed(reading *sync.WaitGroup, inodes map[string]bool, readEnds
 		return
 	case <-time.After(outputGrace):
 	}
-	held := holders(inodes)
-	own := syscall.Getpgrp()
-	for _, pid := range held {
-		if pgid, err := syscall.Getpgid(pid); err == nil && pgid != own && pgid > 1 {
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		}
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-	if len(held) > 0 {
+	if killHolders(inodes) > 0 {
 		select {
 		case <-done:
 			return
@@ -279,6 +304,9 @@ func start(r request, out *frames) {
 	running.Lock()
 	running.pids[proc.Pid] = r.ID
 	running.Unlock()
+	outputs.Lock()
+	outputs.inodes[r.ID] = outputInodes
+	outputs.Unlock()
 	pid := make([]byte, 4)
 	binary.BigEndian.PutUint32(pid, uint32(proc.Pid))
 	out.send('P', r.ID, pid)
@@ -330,6 +358,9 @@ func start(r request, out *frames) {
 		}
 		out.sendJSON('X', r.ID, status)
 		awaitOutputClosed(&reading, outputInodes, []*os.File{stdoutR, stderrR})
+		outputs.Lock()
+		delete(outputs.inodes, r.ID)
+		outputs.Unlock()
 		out.send('C', r.ID, nil)
 	}()
 }

@@ -18,6 +18,30 @@ func shortGraces(t *testing.T) {
 	t.Cleanup(func() { outputGrace, killGrace = savedOutput, savedKill })
 }
 
+// startHolder starts a process in a session of its own (a daemon) that holds `output` open.
+func startHolder(t *testing.T, output *os.File) *exec.Cmd {
+	t.Helper()
+	daemon := exec.Command("sleep", "60")
+	daemon.Stdout = output
+	daemon.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return daemon
+}
+
+// assertKilled waits for the process and fails unless SIGKILL ended it.
+func assertKilled(t *testing.T, daemon *exec.Cmd) {
+	t.Helper()
+	state, err := daemon.Process.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws, ok := state.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("the process holding the output ended with %v, not killed", state)
+	}
+}
+
 // An agent's last output, left in its socket behind a reader that waits for a busy worker longer than
 // the graces, is read to its end: nothing holds the output, so nothing is closed early.
 func TestOutputBehindASlowReaderIsKept(t *testing.T) {
@@ -55,12 +79,7 @@ func TestAProcessHoldingTheOutputIsKilled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	daemon := exec.Command("sleep", "60")
-	daemon.Stdout = theirs
-	daemon.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := daemon.Start(); err != nil {
-		t.Fatal(err)
-	}
+	daemon := startHolder(t, theirs)
 	inodes := socketInodes(theirs)
 	_ = theirs.Close()
 
@@ -71,11 +90,26 @@ func TestAProcessHoldingTheOutputIsKilled(t *testing.T) {
 		_, _ = io.ReadAll(mine)
 	}()
 	awaitOutputClosed(&reading, inodes, []*os.File{mine})
-	state, err := daemon.Process.Wait()
+	assertKilled(t, daemon)
+}
+
+// A spawner that closes kills the processes that left its agents' groups and still hold their output.
+func TestKillAllKillsProcessesHoldingAnAgentsOutput(t *testing.T) {
+	_, theirs, err := socketPair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ws, ok := state.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("the process holding the output ended with %v, not killed", state)
-	}
+	daemon := startHolder(t, theirs)
+	outputs.Lock()
+	outputs.inodes[1] = socketInodes(theirs)
+	outputs.Unlock()
+	t.Cleanup(func() {
+		outputs.Lock()
+		delete(outputs.inodes, 1)
+		outputs.Unlock()
+	})
+	_ = theirs.Close()
+
+	killAll()
+	assertKilled(t, daemon)
 }
