@@ -1,5 +1,11 @@
 import { ActivityFailure, ApplicationFailure, TimeoutFailure } from '@temporalio/workflow';
-import { FAILURE_CLASSES, type AttemptFailureDetails, type FailureClass, type FailurePolicy } from './definitions';
+import {
+  FAILURE_CLASS_NAMES,
+  FAILURE_CLASSES,
+  type AttemptFailureDetails,
+  type FailureClass,
+  type FailurePolicy,
+} from './definitions';
 
 export interface ClassifiedFailure {
   failureClass: FailureClass;
@@ -13,12 +19,14 @@ export interface ClassifiedFailure {
 /**
  * Turns a failed `runAgent` into a failure class. The agent worker types its failures with the class
  * (and details for the policy); Temporal's own timeouts mean a lost worker (heartbeat, or a worker's own
- * queue left unpolled: `crash`) or the hard limit (`timeout`); anything else is a `crash`.
+ * queue left unpolled: `crash`) or the hard limit (`timeout`); anything else is a `crash`: an error the
+ * worker threw without a class (a database away for longer than its writes wait, say) arrives typed
+ * with its name (`Error`, `DatabaseError`), which is no class.
  */
 export function classifyAttemptError(err: unknown): ClassifiedFailure {
   if (err instanceof ActivityFailure) {
     const cause = err.cause;
-    if (cause instanceof ApplicationFailure && cause.type) {
+    if (cause instanceof ApplicationFailure && FAILURE_CLASS_NAMES.includes(cause.type as FailureClass)) {
       const details = (cause.details?.[0] ?? undefined) as AttemptFailureDetails | undefined;
       return {
         failureClass: cause.type as FailureClass,
@@ -26,6 +34,10 @@ export function classifyAttemptError(err: unknown): ClassifiedFailure {
         policy: details?.policy,
         resetAt: details?.resetAt ?? null,
       };
+    }
+    if (cause instanceof ApplicationFailure) {
+      const message = cause.type ? `${cause.type}: ${cause.message}` : cause.message;
+      return { failureClass: FAILURE_CLASSES.crash, message };
     }
     if (cause instanceof TimeoutFailure) {
       if (cause.timeoutType === 'HEARTBEAT') {

@@ -22,11 +22,14 @@ export type PolicyDecision =
   | { action: 'next'; reason: string }
   | { action: 'fail'; reason: string };
 
-/** The profile's policy for the class when the attempt carried one, else the built-in default. */
+/**
+ * The profile's policy for the class when the attempt carried one, else the built-in default (a
+ * crash's for a class it does not know).
+ */
 export function policyFor(failureClass: FailureClass, given: FailurePolicy | undefined): FailurePolicy {
   if (given) return given;
   if (failureClass === FAILURE_CLASSES.succeeded) return { action: 'fail' };
-  return DEFAULT_POLICIES[failureClass];
+  return DEFAULT_POLICIES[failureClass] ?? DEFAULT_POLICIES.crash;
 }
 
 const backoffMs = (firstSeconds: number, maxSeconds: number, attempt: number): number =>

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
+import { classifyAttemptError } from '../../workflows/attempt-failure';
 import { decideAfterFailure } from '../../workflows/attempt-policy';
 import type { FailureClass, FailurePolicy } from '../../workflows/definitions';
 
@@ -90,6 +92,37 @@ describe("decideAfterFailure (a profile's policies)", () => {
         { resetAt, policy: { action: 'retry', maxResetWaitSeconds: 900 } },
       ),
       { action: 'retry', delayMs: 600_000, reason: 'waiting for the limit to reset' },
+    );
+  });
+});
+
+describe('classifyAttemptError', () => {
+  /** A runAgent failure as the workflow receives it, caused by `cause`. */
+  const activityFailure = (cause: Error): ActivityFailure =>
+    new ActivityFailure('activity failed', 'runAgent', '1', RetryState.NON_RETRYABLE_FAILURE, 'worker', cause);
+
+  it('takes the class the agent worker typed its failure with', () => {
+    const failure = ApplicationFailure.create({ message: 'limit reached', type: 'rate_limited' });
+    assert.deepEqual(classifyAttemptError(activityFailure(failure)), {
+      failureClass: 'rate_limited',
+      message: 'limit reached',
+      policy: undefined,
+      resetAt: null,
+    });
+  });
+
+  it('takes an error the worker threw without a class (typed with its name) for a crash, which is retried', () => {
+    // How the SDK sends a plain error thrown by an activity: an ApplicationFailure typed with its name.
+    const failure = ApplicationFailure.create({ message: 'terminating connection', type: 'DatabaseError' });
+    const classified = classifyAttemptError(activityFailure(failure));
+    assert.deepEqual(classified, { failureClass: 'crash', message: 'DatabaseError: terminating connection' });
+    assert.equal(decide(classified.failureClass, { attempts: 1, classFailures: 1 }).action, 'retry');
+  });
+
+  it('decides for a class it does not know as for a crash, rather than fail the workflow task', () => {
+    assert.deepEqual(
+      decide('Error' as FailureClass, { attempts: 1, classFailures: 1 }),
+      decide('crash', { attempts: 1, classFailures: 1 }),
     );
   });
 });
