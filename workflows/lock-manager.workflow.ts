@@ -29,6 +29,7 @@ export const lockTableQuery = defineQuery<LockTable>(LOCK_TABLE_QUERY);
 
 const DEFAULT_REAP_INTERVAL_SECONDS = 30;
 const REAP_SCHEDULE_PATCH = 'lock-manager-reap-schedule';
+const CHANGES_DURING_GRANT_PATCH = 'lock-manager-changes-during-grant';
 
 const lockActivities = proxyActivities<LockActivities>({
   startToCloseTimeout: '30 seconds',
@@ -92,6 +93,7 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
         // The task's workflow is gone: it will never release, so its grant is taken back at once.
         log.warn('lock holder vanished before its grant', { requestId: request.requestId, error: String(err) });
         remove(holders, request.requestId);
+        changes += 1;
       }
     }
   };
@@ -112,14 +114,18 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
 
   // Runs from before the schedule reaped only after a quiet interval, so never in a busy repository.
   const reapOnSchedule = patched(REAP_SCHEDULE_PATCH);
+  // Runs from before counted changes from the end of each grant: a request or release that came while
+  // a grant was being signalled waited for the next change, or a reap.
+  const countDuringGrant = patched(CHANGES_DURING_GRANT_PATCH);
   let nextReap = Date.now() + reapMs;
   for (;;) {
+    const beforeGrant = changes;
     await grant();
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
       await continueAsNew<typeof lockManagerWorkflow>({ ...input, holders, waiters });
     }
-    const seen = changes;
+    const seen = countDuringGrant ? beforeGrant : changes;
     if (!reapOnSchedule) {
       if (!(await condition(() => changes !== seen, reapMs))) await reap();
       continue;

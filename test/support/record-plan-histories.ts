@@ -179,6 +179,8 @@ const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'lock-manager': lockManager,
   // Patch lock-manager-reap-schedule: the same scenario, reaping on its own schedule.
   'lock-manager-reap-schedule': lockManager,
+  // Patch lock-manager-changes-during-grant: the same scenario, counting changes from before each grant.
+  'lock-manager-changes-during-grant': lockManager,
 };
 
 async function main(): Promise<void> {

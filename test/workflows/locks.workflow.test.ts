@@ -171,6 +171,49 @@ describe('file locks', { timeout: 120_000 }, () => {
     return { repo, next };
   }
 
+  it('grants a request that arrives while another grant is being sent, without waiting for a reap', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    // The requests' workflow: any running workflow takes a grant (here another repository's manager).
+    const holder = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
+      workflowId: workflowIdForLocks(freshRepo()),
+      taskQueue: queues.workflowQueue,
+      args: [{ repo: 'holder', reapIntervalSeconds: 600 }],
+      signal: acquireLocksSignal,
+      signalArgs: [{ requestId: 'none', workflowId: 'none', runId: 'none', taskId: 'none', globs: [] }],
+    });
+    const runId = (await holder.describe()).runId;
+    // A manager that reaps only every ten minutes: no reap can stand in for a missed request.
+    const request = (i: number) => ({
+      requestId: `r${i}`,
+      workflowId: holder.workflowId,
+      runId,
+      taskId: `t${i}`,
+      globs: [`part-${i}/**`],
+    });
+    const manager = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
+      workflowId: workflowIdForLocks(repo),
+      taskQueue: queues.workflowQueue,
+      args: [{ repo, reapIntervalSeconds: 600 }],
+      signal: acquireLocksSignal,
+      signalArgs: [request(0)],
+    });
+    // Disjoint requests, four at a time: many arrive while the manager signals the grants of others.
+    const more = Array.from({ length: 39 }, (_, i) => i + 1);
+    for (let at = 0; at < more.length; at += 4) {
+      await Promise.all(more.slice(at, at + 4).map((n) => manager.signal(acquireLocksSignal, request(n))));
+    }
+    const granted = await waitFor(
+      'every request to be granted',
+      async () => {
+        const t = await table(repo);
+        return t.waiters.length === 0 ? t.holders.length : undefined;
+      },
+      { timeoutMs: 15_000 },
+    );
+    assert.equal(granted, 40);
+  });
+
   it('takes back the locks of a terminated task', async () => {
     const { repo, next } = await terminatedHolder();
     assert.equal(await ended(next), 'succeeded');
