@@ -39,7 +39,12 @@ export class InfrastructureModule implements OnApplicationShutdown {
       },
       { provide: TaskStore, useFactory: (pool: Pool) => new TaskStore(pool), inject: [PG_POOL] },
       { provide: RunStore, useFactory: (pool: Pool) => new RunStore(pool), inject: [PG_POOL] },
-      { provide: AttemptStore, useFactory: (pool: Pool) => new AttemptStore(pool), inject: [PG_POOL] },
+      {
+        provide: AttemptStore,
+        // The API records the end of a run that closed in Temporal without recording it: a failure, notified.
+        useFactory: (pool: Pool) => new AttemptStore(pool, { notify: config.ATELIER_WEBHOOK_URLS.length > 0 }),
+        inject: [PG_POOL],
+      },
       { provide: PlanStore, useFactory: (pool: Pool) => new PlanStore(pool), inject: [PG_POOL] },
     ];
     return { module: InfrastructureModule, providers, exports: providers.map((p) => p.provide) };

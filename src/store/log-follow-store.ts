@@ -27,6 +27,15 @@ export class LogFollowStore {
     return row ? { status: row.status, currentRun: row.current_run } : undefined;
   }
 
+  /** Whether the chunk at `at` of `run` is stored: the ids of a follow stream are those of its chunks. */
+  async hasChunk(taskId: string, run: number, at: LogCursor): Promise<boolean> {
+    const res = await this.pool.query<{ found: boolean }>(
+      'SELECT EXISTS (SELECT FROM task_logs WHERE task_id = $1 AND run = $2 AND attempt = $3 AND seq = $4) AS found',
+      [taskId, run, at.attempt, at.seq],
+    );
+    return res.rows[0]?.found === true;
+  }
+
   /** Chunks of `run` after `after`, in order (primary-key order: no sort needed), at most `limit`. */
   async chunksAfter(
     taskId: string,

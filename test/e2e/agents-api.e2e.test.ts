@@ -174,6 +174,16 @@ describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
       const bad = await call(stack.baseUrl, 'PUT', '/v1/budget', { body });
       assert.equal(bad.status, 400, `${JSON.stringify(body)}: ${bad.text}`);
     }
+    // budget.daily_usd is numeric(14, 6): the largest cap it holds is taken, one past it is named.
+    const tooLarge = await call(stack.baseUrl, 'PUT', '/v1/budget', { body: { dailyUsd: 100_000_000 } });
+    assert.equal(tooLarge.status, 400, tooLarge.text);
+    assert.deepEqual(
+      (tooLarge.json as ErrorBody).fields?.map((f) => f.field),
+      ['dailyUsd'],
+    );
+    const largest = await call(stack.baseUrl, 'PUT', '/v1/budget', { body: { dailyUsd: 99_999_999.999999 } });
+    assert.equal(largest.status, 200, largest.text);
+    assert.equal((largest.json as BudgetView).dailyUsd, 99_999_999.999999);
 
     // The cap is what has been spent already: nothing more may start.
     const capped = await call(stack.baseUrl, 'PUT', '/v1/budget', { body: { dailyUsd: before.spentTodayUsd } });

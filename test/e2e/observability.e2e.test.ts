@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../src/net/free-port';
-import { call, getTask, submit, waitForEnd } from '../support/http-api';
+import { call, getTask, submit, waitForEnd, type ErrorBody } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
 import { hasMetric, sample, scrape } from '../support/prometheus';
 import { openSse, readAll, type SseEvent } from '../support/sse';
@@ -449,6 +449,17 @@ describe('observability of the whole service: metrics, workers, live logs', () =
       });
       assert.equal(badId.status, 400, badId.text);
       assert.match(badId.headers.get('content-type') ?? '', /^application\/json/);
+      // Well formed, but no event the stream sent: a run the task never had, an attempt it never ran.
+      for (const lastEventId of ['999.1.0', '1.99.0']) {
+        const never = await call(stack.baseUrl, 'GET', `/v1/tasks/${id}/logs?follow=1`, {
+          headers: { 'last-event-id': lastEventId },
+        });
+        assert.equal(never.status, 400, `${lastEventId}: ${never.text}`);
+        assert.deepEqual(
+          (never.json as ErrorBody).fields?.map((f) => f.field),
+          ['Last-Event-ID'],
+        );
+      }
       assert.equal((await call(stack.baseUrl, 'GET', `/v1/tasks/${id}/logs?follow=yes`)).status, 400);
       const missing = await call(stack.baseUrl, 'GET', '/v1/tasks/6b164171-b029-4597-b729-14ee9d951aec/logs?follow=1');
       assert.equal(missing.status, 404);

@@ -10,6 +10,7 @@ import Long from 'long';
 import { Pool } from 'pg';
 import { call, getTask, submit, waitForEnd, type ErrorBody, type TaskView } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
+import { openSse, readAll } from '../support/sse';
 import { startStack, type Stack } from '../support/stack';
 import { findResetPoint } from '../../src/api/runs/reset-point';
 import { initRepo } from '../support/git';
@@ -173,6 +174,59 @@ describe('retry and reset of finished tasks', { timeout: 120_000 }, () => {
 
     assert.equal((await call(stack.baseUrl, 'POST', `/v1/tasks/${randomUUID()}/retry`)).status, 404);
     assert.equal((await call(stack.baseUrl, 'POST', '/v1/tasks/not-a-uuid/reset')).status, 404);
+  });
+
+  it('records a run terminated in Temporal as failed (crash), and retries the task as a new run', async () => {
+    const once = join(tmp, `terminated-${randomUUID()}`);
+    // Runs long in its first run only, so that the retry's run succeeds.
+    const submitted = await submit(stack.baseUrl, { prompt: `@first-run ${once} @sleep 120\n@print done` });
+    await waitFor('the task to run', async () => (await task(stack.baseUrl, submitted.id)).status === 'running');
+    await client.workflow.getHandle(submitted.workflowId, submitted.runId).terminate('terminated by an operator');
+
+    const res = await call(stack.baseUrl, 'POST', `/v1/tasks/${submitted.id}/retry`);
+    assert.equal(res.status, 202, res.text);
+    const run = res.json as NewRun;
+    assert.deepEqual([run.run, run.kind, run.fromRun], [2, 'retry', 1]);
+    assert.notEqual(run.runId, submitted.runId);
+
+    const done = (await waitForEnd(stack.baseUrl, submitted.id)) as TaskWithRuns;
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    assert.equal(done.result?.output, 'done\n');
+    assert.deepEqual(
+      done.runs.map((r) => [r.number, r.kind, r.status, r.error?.class ?? null]),
+      [
+        [1, 'submitted', 'failed', 'crash'],
+        [2, 'retry', 'succeeded', null],
+      ],
+    );
+    assert.match(
+      done.runs[0]?.error?.message ?? '',
+      new RegExp(`workflow run ${submitted.runId} ended in Temporal \\(terminated\\) without recording an outcome`),
+    );
+    assert.deepEqual(await terminalEvents(submitted.id), [
+      { run: 1, kind: 'failed' },
+      { run: 2, kind: 'succeeded' },
+    ]);
+  });
+
+  it('refuses to cancel a task whose run was terminated in Temporal (409), records it failed, ends followers', async () => {
+    const { id, workflowId, runId } = await submit(stack.baseUrl, { prompt: '@print started\n@sleep 120' });
+    await waitFor('the task to run', async () => (await task(stack.baseUrl, id)).status === 'running');
+    const follower = await openSse(`${stack.baseUrl}/v1/tasks/${id}/logs?follow=1`);
+    await client.workflow.getHandle(workflowId, runId).terminate('terminated by an operator');
+
+    const cancel = await call(stack.baseUrl, 'POST', `/v1/tasks/${id}/cancel`);
+    assert.equal(cancel.status, 409, cancel.text);
+    assert.match((cancel.json as ErrorBody).message, /already failed/);
+    const failed = await task(stack.baseUrl, id);
+    assert.deepEqual([failed.status, failed.error?.class], ['failed', 'crash']);
+    assert.match(failed.error?.message ?? '', /ended in Temporal \(terminated\) without recording an outcome/);
+    assert.deepEqual(await terminalEvents(id), [{ run: 1, kind: 'failed' }]);
+
+    // The follower, kept open while the row said running, ends as for any ended task.
+    const events = await readAll(follower, 15_000);
+    assert.equal(events[events.length - 1]?.event, 'end', JSON.stringify(events));
+    assert.deepEqual(JSON.parse(events[events.length - 1]?.data ?? '{}'), { status: 'failed', run: 1 });
   });
 
   it('starts one new run when retries of the same task race', async () => {

@@ -4,31 +4,17 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { Pool } from 'pg';
 import { PlanStore, type NewPlanTask } from '../../src/store/plan-store';
-import { TaskStore, type NewTask } from '../../src/store/task-store';
-import { workflowIdForPlan, workflowIdForTask } from '../../workflows/definitions';
+import { TaskStore } from '../../src/store/task-store';
+import { workflowIdForPlan } from '../../workflows/definitions';
 import { call, submit, waitForEnd } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
 import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
 import { startStack, type Stack } from '../support/stack';
 import { testEnv } from '../support/test-env';
+import { newTask } from '../support/task-rows';
 import { waitFor } from '../support/wait-for';
 
 const STRANDED_AFTER_SECONDS = 1;
-
-/** A task row as POST /v1/tasks stores it before starting its workflow. */
-function newTask(prompt: string): NewTask {
-  const id = randomUUID();
-  return {
-    id,
-    prompt,
-    agent: 'stand-in',
-    timeoutSeconds: 60,
-    maxAttempts: 1,
-    priority: 3,
-    labels: {},
-    workflowId: workflowIdForTask(id),
-  };
-}
 
 /**
  * Submissions stored by an API process that stopped before it started their workflows: the rows are

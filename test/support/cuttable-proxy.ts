@@ -12,7 +12,16 @@ export interface CuttableProxy {
   close: () => Promise<void>;
 }
 
-export async function startCuttableProxy(target: string): Promise<CuttableProxy> {
+export interface CuttableProxyOptions {
+  /**
+   * Cuts the line by itself when a client sends bytes holding this string, before they pass: in front
+   * of a gRPC service (messages uncompressed), it stops the service answering from the first request
+   * that names it (a task queue, say) while the requests before it were answered.
+   */
+  cutOnSend?: string;
+}
+
+export async function startCuttableProxy(target: string, opts: CuttableProxyOptions = {}): Promise<CuttableProxy> {
   const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
   const sockets = new Set<Socket>();
   const pairs: [Socket, Socket][] = [];
@@ -22,12 +31,29 @@ export async function startCuttableProxy(target: string): Promise<CuttableProxy>
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
   };
+  const cut = (): void => {
+    isCut = true;
+    for (const [client, upstream] of pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  };
   const server = createServer((client) => {
     track(client);
     if (isCut) return client.pause();
     const upstream = connect({ host, port });
     track(upstream);
-    client.pipe(upstream);
+    const marker = opts.cutOnSend;
+    if (marker === undefined) client.pipe(upstream);
+    else {
+      client.on('data', (chunk: Buffer) => {
+        if (chunk.includes(marker)) cut();
+        if (!isCut) upstream.write(chunk);
+      });
+      client.on('end', () => upstream.end());
+    }
     upstream.pipe(client);
     pairs.push([client, upstream]);
   });
@@ -36,15 +62,7 @@ export async function startCuttableProxy(target: string): Promise<CuttableProxy>
   if (address === null || typeof address === 'string') throw new Error('the proxy has no TCP address');
   return {
     address: `127.0.0.1:${address.port}`,
-    cut: () => {
-      isCut = true;
-      for (const [client, upstream] of pairs) {
-        client.unpipe(upstream);
-        upstream.unpipe(client);
-        client.pause();
-        upstream.pause();
-      }
-    },
+    cut,
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool } from 'pg';
+import type { NewTask } from '../../src/store/task-store';
 import { workflowIdForTask } from '../../workflows/definitions';
 
 export interface TaskRowFields {
@@ -31,6 +32,21 @@ export async function insertTask(pool: Pool, fields: TaskRowFields): Promise<str
     ],
   );
   return id;
+}
+
+/** A new task as POST /v1/tasks stores it (TaskStore.create) before starting its workflow: the stand-in agent. */
+export function newTask(prompt: string): NewTask {
+  const id = randomUUID();
+  return {
+    id,
+    prompt,
+    agent: 'stand-in',
+    timeoutSeconds: 60,
+    maxAttempts: 1,
+    priority: 3,
+    labels: {},
+    workflowId: workflowIdForTask(id),
+  };
 }
 
 export interface TaskRow {

@@ -73,13 +73,15 @@ export class LogStreamService {
     let cursor: LogCursor = { attempt: 0, seq: -1 };
     if (opts.lastEventId !== undefined && opts.lastEventId.trim() !== '') {
       const m = EVENT_ID.exec(opts.lastEventId.trim());
-      if (!m) {
+      const at = m && { run: Number(m[1]), cursor: { attempt: Number(m[2]), seq: Number(m[3]) } };
+      // Every id the stream sends is a stored chunk's: any other (of a run the task never had, say) is
+      // no place to resume from.
+      if (!at || !(await this.store.hasChunk(taskId, at.run, at.cursor))) {
         throw badFields([
           { field: 'Last-Event-ID', problems: ['Last-Event-ID must be the id of an event this stream sent'] },
         ]);
       }
-      run = Number(m[1]);
-      cursor = { attempt: Number(m[2]), seq: Number(m[3]) };
+      ({ run, cursor } = at);
     }
 
     const abort = new AbortController();

@@ -6,6 +6,7 @@ import type { AtelierConfig } from '../../config/env';
 import { PlanStore, type NewPlanTask, type PlanRow, type PlanTaskRow } from '../../store/plan-store';
 import { workflowIdForPlan, workflowIdForTask, type PlanInput } from '../../../workflows/definitions';
 import { findGraphProblems } from '../../../workflows/plan-graph';
+import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields, type FieldProblem } from '../http/validation';
 import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
@@ -68,9 +69,10 @@ export class PlansService {
    * process is starting it, or it is no longer stranded.
    */
   startStranded(id: string): Promise<boolean> {
-    return this.store.startStranded(id, async (plan) =>
-      startStoredWorkflow(this.temporal, await this.submission(plan, false)),
-    );
+    return this.store.startStranded(id, async (plan) => {
+      const submission = await this.submission(plan, false);
+      return lockedTemporalCall(this.temporal, () => startStoredWorkflow(this.temporal, submission));
+    });
   }
 
   private async submission(plan: PlanRow, created: boolean): Promise<StoredSubmission> {

@@ -12,7 +12,16 @@ export class RunsController {
   @HttpCode(202)
   @ApiOperation({ summary: 'Run a finished task again: same workflow id and input, a new run.' })
   @ApiResponse({ status: 202, description: 'The new run was started; see `runs` in GET /v1/tasks/:id.' })
-  @ApiResponse({ status: 409, description: 'The task has not finished yet.' })
+  @ApiResponse({
+    status: 409,
+    description:
+      'The task has not finished yet, or another retry or reset of it won a race. A task whose run closed in Temporal without recording its end (terminated or timed out there) is recorded failed (class crash) and retried.',
+  })
+  @ApiResponse({
+    status: 503,
+    description:
+      'Temporal could not be reached or did not answer within 30 s; no run is recorded, and retrying is safe.',
+  })
   retry(@Param('id') id: string) {
     return this.runs.retry(id);
   }
@@ -25,6 +34,11 @@ export class RunsController {
     status: 409,
     description:
       'The task has not failed, has no failed step to reset to, or ran with file locks or a git worktree (retry it instead).',
+  })
+  @ApiResponse({
+    status: 503,
+    description:
+      'Temporal could not be reached or did not answer within 30 s; no run is recorded, and retrying is safe.',
   })
   reset(@Param('id') id: string) {
     return this.runs.reset(id);

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   ConflictException,
   Inject,
@@ -17,11 +16,15 @@ import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-wor
 import type { temporal } from '@temporalio/proto';
 import Long from 'long';
 import type { AtelierConfig } from '../../config/env';
-import { RunStore, type LockedTask } from '../../store/run-store';
+import { AttemptStore } from '../../store/attempt-store';
+import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
+import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import { taskLinks } from '../tasks/task-view';
+import { recordRunClosedInTemporal } from './closed-run';
 import { findResetPoint } from './reset-point';
+import { resetRequestId } from './reset-request-id';
 import { isUuid, type AgentTaskInput } from '../../../workflows/definitions';
 import { taskWorkflowInput } from '../tasks/task-workflow-input';
 
@@ -71,6 +74,7 @@ export class RunsService {
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
     private readonly tasks: TaskStore,
     private readonly runs: RunStore,
+    private readonly attempts: AttemptStore,
   ) {}
 
   private async find(id: string): Promise<TaskRow> {
@@ -81,33 +85,48 @@ export class RunsService {
 
   /**
    * A new run of a finished task under the same workflow id, with the same workflow input as the run
-   * before (read from that run's history; rebuilt from the task when the history is gone).
+   * before (read from that run's history; rebuilt from the task when the history is gone). A task
+   * whose run closed in Temporal without recording its end is recorded failed first (closed-run.ts).
    */
   async retry(id: string): Promise<NewRun> {
-    const task = await this.find(id);
-    const refuseUnlessFinished = (t: Pick<LockedTask, 'status'>): void => {
-      if (!TERMINAL.has(t.status)) {
-        throw new ConflictException(`task ${id} is ${t.status}: only a finished task can be retried`);
-      }
-    };
-    refuseUnlessFinished(task);
+    const found = await this.find(id);
+    const ended = TERMINAL.has(found.status)
+      ? undefined
+      : await recordRunClosedInTemporal(this.temporal, this.attempts, found);
+    const task = ended === undefined ? found : { ...found, status: ended };
+    if (!TERMINAL.has(task.status)) {
+      throw new ConflictException(`task ${id} is ${task.status}: only a finished task can be retried`);
+    }
     const recipe = await this.recipeOf(task);
-    const started = await this.runs.startRun(id, 'retry', refuseUnlessFinished, async () => {
-      try {
-        const handle = await this.temporal.workflow.start(recipe.workflowType, {
-          workflowId: task.workflow_id,
-          taskQueue: recipe.taskQueue,
-          args: recipe.args,
-          priority: { priorityKey: recipe.priorityKey },
-        });
-        return { runId: handle.firstExecutionRunId };
-      } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) {
-          throw new ConflictException(`task ${id} still has a running workflow; try again when it has closed`);
+    const started = await this.runs.startRun(
+      id,
+      'retry',
+      (t) => {
+        // Another retry may have started a run between the read above and this lock (and it may have
+        // ended already): that run is the one to look at now, not a reason to start one more.
+        if (!TERMINAL.has(t.status) || t.run_id !== task.run_id) {
+          throw new ConflictException(`task ${id} changed meanwhile (now ${t.status}); look again and retry`);
         }
-        throw unavailable('could not start the new run', err);
-      }
-    });
+      },
+      async () => {
+        try {
+          const handle = await lockedTemporalCall(this.temporal, () =>
+            this.temporal.workflow.start(recipe.workflowType, {
+              workflowId: task.workflow_id,
+              taskQueue: recipe.taskQueue,
+              args: recipe.args,
+              priority: { priorityKey: recipe.priorityKey },
+            }),
+          );
+          return { runId: handle.firstExecutionRunId };
+        } catch (err) {
+          if (err instanceof WorkflowExecutionAlreadyStartedError) {
+            throw new ConflictException(`task ${id} still has a running workflow; try again when it has closed`);
+          }
+          throw unavailable('could not start the new run', err);
+        }
+      },
+    );
     if (!started) throw new NotFoundException(`no task ${id}`);
     return this.answer(task, 'retry', started);
   }
@@ -145,13 +164,16 @@ export class RunsService {
       },
       async () => {
         try {
-          const res = await this.temporal.workflowService.resetWorkflowExecution({
-            namespace: this.config.TEMPORAL_NAMESPACE,
-            workflowExecution: { workflowId: task.workflow_id, runId },
-            reason: `atelier: reset to before the last failed step (${point.activityType}, event ${point.failedEventId})`,
-            workflowTaskFinishEventId: Long.fromNumber(point.workflowTaskCompletedEventId),
-            requestId: randomUUID(),
-          });
+          const res = await lockedTemporalCall(this.temporal, () =>
+            this.temporal.workflowService.resetWorkflowExecution({
+              namespace: this.config.TEMPORAL_NAMESPACE,
+              workflowExecution: { workflowId: task.workflow_id, runId },
+              reason: `atelier: reset to before the last failed step (${point.activityType}, event ${point.failedEventId})`,
+              workflowTaskFinishEventId: Long.fromNumber(point.workflowTaskCompletedEventId),
+              // The same for every try: a reset Temporal made but whose transaction failed is not made twice.
+              requestId: resetRequestId(task.workflow_id, runId, point.workflowTaskCompletedEventId),
+            }),
+          );
           return {
             runId: res.runId,
             detail: { resetToEventId: point.workflowTaskCompletedEventId, failedEventId: point.failedEventId },
@@ -198,7 +220,6 @@ export class RunsService {
     }
   }
 
-  /** The previous run's start, from its history; rebuilt from the task row when that is gone. */
   /** What the run held for as long as it ran: file locks, a git worktree (from its workflow input). */
   private async heldResources(events: HistoryEvent[]): Promise<string | undefined> {
     const payloads = events[0]?.workflowExecutionStartedEventAttributes?.input?.payloads;
@@ -210,6 +231,7 @@ export class RunsService {
     return undefined;
   }
 
+  /** The previous run's start, from its history; rebuilt from the task row when that is gone. */
   private async recipeOf(task: TaskRow): Promise<StartRecipe> {
     let events: HistoryEvent[] = [];
     try {

@@ -43,7 +43,11 @@ export class TasksController {
   @Post(':id/cancel')
   @HttpCode(202)
   @ApiOperation({ summary: "Cancel a task: its agent's process group is killed, status becomes cancelled." })
-  @ApiResponse({ status: 409, description: 'The task already succeeded or failed.' })
+  @ApiResponse({
+    status: 409,
+    description:
+      'The task already succeeded or failed, or its workflow is no longer running (a run that closed in Temporal without recording its end, terminated or timed out there, is recorded failed, class crash).',
+  })
   cancel(@Param('id') id: string) {
     return this.tasks.cancel(id);
   }
@@ -51,6 +55,10 @@ export class TasksController {
   @Get(':id/logs')
   @Header('Content-Type', 'text/plain; charset=utf-8')
   @ApiOperation({ summary: "The agent's stdout and stderr so far, as text; ?attempt=N for one attempt." })
+  @ApiResponse({
+    status: 400,
+    description: 'A bad attempt or follow value, or a Last-Event-ID this stream never sent; `fields` names it.',
+  })
   @ApiQuery({ name: 'attempt', required: false, type: Number })
   @ApiQuery({
     name: 'follow',

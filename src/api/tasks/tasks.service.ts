@@ -3,14 +3,17 @@ import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavai
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentProfile, AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
+import { AttemptStore } from '../../store/attempt-store';
 import { PlanStore } from '../../store/plan-store';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
 import { CANCEL_PLAN_TASK_SIGNAL, workflowIdForTask } from '../../../workflows/definitions';
+import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields } from '../http/validation';
 import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
 import { repoProblems } from './task-repo-input';
+import { recordRunClosedInTemporal } from '../runs/closed-run';
 import { runsView } from '../runs/run-view';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreateTaskDto } from './dto/create-task.dto';
@@ -34,6 +37,7 @@ export class TasksService {
     private readonly store: TaskStore,
     private readonly runs: RunStore,
     private readonly plans: PlanStore,
+    private readonly attempts: AttemptStore,
   ) {}
 
   /**
@@ -101,7 +105,9 @@ export class TasksService {
    * process is starting it, or it is no longer stranded.
    */
   startStranded(id: string): Promise<boolean> {
-    return this.store.startStranded(id, (task) => startStoredWorkflow(this.temporal, this.submission(task, false)));
+    return this.store.startStranded(id, (task) =>
+      lockedTemporalCall(this.temporal, () => startStoredWorkflow(this.temporal, this.submission(task, false))),
+    );
   }
 
   private submission(task: TaskRow, created: boolean): StoredSubmission {
@@ -176,12 +182,19 @@ export class TasksService {
   /**
    * Requests cancellation; the workflow kills the agent's process group and records `cancelled`. A
    * plan's task not started yet has no workflow: its plan is asked to cancel it (it never starts it,
-   * or cancels it if it started meanwhile).
+   * or cancels it if it started meanwhile). A task whose run closed in Temporal without recording its
+   * end is recorded failed (closed-run.ts), and the cancel refused.
    */
   async cancel(id: string): Promise<{ id: string; status: string }> {
     const task = await this.find(id);
     if (task.status === 'cancelled') return { id, status: task.status };
     if (TERMINAL.has(task.status)) throw new ConflictException(`task ${id} already ${task.status}`);
+    // Temporal takes the cancel of a closed workflow as done: ask first whether the run still runs.
+    const ended = await recordRunClosedInTemporal(this.temporal, this.attempts, task);
+    if (ended === 'cancelled') return { id, status: ended };
+    if (ended !== undefined) {
+      throw new ConflictException(`task ${id} already ${ended}: its workflow is no longer running`);
+    }
     try {
       await this.temporal.workflow.getHandle(task.workflow_id).cancel();
     } catch (err) {

@@ -1,0 +1,139 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { ServiceUnavailableException } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { Pool } from 'pg';
+import { createApp } from '../../src/api/create-app';
+import { LOCKED_TEMPORAL_CALL_MS } from '../../src/api/http/locked-temporal-call';
+import { PlansService } from '../../src/api/plans/plans.service';
+import { TasksService } from '../../src/api/tasks/tasks.service';
+import { loadAgentsFile } from '../../src/config/agents-file';
+import { loadConfig } from '../../src/config/env';
+import { createLogger } from '../../src/logging/logger';
+import { PlanStore } from '../../src/store/plan-store';
+import { TaskStore } from '../../src/store/task-store';
+import { workflowIdForPlan } from '../../workflows/definitions';
+import { call, type ErrorBody } from '../support/http-api';
+import { startCuttableProxy, type CuttableProxy } from '../support/cuttable-proxy';
+import { TEST_AGENTS_FILE, testEnv, uniqueQueue } from '../support/test-env';
+import { newTask } from '../support/task-rows';
+import { waitFor } from '../support/wait-for';
+
+/** `promise`, or a failure naming `what` once `ms` have passed. */
+async function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not end within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The Temporal calls the API makes while it holds a row lock (and the pool connection of its
+ * transaction) have a deadline. An API process in this test, whose Temporal is behind a proxy that
+ * goes silent, without a reset, from the first request naming the API's workflow task queue: only
+ * workflow starts do. Nobody polls that queue.
+ */
+describe('a Temporal that stops answering while the API holds a row lock', { timeout: 120_000 }, () => {
+  const workflowQueue = uniqueQueue('wf-hung');
+  let proxy: CuttableProxy;
+  let app: NestExpressApplication;
+  let baseUrl: string;
+  let pool: Pool;
+
+  before(async () => {
+    pool = new Pool({ connectionString: testEnv.databaseUrl, max: 2 });
+    proxy = await startCuttableProxy(testEnv.temporalAddress, { cutOnSend: workflowQueue });
+    const config = loadConfig({
+      DATABASE_URL: testEnv.databaseUrl,
+      TEMPORAL_ADDRESS: proxy.address,
+      ATELIER_WORKFLOW_QUEUE: workflowQueue,
+      ATELIER_AGENT_QUEUE: uniqueQueue('agents-hung'),
+      ATELIER_AGENTS_FILE: TEST_AGENTS_FILE,
+      // Its sweeper leaves the rows below to the test.
+      ATELIER_STRANDED_AFTER_SECONDS: '3600',
+    });
+    app = await createApp(config, loadAgentsFile(TEST_AGENTS_FILE), createLogger('api', 'silent'));
+    await app.listen(0, '127.0.0.1');
+    baseUrl = await app.getUrl();
+  });
+
+  after(async () => {
+    // Closing the proxy first fails whatever still waits on it, so the app can close.
+    await proxy?.close();
+    await app?.close();
+    await pool?.end();
+  });
+
+  it('answers a retry 503 after the deadline, and the starts of stranded submissions fail: no lock is kept', async () => {
+    // A failed task whose run Temporal does not know (so its retry is rebuilt from the row).
+    const failed = (await new TaskStore(pool).create(newTask('@print never runs'))).task.id;
+    await pool.query(`UPDATE tasks SET status = 'failed', run_id = $2, finished_at = now() WHERE id = $1`, [
+      failed,
+      randomUUID(),
+    ]);
+    const strandedTask = (await new TaskStore(pool).create(newTask('@print never runs'))).task.id;
+    const strandedPlan = randomUUID();
+    await new PlanStore(pool).create({
+      id: strandedPlan,
+      maxParallel: 1,
+      onFailure: 'stop',
+      workflowId: workflowIdForPlan(strandedPlan),
+      tasks: [{ ...newTask('@print never runs'), key: 'only', dependsOn: [] }],
+    });
+
+    const bound = LOCKED_TEMPORAL_CALL_MS + 10_000;
+    const retrying = Promise.allSettled([
+      within('the retry', bound, call(baseUrl, 'POST', `/v1/tasks/${failed}/retry`)),
+    ]);
+    // The retry reads its run's history first, with no lock held: the starts below silence the line
+    // only once it holds the task's row lock, for its own start.
+    await waitFor('the retry to hold the row lock of its task', async () => {
+      const free = await pool.query('SELECT id FROM tasks WHERE id = $1 FOR UPDATE SKIP LOCKED', [failed]);
+      return free.rowCount === 0;
+    });
+    const [task, plan] = await Promise.allSettled([
+      within("the stranded task's start", bound, app.get(TasksService).startStranded(strandedTask)),
+      within("the stranded plan's start", bound, app.get(PlansService).startStranded(strandedPlan)),
+    ]);
+    const [retry] = await retrying;
+
+    assert.equal(retry.status, 'fulfilled', retry.status === 'rejected' ? String(retry.reason) : '');
+    assert.equal(retry.value.status, 503, retry.value.text);
+    assert.match((retry.value.json as ErrorBody).message, /could not start the new run/);
+    for (const [what, started] of [
+      ['task', task],
+      ['plan', plan],
+    ] as const) {
+      assert.equal(started.status, 'rejected', `the stranded ${what} was not started`);
+      assert.ok(started.reason instanceof ServiceUnavailableException, String(started.reason));
+      assert.match(started.reason.message, new RegExp(`could not start the ${what} workflow`));
+    }
+
+    // Every transaction ended: the rows are free, and none records a run.
+    const db = await pool.connect();
+    try {
+      await db.query('BEGIN');
+      const tasks = await db.query<{ id: string; status: string; current_run: number; run_id: string | null }>(
+        'SELECT id, status, current_run, run_id FROM tasks WHERE id = ANY($1) FOR UPDATE NOWAIT',
+        [[failed, strandedTask]],
+      );
+      const byId = new Map(tasks.rows.map((r) => [r.id, r]));
+      assert.deepEqual([byId.get(failed)?.status, byId.get(failed)?.current_run], ['failed', 1]);
+      assert.equal(byId.get(strandedTask)?.run_id, null);
+      const plans = await db.query<{ run_id: string | null }>(
+        'SELECT run_id FROM plans WHERE id = $1 FOR UPDATE NOWAIT',
+        [strandedPlan],
+      );
+      assert.equal(plans.rows[0]?.run_id, null);
+    } finally {
+      await db.query('ROLLBACK');
+      db.release();
+    }
+  });
+});
