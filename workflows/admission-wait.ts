@@ -7,6 +7,14 @@ import type { AdmissionWait } from './definitions';
  * rounds to its history.
  */
 const MAX_WAIT_RECHECK_MS = 5 * 60_000;
+/**
+ * A wait that has gone on for this many looks (a day and more) is looked at every hour at most: each
+ * look adds about a dozen events to the task's history, and Temporal ends a workflow whose history
+ * reaches 51,200. Every five minutes that limit would come after about sixteen days of waiting (a task
+ * that spent its own budget waits until someone raises it); hourly, after months.
+ */
+const LONG_WAIT_ROUNDS = 300;
+const LONG_WAIT_RECHECK_MS = 60 * 60_000;
 /** Nor shorter, so a wait that is due already does not spin. */
 const MIN_WAIT_RECHECK_MS = 50;
 /** A half-open breaker (its probe runs) closes without waking anyone: looked at this often at least. */
@@ -15,7 +23,7 @@ const UNWOKEN_WAIT_RECHECK_MS = 30_000;
 /**
  * When a task held back asks for admission again: at the earliest moment a wait may lift by itself
  * (breaker cooldown, start window), else after the recheck interval, growing by half per `round` so a
- * task held back for hours keeps a small history. `overdue`: whether the earliest wait was due already
+ * task held back for hours keeps a small history (to five minutes; to an hour after LONG_WAIT_ROUNDS). `overdue`: whether the earliest wait was due already
  * (its `until` passed). `until` is by the database's clock, which may run behind the workflow's; so
  * after `overdueRounds` such answers in a row the task looks again after 50 ms, then 100, 200… rather
  * than every 50 ms for as long as the clocks differ.
@@ -28,9 +36,10 @@ export function nextLook(
   now: number,
 ): { delayMs: number; overdue: boolean } {
   const unwoken = waits.some((w) => w.kind === 'breaker_open' && w.until === null);
-  const polling = Math.min(recheckMs * 1.5 ** round, unwoken ? UNWOKEN_WAIT_RECHECK_MS : MAX_WAIT_RECHECK_MS);
+  const longest = round >= LONG_WAIT_ROUNDS ? LONG_WAIT_RECHECK_MS : MAX_WAIT_RECHECK_MS;
+  const polling = Math.min(recheckMs * 1.5 ** round, unwoken ? UNWOKEN_WAIT_RECHECK_MS : longest);
   const dueIn = Math.min(...waits.map((w) => (w.until === null ? polling : w.until - now)));
   const overdue = dueIn <= 0;
   const floor = overdue ? Math.min(MIN_WAIT_RECHECK_MS * 2 ** overdueRounds, polling) : MIN_WAIT_RECHECK_MS;
-  return { delayMs: Math.min(Math.max(dueIn, floor), MAX_WAIT_RECHECK_MS), overdue };
+  return { delayMs: Math.min(Math.max(dueIn, floor), longest), overdue };
 }

@@ -125,7 +125,7 @@ const envSchema = z.object({
   ATELIER_WORKTREE_ROOT: z.string().regex(/^\//, 'must be an absolute path').optional(),
   ATELIER_SHUTDOWN_GRACE_SECONDS: z.coerce.number().int().min(0).max(86_400).default(30),
   ATELIER_RETRY_BACKOFF_SECONDS: z.coerce.number().min(0).max(3600).default(1),
-  /** How often a task held back by a breaker, a limit or a budget asks again (it grows to 5 minutes while it waits). */
+  /** How often a task held back by a breaker, a limit or a budget asks again (it grows to 5 minutes while it waits, to an hour after a day). */
   ATELIER_WAIT_RECHECK_SECONDS: z.coerce.number().min(0.05).max(3600).default(5),
   /**
    * How long a running attempt's slot stays taken without renewal (a dead agent worker frees it after

@@ -21,6 +21,15 @@ describe('nextLook', () => {
     assert.equal(nextLook([wait(null, 'concurrency')], 5_000, 40, 0, NOW).delayMs, 5 * 60_000);
   });
 
+  it('looks hourly at most at a wait that has gone on for a day of looks, so its history stays small', () => {
+    assert.equal(nextLook([wait(null, 'task_budget')], 5_000, 299, 0, NOW).delayMs, 5 * 60_000);
+    assert.equal(nextLook([wait(null, 'task_budget')], 5_000, 300, 0, NOW).delayMs, 60 * 60_000);
+    // A wait that lifts by itself later (the day's budget, tomorrow) is looked at hourly meanwhile.
+    assert.equal(nextLook([wait(NOW + 20 * 3_600_000, 'daily_budget')], 5_000, 300, 0, NOW).delayMs, 60 * 60_000);
+    // A half-open breaker, which nothing wakes, stays at 30 s.
+    assert.equal(nextLook([wait(null, 'breaker_open')], 5_000, 400, 0, NOW).delayMs, 30_000);
+  });
+
   it('looks again soon at a wait that is due already, then less and less often while it stays due', () => {
     // The database's clock runs a second behind: its `until` keeps being past by the workflow's.
     const delays = [0, 1, 2, 3, 4].map((overdueRounds) => nextLook([wait(NOW - 1_000)], 5_000, 9, overdueRounds, NOW));
