@@ -7,6 +7,9 @@ import { LOCK_SIGNALS, workflowIdForLocks, type LockRequest } from '../../workfl
  * another workflow, describe workflows). Both are idempotent: the lock manager recognises a repeated
  * request by its id, and describing changes nothing.
  */
+/** How many runs `endedWorkflows` asks Temporal about at once. */
+const DESCRIBE_AT_ONCE = 20;
+
 export function createLockActivities(deps: {
   client: Client;
   /** How often a lock manager started here looks for holders that ended without releasing. */
@@ -27,17 +30,25 @@ export function createLockActivities(deps: {
       });
     },
 
-    /** Of the given workflow runs, those that no longer run, as `<workflow id>/<run id>`. */
+    /**
+     * Of the given workflow runs, those that no longer run, as `<workflow id>/<run id>`. Asked
+     * `DESCRIBE_AT_ONCE` at a time: a long lock table is checked within the activity's time limit, and
+     * the manager, which grants nothing meanwhile, waits for it briefly.
+     */
     async endedWorkflows(args: { runs: { workflowId: string; runId: string }[] }): Promise<string[]> {
-      const ended: string[] = [];
-      for (const { workflowId, runId } of args.runs) {
+      const hasEnded = async ({ workflowId, runId }: { workflowId: string; runId: string }): Promise<boolean> => {
         try {
-          const d = await deps.client.workflow.getHandle(workflowId, runId).describe();
-          if (d.status.name !== 'RUNNING') ended.push(`${workflowId}/${runId}`);
+          return (await deps.client.workflow.getHandle(workflowId, runId).describe()).status.name !== 'RUNNING';
         } catch (err) {
-          if (err instanceof WorkflowNotFoundError) ended.push(`${workflowId}/${runId}`);
-          else throw err;
+          if (err instanceof WorkflowNotFoundError) return true;
+          throw err;
         }
+      };
+      const ended: string[] = [];
+      for (let at = 0; at < args.runs.length; at += DESCRIBE_AT_ONCE) {
+        const batch = args.runs.slice(at, at + DESCRIBE_AT_ONCE);
+        const answers = await Promise.all(batch.map(hasEnded));
+        batch.forEach((run, i) => answers[i] && ended.push(`${run.workflowId}/${run.runId}`));
       }
       return ended;
     },
