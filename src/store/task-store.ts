@@ -285,16 +285,4 @@ export class TaskStore {
     );
     return res.rows;
   }
-
-  /** The agent's output so far, in order; one attempt, or all of them; of run `run`, else the current run. */
-  async logs(id: string, attempt?: number, run?: number): Promise<{ attempt: number; data: string }[]> {
-    const res = await this.pool.query<{ attempt: number; data: string }>(
-      `SELECT attempt, data FROM task_logs
-       WHERE task_id = $1 AND ($2::int IS NULL OR attempt = $2)
-         AND run = COALESCE($3::int, (SELECT current_run FROM tasks WHERE id = $1))
-       ORDER BY attempt, seq`,
-      [id, attempt ?? null, run ?? null],
-    );
-    return res.rows;
-  }
 }

@@ -206,6 +206,24 @@ describe('tasks over HTTP against the whole service', () => {
     );
   });
 
+  it('serves a log of many chunks whole and in order, over several reads (attempts, then chunks)', async () => {
+    const { id } = await submit(stack.baseUrl, { prompt: '@print first' });
+    await waitForEnd(stack.baseUrl, id);
+    // 1,000 more chunks across attempts 2 and 3 (as a long run stores them), out of order in the table.
+    const chunks = Array.from({ length: 1000 }, (_, i) => ({ attempt: 2 + (i % 2), seq: Math.floor(i / 2) }));
+    await pool.query(
+      `INSERT INTO task_logs (task_id, run, attempt, seq, stream, data)
+       SELECT $1, 1, a, s, 'stdout', 'a' || a || 's' || s || E'\n' FROM unnest($2::int[], $3::int[]) AS c(a, s)`,
+      [id, chunks.map((c) => c.attempt).reverse(), chunks.map((c) => c.seq).reverse()],
+    );
+    const expected = (attempt: number) => Array.from({ length: 500 }, (_, seq) => `a${attempt}s${seq}\n`).join('');
+    const all = await call(stack.baseUrl, 'GET', `/v1/tasks/${id}/logs`);
+    assert.equal(all.status, 200);
+    assert.equal(all.text, `first\n${expected(2)}${expected(3)}`);
+    const third = await call(stack.baseUrl, 'GET', `/v1/tasks/${id}/logs?attempt=3`);
+    assert.equal(third.text, expected(3));
+  });
+
   it('refuses to cancel a task that already finished (409)', async () => {
     const { id } = await submit(stack.baseUrl, { prompt: 'done quickly' });
     assert.equal((await waitForEnd(stack.baseUrl, id)).status, 'succeeded');

@@ -66,6 +66,28 @@ export class LogStreamService {
     for (const abort of this.streams) abort.abort();
   }
 
+  /**
+   * `GET /v1/tasks/:id/logs`: the current run's output so far as plain text, read and sent a page of
+   * chunks at a time, so a long log (up to 64 Mi characters an attempt) is never held whole.
+   */
+  async text(taskId: string, attempt: number | undefined): Promise<StreamableFile> {
+    const state = isUuid(taskId) ? await this.store.taskState(taskId) : undefined;
+    if (!state) throw new NotFoundException(`no task ${taskId}`);
+    const { store } = this;
+    const run = state.currentRun;
+    async function* chunks(): AsyncGenerator<string> {
+      let after: LogCursor = { attempt: 0, seq: -1 };
+      for (;;) {
+        const page = await store.chunksAfter(taskId, run, after, attempt, PAGE);
+        for (const chunk of page) yield chunk.data;
+        const last = page.at(-1);
+        if (last === undefined || page.length < PAGE) return;
+        after = { attempt: last.attempt, seq: last.seq };
+      }
+    }
+    return new StreamableFile(Readable.from(chunks()), { type: 'text/plain; charset=utf-8' });
+  }
+
   async follow(taskId: string, opts: FollowOptions, res: Response): Promise<StreamableFile> {
     const state = isUuid(taskId) ? await this.store.taskState(taskId) : undefined;
     if (!state) throw new NotFoundException(`no task ${taskId}`);

@@ -216,10 +216,4 @@ export class TasksService {
       throw new ServiceUnavailableException(`could not cancel: ${(err as Error).message}`);
     }
   }
-
-  async logs(id: string, attempt?: number): Promise<string> {
-    await this.find(id);
-    const chunks = await this.store.logs(id, attempt);
-    return chunks.map((c) => c.data).join('');
-  }
 }
