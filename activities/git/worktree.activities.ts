@@ -144,8 +144,9 @@ export const taskWorkSaver =
 export function createWorktreeActivities(deps: WorktreeDeps) {
   const mutex = new RepoMutex();
   const run = deps.git ?? gitVia();
-  // A command stops with the activity that runs it, cancelled or timed out (its signal fires then
-  // too), so a git that hangs cannot hold the repository's lock for good.
+  // A command stops with the activity that runs it: timed out, or its worker shutting down (these
+  // activities do not heartbeat, so a cancel arrives only so). A git that hangs cannot hold the
+  // repository's lock for good.
   const git: Git = (cwd, args) => run(cwd, args, runningActivitySignal());
 
   const headOf = async (cwd: string, ref = 'HEAD'): Promise<string> =>

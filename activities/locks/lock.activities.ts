@@ -2,14 +2,14 @@ import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { LOCK_SIGNALS, workflowIdForLocks, type LockRequest } from '../../workflows/definitions';
 
+/** How many runs `endedWorkflows` asks Temporal about at once. */
+const DESCRIBE_AT_ONCE = 20;
+
 /**
  * Activities of the workflow workers for file locks: what a workflow cannot do itself (signal-with-start
  * another workflow, describe workflows). Both are idempotent: the lock manager recognises a repeated
  * request by its id, and describing changes nothing.
  */
-/** How many runs `endedWorkflows` asks Temporal about at once. */
-const DESCRIBE_AT_ONCE = 20;
-
 export function createLockActivities(deps: {
   client: Client;
   /** How often a lock manager started here looks for holders that ended without releasing. */

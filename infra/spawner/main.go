@@ -184,11 +184,14 @@ func waitExited(pid int) bool {
 
 // After its agent has exited, an agent's output stays open only while a process that left the agent's
 // process group (a session of its own: a daemon) still holds it. The spawner waits this long for such a
-// process to close it, then kills it, and after killGrace more stops reading if one still does.
-// Variables, so that tests can shorten them.
+// process to close it, then kills it, and after killGrace more stops reading if one still does. Output
+// that nothing holds is read to its end, for up to drainLimit after the grace (a worker that takes
+// frames that slowly is stuck; a holder /proc does not show would be found no other way). Variables,
+// so that tests can shorten them.
 var (
 	outputGrace = 2 * time.Second
 	killGrace   = time.Second
+	drainLimit  = time.Minute
 )
 
 // socketInodes are the inodes of sockets, as /proc/<pid>/fd shows them ("socket:[inode]").
@@ -257,6 +260,11 @@ func awaitOutputClosed(reading *sync.WaitGroup, inodes map[string]bool, readEnds
 		return
 	case <-time.After(outputGrace):
 	}
+	closeOutput := func() {
+		for _, f := range readEnds {
+			_ = f.Close()
+		}
+	}
 	if killHolders(inodes) > 0 {
 		select {
 		case <-done:
@@ -264,12 +272,15 @@ func awaitOutputClosed(reading *sync.WaitGroup, inodes map[string]bool, readEnds
 		case <-time.After(killGrace):
 		}
 		if len(holders(inodes)) > 0 {
-			for _, f := range readEnds {
-				_ = f.Close()
-			}
+			closeOutput()
 		}
 	}
-	<-done
+	select {
+	case <-done:
+	case <-time.After(drainLimit):
+		closeOutput()
+		<-done
+	}
 }
 
 // start runs one request. It is called from a single goroutine locked to its OS thread: a child's

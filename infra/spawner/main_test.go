@@ -13,9 +13,9 @@ import (
 
 // shortGraces shortens the output graces for one test.
 func shortGraces(t *testing.T) {
-	savedOutput, savedKill := outputGrace, killGrace
-	outputGrace, killGrace = 50*time.Millisecond, 50*time.Millisecond
-	t.Cleanup(func() { outputGrace, killGrace = savedOutput, savedKill })
+	savedOutput, savedKill, savedDrain := outputGrace, killGrace, drainLimit
+	outputGrace, killGrace, drainLimit = 50*time.Millisecond, 50*time.Millisecond, time.Second
+	t.Cleanup(func() { outputGrace, killGrace, drainLimit = savedOutput, savedKill, savedDrain })
 }
 
 // startHolder starts a process in a session of its own (a daemon) that holds `output` open.
@@ -112,4 +112,21 @@ func TestKillAllKillsProcessesHoldingAnAgentsOutput(t *testing.T) {
 
 	killAll()
 	assertKilled(t, daemon)
+}
+
+// Output nobody is seen to hold, which a reader never finishes, is closed after drainLimit: the run ends.
+func TestOutputNeverReadToItsEndIsClosedInTheEnd(t *testing.T) {
+	shortGraces(t)
+	mine, theirs, err := socketPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer theirs.Close() // held open here, where /proc shows it: as by a holder it cannot see
+	var reading sync.WaitGroup
+	reading.Add(1)
+	go func() {
+		defer reading.Done()
+		_, _ = io.ReadAll(mine) // ends once the output is closed on this side
+	}()
+	awaitOutputClosed(&reading, map[string]bool{}, []*os.File{mine})
 }

@@ -34,6 +34,8 @@ describe('GET /health/ready', () => {
     db.host = proxy.address;
     const config = loadConfig({
       DATABASE_URL: db.toString(),
+      // The test run's database: this API starts none of the rows other tests leave unstarted.
+      ATELIER_STRANDED_AFTER_SECONDS: '86400',
       TEMPORAL_ADDRESS: testEnv.temporalAddress,
       ATELIER_WORKFLOW_QUEUE: workflowQueue,
       ATELIER_AGENT_QUEUE: uniqueQueue('agents-health'),

@@ -56,7 +56,7 @@ describe('a Temporal that stops answering while the API holds a row lock', { tim
       ATELIER_AGENT_QUEUE: uniqueQueue('agents-hung'),
       ATELIER_AGENTS_FILE: TEST_AGENTS_FILE,
       // Its sweeper leaves the rows below to the test.
-      ATELIER_STRANDED_AFTER_SECONDS: '3600',
+      ATELIER_STRANDED_AFTER_SECONDS: '86400',
     });
     app = await createApp(config, loadAgentsFile(TEST_AGENTS_FILE), createLogger('api', 'silent'));
     await app.listen(0, '127.0.0.1');

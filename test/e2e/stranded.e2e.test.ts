@@ -46,12 +46,13 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
     }
   });
 
-  /** The runs Temporal has of a workflow id. */
-  const runsOf = async (workflowId: string): Promise<string[]> => {
-    const runs: string[] = [];
-    for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(wf.runId);
-    return runs;
-  };
+  /** The runs Temporal lists of a workflow id, once it lists any (its visibility store may lag). */
+  const runsOf = (workflowId: string): Promise<string[]> =>
+    waitFor(`Temporal to list ${workflowId}`, async () => {
+      const runs: string[] = [];
+      for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(wf.runId);
+      return runs.length > 0 ? runs : undefined;
+    });
 
   it('starts a task stored without its workflow once it is old enough, and runs it once', async () => {
     const stored = (await new TaskStore(pool).create(newTask('@print swept'))).task;
@@ -115,6 +116,20 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
     assert.ok(Date.parse(second?.startedAt ?? '') >= Date.parse(first?.finishedAt ?? ''), 'second waits for first');
     const runId = (await pool.query('SELECT run_id FROM plans WHERE id = $1', [planId])).rows[0].run_id;
     assert.deepEqual(await runsOf(workflowIdForPlan(planId)), [runId]);
+  });
+
+  it('cancels a task stored without its workflow: it is started and cancelled, and no sweep runs it later', async () => {
+    const stored = (await new TaskStore(pool).create(newTask('@hang'))).task;
+    const res = await call(stack.baseUrl, 'POST', `/v1/tasks/${stored.id}/cancel`);
+    assert.equal(res.status, 202, res.text);
+    assert.equal((await waitForEnd(stack.baseUrl, stored.id)).status, 'cancelled');
+    const runs = await runsOf(stored.workflow_id);
+    assert.equal(runs.length, 1, 'one run, started once');
+    const terminal = await pool.query('SELECT kind FROM task_events WHERE task_id = $1 AND terminal', [stored.id]);
+    assert.deepEqual(
+      terminal.rows.map((e) => e.kind),
+      ['cancelled'],
+    );
   });
 
   it('never runs a task again whose workflow has run already: Temporal refuses a second start', async () => {

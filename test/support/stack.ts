@@ -55,6 +55,9 @@ export async function spawnUp(env: NodeJS.ProcessEnv = {}, command: UpCommand = 
       // Several stacks run at once: each worker takes a free metrics port and registers it (GET /v1/workers).
       ATELIER_WORKFLOW_WORKER_METRICS_PORT: '0',
       ATELIER_AGENT_WORKER_METRICS_PORT: '0',
+      // Stacks share the test run's database: none may start the rows other tests leave unstarted on
+      // purpose (test/e2e/stranded.e2e.test.ts lowers it, on a database of its own).
+      ATELIER_STRANDED_AFTER_SECONDS: '86400',
       ...env,
     },
     stdio: [command.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],

@@ -20,7 +20,7 @@ const RECONNECT_MS = 1000;
 const DB_PATIENCE_MS = 30_000;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 /** Event ids are `<run>.<attempt>.<seq>`: the position of the chunk just sent. */
-const EVENT_ID = /^(\d{1,9})\.(\d{1,9})\.(-?\d{1,9})$/;
+const EVENT_ID = /^(\d{1,9})\.(\d{1,9})\.(\d{1,9})$/;
 
 export interface FollowOptions {
   attempt?: number;
@@ -74,15 +74,15 @@ export class LogStreamService {
     const state = isUuid(taskId) ? await this.store.taskState(taskId) : undefined;
     if (!state) throw new NotFoundException(`no task ${taskId}`);
     const { store } = this;
-    const run = state.currentRun;
+    const next = (after: LogCursor) => store.chunksAfter(taskId, state.currentRun, after, attempt, PAGE);
+    // Read before the answer starts: a database away then is a 503, not a cut stream.
+    const first = await next({ attempt: 0, seq: -1 });
     async function* chunks(): AsyncGenerator<string> {
-      let after: LogCursor = { attempt: 0, seq: -1 };
-      for (;;) {
-        const page = await store.chunksAfter(taskId, run, after, attempt, PAGE);
+      for (let page = first; ;) {
         for (const chunk of page) yield chunk.data;
         const last = page.at(-1);
         if (last === undefined || page.length < PAGE) return;
-        after = { attempt: last.attempt, seq: last.seq };
+        page = await next({ attempt: last.attempt, seq: last.seq });
       }
     }
     return new StreamableFile(Readable.from(chunks()), { type: 'text/plain; charset=utf-8' });

@@ -4,11 +4,16 @@ import type { AttemptStore } from '../../store/attempt-store';
 import type { TaskRow } from '../../store/task-store';
 import { FAILURE_CLASSES, type TerminalStatus } from '../../../workflows/definitions';
 
-/** How the run ended, as Temporal tells it; undefined while it runs. */
+/**
+ * How the run ended, as Temporal tells it; undefined while it or a later run of its workflow runs (a
+ * reset in the Temporal Web UI ends the run and starts another, which records itself at its first write).
+ */
 async function howRunEnded(temporal: Client, workflowId: string, runId: string): Promise<string | undefined> {
   try {
     const { status } = await temporal.workflow.getHandle(workflowId, runId).describe();
     if (status.name === 'RUNNING') return undefined;
+    const latest = await temporal.workflow.getHandle(workflowId).describe();
+    if (latest.runId !== runId && latest.status.name === 'RUNNING') return undefined;
     return `ended in Temporal (${status.name.toLowerCase().replaceAll('_', ' ')})`;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return 'is no longer known to Temporal';

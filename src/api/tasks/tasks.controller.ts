@@ -48,6 +48,7 @@ export class TasksController {
     description:
       'The task already succeeded or failed, or its workflow is no longer running (a run that closed in Temporal without recording its end, terminated or timed out there, is recorded failed, class crash).',
   })
+  @ApiResponse({ status: 503, description: 'Temporal could not be reached; nothing changed, and retrying is safe.' })
   cancel(@Param('id') id: string) {
     return this.tasks.cancel(id);
   }

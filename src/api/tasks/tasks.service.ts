@@ -26,6 +26,9 @@ import { isUuid } from '../../../workflows/definitions';
 import { isDirectory } from '../../fs/is-directory';
 
 const DEFAULT_PRIORITY = 3;
+
+const couldNotCancel = (err: unknown) =>
+  new ServiceUnavailableException(`could not cancel: ${err instanceof Error ? err.message : String(err)}`);
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 @Injectable()
@@ -182,8 +185,10 @@ export class TasksService {
   /**
    * Requests cancellation; the workflow kills the agent's process group and records `cancelled`. A
    * plan's task not started yet has no workflow: its plan is asked to cancel it (it never starts it,
-   * or cancels it if it started meanwhile). A task whose run closed in Temporal without recording its
-   * end is recorded failed (closed-run.ts), and the cancel refused.
+   * or cancels it if it started meanwhile). A task stored but never started (its API stopped in
+   * between) is started now, as the stranded-submission sweeper would, and cancelled like any other. A
+   * task whose run closed in Temporal without recording its end is recorded failed (closed-run.ts),
+   * and the cancel refused.
    */
   async cancel(id: string): Promise<{ id: string; status: string }> {
     const task = await this.find(id);
@@ -195,13 +200,23 @@ export class TasksService {
     if (ended !== undefined) {
       throw new ConflictException(`task ${id} already ${ended}: its workflow is no longer running`);
     }
+    const cancelWorkflow = () => this.temporal.workflow.getHandle(task.workflow_id).cancel();
     try {
-      await this.temporal.workflow.getHandle(task.workflow_id).cancel();
+      await cancelWorkflow();
     } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) {
-        throw new ServiceUnavailableException(`could not cancel: ${(err as Error).message}`);
+      if (!(err instanceof WorkflowNotFoundError)) throw couldNotCancel(err);
+      if (task.run_id !== null || (await this.plans.unstartedTask(id))) {
+        await this.cancelInPlan(id);
+        return { id, status: 'cancelling' };
       }
-      await this.cancelInPlan(id);
+      // Another process may be starting it (the sweeper, or its own submission): then it has a run soon.
+      await this.startStranded(id);
+      if ((await this.find(id)).run_id === null) {
+        throw new ServiceUnavailableException(`task ${id} is being started; cancel it again in a moment`);
+      }
+      await cancelWorkflow().catch((again: unknown) => {
+        throw couldNotCancel(again);
+      });
     }
     return { id, status: 'cancelling' };
   }
