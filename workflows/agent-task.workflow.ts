@@ -48,11 +48,15 @@ const PATCHES = {
   worktreeSalvage: 'worktree-salvage',
   cancelledBeforeAttempts: 'cancelled-before-attempts',
   wakeKeptAcrossAsks: 'wake-kept-across-asks',
+  cancelFollowsRecordedEnd: 'cancel-follows-recorded-end',
 } as const;
 type Patch = (typeof PATCHES)[keyof typeof PATCHES];
 
 /** The code level a patch came with: from it on, a task takes the patch's path without asking. */
-const levelOf = (patch: Patch): number => (patch === PATCHES.wakeKeptAcrossAsks ? 2 : 1);
+const levelOf = (patch: Patch): number => {
+  if (patch === PATCHES.cancelFollowsRecordedEnd) return 3;
+  return patch === PATCHES.wakeKeptAcrossAsks ? 2 : 1;
+};
 
 /** Whether the task takes the path `patch` introduced: a task at the patch's code level or later always does. */
 const takes = (input: AgentTaskInput, patch: Patch): boolean =>
@@ -117,10 +121,11 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
   // precede the command in history but not in the replayed code).
   const chains = takes(input, PATCHES.chainsAndPolicies);
   const keepWake = chains && takes(input, PATCHES.wakeKeptAcrossAsks);
+  const followRecordedEnd = chains && takes(input, PATCHES.cancelFollowsRecordedEnd);
   let attemptsBegan = false;
   const loop = (task: AgentTaskInput, on: AgentActivities): Promise<AgentTaskOutput> => {
     attemptsBegan = true;
-    return chains ? chainLoop(task, on, bookkeeping, { keepWake }) : singleAgentLoop(task, on);
+    return chains ? chainLoop(task, on, bookkeeping, { keepWake, followRecordedEnd }) : singleAgentLoop(task, on);
   };
   // Only tasks that name a repository or declare locks use them; histories from before never do.
   const repo = input.repo !== undefined && takes(input, PATCHES.worktrees) ? input.repo : undefined;

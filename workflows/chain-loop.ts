@@ -19,6 +19,7 @@ import {
   type AgentTaskInput,
   type AgentTaskOutput,
   type FailureClass,
+  type RecordedOutcome,
   type RunAgentOutput,
 } from './definitions';
 
@@ -30,6 +31,12 @@ export interface ChainLoopOptions {
    * kept, so the task asks again at once. Histories from before (patch wake-kept-across-asks) dropped it.
    */
   keepWake: boolean;
+  /**
+   * A cancel that meets a run whose end PostgreSQL holds already (its failure being written, or a
+   * success its lost worker wrote) ends the workflow as that end, so Temporal and PostgreSQL agree.
+   * Histories from before (patch cancel-follows-recorded-end) ended cancelled whatever was recorded.
+   */
+  followRecordedEnd: boolean;
 }
 
 type Step = { kind: 'succeeded'; result: RunAgentOutput } | { kind: 'failed'; failure: ClassifiedFailure };
@@ -68,11 +75,22 @@ export async function chainLoop(
   /** Rounds in a row whose wait was due already when the answer came (see `nextLook`). */
   let overdueRounds = 0;
   let shown: string | undefined;
+  /** The failure the task is ending with, while its terminal write is under way. */
+  let ending: ClassifiedFailure | undefined;
   const moveTo = (next: number): void => {
     hop = next;
     hopAttempts = 0;
     classFailures = {};
   };
+
+  /** The task's output for a success PostgreSQL holds (its output is there, with the attempt). */
+  const recordedSuccess = (recorded: RecordedOutcome): AgentTaskOutput => ({
+    status: 'succeeded',
+    attempts: recorded.attempt,
+    exitCode: recorded.exitCode ?? 0,
+    outputTail: '',
+    agent: chain[hop] as string,
+  });
 
   /**
    * Fails the task, unless PostgreSQL holds a success of this run already: a worker that wrote its
@@ -80,6 +98,7 @@ export async function chainLoop(
    * The task succeeded then, here too. (Histories from before the answer carry none: they fail as before.)
    */
   const failTask = async (failure: ClassifiedFailure, why: string): Promise<AgentTaskOutput> => {
+    ending = failure;
     const recorded = await bookkeeping.recordTaskOutcome({
       taskId: input.taskId,
       status: 'failed',
@@ -88,14 +107,7 @@ export async function chainLoop(
     });
     if (recorded?.status === 'succeeded') {
       log.info('the task had succeeded before its attempt was taken for lost', { taskId: input.taskId });
-      // Its output is in PostgreSQL, with the attempt.
-      return {
-        status: 'succeeded',
-        attempts: recorded.attempt,
-        exitCode: recorded.exitCode ?? 0,
-        outputTail: '',
-        agent: chain[hop] as string,
-      };
+      return recordedSuccess(recorded);
     }
     throw ApplicationFailure.nonRetryable(
       `task failed after ${attempt} attempt(s) (${why}): ${failure.message}`,
@@ -215,7 +227,7 @@ export async function chainLoop(
   } catch (err) {
     if (isCancellation(err)) {
       // The cancelled scope cannot schedule activities; record the outcome outside it.
-      await CancellationScope.nonCancellable(() =>
+      const recorded = await CancellationScope.nonCancellable(() =>
         bookkeeping.recordTaskOutcome({
           taskId: input.taskId,
           status: 'cancelled',
@@ -223,6 +235,15 @@ export async function chainLoop(
           error: { class: FAILURE_CLASSES.cancelled, message: 'task cancelled' },
         }),
       );
+      if (opts.followRecordedEnd && recorded && recorded.status !== 'cancelled') {
+        log.info('the task had ended before the cancel reached it', { taskId: input.taskId, status: recorded.status });
+        if (recorded.status === 'succeeded') return recordedSuccess(recorded);
+        const failure = ending ?? { failureClass: FAILURE_CLASSES.crash, message: 'the task failed' };
+        throw ApplicationFailure.nonRetryable(
+          `task failed after ${recorded.attempt} attempt(s): ${failure.message}`,
+          failure.failureClass,
+        );
+      }
     }
     throw err;
   }

@@ -111,7 +111,7 @@ export const LIMITS = {
  * still asks `patched()` at this level; it is taken without asking from the next level on, once this
  * constant is raised.
  */
-export const TASK_CODE_LEVEL = 2;
+export const TASK_CODE_LEVEL = 3;
 
 /**
  * Input of `agentTaskWorkflow`. The prompt is not here: it lives in PostgreSQL and the agent activity

@@ -117,6 +117,26 @@ const chainBudgetWait: Scenario = {
     await handle.signal(WAKE_SIGNAL);
   },
 };
+/**
+ * Cancelled in its retry's backoff after its run's success was written (as a worker that wrote it and
+ * was lost would have): it ends succeeded (patch cancel-follows-recorded-end).
+ */
+const cancelAfterSuccessRecorded: Scenario = {
+  name: 'cancel-after-success-recorded',
+  expect: 'COMPLETED',
+  prompt: () => '@exit 1',
+  input: { maxAttempts: 2, backoffSeconds: 60 },
+  whileRunning: async (handle, _scratch, h, taskId) => {
+    await waitFor('the retry to back off', async () =>
+      ((await handle.fetchHistory()).events ?? []).some((e) => e.timerStartedEventAttributes),
+    );
+    await h.pool.query(
+      `INSERT INTO task_events (task_id, run, kind, attempt, terminal) VALUES ($1, 1, 'succeeded', 1, true)`,
+      [taskId],
+    );
+    await handle.cancel();
+  },
+};
 const success: Scenario = { name: 'success', expect: 'COMPLETED', prompt: () => '@print done' };
 const retriesThenSuccess: Scenario = {
   name: 'retries-then-success',
@@ -214,6 +234,8 @@ export const HISTORY_SCENARIOS: readonly Scenario[] = [
   salvage('level1-worktree-salvage', { codeLevel: 1 }),
   lockViolation('level1-worktree-lock-violation', { codeLevel: 1 }),
   atLevel(2)(chainBudgetWait),
+  cancelAfterSuccessRecorded,
+  atLevel(3)(cancelAfterSuccessRecorded),
 ];
 
 /**

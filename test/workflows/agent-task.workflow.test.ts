@@ -325,10 +325,14 @@ describe('agentTaskWorkflow', { timeout: 60_000 }, () => {
     assert.equal((await taskRow(h.pool, taskId)).status, 'succeeded');
   });
 
-  it('ends succeeded when its last attempt wrote its success and then counted as lost', async () => {
+  /**
+   * An agent worker's runAgent that records its attempt's success, then loses Temporal before it can
+   * answer (the attempt counts as a crash). `ran` counts its calls.
+   */
+  const successThenLost = (ran: { count: number }) => {
     const store = new AttemptStore(h.pool);
-    // An agent worker that records its attempt's success, then loses Temporal before it can answer.
-    const queues = await queuesServedBy(async (attempt) => {
+    return async (attempt: RunAgentInput) => {
+      ran.count += 1;
       const runId = Context.current().info.workflowExecution?.runId;
       const { taskId, agent } = attempt;
       await store.startAttempt({ taskId, runId, attempt: attempt.attempt, agent, worker: 'w' });
@@ -343,13 +347,37 @@ describe('agentTaskWorkflow', { timeout: 60_000 }, () => {
         output: 'done\n',
       });
       throw ApplicationFailure.create({ message: 'agent worker stopped heartbeating (worker lost)', type: 'crash' });
-    });
+    };
+  };
+
+  it('ends succeeded when its last attempt wrote its success and then counted as lost', async () => {
+    // An agent worker that records its attempt's success, then loses Temporal before it can answer.
+    const queues = await queuesServedBy(successThenLost({ count: 0 }));
     const { taskId, handle } = await startTask(queues, { prompt: 'p', maxAttempts: 1 });
     const result = await handle.result();
     assert.equal(result.status, 'succeeded');
     assert.equal(result.attempts, 1);
     assert.equal((await taskRow(h.pool, taskId)).status, 'succeeded');
     assert.deepEqual(await terminalEvents(taskId), ['succeeded']);
+  });
+
+  it('ends succeeded, not cancelled, when a cancel comes after a lost worker wrote its success', async () => {
+    const ran = { count: 0 };
+    // The first attempt records its success, then its worker loses Temporal: the task backs off to retry.
+    const queues = await queuesServedBy(successThenLost(ran));
+    const { taskId, handle } = await startTask(queues, { prompt: 'p', maxAttempts: 2 }, { backoffSeconds: 600 });
+    await waitFor('the attempt to count as lost', async () => (await attemptRows(h.pool, taskId)).length === 1);
+    await waitFor('the workflow to back off', async () => {
+      const events = (await handle.fetchHistory()).events ?? [];
+      return events.some((e) => e.timerStartedEventAttributes);
+    });
+    await handle.cancel();
+    const result = await handle.result();
+    assert.equal(result.status, 'succeeded');
+    assert.equal((await handle.describe()).status.name, 'COMPLETED');
+    assert.equal((await taskRow(h.pool, taskId)).status, 'succeeded');
+    assert.deepEqual(await terminalEvents(taskId), ['succeeded']);
+    assert.equal(ran.count, 1, 'no second attempt ran');
   });
 
   it('asks again at once when a slot frees while it was being refused one (the wake is kept)', async () => {
