@@ -52,11 +52,14 @@ const PATCHES = {
 } as const;
 type Patch = (typeof PATCHES)[keyof typeof PATCHES];
 
-/** The code level a patch came with: from it on, a task takes the patch's path without asking. */
-const levelOf = (patch: Patch): number => {
-  if (patch === PATCHES.cancelFollowsRecordedEnd) return 3;
-  return patch === PATCHES.wakeKeptAcrossAsks ? 2 : 1;
+/** The code levels of the patches after level 1. */
+const LATER_LEVELS: Partial<Record<Patch, number>> = {
+  [PATCHES.wakeKeptAcrossAsks]: 2,
+  [PATCHES.cancelFollowsRecordedEnd]: 3,
 };
+
+/** The code level a patch came with: from it on, a task takes the patch's path without asking. */
+const levelOf = (patch: Patch): number => LATER_LEVELS[patch] ?? 1;
 
 /** Whether the task takes the path `patch` introduced: a task at the patch's code level or later always does. */
 const takes = (input: AgentTaskInput, patch: Patch): boolean =>

@@ -48,7 +48,7 @@ export function createLockActivities(deps: {
       for (let at = 0; at < args.runs.length; at += DESCRIBE_AT_ONCE) {
         const batch = args.runs.slice(at, at + DESCRIBE_AT_ONCE);
         const answers = await Promise.all(batch.map(hasEnded));
-        batch.forEach((run, i) => answers[i] && ended.push(`${run.workflowId}/${run.runId}`));
+        ended.push(...batch.filter((_, i) => answers[i]).map((run) => `${run.workflowId}/${run.runId}`));
       }
       return ended;
     },

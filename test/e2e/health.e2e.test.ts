@@ -2,13 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Pool } from 'pg';
-import { createApp } from '../../src/api/create-app';
 import { PG_POOL } from '../../src/api/tokens';
-import { loadAgentsFile } from '../../src/config/agents-file';
-import { loadConfig } from '../../src/config/env';
-import { createLogger } from '../../src/logging/logger';
 import { startCuttableProxy, type CuttableProxy } from '../support/cuttable-proxy';
-import { TEST_AGENTS_FILE, testEnv, uniqueQueue } from '../support/test-env';
+import { startInProcessApi } from '../support/in-process-api';
+import { testEnv, uniqueQueue } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
 interface ReadyBody {
@@ -32,18 +29,11 @@ describe('GET /health/ready', () => {
     const db = new URL(testEnv.databaseUrl);
     proxy = await startCuttableProxy(db.host);
     db.host = proxy.address;
-    const config = loadConfig({
+    ({ app, baseUrl } = await startInProcessApi({
       DATABASE_URL: db.toString(),
-      // The test run's database: this API starts none of the rows other tests leave unstarted.
-      ATELIER_STRANDED_AFTER_SECONDS: '86400',
       TEMPORAL_ADDRESS: testEnv.temporalAddress,
       ATELIER_WORKFLOW_QUEUE: workflowQueue,
-      ATELIER_AGENT_QUEUE: uniqueQueue('agents-health'),
-      ATELIER_AGENTS_FILE: TEST_AGENTS_FILE,
-    });
-    app = await createApp(config, loadAgentsFile(TEST_AGENTS_FILE), createLogger('api', 'silent'));
-    await app.listen(0, '127.0.0.1');
-    baseUrl = await app.getUrl();
+    }));
   });
 
   after(async () => {

@@ -4,19 +4,16 @@ import { after, before, describe, it } from 'node:test';
 import { ServiceUnavailableException } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Pool } from 'pg';
-import { createApp } from '../../src/api/create-app';
 import { LOCKED_TEMPORAL_CALL_MS } from '../../src/api/http/locked-temporal-call';
 import { PlansService } from '../../src/api/plans/plans.service';
 import { TasksService } from '../../src/api/tasks/tasks.service';
-import { loadAgentsFile } from '../../src/config/agents-file';
-import { loadConfig } from '../../src/config/env';
-import { createLogger } from '../../src/logging/logger';
 import { PlanStore } from '../../src/store/plan-store';
 import { TaskStore } from '../../src/store/task-store';
 import { workflowIdForPlan } from '../../workflows/definitions';
 import { call, type ErrorBody } from '../support/http-api';
 import { startCuttableProxy, type CuttableProxy } from '../support/cuttable-proxy';
-import { TEST_AGENTS_FILE, testEnv, uniqueQueue } from '../support/test-env';
+import { startInProcessApi } from '../support/in-process-api';
+import { testEnv, uniqueQueue } from '../support/test-env';
 import { newTask } from '../support/task-rows';
 import { waitFor } from '../support/wait-for';
 
@@ -49,18 +46,11 @@ describe('a Temporal that stops answering while the API holds a row lock', { tim
   before(async () => {
     pool = new Pool({ connectionString: testEnv.databaseUrl, max: 2 });
     proxy = await startCuttableProxy(testEnv.temporalAddress, { cutOnSend: workflowQueue });
-    const config = loadConfig({
+    ({ app, baseUrl } = await startInProcessApi({
       DATABASE_URL: testEnv.databaseUrl,
       TEMPORAL_ADDRESS: proxy.address,
       ATELIER_WORKFLOW_QUEUE: workflowQueue,
-      ATELIER_AGENT_QUEUE: uniqueQueue('agents-hung'),
-      ATELIER_AGENTS_FILE: TEST_AGENTS_FILE,
-      // Its sweeper leaves the rows below to the test.
-      ATELIER_STRANDED_AFTER_SECONDS: '86400',
-    });
-    app = await createApp(config, loadAgentsFile(TEST_AGENTS_FILE), createLogger('api', 'silent'));
-    await app.listen(0, '127.0.0.1');
-    baseUrl = await app.getUrl();
+    }));
   });
 
   after(async () => {

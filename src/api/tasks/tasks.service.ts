@@ -4,7 +4,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentProfile, AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
 import { AttemptStore } from '../../store/attempt-store';
-import { PlanStore } from '../../store/plan-store';
+import { PlanStore, type UnstartedPlanTask } from '../../store/plan-store';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
 import { CANCEL_PLAN_TASK_SIGNAL, workflowIdForTask } from '../../../workflows/definitions';
@@ -26,10 +26,10 @@ import { isUuid } from '../../../workflows/definitions';
 import { isDirectory } from '../../fs/is-directory';
 
 const DEFAULT_PRIORITY = 3;
+const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 const couldNotCancel = (err: unknown) =>
   new ServiceUnavailableException(`could not cancel: ${err instanceof Error ? err.message : String(err)}`);
-const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 @Injectable()
 export class TasksService {
@@ -205,10 +205,12 @@ export class TasksService {
       await cancelWorkflow();
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw couldNotCancel(err);
-      if (task.run_id !== null || (await this.plans.unstartedTask(id))) {
-        await this.cancelInPlan(id);
+      const inPlan = await this.plans.unstartedTask(id);
+      if (inPlan) {
+        await this.cancelInPlan(id, inPlan);
         return { id, status: 'cancelling' };
       }
+      if (task.run_id !== null) throw new ConflictException(`task ${id} is no longer running`);
       // Another process may be starting it (the sweeper, or its own submission): then it has a run soon.
       await this.startStranded(id);
       if ((await this.find(id)).run_id === null) {
@@ -221,14 +223,13 @@ export class TasksService {
     return { id, status: 'cancelling' };
   }
 
-  private async cancelInPlan(id: string): Promise<void> {
-    const unstarted = await this.plans.unstartedTask(id);
-    if (!unstarted) throw new ConflictException(`task ${id} is no longer running`);
+  /** Asks the plan holding task `id`, not started yet, to cancel it. */
+  private async cancelInPlan(id: string, unstarted: UnstartedPlanTask): Promise<void> {
     try {
       await this.temporal.workflow.getHandle(unstarted.planWorkflowId).signal(CANCEL_PLAN_TASK_SIGNAL, unstarted.key);
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new ConflictException(`task ${id} is no longer running`);
-      throw new ServiceUnavailableException(`could not cancel: ${(err as Error).message}`);
+      throw couldNotCancel(err);
     }
   }
 }
