@@ -70,17 +70,26 @@ export function findGraphProblems(nodes: readonly PlanNode[]): GraphProblem[] {
   return problems;
 }
 
-/** Every task that depends on `key`, directly or through others (not `key` itself). */
-export function dependantsOf(nodes: readonly PlanNode[], key: string): Set<string> {
-  const found = new Set<string>();
-  const queue = [key];
-  for (let current = queue.shift(); current !== undefined; current = queue.shift()) {
-    for (const node of nodes) {
-      if (node.dependsOn.includes(current) && !found.has(node.key)) {
-        found.add(node.key);
-        queue.push(node.key);
+/**
+ * Every task that depends on a key, directly or through others (not the key itself). The graph is
+ * indexed once: each ask then visits only the dependants it finds, so a plan reacting to many failures
+ * does not rescan the whole graph for each.
+ */
+export function dependantsIndex(nodes: readonly PlanNode[]): (key: string) => Set<string> {
+  const direct = new Map<string, string[]>();
+  for (const node of nodes) {
+    for (const dep of node.dependsOn) direct.set(dep, [...(direct.get(dep) ?? []), node.key]);
+  }
+  return (key) => {
+    const found = new Set<string>();
+    const queue = [key];
+    for (let current = queue.pop(); current !== undefined; current = queue.pop()) {
+      for (const dependant of direct.get(current) ?? []) {
+        if (found.has(dependant)) continue;
+        found.add(dependant);
+        queue.push(dependant);
       }
     }
-  }
-  return found;
+    return found;
+  };
 }

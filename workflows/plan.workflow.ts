@@ -20,7 +20,7 @@ import {
   type PlanSkip,
   type PlanTaskInput,
 } from './definitions';
-import { dependantsOf } from './plan-graph';
+import { dependantsIndex } from './plan-graph';
 
 /** Plan bookkeeping is idempotent (keyed by plan and task), so it may retry while the database is away. */
 const bookkeeping = proxyLocalActivities<PlanActivities>({
@@ -148,6 +148,8 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
     }
   };
 
+  const dependantsOf = dependantsIndex(input.tasks);
+  const failuresHandled = new Set<string>();
   /** `stop`: nothing more starts; `continue`: the failed tasks' dependants are skipped. */
   const reactToFailures = async (): Promise<void> => {
     const failed = keysIn('failed');
@@ -157,7 +159,12 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
       stopped = true;
       await skip(keysIn('pending'), `plan stopped: task "${failed[0]}" failed`);
     } else {
-      for (const key of failed) await skip(dependantsOf(input.tasks, key), `dependency "${key}" failed`);
+      // A failure's dependants are skipped once: asked again, the skip would find none pending.
+      for (const key of failed) {
+        if (failuresHandled.has(key)) continue;
+        await skip(dependantsOf(key), `dependency "${key}" failed`);
+        failuresHandled.add(key);
+      }
     }
   };
 

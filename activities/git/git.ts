@@ -4,6 +4,8 @@ import { resolveProgram } from '../agent/resolve-program';
 /** The result of one git command that exited 0. */
 export interface GitResult {
   stdout: string;
+  /** `stdout` as git printed it, byte for byte (a patch of a file that is not UTF-8). */
+  stdoutBytes: Buffer;
   stderr: string;
 }
 
@@ -81,11 +83,12 @@ export function gitVia(spawn: SpawnAgent = spawnDirectly): Git {
           exit: () => undefined,
           close: (end) => {
             signal?.removeEventListener('abort', stop);
-            const stdout = Buffer.concat(out).toString();
+            const stdoutBytes = Buffer.concat(out);
+            const stdout = stdoutBytes.toString();
             const stderr = Buffer.concat(err).toString();
             if (signal?.aborted) reject(signal.reason);
             else if (overflow) reject(new GitOutputTooLarge(args));
-            else if (end.kind === 'exited' && end.exitCode === 0) resolve({ stdout, stderr });
+            else if (end.kind === 'exited' && end.exitCode === 0) resolve({ stdout, stdoutBytes, stderr });
             else if (end.kind === 'exited') reject(new GitError(args, end.exitCode, stderr, stdout));
             else if (end.kind === 'signalled')
               reject(new GitError(args, null, `${stderr}killed by ${end.signal}`, stdout));

@@ -7,6 +7,7 @@ import type { WorktreeStore } from '../../src/store/worktree-store';
 import { FAILURE_CLASSES, type TaskCommit } from '../../workflows/definitions';
 import { lockViolations } from '../../workflows/lock-globs';
 import { GitError, GitOutputTooLarge, RepoMutex, gitVia, type Git } from './git';
+import { historySizedCommit } from './history-sized-commit';
 
 /** The branch a task's work is committed on; it outlives the worktree. */
 export const branchForTask = (taskId: string): string => `atelier/${taskId}`;
@@ -357,7 +358,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         // The patch goes to PostgreSQL, never into the workflow's history; one too large to keep is not
         // kept (the work is on the branch all the same), rather than failing a task whose work is done.
         const patch = await git(cwd, ['diff', '--binary', '--no-ext-diff', '--no-textconv', range]).then(
-          (r) => r.stdout,
+          (r) => r.stdoutBytes,
           (err: unknown) => {
             if (!(err instanceof GitOutputTooLarge)) throw err;
             log.warn('the patch is too large to keep; the work is on its branch', { taskId: input.taskId });
@@ -366,7 +367,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         );
         await deps.store.recordCommit(input.taskId, commit, patch);
       }
-      return { ...commit, committed };
+      return { ...historySizedCommit(commit), committed };
     },
 
     /** Removes the task's worktree; its branch stays. Nothing to do when it is already gone. */

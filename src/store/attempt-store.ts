@@ -256,6 +256,26 @@ export class AttemptStore {
   }
 
   /**
+   * Closes every attempt of run `runId` still open, as `failureClass` with `message`: the run's workflow
+   * closed in Temporal (terminated, timed out) and its worker, gone or told so, will not. An attempt
+   * closed meanwhile stays as it is; a late write of its worker finds it closed and changes nothing.
+   */
+  async closeOpenAttempts(taskId: string, runId: string, failureClass: FailureClass, message: string): Promise<void> {
+    const run = await this.runs.runNumber(taskId, runId);
+    await this.query(
+      `WITH closed AS (
+         UPDATE attempts SET finished_at = clock_timestamp(), failure_class = $3, error = $4
+         WHERE task_id = $1 AND run = $2 AND finished_at IS NULL
+         RETURNING number
+       )
+       INSERT INTO task_events (task_id, run, kind, attempt, detail)
+       SELECT $1, $2, 'attempt_finished', number, $5 FROM closed
+       ON CONFLICT DO NOTHING`,
+      [taskId, run, failureClass, storable(message), { failureClass }],
+    );
+  }
+
+  /**
    * Writes the run's one terminal state, and the task's while the run is its current one. The partial
    * unique index on terminal events (one per run) means a second outcome, from a retry or a race,
    * changes nothing. Answers the run's terminal state as recorded: another one than asked for when the

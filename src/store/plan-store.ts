@@ -41,7 +41,7 @@ export type PlanTaskInputRow = StoredTaskInputFields & { key: string; depends_on
 
 /** A task of a running plan that the plan has neither started nor skipped yet. */
 export interface UnstartedPlanTask {
-  planWorkflowId: string;
+  planId: string;
   key: string;
 }
 
@@ -141,13 +141,22 @@ export class PlanStore {
 
   /** The running plan that holds `taskId` and has neither started nor skipped it yet, if any. */
   async unstartedTask(taskId: string): Promise<UnstartedPlanTask | undefined> {
-    const found = await this.pool.query<{ workflow_id: string; key: string }>(
-      `SELECT pl.workflow_id, p.key FROM plan_tasks p JOIN plans pl ON pl.id = p.plan_id
+    const found = await this.pool.query<{ plan_id: string; key: string }>(
+      `SELECT p.plan_id, p.key FROM plan_tasks p JOIN plans pl ON pl.id = p.plan_id
        WHERE p.task_id = $1 AND pl.status = 'running' AND p.skipped_reason IS NULL`,
       [taskId],
     );
     const row = found.rows[0];
-    return row && { planWorkflowId: row.workflow_id, key: row.key };
+    return row && { planId: row.plan_id, key: row.key };
+  }
+
+  /** Why the plan holding `taskId` skipped it (never started it), if it did. */
+  async skippedReason(taskId: string): Promise<string | undefined> {
+    const found = await this.pool.query<{ skipped_reason: string }>(
+      'SELECT skipped_reason FROM plan_tasks WHERE task_id = $1 AND skipped_reason IS NOT NULL',
+      [taskId],
+    );
+    return found.rows[0]?.skipped_reason;
   }
 
   /**

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
 import { call, getTask, type ErrorBody } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
 import { startStack, type Stack } from '../support/stack';
+import { testEnv } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
 interface PlanTaskView {
@@ -17,6 +19,7 @@ interface PlanTaskView {
 interface PlanView {
   id: string;
   status: string;
+  runId: string;
   maxParallel: number;
   onFailure: string;
   workflowId: string;
@@ -25,12 +28,20 @@ interface PlanView {
 
 describe('plans over HTTP against the whole service', () => {
   let stack: Stack;
+  let temporal: Connection;
+  let client: Client;
 
   before(async () => {
     stack = await startStack();
+    temporal = await Connection.connect({ address: testEnv.temporalAddress });
+    client = new Client({ connection: temporal, namespace: testEnv.namespace });
   });
   after(async () => {
-    if (stack) await stopStackCleanly(stack);
+    try {
+      if (stack) await stopStackCleanly(stack);
+    } finally {
+      await temporal?.close();
+    }
   });
 
   const getPlan = async (id: string): Promise<PlanView> => {
@@ -149,6 +160,14 @@ describe('plans over HTTP against the whole service', () => {
     const task = await getTask(stack.baseUrl, waits.taskId);
     assert.equal(task.status, 'cancelled');
     assert.deepEqual(task.attempts, [], 'its agent never ran');
+    // On its own it would run without the work its plan waited for.
+    const after = done.tasks[2] as PlanTaskView;
+    const retry = await call(stack.baseUrl, 'POST', `/v1/tasks/${after.taskId}/retry`);
+    assert.equal(retry.status, 409, retry.text);
+    assert.match(
+      (retry.json as ErrorBody).message,
+      /was skipped by its plan \(dependency "waits" failed\) and never ran: submit it again/,
+    );
   });
 
   it('runs a plan to success; every task is an ordinary task too', async () => {
@@ -184,6 +203,45 @@ describe('plans over HTTP against the whole service', () => {
       assert.equal(task.status, 'succeeded');
       assert.equal(task.workflowId, `task-${t.taskId}`);
     }
+  });
+
+  it('records a plan whose workflow was terminated in Temporal as failed, when asked to cancel it', async () => {
+    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: {
+        tasks: [
+          { key: 'hang', prompt: '@hang' },
+          { key: 'then', prompt: 'x', dependsOn: ['hang'] },
+        ],
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    const plan = res.json as PlanView;
+    const [hang, then] = plan.tasks as [PlanTaskView, PlanTaskView];
+    await waitFor(
+      'the first task to run',
+      async () => (await getTask(stack.baseUrl, hang.taskId)).status === 'running',
+    );
+    // Temporal terminates its running child with it.
+    await client.workflow.getHandle(plan.workflowId).terminate('terminated by an operator');
+
+    const cancel = await call(stack.baseUrl, 'POST', `/v1/tasks/${then.taskId}/cancel`);
+    assert.equal(cancel.status, 202, cancel.text);
+    assert.deepEqual(cancel.json, { id: then.taskId, status: 'cancelled' });
+    const done = await getPlan(plan.id);
+    assert.equal(done.status, 'failed');
+    assert.deepEqual(
+      done.tasks.map((t) => [t.key, t.status, t.skippedReason]),
+      [
+        ['hang', 'failed', null],
+        ['then', 'skipped', `plan workflow run ${plan.runId} ended in Temporal (terminated)`],
+      ],
+    );
+    const failed = await getTask(stack.baseUrl, hang.taskId);
+    assert.equal(failed.error?.class, 'crash');
+    assert.match(failed.error?.message ?? '', /ended in Temporal \(terminated\) without recording an outcome/);
+    const again = await call(stack.baseUrl, 'POST', `/v1/plans/${plan.id}/cancel`);
+    assert.equal(again.status, 409, again.text);
+    assert.match((again.json as ErrorBody).message, /already failed/);
   });
 
   it('cancels a plan: the running task is cancelled, the rest skipped; a second cancel is a no-op', async () => {

@@ -132,6 +132,77 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
     );
   });
 
+  /** Stores a plan as an API that stopped before starting it leaves it: `first`, then `second` after it. */
+  const storeStrandedPlan = async (): Promise<{ planId: string; taskIds: string[] }> => {
+    const planId = randomUUID();
+    const tasks = ['first', 'second'].map((key, i) => ({
+      ...newTask('@hang'),
+      key,
+      dependsOn: i === 0 ? [] : ['first'],
+      labels: { plan: planId },
+    }));
+    await new PlanStore(pool).create({
+      id: planId,
+      maxParallel: 2,
+      onFailure: 'continue',
+      workflowId: workflowIdForPlan(planId),
+      tasks,
+    });
+    return { planId, taskIds: tasks.map((t) => t.id) };
+  };
+
+  const planWhenEnded = (planId: string) =>
+    waitFor(
+      'the plan to end',
+      async () => {
+        const body = (await call(stack.baseUrl, 'GET', `/v1/plans/${planId}`)).json as {
+          status: string;
+          tasks: { key: string; status: string; skippedReason: string | null }[];
+        };
+        return body.status === 'running' ? undefined : body;
+      },
+      { timeoutMs: 60_000 },
+    );
+
+  it('cancels a plan stored without its workflow: it is started and cancelled, and no sweep runs it later', async () => {
+    const { planId, taskIds } = await storeStrandedPlan();
+    const res = await call(stack.baseUrl, 'POST', `/v1/plans/${planId}/cancel`);
+    assert.equal(res.status, 202, res.text);
+    const plan = await planWhenEnded(planId);
+    assert.equal(plan.status, 'cancelled');
+    // Its first task may have started before the cancel reached the plan: then it was cancelled.
+    assert.deepEqual(
+      plan.tasks.map((t) => [t.key, t.status === 'skipped' ? 'cancelled' : t.status]),
+      [
+        ['first', 'cancelled'],
+        ['second', 'cancelled'],
+      ],
+    );
+    assert.equal(plan.tasks[1]?.skippedReason, 'plan cancelled');
+    assert.equal((await runsOf(workflowIdForPlan(planId))).length, 1, 'one run, started once');
+    const attempts = await pool.query('SELECT count(*)::int AS n FROM attempts WHERE task_id = $1', [taskIds[1]]);
+    assert.equal(attempts.rows[0].n, 0, 'the second task never ran');
+  });
+
+  it('cancels a task of a plan stored without its workflow: the plan is started and skips it', async () => {
+    const { planId, taskIds } = await storeStrandedPlan();
+    const res = await call(stack.baseUrl, 'POST', `/v1/tasks/${taskIds[1]}/cancel`);
+    assert.equal(res.status, 202, res.text);
+    await waitFor('the second task to be skipped', async () => {
+      const body = (await call(stack.baseUrl, 'GET', `/v1/plans/${planId}`)).json as {
+        tasks: { key: string; status: string; skippedReason: string | null }[];
+      };
+      return body.tasks[1]?.status === 'skipped' && body.tasks[1].skippedReason === 'cancelled';
+    });
+    // The rest of the plan runs: its first task is running, and the plan ends once it is cancelled.
+    await waitFor('the first task to run', async () => {
+      const task = await pool.query<{ status: string }>('SELECT status FROM tasks WHERE id = $1', [taskIds[0]]);
+      return task.rows[0]?.status === 'running';
+    });
+    assert.equal((await call(stack.baseUrl, 'POST', `/v1/plans/${planId}/cancel`)).status, 202);
+    assert.equal((await planWhenEnded(planId)).status, 'cancelled');
+  });
+
   it('never runs a task again whose workflow has run already: Temporal refuses a second start', async () => {
     const { id, workflowId, runId } = await submit(stack.baseUrl, { prompt: '@print once' });
     assert.equal((await waitForEnd(stack.baseUrl, id)).status, 'succeeded');

@@ -105,6 +105,30 @@ describe('tasks in git worktrees over HTTP against the whole service', () => {
     assert.equal(git(repo, 'show', '--name-only', '--format=', `atelier/${task.id}`), 'outside.txt');
   });
 
+  it('serves a patch byte for byte, one in another encoding than UTF-8 too, and one an earlier release kept as text', async () => {
+    const task = await submit(stack.baseUrl, { prompt: '@pidfile latin1.txt', repo: { path: repo } });
+    const commit = (await succeededWithCommit(task.id)).commit as CommitView;
+    const bytesOf = async (path: string): Promise<Buffer> => {
+      const res = await fetch(`${stack.baseUrl}${path}`);
+      assert.equal(res.status, 200);
+      return Buffer.from(await res.arrayBuffer());
+    };
+    // A patch as git prints it for a Latin-1 file: its bytes are no UTF-8.
+    const latin1 = Buffer.concat([Buffer.from('+caf'), Buffer.from([0xe9]), Buffer.from('\n')]);
+    const pool = new Pool({ connectionString: testEnv.databaseUrl, max: 1 });
+    try {
+      await pool.query('UPDATE task_diffs SET patch_bytes = $2 WHERE task_id = $1', [task.id, latin1]);
+      assert.deepEqual(await bytesOf(commit.diff), latin1);
+      // As an agent worker of the release before 0012 wrote it.
+      await pool.query(`UPDATE task_diffs SET patch = 'café in text', patch_bytes = NULL WHERE task_id = $1`, [
+        task.id,
+      ]);
+      assert.deepEqual(await bytesOf(commit.diff), Buffer.from('café in text'));
+    } finally {
+      await pool.end();
+    }
+  });
+
   it('answers 413 for a patch too large to keep, naming the range to diff on the branch', async () => {
     const task = await submit(stack.baseUrl, { prompt: '@pidfile big.txt', repo: { path: repo } });
     const view = await succeededWithCommit(task.id);
@@ -112,7 +136,7 @@ describe('tasks in git worktrees over HTTP against the whole service', () => {
     // As the agent worker records a patch over 64 MB.
     const pool = new Pool({ connectionString: testEnv.databaseUrl, max: 1 });
     try {
-      await pool.query('UPDATE task_diffs SET patch = NULL WHERE task_id = $1', [task.id]);
+      await pool.query('UPDATE task_diffs SET patch = NULL, patch_bytes = NULL WHERE task_id = $1', [task.id]);
     } finally {
       await pool.end();
     }
@@ -140,6 +164,7 @@ describe('tasks in git worktrees over HTTP against the whole service', () => {
     assert.equal(git(repo, 'rev-parse', commit.branch), commit.sha);
     const diff = await call(stack.baseUrl, 'GET', commit.diff);
     assert.equal(diff.status, 200);
+    assert.equal(diff.headers.get('content-type'), 'text/x-diff');
     assert.match(diff.text, /^diff --git a\/out\.txt b\/out\.txt/);
     assert.equal((await call(stack.baseUrl, 'GET', `/v1/tasks/${base.slice(0, 8)}/diff`)).status, 404);
     // The user's checkout is untouched, and the worktree is gone once the task has ended.

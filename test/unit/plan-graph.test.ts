@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { dependantsOf, findCycle, findGraphProblems, type PlanNode } from '../../workflows/plan-graph';
+import { dependantsIndex, findCycle, findGraphProblems, type PlanNode } from '../../workflows/plan-graph';
 
 const graph = (edges: Record<string, string[]>): PlanNode[] =>
   Object.entries(edges).map(([key, dependsOn]) => ({ key, dependsOn }));
@@ -39,9 +39,10 @@ describe('plan graph', () => {
   });
 
   it('finds every transitive dependant, not the task itself or unrelated ones', () => {
-    const g = graph({ a: [], b: ['a'], c: ['b'], d: ['c', 'e'], e: [], f: ['e'] });
-    assert.deepEqual([...dependantsOf(g, 'a')].sort(), ['b', 'c', 'd']);
-    assert.deepEqual([...dependantsOf(g, 'e')].sort(), ['d', 'f']);
-    assert.deepEqual([...dependantsOf(g, 'd')], []);
+    const dependantsOf = dependantsIndex(graph({ a: [], b: ['a'], c: ['b'], d: ['c', 'e'], e: [], f: ['e'] }));
+    assert.deepEqual([...dependantsOf('a')].sort(), ['b', 'c', 'd']);
+    assert.deepEqual([...dependantsOf('e')].sort(), ['d', 'f']);
+    assert.deepEqual([...dependantsOf('d')], []);
+    assert.deepEqual([...dependantsOf('unknown')], []);
   });
 });

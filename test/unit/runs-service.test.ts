@@ -12,6 +12,7 @@ import { Pool } from 'pg';
 import { RunsService } from '../../src/api/runs/runs.service';
 import { loadConfig } from '../../src/config/env';
 import { AttemptStore } from '../../src/store/attempt-store';
+import { PlanStore } from '../../src/store/plan-store';
 import { RunStore } from '../../src/store/run-store';
 import { TaskStore } from '../../src/store/task-store';
 import { HISTORIES_DIR } from '../support/record-histories';
@@ -79,7 +80,14 @@ describe('RunsService', () => {
   after(() => pool.end());
 
   const service = (t: FakeTemporal): RunsService =>
-    new RunsService(config, t.client, new TaskStore(pool), new RunStore(pool), new AttemptStore(pool));
+    new RunsService(
+      config,
+      t.client,
+      new TaskStore(pool),
+      new RunStore(pool),
+      new AttemptStore(pool),
+      new PlanStore(pool),
+    );
 
   /** A task whose first run (`runId`) failed, as the workflow records it. */
   async function failedTask(runId: string): Promise<string> {

@@ -407,10 +407,51 @@ describe("worktree activities never touch what is not Atelier's", () => {
     assert.equal(sh(repo, 'worktree', 'list').split('\n').length, 1, 'no worktree was made');
   });
 
+  it('records the patch byte for byte, so that it applies to a file that is not UTF-8', async () => {
+    const { repo } = fresh('latin1-patch');
+    const recorded: (Buffer | null)[] = [];
+    const a = createWorktreeActivities({
+      worktreeRoot: join(dir, 'latin1-patch-a'),
+      workerQueue: 'agents@a',
+      store: { recordCommit: async (_taskId, _commit, patch) => void recorded.push(patch) },
+    });
+    const wt = await run(a.prepareWorktree, { taskId: 'task-latin1', repoPath: repo });
+    const latin1 = Buffer.from('caf\u00e9 cr\u00e8me\n', 'latin1');
+    writeFileSync(join(wt.worktreePath, 'menu.txt'), latin1);
+    await commitAgentWork(a, wt, 'task-latin1');
+    const patch = recorded[0];
+    assert.ok(patch instanceof Buffer, 'the patch is kept as bytes');
+    assert.ok(patch.includes(latin1), 'with the file’s own bytes');
+    // Applied at the base, it makes the file again, byte for byte.
+    const patchFile = join(dir, 'latin1.patch');
+    writeFileSync(patchFile, patch);
+    sh(repo, 'apply', patchFile);
+    assert.deepEqual(readFileSync(join(repo, 'menu.txt')), latin1);
+  });
+
+  it('gives the workflow the first 1000 changed files of a huge commit, and the store every one', async () => {
+    const { repo } = fresh('huge-commit');
+    const stored: string[][] = [];
+    const a = createWorktreeActivities({
+      worktreeRoot: join(dir, 'huge-commit-a'),
+      workerQueue: 'agents@a',
+      store: { recordCommit: async (_taskId, commit) => void stored.push(commit.changedFiles) },
+    });
+    const wt = await run(a.prepareWorktree, { taskId: 'task-huge', repoPath: repo });
+    mkdirSync(join(wt.worktreePath, 'vendor'));
+    for (let i = 0; i < 1500; i++) writeFileSync(join(wt.worktreePath, 'vendor', `f${i}.txt`), `${i}\n`);
+    const commit = await commitAgentWork(a, wt, 'task-huge', ['src/**']);
+    assert.equal(stored[0]?.length, 1500);
+    assert.equal(commit.changedFiles.length, 1000);
+    assert.equal(commit.lockViolations.length, 1000);
+    assert.deepEqual(commit.changedFiles, stored[0]?.slice(0, 1000));
+    assert.match(commit.diffstat, /1500 files changed, 1500 insertions\(\+\)$/);
+  });
+
   it('records a commit whose patch is too large to keep, without its patch, and does not fail', async () => {
     const { repo } = fresh('large-patch');
     const real = gitVia();
-    const recorded: (string | null)[] = [];
+    const recorded: (Buffer | null)[] = [];
     const a = createWorktreeActivities({
       worktreeRoot: join(dir, 'large-patch-a'),
       workerQueue: 'agents@a',

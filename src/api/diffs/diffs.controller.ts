@@ -1,5 +1,5 @@
-import { Controller, Get, Header, NotFoundException, Param, PayloadTooLargeException } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, NotFoundException, Param, PayloadTooLargeException, StreamableFile } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { WorktreeStore } from '../../store/worktree-store';
 import { isUuid } from '../../../workflows/definitions';
 
@@ -10,11 +10,11 @@ export class DiffsController {
   constructor(private readonly store: WorktreeStore) {}
 
   @Get(':id/diff')
-  @Header('Content-Type', 'text/x-diff; charset=utf-8')
+  @ApiProduces('text/x-diff')
   @ApiOperation({ summary: 'The patch a task with a repository committed on its branch, from its start (git diff).' })
   @ApiResponse({ status: 404, description: 'No such task, or it has no commit (yet).' })
   @ApiResponse({ status: 413, description: 'The patch was too large to keep; the work is on the task’s branch.' })
-  async diff(@Param('id') id: string): Promise<string> {
+  async diff(@Param('id') id: string): Promise<StreamableFile> {
     const found = isUuid(id) ? await this.store.diff(id) : undefined;
     if (!found) throw new NotFoundException(`no diff for task ${id}`);
     if (found.patch === null) {
@@ -22,6 +22,7 @@ export class DiffsController {
         `the patch of task ${id} was too large to keep: see its branch (git diff ${found.base_sha}..${found.sha})`,
       );
     }
-    return found.patch;
+    // Byte for byte as git printed it: a file that is not UTF-8 stays as it is, so no charset is claimed.
+    return new StreamableFile(found.patch, { type: 'text/x-diff' });
   }
 }

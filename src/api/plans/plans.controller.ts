@@ -37,7 +37,12 @@ export class PlansController {
   @Post(':id/cancel')
   @HttpCode(202)
   @ApiOperation({ summary: 'Cancel the plan: running tasks are cancelled, the others never start.' })
-  @ApiResponse({ status: 409, description: 'The plan already ended.' })
+  @ApiResponse({
+    status: 409,
+    description:
+      'The plan already ended, or its workflow is no longer running (a plan whose workflow closed in Temporal without recording its end, terminated or timed out there, is recorded failed, its tasks not started skipped).',
+  })
+  @ApiResponse({ status: 503, description: 'Temporal could not be reached; nothing changed, and retrying is safe.' })
   cancel(@Param('id') id: string) {
     return this.plans.cancel(id);
   }

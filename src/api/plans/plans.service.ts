@@ -3,8 +3,15 @@ import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavai
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentProfile, AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
+import { AttemptStore } from '../../store/attempt-store';
 import { PlanStore, type NewPlanTask, type PlanRow, type PlanTaskRow } from '../../store/plan-store';
-import { workflowIdForPlan, workflowIdForTask, type PlanInput } from '../../../workflows/definitions';
+import { TaskStore } from '../../store/task-store';
+import {
+  CANCEL_PLAN_TASK_SIGNAL,
+  workflowIdForPlan,
+  workflowIdForTask,
+  type PlanInput,
+} from '../../../workflows/definitions';
 import { findGraphProblems } from '../../../workflows/plan-graph';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
@@ -17,6 +24,7 @@ import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreatePlanDto, PlanTaskDto } from './dto/create-plan.dto';
 import { isUuid } from '../../../workflows/definitions';
 import { isDirectory } from '../../fs/is-directory';
+import { recordPlanClosedInTemporal } from './closed-plan';
 
 const DEFAULT_PRIORITY = 3;
 const DEFAULT_MAX_PARALLEL = 4;
@@ -28,7 +36,13 @@ export class PlansService {
     @Inject(AGENTS) private readonly agents: AgentsFile,
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
     private readonly store: PlanStore,
+    private readonly tasks: TaskStore,
+    private readonly attempts: AttemptStore,
   ) {}
+
+  private get stores() {
+    return { plans: this.store, tasks: this.tasks, attempts: this.attempts };
+  }
 
   /**
    * Validates the graph (unknown keys, cycles) and every task as `POST /v1/tasks` would, stores the plan
@@ -181,9 +195,14 @@ export class PlansService {
     };
   }
 
-  /** Cancels the plan: running tasks are cancelled (their agents killed), the others skipped. */
+  /**
+   * Cancels the plan: running tasks are cancelled (their agents killed), the others skipped. A plan
+   * stored but never started (its API stopped in between) is started now, as the stranded-submission
+   * sweeper would, and cancelled like any other. A plan whose workflow closed in Temporal without
+   * recording its end is recorded failed (closed-plan.ts), and the cancel refused.
+   */
   async cancel(id: string): Promise<{ id: string; status: string }> {
-    const { plan } = await this.find(id);
+    const plan = await this.startedPlan(id);
     if (plan.status === 'cancelled') return { id, status: plan.status };
     if (plan.status !== 'running') throw new ConflictException(`plan ${id} already ${plan.status}`);
     try {
@@ -193,5 +212,47 @@ export class PlansService {
       throw new ServiceUnavailableException(`could not cancel: ${(err as Error).message}`);
     }
     return { id, status: 'cancelling' };
+  }
+
+  /**
+   * Asks plan `planId` to cancel its task `key`, which it has not started: the plan skips it, or
+   * cancels it if it started meanwhile. As for `cancel`, a plan never started is started first, and a
+   * plan whose workflow closed without recording its end is recorded (which skips the task).
+   */
+  async cancelTask(planId: string, key: string): Promise<'cancelling' | 'cancelled'> {
+    const plan = await this.startedPlan(planId);
+    if (plan.status !== 'running') {
+      const task = (await this.find(planId)).tasks.find((t) => t.key === key);
+      if (task?.status === 'cancelled') return 'cancelled';
+      throw new ConflictException(`task "${key}" of plan ${planId} is no longer running`);
+    }
+    try {
+      await this.temporal.workflow.getHandle(plan.workflow_id).signal(CANCEL_PLAN_TASK_SIGNAL, key);
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) {
+        throw new ConflictException(`task "${key}" of plan ${planId} is no longer running`);
+      }
+      throw new ServiceUnavailableException(`could not cancel: ${(err as Error).message}`);
+    }
+    return 'cancelling';
+  }
+
+  /**
+   * The plan, once its workflow has a run: one never started is started now (another process may be
+   * starting it; then it is asked to try again in a moment), and one whose workflow closed without
+   * recording its end has that end recorded first.
+   */
+  private async startedPlan(id: string): Promise<PlanRow> {
+    let { plan } = await this.find(id);
+    if (plan.status === 'running' && plan.run_id === null) {
+      await this.startStranded(id);
+      ({ plan } = await this.find(id));
+      if (plan.status === 'running' && plan.run_id === null) {
+        throw new ServiceUnavailableException(`plan ${id} is being started; try again in a moment`);
+      }
+    }
+    if (plan.status !== 'running') return plan;
+    const ended = await recordPlanClosedInTemporal(this.temporal, this.stores, plan);
+    return ended === undefined ? plan : { ...plan, status: ended };
   }
 }

@@ -17,6 +17,7 @@ import type { temporal } from '@temporalio/proto';
 import Long from 'long';
 import type { AtelierConfig } from '../../config/env';
 import { AttemptStore } from '../../store/attempt-store';
+import { PlanStore } from '../../store/plan-store';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
@@ -75,6 +76,7 @@ export class RunsService {
     private readonly tasks: TaskStore,
     private readonly runs: RunStore,
     private readonly attempts: AttemptStore,
+    private readonly plans: PlanStore,
   ) {}
 
   private async find(id: string): Promise<TaskRow> {
@@ -96,6 +98,13 @@ export class RunsService {
     const task = ended === undefined ? found : { ...found, status: ended };
     if (!TERMINAL.has(task.status)) {
       throw new ConflictException(`task ${id} is ${task.status}: only a finished task can be retried`);
+    }
+    // Run on its own, it would start without the work of the dependencies its plan waited for.
+    const skipped = await this.plans.skippedReason(id);
+    if (skipped !== undefined) {
+      throw new ConflictException(
+        `task ${id} was skipped by its plan (${skipped}) and never ran: submit it again, alone or in a new plan`,
+      );
     }
     const recipe = await this.recipeOf(task);
     const started = await this.runs.startRun(

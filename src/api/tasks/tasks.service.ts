@@ -4,14 +4,15 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentProfile, AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
 import { AttemptStore } from '../../store/attempt-store';
-import { PlanStore, type UnstartedPlanTask } from '../../store/plan-store';
+import { PlanStore } from '../../store/plan-store';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
-import { CANCEL_PLAN_TASK_SIGNAL, workflowIdForTask } from '../../../workflows/definitions';
+import { workflowIdForTask } from '../../../workflows/definitions';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields } from '../http/validation';
 import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
+import { PlansService } from '../plans/plans.service';
 import { repoProblems } from './task-repo-input';
 import { recordRunClosedInTemporal } from '../runs/closed-run';
 import { runsView } from '../runs/run-view';
@@ -41,6 +42,7 @@ export class TasksService {
     private readonly runs: RunStore,
     private readonly plans: PlanStore,
     private readonly attempts: AttemptStore,
+    private readonly planService: PlansService,
   ) {}
 
   /**
@@ -206,10 +208,7 @@ export class TasksService {
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) throw couldNotCancel(err);
       const inPlan = await this.plans.unstartedTask(id);
-      if (inPlan) {
-        await this.cancelInPlan(id, inPlan);
-        return { id, status: 'cancelling' };
-      }
+      if (inPlan) return { id, status: await this.planService.cancelTask(inPlan.planId, inPlan.key) };
       if (task.run_id !== null) throw new ConflictException(`task ${id} is no longer running`);
       // Another process may be starting it (the sweeper, or its own submission): then it has a run soon.
       await this.startStranded(id);
@@ -221,15 +220,5 @@ export class TasksService {
       });
     }
     return { id, status: 'cancelling' };
-  }
-
-  /** Asks the plan holding task `id`, not started yet, to cancel it. */
-  private async cancelInPlan(id: string, unstarted: UnstartedPlanTask): Promise<void> {
-    try {
-      await this.temporal.workflow.getHandle(unstarted.planWorkflowId).signal(CANCEL_PLAN_TASK_SIGNAL, unstarted.key);
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new ConflictException(`task ${id} is no longer running`);
-      throw couldNotCancel(err);
-    }
   }
 }

@@ -1,0 +1,36 @@
+import type { Client } from '@temporalio/client';
+import type { AttemptStore } from '../../store/attempt-store';
+import type { PlanRow, PlanStore } from '../../store/plan-store';
+import type { TaskStore } from '../../store/task-store';
+import type { PlanEndStatus, PlanSkip } from '../../../workflows/definitions';
+import { howRunEnded, recordRunClosedInTemporal } from '../runs/closed-run';
+
+/**
+ * Records the end of a plan whose workflow closed in Temporal without recording one: an operator
+ * terminated it, or it timed out. The plan would stay `running` for ever, its cancel refused, and its
+ * tasks not started yet `queued` with nothing left to start or skip them. Those tasks are skipped,
+ * the ones it had started and whose runs closed with it (Temporal terminates a closed plan's running
+ * children) are recorded failed as any such run is (closed-run.ts), and the plan is recorded `failed`.
+ * Answers the plan's end as recorded (another one if the plan recorded its own meanwhile), or
+ * undefined while its workflow runs or before it started.
+ */
+export async function recordPlanClosedInTemporal(
+  temporal: Client,
+  stores: { plans: PlanStore; tasks: TaskStore; attempts: AttemptStore },
+  plan: Pick<PlanRow, 'id' | 'workflow_id' | 'run_id'>,
+): Promise<PlanEndStatus | undefined> {
+  if (plan.run_id === null) return undefined;
+  const ended = await howRunEnded(temporal, plan.workflow_id, plan.run_id);
+  if (ended === undefined) return undefined;
+  const reason = `plan workflow run ${plan.run_id} ${ended}`;
+  const skips: PlanSkip[] = [];
+  for (const t of (await stores.plans.get(plan.id))?.tasks ?? []) {
+    if (t.status !== 'queued' && t.status !== 'running') continue;
+    const task = await stores.tasks.get(t.task_id);
+    if (!task) continue;
+    if (task.run_id === null) skips.push({ key: t.key, taskId: t.task_id, reason });
+    else await recordRunClosedInTemporal(temporal, stores.attempts, task);
+  }
+  await stores.plans.recordSkips({ planId: plan.id, skips });
+  return stores.plans.recordOutcome({ planId: plan.id, status: 'failed' });
+}
