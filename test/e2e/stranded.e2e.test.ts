@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { Pool } from 'pg';
-import { PlanStore, type NewPlanTask } from '../../src/store/plan-store';
+import { PlanStore } from '../../src/store/plan-store';
 import { TaskStore } from '../../src/store/task-store';
 import { workflowIdForPlan } from '../../workflows/definitions';
 import { call, submit, waitForEnd } from '../support/http-api';
@@ -77,21 +77,27 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
     assert.match(metrics.text, /^atelier_stranded_submissions_started_total\{kind="task"\} [1-9]/m);
   });
 
-  it('starts a plan stored without its workflow, and the plan runs its tasks in order', async () => {
+  /** Stores a plan as an API that stopped before starting it leaves it: `first`, then `second` after it. */
+  const storeStrandedPlan = async (prompt: (key: string) => string): Promise<{ planId: string; taskIds: string[] }> => {
     const planId = randomUUID();
-    const planTask = (key: string, dependsOn: string[]): NewPlanTask => ({
-      ...newTask(`@print ${key}`),
+    const tasks = ['first', 'second'].map((key, i) => ({
+      ...newTask(prompt(key)),
       key,
-      dependsOn,
+      dependsOn: i === 0 ? [] : ['first'],
       labels: { plan: planId },
-    });
+    }));
     await new PlanStore(pool).create({
       id: planId,
       maxParallel: 2,
-      onFailure: 'stop',
+      onFailure: 'continue',
       workflowId: workflowIdForPlan(planId),
-      tasks: [planTask('first', []), planTask('second', ['first'])],
+      tasks,
     });
+    return { planId, taskIds: tasks.map((t) => t.id) };
+  };
+
+  it('starts a plan stored without its workflow, and the plan runs its tasks in order', async () => {
+    const { planId } = await storeStrandedPlan((key) => `@print ${key}`);
     const plan = await waitFor(
       'the plan to end',
       async () => {
@@ -132,25 +138,6 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
     );
   });
 
-  /** Stores a plan as an API that stopped before starting it leaves it: `first`, then `second` after it. */
-  const storeStrandedPlan = async (): Promise<{ planId: string; taskIds: string[] }> => {
-    const planId = randomUUID();
-    const tasks = ['first', 'second'].map((key, i) => ({
-      ...newTask('@hang'),
-      key,
-      dependsOn: i === 0 ? [] : ['first'],
-      labels: { plan: planId },
-    }));
-    await new PlanStore(pool).create({
-      id: planId,
-      maxParallel: 2,
-      onFailure: 'continue',
-      workflowId: workflowIdForPlan(planId),
-      tasks,
-    });
-    return { planId, taskIds: tasks.map((t) => t.id) };
-  };
-
   const planWhenEnded = (planId: string) =>
     waitFor(
       'the plan to end',
@@ -165,7 +152,7 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
     );
 
   it('cancels a plan stored without its workflow: it is started and cancelled, and no sweep runs it later', async () => {
-    const { planId, taskIds } = await storeStrandedPlan();
+    const { planId, taskIds } = await storeStrandedPlan(() => '@hang');
     const res = await call(stack.baseUrl, 'POST', `/v1/plans/${planId}/cancel`);
     assert.equal(res.status, 202, res.text);
     const plan = await planWhenEnded(planId);
@@ -185,7 +172,7 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
   });
 
   it('cancels a task of a plan stored without its workflow: the plan is started and skips it', async () => {
-    const { planId, taskIds } = await storeStrandedPlan();
+    const { planId, taskIds } = await storeStrandedPlan(() => '@hang');
     const res = await call(stack.baseUrl, 'POST', `/v1/tasks/${taskIds[1]}/cancel`);
     assert.equal(res.status, 202, res.text);
     await waitFor('the second task to be skipped', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -127,6 +127,29 @@ describe('tasks in git worktrees over HTTP against the whole service', () => {
     } finally {
       await pool.end();
     }
+  });
+
+  it('takes two spellings of one repository as one: a plan task builds on its dependency’s commit', async () => {
+    const link = join(dir, 'repo-link');
+    symlinkSync(repo, link);
+    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: {
+        tasks: [
+          { key: 'first', prompt: '@pidfile first.txt', repo: { path: repo } },
+          { key: 'second', prompt: '@pidfile second.txt', repo: { path: `${link}/` }, dependsOn: ['first'] },
+        ],
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    const [first, second] = (res.json as { tasks: { taskId: string }[] }).tasks;
+    const firstCommit = (await succeededWithCommit(first?.taskId ?? '')).commit as CommitView;
+    const secondView = (await succeededWithCommit(second?.taskId ?? '')) as unknown as {
+      repo: { path: string };
+      commit: CommitView;
+    };
+    assert.equal(secondView.repo.path, repo, 'stored by its real path');
+    assert.equal(secondView.commit.baseSha, firstCommit.sha, 'built on the first task’s work');
+    assert.deepEqual(secondView.commit.changedFiles, ['second.txt']);
   });
 
   it('answers 413 for a patch too large to keep, naming the range to diff on the branch', async () => {

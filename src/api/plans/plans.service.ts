@@ -18,7 +18,7 @@ import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored
 import { badFields, type FieldProblem } from '../http/validation';
 import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
 import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
-import { repoProblems } from '../tasks/task-repo-input';
+import { repoProblems, storedRepo } from '../tasks/task-repo-input';
 import { taskWorkflowInput } from '../tasks/task-workflow-input';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreatePlanDto, PlanTaskDto } from './dto/create-plan.dto';
@@ -156,7 +156,7 @@ export class PlansService {
       agents: chain,
       budgetUsd: t.budgetUsd,
       locks: t.locks,
-      repo: t.repo,
+      repo: storedRepo(t.repo),
       failOnLockViolations: failOn.value,
     };
   }

@@ -13,7 +13,7 @@ import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored
 import { badFields } from '../http/validation';
 import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
 import { PlansService } from '../plans/plans.service';
-import { repoProblems } from './task-repo-input';
+import { repoProblems, storedRepo } from './task-repo-input';
 import { recordRunClosedInTemporal } from '../runs/closed-run';
 import { runsView } from '../runs/run-view';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
@@ -92,7 +92,7 @@ export class TasksService {
       agents: chain,
       budgetUsd: dto.budgetUsd,
       locks: dto.locks,
-      repo: dto.repo,
+      repo: storedRepo(dto.repo),
       failOnLockViolations: failOn.value,
     });
     const runId = task.run_id ?? (await this.startWorkflow(task, created));
