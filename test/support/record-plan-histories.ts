@@ -119,6 +119,30 @@ async function planCancelTaskRequest(h: Harness, q: Queues): Promise<string> {
   return historyToJSON(await handle.fetchHistory());
 }
 
+/**
+ * A chain cancelled as a whole while its first task runs: the running task is cancelled (its agent
+ * killed), the next one skipped, and the plan's end recorded outside the cancelled scope.
+ */
+async function planCancelled(h: Harness, q: Queues): Promise<string> {
+  const { handle, done } = await startPlan(h, q, [
+    { key: 'a', prompt: '@sleep 30', dependsOn: [] },
+    { key: 'b', prompt: '@print b', dependsOn: ['a'] },
+  ]);
+  for (let i = 0; ; i += 1) {
+    const events = (await handle.fetchHistory()).events ?? [];
+    if (events.some((e) => e.childWorkflowExecutionStartedEventAttributes)) break;
+    if (i >= 100) throw new Error('the first task did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await handle.cancel();
+  const ended = await done.then(
+    (result) => `unexpected ${JSON.stringify(result)}`,
+    (err: Error) => err.name,
+  );
+  if (ended !== 'WorkflowFailedError') throw new Error(`the plan ended so: ${ended}`);
+  return historyToJSON(await handle.fetchHistory());
+}
+
 /** A diamond in a git repository: the last task starts from both middle tasks' commits, merged. */
 async function planMergeDependencies(h: Harness, q: Queues): Promise<string> {
   const repo = mkdtempSync(join(tmpdir(), 'atelier-history-plan-merge-'));
@@ -176,6 +200,7 @@ const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   // Patch plan-fresh-ready: the same scenario, ready tasks looked at before each start; and a task's own cancel.
   'plan-fresh-ready': planContinueAfterFailure,
   'plan-cancel-task-request': planCancelTaskRequest,
+  'plan-cancelled': planCancelled,
   'lock-manager': lockManager,
   // Patch lock-manager-reap-schedule: the same scenario, reaping on its own schedule.
   'lock-manager-reap-schedule': lockManager,
