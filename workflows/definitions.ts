@@ -397,6 +397,8 @@ export interface LockManagerInput {
   waiters?: LockRequest[];
   /** How often holders are checked for having ended without releasing (terminated, timed out). */
   reapIntervalSeconds?: number;
+  /** Carried over `continueAsNew`: releases that came before their requests, by request id (epoch ms). */
+  earlyReleases?: Record<string, number>;
 }
 
 export interface LockTable {

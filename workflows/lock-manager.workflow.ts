@@ -30,6 +30,12 @@ export const lockTableQuery = defineQuery<LockTable>(LOCK_TABLE_QUERY);
 const DEFAULT_REAP_INTERVAL_SECONDS = 30;
 const REAP_SCHEDULE_PATCH = 'lock-manager-reap-schedule';
 const CHANGES_DURING_GRANT_PATCH = 'lock-manager-changes-during-grant';
+const RELEASE_BEFORE_REQUEST_PATCH = 'lock-manager-release-before-request';
+/**
+ * How long a release that came before its request is remembered. The request comes from an activity
+ * that may retry for minutes while Temporal is away; an hour covers it many times over.
+ */
+const EARLY_RELEASE_KEPT_MS = 60 * 60_000;
 
 const lockActivities = proxyActivities<LockActivities>({
   startToCloseTimeout: '30 seconds',
@@ -45,13 +51,22 @@ const lockActivities = proxyActivities<LockActivities>({
  * nobody is starved; holding nothing while waiting means no deadlock. Tasks release with
  * `releaseLocks` from a non-cancellable `finally`; holders and waiters whose workflow run ended
  * without releasing (terminated, timed out) are dropped every `reapIntervalSeconds`, however busy the
- * manager is. Grants go to the
+ * manager is; a request whose release came first (its task was cancelled while sending it) is ignored.
+ * Grants go to the
  * requesting run only, never to a later run of the same task. The table survives worker and server
  * restarts as workflow state and moves over `continueAsNew` when the history grows long.
  */
 export async function lockManagerWorkflow(input: LockManagerInput): Promise<void> {
+  // Asked before any signal is handled: the handlers below depend on it.
+  const rememberEarlyReleases = patched(RELEASE_BEFORE_REQUEST_PATCH);
   const holders: LockRequest[] = [...(input.holders ?? [])];
   const waiters: LockRequest[] = [...(input.waiters ?? [])];
+  /**
+   * Releases of requests not (yet) in the table, by request id, with when they came. A task cancelled
+   * while its request is being sent releases at once, and the request may still arrive after that:
+   * it is then ignored, rather than granted to a task that will never release it.
+   */
+  const earlyReleases = new Map<string, number>(Object.entries(input.earlyReleases ?? {}));
   const reapMs = (input.reapIntervalSeconds ?? DEFAULT_REAP_INTERVAL_SECONDS) * 1000;
   let changes = 0;
 
@@ -65,11 +80,19 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
   setHandler(acquireLocksSignal, (request) => {
     // A retried request (the sending activity ran twice) is the same request.
     if (known(request.requestId)) return;
+    if (earlyReleases.has(request.requestId)) {
+      log.info('ignoring a lock request its task released before it came', { requestId: request.requestId });
+      return;
+    }
     waiters.push({ ...request, since: Date.now() });
     changes += 1;
   });
   setHandler(releaseLocksSignal, ({ requestId }) => {
     if (remove(holders, requestId) || remove(waiters, requestId)) changes += 1;
+    else if (rememberEarlyReleases) {
+      for (const [id, at] of earlyReleases) if (at < Date.now() - EARLY_RELEASE_KEPT_MS) earlyReleases.delete(id);
+      earlyReleases.set(requestId, Date.now());
+    }
   });
   setHandler(lockTableQuery, () => ({ repo: input.repo, holders, waiters }));
 
@@ -123,7 +146,12 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
     await grant();
     if (workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
-      await continueAsNew<typeof lockManagerWorkflow>({ ...input, holders, waiters });
+      await continueAsNew<typeof lockManagerWorkflow>({
+        ...input,
+        holders,
+        waiters,
+        ...(earlyReleases.size > 0 && { earlyReleases: Object.fromEntries(earlyReleases) }),
+      });
     }
     const seen = countDuringGrant ? beforeGrant : changes;
     if (!reapOnSchedule) {

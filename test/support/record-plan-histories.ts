@@ -206,6 +206,8 @@ const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'lock-manager-reap-schedule': lockManager,
   // Patch lock-manager-changes-during-grant: the same scenario, counting changes from before each grant.
   'lock-manager-changes-during-grant': lockManager,
+  // Patch lock-manager-release-before-request: the same scenario, early releases remembered.
+  'lock-manager-release-before-request': lockManager,
 };
 
 async function main(): Promise<void> {

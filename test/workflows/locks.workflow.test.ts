@@ -5,7 +5,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { agentTaskWorkflow } from '../../workflows';
 import { workflowIdForLocks, type LockTable } from '../../workflows/definitions';
-import { acquireLocksSignal, lockTableQuery } from '../../workflows/lock-manager.workflow';
+import { acquireLocksSignal, lockTableQuery, releaseLocksSignal } from '../../workflows/lock-manager.workflow';
 import {
   openHarness,
   runAgentWorker,
@@ -212,6 +212,39 @@ describe('file locks', { timeout: 120_000 }, () => {
       { timeoutMs: 15_000 },
     );
     assert.equal(granted, 40);
+  });
+
+  it('ignores a request that arrives after its own release (its task was cancelled while sending it)', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    // The requests' workflow: any running workflow takes a grant (here another repository's manager).
+    const holder = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
+      workflowId: workflowIdForLocks(freshRepo()),
+      taskQueue: queues.workflowQueue,
+      args: [{ repo: 'holder', reapIntervalSeconds: 600 }],
+      signal: acquireLocksSignal,
+      signalArgs: [{ requestId: 'none', workflowId: 'none', runId: 'none', taskId: 'none', globs: [] }],
+    });
+    const runId = (await holder.describe()).runId;
+    const request = (id: string) => ({ requestId: id, workflowId: holder.workflowId, runId, taskId: id, globs: [id] });
+    const manager = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
+      workflowId: workflowIdForLocks(repo),
+      taskQueue: queues.workflowQueue,
+      args: [{ repo, reapIntervalSeconds: 600 }],
+      signal: releaseLocksSignal,
+      signalArgs: [{ requestId: 'late' }],
+    });
+    await manager.signal(acquireLocksSignal, request('late'));
+    await manager.signal(acquireLocksSignal, request('next'));
+    // Signals are handled in order: once the later request is granted, the first has been seen.
+    const t = await waitFor('the later request to be granted', async () => {
+      const found = await table(repo);
+      return found.holders.some((r) => r.requestId === 'next') && found;
+    });
+    assert.deepEqual(
+      [...t.holders, ...t.waiters].map((r) => r.requestId),
+      ['next'],
+    );
   });
 
   it('takes back the locks of a terminated task', async () => {
