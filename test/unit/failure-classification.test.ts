@@ -76,6 +76,11 @@ describe('reset times said in words', () => {
     assert.equal(resetTimeIn('resets 10am (UTC)', now), Date.UTC(2025, 5, 11, 10));
     // Berlin is UTC+2 in June: 4:30pm there is 14:30 UTC.
     assert.equal(resetTimeIn('resets 4:30pm (Europe/Berlin)', now), Date.UTC(2025, 5, 10, 14, 30));
+    // Across a change of Berlin's clock: UTC+1 the evening before, UTC+2 at the reset (both ways).
+    const beforeSummer = Date.UTC(2026, 2, 28, 20);
+    assert.equal(resetTimeIn('resets 4pm (Europe/Berlin)', beforeSummer), Date.UTC(2026, 2, 29, 14));
+    const beforeWinter = Date.UTC(2026, 9, 24, 20);
+    assert.equal(resetTimeIn('resets 4pm (Europe/Berlin)', beforeWinter), Date.UTC(2026, 9, 25, 15));
     assert.equal(resetTimeIn('resets 12am (UTC)', now), Date.UTC(2025, 5, 11, 0));
     assert.equal(resetTimeIn('resets 4pm (Not/AZone)', now), undefined);
   });

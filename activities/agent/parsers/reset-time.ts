@@ -38,13 +38,22 @@ function zoneOffsetMs(zone: string | undefined, at: number): number | undefined 
   return wall - (at - (at % 1000));
 }
 
+/**
+ * The instant `zone`'s clock shows `wall` (a wall-clock time written as if it were UTC). Its offset is
+ * taken at that instant, not now: across a change to or from summer time they differ by an hour.
+ */
+function instantOf(wall: number, zone: string | undefined): number {
+  const guess = wall - (zoneOffsetMs(zone, wall) ?? 0);
+  return wall - (zoneOffsetMs(zone, guess) ?? 0);
+}
+
 /** The next time the clock of `zone` shows `hour`:`minute` after `now`. */
 function nextClockTime(hour: number, minute: number, zone: string | undefined, now: number): number | undefined {
   const offset = zoneOffsetMs(zone, now);
   if (offset === undefined) return undefined;
-  const wall = now + offset;
-  const at = wall - (wall % DAY_MS) + hour * HOUR_MS + minute * 60_000 - offset;
-  return at > now ? at : at + DAY_MS;
+  const today = now + offset - ((now + offset) % DAY_MS) + hour * HOUR_MS + minute * 60_000;
+  const at = instantOf(today, zone);
+  return at > now ? at : instantOf(today + DAY_MS, zone);
 }
 
 /**
