@@ -10,6 +10,16 @@ export interface ClaimedNotification {
   createdAt: Date;
   /** Deliveries tried before this one. */
   attempts: number;
+  /** The keys of the URLs that have accepted it already (WebhookTarget.key): not sent to again. */
+  deliveredTo: string[];
+}
+
+/** A notification given up when it came due: its event is older than the give-up window. */
+export interface ExpiredNotification {
+  id: string;
+  type: NotificationType;
+  attempts: number;
+  lastError: string;
 }
 
 /**
@@ -17,12 +27,17 @@ export interface ClaimedNotification {
  * of delivery may take, in the statement that selects it (`FOR UPDATE SKIP LOCKED`): any number of
  * dispatchers share the table without sending a row twice at once, no transaction stays open across
  * HTTP calls, and a row claimed by a dispatcher that died is due again once its claim runs out.
+ * Delivery is recorded per URL, so a retry goes only to the URLs that have not accepted the event.
  * Times are the database's.
  */
 export class NotificationStore {
   constructor(private readonly pool: Pool) {}
 
-  async claimDue(limit: number, claimSeconds: number): Promise<ClaimedNotification[]> {
+  /**
+   * Claims up to `limit` due rows whose event is at most `giveUpAfterMs` old (giveUpExpired ends the
+   * older ones) for `claimSeconds`.
+   */
+  async claimDue(limit: number, claimSeconds: number, giveUpAfterMs: number): Promise<ClaimedNotification[]> {
     const res = await retryTransient(() =>
       this.pool.query<{
         id: string;
@@ -30,15 +45,17 @@ export class NotificationStore {
         payload: Record<string, unknown>;
         created_at: Date;
         attempts: number;
+        delivered_to: string[];
       }>(
         `UPDATE notifications n SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
          FROM (
-           SELECT id FROM notifications WHERE next_attempt_at <= clock_timestamp()
+           SELECT id FROM notifications
+           WHERE next_attempt_at <= clock_timestamp() AND created_at >= clock_timestamp() - make_interval(secs => $3)
            ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
          ) due
          WHERE n.id = due.id
-         RETURNING n.id, n.type, n.payload, n.created_at, n.attempts`,
-        [limit, claimSeconds],
+         RETURNING n.id, n.type, n.payload, n.created_at, n.attempts, n.delivered_to`,
+        [limit, claimSeconds, giveUpAfterMs / 1000],
       ),
     );
     return res.rows.map((r) => ({
@@ -47,9 +64,44 @@ export class NotificationStore {
       data: r.payload,
       createdAt: r.created_at,
       attempts: r.attempts,
+      deliveredTo: r.delivered_to,
     }));
   }
 
+  /**
+   * Gives up the due rows whose event is older than `giveUpAfterMs`: no next attempt, `last_error`
+   * saying so after the error kept from the last round. markFailed gives up a row only after a round
+   * that ended; this also ends a row whose rounds never end (one that crashes the process), which
+   * would otherwise come due again each time its claim runs out. Returns the rows it gave up.
+   */
+  async giveUpExpired(giveUpAfterMs: number): Promise<ExpiredNotification[]> {
+    const hours = giveUpAfterMs / 3600_000;
+    const res = await retryTransient(() =>
+      this.pool.query<{ id: string; type: NotificationType; attempts: number; last_error: string }>(
+        `UPDATE notifications SET next_attempt_at = NULL, last_error = concat_ws('; ', last_error, $2::text)
+         WHERE next_attempt_at <= clock_timestamp() AND created_at < clock_timestamp() - make_interval(secs => $1)
+         RETURNING id, type, attempts, last_error`,
+        [giveUpAfterMs / 1000, `not delivered within ${hours} h of the event`],
+      ),
+    );
+    return res.rows.map((r) => ({ id: r.id, type: r.type, attempts: r.attempts, lastError: r.last_error }));
+  }
+
+  /**
+   * Records that the URL with this key accepted the notification, as soon as it did: a round cut short
+   * (the process crashed) does not send it there again.
+   */
+  async markDeliveredTo(id: string, key: string): Promise<void> {
+    await retryTransient(() =>
+      this.pool.query(
+        `UPDATE notifications SET delivered_to = array_append(delivered_to, $2)
+         WHERE id = $1 AND NOT ($2 = ANY (delivered_to))`,
+        [id, key],
+      ),
+    );
+  }
+
+  /** Marks the notification delivered: every configured URL has accepted it. */
   async markDelivered(id: string): Promise<void> {
     await retryTransient(() =>
       this.pool.query(
@@ -62,9 +114,9 @@ export class NotificationStore {
   }
 
   /**
-   * Records a failed round and schedules the next one `delayMs` from now, or gives up (no next
-   * attempt, the error kept) when that would fall more than `giveUpAfterMs` after the event.
-   * Returns whether it will be tried again.
+   * Records a round in which some URL did not accept the notification and schedules the next one
+   * `delayMs` from now, or gives up (no next attempt, the error kept) when that would fall more than
+   * `giveUpAfterMs` after the event. Returns whether it will be tried again.
    */
   async markFailed(id: string, error: string, delayMs: number, giveUpAfterMs: number): Promise<boolean> {
     const res = await retryTransient(() =>

@@ -2,7 +2,8 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { retryDelayMs, WEBHOOK_RETRY, type RetryPolicy } from './backoff';
 import { NotificationStore, type ClaimedNotification } from './notification-store';
-import { describeUrl, postWebhook, webhookRequest } from './webhook-request';
+import { postWebhook, webhookRequest } from './webhook-request';
+import { webhookTargets, type WebhookTarget } from './webhook-target';
 
 export interface WebhookDispatcherOptions {
   pool: Pool;
@@ -25,13 +26,15 @@ const PRUNE_INTERVAL_MS = 60 * 60_000;
 
 /**
  * Delivers the `notifications` outbox to the configured webhook URLs: every second it claims the due
- * rows (safe with any number of dispatchers, see NotificationStore), POSTs each to every URL, marks it
- * delivered when all answered 2xx, and otherwise schedules a retry with exponential backoff (every URL
- * again: receivers deduplicate by the delivery id) until a day has passed. Hourly, it deletes the
- * finished rows older than the retention, so the table stays small. Runs in the workflow worker.
+ * rows (safe with any number of dispatchers, see NotificationStore) and POSTs each to every URL that has
+ * not accepted it yet, recording each 2xx at once. A row is delivered when every URL has accepted it;
+ * otherwise it is retried with exponential backoff, to the URLs still missing, until a day has passed
+ * since the event. Hourly, it deletes the finished rows older than the retention, so the table stays
+ * small. Runs in the workflow worker.
  */
 export class WebhookDispatcher {
   private readonly store: NotificationStore;
+  private readonly targets: WebhookTarget[];
   private readonly intervalMs: number;
   private readonly timeoutMs: number;
   private readonly batchSize: number;
@@ -43,6 +46,7 @@ export class WebhookDispatcher {
 
   constructor(private readonly opts: WebhookDispatcherOptions) {
     this.store = new NotificationStore(opts.pool);
+    this.targets = webhookTargets(opts.urls, opts.secret);
     this.intervalMs = opts.intervalMs ?? 1000;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.batchSize = opts.batchSize ?? 20;
@@ -50,7 +54,7 @@ export class WebhookDispatcher {
   }
 
   start(): void {
-    this.opts.logger.info({ urls: this.opts.urls.map(describeUrl) }, 'webhook dispatcher started');
+    this.opts.logger.info({ urls: this.targets.map((t) => t.label) }, 'webhook dispatcher started');
     this.schedule(0);
   }
 
@@ -71,8 +75,9 @@ export class WebhookDispatcher {
   }
 
   /**
-   * Deletes old finished notifications when an hour has passed since it last did, then claims and
-   * delivers due ones; a full batch means more may be due, so it goes on at once.
+   * Deletes old finished notifications when an hour has passed since it last did, gives up the due
+   * ones past the give-up window, then claims and delivers the other due ones; a full batch means more
+   * may be due, so it goes on at once.
    */
   async round(): Promise<void> {
     if (Date.now() >= this.nextPruneAt) {
@@ -80,11 +85,27 @@ export class WebhookDispatcher {
       this.nextPruneAt = Date.now() + PRUNE_INTERVAL_MS;
       if (deleted > 0) this.opts.logger.info({ deleted }, 'finished notifications deleted');
     }
+    for (const n of await this.store.giveUpExpired(this.retry.giveUpAfterMs)) {
+      this.opts.logger.error(
+        { delivery: n.id, type: n.type, attempts: n.attempts, error: n.lastError },
+        'webhook given up',
+      );
+    }
     for (;;) {
       // A claim outlasts the slowest round: every URL timing out in turn, plus a margin.
-      const claimSeconds = (this.opts.urls.length * this.timeoutMs) / 1000 + 30;
-      const due = await this.store.claimDue(this.batchSize, claimSeconds);
-      await Promise.all(due.map((n) => this.deliver(n)));
+      const claimSeconds = (this.targets.length * this.timeoutMs) / 1000 + 30;
+      const due = await this.store.claimDue(this.batchSize, claimSeconds, this.retry.giveUpAfterMs);
+      // Wait for every delivery even when one fails to record its outcome: stop() waits for this round,
+      // and the pool closes after it. A row whose outcome was not written comes due when its claim ends.
+      const outcomes = await Promise.allSettled(due.map((n) => this.deliver(n)));
+      for (const [i, outcome] of outcomes.entries()) {
+        if (outcome.status === 'rejected') {
+          this.opts.logger.error(
+            { delivery: due[i]?.id, error: (outcome.reason as Error).message },
+            'webhook delivery not recorded',
+          );
+        }
+      }
       if (due.length < this.batchSize || this.stopped) return;
     }
   }
@@ -92,9 +113,12 @@ export class WebhookDispatcher {
   private async deliver(n: ClaimedNotification): Promise<void> {
     const request = webhookRequest(n, this.opts.secret);
     const errors: string[] = [];
-    for (const url of this.opts.urls) {
-      const error = await postWebhook(url, request, this.timeoutMs);
-      if (error !== undefined) errors.push(`${describeUrl(url)}: ${error}`);
+    for (const target of this.targets) {
+      if (n.deliveredTo.includes(target.key)) continue;
+      const error = await postWebhook(target, request, this.timeoutMs);
+      // Recorded before the next URL is tried: a round cut short does not send it here again.
+      if (error === undefined) await this.store.markDeliveredTo(n.id, target.key);
+      else errors.push(`${target.label}: ${error}`);
     }
     const attempt = n.attempts + 1;
     if (errors.length === 0) {

@@ -2,6 +2,7 @@ import { unescape } from 'node:querystring';
 import type { ClaimedNotification } from './notification-store';
 import type { WebhookBody } from './notification-types';
 import { signBody } from './signing';
+import type { WebhookTarget } from './webhook-target';
 
 export interface WebhookRequest {
   body: string;
@@ -27,12 +28,6 @@ export function webhookRequest(n: ClaimedNotification, secret: string): WebhookR
   };
 }
 
-/** A webhook URL fit for logs and `last_error`: no credentials, no query string (tokens live there). */
-export function describeUrl(url: string): string {
-  const u = new URL(url);
-  return `${u.origin}${u.pathname}`;
-}
-
 /**
  * The URL to request and the header its `user:password@` becomes: fetch refuses URLs with credentials,
  * so they go as `Authorization: Basic`, the way curl and browsers send them.
@@ -47,41 +42,57 @@ function splitCredentials(url: string): { url: string; headers: Record<string, s
   return { url: u.href, headers: { authorization: `Basic ${credentials}` } };
 }
 
-/** Why a request failed, for logs and `last_error`: fetch's messages may quote the URL, password and all. */
-function failureReason(err: Error & { cause?: { code?: string } }, url: string): string {
-  if (err.cause?.code) return err.cause.code;
-  const { href, username, password, search } = new URL(url);
-  const message = err.message.replaceAll(url, describeUrl(url)).replaceAll(href, describeUrl(url));
-  // Quoted some other way (a user name may be a token too): keep the kind of error rather than its text.
-  const secrets = [username, password, search].filter((part) => part !== '');
-  return secrets.some((secret) => message.includes(secret)) ? err.name : message;
+/** Whether `piece` stands in `text` as a word of its own: `in` in `/in/x`, not in `includes`. */
+function standsIn(text: string, piece: string): boolean {
+  const escaped = piece.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`(?<![A-Za-z0-9])${escaped}(?![A-Za-z0-9])`).test(text);
 }
 
 /**
- * POSTs the request to `url`. Resolves to undefined on a 2xx answer, else to why not (status or
- * network error, without the URL's secrets). Redirects are not followed: a signed body goes only where
- * it was configured to go.
+ * Why a request failed, for logs and `last_error`. Fetch's messages may quote the URL: each quote
+ * becomes the label. If a piece of the user, password, path, query or fragment still shows (quoted
+ * some other way), only the kind of error is kept; a false alarm costs only the message's detail.
+ */
+function failureReason(err: Error & { cause?: { code?: string } }, target: WebhookTarget): string {
+  if (err.cause?.code) return err.cause.code;
+  const u = new URL(target.url);
+  const requested = splitCredentials(target.url).url;
+  const quotes = [target.url, u.href, requested].sort((a, b) => b.length - a.length);
+  let outside = [err.message];
+  for (const quote of quotes) outside = outside.flatMap((part) => part.split(quote));
+  const pieces = [u.username, u.password, ...`${u.pathname}${u.search}${u.hash}`.split(/[/?#&=]/)]
+    .filter((piece) => piece !== '')
+    .flatMap((piece) => [piece, unescape(piece)]);
+  const leaks = pieces.some((piece) => outside.some((part) => standsIn(part, piece)));
+  return leaks ? err.name : outside.join(target.label);
+}
+
+/**
+ * POSTs the request to the target's URL. Resolves to undefined on a 2xx answer, else to why not
+ * (status or network error, without the URL's path, query or credentials). Redirects are not followed:
+ * a signed body goes only where it was configured to go.
  */
 export async function postWebhook(
-  url: string,
+  target: WebhookTarget,
   request: WebhookRequest,
   timeoutMs: number,
 ): Promise<string | undefined> {
   try {
-    const target = splitCredentials(url);
-    const res = await fetch(target.url, {
+    const { url, headers } = splitCredentials(target.url);
+    const res = await fetch(url, {
       method: 'POST',
-      headers: { ...request.headers, ...target.headers },
+      headers: { ...request.headers, ...headers },
       body: request.body,
       redirect: 'manual',
       signal: AbortSignal.timeout(timeoutMs),
     });
-    // Drain the answer so the connection can be reused; its content does not matter.
-    await res.arrayBuffer().catch(() => undefined);
+    // Cancel the answer instead of reading it: its content does not matter, and a receiver that sends
+    // a huge one must not fill the worker's memory. An answer with a body costs the connection's reuse.
+    await res.body?.cancel().catch(() => undefined);
     return res.status >= 200 && res.status < 300 ? undefined : `HTTP ${res.status}`;
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
     if (e.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
-    return failureReason(e, url);
+    return failureReason(e, target);
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
@@ -10,9 +10,11 @@ import { retryDelayMs, WEBHOOK_RETRY } from '../../src/notifications/backoff';
 import { NotificationStore, type ClaimedNotification } from '../../src/notifications/notification-store';
 import { enqueueNotification } from '../../src/notifications/outbox';
 import { signBody, verifySignature } from '../../src/notifications/signing';
-import { WebhookDispatcher } from '../../src/notifications/webhook-dispatcher';
-import { describeUrl, postWebhook, webhookRequest } from '../../src/notifications/webhook-request';
+import { WebhookDispatcher, type WebhookDispatcherOptions } from '../../src/notifications/webhook-dispatcher';
+import { postWebhook, webhookRequest } from '../../src/notifications/webhook-request';
+import { webhookTargets, type WebhookTarget } from '../../src/notifications/webhook-target';
 import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
+import { waitFor } from '../support/wait-for';
 
 const notification: ClaimedNotification = {
   id: '5f0c4c1e-3b5a-4a43-9d53-0d5a2b0e6f11',
@@ -20,6 +22,38 @@ const notification: ClaimedNotification = {
   data: { taskId: 't', run: 1 },
   createdAt: new Date('2026-01-02T03:04:05.678Z'),
   attempts: 0,
+  deliveredTo: [],
+};
+
+/** The target of a single configured URL. */
+const targetOf = (url: string): WebhookTarget => {
+  const [target] = webhookTargets([url], 'k');
+  assert.ok(target);
+  return target;
+};
+
+/** A request's body, parsed. */
+const jsonBody = async <T>(req: IncomingMessage): Promise<T> => {
+  let raw = '';
+  for await (const chunk of req.setEncoding('utf8')) raw += chunk as string;
+  return JSON.parse(raw) as T;
+};
+
+/** A receiver on 127.0.0.1 running `handle` for each request; closed by `close`. */
+const listen = async (
+  handle: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ base: string; port: number; close: () => Promise<void> }> => {
+  const server = createServer(handle);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return {
+    base: `http://127.0.0.1:${port}`,
+    port,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
 };
 
 describe('webhook signing', () => {
@@ -55,22 +89,69 @@ describe('webhook signing', () => {
     assert.equal(first.headers['x-atelier-delivery'], n.id);
     assert.equal(first.headers['x-atelier-signature'], signBody(first.body, 'k'));
   });
+});
 
-  it('keeps credentials and query strings out of a URL it reports', () => {
-    assert.equal(describeUrl('https://user:pw@hooks.example.com/in?token=abc'), 'https://hooks.example.com/in');
+describe('webhook requests', { timeout: 30_000 }, () => {
+  it('names a URL by its position and host only: its path, query and credentials may be secrets', () => {
+    const urls = ['https://user:pw@hooks.slack.com/services/T01/B02/token?x=y', 'http://127.0.0.1:9000/x'];
+    const targets = webhookTargets(urls, 'k');
+    assert.deepEqual(
+      targets.map((t) => t.label),
+      ['webhook 1 (hooks.slack.com)', 'webhook 2 (127.0.0.1:9000)'],
+    );
+    const keys = targets.map((t) => t.key);
+    for (const key of keys) assert.match(key, /^[0-9a-f]{64}$/);
+    assert.notEqual(keys[0], keys[1]);
+    assert.deepEqual(
+      webhookTargets(urls, 'k').map((t) => t.key),
+      keys,
+      'the same key on every start',
+    );
   });
 
-  it('reports a failed request without the credentials or query string its error quotes', async (t) => {
-    const url = 'https://hook-user:pw-not-shown@hooks.example.com/in?token=query-not-shown';
-    t.mock.method(globalThis, 'fetch', () =>
+  it('reports a failed request without the credentials, path or query string its error quotes', async (t) => {
+    const url = 'https://hook-user:pw-not-shown@hooks.example.com/in/path-not-shown?token=query-not-shown';
+    const fetchMock = t.mock.method(globalThis, 'fetch', () =>
       Promise.reject(new TypeError(`Request cannot be constructed from a URL that includes credentials: ${url}`)),
     );
-    const reason = await postWebhook(url, webhookRequest(notification, 'k'), 1000);
+    const request = webhookRequest(notification, 'k');
+    const reason = await postWebhook(targetOf(url), request, 1000);
     assert.ok(reason !== undefined && !/not-shown/.test(reason), 'a secret of the URL is in the reason');
     assert.equal(
       reason,
-      'Request cannot be constructed from a URL that includes credentials: https://hooks.example.com/in',
+      'Request cannot be constructed from a URL that includes credentials: webhook 1 (hooks.example.com)',
     );
+
+    // Quoted otherwise (here a piece of the path, decoded): only the kind of error is left.
+    fetchMock.mock.mockImplementation(() => Promise.reject(new TypeError('no route to path not shown')));
+    assert.equal(
+      await postWebhook(targetOf('https://hooks.example.com/in/path%20not%20shown'), request, 1000),
+      'TypeError',
+    );
+  });
+
+  it('does not read the answer, so an endless one is no burden', async () => {
+    let closed = false;
+    const receiver = await listen((req, res) => {
+      req.resume();
+      res.writeHead(200);
+      const chunk = Buffer.alloc(64 * 1024);
+      // Writes until the client stops reading, and more each time it reads on.
+      const pump = (): void => {
+        while (!res.destroyed && res.write(chunk));
+      };
+      res.on('drain', pump);
+      res.on('close', () => (closed = true));
+      pump();
+    });
+    try {
+      // Reading the answer would last until this timeout, past the test's own.
+      const request = webhookRequest(notification, 'k');
+      assert.equal(await postWebhook(targetOf(`${receiver.base}/endless`), request, 120_000), undefined);
+      await waitFor('the answer to be cut off', () => closed);
+    } finally {
+      await receiver.close();
+    }
   });
 });
 
@@ -143,6 +224,10 @@ describe('notification outbox', { timeout: 30_000 }, () => {
     await db?.drop();
   });
 
+  /** Claims for a minute, as a dispatcher with the default retry policy. */
+  const claimDue = (limit: number): Promise<ClaimedNotification[]> =>
+    store.claimDue(limit, 60, WEBHOOK_RETRY.giveUpAfterMs);
+
   it('enqueues once per dedupe key', async () => {
     for (let i = 0; i < 3; i++) {
       await enqueueNotification(pool, { type: 'budget.reached', dedupeKey: 'budget.reached:once', data: { i } });
@@ -159,20 +244,20 @@ describe('notification outbox', { timeout: 30_000 }, () => {
     for (let i = 0; i < 30; i++) {
       await enqueueNotification(pool, { type: 'task.failed', dedupeKey: `claim-${i}`, data: { i } });
     }
-    const claims = await Promise.all(Array.from({ length: 6 }, () => store.claimDue(10, 60)));
+    const claims = await Promise.all(Array.from({ length: 6 }, () => claimDue(10)));
     const ids = claims.flat().map((n) => n.id);
     assert.equal(ids.length, 30);
     assert.equal(new Set(ids).size, 30, 'no row claimed twice');
-    assert.deepEqual(await store.claimDue(100, 60), [], 'claimed rows are not due');
+    assert.deepEqual(await claimDue(100), [], 'claimed rows are not due');
     await pool.query('DELETE FROM notifications');
   });
 
   it('retries a failed delivery after the delay, marks it delivered, and gives up after the horizon', async () => {
     await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'retry', data: {} });
-    const [claimed] = await store.claimDue(10, 60);
+    const [claimed] = await claimDue(10);
     assert.ok(claimed);
-    assert.equal(await store.markFailed(claimed.id, 'http://r/: HTTP 500', 0, WEBHOOK_RETRY.giveUpAfterMs), true);
-    const [again] = await store.claimDue(10, 60);
+    assert.equal(await store.markFailed(claimed.id, 'webhook 1 (r): HTTP 500', 0, WEBHOOK_RETRY.giveUpAfterMs), true);
+    const [again] = await claimDue(10);
     assert.equal(again?.id, claimed.id);
     assert.equal(again?.attempts, 1);
     await store.markDelivered(claimed.id);
@@ -186,19 +271,34 @@ describe('notification outbox', { timeout: 30_000 }, () => {
     assert.equal(delivered.rows[0].last_error, null);
 
     await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'old', data: {} });
-    await pool.query("UPDATE notifications SET created_at = now() - interval '25 hours' WHERE dedupe_key = 'old'");
-    const [old] = await store.claimDue(10, 60);
+    await pool.query(
+      "UPDATE notifications SET created_at = now() - interval '23 hours 59 minutes' WHERE dedupe_key = 'old'",
+    );
+    const [old] = await claimDue(10);
     assert.ok(old);
-    assert.equal(await store.markFailed(old.id, 'http://r/: HTTP 503', 1000, WEBHOOK_RETRY.giveUpAfterMs), false);
+    // The next try, 2 minutes on, would fall past the 24 h.
+    assert.equal(
+      await store.markFailed(old.id, 'webhook 1 (r): HTTP 503', 120_000, WEBHOOK_RETRY.giveUpAfterMs),
+      false,
+    );
     const given = await pool.query(
       'SELECT next_attempt_at, last_error, delivered_at FROM notifications WHERE id = $1',
       [old.id],
     );
-    assert.deepEqual(given.rows[0], { next_attempt_at: null, last_error: 'http://r/: HTTP 503', delivered_at: null });
-    assert.deepEqual(await store.claimDue(10, 60), [], 'given up: never due again');
+    assert.deepEqual(given.rows[0], {
+      next_attempt_at: null,
+      last_error: 'webhook 1 (r): HTTP 503',
+      delivered_at: null,
+    });
+    assert.deepEqual(await claimDue(10), [], 'given up: never due again');
   });
-  /** A dispatcher of the test's database, its log lines kept in `logs`. */
-  const dispatcher = (urls: string[], logs: string[]): WebhookDispatcher =>
+
+  /** A dispatcher of the test's database that retries at once, its log lines kept in `logs`. */
+  const dispatcher = (
+    urls: string[],
+    logs: string[],
+    options: Partial<WebhookDispatcherOptions> = {},
+  ): WebhookDispatcher =>
     new WebhookDispatcher({
       pool,
       urls,
@@ -206,7 +306,10 @@ describe('notification outbox', { timeout: 30_000 }, () => {
       logger: pino({ level: 'info' }, { write: (line: string) => logs.push(line) }),
       retry: { ...WEBHOOK_RETRY, initialDelayMs: 0 },
       retentionMs: 7 * 24 * 3600_000,
+      ...options,
     });
+  const logged = (logs: string[], msg: string): Record<string, unknown>[] =>
+    logs.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.msg === msg);
 
   it('sends the user and password of a URL as Basic authorization, and never logs or stores them', async () => {
     await pool.query('DELETE FROM notifications');
@@ -230,7 +333,7 @@ describe('notification outbox', { timeout: 30_000 }, () => {
       const lastError = failed.rows[0]?.last_error ?? '';
       // Secrets first, with a message of its own: a failed equal() would print them.
       assert.ok(!/word-kept|query-kept/.test(lastError), 'a secret is in last_error');
-      assert.equal(lastError, `http://127.0.0.1:${port}/hooks: HTTP 500`);
+      assert.equal(lastError, `webhook 1 (127.0.0.1:${port}): HTTP 500`);
       await webhooks.round();
       const delivered = await pool.query<{ delivered_at: Date | null }>('SELECT delivered_at FROM notifications');
       assert.ok(delivered.rows[0]?.delivered_at instanceof Date, 'delivered');
@@ -244,6 +347,178 @@ describe('notification outbox', { timeout: 30_000 }, () => {
     } finally {
       receiver.closeAllConnections();
       await new Promise((r) => receiver.close(r));
+    }
+  });
+
+  it('names a URL in logs and last_error by its position and host, never by the path that holds its token', async () => {
+    await pool.query('DELETE FROM notifications');
+    // The second URL is refused, the way a Slack URL whose token was revoked is.
+    const receiver = await listen((req, res) => {
+      req.resume();
+      res.writeHead(req.url?.startsWith('/services/') ? 500 : 204).end();
+    });
+    const logs: string[] = [];
+    const webhooks = dispatcher(
+      [`${receiver.base}/first`, `${receiver.base}/services/T0001/B0002/path-token-kept?x=query-kept`],
+      logs,
+      { intervalMs: 20 },
+    );
+    let row: { attempts: number; last_error: string };
+    try {
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'path-token', data: {} });
+      webhooks.start();
+      row = await waitFor('two refused rounds', async () => {
+        const r = await pool.query<{ attempts: number; last_error: string }>(
+          'SELECT attempts, last_error FROM notifications',
+        );
+        return (r.rows[0]?.attempts ?? 0) >= 2 ? r.rows[0] : undefined;
+      });
+    } finally {
+      await webhooks.stop();
+      await receiver.close();
+    }
+    // Secrets first, with a message of its own: a failed equal() would print them.
+    assert.ok(!/path-token|query-kept|services/.test(row.last_error), 'a secret is in last_error');
+    assert.equal(row.last_error, `webhook 2 (127.0.0.1:${receiver.port}): HTTP 500`);
+    assert.ok(!logs.some((l) => /path-token|query-kept|services/.test(l)), 'a secret is in the logs');
+    assert.deepEqual(logged(logs, 'webhook dispatcher started')[0]?.urls, [
+      `webhook 1 (127.0.0.1:${receiver.port})`,
+      `webhook 2 (127.0.0.1:${receiver.port})`,
+    ]);
+    assert.ok(logged(logs, 'webhook not accepted').length >= 2);
+  });
+
+  it('sends an event once to a URL that accepted it, however often another URL refuses it', async () => {
+    await pool.query('DELETE FROM notifications');
+    const received: string[] = [];
+    // What delivered_to held when the refusing URL was asked: the first URL must be recorded by then.
+    const recordedBefore: number[] = [];
+    const receiver = await listen((req, res) => {
+      received.push(req.url ?? '');
+      req.resume();
+      if (req.url === '/healthy') {
+        res.writeHead(204).end();
+        return;
+      }
+      const refused = received.filter((u) => u === '/recovering').length <= 2;
+      void pool
+        .query<{ n: number }>('SELECT cardinality(delivered_to) AS n FROM notifications')
+        .then((r) => recordedBefore.push(r.rows[0]?.n ?? -1))
+        .finally(() => res.writeHead(refused ? 503 : 204).end());
+    });
+    try {
+      const urls = [`${receiver.base}/healthy`, `${receiver.base}/recovering`];
+      const webhooks = dispatcher(urls, []);
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'per-url', data: {} });
+      for (let round = 0; round < 3; round++) await webhooks.round();
+
+      assert.deepEqual(
+        received.filter((u) => u === '/healthy'),
+        ['/healthy'],
+        'the healthy URL got the event once',
+      );
+      assert.equal(received.filter((u) => u === '/recovering').length, 3);
+      assert.deepEqual(recordedBefore, [1, 1, 1]);
+      const row = await pool.query<{ attempts: number; delivered_at: Date | null; delivered_to: string[] }>(
+        'SELECT attempts, delivered_at, delivered_to FROM notifications',
+      );
+      assert.equal(row.rows[0]?.attempts, 3);
+      assert.ok(row.rows[0]?.delivered_at instanceof Date, 'delivered once both accepted');
+      assert.deepEqual(
+        [...(row.rows[0]?.delivered_to ?? [])].sort(),
+        webhookTargets(urls, 'k')
+          .map((t) => t.key)
+          .sort(),
+      );
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('gives up, without sending it, a due event older than the give-up window', async () => {
+    await pool.query('DELETE FROM notifications');
+    const received: string[] = [];
+    const receiver = await listen((req, res) => {
+      void jsonBody<{ id: string }>(req).then(({ id }) => {
+        received.push(id);
+        res.writeHead(204).end();
+      });
+    });
+    try {
+      // As a row refused 3 times, whose later rounds crashed the process until 24 h had passed.
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'expired', data: {} });
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'fresh', data: {} });
+      await pool.query(
+        `UPDATE notifications SET created_at = now() - interval '25 hours', attempts = 3,
+           last_error = 'webhook 1 (r): HTTP 503'
+         WHERE dedupe_key = 'expired'`,
+      );
+      const ids = await pool.query<{ id: string; dedupe_key: string }>('SELECT id, dedupe_key FROM notifications');
+      const idOf = (key: string): string | undefined => ids.rows.find((r) => r.dedupe_key === key)?.id;
+      const logs: string[] = [];
+      await dispatcher([`${receiver.base}/in`], logs).round();
+
+      assert.deepEqual(received, [idOf('fresh')], 'only the fresh event was sent');
+      const expired = await pool.query(
+        'SELECT next_attempt_at, delivered_at, last_error FROM notifications WHERE id = $1',
+        [idOf('expired')],
+      );
+      assert.deepEqual(expired.rows[0], {
+        next_attempt_at: null,
+        delivered_at: null,
+        last_error: 'webhook 1 (r): HTTP 503; not delivered within 24 h of the event',
+      });
+      assert.deepEqual(
+        logged(logs, 'webhook given up').map((l) => [l.delivery, l.attempts]),
+        [[idOf('expired'), 3]],
+      );
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('ends a round only when all its deliveries have, even if one could not record its outcome', async (t) => {
+    await pool.query('DELETE FROM notifications');
+    let release = (): void => undefined;
+    const released = new Promise<void>((r) => (release = r));
+    const receiver = await listen((req, res) => {
+      void jsonBody<{ data: { slow: boolean } }>(req)
+        .then(({ data }) => (data.slow ? released : undefined))
+        .then(() => res.writeHead(204).end());
+    });
+    try {
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'fast', data: { slow: false } });
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'slow', data: { slow: true } });
+      const ids = await pool.query<{ id: string; dedupe_key: string }>('SELECT id, dedupe_key FROM notifications');
+      const fastId = ids.rows.find((r) => r.dedupe_key === 'fast')?.id;
+      const markDelivered = NotificationStore.prototype.markDelivered;
+      let lost = 0;
+      t.mock.method(NotificationStore.prototype, 'markDelivered', function (this: NotificationStore, id: string) {
+        if (id !== fastId) return markDelivered.call(this, id);
+        lost++;
+        return Promise.reject(new Error('connection lost'));
+      });
+      const logs: string[] = [];
+      let ended = false;
+      const round = dispatcher([`${receiver.base}/in`], logs)
+        .round()
+        .finally(() => (ended = true));
+      await waitFor('the fast delivery to fail to record its outcome', () => lost > 0);
+      assert.equal(ended, false, 'the round ended while the slow delivery ran');
+      release();
+      await round;
+
+      const slow = await pool.query<{ delivered_at: Date | null }>(
+        "SELECT delivered_at FROM notifications WHERE dedupe_key = 'slow'",
+      );
+      assert.ok(slow.rows[0]?.delivered_at instanceof Date, 'the slow delivery finished');
+      assert.deepEqual(
+        logged(logs, 'webhook delivery not recorded').map((l) => [l.delivery, l.error]),
+        [[fastId, 'connection lost']],
+      );
+    } finally {
+      release();
+      await receiver.close();
     }
   });
 
