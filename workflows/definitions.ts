@@ -423,3 +423,6 @@ export const LOCK_LIMITS = { globs: 50, globLength: 500 } as const;
 
 /** The lock manager of one repository (its absolute path). */
 export const workflowIdForLocks = (repo: string): string => `locks:${repo}`;
+
+/** The longest repository path a lock manager's workflow id holds: Temporal takes ids of up to 1000 bytes. */
+export const MAX_LOCKED_REPO_BYTES = 1000 - workflowIdForLocks('').length;

@@ -1,6 +1,7 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
+import { loggedRequest } from './observability/logged-request';
 import type { Logger } from 'pino';
 import type { AgentsFile } from '../config/agents-file';
 import type { AtelierConfig } from '../config/env';
@@ -32,6 +33,7 @@ export class AppModule {
             // Probes and scrapes come every few seconds: their log lines would drown the rest.
             autoLogging: { ignore: (req) => /^\/(health|metrics)(\/|\?|$)/.test(req.url ?? '') },
             customProps: taskLogFields,
+            serializers: { req: loggedRequest },
           },
         }),
         InfrastructureModule.forRoot(config, agents, (err) =>

@@ -36,7 +36,8 @@ describe('bad requests over HTTP', () => {
     client = new Client({ connection: temporal, namespace: testEnv.namespace });
     [stack, authStack] = await Promise.all([
       startStack({ ATELIER_WORKFLOW_QUEUE: workflowQueue }),
-      startStack({ ATELIER_WORKFLOW_QUEUE: authWorkflowQueue, ATELIER_API_TOKENS: 'tok1,tok2' }),
+      // Logging every request (info), so that what a request's log line holds can be checked.
+      startStack({ ATELIER_WORKFLOW_QUEUE: authWorkflowQueue, ATELIER_API_TOKENS: 'tok1,tok2', LOG_LEVEL: 'info' }),
     ]);
   });
 
@@ -295,6 +296,24 @@ describe('bad requests over HTTP', () => {
       const task = await waitForEnd(authStack.baseUrl, (created.json as Submitted).id, 30_000, 'tok1');
       assert.equal(task.status, 'succeeded');
       assert.equal(task.result?.output, 'authorised\n');
+    });
+
+    it('logs no credential a request carries, a proxy’s forwarded token included', async () => {
+      const secrets = {
+        authorization: 'Bearer tok1',
+        'proxy-authorization': 'Basic cHJveHktc2VjcmV0',
+        'x-forwarded-access-token': 'fwd-secret-7731',
+      };
+      const res = await send(authStack, 'GET', '/v1/tasks?limit=0&probe=logged-headers', { headers: secrets });
+      assert.equal(res.status, 400, res.text);
+      const line = await waitFor('the request’s log line', () =>
+        authStack
+          .output()
+          .split('\n')
+          .find((l) => l.includes('probe=logged-headers')),
+      );
+      for (const value of ['tok1', 'cHJveHktc2VjcmV0', 'fwd-secret-7731']) assert.ok(!line.includes(value), line);
+      assert.match(line, /"user-agent"/, 'the harmless headers stay');
     });
 
     it('keeps health and docs open without a token', async () => {

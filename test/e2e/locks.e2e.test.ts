@@ -56,6 +56,10 @@ describe('file locks over HTTP against the whole service', () => {
     assert.equal((inPlan.json as ErrorBody).fields?.[0]?.field, 'tasks.0.locks');
     const relative = await call(stack.baseUrl, 'GET', '/v1/locks?repo=relative/path');
     assert.equal(relative.status, 400);
+    // Its lock manager's workflow id could not hold it: a 400, not a 503 that no retry mends.
+    const long = await call(stack.baseUrl, 'GET', `/v1/locks?repo=/${'x'.repeat(1000)}`);
+    assert.equal(long.status, 400, long.text);
+    assert.match((long.json as ErrorBody).message, /repo must be 1 to 994 bytes long/);
   });
 
   it('shows holders and waiters, and the waiter runs once the holder is cancelled', async () => {

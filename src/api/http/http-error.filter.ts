@@ -45,9 +45,11 @@ export class HttpErrorFilter implements ExceptionFilter {
     }
     if (isTransientDbError(error)) {
       // The database is restarting or unreachable: the client may simply try again.
-      response
-        .status(HttpStatus.SERVICE_UNAVAILABLE)
-        .json({ statusCode: HttpStatus.SERVICE_UNAVAILABLE, message: 'database unavailable, try again' });
+      response.status(HttpStatus.SERVICE_UNAVAILABLE).json({
+        statusCode: HttpStatus.SERVICE_UNAVAILABLE,
+        error: 'Service Unavailable',
+        message: 'database unavailable, try again',
+      });
       return;
     }
     // The task the request was about, if any, so the error can be found from the task.

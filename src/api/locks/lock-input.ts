@@ -1,6 +1,7 @@
 import { realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { AgentProfile } from '../../config/agents-file';
-import type { TaskLocks } from '../../../workflows/definitions';
+import { MAX_LOCKED_REPO_BYTES, type TaskLocks } from '../../../workflows/definitions';
 import { lockGlobProblem } from '../../../workflows/lock-globs';
 import type { FieldProblem } from '../http/validation';
 
@@ -22,7 +23,14 @@ export function resolveTaskLocks(
   try {
     repo = realpathSync(workdir);
   } catch {
-    return { problems: [] }; // the workdir check names the problem
+    // At submission the workdir check names the problem. A start built later (a retry, the stranded
+    // sweeper, on a replica that cannot see the directory now) keeps its locks all the same: a task
+    // that declared locks never runs without them.
+    repo = resolve(workdir);
+  }
+  if (Buffer.byteLength(repo) > MAX_LOCKED_REPO_BYTES) {
+    const problem = `locks need a repository path of at most ${MAX_LOCKED_REPO_BYTES} bytes (this one's real path is longer)`;
+    return { problems: [{ field, problems: [problem] }] };
   }
   return { locks: { repo, globs: locks }, problems: [] };
 }
