@@ -37,8 +37,15 @@ function ensureDependencies() {
 }
 
 function ensureTemporalCli() {
-  if (process.env.TEMPORAL_ADDRESS !== undefined && process.argv[2] === 'up') return; // an external server
+  // An external server; blank is unset, as the config reads it.
+  if (process.env.TEMPORAL_ADDRESS?.trim() && process.argv[2] === 'up') return;
   if (existsSync(join(root, '.tools/bin/temporal'))) return;
+  if (spawnSync('go', ['version'], { stdio: 'ignore' }).error?.code === 'ENOENT') {
+    throw new Error(
+      'Go is not installed: install Go >= 1.25 to build the Temporal CLI' +
+        (process.argv[2] === 'up' ? ', or set TEMPORAL_ADDRESS to a Temporal server of yours' : ''),
+    );
+  }
   say(`installing the Temporal CLI from Go modules (${TEMPORAL_CLI_MODULE}); the first build takes minutes`);
   run('go', ['install', TEMPORAL_CLI_MODULE], { ...process.env, GOBIN: join(root, '.tools/bin') });
 }

@@ -23,15 +23,18 @@ function inForegroundGroup() {
 
 /**
  * Runs `node script ...args` in this process group, exits with its exit code, and passes on a stop
- * signal the child could not have received itself: a SIGTERM or SIGINT sent to this pid alone (by npm,
- * which forwards the signals it gets, or by `kill`). A SIGINT while in the terminal's foreground group
- * is a Ctrl-C the child got from the terminal too, so it is not passed on: a second one would reach the
- * child while it stops. Each signal is passed on once.
+ * signal the child could not have received itself: a SIGTERM, SIGINT or SIGHUP sent to this pid alone
+ * (by `kill`, or by npm, which passes SIGINT and SIGTERM to its script's shell; the package.json
+ * scripts `exec` node so that the shell is this process). A SIGINT while in the terminal's foreground
+ * group is a Ctrl-C the child got from the terminal too, so it is not passed on: a second one would
+ * reach the child while it stops. Each signal is passed on once; the child takes SIGHUP as SIGTERM.
  */
 export function runForwardingSignals(script, args, cwd) {
   const child = spawn(process.execPath, [script, ...args], { cwd, stdio: 'inherit' });
   const forwarded = new Set();
-  for (const signal of ['SIGINT', 'SIGTERM']) {
+  // Listeners for good: with none, a repeat (or a SIGHUP from a closed terminal) would kill this
+  // process with the default action and leave the child without its parent.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => {
       if (forwarded.has(signal) || (signal === 'SIGINT' && inForegroundGroup())) return;
       forwarded.add(signal);

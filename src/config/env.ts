@@ -1,12 +1,23 @@
 import { z } from 'zod';
 import { DEFAULT_TASK_QUEUES } from '../../workflows/definitions';
 
-const port = z.coerce.number().int().min(0).max(65_535);
+/** The API's port: 0 would listen on a random one, which nothing could find. */
+const port = z.coerce.number().int().min(1).max(65_535);
 const optionalText = z
   .string()
   .trim()
   .transform((v) => (v === '' ? undefined : v))
   .optional();
+
+/** Whether `v` parses as a postgres:// or postgresql:// URL (a bad one would fail later, deep in pg). */
+function isPostgresUrl(v: string): boolean {
+  try {
+    const { protocol } = new URL(v);
+    return protocol === 'postgres:' || protocol === 'postgresql:';
+  } catch {
+    return false;
+  }
+}
 
 /** A fixed number of agent slots, or `auto`: Temporal's resource-based tuner sizes them by CPU and memory. */
 const agentSlots = z.union([z.number(), z.string()]).transform((v, ctx): number | 'auto' => {
@@ -84,7 +95,7 @@ const envSchema = z.object({
   DATABASE_URL: z
     .string()
     .default('postgresql://postgres@127.0.0.1:5432/atelier')
-    .refine((v) => /^postgres(ql)?:\/\//.test(v), 'must be a postgresql:// URL'),
+    .refine(isPostgresUrl, 'must be a postgresql:// URL, such as postgresql://user:password@host:5432/atelier'),
   TEMPORAL_ADDRESS: z
     .string()
     .default('127.0.0.1:7233')

@@ -6,6 +6,8 @@ export const MIGRATIONS_DIR = resolve(__dirname, '../../../infra/migrations');
 
 /** Arbitrary key for the advisory lock that lets many processes start at once and migrate only once. */
 const MIGRATION_LOCK_KEY = 724_019_881;
+/** A server that takes a connection but never answers stops start-up with an error, not a hang. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /**
  * Whether CREATE DATABASE failed because another process created the same database meanwhile: 42P04
@@ -23,7 +25,7 @@ export async function ensureDatabase(url: string): Promise<void> {
   const name = decodeURIComponent(target.pathname.slice(1));
   const admin = new URL(url);
   admin.pathname = '/postgres';
-  const client = new Client({ connectionString: admin.toString() });
+  const client = new Client({ connectionString: admin.toString(), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   await client.connect();
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
@@ -42,7 +44,7 @@ export async function ensureDatabase(url: string): Promise<void> {
  * transaction, under an advisory lock. Returns the versions applied.
  */
 export async function migrate(url: string, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const client = new Client({ connectionString: url });
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   await client.connect();
   try {
     await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);

@@ -19,13 +19,13 @@ function ephemeralRangeStart(): number {
   return 32_768;
 }
 
-/** Whether a listener could take `port` on 127.0.0.1 now. */
-function isFree(port: number): Promise<boolean> {
+/** Whether a listener could take `port` on `host` now. */
+export function canListen(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = createServer();
     server.unref();
     server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+    server.listen(port, host, () => server.close(() => resolve(true)));
   });
 }
 
@@ -38,7 +38,7 @@ export async function freePort(): Promise<number> {
   const end = ephemeralRangeStart();
   for (let tries = 0; tries < 100; tries++) {
     const port = LOWEST + Math.floor(Math.random() * (end - LOWEST));
-    if (await isFree(port)) return port;
+    if (await canListen('127.0.0.1', port)) return port;
   }
   throw new Error(`no free port found between ${LOWEST} and ${end - 1}`);
 }

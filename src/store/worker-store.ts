@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, QueryConfig } from 'pg';
 
 export type WorkerKind = 'workflow' | 'agent';
 export type SlotMode = 'fixed' | 'resource-based';
@@ -56,6 +56,18 @@ export interface WorkerRow {
   heartbeat_age_seconds: number;
 }
 
+/** How many live workers serve one task queue, as the registry tells. */
+export interface QueueWorkers {
+  kind: WorkerKind;
+  taskQueue: string;
+  workers: number;
+  /** Of those, the ones with every slot taken. */
+  busy: number;
+}
+
+/** How long `serving` may wait for its answer. */
+const SERVING_QUERY_TIMEOUT_MS = 3000;
+
 /** Rows of workers gone this long are deleted when a worker registers. */
 const RETENTION = '1 day';
 
@@ -103,6 +115,27 @@ export class WorkerStore {
         stopped,
       ],
     );
+  }
+
+  /**
+   * Per kind and task queue, the workers that run (state RUNNING: neither starting nor draining) and
+   * heartbeat within `withinSeconds`, and how many of them have every slot taken. Queues none serves
+   * are left out.
+   */
+  async serving(withinSeconds: number): Promise<QueueWorkers[]> {
+    const res = await this.pool.query<QueueWorkers>({
+      // Read by readiness probes and scrapes: a silent server fails the query, so the pool drops its
+      // connection instead of leaving it pinned until TCP gives up.
+      query_timeout: SERVING_QUERY_TIMEOUT_MS,
+      text: `SELECT kind, task_queue AS "taskQueue", count(*)::int AS workers,
+         (count(*) FILTER (WHERE slots_used >= slots_total))::int AS busy
+       FROM workers
+       WHERE stopped_at IS NULL AND state = 'RUNNING'
+         AND heartbeat_at > clock_timestamp() - make_interval(secs => $1)
+       GROUP BY kind, task_queue`,
+      values: [withinSeconds],
+    } as QueryConfig & { query_timeout: number });
+    return res.rows;
   }
 
   /** Workers that heartbeat within `withinSeconds`, or every kept row with `all`; newest first. */

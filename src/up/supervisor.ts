@@ -12,28 +12,43 @@ export interface ServiceSpec {
 /** Children die with the supervisor, even when it is killed with SIGKILL. */
 const PDEATHSIG = parentDeathPrefix('TERM');
 const MAX_RESTART_DELAY_MS = 10_000;
+/** A process that ran this long before it exited was up, not failing to start. */
+const RAN_MS = 30_000;
+/**
+ * Exits in a row, each sooner than RAN_MS after its start, that make a service given up on: about
+ * 20 s of restarts with the backoff below. Such a service fails for a reason a restart does not cure
+ * (a bad setting, a port another program holds).
+ */
+export const QUICK_EXITS_TO_GIVE_UP = 5;
 
 /**
  * How long to wait before starting again a process that was started at `startedAt` and has exited: a
  * process that ran for a while gets a fresh backoff; one that keeps dying waits longer each time.
  */
 export const restartDelay = (startedAt: number, previousMs: number): number =>
-  Date.now() - startedAt > 30_000 ? 500 : Math.min(previousMs * 2, MAX_RESTART_DELAY_MS);
+  Date.now() - startedAt > RAN_MS ? 500 : Math.min(previousMs * 2, MAX_RESTART_DELAY_MS);
 
 /**
  * Runs a set of processes, each in its own process group (so a terminal's Ctrl-C reaches only the
  * supervisor, which then stops them in order), restarts one that dies with growing backoff, and stops
- * them all on request: SIGTERM, then SIGKILL after a grace period.
+ * them all on request: SIGTERM, then SIGKILL after a grace period. A service that keeps exiting soon
+ * after its start (QUICK_EXITS_TO_GIVE_UP times in a row) is not started again: `onGiveUp` gets why.
  */
 export class Supervisor {
   private readonly running = new Map<string, ChildProcess>();
   private readonly restarts = new Set<NodeJS.Timeout>();
   private stopping = false;
 
-  constructor(private readonly logger: Logger) {}
+  constructor(
+    private readonly logger: Logger,
+    private readonly onGiveUp: (err: Error) => void,
+  ) {}
 
-  /** Starts a service; once `stop` has been called, does nothing (a stop during start-up starts no more). */
-  start(spec: ServiceSpec, restartDelayMs = 500): void {
+  /**
+   * Starts a service; once `stop` has been called, does nothing (a stop during start-up starts no more).
+   * `restartDelayMs` and `quickExits` carry the backoff and the count of quick exits across restarts.
+   */
+  start(spec: ServiceSpec, restartDelayMs = 500, quickExits = 0): void {
     if (this.stopping) return;
     const argv = [...PDEATHSIG, spec.command, ...spec.args];
     const startedAt = Date.now();
@@ -46,11 +61,21 @@ export class Supervisor {
         this.logger.info({ service: spec.name, code, signal }, 'service stopped');
         return;
       }
+      const exits = Date.now() - startedAt < RAN_MS ? quickExits + 1 : 0;
+      if (exits >= QUICK_EXITS_TO_GIVE_UP) {
+        const err = new Error(
+          `${spec.name} exited ${exits} times in a row, each within ${RAN_MS / 1000} s of its start ` +
+            `(last: ${code ?? signal}); not starting it again: its output above says why`,
+        );
+        this.logger.error({ service: spec.name, code, signal }, err.message);
+        this.onGiveUp(err);
+        return;
+      }
       const delay = restartDelay(startedAt, restartDelayMs);
       this.logger.warn({ service: spec.name, code, signal, restartInMs: delay }, 'service exited; restarting');
       const timer = setTimeout(() => {
         this.restarts.delete(timer);
-        this.start(spec, delay);
+        this.start(spec, delay, exits);
       }, delay);
       this.restarts.add(timer);
     });

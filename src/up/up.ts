@@ -6,8 +6,13 @@ import { assertApiAccess } from '../config/api-access';
 import { describeDatabase, loadConfig } from '../config/env';
 import { ensureDatabase, migrate } from '../db/migrate';
 import { createLogger } from '../logging/logger';
+import { abortOnStopSignals } from '../process/stop-signals';
+import { temporalConnectionOptions } from '../temporal/connection-options';
+import { spawnerBinary } from '../workers/agent-spawn';
 import { OwnTemporal } from './own-temporal';
+import { refuseTakenServicePorts } from './service-ports';
 import { servingWithWorkers } from './serving-with-workers';
+import { serviceStopGraceMs } from './stop-grace';
 import { Supervisor } from './supervisor';
 
 const ROOT = resolve(__dirname, '../../..');
@@ -36,34 +41,26 @@ async function waitForReady(api: string, timeoutMs: number, stop: AbortSignal): 
 /**
  * `npm run up`: the whole service on one machine. Starts the Temporal dev server (`devServer`; none when
  * TEMPORAL_ADDRESS names a server of the user's), creates and migrates the database, then runs and
- * supervises the API, one workflow worker and one agent worker until SIGINT or SIGTERM, when it stops
+ * supervises the API, one workflow worker and one agent worker until SIGINT, SIGTERM or SIGHUP, when it stops
  * them all, the dev server last, and resolves. A start-up step that fails stops what was started and
- * rejects; so does a dev server that dies and cannot be started again.
+ * rejects; so does a dev server that dies and cannot be started again, or a service that keeps
+ * exiting soon after its start.
  */
 export async function up(devServer: DevServerSetup | undefined): Promise<void> {
   const config = loadConfig();
-  // Stopped here, with their reason, rather than by an API or worker that keeps failing to start.
+  // Stopped here, with their reason, rather than by an API or worker that keeps failing to start: the
+  // same checks as theirs, and the ports they are to listen on.
   assertApiAccess(config);
-  loadAgentsFile(config.ATELIER_AGENTS_FILE);
+  const agents = loadAgentsFile(config.ATELIER_AGENTS_FILE);
+  spawnerBinary(config.ATELIER_AGENT_SPAWNER);
+  temporalConnectionOptions(config);
+  await refuseTakenServicePorts(config);
   const logger = createLogger('up', config.LOG_LEVEL);
 
-  // Aborted once, by the first stop signal (its name is the reason) or by a failure (an Error).
+  // Aborted once, by the first stop signal (its name is the reason) or by a failure (an Error). A
+  // repeat must not kill `up`: every service would get its parent-death SIGTERM at once.
   const stop = new AbortController();
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stop.signal.aborted) {
-      logger.info({ signal }, 'already stopping; signal ignored');
-      return;
-    }
-    logger.info({ signal }, 'stopping');
-    stop.abort(signal);
-  };
-  // Listeners for good, not `once`: a terminal's Ctrl-C reaches `up` through its process group, and
-  // the same SIGINT may come again from whoever started it (npm forwards signals to its script). With
-  // no listener left, Node's default action would kill `up` in the middle of its ordered stop, and
-  // every service would get its parent-death SIGTERM at once. Repeats are ignored, not escalated: the
-  // agent worker's drain is bounded by ATELIER_SHUTDOWN_GRACE_SECONDS anyway.
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  abortOnStopSignals(stop, logger);
 
   const [host, port] = config.TEMPORAL_ADDRESS.split(':') as [string, string];
   const temporal =
@@ -85,7 +82,9 @@ export async function up(devServer: DevServerSetup | undefined): Promise<void> {
         stop.abort(err);
       },
     );
-  const supervisor = new Supervisor(logger);
+  const supervisor = new Supervisor(logger, (err) => {
+    if (!stop.signal.aborted) stop.abort(err);
+  });
 
   /** Each step is checked for a stop request once it is done: a stopped start-up starts nothing more. */
   const startAll = async (): Promise<void> => {
@@ -119,7 +118,7 @@ export async function up(devServer: DevServerSetup | undefined): Promise<void> {
       env,
     });
 
-    const api = `http://${config.HOST}:${config.PORT}`;
+    const api = `http://${config.HOST.includes(':') ? `[${config.HOST}]` : config.HOST}:${config.PORT}`;
     const ready = await waitForReady(api, 120_000, stop.signal);
     if (stop.signal.aborted) return;
     process.stdout.write(
@@ -151,7 +150,7 @@ export async function up(devServer: DevServerSetup | undefined): Promise<void> {
     );
     if (!stop.signal.aborted) stop.abort(err);
   }
-  await supervisor.stop((config.ATELIER_SHUTDOWN_GRACE_SECONDS + 10) * 1000);
+  await supervisor.stop(serviceStopGraceMs(config.ATELIER_SHUTDOWN_GRACE_SECONDS, agents));
   await temporal?.stop();
   logger.info('stopped');
   const reason: unknown = stop.signal.reason;

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { loadConfig, type AtelierConfig } from '../config/env';
 import { createPool } from '../db/pool';
 import { createLogger, toTemporalLogger } from '../logging/logger';
+import { abortOnStopSignals } from '../process/stop-signals';
 import { installTemporalRuntime } from '../observability/temporal-metrics';
 import { WorkerObservability } from '../observability/worker-observability';
 import { WorkerStore, type SlotMode, type WorkerKind } from '../store/worker-store';
@@ -35,9 +36,9 @@ export interface WorkerSpec {
 
 /**
  * The life of one worker process: validated config, a Temporal connection retried until the server
- * answers, the worker run until SIGINT/SIGTERM (the SDK then stops polling and lets running activities
- * finish within `ATELIER_SHUTDOWN_GRACE_SECONDS` before cancelling them), and every resource closed.
- * While it runs, it serves GET /metrics and heartbeats its row in the worker registry.
+ * answers, the worker run until SIGINT, SIGTERM or SIGHUP (it then stops polling and lets running
+ * activities finish within `ATELIER_SHUTDOWN_GRACE_SECONDS` before cancelling them), and every
+ * resource closed. While it runs, it serves GET /metrics and heartbeats its row in the worker registry.
  */
 export async function runWorkerProcess(
   spec: WorkerSpec,
@@ -46,15 +47,13 @@ export async function runWorkerProcess(
 ): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(spec.name, config.LOG_LEVEL);
-  const temporal = await installTemporalRuntime({ logger: toTemporalLogger(logger) });
-  const stopConnecting = new AbortController();
-  const onSignal = (): void => stopConnecting.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // The SDK's own signal handling is off: it lets go of its listeners after the first signal, so a
+  // second one (Ctrl-C brings two under npm) would kill the process mid-drain, its agents with it.
+  const temporal = await installTemporalRuntime({ logger: toTemporalLogger(logger), shutdownSignals: [] });
+  const stop = new AbortController();
+  abortOnStopSignals(stop, logger);
 
-  const connection = await connectWithRetry(temporalConnectionOptions(config), logger, stopConnecting.signal);
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
+  const connection = await connectWithRetry(temporalConnectionOptions(config), logger, stop.signal);
   if (!connection) return;
   const pool = createPool(config.DATABASE_URL, (err) => logger.warn({ error: err.message }, 'database client error'));
   const identity = workerIdentity(spec.name);
@@ -87,7 +86,7 @@ export async function runWorkerProcess(
     for (const w of [worker, ...more]) {
       logger.info({ taskQueue: w.options.taskQueue, identity: w.options.identity }, 'worker polling');
     }
-    await runTogether([worker, ...more]);
+    await runTogether([worker, ...more], stop.signal);
     logger.info('worker stopped');
   } finally {
     await background?.stop();
@@ -97,12 +96,19 @@ export async function runWorkerProcess(
   }
 }
 
-/** Runs workers until all have stopped: when one stops or fails, the others are shut down too. */
-async function runTogether(workers: Worker[]): Promise<void> {
-  const stopOthers = () => {
+/**
+ * Runs workers until all have stopped: when one stops or fails, or `stop` aborts, they are all shut
+ * down (each drains its running activities).
+ */
+async function runTogether(workers: Worker[], stop: AbortSignal): Promise<void> {
+  const shutdownAll = () => {
     for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
   };
-  const results = await Promise.allSettled(workers.map((w) => w.run().finally(stopOthers)));
+  const runs = workers.map((w) => w.run().finally(shutdownAll));
+  // A worker takes shutdown() only once it runs: a stop asked for before then is carried out now.
+  if (stop.aborted) shutdownAll();
+  else stop.addEventListener('abort', shutdownAll, { once: true });
+  const results = await Promise.allSettled(runs);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
 }

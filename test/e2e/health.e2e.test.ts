@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Pool } from 'pg';
 import { PG_POOL } from '../../src/api/tokens';
+import { WorkerStore } from '../../src/store/worker-store';
 import { startCuttableProxy, type CuttableProxy } from '../support/cuttable-proxy';
 import { startInProcessApi } from '../support/in-process-api';
 import { testEnv, uniqueQueue } from '../support/test-env';
@@ -12,7 +13,7 @@ interface ReadyBody {
   status: string;
   info?: Record<string, { status: string }>;
   error?: Record<string, { status: string; message?: string }>;
-  workers: Record<string, { taskQueue: string; pollers?: number; message?: string }>;
+  workers: Record<string, { taskQueue: string; pollers?: number; workers?: number; busy?: number; message?: string }>;
 }
 
 /**
@@ -21,6 +22,7 @@ interface ReadyBody {
  */
 describe('GET /health/ready', () => {
   const workflowQueue = uniqueQueue('wf-health');
+  const agentQueue = uniqueQueue('agents-health');
   let proxy: CuttableProxy;
   let app: NestExpressApplication;
   let baseUrl: string;
@@ -33,6 +35,7 @@ describe('GET /health/ready', () => {
       DATABASE_URL: db.toString(),
       TEMPORAL_ADDRESS: testEnv.temporalAddress,
       ATELIER_WORKFLOW_QUEUE: workflowQueue,
+      ATELIER_AGENT_QUEUE: agentQueue,
     }));
   });
 
@@ -52,8 +55,45 @@ describe('GET /health/ready', () => {
     const { status, body } = await ready();
     assert.equal(status, 200, JSON.stringify(body));
     assert.deepEqual(Object.keys(body.info ?? {}).sort(), ['postgres', 'temporal']);
-    assert.deepEqual(body.workers.workflow, { taskQueue: workflowQueue, pollers: 0, message: 'no worker is polling' });
+    assert.deepEqual(body.workers.workflow, {
+      taskQueue: workflowQueue,
+      pollers: 0,
+      workers: 0,
+      busy: 0,
+      message: 'no worker serves this queue',
+    });
     assert.equal(body.workers.agent?.pollers, 0);
+  });
+
+  it('counts an agent worker with every slot taken, which Temporal no longer lists as polling', async () => {
+    // What the registry holds for such a worker: running, heartbeating, its one slot taken; beside it a
+    // worker silent for a minute and one draining, neither of which serves the queue.
+    const store = new WorkerStore(app.get<Pool>(PG_POOL));
+    const register = async (name: string, state: string, slotsUsed: number): Promise<string> => {
+      const identity = `agent-worker:${name}@${agentQueue}`;
+      const registration = { identity, kind: 'agent' as const, taskQueue: agentQueue, host: 'h', pid: 1 };
+      await store.report(
+        { ...registration, metricsUrl: null, slotMode: 'fixed', slotsTotal: 1 },
+        { state, slotsUsed, running: [], completed: 0, failed: 0, cancelled: 0 },
+      );
+      return identity;
+    };
+    await register('busy', 'RUNNING', 1);
+    await register('draining', 'DRAINING', 1);
+    const silent = await register('silent', 'RUNNING', 0);
+    await app
+      .get<Pool>(PG_POOL)
+      .query(`UPDATE workers SET heartbeat_at = clock_timestamp() - interval '1 minute' WHERE identity = $1`, [silent]);
+
+    const { status, body } = await ready();
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.deepEqual(body.workers.agent, {
+      taskQueue: agentQueue,
+      pollers: 0,
+      workers: 1,
+      busy: 1,
+      message: 'every worker is busy: with all its slots taken, a worker does not poll',
+    });
   });
 
   it('answers not ready within its deadline when PostgreSQL goes silent, and frees the connection', async () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -61,6 +62,14 @@ const exitedWithin = async (up: UpProcess, timeoutMs: number): Promise<number | 
   });
   return up.exited;
 };
+
+/** The scripts of package.json, as `npm run` runs them. */
+const SCRIPTS = (JSON.parse(readFileSync(resolve(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+  .scripts;
+/** `npm run SCRIPT` of the package.json in `dir`, as a user types it. */
+const npmRun = (script: string, dir = ROOT): string[] => ['npm', '--prefix', dir, 'run', '--silent', script];
+/** npm looks for its own new versions in the background otherwise. */
+const NPM_ENV = { npm_config_update_notifier: 'false' };
 
 /** A shell command line of `argv`, for script(1). */
 const shellLine = (argv: string[]): string => argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
@@ -231,5 +240,135 @@ describe('npm run up: stopping and start-up', () => {
       'no service is started once up is stopping',
     );
     assert.deepEqual(processesWith(dbFile), [], 'no dev server is left running');
+  });
+  it('SIGTERM to npm alone stops `npm run up` and every process under it', async () => {
+    // `npm run up` is bootstrap, which installs and builds, then runs `up` as forward-signals does:
+    // the same script with that last step only.
+    assert.match(SCRIPTS.up ?? '', / infra\/bootstrap\.mjs up$/);
+    const pkg = join(dir, 'npm-up');
+    mkdirSync(pkg);
+    const up = SCRIPTS.up?.replace('infra/bootstrap.mjs up', `${FORWARD_SIGNALS} ${UP}`);
+    writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'npm-up', private: true, scripts: { up } }));
+    const stack = track(await startStack({ ...NPM_ENV, LOG_LEVEL: 'info' }, { argv: npmRun('up', pkg) }));
+    const npm = stack.process.pid as number;
+    const tree = descendantPids(npm);
+    assert.ok(tree.length >= 5, `npm runs up, up runs its services: ${tree.join(', ')}`);
+
+    process.kill(npm, 'SIGTERM');
+    const code = await exitedWithin(stack, 60_000);
+
+    assert.equal(code, 0, stack.output());
+    await waitFor('every process under npm to exit', () => tree.every((p) => !processAlive(p)), { timeoutMs: 10_000 });
+    assert.deepEqual(
+      upLog(stack.output())
+        .filter((l) => l.msg === 'stopping')
+        .map((l) => l.signal),
+      ['SIGTERM'],
+    );
+  });
+
+  it('SIGTERM to npm alone stops `npm run api`, `npm run worker:workflows` and `npm run worker:agents`', async () => {
+    const started = await Promise.all(
+      ['api', 'worker:workflows', 'worker:agents'].map(async (script) => {
+        const run = track(await spawnUp({ ...NPM_ENV, LOG_LEVEL: 'info' }, { argv: npmRun(script) }));
+        await waitFor(`npm run ${script} to serve`, async () => {
+          if (run.process.exitCode !== null) throw new Error(`npm run ${script} exited: ${run.output()}`);
+          if (script !== 'api') return run.output().includes('"msg":"worker polling"');
+          return (await fetch(`${run.baseUrl}/health/live`)).ok;
+        });
+        const tree = descendantPids(run.process.pid as number);
+        leftovers.push(...tree);
+        return { script, run, tree };
+      }),
+    );
+
+    for (const { script, run, tree } of started) {
+      assert.ok(tree.length >= 1, `npm runs node for ${script}`);
+      process.kill(run.process.pid as number, 'SIGTERM');
+    }
+    for (const { script, run, tree } of started) {
+      await waitFor(`every process of npm run ${script} to exit`, () => tree.every((p) => !processAlive(p)), {
+        timeoutMs: 30_000,
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}\n--- output ---\n${run.output()}`);
+      });
+    }
+  });
+
+  it('SIGHUP (a closed terminal) stops up in order, as SIGTERM does', async () => {
+    const stack = track(await startStack({ LOG_LEVEL: 'info' }, { argv: [process.execPath, FORWARD_SIGNALS, UP] }));
+    const tree = descendantPids(stack.process.pid as number);
+
+    // To bootstrap alone, which passes it on: its process group is not a terminal's here.
+    stack.process.kill('SIGHUP');
+    const code = await exitedWithin(stack, 60_000);
+
+    const output = stack.output();
+    assert.equal(code, 0, output);
+    const log = upLog(output);
+    assert.deepEqual(
+      log.filter((l) => l.msg === 'stopping').map((l) => l.signal),
+      ['SIGHUP'],
+    );
+    const stopped = log.flatMap((l) => (l.msg === 'service stopped' ? [l.service] : []));
+    assert.deepEqual(stopped.sort(), ['agent-worker', 'api', 'workflow-worker'], 'each service was stopped by up');
+    assert.equal(log.at(-1)?.msg, 'stopped');
+    assert.deepEqual(
+      tree.filter((p) => processAlive(p)),
+      [],
+      'no process of the tree survives',
+    );
+  });
+
+  describe('refuses at once, before starting anything, what would make a service fail at every start', () => {
+    const refused = async (env: NodeJS.ProcessEnv, message: RegExp): Promise<void> => {
+      const { env: own, dbFile } = await ownTemporal(`refused-${Math.random().toString(36).slice(2)}`);
+      const up = track(await spawnUp({ ...own, ...env }, { argv: [process.execPath, UP_OWN_TEMPORAL] }));
+      const code = await exitedWithin(up, 30_000);
+      const output = up.output();
+      assert.equal(code, 1, output);
+      assert.match(output, message);
+      assert.deepEqual(upLog(output), [], 'nothing was started');
+      assert.deepEqual(processesWith(dbFile), []);
+    };
+
+    it('a PORT another program listens on', async () => {
+      const other = createServer();
+      await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+      const { port } = other.address() as { port: number };
+      try {
+        await refused(
+          { PORT: String(port) },
+          new RegExp(`up: PORT: 127\\.0\\.0\\.1:${port} is already in use by another program`),
+        );
+      } finally {
+        other.close();
+      }
+    });
+
+    it('a metrics port that PORT names already', async () => {
+      const port = await freePort();
+      await refused(
+        { PORT: String(port), ATELIER_AGENT_WORKER_METRICS_PORT: String(port) },
+        new RegExp(`up: ATELIER_AGENT_WORKER_METRICS_PORT: port ${port} is PORT already`),
+      );
+    });
+
+    it('an ATELIER_AGENT_SPAWNER that is not an executable file', async () => {
+      const notExecutable = join(dir, 'spawner');
+      writeFileSync(notExecutable, '');
+      chmodSync(notExecutable, 0o644);
+      await refused(
+        { ATELIER_AGENT_SPAWNER: notExecutable },
+        /up: ATELIER_AGENT_SPAWNER: .*spawner is not an executable file/,
+      );
+    });
+
+    it('TEMPORAL_TLS_CERT_FILE without TEMPORAL_TLS_KEY_FILE', async () => {
+      await refused(
+        { TEMPORAL_TLS_CERT_FILE: join(dir, 'cert.pem') },
+        /up: TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together/,
+      );
+    });
   });
 });

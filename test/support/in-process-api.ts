@@ -12,13 +12,14 @@ export interface InProcessApi {
 
 /**
  * The API alone, in this process, on a free loopback port, with the test agents file: `env` names its
- * database, Temporal and workflow queue. It starts none of the rows other tests leave unstarted on
+ * database, Temporal and workflow queue (and its agent queue, else a fresh one). It starts none of the rows other tests leave unstarted on
  * purpose (the test run's database is shared).
  */
 export async function startInProcessApi(env: {
   DATABASE_URL: string;
   TEMPORAL_ADDRESS: string;
   ATELIER_WORKFLOW_QUEUE: string;
+  ATELIER_AGENT_QUEUE?: string;
 }): Promise<InProcessApi> {
   const config = loadConfig({
     ATELIER_AGENT_QUEUE: uniqueQueue('agents-api'),

@@ -9,22 +9,26 @@ import type { LogStreamService } from '../../src/api/logs/log-stream.service';
 import { ApiMetrics } from '../../src/api/observability/api-metrics.service';
 import { HttpMetricsMiddleware } from '../../src/api/observability/http-metrics.middleware';
 import { SubmissionsInterceptor } from '../../src/api/observability/submissions.interceptor';
-import type { QueueStatsService } from '../../src/api/workers/queue-stats.service';
+import type { QueueStatsService, QueueType } from '../../src/api/workers/queue-stats.service';
 import { loadAgentsFile } from '../../src/config/agents-file';
 import { AgentStatusStore } from '../../src/store/agent-status-store';
 import { BudgetStore } from '../../src/store/budget-store';
 import { TaskStatsStore } from '../../src/store/task-stats-store';
+import { WorkerStore } from '../../src/store/worker-store';
 import { parseMetrics, sample } from '../support/prometheus';
 import { TEST_AGENTS_FILE } from '../support/test-env';
 
 const agentsFile = loadAgentsFile(TEST_AGENTS_FILE);
 
 /** The API's metrics with no source behind them: tests stub the stores' reads they need. */
-const apiMetrics = (): ApiMetrics =>
+const apiMetrics = (queues: { name: string; type: QueueType }[] = []): ApiMetrics =>
   new ApiMetrics(
     {} as Pool,
     agentsFile,
-    { configuredQueues: () => [] } as unknown as QueueStatsService,
+    {
+      configuredQueues: () => queues,
+      describe: () => Promise.reject(new Error('no Temporal here')),
+    } as unknown as QueueStatsService,
     { active: 0 } as LogStreamService,
   );
 
@@ -117,6 +121,7 @@ describe('atelier_metrics_source_up', () => {
       return Promise.reject(new Error('connection refused'));
     });
     mock.method(BudgetStore.prototype, 'daily', () => Promise.resolve({ dailyUsd: null, spentTodayUsd: 0 }));
+    mock.method(WorkerStore.prototype, 'serving', () => Promise.resolve([]));
     mock.method(TaskStatsStore.prototype, 'stats', async () => {
       await afterGates;
       await new Promise((r) => setImmediate(r));
@@ -135,5 +140,28 @@ describe('atelier_metrics_source_up', () => {
     await metrics.render();
     assert.equal(gateReads.mock.callCount(), 2);
     assert.equal(warnings.mock.callCount(), 2);
+  });
+});
+
+describe('atelier_task_queue_workers', () => {
+  it("counts the registry's running workers of each configured queue, busy ones too, and 0 for a queue none serves", async () => {
+    mock.method(Logger.prototype, 'warn', () => undefined); // Temporal cannot be read here
+    mock.method(WorkerStore.prototype, 'serving', () =>
+      Promise.resolve([
+        { kind: 'agent', taskQueue: 'agents', workers: 2, busy: 2 },
+        // Another deployment's queue, or a workflow worker on the agent queue's name: not counted.
+        { kind: 'workflow', taskQueue: 'agents', workers: 5, busy: 0 },
+      ]),
+    );
+    const metrics = apiMetrics([
+      { name: 'workflows', type: 'workflow' },
+      { name: 'agents', type: 'activity' },
+    ]);
+
+    const scraped = parseMetrics((await metrics.render()).body);
+    assert.equal(sample(scraped, 'atelier_task_queue_workers', { task_queue: 'agents', type: 'activity' }), 2);
+    assert.equal(sample(scraped, 'atelier_task_queue_workers_busy', { task_queue: 'agents', type: 'activity' }), 2);
+    assert.equal(sample(scraped, 'atelier_task_queue_workers', { task_queue: 'workflows', type: 'workflow' }), 0);
+    assert.equal(sample(scraped, 'atelier_task_queue_workers_busy', { task_queue: 'workflows', type: 'workflow' }), 0);
   });
 });

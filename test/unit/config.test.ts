@@ -85,10 +85,20 @@ describe('loadConfig', () => {
     assertRefused({ PORT: 'abc' }, 'PORT', /number/);
     assertRefused({ PORT: '65536' }, 'PORT', /65535/);
     assertRefused({ PORT: '80.5' }, 'PORT', /int/i);
+    // 0 would listen on a random port, which neither `up` nor a load balancer could find.
+    assertRefused({ PORT: '0' }, 'PORT', />=1/);
   });
 
   it('refuses a DATABASE_URL that is not PostgreSQL', () => {
     assertRefused({ DATABASE_URL: 'mysql://root@127.0.0.1:3306/atelier' }, 'DATABASE_URL', /postgresql:\/\//);
+  });
+
+  it('refuses a DATABASE_URL that only starts like one, naming DATABASE_URL', () => {
+    assertRefused({ DATABASE_URL: 'postgresql://user:pa ss@[db:5432/atelier' }, 'DATABASE_URL', /postgresql:\/\//);
+  });
+
+  it('reads a blank TEMPORAL_ADDRESS as unset: the default address', () => {
+    assert.equal(loadConfig({ TEMPORAL_ADDRESS: ' ' }).TEMPORAL_ADDRESS, '127.0.0.1:7233');
   });
 
   it('refuses a TEMPORAL_ADDRESS without a port', () => {

@@ -4,7 +4,9 @@ import { type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Pool, QueryConfig } from 'pg';
 import type { AtelierConfig } from '../../config/env';
+import { WorkerStore } from '../../store/worker-store';
 import { CONFIG, PG_POOL, TEMPORAL_CLIENT } from '../tokens';
+import { WORKER_LOST_AFTER_SECONDS } from '../workers/workers.service';
 
 /** How long each check may take: a probe must answer, and say "down", well within its own timeout. */
 const CHECK_DEADLINE_MS = 3000;
@@ -22,10 +24,17 @@ const PING: QueryConfig & { query_timeout: number } = { text: 'SELECT 1', query_
 
 const { TaskQueueType } = temporal.api.enums.v1;
 
-/** Workers Temporal saw polling a task queue lately; `message` says why the count is unknown or 0. */
-export interface QueuePollers {
+/**
+ * Who serves a task queue. `pollers`: workers Temporal saw polling it lately. `workers`: workers the
+ * registry shows running for it (heartbeat in the last 30 s), `busy` of them with every slot taken. An
+ * agent worker with every slot taken does not poll, so after 90 s Temporal no longer lists it: only
+ * the registry still counts it. `message` says why a count is missing, or why nothing serves.
+ */
+export interface QueueWorkers {
   taskQueue: string;
   pollers?: number;
+  workers?: number;
+  busy?: number;
   message?: string;
 }
 
@@ -42,15 +51,19 @@ async function withinDeadline<T>(work: Promise<T>, ms: number, what: string): Pr
   }
 }
 
-/** Readiness checks of what the API depends on (PostgreSQL, Temporal), and who polls its task queues. */
+/** Readiness checks of what the API depends on (PostgreSQL, Temporal), and who serves its task queues. */
 @Injectable()
 export class DependencyHealth {
+  private readonly registry: WorkerStore;
+
   constructor(
     private readonly health: HealthIndicatorService,
     @Inject(CONFIG) private readonly config: AtelierConfig,
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(TEMPORAL_CLIENT) private readonly client: Client,
-  ) {}
+  ) {
+    this.registry = new WorkerStore(pool);
+  }
 
   async postgres() {
     const check = this.health.check('postgres');
@@ -75,28 +88,46 @@ export class DependencyHealth {
     }
   }
 
-  /** Never fails: whether workers poll says nothing about whether this API can serve its callers. */
-  async pollers(queue: 'workflow' | 'agent'): Promise<QueuePollers> {
+  /** Never fails: whether workers serve says nothing about whether this API can serve its callers. */
+  async workers(queue: 'workflow' | 'agent'): Promise<QueueWorkers> {
     const [taskQueue, type] =
       queue === 'workflow'
         ? [this.config.ATELIER_WORKFLOW_QUEUE, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW]
         : [this.config.ATELIER_AGENT_QUEUE, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY];
-    try {
-      const res = await this.client.connection.withDeadline(Date.now() + CHECK_DEADLINE_MS, () =>
-        this.client.workflowService.describeTaskQueue({
-          namespace: this.config.TEMPORAL_NAMESPACE,
-          taskQueue: { name: taskQueue },
-          taskQueueType: type,
-        }),
-      );
-      const now = Date.now();
-      const live = (res.pollers ?? []).filter((p) => {
-        const seconds = Number(p.lastAccessTime?.seconds ?? 0);
-        return now - seconds * 1000 < POLLER_FRESH_MS;
-      }).length;
-      return live > 0 ? { taskQueue, pollers: live } : { taskQueue, pollers: 0, message: 'no worker is polling' };
-    } catch (err) {
-      return { taskQueue, message: (err as Error).message };
+    const [pollers, registered] = await Promise.allSettled([
+      this.pollers(taskQueue, type),
+      withinDeadline(this.registry.serving(WORKER_LOST_AFTER_SECONDS), CHECK_DEADLINE_MS, 'PostgreSQL'),
+    ]);
+    const counts: QueueWorkers = { taskQueue };
+    const problems: string[] = [];
+    if (pollers.status === 'fulfilled') counts.pollers = pollers.value;
+    else problems.push(`Temporal: ${(pollers.reason as Error).message}`);
+    if (registered.status === 'fulfilled') {
+      const row = registered.value.find((r) => r.kind === queue && r.taskQueue === taskQueue);
+      counts.workers = row?.workers ?? 0;
+      counts.busy = row?.busy ?? 0;
+    } else {
+      problems.push(`worker registry: ${(registered.reason as Error).message}`);
     }
+    if (problems.length > 0) return { ...counts, message: problems.join('; ') };
+    if (counts.workers === 0 && counts.pollers === 0) return { ...counts, message: 'no worker serves this queue' };
+    if (counts.pollers === 0 && counts.busy === counts.workers) {
+      return { ...counts, message: 'every worker is busy: with all its slots taken, a worker does not poll' };
+    }
+    return counts;
+  }
+
+  /** Workers Temporal saw polling `taskQueue` lately. */
+  private async pollers(taskQueue: string, type: temporal.api.enums.v1.TaskQueueType): Promise<number> {
+    const res = await this.client.connection.withDeadline(Date.now() + CHECK_DEADLINE_MS, () =>
+      this.client.workflowService.describeTaskQueue({
+        namespace: this.config.TEMPORAL_NAMESPACE,
+        taskQueue: { name: taskQueue },
+        taskQueueType: type,
+      }),
+    );
+    const now = Date.now();
+    return (res.pollers ?? []).filter((p) => now - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < POLLER_FRESH_MS)
+      .length;
   }
 }

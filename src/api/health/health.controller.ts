@@ -20,13 +20,13 @@ export class HealthController {
 
   /**
    * PostgreSQL and Temporal answer (503 otherwise): this replica can take submissions, cancels and
-   * reads. `workers` says who polls each task queue, for information only: without workers, tasks
+   * reads. `workers` says who serves each task queue, for information only: without workers, tasks
    * wait in their queue, and the API must stay reachable to submit, cancel and show them.
    */
   @Get('ready')
   @HealthCheck()
   async ready() {
-    const workers = Promise.all([this.deps.pollers('workflow'), this.deps.pollers('agent')]).then(
+    const workers = Promise.all([this.deps.workers('workflow'), this.deps.workers('agent')]).then(
       ([workflow, agent]) => ({ workflow, agent }),
     );
     try {

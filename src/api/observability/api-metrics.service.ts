@@ -5,11 +5,13 @@ import type { AgentsFile } from '../../config/agents-file';
 import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../store/agent-status-store';
 import { BudgetStore, type DailyBudget } from '../../store/budget-store';
 import { TaskStatsStore, type TaskStats } from '../../store/task-stats-store';
+import { WorkerStore, type QueueWorkers } from '../../store/worker-store';
 import { TASK_STATUSES } from '../../../workflows/definitions';
 import { LogStreamService } from '../logs/log-stream.service';
 import { AGENTS, PG_POOL } from '../tokens';
 import { CachedRead } from './cached-read';
-import { QueueStatsService, type QueueStats } from '../workers/queue-stats.service';
+import { QueueStatsService, type QueueStats, type QueueType } from '../workers/queue-stats.service';
+import { WORKER_LOST_AFTER_SECONDS } from '../workers/workers.service';
 
 const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
 
@@ -40,6 +42,7 @@ export class ApiMetrics {
   private readonly logger = new Logger(ApiMetrics.name);
   private readonly stats: CachedRead<TaskStats>;
   private readonly gates: CachedRead<GateStats>;
+  private readonly serving: CachedRead<QueueWorkers[]>;
 
   constructor(
     @Inject(PG_POOL) pool: Pool,
@@ -52,6 +55,8 @@ export class ApiMetrics {
     const agentStatus = new AgentStatusStore(pool);
     const budget = new BudgetStore(pool);
     this.gates = new CachedRead(() => this.readGateStats(agentStatus, budget), TASK_STATS_CACHE_MS);
+    const workerStore = new WorkerStore(pool);
+    this.serving = new CachedRead(() => workerStore.serving(WORKER_LOST_AFTER_SECONDS), TASK_STATS_CACHE_MS);
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
 
@@ -198,20 +203,27 @@ export class ApiMetrics {
       },
     });
 
-    const queueStats = async (): Promise<QueueStats[]> => (await this.queueStats()).stats;
-    const queueGauge = (name: string, help: string, value: (q: QueueStats) => number): void => {
+    /** A gauge per task queue, set at each scrape to what `read` gives. */
+    const perQueueGauge = (
+      name: string,
+      help: string,
+      read: () => Promise<{ name: string; type: QueueType; value: number }[]>,
+    ): void => {
       new Gauge({
         name,
         help,
         labelNames: ['task_queue', 'type'],
         registers,
         async collect() {
-          const all = await queueStats();
+          const values = await read();
           this.reset();
-          for (const q of all) this.set({ task_queue: q.name, type: q.type }, value(q));
+          for (const q of values) this.set({ task_queue: q.name, type: q.type }, q.value);
         },
       });
     };
+    const queueStats = async (): Promise<QueueStats[]> => (await this.queueStats()).stats;
+    const queueGauge = (name: string, help: string, value: (q: QueueStats) => number): void =>
+      perQueueGauge(name, help, async () => (await queueStats()).map((q) => ({ ...q, value: value(q) })));
     queueGauge(
       'atelier_task_queue_backlog',
       'Tasks waiting on a Temporal task queue for a worker (running ones excluded); approximate.',
@@ -230,8 +242,31 @@ export class ApiMetrics {
     );
     queueGauge(
       'atelier_task_queue_pollers',
-      'Workers Temporal saw polling the queue recently.',
+      'Workers Temporal saw polling the queue recently (an agent worker with every slot taken does not poll).',
       (q) => q.pollers.filter((p) => p.lastAccessTime && Date.now() - p.lastAccessTime.getTime() < 90_000).length,
+    );
+
+    // From the worker registry: a busy worker is counted, though it does not poll.
+    const servingWorkers = (): Promise<QueueWorkers[] | undefined> => this.servingWorkers();
+    const configured = this.queues.configuredQueues();
+    const registryGauge = (name: string, help: string, value: (w: QueueWorkers | undefined) => number): void =>
+      perQueueGauge(name, help, async () => {
+        const rows = await servingWorkers();
+        if (!rows) return [];
+        return configured.map((q) => {
+          const kind = q.type === 'activity' ? 'agent' : 'workflow';
+          return { ...q, value: value(rows.find((r) => r.kind === kind && r.taskQueue === q.name)) };
+        });
+      });
+    registryGauge(
+      'atelier_task_queue_workers',
+      'Workers running for the queue that heartbeat in the last 30 s (worker registry), busy ones included.',
+      (w) => w?.workers ?? 0,
+    );
+    registryGauge(
+      'atelier_task_queue_workers_busy',
+      'Of atelier_task_queue_workers, those with every slot taken.',
+      (w) => w?.busy ?? 0,
     );
   }
 
@@ -242,6 +277,11 @@ export class ApiMetrics {
 
   private async taskStats(): Promise<TaskStats | undefined> {
     const result = await this.stats.get();
+    return result.ok ? result.value : undefined;
+  }
+
+  private async servingWorkers(): Promise<QueueWorkers[] | undefined> {
+    const result = await this.serving.get();
     return result.ok ? result.value : undefined;
   }
 
@@ -270,9 +310,14 @@ export class ApiMetrics {
     };
   }
 
-  /** This scrape's reads of each source: PostgreSQL's two (tasks, gates) count as one. */
+  /** This scrape's reads of each source: PostgreSQL's three (tasks, gates, worker registry) count as one. */
   private async readSources(): Promise<SourceReads> {
-    const [tasks, gates, queues] = await Promise.all([this.stats.get(), this.gates.get(), this.queueStats()]);
-    return { postgres: tasks.ok ? gates : tasks, temporal: queues.read };
+    const [tasks, gates, serving, queues] = await Promise.all([
+      this.stats.get(),
+      this.gates.get(),
+      this.serving.get(),
+      this.queueStats(),
+    ]);
+    return { postgres: [tasks, gates, serving].find((r) => !r.ok) ?? tasks, temporal: queues.read };
   }
 }
