@@ -31,6 +31,23 @@ export const closedBreaker = (): BreakerState => ({
   probe: null,
 });
 
+/**
+ * The breaker as an attempt asking at `now` would find it, for reports (GET /v1/agents, GET /metrics):
+ * an open breaker whose cooldown has passed is half-open (the next attempt is its probe), and the
+ * failures of a window that has ended count no more. The stored row changes only when an attempt asks.
+ */
+export function breakerNow(
+  b: Pick<BreakerState, 'state' | 'failures' | 'windowStartedAt' | 'openUntil'>,
+  now: Date,
+  config: BreakerConfig,
+): { state: BreakerStateName; failures: number } {
+  if (b.state === 'open' && b.openUntil !== null && b.openUntil <= now)
+    return { state: 'half_open', failures: b.failures };
+  const windowOver =
+    b.windowStartedAt === null || now.getTime() - b.windowStartedAt.getTime() > config.windowSeconds * 1000;
+  return { state: b.state, failures: b.state === 'closed' && windowOver ? 0 : b.failures };
+}
+
 /** What the breaker says to an attempt asking to start. */
 export type BreakerGate = { kind: 'pass' } | { kind: 'probe' } | { kind: 'open'; until: Date | null };
 

@@ -6,6 +6,7 @@ export interface AgentStatusRow {
   breaker: {
     state: BreakerStateName;
     failures: number;
+    windowStartedAt: Date | null;
     openUntil: Date | null;
     openedAt: Date | null;
   };
@@ -19,7 +20,7 @@ export interface AgentStatusRow {
 /** The state of an agent nothing has recorded anything for: breaker closed, nothing running or spent. */
 export const idleAgentStatus = (agent: string): AgentStatusRow => ({
   agent,
-  breaker: { state: 'closed', failures: 0, openUntil: null, openedAt: null },
+  breaker: { state: 'closed', failures: 0, windowStartedAt: null, openUntil: null, openedAt: null },
   recent: { finished: 0, succeeded: 0 },
   running: 0,
   startsLastMinute: 0,
@@ -37,9 +38,10 @@ export class AgentStatusStore {
         agent: string;
         state: BreakerStateName;
         failures: number;
+        window_started_at: Date | null;
         open_until: Date | null;
         opened_at: Date | null;
-      }>('SELECT agent, state, failures, open_until, opened_at FROM agent_breakers'),
+      }>('SELECT agent, state, failures, window_started_at, open_until, opened_at FROM agent_breakers'),
       this.pool.query<{ agent: string; n: number }>(
         'SELECT agent, count(*)::int AS n FROM agent_leases WHERE expires_at > $1 GROUP BY agent',
         [now],
@@ -80,7 +82,13 @@ export class AgentStatusStore {
       return row;
     };
     for (const b of breakers.rows) {
-      get(b.agent).breaker = { state: b.state, failures: b.failures, openUntil: b.open_until, openedAt: b.opened_at };
+      get(b.agent).breaker = {
+        state: b.state,
+        failures: b.failures,
+        windowStartedAt: b.window_started_at,
+        openUntil: b.open_until,
+        openedAt: b.opened_at,
+      };
     }
     for (const l of leases.rows) get(l.agent).running = l.n;
     for (const s of starts.rows) get(s.agent).startsLastMinute = s.n;

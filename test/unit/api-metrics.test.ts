@@ -11,7 +11,7 @@ import { HttpMetricsMiddleware } from '../../src/api/observability/http-metrics.
 import { SubmissionsInterceptor } from '../../src/api/observability/submissions.interceptor';
 import type { QueueStatsService, QueueType } from '../../src/api/workers/queue-stats.service';
 import { loadAgentsFile } from '../../src/config/agents-file';
-import { AgentStatusStore } from '../../src/store/agent-status-store';
+import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../src/store/agent-status-store';
 import { BudgetStore } from '../../src/store/budget-store';
 import { TaskStatsStore } from '../../src/store/task-stats-store';
 import { WorkerStore } from '../../src/store/worker-store';
@@ -163,5 +163,56 @@ describe('atelier_task_queue_workers', () => {
     assert.equal(sample(scraped, 'atelier_task_queue_workers_busy', { task_queue: 'agents', type: 'activity' }), 2);
     assert.equal(sample(scraped, 'atelier_task_queue_workers', { task_queue: 'workflows', type: 'workflow' }), 0);
     assert.equal(sample(scraped, 'atelier_task_queue_workers_busy', { task_queue: 'workflows', type: 'workflow' }), 0);
+  });
+});
+
+describe('atelier_agent_breaker_state', () => {
+  it('reports a breaker as an attempt would find it now: half-open once its cooldown passed, no failures of an ended window', async () => {
+    mock.method(Logger.prototype, 'warn', () => undefined); // Temporal cannot be read here
+    const now = new Date('2026-12-06T12:00:00Z');
+    const ago = (s: number) => new Date(now.getTime() - s * 1000);
+    const row = (agent: string, breaker: AgentStatusRow['breaker']): AgentStatusRow => ({
+      ...idleAgentStatus(agent),
+      breaker,
+    });
+    mock.method(AgentStatusStore.prototype, 'all', () =>
+      Promise.resolve({
+        now,
+        agents: new Map([
+          // Opened 2 minutes ago for a minute.
+          [
+            'codex',
+            row('codex', {
+              state: 'open',
+              failures: 5,
+              windowStartedAt: ago(150),
+              openedAt: ago(120),
+              openUntil: ago(60),
+            }),
+          ],
+          // Four failures yesterday, none since.
+          [
+            'aider',
+            row('aider', {
+              state: 'closed',
+              failures: 4,
+              windowStartedAt: ago(86_400),
+              openedAt: null,
+              openUntil: null,
+            }),
+          ],
+        ]),
+      }),
+    );
+    mock.method(BudgetStore.prototype, 'daily', () => Promise.resolve({ dailyUsd: null, spentTodayUsd: 0 }));
+    mock.method(WorkerStore.prototype, 'serving', () => Promise.resolve([]));
+    mock.method(TaskStatsStore.prototype, 'stats', () =>
+      Promise.resolve({ byStatus: {}, failedByClass: {}, oldestQueuedSeconds: 0 }),
+    );
+
+    const scraped = parseMetrics((await apiMetrics().render()).body);
+    assert.equal(sample(scraped, 'atelier_agent_breaker_state', { agent: 'codex', state: 'open' }), 0);
+    assert.equal(sample(scraped, 'atelier_agent_breaker_state', { agent: 'codex', state: 'half_open' }), 1);
+    assert.equal(sample(scraped, 'atelier_agent_breaker_failures', { agent: 'aider' }), 0);
   });
 });

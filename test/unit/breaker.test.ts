@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { afterOutcome, breakerGate, closedBreaker, withProbe, type BreakerConfig } from '../../src/gate/breaker';
+import {
+  afterOutcome,
+  breakerGate,
+  breakerNow,
+  closedBreaker,
+  withProbe,
+  type BreakerConfig,
+} from '../../src/gate/breaker';
 
 const config: BreakerConfig = { failureThreshold: 3, windowSeconds: 60, cooldownSeconds: 30 };
 const at = (s: number): Date => new Date(1_000_000_000_000 + s * 1000);
@@ -52,5 +59,14 @@ describe('circuit breaker', () => {
     const freed = afterOutcome(half, 'timeout', 'p1', at(5), config);
     assert.equal(freed.state, 'half_open');
     assert.equal(freed.probe, null);
+  });
+
+  it('reports the breaker as the next attempt would find it, without changing it', () => {
+    const open = { state: 'open' as const, failures: 3, windowStartedAt: at(0), openUntil: at(30) };
+    assert.deepEqual(breakerNow(open, at(10), config), { state: 'open', failures: 3 });
+    assert.deepEqual(breakerNow(open, at(30), config), { state: 'half_open', failures: 3 });
+    const closed = { state: 'closed' as const, failures: 2, windowStartedAt: at(0), openUntil: null };
+    assert.deepEqual(breakerNow(closed, at(59), config), { state: 'closed', failures: 2 });
+    assert.deepEqual(breakerNow(closed, at(61), config), { state: 'closed', failures: 0 });
   });
 });

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { AgentsFile } from '../../config/agents-file';
-import { DEFAULT_BREAKER } from '../../gate/breaker';
-import { AgentStatusStore, type AgentStatusRow } from '../../store/agent-status-store';
+import { breakerNow, DEFAULT_BREAKER } from '../../gate/breaker';
+import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../store/agent-status-store';
 import { AGENTS } from '../tokens';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -21,9 +21,7 @@ export class AgentsService {
       .map(([name, profile]) => {
         const s: AgentStatusRow | undefined = agents.get(name);
         const breakerConfig = { ...DEFAULT_BREAKER, ...profile.breaker };
-        const stored = s?.breaker.state ?? 'closed';
-        // An open breaker whose cooldown has passed lets the next attempt through as its probe.
-        const state = stored === 'open' && s?.breaker.openUntil && s.breaker.openUntil <= now ? 'half_open' : stored;
+        const { state, failures } = breakerNow((s ?? idleAgentStatus(name)).breaker, now, breakerConfig);
         const finished = s?.recent.finished ?? 0;
         const succeeded = s?.recent.succeeded ?? 0;
         return {
@@ -34,7 +32,7 @@ export class AgentsService {
           breaker: {
             state,
             openUntil: state === 'open' ? iso(s?.breaker.openUntil ?? null) : null,
-            failures: s?.breaker.failures ?? 0,
+            failures,
             ...breakerConfig,
           },
           running: s?.running ?? 0,

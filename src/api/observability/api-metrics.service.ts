@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AgentsFile } from '../../config/agents-file';
+import { breakerNow, DEFAULT_BREAKER } from '../../gate/breaker';
 import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../store/agent-status-store';
 import { BudgetStore, type DailyBudget } from '../../store/budget-store';
 import { TaskStatsStore, type TaskStats } from '../../store/task-stats-store';
@@ -294,7 +295,11 @@ export class ApiMetrics {
   private async readGateStats(agentStatus: AgentStatusStore, budget: BudgetStore): Promise<GateStats> {
     const [status, daily] = await Promise.all([agentStatus.all(), budget.daily()]);
     const names = new Set([...Object.keys(this.agents.agents), ...status.agents.keys()]);
-    const agents = [...names].sort().map((agent) => status.agents.get(agent) ?? idleAgentStatus(agent));
+    const agents = [...names].sort().map((agent) => {
+      const row = status.agents.get(agent) ?? idleAgentStatus(agent);
+      const config = { ...DEFAULT_BREAKER, ...this.agents.agents[agent]?.breaker };
+      return { ...row, breaker: { ...row.breaker, ...breakerNow(row.breaker, status.now, config) } };
+    });
     return { agents, budget: daily };
   }
 
