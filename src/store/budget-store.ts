@@ -59,11 +59,13 @@ export class BudgetStore {
     return Number(res.rows[0]?.spent ?? 0);
   }
 
-  /** Workflow ids of tasks that wait for a budget, to wake them when it changes. */
-  async waitingForBudget(): Promise<string[]> {
+  /** Workflow ids of tasks that wait for the daily budget, to wake them when it changes. */
+  async waitingForDailyBudget(): Promise<string[]> {
+    // The index's predicate word for word (it holds the tasks waiting for either budget), then the kind.
     const res = await this.pool.query<{ workflow_id: string }>(
       `SELECT workflow_id FROM tasks
-       WHERE status = 'queued' AND waiting_reason->>'kind' IN ('daily_budget', 'task_budget')`,
+       WHERE status = 'queued' AND waiting_reason->>'kind' IN ('daily_budget', 'task_budget')
+         AND waiting_reason->>'kind' = 'daily_budget'`,
     );
     return res.rows.map((r) => r.workflow_id);
   }

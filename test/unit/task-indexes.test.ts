@@ -65,7 +65,7 @@ describe('indexes of the tasks held back or never started', { timeout: 60_000 },
   });
 
   it('finds the tasks waiting for a budget in the index', async () => {
-    const plan = await planOf((p) => new BudgetStore(p).waitingForBudget());
+    const plan = await planOf((p) => new BudgetStore(p).waitingForDailyBudget());
     // An index, index-only or bitmap scan: whichever, of this index alone.
     assert.match(plan, /Scan (using|on) tasks_waiting_for_budget\b/, plan);
     assert.doesNotMatch(plan, /Seq Scan|tasks_status_newest/, plan);

@@ -1,5 +1,5 @@
-import { Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
-import type { Client } from '@temporalio/client';
+import { Inject, Injectable, Logger, NotFoundException, type BeforeApplicationShutdown } from '@nestjs/common';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { BudgetStore, type DailyBudget } from '../../store/budget-store';
 import { WAKE_SIGNAL } from '../../../workflows/definitions';
 import { TEMPORAL_CLIENT } from '../tokens';
@@ -13,13 +13,20 @@ const view = (b: DailyBudget) => ({
   resetsAt: b.resetsAt.toISOString(),
 });
 
+/** Tasks signalled at once when the daily budget changes: thousands may wait, each signal a call to Temporal. */
+const WAKE_AT_ONCE = 32;
+/** How long one wake signal may take: a task that misses it still looks again at its next recheck. */
+const WAKE_DEADLINE_MS = 5000;
+
 /**
- * The global daily cap and per-task caps. A change wakes the tasks that wait for a budget, so they
- * ask for admission at once rather than at their next recheck.
+ * The global daily cap and per-task caps. A change wakes the tasks that wait for that budget, so they
+ * ask for admission at once rather than at their next recheck: a task's own, before answering; the
+ * daily cap's, many perhaps, after answering, a few at a time.
  */
 @Injectable()
-export class BudgetService {
+export class BudgetService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(BudgetService.name);
+  private readonly waking = new Set<Promise<void>>();
 
   constructor(
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
@@ -32,7 +39,8 @@ export class BudgetService {
 
   async putDaily(dailyUsd: number | null) {
     await this.store.setDaily(dailyUsd);
-    await this.wake(await this.store.waitingForBudget());
+    const waking = this.wake(await this.store.waitingForDailyBudget()).finally(() => this.waking.delete(waking));
+    this.waking.add(waking);
     return this.get();
   }
 
@@ -43,15 +51,34 @@ export class BudgetService {
     return { id, budgetUsd, costUsd: await this.store.taskSpent(id) };
   }
 
+  /** Lets the wakes under way finish (each is bounded) before the Temporal client closes. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await Promise.all(this.waking);
+  }
+
   /** Best effort: a task that misses the signal still looks again at its next recheck. */
   private async wake(workflowIds: string[]): Promise<void> {
-    await Promise.all(
-      workflowIds.map((workflowId) =>
-        this.temporal.workflow
-          .getHandle(workflowId)
-          .signal(WAKE_SIGNAL)
-          .catch((err: Error) => this.logger.warn(`could not wake ${workflowId}: ${err.message}`)),
-      ),
-    );
+    let missed = 0;
+    let reason = '';
+    for (let at = 0; at < workflowIds.length; at += WAKE_AT_ONCE) {
+      const signals = workflowIds
+        .slice(at, at + WAKE_AT_ONCE)
+        .map((workflowId) =>
+          this.temporal.withDeadline(Date.now() + WAKE_DEADLINE_MS, () =>
+            this.temporal.workflow.getHandle(workflowId).signal(WAKE_SIGNAL),
+          ),
+        );
+      for (const result of await Promise.allSettled(signals)) {
+        // A task that ended meanwhile needs no waking.
+        if (result.status === 'fulfilled' || result.reason instanceof WorkflowNotFoundError) continue;
+        missed += 1;
+        reason = (result.reason as Error).message;
+      }
+    }
+    if (missed > 0) {
+      this.logger.warn(
+        `could not wake ${missed} of ${workflowIds.length} task(s) waiting for a budget (${reason}): they look again at their next recheck`,
+      );
+    }
   }
 }
