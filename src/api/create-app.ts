@@ -1,5 +1,6 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NextFunction, Request, Response } from 'express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { Logger as PinoNestLogger } from 'nestjs-pino';
 import type { Logger } from 'pino';
@@ -9,6 +10,8 @@ import { AppModule } from './app.module';
 import { HttpErrorFilter } from './http/http-error.filter';
 import { rejectDeepJson, rejectForbiddenKeys } from './http/json-guards';
 import { validationPipe } from './http/validation';
+import { ApiMetrics } from './observability/api-metrics.service';
+import { HttpMetricsMiddleware } from './observability/http-metrics.middleware';
 
 /** A prompt may be 200,000 characters of 4-byte UTF-8, plus the rest of the body. */
 const BODY_LIMIT = '1mb';
@@ -24,6 +27,9 @@ export async function createApp(
     bodyParser: false,
   });
   app.useLogger(app.get(PinoNestLogger));
+  // Before the body parser: a request it refuses (bad JSON, too large, too deep) is counted too.
+  const httpMetrics = new HttpMetricsMiddleware(app.get(ApiMetrics));
+  app.use((req: Request, res: Response, next: NextFunction) => httpMetrics.use(req, res, next));
   app.useBodyParser('json', { limit: BODY_LIMIT, strict: true, verify: rejectDeepJson, reviver: rejectForbiddenKeys });
   app.disable('x-powered-by');
   // Plain key=value parsing (repeated keys become arrays): no nested objects, nothing like __proto__[x].

@@ -161,6 +161,11 @@ describe('observability of the whole service: metrics, workers, live logs', () =
       const bad = await submit(stack.baseUrl, { prompt: '@exit 3', maxAttempts: 1 });
       const refused = await call(stack.baseUrl, 'POST', '/v1/tasks', { body: { prompt: 'x', agent: 'no-such-agent' } });
       assert.equal(refused.status, 400);
+      // Refused by the body parser, before any route: counted all the same.
+      const unparsed = await call(stack.baseUrl, 'POST', '/v1/tasks', { rawBody: '{"prompt": ' });
+      assert.equal(unparsed.status, 400);
+      const unmatched = await call(stack.baseUrl, 'GET', '/v1/no-such-thing');
+      assert.equal(unmatched.status, 404);
       await Promise.all([waitForEnd(stack.baseUrl, ok.id), waitForEnd(stack.baseUrl, bad.id)]);
 
       const after = await waitFor(
@@ -183,6 +188,10 @@ describe('observability of the whole service: metrics, workers, live logs', () =
         sample(after, 'atelier_http_requests_total', { method: 'GET', route: '/v1/tasks/:id', status: '200' }) >= 2,
         'requests are counted by route pattern, not by path',
       );
+      const counted = (route: string, status: string) =>
+        sample(after, 'atelier_http_requests_total', { method: route === 'unmatched' ? 'GET' : 'POST', route, status });
+      assert.ok(counted('other', '400') >= 1, 'a body the parser refused');
+      assert.ok(counted('unmatched', '404') >= 1, 'a path no route matches');
     });
 
     it('stays open without a token, like the health checks', async () => {

@@ -7,7 +7,8 @@ const CLIENT_CLOSED = '499';
 
 /**
  * Counts and times every HTTP answer by its route pattern (`/v1/tasks/:id`, never the raw path, so
- * ids do not multiply series). A request counts once: when its answer is complete ('finish'), or when
+ * ids do not multiply series; `unmatched` for a 404 no route took, `other` for what no route saw, such
+ * as a body the parser refused). A request counts once: when its answer is complete ('finish'), or when
  * its connection closes first ('close'), as 499: a stream the client closed, an answer it gave up on.
  * Only complete answers are timed, and event streams are not: they last as long as their reader.
  */
@@ -21,8 +22,10 @@ export class HttpMetricsMiddleware implements NestMiddleware {
     const count = (): void => {
       if (counted) return;
       counted = true;
+      // A catch-all pattern ('/{*path}') is a middleware's (the request logger's), not a route of ours.
+      const pattern = (req.route as { path?: string } | undefined)?.path;
       const route =
-        (req.route as { path?: string } | undefined)?.path ?? (res.statusCode === 404 ? 'unmatched' : 'other');
+        pattern !== undefined && !pattern.includes('{*') ? pattern : res.statusCode === 404 ? 'unmatched' : 'other';
       const method = req.method;
       const finished = res.writableFinished;
       this.metrics.httpRequests.inc({ method, route, status: finished ? String(res.statusCode) : CLIENT_CLOSED });
