@@ -16,7 +16,7 @@ import { HttpMetricsMiddleware } from './observability/http-metrics.middleware';
 /** A prompt may be 200,000 characters of 4-byte UTF-8, plus the rest of the body. */
 const BODY_LIMIT = '1mb';
 
-/** Builds the API application (not yet listening): validation, errors, OpenAPI at /docs, shutdown hooks. */
+/** Builds the API application (not yet listening): validation, errors, OpenAPI at /docs. Its runner closes it. */
 export async function createApp(
   config: AtelierConfig,
   agents: AgentsFile,
@@ -36,7 +36,6 @@ export async function createApp(
   app.set('query parser', 'simple');
   app.useGlobalPipes(validationPipe());
   app.useGlobalFilters(new HttpErrorFilter(logger));
-  app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(
     app,
     new DocumentBuilder()
