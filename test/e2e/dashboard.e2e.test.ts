@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
 import { readSse } from '../../src/cli/sse';
 import type { DashboardSnapshot } from '../../src/api/dashboard/snapshot';
+import { startCuttableProxy } from '../support/cuttable-proxy';
 import { call, submit, waitForEnd } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
 import { sample, scrape } from '../support/prometheus';
@@ -35,6 +37,18 @@ async function firstSnapshot(baseUrl: string): Promise<DashboardSnapshot> {
     abort.abort();
   }
 }
+
+/** The page's connection state ("live", "error", …) and its text, each time it changes from now on. */
+const RECORD_CONNECTION_STATES = `(() => {
+  const el = document.getElementById('connection');
+  window.connectionStates = [];
+  new MutationObserver(() => window.connectionStates.push(el.dataset.state + ': ' + el.textContent)).observe(el, {
+    attributes: true,
+    childList: true,
+    characterData: true,
+    subtree: true,
+  });
+})()`;
 
 /**
  * The dashboard in real headless Chromium (Debian's package, driven by Playwright): it loads, asks for
@@ -173,6 +187,88 @@ describe('the dashboard', { timeout: 120_000 }, () => {
       assert.deepEqual(problems, []);
     } finally {
       await context.close();
+    }
+  });
+
+  it('takes a token from a link even when it is not valid percent-encoding', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    try {
+      await page.goto(`${stack.baseUrl}/#token=abc%zz`);
+      // The page connected with the token as written, and the API refused it.
+      await page.locator('#token-error', { hasText: 'that token was refused' }).waitFor();
+      assert.equal(await page.evaluate('localStorage.getItem("atelier.apiToken")'), 'abc%zz');
+      assert.equal(await page.evaluate('location.hash'), '', 'the token left the address bar');
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('counts every running task on the Running card, not only the 50 it lists', async () => {
+    const real = (await call(stack.baseUrl, 'GET', '/v1/dashboard', { token: TOKEN })).json as DashboardSnapshot;
+    const running = Array.from({ length: 50 }, () => ({
+      id: randomUUID(),
+      agent: 'stand-in',
+      model: null,
+      attempt: 1,
+      worker: 'agent-worker',
+      startedAt: real.generatedAt,
+      elapsedSeconds: 0,
+      links: { self: '/v1/tasks/x', temporalUi: real.temporalUi.workflows },
+    }));
+    const snapshot: DashboardSnapshot = { ...real, counts: { ...real.counts, running: 73 }, running };
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      // The stream, as the API sends it with 73 tasks running.
+      await page.route('**/v1/dashboard/stream', (route) =>
+        route.fulfill({
+          status: 200,
+          contentType: 'text/event-stream',
+          body: `event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`,
+        }),
+      );
+      await page.goto(`${stack.baseUrl}/`);
+      await page.locator('#running tbody tr[data-task-id]').nth(49).waitFor();
+      assert.equal(await page.locator('#running tbody tr[data-task-id]').count(), 50);
+      assert.equal(await page.textContent('#running-count'), '50 of 73');
+      assert.equal(await page.textContent('#count-running'), '73');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('reconnects when its stream goes silent without closing (a NAT or a proxy dropped it)', async () => {
+    const proxy = await startCuttableProxy(new URL(stack.baseUrl).host);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const latest = (): Promise<string | undefined> =>
+      page.evaluate('window.atelierDashboard.latest()?.generatedAt') as Promise<string | undefined>;
+    try {
+      // The page's clock is the test's to move: 45 s of silence pass at once.
+      await page.clock.install();
+      await page.goto(`http://${proxy.address}/#token=${TOKEN}`);
+      await page.locator('#connection[data-state="live"]').waitFor();
+      const before = await waitFor('a first snapshot', latest);
+      await page.evaluate(RECORD_CONNECTION_STATES);
+
+      proxy.cutWhere('/v1/dashboard/stream');
+      const states = (): Promise<string[]> => page.evaluate('window.connectionStates') as Promise<string[]>;
+      await waitFor('the page to give up on the silent stream', async () => {
+        if ((await states()).includes('error: reconnecting (nothing heard for 45 s)')) return true;
+        // Again if bytes already on their way when the line was cut came in since.
+        await page.clock.fastForward(46_000);
+        return false;
+      });
+      await waitFor('a snapshot over a new connection', async () => ((await latest()) ?? '') > (before ?? ''));
+      await page.locator('#connection[data-state="live"]').waitFor();
+      assert.equal((await states()).at(-1), 'live: live');
+    } finally {
+      await context.close();
+      await proxy.close();
     }
   });
 });

@@ -15,20 +15,7 @@ import { startCuttableProxy, type CuttableProxy } from '../support/cuttable-prox
 import { startInProcessApi } from '../support/in-process-api';
 import { testEnv, uniqueQueue } from '../support/test-env';
 import { newTask } from '../support/task-rows';
-import { waitFor } from '../support/wait-for';
-
-/** `promise`, or a failure naming `what` once `ms` have passed. */
-async function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not end within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { waitFor, within } from '../support/wait-for';
 
 /**
  * The Temporal calls the API makes while it holds a row lock (and the pool connection of its

@@ -9,6 +9,11 @@ export interface CuttableProxy {
    * and new ones are accepted and never answered.
    */
   cut: () => void;
+  /**
+   * Cuts, as `cut` does, only the open connections whose client last sent bytes holding `marker` (an
+   * HTTP request's path, say), as a NAT that forgets one connection: the others, and new ones, pass.
+   */
+  cutWhere: (marker: string) => void;
   close: () => Promise<void>;
 }
 
@@ -24,27 +29,30 @@ export interface CuttableProxyOptions {
 export async function startCuttableProxy(target: string, opts: CuttableProxyOptions = {}): Promise<CuttableProxy> {
   const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
   const sockets = new Set<Socket>();
-  const pairs: [Socket, Socket][] = [];
+  const pairs: { client: Socket; upstream: Socket; lastSent?: Buffer }[] = [];
   let isCut = false;
   const track = (socket: Socket): void => {
     sockets.add(socket);
     socket.on('error', () => undefined);
     socket.on('close', () => sockets.delete(socket));
   };
+  const silence = ({ client, upstream }: { client: Socket; upstream: Socket }): void => {
+    client.unpipe(upstream);
+    upstream.unpipe(client);
+    client.pause();
+    upstream.pause();
+  };
   const cut = (): void => {
     isCut = true;
-    for (const [client, upstream] of pairs) {
-      client.unpipe(upstream);
-      upstream.unpipe(client);
-      client.pause();
-      upstream.pause();
-    }
+    pairs.forEach(silence);
   };
   const server = createServer((client) => {
     track(client);
     if (isCut) return client.pause();
     const upstream = connect({ host, port });
     track(upstream);
+    const pair: (typeof pairs)[number] = { client, upstream };
+    client.on('data', (chunk: Buffer) => (pair.lastSent = chunk));
     const marker = opts.cutOnSend;
     if (marker === undefined) client.pipe(upstream);
     else {
@@ -55,7 +63,7 @@ export async function startCuttableProxy(target: string, opts: CuttableProxyOpti
       client.on('end', () => upstream.end());
     }
     upstream.pipe(client);
-    pairs.push([client, upstream]);
+    pairs.push(pair);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
@@ -63,6 +71,7 @@ export async function startCuttableProxy(target: string, opts: CuttableProxyOpti
   return {
     address: `127.0.0.1:${address.port}`,
     cut,
+    cutWhere: (marker) => pairs.filter((p) => p.lastSent?.includes(marker)).forEach(silence),
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

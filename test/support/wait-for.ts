@@ -26,4 +26,17 @@ export async function waitFor<T>(
   }
 }
 
+/** `promise`, or a failure naming `what` once `ms` have passed: for a call that must not hang a test. */
+export async function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not end within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export { processAlive } from '../../src/process/process-alive';

@@ -1,12 +1,59 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
-import { Pool } from 'pg';
+import { Pool, type PoolClient } from 'pg';
 import { DashboardController } from '../../src/api/dashboard/dashboard.controller';
 import { DashboardService } from '../../src/api/dashboard/dashboard.service';
 import { loadConfig } from '../../src/config/env';
-import { countingPool } from '../support/counting-pool';
+import { insertTask } from '../support/task-rows';
 import { testEnv } from '../support/test-env';
+
+/** What a snapshot did with its pool: the statements on the connections it took, and how. */
+interface PoolUse {
+  statements: string[];
+  connections: number;
+  /** Statements given to the pool itself, each on a connection of its own. */
+  poolStatements: number;
+  /** The most statements one connection was given before the previous one had answered. */
+  mostAtOnce: number;
+}
+
+/**
+ * `pool`, recording how it is used; `afterStatement(n, db)` runs after a connection's statement n
+ * (from 1) has answered, before that statement's caller goes on.
+ */
+function recordingPool(
+  pool: Pool,
+  afterStatement: (n: number, db: PoolClient) => Promise<void> = async () => undefined,
+): { pool: Pool; use: PoolUse } {
+  const use: PoolUse = { statements: [], connections: 0, poolStatements: 0, mostAtOnce: 0 };
+  const recording = Object.create(pool, {
+    query: { value: (...args: Parameters<Pool['query']>) => (use.poolStatements++, pool.query(...args)) },
+    connect: {
+      value: async () => {
+        use.connections++;
+        const db = await pool.connect();
+        let n = 0;
+        let atOnce = 0;
+        return Object.create(db, {
+          query: {
+            value: async (text: string, ...rest: unknown[]) => {
+              use.statements.push(text);
+              use.mostAtOnce = Math.max(use.mostAtOnce, ++atOnce);
+              try {
+                return await (db.query as (...a: unknown[]) => Promise<unknown>)(text, ...rest);
+              } finally {
+                atOnce--;
+                await afterStatement(++n, db);
+              }
+            },
+          },
+        }) as PoolClient;
+      },
+    },
+  }) as Pool;
+  return { pool: recording, use };
+}
 
 describe('GET /v1/dashboard', () => {
   let pool: Pool;
@@ -15,19 +62,65 @@ describe('GET /v1/dashboard', () => {
   });
   after(() => pool.end());
 
-  /** The endpoint over a pool that counts statements. No Temporal: its queue descriptions fail, harmlessly. */
-  const dashboard = (statements: string[]): DashboardController =>
-    new DashboardController(new DashboardService(loadConfig({}), countingPool(pool, statements), {} as Client));
+  /** The endpoint over `pool`. No Temporal: its queue descriptions fail, harmlessly. */
+  const dashboard = (over: Pool): DashboardController =>
+    new DashboardController(new DashboardService(loadConfig({}), over, {} as Client));
 
   it("shares one snapshot's queries among callers at once, whatever their number", async () => {
-    const alone: string[] = [];
-    await dashboard(alone).snapshot();
-    assert.ok(alone.length > 1, 'a snapshot takes several statements');
+    const alone = recordingPool(pool);
+    await dashboard(alone.pool).snapshot();
+    assert.ok(alone.use.statements.length > 1, 'a snapshot takes several statements');
 
-    const statements: string[] = [];
-    const controller = dashboard(statements);
+    const many = recordingPool(pool);
+    const controller = dashboard(many.pool);
     const answers = await Promise.all(Array.from({ length: 20 }, () => controller.snapshot()));
-    assert.equal(statements.length, alone.length, '20 callers cost the statements of one snapshot');
+    assert.equal(many.use.statements.length, alone.use.statements.length, '20 callers cost the statements of one');
+    assert.equal(many.use.connections, 1);
     assert.equal(new Set(answers).size, 1, 'they all get the same snapshot');
+  });
+
+  it('reads PostgreSQL on one connection, a statement at a time, as of one moment', async () => {
+    let isolation: unknown;
+    let newTask: string | undefined;
+    const { pool: recording, use } = recordingPool(pool, async (n, db) => {
+      if (n !== 2) return;
+      // The transaction's first statement has answered: its moment is fixed. A task stored now, on
+      // another connection, must show in none of the statements that follow.
+      isolation = (
+        await db.query(`SELECT current_setting('transaction_isolation') AS level,
+                               current_setting('transaction_read_only') AS read_only`)
+      ).rows[0];
+      newTask = await insertTask(pool, { prompt: 'stored while a snapshot is read' });
+    });
+    try {
+      const snapshot = await dashboard(recording).snapshot();
+      assert.ok(newTask, 'a task was stored during the snapshot');
+      assert.deepEqual(isolation, { level: 'repeatable read', read_only: 'on' });
+      assert.equal(use.connections, 1, 'one connection of the pool');
+      assert.equal(use.poolStatements, 0, 'no statement on a connection of its own');
+      assert.equal(use.mostAtOnce, 1, 'one statement after another');
+      assert.equal(use.statements.at(-1), 'COMMIT');
+      assert.equal(
+        snapshot.recent.some((t) => t.id === newTask),
+        false,
+        'the newest tasks were read as of the snapshot’s moment',
+      );
+      const later = await dashboard(pool).snapshot();
+      assert.ok(
+        later.recent.some((t) => t.id === newTask),
+        'the next snapshot shows the task',
+      );
+    } finally {
+      if (newTask) await pool.query('DELETE FROM tasks WHERE id = $1', [newTask]);
+    }
+  });
+
+  it('rolls back and gives the connection back when a statement fails, and fails the snapshot', async () => {
+    const { pool: failing, use } = recordingPool(pool, async (n) => {
+      if (n === 3) throw new Error('the database went away');
+    });
+    await assert.rejects(dashboard(failing).snapshot(), /the database went away/);
+    assert.equal(use.statements.at(-1), 'ROLLBACK');
+    assert.equal(pool.totalCount - pool.idleCount, 0, 'no connection is left checked out');
   });
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { NotFoundException } from '@nestjs/common';
+import { NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { DashboardController } from '../../src/api/dashboard/dashboard.controller';
 import type { DashboardService } from '../../src/api/dashboard/dashboard.service';
@@ -10,11 +10,14 @@ import type { DashboardSnapshot } from '../../src/api/dashboard/snapshot';
 /** A response whose client reads nothing: write() answers false (buffer full) until the test says otherwise. */
 class UnreadResponse extends EventEmitter {
   readonly chunks: string[] = [];
+  readonly headers = new Map<string, string>();
   accepting = false;
   status(): this {
     return this;
   }
-  setHeader(): void {}
+  setHeader(name: string, value: string): void {
+    this.headers.set(name.toLowerCase(), value);
+  }
   flushHeaders(): void {}
   write(chunk: string): boolean {
     this.chunks.push(chunk);
@@ -30,6 +33,7 @@ class UnreadResponse extends EventEmitter {
 /** The feed as the controller sees it: the test sends the snapshots. */
 class FeedStub {
   listener: ((snapshot: DashboardSnapshot) => void) | undefined;
+  stopping = false;
   subscribe(listener: (snapshot: DashboardSnapshot) => void): () => void {
     this.listener = listener;
     return () => (this.listener = undefined);
@@ -66,6 +70,32 @@ describe('the dashboard stream to a client that stops reading', () => {
       req.emit('close');
     }
     assert.equal(feed.listener, undefined, 'closing the request unsubscribes');
+  });
+});
+
+describe('the dashboard stream while the API stops', () => {
+  it('answers 503 with Retry-After, writing and subscribing nothing', () => {
+    const feed = new FeedStub();
+    feed.stopping = true;
+    const req = new EventEmitter();
+    const res = new UnreadResponse();
+    try {
+      assert.throws(
+        () =>
+          new DashboardController(feed as unknown as DashboardService).stream(
+            req as unknown as Request,
+            res as unknown as Response,
+          ),
+        ServiceUnavailableException,
+      );
+      assert.equal(res.headers.get('retry-after'), '5');
+      assert.equal(res.headers.get('content-type'), undefined, 'no stream was begun');
+      assert.deepEqual(res.chunks, []);
+      assert.equal(feed.listener, undefined, 'the feed was not started again');
+    } finally {
+      // Were a stream begun after all, its keep-alive timer would hold this test's process open.
+      req.emit('close');
+    }
   });
 });
 

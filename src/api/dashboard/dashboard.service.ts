@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import type { AtelierConfig } from '../../config/env';
+import { inReadOnlySnapshot } from '../../db/transaction';
 import { QUEUED_SINCE_SQL } from '../../store/task-stats-store';
 import { taskLinks } from '../tasks/task-view';
 import { CONFIG, PG_POOL, TEMPORAL_CLIENT } from '../tokens';
@@ -53,6 +54,7 @@ export class DashboardService implements BeforeApplicationShutdown {
   private queueCache: { at: number; value: Promise<Map<string, QueueDescription>> } | undefined;
   private computed: { startedAt: number; snapshot: DashboardSnapshot } | undefined;
   private computing: Promise<DashboardSnapshot> | undefined;
+  private stopped = false;
 
   constructor(
     @Inject(CONFIG) private readonly config: AtelierConfig,
@@ -95,8 +97,17 @@ export class DashboardService implements BeforeApplicationShutdown {
     return () => this.closers.delete(close);
   }
 
+  /**
+   * True once the API has begun to stop. A stream opened then (a browser reconnects a second after its
+   * stream ends, while later shutdown hooks may still run) would hold the HTTP server's close forever.
+   */
+  get stopping(): boolean {
+    return this.stopped;
+  }
+
   /** Ends the open streams before the HTTP server closes: it waits for open connections. */
   beforeApplicationShutdown(): void {
+    this.stopped = true;
     for (const close of [...this.closers]) close();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -130,8 +141,8 @@ export class DashboardService implements BeforeApplicationShutdown {
     }
   }
 
-  private async cursor(): Promise<string> {
-    const res = await this.pool.query<{ cursor: string | null }>('SELECT max(id)::text AS cursor FROM task_events');
+  private async cursor(db: Pool | PoolClient = this.pool): Promise<string> {
+    const res = await db.query<{ cursor: string | null }>('SELECT max(id)::text AS cursor FROM task_events');
     return res.rows[0]?.cursor ?? '0';
   }
 
@@ -156,86 +167,15 @@ export class DashboardService implements BeforeApplicationShutdown {
     return this.computing;
   }
 
-  /** One consistent picture (PostgreSQL's clock throughout). */
+  /**
+   * One consistent picture: PostgreSQL's part is read in one read-only transaction (one moment, and
+   * its clock throughout), while Temporal is asked at the same time.
+   */
   private async snapshot(): Promise<DashboardSnapshot> {
+    // Never rejects (each queue's error is kept in its description), so it cannot go unhandled.
     const queuesPromise = this.describeQueues();
-    const [cursor, clock, counts, waiting, running, recent, failureClasses, failures, workerStats, series] =
-      await Promise.all([
-        this.cursor(),
-        this.pool.query<{ now: Date }>('SELECT now() AS now'),
-        this.pool.query<{ status: string; recent: boolean; n: number }>(
-          `SELECT status, false AS recent, count(*)::int AS n FROM tasks WHERE status IN ('queued', 'running') GROUP BY status
-           UNION ALL
-           SELECT status, true, count(*)::int FROM tasks
-           WHERE finished_at > now() - interval '1 hour' AND status IN ('succeeded', 'failed', 'cancelled') GROUP BY status`,
-        ),
-        this.pool.query<{ n: number; oldest: Date | null }>(
-          `SELECT count(*)::int AS n, min(since) AS oldest FROM (${QUEUED_SINCE_SQL}) queued`,
-        ),
-        this.pool.query<{
-          id: string;
-          agent: string;
-          model: string | null;
-          workflow_id: string;
-          run_id: string | null;
-          started_at: Date | null;
-          attempt: number | null;
-          worker: string | null;
-        }>(
-          `SELECT t.id, t.agent, t.model, t.workflow_id, t.run_id, t.started_at, a.number AS attempt, a.worker
-           FROM tasks t
-           LEFT JOIN LATERAL (
-             SELECT number, worker FROM attempts WHERE task_id = t.id AND run = t.current_run ORDER BY number DESC LIMIT 1
-           ) a ON true
-           WHERE t.status = 'running'
-           ORDER BY t.started_at NULLS LAST, t.id
-           LIMIT 50`,
-        ),
-        this.pool.query<{
-          id: string;
-          status: string;
-          agent: string;
-          workflow_id: string;
-          run_id: string | null;
-          created_at: Date;
-          finished_at: Date | null;
-          run_started: Date;
-          error_class: string | null;
-        }>(
-          `SELECT t.id, t.status, t.agent, t.workflow_id, t.run_id, t.created_at, t.finished_at, t.error_class,
-             COALESCE(r.created_at, t.created_at) AS run_started
-           FROM tasks t LEFT JOIN task_runs r ON r.task_id = t.id AND r.number = t.current_run
-           ORDER BY t.created_at DESC, t.id DESC
-           LIMIT 20`,
-        ),
-        this.pool.query<{ class: string; count: number }>(
-          `SELECT failure_class AS class, count(*)::int AS count FROM attempts
-           WHERE finished_at > now() - interval '1 hour' AND failure_class NOT IN ('succeeded', 'cancelled')
-           GROUP BY failure_class ORDER BY count DESC, failure_class`,
-        ),
-        this.pool.query<{
-          id: string;
-          workflow_id: string;
-          run_id: string | null;
-          error_class: string | null;
-          error_message: string | null;
-          finished_at: Date | null;
-        }>(
-          `SELECT id, workflow_id, run_id, error_class, error_message, finished_at FROM tasks
-           WHERE status = 'failed' AND finished_at > now() - interval '1 hour'
-           ORDER BY finished_at DESC LIMIT 10`,
-        ),
-        this.pool.query<{ worker: string; running: number; succeeded: number; failed: number }>(
-          `SELECT worker,
-             count(*) FILTER (WHERE finished_at IS NULL)::int AS running,
-             count(*) FILTER (WHERE finished_at IS NOT NULL AND failure_class = 'succeeded')::int AS succeeded,
-             count(*) FILTER (WHERE finished_at IS NOT NULL AND failure_class NOT IN ('succeeded', 'cancelled'))::int AS failed
-           FROM attempts
-           WHERE worker IS NOT NULL AND (finished_at IS NULL OR finished_at > now() - interval '1 hour')
-           GROUP BY worker`,
-        ),
-        this.series(),
-      ]);
+    const { cursor, clock, counts, waiting, running, recent, failureClasses, failures, workerStats, series } =
+      await inReadOnlySnapshot(this.pool, (db) => this.readDatabase(db));
     const now = clock.rows[0]?.now ?? new Date();
     const count = (status: string, recentOnly: boolean): number =>
       counts.rows.find((r) => r.status === status && r.recent === recentOnly)?.n ?? 0;
@@ -263,8 +203,9 @@ export class DashboardService implements BeforeApplicationShutdown {
     const workers: WorkerView[] = [];
     for (const role of ['workflows', 'agents'] as const) {
       const queue = queueViews.find((q) => q.role === role);
+      // Temporal forgets a poller about 5 minutes after its last poll: a stopped worker shows as not
+      // polling for those minutes, then leaves the list (GET /v1/workers?all=true keeps it for a day).
       for (const poller of queues.get(role)?.pollers ?? []) {
-        if (!poller.lastAccessTime || now.getTime() - poller.lastAccessTime.getTime() > 60 * 60_000) continue;
         const stats = statsByWorker.get(poller.identity);
         workers.push({
           identity: poller.identity,
@@ -328,42 +269,123 @@ export class DashboardService implements BeforeApplicationShutdown {
     };
   }
 
+  /**
+   * The snapshot's rows, one statement after another on the one connection: a snapshot takes a single
+   * connection of the pool, however many viewers wait for it, and leaves the rest to other requests.
+   */
+  private async readDatabase(db: PoolClient) {
+    return {
+      cursor: await this.cursor(db),
+      clock: await db.query<{ now: Date }>('SELECT now() AS now'),
+      counts: await db.query<{ status: string; recent: boolean; n: number }>(
+        `SELECT status, false AS recent, count(*)::int AS n FROM tasks WHERE status IN ('queued', 'running') GROUP BY status
+         UNION ALL
+         SELECT status, true, count(*)::int FROM tasks
+         WHERE finished_at > now() - interval '1 hour' AND status IN ('succeeded', 'failed', 'cancelled') GROUP BY status`,
+      ),
+      waiting: await db.query<{ n: number; oldest: Date | null }>(
+        `SELECT count(*)::int AS n, min(since) AS oldest FROM (${QUEUED_SINCE_SQL}) queued`,
+      ),
+      running: await db.query<{
+        id: string;
+        agent: string;
+        model: string | null;
+        workflow_id: string;
+        run_id: string | null;
+        started_at: Date | null;
+        attempt: number | null;
+        worker: string | null;
+      }>(
+        `SELECT t.id, t.agent, t.model, t.workflow_id, t.run_id, t.started_at, a.number AS attempt, a.worker
+         FROM tasks t
+         LEFT JOIN LATERAL (
+           SELECT number, worker FROM attempts WHERE task_id = t.id AND run = t.current_run ORDER BY number DESC LIMIT 1
+         ) a ON true
+         WHERE t.status = 'running'
+         ORDER BY t.started_at NULLS LAST, t.id
+         LIMIT 50`,
+      ),
+      recent: await db.query<{
+        id: string;
+        status: string;
+        agent: string;
+        workflow_id: string;
+        run_id: string | null;
+        created_at: Date;
+        finished_at: Date | null;
+        run_started: Date;
+        error_class: string | null;
+      }>(
+        `SELECT t.id, t.status, t.agent, t.workflow_id, t.run_id, t.created_at, t.finished_at, t.error_class,
+           COALESCE(r.created_at, t.created_at) AS run_started
+         FROM tasks t LEFT JOIN task_runs r ON r.task_id = t.id AND r.number = t.current_run
+         ORDER BY t.created_at DESC, t.id DESC
+         LIMIT 20`,
+      ),
+      failureClasses: await db.query<{ class: string; count: number }>(
+        `SELECT failure_class AS class, count(*)::int AS count FROM attempts
+         WHERE finished_at > now() - interval '1 hour' AND failure_class NOT IN ('succeeded', 'cancelled')
+         GROUP BY failure_class ORDER BY count DESC, failure_class`,
+      ),
+      failures: await db.query<{
+        id: string;
+        workflow_id: string;
+        run_id: string | null;
+        error_class: string | null;
+        error_message: string | null;
+        finished_at: Date | null;
+      }>(
+        `SELECT id, workflow_id, run_id, error_class, error_message, finished_at FROM tasks
+         WHERE status = 'failed' AND finished_at > now() - interval '1 hour'
+         ORDER BY finished_at DESC LIMIT 10`,
+      ),
+      workerStats: await db.query<{ worker: string; running: number; succeeded: number; failed: number }>(
+        `SELECT worker,
+           count(*) FILTER (WHERE finished_at IS NULL)::int AS running,
+           count(*) FILTER (WHERE finished_at IS NOT NULL AND failure_class = 'succeeded')::int AS succeeded,
+           count(*) FILTER (WHERE finished_at IS NOT NULL AND failure_class NOT IN ('succeeded', 'cancelled'))::int AS failed
+         FROM attempts
+         WHERE worker IS NOT NULL AND (finished_at IS NULL OR finished_at > now() - interval '1 hour')
+         GROUP BY worker`,
+      ),
+      series: await this.series(db),
+    };
+  }
+
   private fresh(at: Date | null, now: Date): boolean {
     return at !== null && now.getTime() - at.getTime() < POLLER_FRESH_MS;
   }
 
   /** Per-minute throughput and latency over the last hour; a run's latency counts from its own start. */
-  private async series(): Promise<SeriesView> {
-    const [finished, submitted] = await Promise.all([
-      this.pool.query<{
-        minute: Date;
-        succeeded: number;
-        failed: number;
-        cancelled: number;
-        p50: number | null;
-        p95: number | null;
-        start: Date;
-      }>(
-        `WITH since AS (SELECT date_trunc('minute', now()) - interval '${MINUTES - 1} minutes' AS start)
-         SELECT date_trunc('minute', t.finished_at) AS minute, (SELECT start FROM since) AS start,
-           count(*) FILTER (WHERE t.status = 'succeeded')::int AS succeeded,
-           count(*) FILTER (WHERE t.status = 'failed')::int AS failed,
-           count(*) FILTER (WHERE t.status = 'cancelled')::int AS cancelled,
-           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.finished_at - COALESCE(r.created_at, t.created_at)))
-             FILTER (WHERE t.status = 'succeeded') AS p50,
-           percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM t.finished_at - COALESCE(r.created_at, t.created_at)))
-             FILTER (WHERE t.status = 'succeeded') AS p95
-         FROM tasks t LEFT JOIN task_runs r ON r.task_id = t.id AND r.number = t.current_run
-         WHERE t.finished_at >= (SELECT start FROM since)
-         GROUP BY 1`,
-      ),
-      this.pool.query<{ minute: Date; n: number; start: Date }>(
-        `WITH since AS (SELECT date_trunc('minute', now()) - interval '${MINUTES - 1} minutes' AS start)
-         SELECT s.start, date_trunc('minute', t.created_at) AS minute, count(t.id)::int AS n
-         FROM since s LEFT JOIN tasks t ON t.created_at >= s.start
-         GROUP BY 1, 2`,
-      ),
-    ]);
+  private async series(db: PoolClient): Promise<SeriesView> {
+    const finished = await db.query<{
+      minute: Date;
+      succeeded: number;
+      failed: number;
+      cancelled: number;
+      p50: number | null;
+      p95: number | null;
+      start: Date;
+    }>(
+      `WITH since AS (SELECT date_trunc('minute', now()) - interval '${MINUTES - 1} minutes' AS start)
+       SELECT date_trunc('minute', t.finished_at) AS minute, (SELECT start FROM since) AS start,
+         count(*) FILTER (WHERE t.status = 'succeeded')::int AS succeeded,
+         count(*) FILTER (WHERE t.status = 'failed')::int AS failed,
+         count(*) FILTER (WHERE t.status = 'cancelled')::int AS cancelled,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM t.finished_at - COALESCE(r.created_at, t.created_at)))
+           FILTER (WHERE t.status = 'succeeded') AS p50,
+         percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM t.finished_at - COALESCE(r.created_at, t.created_at)))
+           FILTER (WHERE t.status = 'succeeded') AS p95
+       FROM tasks t LEFT JOIN task_runs r ON r.task_id = t.id AND r.number = t.current_run
+       WHERE t.finished_at >= (SELECT start FROM since)
+       GROUP BY 1`,
+    );
+    const submitted = await db.query<{ minute: Date; n: number; start: Date }>(
+      `WITH since AS (SELECT date_trunc('minute', now()) - interval '${MINUTES - 1} minutes' AS start)
+       SELECT s.start, date_trunc('minute', t.created_at) AS minute, count(t.id)::int AS n
+       FROM since s LEFT JOIN tasks t ON t.created_at >= s.start
+       GROUP BY 1, 2`,
+    );
     const start =
       submitted.rows[0]?.start ?? new Date(Math.floor(Date.now() / 60_000) * 60_000 - (MINUTES - 1) * 60_000);
     const minutes = Array.from({ length: MINUTES }, (_, i) => new Date(start.getTime() + i * 60_000));

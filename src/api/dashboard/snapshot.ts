@@ -80,7 +80,10 @@ export interface SeriesView {
 
 export interface DashboardSnapshot {
   generatedAt: string;
-  /** Advances whenever a task changes (the newest task event's id). */
+  /**
+   * The newest task event's id: moves when a task is submitted or retried, an attempt starts or ends, or
+   * a task ends; not when a task goes back to wait in the queue or a budget changes.
+   */
   cursor: string;
   temporalUi: { workflows: string };
   counts: {

@@ -7,6 +7,9 @@
 
 (function () {
   const TOKEN_KEY = 'atelier.apiToken';
+  // The server writes at least every 15 s (a keep-alive comment): a stream silent for three times that
+  // was dropped on the way (a NAT, a proxy, a laptop asleep) without the browser being told.
+  const SILENT_STREAM_MS = 45000;
   const SVG = 'http://www.w3.org/2000/svg';
   const $ = (id) => document.getElementById(id);
 
@@ -23,7 +26,13 @@
   function takeTokenFromFragment() {
     const match = /(?:^|[#&])token=([^&]+)/.exec(location.hash);
     if (!match) return;
-    localStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
+    let value = match[1];
+    try {
+      value = decodeURIComponent(value);
+    } catch {
+      // Not valid percent-encoding ("abc%zz"): the token is taken as it was written.
+    }
+    localStorage.setItem(TOKEN_KEY, value);
     history.replaceState(null, '', location.pathname + location.search);
   }
 
@@ -280,7 +289,10 @@
     drawThroughput(s.series);
     drawLatency(s.series);
 
-    $('running-count').textContent = s.running.length ? String(s.running.length) : '';
+    // The list holds at most 50 tasks; the count is of them all.
+    const shown = s.running.length;
+    const total = s.counts.running;
+    $('running-count').textContent = total === 0 ? '' : shown < total ? `${shown} of ${total}` : String(total);
     fill(
       $('running'),
       s.running.map((t) =>
@@ -330,7 +342,8 @@
 
   // ---- the stream ----
 
-  async function* events(body) {
+  /** The events of an SSE body; `onChunk` is called whenever bytes arrive (comments too). */
+  async function* events(body, onChunk) {
     const reader = body.getReader();
     const decoder = new TextDecoder();
     let buffer = '';
@@ -339,6 +352,7 @@
     for (;;) {
       const { value, done } = await reader.read();
       if (done) return;
+      onChunk();
       buffer += decoder.decode(value, { stream: true });
       let end;
       while ((end = buffer.indexOf('\n')) >= 0) {
@@ -363,13 +377,23 @@
 
   async function connect() {
     if (abort) abort.abort();
-    abort = new AbortController();
+    const controller = new AbortController();
+    abort = controller;
+    let watchdog;
+    const resetWatchdog = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(
+        () => controller.abort(new Error(`nothing heard for ${SILENT_STREAM_MS / 1000} s`)),
+        SILENT_STREAM_MS,
+      );
+    };
     const headers = { accept: 'text/event-stream' };
     if (token()) headers.authorization = `Bearer ${token()}`;
     $('forget-token').hidden = !token();
     setConnection('connecting', 'connecting…');
     try {
-      const res = await fetch('/v1/dashboard/stream', { headers, signal: abort.signal, cache: 'no-store' });
+      resetWatchdog();
+      const res = await fetch('/v1/dashboard/stream', { headers, signal: controller.signal, cache: 'no-store' });
       if (res.status === 401) {
         askForToken(token() ? 'that token was refused' : '');
         return;
@@ -378,15 +402,19 @@
       $('token-form').hidden = true;
       setConnection('live', 'live');
       retryMs = 1000;
-      for await (const e of events(res.body)) {
+      for await (const e of events(res.body, resetWatchdog)) {
         if (e.event === 'snapshot') render(JSON.parse(e.data));
       }
       throw new Error('stream closed');
     } catch (err) {
-      if (err.name === 'AbortError') return;
-      setConnection('error', `reconnecting (${err.message})`);
+      // Aborted for a newer connection (a token given or forgotten): that one carries on.
+      if (abort !== controller) return;
+      const reason = controller.signal.aborted ? controller.signal.reason : err;
+      setConnection('error', `reconnecting (${reason.message})`);
       setTimeout(connect, retryMs);
       retryMs = Math.min(retryMs * 2, 15000);
+    } finally {
+      clearTimeout(watchdog);
     }
   }
 
