@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { Inject, Injectable, NotFoundException, StreamableFile } from '@nestjs/common';
+import { Inject, Injectable, NotFoundException, ServiceUnavailableException, StreamableFile } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Pool } from 'pg';
 import { LogFollowStore, type LogChunkRow, type LogCursor } from '../../store/log-follow-store';
@@ -18,6 +18,8 @@ const PAGE = 200;
 const RECONNECT_MS = 1000;
 /** How long a follower waits out an unreachable database before it ends its stream with an error. */
 const DB_PATIENCE_MS = 30_000;
+/** Seconds a follower turned away while the API stops should wait: about a restart's time. */
+const RETRY_AFTER_SECONDS = 5;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 /** Event ids are `<run>.<attempt>.<seq>`: the position of the chunk just sent. */
 const EVENT_ID = /^(\d{1,9})\.(\d{1,9})\.(\d{1,9})$/;
@@ -45,6 +47,8 @@ export class LogStreamService {
   private readonly store: LogFollowStore;
   /** One per open stream: aborting it ends the stream. */
   private readonly streams = new Set<AbortController>();
+  /** Set once the API stops: a stream opened after its open ones were ended would hold the server open. */
+  private stopping = false;
 
   constructor(
     @Inject(PG_POOL) pool: Pool,
@@ -63,6 +67,7 @@ export class LogStreamService {
    * reconnect (`Last-Event-ID`) to another replica, or to this one once it is back.
    */
   beforeApplicationShutdown(): void {
+    this.stopping = true;
     for (const abort of this.streams) abort.abort();
   }
 
@@ -89,6 +94,10 @@ export class LogStreamService {
   }
 
   async follow(taskId: string, opts: FollowOptions, res: Response): Promise<StreamableFile> {
+    if (this.stopping) {
+      res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+      throw new ServiceUnavailableException('the API is stopping; follow again in a moment');
+    }
     const state = isUuid(taskId) ? await this.store.taskState(taskId) : undefined;
     if (!state) throw new NotFoundException(`no task ${taskId}`);
     let run = opts.run ?? state.currentRun;

@@ -60,6 +60,7 @@ export class TasksController {
     status: 400,
     description: 'A bad attempt or follow value, or a Last-Event-ID this stream never sent; `fields` names it.',
   })
+  @ApiResponse({ status: 503, description: 'Following, while the API stops; `Retry-After` says when to follow again.' })
   @ApiQuery({ name: 'attempt', required: false, type: Number })
   @ApiQuery({
     name: 'follow',

@@ -50,7 +50,8 @@ export function renderTop(
             w.failedLastHour,
           ]),
         ),
-    `RUNNING (${s.running.length})`,
+    // The snapshot lists the first 50 running tasks: the heading gives how many run in all.
+    `RUNNING (${s.running.length < c.running ? `${s.running.length} of ${c.running}` : c.running})`,
     table(
       ['TASK', 'AGENT', 'ATTEMPT', 'WORKER', 'ELAPSED'],
       s.running.map((t) => [t.id, t.agent, t.attempt, t.worker, seconds(t.elapsedSeconds)]),
