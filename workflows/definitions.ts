@@ -175,6 +175,11 @@ export interface TaskCommit {
   diffstat: string;
   /** Changed files no declared lock covers. */
   lockViolations: string[];
+  /**
+   * In a workflow's history, how many paths each list leaves out (activities/git/history-sized-commit.ts);
+   * PostgreSQL keeps them all.
+   */
+  omitted?: { changedFiles: number; lockViolations: number };
 }
 
 /** A task's file locks: globs relative to the repository, all granted at once by its lock manager. */

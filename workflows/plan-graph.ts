@@ -78,7 +78,11 @@ export function findGraphProblems(nodes: readonly PlanNode[]): GraphProblem[] {
 export function dependantsIndex(nodes: readonly PlanNode[]): (key: string) => Set<string> {
   const direct = new Map<string, string[]>();
   for (const node of nodes) {
-    for (const dep of node.dependsOn) direct.set(dep, [...(direct.get(dep) ?? []), node.key]);
+    for (const dep of node.dependsOn) {
+      const dependants = direct.get(dep);
+      if (dependants) dependants.push(node.key);
+      else direct.set(dep, [node.key]);
+    }
   }
   return (key) => {
     const found = new Set<string>();

@@ -175,6 +175,7 @@ export async function withWorktree(
         changedFiles: result.changedFiles,
         diffstat: result.diffstat,
         lockViolations: result.lockViolations,
+        ...(result.omitted && { omitted: result.omitted }),
       };
       if (salvage) await recordSuccess(output, commit);
       return { ...output, commit };
@@ -202,7 +203,8 @@ export async function withWorktree(
   /** The task's one terminal record, now that its work is committed: or a failure on lock violations. */
   async function recordSuccess(output: AgentTaskOutput, commit: TaskCommit): Promise<void> {
     if (input.failOnLockViolations && commit.lockViolations.length > 0) {
-      const message = `changed files outside the declared locks: ${commit.lockViolations.join(', ')}`;
+      const more = commit.omitted?.lockViolations ? ` and ${commit.omitted.lockViolations} more` : '';
+      const message = `changed files outside the declared locks: ${commit.lockViolations.join(', ')}${more}`;
       await bookkeeping.recordTaskOutcome({
         taskId: input.taskId,
         status: 'failed',

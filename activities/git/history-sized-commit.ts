@@ -9,15 +9,20 @@ const MAX_DIFFSTAT_CHARS = 64 * 1024;
  * A commit as a workflow's history carries it: an agent that committed tens of thousands of files (a
  * dependency folder, say) would otherwise pass Temporal's 2 MB limit for one result, and the task,
  * its work done, could never end. The whole lists are in PostgreSQL (the task's view shows them); the
- * history keeps the first `MAX_PATHS` of each, which is all a workflow reads (whether any lock was
- * violated, and which).
+ * history keeps the first `MAX_PATHS` of each and how many it left out, which is all a workflow reads
+ * (whether any lock was violated, and which).
  */
 export function historySizedCommit(commit: TaskCommit): TaskCommit {
+  const omitted = {
+    changedFiles: Math.max(0, commit.changedFiles.length - MAX_PATHS),
+    lockViolations: Math.max(0, commit.lockViolations.length - MAX_PATHS),
+  };
   return {
     ...commit,
     changedFiles: commit.changedFiles.slice(0, MAX_PATHS),
     lockViolations: commit.lockViolations.slice(0, MAX_PATHS),
     diffstat: shortDiffstat(commit.diffstat),
+    ...((omitted.changedFiles > 0 || omitted.lockViolations > 0) && { omitted }),
   };
 }
 

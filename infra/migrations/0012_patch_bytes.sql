@@ -1,5 +1,5 @@
--- Patches are kept byte for byte as git prints them (a file that is not UTF-8 included), in a column
--- of their own: adding it is instant, where changing `patch` to bytea would rewrite every patch under
--- an exclusive lock. This release writes `patch_bytes` and sets `patch` to NULL; a row whose `patch` is
--- set was written by an earlier release (an agent worker not yet upgraded), and that text is its patch.
+-- Patches are kept byte for byte as git prints them, a file that is not UTF-8 included. A patch that
+-- is UTF-8 without NUL, as nearly every one is, stays text in `patch` (so a release before this one
+-- serves it too); any other goes, as bytes, into this column of its own, and `patch` is NULL. Adding
+-- it is instant, where changing `patch` to bytea would rewrite every patch under an exclusive lock.
 ALTER TABLE task_diffs ADD COLUMN patch_bytes bytea;

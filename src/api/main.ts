@@ -8,6 +8,8 @@ import { createApp } from './create-app';
 
 /** How long the process may stay up once the app has closed, should a handle still hold it. */
 const EXIT_AFTER_CLOSE_MS = 5000;
+/** How long closing may take in all: streams ended, hooks run, connections closed. */
+const STOP_DEADLINE_MS = 30_000;
 
 /**
  * API process: validates config and the agents file, then serves REST on HOST:PORT until SIGINT,
@@ -22,6 +24,11 @@ runMain('api', async () => {
   abortOnStopSignals(stop, logger);
   const app = await createApp(config, agents, logger);
   const close = async (): Promise<void> => {
+    // However long a hook or a connection takes, the process ends: it holds no work of its own.
+    setTimeout(() => {
+      logger.error(`the api did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting`);
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
     await app.close();
     logger.info('api stopped');
     setTimeout(() => process.exit(), EXIT_AFTER_CLOSE_MS).unref();

@@ -150,10 +150,14 @@ export class PlanStore {
     return row && { planId: row.plan_id, key: row.key };
   }
 
-  /** Why the plan holding `taskId` skipped it (never started it), if it did. */
-  async skippedReason(taskId: string): Promise<string | undefined> {
+  /**
+   * Why the plan holding `taskId` skipped it (never started it), if it did and the task depends on
+   * others: run on its own, such a task would start without their work.
+   */
+  async skippedDependant(taskId: string): Promise<string | undefined> {
     const found = await this.pool.query<{ skipped_reason: string }>(
-      'SELECT skipped_reason FROM plan_tasks WHERE task_id = $1 AND skipped_reason IS NOT NULL',
+      `SELECT skipped_reason FROM plan_tasks
+       WHERE task_id = $1 AND skipped_reason IS NOT NULL AND cardinality(depends_on) > 0`,
       [taskId],
     );
     return found.rows[0]?.skipped_reason;

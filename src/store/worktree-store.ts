@@ -2,6 +2,16 @@ import type { Pool } from 'pg';
 import type { TaskCommit } from '../../workflows/definitions';
 import { retryTransient } from '../db/transient';
 
+/**
+ * A patch as it is kept: as text when it is UTF-8 without NUL, as nearly every patch is (so an API of
+ * the release before 0012, which reads only `patch`, serves it too), else as bytes in `patch_bytes`.
+ */
+function patchColumns(patch: Buffer | null): [text: string | null, bytes: Buffer | null] {
+  if (patch === null) return [null, null];
+  const text = patch.toString('utf8');
+  return !text.includes('\0') && Buffer.from(text, 'utf8').equals(patch) ? [text, null] : [null, patch];
+}
+
 /** What a task with a repository committed, and its patch (infra/migrations/0005_plans.sql, 0012). */
 export class WorktreeStore {
   constructor(private readonly pool: Pool) {}
@@ -14,9 +24,9 @@ export class WorktreeStore {
     await retryTransient(() =>
       this.pool.query(
         `WITH diff AS (
-           INSERT INTO task_diffs (task_id, base_sha, sha, patch_bytes) VALUES ($1, $3, $4, $8)
+           INSERT INTO task_diffs (task_id, base_sha, sha, patch, patch_bytes) VALUES ($1, $3, $4, $8, $9)
            ON CONFLICT (task_id) DO UPDATE
-             SET base_sha = $3, sha = $4, patch = NULL, patch_bytes = $8, created_at = clock_timestamp()
+             SET base_sha = $3, sha = $4, patch = $8, patch_bytes = $9, created_at = clock_timestamp()
          )
          UPDATE tasks SET branch = $2, base_sha = $3, commit_sha = $4, changed_files = $5, diffstat = $6,
            lock_violations = $7
@@ -29,7 +39,7 @@ export class WorktreeStore {
           commit.changedFiles,
           commit.diffstat,
           commit.lockViolations,
-          patch,
+          ...patchColumns(patch),
         ],
       ),
     );
@@ -37,7 +47,7 @@ export class WorktreeStore {
 
   async diff(taskId: string): Promise<{ base_sha: string; sha: string; patch: Buffer | null } | undefined> {
     const res = await this.pool.query<{ base_sha: string; sha: string; patch: Buffer | null }>(
-      // `patch`: the text an earlier release wrote (infra/migrations/0012_patch_bytes.sql).
+      // One of the two is set (patchColumns); a row of the release before 0012 has its text in `patch`.
       `SELECT base_sha, sha, COALESCE(convert_to(patch, 'UTF8'), patch_bytes) AS patch FROM task_diffs
        WHERE task_id = $1`,
       [taskId],

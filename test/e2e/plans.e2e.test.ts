@@ -221,8 +221,12 @@ describe('plans over HTTP against the whole service', () => {
       'the first task to run',
       async () => (await getTask(stack.baseUrl, hang.taskId)).status === 'running',
     );
-    // Temporal terminates its running child with it.
+    // Temporal terminates its running child a moment after it.
     await client.workflow.getHandle(plan.workflowId).terminate('terminated by an operator');
+    await waitFor(
+      'Temporal to terminate the running task',
+      async () => (await client.workflow.getHandle(`task-${hang.taskId}`).describe()).status.name === 'TERMINATED',
+    );
 
     const cancel = await call(stack.baseUrl, 'POST', `/v1/tasks/${then.taskId}/cancel`);
     assert.equal(cancel.status, 202, cancel.text);

@@ -117,9 +117,9 @@ describe('tasks in git worktrees over HTTP against the whole service', () => {
     const latin1 = Buffer.concat([Buffer.from('+caf'), Buffer.from([0xe9]), Buffer.from('\n')]);
     const pool = new Pool({ connectionString: testEnv.databaseUrl, max: 1 });
     try {
-      await pool.query('UPDATE task_diffs SET patch_bytes = $2 WHERE task_id = $1', [task.id, latin1]);
+      await pool.query('UPDATE task_diffs SET patch = NULL, patch_bytes = $2 WHERE task_id = $1', [task.id, latin1]);
       assert.deepEqual(await bytesOf(commit.diff), latin1);
-      // As an agent worker of the release before 0012 wrote it.
+      // A patch that is UTF-8 is kept as text, as the release before 0012 kept every patch.
       await pool.query(`UPDATE task_diffs SET patch = 'café in text', patch_bytes = NULL WHERE task_id = $1`, [
         task.id,
       ]);

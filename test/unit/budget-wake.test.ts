@@ -4,6 +4,7 @@ import type { Logger } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { BudgetService } from '../../src/api/budget/budget.service';
 import type { BudgetStore } from '../../src/store/budget-store';
+import { waitFor } from '../support/wait-for';
 
 describe('a change of the daily budget', () => {
   it('answers at once, then wakes its waiting tasks a few at a time, those that ended meanwhile aside', async () => {
@@ -41,9 +42,29 @@ describe('a change of the daily budget', () => {
     assert.equal(answer.dailyUsd, 10, 'answered while the wakes are held');
     assert.equal(woken.length, 0);
     release();
-    await service.beforeApplicationShutdown();
-    assert.equal(woken.length, 99);
+    await waitFor('every waiting task to be woken', () => woken.length === 99);
     assert.ok(most <= 32, `${most} signals at once`);
     assert.deepEqual(warnings, [], 'a task that ended needs no waking');
+  });
+
+  it('stops waking after the batch in flight when the API stops', async () => {
+    let signalled = 0;
+    let release = (): void => undefined;
+    const held = new Promise<void>((r) => (release = r));
+    const temporal = {
+      withDeadline: <R>(_deadline: number, fn: () => Promise<R>) => fn(),
+      workflow: { getHandle: () => ({ signal: async () => void ((signalled += 1), await held) }) },
+    } as unknown as Client;
+    const store = {
+      setDaily: async () => undefined,
+      waitingForDailyBudget: async () => Array.from({ length: 100 }, (_, i) => `task-${i}`),
+      daily: async () => ({ dailyUsd: 10, spentTodayUsd: 0, day: '2026-12-06', resetsAt: new Date() }),
+    } as unknown as BudgetStore;
+    const service = new BudgetService(temporal, store);
+    await service.putDaily(10);
+    const stopped = service.beforeApplicationShutdown();
+    release();
+    await stopped;
+    assert.equal(signalled, 32, 'the first batch only');
   });
 });

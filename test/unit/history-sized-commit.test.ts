@@ -24,6 +24,7 @@ describe('historySizedCommit', () => {
     const huge = historySizedCommit(commit(50_000));
     assert.deepEqual(huge.changedFiles, commit(1000).changedFiles);
     assert.equal(huge.lockViolations.length, 1000);
+    assert.deepEqual(huge.omitted, { changedFiles: 49_000, lockViolations: 49_000 });
     assert.ok(huge.diffstat.length <= 64 * 1024 + 40, String(huge.diffstat.length));
     const lines = huge.diffstat.split('\n');
     assert.equal(lines[0], ' vendor/some/long/path/file-0.js | 1 +');

@@ -20,4 +20,16 @@ describe('following a task’s log while the API stops', () => {
     assert.equal(headers.get('Retry-After'), '5');
     assert.equal(service.active, 0);
   });
+
+  it('is turned away when the API begins to stop while its task is being read', async () => {
+    const service = new LogStreamService({} as Pool, {} as TaskActivityListener);
+    const store = (service as unknown as { store: { taskState: () => Promise<unknown> } }).store;
+    store.taskState = async () => {
+      service.beforeApplicationShutdown(); // the stop begins during the read
+      return { status: 'running', currentRun: 1 };
+    };
+    const res = { setHeader: () => undefined } as unknown as Response;
+    await assert.rejects(service.follow('6b164171-0000-4000-8000-000000000000', {}, res), ServiceUnavailableException);
+    assert.equal(service.active, 0, 'no stream is left that nobody would end');
+  });
 });

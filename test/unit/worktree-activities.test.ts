@@ -444,6 +444,7 @@ describe("worktree activities never touch what is not Atelier's", () => {
     assert.equal(stored[0]?.length, 1500);
     assert.equal(commit.changedFiles.length, 1000);
     assert.equal(commit.lockViolations.length, 1000);
+    assert.deepEqual(commit.omitted, { changedFiles: 500, lockViolations: 500 });
     assert.deepEqual(commit.changedFiles, stored[0]?.slice(0, 1000));
     assert.match(commit.diffstat, /1500 files changed, 1500 insertions\(\+\)$/);
   });

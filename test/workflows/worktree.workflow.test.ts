@@ -69,11 +69,8 @@ describe('tasks in git worktrees', { timeout: 90_000 }, () => {
       [taskId],
     );
     assert.deepEqual(row.rows[0], { commit_sha: commit.sha, changed_files: ['out.txt'], lock_violations: ['out.txt'] });
-    const diff = await h.pool.query<{ patch: Buffer }>(
-      'SELECT patch_bytes AS patch FROM task_diffs WHERE task_id = $1',
-      [taskId],
-    );
-    assert.match(diff.rows[0]?.patch.toString() ?? '', /\+\+\+ b\/out\.txt/);
+    const diff = await h.pool.query<{ patch: string }>('SELECT patch FROM task_diffs WHERE task_id = $1', [taskId]);
+    assert.match(diff.rows[0]?.patch ?? '', /\+\+\+ b\/out\.txt/);
     assert.ok(!git(repo, 'worktree', 'list').includes(taskId), 'the worktree is gone');
     assert.ok(!existsSync(join(dir, 'worktrees', taskId)));
     userCheckoutUntouched();

@@ -27,6 +27,7 @@ const WAKE_DEADLINE_MS = 5000;
 export class BudgetService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(BudgetService.name);
   private readonly waking = new Set<Promise<void>>();
+  private stopping = false;
 
   constructor(
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
@@ -51,8 +52,12 @@ export class BudgetService implements BeforeApplicationShutdown {
     return { id, budgetUsd, costUsd: await this.store.taskSpent(id) };
   }
 
-  /** Lets the wakes under way finish (each is bounded) before the Temporal client closes. */
+  /**
+   * Stops the wakes under way after their batch in flight (bounded by its deadline), before the
+   * Temporal client closes: the tasks left look again at their next recheck.
+   */
   async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
     await Promise.all(this.waking);
   }
 
@@ -60,7 +65,7 @@ export class BudgetService implements BeforeApplicationShutdown {
   private async wake(workflowIds: string[]): Promise<void> {
     let missed = 0;
     let reason = '';
-    for (let at = 0; at < workflowIds.length; at += WAKE_AT_ONCE) {
+    for (let at = 0; at < workflowIds.length && !this.stopping; at += WAKE_AT_ONCE) {
       const signals = workflowIds
         .slice(at, at + WAKE_AT_ONCE)
         .map((workflowId) =>

@@ -6,33 +6,42 @@ import { lockGlobProblem } from '../../../workflows/lock-globs';
 import type { FieldProblem } from '../http/validation';
 
 /**
- * A task's declared locks as its workflow takes them: scoped to the repository the task works in (its
- * `repo.path`, else its `workdir`; by real path, so two spellings of one directory share one lock
- * manager). Problems are named under `field` (`locks`, or `tasks.N.locks` in a plan).
+ * What is wrong with a task's declared locks, named under `field` (`locks`, or `tasks.N.locks` in a
+ * plan): a bad glob, no repository to scope them to (its `repo.path`, else its `workdir`), or one whose
+ * real path would not fit its lock manager's workflow id.
  */
-export function resolveTaskLocks(
-  locks: string[] | undefined,
-  workdir: string | undefined,
-  field: string,
-): { locks?: TaskLocks; problems: FieldProblem[] } {
-  if (locks === undefined || locks.length === 0) return { problems: [] };
+export function lockProblems(locks: string[] | undefined, workdir: string | undefined, field: string): FieldProblem[] {
+  if (locks === undefined || locks.length === 0) return [];
   const problems = locks.map(lockGlobProblem).filter((p): p is string => p !== undefined);
   if (workdir === undefined) problems.push('locks need a repo (or a workdir): they are relative to the repository');
-  if (problems.length > 0 || workdir === undefined) return { problems: [{ field, problems }] };
-  let repo: string;
+  else if (Buffer.byteLength(lockedRepo(workdir)) > MAX_LOCKED_REPO_BYTES) {
+    problems.push(
+      `locks need a repository path of at most ${MAX_LOCKED_REPO_BYTES} bytes (this one's real path is longer)`,
+    );
+  }
+  return problems.length > 0 ? [{ field, problems }] : [];
+}
+
+/**
+ * The repository a task's locks are scoped to: its real path, or the path as given when this process
+ * cannot see it now (at submission the workdir check names that problem).
+ */
+function lockedRepo(dir: string): string {
   try {
-    repo = realpathSync(workdir);
+    return realpathSync(dir);
   } catch {
-    // At submission the workdir check names the problem. A start built later (a retry, the stranded
-    // sweeper, on a replica that cannot see the directory now) keeps its locks all the same: a task
-    // that declared locks never runs without them.
-    repo = resolve(workdir);
+    return resolve(dir);
   }
-  if (Buffer.byteLength(repo) > MAX_LOCKED_REPO_BYTES) {
-    const problem = `locks need a repository path of at most ${MAX_LOCKED_REPO_BYTES} bytes (this one's real path is longer)`;
-    return { problems: [{ field, problems: [problem] }] };
-  }
-  return { locks: { repo, globs: locks }, problems: [] };
+}
+
+/**
+ * A task's locks as a start of its workflow takes them (its submission, a retry, the stranded sweeper,
+ * a plan): scoped to the real path of its repository, so two spellings of one directory share one lock
+ * manager. Checked at submission (lockProblems), and never dropped later, even where the directory
+ * cannot be seen: a task that declared locks never runs without them.
+ */
+export function taskLocksAtStart(locks: string[] | undefined, dir: string | undefined): TaskLocks | undefined {
+  return locks && locks.length > 0 && dir !== undefined ? { repo: lockedRepo(dir), globs: locks } : undefined;
 }
 
 /**

@@ -1,7 +1,13 @@
 import { realpathSync } from 'node:fs';
 import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { LOCK_TABLE_QUERY, workflowIdForLocks, type LockRequest, type LockTable } from '../../../workflows/definitions';
+import {
+  LOCK_TABLE_QUERY,
+  MAX_LOCKED_REPO_BYTES,
+  workflowIdForLocks,
+  type LockRequest,
+  type LockTable,
+} from '../../../workflows/definitions';
 import { TEMPORAL_CLIENT } from '../tokens';
 
 const view = (r: LockRequest) => ({
@@ -24,16 +30,21 @@ export class LocksService {
     } catch {
       // A repository that is gone may still have a lock manager under the name it was given.
     }
-    let table: LockTable;
+    let table: LockTable = { repo: path, holders: [], waiters: [] };
+    // A real path too long for a workflow id has no lock manager: no task may lock there (lockProblems).
+    if (Buffer.byteLength(path) > MAX_LOCKED_REPO_BYTES) return this.answer(path, table);
     try {
       table = await this.temporal.workflow.getHandle(workflowIdForLocks(path)).query<LockTable>(LOCK_TABLE_QUERY);
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) {
         throw new ServiceUnavailableException(`could not ask the lock manager: ${(err as Error).message}`);
       }
-      // No task ever asked for locks in this repository.
-      table = { repo: path, holders: [], waiters: [] };
+      // No task ever asked for locks in this repository: the table stays empty.
     }
+    return this.answer(path, table);
+  }
+
+  private answer(path: string, table: LockTable) {
     return {
       repo: path,
       workflowId: workflowIdForLocks(path),

@@ -94,10 +94,7 @@ export class LogStreamService {
   }
 
   async follow(taskId: string, opts: FollowOptions, res: Response): Promise<StreamableFile> {
-    if (this.stopping) {
-      res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
-      throw new ServiceUnavailableException('the API is stopping; follow again in a moment');
-    }
+    this.refuseWhileStopping(res);
     const state = isUuid(taskId) ? await this.store.taskState(taskId) : undefined;
     if (!state) throw new NotFoundException(`no task ${taskId}`);
     let run = opts.run ?? state.currentRun;
@@ -115,6 +112,8 @@ export class LogStreamService {
       ({ run, cursor } = at);
     }
 
+    // Asked again: the API may have begun to stop while the reads above waited.
+    this.refuseWhileStopping(res);
     const abort = new AbortController();
     res.once('close', () => abort.abort());
     res.status(200);
@@ -129,6 +128,12 @@ export class LogStreamService {
       abort.abort();
     });
     return new StreamableFile(stream);
+  }
+
+  private refuseWhileStopping(res: Response): void {
+    if (!this.stopping) return;
+    res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+    throw new ServiceUnavailableException('the API is stopping; follow again in a moment');
   }
 
   private async *frames(

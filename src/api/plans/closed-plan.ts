@@ -1,3 +1,4 @@
+import { ServiceUnavailableException } from '@nestjs/common';
 import type { Client } from '@temporalio/client';
 import type { AttemptStore } from '../../store/attempt-store';
 import type { PlanRow, PlanStore } from '../../store/plan-store';
@@ -10,7 +11,8 @@ import { howRunEnded, recordRunClosedInTemporal } from '../runs/closed-run';
  * terminated it, or it timed out. The plan would stay `running` for ever, its cancel refused, and its
  * tasks not started yet `queued` with nothing left to start or skip them. Those tasks are skipped,
  * the ones it had started and whose runs closed with it (Temporal terminates a closed plan's running
- * children) are recorded failed as any such run is (closed-run.ts), and the plan is recorded `failed`.
+ * children, a moment after the plan: until then this answers 503) are recorded failed as any such run
+ * is (closed-run.ts), and the plan is recorded `failed`.
  * Answers the plan's end as recorded (another one if the plan recorded its own meanwhile), or
  * undefined while its workflow runs or before it started.
  */
@@ -28,8 +30,17 @@ export async function recordPlanClosedInTemporal(
     if (t.status !== 'queued' && t.status !== 'running') continue;
     const task = await stores.tasks.get(t.task_id);
     if (!task) continue;
-    if (task.run_id === null) skips.push({ key: t.key, taskId: t.task_id, reason });
-    else await recordRunClosedInTemporal(temporal, stores.attempts, task);
+    if (task.run_id === null) {
+      skips.push({ key: t.key, taskId: t.task_id, reason });
+      continue;
+    }
+    // Temporal terminates a closed plan's running tasks a moment after the plan: the plan's end waits.
+    const ended = await recordRunClosedInTemporal(temporal, stores.attempts, task);
+    if (ended === undefined) {
+      throw new ServiceUnavailableException(
+        `plan ${plan.id}'s workflow has closed in Temporal and its task "${t.key}" still runs there; try again in a moment`,
+      );
+    }
   }
   await stores.plans.recordSkips({ planId: plan.id, skips });
   return stores.plans.recordOutcome({ planId: plan.id, status: 'failed' });

@@ -16,7 +16,7 @@ import { findGraphProblems } from '../../../workflows/plan-graph';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields, type FieldProblem } from '../http/validation';
-import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
+import { lockProblems, lockViolationPolicy } from '../locks/lock-input';
 import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
 import { repoProblems, storedRepo } from '../tasks/task-repo-input';
 import { taskWorkflowInput } from '../tasks/task-workflow-input';
@@ -136,7 +136,7 @@ export class PlansService {
       });
     }
     problems.push(...repoProblems(t.repo, t.workdir, at('repo')));
-    problems.push(...resolveTaskLocks(t.locks, t.repo?.path ?? t.workdir, at('locks')).problems);
+    problems.push(...lockProblems(t.locks, t.repo?.path ?? t.workdir, at('locks')));
     const failOn = lockViolationPolicy(t, profile, at('failOnLockViolations'));
     problems.push(...failOn.problems);
     const id = randomUUID();

@@ -15,7 +15,7 @@ export class RunsController {
   @ApiResponse({
     status: 409,
     description:
-      'The task has not finished yet, its plan skipped it (it never ran: submit it again), or another retry or reset of it won a race. (A task whose run closed in Temporal without recording its end, terminated or timed out there, is not refused: it is recorded failed, class crash, and retried.)',
+      'The task has not finished yet, its plan skipped it and it depends on other tasks (it never ran: submit it again), or another retry or reset of it won a race. (A task whose run closed in Temporal without recording its end, terminated or timed out there, is not refused: it is recorded failed, class crash, and retried.)',
   })
   @ApiResponse({
     status: 503,

@@ -100,7 +100,7 @@ export class RunsService {
       throw new ConflictException(`task ${id} is ${task.status}: only a finished task can be retried`);
     }
     // Run on its own, it would start without the work of the dependencies its plan waited for.
-    const skipped = await this.plans.skippedReason(id);
+    const skipped = await this.plans.skippedDependant(id);
     if (skipped !== undefined) {
       throw new ConflictException(
         `task ${id} was skipped by its plan (${skipped}) and never ran: submit it again, alone or in a new plan`,

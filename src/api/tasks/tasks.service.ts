@@ -11,7 +11,7 @@ import { workflowIdForTask } from '../../../workflows/definitions';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields } from '../http/validation';
-import { lockViolationPolicy, resolveTaskLocks } from '../locks/lock-input';
+import { lockProblems, lockViolationPolicy } from '../locks/lock-input';
 import { PlansService } from '../plans/plans.service';
 import { repoProblems, storedRepo } from './task-repo-input';
 import { recordRunClosedInTemporal } from '../runs/closed-run';
@@ -71,7 +71,7 @@ export class TasksService {
     }
     const placeProblems = [
       ...repoProblems(dto.repo, dto.workdir, 'repo'),
-      ...resolveTaskLocks(dto.locks, dto.repo?.path ?? dto.workdir, 'locks').problems,
+      ...lockProblems(dto.locks, dto.repo?.path ?? dto.workdir, 'locks'),
     ];
     const failOn = lockViolationPolicy(dto, profile, 'failOnLockViolations');
     placeProblems.push(...failOn.problems);
