@@ -74,17 +74,18 @@ export async function startStack(env: NodeJS.ProcessEnv = {}, command: UpCommand
   const up = await spawnUp(env, command);
   const child = up.process;
   try {
-    await waitFor(
-      'the stack to be ready',
-      async () => child.exitCode === null && (await servingWithWorkers(up.baseUrl)),
-      {
-        timeoutMs: 60_000,
-        intervalMs: 250,
-      },
-    );
+    await Promise.race([
+      waitFor('the stack to be ready', () => servingWithWorkers(up.baseUrl), { timeoutMs: 60_000, intervalMs: 250 }),
+      // Up that exits will never be ready: say so at once.
+      up.exited.then((code) => Promise.reject(new Error(`up exited (${code}) before the stack was ready`))),
+    ]);
   } catch (err) {
-    if (command.detached && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    else child.kill('SIGKILL');
+    try {
+      if (command.detached && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      else child.kill('SIGKILL');
+    } catch {
+      // its process group is gone already
+    }
     throw new Error(`${(err as Error).message}\n--- stack output ---\n${up.output()}`);
   }
   return {
