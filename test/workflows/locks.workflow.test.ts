@@ -171,23 +171,30 @@ describe('file locks', { timeout: 120_000 }, () => {
     return { repo, next };
   }
 
-  it('grants a request that arrives while another grant is being sent, without waiting for a reap', async () => {
-    const queues = await freshQueues();
-    const repo = freshRepo();
-    // The requests' workflow: any running workflow takes a grant (here another repository's manager).
-    const holder = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
+  /**
+   * A workflow run that takes lock grants in tests that send requests by hand: any running workflow
+   * does (here another repository's lock manager).
+   */
+  async function grantTaker(queues: Queues): Promise<{ workflowId: string; runId: string }> {
+    const handle = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
       workflowId: workflowIdForLocks(freshRepo()),
       taskQueue: queues.workflowQueue,
       args: [{ repo: 'holder', reapIntervalSeconds: 600 }],
       signal: acquireLocksSignal,
       signalArgs: [{ requestId: 'none', workflowId: 'none', runId: 'none', taskId: 'none', globs: [] }],
     });
-    const runId = (await holder.describe()).runId;
+    return { workflowId: handle.workflowId, runId: (await handle.describe()).runId };
+  }
+
+  it('grants a request that arrives while another grant is being sent, without waiting for a reap', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    const holder = await grantTaker(queues);
     // A manager that reaps only every ten minutes: no reap can stand in for a missed request.
     const request = (i: number) => ({
       requestId: `r${i}`,
       workflowId: holder.workflowId,
-      runId,
+      runId: holder.runId,
       taskId: `t${i}`,
       globs: [`part-${i}/**`],
     });
@@ -217,16 +224,8 @@ describe('file locks', { timeout: 120_000 }, () => {
   it('ignores a request that arrives after its own release (its task was cancelled while sending it)', async () => {
     const queues = await freshQueues();
     const repo = freshRepo();
-    // The requests' workflow: any running workflow takes a grant (here another repository's manager).
-    const holder = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
-      workflowId: workflowIdForLocks(freshRepo()),
-      taskQueue: queues.workflowQueue,
-      args: [{ repo: 'holder', reapIntervalSeconds: 600 }],
-      signal: acquireLocksSignal,
-      signalArgs: [{ requestId: 'none', workflowId: 'none', runId: 'none', taskId: 'none', globs: [] }],
-    });
-    const runId = (await holder.describe()).runId;
-    const request = (id: string) => ({ requestId: id, workflowId: holder.workflowId, runId, taskId: id, globs: [id] });
+    const holder = await grantTaker(queues);
+    const request = (id: string) => ({ ...holder, requestId: id, taskId: id, globs: [id] });
     const manager = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
       workflowId: workflowIdForLocks(repo),
       taskQueue: queues.workflowQueue,

@@ -1,10 +1,11 @@
 import { join } from 'node:path';
-import { Controller, Get, NotFoundException, Param, Req, Res, ServiceUnavailableException } from '@nestjs/common';
+import { Controller, Get, NotFoundException, Param, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiExcludeEndpoint, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { DASHBOARD_ASSETS, assetsDir } from './dashboard-assets';
 import { DashboardService } from './dashboard.service';
 import { SnapshotStreamWriter } from './snapshot-stream-writer';
+import { refuseWhileStopping } from '../http/refuse-while-stopping';
 
 /** The page may talk to this API only; links into the Temporal Web UI are plain navigation. */
 const CONTENT_SECURITY_POLICY =
@@ -12,8 +13,6 @@ const CONTENT_SECURITY_POLICY =
   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 /** A comment this often keeps proxies from closing a quiet stream. */
 const KEEPALIVE_MS = 15_000;
-/** Seconds a client asked to come back later (the API is stopping) should wait: about a restart's time. */
-const RETRY_AFTER_SECONDS = 5;
 
 /**
  * The dashboard: the page at `/` (open, like /docs: it holds no data) and its data under /v1, which the
@@ -49,11 +48,7 @@ export class DashboardController {
   @ApiOperation({ summary: 'Server-Sent Events: a `snapshot` event now and whenever anything changes.' })
   @ApiResponse({ status: 503, description: 'The API is stopping; `Retry-After` says when to connect again.' })
   stream(@Req() req: Request, @Res() res: Response): void {
-    if (this.dashboard.stopping) {
-      // The open streams were ended, and a new one would never be: the server's close would wait for it.
-      res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
-      throw new ServiceUnavailableException('the API is stopping; connect again in a moment');
-    }
+    refuseWhileStopping(this.dashboard.stopping, res, 'connect');
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');

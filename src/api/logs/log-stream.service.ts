@@ -1,8 +1,9 @@
 import { Readable } from 'node:stream';
-import { Inject, Injectable, NotFoundException, ServiceUnavailableException, StreamableFile } from '@nestjs/common';
+import { Inject, Injectable, NotFoundException, StreamableFile } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Pool } from 'pg';
 import { LogFollowStore, type LogChunkRow, type LogCursor } from '../../store/log-follow-store';
+import { refuseWhileStopping } from '../http/refuse-while-stopping';
 import { badFields } from '../http/validation';
 import { PG_POOL } from '../tokens';
 import { TaskActivityListener } from './task-activity-listener';
@@ -18,8 +19,6 @@ const PAGE = 200;
 const RECONNECT_MS = 1000;
 /** How long a follower waits out an unreachable database before it ends its stream with an error. */
 const DB_PATIENCE_MS = 30_000;
-/** Seconds a follower turned away while the API stops should wait: about a restart's time. */
-const RETRY_AFTER_SECONDS = 5;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 /** Event ids are `<run>.<attempt>.<seq>`: the position of the chunk just sent. */
 const EVENT_ID = /^(\d{1,9})\.(\d{1,9})\.(\d{1,9})$/;
@@ -94,7 +93,7 @@ export class LogStreamService {
   }
 
   async follow(taskId: string, opts: FollowOptions, res: Response): Promise<StreamableFile> {
-    this.refuseWhileStopping(res);
+    refuseWhileStopping(this.stopping, res, 'follow');
     const state = isUuid(taskId) ? await this.store.taskState(taskId) : undefined;
     if (!state) throw new NotFoundException(`no task ${taskId}`);
     let run = opts.run ?? state.currentRun;
@@ -113,7 +112,7 @@ export class LogStreamService {
     }
 
     // Asked again: the API may have begun to stop while the reads above waited.
-    this.refuseWhileStopping(res);
+    refuseWhileStopping(this.stopping, res, 'follow');
     const abort = new AbortController();
     res.once('close', () => abort.abort());
     res.status(200);
@@ -128,12 +127,6 @@ export class LogStreamService {
       abort.abort();
     });
     return new StreamableFile(stream);
-  }
-
-  private refuseWhileStopping(res: Response): void {
-    if (!this.stopping) return;
-    res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
-    throw new ServiceUnavailableException('the API is stopping; follow again in a moment');
   }
 
   private async *frames(

@@ -35,8 +35,8 @@ export async function recordPlanClosedInTemporal(
       continue;
     }
     // Temporal terminates a closed plan's running tasks a moment after the plan: the plan's end waits.
-    const ended = await recordRunClosedInTemporal(temporal, stores.attempts, task);
-    if (ended === undefined) {
+    const taskEnded = await recordRunClosedInTemporal(temporal, stores.attempts, task);
+    if (taskEnded === undefined) {
       throw new ServiceUnavailableException(
         `plan ${plan.id}'s workflow has closed in Temporal and its task "${t.key}" still runs there; try again in a moment`,
       );

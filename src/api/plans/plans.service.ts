@@ -40,10 +40,6 @@ export class PlansService {
     private readonly attempts: AttemptStore,
   ) {}
 
-  private get stores() {
-    return { plans: this.store, tasks: this.tasks, attempts: this.attempts };
-  }
-
   /**
    * Validates the graph (unknown keys, cycles) and every task as `POST /v1/tasks` would, stores the plan
    * with all its tasks in one transaction, then starts the plan workflow `plan-<id>`. A repeated
@@ -252,7 +248,11 @@ export class PlansService {
       }
     }
     if (plan.status !== 'running') return plan;
-    const ended = await recordPlanClosedInTemporal(this.temporal, this.stores, plan);
+    const ended = await recordPlanClosedInTemporal(
+      this.temporal,
+      { plans: this.store, tasks: this.tasks, attempts: this.attempts },
+      plan,
+    );
     return ended === undefined ? plan : { ...plan, status: ended };
   }
 }
