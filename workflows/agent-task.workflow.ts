@@ -49,6 +49,7 @@ const PATCHES = {
   cancelledBeforeAttempts: 'cancelled-before-attempts',
   wakeKeptAcrossAsks: 'wake-kept-across-asks',
   cancelFollowsRecordedEnd: 'cancel-follows-recorded-end',
+  locksReleaseStartsManager: 'locks-release-starts-manager',
 } as const;
 type Patch = (typeof PATCHES)[keyof typeof PATCHES];
 
@@ -56,6 +57,7 @@ type Patch = (typeof PATCHES)[keyof typeof PATCHES];
 const LATER_LEVELS: Partial<Record<Patch, number>> = {
   [PATCHES.wakeKeptAcrossAsks]: 2,
   [PATCHES.cancelFollowsRecordedEnd]: 3,
+  [PATCHES.locksReleaseStartsManager]: 4,
 };
 
 /** The code level a patch came with: from it on, a task takes the patch's path without asking. */
@@ -153,7 +155,9 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
   // the attempt loop records a cancel, so then it is recorded here.
   const recordEarlyCancel = takes(input, PATCHES.cancelledBeforeAttempts);
   try {
-    return await (locked && input.locks ? withFileLocks(input.locks, input.taskId, run) : run());
+    return await (locked && input.locks
+      ? withFileLocks(input.locks, input.taskId, () => takes(input, PATCHES.locksReleaseStartsManager), run)
+      : run());
   } catch (err) {
     if (isCancellation(err) && !attemptsBegan && recordEarlyCancel) {
       await CancellationScope.nonCancellable(() =>

@@ -21,8 +21,19 @@ const lockActivities = proxyActivities<LockActivities>({
  * at once, waits (durably, as long as it takes) for the grant, and releases in a non-cancellable
  * `finally`, so success, failure, cancellation and a workflow timeout all release. A terminated workflow
  * runs no `finally`: the lock manager reaps its locks.
+ *
+ * When no lock manager runs yet, the task was cancelled while its request, which would start the
+ * manager, was on its way: then, if `releaseStartsManager()` (the task takes the patch), the release
+ * starts the manager, which remembers it and ignores the request when it comes. Before, the request
+ * started the manager after the release and was granted to a task that would never release it, until
+ * the manager's next reap.
  */
-export async function withFileLocks<T>(locks: TaskLocks, taskId: string, work: () => Promise<T>): Promise<T> {
+export async function withFileLocks<T>(
+  locks: TaskLocks,
+  taskId: string,
+  releaseStartsManager: () => boolean,
+  work: () => Promise<T>,
+): Promise<T> {
   const { workflowId, runId } = workflowInfo();
   const requestId = `${workflowId}/${runId}`;
   let granted = false;
@@ -43,8 +54,9 @@ export async function withFileLocks<T>(locks: TaskLocks, taskId: string, work: (
       try {
         await getExternalWorkflowHandle(workflowIdForLocks(locks.repo)).signal(releaseLocksSignal, { requestId });
       } catch (err) {
-        // No lock manager runs (the request never reached it): there is nothing to release.
-        log.warn('could not release file locks', { requestId, error: String(err) });
+        // No lock manager runs: the request has not reached one (yet).
+        if (releaseStartsManager()) await lockActivities.releaseLocks({ repo: locks.repo, release: { requestId } });
+        else log.warn('could not release file locks', { requestId, error: String(err) });
       }
     });
   }

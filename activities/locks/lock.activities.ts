@@ -1,33 +1,46 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { LOCK_SIGNALS, workflowIdForLocks, type LockRequest } from '../../workflows/definitions';
+import { LOCK_SIGNALS, workflowIdForLocks, type LockRelease, type LockRequest } from '../../workflows/definitions';
 
 /** How many runs `endedWorkflows` asks Temporal about at once. */
 const DESCRIBE_AT_ONCE = 20;
 
 /**
  * Activities of the workflow workers for file locks: what a workflow cannot do itself (signal-with-start
- * another workflow, describe workflows). Both are idempotent: the lock manager recognises a repeated
- * request by its id, and describing changes nothing.
+ * another workflow, describe workflows). All are idempotent: the lock manager recognises a repeated
+ * request or release by its id, and describing changes nothing.
  */
 export function createLockActivities(deps: {
   client: Client;
   /** How often a lock manager started here looks for holders that ended without releasing. */
   reapIntervalSeconds?: number;
 }) {
+  /** Signals the repository's lock manager, starting it (on this activity's task queue, the workflow workers') if none runs. */
+  const signalManager = async (repo: string, signal: string, arg: LockRequest | LockRelease): Promise<void> => {
+    await deps.client.workflow.signalWithStart('lockManagerWorkflow', {
+      workflowId: workflowIdForLocks(repo),
+      taskQueue: Context.current().info.taskQueue,
+      args: [{ repo, reapIntervalSeconds: deps.reapIntervalSeconds }],
+      signal,
+      signalArgs: [arg],
+    });
+  };
   return {
     /**
      * Sends the task's lock request to its repository's lock manager, starting the manager if none runs
      * (on this activity's task queue, the workflow workers'). The grant comes back as a signal.
      */
     async requestLocks(args: { repo: string; request: LockRequest }): Promise<void> {
-      await deps.client.workflow.signalWithStart('lockManagerWorkflow', {
-        workflowId: workflowIdForLocks(args.repo),
-        taskQueue: Context.current().info.taskQueue,
-        args: [{ repo: args.repo, reapIntervalSeconds: deps.reapIntervalSeconds }],
-        signal: LOCK_SIGNALS.acquire,
-        signalArgs: [args.request],
-      });
+      await signalManager(args.repo, LOCK_SIGNALS.acquire, args.request);
+    },
+
+    /**
+     * Sends a release to the repository's lock manager, starting the manager if none runs: for a task
+     * cancelled while its request, which would start the manager, was on its way. The manager remembers
+     * the release, and ignores the request when it comes.
+     */
+    async releaseLocks(args: { repo: string; release: LockRelease }): Promise<void> {
+      await signalManager(args.repo, LOCK_SIGNALS.release, args.release);
     },
 
     /**

@@ -12,6 +12,7 @@ import {
   createPlanActivities,
   createWorktreeActivities,
   taskWorkSaver,
+  type LockActivities,
 } from '../../activities';
 import { loadAgentsFile, type AgentsFile } from '../../src/config/agents-file';
 import { AdmissionStore } from '../../src/store/admission-store';
@@ -94,13 +95,15 @@ function runInBackground(worker: Worker, identity: string): RunningWorker {
 
 /**
  * A workflow worker as src/workers/workflow-worker.ts builds it, on `taskQueue`; `plans` replaces the
- * plan store its activities write through.
+ * plan store its activities write through, `wrapLocks` wraps its lock activities (to hold a request
+ * back, say).
  */
 export async function runWorkflowWorker(
   h: Harness,
   taskQueue: string,
-  options: { plans?: PlanStore } = {},
+  options: { plans?: PlanStore; wrapLocks?: (real: LockActivities) => LockActivities } = {},
 ): Promise<RunningWorker> {
+  const locks = createLockActivities({ client: h.client, reapIntervalSeconds: 1 });
   const identity = `test-workflow-worker@${taskQueue}`;
   const worker = await Worker.create({
     connection: h.connection,
@@ -111,7 +114,7 @@ export async function runWorkflowWorker(
     activities: {
       ...createBookkeepingActivities({ store: new AttemptStore(h.pool) }),
       ...createPlanActivities({ plans: options.plans ?? new PlanStore(h.pool) }),
-      ...createLockActivities({ client: h.client, reapIntervalSeconds: 1 }),
+      ...(options.wrapLocks ? options.wrapLocks(locks) : locks),
     },
   });
   return runInBackground(worker, identity);

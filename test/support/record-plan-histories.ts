@@ -20,10 +20,12 @@ import {
   type AgentTaskInput,
 } from '../../workflows/definitions';
 import { initRepo } from './git';
+import { holdFirstLockRequest } from './held-lock-request';
 import { HISTORIES_DIR } from './record-histories';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from './in-process-workers';
 import { insertTask } from './task-rows';
 import { uniqueQueue } from './test-env';
+import { within } from './wait-for';
 import { startTestServices } from './test-services';
 
 interface Queues {
@@ -194,6 +196,40 @@ async function lockManager(h: Harness, q: Queues): Promise<string> {
   throw new Error('the lock manager did not see both releases');
 }
 
+/**
+ * A task cancelled while its first lock request, which starts its repository's lock manager, is held
+ * back: the release finds no manager, and the request arrives after it.
+ */
+async function lockedTaskCancelledWhileRequesting(h: Harness, q: Queues): Promise<string> {
+  const held = holdFirstLockRequest();
+  const workflowQueue = uniqueQueue('record-held-locks');
+  const worker = await runWorkflowWorker(h, workflowQueue, { wrapLocks: held.wrap });
+  try {
+    const taskId = await insertTask(h.pool, { prompt: 'never runs' });
+    const repo = `/tmp/atelier-history-locks-${randomUUID()}`;
+    const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
+      taskQueue: workflowQueue,
+      workflowId: workflowIdForTask(taskId),
+      args: [taskInput(q, taskId, { locks: { repo, globs: ['src/**'] } })],
+    });
+    try {
+      await within('the lock request to be sent', 30_000, held.reached);
+      await handle.cancel();
+      const ended = await handle.result().then(
+        (result) => `unexpected ${JSON.stringify(result)}`,
+        (err: Error) => err.name,
+      );
+      if (ended !== 'WorkflowFailedError') throw new Error(`the task ended so: ${ended}`);
+    } finally {
+      held.letGo();
+    }
+    await within('the held request to be delivered', 30_000, held.delivered);
+    return historyToJSON(await handle.fetchHistory());
+  } finally {
+    await worker.stop();
+  }
+}
+
 const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'plan-continue-after-failure': planContinueAfterFailure,
   'plan-merge-dependencies': planMergeDependencies,
@@ -208,6 +244,10 @@ const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'lock-manager-changes-during-grant': lockManager,
   // Patch lock-manager-release-before-request: the same scenario, early releases remembered.
   'lock-manager-release-before-request': lockManager,
+  // A task cancelled while its first lock request is on its way: the release finds no lock manager.
+  'locked-task-cancelled-while-requesting': lockedTaskCancelledWhileRequesting,
+  // Patch locks-release-starts-manager: the same scenario, the release starting the lock manager.
+  'locks-release-starts-manager': lockedTaskCancelledWhileRequesting,
 };
 
 async function main(): Promise<void> {

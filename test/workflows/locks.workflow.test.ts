@@ -13,9 +13,10 @@ import {
   type Harness,
   type RunningWorker,
 } from '../support/in-process-workers';
+import { holdFirstLockRequest } from '../support/held-lock-request';
 import { startAgentTask } from '../support/start-agent-task';
 import { uniqueQueue } from '../support/test-env';
-import { waitFor } from '../support/wait-for';
+import { waitFor, within } from '../support/wait-for';
 
 interface Queues {
   workflowQueue: string;
@@ -236,6 +237,42 @@ describe('file locks', { timeout: 120_000 }, () => {
     await manager.signal(acquireLocksSignal, request('late'));
     await manager.signal(acquireLocksSignal, request('next'));
     // Signals are handled in order: once the later request is granted, the first has been seen.
+    const t = await waitFor('the later request to be granted', async () => {
+      const found = await table(repo);
+      return found.holders.some((r) => r.requestId === 'next') && found;
+    });
+    assert.deepEqual(
+      [...t.holders, ...t.waiters].map((r) => r.requestId),
+      ['next'],
+    );
+  });
+
+  it('remembers the release of a task cancelled while its request would start the lock manager', async () => {
+    const held = holdFirstLockRequest();
+    const queues = { workflowQueue: uniqueQueue('wf-locks'), agentQueue: uniqueQueue('agents-locks') };
+    workers.push(
+      ...(await Promise.all([
+        runWorkflowWorker(h, queues.workflowQueue, { wrapLocks: held.wrap }),
+        runAgentWorker(h, queues.agentQueue),
+      ])),
+    );
+    const repo = freshRepo();
+    const manager = h.client.workflow.getHandle(workflowIdForLocks(repo));
+    try {
+      const task = await startTask(queues, repo, ['src/**'], 'never runs');
+      await within('the lock request to be sent', 30_000, held.reached);
+      await task.handle.cancel();
+      assert.equal(await ended(task), 'failed');
+      // No lock manager ran yet: the release started one, which remembers it for the request to come.
+      assert.equal((await manager.describe()).status.name, 'RUNNING', 'the release started the lock manager');
+    } finally {
+      // Else the held activity would keep its worker from stopping.
+      held.letGo();
+    }
+    await within('the held request to be delivered', 30_000, held.delivered);
+    // Signals are handled in order: a request for the same files, sent after the late one, is granted.
+    const holder = await grantTaker(queues);
+    await manager.signal(acquireLocksSignal, { ...holder, requestId: 'next', taskId: 'next', globs: ['src/**'] });
     const t = await waitFor('the later request to be granted', async () => {
       const found = await table(repo);
       return found.holders.some((r) => r.requestId === 'next') && found;
