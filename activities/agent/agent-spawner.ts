@@ -79,8 +79,14 @@ export class AgentSpawner {
 
   private startHelper(): Helper {
     // In a session of its own, as the agents it starts are: a terminal's Ctrl-C to the worker's group
-    // must not reach it (the worker drains its agents), and agents have no controlling terminal.
-    const child = spawn(this.binary, [String(process.pid)], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+    // must not reach it (the worker drains its agents), and agents have no controlling terminal. With an
+    // empty environment: each request carries its agent's, and an agent reading its parent's
+    // (`/proc/$PPID/environ`) must not find the worker's secrets there.
+    const child = spawn(this.binary, [String(process.pid)], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      detached: true,
+      env: {},
+    });
     const helper: Helper = { process: child, pending: new Map() };
     let buffered: Buffer = Buffer.alloc(0);
     child.stdout?.on('data', (chunk: Buffer) => {

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { AgentProfile } from '../../src/config/agents-file';
 import { FAILURE_CLASSES } from '../../workflows/definitions';
 import type { Secret } from './secret-redactor';
+import { serviceSecretsIn } from './service-secrets';
 
 export interface Invocation {
   file: string;
@@ -11,7 +12,10 @@ export interface Invocation {
   stdin: string;
 }
 
-/** An invocation with the values of its environment that must be masked in the agent's output. */
+/**
+ * An invocation with the values that must be masked in the agent's output: its environment's, and the
+ * service's own secrets, which the agent is not given but could read (`serviceSecretsIn`).
+ */
 export interface AgentInvocation extends Invocation {
   secrets: Secret[];
 }
@@ -102,6 +106,6 @@ export function buildInvocation(req: InvocationRequest, parentEnv: NodeJS.Proces
     args: rest,
     env,
     stdin: req.profile.prompt === 'stdin' ? req.prompt : '',
-    secrets: secretsIn(env),
+    secrets: [...secretsIn(env), ...serviceSecretsIn(parentEnv)],
   };
 }

@@ -7,8 +7,20 @@ export interface Secret {
 }
 
 /**
+ * A secret as it is printed: as it is, and as a JSON string holds it (quotes, backslashes and line
+ * breaks escaped, and non-ASCII too, as Python's `json` writes it), since agents report in JSON lines:
+ * a PEM key or a service account's JSON, printed by a tool, reaches the output escaped.
+ */
+function printedForms(secret: Secret): Secret[] {
+  const json = JSON.stringify(secret.value).slice(1, -1);
+  const ascii = json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return [...new Set([secret.value, json, ascii])].map((value) => ({ name: secret.name, value }));
+}
+
+/**
  * Masks secrets in an agent's output as it streams, replacing each with `[redacted:NAME]` (no quote or
- * backslash, so a JSON line stays valid) before passing it on to `sink`. A secret split across chunks
+ * backslash, so a JSON line stays valid) before passing it on to `sink`, in every form it may be
+ * printed in (`printedForms`). A secret split across chunks
  * is caught: only the end of a chunk that could begin one is held back, until the next chunk of that
  * stream or `flush`, so live output is not delayed. Where secrets overlap, the leftmost wins, and the
  * longest of those starting there.
@@ -22,7 +34,7 @@ export class SecretRedactor {
     secrets: readonly Secret[],
     private readonly sink: (stream: OutputStream, text: string) => void,
   ) {
-    this.secrets = [...secrets].sort((a, b) => b.value.length - a.value.length);
+    this.secrets = secrets.flatMap(printedForms).sort((a, b) => b.value.length - a.value.length);
   }
 
   write(stream: OutputStream, text: string): void {

@@ -20,6 +20,18 @@ describe('built-in error patterns', () => {
     }
   });
 
+  it("classes Claude Code's subscription limits as rate limited", () => {
+    for (const text of [
+      '5-hour limit reached ∙ resets 5am',
+      'Weekly limit reached ∙ resets Oct 9, 10am',
+      'Session limit reached ∙ resets 3pm',
+      'Opus limit reached ∙ resets Oct 9, 10am',
+      'Claude AI usage limit reached|1753441200',
+    ]) {
+      assert.equal(matchPatterns(text), 'rate_limited', text);
+    }
+  });
+
   it('classes 500 and other 5xx statuses as overloaded, but not 501 and 505', () => {
     for (const status of [500, 502, 503, 504, 520, 529])
       assert.equal(httpStatusClass(status), 'overloaded', `${status}`);
@@ -83,5 +95,27 @@ describe('reset times said in words', () => {
     assert.equal(resetTimeIn('resets 4pm (Europe/Berlin)', beforeWinter), Date.UTC(2026, 9, 25, 15));
     assert.equal(resetTimeIn('resets 12am (UTC)', now), Date.UTC(2025, 5, 11, 0));
     assert.equal(resetTimeIn('resets 4pm (Not/AZone)', now), undefined);
+  });
+
+  it('reads a day and a time of day: the next such day without a year', () => {
+    const monday = Date.UTC(2025, 9, 6, 13, 20);
+    // Without a zone, the worker's: 10am on its clock.
+    assert.equal(resetTimeIn('Weekly limit reached ∙ resets Oct 9, 10am', monday), new Date(2025, 9, 9, 10).getTime());
+    assert.equal(resetTimeIn('resets Oct 6 at 4pm (UTC)', monday), Date.UTC(2025, 9, 6, 16));
+    assert.equal(
+      resetTimeIn("You've hit your usage limit. Try again at Oct 26th, 2025 3:05 PM (UTC).", monday),
+      Date.UTC(2025, 9, 26, 15, 5),
+    );
+    assert.equal(resetTimeIn('resets Jan 2, 10am (UTC)', Date.UTC(2025, 11, 30)), Date.UTC(2026, 0, 2, 10));
+    // This morning's has passed, and next year's is too far to believe.
+    assert.equal(resetTimeIn('resets Oct 6, 9am (UTC)', monday), undefined);
+    assert.equal(resetTimeIn('resets Oct 40, 9am (UTC)', monday), undefined);
+  });
+
+  it("reads Claude Code's epoch seconds, and believes no reset in the past or months away", () => {
+    const at = now + 3 * 3_600_000;
+    assert.equal(resetTimeIn(`Claude AI usage limit reached|${at / 1000}`, now), at);
+    assert.equal(resetTimeIn(`Claude AI usage limit reached|${(now - 60_000) / 1000}`, now), undefined);
+    assert.equal(resetTimeIn('try again in 90 days', now), undefined);
   });
 });

@@ -118,4 +118,41 @@ agents:
       ),
     );
   });
+
+  it('masks a secret as a JSON string holds it: quotes, backslashes, line breaks and non-ASCII escaped', () => {
+    const pem: Secret = { name: 'PEM', value: '-----BEGIN KEY-----\nMIIEv"q\\x\n-----END KEY-----' };
+    const accented: Secret = { name: 'PASS', value: 'pässwörd-0123456789' };
+    const line = JSON.stringify({ a: pem.value, b: accented.value });
+    const python = line.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    const expected = '{"a":"[redacted:PEM]","b":"[redacted:PASS]"}';
+    assertRedactedEverySplit([pem, accented], line, expected);
+    assert.equal(redactChunks([pem, accented], [python]), expected);
+    assert.equal(redactChunks([pem], [pem.value]), '[redacted:PEM]', 'and as it is');
+  });
+
+  it("masks the service's own secrets, which no agent is given but an agent could read", () => {
+    const { agents } = parseAgentsFile('defaultAgent: a\nagents:\n  a:\n    command: [agent-cli]\n', 'inline');
+    const service = {
+      DATABASE_URL: 'postgres://atelier:s3cret-db-pass%21word@db:5432/atelier',
+      TEMPORAL_API_KEY: 'temporal-cloud-key-0123',
+      ATELIER_API_TOKENS: 'first-token-0123, second-token-4567',
+      ATELIER_WEBHOOK_URLS: 'https://hooks.slack.com/services/T0/B0/XyZsecret',
+      ATELIER_WEBHOOK_SECRET: 'hmac-key-0123456',
+    };
+    const invocation = buildInvocation({ profile: agents.a!, prompt: 'p' }, service);
+    assert.deepEqual(invocation.env, {}, 'the agent is given none of them');
+    const printed = [...Object.values(service), 's3cret-db-pass!word', 'second-token-4567'].join(' ');
+    assert.equal(
+      redactChunks(invocation.secrets, [printed]),
+      [
+        '[redacted:DATABASE_URL] [redacted:TEMPORAL_API_KEY] [redacted:ATELIER_API_TOKENS], [redacted:ATELIER_API_TOKENS]',
+        '[redacted:ATELIER_WEBHOOK_URLS] [redacted:ATELIER_WEBHOOK_SECRET] [redacted:DATABASE_URL] [redacted:ATELIER_API_TOKENS]',
+      ].join(' '),
+    );
+    const dev = buildInvocation(
+      { profile: agents.a!, prompt: 'p' },
+      { DATABASE_URL: 'postgres://postgres:postgres@localhost/x' },
+    );
+    assert.equal(redactChunks(dev.secrets, ['uses postgres']), 'uses postgres', 'a short password is not masked alone');
+  });
 });

@@ -27,7 +27,7 @@ export const BUILT_IN_PATTERNS: readonly (readonly [FailureClass, RegExp])[] = [
   [
     FAILURE_CLASSES.rateLimited,
     new RegExp(
-      String.raw`rate[ _-]?limit|${statusNamed('429')}|too many requests|quota exceeded|exceeded your current quota|resource[_ ]exhausted|usage limit|hit your (\w+ )?limit`,
+      String.raw`rate[ _-]?limit|${statusNamed('429')}|too many requests|quota exceeded|exceeded your current quota|resource[_ ]exhausted|usage limit|hit your (\w+ )?limit|(?:\d+-hour|session|daily|weekly|opus|sonnet) limit reached`,
       'i',
     ),
   ],

@@ -15,6 +15,19 @@ const RESET_IN = new RegExp(
 );
 /** "resets 4pm (UTC)", "resets 10:30pm (Europe/Berlin)", "try again at 12:16 PM": a time of day, in a zone. */
 const RESET_AT = /(?:resets?(?:\s+at)?|try again at)\s+(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\b\.?(?:\s*\(([^)\s]+)\))?/i;
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+/**
+ * "resets Oct 9, 10am", "try again at Sep 26th, 2026 3:05 PM", "resets Oct 9 at 10am (UTC)": a day and
+ * a time of day, in a zone; without a year, the next such day.
+ */
+const RESET_ON = new RegExp(
+  String.raw`(?:resets?|try again)(?:\s+(?:at|on))?\s+(${MONTHS.join('|')})[a-z]*\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s*(?:(\d{4}),?\s*)?(?:at\s+)?(\d{1,2})(?::(\d{2}))?\s*([ap])\.?m\b\.?(?:\s*\(([^)\s]+)\))?`,
+  'i',
+);
+/** "Claude AI usage limit reached|1753441200": the reset as epoch seconds after a bar, as Claude Code prints it. */
+const RESET_EPOCH = /limit reached\|(\d{10})\b/i;
+/** A reset further away than this is not believed: no provider's window is that long. */
+const LONGEST_WINDOW_MS = 31 * DAY_MS;
 
 /** How far `zone`'s clock (the worker's own when unset) is ahead of UTC at `at`; undefined for an unknown zone. */
 function zoneOffsetMs(zone: string | undefined, at: number): number | undefined {
@@ -56,12 +69,38 @@ function nextClockTime(hour: number, minute: number, zone: string | undefined, n
   return at > now ? at : instantOf(today + DAY_MS, zone);
 }
 
+/** Hours of a 12-hour clock ("12", "am") on a 24-hour one; undefined when they are no time. */
+function clockHours(hour: number, minute: number, meridiem: string | undefined): number | undefined {
+  if (hour < 1 || hour > 12 || minute > 59) return undefined;
+  return (hour % 12) + (meridiem?.toLowerCase() === 'p' ? 12 : 0);
+}
+
+/** The instant of a day and time of day in `zone`, in `year` or, without one, the next such day after `now`. */
+function nextDayTime(clock: RegExpExecArray, now: number): number | undefined {
+  const [, monthName = '', day, year, hour, minute, meridiem, zone] = clock;
+  const hours = clockHours(Number(hour), Number(minute ?? 0), meridiem);
+  const month = MONTHS.indexOf(monthName.slice(0, 3).toLowerCase());
+  if (hours === undefined || Number(day) < 1 || Number(day) > 31 || zoneOffsetMs(zone, now) === undefined)
+    return undefined;
+  const at = (y: number) => instantOf(Date.UTC(y, month, Number(day), hours, Number(minute ?? 0)), zone);
+  if (year !== undefined) return at(Number(year));
+  const thisYear = new Date(now).getUTCFullYear();
+  return [thisYear - 1, thisYear, thisYear + 1].map(at).find((t) => t > now);
+}
+
 /**
  * A reset time the text names, as epoch ms from `now`: a delay ("try again in 30 seconds", "Please
- * retry in 41.2s", "try again in 2 days 3 hours") or a time of day ("resets 4pm (UTC)"; without a zone,
- * the worker's, which is the agent's too). Undefined when the text names none.
+ * retry in 41.2s", "try again in 2 days 3 hours"), a day and time ("resets Oct 9, 10am"), a time of day
+ * ("resets 4pm (UTC)"; without a zone, the worker's, which is the agent's too) or Claude Code's epoch
+ * seconds ("usage limit reached|1753441200"). Undefined when the text names none, or a reset in the
+ * past or more than a month away.
  */
 export function resetTimeIn(text: string, now: number): number | undefined {
+  const at = namedResetTime(text, now);
+  return at !== undefined && at >= now && at <= now + LONGEST_WINDOW_MS ? at : undefined;
+}
+
+function namedResetTime(text: string, now: number): number | undefined {
   const delay = RESET_IN.exec(text)?.[1];
   if (delay !== undefined) {
     let ms = 0;
@@ -71,10 +110,13 @@ export function resetTimeIn(text: string, now: number): number | undefined {
     }
     return now + Math.round(ms);
   }
+  const epoch = RESET_EPOCH.exec(text)?.[1];
+  if (epoch !== undefined) return Number(epoch) * 1000;
+  const day = RESET_ON.exec(text);
+  if (day) return nextDayTime(day, now);
   const clock = RESET_AT.exec(text);
   if (!clock) return undefined;
-  const hour = Number(clock[1]);
   const minute = Number(clock[2] ?? 0);
-  if (hour < 1 || hour > 12 || minute > 59) return undefined;
-  return nextClockTime((hour % 12) + (clock[3]?.toLowerCase() === 'p' ? 12 : 0), minute, clock[4], now);
+  const hours = clockHours(Number(clock[1]), minute, clock[3]);
+  return hours === undefined ? undefined : nextClockTime(hours, minute, clock[4], now);
 }
