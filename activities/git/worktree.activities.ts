@@ -1,8 +1,9 @@
-import { existsSync, realpathSync } from 'node:fs';
+import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import type { EndedTaskStore } from '../../src/store/ended-task-store';
 import type { WorktreeStore } from '../../src/store/worktree-store';
 import { FAILURE_CLASSES, type TaskCommit } from '../../workflows/definitions';
 import { lockViolations } from '../../workflows/lock-globs';
@@ -64,6 +65,8 @@ export interface WorktreeDeps {
   store?: Pick<WorktreeStore, 'recordCommit'>;
   /** How git runs: the agent worker starts it through its spawner helper, as it starts agents; default directly. */
   git?: Git;
+  /** Which tasks ended, asked again just before the janitor's sweep removes a worktree; unset: the sweep refuses. */
+  endedTasks?: Pick<EndedTaskStore, 'ended'>;
 }
 
 /** A task's refs in its repository: the base commit kept beside its branch, and whether the branch exists. */
@@ -90,8 +93,45 @@ const realpathOr = (path: string): string => {
   }
 };
 
+/**
+ * The worktree root as git reports the paths under it: made when missing, then its real path (a root
+ * given through a symlink, as macOS's tmpdir is, or with a trailing slash). Worktrees are found by
+ * comparing git's paths with the paths under it.
+ */
+const realWorktreeRoot = (root: string): string => {
+  mkdirSync(root, { recursive: true });
+  return realpathSync(resolve(root));
+};
+
 const invalidRepo = (message: string): ApplicationFailure =>
   ApplicationFailure.nonRetryable(message, FAILURE_CLASSES.invalidInput);
+
+/** The real path of a task's repository directory; a path that is not there, or no directory, is refused for good. */
+function repoDirectory(repoPath: string): string {
+  let real: string;
+  try {
+    real = realpathSync(repoPath);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw invalidRepo(`${repoPath} does not exist`);
+    throw err;
+  }
+  if (!statSync(real).isDirectory()) throw invalidRepo(`${repoPath} is not a git repository`);
+  return real;
+}
+
+/**
+ * What the first git command's failure in a task's repository means. Only git's own "not a git
+ * repository" is the task's fault, for good; anything else (git missing, a repository git distrusts,
+ * the spawner helper failing) may pass, so it is retried, with git's words; a cancel stays a cancel.
+ */
+function unreadableRepo(repoPath: string, err: unknown): unknown {
+  if (!(err instanceof GitError)) return err;
+  if (err.exitCode === 128 && /not a git repository/i.test(err.stderr)) {
+    return invalidRepo(`${repoPath} is not a git repository`);
+  }
+  return new Error(`could not read the git repository ${repoPath}: ${err.message}`, { cause: err });
+}
 
 /**
  * `git worktree list --porcelain`: each worktree's path, checked-out branch, and whether it is locked
@@ -144,6 +184,7 @@ export const taskWorkSaver =
  */
 export function createWorktreeActivities(deps: WorktreeDeps) {
   const mutex = new RepoMutex();
+  const root = realWorktreeRoot(deps.worktreeRoot);
   const run = deps.git ?? gitVia();
   // A command stops with the activity that runs it: timed out, or its worker shutting down (these
   // activities do not heartbeat, so a cancel arrives only so). A git that hangs cannot hold the
@@ -282,16 +323,13 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
      * base: `ref`, with `merge` merged in. Returns this worker's own queue for the steps that follow.
      */
     async prepareWorktree(input: PrepareWorktreeInput): Promise<PreparedWorktree> {
-      let repo: string;
-      let task: TaskRefs;
-      try {
-        repo = realpathSync(input.repoPath);
-        task = await taskRefsIn(repo, input.taskId);
-      } catch {
-        throw invalidRepo(`${input.repoPath} is not a git repository`);
-      }
+      const repo = repoDirectory(input.repoPath);
+      const task = await taskRefsIn(repo, input.taskId).catch((err: unknown) => {
+        throw unreadableRepo(input.repoPath, err);
+      });
       const branch = branchForTask(input.taskId);
-      const worktreePath = join(deps.worktreeRoot, input.taskId);
+      // Under the real root: git lists worktrees by their real paths.
+      const worktreePath = join(root, input.taskId);
       // Outside the repository's lock: these touch only the task's own refs.
       const baseSha = task.keptBase ?? (await newBase(repo, input));
       return mutex.run(repo, async () => {
@@ -319,7 +357,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
           );
         }
         await takeOver(repo, input.taskId, elsewhere);
-        await mkdir(deps.worktreeRoot, { recursive: true });
+        await mkdir(root, { recursive: true });
         if (task.branchExists) {
           await git(repo, ['worktree', 'add', worktreePath, branch]);
           return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: await headOf(worktreePath) };
@@ -377,20 +415,26 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     },
 
     /**
-     * The janitor: removes this worker's worktrees of `repoPath` whose task is not in `running` (and
-     * registrations of them whose directory is gone), and returns the task ids it removed. What was left
-     * uncommitted in them (a worker killed mid-run) is committed first: their branches stay, with all
-     * the work. A worktree whose work cannot be committed is left where it is.
+     * The janitor: removes this worker's worktrees of `repoPath` whose task is in `ended`, and returns
+     * the task ids it removed. Never any other: `git worktree list` shows the worktrees of every path the
+     * repository is reached by, and of tasks started since the janitor looked. Each task is asked again,
+     * under the repository's lock and just before its removal, whether it has still ended (a retried task
+     * runs again; its preparation waits for the lock). What was left uncommitted in a worktree (a worker
+     * killed mid-run) is committed first: its branch stays, with all the work. A worktree whose work
+     * cannot be committed is left where it is.
      */
-    async sweepWorktrees(input: { repoPath: string; running: string[] }): Promise<string[]> {
+    async sweepWorktrees(input: { repoPath: string; ended: string[] }): Promise<string[]> {
+      const endedTasks = deps.endedTasks;
+      if (endedTasks === undefined) throw new Error('the worktree janitor cannot tell which tasks ended');
       const repo = realpathSync(input.repoPath);
-      const running = new Set(input.running);
+      const ended = new Set(input.ended);
       const removed: string[] = [];
       const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
-      const ours = listed.filter((w) => dirname(w.path) === deps.worktreeRoot && !running.has(basename(w.path)));
+      const ours = listed.filter((w) => dirname(w.path) === root && ended.has(basename(w.path)));
       for (const entry of ours) {
         const taskId = basename(entry.path);
         const kept = await mutex.run(repo, async () => {
+          if ((await endedTasks.ended([taskId])).length === 0) return true;
           if (existsSync(entry.path) && !entry.locked) {
             const subject = `atelier: task ${taskId}: salvaged by the worktree janitor`;
             try {

@@ -14,6 +14,7 @@ import { loadConfig, type AtelierConfig } from '../config/env';
 import { AdmissionStore } from '../store/admission-store';
 import { AttemptStore } from '../store/attempt-store';
 import { AttemptUsageStore } from '../store/attempt-usage-store';
+import { EndedTaskStore } from '../store/ended-task-store';
 import { WorktreeStore } from '../store/worktree-store';
 import { runMain } from '../process/run-main';
 import { agentProcessEnded } from './agent-slot-interceptor';
@@ -70,6 +71,7 @@ runMain('agent-worker', () => {
       workerQueue: workerQueueFor(ctx.config.ATELIER_AGENT_QUEUE, ctx.identity),
       store: new WorktreeStore(ctx.pool),
       git: gitOf(ctx.logger),
+      endedTasks: new EndedTaskStore(ctx.pool),
     }));
 
   return runWorkerProcess(
@@ -79,12 +81,12 @@ runMain('agent-worker', () => {
       taskQueue: (config) => config.ATELIER_AGENT_QUEUE,
       metricsPort: (config) => config.ATELIER_AGENT_WORKER_METRICS_PORT,
       slots: (config) => agentSlots(config),
-      // Removes worktrees whose task no longer runs (a task removes its own; this catches the rest).
+      // Removes worktrees whose task ended (a task removes its own; this catches the rest).
       // The contact with Temporal is watched while the workers run, drain included; the spawner helper
       // is closed once they have stopped.
       background: (ctx) => {
         const janitor = new WorktreeJanitor({
-          pool: ctx.pool,
+          endedTasks: new EndedTaskStore(ctx.pool),
           worktreeRoot: worktreeRootOf(ctx.config),
           sweep: (input) => worktreesOf(ctx).sweepWorktrees(input),
           intervalMs: JANITOR_INTERVAL_MS,

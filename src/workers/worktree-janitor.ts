@@ -1,25 +1,28 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import type { Pool } from 'pg';
+import type { EndedTaskStore } from '../store/ended-task-store';
 import { isUuid } from '../../workflows/definitions';
 
-const ACTIVE = new Set(['queued', 'running']);
-
 export interface WorktreeJanitorOptions {
-  pool: Pool;
+  endedTasks: Pick<EndedTaskStore, 'ended'>;
   /** This worker's worktree root: one directory per task id. */
   worktreeRoot: string;
-  /** Removes the repository's worktrees under the root whose task is not in `running` (the activity). */
-  sweep: (input: { repoPath: string; running: string[] }) => Promise<string[]>;
+  /**
+   * Removes the repository's worktrees under the root of the tasks in `ended` that have still ended when
+   * it comes to each (the activity), and returns their ids.
+   */
+  sweep: (input: { repoPath: string; ended: string[] }) => Promise<string[]>;
   intervalMs: number;
   logger: Pick<Logger, 'info' | 'warn'>;
 }
 
 /**
- * Removes this agent worker's worktrees whose task no longer runs: the ones a task could not remove
- * itself (the worker died mid-task and came back, or the removal failed). Branches stay. Runs at start
- * and then every `intervalMs`; a failed sweep is logged and tried again next time.
+ * Removes this agent worker's worktrees whose task ended: the ones a task could not remove itself (the
+ * worker died mid-task and came back, or the removal failed). Branches stay. Only worktrees of tasks
+ * known to have ended are named to the sweep, never "all but the running ones": a task may start after
+ * the janitor looked, and `git worktree list` shows every worktree of a repository reached by several
+ * paths. Runs at start and then every `intervalMs`; a failed sweep is logged and tried again next time.
  */
 export class WorktreeJanitor {
   private timer: NodeJS.Timeout | undefined;
@@ -47,24 +50,18 @@ export class WorktreeJanitor {
 
   /** One sweep; returns the task ids whose worktree it removed. */
   async sweepOnce(): Promise<string[]> {
-    const { worktreeRoot, pool, sweep } = this.options;
+    const { worktreeRoot, endedTasks, sweep } = this.options;
     const ids = existsSync(worktreeRoot) ? (await readdir(worktreeRoot)).filter((name) => isUuid(name)) : [];
     if (ids.length === 0) return [];
-    const rows = await pool.query<{ id: string; status: string; repo_path: string | null }>(
-      'SELECT id, status, repo_path FROM tasks WHERE id = ANY($1::uuid[])',
-      [ids],
-    );
     const byRepo = new Map<string, string[]>();
-    for (const row of rows.rows) {
-      if (row.repo_path === null) continue;
-      const running = byRepo.get(row.repo_path) ?? [];
-      if (ACTIVE.has(row.status)) running.push(row.id);
-      byRepo.set(row.repo_path, running);
+    for (const task of await endedTasks.ended(ids)) {
+      if (task.repoPath === null) continue;
+      byRepo.set(task.repoPath, [...(byRepo.get(task.repoPath) ?? []), task.id]);
     }
     const removed: string[] = [];
-    for (const [repoPath, running] of byRepo) {
+    for (const [repoPath, ended] of byRepo) {
       if (!existsSync(repoPath)) continue;
-      removed.push(...(await sweep({ repoPath, running })));
+      removed.push(...(await sweep({ repoPath, ended })));
     }
     return removed;
   }

@@ -44,7 +44,14 @@ describe('worktree activities against real git repositories', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  const activities = () => createWorktreeActivities({ worktreeRoot: root, workerQueue: 'agents@worker-1' });
+  /** Tasks that ended, for the janitor's sweep. */
+  const ended = new Set<string>();
+  const activities = () =>
+    createWorktreeActivities({
+      worktreeRoot: root,
+      workerQueue: 'agents@worker-1',
+      endedTasks: { ended: async (ids) => ids.filter((id) => ended.has(id)).map((id) => ({ id, repoPath: repo })) },
+    });
   const userCheckoutUntouched = () => {
     assert.equal(sh(repo, 'rev-parse', '--abbrev-ref', 'HEAD'), 'main');
     assert.equal(sh(repo, 'status', '--porcelain'), '');
@@ -282,12 +289,13 @@ describe('worktree activities against real git repositories', () => {
     userCheckoutUntouched();
   });
 
-  it('the janitor removes worktrees whose task no longer runs, and keeps the others', async () => {
+  it('the janitor removes worktrees whose task ended, and keeps the others', async () => {
     const a = activities();
     const live = await run(a.prepareWorktree, { taskId: 'live', repoPath: repo });
     const dead = await run(a.prepareWorktree, { taskId: 'dead', repoPath: repo });
     writeFileSync(join(dead.worktreePath, 'left-behind.txt'), 'uncommitted\n');
-    const removed = await run(a.sweepWorktrees, { repoPath: repo, running: ['live'] });
+    ended.add('dead');
+    const removed = await run(a.sweepWorktrees, { repoPath: repo, ended: ['dead'] });
     assert.deepEqual(removed, ['dead']);
     assert.equal(sh(repo, 'show', 'atelier/dead:left-behind.txt'), 'uncommitted', 'its work is committed first');
     assert.ok(existsSync(live.worktreePath));
@@ -313,12 +321,16 @@ describe("worktree activities never touch what is not Atelier's", () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** A fresh repository, and a worker's activities with its own worktree root. */
+  /** A fresh repository, and a worker's activities with its own worktree root (every task it is asked about ended). */
   const fresh = (name: string) => {
     const repo = join(dir, name);
     initRepo(repo);
     const worker = (root: string) =>
-      createWorktreeActivities({ worktreeRoot: join(dir, `${name}-${root}`), workerQueue: `agents@${root}` });
+      createWorktreeActivities({
+        worktreeRoot: join(dir, `${name}-${root}`),
+        workerQueue: `agents@${root}`,
+        endedTasks: { ended: async (ids) => ids.map((id) => ({ id, repoPath: repo })) },
+      });
     return { repo, worker };
   };
 
@@ -363,7 +375,7 @@ describe("worktree activities never touch what is not Atelier's", () => {
     try {
       const onB = await run(b.prepareWorktree, { taskId: 'task-b', repoPath: repo });
       await run(b.removeWorktree, { repoPath: repo, worktreePath: onB.worktreePath });
-      await run(b.sweepWorktrees, { repoPath: repo, running: [] });
+      assert.deepEqual(await run(b.sweepWorktrees, { repoPath: repo, ended: ['task-a', 'task-b'] }), []);
     } finally {
       renameSync(`${aRoot}.away`, aRoot);
     }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -7,6 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { createWorktreeActivities } from '../../activities/git/worktree.activities';
+import { EndedTaskStore } from '../../src/store/ended-task-store';
 import { WorktreeJanitor } from '../../src/workers/worktree-janitor';
 import { insertTask } from '../support/task-rows';
 import { testEnv } from '../support/test-env';
@@ -17,6 +18,7 @@ describe('worktree janitor', () => {
   let dir: string;
   let repo: string;
   const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+  const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args);
 
   before(() => {
     pool = new Pool({ connectionString: testEnv.databaseUrl, max: 2 });
@@ -29,31 +31,84 @@ describe('worktree janitor', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  /** One worker's worktree activities and its janitor; `beforeSweep` runs between the janitor's look and its sweep. */
+  const worker = (root: string, beforeSweep: () => Promise<void> = async () => undefined) => {
+    const endedTasks = new EndedTaskStore(pool);
+    const activities = createWorktreeActivities({ worktreeRoot: root, workerQueue: 'q', endedTasks });
+    const janitor = new WorktreeJanitor({
+      endedTasks,
+      worktreeRoot: root,
+      sweep: async (input) => {
+        await beforeSweep();
+        return run(activities.sweepWorktrees, input);
+      },
+      intervalMs: 60_000,
+      logger: { info: () => undefined, warn: () => undefined } as never,
+    });
+    /** A task in `status` on `repoPath` whose worktree is prepared on this worker, with work left uncommitted. */
+    const task = async (status: string, repoPath = repo) => {
+      const id = await insertTask(pool, { prompt: 'x' });
+      await pool.query('UPDATE tasks SET status = $2, repo_path = $3 WHERE id = $1', [id, status, repoPath]);
+      const wt = await run(activities.prepareWorktree, { taskId: id, repoPath });
+      writeFileSync(join(wt.worktreePath, 'in-progress.txt'), 'not committed yet\n');
+      return { id, path: wt.worktreePath };
+    };
+    return { janitor, task };
+  };
+
+  /** The subjects of the commits on the task's branch that its base does not have. */
+  const branchCommits = (id: string): string =>
+    git(repo, 'log', '--format=%s', `refs/atelier/base/${id}..atelier/${id}`);
+
   it('removes the worktrees of tasks that ended and keeps those of running tasks and their branches', async () => {
     const root = join(dir, 'worktrees');
-    const activities = createWorktreeActivities({ worktreeRoot: root, workerQueue: 'q' });
-    const task = async (status: string) => {
-      const id = await insertTask(pool, { prompt: 'x' });
-      await pool.query('UPDATE tasks SET status = $2, repo_path = $3 WHERE id = $1', [id, status, repo]);
-      await env.run(activities.prepareWorktree, { taskId: id, repoPath: repo });
-      return id;
-    };
+    const { janitor, task } = worker(root);
     const running = await task('running');
     const done = await task('succeeded');
     const cancelled = await task('cancelled');
-    const logs: unknown[] = [];
-    const janitor = new WorktreeJanitor({
-      pool,
-      worktreeRoot: root,
-      sweep: (input) => env.run(activities.sweepWorktrees, input),
-      intervalMs: 60_000,
-      logger: { info: (o: unknown) => logs.push(o), warn: (o: unknown) => logs.push(o) } as never,
-    });
-    assert.deepEqual((await janitor.sweepOnce()).sort(), [done, cancelled].sort());
-    assert.ok(existsSync(join(root, running)));
-    assert.ok(!existsSync(join(root, done)) && !existsSync(join(root, cancelled)));
-    assert.ok(git(repo, 'branch', '--list', `atelier/${done}`).includes(done), 'the branch stays');
+    assert.deepEqual((await janitor.sweepOnce()).sort(), [done.id, cancelled.id].sort());
+    assert.ok(existsSync(running.path));
+    assert.ok(!existsSync(done.path) && !existsSync(cancelled.path));
+    assert.equal(git(repo, 'show', `atelier/${done.id}:in-progress.txt`), 'not committed yet', 'its work is committed');
     assert.deepEqual(await janitor.sweepOnce(), []);
     assert.equal(git(repo, 'rev-parse', '--abbrev-ref', 'HEAD'), 'main');
+  });
+
+  it('keeps the worktree of a task that started after the janitor looked', async () => {
+    let started: { id: string; path: string } | undefined;
+    const { janitor, task } = worker(join(dir, 'worktrees-race'), async () => {
+      started ??= await task('running');
+    });
+    const ended = await task('failed');
+    assert.deepEqual(await janitor.sweepOnce(), [ended.id]);
+    assert.ok(
+      started !== undefined && existsSync(join(started.path, 'in-progress.txt')),
+      'the new task keeps its work',
+    );
+    assert.equal(branchCommits(started.id), '', 'nothing was salvaged from it');
+  });
+
+  it('keeps the worktree of a task that was retried after the janitor looked', async () => {
+    // The retry runs once the janitor has read that the task ended, before its sweep.
+    const { janitor, task } = worker(join(dir, 'worktrees-retry'), async () => {
+      await pool.query(`UPDATE tasks SET status = 'running' WHERE id = $1`, [retried.id]);
+    });
+    const retried = await task('failed');
+    assert.deepEqual(await janitor.sweepOnce(), []);
+    assert.ok(existsSync(join(retried.path, 'in-progress.txt')));
+    assert.equal(branchCommits(retried.id), '');
+  });
+
+  it('keeps a running task’s worktree when another path of the same repository is swept', async () => {
+    // The user's own linked worktree of the repository: `git worktree list` there shows every worktree of it.
+    const linked = join(dir, 'repo-feature');
+    git(repo, 'worktree', 'add', '--quiet', '-b', 'feature', linked);
+    const { janitor, task } = worker(join(dir, 'worktrees-paths'));
+    const running = await task('running', repo);
+    const ended = await task('failed', linked);
+    assert.deepEqual(await janitor.sweepOnce(), [ended.id]);
+    assert.ok(existsSync(join(running.path, 'in-progress.txt')), 'the running task keeps its work');
+    assert.equal(branchCommits(running.id), '');
+    assert.ok(existsSync(join(linked, 'README.md')), "the user's worktree stays");
   });
 });
