@@ -18,7 +18,9 @@ export class GitError extends Error {
     /** What it printed before failing: some commands (merge-tree) report there. */
     readonly stdout = '',
   ) {
-    super(`git ${args.join(' ')} failed (${exitCode ?? 'signal'}): ${stderr.trim().slice(0, 2000)}`);
+    // Some say why on stdout only (`commit` with nothing to commit).
+    const said = stderr.trim() || stdout.trim();
+    super(`git ${args.join(' ')} failed (${exitCode ?? 'signal'}): ${said.slice(0, 2000)}`);
   }
 }
 
@@ -55,6 +57,23 @@ const gitEnv = (): Record<string, string> => ({
 });
 
 /**
+ * Settings of the user's (HOME is passed through) that git must not follow here: hooks, signing, a
+ * program `git status` starts (fsmonitor), and colours or path prefixes other than `a/` and `b/`, which
+ * would go into the stored diffstat and into a patch that `git apply` then refuses.
+ */
+const FIXED_CONFIG = [
+  'core.hooksPath=/dev/null',
+  'commit.gpgSign=false',
+  'core.fsmonitor=false',
+  'color.ui=false',
+  'color.diff=false',
+  'diff.noprefix=false',
+  'diff.mnemonicPrefix=false',
+  'diff.srcPrefix=a/',
+  'diff.dstPrefix=b/',
+].flatMap((setting) => ['-c', setting]);
+
+/**
  * Runs git the way the worker starts agents (`spawn`: through the agent worker's spawner helper, which
  * forks nothing of the worker, or directly), each command in a process group that dies with the worker.
  */
@@ -71,7 +90,7 @@ export function gitVia(spawn: SpawnAgent = spawnDirectly): Git {
       let bytes = 0;
       let overflow = false;
       const child: AgentProcess = spawn(
-        { file: program, args: ['-c', 'core.hooksPath=/dev/null', '-c', 'commit.gpgSign=false', ...args], env, cwd },
+        { file: program, args: [...FIXED_CONFIG, ...args], env, cwd },
         {
           output: (stream, chunk) => {
             bytes += chunk.length;

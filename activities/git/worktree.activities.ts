@@ -8,6 +8,7 @@ import type { WorktreeStore } from '../../src/store/worktree-store';
 import { FAILURE_CLASSES, type TaskCommit } from '../../workflows/definitions';
 import { lockViolations } from '../../workflows/lock-globs';
 import { GitError, GitOutputTooLarge, RepoMutex, gitVia, type Git } from './git';
+import { commitTaskWork, leftUncommitted } from './commit-work';
 import { historySizedCommit } from './history-sized-commit';
 
 /** The branch a task's work is committed on; it outlives the worktree. */
@@ -52,7 +53,7 @@ export interface CommitWorktreeInput {
 }
 
 export interface WorktreeCommit extends TaskCommit {
-  /** Whether this call made a commit (false: nothing was left uncommitted). */
+  /** Whether this call made a commit (false: nothing a commit can hold was left uncommitted). */
   committed: boolean;
 }
 
@@ -154,16 +155,6 @@ const parseWorktreeList = (porcelain: string): WorktreeEntry[] =>
     })
     .filter((w) => w.path !== '');
 
-/** Commits whatever is uncommitted in `cwd`; says whether there was anything. `agent`: unknown when salvaged. */
-async function commitAll(git: Git, cwd: string, subject: string, taskId: string, agent?: string): Promise<boolean> {
-  // What `add -A` would stage (changes and untracked files, ignored ones left out): nothing, no commit.
-  if ((await git(cwd, ['status', '--porcelain', '--untracked-files=all'])).stdout === '') return false;
-  await git(cwd, ['add', '-A']);
-  const trailers = agent === undefined ? `Atelier-Task: ${taskId}` : `Atelier-Task: ${taskId}\nAtelier-Agent: ${agent}`;
-  await git(cwd, ['commit', '--quiet', '-m', subject, '-m', trailers]);
-  return true;
-}
-
 const commitSubject = (taskId: string, agent: string, note?: string): string =>
   `atelier: task ${taskId} (agent ${agent})${note ? `: ${note}` : ''}`;
 
@@ -174,7 +165,24 @@ const commitSubject = (taskId: string, agent: string, note?: string): string =>
 export const taskWorkSaver =
   (git: Git = gitVia()) =>
   (worktreePath: string, taskId: string, agent: string): Promise<boolean> =>
-    commitAll(git, worktreePath, commitSubject(taskId, agent), taskId, agent);
+    commitTaskWork(git, {
+      cwd: worktreePath,
+      taskId,
+      branch: branchForTask(taskId),
+      subject: commitSubject(taskId, agent),
+      agent,
+    });
+
+/**
+ * A diffstat that says first what the commit could not hold and stays only in the worktree (lost with
+ * it): the task's view shows the diffstat, and nothing is dropped silently.
+ */
+const withUncommitted = (diffstat: string, uncommitted: string[]): string =>
+  uncommitted.length === 0
+    ? diffstat
+    : [` not committed (a repository of its own, or a submodule's own changes): ${uncommitted.join(', ')}`, diffstat]
+        .filter(Boolean)
+        .join('\n');
 
 /**
  * Activities of the agent workers for git worktrees: a task's agent runs in a worktree of its own on
@@ -276,20 +284,11 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   };
 
   /**
-   * Commits what was left uncommitted in a worktree about to be removed. A lock file left by a git
-   * command that was killed (its worker died mid-commit) is removed first, as nothing else works in a
-   * worktree whose task moved on. Throws when the work could not be saved: the worktree must then stay.
+   * Commits what was left uncommitted in a worktree about to be removed (nothing works in a worktree
+   * whose task moved on). Throws when the work could not be saved: the worktree must then stay.
    */
-  const saveLeftWork = async (path: string, subject: string, taskId: string): Promise<boolean> => {
-    try {
-      return await commitAll(git, path, subject, taskId);
-    } catch (err) {
-      const lock = resolve(path, (await git(path, ['rev-parse', '--git-path', 'index.lock'])).stdout.trim());
-      if (!existsSync(lock)) throw err;
-      await rm(lock, { force: true });
-      return commitAll(git, path, subject, taskId);
-    }
-  };
+  const saveLeftWork = (path: string, subject: string, taskId: string): Promise<boolean> =>
+    commitTaskWork(git, { cwd: path, taskId, branch: branchForTask(taskId), subject });
 
   /**
    * The task's branch checked out in another of Atelier's worktrees is one a lost worker left (a task
@@ -367,25 +366,34 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       });
     },
 
-    /** Commits everything the agent left in the worktree, naming the task and the agent. */
+    /**
+     * Commits everything the agent left in the worktree on the task's branch, naming the task and the
+     * agent; what no commit can hold (a repository of the agent's own, a submodule's own changes) is
+     * named in the diffstat.
+     */
     async commitWorktree(input: CommitWorktreeInput): Promise<WorktreeCommit> {
       const cwd = input.worktreePath;
-      const committed = await commitAll(
-        git,
+      const branch = branchForTask(input.taskId);
+      const committed = await commitTaskWork(git, {
         cwd,
-        commitSubject(input.taskId, input.agent, input.note),
-        input.taskId,
-        input.agent,
-      );
+        taskId: input.taskId,
+        branch,
+        subject: commitSubject(input.taskId, input.agent, input.note),
+        agent: input.agent,
+      });
+      const uncommitted = await leftUncommitted(git, cwd);
+      if (uncommitted.length > 0) {
+        log.warn('work no commit can hold stays in the worktree', { taskId: input.taskId, paths: uncommitted });
+      }
       const sha = await headOf(cwd);
       const range = `${input.baseSha}..${sha}`;
       // Every path the range touches, as it is (a rename's old path too, names unquoted): what locks judge.
       const changedFiles = (await git(cwd, ['diff', '--name-only', '--no-renames', '-z', range])).stdout
         .split('\0')
         .filter((l) => l !== '');
-      const diffstat = (await git(cwd, ['diff', '--stat', range])).stdout.trimEnd();
+      const diffstat = withUncommitted((await git(cwd, ['diff', '--stat', range])).stdout.trimEnd(), uncommitted);
       const commit: TaskCommit = {
-        branch: branchForTask(input.taskId),
+        branch,
         baseSha: input.baseSha,
         sha,
         changedFiles,

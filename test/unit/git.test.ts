@@ -47,6 +47,51 @@ for (const [how, spawn] of SPAWNS)
       assert.match(err.message, /^git rev-parse --verify no-such-branch failed \(128\): fatal: /);
     });
 
+    it('says what git printed on stdout when it printed nothing on stderr', async () => {
+      const err = await git(repo, ['commit', '-m', 'nothing staged']).then(
+        () => assert.fail('resolved'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof GitError);
+      assert.equal(err.exitCode, 1);
+      assert.match(err.message, /failed \(1\): .*nothing to commit/s);
+    });
+
+    it("ignores the user's colours, path prefixes and fsmonitor, so a patch applies and no program runs", async () => {
+      const home = join(dir, `home-${how.length}`);
+      const fsmonitorRan = join(home, 'fsmonitor-ran');
+      mkdirSync(home);
+      writeFileSync(join(home, 'fsmonitor'), `#!/bin/sh\ntouch '${fsmonitorRan}'\nexit 1\n`);
+      chmodSync(join(home, 'fsmonitor'), 0o755);
+      writeFileSync(
+        join(home, '.gitconfig'),
+        `[color]\n\tui = always\n\tdiff = always\n[diff]\n\tnoprefix = true\n[core]\n\tfsmonitor = ${join(home, 'fsmonitor')}\n`,
+      );
+      const worktree = join(dir, `configured-${how.length}`);
+      sh(repo, 'worktree', 'add', '--quiet', '-b', `configured-${how.length}`, worktree);
+      writeFileSync(join(worktree, 'README.md'), 'hello\nworld\n');
+      const userHome = process.env.HOME;
+      process.env.HOME = home;
+      const configured = (() => {
+        try {
+          return gitVia(spawn);
+        } finally {
+          process.env.HOME = userHome;
+        }
+      })();
+      await configured(worktree, ['status', '--porcelain']);
+      const stat = (await configured(worktree, ['diff', '--stat'])).stdout;
+      const patch = (await configured(worktree, ['diff', '--binary'])).stdout;
+      assert.equal(existsSync(fsmonitorRan), false, 'the fsmonitor program ran');
+      assert.ok(!(stat + patch).includes('\x1b'), 'colours');
+      assert.match(patch, /^diff --git a\/README\.md b\/README\.md\n/);
+      const patchFile = join(dir, `configured-${how.length}.patch`);
+      writeFileSync(patchFile, patch);
+      sh(worktree, 'checkout', '--quiet', '--', 'README.md');
+      sh(worktree, 'apply', patchFile);
+      assert.equal(readFileSync(join(worktree, 'README.md'), 'utf8'), 'hello\nworld\n');
+    });
+
     it('rejects a command in a directory that does not exist, without an exit code', async () => {
       const err = await git(join(dir, 'missing'), ['status']).then(
         () => assert.fail('resolved'),

@@ -1,0 +1,139 @@
+import { existsSync } from 'node:fs';
+import { readdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
+import { FAILURE_CLASSES } from '../../workflows/definitions';
+import { GitError, type Git } from './git';
+
+/** What is committed, where, and how the commit is described. */
+export interface TaskWork {
+  /** The worktree. */
+  cwd: string;
+  taskId: string;
+  /** The task's branch: the commit goes there, wherever the agent left HEAD. */
+  branch: string;
+  subject: string;
+  /** Unknown when the work is salvaged. */
+  agent?: string;
+}
+
+/** Resolves to whether `args` exited 0; an exit code of 1 is a no, anything else is an error. */
+const answers = (git: Git, cwd: string, args: string[]): Promise<boolean> =>
+  git(cwd, args).then(
+    () => true,
+    (err: unknown) => {
+      if (err instanceof GitError && err.exitCode === 1) return false;
+      throw err;
+    },
+  );
+
+/**
+ * Commits whatever is uncommitted in a task's worktree on its branch; says whether there was anything.
+ * Nothing else works there meanwhile (the agent's process group has been killed and waited for, or the
+ * task has moved on), so an index lock is one a killed git left: `gitVia` kills git on cancel and
+ * timeout, and an agent's git dies with its group. Left there, it would fail every commit (and a
+ * successful agent would run again), so it is removed and the commit is tried again.
+ */
+export async function commitTaskWork(git: Git, work: TaskWork): Promise<boolean> {
+  try {
+    return await commitAll(git, work);
+  } catch (err) {
+    if (err instanceof ApplicationFailure) throw err;
+    const lock = resolve(work.cwd, (await git(work.cwd, ['rev-parse', '--git-path', 'index.lock'])).stdout.trim());
+    if (!existsSync(lock)) throw err;
+    await rm(lock, { force: true });
+    return commitAll(git, work);
+  }
+}
+
+async function commitAll(git: Git, { cwd, taskId, branch, subject, agent }: TaskWork): Promise<boolean> {
+  await attachTaskBranch(git, cwd, branch);
+  // A repository of the agent's own is left out: `add -A` refuses one without a commit (and with it
+  // everything else), and records one with commits as a link to commits this repository does not have.
+  const ownRepos = (await git(cwd, ['ls-files', '-z', '--others', '--exclude-standard'])).stdout
+    .split('\0')
+    .filter((path) => path.endsWith('/'));
+  await git(cwd, ['add', '-A', '--', '.', ...ownRepos.map((path) => `:(exclude,literal)${path}`)]);
+  // What was staged, not what `status` shows: a submodule changed inside only is shown, and not staged.
+  if (await answers(git, cwd, ['diff', '--cached', '--quiet'])) return false;
+  const trailers = agent === undefined ? `Atelier-Task: ${taskId}` : `Atelier-Task: ${taskId}\nAtelier-Agent: ${agent}`;
+  await git(cwd, ['commit', '--quiet', '-m', subject, '-m', trailers]);
+  return true;
+}
+
+/**
+ * Puts HEAD back on the task's branch when the agent left it elsewhere (`git switch -c`, a detached
+ * HEAD): the branch moves to the agent's HEAD, and HEAD is attached to it with the index and files as
+ * they are, so the agent's commits and its uncommitted work end up on the branch, which the task
+ * reports and a retry continues from. Only a fast-forward: commits of the branch's that the agent's
+ * HEAD does not contain would be lost, and then the task fails for good, naming where HEAD is.
+ */
+async function attachTaskBranch(git: Git, cwd: string, branch: string): Promise<void> {
+  const ref = `refs/heads/${branch}`;
+  const attached = await git(cwd, ['symbolic-ref', '-q', 'HEAD']).then(
+    (r) => r.stdout.trim(),
+    (err: unknown) => {
+      if (err instanceof GitError && err.exitCode === 1) return undefined; // detached
+      throw err;
+    },
+  );
+  if (attached === ref) return;
+  const head = (await git(cwd, ['rev-parse', '--verify', 'HEAD^{commit}'])).stdout.trim();
+  // None when the agent deleted the branch: then anything is a fast-forward.
+  const tip = await git(cwd, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]).then(
+    (r) => r.stdout.trim(),
+    () => '',
+  );
+  const where = attached?.startsWith('refs/heads/')
+    ? `branch ${attached.slice('refs/heads/'.length)}`
+    : `a detached HEAD at ${head.slice(0, 12)}`;
+  if (tip !== '' && !(await answers(git, cwd, ['merge-base', '--is-ancestor', tip, head]))) {
+    throw ApplicationFailure.nonRetryable(
+      `the agent left its worktree ${cwd} on ${where}, which does not contain the commits of ${branch}: nothing was committed; bring the work onto ${branch} there by hand, then retry the task`,
+      FAILURE_CLASSES.invalidInput,
+    );
+  }
+  // The old value makes the move fail, rather than drop a commit, if the branch moved meanwhile.
+  await git(cwd, ['update-ref', '-m', `atelier: the agent's work, from ${where}`, ref, head, tip]);
+  await git(cwd, ['symbolic-ref', 'HEAD', ref]);
+}
+
+/**
+ * What no commit of the task's can hold, and stays only in the worktree: repositories of the agent's
+ * own (`dir/`, left out of the commit), submodules with changes inside, and the folders of submodules
+ * that are not checked out, where files were written. Asked once the work is committed: whatever git
+ * still sees as changed is one of these.
+ */
+export async function leftUncommitted(git: Git, cwd: string): Promise<string[]> {
+  // Every submodule, whatever its `ignore` setting says: a change inside one is not in the commit.
+  const status = (await git(cwd, ['status', '--porcelain', '-z', '--untracked-files=all', '--ignore-submodules=none']))
+    .stdout;
+  const changed = status
+    .split('\0')
+    .filter((entry) => entry !== '')
+    .map((entry) => entry.slice(3));
+  return [...changed, ...(await filledSubmoduleFolders(git, cwd))];
+}
+
+/** Submodules not checked out whose folder holds files: git ignores them, and would drop them silently. */
+async function filledSubmoduleFolders(git: Git, cwd: string): Promise<string[]> {
+  // Exits 1 without .gitmodules: no submodules.
+  const declared = await git(cwd, ['config', '-z', '--file', '.gitmodules', '--get-regexp', '^submodule\\..*\\.path$'])
+    .then((r) => r.stdout.split('\0').map((entry) => entry.slice(entry.indexOf('\n') + 1)))
+    .catch(() => []);
+  const filled: string[] = [];
+  for (const path of declared.filter((p) => p !== '' && !existsSync(join(cwd, p, '.git')))) {
+    const files = await readdir(join(cwd, path)).catch(() => []);
+    if (files.length > 0) filled.push(path);
+  }
+  if (filled.length === 0) return [];
+  // Only those that are submodules in the index (mode 160000): a declared path may hold tracked files.
+  const staged = (await git(cwd, ['ls-files', '--stage', '-z', '--', ...filled.map((p) => `:(literal)${p}`)])).stdout;
+  const links = new Set(
+    staged
+      .split('\0')
+      .filter((entry) => entry.startsWith('160000 '))
+      .map((entry) => entry.slice(entry.indexOf('\t') + 1)),
+  );
+  return filled.filter((path) => links.has(path));
+}

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import { branchForTask, createWorktreeActivities, taskWorkSaver } from '../../activities/git/worktree.activities';
+import { git as sh, initRepo } from '../support/git';
+
+const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args);
+
+/** What the agent's (or a killed git's) commands leave behind: git's index lock, as a SIGKILL leaves it. */
+const leaveIndexLock = (worktree: string): void =>
+  writeFileSync(resolve(worktree, sh(worktree, 'rev-parse', '--git-path', 'index.lock')), '');
+
+/** The paths committed on a branch, as git lists them (a submodule or a link to another repository included). */
+const filesOn = (repo: string, ref: string): string[] => sh(repo, 'ls-tree', '-r', '--name-only', ref).split('\n');
+
+describe('committing what an agent left in its worktree', () => {
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'atelier-worktree-commit-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A fresh repository, a worker's activities on it, and a prepared worktree for task `taskId`. */
+  const prepared = async (taskId: string) => {
+    const repo = join(dir, taskId);
+    initRepo(repo);
+    const a = createWorktreeActivities({ worktreeRoot: join(dir, `${taskId}-worktrees`), workerQueue: 'agents@a' });
+    const wt = await run(a.prepareWorktree, { taskId, repoPath: repo });
+    const commit = () =>
+      run(a.commitWorktree, { taskId, agent: 'claude', worktreePath: wt.worktreePath, baseSha: wt.baseSha });
+    return { repo, wt, commit };
+  };
+
+  it('commits over an index lock a killed git left, from the agent activity and from the workflow', async () => {
+    const { repo, wt, commit } = await prepared('task-lock');
+    writeFileSync(join(wt.worktreePath, 'done.txt'), 'the agent succeeded\n');
+    leaveIndexLock(wt.worktreePath);
+    assert.equal(await taskWorkSaver()(wt.worktreePath, 'task-lock', 'claude'), true);
+    assert.equal(sh(repo, 'show', 'atelier/task-lock:done.txt'), 'the agent succeeded');
+
+    writeFileSync(join(wt.worktreePath, 'more.txt'), 'a failed attempt’s work\n');
+    leaveIndexLock(wt.worktreePath);
+    const committed = await commit();
+    assert.equal(committed.committed, true);
+    assert.deepEqual(committed.changedFiles, ['done.txt', 'more.txt']);
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-lock'), committed.sha);
+  });
+
+  it('commits the work beside repositories the agent made of its own, and names those as not committed', async () => {
+    const { repo, wt, commit } = await prepared('task-nested');
+    writeFileSync(join(wt.worktreePath, 'real-work.txt'), 'work\n');
+    // `git init` with no commit yet, and a clone (a repository with commits).
+    const fresh = join(wt.worktreePath, 'vendor', 'fresh');
+    mkdirSync(fresh, { recursive: true });
+    sh(fresh, 'init', '--quiet');
+    writeFileSync(join(fresh, 'x.txt'), 'x\n');
+    const cloned = join(wt.worktreePath, 'cloned');
+    initRepo(cloned);
+    // The agent activity commits first, then the workflow.
+    assert.equal(await taskWorkSaver()(wt.worktreePath, 'task-nested', 'claude'), true);
+    const committed = await commit();
+    assert.equal(committed.committed, false, 'the agent activity committed it all');
+    assert.deepEqual(committed.changedFiles, ['real-work.txt']);
+    assert.deepEqual(filesOn(repo, 'atelier/task-nested'), ['README.md', 'real-work.txt'], 'no link to the clone');
+    assert.match(committed.diffstat, /^ not committed \(.*\): cloned\/, vendor\/fresh\/\n real-work\.txt \| 1 \+/);
+  });
+
+  it('names a submodule changed inside, and files in a submodule not checked out, and commits the rest', async () => {
+    const lib = join(dir, 'lib');
+    initRepo(lib);
+    const repo = join(dir, 'task-sub');
+    initRepo(repo);
+    sh(repo, '-c', 'protocol.file.allow=always', 'submodule', 'add', '--quiet', lib, 'lib');
+    sh(repo, '-c', 'protocol.file.allow=always', 'submodule', 'add', '--quiet', lib, 'docs');
+    sh(repo, 'commit', '--quiet', '-m', 'submodules');
+    const a = createWorktreeActivities({ worktreeRoot: join(dir, 'task-sub-worktrees'), workerQueue: 'agents@a' });
+    const wt = await run(a.prepareWorktree, { taskId: 'task-sub', repoPath: repo });
+    const commit = () =>
+      run(a.commitWorktree, {
+        taskId: 'task-sub',
+        agent: 'claude',
+        worktreePath: wt.worktreePath,
+        baseSha: wt.baseSha,
+      });
+    // The agent checks out `lib` and changes a file in it; `docs` stays an empty folder, where it writes.
+    sh(wt.worktreePath, '-c', 'protocol.file.allow=always', 'submodule', 'update', '--quiet', '--init', 'lib');
+    writeFileSync(join(wt.worktreePath, 'lib', 'README.md'), 'changed inside the submodule\n');
+    writeFileSync(join(wt.worktreePath, 'docs', 'guide.md'), 'in a folder git ignores\n');
+
+    const nothingElse = await commit();
+    assert.equal(nothingElse.committed, false);
+    assert.equal(nothingElse.sha, wt.baseSha);
+    assert.equal(
+      nothingElse.diffstat,
+      " not committed (a repository of its own, or a submodule's own changes): lib, docs",
+    );
+
+    writeFileSync(join(wt.worktreePath, 'app.txt'), 'the rest of the work\n');
+    const rest = await commit();
+    assert.equal(rest.committed, true);
+    assert.deepEqual(rest.changedFiles, ['app.txt']);
+    assert.match(rest.diffstat, /: lib, docs\n app\.txt \| 1 \+/);
+  });
+
+  it('ends on the task’s branch the commits and changes of an agent that switched to another branch', async () => {
+    const { repo, wt, commit } = await prepared('task-switch');
+    sh(wt.worktreePath, 'switch', '--quiet', '-c', 'fix/x');
+    writeFileSync(join(wt.worktreePath, 'committed.txt'), 'the agent committed this\n');
+    sh(wt.worktreePath, 'add', '-A');
+    sh(wt.worktreePath, 'commit', '--quiet', '-m', 'the agent’s own commit');
+    writeFileSync(join(wt.worktreePath, 'left.txt'), 'and left this\n');
+
+    const committed = await commit();
+    assert.equal(committed.branch, branchForTask('task-switch'));
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-switch'), committed.sha);
+    assert.deepEqual(filesOn(repo, committed.sha), ['README.md', 'committed.txt', 'left.txt']);
+    assert.equal(sh(wt.worktreePath, 'symbolic-ref', 'HEAD'), 'refs/heads/atelier/task-switch');
+    assert.equal(sh(wt.worktreePath, 'status', '--porcelain'), '');
+
+    // Then to a detached HEAD, committing there too.
+    sh(wt.worktreePath, 'switch', '--quiet', '--detach');
+    writeFileSync(join(wt.worktreePath, 'detached.txt'), 'committed on a detached HEAD\n');
+    sh(wt.worktreePath, 'add', '-A');
+    sh(wt.worktreePath, 'commit', '--quiet', '-m', 'detached');
+    const again = await commit();
+    assert.equal(again.committed, false);
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-switch'), again.sha);
+    assert.deepEqual(again.changedFiles, ['committed.txt', 'detached.txt', 'left.txt']);
+  });
+
+  it('fails for good, naming the branch, when the agent’s HEAD does not contain the task branch’s commits', async () => {
+    const { repo, wt, commit } = await prepared('task-diverged');
+    writeFileSync(join(wt.worktreePath, 'first.txt'), 'an earlier attempt’s work\n');
+    const first = await commit();
+    sh(wt.worktreePath, 'switch', '--quiet', '-c', 'elsewhere', wt.baseSha);
+    writeFileSync(join(wt.worktreePath, 'other.txt'), 'work that leaves the first behind\n');
+
+    const err = await commit().then(
+      () => assert.fail('expected a refusal'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ApplicationFailure && err.nonRetryable && err.type === 'invalid_input', String(err));
+    assert.match(err.message, /on branch elsewhere, which does not contain the commits of atelier\/task-diverged/);
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-diverged'), first.sha, 'the task branch stays');
+    assert.equal(sh(wt.worktreePath, 'status', '--porcelain'), '?? other.txt', 'the work stays where it is');
+  });
+});
