@@ -54,6 +54,13 @@ function oneLine(text: string): string {
   return line.length > MAX_LINE ? `${line.slice(0, MAX_LINE - 1)}…` : line;
 }
 
+/** Whether a URL names a user or a password (`https://user:pass@host`). */
+function holdsCredentials(url: string): boolean {
+  if (!URL.canParse(url)) return false;
+  const { username, password } = new URL(url);
+  return username !== '' || password !== '';
+}
+
 /** A small client of the Atelier REST API: JSON in and out, bearer token, errors as exceptions. */
 export class ApiClient {
   readonly baseUrl: string;
@@ -72,6 +79,12 @@ export class ApiClient {
     init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers };
+    // fetch refuses such a URL, and every message would echo it: say what is wrong, not the password.
+    if (holdsCredentials(this.baseUrl)) {
+      throw new UsageError(
+        'the API URL (--url or ATELIER_URL) must not hold a user name or password: give a token with --token or ATELIER_TOKEN',
+      );
+    }
     if (this.token) {
       // fetch would quote a token it refuses as a header value in its error: say what is wrong, not the token.
       if (!BEARER_TOKEN.test(this.token)) {

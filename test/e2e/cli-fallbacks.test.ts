@@ -238,6 +238,27 @@ describe('the atelier CLI against older or flaky servers', { timeout: 120_000 },
     );
   });
 
+  it('logs -f keeps following a quiet run whose stream a proxy keeps cutting', async () => {
+    let connections = 0;
+    handler = (req, res) => {
+      if (!req.url?.startsWith(`/v1/tasks/${ID}/logs?follow=1`)) return noRoute(req, res);
+      connections += 1;
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      // More cuts in a row than the retries allowed for an API that is down; only keep-alives meanwhile.
+      if (connections <= 7) {
+        res.write(': keep-alive\n\n');
+        setTimeout(() => res.socket?.destroy(), 50);
+        return;
+      }
+      res.write(logEvent('1.1.0', 'at last\n'));
+      res.end(endEvent);
+    };
+    const r = await atelier(['logs', '-f', ID]);
+    assert.equal(r.code, 0, shown(r));
+    assert.equal(r.stdout, 'at last\n');
+    assert.equal(connections, 8);
+  });
+
   it('logs -f rides out an API restart, resuming after the last event it printed', async () => {
     const port = Number(new URL(url).port);
     const seen: (string | undefined)[] = [];
@@ -292,6 +313,19 @@ describe('the atelier CLI against older or flaky servers', { timeout: 120_000 },
     assert.equal(r.code, 0, `exit ${r.code}`);
     assert.ok(!`${r.stdout}${r.stderr}`.includes('token-help-must-hide'), 'the token is printed');
     assert.match(r.stdout, /--token <token>\s+bearer token for the API \(env: ATELIER_TOKEN\)/);
+  });
+
+  it('refuses an API URL that holds a password, without echoing it or calling the API', async () => {
+    const requests: string[] = [];
+    handler = (req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      noRoute(req, res);
+    };
+    const r = await runCli(['status', ID], { ATELIER_URL: url.replace('//', '//admin:url-secret-value@') });
+    assert.equal(r.code, 2, shown(r));
+    assert.match(r.stderr, /the API URL \(--url or ATELIER_URL\) must not hold a user name or password/);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes('url-secret-value'), 'the password is printed');
+    assert.deepEqual(requests, []);
   });
 
   it('refuses a token that cannot be a header value, without echoing it or calling the API', async () => {

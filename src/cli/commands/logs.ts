@@ -56,7 +56,9 @@ async function pollLogs(cli: Cli, id: string, attempt: number | undefined, print
  */
 async function follow(cli: Cli, id: string, attempt: number | undefined): Promise<number> {
   let lastEventId: string | undefined;
-  // Connections lost in a row since the last chunk printed: each waits twice as long before the next try.
+  // Connections lost in a row since one last opened a stream: each waits twice as long before the next
+  // try. A stream that opens and closes again (a proxy that cuts long responses while the agent is
+  // quiet) is a healthy API: the count starts over whenever one opens.
   let lost = 0;
   for (;;) {
     if (lost > 0) {
@@ -90,6 +92,7 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
       await cli.api.check('GET', path, res);
       return EXIT.error;
     }
+    lost = 0;
     try {
       for await (const event of readSse(res.body)) {
         if (event.id !== undefined) lastEventId = event.id;
@@ -97,7 +100,6 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
           const chunk = JSON.parse(event.data) as LogEvent;
           if (cli.json) cli.printJsonLine({ event: 'log', ...chunk });
           else cli.out(chunk.text ?? '');
-          lost = 0;
         } else if (event.event === 'end') {
           if (cli.json) cli.printJsonLine({ event: 'end', ...(JSON.parse(event.data) as object) });
           return EXIT.ok;
