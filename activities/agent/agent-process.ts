@@ -23,7 +23,10 @@ export type SpawnEnd =
 
 export interface AgentProcessEvents {
   output(stream: OutputStream, chunk: Buffer): void;
-  /** The agent's process exited; processes it started may still hold its output open. */
+  /**
+   * The agent's process exited, and what it left in its process group was killed with it; a process
+   * that left the group (a daemon) may still hold its output open.
+   */
   exit(): void;
   /** Nothing follows: the process exited (or never started) and its output is closed. */
   close(end: SpawnEnd): void;
@@ -31,7 +34,10 @@ export interface AgentProcessEvents {
 
 /** A started agent process, in a process group of its own that dies with the worker. */
 export interface AgentProcess {
-  /** Signals the agent's whole process group; one sent before it has started is sent once it has. No-op once closed. */
+  /**
+   * Signals the agent's whole process group; one sent before it has started is sent once it has. No-op
+   * once the agent has exited: its group was killed then, and its id may since have passed to another.
+   */
   killGroup(signal: NodeJS.Signals): void;
 }
 
@@ -88,7 +94,7 @@ export const spawnDirectly: SpawnAgent = (request, events) => {
     stdio: ['pipe', 'pipe', 'pipe'],
     windowsHide: true,
   });
-  let closed = false;
+  let exited = false;
   let spawnError: NodeJS.ErrnoException | undefined;
   // The agent's ends of its output, read while it runs: what a daemon it leaves behind would hold.
   const pid = child.pid;
@@ -108,6 +114,10 @@ export const spawnDirectly: SpawnAgent = (request, events) => {
   stdin?.on('error', () => undefined);
   stdin?.end(request.stdin);
   child.on('exit', () => {
+    exited = true;
+    // Node has reaped the agent already, so its group's id is free once the group is empty: killed now,
+    // at once, as close to the reap as the worker gets, and never again after.
+    if (pid !== undefined) signalGroup(pid, 'SIGKILL');
     events.exit();
     outputTimer = setTimeout(() => {
       killHolders(outputSockets);
@@ -118,7 +128,7 @@ export const spawnDirectly: SpawnAgent = (request, events) => {
     }, OUTPUT_GRACE_MS);
   });
   child.on('close', (code, signal) => {
-    closed = true;
+    exited = true;
     clearTimeout(outputTimer);
     if (spawnError && child.pid === undefined) {
       events.close({ kind: 'spawn_failed', code: spawnError.code ?? 'UNKNOWN', message: spawnError.message });
@@ -130,7 +140,7 @@ export const spawnDirectly: SpawnAgent = (request, events) => {
   });
   return {
     killGroup: (signal) => {
-      if (!closed && child.pid !== undefined) signalGroup(child.pid, signal);
+      if (!exited && pid !== undefined) signalGroup(pid, signal);
     },
   };
 };

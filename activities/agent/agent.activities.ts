@@ -23,6 +23,7 @@ import { Tail } from './parsers/line-splitter';
 import { runOllama } from './run-ollama';
 import type { SpawnAgent } from './agent-process';
 import { runProcess, type CutOff } from './run-process';
+import { FINAL_WRITES_MS, fitToStartToClose, type StopLimits } from './fit-to-start-to-close';
 import { SecretRedactor } from './secret-redactor';
 import { isDirectory } from '../../src/fs/is-directory';
 
@@ -54,9 +55,18 @@ export interface AgentActivityDeps {
   saveWork?: (worktreePath: string, taskId: string, agent: string) => Promise<unknown>;
   /** How agent processes are started (src/workers/agent-spawn.ts); unset: directly by this process. */
   spawn?: SpawnAgent;
+  /**
+   * When the attempt reached the worker (`performance.now()`), before it waited in line for a slot
+   * (agent-slot-interceptor.ts `attemptArrivedAt`): its start-to-close timeout runs from about then.
+   * Unset, or undefined: when `runAgent` was called.
+   */
+  arrivedAt?: (ctx: Context) => number | undefined;
 }
 
-/** Output kept in memory for the attempt's record; beyond it only the byte count grows. */
+/**
+ * Of stdout, the end kept in memory for the attempt's record (a text agent's answer, and its tail):
+ * where its last words are. The logs keep its start.
+ */
 const MAX_KEPT_OUTPUT = 8 * 1024 * 1024;
 const TAIL_CHARS = 2048;
 
@@ -109,12 +119,15 @@ const LEASE_RENEW_MS = 5000;
  * parser, and the attempt gets one failure class (classify-attempt.ts), its cost, tokens and session.
  * The secrets the agent was given are masked in its output before anything reads or stores it.
  * Timeouts: the task's own `timeoutSeconds` kills the run, and so does the profile's `idleSeconds` of
- * silence (`stalled`); Temporal's start-to-close is the timeout plus a margin, and its heartbeat
- * timeout detects a dead worker within seconds.
+ * silence (`stalled`); Temporal's start-to-close is the timeout plus a margin, which the kill grace
+ * (and, after a long wait for a slot, the time limit) is cut to fit (fit-to-start-to-close.ts); its
+ * heartbeat timeout detects a dead worker within seconds.
  * Idempotency: every write is keyed by (task id, run, attempt number); the gate's lease by the same.
  */
 export function createAgentActivities(deps: AgentActivityDeps) {
   const heartbeatIntervalMs = deps.heartbeatIntervalMs ?? 2000;
+  /** Agents whose kill grace was cut to fit an attempt, said once per agent (it is their profile's doing). */
+  const graceCutSaid = new Set<string>();
   const renewLeaseMs = Math.min(LEASE_RENEW_MS, (deps.admission.leaseSeconds * 1000) / 3);
   const patterns = new Map(
     Object.entries(deps.agents.agents).map(([name, profile]) => [
@@ -128,6 +141,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
   async function runAgent(input: RunAgentInput): Promise<RunAgentOutput> {
     const ctx = Context.current();
     const receivedAt = performance.now();
+    const arrivedAt = deps.arrivedAt?.(ctx) ?? receivedAt;
     const profile = deps.agents.agents[input.agent];
     if (!profile) {
       throw fail(FAILURE_CLASSES.unknownAgent, `unknown agent "${input.agent}"`, {
@@ -162,7 +176,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     // its half-open breaker's probe still under way: then the slot waits for the release.
     const freeAtExit = !input.gated || (gate.maxConcurrent === undefined && !probe);
     try {
-      return await runAdmitted(input, profile, task.prompt, runId, key, ended, freeAtExit, receivedAt);
+      return await runAdmitted(input, profile, task.prompt, runId, key, ended, freeAtExit, receivedAt, arrivedAt);
     } finally {
       if (input.gated) await wrapUp(input, gate, key, ended);
     }
@@ -212,6 +226,8 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     freeAtExit: boolean,
     /** `performance.now()` when the activity began. */
     receivedAt: number,
+    /** `performance.now()` when the attempt reached the worker (`AgentActivityDeps.arrivedAt`). */
+    arrivedAt: number,
   ): Promise<RunAgentOutput> {
     const ctx = Context.current();
     const model = input.model ?? profile.model;
@@ -244,8 +260,8 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     const parser = createParser(profile.output);
     const stdoutTail = new Tail();
     const stderrTail = new Tail();
+    const stdout = new Tail(MAX_KEPT_OUTPUT);
     const started = Date.now();
-    let stdout = '';
     let outputBytes = 0;
     let lastLine = '';
     let renewedAt = started;
@@ -264,7 +280,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       logs.write(stream, text);
       parser.push(stream, text);
       (stream === 'stdout' ? stdoutTail : stderrTail).push(text);
-      if (stream === 'stdout' && stdout.length < MAX_KEPT_OUTPUT) stdout += text;
+      if (stream === 'stdout') stdout.push(text);
       const lines = text.split('\n').filter((l) => l.trim() !== '');
       if (lines.length > 0) lastLine = (lines[lines.length - 1] as string).slice(0, 200);
     };
@@ -276,6 +292,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       redactor.write(stream, text);
     };
     const idleTimeoutMs = profile.idleSeconds === undefined ? undefined : profile.idleSeconds * 1000;
+    const limits = stopLimits(input, profile, invocation !== undefined, arrivedAt);
     let end: RunEnd;
     let endedAt = 0;
     // Temporal's heartbeat clock runs from the activity's start, or its last heartbeat: fresh when the
@@ -290,7 +307,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
                 baseUrl: profile.baseUrl as string,
                 model: model ?? '',
                 prompt,
-                timeoutMs: input.timeoutSeconds * 1000,
+                timeoutMs: limits.timeoutMs,
                 idleTimeoutMs,
                 signal: ctx.cancellationSignal,
                 onOutput,
@@ -298,9 +315,9 @@ export function createAgentActivities(deps: AgentActivityDeps) {
             : await runProcess({
                 invocation,
                 cwd: input.workdir,
-                timeoutMs: input.timeoutSeconds * 1000,
+                timeoutMs: limits.timeoutMs,
                 idleTimeoutMs,
-                killGraceMs: profile.killGraceSeconds * 1000,
+                killGraceMs: limits.killGraceMs,
                 signal: ctx.cancellationSignal,
                 cutOff: deps.cutOff,
                 onOutput,
@@ -319,7 +336,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         end,
         endedAt,
         parser,
-        stdout,
+        stdout: stdout.toString(),
         stdoutTail,
         stderrTail,
         outputBytes,
@@ -327,6 +344,37 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     } finally {
       clearInterval(heartbeat);
     }
+  }
+
+  /**
+   * The agent's time limit and kill grace, cut to what is left of the attempt's start-to-close timeout
+   * (fit-to-start-to-close.ts), so that Temporal never runs the next attempt while this one's agent
+   * lives. A cut grace is logged once per agent, a cut time limit for each attempt.
+   */
+  function stopLimits(input: RunAgentInput, profile: AgentProfile, isProcess: boolean, arrivedAt: number): StopLimits {
+    const ctx = Context.current();
+    const wanted = {
+      timeoutMs: input.timeoutSeconds * 1000,
+      killGraceMs: isProcess ? profile.killGraceSeconds * 1000 : 0,
+    };
+    const leftMs = arrivedAt + ctx.info.startToCloseTimeoutMs - FINAL_WRITES_MS - performance.now();
+    const limits = fitToStartToClose(wanted, leftMs);
+    if (limits.killGraceMs < wanted.killGraceMs && !graceCutSaid.has(input.agent)) {
+      graceCutSaid.add(input.agent);
+      log.warn("the agent's kill grace is cut to end before Temporal's start-to-close timeout", {
+        agent: input.agent,
+        killGraceSeconds: profile.killGraceSeconds,
+        killGraceMs: Math.round(limits.killGraceMs),
+      });
+    }
+    if (limits.timeoutMs < wanted.timeoutMs) {
+      log.warn("the agent's time limit is cut to end before Temporal's start-to-close timeout", {
+        agent: input.agent,
+        timeoutSeconds: input.timeoutSeconds,
+        timeoutMs: Math.round(limits.timeoutMs),
+      });
+    }
+    return limits;
   }
 
   /**

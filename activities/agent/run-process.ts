@@ -22,7 +22,7 @@ export interface RunProcessOptions {
   /** Kill the run when it prints nothing (stdout or stderr) for this long: class `stalled`. */
   idleTimeoutMs?: number;
   killGraceMs: number;
-  /** Aborting kills the process group (TERM, then KILL after the grace period). */
+  /** Aborting kills the process group (TERM, then KILL after the grace period; KILL at once while already stopping). */
   signal: AbortSignal;
   /** Kills the process group too, within what is left of the time (class `crash`). */
   cutOff?: CutOff;
@@ -38,6 +38,8 @@ export type ProcessEnd =
  * Runs one agent process: argv only, its own process group, the prompt written to stdin and stdin
  * closed (agents wait forever on an open pipe). Timeout and abort kill the whole group, TERM first,
  * KILL after `killGraceMs`; the promise settles only once the process has exited, so no run outlives it.
+ * The run ends the way it ended first: a stop asked for once the agent has exited (while a process it
+ * left behind still holds its output) changes nothing, so finished work is never taken for a timeout.
  */
 export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
   const { invocation } = opts;
@@ -52,10 +54,16 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
   const spawn = opts.spawn ?? spawnDirectly;
   return new Promise((resolve) => {
     let stopReason: 'timed_out' | 'stalled' | 'aborted' | 'cut_off' | undefined;
+    let exited = false;
     let killTimer: NodeJS.Timeout | undefined;
     let idleTimer: NodeJS.Timeout | undefined;
     const decoders = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
     let child: AgentProcess;
+    /** The timeout and the idle limit have nothing left to stop once a stop is under way or the agent has exited. */
+    const disarm = (): void => {
+      clearTimeout(timeout);
+      clearTimeout(idleTimer);
+    };
     try {
       child = spawn(
         { file: program, args: invocation.args, env: invocation.env, cwd: opts.cwd, stdin: invocation.stdin },
@@ -65,13 +73,15 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
             const text = decoders[stream].write(chunk);
             if (text) opts.onOutput(stream, text);
           },
-          // Anything the agent left in its group dies with it; that also closes pipes a grandchild still holds.
-          // (The spawner helper has done so before it reports the exit.)
-          exit: () => child.killGroup('SIGKILL'),
+          // What the agent left in its group died with it (AgentProcessEvents): a KILL due has nothing left to kill.
+          exit: () => {
+            exited = true;
+            disarm();
+            clearTimeout(killTimer);
+          },
           close: (end) => {
-            clearTimeout(timeout);
-            if (idleTimer) clearTimeout(idleTimer);
-            if (killTimer) clearTimeout(killTimer);
+            disarm();
+            clearTimeout(killTimer);
             opts.signal.removeEventListener('abort', onAbort);
             cutOffSignal?.removeEventListener('abort', onCutOff);
             for (const stream of ['stdout', 'stderr'] as const) {
@@ -90,20 +100,24 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
     }
 
     const stop = (reason: 'timed_out' | 'stalled' | 'aborted' | 'cut_off', graceMs = opts.killGraceMs): void => {
+      // Exited already: its output may still be draining, but the run's end is known, and its group is gone.
+      if (exited) return;
       if (stopReason) {
-        // Already stopping, but a cut-off worker has no time for the rest of the grace.
-        if (reason === 'cut_off') child.killGroup('SIGKILL');
+        // Already stopping, and the agent has had its TERM: a cancel (Temporal may have given the attempt
+        // up already) or a cut-off worker does not wait out the rest of the grace.
+        child.killGroup('SIGKILL');
         return;
       }
       stopReason = reason;
+      disarm();
       child.killGroup('SIGTERM');
       killTimer = setTimeout(() => child.killGroup('SIGKILL'), graceMs);
     };
     const timeout = setTimeout(() => stop('timed_out'), opts.timeoutMs);
     // The idle limit restarts with every chunk of output: only silence kills, however long the run.
     const armIdle = (): void => {
-      if (opts.idleTimeoutMs === undefined || stopReason) return;
-      if (idleTimer) clearTimeout(idleTimer);
+      if (opts.idleTimeoutMs === undefined || stopReason || exited) return;
+      clearTimeout(idleTimer);
       idleTimer = setTimeout(() => stop('stalled'), opts.idleTimeoutMs);
     };
     armIdle();

@@ -111,7 +111,10 @@ const profileSchema = z
     envPassthrough: z.array(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/)).default(DEFAULT_ENV_PASSTHROUGH),
     /** Fixed variables set for the agent. */
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
-    /** Time between TERM and KILL when the run is stopped. */
+    /**
+     * Time between TERM and KILL when the run is stopped; the worker cuts it to what the attempt's
+     * start-to-close timeout leaves (activities/agent/fit-to-start-to-close.ts).
+     */
     killGraceSeconds: z.number().min(0).max(600).default(5),
   })
   .strict()

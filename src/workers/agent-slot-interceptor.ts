@@ -28,6 +28,16 @@ const drainingAnswer = (attempt: RunAgentInput): RunAgentOutput => ({
 
 /** The slot of each attempt under way, by its activity's context. */
 const slotsOfAttempts = new WeakMap<Context, AgentSlot>();
+/** When each attempt under way reached this worker (`performance.now()`), by its activity's context. */
+const arrivalsOfAttempts = new WeakMap<Context, number>();
+
+/**
+ * When the attempt of `ctx` reached this worker (`performance.now()`), before it waited in line for a
+ * slot: its start-to-close timeout runs from about then. Undefined outside an attempt seen here.
+ */
+export function attemptArrivedAt(ctx: Context): number | undefined {
+  return arrivalsOfAttempts.get(ctx);
+}
 
 /**
  * For the agent activity, once the agent's process has exited: its slot goes to the next agent now,
@@ -66,8 +76,9 @@ export function agentSlotInterceptor(pool: AgentSlotPool, heartbeatIntervalMs: n
           if (taskId !== undefined) pool.reserve(taskId);
           return prepared;
         }
-        const heartbeat = setInterval(() => ctx.heartbeat({ waitingForSlot: true }), heartbeatIntervalMs);
         const inLineSince = performance.now();
+        arrivalsOfAttempts.set(ctx, inLineSince);
+        const heartbeat = setInterval(() => ctx.heartbeat({ waitingForSlot: true }), heartbeatIntervalMs);
         let slot: AgentSlot;
         try {
           slot = await pool.take(ctx.info.taskQueue, taskId, ctx.cancellationSignal);

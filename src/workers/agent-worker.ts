@@ -17,7 +17,7 @@ import { AttemptUsageStore } from '../store/attempt-usage-store';
 import { EndedTaskStore } from '../store/ended-task-store';
 import { WorktreeStore } from '../store/worktree-store';
 import { runMain } from '../process/run-main';
-import { agentProcessEnded } from './agent-slot-interceptor';
+import { agentProcessEnded, attemptArrivedAt } from './agent-slot-interceptor';
 import { agentSlots } from './agent-slots';
 import { agentSpawn, spawnerBinary, type AgentSpawning } from './agent-spawn';
 import { createAgentWorkers } from './agent-workers';
@@ -122,6 +122,7 @@ runMain('agent-worker', () => {
           wakeSlotWaiter: slotWaiterWaker(pool, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
           saveWork: taskWorkSaver(gitOf(ctx.logger)),
           agentExited: agentProcessEnded,
+          arrivedAt: attemptArrivedAt,
           cutOff: contactOf(ctx),
           spawn: spawningOf(ctx.logger).spawn,
         }),

@@ -85,6 +85,9 @@ prompt ??= positional.length > 0 ? positional[positional.length - 1] : readStdin
 const lines = prompt.split('\n');
 const directives = lines.filter((l) => l.startsWith('@'));
 const sleep = (s) => new Promise((r) => setTimeout(r, s * 1000));
+// Node writes to a socket (agents get socket pairs) asynchronously, and process.exit drops what it has
+// not written yet: the stand-in writes synchronously, so that all it prints arrives, as a real CLI's does.
+for (const stream of [process.stdout, process.stderr]) stream._handle?.setBlocking?.(true);
 const out = (line) => process.stdout.write(`${line}\n`);
 const err = (line) => process.stderr.write(`${line}\n`);
 const json = (value) => out(JSON.stringify(value));

@@ -20,7 +20,7 @@ import { AttemptStore } from '../../src/store/attempt-store';
 import { AttemptUsageStore } from '../../src/store/attempt-usage-store';
 import { PlanStore } from '../../src/store/plan-store';
 import { WorktreeStore } from '../../src/store/worktree-store';
-import { agentProcessEnded } from '../../src/workers/agent-slot-interceptor';
+import { agentProcessEnded, attemptArrivedAt } from '../../src/workers/agent-slot-interceptor';
 import { createAgentWorkers } from '../../src/workers/agent-workers';
 import { slotWaiterWaker } from '../../src/workers/slot-waiter-waker';
 import { workerQueueFor } from '../../src/workers/worker-queue';
@@ -147,6 +147,7 @@ export async function runAgentWorker(
       wakeSlotWaiter: slotWaiterWaker(h.pool, h.client),
       saveWork: taskWorkSaver(),
       agentExited: agentProcessEnded,
+      arrivedAt: attemptArrivedAt,
     }),
     ...createWorktreeActivities({
       worktreeRoot: options.worktreeRoot ?? join(tmpdir(), 'atelier-test-worktrees', randomUUID()),

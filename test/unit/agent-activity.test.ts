@@ -6,18 +6,19 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ActivityCancellationDetails, ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger } from '@temporalio/worker';
+import { DefaultLogger, type LogEntry } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { createAgentActivities, type AgentActivityDeps } from '../../activities';
 import { FRESH_START_MS } from '../../activities/agent/agent.activities';
+import { FINAL_WRITES_MS } from '../../activities/agent/fit-to-start-to-close';
 import { loadAgentsFile } from '../../src/config/agents-file';
 import { AdmissionStore } from '../../src/store/admission-store';
 import { AttemptStore } from '../../src/store/attempt-store';
 import { AttemptUsageStore } from '../../src/store/attempt-usage-store';
-import type { RunAgentInput } from '../../workflows/definitions';
+import type { RunAgentInput, RunAgentOutput } from '../../workflows/definitions';
 import { attemptRows, insertTask, storedLogs } from '../support/task-rows';
 import { TEST_AGENTS_FILE, testEnv } from '../support/test-env';
-import { processAlive, waitFor } from '../support/wait-for';
+import { processAlive, waitFor, within } from '../support/wait-for';
 
 /** A heartbeat's details: `starting` alone while the attempt is being opened. */
 interface Progress {
@@ -29,9 +30,14 @@ interface Progress {
 
 const WORKER = 'agent-activity-test';
 
-/** The SDK logs every failed activity as a warning; here failing is what most tests ask for. */
-const mockEnvironment = (): MockActivityEnvironment =>
-  new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+/**
+ * The SDK logs every failed activity as a warning; here failing is what most tests ask for. The
+ * start-to-close timeout leaves these tests' agents their whole time limit and kill grace.
+ */
+const mockEnvironment = (
+  startToCloseTimeoutMs = 10 * 60_000,
+  logger = new DefaultLogger('ERROR'),
+): MockActivityEnvironment => new MockActivityEnvironment({ startToCloseTimeoutMs }, { logger });
 
 /** Waits until the stand-in agent has written its pid to `file`, and returns it. */
 const agentStarted = (file: string): Promise<number> =>
@@ -132,6 +138,52 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     assert.equal(attempt?.output, 'first line\nsecond line\n');
     assert.ok(attempt?.finished_at instanceof Date);
     assert.deepEqual(await storedLogs(pool, taskId, 1), { stdout: 'first line\nsecond line\n', stderr: 'a warning\n' });
+  });
+
+  it('stores and answers the end of an output longer than it keeps, where a text agent prints its last words', async () => {
+    const taskId = await insertTask(pool, { prompt: '@bytes 9000000\n@print DONE' });
+    const result = await mockEnvironment().run(runAgent, input(taskId));
+    const { outputBytes, outputTail } = result as RunAgentOutput;
+    assert.equal(outputBytes, 9_000_000 + 'DONE\n'.length);
+    assert.equal(outputTail, `${'x'.repeat(2048 - 'DONE\n'.length)}DONE\n`);
+    const output = (await attemptRows(pool, taskId))[0]?.output ?? '';
+    assert.equal(output.length, 8 * 1024 * 1024);
+    assert.ok(output.endsWith('xDONE\n'), `the stored output ends with ${JSON.stringify(output.slice(-20))}`);
+  });
+
+  it('kills an agent that ignores SIGTERM before Temporal times its attempt out, whatever its kill grace', async () => {
+    const agents = loadAgentsFile(TEST_AGENTS_FILE);
+    const standIn = agents.agents['stand-in'] as (typeof agents.agents)[string];
+    const slowToDie = { ...standIn, killGraceSeconds: 600 };
+    const { runAgent: run } = activities({
+      agents: { ...agents, agents: { ...agents.agents, 'slow-to-die': slowToDie } },
+    });
+    const warnings: LogEntry[] = [];
+    const logger = new DefaultLogger('WARN', (entry) => warnings.push(entry));
+    // The attempt's start-to-close timeout leaves 1 s for the grace after the agent's 1 s time limit.
+    const startToCloseMs = 1_000 + 1_000 + FINAL_WRITES_MS;
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const taskId = await insertTask(pool, { prompt: `@ignore-term\n@pidfile ${pidFile}\n@hang`, agent: 'slow-to-die' });
+    const running = mockEnvironment(startToCloseMs, logger).run(
+      run,
+      input(taskId, { agent: 'slow-to-die', timeoutSeconds: 1 }),
+    );
+    running.catch(() => undefined);
+    const pid = await agentStarted(pidFile);
+    try {
+      await within('the attempt', startToCloseMs, rejectsWithType(running, 'timeout', false));
+      assert.equal(processAlive(pid), false, 'the agent outlived its attempt');
+    } finally {
+      if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    // Said once for the agent, not for each of its attempts.
+    const next = await insertTask(pool, { prompt: '@print done', agent: 'slow-to-die' });
+    await mockEnvironment(startToCloseMs, logger).run(run, input(next, { agent: 'slow-to-die', timeoutSeconds: 1 }));
+    const cuts = warnings.filter((w) => /kill grace is cut/.test(w.message));
+    assert.equal(cuts.length, 1, JSON.stringify(warnings.map((w) => w.message)));
+    assert.equal(cuts[0]?.meta?.agent, 'slow-to-die');
+    assert.equal(cuts[0]?.meta?.killGraceSeconds, 600);
+    assert.ok(Number(cuts[0]?.meta?.killGraceMs) <= 1_000, `grace used: ${String(cuts[0]?.meta?.killGraceMs)} ms`);
   });
 
   describe("with a secret in the agent's environment", () => {

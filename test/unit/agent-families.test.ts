@@ -84,8 +84,9 @@ const FAMILIES: Record<string, { cases: string[]; extra?: Record<string, Case> }
   },
 };
 
+/** A start-to-close timeout that leaves these tests' agents their whole time limit and kill grace. */
 const mockEnvironment = (): MockActivityEnvironment =>
-  new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+  new MockActivityEnvironment({ startToCloseTimeoutMs: 10 * 60_000 }, { logger: new DefaultLogger('ERROR') });
 
 describe('agent families through the stand-in agent', { timeout: 60_000 }, () => {
   let pool: Pool;
@@ -252,6 +253,13 @@ agents:
     const ticks = Array.from({ length: 20 }, () => '@print tick\n@sleep 0.3').join('\n');
     const { stored } = await attempt('stalling', ticks, 1);
     assert.equal(stored.failure_class, 'timeout');
+  });
+
+  it('gemini-json: finds the report at the end of an output longer than the parser keeps', async () => {
+    const { stored } = await attempt('gemini-json', '@bytes 17000000\n@print the answer');
+    assert.equal(stored.failure_class, 'succeeded', stored.error ?? '');
+    assert.equal(stored.result_text, 'the answer');
+    assert.equal(stored.input_tokens, '1200');
   });
 
   it("classifies by a profile's own error patterns", async () => {

@@ -5,7 +5,7 @@ import { CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger, type SlotReserveContext } from '@temporalio/worker';
 import { AgentSlotPool, WorkerDraining } from '../../src/workers/agent-slot-pool';
-import { agentProcessEnded, agentSlotInterceptor } from '../../src/workers/agent-slot-interceptor';
+import { agentProcessEnded, agentSlotInterceptor, attemptArrivedAt } from '../../src/workers/agent-slot-interceptor';
 import type { RunAgentInput, RunAgentOutput } from '../../workflows/definitions';
 import { waitFor } from '../support/wait-for';
 
@@ -33,15 +33,24 @@ describe('agent slot interceptor', () => {
     const release = await pool.take(SHARED, undefined, new AbortController().signal);
     const { env, heartbeats } = environment(pool, 'runAgent');
     let started = false;
+    let arrivedAt: number | undefined;
+    const beforeLine = performance.now();
     const run = env.run(async () => {
       started = true;
+      arrivedAt = attemptArrivedAt(Context.current());
       return 'ran';
     });
     await waitFor('heartbeats while in line', () => heartbeats.length >= 2);
     assert.equal(started, false, 'the attempt waits for the slot');
     assert.deepEqual(heartbeats[0], { waitingForSlot: true });
+    const released = performance.now();
     release();
     assert.equal(await run, 'ran');
+    // Its start-to-close timeout ran while it waited: the attempt knows when it arrived, not when it started.
+    assert.ok(
+      arrivedAt !== undefined && arrivedAt >= beforeLine && arrivedAt < released,
+      `arrived at ${arrivedAt}, in line from ${beforeLine} to ${released}`,
+    );
     const count = heartbeats.length;
     await pool.take(SHARED, undefined, AbortSignal.timeout(1000));
     assert.equal(heartbeats.length, count, 'no heartbeats once it has the slot');

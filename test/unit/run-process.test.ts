@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Invocation } from '../../activities/agent/build-invocation';
-import { spawnDirectly, type SpawnAgent, type SpawnEnd } from '../../activities/agent/agent-process';
+import { spawnDirectly, type AgentProcess, type SpawnAgent, type SpawnEnd } from '../../activities/agent/agent-process';
 import { AgentSpawner } from '../../activities/agent/agent-spawner';
 import type { OutputStream } from '../../activities/agent/parsers/types';
 import { runProcess, type CutOff, type ProcessEnd } from '../../activities/agent/run-process';
@@ -88,6 +88,18 @@ const signalQuietly = (pid: number): void => {
 const waitDead = (pid: number, what: string): Promise<true> =>
   waitFor(`${what} (pid ${pid}) to be gone`, () => !processAlive(pid), { timeoutMs: 5_000, intervalMs: 20 });
 
+/** `spawn`, calling `onExit` right after the run has learnt that its agent exited. */
+const onAgentExit =
+  (spawn: SpawnAgent, onExit: () => void): SpawnAgent =>
+  (request, events) =>
+    spawn(request, {
+      ...events,
+      exit: () => {
+        events.exit();
+        onExit();
+      },
+    });
+
 /** Both ways of starting an agent: from the worker itself, and through the spawner helper (infra/spawner). */
 const spawner = new AgentSpawner(DEFAULT_SPAWNER_BINARY);
 const SPAWNS: [string, SpawnAgent][] = [
@@ -155,6 +167,44 @@ for (const [how, spawn] of SPAWNS)
       }
     });
 
+    it('ends as the agent did when its timeout passes while a process it left still holds its output', async () => {
+      const escapedPidFile = join(dir, `escaped-${randomUUID()}`);
+      const timeoutMs = 2_000;
+      const started = Date.now();
+      let doneAfterMs = Infinity;
+      // It exits about 1 s in; the process it left holds its output until killed 2 s after that exit.
+      const r = await run(standIn(`@escape-child ${escapedPidFile}\n@sleep 1\n@print done`), {
+        timeoutMs,
+        onText: (stream, text) => {
+          if (stream === 'stdout' && text.includes('done')) doneAfterMs = Date.now() - started;
+        },
+      });
+      try {
+        assert.ok(doneAfterMs < timeoutMs, `the agent finished ${doneAfterMs} ms in, not before its timeout`);
+        assert.ok(r.elapsedMs > timeoutMs, `the run ended ${r.elapsedMs} ms in, before its timeout passed`);
+        assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+      } finally {
+        signalQuietly(readPid(escapedPidFile));
+      }
+    });
+
+    it('ends as the agent did when a cancel comes after its exit, while a process it left still holds its output', async () => {
+      const escapedPidFile = join(dir, `escaped-${randomUUID()}`);
+      const abort = new AbortController();
+      const r = await runOn(
+        onAgentExit(spawn, () => abort.abort()),
+        standIn(`@escape-child ${escapedPidFile}\n@print done`),
+        { signal: abort.signal },
+      );
+      try {
+        assert.ok(abort.signal.aborted, 'the cancel came');
+        assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+        assert.equal(r.stdout, 'done\n');
+      } finally {
+        signalQuietly(readPid(escapedPidFile));
+      }
+    });
+
     it("kills the whole group of a process that holds the agent's output and does not lead its group", async () => {
       const holderPidFile = join(dir, `holder-${randomUUID()}`);
       const memberPidFile = join(dir, `member-${randomUUID()}`);
@@ -173,6 +223,53 @@ for (const [how, spawn] of SPAWNS)
         signalQuietly(readPid(holderPidFile));
         signalQuietly(readPid(memberPidFile));
       }
+    });
+
+    it('kills what an agent left in its process group when the agent exits, with no signal from the worker', async () => {
+      const childPidFile = join(dir, `grandchild-${randomUUID()}`);
+      let exited = false;
+      try {
+        // The spawn alone: no runProcess.
+        const end = await new Promise<SpawnEnd>((resolve) => {
+          spawn(
+            { file: STAND_IN_AGENT, args: [], env: { PATH }, stdin: `@spawn-child ${childPidFile}\n@exit 0` },
+            { output: () => undefined, exit: () => (exited = true), close: resolve },
+          );
+        });
+        assert.deepEqual(end, { kind: 'exited', exitCode: 0 });
+        assert.ok(exited, 'the exit was reported before the close');
+        await waitDead(readPid(childPidFile), 'the grandchild the agent left running');
+      } finally {
+        if (existsSync(childPidFile)) signalQuietly(readPid(childPidFile));
+      }
+    });
+
+    it("signals nothing once the agent has exited: its group's id may have passed to another process", async () => {
+      const sent: unknown[][] = [];
+      const kill = process.kill;
+      let agent: AgentProcess | undefined;
+      const end = await new Promise<SpawnEnd>((resolve) => {
+        agent = spawn(
+          { file: STAND_IN_AGENT, args: [], env: { PATH }, stdin: '@print done' },
+          {
+            output: () => undefined,
+            exit: () => {
+              process.kill = (...args: Parameters<typeof process.kill>) => {
+                sent.push(args);
+                return true;
+              };
+              try {
+                agent?.killGroup('SIGTERM');
+              } finally {
+                process.kill = kill;
+              }
+            },
+            close: resolve,
+          },
+        );
+      });
+      assert.deepEqual(end, { kind: 'exited', exitCode: 0 });
+      assert.deepEqual(sent, []);
     });
 
     it('kills the process when its abort signal fires', async () => {
@@ -221,6 +318,32 @@ for (const [how, spawn] of SPAWNS)
         afterAbortMs >= killGraceMs - 20,
         `ended ${afterAbortMs} ms after SIGTERM, before the ${killGraceMs} ms grace`,
       );
+      assertGone(readPid(pidFile));
+    });
+
+    it('kills an agent that ignores SIGTERM at once when a cancel comes while its timeout stops it', async () => {
+      const pidFile = join(dir, `agent-${randomUUID()}`);
+      const abort = new AbortController();
+      let cancelledAt = 0;
+      // A shell that says when SIGTERM reaches it, and runs on.
+      const script = 'echo $$ > "$0"; trap "echo got TERM" TERM; while :; do sleep 0.05; done';
+      const r = await run(
+        { file: '/bin/sh', args: ['-c', script, pidFile], env: { PATH }, stdin: '' },
+        {
+          timeoutMs: 300,
+          killGraceMs: 8_000,
+          signal: abort.signal,
+          onText: (stream, text) => {
+            if (stream !== 'stdout' || !text.includes('got TERM') || cancelledAt > 0) return;
+            cancelledAt = Date.now();
+            abort.abort();
+          },
+        },
+      );
+      assert.ok(cancelledAt > 0, 'the timeout sent SIGTERM');
+      assert.deepEqual(r.end, { kind: 'timed_out' });
+      const afterCancelMs = Date.now() - cancelledAt;
+      assert.ok(afterCancelMs < 4_000, `the agent outlived the cancel by ${afterCancelMs} ms: it waited out the grace`);
       assertGone(readPid(pidFile));
     });
 
@@ -393,27 +516,6 @@ describe('AgentSpawner', { timeout: 30_000 }, () => {
     assert.equal(r.end.kind, 'spawn_failed');
     assert.equal(r.end.kind === 'spawn_failed' ? r.end.code : '', 'ESPAWNER');
     assert.equal(lost.length, 1);
-  });
-
-  it('kills what an agent left in its process group when the agent exits, with no signal from the worker', async () => {
-    const own = new AgentSpawner(DEFAULT_SPAWNER_BINARY);
-    const childPidFile = join(dir, `grandchild-${randomUUID()}`);
-    let exited = false;
-    try {
-      // The spawner alone: no runProcess, whose exit handler would signal the group itself.
-      const end = await new Promise<SpawnEnd>((resolve) => {
-        own.spawn(
-          { file: STAND_IN_AGENT, args: [], env: { PATH }, stdin: `@spawn-child ${childPidFile}\n@exit 0` },
-          { output: () => undefined, exit: () => (exited = true), close: resolve },
-        );
-      });
-      assert.deepEqual(end, { kind: 'exited', exitCode: 0 });
-      assert.ok(exited, 'the exit was reported before the close');
-      await waitDead(readPid(childPidFile), 'the grandchild the agent left running');
-    } finally {
-      if (existsSync(childPidFile)) signalQuietly(readPid(childPidFile));
-      own.close();
-    }
   });
 
   it("kills its agents' whole process groups when the worker dies by SIGKILL", async () => {

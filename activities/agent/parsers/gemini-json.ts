@@ -1,11 +1,19 @@
 import { FAILURE_CLASSES } from '../../../workflows/definitions';
 import { resetTimeIn } from './reset-time';
 import { geminiErrorClass, geminiExitCodeClass } from './gemini-common';
+import { Tail } from './line-splitter';
 import type { OutputParser, ParsedOutput } from './types';
 
+/**
+ * Of stdout and of stderr, the end kept: where the report is, after whatever the CLI printed before it.
+ * A longer output loses its start, never its report.
+ */
 const MAX_JSON_CHARS = 16 * 1024 * 1024;
 
-/** The last top-level JSON object in `text`: the CLI may print warnings before it. */
+/**
+ * The JSON object that ends `text`, beginning at its first "{" or at one that starts a line: the CLI
+ * may print warnings before it (and a kept end may begin partway through anything).
+ */
 function lastJsonObject(text: string): Record<string, unknown> | undefined {
   const trimmed = text.trim();
   for (let at = trimmed.indexOf('{'); at !== -1; at = trimmed.indexOf('\n{', at + 1)) {
@@ -41,18 +49,16 @@ interface ModelStats {
  * names the kind (see gemini-common.ts).
  */
 export function geminiJsonParser(): OutputParser {
-  let stdout = '';
-  let stderr = '';
+  const kept = { stdout: new Tail(MAX_JSON_CHARS), stderr: new Tail(MAX_JSON_CHARS) };
   return {
     hasFinalRecord: true,
     exitCodeClass: geminiExitCodeClass,
     push(stream, text) {
-      if (stream === 'stdout' && stdout.length < MAX_JSON_CHARS) stdout += text;
-      if (stream === 'stderr' && stderr.length < MAX_JSON_CHARS) stderr += text;
+      kept[stream].push(text);
     },
     finish(): ParsedOutput {
-      const out = lastJsonObject(stdout);
-      const err = lastJsonObject(stderr);
+      const out = lastJsonObject(kept.stdout.toString());
+      const err = lastJsonObject(kept.stderr.toString());
       const report = out ?? err;
       if (!report) return { final: false };
       const models = (Object.values(((report.stats ?? {}) as { models?: object }).models ?? {}) as unknown[]).filter(

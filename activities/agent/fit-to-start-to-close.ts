@@ -1,0 +1,25 @@
+/**
+ * Kept at the end of an attempt's start-to-close timeout for what follows its agent's KILL: the drain
+ * of its output (3 s when a process that left the agent's group holds it) and the attempt's records.
+ */
+export const FINAL_WRITES_MS = 10_000;
+
+/** How long an agent may run, and how long it may take to go once stopped. */
+export interface StopLimits {
+  /** The agent's own time limit, from its start. */
+  timeoutMs: number;
+  /** Between its TERM and its KILL. */
+  killGraceMs: number;
+}
+
+/**
+ * `wanted`, cut to fit in `leftMs`: what is left of the attempt's start-to-close timeout, less
+ * FINAL_WRITES_MS. Once that timeout passes, Temporal runs the next attempt (or the chain's next agent)
+ * in the same workdir whether or not this agent still runs, so the agent's process group must have had
+ * its KILL by then. The kill grace is cut first (the timeout's margin is there for it, and only a long
+ * grace overruns it), then the time limit (left short by a long wait for a slot).
+ */
+export function fitToStartToClose(wanted: StopLimits, leftMs: number): StopLimits {
+  const timeoutMs = Math.max(0, Math.min(wanted.timeoutMs, leftMs));
+  return { timeoutMs, killGraceMs: Math.max(0, Math.min(wanted.killGraceMs, leftMs - timeoutMs)) };
+}
