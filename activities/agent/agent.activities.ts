@@ -23,7 +23,7 @@ import { Tail } from './parsers/line-splitter';
 import { runOllama } from './run-ollama';
 import type { SpawnAgent } from './agent-process';
 import { runProcess, type CutOff } from './run-process';
-import { FINAL_WRITES_MS, fitToStartToClose, type StopLimits } from './fit-to-start-to-close';
+import { fitToStartToClose, type StopLimits } from './fit-to-start-to-close';
 import { SecretRedactor } from './secret-redactor';
 import { isDirectory } from '../../src/fs/is-directory';
 
@@ -340,6 +340,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         stdoutTail,
         stderrTail,
         outputBytes,
+        timeoutMs: limits.timeoutMs,
       });
     } finally {
       clearInterval(heartbeat);
@@ -357,7 +358,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       timeoutMs: input.timeoutSeconds * 1000,
       killGraceMs: isProcess ? profile.killGraceSeconds * 1000 : 0,
     };
-    const leftMs = arrivedAt + ctx.info.startToCloseTimeoutMs - FINAL_WRITES_MS - performance.now();
+    const leftMs = arrivedAt + ctx.info.startToCloseTimeoutMs - performance.now();
     const limits = fitToStartToClose(wanted, leftMs);
     if (limits.killGraceMs < wanted.killGraceMs && !graceCutSaid.has(input.agent)) {
       graceCutSaid.add(input.agent);
@@ -395,6 +396,8 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       stdoutTail: Tail;
       stderrTail: Tail;
       outputBytes: number;
+      /** The agent's time limit, as cut to its attempt's start-to-close (`stopLimits`). */
+      timeoutMs: number;
     },
   ): Promise<RunAgentOutput> {
     const ctx = Context.current();
@@ -407,7 +410,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       stdoutTail: stdoutTail.toString(),
       stderrTail: stderrTail.toString(),
       profilePatterns: patterns.get(input.agent) ?? [],
-      timeoutSeconds: input.timeoutSeconds,
+      timeoutSeconds: Math.round(run.timeoutMs / 100) / 10,
       idleSeconds: profile.idleSeconds,
       cancelRequested: ctx.cancellationDetails?.cancelRequested === true,
     });

@@ -10,7 +10,7 @@ import { DefaultLogger, type LogEntry } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { createAgentActivities, type AgentActivityDeps } from '../../activities';
 import { FRESH_START_MS } from '../../activities/agent/agent.activities';
-import { FINAL_WRITES_MS } from '../../activities/agent/fit-to-start-to-close';
+import { fitToStartToClose } from '../../activities/agent/fit-to-start-to-close';
 import { loadAgentsFile } from '../../src/config/agents-file';
 import { AdmissionStore } from '../../src/store/admission-store';
 import { AttemptStore } from '../../src/store/attempt-store';
@@ -160,8 +160,9 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     });
     const warnings: LogEntry[] = [];
     const logger = new DefaultLogger('WARN', (entry) => warnings.push(entry));
-    // The attempt's start-to-close timeout leaves 1 s for the grace after the agent's 1 s time limit.
-    const startToCloseMs = 1_000 + 1_000 + FINAL_WRITES_MS;
+    // The attempt's start-to-close timeout leaves a few seconds for the grace after the agent's 1 s time limit.
+    const startToCloseMs = 8_000;
+    const graceLeft = fitToStartToClose({ timeoutMs: 1_000, killGraceMs: 600_000 }, startToCloseMs).killGraceMs;
     const pidFile = join(dir, `agent-${randomUUID()}`);
     const taskId = await insertTask(pool, { prompt: `@ignore-term\n@pidfile ${pidFile}\n@hang`, agent: 'slow-to-die' });
     const running = mockEnvironment(startToCloseMs, logger).run(
@@ -183,7 +184,8 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     assert.equal(cuts.length, 1, JSON.stringify(warnings.map((w) => w.message)));
     assert.equal(cuts[0]?.meta?.agent, 'slow-to-die');
     assert.equal(cuts[0]?.meta?.killGraceSeconds, 600);
-    assert.ok(Number(cuts[0]?.meta?.killGraceMs) <= 1_000, `grace used: ${String(cuts[0]?.meta?.killGraceMs)} ms`);
+    assert.ok(graceLeft < 600_000);
+    assert.ok(Number(cuts[0]?.meta?.killGraceMs) <= graceLeft, `grace used: ${String(cuts[0]?.meta?.killGraceMs)} ms`);
   });
 
   describe("with a secret in the agent's environment", () => {

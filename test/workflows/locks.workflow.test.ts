@@ -319,17 +319,25 @@ describe('file locks', { timeout: 120_000 }, () => {
     }
   });
 
-  it('takes back the locks of a task whose workflow timed out', async () => {
+  it("stops a holder's agent before its workflow's deadline, records it, and passes its locks on", async () => {
     const queues = await freshQueues();
     const repo = freshRepo();
-    const holder = await startTask(queues, repo, ['src/**'], '@hang', { workflowExecutionTimeout: '3 seconds' });
+    // Temporal cuts the attempt's start-to-close to the workflow's deadline: the agent is stopped before.
+    const holder = await startTask(queues, repo, ['src/**'], '@hang', { workflowExecutionTimeout: '4 seconds' });
     await waitFor('the holder to run', async () => (await spanOf(holder.taskId)) !== undefined);
     const next = await startTask(queues, repo, ['src/main.ts'], 'next');
-    await waitFor('the next task to wait', async () => (await tableTasks(repo)).waiters.length === 1);
     assert.equal(await ended(holder), 'failed');
     assert.equal(await ended(next), 'succeeded');
+    const [holderRun, nextRun] = await Promise.all([holder.handle.describe(), next.handle.describe()]);
+    assert.equal(holderRun.status.name, 'FAILED', 'the holder ended before its deadline, not timed out');
+    const row = await h.pool.query<{ status: string; error_class: string }>(
+      'SELECT status, error_class FROM tasks WHERE id = $1',
+      [holder.taskId],
+    );
+    assert.deepEqual(row.rows[0], { status: 'failed', error_class: 'timeout' });
     const [sh, sn] = (await Promise.all([spanOf(holder.taskId), spanOf(next.taskId)])) as [Span, Span];
-    assert.ok(sn.start >= sh.start + 2500, 'the next task ran only after the holder timed out');
+    assert.ok(nextRun.startTime.getTime() < sh.end, 'the next task was there while the holder held its locks');
+    assert.ok(sn.start >= sh.end, 'the next task ran only after the holder was stopped');
   });
 
   it('keeps its table across continue-as-new: exclusion holds, waiters keep their turn', async () => {
