@@ -407,6 +407,34 @@ describe('the atelier CLI against older or flaky servers', { timeout: 120_000 },
     assert.equal(r.code, 0, shown(r));
   });
 
+  it('top rides out an API that restarts once it has shown a snapshot, and says so', async () => {
+    const dashboard = dashboardOf(1);
+    let asked = 0;
+    handler = (req, res) => {
+      if (req.url !== '/v1/dashboard') return noRoute(req, res);
+      asked += 1;
+      // The second and third updates meet a proxy whose API is away.
+      if (asked === 2 || asked === 3) {
+        res.writeHead(502, { 'content-type': 'text/html' });
+        return res.end('<html>bad gateway</html>');
+      }
+      dashboard(req, res);
+    };
+    const running = startCli(['top', '--json', '--interval', '0.5'], { ATELIER_URL: url });
+    const lines = () =>
+      running
+        .stdout()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => Object.keys(JSON.parse(l) as object)[0]);
+    await waitFor('a snapshot after the API is back', () => lines().length >= 4);
+    running.child.kill('SIGINT');
+    const r = await exited(running, 'top to quit on Ctrl-C');
+    assert.equal(r.code, 0, shown(r));
+    assert.deepEqual(lines().slice(0, 4), ['dashboard', 'error', 'error', 'dashboard']);
+    assert.match(r.stdout, /"error":"GET \/v1\/dashboard answered 502[^"]*; trying again every 0.5 s"/);
+  });
+
   it('top prints every row when its output is not a terminal', async () => {
     handler = dashboardOf(80);
     const r = await atelier(['top', '--once']);

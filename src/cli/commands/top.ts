@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { DashboardSnapshot } from '../../api/dashboard/snapshot';
 import { ApiError } from '../api-client';
+import { isTransient } from '../retry';
 import type { Cli } from '../context';
 import { EXIT } from '../exit-codes';
 import { durationText, table } from '../format';
@@ -98,9 +99,27 @@ const top: Action = async (cli, opts: { interval: number; once?: boolean }) => {
     cli.io.stdin.resume();
     cli.out('\x1b[?1049h\x1b[?25l');
   }
+  // Once a snapshot has been shown, an API that restarts (refused connections, a proxy's 502-504)
+  // interrupts the view, not ends it: the next update comes after the interval as ever. A first
+  // request that fails is most likely a wrong URL, said at once.
+  let shownOne = false;
   try {
     for (;;) {
-      const snapshot = await snapshotOf(cli, signal);
+      let snapshot: DashboardSnapshot;
+      try {
+        snapshot = await snapshotOf(cli, signal);
+      } catch (err) {
+        if (opts.once || !shownOne || signal.aborted || !isTransient(err)) throw err;
+        const failed =
+          err instanceof ApiError ? `${err.method} ${err.path} answered ${err.status}` : (err as Error).message;
+        const message = `${failed}; trying again every ${opts.interval} s`;
+        if (cli.json) cli.printJsonLine({ error: message });
+        else if (interactive) cli.out(`\x1b[H\x1b[2JAtelier  ${cli.api.baseUrl}  ${message}\n(q to quit)`);
+        else cli.note(`atelier: ${message}`);
+        await delay(opts.interval * 1000, undefined, { signal });
+        continue;
+      }
+      shownOne = true;
       // The workers endpoint has more (slots, status); servers without it still get a picture.
       const workers = await fetchWorkers(cli, { signal }).catch(() => undefined);
       signal.throwIfAborted();
