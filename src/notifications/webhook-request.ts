@@ -1,7 +1,7 @@
 import { unescape } from 'node:querystring';
 import type { ClaimedNotification } from './notification-store';
 import type { WebhookBody } from './notification-types';
-import { signBody } from './signing';
+import { signBody, signTimestamped } from './signing';
 import type { WebhookTarget } from './webhook-target';
 
 export interface WebhookRequest {
@@ -10,10 +10,11 @@ export interface WebhookRequest {
 }
 
 /**
- * The body and headers of one notification's delivery. Everything comes from its stored row, so every
- * retry sends the same bytes under the same delivery id.
+ * The body and headers of one notification's delivery, sent at `nowMs`. The body comes from its stored
+ * row, so every retry sends the same bytes under the same delivery id; only the timestamped signature
+ * changes, with the time of the send.
  */
-export function webhookRequest(n: ClaimedNotification, secret: string): WebhookRequest {
+export function webhookRequest(n: ClaimedNotification, secret: string, nowMs = Date.now()): WebhookRequest {
   const payload: WebhookBody = { id: n.id, type: n.type, occurredAt: n.createdAt.toISOString(), data: n.data };
   const body = JSON.stringify(payload);
   return {
@@ -24,6 +25,7 @@ export function webhookRequest(n: ClaimedNotification, secret: string): WebhookR
       'x-atelier-event': n.type,
       'x-atelier-delivery': n.id,
       'x-atelier-signature': signBody(body, secret),
+      'x-atelier-timestamped-signature': signTimestamped(body, secret, Math.floor(nowMs / 1000)),
     },
   };
 }

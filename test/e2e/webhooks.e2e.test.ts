@@ -3,7 +3,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
-import { verifySignature } from '../../src/notifications/signing';
+import { verifySignature, verifyTimestamped } from '../../src/notifications/signing';
 import { call, submit, waitForEnd } from '../support/http-api';
 import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
 import { startStack, type Stack } from '../support/stack';
@@ -126,6 +126,11 @@ describe('webhook notifications', { timeout: 180_000 }, () => {
     assert.match(String(got.headers['x-atelier-signature']), /^sha256=[0-9a-f]{64}$/);
     assert.ok(verifySignature(got.raw, SECRET, got.headers['x-atelier-signature'] as string), 'valid signature');
     assert.ok(!verifySignature(got.raw, 'another-secret', got.headers['x-atelier-signature'] as string));
+    const stamped = got.headers['x-atelier-timestamped-signature'] as string;
+    assert.ok(
+      verifyTimestamped(got.raw, SECRET, stamped, Date.now() / 1000),
+      `valid timestamped signature: ${stamped}`,
+    );
     assert.ok(!Number.isNaN(Date.parse(got.body.occurredAt)));
     assert.deepEqual(got.body.data, {
       taskId: id,

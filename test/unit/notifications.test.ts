@@ -9,7 +9,7 @@ import { ConfigError, loadConfig } from '../../src/config/env';
 import { retryDelayMs, WEBHOOK_RETRY } from '../../src/notifications/backoff';
 import { NotificationStore, type ClaimedNotification } from '../../src/notifications/notification-store';
 import { enqueueNotification } from '../../src/notifications/outbox';
-import { signBody, verifySignature } from '../../src/notifications/signing';
+import { signBody, signTimestamped, verifySignature, verifyTimestamped } from '../../src/notifications/signing';
 import { WebhookDispatcher, type WebhookDispatcherOptions } from '../../src/notifications/webhook-dispatcher';
 import { postWebhook, webhookRequest } from '../../src/notifications/webhook-request';
 import { webhookTargets, type WebhookTarget } from '../../src/notifications/webhook-target';
@@ -74,11 +74,35 @@ describe('webhook signing', () => {
     assert.equal(verifySignature(body, 'k', 'sha256=00'), false);
   });
 
-  it('sends the same bytes, id and signature on every retry of a notification', () => {
+  it('signs the time of a delivery with its body, and accepts it only near that time', () => {
+    const body = '{"a":1}';
+    const at = 1_765_000_000;
+    const header = signTimestamped(body, 'k', at);
+    const expected = createHmac('sha256', 'k').update(`${at}.${body}`).digest('hex');
+    assert.equal(header, `t=${at},sha256=${expected}`);
+    assert.equal(verifyTimestamped(body, 'k', header, at + 299), true);
+    assert.equal(verifyTimestamped(body, 'k', header, at - 299), true);
+    assert.equal(verifyTimestamped(body, 'k', header, at + 301), false, 'replayed later');
+    assert.equal(verifyTimestamped('{"a":2}', 'k', header, at), false);
+    assert.equal(verifyTimestamped(body, 'other', header, at), false);
+    assert.equal(
+      verifyTimestamped(body, 'k', header.replace(`t=${at}`, `t=${at + 600}`), at + 600),
+      false,
+      'time changed',
+    );
+    assert.equal(verifyTimestamped(body, 'k', undefined, at), false);
+  });
+
+  it('sends the same bytes, id and signature on every retry of a notification, and the time of each', () => {
     const n = notification;
-    const first = webhookRequest(n, 'k');
-    const retry = webhookRequest({ ...n, attempts: 3 }, 'k');
-    assert.deepEqual(retry, first);
+    const sentAt = Date.UTC(2026, 0, 2, 3, 5);
+    const first = webhookRequest(n, 'k', sentAt);
+    const retry = webhookRequest({ ...n, attempts: 3 }, 'k', sentAt + 60_000);
+    const { 'x-atelier-timestamped-signature': firstStamp, ...firstRest } = first.headers;
+    const { 'x-atelier-timestamped-signature': retryStamp, ...retryRest } = retry.headers;
+    assert.deepEqual({ ...retry, headers: retryRest }, { ...first, headers: firstRest });
+    assert.equal(firstStamp, signTimestamped(first.body, 'k', sentAt / 1000));
+    assert.equal(retryStamp, signTimestamped(first.body, 'k', sentAt / 1000 + 60));
     assert.deepEqual(JSON.parse(first.body), {
       id: n.id,
       type: 'task.failed',
