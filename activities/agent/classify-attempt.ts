@@ -11,7 +11,7 @@ export interface AttemptVerdict {
 export interface VerdictInput {
   end: RunEnd;
   parsed: ParsedOutput;
-  parser: Pick<OutputParser, 'exitCodeClass' | 'hasFinalRecord'>;
+  parser: Pick<OutputParser, 'exitCodeClass' | 'hasFinalRecord' | 'anyCommand'>;
   /** The last part of stdout and stderr, for patterns. */
   stdoutTail: string;
   stderrTail: string;
@@ -35,6 +35,24 @@ const PROGRAM_CANNOT_RUN = new Set([
   'ENAMETOOLONG',
 ]);
 
+/**
+ * Of the stderr of any command (not an agent CLI), the non-empty lines the built-in patterns read: the
+ * last, where a program prints the error that ended it. The lines before are its work, and a test
+ * runner's "AuthenticationError" or a build's retried "connection error" there must not move the task to
+ * the next agent, nor count toward opening the agent's breaker. A fatal error followed by a long stack
+ * trace is missed, and the run is `nonzero_exit`: retried, the safe side.
+ */
+const ANY_COMMAND_STDERR_LINES = 5;
+
+/** The last `count` lines of `text` that are not blank. */
+function lastLines(text: string, count: number): string {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .slice(-count)
+    .join('\n');
+}
+
 const verdict = (failureClass: FailureClass, exitCode: number | null, error: string | null): AttemptVerdict => ({
   failureClass,
   exitCode,
@@ -47,7 +65,8 @@ const verdict = (failureClass: FailureClass, exitCode: number | null, error: str
  * 2. what the output itself reports (an error result, a rate-limit event), even when the exit code is 0;
  * 3. the profile's own patterns over stdout and stderr;
  * 4. a clean success: exit 0 and, for structured formats, a usable final record;
- * 5. the family's exit codes, then the built-in patterns over stderr, for runs that failed;
+ * 5. the family's exit codes, then the built-in patterns over stderr (its last lines only, for any
+ *    command), for runs that failed;
  * 6. otherwise: `nonzero_exit`, `crash` (exit 0, but the final record never came) or `bad_output`.
  */
 export function classifyAttempt(v: VerdictInput): AttemptVerdict {
@@ -113,7 +132,8 @@ export function classifyAttempt(v: VerdictInput): AttemptVerdict {
   const code = exitCode ?? -1;
   const byExit = v.parser.exitCodeClass?.(code);
   if (byExit !== undefined) return verdict(byExit, exitCode, described(`agent exited with code ${code} (${byExit})`));
-  const byPattern = matchPatterns(`${parsed.error ?? ''}\n${v.stderrTail}`);
+  const stderr = v.parser.anyCommand ? lastLines(v.stderrTail, ANY_COMMAND_STDERR_LINES) : v.stderrTail;
+  const byPattern = matchPatterns(`${parsed.error ?? ''}\n${stderr}`);
   if (byPattern !== undefined) {
     return verdict(byPattern, exitCode, described(`agent exited with code ${code}; stderr says ${byPattern}`));
   }

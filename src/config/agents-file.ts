@@ -94,10 +94,12 @@ const profileSchema = z
       })
       .strict()
       .optional(),
-    /** Prices in USD per million tokens, for agents that report tokens but no cost. */
+    /** Prices in USD per million tokens, for agents that report tokens but no cost (activities/agent/cost.ts). */
     pricing: z
       .object({
         inputPerMillionUsd: z.number().min(0),
+        /** Input read from the provider's prompt cache; unset: the input price. */
+        cachedInputPerMillionUsd: z.number().min(0).optional(),
         outputPerMillionUsd: z.number().min(0),
       })
       .strict()

@@ -30,7 +30,7 @@ describe('agents file: parsers, chains, limits, prices, policies', () => {
     idleSeconds: 300
     fallback: [b, local]
     limits: { maxConcurrent: 3, startsPerMinute: 20 }
-    pricing: { inputPerMillionUsd: 3, outputPerMillionUsd: 15 }
+    pricing: { inputPerMillionUsd: 3, cachedInputPerMillionUsd: 0.3, outputPerMillionUsd: 15 }
     breaker: { failureThreshold: 4 }
     errorPatterns:
       auth: ['license expired']
@@ -52,7 +52,7 @@ describe('agents file: parsers, chains, limits, prices, policies', () => {
     assert.equal(a?.idleSeconds, 300);
     assert.deepEqual(a?.fallback, ['b', 'local']);
     assert.deepEqual(a?.limits, { maxConcurrent: 3, startsPerMinute: 20 });
-    assert.deepEqual(a?.pricing, { inputPerMillionUsd: 3, outputPerMillionUsd: 15 });
+    assert.deepEqual(a?.pricing, { inputPerMillionUsd: 3, cachedInputPerMillionUsd: 0.3, outputPerMillionUsd: 15 });
     assert.deepEqual(a?.breaker, { failureThreshold: 4, windowSeconds: 60, cooldownSeconds: 60 });
     assert.deepEqual(a?.policies?.rate_limited, { action: 'retry', retries: 2, maxResetWaitSeconds: 600 });
     const local = agents.agents.local;

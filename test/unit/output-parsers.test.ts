@@ -127,6 +127,22 @@ describe('classifyAttempt order', () => {
     );
   });
 
+  it("reads an agent CLI's stderr whole with the built-in patterns, any command's only at its end", () => {
+    const end = { kind: 'exited', exitCode: 1 } as const;
+    const stderrTail = ['AuthenticationError: invalid credentials', ...Array.from({ length: 10 }, () => 'ok')].join(
+      '\n',
+    );
+    assert.equal(classifyAttempt({ ...base, end, stderrTail }).failureClass, 'nonzero_exit');
+    const codex = createParser('codex-jsonl');
+    assert.equal(
+      classifyAttempt({ ...base, parser: codex, parsed: { final: false }, end, stderrTail }).failureClass,
+      'auth',
+    );
+    // The profile's own patterns know the command: they read all of it.
+    const profilePatterns = [['auth', /AuthenticationError/]] as const;
+    assert.equal(classifyAttempt({ ...base, end, stderrTail, profilePatterns }).failureClass, 'auth');
+  });
+
   it('uses exit codes before stderr patterns', () => {
     const gemini = createParser('gemini-json');
     const v = classifyAttempt({

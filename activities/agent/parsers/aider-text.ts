@@ -44,6 +44,7 @@ export function aiderTextParser(): OutputParser {
   const errors: string[] = [];
   let usageLines = 0;
   let inputTokens = 0;
+  let cachedInputTokens = 0;
   let outputTokens = 0;
   let costUsd: number | undefined;
   const read = (line: string): void => {
@@ -51,6 +52,7 @@ export function aiderTextParser(): OutputParser {
     if (usage) {
       usageLines += 1;
       inputTokens += tokens(usage[1]) + tokens(usage[2]) + tokens(usage[3]);
+      cachedInputTokens += tokens(usage[3]);
       outputTokens += tokens(usage[4]);
       const cost = COST.exec(line);
       if (cost) costUsd = Number(cost[2]);
@@ -70,7 +72,7 @@ export function aiderTextParser(): OutputParser {
       lines.stdout.end().forEach(read);
       lines.stderr.end().forEach(read);
       if (usageLines > 0) {
-        return { final: true, inputTokens, outputTokens, costUsd, turns: usageLines };
+        return { final: true, inputTokens, cachedInputTokens, outputTokens, costUsd, turns: usageLines };
       }
       const said = errors.join('\n');
       if (said === '') {

@@ -46,7 +46,9 @@ function errorClass(result: Record<string, unknown>, text: string, ctx: ClaudeCo
 
 /**
  * Reads Claude Code's final `type: "result"` message: the answer, cost, usage, turns and session, and
- * whether the run failed although the CLI may have exited 0 (`is_error`, an `error_*` subtype).
+ * whether the run failed although the CLI may have exited 0 (`is_error`, an `error_*` subtype). Its
+ * `usage.input_tokens` are the uncached ones: the input is their sum with the cache writes
+ * (`cache_creation_input_tokens`) and reads (`cache_read_input_tokens`, the cached part).
  */
 export function readClaudeResult(result: Record<string, unknown>, ctx: ClaudeContext, now: number): ParsedOutput {
   const usage = (result.usage ?? {}) as Record<string, unknown>;
@@ -59,6 +61,7 @@ export function readClaudeResult(result: Record<string, unknown>, ctx: ClaudeCon
     text,
     costUsd: num(result.total_cost_usd) ?? num(result.cost_usd),
     inputTokens: input.length > 0 ? input.reduce((a, b) => a + b, 0) : undefined,
+    cachedInputTokens: num(usage.cache_read_input_tokens),
     outputTokens: num(usage.output_tokens),
     turns: num(result.num_turns) ?? (ctx.assistantMessages || undefined),
     sessionId: str(result.session_id) ?? ctx.sessionId,

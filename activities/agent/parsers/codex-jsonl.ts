@@ -16,7 +16,8 @@ const messageOf = (v: unknown): string | undefined => {
 /**
  * `codex exec --json`: one event per line. `thread.started` names the session, `item.completed` items
  * of type `agent_message` carry the answer (the last one is final), `turn.completed` ends a turn with
- * its token usage, `turn.failed` and `error` report failures.
+ * its token usage (`input_tokens` counts the `cached_input_tokens` too), `turn.failed` and `error`
+ * report failures.
  */
 export function codexJsonlParser(): OutputParser {
   const lines = new LineSplitter();
@@ -26,6 +27,7 @@ export function codexJsonlParser(): OutputParser {
   let failed: string | undefined;
   let lastError: string | undefined;
   let inputTokens = 0;
+  let cachedInputTokens = 0;
   let outputTokens = 0;
   let sawUsage = false;
   const read = (line: string): void => {
@@ -50,6 +52,7 @@ export function codexJsonlParser(): OutputParser {
         const usage = (event.usage ?? {}) as Record<string, unknown>;
         if (event.usage) sawUsage = true;
         inputTokens += num(usage.input_tokens);
+        cachedInputTokens += num(usage.cached_input_tokens);
         outputTokens += num(usage.output_tokens);
         break;
       }
@@ -74,6 +77,7 @@ export function codexJsonlParser(): OutputParser {
         sessionId,
         turns: completed || undefined,
         inputTokens: sawUsage ? inputTokens : undefined,
+        cachedInputTokens: sawUsage ? cachedInputTokens : undefined,
         outputTokens: sawUsage ? outputTokens : undefined,
       };
       const error = failed ?? (completed === 0 ? lastError : undefined);

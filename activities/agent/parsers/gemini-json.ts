@@ -34,9 +34,9 @@ const sum = (values: unknown[]): number | undefined => {
 };
 
 /**
- * One model's entry in `stats.models`. Its `tokens` split what Gemini bills: `prompt` (cached included)
- * and `tool` (tool-use prompts) at the input rate, `candidates` and `thoughts` (thinking) at the output
- * rate; `total` is their sum.
+ * One model's entry in `stats.models`. Its `tokens` split what Gemini bills: `prompt` (the `cached`
+ * part of it at the cached rate) and `tool` (tool-use prompts) at the input rate, `candidates` and
+ * `thoughts` (thinking) at the output rate; `total` is their sum.
  */
 interface ModelStats {
   tokens?: Record<string, unknown>;
@@ -69,6 +69,7 @@ export function geminiJsonParser(): OutputParser {
         text: typeof report.response === 'string' ? report.response : undefined,
         sessionId: typeof report.session_id === 'string' ? report.session_id : undefined,
         inputTokens: sum(models.flatMap((m) => [m.tokens?.prompt, m.tokens?.tool])),
+        cachedInputTokens: sum(models.map((m) => m.tokens?.cached)),
         outputTokens: sum(models.flatMap((m) => [m.tokens?.candidates, m.tokens?.thoughts])),
         turns: sum(models.map((m) => m.api?.totalRequests)),
       };

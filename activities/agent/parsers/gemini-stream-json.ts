@@ -17,6 +17,14 @@ function outputTokens(stats: Record<string, unknown>): number | undefined {
 }
 
 /**
+ * The prompt tokens read from Gemini's cache: `cached`, a part of `input_tokens`. Without `input_tokens`
+ * the input is `input`, which leaves them out already.
+ */
+function cachedTokens(stats: Record<string, unknown>): number | undefined {
+  return num(stats.input_tokens) === undefined ? undefined : num(stats.cached);
+}
+
+/**
  * `gemini --output-format stream-json`: one event per line: `init` (session, model), `message`
  * (assistant text, in deltas), `tool_use`, `tool_result`, `error` (warnings and errors on the way), and
  * a final `result` with `status` (`success` or `error`) and `stats`.
@@ -72,6 +80,7 @@ export function geminiStreamJsonParser(): OutputParser {
         sessionId,
         turns: turns || undefined,
         inputTokens: num(stats.input_tokens) ?? num(stats.input),
+        cachedInputTokens: cachedTokens(stats),
         outputTokens: outputTokens(stats),
       };
       if (result && result.status !== 'success') {

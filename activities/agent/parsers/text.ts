@@ -4,6 +4,7 @@ import type { OutputParser, ParsedOutput } from './types';
 export function textParser(): OutputParser {
   return {
     hasFinalRecord: false,
+    anyCommand: true,
     push() {
       // stdout is kept by the activity itself
     },

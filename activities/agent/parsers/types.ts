@@ -30,7 +30,10 @@ export interface ParsedOutput {
   /** When the agent said its limit resets (epoch ms). */
   resetAt?: number;
   costUsd?: number;
+  /** Every input token of the run, those read from the provider's prompt cache included. */
   inputTokens?: number;
+  /** Of `inputTokens`, those read from the prompt cache, which providers bill at a lower rate. */
+  cachedInputTokens?: number;
   outputTokens?: number;
   turns?: number;
   sessionId?: string;
@@ -53,6 +56,12 @@ export interface OutputParser {
    * 0 without a final record is then judged by the output alone.
    */
   readonly hasFinalRecord: boolean;
+  /**
+   * The program is any command (`text`), not an agent CLI whose error output the parser knows: its
+   * stderr is whatever the command printed on its way (a test runner's failures, a build's log), so the
+   * built-in patterns read only its last lines (classify-attempt.ts).
+   */
+  readonly anyCommand?: boolean;
 }
 
 /** A parser factory, by `output` name in the agents file. */
