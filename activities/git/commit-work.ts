@@ -66,7 +66,9 @@ async function commitAll(git: Git, { cwd, taskId, branch, subject, agent }: Task
  * HEAD): the branch moves to the agent's HEAD, and HEAD is attached to it with the index and files as
  * they are, so the agent's commits and its uncommitted work end up on the branch, which the task
  * reports and a retry continues from. Only a fast-forward: commits of the branch's that the agent's
- * HEAD does not contain would be lost, and then the task fails for good, naming where HEAD is.
+ * HEAD does not contain would be lost. When the agent went back to an older commit of the branch, it
+ * switches back to the branch, which carries over what git can; otherwise the task fails for good,
+ * naming where HEAD is.
  */
 async function attachTaskBranch(git: Git, cwd: string, branch: string): Promise<void> {
   const ref = `refs/heads/${branch}`;
@@ -88,6 +90,10 @@ async function attachTaskBranch(git: Git, cwd: string, branch: string): Promise<
     ? `branch ${attached.slice('refs/heads/'.length)}`
     : `a detached HEAD at ${head.slice(0, 12)}`;
   if (tip !== '' && !(await answers(git, cwd, ['merge-base', '--is-ancestor', tip, head]))) {
+    // The agent went back (`git checkout main` after committing on its branch): its commits are on the
+    // branch already, and switching to it keeps whatever git can carry over.
+    const behind = await answers(git, cwd, ['merge-base', '--is-ancestor', head, tip]);
+    if (behind && (await answers(git, cwd, ['switch', '--quiet', branch]))) return;
     throw ApplicationFailure.nonRetryable(
       `the agent left its worktree ${cwd} on ${where}, which does not contain the commits of ${branch}: nothing was committed; bring the work onto ${branch} there by hand, then retry the task`,
       FAILURE_CLASSES.invalidInput,

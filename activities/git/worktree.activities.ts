@@ -94,6 +94,14 @@ const realpathOr = (path: string): string => {
   }
 };
 
+/** What a sweep of a repository's ended worktrees did. */
+export interface SweepResult {
+  /** The task ids whose worktree it removed. */
+  removed: string[];
+  /** Worktrees whose work could not be committed: they stay where they are. */
+  kept: { taskId: string; worktree: string; error: string }[];
+}
+
 /**
  * The worktree root as git reports the paths under it: made when missing, then its real path (a root
  * given through a symlink, as macOS's tmpdir is, or with a trailing slash). Worktrees are found by
@@ -429,39 +437,37 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
      * under the repository's lock and just before its removal, whether it has still ended (a retried task
      * runs again; its preparation waits for the lock). What was left uncommitted in a worktree (a worker
      * killed mid-run) is committed first: its branch stays, with all the work. A worktree whose work
-     * cannot be committed is left where it is.
+     * cannot be committed is left where it is, and returned among `kept` with why. It logs nothing
+     * itself: the janitor calls it outside any activity, and logs what it returns.
      */
-    async sweepWorktrees(input: { repoPath: string; ended: string[] }): Promise<string[]> {
+    async sweepWorktrees(input: { repoPath: string; ended: string[] }): Promise<SweepResult> {
       const endedTasks = deps.endedTasks;
       if (endedTasks === undefined) throw new Error('the worktree janitor cannot tell which tasks ended');
       const repo = realpathSync(input.repoPath);
       const ended = new Set(input.ended);
       const removed: string[] = [];
+      const kept: SweepResult['kept'] = [];
       const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
       const ours = listed.filter((w) => dirname(w.path) === root && ended.has(basename(w.path)));
       for (const entry of ours) {
         const taskId = basename(entry.path);
-        const kept = await mutex.run(repo, async () => {
+        const stays = await mutex.run(repo, async () => {
           if ((await endedTasks.ended([taskId])).length === 0) return true;
           if (existsSync(entry.path) && !entry.locked) {
             const subject = `atelier: task ${taskId}: salvaged by the worktree janitor`;
             try {
               await saveLeftWork(entry.path, subject, taskId);
             } catch (err) {
-              log.error('could not commit the work left in a worktree; it stays', {
-                taskId,
-                worktree: entry.path,
-                error: (err as Error).message,
-              });
+              kept.push({ taskId, worktree: entry.path, error: (err as Error).message });
               return true;
             }
           }
           await unregister(repo, entry.path);
           return false;
         });
-        if (!kept) removed.push(taskId);
+        if (!stays) removed.push(taskId);
       }
-      return removed;
+      return { removed, kept };
     },
   };
 }

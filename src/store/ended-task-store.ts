@@ -7,6 +7,12 @@ export interface EndedTask {
 }
 
 /**
+ * How long after a task's end is recorded its worktree is still its workflow's: the workflow commits
+ * what is left there and removes it just after, and the janitor must not commit beside it.
+ */
+export const WORKTREE_SETTLE_SECONDS = 300;
+
+/**
  * Which tasks ended, for the worktree janitor: only an ended task's worktree may be removed. A task can
  * start again (a retry), so the janitor asks once for what it found on disk and again for each task just
  * before removing its worktree.
@@ -14,12 +20,16 @@ export interface EndedTask {
 export class EndedTaskStore {
   constructor(private readonly pool: Pool) {}
 
-  /** The tasks among `ids` that ended; a task not stored, queued or running is left out. */
+  /**
+   * The tasks among `ids` that ended at least WORKTREE_SETTLE_SECONDS ago (or at an unknown time); a
+   * task not stored, queued, running or just ended is left out.
+   */
   async ended(ids: readonly string[]): Promise<EndedTask[]> {
     const res = await this.pool.query<{ id: string; repo_path: string | null }>(
       `SELECT id, repo_path FROM tasks
-       WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed', 'cancelled')`,
-      [ids],
+       WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed', 'cancelled')
+         AND (finished_at IS NULL OR finished_at < clock_timestamp() - make_interval(secs => $2))`,
+      [ids, WORKTREE_SETTLE_SECONDS],
     );
     return res.rows.map((row) => ({ id: row.id, repoPath: row.repo_path }));
   }

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import type { SweepResult } from '../../activities/git/worktree.activities';
 import type { EndedTaskStore } from '../store/ended-task-store';
 import { isUuid } from '../../workflows/definitions';
 
@@ -10,11 +11,11 @@ export interface WorktreeJanitorOptions {
   worktreeRoot: string;
   /**
    * Removes the repository's worktrees under the root of the tasks in `ended` that have still ended when
-   * it comes to each (the activity), and returns their ids.
+   * it comes to each (the activity), and says which it removed and which it had to keep.
    */
-  sweep: (input: { repoPath: string; ended: string[] }) => Promise<string[]>;
+  sweep: (input: { repoPath: string; ended: string[] }) => Promise<SweepResult>;
   intervalMs: number;
-  logger: Pick<Logger, 'info' | 'warn'>;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
 }
 
 /**
@@ -59,9 +60,21 @@ export class WorktreeJanitor {
       byRepo.set(task.repoPath, [...(byRepo.get(task.repoPath) ?? []), task.id]);
     }
     const removed: string[] = [];
+    // One repository that fails (gone, locked, not a repository any more) does not stop the others'.
     for (const [repoPath, ended] of byRepo) {
       if (!existsSync(repoPath)) continue;
-      removed.push(...(await sweep({ repoPath, ended })));
+      try {
+        const swept = await sweep({ repoPath, ended });
+        removed.push(...swept.removed);
+        for (const { taskId, worktree, error } of swept.kept) {
+          this.options.logger.error(
+            { taskId, worktree, error },
+            'could not commit the work left in a worktree; it stays',
+          );
+        }
+      } catch (err) {
+        this.options.logger.warn({ repoPath, error: String(err) }, 'worktree janitor could not sweep a repository');
+      }
     }
     return removed;
   }

@@ -295,8 +295,8 @@ describe('worktree activities against real git repositories', () => {
     const dead = await run(a.prepareWorktree, { taskId: 'dead', repoPath: repo });
     writeFileSync(join(dead.worktreePath, 'left-behind.txt'), 'uncommitted\n');
     ended.add('dead');
-    const removed = await run(a.sweepWorktrees, { repoPath: repo, ended: ['dead'] });
-    assert.deepEqual(removed, ['dead']);
+    const swept = await run(a.sweepWorktrees, { repoPath: repo, ended: ['dead'] });
+    assert.deepEqual(swept, { removed: ['dead'], kept: [] });
     assert.equal(sh(repo, 'show', 'atelier/dead:left-behind.txt'), 'uncommitted', 'its work is committed first');
     assert.ok(existsSync(live.worktreePath));
     assert.ok(!existsSync(dead.worktreePath));
@@ -375,7 +375,10 @@ describe("worktree activities never touch what is not Atelier's", () => {
     try {
       const onB = await run(b.prepareWorktree, { taskId: 'task-b', repoPath: repo });
       await run(b.removeWorktree, { repoPath: repo, worktreePath: onB.worktreePath });
-      assert.deepEqual(await run(b.sweepWorktrees, { repoPath: repo, ended: ['task-a', 'task-b'] }), []);
+      assert.deepEqual(await run(b.sweepWorktrees, { repoPath: repo, ended: ['task-a', 'task-b'] }), {
+        removed: [],
+        kept: [],
+      });
     } finally {
       renameSync(`${aRoot}.away`, aRoot);
     }

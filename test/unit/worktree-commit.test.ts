@@ -141,6 +141,8 @@ describe('committing what an agent left in its worktree', () => {
     const first = await commit();
     sh(wt.worktreePath, 'switch', '--quiet', '-c', 'elsewhere', wt.baseSha);
     writeFileSync(join(wt.worktreePath, 'other.txt'), 'work that leaves the first behind\n');
+    sh(wt.worktreePath, 'add', 'other.txt');
+    sh(wt.worktreePath, 'commit', '--quiet', '-m', 'beside the first');
 
     const err = await commit().then(
       () => assert.fail('expected a refusal'),
@@ -149,6 +151,18 @@ describe('committing what an agent left in its worktree', () => {
     assert.ok(err instanceof ApplicationFailure && err.nonRetryable && err.type === 'invalid_input', String(err));
     assert.match(err.message, /on branch elsewhere, which does not contain the commits of atelier\/task-diverged/);
     assert.equal(sh(repo, 'rev-parse', 'atelier/task-diverged'), first.sha, 'the task branch stays');
-    assert.equal(sh(wt.worktreePath, 'status', '--porcelain'), '?? other.txt', 'the work stays where it is');
+    assert.equal(sh(wt.worktreePath, 'rev-parse', '--abbrev-ref', 'HEAD'), 'elsewhere', 'the work stays where it is');
+  });
+
+  it('goes back to the task’s branch when the agent left HEAD on an older commit of it, with its new files', async () => {
+    const { repo, wt, commit } = await prepared('task-went-back');
+    writeFileSync(join(wt.worktreePath, 'first.txt'), 'committed on the branch\n');
+    const first = await commit();
+    sh(wt.worktreePath, 'switch', '--quiet', '--detach', wt.baseSha);
+    writeFileSync(join(wt.worktreePath, 'later.txt'), 'written after going back\n');
+    const committed = await commit();
+    assert.ok(committed.committed);
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-went-back~1'), first.sha, 'on top of the first');
+    assert.deepEqual(filesOn(repo, 'atelier/task-went-back').sort(), ['README.md', 'first.txt', 'later.txt'].sort());
   });
 });

@@ -31,8 +31,13 @@ describe('worktree janitor', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** One worker's worktree activities and its janitor; `beforeSweep` runs between the janitor's look and its sweep. */
+  /**
+   * One worker's worktree activities and its janitor, which calls the sweep outside any activity, as
+   * the agent worker does; `beforeSweep` runs between the janitor's look and its sweep. `kept` collects
+   * what it logs of worktrees it had to keep.
+   */
   const worker = (root: string, beforeSweep: () => Promise<void> = async () => undefined) => {
+    const kept: object[] = [];
     const endedTasks = new EndedTaskStore(pool);
     const activities = createWorktreeActivities({ worktreeRoot: root, workerQueue: 'q', endedTasks });
     const janitor = new WorktreeJanitor({
@@ -40,10 +45,10 @@ describe('worktree janitor', () => {
       worktreeRoot: root,
       sweep: async (input) => {
         await beforeSweep();
-        return run(activities.sweepWorktrees, input);
+        return activities.sweepWorktrees(input);
       },
       intervalMs: 60_000,
-      logger: { info: () => undefined, warn: () => undefined } as never,
+      logger: { info: () => undefined, warn: () => undefined, error: (meta: object) => kept.push(meta) } as never,
     });
     /** A task in `status` on `repoPath` whose worktree is prepared on this worker, with work left uncommitted. */
     const task = async (status: string, repoPath = repo) => {
@@ -53,7 +58,7 @@ describe('worktree janitor', () => {
       writeFileSync(join(wt.worktreePath, 'in-progress.txt'), 'not committed yet\n');
       return { id, path: wt.worktreePath };
     };
-    return { janitor, task };
+    return { janitor, task, kept };
   };
 
   /** The subjects of the commits on the task's branch that its base does not have. */
@@ -110,5 +115,33 @@ describe('worktree janitor', () => {
     assert.ok(existsSync(join(running.path, 'in-progress.txt')), 'the running task keeps its work');
     assert.equal(branchCommits(running.id), '');
     assert.ok(existsSync(join(linked, 'README.md')), "the user's worktree stays");
+  });
+
+  it('keeps, and says so, a worktree whose work cannot be committed, and sweeps the rest', async () => {
+    const { janitor, task, kept } = worker(join(dir, 'worktrees-stuck'));
+    const stuck = await task('failed');
+    const done = await task('succeeded');
+    // The agent committed on its task branch, then left HEAD on a commit of its own beside it.
+    git(stuck.path, 'commit', '--quiet', '-am', 'on the branch', '--allow-empty');
+    git(stuck.path, 'switch', '--quiet', '--detach', 'HEAD~1');
+    git(stuck.path, 'commit', '--quiet', '--allow-empty', '-m', 'beside it');
+    assert.deepEqual(await janitor.sweepOnce(), [done.id]);
+    assert.ok(existsSync(join(stuck.path, 'in-progress.txt')), 'the stuck worktree stays, with its work');
+    assert.deepEqual(
+      kept.map((k) => (k as { taskId: string }).taskId),
+      [stuck.id],
+    );
+  });
+
+  it('leaves a worktree alone while its task has only just ended: its workflow removes it', async () => {
+    const { janitor, task } = worker(join(dir, 'worktrees-settling'));
+    const ended = await task('succeeded');
+    await pool.query('UPDATE tasks SET finished_at = clock_timestamp() WHERE id = $1', [ended.id]);
+    assert.deepEqual(await janitor.sweepOnce(), []);
+    assert.ok(existsSync(join(ended.path, 'in-progress.txt')));
+    await pool.query(`UPDATE tasks SET finished_at = clock_timestamp() - interval '10 minutes' WHERE id = $1`, [
+      ended.id,
+    ]);
+    assert.deepEqual(await janitor.sweepOnce(), [ended.id]);
   });
 });

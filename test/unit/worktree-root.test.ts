@@ -48,7 +48,10 @@ describe('a worktree root reached through a symlink', () => {
       '0',
       'nothing taken over',
     );
-    assert.deepEqual(await run(b.sweepWorktrees, { repoPath: repo, ended: ['task-s'] }), ['task-s']);
+    assert.deepEqual(await run(b.sweepWorktrees, { repoPath: repo, ended: ['task-s'] }), {
+      removed: ['task-s'],
+      kept: [],
+    });
     assert.ok(!existsSync(join(realRoot, 'task-s')));
     assert.equal(git(repo, 'show', 'atelier/task-s:unsaved.txt'), 'work in progress', 'its work was committed first');
   });
