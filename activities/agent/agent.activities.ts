@@ -25,6 +25,7 @@ import type { SpawnAgent } from './agent-process';
 import { runProcess, type CutOff } from './run-process';
 import { fitToStartToClose, type StopLimits } from './fit-to-start-to-close';
 import { SecretRedactor } from './secret-redactor';
+import { serviceSecretsIn } from './service-secrets';
 import { isDirectory } from '../../src/fs/is-directory';
 
 export interface AgentActivityDeps {
@@ -285,8 +286,8 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       if (lines.length > 0) lastLine = (lines[lines.length - 1] as string).slice(0, 200);
     };
     // Everything the output reaches (logs, parser, heartbeat, tails, the attempt's record and failure)
-    // gets it with the secrets the agent was given masked.
-    const redactor = new SecretRedactor(invocation?.secrets ?? [], record);
+    // gets it with the secrets the agent was given masked, and the service's own (an Ollama run has no others).
+    const redactor = new SecretRedactor(invocation?.secrets ?? serviceSecretsIn(deps.env), record);
     const onOutput = (stream: 'stdout' | 'stderr', text: string): void => {
       outputBytes += Buffer.byteLength(text);
       redactor.write(stream, text);

@@ -6,6 +6,9 @@
  */
 export const FINAL_WRITES_MS = 10_000;
 
+/** Of the kill grace, what a cut time limit still leaves the agent to shut down cleanly on its TERM. */
+const KEPT_GRACE_MS = 2_000;
+
 /** How long an agent may run, and how long it may take to go once stopped. */
 export interface StopLimits {
   /** The agent's own time limit, from its start. */
@@ -20,10 +23,11 @@ export interface StopLimits {
  * attempt (or the chain's next agent) in the same workdir whether or not this agent still runs, so the
  * agent's process group must have had its KILL by then. The kill grace is cut first (the timeout's
  * margin is there for it, and only a long grace overruns it), then the time limit (left short by a
- * long wait for a slot, or by the workflow's own deadline).
+ * long wait for a slot, or by the workflow's own run timeout), which keeps up to KEPT_GRACE_MS of the
+ * grace.
  */
 export function fitToStartToClose(wanted: StopLimits, leftMs: number): StopLimits {
   const usable = leftMs - Math.min(FINAL_WRITES_MS, leftMs / 4);
-  const timeoutMs = Math.max(0, Math.min(wanted.timeoutMs, usable));
+  const timeoutMs = Math.max(0, Math.min(wanted.timeoutMs, usable - Math.min(wanted.killGraceMs, KEPT_GRACE_MS)));
   return { timeoutMs, killGraceMs: Math.max(0, Math.min(wanted.killGraceMs, usable - timeoutMs)) };
 }

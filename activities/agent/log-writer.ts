@@ -92,12 +92,15 @@ export class LogWriter {
     for (let next = this.waiting.shift(); next; next = this.due > 0 ? this.waiting.shift() : undefined) {
       this.due -= 1;
       this.waitingChars -= next.data.length;
-      const data = this.dropped > 0 ? droppedNote(this.dropped) + next.data : next.data;
+      const droppedBefore = this.dropped;
+      const data = droppedBefore > 0 ? droppedNote(droppedBefore) + next.data : next.data;
       this.dropped = 0;
       const chunk = { ...this.task, attempt: this.attempt, seq: this.seq++, stream: next.stream, data };
       try {
         await this.store.appendLog(chunk);
       } catch (err) {
+        // The store gave up (it retries a while): this output is dropped too, and the next write says so.
+        this.dropped += droppedBefore + next.data.length;
         this.onError(err as Error);
       }
     }

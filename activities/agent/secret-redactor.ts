@@ -6,15 +6,20 @@ export interface Secret {
   value: string;
 }
 
+/** `c` as a JSON `\uXXXX` escape. */
+const unicodeEscape = (c: string): string => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
 /**
  * A secret as it is printed: as it is, and as a JSON string holds it (quotes, backslashes and line
- * breaks escaped, and non-ASCII too, as Python's `json` writes it), since agents report in JSON lines:
- * a PEM key or a service account's JSON, printed by a tool, reaches the output escaped.
+ * breaks escaped; also non-ASCII, as Python's `json` writes it, and `<`, `>`, `&`, as Go's does), since
+ * agents report in JSON lines: a PEM key or a URL with a query, printed by a tool, reaches the output
+ * escaped.
  */
 function printedForms(secret: Secret): Secret[] {
   const json = JSON.stringify(secret.value).slice(1, -1);
-  const ascii = json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return [...new Set([secret.value, json, ascii])].map((value) => ({ name: secret.name, value }));
+  const go = json.replace(/[<>&\u2028\u2029]/g, unicodeEscape);
+  const forms = [secret.value, json, go].flatMap((form) => [form, form.replace(/[\u0080-\uffff]/g, unicodeEscape)]);
+  return [...new Set(forms)].map((value) => ({ name: secret.name, value }));
 }
 
 /**

@@ -18,17 +18,20 @@ export function serviceSecretsIn(env: NodeJS.ProcessEnv): Secret[] {
   };
   const list = (value: string | undefined) => (value ?? '').split(',').map((part) => part.trim());
   add('DATABASE_URL', env.DATABASE_URL);
-  add('DATABASE_URL', databasePassword(env.DATABASE_URL), MIN_PART_LENGTH);
+  add('DATABASE_URL', urlPassword(env.DATABASE_URL), MIN_PART_LENGTH);
   add('PGPASSWORD', env.PGPASSWORD, MIN_PART_LENGTH);
   add('TEMPORAL_API_KEY', env.TEMPORAL_API_KEY);
   add('ATELIER_WEBHOOK_SECRET', env.ATELIER_WEBHOOK_SECRET);
   for (const token of list(env.ATELIER_API_TOKENS)) add('ATELIER_API_TOKENS', token);
-  for (const url of list(env.ATELIER_WEBHOOK_URLS)) add('ATELIER_WEBHOOK_URLS', url);
+  for (const url of list(env.ATELIER_WEBHOOK_URLS)) {
+    add('ATELIER_WEBHOOK_URLS', url);
+    add('ATELIER_WEBHOOK_URLS', urlPassword(url), MIN_PART_LENGTH);
+  }
   return secrets;
 }
 
-/** The password of a database URL, decoded, if it has one. */
-function databasePassword(url: string | undefined): string | undefined {
+/** The password of a URL, decoded, if it has one. */
+function urlPassword(url: string | undefined): string | undefined {
   if (url === undefined || !URL.canParse(url)) return undefined;
   const { password } = new URL(url);
   if (password === '') return undefined;

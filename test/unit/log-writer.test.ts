@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LOG_LIMIT_CHARS, LogWriter } from '../../activities/agent/log-writer';
 import type { AttemptStore } from '../../src/store/attempt-store';
+import { waitFor } from '../support/wait-for';
 
 type Chunk = Parameters<AttemptStore['appendLog']>[0];
 
@@ -80,6 +81,26 @@ describe('LogWriter', () => {
     assert.deepEqual(
       db.chunks.map((c) => c.seq),
       db.chunks.map((_, i) => i),
+    );
+  });
+
+  it('says where output went missing when the store gave up on a write', async () => {
+    const chunks: Chunk[] = [];
+    let failures = 1;
+    const appendLog = async (chunk: Chunk): Promise<void> => {
+      if (failures-- > 0) throw new Error('the database stayed away');
+      chunks.push(chunk);
+    };
+    const errors: Error[] = [];
+    const logs = new LogWriter({ appendLog } as unknown as AttemptStore, { taskId: 't' }, 1, (e) => errors.push(e));
+    logs.write('stdout', 'lost\n');
+    await waitFor('the write to fail', () => errors.length === 1);
+    logs.write('stdout', 'kept\n');
+    await logs.close();
+    assert.equal(errors.length, 1);
+    assert.equal(
+      chunks.map((c) => c.data).join(''),
+      '\n[atelier: 5 characters of output dropped here while the database was not taking them]\nkept\n',
     );
   });
 

@@ -168,23 +168,33 @@ for (const [how, spawn] of SPAWNS)
     });
 
     it('ends as the agent did when its timeout passes while a process it left still holds its output', async () => {
-      const escapedPidFile = join(dir, `escaped-${randomUUID()}`);
-      const timeoutMs = 2_000;
-      const started = Date.now();
-      let doneAfterMs = Infinity;
       // It exits about 1 s in; the process it left holds its output until killed 2 s after that exit.
-      const r = await run(standIn(`@escape-child ${escapedPidFile}\n@sleep 1\n@print done`), {
-        timeoutMs,
-        onText: (stream, text) => {
-          if (stream === 'stdout' && text.includes('done')) doneAfterMs = Date.now() - started;
-        },
-      });
-      try {
-        assert.ok(doneAfterMs < timeoutMs, `the agent finished ${doneAfterMs} ms in, not before its timeout`);
-        assert.ok(r.elapsedMs > timeoutMs, `the run ended ${r.elapsedMs} ms in, before its timeout passed`);
-        assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
-      } finally {
-        signalQuietly(readPid(escapedPidFile));
+      // The timeout must fall in between: on a loaded machine the agent's start-up may take it past the
+      // first one, and then the next try sets it from when the agent finished.
+      let timeoutMs = 2_000;
+      for (let tries = 1; ; tries++) {
+        const escapedPidFile = join(dir, `escaped-${randomUUID()}`);
+        const started = Date.now();
+        let doneAfterMs = Infinity;
+        const r = await run(standIn(`@escape-child ${escapedPidFile}\n@sleep 1\n@print done`), {
+          timeoutMs,
+          onText: (stream, text) => {
+            if (stream === 'stdout' && text.includes('done')) doneAfterMs = Date.now() - started;
+          },
+        });
+        try {
+          const betweenExitAndClose = doneAfterMs < timeoutMs && r.elapsedMs > timeoutMs;
+          if (!betweenExitAndClose && tries < 3) {
+            timeoutMs = (Number.isFinite(doneAfterMs) ? doneAfterMs : 2 * timeoutMs) + 1_000;
+            continue;
+          }
+          assert.ok(doneAfterMs < timeoutMs, `the agent finished ${doneAfterMs} ms in, not before its timeout`);
+          assert.ok(r.elapsedMs > timeoutMs, `the run ended ${r.elapsedMs} ms in, before its timeout passed`);
+          assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+          return;
+        } finally {
+          signalQuietly(readPid(escapedPidFile));
+        }
       }
     });
 

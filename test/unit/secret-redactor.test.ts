@@ -128,6 +128,12 @@ agents:
     assertRedactedEverySplit([pem, accented], line, expected);
     assert.equal(redactChunks([pem, accented], [python]), expected);
     assert.equal(redactChunks([pem], [pem.value]), '[redacted:PEM]', 'and as it is');
+    const url: Secret = { name: 'HOOK', value: 'https://hooks.example/x?a=1&token=abc<d>' };
+    const go = JSON.stringify({ u: url.value }).replace(
+      /[<>&]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+    assert.equal(redactChunks([url], [go]), '{"u":"[redacted:HOOK]"}', "as Go's JSON writes it");
   });
 
   it("masks the service's own secrets, which no agent is given but an agent could read", () => {
@@ -136,17 +142,21 @@ agents:
       DATABASE_URL: 'postgres://atelier:s3cret-db-pass%21word@db:5432/atelier',
       TEMPORAL_API_KEY: 'temporal-cloud-key-0123',
       ATELIER_API_TOKENS: 'first-token-0123, second-token-4567',
-      ATELIER_WEBHOOK_URLS: 'https://hooks.slack.com/services/T0/B0/XyZsecret',
+      ATELIER_WEBHOOK_URLS:
+        'https://hooks.slack.com/services/T0/B0/XyZsecret,https://bot:hook-password-0123@hooks.example/in',
       ATELIER_WEBHOOK_SECRET: 'hmac-key-0123456',
     };
     const invocation = buildInvocation({ profile: agents.a!, prompt: 'p' }, service);
     assert.deepEqual(invocation.env, {}, 'the agent is given none of them');
-    const printed = [...Object.values(service), 's3cret-db-pass!word', 'second-token-4567'].join(' ');
+    const printed = [...Object.values(service), 's3cret-db-pass!word', 'second-token-4567', 'hook-password-0123'].join(
+      ' ',
+    );
     assert.equal(
       redactChunks(invocation.secrets, [printed]),
       [
         '[redacted:DATABASE_URL] [redacted:TEMPORAL_API_KEY] [redacted:ATELIER_API_TOKENS], [redacted:ATELIER_API_TOKENS]',
-        '[redacted:ATELIER_WEBHOOK_URLS] [redacted:ATELIER_WEBHOOK_SECRET] [redacted:DATABASE_URL] [redacted:ATELIER_API_TOKENS]',
+        '[redacted:ATELIER_WEBHOOK_URLS],[redacted:ATELIER_WEBHOOK_URLS] [redacted:ATELIER_WEBHOOK_SECRET] [redacted:DATABASE_URL] [redacted:ATELIER_API_TOKENS]',
+        '[redacted:ATELIER_WEBHOOK_URLS]',
       ].join(' '),
     );
     const dev = buildInvocation(

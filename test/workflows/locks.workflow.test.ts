@@ -319,25 +319,22 @@ describe('file locks', { timeout: 120_000 }, () => {
     }
   });
 
-  it("stops a holder's agent before its workflow's deadline, records it, and passes its locks on", async () => {
+  it('takes back the locks of a task whose workflow timed out', async () => {
     const queues = await freshQueues();
     const repo = freshRepo();
-    // Temporal cuts the attempt's start-to-close to the workflow's deadline: the agent is stopped before.
-    const holder = await startTask(queues, repo, ['src/**'], '@hang', { workflowExecutionTimeout: '4 seconds' });
-    await waitFor('the holder to run', async () => (await spanOf(holder.taskId)) !== undefined);
+    // The holder's attempt waits on an agent queue nobody serves, holding its locks, until its
+    // workflow's deadline: a timed-out workflow runs no finally, so only a reap frees the locks.
+    const nobody = { ...queues, agentQueue: uniqueQueue('agents-nobody') };
+    const holder = await startTask(nobody, repo, ['src/**'], 'never runs', { workflowExecutionTimeout: '4 seconds' });
+    await waitFor('the holder to hold its locks', async () => (await tableTasks(repo)).holders.includes(holder.taskId));
     const next = await startTask(queues, repo, ['src/main.ts'], 'next');
     assert.equal(await ended(holder), 'failed');
     assert.equal(await ended(next), 'succeeded');
     const [holderRun, nextRun] = await Promise.all([holder.handle.describe(), next.handle.describe()]);
-    assert.equal(holderRun.status.name, 'FAILED', 'the holder ended before its deadline, not timed out');
-    const row = await h.pool.query<{ status: string; error_class: string }>(
-      'SELECT status, error_class FROM tasks WHERE id = $1',
-      [holder.taskId],
-    );
-    assert.deepEqual(row.rows[0], { status: 'failed', error_class: 'timeout' });
-    const [sh, sn] = (await Promise.all([spanOf(holder.taskId), spanOf(next.taskId)])) as [Span, Span];
-    assert.ok(nextRun.startTime.getTime() < sh.end, 'the next task was there while the holder held its locks');
-    assert.ok(sn.start >= sh.end, 'the next task ran only after the holder was stopped');
+    assert.equal(holderRun.status.name, 'TIMED_OUT');
+    const timedOutAt = holderRun.closeTime?.getTime() ?? Infinity;
+    assert.ok(nextRun.startTime.getTime() < timedOutAt, 'the next task was there while the holder held its locks');
+    assert.ok(((await spanOf(next.taskId)) as Span).start >= timedOutAt, 'the next task ran only after the timeout');
   });
 
   it('keeps its table across continue-as-new: exclusion holds, waiters keep their turn', async () => {
