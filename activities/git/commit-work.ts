@@ -48,11 +48,16 @@ export async function commitTaskWork(git: Git, work: TaskWork): Promise<boolean>
 
 async function commitAll(git: Git, { cwd, taskId, branch, subject, agent }: TaskWork): Promise<boolean> {
   await attachTaskBranch(git, cwd, branch);
-  // A repository of the agent's own is left out: `add -A` refuses one without a commit (and with it
-  // everything else), and records one with commits as a link to commits this repository does not have.
-  const ownRepos = (await git(cwd, ['ls-files', '-z', '--others', '--exclude-standard'])).stdout
+  // What `add -A` would look at (changes, and untracked files but ignored ones): nothing, no commit.
+  const status = (await git(cwd, ['status', '--porcelain', '-z', '--untracked-files=all'])).stdout;
+  if (status === '') return false;
+  // A repository of the agent's own (listed as `?? dir/`: git does not look inside) is left out: `add -A`
+  // refuses one without a commit (and with it everything else), and records one with commits as a link
+  // to commits this repository does not have.
+  const ownRepos = status
     .split('\0')
-    .filter((path) => path.endsWith('/'));
+    .filter((entry) => entry.startsWith('?? ') && entry.endsWith('/'))
+    .map((entry) => entry.slice(3));
   await git(cwd, ['add', '-A', '--', '.', ...ownRepos.map((path) => `:(exclude,literal)${path}`)]);
   // What was staged, not what `status` shows: a submodule changed inside only is shown, and not staged.
   if (await answers(git, cwd, ['diff', '--cached', '--quiet'])) return false;
@@ -123,7 +128,7 @@ export async function leftUncommitted(git: Git, cwd: string): Promise<string[]> 
 
 /** Submodules not checked out whose folder holds files: git ignores them, and would drop them silently. */
 async function filledSubmoduleFolders(git: Git, cwd: string): Promise<string[]> {
-  // Exits 1 without .gitmodules: no submodules.
+  if (!existsSync(join(cwd, '.gitmodules'))) return [];
   const declared = await git(cwd, ['config', '-z', '--file', '.gitmodules', '--get-regexp', '^submodule\\..*\\.path$'])
     .then((r) => r.stdout.split('\0').map((entry) => entry.slice(entry.indexOf('\n') + 1)))
     .catch(() => []);

@@ -334,6 +334,9 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   a slot for it, while another worker may be idle: for agent runs of minutes it would save about a
   second a task and could cost minutes, so it is not done. On the slower host of the full run above the
   scenario took 6.0–7.8 s, git's 14 processes a task and the stand-in agent's start-up costing more there.
+  On 2026-12-07 keeping the agent's work on its task's branch whatever HEAD it left, and its own
+  repositories out of the commit, took 4 more git commands a task: 18 (5 to save the work, 7 to commit
+  and diff); the scenario was not measured again.
 - **Tried without effect**: eager workflow start (in an experiment, the API ran a workflow worker and
   asked for it: the dev server's CPU stayed the same, the API took over half of the workflow worker's,
   and makespans and throughput stayed within noise); a larger \`GOGC\` for the dev server (200 and 400:

@@ -13,7 +13,7 @@ import {
   type Harness,
   type RunningWorker,
 } from '../support/in-process-workers';
-import { holdFirstLockRequest } from '../support/held-lock-request';
+import { holdFirstLockRequest, type HeldLockRequest } from '../support/held-lock-request';
 import { startAgentTask } from '../support/start-agent-task';
 import { uniqueQueue } from '../support/test-env';
 import { waitFor, within } from '../support/wait-for';
@@ -46,10 +46,11 @@ describe('file locks', { timeout: 120_000 }, () => {
     await h.close();
   });
 
-  async function freshQueues(): Promise<Queues & { agentWorker: RunningWorker }> {
+  /** Queues of their own, served by a workflow worker (its lock activities wrapped by `wrapLocks`) and an agent worker. */
+  async function freshQueues(wrapLocks?: HeldLockRequest['wrap']): Promise<Queues & { agentWorker: RunningWorker }> {
     const queues = { workflowQueue: uniqueQueue('wf-locks'), agentQueue: uniqueQueue('agents-locks') };
     const started = await Promise.all([
-      runWorkflowWorker(h, queues.workflowQueue),
+      runWorkflowWorker(h, queues.workflowQueue, { wrapLocks }),
       runAgentWorker(h, queues.agentQueue),
     ]);
     workers.push(...started);
@@ -187,6 +188,21 @@ describe('file locks', { timeout: 120_000 }, () => {
     return { workflowId: handle.workflowId, runId: (await handle.describe()).runId };
   }
 
+  /**
+   * Waits for the request `next` to be granted and asserts that the table holds it alone. Signals are
+   * handled in order: once `next`, sent last, is granted, every request before it has been seen.
+   */
+  async function assertOnlyNextGranted(repo: string): Promise<void> {
+    const t = await waitFor('the later request to be granted', async () => {
+      const found = await table(repo);
+      return found.holders.some((r) => r.requestId === 'next') && found;
+    });
+    assert.deepEqual(
+      [...t.holders, ...t.waiters].map((r) => r.requestId),
+      ['next'],
+    );
+  }
+
   it('grants a request that arrives while another grant is being sent, without waiting for a reap', async () => {
     const queues = await freshQueues();
     const repo = freshRepo();
@@ -236,26 +252,12 @@ describe('file locks', { timeout: 120_000 }, () => {
     });
     await manager.signal(acquireLocksSignal, request('late'));
     await manager.signal(acquireLocksSignal, request('next'));
-    // Signals are handled in order: once the later request is granted, the first has been seen.
-    const t = await waitFor('the later request to be granted', async () => {
-      const found = await table(repo);
-      return found.holders.some((r) => r.requestId === 'next') && found;
-    });
-    assert.deepEqual(
-      [...t.holders, ...t.waiters].map((r) => r.requestId),
-      ['next'],
-    );
+    await assertOnlyNextGranted(repo);
   });
 
   it('remembers the release of a task cancelled while its request would start the lock manager', async () => {
     const held = holdFirstLockRequest();
-    const queues = { workflowQueue: uniqueQueue('wf-locks'), agentQueue: uniqueQueue('agents-locks') };
-    workers.push(
-      ...(await Promise.all([
-        runWorkflowWorker(h, queues.workflowQueue, { wrapLocks: held.wrap }),
-        runAgentWorker(h, queues.agentQueue),
-      ])),
-    );
+    const queues = await freshQueues(held.wrap);
     const repo = freshRepo();
     const manager = h.client.workflow.getHandle(workflowIdForLocks(repo));
     try {
@@ -270,17 +272,10 @@ describe('file locks', { timeout: 120_000 }, () => {
       held.letGo();
     }
     await within('the held request to be delivered', 30_000, held.delivered);
-    // Signals are handled in order: a request for the same files, sent after the late one, is granted.
+    // A request for the same files, sent after the late one.
     const holder = await grantTaker(queues);
     await manager.signal(acquireLocksSignal, { ...holder, requestId: 'next', taskId: 'next', globs: ['src/**'] });
-    const t = await waitFor('the later request to be granted', async () => {
-      const found = await table(repo);
-      return found.holders.some((r) => r.requestId === 'next') && found;
-    });
-    assert.deepEqual(
-      [...t.holders, ...t.waiters].map((r) => r.requestId),
-      ['next'],
-    );
+    await assertOnlyNextGranted(repo);
   });
 
   it('takes back the locks of a terminated task', async () => {
