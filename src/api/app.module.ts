@@ -8,6 +8,7 @@ import type { AtelierConfig } from '../config/env';
 import { AgentsModule } from './agents/agents.module';
 import { BearerTokenGuard } from './auth/bearer-token.guard';
 import { BudgetModule } from './budget/budget.module';
+import { ClosedRunsModule } from './closed-runs/closed-runs.module';
 import { HealthModule } from './health/health.module';
 import { InfrastructureModule } from './infrastructure.module';
 import { ObservabilityModule } from './observability/observability.module';
@@ -51,6 +52,7 @@ export class AppModule {
         WorkersModule,
         ObservabilityModule,
         StrandedModule,
+        ClosedRunsModule,
       ],
       providers: [{ provide: APP_GUARD, useClass: BearerTokenGuard }],
     };

@@ -148,6 +148,11 @@ const envSchema = z.object({
    * before the API starts it. Longer than any submission takes, so the submitting request has answered.
    */
   ATELIER_STRANDED_AFTER_SECONDS: z.coerce.number().min(1).max(86_400).default(120),
+  /**
+   * API: how often it asks Temporal for task and plan workflows that closed without recording their
+   * end (terminated in the Web UI or CLI, timed out), and records them failed.
+   */
+  ATELIER_CLOSED_RUN_SWEEP_SECONDS: z.coerce.number().min(1).max(3600).default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where notifications go (task failed, breaker opened, budget reached); none: notifications off. */
   ATELIER_WEBHOOK_URLS: webhookUrls,

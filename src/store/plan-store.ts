@@ -183,6 +183,15 @@ export class PlanStore {
     await db.query('UPDATE plans SET run_id = $2 WHERE id = $1', [id, runId]);
   }
 
+  /** The plans of these workflows still `running` with their workflow started. Read in the workflow_id index. */
+  async unendedRunsOf(workflowIds: string[]): Promise<Pick<PlanRow, 'id' | 'workflow_id' | 'run_id'>[]> {
+    const res = await this.pool.query<Pick<PlanRow, 'id' | 'workflow_id' | 'run_id'>>(
+      `SELECT id, workflow_id, run_id FROM plans WHERE workflow_id = ANY($1) AND status = 'running' AND run_id IS NOT NULL`,
+      [workflowIds],
+    );
+    return res.rows;
+  }
+
   /**
    * Plans stored more than `seconds` ago whose workflow never started (the API that stored them stopped
    * before it started them), oldest first. Read in index plans_unstarted.

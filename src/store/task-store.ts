@@ -127,6 +127,31 @@ const TASK_COLUMNS = `id, idempotency_key, status, prompt, agent, model, workdir
   commit_sha, changed_files, diffstat, lock_violations, fail_on_lock_violations,
   (SELECT sum(a.cost_usd) FROM attempts a WHERE a.task_id = id) AS cost_usd, created_at::text AS cursor_ts`;
 
+/** What a list of tasks shows of each (task-view.ts, taskSummary), and its place in the list. */
+export type TaskSummaryRow = Pick<
+  TaskRow,
+  | 'id'
+  | 'status'
+  | 'agent'
+  | 'model'
+  | 'priority'
+  | 'labels'
+  | 'workflow_id'
+  | 'run_id'
+  | 'created_at'
+  | 'started_at'
+  | 'finished_at'
+  | 'error_class'
+  | 'error_message'
+  | 'agents'
+  | 'waiting_reason'
+  | 'cursor_ts'
+>;
+
+/** A list reads only what it shows: no prompt (up to 200,000 characters), diff or cost per row. */
+const SUMMARY_COLUMNS = `id, status, agent, model, priority, labels, workflow_id, run_id, created_at, started_at, finished_at,
+  error_class, error_message, agents, waiting_reason, created_at::text AS cursor_ts`;
+
 /** What the API reads and writes about tasks. */
 export class TaskStore {
   constructor(private readonly pool: Pool) {}
@@ -218,6 +243,19 @@ export class TaskStore {
   }
 
   /**
+   * The tasks of these workflows still `queued` or `running` with a run of theirs started: the ones
+   * whose run may have closed in Temporal without recording its end. Read in the workflow_id index.
+   */
+  async unendedRunsOf(workflowIds: string[]): Promise<Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>[]> {
+    const res = await this.pool.query<Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>>(
+      `SELECT id, workflow_id, run_id FROM tasks
+       WHERE workflow_id = ANY($1) AND status IN ('queued', 'running') AND run_id IS NOT NULL`,
+      [workflowIds],
+    );
+    return res.rows;
+  }
+
+  /**
    * Starts a stranded task: under its row lock, `start` starts its workflow and the run id it returns is
    * recorded before the lock is released, so two sweepers cannot both start it and a failed submission's
    * deleteUnstarted waits and keeps it. A task another process holds, or that started meanwhile, is left
@@ -262,7 +300,7 @@ export class TaskStore {
   }
 
   /** Newest first, keyset-paginated on (created_at, id). */
-  async list(f: ListFilter): Promise<TaskRow[]> {
+  async list(f: ListFilter): Promise<TaskSummaryRow[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (f.status) {
@@ -278,8 +316,8 @@ export class TaskStore {
       where.push(`(created_at, id) < ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
     }
     params.push(f.limit);
-    const res = await this.pool.query<TaskRow>(
-      `SELECT ${TASK_COLUMNS} FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+    const res = await this.pool.query<TaskSummaryRow>(
+      `SELECT ${SUMMARY_COLUMNS} FROM tasks ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
        ORDER BY created_at DESC, id DESC LIMIT $${params.length}`,
       params,
     );

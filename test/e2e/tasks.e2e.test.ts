@@ -354,6 +354,13 @@ describe('tasks over HTTP against the whole service', () => {
     );
     const none = (await call(stack.baseUrl, 'GET', `/v1/tasks?label=run:${run}&status=running`)).json as TaskList;
     assert.deepEqual(none, { items: [], nextCursor: null });
+    // Two values of one key would match no task: refused, rather than one of them dropped.
+    const twice = await call(stack.baseUrl, 'GET', `/v1/tasks?label=run:${run}&label=parity:odd&label=parity:even`);
+    assert.equal(twice.status, 400, twice.text);
+    assert.deepEqual(
+      (twice.json as ErrorBody).fields?.map((f) => f.field),
+      ['label'],
+    );
   });
 
   it('answers 404 for tasks that do not exist', async () => {

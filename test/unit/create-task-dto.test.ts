@@ -40,3 +40,31 @@ describe('the model of a task', () => {
     }
   });
 });
+
+describe('nested objects', () => {
+  it('refuses an array where a task of a plan goes, naming tasks', async () => {
+    for (const tasks of [[[]], [[{ key: 'a', prompt: 'p' }]]]) {
+      const found = await problems(CreatePlanDto, { tasks });
+      assert.ok(found.length > 0, JSON.stringify(tasks));
+      assert.ok(
+        found.every((f) => /^tasks(\.0)?: /.test(f)),
+        found.join('; '),
+      );
+      assert.ok(
+        found.some((f) => /must be an object/.test(f)),
+        found.join('; '),
+      );
+    }
+  });
+
+  it('refuses an array where the repo object goes, naming repo', async () => {
+    for (const repo of [[], [{ path: '/tmp' }]]) {
+      const found = await problems(CreateTaskDto, { prompt: 'p', repo });
+      assert.ok(found.length > 0, JSON.stringify(repo));
+      assert.ok(
+        found.some((f) => /^repo: .*must be an object/.test(f)),
+        found.join('; '),
+      );
+    }
+  });
+});

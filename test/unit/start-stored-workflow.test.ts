@@ -34,6 +34,7 @@ const failingClient = (message: string): Client =>
 function submission(forget: () => Promise<string | undefined>, retryable = false): StoredSubmission {
   return {
     what: 'task',
+    id: '1',
     workflowType: 'agentTaskWorkflow',
     options: { workflowId: 'task-1', taskQueue: 'q', args: [] },
     created: true,

@@ -1,10 +1,12 @@
-import { ServiceUnavailableException } from '@nestjs/common';
+import { InternalServerErrorException, ServiceUnavailableException } from '@nestjs/common';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowStartOptions } from '@temporalio/client';
 
 /** A submission whose rows are stored already, to start as its workflow. */
 export interface StoredSubmission {
   /** `task` or `plan`, for the error. */
-  what: string;
+  what: 'task' | 'plan';
+  /** The task's or plan's id. */
+  id: string;
   workflowType: string;
   options: WorkflowStartOptions & { workflowId: string };
   /** Whether this request stored the rows, and whether a retry can find them again (an idempotency key). */
@@ -23,7 +25,9 @@ export interface StoredSubmission {
  * (a repeated submission, or one the sweeper started). Any other failure is a 503; the start may have
  * reached Temporal even though its answer did not reach us. With an idempotency key the rows stay,
  * and the client's retry finds or starts the same workflow; without one, rows this request stored are
- * removed, and the client submits again.
+ * removed, and the client submits again; if they cannot be removed (the database is unreachable
+ * too), the answer is a 500 that names the stored submission and says not to submit it again, since
+ * the stranded-submission sweeper will start it.
  */
 export async function startStoredWorkflow(temporal: Client, s: StoredSubmission): Promise<string> {
   try {
@@ -34,9 +38,22 @@ export async function startStoredWorkflow(temporal: Client, s: StoredSubmission)
       return (await temporal.workflow.getHandle(s.options.workflowId).describe()).runId;
     }
     if (s.created && !s.retryable) {
-      const startedMeanwhile = await s.forget();
+      const startedMeanwhile = await s.forget().catch(() => {
+        throw storedAnyway(s, 'its workflow could not be started now; the API will start it');
+      });
       if (startedMeanwhile !== undefined) return startedMeanwhile;
     }
     throw new ServiceUnavailableException(`could not start the ${s.what} workflow: ${(err as Error).message}`);
   }
+}
+
+/**
+ * The answer when a submission is stored and runs, or will, but the request could not finish: a 500
+ * (not a 503, which says to try again) that says so, so a client without an idempotency key does not
+ * submit the same work a second time.
+ */
+export function storedAnyway(s: Pick<StoredSubmission, 'what' | 'id'>, what: string): InternalServerErrorException {
+  return new InternalServerErrorException(
+    `${s.what} ${s.id} is stored and ${what}: do not submit it again (GET /v1/${s.what}s/${s.id} shows it)`,
+  );
 }

@@ -40,6 +40,8 @@ export class ApiMetrics {
   readonly httpRequests: Counter<'method' | 'route' | 'status'>;
   readonly httpDuration: Histogram<'method' | 'route'>;
   readonly strandedStarts: Counter<'kind'>;
+  readonly closedRunsRecorded: Counter<'kind'>;
+  readonly closedRunSweeps: Counter;
   private readonly logger = new Logger(ApiMetrics.name);
   private readonly stats: CachedRead<TaskStats>;
   private readonly gates: CachedRead<GateStats>;
@@ -84,6 +86,17 @@ export class ApiMetrics {
       name: 'atelier_stranded_submissions_started_total',
       help: 'Tasks and plans this API replica started because they were stored and never started (an API stopped in between), by kind.',
       labelNames: ['kind'],
+      registers,
+    });
+    this.closedRunsRecorded = new Counter({
+      name: 'atelier_closed_runs_recorded_total',
+      help: 'Task and plan runs this API replica recorded failed because their workflow closed in Temporal (terminated, timed out) without recording an end, by kind.',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.closedRunSweeps = new Counter({
+      name: 'atelier_closed_run_sweeps_total',
+      help: 'Sweeps for runs closed in Temporal without recording their end that this API replica completed (every such run found recorded).',
       registers,
     });
     // Collectors run side by side; this one waits for the same (cached) reads the others make, and alone

@@ -21,6 +21,11 @@ export class PlansController {
     status: 400,
     description: 'Bad input: `fields` names each offending field, a cycle is named in full.',
   })
+  @ApiResponse({
+    status: 500,
+    description:
+      'The plan is stored and runs, or will, but PostgreSQL failed around its start: the message names it; do not submit it again.',
+  })
   async create(@Body() dto: CreatePlanDto, @Res({ passthrough: true }) res: Response) {
     const { created, body } = await this.plans.create(dto);
     res.status(created ? 201 : 200);

@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import {
+  ConflictException,
+  Inject,
+  Injectable,
+  Logger,
+  NotFoundException,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentProfile, AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
@@ -14,7 +21,8 @@ import {
 } from '../../../workflows/definitions';
 import { findGraphProblems } from '../../../workflows/plan-graph';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
-import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
+import { retryTransient } from '../../db/transient';
+import { startStoredWorkflow, storedAnyway, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields, type FieldProblem } from '../http/validation';
 import { lockProblems, lockViolationPolicy } from '../locks/lock-input';
 import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
@@ -31,6 +39,8 @@ const DEFAULT_MAX_PARALLEL = 4;
 
 @Injectable()
 export class PlansService {
+  private readonly logger = new Logger(PlansService.name);
+
   constructor(
     @Inject(CONFIG) private readonly config: AtelierConfig,
     @Inject(AGENTS) private readonly agents: AgentsFile,
@@ -64,14 +74,25 @@ export class PlansService {
       workflowId: workflowIdForPlan(planId),
       tasks: tasks as NewPlanTask[],
     });
-    if (plan.run_id === null) await this.startWorkflow(plan, created);
-    return { created, body: await this.get(plan.id) };
+    const runId = plan.run_id ?? (await this.startWorkflow(plan, created));
+    // The plan runs: a read that fails now must not look like a failed submission (a 503).
+    const body = await retryTransient(() => this.get(plan.id)).catch(() => {
+      throw storedAnyway({ what: 'plan', id: plan.id }, 'runs, but could not be read back');
+    });
+    return { created, body: { ...body, runId } };
   }
 
-  /** Starts the plan's workflow from its stored tasks and records its run. */
-  private async startWorkflow(plan: PlanRow, created: boolean): Promise<void> {
+  /**
+   * Starts the plan's workflow from its stored tasks and records its run. The workflow runs, whatever
+   * becomes of that write: if it fails for good, the stranded-submission sweeper finds the started
+   * workflow and records its run.
+   */
+  private async startWorkflow(plan: PlanRow, created: boolean): Promise<string> {
     const runId = await startStoredWorkflow(this.temporal, await this.submission(plan, created));
-    await this.store.setRunId(plan.id, runId);
+    await retryTransient(() => this.store.setRunId(plan.id, runId)).catch((err: Error) =>
+      this.logger.warn(`plan ${plan.id} started, but its run id could not be recorded: ${err.message}`),
+    );
+    return runId;
   }
 
   /**
@@ -98,6 +119,7 @@ export class PlansService {
     };
     return {
       what: 'plan',
+      id: plan.id,
       workflowType: 'planWorkflow',
       options: { workflowId: plan.workflow_id, taskQueue: this.config.ATELIER_WORKFLOW_QUEUE, args: [input] },
       created,

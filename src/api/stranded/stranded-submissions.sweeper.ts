@@ -11,6 +11,7 @@ import { TaskStore } from '../../store/task-store';
 import { ApiMetrics } from '../observability/api-metrics.service';
 import { PlansService } from '../plans/plans.service';
 import { TasksService } from '../tasks/tasks.service';
+import { PeriodicRun } from '../periodic-run';
 import { CONFIG } from '../tokens';
 
 /** Submissions started per kind and sweep, at most: a backlog is worked off over the next sweeps. */
@@ -35,9 +36,7 @@ interface Kind {
 export class StrandedSubmissionsSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(StrandedSubmissionsSweeper.name);
   private readonly kinds: Kind[];
-  private timer: NodeJS.Timeout | undefined;
-  private sweeping: Promise<void> | undefined;
-  private stopped = false;
+  private readonly periodic: PeriodicRun;
 
   constructor(
     @Inject(CONFIG) private readonly config: AtelierConfig,
@@ -51,17 +50,20 @@ export class StrandedSubmissionsSweeper implements OnApplicationBootstrap, Befor
       { name: 'task', strandedIds: (s, n) => taskStore.strandedIds(s, n), start: (id) => tasks.startStranded(id) },
       { name: 'plan', strandedIds: (s, n) => planStore.strandedIds(s, n), start: (id) => plans.startStranded(id) },
     ];
+    this.periodic = new PeriodicRun(
+      Math.min(MAX_INTERVAL_MS, (config.ATELIER_STRANDED_AFTER_SECONDS * 1000) / 4),
+      () => this.sweep(),
+      (err) => this.logger.warn(`could not start stranded submissions: ${err.message}`),
+    );
   }
 
   onApplicationBootstrap(): void {
-    this.schedule();
+    this.periodic.start();
   }
 
   /** Stops sweeping and waits for a sweep under way, before the database pool closes. */
-  async beforeApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.timer);
-    await this.sweeping;
+  beforeApplicationShutdown(): Promise<void> {
+    return this.periodic.stop();
   }
 
   /** Starts every stranded submission found now; the first failure ends the sweep (the next one retries). */
@@ -69,25 +71,11 @@ export class StrandedSubmissionsSweeper implements OnApplicationBootstrap, Befor
     const after = this.config.ATELIER_STRANDED_AFTER_SECONDS;
     for (const kind of this.kinds) {
       for (const id of await kind.strandedIds(after, BATCH)) {
-        if (this.stopped) return;
+        if (this.periodic.stopped) return;
         if (!(await kind.start(id))) continue;
         this.metrics.strandedStarts.inc({ kind: kind.name });
         this.logger.warn(`started ${kind.name} ${id}: it was stored over ${after} s ago and never started`);
       }
     }
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    const intervalMs = Math.min(MAX_INTERVAL_MS, (this.config.ATELIER_STRANDED_AFTER_SECONDS * 1000) / 4);
-    this.timer = setTimeout(() => {
-      this.sweeping = this.sweep()
-        .catch((err: Error) => this.logger.warn(`could not start stranded submissions: ${err.message}`))
-        .finally(() => {
-          this.sweeping = undefined;
-          this.schedule();
-        });
-    }, intervalMs);
-    this.timer.unref();
   }
 }

@@ -1,4 +1,4 @@
-import type { AttemptRow, TaskRow } from '../../store/task-store';
+import type { AttemptRow, TaskRow, TaskSummaryRow } from '../../store/task-store';
 import type { RunView } from '../runs/run-view';
 
 export interface TaskLinks {
@@ -24,7 +24,7 @@ const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 const num = (v: string | number | null): number | null => (v === null ? null : Number(v));
 
 /** The summary used in lists. */
-export const taskSummary = (task: TaskRow, links: TaskLinks) => ({
+export const taskSummary = (task: TaskSummaryRow, links: TaskLinks) => ({
   id: task.id,
   status: task.status,
   agent: task.agent,

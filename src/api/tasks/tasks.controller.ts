@@ -21,6 +21,15 @@ export class TasksController {
   @ApiResponse({ status: 201, description: 'Task created and its workflow started.' })
   @ApiResponse({ status: 200, description: 'The idempotencyKey was used before: the existing task; nothing started.' })
   @ApiResponse({ status: 400, description: 'Bad input; `fields` names each offending field.' })
+  @ApiResponse({
+    status: 503,
+    description: 'Temporal could not be reached: without an idempotencyKey nothing is kept; retrying is safe.',
+  })
+  @ApiResponse({
+    status: 500,
+    description:
+      'The task is stored and runs, or will, but PostgreSQL failed around its start: the message names it; do not submit it again.',
+  })
   async create(@Body() dto: CreateTaskDto, @Res({ passthrough: true }) res: Response) {
     const { created, body } = await this.tasks.create(dto);
     res.status(created ? 201 : 200);
@@ -29,6 +38,7 @@ export class TasksController {
 
   @Get()
   @ApiOperation({ summary: 'List tasks, newest first, with keyset pagination.' })
+  @ApiResponse({ status: 400, description: 'Bad query (a label key named twice, a cursor this API did not return).' })
   list(@Query() query: ListTasksQuery) {
     return this.tasks.list(query);
   }

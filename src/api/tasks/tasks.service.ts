@@ -1,5 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
+import {
+  ConflictException,
+  Inject,
+  Injectable,
+  Logger,
+  NotFoundException,
+  ServiceUnavailableException,
+} from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentProfile, AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
@@ -7,6 +14,7 @@ import { AttemptStore } from '../../store/attempt-store';
 import { PlanStore } from '../../store/plan-store';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
+import { retryTransient } from '../../db/transient';
 import { workflowIdForTask } from '../../../workflows/definitions';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
@@ -34,6 +42,8 @@ const couldNotCancel = (err: unknown) =>
 
 @Injectable()
 export class TasksService {
+  private readonly logger = new Logger(TasksService.name);
+
   constructor(
     @Inject(CONFIG) private readonly config: AtelierConfig,
     @Inject(AGENTS) private readonly agents: AgentsFile,
@@ -101,7 +111,12 @@ export class TasksService {
 
   private async startWorkflow(task: TaskRow, created: boolean): Promise<string> {
     const runId = await startStoredWorkflow(this.temporal, this.submission(task, created));
-    await this.store.setRunId(task.id, runId);
+    // The workflow runs, whatever becomes of this write: an error now would have a client without an
+    // idempotency key submit the task again. If the write fails for good, the run's own first write
+    // records its id (RunStore.registerRun).
+    await retryTransient(() => this.store.setRunId(task.id, runId)).catch((err: Error) =>
+      this.logger.warn(`task ${task.id} started, but its run id could not be recorded (its run will): ${err.message}`),
+    );
     return runId;
   }
 
@@ -118,6 +133,7 @@ export class TasksService {
   private submission(task: TaskRow, created: boolean): StoredSubmission {
     return {
       what: 'task',
+      id: task.id,
       workflowType: 'agentTaskWorkflow',
       options: {
         workflowId: task.workflow_id,
@@ -131,7 +147,7 @@ export class TasksService {
     };
   }
 
-  private links(task: TaskRow) {
+  private links(task: Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>) {
     return taskLinks(task, this.config.TEMPORAL_UI_URL, this.config.TEMPORAL_NAMESPACE);
   }
 
@@ -167,7 +183,12 @@ export class TasksService {
     const labels: Record<string, string> = {};
     for (const label of query.label ?? []) {
       const at = label.indexOf(':');
-      labels[label.slice(0, at)] = label.slice(at + 1);
+      const key = label.slice(0, at);
+      // Every pair must match and a task has one value per key: two values would match nothing.
+      if (Object.hasOwn(labels, key)) {
+        throw badFields([{ field: 'label', problems: [`label names the key "${key}" twice`] }]);
+      }
+      labels[key] = label.slice(at + 1);
     }
     let after: { ts: string; id: string } | undefined;
     if (query.cursor !== undefined) {

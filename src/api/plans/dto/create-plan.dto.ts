@@ -7,6 +7,7 @@ import {
   IsArray,
   IsIn,
   IsInt,
+  IsObject,
   IsString,
   Length,
   Matches,
@@ -46,6 +47,8 @@ export class CreatePlanDto {
   @IsArray()
   @ArrayMinSize(PLAN_LIMITS.tasks.min)
   @ArrayMaxSize(PLAN_LIMITS.tasks.max)
+  // ValidateNested alone would take an array in the array for a task, and validate its elements.
+  @IsObject({ each: true })
   @ValidateNested({ each: true })
   @Type(() => PlanTaskDto)
   tasks!: PlanTaskDto[];

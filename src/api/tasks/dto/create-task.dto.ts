@@ -8,6 +8,7 @@ import {
   IsBoolean,
   IsInt,
   IsNumber,
+  IsObject,
   IsString,
   Length,
   Matches,
@@ -147,6 +148,8 @@ export class CreateTaskDto {
     type: TaskRepoDto,
   })
   @Optional()
+  // ValidateNested alone would take an array for the object, and validate its elements.
+  @IsObject()
   @ValidateNested()
   @Type(() => TaskRepoDto)
   repo?: TaskRepoDto;

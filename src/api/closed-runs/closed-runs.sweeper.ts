@@ -1,0 +1,130 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type BeforeApplicationShutdown,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type { Client } from '@temporalio/client';
+import type { AtelierConfig } from '../../config/env';
+import { AttemptStore } from '../../store/attempt-store';
+import { PlanStore } from '../../store/plan-store';
+import { TaskStore } from '../../store/task-store';
+import { ApiMetrics } from '../observability/api-metrics.service';
+import { recordPlanClosedInTemporal } from '../plans/closed-plan';
+import { recordRunClosedInTemporal } from '../runs/closed-run';
+import { PeriodicRun } from '../periodic-run';
+import { CONFIG, TEMPORAL_CLIENT } from '../tokens';
+
+/** How far back the first sweep after a start looks: closes while no API ran. */
+const FIRST_LOOKBACK_MS = 7 * 24 * 3600_000;
+/** Each sweep looks back this far before the previous one began: Temporal's visibility store lags. */
+const VISIBILITY_LAG_MS = 60_000;
+/** Statuses of a run that may have closed without recording its end (a completed one recorded it). */
+const ABNORMAL_CLOSES = ['Terminated', 'TimedOut', 'Failed', 'Canceled'];
+
+interface Kind {
+  name: 'task' | 'plan';
+  workflowType: string;
+  /** The unended runs of these workflows, with what records the end of one if it closed. */
+  unended: (workflowIds: string[]) => Promise<{ id: string; record: () => Promise<unknown> }[]>;
+}
+
+/**
+ * Records the end of task and plan runs that closed in Temporal without recording it: an operator
+ * terminated them in the Web UI or CLI, or they timed out. Unrecorded, such a task would stay `running`
+ * until someone cancelled or retried it: its log followers would wait, its webhook would not go out,
+ * and the worktree janitor would keep its worktree. Every API process asks Temporal's visibility store every
+ * ATELIER_CLOSED_RUN_SWEEP_SECONDS for task and plan workflows closed so since its previous sweep,
+ * and records each one whose row still runs as cancel and retry do (closed-run.ts, closed-plan.ts):
+ * one terminal write per run, so two processes recording the same run record it once.
+ */
+@Injectable()
+export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger(ClosedRunsSweeper.name);
+  private readonly kinds: Kind[];
+  private readonly periodic: PeriodicRun;
+  private since = new Date(Date.now() - FIRST_LOOKBACK_MS);
+
+  constructor(
+    @Inject(CONFIG) config: AtelierConfig,
+    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+    private readonly metrics: ApiMetrics,
+    tasks: TaskStore,
+    plans: PlanStore,
+    attempts: AttemptStore,
+  ) {
+    this.kinds = [
+      {
+        name: 'task',
+        workflowType: 'agentTaskWorkflow',
+        unended: async (ids) =>
+          (await tasks.unendedRunsOf(ids)).map((task) => ({
+            id: task.id,
+            record: () => recordRunClosedInTemporal(temporal, attempts, task),
+          })),
+      },
+      {
+        name: 'plan',
+        workflowType: 'planWorkflow',
+        unended: async (ids) =>
+          (await plans.unendedRunsOf(ids)).map((plan) => ({
+            id: plan.id,
+            record: () => recordPlanClosedInTemporal(temporal, { plans, tasks, attempts }, plan),
+          })),
+      },
+    ];
+    this.periodic = new PeriodicRun(
+      config.ATELIER_CLOSED_RUN_SWEEP_SECONDS * 1000,
+      () => this.sweep(),
+      (err) => this.logger.warn(`could not record runs closed in Temporal: ${err.message}`),
+    );
+  }
+
+  onApplicationBootstrap(): void {
+    this.periodic.start();
+  }
+
+  /** Stops sweeping and waits for a sweep under way, before the database pool closes. */
+  beforeApplicationShutdown(): Promise<void> {
+    return this.periodic.stop();
+  }
+
+  /**
+   * Records every run closed since the previous sweep that did not record its end. A run that could not
+   * be recorded (a plan whose tasks Temporal has not terminated yet, a store that failed) leaves the
+   * window where it was, so the next sweep looks at the same closes again.
+   */
+  async sweep(): Promise<void> {
+    const began = Date.now();
+    let failed = 0;
+    // Only statuses and a date are put in the query: no user text reaches it.
+    const closed =
+      `ExecutionStatus IN (${ABNORMAL_CLOSES.map((s) => `'${s}'`).join(', ')})` +
+      ` AND CloseTime >= '${this.since.toISOString()}'`;
+    for (const kind of this.kinds) {
+      const ids: string[] = [];
+      for await (const wf of this.temporal.workflow.list({
+        query: `WorkflowType = '${kind.workflowType}' AND ${closed}`,
+      })) {
+        ids.push(wf.workflowId);
+      }
+      for (const run of ids.length > 0 ? await kind.unended(ids) : []) {
+        if (this.periodic.stopped) return;
+        try {
+          if ((await run.record()) === undefined) continue; // its workflow, reset, runs again
+          this.metrics.closedRunsRecorded.inc({ kind: kind.name });
+          this.logger.warn(
+            `recorded ${kind.name} ${run.id} failed: its workflow closed in Temporal without recording its end`,
+          );
+        } catch (err) {
+          failed++;
+          this.logger.warn(`could not record the end of ${kind.name} ${run.id}: ${(err as Error).message}`);
+        }
+      }
+    }
+    if (failed > 0) return;
+    this.since = new Date(began - VISIBILITY_LAG_MS);
+    this.metrics.closedRunSweeps.inc();
+  }
+}

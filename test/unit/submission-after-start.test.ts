@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { InternalServerErrorException } from '@nestjs/common';
+import type { Client } from '@temporalio/client';
+import { Pool } from 'pg';
+import { PlansService } from '../../src/api/plans/plans.service';
+import { TasksService } from '../../src/api/tasks/tasks.service';
+import { loadAgentsFile } from '../../src/config/agents-file';
+import { loadConfig } from '../../src/config/env';
+import { AttemptStore } from '../../src/store/attempt-store';
+import { PlanStore } from '../../src/store/plan-store';
+import { RunStore } from '../../src/store/run-store';
+import { TaskStore } from '../../src/store/task-store';
+import { TEST_AGENTS_FILE, testEnv } from '../support/test-env';
+
+/** A Temporal client whose starts succeed (new runs), or all fail. */
+function fakeTemporal(startFails = false): { client: Client; starts: () => number } {
+  let starts = 0;
+  const client = {
+    workflow: {
+      start: async () => {
+        starts += 1;
+        if (startFails) throw new Error('connection refused');
+        return { firstExecutionRunId: randomUUID() };
+      },
+    },
+  } as unknown as Client;
+  return { client, starts: () => starts };
+}
+
+const broken = (): Promise<never> => Promise.reject(new Error('the write failed'));
+
+/**
+ * What a submission without an idempotency key answers when the database fails around its workflow's
+ * start. A 503 tells the client to send it again: it must not come once the work runs, or will.
+ */
+describe('a submission whose database fails around its start', () => {
+  let pool: Pool;
+  const config = loadConfig({
+    DATABASE_URL: testEnv.databaseUrl,
+    TEMPORAL_ADDRESS: testEnv.temporalAddress,
+    ATELIER_AGENTS_FILE: TEST_AGENTS_FILE,
+  });
+  const agents = loadAgentsFile(TEST_AGENTS_FILE);
+  before(() => {
+    pool = new Pool({ connectionString: testEnv.databaseUrl, max: 2 });
+  });
+  after(() => pool.end());
+
+  function services(client: Client, tasks = new TaskStore(pool), plans = new PlanStore(pool)) {
+    const attempts = new AttemptStore(pool);
+    const planService = new PlansService(config, agents, client, plans, tasks, attempts);
+    const taskService = new TasksService(
+      config,
+      agents,
+      client,
+      tasks,
+      new RunStore(pool),
+      plans,
+      attempts,
+      planService,
+    );
+    return { taskService, planService };
+  }
+
+  it('answers a started task as started when its run id cannot be written; its row stays for the run', async () => {
+    const temporal = fakeTemporal();
+    const tasks = new TaskStore(pool);
+    tasks.setRunId = broken;
+    const { body, created } = await services(temporal.client, tasks).taskService.create({ prompt: '@print hi' });
+    assert.equal(created, true);
+    assert.equal(temporal.starts(), 1);
+    assert.ok(body.runId, 'the answer carries the run id');
+    const row = await new TaskStore(pool).get(body.id);
+    assert.equal(row?.status, 'queued');
+    assert.equal(row?.run_id, null, "the run's first write records it (RunStore.registerRun)");
+    await new TaskStore(pool).deleteUnstarted(body.id); // no workflow runs it: no sweeper may start it
+  });
+
+  it('answers a started plan as started when its run id cannot be written', async () => {
+    const temporal = fakeTemporal();
+    const plans = new PlanStore(pool);
+    plans.setRunId = broken;
+    const { body, created } = await services(temporal.client, undefined, plans).planService.create({
+      tasks: [{ key: 'a', prompt: '@print hi' }],
+    });
+    assert.equal(created, true);
+    assert.equal(temporal.starts(), 1);
+    assert.ok(body.runId, 'the answer carries the run id');
+    assert.equal(body.tasks.length, 1);
+    await new PlanStore(pool).deleteUnstarted(body.id);
+  });
+
+  it('answers a 500 naming the stored task, not a 503, when a failed start cannot remove its row', async () => {
+    const temporal = fakeTemporal(true);
+    const tasks = new TaskStore(pool);
+    tasks.deleteUnstarted = broken;
+    let id: string | undefined;
+    await assert.rejects(services(temporal.client, tasks).taskService.create({ prompt: '@print hi' }), (err) => {
+      assert.ok(err instanceof InternalServerErrorException, String(err));
+      assert.match(
+        err.message,
+        /^task [0-9a-f-]{36} is stored and its workflow could not be started now; the API will start it: do not submit it again \(GET \/v1\/tasks\/[0-9a-f-]{36} shows it\)$/,
+      );
+      id = /^task (\S+)/.exec(err.message)?.[1];
+      assert.ok(err.message.endsWith(`/v1/tasks/${id} shows it)`));
+      return true;
+    });
+    // The row stays, for the stranded-submission sweeper to start.
+    assert.equal((await new TaskStore(pool).get(id as string))?.status, 'queued');
+    await new TaskStore(pool).deleteUnstarted(id as string);
+  });
+});
