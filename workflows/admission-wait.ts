@@ -8,10 +8,12 @@ import type { AdmissionWait } from './definitions';
  */
 const MAX_WAIT_RECHECK_MS = 5 * 60_000;
 /**
- * A wait that has gone on for this many looks (a day and more) is looked at every hour at most: each
- * look adds about a dozen events to the task's history, and Temporal ends a workflow whose history
- * reaches 51,200. Every five minutes that limit would come after about sixteen days of waiting (a task
- * that spent its own budget waits until someone raises it); hourly, after months.
+ * A wait that has gone on for this many looks (a day and more; hours when a breaker keeps reopening) is
+ * looked at every hour at most, and every five minutes at least, however soon a wait says it lifts:
+ * each look adds about a dozen events to the task's history, and Temporal ends a workflow whose
+ * history reaches 51,200. Every five minutes that limit would come after about sixteen days of waiting
+ * (a breaker whose probes keep failing, every 30-60 s, would reach it in two or three); hourly, after
+ * months.
  */
 const LONG_WAIT_ROUNDS = 300;
 const LONG_WAIT_RECHECK_MS = 60 * 60_000;
@@ -23,7 +25,8 @@ const UNWOKEN_WAIT_RECHECK_MS = 30_000;
 /**
  * When a task held back asks for admission again: at the earliest moment a wait may lift by itself
  * (breaker cooldown, start window), else after the recheck interval, growing by half per `round` so a
- * task held back for hours keeps a small history (to five minutes; to an hour after LONG_WAIT_ROUNDS). `overdue`: whether the earliest wait was due already
+ * task held back for hours keeps a small history (to five minutes; after LONG_WAIT_ROUNDS, from five
+ * minutes to an hour). `overdue`: whether the earliest wait was due already
  * (its `until` passed). `until` is by the database's clock, which may run behind the workflow's; so
  * after `overdueRounds` such answers in a row the task looks again after 50 ms, then 100, 200… rather
  * than every 50 ms for as long as the clocks differ.
@@ -40,6 +43,11 @@ export function nextLook(
   const polling = Math.min(recheckMs * 1.5 ** round, unwoken ? UNWOKEN_WAIT_RECHECK_MS : longest);
   const dueIn = Math.min(...waits.map((w) => (w.until === null ? polling : w.until - now)));
   const overdue = dueIn <= 0;
-  const floor = overdue ? Math.min(MIN_WAIT_RECHECK_MS * 2 ** overdueRounds, polling) : MIN_WAIT_RECHECK_MS;
+  const floor =
+    round >= LONG_WAIT_ROUNDS
+      ? MAX_WAIT_RECHECK_MS
+      : overdue
+        ? Math.min(MIN_WAIT_RECHECK_MS * 2 ** overdueRounds, polling)
+        : MIN_WAIT_RECHECK_MS;
   return { delayMs: Math.min(Math.max(dueIn, floor), longest), overdue };
 }

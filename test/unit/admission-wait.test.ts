@@ -26,8 +26,16 @@ describe('nextLook', () => {
     assert.equal(nextLook([wait(null, 'task_budget')], 5_000, 300, 0, NOW).delayMs, 60 * 60_000);
     // A wait that lifts by itself later (the day's budget, tomorrow) is looked at hourly meanwhile.
     assert.equal(nextLook([wait(NOW + 20 * 3_600_000, 'daily_budget')], 5_000, 300, 0, NOW).delayMs, 60 * 60_000);
-    // A half-open breaker, which nothing wakes, stays at 30 s.
-    assert.equal(nextLook([wait(null, 'breaker_open')], 5_000, 400, 0, NOW).delayMs, 30_000);
+    // A half-open breaker, which nothing wakes, is looked at every 30 s, then every 5 minutes.
+    assert.equal(nextLook([wait(null, 'breaker_open')], 5_000, 299, 0, NOW).delayMs, 30_000);
+    assert.equal(nextLook([wait(null, 'breaker_open')], 5_000, 400, 0, NOW).delayMs, 5 * 60_000);
+  });
+
+  it('looks every 5 minutes at most often after those looks, however soon a wait lifts (a breaker that keeps reopening)', () => {
+    // A breaker whose probes keep failing reopens for its 60 s cooldown, round after round.
+    assert.equal(nextLook([wait(NOW + 60_000, 'breaker_open')], 5_000, 299, 0, NOW).delayMs, 60_000);
+    assert.equal(nextLook([wait(NOW + 60_000, 'breaker_open')], 5_000, 300, 0, NOW).delayMs, 5 * 60_000);
+    assert.equal(nextLook([wait(NOW - 1_000)], 5_000, 300, 0, NOW).delayMs, 5 * 60_000);
   });
 
   it('looks again soon at a wait that is due already, then less and less often while it stays due', () => {
