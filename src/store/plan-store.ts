@@ -80,11 +80,9 @@ export class PlanStore {
         [plan.id, plan.maxParallel, plan.onFailure, plan.workflowId, plan.idempotencyKey ?? null],
       );
       if (!inserted.rows[0]) {
-        const existing = await db.query<PlanRow>('SELECT * FROM plans WHERE idempotency_key = $1', [
-          plan.idempotencyKey,
-        ]);
-        if (!existing.rows[0]) throw new Error('plan idempotency key conflict but no plan found');
-        return { plan: existing.rows[0], created: false };
+        const existing = await this.byIdempotencyKey(plan.idempotencyKey as string, db);
+        if (!existing) throw new Error('plan idempotency key conflict but no plan found');
+        return { plan: existing, created: false };
       }
       for (const [position, t] of plan.tasks.entries()) {
         await db.query(
@@ -181,6 +179,12 @@ export class PlanStore {
 
   async setRunId(id: string, runId: string, db: Pool | PoolClient = this.pool): Promise<void> {
     await db.query('UPDATE plans SET run_id = $2 WHERE id = $1', [id, runId]);
+  }
+
+  /** The plan submitted with this idempotency key, if any. */
+  async byIdempotencyKey(key: string, db: Pool | PoolClient = this.pool): Promise<PlanRow | undefined> {
+    const res = await db.query<PlanRow>('SELECT * FROM plans WHERE idempotency_key = $1', [key]);
+    return res.rows[0];
   }
 
   /** The plans of these workflows still `running` with their workflow started. Read in the workflow_id index. */

@@ -196,11 +196,15 @@ export class TaskStore {
       ],
     );
     if (inserted.rows[0]) return { task: inserted.rows[0], created: true };
-    const existing = await this.pool.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE idempotency_key = $1`, [
-      t.idempotencyKey,
-    ]);
-    if (!existing.rows[0]) throw new Error('idempotency key conflict but no task found');
-    return { task: existing.rows[0], created: false };
+    const existing = await this.byIdempotencyKey(t.idempotencyKey as string);
+    if (!existing) throw new Error('idempotency key conflict but no task found');
+    return { task: existing, created: false };
+  }
+
+  /** The task submitted with this idempotency key, if any. */
+  async byIdempotencyKey(key: string): Promise<TaskRow | undefined> {
+    const res = await this.pool.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE idempotency_key = $1`, [key]);
+    return res.rows[0];
   }
 
   /**

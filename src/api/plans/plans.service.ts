@@ -8,7 +8,7 @@ import {
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { AgentProfile, AgentsFile } from '../../config/agents-file';
+import type { AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
 import { AttemptStore } from '../../store/attempt-store';
 import { PlanStore, type NewPlanTask, type PlanRow, type PlanTaskRow } from '../../store/plan-store';
@@ -24,17 +24,13 @@ import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { retryTransient } from '../../db/transient';
 import { startStoredWorkflow, storedAnyway, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields, type FieldProblem } from '../http/validation';
-import { lockProblems, lockViolationPolicy } from '../locks/lock-input';
-import { fallbacksWithoutModel, resolveChain } from '../tasks/resolve-chain';
-import { repoProblems, storedRepo } from '../tasks/task-repo-input';
+import { resolveTaskInput } from '../tasks/resolve-task-input';
 import { taskWorkflowInput } from '../tasks/task-workflow-input';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreatePlanDto, PlanTaskDto } from './dto/create-plan.dto';
 import { isUuid } from '../../../workflows/definitions';
-import { isDirectory } from '../../fs/is-directory';
 import { recordPlanClosedInTemporal } from './closed-plan';
 
-const DEFAULT_PRIORITY = 3;
 const DEFAULT_MAX_PARALLEL = 4;
 
 @Injectable()
@@ -57,6 +53,9 @@ export class PlansService {
    * between), it is started now.
    */
   async create(dto: CreatePlanDto): Promise<{ created: boolean; body: Awaited<ReturnType<PlansService['get']>> }> {
+    // A repeated key answers the plan stored first, whatever has changed since (see TasksService.create).
+    const stored = dto.idempotencyKey === undefined ? undefined : await this.store.byIdempotencyKey(dto.idempotencyKey);
+    if (stored) return this.answer(stored, false);
     const problems: FieldProblem[] = findGraphProblems(
       dto.tasks.map((t) => ({ key: t.key, dependsOn: t.dependsOn ?? [] })),
     ).map((p) => ({
@@ -74,6 +73,11 @@ export class PlansService {
       workflowId: workflowIdForPlan(planId),
       tasks: tasks as NewPlanTask[],
     });
+    return this.answer(plan, created);
+  }
+
+  /** The answer to a submission of `plan`: its workflow started first if it has not been. */
+  private async answer(plan: PlanRow, created: boolean) {
     const runId = plan.run_id ?? (await this.startWorkflow(plan, created));
     // The plan runs: a read that fails now must not look like a failed submission (a 503).
     const body = await retryTransient(() => this.get(plan.id)).catch(() => {
@@ -130,52 +134,19 @@ export class PlansService {
 
   /** One task of the plan as a task row, or undefined after adding its problems (named by index). */
   private planTask(t: PlanTaskDto, index: number, planId: string, problems: FieldProblem[]): NewPlanTask | undefined {
-    const at = (field: string) => `tasks.${index}.${field}`;
-    const resolved = resolveChain(t, this.agents);
-    if (!resolved.ok) {
-      problems.push(...resolved.problems.map((p) => ({ ...p, field: at(p.field) })));
+    const input = resolveTaskInput(t, this.agents, (field) => `tasks.${index}.${field}`);
+    if (!input.ok) {
+      problems.push(...input.problems);
       return undefined;
     }
-    const chain = resolved.chain;
-    const agentName = chain[0] as string;
-    const profile = this.agents.agents[agentName] as AgentProfile;
-    if (t.workdir !== undefined && !isDirectory(t.workdir)) {
-      problems.push({ field: at('workdir'), problems: ['workdir must be an existing directory'] });
-    }
-    const model = t.model ?? profile.model;
-    if (model === undefined && profile.command.some((arg) => arg.includes('{model}'))) {
-      problems.push({ field: at('model'), problems: [`agent "${agentName}" needs a model and has no default`] });
-    }
-    const modelless = fallbacksWithoutModel(chain, this.agents);
-    if (modelless.length > 0) {
-      problems.push({
-        field: at('agents'),
-        problems: [`fallback agent(s) ${modelless.join(', ')} need a model and have no default`],
-      });
-    }
-    problems.push(...repoProblems(t.repo, t.workdir, at('repo')));
-    problems.push(...lockProblems(t.locks, t.repo?.path ?? t.workdir, at('locks')));
-    const failOn = lockViolationPolicy(t, profile, at('failOnLockViolations'));
-    problems.push(...failOn.problems);
     const id = randomUUID();
     return {
+      ...input.task,
       id,
       key: t.key,
       dependsOn: t.dependsOn ?? [],
-      prompt: t.prompt,
-      agent: agentName,
-      model,
-      workdir: t.workdir,
-      timeoutSeconds: t.timeoutSeconds ?? profile.timeoutSeconds,
-      maxAttempts: t.maxAttempts ?? profile.maxAttempts,
-      priority: t.priority ?? DEFAULT_PRIORITY,
-      labels: { ...(t.labels ?? {}), plan: planId },
+      labels: { ...input.task.labels, plan: planId },
       workflowId: workflowIdForTask(id),
-      agents: chain,
-      budgetUsd: t.budgetUsd,
-      locks: t.locks,
-      repo: storedRepo(t.repo),
-      failOnLockViolations: failOn.value,
     };
   }
 

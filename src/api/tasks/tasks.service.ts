@@ -8,7 +8,7 @@ import {
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { AgentProfile, AgentsFile } from '../../config/agents-file';
+import type { AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
 import { AttemptStore } from '../../store/attempt-store';
 import { PlanStore } from '../../store/plan-store';
@@ -19,22 +19,18 @@ import { workflowIdForTask } from '../../../workflows/definitions';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields } from '../http/validation';
-import { lockProblems, lockViolationPolicy } from '../locks/lock-input';
 import { PlansService } from '../plans/plans.service';
-import { repoProblems, storedRepo } from './task-repo-input';
 import { recordRunClosedInTemporal } from '../runs/closed-run';
 import { runsView } from '../runs/run-view';
 import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import type { CreateTaskDto } from './dto/create-task.dto';
 import type { ListTasksQuery } from './dto/list-tasks.query';
-import { fallbacksWithoutModel, resolveChain } from './resolve-chain';
+import { resolveTaskInput } from './resolve-task-input';
 import { decodeCursor, encodeCursor } from './task-cursor';
 import { taskWorkflowInput } from './task-workflow-input';
 import { taskDetail, taskLinks, taskSummary } from './task-view';
 import { isUuid } from '../../../workflows/definitions';
-import { isDirectory } from '../../fs/is-directory';
 
-const DEFAULT_PRIORITY = 3;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 const couldNotCancel = (err: unknown) =>
@@ -61,50 +57,24 @@ export class TasksService {
    * API died in between), it is started now.
    */
   async create(dto: CreateTaskDto) {
-    const resolved = resolveChain(dto, this.agents);
-    if (!resolved.ok) throw badFields(resolved.problems);
-    const chain = resolved.chain;
-    const agentName = chain[0] as string;
-    const profile = this.agents.agents[agentName] as AgentProfile;
-    if (dto.workdir !== undefined && !isDirectory(dto.workdir)) {
-      throw badFields([{ field: 'workdir', problems: ['workdir must be an existing directory'] }]);
-    }
-    const model = dto.model ?? profile.model;
-    if (model === undefined && profile.command.some((arg) => arg.includes('{model}'))) {
-      throw badFields([{ field: 'model', problems: [`agent "${agentName}" needs a model and has no default`] }]);
-    }
-    const modelless = fallbacksWithoutModel(chain, this.agents);
-    if (modelless.length > 0) {
-      throw badFields([
-        { field: 'agents', problems: [`fallback agent(s) ${modelless.join(', ')} need a model and have no default`] },
-      ]);
-    }
-    const placeProblems = [
-      ...repoProblems(dto.repo, dto.workdir, 'repo'),
-      ...lockProblems(dto.locks, dto.repo?.path ?? dto.workdir, 'locks'),
-    ];
-    const failOn = lockViolationPolicy(dto, profile, 'failOnLockViolations');
-    placeProblems.push(...failOn.problems);
-    if (placeProblems.length > 0) throw badFields(placeProblems);
+    // A repeated key answers the task stored first, whatever has changed since (the agents file, the
+    // directories this replica sees): its first submission was accepted.
+    const stored = dto.idempotencyKey === undefined ? undefined : await this.store.byIdempotencyKey(dto.idempotencyKey);
+    if (stored) return this.answer(stored, false);
+    const input = resolveTaskInput(dto, this.agents, (field) => field);
+    if (!input.ok) throw badFields(input.problems);
     const id = randomUUID();
     const { task, created } = await this.store.create({
+      ...input.task,
       id,
       idempotencyKey: dto.idempotencyKey,
-      prompt: dto.prompt,
-      agent: agentName,
-      model,
-      workdir: dto.workdir,
-      timeoutSeconds: dto.timeoutSeconds ?? profile.timeoutSeconds,
-      maxAttempts: dto.maxAttempts ?? profile.maxAttempts,
-      priority: dto.priority ?? DEFAULT_PRIORITY,
-      labels: dto.labels ?? {},
       workflowId: workflowIdForTask(id),
-      agents: chain,
-      budgetUsd: dto.budgetUsd,
-      locks: dto.locks,
-      repo: storedRepo(dto.repo),
-      failOnLockViolations: failOn.value,
     });
+    return this.answer(task, created);
+  }
+
+  /** The answer to a submission of `task`: its workflow started first if it has not been. */
+  private async answer(task: TaskRow, created: boolean) {
     const runId = task.run_id ?? (await this.startWorkflow(task, created));
     return { created, body: this.submitted({ ...task, run_id: runId }) };
   }

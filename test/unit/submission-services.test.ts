@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { InternalServerErrorException } from '@nestjs/common';
+import { BadRequestException, InternalServerErrorException } from '@nestjs/common';
 import type { Client } from '@temporalio/client';
 import { Pool } from 'pg';
+import type { FieldProblem } from '../../src/api/http/validation';
 import { PlansService } from '../../src/api/plans/plans.service';
 import { TasksService } from '../../src/api/tasks/tasks.service';
 import { loadAgentsFile } from '../../src/config/agents-file';
@@ -110,5 +114,44 @@ describe('a submission whose database fails around its start', () => {
     // The row stays, for the stranded-submission sweeper to start.
     assert.equal((await new TaskStore(pool).get(id as string))?.status, 'queued');
     await new TaskStore(pool).deleteUnstarted(id as string);
+  });
+
+  it('answers a replayed key with the task stored first, though its agent and workdir are gone since', async () => {
+    const temporal = fakeTemporal();
+    const workdir = mkdtempSync(join(tmpdir(), 'atelier-replay-'));
+    const key = `replay-${randomUUID()}`;
+    const dto = { prompt: '@print hi', agent: 'stand-in', workdir, idempotencyKey: key };
+    const first = await services(temporal.client).taskService.create(dto);
+    rmSync(workdir, { recursive: true });
+    const redeployed = {
+      ...agents,
+      agents: Object.fromEntries(Object.entries(agents.agents).filter(([name]) => name !== 'stand-in')),
+    };
+    const attempts = new AttemptStore(pool);
+    const plans = new PlanStore(pool);
+    const tasks = new TaskStore(pool);
+    const planService = new PlansService(config, redeployed, temporal.client, plans, tasks, attempts);
+    const taskService = new TasksService(
+      config,
+      redeployed,
+      temporal.client,
+      tasks,
+      new RunStore(pool),
+      plans,
+      attempts,
+      planService,
+    );
+    const again = await taskService.create(dto);
+    assert.equal(again.created, false);
+    assert.equal(again.body.id, first.body.id);
+    assert.equal(temporal.starts(), 1, 'started once');
+    // A new submission is checked, every problem named at once.
+    await assert.rejects(taskService.create({ ...dto, idempotencyKey: undefined }), (err) => {
+      assert.ok(err instanceof BadRequestException, String(err));
+      const fields = (err.getResponse() as { fields: FieldProblem[] }).fields.map((f) => f.field);
+      assert.deepEqual(fields, ['agent', 'workdir']);
+      return true;
+    });
+    await pool.query('DELETE FROM tasks WHERE id = $1', [first.body.id]); // its workflow never ran
   });
 });
