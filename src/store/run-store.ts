@@ -226,8 +226,8 @@ export class RunStore {
   }
 
   /** Every run of a task, first first, with its outcome from the run's terminal event. */
-  async list(taskId: string): Promise<RunRow[]> {
-    const res = await this.pool.query<RunRow>(
+  async list(taskId: string, db: Pool | PoolClient = this.pool): Promise<RunRow[]> {
+    const res = await db.query<RunRow>(
       `SELECT r.number, r.run_id, r.kind, r.detail, r.created_at,
          (SELECT min(a.started_at) FROM attempts a WHERE a.task_id = r.task_id AND a.run = r.number) AS started_at,
          e.kind AS outcome, e.created_at AS finished_at, e.detail AS outcome_detail
@@ -241,8 +241,8 @@ export class RunStore {
   }
 
   /** Every attempt of every run of a task, in order. */
-  async attempts(taskId: string): Promise<RunAttemptRow[]> {
-    const res = await this.pool.query<RunAttemptRow>(
+  async attempts(taskId: string, db: Pool | PoolClient = this.pool): Promise<RunAttemptRow[]> {
+    const res = await db.query<RunAttemptRow>(
       `SELECT run, number, agent, model, worker, started_at, finished_at, exit_code, failure_class, error, output_bytes
        FROM attempts WHERE task_id = $1 ORDER BY run, number`,
       [taskId],

@@ -278,14 +278,14 @@ export class TaskStore {
     });
   }
 
-  async get(id: string): Promise<TaskRow | undefined> {
-    const res = await this.pool.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`, [id]);
+  async get(id: string, db: Pool | PoolClient = this.pool): Promise<TaskRow | undefined> {
+    const res = await db.query<TaskRow>(`SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1`, [id]);
     return res.rows[0];
   }
 
   /** The attempts of the task's current run (every run's: RunStore.attempts). */
-  async attempts(id: string): Promise<AttemptRow[]> {
-    const res = await this.pool.query<AttemptRow>(
+  async attempts(id: string, db: Pool | PoolClient = this.pool): Promise<AttemptRow[]> {
+    const res = await db.query<AttemptRow>(
       `SELECT number, agent, model, worker, started_at, finished_at, exit_code, failure_class, error, output_bytes,
          cost_usd, input_tokens, output_tokens, turns, session_id, reset_at
        FROM attempts WHERE task_id = $1 AND run = (SELECT current_run FROM tasks WHERE id = $1) ORDER BY number`,
@@ -294,8 +294,8 @@ export class TaskStore {
     return res.rows;
   }
 
-  async attemptOutput(id: string, attempt: number): Promise<string | null> {
-    const res = await this.pool.query<{ output: string | null }>(
+  async attemptOutput(id: string, attempt: number, db: Pool | PoolClient = this.pool): Promise<string | null> {
+    const res = await db.query<{ output: string | null }>(
       // The answer the agent's output parser found, else its stdout.
       'SELECT COALESCE(result_text, output) AS output FROM attempts WHERE task_id = $1 AND number = $2 AND run = (SELECT current_run FROM tasks WHERE id = $1)',
       [id, attempt],

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { Inject, Injectable, NotFoundException, StreamableFile } from '@nestjs/common';
+import { Inject, Injectable, Logger, NotFoundException, StreamableFile } from '@nestjs/common';
 import type { Response } from 'express';
 import type { Pool } from 'pg';
 import { LogFollowStore, type LogChunkRow, type LogCursor } from '../../store/log-follow-store';
@@ -43,6 +43,7 @@ const frame = (event: string, data: unknown, id?: string): string =>
  */
 @Injectable()
 export class LogStreamService {
+  private readonly logger = new Logger(LogStreamService.name);
   private readonly store: LogFollowStore;
   /** One per open stream: aborting it ends the stream. */
   private readonly streams = new Set<AbortController>();
@@ -156,7 +157,9 @@ export class LogStreamService {
           // The database is away: keep the client, try again, and give up only after a while.
           failingSince ??= Date.now();
           if (Date.now() - failingSince > DB_PATIENCE_MS) {
-            yield frame('error', { message: `cannot read the task's logs: ${(err as Error).message}` });
+            // The database's own words (its host, its user) stay in the API's log.
+            this.logger.warn(`stopped following task ${taskId}'s logs: ${(err as Error).message}`);
+            yield frame('error', { message: "cannot read the task's logs: the database is unavailable" });
             return;
           }
           await next.wait;

@@ -8,12 +8,14 @@ import {
   ServiceUnavailableException,
 } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Pool } from 'pg';
 import type { AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
 import { AttemptStore } from '../../store/attempt-store';
 import { PlanStore } from '../../store/plan-store';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
+import { inReadOnlySnapshot } from '../../db/transaction';
 import { retryTransient } from '../../db/transient';
 import { workflowIdForTask } from '../../../workflows/definitions';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
@@ -22,7 +24,7 @@ import { badFields } from '../http/validation';
 import { PlansService } from '../plans/plans.service';
 import { recordRunClosedInTemporal } from '../runs/closed-run';
 import { runsView } from '../runs/run-view';
-import { AGENTS, CONFIG, TEMPORAL_CLIENT } from '../tokens';
+import { AGENTS, CONFIG, PG_POOL, TEMPORAL_CLIENT } from '../tokens';
 import type { CreateTaskDto } from './dto/create-task.dto';
 import type { ListTasksQuery } from './dto/list-tasks.query';
 import { resolveTaskInput } from './resolve-task-input';
@@ -44,6 +46,7 @@ export class TasksService {
     @Inject(CONFIG) private readonly config: AtelierConfig,
     @Inject(AGENTS) private readonly agents: AgentsFile,
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+    @Inject(PG_POOL) private readonly pool: Pool,
     private readonly store: TaskStore,
     private readonly runs: RunStore,
     private readonly plans: PlanStore,
@@ -138,13 +141,23 @@ export class TasksService {
   }
 
   async get(id: string) {
-    const task = await this.find(id);
-    const [attempts, output, runs, runAttempts] = await Promise.all([
-      this.store.attempts(id),
-      task.result_attempt === null ? Promise.resolve(null) : this.store.attemptOutput(id, task.result_attempt),
-      this.runs.list(id),
-      this.runs.attempts(id),
-    ]);
+    if (!isUuid(id)) throw new NotFoundException(`no task ${id}`);
+    // One snapshot: a retry that commits between two reads would mix the old run's row with the new's attempts.
+    const read = await inReadOnlySnapshot(this.pool, async (db) => {
+      const task = await this.store.get(id, db);
+      if (!task) return undefined;
+      const attempts = await this.store.attempts(id, db);
+      const output = task.result_attempt === null ? null : await this.store.attemptOutput(id, task.result_attempt, db);
+      return {
+        task,
+        attempts,
+        output,
+        runs: await this.runs.list(id, db),
+        runAttempts: await this.runs.attempts(id, db),
+      };
+    });
+    if (!read) throw new NotFoundException(`no task ${id}`);
+    const { task, attempts, output, runs, runAttempts } = read;
     const runUi = (runId: string | null) => this.links({ ...task, run_id: runId }).temporalUi;
     return taskDetail(task, attempts, output, this.links(task), runsView(runs, runAttempts, task, runUi));
   }
