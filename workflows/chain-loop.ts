@@ -33,8 +33,9 @@ export interface ChainLoopOptions {
   keepWake: boolean;
   /**
    * A cancel that meets a run whose end PostgreSQL holds already (its failure being written, or a
-   * success its lost worker wrote) ends the workflow as that end, so Temporal and PostgreSQL agree.
-   * Histories from before (patch cancel-follows-recorded-end) ended cancelled whatever was recorded.
+   * success its lost worker wrote, or closed with its attempt for the workflow to record) ends the
+   * workflow as that end, so Temporal and PostgreSQL agree. Histories from before (patch
+   * cancel-follows-recorded-end) ended cancelled whatever was recorded.
    */
   followRecordedEnd: boolean;
 }
@@ -95,7 +96,10 @@ export async function chainLoop(
   /**
    * Fails the task, unless PostgreSQL holds a success of this run already: a worker that wrote its
    * attempt's success and died (or lost Temporal) before answering, whose attempt then counted as lost.
-   * The task succeeded then, here too. (Histories from before the answer carry none: they fail as before.)
+   * The task succeeded then, here too, with that attempt; a success left to the workflow (a task with a
+   * repository) is then committed and recorded by it, as any success. (Histories from before the answer
+   * carry none, or none for a success left to the workflow: they fail as before. A replay reads the
+   * answer from its history, so what the request asks changes nothing there.)
    */
   const failTask = async (failure: ClassifiedFailure, why: string): Promise<AgentTaskOutput> => {
     ending = failure;
@@ -104,6 +108,7 @@ export async function chainLoop(
       status: 'failed',
       attempt,
       error: { class: failure.failureClass, message: failure.message },
+      unlessAttemptSucceeded: true,
     });
     if (recorded?.status === 'succeeded') {
       log.info('the task had succeeded before its attempt was taken for lost', { taskId: input.taskId });
@@ -177,7 +182,9 @@ export async function chainLoop(
         const r = step.result;
         return {
           status: 'succeeded',
-          attempts: attempt,
+          // An earlier attempt's success, found again by this one (which ran nothing), is that attempt's.
+          // Histories from before carry no such answer: there it counts as this attempt's, as it did.
+          attempts: r.attempt ?? attempt,
           exitCode: r.exitCode,
           outputTail: r.outputTail,
           agent: r.agent ?? agent,
@@ -233,6 +240,8 @@ export async function chainLoop(
           status: 'cancelled',
           attempt,
           error: { class: FAILURE_CLASSES.cancelled, message: 'task cancelled' },
+          // Only where a success found here is followed: else the run would end with no record.
+          ...(opts.followRecordedEnd && { unlessAttemptSucceeded: true }),
         }),
       );
       if (opts.followRecordedEnd && recorded && recorded.status !== 'cancelled') {

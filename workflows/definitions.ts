@@ -257,6 +257,11 @@ export interface RunAgentOutput {
   sessionId?: string | null;
   /** Set when the attempt was not admitted: nothing ran and no attempt was recorded. */
   waiting?: AdmissionWait;
+  /**
+   * Set when the answer is an earlier attempt's success, recorded by a worker that died before
+   * answering: that attempt's number (this one ran nothing, and has no record).
+   */
+  attempt?: number;
 }
 
 /** Carried in the details of a failed attempt's ApplicationFailure, for the workflow's policy. */
@@ -290,6 +295,13 @@ export interface TaskOutcomeRecord {
   attempt: number;
   exitCode?: number;
   error?: { class: FailureClass; message: string };
+  /**
+   * An end the attempt loop decided (a failure, a cancel), which an attempt's success overrides: when an
+   * attempt of the run succeeded without ending it (`RunAgentInput.deferSuccess`) and its answer was
+   * lost, nothing is written and that success is the answer, for the workflow to commit and record.
+   * Never set after the workflow judged a success itself (lock violations, a commit that failed).
+   */
+  unlessAttemptSucceeded?: boolean;
 }
 
 /** A run's terminal state as PostgreSQL holds it (`recordTaskOutcome`'s answer). */

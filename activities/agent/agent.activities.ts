@@ -158,8 +158,8 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     const runId = ctx.info.workflowExecution?.runId;
     const task = await heartbeating({ starting: true }, () => deps.store.taskToRun(input.taskId, TAIL_CHARS, runId));
     if (!task) throw fail(FAILURE_CLASSES.invalidInput, `task ${input.taskId} is not in the database`);
-    // An earlier run of this attempt succeeded and committed, but its worker died before telling
-    // Temporal: the agent has done its work once, and must not do it again.
+    // An attempt of this run succeeded and committed, but its worker died before telling Temporal: the
+    // agent has done its work once, and must not do it again. The answer names that attempt.
     if (task.result) return task.result;
 
     const key: AttemptKey = { taskId: input.taskId, runId: runId ?? '', attempt: input.attempt };
@@ -380,6 +380,28 @@ export function createAgentActivities(deps: AgentActivityDeps) {
   }
 
   /**
+   * Commits a successful agent's work before its attempt closes: a task moved to another worker after
+   * this point (this one lost) finds the work on its branch, and runs nothing again. The workflow
+   * commits the worktree anyway once the attempt answers, so a failed commit is logged, and the attempt
+   * still closes as the success it is (failing it would make the next attempt run the agent again),
+   * marked unsaved: should this worker be lost before it answers, the work is not on the branch, and
+   * the next attempt runs the agent again after all. Answers whether the work is saved.
+   */
+  async function saveWork(workdir: string, taskId: string, agent: string): Promise<boolean> {
+    if (!deps.saveWork) return true;
+    try {
+      await deps.saveWork(workdir, taskId, agent);
+      return true;
+    } catch (err) {
+      log.warn("could not commit the agent's work; the workflow commits it", {
+        taskId,
+        error: (err as Error).message,
+      });
+      return false;
+    }
+  }
+
+  /**
    * Judges and records the ended run. The heartbeat goes on meanwhile: these writes may wait out a
    * database restart, and the worker must not look lost while they do.
    */
@@ -432,11 +454,10 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       resultText: parsed.text ?? null,
       resetAt,
     });
-    if (verdict.failureClass === FAILURE_CLASSES.succeeded && input.deferSuccess && input.workdir && deps.saveWork) {
-      // The work is on the task's branch before the success is: a task moved to another worker after
-      // this point (this one lost) finds it there.
-      await deps.saveWork(input.workdir, input.taskId, input.agent);
-    }
+    const saved =
+      verdict.failureClass !== FAILURE_CLASSES.succeeded || !input.deferSuccess || !input.workdir
+        ? true
+        : await saveWork(input.workdir, input.taskId, input.agent);
     await deps.store.finishAttempt({
       taskId: input.taskId,
       runId,
@@ -447,6 +468,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       outputBytes,
       output: stdout,
       deferSuccess: input.deferSuccess,
+      workUnsaved: !saved,
       endedAt,
     });
     if (verdict.failureClass === FAILURE_CLASSES.cancelled) throw new CancelledFailure(verdict.error ?? 'cancelled');

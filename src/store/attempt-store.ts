@@ -17,8 +17,8 @@ import type {
 export interface TaskToRun {
   prompt: string;
   status: string;
-  /** Set once the task has succeeded: the result an attempt already recorded. */
-  result: { exitCode: number; outputBytes: number; outputTail: string } | null;
+  /** Set once an attempt of the run has succeeded: its result, its number and its agent. */
+  result: { exitCode: number; outputBytes: number; outputTail: string; attempt: number; agent: string } | null;
 }
 
 /**
@@ -45,6 +45,11 @@ export interface AttemptEnd {
   output: string;
   /** A success closes the attempt only: the workflow ends the task itself (see `RunAgentInput.deferSuccess`). */
   deferSuccess?: boolean;
+  /**
+   * A success left to the workflow whose work could not be committed before the attempt closed: it is
+   * only in this worker's worktree, so it does not answer a later attempt if this one's answer is lost.
+   */
+  workUnsaved?: boolean;
   /**
    * `performance.now()` when the agent's process ended: the attempt's end is then (by the database's
    * clock, like its start), not when its records were written.
@@ -98,8 +103,9 @@ export class AttemptStore {
 
   /**
    * The task's prompt, and the result of run `runId` if an attempt of that run already succeeded (its
-   * first). One round trip: the run's number is looked up in the same statement, unless this process
-   * knows it already; a run not recorded yet is recorded first (`RunStore.runNumber`).
+   * first), with that attempt's number and agent: what answers a later attempt. One round trip: the
+   * run's number is looked up in the same statement, unless this process knows it already; a run not
+   * recorded yet is recorded first (`RunStore.runNumber`).
    */
   async taskToRun(taskId: string, tailChars: number, runId?: string): Promise<TaskToRun | undefined> {
     const known = runId === undefined ? undefined : this.runs.cached(taskId, runId);
@@ -107,12 +113,13 @@ export class AttemptStore {
       prompt: string;
       status: string;
       run: number | null;
-      succeeded: boolean;
+      attempt: number | null;
+      agent: string | null;
       exit_code: number | null;
       output_bytes: string | null;
       tail: string | null;
     }>(
-      `SELECT t.prompt, t.status, r.number AS run, a.number IS NOT NULL AS succeeded, a.exit_code, a.output_bytes,
+      `SELECT t.prompt, t.status, r.number AS run, a.number AS attempt, a.agent, a.exit_code, a.output_bytes,
          right(a.output, $2) AS tail
        FROM tasks t
        CROSS JOIN LATERAL (
@@ -120,8 +127,8 @@ export class AttemptStore {
            ELSE COALESCE($3::int, (SELECT number FROM task_runs WHERE task_id = t.id AND run_id = $4)) END AS number
        ) r
        LEFT JOIN LATERAL (
-         SELECT number, exit_code, output_bytes, output FROM attempts
-         WHERE task_id = t.id AND run = r.number AND failure_class = 'succeeded'
+         SELECT number, agent, exit_code, output_bytes, output FROM attempts
+         WHERE task_id = t.id AND run = r.number AND failure_class = 'succeeded' AND NOT work_unsaved
          ORDER BY number LIMIT 1
        ) a ON true
        WHERE t.id = $1`,
@@ -137,13 +144,20 @@ export class AttemptStore {
       }
       this.runs.remember(taskId, runId, row.run);
     }
-    const succeeded = row.succeeded;
     return {
       prompt: row.prompt,
       status: row.status,
-      result: succeeded
-        ? { exitCode: row.exit_code ?? 0, outputBytes: Number(row.output_bytes ?? 0), outputTail: row.tail ?? '' }
-        : null,
+      // The succeeded attempt's columns, null together when the run has none.
+      result:
+        row.attempt === null || row.agent === null
+          ? null
+          : {
+              exitCode: row.exit_code ?? 0,
+              outputBytes: Number(row.output_bytes ?? 0),
+              outputTail: row.tail ?? '',
+              attempt: row.attempt,
+              agent: row.agent,
+            },
     };
   }
 
@@ -197,7 +211,7 @@ export class AttemptStore {
     await this.queryWith(() => [
       `WITH attempt AS (
          UPDATE attempts SET finished_at = clock_timestamp() - make_interval(secs => $11 / 1000.0), exit_code = $3,
-           failure_class = $4, error = $5, output_bytes = $6, output = $7
+           failure_class = $4, error = $5, output_bytes = $6, output = $7, work_unsaved = $12
          WHERE task_id = $1 AND run = $9 AND number = $2 AND finished_at IS NULL
          RETURNING number
        ), events AS (
@@ -225,6 +239,7 @@ export class AttemptStore {
         run,
         e.deferSuccess ?? false,
         endedMsAgo(),
+        e.workUnsaved ?? false,
       ],
     ]);
   }
@@ -279,7 +294,10 @@ export class AttemptStore {
    * Writes the run's one terminal state, and the task's while the run is its current one. The partial
    * unique index on terminal events (one per run) means a second outcome, from a retry or a race,
    * changes nothing. Answers the run's terminal state as recorded: another one than asked for when the
-   * run already had one (a success its worker wrote before Temporal heard of it).
+   * run already had one (a success its worker wrote before Temporal heard of it). With
+   * `unlessAttemptSucceeded`, a run whose success an attempt closed but left to the workflow
+   * (`deferSuccess`) gets nothing written: that success is the answer, and the workflow records it once
+   * the work is committed (unless that attempt's work could not be saved: `AttemptEnd.workUnsaved`).
    */
   async recordTaskOutcome(o: TaskOutcomeRecord, runId?: string): Promise<RecordedOutcome> {
     const run = await this.runs.runNumber(o.taskId, runId);
@@ -288,6 +306,23 @@ export class AttemptStore {
 
   private recordTaskOutcomeOnce(o: TaskOutcomeRecord, run: number): Promise<RecordedOutcome> {
     return inTransaction(this.pool, async (client) => {
+      if (o.unlessAttemptSucceeded) {
+        const deferred = await client.query<{ number: number; exit_code: number | null }>(
+          `SELECT a.number, a.exit_code FROM attempts a
+           WHERE a.task_id = $1 AND a.run = $2 AND a.failure_class = 'succeeded' AND NOT a.work_unsaved
+             AND NOT EXISTS (SELECT FROM task_events e WHERE e.task_id = $1 AND e.run = $2 AND e.terminal)
+           ORDER BY a.number LIMIT 1`,
+          [o.taskId, run],
+        );
+        const success = deferred.rows[0];
+        if (success) {
+          return {
+            status: 'succeeded',
+            attempt: success.number,
+            ...(success.exit_code !== null && { exitCode: success.exit_code }),
+          };
+        }
+      }
       const inserted = await client.query(
         `INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail) VALUES ($1, $5, $2, $3, true, $4)
          ON CONFLICT DO NOTHING`,

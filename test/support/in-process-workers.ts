@@ -12,6 +12,8 @@ import {
   createPlanActivities,
   createWorktreeActivities,
   taskWorkSaver,
+  type AgentActivities,
+  type AgentActivityDeps,
   type LockActivities,
 } from '../../activities';
 import { loadAgentsFile, type AgentsFile } from '../../src/config/agents-file';
@@ -125,30 +127,41 @@ export async function runWorkflowWorker(
  * test/agents/agents.yaml, with `slots` agent slots over its two queues (else Temporal's default
  * activity limit, 100). Heartbeats are more frequent than in production so a cancel reaches the agent
  * within a fraction of a second and the tests stay fast. `shutdownGraceTime` is how long its agents may
- * run on once it stops (else none: they are stopped at once).
+ * run on once it stops (else none: they are stopped at once). `saveWork` replaces how an attempt
+ * commits its agent's work, and `wrapAgents` wraps its agent activities (to lose an answer, say).
  */
 export async function runAgentWorker(
   h: Harness,
   taskQueue: string,
   name = 'agent-worker',
-  options: { agents?: AgentsFile; slots?: number; worktreeRoot?: string; shutdownGraceTime?: Duration } = {},
+  options: {
+    agents?: AgentsFile;
+    slots?: number;
+    worktreeRoot?: string;
+    shutdownGraceTime?: Duration;
+    saveWork?: AgentActivityDeps['saveWork'];
+    wrapAgents?: (real: AgentActivities) => AgentActivities;
+  } = {},
 ): Promise<RunningWorker> {
   const identity = `test-${name}@${taskQueue}`;
   const heartbeatIntervalMs = 100;
+  const wrapAgents = options.wrapAgents ?? ((real: AgentActivities) => real);
   const activities = {
-    ...createAgentActivities({
-      agents: options.agents ?? loadAgentsFile(TEST_AGENTS_FILE),
-      store: new AttemptStore(h.pool),
-      admission: new AdmissionStore(h.pool),
-      usage: new AttemptUsageStore(h.pool),
-      workerIdentity: identity,
-      env: process.env,
-      heartbeatIntervalMs,
-      wakeSlotWaiter: slotWaiterWaker(h.pool, h.client),
-      saveWork: taskWorkSaver(),
-      agentExited: agentProcessEnded,
-      arrivedAt: attemptArrivedAt,
-    }),
+    ...wrapAgents(
+      createAgentActivities({
+        agents: options.agents ?? loadAgentsFile(TEST_AGENTS_FILE),
+        store: new AttemptStore(h.pool),
+        admission: new AdmissionStore(h.pool),
+        usage: new AttemptUsageStore(h.pool),
+        workerIdentity: identity,
+        env: process.env,
+        heartbeatIntervalMs,
+        wakeSlotWaiter: slotWaiterWaker(h.pool, h.client),
+        saveWork: options.saveWork ?? taskWorkSaver(),
+        agentExited: agentProcessEnded,
+        arrivedAt: attemptArrivedAt,
+      }),
+    ),
     ...createWorktreeActivities({
       worktreeRoot: options.worktreeRoot ?? join(tmpdir(), 'atelier-test-worktrees', randomUUID()),
       workerQueue: workerQueueFor(taskQueue, identity),

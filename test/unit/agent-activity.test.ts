@@ -290,6 +290,35 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     assert.equal(task.rows[0]?.status, 'running', 'the workflow records the outcome once the work is committed');
   });
 
+  it('with deferSuccess, closes the attempt as succeeded and logs why when the commit fails (the workflow commits again)', async () => {
+    const taskId = await insertTask(pool, { prompt: '@print done' });
+    const warnings: LogEntry[] = [];
+    const logger = new DefaultLogger('WARN', (entry) => warnings.push(entry));
+    const { runAgent: run } = activities({
+      saveWork: () => Promise.reject(new Error('git commit failed (128): No space left on device')),
+    });
+    const result = (await mockEnvironment(undefined, logger).run(
+      run,
+      input(taskId, { workdir: dir, deferSuccess: true }),
+    )) as RunAgentOutput;
+    assert.equal(result.exitCode, 0);
+    assert.equal((await attemptRows(pool, taskId))[0]?.failure_class, 'succeeded');
+    // Marked unsaved: a later attempt, should this answer be lost, runs the agent again.
+    const unsaved = await pool.query<{ work_unsaved: boolean }>(
+      'SELECT work_unsaved FROM attempts WHERE task_id = $1',
+      [taskId],
+    );
+    assert.deepEqual(
+      unsaved.rows.map((r) => r.work_unsaved),
+      [true],
+    );
+    const saves = warnings.filter((w) => /could not commit the agent's work/.test(w.message));
+    assert.deepEqual(
+      saves.map((w) => [w.meta?.taskId, w.meta?.error]),
+      [[taskId, 'git commit failed (128): No space left on device']],
+    );
+  });
+
   it("hands the worker's slot on once the agent exits, before its records; a limited agent or a breaker probe only after the release", async () => {
     const agents = loadAgentsFile(TEST_AGENTS_FILE);
     const standIn = agents.agents['stand-in'] as (typeof agents.agents)[string];

@@ -140,4 +140,68 @@ describe('AttemptStore.finishAttempt', () => {
     });
     assert.equal((await store.taskToRun(taskId, 100, runId))?.result, null);
   });
+
+  const crash = (taskId: string) => ({
+    taskId,
+    status: 'failed' as const,
+    attempt: 1,
+    error: { class: 'crash' as const, message: 'agent worker stopped heartbeating' },
+  });
+
+  it('a success left to the workflow answers a later attempt, and a failure the attempt loop decided, with its attempt', async () => {
+    const store = new AttemptStore(pool);
+    const runId = randomUUID();
+    const taskId = await started(store, runId);
+    await store.finishAttempt({ ...success(taskId, runId), deferSuccess: true });
+    assert.deepEqual((await store.taskToRun(taskId, 100, runId))?.result, {
+      exitCode: 0,
+      outputBytes: 2,
+      outputTail: 'ok',
+      attempt: 1,
+      agent: 'stand-in',
+    });
+    // Its answer was lost, and the attempt counted as a crash: the workflow is to record the success.
+    const answer = await store.recordTaskOutcome({ ...crash(taskId), unlessAttemptSucceeded: true }, runId);
+    assert.deepEqual(answer, { status: 'succeeded', attempt: 1, exitCode: 0 });
+    assert.deepEqual(await state(taskId), {
+      status: 'running',
+      events: ['attempt_started', 'attempt_finished'],
+      attempt: 'succeeded',
+    });
+    // A failure the workflow decided after the success (its lock violations) is written as asked.
+    const violation = { class: 'lock_violation' as const, message: 'changed files outside the declared locks' };
+    assert.deepEqual(await store.recordTaskOutcome({ ...crash(taskId), error: violation }, runId), {
+      status: 'failed',
+      attempt: 1,
+    });
+    assert.deepEqual(await state(taskId), {
+      status: 'failed',
+      events: ['attempt_started', 'attempt_finished', 'failed'],
+      attempt: 'succeeded',
+    });
+  });
+
+  it('a success left to the workflow whose work could not be saved answers neither a later attempt nor a failure', async () => {
+    const store = new AttemptStore(pool);
+    const runId = randomUUID();
+    const taskId = await started(store, runId);
+    await store.finishAttempt({ ...success(taskId, runId), deferSuccess: true, workUnsaved: true });
+    // Its work is only in the lost worker's worktree: the agent must run again.
+    assert.equal((await store.taskToRun(taskId, 100, runId))?.result, null);
+    const answer = await store.recordTaskOutcome({ ...crash(taskId), unlessAttemptSucceeded: true }, runId);
+    assert.deepEqual(answer, { status: 'failed', attempt: 1 });
+  });
+
+  it('a failure the attempt loop decided is written when no attempt of the run succeeded', async () => {
+    const store = new AttemptStore(pool);
+    const runId = randomUUID();
+    const taskId = await started(store, runId);
+    await store.recordAttemptFailure(
+      { taskId, attempt: 1, agent: 'stand-in', failureClass: 'crash', message: 'heartbeat timeout' },
+      runId,
+    );
+    const answer = await store.recordTaskOutcome({ ...crash(taskId), unlessAttemptSucceeded: true }, runId);
+    assert.deepEqual(answer, { status: 'failed', attempt: 1 });
+    assert.equal((await state(taskId)).status, 'failed');
+  });
 });

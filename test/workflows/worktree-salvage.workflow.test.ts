@@ -3,11 +3,20 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Context } from '@temporalio/activity';
+import type { AgentActivities } from '../../activities';
 import type { AgentTaskInput } from '../../workflows/definitions';
 import { startAgentWorkerProcess, type AgentWorkerProcess } from '../support/agent-worker-process';
 import { git, initRepo } from '../support/git';
 import { startAgentTask } from '../support/start-agent-task';
-import { openHarness, runWorkflowWorker, type Harness, type RunningWorker } from '../support/in-process-workers';
+import {
+  openHarness,
+  runAgentWorker,
+  runWorkflowWorker,
+  type Harness,
+  type RunningWorker,
+} from '../support/in-process-workers';
+import { attemptRows, eventRows, taskRow } from '../support/task-rows';
 import { uniqueQueue } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
@@ -146,5 +155,93 @@ describe('worktree salvage after a killed agent worker', { timeout: 120_000 }, (
       (await span(waiter.taskId)).start >= (await span(taskId)).end,
       'the waiter ran once the locks were freed',
     );
+  });
+});
+
+/**
+ * A task with a repository whose first attempt succeeded (its work committed, the attempt closed) but
+ * whose worker never answered: Temporal takes the worker for lost. The run ends succeeded with that
+ * attempt, its work committed and recorded by the workflow, once.
+ */
+describe('a worktree task whose successful attempt never answered', { timeout: 120_000 }, () => {
+  let h: Harness;
+  let dir: string;
+  let repo: string;
+  const workers: RunningWorker[] = [];
+  const queues = { workflowQueue: uniqueQueue('wf-lost-answer'), agentQueue: uniqueQueue('agents-lost-answer') };
+
+  /** Runs attempt 1 for real, then neither answers nor heartbeats until its worker stops. */
+  const answerOfAttempt1Lost = (real: AgentActivities): AgentActivities => ({
+    runAgent: async (attempt) => {
+      const result = await real.runAgent(attempt);
+      if (attempt.attempt !== 1) return result;
+      const { cancellationSignal } = Context.current();
+      return new Promise((_, reject) =>
+        cancellationSignal.addEventListener('abort', () => reject(cancellationSignal.reason), { once: true }),
+      );
+    },
+  });
+
+  before(async () => {
+    h = await openHarness();
+    dir = mkdtempSync(join(tmpdir(), 'atelier-lost-answer-'));
+    repo = join(dir, 'repo');
+    initRepo(repo);
+    workers.push(
+      await runWorkflowWorker(h, queues.workflowQueue),
+      await runAgentWorker(h, queues.agentQueue, 'agent-worker', {
+        worktreeRoot: join(dir, 'worktrees'),
+        wrapAgents: answerOfAttempt1Lost,
+      }),
+    );
+  });
+  after(async () => {
+    await Promise.all(workers.map((w) => w.stop()));
+    await h.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const startTask = (extra: Partial<AgentTaskInput>) =>
+    startAgentTask(h, queues, '@pidfile out.txt', { backoffSeconds: 0.1, repo: { path: repo }, ...extra });
+
+  /** Asserts the task succeeded once, with attempt 1 (the only one), and its work on its branch. */
+  const succeededWithAttempt1 = async (taskId: string, result: { attempts: number; commit?: { sha: string } }) => {
+    assert.equal(result.attempts, 1);
+    const row = await taskRow(h.pool, taskId);
+    assert.deepEqual([row.status, row.result_attempt, row.result_exit_code], ['succeeded', 1, 0]);
+    assert.deepEqual(
+      (await attemptRows(h.pool, taskId)).map((a) => [a.number, a.failure_class]),
+      [[1, 'succeeded']],
+      'the agent ran once',
+    );
+    assert.deepEqual(
+      (await eventRows(h.pool, taskId)).filter((e) => e.terminal).map((e) => [e.kind, e.attempt]),
+      [['succeeded', 1]],
+    );
+    assert.equal(git(repo, 'rev-parse', `atelier/${taskId}`), result.commit?.sha);
+    assert.equal(git(repo, 'show', '--name-only', '--format=', `atelier/${taskId}`), 'out.txt');
+    const commit = await h.pool.query<{ commit_sha: string }>('SELECT commit_sha FROM tasks WHERE id = $1', [taskId]);
+    assert.equal(commit.rows[0]?.commit_sha, result.commit?.sha, 'the commit is recorded');
+  };
+
+  it('ends succeeded when it was the last attempt', async () => {
+    const { taskId, handle } = await startTask({ maxAttempts: 1 });
+    await succeededWithAttempt1(taskId, await handle.result());
+  });
+
+  it('ends succeeded with that attempt when attempts remain, without running the agent again', async () => {
+    const { taskId, handle } = await startTask({ maxAttempts: 2 });
+    await succeededWithAttempt1(taskId, await handle.result());
+  });
+
+  it('ends succeeded, not cancelled, when a cancel comes while it backs off to retry', async () => {
+    const { taskId, handle } = await startTask({ maxAttempts: 2, backoffSeconds: 600 });
+    await waitFor('the attempt to count as lost and the workflow to back off', async () => {
+      const events = (await handle.fetchHistory()).events ?? [];
+      return events.some((e) => e.timerStartedEventAttributes);
+    });
+    await handle.cancel();
+    await succeededWithAttempt1(taskId, await handle.result());
+    assert.equal((await handle.describe()).status.name, 'COMPLETED');
   });
 });

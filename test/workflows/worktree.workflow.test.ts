@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { taskWorkSaver } from '../../activities';
+import { GitError, gitVia, type Git } from '../../activities/git/git';
 import {
   AGENT_TIMEOUT_MARGIN_SECONDS,
   WORKER_QUEUE_LINE_SECONDS,
@@ -15,6 +17,7 @@ import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from '..
 import type { RunningWorker } from '../support/in-process-workers';
 import { uniqueQueue } from '../support/test-env';
 import { git, initRepo } from '../support/git';
+import { attemptRows, taskRow } from '../support/task-rows';
 
 describe('tasks in git worktrees', { timeout: 90_000 }, () => {
   let h: Harness;
@@ -105,6 +108,41 @@ describe('tasks in git worktrees', { timeout: 90_000 }, () => {
       events.rows.map((e) => e.kind),
       ['succeeded'],
     );
+  });
+
+  it('commits the work after the attempt when the attempt could not, without running the agent again', async () => {
+    const own = { workflowQueue: uniqueQueue('wf-wt-save'), agentQueue: uniqueQueue('agents-wt-save') };
+    // The attempt's own commit gets as far as `git commit` (the work is staged), which fails.
+    const real = gitVia();
+    const failingCommit: Git = (cwd, args, signal) =>
+      args[0] === 'commit'
+        ? Promise.reject(new GitError(args, 128, 'fatal: No space left on device'))
+        : real(cwd, args, signal);
+    workers.push(
+      await runWorkflowWorker(h, own.workflowQueue),
+      await runAgentWorker(h, own.agentQueue, 'agent-worker', {
+        worktreeRoot: join(dir, 'worktrees-save'),
+        saveWork: taskWorkSaver(failingCommit),
+      }),
+    );
+    const { taskId, handle } = await startAgentTask(h, own, '@pidfile out.txt', {
+      maxAttempts: 2,
+      backoffSeconds: 0.1,
+      repo: { path: repo },
+    });
+    const result = await handle.result();
+    assert.equal(result.attempts, 1);
+    assert.deepEqual(result.commit?.changedFiles, ['out.txt']);
+    assert.deepEqual(
+      (await attemptRows(h.pool, taskId)).map((a) => [a.number, a.failure_class]),
+      [[1, 'succeeded']],
+      'the agent ran once',
+    );
+    const row = await taskRow(h.pool, taskId);
+    assert.deepEqual([row.status, row.result_attempt], ['succeeded', 1]);
+    assert.equal(git(repo, 'show', '--name-only', '--format=', `atelier/${taskId}`), 'out.txt');
+    assert.equal(git(repo, 'rev-parse', `atelier/${taskId}`), result.commit?.sha);
+    userCheckoutUntouched();
   });
 
   it('fails a task that changed files outside its locks when told to, keeping its work on the branch', async () => {
