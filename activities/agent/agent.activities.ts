@@ -448,6 +448,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       agent: input.agent,
       costUsd: costUsd ?? null,
       inputTokens: parsed.inputTokens ?? null,
+      cachedInputTokens: parsed.cachedInputTokens ?? null,
       outputTokens: parsed.outputTokens ?? null,
       turns: parsed.turns ?? null,
       sessionId: parsed.sessionId ?? null,

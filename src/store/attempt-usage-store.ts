@@ -11,6 +11,8 @@ export interface AttemptUsage {
   agent: string;
   costUsd: number | null;
   inputTokens: number | null;
+  /** The part of `inputTokens` read from the provider's prompt cache. */
+  cachedInputTokens: number | null;
   outputTokens: number | null;
   turns: number | null;
   sessionId: string | null;
@@ -39,7 +41,16 @@ export class AttemptUsageStore {
   async record(u: AttemptUsage): Promise<void> {
     // Nothing found (a plain-text agent): the attempt's columns would stay as they are, and no cost is
     // added, so nothing is written. One statement less on the way from the agent's end to the task's.
-    const found = [u.costUsd, u.inputTokens, u.outputTokens, u.turns, u.sessionId, u.resultText, u.resetAt];
+    const found = [
+      u.costUsd,
+      u.inputTokens,
+      u.cachedInputTokens,
+      u.outputTokens,
+      u.turns,
+      u.sessionId,
+      u.resultText,
+      u.resetAt,
+    ];
     if (found.every((v) => v === null)) return;
     const run = await this.runs.runNumber(u.taskId, u.runId);
     await retryTransient(() =>
@@ -47,7 +58,7 @@ export class AttemptUsageStore {
         prepared(
           `WITH attempt AS (
            UPDATE attempts SET cost_usd = $4, input_tokens = $5, output_tokens = $6, turns = $7, session_id = $8,
-             result_text = $9, reset_at = $10
+             result_text = $9, reset_at = $10, cached_input_tokens = $12
            WHERE task_id = $1 AND run = $2 AND number = $3 AND finished_at IS NULL AND cost_usd IS NULL
            RETURNING cost_usd
          )
@@ -66,6 +77,7 @@ export class AttemptUsageStore {
             storable(u.resultText),
             u.resetAt,
             u.agent,
+            u.cachedInputTokens,
           ],
         ),
       ),

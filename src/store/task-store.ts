@@ -91,6 +91,7 @@ export interface AttemptRow {
   /** What the agent's output parser found (optional: not every query of attempts reads them). */
   cost_usd?: string | null;
   input_tokens?: string | null;
+  cached_input_tokens?: string | null;
   output_tokens?: string | null;
   turns?: number | null;
   session_id?: string | null;
@@ -287,7 +288,7 @@ export class TaskStore {
   async attempts(id: string, db: Pool | PoolClient = this.pool): Promise<AttemptRow[]> {
     const res = await db.query<AttemptRow>(
       `SELECT number, agent, model, worker, started_at, finished_at, exit_code, failure_class, error, output_bytes,
-         cost_usd, input_tokens, output_tokens, turns, session_id, reset_at
+         cost_usd, input_tokens, cached_input_tokens, output_tokens, turns, session_id, reset_at
        FROM attempts WHERE task_id = $1 AND run = (SELECT current_run FROM tasks WHERE id = $1) ORDER BY number`,
       [id],
     );

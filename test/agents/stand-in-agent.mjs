@@ -23,7 +23,8 @@
 //                        error-exit0 (reports an error, exits 0), untrusted (Gemini's untrusted workspace),
 //                        throttled (Claude: an API 429 while its plan's limit allows the run),
 //                        usage-limit (Codex: the plan's limit, with the reset in days and hours)
-//   @usage IN OUT        tokens the final record reports  @cost USD    its cost (where the CLI has one)
+//   @usage IN OUT [CACHED] tokens the final record reports (CACHED of IN from the prompt cache; Codex, Gemini)
+//   @cost USD            its cost (where the CLI has one)
 //   @session ID          the session id                   @turns N     the turn count
 //   @array               claude-json: print the array form (every message, the result last)
 //   @no-final            exit 0 without the final record
@@ -95,6 +96,7 @@ const json = (value) => out(JSON.stringify(value));
 const meta = {
   inputTokens: 1200,
   outputTokens: 340,
+  cachedTokens: 0,
   costUsd: 0.0123,
   /** Set by @cost: a failed run reports it too (it may have spent tokens before failing). */
   costGiven: false,
@@ -344,7 +346,11 @@ function codexFamily() {
       start();
       json({
         type: 'turn.completed',
-        usage: { input_tokens: meta.inputTokens, cached_input_tokens: 0, output_tokens: meta.outputTokens },
+        usage: {
+          input_tokens: meta.inputTokens,
+          cached_input_tokens: meta.cachedTokens,
+          output_tokens: meta.outputTokens,
+        },
       });
       process.exit(0);
     },
@@ -378,7 +384,7 @@ function geminiFamily(streaming) {
           prompt: meta.inputTokens,
           candidates: meta.outputTokens,
           total: meta.inputTokens + meta.outputTokens,
-          cached: 0,
+          cached: meta.cachedTokens,
           thoughts: 0,
           tool: 0,
         },
@@ -588,6 +594,7 @@ async function run(line) {
     case '@usage':
       meta.inputTokens = Number(rest[0]);
       meta.outputTokens = Number(rest[1]);
+      meta.cachedTokens = Number(rest[2] ?? 0);
       break;
     case '@cost':
       meta.costUsd = Number(arg);

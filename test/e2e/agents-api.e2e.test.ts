@@ -13,6 +13,7 @@ interface ChainTaskView extends TaskView {
   attempts: (TaskView['attempts'][number] & {
     costUsd: number | null;
     inputTokens: number | null;
+    cachedInputTokens: number | null;
     outputTokens: number | null;
     sessionId: string | null;
   })[];
@@ -21,6 +22,7 @@ interface ChainTaskView extends TaskView {
         agent: string;
         costUsd: number | null;
         inputTokens: number | null;
+        cachedInputTokens: number | null;
         outputTokens: number | null;
         sessionId: string | null;
       })
@@ -97,7 +99,7 @@ describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
 
   it('runs a task along its chain: each hop an attempt with its class, cost and session; the result names its agent', async () => {
     const { id } = await submit(stack.baseUrl, {
-      prompt: '@when a @fail auth\n@session sess-b\n@usage 2000 400\n@print done by b',
+      prompt: '@when a @fail auth\n@session sess-b\n@usage 2000 400 500\n@print done by b',
       agent: 'chain-a',
     });
     const done = (await waitForEnd(stack.baseUrl, id)) as ChainTaskView;
@@ -113,6 +115,7 @@ describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
     const [, hop] = done.attempts;
     assert.equal(hop?.costUsd, 0.0065);
     assert.equal(hop?.inputTokens, 2000);
+    assert.equal(hop?.cachedInputTokens, 500);
     assert.equal(hop?.outputTokens, 400);
     assert.equal(hop?.sessionId, 'sess-b');
     // The answer Codex gave, not its JSON lines.
@@ -122,6 +125,7 @@ describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
       agent: 'chain-b',
       costUsd: 0.0065,
       inputTokens: 2000,
+      cachedInputTokens: 500,
       outputTokens: 400,
       turns: 1,
       sessionId: 'sess-b',

@@ -76,6 +76,7 @@ describe('tasks over HTTP against the whole service', () => {
       // A plain-text agent reports no cost, tokens or session.
       costUsd: null,
       inputTokens: null,
+      cachedInputTokens: null,
       outputTokens: null,
       turns: null,
       sessionId: null,

@@ -31,6 +31,7 @@ describe('AttemptUsageStore', () => {
     agent,
     costUsd: null,
     inputTokens: null,
+    cachedInputTokens: null,
     outputTokens: null,
     turns: null,
     sessionId: null,
@@ -47,14 +48,36 @@ describe('AttemptUsageStore', () => {
 
   it('writes what an attempt reported, and its cost to the day', async () => {
     const { taskId, usage } = await openAttempt();
-    await usage.record({ ...none(taskId), costUsd: 0.25, outputTokens: 12, sessionId: 's-1' });
+    await usage.record({
+      ...none(taskId),
+      costUsd: 0.25,
+      inputTokens: 100,
+      cachedInputTokens: 80,
+      outputTokens: 12,
+      sessionId: 's-1',
+    });
     const row = (
-      await pool.query<{ cost_usd: string; output_tokens: string; session_id: string }>(
-        'SELECT cost_usd, output_tokens, session_id FROM attempts WHERE task_id = $1 AND number = 1',
+      await pool.query<{
+        cost_usd: string;
+        input_tokens: string;
+        cached_input_tokens: string;
+        output_tokens: string;
+        session_id: string;
+      }>(
+        'SELECT cost_usd, input_tokens, cached_input_tokens, output_tokens, session_id FROM attempts WHERE task_id = $1 AND number = 1',
         [taskId],
       )
     ).rows[0];
-    assert.deepEqual([Number(row?.cost_usd), Number(row?.output_tokens), row?.session_id], [0.25, 12, 's-1']);
+    assert.deepEqual(
+      [
+        Number(row?.cost_usd),
+        Number(row?.input_tokens),
+        Number(row?.cached_input_tokens),
+        Number(row?.output_tokens),
+        row?.session_id,
+      ],
+      [0.25, 100, 80, 12, 's-1'],
+    );
     const spend = await pool.query<{ cost_usd: string }>('SELECT cost_usd FROM agent_spend WHERE agent = $1', [agent]);
     assert.deepEqual(
       spend.rows.map((r) => Number(r.cost_usd)),
