@@ -1,5 +1,5 @@
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
-import pino, { type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger } from 'pino';
 
 /** Keys whose values never reach a log line. */
 export const REDACTED_PATHS = [
@@ -11,9 +11,25 @@ export const REDACTED_PATHS = [
   '*.password',
 ];
 
+/**
+ * Standard output, written synchronously, that goes quiet when it can no longer be written: a closed
+ * terminal (EIO, after a hang-up) or a closed pipe (EPIPE). pino's own destination stops only on EPIPE;
+ * on EIO its flush retries every 100 ms for ever, and a process stopping after its terminal closed
+ * (an SSH session that dropped) would hang in its first log line, holding its ports and its agents.
+ */
+function stdoutUntilGone(): DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: true });
+  destination.on('error', () => {
+    destination.write = () => true;
+    destination.flushSync = () => undefined;
+    destination.end = () => undefined;
+  });
+  return destination;
+}
+
 /** The structured JSON logger every Atelier process writes to stdout with. */
 export function createLogger(name: string, level: string): Logger {
-  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } });
+  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, stdoutUntilGone());
 }
 
 const LEVELS: Record<LogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = {
