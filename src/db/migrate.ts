@@ -6,6 +6,8 @@ export const MIGRATIONS_DIR = resolve(__dirname, '../../../infra/migrations');
 
 /** Arbitrary key for the advisory lock that lets many processes start at once and migrate only once. */
 const MIGRATION_LOCK_KEY = 724_019_881;
+/** PostgreSQL's answer to a connection to a database that does not exist. */
+const INVALID_CATALOG_NAME = '3D000';
 /** A server that takes a connection but never answers stops start-up with an error, not a hang. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -19,12 +21,24 @@ function createdMeanwhile(err: unknown): boolean {
   return e.code === '42P04' || (e.code === '23505' && e.constraint === 'pg_database_datname_index');
 }
 
-/** Creates the database named in `url` when it does not exist, connecting to `postgres` to do so. */
-export async function ensureDatabase(url: string): Promise<void> {
-  const target = new URL(url);
-  const name = decodeURIComponent(target.pathname.slice(1));
+/**
+ * Creates the database named in `url` when it does not exist, connecting to `adminDatabase` to do so.
+ * It connects to the database itself first: behind a pooler that serves only it (PgBouncer), or as a
+ * role allowed into it alone, an existing database needs nothing more.
+ */
+export async function ensureDatabase(url: string, adminDatabase = 'postgres'): Promise<void> {
+  const own = new Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  try {
+    await own.connect();
+    return;
+  } catch (err) {
+    if ((err as { code?: string }).code !== INVALID_CATALOG_NAME) throw err;
+  } finally {
+    await own.end().catch(() => undefined);
+  }
+  const name = decodeURIComponent(new URL(url).pathname.slice(1));
   const admin = new URL(url);
-  admin.pathname = '/postgres';
+  admin.pathname = `/${adminDatabase}`;
   const client = new Client({ connectionString: admin.toString(), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   await client.connect();
   try {

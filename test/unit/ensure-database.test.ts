@@ -40,4 +40,20 @@ describe('ensureDatabase', () => {
       }
     }
   });
+
+  it('connects to an existing database only: the admin database is not needed then', async () => {
+    const name = `atelier_ensure_${randomUUID().slice(0, 8)}`;
+    await onAdmin((admin) => admin.query(`CREATE DATABASE "${name}"`));
+    try {
+      // As behind a pooler that serves the one database: no other is there to connect to.
+      await ensureDatabase(urlOf(name), 'no_such_admin_database');
+      // A missing one still needs the admin database, and the error says which is missing.
+      await assert.rejects(
+        ensureDatabase(urlOf(`${name}_missing`), 'no_such_admin_database'),
+        /no_such_admin_database/,
+      );
+    } finally {
+      await onAdmin((admin) => admin.query(`DROP DATABASE IF EXISTS "${name}"`));
+    }
+  });
 });
