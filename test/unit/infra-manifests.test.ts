@@ -328,8 +328,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives each worker a stop period longer than its drain, and the API a health check', () => {
+    // A duration, or `${VAR:-default}` as compose reads it when VAR is not set.
     const seconds = (d: string | undefined): number => {
-      const m = /^(\d+)(s|m)$/.exec(d ?? '10s');
+      const m = /^(?:\$\{[A-Z_]+:-)?(\d+)(s|m)\}?$/.exec(d ?? '10s');
       assert.ok(m, `a duration: ${d}`);
       return Number(m[1]) * (m[2] === 'm' ? 60 : 1);
     };
