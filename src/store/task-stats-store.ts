@@ -15,6 +15,9 @@ export const QUEUED_SINCE_SQL = `
   ) a ON true
   WHERE t.status = 'queued'`;
 
+/** Failed tasks by class: read in index tasks_failed_by_class alone (migration 0016). */
+export const FAILED_BY_CLASS_SQL = `SELECT error_class, count(*)::int AS n FROM tasks WHERE status = 'failed' GROUP BY error_class`;
+
 export interface TaskStats {
   byStatus: Record<string, number>;
   /** Failed tasks by their failure class. */
@@ -30,9 +33,7 @@ export class TaskStatsStore {
   async stats(): Promise<TaskStats> {
     const [statuses, failures, oldest] = await Promise.all([
       this.pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM tasks GROUP BY status'),
-      this.pool.query<{ error_class: string | null; n: number }>(
-        `SELECT error_class, count(*)::int AS n FROM tasks WHERE status = 'failed' GROUP BY error_class`,
-      ),
+      this.pool.query<{ error_class: string | null; n: number }>(FAILED_BY_CLASS_SQL),
       this.pool.query<{ age: number | null }>(
         `SELECT extract(epoch FROM clock_timestamp() - min(since))::float8 AS age FROM (${QUEUED_SINCE_SQL}) queued`,
       ),

@@ -4,6 +4,7 @@ import { Pool } from 'pg';
 import { BudgetStore } from '../../src/store/budget-store';
 import { PlanStore } from '../../src/store/plan-store';
 import { SlotWaitersStore } from '../../src/store/slot-waiters-store';
+import { FAILED_BY_CLASS_SQL } from '../../src/store/task-stats-store';
 import { TaskStore } from '../../src/store/task-store';
 import { countingPool } from '../support/counting-pool';
 import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
@@ -27,7 +28,8 @@ describe('indexes of the tasks held back or never started', { timeout: 60_000 },
     await pool.query(
       `INSERT INTO tasks (id, status, prompt, agent, timeout_seconds, max_attempts, priority, workflow_id, created_at,
                           waiting_reason, run_id)
-       SELECT gen_random_uuid(), CASE WHEN g <= 5000 THEN 'queued' ELSE 'succeeded' END, 'prompt', 'agent-' || g % 5,
+       SELECT gen_random_uuid(), CASE WHEN g <= 5000 THEN 'queued' WHEN g % 10 = 0 THEN 'failed' ELSE 'succeeded' END,
+              'prompt', 'agent-' || g % 5,
               600, 3, 1 + g % 5, 'task-' || g, now() - g * interval '1 second',
               CASE WHEN g <= 400 THEN jsonb_build_object('kind', 'concurrency', 'agent', 'agent-' || g % 5)
                    WHEN g <= 450 THEN jsonb_build_object('kind', CASE WHEN g % 2 = 0 THEN 'daily_budget' ELSE 'task_budget' END)
@@ -41,7 +43,8 @@ describe('indexes of the tasks held back or never started', { timeout: 60_000 },
               CASE WHEN g % 1000 <> 0 THEN 'run-' || g END, now() - g * interval '1 second'
        FROM generate_series(1, 20000) g`,
     );
-    await pool.query('ANALYZE tasks');
+    await pool.query(`UPDATE tasks SET error_class = 'class-' || (created_at::time)::text WHERE status = 'failed'`);
+    await pool.query('VACUUM ANALYZE tasks');
     await pool.query('ANALYZE plans');
   });
   after(async () => {
@@ -77,5 +80,11 @@ describe('indexes of the tasks held back or never started', { timeout: 60_000 },
     assert.doesNotMatch(tasks, /Seq Scan on tasks/, tasks);
     const plans = await planOf((p) => new PlanStore(p).strandedIds(120, 50), [120, 50]);
     assert.match(plans, /Scan (using|on) plans_unstarted\b/, plans);
+  });
+
+  it('counts failed tasks by class in their index alone (migration 0016), for every metrics scrape', async () => {
+    const res = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${FAILED_BY_CLASS_SQL}`);
+    const plan = res.rows.map((r) => r['QUERY PLAN']).join('\n');
+    assert.match(plan, /Index Only Scan using tasks_failed_by_class on tasks/, plan);
   });
 });

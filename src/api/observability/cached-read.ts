@@ -2,11 +2,13 @@
 export type ReadResult<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 /**
- * A read shared by everyone who asks within `ttlMs` of its start (the collectors of one scrape, and
- * scrapers close together). A failed read is forgotten once it has failed, so the next scrape tries again.
+ * A read shared by everyone who asks while it runs and for `ttlMs` after it ended (the collectors of
+ * one scrape, and scrapers close together). However slow the read, one runs at a time: scrapes that come
+ * while it runs wait for it rather than start another (on a large table, copies would pile up and take
+ * the pool's connections). A failed read is forgotten once it has failed, so the next scrape tries again.
  */
 export class CachedRead<T> {
-  private cached: { at: number; result: Promise<ReadResult<T>> } | undefined;
+  private cached: { endedAt: number | undefined; result: Promise<ReadResult<T>> } | undefined;
 
   constructor(
     private readonly read: () => Promise<T>,
@@ -14,11 +16,15 @@ export class CachedRead<T> {
   ) {}
 
   get(): Promise<ReadResult<T>> {
-    if (this.cached && Date.now() - this.cached.at <= this.ttlMs) return this.cached.result;
-    const entry = {
-      at: Date.now(),
+    const cached = this.cached;
+    if (cached && (cached.endedAt === undefined || Date.now() - cached.endedAt <= this.ttlMs)) return cached.result;
+    const entry: NonNullable<typeof this.cached> = {
+      endedAt: undefined,
       result: this.read().then(
-        (value): ReadResult<T> => ({ ok: true, value }),
+        (value): ReadResult<T> => {
+          entry.endedAt = Date.now();
+          return { ok: true, value };
+        },
         (error: unknown): ReadResult<T> => {
           if (this.cached === entry) this.cached = undefined;
           return { ok: false, error };
