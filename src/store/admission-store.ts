@@ -352,7 +352,9 @@ export class AdmissionStore {
       const before = toState(row);
       const after = afterOutcome(before, failureClass, lease, row.now, config.breaker, resetAt);
       if (after !== before) await this.saveBreaker(db, agent, after);
-      if (this.notify && after.state === 'open' && before.state !== 'open' && after.openedAt) {
+      // Once per outage: from closed to open. A probe that fails reopens a half-open breaker, every
+      // cooldown while the provider stays down: that is the same outage, not a new event.
+      if (this.notify && after.state === 'open' && before.state === 'closed' && after.openedAt) {
         const openedAt = after.openedAt.toISOString();
         await enqueueNotification(db, {
           type: NOTIFICATION_TYPES.breakerOpened,

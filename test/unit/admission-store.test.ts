@@ -243,4 +243,36 @@ describe('AdmissionStore', { timeout: 30_000 }, () => {
     assert.equal(agents.get(unlimited)?.startsLastMinute, 1);
     assert.equal(agents.get(unlimited)?.running, 1);
   });
+
+  it('notifies breaker.opened once per outage: a failed probe that reopens the breaker is the same one', async () => {
+    const agent = `a-${randomUUID()}`;
+    const notifying = new AdmissionStore(pool, { leaseSeconds: 30, notify: true });
+    // Opens at the first failure, and lets a probe through at once.
+    const c = config({ breaker: { failureThreshold: 1, windowSeconds: 60, cooldownSeconds: 0 } });
+    const attempt = async (failureClass: 'rate_limited' | 'succeeded') => {
+      const k = key();
+      assert.equal((await notifying.acquire(agent, k, 'w', c)).admitted, true);
+      await notifying.release(agent, k, failureClass, c);
+    };
+    const opened = async () =>
+      (
+        await pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM notifications WHERE type = 'breaker.opened' AND payload->>'agent' = $1`,
+          [agent],
+        )
+      ).rows[0]?.n;
+    await attempt('rate_limited');
+    assert.equal((await breakerOf(agent))?.state, 'open');
+    assert.equal(await opened(), 1);
+    // Two probes fail: reopened twice, no new event.
+    await attempt('rate_limited');
+    await attempt('rate_limited');
+    assert.equal((await breakerOf(agent))?.state, 'open');
+    assert.equal(await opened(), 1);
+    // The provider is back, then down again: a new outage, a new event.
+    await attempt('succeeded');
+    assert.equal((await breakerOf(agent))?.state, 'closed');
+    await attempt('rate_limited');
+    assert.equal(await opened(), 2);
+  });
 });
