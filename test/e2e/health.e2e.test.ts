@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import type { Pool } from 'pg';
 import { PG_POOL } from '../../src/api/tokens';
+import { freePort } from '../../src/net/free-port';
 import { WorkerStore } from '../../src/store/worker-store';
 import { startCuttableProxy, type CuttableProxy } from '../support/cuttable-proxy';
 import { startInProcessApi } from '../support/in-process-api';
@@ -109,5 +110,32 @@ describe('GET /health/ready', () => {
     assert.equal(body.info?.temporal?.status, 'up', 'Temporal is still up');
     // The silent connection is dropped, not left pinned until TCP gives up on it (minutes).
     await waitFor('the pool to drop its silent connection', () => pool.totalCount === 0, { timeoutMs: 3000 });
+  });
+
+  it('names no host, address or user of a dependency it cannot reach: the open endpoint says only which', async () => {
+    // Nothing listens on these ports: PostgreSQL and Temporal refuse, with their addresses in their errors.
+    const [dbPort, temporalPort] = [await freePort(), await freePort()];
+    const db = new URL(testEnv.databaseUrl);
+    db.host = `127.0.0.1:${dbPort}`;
+    db.username = 'unreachable_user';
+    const unreachable = await startInProcessApi({
+      DATABASE_URL: db.toString(),
+      TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
+      ATELIER_WORKFLOW_QUEUE: workflowQueue,
+      ATELIER_AGENT_QUEUE: agentQueue,
+    });
+    try {
+      const res = await fetch(`${unreachable.baseUrl}/health/ready`, { signal: AbortSignal.timeout(8000) });
+      const text = await res.text();
+      assert.equal(res.status, 503, text);
+      const body = JSON.parse(text) as ReadyBody;
+      assert.equal(body.error?.postgres?.message, "PostgreSQL unavailable (the API's log says why)");
+      assert.match(body.error?.temporal?.message ?? '', /^Temporal (unavailable|did not answer)/);
+      for (const secret of [String(dbPort), String(temporalPort), 'unreachable_user', 'ECONNREFUSED']) {
+        assert.ok(!text.includes(secret), `the answer names ${secret}: ${text}`);
+      }
+    } finally {
+      await unreachable.app.close();
+    }
   });
 });

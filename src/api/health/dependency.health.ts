@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
 import { type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
@@ -38,11 +38,14 @@ export interface QueueWorkers {
   message?: string;
 }
 
+/** A check that ran out of time: its message names only the dependency. */
+class CheckDeadline extends Error {}
+
 /** Rejects with `what` once `ms` have passed, unless `work` settled first. */
 async function withinDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new CheckDeadline(`${what} did not answer within ${ms} ms`)), ms);
   });
   try {
     return await Promise.race([work, deadline]);
@@ -55,6 +58,8 @@ async function withinDeadline<T>(work: Promise<T>, ms: number, what: string): Pr
 @Injectable()
 export class DependencyHealth {
   private readonly registry: WorkerStore;
+
+  private readonly logger = new Logger(DependencyHealth.name);
 
   constructor(
     private readonly health: HealthIndicatorService,
@@ -72,7 +77,7 @@ export class DependencyHealth {
       await withinDeadline(this.pool.query(PING), CHECK_DEADLINE_MS, 'PostgreSQL');
       return check.up();
     } catch (err) {
-      return check.down({ message: (err as Error).message });
+      return check.down({ message: this.reason('PostgreSQL', err) });
     }
   }
 
@@ -82,9 +87,9 @@ export class DependencyHealth {
       await this.client.connection.withDeadline(Date.now() + CHECK_DEADLINE_MS, () =>
         this.client.workflowService.getSystemInfo({}),
       );
-      return check.up({ address: this.config.TEMPORAL_ADDRESS });
+      return check.up();
     } catch (err) {
-      return check.down({ message: (err as Error).message });
+      return check.down({ message: this.reason('Temporal', err) });
     }
   }
 
@@ -101,13 +106,13 @@ export class DependencyHealth {
     const counts: QueueWorkers = { taskQueue };
     const problems: string[] = [];
     if (pollers.status === 'fulfilled') counts.pollers = pollers.value;
-    else problems.push(`Temporal: ${(pollers.reason as Error).message}`);
+    else problems.push(this.reason('Temporal', pollers.reason));
     if (registered.status === 'fulfilled') {
       const row = registered.value.find((r) => r.kind === queue && r.taskQueue === taskQueue);
       counts.workers = row?.workers ?? 0;
       counts.busy = row?.busy ?? 0;
     } else {
-      problems.push(`worker registry: ${(registered.reason as Error).message}`);
+      problems.push(`worker registry: ${this.reason('PostgreSQL', registered.reason)}`);
     }
     if (problems.length > 0) return { ...counts, message: problems.join('; ') };
     if (counts.workers === 0 && counts.pollers === 0) return { ...counts, message: 'no worker serves this queue' };
@@ -129,5 +134,16 @@ export class DependencyHealth {
     const now = Date.now();
     return (res.pollers ?? []).filter((p) => now - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < POLLER_FRESH_MS)
       .length;
+  }
+
+  /**
+   * What the open readiness endpoint says of a failed check: a missed deadline as such, anything else
+   * only as the dependency being unavailable. The error itself, which may name hosts, addresses and
+   * database users, goes to the API's log.
+   */
+  private reason(what: string, err: unknown): string {
+    if (err instanceof CheckDeadline) return err.message;
+    this.logger.warn(`readiness: ${what}: ${(err as Error).message}`);
+    return `${what} unavailable (the API's log says why)`;
   }
 }
