@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
-import { retryDelayMs, WEBHOOK_RETRY, type RetryPolicy } from './backoff';
+import { nextDelayMs, WEBHOOK_RETRY, type RetryPolicy } from './backoff';
 import { NotificationStore, type ClaimedNotification } from './notification-store';
 import { postWebhook, webhookRequest } from './webhook-request';
 import { webhookTargets, type WebhookTarget } from './webhook-target';
@@ -112,14 +112,22 @@ export class WebhookDispatcher {
 
   private async deliver(n: ClaimedNotification): Promise<void> {
     const request = webhookRequest(n, this.opts.secret);
-    const errors: string[] = [];
-    for (const target of this.targets) {
-      if (n.deliveredTo.includes(target.key)) continue;
-      const error = await postWebhook(target, request, this.timeoutMs);
-      // Recorded before the next URL is tried: a round cut short does not send it here again.
-      if (error === undefined) await this.store.markDeliveredTo(n.id, target.key);
-      else errors.push(`${target.label}: ${error}`);
-    }
+    // The URLs at once: one that never answers holds back none of the others.
+    const tries = await Promise.allSettled(
+      this.targets
+        .filter((target) => !n.deliveredTo.includes(target.key))
+        .map(async (target) => {
+          const refusal = await postWebhook(target, request, this.timeoutMs);
+          // Recorded as soon as it is accepted: a round cut short does not send it here again.
+          if (refusal === undefined) await this.store.markDeliveredTo(n.id, target.key);
+          return refusal && { ...refusal, error: `${target.label}: ${refusal.error}` };
+        }),
+    );
+    const unrecorded = tries.find((t) => t.status === 'rejected');
+    if (unrecorded) throw unrecorded.reason;
+    const refusals = tries.flatMap((t) => (t.status === 'fulfilled' && t.value ? [t.value] : []));
+    const errors = refusals.map((r) => r.error);
+    const asked = Math.max(0, ...refusals.map((r) => r.retryAfterMs ?? 0));
     const attempt = n.attempts + 1;
     if (errors.length === 0) {
       await this.store.markDelivered(n.id);
@@ -127,7 +135,7 @@ export class WebhookDispatcher {
       return;
     }
     const error = errors.join('; ');
-    const delayMs = retryDelayMs(attempt, this.retry);
+    const delayMs = nextDelayMs(attempt, asked, this.retry);
     const retrying = await this.store.markFailed(n.id, error, delayMs, this.retry.giveUpAfterMs);
     if (retrying) {
       this.opts.logger.warn(

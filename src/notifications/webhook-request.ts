@@ -1,4 +1,5 @@
 import { unescape } from 'node:querystring';
+import { retryAfterMs } from './backoff';
 import type { ClaimedNotification } from './notification-store';
 import type { WebhookBody } from './notification-types';
 import { signBody, signTimestamped } from './signing';
@@ -69,6 +70,12 @@ function failureReason(err: Error & { cause?: { code?: string } }, target: Webho
   return leaks ? err.name : outside.join(target.label);
 }
 
+/** Why a URL did not accept a delivery, and how long it asked to be left alone (`Retry-After`). */
+export interface WebhookRefusal {
+  error: string;
+  retryAfterMs?: number;
+}
+
 /**
  * POSTs the request to the target's URL. Resolves to undefined on a 2xx answer, else to why not
  * (status or network error, without the URL's path, query or credentials). Redirects are not followed:
@@ -78,7 +85,7 @@ export async function postWebhook(
   target: WebhookTarget,
   request: WebhookRequest,
   timeoutMs: number,
-): Promise<string | undefined> {
+): Promise<WebhookRefusal | undefined> {
   try {
     const { url, headers } = splitCredentials(target.url);
     const res = await fetch(url, {
@@ -91,10 +98,12 @@ export async function postWebhook(
     // Cancel the answer instead of reading it: its content does not matter, and a receiver that sends
     // a huge one must not fill the worker's memory. An answer with a body costs the connection's reuse.
     await res.body?.cancel().catch(() => undefined);
-    return res.status >= 200 && res.status < 300 ? undefined : `HTTP ${res.status}`;
+    if (res.status >= 200 && res.status < 300) return undefined;
+    const wait = retryAfterMs(res.headers.get('retry-after'));
+    return { error: `HTTP ${res.status}`, ...(wait !== undefined && { retryAfterMs: wait }) };
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
-    if (e.name === 'TimeoutError') return `no answer within ${timeoutMs} ms`;
-    return failureReason(e, target);
+    if (e.name === 'TimeoutError') return { error: `no answer within ${timeoutMs} ms` };
+    return { error: failureReason(e, target) };
   }
 }

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../../src/config/env';
-import { retryDelayMs, WEBHOOK_RETRY } from '../../src/notifications/backoff';
+import { nextDelayMs, retryAfterMs, retryDelayMs, WEBHOOK_RETRY } from '../../src/notifications/backoff';
 import { NotificationStore, type ClaimedNotification } from '../../src/notifications/notification-store';
 import { enqueueNotification } from '../../src/notifications/outbox';
 import { signBody, signTimestamped, verifySignature, verifyTimestamped } from '../../src/notifications/signing';
@@ -139,7 +139,7 @@ describe('webhook requests', { timeout: 30_000 }, () => {
       Promise.reject(new TypeError(`Request cannot be constructed from a URL that includes credentials: ${url}`)),
     );
     const request = webhookRequest(notification, 'k');
-    const reason = await postWebhook(targetOf(url), request, 1000);
+    const reason = (await postWebhook(targetOf(url), request, 1000))?.error;
     assert.ok(reason !== undefined && !/not-shown/.test(reason), 'a secret of the URL is in the reason');
     assert.equal(
       reason,
@@ -148,10 +148,9 @@ describe('webhook requests', { timeout: 30_000 }, () => {
 
     // Quoted otherwise (here a piece of the path, decoded): only the kind of error is left.
     fetchMock.mock.mockImplementation(() => Promise.reject(new TypeError('no route to path not shown')));
-    assert.equal(
-      await postWebhook(targetOf('https://hooks.example.com/in/path%20not%20shown'), request, 1000),
-      'TypeError',
-    );
+    assert.deepEqual(await postWebhook(targetOf('https://hooks.example.com/in/path%20not%20shown'), request, 1000), {
+      error: 'TypeError',
+    });
   });
 
   it('does not read the answer, so an endless one is no burden', async () => {
@@ -189,6 +188,39 @@ describe('webhook backoff', () => {
     assert.equal(retryDelayMs(11), 600_000);
     assert.equal(retryDelayMs(500), 600_000);
     assert.equal(WEBHOOK_RETRY.giveUpAfterMs, 24 * 3600_000);
+  });
+
+  it('spreads a retry over half to one and a half of its delay, waits as long as a receiver asks, within the cap', () => {
+    assert.equal(
+      nextDelayMs(3, undefined, WEBHOOK_RETRY, () => 0),
+      2000,
+    );
+    assert.equal(
+      nextDelayMs(3, undefined, WEBHOOK_RETRY, () => 0.999999),
+      6000,
+    );
+    // Retry-After wins when longer, never past the 10-minute cap.
+    assert.equal(
+      nextDelayMs(1, 30_000, WEBHOOK_RETRY, () => 0.5),
+      30_000,
+    );
+    assert.equal(
+      nextDelayMs(1, 3_600_000, WEBHOOK_RETRY, () => 0.5),
+      600_000,
+    );
+    assert.equal(
+      nextDelayMs(11, 1000, WEBHOOK_RETRY, () => 0.999999),
+      600_000,
+    );
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date', () => {
+    const now = Date.parse('2026-12-07T10:00:00Z');
+    assert.equal(retryAfterMs('120', now), 120_000);
+    assert.equal(retryAfterMs('Mon, 07 Dec 2026 10:01:30 GMT', now), 90_000);
+    assert.equal(retryAfterMs('Mon, 07 Dec 2026 09:00:00 GMT', now), 0, 'a date gone by');
+    assert.equal(retryAfterMs('soon', now), undefined);
+    assert.equal(retryAfterMs(null, now), undefined);
   });
 });
 
@@ -415,7 +447,8 @@ describe('notification outbox', { timeout: 30_000 }, () => {
   it('sends an event once to a URL that accepted it, however often another URL refuses it', async () => {
     await pool.query('DELETE FROM notifications');
     const received: string[] = [];
-    // What delivered_to held when the refusing URL was asked: the first URL must be recorded by then.
+    // What delivered_to held when the refusing URL was asked: from the second round on, the healthy URL
+    // must be recorded (the URLs of one round are asked at once).
     const recordedBefore: number[] = [];
     const receiver = await listen((req, res) => {
       received.push(req.url ?? '');
@@ -442,7 +475,7 @@ describe('notification outbox', { timeout: 30_000 }, () => {
         'the healthy URL got the event once',
       );
       assert.equal(received.filter((u) => u === '/recovering').length, 3);
-      assert.deepEqual(recordedBefore, [1, 1, 1]);
+      assert.deepEqual(recordedBefore.slice(1), [1, 1]);
       const row = await pool.query<{ attempts: number; delivered_at: Date | null; delivered_to: string[] }>(
         'SELECT attempts, delivered_at, delivered_to FROM notifications',
       );
@@ -454,6 +487,43 @@ describe('notification outbox', { timeout: 30_000 }, () => {
           .map((t) => t.key)
           .sort(),
       );
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('waits as long as a refusing receiver asks (Retry-After), and asks the other URLs meanwhile, not after it', async () => {
+    await pool.query('DELETE FROM notifications');
+    let releaseSlow: (() => void) | undefined;
+    const slowAnswered = new Promise<void>((resolve) => (releaseSlow = resolve));
+    const order: string[] = [];
+    const receiver = await listen((req, res) => {
+      req.resume();
+      order.push(req.url ?? '');
+      if (req.url === '/slow') void slowAnswered.then(() => res.writeHead(204).end());
+      else if (req.url === '/limited') res.writeHead(429, { 'Retry-After': '300' }).end();
+      else {
+        res.writeHead(204).end();
+        releaseSlow?.();
+      }
+    });
+    try {
+      const webhooks = dispatcher([`${receiver.base}/slow`, `${receiver.base}/limited`, `${receiver.base}/fast`], [], {
+        timeoutMs: 3000,
+      });
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'retry-after', data: {} });
+      const started = Date.now();
+      // The slow URL answers only once the fast one has been asked: asked one after another, the
+      // round would wait for it until its timeout.
+      await webhooks.round();
+      assert.deepEqual([...order].sort(), ['/fast', '/limited', '/slow']);
+      const row = await pool.query<{ wait: number; last_error: string }>(
+        'SELECT extract(epoch FROM next_attempt_at - clock_timestamp())::float8 AS wait, last_error FROM notifications',
+      );
+      const wait = row.rows[0]?.wait ?? 0;
+      assert.ok(wait > 300 - (Date.now() - started) / 1000 - 1 && wait <= 300, `due again in ${wait} s`);
+      // Only the rate-limited URL refused: the slow one was not timed out waiting its turn.
+      assert.equal(row.rows[0]?.last_error, `webhook 2 (127.0.0.1:${receiver.port}): HTTP 429`);
     } finally {
       await receiver.close();
     }
