@@ -30,6 +30,16 @@ export interface ExpiredNotification {
  * Delivery is recorded per URL, so a retry goes only to the URLs that have not accepted the event.
  * Times are the database's.
  */
+/** The outbox as metrics show it: what waits to be delivered, and what was given up. */
+export interface OutboxStats {
+  /** Events not yet accepted by every URL, still to be tried. */
+  pending: number;
+  /** Seconds since the oldest pending event happened; 0 when none is pending. */
+  oldestPendingSeconds: number;
+  /** Events given up (not delivered within 24 h), among those kept (ATELIER_WEBHOOK_RETENTION_DAYS). */
+  givenUp: number;
+}
+
 export class NotificationStore {
   constructor(private readonly pool: Pool) {}
 
@@ -139,6 +149,19 @@ export class NotificationStore {
    * older than `olderThanMs`. Their dedupe keys go with them, which is safe once no producer can repeat
    * the event (keys name a task run, an opening time, a day). Returns how many rows went.
    */
+  /** Pending events through the `notifications_due` index; given-up ones over the kept rows. */
+  async outboxStats(): Promise<OutboxStats> {
+    const res = await this.pool.query<{ pending: number; oldest: number | null; given_up: number }>(
+      `SELECT
+         (SELECT count(*)::int FROM notifications WHERE next_attempt_at IS NOT NULL) AS pending,
+         (SELECT extract(epoch FROM clock_timestamp() - min(created_at))::float8 FROM notifications
+           WHERE next_attempt_at IS NOT NULL) AS oldest,
+         (SELECT count(*)::int FROM notifications WHERE next_attempt_at IS NULL AND delivered_at IS NULL) AS given_up`,
+    );
+    const row = res.rows[0];
+    return { pending: row?.pending ?? 0, oldestPendingSeconds: row?.oldest ?? 0, givenUp: row?.given_up ?? 0 };
+  }
+
   async deleteFinished(olderThanMs: number): Promise<number> {
     const res = await retryTransient(() =>
       this.pool.query(

@@ -12,6 +12,7 @@ import { SubmissionsInterceptor } from '../../src/api/observability/submissions.
 import type { QueueStatsService, QueueType } from '../../src/api/workers/queue-stats.service';
 import { loadAgentsFile } from '../../src/config/agents-file';
 import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../src/store/agent-status-store';
+import { NotificationStore } from '../../src/notifications/notification-store';
 import { BudgetStore } from '../../src/store/budget-store';
 import { TaskStatsStore } from '../../src/store/task-stats-store';
 import { WorkerStore } from '../../src/store/worker-store';
@@ -214,5 +215,18 @@ describe('atelier_agent_breaker_state', () => {
     assert.equal(sample(scraped, 'atelier_agent_breaker_state', { agent: 'codex', state: 'open' }), 0);
     assert.equal(sample(scraped, 'atelier_agent_breaker_state', { agent: 'codex', state: 'half_open' }), 1);
     assert.equal(sample(scraped, 'atelier_agent_breaker_failures', { agent: 'aider' }), 0);
+  });
+});
+
+describe('atelier_webhooks_pending', () => {
+  it("reports the outbox: events still to deliver, the oldest one's age, and those given up", async () => {
+    mock.method(Logger.prototype, 'warn', () => undefined); // Temporal cannot be read here
+    mock.method(NotificationStore.prototype, 'outboxStats', () =>
+      Promise.resolve({ pending: 3, oldestPendingSeconds: 42.5, givenUp: 1 }),
+    );
+    const scraped = parseMetrics((await apiMetrics().render()).body);
+    assert.equal(sample(scraped, 'atelier_webhooks_pending', {}), 3);
+    assert.equal(sample(scraped, 'atelier_webhooks_oldest_pending_age_seconds', {}), 42.5);
+    assert.equal(sample(scraped, 'atelier_webhooks_given_up', {}), 1);
   });
 });

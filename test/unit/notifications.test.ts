@@ -616,6 +616,24 @@ describe('notification outbox', { timeout: 30_000 }, () => {
     }
   });
 
+  it("counts the outbox for the metrics: pending (with the oldest one's age), delivered, given up", async () => {
+    await pool.query('DELETE FROM notifications');
+    assert.deepEqual(await store.outboxStats(), { pending: 0, oldestPendingSeconds: 0, givenUp: 0 });
+    for (const key of ['waits', 'delivered', 'given-up']) {
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: `stats-${key}`, data: {} });
+    }
+    await pool.query(
+      `UPDATE notifications SET created_at = now() - interval '90 seconds' WHERE dedupe_key = 'stats-waits'`,
+    );
+    await pool.query(
+      `UPDATE notifications SET delivered_at = now(), next_attempt_at = NULL WHERE dedupe_key = 'stats-delivered'`,
+    );
+    await pool.query(`UPDATE notifications SET next_attempt_at = NULL WHERE dedupe_key = 'stats-given-up'`);
+    const stats = await store.outboxStats();
+    assert.deepEqual([stats.pending, stats.givenUp], [1, 1]);
+    assert.ok(stats.oldestPendingSeconds >= 90 && stats.oldestPendingSeconds < 120, String(stats.oldestPendingSeconds));
+  });
+
   it('deletes finished notifications older than the retention, and keeps pending and recent ones', async () => {
     await pool.query('DELETE FROM notifications');
     for (const key of ['old-delivered', 'old-given-up', 'old-pending', 'recent-delivered', 'recent-given-up']) {

@@ -5,6 +5,7 @@ import type { AgentsFile } from '../../config/agents-file';
 import { breakerNow, DEFAULT_BREAKER } from '../../gate/breaker';
 import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../store/agent-status-store';
 import { BudgetStore, type DailyBudget } from '../../store/budget-store';
+import { NotificationStore, type OutboxStats } from '../../notifications/notification-store';
 import { TaskStatsStore, type TaskStats } from '../../store/task-stats-store';
 import { WorkerStore, type QueueWorkers } from '../../store/worker-store';
 import { TASK_STATUSES } from '../../../workflows/definitions';
@@ -46,6 +47,7 @@ export class ApiMetrics {
   private readonly stats: CachedRead<TaskStats>;
   private readonly gates: CachedRead<GateStats>;
   private readonly serving: CachedRead<QueueWorkers[]>;
+  private readonly outbox: CachedRead<OutboxStats>;
 
   constructor(
     @Inject(PG_POOL) pool: Pool,
@@ -60,6 +62,8 @@ export class ApiMetrics {
     this.gates = new CachedRead(() => this.readGateStats(agentStatus, budget), TASK_STATS_CACHE_MS);
     const workerStore = new WorkerStore(pool);
     this.serving = new CachedRead(() => workerStore.serving(WORKER_LOST_AFTER_SECONDS), TASK_STATS_CACHE_MS);
+    const notifications = new NotificationStore(pool);
+    this.outbox = new CachedRead(() => notifications.outboxStats(), TASK_STATS_CACHE_MS);
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
 
@@ -159,6 +163,38 @@ export class ApiMetrics {
         if (s) this.set(s.oldestQueuedSeconds);
       },
     });
+
+    const outboxStats = async (): Promise<OutboxStats | undefined> => {
+      const result = await this.outbox.get();
+      return result.ok ? result.value : undefined;
+    };
+    const outboxGauge = (name: string, help: string, value: (o: OutboxStats) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        async collect() {
+          const o = await outboxStats();
+          this.reset();
+          if (o) this.set(value(o));
+        },
+      });
+    };
+    outboxGauge(
+      'atelier_webhooks_pending',
+      'Webhook events not yet accepted by every URL, still to be tried (cluster-wide).',
+      (o) => o.pending,
+    );
+    outboxGauge(
+      'atelier_webhooks_oldest_pending_age_seconds',
+      'Age of the oldest webhook event still to be delivered; 0 when none is.',
+      (o) => o.oldestPendingSeconds,
+    );
+    outboxGauge(
+      'atelier_webhooks_given_up',
+      'Webhook events given up (not delivered within 24 h of the event), among the events kept.',
+      (o) => o.givenUp,
+    );
 
     const gateStats = (): Promise<GateStats | undefined> => this.gateStats();
     new Gauge({
@@ -328,14 +364,15 @@ export class ApiMetrics {
     };
   }
 
-  /** This scrape's reads of each source: PostgreSQL's three (tasks, gates, worker registry) count as one. */
+  /** This scrape's reads of each source: PostgreSQL's four (tasks, gates, worker registry, outbox) count as one. */
   private async readSources(): Promise<SourceReads> {
-    const [tasks, gates, serving, queues] = await Promise.all([
+    const [tasks, gates, serving, outbox, queues] = await Promise.all([
       this.stats.get(),
       this.gates.get(),
       this.serving.get(),
+      this.outbox.get(),
       this.queueStats(),
     ]);
-    return { postgres: [tasks, gates, serving].find((r) => !r.ok) ?? tasks, temporal: queues.read };
+    return { postgres: [tasks, gates, serving, outbox].find((r) => !r.ok) ?? tasks, temporal: queues.read };
   }
 }
