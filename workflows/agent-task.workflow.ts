@@ -50,6 +50,7 @@ const PATCHES = {
   wakeKeptAcrossAsks: 'wake-kept-across-asks',
   cancelFollowsRecordedEnd: 'cancel-follows-recorded-end',
   locksReleaseStartsManager: 'locks-release-starts-manager',
+  worktreeLeavesGoneWorkers: 'worktree-leaves-gone-workers',
 } as const;
 type Patch = (typeof PATCHES)[keyof typeof PATCHES];
 
@@ -58,6 +59,7 @@ const LATER_LEVELS: Partial<Record<Patch, number>> = {
   [PATCHES.wakeKeptAcrossAsks]: 2,
   [PATCHES.cancelFollowsRecordedEnd]: 3,
   [PATCHES.locksReleaseStartsManager]: 4,
+  [PATCHES.worktreeLeavesGoneWorkers]: 4,
 };
 
 /** The code level a patch came with: from it on, a task takes the patch's path without asking. */
@@ -110,8 +112,8 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
     proxyActivities<AgentActivities>({
       taskQueue,
       // On one worker's own queue (a task's worktree is there), an attempt that no worker picks up
-      // means that worker is gone: it fails as a `timeout` instead of waiting forever. Once picked up,
-      // it may wait for a slot there.
+      // means that worker is gone: it fails instead of waiting forever, and the worktree moves
+      // (withWorktree). Once picked up, it may wait for a slot there.
       ...(workerQueue && { scheduleToStartTimeout: WORKER_QUEUE_START_TIMEOUT_MS }),
       startToCloseTimeout:
         (input.timeoutSeconds + AGENT_TIMEOUT_MARGIN_SECONDS + (workerQueue ? WORKER_QUEUE_LINE_SECONDS : 0)) * 1000,
@@ -142,6 +144,7 @@ export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTas
             input,
             repo,
             salvage,
+            leavesGoneWorkers: () => takes(input, PATCHES.worktreeLeavesGoneWorkers),
             agentsOn: (workerQueue) => agentsOn(workerQueue, true),
             bookkeeping,
           },

@@ -66,3 +66,15 @@ export function isWorkerLost(err: unknown): boolean {
     (err.cause.timeoutType === 'HEARTBEAT' || err.cause.timeoutType === 'SCHEDULE_TO_START')
   );
 }
+
+/**
+ * Whether an activity sent to one worker's own queue was never picked up (SCHEDULE_TO_START): that worker
+ * is gone, and nothing of the activity ran there.
+ */
+export function neverPickedUp(err: unknown): boolean {
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof TimeoutFailure &&
+    err.cause.timeoutType === 'SCHEDULE_TO_START'
+  );
+}

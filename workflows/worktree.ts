@@ -1,11 +1,12 @@
 import { ApplicationFailure, CancellationScope, isCancellation, log, proxyActivities } from '@temporalio/workflow';
 import type { AgentActivities, BookkeepingActivities, WorktreeActivities } from '../activities';
 import type { PreparedWorktree, WorktreeCommit } from '../activities/git/worktree.activities';
-import { classifyAttemptError, isWorkerLost } from './attempt-failure';
+import { classifyAttemptError, isWorkerLost, neverPickedUp } from './attempt-failure';
 import {
   FAILURE_CLASSES,
   type AgentTaskInput,
   type AgentTaskOutput,
+  type RunAgentOutput,
   type TaskCommit,
   type TaskRepo,
 } from './definitions';
@@ -19,6 +20,12 @@ export interface WorktreeTask {
    * failed attempt's work, and the agent activity records the success.
    */
   salvage: boolean;
+  /**
+   * With salvage: whether the worktree also leaves a worker that drains, and an attempt no worker took
+   * is asked again where the worktree moves (patch worktree-leaves-gone-workers). Asked only when that
+   * happens, so histories that never met a gone worker carry no marker.
+   */
+  leavesGoneWorkers: () => boolean;
   /** The agent activities on one worker's own queue. */
   agentsOn: (workerQueue: string) => AgentActivities;
   bookkeeping: BookkeepingActivities;
@@ -31,7 +38,10 @@ interface Placement {
   worktrees: WorktreeActivities;
 }
 
-/** How often one step (a commit) may follow the worktree to yet another worker before it gives up. */
+/**
+ * How often one step (a commit, an attempt that no worker took) may follow the worktree to yet another
+ * worker before it gives up.
+ */
 const MAX_MOVES = 3;
 
 /**
@@ -40,8 +50,11 @@ const MAX_MOVES = 3;
  * agent's attempts, the commits and the removal go to that worker's own task queue, since the worktree
  * exists on its disk only. The work of a failed attempt is committed before the next one, so the next
  * continues from it. When that worker is lost (its attempt stops heartbeating, or its queue goes
- * unpolled), the task moves: another worker prepares the worktree from the branch (taking over the lost
- * worktree's uncommitted work when it shares the disk) and the next attempt runs there. After the
+ * unpolled) or shuts down (it answers an attempt `worker_draining`), the task moves: another worker
+ * prepares the worktree from the branch (taking over the lost worktree's uncommitted work when it
+ * shares the disk) and the next attempt runs there. An attempt that no worker took ran nothing: it is
+ * asked again, as the same attempt, where the worktree moved, so a deploy costs the task no attempt;
+ * one that stopped heartbeating ran its agent, and counts as a `crash` attempt. After the
  * agent succeeds its work is committed, and only then is the task's success recorded, or its failure
  * when it changed files outside its locks and `failOnLockViolations` is set. Whatever a failed or
  * cancelled task leaves is committed too; the worktree is removed at the end and the branch stays.
@@ -99,11 +112,12 @@ export async function withWorktree(
   }
   /** Where the worktree is now: made again on another worker after the last one was lost. */
   const placed = async (): Promise<Placement> => (place ??= await prepare());
-  const lost = (from: Placement, err: unknown): void => {
+  /** The worktree's worker is gone (`why`: its failure) or leaving: the next step prepares it elsewhere. */
+  const lost = (from: Placement, why: unknown): void => {
     log.warn('the worker holding the worktree is gone; the task moves to another worker', {
       taskId: input.taskId,
       workerQueue: from.prepared.workerQueue,
-      error: String(err),
+      error: String(why),
     });
     if (place === from) place = undefined;
   };
@@ -120,19 +134,33 @@ export async function withWorktree(
 
   const agents: AgentActivities = {
     runAgent: async (attempt) => {
-      const p = await placed();
-      try {
-        return await p.agents.runAgent({
-          ...attempt,
-          workdir: p.prepared.worktreePath,
-          ...(salvage && { deferSuccess: true }),
-        });
-      } catch (err) {
-        if (salvage && !isCancellation(err)) {
-          if (isWorkerLost(err)) lost(p, err);
-          else await saveFailedWork(p, attempt.agent, attempt.attempt);
+      for (let moves = 0; ; moves++) {
+        const p = await placed();
+        let answer: RunAgentOutput;
+        try {
+          answer = await p.agents.runAgent({
+            ...attempt,
+            workdir: p.prepared.worktreePath,
+            ...(salvage && { deferSuccess: true }),
+          });
+        } catch (err) {
+          if (!salvage || isCancellation(err)) throw err;
+          if (!isWorkerLost(err)) {
+            await saveFailedWork(p, attempt.agent, attempt.attempt);
+            throw err;
+          }
+          lost(p, err);
+          // No worker took it: no agent ran, no attempt was recorded. Asked again here, it costs the task
+          // no attempt; the attempt loop would count it as a crash.
+          if (neverPickedUp(err) && moves < MAX_MOVES && task.leavesGoneWorkers()) continue;
+          throw err;
         }
-        throw err;
+        // The worker takes nothing more from its own queue: asked there again, the attempt would wait
+        // for it until it counts as lost.
+        if (salvage && answer.waiting?.kind === 'worker_draining' && task.leavesGoneWorkers()) {
+          lost(p, answer.waiting.message);
+        }
+        return answer;
       }
     },
   };

@@ -1,7 +1,8 @@
 /**
- * Records histories of the plan and lock-manager workflows into test/histories/, beside the task
- * workflow's (test/support/record-histories.ts), so that test/workflows/replay.test.ts replays them
- * too. Like that recorder, it writes only the files that do not exist yet, unless named:
+ * Records histories of the plan and lock-manager workflows, and of task workflows that need workers of
+ * their own, into test/histories/, beside the task workflow's (test/support/record-histories.ts), so
+ * that test/workflows/replay.test.ts replays them too. Like that recorder, it writes only the files
+ * that do not exist yet, unless named:
  *
  *   npm run build && node dist/test/support/record-plan-histories.js [plan-continue-after-failure …]
  */
@@ -9,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { PlanStore } from '../../src/store/plan-store';
 import type { agentTaskWorkflow, planWorkflow } from '../../workflows';
@@ -20,13 +22,16 @@ import {
   type AgentTaskInput,
 } from '../../workflows/definitions';
 import { initRepo } from './git';
+import { drainWhileInLine, startHeldRepoTask } from './gone-worktree-worker';
 import { holdFirstLockRequest } from './held-lock-request';
 import { HISTORIES_DIR } from './record-histories';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from './in-process-workers';
-import { insertTask } from './task-rows';
+import { attemptRows, insertTask } from './task-rows';
 import { uniqueQueue } from './test-env';
 import { within } from './wait-for';
 import { startTestServices } from './test-services';
+
+type TaskHandle = WorkflowHandle<typeof agentTaskWorkflow>;
 
 interface Queues {
   workflowQueue: string;
@@ -230,6 +235,73 @@ async function lockedTaskCancelledWhileRequesting(h: Harness, q: Queues): Promis
   }
 }
 
+/**
+ * Runs `scenario` on a fresh agent queue with a git repository of its own (`dir/repo`); records the
+ * history of the task it returns once that task has ended `expect` (its agent writes out.txt).
+ */
+async function recordRepoTask(
+  h: Harness,
+  q: Queues,
+  expect: 'succeeded' | 'failed',
+  scenario: (queues: Queues, repo: string, dir: string) => Promise<{ taskId: string; handle: TaskHandle }>,
+): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'atelier-history-gone-worker-'));
+  try {
+    const repo = join(dir, 'repo');
+    initRepo(repo);
+    const { taskId, handle } = await scenario({ ...q, agentQueue: uniqueQueue('record-gone-worker') }, repo, dir);
+    const ended = await handle.result().then(
+      () => 'succeeded',
+      () => 'failed',
+    );
+    const attempts = (await attemptRows(h.pool, taskId)).map((a) => `${a.number}:${a.failure_class}`);
+    if (ended !== expect) throw new Error(`the task ${ended}, not ${expect} (attempts ${attempts.join()})`);
+    if (ended === 'succeeded' && attempts.join() !== '1:succeeded') throw new Error(`attempts ${attempts.join()}`);
+    return historyToJSON(await handle.fetchHistory());
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A repo task whose attempt waits in line on its worktree's worker when that worker drains; a worker
+ * that stays comes up. Since patch worktree-leaves-gone-workers the task moves there and succeeds with
+ * its one attempt; before, it asked the drained worker again and failed two minutes later (`expect`).
+ */
+const worktreeWorkerDrains = (expect: 'succeeded' | 'failed') => (h: Harness, q: Queues) =>
+  recordRepoTask(h, q, expect, async (queues, repo, dir) => {
+    const { task, draining, holder, stopped } = await drainWhileInLine(h, queues, repo, dir, '@pidfile out.txt');
+    const stays = await runAgentWorker(h, queues.agentQueue, 'stays', { worktreeRoot: join(dir, 'worktrees-stays') });
+    try {
+      await task.handle.result().catch(() => undefined);
+      await holder.handle.cancel().catch(() => undefined);
+      await stopped;
+    } finally {
+      await Promise.all([draining.stop(), stays.stop()]);
+    }
+    return task;
+  });
+
+/**
+ * A repo task held back (its budget) while the worker holding its worktree stops; let go, its attempt
+ * waits two minutes on that worker's own queue, which nobody polls, then moves to a worker that stays
+ * and runs there as the same attempt (patch worktree-leaves-gone-workers).
+ */
+const worktreeWorkerUnpolled = (h: Harness, q: Queues) =>
+  recordRepoTask(h, q, 'succeeded', async (queues, repo, dir) => {
+    const gone = await runAgentWorker(h, queues.agentQueue, 'gone', { worktreeRoot: join(dir, 'worktrees-gone') });
+    const task = await startHeldRepoTask(h, queues, repo, '@pidfile out.txt');
+    await gone.stop();
+    const stays = await runAgentWorker(h, queues.agentQueue, 'stays', { worktreeRoot: join(dir, 'worktrees-stays') });
+    try {
+      await task.letGo();
+      await task.handle.result().catch(() => undefined);
+    } finally {
+      await stays.stop();
+    }
+    return task;
+  });
+
 const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'plan-continue-after-failure': planContinueAfterFailure,
   'plan-merge-dependencies': planMergeDependencies,
@@ -248,6 +320,12 @@ const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'locked-task-cancelled-while-requesting': lockedTaskCancelledWhileRequesting,
   // Patch locks-release-starts-manager: the same scenario, the release starting the lock manager.
   'locks-release-starts-manager': lockedTaskCancelledWhileRequesting,
+  // Recorded before patch worktree-leaves-gone-workers: the attempt asked the drained worker again.
+  'worktree-stays-on-draining-worker': worktreeWorkerDrains('failed'),
+  // Patch worktree-leaves-gone-workers: the same scenario, the worktree moving to a worker that stays.
+  'worktree-leaves-draining-worker': worktreeWorkerDrains('succeeded'),
+  // Patch worktree-leaves-gone-workers: an attempt no worker took, asked again where the worktree moved.
+  'worktree-leaves-unpolled-worker': worktreeWorkerUnpolled,
 };
 
 async function main(): Promise<void> {

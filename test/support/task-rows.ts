@@ -11,14 +11,17 @@ export interface TaskRowFields {
   timeoutSeconds?: number;
   maxAttempts?: number;
   priority?: number;
+  /** The task's cost cap; 0 holds its attempts back (`task_budget`) until it is raised. */
+  budgetUsd?: number;
 }
 
 /** Inserts a queued task row, as the API would before starting its workflow; returns the task id. */
 export async function insertTask(pool: Pool, fields: TaskRowFields): Promise<string> {
   const id = randomUUID();
   await pool.query(
-    `INSERT INTO tasks (id, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority, workflow_id)
-     VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9)`,
+    `INSERT INTO tasks (id, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority, workflow_id,
+       budget_usd)
+     VALUES ($1, 'queued', $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
     [
       id,
       fields.prompt,
@@ -29,6 +32,7 @@ export async function insertTask(pool: Pool, fields: TaskRowFields): Promise<str
       fields.maxAttempts ?? 1,
       fields.priority ?? 3,
       workflowIdForTask(id),
+      fields.budgetUsd ?? null,
     ],
   );
   return id;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ActivityFailure, ApplicationFailure, RetryState } from '@temporalio/common';
-import { classifyAttemptError } from '../../workflows/attempt-failure';
+import { ActivityFailure, ApplicationFailure, RetryState, TimeoutFailure, TimeoutType } from '@temporalio/common';
+import { classifyAttemptError, isWorkerLost, neverPickedUp } from '../../workflows/attempt-failure';
 import { decideAfterFailure } from '../../workflows/attempt-policy';
 import type { FailureClass, FailurePolicy } from '../../workflows/definitions';
 
@@ -124,5 +124,41 @@ describe('classifyAttemptError', () => {
       decide('Error' as FailureClass, { attempts: 1, classFailures: 1 }),
       decide('crash', { attempts: 1, classFailures: 1 }),
     );
+  });
+});
+
+describe('a worktree worker gone (isWorkerLost, neverPickedUp)', () => {
+  const timedOut = (type: TimeoutType): ActivityFailure =>
+    new ActivityFailure(
+      'activity timed out',
+      'runAgent',
+      '1',
+      RetryState.NON_RETRYABLE_FAILURE,
+      'worker',
+      new TimeoutFailure('timed out', undefined, type),
+    );
+
+  it('asks again only an attempt no worker took: one that stopped heartbeating ran its agent', () => {
+    // withWorktree asks a never-taken attempt again where the worktree moves; a lost one is an attempt.
+    assert.equal(neverPickedUp(timedOut(TimeoutType.SCHEDULE_TO_START)), true);
+    assert.equal(neverPickedUp(timedOut(TimeoutType.HEARTBEAT)), false);
+    assert.equal(isWorkerLost(timedOut(TimeoutType.SCHEDULE_TO_START)), true);
+    assert.equal(isWorkerLost(timedOut(TimeoutType.HEARTBEAT)), true);
+    assert.equal(classifyAttemptError(timedOut(TimeoutType.HEARTBEAT)).failureClass, 'crash');
+  });
+
+  it('takes the hard time limit and the agent’s own failures for no gone worker', () => {
+    const failed = new ActivityFailure(
+      'activity failed',
+      'runAgent',
+      '1',
+      RetryState.NON_RETRYABLE_FAILURE,
+      'worker',
+      ApplicationFailure.create({ message: 'exit 1', type: 'nonzero_exit' }),
+    );
+    for (const err of [timedOut(TimeoutType.START_TO_CLOSE), failed, new Error('SCHEDULE_TO_START')]) {
+      assert.equal(neverPickedUp(err), false, String(err));
+      assert.equal(isWorkerLost(err), false, String(err));
+    }
   });
 });

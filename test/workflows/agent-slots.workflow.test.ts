@@ -6,12 +6,13 @@ import { after, before, describe, it } from 'node:test';
 import { temporal } from '@temporalio/proto';
 import { workerQueueFor } from '../../src/workers/worker-queue';
 import { initRepo } from '../support/git';
+import { drainWhileInLine } from '../support/gone-worktree-worker';
 import { startAgentTask } from '../support/start-agent-task';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from '../support/in-process-workers';
 import { startAgentWorkerProcess } from '../support/agent-worker-process';
 import { attemptRows } from '../support/task-rows';
 import { uniqueQueue } from '../support/test-env';
-import { processAlive, waitFor } from '../support/wait-for';
+import { processAlive, waitFor, within } from '../support/wait-for';
 
 /**
  * A harness, a workflow worker and a git repository on fresh queues; the agents mark their start and
@@ -167,6 +168,39 @@ describe('an agent worker that drains', { timeout: 120_000 }, () => {
       [[1, 'succeeded', successor.identity]],
     );
     await long.handle.cancel();
+    await stopped;
+  });
+
+  it('moves the worktree of a repo task waiting in line to a worker that stays, costing no attempt', async () => {
+    const started = join(f.marks, 'repo.start');
+    const { task, draining, worktreeRoot, holder, stopped } = await drainWhileInLine(
+      f.h,
+      f.queues,
+      f.repo,
+      f.dir,
+      `@pidfile ${started}\n@pidfile out.txt`,
+    );
+    f.stops.push(draining.stop);
+    assert.ok(existsSync(join(worktreeRoot, task.taskId)), 'its worktree is on the draining worker');
+    assert.equal(existsSync(started), false, 'its agent never started');
+
+    const successor = await runAgentWorker(f.h, f.queues.agentQueue, 'repo-successor', {
+      worktreeRoot: join(f.dir, 'worktrees-repo-successor'),
+    });
+    f.stops.push(successor.stop);
+    // Asked again on the draining worker's own queue, which nobody polls any more, the attempt would
+    // wait there for two minutes and then count as a crash.
+    const result = await within('the repo task to end', 60_000, task.handle.result());
+    assert.equal(result.status, 'succeeded');
+    assert.equal(result.attempts, 1);
+    assert.deepEqual(result.commit?.changedFiles, ['out.txt']);
+    assert.deepEqual(
+      (await attemptRows(f.h.pool, task.taskId)).map((a) => [a.number, a.failure_class, a.worker]),
+      [[1, 'succeeded', successor.identity]],
+      'one attempt, on the worker that stays',
+    );
+    assert.ok(!existsSync(join(worktreeRoot, task.taskId)), 'the draining worker’s worktree was taken over');
+    await holder.handle.cancel();
     await stopped;
   });
 });
