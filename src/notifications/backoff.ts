@@ -20,9 +20,9 @@ export function retryDelayMs(attempts: number, policy: RetryPolicy = WEBHOOK_RET
 }
 
 /**
- * When to try a failed delivery again: `retryDelayMs` spread over half to one and a half of it, so
- * events that failed together (a receiver down, or rate-limiting a burst) do not all come due at once
- * and collide again; and no sooner than the receiver asked (`Retry-After`), within the cap.
+ * When to try a failed delivery again: `retryDelayMs` (capped) spread over half to all of it, so events
+ * that failed together (a receiver down, or rate-limiting a burst) do not all come due at once and
+ * collide again, at the cap too; and no sooner than the receiver asked (`Retry-After`), within the cap.
  */
 export function nextDelayMs(
   attempts: number,
@@ -30,7 +30,7 @@ export function nextDelayMs(
   policy: RetryPolicy = WEBHOOK_RETRY,
   random: () => number = Math.random,
 ): number {
-  const spread = retryDelayMs(attempts, policy) * (0.5 + random());
+  const spread = retryDelayMs(attempts, policy) * (0.5 + random() / 2);
   return Math.round(Math.min(policy.maxDelayMs, Math.max(spread, retryAfterMs ?? 0)));
 }
 

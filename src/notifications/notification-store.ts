@@ -22,14 +22,6 @@ export interface ExpiredNotification {
   lastError: string;
 }
 
-/**
- * The outbox as dispatchers see it. Claiming pushes a row's `next_attempt_at` past the time one round
- * of delivery may take, in the statement that selects it (`FOR UPDATE SKIP LOCKED`): any number of
- * dispatchers share the table without sending a row twice at once, no transaction stays open across
- * HTTP calls, and a row claimed by a dispatcher that died is due again once its claim runs out.
- * Delivery is recorded per URL, so a retry goes only to the URLs that have not accepted the event.
- * Times are the database's.
- */
 /** The outbox as metrics show it: what waits to be delivered, and what was given up. */
 export interface OutboxStats {
   /** Events not yet accepted by every URL, still to be tried. */
@@ -40,6 +32,14 @@ export interface OutboxStats {
   givenUp: number;
 }
 
+/**
+ * The outbox as dispatchers see it. Claiming pushes a row's `next_attempt_at` past the time one round
+ * of delivery may take, in the statement that selects it (`FOR UPDATE SKIP LOCKED`): any number of
+ * dispatchers share the table without sending a row twice at once, no transaction stays open across
+ * HTTP calls, and a row claimed by a dispatcher that died is due again once its claim runs out.
+ * Delivery is recorded per URL, so a retry goes only to the URLs that have not accepted the event.
+ * Times are the database's.
+ */
 export class NotificationStore {
   constructor(private readonly pool: Pool) {}
 
@@ -144,11 +144,6 @@ export class NotificationStore {
     return res.rows[0]?.retry ?? false;
   }
 
-  /**
-   * Deletes the rows whose delivery is over (delivered or given up: no next attempt) and whose event is
-   * older than `olderThanMs`. Their dedupe keys go with them, which is safe once no producer can repeat
-   * the event (keys name a task run, an opening time, a day). Returns how many rows went.
-   */
   /** Pending events through the `notifications_due` index; given-up ones over the kept rows. */
   async outboxStats(): Promise<OutboxStats> {
     const res = await this.pool.query<{ pending: number; oldest: number | null; given_up: number }>(
@@ -162,6 +157,11 @@ export class NotificationStore {
     return { pending: row?.pending ?? 0, oldestPendingSeconds: row?.oldest ?? 0, givenUp: row?.given_up ?? 0 };
   }
 
+  /**
+   * Deletes the rows whose delivery is over (delivered or given up: no next attempt) and whose event is
+   * older than `olderThanMs`. Their dedupe keys go with them, which is safe once no producer can repeat
+   * the event (keys name a task run, an opening time, a day). Returns how many rows went.
+   */
   async deleteFinished(olderThanMs: number): Promise<number> {
     const res = await retryTransient(() =>
       this.pool.query(

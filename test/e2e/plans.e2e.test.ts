@@ -32,8 +32,7 @@ describe('plans over HTTP against the whole service', () => {
   let client: Client;
 
   before(async () => {
-    // The API asks Temporal every 2 s for plans and tasks closed there without recording their end.
-    stack = await startStack({ ATELIER_CLOSED_RUN_SWEEP_SECONDS: '2' });
+    stack = await startStack();
     temporal = await Connection.connect({ address: testEnv.temporalAddress });
     client = new Client({ connection: temporal, namespace: testEnv.namespace });
   });
@@ -206,8 +205,7 @@ describe('plans over HTTP against the whole service', () => {
     }
   });
 
-  /** A plan of a task that hangs and one that depends on it, once the first runs. */
-  const runningHangThenPlan = async () => {
+  it('records a plan whose workflow was terminated in Temporal as failed, when asked to cancel it', async () => {
     const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
       body: {
         tasks: [
@@ -223,26 +221,6 @@ describe('plans over HTTP against the whole service', () => {
       'the first task to run',
       async () => (await getTask(stack.baseUrl, hang.taskId)).status === 'running',
     );
-    return { plan, hang, then };
-  };
-
-  /** How a terminated plan of runningHangThenPlan is recorded: failed, its running task failed, the other skipped. */
-  const assertEndedInTemporal = async (plan: PlanView, done: PlanView, hang: PlanTaskView) => {
-    assert.equal(done.status, 'failed');
-    assert.deepEqual(
-      done.tasks.map((t) => [t.key, t.status, t.skippedReason]),
-      [
-        ['hang', 'failed', null],
-        ['then', 'skipped', `plan workflow run ${plan.runId} ended in Temporal (terminated)`],
-      ],
-    );
-    const failed = await getTask(stack.baseUrl, hang.taskId);
-    assert.equal(failed.error?.class, 'crash');
-    assert.match(failed.error?.message ?? '', /ended in Temporal \(terminated\) without recording an outcome/);
-  };
-
-  it('records a plan whose workflow was terminated in Temporal as failed, when asked to cancel it', async () => {
-    const { plan, hang, then } = await runningHangThenPlan();
     // Temporal terminates its running child a moment after it.
     await client.workflow.getHandle(plan.workflowId).terminate('terminated by an operator');
     await waitFor(
@@ -254,22 +232,20 @@ describe('plans over HTTP against the whole service', () => {
     assert.equal(cancel.status, 202, cancel.text);
     assert.deepEqual(cancel.json, { id: then.taskId, status: 'cancelled' });
     const done = await getPlan(plan.id);
-    await assertEndedInTemporal(plan, done, hang);
+    assert.equal(done.status, 'failed');
+    assert.deepEqual(
+      done.tasks.map((t) => [t.key, t.status, t.skippedReason]),
+      [
+        ['hang', 'failed', null],
+        ['then', 'skipped', `plan workflow run ${plan.runId} ended in Temporal (terminated)`],
+      ],
+    );
+    const failed = await getTask(stack.baseUrl, hang.taskId);
+    assert.equal(failed.error?.class, 'crash');
+    assert.match(failed.error?.message ?? '', /ended in Temporal \(terminated\) without recording an outcome/);
     const again = await call(stack.baseUrl, 'POST', `/v1/plans/${plan.id}/cancel`);
     assert.equal(again.status, 409, again.text);
     assert.match((again.json as ErrorBody).message, /already failed/);
-  });
-
-  it('records by itself a plan terminated in Temporal as failed, its running task failed, the rest skipped', async () => {
-    const { plan, hang, then } = await runningHangThenPlan();
-    await client.workflow.getHandle(plan.workflowId).terminate('terminated by an operator');
-
-    // Nobody cancels it: the API's sweeper finds the plan and its task closed in Temporal.
-    const done = await waitForPlanEnd(plan.id);
-    await assertEndedInTemporal(plan, done, hang);
-    assert.equal((await getTask(stack.baseUrl, then.taskId)).status, 'cancelled');
-    const metrics = await call(stack.baseUrl, 'GET', '/metrics');
-    assert.match(metrics.text, /^atelier_closed_runs_recorded_total\{kind="plan"\} [1-9]/m);
   });
 
   it('cancels a plan: the running task is cancelled, the rest skipped; a second cancel is a no-op', async () => {

@@ -10,6 +10,7 @@ import Long from 'long';
 import { Pool } from 'pg';
 import { call, getTask, submit, waitForEnd, type ErrorBody, type TaskView } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
+import { terminalEvents as terminalOf } from '../support/task-rows';
 import { openSse, readAll } from '../support/sse';
 import { startStack, type Stack } from '../support/stack';
 import { findResetPoint } from '../../src/api/runs/reset-point';
@@ -45,9 +46,6 @@ interface RunView {
 
 type TaskWithRuns = TaskView & { runs: RunView[] };
 
-/** The API asks Temporal this often for runs closed without recording their end. */
-const CLOSED_RUN_SWEEP_SECONDS = 2;
-
 const task = async (baseUrl: string, id: string): Promise<TaskWithRuns> => (await getTask(baseUrl, id)) as TaskWithRuns;
 
 describe('retry and reset of finished tasks', { timeout: 120_000 }, () => {
@@ -62,7 +60,7 @@ describe('retry and reset of finished tasks', { timeout: 120_000 }, () => {
     pool = new Pool({ connectionString: testEnv.databaseUrl, max: 4 });
     temporal = await Connection.connect({ address: testEnv.temporalAddress });
     client = new Client({ connection: temporal, namespace: testEnv.namespace });
-    stack = await startStack({ ATELIER_CLOSED_RUN_SWEEP_SECONDS: String(CLOSED_RUN_SWEEP_SECONDS) });
+    stack = await startStack();
   });
 
   after(async () => {
@@ -75,13 +73,7 @@ describe('retry and reset of finished tasks', { timeout: 120_000 }, () => {
     }
   });
 
-  const terminalEvents = async (id: string) =>
-    (
-      await pool.query<{ run: number; kind: string }>(
-        'SELECT run, kind FROM task_events WHERE task_id = $1 AND terminal ORDER BY run',
-        [id],
-      )
-    ).rows;
+  const terminalEvents = (id: string) => terminalOf(pool, id);
 
   const temporalRuns = (workflowId: string, count: number) =>
     waitFor(`${count} runs of ${workflowId} in Temporal visibility`, async () => {
@@ -230,52 +222,6 @@ describe('retry and reset of finished tasks', { timeout: 120_000 }, () => {
     const events = await readAll(follower, 15_000);
     assert.equal(events[events.length - 1]?.event, 'end', JSON.stringify(events));
     assert.deepEqual(JSON.parse(events[events.length - 1]?.data ?? '{}'), { status: 'failed', run: 1 });
-  });
-
-  it('records by itself a run terminated in Temporal as failed (crash), and leaves running runs alone', async () => {
-    const terminated = await submit(stack.baseUrl, { prompt: '@print started\n@sleep 120' });
-    const running = await submit(stack.baseUrl, { prompt: '@sleep 120' });
-    for (const { id } of [terminated, running]) {
-      await waitFor('the tasks to run', async () => (await task(stack.baseUrl, id)).status === 'running');
-    }
-    const follower = await openSse(`${stack.baseUrl}/v1/tasks/${terminated.id}/logs?follow=1`);
-    await client.workflow.getHandle(terminated.workflowId, terminated.runId).terminate('terminated by an operator');
-
-    // Nobody cancels or retries it: the API's sweeper finds it closed in Temporal.
-    const failed = await waitFor(
-      'the terminated task to be recorded failed',
-      async () => {
-        const t = await task(stack.baseUrl, terminated.id);
-        return t.status !== 'running' && t;
-      },
-      { timeoutMs: 30_000 + 4 * CLOSED_RUN_SWEEP_SECONDS * 1000 },
-    );
-    assert.deepEqual([failed.status, failed.error?.class], ['failed', 'crash'], JSON.stringify(failed));
-    assert.match(
-      failed.error?.message ?? '',
-      new RegExp(`workflow run ${terminated.runId} ended in Temporal \\(terminated\\) without recording an outcome`),
-    );
-    assert.deepEqual(await terminalEvents(terminated.id), [{ run: 1, kind: 'failed' }]);
-    // Its attempt, left open by the terminated run, is closed too.
-    assert.deepEqual(
-      failed.runs[0]?.attempts.map((a) => a.failureClass),
-      ['crash'],
-    );
-    const events = await readAll(follower, 15_000);
-    assert.deepEqual(JSON.parse(events[events.length - 1]?.data ?? '{}'), { status: 'failed', run: 1 });
-    const metrics = await call(stack.baseUrl, 'GET', '/metrics');
-    assert.match(metrics.text, /^atelier_closed_runs_recorded_total\{kind="task"\} [1-9]/m);
-
-    // A sweep later, the task still running in Temporal still runs.
-    const sweeps = metrics.text.match(/^atelier_closed_run_sweeps_total (\d+)/m);
-    assert.ok(sweeps, metrics.text);
-    await waitFor('another sweep', async () => {
-      const now = (await call(stack.baseUrl, 'GET', '/metrics')).text.match(/^atelier_closed_run_sweeps_total (\d+)/m);
-      return Number(now?.[1]) > Number(sweeps[1]);
-    });
-    assert.equal((await task(stack.baseUrl, running.id)).status, 'running');
-    assert.equal((await call(stack.baseUrl, 'POST', `/v1/tasks/${running.id}/cancel`)).status, 202);
-    assert.equal((await waitForEnd(stack.baseUrl, running.id)).status, 'cancelled');
   });
 
   it('starts one new run when retries of the same task race', async () => {

@@ -25,6 +25,7 @@ export async function startInProcessApi(env: {
     ATELIER_AGENT_QUEUE: uniqueQueue('agents-api'),
     ATELIER_AGENTS_FILE: TEST_AGENTS_FILE,
     ATELIER_STRANDED_AFTER_SECONDS: '86400',
+    ATELIER_CLOSED_RUN_SWEEP_SECONDS: '3600',
     ...env,
   });
   const app = await createApp(config, loadAgentsFile(TEST_AGENTS_FILE), createLogger('api', 'silent'));

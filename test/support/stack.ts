@@ -58,6 +58,9 @@ export async function spawnUp(env: NodeJS.ProcessEnv = {}, command: UpCommand = 
       // Stacks share the test run's database: none may start the rows other tests leave unstarted on
       // purpose (test/e2e/stranded.e2e.test.ts lowers it, on a database of its own).
       ATELIER_STRANDED_AFTER_SECONDS: '86400',
+      // Nor record the runs other tests terminate in Temporal before those tests' own cancels and retries
+      // do (test/e2e/closed-runs.e2e.test.ts sweeps often, on a database of its own).
+      ATELIER_CLOSED_RUN_SWEEP_SECONDS: '3600',
       ...env,
     },
     stdio: [command.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],

@@ -102,6 +102,15 @@ export async function eventRows(pool: Pool, taskId: string): Promise<EventRow[]>
   return res.rows;
 }
 
+/** The task's terminal events, one per run that ended, first run first. */
+export async function terminalEvents(pool: Pool, taskId: string): Promise<{ run: number; kind: string }[]> {
+  const res = await pool.query<{ run: number; kind: string }>(
+    'SELECT run, kind FROM task_events WHERE task_id = $1 AND terminal ORDER BY run',
+    [taskId],
+  );
+  return res.rows;
+}
+
 /** The output an attempt stored in task_logs, one string per stream, in sequence order. */
 export async function storedLogs(
   pool: Pool,

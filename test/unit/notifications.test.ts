@@ -190,14 +190,23 @@ describe('webhook backoff', () => {
     assert.equal(WEBHOOK_RETRY.giveUpAfterMs, 24 * 3600_000);
   });
 
-  it('spreads a retry over half to one and a half of its delay, waits as long as a receiver asks, within the cap', () => {
+  it('spreads a retry over half to all of its delay, at the cap too, and waits as long as a receiver asks, within the cap', () => {
     assert.equal(
       nextDelayMs(3, undefined, WEBHOOK_RETRY, () => 0),
       2000,
     );
     assert.equal(
       nextDelayMs(3, undefined, WEBHOOK_RETRY, () => 0.999999),
-      6000,
+      4000,
+    );
+    // At the 10-minute cap, events refused together still spread out.
+    assert.equal(
+      nextDelayMs(11, undefined, WEBHOOK_RETRY, () => 0),
+      300_000,
+    );
+    assert.equal(
+      nextDelayMs(11, undefined, WEBHOOK_RETRY, () => 0.5),
+      450_000,
     );
     // Retry-After wins when longer, never past the 10-minute cap.
     assert.equal(
@@ -206,10 +215,6 @@ describe('webhook backoff', () => {
     );
     assert.equal(
       nextDelayMs(1, 3_600_000, WEBHOOK_RETRY, () => 0.5),
-      600_000,
-    );
-    assert.equal(
-      nextDelayMs(11, 1000, WEBHOOK_RETRY, () => 0.999999),
       600_000,
     );
   });

@@ -36,7 +36,8 @@ function submission(forget: () => Promise<string | undefined>, retryable = false
     what: 'task',
     id: '1',
     workflowType: 'agentTaskWorkflow',
-    options: { workflowId: 'task-1', taskQueue: 'q', args: [] },
+    options: { workflowId: 'task-1', taskQueue: 'q' },
+    args: async () => [],
     created: true,
     retryable,
     forget,
@@ -91,5 +92,21 @@ describe('starting a stored submission', () => {
       ServiceUnavailableException,
     );
     assert.equal(rows.called(), false);
+  });
+
+  it('removes the rows of a submission whose input cannot be read, as of a failed start, and starts nothing', async () => {
+    let starts = 0;
+    const client = fakeClient(async () => {
+      starts += 1;
+      return { firstExecutionRunId: 'run-new' };
+    });
+    const rows = trackedForget();
+    const unreadable = {
+      ...submission(rows.forget),
+      args: () => Promise.reject(new Error('Connection terminated unexpectedly')),
+    };
+    await assert.rejects(startStoredWorkflow(client, unreadable), ServiceUnavailableException);
+    assert.equal(starts, 0);
+    assert.equal(rows.called(), true, 'nothing is left for the sweeper to start a second time');
   });
 });

@@ -26,8 +26,10 @@ const ABNORMAL_CLOSES = ['Terminated', 'TimedOut', 'Failed', 'Canceled'];
 interface Kind {
   name: 'task' | 'plan';
   workflowType: string;
+  /** Workflows found closed whose run could not be recorded yet: looked at again by every sweep. */
+  retry: Set<string>;
   /** The unended runs of these workflows, with what records the end of one if it closed. */
-  unended: (workflowIds: string[]) => Promise<{ id: string; record: () => Promise<unknown> }[]>;
+  unended: (workflowIds: string[]) => Promise<{ id: string; workflowId: string; record: () => Promise<unknown> }[]>;
 }
 
 /**
@@ -58,18 +60,22 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
       {
         name: 'task',
         workflowType: 'agentTaskWorkflow',
+        retry: new Set(),
         unended: async (ids) =>
           (await tasks.unendedRunsOf(ids)).map((task) => ({
             id: task.id,
+            workflowId: task.workflow_id,
             record: () => recordRunClosedInTemporal(temporal, attempts, task),
           })),
       },
       {
         name: 'plan',
         workflowType: 'planWorkflow',
+        retry: new Set(),
         unended: async (ids) =>
           (await plans.unendedRunsOf(ids)).map((plan) => ({
             id: plan.id,
+            workflowId: plan.workflow_id,
             record: () => recordPlanClosedInTemporal(temporal, { plans, tasks, attempts }, plan),
           })),
       },
@@ -92,24 +98,41 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
 
   /**
    * Records every run closed since the previous sweep that did not record its end. A run that could not
-   * be recorded (a plan whose tasks Temporal has not terminated yet, a store that failed) leaves the
-   * window where it was, so the next sweep looks at the same closes again.
+   * be recorded yet (a plan one of whose tasks still runs in Temporal, a store that failed) is kept
+   * aside and looked at again by each sweep, until it is recorded or found ended; the window moves on.
    */
   async sweep(): Promise<void> {
     const began = Date.now();
-    let failed = 0;
     // Only statuses and a date are put in the query: no user text reaches it.
     const closed =
       `ExecutionStatus IN (${ABNORMAL_CLOSES.map((s) => `'${s}'`).join(', ')})` +
       ` AND CloseTime >= '${this.since.toISOString()}'`;
+    const listed = new Map<Kind, Set<string>>();
     for (const kind of this.kinds) {
-      const ids: string[] = [];
+      const ids = new Set(kind.retry);
       for await (const wf of this.temporal.workflow.list({
         query: `WorkflowType = '${kind.workflowType}' AND ${closed}`,
       })) {
-        ids.push(wf.workflowId);
+        ids.add(wf.workflowId);
       }
-      for (const run of ids.length > 0 ? await kind.unended(ids) : []) {
+      listed.set(kind, ids);
+    }
+    this.since = new Date(began - VISIBILITY_LAG_MS);
+    let unread = false;
+    for (const kind of this.kinds) {
+      const ids = [...(listed.get(kind) ?? [])];
+      let runs: Awaited<ReturnType<Kind['unended']>> = [];
+      try {
+        if (ids.length > 0) runs = await kind.unended(ids);
+      } catch (err) {
+        // Their rows could not be read: all of them are looked at again next time.
+        for (const id of ids) kind.retry.add(id);
+        unread = true;
+        this.logger.warn(`could not read the ${kind.name}s of closed workflows: ${(err as Error).message}`);
+        continue;
+      }
+      kind.retry.clear();
+      for (const run of runs) {
         if (this.periodic.stopped) return;
         try {
           if ((await run.record()) === undefined) continue; // its workflow, reset, runs again
@@ -118,13 +141,11 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
             `recorded ${kind.name} ${run.id} failed: its workflow closed in Temporal without recording its end`,
           );
         } catch (err) {
-          failed++;
-          this.logger.warn(`could not record the end of ${kind.name} ${run.id}: ${(err as Error).message}`);
+          kind.retry.add(run.workflowId);
+          this.logger.warn(`could not record the end of ${kind.name} ${run.id} yet: ${(err as Error).message}`);
         }
       }
     }
-    if (failed > 0) return;
-    this.since = new Date(began - VISIBILITY_LAG_MS);
-    this.metrics.closedRunSweeps.inc();
+    if (!unread) this.metrics.closedRunSweeps.inc();
   }
 }

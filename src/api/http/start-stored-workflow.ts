@@ -1,5 +1,7 @@
-import { InternalServerErrorException, ServiceUnavailableException } from '@nestjs/common';
+import { InternalServerErrorException, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowStartOptions } from '@temporalio/client';
+
+const logger = new Logger('StoredSubmission');
 
 /** A submission whose rows are stored already, to start as its workflow. */
 export interface StoredSubmission {
@@ -8,7 +10,9 @@ export interface StoredSubmission {
   /** The task's or plan's id. */
   id: string;
   workflowType: string;
-  options: WorkflowStartOptions & { workflowId: string };
+  options: Omit<WorkflowStartOptions, 'args'> & { workflowId: string };
+  /** The workflow's arguments, read from the stored rows as it starts (a failed read fails the start). */
+  args: () => Promise<unknown[]>;
   /** Whether this request stored the rows, and whether a retry can find them again (an idempotency key). */
   created: boolean;
   retryable: boolean;
@@ -31,15 +35,15 @@ export interface StoredSubmission {
  */
 export async function startStoredWorkflow(temporal: Client, s: StoredSubmission): Promise<string> {
   try {
-    const options = { ...s.options, workflowIdReusePolicy: 'REJECT_DUPLICATE' } as const;
+    const options = { ...s.options, args: await s.args(), workflowIdReusePolicy: 'REJECT_DUPLICATE' } as const;
     return (await temporal.workflow.start(s.workflowType, options)).firstExecutionRunId;
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       return (await temporal.workflow.getHandle(s.options.workflowId).describe()).runId;
     }
     if (s.created && !s.retryable) {
-      const startedMeanwhile = await s.forget().catch(() => {
-        throw storedAnyway(s, 'its workflow could not be started now; the API will start it');
+      const startedMeanwhile = await s.forget().catch((forgetting: unknown) => {
+        throw storedAnyway(s, 'its workflow could not be started now; the API will start it', err, forgetting);
       });
       if (startedMeanwhile !== undefined) return startedMeanwhile;
     }
@@ -52,7 +56,13 @@ export async function startStoredWorkflow(temporal: Client, s: StoredSubmission)
  * (not a 503, which says to try again) that says so, so a client without an idempotency key does not
  * submit the same work a second time.
  */
-export function storedAnyway(s: Pick<StoredSubmission, 'what' | 'id'>, what: string): InternalServerErrorException {
+export function storedAnyway(
+  s: Pick<StoredSubmission, 'what' | 'id'>,
+  what: string,
+  ...causes: unknown[]
+): InternalServerErrorException {
+  // The answer names no cause (it may name hosts): the log does, as for any 500.
+  logger.error(`${s.what} ${s.id} is stored and ${what}: ${causes.map((c) => (c as Error)?.message).join('; ')}`);
   return new InternalServerErrorException(
     `${s.what} ${s.id} is stored and ${what}: do not submit it again (GET /v1/${s.what}s/${s.id} shows it)`,
   );

@@ -100,7 +100,7 @@ export class ApiMetrics {
     });
     this.closedRunSweeps = new Counter({
       name: 'atelier_closed_run_sweeps_total',
-      help: 'Sweeps for runs closed in Temporal without recording their end that this API replica completed (every such run found recorded).',
+      help: 'Sweeps for runs closed in Temporal without recording their end that this API replica completed.',
       registers,
     });
     // Collectors run side by side; this one waits for the same (cached) reads the others make, and alone

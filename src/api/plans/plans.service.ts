@@ -80,8 +80,8 @@ export class PlansService {
   private async answer(plan: PlanRow, created: boolean) {
     const runId = plan.run_id ?? (await this.startWorkflow(plan, created));
     // The plan runs: a read that fails now must not look like a failed submission (a 503).
-    const body = await retryTransient(() => this.get(plan.id)).catch(() => {
-      throw storedAnyway({ what: 'plan', id: plan.id }, 'runs, but could not be read back');
+    const body = await retryTransient(() => this.get(plan.id)).catch((err: unknown) => {
+      throw storedAnyway({ what: 'plan', id: plan.id }, 'runs, but could not be read back', err);
     });
     return { created, body: { ...body, runId } };
   }
@@ -92,7 +92,7 @@ export class PlansService {
    * workflow and records its run.
    */
   private async startWorkflow(plan: PlanRow, created: boolean): Promise<string> {
-    const runId = await startStoredWorkflow(this.temporal, await this.submission(plan, created));
+    const runId = await startStoredWorkflow(this.temporal, this.submission(plan, created));
     await retryTransient(() => this.store.setRunId(plan.id, runId)).catch((err: Error) =>
       this.logger.warn(`plan ${plan.id} started, but its run id could not be recorded: ${err.message}`),
     );
@@ -104,14 +104,13 @@ export class PlansService {
    * process is starting it, or it is no longer stranded.
    */
   startStranded(id: string): Promise<boolean> {
-    return this.store.startStranded(id, async (plan) => {
-      const submission = await this.submission(plan, false);
-      return lockedTemporalCall(this.temporal, () => startStoredWorkflow(this.temporal, submission));
-    });
+    return this.store.startStranded(id, (plan) =>
+      lockedTemporalCall(this.temporal, () => startStoredWorkflow(this.temporal, this.submission(plan, false))),
+    );
   }
 
-  private async submission(plan: PlanRow, created: boolean): Promise<StoredSubmission> {
-    const input: PlanInput = {
+  private submission(plan: PlanRow, created: boolean): StoredSubmission {
+    const input = async (): Promise<PlanInput> => ({
       planId: plan.id,
       maxParallel: plan.max_parallel,
       onFailure: plan.on_failure,
@@ -120,12 +119,13 @@ export class PlansService {
         dependsOn: t.depends_on,
         task: taskWorkflowInput(t, this.config),
       })),
-    };
+    });
     return {
       what: 'plan',
       id: plan.id,
       workflowType: 'planWorkflow',
-      options: { workflowId: plan.workflow_id, taskQueue: this.config.ATELIER_WORKFLOW_QUEUE, args: [input] },
+      options: { workflowId: plan.workflow_id, taskQueue: this.config.ATELIER_WORKFLOW_QUEUE },
+      args: async () => [await input()],
       created,
       retryable: plan.idempotency_key !== null,
       forget: () => this.store.deleteUnstarted(plan.id),

@@ -111,9 +111,9 @@ export class TasksService {
       options: {
         workflowId: task.workflow_id,
         taskQueue: this.config.ATELIER_WORKFLOW_QUEUE,
-        args: [taskWorkflowInput(task, this.config)],
         priority: { priorityKey: task.priority },
       },
+      args: async () => [taskWorkflowInput(task, this.config)],
       created,
       retryable: task.idempotency_key !== null,
       forget: () => this.store.deleteUnstarted(task.id),
