@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it, mock } from 'node:test';
+import { Logger } from '@nestjs/common';
+import type { Client } from '@temporalio/client';
+import type { Pool } from 'pg';
+import { ClosedRunsSweeper } from '../../src/api/closed-runs/closed-runs.sweeper';
+import type { LogStreamService } from '../../src/api/logs/log-stream.service';
+import { ApiMetrics } from '../../src/api/observability/api-metrics.service';
+import type { QueueStatsService } from '../../src/api/workers/queue-stats.service';
+import { loadAgentsFile } from '../../src/config/agents-file';
+import { loadConfig } from '../../src/config/env';
+import type { AttemptStore } from '../../src/store/attempt-store';
+import type { PlanStore } from '../../src/store/plan-store';
+import type { TaskStore } from '../../src/store/task-store';
+import { TEST_AGENTS_FILE } from '../support/test-env';
+
+afterEach(() => mock.restoreAll());
+
+/**
+ * A plan terminated in Temporal whose one running task Temporal has not terminated yet: the plan
+ * cannot be recorded until it has. The sweep that finds the plan moves its window on all the same; the
+ * next one, which lists nothing new, records the plan it kept aside.
+ */
+describe('ClosedRunsSweeper', () => {
+  it('keeps aside a run it could not record yet, and records it at a later sweep that lists nothing new', async () => {
+    mock.method(Logger.prototype, 'warn', () => undefined);
+    const queries: string[] = [];
+    let taskTerminated = false;
+    const status = (workflowId: string) => (workflowId === 'task-t1' && !taskTerminated ? 'RUNNING' : 'TERMINATED');
+    const temporal = {
+      workflow: {
+        list: ({ query }: { query: string }) => {
+          queries.push(query);
+          // Temporal's visibility store lists the plan's close to the first sweep only (its window moves on).
+          const planLists = queries.filter((q) => q.includes("'planWorkflow'")).length;
+          const found = query.includes("'planWorkflow'") && planLists === 1 ? [{ workflowId: 'plan-1' }] : [];
+          return (async function* () {
+            yield* found;
+          })();
+        },
+        getHandle: (workflowId: string, runId?: string) => ({
+          describe: async () => ({ status: { name: status(workflowId) }, runId: runId ?? `${workflowId}-run` }),
+        }),
+      },
+    } as unknown as Client;
+    const outcomes: string[] = [];
+    const plans = {
+      unendedRunsOf: async (ids: string[]) =>
+        ids.includes('plan-1') && outcomes.length === 0
+          ? [{ id: 'p1', workflow_id: 'plan-1', run_id: 'plan-1-run' }]
+          : [],
+      get: async () => ({ tasks: [{ key: 'a', task_id: 't1', status: 'running' }] }),
+      recordSkips: async () => undefined,
+      recordOutcome: async () => {
+        outcomes.push('plan failed');
+        return 'failed';
+      },
+    } as unknown as PlanStore;
+    const tasks = {
+      unendedRunsOf: async () => [],
+      get: async () => ({ id: 't1', workflow_id: 'task-t1', run_id: 'task-t1-run' }),
+    } as unknown as TaskStore;
+    const attempts = {
+      closeOpenAttempts: async () => undefined,
+      recordTaskOutcome: async () => ({ status: 'failed', attempt: 0 }),
+    } as unknown as AttemptStore;
+    const metrics = new ApiMetrics(
+      {} as Pool,
+      loadAgentsFile(TEST_AGENTS_FILE),
+      { configuredQueues: () => [] } as unknown as QueueStatsService,
+      { active: 0 } as LogStreamService,
+    );
+    const config = loadConfig({ ATELIER_AGENTS_FILE: TEST_AGENTS_FILE });
+    const sweeper = new ClosedRunsSweeper(config, temporal, metrics, tasks, plans, attempts);
+
+    await sweeper.sweep();
+    assert.deepEqual(outcomes, [], 'its task still runs in Temporal: the plan waits');
+    taskTerminated = true;
+    await sweeper.sweep();
+    assert.deepEqual(outcomes, ['plan failed']);
+    // The second sweep looked only at closes since shortly before the first one began.
+    const since = (q: string | undefined) => Date.parse(/CloseTime >= '([^']+)'/.exec(q ?? '')?.[1] ?? '');
+    assert.ok(since(queries[2]) - since(queries[0]) > 24 * 3600_000, queries.join('\n'));
+    const recorded = await metrics.closedRunsRecorded.get();
+    assert.deepEqual(
+      recorded.values.map((v) => [v.labels.kind, v.value]),
+      [['plan', 1]],
+    );
+  });
+});
