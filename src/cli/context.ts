@@ -1,4 +1,5 @@
 import { ApiClient } from './api-client';
+import { printable } from './printable';
 
 /** Where the CLI reads and writes; the process's streams, or fakes in tests. */
 export interface CliIo {
@@ -35,9 +36,20 @@ export class Cli {
     this.io.stdout.write(text);
   }
 
-  /** A line for the person at the terminal, on stderr, so stdout stays clean for scripts. */
+  /**
+   * Writes what the service holds (an agent's output) to stdout: as it is to a pipe or a file, with
+   * its control characters made visible on a terminal (printable).
+   */
+  outData(text: string): void {
+    this.io.stdout.write(this.io.stdout.isTTY === true ? printable(text) : text);
+  }
+
+  /**
+   * A line for the person at the terminal, on stderr, so stdout stays clean for scripts. It may quote
+   * the service (a task's error): its control characters are made visible.
+   */
   note(line: string): void {
-    this.io.stderr.write(`${line}\n`);
+    this.io.stderr.write(`${printable(line)}\n`);
   }
 
   printJson(value: unknown): void {

@@ -1,4 +1,5 @@
 /** Text helpers for the human-readable output of `atelier`. */
+import { printable } from './printable';
 
 export const durationText = (ms: number): string => {
   if (!Number.isFinite(ms) || ms < 0) return '-';
@@ -18,9 +19,9 @@ export const agoText = (iso: string | null | undefined): string => (iso ? `${bet
 
 const width = (text: string): number => [...text].length;
 
-/** A plain text table: a header row, then one row per item, columns padded to fit. */
+/** A plain text table: a header row, then one row per item, columns padded to fit; cells made printable. */
 export function table(headers: string[], rows: (string | number | null | undefined)[][]): string {
-  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c))));
+  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : printable(String(c)))));
   const widths = headers.map((h, i) => Math.max(width(h), ...cells.map((r) => width(r[i] ?? ''))));
   const line = (r: string[]): string =>
     r

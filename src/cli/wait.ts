@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApiError } from './api-client';
 import { between } from './format';
+import { printable } from './printable';
 import type { Cli } from './context';
 import { isTransient, MAX_RETRIES, retryDelayMs } from './retry';
 import { TERMINAL_STATUSES, type TaskDoc } from './task-types';
@@ -49,7 +50,7 @@ export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): P
     const done = TERMINAL_STATUSES.has(task.status);
     if (tty) {
       const spinner = done ? (task.status === 'succeeded' ? '✔' : '✖') : SPINNER[frame++ % SPINNER.length];
-      cli.io.stderr.write(`\r\x1b[2K${spinner} ${progressText(task)}${done ? '\n' : ''}`);
+      cli.io.stderr.write(`\r\x1b[2K${spinner} ${printable(progressText(task))}${done ? '\n' : ''}`);
     } else if (!cli.json) {
       // Without a terminal, a line per change of status or attempt, not per poll.
       const key = `${task.status}/${task.attempts?.length ?? 0}`;
@@ -68,7 +69,7 @@ export function reportOutcome(cli: Cli, task: TaskDoc): void {
     return;
   }
   if (task.status === 'succeeded') {
-    cli.out(task.result?.output ?? '');
+    cli.outData(task.result?.output ?? '');
     return;
   }
   const error = task.error ? `${task.error.class}: ${task.error.message}` : 'no error recorded';

@@ -38,7 +38,7 @@ async function pollLogs(cli: Cli, id: string, attempt: number | undefined, print
     if (text.length > offset) {
       const fresh = text.slice(offset);
       if (cli.json) cli.printJsonLine({ event: 'log', text: fresh });
-      else cli.out(fresh);
+      else cli.outData(fresh);
       offset = text.length;
     }
     if (TERMINAL_STATUSES.has(task.status)) {
@@ -99,7 +99,7 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
         if (event.event === 'log') {
           const chunk = JSON.parse(event.data) as LogEvent;
           if (cli.json) cli.printJsonLine({ event: 'log', ...chunk });
-          else cli.out(chunk.text ?? '');
+          else cli.outData(chunk.text ?? '');
         } else if (event.event === 'end') {
           if (cli.json) cli.printJsonLine({ event: 'end', ...(JSON.parse(event.data) as object) });
           return EXIT.ok;
@@ -119,7 +119,7 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
 function printFirst(cli: Cli, text: string): string {
   if (text !== '') {
     if (cli.json) cli.printJsonLine({ event: 'log', text });
-    else cli.out(text);
+    else cli.outData(text);
   }
   return text;
 }
@@ -128,7 +128,7 @@ const logs: Action = async (cli, id: string, opts: { follow?: boolean; attempt?:
   if (opts.follow) return follow(cli, id, opts.attempt);
   const text = await cli.api.text(logsPath(id, opts.attempt, false));
   if (cli.json) cli.printJson({ id, attempt: opts.attempt ?? null, logs: text });
-  else cli.out(text);
+  else cli.outData(text);
   return EXIT.ok;
 };
 

@@ -5,6 +5,7 @@ import { EXIT, exitForStatus } from '../exit-codes';
 import { agoText, between, table } from '../format';
 import type { Cli } from '../context';
 import { integer } from '../options';
+import { printable } from '../printable';
 import { shellQuote } from '../shell-quote';
 import type { SubmittedDoc, TaskDoc } from '../task-types';
 import { reportOutcome, waitForTask } from '../wait';
@@ -163,7 +164,7 @@ function describeTask(task: TaskDoc): string {
 const status: Action = async (cli, id: string) => {
   const task = await cli.api.json<TaskDoc>('GET', `/v1/tasks/${encodeURIComponent(id)}`);
   if (cli.json) cli.printJson(task);
-  else cli.out(describeTask(task));
+  else cli.out(printable(describeTask(task)));
   return EXIT.ok;
 };
 

@@ -1,0 +1,20 @@
+/**
+ * Control characters but line feed, tab and carriage return: C0, DEL and C1. On a terminal they are
+ * commands (ESC starts sequences that clear the screen, retitle the window, write the clipboard).
+ */
+// eslint-disable-next-line no-control-regex -- matching them is the point
+const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/g;
+
+/**
+ * Text from the service (an agent's output or error, a prompt's labels) made safe to show on a
+ * terminal: each control character becomes visible, in caret notation for C0 and DEL (ESC is `^[`)
+ * and as `\u0085`… for C1, so an agent cannot drive the terminal of whoever reads its output.
+ */
+export function printable(text: string): string {
+  return text.replace(CONTROL, (c) => {
+    const code = c.charCodeAt(0);
+    if (code < 0x20) return `^${String.fromCharCode(code + 0x40)}`;
+    if (code === 0x7f) return '^?';
+    return `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
