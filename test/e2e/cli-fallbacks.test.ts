@@ -238,6 +238,33 @@ describe('the atelier CLI against older or flaky servers', { timeout: 120_000 },
     );
   });
 
+  it('logs -f prints nothing twice when a reconnection meets a replica without the stream, mid-deploy', async () => {
+    const seen: (string | undefined)[] = [];
+    handler = (req, res) => {
+      if (!req.url?.startsWith(`/v1/tasks/${ID}/logs?follow=1`)) return noRoute(req, res);
+      const last = req.headers['last-event-id'] as string | undefined;
+      seen.push(last);
+      if (seen.length === 2) {
+        // An older replica ignores ?follow=1: the whole log so far, as plain text.
+        res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' });
+        res.end('alpha\n');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      if (last === undefined) {
+        res.write(logEvent('1.1.0', 'alpha\n'));
+        setTimeout(() => res.socket?.destroy(), 50);
+      } else {
+        res.write(logEvent('1.1.1', 'beta\n'));
+        res.end(endEvent);
+      }
+    };
+    const r = await atelier(['logs', '-f', ID]);
+    assert.equal(r.code, 0, shown(r));
+    assert.equal(r.stdout, 'alpha\nbeta\n', 'alpha once');
+    assert.deepEqual(seen, [undefined, '1.1.0', '1.1.0']);
+  });
+
   it('logs -f keeps following a quiet run whose stream a proxy keeps cutting', async () => {
     let connections = 0;
     handler = (req, res) => {

@@ -86,9 +86,20 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
     }
     const type = res.headers.get('content-type') ?? '';
     if (!(res.ok && type.startsWith('text/event-stream') && res.body)) {
-      // 200 with plain text: `follow` was ignored; 400: it was refused as unknown. Either way, poll.
-      if (res.ok) return pollLogs(cli, id, attempt, await printFirst(cli, await res.text()));
-      if (res.status === 400 && lastEventId === undefined) return pollLogs(cli, id, attempt, '');
+      const first = lost === 0 && lastEventId === undefined;
+      // A reconnection answered with something else than the stream (an older replica in the middle of a
+      // deploy, a proxy's page while the API restarts) says nothing of what was printed: try again.
+      if (!first && res.ok && lost < MAX_RETRIES) {
+        await res.body?.cancel();
+        lost += 1;
+        continue;
+      }
+      // At once, 200 with plain text: `follow` was ignored; 400: it was refused as unknown. Either way, poll.
+      if (first && res.ok && type.startsWith('text/plain')) {
+        return pollLogs(cli, id, attempt, await printFirst(cli, await res.text()));
+      }
+      if (res.status === 400 && first) return pollLogs(cli, id, attempt, '');
+      if (res.ok) throw new Error(`the API answered ${type || 'no content type'}, not the log stream`);
       await cli.api.check('GET', path, res);
       return EXIT.error;
     }
