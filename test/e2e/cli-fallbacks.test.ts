@@ -497,6 +497,14 @@ describe('the atelier CLI against older or flaky servers', { timeout: 120_000 },
     });
     const filters = new URLSearchParams({ status: 'failed', label: "note:it's $x", limit: '1' });
     assert.deepEqual(asked, [filters.toString(), `${filters.toString()}&cursor=c1`]);
+
+    // Given with --url instead of ATELIER_URL, the hint names the API, or the next page would come from another.
+    const given = await runCli(['--url', url, 'list', '--status', 'failed'], {});
+    assert.equal(given.code, 0, shown(given));
+    assert.match(
+      given.stderr,
+      new RegExp(`^more: atelier --url ${url.replace(/[.]/g, '\\.')} list --status failed --cursor c1$`, 'm'),
+    );
   });
 
   it('submit --file names a file it cannot read, as bad usage', async () => {

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { EXIT, exitForStatus } from '../exit-codes';
 import { agoText, between, table } from '../format';
-import type { Cli } from '../context';
+import { DEFAULT_URL, type Cli } from '../context';
 import { integer } from '../options';
 import { printable } from '../printable';
 import { shellQuote } from '../shell-quote';
@@ -175,9 +175,14 @@ interface ListOptions {
   cursor?: string;
 }
 
-/** The command for the next page: the cursor holds only a position, so the filters go with it. */
-function nextPageCommand(opts: ListOptions, cursor: string): string {
-  const words = ['atelier', 'list'];
+/**
+ * The command for the next page: the cursor holds only a position, so the filters go with it, and the
+ * API's URL when it came from --url (the token is left to ATELIER_TOKEN: a hint prints no secret).
+ */
+function nextPageCommand(cli: Cli, opts: ListOptions, cursor: string): string {
+  const words = ['atelier'];
+  if (cli.options.url !== (cli.io.env.ATELIER_URL ?? DEFAULT_URL)) words.push('--url', cli.options.url);
+  words.push('list');
   if (opts.status) words.push('--status', opts.status);
   for (const [k, v] of Object.entries(opts.label)) words.push('--label', `${k}=${v}`);
   if (opts.limit !== undefined) words.push('--limit', String(opts.limit));
@@ -212,7 +217,7 @@ const list: Action = async (cli, opts: ListOptions) => {
       ]),
     ),
   );
-  if (page.nextCursor) cli.note(`more: ${nextPageCommand(opts, page.nextCursor)}`);
+  if (page.nextCursor) cli.note(`more: ${nextPageCommand(cli, opts, page.nextCursor)}`);
   return EXIT.ok;
 };
 
