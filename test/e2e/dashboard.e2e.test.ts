@@ -207,6 +207,19 @@ describe('the dashboard', { timeout: 120_000 }, () => {
     }
   });
 
+  it('asks again for a token a header cannot carry, instead of reconnecting for ever', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      // A line break pasted into the link, say.
+      await page.goto(`${stack.baseUrl}/#token=abc%0Adef`);
+      await page.locator('#token-error', { hasText: 'that token cannot be sent' }).waitFor();
+      assert.equal(await page.locator('#token-form').isVisible(), true);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('counts every running task on the Running card, not only the 50 it lists', async () => {
     const real = (await call(stack.baseUrl, 'GET', '/v1/dashboard', { token: TOKEN })).json as DashboardSnapshot;
     const running = Array.from({ length: 50 }, () => ({

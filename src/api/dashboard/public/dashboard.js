@@ -388,6 +388,11 @@
       );
     };
     const headers = { accept: 'text/event-stream' };
+    // A header carries visible ASCII only: fetch would throw on anything else before asking, for ever.
+    if (token() && !/^[\x21-\x7e]+$/.test(token())) {
+      askForToken('that token cannot be sent: it holds spaces or characters a header cannot carry');
+      return;
+    }
     if (token()) headers.authorization = `Bearer ${token()}`;
     $('forget-token').hidden = !token();
     setConnection('connecting', 'connecting…');
