@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
-import { Pool } from 'pg';
+import { describe, it } from 'node:test';
 import { call, getTask, submit, waitForEnd, type TaskView } from '../support/http-api';
-import { stopStackCleanly } from '../support/process-tree';
-import { terminalEvents as terminalOf } from '../support/task-rows';
-import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
+import { ownDatabaseStack } from '../support/own-database-stack';
 import { openSse, readAll } from '../support/sse';
-import { startStack, type Stack } from '../support/stack';
-import { testEnv } from '../support/test-env';
+import { terminalEvents as terminalOf } from '../support/task-rows';
 import { waitFor } from '../support/wait-for';
 
 /** How often this stack's API asks Temporal for runs closed without recording their end. */
@@ -31,50 +26,28 @@ interface PlanView {
  * theirs to record, by their own cancels and retries).
  */
 describe('runs closed in Temporal without recording their end', { timeout: 120_000 }, () => {
-  let db: ScratchDatabase;
-  let pool: Pool;
-  let stack: Stack;
-  let temporal: Connection;
-  let client: Client;
-
-  before(async () => {
-    db = await createScratchDatabase('closed_runs');
-    pool = new Pool({ connectionString: db.url, max: 2 });
-    temporal = await Connection.connect({ address: testEnv.temporalAddress });
-    client = new Client({ connection: temporal, namespace: testEnv.namespace });
-    stack = await startStack({ DATABASE_URL: db.url, ATELIER_CLOSED_RUN_SWEEP_SECONDS: String(SWEEP_SECONDS) });
-  });
-
-  after(async () => {
-    try {
-      if (stack) await stopStackCleanly(stack);
-    } finally {
-      await pool?.end();
-      await temporal?.close();
-      await db?.drop();
-    }
-  });
+  const own = ownDatabaseStack('closed_runs', { ATELIER_CLOSED_RUN_SWEEP_SECONDS: String(SWEEP_SECONDS) });
 
   const metric = async (name: string): Promise<number> => {
-    const text = (await call(stack.baseUrl, 'GET', '/metrics')).text;
+    const text = (await call(own.stack.baseUrl, 'GET', '/metrics')).text;
     const escaped = name.replace(/[{}]/g, '\\$&');
     return Number(new RegExp(`^${escaped} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
   };
-  const terminalEvents = (id: string) => terminalOf(pool, id);
+  const terminalEvents = (id: string) => terminalOf(own.pool, id);
   const running = (id: string) =>
-    waitFor(`task ${id} to run`, async () => (await getTask(stack.baseUrl, id)).status === 'running');
+    waitFor(`task ${id} to run`, async () => (await getTask(own.stack.baseUrl, id)).status === 'running');
 
   it('records a terminated task failed (crash), ends its followers, and leaves running tasks alone', async () => {
     const recordedBefore = await metric('atelier_closed_runs_recorded_total{kind="task"}');
-    const terminated = await submit(stack.baseUrl, { prompt: '@print started\n@sleep 120' });
-    const alive = await submit(stack.baseUrl, { prompt: '@sleep 120' });
+    const terminated = await submit(own.stack.baseUrl, { prompt: '@print started\n@sleep 120' });
+    const alive = await submit(own.stack.baseUrl, { prompt: '@sleep 120' });
     await running(terminated.id);
     await running(alive.id);
-    const follower = await openSse(`${stack.baseUrl}/v1/tasks/${terminated.id}/logs?follow=1`);
-    await client.workflow.getHandle(terminated.workflowId, terminated.runId).terminate('terminated by an operator');
+    const follower = await openSse(`${own.stack.baseUrl}/v1/tasks/${terminated.id}/logs?follow=1`);
+    await own.client.workflow.getHandle(terminated.workflowId, terminated.runId).terminate('terminated by an operator');
 
     // Nobody cancels or retries it: the sweep finds it closed in Temporal.
-    const failed = (await waitForEnd(stack.baseUrl, terminated.id)) as TaskWithRuns;
+    const failed = (await waitForEnd(own.stack.baseUrl, terminated.id)) as TaskWithRuns;
     assert.deepEqual([failed.status, failed.error?.class], ['failed', 'crash'], JSON.stringify(failed));
     assert.match(
       failed.error?.message ?? '',
@@ -93,14 +66,14 @@ describe('runs closed in Temporal without recording their end', { timeout: 120_0
     // Two sweeps later, the task still running in Temporal still runs.
     const sweeps = await metric('atelier_closed_run_sweeps_total');
     await waitFor('two more sweeps', async () => (await metric('atelier_closed_run_sweeps_total')) >= sweeps + 2);
-    assert.equal((await getTask(stack.baseUrl, alive.id)).status, 'running');
-    assert.equal((await call(stack.baseUrl, 'POST', `/v1/tasks/${alive.id}/cancel`)).status, 202);
-    assert.equal((await waitForEnd(stack.baseUrl, alive.id)).status, 'cancelled');
+    assert.equal((await getTask(own.stack.baseUrl, alive.id)).status, 'running');
+    assert.equal((await call(own.stack.baseUrl, 'POST', `/v1/tasks/${alive.id}/cancel`)).status, 202);
+    assert.equal((await waitForEnd(own.stack.baseUrl, alive.id)).status, 'cancelled');
   });
 
   it('records a terminated plan failed: its running task failed, the rest skipped', async () => {
     const recordedBefore = await metric('atelier_closed_runs_recorded_total{kind="plan"}');
-    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+    const res = await call(own.stack.baseUrl, 'POST', '/v1/plans', {
       body: {
         tasks: [
           { key: 'hang', prompt: '@hang' },
@@ -112,11 +85,11 @@ describe('runs closed in Temporal without recording their end', { timeout: 120_0
     const plan = res.json as PlanView;
     const [hang, then] = plan.tasks as [PlanView['tasks'][number], PlanView['tasks'][number]];
     await running(hang.taskId);
-    await client.workflow.getHandle(plan.workflowId).terminate('terminated by an operator');
+    await own.client.workflow.getHandle(plan.workflowId).terminate('terminated by an operator');
 
     // Nobody cancels it: the sweep finds the plan and its task closed in Temporal.
     const done = await waitFor('the plan to be recorded', async () => {
-      const p = (await call(stack.baseUrl, 'GET', `/v1/plans/${plan.id}`)).json as PlanView;
+      const p = (await call(own.stack.baseUrl, 'GET', `/v1/plans/${plan.id}`)).json as PlanView;
       return p.status !== 'running' && p;
     });
     assert.equal(done.status, 'failed');
@@ -127,10 +100,10 @@ describe('runs closed in Temporal without recording their end', { timeout: 120_0
         ['then', 'skipped', `plan workflow run ${plan.runId} ended in Temporal (terminated)`],
       ],
     );
-    const failed = await getTask(stack.baseUrl, hang.taskId);
+    const failed = await getTask(own.stack.baseUrl, hang.taskId);
     assert.equal(failed.error?.class, 'crash');
     assert.match(failed.error?.message ?? '', /ended in Temporal \(terminated\) without recording an outcome/);
-    assert.equal((await getTask(stack.baseUrl, then.taskId)).status, 'cancelled');
+    assert.equal((await getTask(own.stack.baseUrl, then.taskId)).status, 'cancelled');
     assert.equal(await metric('atelier_closed_runs_recorded_total{kind="plan"}'), recordedBefore + 1);
   });
 });

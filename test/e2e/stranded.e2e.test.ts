@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
-import { Pool } from 'pg';
+import { describe, it } from 'node:test';
 import { PlanStore } from '../../src/store/plan-store';
 import { TaskStore } from '../../src/store/task-store';
 import { workflowIdForPlan } from '../../workflows/definitions';
 import { call, submit, waitForEnd } from '../support/http-api';
-import { stopStackCleanly } from '../support/process-tree';
-import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
-import { startStack, type Stack } from '../support/stack';
-import { testEnv } from '../support/test-env';
+import { ownDatabaseStack } from '../support/own-database-stack';
 import { newTask } from '../support/task-rows';
 import { waitFor } from '../support/wait-for';
 
@@ -22,58 +17,36 @@ const STRANDED_AFTER_SECONDS = 1;
  * its own, so that this stack's sweeper sees only its own rows.
  */
 describe('tasks and plans stored but never started', { timeout: 120_000 }, () => {
-  let db: ScratchDatabase;
-  let pool: Pool;
-  let stack: Stack;
-  let temporal: Connection;
-  let client: Client;
-
-  before(async () => {
-    db = await createScratchDatabase('stranded');
-    pool = new Pool({ connectionString: db.url, max: 4 });
-    temporal = await Connection.connect({ address: testEnv.temporalAddress });
-    client = new Client({ connection: temporal, namespace: testEnv.namespace });
-    stack = await startStack({ DATABASE_URL: db.url, ATELIER_STRANDED_AFTER_SECONDS: String(STRANDED_AFTER_SECONDS) });
-  });
-
-  after(async () => {
-    try {
-      if (stack) await stopStackCleanly(stack);
-    } finally {
-      await pool?.end();
-      await temporal?.close();
-      await db?.drop();
-    }
-  });
+  const own = ownDatabaseStack('stranded', { ATELIER_STRANDED_AFTER_SECONDS: String(STRANDED_AFTER_SECONDS) });
 
   /** The runs Temporal lists of a workflow id, once it lists any (its visibility store may lag). */
   const runsOf = (workflowId: string): Promise<string[]> =>
     waitFor(`Temporal to list ${workflowId}`, async () => {
       const runs: string[] = [];
-      for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(wf.runId);
+      for await (const wf of own.client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) runs.push(wf.runId);
       return runs.length > 0 ? runs : undefined;
     });
 
   it('starts a task stored without its workflow once it is old enough, and runs it once', async () => {
-    const stored = (await new TaskStore(pool).create(newTask('@print swept'))).task;
-    const task = await waitForEnd(stack.baseUrl, stored.id);
+    const stored = (await new TaskStore(own.pool).create(newTask('@print swept'))).task;
+    const task = await waitForEnd(own.stack.baseUrl, stored.id);
     assert.equal(task.status, 'succeeded');
     const row = (
-      await pool.query<{ run_id: string | null; waited: number }>(
+      await own.pool.query<{ run_id: string | null; waited: number }>(
         'SELECT run_id, extract(epoch FROM started_at - created_at)::float AS waited FROM tasks WHERE id = $1',
         [stored.id],
       )
     ).rows[0];
     assert.ok(row?.run_id, 'the run id is recorded');
     assert.ok(row.waited >= STRANDED_AFTER_SECONDS, `started ${row.waited} s after it was stored`);
-    const runs = (await pool.query('SELECT number, run_id FROM task_runs WHERE task_id = $1', [stored.id])).rows;
+    const runs = (await own.pool.query('SELECT number, run_id FROM task_runs WHERE task_id = $1', [stored.id])).rows;
     assert.deepEqual(runs, [{ number: 1, run_id: row.run_id }]);
     assert.equal(
-      (await pool.query('SELECT count(*)::int AS n FROM attempts WHERE task_id = $1', [stored.id])).rows[0].n,
+      (await own.pool.query('SELECT count(*)::int AS n FROM attempts WHERE task_id = $1', [stored.id])).rows[0].n,
       1,
     );
     assert.deepEqual(await runsOf(stored.workflow_id), [row.run_id]);
-    const metrics = await call(stack.baseUrl, 'GET', '/metrics');
+    const metrics = await call(own.stack.baseUrl, 'GET', '/metrics');
     assert.match(metrics.text, /^atelier_stranded_submissions_started_total\{kind="task"\} [1-9]/m);
   });
 
@@ -86,7 +59,7 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
       dependsOn: i === 0 ? [] : ['first'],
       labels: { plan: planId },
     }));
-    await new PlanStore(pool).create({
+    await new PlanStore(own.pool).create({
       id: planId,
       maxParallel: 2,
       onFailure: 'continue',
@@ -101,7 +74,7 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
     const plan = await waitFor(
       'the plan to end',
       async () => {
-        const res = await call(stack.baseUrl, 'GET', `/v1/plans/${planId}`);
+        const res = await call(own.stack.baseUrl, 'GET', `/v1/plans/${planId}`);
         const body = res.json as {
           status: string;
           tasks: { key: string; status: string; startedAt: string; finishedAt: string }[];
@@ -120,18 +93,21 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
       ],
     );
     assert.ok(Date.parse(second?.startedAt ?? '') >= Date.parse(first?.finishedAt ?? ''), 'second waits for first');
-    const runId = (await pool.query('SELECT run_id FROM plans WHERE id = $1', [planId])).rows[0].run_id;
+    const runId = (await own.pool.query('SELECT run_id FROM plans WHERE id = $1', [planId])).rows[0].run_id;
     assert.deepEqual(await runsOf(workflowIdForPlan(planId)), [runId]);
   });
 
   it('cancels a task stored without its workflow: it is started and cancelled, and no sweep runs it later', async () => {
-    const stored = (await new TaskStore(pool).create(newTask('@hang'))).task;
-    const res = await call(stack.baseUrl, 'POST', `/v1/tasks/${stored.id}/cancel`);
+    const stored = (await new TaskStore(own.pool).create(newTask('@hang'))).task;
+    const res = await call(own.stack.baseUrl, 'POST', `/v1/tasks/${stored.id}/cancel`);
     assert.equal(res.status, 202, res.text);
-    assert.equal((await waitForEnd(stack.baseUrl, stored.id)).status, 'cancelled');
+    assert.equal((await waitForEnd(own.stack.baseUrl, stored.id)).status, 'cancelled');
     const runs = await runsOf(stored.workflow_id);
     assert.equal(runs.length, 1, 'one run, started once');
-    const terminal = await pool.query('SELECT kind FROM task_events WHERE task_id = $1 AND terminal', [stored.id]);
+    const terminal = await own.pool.query<{ kind: string }>(
+      'SELECT kind FROM task_events WHERE task_id = $1 AND terminal',
+      [stored.id],
+    );
     assert.deepEqual(
       terminal.rows.map((e) => e.kind),
       ['cancelled'],
@@ -142,7 +118,7 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
     waitFor(
       'the plan to end',
       async () => {
-        const body = (await call(stack.baseUrl, 'GET', `/v1/plans/${planId}`)).json as {
+        const body = (await call(own.stack.baseUrl, 'GET', `/v1/plans/${planId}`)).json as {
           status: string;
           tasks: { key: string; status: string; skippedReason: string | null }[];
         };
@@ -153,7 +129,7 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
 
   it('cancels a plan stored without its workflow: it is started and cancelled, and no sweep runs it later', async () => {
     const { planId, taskIds } = await storeStrandedPlan(() => '@hang');
-    const res = await call(stack.baseUrl, 'POST', `/v1/plans/${planId}/cancel`);
+    const res = await call(own.stack.baseUrl, 'POST', `/v1/plans/${planId}/cancel`);
     assert.equal(res.status, 202, res.text);
     const plan = await planWhenEnded(planId);
     assert.equal(plan.status, 'cancelled');
@@ -167,43 +143,46 @@ describe('tasks and plans stored but never started', { timeout: 120_000 }, () =>
     );
     assert.equal(plan.tasks[1]?.skippedReason, 'plan cancelled');
     assert.equal((await runsOf(workflowIdForPlan(planId))).length, 1, 'one run, started once');
-    const attempts = await pool.query('SELECT count(*)::int AS n FROM attempts WHERE task_id = $1', [taskIds[1]]);
+    const attempts = await own.pool.query('SELECT count(*)::int AS n FROM attempts WHERE task_id = $1', [taskIds[1]]);
     assert.equal(attempts.rows[0].n, 0, 'the second task never ran');
   });
 
   it('cancels a task of a plan stored without its workflow: the plan is started and skips it', async () => {
     const { planId, taskIds } = await storeStrandedPlan(() => '@hang');
-    const res = await call(stack.baseUrl, 'POST', `/v1/tasks/${taskIds[1]}/cancel`);
+    const res = await call(own.stack.baseUrl, 'POST', `/v1/tasks/${taskIds[1]}/cancel`);
     assert.equal(res.status, 202, res.text);
     await waitFor('the second task to be skipped', async () => {
-      const body = (await call(stack.baseUrl, 'GET', `/v1/plans/${planId}`)).json as {
+      const body = (await call(own.stack.baseUrl, 'GET', `/v1/plans/${planId}`)).json as {
         tasks: { key: string; status: string; skippedReason: string | null }[];
       };
       return body.tasks[1]?.status === 'skipped' && body.tasks[1].skippedReason === 'cancelled';
     });
     // The rest of the plan runs: its first task is running, and the plan ends once it is cancelled.
     await waitFor('the first task to run', async () => {
-      const task = await pool.query<{ status: string }>('SELECT status FROM tasks WHERE id = $1', [taskIds[0]]);
+      const task = await own.pool.query<{ status: string }>('SELECT status FROM tasks WHERE id = $1', [taskIds[0]]);
       return task.rows[0]?.status === 'running';
     });
-    assert.equal((await call(stack.baseUrl, 'POST', `/v1/plans/${planId}/cancel`)).status, 202);
+    assert.equal((await call(own.stack.baseUrl, 'POST', `/v1/plans/${planId}/cancel`)).status, 202);
     assert.equal((await planWhenEnded(planId)).status, 'cancelled');
   });
 
   it('never runs a task again whose workflow has run already: Temporal refuses a second start', async () => {
-    const { id, workflowId, runId } = await submit(stack.baseUrl, { prompt: '@print once' });
-    assert.equal((await waitForEnd(stack.baseUrl, id)).status, 'succeeded');
+    const { id, workflowId, runId } = await submit(own.stack.baseUrl, { prompt: '@print once' });
+    assert.equal((await waitForEnd(own.stack.baseUrl, id)).status, 'succeeded');
     // As if the API had started the workflow and stopped before recording its run, and nothing had
     // recorded it since: a row the sweeper takes for stranded.
-    await pool.query(`UPDATE tasks SET run_id = NULL, status = 'queued' WHERE id = $1`, [id]);
-    await pool.query('UPDATE task_runs SET run_id = NULL WHERE task_id = $1', [id]);
+    await own.pool.query(`UPDATE tasks SET run_id = NULL, status = 'queued' WHERE id = $1`, [id]);
+    await own.pool.query('UPDATE task_runs SET run_id = NULL WHERE task_id = $1', [id]);
     const recorded = await waitFor(
       'the sweeper to record the workflow run that exists',
-      async () => (await pool.query('SELECT run_id FROM tasks WHERE id = $1', [id])).rows[0].run_id ?? undefined,
+      async () => (await own.pool.query('SELECT run_id FROM tasks WHERE id = $1', [id])).rows[0].run_id ?? undefined,
       { timeoutMs: 30_000 },
     );
     assert.equal(recorded, runId);
     assert.deepEqual(await runsOf(workflowId), [runId]);
-    assert.equal((await pool.query('SELECT count(*)::int AS n FROM attempts WHERE task_id = $1', [id])).rows[0].n, 1);
+    assert.equal(
+      (await own.pool.query('SELECT count(*)::int AS n FROM attempts WHERE task_id = $1', [id])).rows[0].n,
+      1,
+    );
   });
 });

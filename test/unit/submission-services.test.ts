@@ -52,12 +52,15 @@ describe('a submission whose database fails around its start', () => {
   });
   after(() => pool.end());
 
-  function services(client: Client, tasks = new TaskStore(pool), plans = new PlanStore(pool)) {
+  function services(
+    client: Client,
+    { tasks = new TaskStore(pool), plans = new PlanStore(pool), agentsFile = agents } = {},
+  ) {
     const attempts = new AttemptStore(pool);
-    const planService = new PlansService(config, agents, client, plans, tasks, attempts);
+    const planService = new PlansService(config, agentsFile, client, plans, tasks, attempts);
     const taskService = new TasksService(
       config,
-      agents,
+      agentsFile,
       client,
       pool,
       tasks,
@@ -73,7 +76,7 @@ describe('a submission whose database fails around its start', () => {
     const temporal = fakeTemporal();
     const tasks = new TaskStore(pool);
     tasks.setRunId = broken;
-    const { body, created } = await services(temporal.client, tasks).taskService.create({ prompt: '@print hi' });
+    const { body, created } = await services(temporal.client, { tasks }).taskService.create({ prompt: '@print hi' });
     assert.equal(created, true);
     assert.equal(temporal.starts(), 1);
     assert.ok(body.runId, 'the answer carries the run id');
@@ -87,7 +90,7 @@ describe('a submission whose database fails around its start', () => {
     const temporal = fakeTemporal();
     const plans = new PlanStore(pool);
     plans.setRunId = broken;
-    const { body, created } = await services(temporal.client, undefined, plans).planService.create({
+    const { body, created } = await services(temporal.client, { plans }).planService.create({
       tasks: [{ key: 'a', prompt: '@print hi' }],
     });
     assert.equal(created, true);
@@ -102,7 +105,7 @@ describe('a submission whose database fails around its start', () => {
     const tasks = new TaskStore(pool);
     tasks.deleteUnstarted = broken;
     let id: string | undefined;
-    await assert.rejects(services(temporal.client, tasks).taskService.create({ prompt: '@print hi' }), (err) => {
+    await assert.rejects(services(temporal.client, { tasks }).taskService.create({ prompt: '@print hi' }), (err) => {
       assert.ok(err instanceof InternalServerErrorException, String(err));
       assert.match(
         err.message,
@@ -128,21 +131,7 @@ describe('a submission whose database fails around its start', () => {
       ...agents,
       agents: Object.fromEntries(Object.entries(agents.agents).filter(([name]) => name !== 'stand-in')),
     };
-    const attempts = new AttemptStore(pool);
-    const plans = new PlanStore(pool);
-    const tasks = new TaskStore(pool);
-    const planService = new PlansService(config, redeployed, temporal.client, plans, tasks, attempts);
-    const taskService = new TasksService(
-      config,
-      redeployed,
-      temporal.client,
-      pool,
-      tasks,
-      new RunStore(pool),
-      plans,
-      attempts,
-      planService,
-    );
+    const { taskService } = services(temporal.client, { agentsFile: redeployed });
     const again = await taskService.create(dto);
     assert.equal(again.created, false);
     assert.equal(again.body.id, first.body.id);

@@ -107,7 +107,7 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
     const closed =
       `ExecutionStatus IN (${ABNORMAL_CLOSES.map((s) => `'${s}'`).join(', ')})` +
       ` AND CloseTime >= '${this.since.toISOString()}'`;
-    const listed = new Map<Kind, Set<string>>();
+    let unread = false;
     for (const kind of this.kinds) {
       const ids = new Set(kind.retry);
       for await (const wf of this.temporal.workflow.list({
@@ -115,37 +115,40 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
       })) {
         ids.add(wf.workflowId);
       }
-      listed.set(kind, ids);
+      if (!(await this.recordUnended(kind, [...ids]))) unread = true;
+      if (this.periodic.stopped) return;
     }
     this.since = new Date(began - VISIBILITY_LAG_MS);
-    let unread = false;
-    for (const kind of this.kinds) {
-      const ids = [...(listed.get(kind) ?? [])];
-      let runs: Awaited<ReturnType<Kind['unended']>> = [];
+    if (!unread) this.metrics.closedRunSweeps.inc();
+  }
+
+  /**
+   * Records the runs of these closed workflows that PostgreSQL still has running; keeps aside the ones
+   * it cannot record yet. False when their rows could not be read: all of them are kept aside then.
+   */
+  private async recordUnended(kind: Kind, ids: string[]): Promise<boolean> {
+    let runs: Awaited<ReturnType<Kind['unended']>> = [];
+    try {
+      if (ids.length > 0) runs = await kind.unended(ids);
+    } catch (err) {
+      for (const id of ids) kind.retry.add(id);
+      this.logger.warn(`could not read the ${kind.name}s of closed workflows: ${(err as Error).message}`);
+      return false;
+    }
+    kind.retry.clear();
+    for (const run of runs) {
+      if (this.periodic.stopped) break;
       try {
-        if (ids.length > 0) runs = await kind.unended(ids);
+        if ((await run.record()) === undefined) continue; // its workflow, reset, runs again
+        this.metrics.closedRunsRecorded.inc({ kind: kind.name });
+        this.logger.warn(
+          `recorded ${kind.name} ${run.id} failed: its workflow closed in Temporal without recording its end`,
+        );
       } catch (err) {
-        // Their rows could not be read: all of them are looked at again next time.
-        for (const id of ids) kind.retry.add(id);
-        unread = true;
-        this.logger.warn(`could not read the ${kind.name}s of closed workflows: ${(err as Error).message}`);
-        continue;
-      }
-      kind.retry.clear();
-      for (const run of runs) {
-        if (this.periodic.stopped) return;
-        try {
-          if ((await run.record()) === undefined) continue; // its workflow, reset, runs again
-          this.metrics.closedRunsRecorded.inc({ kind: kind.name });
-          this.logger.warn(
-            `recorded ${kind.name} ${run.id} failed: its workflow closed in Temporal without recording its end`,
-          );
-        } catch (err) {
-          kind.retry.add(run.workflowId);
-          this.logger.warn(`could not record the end of ${kind.name} ${run.id} yet: ${(err as Error).message}`);
-        }
+        kind.retry.add(run.workflowId);
+        this.logger.warn(`could not record the end of ${kind.name} ${run.id} yet: ${(err as Error).message}`);
       }
     }
-    if (!unread) this.metrics.closedRunSweeps.inc();
+    return true;
   }
 }

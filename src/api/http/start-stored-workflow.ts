@@ -1,5 +1,6 @@
 import { InternalServerErrorException, Logger, ServiceUnavailableException } from '@nestjs/common';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowStartOptions } from '@temporalio/client';
+import { retryTransient } from '../../db/transient';
 
 const logger = new Logger('StoredSubmission');
 
@@ -65,5 +66,20 @@ export function storedAnyway(
   logger.error(`${s.what} ${s.id} is stored and ${what}: ${causes.map((c) => (c as Error)?.message).join('; ')}`);
   return new InternalServerErrorException(
     `${s.what} ${s.id} is stored and ${what}: do not submit it again (GET /v1/${s.what}s/${s.id} shows it)`,
+  );
+}
+
+/**
+ * Writes the run id of a workflow this request started. The workflow runs whatever becomes of the
+ * write: an error now would have a client without an idempotency key submit it again. Transient
+ * failures are retried; one that lasts is logged, and `recordedLater` says what records the run then.
+ */
+export async function recordStartedRun(
+  s: Pick<StoredSubmission, 'what' | 'id'>,
+  write: () => Promise<void>,
+  recordedLater: string,
+): Promise<void> {
+  await retryTransient(write).catch((err: Error) =>
+    logger.warn(`${s.what} ${s.id} started, but its run id could not be recorded (${recordedLater}): ${err.message}`),
   );
 }

@@ -1,12 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  ConflictException,
-  Inject,
-  Injectable,
-  Logger,
-  NotFoundException,
-  ServiceUnavailableException,
-} from '@nestjs/common';
+import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AgentsFile } from '../../config/agents-file';
 import type { AtelierConfig } from '../../config/env';
@@ -22,7 +15,12 @@ import {
 import { findGraphProblems } from '../../../workflows/plan-graph';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { retryTransient } from '../../db/transient';
-import { startStoredWorkflow, storedAnyway, type StoredSubmission } from '../http/start-stored-workflow';
+import {
+  recordStartedRun,
+  startStoredWorkflow,
+  storedAnyway,
+  type StoredSubmission,
+} from '../http/start-stored-workflow';
 import { badFields, type FieldProblem } from '../http/validation';
 import { resolveTaskInput } from '../tasks/resolve-task-input';
 import { taskWorkflowInput } from '../tasks/task-workflow-input';
@@ -35,8 +33,6 @@ const DEFAULT_MAX_PARALLEL = 4;
 
 @Injectable()
 export class PlansService {
-  private readonly logger = new Logger(PlansService.name);
-
   constructor(
     @Inject(CONFIG) private readonly config: AtelierConfig,
     @Inject(AGENTS) private readonly agents: AgentsFile,
@@ -93,8 +89,10 @@ export class PlansService {
    */
   private async startWorkflow(plan: PlanRow, created: boolean): Promise<string> {
     const runId = await startStoredWorkflow(this.temporal, this.submission(plan, created));
-    await retryTransient(() => this.store.setRunId(plan.id, runId)).catch((err: Error) =>
-      this.logger.warn(`plan ${plan.id} started, but its run id could not be recorded: ${err.message}`),
+    await recordStartedRun(
+      { what: 'plan', id: plan.id },
+      () => this.store.setRunId(plan.id, runId),
+      'the stranded-submission sweeper records it',
     );
     return runId;
   }
@@ -110,22 +108,23 @@ export class PlansService {
   }
 
   private submission(plan: PlanRow, created: boolean): StoredSubmission {
-    const input = async (): Promise<PlanInput> => ({
-      planId: plan.id,
-      maxParallel: plan.max_parallel,
-      onFailure: plan.on_failure,
-      tasks: (await this.store.taskInputs(plan.id)).map((t) => ({
-        key: t.key,
-        dependsOn: t.depends_on,
-        task: taskWorkflowInput(t, this.config),
-      })),
-    });
     return {
       what: 'plan',
       id: plan.id,
       workflowType: 'planWorkflow',
       options: { workflowId: plan.workflow_id, taskQueue: this.config.ATELIER_WORKFLOW_QUEUE },
-      args: async () => [await input()],
+      args: async (): Promise<[PlanInput]> => [
+        {
+          planId: plan.id,
+          maxParallel: plan.max_parallel,
+          onFailure: plan.on_failure,
+          tasks: (await this.store.taskInputs(plan.id)).map((t) => ({
+            key: t.key,
+            dependsOn: t.depends_on,
+            task: taskWorkflowInput(t, this.config),
+          })),
+        },
+      ],
       created,
       retryable: plan.idempotency_key !== null,
       forget: () => this.store.deleteUnstarted(plan.id),

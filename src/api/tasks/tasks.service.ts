@@ -1,12 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  ConflictException,
-  Inject,
-  Injectable,
-  Logger,
-  NotFoundException,
-  ServiceUnavailableException,
-} from '@nestjs/common';
+import { ConflictException, Inject, Injectable, NotFoundException, ServiceUnavailableException } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { AgentsFile } from '../../config/agents-file';
@@ -16,10 +9,9 @@ import { PlanStore } from '../../store/plan-store';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
 import { inReadOnlySnapshot } from '../../db/transaction';
-import { retryTransient } from '../../db/transient';
 import { workflowIdForTask } from '../../../workflows/definitions';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
-import { startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
+import { recordStartedRun, startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields } from '../http/validation';
 import { PlansService } from '../plans/plans.service';
 import { recordRunClosedInTemporal } from '../runs/closed-run';
@@ -40,8 +32,6 @@ const couldNotCancel = (err: unknown) =>
 
 @Injectable()
 export class TasksService {
-  private readonly logger = new Logger(TasksService.name);
-
   constructor(
     @Inject(CONFIG) private readonly config: AtelierConfig,
     @Inject(AGENTS) private readonly agents: AgentsFile,
@@ -84,11 +74,10 @@ export class TasksService {
 
   private async startWorkflow(task: TaskRow, created: boolean): Promise<string> {
     const runId = await startStoredWorkflow(this.temporal, this.submission(task, created));
-    // The workflow runs, whatever becomes of this write: an error now would have a client without an
-    // idempotency key submit the task again. If the write fails for good, the run's own first write
-    // records its id (RunStore.registerRun).
-    await retryTransient(() => this.store.setRunId(task.id, runId)).catch((err: Error) =>
-      this.logger.warn(`task ${task.id} started, but its run id could not be recorded (its run will): ${err.message}`),
+    await recordStartedRun(
+      { what: 'task', id: task.id },
+      () => this.store.setRunId(task.id, runId),
+      "the run's first write records it (RunStore.registerRun)",
     );
     return runId;
   }
