@@ -1,6 +1,7 @@
-import { InternalServerErrorException, Logger, ServiceUnavailableException } from '@nestjs/common';
+import { InternalServerErrorException, Logger } from '@nestjs/common';
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowStartOptions } from '@temporalio/client';
 import { retryTransient } from '../../db/transient';
+import { temporalUnavailable } from './temporal-unavailable';
 
 const logger = new Logger('StoredSubmission');
 
@@ -48,7 +49,7 @@ export async function startStoredWorkflow(temporal: Client, s: StoredSubmission)
       });
       if (startedMeanwhile !== undefined) return startedMeanwhile;
     }
-    throw new ServiceUnavailableException(`could not start the ${s.what} workflow: ${(err as Error).message}`);
+    throw temporalUnavailable(`could not start the ${s.what} workflow`, err);
   }
 }
 

@@ -1,5 +1,5 @@
 import { realpathSync } from 'node:fs';
-import { Inject, Injectable, ServiceUnavailableException } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import {
   LOCK_TABLE_QUERY,
@@ -8,6 +8,7 @@ import {
   type LockRequest,
   type LockTable,
 } from '../../../workflows/definitions';
+import { temporalUnavailable } from '../http/temporal-unavailable';
 import { TEMPORAL_CLIENT } from '../tokens';
 
 const view = (r: LockRequest) => ({
@@ -37,7 +38,7 @@ export class LocksService {
       table = await this.temporal.workflow.getHandle(workflowIdForLocks(path)).query<LockTable>(LOCK_TABLE_QUERY);
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) {
-        throw new ServiceUnavailableException(`could not ask the lock manager: ${(err as Error).message}`);
+        throw temporalUnavailable('could not ask the lock manager', err);
       }
       // No task ever asked for locks in this repository: the table stays empty.
     }

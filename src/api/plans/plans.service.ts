@@ -14,6 +14,7 @@ import {
 } from '../../../workflows/definitions';
 import { findGraphProblems } from '../../../workflows/plan-graph';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
+import { temporalUnavailable } from '../http/temporal-unavailable';
 import { retryTransient } from '../../db/transient';
 import {
   recordStartedRun,
@@ -197,7 +198,7 @@ export class PlansService {
       await this.temporal.workflow.getHandle(plan.workflow_id).cancel();
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw new ConflictException(`plan ${id} is no longer running`);
-      throw new ServiceUnavailableException(`could not cancel: ${(err as Error).message}`);
+      throw temporalUnavailable('could not cancel', err);
     }
     return { id, status: 'cancelling' };
   }
@@ -220,7 +221,7 @@ export class PlansService {
       if (err instanceof WorkflowNotFoundError) {
         throw new ConflictException(`task "${key}" of plan ${planId} is no longer running`);
       }
-      throw new ServiceUnavailableException(`could not cancel: ${(err as Error).message}`);
+      throw temporalUnavailable('could not cancel', err);
     }
     return 'cancelling';
   }

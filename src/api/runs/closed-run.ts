@@ -1,7 +1,7 @@
-import { ServiceUnavailableException } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AttemptStore } from '../../store/attempt-store';
 import type { TaskRow } from '../../store/task-store';
+import { temporalUnavailable } from '../http/temporal-unavailable';
 import { FAILURE_CLASSES, type TerminalStatus } from '../../../workflows/definitions';
 
 /**
@@ -17,9 +17,7 @@ export async function howRunEnded(temporal: Client, workflowId: string, runId: s
     return `ended in Temporal (${status.name.toLowerCase().replaceAll('_', ' ')})`;
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return 'is no longer known to Temporal';
-    throw new ServiceUnavailableException(
-      `could not ask Temporal about the task's workflow: ${(err as Error).message}`,
-    );
+    throw temporalUnavailable("could not ask Temporal about the task's workflow", err);
   }
 }
 

@@ -1,11 +1,4 @@
-import {
-  ConflictException,
-  Inject,
-  Injectable,
-  NotFoundException,
-  ServiceUnavailableException,
-  type HttpException,
-} from '@nestjs/common';
+import { ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
@@ -21,6 +14,7 @@ import { PlanStore } from '../../store/plan-store';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
+import { temporalUnavailable } from '../http/temporal-unavailable';
 import { CONFIG, TEMPORAL_CLIENT } from '../tokens';
 import { taskLinks } from '../tasks/task-view';
 import { recordRunClosedInTemporal } from './closed-run';
@@ -57,10 +51,6 @@ export interface NewRun {
   resetToEventId?: number;
   links: ReturnType<typeof taskLinks>;
 }
-
-/** Temporal could not be reached or refused for a reason the client cannot fix: 503. */
-const unavailable = (what: string, err: unknown): HttpException =>
-  new ServiceUnavailableException(`${what}: ${err instanceof Error ? err.message : String(err)}`);
 
 const grpcCode = (err: unknown): number | undefined => (isGrpcServiceError(err) ? err.code : undefined);
 
@@ -132,7 +122,7 @@ export class RunsService {
           if (err instanceof WorkflowExecutionAlreadyStartedError) {
             throw new ConflictException(`task ${id} still has a running workflow; try again when it has closed`);
           }
-          throw unavailable('could not start the new run', err);
+          throw temporalUnavailable('could not start the new run', err);
         }
       },
     );
@@ -192,7 +182,7 @@ export class RunsService {
           if (code === GrpcStatus.INVALID_ARGUMENT || code === GrpcStatus.FAILED_PRECONDITION) {
             throw new ConflictException(`Temporal refused the reset: ${(err as Error).message}`);
           }
-          throw unavailable('could not reset the workflow', err);
+          throw temporalUnavailable('could not reset the workflow', err);
         }
       },
     );
@@ -225,7 +215,7 @@ export class RunsService {
       if (err instanceof WorkflowNotFoundError || grpcCode(err) === GrpcStatus.NOT_FOUND) {
         throw new ConflictException(`the workflow history of ${workflowId} is no longer kept by Temporal`);
       }
-      throw unavailable('could not read the workflow history', err);
+      throw temporalUnavailable('could not read the workflow history', err);
     }
   }
 

@@ -11,6 +11,7 @@ import { TaskStore, type TaskRow } from '../../store/task-store';
 import { inReadOnlySnapshot } from '../../db/transaction';
 import { workflowIdForTask } from '../../../workflows/definitions';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
+import { temporalUnavailable } from '../http/temporal-unavailable';
 import { recordStartedRun, startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields } from '../http/validation';
 import { PlansService } from '../plans/plans.service';
@@ -26,9 +27,6 @@ import { taskDetail, taskLinks, taskSummary } from './task-view';
 import { isUuid } from '../../../workflows/definitions';
 
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
-
-const couldNotCancel = (err: unknown) =>
-  new ServiceUnavailableException(`could not cancel: ${err instanceof Error ? err.message : String(err)}`);
 
 @Injectable()
 export class TasksService {
@@ -199,7 +197,7 @@ export class TasksService {
     try {
       await cancelWorkflow();
     } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw couldNotCancel(err);
+      if (!(err instanceof WorkflowNotFoundError)) throw temporalUnavailable('could not cancel', err);
       const inPlan = await this.plans.unstartedTask(id);
       if (inPlan) return { id, status: await this.planService.cancelTask(inPlan.planId, inPlan.key) };
       if (task.run_id !== null) throw new ConflictException(`task ${id} is no longer running`);
@@ -209,7 +207,7 @@ export class TasksService {
         throw new ServiceUnavailableException(`task ${id} is being started; cancel it again in a moment`);
       }
       await cancelWorkflow().catch((again: unknown) => {
-        throw couldNotCancel(again);
+        throw temporalUnavailable('could not cancel', again);
       });
     }
     return { id, status: 'cancelling' };
