@@ -1,4 +1,6 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync } from 'node:fs';
+import { openUnlinkedFile } from '../../src/fs/unlinked-file';
 import { parentDeathPrefix } from '../../src/process/parent-death-signal';
 import { processGroupOf } from '../../src/process/process-group';
 import { socketHolders, socketOf } from '../../src/process/socket-holders';
@@ -13,6 +15,8 @@ export interface SpawnRequest {
   cwd?: string;
   /** Written to the agent's stdin, which is then closed; unset: closed at once. */
   stdin?: string;
+  /** Given to the agent as its file descriptor 3, a file read-only and unlinked (PROMPT_FILE_PATH). */
+  promptFile?: string;
 }
 
 /** How a started (or not started) agent process ended. */
@@ -87,13 +91,20 @@ function killHolders(sockets: ReadonlySet<string>): void {
  */
 export const spawnDirectly: SpawnAgent = (request, events) => {
   const argv = [...PDEATHSIG_WRAPPER, request.file, ...request.args];
-  const child = spawn(argv[0] as string, argv.slice(1), {
-    cwd: request.cwd,
-    env: request.env,
-    detached: true,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    windowsHide: true,
-  });
+  // The agent's file descriptor 3; the worker's own copy is closed once the agent holds it.
+  const promptFile = request.promptFile === undefined ? [] : [openUnlinkedFile(request.promptFile)];
+  let child: ChildProcess;
+  try {
+    child = spawn(argv[0] as string, argv.slice(1), {
+      cwd: request.cwd,
+      env: request.env,
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe', ...promptFile],
+      windowsHide: true,
+    });
+  } finally {
+    for (const fd of promptFile) closeSync(fd);
+  }
   let exited = false;
   let spawnError: NodeJS.ErrnoException | undefined;
   // The agent's ends of its output, read while it runs: what a daemon it leaves behind would hold.
@@ -107,7 +118,7 @@ export const spawnDirectly: SpawnAgent = (request, events) => {
   });
   // Out of file descriptors (EMFILE, ENFILE), Node makes no pipes, and the 'error' and 'close' above and
   // below report the failed spawn.
-  const { stdin, stdout, stderr } = child as Partial<typeof child>;
+  const { stdin, stdout, stderr } = child;
   stdout?.on('data', (chunk: Buffer) => events.output('stdout', chunk));
   stderr?.on('data', (chunk: Buffer) => events.output('stderr', chunk));
   // An agent that exits without reading its prompt closes the pipe: that is its business, not an error.

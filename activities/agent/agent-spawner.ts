@@ -59,6 +59,7 @@ export class AgentSpawner {
       env: Object.entries(request.env).map(([k, v]) => `${k}=${v}`),
       dir: request.cwd ?? '',
       stdin: request.stdin ?? null,
+      promptFile: request.promptFile ?? null,
     });
     helper.process.stdin?.write(`${line}\n`);
     return {

@@ -8,8 +8,10 @@ export interface Invocation {
   file: string;
   args: string[];
   env: Record<string, string>;
-  /** Written to the agent's stdin, then closed; empty when the prompt travels as an argument. */
+  /** Written to the agent's stdin, then closed; empty when the prompt travels another way. */
   stdin: string;
+  /** With `prompt: file`: the prompt, in the file the agent reads as PROMPT_FILE_PATH. */
+  promptFile?: string;
 }
 
 /**
@@ -27,7 +29,16 @@ export interface InvocationRequest {
   workdir?: string;
 }
 
-const PLACEHOLDER = /\{(prompt|model|workdir)\}/g;
+const PLACEHOLDER = /\{(prompt|promptFile|model|workdir)\}/g;
+
+/**
+ * Where an agent finds its prompt with `prompt: file`: its file descriptor 3, a file the worker wrote
+ * and removed from its directory before the agent started (agent-process.ts, infra/spawner). Opening
+ * the path opens that file afresh, from its start; only the agent and its children hold it, nothing
+ * of it is left on disk once they have exited, whatever becomes of the worker, and the prompt is
+ * neither in the process list nor bound by the kernel's limit on an argument (128 KiB).
+ */
+export const PROMPT_FILE_PATH = '/dev/fd/3';
 
 /**
  * Variables that describe the machine, not credentials. Their values (paths, the user's name, the
@@ -83,6 +94,7 @@ const secretsIn = (env: Record<string, string>): Secret[] =>
 export function buildInvocation(req: InvocationRequest, parentEnv: NodeJS.ProcessEnv): AgentInvocation {
   const values = {
     prompt: req.prompt,
+    promptFile: PROMPT_FILE_PATH,
     model: req.model ?? req.profile.model ?? '',
     workdir: req.workdir ?? '',
   };
@@ -106,6 +118,7 @@ export function buildInvocation(req: InvocationRequest, parentEnv: NodeJS.Proces
     args: rest,
     env,
     stdin: req.profile.prompt === 'stdin' ? req.prompt : '',
+    ...(req.profile.prompt === 'file' && { promptFile: req.prompt }),
     secrets: [...secretsIn(env), ...serviceSecretsIn(parentEnv)],
   };
 }

@@ -66,7 +66,14 @@ export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
     };
     try {
       child = spawn(
-        { file: program, args: invocation.args, env: invocation.env, cwd: opts.cwd, stdin: invocation.stdin },
+        {
+          file: program,
+          args: invocation.args,
+          env: invocation.env,
+          cwd: opts.cwd,
+          stdin: invocation.stdin,
+          promptFile: invocation.promptFile,
+        },
         {
           output: (stream, chunk) => {
             armIdle();

@@ -6,7 +6,9 @@
 // clone(CLONE_VM|CLONE_VFORK): nothing is copied, whatever the parent's size, and it sets the child's
 // process group and parent-death signal itself, so no setpriv runs before the agent.
 //
-// Each agent's stdin, stdout and stderr are Unix socket pairs, as Node makes them for a child.
+// Each agent's stdin, stdout and stderr are Unix socket pairs, as Node makes them for a child. A
+// request's prompt file is the agent's file descriptor 3 (/dev/fd/3), as the worker's own way of
+// spawning gives it.
 //
 // Protocol. Standard input: one JSON spawn request per line. Standard output: frames of a 1-byte type,
 // the request's 4-byte id and a 4-byte payload length (big-endian), then the payload:
@@ -56,6 +58,8 @@ type request struct {
 	Dir  string   `json:"dir"`
 	// Written to the process's standard input, which is then closed; unset: closed at once.
 	Stdin *string `json:"stdin"`
+	// Given to the process as its file descriptor 3: a file holding this, read-only and unlinked.
+	PromptFile *string `json:"promptFile"`
 }
 
 // frames writes whole frames to standard output, one write each, from any goroutine.
@@ -166,6 +170,22 @@ func socketPair() (mine, theirs *os.File, err error) {
 		return nil, nil, err
 	}
 	return os.NewFile(uintptr(fds[0]), "agent-stdio"), os.NewFile(uintptr(fds[1]), "agent-stdio"), nil
+}
+
+// unlinkedFile opens, read-only, a file holding content that no directory names any more: written in
+// a directory only this user may enter, opened, and removed with that directory. Its content lives as
+// long as a descriptor of it is open, and no longer, even if the spawner is killed.
+func unlinkedFile(content string) (*os.File, error) {
+	dir, err := os.MkdirTemp("", "atelier-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	path := dir + "/file"
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return nil, err
+	}
+	return os.Open(path)
 }
 
 // waitExited blocks until process pid has exited, without reaping it (waitid with WNOWAIT): while it
@@ -300,11 +320,22 @@ func start(r request, out *frames) {
 	}
 	// The agent's ends of its output, by inode: how processes still holding them are found later.
 	outputInodes := socketInodes(stdoutW, stderrW)
-	proc, err := startAgent(r, []*os.File{stdinR, stdoutW, stderrW})
+	files := []*os.File{stdinR, stdoutW, stderrW}
+	var err error
+	if r.PromptFile != nil {
+		var prompt *os.File
+		if prompt, err = unlinkedFile(*r.PromptFile); err == nil {
+			files = append(files, prompt)
+		}
+	}
+	var proc *os.Process
+	if err == nil {
+		proc, err = startAgent(r, files)
+	}
 	// The child has its copies; the parent keeps the ends it reads and writes.
-	_ = stdinR.Close()
-	_ = stdoutW.Close()
-	_ = stderrW.Close()
+	for _, f := range files {
+		_ = f.Close()
+	}
 	if err != nil {
 		_ = stdinW.Close()
 		_ = stdoutR.Close()

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -129,4 +132,32 @@ func TestOutputNeverReadToItsEndIsClosedInTheEnd(t *testing.T) {
 		_, _ = io.ReadAll(mine) // ends once the output is closed on this side
 	}()
 	awaitOutputClosed(&reading, map[string]bool{}, []*os.File{mine})
+}
+
+// A prompt file holds its content from its start, is read-only, and no directory names it, nor is the
+// directory it was written in left behind.
+func TestUnlinkedFileHoldsItsContentUnderNoName(t *testing.T) {
+	f, err := unlinkedFile("the prompt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	target, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, deleted := strings.CutSuffix(target, " (deleted)")
+	if !deleted {
+		t.Fatalf("the file is still named %s", target)
+	}
+	if _, err := os.Stat(filepath.Dir(path)); !os.IsNotExist(err) {
+		t.Fatalf("its directory %s is left: %v", filepath.Dir(path), err)
+	}
+	got, err := io.ReadAll(f)
+	if err != nil || string(got) != "the prompt" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if _, err := f.Write([]byte("x")); err == nil {
+		t.Fatal("the file is writable")
+	}
 }

@@ -62,10 +62,17 @@ const breakerSchema = z
   })
   .strict();
 
+/** The placeholder each way of giving the prompt needs in the command; stdin needs none. */
+const PROMPT_PLACEHOLDERS = { arg: '{prompt}', file: '{promptFile}' } as const;
+
 const profileSchema = z
   .object({
     command: z.array(z.string().min(1)).min(1, 'must name the program').optional(),
-    prompt: z.enum(['stdin', 'arg']).default('stdin'),
+    /**
+     * How the agent gets the prompt: on its stdin; as an argument ("{prompt}"); or in a file only it can
+     * read, whose path "{promptFile}" names (activities/agent/build-invocation.ts).
+     */
+    prompt: z.enum(['stdin', 'arg', 'file']).default('stdin'),
     /** Substituted for {model}; one that begins with "-" would be read as an option of the agent. */
     model: z
       .string()
@@ -140,12 +147,22 @@ const profileSchema = z
       ctx.addIssue({ code: 'custom', path: ['command'], message: 'expected array: the argv of the agent' });
       return;
     }
-    const hasPromptPlaceholder = profile.command.some((arg) => arg.includes('{prompt}'));
-    if (profile.prompt === 'arg' && !hasPromptPlaceholder) {
-      ctx.addIssue({ code: 'custom', path: ['command'], message: 'prompt: arg needs a "{prompt}" element' });
-    }
-    if (profile.prompt === 'stdin' && hasPromptPlaceholder) {
-      ctx.addIssue({ code: 'custom', path: ['command'], message: '"{prompt}" is only substituted with prompt: arg' });
+    for (const [mode, placeholder] of Object.entries(PROMPT_PLACEHOLDERS)) {
+      const used = profile.command.some((arg) => arg.includes(placeholder));
+      if (profile.prompt === mode && !used) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['command'],
+          message: `prompt: ${mode} needs a "${placeholder}" element`,
+        });
+      }
+      if (profile.prompt !== mode && used) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['command'],
+          message: `"${placeholder}" is only substituted with prompt: ${mode}`,
+        });
+      }
     }
     // An argument that begins with the prompt is read as an option when the prompt begins with "-"
     // ("--yolo", "- fix the bug"): the prompt must be joined to its option, or follow "--".

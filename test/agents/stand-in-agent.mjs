@@ -42,9 +42,19 @@ const readStdin = () => {
 };
 
 // The flags the real CLIs take in headless mode are accepted and ignored; the prompt is the value of
-// --prompt or --message (--prompt=VALUE too), else the one argument left, else stdin ("-" as the last
-// argument: stdin too); "--" ends the options.
-const VALUED = new Set(['--family', '--output-format', '--model', '-m', '--prompt', '--message', '--approval-mode']);
+// --prompt or --message (--prompt=VALUE too), else the content of the file --message-file names (as
+// aider reads it), else the one argument left, else stdin ("-" as the last argument: stdin too); "--"
+// ends the options.
+const VALUED = new Set([
+  '--family',
+  '--output-format',
+  '--model',
+  '-m',
+  '--prompt',
+  '--message',
+  '--message-file',
+  '--approval-mode',
+]);
 const BOOLEAN = new Set([
   '-p',
   '--print',
@@ -78,6 +88,7 @@ for (let i = 0; i < argv.length; i++) {
     const optionValue = value ?? argv[++i];
     if (name === '--family') familyName = optionValue;
     if (name === '--prompt' || name === '--message') prompt = optionValue;
+    if (name === '--message-file') prompt = readFileSync(optionValue, 'utf8');
   } else if (!BOOLEAN.has(arg)) {
     positional.push(arg);
   }

@@ -131,6 +131,27 @@ agents:
     );
   });
 
+  it('refuses a file profile without "{promptFile}", and "{promptFile}" or "{prompt}" in another', () => {
+    assertRejected(
+      oneAgent('    command: [aider, --message-file]\n    prompt: file\n'),
+      'agents.a.command',
+      /prompt: file needs a "\{promptFile\}" element/,
+    );
+    assertRejected(
+      oneAgent("    command: [aider, '--message-file={promptFile}']\n"),
+      'agents.a.command',
+      /"\{promptFile\}" is only substituted with prompt: file/,
+    );
+    assertRejected(
+      oneAgent("    command: [aider, '--message-file={promptFile}', '{prompt}']\n    prompt: file\n"),
+      'agents.a.command',
+      /"\{prompt\}" is only substituted with prompt: arg/,
+    );
+    assert.doesNotThrow(() =>
+      parseAgentsFile(oneAgent("    command: [aider, '--message-file={promptFile}']\n    prompt: file\n"), SOURCE),
+    );
+  });
+
   it('refuses a placeholder as the program itself', () => {
     assertRejected(oneAgent("    command: ['{prompt}']\n    prompt: arg\n"), 'agents.a.command.0', /program itself/);
   });
@@ -153,7 +174,11 @@ agents:
   });
 
   it('refuses bad values with the reason', () => {
-    assertRejected(oneAgent('    command: [agent-cli]\n    prompt: file\n'), 'agents.a.prompt', /"stdin"\|"arg"/);
+    assertRejected(
+      oneAgent('    command: [agent-cli]\n    prompt: env\n'),
+      'agents.a.prompt',
+      /"stdin"\|"arg"\|"file"/,
+    );
     assertRejected(oneAgent('    command: [agent-cli]\n    maxAttempts: 21\n'), 'agents.a.maxAttempts', /<=20/);
     assertRejected(oneAgent('    command: [agent-cli]\n    timeoutSeconds: 0\n'), 'agents.a.timeoutSeconds', />=1/);
     assertRejected(

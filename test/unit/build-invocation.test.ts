@@ -16,6 +16,9 @@ agents:
     env: { FIXED: "1" }
   s:
     command: [agent-cli, -p]
+  f:
+    command: [agent-cli, "--message-file={promptFile}"]
+    prompt: file
 `,
   'inline',
 );
@@ -56,5 +59,13 @@ describe('buildInvocation', () => {
     const inv = buildInvocation({ profile: agents.agents.s!, prompt: 'hello', model: 'big' }, {});
     assert.deepEqual(inv.args, ['-p']);
     assert.equal(inv.stdin, 'hello');
+    assert.equal(inv.promptFile, undefined);
+  });
+
+  it('gives the prompt in a file for file profiles, and names that file where "{promptFile}" stands', () => {
+    const inv = buildInvocation({ profile: agents.agents.f!, prompt: '--yolo {promptFile}' }, {});
+    assert.deepEqual(inv.args, ['--message-file=/dev/fd/3']);
+    assert.equal(inv.promptFile, '--yolo {promptFile}');
+    assert.equal(inv.stdin, '');
   });
 });

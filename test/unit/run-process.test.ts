@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Invocation } from '../../activities/agent/build-invocation';
 import { spawnDirectly, type AgentProcess, type SpawnAgent, type SpawnEnd } from '../../activities/agent/agent-process';
@@ -136,6 +136,29 @@ for (const [how, spawn] of SPAWNS)
       const r = await run(standIn(prompt), { timeoutMs: 10_000 });
       assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
       assert.equal(r.stdout, prompt);
+    });
+
+    it('gives a prompt file as descriptor 3, larger than an argument may be, and leaves nothing of it on disk', async () => {
+      // Over the 128 KiB an argument may hold, with an option's look and shell metacharacters.
+      const prompt = `--yolo $(id) ${'é'.repeat(300_000)}\n`;
+      const script = [
+        "const fs = require('node:fs');",
+        "process.stdout.write(fs.readFileSync('/dev/fd/3', 'utf8'));",
+        "process.stderr.write(fs.readlinkSync('/proc/self/fd/3'));",
+      ].join(' ');
+      const r = await run({
+        file: process.execPath,
+        args: ['-e', script],
+        env: { PATH },
+        stdin: '',
+        promptFile: prompt,
+      });
+      assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 }, r.stderr);
+      assert.equal(r.stdout, prompt);
+      // The file and its directory were removed before the agent started.
+      const path = r.stderr.replace(/ \(deleted\)$/, '');
+      assert.notEqual(path, r.stderr, `the prompt file is still named: ${r.stderr}`);
+      assert.equal(existsSync(dirname(path)), false, `${dirname(path)} is left`);
     });
 
     it('on timeout kills the whole process group, grandchildren included', async () => {
