@@ -57,6 +57,22 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * The spawn failure code of a prompt file that could not be written (its temporary directory is full,
+ * gone or read-only): the machine's failure, not the agent program's, so the attempt is retried.
+ */
+const PROMPT_FILE_FAILED = 'PROMPT_FILE';
+
+function openPromptFile(prompt: string): number {
+  try {
+    return openUnlinkedFile(prompt);
+  } catch (err) {
+    throw Object.assign(new Error(`could not write the prompt file: ${(err as Error).message}`), {
+      code: PROMPT_FILE_FAILED,
+    });
+  }
+}
+
 /** A worker that dies, even by SIGKILL, takes its agents with it. */
 const PDEATHSIG_WRAPPER = parentDeathPrefix('KILL');
 
@@ -92,7 +108,7 @@ function killHolders(sockets: ReadonlySet<string>): void {
 export const spawnDirectly: SpawnAgent = (request, events) => {
   const argv = [...PDEATHSIG_WRAPPER, request.file, ...request.args];
   // The agent's file descriptor 3; the worker's own copy is closed once the agent holds it.
-  const promptFile = request.promptFile === undefined ? [] : [openUnlinkedFile(request.promptFile)];
+  const promptFile = request.promptFile === undefined ? [] : [openPromptFile(request.promptFile)];
   let child: ChildProcess;
   try {
     child = spawn(argv[0] as string, argv.slice(1), {

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { constants } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import {
   signalGroup,
   type AgentProcess,
@@ -82,11 +82,12 @@ export class AgentSpawner {
     // In a session of its own, as the agents it starts are: a terminal's Ctrl-C to the worker's group
     // must not reach it (the worker drains its agents), and agents have no controlling terminal. With an
     // empty environment: each request carries its agent's, and an agent reading its parent's
-    // (`/proc/$PPID/environ`) must not find the worker's secrets there.
+    // (`/proc/$PPID/environ`) must not find the worker's secrets there; only TMPDIR, where it writes
+    // prompt files, as the worker would.
     const child = spawn(this.binary, [String(process.pid)], {
       stdio: ['pipe', 'pipe', 'inherit'],
       detached: true,
-      env: {},
+      env: { TMPDIR: tmpdir() },
     });
     const helper: Helper = { process: child, pending: new Map() };
     let buffered: Buffer = Buffer.alloc(0);
@@ -120,10 +121,15 @@ export class AgentSpawner {
         entry.events.close({ kind: 'spawn_failed', code: 'ESPAWNER', message: `the agent spawner ${reason}` });
         continue;
       }
+      // An agent known to have exited was reaped: its pid, and its group's id, may be another's by now.
+      if (entry.end !== undefined) {
+        entry.events.close(entry.end);
+        continue;
+      }
       signalGroup(pid, 'SIGKILL');
-      if (entry.end === undefined) entry.events.exit();
+      entry.events.exit();
       // A run ends only once its agent has: SIGKILL takes effect when the agent is next scheduled.
-      void untilGone(pid).then(() => entry.events.close(entry.end ?? { kind: 'signalled', signal: 'SIGKILL' }));
+      void untilGone(pid).then(() => entry.events.close({ kind: 'signalled', signal: 'SIGKILL' }));
     }
   }
 }

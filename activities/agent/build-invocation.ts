@@ -35,8 +35,8 @@ const PLACEHOLDER = /\{(prompt|promptFile|model|workdir)\}/g;
  * Where an agent finds its prompt with `prompt: file`: its file descriptor 3, a file the worker wrote
  * and removed from its directory before the agent started (agent-process.ts, infra/spawner). Opening
  * the path opens that file afresh, from its start; only the agent and its children hold it, nothing
- * of it is left on disk once they have exited, whatever becomes of the worker, and the prompt is
- * neither in the process list nor bound by the kernel's limit on an argument (128 KiB).
+ * of it stays on disk once they have exited, whatever becomes of the worker afterwards, and the prompt
+ * is neither in the process list nor bound by the kernel's limit on an argument (128 KiB).
  */
 export const PROMPT_FILE_PATH = '/dev/fd/3';
 

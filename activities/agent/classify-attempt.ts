@@ -94,12 +94,13 @@ export function classifyAttempt(v: VerdictInput): AttemptVerdict {
       // The program cannot run at all, or the worker could not start it this time (out of processes,
       // memory or file descriptors; its spawner helper died): the first moves on, the second retries.
       // Arguments over the kernel's limit (a long prompt passed as one): the prompt does not fit this
-      // agent, as with a context overflow. No retry of it helps; an agent that reads its prompt on stdin can.
+      // agent, as with a context overflow. No retry of it helps; an agent that reads its prompt on stdin or
+      // from a file can.
       if (end.code === 'E2BIG') {
         return verdict(
           FAILURE_CLASSES.contextOverflow,
           null,
-          `${end.message}: the agent's arguments are longer than the system allows; pass a long prompt on stdin`,
+          `${end.message}: the agent's arguments are longer than the system allows; pass a long prompt on stdin or in a prompt file`,
         );
       }
       return PROGRAM_CANNOT_RUN.has(end.code)

@@ -126,7 +126,14 @@ var errnoNames = map[syscall.Errno]string{
 	syscall.EMFILE: "EMFILE", syscall.ENFILE: "ENFILE", syscall.ETXTBSY: "ETXTBSY", syscall.EINVAL: "EINVAL",
 }
 
+// promptFileError is a failure to write a request's prompt file: the machine's (its temporary
+// directory), not the agent program's, which the worker retries.
+type promptFileError struct{ error }
+
 func failure(path string, err error) map[string]string {
+	if errors.As(err, new(promptFileError)) {
+		return map[string]string{"code": "PROMPT_FILE", "message": fmt.Sprintf("could not write the prompt file: %v", err)}
+	}
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
 		return map[string]string{"code": "UNKNOWN", "message": fmt.Sprintf("spawn %s: %v", path, err)}
@@ -326,6 +333,8 @@ func start(r request, out *frames) {
 		var prompt *os.File
 		if prompt, err = unlinkedFile(*r.PromptFile); err == nil {
 			files = append(files, prompt)
+		} else {
+			err = promptFileError{err}
 		}
 	}
 	var proc *os.Process
@@ -386,10 +395,14 @@ func start(r request, out *frames) {
 		if waitExited(proc.Pid) {
 			_ = syscall.Kill(-proc.Pid, syscall.SIGKILL)
 		}
-		state, err := proc.Wait()
+		// A process that left the group with the agent's stdin would otherwise keep the write, and the
+		// prompt's copy, waiting until it exits: closing the socket ends the write.
+		_ = stdinW.Close()
+		// Out of the list before the reap frees the pid: killAll must not signal the group of its next owner.
 		running.Lock()
 		delete(running.pids, proc.Pid)
 		running.Unlock()
+		state, err := proc.Wait()
 		status := map[string]int{"code": -1}
 		if err == nil {
 			if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {

@@ -101,7 +101,7 @@ describe('classifyAttempt order', () => {
     const tooLong = classifyAttempt({ ...base, end: failed('E2BIG') });
     assert.equal(tooLong.failureClass, 'context_overflow');
     assert.match(tooLong.error ?? '', /on stdin/);
-    for (const code of ['EAGAIN', 'EMFILE', 'ENOMEM', 'ESPAWNER', 'UNKNOWN']) {
+    for (const code of ['EAGAIN', 'EMFILE', 'ENOMEM', 'ESPAWNER', 'PROMPT_FILE', 'UNKNOWN']) {
       const v = classifyAttempt({ ...base, end: failed(code) });
       assert.equal(v.failureClass, 'crash', code);
       assert.equal(v.error, `spawn agent ${code}`);

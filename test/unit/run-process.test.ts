@@ -483,6 +483,36 @@ for (const [how, spawn] of SPAWNS)
     });
   });
 
+describe('a prompt file that cannot be written', { timeout: 30_000 }, () => {
+  it("ends the run as spawn_failed PROMPT_FILE, the machine's failure, not a program that cannot run", async () => {
+    const saved = process.env.TMPDIR;
+    process.env.TMPDIR = join(tmpdir(), `absent-${randomUUID()}`);
+    // A helper of its own, started with that TMPDIR as a worker's would be.
+    const own = new AgentSpawner(DEFAULT_SPAWNER_BINARY);
+    try {
+      for (const [how, spawn] of [
+        ['spawned directly', spawnDirectly],
+        ['spawned by atelier-spawner', own.spawn],
+      ] as const) {
+        const r = await runOn(spawn, {
+          file: process.execPath,
+          args: ['-e', ''],
+          env: { PATH },
+          stdin: '',
+          promptFile: 'the prompt',
+        });
+        assert.equal(r.end.kind, 'spawn_failed', how);
+        assert.equal(r.end.kind === 'spawn_failed' ? r.end.code : '', 'PROMPT_FILE', how);
+        assert.match(r.end.kind === 'spawn_failed' ? r.end.message : '', /could not write the prompt file/, how);
+      }
+    } finally {
+      if (saved === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = saved;
+      own.close();
+    }
+  });
+});
+
 describe('spawnDirectly, out of file descriptors', { timeout: 30_000 }, () => {
   it('ends the run as spawn_failed EMFILE, and the worker lives on', async () => {
     // A worker process of its own that has used up its descriptors, then starts an agent as runProcess does.
