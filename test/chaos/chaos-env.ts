@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { temporal as proto } from '@temporalio/proto';
 import { Pool } from 'pg';
 import { ensureDatabase, migrate } from '../../src/db/migrate';
 import { retryTransient } from '../../src/db/transient';
@@ -123,11 +124,84 @@ async function startOnPostgres(pg: PrivatePostgres, slots: number): Promise<Chao
 export const query = <R extends Record<string, unknown>>(env: ChaosEnv, text: string, values?: unknown[]) =>
   retryTransient(() => env.pool.query<R>(text, values), 60_000);
 
-/** How long until /health/ready answers 200 again, with workers polling both task queues. */
-export async function timeToReady(env: ChaosEnv, since: number, timeoutMs = 120_000): Promise<number> {
-  await waitFor('the service to be ready again', () => servingWithWorkers(env.stack.baseUrl), {
-    timeoutMs,
-    intervalMs: 100,
+const serving = (env: ChaosEnv): Promise<boolean> => servingWithWorkers(env.stack.baseUrl).catch(() => false);
+
+/** What /health/ready said from a disruption on, polled every 100 ms. */
+export interface ReadinessWatch {
+  /** Stops polling: when it first was not ready, and when it was next ready after that, from the start. */
+  stop: () => Promise<{ notReadyAfterMs?: number; readyAgainAfterMs?: number }>;
+}
+
+/** Starts watching /health/ready (ready, with workers polling both task queues) now. */
+export function watchReadiness(env: ChaosEnv): ReadinessWatch {
+  const started = Date.now();
+  let notReadyAt: number | undefined;
+  let readyAgainAt: number | undefined;
+  let stopped = false;
+  const polling = (async () => {
+    while (!stopped) {
+      const ready = await serving(env);
+      if (!ready && readyAgainAt === undefined) notReadyAt ??= Date.now();
+      if (ready && notReadyAt !== undefined) readyAgainAt ??= Date.now();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await polling;
+      return {
+        notReadyAfterMs: notReadyAt === undefined ? undefined : notReadyAt - started,
+        readyAgainAfterMs: readyAgainAt === undefined ? undefined : readyAgainAt - started,
+      };
+    },
+  };
+}
+
+const { TaskQueueType } = proto.api.enums.v1;
+
+/** Whether Temporal saw a worker poll `taskQueue` after `since` (a poll begun before does not count). */
+async function polledSince(
+  env: ChaosEnv,
+  taskQueue: string,
+  type: proto.api.enums.v1.TaskQueueType,
+  since: number,
+): Promise<boolean> {
+  const res = await env.temporal.workflowService.describeTaskQueue({
+    namespace: 'default',
+    taskQueue: { name: taskQueue },
+    taskQueueType: type,
   });
+  return (res.pollers ?? []).some((p) => {
+    const at = Number(p.lastAccessTime?.seconds ?? 0) * 1000 + Math.floor((p.lastAccessTime?.nanos ?? 0) / 1e6);
+    return at > since;
+  });
+}
+
+/**
+ * How long from `since` until workers poll again by themselves, as Temporal itself sees them: the
+ * workflow queue only (a killed workflow worker's successor), or both (after Temporal restarted, which
+ * forgets every poller); then until /health/ready reports the service ready with them.
+ */
+export async function timeToReconnect(
+  env: ChaosEnv,
+  since: number,
+  queues: 'workflow' | 'both',
+  timeoutMs = 120_000,
+): Promise<number> {
+  await waitFor(
+    `workers to poll ${queues === 'both' ? 'both task queues' : 'the workflow task queue'} again`,
+    async () => {
+      try {
+        const workflow = await polledSince(env, env.workflowQueue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, since);
+        if (queues === 'workflow') return workflow;
+        return workflow && (await polledSince(env, env.agentQueue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, since));
+      } catch {
+        return false; // Temporal is still starting
+      }
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
+  await waitFor('the service to be ready', () => serving(env), { timeoutMs, intervalMs: 100 });
   return Date.now() - since;
 }

@@ -11,9 +11,13 @@ export interface TaskRequest {
 /**
  * Submits like a careful client: a network error or a 5xx (the API restarting, the database away) is
  * retried with the same idempotency key, so the task exists exactly once however often it is sent.
- * Returns the HTTP status of the answer that was accepted (201 created, 200 already known).
+ * Returns the accepted answer's HTTP status (201 created, 200 already known) and the task's id.
  */
-export async function submitWithRetry(env: ChaosEnv, body: TaskRequest, timeoutMs = 120_000): Promise<number> {
+export async function submitWithRetry(
+  env: ChaosEnv,
+  body: TaskRequest,
+  timeoutMs = 120_000,
+): Promise<{ status: number; id: string }> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -23,7 +27,8 @@ export async function submitWithRetry(env: ChaosEnv, body: TaskRequest, timeoutM
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
-      if (res.status === 201 || res.status === 200) return res.status;
+      if (res.status === 201 || res.status === 200)
+        return { status: res.status, id: ((await res.json()) as { id: string }).id };
       last = `${res.status} ${await res.text()}`;
       if (res.status < 500) throw new Error(`submission refused: ${last}`);
     } catch (err) {

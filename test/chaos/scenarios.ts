@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AGENT_HEARTBEAT_TIMEOUT_SECONDS } from '../../workflows/definitions';
 import { processAlive, waitFor } from '../support/wait-for';
-import { query, timeToReady, type ChaosEnv } from './chaos-env';
+import { query, timeToReconnect, watchReadiness, type ChaosEnv } from './chaos-env';
 import { inParallel, submitWithRetry } from './client';
 import { badRequests } from './corpus';
-import { verifyExactlyOnce, type Verdict } from './verify';
+import { taskRunsInTemporal, verifyExactlyOnce, type Verdict } from './verify';
 
 export interface ScenarioReport {
   name: string;
@@ -23,7 +23,6 @@ export interface Scale {
 }
 
 const label = (name: string): string => `${name}-${randomUUID().slice(0, 8)}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const kill = (pid: number | undefined): void => {
   if (pid === undefined) throw new Error('the service to kill is not running');
   process.kill(pid, 'SIGKILL');
@@ -48,6 +47,7 @@ async function workerOfRunningAttempt(env: ChaosEnv, run: string): Promise<numbe
 /** Kill -9 the agent worker running an agent: the agent dies with it, another worker runs the next attempt. */
 export async function agentWorkerKill(env: ChaosEnv): Promise<ScenarioReport> {
   const run = label('agent-kill');
+  const since = new Date();
   const pidFile = join(tmpdir(), `atelier-chaos-${randomUUID()}`);
   await submitWithRetry(env, {
     prompt: `@pidfile ${pidFile}\n@sleep 3`,
@@ -64,7 +64,7 @@ export async function agentWorkerKill(env: ChaosEnv): Promise<ScenarioReport> {
   process.kill(workerPid, 'SIGKILL');
   await waitFor('the agent to die with its worker', () => !processAlive(agentPid), { timeoutMs: 5000 });
   const agentDeadMs = Date.now() - killedAt;
-  const verdict = await verifyExactlyOnce(env, run, 1, 120_000);
+  const verdict = await verifyExactlyOnce(env, run, 1, 120_000, since);
   const next = await query<{ started_at: Date; worker: string }>(
     env,
     `SELECT a.started_at, a.worker FROM attempts a JOIN tasks t ON t.id = a.task_id
@@ -110,27 +110,49 @@ async function disrupt(env: ChaosEnv, kind: Disruption): Promise<void> {
   }
 }
 
-/** Tasks running while one part of the system dies and comes back: every task ends, once. */
+/** Disruptions that take the service's readiness down: PostgreSQL, Temporal or the API itself away. */
+const TAKES_READINESS_DOWN: readonly Disruption[] = ['temporal-restart', 'api-restart', 'postgres-restart'];
+
+/**
+ * Tasks running while one part of the system dies and comes back: every task ends, once. Workers that
+ * lost their connection (a killed workflow worker's successor, every worker after Temporal restarted)
+ * must poll again by themselves, as Temporal sees them; and /health/ready must report an outage of
+ * what it checks, then the service ready again.
+ */
 export async function disruptionWhileRunning(env: ChaosEnv, kind: Disruption, scale: Scale): Promise<ScenarioReport> {
   const run = label(kind);
+  const since = new Date();
   const n = scale.quick ? 8 : 30;
   const keys = Array.from({ length: n }, (_, i) => `${run}-${i}`);
   const submit = (key: string) =>
     submitWithRetry(env, { prompt: '1', agent: 'sleep', idempotencyKey: key, labels: { run } }).then(() => undefined);
   await inParallel(keys.slice(0, n / 2), 8, submit);
-  await sleep(500);
+  await workerOfRunningAttempt(env, run); // tasks are mid-run when it breaks
+  const readiness = watchReadiness(env);
   const at = Date.now();
   const during = inParallel(keys.slice(n / 2), 4, submit);
   await disrupt(env, kind);
+  const reconnect = kind === 'workflow-worker-kill' ? 'workflow' : kind === 'temporal-restart' ? 'both' : undefined;
+  const pollingAgainMs = reconnect && (await timeToReconnect(env, at, reconnect));
   await during;
-  const readyMs = await timeToReady(env, at);
-  const verdict = await verifyExactlyOnce(env, run, n, 180_000);
+  const verdict = await verifyExactlyOnce(env, run, n, 180_000, since);
+  const { notReadyAfterMs, readyAgainAfterMs } = await readiness.stop();
+  const problems = [...verdict.problems];
+  if (TAKES_READINESS_DOWN.includes(kind)) {
+    if (notReadyAfterMs === undefined) problems.push('/health/ready never reported the outage');
+    else if (readyAgainAfterMs === undefined) problems.push('/health/ready did not report the service ready again');
+  }
   return {
     name: kind,
     description: `${kind.replace(/-/g, ' ')} while ${n} tasks run`,
-    ok: verdict.ok,
-    problems: verdict.problems,
-    measurements: { tasks: n, readyAgainAfterMs: readyMs },
+    ok: problems.length === 0,
+    problems,
+    measurements: {
+      tasks: n,
+      ...(pollingAgainMs !== undefined && { workersPollingAgainAfterMs: pollingAgainMs }),
+      ...(notReadyAfterMs !== undefined && { notReadyAfterMs }),
+      ...(readyAgainAfterMs !== undefined && { readyAgainAfterMs }),
+    },
     verdict,
   };
 }
@@ -141,22 +163,19 @@ export async function disruptionWhileRunning(env: ChaosEnv, kind: Disruption, sc
  */
 export async function bigRun(env: ChaosEnv, scale: Scale): Promise<ScenarioReport> {
   const run = label('big');
+  const since = new Date();
   const n = scale.quick ? 60 : 1000;
   const keys = Array.from({ length: n }, (_, i) => `${run}-${i}`);
-  const resent = keys.filter((_, i) => i % 10 === 0);
-  const statuses: number[] = [];
+  // Each resent key right after its original: both are in flight at once, among the disruptions.
+  const submissions = keys.flatMap((key, i) => (i % 10 === 0 ? [key, key] : [key]));
+  const resent = submissions.length - n;
+  const answers: { key: string; status: number; id: string }[] = [];
   const submit = async (key: string) => {
-    statuses.push(await submitWithRetry(env, { prompt: '0.2', agent: 'sleep', idempotencyKey: key, labels: { run } }));
+    const answer = await submitWithRetry(env, { prompt: '0.2', agent: 'sleep', idempotencyKey: key, labels: { run } });
+    answers.push({ key, ...answer });
   };
   const started = Date.now();
-  const submitting = inParallel([...keys, ...resent], 16, submit);
-  const disruptions: [number, () => Promise<void>][] = [
-    [0.15, async () => kill(env.stack.servicePid('workers/agent-worker'))],
-    [0.3, async () => kill(env.stack.servicePid('workers/workflow-worker'))],
-    [0.45, () => env.restartTemporal(1000)],
-    [0.6, async () => kill(env.stack.servicePid('api/main'))],
-    [0.75, async () => kill(env.stack.servicePid('workers/agent-worker'))],
-  ];
+  const submitting = inParallel(submissions, 16, submit);
   const done = async (): Promise<number> =>
     Number(
       (
@@ -167,11 +186,23 @@ export async function bigRun(env: ChaosEnv, scale: Scale): Promise<ScenarioRepor
         )
       ).rows[0]?.n,
     );
-  for (const [fraction, act] of disruptions) {
-    await waitFor(`${Math.round(fraction * 100)}% of tasks done`, async () => (await done()) >= fraction * n, {
-      timeoutMs: 600_000,
-      intervalMs: 200,
-    });
+  const tasksDone = (fraction: number): [string, () => Promise<boolean>] => [
+    `${Math.round(fraction * 100)}% of tasks done`,
+    async () => (await done()) >= fraction * n,
+  ];
+  // The API is killed while half the submissions are still to come; the rest as the tasks run.
+  const disruptions: [[string, () => Promise<boolean>], () => Promise<void>][] = [
+    [
+      ['half the submissions answered', async () => answers.length >= submissions.length / 2],
+      async () => kill(env.stack.servicePid('api/main')),
+    ],
+    [tasksDone(0.15), async () => kill(env.stack.servicePid('workers/agent-worker'))],
+    [tasksDone(0.3), async () => kill(env.stack.servicePid('workers/workflow-worker'))],
+    [tasksDone(0.45), () => env.restartTemporal(1000)],
+    [tasksDone(0.75), async () => kill(env.stack.servicePid('workers/agent-worker'))],
+  ];
+  for (const [[what, reached], act] of disruptions) {
+    await waitFor(what, reached, { timeoutMs: 600_000, intervalMs: 100 });
     await waitFor(
       'the service to run',
       () =>
@@ -182,21 +213,26 @@ export async function bigRun(env: ChaosEnv, scale: Scale): Promise<ScenarioRepor
     await act();
   }
   await submitting;
-  const verdict = await verifyExactlyOnce(env, run, n, 900_000);
+  const verdict = await verifyExactlyOnce(env, run, n, 900_000, since);
   const problems = [...verdict.problems];
-  const created = statuses.filter((s) => s === 201).length;
-  if (created !== n) problems.push(`${created} submissions answered 201, expected ${n}`);
+  // One task per key, whatever each answer's status (a 201 lost with the API comes back a 200 on retry).
+  const idsByKey = new Map<string, Set<string>>();
+  for (const a of answers) idsByKey.set(a.key, (idsByKey.get(a.key) ?? new Set()).add(a.id));
+  const split = [...idsByKey.values()].filter((ids) => ids.size !== 1).length;
+  const distinct = new Set(answers.map((a) => a.id)).size;
+  if (split > 0) problems.push(`${split} keys answered with more than one task`);
+  if (distinct !== n) problems.push(`${distinct} distinct tasks answered, expected ${n}`);
   if (verdict.byStatus.succeeded !== n) problems.push(`${verdict.byStatus.succeeded ?? 0} of ${n} succeeded`);
   return {
     name: 'big',
-    description: `${n} tasks, ${resent.length} resubmitted with the same key, workers killed 3 times, Temporal and API restarted once`,
+    description: `${n} tasks, ${resent} resubmitted with the same key, workers killed 3 times, Temporal and API restarted once`,
     ok: problems.length === 0,
     problems,
     measurements: {
       tasks: n,
-      submissions: statuses.length,
-      created,
-      replayedAnswers: statuses.filter((s) => s === 200).length,
+      submissions: answers.length,
+      created: answers.filter((a) => a.status === 201).length,
+      replayedAnswers: answers.filter((a) => a.status === 200).length,
       makespanS: Math.round((Date.now() - started) / 100) / 10,
     },
     verdict,
@@ -206,7 +242,18 @@ export async function bigRun(env: ChaosEnv, scale: Scale): Promise<ScenarioRepor
 /** Malformed and hostile requests at volume: only 4xx, nothing started, the service stays healthy. */
 export async function badInputCorpus(env: ChaosEnv, scale: Scale): Promise<ScenarioReport> {
   const requests = badRequests(scale.quick ? 300 : 3000);
-  const count = async () => Number((await query<{ n: string }>(env, 'SELECT count(*) AS n FROM tasks')).rows[0]?.n);
+  const since = new Date();
+  // Everything a request could have started: tasks, plans, and the agents' attempts.
+  const count = async () =>
+    JSON.stringify(
+      (
+        await query(
+          env,
+          `SELECT (SELECT count(*) FROM tasks) AS tasks, (SELECT count(*) FROM plans) AS plans,
+             (SELECT count(*) FROM attempts) AS attempts`,
+        )
+      ).rows[0],
+    );
   const before = await count();
   const answers = new Map<number, number>();
   await inParallel(requests, 16, async (r) => {
@@ -221,11 +268,13 @@ export async function badInputCorpus(env: ChaosEnv, scale: Scale): Promise<Scena
     answers.set(status, (answers.get(status) ?? 0) + 1);
   });
   const after = await count();
+  const started = await taskRunsInTemporal(env, since);
   const ready = (await fetch(`${env.stack.baseUrl}/health/ready`)).status;
   const problems: string[] = [];
   const wrong = [...answers.entries()].filter(([s]) => s < 400 || s >= 500);
   if (wrong.length > 0) problems.push(`answers outside 4xx: ${JSON.stringify(Object.fromEntries(wrong))}`);
-  if (after !== before) problems.push(`${after - before} tasks were created`);
+  if (after !== before) problems.push(`rows were created: ${before} before, ${after} after`);
+  if (started.size > 0) problems.push(`${started.size} task workflows were started in Temporal`);
   if (ready !== 200) problems.push(`/health/ready answered ${ready} afterwards`);
   return {
     name: 'bad-input-corpus',
@@ -239,6 +288,7 @@ export async function badInputCorpus(env: ChaosEnv, scale: Scale): Promise<Scena
 /** Prompts full of shell syntax run as data: the agent echoes them, and no canary file appears. */
 export async function metacharacterCorpus(env: ChaosEnv, scale: Scale): Promise<ScenarioReport> {
   const run = label('metachar');
+  const since = new Date();
   const canaries: string[] = [];
   const prompts = Array.from({ length: scale.quick ? 10 : 40 }, (_, i) => {
     const canary = join(tmpdir(), `atelier-canary-${randomUUID()}`);
@@ -253,7 +303,7 @@ export async function metacharacterCorpus(env: ChaosEnv, scale: Scale): Promise<
       `'; touch ${canary}; '`,
       `"; touch ${canary}; "`,
       `> ${canary}`,
-      `{prompt} {model} $HOME \${PATH} %s %n \\x00 ${canary}`,
+      `{prompt} {model} $HOME \${PATH} %s %n \\x00 <(touch ${canary})`,
     ];
     return tricks[i % tricks.length] as string;
   });
@@ -269,7 +319,7 @@ export async function metacharacterCorpus(env: ChaosEnv, scale: Scale): Promise<
       });
     },
   );
-  const verdict = await verifyExactlyOnce(env, run, prompts.length, 120_000);
+  const verdict = await verifyExactlyOnce(env, run, prompts.length, 120_000, since);
   const outputs = await query<{ prompt: string; output: string | null }>(
     env,
     `SELECT t.prompt, a.output FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.number = t.result_attempt
@@ -281,6 +331,13 @@ export async function metacharacterCorpus(env: ChaosEnv, scale: Scale): Promise<
   if (created.length > 0) problems.push(`${created.length} canary files were created`);
   const altered = outputs.rows.filter((r) => r.output !== (r.prompt.endsWith('\n') ? r.prompt : `${r.prompt}\n`));
   if (altered.length > 0) problems.push(`${altered.length} prompts did not reach the agent verbatim`);
+  // Every prompt must have run and been echoed: a failed or silent task would show nothing above.
+  if (verdict.byStatus.succeeded !== prompts.length) {
+    problems.push(`${verdict.byStatus.succeeded ?? 0} of ${prompts.length} tasks succeeded`);
+  }
+  if (outputs.rows.length !== prompts.length) {
+    problems.push(`${outputs.rows.length} of ${prompts.length} tasks have their agent's output`);
+  }
   return {
     name: 'metacharacter-corpus',
     description: `${prompts.length} prompts of shell syntax through stdin and argv profiles`,
