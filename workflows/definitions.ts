@@ -414,7 +414,10 @@ export interface LockManagerInput {
   waiters?: LockRequest[];
   /** How often holders are checked for having ended without releasing (terminated, timed out). */
   reapIntervalSeconds?: number;
-  /** Carried over `continueAsNew`: releases that came before their requests, by request id (epoch ms). */
+  /**
+   * Carried over `continueAsNew`: releases remembered, by request id (epoch ms); the name is from when
+   * only those that came before their requests were.
+   */
   earlyReleases?: Record<string, number>;
 }
 

@@ -31,11 +31,14 @@ const DEFAULT_REAP_INTERVAL_SECONDS = 30;
 const REAP_SCHEDULE_PATCH = 'lock-manager-reap-schedule';
 const CHANGES_DURING_GRANT_PATCH = 'lock-manager-changes-during-grant';
 const RELEASE_BEFORE_REQUEST_PATCH = 'lock-manager-release-before-request';
+const REMEMBER_RELEASES_PATCH = 'lock-manager-remember-releases';
 /**
- * How long a release that came before its request is remembered. The request comes from an activity
- * that may retry for minutes while Temporal is away; an hour covers it many times over.
+ * How long a release is remembered. The request comes from an activity that may retry for minutes
+ * while Temporal is away (and deliver it again after its release); an hour covers it many times over.
  */
-const EARLY_RELEASE_KEPT_MS = 60 * 60_000;
+const RELEASE_KEPT_MS = 60 * 60_000;
+/** At most this many releases are remembered (the oldest go first), so the table carried over `continueAsNew` stays small. */
+const RELEASES_KEPT = 10_000;
 
 const lockActivities = proxyActivities<LockActivities>({
   startToCloseTimeout: '30 seconds',
@@ -51,7 +54,8 @@ const lockActivities = proxyActivities<LockActivities>({
  * nobody is starved; holding nothing while waiting means no deadlock. Tasks release with
  * `releaseLocks` from a non-cancellable `finally`; holders and waiters whose workflow run ended
  * without releasing (terminated, timed out) are dropped every `reapIntervalSeconds`, however busy the
- * manager is; a request whose release came first (its task was cancelled while sending it) is ignored.
+ * manager is; a request whose release came first (its task was cancelled while sending it), or that
+ * comes again after its release (its sending activity retried), is ignored.
  * Grants go to the
  * requesting run only, never to a later run of the same task. The table survives worker and server
  * restarts as workflow state and moves over `continueAsNew` when the history grows long.
@@ -59,14 +63,18 @@ const lockActivities = proxyActivities<LockActivities>({
 export async function lockManagerWorkflow(input: LockManagerInput): Promise<void> {
   // Asked before any signal is handled: the handlers below depend on it.
   const rememberEarlyReleases = patched(RELEASE_BEFORE_REQUEST_PATCH);
+  // Runs from before remembered only releases that came before their request: a request delivered
+  // again after its release (the sending activity retried, its first answer lost) was granted anew.
+  const rememberEveryRelease = patched(REMEMBER_RELEASES_PATCH);
   const holders: LockRequest[] = [...(input.holders ?? [])];
   const waiters: LockRequest[] = [...(input.waiters ?? [])];
   /**
-   * Releases of requests not (yet) in the table, by request id, with when they came. A task cancelled
-   * while its request is being sent releases at once, and the request may still arrive after that:
-   * it is then ignored, rather than granted to a task that will never release it.
+   * Releases by request id, with when they came: of requests not (yet) in the table, and with
+   * `rememberEveryRelease` of every request. A task cancelled while its request is being sent releases
+   * at once, and the request may still arrive after that, or arrive again (its sending activity
+   * retried): it is then ignored, rather than granted to a task that will never release it.
    */
-  const earlyReleases = new Map<string, number>(Object.entries(input.earlyReleases ?? {}));
+  const releases = new Map<string, number>(Object.entries(input.earlyReleases ?? {}));
   const reapMs = (input.reapIntervalSeconds ?? DEFAULT_REAP_INTERVAL_SECONDS) * 1000;
   let changes = 0;
 
@@ -80,18 +88,27 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
   setHandler(acquireLocksSignal, (request) => {
     // A retried request (the sending activity ran twice) is the same request.
     if (known(request.requestId)) return;
-    if (earlyReleases.has(request.requestId)) {
-      log.info('ignoring a lock request its task released before it came', { requestId: request.requestId });
+    if (releases.has(request.requestId)) {
+      log.info('ignoring a lock request its task has released', { requestId: request.requestId });
       return;
     }
     waiters.push({ ...request, since: Date.now() });
     changes += 1;
   });
   setHandler(releaseLocksSignal, ({ requestId }) => {
-    if (remove(holders, requestId) || remove(waiters, requestId)) changes += 1;
-    else if (rememberEarlyReleases) {
-      for (const [id, at] of earlyReleases) if (at < Date.now() - EARLY_RELEASE_KEPT_MS) earlyReleases.delete(id);
-      earlyReleases.set(requestId, Date.now());
+    const inTable = remove(holders, requestId) || remove(waiters, requestId);
+    if (inTable) changes += 1;
+    if (rememberEveryRelease) {
+      // Kept in the order they came, so the expired ones, and the oldest beyond the limit, come first.
+      releases.delete(requestId);
+      releases.set(requestId, Date.now());
+      for (const [id, at] of releases) {
+        if (at >= Date.now() - RELEASE_KEPT_MS && releases.size <= RELEASES_KEPT) break;
+        releases.delete(id);
+      }
+    } else if (!inTable && rememberEarlyReleases) {
+      for (const [id, at] of releases) if (at < Date.now() - RELEASE_KEPT_MS) releases.delete(id);
+      releases.set(requestId, Date.now());
     }
   });
   setHandler(lockTableQuery, () => ({ repo: input.repo, holders, waiters }));
@@ -150,7 +167,7 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
         ...input,
         holders,
         waiters,
-        ...(earlyReleases.size > 0 && { earlyReleases: Object.fromEntries(earlyReleases) }),
+        ...(releases.size > 0 && { earlyReleases: Object.fromEntries(releases) }),
       });
     }
     const seen = countDuringGrant ? beforeGrant : changes;

@@ -316,6 +316,8 @@ const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'lock-manager-changes-during-grant': lockManager,
   // Patch lock-manager-release-before-request: the same scenario, early releases remembered.
   'lock-manager-release-before-request': lockManager,
+  // Patch lock-manager-remember-releases: the same scenario, every release remembered.
+  'lock-manager-remember-releases': lockManager,
   // A task cancelled while its first lock request is on its way: the release finds no lock manager.
   'locked-task-cancelled-while-requesting': lockedTaskCancelledWhileRequesting,
   // Patch locks-release-starts-manager: the same scenario, the release starting the lock manager.

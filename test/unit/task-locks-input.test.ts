@@ -27,6 +27,18 @@ describe('a task’s locks as its workflow takes them', () => {
     assert.equal(taskLocksAtStart([], join(dir, 'link')), undefined);
   });
 
+  it('refuses a glob the matcher cannot read, naming the glob and the problem', () => {
+    assert.deepEqual(lockProblems(['src/**', '{src/a.ts,lib/b.ts}', 'src/[z-a]'], join(dir, 'repo'), 'tasks.1.locks'), [
+      {
+        field: 'tasks.1.locks',
+        problems: [
+          'lock "{src/a.ts,lib/b.ts}" has a "{" not closed within its path segment',
+          'lock "src/[z-a]" has a range out of order ("z-a")',
+        ],
+      },
+    ]);
+  });
+
   it('refuses a repository whose path would not fit its lock manager’s workflow id, naming the field', () => {
     const long = join(dir, 'x'.repeat(1000));
     const problems = lockProblems(['src/**'], long, 'tasks.0.locks');

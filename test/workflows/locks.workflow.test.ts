@@ -255,6 +255,27 @@ describe('file locks', { timeout: 120_000 }, () => {
     await assertOnlyNextGranted(repo);
   });
 
+  it('ignores a request delivered again after its release (its sending activity retried)', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    const holder = await grantTaker(queues);
+    const request = (id: string) => ({ ...holder, requestId: id, taskId: id, globs: [id] });
+    const manager = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
+      workflowId: workflowIdForLocks(repo),
+      taskQueue: queues.workflowQueue,
+      args: [{ repo, reapIntervalSeconds: 600 }],
+      signal: acquireLocksSignal,
+      signalArgs: [request('again')],
+    });
+    await waitFor('the first request to be granted', async () =>
+      (await table(repo)).holders.some((r) => r.requestId === 'again'),
+    );
+    await manager.signal(releaseLocksSignal, { requestId: 'again' });
+    await manager.signal(acquireLocksSignal, request('again'));
+    await manager.signal(acquireLocksSignal, request('next'));
+    await assertOnlyNextGranted(repo);
+  });
+
   it('remembers the release of a task cancelled while its request would start the lock manager', async () => {
     const held = holdFirstLockRequest();
     const queues = await freshQueues(held.wrap);
