@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { agentTaskWorkflow } from '../../workflows';
-import { workflowIdForLocks, type LockTable } from '../../workflows/definitions';
+import { workflowIdForLocks, type LockRelease, type LockRequest, type LockTable } from '../../workflows/definitions';
 import { acquireLocksSignal, lockTableQuery, releaseLocksSignal } from '../../workflows/lock-manager.workflow';
 import {
   openHarness,
@@ -17,6 +17,11 @@ import { holdFirstLockRequest, type HeldLockRequest } from '../support/held-lock
 import { startAgentTask } from '../support/start-agent-task';
 import { uniqueQueue } from '../support/test-env';
 import { waitFor, within } from '../support/wait-for';
+
+/** The signal that starts a lock manager in the tests that send requests and releases by hand. */
+type FirstSignal =
+  | { signal: typeof acquireLocksSignal; signalArgs: [LockRequest] }
+  | { signal: typeof releaseLocksSignal; signalArgs: [LockRelease] };
 
 interface Queues {
   workflowQueue: string;
@@ -174,6 +179,18 @@ describe('file locks', { timeout: 120_000 }, () => {
   }
 
   /**
+   * Starts `repo`'s lock manager with its first signal, reaping only every ten minutes: no reap can stand
+   * in for what a test looks at.
+   */
+  const startManager = (queues: Queues, repo: string, first: FirstSignal) =>
+    h.client.workflow.signalWithStart('lockManagerWorkflow', {
+      workflowId: workflowIdForLocks(repo),
+      taskQueue: queues.workflowQueue,
+      args: [{ repo, reapIntervalSeconds: 600 }],
+      ...first,
+    });
+
+  /**
    * A workflow run that takes lock grants in tests that send requests by hand: any running workflow
    * does (here another repository's lock manager).
    */
@@ -207,7 +224,6 @@ describe('file locks', { timeout: 120_000 }, () => {
     const queues = await freshQueues();
     const repo = freshRepo();
     const holder = await grantTaker(queues);
-    // A manager that reaps only every ten minutes: no reap can stand in for a missed request.
     const request = (i: number) => ({
       requestId: `r${i}`,
       workflowId: holder.workflowId,
@@ -215,13 +231,7 @@ describe('file locks', { timeout: 120_000 }, () => {
       taskId: `t${i}`,
       globs: [`part-${i}/**`],
     });
-    const manager = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
-      workflowId: workflowIdForLocks(repo),
-      taskQueue: queues.workflowQueue,
-      args: [{ repo, reapIntervalSeconds: 600 }],
-      signal: acquireLocksSignal,
-      signalArgs: [request(0)],
-    });
+    const manager = await startManager(queues, repo, { signal: acquireLocksSignal, signalArgs: [request(0)] });
     // Disjoint requests, four at a time: many arrive while the manager signals the grants of others.
     const more = Array.from({ length: 39 }, (_, i) => i + 1);
     for (let at = 0; at < more.length; at += 4) {
@@ -243,10 +253,7 @@ describe('file locks', { timeout: 120_000 }, () => {
     const repo = freshRepo();
     const holder = await grantTaker(queues);
     const request = (id: string) => ({ ...holder, requestId: id, taskId: id, globs: [id] });
-    const manager = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
-      workflowId: workflowIdForLocks(repo),
-      taskQueue: queues.workflowQueue,
-      args: [{ repo, reapIntervalSeconds: 600 }],
+    const manager = await startManager(queues, repo, {
       signal: releaseLocksSignal,
       signalArgs: [{ requestId: 'late' }],
     });
@@ -260,13 +267,7 @@ describe('file locks', { timeout: 120_000 }, () => {
     const repo = freshRepo();
     const holder = await grantTaker(queues);
     const request = (id: string) => ({ ...holder, requestId: id, taskId: id, globs: [id] });
-    const manager = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
-      workflowId: workflowIdForLocks(repo),
-      taskQueue: queues.workflowQueue,
-      args: [{ repo, reapIntervalSeconds: 600 }],
-      signal: acquireLocksSignal,
-      signalArgs: [request('again')],
-    });
+    const manager = await startManager(queues, repo, { signal: acquireLocksSignal, signalArgs: [request('again')] });
     await waitFor('the first request to be granted', async () =>
       (await table(repo)).holders.some((r) => r.requestId === 'again'),
     );
