@@ -46,7 +46,9 @@ export function createLockActivities(deps: {
     /**
      * Of the given workflow runs, those that no longer run, as `<workflow id>/<run id>`. Asked
      * `DESCRIBE_AT_ONCE` at a time: a long lock table is checked within the activity's time limit, and
-     * the manager, which grants nothing meanwhile, waits for it briefly.
+     * the manager, which grants nothing meanwhile, waits for it briefly. A run Temporal will not describe
+     * now (slow, overloaded, refusing) counts as running, to be looked at again at the next check:
+     * failing the whole check would have the manager retry it, granting nothing, for as long as that lasts.
      */
     async endedWorkflows(args: { runs: { workflowId: string; runId: string }[] }): Promise<string[]> {
       const hasEnded = async ({ workflowId, runId }: { workflowId: string; runId: string }): Promise<boolean> => {
@@ -54,7 +56,15 @@ export function createLockActivities(deps: {
           return (await deps.client.workflow.getHandle(workflowId, runId).describe()).status.name !== 'RUNNING';
         } catch (err) {
           if (err instanceof WorkflowNotFoundError) return true;
-          throw err;
+          Context.current().log.warn(
+            'could not tell whether a lock holder still runs; asking again at the next check',
+            {
+              workflowId,
+              runId,
+              error: (err as Error).message,
+            },
+          );
+          return false;
         }
       };
       const ended: string[] = [];
