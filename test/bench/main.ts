@@ -8,7 +8,7 @@ import { initRepo } from '../support/git';
 import { startStack } from '../support/stack';
 import { startTestServices } from '../support/test-services';
 import { waitFor } from '../support/wait-for';
-import { loadTimings, summarize, type RunMetrics, type TaskTiming } from './measure';
+import { loadTimings, submitToStartMs, summarize, type RunMetrics, type TaskTiming } from './measure';
 import { childProcesses, MachineSampler, UsageSampler } from './process-stats';
 import {
   BenchPool,
@@ -17,7 +17,7 @@ import {
   settledTemporalStoreOperations,
   waitForServiceDisconnect,
 } from './round-trips';
-import { readResults, writeReport, type ScenarioResult } from './report';
+import { readResults, roundCounts, writeReport, type ScenarioResult } from './report';
 import { quick, SCENARIOS, WARMUP_BURST, type Scenario } from './scenarios';
 import { submitAll } from './submit';
 
@@ -50,6 +50,8 @@ async function waitForClosedWorkflows(temporal: Client, workflowQueue: string): 
     { timeoutMs: 60_000, intervalMs: 50 },
   );
 }
+
+const sum = (values: number[]): number => values.reduce((a, b) => a + b, 0);
 
 /** The round whose makespan is the median (the lower of the middle two for an even count). */
 function medianRound(rounds: RunMetrics[]): RunMetrics {
@@ -146,6 +148,7 @@ async function runScenario(
     const ideal = Math.ceil(scenario.tasks / scenario.slots) * scenario.seconds;
     const rounds = scenario.rounds ?? 1;
     const measured: RunMetrics[] = [];
+    const allTimings: TaskTiming[] = [];
     for (let round = 1; round <= rounds; round++) {
       // The round before has written its tasks' ends; its workflows may still be closing.
       await waitForClosedWorkflows(temporal, workflowQueue);
@@ -155,6 +158,7 @@ async function runScenario(
       const timings = await loadTimings(pool, label);
       if (process.env.BENCH_DEBUG) printTimeline(timings);
       measured.push(summarize(timings, scenario.slots));
+      allTimings.push(...timings);
     }
     await waitForClosedWorkflows(temporal, workflowQueue);
     // CPU per round, so scenarios of one round and of several compare.
@@ -170,7 +174,7 @@ async function runScenario(
       { before: postgresBefore, after: postgresAfter, ownQueries: pool.queries - ownQueriesBefore },
       scenario.tasks * rounds,
     );
-    const metrics = medianRound(measured);
+    const metrics = { ...medianRound(measured), latencyMs: submitToStartMs(allTimings) };
     const parallel = scenario.arrival.kind === 'burst' && scenario.seconds > 0;
     return {
       scenario,
@@ -181,6 +185,13 @@ async function runScenario(
         ? (100 * scenario.tasks * scenario.seconds) / (scenario.slots * metrics.makespanS)
         : null,
       ...(rounds > 1 && { roundMakespansS: measured.map((m) => m.makespanS) }),
+      allRounds: {
+        tasks: sum(measured.map((m) => m.tasks)),
+        succeeded: sum(measured.map((m) => m.succeeded)),
+        executions: sum(measured.map((m) => m.executions)),
+        peakConcurrent: Math.max(...measured.map((m) => m.peakConcurrent)),
+      },
+      ...(scenario.arrival.kind === 'halfMax' && { halfMaxRatePerS: halfMaxRate }),
       usage,
       machine,
       roundTrips: trips,
@@ -230,7 +241,7 @@ async function main(): Promise<void> {
       process.stderr.write(
         `bench: ${scenario.name}: makespan ${result.metrics.makespanS.toFixed(2)} s, ` +
           `${result.metrics.throughputPerS.toFixed(1)} tasks/s, p50 ${result.metrics.latencyMs.p50} ms, ` +
-          `executions ${result.metrics.executions}/${result.metrics.tasks}\n`,
+          `executions ${roundCounts(result).executions}/${roundCounts(result).tasks}\n`,
       );
       results.push(result);
     }
@@ -238,6 +249,19 @@ async function main(): Promise<void> {
     await services.stop();
   }
   await writeReport(results, { quick: values.quick ?? false });
+  // Speed is reported, not judged; exactly-once and the slot limit are the service's promises.
+  const broken = results.filter((r) => {
+    const c = roundCounts(r);
+    return c.executions !== c.tasks || c.succeeded !== c.tasks || c.peakConcurrent > r.scenario.slots;
+  });
+  for (const r of broken) {
+    const c = roundCounts(r);
+    process.stderr.write(
+      `bench: ${r.scenario.name}: ${c.succeeded}/${c.tasks} succeeded, ${c.executions} executions, ` +
+        `${c.peakConcurrent} agents at once on ${r.scenario.slots} slots\n`,
+    );
+  }
+  if (broken.length > 0) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {

@@ -71,14 +71,24 @@ export function peakConcurrency(intervals: { startedMs: number; finishedMs: numb
   return peak;
 }
 
-export function summarize(timings: TaskTiming[], slots: number): RunMetrics {
-  const first = Math.min(...timings.map((t) => t.createdMs));
-  const last = Math.max(...timings.map((t) => t.finishedMs ?? Number.NaN).filter((v) => !Number.isNaN(v)));
-  const makespanS = (last - first) / 1000;
+/** Submission to the first agent's start, over these tasks. */
+export function submitToStartMs(timings: TaskTiming[]): RunMetrics['latencyMs'] {
   const latencies = timings
     .map((t) => (t.attempts[0] ? t.attempts[0].startedMs - t.createdMs : Number.NaN))
     .filter((v) => !Number.isNaN(v))
     .sort((a, b) => a - b);
+  return {
+    p50: percentile(latencies, 50),
+    p95: percentile(latencies, 95),
+    p99: percentile(latencies, 99),
+    max: latencies[latencies.length - 1] ?? NaN,
+  };
+}
+
+export function summarize(timings: TaskTiming[], slots: number): RunMetrics {
+  const first = Math.min(...timings.map((t) => t.createdMs));
+  const last = Math.max(...timings.map((t) => t.finishedMs ?? Number.NaN).filter((v) => !Number.isNaN(v)));
+  const makespanS = (last - first) / 1000;
   const attempts = timings.flatMap((t) => t.attempts);
   const sorted = (values: number[]): number[] => values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
   const runs = sorted(attempts.map((a) => (a.finishedMs ?? Number.NaN) - a.startedMs));
@@ -91,12 +101,7 @@ export function summarize(timings: TaskTiming[], slots: number): RunMetrics {
     executions: attempts.length,
     makespanS,
     throughputPerS: timings.length / makespanS,
-    latencyMs: {
-      p50: percentile(latencies, 50),
-      p95: percentile(latencies, 95),
-      p99: percentile(latencies, 99),
-      max: latencies[latencies.length - 1] ?? NaN,
-    },
+    latencyMs: submitToStartMs(timings),
     phasesMs: {
       run: { p50: percentile(runs, 50), max: runs[runs.length - 1] ?? NaN },
       endToDone: { p50: percentile(ends, 50), max: ends[ends.length - 1] ?? NaN },

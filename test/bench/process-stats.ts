@@ -53,6 +53,7 @@ export function childProcesses(pid: number): { pid: number; name: string }[] {
 /** Samples CPU time and resident memory of a fixed set of processes until stopped. */
 export class UsageSampler {
   private readonly start = new Map<number, number>();
+  private readonly lastTicks = new Map<number, number>();
   private readonly peak = new Map<number, number>();
   private readonly timer: NodeJS.Timeout;
 
@@ -64,6 +65,8 @@ export class UsageSampler {
 
   private sample(): void {
     for (const p of this.processes) {
+      const ticks = cpuTicks(p.pid);
+      if (ticks !== undefined) this.lastTicks.set(p.pid, ticks);
       const rss = rssMb(p.pid);
       if (rss !== undefined) this.peak.set(p.pid, Math.max(this.peak.get(p.pid) ?? 0, rss));
     }
@@ -75,7 +78,9 @@ export class UsageSampler {
     return this.processes.map((p) => ({
       name: p.name,
       pid: p.pid,
-      cpuSeconds: ((cpuTicks(p.pid) ?? 0) - (this.start.get(p.pid) ?? 0)) / TICKS_PER_SECOND,
+      // A process that has exited counts up to its last sample.
+      cpuSeconds:
+        ((cpuTicks(p.pid) ?? this.lastTicks.get(p.pid) ?? 0) - (this.start.get(p.pid) ?? 0)) / TICKS_PER_SECOND,
       peakRssMb: Math.round(this.peak.get(p.pid) ?? 0),
     }));
   }
