@@ -88,7 +88,7 @@ const KILL_GRACE_MS = 1_000;
  * Kills the processes holding `sockets`, each with its process group: a daemon's session and group,
  * which it need not lead (one that forked again after setsid), never the worker's own.
  */
-function killHolders(sockets: ReadonlySet<string>): void {
+export function killHolders(sockets: ReadonlySet<string>): void {
   const own = processGroupOf(process.pid);
   for (const pid of socketHolders(sockets)) {
     const group = processGroupOf(pid);

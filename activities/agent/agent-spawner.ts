@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { constants, tmpdir } from 'node:os';
 import {
+  killHolders,
   signalGroup,
   type AgentProcess,
   type AgentProcessEvents,
@@ -9,6 +10,7 @@ import {
   type SpawnEnd,
 } from './agent-process';
 import { processAlive } from '../../src/process/process-alive';
+import { socketOf } from '../../src/process/socket-holders';
 
 /** A frame's header: type (1 byte), request id (4), payload length (4); see infra/spawner/main.go. */
 const HEADER_BYTES = 9;
@@ -21,6 +23,11 @@ for (const [name, number] of Object.entries(constants.signals))
 interface Pending {
   events: AgentProcessEvents;
   pid?: number;
+  /**
+   * The agent's ends of its stdout and stderr, read when it started: a process that left its group (a
+   * daemon) and holds them is killed by the helper, or, should the helper die, by the worker.
+   */
+  outputSockets?: Set<string>;
   /** Signals asked for before the pid was known, sent once it is. */
   queued: NodeJS.Signals[];
   /** How the process ended, once it has. */
@@ -34,7 +41,8 @@ interface Pending {
  * milliseconds of CPU per agent for a worker of 100 MB, and more under load). The helper relays each
  * agent's output; the worker signals agents' process groups itself. The helper dies with the worker and
  * takes the agents with it; if it dies alone, its agents die too and their runs end as killed by
- * SIGKILL, and the next spawn starts a new helper.
+ * SIGKILL, the worker kills what left their groups holding their output, and the next spawn starts a
+ * new helper.
  */
 export class AgentSpawner {
   private helper?: Helper;
@@ -121,6 +129,8 @@ export class AgentSpawner {
         entry.events.close({ kind: 'spawn_failed', code: 'ESPAWNER', message: `the agent spawner ${reason}` });
         continue;
       }
+      // The helper would have killed what left the agent's group holding its output: the worker does.
+      if (entry.outputSockets) killHolders(entry.outputSockets);
       // An agent known to have exited was reaped: its pid, and its group's id, may be another's by now.
       if (entry.end !== undefined) {
         entry.events.close(entry.end);
@@ -158,10 +168,13 @@ function dispatchFrames(buffered: Buffer, pending: Map<number, Pending>): Buffer
 
 function dispatch(kind: string, id: number, payload: Buffer, entry: Pending, pending: Map<number, Pending>): void {
   switch (kind) {
-    case 'P':
-      entry.pid = payload.readUInt32BE(0);
-      for (const signal of entry.queued.splice(0)) signalGroup(entry.pid, signal);
+    case 'P': {
+      const pid = payload.readUInt32BE(0);
+      entry.pid = pid;
+      entry.outputSockets = new Set([1, 2].map((fd) => socketOf(pid, fd)).filter((s) => s !== undefined));
+      for (const signal of entry.queued.splice(0)) signalGroup(pid, signal);
       return;
+    }
     case 'O':
     case 'E':
       entry.events.output(kind === 'O' ? 'stdout' : 'stderr', payload);

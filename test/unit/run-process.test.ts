@@ -571,6 +571,29 @@ describe('AgentSpawner', { timeout: 30_000 }, () => {
     own.close();
   });
 
+  it("kills what left its agents' groups holding their output when the helper dies", async () => {
+    const own = new AgentSpawner(DEFAULT_SPAWNER_BINARY);
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const escapedFile = join(dir, `escaped-${randomUUID()}`);
+    try {
+      const r = await runOn(
+        own.spawn,
+        standIn(`@pidfile ${pidFile}\n@escape-child ${escapedFile}\n@print ready\n@hang`),
+        {
+          onText: (stream, text) => {
+            if (stream === 'stdout' && text.includes('ready')) process.kill(procStat(readPid(pidFile)).ppid, 'SIGKILL');
+          },
+        },
+      );
+      assert.deepEqual(r.end, { kind: 'signalled', signal: 'SIGKILL' });
+      // In a session of its own, it does not die with the agent's group.
+      await waitDead(readPid(escapedFile), "the process that left the agent's session");
+    } finally {
+      if (existsSync(escapedFile)) signalQuietly(readPid(escapedFile));
+      own.close();
+    }
+  });
+
   it('fails a start its helper could not make, as a spawn failure the worker may retry', async () => {
     const lost: string[] = [];
     // A "helper" that exits at once, before it starts anything.
