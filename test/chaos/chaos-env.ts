@@ -160,12 +160,16 @@ export function watchReadiness(env: ChaosEnv): ReadinessWatch {
 
 const { TaskQueueType } = proto.api.enums.v1;
 
-/** Whether Temporal saw a worker poll `taskQueue` after `since` (a poll begun before does not count). */
+/**
+ * Whether Temporal saw a worker poll `taskQueue` after `since` (a poll begun before does not count),
+ * other than the killed process `gonePid`, which may have polled in the moment before its kill.
+ */
 async function polledSince(
   env: ChaosEnv,
   taskQueue: string,
   type: proto.api.enums.v1.TaskQueueType,
   since: number,
+  gonePid: number | undefined,
 ): Promise<boolean> {
   const res = await env.temporal.workflowService.describeTaskQueue({
     namespace: 'default',
@@ -174,28 +178,40 @@ async function polledSince(
   });
   return (res.pollers ?? []).some((p) => {
     const at = Number(p.lastAccessTime?.seconds ?? 0) * 1000 + Math.floor((p.lastAccessTime?.nanos ?? 0) / 1e6);
-    return at > since;
+    // Worker identities read `<name>:<pid>-<random>@<host>` (src/workers/worker-identity.ts).
+    return at > since && !(gonePid !== undefined && p.identity?.includes(`:${gonePid}-`));
   });
 }
 
 /**
  * How long from `since` until workers poll again by themselves, as Temporal itself sees them: the
- * workflow queue only (a killed workflow worker's successor), or both (after Temporal restarted, which
- * forgets every poller); then until /health/ready reports the service ready with them.
+ * workflow queue only, by another process than the killed workflow worker `gonePid`; or both (after
+ * Temporal restarted, which forgets every poller); then until /health/ready reports the service ready
+ * with them.
  */
 export async function timeToReconnect(
   env: ChaosEnv,
   since: number,
-  queues: 'workflow' | 'both',
+  reconnect: { queues: 'workflow'; gonePid: number } | { queues: 'both' },
   timeoutMs = 120_000,
 ): Promise<number> {
+  const { queues } = reconnect;
+  const gonePid = reconnect.queues === 'workflow' ? reconnect.gonePid : undefined;
   await waitFor(
     `workers to poll ${queues === 'both' ? 'both task queues' : 'the workflow task queue'} again`,
     async () => {
       try {
-        const workflow = await polledSince(env, env.workflowQueue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, since);
+        const workflow = await polledSince(
+          env,
+          env.workflowQueue,
+          TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+          since,
+          gonePid,
+        );
         if (queues === 'workflow') return workflow;
-        return workflow && (await polledSince(env, env.agentQueue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, since));
+        return (
+          workflow && (await polledSince(env, env.agentQueue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY, since, undefined))
+        );
       } catch {
         return false; // Temporal is still starting
       }

@@ -129,11 +129,16 @@ export async function disruptionWhileRunning(env: ChaosEnv, kind: Disruption, sc
   await inParallel(keys.slice(0, n / 2), 8, submit);
   await workerOfRunningAttempt(env, run); // tasks are mid-run when it breaks
   const readiness = watchReadiness(env);
+  const workflowWorker = env.stack.servicePid('workers/workflow-worker');
   const at = Date.now();
   const during = inParallel(keys.slice(n / 2), 4, submit);
   await disrupt(env, kind);
-  const reconnect = kind === 'workflow-worker-kill' ? 'workflow' : kind === 'temporal-restart' ? 'both' : undefined;
-  const pollingAgainMs = reconnect && (await timeToReconnect(env, at, reconnect));
+  const pollingAgainMs =
+    kind === 'workflow-worker-kill' && workflowWorker !== undefined
+      ? await timeToReconnect(env, at, { queues: 'workflow', gonePid: workflowWorker })
+      : kind === 'temporal-restart'
+        ? await timeToReconnect(env, at, { queues: 'both' })
+        : undefined;
   await during;
   const verdict = await verifyExactlyOnce(env, run, n, 180_000, since);
   const { notReadyAfterMs, readyAgainAfterMs } = await readiness.stop();
