@@ -10,7 +10,6 @@ import {
   type SpawnEnd,
 } from './agent-process';
 import { processAlive } from '../../src/process/process-alive';
-import { socketOf } from '../../src/process/socket-holders';
 
 /** A frame's header: type (1 byte), request id (4), payload length (4); see infra/spawner/main.go. */
 const HEADER_BYTES = 9;
@@ -24,8 +23,8 @@ interface Pending {
   events: AgentProcessEvents;
   pid?: number;
   /**
-   * The agent's ends of its stdout and stderr, read when it started: a process that left its group (a
-   * daemon) and holds them is killed by the helper, or, should the helper die, by the worker.
+   * The agent's ends of its stdout and stderr, as the helper made them: a process that left its group
+   * (a daemon) and holds them is killed by the helper, or, should the helper die, by the worker.
    */
   outputSockets?: Set<string>;
   /** Signals asked for before the pid was known, sent once it is. */
@@ -68,6 +67,8 @@ export class AgentSpawner {
       dir: request.cwd ?? '',
       stdin: request.stdin ?? null,
       promptFile: request.promptFile ?? null,
+      // Where the worker would write the prompt file: its TMPDIR (the helper has no environment).
+      tmpDir: request.promptFile === undefined ? '' : tmpdir(),
     });
     helper.process.stdin?.write(`${line}\n`);
     return {
@@ -90,12 +91,11 @@ export class AgentSpawner {
     // In a session of its own, as the agents it starts are: a terminal's Ctrl-C to the worker's group
     // must not reach it (the worker drains its agents), and agents have no controlling terminal. With an
     // empty environment: each request carries its agent's, and an agent reading its parent's
-    // (`/proc/$PPID/environ`) must not find the worker's secrets there; only TMPDIR, where it writes
-    // prompt files, as the worker would.
+    // (`/proc/$PPID/environ`) must not find the worker's secrets there.
     const child = spawn(this.binary, [String(process.pid)], {
       stdio: ['pipe', 'pipe', 'inherit'],
       detached: true,
-      env: { TMPDIR: tmpdir() },
+      env: {},
     });
     const helper: Helper = { process: child, pending: new Map() };
     let buffered: Buffer = Buffer.alloc(0);
@@ -122,6 +122,9 @@ export class AgentSpawner {
     if (this.helper === helper) this.helper = undefined;
     if (helper.pending.size === 0) return;
     this.onHelperExit(reason);
+    // The helper would have killed what left its agents' groups holding their output: the worker does,
+    // in one look through the processes.
+    killHolders(new Set([...helper.pending.values()].flatMap((entry) => [...(entry.outputSockets ?? [])])));
     for (const [id, entry] of helper.pending) {
       helper.pending.delete(id);
       const { pid } = entry;
@@ -129,8 +132,6 @@ export class AgentSpawner {
         entry.events.close({ kind: 'spawn_failed', code: 'ESPAWNER', message: `the agent spawner ${reason}` });
         continue;
       }
-      // The helper would have killed what left the agent's group holding its output: the worker does.
-      if (entry.outputSockets) killHolders(entry.outputSockets);
       // An agent known to have exited was reaped: its pid, and its group's id, may be another's by now.
       if (entry.end !== undefined) {
         entry.events.close(entry.end);
@@ -171,7 +172,7 @@ function dispatch(kind: string, id: number, payload: Buffer, entry: Pending, pen
     case 'P': {
       const pid = payload.readUInt32BE(0);
       entry.pid = pid;
-      entry.outputSockets = new Set([1, 2].map((fd) => socketOf(pid, fd)).filter((s) => s !== undefined));
+      entry.outputSockets = new Set(JSON.parse(payload.subarray(4).toString()) as string[]);
       for (const signal of entry.queued.splice(0)) signalGroup(pid, signal);
       return;
     }

@@ -13,7 +13,8 @@
 // Protocol. Standard input: one JSON spawn request per line. Standard output: frames of a 1-byte type,
 // the request's 4-byte id and a 4-byte payload length (big-endian), then the payload:
 //
-//	'P' started     the process's pid, 4 bytes
+//	'P' started     the process's pid, 4 bytes, then JSON ["socket:[…]", …]: its stdout's and stderr's
+//	                sockets, by which the worker finds what holds them should the spawner die
 //	'F' failed      JSON {"code":"ENOENT","message":"…"}: the process could not be started
 //	'O' stdout      a chunk of the process's standard output
 //	'E' stderr      a chunk of its standard error
@@ -58,8 +59,10 @@ type request struct {
 	Dir  string   `json:"dir"`
 	// Written to the process's standard input, which is then closed; unset: closed at once.
 	Stdin *string `json:"stdin"`
-	// Given to the process as its file descriptor 3: a file holding this, read-only and unlinked.
+	// Given to the process as its file descriptor 3: a file holding this, read-only and unlinked,
+	// written in a directory of its own under TmpDir (the worker's TMPDIR; empty: the system's).
 	PromptFile *string `json:"promptFile"`
+	TmpDir     string  `json:"tmpDir"`
 }
 
 // frames writes whole frames to standard output, one write each, from any goroutine.
@@ -182,8 +185,8 @@ func socketPair() (mine, theirs *os.File, err error) {
 // unlinkedFile opens, read-only, a file holding content that no directory names any more: written in
 // a directory only this user may enter, opened, and removed with that directory. Its content lives as
 // long as a descriptor of it is open, and no longer, even if the spawner is killed.
-func unlinkedFile(content string) (*os.File, error) {
-	dir, err := os.MkdirTemp("", "atelier-")
+func unlinkedFile(parent, content string) (*os.File, error) {
+	dir, err := os.MkdirTemp(parent, "atelier-")
 	if err != nil {
 		return nil, err
 	}
@@ -331,7 +334,7 @@ func start(r request, out *frames) {
 	var err error
 	if r.PromptFile != nil {
 		var prompt *os.File
-		if prompt, err = unlinkedFile(*r.PromptFile); err == nil {
+		if prompt, err = unlinkedFile(r.TmpDir, *r.PromptFile); err == nil {
 			files = append(files, prompt)
 		} else {
 			err = promptFileError{err}
@@ -358,9 +361,13 @@ func start(r request, out *frames) {
 	outputs.Lock()
 	outputs.inodes[r.ID] = outputInodes
 	outputs.Unlock()
-	pid := make([]byte, 4)
-	binary.BigEndian.PutUint32(pid, uint32(proc.Pid))
-	out.send('P', r.ID, pid)
+	sockets := make([]string, 0, len(outputInodes))
+	for inode := range outputInodes {
+		sockets = append(sockets, inode)
+	}
+	socketList, _ := json.Marshal(sockets)
+	started := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(socketList)), uint32(proc.Pid))
+	out.send('P', r.ID, append(started, socketList...))
 
 	go func() {
 		// An agent that exits without reading its prompt closes the pipe: that is its business.

@@ -137,7 +137,7 @@ func TestOutputNeverReadToItsEndIsClosedInTheEnd(t *testing.T) {
 // A prompt file holds its content from its start, is read-only, and no directory names it, nor is the
 // directory it was written in left behind.
 func TestUnlinkedFileHoldsItsContentUnderNoName(t *testing.T) {
-	f, err := unlinkedFile("the prompt")
+	f, err := unlinkedFile(t.TempDir(), "the prompt")
 	if err != nil {
 		t.Fatal(err)
 	}
