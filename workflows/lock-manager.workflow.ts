@@ -38,7 +38,7 @@ const REMEMBER_RELEASES_PATCH = 'lock-manager-remember-releases';
  */
 const RELEASE_KEPT_MS = 60 * 60_000;
 /** At most this many releases are remembered (the oldest go first), so the table carried over `continueAsNew` stays small. */
-const RELEASES_KEPT = 10_000;
+const RELEASES_KEPT = 2_000;
 
 const lockActivities = proxyActivities<LockActivities>({
   startToCloseTimeout: '30 seconds',

@@ -1,4 +1,4 @@
-import { Context } from '@temporalio/activity';
+import { Context, log } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { LOCK_SIGNALS, workflowIdForLocks, type LockRelease, type LockRequest } from '../../workflows/definitions';
 
@@ -56,14 +56,11 @@ export function createLockActivities(deps: {
           return (await deps.client.workflow.getHandle(workflowId, runId).describe()).status.name !== 'RUNNING';
         } catch (err) {
           if (err instanceof WorkflowNotFoundError) return true;
-          Context.current().log.warn(
-            'could not tell whether a lock holder still runs; asking again at the next check',
-            {
-              workflowId,
-              runId,
-              error: (err as Error).message,
-            },
-          );
+          log.warn('could not tell whether a lock holder still runs; asking again at the next check', {
+            workflowId,
+            runId,
+            error: (err as Error).message,
+          });
           return false;
         }
       };

@@ -39,6 +39,26 @@ describe('a task’s locks as its workflow takes them', () => {
     ]);
   });
 
+  it('refuses locks of more than 256 path segments in all: the lock manager compares them inside a workflow task', () => {
+    const deep = (i: number) => `${Array(31).fill('d').join('/')}/f${i}`;
+    assert.deepEqual(
+      lockProblems(
+        Array.from({ length: 8 }, (_, i) => deep(i)),
+        join(dir, 'repo'),
+        'locks',
+      ),
+      [],
+    );
+    assert.deepEqual(
+      lockProblems(
+        Array.from({ length: 9 }, (_, i) => deep(i)),
+        join(dir, 'repo'),
+        'locks',
+      ),
+      [{ field: 'locks', problems: ['locks have more than 256 path segments in all'] }],
+    );
+  });
+
   it('refuses a repository whose path would not fit its lock manager’s workflow id, naming the field', () => {
     const long = join(dir, 'x'.repeat(1000));
     const problems = lockProblems(['src/**'], long, 'tasks.0.locks');

@@ -2,7 +2,7 @@ import { realpathSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { AgentProfile } from '../../config/agents-file';
 import { MAX_LOCKED_REPO_BYTES, type TaskLocks } from '../../../workflows/definitions';
-import { lockGlobProblem } from '../../../workflows/lock-globs';
+import { lockGlobProblem, lockSegmentCount, MAX_TASK_LOCK_SEGMENTS } from '../../../workflows/lock-globs';
 import type { FieldProblem } from '../http/validation';
 
 /**
@@ -13,6 +13,9 @@ import type { FieldProblem } from '../http/validation';
 export function lockProblems(locks: string[] | undefined, workdir: string | undefined, field: string): FieldProblem[] {
   if (locks === undefined || locks.length === 0) return [];
   const problems = locks.map(lockGlobProblem).filter((p): p is string => p !== undefined);
+  if (locks.reduce((n, glob) => n + lockSegmentCount(glob), 0) > MAX_TASK_LOCK_SEGMENTS) {
+    problems.push(`locks have more than ${MAX_TASK_LOCK_SEGMENTS} path segments in all`);
+  }
   if (workdir === undefined) problems.push('locks need a repo (or a workdir): they are relative to the repository');
   else if (Buffer.byteLength(lockedRepo(workdir)) > MAX_LOCKED_REPO_BYTES) {
     problems.push(
