@@ -126,33 +126,38 @@ export const query = <R extends Record<string, unknown>>(env: ChaosEnv, text: st
 
 const serving = (env: ChaosEnv): Promise<boolean> => servingWithWorkers(env.stack.baseUrl).catch(() => false);
 
-/** What /health/ready said from a disruption on, polled every 100 ms. */
+/** What /health/ready said from a disruption on, asked every 100 ms. */
 export interface ReadinessWatch {
-  /** Stops polling: when it first was not ready, and when it was next ready after that, from the start. */
+  /**
+   * Stops asking: when the first question answered "not ready" was asked, and when the first one
+   * answered "ready" after it was, from the start.
+   */
   stop: () => Promise<{ notReadyAfterMs?: number; readyAgainAfterMs?: number }>;
 }
 
-/** Starts watching /health/ready (ready, with workers polling both task queues) now. */
+/**
+ * Starts watching /health/ready (ready, with workers polling both task queues) now. A question is sent
+ * every 100 ms whether the one before has been answered or not (an answer may wait for the API's
+ * own check deadline, longer than a short outage), each timed when it was sent.
+ */
 export function watchReadiness(env: ChaosEnv): ReadinessWatch {
   const started = Date.now();
-  let notReadyAt: number | undefined;
-  let readyAgainAt: number | undefined;
-  let stopped = false;
-  const polling = (async () => {
-    while (!stopped) {
-      const ready = await serving(env);
-      if (!ready && readyAgainAt === undefined) notReadyAt ??= Date.now();
-      if (ready && notReadyAt !== undefined) readyAgainAt ??= Date.now();
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  })();
+  const answers: Promise<{ sentAt: number; ready: boolean }>[] = [];
+  const ask = (): void => {
+    const sentAt = Date.now();
+    answers.push(serving(env).then((ready) => ({ sentAt, ready })));
+  };
+  ask();
+  const timer = setInterval(ask, 100);
   return {
     stop: async () => {
-      stopped = true;
-      await polling;
+      clearInterval(timer);
+      const all = (await Promise.all(answers)).sort((a, b) => a.sentAt - b.sentAt);
+      const notReady = all.find((a) => !a.ready);
+      const readyAgain = notReady && all.find((a) => a.ready && a.sentAt > notReady.sentAt);
       return {
-        notReadyAfterMs: notReadyAt === undefined ? undefined : notReadyAt - started,
-        readyAgainAfterMs: readyAgainAt === undefined ? undefined : readyAgainAt - started,
+        notReadyAfterMs: notReady && notReady.sentAt - started,
+        readyAgainAfterMs: readyAgain && readyAgain.sentAt - started,
       };
     },
   };
@@ -186,8 +191,8 @@ async function polledSince(
 /**
  * How long from `since` until workers poll again by themselves, as Temporal itself sees them: the
  * workflow queue only, by another process than the killed workflow worker `gonePid`; or both (after
- * Temporal restarted, which forgets every poller); then until /health/ready reports the service ready
- * with them.
+ * Temporal restarted, which forgets every poller). Returns once /health/ready also reports the service
+ * ready with them.
  */
 export async function timeToReconnect(
   env: ChaosEnv,
@@ -218,6 +223,7 @@ export async function timeToReconnect(
     },
     { timeoutMs, intervalMs: 100 },
   );
+  const pollingAgainMs = Date.now() - since;
   await waitFor('the service to be ready', () => serving(env), { timeoutMs, intervalMs: 100 });
-  return Date.now() - since;
+  return pollingAgainMs;
 }

@@ -20,13 +20,18 @@ const TEMPORAL_STATUS: Record<string, string> = {
 };
 
 /**
- * The runs of task workflows Temporal started on the environment's workflow queue since `since`, by
- * workflow id: every one, whether or not PostgreSQL knows its task.
+ * The runs of workflows of these types (task workflows by default) Temporal started on the
+ * environment's workflow queue since `since`, by workflow id: every one, whether or not PostgreSQL
+ * knows its task.
  */
-export async function taskRunsInTemporal(env: ChaosEnv, since: Date): Promise<Map<string, string[]>> {
+export async function runsInTemporal(
+  env: ChaosEnv,
+  since: Date,
+  types: string[] = ['agentTaskWorkflow'],
+): Promise<Map<string, string[]>> {
   const runs = new Map<string, string[]>();
   const query =
-    `TaskQueue = '${env.workflowQueue}' AND WorkflowType = 'agentTaskWorkflow'` +
+    `TaskQueue = '${env.workflowQueue}' AND WorkflowType IN (${types.map((t) => `'${t}'`).join(', ')})` +
     ` AND StartTime >= '${since.toISOString()}'`;
   for await (const wf of env.temporal.workflow.list({ query })) {
     runs.set(wf.workflowId, [...(runs.get(wf.workflowId) ?? []), wf.status.name]);
@@ -77,7 +82,7 @@ export async function verifyExactlyOnce(
   await waitFor(
     'Temporal visibility to list every workflow as closed',
     async () => {
-      runs = await taskRunsInTemporal(env, since);
+      runs = await runsInTemporal(env, since);
       return [...ids].every((id) => runs.get(id)?.every((s) => s !== 'RUNNING'));
     },
     { timeoutMs: 60_000, intervalMs: 500 },
