@@ -129,8 +129,9 @@ const serving = (env: ChaosEnv): Promise<boolean> => servingWithWorkers(env.stac
 /** What /health/ready said from a disruption on, asked every 100 ms. */
 export interface ReadinessWatch {
   /**
-   * Stops asking: when the first question answered "not ready" was asked, and when the first one
-   * answered "ready" after it was, from the start.
+   * Stops asking: when the first question answered "not ready" was asked (the outage had begun by
+   * then), and when the first question asked after it came back "ready" (the service was ready by
+   * then), from the start.
    */
   stop: () => Promise<{ notReadyAfterMs?: number; readyAgainAfterMs?: number }>;
 }
@@ -138,14 +139,14 @@ export interface ReadinessWatch {
 /**
  * Starts watching /health/ready (ready, with workers polling both task queues) now. A question is sent
  * every 100 ms whether the one before has been answered or not (an answer may wait for the API's
- * own check deadline, longer than a short outage), each timed when it was sent.
+ * own check deadline, longer than a short outage), each timed when it was sent and when answered.
  */
 export function watchReadiness(env: ChaosEnv): ReadinessWatch {
   const started = Date.now();
-  const answers: Promise<{ sentAt: number; ready: boolean }>[] = [];
+  const answers: Promise<{ sentAt: number; answeredAt: number; ready: boolean }>[] = [];
   const ask = (): void => {
     const sentAt = Date.now();
-    answers.push(serving(env).then((ready) => ({ sentAt, ready })));
+    answers.push(serving(env).then((ready) => ({ sentAt, answeredAt: Date.now(), ready })));
   };
   ask();
   const timer = setInterval(ask, 100);
@@ -154,10 +155,11 @@ export function watchReadiness(env: ChaosEnv): ReadinessWatch {
       clearInterval(timer);
       const all = (await Promise.all(answers)).sort((a, b) => a.sentAt - b.sentAt);
       const notReady = all.find((a) => !a.ready);
-      const readyAgain = notReady && all.find((a) => a.ready && a.sentAt > notReady.sentAt);
+      const readyAgain =
+        notReady && Math.min(...all.filter((a) => a.ready && a.sentAt > notReady.sentAt).map((a) => a.answeredAt));
       return {
         notReadyAfterMs: notReady && notReady.sentAt - started,
-        readyAgainAfterMs: readyAgain && readyAgain.sentAt - started,
+        readyAgainAfterMs: readyAgain === undefined || readyAgain === Infinity ? undefined : readyAgain - started,
       };
     },
   };
