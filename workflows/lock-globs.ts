@@ -14,7 +14,7 @@ const WILDCARD = /[*?[{]/;
  * grows with the product of their segment counts: at these limits, two tasks compare in about 10 ms at
  * worst on this project's 2-core benchmark machine.
  */
-export const MAX_LOCK_SEGMENTS = 32;
+const MAX_LOCK_SEGMENTS = 32;
 export const MAX_TASK_LOCK_SEGMENTS = 256;
 
 /** The path segments of a lock glob, as MAX_LOCK_SEGMENTS and MAX_TASK_LOCK_SEGMENTS count them. */

@@ -38,7 +38,7 @@ const PLACEHOLDER = /\{(prompt|promptFile|model|workdir)\}/g;
  * of it stays on disk once they have exited, whatever becomes of the worker afterwards, and the prompt
  * is neither in the process list nor bound by the kernel's limit on an argument (128 KiB).
  */
-export const PROMPT_FILE_PATH = '/dev/fd/3';
+const PROMPT_FILE_PATH = '/dev/fd/3';
 
 /**
  * Variables that describe the machine, not credentials. Their values (paths, the user's name, the

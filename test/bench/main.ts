@@ -17,7 +17,7 @@ import {
   settledTemporalStoreOperations,
   waitForServiceDisconnect,
 } from './round-trips';
-import { readResults, roundCounts, writeReport, type ScenarioResult } from './report';
+import { readResults, writeReport, type ScenarioResult } from './report';
 import { quick, SCENARIOS, WARMUP_BURST, type Scenario } from './scenarios';
 import { submitAll } from './submit';
 
@@ -241,7 +241,7 @@ async function main(): Promise<void> {
       process.stderr.write(
         `bench: ${scenario.name}: makespan ${result.metrics.makespanS.toFixed(2)} s, ` +
           `${result.metrics.throughputPerS.toFixed(1)} tasks/s, p50 ${result.metrics.latencyMs.p50} ms, ` +
-          `executions ${roundCounts(result).executions}/${roundCounts(result).tasks}\n`,
+          `executions ${result.allRounds.executions}/${result.allRounds.tasks}\n`,
       );
       results.push(result);
     }
@@ -251,11 +251,11 @@ async function main(): Promise<void> {
   await writeReport(results, { quick: values.quick ?? false });
   // Speed is reported, not judged; exactly-once and the slot limit are the service's promises.
   const broken = results.filter((r) => {
-    const c = roundCounts(r);
+    const c = r.allRounds;
     return c.executions !== c.tasks || c.succeeded !== c.tasks || c.peakConcurrent > r.scenario.slots;
   });
   for (const r of broken) {
-    const c = roundCounts(r);
+    const c = r.allRounds;
     process.stderr.write(
       `bench: ${r.scenario.name}: ${c.succeeded}/${c.tasks} succeeded, ${c.executions} executions, ` +
         `${c.peakConcurrent} agents at once on ${r.scenario.slots} slots\n`,

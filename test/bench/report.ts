@@ -28,7 +28,7 @@ export interface ScenarioResult {
    */
   roundMakespansS?: number[];
   /** Every round's tasks together: how many, succeeded, agent runs, and the most agents at once in any round. */
-  allRounds?: RoundCounts;
+  allRounds: RoundCounts;
   /** The steady arrival rate `latency-half-max` ran at: half the no-op throughput measured before it. */
   halfMaxRatePerS?: number;
   usage: ProcessUsage[];
@@ -39,15 +39,12 @@ export interface ScenarioResult {
   ranAt: string;
 }
 
-export interface RoundCounts {
+interface RoundCounts {
   tasks: number;
   succeeded: number;
   executions: number;
   peakConcurrent: number;
 }
-
-/** Every round's counts, or the one round's for results from before they were kept. */
-export const roundCounts = (r: ScenarioResult): RoundCounts => r.allRounds ?? r.metrics;
 
 interface Results {
   environment: Record<string, unknown>;
@@ -119,7 +116,7 @@ function markdown(results: Results): string {
     const m = r.metrics;
     const seed = r.scenario.seed;
     const cpu = r.usage.map((u) => `${u.name} ${fmt(u.cpuSeconds)} s / ${u.peakRssMb} MB`).join('; ');
-    const counts = roundCounts(r);
+    const counts = r.allRounds;
     return [
       r.halfMaxRatePerS === undefined ? r.scenario.name : `${r.scenario.name} (${fmt(r.halfMaxRatePerS)}/s)`,
       `${counts.succeeded}/${counts.tasks}`,
@@ -554,7 +551,7 @@ function targets(results: Results): string {
   const seed10 = find('seed-10x0.5s-5slots');
   const noop = find('noop-1000');
   const steady = find('latency-1-per-s');
-  const exact = results.scenarios.every((r) => roundCounts(r).executions === roundCounts(r).tasks);
+  const exact = results.scenarios.every((r) => r.allRounds.executions === r.allRounds.tasks);
   const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'not run' : ok ? 'met' : 'not met');
   return [
     `| efficiency ≥ 95% in every parallel scenario of the issue (the seeds' and 200 × 10 s) | lowest ${fmt(worst?.efficiencyPct)}% (${worst?.scenario.name ?? '–'}): ${verdict(worst && (worst.efficiencyPct ?? 0) >= 95)} |`,

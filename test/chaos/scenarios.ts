@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AGENT_HEARTBEAT_TIMEOUT_SECONDS } from '../../workflows/definitions';
+import { AGENT_HEARTBEAT_TIMEOUT_SECONDS, workflowIdForTask } from '../../workflows/definitions';
 import { processAlive, waitFor } from '../support/wait-for';
 import { query, timeToReconnect, watchReadiness, type ChaosEnv } from './chaos-env';
 import { inParallel, submitWithRetry } from './client';
@@ -277,7 +277,9 @@ export async function badInputCorpus(env: ChaosEnv, scale: Scale): Promise<Scena
   // the listing has caught up with what started before it (the dev server's one history shard queues
   // its visibility records in the order they are made).
   const run = label('bad-input-marker');
-  const marker = `task-${(await submitWithRetry(env, { prompt: '0', agent: 'sleep', idempotencyKey: run, labels: { run } })).id}`;
+  const marker = workflowIdForTask(
+    (await submitWithRetry(env, { prompt: '0', agent: 'sleep', idempotencyKey: run, labels: { run } })).id,
+  );
   const runs = await waitFor('Temporal to list the marker task', async () => {
     const listed = await runsInTemporal(env, since, ['agentTaskWorkflow', 'planWorkflow']);
     return listed.has(marker) && listed;
