@@ -27,8 +27,6 @@ interface Pending {
    * (a daemon) and holds them is killed by the helper, or, should the helper die, by the worker.
    */
   outputSockets?: Set<string>;
-  /** Signals asked for before the pid was known, sent once it is. */
-  queued: NodeJS.Signals[];
   /** How the process ended, once it has. */
   end?: SpawnEnd;
 }
@@ -38,7 +36,8 @@ interface Pending {
  * as its child: it starts each agent with clone(CLONE_VM|CLONE_VFORK), which copies nothing of the
  * worker and does not block its event loop, where Node's child_process forks the whole worker (several
  * milliseconds of CPU per agent for a worker of 100 MB, and more under load). The helper relays each
- * agent's output; the worker signals agents' process groups itself. The helper dies with the worker and
+ * agent's output, and signals agents' process groups for the worker: only while it has not reaped an
+ * agent, so no signal meant for one reaches a process that took its pid since. The helper dies with the worker and
  * takes the agents with it; if it dies alone, its agents die too and their runs end as killed by
  * SIGKILL, the worker kills what left their groups holding their output, and the next spawn starts a
  * new helper.
@@ -55,7 +54,7 @@ export class AgentSpawner {
   readonly spawn: SpawnAgent = (request, events) => {
     const helper = (this.helper ??= this.startHelper());
     const id = this.nextId++;
-    const entry: Pending = { events, queued: [] };
+    const entry: Pending = { events };
     helper.pending.set(id, entry);
     // While it has runs, the helper keeps the worker's event loop alive (a run may have no timer of its own).
     (helper.process.stdout as Socket | null)?.ref();
@@ -75,8 +74,8 @@ export class AgentSpawner {
       killGroup: (signal) => {
         // Once the agent has exited, the helper has killed what it left in its group.
         if (!helper.pending.has(id) || entry.end !== undefined) return;
-        if (entry.pid === undefined) entry.queued.push(signal);
-        else signalGroup(entry.pid, signal);
+        // Served after the spawn request: the helper signals the agent it started, if it still runs.
+        helper.process.stdin?.write(`${JSON.stringify({ id, signal: constants.signals[signal] })}\n`);
       },
     } satisfies AgentProcess;
   };
@@ -170,10 +169,8 @@ function dispatchFrames(buffered: Buffer, pending: Map<number, Pending>): Buffer
 function dispatch(kind: string, id: number, payload: Buffer, entry: Pending, pending: Map<number, Pending>): void {
   switch (kind) {
     case 'P': {
-      const pid = payload.readUInt32BE(0);
-      entry.pid = pid;
+      entry.pid = payload.readUInt32BE(0);
       entry.outputSockets = new Set(JSON.parse(payload.subarray(4).toString()) as string[]);
-      for (const signal of entry.queued.splice(0)) signalGroup(pid, signal);
       return;
     }
     case 'O':

@@ -10,7 +10,8 @@
 // request's prompt file is the agent's file descriptor 3 (/dev/fd/3), as the worker's own way of
 // spawning gives it.
 //
-// Protocol. Standard input: one JSON spawn request per line. Standard output: frames of a 1-byte type,
+// Protocol. Standard input: one JSON request per line: a spawn request, or {"id":…,"signal":15} to
+// signal the process group of the agent that request started. Standard output: frames of a 1-byte type,
 // the request's 4-byte id and a 4-byte payload length (big-endian), then the payload:
 //
 //	'P' started     the process's pid, 4 bytes, then JSON ["socket:[…]", …]: its stdout's and stderr's
@@ -21,9 +22,12 @@
 //	'X' exited      JSON {"code":0} or {"signal":9}: the process exited; the rest of its group is killed
 //	'C' closed      the process exited and both of its output pipes are closed: nothing follows
 //
-// Signals are the worker's business: it signals an agent's process group (its pid) itself, but for one.
-// When an agent exits, the spawner SIGKILLs what it left in its group before reaping it: the agent's
-// pid, which is the group's id, cannot pass to another process before then. Each agent leads a session
+// Signals go through the spawner, which sends them to an agent's process group (its pid) only while it
+// has not reaped the agent: the agent's pid, which is the group's id, cannot pass to another process
+// before then, so no signal meant for an agent reaches another (the worker, signalling the group
+// itself, could not know whether the agent had been reaped). When an agent exits, the spawner SIGKILLs
+// what it left in its group before reaping it. Signal requests are served in order with the spawn
+// requests, so one that follows its spawn finds the agent started. Each agent leads a session
 // and process group of its own, as Node's detached children do. A process that left the agent's group
 // (a daemon, in a session of its own) and still holds its output 2 s after the agent exited is killed,
 // so the run ends and nothing of it lives on.
@@ -63,6 +67,8 @@ type request struct {
 	// written in a directory of its own under TmpDir (the worker's TMPDIR; empty: the system's).
 	PromptFile *string `json:"promptFile"`
 	TmpDir     string  `json:"tmpDir"`
+	// Set: not a spawn, but this signal for the process group of the agent request ID started.
+	Signal syscall.Signal `json:"signal"`
 }
 
 // frames writes whole frames to standard output, one write each, from any goroutine.
@@ -91,11 +97,24 @@ func (f *frames) sendJSON(kind byte, id uint32, v any) {
 	f.send(kind, id, payload)
 }
 
-// running maps each live agent's pid to its request id, so a closing spawner can kill their groups.
+// running maps each request id to the pid of its agent until the agent is reaped, so that signals
+// reach the agent's group only while its id is the agent's, and a closing spawner can kill the groups.
 var running = struct {
 	sync.Mutex
-	pids map[int]uint32
-}{pids: map[int]uint32{}}
+	pids map[uint32]int
+}{pids: map[uint32]int{}}
+
+// signalAgent sends sig to the process group of request id's agent, unless the agent is not running
+// (reaped, never started, or unknown); it answers whether it sent it.
+func signalAgent(id uint32, sig syscall.Signal) bool {
+	running.Lock()
+	defer running.Unlock()
+	pid, ok := running.pids[id]
+	if ok {
+		_ = syscall.Kill(-pid, sig)
+	}
+	return ok
+}
 
 // outputs maps each agent's request id to its output sockets until they are read to their end, so a
 // closing spawner can also kill the processes that left the agents' groups and hold them (daemons).
@@ -106,7 +125,7 @@ var outputs = struct {
 
 func killAll() {
 	running.Lock()
-	for pid := range running.pids {
+	for _, pid := range running.pids {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 	}
 	running.Unlock()
@@ -356,7 +375,7 @@ func start(r request, out *frames) {
 		return
 	}
 	running.Lock()
-	running.pids[proc.Pid] = r.ID
+	running.pids[r.ID] = proc.Pid
 	running.Unlock()
 	outputs.Lock()
 	outputs.inodes[r.ID] = outputInodes
@@ -405,9 +424,10 @@ func start(r request, out *frames) {
 		// A process that left the group with the agent's stdin would otherwise keep the write, and the
 		// prompt's copy, waiting until it exits: closing the socket ends the write.
 		_ = stdinW.Close()
-		// Out of the list before the reap frees the pid: killAll must not signal the group of its next owner.
+		// Out of the list before the reap frees the pid: neither a signal request nor killAll may reach the
+		// group of its next owner.
 		running.Lock()
-		delete(running.pids, proc.Pid)
+		delete(running.pids, r.ID)
 		running.Unlock()
 		state, err := proc.Wait()
 		status := map[string]int{"code": -1}
@@ -463,7 +483,11 @@ func main() {
 	go func() {
 		runtime.LockOSThread()
 		for r := range requests {
-			start(r, out)
+			if r.Signal != 0 {
+				signalAgent(r.ID, r.Signal)
+			} else {
+				start(r, out)
+			}
 		}
 	}()
 	in := bufio.NewReaderSize(os.Stdin, 256*1024)

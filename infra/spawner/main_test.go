@@ -161,3 +161,67 @@ func TestUnlinkedFileHoldsItsContentUnderNoName(t *testing.T) {
 		t.Fatal("the file is writable")
 	}
 }
+
+// lockedBuffer collects the frames a test's requests write.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// frameKinds are the kinds of the whole frames written so far, and the payload of the last 'X'.
+func (b *lockedBuffer) frameKinds() (kinds string, exit string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	data := b.buf.Bytes()
+	for len(data) >= 9 {
+		length := int(data[5])<<24 | int(data[6])<<16 | int(data[7])<<8 | int(data[8])
+		if len(data) < 9+length {
+			break
+		}
+		kinds += string(data[0])
+		if data[0] == 'X' {
+			exit = string(data[9 : 9+length])
+		}
+		data = data[9+length:]
+	}
+	return kinds, exit
+}
+
+// A signal request reaches a running agent's process group; once the spawner has reaped the agent (its
+// pid, the group's id, may be another process's by then) one is not sent.
+func TestSignalsReachOnlyAnAgentNotYetReaped(t *testing.T) {
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep program")
+	}
+	buf := &lockedBuffer{}
+	const id = 7001
+	start(request{ID: id, Path: sleep, Args: []string{"60"}}, &frames{out: buf})
+	if !signalAgent(id, syscall.SIGTERM) {
+		t.Fatal("the running agent was not signalled")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	kinds, exit := buf.frameKinds()
+	for !strings.HasSuffix(kinds, "C") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent's run did not close: frames %q", kinds)
+		}
+		time.Sleep(10 * time.Millisecond)
+		kinds, exit = buf.frameKinds()
+	}
+	if exit != `{"signal":15}` {
+		t.Fatalf("the agent ended with %s, not by the signal", exit)
+	}
+	if signalAgent(id, syscall.SIGTERM) {
+		t.Fatal("a signal was sent for an agent already reaped")
+	}
+	if signalAgent(id+1, syscall.SIGTERM) {
+		t.Fatal("a signal was sent for a request that started nothing")
+	}
+}
