@@ -98,6 +98,8 @@ interface Ended {
   resetAt?: Date | null;
   /** The worker's slot went to the next agent when this one exited (`agentExited`). */
   slotHandedOn?: boolean;
+  /** The lease renewal under way, if one is: the release waits for it, lest it take the slot again after. */
+  renewing?: Promise<void>;
 }
 
 /**
@@ -200,6 +202,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
   /** Frees the attempt's cluster-wide slot and wakes the next task waiting for one, heartbeating meanwhile. */
   function wrapUp(input: RunAgentInput, gate: AgentGateConfig, key: AttemptKey, ended: Ended): Promise<void> {
     return heartbeating({ finishing: true }, async () => {
+      await ended.renewing;
       // Frees the slot, and tells the breaker; a throw before the verdict counts as a crash.
       await deps.admission
         .release(input.agent, key, ended.verdict?.failureClass ?? FAILURE_CLASSES.crash, gate, ended.resetAt)
@@ -268,13 +271,26 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     let renewedAt = started;
     const heartbeat = setInterval(() => {
       ctx.heartbeat({ elapsedMs: Date.now() - started, outputBytes, lastLine });
-      if (input.gated && Date.now() - renewedAt >= renewLeaseMs) {
+      if (input.gated && Date.now() - renewedAt >= renewLeaseMs && ended.renewing === undefined) {
         renewedAt = Date.now();
-        deps.admission
-          .renew(key)
+        ended.renewing = deps.admission
+          .renew(input.agent, key, deps.workerIdentity)
+          .then((live) => {
+            if (!live)
+              log.warn(
+                "the agent slot's lease had lapsed: it is held again, and the agent's limits may be exceeded until a run ends",
+                {
+                  taskId: input.taskId,
+                  agent: input.agent,
+                },
+              );
+          })
           .catch((err: Error) =>
             log.warn('could not renew the agent slot', { taskId: input.taskId, error: err.message }),
-          );
+          )
+          .finally(() => {
+            ended.renewing = undefined;
+          });
       }
     }, heartbeatIntervalMs);
     const record = (stream: 'stdout' | 'stderr', text: string): void => {

@@ -20,6 +20,9 @@ export interface BreakerConfig {
   cooldownSeconds: number;
 }
 
+/** An agent's reset time further away than this is not believed (no provider's window is that long): the cooldown stands. */
+export const LONGEST_RESET_MS = 31 * 24 * 3600_000;
+
 export const DEFAULT_BREAKER: BreakerConfig = { failureThreshold: 5, windowSeconds: 60, cooldownSeconds: 60 };
 
 export const closedBreaker = (): BreakerState => ({
@@ -73,7 +76,8 @@ export const withProbe = (b: BreakerState, key: string): BreakerState => ({ ...b
  * The breaker after an attempt ended with `failureClass`. A success closes it. A breaker-class failure
  * (rate_limited, overloaded, auth) counts in the window and opens it at the threshold, or reopens a
  * half-open breaker at once; it stays open for the cooldown, or until the agent's own reset time if
- * that is later. Other outcomes say nothing about the provider; a probe that ends so frees the probe.
+ * that is later (and within LONGEST_RESET_MS: a reset years away, a misread unit, would shut the agent out).
+ * The window is fixed: it starts at its first failure and ends `windowSeconds` later. Other outcomes say nothing about the provider; a probe that ends so frees the probe.
  */
 export function afterOutcome(
   b: BreakerState,
@@ -88,7 +92,8 @@ export function afterOutcome(
     return b.probe === key ? { ...b, probe: null } : b;
   }
   const cooldownEnd = new Date(now.getTime() + config.cooldownSeconds * 1000);
-  const until = resetAt && resetAt > cooldownEnd ? resetAt : cooldownEnd;
+  const believable = resetAt && resetAt.getTime() <= now.getTime() + LONGEST_RESET_MS ? resetAt : undefined;
+  const until = believable && believable > cooldownEnd ? believable : cooldownEnd;
   const open = (failures: number): BreakerState => ({
     state: 'open',
     failures,

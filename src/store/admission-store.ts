@@ -81,6 +81,17 @@ const ADMIT_UNLIMITED = `
   RETURNING key`;
 
 /**
+ * Extends a running attempt's lease, or takes it again when it is gone (swept after it lapsed); `live`:
+ * whether it had not lapsed. $1 lease key, $2 agent, $3 worker, $4 lease seconds.
+ */
+const RENEW = `
+  WITH before AS (SELECT expires_at > clock_timestamp() AS live FROM agent_leases WHERE key = $1)
+  INSERT INTO agent_leases (key, agent, worker, acquired_at, expires_at)
+  VALUES ($1, $2, $3, clock_timestamp(), clock_timestamp() + make_interval(secs => $4))
+  ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at
+  RETURNING COALESCE((SELECT live FROM before), false) AS live`;
+
+/**
  * Removes the lease of an attempt whose outcome leaves the breaker as it is (see afterOutcome): a success
  * on a breaker closed with no failures counted, or a non-breaker failure of an attempt that is not the
  * probe. `unchanged` false: nothing was removed, and the locked path must release it.
@@ -201,10 +212,11 @@ export class AdmissionStore {
     return this.transaction(async (db) => {
       const row = await this.lockAgent(db, agent);
       const now = row.now;
-      const held = await db.query('UPDATE agent_leases SET expires_at = $2 WHERE key = $1 RETURNING key', [
-        lease,
-        new Date(now.getTime() + this.leaseSeconds * 1000),
-      ]);
+      // A lease that lapsed was not counted meanwhile: its attempt passes the whole gate again.
+      const held = await db.query(
+        'UPDATE agent_leases SET expires_at = $2 WHERE key = $1 AND expires_at > $3 RETURNING key',
+        [lease, new Date(now.getTime() + this.leaseSeconds * 1000), now],
+      );
       if (held.rowCount === 1) return { admitted: true, probe: row.probe === lease };
 
       const wait = (kind: AdmissionWait['kind'], message: string, until: number | null): Admission => ({
@@ -315,16 +327,18 @@ export class AdmissionStore {
     });
   }
 
-  /** Keeps the attempt's slot while its agent runs. */
-  async renew(key: AttemptKey): Promise<void> {
-    await retryTransient(() =>
-      this.pool.query(
-        prepared(`UPDATE agent_leases SET expires_at = clock_timestamp() + make_interval(secs => $2) WHERE key = $1`, [
-          leaseKey(key),
-          this.leaseSeconds,
-        ]),
-      ),
+  /**
+   * Keeps the attempt's slot while its agent runs. A lease that lapsed (the database out of reach for
+   * longer than a lease, say) is taken again, swept or not, so the running agent counts from now on
+   * and its release tells the breaker how it ended; answers false then: meanwhile its slot may have
+   * gone to another attempt, and the agent's limits may be exceeded until a run ends. Never call it
+   * once the release may have begun: it would take the slot again.
+   */
+  async renew(agent: string, key: AttemptKey, worker: string): Promise<boolean> {
+    const renewed = await retryTransient(() =>
+      this.pool.query<{ live: boolean }>(prepared(RENEW, [leaseKey(key), agent, worker, this.leaseSeconds])),
     );
+    return renewed.rows[0]?.live === true;
   }
 
   /**

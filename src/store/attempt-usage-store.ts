@@ -26,10 +26,11 @@ export interface AttemptUsage {
 const storable = (text: string | null): string | null => (text === null ? null : text.replaceAll('\u0000', ''));
 
 /**
- * Writes an attempt's usage before the attempt is closed, and adds its cost to the agent's spend of
- * the day (UTC) in the same statement; an attempt whose output reported none writes nothing.
- * Idempotent: only an open attempt without a cost yet is written, so a repeated call never counts the
- * cost twice.
+ * Writes an attempt's usage, and adds its cost to the agent's spend of the day (UTC) in the same
+ * statement; an attempt whose output reported none writes nothing. Written even when the attempt was
+ * closed meanwhile (taken for lost while its worker was cut off from Temporal): its agent ran, and spent.
+ * Idempotent: only an attempt without a cost yet is written, so a repeated call never counts the cost
+ * twice.
  */
 export class AttemptUsageStore {
   private readonly runs: RunStore;
@@ -59,7 +60,7 @@ export class AttemptUsageStore {
           `WITH attempt AS (
            UPDATE attempts SET cost_usd = $4, input_tokens = $5, output_tokens = $6, turns = $7, session_id = $8,
              result_text = $9, reset_at = $10, cached_input_tokens = $12
-           WHERE task_id = $1 AND run = $2 AND number = $3 AND finished_at IS NULL AND cost_usd IS NULL
+           WHERE task_id = $1 AND run = $2 AND number = $3 AND cost_usd IS NULL
            RETURNING cost_usd
          )
          INSERT INTO agent_spend (day, agent, cost_usd)

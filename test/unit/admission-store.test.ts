@@ -87,7 +87,7 @@ describe('AdmissionStore', { timeout: 30_000 }, () => {
     assert.equal((await short.acquire(agent, key(), 'dies', config({ maxConcurrent: 2 }))).admitted, true);
     assert.equal((await short.acquire(agent, key(), 'w', config({ maxConcurrent: 2 }))).admitted, false);
     // The live worker keeps renewing; the dead one's slot comes back by itself.
-    const renewing = setInterval(() => void short.renew(renewed), 200);
+    const renewing = setInterval(() => void short.renew(agent, renewed, 'alive'), 200);
     try {
       await waitFor('the dead worker to lose its slot', async () => {
         const a = await short.acquire(agent, key(), 'w', config({ maxConcurrent: 2 }));
@@ -97,6 +97,42 @@ describe('AdmissionStore', { timeout: 30_000 }, () => {
     } finally {
       clearInterval(renewing);
     }
+  });
+
+  it('takes a lapsed lease again on renewal, swept or not, and says it had lapsed', async () => {
+    const short = new AdmissionStore(pool, { leaseSeconds: 1 });
+    const agent = `a-${randomUUID()}`;
+    const cfg = config({ maxConcurrent: 1 });
+    const slow = key();
+    assert.equal((await short.acquire(agent, slow, 'cut-off', cfg)).admitted, true);
+    // Its worker cannot renew for longer than a lease: the slot goes to another attempt.
+    const other = key();
+    await waitFor('the lease to lapse and the slot to go to another attempt', async () => {
+      return (await short.acquire(agent, other, 'w', cfg)).admitted;
+    });
+    assert.equal(await short.renew(agent, slow, 'cut-off'), false, 'the renewal says the lease had lapsed');
+    assert.equal(await short.renew(agent, slow, 'cut-off'), true);
+    // Counted again: while both run, nothing more is admitted, and a retried acquire of the other
+    // attempt keeps its slot rather than passing the gate again.
+    assert.equal((await short.acquire(agent, key(), 'w', cfg)).admitted, false);
+    // Swept after it lapsed, the lease is taken again too, and its release tells the breaker.
+    await pool.query('DELETE FROM agent_leases WHERE key = $1', [leaseKey(slow)]);
+    assert.equal(await short.renew(agent, slow, 'cut-off'), false);
+    assert.equal(await leaseOf(slow), 1);
+    await short.release(agent, slow, 'rate_limited', config({ maxConcurrent: 1 }));
+    assert.equal(await leaseOf(slow), 0);
+    assert.equal((await breakerOf(agent))?.failures, 1, 'the rate limit was counted');
+  });
+
+  it('makes a retried acquire of a lapsed lease pass the gate again', async () => {
+    const short = new AdmissionStore(pool, { leaseSeconds: 1 });
+    const agent = `a-${randomUUID()}`;
+    const cfg = config({ maxConcurrent: 1 });
+    const first = key();
+    assert.equal((await short.acquire(agent, first, 'w', cfg)).admitted, true);
+    const second = key();
+    await waitFor('the first lease to lapse', async () => (await short.acquire(agent, second, 'w', cfg)).admitted);
+    assert.equal((await short.acquire(agent, first, 'w', cfg)).admitted, false, 'its slot is taken');
   });
 
   it('limits starts per minute, whatever ended since', async () => {

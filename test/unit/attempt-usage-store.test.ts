@@ -84,4 +84,32 @@ describe('AttemptUsageStore', () => {
       [0.25],
     );
   });
+
+  it('counts the cost of an attempt closed while its agent ran, once', async () => {
+    const own = `usage-test-${randomUUID()}`;
+    const { taskId, usage } = await openAttempt();
+    // Taken for lost (its worker cut off from Temporal), while the agent went on and finished.
+    await new AttemptStore(pool).recordAttemptFailure({
+      taskId,
+      attempt: 1,
+      agent: own,
+      failureClass: 'crash',
+      message: 'heartbeat timeout',
+    });
+    await usage.record({ ...none(taskId), agent: own, costUsd: 1 });
+    await usage.record({ ...none(taskId), agent: own, costUsd: 1 });
+    const spend = await pool.query<{ cost_usd: string }>('SELECT cost_usd FROM agent_spend WHERE agent = $1', [own]);
+    assert.deepEqual(
+      spend.rows.map((r) => Number(r.cost_usd)),
+      [1],
+    );
+    const attempt = await pool.query<{ cost_usd: string; failure_class: string }>(
+      'SELECT cost_usd, failure_class FROM attempts WHERE task_id = $1 AND number = 1',
+      [taskId],
+    );
+    assert.deepEqual(
+      attempt.rows.map((r) => [Number(r.cost_usd), r.failure_class]),
+      [[1, 'crash']],
+    );
+  });
 });

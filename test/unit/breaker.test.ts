@@ -35,6 +35,15 @@ describe('circuit breaker', () => {
     assert.equal(b.failures, 1);
   });
 
+  it('does not believe a reset time more than a month away: the cooldown stands', () => {
+    const failing = { ...closedBreaker(), failures: 2, windowStartedAt: at(0) };
+    // Epoch milliseconds read as seconds, say: a reset some 55,000 years away.
+    const misread = afterOutcome(failing, 'rate_limited', 'k', at(1), config, new Date(1_753_441_200_000 * 1000));
+    assert.deepEqual(misread.openUntil, at(31));
+    const inAWeek = afterOutcome(failing, 'rate_limited', 'k', at(1), config, at(1 + 7 * 86_400));
+    assert.deepEqual(inAWeek.openUntil, at(1 + 7 * 86_400));
+  });
+
   it('refuses while open, lets one probe through after the cooldown, and closes on its success', () => {
     let b = afterOutcome({ ...closedBreaker(), failures: 2, windowStartedAt: at(0) }, 'overloaded', 'k', at(1), config);
     assert.deepEqual(breakerGate(b, at(10), 'p1', false), { kind: 'open', until: at(31) });
