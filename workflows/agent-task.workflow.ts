@@ -24,6 +24,7 @@ import { chainLoop } from './chain-loop';
 import { withFileLocks } from './file-locks';
 import { withWorktree } from './worktree';
 import { findInputProblems } from './validate-input';
+import { resultForPlan } from './plan-result';
 import { isUuid } from './definitions';
 
 /**
@@ -92,6 +93,11 @@ const backoffMs = (input: AgentTaskInput, attempt: number): number =>
  * cancellation kills the agent's process group and ends the workflow as cancelled.
  */
 export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTaskOutput> {
+  const output = await runTask(input);
+  return input.resultForPlan === true ? resultForPlan(output) : output;
+}
+
+async function runTask(input: AgentTaskInput): Promise<AgentTaskOutput> {
   const problems = findInputProblems(input);
   if (problems.length > 0) {
     const message = `invalid task input: ${problems.join('; ')}`;

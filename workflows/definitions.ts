@@ -152,6 +152,11 @@ export interface AgentTaskInput {
    * levels existed, whose history holds a marker for every patch it took.
    */
   codeLevel?: number;
+  /**
+   * Started by a plan: the workflow's result is the short one its plan reads (workflows/plan-result.ts),
+   * so the plan's history does not hold every task's whole result. Unset: the whole result.
+   */
+  resultForPlan?: boolean;
 }
 
 export interface TaskRepo {

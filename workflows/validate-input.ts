@@ -45,5 +45,8 @@ export function findInputProblems(input: AgentTaskInput): string[] {
   if (input.codeLevel !== undefined && !within(input.codeLevel, { min: 0, max: TASK_CODE_LEVEL })) {
     problems.push(`codeLevel must be an integer from 0 to ${TASK_CODE_LEVEL}`);
   }
+  if (input.resultForPlan !== undefined && typeof input.resultForPlan !== 'boolean') {
+    problems.push('resultForPlan must be a boolean');
+  }
   return problems;
 }

@@ -27,6 +27,18 @@ export class LogFollowStore {
     return row ? { status: row.status, currentRun: row.current_run } : undefined;
   }
 
+  /**
+   * Whether attempt `attempt` of `run` has ended (its worker writes all its output before it records
+   * the end; an attempt its worker could not close was closed for it, and nothing more comes from it).
+   */
+  async attemptEnded(taskId: string, run: number, attempt: number): Promise<boolean> {
+    const res = await this.pool.query<{ ended: boolean }>(
+      'SELECT finished_at IS NOT NULL AS ended FROM attempts WHERE task_id = $1 AND run = $2 AND number = $3',
+      [taskId, run, attempt],
+    );
+    return res.rows[0]?.ended === true;
+  }
+
   /** Whether the chunk at `at` of `run` is stored: the ids of a follow stream are those of its chunks. */
   async hasChunk(taskId: string, run: number, at: LogCursor): Promise<boolean> {
     const res = await this.pool.query<{ found: boolean }>(

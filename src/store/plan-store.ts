@@ -53,6 +53,8 @@ export interface PlanTaskRow {
   depends_on: string[];
   skipped_reason: string | null;
   status: string;
+  /** The task's current run: above 1 once the task was retried on its own (a skipped one too). */
+  current_run: number;
   priority: number;
   agent: string;
   started_at: Date | null;
@@ -232,7 +234,7 @@ export class PlanStore {
     const plan = await this.pool.query<PlanRow>('SELECT * FROM plans WHERE id = $1', [id]);
     if (!plan.rows[0]) return undefined;
     const tasks = await this.pool.query<PlanTaskRow>(
-      `SELECT p.key, p.position, p.task_id, p.depends_on, p.skipped_reason, t.status, t.priority, t.agent,
+      `SELECT p.key, p.position, p.task_id, p.depends_on, p.skipped_reason, t.status, t.current_run, t.priority, t.agent,
          t.started_at, t.finished_at, t.error_class, t.error_message
        FROM plan_tasks p JOIN tasks t ON t.id = p.task_id WHERE p.plan_id = $1 ORDER BY p.position`,
       [id],

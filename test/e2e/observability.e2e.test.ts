@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { freePort } from '../../src/net/free-port';
 import { call, getTask, submit, waitForEnd, type ErrorBody } from '../support/http-api';
@@ -449,6 +452,40 @@ describe('observability of the whole service: metrics, workers, live logs', () =
         logEvents(second).map((l) => l.attempt),
         [2],
       );
+    });
+
+    it('ends a follower of one attempt once that attempt has ended, while the next one runs', async () => {
+      const counter = join(tmpdir(), `atelier-fail-until-${randomUUID()}`);
+      const task = await submit(stack.baseUrl, {
+        prompt: `@print attempt-output\n@fail-until 2 ${counter}\n@sleep 600`,
+        maxAttempts: 2,
+      });
+      try {
+        await waitFor('the second attempt to run', async () => {
+          const t = (await getTask(stack.baseUrl, task.id)) as unknown as { attempts: unknown[]; status: string };
+          return t.status === 'running' && t.attempts.length === 2;
+        });
+        const events = await readAll(
+          await openSse(`${stack.baseUrl}/v1/tasks/${task.id}/logs?follow=1&attempt=1`),
+          15_000,
+        );
+        assert.deepEqual(
+          // Its two streams, in the order they reached the worker: compared as a set.
+          logEvents(events)
+            .map((l) => [l.attempt, l.stream, l.text])
+            .sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
+          [
+            [1, 'stderr', 'failing run 1 of 1\n'],
+            [1, 'stdout', 'attempt-output\n'],
+          ],
+        );
+        const end = events[events.length - 1];
+        assert.equal(end?.event, 'end', 'the stream ended');
+        assert.deepEqual(JSON.parse(end?.data ?? '{}'), { status: 'attempt_ended', run: 1, attempt: 1 });
+      } finally {
+        await call(stack.baseUrl, 'POST', `/v1/tasks/${task.id}/cancel`);
+        rmSync(counter, { force: true });
+      }
     });
 
     it('refuses a bad Last-Event-ID or follow value, and unknown tasks, as JSON', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Pool } from 'pg';
 import { call, getTask, type ErrorBody } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
 import { startStack, type Stack } from '../support/stack';
@@ -129,6 +130,57 @@ describe('plans over HTTP against the whole service', () => {
     assert.equal(done.status, 'succeeded');
     const tasks = await call(stack.baseUrl, 'GET', `/v1/tasks?label=plan:${one.id}`);
     assert.equal((tasks.json as { items: unknown[] }).items.length, 1, 'one task stored, not two');
+
+    // Its run never recorded (a database outage), and its workflow gone past Temporal's retention: the
+    // key sent again answers the ended plan and starts nothing.
+    const pool = new Pool({ connectionString: testEnv.databaseUrl, max: 1 });
+    try {
+      await pool.query('UPDATE plans SET run_id = NULL WHERE id = $1', [one.id]);
+    } finally {
+      await pool.end();
+    }
+    await client.workflowService.deleteWorkflowExecution({
+      namespace: testEnv.namespace,
+      workflowExecution: { workflowId: one.workflowId },
+    });
+    await waitFor('the plan workflow to be deleted', async () =>
+      client.workflow
+        .getHandle(one.workflowId)
+        .describe()
+        .then(
+          () => false,
+          (err: unknown) => err instanceof WorkflowNotFoundError,
+        ),
+    );
+    const late = await call(stack.baseUrl, 'POST', '/v1/plans', { body });
+    assert.equal(late.status, 200, late.text);
+    assert.equal((late.json as PlanView).status, 'succeeded');
+    assert.equal((late.json as PlanView).runId, null);
+    await assert.rejects(client.workflow.getHandle(one.workflowId).describe(), WorkflowNotFoundError, 'started again');
+  });
+
+  it('shows a skipped task retried on its own by its own status', async () => {
+    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: {
+        maxParallel: 1,
+        tasks: [
+          { key: 'fails', prompt: '@exit 2', maxAttempts: 1, priority: 1 },
+          { key: 'later', prompt: 'later done', priority: 2 },
+        ],
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    const plan = await waitForPlanEnd((res.json as PlanView).id);
+    assert.equal(plan.status, 'failed');
+    const later = plan.tasks.find((t) => t.key === 'later') as PlanTaskView;
+    assert.equal(later.status, 'skipped');
+    const retried = await call(stack.baseUrl, 'POST', `/v1/tasks/${later.taskId}/retry`);
+    assert.equal(retried.status, 202, retried.text);
+    const shown = await waitFor('the retried task to show as succeeded in its plan', async () => {
+      const t = (await getPlan(plan.id)).tasks.find((x) => x.key === 'later');
+      return t?.status === 'succeeded' && t;
+    });
+    assert.equal(shown.skippedReason, later.skippedReason, 'the reason it was skipped is kept');
   });
 
   it('cancels a plan task not started yet: it never starts, and counts as failed for the plan', async () => {

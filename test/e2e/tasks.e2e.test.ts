@@ -442,5 +442,20 @@ describe('tasks over HTTP against the whole service', () => {
     assert.ok(doc.paths['/v1/tasks/{id}']?.get, 'GET /v1/tasks/{id} is documented');
     assert.ok(doc.paths['/v1/tasks/{id}/cancel']?.post, 'POST /v1/tasks/{id}/cancel is documented');
     assert.ok(doc.paths['/v1/tasks/{id}/logs']?.get, 'GET /v1/tasks/{id}/logs is documented');
+    interface Operation {
+      responses: Record<string, { content?: Record<string, unknown> }>;
+      parameters?: { name: string; in: string }[];
+    }
+    const logs = doc.paths['/v1/tasks/{id}/logs']?.get as Operation;
+    assert.ok(logs.responses['200']?.content?.['text/event-stream'], 'the log stream is described as SSE');
+    assert.ok(
+      logs.parameters?.some((p) => p.in === 'header' && p.name === 'Last-Event-ID'),
+      'Last-Event-ID is described',
+    );
+    // What docs/api.md says the plan routes answer, the API description says too.
+    const codes = (path: string, method: string) =>
+      Object.keys((doc.paths[path]?.[method] as Operation | undefined)?.responses ?? {}).sort();
+    assert.deepEqual(codes('/v1/plans', 'post'), ['200', '201', '400', '500', '503']);
+    assert.deepEqual(codes('/v1/plans/{id}/cancel', 'post'), ['202', '404', '409', '503']);
   });
 });

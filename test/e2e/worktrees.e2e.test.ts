@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
 import { Pool } from 'pg';
 import { call, getTask, submit, type ErrorBody } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
@@ -150,6 +151,34 @@ describe('tasks in git worktrees over HTTP against the whole service', () => {
     assert.equal(secondView.repo.path, repo, 'stored by its real path');
     assert.equal(secondView.commit.baseSha, firstCommit.sha, 'built on the first task’s work');
     assert.deepEqual(secondView.commit.changedFiles, ['second.txt']);
+
+    // The plan's history holds each task's short result: its commit's sha, not its lists.
+    const plan = res.json as { workflowId: string };
+    const connection = await Connection.connect({ address: testEnv.temporalAddress });
+    try {
+      const handle = new Client({ connection, namespace: testEnv.namespace }).workflow.getHandle(plan.workflowId);
+      await waitFor('the plan workflow to complete', async () => (await handle.describe()).status.name === 'COMPLETED');
+      const results = ((await handle.fetchHistory()).events ?? []).flatMap((e) => {
+        const data = e.childWorkflowExecutionCompletedEventAttributes?.result?.payloads?.[0]?.data;
+        return data ? [JSON.parse(Buffer.from(data).toString()) as { outputTail: string; commit: CommitView }] : [];
+      });
+      assert.deepEqual(
+        results.map((r) => [r.commit.sha, r.commit.changedFiles, r.commit.lockViolations, r.outputTail]),
+        [
+          [firstCommit.sha, [], [], ''],
+          [secondView.commit.sha, [], [], ''],
+        ],
+      );
+      assert.deepEqual(
+        results.map((r) => (r.commit as CommitView & { omitted: unknown }).omitted),
+        [
+          { changedFiles: 1, lockViolations: 0 },
+          { changedFiles: 1, lockViolations: 0 },
+        ],
+      );
+    } finally {
+      await connection.close();
+    }
   });
 
   it('answers 413 for a patch too large to keep, naming the range to diff on the branch', async () => {

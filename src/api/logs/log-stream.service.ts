@@ -146,11 +146,13 @@ export class LogStreamService {
       const next = this.listener.nextActivity(taskId, POLL_MS, signal);
       try {
         let state: Awaited<ReturnType<LogFollowStore['taskState']>>;
+        let attemptEnded = false;
         let chunks: LogChunkRow[];
         try {
-          // Status before chunks: a worker writes all its output before the task's end is recorded, so
-          // a run seen ended here has every chunk in place for the read below.
+          // Status before chunks: a worker writes all its output before the task's (or attempt's) end
+          // is recorded, so a run or attempt seen ended here has every chunk in place for the read below.
           state = await this.store.taskState(taskId);
+          if (attempt !== undefined) attemptEnded = await this.store.attemptEnded(taskId, run, attempt);
           chunks = await this.store.chunksAfter(taskId, run, cursor, attempt, PAGE);
           failingSince = undefined;
         } catch (err) {
@@ -179,6 +181,10 @@ export class LogStreamService {
         if (ended) {
           const status = !state ? 'deleted' : state.currentRun !== run ? 'superseded' : state.status;
           yield frame('end', { status, run });
+          return;
+        }
+        if (attemptEnded) {
+          yield frame('end', { status: 'attempt_ended', run, attempt });
           return;
         }
         if (Date.now() - lastSent >= KEEPALIVE_MS) {

@@ -26,6 +26,11 @@ export class PlansController {
     description:
       'The plan is stored and runs, or will, but PostgreSQL failed around its start: the message names it; do not submit it again.',
   })
+  @ApiResponse({
+    status: 503,
+    description:
+      'Its workflow could not be started (Temporal unreachable): without an idempotencyKey nothing is left behind; with one the plan stays stored, and submitting the same key again starts it.',
+  })
   async create(@Body() dto: CreatePlanDto, @Res({ passthrough: true }) res: Response) {
     const { created, body } = await this.plans.create(dto);
     res.status(created ? 201 : 200);
@@ -43,11 +48,20 @@ export class PlansController {
   @HttpCode(202)
   @ApiOperation({ summary: 'Cancel the plan: running tasks are cancelled, the others never start.' })
   @ApiResponse({
+    status: 202,
+    description: '`{"id", "status": "cancelling"}`, or `"cancelled"` if it already was.',
+  })
+  @ApiResponse({ status: 404, description: 'No such plan.' })
+  @ApiResponse({
     status: 409,
     description:
       'The plan already ended, or its workflow is no longer running (a plan whose workflow closed in Temporal without recording its end, terminated or timed out there, is recorded failed, its tasks not started skipped).',
   })
-  @ApiResponse({ status: 503, description: 'Temporal could not be reached; nothing changed, and retrying is safe.' })
+  @ApiResponse({
+    status: 503,
+    description:
+      'Temporal could not be reached, or another API process is starting the plan: nothing changed, and cancelling again is safe.',
+  })
   cancel(@Param('id') id: string) {
     return this.plans.cancel(id);
   }

@@ -73,9 +73,13 @@ export class PlansService {
     return this.answer(plan, created);
   }
 
-  /** The answer to a submission of `plan`: its workflow started first if it has not been. */
+  /**
+   * The answer to a submission of `plan`: its workflow started first if it has not been. A plan that
+   * has ended is never started again, even when its run was not recorded (its workflow, gone past
+   * Temporal's retention, would no longer refuse a second start): its run id is then null.
+   */
   private async answer(plan: PlanRow, created: boolean) {
-    const runId = plan.run_id ?? (await this.startWorkflow(plan, created));
+    const runId = plan.run_id ?? (plan.status === 'running' ? await this.startWorkflow(plan, created) : null);
     // The plan runs: a read that fails now must not look like a failed submission (a 503).
     const body = await retryTransient(() => this.get(plan.id)).catch((err: unknown) => {
       throw storedAnyway({ what: 'plan', id: plan.id }, 'runs, but could not be read back', err);
@@ -122,7 +126,7 @@ export class PlansService {
           tasks: (await this.store.taskInputs(plan.id)).map((t) => ({
             key: t.key,
             dependsOn: t.depends_on,
-            task: taskWorkflowInput(t, this.config),
+            task: { ...taskWorkflowInput(t, this.config), resultForPlan: true },
           })),
         },
       ],
@@ -173,8 +177,9 @@ export class PlansService {
         dependsOn: t.depends_on,
         priority: t.priority,
         agent: t.agent,
-        // A task the plan decided never to start shows as `skipped`; its task row says `cancelled`.
-        status: t.skipped_reason === null ? t.status : 'skipped',
+        // A task the plan decided never to start shows as `skipped` (its task row says `cancelled`), until
+        // it is retried on its own: then it shows its own status.
+        status: t.skipped_reason !== null && t.current_run === 1 ? 'skipped' : t.status,
         skippedReason: t.skipped_reason,
         startedAt: t.started_at,
         finishedAt: t.finished_at,

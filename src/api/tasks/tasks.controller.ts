@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Header, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { badFields } from '../http/validation';
 import { LogStreamService } from '../logs/log-stream.service';
@@ -65,7 +65,21 @@ export class TasksController {
 
   @Get(':id/logs')
   @Header('Content-Type', 'text/plain; charset=utf-8')
-  @ApiOperation({ summary: "The agent's stdout and stderr so far, as text; ?attempt=N for one attempt." })
+  @ApiOperation({
+    summary:
+      "The agent's stdout and stderr so far, as text; ?attempt=N for one attempt; ?follow=1 streams them as Server-Sent Events.",
+  })
+  @ApiResponse({
+    status: 200,
+    description:
+      'The output as text; with follow, a stream of `log` events (id `run.attempt.seq`), then `end` or `error`.',
+    content: { 'text/plain': { schema: { type: 'string' } }, 'text/event-stream': { schema: { type: 'string' } } },
+  })
+  @ApiHeader({
+    name: 'Last-Event-ID',
+    required: false,
+    description: 'With follow: the id of the last event received; the stream resumes after it.',
+  })
   @ApiResponse({
     status: 400,
     description: 'A bad attempt or follow value, or a Last-Event-ID this stream never sent; `fields` names it.',
@@ -75,8 +89,9 @@ export class TasksController {
   @ApiQuery({
     name: 'follow',
     required: false,
-    type: Boolean,
-    description: 'Stream as Server-Sent Events until the task ends (resume with Last-Event-ID).',
+    enum: ['1', 'true', '0', 'false'],
+    description:
+      'Stream as Server-Sent Events until the run ends (with ?attempt=N, until that attempt does); resume with Last-Event-ID.',
   })
   logs(
     @Param('id') id: string,
