@@ -443,6 +443,18 @@ export const LOCK_SIGNALS = {
   granted: 'locksGranted',
 } as const;
 export const LOCK_TABLE_QUERY = 'lockTable';
+/** Query of a lock manager: how large the table it carries over `continueAsNew` is (LockTableSize). */
+export const LOCK_TABLE_SIZE_QUERY = 'lockTableSize';
+
+/**
+ * How large a lock manager's table is: its holders and waiters, and the characters of the JSON it
+ * carries over `continueAsNew` (holders, waiters and remembered releases), which must stay well within
+ * Temporal's 2 MB limit for one payload.
+ */
+export interface LockTableSize {
+  entries: number;
+  carriedChars: number;
+}
 
 export const LOCK_LIMITS = { globs: 50, globLength: 500 } as const;
 

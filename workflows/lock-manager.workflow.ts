@@ -15,10 +15,12 @@ import type { LockActivities } from '../activities';
 import {
   LOCK_SIGNALS,
   LOCK_TABLE_QUERY,
+  LOCK_TABLE_SIZE_QUERY,
   type LockManagerInput,
   type LockRelease,
   type LockRequest,
   type LockTable,
+  type LockTableSize,
 } from './definitions';
 import { lockSetsOverlap } from './lock-globs';
 
@@ -26,6 +28,7 @@ export const acquireLocksSignal = defineSignal<[LockRequest]>(LOCK_SIGNALS.acqui
 export const releaseLocksSignal = defineSignal<[LockRelease]>(LOCK_SIGNALS.release);
 export const locksGrantedSignal = defineSignal<[LockRelease]>(LOCK_SIGNALS.granted);
 export const lockTableQuery = defineQuery<LockTable>(LOCK_TABLE_QUERY);
+export const lockTableSizeQuery = defineQuery<LockTableSize>(LOCK_TABLE_SIZE_QUERY);
 
 const DEFAULT_REAP_INTERVAL_SECONDS = 30;
 const REAP_SCHEDULE_PATCH = 'lock-manager-reap-schedule';
@@ -112,6 +115,11 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
     }
   });
   setHandler(lockTableQuery, () => ({ repo: input.repo, holders, waiters }));
+  // The API asks before it accepts a task with locks here (src/api/locks/lock-table-room.ts).
+  setHandler(lockTableSizeQuery, () => ({
+    entries: holders.length + waiters.length,
+    carriedChars: JSON.stringify({ holders, waiters, earlyReleases: Object.fromEntries(releases) }).length,
+  }));
 
   /** Grants, in arrival order, every waiter that conflicts with no holder and no waiter before it. */
   const grant = async (): Promise<void> => {

@@ -24,7 +24,8 @@ describe('file locks over HTTP against the whole service', () => {
 
   before(async () => {
     repo = mkdtempSync(join(tmpdir(), 'atelier-locks-e2e-'));
-    stack = await startStack();
+    // A small lock table (the least allowed), so that two tasks fill it.
+    stack = await startStack({ ATELIER_LOCK_TABLE_MAX_CHARS: '10000' });
   });
   after(async () => {
     try {
@@ -34,8 +35,8 @@ describe('file locks over HTTP against the whole service', () => {
     }
   });
 
-  const locks = async (): Promise<LocksView> => {
-    const res = await call(stack.baseUrl, 'GET', `/v1/locks?repo=${encodeURIComponent(repo)}`);
+  const locks = async (of = repo): Promise<LocksView> => {
+    const res = await call(stack.baseUrl, 'GET', `/v1/locks?repo=${encodeURIComponent(of)}`);
     assert.equal(res.status, 200, res.text);
     return res.json as LocksView;
   };
@@ -60,6 +61,38 @@ describe('file locks over HTTP against the whole service', () => {
     const long = await call(stack.baseUrl, 'GET', `/v1/locks?repo=/${'x'.repeat(1000)}`);
     assert.equal(long.status, 400, long.text);
     assert.match((long.json as ErrorBody).message, /repo must be 1 to 994 bytes long/);
+  });
+
+  it('refuses with 429 locks a full lock table has no room for, starting nothing, and takes them once it has', async () => {
+    const full = mkdtempSync(join(tmpdir(), 'atelier-locks-full-'));
+    try {
+      // Ten globs of 476 characters: about half of the table's 10,000.
+      const big = (dir: string) => Array.from({ length: 10 }, (_, i) => `${dir}/${i}/${'x'.repeat(470)}`);
+      const holder = await submit(stack.baseUrl, { prompt: '@hang', workdir: full, locks: big('src') });
+      await waitFor('the first task to hold its locks', async () => (await locks(full)).holders.length === 1);
+      const label = `refused-${process.pid}-${Date.now()}`;
+      const refused = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+        body: { prompt: 'x', workdir: full, locks: big('lib'), labels: { probe: label } },
+      });
+      assert.equal(refused.status, 429, refused.text);
+      assert.equal(refused.headers.get('retry-after'), '30');
+      assert.match((refused.json as ErrorBody).message, /lock table of repository .+ is full \(1 tasks hold or wait/);
+      const inPlan = await call(stack.baseUrl, 'POST', '/v1/plans', {
+        body: { tasks: [{ key: 'a', prompt: 'x', workdir: full, locks: big('lib'), labels: { probe: label } }] },
+      });
+      assert.equal(inPlan.status, 429, inPlan.text);
+      const stored = await call(stack.baseUrl, 'GET', `/v1/tasks?label=probe:${label}`);
+      assert.deepEqual((stored.json as { items: unknown[] }).items, [], 'nothing was stored');
+      // Small locks still fit beside the holder's.
+      const small = await submit(stack.baseUrl, { prompt: 'done', workdir: full, locks: ['README.md'] });
+      assert.equal((await waitForEnd(stack.baseUrl, small.id)).status, 'succeeded');
+      assert.equal((await call(stack.baseUrl, 'POST', `/v1/tasks/${holder.id}/cancel`)).status, 202);
+      await waitFor('the table to empty', async () => (await locks(full)).holders.length === 0);
+      const later = await submit(stack.baseUrl, { prompt: 'done', workdir: full, locks: big('lib') });
+      assert.equal((await waitForEnd(stack.baseUrl, later.id)).status, 'succeeded');
+    } finally {
+      rmSync(full, { recursive: true, force: true });
+    }
   });
 
   it('shows holders and waiters, and the waiter runs once the holder is cancelled', async () => {

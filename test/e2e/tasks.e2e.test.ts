@@ -455,7 +455,8 @@ describe('tasks over HTTP against the whole service', () => {
     // What docs/api.md says the plan routes answer, the API description says too.
     const codes = (path: string, method: string) =>
       Object.keys((doc.paths[path]?.[method] as Operation | undefined)?.responses ?? {}).sort();
-    assert.deepEqual(codes('/v1/plans', 'post'), ['200', '201', '400', '500', '503']);
+    assert.deepEqual(codes('/v1/plans', 'post'), ['200', '201', '400', '429', '500', '503']);
+    assert.deepEqual(codes('/v1/tasks', 'post'), ['200', '201', '400', '429', '500', '503']);
     assert.deepEqual(codes('/v1/plans/{id}/cancel', 'post'), ['202', '404', '409', '503']);
   });
 });

@@ -8,6 +8,7 @@ import { BadRequestException, InternalServerErrorException } from '@nestjs/commo
 import type { Client } from '@temporalio/client';
 import { Pool } from 'pg';
 import type { FieldProblem } from '../../src/api/http/validation';
+import { LockTableRoom } from '../../src/api/locks/lock-table-room';
 import { PlansService } from '../../src/api/plans/plans.service';
 import { TasksService } from '../../src/api/tasks/tasks.service';
 import { loadAgentsFile } from '../../src/config/agents-file';
@@ -57,7 +58,9 @@ describe('a submission whose database fails around its start', () => {
     { tasks = new TaskStore(pool), plans = new PlanStore(pool), agentsFile = agents } = {},
   ) {
     const attempts = new AttemptStore(pool);
-    const planService = new PlansService(config, agentsFile, client, plans, tasks, attempts);
+    // Nothing here declares locks: the room is never asked.
+    const lockRoom = new LockTableRoom(client, config);
+    const planService = new PlansService(config, agentsFile, client, plans, tasks, attempts, lockRoom);
     const taskService = new TasksService(
       config,
       agentsFile,
@@ -68,6 +71,7 @@ describe('a submission whose database fails around its start', () => {
       plans,
       attempts,
       planService,
+      lockRoom,
     );
     return { taskService, planService };
   }

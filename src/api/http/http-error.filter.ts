@@ -28,6 +28,9 @@ export class HttpErrorFilter implements ExceptionFilter {
     response.type('application/json');
     if (error instanceof HttpException) {
       const body = error.getResponse();
+      // A refusal that lifts by itself (a full lock table) says when to try again.
+      const { retryAfterSeconds } = error as { retryAfterSeconds?: unknown };
+      if (typeof retryAfterSeconds === 'number') response.setHeader('Retry-After', String(retryAfterSeconds));
       response
         .status(error.getStatus())
         .json(typeof body === 'string' ? { statusCode: error.getStatus(), message: body } : body);

@@ -27,6 +27,11 @@ export class PlansController {
       'The plan is stored and runs, or will, but PostgreSQL failed around its start: the message names it; do not submit it again.',
   })
   @ApiResponse({
+    status: 429,
+    description:
+      "A task's locks would take its repository's lock table past ATELIER_LOCK_TABLE_MAX_CHARS: nothing stored; `Retry-After` says when to submit again.",
+  })
+  @ApiResponse({
     status: 503,
     description:
       'Its workflow could not be started (Temporal unreachable): without an idempotencyKey nothing is left behind; with one the plan stays stored, and submitting the same key again starts it.',

@@ -15,6 +15,8 @@ import {
 import { findGraphProblems } from '../../../workflows/plan-graph';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { temporalUnavailable } from '../http/temporal-unavailable';
+import { taskLocksAtStart } from '../locks/lock-input';
+import { LockTableRoom } from '../locks/lock-table-room';
 import { retryTransient } from '../../db/transient';
 import {
   recordStartedRun,
@@ -41,6 +43,7 @@ export class PlansService {
     private readonly store: PlanStore,
     private readonly tasks: TaskStore,
     private readonly attempts: AttemptStore,
+    private readonly lockRoom: LockTableRoom,
   ) {}
 
   /**
@@ -62,6 +65,9 @@ export class PlansService {
     const planId = randomUUID();
     const tasks = dto.tasks.map((t, index) => this.planTask(t, index, planId, problems));
     if (problems.length > 0) throw badFields(problems);
+    await this.lockRoom.ensureRoom(
+      (tasks as NewPlanTask[]).map((t) => taskLocksAtStart(t.locks, t.repo?.path ?? t.workdir)),
+    );
     const { plan, created } = await this.store.create({
       id: planId,
       idempotencyKey: dto.idempotencyKey,

@@ -22,6 +22,11 @@ export class TasksController {
   @ApiResponse({ status: 200, description: 'The idempotencyKey was used before: the existing task; nothing started.' })
   @ApiResponse({ status: 400, description: 'Bad input; `fields` names each offending field.' })
   @ApiResponse({
+    status: 429,
+    description:
+      "Its locks would take its repository's lock table past ATELIER_LOCK_TABLE_MAX_CHARS: nothing stored; `Retry-After` says when to submit again.",
+  })
+  @ApiResponse({
     status: 503,
     description: 'Temporal could not be reached: without an idempotencyKey nothing is kept; retrying is safe.',
   })

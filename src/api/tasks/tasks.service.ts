@@ -11,6 +11,8 @@ import { TaskStore, type TaskRow } from '../../store/task-store';
 import { inReadOnlySnapshot } from '../../db/transaction';
 import { workflowIdForTask } from '../../../workflows/definitions';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
+import { taskLocksAtStart } from '../locks/lock-input';
+import { LockTableRoom } from '../locks/lock-table-room';
 import { temporalUnavailable } from '../http/temporal-unavailable';
 import { recordStartedRun, startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields } from '../http/validation';
@@ -40,6 +42,7 @@ export class TasksService {
     private readonly plans: PlanStore,
     private readonly attempts: AttemptStore,
     private readonly planService: PlansService,
+    private readonly lockRoom: LockTableRoom,
   ) {}
 
   /**
@@ -54,6 +57,7 @@ export class TasksService {
     if (stored) return this.answer(stored, false);
     const input = resolveTaskInput(dto, this.agents, (field) => field);
     if (!input.ok) throw badFields(input.problems);
+    await this.lockRoom.ensureRoom([taskLocksAtStart(input.task.locks, input.task.repo?.path ?? input.task.workdir)]);
     const id = randomUUID();
     const { task, created } = await this.store.create({
       ...input.task,

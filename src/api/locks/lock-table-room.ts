@@ -1,0 +1,87 @@
+import { HttpException, HttpStatus, Inject, Injectable, Logger } from '@nestjs/common';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { AtelierConfig } from '../../config/env';
+import {
+  LOCK_TABLE_SIZE_QUERY,
+  workflowIdForLocks,
+  type LockTableSize,
+  type TaskLocks,
+} from '../../../workflows/definitions';
+import { CONFIG, TEMPORAL_CLIENT } from '../tokens';
+
+/** How long a client refused for a full lock table is asked to wait before it submits again. */
+const RETRY_AFTER_SECONDS = 30;
+/**
+ * How long the API waits for a lock manager to tell its size. Past it (its workflow worker is away or
+ * swamped) the task is accepted: starting it does not need that worker.
+ */
+const SIZE_DEADLINE_MS = 2000;
+/** What one task adds to a lock table beside its globs (its ids and time, as JSON), rounded up. */
+const ENTRY_OVERHEAD_CHARS = 250;
+
+/** A 429 for locks a repository's lock table has no room for; `Retry-After` says when to try again. */
+export class LockTableFullException extends HttpException {
+  readonly retryAfterSeconds = RETRY_AFTER_SECONDS;
+
+  constructor(repo: string, entries: number) {
+    super(
+      {
+        statusCode: HttpStatus.TOO_MANY_REQUESTS,
+        error: 'Too Many Requests',
+        message: `the lock table of repository ${repo} is full (${entries} tasks hold or wait for locks there): submit again once some have ended`,
+      },
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
+  }
+}
+
+/**
+ * Keeps each repository's lock table within ATELIER_LOCK_TABLE_MAX_CHARS. Its lock manager carries the
+ * table over `continueAsNew` as one payload, which Temporal refuses past 2 MB: a manager whose table
+ * grew past that could never continue, and every task locking in that repository would wait for ever.
+ * So a submission whose locks would take a table past the limit is refused, before anything is stored.
+ * Tasks started without a submission (a retry, a plan's) are not counted here: the limit leaves room.
+ */
+@Injectable()
+export class LockTableRoom {
+  private readonly logger = new Logger('Locks');
+
+  constructor(
+    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+    @Inject(CONFIG) private readonly config: AtelierConfig,
+  ) {}
+
+  /** Throws LockTableFullException when the tasks' locks would not fit their repositories' tables. */
+  async ensureRoom(tasks: (TaskLocks | undefined)[]): Promise<void> {
+    const wanted = new Map<string, number>();
+    for (const locks of tasks) {
+      if (locks === undefined) continue;
+      const chars = ENTRY_OVERHEAD_CHARS + JSON.stringify(locks.globs).length;
+      wanted.set(locks.repo, (wanted.get(locks.repo) ?? 0) + chars);
+    }
+    await Promise.all(
+      [...wanted].map(async ([repo, chars]) => {
+        const size = await this.sizeOf(repo);
+        if (size !== undefined && size.carriedChars + chars > this.config.ATELIER_LOCK_TABLE_MAX_CHARS) {
+          throw new LockTableFullException(repo, size.entries);
+        }
+      }),
+    );
+  }
+
+  /** The size of the repository's lock table; undefined when it has no lock manager, or it did not say in time. */
+  private async sizeOf(repo: string): Promise<LockTableSize | undefined> {
+    try {
+      return await this.temporal.connection.withDeadline(Date.now() + SIZE_DEADLINE_MS, () =>
+        this.temporal.workflow.getHandle(workflowIdForLocks(repo)).query<LockTableSize>(LOCK_TABLE_SIZE_QUERY),
+      );
+    } catch (err) {
+      // No task ever asked for locks there: the table is empty.
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      this.logger.warn(
+        `could not ask the lock manager of ${repo} for its size; the task is accepted: ${err instanceof Error ? err.message : String(err)}`,
+      );
+      return undefined;
+    }
+  }
+}
