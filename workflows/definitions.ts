@@ -447,13 +447,13 @@ export const LOCK_TABLE_QUERY = 'lockTable';
 export const LOCK_TABLE_SIZE_QUERY = 'lockTableSize';
 
 /**
- * How large a lock manager's table is: its holders and waiters, and the characters of the JSON it
+ * How large a lock manager's table is: its holders and waiters, and the UTF-8 bytes of the JSON it
  * carries over `continueAsNew` (holders, waiters and remembered releases), which must stay well within
  * Temporal's 2 MB limit for one payload.
  */
 export interface LockTableSize {
   entries: number;
-  carriedChars: number;
+  carriedBytes: number;
 }
 
 export const LOCK_LIMITS = { globs: 50, globLength: 500 } as const;

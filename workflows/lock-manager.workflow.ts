@@ -43,6 +43,16 @@ const RELEASE_KEPT_MS = 60 * 60_000;
 /** At most this many releases are remembered (the oldest go first), so the table carried over `continueAsNew` stays small. */
 const RELEASES_KEPT = 2_000;
 
+/** The UTF-8 length of `text`, or a little more (a character outside the BMP counts 6 bytes, not 4). */
+function utf8Bytes(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    bytes += unit < 0x80 ? 1 : unit < 0x800 ? 2 : 3;
+  }
+  return bytes;
+}
+
 const lockActivities = proxyActivities<LockActivities>({
   startToCloseTimeout: '30 seconds',
   retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
@@ -118,7 +128,7 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
   // The API asks before it accepts a task with locks here (src/api/locks/lock-table-room.ts).
   setHandler(lockTableSizeQuery, () => ({
     entries: holders.length + waiters.length,
-    carriedChars: JSON.stringify({ holders, waiters, earlyReleases: Object.fromEntries(releases) }).length,
+    carriedBytes: utf8Bytes(JSON.stringify({ holders, waiters, earlyReleases: Object.fromEntries(releases) })),
   }));
 
   /** Grants, in arrival order, every waiter that conflicts with no holder and no waiter before it. */

@@ -5,8 +5,8 @@ import type { AgentTaskOutput } from './definitions';
  * history holds the results of all its tasks (up to 200, each commit with up to 1,000 paths in each of
  * its lists and 64 KB of diffstat), so each keeps what a plan reads, its commit's sha, and what tells
  * a reader of the plan's history how it went: the commit's lists are left out (`omitted` counts them),
- * its diffstat cut to its summary line, the output's tail dropped. The whole result is in the task's
- * own history and in PostgreSQL.
+ * its diffstat cut to its summary line, the output's tail dropped. The whole result is in PostgreSQL;
+ * the task's own history holds its commit as its commit activity returned it.
  */
 export function resultForPlan(output: AgentTaskOutput): AgentTaskOutput {
   const { commit } = output;

@@ -11,6 +11,12 @@ import {
 } from './agent-process';
 import { processAlive } from '../../src/process/process-alive';
 
+/**
+ * The version of the helper's protocol this worker speaks (infra/spawner/main.go, `protocolVersion`):
+ * checked before a helper is used (src/workers/agent-spawn.ts).
+ */
+export const SPAWNER_PROTOCOL = 2;
+
 /** A frame's header: type (1 byte), request id (4), payload length (4); see infra/spawner/main.go. */
 const HEADER_BYTES = 9;
 
@@ -186,6 +192,8 @@ function dispatch(kind: string, id: number, payload: Buffer, entry: Pending, pen
       entry.events.close(entry.end ?? { kind: 'exited', exitCode: -1 });
       return;
     case 'F': {
+      // A start that failed has no pid: a failure after the start is no frame of this protocol.
+      if (entry.pid !== undefined) return;
       pending.delete(id);
       const { code, message } = JSON.parse(payload.toString()) as { code: string; message: string };
       entry.events.close({ kind: 'spawn_failed', code, message });

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { ApplicationFailure, CancelledFailure, Context, log } from '@temporalio/activity';
 import type { AgentProfile, AgentsFile } from '../../src/config/agents-file';
 import { DEFAULT_BREAKER } from '../../src/gate/breaker';
@@ -103,6 +104,12 @@ interface Ended {
 }
 
 /**
+ * How long an attempt's release waits for a lease renewal under way: one that lands later takes the
+ * slot again until its lease lapses (ATELIER_LEASE_SECONDS).
+ */
+const RENEWAL_WAIT_MS = 5000;
+
+/**
  * An agent that starts this long after its activity did heartbeats first (src/workers/temporal-contact.ts
  * counts on it); sooner, the activity's start stands in for a heartbeat, and none is sent.
  */
@@ -202,7 +209,8 @@ export function createAgentActivities(deps: AgentActivityDeps) {
   /** Frees the attempt's cluster-wide slot and wakes the next task waiting for one, heartbeating meanwhile. */
   function wrapUp(input: RunAgentInput, gate: AgentGateConfig, key: AttemptKey, ended: Ended): Promise<void> {
     return heartbeating({ finishing: true }, async () => {
-      await ended.renewing;
+      // Not for ever: a renewal stuck on a dead connection must not hold the slot and the attempt's end.
+      if (ended.renewing) await Promise.race([ended.renewing, delay(RENEWAL_WAIT_MS, undefined, { ref: false })]);
       // Frees the slot, and tells the breaker; a throw before the verdict counts as a crash.
       await deps.admission
         .release(input.agent, key, ended.verdict?.failureClass ?? FAILURE_CLASSES.crash, gate, ended.resetAt)

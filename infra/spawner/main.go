@@ -447,7 +447,15 @@ func start(r request, out *frames) {
 	}()
 }
 
+// protocolVersion is the version of the protocol above, which the worker asks for (`--protocol`) before
+// it starts a spawner: a helper built from older sources would take a signal request for a spawn.
+const protocolVersion = 2
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "--protocol" {
+		fmt.Println(protocolVersion)
+		return
+	}
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: atelier-spawner <parent pid>")
 		os.Exit(2)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -196,6 +197,8 @@ func (b *lockedBuffer) frameKinds() (kinds string, exit string) {
 // A signal request reaches a running agent's process group; once the spawner has reaped the agent (its
 // pid, the group's id, may be another process's by then) one is not sent.
 func TestSignalsReachOnlyAnAgentNotYetReaped(t *testing.T) {
+	// As the spawner's own requests goroutine: the agent's parent-death signal is this thread's.
+	runtime.LockOSThread()
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {
 		t.Skip("no sleep program")

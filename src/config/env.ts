@@ -149,11 +149,11 @@ const envSchema = z.object({
    */
   ATELIER_STRANDED_AFTER_SECONDS: z.coerce.number().min(1).max(86_400).default(120),
   /**
-   * API: the most characters a repository's lock table (its lock manager's holders, waiters and
+   * API: the most bytes of JSON a repository's lock table (its lock manager's holders, waiters and
    * remembered releases, carried over `continueAsNew` as one payload, which Temporal limits to 2 MB)
    * may hold; a task with locks that would take it past this is refused with 429.
    */
-  ATELIER_LOCK_TABLE_MAX_CHARS: z.coerce.number().int().min(10_000).max(1_500_000).default(1_000_000),
+  ATELIER_LOCK_TABLE_MAX_BYTES: z.coerce.number().int().min(10_000).max(1_500_000).default(1_000_000),
   /**
    * API: how often it asks Temporal for task and plan workflows that closed without recording their
    * end (terminated in the Web UI or CLI, timed out), and records them failed.

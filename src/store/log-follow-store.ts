@@ -28,8 +28,9 @@ export class LogFollowStore {
   }
 
   /**
-   * Whether attempt `attempt` of `run` has ended (its worker writes all its output before it records
-   * the end; an attempt its worker could not close was closed for it, and nothing more comes from it).
+   * Whether attempt `attempt` of `run` has ended. Its worker writes all its output before it records the
+   * end; an attempt taken for lost was closed for its worker, whose agent may have run on and may still
+   * add output, which the stored log keeps and a follower of that attempt alone no longer waits for.
    */
   async attemptEnded(taskId: string, run: number, attempt: number): Promise<boolean> {
     const res = await this.pool.query<{ ended: boolean }>(

@@ -1,15 +1,17 @@
+import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { spawnDirectly, type SpawnAgent } from '../../activities/agent/agent-process';
-import { AgentSpawner } from '../../activities/agent/agent-spawner';
+import { AgentSpawner, SPAWNER_PROTOCOL } from '../../activities/agent/agent-spawner';
 
 /** Where `npm run up` and `npm test` build the spawner helper (infra/bootstrap.mjs). */
 export const DEFAULT_SPAWNER_BINARY = resolve(__dirname, '../../../.tools/bin/atelier-spawner');
 
 /**
  * The spawner helper `ATELIER_AGENT_SPAWNER` names (unset: the one the project builds, when it is
- * there), or `direct`. A helper that is not an executable file stops the worker's start-up.
+ * there), or `direct`. A helper that is not an executable file, or that speaks another version of the
+ * protocol (built from older sources), stops the worker's start-up.
  */
 export function spawnerBinary(setting: string | undefined): string {
   const binary = setting ?? (existsSync(DEFAULT_SPAWNER_BINARY) ? DEFAULT_SPAWNER_BINARY : 'direct');
@@ -18,6 +20,22 @@ export function spawnerBinary(setting: string | undefined): string {
     accessSync(binary, constants.X_OK);
   } catch {
     throw new Error(`ATELIER_AGENT_SPAWNER: ${binary} is not an executable file (npm run build:spawner builds it)`);
+  }
+  let protocol: string;
+  try {
+    protocol = execFileSync(binary, ['--protocol'], {
+      env: {},
+      timeout: 10_000,
+      encoding: 'utf8',
+      stdio: 'pipe',
+    }).trim();
+  } catch {
+    protocol = 'none';
+  }
+  if (protocol !== String(SPAWNER_PROTOCOL)) {
+    throw new Error(
+      `ATELIER_AGENT_SPAWNER: ${binary} speaks protocol ${protocol}, this worker ${SPAWNER_PROTOCOL} (npm run build:spawner builds it anew)`,
+    );
   }
   return binary;
 }

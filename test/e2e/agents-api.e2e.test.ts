@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Pool } from 'pg';
 import { call, getTask, submit, waitForEnd, type ErrorBody, type TaskView } from '../support/http-api';
 import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
 import { startStack, type Stack } from '../support/stack';
@@ -164,6 +165,32 @@ describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
     assert.ok(b.spendTodayUsd >= 0.0065, `${b.spendTodayUsd}`);
     assert.equal(byName.get('limited')?.maxConcurrent, 2);
     assert.equal(byName.get('limited')?.running, 0);
+  });
+
+  it('closes a breaker by hand and wakes the tasks waiting for it; an unknown agent is a 404', async () => {
+    const unknown = await call(stack.baseUrl, 'POST', '/v1/agents/no-such-agent/breaker/reset');
+    assert.equal(unknown.status, 404, unknown.text);
+    assert.match((unknown.json as ErrorBody).message, /no agent "no-such-agent"/);
+    // Open for an hour, as a weekly usage limit would leave it.
+    const pool = new Pool({ connectionString: db.url, max: 1 });
+    try {
+      await pool.query(
+        `INSERT INTO agent_breakers (agent, state, failures, opened_at, open_until)
+         VALUES ('breaker-a', 'open', 2, now(), now() + interval '1 hour')
+         ON CONFLICT (agent) DO UPDATE SET state = 'open', failures = 2, opened_at = now(), open_until = now() + interval '1 hour'`,
+      );
+    } finally {
+      await pool.end();
+    }
+    const { id } = await submit(stack.baseUrl, { prompt: '@print after the reset', agents: ['breaker-a'] });
+    await waitingFor(id, 'breaker_open');
+    const reset = await call(stack.baseUrl, 'POST', '/v1/agents/breaker-a/breaker/reset');
+    assert.equal(reset.status, 200, reset.text);
+    const agent = reset.json as AgentView & { woken: number };
+    assert.equal(agent.name, 'breaker-a');
+    assert.deepEqual([agent.breaker.state, agent.breaker.failures, agent.breaker.openUntil], ['closed', 0, null]);
+    assert.equal(agent.woken, 1);
+    assert.equal((await waitForEnd(stack.baseUrl, id)).status, 'succeeded');
   });
 
   it('stops new attempts at the daily budget, shows why, and resumes when the budget is raised', async () => {

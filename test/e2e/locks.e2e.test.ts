@@ -25,7 +25,7 @@ describe('file locks over HTTP against the whole service', () => {
   before(async () => {
     repo = mkdtempSync(join(tmpdir(), 'atelier-locks-e2e-'));
     // A small lock table (the least allowed), so that two tasks fill it.
-    stack = await startStack({ ATELIER_LOCK_TABLE_MAX_CHARS: '10000' });
+    stack = await startStack({ ATELIER_LOCK_TABLE_MAX_BYTES: '10000' });
   });
   after(async () => {
     try {
@@ -90,6 +90,38 @@ describe('file locks over HTTP against the whole service', () => {
       await waitFor('the table to empty', async () => (await locks(full)).holders.length === 0);
       const later = await submit(stack.baseUrl, { prompt: 'done', workdir: full, locks: big('lib') });
       assert.equal((await waitForEnd(stack.baseUrl, later.id)).status, 'succeeded');
+      // A plan counts the locks of as many tasks as may run at once: two halves of the table, one at a time.
+      const twoHalves = (maxParallel: number) =>
+        call(stack.baseUrl, 'POST', '/v1/plans', {
+          body: {
+            maxParallel,
+            tasks: [
+              { key: 'a', prompt: 'a done', workdir: full, locks: big('src') },
+              { key: 'b', prompt: 'b done', workdir: full, locks: big('lib') },
+            ],
+          },
+        });
+      const plan = await twoHalves(1);
+      assert.equal(plan.status, 201, plan.text);
+      // Locks that no table of this size could hold are a 400 naming the field, not a 429 for ever.
+      const never = Array.from({ length: 30 }, (_, i) => `docs/${i}/${'x'.repeat(470)}`);
+      const tooBig = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+        body: { prompt: 'x', workdir: full, locks: never },
+      });
+      assert.equal(tooBig.status, 400, tooBig.text);
+      assert.equal((tooBig.json as ErrorBody).fields?.[0]?.field, 'locks');
+      assert.match(
+        (tooBig.json as ErrorBody).fields?.[0]?.problems[0] ?? '',
+        /holds at most 10000 \(ATELIER_LOCK_TABLE_MAX_BYTES\)/,
+      );
+      const planTooBig = await twoHalves(2);
+      assert.equal(planTooBig.status, 400, planTooBig.text);
+      assert.equal((planTooBig.json as ErrorBody).fields?.[0]?.field, 'tasks');
+      const planId = (plan.json as { id: string }).id;
+      await waitFor('the plan to succeed', async () => {
+        const p = await call(stack.baseUrl, 'GET', `/v1/plans/${planId}`);
+        return (p.json as { status: string }).status === 'succeeded';
+      });
     } finally {
       rmSync(full, { recursive: true, force: true });
     }

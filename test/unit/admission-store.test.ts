@@ -6,6 +6,7 @@ import { DEFAULT_BREAKER } from '../../src/gate/breaker';
 import { AdmissionStore, leaseKey, type AgentGateConfig, type AttemptKey } from '../../src/store/admission-store';
 import { AgentStatusStore } from '../../src/store/agent-status-store';
 import { BudgetStore } from '../../src/store/budget-store';
+import { BreakerResetStore } from '../../src/store/breaker-reset-store';
 import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
 import { insertTask } from '../support/task-rows';
 import { waitFor } from '../support/wait-for';
@@ -99,40 +100,70 @@ describe('AdmissionStore', { timeout: 30_000 }, () => {
     }
   });
 
+  /** Makes a lease lapse now, as a worker cut off from the database for longer than a lease leaves it. */
+  const lapse = (k: AttemptKey) =>
+    pool.query(`UPDATE agent_leases SET expires_at = clock_timestamp() - interval '1 second' WHERE key = $1`, [
+      leaseKey(k),
+    ]);
+
   it('takes a lapsed lease again on renewal, swept or not, and says it had lapsed', async () => {
-    const short = new AdmissionStore(pool, { leaseSeconds: 1 });
     const agent = `a-${randomUUID()}`;
     const cfg = config({ maxConcurrent: 1 });
     const slow = key();
-    assert.equal((await short.acquire(agent, slow, 'cut-off', cfg)).admitted, true);
+    assert.equal((await gate.acquire(agent, slow, 'cut-off', cfg)).admitted, true);
     // Its worker cannot renew for longer than a lease: the slot goes to another attempt.
+    await lapse(slow);
     const other = key();
-    await waitFor('the lease to lapse and the slot to go to another attempt', async () => {
-      return (await short.acquire(agent, other, 'w', cfg)).admitted;
-    });
-    assert.equal(await short.renew(agent, slow, 'cut-off'), false, 'the renewal says the lease had lapsed');
-    assert.equal(await short.renew(agent, slow, 'cut-off'), true);
+    assert.equal((await gate.acquire(agent, other, 'w', cfg)).admitted, true);
+    assert.equal(await gate.renew(agent, slow, 'cut-off'), false, 'the renewal says the lease had lapsed');
+    assert.equal(await gate.renew(agent, slow, 'cut-off'), true);
     // Counted again: while both run, nothing more is admitted, and a retried acquire of the other
-    // attempt keeps its slot rather than passing the gate again.
-    assert.equal((await short.acquire(agent, key(), 'w', cfg)).admitted, false);
+    // attempt keeps its slot.
+    assert.equal((await gate.acquire(agent, key(), 'w', cfg)).admitted, false);
+    assert.equal((await gate.acquire(agent, other, 'w', cfg)).admitted, true);
     // Swept after it lapsed, the lease is taken again too, and its release tells the breaker.
     await pool.query('DELETE FROM agent_leases WHERE key = $1', [leaseKey(slow)]);
-    assert.equal(await short.renew(agent, slow, 'cut-off'), false);
+    assert.equal(await gate.renew(agent, slow, 'cut-off'), false);
     assert.equal(await leaseOf(slow), 1);
-    await short.release(agent, slow, 'rate_limited', config({ maxConcurrent: 1 }));
+    await gate.release(agent, slow, 'rate_limited', cfg);
     assert.equal(await leaseOf(slow), 0);
     assert.equal((await breakerOf(agent))?.failures, 1, 'the rate limit was counted');
   });
 
   it('makes a retried acquire of a lapsed lease pass the gate again', async () => {
-    const short = new AdmissionStore(pool, { leaseSeconds: 1 });
     const agent = `a-${randomUUID()}`;
     const cfg = config({ maxConcurrent: 1 });
     const first = key();
-    assert.equal((await short.acquire(agent, first, 'w', cfg)).admitted, true);
-    const second = key();
-    await waitFor('the first lease to lapse', async () => (await short.acquire(agent, second, 'w', cfg)).admitted);
-    assert.equal((await short.acquire(agent, first, 'w', cfg)).admitted, false, 'its slot is taken');
+    assert.equal((await gate.acquire(agent, first, 'w', cfg)).admitted, true);
+    await lapse(first);
+    assert.equal((await gate.acquire(agent, key(), 'w', cfg)).admitted, true);
+    assert.equal((await gate.acquire(agent, first, 'w', cfg)).admitted, false, 'its slot is taken');
+  });
+
+  it('closes an open breaker by hand, and names the tasks of its chains waiting for a breaker', async () => {
+    const agent = `a-${randomUUID()}`;
+    const cfg = config({ breaker: { failureThreshold: 1, windowSeconds: 60, cooldownSeconds: 3600 } });
+    const failed = key();
+    assert.equal((await gate.acquire(agent, failed, 'w', cfg)).admitted, true);
+    await gate.release(agent, failed, 'rate_limited', cfg);
+    assert.equal((await gate.acquire(agent, key(), 'w', cfg)).admitted, false, 'open for an hour');
+    const waitingAs = async (kind: string, chain: string[]): Promise<string> => {
+      const id = await insertTask(pool, { prompt: 'p', agent: chain[0] });
+      await pool.query(
+        `UPDATE tasks SET agents = $2, waiting_reason = jsonb_build_object('kind', $3::text, 'agent', $4::text) WHERE id = $1`,
+        [id, chain, kind, chain[0]],
+      );
+      return id;
+    };
+    // Waiting for the breaker of another agent of its chain (the one shown), and for this one's.
+    const fallingBack = await waitingAs('breaker_open', ['other', agent]);
+    const own = await waitingAs('breaker_open', [agent]);
+    await waitingAs('breaker_open', ['other']);
+    await waitingAs('concurrency', [agent]);
+    const woken = await new BreakerResetStore(pool).reset(agent);
+    assert.deepEqual(woken.sort(), [`task-${fallingBack}`, `task-${own}`].sort());
+    assert.deepEqual({ ...(await breakerOf(agent)) }, { state: 'closed', failures: 0 });
+    assert.equal((await gate.acquire(agent, key(), 'w', cfg)).admitted, true);
   });
 
   it('limits starts per minute, whatever ended since', async () => {

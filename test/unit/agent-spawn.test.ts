@@ -22,4 +22,16 @@ describe('spawnerBinary', () => {
       assert.throws(() => spawnerBinary(path), /^Error: ATELIER_AGENT_SPAWNER: .* is not an executable file/);
     }
   });
+
+  it('stops start-up on a helper that speaks another version of the protocol (built from older sources)', () => {
+    const older = join(dir, 'older-spawner');
+    // As a helper from before `--protocol` answers it: the argument is no parent pid.
+    writeFileSync(older, '#!/bin/sh\necho "atelier-spawner: the parent pid must be a number" >&2\nexit 2\n', {
+      mode: 0o755,
+    });
+    const other = join(dir, 'other-spawner');
+    writeFileSync(other, '#!/bin/sh\necho 1\n', { mode: 0o755 });
+    assert.throws(() => spawnerBinary(older), /^Error: ATELIER_AGENT_SPAWNER: .* speaks protocol none, this worker 2/);
+    assert.throws(() => spawnerBinary(other), /^Error: ATELIER_AGENT_SPAWNER: .* speaks protocol 1, this worker 2/);
+  });
 });

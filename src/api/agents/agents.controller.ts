@@ -1,5 +1,5 @@
-import { Controller, Get } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { AgentsService } from './agents.service';
 
 @ApiTags('agents')
@@ -15,5 +15,17 @@ export class AgentsController {
   })
   list() {
     return this.agents.list();
+  }
+
+  @Post(':name/breaker/reset')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      "Close the agent's circuit breaker by hand (its provider is back, its key replaced): its failures and any probe are forgotten, and tasks waiting for it ask again now.",
+  })
+  @ApiResponse({ status: 200, description: 'The agent as GET /v1/agents lists it, and `woken`: the tasks woken.' })
+  @ApiResponse({ status: 404, description: 'No agent of that name in the agents file.' })
+  resetBreaker(@Param('name') name: string) {
+    return this.agents.resetBreaker(name);
   }
 }

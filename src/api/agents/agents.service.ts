@@ -1,18 +1,46 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import type { Client } from '@temporalio/client';
 import type { AgentsFile } from '../../config/agents-file';
 import { breakerNow, DEFAULT_BREAKER } from '../../gate/breaker';
 import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../store/agent-status-store';
-import { AGENTS } from '../tokens';
+import { BreakerResetStore } from '../../store/breaker-reset-store';
+import { WAKE_SIGNAL } from '../../../workflows/definitions';
+import { AGENTS, TEMPORAL_CLIENT } from '../tokens';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
-/** `GET /v1/agents`: each profile of the agents file with its live state from the gate's tables. */
+/**
+ * `GET /v1/agents`: each profile of the agents file with its live state from the gate's tables;
+ * `POST /v1/agents/:name/breaker/reset`: an operator closes a breaker.
+ */
 @Injectable()
 export class AgentsService {
+  private readonly logger = new Logger('Agents');
+
   constructor(
     @Inject(AGENTS) private readonly agents: AgentsFile,
+    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
     private readonly status: AgentStatusStore,
+    private readonly breakers: BreakerResetStore,
   ) {}
+
+  /**
+   * Closes the agent's breaker (its provider is back, its key replaced) and wakes the tasks waiting for
+   * it, so they ask again now rather than at their next look; answers the agent as GET lists it, and how
+   * many tasks were woken. A task that cannot be woken (it ended meanwhile) is left to its next look.
+   */
+  async resetBreaker(name: string) {
+    if (!Object.hasOwn(this.agents.agents, name)) throw new NotFoundException(`no agent "${name}" in the agents file`);
+    const waiting = await this.breakers.reset(name);
+    const woken = await Promise.allSettled(
+      waiting.map((id) => this.temporal.workflow.getHandle(id).signal(WAKE_SIGNAL)),
+    );
+    const failed = woken.filter((w) => w.status === 'rejected').length;
+    if (failed > 0)
+      this.logger.warn(`could not wake ${failed} task(s) waiting for ${name}'s breaker: they look again later`);
+    const agent = (await this.list()).items.find((a) => a.name === name);
+    return { ...agent, woken: woken.length - failed };
+  }
 
   async list() {
     const { now, agents } = await this.status.all();

@@ -7,6 +7,7 @@ import {
   type LockTableSize,
   type TaskLocks,
 } from '../../../workflows/definitions';
+import { badFields } from '../http/validation';
 import { CONFIG, TEMPORAL_CLIENT } from '../tokens';
 
 /** How long a client refused for a full lock table is asked to wait before it submits again. */
@@ -17,7 +18,7 @@ const RETRY_AFTER_SECONDS = 30;
  */
 const SIZE_DEADLINE_MS = 2000;
 /** What one task adds to a lock table beside its globs (its ids and time, as JSON), rounded up. */
-const ENTRY_OVERHEAD_CHARS = 250;
+const ENTRY_OVERHEAD_BYTES = 250;
 
 /** A 429 for locks a repository's lock table has no room for; `Retry-After` says when to try again. */
 export class LockTableFullException extends HttpException {
@@ -36,7 +37,7 @@ export class LockTableFullException extends HttpException {
 }
 
 /**
- * Keeps each repository's lock table within ATELIER_LOCK_TABLE_MAX_CHARS. Its lock manager carries the
+ * Keeps each repository's lock table within ATELIER_LOCK_TABLE_MAX_BYTES. Its lock manager carries the
  * table over `continueAsNew` as one payload, which Temporal refuses past 2 MB: a manager whose table
  * grew past that could never continue, and every task locking in that repository would wait for ever.
  * So a submission whose locks would take a table past the limit is refused, before anything is stored.
@@ -51,25 +52,50 @@ export class LockTableRoom {
     @Inject(CONFIG) private readonly config: AtelierConfig,
   ) {}
 
-  /** Throws LockTableFullException when the tasks' locks would not fit their repositories' tables. */
-  async ensureRoom(tasks: (TaskLocks | undefined)[]): Promise<void> {
-    const wanted = new Map<string, number>();
+  /**
+   * Refuses the tasks' locks when they would not fit their repositories' tables now (429), or ever, even
+   * in an empty table (400 naming `field`). `atOnce`: how many of the tasks can be in a table together
+   * (a plan's `maxParallel`: its tasks ask for their locks when they start); the largest count.
+   */
+  async ensureRoom(tasks: (TaskLocks | undefined)[], field: string, atOnce = tasks.length): Promise<void> {
+    const sizes = new Map<string, number[]>();
     for (const locks of tasks) {
       if (locks === undefined) continue;
-      const chars = ENTRY_OVERHEAD_CHARS + JSON.stringify(locks.globs).length;
-      wanted.set(locks.repo, (wanted.get(locks.repo) ?? 0) + chars);
+      const bytes = ENTRY_OVERHEAD_BYTES + Buffer.byteLength(JSON.stringify(locks.globs));
+      sizes.set(locks.repo, [...(sizes.get(locks.repo) ?? []), bytes]);
+    }
+    const max = this.config.ATELIER_LOCK_TABLE_MAX_BYTES;
+    const wanted = [...sizes].map(([repo, all]) => {
+      const bytes = all
+        .sort((a, b) => b - a)
+        .slice(0, atOnce)
+        .reduce((sum, b) => sum + b, 0);
+      return { repo, bytes };
+    });
+    const never = wanted.filter((w) => w.bytes > max);
+    if (never.length > 0) {
+      throw badFields([
+        {
+          field,
+          problems: never.map(
+            (w) =>
+              `locks take ${w.bytes} bytes of the lock table of ${w.repo}, which holds at most ${max} (ATELIER_LOCK_TABLE_MAX_BYTES)`,
+          ),
+        },
+      ]);
     }
     await Promise.all(
-      [...wanted].map(async ([repo, chars]) => {
+      wanted.map(async ({ repo, bytes }) => {
         const size = await this.sizeOf(repo);
-        if (size !== undefined && size.carriedChars + chars > this.config.ATELIER_LOCK_TABLE_MAX_CHARS) {
-          throw new LockTableFullException(repo, size.entries);
-        }
+        if (size !== undefined && size.carriedBytes + bytes > max) throw new LockTableFullException(repo, size.entries);
       }),
     );
   }
 
-  /** The size of the repository's lock table; undefined when it has no lock manager, or it did not say in time. */
+  /**
+   * The size of the repository's lock table; undefined when it has no lock manager, or it did not say
+   * (in time, or at all: a manager on a worker of a version without the question, during a rollout).
+   */
   private async sizeOf(repo: string): Promise<LockTableSize | undefined> {
     try {
       return await this.temporal.connection.withDeadline(Date.now() + SIZE_DEADLINE_MS, () =>

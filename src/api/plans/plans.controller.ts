@@ -29,7 +29,7 @@ export class PlansController {
   @ApiResponse({
     status: 429,
     description:
-      "A task's locks would take its repository's lock table past ATELIER_LOCK_TABLE_MAX_CHARS: nothing stored; `Retry-After` says when to submit again.",
+      "A task's locks would take its repository's lock table past ATELIER_LOCK_TABLE_MAX_BYTES: nothing stored; `Retry-After` says when to submit again.",
   })
   @ApiResponse({
     status: 503,

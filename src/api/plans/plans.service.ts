@@ -65,8 +65,11 @@ export class PlansService {
     const planId = randomUUID();
     const tasks = dto.tasks.map((t, index) => this.planTask(t, index, planId, problems));
     if (problems.length > 0) throw badFields(problems);
+    // A plan's tasks ask for their locks when they start: at most maxParallel at once.
     await this.lockRoom.ensureRoom(
       (tasks as NewPlanTask[]).map((t) => taskLocksAtStart(t.locks, t.repo?.path ?? t.workdir)),
+      'tasks',
+      dto.maxParallel ?? DEFAULT_MAX_PARALLEL,
     );
     const { plan, created } = await this.store.create({
       id: planId,

@@ -57,7 +57,10 @@ export class TasksService {
     if (stored) return this.answer(stored, false);
     const input = resolveTaskInput(dto, this.agents, (field) => field);
     if (!input.ok) throw badFields(input.problems);
-    await this.lockRoom.ensureRoom([taskLocksAtStart(input.task.locks, input.task.repo?.path ?? input.task.workdir)]);
+    await this.lockRoom.ensureRoom(
+      [taskLocksAtStart(input.task.locks, input.task.repo?.path ?? input.task.workdir)],
+      'locks',
+    );
     const id = randomUUID();
     const { task, created } = await this.store.create({
       ...input.task,

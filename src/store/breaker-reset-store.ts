@@ -1,0 +1,32 @@
+import type { Pool } from 'pg';
+
+/** At most this many waiting tasks are woken by one reset; the others ask again at their next look. */
+export const WAKE_LIMIT = 100;
+
+/** An operator's reset of an agent's circuit breaker (`POST /v1/agents/:name/breaker/reset`). */
+export class BreakerResetStore {
+  constructor(private readonly pool: Pool) {}
+
+  /**
+   * Closes the agent's breaker, whatever its state, forgetting its failures and any probe (a probe
+   * still running then ends like any other attempt), and answers the workflow ids of the tasks waiting
+   * for a breaker of their chain to close that have the agent in their chain: at most WAKE_LIMIT,
+   * highest priority then oldest. An agent no attempt ever asked for has no breaker row: it is closed.
+   */
+  async reset(agent: string): Promise<string[]> {
+    await this.pool.query(
+      `UPDATE agent_breakers SET state = 'closed', failures = 0, window_started_at = NULL, opened_at = NULL,
+         open_until = NULL, probe = NULL, updated_at = clock_timestamp()
+       WHERE agent = $1`,
+      [agent],
+    );
+    const waiting = await this.pool.query<{ workflow_id: string }>(
+      `SELECT workflow_id FROM tasks
+       WHERE status = 'queued' AND waiting_reason->>'kind' = 'breaker_open' AND (agent = $1 OR $1 = ANY(agents))
+       ORDER BY priority, created_at
+       LIMIT $2`,
+      [agent, WAKE_LIMIT],
+    );
+    return waiting.rows.map((r) => r.workflow_id);
+  }
+}
