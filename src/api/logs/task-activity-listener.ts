@@ -25,6 +25,11 @@ export class TaskActivityListener implements OnApplicationShutdown {
 
   constructor(@Inject(CONFIG) private readonly config: AtelierConfig) {}
 
+  /** Whether notifications arrive now: followers may then poll less often. */
+  get listening(): boolean {
+    return this.client !== undefined;
+  }
+
   /**
    * Resolves at the next activity of `taskId`, after `timeoutMs`, or when `signal` aborts, whichever is
    * first. Subscribe before reading, so that activity between the read and the wait is not missed.
