@@ -77,6 +77,22 @@ function openPromptFile(prompt: string): number {
 const PDEATHSIG_WRAPPER = parentDeathPrefix('KILL');
 
 /**
+ * What setpriv writes, and exits 127 (ENOENT) or 126 with, when it cannot exec the agent: a program
+ * found on PATH can still fail so, a script whose `#!` interpreter is missing, say. The spawner helper
+ * reports the same failure as a failed spawn; so is it reported here.
+ */
+const WRAPPER_EXEC_FAILED = /^setpriv: failed to execute .*: (.+)\n?$/;
+
+/** The failed spawn the wrapper's exit says, if it is one: exit 127 or 126 and its message alone on stderr. */
+function wrapperExecFailure(file: string, code: number | null, stdout: number, stderr: string): SpawnEnd | undefined {
+  if (PDEATHSIG_WRAPPER.length === 0 || stdout > 0 || (code !== 127 && code !== 126)) return undefined;
+  const reason = WRAPPER_EXEC_FAILED.exec(stderr)?.[1];
+  if (reason === undefined) return undefined;
+  const errno = code === 127 ? 'ENOENT' : 'EACCES';
+  return { kind: 'spawn_failed', code: errno, message: `spawn ${file} ${errno} (${reason})` };
+}
+
+/**
  * After the agent has exited, its output stays open only while a process that left its process group
  * (a daemon, in a session of its own) holds it: that process is killed after this long, and the output
  * closed on the worker's side `KILL_GRACE_MS` later whatever happens (as infra/spawner does).
@@ -135,8 +151,17 @@ export const spawnDirectly: SpawnAgent = (request, events) => {
   // Out of file descriptors (EMFILE, ENFILE), Node makes no pipes, and the 'error' and 'close' above and
   // below report the failed spawn.
   const { stdin, stdout, stderr } = child;
-  stdout?.on('data', (chunk: Buffer) => events.output('stdout', chunk));
-  stderr?.on('data', (chunk: Buffer) => events.output('stderr', chunk));
+  // Enough of the output to tell the wrapper's own failure to exec the agent (wrapperExecFailure).
+  let stdoutBytes = 0;
+  let stderrStart = '';
+  stdout?.on('data', (chunk: Buffer) => {
+    stdoutBytes += chunk.length;
+    events.output('stdout', chunk);
+  });
+  stderr?.on('data', (chunk: Buffer) => {
+    if (stderrStart.length < 4096) stderrStart += chunk.toString('utf8', 0, 4096);
+    events.output('stderr', chunk);
+  });
   // An agent that exits without reading its prompt closes the pipe: that is its business, not an error.
   stdin?.on('error', () => undefined);
   stdin?.end(request.stdin);
@@ -162,7 +187,9 @@ export const spawnDirectly: SpawnAgent = (request, events) => {
     } else if (signal) {
       events.close({ kind: 'signalled', signal });
     } else {
-      events.close({ kind: 'exited', exitCode: code ?? -1 });
+      events.close(
+        wrapperExecFailure(request.file, code, stdoutBytes, stderrStart) ?? { kind: 'exited', exitCode: code ?? -1 },
+      );
     }
   });
   return {

@@ -481,6 +481,15 @@ for (const [how, spawn] of SPAWNS)
       assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
       assert.equal(r.stdout, 'ran by sh with an argument\n');
     });
+
+    it('reports a script whose #! interpreter is missing as spawn_failed ENOENT, as a program that cannot run', async () => {
+      const script = join(dir, `missing-interpreter-${randomUUID()}`);
+      writeFileSync(script, `#!/nonexistent/${randomUUID()}\necho never\n`, { mode: 0o755 });
+      const r = await run({ file: script, args: [], env: { PATH }, stdin: '' });
+      assert.equal(r.end.kind, 'spawn_failed', JSON.stringify(r.end));
+      assert.equal(r.end.kind === 'spawn_failed' ? r.end.code : '', 'ENOENT');
+      assert.equal(r.stdout, '');
+    });
   });
 
 describe('a prompt file that cannot be written', { timeout: 30_000 }, () => {
