@@ -83,12 +83,31 @@ const PDEATHSIG_WRAPPER = parentDeathPrefix('KILL');
  */
 const WRAPPER_EXEC_FAILED = /^setpriv: failed to execute .*: (.+)\n?$/;
 
-/** The failed spawn the wrapper's exit says, if it is one: exit 127 or 126 and its message alone on stderr. */
+/** The error codes of exec's failures, by the words setpriv gives them (the C locale's). */
+const EXEC_ERRORS = new Map([
+  ['No such file or directory', 'ENOENT'],
+  ['Permission denied', 'EACCES'],
+  ['Operation not permitted', 'EPERM'],
+  ['Exec format error', 'ENOEXEC'],
+  ['Not a directory', 'ENOTDIR'],
+  ['Is a directory', 'EISDIR'],
+  ['Too many levels of symbolic links', 'ELOOP'],
+  ['Argument list too long', 'E2BIG'],
+  ['Text file busy', 'ETXTBSY'],
+  ['Cannot allocate memory', 'ENOMEM'],
+  ['Resource temporarily unavailable', 'EAGAIN'],
+]);
+
+/**
+ * The failed spawn the wrapper's exit says, if it is one: exit 127 or 126 and its message alone on
+ * stderr. Its code is exec's, as the spawner helper reports it (UNKNOWN for words not known here: the
+ * attempt is retried as a crash).
+ */
 function wrapperExecFailure(file: string, code: number | null, stdout: number, stderr: string): SpawnEnd | undefined {
   if (PDEATHSIG_WRAPPER.length === 0 || stdout > 0 || (code !== 127 && code !== 126)) return undefined;
   const reason = WRAPPER_EXEC_FAILED.exec(stderr)?.[1];
   if (reason === undefined) return undefined;
-  const errno = code === 127 ? 'ENOENT' : 'EACCES';
+  const errno = EXEC_ERRORS.get(reason) ?? 'UNKNOWN';
   return { kind: 'spawn_failed', code: errno, message: `spawn ${file} ${errno} (${reason})` };
 }
 

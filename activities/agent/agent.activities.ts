@@ -104,8 +104,8 @@ interface Ended {
 }
 
 /**
- * How long an attempt's release waits for a lease renewal under way: one that lands later takes the
- * slot again until its lease lapses (ATELIER_LEASE_SECONDS).
+ * How long an attempt's release waits for a lease renewal under way; one that lands later took the
+ * slot again, and its lease is removed then.
  */
 const RENEWAL_WAIT_MS = 5000;
 
@@ -210,7 +210,21 @@ export function createAgentActivities(deps: AgentActivityDeps) {
   function wrapUp(input: RunAgentInput, gate: AgentGateConfig, key: AttemptKey, ended: Ended): Promise<void> {
     return heartbeating({ finishing: true }, async () => {
       // Not for ever: a renewal stuck on a dead connection must not hold the slot and the attempt's end.
-      if (ended.renewing) await Promise.race([ended.renewing, delay(RENEWAL_WAIT_MS, undefined, { ref: false })]);
+      // One that lands after the release took the slot again: its lease goes once it has.
+      const renewing = ended.renewing;
+      if (renewing) {
+        const landed = await Promise.race([renewing.then(() => true), delay(RENEWAL_WAIT_MS, false, { ref: false })]);
+        if (!landed) {
+          void renewing
+            .then(() => deps.admission.dropLease(key))
+            .catch((err: Error) =>
+              log.warn('could not free the agent slot a late renewal took', {
+                taskId: input.taskId,
+                error: err.message,
+              }),
+            );
+        }
+      }
       // Frees the slot, and tells the breaker; a throw before the verdict counts as a crash.
       await deps.admission
         .release(input.agent, key, ended.verdict?.failureClass ?? FAILURE_CLASSES.crash, gate, ended.resetAt)

@@ -342,6 +342,14 @@ export class AdmissionStore {
   }
 
   /**
+   * Removes the attempt's lease, and nothing else: a renewal that landed after the attempt's release
+   * took its slot again.
+   */
+  async dropLease(key: AttemptKey): Promise<void> {
+    await retryTransient(() => this.pool.query('DELETE FROM agent_leases WHERE key = $1', [leaseKey(key)]));
+  }
+
+  /**
    * Frees the attempt's slot and tells the agent's breaker how it ended. Only the call that removes
    * the lease updates the breaker, so a repeated release counts nothing twice.
    */

@@ -9,9 +9,10 @@ export class BreakerResetStore {
 
   /**
    * Closes the agent's breaker, whatever its state, forgetting its failures and any probe (a probe
-   * still running then ends like any other attempt), and answers the workflow ids of the tasks waiting
-   * for a breaker of their chain to close that have the agent in their chain: at most WAKE_LIMIT,
-   * highest priority then oldest. An agent no attempt ever asked for has no breaker row: it is closed.
+   * still running then ends like any other attempt), and answers the workflow ids of the tasks held back
+   * by a breaker or a limit (the wait shown may be another agent's of the chain) that have the agent in
+   * their chain: at most WAKE_LIMIT, highest priority then oldest. Tasks waiting for a budget stay as
+   * they are. An agent no attempt ever asked for has no breaker row: it is closed.
    */
   async reset(agent: string): Promise<string[]> {
     await this.pool.query(
@@ -22,7 +23,8 @@ export class BreakerResetStore {
     );
     const waiting = await this.pool.query<{ workflow_id: string }>(
       `SELECT workflow_id FROM tasks
-       WHERE status = 'queued' AND waiting_reason->>'kind' = 'breaker_open' AND (agent = $1 OR $1 = ANY(agents))
+       WHERE status = 'queued' AND waiting_reason->>'kind' IN ('breaker_open', 'concurrency', 'start_rate')
+         AND (agent = $1 OR $1 = ANY(agents))
        ORDER BY priority, created_at
        LIMIT $2`,
       [agent, WAKE_LIMIT],

@@ -34,7 +34,7 @@ export function spawnerBinary(setting: string | undefined): string {
   }
   if (protocol !== String(SPAWNER_PROTOCOL)) {
     throw new Error(
-      `ATELIER_AGENT_SPAWNER: ${binary} speaks protocol ${protocol}, this worker ${SPAWNER_PROTOCOL} (npm run build:spawner builds it anew)`,
+      `ATELIER_AGENT_SPAWNER: ${binary} speaks protocol ${protocol}, this worker ${SPAWNER_PROTOCOL} (npm run build:spawner builds it anew; ATELIER_AGENT_SPAWNER=direct starts agents without it)`,
     );
   }
   return binary;

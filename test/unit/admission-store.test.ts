@@ -130,6 +130,19 @@ describe('AdmissionStore', { timeout: 30_000 }, () => {
     assert.equal((await breakerOf(agent))?.failures, 1, 'the rate limit was counted');
   });
 
+  it('frees a slot a renewal landing after the release took again, once its lease is dropped', async () => {
+    const agent = `a-${randomUUID()}`;
+    const cfg = config({ maxConcurrent: 1 });
+    const late = key();
+    assert.equal((await gate.acquire(agent, late, 'w', cfg)).admitted, true);
+    await gate.release(agent, late, 'succeeded', cfg);
+    // The renewal sent before the release, answered after it: the slot is taken again.
+    assert.equal(await gate.renew(agent, late, 'w'), false);
+    assert.equal((await gate.acquire(agent, key(), 'w', cfg)).admitted, false);
+    await gate.dropLease(late);
+    assert.equal((await gate.acquire(agent, key(), 'w', cfg)).admitted, true);
+  });
+
   it('makes a retried acquire of a lapsed lease pass the gate again', async () => {
     const agent = `a-${randomUUID()}`;
     const cfg = config({ maxConcurrent: 1 });
@@ -155,13 +168,14 @@ describe('AdmissionStore', { timeout: 30_000 }, () => {
       );
       return id;
     };
-    // Waiting for the breaker of another agent of its chain (the one shown), and for this one's.
+    // Held back by another agent of its chain (the wait shown), or by this one's breaker.
     const fallingBack = await waitingAs('breaker_open', ['other', agent]);
+    const atLimit = await waitingAs('concurrency', ['other', agent]);
     const own = await waitingAs('breaker_open', [agent]);
     await waitingAs('breaker_open', ['other']);
-    await waitingAs('concurrency', [agent]);
+    await waitingAs('daily_budget', [agent]);
     const woken = await new BreakerResetStore(pool).reset(agent);
-    assert.deepEqual(woken.sort(), [`task-${fallingBack}`, `task-${own}`].sort());
+    assert.deepEqual(woken.sort(), [`task-${fallingBack}`, `task-${atLimit}`, `task-${own}`].sort());
     assert.deepEqual({ ...(await breakerOf(agent)) }, { state: 'closed', failures: 0 });
     assert.equal((await gate.acquire(agent, key(), 'w', cfg)).admitted, true);
   });

@@ -489,6 +489,13 @@ for (const [how, spawn] of SPAWNS)
       assert.equal(r.end.kind, 'spawn_failed', JSON.stringify(r.end));
       assert.equal(r.end.kind === 'spawn_failed' ? r.end.code : '', 'ENOENT');
       assert.equal(r.stdout, '');
+      // An interpreter that is no executable: exec's EACCES, whichever way the agent was started.
+      const interpreter = join(dir, `not-executable-${randomUUID()}`);
+      writeFileSync(interpreter, 'not a program\n', { mode: 0o644 });
+      const denied = join(dir, `denied-interpreter-${randomUUID()}`);
+      writeFileSync(denied, `#!${interpreter}\necho never\n`, { mode: 0o755 });
+      const d = await run({ file: denied, args: [], env: { PATH }, stdin: '' });
+      assert.deepEqual(d.end.kind === 'spawn_failed' ? d.end.code : d.end, 'EACCES');
     });
   });
 

@@ -4,7 +4,7 @@ import type { AgentsFile } from '../../config/agents-file';
 import { breakerNow, DEFAULT_BREAKER } from '../../gate/breaker';
 import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../store/agent-status-store';
 import { BreakerResetStore } from '../../store/breaker-reset-store';
-import { WAKE_SIGNAL } from '../../../workflows/definitions';
+import { wakeWaitingTasks } from '../tasks/wake-waiting-tasks';
 import { AGENTS, TEMPORAL_CLIENT } from '../tokens';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -32,14 +32,9 @@ export class AgentsService {
   async resetBreaker(name: string) {
     if (!Object.hasOwn(this.agents.agents, name)) throw new NotFoundException(`no agent "${name}" in the agents file`);
     const waiting = await this.breakers.reset(name);
-    const woken = await Promise.allSettled(
-      waiting.map((id) => this.temporal.workflow.getHandle(id).signal(WAKE_SIGNAL)),
-    );
-    const failed = woken.filter((w) => w.status === 'rejected').length;
-    if (failed > 0)
-      this.logger.warn(`could not wake ${failed} task(s) waiting for ${name}'s breaker: they look again later`);
+    const woken = await wakeWaitingTasks(this.temporal, waiting, { what: `${name}'s breaker`, logger: this.logger });
     const agent = (await this.list()).items.find((a) => a.name === name);
-    return { ...agent, woken: woken.length - failed };
+    return { ...agent, woken };
   }
 
   async list() {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, NotFoundException, type BeforeApplicationShutdown } from '@nestjs/common';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { BudgetStore, type DailyBudget } from '../../store/budget-store';
-import { WAKE_SIGNAL } from '../../../workflows/definitions';
+import { wakeWaitingTasks } from '../tasks/wake-waiting-tasks';
 import { TEMPORAL_CLIENT } from '../tokens';
 import { isUuid } from '../../../workflows/definitions';
 
@@ -12,11 +12,6 @@ const view = (b: DailyBudget) => ({
   day: b.day,
   resetsAt: b.resetsAt.toISOString(),
 });
-
-/** Tasks signalled at once when the daily budget changes: thousands may wait, each signal a call to Temporal. */
-const WAKE_AT_ONCE = 32;
-/** How long one wake signal may take: a task that misses it still looks again at its next recheck. */
-const WAKE_DEADLINE_MS = 5000;
 
 /**
  * The global daily cap and per-task caps. A change wakes the tasks that wait for that budget, so they
@@ -63,27 +58,10 @@ export class BudgetService implements BeforeApplicationShutdown {
 
   /** Best effort: a task that misses the signal still looks again at its next recheck. */
   private async wake(workflowIds: string[]): Promise<void> {
-    let missed = 0;
-    let reason = '';
-    for (let at = 0; at < workflowIds.length && !this.stopping; at += WAKE_AT_ONCE) {
-      const signals = workflowIds
-        .slice(at, at + WAKE_AT_ONCE)
-        .map((workflowId) =>
-          this.temporal.withDeadline(Date.now() + WAKE_DEADLINE_MS, () =>
-            this.temporal.workflow.getHandle(workflowId).signal(WAKE_SIGNAL),
-          ),
-        );
-      for (const result of await Promise.allSettled(signals)) {
-        // A task that ended meanwhile needs no waking.
-        if (result.status === 'fulfilled' || result.reason instanceof WorkflowNotFoundError) continue;
-        missed += 1;
-        reason = (result.reason as Error).message;
-      }
-    }
-    if (missed > 0) {
-      this.logger.warn(
-        `could not wake ${missed} of ${workflowIds.length} task(s) waiting for a budget (${reason}): they look again at their next recheck`,
-      );
-    }
+    await wakeWaitingTasks(this.temporal, workflowIds, {
+      what: 'a budget',
+      logger: this.logger,
+      stopping: () => this.stopping,
+    });
   }
 }

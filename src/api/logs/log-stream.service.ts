@@ -13,8 +13,8 @@ import { isUuid } from '../../../workflows/definitions';
 const POLL_MS = 1000;
 /**
  * As often while this replica listens for notifications (new chunks and status changes wake followers
- * at once): a slower look, for what sends none (an attempt's end, with `?attempt=N`), so that hundreds
- * of idle followers do not keep the API's pool busy.
+ * at once), so that hundreds of idle followers do not keep the API's pool busy. Not for a follower of
+ * one attempt: an attempt's end sends no notification.
  */
 const LISTENING_POLL_MS = 10_000;
 /** A comment line at least this often keeps proxies from closing a quiet stream. */
@@ -149,7 +149,11 @@ export class LogStreamService {
     yield `retry: ${RECONNECT_MS}\n: following task ${taskId}, run ${run}\n\n`;
     while (!signal.aborted) {
       // Wait registration first, then the reads: activity in between still wakes the next wait.
-      const next = this.listener.nextActivity(taskId, this.listener.listening ? LISTENING_POLL_MS : POLL_MS, signal);
+      const next = this.listener.nextActivity(
+        taskId,
+        attempt === undefined && this.listener.listening ? LISTENING_POLL_MS : POLL_MS,
+        signal,
+      );
       try {
         let state: Awaited<ReturnType<LogFollowStore['taskState']>>;
         let attemptEnded = false;

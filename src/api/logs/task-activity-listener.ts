@@ -4,6 +4,10 @@ import { Client } from 'pg';
 import type { AtelierConfig } from '../../config/env';
 import { CONFIG } from '../tokens';
 
+/** How often the listening connection is asked whether it still answers, and how long it may take. */
+const CHECK_INTERVAL_MS = 30_000;
+const CHECK_TIMEOUT_MS = 5000;
+
 /** The channel migration 0003 notifies on, with a task id, for each new log chunk and status change. */
 export const TASK_ACTIVITY_CHANNEL = 'atelier_task_activity';
 
@@ -21,6 +25,7 @@ export class TaskActivityListener implements OnApplicationShutdown {
   private connecting: Promise<void> | undefined;
   private retryDelayMs = 500;
   private retryTimer: NodeJS.Timeout | undefined;
+  private checkTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(@Inject(CONFIG) private readonly config: AtelierConfig) {}
@@ -56,6 +61,7 @@ export class TaskActivityListener implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     this.closed = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    clearInterval(this.checkTimer);
     await this.connecting?.catch(() => undefined);
     await this.client?.end().catch(() => undefined);
   }
@@ -66,12 +72,22 @@ export class TaskActivityListener implements OnApplicationShutdown {
   }
 
   private async connect(): Promise<void> {
-    const client = new Client({ connectionString: this.config.DATABASE_URL, connectionTimeoutMillis: 5000 });
+    const client = new Client({
+      connectionString: this.config.DATABASE_URL,
+      connectionTimeoutMillis: 5000,
+      // A connection a firewall dropped in silence must not pass for a listening one.
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      query_timeout: CHECK_TIMEOUT_MS,
+    });
     const lost = (err?: Error): void => {
       if (this.client !== client) return;
       this.client = undefined;
+      clearInterval(this.checkTimer);
       client.end().catch(() => undefined);
       if (err) this.logger.warn(`task activity listener disconnected: ${err.message}`);
+      // Notifications sent meanwhile are lost: every follower looks now, and then every second.
+      this.wakeAll();
       this.scheduleReconnect();
     };
     client.on('notification', (msg) => {
@@ -88,11 +104,21 @@ export class TaskActivityListener implements OnApplicationShutdown {
       }
       this.client = client;
       this.retryDelayMs = 500;
+      this.checkTimer = setInterval(() => {
+        client.query('SELECT 1').catch((err: Error) => lost(err));
+      }, CHECK_INTERVAL_MS);
+      this.checkTimer.unref();
+      // What happened while it was away sent notifications nobody heard.
+      this.wakeAll();
     } catch (err) {
       client.end().catch(() => undefined);
       this.logger.warn(`task activity listener cannot connect: ${(err as Error).message}`);
       this.scheduleReconnect();
     }
+  }
+
+  private wakeAll(): void {
+    for (const taskId of this.events.eventNames()) this.events.emit(taskId);
   }
 
   private scheduleReconnect(): void {

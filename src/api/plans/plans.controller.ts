@@ -19,7 +19,8 @@ export class PlansController {
   @ApiResponse({ status: 200, description: 'The idempotencyKey was used before: the existing plan; nothing stored.' })
   @ApiResponse({
     status: 400,
-    description: 'Bad input: `fields` names each offending field, a cycle is named in full.',
+    description:
+      "Bad input: `fields` names each offending field, a cycle is named in full; `tasks` for locks no repository's lock table could hold.",
   })
   @ApiResponse({
     status: 500,

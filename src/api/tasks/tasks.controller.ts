@@ -20,7 +20,11 @@ export class TasksController {
   @ApiOperation({ summary: 'Submit an agent task; it runs as the Temporal workflow task-<id>.' })
   @ApiResponse({ status: 201, description: 'Task created and its workflow started.' })
   @ApiResponse({ status: 200, description: 'The idempotencyKey was used before: the existing task; nothing started.' })
-  @ApiResponse({ status: 400, description: 'Bad input; `fields` names each offending field.' })
+  @ApiResponse({
+    status: 400,
+    description:
+      "Bad input; `fields` names each offending field (`locks` for locks no repository's lock table could hold).",
+  })
   @ApiResponse({
     status: 429,
     description:
