@@ -90,6 +90,8 @@ describe('file locks over HTTP against the whole service', () => {
       await waitFor('the table to empty', async () => (await locks(full)).holders.length === 0);
       const later = await submit(stack.baseUrl, { prompt: 'done', workdir: full, locks: big('lib') });
       assert.equal((await waitForEnd(stack.baseUrl, later.id)).status, 'succeeded');
+      // Its release reaches the lock manager just after its end is recorded.
+      await waitFor('the table to empty again', async () => (await locks(full)).holders.length === 0);
       // A plan counts the locks of as many tasks as may run at once: two halves of the table, one at a time.
       const twoHalves = (maxParallel: number) =>
         call(stack.baseUrl, 'POST', '/v1/plans', {

@@ -104,6 +104,25 @@ describe('a submission whose database fails around its start', () => {
     await new PlanStore(pool).deleteUnstarted(body.id);
   });
 
+  it('never starts again a plan that ended with its run unrecorded, when its key comes again', async () => {
+    const temporal = fakeTemporal();
+    const plans = new PlanStore(pool);
+    plans.setRunId = broken;
+    const dto = { idempotencyKey: `ended-${randomUUID()}`, tasks: [{ key: 'a', prompt: '@print hi' }] };
+    const { planService } = services(temporal.client, { plans });
+    const first = await planService.create(dto);
+    assert.equal(temporal.starts(), 1);
+    // It ran and ended; its workflow may since have gone past Temporal's retention, which would take a
+    // second start.
+    await pool.query(`UPDATE plans SET status = 'failed', finished_at = now() WHERE id = $1`, [first.body.id]);
+    const again = await planService.create(dto);
+    assert.equal(again.created, false);
+    assert.equal(again.body.id, first.body.id);
+    assert.equal(again.body.runId, null);
+    assert.equal(temporal.starts(), 1, 'started again');
+    await new PlanStore(pool).deleteUnstarted(first.body.id);
+  });
+
   it('answers a 500 naming the stored task, not a 503, when a failed start cannot remove its row', async () => {
     const temporal = fakeTemporal(true);
     const tasks = new TaskStore(pool);
