@@ -263,7 +263,7 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   suffices, so what it warms is not the agent's run; nor the pools' connections alone (kept warm, they
   did not help: see below); most likely it is the code, which V8's optimizing compilers compile only
   after many calls. The full run above is this host's: its CPU
-  per task (76 ms over the whole machine) is that of the other slow runs on it. Where the processes run
+  per task (76–78 ms over the whole machine in its last three full runs) is that of the other slow runs on it. Where the processes run
   matters on this machine: with the service's Node processes (API, workers, spawner helper, agents, the
   benchmark's client) pinned to one core by \`taskset\` and the dev server left free on both,
   \`noop-1000\` ran at 28.0 and 29.9 tasks/s against 21.6 and 23.4 unpinned, at 61–67 ms of CPU per task
@@ -300,14 +300,17 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   hour-and-a-half the same code took 10 × 0.5 s on 5 slots in 1.16–1.26 s and ran \`noop-1000\` at
   36–48 tasks/s (41.7 in that full run, at 44.8 ms of CPU per task); the one above ran on a slower AMD
   EPYC host (see Environment).
-- **The full run above (2026-12-07, the AMD EPYC host)** is the first to count every round: done,
-  executions and peak over all rounds, latencies over every round's tasks (before, the median round's
-  alone, so 10 × 0.5 s had ten latencies a round and its p95 and p99 were its slowest). This host ran
-  slower than in the run before (78.3 ms of CPU per task over the whole machine against 76.0). At 1 task/s
-  the p50 was 57 ms in the full run, and 49 and 50 ms in two runs of that scenario alone right after: at
-  this host's speed the 50 ms target is at the edge. In the full run that scenario follows \`noop-1000\`
-  on the same dev server, whose SQLite store then holds the thousands of workflows of the scenarios
-  before; whether that costs the difference was not measured.
+- **The full runs of 2026-12-07 (the AMD EPYC host)** count every round: done, executions and peak over
+  all rounds, latencies over every round's tasks (before, the median round's alone, so 10 × 0.5 s had
+  ten latencies a round and its p95 and p99 were its slowest). The first, in the morning, ran at 78.3 ms
+  of CPU per task over the whole machine: \`noop-1000\` 23.7 tasks/s, 10 × 0.5 s on 5 slots 1.35 s, and
+  at 1 task/s a p50 of 57 ms (49 and 50 ms in two runs of that scenario alone right after). The one
+  above, later that day on the code of that day's changes (none on the measured path but a check that
+  finds no locks to count in a submission without any), ran at 78.4 ms: 24.4 tasks/s, 1.35 s, and a p50
+  of 46 ms at 1 task/s. At this host's speed the 50 ms target is at the edge. A run of that day with the
+  project compiling on the same cores meanwhile took 124 ms of CPU per task and ran \`noop-1000\` at
+  15.8 tasks/s: it is not reported, and \`npm run bench\` wants the machine to itself; \`noop-1000\`
+  alone on the quiet machine right after ran at 27.9 tasks/s (69.3 ms per task).
 - **Measured on 2026-12-06, the code before and after that day's changes, in runs taken in turn on the
   same machine**: 10 × 0.5 s on 5 slots 1.51 s → 1.37 s; 6 × 0.5 s on 3 slots 1.33 s → 1.22 s;
   200 × 10 s on 50 slots 88.3% → 90.3%; \`noop-1000\` 17.5 → 26.4 tasks/s (CPU per task: agent worker
