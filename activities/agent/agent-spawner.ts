@@ -43,10 +43,10 @@ interface Pending {
  * worker and does not block its event loop, where Node's child_process forks the whole worker (several
  * milliseconds of CPU per agent for a worker of 100 MB, and more under load). The helper relays each
  * agent's output, and signals agents' process groups for the worker: only while it has not reaped an
- * agent, so no signal meant for one reaches a process that took its pid since. The helper dies with the worker and
- * takes the agents with it; if it dies alone, its agents die too and their runs end as killed by
- * SIGKILL, the worker kills what left their groups holding their output, and the next spawn starts a
- * new helper.
+ * agent, so no signal meant for one reaches a process that took its pid since. The helper dies with the
+ * worker and takes the agents with it; if it dies alone, its agents die too and their runs end as
+ * killed by SIGKILL, the worker kills what left their groups holding their output, and the next spawn
+ * starts a new helper.
  */
 export class AgentSpawner {
   private helper?: Helper;

@@ -20,7 +20,10 @@ export interface BreakerConfig {
   cooldownSeconds: number;
 }
 
-/** An agent's reset time further away than this is not believed (no provider's window is that long): the cooldown stands. */
+/**
+ * An agent's reset time further away than this is not believed (no provider's window is that long): the
+ * breaker's cooldown stands, and the output parsers give no reset time.
+ */
 export const LONGEST_RESET_MS = 31 * 24 * 3600_000;
 
 export const DEFAULT_BREAKER: BreakerConfig = { failureThreshold: 5, windowSeconds: 60, cooldownSeconds: 60 };
@@ -76,8 +79,9 @@ export const withProbe = (b: BreakerState, key: string): BreakerState => ({ ...b
  * The breaker after an attempt ended with `failureClass`. A success closes it. A breaker-class failure
  * (rate_limited, overloaded, auth) counts in the window and opens it at the threshold, or reopens a
  * half-open breaker at once; it stays open for the cooldown, or until the agent's own reset time if
- * that is later (and within LONGEST_RESET_MS: a reset years away, a misread unit, would shut the agent out).
- * The window is fixed: it starts at its first failure and ends `windowSeconds` later. Other outcomes say nothing about the provider; a probe that ends so frees the probe.
+ * that is later (and within LONGEST_RESET_MS: a reset years away, a misread unit, would shut the agent
+ * out). The window is fixed: it starts at its first failure and ends `windowSeconds` later. Other
+ * outcomes say nothing about the provider; a probe that ends so frees the probe.
  */
 export function afterOutcome(
   b: BreakerState,

@@ -2,6 +2,7 @@
  * When an agent's limit resets, read from the words of its error: a delay or a time of day. Used when
  * the output gives no reset time of its own.
  */
+import { LONGEST_RESET_MS } from '../../../src/gate/breaker';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -26,8 +27,6 @@ const RESET_ON = new RegExp(
 );
 /** "Claude AI usage limit reached|1753441200": the reset as epoch seconds after a bar, as Claude Code prints it. */
 const RESET_EPOCH = /limit reached\|(\d{10})\b/i;
-/** A reset further away than this is not believed: no provider's window is that long. */
-const LONGEST_WINDOW_MS = 31 * DAY_MS;
 
 /** How far `zone`'s clock (the worker's own when unset) is ahead of UTC at `at`; undefined for an unknown zone. */
 function zoneOffsetMs(zone: string | undefined, at: number): number | undefined {
@@ -97,7 +96,7 @@ function nextDayTime(clock: RegExpExecArray, now: number): number | undefined {
  */
 export function resetTimeIn(text: string, now: number): number | undefined {
   const at = namedResetTime(text, now);
-  return at !== undefined && at >= now && at <= now + LONGEST_WINDOW_MS ? at : undefined;
+  return at !== undefined && at >= now && at <= now + LONGEST_RESET_MS ? at : undefined;
 }
 
 function namedResetTime(text: string, now: number): number | undefined {

@@ -47,6 +47,13 @@ export function taskLocksAtStart(locks: string[] | undefined, dir: string | unde
   return locks && locks.length > 0 && dir !== undefined ? { repo: lockedRepo(dir), globs: locks } : undefined;
 }
 
+/** A task's locks as its workflow takes them (taskLocksAtStart), scoped to its `repo.path`, else its `workdir`. */
+export const locksOfTask = (t: {
+  locks?: string[];
+  repo?: { path: string };
+  workdir?: string;
+}): TaskLocks | undefined => taskLocksAtStart(t.locks, t.repo?.path ?? t.workdir);
+
 /**
  * Whether the task fails when it changes files outside its locks: its own `failOnLockViolations`, else
  * its agent's profile default. Asked for by the task itself, it needs a `repo` and `locks` to judge by.

@@ -62,7 +62,9 @@ export class LockTableRoom {
     for (const locks of tasks) {
       if (locks === undefined) continue;
       const bytes = ENTRY_OVERHEAD_BYTES + Buffer.byteLength(JSON.stringify(locks.globs));
-      sizes.set(locks.repo, [...(sizes.get(locks.repo) ?? []), bytes]);
+      const repoSizes = sizes.get(locks.repo) ?? [];
+      repoSizes.push(bytes);
+      sizes.set(locks.repo, repoSizes);
     }
     const max = this.config.ATELIER_LOCK_TABLE_MAX_BYTES;
     const wanted = [...sizes].map(([repo, all]) => {

@@ -15,7 +15,7 @@ import {
 import { findGraphProblems } from '../../../workflows/plan-graph';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { temporalUnavailable } from '../http/temporal-unavailable';
-import { taskLocksAtStart } from '../locks/lock-input';
+import { locksOfTask } from '../locks/lock-input';
 import { LockTableRoom } from '../locks/lock-table-room';
 import { retryTransient } from '../../db/transient';
 import {
@@ -67,7 +67,7 @@ export class PlansService {
     if (problems.length > 0) throw badFields(problems);
     // A plan's tasks ask for their locks when they start: at most maxParallel at once.
     await this.lockRoom.ensureRoom(
-      (tasks as NewPlanTask[]).map((t) => taskLocksAtStart(t.locks, t.repo?.path ?? t.workdir)),
+      (tasks as NewPlanTask[]).map(locksOfTask),
       'tasks',
       dto.maxParallel ?? DEFAULT_MAX_PARALLEL,
     );

@@ -1,7 +1,7 @@
 import type { AtelierConfig } from '../../config/env';
 import type { NewTask, StoredTaskInputFields } from '../../store/task-store';
 import { TASK_CODE_LEVEL, type AgentTaskInput } from '../../../workflows/definitions';
-import { taskLocksAtStart } from '../locks/lock-input';
+import { locksOfTask } from '../locks/lock-input';
 
 /** What a task's workflow input is made of: the fields of a task as it is stored. */
 export type TaskInputFields = Pick<
@@ -33,7 +33,7 @@ export function workflowInputFor(t: TaskInputFields, config: AtelierConfig): Age
     backoffSeconds: config.ATELIER_RETRY_BACKOFF_SECONDS,
     agents: t.agents,
     waitRecheckSeconds: config.ATELIER_WAIT_RECHECK_SECONDS,
-    locks: taskLocksAtStart(t.locks, t.repo?.path ?? t.workdir),
+    locks: locksOfTask(t),
     repo: t.repo,
     ...(t.failOnLockViolations && { failOnLockViolations: true }),
     codeLevel: TASK_CODE_LEVEL,

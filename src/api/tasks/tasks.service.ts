@@ -11,7 +11,7 @@ import { TaskStore, type TaskRow } from '../../store/task-store';
 import { inReadOnlySnapshot } from '../../db/transaction';
 import { workflowIdForTask } from '../../../workflows/definitions';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
-import { taskLocksAtStart } from '../locks/lock-input';
+import { locksOfTask } from '../locks/lock-input';
 import { LockTableRoom } from '../locks/lock-table-room';
 import { temporalUnavailable } from '../http/temporal-unavailable';
 import { recordStartedRun, startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
@@ -57,10 +57,7 @@ export class TasksService {
     if (stored) return this.answer(stored, false);
     const input = resolveTaskInput(dto, this.agents, (field) => field);
     if (!input.ok) throw badFields(input.problems);
-    await this.lockRoom.ensureRoom(
-      [taskLocksAtStart(input.task.locks, input.task.repo?.path ?? input.task.workdir)],
-      'locks',
-    );
+    await this.lockRoom.ensureRoom([locksOfTask(input.task)], 'locks');
     const id = randomUUID();
     const { task, created } = await this.store.create({
       ...input.task,
