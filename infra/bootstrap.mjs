@@ -61,7 +61,11 @@ function ensureSpawner() {
   const newest = Math.max(...readdirSync(SPAWNER_SOURCE).map((f) => statSync(join(SPAWNER_SOURCE, f)).mtimeMs));
   if (existsSync(SPAWNER_BINARY) && statSync(SPAWNER_BINARY).mtimeMs >= newest) return;
   if (spawnSync('go', ['version'], { stdio: 'ignore' }).error) {
-    say('Go is not installed: agent workers will start agents themselves (no atelier-spawner)');
+    say(
+      existsSync(SPAWNER_BINARY)
+        ? 'Go is not installed: keeping the atelier-spawner built before, although its sources changed since'
+        : 'Go is not installed: agent workers will start agents themselves (no atelier-spawner)',
+    );
     return;
   }
   say('building the agent spawner (npm run build:spawner)');

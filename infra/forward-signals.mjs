@@ -3,7 +3,7 @@
 // has installed and built: `node infra/forward-signals.mjs SCRIPT [args]` is bootstrap without that.
 // Plain Node with built-ins only: it runs before node_modules exists.
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -21,6 +21,11 @@ function inForegroundGroup() {
   }
 }
 
+/** util-linux setpriv, which makes the kernel signal a child when its parent dies (see parent-death-signal.ts). */
+const SETPRIV = '/usr/bin/setpriv';
+/** How often the parent is looked for: npm killed with SIGKILL can pass nothing on. */
+const PARENT_CHECK_MS = 1000;
+
 /**
  * Runs `node script ...args` in this process group, exits with its exit code, and passes on a stop
  * signal the child could not have received itself: a SIGTERM, SIGINT or SIGHUP sent to this pid alone
@@ -28,19 +33,37 @@ function inForegroundGroup() {
  * scripts `exec` node so that the shell is this process). A SIGINT while in the terminal's foreground
  * group is a Ctrl-C the child got from the terminal too, so it is not passed on: a second one would
  * reach the child while it stops. Each signal is passed on once; the child takes SIGHUP as SIGTERM.
+ * Killed with SIGKILL, this process cannot pass anything on: the kernel sends the child SIGTERM then
+ * (setpriv's parent-death signal, where setpriv is). Its own parent (npm) killed so, it is SIGTERM for
+ * the child too.
  */
 export function runForwardingSignals(script, args, cwd) {
-  const child = spawn(process.execPath, [script, ...args], { cwd, stdio: 'inherit' });
+  const argv = [
+    ...(existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'TERM', '--'] : []),
+    process.execPath,
+    script,
+    ...args,
+  ];
+  const child = spawn(argv[0], argv.slice(1), { cwd, stdio: 'inherit' });
   const forwarded = new Set();
+  const forward = (signal) => {
+    if (forwarded.has(signal)) return;
+    forwarded.add(signal);
+    child.kill(signal);
+  };
   // Listeners for good: with none, a repeat (or a SIGHUP from a closed terminal) would kill this
   // process with the default action and leave the child without its parent.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
     process.on(signal, () => {
-      if (forwarded.has(signal) || (signal === 'SIGINT' && inForegroundGroup())) return;
-      forwarded.add(signal);
-      child.kill(signal);
+      if (signal !== 'SIGINT' || !inForegroundGroup()) forward(signal);
     });
   }
+  const parent = process.ppid;
+  const parentCheck = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(parentCheck);
+    forward('SIGTERM');
+  }, PARENT_CHECK_MS);
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }
 

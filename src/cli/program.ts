@@ -17,8 +17,12 @@ const TOKEN_ENV = 'ATELIER_TOKEN';
 function describe(err: unknown): string {
   if (err instanceof ApiError) {
     const fields = (err.body as { fields?: { field: string; problems: string[] }[] } | undefined)?.fields;
-    const detail = fields?.length ? `\n${fields.map((f) => `  ${f.field}: ${f.problems.join('; ')}`).join('\n')}` : '';
-    return `${err.method} ${err.path} answered ${err.status}: ${err.message}${detail}`;
+    // The message of a 400 lists its fields too: shown once, a field a line.
+    if (fields?.length) {
+      const lines = fields.map((f) => `  ${f.field}: ${f.problems.join('; ')}`).join('\n');
+      return `${err.method} ${err.path} answered ${err.status}:\n${lines}`;
+    }
+    return `${err.method} ${err.path} answered ${err.status}: ${err.message}`;
   }
   return err instanceof Error ? err.message : String(err);
 }

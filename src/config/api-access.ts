@@ -2,7 +2,7 @@ import { isIPv4 } from 'node:net';
 import { ConfigError, type AtelierConfig } from './env';
 
 /** Whether `host` is an address only this machine can reach (127.0.0.0/8, ::1, localhost). */
-function isLoopbackHost(host: string): boolean {
+export function isLoopbackHost(host: string): boolean {
   const h = host
     .trim()
     .toLowerCase()
@@ -24,4 +24,9 @@ export function assertApiAccess(config: AtelierConfig): void {
       'without a token anyone who reaches the port can submit and cancel tasks. Set ATELIER_API_TOKENS, ' +
       'or ATELIER_API_AUTH=none if a proxy in front authenticates.',
   );
+}
+
+/** Whether the API serves `/v1` without credentials, counting on its loopback address alone. */
+export function isOpenOnLoopback(config: AtelierConfig): boolean {
+  return config.ATELIER_API_TOKENS.length === 0 && config.ATELIER_API_AUTH !== 'none';
 }

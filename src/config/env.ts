@@ -61,13 +61,16 @@ const webhookUrls = optionalText.transform((v, ctx): string[] => {
       return z.NEVER;
     }
   }
-  return urls;
+  // The same URL twice would be sent every event twice.
+  return [...new Set(urls)];
 });
 
 /**
- * Comma-separated bearer tokens; blank or unset: none. Set, it must name at least one token, and no
- * token may hold whitespace (`Authorization: Bearer <token>` could never carry it). Empty entries
- * between commas are dropped. Errors name an entry's position, never its text.
+ * Comma-separated bearer tokens; blank or unset: none. Set, it must name at least one token, and a
+ * token is printable ASCII without whitespace (`Authorization: Bearer <token>` carries nothing else as
+ * written: Node reads a header's other bytes as Latin-1, so such a token would never match), nor a
+ * `change-me` placeholder of the shipped manifests. Empty entries between commas are dropped. Errors
+ * name an entry's position, never its text.
  */
 const apiTokens = optionalText.transform((v, ctx): string[] => {
   if (v === undefined) return [];
@@ -77,6 +80,22 @@ const apiTokens = optionalText.transform((v, ctx): string[] => {
     ctx.addIssue({
       code: 'custom',
       message: `entry ${spaced + 1} contains whitespace, which no bearer token can hold`,
+    });
+    return z.NEVER;
+  }
+  const unreadable = entries.findIndex((t) => !/^[\x21-\x7e]*$/.test(t));
+  if (unreadable >= 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `entry ${unreadable + 1} holds a character that is not printable ASCII, which no bearer token header carries as written`,
+    });
+    return z.NEVER;
+  }
+  const placeholder = entries.findIndex((t) => t.toLowerCase().startsWith('change-me'));
+  if (placeholder >= 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `entry ${placeholder + 1} is a change-me placeholder: replace it with a secret of your own`,
     });
     return z.NEVER;
   }

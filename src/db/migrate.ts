@@ -11,6 +11,14 @@ const INVALID_CATALOG_NAME = '3D000';
 /** A server that takes a connection but never answers stops start-up with an error, not a hang. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** A client whose connection may drop between queries: the next query fails, the process does not. */
+async function connected(url: string): Promise<Client> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
+
 /**
  * Whether CREATE DATABASE failed because another process created the same database meanwhile: 42P04
  * when it had committed before this one looked, 23505 on the name's unique index when both were
@@ -27,20 +35,16 @@ function createdMeanwhile(err: unknown): boolean {
  * role allowed into it alone, an existing database needs nothing more.
  */
 export async function ensureDatabase(url: string, adminDatabase = 'postgres'): Promise<void> {
-  const own = new Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   try {
-    await own.connect();
+    await (await connected(url)).end().catch(() => undefined);
     return;
   } catch (err) {
     if ((err as { code?: string }).code !== INVALID_CATALOG_NAME) throw err;
-  } finally {
-    await own.end().catch(() => undefined);
   }
   const name = decodeURIComponent(new URL(url).pathname.slice(1));
   const admin = new URL(url);
   admin.pathname = `/${adminDatabase}`;
-  const client = new Client({ connectionString: admin.toString(), connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
-  await client.connect();
+  const client = await connected(admin.toString());
   try {
     const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
     if (found.rowCount === 0) {
@@ -49,21 +53,49 @@ export async function ensureDatabase(url: string, adminDatabase = 'postgres'): P
       });
     }
   } finally {
-    await client.end();
+    await client.end().catch(() => undefined);
+  }
+}
+
+/**
+ * How long a migration waits for a lock on a table it changes. Waiting, it would hold every other query
+ * on that table behind it (a rolling deploy's old pods serving meanwhile); it fails instead, and runs
+ * again at the next start (an init container's restart).
+ */
+const TABLE_LOCK_TIMEOUT = '15s';
+
+/**
+ * Runs `work` in a transaction that holds the migrations' advisory lock, so that one process at a time
+ * migrates: a transaction's lock, released at its end, so that a pooler that hands each transaction
+ * its own server connection (PgBouncer's transaction mode) cannot leave it held.
+ */
+async function underMigrationLock<T>(client: Client, work: () => Promise<T>): Promise<T> {
+  await client.query('BEGIN');
+  try {
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+    await client.query(`SET LOCAL lock_timeout = '${TABLE_LOCK_TIMEOUT}'`);
+    const result = await work();
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    // A ROLLBACK that fails too (the connection is gone) must not hide why the work failed.
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
   }
 }
 
 /**
  * Applies the versioned SQL files in `dir` (named NNNN_name.sql) that have not run yet, each in its own
- * transaction, under an advisory lock. Returns the versions applied.
+ * transaction under the migrations' advisory lock, where it is looked up again (another process may
+ * have applied it meanwhile). Returns the versions applied.
  */
 export async function migrate(url: string, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const client = new Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
-  await client.connect();
+  const client = await connected(url);
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
-    await client.query(
-      'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+    await underMigrationLock(client, () =>
+      client.query(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
+      ),
     );
     const done = new Set(
       (await client.query<{ version: string }>('SELECT version FROM schema_migrations')).rows.map((r) => r.version),
@@ -75,19 +107,24 @@ export async function migrate(url: string, dir = MIGRATIONS_DIR): Promise<string
     for (const file of files) {
       const version = file.replace(/\.sql$/, '');
       if (done.has(version)) continue;
-      await client.query('BEGIN');
-      try {
+      const ran = await underMigrationLock(client, async () => {
+        const found = await client.query('SELECT 1 FROM schema_migrations WHERE version = $1', [version]);
+        if (found.rowCount !== 0) return false;
         await client.query(readFileSync(join(dir, file), 'utf8'));
         await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [version]);
-        await client.query('COMMIT');
-      } catch (err) {
-        await client.query('ROLLBACK');
-        throw new Error(`migration ${file} failed: ${(err as Error).message}`);
-      }
-      applied.push(version);
+        return true;
+      }).catch((err: unknown) => {
+        const e = err as { code?: string; message?: string };
+        const waited =
+          e.code === '55P03'
+            ? ` (it waited ${TABLE_LOCK_TIMEOUT} for a table another transaction holds; start again)`
+            : '';
+        throw new Error(`migration ${file} failed: ${e.message}${waited}`);
+      });
+      if (ran) applied.push(version);
     }
     return applied;
   } finally {
-    await client.end();
+    await client.end().catch(() => undefined);
   }
 }

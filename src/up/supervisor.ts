@@ -52,33 +52,47 @@ export class Supervisor {
     if (this.stopping) return;
     const argv = [...PDEATHSIG, spec.command, ...spec.args];
     const startedAt = Date.now();
-    const child = spawn(argv[0] as string, argv.slice(1), { env: spec.env, stdio: 'inherit', detached: true });
-    this.running.set(spec.name, child);
-    this.logger.info({ service: spec.name, pid: child.pid }, 'service started');
-    child.once('exit', (code, signal) => {
-      this.running.delete(spec.name);
+    let ended = false;
+    /** Once per start: a process that exited, or one that could not be started (counted as a quick exit). */
+    const end = (code: number | null, signal: NodeJS.Signals | null, failure?: Error): void => {
+      if (ended) return;
+      ended = true;
+      if (this.running.get(spec.name) === child) this.running.delete(spec.name);
       if (this.stopping) {
         this.logger.info({ service: spec.name, code, signal }, 'service stopped');
         return;
       }
       const exits = Date.now() - startedAt < RAN_MS ? quickExits + 1 : 0;
+      const how = failure ? `could not be started: ${failure.message}` : `exited (${code ?? signal})`;
       if (exits >= QUICK_EXITS_TO_GIVE_UP) {
         const err = new Error(
-          `${spec.name} exited ${exits} times in a row, each within ${RAN_MS / 1000} s of its start ` +
-            `(last: ${code ?? signal}); not starting it again: its output above says why`,
+          `${spec.name} ended ${exits} times in a row, each within ${RAN_MS / 1000} s of its start ` +
+            `(last: ${how}); not starting it again: its output above says why`,
         );
         this.logger.error({ service: spec.name, code, signal }, err.message);
         this.onGiveUp(err);
         return;
       }
       const delay = restartDelay(startedAt, restartDelayMs);
-      this.logger.warn({ service: spec.name, code, signal, restartInMs: delay }, 'service exited; restarting');
+      this.logger.warn({ service: spec.name, code, signal, restartInMs: delay }, `service ${how}; restarting`);
       const timer = setTimeout(() => {
         this.restarts.delete(timer);
         this.start(spec, delay, exits);
       }, delay);
       this.restarts.add(timer);
-    });
+    };
+    let child: ChildProcess | undefined;
+    try {
+      child = spawn(argv[0] as string, argv.slice(1), { env: spec.env, stdio: 'inherit', detached: true });
+    } catch (err) {
+      // Out of memory or of process slots, thrown rather than emitted: backed off like any other failure.
+      end(null, null, err as Error);
+      return;
+    }
+    this.running.set(spec.name, child);
+    this.logger.info({ service: spec.name, pid: child.pid }, 'service started');
+    child.once('error', (err) => end(null, null, err));
+    child.once('exit', (code, signal) => end(code, signal));
   }
 
   pid(name: string): number | undefined {

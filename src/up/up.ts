@@ -25,11 +25,18 @@ export interface DevServerSetup {
   uiPort: number;
 }
 
+/** One look at readiness: an API that takes the connection but never answers must not hold up the deadline. */
+const READY_LOOK_MS = 5000;
+
 async function waitForReady(api: string, timeoutMs: number, stop: AbortSignal): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && !stop.aborted) {
     try {
-      if (await servingWithWorkers(api, stop)) return true;
+      const look = AbortSignal.any([
+        stop,
+        AbortSignal.timeout(Math.max(1, Math.min(READY_LOOK_MS, deadline - Date.now()))),
+      ]);
+      if (await servingWithWorkers(api, look)) return true;
     } catch {
       // not listening yet, or stopping
     }

@@ -220,7 +220,8 @@ describe('the atelier CLI against a running stack', { timeout: 180_000 }, () => 
     assert.match(missing.stderr, /answered 404/);
     const badAgent = await atelier(['submit', '--agent', 'nope', 'x']);
     assert.equal(badAgent.code, 1, shown(badAgent));
-    assert.match(badAgent.stderr, /agent: unknown agent "nope"/);
+    assert.match(badAgent.stderr, /answered 400:\n {2}agent: unknown agent "nope"/);
+    assert.equal(badAgent.stderr.split('unknown agent').length, 2, `the field is shown once: ${shown(badAgent)}`);
 
     const unreachable = await runCli(['list'], { ATELIER_URL: 'http://127.0.0.1:9' });
     assert.equal(unreachable.code, 1, shown(unreachable));

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { Pool } from 'pg';
@@ -250,6 +251,63 @@ describe('bad requests over HTTP', () => {
       return n > 0 ? n : undefined;
     });
     assert.equal(started, 1, 'only the control task started a workflow');
+  });
+
+  describe('without ATELIER_API_TOKENS, on loopback', () => {
+    /** One call with headers fetch would not send as given (Host). */
+    const rawCall = (path: string, method: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; body: ErrorBody }>((resolve, reject) => {
+        const req = request(`${stack.baseUrl}${path}`, { method, headers }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => {
+            answered.push({ request: `${method} ${path}`, status: res.statusCode ?? 0, text: text.slice(0, 300) });
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as ErrorBody });
+          });
+        });
+        req.on('error', reject);
+        req.end(method === 'POST' ? JSON.stringify({ prompt: MARKER }) : undefined);
+      });
+    const port = () => new URL(stack.baseUrl).port;
+
+    it("refuses a browser's call for another site's page (DNS rebinding, cross-site posts) with 403, starting nothing", async () => {
+      const before = await markedTasks();
+      const json = { 'content-type': 'application/json' };
+      const cases: [string, Record<string, string>, 'Host' | 'Origin'][] = [
+        ['a rebound domain', { ...json, host: `evil.example:${port()}` }, 'Host'],
+        ['a rebound domain, same origin', { ...json, host: 'evil.example', origin: 'http://evil.example' }, 'Host'],
+        ["another site's page", { ...json, origin: 'https://evil.example' }, 'Origin'],
+        ['a sandboxed page or a file', { ...json, origin: 'null' }, 'Origin'],
+      ];
+      for (const [what, headers, named] of cases) {
+        for (const [method, path] of [
+          ['POST', '/v1/tasks'],
+          ['GET', '/v1/tasks'],
+          ['POST', '/V1/agents/stand-in/breaker/reset'],
+        ] as const) {
+          const res = await rawCall(path, method, headers);
+          assert.equal(res.status, 403, `${what}, ${method} ${path}: ${JSON.stringify(res.body)}`);
+          assert.match(res.body.message, new RegExp(`the ${named} header names another machine`));
+        }
+      }
+      assert.equal(await markedTasks(), before, 'no refused call created a task');
+    });
+
+    it('serves calls to a loopback name, from a loopback page, and probes whatever their Host', async () => {
+      const looks: Record<string, string>[] = [
+        { host: `localhost:${port()}` },
+        { host: `[::1]:${port()}` },
+        { host: `127.0.0.1:${port()}`, origin: `http://localhost:${port()}` },
+        { host: `127.0.0.1:${port()}`, origin: `http://127.0.0.1:${port()}` },
+      ];
+      for (const headers of looks) {
+        const res = await rawCall('/v1/tasks?limit=1', 'GET', headers);
+        assert.equal(res.status, 200, `${JSON.stringify(headers)}: ${JSON.stringify(res.body)}`);
+      }
+      const probe = await rawCall('/health/live', 'GET', { host: 'evil.example' });
+      assert.equal(probe.status, 200);
+    });
   });
 
   describe('with ATELIER_API_TOKENS set', () => {

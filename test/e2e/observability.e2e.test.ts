@@ -488,6 +488,36 @@ describe('observability of the whole service: metrics, workers, live logs', () =
       }
     });
 
+    it('keeps a quiet stream open with a keep-alive comment 15 s after the last thing it sent', async () => {
+      // LISTEN is up here, so the follower wakes every 10 s when nothing happens: the keep-alive is
+      // due between two such wakes, not at the second one.
+      const task = await submit(stack.baseUrl, { prompt: '@sleep 60' });
+      const abort = new AbortController();
+      try {
+        const res = await fetch(`${stack.baseUrl}/v1/tasks/${task.id}/logs?follow=1`, { signal: abort.signal });
+        const opened = Date.now();
+        const reader = res.body?.getReader();
+        assert.ok(reader);
+        let text = '';
+        const decoder = new TextDecoder();
+        const deadline = opened + 25_000;
+        while (!text.includes(': keep-alive') && Date.now() < deadline) {
+          const read = await Promise.race([
+            reader.read(),
+            new Promise<undefined>((r) => setTimeout(() => r(undefined), deadline - Date.now()).unref()),
+          ]);
+          if (!read || read.done) break;
+          text += decoder.decode(read.value, { stream: true });
+        }
+        const after = Date.now() - opened;
+        assert.ok(text.includes(': keep-alive'), `a keep-alive within 25 s: ${JSON.stringify(text)}`);
+        assert.ok(after >= 14_500 && after < 18_000, `the first keep-alive came ${after} ms after the stream opened`);
+      } finally {
+        abort.abort();
+        await call(stack.baseUrl, 'POST', `/v1/tasks/${task.id}/cancel`);
+      }
+    });
+
     it('refuses a bad Last-Event-ID or follow value, and unknown tasks, as JSON', async () => {
       const { id } = await submit(stack.baseUrl, { prompt: 'short' });
       const badId = await call(stack.baseUrl, 'GET', `/v1/tasks/${id}/logs?follow=1`, {

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { call, getTask, type ErrorBody } from '../support/http-api';
@@ -30,8 +33,10 @@ describe('plans over HTTP against the whole service', () => {
   let stack: Stack;
   let temporal: Connection;
   let client: Client;
+  let tmp: string;
 
   before(async () => {
+    tmp = mkdtempSync(join(tmpdir(), 'atelier-plans-e2e-'));
     stack = await startStack();
     temporal = await Connection.connect({ address: testEnv.temporalAddress });
     client = new Client({ connection: temporal, namespace: testEnv.namespace });
@@ -41,6 +46,7 @@ describe('plans over HTTP against the whole service', () => {
       if (stack) await stopStackCleanly(stack);
     } finally {
       await temporal?.close();
+      rmSync(tmp, { recursive: true, force: true });
     }
   });
 
@@ -270,6 +276,57 @@ describe('plans over HTTP against the whole service', () => {
     const again = await call(stack.baseUrl, 'POST', `/v1/plans/${plan.id}/cancel`);
     assert.equal(again.status, 409, again.text);
     assert.match((again.json as ErrorBody).message, /already failed/);
+  });
+
+  it('records a terminated plan without waiting for a task retried on its own, whose run goes on', async () => {
+    const once = join(tmp, 'retried-once');
+    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: {
+        onFailure: 'continue',
+        tasks: [
+          { key: 'retried', prompt: `@first-run ${once} @exit 2\n@hang`, maxAttempts: 1 },
+          { key: 'hang', prompt: '@hang' },
+        ],
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    const plan = res.json as PlanView;
+    const [retried, hang] = plan.tasks as [PlanTaskView, PlanTaskView];
+    await waitFor(
+      'the first task to fail and the second to run',
+      async () =>
+        (await getTask(stack.baseUrl, retried.taskId)).status === 'failed' &&
+        (await getTask(stack.baseUrl, hang.taskId)).status === 'running',
+    );
+    const retry = await call(stack.baseUrl, 'POST', `/v1/tasks/${retried.taskId}/retry`);
+    assert.equal(retry.status, 202, retry.text);
+    await waitFor(
+      'the retried run to run',
+      async () => (await getTask(stack.baseUrl, retried.taskId)).status === 'running',
+    );
+    await client.workflow.getHandle(plan.workflowId).terminate('terminated by an operator');
+    await waitFor(
+      "Temporal to terminate the plan's running task",
+      async () => (await client.workflow.getHandle(`task-${hang.taskId}`).describe()).status.name === 'TERMINATED',
+    );
+
+    const cancel = await call(stack.baseUrl, 'POST', `/v1/plans/${plan.id}/cancel`);
+    assert.equal(cancel.status, 409, cancel.text);
+    assert.match((cancel.json as ErrorBody).message, /already failed/);
+    const done = await getPlan(plan.id);
+    assert.deepEqual(
+      done.tasks.map((t) => [t.key, t.status]),
+      [
+        ['retried', 'running'],
+        ['hang', 'failed'],
+      ],
+    );
+    const own = await call(stack.baseUrl, 'POST', `/v1/tasks/${retried.taskId}/cancel`);
+    assert.equal(own.status, 202, own.text);
+    await waitFor(
+      'the retried run to end by its own cancel',
+      async () => (await getTask(stack.baseUrl, retried.taskId)).status === 'cancelled',
+    );
   });
 
   it('cancels a plan: the running task is cancelled, the rest skipped; a second cancel is a no-op', async () => {

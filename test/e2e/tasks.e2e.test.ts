@@ -455,8 +455,15 @@ describe('tasks over HTTP against the whole service', () => {
     // What docs/api.md says the plan routes answer, the API description says too.
     const codes = (path: string, method: string) =>
       Object.keys((doc.paths[path]?.[method] as Operation | undefined)?.responses ?? {}).sort();
-    assert.deepEqual(codes('/v1/plans', 'post'), ['200', '201', '400', '429', '500', '503']);
-    assert.deepEqual(codes('/v1/tasks', 'post'), ['200', '201', '400', '429', '500', '503']);
-    assert.deepEqual(codes('/v1/plans/{id}/cancel', 'post'), ['202', '404', '409', '503']);
+    assert.deepEqual(codes('/v1/plans', 'post'), ['200', '201', '400', '401', '403', '429', '500', '503']);
+    assert.deepEqual(codes('/v1/tasks', 'post'), ['200', '201', '400', '401', '403', '429', '500', '503']);
+    assert.deepEqual(codes('/v1/plans/{id}/cancel', 'post'), ['202', '401', '403', '404', '409', '503']);
+    // The token check and the refusal of other sites' pages, on every /v1 route and none other.
+    for (const [path, methods] of Object.entries(doc.paths)) {
+      for (const method of Object.keys(methods)) {
+        const guarded = ['401', '403'].filter((c) => codes(path, method).includes(c));
+        assert.deepEqual(guarded, path.startsWith('/v1/') ? ['401', '403'] : [], `${method} ${path}`);
+      }
+    }
   });
 });

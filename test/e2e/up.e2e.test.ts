@@ -241,15 +241,21 @@ describe('npm run up: stopping and start-up', () => {
     );
     assert.deepEqual(processesWith(dbFile), [], 'no dev server is left running');
   });
-  it('SIGTERM to npm alone stops `npm run up` and every process under it', async () => {
-    // `npm run up` is bootstrap, which installs and builds, then runs `up` as forward-signals does:
-    // the same script with that last step only.
+  /**
+   * `npm run up` in a package of its own: bootstrap installs and builds, then runs `up` as forward-signals
+   * does, so the package's script is the project's with that last step only.
+   */
+  const startNpmUp = async (name: string) => {
     assert.match(SCRIPTS.up ?? '', / infra\/bootstrap\.mjs up$/);
-    const pkg = join(dir, 'npm-up');
+    const pkg = join(dir, name);
     mkdirSync(pkg);
     const up = SCRIPTS.up?.replace('infra/bootstrap.mjs up', `${FORWARD_SIGNALS} ${UP}`);
     writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: 'npm-up', private: true, scripts: { up } }));
-    const stack = track(await startStack({ ...NPM_ENV, LOG_LEVEL: 'info' }, { argv: npmRun('up', pkg) }));
+    return track(await startStack({ ...NPM_ENV, LOG_LEVEL: 'info' }, { argv: npmRun('up', pkg) }));
+  };
+
+  it('SIGTERM to npm alone stops `npm run up` and every process under it', async () => {
+    const stack = await startNpmUp('npm-up');
     const npm = stack.process.pid as number;
     const tree = descendantPids(npm);
     assert.ok(tree.length >= 5, `npm runs up, up runs its services: ${tree.join(', ')}`);
@@ -266,6 +272,29 @@ describe('npm run up: stopping and start-up', () => {
       ['SIGTERM'],
     );
   });
+
+  for (const victim of ['npm', 'bootstrap'] as const) {
+    it(`SIGKILL to ${victim}, which can pass nothing on, stops up in order and every process under it`, async () => {
+      const stack = await startNpmUp(`npm-up-kill-${victim}`);
+      const npm = stack.process.pid as number;
+      const tree = descendantPids(npm);
+      const [bootstrap] = tree.filter((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(FORWARD_SIGNALS));
+      assert.ok(bootstrap !== undefined, `npm runs bootstrap: ${tree.join(', ')}`);
+
+      process.kill(victim === 'npm' ? npm : bootstrap, 'SIGKILL');
+      await waitFor('every process under npm to exit', () => tree.every((p) => !processAlive(p)), {
+        timeoutMs: 60_000,
+      }).catch((err: Error) => {
+        throw new Error(`${err.message}\n--- output ---\n${stack.output()}`);
+      });
+      const log = upLog(stack.output());
+      assert.deepEqual(
+        log.filter((l) => l.msg === 'stopping').map((l) => l.signal),
+        ['SIGTERM'],
+      );
+      assert.equal(log.at(-1)?.msg, 'stopped', 'up stopped its services in order');
+    });
+  }
 
   it('SIGTERM to npm alone stops `npm run api`, `npm run worker:workflows` and `npm run worker:agents`', async () => {
     const started = await Promise.all(

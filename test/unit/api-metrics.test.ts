@@ -90,10 +90,10 @@ describe('atelier_http_requests_total', () => {
 
 describe('atelier_task_submissions_total', () => {
   /** The agent label of one created submission with `body`. */
-  async function agentOf(body: Record<string, unknown>): Promise<string[]> {
+  async function agentOf(body: Record<string, unknown>, statusCode = 201): Promise<string[]> {
     const metrics = apiMetrics();
     const req = { method: 'POST', route: { path: '/v1/tasks' }, body: { prompt: 'p', ...body } };
-    const res = { statusCode: 201, locals: {} };
+    const res = { statusCode, locals: {} };
     const context = {
       switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }),
     } as unknown as ExecutionContext;
@@ -108,6 +108,15 @@ describe('atelier_task_submissions_total', () => {
     assert.deepEqual(await agentOf({ agent: 'codex', agents: ['codex', 'aider'] }), ['agent=codex,outcome=created']);
     assert.deepEqual(await agentOf({ agent: 'aider' }), ['agent=aider,outcome=created']);
     assert.deepEqual(await agentOf({}), ['agent=stand-in,outcome=created']);
+  });
+
+  it('labels a replay naming no agent of the agents file `unknown`: its fields were never checked', async () => {
+    const replayed = (body: Record<string, unknown>) => agentOf({ idempotencyKey: 'k', ...body }, 200);
+    assert.deepEqual(await replayed({ agent: 'x'.repeat(100) }), ['agent=unknown,outcome=replayed']);
+    assert.deepEqual(await replayed({ agents: ['minted-1', 'codex'] }), ['agent=unknown,outcome=replayed']);
+    assert.deepEqual(await replayed({ agents: [{ not: 'a name' }] }), ['agent=unknown,outcome=replayed']);
+    assert.deepEqual(await replayed({ agent: 'toString' }), ['agent=unknown,outcome=replayed']);
+    assert.deepEqual(await replayed({ agent: 'codex' }), ['agent=codex,outcome=replayed']);
   });
 });
 

@@ -168,6 +168,33 @@ describe('loadConfig', () => {
     }
   });
 
+  it('refuses a token no Authorization header carries as written (not printable ASCII), and a change-me placeholder', () => {
+    for (const value of ['tok1,tökén-secret', 'sécret', 'tok1,emoji🔑secret']) {
+      assertRefused(
+        { ATELIER_API_TOKENS: value },
+        'ATELIER_API_TOKENS',
+        /entry \d holds a character that is not printable ASCII/,
+      );
+      assert.throws(
+        () => loadConfig({ ATELIER_API_TOKENS: value }),
+        (err: Error) => !err.message.includes('secret') && !err.message.includes('cret'),
+      );
+    }
+    for (const value of ['change-me-token', 'tok1,CHANGE-ME']) {
+      assertRefused({ ATELIER_API_TOKENS: value }, 'ATELIER_API_TOKENS', /entry \d is a change-me placeholder/);
+    }
+  });
+
+  it('sends to a webhook URL listed twice once', () => {
+    assert.deepEqual(
+      loadConfig({
+        ATELIER_WEBHOOK_URLS: 'https://a.example/h, https://b.example/h,https://a.example/h',
+        ATELIER_WEBHOOK_SECRET: 'a-webhook-signing-secret',
+      }).ATELIER_WEBHOOK_URLS,
+      ['https://a.example/h', 'https://b.example/h'],
+    );
+  });
+
   it('takes ATELIER_API_AUTH=none only without tokens', () => {
     assert.equal(loadConfig({ ATELIER_API_AUTH: 'none' }).ATELIER_API_AUTH, 'none');
     assertRefused({ ATELIER_API_AUTH: 'off' }, 'ATELIER_API_AUTH', /none/);

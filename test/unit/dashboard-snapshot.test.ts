@@ -115,6 +115,41 @@ describe('GET /v1/dashboard', () => {
     }
   });
 
+  it('lists registered workers by their heartbeats: a busy agent worker that does not poll is healthy', async () => {
+    const tag = `dashboard-test-${process.pid}-${Date.now()}`;
+    const rows: [string, string, string, string | null][] = [
+      // identity, state, heartbeat age, stopped
+      [`${tag}-busy`, 'RUNNING', '2 seconds', null],
+      [`${tag}-lost`, 'RUNNING', '60 seconds', null],
+      [`${tag}-draining`, 'DRAINING', '2 seconds', null],
+      [`${tag}-stopped`, 'STOPPED', '2 seconds', '1 second'],
+      [`${tag}-gone`, 'RUNNING', '10 minutes', null],
+    ];
+    for (const [identity, state, age, stopped] of rows) {
+      await pool.query(
+        `INSERT INTO workers (identity, kind, task_queue, host, pid, slot_mode, slots_total, slots_used, state,
+           heartbeat_at, stopped_at)
+         VALUES ($1, 'agent', 'test-agents', 'test-host', 1, 'fixed', 2, 2, $2,
+           clock_timestamp() - $3::interval, clock_timestamp() - $4::interval)`,
+        [identity, state, age, stopped],
+      );
+    }
+    try {
+      // No Temporal here: no poller is listed, as for workers with every slot taken.
+      const snapshot = await dashboard(pool).snapshot();
+      const shown = snapshot.workers
+        .filter((w) => w.identity.startsWith(tag))
+        .map((w) => [w.identity.slice(tag.length + 1), w.role, w.taskQueue, w.healthy]);
+      assert.deepEqual(shown, [
+        ['busy', 'agents', 'test-agents', true],
+        ['draining', 'agents', 'test-agents', false],
+        ['lost', 'agents', 'test-agents', false],
+      ]);
+    } finally {
+      await pool.query('DELETE FROM workers WHERE identity LIKE $1', [`${tag}-%`]);
+    }
+  });
+
   it('rolls back and gives the connection back when a statement fails, and fails the snapshot', async () => {
     const { pool: failing, use } = recordingPool(pool, async (n) => {
       if (n === 3) throw new Error('the database went away');

@@ -115,10 +115,16 @@ describe('infra/k8s manifests', () => {
     assert.ok(found, `a Deployment for ${component}`);
     return found;
   };
-  // ConfigMap data and Secret stringData by name, as envFrom sees them.
+  // ConfigMap data and Secret stringData by name, as envFrom sees them; the secrets' placeholders replaced,
+  // as their file asks an operator to.
   const configs = new Map<string, Record<string, string>>();
-  for (const d of [...byKind('ConfigMap'), ...byKind('Secret')]) {
-    configs.set(d.metadata.name, (d.data ?? d.stringData ?? {}) as Record<string, string>);
+  for (const d of byKind('ConfigMap')) configs.set(d.metadata.name, (d.data ?? {}) as Record<string, string>);
+  const shippedSecrets = new Map<string, Record<string, string>>();
+  for (const d of byKind('Secret')) {
+    const data = (d.stringData ?? {}) as Record<string, string>;
+    shippedSecrets.set(d.metadata.name, data);
+    const replaced = Object.entries(data).map(([k, v]) => [k, v.replaceAll('change-me', 'an-operators-own-secret')]);
+    configs.set(d.metadata.name, Object.fromEntries(replaced) as Record<string, string>);
   }
   const agentsText = configs.get('atelier-agents')?.['agents.yaml'];
 
@@ -200,6 +206,21 @@ describe('infra/k8s manifests', () => {
     const [api] = deployment('api').spec.template.spec.containers;
     assert.ok(api);
     assert.doesNotThrow(() => assertApiAccess(loadConfig(envOf(api, configs))), 'the API has a token for HOST 0.0.0.0');
+    assert.throws(
+      () => loadConfig(envOf(api, shippedSecrets)),
+      /ATELIER_API_TOKENS: entry 1 is a change-me placeholder/,
+      'the API refuses the shipped placeholder token',
+    );
+    for (const d of deployments) {
+      if (d.metadata.labels?.['app.kubernetes.io/component'] === 'api') continue;
+      for (const c of [...d.spec.template.spec.containers, ...(d.spec.template.spec.initContainers ?? [])]) {
+        assert.equal(
+          envOf(c, configs).ATELIER_API_TOKENS,
+          undefined,
+          `${d.metadata.name}/${c.name} holds no API token`,
+        );
+      }
+    }
     assert.ok(agentsText, 'the agents file is in a ConfigMap');
     assert.doesNotThrow(() => parseAgentsFile(agentsText, 'atelier-agents ConfigMap'));
   });

@@ -31,10 +31,32 @@ describe('Supervisor', () => {
     });
 
     assert.equal(starts.length, QUICK_EXITS_TO_GIVE_UP, 'started once, then again after each exit but the last');
-    assert.match(reason?.message ?? '', /^broken exited 5 times in a row, each within 30 s of its start \(last: 3\)/);
+    assert.match(
+      reason?.message ?? '',
+      /^broken ended 5 times in a row, each within 30 s of its start \(last: exited \(3\)\)/,
+    );
     assert.equal(supervisor.pid('broken'), undefined, 'not running, and no restart is pending');
     await supervisor.stop(1000);
     assert.equal(starts.length, QUICK_EXITS_TO_GIVE_UP);
+  });
+
+  it('backs off from a service it cannot start at all, as from one that exits, instead of crashing', async () => {
+    const reasons: Error[] = [];
+    let starts = 0;
+    const supervisor = new Supervisor(logger, (err) => reasons.push(err));
+    // An environment value with a NUL byte: spawn throws, as it does when the machine is out of memory.
+    const spec = { name: 'unstartable', command: process.execPath, args: ['-e', ''], env: { BAD: 'a\0b' } };
+    const start = supervisor.start.bind(supervisor);
+    supervisor.start = (s, delay, exits) => (starts++, start(s, delay, exits));
+
+    supervisor.start(spec, 5);
+    const [reason] = await waitFor('the supervisor to give up', () => reasons.length > 0 && reasons, {
+      timeoutMs: 20_000,
+    });
+    assert.equal(starts, QUICK_EXITS_TO_GIVE_UP);
+    assert.match(reason?.message ?? '', /^unstartable ended 5 times in a row, .*\(last: could not be started: /);
+    assert.equal(supervisor.pid('unstartable'), undefined);
+    await supervisor.stop(1000);
   });
 });
 

@@ -1,9 +1,10 @@
 import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { AgentsService } from './agents.service';
+import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
 @ApiTags('agents')
-@ApiBearerAuth()
+@ApiV1Access()
 @Controller('v1/agents')
 export class AgentsController {
   constructor(private readonly agents: AgentsService) {}

@@ -1,11 +1,12 @@
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { BudgetService } from './budget.service';
 import { PutBudgetDto } from './dto/put-budget.dto';
 import { PutTaskBudgetDto } from './dto/put-task-budget.dto';
+import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
 @ApiTags('budget')
-@ApiBearerAuth()
+@ApiV1Access()
 @Controller('v1')
 export class BudgetController {
   constructor(private readonly budget: BudgetService) {}

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import { Controller, Get, NotFoundException, Param, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiExcludeEndpoint, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiExcludeEndpoint, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { DASHBOARD_ASSETS, assetsDir } from './dashboard-assets';
 import { DashboardService } from './dashboard.service';
 import { SnapshotStreamWriter } from './snapshot-stream-writer';
 import { refuseWhileStopping } from '../http/refuse-while-stopping';
+import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
 /** The page may talk to this API only; links into the Temporal Web UI are plain navigation. */
 const CONTENT_SECURITY_POLICY =
@@ -36,14 +37,14 @@ export class DashboardController {
   }
 
   @Get('v1/dashboard')
-  @ApiBearerAuth()
+  @ApiV1Access()
   @ApiOperation({ summary: 'One snapshot of queues, workers, running tasks, failures and the last hour.' })
   snapshot() {
     return this.dashboard.current();
   }
 
   @Get('v1/dashboard/stream')
-  @ApiBearerAuth()
+  @ApiV1Access()
   @ApiProduces('text/event-stream')
   @ApiOperation({ summary: 'Server-Sent Events: a `snapshot` event now and whenever anything changes.' })
   @ApiResponse({ status: 503, description: 'The API is stopping; `Retry-After` says when to connect again.' })

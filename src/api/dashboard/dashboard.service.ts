@@ -6,6 +6,7 @@ import type { AtelierConfig } from '../../config/env';
 import { inReadOnlySnapshot } from '../../db/transaction';
 import { QUEUED_SINCE_SQL } from '../../store/task-stats-store';
 import { taskLinks } from '../tasks/task-view';
+import { WORKER_LOST_AFTER_SECONDS } from '../workers/workers.service';
 import { CONFIG, PG_POOL, TEMPORAL_CLIENT } from '../tokens';
 import type { DashboardSnapshot, QueueView, SeriesView, WorkerView } from './snapshot';
 
@@ -13,6 +14,8 @@ const { TaskQueueType } = temporal.api.enums.v1;
 
 /** A poller Temporal last saw longer ago than this has stopped (long polls last about 60 s). */
 const POLLER_FRESH_MS = 90_000;
+/** A registered worker silent this long leaves the list (GET /v1/workers lists it as long). */
+const WORKER_LISTED_SECONDS = 300;
 /** How often the feed looks for task changes in PostgreSQL while anyone listens. */
 const CHANGE_CHECK_MS = 1000;
 /** A snapshot is sent at least this often, for elapsed times, queue and worker changes. */
@@ -174,8 +177,19 @@ export class DashboardService implements BeforeApplicationShutdown {
   private async snapshot(): Promise<DashboardSnapshot> {
     // Never rejects (each queue's error is kept in its description), so it cannot go unhandled.
     const queuesPromise = this.describeQueues();
-    const { cursor, clock, counts, waiting, running, recent, failureClasses, failures, workerStats, series } =
-      await inReadOnlySnapshot(this.pool, (db) => this.readDatabase(db));
+    const {
+      cursor,
+      clock,
+      counts,
+      waiting,
+      running,
+      recent,
+      failureClasses,
+      failures,
+      workerStats,
+      registeredWorkers,
+      series,
+    } = await inReadOnlySnapshot(this.pool, (db) => this.readDatabase(db));
     const now = clock.rows[0]?.now ?? new Date();
     const count = (status: string, recentOnly: boolean): number =>
       counts.rows.find((r) => r.status === status && r.recent === recentOnly)?.n ?? 0;
@@ -201,22 +215,39 @@ export class DashboardService implements BeforeApplicationShutdown {
     });
 
     const workers: WorkerView[] = [];
+    const lastPoll = new Map<string, Date | null>();
+    for (const role of ['workflows', 'agents'] as const) {
+      for (const p of queues.get(role)?.pollers ?? []) lastPoll.set(`${role}:${p.identity}`, p.lastAccessTime);
+    }
+    const view = (identity: string, role: WorkerView['role'], taskQueue: string, healthy: boolean): WorkerView => {
+      const stats = statsByWorker.get(identity);
+      return {
+        identity,
+        role,
+        taskQueue,
+        lastPollAt: iso(lastPoll.get(`${role}:${identity}`)),
+        healthy,
+        running: stats?.running ?? 0,
+        succeededLastHour: stats?.succeeded ?? 0,
+        failedLastHour: stats?.failed ?? 0,
+      };
+    };
+    // Registered workers by their heartbeats: an agent worker with every slot taken stops polling, and
+    // is as healthy as one that polls.
+    const registered = new Set<string>();
+    for (const w of registeredWorkers.rows) {
+      const role = w.kind === 'workflow' ? 'workflows' : 'agents';
+      registered.add(`${role}:${w.identity}`);
+      const healthy = w.state === 'RUNNING' && w.heartbeat_age_seconds <= WORKER_LOST_AFTER_SECONDS;
+      workers.push(view(w.identity, role, w.task_queue, healthy));
+    }
+    // Pollers that never registered (workers of another version, or not Atelier's own), by their polls.
+    // Temporal forgets a poller about 5 minutes after its last poll: until then it shows as not polling.
     for (const role of ['workflows', 'agents'] as const) {
       const queue = queueViews.find((q) => q.role === role);
-      // Temporal forgets a poller about 5 minutes after its last poll: a stopped worker shows as not
-      // polling for those minutes, then leaves the list (GET /v1/workers?all=true keeps it for a day).
       for (const poller of queues.get(role)?.pollers ?? []) {
-        const stats = statsByWorker.get(poller.identity);
-        workers.push({
-          identity: poller.identity,
-          role,
-          taskQueue: queue?.name ?? '',
-          lastPollAt: iso(poller.lastAccessTime),
-          healthy: this.fresh(poller.lastAccessTime, now),
-          running: stats?.running ?? 0,
-          succeededLastHour: stats?.succeeded ?? 0,
-          failedLastHour: stats?.failed ?? 0,
-        });
+        if (registered.has(`${role}:${poller.identity}`)) continue;
+        workers.push(view(poller.identity, role, queue?.name ?? '', this.fresh(poller.lastAccessTime, now)));
       }
     }
     workers.sort((a, b) => a.role.localeCompare(b.role) || a.identity.localeCompare(b.identity));
@@ -347,6 +378,18 @@ export class DashboardService implements BeforeApplicationShutdown {
          FROM attempts
          WHERE worker IS NOT NULL AND (finished_at IS NULL OR finished_at > now() - interval '1 hour')
          GROUP BY worker`,
+      ),
+      registeredWorkers: await db.query<{
+        identity: string;
+        kind: 'workflow' | 'agent';
+        task_queue: string;
+        state: string;
+        heartbeat_age_seconds: number;
+      }>(
+        `SELECT identity, kind, task_queue, state, extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age_seconds
+         FROM workers
+         WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => $1)`,
+        [WORKER_LISTED_SECONDS],
       ),
       series: await this.series(db),
     };

@@ -23,7 +23,10 @@ export interface WorkerView {
   role: 'workflows' | 'agents';
   taskQueue: string;
   lastPollAt: string | null;
-  /** Polled within the last 90 s (the readiness check's rule). */
+  /**
+   * Registered (the worker registry): running, not draining, and heartbeating within the last 30 s,
+   * polling or busy. A poller that never registered: polled within the last 90 s.
+   */
   healthy: boolean;
   /** Attempts this worker runs now (agent workers). */
   running: number;

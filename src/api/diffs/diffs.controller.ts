@@ -1,10 +1,11 @@
 import { Controller, Get, NotFoundException, Param, PayloadTooLargeException, StreamableFile } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { WorktreeStore } from '../../store/worktree-store';
 import { isUuid } from '../../../workflows/definitions';
+import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
 @ApiTags('tasks')
-@ApiBearerAuth()
+@ApiV1Access()
 @Controller('v1/tasks')
 export class DiffsController {
   constructor(private readonly store: WorktreeStore) {}

@@ -1,10 +1,11 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ListLocksQuery } from './dto/list-locks.query';
 import { LocksService } from './locks.service';
+import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
 @ApiTags('locks')
-@ApiBearerAuth()
+@ApiV1Access()
 @Controller('v1/locks')
 export class LocksController {
   constructor(private readonly locks: LocksService) {}

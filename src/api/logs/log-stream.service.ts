@@ -19,6 +19,8 @@ const POLL_MS = 1000;
 const LISTENING_POLL_MS = 10_000;
 /** A comment line at least this often keeps proxies from closing a quiet stream. */
 const KEEPALIVE_MS = 15_000;
+/** A timer may fire a little early: a keep-alive this close to due is sent. */
+const KEEPALIVE_SLACK_MS = 100;
 /** Chunks read per query; a backlog is sent in pages of this many. */
 const PAGE = 200;
 /** What a browser's EventSource waits before it reconnects, in ms (sent as the stream's `retry:`). */
@@ -146,14 +148,13 @@ export class LogStreamService {
     let cursor = start;
     let lastSent = Date.now();
     let failingSince: number | undefined;
+    const keepAliveIn = (): number => KEEPALIVE_MS - (Date.now() - lastSent);
     yield `retry: ${RECONNECT_MS}\n: following task ${taskId}, run ${run}\n\n`;
     while (!signal.aborted) {
-      // Wait registration first, then the reads: activity in between still wakes the next wait.
-      const next = this.listener.nextActivity(
-        taskId,
-        attempt === undefined && this.listener.listening ? LISTENING_POLL_MS : POLL_MS,
-        signal,
-      );
+      // Wait registration first, then the reads: activity in between still wakes the next wait, which
+      // ends by the next keep-alive's time at the latest.
+      const pollMs = attempt === undefined && this.listener.listening ? LISTENING_POLL_MS : POLL_MS;
+      const next = this.listener.nextActivity(taskId, Math.max(1, Math.min(pollMs, keepAliveIn())), signal);
       try {
         let state: Awaited<ReturnType<LogFollowStore['taskState']>>;
         let attemptEnded = false;
@@ -173,6 +174,10 @@ export class LogStreamService {
             this.logger.warn(`stopped following task ${taskId}'s logs: ${(err as Error).message}`);
             yield frame('error', { message: "cannot read the task's logs: the database is unavailable" });
             return;
+          }
+          if (keepAliveIn() <= KEEPALIVE_SLACK_MS) {
+            yield ': keep-alive\n\n';
+            lastSent = Date.now();
           }
           await next.wait;
           continue;
@@ -197,7 +202,7 @@ export class LogStreamService {
           yield frame('end', { status: 'attempt_ended', run, attempt });
           return;
         }
-        if (Date.now() - lastSent >= KEEPALIVE_MS) {
+        if (keepAliveIn() <= KEEPALIVE_SLACK_MS) {
           yield ': keep-alive\n\n';
           lastSent = Date.now();
         }

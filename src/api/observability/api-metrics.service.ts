@@ -155,7 +155,7 @@ export class ApiMetrics {
     });
     new Gauge({
       name: 'atelier_task_queued_oldest_age_seconds',
-      help: 'Age of the oldest task that is still queued (no attempt started yet).',
+      help: 'Seconds since the longest-queued task last became queued (its run began, or its last attempt ended).',
       registers,
       async collect() {
         const s = await taskStats();

@@ -46,12 +46,16 @@ export class SubmissionsInterceptor implements NestInterceptor {
 
   /**
    * The agent the task starts with: `agent`, else the head of the `agents` chain, else the default one
-   * (as resolveChain does). Only a request that passed validation names a real agent: anything else
-   * would let clients mint series.
+   * (as resolveChain does). A replay (its idempotency key seen before) answers before its fields are
+   * checked: a name the agents file does not hold counts as `unknown`, so that clients cannot mint series.
    */
   private headAgent(body: ChainFields | undefined): string {
-    if (typeof body?.agent === 'string') return body.agent;
-    const head: unknown = Array.isArray(body?.agents) ? body.agents[0] : undefined;
-    return typeof head === 'string' ? head : this.agents.defaultAgent;
+    const head: unknown =
+      typeof body?.agent === 'string'
+        ? body.agent
+        : Array.isArray(body?.agents)
+          ? body.agents[0]
+          : this.agents.defaultAgent;
+    return typeof head === 'string' && Object.hasOwn(this.agents.agents, head) ? head : 'unknown';
   }
 }

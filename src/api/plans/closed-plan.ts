@@ -12,7 +12,8 @@ import { howRunEnded, recordRunClosedInTemporal } from '../runs/closed-run';
  * tasks not started yet `queued` with nothing left to start or skip them. Those tasks are skipped,
  * the ones it had started and whose runs closed with it (Temporal terminates a closed plan's running
  * children, a moment after the plan: until then this answers 503) are recorded failed as any such run
- * is (closed-run.ts), and the plan is recorded `failed`.
+ * is (closed-run.ts), and the plan is recorded `failed`. A task retried on its own (its run above 1) is
+ * not the plan's: its run goes on, and its end is its own.
  * Answers the plan's end as recorded (another one if the plan recorded its own meanwhile), or
  * undefined while its workflow runs or before it started.
  */
@@ -28,6 +29,7 @@ export async function recordPlanClosedInTemporal(
   const skips: PlanSkip[] = [];
   for (const t of (await stores.plans.get(plan.id))?.tasks ?? []) {
     if (t.status !== 'queued' && t.status !== 'running') continue;
+    if (t.current_run > 1) continue;
     const task = await stores.tasks.get(t.task_id);
     if (!task) continue;
     if (task.run_id === null) {

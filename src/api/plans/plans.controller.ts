@@ -1,11 +1,12 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CreatePlanDto } from './dto/create-plan.dto';
 import { PlansService } from './plans.service';
+import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
 @ApiTags('plans')
-@ApiBearerAuth()
+@ApiV1Access()
 @Controller('v1/plans')
 export class PlansController {
   constructor(private readonly plans: PlansService) {}

@@ -1,9 +1,10 @@
 import { Controller, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { RunsService } from './runs.service';
+import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
 @ApiTags('tasks')
-@ApiBearerAuth()
+@ApiV1Access()
 @Controller('v1/tasks')
 export class RunsController {
   constructor(private readonly runs: RunsService) {}

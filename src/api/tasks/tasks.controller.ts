@@ -1,14 +1,15 @@
 import { Body, Controller, Get, Header, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { badFields } from '../http/validation';
 import { LogStreamService } from '../logs/log-stream.service';
 import { CreateTaskDto } from './dto/create-task.dto';
 import { ListTasksQuery } from './dto/list-tasks.query';
 import { TasksService } from './tasks.service';
+import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
 @ApiTags('tasks')
-@ApiBearerAuth()
+@ApiV1Access()
 @Controller('v1/tasks')
 export class TasksController {
   constructor(

@@ -1,10 +1,11 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ListWorkersQuery } from './dto/list-workers.query';
 import { WorkersService } from './workers.service';
+import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
 @ApiTags('workers')
-@ApiBearerAuth()
+@ApiV1Access()
 @Controller('v1/workers')
 export class WorkersController {
   constructor(private readonly workers: WorkersService) {}

@@ -280,7 +280,8 @@ export function registerReplayCommand(
       'replay every workflow a visibility query matches, e.g. "WorkflowType = \'agentTaskWorkflow\'"',
     )
     .option('--limit <n>', 'at most this many workflows from --query', integer('--limit', 1, MAX_LIMIT), 1000)
-    .option('--address <host:port>', 'Temporal frontend', env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233')
-    .option('--namespace <namespace>', 'Temporal namespace', env.TEMPORAL_NAMESPACE ?? 'default')
+    // Blank is unset, as everywhere else the variables are read.
+    .option('--address <host:port>', 'Temporal frontend', env.TEMPORAL_ADDRESS?.trim() || '127.0.0.1:7233')
+    .option('--namespace <namespace>', 'Temporal namespace', env.TEMPORAL_NAMESPACE?.trim() || 'default')
     .action(bind(replay));
 }

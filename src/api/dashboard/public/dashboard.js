@@ -249,7 +249,7 @@
           td(
             el('span', {
               className: 'dot' + (w.healthy ? ' healthy' : ''),
-              title: w.healthy ? 'polling' : 'not polling',
+              title: w.healthy ? 'serving' : 'not serving',
             }),
           ),
           td(el('span', { className: 'mono', text: w.identity, title: w.taskQueue })),

@@ -1,0 +1,79 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Client } from 'pg';
+import { ensureDatabase, migrate, MIGRATIONS_DIR } from '../../src/db/migrate';
+import { testEnv } from '../support/test-env';
+
+const urlOf = (database: string): string => {
+  const url = new URL(testEnv.databaseUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+};
+
+async function on<T>(database: string, work: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ connectionString: urlOf(database) });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+describe('migrate', () => {
+  const databases: string[] = [];
+  let dir: string;
+  const freshDatabase = async (): Promise<string> => {
+    const name = `atelier_migrate_${randomUUID().slice(0, 8)}`;
+    databases.push(name);
+    await ensureDatabase(urlOf(name));
+    return name;
+  };
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'atelier-migrations-'));
+  });
+  after(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    for (const name of databases) {
+      await on('postgres', (admin) => admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+    }
+  });
+
+  it('applies every version once when many processes migrate a new database at once', async () => {
+    const name = await freshDatabase();
+    const runs = await Promise.all(Array.from({ length: 6 }, () => migrate(urlOf(name))));
+    const versions = readdirSync(MIGRATIONS_DIR)
+      .filter((f) => f.endsWith('.sql'))
+      .map((f) => f.replace(/\.sql$/, ''))
+      .sort();
+    assert.deepEqual(runs.flat().sort(), versions, 'each version applied by exactly one of them');
+    const recorded = await on(name, (c) => c.query<{ version: string }>('SELECT version FROM schema_migrations'));
+    assert.equal(recorded.rowCount, versions.length);
+    assert.deepEqual(await migrate(urlOf(name)), [], 'a later start applies nothing');
+  });
+
+  it('gives up on a table another transaction holds, naming the migration, instead of queueing every query behind it', async () => {
+    const name = await freshDatabase();
+    writeFileSync(join(dir, '0001_table.sql'), 'CREATE TABLE things (id int);');
+    await migrate(urlOf(name), dir);
+    writeFileSync(join(dir, '0002_column.sql'), 'ALTER TABLE things ADD COLUMN label text;');
+    const holder = new Client({ connectionString: urlOf(name) });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('LOCK TABLE things IN ACCESS SHARE MODE');
+      await assert.rejects(
+        migrate(urlOf(name), dir),
+        /^Error: migration 0002_column\.sql failed: canceling statement due to lock timeout \(it waited 15s for a table another transaction holds; start again\)$/,
+      );
+    } finally {
+      await holder.end();
+    }
+    assert.deepEqual(await migrate(urlOf(name), dir), ['0002_column'], 'applied at the next start');
+  });
+});
