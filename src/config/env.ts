@@ -178,6 +178,11 @@ const envSchema = z.object({
    * end (terminated in the Web UI or CLI, timed out), and records them failed.
    */
   ATELIER_CLOSED_RUN_SWEEP_SECONDS: z.coerce.number().min(1).max(3600).default(10),
+  /**
+   * API: the most clients following task logs (`?follow=1`) at once on this replica; each re-reads the
+   * database when it wakes, on the API's pool. One more is refused with 503 and `Retry-After`.
+   */
+  ATELIER_LOG_FOLLOWERS_MAX: z.coerce.number().int().min(1).max(100_000).default(1000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where notifications go (task failed, breaker opened, budget reached); none: notifications off. */
   ATELIER_WEBHOOK_URLS: webhookUrls,

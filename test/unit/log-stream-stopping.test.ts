@@ -5,11 +5,15 @@ import type { Response } from 'express';
 import type { Pool } from 'pg';
 import { LogStreamService } from '../../src/api/logs/log-stream.service';
 import type { TaskActivityListener } from '../../src/api/logs/task-activity-listener';
+import { loadConfig } from '../../src/config/env';
+import { waitFor } from '../support/wait-for';
 
-describe('following a task’s log while the API stops', () => {
+const config = loadConfig({});
+
+describe('following a task’s log while the API stops, or has its most followers', () => {
   it('is turned away with 503 and Retry-After, reading and holding nothing', async () => {
     // Neither the database nor the listener may be asked: any use of them throws.
-    const service = new LogStreamService({} as Pool, {} as TaskActivityListener);
+    const service = new LogStreamService({} as Pool, config, {} as TaskActivityListener);
     service.beforeApplicationShutdown();
     const headers = new Map<string, string>();
     const res = { setHeader: (name: string, value: string) => void headers.set(name, value) } as unknown as Response;
@@ -22,7 +26,7 @@ describe('following a task’s log while the API stops', () => {
   });
 
   it('is turned away when the API begins to stop while its task is being read', async () => {
-    const service = new LogStreamService({} as Pool, {} as TaskActivityListener);
+    const service = new LogStreamService({} as Pool, config, {} as TaskActivityListener);
     const store = (service as unknown as { store: { taskState: () => Promise<unknown> } }).store;
     store.taskState = async () => {
       service.beforeApplicationShutdown(); // the stop begins during the read
@@ -31,5 +35,35 @@ describe('following a task’s log while the API stops', () => {
     const res = { setHeader: () => undefined } as unknown as Response;
     await assert.rejects(service.follow('6b164171-0000-4000-8000-000000000000', {}, res), ServiceUnavailableException);
     assert.equal(service.active, 0, 'no stream is left that nobody would end');
+  });
+
+  it('turns away one follower more than ATELIER_LOG_FOLLOWERS_MAX with 503 and Retry-After', async () => {
+    const service = new LogStreamService({} as Pool, loadConfig({ ATELIER_LOG_FOLLOWERS_MAX: '2' }), {
+      listening: true,
+      nextActivity: () => ({ wait: new Promise(() => undefined), cancel: () => undefined }),
+    } as unknown as TaskActivityListener);
+    const store = (service as unknown as { store: Record<string, () => Promise<unknown>> }).store;
+    store.taskState = async () => ({ status: 'running', currentRun: 1 });
+    store.chunksAfter = async () => [];
+    const headers = new Map<string, string>();
+    const res = {
+      status: () => undefined,
+      once: () => undefined,
+      setHeader: (name: string, value: string) => void headers.set(name, value),
+      flushHeaders: () => undefined,
+    } as unknown as Response;
+    const id = '6b164171-0000-4000-8000-000000000000';
+    const open = [await service.follow(id, {}, res), await service.follow(id, {}, res)];
+    assert.equal(service.active, 2);
+    await assert.rejects(service.follow(id, {}, res), (err) => {
+      assert.ok(err instanceof ServiceUnavailableException, String(err));
+      assert.match(err.message, /has 2 log followers already \(ATELIER_LOG_FOLLOWERS_MAX\)/);
+      return true;
+    });
+    assert.equal(headers.get('Retry-After'), '10');
+    assert.equal(service.active, 2, 'the one turned away holds nothing');
+    for (const stream of open) stream.getStream().destroy();
+    await waitFor('the closed streams to be let go', () => service.active === 0);
+    await service.follow(id, {}, res).then((s) => s.getStream().destroy());
   });
 });

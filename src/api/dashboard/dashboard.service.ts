@@ -232,14 +232,15 @@ export class DashboardService implements BeforeApplicationShutdown {
         failedLastHour: stats?.failed ?? 0,
       };
     };
-    // Registered workers by their heartbeats: an agent worker with every slot taken stops polling, and
-    // is as healthy as one that polls.
+    // Registered workers by their heartbeats too: an agent worker with every slot taken stops polling,
+    // and is as healthy as one that polls.
     const registered = new Set<string>();
     for (const w of registeredWorkers.rows) {
       const role = w.kind === 'workflow' ? 'workflows' : 'agents';
       registered.add(`${role}:${w.identity}`);
-      const healthy = w.state === 'RUNNING' && w.heartbeat_age_seconds <= WORKER_LOST_AFTER_SECONDS;
-      workers.push(view(w.identity, role, w.task_queue, healthy));
+      const serving = w.state === 'RUNNING' && w.heartbeat_age_seconds <= WORKER_LOST_AFTER_SECONDS;
+      const polling = this.fresh(lastPoll.get(`${role}:${w.identity}`) ?? null, now);
+      workers.push(view(w.identity, role, w.task_queue, serving || polling));
     }
     // Pollers that never registered (workers of another version, or not Atelier's own), by their polls.
     // Temporal forgets a poller about 5 minutes after its last poll: until then it shows as not polling.

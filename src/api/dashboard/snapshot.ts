@@ -24,8 +24,8 @@ export interface WorkerView {
   taskQueue: string;
   lastPollAt: string | null;
   /**
-   * Registered (the worker registry): running, not draining, and heartbeating within the last 30 s,
-   * polling or busy. A poller that never registered: polled within the last 90 s.
+   * Polled within the last 90 s, or, registered (the worker registry), running (not starting nor
+   * draining) and heartbeating within the last 30 s: busy workers poll no more.
    */
   healthy: boolean;
   /** Attempts this worker runs now (agent workers). */

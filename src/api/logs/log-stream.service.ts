@@ -1,11 +1,19 @@
 import { Readable } from 'node:stream';
-import { Inject, Injectable, Logger, NotFoundException, StreamableFile } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  NotFoundException,
+  ServiceUnavailableException,
+  StreamableFile,
+} from '@nestjs/common';
 import type { Response } from 'express';
 import type { Pool } from 'pg';
+import type { AtelierConfig } from '../../config/env';
 import { LogFollowStore, type LogChunkRow, type LogCursor } from '../../store/log-follow-store';
 import { refuseWhileStopping } from '../http/refuse-while-stopping';
 import { badFields } from '../http/validation';
-import { PG_POOL } from '../tokens';
+import { CONFIG, PG_POOL } from '../tokens';
 import { TaskActivityListener } from './task-activity-listener';
 import { isUuid } from '../../../workflows/definitions';
 
@@ -25,6 +33,8 @@ const KEEPALIVE_SLACK_MS = 100;
 const PAGE = 200;
 /** What a browser's EventSource waits before it reconnects, in ms (sent as the stream's `retry:`). */
 const RECONNECT_MS = 1000;
+/** What a follower turned away because this replica has its most waits before it tries again, in seconds. */
+const FULL_RETRY_AFTER_SECONDS = 10;
 /** How long a follower waits out an unreachable database before it ends its stream with an error. */
 const DB_PATIENCE_MS = 30_000;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
@@ -60,6 +70,7 @@ export class LogStreamService {
 
   constructor(
     @Inject(PG_POOL) pool: Pool,
+    @Inject(CONFIG) private readonly config: AtelierConfig,
     private readonly listener: TaskActivityListener,
   ) {
     this.store = new LogFollowStore(pool);
@@ -122,6 +133,12 @@ export class LogStreamService {
 
     // Asked again: the API may have begun to stop while the reads above waited.
     refuseWhileStopping(this.stopping, res, 'follow');
+    if (this.streams.size >= this.config.ATELIER_LOG_FOLLOWERS_MAX) {
+      res.setHeader('Retry-After', String(FULL_RETRY_AFTER_SECONDS));
+      throw new ServiceUnavailableException(
+        `this API replica has ${this.config.ATELIER_LOG_FOLLOWERS_MAX} log followers already (ATELIER_LOG_FOLLOWERS_MAX); follow again in a moment`,
+      );
+    }
     const abort = new AbortController();
     res.once('close', () => abort.abort());
     res.status(200);

@@ -94,7 +94,11 @@ export class TasksController {
     status: 400,
     description: 'A bad attempt or follow value, or a Last-Event-ID this stream never sent; `fields` names it.',
   })
-  @ApiResponse({ status: 503, description: 'Following, while the API stops; `Retry-After` says when to follow again.' })
+  @ApiResponse({
+    status: 503,
+    description:
+      'Following, while the API stops or with ATELIER_LOG_FOLLOWERS_MAX followers on this replica already; `Retry-After` says when to follow again.',
+  })
   @ApiQuery({ name: 'attempt', required: false, type: Number })
   @ApiQuery({
     name: 'follow',
