@@ -7,8 +7,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { runForwardingSignals } from './forward-signals.mjs';
+import { npmParent, runForwardingSignals } from './forward-signals.mjs';
 
+/** Taken before the install and the build, which take minutes: npm may be killed meanwhile. */
+const npm = npmParent();
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 const commands = {
@@ -106,4 +108,4 @@ try {
   say(err.message);
   process.exit(1);
 }
-runForwardingSignals(join(root, commands[mode]), process.argv.slice(3), root);
+runForwardingSignals(join(root, commands[mode]), process.argv.slice(3), root, npm);

@@ -21,10 +21,13 @@ function inForegroundGroup() {
   }
 }
 
+/** The pid of npm when npm runs this process (`npm run …` sets npm_lifecycle_event): its parent now. */
+export const npmParent = () => (process.env.npm_lifecycle_event ? process.ppid : undefined);
+
 /** util-linux setpriv, which makes the kernel signal a child when its parent dies (see parent-death-signal.ts). */
 const SETPRIV = '/usr/bin/setpriv';
-/** How often the parent is looked for: npm killed with SIGKILL can pass nothing on. */
-const PARENT_CHECK_MS = 1000;
+/** How often npm is looked for: killed with SIGKILL, it can pass nothing on. */
+const NPM_CHECK_MS = 1000;
 
 /**
  * Runs `node script ...args` in this process group, exits with its exit code, and passes on a stop
@@ -34,10 +37,15 @@ const PARENT_CHECK_MS = 1000;
  * group is a Ctrl-C the child got from the terminal too, so it is not passed on: a second one would
  * reach the child while it stops. Each signal is passed on once; the child takes SIGHUP as SIGTERM.
  * Killed with SIGKILL, this process cannot pass anything on: the kernel sends the child SIGTERM then
- * (setpriv's parent-death signal, where setpriv is). Its own parent (npm) killed so, it is SIGTERM for
- * the child too.
+ * (setpriv's parent-death signal, where setpriv is). With `npmPid`, the npm that runs this process,
+ * npm gone (killed so) is SIGTERM for the child too, and the child is not started if npm is gone
+ * already. Only under npm: a process started by hand in the background outlives its shell, as before.
  */
-export function runForwardingSignals(script, args, cwd) {
+export function runForwardingSignals(script, args, cwd, npmPid) {
+  if (npmPid !== undefined && process.ppid !== npmPid) {
+    process.stderr.write('[atelier] npm has gone: not starting\n');
+    process.exit(1);
+  }
   const argv = [
     ...(existsSync(SETPRIV) ? [SETPRIV, '--pdeathsig', 'TERM', '--'] : []),
     process.execPath,
@@ -58,15 +66,16 @@ export function runForwardingSignals(script, args, cwd) {
       if (signal !== 'SIGINT' || !inForegroundGroup()) forward(signal);
     });
   }
-  const parent = process.ppid;
-  const parentCheck = setInterval(() => {
-    if (process.ppid === parent) return;
-    clearInterval(parentCheck);
-    forward('SIGTERM');
-  }, PARENT_CHECK_MS);
+  if (npmPid !== undefined) {
+    const npmCheck = setInterval(() => {
+      if (process.ppid === npmPid) return;
+      clearInterval(npmCheck);
+      forward('SIGTERM');
+    }, NPM_CHECK_MS);
+  }
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  runForwardingSignals(resolve(process.argv[2]), process.argv.slice(3), process.cwd());
+  runForwardingSignals(resolve(process.argv[2]), process.argv.slice(3), process.cwd(), npmParent());
 }

@@ -335,6 +335,27 @@ describe('the atelier CLI against older or flaky servers', { timeout: 120_000 },
     assert.deepEqual(seen, [undefined, '1.1.0', '1.1.0']);
   });
 
+  it('logs -f waits as a busy replica says (503 with Retry-After), from the first connection on', async () => {
+    const at: number[] = [];
+    handler = (req, res) => {
+      if (!req.url?.startsWith(`/v1/tasks/${ID}/logs?follow=1`)) return noRoute(req, res);
+      at.push(Date.now());
+      if (at.length <= 2) {
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+        return res.end(JSON.stringify({ statusCode: 503, message: 'this API replica has 1000 log followers already' }));
+      }
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+      res.write(logEvent('1.1.0', 'followed\n'));
+      res.end(endEvent);
+    };
+    const r = await atelier(['logs', '-f', ID]);
+    assert.equal(r.code, 0, shown(r));
+    assert.equal(r.stdout, 'followed\n');
+    assert.equal(r.stderr.split('the API is busy: following again in 1 s').length, 3, shown(r));
+    assert.equal(at.length, 3);
+    for (const i of [1, 2]) assert.ok((at[i] ?? 0) - (at[i - 1] ?? 0) >= 950, `waited a second before try ${i + 1}`);
+  });
+
   it('--help names ATELIER_TOKEN and never prints its value', async () => {
     const r = await runCli(['--help'], { ATELIER_URL: url, ATELIER_TOKEN: 'token-help-must-hide' });
     assert.equal(r.code, 0, `exit ${r.code}`);

@@ -122,6 +122,7 @@ describe('GET /v1/dashboard', () => {
       [`${tag}-busy`, 'RUNNING', '2 seconds', null],
       [`${tag}-lost`, 'RUNNING', '60 seconds', null],
       [`${tag}-draining`, 'DRAINING', '2 seconds', null],
+      [`${tag}-starting`, 'INITIALIZED', '2 seconds', null],
       [`${tag}-stopped`, 'STOPPED', '2 seconds', '1 second'],
       [`${tag}-gone`, 'RUNNING', '10 minutes', null],
     ];
@@ -134,9 +135,22 @@ describe('GET /v1/dashboard', () => {
         [identity, state, age, stopped],
       );
     }
+    // Temporal lists the pollers of the agent queue: one that just polled, and one stopped a moment ago.
+    const polledAt = { seconds: Math.floor(Date.now() / 1000) };
+    const pollers = [`${tag}-starting`, `${tag}-stopped`, `${tag}-unregistered`].map((identity) => ({
+      identity,
+      lastAccessTime: polledAt,
+    }));
+    const temporal = {
+      connection: { withDeadline: (_: number, fn: () => unknown) => fn() },
+      workflowService: {
+        describeTaskQueue: async ({ taskQueueType }: { taskQueueType: number }) => ({
+          pollers: taskQueueType === 2 ? pollers : [],
+        }),
+      },
+    } as unknown as Client;
     try {
-      // No Temporal here: no poller is listed, as for workers with every slot taken.
-      const snapshot = await dashboard(pool).snapshot();
+      const snapshot = await new DashboardService(loadConfig({}), pool, temporal).current();
       const shown = snapshot.workers
         .filter((w) => w.identity.startsWith(tag))
         .map((w) => [w.identity.slice(tag.length + 1), w.role, w.taskQueue, w.healthy]);
@@ -144,6 +158,8 @@ describe('GET /v1/dashboard', () => {
         ['busy', 'agents', 'test-agents', true],
         ['draining', 'agents', 'test-agents', false],
         ['lost', 'agents', 'test-agents', false],
+        ['starting', 'agents', 'test-agents', true],
+        ['unregistered', 'agents', 'atelier-agents', true],
       ]);
     } finally {
       await pool.query('DELETE FROM workers WHERE identity LIKE $1', [`${tag}-%`]);

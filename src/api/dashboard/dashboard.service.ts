@@ -14,7 +14,7 @@ const { TaskQueueType } = temporal.api.enums.v1;
 
 /** A poller Temporal last saw longer ago than this has stopped (long polls last about 60 s). */
 const POLLER_FRESH_MS = 90_000;
-/** A registered worker silent this long leaves the list (GET /v1/workers lists it as long). */
+/** A registered worker silent this long leaves the list (GET /v1/workers lists it as long); a stopped one is known as long, about as long as Temporal lists its poller. */
 const WORKER_LISTED_SECONDS = 300;
 /** How often the feed looks for task changes in PostgreSQL while anyone listens. */
 const CHANGE_CHECK_MS = 1000;
@@ -238,6 +238,8 @@ export class DashboardService implements BeforeApplicationShutdown {
     for (const w of registeredWorkers.rows) {
       const role = w.kind === 'workflow' ? 'workflows' : 'agents';
       registered.add(`${role}:${w.identity}`);
+      // Stopped: not listed, nor taken for a poller that never registered while Temporal still lists it.
+      if (w.stopped) continue;
       const serving = w.state === 'RUNNING' && w.heartbeat_age_seconds <= WORKER_LOST_AFTER_SECONDS;
       const polling = this.fresh(lastPoll.get(`${role}:${w.identity}`) ?? null, now);
       workers.push(view(w.identity, role, w.task_queue, serving || polling));
@@ -386,10 +388,12 @@ export class DashboardService implements BeforeApplicationShutdown {
         task_queue: string;
         state: string;
         heartbeat_age_seconds: number;
+        stopped: boolean;
       }>(
-        `SELECT identity, kind, task_queue, state, extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age_seconds
+        `SELECT identity, kind, task_queue, state, extract(epoch FROM now() - heartbeat_at)::float8 AS heartbeat_age_seconds,
+           stopped_at IS NOT NULL AS stopped
          FROM workers
-         WHERE stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => $1)`,
+         WHERE heartbeat_at > now() - make_interval(secs => $1)`,
         [WORKER_LISTED_SECONDS],
       ),
       series: await this.series(db),

@@ -9,6 +9,8 @@ import { TERMINAL_STATUSES, type TaskDoc } from '../task-types';
 import type { Action } from './action';
 
 const POLL_MS = 500;
+/** The longest `Retry-After` of a busy or stopping API that `logs -f` waits out, in seconds. */
+const LONGEST_RETRY_AFTER_SECONDS = 60;
 
 interface LogEvent {
   run?: number;
@@ -60,6 +62,8 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
   // try. A stream that opens and closes again (a proxy that cuts long responses while the agent is
   // quiet) is a healthy API: the count starts over whenever one opens.
   let lost = 0;
+  // Answers in a row of a replica that stops or has its most followers (503 with Retry-After).
+  let turnedAway = 0;
   for (;;) {
     if (lost > 0) {
       if (lost > MAX_RETRIES) throw new Error('the log stream keeps closing before the task ends');
@@ -76,6 +80,15 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
       // though: when the first connection fails, the URL is likely wrong, and the user hears so at once.
       if (lost === 0 || lost >= MAX_RETRIES || !(err instanceof ConnectionError)) throw err;
       lost += 1;
+      continue;
+    }
+    // A replica that stops, or that has its most followers, says when to come back: the first connection too.
+    const retryAfter = Number(res.headers.get('retry-after') ?? NaN);
+    if (res.status === 503 && retryAfter > 0 && turnedAway < MAX_RETRIES) {
+      await res.body?.cancel();
+      turnedAway += 1;
+      cli.note(`the API is busy: following again in ${Math.min(retryAfter, LONGEST_RETRY_AFTER_SECONDS)} s`);
+      await sleep(Math.min(retryAfter, LONGEST_RETRY_AFTER_SECONDS) * 1000);
       continue;
     }
     // Behind a proxy, a restarting API answers 502-504 for a moment: the same as refusing connections.
@@ -104,6 +117,7 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
       return EXIT.error;
     }
     lost = 0;
+    turnedAway = 0;
     try {
       for await (const event of readSse(res.body)) {
         if (event.id !== undefined) lastEventId = event.id;
