@@ -63,7 +63,8 @@ const verdict = (failureClass: FailureClass, exitCode: number | null, error: str
  * One class per attempt. The order is the point:
  * 1. how the run was stopped (cancel, timeout, idle limit, lost worker), which no output can overrule;
  * 2. what the output itself reports (an error result, a rate-limit event), even when the exit code is 0;
- * 3. the profile's own patterns over stdout and stderr;
+ * 3. the profile's own patterns over stdout and stderr, unless the agent's final record reported
+ *    success (its stdout then holds its work, which may quote anything);
  * 4. a clean success: exit 0 and, for structured formats, a usable final record;
  * 5. the family's exit codes, then the built-in patterns over stderr (its last lines only, for any
  *    command), for runs that failed;
@@ -119,9 +120,13 @@ export function classifyAttempt(v: VerdictInput): AttemptVerdict {
   if (parsed.failureClass !== undefined) {
     return verdict(parsed.failureClass, exitCode, described(`the agent reported ${parsed.failureClass}`));
   }
-  const output = `${v.stdoutTail}\n${v.stderrTail}`;
-  const byProfile = matchPatterns(output, v.profilePatterns);
-  if (byProfile !== undefined) return verdict(byProfile, exitCode, `output matched the profile's ${byProfile} pattern`);
+  const reportedSuccess = exitCode === 0 && parsed.final && v.parser.hasFinalRecord;
+  if (!reportedSuccess) {
+    const byProfile = matchPatterns(`${v.stdoutTail}\n${v.stderrTail}`, v.profilePatterns);
+    if (byProfile !== undefined) {
+      return verdict(byProfile, exitCode, `output matched the profile's ${byProfile} pattern`);
+    }
+  }
 
   if (end.kind === 'http_error') {
     return verdict(FAILURE_CLASSES.badOutput, null, described(`HTTP ${end.status}`));

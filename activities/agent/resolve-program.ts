@@ -1,5 +1,5 @@
 import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { delimiter, isAbsolute, resolve } from 'node:path';
 
 /**
  * Whether `path` is a file this process may execute. Most PATH entries do not hold the program: a
@@ -17,9 +17,11 @@ const isExecutableFile = (path: string): boolean => {
 };
 
 /**
- * Finds the agent program the way execvp would, on the PATH the agent will get (relative paths with a
- * slash resolve from `cwd`, the worker's directory, not the task's workdir). Returns undefined when there is nothing to run, so a missing CLI is a clear
- * error rather than an exit code to guess at.
+ * Finds the agent program the way execvp would, on the PATH the agent will get, as an absolute path.
+ * Relative paths, a name with a slash or a relative PATH entry (`node_modules/.bin`), resolve from
+ * `cwd`, the worker's directory, never from the task's workdir, whose files are a repository's. Returns
+ * undefined when there is nothing to run, so a missing CLI is a clear error rather than an exit code to
+ * guess at.
  */
 export function resolveProgram(file: string, pathVariable: string | undefined, cwd: string): string | undefined {
   if (file.includes('/')) {
@@ -28,7 +30,7 @@ export function resolveProgram(file: string, pathVariable: string | undefined, c
   }
   for (const dir of (pathVariable ?? '').split(delimiter)) {
     if (dir === '') continue;
-    const candidate = join(dir, file);
+    const candidate = resolve(cwd, dir, file);
     if (isExecutableFile(candidate)) return candidate;
   }
   return undefined;

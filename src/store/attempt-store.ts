@@ -66,8 +66,14 @@ export interface LogChunk {
   data: string;
 }
 
-/** PostgreSQL cannot store NUL in text; agents rarely print it, and losing it beats losing the row. */
-const storable = (text: string): string => text.replaceAll('\u0000', '');
+/** Half of a UTF-16 pair without its other half: an agent's text cut in the middle of a character. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * PostgreSQL stores neither NUL nor, in `jsonb`, half a UTF-16 pair (a write would fail, and retry for
+ * ever); agents rarely print either, and losing them beats losing the row.
+ */
+const storable = (text: string): string => text.replaceAll('\u0000', '').replace(LONE_SURROGATE, '\uFFFD');
 
 /**
  * The writes activities make while tasks run. Every statement is idempotent (keyed by task id and
@@ -326,7 +332,13 @@ export class AttemptStore {
       const inserted = await client.query(
         `INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail) VALUES ($1, $5, $2, $3, true, $4)
          ON CONFLICT DO NOTHING`,
-        [o.taskId, o.status, o.attempt, { exitCode: o.exitCode, error: o.error }, run],
+        [
+          o.taskId,
+          o.status,
+          o.attempt,
+          { exitCode: o.exitCode, error: o.error && { class: o.error.class, message: storable(o.error.message) } },
+          run,
+        ],
       );
       if (inserted.rowCount !== 1) {
         const recorded = await client.query<{ kind: TerminalStatus; attempt: number; exit_code: number | null }>(

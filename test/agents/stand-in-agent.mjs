@@ -153,10 +153,11 @@ const WORDS = {
     'error-exit0': () => 'model produced an invalid tool call and gave up',
   },
   gemini: {
+    // As gemini-cli reports a quota in JSON: its error's class name, and the exit code as its code.
     'rate-limit': (reset) => ({
-      type: 'ApiError',
-      code: 429,
-      message: `[API Error: You exceeded your current quota, please check your plan and billing details. RESOURCE_EXHAUSTED. Please retry in ${reset}s.]`,
+      type: 'TerminalQuotaError',
+      code: 1,
+      message: `You have exhausted your capacity on this model. Your quota will reset after ${reset}s.`,
       exit: 1,
     }),
     overloaded: () => ({

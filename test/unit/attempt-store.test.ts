@@ -192,6 +192,23 @@ describe('AttemptStore.finishAttempt', () => {
     assert.deepEqual(answer, { status: 'failed', attempt: 1 });
   });
 
+  it("writes a failure whose message holds NUL and half a character (an agent's text cut short)", async () => {
+    const store = new AttemptStore(pool);
+    const runId = randomUUID();
+    const taskId = await started(store, runId);
+    const message = 'quota\u0000 gone \uD83D';
+    await store.recordAttemptFailure({ taskId, attempt: 1, agent: 'stand-in', failureClass: 'crash', message }, runId);
+    const answer = await store.recordTaskOutcome({ ...crash(taskId), error: { class: 'crash', message } }, runId);
+    assert.deepEqual(answer, { status: 'failed', attempt: 1 });
+    const task = await pool.query<{ error_message: string }>('SELECT error_message FROM tasks WHERE id = $1', [taskId]);
+    assert.equal(task.rows[0]?.error_message, 'quota gone \uFFFD');
+    const event = await pool.query<{ detail: { error: { message: string } } }>(
+      'SELECT detail FROM task_events WHERE task_id = $1 AND terminal',
+      [taskId],
+    );
+    assert.equal(event.rows[0]?.detail.error.message, 'quota gone \uFFFD');
+  });
+
   it('a failure the attempt loop decided is written when no attempt of the run succeeded', async () => {
     const store = new AttemptStore(pool);
     const runId = randomUUID();

@@ -127,6 +127,20 @@ describe('classifyAttempt order', () => {
     );
   });
 
+  it("leaves a success the agent's final record reports to it, whatever its work quotes", () => {
+    const profilePatterns = [['rate_limited', /You've hit your usage limit/]] as const;
+    const codex = createParser('codex-jsonl');
+    const end = { kind: 'exited', exitCode: 0 } as const;
+    const stdoutTail = `{"type":"item.completed","item":{"text":"grep found: You've hit your usage limit"}}`;
+    const reported = { ...base, parser: codex, end, profilePatterns, stdoutTail };
+    assert.equal(classifyAttempt({ ...reported, parsed: { final: true } }).failureClass, 'succeeded');
+    assert.equal(
+      classifyAttempt({ ...reported, parsed: { final: false } }).failureClass,
+      'rate_limited',
+      'without its final record, the patterns decide',
+    );
+  });
+
   it("reads an agent CLI's stderr whole with the built-in patterns, any command's only at its end", () => {
     const end = { kind: 'exited', exitCode: 1 } as const;
     const stderrTail = ['AuthenticationError: invalid credentials', ...Array.from({ length: 10 }, () => 'ok')].join(

@@ -44,6 +44,11 @@ describe('resolveProgram', () => {
     assert.equal(resolveProgram('agent', `${delimiter}${delimiter}`, root), undefined);
   });
 
+  it("resolves a relative PATH entry from the given directory, to an absolute path the task's workdir cannot change", () => {
+    const tool = file('node_modules/.bin', 'tool', 0o755);
+    assert.equal(resolveProgram('tool', ['missing', 'node_modules/.bin'].join(delimiter), root), tool);
+  });
+
   it('resolves a name with a slash from the given directory, not from PATH', () => {
     const local = file('local', 'run.sh', 0o755);
     assert.equal(resolveProgram('local/run.sh', pathOf('first'), root), local);

@@ -27,7 +27,7 @@ export const BUILT_IN_PATTERNS: readonly (readonly [FailureClass, RegExp])[] = [
   [
     FAILURE_CLASSES.rateLimited,
     new RegExp(
-      String.raw`rate[ _-]?limit|${statusNamed('429')}|too many requests|quota exceeded|exceeded your current quota|resource[_ ]exhausted|usage limit|hit your (\w+ )?limit|(?:\d+-hour|session|daily|weekly|opus|sonnet) limit reached`,
+      String.raw`rate[ _-]?limit|${statusNamed('429')}|too many requests|quota exceeded|exceeded your current quota|resource[_ ]exhausted|usage limit|hit your (\w+ )?limit|exhausted your (?:daily )?(?:quota|capacity)|quota will reset|resource has been exhausted|(?:\d+-hour|session|daily|weekly|opus|sonnet) limit reached`,
       'i',
     ),
   ],
@@ -36,7 +36,7 @@ export const BUILT_IN_PATTERNS: readonly (readonly [FailureClass, RegExp])[] = [
     // do what was asked, which no retry changes), timeouts and dropped connections.
     FAILURE_CLASSES.overloaded,
     new RegExp(
-      String.raw`overloaded|${statusNamed(String.raw`5(?!0[15])\d\d`)}|service unavailable|\bunavailable\b|bad gateway|gateway time-?out|server(s)? (are |is )?(down|busy)|server had an error|internal[ _]?server[ _]?error|request timed out|connection error|econnreset|etimedout|socket hang up|stream disconnected`,
+      String.raw`overloaded|${statusNamed(String.raw`5(?!0[15])\d\d`)}|service unavailable|\bunavailable\b|bad gateway|gateway time-?out|server(s)? (are |is )?(down|busy)|server had an error|internal[ _]?server[ _]?error|high demand|at capacity|no capacity available|request timed out|connection error|econnreset|etimedout|socket hang up|stream disconnected`,
       'i',
     ),
   ],

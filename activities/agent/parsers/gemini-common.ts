@@ -28,6 +28,8 @@ export function geminiErrorClass(error: Record<string, unknown>): FailureClass {
   const code = typeof error.code === 'number' ? error.code : undefined;
   if (/TurnLimit/i.test(type)) return FAILURE_CLASSES.maxTurns;
   if (/Auth/i.test(type)) return FAILURE_CLASSES.auth;
+  // TerminalQuotaError (a daily or plan quota), RetryableQuotaError (a per-minute one), whatever the code.
+  if (/QuotaError/i.test(type)) return FAILURE_CLASSES.rateLimited;
   // Fatal errors carry the exit code as their code.
   const byExitCode = code === undefined ? undefined : geminiExitCodeClass(code);
   if (byExitCode) return byExitCode;
