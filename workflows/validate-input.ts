@@ -48,5 +48,29 @@ export function findInputProblems(input: AgentTaskInput): string[] {
   if (input.resultForPlan !== undefined && typeof input.resultForPlan !== 'boolean') {
     problems.push('resultForPlan must be a boolean');
   }
+  const isPath = (value: unknown): boolean => typeof value === 'string' && value.startsWith('/');
+  const areStrings = (value: unknown): boolean => Array.isArray(value) && value.every((v) => typeof v === 'string');
+  if (input.locks !== undefined) {
+    const locks: unknown = input.locks;
+    const { repo, globs } = (typeof locks === 'object' && locks !== null ? locks : {}) as Record<string, unknown>;
+    if (!isPath(repo) || !areStrings(globs)) problems.push('locks must be {repo: an absolute path, globs: strings}');
+  }
+  if (input.repo !== undefined) {
+    const repo: unknown = input.repo;
+    const { path, ref, merge } = (typeof repo === 'object' && repo !== null ? repo : {}) as Record<string, unknown>;
+    if (
+      !isPath(path) ||
+      (ref !== undefined && typeof ref !== 'string') ||
+      (merge !== undefined && !areStrings(merge))
+    ) {
+      problems.push('repo must be {path: an absolute path, ref?: a string, merge?: strings}');
+    }
+  }
+  for (const field of ['backoffSeconds', 'maxBackoffSeconds'] as const) {
+    const value: unknown = input[field];
+    if (value !== undefined && (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value))) {
+      problems.push(`${field} must be a number of seconds, 0 or more`);
+    }
+  }
   return problems;
 }

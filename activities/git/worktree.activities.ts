@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -68,7 +69,12 @@ export interface WorktreeDeps {
   git?: Git;
   /** Which tasks ended, asked again just before the janitor's sweep removes a worktree; unset: the sweep refuses. */
   endedTasks?: Pick<EndedTaskStore, 'ended'>;
+  /** The machine whose disk holds this worker's worktrees; default its host name. */
+  host?: string;
 }
+
+/** Beside git's own files of a worktree (in the repository): the host whose disk holds its directory. */
+const HOST_MARKER = 'atelier-host';
 
 /** A task's refs in its repository: the base commit kept beside its branch, and whether the branch exists. */
 interface TaskRefs {
@@ -201,6 +207,7 @@ const withUncommitted = (diffstat: string, uncommitted: string[]): string =>
 export function createWorktreeActivities(deps: WorktreeDeps) {
   const mutex = new RepoMutex();
   const root = realWorktreeRoot(deps.worktreeRoot);
+  const host = deps.host ?? hostname();
   const run = deps.git ?? gitVia();
   // A command stops with the activity that runs it: timed out, or its worker shutting down (these
   // activities do not heartbeat, so a cancel arrives only so). A git that hangs cannot hold the
@@ -291,6 +298,34 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     await rm(path, { recursive: true, force: true });
   };
 
+  /** The worktree's administrative directory in its repository, as its `.git` file names it. */
+  const adminDirOf = async (worktreePath: string): Promise<string | undefined> => {
+    const pointer = await readFile(join(worktreePath, '.git'), 'utf8').catch(() => undefined);
+    const dir = /^gitdir: (.+)$/m.exec(pointer ?? '')?.[1];
+    return dir === undefined ? undefined : resolve(worktreePath, dir.trim());
+  };
+
+  /** Marks the worktree just made as this machine's (HOST_MARKER). */
+  const markMadeHere = async (worktreePath: string): Promise<void> => {
+    const admin = await adminDirOf(worktreePath);
+    if (admin !== undefined) await writeFile(join(admin, HOST_MARKER), host);
+  };
+
+  /**
+   * Whether the registered worktree at `worktreePath` was made on this machine. Every worker has the
+   * same path for a task's worktree (under the same root), while their disks differ where only the
+   * repository is shared: a directory found here may be this machine's old copy of a worktree that
+   * another worker made again since, under the same registration. Its files then are not what that
+   * registration's index and HEAD say, and committing them would undo the other worker's work. One made
+   * before markers were written counts as made here.
+   */
+  const madeHere = async (worktreePath: string): Promise<boolean> => {
+    const admin = await adminDirOf(worktreePath);
+    if (admin === undefined) return false;
+    const marker = await readFile(join(admin, HOST_MARKER), 'utf8').catch(() => undefined);
+    return marker === undefined || marker === host;
+  };
+
   /**
    * Commits what was left uncommitted in a worktree about to be removed (nothing works in a worktree
    * whose task moved on). Throws when the work could not be saved: the worktree must then stay.
@@ -307,8 +342,9 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
    */
   const takeOver = async (repo: string, taskId: string, stale: WorktreeEntry[]): Promise<void> => {
     for (const lost of stale) {
-      // A worktree still locked was cut short while git made it: half checked out, nothing to save.
-      if (existsSync(lost.path) && !lost.locked) {
+      // A worktree still locked was cut short while git made it: half checked out, nothing to save. One
+      // another machine made has its files there, not here: what is here is an old copy, never saved.
+      if (existsSync(lost.path) && !lost.locked && (await madeHere(lost.path))) {
         const subject = `atelier: task ${taskId}: salvaged from a lost worker's worktree`;
         const saved = await saveLeftWork(lost.path, subject, taskId).catch((err: unknown) => {
           throw ApplicationFailure.nonRetryable(
@@ -348,11 +384,18 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
           throw invalidRepo(`${input.repoPath} is inside the repository ${top}: give repo.path as ${top}`);
         }
         const entry = listed.find((w) => w.path === worktreePath);
-        // Registered, and not left half-made by a crash (git keeps it locked while it makes it).
-        if (entry !== undefined && !entry.locked && existsSync(join(worktreePath, '.git'))) {
+        // Registered, not left half-made by a crash (git keeps it locked while it makes it), and made on
+        // this machine.
+        if (
+          entry !== undefined &&
+          !entry.locked &&
+          existsSync(join(worktreePath, '.git')) &&
+          (await madeHere(worktreePath))
+        ) {
           return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: await headOf(worktreePath) };
         }
-        // A directory left half-made by a crash, or a registration whose directory is gone: start clean.
+        // A directory left half-made by a crash, a registration whose directory is gone, or this machine's
+        // old copy of a worktree another worker made again since: start clean.
         if (entry !== undefined) await unregister(repo, worktreePath);
         else await rm(worktreePath, { recursive: true, force: true });
         const elsewhere = listed.filter((w) => w.branch === branch && w.path !== worktreePath);
@@ -367,9 +410,11 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         await mkdir(root, { recursive: true });
         if (task.branchExists) {
           await git(repo, ['worktree', 'add', worktreePath, branch]);
+          await markMadeHere(worktreePath);
           return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: await headOf(worktreePath) };
         }
         await git(repo, ['worktree', 'add', '-b', branch, worktreePath, baseSha]);
+        await markMadeHere(worktreePath);
         return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: baseSha };
       });
     },
@@ -453,6 +498,9 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         const taskId = basename(entry.path);
         const stays = await mutex.run(repo, async () => {
           if ((await endedTasks.ended([taskId])).length === 0) return true;
+          // This machine's old copy of a worktree another worker made again: its files are not that
+          // worktree's, and that worker's janitor removes it.
+          if (existsSync(join(entry.path, '.git')) && !(await madeHere(entry.path))) return true;
           if (existsSync(entry.path) && !entry.locked) {
             const subject = `atelier: task ${taskId}: salvaged by the worktree janitor`;
             try {

@@ -5,13 +5,14 @@ import { retryTransient } from '../db/transient';
 import { NOTIFICATION_TYPES } from '../notifications/notification-types';
 import { enqueueNotification } from '../notifications/outbox';
 import { RunStore } from './run-store';
-import type {
-  AttemptFailureRecord,
-  FailureClass,
-  RecordedOutcome,
-  TaskOutcomeRecord,
-  TerminalStatus,
-  WaitingRecord,
+import {
+  FAILURE_CLASSES,
+  type AttemptFailureRecord,
+  type FailureClass,
+  type RecordedOutcome,
+  type TaskOutcomeRecord,
+  type TerminalStatus,
+  type WaitingRecord,
 } from '../../workflows/definitions';
 
 export interface TaskToRun {
@@ -74,6 +75,19 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
  * ever); agents rarely print either, and losing them beats losing the row.
  */
 const storable = (text: string): string => text.replaceAll('\u0000', '').replace(LONE_SURROGATE, '\uFFFD');
+
+/**
+ * Closes the attempts of run $2 of task $1 still open, as class $3 with error $4 (and detail $5), with
+ * their `attempt_finished` events. An attempt closed meanwhile stays as it is.
+ */
+const CLOSE_OPEN_ATTEMPTS = `WITH closed AS (
+    UPDATE attempts SET finished_at = clock_timestamp(), failure_class = $3, error = $4
+    WHERE task_id = $1 AND run = $2 AND finished_at IS NULL
+    RETURNING number
+  )
+  INSERT INTO task_events (task_id, run, kind, attempt, detail)
+  SELECT $1, $2, 'attempt_finished', number, $5 FROM closed
+  ON CONFLICT DO NOTHING`;
 
 /**
  * The writes activities make while tasks run. Every statement is idempotent (keyed by task id and
@@ -283,17 +297,7 @@ export class AttemptStore {
    */
   async closeOpenAttempts(taskId: string, runId: string, failureClass: FailureClass, message: string): Promise<void> {
     const run = await this.runs.runNumber(taskId, runId);
-    await this.query(
-      `WITH closed AS (
-         UPDATE attempts SET finished_at = clock_timestamp(), failure_class = $3, error = $4
-         WHERE task_id = $1 AND run = $2 AND finished_at IS NULL
-         RETURNING number
-       )
-       INSERT INTO task_events (task_id, run, kind, attempt, detail)
-       SELECT $1, $2, 'attempt_finished', number, $5 FROM closed
-       ON CONFLICT DO NOTHING`,
-      [taskId, run, failureClass, storable(message), { failureClass }],
-    );
+    await this.query(CLOSE_OPEN_ATTEMPTS, [taskId, run, failureClass, storable(message), { failureClass }]);
   }
 
   /**
@@ -329,6 +333,16 @@ export class AttemptStore {
           };
         }
       }
+      // A run that ends has no attempt left open. One may be when its worker died and the workflow could
+      // not close it: a cancel arriving meanwhile leaves the workflow's cancelled scope unable to.
+      const closedAs = o.status === 'cancelled' ? FAILURE_CLASSES.cancelled : FAILURE_CLASSES.crash;
+      await client.query(CLOSE_OPEN_ATTEMPTS, [
+        o.taskId,
+        run,
+        closedAs,
+        `its worker never recorded its end; closed as its run ended ${o.status}`,
+        { failureClass: closedAs },
+      ]);
       const inserted = await client.query(
         `INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail) VALUES ($1, $5, $2, $3, true, $4)
          ON CONFLICT DO NOTHING`,

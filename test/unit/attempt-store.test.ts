@@ -192,6 +192,29 @@ describe('AttemptStore.finishAttempt', () => {
     assert.deepEqual(answer, { status: 'failed', attempt: 1 });
   });
 
+  it('closes an attempt its dead worker left open when the run ends: a cancel that met a dead worker', async () => {
+    const store = new AttemptStore(pool);
+    const runId = randomUUID();
+    const taskId = await started(store, runId);
+    const answer = await store.recordTaskOutcome(
+      { taskId, status: 'cancelled', attempt: 1, error: { class: 'cancelled', message: 'task cancelled' } },
+      runId,
+    );
+    assert.deepEqual(answer, { status: 'cancelled', attempt: 1 });
+    const attempt = await pool.query<{ finished: boolean; failure_class: string; error: string }>(
+      'SELECT finished_at IS NOT NULL AS finished, failure_class, error FROM attempts WHERE task_id = $1',
+      [taskId],
+    );
+    assert.deepEqual(attempt.rows, [
+      {
+        finished: true,
+        failure_class: 'cancelled',
+        error: 'its worker never recorded its end; closed as its run ended cancelled',
+      },
+    ]);
+    assert.deepEqual((await state(taskId)).events, ['attempt_started', 'attempt_finished', 'cancelled']);
+  });
+
   it("writes a failure whose message holds NUL and half a character (an agent's text cut short)", async () => {
     const store = new AttemptStore(pool);
     const runId = randomUUID();

@@ -121,6 +121,49 @@ describe('worktree activities against real git repositories', () => {
     assert.ok(!sh(repo, 'worktree', 'list').includes('task-ignored'));
   });
 
+  it("never takes a machine's old copy for the worktree another machine made again under the same path", async () => {
+    // Two machines share the repository but not their disks, and make a task's worktree at the same
+    // path. Each one's disk is stood for by renaming the directory in and out of place.
+    const onHost = (host: string) =>
+      createWorktreeActivities({
+        worktreeRoot: root,
+        workerQueue: `agents@${host}`,
+        host,
+        endedTasks: { ended: async (ids) => ids.filter((id) => ended.has(id)).map((id) => ({ id, repoPath: repo })) },
+      });
+    const [a, b] = [onHost('machine-a'), onHost('machine-b')];
+    const taskId = 'task-two-disks';
+    const first = await run(a.prepareWorktree, { taskId, repoPath: repo });
+    writeFileSync(join(first.worktreePath, 'notes.txt'), 'a wrote this\n');
+    await commitAgentWork(a, first, taskId);
+    // Machine a is cut off; the task moves to machine b, which sees no directory there.
+    renameSync(first.worktreePath, `${first.worktreePath}.disk-a`);
+    const moved = await run(b.prepareWorktree, { taskId, repoPath: repo });
+    assert.equal(moved.worktreePath, first.worktreePath, 'the same path on the other machine');
+    writeFileSync(join(moved.worktreePath, 'notes.txt'), 'a wrote this\nb added this\n');
+    const bWork = await commitAgentWork(b, moved, taskId);
+    // Machine b is lost in turn, and the task comes back to machine a, whose old copy is still there.
+    renameSync(moved.worktreePath, `${moved.worktreePath}.disk-b`);
+    renameSync(`${first.worktreePath}.disk-a`, first.worktreePath);
+    const back = await run(a.prepareWorktree, { taskId, repoPath: repo });
+    assert.equal(back.headSha, bWork.sha, "it continues from b's work");
+    assert.equal(readFileSync(join(back.worktreePath, 'notes.txt'), 'utf8'), 'a wrote this\nb added this\n');
+    assert.equal(sh(back.worktreePath, 'status', '--porcelain'), '', 'nothing of the old copy is left to commit');
+    const after = await commitAgentWork(a, back, taskId);
+    assert.equal(after.committed, false);
+    assert.equal(sh(repo, 'rev-parse', branchForTask(taskId)), bWork.sha, "b's work stays on the branch");
+
+    // Once the task ends, machine b's janitor finds its own old copy under a's registration: it leaves it.
+    ended.add(taskId);
+    renameSync(back.worktreePath, `${back.worktreePath}.disk-a`);
+    renameSync(`${moved.worktreePath}.disk-b`, moved.worktreePath);
+    assert.deepEqual(await b.sweepWorktrees({ repoPath: repo, ended: [taskId] }), { removed: [], kept: [] });
+    assert.equal(sh(repo, 'rev-parse', branchForTask(taskId)), bWork.sha, 'nothing was committed over it');
+    rmSync(moved.worktreePath, { recursive: true, force: true });
+    renameSync(`${back.worktreePath}.disk-a`, back.worktreePath);
+    assert.deepEqual(await a.sweepWorktrees({ repoPath: repo, ended: [taskId] }), { removed: [taskId], kept: [] });
+  });
+
   it('salvages: a worktree lost with its worker is remade from the branch, with the committed work', async () => {
     const a = activities();
     const wt = await run(a.prepareWorktree, { taskId: 'task-2', repoPath: repo });

@@ -268,6 +268,11 @@ describe('agentTaskWorkflow', { timeout: 60_000 }, () => {
       { timeoutSeconds: 0 },
       // Started by a newer API: this code does not know that level's paths.
       { codeLevel: TASK_CODE_LEVEL + 1 },
+      // Started by hand with locks or a repo of the wrong shape: no TypeError that would retry for ever.
+      { locks: { repo: '/repo' } as AgentTaskInput['locks'] },
+      { locks: null as unknown as AgentTaskInput['locks'] },
+      { repo: { path: 'relative' } },
+      { backoffSeconds: -1 },
     ];
     for (const overrides of cases) {
       const { taskId, handle } = await startTask(queues, { prompt: `@pidfile ${pidFile}\n@print ran` }, overrides);
