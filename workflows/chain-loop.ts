@@ -90,7 +90,7 @@ export async function chainLoop(
     attempts: recorded.attempt,
     exitCode: recorded.exitCode ?? 0,
     outputTail: '',
-    agent: chain[hop] as string,
+    agent: recorded.agent ?? (chain[hop] as string),
   });
 
   /**

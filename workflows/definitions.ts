@@ -314,6 +314,8 @@ export interface RecordedOutcome {
   status: TerminalStatus;
   attempt: number;
   exitCode?: number;
+  /** The agent of that attempt, when it ran one (unset in histories from before). */
+  agent?: string;
 }
 
 /** How long a silent agent worker may go before Temporal declares the attempt lost. */

@@ -132,8 +132,11 @@ export async function withWorktree(
       ...(note !== undefined && { note }),
     });
 
+  /** The agent of the latest attempt: what is left in the worktree at the end is its work. */
+  let lastAgent = input.agent;
   const agents: AgentActivities = {
     runAgent: async (attempt) => {
+      lastAgent = attempt.agent;
       for (let moves = 0; ; moves++) {
         const p = await placed();
         let answer: RunAgentOutput;
@@ -219,7 +222,7 @@ export async function withWorktree(
       const p = place;
       if (!p) return; // lost with its worker: the next run takes its worktree over, else its janitor removes it
       try {
-        if (!committed) await commitOn(p, input.agent);
+        if (!committed) await commitOn(p, lastAgent);
         await p.worktrees.removeWorktree({ repoPath: repo.path, worktreePath: p.prepared.worktreePath });
       } catch (err) {
         // The worker is gone with its disk: the janitor of whoever holds that disk removes the rest.

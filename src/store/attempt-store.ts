@@ -317,8 +317,8 @@ export class AttemptStore {
   private recordTaskOutcomeOnce(o: TaskOutcomeRecord, run: number): Promise<RecordedOutcome> {
     return inTransaction(this.pool, async (client) => {
       if (o.unlessAttemptSucceeded) {
-        const deferred = await client.query<{ number: number; exit_code: number | null }>(
-          `SELECT a.number, a.exit_code FROM attempts a
+        const deferred = await client.query<{ number: number; exit_code: number | null; agent: string }>(
+          `SELECT a.number, a.exit_code, a.agent FROM attempts a
            WHERE a.task_id = $1 AND a.run = $2 AND a.failure_class = 'succeeded' AND NOT a.work_unsaved
              AND NOT EXISTS (SELECT FROM task_events e WHERE e.task_id = $1 AND e.run = $2 AND e.terminal)
            ORDER BY a.number LIMIT 1`,
@@ -330,6 +330,7 @@ export class AttemptStore {
             status: 'succeeded',
             attempt: success.number,
             ...(success.exit_code !== null && { exitCode: success.exit_code }),
+            agent: success.agent,
           };
         }
       }
@@ -355,15 +356,25 @@ export class AttemptStore {
         ],
       );
       if (inserted.rowCount !== 1) {
-        const recorded = await client.query<{ kind: TerminalStatus; attempt: number; exit_code: number | null }>(
-          `SELECT e.kind, e.attempt, a.exit_code FROM task_events e
+        const recorded = await client.query<{
+          kind: TerminalStatus;
+          attempt: number;
+          exit_code: number | null;
+          agent: string | null;
+        }>(
+          `SELECT e.kind, e.attempt, a.exit_code, a.agent FROM task_events e
            LEFT JOIN attempts a ON a.task_id = e.task_id AND a.run = e.run AND a.number = e.attempt
            WHERE e.task_id = $1 AND e.run = $2 AND e.terminal`,
           [o.taskId, run],
         );
         // The insert met the run's terminal event (one per run): that is the outcome.
-        const row = recorded.rows[0] ?? { kind: o.status, attempt: o.attempt, exit_code: null };
-        return { status: row.kind, attempt: row.attempt, ...(row.exit_code !== null && { exitCode: row.exit_code }) };
+        const row = recorded.rows[0] ?? { kind: o.status, attempt: o.attempt, exit_code: null, agent: null };
+        return {
+          status: row.kind,
+          attempt: row.attempt,
+          ...(row.exit_code !== null && { exitCode: row.exit_code }),
+          ...(row.agent !== null && { agent: row.agent }),
+        };
       }
       await client.query(
         `UPDATE tasks SET status = $2, finished_at = clock_timestamp(), result_attempt = $3,

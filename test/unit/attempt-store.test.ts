@@ -162,7 +162,7 @@ describe('AttemptStore.finishAttempt', () => {
     });
     // Its answer was lost, and the attempt counted as a crash: the workflow is to record the success.
     const answer = await store.recordTaskOutcome({ ...crash(taskId), unlessAttemptSucceeded: true }, runId);
-    assert.deepEqual(answer, { status: 'succeeded', attempt: 1, exitCode: 0 });
+    assert.deepEqual(answer, { status: 'succeeded', attempt: 1, exitCode: 0, agent: 'stand-in' });
     assert.deepEqual(await state(taskId), {
       status: 'running',
       events: ['attempt_started', 'attempt_finished'],
