@@ -9,7 +9,7 @@ import { startStack } from '../support/stack';
 import { startTestServices } from '../support/test-services';
 import { waitFor } from '../support/wait-for';
 import { loadTimings, submitToStartMs, summarize, type RunMetrics, type TaskTiming } from './measure';
-import { childProcesses, MachineSampler, UsageSampler } from './process-stats';
+import { AgentProcessSampler, childProcesses, MachineSampler, UsageSampler } from './process-stats';
 import {
   BenchPool,
   postgresTransactions,
@@ -145,6 +145,9 @@ async function runScenario(
     const ownQueriesBefore = pool.queries;
     const sampler = new UsageSampler(processes);
     const machineSampler = new MachineSampler();
+    // Agents are the spawner helper's children, or the agent worker's without one.
+    const agentParents = helpers.length > 0 ? helpers : supervised.filter((p) => p.name === 'agent-worker');
+    const agentSampler = new AgentProcessSampler(agentParents.map((p) => p.pid));
     const ideal = Math.ceil(scenario.tasks / scenario.slots) * scenario.seconds;
     const rounds = scenario.rounds ?? 1;
     const measured: RunMetrics[] = [];
@@ -163,6 +166,7 @@ async function runScenario(
     await waitForClosedWorkflows(temporal, workflowQueue);
     // CPU per round, so scenarios of one round and of several compare.
     const usage = sampler.stop().map((u) => ({ ...u, cpuSeconds: u.cpuSeconds / rounds }));
+    const peakAgents = agentSampler.stop();
     const machine = machineSampler.stop(rounds);
     const storeAfter = await settledTemporalStoreOperations(services.temporalMetricsUrl);
     // The service's connections report their PostgreSQL statistics when they close.
@@ -189,7 +193,8 @@ async function runScenario(
         tasks: sum(measured.map((m) => m.tasks)),
         succeeded: sum(measured.map((m) => m.succeeded)),
         executions: sum(measured.map((m) => m.executions)),
-        peakConcurrent: Math.max(...measured.map((m) => m.peakConcurrent)),
+        peakConcurrent: peakAgents,
+        peakOpenAttempts: Math.max(...measured.map((m) => m.peakOpenAttempts)),
       },
       ...(scenario.arrival.kind === 'halfMax' && { halfMaxRatePerS: halfMaxRate }),
       usage,

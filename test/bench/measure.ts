@@ -16,7 +16,12 @@ export interface RunMetrics {
   latencyMs: { p50: number; p95: number; p99: number; max: number };
   /** Median and worst of each phase: agent run time, and agent end to the task's terminal write. */
   phasesMs: { run: { p50: number; max: number }; endToDone: { p50: number; max: number } };
-  peakConcurrent: number;
+  /**
+   * Most attempts open at once in PostgreSQL. An attempt's record closes a few ms after its agent's
+   * process exits, while its slot has gone to the next agent: this may pass the slots by one or two
+   * where agents never do (AgentProcessSampler counts those).
+   */
+  peakOpenAttempts: number;
   /** From the first submission until every slot has an agent (the `slots`-th agent start); null with fewer tasks than slots. */
   allSlotsBusyMs: number | null;
 }
@@ -106,7 +111,7 @@ export function summarize(timings: TaskTiming[], slots: number): RunMetrics {
       run: { p50: percentile(runs, 50), max: runs[runs.length - 1] ?? NaN },
       endToDone: { p50: percentile(ends, 50), max: ends[ends.length - 1] ?? NaN },
     },
-    peakConcurrent: peakConcurrency(attempts),
+    peakOpenAttempts: peakConcurrency(attempts),
     allSlotsBusyMs:
       timings.length >= slots ? (sorted(attempts.map((a) => a.startedMs))[slots - 1] ?? NaN) - first : null,
   };

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
 const TICKS_PER_SECOND = 100;
@@ -83,6 +83,61 @@ export class UsageSampler {
         ((cpuTicks(p.pid) ?? this.lastTicks.get(p.pid) ?? 0) - (this.start.get(p.pid) ?? 0)) / TICKS_PER_SECOND,
       peakRssMb: Math.round(this.peak.get(p.pid) ?? 0),
     }));
+  }
+}
+
+/** How often the agents alive are counted. */
+const AGENT_COUNT_INTERVAL_MS = 50;
+/** Children of the spawner helper that are not agents: the git of the worktree scenario. */
+const NOT_AGENTS = new Set(['git']);
+
+/** The children of `pid`, whichever of its threads started them (`/proc/<pid>/task/<tid>/children`). */
+function childPids(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
+      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
+        .split(' ')
+        .filter((p) => p !== '')
+        .map(Number),
+    );
+  } catch {
+    return []; // gone meanwhile
+  }
+}
+
+const commOf = (pid: number): string | undefined => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined; // exited meanwhile
+  }
+};
+
+/**
+ * The most agent processes alive at once: the children of the processes that start agents (the agent
+ * worker's spawner helper, or the agent worker itself without one), counted every 50 ms. A count can
+ * miss an agent that lives less than that, never show one that was not there.
+ */
+export class AgentProcessSampler {
+  private peak = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly parents: number[]) {
+    this.timer = setInterval(() => this.sample(), AGENT_COUNT_INTERVAL_MS);
+  }
+
+  private sample(): void {
+    const agents = this.parents.flatMap(childPids).filter((pid) => {
+      const comm = commOf(pid);
+      return comm !== undefined && !NOT_AGENTS.has(comm) && !comm.startsWith('atelier-spawn');
+    });
+    this.peak = Math.max(this.peak, agents.length);
+  }
+
+  stop(): number {
+    clearInterval(this.timer);
+    this.sample();
+    return this.peak;
   }
 }
 

@@ -43,7 +43,10 @@ interface RoundCounts {
   tasks: number;
   succeeded: number;
   executions: number;
+  /** Agent processes alive at once (before 2026-12-07's last run: attempts open at once in PostgreSQL). */
   peakConcurrent: number;
+  /** Attempts open at once in PostgreSQL (absent in results from before it was told apart). */
+  peakOpenAttempts?: number;
 }
 
 interface Results {
@@ -153,7 +156,10 @@ numbers" for the first bursts after a start).
 - **Latency**: submit to agent start, p50 / p95 / p99 in ms, over the tasks of every round.
 - **Done, executions/tasks**: tasks succeeded, and agent runs recorded, per task submitted, over every
   round; executions must equal tasks when nothing fails (the seeds ran tasks 1.5–2× each).
-- **Peak/slots**: most agent processes alive at once in any round, against the agent worker's slots.
+- **Peak/slots**: most agent processes alive at once in any round (the spawner helper's children,
+  counted every 50 ms), against the agent worker's slots. An attempt's record in PostgreSQL closes a
+  few ms after its process exits, while its slot has gone to the next agent, so attempts open at once
+  there may pass the slots by one (in \`results.json\`, \`peakOpenAttempts\`); agents do not.
   \`npm run bench\` exits with an error when a scenario has more executions than tasks, a task that did
   not succeed, or more agents at once than slots.
 - **Rounds**: the seconds-long seed scenarios run 5 times in a row on the same stack (the worktree

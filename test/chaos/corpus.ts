@@ -99,7 +99,7 @@ const RAW_BODIES = [
 /**
  * `count` malformed and hostile requests, every one of which must be refused with a 4xx: bad bodies
  * for POST /v1/tasks, broken JSON, oversize bodies and headers, wrong content types, bad paths,
- * methods and query strings.
+ * methods and query strings, and valid ones from another site's web page.
  */
 export function badRequests(count: number, seed = 20261122): BadRequest[] {
   const random = generator(seed);
@@ -147,6 +147,13 @@ export function badRequests(count: number, seed = 20261122): BadRequest[] {
     }),
     () => ({ method: pick(['PUT', 'PATCH', 'DELETE']), path: '/v1/tasks', headers: JSON_HEADERS, body: '{}' }),
     () => ({ method: 'POST', path: `/v1/tasks/${pick([randomUUID(), 'garbage', '%00'])}/cancel`, headers: {} }),
+    // A valid submission from another site's page (the API has no tokens here): refused, 403.
+    () => ({
+      method: 'POST',
+      path: pick(['/v1/tasks', '/v1/agents/stand-in/breaker/reset']),
+      headers: { ...JSON_HEADERS, origin: pick(['https://evil.example', 'null', 'http://10.0.0.5:3000']) },
+      body: JSON.stringify({ prompt: 'a valid prompt, sent by another site', agent: 'stand-in' }),
+    }),
   ];
   return Array.from({ length: count }, () => pick(kinds)());
 }

@@ -18,7 +18,7 @@ describe('benchmark measures', () => {
     const m = summarize(timings, 2);
     assert.equal(m.makespanS, 1.061);
     assert.equal(m.executions, 4);
-    assert.equal(m.peakConcurrent, 2);
+    assert.equal(m.peakOpenAttempts, 2);
     assert.deepEqual(m.latencyMs, { p50: 38, p95: 544, p99: 544, max: 544 });
     assert.deepEqual(m.phasesMs.run, { p50: 505, max: 510 });
   });
