@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConflictException, ServiceUnavailableException } from '@nestjs/common';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
@@ -34,8 +34,11 @@ function fakeTemporal(opts: {
   whileReadingHistory?: () => Promise<void>;
   /** Answers each reset request, by its index; default: a new run. */
   onReset?: (index: number) => void;
+  /** Temporal makes the first start, but its answer is lost; the next start meets that run. */
+  firstStartAnswerLost?: boolean;
 }): FakeTemporal {
   let starts = 0;
+  let running: string | undefined;
   const resets: ResetRequest[] = [];
   const events = opts.history
     ? historyFromJSON(JSON.parse(readFileSync(join(HISTORIES_DIR, `${opts.history}.json`), 'utf8'))).events
@@ -50,10 +53,19 @@ function fakeTemporal(opts: {
           if (!events) throw new WorkflowNotFoundError('not found', workflowId, runId);
           return { events };
         },
+        describe: async () => ({ runId: running }),
       }),
-      start: async () => {
+      start: async (_type: string, o: { workflowId: string }) => {
+        if (running !== undefined) {
+          throw new WorkflowExecutionAlreadyStartedError('already started', o.workflowId, 'agentTaskWorkflow');
+        }
         starts += 1;
-        return { firstExecutionRunId: randomUUID() };
+        const runId = randomUUID();
+        if (opts.firstStartAnswerLost) {
+          running = runId;
+          throw new Error('the answer was lost');
+        }
+        return { firstExecutionRunId: runId };
       },
     },
     workflowService: {
@@ -126,6 +138,28 @@ describe('RunsService', () => {
     );
   });
 
+  it("records the run a retry's lost answer started when the retry is sent again, starting no other", async () => {
+    const taskId = await failedTask(randomUUID());
+    const temporal = fakeTemporal({ history: 'retries-exhausted', firstStartAnswerLost: true });
+    const runs = service(temporal);
+    await assert.rejects(runs.retry(taskId), ServiceUnavailableException);
+    const again = await runs.retry(taskId);
+    assert.equal(temporal.starts(), 1, 'one run was started in Temporal');
+    assert.equal(again.run, 2);
+    const recorded = await pool.query<{ number: number; run_id: string; kind: string }>(
+      'SELECT number, run_id, kind FROM task_runs WHERE task_id = $1 ORDER BY number',
+      [taskId],
+    );
+    assert.deepEqual(
+      recorded.rows.map((r) => [r.number, r.kind]),
+      [
+        [1, 'submitted'],
+        [2, 'retry'],
+      ],
+    );
+    assert.equal(recorded.rows[1]?.run_id, again.runId, 'the run Temporal made, recorded as the retry');
+  });
+
   it('sends every try of one reset with one request id, so that Temporal makes its run once', async () => {
     const runId = randomUUID();
     const taskId = await failedTask(runId);
@@ -144,6 +178,19 @@ describe('RunsService', () => {
     assert.ok(first?.requestId);
     assert.equal(second?.requestId, first.requestId, 'the try again is the same request to Temporal');
     assert.equal(second?.workflowExecution?.runId, runId);
+
+    // The history gone between its read and the reset: Temporal answers NOT_FOUND, which no try again changes.
+    const expired = fakeTemporal({
+      history: 'retries-exhausted',
+      onReset: () => {
+        throw Object.assign(new Error('5 NOT_FOUND: workflow execution not found'), {
+          code: 5,
+          details: 'workflow execution not found',
+          metadata: {},
+        });
+      },
+    });
+    await assert.rejects(service(expired).reset(await failedTask(randomUUID())), ConflictException);
 
     // Another run's reset is another request.
     const other = fakeTemporal({ history: 'retries-exhausted' });

@@ -69,6 +69,23 @@ export class RunsService {
     private readonly plans: PlanStore,
   ) {}
 
+  /**
+   * The run a retry's start met in Temporal. Another run than the task's last is this retry's own start
+   * whose answer was lost (the client was told 503 and tried again): it is recorded as the retry, so
+   * trying again never starts one run more. The task's last run still closing is a 409.
+   */
+  private async lostStart(task: TaskRow): Promise<string> {
+    const running = await lockedTemporalCall(this.temporal, () =>
+      this.temporal.workflow.getHandle(task.workflow_id).describe(),
+    ).catch((err: unknown) => {
+      throw temporalUnavailable('could not start the new run', err);
+    });
+    if (running.runId === task.run_id) {
+      throw new ConflictException(`task ${task.id} still has a running workflow; try again when it has closed`);
+    }
+    return running.runId;
+  }
+
   private async find(id: string): Promise<TaskRow> {
     const task = isUuid(id) ? await this.tasks.get(id) : undefined;
     if (!task) throw new NotFoundException(`no task ${id}`);
@@ -119,9 +136,7 @@ export class RunsService {
           );
           return { runId: handle.firstExecutionRunId };
         } catch (err) {
-          if (err instanceof WorkflowExecutionAlreadyStartedError) {
-            throw new ConflictException(`task ${id} still has a running workflow; try again when it has closed`);
-          }
+          if (err instanceof WorkflowExecutionAlreadyStartedError) return { runId: await this.lostStart(task) };
           throw temporalUnavailable('could not start the new run', err);
         }
       },
@@ -179,7 +194,12 @@ export class RunsService {
           };
         } catch (err) {
           const code = grpcCode(err);
-          if (code === GrpcStatus.INVALID_ARGUMENT || code === GrpcStatus.FAILED_PRECONDITION) {
+          // NOT_FOUND: the history expired between its read and the reset.
+          if (
+            code === GrpcStatus.INVALID_ARGUMENT ||
+            code === GrpcStatus.FAILED_PRECONDITION ||
+            code === GrpcStatus.NOT_FOUND
+          ) {
             throw new ConflictException(`Temporal refused the reset: ${(err as Error).message}`);
           }
           throw temporalUnavailable('could not reset the workflow', err);
