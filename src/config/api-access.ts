@@ -1,6 +1,14 @@
 import { isIPv4 } from 'node:net';
 import { ConfigError, type AtelierConfig } from './env';
 
+/** The IPv4 address of an IPv4-mapped IPv6 address's tail, written `127.0.0.1` or, as URLs write it, `7f00:1`. */
+function mappedV4(tail: string): string {
+  const hex = /^([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(tail);
+  if (!hex) return tail;
+  const [high, low] = [parseInt(hex[1] as string, 16), parseInt(hex[2] as string, 16)];
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+}
+
 /** Whether `host` is an address only this machine can reach (127.0.0.0/8, ::1, localhost). */
 export function isLoopbackHost(host: string): boolean {
   const h = host
@@ -8,7 +16,7 @@ export function isLoopbackHost(host: string): boolean {
     .toLowerCase()
     .replace(/^\[(.*)\]$/, '$1');
   if (h === 'localhost' || h === '::1') return true;
-  const v4 = h.startsWith('::ffff:') ? h.slice('::ffff:'.length) : h;
+  const v4 = h.startsWith('::ffff:') ? mappedV4(h.slice('::ffff:'.length)) : h;
   return isIPv4(v4) && v4.startsWith('127.');
 }
 

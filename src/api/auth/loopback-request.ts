@@ -1,21 +1,12 @@
 import { isLoopbackHost } from '../../config/api-access';
 
-/** An IPv4-mapped IPv6 address as the URL parser writes it: `[::ffff:7f00:1]` for 127.0.0.1. */
-const MAPPED_V4_HEX = /^\[::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})\]$/;
-
 /**
  * Whether a URL's host name names this machine: a loopback address, `localhost` or a name under it
  * (browsers resolve `*.localhost` to loopback themselves), with or without the root's trailing dot.
  */
 function namesThisMachine(hostname: string): boolean {
   const name = hostname.replace(/\.$/, '');
-  if (name === 'localhost' || name.endsWith('.localhost')) return true;
-  const mapped = MAPPED_V4_HEX.exec(name);
-  if (mapped) {
-    const [high, low] = [parseInt(mapped[1] as string, 16), parseInt(mapped[2] as string, 16)];
-    return isLoopbackHost(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`);
-  }
-  return isLoopbackHost(name);
+  return name.endsWith('.localhost') || isLoopbackHost(name);
 }
 
 /** The host name of a `Host` header value or an origin (`127.0.0.1:3000`, `http://[::1]:3000`), if it parses. */

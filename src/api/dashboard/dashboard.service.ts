@@ -6,7 +6,7 @@ import type { AtelierConfig } from '../../config/env';
 import { inReadOnlySnapshot } from '../../db/transaction';
 import { QUEUED_SINCE_SQL } from '../../store/task-stats-store';
 import { taskLinks } from '../tasks/task-view';
-import { WORKER_LOST_AFTER_SECONDS } from '../workers/workers.service';
+import { LISTED_WITHIN_SECONDS, WORKER_LOST_AFTER_SECONDS } from '../workers/workers.service';
 import { CONFIG, PG_POOL, TEMPORAL_CLIENT } from '../tokens';
 import type { DashboardSnapshot, QueueView, SeriesView, WorkerView } from './snapshot';
 
@@ -14,8 +14,6 @@ const { TaskQueueType } = temporal.api.enums.v1;
 
 /** A poller Temporal last saw longer ago than this has stopped (long polls last about 60 s). */
 const POLLER_FRESH_MS = 90_000;
-/** A registered worker silent this long leaves the list (GET /v1/workers lists it as long); a stopped one is known as long, about as long as Temporal lists its poller. */
-const WORKER_LISTED_SECONDS = 300;
 /** How often the feed looks for task changes in PostgreSQL while anyone listens. */
 const CHANGE_CHECK_MS = 1000;
 /** A snapshot is sent at least this often, for elapsed times, queue and worker changes. */
@@ -394,7 +392,8 @@ export class DashboardService implements BeforeApplicationShutdown {
            stopped_at IS NOT NULL AS stopped
          FROM workers
          WHERE heartbeat_at > now() - make_interval(secs => $1)`,
-        [WORKER_LISTED_SECONDS],
+        // As long as GET /v1/workers lists a silent worker, and about as long as Temporal lists a stopped one's poller.
+        [LISTED_WITHIN_SECONDS],
       ),
       series: await this.series(db),
     };

@@ -6,7 +6,7 @@ import { QueueStatsService, type QueueStats, type QueueType } from './queue-stat
 /** A worker that has not heartbeat for this long is reported `lost` (it heartbeats every 5 s). */
 export const WORKER_LOST_AFTER_SECONDS = 30;
 /** Without `all`, workers silent for longer than this are left out. */
-const LISTED_WITHIN_SECONDS = 300;
+export const LISTED_WITHIN_SECONDS = 300;
 /** A poller Temporal last saw longer ago than this has stopped polling (long polls last about 60 s). */
 const POLLER_FRESH_MS = 90_000;
 

@@ -87,8 +87,9 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
     if (res.status === 503 && retryAfter > 0 && turnedAway < MAX_RETRIES) {
       await res.body?.cancel();
       turnedAway += 1;
-      cli.note(`the API is busy: following again in ${Math.min(retryAfter, LONGEST_RETRY_AFTER_SECONDS)} s`);
-      await sleep(Math.min(retryAfter, LONGEST_RETRY_AFTER_SECONDS) * 1000);
+      const seconds = Math.min(retryAfter, LONGEST_RETRY_AFTER_SECONDS);
+      cli.note(`the API is busy: following again in ${seconds} s`);
+      await sleep(seconds * 1000);
       continue;
     }
     // Behind a proxy, a restarting API answers 502-504 for a moment: the same as refusing connections.
