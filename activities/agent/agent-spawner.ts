@@ -10,6 +10,7 @@ import {
   type SpawnEnd,
 } from './agent-process';
 import { processAlive } from '../../src/process/process-alive';
+import { processStartTicks } from '../../src/process/process-start-time';
 
 /**
  * The version of the helper's protocol this worker speaks (infra/spawner/main.go, `protocolVersion`):
@@ -28,6 +29,8 @@ for (const [name, number] of Object.entries(constants.signals))
 interface Pending {
   events: AgentProcessEvents;
   pid?: number;
+  /** When the agent started (processStartTicks), read when its pid arrived: which process has that pid. */
+  startTicks?: string;
   /**
    * The agent's ends of its stdout and stderr, as the helper made them: a process that left its group
    * (a daemon) and holds them is killed by the helper, or, should the helper die, by the worker.
@@ -45,8 +48,8 @@ interface Pending {
  * agent's output, and signals agents' process groups for the worker: only while it has not reaped an
  * agent, so no signal meant for one reaches a process that took its pid since. The helper dies with the
  * worker and takes the agents with it; if it dies alone, its agents die too and their runs end as
- * killed by SIGKILL, the worker kills what left their groups holding their output, and the next spawn
- * starts a new helper.
+ * killed by SIGKILL, the worker kills what left their groups holding their output and what is left in
+ * their groups (unless another process has an agent's pid by then), and the next spawn starts a new helper.
  */
 export class AgentSpawner {
   private helper?: Helper;
@@ -142,8 +145,17 @@ export class AgentSpawner {
         entry.events.close(entry.end);
         continue;
       }
-      signalGroup(pid, 'SIGKILL');
       entry.events.exit();
+      const now = processStartTicks(pid);
+      // Another process has the agent's pid (it died with the helper, was reaped, and the pid passed on):
+      // the group of that id, if any, is that process's.
+      if (now !== undefined && now !== entry.startTicks) {
+        entry.events.close({ kind: 'signalled', signal: 'SIGKILL' });
+        continue;
+      }
+      // The agent, or, with no process of its pid, what is left in its group: a pid is not given to a
+      // new process while a group of that id has members.
+      signalGroup(pid, 'SIGKILL');
       // A run ends only once its agent has: SIGKILL takes effect when the agent is next scheduled.
       void untilGone(pid).then(() => entry.events.close({ kind: 'signalled', signal: 'SIGKILL' }));
     }
@@ -176,6 +188,7 @@ function dispatch(kind: string, id: number, payload: Buffer, entry: Pending, pen
   switch (kind) {
     case 'P': {
       entry.pid = payload.readUInt32BE(0);
+      entry.startTicks = processStartTicks(entry.pid);
       entry.outputSockets = new Set(JSON.parse(payload.subarray(4).toString()) as string[]);
       return;
     }

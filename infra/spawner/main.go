@@ -26,8 +26,9 @@
 // has not reaped the agent: the agent's pid, which is the group's id, cannot pass to another process
 // before then, so no signal meant for an agent reaches another (the worker, signalling the group
 // itself, could not know whether the agent had been reaped). When an agent exits, the spawner SIGKILLs
-// what it left in its group before reaping it. Signal requests are served in order with the spawn
-// requests, so one that follows its spawn finds the agent started. Each agent leads a session
+// what it left in its group before reaping it. Signal requests are served as they are read, even while
+// a spawn is under way (one stuck in exec, on a hung mount, holds back no other agent's stop); one for
+// an agent whose spawn request came before it but has not started yet is sent once it has. Each agent leads a session
 // and process group of its own, as Node's detached children do. A process that left the agent's group
 // (a daemon, in a session of its own) and still holds its output 2 s after the agent exited is killed,
 // so the run ends and nothing of it lives on.
@@ -102,18 +103,67 @@ func (f *frames) sendJSON(kind byte, id uint32, v any) {
 var running = struct {
 	sync.Mutex
 	pids map[uint32]int
-}{pids: map[uint32]int{}}
+	// queued holds the spawn requests read but not started yet, each with the signal asked for it
+	// meanwhile (0: none; SIGKILL outranks any other), sent as soon as its agent has started.
+	queued map[uint32]syscall.Signal
+	// starting: a spawn is between its start and its entry in pids. closing: killAll has begun.
+	starting, closing bool
+}{pids: map[uint32]int{}, queued: map[uint32]syscall.Signal{}}
 
-// signalAgent sends sig to the process group of request id's agent, unless the agent is not running
-// (reaped, never started, or unknown); it answers whether it sent it.
+// How long killAll waits for a spawn under way to enter its agent in running.pids.
+var startWait = 5 * time.Second
+
+// queueSpawn notes a spawn request read, so that signals for it that arrive before its agent has
+// started are kept for it.
+func queueSpawn(id uint32) {
+	running.Lock()
+	defer running.Unlock()
+	running.queued[id] = 0
+}
+
+// signalAgent sends sig to the process group of request id's agent, or keeps it for an agent whose
+// spawn request is queued; nothing for one that is not running (reaped, never started, or unknown).
+// It answers whether it sent or kept the signal.
 func signalAgent(id uint32, sig syscall.Signal) bool {
 	running.Lock()
 	defer running.Unlock()
-	pid, ok := running.pids[id]
-	if ok {
+	if pid, ok := running.pids[id]; ok {
 		_ = syscall.Kill(-pid, sig)
+		return true
 	}
-	return ok
+	kept, queued := running.queued[id]
+	if queued && kept != syscall.SIGKILL {
+		running.queued[id] = sig
+	}
+	return queued
+}
+
+// beginStart answers whether a spawn may start its agent: not once killAll has begun.
+func beginStart() bool {
+	running.Lock()
+	defer running.Unlock()
+	running.starting = !running.closing
+	return running.starting
+}
+
+// endStart ends request id's spawn: with its agent's pid, it enters the agent in running.pids and
+// sends it the signal kept for it (SIGKILL, once killAll has begun); with none, it forgets the request.
+func endStart(id uint32, pid int) {
+	running.Lock()
+	defer running.Unlock()
+	kept := running.queued[id]
+	delete(running.queued, id)
+	running.starting = false
+	if pid == 0 {
+		return
+	}
+	running.pids[id] = pid
+	if running.closing {
+		kept = syscall.SIGKILL
+	}
+	if kept != 0 {
+		_ = syscall.Kill(-pid, kept)
+	}
 }
 
 // outputs maps each agent's request id to its output sockets until they are read to their end, so a
@@ -125,6 +175,13 @@ var outputs = struct {
 
 func killAll() {
 	running.Lock()
+	running.closing = true
+	// A spawn under way enters its agent at once, unless its exec is stuck: wait for it, not for ever.
+	for deadline := time.Now().Add(startWait); running.starting && time.Now().Before(deadline); {
+		running.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		running.Lock()
+	}
 	for _, pid := range running.pids {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 	}
@@ -139,6 +196,9 @@ func killAll() {
 	outputs.Unlock()
 	killHolders(all)
 }
+
+// errClosing refuses a spawn that comes after killAll has begun: the spawner is exiting.
+var errClosing = errors.New("the spawner is closing")
 
 // errnoNames are the codes Node gives the same failures, so both ways of spawning report alike.
 var errnoNames = map[syscall.Errno]string{
@@ -344,6 +404,7 @@ func start(r request, out *frames) {
 				_ = f.Close()
 			}
 		}
+		endStart(r.ID, 0)
 		out.sendJSON('F', r.ID, failure(r.Path, err))
 		return
 	}
@@ -360,6 +421,9 @@ func start(r request, out *frames) {
 		}
 	}
 	var proc *os.Process
+	if err == nil && !beginStart() {
+		err = errClosing
+	}
 	if err == nil {
 		proc, err = startAgent(r, files)
 	}
@@ -371,12 +435,11 @@ func start(r request, out *frames) {
 		_ = stdinW.Close()
 		_ = stdoutR.Close()
 		_ = stderrR.Close()
+		endStart(r.ID, 0)
 		out.sendJSON('F', r.ID, failure(r.Path, err))
 		return
 	}
-	running.Lock()
-	running.pids[r.ID] = proc.Pid
-	running.Unlock()
+	endStart(r.ID, proc.Pid)
 	outputs.Lock()
 	outputs.inodes[r.ID] = outputInodes
 	outputs.Unlock()
@@ -487,15 +550,13 @@ func main() {
 	// outright, so it can still kill the agents' process groups (frames.send).
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	out := &frames{out: os.Stdout}
-	requests := make(chan request)
+	// Spawns run one at a time on their own thread; the buffer lets this goroutine read on (and serve
+	// signals) while one is under way.
+	requests := make(chan request, 4096)
 	go func() {
 		runtime.LockOSThread()
 		for r := range requests {
-			if r.Signal != 0 {
-				signalAgent(r.ID, r.Signal)
-			} else {
-				start(r, out)
-			}
+			start(r, out)
 		}
 	}()
 	in := bufio.NewReaderSize(os.Stdin, 256*1024)
@@ -508,7 +569,12 @@ func main() {
 				killAll()
 				os.Exit(2)
 			}
-			requests <- r
+			if r.Signal != 0 {
+				signalAgent(r.ID, r.Signal)
+			} else {
+				queueSpawn(r.ID)
+				requests <- r
+			}
 		}
 		if err != nil {
 			// The worker closed the line (it stops, or it is gone): its agents go with it.

@@ -97,8 +97,18 @@ func TestAProcessHoldingTheOutputIsKilled(t *testing.T) {
 	assertKilled(t, daemon)
 }
 
+// reopenAfterKillAll lets spawns start again after a test's killAll.
+func reopenAfterKillAll(t *testing.T) {
+	t.Cleanup(func() {
+		running.Lock()
+		running.closing = false
+		running.Unlock()
+	})
+}
+
 // A spawner that closes kills the processes that left its agents' groups and still hold their output.
 func TestKillAllKillsProcessesHoldingAnAgentsOutput(t *testing.T) {
+	reopenAfterKillAll(t)
 	_, theirs, err := socketPair()
 	if err != nil {
 		t.Fatal(err)
@@ -209,6 +219,20 @@ func TestSignalsReachOnlyAnAgentNotYetReaped(t *testing.T) {
 	if !signalAgent(id, syscall.SIGTERM) {
 		t.Fatal("the running agent was not signalled")
 	}
+	if exit := waitForClose(t, buf); exit != `{"signal":15}` {
+		t.Fatalf("the agent ended with %s, not by the signal", exit)
+	}
+	if signalAgent(id, syscall.SIGTERM) {
+		t.Fatal("a signal was sent for an agent already reaped")
+	}
+	if signalAgent(id+1, syscall.SIGTERM) {
+		t.Fatal("a signal was sent for a request that started nothing")
+	}
+}
+
+// waitForClose waits until the frames written end with a close, and answers the exit's payload.
+func waitForClose(t *testing.T, buf *lockedBuffer) string {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	kinds, exit := buf.frameKinds()
 	for !strings.HasSuffix(kinds, "C") {
@@ -218,13 +242,72 @@ func TestSignalsReachOnlyAnAgentNotYetReaped(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		kinds, exit = buf.frameKinds()
 	}
-	if exit != `{"signal":15}` {
-		t.Fatalf("the agent ended with %s, not by the signal", exit)
+	return exit
+}
+
+// A signal read while its agent's spawn request waits behind another spawn is kept, and sent as soon
+// as the agent has started; the stronger of two is kept.
+func TestASignalForAQueuedSpawnIsSentOnceItsAgentStarts(t *testing.T) {
+	runtime.LockOSThread()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep program")
+	}
+	buf := &lockedBuffer{}
+	const id = 7101
+	queueSpawn(id)
+	if !signalAgent(id, syscall.SIGKILL) || !signalAgent(id, syscall.SIGTERM) {
+		t.Fatal("the signals for a queued spawn were not kept")
+	}
+	start(request{ID: id, Path: sleep, Args: []string{"60"}}, &frames{out: buf})
+	if exit := waitForClose(t, buf); exit != `{"signal":9}` {
+		t.Fatalf("the agent ended with %s, not by the kept SIGKILL", exit)
 	}
 	if signalAgent(id, syscall.SIGTERM) {
-		t.Fatal("a signal was sent for an agent already reaped")
+		t.Fatal("a signal was kept or sent for a spawn already served")
 	}
-	if signalAgent(id+1, syscall.SIGTERM) {
-		t.Fatal("a signal was sent for a request that started nothing")
+}
+
+// killAll waits for a spawn under way to enter its agent, and kills it too; no spawn starts after.
+func TestKillAllKillsAnAgentWhoseSpawnIsUnderWay(t *testing.T) {
+	reopenAfterKillAll(t)
+	agent := exec.Command("sleep", "60")
+	agent.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	const id = 7201
+	queueSpawn(id)
+	if !beginStart() {
+		t.Fatal("a spawn was refused before killAll")
+	}
+	done := make(chan struct{})
+	go func() {
+		killAll()
+		close(done)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		running.Lock()
+		closing := running.closing
+		running.Unlock()
+		if closing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("killAll did not begin")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case <-done:
+		t.Fatal("killAll ended before the spawn under way entered its agent")
+	default:
+	}
+	endStart(id, agent.Process.Pid)
+	<-done
+	assertKilled(t, agent)
+	if beginStart() {
+		t.Fatal("a spawn may start after killAll")
 	}
 }

@@ -19,11 +19,14 @@ export function isTransientDbError(err: unknown): boolean {
   );
 }
 
+/** How long `retryTransient` retries by default. */
+export const TRANSIENT_RETRY_MS = 30_000;
+
 /**
  * Runs an idempotent database call, retrying transient failures (a restarting PostgreSQL) with backoff
  * for up to `budgetMs`; any other error, or the last transient one, is thrown.
  */
-export async function retryTransient<T>(call: () => Promise<T>, budgetMs = 30_000): Promise<T> {
+export async function retryTransient<T>(call: () => Promise<T>, budgetMs = TRANSIENT_RETRY_MS): Promise<T> {
   const deadline = Date.now() + budgetMs;
   let delayMs = 100;
   for (;;) {

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { Logger } from 'pino';
+import { TRANSIENT_RETRY_MS } from '../db/transient';
 import { nextDelayMs, WEBHOOK_RETRY, type RetryPolicy } from './backoff';
 import { NotificationStore, type ClaimedNotification } from './notification-store';
 import { postWebhook, webhookRequest } from './webhook-request';
@@ -92,8 +93,9 @@ export class WebhookDispatcher {
       );
     }
     for (;;) {
-      // A claim outlasts the slowest round: every URL timing out in turn, plus a margin.
-      const claimSeconds = (this.targets.length * this.timeoutMs) / 1000 + 30;
+      // A claim outlasts the slowest round: the URLs timing out (all at once), then an acceptance and
+      // the outcome written, each retried through a database outage, plus a margin.
+      const claimSeconds = (this.timeoutMs + 2 * TRANSIENT_RETRY_MS) / 1000 + 30;
       const due = await this.store.claimDue(this.batchSize, claimSeconds, this.retry.giveUpAfterMs);
       // Wait for every delivery even when one fails to record its outcome: stop() waits for this round,
       // and the pool closes after it. A row whose outcome was not written comes due when its claim ends.

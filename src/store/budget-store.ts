@@ -51,12 +51,13 @@ export class BudgetStore {
   }
 
   /** What the task has spent over all its attempts. */
-  async taskSpent(taskId: string): Promise<number> {
-    const res = await this.pool.query<{ spent: string }>(
-      'SELECT COALESCE(sum(cost_usd), 0) AS spent FROM attempts WHERE task_id = $1',
+  async taskSpent(taskId: string): Promise<number | null> {
+    const res = await this.pool.query<{ spent: string | null }>(
+      'SELECT sum(cost_usd) AS spent FROM attempts WHERE task_id = $1',
       [taskId],
     );
-    return Number(res.rows[0]?.spent ?? 0);
+    const spent = res.rows[0]?.spent ?? null;
+    return spent === null ? null : Number(spent);
   }
 
   /** Workflow ids of tasks that wait for the daily budget, to wake them when it changes. */

@@ -275,16 +275,20 @@ export class PlanStore {
 
   /**
    * Records the plan's end and answers the end PostgreSQL holds: the first outcome wins, and a second
-   * (a retried write, or a cancel after a write whose workflow task was lost) changes nothing.
+   * (a retried write, or a cancel after a write whose workflow task was lost) changes nothing. The row
+   * is locked first, so an end written meanwhile by another transaction is the one answered (a plain
+   * read would see the statement's snapshot: still running).
    */
   async recordOutcome(record: PlanOutcomeRecord): Promise<PlanEndStatus> {
     return retryTransient(async () => {
       const res = await this.pool.query<{ status: PlanEndStatus }>(
-        `WITH ended AS (
-           UPDATE plans SET status = $2, finished_at = clock_timestamp() WHERE id = $1 AND status = 'running'
-           RETURNING status
+        `WITH locked AS (SELECT id, status FROM plans WHERE id = $1 FOR UPDATE),
+         ended AS (
+           UPDATE plans p SET status = $2, finished_at = clock_timestamp()
+           FROM locked WHERE p.id = locked.id AND locked.status = 'running'
+           RETURNING p.status
          )
-         SELECT status FROM ended UNION ALL SELECT status FROM plans WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM ended)`,
+         SELECT status FROM ended UNION ALL SELECT status FROM locked WHERE NOT EXISTS (SELECT 1 FROM ended)`,
         [record.planId, record.status],
       );
       return res.rows[0]?.status ?? record.status;

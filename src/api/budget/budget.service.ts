@@ -21,7 +21,10 @@ const view = (b: DailyBudget) => ({
 @Injectable()
 export class BudgetService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(BudgetService.name);
-  private readonly waking = new Set<Promise<void>>();
+  /** The daily cap's wake under way, if one is. */
+  private dailyWake?: Promise<void>;
+  /** The tasks to wake once it ends, read at a change made meanwhile (the latest change's alone). */
+  private nextDailyWake?: string[];
   private stopping = false;
 
   constructor(
@@ -35,8 +38,7 @@ export class BudgetService implements BeforeApplicationShutdown {
 
   async putDaily(dailyUsd: number | null) {
     await this.store.setDaily(dailyUsd);
-    const waking = this.wake(await this.store.waitingForDailyBudget()).finally(() => this.waking.delete(waking));
-    this.waking.add(waking);
+    this.wakeDailyWaiters(await this.store.waitingForDailyBudget());
     return this.get();
   }
 
@@ -53,7 +55,28 @@ export class BudgetService implements BeforeApplicationShutdown {
    */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
-    await Promise.all(this.waking);
+    await this.dailyWake;
+  }
+
+  /**
+   * Wakes the tasks waiting for the daily cap, in the background. One wake at a time: changes made
+   * while one is under way are followed by one more, of the tasks waiting at the latest of them, so
+   * a cap changed again and again does not signal the same tasks once per change.
+   */
+  private wakeDailyWaiters(workflowIds: string[]): void {
+    if (this.dailyWake) {
+      this.nextDailyWake = workflowIds;
+      return;
+    }
+    this.dailyWake = (async () => {
+      for (let ids: string[] | undefined = workflowIds; ids && !this.stopping; ids = this.nextDailyWake) {
+        this.nextDailyWake = undefined;
+        await this.wake(ids);
+      }
+    })().finally(() => {
+      this.dailyWake = undefined;
+      this.nextDailyWake = undefined;
+    });
   }
 
   /** Best effort: a task that misses the signal still looks again at its next recheck. */

@@ -21,7 +21,7 @@ export class RunsController {
   @ApiResponse({
     status: 503,
     description:
-      'Temporal could not be reached or did not answer within 30 s; no run is recorded, and retrying is safe.',
+      'Temporal could not be reached or did not answer within 30 s, or 5 retries and resets were under way on this replica (`Retry-After: 5`); no run is recorded, and retrying is safe.',
   })
   retry(@Param('id') id: string) {
     return this.runs.retry(id);
@@ -39,7 +39,7 @@ export class RunsController {
   @ApiResponse({
     status: 503,
     description:
-      'Temporal could not be reached or did not answer within 30 s; no run is recorded, and retrying is safe.',
+      'Temporal could not be reached or did not answer within 30 s, or 5 retries and resets were under way on this replica (`Retry-After: 5`); no run is recorded, and retrying is safe.',
   })
   reset(@Param('id') id: string) {
     return this.runs.reset(id);

@@ -13,6 +13,7 @@ import { AttemptStore } from '../../store/attempt-store';
 import { PlanStore } from '../../store/plan-store';
 import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
+import { ConcurrencyCap } from '../http/concurrency-cap';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { temporalUnavailable } from '../http/temporal-unavailable';
 import { CONFIG, TEMPORAL_CLIENT } from '../tokens';
@@ -31,10 +32,8 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 /** The gRPC status codes Temporal answers with that this service tells apart. */
 const GrpcStatus = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, FAILED_PRECONDITION: 9 } as const;
 
-/** How a run was started, to start the next one exactly alike. */
+/** How a run was started, to start the next one alike (on the task queues configured now). */
 interface StartRecipe {
-  workflowType: string;
-  taskQueue: string;
   args: unknown[];
   priorityKey: number;
 }
@@ -52,6 +51,15 @@ export interface NewRun {
   links: ReturnType<typeof taskLinks>;
 }
 
+/**
+ * Retries and resets starting their run at once in one API process, at most. Each holds a pool
+ * connection (its task's row lock) while Temporal answers, up to 30 s: with Temporal hung, more would
+ * leave the API's other calls without connections.
+ */
+export const MAX_RUN_STARTS = 5;
+/** When a retry or reset refused for MAX_RUN_STARTS may try again. */
+const RUN_STARTS_RETRY_AFTER_SECONDS = 5;
+
 const grpcCode = (err: unknown): number | undefined => (isGrpcServiceError(err) ? err.code : undefined);
 
 /**
@@ -60,6 +68,8 @@ const grpcCode = (err: unknown): number | undefined => (isGrpcServiceError(err) 
  */
 @Injectable()
 export class RunsService {
+  private readonly runStarts = new ConcurrencyCap(MAX_RUN_STARTS, 'retries and resets', RUN_STARTS_RETRY_AFTER_SECONDS);
+
   constructor(
     @Inject(CONFIG) private readonly config: AtelierConfig,
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
@@ -94,8 +104,9 @@ export class RunsService {
 
   /**
    * A new run of a finished task under the same workflow id, with the same workflow input as the run
-   * before (read from that run's history; rebuilt from the task when the history is gone). A task
-   * whose run closed in Temporal without recording its end is recorded failed first (closed-run.ts).
+   * before (read from that run's history; rebuilt from the task when the history is gone), on the task
+   * queues configured now. A task whose run closed in Temporal without recording its end is recorded
+   * failed first (closed-run.ts).
    */
   async retry(id: string): Promise<NewRun> {
     const found = await this.find(id);
@@ -114,32 +125,34 @@ export class RunsService {
       );
     }
     const recipe = await this.recipeOf(task);
-    const started = await this.runs.startRun(
-      id,
-      'retry',
-      (t) => {
-        // Another retry may have started a run between the read above and this lock (and it may have
-        // ended already): that run is the one to look at now, not a reason to start one more.
-        if (!TERMINAL.has(t.status) || t.run_id !== task.run_id) {
-          throw new ConflictException(`task ${id} changed meanwhile (now ${t.status}); look again and retry`);
-        }
-      },
-      async () => {
-        try {
-          const handle = await lockedTemporalCall(this.temporal, () =>
-            this.temporal.workflow.start(recipe.workflowType, {
-              workflowId: task.workflow_id,
-              taskQueue: recipe.taskQueue,
-              args: recipe.args,
-              priority: { priorityKey: recipe.priorityKey },
-            }),
-          );
-          return { runId: handle.firstExecutionRunId };
-        } catch (err) {
-          if (err instanceof WorkflowExecutionAlreadyStartedError) return { runId: await this.lostStart(task) };
-          throw temporalUnavailable('could not start the new run', err);
-        }
-      },
+    const started = await this.runStarts.run(() =>
+      this.runs.startRun(
+        id,
+        'retry',
+        (t) => {
+          // Another retry may have started a run between the read above and this lock (and it may have
+          // ended already): that run is the one to look at now, not a reason to start one more.
+          if (!TERMINAL.has(t.status) || t.run_id !== task.run_id) {
+            throw new ConflictException(`task ${id} changed meanwhile (now ${t.status}); look again and retry`);
+          }
+        },
+        async () => {
+          try {
+            const handle = await lockedTemporalCall(this.temporal, () =>
+              this.temporal.workflow.start(WORKFLOW_TYPE, {
+                workflowId: task.workflow_id,
+                taskQueue: this.config.ATELIER_WORKFLOW_QUEUE,
+                args: recipe.args,
+                priority: { priorityKey: recipe.priorityKey },
+              }),
+            );
+            return { runId: handle.firstExecutionRunId };
+          } catch (err) {
+            if (err instanceof WorkflowExecutionAlreadyStartedError) return { runId: await this.lostStart(task) };
+            throw temporalUnavailable('could not start the new run', err);
+          }
+        },
+      ),
     );
     if (!started) throw new NotFoundException(`no task ${id}`);
     return this.answer(task, 'retry', started);
@@ -168,43 +181,45 @@ export class RunsService {
         `task ${id} ran with ${held}, which its failed run gave back: a reset would run it without them; retry it instead (POST /v1/tasks/${id}/retry)`,
       );
     }
-    const started = await this.runs.startRun(
-      id,
-      'reset',
-      (t) => {
-        if (t.status !== 'failed' || t.run_id !== task.run_id) {
-          throw new ConflictException(`task ${id} changed meanwhile (now ${t.status}); look again and retry`);
-        }
-      },
-      async () => {
-        try {
-          const res = await lockedTemporalCall(this.temporal, () =>
-            this.temporal.workflowService.resetWorkflowExecution({
-              namespace: this.config.TEMPORAL_NAMESPACE,
-              workflowExecution: { workflowId: task.workflow_id, runId },
-              reason: `atelier: reset to before the last failed step (${point.activityType}, event ${point.failedEventId})`,
-              workflowTaskFinishEventId: Long.fromNumber(point.workflowTaskCompletedEventId),
-              // The same for every try: a reset Temporal made but whose transaction failed is not made twice.
-              requestId: resetRequestId(task.workflow_id, runId, point.workflowTaskCompletedEventId),
-            }),
-          );
-          return {
-            runId: res.runId,
-            detail: { resetToEventId: point.workflowTaskCompletedEventId, failedEventId: point.failedEventId },
-          };
-        } catch (err) {
-          const code = grpcCode(err);
-          // NOT_FOUND: the history expired between its read and the reset.
-          if (
-            code === GrpcStatus.INVALID_ARGUMENT ||
-            code === GrpcStatus.FAILED_PRECONDITION ||
-            code === GrpcStatus.NOT_FOUND
-          ) {
-            throw new ConflictException(`Temporal refused the reset: ${(err as Error).message}`);
+    const started = await this.runStarts.run(() =>
+      this.runs.startRun(
+        id,
+        'reset',
+        (t) => {
+          if (t.status !== 'failed' || t.run_id !== task.run_id) {
+            throw new ConflictException(`task ${id} changed meanwhile (now ${t.status}); look again and retry`);
           }
-          throw temporalUnavailable('could not reset the workflow', err);
-        }
-      },
+        },
+        async () => {
+          try {
+            const res = await lockedTemporalCall(this.temporal, () =>
+              this.temporal.workflowService.resetWorkflowExecution({
+                namespace: this.config.TEMPORAL_NAMESPACE,
+                workflowExecution: { workflowId: task.workflow_id, runId },
+                reason: `atelier: reset to before the last failed step (${point.activityType}, event ${point.failedEventId})`,
+                workflowTaskFinishEventId: Long.fromNumber(point.workflowTaskCompletedEventId),
+                // The same for every try: a reset Temporal made but whose transaction failed is not made twice.
+                requestId: resetRequestId(task.workflow_id, runId, point.workflowTaskCompletedEventId),
+              }),
+            );
+            return {
+              runId: res.runId,
+              detail: { resetToEventId: point.workflowTaskCompletedEventId, failedEventId: point.failedEventId },
+            };
+          } catch (err) {
+            const code = grpcCode(err);
+            // NOT_FOUND: the history expired between its read and the reset.
+            if (
+              code === GrpcStatus.INVALID_ARGUMENT ||
+              code === GrpcStatus.FAILED_PRECONDITION ||
+              code === GrpcStatus.NOT_FOUND
+            ) {
+              throw new ConflictException(`Temporal refused the reset: ${(err as Error).message}`);
+            }
+            throw temporalUnavailable('could not reset the workflow', err);
+          }
+        },
+      ),
     );
     if (!started) throw new NotFoundException(`no task ${id}`);
     return { ...this.answer(task, 'reset', started), resetToEventId: point.workflowTaskCompletedEventId };
@@ -250,7 +265,10 @@ export class RunsService {
     return undefined;
   }
 
-  /** The previous run's start, from its history; rebuilt from the task row when that is gone. */
+  /**
+   * The previous run's start, from its history; rebuilt from the task row when that is gone. Either
+   * way on the task queues configured now: workers of a queue renamed since poll it no more.
+   */
   private async recipeOf(task: TaskRow): Promise<StartRecipe> {
     let events: HistoryEvent[] = [];
     try {
@@ -259,17 +277,17 @@ export class RunsService {
       if (!(err instanceof ConflictException)) throw err;
     }
     const start = events[0]?.workflowExecutionStartedEventAttributes;
-    if (start?.workflowType?.name && start.taskQueue?.name) {
+    if (start?.workflowType?.name === WORKFLOW_TYPE) {
+      const [input, ...rest] = await decodeArrayFromPayloads(
+        this.temporal.options.loadedDataConverter,
+        start.input?.payloads,
+      );
       return {
-        workflowType: start.workflowType.name,
-        taskQueue: start.taskQueue.name,
-        args: await decodeArrayFromPayloads(this.temporal.options.loadedDataConverter, start.input?.payloads),
+        args: [{ ...(input as AgentTaskInput), agentTaskQueue: this.config.ATELIER_AGENT_QUEUE }, ...rest],
         priorityKey: start.priority?.priorityKey ?? task.priority,
       };
     }
     return {
-      workflowType: WORKFLOW_TYPE,
-      taskQueue: this.config.ATELIER_WORKFLOW_QUEUE,
       args: [taskWorkflowInput(task, this.config)],
       priorityKey: task.priority,
     };

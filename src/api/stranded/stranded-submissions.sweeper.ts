@@ -16,6 +16,8 @@ import { CONFIG } from '../tokens';
 
 /** Submissions started per kind and sweep, at most: a backlog is worked off over the next sweeps. */
 const BATCH = 50;
+/** Starts failing one after another that end a sweep. */
+const FAILURES_IN_A_ROW = 3;
 /** The longest pause between sweeps. */
 const MAX_INTERVAL_MS = 30_000;
 
@@ -66,13 +68,28 @@ export class StrandedSubmissionsSweeper implements OnApplicationBootstrap, Befor
     return this.periodic.stop();
   }
 
-  /** Starts every stranded submission found now; the first failure ends the sweep (the next one retries). */
+  /**
+   * Starts every stranded submission found now. One that fails is logged and passed over, so it holds
+   * back none of the others; `FAILURES_IN_A_ROW` failures in a row end the sweep (Temporal is likely
+   * out of reach: the next sweep tries again).
+   */
   async sweep(): Promise<void> {
     const after = this.config.ATELIER_STRANDED_AFTER_SECONDS;
+    let failuresInARow = 0;
     for (const kind of this.kinds) {
       for (const id of await kind.strandedIds(after, BATCH)) {
         if (this.periodic.stopped) return;
-        if (!(await kind.start(id))) continue;
+        let started: boolean;
+        try {
+          started = await kind.start(id);
+          failuresInARow = 0;
+        } catch (err) {
+          this.logger.warn(`could not start stranded ${kind.name} ${id}: ${(err as Error).message}`);
+          failuresInARow += 1;
+          if (failuresInARow >= FAILURES_IN_A_ROW) throw new Error(`${failuresInARow} starts failed in a row`);
+          continue;
+        }
+        if (!started) continue;
         this.metrics.strandedStarts.inc({ kind: kind.name });
         this.logger.warn(`started ${kind.name} ${id}: it was stored over ${after} s ago and never started`);
       }
