@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { TRANSIENT_RETRY_MS } from '../db/transient';
 import { nextDelayMs, WEBHOOK_RETRY, type RetryPolicy } from './backoff';
 import { NotificationStore, type ClaimedNotification } from './notification-store';
-import { postWebhook, webhookRequest } from './webhook-request';
+import { SilentTargets } from './silent-targets';
+import { postWebhook, webhookRequest, type WebhookRefusal } from './webhook-request';
 import { webhookTargets, type WebhookTarget } from './webhook-target';
 
 export interface WebhookDispatcherOptions {
@@ -18,6 +19,8 @@ export interface WebhookDispatcherOptions {
   timeoutMs?: number;
   batchSize?: number;
   retry?: RetryPolicy;
+  /** How long a URL that did not answer in time is sent nothing (SilentTargets). */
+  holdOffMs?: number;
   /** How long delivered and given-up notifications stay in the table, counted from the event. */
   retentionMs: number;
 }
@@ -40,6 +43,7 @@ export class WebhookDispatcher {
   private readonly timeoutMs: number;
   private readonly batchSize: number;
   private readonly retry: RetryPolicy;
+  private readonly silent: SilentTargets;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
@@ -52,6 +56,7 @@ export class WebhookDispatcher {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.batchSize = opts.batchSize ?? 20;
     this.retry = opts.retry ?? WEBHOOK_RETRY;
+    this.silent = new SilentTargets(opts.holdOffMs);
   }
 
   start(): void {
@@ -118,8 +123,21 @@ export class WebhookDispatcher {
     const tries = await Promise.allSettled(
       this.targets
         .filter((target) => !n.deliveredTo.includes(target.key))
-        .map(async (target) => {
+        .map(async (target): Promise<WebhookRefusal | undefined> => {
+          const heldOffMs = this.silent.heldOffMs(target.key);
+          if (heldOffMs !== undefined) {
+            return {
+              error: `${target.label}: not tried, it did not answer within ${this.timeoutMs} ms lately`,
+              retryAfterMs: heldOffMs,
+            };
+          }
           const refusal = await postWebhook(target, request, this.timeoutMs);
+          if (this.silent.tried(target.key, !refusal?.timedOut)) {
+            this.opts.logger.warn(
+              { url: target.label, holdOffMs: this.silent.holdOffMs },
+              'webhook URL held off: no answer in time',
+            );
+          }
           // Recorded as soon as it is accepted: a round cut short does not send it here again.
           if (refusal === undefined) await this.store.markDeliveredTo(n.id, target.key);
           return refusal && { ...refusal, error: `${target.label}: ${refusal.error}` };

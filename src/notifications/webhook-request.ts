@@ -74,6 +74,8 @@ function failureReason(err: Error & { cause?: { code?: string } }, target: Webho
 export interface WebhookRefusal {
   error: string;
   retryAfterMs?: number;
+  /** No answer within the timeout. */
+  timedOut?: true;
 }
 
 /**
@@ -103,7 +105,7 @@ export async function postWebhook(
     return { error: `HTTP ${res.status}`, ...(wait !== undefined && { retryAfterMs: wait }) };
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
-    if (e.name === 'TimeoutError') return { error: `no answer within ${timeoutMs} ms` };
+    if (e.name === 'TimeoutError') return { error: `no answer within ${timeoutMs} ms`, timedOut: true };
     return { error: failureReason(e, target) };
   }
 }

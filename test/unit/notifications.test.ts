@@ -534,6 +534,44 @@ describe('notification outbox', { timeout: 30_000 }, () => {
     }
   });
 
+  it('holds off a URL that did not answer in time, so the next rounds do not wait for it, and logs it once', async () => {
+    await pool.query('DELETE FROM notifications');
+    const received: string[] = [];
+    const receiver = await listen((req, res) => {
+      req.resume();
+      received.push(req.url ?? '');
+      // The silent URL never answers.
+      if (req.url === '/healthy') res.writeHead(204).end();
+    });
+    try {
+      const logs: string[] = [];
+      const webhooks = dispatcher([`${receiver.base}/silent`, `${receiver.base}/healthy`], logs, {
+        timeoutMs: 300,
+        holdOffMs: 600_000,
+      });
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'silent-1', data: {} });
+      await webhooks.round();
+      assert.equal(received.filter((u) => u === '/silent').length, 1);
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'silent-2', data: {} });
+      await webhooks.round();
+      await webhooks.round();
+      assert.equal(received.filter((u) => u === '/silent').length, 1, 'held off: not tried again');
+      assert.equal(received.filter((u) => u === '/healthy').length, 2, 'the healthy URL got both events');
+      const rows = await pool.query<{ last_error: string; wait: number }>(
+        `SELECT last_error, extract(epoch FROM next_attempt_at - clock_timestamp())::float8 AS wait
+         FROM notifications WHERE dedupe_key = 'silent-2'`,
+      );
+      assert.equal(
+        rows.rows[0]?.last_error,
+        `webhook 1 (127.0.0.1:${receiver.port}): not tried, it did not answer within 300 ms lately`,
+      );
+      assert.ok((rows.rows[0]?.wait ?? 0) > 500, `due again in ${rows.rows[0]?.wait} s, not before the hold-off ends`);
+      assert.equal(logged(logs, 'webhook URL held off: no answer in time').length, 1);
+    } finally {
+      await receiver.close();
+    }
+  });
+
   it('gives up, without sending it, a due event older than the give-up window', async () => {
     await pool.query('DELETE FROM notifications');
     const received: string[] = [];
