@@ -52,6 +52,7 @@ const PATCHES = {
   cancelFollowsRecordedEnd: 'cancel-follows-recorded-end',
   locksReleaseStartsManager: 'locks-release-starts-manager',
   worktreeLeavesGoneWorkers: 'worktree-leaves-gone-workers',
+  failedWorkCommitWhole: 'failed-work-commit-whole',
 } as const;
 type Patch = (typeof PATCHES)[keyof typeof PATCHES];
 
@@ -61,6 +62,7 @@ const LATER_LEVELS: Partial<Record<Patch, number>> = {
   [PATCHES.cancelFollowsRecordedEnd]: 3,
   [PATCHES.locksReleaseStartsManager]: 4,
   [PATCHES.worktreeLeavesGoneWorkers]: 4,
+  [PATCHES.failedWorkCommitWhole]: 4,
 };
 
 /** The code level a patch came with: from it on, a task takes the patch's path without asking. */
@@ -151,6 +153,7 @@ async function runTask(input: AgentTaskInput): Promise<AgentTaskOutput> {
             repo,
             salvage,
             leavesGoneWorkers: () => takes(input, PATCHES.worktreeLeavesGoneWorkers),
+            failedWorkCommitWhole: () => takes(input, PATCHES.failedWorkCommitWhole),
             agentsOn: (workerQueue) => agentsOn(workerQueue, true),
             bookkeeping,
           },

@@ -26,6 +26,12 @@ export interface WorktreeTask {
    * happens, so histories that never met a gone worker carry no marker.
    */
   leavesGoneWorkers: () => boolean;
+  /**
+   * With salvage: whether a failed attempt's commit runs to its end when a cancel arrives meanwhile, so
+   * that the worktree's last commit never runs beside it in the same worktree (patch
+   * failed-work-commit-whole). Asked only when a failed attempt's work is committed.
+   */
+  failedWorkCommitWhole: () => boolean;
   /** The agent activities on one worker's own queue. */
   agentsOn: (workerQueue: string) => AgentActivities;
   bookkeeping: BookkeepingActivities;
@@ -170,8 +176,10 @@ export async function withWorktree(
 
   /** Commits a failed attempt's work, so the next attempt (wherever it runs) continues from it. */
   const saveFailedWork = async (p: Placement, agent: string, attempt: number): Promise<void> => {
+    const commit = () => commitOn(p, agent, `work of failed attempt ${attempt}`);
     try {
-      await commitOn(p, agent, `work of failed attempt ${attempt}`);
+      // A cancel arriving meanwhile is acted on once it is done.
+      await (task.failedWorkCommitWhole() ? CancellationScope.nonCancellable(commit) : commit());
     } catch (err) {
       if (isWorkerLost(err)) lost(p, err);
       else log.warn('could not commit the failed attempt’s work', { taskId: input.taskId, error: String(err) });

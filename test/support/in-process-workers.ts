@@ -15,6 +15,7 @@ import {
   type AgentActivities,
   type AgentActivityDeps,
   type LockActivities,
+  type WorktreeActivities,
 } from '../../activities';
 import { loadAgentsFile, type AgentsFile } from '../../src/config/agents-file';
 import { AdmissionStore } from '../../src/store/admission-store';
@@ -141,11 +142,13 @@ export async function runAgentWorker(
     shutdownGraceTime?: Duration;
     saveWork?: AgentActivityDeps['saveWork'];
     wrapAgents?: (real: AgentActivities) => AgentActivities;
+    wrapWorktrees?: (real: WorktreeActivities) => WorktreeActivities;
   } = {},
 ): Promise<RunningWorker> {
   const identity = `test-${name}@${taskQueue}`;
   const heartbeatIntervalMs = 100;
   const wrapAgents = options.wrapAgents ?? ((real: AgentActivities) => real);
+  const wrapWorktrees = options.wrapWorktrees ?? ((real: WorktreeActivities) => real);
   const activities = {
     ...wrapAgents(
       createAgentActivities({
@@ -162,11 +165,13 @@ export async function runAgentWorker(
         arrivedAt: attemptArrivedAt,
       }),
     ),
-    ...createWorktreeActivities({
-      worktreeRoot: options.worktreeRoot ?? join(tmpdir(), 'atelier-test-worktrees', randomUUID()),
-      workerQueue: workerQueueFor(taskQueue, identity),
-      store: new WorktreeStore(h.pool),
-    }),
+    ...wrapWorktrees(
+      createWorktreeActivities({
+        worktreeRoot: options.worktreeRoot ?? join(tmpdir(), 'atelier-test-worktrees', randomUUID()),
+        workerQueue: workerQueueFor(taskQueue, identity),
+        store: new WorktreeStore(h.pool),
+      }),
+    ),
   };
   const [worker, own] = await createAgentWorkers({
     connection: h.connection,
