@@ -8,6 +8,8 @@ export class ApiError extends Error {
     readonly method: string,
     readonly path: string,
     readonly body: unknown,
+    /** The answer's `Retry-After` (seconds), when it named one. */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -22,13 +24,22 @@ export class ApiError extends Error {
   }
 }
 
-/** The API could not be reached at all. */
+/** Connection failures that come before a request is sent: nothing reached the API. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** The API could not be reached, or the connection failed before its answer. */
 export class ConnectionError extends Error {
-  constructor(baseUrl: string, cause: unknown) {
+  constructor(baseUrl: string, cause: unknown, method: string) {
     const reason = (cause as { cause?: { code?: string; message?: string } })?.cause;
+    const code = reason?.code;
+    // A change whose connection broke after it was sent may have been made: trying it blindly again may
+    // make it twice (a task without an idempotency key).
+    const mayHaveArrived = method !== 'GET' && (code === undefined || !NOT_SENT.has(code));
     super(
-      `cannot reach the Atelier API at ${baseUrl}: ${reason?.code ?? reason?.message ?? (cause as Error).message} ` +
-        '(set ATELIER_URL or --url)',
+      `cannot reach the Atelier API at ${baseUrl}: ${code ?? reason?.message ?? (cause as Error).message} ` +
+        (mayHaveArrived
+          ? '(the request may have reached it: look before trying again, with atelier list or atelier status)'
+          : '(set ATELIER_URL or --url)'),
     );
     this.name = 'ConnectionError';
   }
@@ -85,6 +96,9 @@ export class ApiClient {
         'the API URL (--url or ATELIER_URL) must not hold a user name or password: give a token with --token or ATELIER_TOKEN',
       );
     }
+    if (!/^https?:\/\/./i.test(this.baseUrl) || !URL.canParse(this.baseUrl)) {
+      throw new UsageError(`the API URL (--url or ATELIER_URL) is not an http(s) URL: ${this.baseUrl}`);
+    }
     if (this.token) {
       // fetch would quote a token it refuses as a header value in its error: say what is wrong, not the token.
       if (!BEARER_TOKEN.test(this.token)) {
@@ -99,12 +113,23 @@ export class ApiClient {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(init.body);
     }
+    let res: Response;
     try {
-      return await fetch(`${this.baseUrl}${path}`, { method, headers, body, signal: init.signal });
+      // Redirects are not followed: one would turn a POST into a GET (a submission answered with the
+      // task list) and, to another origin, drop the token.
+      res = await fetch(`${this.baseUrl}${path}`, { method, headers, body, signal: init.signal, redirect: 'manual' });
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
-      throw new ConnectionError(this.baseUrl, err);
+      throw new ConnectionError(this.baseUrl, err, method);
     }
+    if (res.status >= 300 && res.status < 400) {
+      await res.body?.cancel();
+      throw new Error(
+        `${method} ${path} answered ${res.status}, a redirect to ${res.headers.get('location') ?? 'nowhere'}: ` +
+          `${this.baseUrl} is not the API's address (set ATELIER_URL or --url to the one it redirects to)`,
+      );
+    }
+    return res;
   }
 
   /** Throws an ApiError unless the response is 2xx. */
@@ -121,7 +146,8 @@ export class ApiClient {
     } catch {
       // not JSON: one line of the text is enough
     }
-    throw new ApiError(res.status, message, method, path, body);
+    const retryAfter = Number(res.headers.get('retry-after') ?? Number.NaN);
+    throw new ApiError(res.status, message, method, path, body, Number.isFinite(retryAfter) ? retryAfter : undefined);
   }
 
   /** A JSON request; a 2xx answer that is not JSON means that the URL is not an Atelier API. */

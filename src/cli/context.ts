@@ -1,5 +1,5 @@
 import { ApiClient } from './api-client';
-import { printable } from './printable';
+import { printable, printableLine } from './printable';
 
 /** Where the CLI reads and writes; the process's streams, or fakes in tests. */
 export interface CliIo {
@@ -27,7 +27,8 @@ export class Cli {
     readonly io: CliIo,
     readonly options: GlobalOptions,
   ) {
-    this.api = new ApiClient(options.url, options.token);
+    // A variable set but blank (ATELIER_URL=) is taken as unset.
+    this.api = new ApiClient(options.url.trim() === '' ? DEFAULT_URL : options.url, options.token);
     this.json = options.json === true;
   }
 
@@ -49,7 +50,7 @@ export class Cli {
    * the service (a task's error): its control characters are made visible.
    */
   note(line: string): void {
-    this.io.stderr.write(`${printable(line)}\n`);
+    this.io.stderr.write(`${printableLine(line)}\n`);
   }
 
   printJson(value: unknown): void {

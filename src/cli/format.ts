@@ -1,5 +1,5 @@
 /** Text helpers for the human-readable output of `atelier`. */
-import { printable } from './printable';
+import { printableLine } from './printable';
 
 export const durationText = (ms: number): string => {
   if (!Number.isFinite(ms) || ms < 0) return '-';
@@ -21,7 +21,9 @@ const width = (text: string): number => [...text].length;
 
 /** A plain text table: a header row, then one row per item, columns padded to fit; cells made printable. */
 export function table(headers: string[], rows: (string | number | null | undefined)[][]): string {
-  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined || c === '' ? '-' : printable(String(c)))));
+  const cells = rows.map((r) =>
+    r.map((c) => (c === null || c === undefined || c === '' ? '-' : printableLine(String(c)))),
+  );
   const widths = headers.map((h, i) => Math.max(width(h), ...cells.map((r) => width(r[i] ?? ''))));
   const line = (r: string[]): string =>
     r

@@ -18,3 +18,12 @@ export function printable(text: string): string {
     return `\\u${code.toString(16).padStart(4, '0')}`;
   });
 }
+
+/**
+ * Printable, and a carriage return made visible too (`^M`): for text shown as part of the client's own
+ * lines (errors, notes, table cells), where one would move the cursor back and let the text after it
+ * write over the line.
+ */
+export function printableLine(text: string): string {
+  return printable(text).replace(/\r/g, '^M');
+}

@@ -9,9 +9,17 @@ import { registerWorkersCommand } from './commands/workers';
 import { type Action, UsageError } from './commands/action';
 import { Cli, DEFAULT_URL, type CliIo, type GlobalOptions } from './context';
 import { EXIT } from './exit-codes';
+import { printableLine } from './printable';
 
 const VERSION = '0.1.0';
 const TOKEN_ENV = 'ATELIER_TOKEN';
+
+/** What to do about an API error, when the answer says: when to try again, or that a token is wanted. */
+function hintFor(err: ApiError): string {
+  if (err.retryAfterSeconds !== undefined) return ` (try again in ${err.retryAfterSeconds} s)`;
+  if (err.status === 401) return ` (give a token with --token or ${TOKEN_ENV})`;
+  return '';
+}
 
 /** The message for an error, as the CLI shows it on stderr. */
 function describe(err: unknown): string {
@@ -22,7 +30,7 @@ function describe(err: unknown): string {
       const lines = fields.map((f) => `  ${f.field}: ${f.problems.join('; ')}`).join('\n');
       return `${err.method} ${err.path} answered ${err.status}:\n${lines}`;
     }
-    return `${err.method} ${err.path} answered ${err.status}: ${err.message}`;
+    return `${err.method} ${err.path} answered ${err.status}: ${err.message}${hintFor(err)}`;
   }
   return err instanceof Error ? err.message : String(err);
 }
@@ -81,7 +89,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       // --help and --version end "with an error" of exit code 0.
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    io.stderr.write(`atelier: ${describe(err)}\n`);
+    // The message may quote the server (an error's text, a proxy's page title): made safe for a terminal.
+    io.stderr.write(`atelier: ${printableLine(describe(err))}\n`);
     if (err instanceof UsageError) return EXIT.usage;
     if (err instanceof ApiError || err instanceof ConnectionError) return EXIT.error;
     return EXIT.error;

@@ -30,19 +30,26 @@ export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): P
   let frame = 0;
   let lastShown = '';
   let failures = 0;
+  /** A progress line is on the terminal without its line feed. */
+  let lineOpen = false;
   for (;;) {
     let task: TaskDoc;
     try {
       task = await cli.api.json<TaskDoc>('GET', `/v1/tasks/${id}`, { signal });
       failures = 0;
     } catch (err) {
-      if (!isTransient(err) || failures >= MAX_RETRIES) throw err;
+      if (!isTransient(err) || failures >= MAX_RETRIES) {
+        // The error goes on a line of its own, not after the progress line.
+        if (lineOpen) cli.io.stderr.write('\n');
+        throw err;
+      }
       failures += 1;
       const wait = retryDelayMs(failures);
       const why = err instanceof ApiError ? `it answered ${err.status}` : 'no connection';
       const line = `the API is away (${why}); task ${id} goes on; asking again in ${wait / 1000} s`;
       if (tty) cli.io.stderr.write(`\r\x1b[2K${line}`);
       else cli.note(line);
+      lineOpen = tty;
       lastShown = ''; // the status again once the API is back
       await delay(wait, undefined, { signal });
       continue;
@@ -51,6 +58,7 @@ export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): P
     if (tty) {
       const spinner = done ? (task.status === 'succeeded' ? '✔' : '✖') : SPINNER[frame++ % SPINNER.length];
       cli.io.stderr.write(`\r\x1b[2K${spinner} ${printable(progressText(task))}${done ? '\n' : ''}`);
+      lineOpen = !done;
     } else if (!cli.json) {
       // Without a terminal, a line per change of status or attempt, not per poll.
       const key = `${task.status}/${task.attempts?.length ?? 0}`;

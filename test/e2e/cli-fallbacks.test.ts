@@ -558,4 +558,74 @@ describe('the atelier CLI against older or flaky servers', { timeout: 120_000 },
     assert.equal(proxied.code, 1, shown(proxied));
     assert.equal(proxied.stderr, `atelier: GET /v1/tasks/${ID} answered 502: 502 Bad Gateway\n`);
   });
+
+  it('follows no redirect: a submission is not turned into a GET, and the answer says where the API is', async () => {
+    const asked: string[] = [];
+    handler = (req, res) => {
+      asked.push(`${req.method} ${req.url}`);
+      if (req.url === '/v1/tasks' && req.method === 'POST') {
+        res.writeHead(301, { location: 'https://atelier.example/v1/tasks' }).end();
+        return;
+      }
+      sendJson(res, 200, { items: [], nextCursor: null });
+    };
+    const r = await atelier(['submit', 'do it']);
+    assert.equal(r.code, 1, shown(r));
+    assert.deepEqual(asked, ['POST /v1/tasks'], 'the redirect was not followed');
+    assert.equal(
+      r.stderr,
+      'atelier: POST /v1/tasks answered 301, a redirect to https://atelier.example/v1/tasks: ' +
+        `${url} is not the API's address (set ATELIER_URL or --url to the one it redirects to)\n`,
+    );
+    assert.equal(r.stdout, '');
+  });
+
+  it('says when to try again, that a token is wanted, and that a broken submission may have arrived', async () => {
+    handler = (req, res) => {
+      if (req.url === '/v1/tasks/busy/retry') {
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
+        res.end(JSON.stringify({ statusCode: 503, message: 'too many retries and resets under way' }));
+      } else if (req.method === 'POST') {
+        req.socket.destroy();
+      } else {
+        sendJson(res, 401, { statusCode: 401, message: 'Unauthorized' });
+      }
+    };
+    const busy = await atelier(['retry', 'busy']);
+    assert.equal(busy.code, 1, shown(busy));
+    assert.equal(
+      busy.stderr,
+      'atelier: POST /v1/tasks/busy/retry answered 503: too many retries and resets under way (try again in 5 s)\n',
+    );
+    const unauthorized = await atelier(['status', ID]);
+    assert.equal(
+      unauthorized.stderr,
+      `atelier: GET /v1/tasks/${ID} answered 401: Unauthorized (give a token with --token or ATELIER_TOKEN)\n`,
+    );
+    const broken = await atelier(['submit', 'do it']);
+    assert.equal(broken.code, 1, shown(broken));
+    assert.match(broken.stderr, /the request may have reached it: look before trying again/);
+  });
+
+  it('refuses as bad usage a blank prompt file, a label key given twice and a URL that is not http(s)', async () => {
+    const blank = join(tmp, 'blank.md');
+    writeFileSync(blank, ' \n\t\n');
+    const empty = await atelier(['submit', '--file', blank]);
+    assert.equal(empty.code, 2, shown(empty));
+    assert.equal(empty.stderr, 'atelier: the prompt is empty\n');
+    const twice = await atelier(['list', '--label', 'a=1', '--label', 'a=2']);
+    assert.equal(twice.code, 2, shown(twice));
+    assert.match(twice.stderr, /label a is given twice/);
+    const notUrl = await runCli(['list'], { ATELIER_URL: 'not a url' });
+    assert.equal(notUrl.code, 2, shown(notUrl));
+    assert.equal(notUrl.stderr, 'atelier: the API URL (--url or ATELIER_URL) is not an http(s) URL: not a url\n');
+  });
+
+  it("shows the control characters of a server's error text as visible text, carriage returns too", async () => {
+    handler = (_req, res) =>
+      sendJson(res, 404, { statusCode: 404, message: 'no task \x1b]0;PWNED\x07\x1b[31mhere\rover' });
+    const r = await atelier(['status', ID]);
+    assert.equal(r.code, 1, shown(r));
+    assert.equal(r.stderr, `atelier: GET /v1/tasks/${ID} answered 404: no task ^[]0;PWNED^G^[[31mhere^Mover\n`);
+  });
 });

@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { parse } from 'yaml';
 import { ApiError } from '../api-client';
 import { EXIT } from '../exit-codes';
+import { printableLine } from '../printable';
 import { type Action, UsageError } from './action';
 
 const submitPlan: Action = async (cli, file: string) => {
@@ -29,7 +30,7 @@ const submitPlan: Action = async (cli, file: string) => {
   }
   if (cli.json) cli.printJson(created);
   else {
-    if (created.id) cli.out(`${created.id}\n`);
+    if (created.id) cli.out(`${printableLine(created.id)}\n`);
     cli.note(`submitted plan ${created.id ?? ''}${created.status ? ` (${created.status})` : ''}`.trimEnd());
   }
   return EXIT.ok;

@@ -5,6 +5,7 @@ import type { History } from '@temporalio/common/lib/proto-utils';
 import type { temporal } from '@temporalio/proto';
 import type { Cli } from '../context';
 import { EXIT } from '../exit-codes';
+import { printableLine } from '../printable';
 import { integer } from '../options';
 import type { Action } from './action';
 import { isUuid } from '../../../workflows/definitions';
@@ -256,7 +257,8 @@ const replay: Action = async (cli, targets: string[], opts: ReplayOptions) => {
           : r.error?.kind === 'replay'
             ? 'replay failed'
             : 'not replayed';
-      cli.out(`✖ ${name}: ${what}${at}\n    ${r.error?.message ?? ''}\n`);
+      // The message and event details come from Temporal or a history file: made safe for a terminal.
+      cli.out(`${printableLine(`✖ ${name}: ${what}${at}\n    ${r.error?.message ?? ''}`)}\n`);
     }
     cli.note(
       `${reports.length - failed.length} replayed, ${replayFailures} failed${failed.length > 0 ? `, ${failed.length} not available` : ''}`,

@@ -14,7 +14,9 @@ import { type Action, UsageError } from './action';
 const collectLabel = (value: string, previous: Record<string, string>): Record<string, string> => {
   const at = value.search(/[=:]/);
   if (at <= 0) throw new InvalidArgumentError('a label is key=value');
-  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+  const key = value.slice(0, at);
+  if (Object.hasOwn(previous, key)) throw new InvalidArgumentError(`label ${key} is given twice`);
+  return { ...previous, [key]: value.slice(at + 1) };
 };
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
@@ -42,8 +44,14 @@ interface SubmitOptions {
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-/** The prompt: the arguments, else `--file` (`-` is stdin), else stdin when it is not a terminal. */
+/** The prompt: the arguments, else `--file` (`-` is stdin), else stdin when it is not a terminal; never blank. */
 async function promptOf(cli: Cli, words: string[], opts: SubmitOptions): Promise<string> {
+  const prompt = await givenPrompt(cli, words, opts);
+  if (prompt.trim() === '') throw new UsageError('the prompt is empty');
+  return prompt;
+}
+
+async function givenPrompt(cli: Cli, words: string[], opts: SubmitOptions): Promise<string> {
   if (words.length > 0 && opts.file !== undefined)
     throw new UsageError('give the prompt as arguments or --file, not both');
   if (words.length > 0) return words.join(' ');

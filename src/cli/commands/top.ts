@@ -5,6 +5,7 @@ import { ApiError } from '../api-client';
 import { isTransient } from '../retry';
 import type { Cli } from '../context';
 import { EXIT } from '../exit-codes';
+import { printableLine } from '../printable';
 import { durationText, table } from '../format';
 import type { Action } from './action';
 import { fetchWorkers, workersTable, type WorkersDoc } from './workers';
@@ -59,7 +60,8 @@ export function renderTop(
     ),
   ];
   if (s.failures.attemptsByClass.length > 0) {
-    lines.push(`FAILED ATTEMPTS (1H): ${s.failures.attemptsByClass.map((f) => `${f.class} ${f.count}`).join(', ')}`);
+    const classes = s.failures.attemptsByClass.map((f) => `${printableLine(f.class)} ${f.count}`);
+    lines.push(`FAILED ATTEMPTS (1H): ${classes.join(', ')}`);
   }
   const text = lines.join('\n').split('\n');
   return `${(rows === undefined ? text : text.slice(0, Math.max(rows - 1, 10))).join('\n')}\n`;
@@ -114,7 +116,8 @@ const top: Action = async (cli, opts: { interval: number; once?: boolean }) => {
           err instanceof ApiError ? `${err.method} ${err.path} answered ${err.status}` : (err as Error).message;
         const message = `${failed}; trying again every ${opts.interval} s`;
         if (cli.json) cli.printJsonLine({ error: message });
-        else if (interactive) cli.out(`\x1b[H\x1b[2JAtelier  ${cli.api.baseUrl}  ${message}\n(q to quit)`);
+        else if (interactive)
+          cli.out(`\x1b[H\x1b[2JAtelier  ${cli.api.baseUrl}  ${printableLine(message)}\n(q to quit)`);
         else cli.note(`atelier: ${message}`);
         await delay(opts.interval * 1000, undefined, { signal });
         continue;
