@@ -14,6 +14,7 @@ interface LockEntry {
 }
 interface LocksView {
   repo: string;
+  workflowId: string;
   holders: LockEntry[];
   waiters: LockEntry[];
 }
@@ -50,6 +51,15 @@ describe('file locks over HTTP against the whole service', () => {
     });
     assert.equal(escaping.status, 400);
     assert.match((escaping.json as ErrorBody).message, /must not leave the repository/);
+    const directory = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+      body: { prompt: 'x', workdir: repo, locks: ['src/'] },
+    });
+    assert.equal(directory.status, 400);
+    assert.equal((directory.json as ErrorBody).fields?.[0]?.field, 'locks');
+    assert.match(
+      (directory.json as ErrorBody).message,
+      /lock "src\/" ends with "\/": name the files, as "src\/\*\*" does/,
+    );
     const inPlan = await call(stack.baseUrl, 'POST', '/v1/plans', {
       body: { tasks: [{ key: 'a', prompt: 'x', locks: ['/abs'], workdir: repo }] },
     });
@@ -131,6 +141,8 @@ describe('file locks over HTTP against the whole service', () => {
 
   it('shows holders and waiters, and the waiter runs once the holder is cancelled', async () => {
     assert.deepEqual(await locks(), { repo, workflowId: `locks:${repo}`, holders: [], waiters: [] });
+    // A path that is not there is made plain, as tasks make it, so it names the same lock manager.
+    assert.equal((await locks('/atelier-gone/app/../app/')).workflowId, 'locks:/atelier-gone/app');
     const holder = await submit(stack.baseUrl, { prompt: '@hang', workdir: repo, locks: ['src/**'] });
     await waitFor('the holder to run', async () => (await getTask(stack.baseUrl, holder.id)).status === 'running');
     const waiter = await submit(stack.baseUrl, { prompt: 'done', workdir: repo, locks: ['src/a.ts', 'README.md'] });

@@ -96,6 +96,9 @@ function runInBackground(worker: Worker, identity: string): RunningWorker {
   };
 }
 
+/** How long after a lock holder's run closed the test workflow workers take its locks back. */
+export const LOCK_ENDED_GRACE_SECONDS = 2;
+
 /**
  * A workflow worker as src/workers/workflow-worker.ts builds it, on `taskQueue`; `plans` replaces the
  * plan store its activities write through, `wrapLocks` wraps its lock activities (to hold a request
@@ -106,7 +109,11 @@ export async function runWorkflowWorker(
   taskQueue: string,
   options: { plans?: PlanStore; wrapLocks?: (real: LockActivities) => LockActivities } = {},
 ): Promise<RunningWorker> {
-  const locks = createLockActivities({ client: h.client, reapIntervalSeconds: 1 });
+  const locks = createLockActivities({
+    client: h.client,
+    reapIntervalSeconds: 1,
+    endedGraceSeconds: LOCK_ENDED_GRACE_SECONDS,
+  });
   const identity = `test-workflow-worker@${taskQueue}`;
   const worker = await Worker.create({
     connection: h.connection,

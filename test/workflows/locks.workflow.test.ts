@@ -10,6 +10,7 @@ import {
   openHarness,
   runAgentWorker,
   runWorkflowWorker,
+  LOCK_ENDED_GRACE_SECONDS,
   type Harness,
   type RunningWorker,
 } from '../support/in-process-workers';
@@ -167,7 +168,7 @@ describe('file locks', { timeout: 120_000 }, () => {
    * A task holding every file of a fresh repository, terminated while a second task waits for one of
    * them. Termination runs no finally: only the lock manager's reaping frees the waiter.
    */
-  async function terminatedHolder(): Promise<{ repo: string; next: Started }> {
+  async function terminatedHolder(): Promise<{ repo: string; next: Started; holder: Started }> {
     const queues = await freshQueues();
     const repo = freshRepo();
     const holder = await startTask(queues, repo, ['**'], '@hang');
@@ -175,7 +176,7 @@ describe('file locks', { timeout: 120_000 }, () => {
     const next = await startTask(queues, repo, ['README.md'], 'next');
     await waitFor('the next task to wait', async () => (await tableTasks(repo)).waiters.length === 1);
     await holder.handle.terminate('test');
-    return { repo, next };
+    return { repo, next, holder };
   }
 
   /**
@@ -300,9 +301,16 @@ describe('file locks', { timeout: 120_000 }, () => {
     await assertOnlyNextGranted(repo);
   });
 
-  it('takes back the locks of a terminated task', async () => {
-    const { repo, next } = await terminatedHolder();
+  it('takes back the locks of a terminated task, once the grace its agent has to stop has passed', async () => {
+    const { repo, next, holder } = await terminatedHolder();
     assert.equal(await ended(next), 'succeeded');
+    const span = await spanOf(next.taskId);
+    const closed = (await holder.handle.describe()).closeTime;
+    assert.ok(span && closed, 'the next task ran, after the holder closed');
+    assert.ok(
+      span.start - closed.getTime() >= LOCK_ENDED_GRACE_SECONDS * 1000,
+      `the next task started ${span.start - closed.getTime()} ms after the holder was terminated`,
+    );
     assert.deepEqual(await tableTasks(repo), { holders: [], waiters: [] });
   });
 

@@ -7,12 +7,16 @@ import type { FieldProblem } from '../http/validation';
 
 /**
  * What is wrong with a task's declared locks, named under `field` (`locks`, or `tasks.N.locks` in a
- * plan): a bad glob, no repository to scope them to (its `repo.path`, else its `workdir`), or one whose
+ * plan): a bad glob (or one that ends with "/"), no repository to scope them to (its `repo.path`, else its `workdir`), or one whose
  * real path would not fit its lock manager's workflow id.
  */
 export function lockProblems(locks: string[] | undefined, workdir: string | undefined, field: string): FieldProblem[] {
   if (locks === undefined || locks.length === 0) return [];
   const problems = locks.map(lockGlobProblem).filter((p): p is string => p !== undefined);
+  // A lock names files: "src/" would lock a file named src, and nothing under it.
+  for (const glob of locks.filter((g) => g.endsWith('/') && lockGlobProblem(g) === undefined)) {
+    problems.push(`lock "${glob}" ends with "/": name the files, as "${glob}**" does`);
+  }
   if (locks.reduce((n, glob) => n + lockSegmentCount(glob), 0) > MAX_TASK_LOCK_SEGMENTS) {
     problems.push(`locks have more than ${MAX_TASK_LOCK_SEGMENTS} path segments in all`);
   }
@@ -29,7 +33,7 @@ export function lockProblems(locks: string[] | undefined, workdir: string | unde
  * The repository a task's locks are scoped to: its real path, or the path as given when this process
  * cannot see it now (at submission the workdir check names that problem).
  */
-function lockedRepo(dir: string): string {
+export function lockedRepo(dir: string): string {
   try {
     return realpathSync(dir);
   } catch {

@@ -1,5 +1,5 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ListLocksQuery } from './dto/list-locks.query';
 import { LocksService } from './locks.service';
 import { ApiV1Access } from '../auth/api-v1-access.decorator';
@@ -12,6 +12,12 @@ export class LocksController {
 
   @Get()
   @ApiOperation({ summary: "A repository's file locks: the tasks holding them and those waiting, in order." })
+  @ApiResponse({ status: 200, description: 'Holders and waiters; both empty for a repository nobody locked.' })
+  @ApiResponse({ status: 400, description: '`repo` missing, not absolute, or longer than 994 bytes.' })
+  @ApiResponse({
+    status: 503,
+    description: 'The lock manager did not answer within 5 s (its workflow worker is away).',
+  })
   list(@Query() query: ListLocksQuery) {
     return this.locks.list(query.repo);
   }

@@ -1,4 +1,3 @@
-import { realpathSync } from 'node:fs';
 import { Inject, Injectable } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import {
@@ -10,6 +9,10 @@ import {
 } from '../../../workflows/definitions';
 import { temporalUnavailable } from '../http/temporal-unavailable';
 import { TEMPORAL_CLIENT } from '../tokens';
+import { lockedRepo } from './lock-input';
+
+/** How long the lock manager may take to answer: its workflow worker may be away. */
+const QUERY_DEADLINE_MS = 5000;
 
 const view = (r: LockRequest) => ({
   taskId: r.taskId,
@@ -25,17 +28,15 @@ export class LocksService {
 
   /** Holders and waiters of a repository's locks, as its lock manager workflow holds them right now. */
   async list(repo: string) {
-    let path = repo;
-    try {
-      path = realpathSync(repo);
-    } catch {
-      // A repository that is gone may still have a lock manager under the name it was given.
-    }
+    // As tasks name it: a repository that is gone may still have a lock manager under that name.
+    const path = lockedRepo(repo);
     let table: LockTable = { repo: path, holders: [], waiters: [] };
     // A real path too long for a workflow id has no lock manager: no task may lock there (lockProblems).
     if (Buffer.byteLength(path) > MAX_LOCKED_REPO_BYTES) return this.answer(path, table);
     try {
-      table = await this.temporal.workflow.getHandle(workflowIdForLocks(path)).query<LockTable>(LOCK_TABLE_QUERY);
+      table = await this.temporal.withDeadline(Date.now() + QUERY_DEADLINE_MS, () =>
+        this.temporal.workflow.getHandle(workflowIdForLocks(path)).query<LockTable>(LOCK_TABLE_QUERY),
+      );
     } catch (err) {
       if (!(err instanceof WorkflowNotFoundError)) {
         throw temporalUnavailable('could not ask the lock manager', err);
