@@ -51,6 +51,12 @@ const BEARER_TOKEN = /^[\x21-\x7e]+$/;
 /** `application/json`, `application/problem+json` and the like, with or without parameters. */
 const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
 
+/**
+ * How long a request and its answer may take, streams aside: a retry or reset may take the API 30 s
+ * (its deadline for Temporal). Past it the API counts as unreachable.
+ */
+const REQUEST_TIMEOUT_MS = 60_000;
+
 /** How long a line of a non-JSON error body may be. */
 const MAX_LINE = 120;
 
@@ -87,7 +93,7 @@ export class ApiClient {
   async raw(
     method: string,
     path: string,
-    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
+    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; timeoutMs?: number } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers };
     // fetch refuses such a URL, and every message would echo it: say what is wrong, not the password.
@@ -117,7 +123,15 @@ export class ApiClient {
     try {
       // Redirects are not followed: one would turn a POST into a GET (a submission answered with the
       // task list) and, to another origin, drop the token.
-      res = await fetch(`${this.baseUrl}${path}`, { method, headers, body, signal: init.signal, redirect: 'manual' });
+      const timeout = init.timeoutMs === undefined ? undefined : AbortSignal.timeout(init.timeoutMs);
+      const signals = [init.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
+      res = await fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        body,
+        signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+        redirect: 'manual',
+      });
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
       throw new ConnectionError(this.baseUrl, err, method);
@@ -132,10 +146,20 @@ export class ApiClient {
     return res;
   }
 
+  /** The answer's body, read within the request's time limit: a body that stalls past it is a ConnectionError. */
+  private async bodyOf(method: string, res: Response): Promise<string> {
+    try {
+      return await res.text();
+    } catch (err) {
+      if ((err as Error).name === 'AbortError') throw err;
+      throw new ConnectionError(this.baseUrl, err, method);
+    }
+  }
+
   /** Throws an ApiError unless the response is 2xx. */
   async check(method: string, path: string, res: Response): Promise<Response> {
     if (res.ok) return res;
-    const text = await res.text();
+    const text = await this.bodyOf(method, res);
     let body: unknown = text;
     let message = oneLine(text) || res.statusText;
     try {
@@ -152,8 +176,12 @@ export class ApiClient {
 
   /** A JSON request; a 2xx answer that is not JSON means that the URL is not an Atelier API. */
   async json<T>(method: string, path: string, init: { body?: unknown; signal?: AbortSignal } = {}): Promise<T> {
-    const res = await this.check(method, path, await this.raw(method, path, init));
-    const text = await res.text();
+    const res = await this.check(
+      method,
+      path,
+      await this.raw(method, path, { ...init, timeoutMs: REQUEST_TIMEOUT_MS }),
+    );
+    const text = await this.bodyOf(method, res);
     if (text === '') return undefined as T;
     const type = res.headers.get('content-type') ?? '';
     if (!JSON_TYPE.test(type)) {
@@ -166,7 +194,7 @@ export class ApiClient {
   }
 
   async text(path: string): Promise<string> {
-    const res = await this.check('GET', path, await this.raw('GET', path));
-    return res.text();
+    const res = await this.check('GET', path, await this.raw('GET', path, { timeoutMs: REQUEST_TIMEOUT_MS }));
+    return this.bodyOf('GET', res);
   }
 }

@@ -5,11 +5,21 @@ export interface SseEvent {
   id?: string;
 }
 
+/** The stream sent nothing, not even a keep-alive comment, for `idleMs`: its connection is taken for dead. */
+export class SseIdle extends Error {
+  constructor(idleMs: number) {
+    super(`the stream sent nothing for ${idleMs / 1000} s`);
+    this.name = 'SseIdle';
+  }
+}
+
 /**
  * Parses a text/event-stream body into events, per the HTML standard's rules: `event`, `data`
- * (several lines joined by newlines), `id`; comments and `retry` are skipped.
+ * (several lines joined by newlines), `id`; comments and `retry` are skipped. With `idleMs`, a stream
+ * that sends nothing for that long (a connection dropped without a word, half-open) is cancelled, and
+ * the generator throws SseIdle.
  */
-export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+export async function* readSse(body: ReadableStream<Uint8Array>, idleMs?: number): AsyncGenerator<SseEvent> {
   const decoder = new TextDecoder();
   let buffer = '';
   let event = '';
@@ -18,7 +28,7 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
   const reader = body.getReader();
   try {
     for (;;) {
-      const { value, done } = await reader.read();
+      const { value, done } = await readWithin(reader, idleMs);
       if (done) break;
       buffer += decoder.decode(value, { stream: true });
       for (;;) {
@@ -44,5 +54,25 @@ export async function* readSse(body: ReadableStream<Uint8Array>): AsyncGenerator
     }
   } finally {
     reader.releaseLock();
+  }
+}
+
+/** The next chunk, or SseIdle (the stream cancelled) when none comes within `idleMs`. */
+async function readWithin(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  idleMs: number | undefined,
+): Promise<Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>['read']>>> {
+  if (idleMs === undefined) return reader.read();
+  let timer: NodeJS.Timeout | undefined;
+  const idle = new Promise<'idle'>((resolve) => {
+    timer = setTimeout(() => resolve('idle'), idleMs);
+  });
+  try {
+    const next = await Promise.race([reader.read(), idle]);
+    if (next !== 'idle') return next;
+    await reader.cancel().catch(() => undefined);
+    throw new SseIdle(idleMs);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -18,7 +18,7 @@ const RETRY_AFTER_SECONDS = 30;
  */
 const SIZE_DEADLINE_MS = 2000;
 /** What one task adds to a lock table beside its globs (its ids and time, as JSON), rounded up. */
-const ENTRY_OVERHEAD_BYTES = 250;
+const ENTRY_OVERHEAD_BYTES = 300;
 
 /** A 429 for locks a repository's lock table has no room for; `Retry-After` says when to try again. */
 export class LockTableFullException extends HttpException {
