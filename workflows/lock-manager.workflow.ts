@@ -22,7 +22,7 @@ import {
   type LockTable,
   type LockTableSize,
 } from './definitions';
-import { lockSetsOverlap } from './lock-globs';
+import { lockSetOverlapCheck } from './lock-globs';
 
 export const acquireLocksSignal = defineSignal<[LockRequest]>(LOCK_SIGNALS.acquire);
 export const releaseLocksSignal = defineSignal<[LockRelease]>(LOCK_SIGNALS.release);
@@ -131,11 +131,14 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
     carriedBytes: utf8Bytes(JSON.stringify({ holders, waiters, earlyReleases: Object.fromEntries(releases) })),
   }));
 
+  /** Whether two lock sets can overlap; it reads each glob once for this run. */
+  const overlaps = lockSetOverlapCheck();
+
   /** Grants, in arrival order, every waiter that conflicts with no holder and no waiter before it. */
   const grant = async (): Promise<void> => {
     const passed: LockRequest[] = [];
     for (const request of [...waiters]) {
-      const blocked = [...holders, ...passed].some((other) => lockSetsOverlap(request.globs, other.globs));
+      const blocked = [...holders, ...passed].some((other) => overlaps(request.globs, other.globs));
       if (blocked) {
         passed.push(request);
         continue;
