@@ -195,11 +195,11 @@ ${shortTaskBudget(results)}
 Profiled on this 2-core machine with \`perf\` (every process at once, and each process alone, during
 no-op bursts), Node's CPU profiler and the events' times in Temporal's histories:
 
-- **CPU per task at full load, 27–55 ms in all on the faster hosts of this machine (27.0 in the full
-  run above), 70–105 ms on the slower one of the earlier full runs of 2026-12-06 and 2026-12-07** (the
-  whole machine's row), which on 2 cores caps throughput at 35–74 tasks/s (19–29 on the slower host)
+- **CPU per task at full load, 27–55 ms in all on the faster hosts of this machine (27.0 in a full run
+  of 2026-12-07), 70–105 ms on the slower ones (95.2 in the full run above)** (the
+  whole machine's row), which on 2 cores caps throughput at 35–74 tasks/s (19–29 on the slower hosts)
   even with every core busy; the benchmark's own client takes
-  about 1 ms of it. The Temporal dev server takes about half: 18–30 ms (34–41 on the slower host), in
+  about 1 ms of it. The Temporal dev server takes about half: 14–30 ms (34–44 on the slower hosts), in
   its SQLite store through a pure-Go driver, on a single connection shared by all its
   services (the store's own setting), so its store work runs one statement at a time. Per task it makes
   12–14 store operations (its \`persistence_requests\` metric): six updates of the workflow's state (each
@@ -306,7 +306,7 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   too: a full run of 2026-12-06 was on an Intel Xeon host, where within the same
   hour-and-a-half the same code took 10 × 0.5 s on 5 slots in 1.16–1.26 s and ran \`noop-1000\` at
   36–48 tasks/s (41.7 in that full run, at 44.8 ms of CPU per task); the next ones ran on a slower AMD
-  EPYC host, and the one above on a much faster one (see below).
+  EPYC host, one of 2026-12-07 on a much faster one, and the one above on a slow one again (see below).
 - **The full runs of 2026-12-07 (the AMD EPYC host)** count every round: done, executions and peak over
   all rounds, latencies over every round's tasks (before, the median round's alone, so 10 × 0.5 s had
   ten latencies a round and its p95 and p99 were its slowest). The first, in the morning, ran at 78.3 ms
@@ -316,7 +316,7 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   no locks to count in a submission without any), ran at 78.4 ms: 24.4 tasks/s, 1.35 s, and a p50 of
   46 ms at 1 task/s. A run of that day with the project compiling on the same cores meanwhile took
   124 ms of CPU per task and ran \`noop-1000\` at 15.8 tasks/s: it is not reported, and
-  \`npm run bench\` wants the machine to itself. The one above, in a later session of that day (an AMD
+  \`npm run bench\` wants the machine to itself. The third, in a later session of that day (an AMD
   EPYC host again, by its name, but about three times as fast: 27.0 ms of CPU per task, every process
   taking a third of what it took before, the dev server 14.3 ms against 38.3), ran \`noop-1000\` at
   69.3 tasks/s, 10 × 0.5 s on 5 slots in 1.10 s and a p50 of 19 ms at 1 task/s: those three targets
@@ -326,9 +326,17 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   from the attempts' start and end in PostgreSQL. An attempt's record closes a few ms after its
   agent's process exits, and the slot goes to the next agent at the exit, so on a fast host the next
   attempt's start came before the record's end; the benchmark now counts the agent processes
-  themselves (the spawner helper's children, every 50 ms), and 50/50 is what it found.
-- **Efficiency of 0.5 s tasks on the fast host**: in the full run above, 10 × 0.5 s on 5 slots lost
-  102 ms to the ideal, 53 more than 95% allows. In the events' times of five rounds of it run alone,
+  themselves (the spawner helper's children, every 50 ms), and 50/50 is what it found. The one above,
+  in a fourth session of that day, ran on a slow host again: 95.2 ms of CPU per task (the dev server
+  43.6 ms against 14.3 in the third), \`noop-1000\` at 19.6 tasks/s, 10 × 0.5 s on 5 slots in 1.33 s and
+  a p50 of 57 ms at 1 task/s, so on it only executions = tasks of the targets is met. Its code's changes
+  on the measured path (the spawner helper serving signals as it reads them, with a few lock operations
+  per spawn, and the agent worker reading each agent's start time from \`/proc\`) were measured against
+  the code before them, in runs taken in turn on that host: \`noop-1000\` 20.2 and 21.7 tasks/s before
+  against 19.6 and 23.0 after, the agent worker's CPU 7.2 and 7.2 ms per task against 8.0 and 6.8, and
+  10 × 0.5 s on 5 slots 1.28 s against 1.32 s: within noise.
+- **Efficiency of 0.5 s tasks on the fast host**: in the third full run of 2026-12-07 (1.10 s), 10 × 0.5 s
+  on 5 slots lost 102 ms to the ideal, 53 more than 95% allows. In the events' times of five rounds of it run alone,
   the first wave's fifth agent started 85–112 ms after the first submission (a lone task: 19 ms), the
   first three 46–94 ms, as the ten submissions of the burst go through the API, the dev server and the
   workflow worker together; and each agent of the second wave started 20–25 ms after the agent before it
@@ -339,6 +347,16 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   worktrees, above). Half of the workflow-task polls on the task queue instead of 2 of 10 (the SDK's
   \`nonStickyToStickyPollRatio\` of 1), so the burst's first workflow tasks are taken more than two at a
   time, stayed within noise: 1.12 and 1.12 s against 1.11 and 1.11 s, in runs taken in turn.
+- **The same on the slow host of the full run above**, from the events' times of a round in the
+  workflows' histories and marks the agent worker wrote for that run only: the ten workflows had all
+  started within 17 ms of the first, but the workflow worker was handed their first workflow tasks two
+  at a time (the fifth 108 ms after the first workflow started) and took 30–73 ms to answer each
+  (11–16 ms at idle), as every process waited for the same 2 cores. Each attempt then waited 15–26 ms
+  between being scheduled and being handed to the agent worker, 14–26 ms more before its activity code
+  ran (the SDK's core passing the task to Node), and 6–10 ms to be read, pass the gate and be recorded:
+  the fifth agent started 230 ms after the first workflow. A second-wave agent started 9–40 ms after
+  the agent before it on its slot exited: the poll for it took 3–11 ms, the rest went to the same
+  steps, while the first wave's ends were being recorded on the same cores.
 - **Measured on 2026-12-06, the code before and after that day's changes, in runs taken in turn on the
   same machine**: 10 × 0.5 s on 5 slots 1.51 s → 1.37 s; 6 × 0.5 s on 3 slots 1.33 s → 1.22 s;
   200 × 10 s on 50 slots 88.3% → 90.3%; \`noop-1000\` 17.5 → 26.4 tasks/s (CPU per task: agent worker
@@ -389,11 +407,11 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   (3.15–3.34 s before, 3.22–3.60 s after). Preparing the next task's worktree while the slots are still
   busy would take that step off the hand-over, but it binds the task to a worker before that worker has
   a slot for it, while another worker may be idle: for agent runs of minutes it would save about a
-  second a task and could cost minutes, so it is not done. On the slower host of the full run above the
-  scenario took 6.0–7.8 s, git's 14 processes a task and the stand-in agent's start-up costing more there.
-  On 2026-12-07 keeping the agent's work on its task's branch whatever HEAD it left, and its own
+  second a task and could cost minutes, so it is not done. On the slower host of the earlier full runs
+  the scenario took 6.0–7.8 s, git's 14 processes a task and the stand-in agent's start-up costing more
+  there. On 2026-12-07 keeping the agent's work on its task's branch whatever HEAD it left, and its own
   repositories out of the commit, took 4 more git commands a task: 18 (5 to save the work, 7 to commit
-  and diff); the scenario was not measured again.
+  and diff); the full run above, on a slow host, took 8.1–8.5 s.
 - **Tried without effect**: eager workflow start (in an experiment, the API ran a workflow worker and
   asked for it: the dev server's CPU stayed the same, the API took over half of the workflow worker's,
   and makespans and throughput stayed within noise); a larger \`GOGC\` for the dev server (200 and 400:
