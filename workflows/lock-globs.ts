@@ -120,9 +120,6 @@ export function lockSetOverlapCheck(): (a: readonly string[], b: readonly string
   };
 }
 
-/** Whether any glob of one set can overlap any of the other (each glob read once). */
-export const lockSetsOverlap = (a: readonly string[], b: readonly string[]): boolean => lockSetOverlapCheck()(a, b);
-
 /** One segment of a glob, read (by code point) into what each part of it matches. */
 type Token =
   | { kind: 'char'; char: string }

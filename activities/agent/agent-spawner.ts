@@ -83,7 +83,7 @@ export class AgentSpawner {
       killGroup: (signal) => {
         // Once the agent has exited, the helper has killed what it left in its group.
         if (!helper.pending.has(id) || entry.end !== undefined) return;
-        // Served after the spawn request: the helper signals the agent it started, if it still runs.
+        // The helper sends it once the agent has started (it keeps one that comes before), if it still runs.
         helper.process.stdin?.write(`${JSON.stringify({ id, signal: constants.signals[signal] })}\n`);
       },
     } satisfies AgentProcess;

@@ -25,7 +25,19 @@ export class ApiError extends Error {
 }
 
 /** Connection failures that come before a request is sent: nothing reached the API. */
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+const NOT_SENT = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+]);
+/** Those, and TLS failures (a certificate refused): the connection never carried the request. */
+const notSent = (code: string): boolean => NOT_SENT.has(code) || /^(ERR_TLS_|CERT_)/.test(code);
 
 /** The API could not be reached, or the connection failed before its answer. */
 export class ConnectionError extends Error {
@@ -34,7 +46,7 @@ export class ConnectionError extends Error {
     const code = reason?.code;
     // A change whose connection broke after it was sent may have been made: trying it blindly again may
     // make it twice (a task without an idempotency key).
-    const mayHaveArrived = method !== 'GET' && (code === undefined || !NOT_SENT.has(code));
+    const mayHaveArrived = method !== 'GET' && (code === undefined || !notSent(code));
     super(
       `cannot reach the Atelier API at ${baseUrl}: ${code ?? reason?.message ?? (cause as Error).message} ` +
         (mayHaveArrived
@@ -52,10 +64,11 @@ const BEARER_TOKEN = /^[\x21-\x7e]+$/;
 const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
 
 /**
- * How long a request and its answer may take, streams aside: a retry or reset may take the API 30 s
- * (its deadline for Temporal). Past it the API counts as unreachable.
+ * How long a request may wait for its answer to begin (its status and headers; a body as long as a
+ * whole log may take longer): a retry or reset may take the API 30 s (its deadline for Temporal).
+ * Past it the API counts as unreachable.
  */
-const REQUEST_TIMEOUT_MS = 60_000;
+const ANSWER_TIMEOUT_MS = 60_000;
 
 /** How long a line of a non-JSON error body may be. */
 const MAX_LINE = 120;
@@ -93,7 +106,7 @@ export class ApiClient {
   async raw(
     method: string,
     path: string,
-    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal; timeoutMs?: number } = {},
+    init: { body?: unknown; headers?: Record<string, string>; signal?: AbortSignal } = {},
   ): Promise<Response> {
     const headers: Record<string, string> = { ...init.headers };
     // fetch refuses such a URL, and every message would echo it: say what is wrong, not the password.
@@ -120,21 +133,27 @@ export class ApiClient {
       body = JSON.stringify(init.body);
     }
     let res: Response;
+    // Until the answer begins: a body (a whole log, a stream) is not cut short by it.
+    const unanswered = new AbortController();
+    const timer = setTimeout(
+      () => unanswered.abort(new DOMException(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s`, 'TimeoutError')),
+      ANSWER_TIMEOUT_MS,
+    );
     try {
       // Redirects are not followed: one would turn a POST into a GET (a submission answered with the
       // task list) and, to another origin, drop the token.
-      const timeout = init.timeoutMs === undefined ? undefined : AbortSignal.timeout(init.timeoutMs);
-      const signals = [init.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
       res = await fetch(`${this.baseUrl}${path}`, {
         method,
         headers,
         body,
-        signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+        signal: init.signal ? AbortSignal.any([init.signal, unanswered.signal]) : unanswered.signal,
         redirect: 'manual',
       });
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
       throw new ConnectionError(this.baseUrl, err, method);
+    } finally {
+      clearTimeout(timer);
     }
     if (res.status >= 300 && res.status < 400) {
       await res.body?.cancel();
@@ -146,7 +165,7 @@ export class ApiClient {
     return res;
   }
 
-  /** The answer's body, read within the request's time limit: a body that stalls past it is a ConnectionError. */
+  /** The answer's body; a connection that breaks while it is read is a ConnectionError. */
   private async bodyOf(method: string, res: Response): Promise<string> {
     try {
       return await res.text();
@@ -176,11 +195,7 @@ export class ApiClient {
 
   /** A JSON request; a 2xx answer that is not JSON means that the URL is not an Atelier API. */
   async json<T>(method: string, path: string, init: { body?: unknown; signal?: AbortSignal } = {}): Promise<T> {
-    const res = await this.check(
-      method,
-      path,
-      await this.raw(method, path, { ...init, timeoutMs: REQUEST_TIMEOUT_MS }),
-    );
+    const res = await this.check(method, path, await this.raw(method, path, init));
     const text = await this.bodyOf(method, res);
     if (text === '') return undefined as T;
     const type = res.headers.get('content-type') ?? '';
@@ -194,7 +209,7 @@ export class ApiClient {
   }
 
   async text(path: string): Promise<string> {
-    const res = await this.check('GET', path, await this.raw('GET', path, { timeoutMs: REQUEST_TIMEOUT_MS }));
+    const res = await this.check('GET', path, await this.raw('GET', path));
     return this.bodyOf('GET', res);
   }
 }

@@ -16,7 +16,9 @@ const TOKEN_ENV = 'ATELIER_TOKEN';
 
 /** What to do about an API error, when the answer says: when to try again, or that a token is wanted. */
 function hintFor(err: ApiError): string {
-  if (err.retryAfterSeconds !== undefined) return ` (try again in ${err.retryAfterSeconds} s)`;
+  if (err.retryAfterSeconds !== undefined) {
+    return /try again/i.test(err.message) ? '' : ` (try again in ${err.retryAfterSeconds} s)`;
+  }
   if (err.status === 401) return ` (give a token with --token or ${TOKEN_ENV})`;
   return '';
 }

@@ -8,9 +8,12 @@ export const HOLD_OFF_MS = 30_000;
  * at a time tries it; any answer in time ends the hold-off, another timeout renews it.
  */
 export class SilentTargets {
-  private readonly held = new Map<string, { until: number; probing: boolean }>();
+  /** Held-off URLs by key: until when, and since when one delivery tries one again (undefined: none does). */
+  private readonly held = new Map<string, { until: number; probingSince?: number }>();
 
   constructor(
+    /** How long a try takes at most (the request timeout): a try under way holds the others off that long. */
+    private readonly tryMs: number,
     readonly holdOffMs = HOLD_OFF_MS,
     private readonly now: () => number = Date.now,
   ) {}
@@ -22,9 +25,10 @@ export class SilentTargets {
   heldOffMs(key: string): number | undefined {
     const held = this.held.get(key);
     if (!held) return undefined;
-    const left = held.until - this.now();
-    if (held.probing || left > 0) return Math.max(left, 0);
-    held.probing = true;
+    const now = this.now();
+    if (held.probingSince !== undefined) return Math.max(held.probingSince + this.tryMs - now, 0);
+    if (held.until > now) return held.until - now;
+    held.probingSince = now;
     return undefined;
   }
 
@@ -35,7 +39,7 @@ export class SilentTargets {
       return false;
     }
     const began = !this.held.has(key);
-    this.held.set(key, { until: this.now() + this.holdOffMs, probing: false });
+    this.held.set(key, { until: this.now() + this.holdOffMs });
     return began;
   }
 }

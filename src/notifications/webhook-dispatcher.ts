@@ -56,7 +56,7 @@ export class WebhookDispatcher {
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     this.batchSize = opts.batchSize ?? 20;
     this.retry = opts.retry ?? WEBHOOK_RETRY;
-    this.silent = new SilentTargets(opts.holdOffMs);
+    this.silent = new SilentTargets(this.timeoutMs, opts.holdOffMs);
   }
 
   start(): void {

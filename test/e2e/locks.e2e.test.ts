@@ -52,13 +52,17 @@ describe('file locks over HTTP against the whole service', () => {
     assert.equal(escaping.status, 400);
     assert.match((escaping.json as ErrorBody).message, /must not leave the repository/);
     const directory = await call(stack.baseUrl, 'POST', '/v1/tasks', {
-      body: { prompt: 'x', workdir: repo, locks: ['src/'] },
+      body: { prompt: 'x', workdir: repo, locks: ['src/', 'lib/./'] },
     });
     assert.equal(directory.status, 400);
     assert.equal((directory.json as ErrorBody).fields?.[0]?.field, 'locks');
     assert.match(
       (directory.json as ErrorBody).message,
-      /lock "src\/" ends with "\/": name the files, as "src\/\*\*" does/,
+      /lock "src\/" names a directory: name its files, as "src\/\*\*" does/,
+    );
+    assert.match(
+      (directory.json as ErrorBody).message,
+      /lock "lib\/\.\/" names a directory: name its files, as "lib\/\*\*" does/,
     );
     const inPlan = await call(stack.baseUrl, 'POST', '/v1/plans', {
       body: { tasks: [{ key: 'a', prompt: 'x', locks: ['/abs'], workdir: repo }] },

@@ -69,14 +69,17 @@ export class BudgetService implements BeforeApplicationShutdown {
       return;
     }
     this.dailyWake = (async () => {
-      for (let ids: string[] | undefined = workflowIds; ids && !this.stopping; ids = this.nextDailyWake) {
+      try {
+        for (let ids: string[] | undefined = workflowIds; ids && !this.stopping; ids = this.nextDailyWake) {
+          this.nextDailyWake = undefined;
+          await this.wake(ids);
+        }
+      } finally {
+        // In the same step as the loop's last look: a change made after it starts a wake of its own.
+        this.dailyWake = undefined;
         this.nextDailyWake = undefined;
-        await this.wake(ids);
       }
-    })().finally(() => {
-      this.dailyWake = undefined;
-      this.nextDailyWake = undefined;
-    });
+    })();
   }
 
   /** Best effort: a task that misses the signal still looks again at its next recheck. */

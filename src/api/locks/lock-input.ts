@@ -13,9 +13,9 @@ import type { FieldProblem } from '../http/validation';
 export function lockProblems(locks: string[] | undefined, workdir: string | undefined, field: string): FieldProblem[] {
   if (locks === undefined || locks.length === 0) return [];
   const problems = locks.map(lockGlobProblem).filter((p): p is string => p !== undefined);
-  // A lock names files: "src/" would lock a file named src, and nothing under it.
-  for (const glob of locks.filter((g) => g.endsWith('/') && lockGlobProblem(g) === undefined)) {
-    problems.push(`lock "${glob}" ends with "/": name the files, as "${glob}**" does`);
+  // A lock names files: "src/" (or "src/.") would lock a file named src, and nothing under it.
+  for (const glob of locks.filter((g) => /\/\.?$/.test(g) && lockGlobProblem(g) === undefined)) {
+    problems.push(`lock "${glob}" names a directory: name its files, as "${glob.replace(/(\/\.?)+$/, '')}/**" does`);
   }
   if (locks.reduce((n, glob) => n + lockSegmentCount(glob), 0) > MAX_TASK_LOCK_SEGMENTS) {
     problems.push(`locks have more than ${MAX_TASK_LOCK_SEGMENTS} path segments in all`);

@@ -70,13 +70,13 @@ export class StrandedSubmissionsSweeper implements OnApplicationBootstrap, Befor
 
   /**
    * Starts every stranded submission found now. One that fails is logged and passed over, so it holds
-   * back none of the others; `FAILURES_IN_A_ROW` failures in a row end the sweep (Temporal is likely
-   * out of reach: the next sweep tries again).
+   * back none of the others; `FAILURES_IN_A_ROW` failures in a row end the sweep of that kind (Temporal
+   * is likely out of reach: the next sweep tries again), and the next kind is swept all the same.
    */
   async sweep(): Promise<void> {
     const after = this.config.ATELIER_STRANDED_AFTER_SECONDS;
-    let failuresInARow = 0;
     for (const kind of this.kinds) {
+      let failuresInARow = 0;
       for (const id of await kind.strandedIds(after, BATCH)) {
         if (this.periodic.stopped) return;
         let started: boolean;
@@ -86,8 +86,11 @@ export class StrandedSubmissionsSweeper implements OnApplicationBootstrap, Befor
         } catch (err) {
           this.logger.warn(`could not start stranded ${kind.name} ${id}: ${(err as Error).message}`);
           failuresInARow += 1;
-          if (failuresInARow >= FAILURES_IN_A_ROW) throw new Error(`${failuresInARow} starts failed in a row`);
-          continue;
+          if (failuresInARow < FAILURES_IN_A_ROW) continue;
+          this.logger.warn(
+            `${failuresInARow} starts of stranded ${kind.name}s failed in a row: the rest wait for the next sweep`,
+          );
+          break;
         }
         if (!started) continue;
         this.metrics.strandedStarts.inc({ kind: kind.name });
