@@ -84,6 +84,12 @@ function oneLine(text: string): string {
   return line.length > MAX_LINE ? `${line.slice(0, MAX_LINE - 1)}…` : line;
 }
 
+/** An answer's `Retry-After`, when it names a number of seconds. */
+export function retryAfterSeconds(res: Response): number | undefined {
+  const seconds = Number(res.headers.get('retry-after') ?? Number.NaN);
+  return Number.isFinite(seconds) ? seconds : undefined;
+}
+
 /** Whether a URL names a user or a password (`https://user:pass@host`). */
 function holdsCredentials(url: string): boolean {
   if (!URL.canParse(url)) return false;
@@ -189,8 +195,7 @@ export class ApiClient {
     } catch {
       // not JSON: one line of the text is enough
     }
-    const retryAfter = Number(res.headers.get('retry-after') ?? Number.NaN);
-    throw new ApiError(res.status, message, method, path, body, Number.isFinite(retryAfter) ? retryAfter : undefined);
+    throw new ApiError(res.status, message, method, path, body, retryAfterSeconds(res));
   }
 
   /** A JSON request; a 2xx answer that is not JSON means that the URL is not an Atelier API. */

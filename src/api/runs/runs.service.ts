@@ -70,6 +70,9 @@ const grpcCode = (err: unknown): number | undefined => (isGrpcServiceError(err) 
 export class RunsService {
   private readonly runStarts = new ConcurrencyCap(MAX_RUN_STARTS, 'retries and resets', RUN_STARTS_RETRY_AFTER_SECONDS);
 
+  /** RunStore.startRun, within MAX_RUN_STARTS. */
+  private readonly startRun: RunStore['startRun'] = (...args) => this.runStarts.run(() => this.runs.startRun(...args));
+
   constructor(
     @Inject(CONFIG) private readonly config: AtelierConfig,
     @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
@@ -125,34 +128,32 @@ export class RunsService {
       );
     }
     const recipe = await this.recipeOf(task);
-    const started = await this.runStarts.run(() =>
-      this.runs.startRun(
-        id,
-        'retry',
-        (t) => {
-          // Another retry may have started a run between the read above and this lock (and it may have
-          // ended already): that run is the one to look at now, not a reason to start one more.
-          if (!TERMINAL.has(t.status) || t.run_id !== task.run_id) {
-            throw new ConflictException(`task ${id} changed meanwhile (now ${t.status}); look again and retry`);
-          }
-        },
-        async () => {
-          try {
-            const handle = await lockedTemporalCall(this.temporal, () =>
-              this.temporal.workflow.start(WORKFLOW_TYPE, {
-                workflowId: task.workflow_id,
-                taskQueue: this.config.ATELIER_WORKFLOW_QUEUE,
-                args: recipe.args,
-                priority: { priorityKey: recipe.priorityKey },
-              }),
-            );
-            return { runId: handle.firstExecutionRunId };
-          } catch (err) {
-            if (err instanceof WorkflowExecutionAlreadyStartedError) return { runId: await this.lostStart(task) };
-            throw temporalUnavailable('could not start the new run', err);
-          }
-        },
-      ),
+    const started = await this.startRun(
+      id,
+      'retry',
+      (t) => {
+        // Another retry may have started a run between the read above and this lock (and it may have
+        // ended already): that run is the one to look at now, not a reason to start one more.
+        if (!TERMINAL.has(t.status) || t.run_id !== task.run_id) {
+          throw new ConflictException(`task ${id} changed meanwhile (now ${t.status}); look again and retry`);
+        }
+      },
+      async () => {
+        try {
+          const handle = await lockedTemporalCall(this.temporal, () =>
+            this.temporal.workflow.start(WORKFLOW_TYPE, {
+              workflowId: task.workflow_id,
+              taskQueue: this.config.ATELIER_WORKFLOW_QUEUE,
+              args: recipe.args,
+              priority: { priorityKey: recipe.priorityKey },
+            }),
+          );
+          return { runId: handle.firstExecutionRunId };
+        } catch (err) {
+          if (err instanceof WorkflowExecutionAlreadyStartedError) return { runId: await this.lostStart(task) };
+          throw temporalUnavailable('could not start the new run', err);
+        }
+      },
     );
     if (!started) throw new NotFoundException(`no task ${id}`);
     return this.answer(task, 'retry', started);
@@ -181,45 +182,43 @@ export class RunsService {
         `task ${id} ran with ${held}, which its failed run gave back: a reset would run it without them; retry it instead (POST /v1/tasks/${id}/retry)`,
       );
     }
-    const started = await this.runStarts.run(() =>
-      this.runs.startRun(
-        id,
-        'reset',
-        (t) => {
-          if (t.status !== 'failed' || t.run_id !== task.run_id) {
-            throw new ConflictException(`task ${id} changed meanwhile (now ${t.status}); look again and retry`);
+    const started = await this.startRun(
+      id,
+      'reset',
+      (t) => {
+        if (t.status !== 'failed' || t.run_id !== task.run_id) {
+          throw new ConflictException(`task ${id} changed meanwhile (now ${t.status}); look again and retry`);
+        }
+      },
+      async () => {
+        try {
+          const res = await lockedTemporalCall(this.temporal, () =>
+            this.temporal.workflowService.resetWorkflowExecution({
+              namespace: this.config.TEMPORAL_NAMESPACE,
+              workflowExecution: { workflowId: task.workflow_id, runId },
+              reason: `atelier: reset to before the last failed step (${point.activityType}, event ${point.failedEventId})`,
+              workflowTaskFinishEventId: Long.fromNumber(point.workflowTaskCompletedEventId),
+              // The same for every try: a reset Temporal made but whose transaction failed is not made twice.
+              requestId: resetRequestId(task.workflow_id, runId, point.workflowTaskCompletedEventId),
+            }),
+          );
+          return {
+            runId: res.runId,
+            detail: { resetToEventId: point.workflowTaskCompletedEventId, failedEventId: point.failedEventId },
+          };
+        } catch (err) {
+          const code = grpcCode(err);
+          // NOT_FOUND: the history expired between its read and the reset.
+          if (
+            code === GrpcStatus.INVALID_ARGUMENT ||
+            code === GrpcStatus.FAILED_PRECONDITION ||
+            code === GrpcStatus.NOT_FOUND
+          ) {
+            throw new ConflictException(`Temporal refused the reset: ${(err as Error).message}`);
           }
-        },
-        async () => {
-          try {
-            const res = await lockedTemporalCall(this.temporal, () =>
-              this.temporal.workflowService.resetWorkflowExecution({
-                namespace: this.config.TEMPORAL_NAMESPACE,
-                workflowExecution: { workflowId: task.workflow_id, runId },
-                reason: `atelier: reset to before the last failed step (${point.activityType}, event ${point.failedEventId})`,
-                workflowTaskFinishEventId: Long.fromNumber(point.workflowTaskCompletedEventId),
-                // The same for every try: a reset Temporal made but whose transaction failed is not made twice.
-                requestId: resetRequestId(task.workflow_id, runId, point.workflowTaskCompletedEventId),
-              }),
-            );
-            return {
-              runId: res.runId,
-              detail: { resetToEventId: point.workflowTaskCompletedEventId, failedEventId: point.failedEventId },
-            };
-          } catch (err) {
-            const code = grpcCode(err);
-            // NOT_FOUND: the history expired between its read and the reset.
-            if (
-              code === GrpcStatus.INVALID_ARGUMENT ||
-              code === GrpcStatus.FAILED_PRECONDITION ||
-              code === GrpcStatus.NOT_FOUND
-            ) {
-              throw new ConflictException(`Temporal refused the reset: ${(err as Error).message}`);
-            }
-            throw temporalUnavailable('could not reset the workflow', err);
-          }
-        },
-      ),
+          throw temporalUnavailable('could not reset the workflow', err);
+        }
+      },
     );
     if (!started) throw new NotFoundException(`no task ${id}`);
     return { ...this.answer(task, 'reset', started), resetToEventId: point.workflowTaskCompletedEventId };

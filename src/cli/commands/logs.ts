@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ConnectionError } from '../api-client';
+import { ConnectionError, retryAfterSeconds } from '../api-client';
 import type { Cli } from '../context';
 import { EXIT } from '../exit-codes';
 import { GATEWAY_DOWN, MAX_RETRIES, retryDelayMs } from '../retry';
@@ -88,7 +88,7 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
       continue;
     }
     // A replica that stops, or that has its most followers, says when to come back: the first connection too.
-    const retryAfter = Number(res.headers.get('retry-after') ?? NaN);
+    const retryAfter = retryAfterSeconds(res) ?? 0;
     if (res.status === 503 && retryAfter > 0 && turnedAway < MAX_RETRIES) {
       await res.body?.cancel();
       turnedAway += 1;
