@@ -35,6 +35,7 @@ const REAP_SCHEDULE_PATCH = 'lock-manager-reap-schedule';
 const CHANGES_DURING_GRANT_PATCH = 'lock-manager-changes-during-grant';
 const RELEASE_BEFORE_REQUEST_PATCH = 'lock-manager-release-before-request';
 const REMEMBER_RELEASES_PATCH = 'lock-manager-remember-releases';
+const IDLE_WITHOUT_TIMER_PATCH = 'lock-manager-idle-without-timer';
 /**
  * How long a release is remembered. The request comes from an activity that may retry for minutes
  * while Temporal is away (and deliver it again after its release); an hour covers it many times over.
@@ -67,7 +68,7 @@ const lockActivities = proxyActivities<LockActivities>({
  * nobody is starved; holding nothing while waiting means no deadlock. Tasks release with
  * `releaseLocks` from a non-cancellable `finally`; holders and waiters whose workflow run ended
  * without releasing (terminated, timed out) are dropped every `reapIntervalSeconds`, however busy the
- * manager is; a request whose release came first (its task was cancelled while sending it), or that
+ * manager is, and a manager with an empty table sleeps until the next signal; a request whose release came first (its task was cancelled while sending it), or that
  * comes again after its release (its sending activity retried), is ignored.
  * Grants go to the
  * requesting run only, never to a later run of the same task. The table survives worker and server
@@ -178,6 +179,8 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
   // Runs from before counted changes from the end of each grant: a request or release that came while
   // a grant was being signalled waited for the next change, or a reap.
   const countDuringGrant = patched(CHANGES_DURING_GRANT_PATCH);
+  // Runs from before woke every reap interval with nothing to reap.
+  const idleWithoutTimer = patched(IDLE_WITHOUT_TIMER_PATCH);
   let nextReap = Date.now() + reapMs;
   for (;;) {
     const beforeGrant = changes;
@@ -194,6 +197,11 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
     const seen = countDuringGrant ? beforeGrant : changes;
     if (!reapOnSchedule) {
       if (!(await condition(() => changes !== seen, reapMs))) await reap();
+      continue;
+    }
+    if (idleWithoutTimer && holders.length + waiters.length === 0) {
+      await condition(() => changes !== seen);
+      nextReap = Date.now() + reapMs;
       continue;
     }
     await condition(() => changes !== seen, Math.max(1, nextReap - Date.now()));

@@ -31,6 +31,8 @@ const bookkeeping = proxyLocalActivities<PlanActivities>({
 const MERGE_DEPENDENCIES_PATCH = 'plan-merge-dependencies';
 /** Ready tasks looked at again before each start, failures and cancel requests first. */
 const FRESH_READY_PATCH = 'plan-fresh-ready';
+/** Every ready task that fits started in the same workflow task, not one round trip each. */
+const START_TOGETHER_PATCH = 'plan-start-together';
 
 const cancelPlanTaskSignal = defineSignal<[key: string]>(CANCEL_PLAN_TASK_SIGNAL);
 
@@ -168,14 +170,27 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
     }
   };
 
-  /** Starts ready tasks while there is room, each chosen afresh: a failure meanwhile stops the starts. */
+  // Histories from before starting together started one task per round trip.
+  const startTogether = patched(START_TOGETHER_PATCH);
+
+  /**
+   * Starts ready tasks while there is room: all that fit at once, chosen afresh after each round, so a
+   * failure that came in meanwhile stops the starts.
+   */
   const startReady = async (): Promise<void> => {
     for (;;) {
       if (running >= input.maxParallel) return;
       if (input.onFailure === 'stop' && keysIn('failed').length > 0) return;
-      const next = ready().find((t) => !cancelRequests.has(t.key));
-      if (next === undefined) return;
-      await start(next);
+      const next = ready().filter((t) => !cancelRequests.has(t.key));
+      if (next.length === 0) return;
+      if (!startTogether) {
+        await start(next[0] as PlanTaskInput);
+        continue;
+      }
+      // Every start settles before a refused one (the plan was cancelled) is thrown: none is left half counted.
+      const starts = await Promise.allSettled(next.slice(0, input.maxParallel - running).map(start));
+      const refused = starts.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (refused) throw refused.reason;
     }
   };
 

@@ -307,6 +307,8 @@ const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'plan-merge-dependencies': planMergeDependencies,
   // Patch plan-fresh-ready: the same scenario, ready tasks looked at before each start; and a task's own cancel.
   'plan-fresh-ready': planContinueAfterFailure,
+  // Patch plan-start-together: the same scenario, the ready tasks that fit started in one workflow task.
+  'plan-start-together': planContinueAfterFailure,
   'plan-cancel-task-request': planCancelTaskRequest,
   'plan-cancelled': planCancelled,
   'lock-manager': lockManager,
@@ -318,6 +320,8 @@ const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'lock-manager-release-before-request': lockManager,
   // Patch lock-manager-remember-releases: the same scenario, every release remembered.
   'lock-manager-remember-releases': lockManager,
+  // Patch lock-manager-idle-without-timer: the same scenario, no timer once the table is empty.
+  'lock-manager-idle-without-timer': lockManager,
   // A task cancelled while its first lock request is on its way: the release finds no lock manager.
   'locked-task-cancelled-while-requesting': lockedTaskCancelledWhileRequesting,
   // Patch locks-release-starts-manager: the same scenario, the release starting the lock manager.

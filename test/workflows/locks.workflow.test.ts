@@ -249,6 +249,44 @@ describe('file locks', { timeout: 120_000 }, () => {
     assert.equal(granted, 40);
   });
 
+  it('sleeps without a timer while its table is empty, and wakes for the next request', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    const holder = await grantTaker(queues);
+    const request = (id: string) => ({ ...holder, requestId: id, taskId: id, globs: ['src/**'] });
+    const manager = await h.client.workflow.signalWithStart('lockManagerWorkflow', {
+      workflowId: workflowIdForLocks(repo),
+      taskQueue: queues.workflowQueue,
+      args: [{ repo, reapIntervalSeconds: 1 }],
+      signal: acquireLocksSignal,
+      signalArgs: [request('first')],
+    });
+    await waitFor('the first request to be granted', async () =>
+      (await table(repo)).holders.some((r) => r.requestId === 'first'),
+    );
+    await manager.signal(releaseLocksSignal, { requestId: 'first' });
+    // Once a workflow task after the release has completed, its commands are in the history.
+    const events = await waitFor('the release to be handled', async () => {
+      const all = (await manager.fetchHistory()).events ?? [];
+      const released = all.findIndex((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'releaseLocks');
+      const handled = released >= 0 && all.slice(released).some((e) => e.workflowTaskCompletedEventAttributes);
+      return handled && { all, released };
+    });
+    assert.ok(
+      events.all.slice(0, events.released).some((e) => e.timerStartedEventAttributes),
+      'the reap timer ran while a request held locks',
+    );
+    assert.deepEqual(
+      events.all.slice(events.released).filter((e) => e.timerStartedEventAttributes),
+      [],
+      'no timer after the table emptied',
+    );
+    await manager.signal(acquireLocksSignal, request('second'));
+    await waitFor('the next request to be granted', async () =>
+      (await table(repo)).holders.some((r) => r.requestId === 'second'),
+    );
+  });
+
   it('ignores a request that arrives after its own release (its task was cancelled while sending it)', async () => {
     const queues = await freshQueues();
     const repo = freshRepo();

@@ -255,16 +255,41 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
     }
   });
 
-  it('with stop: no task starts once a failure is in, even while the ready ones are being started', async () => {
+  it('starts every ready task that fits at once, highest priority first', async () => {
     const queues = await freshQueues();
-    // Starting 60 children takes a round trip each: the first one's failure comes in mid-way.
-    const others = Array.from({ length: 60 }, (_, i) => ({ key: `t${i}`, prompt: 'x', priority: 3 }));
-    const { handle } = await startPlan(queues, [{ key: 'fails', prompt: '@exit 1', priority: 1 }, ...others], {
-      maxParallel: 61,
-      onFailure: 'stop',
-    });
+    const specs = [5, 1, 3, 2, 4].map((priority) => ({ key: `p${priority}`, prompt: 'x', priority }));
+    const { handle, ids } = await startPlan(queues, specs, { maxParallel: 3 });
+    assert.equal((await handle.result()).status, 'succeeded');
+    const events = (await handle.fetchHistory()).events ?? [];
+    const first = events.findIndex((e) => e.startChildWorkflowExecutionInitiatedEventAttributes);
+    const batch: unknown[] = [];
+    for (const e of events.slice(first)) {
+      if (!e.startChildWorkflowExecutionInitiatedEventAttributes) break;
+      batch.push(e.startChildWorkflowExecutionInitiatedEventAttributes.workflowId);
+    }
+    assert.deepEqual(
+      batch,
+      ['p1', 'p2', 'p3'].map((key) => workflowIdForTask(ids.get(key) as string)),
+      'the first three started in one workflow task',
+    );
+  });
+
+  it('with stop: no task starts once a failure is in, even while other tasks keep ending', async () => {
+    const queues = await freshQueues();
+    // Tasks end while the failing one runs, and each end starts the next: its failure comes in mid-way.
+    const others = Array.from({ length: 40 }, (_, i) => ({ key: `t${i}`, prompt: '@sleep 0.2\nx', priority: 3 }));
+    const { handle } = await startPlan(
+      queues,
+      [{ key: 'fails', prompt: '@sleep 1.5\n@exit 1', priority: 1 }, ...others],
+      {
+        maxParallel: 4,
+        onFailure: 'stop',
+      },
+    );
     const result = await handle.result();
     assert.equal(result.status, 'failed');
+    assert.ok(result.succeeded.length > 3, `tasks started after the first ones ended: ${result.succeeded.length}`);
+    assert.ok(result.skipped.length > 0, 'tasks were left to skip when the failure came in');
     const events = (await handle.fetchHistory()).events ?? [];
     const failure = events.findIndex((e) => e.childWorkflowExecutionFailedEventAttributes);
     assert.ok(failure >= 0, 'the failing task failed as a child');
