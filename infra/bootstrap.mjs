@@ -4,7 +4,7 @@
 // signals that could not have reached it (infra/forward-signals.mjs).
 // Plain Node with built-ins only: it runs before node_modules exists.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { npmParent, runForwardingSignals } from './forward-signals.mjs';
@@ -41,7 +41,10 @@ function ensureDependencies() {
 function ensureTemporalCli() {
   // An external server; blank is unset, as the config reads it.
   if (process.env.TEMPORAL_ADDRESS?.trim() && process.argv[2] === 'up') return;
-  if (existsSync(join(root, '.tools/bin/temporal'))) return;
+  // A CLI built from another module version is built again: a source build reports no version of its own.
+  const stamp = join(root, '.tools/bin/temporal.module');
+  const built = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : undefined;
+  if (existsSync(join(root, '.tools/bin/temporal')) && built === TEMPORAL_CLI_MODULE) return;
   if (spawnSync('go', ['version'], { stdio: 'ignore' }).error?.code === 'ENOENT') {
     throw new Error(
       'Go is not installed: install Go >= 1.25 to build the Temporal CLI' +
@@ -50,6 +53,7 @@ function ensureTemporalCli() {
   }
   say(`installing the Temporal CLI from Go modules (${TEMPORAL_CLI_MODULE}); the first build takes minutes`);
   run('go', ['install', TEMPORAL_CLI_MODULE], { ...process.env, GOBIN: join(root, '.tools/bin') });
+  writeFileSync(stamp, `${TEMPORAL_CLI_MODULE}\n`);
 }
 
 /**

@@ -3,23 +3,9 @@
 // has installed and built: `node infra/forward-signals.mjs SCRIPT [args]` is bootstrap without that.
 // Plain Node with built-ins only: it runs before node_modules exists.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-
-/**
- * Whether this process is in its terminal's foreground process group. The terminal then sends a
- * Ctrl-C's SIGINT to the whole group, the child included.
- */
-function inForegroundGroup() {
-  try {
-    // Fields after the command name: state ppid pgrp session tty_nr tpgid ...
-    const [, , pgrp, , , tpgid] = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
-    return Number(tpgid) > 0 && tpgid === pgrp;
-  } catch {
-    return false; // no /proc: forward, and the child takes a repeat as the same request
-  }
-}
 
 /** The pid of npm when npm runs this process (`npm run …` sets npm_lifecycle_event): its parent now. */
 export const npmParent = () => (process.env.npm_lifecycle_event ? process.ppid : undefined);
@@ -33,9 +19,9 @@ const NPM_CHECK_MS = 1000;
  * Runs `node script ...args` in this process group, exits with its exit code, and passes on a stop
  * signal the child could not have received itself: a SIGTERM, SIGINT or SIGHUP sent to this pid alone
  * (by `kill`, or by npm, which passes SIGINT and SIGTERM to its script's shell; the package.json
- * scripts `exec` node so that the shell is this process). A SIGINT while in the terminal's foreground
- * group is a Ctrl-C the child got from the terminal too, so it is not passed on: a second one would
- * reach the child while it stops. Each signal is passed on once; the child takes SIGHUP as SIGTERM.
+ * scripts `exec` node so that the shell is this process). A terminal's Ctrl-C reaches the child
+ * twice (from the terminal and from here), which it takes as one request: it ignores repeats. Each
+ * signal is passed on once; the child takes SIGHUP as SIGTERM.
  * Killed with SIGKILL, this process cannot pass anything on: the kernel sends the child SIGTERM then
  * (setpriv's parent-death signal, where setpriv is). With `npmPid`, the npm that runs this process,
  * npm gone (killed so) is SIGTERM for the child too, and the child is not started if npm is gone
@@ -62,9 +48,7 @@ export function runForwardingSignals(script, args, cwd, npmPid) {
   // Listeners for good: with none, a repeat (or a SIGHUP from a closed terminal) would kill this
   // process with the default action and leave the child without its parent.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    process.on(signal, () => {
-      if (signal !== 'SIGINT' || !inForegroundGroup()) forward(signal);
-    });
+    process.on(signal, () => forward(signal));
   }
   if (npmPid !== undefined) {
     const npmCheck = setInterval(() => {

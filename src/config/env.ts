@@ -221,9 +221,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): AtelierConfig 
   return parsed.data;
 }
 
-/** The database URL with any password masked, for start-up banners and logs. */
+/**
+ * The database URL with any password masked, for start-up banners and logs: the user's, and those
+ * the driver takes from the query string (`?password=`, `?sslpassword=`).
+ */
 export function describeDatabase(url: string): string {
   const parsed = new URL(url);
   if (parsed.password) parsed.password = '***';
+  for (const key of [...parsed.searchParams.keys()]) {
+    if (/password/i.test(key)) parsed.searchParams.set(key, '***');
+  }
   return parsed.toString();
 }

@@ -150,9 +150,11 @@ async function startOnce(o: DevServerOptions, stdio: 'inherit' | 'ignore'): Prom
   child.stderr?.on('data', keepTail);
   const exitMessage = (code: number | null, signal: NodeJS.Signals | null): string =>
     `Temporal dev server exited early (${code ?? signal})${tail ? `: ${tail.trim()}` : ''}`;
-  const exited = new Promise<never>((_, reject) =>
-    child.once('close', (code, signal) => reject(new EarlyExit(exitMessage(code, signal)))),
-  );
+  const exited = new Promise<never>((_, reject) => {
+    child.once('close', (code, signal) => reject(new EarlyExit(exitMessage(code, signal))));
+    // Its program missing or not executable: no 'close' may follow, and unheard, the error would end this process.
+    child.once('error', (err) => reject(new EarlyExit(`Temporal dev server could not start: ${err.message}`)));
+  });
   exited.catch(() => undefined);
   const polling = new AbortController();
   const ports = Promise.all([

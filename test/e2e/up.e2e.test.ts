@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { freePort } from '../../src/net/free-port';
-import { descendantPids, stopStackCleanly } from '../support/process-tree';
+import { childPids, descendantPids, stopStackCleanly } from '../support/process-tree';
 import { spawnUp, startStack, type UpProcess } from '../support/stack';
 import { ROOT } from '../support/test-env';
 import { processAlive, waitFor } from '../support/wait-for';
@@ -138,34 +138,44 @@ describe('npm run up: stopping and start-up', () => {
     assert.deepEqual(processesWith(dbFile), [], 'the dev server is gone');
   });
 
-  it('Ctrl-C in a terminal reaches up once: bootstrap does not pass on the SIGINT it got too', async () => {
-    // script(1) runs bootstrap and `up` on a terminal of their own; ETX typed into it is a Ctrl-C. Its
-    // shell (sh without $SHELL) must exec bootstrap: dash waits for a lone command, dies of the Ctrl-C
-    // itself, and script answers 130 for it.
-    const stack = track(
-      await startStack(
-        { LOG_LEVEL: 'info' },
-        {
-          argv: ['script', '-qfec', `exec ${shellLine([process.execPath, FORWARD_SIGNALS, UP])}`, '/dev/null'],
-          detached: true,
-          stdin: true,
-        },
-      ),
-    );
+  for (const how of ['typed on its terminal', 'sent to bootstrap alone'] as const) {
+    it(`a SIGINT ${how} stops up once, in order`, async () => {
+      // script(1) runs bootstrap and `up` on a terminal of their own; ETX typed into it is a Ctrl-C, which
+      // reaches the whole foreground group, bootstrap too, which passes it on: up takes the two as one.
+      // Sent to bootstrap's pid alone (an IDE's stop button), it reaches up through bootstrap only. Its
+      // shell (sh without $SHELL) must exec bootstrap: dash waits for a lone command, dies of the Ctrl-C
+      // itself, and script answers 130 for it.
+      const stack = track(
+        await startStack(
+          { LOG_LEVEL: 'info' },
+          {
+            argv: ['script', '-qfec', `exec ${shellLine([process.execPath, FORWARD_SIGNALS, UP])}`, '/dev/null'],
+            detached: true,
+            stdin: true,
+          },
+        ),
+      );
 
-    stack.process.stdin?.write('\x03');
-    const code = await exitedWithin(stack, 60_000);
+      if (how === 'typed on its terminal') stack.process.stdin?.write('\x03');
+      else {
+        const [bootstrap] = childPids(stack.process.pid as number);
+        assert.ok(bootstrap !== undefined, 'script runs bootstrap');
+        process.kill(bootstrap, 'SIGINT');
+      }
+      const code = await exitedWithin(stack, 60_000);
 
-    const output = stack.output();
-    assert.equal(code, 0, `up stops cleanly on Ctrl-C\n--- output ---\n${output}`);
-    const signals = upLog(output).filter((l) => l.msg === 'stopping' || l.msg?.startsWith('already stopping'));
-    assert.deepEqual(
-      signals.map((l) => `${l.msg} (${l.signal})`),
-      ['stopping (SIGINT)'],
-      `up got one SIGINT, from the terminal\n--- output ---\n${output}`,
-    );
-    assert.equal(upLog(output).at(-1)?.msg, 'stopped');
-  });
+      const output = stack.output();
+      assert.equal(code, 0, `up stops cleanly on SIGINT\n--- output ---\n${output}`);
+      const signals = upLog(output).filter((l) => l.msg === 'stopping' || l.msg?.startsWith('already stopping'));
+      assert.equal(signals[0] && `${signals[0].msg} (${signals[0].signal})`, 'stopping (SIGINT)', output);
+      assert.deepEqual(
+        signals.slice(1).map((l) => l.msg),
+        signals.slice(1).map(() => 'already stopping; signal ignored'),
+        `up stopped once\n--- output ---\n${output}`,
+      );
+      assert.equal(upLog(output).at(-1)?.msg, 'stopped');
+    });
+  }
 
   it('a dev server that dies while up runs is logged as an error and started again', async () => {
     const { env, dbFile } = await ownTemporal('dies');

@@ -242,6 +242,13 @@ describe('describeDatabase', () => {
     assert.equal(described, 'postgres://u:***@h:5432/d');
   });
 
+  it('masks passwords the driver reads from the query string', () => {
+    const described = describeDatabase(
+      'postgresql://postgres@db.example/atelier?password=qs-s3cret&sslmode=require&sslpassword=key-s3cret',
+    );
+    assert.equal(described, 'postgresql://postgres@db.example/atelier?password=***&sslmode=require&sslpassword=***');
+  });
+
   it('leaves a URL without a password as it is', () => {
     assert.equal(
       describeDatabase('postgresql://postgres@127.0.0.1:5432/atelier'),
