@@ -14,7 +14,7 @@ describe('following a task’s log while the API stops, or has its most follower
   it('is turned away with 503 and Retry-After, reading and holding nothing', async () => {
     // Neither the database nor the listener may be asked: any use of them throws.
     const service = new LogStreamService({} as Pool, config, {} as TaskActivityListener);
-    service.beforeApplicationShutdown();
+    await service.beforeApplicationShutdown();
     const headers = new Map<string, string>();
     const res = { setHeader: (name: string, value: string) => void headers.set(name, value) } as unknown as Response;
     await assert.rejects(service.follow('6b164171-0000-4000-8000-000000000000', {}, res), (err) => {
@@ -29,7 +29,7 @@ describe('following a task’s log while the API stops, or has its most follower
     const service = new LogStreamService({} as Pool, config, {} as TaskActivityListener);
     const store = (service as unknown as { store: { taskState: () => Promise<unknown> } }).store;
     store.taskState = async () => {
-      service.beforeApplicationShutdown(); // the stop begins during the read
+      await service.beforeApplicationShutdown(); // the stop begins during the read
       return { status: 'running', currentRun: 1 };
     };
     const res = { setHeader: () => undefined } as unknown as Response;

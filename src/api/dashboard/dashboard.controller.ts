@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Controller, Get, NotFoundException, Param, Req, Res } from '@nestjs/common';
-import { ApiExcludeEndpoint, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiExcludeEndpoint, ApiOkResponse, ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { DASHBOARD_ASSETS, assetsDir } from './dashboard-assets';
 import { DashboardService } from './dashboard.service';
@@ -39,6 +39,10 @@ export class DashboardController {
   @Get('v1/dashboard')
   @ApiV1Access()
   @ApiOperation({ summary: 'One snapshot of queues, workers, running tasks, failures and the last hour.' })
+  @ApiOkResponse({
+    description:
+      'The snapshot: `generatedAt`, `cursor`, `counts`, `queues`, `workers`, `running`, `recent`, `failures`, `series` and `temporalUi` (docs/api.md, GET /v1/dashboard).',
+  })
   snapshot() {
     return this.dashboard.current();
   }
@@ -46,7 +50,10 @@ export class DashboardController {
   @Get('v1/dashboard/stream')
   @ApiV1Access()
   @ApiProduces('text/event-stream')
-  @ApiOperation({ summary: 'Server-Sent Events: a `snapshot` event now and whenever anything changes.' })
+  @ApiOperation({
+    summary:
+      'Server-Sent Events: a `snapshot` event at once, then whenever a task event is written and at least every 5 s.',
+  })
   @ApiResponse({ status: 503, description: 'The API is stopping; `Retry-After` says when to connect again.' })
   stream(@Req() req: Request, @Res() res: Response): void {
     refuseWhileStopping(this.dashboard.stopping, res, 'connect');

@@ -35,6 +35,12 @@ const PAGE = 200;
 const RECONNECT_MS = 1000;
 /** What a follower turned away because this replica has its most waits before it tries again, in seconds. */
 const FULL_RETRY_AFTER_SECONDS = 10;
+/**
+ * How long the answers still open when the API stops (a plain log being downloaded, a stream whose
+ * client stopped reading) get to end, before their connections are cut: else they would hold the HTTP
+ * server open.
+ */
+const SHUTDOWN_GRACE_MS = 5000;
 /** How long a follower waits out an unreachable database before it ends its stream with an error. */
 const DB_PATIENCE_MS = 30_000;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
@@ -63,8 +69,12 @@ const frame = (event: string, data: unknown, id?: string): string =>
 export class LogStreamService {
   private readonly logger = new Logger(LogStreamService.name);
   private readonly store: LogFollowStore;
-  /** One per open stream: aborting it ends the stream. */
-  private readonly streams = new Set<AbortController>();
+  /** One per open stream, with its response: aborting it ends the stream. */
+  private readonly streams = new Map<AbortController, Response>();
+  /** The responses of plain logs being sent. */
+  private readonly downloads = new Set<Response>();
+  /** Called once no stream or download is open, while the API stops. */
+  private allEnded?: () => void;
   /** Set once the API stops: a stream opened after its open ones were ended would hold the server open. */
   private stopping = false;
 
@@ -83,18 +93,37 @@ export class LogStreamService {
 
   /**
    * Ends the open streams before the HTTP server closes, which waits for open connections; followers
-   * reconnect (`Last-Event-ID`) to another replica, or to this one once it is back.
+   * reconnect (`Last-Event-ID`) to another replica, or to this one once it is back. A stream waits for
+   * its client to read what it wrote before it can end, and a download goes on to its end: what is
+   * still open after SHUTDOWN_GRACE_MS has its connection cut (a download cut short fails, rather than
+   * look complete).
    */
-  beforeApplicationShutdown(): void {
+  async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
-    for (const abort of this.streams) abort.abort();
+    for (const abort of this.streams.keys()) abort.abort();
+    if (this.streams.size + this.downloads.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, SHUTDOWN_GRACE_MS);
+        this.allEnded = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    for (const res of [...this.streams.values(), ...this.downloads]) res.destroy();
+  }
+
+  /** Forgets an answer that ended; tells a stop waiting for the last one. */
+  private ended(forget: () => void): void {
+    forget();
+    if (this.streams.size + this.downloads.size === 0) this.allEnded?.();
   }
 
   /**
    * `GET /v1/tasks/:id/logs`: the current run's output so far as plain text, read and sent a page of
    * chunks at a time, so a long log (up to 64 Mi characters an attempt) is never held whole.
    */
-  async text(taskId: string, attempt: number | undefined): Promise<StreamableFile> {
+  async text(taskId: string, attempt: number | undefined, res: Response): Promise<StreamableFile> {
     const state = isUuid(taskId) ? await this.store.taskState(taskId) : undefined;
     if (!state) throw new NotFoundException(`no task ${taskId}`);
     const { store } = this;
@@ -109,11 +138,18 @@ export class LogStreamService {
         page = await next({ attempt: last.attempt, seq: last.seq });
       }
     }
+    // A client gone while the first page was read has had its 'close' already.
+    if (res.socket && !res.socket.destroyed) {
+      this.downloads.add(res);
+      res.once('close', () => this.ended(() => this.downloads.delete(res)));
+    }
     return new StreamableFile(Readable.from(chunks()), { type: 'text/plain; charset=utf-8' });
   }
 
-  async follow(taskId: string, opts: FollowOptions, res: Response): Promise<StreamableFile> {
+  async follow(id: string, opts: FollowOptions, res: Response): Promise<StreamableFile> {
     refuseWhileStopping(this.stopping, res, 'follow');
+    // As notifications name it (PostgreSQL writes a uuid in lower case): else none would wake this stream.
+    const taskId = id.toLowerCase();
     const state = isUuid(taskId) ? await this.store.taskState(taskId) : undefined;
     if (!state) throw new NotFoundException(`no task ${taskId}`);
     let run = opts.run ?? state.currentRun;
@@ -146,10 +182,10 @@ export class LogStreamService {
     res.setHeader('Cache-Control', 'no-cache, no-transform');
     // Reverse proxies (nginx) must pass events on as they come, not buffer them.
     res.setHeader('X-Accel-Buffering', 'no');
-    this.streams.add(abort);
+    this.streams.set(abort, res);
     const stream = Readable.from(this.frames(taskId, run, cursor, opts.attempt, abort.signal));
     stream.once('close', () => {
-      this.streams.delete(abort);
+      this.ended(() => this.streams.delete(abort));
       abort.abort();
     });
     return new StreamableFile(stream);

@@ -124,6 +124,6 @@ export class TasksController {
     if (follow === '1' || follow === 'true') {
       return this.logStream.follow(id, { attempt: attemptNumber, lastEventId }, res);
     }
-    return this.logStream.text(id, attemptNumber);
+    return this.logStream.text(id, attemptNumber, res);
   }
 }

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { request, type IncomingMessage } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { Pool } from 'pg';
+import { TaskActivityListener } from '../../src/api/logs/task-activity-listener';
+import { readSse } from '../../src/cli/sse';
+import { startInProcessApi, type InProcessApi } from '../support/in-process-api';
+import { insertTask } from '../support/task-rows';
+import { testEnv, uniqueQueue } from '../support/test-env';
+import { waitFor, within } from '../support/wait-for';
+
+/** Stores `count` chunks from `seq` on, each `text`, as the task's first attempt's stdout. */
+async function storeChunks(pool: Pool, taskId: string, seq: number, count: number, text: string): Promise<void> {
+  await pool.query(
+    `INSERT INTO task_logs (task_id, run, attempt, seq, stream, data)
+     SELECT $1, 1, 1, n, 'stdout', $4 FROM generate_series($2::int, $2::int + $3::int - 1) AS n`,
+    [taskId, seq, count, text],
+  );
+}
+
+/** A GET whose client reads nothing past the answer's head: what the server writes piles up. */
+function stalledGet(url: string): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, (res) => {
+      res.pause();
+      resolve(res);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The API's live log stream and plain log, against the API in this process. */
+describe('task logs: streams and downloads', { timeout: 60_000 }, () => {
+  let pool: Pool;
+  let api: InProcessApi;
+
+  before(async () => {
+    pool = new Pool({ connectionString: testEnv.databaseUrl, max: 2 });
+    api = await startInProcessApi({
+      DATABASE_URL: testEnv.databaseUrl,
+      TEMPORAL_ADDRESS: testEnv.temporalAddress,
+      ATELIER_WORKFLOW_QUEUE: uniqueQueue('wf-log-stream'),
+    });
+  });
+  after(async () => {
+    await api.app.close();
+    await pool.end();
+  });
+
+  it('wakes a follower that wrote the task id in upper case as soon as a chunk is stored', async () => {
+    const abort = new AbortController();
+    try {
+      // The first follower connects the API's listener; listening, a follower re-reads only every 10 s
+      // unless a notification wakes it.
+      const warmUp = await insertTask(pool, { prompt: 'never started' });
+      await fetch(`${api.baseUrl}/v1/tasks/${warmUp}/logs?follow=1`, { signal: abort.signal });
+      await waitFor('the API to listen for task activity', () => api.app.get(TaskActivityListener).listening);
+      const taskId = await insertTask(pool, { prompt: 'never started' });
+      await storeChunks(pool, taskId, 0, 1, 'first');
+      const res = await fetch(`${api.baseUrl}/v1/tasks/${taskId.toUpperCase()}/logs?follow=1`, {
+        signal: abort.signal,
+      });
+      assert.equal(res.status, 200);
+      assert.ok(res.body);
+      const events = readSse(res.body);
+      const text = async (): Promise<string | undefined> => {
+        const { value } = await events.next();
+        return value?.event === 'log' ? (JSON.parse(value.data) as { text: string }).text : value?.event;
+      };
+      // Sent after the follower's first read: it now waits, for the next chunk's notification.
+      assert.equal(await text(), 'first');
+      await storeChunks(pool, taskId, 1, 1, 'second');
+      assert.equal(await within('the next chunk to arrive', 3_000, text()), 'second');
+    } finally {
+      abort.abort();
+    }
+  });
+
+  it('cuts, when the API stops, a stream and a download whose clients stopped reading, and stops', async () => {
+    const stopping = await startInProcessApi({
+      DATABASE_URL: testEnv.databaseUrl,
+      TEMPORAL_ADDRESS: testEnv.temporalAddress,
+      ATELIER_WORKFLOW_QUEUE: uniqueQueue('wf-log-stream-stop'),
+    });
+    const taskId = await insertTask(pool, { prompt: 'never started' });
+    // 48 MB: far more than the sockets' buffers hold.
+    await storeChunks(pool, taskId, 0, 3000, 'x'.repeat(16_000));
+    const follower = await stalledGet(`${stopping.baseUrl}/v1/tasks/${taskId}/logs?follow=1`);
+    const download = await stalledGet(`${stopping.baseUrl}/v1/tasks/${taskId}/logs`);
+    assert.equal(follower.statusCode, 200);
+    assert.equal(download.statusCode, 200);
+    // Else the server would wait for both for good.
+    await within('the API to stop', 20_000, stopping.app.close());
+    // Read now, each ends cut short: what was sent, then no proper end.
+    const cut = (res: IncomingMessage) =>
+      new Promise<boolean>((resolve) => {
+        res.on('error', () => undefined);
+        res.once('close', () => resolve(!res.complete));
+        res.resume();
+      });
+    assert.equal(await within('the stream to close', 10_000, cut(follower)), true, 'the stream was cut');
+    assert.equal(await within('the download to close', 10_000, cut(download)), true, 'the download failed, not ended');
+  });
+});
