@@ -267,6 +267,11 @@ export interface RunAgentOutput {
    * answering: that attempt's number (this one ran nothing, and has no record).
    */
   attempt?: number;
+  /**
+   * A success whose work the worker could not commit on the task's branch (`deferSuccess`): the work is
+   * only in that worker's worktree until the workflow's commit there.
+   */
+  workUnsaved?: boolean;
 }
 
 /** Carried in the details of a failed attempt's ApplicationFailure, for the workflow's policy. */

@@ -140,6 +140,8 @@ export async function withWorktree(
 
   /** The agent of the latest attempt: what is left in the worktree at the end is its work. */
   let lastAgent = input.agent;
+  /** Where a success's work is, when its worker could not commit it on the branch (`workUnsaved`). */
+  let workOnlyIn: Placement | undefined;
   const agents: AgentActivities = {
     runAgent: async (attempt) => {
       lastAgent = attempt.agent;
@@ -169,6 +171,7 @@ export async function withWorktree(
         if (salvage && answer.waiting?.kind === 'worker_draining' && task.leavesGoneWorkers()) {
           lost(p, answer.waiting.message);
         }
+        if (answer.workUnsaved) workOnlyIn = p;
         return answer;
       }
     },
@@ -186,10 +189,23 @@ export async function withWorktree(
     }
   };
 
-  /** Commits the finished work, following the worktree to another worker when its own is lost. */
-  const commitFinished = async (agent: string): Promise<WorktreeCommit> => {
+  /**
+   * Commits the finished work, following the worktree to another worker when its own is lost: unless
+   * the work is only in the lost worktree (its worker could not save it) and the new one did not carry
+   * it over. The success then does not stand, rather than be recorded with the work missing.
+   */
+  const commitFinished = async (agent: string, attempt: number): Promise<WorktreeCommit> => {
     for (let moves = 0; ; moves++) {
       const p = await placed();
+      const from = workOnlyIn;
+      if (from !== undefined && p !== from && !p.prepared.keptWorkOf?.includes(from.prepared.worktreePath)) {
+        await failTask(
+          new Error(
+            `the agent succeeded, but its work could not be saved on ${from.prepared.branch} and the worker holding it was lost before it was committed: it is only in ${from.prepared.worktreePath} on that worker's disk; retry the task to run the agent again`,
+          ),
+          attempt,
+        );
+      }
       try {
         return await commitOn(p, agent);
       } catch (err) {
@@ -205,7 +221,7 @@ export async function withWorktree(
     const output = await run(agents);
     attempts = output.attempts;
     const finish = async (): Promise<AgentTaskOutput> => {
-      const result = await commitFinished(output.agent ?? input.agent);
+      const result = await commitFinished(output.agent ?? input.agent, output.attempts);
       committed = true;
       const commit: TaskCommit = {
         branch: result.branch,

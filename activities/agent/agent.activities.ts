@@ -528,6 +528,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       ...(parsed.outputTokens !== undefined && { outputTokens: parsed.outputTokens }),
       ...(parsed.turns !== undefined && { turns: parsed.turns }),
       ...(parsed.sessionId !== undefined && { sessionId: parsed.sessionId }),
+      ...(!saved && { workUnsaved: true }),
     };
     return output;
   }

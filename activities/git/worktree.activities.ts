@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Context, log } from '@temporalio/activity';
@@ -40,6 +40,11 @@ export interface PreparedWorktree {
   baseSha: string;
   /** The branch's head when the worktree was made: later than baseSha when earlier work was salvaged. */
   headSha: string;
+  /**
+   * The worktrees (by path) whose uncommitted work this preparation carried over: the one found here as
+   * it was left, or those of lost workers it took over, their work committed on the branch.
+   */
+  keptWorkOf?: string[];
 }
 
 export interface CommitWorktreeInput {
@@ -291,11 +296,17 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   /**
    * Removes one worktree of Atelier's, its registration and its directory. Git removes a registration
    * whose directory is gone as well, so nothing is ever left for a `git worktree prune`, which would
-   * also drop the live worktrees of workers whose disks this one does not see.
+   * also drop the live worktrees of workers whose disks this one does not see. A removal may fail while
+   * a worker on another machine changes the repository's worktrees (git then reads its half-written
+   * files): once the directory is gone the registration is removed again, and if it still stays, this
+   * throws (the activity retries), rather than leave the branch checked out in a directory that is gone.
    */
   const unregister = async (repo: string, path: string): Promise<void> => {
-    await succeeds(repo, ['worktree', 'remove', '--force', '--force', path]);
+    const removed = await succeeds(repo, ['worktree', 'remove', '--force', '--force', path]);
     await rm(path, { recursive: true, force: true });
+    if (removed) return;
+    const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
+    if (listed.some((w) => w.path === path)) await git(repo, ['worktree', 'remove', '--force', '--force', path]);
   };
 
   /** The worktree's administrative directory in its repository, as its `.git` file names it. */
@@ -327,6 +338,21 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   };
 
   /**
+   * Whether the worktree registered at `path` was made by Atelier, on any machine: it carries the host
+   * marker. Read from the repository's own administrative directories, since the worktree's directory
+   * may be on another machine's disk.
+   */
+  const markedByAtelier = async (repo: string, path: string): Promise<boolean> => {
+    const common = resolve(repo, (await git(repo, ['rev-parse', '--git-common-dir'])).stdout.trim());
+    const admins = join(common, 'worktrees');
+    for (const name of await readdir(admins).catch(() => [])) {
+      const gitdir = await readFile(join(admins, name, 'gitdir'), 'utf8').catch(() => '');
+      if (dirname(gitdir.trim()) === path) return existsSync(join(admins, name, HOST_MARKER));
+    }
+    return false;
+  };
+
+  /**
    * Commits what was left uncommitted in a worktree about to be removed (nothing works in a worktree
    * whose task moved on). Throws when the work could not be saved: the worktree must then stay.
    */
@@ -340,7 +366,8 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
    * removed so the branch can be checked out here. Work that cannot be committed stays where it is,
    * and the task fails naming it.
    */
-  const takeOver = async (repo: string, taskId: string, stale: WorktreeEntry[]): Promise<void> => {
+  const takeOver = async (repo: string, taskId: string, stale: WorktreeEntry[]): Promise<string[]> => {
+    const kept: string[] = [];
     for (const lost of stale) {
       // A worktree still locked was cut short while git made it: half checked out, nothing to save. One
       // another machine made has its files there, not here: what is here is an old copy, never saved.
@@ -353,9 +380,11 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
           );
         });
         log.info('took over the worktree of a lost worker', { taskId, worktree: lost.path, salvaged: saved });
+        kept.push(lost.path);
       }
       await unregister(repo, lost.path);
     }
+    return kept;
   };
 
   return {
@@ -375,6 +404,15 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       const worktreePath = join(root, input.taskId);
       // Outside the repository's lock: these touch only the task's own refs.
       const baseSha = task.keptBase ?? (await newBase(repo, input));
+      /** The worktree made or found, at the branch's head, with the paths whose work it carried over. */
+      const prepared = async (keptWorkOf: string[]): Promise<PreparedWorktree> => ({
+        workerQueue: deps.workerQueue,
+        worktreePath,
+        branch,
+        baseSha,
+        headSha: await headOf(worktreePath),
+        ...(keptWorkOf.length > 0 && { keptWorkOf }),
+      });
       return mutex.run(repo, async () => {
         const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
         // A directory inside a repository is not one: the agent would run at the top of the worktree, and
@@ -392,26 +430,34 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
           existsSync(join(worktreePath, '.git')) &&
           (await madeHere(worktreePath))
         ) {
-          return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: await headOf(worktreePath) };
+          return prepared([worktreePath]);
         }
         // A directory left half-made by a crash, a registration whose directory is gone, or this machine's
         // old copy of a worktree another worker made again since: start clean.
         if (entry !== undefined) await unregister(repo, worktreePath);
         else await rm(worktreePath, { recursive: true, force: true });
         const elsewhere = listed.filter((w) => w.branch === branch && w.path !== worktreePath);
-        // Only Atelier makes worktrees named after the task, and never the repository's own checkout.
-        const foreign = elsewhere.find((w) => w === listed[0] || basename(w.path) !== input.taskId);
+        // Atelier's are named after the task, never the repository's own checkout, and in this worker's
+        // root or marked: a user's own worktree named after the task (to review its work) is the user's.
+        let foreign: WorktreeEntry | undefined;
+        for (const w of elsewhere) {
+          const ours =
+            w !== listed[0] &&
+            basename(w.path) === input.taskId &&
+            (dirname(w.path) === root || (await markedByAtelier(repo, w.path)));
+          if (!ours) foreign ??= w;
+        }
         if (foreign !== undefined) {
           throw invalidRepo(
             `branch ${branch} is checked out at ${foreign.path}: check out another branch there, then retry the task`,
           );
         }
-        await takeOver(repo, input.taskId, elsewhere);
+        const kept = await takeOver(repo, input.taskId, elsewhere);
         await mkdir(root, { recursive: true });
         if (task.branchExists) {
           await git(repo, ['worktree', 'add', worktreePath, branch]);
           await markMadeHere(worktreePath);
-          return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: await headOf(worktreePath) };
+          return prepared(kept);
         }
         await git(repo, ['worktree', 'add', '-b', branch, worktreePath, baseSha]);
         await markMadeHere(worktreePath);

@@ -70,8 +70,11 @@ describe('worktree activities against real git repositories', () => {
       headSha: base,
     });
     assert.equal(sh(wt.worktreePath, 'rev-parse', '--abbrev-ref', 'HEAD'), branchForTask('task-1'));
-    // Preparing again (a retried activity) finds the same worktree.
-    assert.deepEqual(await run(a.prepareWorktree, { taskId: 'task-1', repoPath: repo }), wt);
+    // Preparing again (a retried activity) finds the same worktree, and what was left in it.
+    assert.deepEqual(await run(a.prepareWorktree, { taskId: 'task-1', repoPath: repo }), {
+      ...wt,
+      keptWorkOf: [wt.worktreePath],
+    });
 
     writeFileSync(join(wt.worktreePath, 'README.md'), 'hello\nworld\n');
     writeFileSync(join(wt.worktreePath, 'new.txt'), 'new\n');
@@ -200,6 +203,7 @@ describe('worktree activities against real git repositories', () => {
       'the agent wrote this, then its worker died\n',
     );
     assert.match(sh(repo, 'log', '-1', '--format=%s', 'atelier/task-3'), /salvaged from a lost worker's worktree/);
+    assert.deepEqual(moved.keptWorkOf, [wt.worktreePath], 'it says whose work it carried over');
     assert.equal(moved.baseSha, wt.baseSha);
     await run(other.removeWorktree, { repoPath: repo, worktreePath: moved.worktreePath });
     userCheckoutUntouched();
@@ -332,6 +336,26 @@ describe('worktree activities against real git repositories', () => {
     userCheckoutUntouched();
   });
 
+  it('removes the registration too when a removal fails while another process changes the worktrees', async () => {
+    const git = gitVia();
+    let failed = false;
+    // As when a worker on another machine is half-way through adding a worktree: git cannot read it.
+    const racing: Git = (cwd, args, signal) => {
+      if (failed || args[1] !== 'remove') return git(cwd, args, signal);
+      failed = true;
+      return Promise.reject(new Error('fatal: failed to read .git/worktrees/other/commondir'));
+    };
+    const a = createWorktreeActivities({ worktreeRoot: root, workerQueue: 'agents@worker-1', git: racing });
+    const wt = await run(a.prepareWorktree, { taskId: 'remove-race', repoPath: repo });
+    await run(a.removeWorktree, { repoPath: repo, worktreePath: wt.worktreePath });
+    assert.ok(failed, 'the first removal failed');
+    assert.ok(!existsSync(wt.worktreePath));
+    assert.ok(!sh(repo, 'worktree', 'list', '--porcelain').includes(wt.worktreePath), 'no registration stays');
+    // The branch is free again: the user can check it out, or delete it.
+    sh(repo, 'branch', '-D', branchForTask('remove-race'));
+    userCheckoutUntouched();
+  });
+
   it('the janitor removes worktrees whose task ended, and keeps the others', async () => {
     const a = activities();
     const live = await run(a.prepareWorktree, { taskId: 'live', repoPath: repo });
@@ -404,6 +428,16 @@ describe("worktree activities never touch what is not Atelier's", () => {
     sh(repo, 'worktree', 'add', '--quiet', review, 'atelier/task-u');
     await refusal(run(a.prepareWorktree, { taskId: 'task-u', repoPath: repo }));
     assert.ok(existsSync(join(review, 'README.md')), "the user's worktree stays");
+    sh(repo, 'worktree', 'remove', review);
+
+    // Even one the user named after the task, as Atelier names its own: it has no marker of Atelier's.
+    const named = join(dir, 'review', 'task-u');
+    sh(repo, 'worktree', 'add', '--quiet', named, 'atelier/task-u');
+    writeFileSync(join(named, 'mine.txt'), 'reviewing\n');
+    const again = await refusal(run(a.prepareWorktree, { taskId: 'task-u', repoPath: repo }));
+    assert.match(String(again), /branch atelier\/task-u is checked out at .*review\/task-u/);
+    assert.equal(readFileSync(join(named, 'mine.txt'), 'utf8'), 'reviewing\n', "the user's work stays");
+    assert.equal(sh(named, 'status', '--porcelain'), '?? mine.txt', 'nothing was committed');
   });
 
   it('leaves alone the live worktrees of workers whose disks this one does not see', async () => {
