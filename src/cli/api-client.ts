@@ -63,12 +63,22 @@ const BEARER_TOKEN = /^[\x21-\x7e]+$/;
 /** `application/json`, `application/problem+json` and the like, with or without parameters. */
 const JSON_TYPE = /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i;
 
-/**
- * How long a request may wait for its answer to begin (its status and headers; a body as long as a
- * whole log may take longer): a retry or reset may take the API 30 s (its deadline for Temporal).
- * Past it the API counts as unreachable.
- */
-const ANSWER_TIMEOUT_MS = 60_000;
+/** How long the CLI waits on the API. */
+export interface ApiTiming {
+  /**
+   * How long a request may wait for its answer to begin (its status and headers; a body as long as a
+   * whole log may take longer): a retry or reset may take the API 30 s (its deadline for Temporal).
+   * Past it the API counts as unreachable.
+   */
+  answerMs: number;
+  /**
+   * A stream silent this long is taken for a connection dropped without a word (`logs -f` then follows
+   * anew after its last event): the API sends a keep-alive every 15 s.
+   */
+  streamIdleMs: number;
+}
+
+export const API_TIMING: ApiTiming = { answerMs: 60_000, streamIdleMs: 45_000 };
 
 /** How long a line of a non-JSON error body may be. */
 const MAX_LINE = 120;
@@ -104,6 +114,7 @@ export class ApiClient {
   constructor(
     baseUrl: string,
     private readonly token?: string,
+    readonly timing: ApiTiming = API_TIMING,
   ) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
   }
@@ -141,9 +152,10 @@ export class ApiClient {
     let res: Response;
     // Until the answer begins: a body (a whole log, a stream) is not cut short by it.
     const unanswered = new AbortController();
+    const { answerMs } = this.timing;
     const timer = setTimeout(
-      () => unanswered.abort(new DOMException(`no answer within ${ANSWER_TIMEOUT_MS / 1000} s`, 'TimeoutError')),
-      ANSWER_TIMEOUT_MS,
+      () => unanswered.abort(new DOMException(`no answer within ${answerMs / 1000} s`, 'TimeoutError')),
+      answerMs,
     );
     try {
       // Redirects are not followed: one would turn a POST into a GET (a submission answered with the

@@ -1,4 +1,4 @@
-import { ApiClient } from './api-client';
+import { ApiClient, API_TIMING, type ApiTiming } from './api-client';
 import { printable, printableLine } from './printable';
 
 /** Where the CLI reads and writes; the process's streams, or fakes in tests. */
@@ -7,6 +7,8 @@ export interface CliIo {
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
   env: NodeJS.ProcessEnv;
+  /** How long to wait on the API: the defaults, or shorter in tests. */
+  timing?: ApiTiming;
 }
 
 /** Options every command takes. */
@@ -28,7 +30,11 @@ export class Cli {
     readonly options: GlobalOptions,
   ) {
     // A variable set but blank (ATELIER_URL=) is taken as unset.
-    this.api = new ApiClient(options.url.trim() === '' ? DEFAULT_URL : options.url, options.token);
+    this.api = new ApiClient(
+      options.url.trim() === '' ? DEFAULT_URL : options.url,
+      options.token,
+      io.timing ?? API_TIMING,
+    );
     this.json = options.json === true;
   }
 

@@ -55,12 +55,14 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     });
-  // Commander reads option defaults from process.env; tests hand in their own environment. Not the
+  // Commander reads options' variables from process.env; tests hand in their own environment: its
+  // values are set here (and shown by --help as defaults), before the command line's own. Not the
   // token: --help prints defaults, so it is read from the environment where it is used (bind, below).
   for (const option of program.options) {
-    if (option.envVar && option.envVar !== TOKEN_ENV && io.env[option.envVar] !== undefined) {
-      option.default(io.env[option.envVar]);
-    }
+    const value = option.envVar && option.envVar !== TOKEN_ENV ? io.env[option.envVar] : undefined;
+    if (value === undefined) continue;
+    option.default(value);
+    program.setOptionValueWithSource(option.attributeName(), value, 'env');
   }
 
   const bind =

@@ -11,11 +11,6 @@ import type { Action } from './action';
 const POLL_MS = 500;
 /** The longest `Retry-After` of a busy or stopping API that `logs -f` waits out, in seconds. */
 const LONGEST_RETRY_AFTER_SECONDS = 60;
-/**
- * A log stream silent this long is taken for a connection dropped without a word, and followed anew
- * after its last event: the API sends a keep-alive every 15 s.
- */
-const STREAM_IDLE_MS = 45_000;
 
 interface LogEvent {
   run?: number;
@@ -125,7 +120,7 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
     lost = 0;
     turnedAway = 0;
     try {
-      for await (const event of readSse(res.body, STREAM_IDLE_MS)) {
+      for await (const event of readSse(res.body, cli.api.timing.streamIdleMs)) {
         if (event.id !== undefined) lastEventId = event.id;
         if (event.event === 'log') {
           const chunk = JSON.parse(event.data) as LogEvent;
