@@ -45,13 +45,29 @@ export class WorktreeStore {
     );
   }
 
-  async diff(taskId: string): Promise<{ base_sha: string; sha: string; patch: Buffer | null } | undefined> {
-    const res = await this.pool.query<{ base_sha: string; sha: string; patch: Buffer | null }>(
-      // One of the two is set (patchColumns); a row of the release before 0012 has its text in `patch`.
-      `SELECT base_sha, sha, COALESCE(convert_to(patch, 'UTF8'), patch_bytes) AS patch FROM task_diffs
+  /** The task's commit, and its patch's size in bytes (`null`: too large to keep); undefined without a commit. */
+  async diffInfo(taskId: string): Promise<{ base_sha: string; sha: string; bytes: number | null } | undefined> {
+    const res = await this.pool.query<{ base_sha: string; sha: string; bytes: number | null }>(
+      // The sizes come from the values' headers: the patches themselves are not read.
+      `SELECT base_sha, sha, COALESCE(octet_length(patch), octet_length(patch_bytes)) AS bytes FROM task_diffs
        WHERE task_id = $1`,
       [taskId],
     );
     return res.rows[0];
+  }
+
+  /**
+   * The patch, byte for byte as git printed it; undefined when there is none. A patch kept as text is
+   * read as text, the cheapest way over the wire (bytes come hex-encoded, twice their size).
+   */
+  async patch(taskId: string): Promise<Buffer | undefined> {
+    const res = await this.pool.query<{ patch: string | null; patch_bytes: Buffer | null }>(
+      // One of the two is set (patchColumns); a row of the release before 0012 has its text in `patch`.
+      'SELECT patch, patch_bytes FROM task_diffs WHERE task_id = $1',
+      [taskId],
+    );
+    const row = res.rows[0];
+    if (row?.patch != null) return Buffer.from(row.patch, 'utf8');
+    return row?.patch_bytes ?? undefined;
   }
 }

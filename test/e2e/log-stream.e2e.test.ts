@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { request, type IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
 import { TaskActivityListener } from '../../src/api/logs/task-activity-listener';
 import { readSse } from '../../src/cli/sse';
 import { startInProcessApi, type InProcessApi } from '../support/in-process-api';
+import { stalledGet, readToItsEnd } from '../support/stalled-get';
 import { insertTask } from '../support/task-rows';
 import { testEnv, uniqueQueue } from '../support/test-env';
 import { waitFor, within } from '../support/wait-for';
@@ -16,18 +16,6 @@ async function storeChunks(pool: Pool, taskId: string, seq: number, count: numbe
      SELECT $1, 1, 1, n, 'stdout', $4 FROM generate_series($2::int, $2::int + $3::int - 1) AS n`,
     [taskId, seq, count, text],
   );
-}
-
-/** A GET whose client reads nothing past the answer's head: what the server writes piles up. */
-function stalledGet(url: string): Promise<IncomingMessage> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, (res) => {
-      res.pause();
-      resolve(res);
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /** The API's live log stream and plain log, against the API in this process. */
@@ -93,13 +81,11 @@ describe('task logs: streams and downloads', { timeout: 60_000 }, () => {
     // Else the server would wait for both for good.
     await within('the API to stop', 20_000, stopping.app.close());
     // Read now, each ends cut short: what was sent, then no proper end.
-    const cut = (res: IncomingMessage) =>
-      new Promise<boolean>((resolve) => {
-        res.on('error', () => undefined);
-        res.once('close', () => resolve(!res.complete));
-        res.resume();
-      });
-    assert.equal(await within('the stream to close', 10_000, cut(follower)), true, 'the stream was cut');
-    assert.equal(await within('the download to close', 10_000, cut(download)), true, 'the download failed, not ended');
+    assert.equal(await within('the stream to close', 10_000, readToItsEnd(follower)), true, 'the stream was cut');
+    assert.equal(
+      await within('the download to close', 10_000, readToItsEnd(download)),
+      true,
+      'the download failed, not ended',
+    );
   });
 });

@@ -115,7 +115,9 @@ describe('CLI: waiting on the API', () => {
     };
     const r = await atelier(['submit', '--wait', 'do it'], url, { ttyStderr: true });
     assert.equal(r.code, EXIT.error);
-    const [progress, error] = r.stderr.split('\n').filter((line) => line.includes('running') || line.includes('not found'));
+    const [progress, error] = r.stderr
+      .split('\n')
+      .filter((line) => line.includes('running') || line.includes('not found'));
     assert.match(progress ?? '', /running/, r.stderr);
     assert.match(error ?? '', /^atelier: .*not found/, JSON.stringify(r.stderr));
   });

@@ -33,7 +33,7 @@ describe('the patches of tasks with a repository', () => {
     return {
       text: row.rows[0]?.patch ?? null,
       bytes: row.rows[0]?.patch_bytes ?? null,
-      served: (await store.diff(taskId))?.patch ?? null,
+      served: (await store.patch(taskId)) ?? null,
     };
   }
 
@@ -46,5 +46,17 @@ describe('the patches of tasks with a repository', () => {
     for (const patch of [Buffer.from('+café\n', 'latin1'), Buffer.from('+a\0b\n', 'utf8')]) {
       assert.deepEqual(await kept(patch), { text: null, bytes: patch, served: patch });
     }
+  });
+
+  it("tells a patch's size in bytes without reading it, and says when none was kept", async () => {
+    const store = new WorktreeStore(pool);
+    const sized = async (patch: Buffer | null) => {
+      const taskId = await insertTask(pool, { prompt: 'p' });
+      await store.recordCommit(taskId, commit, patch);
+      return (await store.diffInfo(taskId))?.bytes;
+    };
+    assert.equal(await sized(Buffer.from('+café\n', 'utf8')), 7);
+    assert.equal(await sized(Buffer.from('+café\n', 'latin1')), 6);
+    assert.equal(await sized(null), null);
   });
 });
