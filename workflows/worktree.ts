@@ -201,7 +201,7 @@ export async function withWorktree(
       if (from !== undefined && p !== from && !p.prepared.keptWorkOf?.includes(from.prepared.worktreePath)) {
         await failTask(
           new Error(
-            `the agent succeeded, but its work could not be saved on ${from.prepared.branch} and the worker holding it was lost before it was committed: it is only in ${from.prepared.worktreePath} on that worker's disk; retry the task to run the agent again`,
+            `the agent succeeded, but its work could not be saved on ${from.prepared.branch} and the worker holding it was lost before it was committed: it is only in ${from.prepared.worktreePath} on that worker's disk, kept there 7 days; retry the task to run the agent again`,
           ),
           attempt,
         );

@@ -528,10 +528,13 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
      * under the repository's lock and just before its removal, whether it has still ended (a retried task
      * runs again; its preparation waits for the lock). What was left uncommitted in a worktree (a worker
      * killed mid-run) is committed first: its branch stays, with all the work. A worktree whose work
-     * cannot be committed is left where it is, and returned among `kept` with why. It logs nothing
-     * itself: the janitor calls it outside any activity, and logs what it returns.
+     * cannot be committed is left where it is, and returned among `kept` with why. The directories under
+     * the root of the tasks in `longEnded` that git no longer knows (another worker took the task's
+     * worktree over from a disk it did not see) are removed too: nothing can commit them, and they were
+     * kept ORPHANS_KEPT_DAYS for whoever wants what is in them. It logs nothing itself: the janitor
+     * calls it outside any activity, and logs what it returns.
      */
-    async sweepWorktrees(input: { repoPath: string; ended: string[] }): Promise<SweepResult> {
+    async sweepWorktrees(input: { repoPath: string; ended: string[]; longEnded?: string[] }): Promise<SweepResult> {
       const endedTasks = deps.endedTasks;
       if (endedTasks === undefined) throw new Error('the worktree janitor cannot tell which tasks ended');
       const repo = realpathSync(input.repoPath);
@@ -560,6 +563,17 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
           return false;
         });
         if (!stays) removed.push(taskId);
+      }
+      for (const taskId of input.longEnded ?? []) {
+        const path = join(root, taskId);
+        if (!existsSync(path) || listed.some((w) => w.path === path)) continue;
+        // Asked again under the lock: a retried task prepares its worktree here again.
+        const orphaned = await mutex.run(repo, async () => {
+          if (!(await endedTasks.ended([taskId]))[0]?.longEnded) return false;
+          await rm(path, { recursive: true, force: true });
+          return true;
+        });
+        if (orphaned) removed.push(taskId);
       }
       return { removed, kept };
     },

@@ -4,7 +4,15 @@ import type { Pool } from 'pg';
 export interface EndedTask {
   id: string;
   repoPath: string | null;
+  /** Ended ORPHANS_KEPT_DAYS ago or more (or at an unknown time): an orphaned copy of its worktree may go. */
+  longEnded: boolean;
 }
+
+/**
+ * How long a worktree directory git no longer knows (another worker took the task's worktree over, and
+ * its disk was not this one's) is kept after its task ended: it may hold work nothing else has.
+ */
+export const ORPHANS_KEPT_DAYS = 7;
 
 /**
  * How long after a task's end is recorded its worktree is still its workflow's: the workflow commits
@@ -25,12 +33,14 @@ export class EndedTaskStore {
    * task not stored, queued, running or just ended is left out.
    */
   async ended(ids: readonly string[]): Promise<EndedTask[]> {
-    const res = await this.pool.query<{ id: string; repo_path: string | null }>(
-      `SELECT id, repo_path FROM tasks
+    const res = await this.pool.query<{ id: string; repo_path: string | null; long_ended: boolean }>(
+      `SELECT id, repo_path,
+         COALESCE(finished_at < clock_timestamp() - make_interval(days => $3), true) AS long_ended
+       FROM tasks
        WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed', 'cancelled')
          AND (finished_at IS NULL OR finished_at < clock_timestamp() - make_interval(secs => $2))`,
-      [ids, WORKTREE_SETTLE_SECONDS],
+      [ids, WORKTREE_SETTLE_SECONDS, ORPHANS_KEPT_DAYS],
     );
-    return res.rows.map((row) => ({ id: row.id, repoPath: row.repo_path }));
+    return res.rows.map((row) => ({ id: row.id, repoPath: row.repo_path, longEnded: row.long_ended }));
   }
 }

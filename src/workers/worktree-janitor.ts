@@ -11,16 +11,18 @@ export interface WorktreeJanitorOptions {
   worktreeRoot: string;
   /**
    * Removes the repository's worktrees under the root of the tasks in `ended` that have still ended when
-   * it comes to each (the activity), and says which it removed and which it had to keep.
+   * it comes to each (the activity), and of those in `longEnded` the directories git no longer knows,
+   * and says which it removed and which it had to keep.
    */
-  sweep: (input: { repoPath: string; ended: string[] }) => Promise<SweepResult>;
+  sweep: (input: { repoPath: string; ended: string[]; longEnded: string[] }) => Promise<SweepResult>;
   intervalMs: number;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
 }
 
 /**
  * Removes this agent worker's worktrees whose task ended: the ones a task could not remove itself (the
- * worker died mid-task and came back, or the removal failed). Branches stay. Only worktrees of tasks
+ * worker died mid-task and came back, or the removal failed), and, ORPHANS_KEPT_DAYS after their task
+ * ended, the directories of worktrees git no longer knows (another worker took them over). Branches stay. Only worktrees of tasks
  * known to have ended are named to the sweep, never "all but the running ones": a task may start after
  * the janitor looked, and `git worktree list` shows every worktree of a repository reached by several
  * paths. Runs at start and then every `intervalMs`; a failed sweep is logged and tried again next time.
@@ -54,17 +56,20 @@ export class WorktreeJanitor {
     const { worktreeRoot, endedTasks, sweep } = this.options;
     const ids = existsSync(worktreeRoot) ? (await readdir(worktreeRoot)).filter((name) => isUuid(name)) : [];
     if (ids.length === 0) return [];
-    const byRepo = new Map<string, string[]>();
+    const byRepo = new Map<string, { ended: string[]; longEnded: string[] }>();
     for (const task of await endedTasks.ended(ids)) {
       if (task.repoPath === null) continue;
-      byRepo.set(task.repoPath, [...(byRepo.get(task.repoPath) ?? []), task.id]);
+      const repo = byRepo.get(task.repoPath) ?? { ended: [], longEnded: [] };
+      repo.ended.push(task.id);
+      if (task.longEnded) repo.longEnded.push(task.id);
+      byRepo.set(task.repoPath, repo);
     }
     const removed: string[] = [];
     // One repository that fails (gone, locked, not a repository any more) does not stop the others'.
-    for (const [repoPath, ended] of byRepo) {
+    for (const [repoPath, tasks] of byRepo) {
       if (!existsSync(repoPath)) continue;
       try {
-        const swept = await sweep({ repoPath, ended });
+        const swept = await sweep({ repoPath, ...tasks });
         removed.push(...swept.removed);
         for (const { taskId, worktree, error } of swept.kept) {
           this.options.logger.error(

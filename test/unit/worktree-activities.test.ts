@@ -50,7 +50,9 @@ describe('worktree activities against real git repositories', () => {
     createWorktreeActivities({
       worktreeRoot: root,
       workerQueue: 'agents@worker-1',
-      endedTasks: { ended: async (ids) => ids.filter((id) => ended.has(id)).map((id) => ({ id, repoPath: repo })) },
+      endedTasks: {
+        ended: async (ids) => ids.filter((id) => ended.has(id)).map((id) => ({ id, repoPath: repo, longEnded: false })),
+      },
     });
   const userCheckoutUntouched = () => {
     assert.equal(sh(repo, 'rev-parse', '--abbrev-ref', 'HEAD'), 'main');
@@ -132,7 +134,10 @@ describe('worktree activities against real git repositories', () => {
         worktreeRoot: root,
         workerQueue: `agents@${host}`,
         host,
-        endedTasks: { ended: async (ids) => ids.filter((id) => ended.has(id)).map((id) => ({ id, repoPath: repo })) },
+        endedTasks: {
+          ended: async (ids) =>
+            ids.filter((id) => ended.has(id)).map((id) => ({ id, repoPath: repo, longEnded: false })),
+        },
       });
     const [a, b] = [onHost('machine-a'), onHost('machine-b')];
     const taskId = 'task-two-disks';
@@ -396,7 +401,7 @@ describe("worktree activities never touch what is not Atelier's", () => {
       createWorktreeActivities({
         worktreeRoot: join(dir, `${name}-${root}`),
         workerQueue: `agents@${root}`,
-        endedTasks: { ended: async (ids) => ids.map((id) => ({ id, repoPath: repo })) },
+        endedTasks: { ended: async (ids) => ids.map((id) => ({ id, repoPath: repo, longEnded: false })) },
       });
     return { repo, worker };
   };

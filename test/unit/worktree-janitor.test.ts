@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -131,6 +131,24 @@ describe('worktree janitor', () => {
       kept.map((k) => (k as { taskId: string }).taskId),
       [stuck.id],
     );
+  });
+
+  it('removes a directory git no longer knows a week after its task ended, not before', async () => {
+    const { janitor, task } = worker(join(dir, 'worktrees-orphans'));
+    const ended = await task('failed');
+    // Another worker took the worktree over from a disk it did not see: git dropped its registration.
+    renameSync(ended.path, `${ended.path}.away`);
+    git(repo, 'worktree', 'prune');
+    renameSync(`${ended.path}.away`, ended.path);
+    assert.ok(!git(repo, 'worktree', 'list').includes(ended.id));
+    const endedAgo = (interval: string) =>
+      pool.query(`UPDATE tasks SET finished_at = clock_timestamp() - $2::interval WHERE id = $1`, [ended.id, interval]);
+    await endedAgo('6 days');
+    assert.deepEqual(await janitor.sweepOnce(), [], 'kept for whoever wants what is in it');
+    assert.ok(existsSync(join(ended.path, 'in-progress.txt')));
+    await endedAgo('8 days');
+    assert.deepEqual(await janitor.sweepOnce(), [ended.id]);
+    assert.ok(!existsSync(ended.path));
   });
 
   it('leaves a worktree alone while its task has only just ended: its workflow removes it', async () => {

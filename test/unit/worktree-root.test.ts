@@ -33,7 +33,7 @@ describe('a worktree root reached through a symlink', () => {
     createWorktreeActivities({
       worktreeRoot: root,
       workerQueue: `agents@${name}`,
-      endedTasks: { ended: async (ids) => ids.map((id) => ({ id, repoPath: repo })) },
+      endedTasks: { ended: async (ids) => ids.map((id) => ({ id, repoPath: repo, longEnded: false })) },
     });
 
   it('finds the task’s worktree again, with its uncommitted work, and the janitor finds it too', async () => {
