@@ -32,8 +32,9 @@ export function policyFor(failureClass: FailureClass, given: FailurePolicy | und
   return DEFAULT_POLICIES[failureClass] ?? DEFAULT_POLICIES.crash;
 }
 
+/** The first delay, doubling per attempt up to `maxSeconds`, or up to the first delay when that is longer. */
 const backoffMs = (firstSeconds: number, maxSeconds: number, attempt: number): number =>
-  Math.min(firstSeconds * 2 ** (attempt - 1), maxSeconds) * 1000;
+  Math.min(firstSeconds * 2 ** (attempt - 1), Math.max(maxSeconds, firstSeconds)) * 1000;
 
 /**
  * Decides what follows a failed attempt. Pure and deterministic (workflow code): the same failure and

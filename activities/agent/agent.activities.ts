@@ -21,6 +21,7 @@ import { attemptCost } from './cost';
 import { LogWriter } from './log-writer';
 import { createParser, type OutputParser, type RunEnd } from './parsers';
 import { Tail } from './parsers/line-splitter';
+import { rateLimitReset } from './rate-limit-reset';
 import { runOllama } from './run-ollama';
 import type { SpawnAgent } from './agent-process';
 import { runProcess, type CutOff } from './run-process';
@@ -476,7 +477,10 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       cancelRequested: ctx.cancellationDetails?.cancelRequested === true,
     });
     const costUsd = attemptCost(parsed, profile.pricing);
-    const resetAt = parsed.resetAt !== undefined ? new Date(parsed.resetAt) : null;
+    const resetAt = rateLimitReset(verdict.failureClass, parsed, {
+      stderr: stderrTail.toString(),
+      stdout: stdoutTail.toString(),
+    });
     ended.verdict = verdict;
     ended.resetAt = resetAt;
     await deps.usage.record({
@@ -514,7 +518,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     if (verdict.failureClass !== FAILURE_CLASSES.succeeded) {
       throw fail(verdict.failureClass, verdict.error ?? '', {
         policy: policyOf(profile, verdict.failureClass),
-        resetAt: parsed.resetAt ?? null,
+        resetAt: resetAt?.getTime() ?? null,
       });
     }
     // Only what the agent reported: the result travels in the workflow's history.

@@ -76,7 +76,9 @@ export function breakerGate(b: BreakerState, now: Date, key: string, probeAlive:
 export const withProbe = (b: BreakerState, key: string): BreakerState => ({ ...b, state: 'half_open', probe: key });
 
 /**
- * The breaker after an attempt ended with `failureClass`. A success closes it. A breaker-class failure
+ * The breaker after an attempt ended with `failureClass`. The probe's success closes it; any other
+ * success changes nothing (one admitted before the breaker opened says nothing of the provider now, and
+ * the threshold counts failures within the window, not in a row). A breaker-class failure
  * (rate_limited, overloaded, auth) counts in the window and opens it at the threshold, or reopens a
  * half-open breaker at once; it stays open for the cooldown, or until the agent's own reset time if
  * that is later (and within LONGEST_RESET_MS: a reset years away, a misread unit, would shut the agent
@@ -91,7 +93,8 @@ export function afterOutcome(
   config: BreakerConfig,
   resetAt?: Date | null,
 ): BreakerState {
-  if (failureClass === FAILURE_CLASSES.succeeded) return closedBreaker();
+  if (failureClass === FAILURE_CLASSES.succeeded)
+    return b.state === 'half_open' && b.probe === key ? closedBreaker() : b;
   if (!BREAKER_CLASSES.includes(failureClass)) {
     return b.probe === key ? { ...b, probe: null } : b;
   }

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient } from 'pg';
-import { BREAKER_CLASSES, FAILURE_CLASSES, type AdmissionWait, type FailureClass } from '../../workflows/definitions';
+import { BREAKER_CLASSES, type AdmissionWait, type FailureClass } from '../../workflows/definitions';
 import { prepared } from '../db/prepared';
 import { inTransaction } from '../db/transaction';
 import { retryTransient } from '../db/transient';
@@ -92,20 +92,15 @@ const RENEW = `
   RETURNING COALESCE((SELECT live FROM before), false) AS live`;
 
 /**
- * Removes the lease of an attempt whose outcome leaves the breaker as it is (see afterOutcome): a success
- * on a breaker closed with no failures counted, or a non-breaker failure of an attempt that is not the
- * probe. `unchanged` false: nothing was removed, and the locked path must release it.
+ * Removes the lease of an attempt whose outcome leaves the breaker as it is (see afterOutcome): a
+ * success, or a failure of a class the breaker does not count, of an attempt that is not the probe.
+ * `unchanged` false: nothing was removed, and the locked path must release it.
  * $1 agent, $2 lease key.
  */
-const releaseUnchanged = (condition: string): string => `
-  WITH breaker AS (SELECT ${condition} AS unchanged FROM agent_breakers WHERE agent = $1),
+const RELEASE_NOT_PROBE = `
+  WITH breaker AS (SELECT probe IS DISTINCT FROM $2 AS unchanged FROM agent_breakers WHERE agent = $1),
   removed AS (DELETE FROM agent_leases WHERE key = $2 AND (SELECT unchanged FROM breaker) RETURNING key)
   SELECT COALESCE((SELECT unchanged FROM breaker), false) AS unchanged`;
-const RELEASE_SUCCESS = releaseUnchanged(
-  `state = 'closed' AND failures = 0 AND window_started_at IS NULL AND opened_at IS NULL AND open_until IS NULL
-     AND probe IS NULL`,
-);
-const RELEASE_NEUTRAL = releaseUnchanged('probe IS DISTINCT FROM $2');
 
 /**
  * The gate every gated attempt passes before its agent starts: budgets, the agent's circuit breaker,
@@ -362,8 +357,9 @@ export class AdmissionStore {
   ): Promise<void> {
     const lease = leaseKey(key);
     if (!BREAKER_CLASSES.includes(failureClass)) {
-      const sql = failureClass === FAILURE_CLASSES.succeeded ? RELEASE_SUCCESS : RELEASE_NEUTRAL;
-      const res = await retryTransient(() => this.pool.query<{ unchanged: boolean }>(prepared(sql, [agent, lease])));
+      const res = await retryTransient(() =>
+        this.pool.query<{ unchanged: boolean }>(prepared(RELEASE_NOT_PROBE, [agent, lease])),
+      );
       // Removed, or already gone (a repeated release): either way the breaker stays as it is.
       if (res.rows[0]?.unchanged) return;
     }

@@ -169,6 +169,11 @@ agents:
     }
   }
 
+  it('takes the reset time from the words of a command that died rate limited, saying only that', async () => {
+    const got = await attempt('stand-in', '@stderr Error: 429 Too Many Requests, try again in 90s\n@exit 1');
+    assertClass('stand-in', got, { prompt: '', failureClass: 'rate_limited', resetIn: 90 });
+  });
+
   for (const [agent, family] of Object.entries(FAMILIES)) {
     it(`${agent}: recognises each way a run ends`, async () => {
       const cases = [

@@ -29,6 +29,14 @@ describe('decideAfterFailure (the default policies)', () => {
     }
   });
 
+  it('keeps a first delay longer than the 60 s cap, and doubles none past it', () => {
+    const policy: FailurePolicy = { action: 'retry', backoffSeconds: 300 };
+    for (const attempts of [1, 2]) {
+      const decided = decide('overloaded', { attempts, classFailures: attempts }, { policy, maxAttempts: 5 });
+      assert.equal((decided as { delayMs: number }).delayMs, 300_000);
+    }
+  });
+
   it('retries a timeout once, then moves on', () => {
     assert.equal(decide('timeout', { attempts: 1, classFailures: 1 }).action, 'retry');
     assert.equal(decide('timeout', { attempts: 2, classFailures: 2 }).action, 'next');

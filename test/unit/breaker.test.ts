@@ -59,6 +59,27 @@ describe('circuit breaker', () => {
     assert.deepEqual(breakerGate(b, at(33), 'p3', false), { kind: 'pass' });
   });
 
+  it("closes on the probe's success only: other successes change nothing", () => {
+    // A run admitted before the breaker opened, succeeding while it is open, or beside the probe.
+    const open = afterOutcome(
+      { ...closedBreaker(), failures: 2, windowStartedAt: at(0) },
+      'rate_limited',
+      'k',
+      at(1),
+      config,
+      at(600),
+    );
+    assert.equal(afterOutcome(open, 'succeeded', 'early', at(5), config), open);
+    const half = withProbe(open, 'p1');
+    assert.equal(afterOutcome(half, 'succeeded', 'early', at(601), config), half);
+    // Closed, a success keeps the window's failures: the threshold counts failures in it, not in a row.
+    let b = afterOutcome(closedBreaker(), 'overloaded', 'k1', at(0), config);
+    b = afterOutcome(b, 'overloaded', 'k2', at(1), config);
+    b = afterOutcome(b, 'succeeded', 'k3', at(2), config);
+    assert.equal(b.failures, 2);
+    assert.equal(afterOutcome(b, 'overloaded', 'k4', at(3), config).state, 'open');
+  });
+
   it('reopens at once when the probe fails, until the reset time when it is later', () => {
     const half = withProbe({ ...closedBreaker(), state: 'open', openUntil: at(0) }, 'p1');
     const reopened = afterOutcome(half, 'rate_limited', 'p1', at(5), config, at(600));

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { httpStatusClass, matchPatterns } from '../../activities/agent/parsers/error-patterns';
+import { claudeWithoutResult, newClaudeContext, readClaudeResult } from '../../activities/agent/parsers/claude-record';
 import { resetTimeIn } from '../../activities/agent/parsers/reset-time';
+import { rateLimitReset } from '../../activities/agent/rate-limit-reset';
 import { DEFAULT_POLICIES } from '../../workflows/definitions';
 
 describe('built-in error patterns', () => {
@@ -117,5 +119,25 @@ describe('reset times said in words', () => {
     assert.equal(resetTimeIn(`Claude AI usage limit reached|${at / 1000}`, now), at);
     assert.equal(resetTimeIn(`Claude AI usage limit reached|${(now - 60_000) / 1000}`, now), undefined);
     assert.equal(resetTimeIn('try again in 90 days', now), undefined);
+  });
+
+  it("believes no reset that Claude Code's rate-limit event reports in the past or months away", () => {
+    const limited = (resetsAt: number) => ({ ...newClaudeContext(), rateLimited: true, resetsAt });
+    const result = { type: 'result', subtype: 'success', is_error: true, result: 'Claude AI usage limit reached' };
+    const inAnHour = now + 3_600_000;
+    assert.equal(readClaudeResult(result, limited(inAnHour / 1000), now).resetAt, inAnHour);
+    // Milliseconds where seconds belong: some 55,000 years away.
+    assert.equal(readClaudeResult(result, limited(inAnHour), now).failureClass, 'rate_limited');
+    assert.equal(readClaudeResult(result, limited(inAnHour), now).resetAt, undefined);
+    assert.equal(readClaudeResult(result, limited(now / 1000 - 60), now).resetAt, undefined);
+    assert.equal(claudeWithoutResult(limited(Date.now())).resetAt, undefined);
+  });
+
+  it('reads the reset of an attempt its words classed rate limited, stderr first, and no other', () => {
+    const tails = { stderr: 'Error: 429 Too Many Requests, try again in 90s', stdout: 'retry after 10s' };
+    assert.equal(rateLimitReset('rate_limited', {}, tails, now)?.getTime(), now + 90_000);
+    assert.equal(rateLimitReset('rate_limited', { resetAt: now + 5_000 }, tails, now)?.getTime(), now + 5_000);
+    assert.equal(rateLimitReset('overloaded', {}, tails, now), null);
+    assert.equal(rateLimitReset('rate_limited', {}, { stderr: 'Error: 429', stdout: '' }, now), null);
   });
 });

@@ -1,6 +1,6 @@
 import { FAILURE_CLASSES, type FailureClass } from '../../../workflows/definitions';
 import { httpStatusClass, matchPatterns } from './error-patterns';
-import { resetTimeIn } from './reset-time';
+import { believableReset, resetTimeIn } from './reset-time';
 import type { ParsedOutput } from './types';
 
 /** What Claude Code's messages before the result told us (stream-json lines, or the json array form). */
@@ -16,6 +16,10 @@ export interface ClaudeContext {
 export const newClaudeContext = (): ClaudeContext => ({ rateLimited: false, assistantMessages: 0 });
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/** The reset time the rate-limit event reported, in epoch ms. */
+const reportedReset = (ctx: ClaudeContext): number | undefined =>
+  ctx.resetsAt === undefined ? undefined : ctx.resetsAt * 1000;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 /** Takes in one message that is not the result (system init, assistant, rate_limit_event, …). */
@@ -73,7 +77,7 @@ export function readClaudeResult(result: Record<string, unknown>, ctx: ClaudeCon
     parsed.failureClass = errorClass(result, words, ctx);
     parsed.error = `${subtype}: ${words}`.slice(0, 2000);
     if (parsed.failureClass === FAILURE_CLASSES.rateLimited) {
-      parsed.resetAt = ctx.resetsAt !== undefined ? ctx.resetsAt * 1000 : resetTimeIn(words, now);
+      parsed.resetAt = believableReset(reportedReset(ctx), now) ?? resetTimeIn(words, now);
     }
   } else if (text === undefined) {
     parsed.failureClass = FAILURE_CLASSES.badOutput;
@@ -92,7 +96,7 @@ export function claudeWithoutResult(ctx: ClaudeContext): ParsedOutput {
       ? {
           failureClass: FAILURE_CLASSES.rateLimited,
           error: 'rate limit rejected the run',
-          resetAt: ctx.resetsAt !== undefined ? ctx.resetsAt * 1000 : undefined,
+          resetAt: believableReset(reportedReset(ctx), Date.now()),
         }
       : {}),
   };

@@ -95,7 +95,11 @@ function nextDayTime(clock: RegExpExecArray, now: number): number | undefined {
  * past or more than a month away.
  */
 export function resetTimeIn(text: string, now: number): number | undefined {
-  const at = namedResetTime(text, now);
+  return believableReset(namedResetTime(text, now), now);
+}
+
+/** A reset time (epoch ms) an agent gave, unless it is past or more than a month away (a misread unit, say). */
+export function believableReset(at: number | undefined, now: number): number | undefined {
   return at !== undefined && at >= now && at <= now + LONGEST_RESET_MS ? at : undefined;
 }
 
