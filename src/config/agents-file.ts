@@ -168,12 +168,24 @@ const profileSchema = z
     // ("--yolo", "- fix the bug"): the prompt must be joined to its option, or follow "--".
     const command = profile.command;
     command.forEach((arg, i) => {
-      if (i > 0 && arg.startsWith('{prompt}') && command[i - 1] !== '--') {
+      if (i === 0 || !arg.startsWith('{prompt}')) return;
+      if (command[i - 1] !== '--') {
         ctx.addIssue({
           code: 'custom',
           path: ['command', i],
           message:
             'an argument that begins with "{prompt}" would be read as an option when the prompt begins with "-": join it to its option ("--message={prompt}") or put "--" before it',
+        });
+        return;
+      }
+      // `--message -- {prompt}`: most option parsers take the "--" for the option's value, and read the
+      // prompt after it as an option all the same.
+      const option = i > 1 ? command[i - 2] : undefined;
+      if (option !== undefined && option.startsWith('-') && !option.includes('=')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['command', i - 1],
+          message: `"--" right after the option "${option}" may be taken as its value, and a prompt that begins with "-" then read as an option: join the prompt to its option ("${option}={prompt}"), put "--" after an argument that is no option, or give the prompt on stdin (prompt: stdin)`,
         });
       }
     });

@@ -103,9 +103,22 @@ agents:
         /join it to its option/,
       );
     }
+    // "--" right after an option: most parsers take it for the option's value (grep -e -- X reads X).
+    for (const [command, option] of [
+      ["[agent-cli, --message, --, '{prompt}']", '--message'],
+      ["[agent-cli, -e, --, '{prompt}']", '-e'],
+    ]) {
+      assertRejected(
+        oneAgent(`    command: ${command}\n    prompt: arg\n`),
+        'agents.a.command.2',
+        new RegExp(`"--" right after the option "${option}" may be taken as its value`),
+      );
+    }
     for (const command of [
       "[agent-cli, '--message={prompt}']",
       "[agent-cli, --, '{prompt}']",
+      "[agent-cli, --format, json, --, '{prompt}']",
+      "[agent-cli, --format=json, --, '{prompt}']",
       "[agent-cli, 'say: {prompt}']",
     ]) {
       assert.doesNotThrow(

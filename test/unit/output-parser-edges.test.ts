@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
 import { createParser } from '../../activities/agent/parsers';
 import type { OutputStream, ParsedOutput } from '../../activities/agent/parsers/types';
 import type { OutputFormat } from '../../src/config/agents-file';
+import { within } from '../support/wait-for';
 
 /** Feeds the chunks, in order and on their streams, to a fresh parser of `format`, and finishes it with exit 0. */
 function parse(format: OutputFormat, chunks: [OutputStream, string][]): ParsedOutput {
@@ -40,6 +43,26 @@ describe('aider-text', () => {
     assert.equal(parsed.final, false);
     assert.equal(parsed.failureClass, 'auth');
     assert.match(parsed.error ?? '', /AuthenticationError: AnthropicException - invalid x-api-key/);
+  });
+});
+
+describe('aider-text on a line that is one long word', () => {
+  it('reads it, and the error after it, without stalling its thread', async () => {
+    // In a thread of its own: a pattern that backtracks on such a line (a hex blob) takes minutes on it.
+    const worker = new Worker(
+      `const { parentPort, workerData } = require('node:worker_threads');
+       const parser = require(workerData.parsers).createParser('aider-text');
+       parser.push('stdout', 'a'.repeat(1 << 20) + '\\n');
+       parser.push('stderr', 'litellm.RateLimitError: the provider rate limited you\\n');
+       parentPort.postMessage(parser.finish({ kind: 'exited', exitCode: 0 }));`,
+      { eval: true, workerData: { parsers: require.resolve('../../activities/agent/parsers') } },
+    );
+    try {
+      const [parsed] = (await within('the parser to read the line', 30_000, once(worker, 'message'))) as [ParsedOutput];
+      assert.equal(parsed.failureClass, 'rate_limited', JSON.stringify(parsed));
+    } finally {
+      await worker.terminate();
+    }
   });
 });
 

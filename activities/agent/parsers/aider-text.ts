@@ -9,9 +9,13 @@ const TOKENS_LINE =
   /^Tokens:\s+([\d.]+k?)\s+sent(?:,\s+([\d.]+k?)\s+cache write)?(?:,\s+([\d.]+k?)\s+cache (?:hit|read))?,\s+([\d.]+k?)\s+received/i;
 /** `Cost: $0.0084 message, $0.0251 session.` follows it when the model has a price. */
 const COST = /Cost:\s+\$([\d.]+)\s+message,\s+\$([\d.]+)\s+session/i;
-/** Lines where aider reports a failed call: litellm's exception, and aider's own explanation. */
+/**
+ * Lines where aider reports a failed call: litellm's exception, and aider's own explanation. One word
+ * character before `Error` finds the same lines as a whole word would, in linear time on a line that is
+ * one long word (`\w+Error` backtracks: seconds on an 80,000-character line).
+ */
 const ERROR_LINE =
-  /litellm\.\w+|\w+(Error|Exception)\b|API provider|exceeds the \S+ token limit|context window|Retrying in|Unable to|Invalid API key/i;
+  /litellm\.\w+|\w(Error|Exception)\b|API provider|exceeds the \S+ token limit|context window|Retrying in|Unable to|Invalid API key/i;
 
 /** Aider rounds to thousands above 1000 ("2.1k", "15k"): the count is approximate there. */
 const tokens = (text: string | undefined): number =>
