@@ -1,15 +1,23 @@
 import { Global, Inject, Module, type DynamicModule, type OnApplicationShutdown } from '@nestjs/common';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import type { Pool } from 'pg';
 import type { AgentsFile } from '../config/agents-file';
 import type { AtelierConfig } from '../config/env';
 import { createPool } from '../db/pool';
 import { temporalConnectionOptions } from '../temporal/connection-options';
+import { defaultDeadline } from '../temporal/default-deadline';
 import { AttemptStore } from '../store/attempt-store';
 import { PlanStore } from '../store/plan-store';
 import { RunStore } from '../store/run-store';
 import { TaskStore } from '../store/task-store';
 import { AGENTS, CONFIG, PG_POOL, TEMPORAL_CLIENT } from './tokens';
+
+/**
+ * How long a Temporal call the API makes for a request may take, unless it sets its own deadline: a
+ * Temporal that stops answering (hung, or a network that drops packets) must get the client a 503 it
+ * may retry, not an answer that never comes while the client gives up and submits again.
+ */
+export const TEMPORAL_CALL_MS = 15_000;
 
 /**
  * Config, agents file, PostgreSQL pool and Temporal client for the whole API. The Temporal connection
@@ -33,7 +41,11 @@ export class InfrastructureModule implements OnApplicationShutdown {
         provide: TEMPORAL_CLIENT,
         useFactory: () =>
           new Client({
-            connection: Connection.lazy(temporalConnectionOptions(config)),
+            connection: Connection.lazy({
+              ...temporalConnectionOptions(config),
+              // The deadline first: it bounds the SDK's retries too.
+              interceptors: [defaultDeadline(TEMPORAL_CALL_MS), makeGrpcRetryInterceptor(defaultGrpcRetryOptions())],
+            }),
             namespace: config.TEMPORAL_NAMESPACE,
           }),
       },

@@ -14,6 +14,7 @@ import {
   type Submitted,
 } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
+import { insertTask } from '../support/task-rows';
 import { startStack, type Stack } from '../support/stack';
 import { testEnv, uniqueQueue } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
@@ -225,6 +226,19 @@ describe('bad requests over HTTP', () => {
     it('refuses unknown query parameters', async () => {
       await assertRejected(await list('sort=asc'), 400, 'sort');
     });
+
+    it('finds no task by a label named __proto__, which no task can carry', async () => {
+      // Stored, not started: the last test counts the workflows this file's requests started.
+      const label = randomUUID();
+      const id = await insertTask(pool, { prompt: 'labelled' });
+      await pool.query('UPDATE tasks SET labels = $2 WHERE id = $1', [id, { probe: label }]);
+      const found = await list(`label=probe:${label}`);
+      assert.equal((found.json as { items: unknown[] }).items.length, 1, 'the filter finds a task it names');
+      const none = await list('label=__proto__:x');
+      assert.equal(none.status, 200, none.text);
+      assert.deepEqual((none.json as { items: unknown[] }).items, []);
+      await assertRejected(await list('label=__proto__:x&label=__proto__:y'), 400, 'label');
+    });
   });
 
   describe('GET /v1/tasks/:id/logs', () => {
@@ -233,6 +247,13 @@ describe('bad requests over HTTP', () => {
       for (const attempt of ['x', '0', '-1', '1.5', '1&attempt=2']) {
         await assertRejected(await send(stack, 'GET', `/v1/tasks/${id}/logs?attempt=${attempt}`), 400, 'attempt');
       }
+    });
+
+    it('refuses a bad follow value, and a query parameter it does not take (a typo of one)', async () => {
+      const id = randomUUID();
+      await assertRejected(await send(stack, 'GET', `/v1/tasks/${id}/logs?follow=yes`), 400, 'follow');
+      await assertRejected(await send(stack, 'GET', `/v1/tasks/${id}/logs?atempt=2`), 400, 'atempt');
+      await assertRejected(await send(stack, 'GET', `/v1/tasks/${id}/logs?folow=1`), 400, 'folow');
     });
   });
 

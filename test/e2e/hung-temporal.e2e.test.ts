@@ -2,61 +2,69 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ServiceUnavailableException } from '@nestjs/common';
-import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Pool } from 'pg';
 import { LOCKED_TEMPORAL_CALL_MS } from '../../src/api/http/locked-temporal-call';
+import { TEMPORAL_CALL_MS } from '../../src/api/infrastructure.module';
 import { PlansService } from '../../src/api/plans/plans.service';
 import { TasksService } from '../../src/api/tasks/tasks.service';
 import { PlanStore } from '../../src/store/plan-store';
 import { TaskStore } from '../../src/store/task-store';
 import { workflowIdForPlan } from '../../workflows/definitions';
 import { call, type ErrorBody } from '../support/http-api';
-import { startCuttableProxy, type CuttableProxy } from '../support/cuttable-proxy';
+import { startCuttableProxy } from '../support/cuttable-proxy';
 import { startInProcessApi } from '../support/in-process-api';
 import { testEnv, uniqueQueue } from '../support/test-env';
 import { newTask } from '../support/task-rows';
 import { waitFor, within } from '../support/wait-for';
 
 /**
+ * An API process in this test whose Temporal is behind a proxy that goes silent, without a reset, from
+ * the first request naming the API's workflow task queue: only workflow starts do. Nobody polls that queue.
+ */
+async function apiBehindSilentTemporal(prefix: string) {
+  const workflowQueue = uniqueQueue(prefix);
+  const pool = new Pool({ connectionString: testEnv.databaseUrl, max: 2 });
+  const proxy = await startCuttableProxy(testEnv.temporalAddress, { cutOnSend: workflowQueue });
+  const { app, baseUrl } = await startInProcessApi({
+    DATABASE_URL: testEnv.databaseUrl,
+    TEMPORAL_ADDRESS: proxy.address,
+    ATELIER_WORKFLOW_QUEUE: workflowQueue,
+  });
+  return {
+    app,
+    baseUrl,
+    pool,
+    close: async () => {
+      // Closing the proxy first fails whatever still waits on it, so the app can close.
+      await proxy.close();
+      await app.close();
+      await pool.end();
+    },
+  };
+}
+type SilentTemporalApi = Awaited<ReturnType<typeof apiBehindSilentTemporal>>;
+
+/**
  * The Temporal calls the API makes while it holds a row lock (and the pool connection of its
- * transaction) have a deadline. An API process in this test, whose Temporal is behind a proxy that
- * goes silent, without a reset, from the first request naming the API's workflow task queue: only
- * workflow starts do. Nobody polls that queue.
+ * transaction) have a deadline.
  */
 describe('a Temporal that stops answering while the API holds a row lock', { timeout: 120_000 }, () => {
-  const workflowQueue = uniqueQueue('wf-hung');
-  let proxy: CuttableProxy;
-  let app: NestExpressApplication;
-  let baseUrl: string;
-  let pool: Pool;
-
+  let api: SilentTemporalApi;
   before(async () => {
-    pool = new Pool({ connectionString: testEnv.databaseUrl, max: 2 });
-    proxy = await startCuttableProxy(testEnv.temporalAddress, { cutOnSend: workflowQueue });
-    ({ app, baseUrl } = await startInProcessApi({
-      DATABASE_URL: testEnv.databaseUrl,
-      TEMPORAL_ADDRESS: proxy.address,
-      ATELIER_WORKFLOW_QUEUE: workflowQueue,
-    }));
+    api = await apiBehindSilentTemporal('wf-hung');
   });
-
-  after(async () => {
-    // Closing the proxy first fails whatever still waits on it, so the app can close.
-    await proxy?.close();
-    await app?.close();
-    await pool?.end();
-  });
+  after(() => api?.close());
 
   it('answers a retry 503 after the deadline, and the starts of stranded submissions fail: no lock is kept', async () => {
     // A failed task whose run Temporal does not know (so its retry is rebuilt from the row).
-    const failed = (await new TaskStore(pool).create(newTask('@print never runs'))).task.id;
-    await pool.query(`UPDATE tasks SET status = 'failed', run_id = $2, finished_at = now() WHERE id = $1`, [
+    const failed = (await new TaskStore(api.pool).create(newTask('@print never runs'))).task.id;
+    await api.pool.query(`UPDATE tasks SET status = 'failed', run_id = $2, finished_at = now() WHERE id = $1`, [
       failed,
       randomUUID(),
     ]);
-    const strandedTask = (await new TaskStore(pool).create(newTask('@print never runs'))).task.id;
+    const strandedTask = (await new TaskStore(api.pool).create(newTask('@print never runs'))).task.id;
     const strandedPlan = randomUUID();
-    await new PlanStore(pool).create({
+    await new PlanStore(api.pool).create({
       id: strandedPlan,
       maxParallel: 1,
       onFailure: 'stop',
@@ -66,17 +74,17 @@ describe('a Temporal that stops answering while the API holds a row lock', { tim
 
     const bound = LOCKED_TEMPORAL_CALL_MS + 10_000;
     const retrying = Promise.allSettled([
-      within('the retry', bound, call(baseUrl, 'POST', `/v1/tasks/${failed}/retry`)),
+      within('the retry', bound, call(api.baseUrl, 'POST', `/v1/tasks/${failed}/retry`)),
     ]);
     // The retry reads its run's history first, with no lock held: the starts below silence the line
     // only once it holds the task's row lock, for its own start.
     await waitFor('the retry to hold the row lock of its task', async () => {
-      const free = await pool.query('SELECT id FROM tasks WHERE id = $1 FOR UPDATE SKIP LOCKED', [failed]);
+      const free = await api.pool.query('SELECT id FROM tasks WHERE id = $1 FOR UPDATE SKIP LOCKED', [failed]);
       return free.rowCount === 0;
     });
     const [task, plan] = await Promise.allSettled([
-      within("the stranded task's start", bound, app.get(TasksService).startStranded(strandedTask)),
-      within("the stranded plan's start", bound, app.get(PlansService).startStranded(strandedPlan)),
+      within("the stranded task's start", bound, api.app.get(TasksService).startStranded(strandedTask)),
+      within("the stranded plan's start", bound, api.app.get(PlansService).startStranded(strandedPlan)),
     ]);
     const [retry] = await retrying;
 
@@ -93,7 +101,7 @@ describe('a Temporal that stops answering while the API holds a row lock', { tim
     }
 
     // Every transaction ended: the rows are free, and none records a run.
-    const db = await pool.connect();
+    const db = await api.pool.connect();
     try {
       await db.query('BEGIN');
       const tasks = await db.query<{ id: string; status: string; current_run: number; run_id: string | null }>(
@@ -112,5 +120,31 @@ describe('a Temporal that stops answering while the API holds a row lock', { tim
       await db.query('ROLLBACK');
       db.release();
     }
+  });
+});
+
+/**
+ * Every other Temporal call the API makes for a request has a deadline too: a submission through a
+ * Temporal that goes silent (the same proxy) is answered, not left hanging while its client gives up
+ * and submits again.
+ */
+describe('a Temporal that stops answering a submission', { timeout: 90_000 }, () => {
+  let api: SilentTemporalApi;
+  before(async () => {
+    api = await apiBehindSilentTemporal('wf-hung-submit');
+  });
+  after(() => api?.close());
+
+  it('answers 503 after the deadline, and keeps no task submitted without a key', async () => {
+    const prompt = `@print never runs ${randomUUID()}`;
+    const res = await within(
+      'the submission',
+      TEMPORAL_CALL_MS + 10_000,
+      call(api.baseUrl, 'POST', '/v1/tasks', { body: { prompt } }),
+    );
+    assert.equal(res.status, 503, res.text);
+    assert.match((res.json as ErrorBody).message, /could not start the task workflow.*try again/);
+    const kept = await api.pool.query('SELECT id FROM tasks WHERE prompt = $1', [prompt]);
+    assert.equal(kept.rowCount, 0, 'nothing a second submission would run twice');
   });
 });

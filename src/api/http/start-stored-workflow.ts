@@ -41,7 +41,16 @@ export async function startStoredWorkflow(temporal: Client, s: StoredSubmission)
     return (await temporal.workflow.start(s.workflowType, options)).firstExecutionRunId;
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
-      return (await temporal.workflow.getHandle(s.options.workflowId).describe()).runId;
+      // Temporal may go away between the two calls: a 503 then, which the client may retry.
+      return temporal.workflow
+        .getHandle(s.options.workflowId)
+        .describe()
+        .then(
+          (d) => d.runId,
+          (describing: unknown) => {
+            throw temporalUnavailable(`could not look up the ${s.what}'s started workflow`, describing);
+          },
+        );
     }
     if (s.created && !s.retryable) {
       const startedMeanwhile = await s.forget().catch((forgetting: unknown) => {

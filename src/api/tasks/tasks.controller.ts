@@ -1,10 +1,10 @@
 import { Body, Controller, Get, Header, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { badFields } from '../http/validation';
 import { LogStreamService } from '../logs/log-stream.service';
 import { CreateTaskDto } from './dto/create-task.dto';
 import { ListTasksQuery } from './dto/list-tasks.query';
+import { TaskLogsQuery } from './dto/task-logs.query';
 import { TasksService } from './tasks.service';
 import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
@@ -92,34 +92,20 @@ export class TasksController {
   })
   @ApiResponse({
     status: 400,
-    description: 'A bad attempt or follow value, or a Last-Event-ID this stream never sent; `fields` names it.',
+    description:
+      'A bad attempt or follow value, another query parameter, or a Last-Event-ID this stream never sent; `fields` names it.',
   })
   @ApiResponse({
     status: 503,
     description:
       'Following, while the API stops or with ATELIER_LOG_FOLLOWERS_MAX followers on this replica already; `Retry-After` says when to follow again.',
   })
-  @ApiQuery({ name: 'attempt', required: false, type: Number })
-  @ApiQuery({
-    name: 'follow',
-    required: false,
-    enum: ['1', 'true', '0', 'false'],
-    description:
-      'Stream as Server-Sent Events until the run ends (with ?attempt=N, until that attempt does); resume with Last-Event-ID.',
-  })
   logs(
     @Param('id') id: string,
     @Res({ passthrough: true }) res: Response,
-    @Query('attempt') attempt?: string,
-    @Query('follow') follow?: string,
+    @Query() { attempt, follow }: TaskLogsQuery,
     @Headers('last-event-id') lastEventId?: string,
   ) {
-    if (attempt !== undefined && !/^[1-9]\d{0,2}$/.test(attempt)) {
-      throw badFields([{ field: 'attempt', problems: ['attempt must be a positive integer'] }]);
-    }
-    if (follow !== undefined && !/^(1|true|0|false)$/.test(follow)) {
-      throw badFields([{ field: 'follow', problems: ['follow must be 1, true, 0 or false'] }]);
-    }
     const attemptNumber = attempt === undefined ? undefined : Number(attempt);
     if (follow === '1' || follow === 'true') {
       return this.logStream.follow(id, { attempt: attemptNumber, lastEventId }, res);

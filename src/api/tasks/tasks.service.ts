@@ -154,7 +154,8 @@ export class TasksService {
   }
 
   async list(query: ListTasksQuery) {
-    const labels: Record<string, string> = {};
+    // No prototype: a key named __proto__ is a label like any other (which no task can have).
+    const labels: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const label of query.label ?? []) {
       const at = label.indexOf(':');
       const key = label.slice(0, at);
