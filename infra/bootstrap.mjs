@@ -41,11 +41,18 @@ function ensureDependencies() {
 function ensureTemporalCli() {
   // An external server; blank is unset, as the config reads it.
   if (process.env.TEMPORAL_ADDRESS?.trim() && process.argv[2] === 'up') return;
-  // A CLI built from another module version is built again: a source build reports no version of its own.
+  // A CLI built from another module version (or before versions were noted) is built again: a source
+  // build reports no version of its own. Without Go, the CLI there is kept.
   const stamp = join(root, '.tools/bin/temporal.module');
   const built = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : undefined;
-  if (existsSync(join(root, '.tools/bin/temporal')) && built === TEMPORAL_CLI_MODULE) return;
-  if (spawnSync('go', ['version'], { stdio: 'ignore' }).error?.code === 'ENOENT') {
+  const binary = existsSync(join(root, '.tools/bin/temporal'));
+  if (binary && built === TEMPORAL_CLI_MODULE) return;
+  const noGo = spawnSync('go', ['version'], { stdio: 'ignore' }).error?.code === 'ENOENT';
+  if (binary && noGo) {
+    say(`Go is not installed: keeping the Temporal CLI built before, although it may not be ${TEMPORAL_CLI_MODULE}`);
+    return;
+  }
+  if (noGo) {
     throw new Error(
       'Go is not installed: install Go >= 1.25 to build the Temporal CLI' +
         (process.argv[2] === 'up' ? ', or set TEMPORAL_ADDRESS to a Temporal server of yours' : ''),

@@ -53,6 +53,7 @@ const PATCHES = {
   locksReleaseStartsManager: 'locks-release-starts-manager',
   worktreeLeavesGoneWorkers: 'worktree-leaves-gone-workers',
   failedWorkCommitWhole: 'failed-work-commit-whole',
+  unsavedWorkNeedsItsWorker: 'unsaved-work-needs-its-worker',
 } as const;
 type Patch = (typeof PATCHES)[keyof typeof PATCHES];
 
@@ -63,6 +64,7 @@ const LATER_LEVELS: Partial<Record<Patch, number>> = {
   [PATCHES.locksReleaseStartsManager]: 4,
   [PATCHES.worktreeLeavesGoneWorkers]: 4,
   [PATCHES.failedWorkCommitWhole]: 4,
+  [PATCHES.unsavedWorkNeedsItsWorker]: 4,
 };
 
 /** The code level a patch came with: from it on, a task takes the patch's path without asking. */
@@ -154,6 +156,7 @@ async function runTask(input: AgentTaskInput): Promise<AgentTaskOutput> {
             salvage,
             leavesGoneWorkers: () => takes(input, PATCHES.worktreeLeavesGoneWorkers),
             failedWorkCommitWhole: () => takes(input, PATCHES.failedWorkCommitWhole),
+            unsavedWorkNeedsItsWorker: () => takes(input, PATCHES.unsavedWorkNeedsItsWorker),
             agentsOn: (workerQueue) => agentsOn(workerQueue, true),
             bookkeeping,
           },

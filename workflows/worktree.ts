@@ -32,6 +32,12 @@ export interface WorktreeTask {
    * failed-work-commit-whole). Asked only when a failed attempt's work is committed.
    */
   failedWorkCommitWhole: () => boolean;
+  /**
+   * With salvage: whether a success whose work its worker could not save fails the task when that
+   * worker is lost and the worktree made again elsewhere did not carry the work over (patch
+   * unsaved-work-needs-its-worker). Asked only when that happens.
+   */
+  unsavedWorkNeedsItsWorker: () => boolean;
   /** The agent activities on one worker's own queue. */
   agentsOn: (workerQueue: string) => AgentActivities;
   bookkeeping: BookkeepingActivities;
@@ -198,7 +204,12 @@ export async function withWorktree(
     for (let moves = 0; ; moves++) {
       const p = await placed();
       const from = workOnlyIn;
-      if (from !== undefined && p !== from && !p.prepared.keptWorkOf?.includes(from.prepared.worktreePath)) {
+      if (
+        from !== undefined &&
+        p !== from &&
+        !p.prepared.keptWorkOf?.includes(from.prepared.worktreePath) &&
+        task.unsavedWorkNeedsItsWorker()
+      ) {
         await failTask(
           new Error(
             `the agent succeeded, but its work could not be saved on ${from.prepared.branch} and the worker holding it was lost before it was committed: it is only in ${from.prepared.worktreePath} on that worker's disk, kept there 7 days; retry the task to run the agent again`,

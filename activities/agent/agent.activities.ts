@@ -28,7 +28,7 @@ import { runProcess, type CutOff } from './run-process';
 import { fitToStartToClose, type StopLimits } from './fit-to-start-to-close';
 import { SecretRedactor } from './secret-redactor';
 import { serviceSecretsIn } from './service-secrets';
-import { canEnter, isDirectory } from '../../src/fs/is-directory';
+import { workdirProblem } from '../../src/fs/is-directory';
 
 export interface AgentActivityDeps {
   agents: AgentsFile;
@@ -159,18 +159,11 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         policy: DEFAULT_POLICIES.unknown_agent,
       });
     }
-    if (input.workdir !== undefined && !isDirectory(input.workdir)) {
-      throw fail(FAILURE_CLASSES.invalidInput, `workdir is not a directory: ${input.workdir}`, {
+    const workdir = input.workdir === undefined ? undefined : workdirProblem(input.workdir);
+    if (workdir !== undefined) {
+      throw fail(FAILURE_CLASSES.invalidInput, `workdir ${workdir}: ${input.workdir}`, {
         policy: policyOf(profile, FAILURE_CLASSES.invalidInput),
       });
-    }
-    // Else the agent's start fails as if its program were missing, and the task tries every agent in vain.
-    if (input.workdir !== undefined && !canEnter(input.workdir)) {
-      throw fail(
-        FAILURE_CLASSES.invalidInput,
-        `workdir cannot be entered by the agent worker's user (uid ${process.getuid?.() ?? '?'}): ${input.workdir}`,
-        { policy: policyOf(profile, FAILURE_CLASSES.invalidInput) },
-      );
     }
     // Attempts, logs and events are kept per workflow run (a retried or reset task runs again).
     const runId = ctx.info.workflowExecution?.runId;

@@ -15,6 +15,8 @@ export function rateLimitReset(
 ): Date | null {
   const at =
     parsed.resetAt ??
-    (failureClass === FAILURE_CLASSES.rateLimited ? resetTimeIn(`${tails.stderr}\n${tails.stdout}`, now) : undefined);
+    (failureClass === FAILURE_CLASSES.rateLimited
+      ? (resetTimeIn(tails.stderr, now) ?? resetTimeIn(tails.stdout, now))
+      : undefined);
   return at === undefined ? null : new Date(at);
 }

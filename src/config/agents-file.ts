@@ -168,26 +168,17 @@ const profileSchema = z
     // ("--yolo", "- fix the bug"): the prompt must be joined to its option, or follow "--".
     const command = profile.command;
     command.forEach((arg, i) => {
-      if (i === 0 || !arg.startsWith('{prompt}')) return;
-      if (command[i - 1] !== '--') {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['command', i],
-          message:
-            'an argument that begins with "{prompt}" would be read as an option when the prompt begins with "-": join it to its option ("--message={prompt}") or put "--" before it',
-        });
-        return;
-      }
-      // `--message -- {prompt}`: most option parsers take the "--" for the option's value, and read the
-      // prompt after it as an option all the same.
-      const option = i > 1 ? command[i - 2] : undefined;
-      if (option !== undefined && option.startsWith('-') && !option.includes('=')) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['command', i - 1],
-          message: `"--" right after the option "${option}" may be taken as its value, and a prompt that begins with "-" then read as an option: join the prompt to its option ("${option}={prompt}"), put "--" after an argument that is no option, or give the prompt on stdin (prompt: stdin)`,
-        });
-      }
+      if (i === 0 || !arg.startsWith('{prompt}') || command[i - 1] === '--') return;
+      // After an option, "--" would not do: an option that takes a value takes that "--" for it.
+      const option = command[i - 1]?.startsWith('-') ? command[i - 1] : undefined;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['command', i],
+        message:
+          option === undefined
+            ? 'an argument that begins with "{prompt}" would be read as an option when the prompt begins with "-": put "--" before it, or join it to its option ("--message={prompt}")'
+            : `an argument that begins with "{prompt}" would be read as an option when the prompt begins with "-": join it to its option ("${option}={prompt}"), or give the prompt on stdin (prompt: stdin)`,
+      });
     });
     if (profile.command[0]?.includes('{')) {
       ctx.addIssue({ code: 'custom', path: ['command', 0], message: 'the program itself cannot be a placeholder' });

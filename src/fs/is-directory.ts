@@ -9,12 +9,16 @@ export const isDirectory = (path: string): boolean => {
   }
 };
 
-/** True when this process's user may list the directory `path` and enter it (work in it). */
-export const canEnter = (path: string): boolean => {
+/**
+ * What keeps this process's user from working in the directory `path` (an agent's start there would
+ * fail as if its program were missing), or undefined when they may list and enter it.
+ */
+export function workdirProblem(path: string): string | undefined {
+  if (!isDirectory(path)) return 'is not a directory';
   try {
     accessSync(path, constants.R_OK | constants.X_OK);
-    return true;
+    return undefined;
   } catch {
-    return false;
+    return `cannot be entered by the agent worker's user (uid ${process.getuid?.() ?? '?'})`;
   }
-};
+}

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
 import { startInProcessApi } from '../support/in-process-api';
-import { stalledGet, readToItsEnd } from '../support/stalled-get';
+import { getAndLeave, readToItsEnd, stalledGet } from '../support/stalled-get';
 import { insertTask } from '../support/task-rows';
 import { testEnv, uniqueQueue } from '../support/test-env';
-import { within } from '../support/wait-for';
+import { waitFor, within } from '../support/wait-for';
 
 /** A task with a commit whose kept patch is `patch`. */
 async function taskWithPatch(pool: Pool, patch: string): Promise<string> {
@@ -51,10 +51,22 @@ describe('large patches', { timeout: 90_000 }, () => {
       assert.equal(beside.status, 200);
       assert.equal(await beside.text(), '+small\n');
 
+      // A client that leaves at once, while its patch is still being read, frees the slot all the same.
+      stalled.destroy();
+      await getAndLeave(`${baseUrl}/v1/tasks/${large}/diff`);
+      const served = await waitFor('a large patch to be served again', async () => {
+        const res = await fetch(`${baseUrl}/v1/tasks/${large}/diff`);
+        if (res.status === 503) return void (await res.body?.cancel());
+        return res;
+      });
+      assert.equal(served.status, 200);
+      assert.equal((await served.arrayBuffer()).byteLength, 48 * 1024 * 1024 + 2);
+
+      const stalledAgain = await stalledGet(`${baseUrl}/v1/tasks/${large}/diff`);
       closing = app.close();
       // Else the server would wait for the stalled client for good.
       await within('the API to stop', 30_000, closing);
-      const cut = await within('the stalled answer to close', 10_000, readToItsEnd(stalled));
+      const cut = await within('the stalled answer to close', 10_000, readToItsEnd(stalledAgain));
       assert.equal(cut, true, 'the stalled answer was cut, not ended');
     } finally {
       await (closing ?? app.close());

@@ -23,3 +23,14 @@ export function readToItsEnd(res: IncomingMessage): Promise<boolean> {
     res.resume();
   });
 }
+
+/** A GET whose client leaves as soon as its request is sent, before any answer; resolves once it has. */
+export function getAndLeave(url: string): Promise<void> {
+  return new Promise((resolve) => {
+    const req = request(url);
+    req.on('error', () => undefined);
+    req.once('close', () => resolve());
+    req.once('finish', () => req.destroy());
+    req.end();
+  });
+}

@@ -91,34 +91,25 @@ agents:
   });
 
   it('refuses an argument that begins with "{prompt}" unless it follows "--"', () => {
-    const refused: [string, number][] = [
-      ["[agent-cli, --message, '{prompt}']", 2],
-      ["[agent-cli, '{prompt}']", 1],
-      ["[agent-cli, '{prompt} now']", 1],
+    const refused: [string, number, RegExp][] = [
+      // After an option, only the joined form is suggested: "--message --" would give the option "--".
+      [
+        "[agent-cli, --message, '{prompt}']",
+        2,
+        /join it to its option \("--message=\{prompt\}"\), or give the prompt on stdin/,
+      ],
+      ["[agent-cli, '{prompt}']", 1, /put "--" before it/],
+      ["[agent-cli, '{prompt} now']", 1, /put "--" before it/],
     ];
-    for (const [command, index] of refused) {
-      assertRejected(
-        oneAgent(`    command: ${command}\n    prompt: arg\n`),
-        `agents.a.command.${index}`,
-        /join it to its option/,
-      );
-    }
-    // "--" right after an option: most parsers take it for the option's value (grep -e -- X reads X).
-    for (const [command, option] of [
-      ["[agent-cli, --message, --, '{prompt}']", '--message'],
-      ["[agent-cli, -e, --, '{prompt}']", '-e'],
-    ]) {
-      assertRejected(
-        oneAgent(`    command: ${command}\n    prompt: arg\n`),
-        'agents.a.command.2',
-        new RegExp(`"--" right after the option "${option}" may be taken as its value`),
-      );
+    for (const [command, index, reason] of refused) {
+      assertRejected(oneAgent(`    command: ${command}\n    prompt: arg\n`), `agents.a.command.${index}`, reason);
     }
     for (const command of [
       "[agent-cli, '--message={prompt}']",
       "[agent-cli, --, '{prompt}']",
       "[agent-cli, --format, json, --, '{prompt}']",
       "[agent-cli, --format=json, --, '{prompt}']",
+      "[codex, exec, --full-auto, --, '{prompt}']",
       "[agent-cli, 'say: {prompt}']",
     ]) {
       assert.doesNotThrow(

@@ -139,5 +139,8 @@ describe('reset times said in words', () => {
     assert.equal(rateLimitReset('rate_limited', { resetAt: now + 5_000 }, tails, now)?.getTime(), now + 5_000);
     assert.equal(rateLimitReset('overloaded', {}, tails, now), null);
     assert.equal(rateLimitReset('rate_limited', {}, { stderr: 'Error: 429', stdout: '' }, now), null);
+    // Whatever the wording: stderr's time of day before stdout's delay.
+    const worded = { stderr: 'usage limit reached, resets 4pm (UTC)', stdout: 'Retrying in 2s' };
+    assert.equal(rateLimitReset('rate_limited', {}, worded, now)?.getTime(), Date.UTC(2025, 5, 10, 16, 0, 0));
   });
 });

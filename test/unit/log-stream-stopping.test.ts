@@ -23,6 +23,12 @@ describe('following a task’s log while the API stops, or has its most follower
     });
     assert.equal(headers.get('Retry-After'), '5');
     assert.equal(service.active, 0);
+    // So is a download of the plain log: begun after the open ones were given their grace, it would
+    // hold the server open.
+    await assert.rejects(service.text('6b164171-0000-4000-8000-000000000000', undefined, res), (err) => {
+      assert.ok(err instanceof ServiceUnavailableException, String(err));
+      return true;
+    });
   });
 
   it('is turned away when the API begins to stop while its task is being read', async () => {

@@ -4,22 +4,23 @@ import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { canEnter } from '../../src/fs/is-directory';
+import { workdirProblem } from '../../src/fs/is-directory';
 
 const SETPRIV = '/usr/bin/setpriv';
 /** The unprivileged user the check runs as when the tests run as root (root may enter any directory). */
 const NOBODY = '65534';
 
-/** canEnter(path) as a user other than root: this process's, or nobody's when this process is root. */
-function canEnterAsUser(path: string): boolean {
-  if (process.getuid?.() !== 0) return canEnter(path);
-  const script = `process.stdout.write(String(require(${JSON.stringify(require.resolve('../../src/fs/is-directory'))}).canEnter(${JSON.stringify(path)})))`;
+/** workdirProblem(path) as a user other than root: this process's, or nobody's when this process is root. */
+function problemAsUser(path: string): string | undefined {
+  if (process.getuid?.() !== 0) return workdirProblem(path);
+  const module = JSON.stringify(require.resolve('../../src/fs/is-directory'));
+  const script = `process.stdout.write(JSON.stringify(require(${module}).workdirProblem(${JSON.stringify(path)}) ?? null))`;
   const out = execFileSync(
     SETPRIV,
     ['--reuid', NOBODY, '--regid', NOBODY, '--clear-groups', process.execPath, '-e', script],
     { encoding: 'utf8' },
   );
-  return out === 'true';
+  return (JSON.parse(out) as string | null) ?? undefined;
 }
 
 describe('a workdir the agent worker may enter', () => {
@@ -30,14 +31,18 @@ describe('a workdir the agent worker may enter', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('is one its user may list and enter, not one closed to it', { skip: !existsSync(SETPRIV) && 'no setpriv' }, () => {
-    const open = join(dir, 'open');
-    const closed = join(dir, 'closed');
-    execFileSync('mkdir', ['-m', '755', open]);
-    execFileSync('mkdir', ['-m', '700', closed]);
-    if (process.getuid?.() !== 0) chmodSync(closed, 0o000);
-    assert.equal(canEnterAsUser(open), true);
-    assert.equal(canEnterAsUser(closed), false);
-    assert.equal(canEnterAsUser(join(dir, 'missing')), false);
-  });
+  it(
+    'is one its user may list and enter: not one closed to it, nor one that is missing',
+    { skip: !existsSync(SETPRIV) && 'no setpriv' },
+    () => {
+      const open = join(dir, 'open');
+      const closed = join(dir, 'closed');
+      execFileSync('mkdir', ['-m', '755', open]);
+      execFileSync('mkdir', ['-m', '700', closed]);
+      if (process.getuid?.() !== 0) chmodSync(closed, 0o000);
+      assert.equal(problemAsUser(open), undefined);
+      assert.match(problemAsUser(closed) ?? '', /^cannot be entered by the agent worker's user \(uid \d+\)$/);
+      assert.equal(problemAsUser(join(dir, 'missing')), 'is not a directory');
+    },
+  );
 });

@@ -100,6 +100,6 @@ describe('a success whose work its lost worker could not save', { timeout: 180_0
       ['failed'],
       'one terminal record, and no success',
     );
-    assert.ok(!existsSync(join(rootA, lost.taskId)));
+    assert.ok(!existsSync(join(dir, 'worktrees-b', lost.taskId)), 'the worktree made again elsewhere is removed');
   });
 });

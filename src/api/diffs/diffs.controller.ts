@@ -1,3 +1,4 @@
+import { finished } from 'node:stream/promises';
 import { Controller, Get, NotFoundException, Param, PayloadTooLargeException, Res } from '@nestjs/common';
 import { ApiOperation, ApiProduces, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
@@ -43,13 +44,13 @@ export class DiffsController {
     const send = async (): Promise<void> => {
       const patch = await this.store.patch(id);
       if (patch === undefined) throw new NotFoundException(`no diff for task ${id}`); // deleted meanwhile
-      await new Promise<void>((resolve) => {
-        res.once('close', resolve);
-        res.setTimeout(STALLED_CLIENT_MS, () => res.destroy());
-        // Byte for byte as git printed it: a file that is not UTF-8 stays as it is, so no charset is claimed.
-        res.status(200).setHeader('Content-Type', 'text/x-diff');
-        res.end(patch);
-      });
+      if (res.destroyed) return; // its client left while it was read
+      res.setTimeout(STALLED_CLIENT_MS, () => res.destroy());
+      // Byte for byte as git printed it: a file that is not UTF-8 stays as it is, so no charset is claimed.
+      res.status(200).setHeader('Content-Type', 'text/x-diff');
+      res.end(patch);
+      // Settles however the answer ends, its client gone before or during it too.
+      await finished(res).catch(() => undefined);
     };
     await (found.bytes > LARGE_PATCH_BYTES ? this.largePatches.run(send) : send());
   }

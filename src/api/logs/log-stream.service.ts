@@ -124,12 +124,15 @@ export class LogStreamService {
    * chunks at a time, so a long log (up to 64 Mi characters an attempt) is never held whole.
    */
   async text(taskId: string, attempt: number | undefined, res: Response): Promise<StreamableFile> {
+    // One that began after the open ones were given their grace would hold the server open.
+    refuseWhileStopping(this.stopping, res, 'download the log');
     const state = isUuid(taskId) ? await this.store.taskState(taskId) : undefined;
     if (!state) throw new NotFoundException(`no task ${taskId}`);
     const { store } = this;
     const next = (after: LogCursor) => store.chunksAfter(taskId, state.currentRun, after, attempt, PAGE);
     // Read before the answer starts: a database away then is a 503, not a cut stream.
     const first = await next({ attempt: 0, seq: -1 });
+    refuseWhileStopping(this.stopping, res, 'download the log'); // it may have begun to stop meanwhile
     async function* chunks(): AsyncGenerator<string> {
       for (let page = first; ;) {
         for (const chunk of page) yield chunk.data;
