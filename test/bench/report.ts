@@ -335,6 +335,12 @@ no-op bursts), Node's CPU profiler and the events' times in Temporal's histories
   the code before them, in runs taken in turn on that host: \`noop-1000\` 20.2 and 21.7 tasks/s before
   against 19.6 and 23.0 after, the agent worker's CPU 7.2 and 7.2 ms per task against 8.0 and 6.8, and
   10 × 0.5 s on 5 slots 1.28 s against 1.32 s: within noise.
+- **Measured in a fifth session of 2026-12-07, on a host of middle speed**, its changes on the measured
+  path (a 15 s default deadline on the API's Temporal calls, set by a gRPC interceptor; the agent
+  worker checking that it may enter a task's workdir; a success's release taking the one-statement
+  path whatever the breaker's state) against the code before them (de02b69), in runs taken in turn:
+  \`noop-1000\` 27.9 and 27.5 tasks/s before against 31.5 and 29.9 after, and 10 × 0.5 s on 5 slots
+  1.26 s in all four runs: within noise, no full run taken.
 - **Efficiency of 0.5 s tasks on the fast host**: in the third full run of 2026-12-07 (1.10 s), 10 × 0.5 s
   on 5 slots lost 102 ms to the ideal, 53 more than 95% allows. In the events' times of five rounds of it run alone,
   the first wave's fifth agent started 85–112 ms after the first submission (a lone task: 19 ms), the
