@@ -6,7 +6,8 @@ import { Pool } from 'pg';
  * not fail a task's bookkeeping. Calls that need a bound pass their own (the readiness check).
  */
 export function createPool(url: string, onError: (err: Error) => void, max = 10): Pool {
-  const pool = new Pool({ connectionString: url, max, connectionTimeoutMillis: 5000 });
+  // TCP keepalives: a connection a firewall dropped in silence is found, not waited on for good.
+  const pool = new Pool({ connectionString: url, max, connectionTimeoutMillis: 5000, keepAlive: true });
   pool.on('error', onError);
   return pool;
 }

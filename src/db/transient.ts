@@ -4,6 +4,11 @@ const TRANSIENT_CODES = new Set([
   'ECONNRESET',
   'EPIPE',
   'ETIMEDOUT',
+  // The database's host name resolves to nothing for a moment: its container restarts (compose, k8s).
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
   '57P01',
   '57P02',
   '57P03',

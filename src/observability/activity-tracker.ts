@@ -16,6 +16,10 @@ export function failureClassOf(err: unknown): FailureClass {
   return FAILURE_CLASSES.crash;
 }
 
+/** Whether an agent attempt's answer says it was held back (`RunAgentOutput.waiting`): its agent never ran. */
+const heldBack = (result: unknown): boolean =>
+  typeof result === 'object' && result !== null && (result as { waiting?: unknown }).waiting !== undefined;
+
 /** The ids a log line or a running-task entry carries, from an activity's first argument and its workflow. */
 export function taskIdsOf(
   args: readonly unknown[],
@@ -120,10 +124,10 @@ export class ActivityTracker {
     };
   };
 
-  private async count<T>(run: () => Promise<T>): Promise<T> {
+  private async count<T>(run: () => Promise<T>, ranNothing: (result: T) => boolean = () => false): Promise<T> {
     try {
       const result = await run();
-      this.completed += 1;
+      if (!ranNothing(result)) this.completed += 1;
       return result;
     } catch (err) {
       if (err instanceof CancelledFailure) this.cancelled += 1;
@@ -153,18 +157,22 @@ export class ActivityTracker {
     });
     this.onChange();
     ctx.log.info('agent attempt started', { agent });
-    let failureClass: FailureClass = FAILURE_CLASSES.succeeded;
+    // Undefined: held back (a breaker, a limit, a budget), its agent not started: no run to time or count.
+    let failureClass: FailureClass | undefined = FAILURE_CLASSES.succeeded;
     try {
-      return await this.count(run);
+      const result = await this.count(run, heldBack);
+      if (heldBack(result)) failureClass = undefined;
+      return result;
     } catch (err) {
       failureClass = failureClassOf(err);
       throw err;
     } finally {
       const seconds = (Date.now() - startedAt) / 1000;
-      this.runDuration.observe({ agent, failure_class: failureClass }, seconds);
+      if (failureClass !== undefined) this.runDuration.observe({ agent, failure_class: failureClass }, seconds);
       this.running.delete(key);
       this.onChange();
-      ctx.log.info('agent attempt finished', { agent, failureClass, durationMs: Math.round(seconds * 1000) });
+      if (failureClass === undefined) ctx.log.info('agent attempt held back', { agent });
+      else ctx.log.info('agent attempt finished', { agent, failureClass, durationMs: Math.round(seconds * 1000) });
     }
   }
 }

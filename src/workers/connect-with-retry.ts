@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { TemporalConnectionOptions } from '../temporal/connection-options';
@@ -20,10 +21,8 @@ export async function connectWithRetry(
         { address: options.address, retryInMs: delayMs, error: (err as Error).message },
         'Temporal not reachable yet',
       );
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delayMs);
-        signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-      });
+      // Ends early, without an error, when `signal` aborts; leaves no listener on it either way.
+      await delay(delayMs, undefined, { signal }).catch(() => undefined);
       delayMs = Math.min(delayMs * 2, 10_000);
     }
   }

@@ -89,12 +89,28 @@ export async function runWorkerProcess(
     await runTogether([worker, ...more], stop.signal);
     logger.info('worker stopped');
   } finally {
-    await background?.stop();
-    await observability.stop();
-    await connection.close();
-    await pool.end();
+    // Its workers have stopped, its agents with them: what is left may not hold the process (a database
+    // gone silent, not refusing, would hold the last writes and the pool's end for many minutes).
+    setTimeout(() => {
+      logger.error(`the worker did not finish stopping within ${CLEANUP_DEADLINE_MS / 1000} s; exiting`);
+      process.exit(1);
+    }, CLEANUP_DEADLINE_MS).unref();
+    // Each step is tried whatever the one before did, and a failure among them is logged, not thrown:
+    // it would hide the error that stopped the worker (a worker that could not be created, say).
+    const step = async (what: string, run: () => Promise<unknown> | undefined): Promise<void> => {
+      await Promise.resolve()
+        .then(run)
+        .catch((err: unknown) => logger.warn({ error: (err as Error).message }, `could not ${what} while stopping`));
+    };
+    await step('stop its background work', () => background?.stop());
+    await step('record its stop', () => observability.stop());
+    await step('close its Temporal connection', () => connection.close());
+    await step('close its database pool', () => pool.end());
   }
 }
+
+/** How long a worker may take, once its workers have stopped, to record its stop and close what it holds. */
+const CLEANUP_DEADLINE_MS = 30_000;
 
 /**
  * Runs workers until all have stopped: when one stops or fails, or `stop` aborts, they are all shut

@@ -166,6 +166,25 @@ describe('activity tracking', () => {
     assert.ok(sample(samples, 'atelier_agent_schedule_to_start_seconds_sum', { agent: 'stand-in' }) >= 3);
   });
 
+  it('neither times nor counts an attempt held back before its agent started (a breaker, a limit, a budget)', async () => {
+    const registry = new Registry();
+    const tracker = new ActivityTracker(registry);
+    const logger = recordingLogger();
+    const env = new MockActivityEnvironment(
+      { activityType: 'runAgent', currentAttemptScheduledTimestampMs: Date.now() },
+      { interceptors: [tracker.interceptors], logger },
+    );
+    const input = { taskId: 'a1b2', attempt: 1, agent: 'stand-in', timeoutSeconds: 5 };
+    await env.run(async () => ({ exitCode: 0, waiting: { kind: 'breaker_open', until: null } }), input);
+    assert.deepEqual(tracker.snapshot(), { running: [], completed: 0, failed: 0, cancelled: 0 });
+    const samples = parseMetrics(await registry.metrics());
+    assert.equal(sample(samples, 'atelier_agent_run_duration_seconds_count'), 0);
+    assert.deepEqual(
+      logger.lines.filter((l) => l.message.startsWith('agent attempt')).map((l) => l.message),
+      ['agent attempt started', 'agent attempt held back'],
+    );
+  });
+
   it('counts other activities without timing them as agents', async () => {
     const registry = new Registry();
     const tracker = new ActivityTracker(registry);
