@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
 import { startInProcessApi } from '../support/in-process-api';
-import { getAndLeave, readToItsEnd, stalledGet } from '../support/stalled-get';
+import { getAndLeave, readToItsEnd, stalledGet } from '../support/slow-clients';
 import { insertTask } from '../support/task-rows';
 import { testEnv, uniqueQueue } from '../support/test-env';
 import { waitFor, within } from '../support/wait-for';

@@ -4,7 +4,7 @@ import { Pool } from 'pg';
 import { TaskActivityListener } from '../../src/api/logs/task-activity-listener';
 import { readSse } from '../../src/cli/sse';
 import { startInProcessApi, type InProcessApi } from '../support/in-process-api';
-import { stalledGet, readToItsEnd } from '../support/stalled-get';
+import { stalledGet, readToItsEnd } from '../support/slow-clients';
 import { insertTask } from '../support/task-rows';
 import { testEnv, uniqueQueue } from '../support/test-env';
 import { waitFor, within } from '../support/wait-for';

@@ -142,7 +142,7 @@ export class LogStreamService {
       }
     }
     // A client gone while the first page was read has had its 'close' already.
-    if (res.socket && !res.socket.destroyed) {
+    if (!res.destroyed) {
       this.downloads.add(res);
       res.once('close', () => this.ended(() => this.downloads.delete(res)));
     }
