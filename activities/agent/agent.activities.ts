@@ -159,9 +159,9 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         policy: DEFAULT_POLICIES.unknown_agent,
       });
     }
-    const workdir = input.workdir === undefined ? undefined : workdirProblem(input.workdir);
-    if (workdir !== undefined) {
-      throw fail(FAILURE_CLASSES.invalidInput, `workdir ${workdir}: ${input.workdir}`, {
+    const unusable = input.workdir === undefined ? undefined : workdirProblem(input.workdir);
+    if (unusable !== undefined) {
+      throw fail(FAILURE_CLASSES.invalidInput, `workdir ${unusable}: ${input.workdir}`, {
         policy: policyOf(profile, FAILURE_CLASSES.invalidInput),
       });
     }

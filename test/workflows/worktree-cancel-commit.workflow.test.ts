@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { WorktreeActivities } from '../../activities';
-import { initRepo } from '../support/git';
-import {
-  openHarness,
-  runAgentWorker,
-  runWorkflowWorker,
-  type Harness,
-  type RunningWorker,
-} from '../support/in-process-workers';
+import { runAgentWorker, runWorkflowWorker } from '../support/in-process-workers';
+import { openRepoTestBed, type RepoTestBed } from '../support/repo-test-bed';
 import { startAgentTask } from '../support/start-agent-task';
-import { uniqueQueue } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
 /**
@@ -22,21 +13,15 @@ import { waitFor } from '../support/wait-for';
  * worktree's last commit, which the cancel leads to, must not run beside it in the same worktree.
  */
 describe('a cancel during the commit of a failed attempt', { timeout: 90_000 }, () => {
-  let h: Harness;
-  let dir: string;
-  let repo: string;
-  const workers: RunningWorker[] = [];
-  const queues = { workflowQueue: uniqueQueue('wf-wt-cancel'), agentQueue: uniqueQueue('agents-wt-cancel') };
+  let bed: RepoTestBed;
   /** What the worktree activities did, in order. */
   const steps: string[] = [];
   let releaseFailedCommit = (): void => undefined;
   const failedCommitHeld = new Promise<void>((resolve) => (releaseFailedCommit = resolve));
 
   before(async () => {
-    h = await openHarness();
-    dir = mkdtempSync(join(tmpdir(), 'atelier-wt-cancel-'));
-    repo = join(dir, 'repo');
-    initRepo(repo);
+    bed = await openRepoTestBed('wt-cancel');
+    const { h, dir, queues } = bed;
     const wrapWorktrees = (real: WorktreeActivities): WorktreeActivities => ({
       ...real,
       commitWorktree: async (input) => {
@@ -48,7 +33,7 @@ describe('a cancel during the commit of a failed attempt', { timeout: 90_000 }, 
         return commit;
       },
     });
-    workers.push(
+    bed.workers.push(
       await runWorkflowWorker(h, queues.workflowQueue),
       await runAgentWorker(h, queues.agentQueue, 'agent-worker', {
         worktreeRoot: join(dir, 'worktrees'),
@@ -58,12 +43,11 @@ describe('a cancel during the commit of a failed attempt', { timeout: 90_000 }, 
   });
   after(async () => {
     releaseFailedCommit();
-    await Promise.all(workers.map((w) => w.stop()));
-    await h.close();
-    rmSync(dir, { recursive: true, force: true });
+    await bed?.close();
   });
 
   it('acts on the cancel once that commit is done, then commits the rest and removes the worktree', async () => {
+    const { h, queues, repo } = bed;
     const { handle } = await startAgentTask(h, queues, '@pidfile out.txt\n@exit 3', {
       maxAttempts: 3,
       backoffSeconds: 0.1,

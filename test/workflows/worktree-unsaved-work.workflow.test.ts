@@ -1,21 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { AgentActivities } from '../../activities';
-import { git, initRepo } from '../support/git';
-import {
-  openHarness,
-  runAgentWorker,
-  runWorkflowWorker,
-  type Harness,
-  type RunningWorker,
-} from '../support/in-process-workers';
+import { git } from '../support/git';
+import { runAgentWorker, runWorkflowWorker } from '../support/in-process-workers';
+import { openRepoTestBed, type RepoTestBed } from '../support/repo-test-bed';
 import { startAgentTask } from '../support/start-agent-task';
 import { taskRow, terminalEvents } from '../support/task-rows';
-import { uniqueQueue } from '../support/test-env';
 import { waitFor, within } from '../support/wait-for';
 
 /**
@@ -25,26 +18,16 @@ import { waitFor, within } from '../support/wait-for';
  * carried the work over.
  */
 describe('a success whose work its lost worker could not save', { timeout: 180_000 }, () => {
-  let h: Harness;
-  let dir: string;
-  let repo: string;
-  const workers: RunningWorker[] = [];
-  const queues = { workflowQueue: uniqueQueue('wf-unsaved'), agentQueue: uniqueQueue('agents-unsaved') };
+  let bed: RepoTestBed;
 
   before(async () => {
-    h = await openHarness();
-    dir = mkdtempSync(join(tmpdir(), 'atelier-unsaved-'));
-    repo = join(dir, 'repo');
-    initRepo(repo);
-    workers.push(await runWorkflowWorker(h, queues.workflowQueue));
+    bed = await openRepoTestBed('unsaved');
+    bed.workers.push(await runWorkflowWorker(bed.h, bed.queues.workflowQueue));
   });
-  after(async () => {
-    await Promise.all(workers.map((w) => w.stop()));
-    await h.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => bed?.close());
 
   it('stands when the next worker carries the work over, and fails the task when it cannot', async () => {
+    const { h, dir, repo, queues, workers } = bed;
     const rootA = join(dir, 'worktrees-a');
     // Both agents answer once both have run, and their worker then stops: neither commit is taken there.
     let ran = 0;
