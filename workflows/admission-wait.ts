@@ -43,9 +43,9 @@ export function nextLook(
   const polling = Math.min(recheckMs * 1.5 ** round, unwoken ? UNWOKEN_WAIT_RECHECK_MS : longest);
   const dueIn = Math.min(...waits.map((w) => (w.until === null ? polling : w.until - now)));
   const overdue = dueIn <= 0;
-  // A worker that drains answers at once and wants the attempt asked again at once, elsewhere, however
-  // long the task has waited: it is not a look at a wait.
-  const draining = waits.some((w) => w.kind === 'worker_draining');
+  // A worker that drains, or had no free slot, answers at once and wants the attempt asked again at
+  // once, elsewhere, however long the task has waited: it is not a look at a wait.
+  const draining = waits.some((w) => w.kind === 'worker_draining' || w.kind === 'worker_busy');
   const floor =
     round >= LONG_WAIT_ROUNDS && !draining
       ? MAX_WAIT_RECHECK_MS

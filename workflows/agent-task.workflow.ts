@@ -94,7 +94,8 @@ const backoffMs = (input: AgentTaskInput, attempt: number): number =>
  * the same agent, moves to the next agent of the task's chain, or fails the task; while the agent
  * worker holds attempts back (breaker open, cluster-wide limits, budgets) the task waits on durable
  * timers. Fails (as a Temporal workflow failure of the last attempt's class) when the task fails;
- * cancellation kills the agent's process group and ends the workflow as cancelled.
+ * cancellation kills the agent's process group and ends the workflow as cancelled, unless the task's
+ * end was recorded first (a success, a failure), which then stands.
  */
 export async function agentTaskWorkflow(input: AgentTaskInput): Promise<AgentTaskOutput> {
   const output = await runTask(input);

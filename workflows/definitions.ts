@@ -239,6 +239,8 @@ export const WAIT_KINDS = [
   'task_budget',
   /** The agent worker that took the attempt shuts down: asked again at once, elsewhere. */
   'worker_draining',
+  /** The agent worker that took the attempt from the shared queue had no free slot: asked again at once. */
+  'worker_busy',
 ] as const;
 export type WaitKind = (typeof WAIT_KINDS)[number];
 
@@ -388,6 +390,14 @@ export interface PlanSkipRecord {
   skips: PlanSkip[];
 }
 
+/** A plan's task whose workflow run closed without recording its end, and how it closed. */
+export interface ClosedChildRecord {
+  taskId: string;
+  runId: string;
+  /** As `ended in Temporal (terminated)`. */
+  ended: string;
+}
+
 export type PlanEndStatus = Exclude<PlanStatus, 'running'>;
 
 export interface PlanOutcomeRecord {
@@ -431,6 +441,11 @@ export interface LockManagerInput {
    * only those that came before their requests were.
    */
   earlyReleases?: Record<string, number>;
+  /**
+   * Carried over `continueAsNew`: when the next reap is due (epoch ms), so a manager busy enough to
+   * continue as new within every reap interval still reaps.
+   */
+  nextReapAt?: number;
 }
 
 export interface LockTable {

@@ -19,8 +19,8 @@ const lockActivities = proxyActivities<LockActivities>({
 /**
  * Runs `work` holding all of the task's file locks: asks its repository's lock manager for every glob
  * at once, waits (durably, as long as it takes) for the grant, and releases in a non-cancellable
- * `finally`, so success, failure, cancellation and a workflow timeout all release. A terminated workflow
- * runs no `finally`: the lock manager reaps its locks.
+ * `finally`, so success, failure and cancellation all release. A terminated or timed-out workflow runs
+ * no `finally`: the lock manager reaps its locks.
  *
  * When no lock manager runs yet, the task was cancelled while its request, which would start the
  * manager, was on its way: then, if `releaseStartsManager()` (the task takes the patch), the release

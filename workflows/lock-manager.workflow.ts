@@ -181,7 +181,9 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
   const countDuringGrant = patched(CHANGES_DURING_GRANT_PATCH);
   // Runs from before woke every reap interval with nothing to reap.
   const idleWithoutTimer = patched(IDLE_WITHOUT_TIMER_PATCH);
-  let nextReap = Date.now() + reapMs;
+  // A run continued from another keeps its reap schedule: one that continues as new within each reap
+  // interval (a busy repository) would otherwise never reap.
+  let nextReap = input.nextReapAt ?? Date.now() + reapMs;
   for (;;) {
     const beforeGrant = changes;
     await grant();
@@ -192,6 +194,7 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
         holders,
         waiters,
         ...(releases.size > 0 && { earlyReleases: Object.fromEntries(releases) }),
+        nextReapAt: nextReap,
       });
     }
     const seen = countDuringGrant ? beforeGrant : changes;

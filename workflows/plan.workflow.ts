@@ -1,5 +1,6 @@
 import {
   CancellationScope,
+  ChildWorkflowFailure,
   condition,
   defineSignal,
   getExternalWorkflowHandle,
@@ -9,12 +10,15 @@ import {
   proxyLocalActivities,
   setHandler,
   startChild,
+  TerminatedFailure,
+  TimeoutFailure,
 } from '@temporalio/workflow';
 import type { PlanActivities } from '../activities';
 import { agentTaskWorkflow } from './agent-task.workflow';
 import {
   CANCEL_PLAN_TASK_SIGNAL,
   workflowIdForTask,
+  type ClosedChildRecord,
   type PlanInput,
   type PlanOutput,
   type PlanSkip,
@@ -33,6 +37,16 @@ const MERGE_DEPENDENCIES_PATCH = 'plan-merge-dependencies';
 const FRESH_READY_PATCH = 'plan-fresh-ready';
 /** Every ready task that fits started in the same workflow task, not one round trip each. */
 const START_TOGETHER_PATCH = 'plan-start-together';
+/** A task whose workflow closed without recording its end (terminated, timed out) has it recorded by the plan. */
+const RECORDS_CLOSED_CHILDREN_PATCH = 'plan-records-closed-children';
+
+/** How a child's run closed, when it closed without running its own end (so without recording it). */
+function closedWithoutItsEnd(err: unknown): string | undefined {
+  if (!(err instanceof ChildWorkflowFailure)) return undefined;
+  if (err.cause instanceof TerminatedFailure) return 'ended in Temporal (terminated)';
+  if (err.cause instanceof TimeoutFailure) return 'ended in Temporal (timed out)';
+  return undefined;
+}
 
 const cancelPlanTaskSignal = defineSignal<[key: string]>(CANCEL_PLAN_TASK_SIGNAL);
 
@@ -48,7 +62,9 @@ type TaskState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
  * the failed task's dependants only; running tasks always finish. Cancelling the plan cancels its
  * running tasks (Temporal propagates the cancel to the children and waits for them) and skips the rest.
  * A task cancelled on its own (signal `cancelPlanTask`) counts as failed: skipped if it had not
- * started, cancelled if it had. Skips and the plan's outcome are recorded in PostgreSQL as they happen.
+ * started, cancelled if it had. Skips and the plan's outcome are recorded in PostgreSQL as they happen,
+ * and so is the end of a task whose workflow closed without recording it (terminated in the Temporal
+ * Web UI, say): the API's sweep of closed runs cannot see a task that closed before its first write.
  */
 export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
   const state = new Map<string, TaskState>(input.tasks.map((t) => [t.key, 'pending']));
@@ -101,6 +117,14 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
     return { ...t.task, repo: { ...repo, ref, ...(mergeAll && merge.length > 0 && { merge }) } };
   };
 
+  /** Tasks whose workflow closed without recording its end, to record. */
+  const closedUnrecorded: ClosedChildRecord[] = [];
+  // Histories from before it left such a task's end to the API's sweep.
+  const recordsClosedChildren = patched(RECORDS_CLOSED_CHILDREN_PATCH);
+  const recordClosedChildren = async (): Promise<void> => {
+    for (const closed of closedUnrecorded.splice(0)) await bookkeeping.recordChildClosed(closed);
+  };
+
   const start = async (t: PlanTaskInput): Promise<void> => {
     // Running once started: a start refused (the plan was cancelled first) leaves the task pending.
     const child = await startChild(agentTaskWorkflow, {
@@ -115,7 +139,13 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
         if (output.commit) commits.set(t.key, output.commit.sha);
         settle(t, 'succeeded');
       },
-      () => settle(t, 'failed'),
+      (err: unknown) => {
+        const ended = closedWithoutItsEnd(err);
+        if (recordsClosedChildren && ended !== undefined) {
+          closedUnrecorded.push({ taskId: t.task.taskId, runId: child.firstExecutionRunId, ended });
+        }
+        settle(t, 'failed');
+      },
     );
   };
 
@@ -198,6 +228,7 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
   const runFresh = async (): Promise<void> => {
     for (;;) {
       const seen = changes;
+      await recordClosedChildren();
       await honourCancelRequests();
       await reactToFailures();
       if (!stopped) await startReady();
@@ -241,6 +272,7 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
     const recorded = await CancellationScope.nonCancellable(async () => {
       await skip(keysIn('pending'), 'plan cancelled');
       await condition(() => running === 0);
+      await recordClosedChildren();
       return bookkeeping.recordPlanOutcome({ planId: input.planId, status: 'cancelled' });
     });
     // The plan had ended before the cancel came in: its outcome was written in a workflow task that was

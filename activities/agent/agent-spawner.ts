@@ -218,7 +218,7 @@ function dispatch(kind: string, id: number, payload: Buffer, entry: Pending, pen
 }
 
 /** How long a killed agent may take to die before its run is ended anyway. */
-const DEATH_DEADLINE_MS = 5000;
+export const DEATH_DEADLINE_MS = 5000;
 
 /** Resolves once `pid` has exited (gone, or a zombie its new parent has yet to reap), or at the deadline. */
 async function untilGone(pid: number): Promise<void> {

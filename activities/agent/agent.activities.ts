@@ -176,6 +176,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     const key: AttemptKey = { taskId: input.taskId, runId: runId ?? '', attempt: input.attempt };
     const gate = gateConfigOf(profile);
     let probe = false;
+    cancelledBeforeStart(ctx);
     if (input.gated) {
       const admission = await heartbeating({ starting: true }, () =>
         deps.admission.acquire(input.agent, key, deps.workerIdentity, gate),
@@ -192,6 +193,14 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     } finally {
       if (input.gated) await wrapUp(input, gate, key, ended);
     }
+  }
+
+  /**
+   * Ends an attempt cancelled while it read the task or waited for admission (a slow database) before
+   * its attempt opens: it takes no slot, start-rate token or attempt row, and starts no agent.
+   */
+  function cancelledBeforeStart(ctx: Context): void {
+    if (ctx.cancellationSignal.aborted) throw new CancelledFailure('cancelled before its agent started');
   }
 
   /**
@@ -268,6 +277,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     const opened = await heartbeating({ starting: true }, async () => {
       // This attempt reached the worker, so the line may be back before the worker has noticed.
       await deps.cutOff?.confirm();
+      cancelledBeforeStart(ctx);
       return deps.store.startAttempt({
         taskId: input.taskId,
         runId,

@@ -12,7 +12,15 @@ export interface ClaimedNotification {
   attempts: number;
   /** The keys of the URLs that have accepted it already (WebhookTarget.key): not sent to again. */
   deliveredTo: string[];
+  /**
+   * The claim: the end it set (`next_attempt_at`, as the database's text, to the microsecond). A round's
+   * failure is recorded only while the row still holds it, not over another dispatcher's later claim.
+   */
+  claim: string;
 }
+
+/** What markFailed did: scheduled the next round, gave the row up, or nothing (the claim is gone). */
+export type FailedRound = 'retrying' | 'given-up' | 'claim-lost';
 
 /** A notification given up when it came due: its event is older than the give-up window. */
 export interface ExpiredNotification {
@@ -45,7 +53,8 @@ export class NotificationStore {
 
   /**
    * Claims up to `limit` due rows whose event is at most `giveUpAfterMs` old (giveUpExpired ends the
-   * older ones) for `claimSeconds`.
+   * older ones) for `claimSeconds`. Retried through a lost connection like every call here: a claim whose
+   * answer was lost only delays its rows until it runs out.
    */
   async claimDue(limit: number, claimSeconds: number, giveUpAfterMs: number): Promise<ClaimedNotification[]> {
     const res = await retryTransient(() =>
@@ -56,6 +65,7 @@ export class NotificationStore {
         created_at: Date;
         attempts: number;
         delivered_to: string[];
+        claim: string;
       }>(
         `UPDATE notifications n SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
          FROM (
@@ -64,7 +74,7 @@ export class NotificationStore {
            ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
          ) due
          WHERE n.id = due.id
-         RETURNING n.id, n.type, n.payload, n.created_at, n.attempts, n.delivered_to`,
+         RETURNING n.id, n.type, n.payload, n.created_at, n.attempts, n.delivered_to, n.next_attempt_at::text AS claim`,
         [limit, claimSeconds, giveUpAfterMs / 1000],
       ),
     );
@@ -75,6 +85,7 @@ export class NotificationStore {
       createdAt: r.created_at,
       attempts: r.attempts,
       deliveredTo: r.delivered_to,
+      claim: r.claim,
     }));
   }
 
@@ -82,16 +93,22 @@ export class NotificationStore {
    * Gives up the due rows whose event is older than `giveUpAfterMs`: no next attempt, `last_error`
    * saying so after the error kept from the last round. markFailed gives up a row only after a round
    * that ended; this also ends a row whose rounds never end (one that crashes the process), which
-   * would otherwise come due again each time its claim runs out. Returns the rows it gave up.
+   * would otherwise come due again each time its claim runs out. Up to `limit` rows a call, so a day's
+   * backlog is given up in short statements. Returns the rows it gave up.
    */
-  async giveUpExpired(giveUpAfterMs: number): Promise<ExpiredNotification[]> {
+  async giveUpExpired(giveUpAfterMs: number, limit: number): Promise<ExpiredNotification[]> {
     const hours = giveUpAfterMs / 3600_000;
     const res = await retryTransient(() =>
       this.pool.query<{ id: string; type: NotificationType; attempts: number; last_error: string }>(
-        `UPDATE notifications SET next_attempt_at = NULL, last_error = concat_ws('; ', last_error, $2::text)
-         WHERE next_attempt_at <= clock_timestamp() AND created_at < clock_timestamp() - make_interval(secs => $1)
-         RETURNING id, type, attempts, last_error`,
-        [giveUpAfterMs / 1000, `not delivered within ${hours} h of the event`],
+        `UPDATE notifications n SET next_attempt_at = NULL, last_error = concat_ws('; ', n.last_error, $2::text)
+         FROM (
+           SELECT id FROM notifications
+           WHERE next_attempt_at <= clock_timestamp() AND created_at < clock_timestamp() - make_interval(secs => $1)
+           LIMIT $3 FOR UPDATE SKIP LOCKED
+         ) expired
+         WHERE n.id = expired.id
+         RETURNING n.id, n.type, n.attempts, n.last_error`,
+        [giveUpAfterMs / 1000, `not delivered within ${hours} h of the event`, limit],
       ),
     );
     return res.rows.map((r) => ({ id: r.id, type: r.type, attempts: r.attempts, lastError: r.last_error }));
@@ -126,9 +143,16 @@ export class NotificationStore {
   /**
    * Records a round in which some URL did not accept the notification and schedules the next one
    * `delayMs` from now, or gives up (no next attempt, the error kept) when that would fall more than
-   * `giveUpAfterMs` after the event. Returns whether it will be tried again.
+   * `giveUpAfterMs` after the event. Only while the row holds this round's claim: once it ran out,
+   * another dispatcher may have claimed the row (a round of its own under way) or delivered it, and this
+   * round's outcome is left out.
    */
-  async markFailed(id: string, error: string, delayMs: number, giveUpAfterMs: number): Promise<boolean> {
+  async markFailed(
+    n: Pick<ClaimedNotification, 'id' | 'claim'>,
+    error: string,
+    delayMs: number,
+    giveUpAfterMs: number,
+  ): Promise<FailedRound> {
     const res = await retryTransient(() =>
       this.pool.query<{ retry: boolean }>(
         `UPDATE notifications SET attempts = attempts + 1, last_error = $2,
@@ -136,12 +160,14 @@ export class NotificationStore {
              WHEN clock_timestamp() + make_interval(secs => $3) > created_at + make_interval(secs => $4) THEN NULL
              ELSE clock_timestamp() + make_interval(secs => $3)
            END
-         WHERE id = $1 AND delivered_at IS NULL
+         WHERE id = $1 AND delivered_at IS NULL AND next_attempt_at = $5::timestamptz
          RETURNING next_attempt_at IS NOT NULL AS retry`,
-        [id, error.slice(0, 2000), delayMs / 1000, giveUpAfterMs / 1000],
+        [n.id, error.slice(0, 2000), delayMs / 1000, giveUpAfterMs / 1000, n.claim],
       ),
     );
-    return res.rows[0]?.retry ?? false;
+    const row = res.rows[0];
+    if (row === undefined) return 'claim-lost';
+    return row.retry ? 'retrying' : 'given-up';
   }
 
   /** Pending events through the `notifications_due` index; given-up ones over the kept rows. */
@@ -160,14 +186,18 @@ export class NotificationStore {
   /**
    * Deletes the rows whose delivery is over (delivered or given up: no next attempt) and whose event is
    * older than `olderThanMs`. Their dedupe keys go with them, which is safe once no producer can repeat
-   * the event (keys name a task run, an opening time, a day). Returns how many rows went.
+   * the event (keys name a task run, an opening time, a day). Up to `limit` rows a call. Returns how
+   * many rows went.
    */
-  async deleteFinished(olderThanMs: number): Promise<number> {
+  async deleteFinished(olderThanMs: number, limit: number): Promise<number> {
     const res = await retryTransient(() =>
       this.pool.query(
-        `DELETE FROM notifications
-         WHERE next_attempt_at IS NULL AND created_at < clock_timestamp() - make_interval(secs => $1)`,
-        [olderThanMs / 1000],
+        `DELETE FROM notifications WHERE id IN (
+           SELECT id FROM notifications
+           WHERE next_attempt_at IS NULL AND created_at < clock_timestamp() - make_interval(secs => $1)
+           LIMIT $2 FOR UPDATE SKIP LOCKED
+         )`,
+        [olderThanMs / 1000, limit],
       ),
     );
     return res.rowCount ?? 0;

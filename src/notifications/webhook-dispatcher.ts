@@ -28,6 +28,9 @@ export interface WebhookDispatcherOptions {
 /** How often a dispatcher deletes finished notifications: retention is counted in days. */
 const PRUNE_INTERVAL_MS = 60 * 60_000;
 
+/** Rows a housekeeping statement deletes or gives up at most: each stays short on a large backlog. */
+const HOUSEKEEPING_BATCH = 1000;
+
 /**
  * Delivers the `notifications` outbox to the configured webhook URLs: every second it claims the due
  * rows (safe with any number of dispatchers, see NotificationStore) and POSTs each to every URL that has
@@ -81,22 +84,14 @@ export class WebhookDispatcher {
   }
 
   /**
-   * Deletes old finished notifications when an hour has passed since it last did, gives up the due
-   * ones past the give-up window, then claims and delivers the other due ones; a full batch means more
-   * may be due, so it goes on at once.
+   * Deletes old finished notifications when an hour has passed since it last did, gives up due ones
+   * past the give-up window, then claims and delivers the other due ones; a full batch means more may
+   * be due, so it goes on at once. A housekeeping step that fails (a statement timeout, say) is logged
+   * and does not hold delivery back.
    */
   async round(): Promise<void> {
-    if (Date.now() >= this.nextPruneAt) {
-      const deleted = await this.store.deleteFinished(this.opts.retentionMs);
-      this.nextPruneAt = Date.now() + PRUNE_INTERVAL_MS;
-      if (deleted > 0) this.opts.logger.info({ deleted }, 'finished notifications deleted');
-    }
-    for (const n of await this.store.giveUpExpired(this.retry.giveUpAfterMs)) {
-      this.opts.logger.error(
-        { delivery: n.id, type: n.type, attempts: n.attempts, error: n.lastError },
-        'webhook given up',
-      );
-    }
+    await this.housekeeping('delete finished notifications', () => this.prune());
+    await this.housekeeping('give up expired notifications', () => this.giveUpExpired());
     for (;;) {
       // A claim outlasts the slowest round: the URLs timing out (all at once), then an acceptance and
       // the outcome written, each retried through a database outage, plus a margin.
@@ -114,6 +109,37 @@ export class WebhookDispatcher {
         }
       }
       if (due.length < this.batchSize || this.stopped) return;
+    }
+  }
+
+  private async housekeeping(step: string, work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      this.opts.logger.warn({ step, error: (err as Error).message }, 'webhook housekeeping failed');
+    }
+  }
+
+  /** Once an hour (tried again an hour after a failure too), a batch at a time. */
+  private async prune(): Promise<void> {
+    if (Date.now() < this.nextPruneAt) return;
+    this.nextPruneAt = Date.now() + PRUNE_INTERVAL_MS;
+    let deleted = 0;
+    for (;;) {
+      const batch = await this.store.deleteFinished(this.opts.retentionMs, HOUSEKEEPING_BATCH);
+      deleted += batch;
+      if (batch < HOUSEKEEPING_BATCH || this.stopped) break;
+    }
+    if (deleted > 0) this.opts.logger.info({ deleted }, 'finished notifications deleted');
+  }
+
+  /** One batch a round: a day's backlog is given up over a few rounds, not in one long statement. */
+  private async giveUpExpired(): Promise<void> {
+    for (const n of await this.store.giveUpExpired(this.retry.giveUpAfterMs, HOUSEKEEPING_BATCH)) {
+      this.opts.logger.error(
+        { delivery: n.id, type: n.type, attempts: n.attempts, error: n.lastError },
+        'webhook given up',
+      );
     }
   }
 
@@ -156,14 +182,17 @@ export class WebhookDispatcher {
     }
     const error = errors.join('; ');
     const delayMs = nextDelayMs(attempt, asked, this.retry);
-    const retrying = await this.store.markFailed(n.id, error, delayMs, this.retry.giveUpAfterMs);
-    if (retrying) {
+    const outcome = await this.store.markFailed(n, error, delayMs, this.retry.giveUpAfterMs);
+    if (outcome === 'retrying') {
       this.opts.logger.warn(
         { delivery: n.id, type: n.type, attempt, error, retryInMs: delayMs },
         'webhook not accepted',
       );
-    } else {
+    } else if (outcome === 'given-up') {
       this.opts.logger.error({ delivery: n.id, type: n.type, attempt, error }, 'webhook given up');
+    } else {
+      // The round outlasted its claim (a database that did not answer): another dispatcher has the row.
+      this.opts.logger.warn({ delivery: n.id, type: n.type, attempt, error }, 'webhook round outlasted its claim');
     }
   }
 }

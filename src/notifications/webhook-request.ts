@@ -52,16 +52,17 @@ function standsIn(text: string, piece: string): boolean {
 }
 
 /**
- * Why a request failed, for logs and `last_error`. Fetch's messages may quote the URL: each quote
- * becomes the label. If a piece of the user, password, path, query or fragment still shows (quoted
- * some other way), only the kind of error is kept; a false alarm costs only the message's detail.
+ * Why a request failed, for logs and `last_error`: its cause's code, else fetch's message and its
+ * cause's (`fetch failed: bad port`, for a port fetch refuses to ask). The messages may quote the URL:
+ * each quote becomes the label. If a piece of the user, password, path, query or fragment still shows
+ * (quoted some other way), only the kind of error is kept; a false alarm costs only the detail.
  */
-function failureReason(err: Error & { cause?: { code?: string } }, target: WebhookTarget): string {
+function failureReason(err: Error & { cause?: { code?: string; message?: string } }, target: WebhookTarget): string {
   if (err.cause?.code) return err.cause.code;
   const u = new URL(target.url);
   const requested = splitCredentials(target.url).url;
   const quotes = [target.url, u.href, requested].sort((a, b) => b.length - a.length);
-  let outside = [err.message];
+  let outside = [err.cause?.message ? `${err.message}: ${err.cause.message}` : err.message];
   for (const quote of quotes) outside = outside.flatMap((part) => part.split(quote));
   const pieces = [u.username, u.password, ...`${u.pathname}${u.search}${u.hash}`.split(/[/?#&=]/)]
     .filter((piece) => piece !== '')
@@ -104,7 +105,7 @@ export async function postWebhook(
     const wait = retryAfterMs(res.headers.get('retry-after'));
     return { error: `HTTP ${res.status}`, ...(wait !== undefined && { retryAfterMs: wait }) };
   } catch (err) {
-    const e = err as Error & { cause?: { code?: string } };
+    const e = err as Error & { cause?: { code?: string; message?: string } };
     if (e.name === 'TimeoutError') return { error: `no answer within ${timeoutMs} ms`, timedOut: true };
     return { error: failureReason(e, target) };
   }

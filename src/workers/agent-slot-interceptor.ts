@@ -4,7 +4,7 @@ import type { WorktreeActivities } from '../../activities';
 import { FRESH_START_MS } from '../../activities/agent/agent.activities';
 import type { RunAgentInput, RunAgentOutput } from '../../workflows/definitions';
 import { AGENT_ACTIVITY, taskIdsOf } from '../observability/activity-tracker';
-import { WorkerDraining, type AgentSlot, type AgentSlotPool } from './agent-slot-pool';
+import { NoFreeSlot, WorkerDraining, type AgentSlot, type AgentSlotPool } from './agent-slot-pool';
 
 /** The activity that makes a task's worktree on this worker (worktree.activities.ts), binding the task here. */
 const PREPARE_WORKTREE_ACTIVITY: keyof WorktreeActivities = 'prepareWorktree';
@@ -22,6 +22,23 @@ const drainingAnswer = (attempt: RunAgentInput): RunAgentOutput => ({
     kind: 'worker_draining',
     agent: attempt.agent,
     message: 'its agent worker is shutting down: the attempt goes to another',
+    until: Date.now(),
+  },
+});
+
+/**
+ * The answer to a shared-queue attempt that found no free slot here (a poll was under way when an
+ * own-queue agent took the last one): held back, due at once, so it goes back to the queue for a worker
+ * with room, instead of spending its start-to-close timeout, which has no room for it, in line here.
+ */
+const busyAnswer = (attempt: RunAgentInput): RunAgentOutput => ({
+  exitCode: 0,
+  outputBytes: 0,
+  outputTail: '',
+  waiting: {
+    kind: 'worker_busy',
+    agent: attempt.agent,
+    message: 'the agent worker that took the attempt had no free slot: it goes back to the queue',
     until: Date.now(),
   },
 });
@@ -59,7 +76,9 @@ export function agentProcessEnded(ctx: Context): void {
  * While in line the attempt heartbeats every `heartbeatIntervalMs`: Temporal delivers a cancel only in
  * the answer to a heartbeat, and would otherwise time the attempt out as lost. A cancel takes it out of
  * line and ends it as cancelled; the worker's shutdown (`AgentSlotPool.drain`) answers it held back
- * (`worker_draining`), never started, so the workflow asks again elsewhere.
+ * (`worker_draining`), never started, so the workflow asks again elsewhere. Only own-queue attempts
+ * wait in line: their start-to-close timeout has an hour's room for it. A shared-queue attempt that
+ * finds no free slot is answered held back (`worker_busy`) and goes back to the queue.
  *
  * Put it first in `interceptors.activity`: the interceptors after it (the activity tracker) then see
  * only attempts that run, so "running agents" never counts one that waits.
@@ -79,14 +98,17 @@ export function agentSlotInterceptor(pool: AgentSlotPool, heartbeatIntervalMs: n
         const inLineSince = performance.now();
         arrivalsOfAttempts.set(ctx, inLineSince);
         const heartbeat = setInterval(() => ctx.heartbeat({ waitingForSlot: true }), heartbeatIntervalMs);
+        // Attempts of histories from before admission (not gated) know no held-back answer: they fail
+        // when the worker drains, and wait in line for a slot on any queue.
+        const attempt = input.args[0] as RunAgentInput | undefined;
         let slot: AgentSlot;
         try {
-          slot = await pool.take(ctx.info.taskQueue, taskId, ctx.cancellationSignal);
+          slot = await pool.take(ctx.info.taskQueue, taskId, ctx.cancellationSignal, attempt?.gated === true);
         } catch (err) {
-          const attempt = input.args[0] as RunAgentInput | undefined;
-          // Attempts of histories from before admission (not gated) know no such answer: they fail.
-          if (!(err instanceof WorkerDraining) || type !== AGENT_ACTIVITY || !attempt?.gated) throw err;
-          return drainingAnswer(attempt);
+          if (type !== AGENT_ACTIVITY || !attempt?.gated) throw err;
+          if (err instanceof WorkerDraining) return drainingAnswer(attempt);
+          if (err instanceof NoFreeSlot) return busyAnswer(attempt);
+          throw err;
         } finally {
           clearInterval(heartbeat);
         }

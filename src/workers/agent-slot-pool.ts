@@ -20,6 +20,17 @@ export class WorkerDraining extends Error {
 }
 
 /**
+ * Why a shared-queue attempt asked to be handed back rather than wait (`take`) gets no slot: none is
+ * free now. Its start-to-close timeout has no room for a wait in line, unlike an own-queue attempt's.
+ */
+export class NoFreeSlot extends Error {
+  constructor() {
+    super('agent not started: its worker has no free slot');
+    this.name = 'NoFreeSlot';
+  }
+}
+
+/**
  * The agent slots of one agent worker process, counted once for its two Temporal workers: the one on
  * the shared agent queue and the one on its own queue (worker-queue.ts). Temporal counts slots per
  * worker, so with a limit on each the process would run twice its agents.
@@ -42,7 +53,8 @@ export class WorkerDraining extends Error {
  * One semaphore behind both workers' slot suppliers would not do: Temporal reserves a slot before it
  * polls, so the shared queue's idle pollers would hold every permit, and the own queue, whose tasks
  * nobody else can run, would wait for them. A poll already under way cannot be taken back: when an
- * own-queue agent arrives during it, the shared task it brings waits here in line.
+ * own-queue agent arrives during it, the shared task it brings finds no slot; it waits in line here, or
+ * is handed back to the queue (`take`'s `handBackIfBusy`).
  */
 export class AgentSlotPool {
   /** Agents holding a slot. */
@@ -113,9 +125,16 @@ export class AgentSlotPool {
    * Waits for a slot for an agent of task `taskId` from `taskQueue` (at once, when one is kept for the
    * task); resolves with its release, to call when the attempt's activity returns. Rejects with the
    * signal's reason, out of line, when the signal aborts first (a cancelled activity), and gives
-   * back the slot kept for the task; once the pool drains, with `WorkerDraining`.
+   * back the slot kept for the task; once the pool drains, with `WorkerDraining`. With
+   * `handBackIfBusy`, an attempt from the shared queue does not wait: it rejects with `NoFreeSlot`
+   * unless a slot is free now.
    */
-  async take(taskQueue: string, taskId: string | undefined, signal: AbortSignal): Promise<AgentSlot> {
+  async take(
+    taskQueue: string,
+    taskId: string | undefined,
+    signal: AbortSignal,
+    handBackIfBusy = false,
+  ): Promise<AgentSlot> {
     if (signal.aborted) this.forget(taskId);
     signal.throwIfAborted();
     this.draining.signal.throwIfAborted();
@@ -124,6 +143,8 @@ export class AgentSlotPool {
     // The kept slot becomes this agent's: the count of slots taken or kept stays the same.
     if (this.unkeep(taskId)) {
       this.running += 1;
+    } else if (!own && handBackIfBusy && !this.freeNow()) {
+      throw new NoFreeSlot();
     } else {
       try {
         await this.wait(this.agentLine, signal, this.draining.signal);
@@ -190,6 +211,11 @@ export class AgentSlotPool {
       this.pump();
     },
   };
+
+  /** Whether an agent asking now would start at once: a slot is free and nobody is in line for it. */
+  private freeNow(): boolean {
+    return this.agentLine.length === 0 && this.running + this.reserved.size < this.total;
+  }
 
   private sharedRoom(): boolean {
     return this.sharedPermits - this.sharedEnded + this.ownAgents + this.reserved.size < this.total;

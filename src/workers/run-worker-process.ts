@@ -110,7 +110,7 @@ export async function runWorkerProcess(
 }
 
 /** How long a worker may take, once its workers have stopped, to record its stop and close what it holds. */
-const CLEANUP_DEADLINE_MS = 30_000;
+export const CLEANUP_DEADLINE_MS = 30_000;
 
 /**
  * Runs workers until all have stopped: when one stops or fails, or `stop` aborts, they are all shut

@@ -34,23 +34,23 @@ runMain('workflow-worker', () =>
         return dispatcher;
       },
     },
-    ({ config, connection, pool, identity, activityInterceptors }) =>
-      Worker.create({
+    ({ config, connection, pool, identity, activityInterceptors }) => {
+      const attempts = new AttemptStore(pool, { notify: config.ATELIER_WEBHOOK_URLS.length > 0 });
+      return Worker.create({
         connection,
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.ATELIER_WORKFLOW_QUEUE,
         identity,
         ...workflowCodeOption(),
         activities: {
-          ...createBookkeepingActivities({
-            store: new AttemptStore(pool, { notify: config.ATELIER_WEBHOOK_URLS.length > 0 }),
-          }),
-          ...createPlanActivities({ plans: new PlanStore(pool) }),
+          ...createBookkeepingActivities({ store: attempts }),
+          ...createPlanActivities({ plans: new PlanStore(pool), attempts }),
           ...createLockActivities({ client: new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }) }),
         },
         interceptors: { activity: [activityInterceptors] },
         maxConcurrentWorkflowTaskExecutions: WORKFLOW_TASK_SLOTS,
         shutdownGraceTime: `${config.ATELIER_SHUTDOWN_GRACE_SECONDS} seconds`,
-      }),
+      });
+    },
   ),
 );

@@ -278,6 +278,45 @@ describe('plans over HTTP against the whole service', () => {
     assert.match((again.json as ErrorBody).message, /already failed/);
   });
 
+  it('records a task terminated before its first attempt (waiting for its locks) as failed, and goes on as after a failure', async () => {
+    const holder = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+      body: { prompt: '@hang', workdir: tmp, locks: ['src/**'] },
+    });
+    assert.equal(holder.status, 201, holder.text);
+    const holderId = (holder.json as { id: string }).id;
+    await waitFor('the holder to run', async () => (await getTask(stack.baseUrl, holderId)).status === 'running');
+    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: {
+        tasks: [
+          { key: 'waits', prompt: 'x', workdir: tmp, locks: ['src/a.ts'] },
+          { key: 'then', prompt: 'x', dependsOn: ['waits'] },
+        ],
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    const plan = res.json as PlanView;
+    const [waits] = plan.tasks as [PlanTaskView, PlanTaskView];
+    await waitFor('the task to wait for its locks', async () => {
+      const table = await call(stack.baseUrl, 'GET', `/v1/locks?repo=${encodeURIComponent(tmp)}`);
+      return (table.json as { waiters: { taskId: string }[] }).waiters.some((w) => w.taskId === waits.taskId);
+    });
+    await client.workflow.getHandle(`task-${waits.taskId}`).terminate('terminated by an operator');
+
+    const done = await waitForPlanEnd(plan.id);
+    assert.equal(done.status, 'failed');
+    assert.deepEqual(
+      done.tasks.map((t) => [t.key, t.status, t.skippedReason]),
+      [
+        ['waits', 'failed', null],
+        ['then', 'skipped', 'plan stopped: task "waits" failed'],
+      ],
+    );
+    const failed = await getTask(stack.baseUrl, waits.taskId);
+    assert.equal(failed.error?.class, 'crash');
+    assert.match(failed.error?.message ?? '', /ended in Temporal \(terminated\) without recording an outcome/);
+    assert.equal((await call(stack.baseUrl, 'POST', `/v1/tasks/${holderId}/cancel`)).status, 202);
+  });
+
   it('records a terminated plan without waiting for a task retried on its own, whose run goes on', async () => {
     const once = join(tmp, 'retried-once');
     const res = await call(stack.baseUrl, 'POST', '/v1/plans', {

@@ -115,6 +115,7 @@ export async function runWorkflowWorker(
     endedGraceSeconds: LOCK_ENDED_GRACE_SECONDS,
   });
   const identity = `test-workflow-worker@${taskQueue}`;
+  const attempts = new AttemptStore(h.pool);
   const worker = await Worker.create({
     connection: h.connection,
     namespace: testEnv.namespace,
@@ -122,8 +123,8 @@ export async function runWorkflowWorker(
     identity,
     ...workflowCodeOption(),
     activities: {
-      ...createBookkeepingActivities({ store: new AttemptStore(h.pool) }),
-      ...createPlanActivities({ plans: options.plans ?? new PlanStore(h.pool) }),
+      ...createBookkeepingActivities({ store: attempts }),
+      ...createPlanActivities({ plans: options.plans ?? new PlanStore(h.pool), attempts }),
       ...(options.wrapLocks ? options.wrapLocks(locks) : locks),
     },
   });

@@ -38,6 +38,8 @@ describe('nextLook', () => {
     assert.equal(nextLook([wait(NOW - 1_000)], 5_000, 300, 0, NOW).delayMs, 5 * 60_000);
     // A draining worker's answer is asked again at once, elsewhere, however long the task has waited.
     assert.equal(nextLook([wait(NOW, 'worker_draining')], 5_000, 400, 0, NOW).delayMs, 50);
+    // So is a busy worker's, which hands a shared-queue attempt back to the queue.
+    assert.equal(nextLook([wait(NOW, 'worker_busy')], 5_000, 400, 0, NOW).delayMs, 50);
   });
 
   it('looks again soon at a wait that is due already, then less and less often while it stays due', () => {

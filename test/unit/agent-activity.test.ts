@@ -397,6 +397,24 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     assert.deepEqual([attempt?.failure_class, attempt?.worker], ['crash', null]);
   });
 
+  it('starts nothing for an attempt cancelled while it read its task: no slot, attempt or agent', async () => {
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const taskId = await insertTask(pool, { prompt: `@pidfile ${pidFile}\n@print ran` });
+    const env = mockEnvironment();
+    const store = new AttemptStore(pool);
+    // The cancel arrives (on a heartbeat) while the first read waits on a slow database.
+    const taskToRun = store.taskToRun.bind(store);
+    store.taskToRun = async (...args) => {
+      env.cancel();
+      return taskToRun(...args);
+    };
+    await assert.rejects(env.run(activities({ store }).runAgent, input(taskId, { gated: true })), CancelledFailure);
+    assert.equal(existsSync(pidFile), false, 'the agent ran');
+    assert.deepEqual(await attemptRows(pool, taskId), [], 'an attempt was opened');
+    const leases = await pool.query('SELECT 1 FROM agent_leases WHERE key LIKE $1', [`${taskId}%`]);
+    assert.equal(leases.rowCount, 0, 'a slot was taken');
+  });
+
   it("renews a running attempt's lease well within the lease, however short", async () => {
     const admission = new AdmissionStore(pool, { leaseSeconds: 0.9 });
     const pidFile = join(dir, `agent-${randomUUID()}`);

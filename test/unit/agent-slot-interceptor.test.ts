@@ -16,10 +16,10 @@ const TASK = '7d3c9a56-8a51-4a3e-9a59-2f3c0e0b6a11';
 const OTHER_TASK = '5e2b8f0c-1d4a-4c3b-9e7f-8a6d5c4b3a29';
 const FAILED_TASK = '0b0f6a35-64d1-4f7e-8f5e-6f1f3c2f4b22';
 
-/** An activity environment whose activities go through the slot interceptor of `pool`. */
-function environment(pool: AgentSlotPool, activityType: string) {
+/** An activity environment, of `taskQueue`, whose activities go through the slot interceptor of `pool`. */
+function environment(pool: AgentSlotPool, activityType: string, taskQueue = OWN) {
   const env = new MockActivityEnvironment(
-    { activityType, taskQueue: OWN },
+    { activityType, taskQueue },
     { interceptors: [agentSlotInterceptor(pool, 20)], logger: new DefaultLogger('ERROR') },
   );
   const heartbeats: unknown[] = [];
@@ -98,6 +98,38 @@ describe('agent slot interceptor', () => {
     assert.equal(answer.waiting?.agent, 'claude');
     assert.equal(spawned, false, 'the freed slot started no agent');
     await assert.rejects(pool.take(OWN, undefined, new AbortController().signal), WorkerDraining, 'and later ones');
+  });
+
+  it('hands a shared-queue attempt that finds no free slot back to the queue at once, and starts no agent', async () => {
+    const pool = new AgentSlotPool(1, SHARED);
+    // An own-queue agent took the last slot while the shared queue's poll was under way.
+    const own = await pool.take(OWN, undefined, new AbortController().signal);
+    const { env, heartbeats } = environment(pool, 'runAgent', SHARED);
+    let spawned = false;
+    const answer = (await env.run(
+      async (_attempt: Partial<RunAgentInput>) => {
+        spawned = true;
+      },
+      { taskId: TASK, attempt: 1, agent: 'claude', gated: true },
+    )) as unknown as RunAgentOutput;
+    // Held back and due at once: the workflow asks again, through the queue, costing no attempt, instead
+    // of spending in line here a start-to-close timeout that has no room for it.
+    assert.equal(answer.waiting?.kind, 'worker_busy');
+    assert.equal(answer.waiting?.agent, 'claude');
+    assert.equal(spawned, false);
+    assert.deepEqual(heartbeats, [], 'it did not wait');
+    own();
+    // With a slot free, a shared-queue attempt runs.
+    const next = environment(pool, 'runAgent', SHARED);
+    assert.equal(
+      await next.env.run(async (_attempt: Partial<RunAgentInput>) => 'ran', {
+        taskId: OTHER_TASK,
+        attempt: 1,
+        agent: 'claude',
+        gated: true,
+      }),
+      'ran',
+    );
   });
 
   it('lets other activities (the git operations) through while every slot is taken', async () => {

@@ -7,11 +7,15 @@ import Ajv from 'ajv';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
+import { DEATH_DEADLINE_MS } from '../../activities/agent/agent-spawner';
 import { parseAgentsFile } from '../../src/config/agents-file';
 import { assertApiAccess } from '../../src/config/api-access';
 import { loadConfig } from '../../src/config/env';
+import { TRANSIENT_RETRY_MS } from '../../src/db/transient';
 import { DEV_SERVER_DYNAMIC_CONFIG } from '../../src/temporal/dev-server';
+import { CLEANUP_DEADLINE_MS } from '../../src/workers/run-worker-process';
 import { ROOT } from '../support/test-env';
 
 /**
@@ -22,6 +26,14 @@ import { ROOT } from '../support/test-env';
  */
 
 const K8S_DIR = resolve(ROOT, 'infra/k8s');
+
+/**
+ * What a worker may still take once its drain ends, in seconds, besides its agents' kill grace: a killed
+ * agent's time to die and the write of its attempt's end through a slow database (agent workers), then
+ * the process's final cleanup (every worker), and 5 s spare.
+ */
+const AGENT_STOP_MARGIN = (DEATH_DEADLINE_MS + TRANSIENT_RETRY_MS + CLEANUP_DEADLINE_MS) / 1000 + 5;
+const WORKFLOW_STOP_MARGIN = CLEANUP_DEADLINE_MS / 1000 + 5;
 
 interface Doc {
   apiVersion: string;
@@ -36,6 +48,7 @@ interface Probe {
 interface Container {
   name: string;
   command?: string[];
+  args?: string[];
   ports?: { name?: string; containerPort: number }[];
   env?: { name: string; value?: string }[];
   envFrom?: { configMapRef?: { name: string }; secretRef?: { name: string } }[];
@@ -48,7 +61,12 @@ interface PodSpec {
   terminationGracePeriodSeconds?: number;
   containers: Container[];
   initContainers?: Container[];
-  volumes?: { name: string; configMap?: { name: string }; persistentVolumeClaim?: { claimName: string } }[];
+  volumes?: {
+    name: string;
+    configMap?: { name: string };
+    persistentVolumeClaim?: { claimName: string };
+    emptyDir?: { sizeLimit?: string };
+  }[];
 }
 interface DeploymentDoc extends Doc {
   spec: {
@@ -66,6 +84,7 @@ const MODELS: Record<string, new (data: never) => { validate: () => void }> = {
   'apps/v1/Deployment': Deployment,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
   'keda.sh/v1alpha1/ScaledObject': ScaledObject,
+  'monitoring.coreos.com/v1/PodMonitor': PodMonitor,
 };
 
 function loadK8s(): { file: string; doc: Doc }[] {
@@ -128,7 +147,7 @@ describe('infra/k8s manifests', () => {
   }
   const agentsText = configs.get('atelier-agents')?.['agents.yaml'];
 
-  it('validates every document against the Kubernetes and KEDA schemas', () => {
+  it('validates every document against the Kubernetes, KEDA and Prometheus Operator schemas', () => {
     assert.ok(docs.length >= 10, `found ${docs.length} documents`);
     for (const { file, doc } of docs) {
       const Model = MODELS[`${doc.apiVersion}/${doc.kind}`];
@@ -173,6 +192,17 @@ describe('infra/k8s manifests', () => {
     for (const p of pdbs) {
       const selector = (p.spec as { selector: { matchLabels: Record<string, string> } }).selector.matchLabels;
       assert.equal(podLabels.filter((l) => selects(selector, l)).length, 1, `PDB ${p.metadata.name} selects one`);
+    }
+  });
+
+  it("keeps the image's entrypoint, tini, as every container's PID 1", () => {
+    const dockerfile = readFileSync(resolve(ROOT, 'Dockerfile'), 'utf8');
+    assert.match(dockerfile, /^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m, 'the image starts its command under tini');
+    for (const d of deployments) {
+      for (const c of [...d.spec.template.spec.containers, ...(d.spec.template.spec.initContainers ?? [])]) {
+        assert.equal(c.command, undefined, `${d.metadata.name}/${c.name}: \`command\` would replace the entrypoint`);
+        assert.equal(c.args?.[0], 'node', `${d.metadata.name}/${c.name}: names its program in args`);
+      }
     }
   });
 
@@ -261,17 +291,18 @@ describe('infra/k8s manifests', () => {
     }
   });
 
-  it('lets workers drain before they are killed, and agents finish before a scale-in stops them', () => {
+  it('lets workers drain and record their stop before they are killed, and agents finish before a scale-in stops them', () => {
     const agents = parseAgentsFile(agentsText ?? '', 'atelier-agents');
     const profiles = Object.values(agents.agents);
     const killGrace = Math.max(...profiles.map((p) => p.killGraceSeconds));
-    for (const component of ['workflow-worker', 'agent-worker']) {
+    const after = { 'workflow-worker': WORKFLOW_STOP_MARGIN, 'agent-worker': killGrace + AGENT_STOP_MARGIN };
+    for (const [component, margin] of Object.entries(after)) {
       const d = deployment(component);
       const [container] = d.spec.template.spec.containers;
       assert.ok(container);
       const drain = loadConfig(envOf(container, configs)).ATELIER_SHUTDOWN_GRACE_SECONDS;
       const grace = d.spec.template.spec.terminationGracePeriodSeconds ?? 30;
-      assert.ok(grace >= drain + killGrace + 20, `${component}: grace ${grace} s covers the ${drain} s drain`);
+      assert.ok(grace >= drain + margin, `${component}: grace ${grace} s covers the ${drain} s drain and ${margin} s`);
     }
     const agentContainer = deployment('agent-worker').spec.template.spec.containers[0] as Container;
     const drain = loadConfig(envOf(agentContainer, configs)).ATELIER_SHUTDOWN_GRACE_SECONDS;
@@ -305,6 +336,41 @@ describe('infra/k8s manifests', () => {
     assert.ok(running?.metadata.query?.includes('atelier_worker_slots_used'), 'running agents keep their pods');
     assert.ok(running?.metadata.query?.includes(config.ATELIER_AGENT_QUEUE));
     assert.equal(Number(running?.metadata.threshold), config.ATELIER_AGENT_SLOTS);
+  });
+
+  it('keeps agent worktrees on a volume of the pod, which outlives a restart of its container', () => {
+    const pod = deployment('agent-worker').spec.template.spec;
+    const [container] = pod.containers;
+    assert.ok(container);
+    const root = loadConfig(envOf(container, configs)).ATELIER_WORKTREE_ROOT;
+    assert.ok(root, 'ATELIER_WORKTREE_ROOT is set');
+    const mount = container.volumeMounts?.find((m) => m.mountPath === root);
+    assert.ok(mount, `a volume is mounted at ${root}`);
+    const volume = pod.volumes?.find((v) => v.name === mount.name);
+    assert.ok(volume?.emptyDir?.sizeLimit, `${mount.name} is an emptyDir with a size limit`);
+  });
+
+  it('scrapes, through its PodMonitor, the port whose metrics the autoscaler queries', () => {
+    const [monitor] = byKind('PodMonitor') as (Doc & {
+      spec: {
+        selector: { matchLabels: Record<string, string> };
+        podMetricsEndpoints: { port: string; path: string }[];
+      };
+    })[];
+    assert.ok(monitor, 'a PodMonitor');
+    const scraped = (component: string): boolean => {
+      const d = deployment(component);
+      if (!selects(monitor.spec.selector.matchLabels, d.spec.template.metadata.labels)) return false;
+      const ports = d.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
+      const path = d.spec.template.metadata.annotations?.['prometheus.io/path'];
+      return monitor.spec.podMetricsEndpoints.some((e) => ports.some((p) => p.name === e.port) && e.path === path);
+    };
+    for (const component of ['api', 'workflow-worker', 'agent-worker']) assert.ok(scraped(component), component);
+    const [scaled] = byKind('ScaledObject') as (Doc & {
+      spec: { triggers: { type: string; metadata: Record<string, string> }[] };
+    })[];
+    const running = scaled?.spec.triggers.find((t) => t.type === 'prometheus');
+    assert.equal(running?.metadata.ignoreNullValues, 'false', 'no series is an error, which stops scale-in, not 0');
   });
 
   it('exposes worker metrics on the port their settings and scrape annotations name', () => {
@@ -348,18 +414,25 @@ describe('docker-compose.yml', () => {
     assert.equal(api?.ATELIER_API_AUTH, undefined, 'no opt-out');
   });
 
-  it('gives each worker a stop period longer than its drain, and the API a health check', () => {
+  it('gives each worker a stop period that covers its drain and final writes, and the API a health check', () => {
     // A duration, or `${VAR:-default}` as compose reads it when VAR is not set.
     const seconds = (d: string | undefined): number => {
       const m = /^(?:\$\{[A-Z_]+:-)?(\d+)(s|m)\}?$/.exec(d ?? '10s');
       assert.ok(m, `a duration: ${d}`);
       return Number(m[1]) * (m[2] === 'm' ? 60 : 1);
     };
-    for (const name of ['workflow-worker', 'agent-worker']) {
+    const shipped = parseAgentsFile(readFileSync(resolve(ROOT, 'config/agents.yaml'), 'utf8'), 'config/agents.yaml');
+    const killGrace = Math.max(...Object.values(shipped.agents).map((p) => p.killGraceSeconds));
+    const after = { 'workflow-worker': WORKFLOW_STOP_MARGIN, 'agent-worker': killGrace + AGENT_STOP_MARGIN };
+    for (const [name, margin] of Object.entries(after)) {
       const service = compose.services[name];
       assert.ok(service, name);
       const drain = Number(/\d+/.exec(String(service.environment?.ATELIER_SHUTDOWN_GRACE_SECONDS ?? '30'))?.[0]);
-      assert.ok(seconds(service.stop_grace_period) > drain, `${name}: stop_grace_period exceeds the ${drain} s drain`);
+      const grace = seconds(service.stop_grace_period);
+      assert.ok(
+        grace >= drain + margin,
+        `${name}: stop_grace_period ${grace} s covers the ${drain} s drain and ${margin} s`,
+      );
     }
     assert.ok(compose.services.api?.healthcheck?.test.join(' ').includes('/health/live'));
   });

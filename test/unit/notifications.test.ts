@@ -23,6 +23,7 @@ const notification: ClaimedNotification = {
   createdAt: new Date('2026-01-02T03:04:05.678Z'),
   attempts: 0,
   deliveredTo: [],
+  claim: '2026-01-02 03:05:45.678+00',
 };
 
 /** The target of a single configured URL. */
@@ -150,6 +151,14 @@ describe('webhook requests', { timeout: 30_000 }, () => {
     fetchMock.mock.mockImplementation(() => Promise.reject(new TypeError('no route to path not shown')));
     assert.deepEqual(await postWebhook(targetOf('https://hooks.example.com/in/path%20not%20shown'), request, 1000), {
       error: 'TypeError',
+    });
+  });
+
+  it("says why fetch would not ask a URL at all: a port it refuses, say, from the error's cause", async () => {
+    const request = webhookRequest(notification, 'k');
+    // 10080 is among the ports the Fetch standard blocks; nothing is sent, so nothing listens.
+    assert.deepEqual(await postWebhook(targetOf('http://127.0.0.1:10080/in'), request, 1000), {
+      error: 'fetch failed: bad port',
     });
   });
 
@@ -317,7 +326,10 @@ describe('notification outbox', { timeout: 30_000 }, () => {
     await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'retry', data: {} });
     const [claimed] = await claimDue(10);
     assert.ok(claimed);
-    assert.equal(await store.markFailed(claimed.id, 'webhook 1 (r): HTTP 500', 0, WEBHOOK_RETRY.giveUpAfterMs), true);
+    assert.equal(
+      await store.markFailed(claimed, 'webhook 1 (r): HTTP 500', 0, WEBHOOK_RETRY.giveUpAfterMs),
+      'retrying',
+    );
     const [again] = await claimDue(10);
     assert.equal(again?.id, claimed.id);
     assert.equal(again?.attempts, 1);
@@ -339,8 +351,8 @@ describe('notification outbox', { timeout: 30_000 }, () => {
     assert.ok(old);
     // The next try, 2 minutes on, would fall past the 24 h.
     assert.equal(
-      await store.markFailed(old.id, 'webhook 1 (r): HTTP 503', 120_000, WEBHOOK_RETRY.giveUpAfterMs),
-      false,
+      await store.markFailed(old, 'webhook 1 (r): HTTP 503', 120_000, WEBHOOK_RETRY.giveUpAfterMs),
+      'given-up',
     );
     const given = await pool.query(
       'SELECT next_attempt_at, last_error, delivered_at FROM notifications WHERE id = $1',
@@ -352,6 +364,40 @@ describe('notification outbox', { timeout: 30_000 }, () => {
       delivered_at: null,
     });
     assert.deepEqual(await claimDue(10), [], 'given up: never due again');
+  });
+
+  it("records a round's failure only under its own claim, not over a later one or a delivery", async () => {
+    await pool.query('DELETE FROM notifications');
+    await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'outlasted', data: {} });
+    // Dispatcher A claims the row, and its round outlasts the claim (its database did not answer).
+    const [a] = await store.claimDue(10, 0.001, WEBHOOK_RETRY.giveUpAfterMs);
+    assert.ok(a);
+    await waitFor('A claim to run out', async () => (await claimDue(10)).length > 0);
+    const b = await pool.query<{ next_attempt_at: Date }>('SELECT next_attempt_at FROM notifications WHERE id = $1', [
+      a.id,
+    ]);
+    // B claimed it meanwhile (the wait above), and is sending it: A's failure leaves B's claim alone.
+    assert.equal(await store.markFailed(a, 'webhook 1 (r): HTTP 500', 0, WEBHOOK_RETRY.giveUpAfterMs), 'claim-lost');
+    const after = await pool.query<{ next_attempt_at: Date; attempts: number; last_error: string | null }>(
+      'SELECT next_attempt_at, attempts, last_error FROM notifications WHERE id = $1',
+      [a.id],
+    );
+    assert.deepEqual(after.rows[0], { next_attempt_at: b.rows[0]?.next_attempt_at, attempts: 0, last_error: null });
+    // Once delivered, no failure of an older round counts it as given up.
+    await store.markDelivered(a.id);
+    assert.equal(await store.markFailed(a, 'webhook 1 (r): HTTP 500', 0, WEBHOOK_RETRY.giveUpAfterMs), 'claim-lost');
+  });
+
+  it('gives up and deletes in batches', async () => {
+    await pool.query('DELETE FROM notifications');
+    for (let i = 0; i < 5; i++) {
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: `batch-${i}`, data: {} });
+    }
+    await pool.query(`UPDATE notifications SET created_at = now() - interval '25 hours'`);
+    assert.equal((await store.giveUpExpired(WEBHOOK_RETRY.giveUpAfterMs, 2)).length, 2);
+    assert.equal((await store.giveUpExpired(WEBHOOK_RETRY.giveUpAfterMs, 10)).length, 3);
+    assert.equal(await store.deleteFinished(3600_000, 4), 4);
+    assert.equal(await store.deleteFinished(3600_000, 4), 1);
   });
 
   /** A dispatcher of the test's database that retries at once, its log lines kept in `logs`. */
@@ -572,8 +618,8 @@ describe('notification outbox', { timeout: 30_000 }, () => {
     }
   });
 
-  it('gives up, without sending it, a due event older than the give-up window', async () => {
-    await pool.query('DELETE FROM notifications');
+  /** A receiver that accepts every delivery, keeping the ids it got in order. */
+  const acceptingReceiver = async () => {
     const received: string[] = [];
     const receiver = await listen((req, res) => {
       void jsonBody<{ id: string }>(req).then(({ id }) => {
@@ -581,6 +627,12 @@ describe('notification outbox', { timeout: 30_000 }, () => {
         res.writeHead(204).end();
       });
     });
+    return { received, receiver };
+  };
+
+  it('gives up, without sending it, a due event older than the give-up window', async () => {
+    await pool.query('DELETE FROM notifications');
+    const { received, receiver } = await acceptingReceiver();
     try {
       // As a row refused 3 times, whose later rounds crashed the process until 24 h had passed.
       await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'expired', data: {} });
@@ -608,6 +660,27 @@ describe('notification outbox', { timeout: 30_000 }, () => {
       assert.deepEqual(
         logged(logs, 'webhook given up').map((l) => [l.delivery, l.attempts]),
         [[idOf('expired'), 3]],
+      );
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('delivers even when its housekeeping fails, and logs the failure', async (t) => {
+    await pool.query('DELETE FROM notifications');
+    const { received, receiver } = await acceptingReceiver();
+    try {
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'despite-housekeeping', data: {} });
+      // As statements cut by a statement_timeout on a huge backlog.
+      const timedOut = (): Promise<never> => Promise.reject(new Error('canceling statement due to statement timeout'));
+      t.mock.method(NotificationStore.prototype, 'deleteFinished', timedOut);
+      t.mock.method(NotificationStore.prototype, 'giveUpExpired', timedOut);
+      const logs: string[] = [];
+      await dispatcher([`${receiver.base}/in`], logs).round();
+      assert.equal(received.length, 1, 'the due event was sent');
+      assert.deepEqual(
+        logged(logs, 'webhook housekeeping failed').map((l) => l.step),
+        ['delete finished notifications', 'give up expired notifications'],
       );
     } finally {
       await receiver.close();

@@ -1,16 +1,33 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ServiceUnavailableException } from '@nestjs/common';
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowStartOptions } from '@temporalio/client';
+import { InternalServerErrorException, ServiceUnavailableException } from '@nestjs/common';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowStartOptions,
+} from '@temporalio/client';
 import { startStoredWorkflow, type StoredSubmission } from '../../src/api/http/start-stored-workflow';
 
-/** A Temporal client whose start does what `start` does, and whose workflows all describe as `run-existing`. */
-function fakeClient(start: (options: WorkflowStartOptions) => Promise<{ firstExecutionRunId: string }>): Client {
+/** What describing the workflow finds: it exists (`run-existing`), it does not, or Temporal does not answer. */
+type Found = 'exists' | 'not-found' | 'unreachable';
+
+/** A Temporal client whose start does what `start` does, and whose workflow describes as `found` says. */
+function fakeClient(
+  start: (options: WorkflowStartOptions) => Promise<{ firstExecutionRunId: string }>,
+  found: Found = 'exists',
+): Client {
+  const describe = async (): Promise<{ runId: string }> => {
+    if (found === 'exists') return { runId: 'run-existing' };
+    if (found === 'not-found') throw new WorkflowNotFoundError('not found', 'task-1', undefined);
+    throw new Error('deadline exceeded');
+  };
   return {
     workflow: {
       start: (_type: string, options: WorkflowStartOptions) => start(options),
-      getHandle: () => ({ describe: async () => ({ runId: 'run-existing' }) }),
+      getHandle: () => ({ describe }),
     },
+    withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn(),
   } as unknown as Client;
 }
 
@@ -26,10 +43,10 @@ function trackedForget(answer?: string): { forget: () => Promise<string | undefi
   };
 }
 
-const failingClient = (message: string): Client =>
+const failingClient = (message: string, found: Found = 'not-found'): Client =>
   fakeClient(async () => {
     throw new Error(message);
-  });
+  }, found);
 
 function submission(forget: () => Promise<string | undefined>, retryable = false): StoredSubmission {
   return {
@@ -85,6 +102,28 @@ describe('starting a stored submission', () => {
   it('answers the run of a start that came meanwhile (the sweeper) instead of a 503, when the rows stay', async () => {
     const rows = trackedForget('run-swept');
     assert.equal(await startStoredWorkflow(failingClient('deadline exceeded'), submission(rows.forget)), 'run-swept');
+  });
+
+  it('answers the run of a start that reached Temporal though its answer did not, and keeps the rows', async () => {
+    const rows = trackedForget();
+    assert.equal(
+      await startStoredWorkflow(failingClient('deadline exceeded', 'exists'), submission(rows.forget)),
+      'run-existing',
+    );
+    assert.equal(rows.called(), false, 'the running workflow keeps its rows');
+  });
+
+  it('keeps the rows when Temporal cannot say whether the start got through, and says not to submit again', async () => {
+    const rows = trackedForget();
+    await assert.rejects(
+      startStoredWorkflow(failingClient('deadline exceeded', 'unreachable'), submission(rows.forget)),
+      (err) => {
+        assert.ok(err instanceof InternalServerErrorException);
+        assert.match(err.message, /task 1 is stored and its workflow may have started.*do not submit it again/);
+        return true;
+      },
+    );
+    assert.equal(rows.called(), false, 'the sweeper starts it, or finds it started');
   });
 
   it('keeps the rows of a failed start with a key, for the retry', async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { BadRequestException, InternalServerErrorException } from '@nestjs/common';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Pool } from 'pg';
 import type { FieldProblem } from '../../src/api/http/validation';
 import { LockTableRoom } from '../../src/api/locks/lock-table-room';
@@ -19,7 +19,7 @@ import { RunStore } from '../../src/store/run-store';
 import { TaskStore } from '../../src/store/task-store';
 import { TEST_AGENTS_FILE, testEnv } from '../support/test-env';
 
-/** A Temporal client whose starts succeed (new runs), or all fail. */
+/** A Temporal client whose starts succeed (new runs), or all fail without reaching it (it has no such workflow). */
 function fakeTemporal(startFails = false): { client: Client; starts: () => number } {
   let starts = 0;
   const client = {
@@ -29,7 +29,11 @@ function fakeTemporal(startFails = false): { client: Client; starts: () => numbe
         if (startFails) throw new Error('connection refused');
         return { firstExecutionRunId: randomUUID() };
       },
+      getHandle: (workflowId: string) => ({
+        describe: () => Promise.reject(new WorkflowNotFoundError('not found', workflowId, undefined)),
+      }),
     },
+    withDeadline: <T>(_deadline: number, fn: () => Promise<T>) => fn(),
   } as unknown as Client;
   return { client, starts: () => starts };
 }

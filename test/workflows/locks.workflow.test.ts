@@ -379,6 +379,54 @@ describe('file locks', { timeout: 120_000 }, () => {
     }
   });
 
+  it('reaps on its schedule across continue-as-new, however soon a busy manager moves to a new run', async () => {
+    const queues = await freshQueues();
+    const repo = freshRepo();
+    // Two running runs that take grants: one is terminated holding its locks, the other's requests are
+    // the traffic that keeps the manager busy.
+    const [gone, alive] = await Promise.all([grantTaker(queues), grantTaker(queues)]);
+    await h.client.workflow.signalWithStart('lockManagerWorkflow', {
+      workflowId: workflowIdForLocks(repo),
+      taskQueue: queues.workflowQueue,
+      args: [{ repo, reapIntervalSeconds: 5 }],
+      signal: acquireLocksSignal,
+      signalArgs: [{ ...gone, requestId: 'gone', taskId: 'gone', globs: ['src/**'] }],
+    });
+    await waitFor('the first request to be granted', async () =>
+      (await table(repo)).holders.some((r) => r.requestId === 'gone'),
+    );
+    await h.client.workflow.getHandle(gone.workflowId, gone.runId).terminate('test');
+    const manager = h.client.workflow.getHandle(workflowIdForLocks(repo));
+    const runs = new Set<string>();
+    let busy = true;
+    const traffic = (async () => {
+      for (let i = 0; busy; i++) {
+        await manager.signal(acquireLocksSignal, {
+          ...alive,
+          requestId: `r${i}`,
+          taskId: `t${i}`,
+          globs: [`other-${i}`],
+        });
+        await manager.signal(releaseLocksSignal, { requestId: `r${i}` });
+        if (i % 3 === 0) runs.add((await manager.describe()).runId);
+      }
+    })();
+    const since = Date.now();
+    try {
+      await waitFor(
+        'the terminated holder to be reaped',
+        async () => !(await table(repo)).holders.some((r) => r.requestId === 'gone'),
+        { timeoutMs: 30_000 },
+      );
+    } finally {
+      busy = false;
+      await traffic;
+    }
+    // Its runs lasted less than a reap interval: only a schedule carried from run to run reaps.
+    const perRun = (Date.now() - since) / Math.max(1, runs.size - 1);
+    assert.ok(runs.size > 1 && perRun < 5000, `${runs.size} runs seen, ${Math.round(perRun)} ms each`);
+  });
+
   it('takes back the locks of a task whose workflow timed out', async () => {
     const queues = await freshQueues();
     const repo = freshRepo();

@@ -1,9 +1,20 @@
 import { InternalServerErrorException, Logger } from '@nestjs/common';
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowStartOptions } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowStartOptions,
+} from '@temporalio/client';
 import { retryTransient } from '../../db/transient';
 import { temporalUnavailable } from './temporal-unavailable';
 
 const logger = new Logger('StoredSubmission');
+
+/**
+ * How long the API asks Temporal whether a start whose answer was lost got through: short, since the
+ * start itself may have waited out its whole deadline already.
+ */
+export const LOST_START_LOOKUP_MS = 5000;
 
 /** A submission whose rows are stored already, to start as its workflow. */
 export interface StoredSubmission {
@@ -30,14 +41,17 @@ export interface StoredSubmission {
  * start refused because the workflow exists, or existed and has closed, answers that workflow's run
  * (a repeated submission, or one the sweeper started). Any other failure is a 503; the start may have
  * reached Temporal even though its answer did not reach us. With an idempotency key the rows stay,
- * and the client's retry finds or starts the same workflow; without one, rows this request stored are
- * removed, and the client submits again; if they cannot be removed (the database is unreachable
- * too), the answer is a 500 that names the stored submission and says not to submit it again, since
- * the stranded-submission sweeper will start it.
+ * and the client's retry finds or starts the same workflow. Without one, Temporal is asked whether the
+ * workflow exists: if it does, the start got through and its run is the answer; if it does not, rows
+ * this request stored are removed, and the client submits again. If Temporal cannot say, or the rows
+ * cannot be removed (the database is unreachable too), the answer is a 500 that names the stored
+ * submission and says not to submit it again, since the stranded-submission sweeper will start it.
  */
 export async function startStoredWorkflow(temporal: Client, s: StoredSubmission): Promise<string> {
+  let sent = false;
   try {
     const options = { ...s.options, args: await s.args(), workflowIdReusePolicy: 'REJECT_DUPLICATE' } as const;
+    sent = true;
     return (await temporal.workflow.start(s.workflowType, options)).firstExecutionRunId;
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
@@ -53,6 +67,8 @@ export async function startStoredWorkflow(temporal: Client, s: StoredSubmission)
         );
     }
     if (s.created && !s.retryable) {
+      const startedAfterAll = sent ? await runOfLostStart(temporal, s, err) : undefined;
+      if (startedAfterAll !== undefined) return startedAfterAll;
       const startedMeanwhile = await s.forget().catch((forgetting: unknown) => {
         throw storedAnyway(s, 'its workflow could not be started now; the API will start it', err, forgetting);
       });
@@ -60,6 +76,22 @@ export async function startStoredWorkflow(temporal: Client, s: StoredSubmission)
     }
     throw temporalUnavailable(`could not start the ${s.what} workflow`, err);
   }
+}
+
+/**
+ * The run of a workflow whose start failed without an answer but reached Temporal all the same, or
+ * undefined when Temporal has no such workflow; when Temporal cannot say, a 500 that keeps the rows.
+ */
+function runOfLostStart(temporal: Client, s: StoredSubmission, startError: unknown): Promise<string | undefined> {
+  return temporal
+    .withDeadline(Date.now() + LOST_START_LOOKUP_MS, () => temporal.workflow.getHandle(s.options.workflowId).describe())
+    .then(
+      (d) => d.runId,
+      (describing: unknown) => {
+        if (describing instanceof WorkflowNotFoundError) return undefined;
+        throw storedAnyway(s, 'its workflow may have started; the API will start it if not', startError, describing);
+      },
+    );
 }
 
 /**
