@@ -91,11 +91,19 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
   const releases = new Map<string, number>(Object.entries(input.earlyReleases ?? {}));
   const reapMs = (input.reapIntervalSeconds ?? DEFAULT_REAP_INTERVAL_SECONDS) * 1000;
   let changes = 0;
+  /**
+   * The request that blocked each waiter when it was last looked at. While that one is still a holder
+   * or an earlier waiter, it still blocks (a request's globs never change): the waiter is not compared
+   * with every other again, which on a large table would take each pass, at every signal, past the
+   * workflow task's time limit.
+   */
+  const blockedBy = new Map<string, string>();
 
   const known = (requestId: string) => [...holders, ...waiters].some((r) => r.requestId === requestId);
   const remove = (list: LockRequest[], requestId: string): boolean => {
     const at = list.findIndex((r) => r.requestId === requestId);
     if (at >= 0) list.splice(at, 1);
+    blockedBy.delete(requestId);
     return at >= 0;
   };
 
@@ -135,15 +143,29 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
   /** Whether two lock sets can overlap; it reads each glob once for this run. */
   const overlaps = lockSetOverlapCheck();
 
+  /** What blocks `request`: a holder or an earlier waiter its globs may overlap, the last one first. */
+  const blockerOf = (request: LockRequest, passed: LockRequest[]): LockRequest | undefined => {
+    const last = blockedBy.get(request.requestId);
+    const isLast = (other: LockRequest): boolean => other.requestId === last;
+    const conflicts = (other: LockRequest): boolean => overlaps(request.globs, other.globs);
+    if (last !== undefined) {
+      const still = holders.find(isLast) ?? passed.find(isLast);
+      if (still !== undefined) return still;
+    }
+    return holders.find(conflicts) ?? passed.find(conflicts);
+  };
+
   /** Grants, in arrival order, every waiter that conflicts with no holder and no waiter before it. */
   const grant = async (): Promise<void> => {
     const passed: LockRequest[] = [];
     for (const request of [...waiters]) {
-      const blocked = [...holders, ...passed].some((other) => overlaps(request.globs, other.globs));
-      if (blocked) {
+      const blocker = blockerOf(request, passed);
+      if (blocker !== undefined) {
+        blockedBy.set(request.requestId, blocker.requestId);
         passed.push(request);
         continue;
       }
+      blockedBy.delete(request.requestId);
       // Released (cancelled) while an earlier grant was being signalled: nothing to grant.
       if (!remove(waiters, request.requestId)) continue;
       holders.push({ ...request, since: Date.now() });

@@ -392,9 +392,20 @@ export class AttemptStore {
       );
       if (o.status === 'failed' && this.notify) {
         // In the transaction that wrote the run's one terminal event: one notification per failed run.
-        const task = await client.query<{ agent: string; labels: Record<string, string>; exit_code: number | null }>(
-          `SELECT COALESCE(a.agent, t.agent) AS agent, t.labels, a.exit_code
-           FROM tasks t LEFT JOIN attempts a ON a.task_id = t.id AND a.run = $2 AND a.number = $3
+        // The attempt the run ended on; for an end recorded at attempt 0 (its workflow closed in Temporal
+        // without recording one), the run's last attempt, if it made any.
+        const task = await client.query<{
+          agent: string;
+          labels: Record<string, string>;
+          exit_code: number | null;
+          number: number | null;
+        }>(
+          `SELECT COALESCE(a.agent, t.agent) AS agent, t.labels, a.exit_code, a.number
+           FROM tasks t LEFT JOIN LATERAL (
+             SELECT agent, exit_code, number FROM attempts
+             WHERE task_id = t.id AND run = $2 AND ($3::int = 0 OR number = $3::int)
+             ORDER BY number DESC LIMIT 1
+           ) a ON true
            WHERE t.id = $1`,
           [o.taskId, run, o.attempt],
         );
@@ -404,7 +415,7 @@ export class AttemptStore {
           data: {
             taskId: o.taskId,
             run,
-            attempt: o.attempt,
+            attempt: o.attempt === 0 ? (task.rows[0]?.number ?? 0) : o.attempt,
             agent: task.rows[0]?.agent ?? null,
             labels: task.rows[0]?.labels ?? {},
             exitCode: o.exitCode ?? task.rows[0]?.exit_code ?? null,

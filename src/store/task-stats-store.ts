@@ -1,19 +1,28 @@
 import type { Pool } from 'pg';
 
 /**
- * Queued tasks (`since` column): when each last became queued. That is when its current run began
- * (submission, retry or reset), or when the current run's last attempt ended for a task queued again
- * behind a breaker, a limit or a budget: whichever is later. Its creation would make a retried task
- * look days old.
+ * Queued tasks that wait for an agent (`since` column): when each last became queued. That is when its
+ * current run began (submission, retry or reset), when the current run's last attempt ended for a task
+ * queued again behind a breaker, a limit or a budget, or, for a plan's task, when the last of its
+ * dependencies ended: whichever is later. Its creation would make a retried task, or the last task of a
+ * long plan, look days old. A plan's task with a dependency still to end waits for its plan, not for an
+ * agent, and is left out.
  */
 export const QUEUED_SINCE_SQL = `
-  SELECT greatest(COALESCE(r.created_at, t.created_at), a.ended) AS since
+  SELECT greatest(COALESCE(r.created_at, t.created_at), a.ended, p.ready) AS since
   FROM tasks t
   LEFT JOIN task_runs r ON r.task_id = t.id AND r.number = t.current_run
   LEFT JOIN LATERAL (
     SELECT max(finished_at) AS ended FROM attempts WHERE task_id = t.id AND run = t.current_run
   ) a ON true
-  WHERE t.status = 'queued'`;
+  LEFT JOIN LATERAL (
+    SELECT max(d.finished_at) AS ready, bool_or(d.finished_at IS NULL) AS blocked
+    FROM plan_tasks pt
+    JOIN plan_tasks dep ON dep.plan_id = pt.plan_id AND dep.key = ANY (pt.depends_on)
+    JOIN tasks d ON d.id = dep.task_id
+    WHERE pt.task_id = t.id
+  ) p ON true
+  WHERE t.status = 'queued' AND p.blocked IS NOT TRUE`;
 
 /** Failed tasks by class: read in index tasks_failed_by_class alone (migration 0016). */
 export const FAILED_BY_CLASS_SQL = `SELECT error_class, count(*)::int AS n FROM tasks WHERE status = 'failed' GROUP BY error_class`;

@@ -96,6 +96,25 @@ describe('recordRunClosedInTemporal', () => {
     assert.equal((await taskRow(pool, id)).status, 'failed');
   });
 
+  it("names the run's last attempt in its task.failed notification", async () => {
+    const runId = randomUUID();
+    const id = await taskWithOpenAttempt(runId);
+    await recordRunClosedInTemporal(temporalWhereRunsEnded('TERMINATED'), new AttemptStore(pool, { notify: true }), {
+      id,
+      workflow_id: workflowIdForTask(id),
+      run_id: runId,
+    });
+    const sent = await pool.query<{ payload: { attempt: number; agent: string; error: { class: string } } }>(
+      'SELECT payload FROM notifications WHERE dedupe_key = $1',
+      [`task.failed:${id}:1`],
+    );
+    assert.deepEqual(
+      sent.rows.map((r) => [r.payload.attempt, r.payload.agent, r.payload.error.class]),
+      [[2, 'stand-in', 'crash']],
+    );
+    await pool.query('DELETE FROM notifications WHERE dedupe_key = $1', [`task.failed:${id}:1`]);
+  });
+
   it('leaves the run alone while its workflow runs', async () => {
     const runId = randomUUID();
     const id = await taskWithOpenAttempt(runId);

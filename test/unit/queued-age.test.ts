@@ -68,6 +68,25 @@ describe('the age of the oldest queued task', { timeout: 60_000 }, () => {
     // Not queued: a task running for days does not count.
     const running = await queuedTask(5 * DAY);
     await pool.query(`UPDATE tasks SET status = 'running' WHERE id = $1`, [running]);
+
+    // A plan submitted two days ago: its first task ended 60 s ago, so the task after it has waited 60 s;
+    // the task after the still running one waits for its plan, not for an agent.
+    const [first, ready, blocked] = [await queuedTask(2 * DAY), await queuedTask(2 * DAY), await queuedTask(2 * DAY)];
+    await pool.query(
+      `UPDATE tasks SET status = 'succeeded', finished_at = now() - interval '60 seconds' WHERE id = $1`,
+      [first],
+    );
+    const plan = randomUUID();
+    await pool.query(
+      `INSERT INTO plans (id, status, max_parallel, on_failure, workflow_id) VALUES ($1, 'running', 2, 'stop', $2)`,
+      [plan, `plan-${plan}`],
+    );
+    await pool.query(
+      `INSERT INTO plan_tasks (plan_id, key, position, task_id, depends_on) VALUES
+         ($1, 'first', 0, $2, '{}'), ($1, 'ready', 1, $3, '{first}'), ($1, 'running', 2, $4, '{}'),
+         ($1, 'blocked', 3, $5, '{first,running}')`,
+      [plan, first, ready, running, blocked],
+    );
   });
 
   after(async () => {
@@ -82,7 +101,7 @@ describe('the age of the oldest queued task', { timeout: 60_000 }, () => {
 
   it('is reported by GET /metrics (atelier_task_queued_oldest_age_seconds)', async () => {
     const stats = await new TaskStatsStore(pool).stats();
-    assert.equal(stats.byStatus.queued, 3);
+    assert.equal(stats.byStatus.queued, 5);
     assertNinetySeconds(stats.oldestQueuedSeconds, 'oldestQueuedSeconds');
   });
 
@@ -90,7 +109,7 @@ describe('the age of the oldest queued task', { timeout: 60_000 }, () => {
     // No Temporal here: the queue descriptions fail, and the PostgreSQL figures stay.
     const dashboard = new DashboardController(new DashboardService(loadConfig({}), pool, {} as Client));
     const agents = (await dashboard.snapshot()).queues.find((q) => q.role === 'agents');
-    assert.equal(agents?.waitingTasks, 3);
+    assert.equal(agents?.waitingTasks, 4, 'not the plan task whose dependency runs');
     assertNinetySeconds(agents?.oldestWaitingSeconds, 'oldestWaitingSeconds');
   });
 });
