@@ -121,8 +121,12 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
   const closedUnrecorded: ClosedChildRecord[] = [];
   // Histories from before it left such a task's end to the API's sweep.
   const recordsClosedChildren = patched(RECORDS_CLOSED_CHILDREN_PATCH);
+  /** Each entry leaves the list once written: a cancel that interrupts a write finds it still there. */
   const recordClosedChildren = async (): Promise<void> => {
-    for (const closed of closedUnrecorded.splice(0)) await bookkeeping.recordChildClosed(closed);
+    for (let closed = closedUnrecorded[0]; closed !== undefined; closed = closedUnrecorded[0]) {
+      await bookkeeping.recordChildClosed(closed);
+      closedUnrecorded.shift();
+    }
   };
 
   const start = async (t: PlanTaskInput): Promise<void> => {
@@ -228,7 +232,7 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
   const runFresh = async (): Promise<void> => {
     for (;;) {
       const seen = changes;
-      await recordClosedChildren();
+      if (closedUnrecorded.length > 0) await recordClosedChildren();
       await honourCancelRequests();
       await reactToFailures();
       if (!stopped) await startReady();
@@ -272,7 +276,7 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
     const recorded = await CancellationScope.nonCancellable(async () => {
       await skip(keysIn('pending'), 'plan cancelled');
       await condition(() => running === 0);
-      await recordClosedChildren();
+      if (closedUnrecorded.length > 0) await recordClosedChildren();
       return bookkeeping.recordPlanOutcome({ planId: input.planId, status: 'cancelled' });
     });
     // The plan had ended before the cancel came in: its outcome was written in a workflow task that was

@@ -196,8 +196,9 @@ export function createAgentActivities(deps: AgentActivityDeps) {
   }
 
   /**
-   * Ends an attempt cancelled while it read the task or waited for admission (a slow database) before
-   * its attempt opens: it takes no slot, start-rate token or attempt row, and starts no agent.
+   * Ends an attempt cancelled while it read the task or waited for admission (a slow database), before
+   * its attempt opens: it opens no attempt row and starts no agent. Asked before admission too, where it
+   * takes no cluster-wide slot or start-rate token either (after admission, the token is spent).
    */
   function cancelledBeforeStart(ctx: Context): void {
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure('cancelled before its agent started');

@@ -1,13 +1,7 @@
 import type { AttemptStore } from '../../src/store/attempt-store';
 import { recordClosedRun } from '../../src/store/closed-run-outcome';
 import type { PlanStore } from '../../src/store/plan-store';
-import type {
-  ClosedChildRecord,
-  PlanEndStatus,
-  PlanOutcomeRecord,
-  PlanSkipRecord,
-  TerminalStatus,
-} from '../../workflows/definitions';
+import type { ClosedChildRecord, PlanEndStatus, PlanOutcomeRecord, PlanSkipRecord } from '../../workflows/definitions';
 import { unlessRowGone } from '../store/row-gone';
 
 /**
@@ -20,10 +14,12 @@ export function createPlanActivities(deps: { plans: PlanStore; attempts: Attempt
     /**
      * Records the end of a task whose workflow closed without recording its own (terminated, timed out):
      * its run may not be in the database yet (a task waiting for its locks has written nothing), so the
-     * API's sweep of closed runs cannot see it.
+     * API's sweep of closed runs cannot see it. The plan knows only the task's first run: once a later
+     * one (a reset) has recorded itself, that one is the sweep's to record.
      */
-    recordChildClosed(record: ClosedChildRecord): Promise<TerminalStatus> {
-      return unlessRowGone(`task ${record.taskId}`, () =>
+    async recordChildClosed(record: ClosedChildRecord): Promise<void> {
+      if (!(await deps.plans.isCurrentRun(record.taskId, record.runId))) return;
+      await unlessRowGone(`task ${record.taskId}`, () =>
         recordClosedRun(deps.attempts, record.taskId, record.runId, record.ended),
       );
     },

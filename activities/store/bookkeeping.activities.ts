@@ -27,7 +27,8 @@ export function createBookkeepingActivities(deps: { store: AttemptStore }) {
     },
     /** Shows the task `queued` with why it waits; idempotent (the latest reason wins). */
     async recordWaiting(record: WaitingRecord): Promise<void> {
-      await unlessRowGone(`task ${record.taskId}`, () => deps.store.recordWaiting(record, workflowRunId()));
+      // An update: with the task's row gone it changes nothing, and fails nothing.
+      await deps.store.recordWaiting(record, workflowRunId());
     },
   };
 }

@@ -165,9 +165,24 @@ export class NotificationStore {
         [n.id, error.slice(0, 2000), delayMs / 1000, giveUpAfterMs / 1000, n.claim],
       ),
     );
-    const row = res.rows[0];
+    const row = res.rows[0] ?? (await this.failedAlready(n.id, error));
     if (row === undefined) return 'claim-lost';
     return row.retry ? 'retrying' : 'given-up';
+  }
+
+  /**
+   * A failure that matched no row may have been written by this very call, its answer lost and the
+   * statement retried (its claim is gone then): the row, undelivered, holds this round's error.
+   */
+  private async failedAlready(id: string, error: string): Promise<{ retry: boolean } | undefined> {
+    const res = await retryTransient(() =>
+      this.pool.query<{ retry: boolean }>(
+        `SELECT next_attempt_at IS NOT NULL AS retry FROM notifications
+         WHERE id = $1 AND delivered_at IS NULL AND last_error = $2`,
+        [id, error.slice(0, 2000)],
+      ),
+    );
+    return res.rows[0];
   }
 
   /** Pending events through the `notifications_due` index; given-up ones over the kept rows. */

@@ -139,6 +139,21 @@ export class PlanStore {
     return rows.rows;
   }
 
+  /**
+   * Whether the run `runId` of a plan's task is its current one: the run recorded for it, or none
+   * recorded yet (a task closed before its first write). Not when a later run (the task reset in the
+   * Temporal Web UI) has recorded itself since.
+   */
+  async isCurrentRun(taskId: string, runId: string): Promise<boolean> {
+    const found = await retryTransient(() =>
+      this.pool.query<{ current: boolean }>(
+        'SELECT run_id IS NULL OR run_id = $2 AS current FROM tasks WHERE id = $1',
+        [taskId, runId],
+      ),
+    );
+    return found.rows[0]?.current ?? true;
+  }
+
   /** The running plan that holds `taskId` and has neither started nor skipped it yet, if any. */
   async unstartedTask(taskId: string): Promise<UnstartedPlanTask | undefined> {
     const found = await this.pool.query<{ plan_id: string; key: string }>(

@@ -5,8 +5,9 @@ import type { Pool } from 'pg';
  * current run began (submission, retry or reset), when the current run's last attempt ended for a task
  * queued again behind a breaker, a limit or a budget, or, for a plan's task, when the last of its
  * dependencies ended: whichever is later. Its creation would make a retried task, or the last task of a
- * long plan, look days old. A plan's task with a dependency still to end waits for its plan, not for an
- * agent, and is left out.
+ * long plan, look days old. A plan's task that has not written its first record (its plan has not
+ * started it: its dependencies or the plan's maxParallel hold it back; or it waits for its locks)
+ * waits for its plan or its locks, not for an agent, and is left out.
  */
 export const QUEUED_SINCE_SQL = `
   SELECT greatest(COALESCE(r.created_at, t.created_at), a.ended, p.ready) AS since
@@ -16,13 +17,14 @@ export const QUEUED_SINCE_SQL = `
     SELECT max(finished_at) AS ended FROM attempts WHERE task_id = t.id AND run = t.current_run
   ) a ON true
   LEFT JOIN LATERAL (
-    SELECT max(d.finished_at) AS ready, bool_or(d.finished_at IS NULL) AS blocked
+    SELECT max(d.finished_at) AS ready
     FROM plan_tasks pt
     JOIN plan_tasks dep ON dep.plan_id = pt.plan_id AND dep.key = ANY (pt.depends_on)
     JOIN tasks d ON d.id = dep.task_id
     WHERE pt.task_id = t.id
   ) p ON true
-  WHERE t.status = 'queued' AND p.blocked IS NOT TRUE`;
+  WHERE t.status = 'queued'
+    AND NOT (t.run_id IS NULL AND EXISTS (SELECT FROM plan_tasks WHERE task_id = t.id))`;
 
 /** Failed tasks by class: read in index tasks_failed_by_class alone (migration 0016). */
 export const FAILED_BY_CLASS_SQL = `SELECT error_class, count(*)::int AS n FROM tasks WHERE status = 'failed' GROUP BY error_class`;

@@ -77,9 +77,16 @@ export class AgentSlotPool {
   /** Aborted once the process drains (`drain`), with `WorkerDraining` as the reason. */
   private readonly draining = new AbortController();
 
+  /**
+   * `handsBack`: whether a shared-queue attempt may be handed back when no slot is free (`take`). Only
+   * with a fixed number of slots, where the shared queue polls only while a slot is free and a busy
+   * answer is the rare race of a poll under way; with the resource-based tuner, which does not count
+   * the own queue's agents, the shared queue may poll while all slots are taken, and its attempts wait.
+   */
   constructor(
     private readonly total: number,
     private readonly sharedQueue: string,
+    private readonly handsBack = false,
   ) {}
 
   /**
@@ -126,8 +133,8 @@ export class AgentSlotPool {
    * task); resolves with its release, to call when the attempt's activity returns. Rejects with the
    * signal's reason, out of line, when the signal aborts first (a cancelled activity), and gives
    * back the slot kept for the task; once the pool drains, with `WorkerDraining`. With
-   * `handBackIfBusy`, an attempt from the shared queue does not wait: it rejects with `NoFreeSlot`
-   * unless a slot is free now.
+   * `handBackIfBusy`, in a pool that `handsBack`, an attempt from the shared queue does not wait: it
+   * rejects with `NoFreeSlot` unless a slot is free now.
    */
   async take(
     taskQueue: string,
@@ -143,7 +150,7 @@ export class AgentSlotPool {
     // The kept slot becomes this agent's: the count of slots taken or kept stays the same.
     if (this.unkeep(taskId)) {
       this.running += 1;
-    } else if (!own && handBackIfBusy && !this.freeNow()) {
+    } else if (!own && handBackIfBusy && this.handsBack && !this.freeNow()) {
       throw new NoFreeSlot();
     } else {
       try {

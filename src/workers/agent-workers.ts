@@ -78,7 +78,7 @@ function shutDownTogether(workers: Worker[], pool: AgentSlotPool): void {
  * When either begins to shut down, so does the other, and no agent starts any more (`shutDownTogether`).
  */
 export async function createAgentWorkers(o: AgentWorkersOptions): Promise<[Worker, Worker]> {
-  const pool = new AgentSlotPool(o.slots.total, o.taskQueue);
+  const pool = new AgentSlotPool(o.slots.total, o.taskQueue, o.slots.mode === 'fixed');
   const create = (taskQueue: string, tuner?: WorkerTuner): Promise<Worker> =>
     Worker.create({
       connection: o.connection,

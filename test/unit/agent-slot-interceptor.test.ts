@@ -101,7 +101,7 @@ describe('agent slot interceptor', () => {
   });
 
   it('hands a shared-queue attempt that finds no free slot back to the queue at once, and starts no agent', async () => {
-    const pool = new AgentSlotPool(1, SHARED);
+    const pool = new AgentSlotPool(1, SHARED, true);
     // An own-queue agent took the last slot while the shared queue's poll was under way.
     const own = await pool.take(OWN, undefined, new AbortController().signal);
     const { env, heartbeats } = environment(pool, 'runAgent', SHARED);
@@ -130,6 +130,21 @@ describe('agent slot interceptor', () => {
       }),
       'ran',
     );
+  });
+
+  it('lets a shared-queue attempt wait in line where the pool hands nothing back (the resource-based tuner)', async () => {
+    const pool = new AgentSlotPool(1, SHARED);
+    const own = await pool.take(OWN, undefined, new AbortController().signal);
+    const { env, heartbeats } = environment(pool, 'runAgent', SHARED);
+    const run = env.run(async (_attempt: Partial<RunAgentInput>) => 'ran', {
+      taskId: TASK,
+      attempt: 1,
+      agent: 'claude',
+      gated: true,
+    });
+    await waitFor('the attempt to wait in line', () => heartbeats.length >= 1);
+    own();
+    assert.equal(await run, 'ran');
   });
 
   it('lets other activities (the git operations) through while every slot is taken', async () => {

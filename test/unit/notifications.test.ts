@@ -388,6 +388,17 @@ describe('notification outbox', { timeout: 30_000 }, () => {
     assert.equal(await store.markFailed(a, 'webhook 1 (r): HTTP 500', 0, WEBHOOK_RETRY.giveUpAfterMs), 'claim-lost');
   });
 
+  it("answers a failure written again (its first answer lost, the statement retried) as that round's outcome", async () => {
+    await pool.query('DELETE FROM notifications');
+    await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'written-twice', data: {} });
+    const [claimed] = await claimDue(10);
+    assert.ok(claimed);
+    const fail = () => store.markFailed(claimed, 'webhook 1 (r): HTTP 500', 60_000, WEBHOOK_RETRY.giveUpAfterMs);
+    assert.equal(await fail(), 'retrying');
+    // The claim is gone now (the first write moved next_attempt_at), but the row holds this round's error.
+    assert.equal(await fail(), 'retrying');
+  });
+
   it('gives up and deletes in batches', async () => {
     await pool.query('DELETE FROM notifications');
     for (let i = 0; i < 5; i++) {

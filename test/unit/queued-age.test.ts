@@ -69,9 +69,16 @@ describe('the age of the oldest queued task', { timeout: 60_000 }, () => {
     const running = await queuedTask(5 * DAY);
     await pool.query(`UPDATE tasks SET status = 'running' WHERE id = $1`, [running]);
 
-    // A plan submitted two days ago: its first task ended 60 s ago, so the task after it has waited 60 s;
-    // the task after the still running one waits for its plan, not for an agent.
-    const [first, ready, blocked] = [await queuedTask(2 * DAY), await queuedTask(2 * DAY), await queuedTask(2 * DAY)];
+    // A plan submitted two days ago: its first task ended 60 s ago, so the task after it, started then
+    // (its run recorded), has waited 60 s; the task after the still running one, and one its plan's
+    // maxParallel holds back, wait for their plan, not for an agent.
+    const [first, ready, blocked, heldBack] = [
+      await queuedTask(2 * DAY),
+      await queuedTask(2 * DAY),
+      await queuedTask(2 * DAY),
+      await queuedTask(2 * DAY),
+    ];
+    await pool.query('UPDATE tasks SET run_id = $2 WHERE id = $1', [ready, randomUUID()]);
     await pool.query(
       `UPDATE tasks SET status = 'succeeded', finished_at = now() - interval '60 seconds' WHERE id = $1`,
       [first],
@@ -84,8 +91,8 @@ describe('the age of the oldest queued task', { timeout: 60_000 }, () => {
     await pool.query(
       `INSERT INTO plan_tasks (plan_id, key, position, task_id, depends_on) VALUES
          ($1, 'first', 0, $2, '{}'), ($1, 'ready', 1, $3, '{first}'), ($1, 'running', 2, $4, '{}'),
-         ($1, 'blocked', 3, $5, '{first,running}')`,
-      [plan, first, ready, running, blocked],
+         ($1, 'blocked', 3, $5, '{first,running}'), ($1, 'held-back', 4, $6, '{}')`,
+      [plan, first, ready, running, blocked, heldBack],
     );
   });
 
@@ -101,7 +108,7 @@ describe('the age of the oldest queued task', { timeout: 60_000 }, () => {
 
   it('is reported by GET /metrics (atelier_task_queued_oldest_age_seconds)', async () => {
     const stats = await new TaskStatsStore(pool).stats();
-    assert.equal(stats.byStatus.queued, 5);
+    assert.equal(stats.byStatus.queued, 6);
     assertNinetySeconds(stats.oldestQueuedSeconds, 'oldestQueuedSeconds');
   });
 
@@ -109,7 +116,7 @@ describe('the age of the oldest queued task', { timeout: 60_000 }, () => {
     // No Temporal here: the queue descriptions fail, and the PostgreSQL figures stay.
     const dashboard = new DashboardController(new DashboardService(loadConfig({}), pool, {} as Client));
     const agents = (await dashboard.snapshot()).queues.find((q) => q.role === 'agents');
-    assert.equal(agents?.waitingTasks, 4, 'not the plan task whose dependency runs');
+    assert.equal(agents?.waitingTasks, 4, "not the plan's tasks it has not started");
     assertNinetySeconds(agents?.oldestWaitingSeconds, 'oldestWaitingSeconds');
   });
 });
