@@ -45,9 +45,9 @@ export function nextLook(
   const overdue = dueIn <= 0;
   // A worker that drains, or had no free slot, answers at once and wants the attempt asked again at
   // once, elsewhere, however long the task has waited: it is not a look at a wait.
-  const draining = waits.some((w) => w.kind === 'worker_draining' || w.kind === 'worker_busy');
+  const handedBack = waits.some((w) => w.kind === 'worker_draining' || w.kind === 'worker_busy');
   const floor =
-    round >= LONG_WAIT_ROUNDS && !draining
+    round >= LONG_WAIT_ROUNDS && !handedBack
       ? MAX_WAIT_RECHECK_MS
       : overdue
         ? Math.min(MIN_WAIT_RECHECK_MS * 2 ** overdueRounds, polling)

@@ -29,7 +29,7 @@ const drainingAnswer = (attempt: RunAgentInput): RunAgentOutput => ({
 /**
  * The answer to a shared-queue attempt that found no free slot here (a poll was under way when an
  * own-queue agent took the last one): held back, due at once, so it goes back to the queue for a worker
- * with room, instead of spending its start-to-close timeout, which has no room for it, in line here.
+ * with room, instead of spending in line here a start-to-close timeout that has no room for it.
  */
 const busyAnswer = (attempt: RunAgentInput): RunAgentOutput => ({
   exitCode: 0,
@@ -76,9 +76,10 @@ export function agentProcessEnded(ctx: Context): void {
  * While in line the attempt heartbeats every `heartbeatIntervalMs`: Temporal delivers a cancel only in
  * the answer to a heartbeat, and would otherwise time the attempt out as lost. A cancel takes it out of
  * line and ends it as cancelled; the worker's shutdown (`AgentSlotPool.drain`) answers it held back
- * (`worker_draining`), never started, so the workflow asks again elsewhere. Only own-queue attempts
- * wait in line: their start-to-close timeout has an hour's room for it. A shared-queue attempt that
- * finds no free slot is answered held back (`worker_busy`) and goes back to the queue.
+ * (`worker_draining`), never started, so the workflow asks again elsewhere. With a fixed number of
+ * slots only own-queue attempts wait in line (their start-to-close timeout has an hour's room for it):
+ * a shared-queue attempt that finds no free slot is answered held back (`worker_busy`) and goes back
+ * to the queue (AgentSlotPool's `handsBack`).
  *
  * Put it first in `interceptors.activity`: the interceptors after it (the activity tracker) then see
  * only attempts that run, so "running agents" never counts one that waits.
