@@ -28,7 +28,7 @@ import { HISTORIES_DIR } from './record-histories';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from './in-process-workers';
 import { attemptRows, insertTask } from './task-rows';
 import { uniqueQueue } from './test-env';
-import { within } from './wait-for';
+import { waitFor, within } from './wait-for';
 import { startTestServices } from './test-services';
 
 type TaskHandle = WorkflowHandle<typeof agentTaskWorkflow>;
@@ -122,6 +122,34 @@ async function planCancelTaskRequest(h: Harness, q: Queues): Promise<string> {
   const result = await done;
   if (result.status !== 'failed' || result.failed.join() !== 'b' || result.skipped.join() !== 'c') {
     throw new Error(`unexpected ${JSON.stringify(result)}`);
+  }
+  return historyToJSON(await handle.fetchHistory());
+}
+
+/**
+ * A chain whose first task's workflow is terminated while its agent runs, as in the Temporal Web UI: the
+ * plan records that task's end (patch plan-records-closed-children), then skips the next one.
+ */
+async function planRecordsClosedChildren(h: Harness, q: Queues): Promise<string> {
+  const { handle, done } = await startPlan(h, q, [
+    { key: 'a', prompt: '@sleep 30', dependsOn: [] },
+    { key: 'b', prompt: '@print b', dependsOn: ['a'] },
+  ]);
+  const planId = handle.workflowId.slice(workflowIdForPlan('').length);
+  const found = await h.pool.query<{ task_id: string }>(
+    "SELECT task_id FROM plan_tasks WHERE plan_id = $1 AND key = 'a'",
+    [planId],
+  );
+  const taskId = found.rows[0]?.task_id as string;
+  await waitFor('the first task to run', async () => (await attemptRows(h.pool, taskId)).length > 0);
+  await h.client.workflow.getHandle(workflowIdForTask(taskId)).terminate('recording a history');
+  const result = await done;
+  const task = await h.pool.query<{ status: string; error_class: string }>(
+    'SELECT status, error_class FROM tasks WHERE id = $1',
+    [taskId],
+  );
+  if (result.status !== 'failed' || result.skipped.join() !== 'b' || task.rows[0]?.error_class !== 'crash') {
+    throw new Error(`unexpected ${JSON.stringify({ result, task: task.rows[0] })}`);
   }
   return historyToJSON(await handle.fetchHistory());
 }
@@ -310,6 +338,8 @@ const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   // Patch plan-start-together: the same scenario, the ready tasks that fit started in one workflow task.
   'plan-start-together': planContinueAfterFailure,
   'plan-cancel-task-request': planCancelTaskRequest,
+  // Patch plan-records-closed-children: a task terminated in Temporal has its end recorded by its plan.
+  'plan-records-closed-children': planRecordsClosedChildren,
   'plan-cancelled': planCancelled,
   'lock-manager': lockManager,
   // Patch lock-manager-reap-schedule: the same scenario, reaping on its own schedule.
