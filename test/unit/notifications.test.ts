@@ -13,6 +13,7 @@ import { signBody, signTimestamped, verifySignature, verifyTimestamped } from '.
 import { WebhookDispatcher, type WebhookDispatcherOptions } from '../../src/notifications/webhook-dispatcher';
 import { postWebhook, webhookRequest } from '../../src/notifications/webhook-request';
 import { webhookTargets, type WebhookTarget } from '../../src/notifications/webhook-target';
+import { countingPool } from '../support/counting-pool';
 import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
 import { waitFor } from '../support/wait-for';
 
@@ -397,6 +398,24 @@ describe('notification outbox', { timeout: 30_000 }, () => {
     assert.equal(await fail(), 'retrying');
     // The claim is gone now (the first write moved next_attempt_at), but the row holds this round's error.
     assert.equal(await fail(), 'retrying');
+  });
+
+  it('finds the finished notifications to delete in their index (migration 0017), not by reading the table', async () => {
+    await pool.query('DELETE FROM notifications');
+    // A busy outbox: many events still being tried, a few finished.
+    await pool.query(
+      `INSERT INTO notifications (id, type, dedupe_key, payload, created_at, next_attempt_at)
+       SELECT gen_random_uuid(), 'task.failed', 'index-' || g, '{}', now() - g * interval '1 minute',
+              CASE WHEN g % 50 <> 0 THEN now() END
+       FROM generate_series(1, 20000) g`,
+    );
+    await pool.query('ANALYZE notifications');
+    const statements: string[] = [];
+    await new NotificationStore(countingPool(pool, statements)).deleteFinished(3600_000, 0);
+    const explained = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${statements[0]}`, [3600, 1000]);
+    const plan = explained.rows.map((r) => r['QUERY PLAN']).join('\n');
+    assert.match(plan, /Index Scan using notifications_finished/, plan);
+    await pool.query('DELETE FROM notifications');
   });
 
   it('gives up and deletes in batches', async () => {
