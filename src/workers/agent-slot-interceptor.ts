@@ -10,35 +10,25 @@ import { NoFreeSlot, WorkerDraining, type AgentSlot, type AgentSlotPool } from '
 const PREPARE_WORKTREE_ACTIVITY: keyof WorktreeActivities = 'prepareWorktree';
 
 /**
- * The answer to an attempt refused by a worker that shuts down: held back, like one the cluster-wide
- * gate refuses, so it costs the task none of its attempts; due at once, so it is asked again at once,
- * of the agent workers still polling.
+ * The answer to an attempt this worker hands back without starting its agent: held back, like one the
+ * cluster-wide gate refuses, so it costs the task none of its attempts; due at once, so it is asked
+ * again at once, of the agent workers still polling.
+ * - `worker_draining`: the worker shuts down.
+ * - `worker_busy`: a shared-queue attempt found no free slot here (a poll was under way when an
+ *   own-queue agent took the last one); in line here it would spend a start-to-close timeout that has
+ *   no room for it, so it goes back to the queue for a worker with room.
  */
-const drainingAnswer = (attempt: RunAgentInput): RunAgentOutput => ({
+const handedBack = (attempt: RunAgentInput, kind: 'worker_draining' | 'worker_busy'): RunAgentOutput => ({
   exitCode: 0,
   outputBytes: 0,
   outputTail: '',
   waiting: {
-    kind: 'worker_draining',
+    kind,
     agent: attempt.agent,
-    message: 'its agent worker is shutting down: the attempt goes to another',
-    until: Date.now(),
-  },
-});
-
-/**
- * The answer to a shared-queue attempt that found no free slot here (a poll was under way when an
- * own-queue agent took the last one): held back, due at once, so it goes back to the queue for a worker
- * with room, instead of spending in line here a start-to-close timeout that has no room for it.
- */
-const busyAnswer = (attempt: RunAgentInput): RunAgentOutput => ({
-  exitCode: 0,
-  outputBytes: 0,
-  outputTail: '',
-  waiting: {
-    kind: 'worker_busy',
-    agent: attempt.agent,
-    message: 'the agent worker that took the attempt had no free slot: it goes back to the queue',
+    message:
+      kind === 'worker_draining'
+        ? 'its agent worker is shutting down: the attempt goes to another'
+        : 'the agent worker that took the attempt had no free slot: it goes back to the queue',
     until: Date.now(),
   },
 });
@@ -107,8 +97,8 @@ export function agentSlotInterceptor(pool: AgentSlotPool, heartbeatIntervalMs: n
           slot = await pool.take(ctx.info.taskQueue, taskId, ctx.cancellationSignal, attempt?.gated === true);
         } catch (err) {
           if (type !== AGENT_ACTIVITY || !attempt?.gated) throw err;
-          if (err instanceof WorkerDraining) return drainingAnswer(attempt);
-          if (err instanceof NoFreeSlot) return busyAnswer(attempt);
+          if (err instanceof WorkerDraining) return handedBack(attempt, 'worker_draining');
+          if (err instanceof NoFreeSlot) return handedBack(attempt, 'worker_busy');
           throw err;
         } finally {
           clearInterval(heartbeat);
