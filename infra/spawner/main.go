@@ -26,7 +26,7 @@
 // has not reaped the agent: the agent's pid, which is the group's id, cannot pass to another process
 // before then, so no signal meant for an agent reaches another (the worker, signalling the group
 // itself, could not know whether the agent had been reaped). When an agent exits, the spawner SIGKILLs
-// what it left in its group before reaping it. Signal requests are served as they are read, even while
+// what it left in its group before reaping it, and what it left outside its group (leftovers.go). Signal requests are served as they are read, even while
 // a spawn is under way (one stuck in exec, on a hung mount, holds back no other agent's stop); one for
 // an agent whose spawn request came before it but has not started yet is sent once it has. Each agent leads a session
 // and process group of its own, as Node's detached children do. A process that left the agent's group
@@ -35,7 +35,7 @@
 //
 // Lifetime: the spawner dies with the worker (parent-death signal SIGTERM, even when the worker is
 // killed with SIGKILL), and then, as when its standard input closes, kills every agent's process
-// group and exits; each agent dies with the spawner too (parent-death signal SIGKILL), should the
+// group and every process below it and exits; each agent dies with the spawner too (parent-death signal SIGKILL), should the
 // spawner itself be killed with SIGKILL.
 package main
 
@@ -106,9 +106,11 @@ var running = struct {
 	// queued holds the spawn requests read but not started yet, each with the signal asked for it
 	// meanwhile (0: none; SIGKILL outranks any other), sent as soon as its agent has started.
 	queued map[uint32]syscall.Signal
+	// unreaped holds the pid of every agent started and not reaped yet (reapOrphans leaves them alone).
+	unreaped map[int]bool
 	// starting: a spawn is between its start and its entry in pids. closing: killAll has begun.
 	starting, closing bool
-}{pids: map[uint32]int{}, queued: map[uint32]syscall.Signal{}}
+}{pids: map[uint32]int{}, queued: map[uint32]syscall.Signal{}, unreaped: map[int]bool{}}
 
 // How long killAll waits for a spawn under way to enter its agent in running.pids.
 var startWait = 5 * time.Second
@@ -158,6 +160,7 @@ func endStart(id uint32, pid int) {
 		return
 	}
 	running.pids[id] = pid
+	running.unreaped[pid] = true
 	if running.closing {
 		kept = syscall.SIGKILL
 	}
@@ -186,6 +189,7 @@ func killAll() {
 		_ = syscall.Kill(-pid, syscall.SIGKILL)
 	}
 	running.Unlock()
+	killTree()
 	all := map[string]bool{}
 	outputs.Lock()
 	for _, inodes := range outputs.inodes {
@@ -425,6 +429,7 @@ func start(r request, out *frames) {
 		err = errClosing
 	}
 	if err == nil {
+		r.Env = append(r.Env, tagVariable+"="+agentTag(r.ID))
 		proc, err = startAgent(r, files)
 	}
 	// The child has its copies; the parent keeps the ends it reads and writes.
@@ -483,6 +488,7 @@ func start(r request, out *frames) {
 		// Processes the agent left in its group would hold its pipes open and keep running.
 		if waitExited(proc.Pid) {
 			_ = syscall.Kill(-proc.Pid, syscall.SIGKILL)
+			killLeftovers(proc.Pid, agentTag(r.ID))
 		}
 		// A process that left the group with the agent's stdin would otherwise keep the write, and the
 		// prompt's copy, waiting until it exits: closing the socket ends the write.
@@ -493,6 +499,9 @@ func start(r request, out *frames) {
 		delete(running.pids, r.ID)
 		running.Unlock()
 		state, err := proc.Wait()
+		running.Lock()
+		delete(running.unreaped, proc.Pid)
+		running.Unlock()
 		status := map[string]int{"code": -1}
 		if err == nil {
 			if ws, ok := state.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -541,6 +550,9 @@ func main() {
 	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, syscall.PR_SET_PDEATHSIG, uintptr(syscall.SIGTERM), 0); errno != 0 {
 		fmt.Fprintf(os.Stderr, "atelier-spawner: prctl: %v\n", errno)
 		os.Exit(1)
+	}
+	if err := becomeSubreaper(); err != nil {
+		fmt.Fprintf(os.Stderr, "atelier-spawner: prctl(PR_SET_CHILD_SUBREAPER): %v; what agents leave outside their process group and session goes to init\n", err)
 	}
 	// The worker died before the parent-death signal was set: nobody is left to serve.
 	if os.Getppid() != parent {

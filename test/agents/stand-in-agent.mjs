@@ -10,7 +10,10 @@
 //                        FAILURE, see @fail)
 //   @spawn-child FILE    start a grandchild that sleeps, write its pid to FILE
 //   @escape-child FILE   start a grandchild that sleeps in a session of its own (out of the agent's process
-//                        group) holding the agent's stdout and stderr, write its pid to FILE
+//                        group) holding the agent's stdout and stderr, with an environment of PATH alone,
+//                        write its pid to FILE
+//   @daemon FILE         start a grandchild that sleeps in a session of its own, its stdio closed (a
+//                        daemon), write its pid to FILE
 //   @pidfile FILE        write this process's pid to FILE
 //   @first-run FILE DIRECTIVE  run DIRECTIVE only in the first run to get here (FILE records that one ran)
 //   @echo-env NAME       print NAME=value of an environment variable (or NAME unset)
@@ -580,7 +583,18 @@ async function run(line) {
       break;
     }
     case '@escape-child': {
-      const child = spawn('sleep', ['1000'], { stdio: ['ignore', 'inherit', 'inherit'], detached: true });
+      // With only PATH for environment: nothing of the agent's (atelier-spawner's tag) marks it.
+      const child = spawn('sleep', ['1000'], {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        detached: true,
+        env: { PATH: process.env.PATH },
+      });
+      child.unref();
+      writeFileSync(arg, String(child.pid));
+      break;
+    }
+    case '@daemon': {
+      const child = spawn('sleep', ['1000'], { stdio: 'ignore', detached: true });
       child.unref();
       writeFileSync(arg, String(child.pid));
       break;

@@ -190,6 +190,25 @@ for (const [how, spawn] of SPAWNS)
       }
     });
 
+    it(
+      'kills a daemon the agent left, its output closed, when the agent exits',
+      {
+        skip:
+          spawn === spawnDirectly &&
+          'a worker spawning agents itself cannot adopt their orphans (docs/architecture.md)',
+      },
+      async () => {
+        const daemonPidFile = join(dir, `daemon-${randomUUID()}`);
+        const r = await run(standIn(`@daemon ${daemonPidFile}\n@print done`));
+        try {
+          assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+          await waitDead(readPid(daemonPidFile), 'the daemon the agent left');
+        } finally {
+          signalQuietly(readPid(daemonPidFile));
+        }
+      },
+    );
+
     it('ends as the agent did when its timeout passes while a process it left still holds its output', async () => {
       // It exits about 1 s in; the process it left holds its output until killed 2 s after that exit.
       // The timeout must fall in between: on a loaded machine the agent's start-up may take it past the

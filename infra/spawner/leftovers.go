@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// An agent's tools may leave its process group: Codex runs each shell command in a group of its own,
+// and a command may go further and lead a session of its own (a daemon). Killing the agent's group
+// misses them, and a pipe they do not hold gives them away no other way. The spawner therefore is a
+// child subreaper (PR_SET_CHILD_SUBREAPER): whatever an agent leaves behind when it exits, or when the
+// process between them exits, becomes the spawner's child instead of init's, and stays in its tree.
+// When an agent exits, the spawner kills what of its tree came from that agent: the processes of the
+// agent's session (whose id is the agent's pid, unique while the agent is not reaped) and those that
+// carry the agent's tag in their environment (tagVariable, which children inherit), with all their
+// descendants. A process that both leads a session of its own and clears its environment cannot be
+// told apart from another agent's: it is killed when the spawner closes (killAll), with the whole tree.
+
+// tagVariable names the environment variable that marks each agent's processes: "<spawner pid>.<id>".
+const tagVariable = "ATELIER_AGENT_TAG"
+
+func agentTag(id uint32) string {
+	return fmt.Sprintf("%d.%d", os.Getpid(), id)
+}
+
+// prSetChildSubreaper is PR_SET_CHILD_SUBREAPER of <linux/prctl.h>, which the syscall package does not name.
+const prSetChildSubreaper = 36
+
+// becomeSubreaper makes the spawner the reaper of its agents' orphans.
+func becomeSubreaper() error {
+	if _, _, errno := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); errno != 0 {
+		return errno
+	}
+	return nil
+}
+
+// proc is what /proc/<pid>/stat says of a process.
+type proc struct {
+	pid, ppid, session int
+	zombie             bool
+}
+
+// readProc parses /proc/<pid>/stat; false if the process is gone or the file unreadable. It reads
+// with bare system calls into buf: a scan reads one such file per process on the machine.
+func readProc(pid int, buf []byte) (proc, bool) {
+	fd, err := syscall.Open("/proc/"+strconv.Itoa(pid)+"/stat", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return proc{}, false
+	}
+	n, err := syscall.Read(fd, buf)
+	_ = syscall.Close(fd)
+	if err != nil || n <= 0 {
+		return proc{}, false
+	}
+	stat := buf[:n]
+	// "pid (comm) state ppid pgrp session …": comm may hold spaces and parentheses; it ends at the last ')'.
+	end := bytes.LastIndexByte(stat, ')')
+	if end < 0 {
+		return proc{}, false
+	}
+	fields := bytes.Fields(stat[end+1:])
+	if len(fields) < 4 {
+		return proc{}, false
+	}
+	ppid, err1 := strconv.Atoi(string(fields[1]))
+	session, err2 := strconv.Atoi(string(fields[3]))
+	if err1 != nil || err2 != nil {
+		return proc{}, false
+	}
+	return proc{pid: pid, ppid: ppid, session: session, zombie: len(fields[0]) == 1 && fields[0][0] == 'Z'}, true
+}
+
+// processTable is every process /proc shows, and the children of each.
+type processTable struct {
+	procs    []proc
+	children map[int][]int
+}
+
+func readProcessTable() processTable {
+	table := processTable{children: map[int][]int{}}
+	dir, err := os.Open("/proc")
+	if err != nil {
+		return table
+	}
+	names, _ := dir.Readdirnames(-1)
+	_ = dir.Close()
+	buf := make([]byte, 1024)
+	for _, name := range names {
+		pid, err := strconv.Atoi(name)
+		if err != nil {
+			continue
+		}
+		if p, ok := readProc(pid, buf); ok {
+			table.procs = append(table.procs, p)
+			table.children[p.ppid] = append(table.children[p.ppid], pid)
+		}
+	}
+	return table
+}
+
+// withDescendants adds to roots every process below them.
+func (t processTable) withDescendants(roots []int) []int {
+	seen := map[int]bool{}
+	var all []int
+	for queue := roots; len(queue) > 0; {
+		pid := queue[0]
+		queue = queue[1:]
+		if seen[pid] {
+			continue
+		}
+		seen[pid] = true
+		all = append(all, pid)
+		queue = append(queue, t.children[pid]...)
+	}
+	return all
+}
+
+// hasTag answers whether the process's environment holds the agent's tag.
+func hasTag(pid int, tag string) bool {
+	environ, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return false
+	}
+	want := []byte(tagVariable + "=" + tag)
+	for _, entry := range bytes.Split(environ, []byte{0}) {
+		if bytes.Equal(entry, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// killLeftovers kills what an exited agent (still unreaped, so its pid stays its session's id) left
+// running outside its process group, waits for that to die, reaps the spawner's dead orphans, and
+// answers the pids it killed.
+func killLeftovers(agentPid int, tag string) []int {
+	self := os.Getpid()
+	table := readProcessTable()
+	var roots []int
+	for _, p := range table.procs {
+		switch {
+		case p.pid == agentPid || p.pid == self:
+		case p.session == agentPid:
+			roots = append(roots, p.pid)
+		case p.ppid == self && hasTag(p.pid, tag):
+			roots = append(roots, p.pid)
+		}
+	}
+	killed := table.withDescendants(roots)
+	for _, pid := range killed {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	reapOrphans(table)
+	// The killed die at once, and those whose parent dies first become the spawner's: reap them all.
+	for deadline := time.Now().Add(leftoverDeathWait); len(killed) > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+		table = readProcessTable()
+		reapOrphans(table)
+		if !table.holdsAny(killed) {
+			break
+		}
+	}
+	return killed
+}
+
+// How long killLeftovers waits for what it killed to be gone (a process in uninterruptible sleep
+// dies only when that ends; the next agent's exit reaps it then).
+var leftoverDeathWait = 2 * time.Second
+
+// holdsAny answers whether one of the pids is still in the table, alive or dead and unreaped.
+func (t processTable) holdsAny(pids []int) bool {
+	present := map[int]bool{}
+	for _, p := range t.procs {
+		present[p.pid] = true
+	}
+	for _, pid := range pids {
+		if present[pid] {
+			return true
+		}
+	}
+	return false
+}
+
+// killTree kills every process below the spawner: what its agents started, wherever it went.
+func killTree() {
+	self := os.Getpid()
+	table := readProcessTable()
+	for _, pid := range table.withDescendants(table.children[self]) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+}
+
+// reapOrphans reaps the spawner's children in the table that have exited and are no agents: orphans
+// it adopted. Agents are left to the goroutines that wait for them. While a spawn is under way, the
+// pid of its agent (which may have exited already) is not known: nothing is reaped then, and the next
+// agent's exit reaps what is left. The lock keeps a spawn from starting meanwhile.
+func reapOrphans(table processTable) {
+	running.Lock()
+	defer running.Unlock()
+	if running.starting {
+		return
+	}
+	self := os.Getpid()
+	for _, p := range table.procs {
+		if p.ppid == self && p.zombie && !running.unreaped[p.pid] {
+			var status syscall.WaitStatus
+			_, _ = syscall.Wait4(p.pid, &status, syscall.WNOHANG, nil)
+		}
+	}
+}

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These run the agent through start(), as the spawner's requests goroutine does, with the test process
+// as the child subreaper the spawner makes itself.
+func startAsSpawner(t *testing.T) {
+	t.Helper()
+	runtime.LockOSThread()
+	if err := becomeSubreaper(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("perl"); err != nil {
+		t.Skip("no perl, which the agents of these tests run to leave their process group")
+	}
+}
+
+// runAgent starts `sh -c script` as request id, with $1 a file the script writes pids to.
+func runAgent(t *testing.T, id uint32, script string) (*lockedBuffer, string) {
+	t.Helper()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	buf := &lockedBuffer{}
+	start(request{ID: id, Path: "/bin/sh", Args: []string{"-c", script, "agent", pidFile}, Env: os.Environ()}, &frames{out: buf})
+	return buf, pidFile
+}
+
+// readPid waits until the agent has written the pid of the process it left.
+func readPid(t *testing.T, file string) int {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if data, err := os.ReadFile(file); err == nil && strings.HasSuffix(string(data), "\n") {
+			pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pid
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the agent wrote no pid")
+		}
+	}
+}
+
+// gone answers whether the process no longer exists, not even as a zombie.
+func gone(pid int) bool {
+	_, present := readProc(pid, make([]byte, 1024))
+	return !present
+}
+
+func waitGone(t *testing.T, pid int, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !gone(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (pid %d) is still there", what, pid)
+		}
+	}
+}
+
+// Each leaves its pid in $1 and goes on sleeping with its output closed: nothing holds the agent's
+// output, so only its place in the process tree gives it away.
+const (
+	// In a process group of its own, as Codex runs every shell command.
+	leaveGroup = `perl -e 'setpgrp; open(F, ">", $ARGV[0]); print F "$$\n"; close F; exec "sleep", "60"' "$1" >/dev/null 2>&1 </dev/null &`
+	// In a session of its own: a daemon.
+	leaveSession = `setsid perl -e 'open(F, ">", $ARGV[0]); print F "$$\n"; close F; exec "sleep", "60"' "$1" >/dev/null 2>&1 </dev/null &`
+)
+
+// What an agent left in a process group of its own is killed when the agent exits, and reaped.
+func TestAProcessInAGroupOfItsOwnDiesWithItsAgent(t *testing.T) {
+	startAsSpawner(t)
+	buf, pidFile := runAgent(t, 7301, leaveGroup+` while [ ! -s "$1" ]; do sleep 0.01; done`)
+	left := readPid(t, pidFile)
+	if exit := waitForClose(t, buf); exit != `{"code":0}` {
+		t.Fatalf("the agent ended with %s", exit)
+	}
+	waitGone(t, left, "the process the agent left in a group of its own")
+}
+
+// What an agent left in a session of its own, its output closed (a daemon), is killed when the agent
+// exits; another agent's daemon is not, until that agent exits too.
+func TestADaemonDiesWithItsAgentOnly(t *testing.T) {
+	startAsSpawner(t)
+	long, longPidFile := runAgent(t, 7401, leaveSession+` sleep 60`)
+	longDaemon := readPid(t, longPidFile)
+	short, shortPidFile := runAgent(t, 7402, leaveSession+` while [ ! -s "$1" ]; do sleep 0.01; done`)
+	shortDaemon := readPid(t, shortPidFile)
+	if exit := waitForClose(t, short); exit != `{"code":0}` {
+		t.Fatalf("the agent ended with %s", exit)
+	}
+	waitGone(t, shortDaemon, "the daemon of the agent that exited")
+	if gone(longDaemon) {
+		t.Fatal("the daemon of an agent still running was killed")
+	}
+	if !signalAgent(7401, syscall.SIGKILL) {
+		t.Fatal("the running agent was not signalled")
+	}
+	waitForClose(t, long)
+	waitGone(t, longDaemon, "the daemon of the agent killed")
+}
