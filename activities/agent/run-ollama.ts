@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import type { OutputStream, RunEnd } from './parsers/types';
 
 export interface OllamaRequest {
@@ -40,31 +43,31 @@ export async function runOllama(req: OllamaRequest): Promise<RunEnd> {
   armIdle();
   try {
     const url = new URL('api/generate', req.baseUrl.endsWith('/') ? req.baseUrl : `${req.baseUrl}/`);
-    const res = await fetch(url, {
+    const body = JSON.stringify({ model: req.model, prompt: req.prompt, stream: true });
+    // node:http, not fetch: fetch gives up on a server that sends no headers for 5 minutes, and Ollama
+    // sends none until its first token, which a large model on a CPU may take longer than that to make.
+    const request = (url.protocol === 'https:' ? https : http).request(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model: req.model, prompt: req.prompt, stream: true }),
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       signal: controller.signal,
     });
+    request.end(body);
+    const [res] = (await once(request, 'response')) as [IncomingMessage];
+    const ok = res.statusCode !== undefined && res.statusCode >= 200 && res.statusCode < 300;
     const decoder = new TextDecoder();
-    const stream: OutputStream = res.ok ? 'stdout' : 'stderr';
-    if (res.body) {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        armIdle();
-        const text = decoder.decode(chunk, { stream: true });
-        if (text) req.onOutput(stream, text);
-      }
+    const stream: OutputStream = ok ? 'stdout' : 'stderr';
+    for await (const chunk of res as AsyncIterable<Buffer>) {
+      armIdle();
+      const text = decoder.decode(chunk, { stream: true });
+      if (text) req.onOutput(stream, text);
     }
     const rest = decoder.decode();
     if (rest) req.onOutput(stream, rest);
-    return res.ok ? { kind: 'exited', exitCode: 0 } : { kind: 'http_error', status: res.status };
+    return ok ? { kind: 'exited', exitCode: 0 } : { kind: 'http_error', status: res.statusCode ?? 0 };
   } catch (err) {
     if (stopReason) return { kind: stopReason };
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    return {
-      kind: 'connection_failed',
-      message: `cannot reach ${req.baseUrl}: ${cause?.code ?? cause?.message ?? (err as Error).message}`,
-    };
+    const { code, message } = err as { code?: string; message: string };
+    return { kind: 'connection_failed', message: `cannot reach ${req.baseUrl}: ${code ?? message}` };
   } finally {
     clearTimeout(timeout);
     if (idleTimer) clearTimeout(idleTimer);

@@ -27,6 +27,7 @@ async function body(req: IncomingMessage): Promise<string> {
  *   @http-error STATUS TEXT  answer STATUS with {"error": TEXT} instead of a stream
  *   @stream-error TEXT       an {"error": TEXT} line mid-stream, then the end (no done chunk)
  *   @no-done                 end the stream without the done chunk
+ *   @drop                    break the connection mid-stream
  * A prompt without directives is the answer, word by word.
  */
 async function generate(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -66,6 +67,9 @@ async function generate(req: IncomingMessage, res: ServerResponse): Promise<void
       return; // the server's close() ends the connection
     else if (name === '@stream-error') {
       res.end(`${JSON.stringify({ error: arg })}\n`);
+      return;
+    } else if (name === '@drop') {
+      res.socket?.destroy(); // the connection breaks mid-answer
       return;
     } else if (name === '@no-done') {
       res.end();

@@ -297,6 +297,7 @@ agents:
         ],
         ['ollama', '@print Hel\n@no-done', 'crash'],
         ['ollama', '@print Hel\n@hang', 'stalled'],
+        ['ollama', '@print Hel\n@drop', 'crash'],
         ['ollama-down', 'hello', 'crash'],
       ];
       const results = await Promise.all(cases.map(([agent, prompt]) => attempt(agent, prompt)));
