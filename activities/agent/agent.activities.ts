@@ -489,7 +489,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
       cancelRequested: ctx.cancellationDetails?.cancelRequested === true,
     });
     const costUsd = attemptCost(parsed, profile.pricing);
-    const resetAt = rateLimitReset(verdict.failureClass, parsed, {
+    const resetAt = rateLimitReset(verdict.failureClass, parsed, parser, {
       stderr: stderrTail.toString(),
       stdout: stdoutTail.toString(),
     });

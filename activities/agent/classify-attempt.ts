@@ -1,4 +1,5 @@
 import { FAILURE_CLASSES, type FailureClass } from '../../workflows/definitions';
+import { lastLines } from './last-lines';
 import { matchPatterns } from './parsers/error-patterns';
 import type { OutputParser, ParsedOutput, RunEnd } from './parsers/types';
 
@@ -42,16 +43,7 @@ const PROGRAM_CANNOT_RUN = new Set([
  * the next agent, nor count toward opening the agent's breaker. A fatal error followed by a long stack
  * trace is missed, and the run is `nonzero_exit`: retried, the safe side.
  */
-const ANY_COMMAND_STDERR_LINES = 5;
-
-/** The last `count` lines of `text` that are not blank. */
-function lastLines(text: string, count: number): string {
-  return text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .slice(-count)
-    .join('\n');
-}
+export const ANY_COMMAND_STDERR_LINES = 5;
 
 const verdict = (failureClass: FailureClass, exitCode: number | null, error: string | null): AttemptVerdict => ({
   failureClass,

@@ -5,7 +5,11 @@ import { z } from 'zod';
 import { FAILURE_CLASS_NAMES, MAX_CHAIN_LENGTH, POLICY_ACTIONS, type FailureClass } from '../../workflows/definitions';
 
 /** The environment an agent gets when its profile says nothing: enough to find programs and a home. */
-const DEFAULT_ENV_PASSTHROUGH = ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TERM', 'TMPDIR'];
+/**
+ * TZ among them: an agent that names a reset time without a zone ("try again at 3:05 PM") says it in
+ * its own zone, which the worker reads it in (parsers/reset-time.ts).
+ */
+const DEFAULT_ENV_PASSTHROUGH = ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TERM', 'TMPDIR', 'TZ'];
 
 /** Output parsers by name (activities/agent/parsers/); `ollama-http` is called over HTTP, not spawned. */
 export const OUTPUT_FORMATS = [

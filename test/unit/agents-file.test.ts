@@ -60,7 +60,7 @@ agents:
       output: 'text',
       timeoutSeconds: 1800,
       maxAttempts: 3,
-      envPassthrough: ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TERM', 'TMPDIR'],
+      envPassthrough: ['PATH', 'HOME', 'USER', 'LANG', 'LC_ALL', 'TERM', 'TMPDIR', 'TZ'],
       env: {},
       killGraceSeconds: 5,
     });

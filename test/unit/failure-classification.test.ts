@@ -134,13 +134,30 @@ describe('reset times said in words', () => {
   });
 
   it('reads the reset of an attempt its words classed rate limited, stderr first, and no other', () => {
+    const anyCommand = { hasFinalRecord: false };
     const tails = { stderr: 'Error: 429 Too Many Requests, try again in 90s', stdout: 'retry after 10s' };
-    assert.equal(rateLimitReset('rate_limited', {}, tails, now)?.getTime(), now + 90_000);
-    assert.equal(rateLimitReset('rate_limited', { resetAt: now + 5_000 }, tails, now)?.getTime(), now + 5_000);
-    assert.equal(rateLimitReset('overloaded', {}, tails, now), null);
-    assert.equal(rateLimitReset('rate_limited', {}, { stderr: 'Error: 429', stdout: '' }, now), null);
+    assert.equal(rateLimitReset('rate_limited', {}, anyCommand, tails, now)?.getTime(), now + 90_000);
+    assert.equal(
+      rateLimitReset('rate_limited', { resetAt: now + 5_000 }, anyCommand, tails, now)?.getTime(),
+      now + 5_000,
+    );
+    assert.equal(rateLimitReset('overloaded', {}, anyCommand, tails, now), null);
+    assert.equal(rateLimitReset('rate_limited', {}, anyCommand, { stderr: 'Error: 429', stdout: '' }, now), null);
     // Whatever the wording: stderr's time of day before stdout's delay.
     const worded = { stderr: 'usage limit reached, resets 4pm (UTC)', stdout: 'Retrying in 2s' };
-    assert.equal(rateLimitReset('rate_limited', {}, worded, now)?.getTime(), Date.UTC(2025, 5, 10, 16, 0, 0));
+    assert.equal(
+      rateLimitReset('rate_limited', {}, anyCommand, worded, now)?.getTime(),
+      Date.UTC(2025, 5, 10, 16, 0, 0),
+    );
+  });
+
+  it("reads no reset in an agent's transcript, and only the last lines of any command's output", () => {
+    // The file the agent read said it; the CLI's own error did not.
+    const transcript = { stderr: 'API Error: 429', stdout: '{"type":"user","content":"try again in 3 days"}\n' };
+    assert.equal(rateLimitReset('rate_limited', {}, { hasFinalRecord: true }, transcript, now), null);
+    const said = (stdout: string) =>
+      rateLimitReset('rate_limited', {}, { hasFinalRecord: false }, { stderr: '', stdout }, now);
+    assert.equal(said('try again in 3 days\n' + 'working\n'.repeat(10)), null);
+    assert.equal(said('working\n'.repeat(10) + 'rate limited, try again in 90s\n')?.getTime(), now + 90_000);
   });
 });

@@ -139,6 +139,30 @@ describe('classifyAttempt order', () => {
       'rate_limited',
       'without its final record, the patterns decide',
     );
+    // Aider's usage line is its final record: its answer and edits quote anything too.
+    const aider = createParser('aider-text');
+    aider.push(
+      'stdout',
+      "Added a retry when the API says You've hit your usage limit\nTokens: 2.1k sent, 138 received.\n",
+    );
+    const aiderEnd = aider.finish(end);
+    assert.equal(
+      classifyAttempt({ ...reported, parser: aider, parsed: aiderEnd, stdoutTail: "You've hit your usage limit" })
+        .failureClass,
+      'succeeded',
+    );
+  });
+
+  it("takes Gemini CLI's report on stdout over an error object at the end of its stderr", () => {
+    const gemini = createParser('gemini-json');
+    gemini.push('stdout', JSON.stringify({ response: 'Done.', stats: {} }));
+    gemini.push(
+      'stderr',
+      'MCP server said:\n{"jsonrpc":"2.0","id":3,"error":{"code":-32601,"message":"Method not found"}}\n',
+    );
+    const parsed = gemini.finish({ kind: 'exited', exitCode: 0 });
+    assert.equal(parsed.failureClass, undefined, JSON.stringify(parsed));
+    assert.equal(parsed.text, 'Done.');
   });
 
   it("reads an agent CLI's stderr whole with the built-in patterns, any command's only at its end", () => {

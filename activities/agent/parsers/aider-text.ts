@@ -67,7 +67,8 @@ export function aiderTextParser(): OutputParser {
     else if (ERROR_LINE.test(line) && errors.length < 50) errors.push(line.trim());
   };
   return {
-    hasFinalRecord: false,
+    // Its usage line is its final record: exit 0 without one is judged by the parser (bad_output).
+    hasFinalRecord: true,
     push(stream, text) {
       tail.push(text);
       lines[stream].push(text).forEach(read);
@@ -93,7 +94,8 @@ export function aiderTextParser(): OutputParser {
         final: false,
         failureClass,
         error: said.slice(-2000),
-        resetAt: failureClass === FAILURE_CLASSES.rateLimited ? resetTimeIn(tail.toString(), Date.now()) : undefined,
+        // From its error lines only: the rest of its output is the model's answer, which may quote anything.
+        resetAt: failureClass === FAILURE_CLASSES.rateLimited ? resetTimeIn(said, Date.now()) : undefined,
       };
     },
   };

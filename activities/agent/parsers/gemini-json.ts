@@ -73,7 +73,9 @@ export function geminiJsonParser(): OutputParser {
         outputTokens: sum(models.flatMap((m) => [m.tokens?.candidates, m.tokens?.thoughts])),
         turns: sum(models.map((m) => m.api?.totalRequests)),
       };
-      const error = (out?.error ?? err?.error) as Record<string, unknown> | undefined;
+      // A report on stdout is the run's own: an error object at the end of stderr (an MCP server's, say)
+      // does not overrule its success. Without one, Gemini CLI reports its failure on stderr.
+      const error = (out ? out.error : err?.error) as Record<string, unknown> | undefined;
       if (error && typeof error === 'object') {
         parsed.failureClass = geminiErrorClass(error);
         parsed.error = String(error.message ?? error.type ?? 'error').slice(0, 2000);

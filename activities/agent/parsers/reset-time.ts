@@ -90,7 +90,8 @@ function nextDayTime(clock: RegExpExecArray, now: number): number | undefined {
 /**
  * A reset time the text names, as epoch ms from `now`: a delay ("try again in 30 seconds", "Please
  * retry in 41.2s", "try again in 2 days 3 hours"), a day and time ("resets Oct 9, 10am"), a time of day
- * ("resets 4pm (UTC)"; without a zone, the worker's, which is the agent's too) or Claude Code's epoch
+ * ("resets 4pm (UTC)"; without a zone, the worker's, which the agent shares unless its profile leaves
+ * `TZ` out of `envPassthrough`) or Claude Code's epoch
  * seconds ("usage limit reached|1753441200"). Undefined when the text names none, or a reset in the
  * past or more than a month away.
  */
