@@ -121,20 +121,25 @@ export function gitVia(spawn: SpawnAgent = spawnDirectly): Git {
 }
 
 /**
- * Serialises worktree operations on one repository within this process: `git worktree add/remove`
- * edit the repository's administrative files, and two at once can collide. Across processes git's own
- * lock files refuse the second one, and the activity retries.
+ * Serialises work on one key (a repository, a worktree) within this process: `git worktree add/remove`
+ * edit the repository's administrative files, and two gits writing one worktree's index collide. Across
+ * processes git's own lock files refuse the second one, and the activity retries.
  */
-export class RepoMutex {
+export class KeyedMutex {
   private readonly tails = new Map<string, Promise<unknown>>();
 
-  run<T>(repo: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(repo) ?? Promise.resolve();
+  /** Whether work on `key` runs or waits: asked and acted on in one turn, nothing comes between. */
+  busy(key: string): boolean {
+    return this.tails.has(key);
+  }
+
+  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
     const next = previous.then(work, work);
     const tail = next.catch(() => undefined);
-    this.tails.set(repo, tail);
+    this.tails.set(key, tail);
     void tail.then(() => {
-      if (this.tails.get(repo) === tail) this.tails.delete(repo);
+      if (this.tails.get(key) === tail) this.tails.delete(key);
     });
     return next;
   }

@@ -8,7 +8,7 @@ import type { EndedTaskStore } from '../../src/store/ended-task-store';
 import type { WorktreeStore } from '../../src/store/worktree-store';
 import { FAILURE_CLASSES, type TaskCommit } from '../../workflows/definitions';
 import { lockViolations } from '../../workflows/lock-globs';
-import { GitError, GitOutputTooLarge, RepoMutex, gitVia, type Git } from './git';
+import { GitError, GitOutputTooLarge, KeyedMutex, gitVia, type Git } from './git';
 import { commitTaskWork, leftUncommitted } from './commit-work';
 import { historySizedCommit } from './history-sized-commit';
 
@@ -174,6 +174,14 @@ const parseWorktreeList = (porcelain: string): WorktreeEntry[] =>
     })
     .filter((w) => w.path !== '');
 
+/**
+ * The worktrees, by path, where a commit or removal of this process runs: the agent activity's commit,
+ * and the workflow's commit and removal (which may come late, after the task's end was recorded). One
+ * per process, shared by every set of activities: the janitor leaves a worktree in use alone, and they
+ * wait for the janitor's commit and removal, so two gits never write one worktree's index.
+ */
+const worktreesInUse = new KeyedMutex();
+
 const commitSubject = (taskId: string, agent: string, note?: string): string =>
   `atelier: task ${taskId} (agent ${agent})${note ? `: ${note}` : ''}`;
 
@@ -184,13 +192,15 @@ const commitSubject = (taskId: string, agent: string, note?: string): string =>
 export const taskWorkSaver =
   (git: Git = gitVia()) =>
   (worktreePath: string, taskId: string, agent: string): Promise<boolean> =>
-    commitTaskWork(git, {
-      cwd: worktreePath,
-      taskId,
-      branch: branchForTask(taskId),
-      subject: commitSubject(taskId, agent),
-      agent,
-    });
+    worktreesInUse.run(worktreePath, () =>
+      commitTaskWork(git, {
+        cwd: worktreePath,
+        taskId,
+        branch: branchForTask(taskId),
+        subject: commitSubject(taskId, agent),
+        agent,
+      }),
+    );
 
 /**
  * A diffstat that says first what the commit could not hold and stays only in the worktree (lost with
@@ -210,7 +220,7 @@ const withUncommitted = (diffstat: string, uncommitted: string[]): string =>
  * tolerates a worktree already gone.
  */
 export function createWorktreeActivities(deps: WorktreeDeps) {
-  const mutex = new RepoMutex();
+  const mutex = new KeyedMutex();
   const root = realWorktreeRoot(deps.worktreeRoot);
   const host = deps.host ?? hostname();
   const run = deps.git ?? gitVia();
@@ -387,6 +397,52 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     return kept;
   };
 
+  /** `commitWorktree`'s work, once the worktree is its own. */
+  const commitIn = async (input: CommitWorktreeInput): Promise<WorktreeCommit> => {
+    const cwd = input.worktreePath;
+    const branch = branchForTask(input.taskId);
+    const committed = await commitTaskWork(git, {
+      cwd,
+      taskId: input.taskId,
+      branch,
+      subject: commitSubject(input.taskId, input.agent, input.note),
+      agent: input.agent,
+    });
+    const uncommitted = await leftUncommitted(git, cwd);
+    if (uncommitted.length > 0) {
+      log.warn('work no commit can hold stays in the worktree', { taskId: input.taskId, paths: uncommitted });
+    }
+    const sha = await headOf(cwd);
+    const range = `${input.baseSha}..${sha}`;
+    // Every path the range touches, as it is (a rename's old path too, names unquoted): what locks judge.
+    const changedFiles = (await git(cwd, ['diff', '--name-only', '--no-renames', '-z', range])).stdout
+      .split('\0')
+      .filter((l) => l !== '');
+    const diffstat = withUncommitted((await git(cwd, ['diff', '--stat', range])).stdout.trimEnd(), uncommitted);
+    const commit: TaskCommit = {
+      branch,
+      baseSha: input.baseSha,
+      sha,
+      changedFiles,
+      diffstat,
+      lockViolations: input.locks && input.locks.length > 0 ? lockViolations(changedFiles, input.locks) : [],
+    };
+    if (deps.store) {
+      // The patch goes to PostgreSQL, never into the workflow's history; one too large to keep is not
+      // kept (the work is on the branch all the same), rather than failing a task whose work is done.
+      const patch = await git(cwd, ['diff', '--binary', '--no-ext-diff', '--no-textconv', range]).then(
+        (r) => r.stdoutBytes,
+        (err: unknown) => {
+          if (!(err instanceof GitOutputTooLarge)) throw err;
+          log.warn('the patch is too large to keep; the work is on its branch', { taskId: input.taskId });
+          return null;
+        },
+      );
+      await deps.store.recordCommit(input.taskId, commit, patch);
+    }
+    return { ...historySizedCommit(commit), committed };
+  };
+
   return {
     /**
      * Makes (or finds) the task's worktree on this worker. A branch left by an earlier attempt, worker
@@ -470,55 +526,15 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
      * agent; what no commit can hold (a repository of the agent's own, a submodule's own changes) is
      * named in the diffstat.
      */
-    async commitWorktree(input: CommitWorktreeInput): Promise<WorktreeCommit> {
-      const cwd = input.worktreePath;
-      const branch = branchForTask(input.taskId);
-      const committed = await commitTaskWork(git, {
-        cwd,
-        taskId: input.taskId,
-        branch,
-        subject: commitSubject(input.taskId, input.agent, input.note),
-        agent: input.agent,
-      });
-      const uncommitted = await leftUncommitted(git, cwd);
-      if (uncommitted.length > 0) {
-        log.warn('work no commit can hold stays in the worktree', { taskId: input.taskId, paths: uncommitted });
-      }
-      const sha = await headOf(cwd);
-      const range = `${input.baseSha}..${sha}`;
-      // Every path the range touches, as it is (a rename's old path too, names unquoted): what locks judge.
-      const changedFiles = (await git(cwd, ['diff', '--name-only', '--no-renames', '-z', range])).stdout
-        .split('\0')
-        .filter((l) => l !== '');
-      const diffstat = withUncommitted((await git(cwd, ['diff', '--stat', range])).stdout.trimEnd(), uncommitted);
-      const commit: TaskCommit = {
-        branch,
-        baseSha: input.baseSha,
-        sha,
-        changedFiles,
-        diffstat,
-        lockViolations: input.locks && input.locks.length > 0 ? lockViolations(changedFiles, input.locks) : [],
-      };
-      if (deps.store) {
-        // The patch goes to PostgreSQL, never into the workflow's history; one too large to keep is not
-        // kept (the work is on the branch all the same), rather than failing a task whose work is done.
-        const patch = await git(cwd, ['diff', '--binary', '--no-ext-diff', '--no-textconv', range]).then(
-          (r) => r.stdoutBytes,
-          (err: unknown) => {
-            if (!(err instanceof GitOutputTooLarge)) throw err;
-            log.warn('the patch is too large to keep; the work is on its branch', { taskId: input.taskId });
-            return null;
-          },
-        );
-        await deps.store.recordCommit(input.taskId, commit, patch);
-      }
-      return { ...historySizedCommit(commit), committed };
+    commitWorktree(input: CommitWorktreeInput): Promise<WorktreeCommit> {
+      // Held the whole time: the diffs and the patch read the worktree too.
+      return worktreesInUse.run(input.worktreePath, () => commitIn(input));
     },
 
     /** Removes the task's worktree; its branch stays. Nothing to do when it is already gone. */
     async removeWorktree(input: { repoPath: string; worktreePath: string }): Promise<void> {
       const repo = realpathSync(input.repoPath);
-      await mutex.run(repo, () => unregister(repo, input.worktreePath));
+      await mutex.run(repo, () => worktreesInUse.run(input.worktreePath, () => unregister(repo, input.worktreePath)));
     },
 
     /**
@@ -543,24 +559,31 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       const kept: SweepResult['kept'] = [];
       const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
       const ours = listed.filter((w) => dirname(w.path) === root && ended.has(basename(w.path)));
+      /** Commits what an ended task's worktree holds and removes it; says whether it stays. */
+      const sweepOne = async (entry: WorktreeEntry, taskId: string): Promise<boolean> => {
+        // This machine's old copy of a worktree another worker made again: its files are not that
+        // worktree's, and that worker's janitor removes it.
+        if (existsSync(join(entry.path, '.git')) && !(await madeHere(entry.path))) return true;
+        if (existsSync(entry.path) && !entry.locked) {
+          const subject = `atelier: task ${taskId}: salvaged by the worktree janitor`;
+          try {
+            await saveLeftWork(entry.path, subject, taskId);
+          } catch (err) {
+            kept.push({ taskId, worktree: entry.path, error: (err as Error).message });
+            return true;
+          }
+        }
+        await unregister(repo, entry.path);
+        return false;
+      };
       for (const entry of ours) {
         const taskId = basename(entry.path);
         const stays = await mutex.run(repo, async () => {
           if ((await endedTasks.ended([taskId])).length === 0) return true;
-          // This machine's old copy of a worktree another worker made again: its files are not that
-          // worktree's, and that worker's janitor removes it.
-          if (existsSync(join(entry.path, '.git')) && !(await madeHere(entry.path))) return true;
-          if (existsSync(entry.path) && !entry.locked) {
-            const subject = `atelier: task ${taskId}: salvaged by the worktree janitor`;
-            try {
-              await saveLeftWork(entry.path, subject, taskId);
-            } catch (err) {
-              kept.push({ taskId, worktree: entry.path, error: (err as Error).message });
-              return true;
-            }
-          }
-          await unregister(repo, entry.path);
-          return false;
+          // A late commit or removal of its workflow's runs there: the worktree is theirs. Asked and
+          // taken in one turn: one that comes meanwhile waits for this commit and removal.
+          if (worktreesInUse.busy(entry.path)) return true;
+          return worktreesInUse.run(entry.path, () => sweepOne(entry, taskId));
         });
         if (!stays) removed.push(taskId);
       }

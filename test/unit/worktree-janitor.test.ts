@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Pool } from 'pg';
+import { gitVia, type Git } from '../../activities/git/git';
 import { createWorktreeActivities } from '../../activities/git/worktree.activities';
 import { EndedTaskStore } from '../../src/store/ended-task-store';
 import { WorktreeJanitor } from '../../src/workers/worktree-janitor';
@@ -34,12 +35,12 @@ describe('worktree janitor', () => {
   /**
    * One worker's worktree activities and its janitor, which calls the sweep outside any activity, as
    * the agent worker does; `beforeSweep` runs between the janitor's look and its sweep. `kept` collects
-   * what it logs of worktrees it had to keep.
+   * what it logs of worktrees it had to keep; `git` runs their git commands.
    */
-  const worker = (root: string, beforeSweep: () => Promise<void> = async () => undefined) => {
+  const worker = (root: string, beforeSweep: () => Promise<void> = async () => undefined, git?: Git) => {
     const kept: object[] = [];
     const endedTasks = new EndedTaskStore(pool);
-    const activities = createWorktreeActivities({ worktreeRoot: root, workerQueue: 'q', endedTasks });
+    const activities = createWorktreeActivities({ worktreeRoot: root, workerQueue: 'q', endedTasks, git });
     const janitor = new WorktreeJanitor({
       endedTasks,
       worktreeRoot: root,
@@ -56,9 +57,9 @@ describe('worktree janitor', () => {
       await pool.query('UPDATE tasks SET status = $2, repo_path = $3 WHERE id = $1', [id, status, repoPath]);
       const wt = await run(activities.prepareWorktree, { taskId: id, repoPath });
       writeFileSync(join(wt.worktreePath, 'in-progress.txt'), 'not committed yet\n');
-      return { id, path: wt.worktreePath };
+      return { id, path: wt.worktreePath, baseSha: wt.baseSha };
     };
-    return { janitor, task, kept };
+    return { janitor, task, kept, activities };
   };
 
   /** The subjects of the commits on the task's branch that its base does not have. */
@@ -91,6 +92,41 @@ describe('worktree janitor', () => {
       'the new task keeps its work',
     );
     assert.equal(branchCommits(started.id), '', 'nothing was salvaged from it');
+  });
+
+  it('leaves a worktree alone while its workflow’s late commit runs there, and sweeps it once that is done', async () => {
+    // The task's end was recorded long ago; its workflow's final commit comes only now, and its `git add`
+    // is slow: the janitor sweeps meanwhile.
+    const real = gitVia();
+    let reachAdd = (): void => undefined;
+    let releaseAdd = (): void => undefined;
+    const atAdd = new Promise<void>((r) => (reachAdd = r));
+    const released = new Promise<void>((r) => (releaseAdd = r));
+    let paused = false;
+    const slowAdd: Git = async (cwd, args, signal) => {
+      if (args[0] === 'add' && !paused) {
+        paused = true;
+        reachAdd();
+        await released;
+      }
+      return real(cwd, args, signal);
+    };
+    const { janitor, task, activities } = worker(join(dir, 'worktrees-late-commit'), undefined, slowAdd);
+    const ended = await task('failed');
+    const committing = run(activities.commitWorktree, {
+      taskId: ended.id,
+      agent: 'claude',
+      worktreePath: ended.path,
+      baseSha: ended.baseSha,
+    });
+    await atAdd;
+    assert.deepEqual(await janitor.sweepOnce(), [], 'the commit holds the worktree');
+    assert.equal(branchCommits(ended.id), '', 'the janitor committed nothing beside it');
+    releaseAdd();
+    assert.equal((await committing).committed, true);
+    assert.equal(branchCommits(ended.id), `atelier: task ${ended.id} (agent claude)`);
+    assert.deepEqual(await janitor.sweepOnce(), [ended.id]);
+    assert.ok(!existsSync(ended.path));
   });
 
   it('keeps the worktree of a task that was retried after the janitor looked', async () => {
