@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { FAILURE_CLASSES } from '../../workflows/definitions';
@@ -29,18 +29,22 @@ const answers = (git: Git, cwd: string, args: string[]): Promise<boolean> =>
 
 /**
  * Commits whatever is uncommitted in a task's worktree on its branch; says whether there was anything.
- * Nothing else works there meanwhile (the agent's process group has been killed and waited for, or the
- * task has moved on), so an index lock is one a killed git left: `gitVia` kills git on cancel and
- * timeout, and an agent's git dies with its group. Left there, it would fail every commit (and a
- * successful agent would run again), so it is removed and the commit is tried again.
+ * Nothing else of this process works there meanwhile (the agent's process group has been killed and
+ * waited for, and commits and removals of one worktree take turns), so an index lock that was there
+ * before this call began is one a killed git left: `gitVia` kills git on cancel and timeout, and an
+ * agent's git dies with its group. Left there, it would fail every commit (and a successful agent would
+ * run again), so it is removed and the commit is tried again. A lock made since is a live git's: it
+ * stays, and the call fails (retried).
  */
 export async function commitTaskWork(git: Git, work: TaskWork): Promise<boolean> {
+  const lock = resolve(work.cwd, (await git(work.cwd, ['rev-parse', '--git-path', 'index.lock'])).stdout.trim());
+  const leftBefore = await stat(lock).catch(() => undefined);
   try {
     return await commitAll(git, work);
   } catch (err) {
-    if (err instanceof ApplicationFailure) throw err;
-    const lock = resolve(work.cwd, (await git(work.cwd, ['rev-parse', '--git-path', 'index.lock'])).stdout.trim());
-    if (!existsSync(lock)) throw err;
+    if (err instanceof ApplicationFailure || leftBefore === undefined) throw err;
+    const now = await stat(lock).catch(() => undefined);
+    if (now === undefined || now.ino !== leftBefore.ino || now.mtimeMs !== leftBefore.mtimeMs) throw err;
     await rm(lock, { force: true });
     return commitAll(git, work);
   }

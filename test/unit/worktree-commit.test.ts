@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
+import { gitVia, type Git } from '../../activities/git/git';
 import { branchForTask, createWorktreeActivities, taskWorkSaver } from '../../activities/git/worktree.activities';
 import { git as sh, initRepo } from '../support/git';
 
@@ -51,6 +52,29 @@ describe('committing what an agent left in its worktree', () => {
     assert.equal(committed.committed, true);
     assert.deepEqual(committed.changedFiles, ['done.txt', 'more.txt']);
     assert.equal(sh(repo, 'rev-parse', 'atelier/task-lock'), committed.sha);
+  });
+
+  it('leaves an index lock a live git took while it commits, and fails to be retried', async () => {
+    const { repo, wt } = await prepared('task-live-lock');
+    writeFileSync(join(wt.worktreePath, 'done.txt'), 'the agent succeeded\n');
+    const lock = resolve(wt.worktreePath, sh(wt.worktreePath, 'rev-parse', '--git-path', 'index.lock'));
+    // Another git takes the index once this commit has begun: just before its `add`.
+    const real = gitVia();
+    let taken = false;
+    const beside: Git = (cwd, args, signal) => {
+      if (args[0] === 'add' && !taken) {
+        taken = true;
+        writeFileSync(lock, 'a live git');
+      }
+      return real(cwd, args, signal);
+    };
+    await assert.rejects(taskWorkSaver(beside)(wt.worktreePath, 'task-live-lock', 'claude'), (err: unknown) => {
+      assert.ok(!(err instanceof ApplicationFailure), 'retried');
+      assert.match(String(err), /index\.lock/);
+      return true;
+    });
+    assert.equal(readFileSync(lock, 'utf8'), 'a live git', 'its lock stays');
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-live-lock'), wt.baseSha, 'nothing was committed');
   });
 
   it('commits the work beside repositories the agent made of its own, and names those as not committed', async () => {
