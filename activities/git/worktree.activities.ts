@@ -76,6 +76,8 @@ export interface WorktreeDeps {
   endedTasks?: Pick<EndedTaskStore, 'ended'>;
   /** The machine whose disk holds this worker's worktrees; default its host name. */
   host?: string;
+  /** How long one git command may run outside an activity (the janitor's sweep); default 5 minutes. */
+  sweepGitTimeoutMs?: number;
 }
 
 /** Beside git's own files of a worktree (in the repository): the host whose disk holds its directory. */
@@ -225,9 +227,10 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   const host = deps.host ?? hostname();
   const run = deps.git ?? gitVia();
   // A command stops with the activity that runs it: timed out, or its worker shutting down (these
-  // activities do not heartbeat, so a cancel arrives only so). A git that hangs cannot hold the
-  // repository's lock for good.
-  const git: Git = (cwd, args) => run(cwd, args, runningActivitySignal());
+  // activities do not heartbeat, so a cancel arrives only so); the janitor's, which no activity runs,
+  // after a timeout of its own. A git that hangs cannot hold the repository's lock for good.
+  const sweepGitTimeoutMs = deps.sweepGitTimeoutMs ?? 5 * 60_000;
+  const git: Git = (cwd, args) => run(cwd, args, runningActivitySignal() ?? AbortSignal.timeout(sweepGitTimeoutMs));
 
   const headOf = async (cwd: string, ref = 'HEAD'): Promise<string> =>
     (await git(cwd, ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])).stdout.trim();

@@ -25,7 +25,8 @@ export interface WorktreeJanitorOptions {
  * ended, the directories of worktrees git no longer knows (another worker took them over). Branches stay. Only worktrees of tasks
  * known to have ended are named to the sweep, never "all but the running ones": a task may start after
  * the janitor looked, and `git worktree list` shows every worktree of a repository reached by several
- * paths. Runs at start and then every `intervalMs`; a failed sweep is logged and tried again next time.
+ * paths. Runs at start and then every `intervalMs`, skipping a tick while the last sweep still runs; a
+ * failed sweep is logged and tried again next time.
  */
 export class WorktreeJanitor {
   private timer: NodeJS.Timeout | undefined;
@@ -34,12 +35,18 @@ export class WorktreeJanitor {
   constructor(private readonly options: WorktreeJanitorOptions) {}
 
   start(): void {
+    let sweeping = false;
     const tick = () => {
+      if (sweeping) return;
+      sweeping = true;
       this.running = this.sweepOnce()
         .then((removed) => {
           if (removed.length > 0) this.options.logger.info({ removed }, 'janitor removed stale worktrees');
         })
-        .catch((err: unknown) => this.options.logger.warn({ error: String(err) }, 'worktree janitor failed'));
+        .catch((err: unknown) => this.options.logger.warn({ error: String(err) }, 'worktree janitor failed'))
+        .finally(() => {
+          sweeping = false;
+        });
     };
     tick();
     this.timer = setInterval(tick, this.options.intervalMs);

@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { gitVia, type Git } from '../../activities/git/git';
-import { createWorktreeActivities } from '../../activities/git/worktree.activities';
+import { createWorktreeActivities, type WorktreeDeps } from '../../activities/git/worktree.activities';
 import { EndedTaskStore } from '../../src/store/ended-task-store';
 import { WorktreeJanitor } from '../../src/workers/worktree-janitor';
 import { insertTask } from '../support/task-rows';
@@ -35,12 +37,16 @@ describe('worktree janitor', () => {
   /**
    * One worker's worktree activities and its janitor, which calls the sweep outside any activity, as
    * the agent worker does; `beforeSweep` runs between the janitor's look and its sweep. `kept` collects
-   * what it logs of worktrees it had to keep; `git` runs their git commands.
+   * what it logs of worktrees it had to keep; `deps` adds to the activities' dependencies.
    */
-  const worker = (root: string, beforeSweep: () => Promise<void> = async () => undefined, git?: Git) => {
+  const worker = (
+    root: string,
+    beforeSweep: () => Promise<void> = async () => undefined,
+    deps: Partial<WorktreeDeps> = {},
+  ) => {
     const kept: object[] = [];
     const endedTasks = new EndedTaskStore(pool);
-    const activities = createWorktreeActivities({ worktreeRoot: root, workerQueue: 'q', endedTasks, git });
+    const activities = createWorktreeActivities({ worktreeRoot: root, workerQueue: 'q', endedTasks, ...deps });
     const janitor = new WorktreeJanitor({
       endedTasks,
       worktreeRoot: root,
@@ -111,7 +117,7 @@ describe('worktree janitor', () => {
       }
       return real(cwd, args, signal);
     };
-    const { janitor, task, activities } = worker(join(dir, 'worktrees-late-commit'), undefined, slowAdd);
+    const { janitor, task, activities } = worker(join(dir, 'worktrees-late-commit'), undefined, { git: slowAdd });
     const ended = await task('failed');
     const committing = run(activities.commitWorktree, {
       taskId: ended.id,
@@ -127,6 +133,44 @@ describe('worktree janitor', () => {
     assert.equal(branchCommits(ended.id), `atelier: task ${ended.id} (agent claude)`);
     assert.deepEqual(await janitor.sweepOnce(), [ended.id]);
     assert.ok(!existsSync(ended.path));
+  });
+
+  it('stops a git of its sweep that hangs, and keeps that worktree', { timeout: 30_000 }, async () => {
+    const { janitor, task, kept } = worker(join(dir, 'worktrees-hung'), undefined, { sweepGitTimeoutMs: 1000 });
+    const hung = await task('failed');
+    // The worktree's index is a FIFO: git, reading it, waits for a writer that never comes.
+    const index = resolve(hung.path, git(hung.path, 'rev-parse', '--git-path', 'index'));
+    rmSync(index);
+    execFileSync('mkfifo', [index]);
+    assert.deepEqual(await janitor.sweepOnce(), [], 'the sweep ends, and the repository is free again');
+    assert.deepEqual(
+      kept.map((k) => (k as { taskId: string }).taskId),
+      [hung.id],
+    );
+    assert.ok(existsSync(join(hung.path, 'in-progress.txt')), 'its work stays');
+  });
+
+  it('starts no sweep while the last one still runs', async (t) => {
+    t.mock.timers.enable({ apis: ['setInterval'] });
+    const unused = () => assert.fail('sweepOnce is replaced');
+    const janitor = new WorktreeJanitor({
+      endedTasks: { ended: unused },
+      worktreeRoot: dir,
+      sweep: unused,
+      intervalMs: 1000,
+      logger: { info: () => undefined, warn: () => undefined, error: () => undefined } as never,
+    });
+    let finish = (): void => undefined;
+    const sweepOnce = t.mock.method(janitor, 'sweepOnce', () => new Promise<string[]>((r) => (finish = () => r([]))));
+    janitor.start();
+    t.mock.timers.tick(3000);
+    assert.equal(sweepOnce.mock.callCount(), 1, 'the ticks while it runs start none');
+    finish();
+    await nextTurn();
+    t.mock.timers.tick(1000);
+    assert.equal(sweepOnce.mock.callCount(), 2, 'the next tick after it starts one');
+    finish();
+    await janitor.stop();
   });
 
   it('keeps the worktree of a task that was retried after the janitor looked', async () => {
