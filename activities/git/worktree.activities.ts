@@ -156,6 +156,20 @@ function unreadableRepo(repoPath: string, err: unknown): unknown {
 }
 
 /**
+ * A failure to resolve a ref given with the task (`headOf`): one that names no commit there is the
+ * task's fault, for good (`message`); any other (a cancel, a killed git, the spawner helper failing)
+ * stays as it is, and is retried.
+ */
+const unresolvedRef =
+  (message: string) =>
+  (err: unknown): never => {
+    if (err instanceof GitError && err.exitCode === 128 && /needed a single revision/i.test(err.stderr)) {
+      throw invalidRepo(message);
+    }
+    throw err;
+  };
+
+/**
  * `git worktree list --porcelain`: each worktree's path, checked-out branch, and whether it is locked
  * (git locks a worktree while `worktree add` makes it: one still locked was cut short).
  */
@@ -246,9 +260,9 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
    * when one contains the other; a conflict fails the task for good, naming the files.
    */
   const merged = async (repo: string, taskId: string, ours: string, theirsRef: string): Promise<string> => {
-    const theirs = await headOf(repo, theirsRef).catch(() => {
-      throw invalidRepo(`commit ${theirsRef} to merge not found in ${repo}`);
-    });
+    const theirs = await headOf(repo, theirsRef).catch(
+      unresolvedRef(`commit ${theirsRef} to merge not found in ${repo}`),
+    );
     if (await succeeds(repo, ['merge-base', '--is-ancestor', theirs, ours])) return ours;
     if (await succeeds(repo, ['merge-base', '--is-ancestor', ours, theirs])) return theirs;
     let tree: string;
@@ -291,9 +305,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
    */
   const newBase = async (repo: string, input: PrepareWorktreeInput): Promise<string> => {
     const ref = input.ref ?? 'HEAD';
-    let base = await headOf(repo, ref).catch(() => {
-      throw invalidRepo(`ref ${ref} not found in ${repo}`);
-    });
+    let base = await headOf(repo, ref).catch(unresolvedRef(`ref ${ref} not found in ${repo}`));
     for (const other of input.merge ?? []) base = await merged(repo, input.taskId, base, other);
     try {
       // The empty old value: only if the ref does not exist yet.

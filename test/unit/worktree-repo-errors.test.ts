@@ -7,7 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger } from '@temporalio/worker';
 import { GitError, gitVia, type Git } from '../../activities/git/git';
-import { createWorktreeActivities } from '../../activities/git/worktree.activities';
+import { createWorktreeActivities, type PrepareWorktreeInput } from '../../activities/git/worktree.activities';
 import { initRepo } from '../support/git';
 
 const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
@@ -24,13 +24,21 @@ describe('preparing a worktree in a repository git cannot read', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** What preparing a task in `repoPath` fails with; git's first command there fails with `gitFails` when given. */
-  const failure = async (repoPath: string, gitFails?: GitError): Promise<unknown> => {
+  /**
+   * What preparing a task in `repoPath` (with `task`'s ref and merges) fails with; the git command that
+   * `failsAt` picks (default its first there) fails with `gitFails` when given.
+   */
+  const failure = async (
+    repoPath: string,
+    gitFails?: GitError,
+    failsAt = (args: readonly string[]) => args[0] === 'for-each-ref',
+    task: Pick<PrepareWorktreeInput, 'ref' | 'merge'> = {},
+  ): Promise<unknown> => {
     const real = gitVia();
     const git: Git = (cwd, args, signal) =>
-      gitFails !== undefined && args[0] === 'for-each-ref' ? Promise.reject(gitFails) : real(cwd, args, signal);
+      gitFails !== undefined && failsAt(args) ? Promise.reject(gitFails) : real(cwd, args, signal);
     const activities = createWorktreeActivities({ worktreeRoot: join(dir, 'worktrees'), workerQueue: 'q', git });
-    return env.run(activities.prepareWorktree, { taskId: 't', repoPath }).then(
+    return env.run(activities.prepareWorktree, { taskId: 't', repoPath, ...task }).then(
       () => assert.fail('expected a failure'),
       (err: unknown) => err,
     );
@@ -59,5 +67,15 @@ describe('preparing a worktree in a repository git cannot read', () => {
     const distrusted = `fatal: detected dubious ownership in repository at '${repo}'\n`;
     retryable(await failure(repo, new GitError(['for-each-ref'], 128, distrusted)), /dubious ownership/);
     retryable(await failure(repo, new GitError(['for-each-ref'], null, 'the spawner is gone')), /the spawner is gone/);
+  });
+
+  it('refuses for good a ref or a commit to merge that is not there, and retries a git that failed otherwise', async () => {
+    invalidInput(await failure(repo, undefined, undefined, { ref: 'nope' }), /ref nope not found/);
+    invalidInput(await failure(repo, undefined, undefined, { merge: ['nope'] }), /commit nope to merge not found/);
+    // The command resolving `main` is killed (a cancel, the worker shutting down): not the task's fault.
+    const killed = new GitError(['rev-parse'], null, 'killed by SIGKILL');
+    const resolvingMain = (args: readonly string[]) => args[0] === 'rev-parse' && args.at(-1) === 'main^{commit}';
+    assert.equal(await failure(repo, killed, resolvingMain, { ref: 'main' }), killed);
+    assert.equal(await failure(repo, killed, resolvingMain, { merge: ['main'] }), killed);
   });
 });
