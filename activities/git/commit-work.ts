@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { readdir, rm, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
@@ -37,7 +37,7 @@ const answers = (git: Git, cwd: string, args: string[]): Promise<boolean> =>
  * stays, and the call fails (retried).
  */
 export async function commitTaskWork(git: Git, work: TaskWork): Promise<boolean> {
-  const lock = resolve(work.cwd, (await git(work.cwd, ['rev-parse', '--git-path', 'index.lock'])).stdout.trim());
+  const lock = await ownIndexLock(git, work.cwd);
   const leftBefore = await stat(lock).catch(() => undefined);
   try {
     return await commitAll(git, work);
@@ -48,6 +48,30 @@ export async function commitTaskWork(git: Git, work: TaskWork): Promise<boolean>
     await rm(lock, { force: true });
     return commitAll(git, work);
   }
+}
+
+/**
+ * The path of the index lock of the worktree at `cwd`, once git says `cwd` is the top of its own
+ * repository. One that is not any more (the agent removed its `.git`) is refused for good: git would
+ * look further up, and commit in whatever repository holds the worktree root (switching the branch of
+ * the user's checkout, say).
+ */
+async function ownIndexLock(git: Git, cwd: string): Promise<string> {
+  const said = await git(cwd, ['rev-parse', '--show-toplevel', '--git-path', 'index.lock']).then(
+    (r) => r.stdout.split('\n'),
+    (err: unknown) => {
+      if (err instanceof GitError && err.exitCode === 128 && /not a git repository/i.test(err.stderr)) return [];
+      throw err;
+    },
+  );
+  const [top, lock] = said;
+  if (top === undefined || lock === undefined || top !== realpathSync(cwd)) {
+    throw ApplicationFailure.nonRetryable(
+      `the worktree ${cwd} is no longer a git worktree of its own (its .git is gone${top ? `; git finds the repository ${top} above it` : ''}): nothing was committed; its files stay there`,
+      FAILURE_CLASSES.invalidInput,
+    );
+  }
+  return resolve(cwd, lock);
 }
 
 async function commitAll(git: Git, { cwd, taskId, branch, subject, agent }: TaskWork): Promise<boolean> {

@@ -77,6 +77,34 @@ describe('committing what an agent left in its worktree', () => {
     assert.equal(sh(repo, 'rev-parse', 'atelier/task-live-lock'), wt.baseSha, 'nothing was committed');
   });
 
+  it('refuses for good a worktree whose .git the agent removed, and leaves the repository around it alone', async () => {
+    // The worktree root lies inside a checkout of the user's: git, finding no repository in the
+    // worktree, would look up and find that one.
+    const outer = join(dir, 'outer');
+    initRepo(outer);
+    const repo = join(dir, 'task-no-git');
+    initRepo(repo);
+    const a = createWorktreeActivities({ worktreeRoot: join(outer, 'worktrees'), workerQueue: 'agents@a' });
+    const wt = await run(a.prepareWorktree, { taskId: 'task-no-git', repoPath: repo });
+    writeFileSync(join(wt.worktreePath, 'work.txt'), 'the agent’s work\n');
+    rmSync(join(wt.worktreePath, '.git'));
+    const err = await run(a.commitWorktree, {
+      taskId: 'task-no-git',
+      agent: 'claude',
+      worktreePath: wt.worktreePath,
+      baseSha: wt.baseSha,
+    }).then(
+      () => assert.fail('expected a refusal'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ApplicationFailure && err.nonRetryable && err.type === 'invalid_input', String(err));
+    assert.match(err.message, /is no longer a git worktree of its own .*finds the repository .*outer above it/);
+    assert.equal(sh(outer, 'symbolic-ref', 'HEAD'), 'refs/heads/main', 'the user’s checkout stays on its branch');
+    assert.equal(sh(outer, 'for-each-ref', 'refs/heads/atelier'), '');
+    assert.equal(sh(outer, 'rev-list', '--count', 'HEAD'), '1');
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-no-git'), wt.baseSha);
+  });
+
   it('commits the work beside repositories the agent made of its own, and names those as not committed', async () => {
     const { repo, wt, commit } = await prepared('task-nested');
     writeFileSync(join(wt.worktreePath, 'real-work.txt'), 'work\n');
