@@ -530,7 +530,16 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
           await markMadeHere(worktreePath);
           return prepared(kept);
         }
-        await git(repo, ['worktree', 'add', '-b', branch, worktreePath, baseSha]);
+        await git(repo, ['worktree', 'add', '-b', branch, worktreePath, baseSha]).catch(async (err: unknown) => {
+          // A branch `atelier` of the user's: git keeps branches as paths, and no `atelier/…` can be
+          // made beside it, however often this is retried.
+          if (await succeeds(repo, ['show-ref', '--verify', '--quiet', 'refs/heads/atelier'])) {
+            throw invalidRepo(
+              `${input.repoPath} has a branch named atelier, so git cannot make the task's branch ${branch} beside it: rename that branch (git branch -m atelier <new name>), then retry the task`,
+            );
+          }
+          throw err;
+        });
         await markMadeHere(worktreePath);
         return { workerQueue: deps.workerQueue, worktreePath, branch, baseSha, headSha: baseSha };
       });

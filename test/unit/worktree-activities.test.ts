@@ -504,6 +504,15 @@ describe("worktree activities never touch what is not Atelier's", () => {
     assert.equal(sh(repo, 'worktree', 'list').split('\n').length, 1, 'no worktree was made');
   });
 
+  it('refuses for good, naming it, a branch of the user’s named atelier, beside which no task branch can be', async () => {
+    const { repo, worker } = fresh('atelier-branch');
+    sh(repo, 'branch', 'atelier');
+    const err = await refusal(run(worker('a').prepareWorktree, { taskId: 'task-a', repoPath: repo }));
+    assert.ok(err instanceof ApplicationFailure && err.nonRetryable && err.type === 'invalid_input', String(err));
+    assert.match(err.message, /has a branch named atelier, so git cannot make the task's branch atelier\/task-a/);
+    assert.equal(sh(repo, 'worktree', 'list').split('\n').length, 1, 'no worktree was made');
+  });
+
   it('records the patch byte for byte, so that it applies to a file that is not UTF-8', async () => {
     const { repo } = fresh('latin1-patch');
     const recorded: (Buffer | null)[] = [];
