@@ -58,8 +58,10 @@ const gitEnv = (): Record<string, string> => ({
 
 /**
  * Settings of the user's (HOME is passed through) that git must not follow here: hooks, signing, a
- * program `git status` starts (fsmonitor), and colours or path prefixes other than `a/` and `b/`, which
- * would go into the stored diffstat and into a patch that `git apply` then refuses.
+ * program `git status` starts (fsmonitor), colours, path prefixes other than `a/` and `b/` or context
+ * other than 3 lines (`diff.context=0`), which would go into the stored diffstat and into a patch that
+ * `git apply` then refuses, and the gc or maintenance a commit may start in the background in the
+ * user's repository while other tasks work there.
  */
 const FIXED_CONFIG = [
   'core.hooksPath=/dev/null',
@@ -71,6 +73,9 @@ const FIXED_CONFIG = [
   'diff.mnemonicPrefix=false',
   'diff.srcPrefix=a/',
   'diff.dstPrefix=b/',
+  'diff.context=3',
+  'gc.auto=0',
+  'maintenance.auto=false',
 ].flatMap((setting) => ['-c', setting]);
 
 /**

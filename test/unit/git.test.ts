@@ -57,7 +57,7 @@ for (const [how, spawn] of SPAWNS)
       assert.match(err.message, /failed \(1\): .*nothing to commit/s);
     });
 
-    it("ignores the user's colours, path prefixes and fsmonitor, so a patch applies and no program runs", async () => {
+    it("ignores the user's colours, path prefixes, diff context and fsmonitor, so a patch applies and no program runs", async () => {
       const home = join(dir, `home-${how.length}`);
       const fsmonitorRan = join(home, 'fsmonitor-ran');
       mkdirSync(home);
@@ -65,7 +65,7 @@ for (const [how, spawn] of SPAWNS)
       chmodSync(join(home, 'fsmonitor'), 0o755);
       writeFileSync(
         join(home, '.gitconfig'),
-        `[color]\n\tui = always\n\tdiff = always\n[diff]\n\tnoprefix = true\n[core]\n\tfsmonitor = ${join(home, 'fsmonitor')}\n`,
+        `[color]\n\tui = always\n\tdiff = always\n[diff]\n\tnoprefix = true\n\tcontext = 0\n[core]\n\tfsmonitor = ${join(home, 'fsmonitor')}\n`,
       );
       const worktree = join(dir, `configured-${how.length}`);
       sh(repo, 'worktree', 'add', '--quiet', '-b', `configured-${how.length}`, worktree);
