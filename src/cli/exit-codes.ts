@@ -12,6 +12,8 @@ export const EXIT = {
   taskCancelled: 4,
   /** `replay`: a history does not replay against the current workflow code. */
   replayFailed: 5,
+  /** With `--wait`: the task was submitted, but following it failed (the API went away); the task goes on. */
+  waitFailed: 6,
   /** Interrupted (Ctrl-C) while waiting; the task goes on. */
   interrupted: 130,
 } as const;

@@ -10,6 +10,7 @@ import { type Action, UsageError } from './commands/action';
 import { Cli, DEFAULT_URL, type CliIo, type GlobalOptions } from './context';
 import { EXIT } from './exit-codes';
 import { printableLine } from './printable';
+import { WaitFailed } from './wait';
 
 const VERSION = '0.1.0';
 const TOKEN_ENV = 'ATELIER_TOKEN';
@@ -25,6 +26,9 @@ function hintFor(err: ApiError): string {
 
 /** The message for an error, as the CLI shows it on stderr. */
 function describe(err: unknown): string {
+  if (err instanceof WaitFailed) {
+    return `${describe(err.cause)}\n${err.message}: do not submit it again (atelier status ${err.taskId})`;
+  }
   if (err instanceof ApiError) {
     const fields = (err.body as { fields?: { field: string; problems: string[] }[] } | undefined)?.fields;
     // The message of a 400 lists its fields too: shown once, a field a line.
@@ -96,6 +100,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     // The message may quote the server (an error's text, a proxy's page title): made safe for a terminal.
     io.stderr.write(`atelier: ${printableLine(describe(err))}\n`);
     if (err instanceof UsageError) return EXIT.usage;
+    if (err instanceof WaitFailed) return EXIT.waitFailed;
     if (err instanceof ApiError || err instanceof ConnectionError) return EXIT.error;
     return EXIT.error;
   }

@@ -70,6 +70,20 @@ export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): P
   }
 }
 
+/**
+ * Following a task failed once it was submitted (or its new run started): the API went away for longer
+ * than the retries, or answered an error. The task goes on, so this must not read as a failed submission.
+ */
+export class WaitFailed extends Error {
+  constructor(
+    readonly taskId: string,
+    cause: unknown,
+  ) {
+    super(`stopped waiting for task ${taskId}, which was submitted and goes on`, { cause });
+    this.name = 'WaitFailed';
+  }
+}
+
 /** The last words of `--wait`: the output on success, the error otherwise. */
 export function reportOutcome(cli: Cli, task: TaskDoc): void {
   if (cli.json) {

@@ -1,41 +1,13 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import type { CliIo } from '../../src/cli/context';
-import { runCli } from '../../src/cli/program';
 import { EXIT } from '../../src/cli/exit-codes';
+import { atelierInProcess as atelier } from '../support/cli-in-process';
 
 const ID = '6b164171-b029-4597-b729-14ee9d951aec';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-/** What the CLI wrote; its stderr a terminal or not. */
-interface Ran {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI in this process against `url`, waiting on the API as long as `timing` says. */
-async function atelier(args: string[], url: string, options: { ttyStderr?: boolean } = {}): Promise<Ran> {
-  const stdout = new PassThrough();
-  const stderr = Object.assign(new PassThrough(), { isTTY: options.ttyStderr === true });
-  const out: string[] = [];
-  const err: string[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c.toString()));
-  stderr.on('data', (c: Buffer) => err.push(c.toString()));
-  const io: CliIo = {
-    stdout,
-    stderr,
-    stdin: Object.assign(new PassThrough(), { isTTY: true }),
-    env: { ATELIER_URL: url },
-    timing: { answerMs: 300, streamIdleMs: 300 },
-  };
-  const code = await runCli(['node', 'atelier', ...args], io);
-  return { code, stdout: out.join(''), stderr: err.join('') };
-}
 
 const running = {
   id: ID,
@@ -114,7 +86,7 @@ describe('CLI: waiting on the API', () => {
       res.end(JSON.stringify({ statusCode: 404, message: `task ${ID} not found`, error: 'Not Found' }));
     };
     const r = await atelier(['submit', '--wait', 'do it'], url, { ttyStderr: true });
-    assert.equal(r.code, EXIT.error);
+    assert.equal(r.code, EXIT.waitFailed);
     const [progress, error] = r.stderr
       .split('\n')
       .filter((line) => line.includes('running') || line.includes('not found'));

@@ -8,7 +8,7 @@ import { integer } from '../options';
 import { printable } from '../printable';
 import { shellQuote } from '../shell-quote';
 import type { SubmittedDoc, TaskDoc } from '../task-types';
-import { reportOutcome, waitForTask } from '../wait';
+import { reportOutcome, WaitFailed, waitForTask } from '../wait';
 import { type Action, UsageError } from './action';
 
 const collectLabel = (value: string, previous: Record<string, string>): Record<string, string> => {
@@ -69,7 +69,10 @@ async function givenPrompt(cli: Cli, words: string[], opts: SubmitOptions): Prom
   throw new UsageError('no prompt: give it as arguments, with --file <path>, or on stdin');
 }
 
-/** Waits for the task and turns its outcome into the exit code; Ctrl-C stops waiting, not the task. */
+/**
+ * Waits for the task and turns its outcome into the exit code; Ctrl-C stops waiting, not the task, and
+ * so does a failure to follow it (WaitFailed: exit code 6, not 1, so that a script does not submit again).
+ */
 async function waitAndReport(cli: Cli, id: string): Promise<number> {
   const abort = new AbortController();
   const onSigint = (): void => abort.abort();
@@ -79,7 +82,7 @@ async function waitAndReport(cli: Cli, id: string): Promise<number> {
     reportOutcome(cli, task);
     return exitForStatus(task.status);
   } catch (err) {
-    if (!abort.signal.aborted) throw err;
+    if (!abort.signal.aborted) throw new WaitFailed(id, err);
     cli.note(`\nstopped waiting; task ${id} goes on (atelier status ${id})`);
     return EXIT.interrupted;
   } finally {
@@ -113,7 +116,8 @@ const submit: Action = async (cli, words: string[], opts: SubmitOptions) => {
     }
     return EXIT.ok;
   }
-  if (!cli.json) cli.note(`submitted task ${submitted.id}; history: ${submitted.links.temporalUi}`);
+  // With --json too: stdout has the task only once it ends, and a wait that fails must leave its id somewhere.
+  cli.note(`submitted task ${submitted.id}; history: ${submitted.links.temporalUi}`);
   return waitAndReport(cli, submitted.id);
 };
 
@@ -248,7 +252,7 @@ const rerun =
       else cli.note(`task ${run.id}: run ${run.run} started (${kind} of run ${run.fromRun}), run id ${run.runId}`);
       return EXIT.ok;
     }
-    if (!cli.json) cli.note(`task ${run.id}: run ${run.run} started (${kind} of run ${run.fromRun})`);
+    cli.note(`task ${run.id}: run ${run.run} started (${kind} of run ${run.fromRun})`);
     return waitAndReport(cli, run.id);
   };
 
@@ -273,7 +277,10 @@ export function registerTaskCommands(
     .option('--ref <ref>', 'where the task branch starts (with --repo; default HEAD)')
     .option('--lock <glob>', 'a file lock, relative to the repository (repeat for more)', collect, [])
     .option('--fail-on-lock-violations', 'fail the task if it changes files outside its locks')
-    .option('-w, --wait', 'wait for the outcome with a live progress line; exit 0 succeeded, 3 failed, 4 cancelled')
+    .option(
+      '-w, --wait',
+      'wait for the outcome with a live progress line; exit 0 succeeded, 3 failed, 4 cancelled, 6 lost track',
+    )
     .action(bind(submit));
 
   program

@@ -1,0 +1,42 @@
+import { PassThrough } from 'node:stream';
+import type { ApiTiming } from '../../src/cli/api-client';
+import type { CliIo } from '../../src/cli/context';
+import { runCli } from '../../src/cli/program';
+
+/** What the CLI wrote, and its exit code. */
+export interface Ran {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface InProcessOptions {
+  /** stderr is a terminal (a live progress line), of this many columns when given. */
+  ttyStderr?: boolean;
+  stderrColumns?: number;
+  /** How long to wait on the API: short by default, so that a test of a silent API ends soon. */
+  timing?: ApiTiming;
+  env?: NodeJS.ProcessEnv;
+}
+
+/** Runs the CLI in this process against `url` (ATELIER_URL), its streams collected. */
+export async function atelierInProcess(args: string[], url: string, options: InProcessOptions = {}): Promise<Ran> {
+  const stdout = new PassThrough();
+  const stderr = Object.assign(new PassThrough(), {
+    isTTY: options.ttyStderr === true,
+    columns: options.stderrColumns,
+  });
+  const out: string[] = [];
+  const err: string[] = [];
+  stdout.on('data', (c: Buffer) => out.push(c.toString()));
+  stderr.on('data', (c: Buffer) => err.push(c.toString()));
+  const io: CliIo = {
+    stdout,
+    stderr,
+    stdin: Object.assign(new PassThrough(), { isTTY: true }),
+    env: { ATELIER_URL: url, ...options.env },
+    timing: options.timing ?? { answerMs: 300, streamIdleMs: 300 },
+  };
+  const code = await runCli(['node', 'atelier', ...args], io);
+  return { code, stdout: out.join(''), stderr: err.join('') };
+}

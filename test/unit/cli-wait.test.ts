@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { EXIT } from '../../src/cli/exit-codes';
+import { atelierInProcess as atelier } from '../support/cli-in-process';
+
+const ID = '6b164171-b029-4597-b729-14ee9d951aec';
+const links = { self: `/v1/tasks/${ID}`, logs: `/v1/tasks/${ID}/logs`, temporalUi: 'http://ui/x' };
+
+type Poll = (res: ServerResponse, n: number) => void;
+
+const sendJson = (res: ServerResponse, status: number, doc: unknown): void => {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(doc));
+};
+
+/** `submit --wait`, `retry --wait` and `reset --wait`: following a task once it was submitted. */
+describe('CLI: --wait', () => {
+  let server: Server;
+  let url: string;
+  /** Answers GET /v1/tasks/ID, the n-th time (from 1); a POST submits task ID. */
+  let poll: Poll;
+
+  before(async () => {
+    let polls = 0;
+    server = createServer((req: IncomingMessage, res) => {
+      if (req.method === 'POST') return sendJson(res, 201, { id: ID, status: 'queued', links });
+      polls += 1;
+      poll(res, polls);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+
+  it('says that a task whose following fails was submitted and goes on, with --json too, and exits 6', async () => {
+    poll = (res) => sendJson(res, 500, { statusCode: 500, message: 'Internal server error' });
+    const r = await atelier(['submit', '--wait', '--json', 'do it'], url);
+    assert.equal(r.code, EXIT.waitFailed, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, new RegExp(`^submitted task ${ID}`, 'm'));
+    assert.match(r.stderr, /answered 500: Internal server error\n/);
+    assert.match(r.stderr, new RegExp(`stopped waiting for task ${ID}, which was submitted and goes on`));
+  });
+});
