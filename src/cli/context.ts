@@ -4,7 +4,7 @@ import { printable, printableLine } from './printable';
 /** Where the CLI reads and writes; the process's streams, or fakes in tests. */
 export interface CliIo {
   stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number; rows?: number };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   stdin: NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (mode: boolean) => unknown };
   env: NodeJS.ProcessEnv;
   /** How long to wait on the API: the defaults, or shorter in tests. */

@@ -19,6 +19,17 @@ export const agoText = (iso: string | null | undefined): string => (iso ? `${bet
 
 const width = (text: string): number => [...text].length;
 
+/**
+ * A line cut to fit a terminal `columns` wide, with `…` where it was cut: a line redrawn in place must
+ * take one row, or each redraw leaves a row behind. One column is spared (a line that fills the last
+ * one makes some terminals wrap); a character is taken for a column.
+ */
+export function fitLine(text: string, columns: number): string {
+  const room = Math.max(columns - 1, 2);
+  const chars = [...text];
+  return chars.length <= room ? text : `${chars.slice(0, room - 1).join('')}…`;
+}
+
 /** A plain text table: a header row, then one row per item, columns padded to fit; cells made printable. */
 export function table(headers: string[], rows: (string | number | null | undefined)[][]): string {
   const cells = rows.map((r) =>

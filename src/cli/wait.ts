@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApiError } from './api-client';
-import { between } from './format';
+import { between, fitLine } from './format';
 import { printable } from './printable';
 import type { Cli } from './context';
 import { isTransient, MAX_RETRIES, retryDelayMs } from './retry';
@@ -27,6 +27,8 @@ const progressText = (task: TaskDoc): string => {
  */
 export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): Promise<TaskDoc> {
   const tty = cli.io.stderr.isTTY === true && !cli.json;
+  // The clearing sequence clears one row: the line is cut to the terminal's width (read anew, it may change).
+  const columns = (): number => cli.io.stderr.columns ?? 80;
   let frame = 0;
   let lastShown = '';
   let failures = 0;
@@ -47,7 +49,7 @@ export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): P
       const wait = retryDelayMs(failures);
       const why = err instanceof ApiError ? `it answered ${err.status}` : 'no connection';
       const line = `the API is away (${why}); task ${id} goes on; asking again in ${wait / 1000} s`;
-      if (tty) cli.io.stderr.write(`\r\x1b[2K${line}`);
+      if (tty) cli.io.stderr.write(`\r\x1b[2K${fitLine(line, columns())}`);
       else cli.note(line);
       lineOpen = tty;
       lastShown = ''; // the status again once the API is back
@@ -57,7 +59,8 @@ export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): P
     const done = TERMINAL_STATUSES.has(task.status);
     if (tty) {
       const spinner = done ? (task.status === 'succeeded' ? '✔' : '✖') : SPINNER[frame++ % SPINNER.length];
-      cli.io.stderr.write(`\r\x1b[2K${spinner} ${printable(progressText(task))}${done ? '\n' : ''}`);
+      const shown = fitLine(`${spinner} ${printable(progressText(task))}`, columns());
+      cli.io.stderr.write(`\r\x1b[2K${shown}${done ? '\n' : ''}`);
       lineOpen = !done;
     } else if (!cli.json) {
       // Without a terminal, a line per change of status or attempt, not per poll.

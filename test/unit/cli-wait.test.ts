@@ -8,7 +8,7 @@ import { atelierInProcess as atelier } from '../support/cli-in-process';
 const ID = '6b164171-b029-4597-b729-14ee9d951aec';
 const links = { self: `/v1/tasks/${ID}`, logs: `/v1/tasks/${ID}/logs`, temporalUi: 'http://ui/x' };
 
-type Poll = (res: ServerResponse, n: number) => void;
+type Poll = (res: ServerResponse) => void;
 
 const sendJson = (res: ServerResponse, status: number, doc: unknown): void => {
   res.writeHead(status, { 'content-type': 'application/json' });
@@ -19,15 +19,13 @@ const sendJson = (res: ServerResponse, status: number, doc: unknown): void => {
 describe('CLI: --wait', () => {
   let server: Server;
   let url: string;
-  /** Answers GET /v1/tasks/ID, the n-th time (from 1); a POST submits task ID. */
+  /** Answers GET /v1/tasks/ID; a POST submits task ID. */
   let poll: Poll;
 
   before(async () => {
-    let polls = 0;
     server = createServer((req: IncomingMessage, res) => {
       if (req.method === 'POST') return sendJson(res, 201, { id: ID, status: 'queued', links });
-      polls += 1;
-      poll(res, polls);
+      poll(res);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -45,5 +43,26 @@ describe('CLI: --wait', () => {
     assert.match(r.stderr, new RegExp(`^submitted task ${ID}`, 'm'));
     assert.match(r.stderr, /answered 500: Internal server error\n/);
     assert.match(r.stderr, new RegExp(`stopped waiting for task ${ID}, which was submitted and goes on`));
+  });
+
+  it('cuts its live progress line to the width of the terminal, so that redrawing it leaves no row behind', async () => {
+    const worker = `agent-worker:4242-5f0c2a9e@${'build-host.'.repeat(4)}example`;
+    const attempts = [{ number: 1, worker }];
+    const task = (status: string) => ({
+      id: ID,
+      status,
+      maxAttempts: 3,
+      createdAt: new Date().toISOString(),
+      attempts,
+    });
+    let polls = 0;
+    poll = (res) =>
+      sendJson(res, 200, ++polls < 3 ? task('running') : { ...task('succeeded'), result: { output: '' } });
+    const r = await atelier(['submit', '--wait', 'do it'], url, { ttyStderr: true, stderrColumns: 80 });
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    const redrawn = r.stderr.split('\r\x1b[2K').slice(1);
+    assert.ok(redrawn.length >= 3, JSON.stringify(r.stderr));
+    assert.match(redrawn[0] ?? '', / · running · attempt 1\/3 · agent-wo…$/);
+    for (const line of redrawn) assert.ok([...line.trimEnd()].length <= 79, JSON.stringify(line));
   });
 });

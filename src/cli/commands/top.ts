@@ -6,18 +6,27 @@ import { isTransient } from '../retry';
 import type { Cli } from '../context';
 import { EXIT } from '../exit-codes';
 import { printableLine } from '../printable';
-import { durationText, table } from '../format';
+import { durationText, fitLine, table } from '../format';
 import type { Action } from './action';
 import { fetchWorkers, workersTable, type WorkersDoc } from './workers';
 
 const seconds = (s: number | null | undefined): string => (s === null || s === undefined ? '' : durationText(s * 1000));
 
-/** One screen of `atelier top`: cut to `rows` lines (those of a terminal) when given, else whole. */
+/** A terminal's size, in characters. */
+interface ScreenSize {
+  rows: number;
+  columns: number;
+}
+
+/**
+ * One screen of `atelier top`: on a terminal (`screen` given), cut to its rows and each line to its
+ * width, since a line that wraps takes two rows and scrolls the alternate screen; else whole.
+ */
 export function renderTop(
   baseUrl: string,
   s: DashboardSnapshot,
   workers: WorkersDoc | undefined,
-  rows?: number,
+  screen?: ScreenSize,
 ): string {
   const c = s.counts;
   const lines: string[] = [
@@ -64,7 +73,8 @@ export function renderTop(
     lines.push(`FAILED ATTEMPTS (1H): ${classes.join(', ')}`);
   }
   const text = lines.join('\n').split('\n');
-  return `${(rows === undefined ? text : text.slice(0, Math.max(rows - 1, 10))).join('\n')}\n`;
+  const shown = screen ? text.slice(0, Math.max(screen.rows - 1, 10)).map((l) => fitLine(l, screen.columns)) : text;
+  return `${shown.join('\n')}\n`;
 }
 
 async function snapshotOf(cli: Cli, signal: AbortSignal): Promise<DashboardSnapshot> {
@@ -86,6 +96,7 @@ async function snapshotOf(cli: Cli, signal: AbortSignal): Promise<DashboardSnaps
  */
 const top: Action = async (cli, opts: { interval: number; once?: boolean }) => {
   const interactive = !opts.once && !cli.json && cli.io.stdout.isTTY === true;
+  const screenSize = (): ScreenSize => ({ rows: cli.io.stdout.rows ?? 50, columns: cli.io.stdout.columns ?? 80 });
   // q or Ctrl-C aborts the request or the wait under way, so nothing keeps the process alive.
   const stop = new AbortController();
   const { signal } = stop;
@@ -117,7 +128,9 @@ const top: Action = async (cli, opts: { interval: number; once?: boolean }) => {
         const message = `${failed}; trying again every ${opts.interval} s`;
         if (cli.json) cli.printJsonLine({ error: message });
         else if (interactive)
-          cli.out(`\x1b[H\x1b[2JAtelier  ${cli.api.baseUrl}  ${printableLine(message)}\n(q to quit)`);
+          cli.out(
+            `\x1b[H\x1b[2J${fitLine(`Atelier  ${cli.api.baseUrl}  ${printableLine(message)}`, screenSize().columns)}\n(q to quit)`,
+          );
         else cli.note(`atelier: ${message}`);
         await delay(opts.interval * 1000, undefined, { signal });
         continue;
@@ -128,7 +141,7 @@ const top: Action = async (cli, opts: { interval: number; once?: boolean }) => {
       signal.throwIfAborted();
       if (cli.json) cli.printJsonLine({ dashboard: snapshot, workers: workers ?? null });
       else if (interactive) {
-        const screen = renderTop(cli.api.baseUrl, snapshot, workers, cli.io.stdout.rows ?? 50);
+        const screen = renderTop(cli.api.baseUrl, snapshot, workers, screenSize());
         cli.out(`\x1b[H\x1b[2J${screen}(q to quit)`);
       } else cli.out(renderTop(cli.api.baseUrl, snapshot, workers));
       if (opts.once) break;
