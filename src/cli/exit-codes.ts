@@ -14,6 +14,8 @@ export const EXIT = {
   replayFailed: 5,
   /** With `--wait`: the task was submitted, but following it failed (the API went away); the task goes on. */
   waitFailed: 6,
+  /** `--wait-timeout` ran out before the task ended; the task goes on. */
+  waitTimedOut: 7,
   /** Interrupted (Ctrl-C) while waiting; the task goes on. */
   interrupted: 130,
 } as const;

@@ -23,7 +23,7 @@ const progressText = (task: TaskDoc): string => {
  * Polls the task until it reaches a terminal status, showing a live progress line on stderr: redrawn
  * in place on a terminal, one line per change otherwise (logs, CI). Returns the final task. A restarting
  * API (refused connections, a proxy's 502–504) is polled again after 1 s, 2 s, 4 s…, up to MAX_RETRIES
- * failures in a row. Rejects with an AbortError once `signal` aborts.
+ * failures in a row. Rejects once `signal` aborts (an AbortError, or the error of a request it cut short).
  */
 export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): Promise<TaskDoc> {
   const tty = cli.io.stderr.isTTY === true && !cli.json;
@@ -34,13 +34,22 @@ export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): P
   let failures = 0;
   /** A progress line is on the terminal without its line feed. */
   let lineOpen = false;
+  // Stopped while it waits (Ctrl-C, --wait-timeout), the line is ended, as before an error.
+  const pause = async (ms: number): Promise<void> => {
+    try {
+      await delay(ms, undefined, { signal });
+    } catch (err) {
+      if (lineOpen) cli.io.stderr.write('\n');
+      throw err;
+    }
+  };
   for (;;) {
     let task: TaskDoc;
     try {
       task = await cli.api.json<TaskDoc>('GET', `/v1/tasks/${id}`, { signal });
       failures = 0;
     } catch (err) {
-      if (!isTransient(err) || failures >= MAX_RETRIES) {
+      if (!isTransient(err) || failures >= MAX_RETRIES || signal?.aborted) {
         // The error goes on a line of its own, not after the progress line.
         if (lineOpen) cli.io.stderr.write('\n');
         throw err;
@@ -53,7 +62,7 @@ export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): P
       else cli.note(line);
       lineOpen = tty;
       lastShown = ''; // the status again once the API is back
-      await delay(wait, undefined, { signal });
+      await pause(wait);
       continue;
     }
     const done = TERMINAL_STATUSES.has(task.status);
@@ -69,7 +78,7 @@ export async function waitForTask(cli: Cli, id: string, signal?: AbortSignal): P
       lastShown = key;
     }
     if (done) return task;
-    await delay(POLL_MS, undefined, { signal });
+    await pause(POLL_MS);
   }
 }
 

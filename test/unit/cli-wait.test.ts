@@ -65,4 +65,31 @@ describe('CLI: --wait', () => {
     assert.match(redrawn[0] ?? '', / · running · attempt 1\/3 · agent-wo…$/);
     for (const line of redrawn) assert.ok([...line.trimEnd()].length <= 79, JSON.stringify(line));
   });
+
+  it('--wait-timeout stops waiting for a task stuck queued, says that it goes on, and exits 7', async () => {
+    const queued = { id: ID, status: 'queued', maxAttempts: 3, createdAt: new Date().toISOString(), attempts: [] };
+    poll = (res) => sendJson(res, 200, queued);
+    const started = Date.now();
+    const r = await atelier(['submit', '--wait', '--wait-timeout', '1', 'do it'], url, { ttyStderr: true });
+    const took = Date.now() - started;
+    assert.equal(r.code, EXIT.waitTimedOut, r.stderr);
+    assert.ok(took >= 1000 && took < 5000, `took ${took} ms`);
+    const note = `\nstopped waiting after 1 s (--wait-timeout); task ${ID} goes on (atelier status ${ID})\n`;
+    assert.ok(r.stderr.endsWith(note), JSON.stringify(r.stderr));
+    assert.match(r.stderr, /· queued · /, 'the progress line was shown, then ended');
+  });
+
+  it('--wait-timeout is bad usage without --wait or out of range, before anything is submitted', async () => {
+    poll = (res) => sendJson(res, 500, {});
+    for (const args of [
+      ['--wait-timeout', '5'],
+      ['--wait', '--wait-timeout', '0'],
+      ['--wait', '--wait-timeout', '1.5'],
+    ]) {
+      const r = await atelier(['submit', ...args, 'do it'], url);
+      assert.equal(r.code, EXIT.usage, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /--wait-timeout (needs --wait|must be an integer from 1 to 604800)/);
+      assert.doesNotMatch(r.stderr, /submitted task/);
+    }
+  });
 });

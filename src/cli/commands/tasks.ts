@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { EXIT, exitForStatus } from '../exit-codes';
 import { agoText, between, table } from '../format';
 import { DEFAULT_URL, type Cli } from '../context';
@@ -25,7 +25,12 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-interface SubmitOptions {
+interface WaitOptions {
+  wait?: boolean;
+  waitTimeout?: number;
+}
+
+interface SubmitOptions extends WaitOptions {
   file?: string;
   agent?: string;
   model?: string;
@@ -39,7 +44,6 @@ interface SubmitOptions {
   ref?: string;
   lock: string[];
   failOnLockViolations?: boolean;
-  wait?: boolean;
 }
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
@@ -69,28 +73,48 @@ async function givenPrompt(cli: Cli, words: string[], opts: SubmitOptions): Prom
   throw new UsageError('no prompt: give it as arguments, with --file <path>, or on stdin');
 }
 
+/** `--wait-timeout`, checked before anything is sent: without `--wait` it would be ignored. */
+function checkWaitOptions(opts: WaitOptions): void {
+  if (opts.waitTimeout !== undefined && !opts.wait) throw new UsageError('--wait-timeout needs --wait');
+}
+
 /**
- * Waits for the task and turns its outcome into the exit code; Ctrl-C stops waiting, not the task, and
- * so does a failure to follow it (WaitFailed: exit code 6, not 1, so that a script does not submit again).
+ * Waits for the task and turns its outcome into the exit code. Ctrl-C, the end of `--wait-timeout` and
+ * a failure to follow the task (WaitFailed: exit code 6, not 1, so that a script does not submit it
+ * again) stop the waiting, not the task.
  */
-async function waitAndReport(cli: Cli, id: string): Promise<number> {
-  const abort = new AbortController();
-  const onSigint = (): void => abort.abort();
+async function waitAndReport(cli: Cli, id: string, opts: WaitOptions): Promise<number> {
+  const interrupt = new AbortController();
+  const onSigint = (): void => interrupt.abort();
+  const deadline = opts.waitTimeout === undefined ? undefined : AbortSignal.timeout(opts.waitTimeout * 1000);
   process.once('SIGINT', onSigint);
   try {
-    const task = await waitForTask(cli, id, abort.signal);
+    const task = await waitForTask(
+      cli,
+      id,
+      deadline ? AbortSignal.any([interrupt.signal, deadline]) : interrupt.signal,
+    );
     reportOutcome(cli, task);
     return exitForStatus(task.status);
   } catch (err) {
-    if (!abort.signal.aborted) throw new WaitFailed(id, err);
-    cli.note(`\nstopped waiting; task ${id} goes on (atelier status ${id})`);
-    return EXIT.interrupted;
+    if (interrupt.signal.aborted) {
+      cli.note(`stopped waiting; task ${id} goes on (atelier status ${id})`);
+      return EXIT.interrupted;
+    }
+    if (deadline?.aborted) {
+      cli.note(
+        `stopped waiting after ${opts.waitTimeout} s (--wait-timeout); task ${id} goes on (atelier status ${id})`,
+      );
+      return EXIT.waitTimedOut;
+    }
+    throw new WaitFailed(id, err);
   } finally {
     process.off('SIGINT', onSigint);
   }
 }
 
 const submit: Action = async (cli, words: string[], opts: SubmitOptions) => {
+  checkWaitOptions(opts);
   const prompt = await promptOf(cli, words, opts);
   const body: Record<string, unknown> = { prompt };
   if (opts.agent !== undefined) body.agent = opts.agent;
@@ -118,7 +142,7 @@ const submit: Action = async (cli, words: string[], opts: SubmitOptions) => {
   }
   // With --json too: stdout has the task only once it ends, and a wait that fails must leave its id somewhere.
   cli.note(`submitted task ${submitted.id}; history: ${submitted.links.temporalUi}`);
-  return waitAndReport(cli, submitted.id);
+  return waitAndReport(cli, submitted.id, opts);
 };
 
 function describeTask(task: TaskDoc): string {
@@ -242,7 +266,8 @@ const cancel: Action = async (cli, id: string) => {
 
 const rerun =
   (kind: 'retry' | 'reset'): Action =>
-  async (cli, id: string, opts: { wait?: boolean }) => {
+  async (cli, id: string, opts: WaitOptions) => {
+    checkWaitOptions(opts);
     const run = await cli.api.json<{ id: string; run: number; runId: string; fromRun: number }>(
       'POST',
       `/v1/tasks/${encodeURIComponent(id)}/${kind}`,
@@ -253,8 +278,15 @@ const rerun =
       return EXIT.ok;
     }
     cli.note(`task ${run.id}: run ${run.run} started (${kind} of run ${run.fromRun})`);
-    return waitAndReport(cli, run.id);
+    return waitAndReport(cli, run.id, opts);
   };
+
+/** `--wait-timeout`, of the commands that take `--wait`. */
+const waitTimeoutOption = (): Option =>
+  new Option(
+    '--wait-timeout <seconds>',
+    'with --wait: stop waiting after this long (exit 7); the task goes on',
+  ).argParser(integer('--wait-timeout', 1, 604_800));
 
 export function registerTaskCommands(
   program: Command,
@@ -277,10 +309,13 @@ export function registerTaskCommands(
     .option('--ref <ref>', 'where the task branch starts (with --repo; default HEAD)')
     .option('--lock <glob>', 'a file lock, relative to the repository (repeat for more)', collect, [])
     .option('--fail-on-lock-violations', 'fail the task if it changes files outside its locks')
-    .option(
-      '-w, --wait',
-      'wait for the outcome with a live progress line; exit 0 succeeded, 3 failed, 4 cancelled, 6 lost track',
+    .addOption(
+      new Option(
+        '-w, --wait',
+        'wait for the outcome with a live progress line; exit 0 succeeded, 3 failed, 4 cancelled, 6 lost track',
+      ),
     )
+    .addOption(waitTimeoutOption())
     .action(bind(submit));
 
   program
@@ -304,13 +339,15 @@ export function registerTaskCommands(
     .command('retry')
     .description('run a finished task again: same workflow id and input, a new run')
     .argument('<id>', 'task id')
-    .option('-w, --wait', 'wait for the new run to finish; exit codes as submit --wait')
+    .addOption(new Option('-w, --wait', 'wait for the new run to finish; exit codes as submit --wait'))
+    .addOption(waitTimeoutOption())
     .action(bind(rerun('retry')));
 
   program
     .command('reset')
     .description("reset a failed task's workflow to just before its last failed step")
     .argument('<id>', 'task id')
-    .option('-w, --wait', 'wait for the new run to finish; exit codes as submit --wait')
+    .addOption(new Option('-w, --wait', 'wait for the new run to finish; exit codes as submit --wait'))
+    .addOption(waitTimeoutOption())
     .action(bind(rerun('reset')));
 }
