@@ -1,5 +1,5 @@
 /** Text helpers for the human-readable output of `atelier`. */
-import { printableLine } from './printable';
+import { printableInline } from './printable';
 
 export const durationText = (ms: number): string => {
   if (!Number.isFinite(ms) || ms < 0) return '-';
@@ -30,10 +30,10 @@ export function fitLine(text: string, columns: number): string {
   return chars.length <= room ? text : `${chars.slice(0, room - 1).join('')}…`;
 }
 
-/** A plain text table: a header row, then one row per item, columns padded to fit; cells made printable. */
+/** A plain text table: a header row, then one row per item, columns padded to fit; cells made printable, on one line. */
 export function table(headers: string[], rows: (string | number | null | undefined)[][]): string {
   const cells = rows.map((r) =>
-    r.map((c) => (c === null || c === undefined || c === '' ? '-' : printableLine(String(c)))),
+    r.map((c) => (c === null || c === undefined || c === '' ? '-' : printableInline(String(c)))),
   );
   const widths = headers.map((h, i) => Math.max(width(h), ...cells.map((r) => width(r[i] ?? ''))));
   const line = (r: string[]): string =>

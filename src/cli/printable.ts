@@ -27,3 +27,11 @@ export function printable(text: string): string {
 export function printableLine(text: string): string {
   return printable(text).replace(/\r/g, '^M');
 }
+
+/**
+ * PrintableLine, and on one line: a line break becomes ` ↵ ` and a tab a space. For text set inside the
+ * client's own lines (a table cell, a line of `status`), where a break would split a row in two.
+ */
+export function printableInline(text: string): string {
+  return printableLine(text.replace(/\r?\n/g, ' ↵ ').replace(/\t/g, ' '));
+}

@@ -1,3 +1,5 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import type { ApiTiming } from '../../src/cli/api-client';
 import type { CliIo } from '../../src/cli/context';
@@ -40,3 +42,27 @@ export async function atelierInProcess(args: string[], url: string, options: InP
   const code = await runCli(['node', 'atelier', ...args], io);
   return { code, stdout: out.join(''), stderr: err.join('') };
 }
+
+/** A stand-in for the API on a free port of 127.0.0.1. */
+export interface StubApi {
+  url: string;
+  close: () => void;
+}
+
+/** Starts a stand-in for the API that answers each request with `handle`. */
+export async function stubApi(handle: (req: IncomingMessage, res: ServerResponse) => void): Promise<StubApi> {
+  const server = createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+export const sendJson = (res: ServerResponse, status: number, doc: unknown): void => {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(doc));
+};

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { EXIT } from '../../src/cli/exit-codes';
-import { atelierInProcess as atelier } from '../support/cli-in-process';
+import { atelierInProcess as atelier, stubApi, type StubApi } from '../support/cli-in-process';
 
 const ID = '6b164171-b029-4597-b729-14ee9d951aec';
 
@@ -26,19 +25,15 @@ const running = {
 
 /** How long the CLI waits on the API, and what it does when that runs out (short waits, given in `timing`). */
 describe('CLI: waiting on the API', () => {
-  let server: Server;
+  let api: StubApi;
   let url: string;
   let handler: Handler;
 
   before(async () => {
-    server = createServer((req, res) => handler(req, res));
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    api = await stubApi((req, res) => handler(req, res));
+    url = api.url;
   });
-  after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
+  after(() => api.close());
 
   it('takes an API that does not begin to answer in time for an unreachable one', async () => {
     const asked: string[] = [];

@@ -1,39 +1,29 @@
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { EXIT } from '../../src/cli/exit-codes';
-import { atelierInProcess as atelier } from '../support/cli-in-process';
+import { atelierInProcess as atelier, sendJson, stubApi, type StubApi } from '../support/cli-in-process';
 
 const ID = '6b164171-b029-4597-b729-14ee9d951aec';
 const links = { self: `/v1/tasks/${ID}`, logs: `/v1/tasks/${ID}/logs`, temporalUi: 'http://ui/x' };
 
 type Poll = (res: ServerResponse) => void;
 
-const sendJson = (res: ServerResponse, status: number, doc: unknown): void => {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(doc));
-};
-
 /** `submit --wait`, `retry --wait` and `reset --wait`: following a task once it was submitted. */
 describe('CLI: --wait', () => {
-  let server: Server;
+  let api: StubApi;
   let url: string;
   /** Answers GET /v1/tasks/ID; a POST submits task ID. */
   let poll: Poll;
 
   before(async () => {
-    server = createServer((req: IncomingMessage, res) => {
+    api = await stubApi((req, res) => {
       if (req.method === 'POST') return sendJson(res, 201, { id: ID, status: 'queued', links });
       poll(res);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    url = api.url;
   });
-  after(() => {
-    server.closeAllConnections();
-    server.close();
-  });
+  after(() => api.close());
 
   it('says that a task whose following fails was submitted and goes on, with --json too, and exits 6', async () => {
     poll = (res) => sendJson(res, 500, { statusCode: 500, message: 'Internal server error' });

@@ -5,7 +5,7 @@ import { EXIT, exitForStatus } from '../exit-codes';
 import { agoText, between, table } from '../format';
 import { DEFAULT_URL, type Cli } from '../context';
 import { integer } from '../options';
-import { printable } from '../printable';
+import { printableInline } from '../printable';
 import { shellQuote } from '../shell-quote';
 import type { SubmittedDoc, TaskDoc } from '../task-types';
 import { reportOutcome, WaitFailed, waitForTask } from '../wait';
@@ -145,6 +145,7 @@ const submit: Action = async (cli, words: string[], opts: SubmitOptions) => {
   return waitAndReport(cli, submitted.id, opts);
 };
 
+/** What `status` shows: each line of it, and each table cell, made printable and kept on its line. */
 function describeTask(task: TaskDoc): string {
   const lines = [
     `task      ${task.id}`,
@@ -161,7 +162,7 @@ function describeTask(task: TaskDoc): string {
     );
   }
   lines.push(`history   ${task.links.temporalUi}`);
-  let text = `${lines.join('\n')}\n`;
+  let text = `${lines.map(printableInline).join('\n')}\n`;
   const attempts = task.attempts ?? [];
   if (attempts.length > 0) {
     text += `\nattempts (of ${task.maxAttempts ?? '?'})\n`;
@@ -193,14 +194,14 @@ function describeTask(task: TaskDoc): string {
     );
   }
   if (task.status === 'succeeded' && task.result)
-    text += `\noutput (${task.result.output.length} chars): atelier logs ${task.id}\n`;
+    text += `\n${printableInline(`output (${task.result.output.length} chars): atelier logs ${task.id}`)}\n`;
   return text;
 }
 
 const status: Action = async (cli, id: string) => {
   const task = await cli.api.json<TaskDoc>('GET', `/v1/tasks/${encodeURIComponent(id)}`);
   if (cli.json) cli.printJson(task);
-  else cli.out(printable(describeTask(task)));
+  else cli.out(describeTask(task));
   return EXIT.ok;
 };
 

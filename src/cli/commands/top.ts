@@ -5,7 +5,7 @@ import { ApiError } from '../api-client';
 import { isTransient } from '../retry';
 import type { Cli } from '../context';
 import { EXIT } from '../exit-codes';
-import { printableLine } from '../printable';
+import { printableInline, printableLine } from '../printable';
 import { durationText, fitLine, table } from '../format';
 import type { Action } from './action';
 import { fetchWorkers, workersTable, type WorkersDoc } from './workers';
@@ -69,7 +69,7 @@ export function renderTop(
     ),
   ];
   if (s.failures.attemptsByClass.length > 0) {
-    const classes = s.failures.attemptsByClass.map((f) => `${printableLine(f.class)} ${f.count}`);
+    const classes = s.failures.attemptsByClass.map((f) => `${printableInline(f.class)} ${f.count}`);
     lines.push(`FAILED ATTEMPTS (1H): ${classes.join(', ')}`);
   }
   const text = lines.join('\n').split('\n');
