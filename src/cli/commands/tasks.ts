@@ -11,12 +11,25 @@ import type { SubmittedDoc, TaskDoc } from '../task-types';
 import { reportOutcome, WaitFailed, waitForTask } from '../wait';
 import { type Action, UsageError } from './action';
 
+/** `--label key=value`, split at the first `=`: a key may hold `:` (the API takes it), a value `=`. */
 const collectLabel = (value: string, previous: Record<string, string>): Record<string, string> => {
-  const at = value.search(/[=:]/);
+  const at = value.indexOf('=');
   if (at <= 0) throw new InvalidArgumentError('a label is key=value');
   const key = value.slice(0, at);
   if (Object.hasOwn(previous, key)) throw new InvalidArgumentError(`label ${key} is given twice`);
   return { ...previous, [key]: value.slice(at + 1) };
+};
+
+/**
+ * `list --label key=value`: sent as the API's filter `label=key:value`, which it splits at the first `:`,
+ * so a key that holds `:` would filter on another label; refused instead.
+ */
+const collectLabelFilter = (value: string, previous: Record<string, string>): Record<string, string> => {
+  const labels = collectLabel(value, previous);
+  if (Object.keys(labels).some((key) => key.includes(':'))) {
+    throw new InvalidArgumentError("the API cannot filter on a label whose key holds ':'");
+  }
+  return labels;
 };
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
@@ -329,7 +342,7 @@ export function registerTaskCommands(
     .command('list')
     .description('tasks, newest first')
     .option('-s, --status <status>', 'queued, running, succeeded, failed or cancelled')
-    .option('-l, --label <key=value>', 'only tasks with this label (repeat for more)', collectLabel, {})
+    .option('-l, --label <key=value>', 'only tasks with this label (repeat for more)', collectLabelFilter, {})
     .option('-n, --limit <n>', 'tasks per page', integer('--limit', 1, 200))
     .option('--cursor <cursor>', 'the next page, as printed after the last one')
     .action(bind(list));
