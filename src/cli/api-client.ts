@@ -41,7 +41,8 @@ const notSent = (code: string): boolean => NOT_SENT.has(code) || /^(ERR_TLS_|CER
 
 /** The API could not be reached, or the connection failed before its answer. */
 export class ConnectionError extends Error {
-  constructor(baseUrl: string, cause: unknown, method: string) {
+  /** `answeredBefore`: the API answered an earlier request of this run, so its address is right. */
+  constructor(baseUrl: string, cause: unknown, method: string, answeredBefore: boolean) {
     const reason = (cause as { cause?: { code?: string; message?: string } })?.cause;
     const code = reason?.code;
     // A change whose connection broke after it was sent may have been made: trying it blindly again may
@@ -51,7 +52,9 @@ export class ConnectionError extends Error {
       `cannot reach the Atelier API at ${baseUrl}: ${code ?? reason?.message ?? (cause as Error).message} ` +
         (mayHaveArrived
           ? '(the request may have reached it: look before trying again, with atelier list or atelier status)'
-          : '(set ATELIER_URL or --url)'),
+          : answeredBefore
+            ? '(it answered before and has gone away, a restart perhaps; tasks go on without it)'
+            : '(set ATELIER_URL or --url)'),
     );
     this.name = 'ConnectionError';
   }
@@ -110,6 +113,8 @@ function holdsCredentials(url: string): boolean {
 /** A small client of the Atelier REST API: JSON in and out, bearer token, errors as exceptions. */
 export class ApiClient {
   readonly baseUrl: string;
+  /** Some request of this run got an answer: a connection that fails later is no wrong address. */
+  private answered = false;
 
   constructor(
     baseUrl: string,
@@ -169,10 +174,11 @@ export class ApiClient {
       });
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
-      throw new ConnectionError(this.baseUrl, err, method);
+      throw new ConnectionError(this.baseUrl, err, method, this.answered);
     } finally {
       clearTimeout(timer);
     }
+    this.answered = true;
     if (res.status >= 300 && res.status < 400) {
       await res.body?.cancel();
       throw new Error(
@@ -189,7 +195,7 @@ export class ApiClient {
       return await res.text();
     } catch (err) {
       if ((err as Error).name === 'AbortError') throw err;
-      throw new ConnectionError(this.baseUrl, err, method);
+      throw new ConnectionError(this.baseUrl, err, method, this.answered);
     }
   }
 

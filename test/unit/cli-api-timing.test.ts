@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { ApiClient, ConnectionError } from '../../src/cli/api-client';
 import { EXIT } from '../../src/cli/exit-codes';
-import { atelierInProcess as atelier, stubApi, type StubApi } from '../support/cli-in-process';
+import { atelierInProcess as atelier, sendJson, stubApi, type StubApi } from '../support/cli-in-process';
 
 const ID = '6b164171-b029-4597-b729-14ee9d951aec';
 
@@ -87,5 +88,19 @@ describe('CLI: waiting on the API', () => {
       .filter((line) => line.includes('running') || line.includes('not found'));
     assert.match(progress ?? '', /running/, r.stderr);
     assert.match(error ?? '', /^atelier: .*not found/, JSON.stringify(r.stderr));
+  });
+
+  it('suggests setting the URL only while the API has not answered: later, it says the API went away', async () => {
+    const restarting = await stubApi((_req, res) => sendJson(res, 200, { items: [] }));
+    const client = new ApiClient(restarting.url);
+    await client.json('GET', '/v1/tasks');
+    restarting.close();
+    await assert.rejects(
+      client.json('GET', '/v1/tasks'),
+      (err: Error) =>
+        err instanceof ConnectionError &&
+        /\(it answered before and has gone away, a restart perhaps; tasks go on without it\)$/.test(err.message),
+    );
+    await assert.rejects(new ApiClient(restarting.url).json('GET', '/v1/tasks'), /\(set ATELIER_URL or --url\)$/);
   });
 });
