@@ -137,8 +137,9 @@ export class ApiClient {
         'the API URL (--url or ATELIER_URL) must not hold a user name or password: give a token with --token or ATELIER_TOKEN',
       );
     }
+    // Not echoed: a value that is no URL may be a secret, set in the wrong variable (ATELIER_URL=<token>).
     if (!/^https?:\/\/./i.test(this.baseUrl) || !URL.canParse(this.baseUrl)) {
-      throw new UsageError(`the API URL (--url or ATELIER_URL) is not an http(s) URL: ${this.baseUrl}`);
+      throw new UsageError('the API URL (--url or ATELIER_URL) is not an http(s) URL');
     }
     if (this.token) {
       // fetch would quote a token it refuses as a header value in its error: say what is wrong, not the token.

@@ -60,13 +60,12 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       writeErr: (text) => io.stderr.write(text),
     });
   // Commander reads options' variables from process.env; tests hand in their own environment: its
-  // values are set here (and shown by --help as defaults), before the command line's own. Not the
-  // token: --help prints defaults, so it is read from the environment where it is used (bind, below).
+  // values are set here, before the command line's own. Not as defaults: --help prints those, and a
+  // variable may hold what is not meant to be shown (a token set in the wrong one). Not the token at
+  // all: it is read from the environment where it is used (bind, below).
   for (const option of program.options) {
     const value = option.envVar && option.envVar !== TOKEN_ENV ? io.env[option.envVar] : undefined;
-    if (value === undefined) continue;
-    option.default(value);
-    program.setOptionValueWithSource(option.attributeName(), value, 'env');
+    if (value !== undefined) program.setOptionValueWithSource(option.attributeName(), value, 'env');
   }
 
   const bind =

@@ -356,11 +356,17 @@ describe('the atelier CLI against older or flaky servers', { timeout: 120_000 },
     for (const i of [1, 2]) assert.ok((at[i] ?? 0) - (at[i - 1] ?? 0) >= 950, `waited a second before try ${i + 1}`);
   });
 
-  it('--help names ATELIER_TOKEN and never prints its value', async () => {
-    const r = await runCli(['--help'], { ATELIER_URL: url, ATELIER_TOKEN: 'token-help-must-hide' });
+  it('--help names ATELIER_TOKEN and ATELIER_URL and never prints their values', async () => {
+    const secretUrl = 'http://url-help-must-hide.example';
+    const r = await runCli(['--help'], { ATELIER_URL: secretUrl, ATELIER_TOKEN: 'token-help-must-hide' });
     assert.equal(r.code, 0, `exit ${r.code}`);
     assert.ok(!`${r.stdout}${r.stderr}`.includes('token-help-must-hide'), 'the token is printed');
+    assert.ok(!`${r.stdout}${r.stderr}`.includes('url-help-must-hide'), 'the URL is printed');
     assert.match(r.stdout, /--token <token>\s+bearer token for the API \(env: ATELIER_TOKEN\)/);
+    assert.match(
+      r.stdout,
+      /--url <url>\s+Atelier API base URL \(default:\s+"http:\/\/127\.0\.0\.1:3000", env: ATELIER_URL\)/,
+    );
   });
 
   it('refuses an API URL that holds a password, without echoing it or calling the API', async () => {
@@ -616,9 +622,10 @@ describe('the atelier CLI against older or flaky servers', { timeout: 120_000 },
     const twice = await atelier(['list', '--label', 'a=1', '--label', 'a=2']);
     assert.equal(twice.code, 2, shown(twice));
     assert.match(twice.stderr, /label a is given twice/);
-    const notUrl = await runCli(['list'], { ATELIER_URL: 'not a url' });
+    // A token set in the wrong variable: said to be no URL, and not shown.
+    const notUrl = await runCli(['list'], { ATELIER_URL: 'token-in-the-url-variable' });
     assert.equal(notUrl.code, 2, shown(notUrl));
-    assert.equal(notUrl.stderr, 'atelier: the API URL (--url or ATELIER_URL) is not an http(s) URL: not a url\n');
+    assert.equal(notUrl.stderr, 'atelier: the API URL (--url or ATELIER_URL) is not an http(s) URL\n');
   });
 
   it("shows the control characters of a server's error text as visible text, carriage returns too", async () => {
