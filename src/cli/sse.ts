@@ -29,11 +29,13 @@ export async function* readSse(body: ReadableStream<Uint8Array>, idleMs?: number
   try {
     for (;;) {
       const { value, done } = await readWithin(reader, idleMs);
-      if (done) break;
-      buffer += decoder.decode(value, { stream: true });
+      buffer += done ? decoder.decode() : decoder.decode(value, { stream: true });
       for (;;) {
         const end = buffer.search(/\r\n|\r|\n/);
         if (end < 0) break;
+        // A chunk that ends with \r may end in the middle of a \r\n: one line end, not two (an empty line
+        // would end the event early). It waits for the next chunk, or the end of the stream.
+        if (end === buffer.length - 1 && buffer[end] === '\r' && !done) break;
         const line = buffer.slice(0, end);
         buffer = buffer.slice(buffer[end] === '\r' && buffer[end + 1] === '\n' ? end + 2 : end + 1);
         if (line === '') {
@@ -51,6 +53,7 @@ export async function* readSse(body: ReadableStream<Uint8Array>, idleMs?: number
         else if (field === 'data') data.push(value);
         else if (field === 'id') id = value;
       }
+      if (done) break;
     }
   } finally {
     reader.releaseLock();

@@ -44,4 +44,29 @@ describe('readSse', () => {
     assert.deepEqual(events, ['first']);
     await cancelled;
   });
+
+  it('takes a \\r\\n split between two chunks for one line end, not two', async () => {
+    const { body } = stalledAfter(['event: log\r\ndata: a\r', '\ndata: b\r\n\r', '\nevent: end\r\ndata: x\r\n\r\n']);
+    const events: SseEvent[] = [];
+    for await (const event of readSse(body, 200)) {
+      events.push(event);
+      if (event.event === 'end') break;
+    }
+    assert.deepEqual(events, [
+      { event: 'log', data: 'a\nb', id: undefined },
+      { event: 'end', data: 'x', id: undefined },
+    ]);
+  });
+
+  it('ends a line at a \\r that ends the stream', async () => {
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('data: last\r\r'));
+        controller.close();
+      },
+    });
+    const events: string[] = [];
+    for await (const event of readSse(body)) events.push(event.data);
+    assert.deepEqual(events, ['last']);
+  });
 });
