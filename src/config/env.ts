@@ -183,6 +183,11 @@ const envSchema = z.object({
    * database when it wakes, on the API's pool. One more is refused with 503 and `Retry-After`.
    */
   ATELIER_LOG_FOLLOWERS_MAX: z.coerce.number().int().min(1).max(100_000).default(1000),
+  /**
+   * API: the most plain task logs (`GET /v1/tasks/:id/logs` without follow) being sent at once on this
+   * replica; each holds a page of the log until its client has read it. One more is refused with 503.
+   */
+  ATELIER_LOG_DOWNLOADS_MAX: z.coerce.number().int().min(1).max(100_000).default(100),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** Where notifications go (task failed, breaker opened, budget reached); none: notifications off. */
   ATELIER_WEBHOOK_URLS: webhookUrls,

@@ -8,6 +8,18 @@ export interface LogChunkRow {
   data: string;
 }
 
+/** The most a page of chunks holds: `rows` chunks, of at most `bytes` bytes of text (UTF-8) together. */
+export interface PageBound {
+  rows: number;
+  bytes: number;
+}
+
+export interface LogPage {
+  chunks: LogChunkRow[];
+  /** Whether chunks come after the page: read on from its last. */
+  more: boolean;
+}
+
 /** A position in one run's log: the last chunk a follower has seen. */
 export interface LogCursor {
   attempt: number;
@@ -49,20 +61,38 @@ export class LogFollowStore {
     return res.rows[0]?.found === true;
   }
 
-  /** Chunks of `run` after `after`, in order (primary-key order: no sort needed), at most `limit`. */
+  /**
+   * Chunks of `run` after `after`, in order (primary-key order: no sort needed): a page of at most
+   * `bound.rows` chunks holding at most `bound.bytes` bytes of text, or the one chunk that comes next if
+   * that alone is larger, so a reader holds about a page whatever the chunks' sizes. `more` says whether
+   * chunks follow the page (those stored by then): a page can end short of `bound.rows` with more to read.
+   */
   async chunksAfter(
     taskId: string,
     run: number,
     after: LogCursor,
     attempt: number | undefined,
-    limit: number,
-  ): Promise<LogChunkRow[]> {
-    const res = await this.pool.query<LogChunkRow>(
-      `SELECT run, attempt, seq, stream, data FROM task_logs
-       WHERE task_id = $1 AND run = $2 AND (attempt, seq) > ($3, $4) AND ($5::int IS NULL OR attempt = $5)
-       ORDER BY attempt, seq LIMIT $6`,
-      [taskId, run, after.attempt, after.seq, attempt ?? null, limit],
+    bound: PageBound,
+  ): Promise<LogPage> {
+    // The window runs along the index scan, which the LIMIT stops a row after the page (`lead` looks
+    // one ahead); octet_length reads a stored value's size from its header, so chunks left out of the
+    // page are never read whole.
+    const res = await this.pool.query<LogChunkRow & { followed: boolean }>(
+      `SELECT run, attempt, seq, stream, data, followed FROM (
+         SELECT run, attempt, seq, stream, data,
+                row_number() OVER w AS n,
+                sum(octet_length(data)) OVER (w ROWS UNBOUNDED PRECEDING) AS upto,
+                lead(seq) OVER w IS NOT NULL AS followed
+         FROM task_logs
+         WHERE task_id = $1 AND run = $2 AND (attempt, seq) > ($3, $4) AND ($5::int IS NULL OR attempt = $5)
+         WINDOW w AS (ORDER BY attempt, seq)
+         ORDER BY attempt, seq LIMIT $6
+       ) page
+       WHERE n = 1 OR upto <= $7
+       ORDER BY attempt, seq`,
+      [taskId, run, after.attempt, after.seq, attempt ?? null, bound.rows, bound.bytes],
     );
-    return res.rows;
+    const chunks = res.rows.map(({ run, attempt, seq, stream, data }) => ({ run, attempt, seq, stream, data }));
+    return { chunks, more: res.rows.at(-1)?.followed === true };
   }
 }

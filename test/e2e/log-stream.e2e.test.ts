@@ -65,6 +65,36 @@ describe('task logs: streams and downloads', { timeout: 60_000 }, () => {
     }
   });
 
+  it('sends a log of many pages, some chunks larger than a page, whole and in order', async () => {
+    const taskId = await insertTask(pool, { prompt: 'never started' });
+    // A page holds at most 256 KiB: chunks of 100 KB go two to a page, and one of 300 KB alone.
+    const sizes = [100_000, 100_000, 100_000, 300_000, 5, 100_000, 300_000, 300_000, 100_000, 7];
+    const texts = sizes.map((size, seq) => `${seq}:`.padEnd(size, String.fromCharCode(97 + seq)));
+    await pool.query(
+      `INSERT INTO task_logs (task_id, run, attempt, seq, stream, data)
+       SELECT $1, 1, 1, n - 1, 'stdout', text FROM unnest($2::text[]) WITH ORDINALITY AS t(text, n)`,
+      [taskId, texts],
+    );
+    await pool.query(`UPDATE tasks SET status = 'succeeded', finished_at = now() WHERE id = $1`, [taskId]);
+
+    const plain = await fetch(`${api.baseUrl}/v1/tasks/${taskId}/logs`);
+    assert.equal(plain.status, 200);
+    assert.equal(await plain.text(), texts.join(''), 'the plain log is every chunk, in order');
+
+    const res = await fetch(`${api.baseUrl}/v1/tasks/${taskId}/logs?follow=1`);
+    assert.equal(res.status, 200);
+    assert.ok(res.body);
+    const sent: string[] = [];
+    let end: unknown;
+    for await (const event of readSse(res.body)) {
+      if (event.event === 'log') sent.push((JSON.parse(event.data) as { text: string }).text);
+      else if (event.event === 'end') end = JSON.parse(event.data);
+    }
+    assert.deepEqual(end, { status: 'succeeded', run: 1 });
+    assert.equal(sent.length, texts.length, 'no chunk is missing, none repeats');
+    sent.forEach((text, seq) => assert.equal(text, texts[seq], `chunk ${seq} comes in its place`));
+  });
+
   it('cuts, when the API stops, a stream and a download whose clients stopped reading, and stops', async () => {
     const stopping = await startInProcessApi({
       DATABASE_URL: testEnv.databaseUrl,
@@ -72,8 +102,9 @@ describe('task logs: streams and downloads', { timeout: 60_000 }, () => {
       ATELIER_WORKFLOW_QUEUE: uniqueQueue('wf-log-stream-stop'),
     });
     const taskId = await insertTask(pool, { prompt: 'never started' });
-    // 48 MB: far more than the sockets' buffers hold.
-    await storeChunks(pool, taskId, 0, 3000, 'x'.repeat(16_000));
+    // 48 MB, in chunks of 16 MB: a stream told to end stops between pages only, and a page (here one
+    // chunk) holds far more than the sockets' buffers do.
+    await storeChunks(pool, taskId, 0, 3, 'x'.repeat(16_000_000));
     const follower = await stalledGet(`${stopping.baseUrl}/v1/tasks/${taskId}/logs?follow=1`);
     const download = await stalledGet(`${stopping.baseUrl}/v1/tasks/${taskId}/logs`);
     assert.equal(follower.statusCode, 200);

@@ -72,4 +72,44 @@ describe('following a task’s log while the API stops, or has its most follower
     await waitFor('the closed streams to be let go', () => service.active === 0);
     await service.follow(id, {}, res).then((s) => s.getStream().destroy());
   });
+
+  it('turns away one plain download more than ATELIER_LOG_DOWNLOADS_MAX with 503 and Retry-After', async () => {
+    const service = new LogStreamService(
+      {} as Pool,
+      loadConfig({ ATELIER_LOG_DOWNLOADS_MAX: '2' }),
+      {} as TaskActivityListener,
+    );
+    const store = (service as unknown as { store: Record<string, () => Promise<unknown>> }).store;
+    let reads = 0;
+    store.taskState = async () => {
+      reads += 1;
+      return { status: 'running', currentRun: 1 };
+    };
+    store.chunksAfter = async () => ({ chunks: [], more: false });
+    const headers = new Map<string, string>();
+    /** A response whose client has not read it all yet; `close()` ends it. */
+    const download = () => {
+      const closed: (() => void)[] = [];
+      const res = {
+        destroyed: false,
+        once: (event: string, listener: () => void) => void (event === 'close' && closed.push(listener)),
+        setHeader: (name: string, value: string) => void headers.set(name, value),
+      } as unknown as Response;
+      return { res, close: () => closed.forEach((listener) => listener()) };
+    };
+    const id = '6b164171-0000-4000-8000-000000000000';
+    const open = [download(), download()];
+    for (const { res } of open) await service.text(id, undefined, res);
+    assert.equal(reads, 2);
+    await assert.rejects(service.text(id, undefined, download().res), (err) => {
+      assert.ok(err instanceof ServiceUnavailableException, String(err));
+      assert.match(err.message, /has 2 log downloads under way already \(ATELIER_LOG_DOWNLOADS_MAX\)/);
+      return true;
+    });
+    assert.equal(headers.get('Retry-After'), '10');
+    assert.equal(reads, 2, 'the one turned away read nothing');
+    open[0]?.close();
+    await service.text(id, undefined, download().res);
+    assert.equal(reads, 3, 'a download that ended makes room for the next');
+  });
 });

@@ -10,7 +10,7 @@ import {
 import type { Response } from 'express';
 import type { Pool } from 'pg';
 import type { AtelierConfig } from '../../config/env';
-import { LogFollowStore, type LogChunkRow, type LogCursor } from '../../store/log-follow-store';
+import { LogFollowStore, type LogCursor, type LogPage, type PageBound } from '../../store/log-follow-store';
 import { refuseWhileStopping } from '../http/refuse-while-stopping';
 import { badFields } from '../http/validation';
 import { CONFIG, PG_POOL } from '../tokens';
@@ -29,11 +29,15 @@ const LISTENING_POLL_MS = 10_000;
 const KEEPALIVE_MS = 15_000;
 /** A timer may fire a little early: a keep-alive this close to due is sent. */
 const KEEPALIVE_SLACK_MS = 100;
-/** Chunks read per query; a backlog is sent in pages of this many. */
-const PAGE = 200;
+/**
+ * What one query reads: a backlog is sent a page at a time, and each open stream or download holds about
+ * a page (or one chunk, if larger: an agent's output piled up while the database was away). Bounded in
+ * bytes as well, as chunks run from a line to megabytes: 1000 followers of a large log hold some 256 MB.
+ */
+const PAGE: PageBound = { rows: 200, bytes: 256 * 1024 };
 /** What a browser's EventSource waits before it reconnects, in ms (sent as the stream's `retry:`). */
 const RECONNECT_MS = 1000;
-/** What a follower turned away because this replica has its most waits before it tries again, in seconds. */
+/** What a follower or download turned away because this replica has its most waits before it tries again, in seconds. */
 const FULL_RETRY_AFTER_SECONDS = 10;
 /**
  * How long the answers still open when the API stops (a plain log being downloaded, a stream whose
@@ -53,6 +57,23 @@ export interface FollowOptions {
   run?: number;
   /** The `Last-Event-ID` header of a reconnecting client: the stream resumes after that chunk. */
   lastEventId?: string;
+}
+
+/**
+ * Turns one answer more away with 503 and `Retry-After` once this replica has `max` of its kind open:
+ * each holds a page of the log, and a pool connection whenever it reads.
+ */
+function refuseWhenFull(
+  open: number,
+  max: number,
+  res: Response,
+  what: { setting: string; open: string; retry: string },
+): void {
+  if (open < max) return;
+  res.setHeader('Retry-After', String(FULL_RETRY_AFTER_SECONDS));
+  throw new ServiceUnavailableException(
+    `this API replica has ${max} ${what.open} already (${what.setting}); ${what.retry} again in a moment`,
+  );
 }
 
 /** One Server-Sent Event; `data` is JSON, so a chunk's newlines never break the framing. */
@@ -126,6 +147,16 @@ export class LogStreamService {
   async text(taskId: string, attempt: number | undefined, res: Response): Promise<StreamableFile> {
     // One that began after the open ones were given their grace would hold the server open.
     refuseWhileStopping(this.stopping, res, 'download the log');
+    refuseWhenFull(this.downloads.size, this.config.ATELIER_LOG_DOWNLOADS_MAX, res, {
+      setting: 'ATELIER_LOG_DOWNLOADS_MAX',
+      open: 'log downloads under way',
+      retry: 'download the log',
+    });
+    // Counted from here, its first page's read included; a client already gone has had its 'close'.
+    if (!res.destroyed) {
+      this.downloads.add(res);
+      res.once('close', () => this.ended(() => this.downloads.delete(res)));
+    }
     const state = isUuid(taskId) ? await this.store.taskState(taskId) : undefined;
     if (!state) throw new NotFoundException(`no task ${taskId}`);
     const { store } = this;
@@ -135,16 +166,11 @@ export class LogStreamService {
     refuseWhileStopping(this.stopping, res, 'download the log'); // it may have begun to stop meanwhile
     async function* chunks(): AsyncGenerator<string> {
       for (let page = first; ;) {
-        for (const chunk of page) yield chunk.data;
-        const last = page.at(-1);
-        if (last === undefined || page.length < PAGE) return;
+        for (const chunk of page.chunks) yield chunk.data;
+        const last = page.chunks.at(-1);
+        if (last === undefined || !page.more) return;
         page = await next({ attempt: last.attempt, seq: last.seq });
       }
-    }
-    // A client gone while the first page was read has had its 'close' already.
-    if (!res.destroyed) {
-      this.downloads.add(res);
-      res.once('close', () => this.ended(() => this.downloads.delete(res)));
     }
     return new StreamableFile(Readable.from(chunks()), { type: 'text/plain; charset=utf-8' });
   }
@@ -172,12 +198,11 @@ export class LogStreamService {
 
     // Asked again: the API may have begun to stop while the reads above waited.
     refuseWhileStopping(this.stopping, res, 'follow');
-    if (this.streams.size >= this.config.ATELIER_LOG_FOLLOWERS_MAX) {
-      res.setHeader('Retry-After', String(FULL_RETRY_AFTER_SECONDS));
-      throw new ServiceUnavailableException(
-        `this API replica has ${this.config.ATELIER_LOG_FOLLOWERS_MAX} log followers already (ATELIER_LOG_FOLLOWERS_MAX); follow again in a moment`,
-      );
-    }
+    refuseWhenFull(this.streams.size, this.config.ATELIER_LOG_FOLLOWERS_MAX, res, {
+      setting: 'ATELIER_LOG_FOLLOWERS_MAX',
+      open: 'log followers',
+      retry: 'follow',
+    });
     const abort = new AbortController();
     res.once('close', () => abort.abort());
     res.status(200);
@@ -214,13 +239,13 @@ export class LogStreamService {
       try {
         let state: Awaited<ReturnType<LogFollowStore['taskState']>>;
         let attemptEnded = false;
-        let chunks: LogChunkRow[];
+        let page: LogPage;
         try {
           // Status before chunks: a worker writes all its output before the task's (or attempt's) end
           // is recorded, so a run or attempt seen ended here has every chunk in place for the read below.
           state = await this.store.taskState(taskId);
           if (attempt !== undefined) attemptEnded = await this.store.attemptEnded(taskId, run, attempt);
-          chunks = await this.store.chunksAfter(taskId, run, cursor, attempt, PAGE);
+          page = await this.store.chunksAfter(taskId, run, cursor, attempt, PAGE);
           failingSince = undefined;
         } catch (err) {
           // The database is away: keep the client, try again, and give up only after a while.
@@ -238,7 +263,7 @@ export class LogStreamService {
           await next.wait;
           continue;
         }
-        for (const c of chunks) {
+        for (const c of page.chunks) {
           cursor = { attempt: c.attempt, seq: c.seq };
           yield frame(
             'log',
@@ -247,7 +272,7 @@ export class LogStreamService {
           );
           lastSent = Date.now();
         }
-        if (chunks.length === PAGE) continue;
+        if (page.more) continue;
         const ended = !state || state.currentRun !== run || TERMINAL.has(state.status);
         if (ended) {
           const status = !state ? 'deleted' : state.currentRun !== run ? 'superseded' : state.status;

@@ -98,7 +98,7 @@ export class TasksController {
   @ApiResponse({
     status: 503,
     description:
-      'Following, while the API stops or with ATELIER_LOG_FOLLOWERS_MAX followers on this replica already; `Retry-After` says when to follow again.',
+      'While the API stops, or with ATELIER_LOG_FOLLOWERS_MAX followers (following) or ATELIER_LOG_DOWNLOADS_MAX plain logs being sent (not following) on this replica already; `Retry-After` says when to ask again.',
   })
   logs(
     @Param('id') id: string,
