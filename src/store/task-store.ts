@@ -220,13 +220,17 @@ export class TaskStore {
     return kept.rows[0]?.run_id ?? undefined;
   }
 
+  /**
+   * Records the run id of the task's submitted run, run 1, unless its run id is recorded already (its
+   * first write records it too: RunStore.registerRun). A write retried late, after a newer run (a retry,
+   * a reset in the Web UI) became current, leaves that run's id alone.
+   */
   async setRunId(id: string, runId: string, db: Pool | PoolClient = this.pool): Promise<void> {
     await db.query(
       `WITH run AS (
-         UPDATE task_runs SET run_id = $2
-         WHERE task_id = $1 AND number = (SELECT current_run FROM tasks WHERE id = $1) AND run_id IS NULL
+         UPDATE task_runs SET run_id = $2 WHERE task_id = $1 AND number = 1 AND run_id IS NULL
        )
-       UPDATE tasks SET run_id = $2 WHERE id = $1`,
+       UPDATE tasks SET run_id = $2 WHERE id = $1 AND current_run = 1 AND run_id IS NULL`,
       [id, runId],
     );
   }
