@@ -53,7 +53,7 @@ function fakeTemporal(opts: {
           if (!events) throw new WorkflowNotFoundError('not found', workflowId, runId);
           return { events };
         },
-        describe: async () => ({ runId: running }),
+        describe: async () => ({ runId: running, status: { name: 'RUNNING' } }),
       }),
       start: async (_type: string, o: { workflowId: string }) => {
         if (running !== undefined) {
@@ -158,6 +158,33 @@ describe('RunsService', () => {
       ],
     );
     assert.equal(recorded.rows[1]?.run_id, again.runId, 'the run Temporal made, recorded as the retry');
+  });
+
+  it('answers 409 to a retry sent again once the run its lost answer started has written, starting no other', async () => {
+    const taskId = await failedTask(randomUUID());
+    const temporal = fakeTemporal({ history: 'retries-exhausted', firstStartAnswerLost: true });
+    const runs = service(temporal);
+    await assert.rejects(runs.retry(taskId), ServiceUnavailableException);
+    // That run's first write (its first attempt starting) records it: no run of the task awaits its id.
+    const { runId } = await temporal.client.workflow.getHandle(`task-${taskId}`).describe();
+    assert.equal(await new RunStore(pool).runNumber(taskId, runId), 2);
+    await assert.rejects(runs.retry(taskId), (err) => {
+      assert.ok(err instanceof ConflictException, String(err));
+      assert.match(err.message, /is queued: only a finished task can be retried/);
+      return true;
+    });
+    assert.equal(temporal.starts(), 1, 'one run was started in Temporal');
+    const recorded = await pool.query<{ number: number; run_id: string; kind: string }>(
+      'SELECT number, run_id, kind FROM task_runs WHERE task_id = $1 ORDER BY number',
+      [taskId],
+    );
+    assert.deepEqual(
+      recorded.rows.map((r) => [r.number, r.run_id === runId ? 'that run' : r.run_id, r.kind]),
+      [
+        [1, recorded.rows[0]?.run_id, 'submitted'],
+        [2, 'that run', 'external'],
+      ],
+    );
   });
 
   it('sends every try of one reset with one request id, so that Temporal makes its run once', async () => {

@@ -84,8 +84,10 @@ export class RunsService {
 
   /**
    * The run a retry's start met in Temporal. Another run than the task's last is this retry's own start
-   * whose answer was lost (the client was told 503 and tried again): it is recorded as the retry, so
-   * trying again never starts one run more. The task's last run still closing is a 409.
+   * whose answer was lost (the client was told 503 and tried again), not yet recorded: it is recorded as
+   * the retry, so trying again never starts one run more. (Once that run has written to the database it
+   * has recorded itself, kind `external`, and the task is no longer finished: the retry is a 409 then.)
+   * The task's last run still closing is a 409.
    */
   private async lostStart(task: TaskRow): Promise<string> {
     const running = await lockedTemporalCall(this.temporal, () =>
