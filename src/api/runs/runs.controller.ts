@@ -34,7 +34,7 @@ export class RunsController {
   @ApiResponse({
     status: 409,
     description:
-      'The task has not failed, has no failed step to reset to, or ran with file locks or a git worktree (retry it instead).',
+      "The task has not failed, has no failed step to reset to, or ran with file locks or a git worktree (retry it instead); Temporal no longer keeps its history; or Temporal refused the reset (the message names Temporal's gRPC code, such as NOT_FOUND; Temporal's own error goes to the API's log).",
   })
   @ApiResponse({
     status: 503,

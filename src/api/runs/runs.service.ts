@@ -1,4 +1,4 @@
-import { ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { ConflictException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
@@ -31,6 +31,11 @@ type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 /** The gRPC status codes Temporal answers with that this service tells apart. */
 const GrpcStatus = { INVALID_ARGUMENT: 3, NOT_FOUND: 5, FAILED_PRECONDITION: 9 } as const;
+/**
+ * Temporal's refusals of a reset that no try again changes, by code: a 409 that names the code. NOT_FOUND:
+ * the history expired between its read and the reset.
+ */
+const RESET_REFUSALS = ['INVALID_ARGUMENT', 'FAILED_PRECONDITION', 'NOT_FOUND'] as const;
 
 /** How a run was started, to start the next one alike (on the task queues configured now). */
 interface StartRecipe {
@@ -68,6 +73,7 @@ const grpcCode = (err: unknown): number | undefined => (isGrpcServiceError(err) 
  */
 @Injectable()
 export class RunsService {
+  private readonly logger = new Logger(RunsService.name);
   private readonly runStarts = new ConcurrencyCap(MAX_RUN_STARTS, 'retries and resets', RUN_STARTS_RETRY_AFTER_SECONDS);
 
   /** RunStore.startRun, within MAX_RUN_STARTS. */
@@ -209,16 +215,11 @@ export class RunsService {
             detail: { resetToEventId: point.workflowTaskCompletedEventId, failedEventId: point.failedEventId },
           };
         } catch (err) {
-          const code = grpcCode(err);
-          // NOT_FOUND: the history expired between its read and the reset.
-          if (
-            code === GrpcStatus.INVALID_ARGUMENT ||
-            code === GrpcStatus.FAILED_PRECONDITION ||
-            code === GrpcStatus.NOT_FOUND
-          ) {
-            throw new ConflictException(`Temporal refused the reset: ${(err as Error).message}`);
-          }
-          throw temporalUnavailable('could not reset the workflow', err);
+          const refusal = RESET_REFUSALS.find((name) => GrpcStatus[name] === grpcCode(err));
+          if (refusal === undefined) throw temporalUnavailable('could not reset the workflow', err);
+          // Temporal's own words (its internals, other runs' ids) go to the log only, as for a 503.
+          this.logger.warn(`Temporal refused the reset of task ${id}: ${(err as Error).message}`);
+          throw new ConflictException(`Temporal refused the reset (${refusal}); the API's log says why`);
         }
       },
     );
