@@ -8,7 +8,7 @@ import { BadRequestException, InternalServerErrorException } from '@nestjs/commo
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Pool } from 'pg';
 import type { FieldProblem } from '../../src/api/http/validation';
-import { LockTableRoom } from '../../src/api/locks/lock-table-room';
+import { LockTableFullException, LockTableRoom } from '../../src/api/locks/lock-table-room';
 import { PlansService } from '../../src/api/plans/plans.service';
 import { TasksService } from '../../src/api/tasks/tasks.service';
 import { loadAgentsFile } from '../../src/config/agents-file';
@@ -59,11 +59,15 @@ describe('a submission whose database fails around its start', () => {
 
   function services(
     client: Client,
-    { tasks = new TaskStore(pool), plans = new PlanStore(pool), agentsFile = agents } = {},
+    {
+      tasks = new TaskStore(pool),
+      plans = new PlanStore(pool),
+      agentsFile = agents,
+      // Nothing here declares locks: the room is never asked, unless a test says otherwise.
+      lockRoom = new LockTableRoom(client, config),
+    } = {},
   ) {
     const attempts = new AttemptStore(pool);
-    // Nothing here declares locks: the room is never asked.
-    const lockRoom = new LockTableRoom(client, config);
     const planService = new PlansService(config, agentsFile, client, plans, tasks, attempts, lockRoom);
     const taskService = new TasksService(
       config,
@@ -171,5 +175,41 @@ describe('a submission whose database fails around its start', () => {
       return true;
     });
     await pool.query('DELETE FROM tasks WHERE id = $1', [first.body.id]); // its workflow never ran
+  });
+
+  it('answers a submission refused for a full lock table as a repeat when its key was stored meanwhile', async () => {
+    const temporal = fakeTemporal();
+    const key = `full-${randomUUID()}`;
+    const dto = { prompt: '@print hi', idempotencyKey: key };
+    const lockRoom = new LockTableRoom(temporal.client, config);
+    // The same key's first request stores its task while this one looks at the lock table, and fills it.
+    let stored: string | undefined;
+    lockRoom.ensureRoom = async () => {
+      stored ??= (await services(temporal.client).taskService.create(dto)).body.id;
+      throw new LockTableFullException('/repo', 3);
+    };
+    const again = await services(temporal.client, { lockRoom }).taskService.create(dto);
+    assert.equal(again.created, false, 'a 200, not a 429 saying nothing was stored');
+    assert.equal(again.body.id, stored);
+    assert.equal(temporal.starts(), 1, 'started once');
+    // Without a key stored, the refusal stands.
+    await assert.rejects(
+      services(temporal.client, { lockRoom }).taskService.create({ ...dto, idempotencyKey: `other-${randomUUID()}` }),
+      LockTableFullException,
+    );
+
+    const planDto = { idempotencyKey: key, tasks: [{ key: 'a', prompt: '@print hi' }] };
+    let storedPlan: string | undefined;
+    lockRoom.ensureRoom = async () => {
+      storedPlan ??= (await services(temporal.client).planService.create(planDto)).body.id;
+      throw new LockTableFullException('/repo', 3);
+    };
+    const planAgain = await services(temporal.client, { lockRoom }).planService.create(planDto);
+    assert.equal(planAgain.created, false);
+    assert.equal(planAgain.body.id, storedPlan);
+    // Their workflows never ran.
+    await pool.query('DELETE FROM tasks WHERE id = $1', [stored]);
+    await pool.query('UPDATE plans SET run_id = NULL WHERE id = $1', [storedPlan]);
+    await new PlanStore(pool).deleteUnstarted(storedPlan as string);
   });
 });

@@ -37,6 +37,30 @@ export class LockTableFullException extends HttpException {
 }
 
 /**
+ * Runs `ensureRoom`; when it finds a lock table full, answers instead the submission stored meanwhile
+ * under the same idempotency key, if any (a concurrent request with that key stored it, its locks maybe
+ * taking the room this one was refused for), for the caller to answer as a repeat: a 429 says nothing
+ * was stored, which that key's submission was. Undefined when there was room.
+ */
+export async function roomOrRepeat<T>(
+  ensureRoom: () => Promise<void>,
+  idempotencyKey: string | undefined,
+  byIdempotencyKey: (key: string) => Promise<T | undefined>,
+): Promise<T | undefined> {
+  try {
+    await ensureRoom();
+    return undefined;
+  } catch (err) {
+    const repeat =
+      err instanceof LockTableFullException && idempotencyKey !== undefined
+        ? await byIdempotencyKey(idempotencyKey)
+        : undefined;
+    if (repeat === undefined) throw err;
+    return repeat;
+  }
+}
+
+/**
  * Keeps each repository's lock table within ATELIER_LOCK_TABLE_MAX_BYTES. Its lock manager carries the
  * table over `continueAsNew` as one payload, which Temporal refuses past 2 MB: a manager whose table
  * grew past that could never continue, and every task locking in that repository would wait for ever.

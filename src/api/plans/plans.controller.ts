@@ -31,7 +31,7 @@ export class PlansController {
   @ApiResponse({
     status: 429,
     description:
-      "A task's locks would take its repository's lock table past ATELIER_LOCK_TABLE_MAX_BYTES: nothing stored; `Retry-After` says when to submit again.",
+      "A task's locks would take its repository's lock table past ATELIER_LOCK_TABLE_MAX_BYTES: nothing stored (with an idempotencyKey stored meanwhile by another request: a 200 repeat instead); `Retry-After` says when to submit again.",
   })
   @ApiResponse({
     status: 503,

@@ -16,7 +16,7 @@ import { findGraphProblems } from '../../../workflows/plan-graph';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { temporalUnavailable } from '../http/temporal-unavailable';
 import { locksOfTask } from '../locks/lock-input';
-import { LockTableRoom } from '../locks/lock-table-room';
+import { LockTableRoom, roomOrRepeat } from '../locks/lock-table-room';
 import { retryTransient } from '../../db/transient';
 import {
   recordStartedRun,
@@ -66,11 +66,17 @@ export class PlansService {
     const tasks = dto.tasks.map((t, index) => this.planTask(t, index, planId, problems));
     if (problems.length > 0) throw badFields(problems);
     // A plan's tasks ask for their locks when they start: at most maxParallel at once.
-    await this.lockRoom.ensureRoom(
-      (tasks as NewPlanTask[]).map(locksOfTask),
-      'tasks',
-      dto.maxParallel ?? DEFAULT_MAX_PARALLEL,
+    const repeat = await roomOrRepeat(
+      () =>
+        this.lockRoom.ensureRoom(
+          (tasks as NewPlanTask[]).map(locksOfTask),
+          'tasks',
+          dto.maxParallel ?? DEFAULT_MAX_PARALLEL,
+        ),
+      dto.idempotencyKey,
+      (key) => this.store.byIdempotencyKey(key),
     );
+    if (repeat) return this.answer(repeat, false);
     const { plan, created } = await this.store.create({
       id: planId,
       idempotencyKey: dto.idempotencyKey,

@@ -29,7 +29,7 @@ export class TasksController {
   @ApiResponse({
     status: 429,
     description:
-      "Its locks would take its repository's lock table past ATELIER_LOCK_TABLE_MAX_BYTES: nothing stored; `Retry-After` says when to submit again.",
+      "Its locks would take its repository's lock table past ATELIER_LOCK_TABLE_MAX_BYTES: nothing stored (with an idempotencyKey stored meanwhile by another request: a 200 repeat instead); `Retry-After` says when to submit again.",
   })
   @ApiResponse({
     status: 503,

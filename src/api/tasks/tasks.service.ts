@@ -12,7 +12,7 @@ import { inReadOnlySnapshot } from '../../db/transaction';
 import { workflowIdForTask } from '../../../workflows/definitions';
 import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { locksOfTask } from '../locks/lock-input';
-import { LockTableRoom } from '../locks/lock-table-room';
+import { LockTableRoom, roomOrRepeat } from '../locks/lock-table-room';
 import { temporalUnavailable } from '../http/temporal-unavailable';
 import { recordStartedRun, startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
 import { badFields } from '../http/validation';
@@ -57,7 +57,12 @@ export class TasksService {
     if (stored) return this.answer(stored, false);
     const input = resolveTaskInput(dto, this.agents, (field) => field);
     if (!input.ok) throw badFields(input.problems);
-    await this.lockRoom.ensureRoom([locksOfTask(input.task)], 'locks');
+    const repeat = await roomOrRepeat(
+      () => this.lockRoom.ensureRoom([locksOfTask(input.task)], 'locks'),
+      dto.idempotencyKey,
+      (key) => this.store.byIdempotencyKey(key),
+    );
+    if (repeat) return this.answer(repeat, false);
     const id = randomUUID();
     const { task, created } = await this.store.create({
       ...input.task,
