@@ -165,6 +165,26 @@ describe('bad requests over HTTP', () => {
       );
     });
 
+    it('refuses the keys constructor, prototype and __proto__ anywhere, a label key too, naming where', async () => {
+      const labelled = await assertRejected(
+        await send(stack, 'POST', '/v1/tasks', {
+          rawBody: `{"prompt": "${MARKER}", "labels": {"team": "docs", "constructor": "x"}}`,
+        }),
+        400,
+      );
+      assert.match(
+        labelled.message,
+        /^labels\.constructor: the keys constructor, prototype and __proto__ are not accepted/,
+      );
+      const planned = await assertRejected(
+        await send(stack, 'POST', '/v1/plans', {
+          rawBody: `{"prototype": 1, "tasks": [{"key": "a", "prompt": "${MARKER}", "labels": {"__proto__": "x"}}]}`,
+        }),
+        400,
+      );
+      assert.match(planned.message, /^prototype: .*; tasks\.0\.labels\.__proto__: /);
+    });
+
     it('answers 413 to a body over the size limit', async () => {
       const res = await send(stack, 'POST', '/v1/tasks', { body: { prompt: `${MARKER}${'x'.repeat(1_100_000)}` } });
       await assertRejected(res, 413);

@@ -2,11 +2,27 @@
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
- * body-parser `reviver`: a body with a key such as `constructor` is a 400. The validation pipe's
- * unknown-field check cannot see these keys, since every object already has them.
+ * The paths of forbidden keys met inside an object being parsed, relative to it. A reviver sees a key
+ * only after everything inside its value, and not where that value sits: each key's paths are handed
+ * to its holder, and so climb to the body, which is refused naming them all.
  */
-export function rejectForbiddenKeys(key: string, value: unknown): unknown {
-  if (FORBIDDEN_KEYS.has(key)) throw new SyntaxError(`property ${key} should not exist`);
+const foundInside = new WeakMap<object, string[]>();
+
+/**
+ * body-parser `reviver`: a body with a key such as `constructor`, anywhere (a label's key too), is a 400
+ * whose message names where it is (`labels.constructor: ...`). The validation pipe's unknown-field check
+ * cannot see these keys, since every object already has them.
+ */
+export function rejectForbiddenKeys(this: object, key: string, value: unknown): unknown {
+  const inside = (typeof value === 'object' && value !== null && foundInside.get(value)) || [];
+  const found = [...(FORBIDDEN_KEYS.has(key) ? [key] : []), ...inside.map((path) => `${key}.${path}`)];
+  if (found.length === 0) return value;
+  // The body itself comes last, as the key '' of a holder of its own.
+  if (key === '' && Object.keys(this).length === 1) {
+    const problem = 'the keys constructor, prototype and __proto__ are not accepted, anywhere in a body';
+    throw new SyntaxError(inside.map((path) => `${path}: ${problem}`).join('; '));
+  }
+  foundInside.set(this, [...(foundInside.get(this) ?? []), ...found]);
   return value;
 }
 

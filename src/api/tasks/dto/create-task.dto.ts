@@ -83,7 +83,8 @@ export class CreateTaskDto {
   priority?: number;
 
   @ApiPropertyOptional({
-    description: 'Free-form string labels to filter by.',
+    description:
+      'Free-form string labels to filter by: up to 50, keys 1 to 200 characters, values up to 200. The keys constructor, prototype and __proto__ are refused (400 naming `labels.<key>`), as anywhere in a body.',
     type: 'object',
     additionalProperties: { type: 'string' },
   })
