@@ -262,10 +262,15 @@ describe('bad requests over HTTP', () => {
   });
 
   describe('GET /v1/tasks/:id/logs', () => {
-    it('refuses an attempt that is not a positive integer, answering JSON', async () => {
+    it('refuses an attempt that is not an integer from 1 to 999, saying so, answering JSON', async () => {
       const id = randomUUID();
-      for (const attempt of ['x', '0', '-1', '1.5', '1&attempt=2']) {
-        await assertRejected(await send(stack, 'GET', `/v1/tasks/${id}/logs?attempt=${attempt}`), 400, 'attempt');
+      for (const attempt of ['x', '0', '-1', '1.5', '1&attempt=2', '1000']) {
+        const body = await assertRejected(
+          await send(stack, 'GET', `/v1/tasks/${id}/logs?attempt=${attempt}`),
+          400,
+          'attempt',
+        );
+        assert.match(body.message, /attempt must be an integer from 1 to 999/);
       }
     });
 

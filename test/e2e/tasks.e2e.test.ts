@@ -458,6 +458,10 @@ describe('tasks over HTTP against the whole service', () => {
     assert.deepEqual(codes('/v1/plans', 'post'), ['200', '201', '400', '401', '403', '429', '500', '503']);
     assert.deepEqual(codes('/v1/tasks', 'post'), ['200', '201', '400', '401', '403', '429', '500', '503']);
     assert.deepEqual(codes('/v1/plans/{id}/cancel', 'post'), ['202', '401', '403', '404', '409', '503']);
+    for (const path of ['/v1/tasks/{id}/cancel', '/v1/tasks/{id}/retry', '/v1/tasks/{id}/reset']) {
+      assert.deepEqual(codes(path, 'post'), ['202', '401', '403', '404', '409', '503'], path);
+    }
+    assert.deepEqual(codes('/v1/tasks/{id}/logs', 'get'), ['200', '400', '401', '403', '404', '503']);
     // The token check and the refusal of other sites' pages, on every /v1 route and none other.
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const method of Object.keys(methods)) {

@@ -16,13 +16,14 @@ export class RunsController {
   @ApiResponse({
     status: 409,
     description:
-      'The task has not finished yet, its plan skipped it and it depends on other tasks (it never ran: submit it again), or another retry or reset of it won a race. (A task whose run closed in Temporal without recording its end, terminated or timed out there, is not refused: it is recorded failed, class crash, and retried.)',
+      'The task has not finished yet or its workflow is still running (closing after its end was recorded; try again when it has closed), its plan skipped it and it depends on other tasks (it never ran: submit it again), or another retry or reset of it won a race. (A task whose run closed in Temporal without recording its end, terminated or timed out there, is not refused: it is recorded failed, class crash, and retried.)',
   })
   @ApiResponse({
     status: 503,
     description:
       'Temporal could not be reached or did not answer within 30 s, or 5 retries and resets were under way on this replica (`Retry-After: 5`); no run is recorded, and retrying is safe.',
   })
+  @ApiResponse({ status: 404, description: 'No such task.' })
   retry(@Param('id') id: string) {
     return this.runs.retry(id);
   }
@@ -41,6 +42,7 @@ export class RunsController {
     description:
       'Temporal could not be reached or did not answer within 30 s, or 5 retries and resets were under way on this replica (`Retry-After: 5`); no run is recorded, and retrying is safe.',
   })
+  @ApiResponse({ status: 404, description: 'No such task.' })
   reset(@Param('id') id: string) {
     return this.runs.reset(id);
   }

@@ -64,10 +64,16 @@ export class TasksController {
   @HttpCode(202)
   @ApiOperation({ summary: "Cancel a task: its agent's process group is killed, status becomes cancelled." })
   @ApiResponse({
+    status: 202,
+    description:
+      '`{"id", "status": "cancelling"}`: cancellation requested; poll GET /v1/tasks/:id until it is cancelled.',
+  })
+  @ApiResponse({
     status: 409,
     description:
       'The task already succeeded or failed, or its workflow is no longer running (a run that closed in Temporal without recording its end, terminated or timed out there, is recorded failed, class crash).',
   })
+  @ApiResponse({ status: 404, description: 'No such task.' })
   @ApiResponse({ status: 503, description: 'Temporal could not be reached; nothing changed, and retrying is safe.' })
   cancel(@Param('id') id: string) {
     return this.tasks.cancel(id);
@@ -93,8 +99,9 @@ export class TasksController {
   @ApiResponse({
     status: 400,
     description:
-      'A bad attempt or follow value, another query parameter, or a Last-Event-ID this stream never sent; `fields` names it.',
+      'A bad attempt (an integer from 1 to 999) or follow value, another query parameter, or a Last-Event-ID this stream never sent; `fields` names it.',
   })
+  @ApiResponse({ status: 404, description: 'No such task (before any stream starts).' })
   @ApiResponse({
     status: 503,
     description:

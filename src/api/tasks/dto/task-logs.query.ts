@@ -4,7 +4,7 @@ import { IsIn, IsOptional, Matches } from 'class-validator';
 export class TaskLogsQuery {
   @ApiPropertyOptional({ description: 'Only this attempt (1 to 999).', type: Number, example: 2 })
   @IsOptional()
-  @Matches(/^[1-9]\d{0,2}$/, { message: 'attempt must be a positive integer' })
+  @Matches(/^[1-9]\d{0,2}$/, { message: 'attempt must be an integer from 1 to 999' })
   attempt?: string;
 
   @ApiPropertyOptional({
