@@ -1,9 +1,10 @@
 import { existsSync, realpathSync } from 'node:fs';
-import { readdir, rm, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { FAILURE_CLASSES } from '../../workflows/definitions';
 import { GitError, type Git } from './git';
+import { clearingLeftLocks } from './left-locks';
 
 /** What is committed, where, and how the commit is described. */
 export interface TaskWork {
@@ -30,48 +31,40 @@ const answers = (git: Git, cwd: string, args: string[]): Promise<boolean> =>
 /**
  * Commits whatever is uncommitted in a task's worktree on its branch; says whether there was anything.
  * Nothing else of this process works there meanwhile (the agent's process group has been killed and
- * waited for, and commits and removals of one worktree take turns), so an index lock that was there
- * before this call began is one a killed git left: `gitVia` kills git on cancel and timeout, and an
- * agent's git dies with its group. Left there, it would fail every commit (and a successful agent would
- * run again), so it is removed and the commit is tried again. A lock made since is a live git's: it
- * stays, and the call fails (retried).
+ * waited for, and commits and removals of one worktree take turns), and only this worktree's gits take
+ * its index lock, its HEAD's lock and its branch's lock, so such a lock that was there before this call
+ * began is one a killed git left: `gitVia` kills git on cancel and timeout, and an agent's git dies with
+ * its group. Left there, it would fail every commit (and a successful agent would run again, and the
+ * janitor keep the worktree for good), so it is removed and the commit is tried again. A lock made since
+ * is a live git's: it stays, and the call fails (retried).
  */
 export async function commitTaskWork(git: Git, work: TaskWork): Promise<boolean> {
-  const lock = await ownIndexLock(git, work.cwd);
-  const leftBefore = await stat(lock).catch(() => undefined);
-  try {
-    return await commitAll(git, work);
-  } catch (err) {
-    if (err instanceof ApplicationFailure || leftBefore === undefined) throw err;
-    const now = await stat(lock).catch(() => undefined);
-    if (now === undefined || now.ino !== leftBefore.ino || now.mtimeMs !== leftBefore.mtimeMs) throw err;
-    await rm(lock, { force: true });
-    return commitAll(git, work);
-  }
+  return clearingLeftLocks(await ownLocks(git, work), () => commitAll(git, work));
 }
 
 /**
- * The path of the index lock of the worktree at `cwd`, once git says `cwd` is the top of its own
- * repository. One that is not any more (the agent removed its `.git`) is refused for good: git would
- * look further up, and commit in whatever repository holds the worktree root (switching the branch of
- * the user's checkout, say).
+ * The paths of the lock files of the worktree at `cwd` (its index's and its HEAD's) and of the task's
+ * branch, once git says `cwd` is the top of its own repository. One that is not any more (the agent
+ * removed its `.git`) is refused for good: git would look further up, and commit in whatever repository
+ * holds the worktree root (switching the branch of the user's checkout, say).
  */
-async function ownIndexLock(git: Git, cwd: string): Promise<string> {
-  const said = await git(cwd, ['rev-parse', '--show-toplevel', '--git-path', 'index.lock']).then(
-    (r) => r.stdout.split('\n'),
+async function ownLocks(git: Git, { cwd, branch }: TaskWork): Promise<string[]> {
+  const locks = ['index.lock', 'HEAD.lock', `refs/heads/${branch}.lock`].flatMap((lock) => ['--git-path', lock]);
+  const said = await git(cwd, ['rev-parse', '--show-toplevel', ...locks]).then(
+    (r) => r.stdout.split('\n').filter((line) => line !== ''),
     (err: unknown) => {
       if (err instanceof GitError && err.exitCode === 128 && /not a git repository/i.test(err.stderr)) return [];
       throw err;
     },
   );
-  const [top, lock] = said;
-  if (top === undefined || lock === undefined || top !== realpathSync(cwd)) {
+  const [top, ...paths] = said;
+  if (top === undefined || paths.length !== 3 || top !== realpathSync(cwd)) {
     throw ApplicationFailure.nonRetryable(
       `the worktree ${cwd} is no longer a git worktree of its own (its .git is gone${top ? `; git finds the repository ${top} above it` : ''}): nothing was committed; its files stay there`,
       FAILURE_CLASSES.invalidInput,
     );
   }
-  return resolve(cwd, lock);
+  return paths.map((path) => resolve(cwd, path));
 }
 
 async function commitAll(git: Git, { cwd, taskId, branch, subject, agent }: TaskWork): Promise<boolean> {

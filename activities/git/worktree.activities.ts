@@ -11,6 +11,7 @@ import { lockViolations } from '../../workflows/lock-globs';
 import { GitError, GitOutputTooLarge, KeyedMutex, gitVia, type Git } from './git';
 import { commitTaskWork, leftUncommitted } from './commit-work';
 import { historySizedCommit } from './history-sized-commit';
+import { clearingLeftLocks } from './left-locks';
 
 /** The branch a task's work is committed on; it outlives the worktree. */
 export const branchForTask = (taskId: string): string => `atelier/${taskId}`;
@@ -301,21 +302,27 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
 
   /**
    * A new task's base commit: `ref` with `merge` merged in, kept beside its branch. Kept once: when
-   * another preparation of the task kept one meanwhile, that one stays and is the base.
+   * another preparation of the task kept one meanwhile, that one stays and is the base. The base ref's
+   * lock, which only the task's preparation takes, is cleared when a killed git left it (a preparation
+   * cancelled or timed out while it kept the base): else no preparation of the task could keep one.
    */
   const newBase = async (repo: string, input: PrepareWorktreeInput): Promise<string> => {
     const ref = input.ref ?? 'HEAD';
-    let base = await headOf(repo, ref).catch(unresolvedRef(`ref ${ref} not found in ${repo}`));
-    for (const other of input.merge ?? []) base = await merged(repo, input.taskId, base, other);
-    try {
+    const baseRef = baseRefForTask(input.taskId);
+    const lock = resolve(repo, (await git(repo, ['rev-parse', '--git-path', `${baseRef}.lock`])).stdout.trim());
+    return clearingLeftLocks([lock], async () => {
+      let base = await headOf(repo, ref).catch(unresolvedRef(`ref ${ref} not found in ${repo}`));
+      for (const other of input.merge ?? []) base = await merged(repo, input.taskId, base, other);
       // The empty old value: only if the ref does not exist yet.
-      await git(repo, ['update-ref', baseRefForTask(input.taskId), base, '']);
-      return base;
-    } catch (err) {
-      const kept = (await taskRefsIn(repo, input.taskId)).keptBase;
-      if (kept === undefined) throw err;
-      return kept;
-    }
+      return git(repo, ['update-ref', baseRef, base, '']).then(
+        () => base,
+        async (err: unknown) => {
+          const kept = (await taskRefsIn(repo, input.taskId)).keptBase;
+          if (kept === undefined) throw err;
+          return kept;
+        },
+      );
+    });
   };
 
   /**

@@ -277,6 +277,14 @@ describe('worktree activities against real git repositories', () => {
     await run(a.removeWorktree, { repoPath: repo, worktreePath: prepared.worktreePath });
   });
 
+  it('keeps the base over the lock of its ref that a killed preparation left', async () => {
+    writeFileSync(resolve(repo, sh(repo, 'rev-parse', '--git-path', `${baseRefForTask('task-base-lock')}.lock`)), '');
+    const prepared = await run(activities().prepareWorktree, { taskId: 'task-base-lock', repoPath: repo });
+    assert.equal(sh(repo, 'rev-parse', baseRefForTask('task-base-lock')), prepared.baseSha);
+    assert.equal(prepared.baseSha, sh(repo, 'rev-parse', 'main'));
+    await run(activities().removeWorktree, { repoPath: repo, worktreePath: prepared.worktreePath });
+  });
+
   it('keeps the base another preparation of the task kept first, while this one was working it out', async () => {
     const other = sh(repo, 'commit-tree', '-m', 'another base', `${sh(repo, 'rev-parse', 'main')}^{tree}`);
     const git = gitVia();

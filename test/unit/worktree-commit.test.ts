@@ -54,6 +54,23 @@ describe('committing what an agent left in its worktree', () => {
     assert.equal(sh(repo, 'rev-parse', 'atelier/task-lock'), committed.sha);
   });
 
+  it('commits over a branch lock and a HEAD lock a killed git left while it moved the task’s branch', async () => {
+    const { repo, wt, commit } = await prepared('task-ref-lock');
+    const leaveLock = (path: string) =>
+      writeFileSync(resolve(wt.worktreePath, sh(wt.worktreePath, 'rev-parse', '--git-path', path)), '');
+    writeFileSync(join(wt.worktreePath, 'done.txt'), 'the agent succeeded\n');
+    leaveLock('refs/heads/atelier/task-ref-lock.lock');
+    assert.equal(await taskWorkSaver()(wt.worktreePath, 'task-ref-lock', 'claude'), true);
+    assert.equal(sh(repo, 'show', 'atelier/task-ref-lock:done.txt'), 'the agent succeeded');
+
+    writeFileSync(join(wt.worktreePath, 'more.txt'), 'a failed attempt’s work\n');
+    leaveLock('HEAD.lock');
+    const committed = await commit();
+    assert.equal(committed.committed, true);
+    assert.deepEqual(committed.changedFiles, ['done.txt', 'more.txt']);
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-ref-lock'), committed.sha);
+  });
+
   it('leaves an index lock a live git took while it commits, and fails to be retried', async () => {
     const { repo, wt } = await prepared('task-live-lock');
     writeFileSync(join(wt.worktreePath, 'done.txt'), 'the agent succeeded\n');
