@@ -12,6 +12,7 @@ import { GitError, GitOutputTooLarge, KeyedMutex, gitVia, type Git } from './git
 import { commitTaskWork, leftUncommitted } from './commit-work';
 import { historySizedCommit } from './history-sized-commit';
 import { clearingLeftLocks } from './left-locks';
+import { setAside } from './set-aside-copies';
 
 /** The branch a task's work is committed on; it outlives the worktree. */
 export const branchForTask = (taskId: string): string => `atelier/${taskId}`;
@@ -511,9 +512,14 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
           return prepared([worktreePath]);
         }
         // A directory left half-made by a crash, a registration whose directory is gone, or this machine's
-        // old copy of a worktree another worker made again since: start clean.
+        // old copy of a worktree another worker made again since: start clean. A directory git does not
+        // know (a lost worker's, whose worktree another worker took over from a disk it did not see) may
+        // hold work nothing else has: it is set aside, kept as long as the janitor keeps such copies.
         if (entry !== undefined) await unregister(repo, worktreePath);
-        else await rm(worktreePath, { recursive: true, force: true });
+        else if (existsSync(worktreePath)) {
+          const aside = await setAside(worktreePath);
+          log.warn('set aside a copy of the worktree that git no longer knows', { taskId: input.taskId, aside });
+        }
         const elsewhere = listed.filter((w) => w.branch === branch && w.path !== worktreePath);
         // Atelier's are named after the task, never the repository's own checkout, and in this worker's
         // root or marked: a user's own worktree named after the task (to review its work) is the user's.

@@ -1,9 +1,12 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { removeSetAsideSince } from '../../activities/git/set-aside-copies';
 import type { SweepResult } from '../../activities/git/worktree.activities';
-import type { EndedTaskStore } from '../store/ended-task-store';
+import { ORPHANS_KEPT_DAYS, type EndedTaskStore } from '../store/ended-task-store';
 import { isUuid } from '../../workflows/definitions';
+
+const DAY_MS = 86_400_000;
 
 export interface WorktreeJanitorOptions {
   endedTasks: Pick<EndedTaskStore, 'ended'>;
@@ -22,7 +25,9 @@ export interface WorktreeJanitorOptions {
 /**
  * Removes this agent worker's worktrees whose task ended: the ones a task could not remove itself (the
  * worker died mid-task and came back, or the removal failed), and, ORPHANS_KEPT_DAYS after their task
- * ended, the directories of worktrees git no longer knows (another worker took them over). Branches stay. Only worktrees of tasks
+ * ended, the directories of worktrees git no longer knows (another worker took them over), and
+ * ORPHANS_KEPT_DAYS after it was set aside, such a directory that a new preparation of its task moved
+ * aside (`<task id>.orphan-<epoch ms>`). Branches stay. Only worktrees of tasks
  * known to have ended are named to the sweep, never "all but the running ones": a task may start after
  * the janitor looked, and `git worktree list` shows every worktree of a repository reached by several
  * paths. Runs at start and then every `intervalMs`, skipping a tick while the last sweep still runs; a
@@ -60,7 +65,9 @@ export class WorktreeJanitor {
 
   /** One sweep; returns the task ids whose worktree it removed. */
   async sweepOnce(): Promise<string[]> {
-    const { worktreeRoot, endedTasks, sweep } = this.options;
+    const { worktreeRoot, endedTasks, sweep, logger } = this.options;
+    const setAside = await removeSetAsideSince(worktreeRoot, ORPHANS_KEPT_DAYS * DAY_MS);
+    if (setAside.length > 0) logger.info({ removed: setAside }, 'janitor removed worktree copies set aside a week ago');
     const ids = existsSync(worktreeRoot) ? (await readdir(worktreeRoot)).filter((name) => isUuid(name)) : [];
     if (ids.length === 0) return [];
     const byRepo = new Map<string, { ended: string[]; longEnded: string[] }>();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -229,6 +229,34 @@ describe('worktree janitor', () => {
     await endedAgo('8 days');
     assert.deepEqual(await janitor.sweepOnce(), [ended.id]);
     assert.ok(!existsSync(ended.path));
+  });
+
+  it('sets aside, for a week, the copy a retried task finds of its worktree that git no longer knows', async () => {
+    const root = join(dir, 'worktrees-set-aside');
+    const { janitor, task, activities } = worker(root);
+    const lost = await task('failed');
+    // Another worker took the worktree over from a disk it did not see: git dropped its registration.
+    renameSync(lost.path, `${lost.path}.away`);
+    git(repo, 'worktree', 'prune');
+    renameSync(`${lost.path}.away`, lost.path);
+    // The task is retried, on this worker.
+    await pool.query(`UPDATE tasks SET status = 'running' WHERE id = $1`, [lost.id]);
+    const again = await run(activities.prepareWorktree, { taskId: lost.id, repoPath: repo });
+    assert.equal(again.worktreePath, lost.path);
+    assert.ok(!existsSync(join(again.worktreePath, 'in-progress.txt')), 'the new worktree is made from the branch');
+    const setAside = readdirSync(root).filter((name) => name.startsWith(`${lost.id}.orphan-`));
+    assert.equal(setAside.length, 1);
+    const copy = join(root, setAside[0] ?? '');
+    assert.equal(readFileSync(join(copy, 'in-progress.txt'), 'utf8'), 'not committed yet\n', 'the copy is kept');
+
+    await janitor.sweepOnce();
+    assert.ok(existsSync(copy), 'kept for whoever wants what is in it');
+    // The same copy, set aside eight days ago.
+    const weekOld = join(root, `${lost.id}.orphan-${Date.now() - 8 * 86_400_000}`);
+    renameSync(copy, weekOld);
+    await janitor.sweepOnce();
+    assert.ok(!existsSync(weekOld));
+    assert.ok(existsSync(join(again.worktreePath, '.git')), 'the task’s worktree stays');
   });
 
   it('leaves a worktree alone while its task has only just ended: its workflow removes it', async () => {
