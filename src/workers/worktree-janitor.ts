@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { removeSetAsideSince } from '../../activities/git/set-aside-copies';
 import type { SweepResult } from '../../activities/git/worktree.activities';
@@ -79,9 +80,12 @@ export class WorktreeJanitor {
       byRepo.set(task.repoPath, repo);
     }
     const removed: string[] = [];
-    // One repository that fails (gone, locked, not a repository any more) does not stop the others'.
+    // One repository that fails (locked, not a repository any more) does not stop the others'.
     for (const [repoPath, tasks] of byRepo) {
-      if (!existsSync(repoPath)) continue;
+      if (!existsSync(repoPath)) {
+        removed.push(...(await this.removeOrphansOfGone(repoPath, tasks.longEnded)));
+        continue;
+      }
       try {
         const swept = await sweep({ repoPath, ...tasks });
         removed.push(...swept.removed);
@@ -94,6 +98,26 @@ export class WorktreeJanitor {
       } catch (err) {
         this.options.logger.warn({ repoPath, error: String(err) }, 'worktree janitor could not sweep a repository');
       }
+    }
+    return removed;
+  }
+
+  /**
+   * The worktrees of tasks of a repository that is gone (deleted or moved) are orphans: git cannot
+   * commit what they hold, nor remove them. Like any orphan they are removed ORPHANS_KEPT_DAYS after
+   * their task ended (those in `longEnded`), each once it is asked again that its task has still ended
+   * that long and its repository is still gone (a retried task, a repository put back). Returns their
+   * task ids.
+   */
+  private async removeOrphansOfGone(repoPath: string, longEnded: string[]): Promise<string[]> {
+    const removed: string[] = [];
+    for (const taskId of longEnded) {
+      if (!(await this.options.endedTasks.ended([taskId]))[0]?.longEnded || existsSync(repoPath)) continue;
+      await rm(join(this.options.worktreeRoot, taskId), { recursive: true, force: true });
+      removed.push(taskId);
+    }
+    if (removed.length > 0) {
+      this.options.logger.info({ repoPath, removed }, 'janitor removed the worktrees of a repository that is gone');
     }
     return removed;
   }

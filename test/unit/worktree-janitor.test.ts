@@ -37,7 +37,8 @@ describe('worktree janitor', () => {
   /**
    * One worker's worktree activities and its janitor, which calls the sweep outside any activity, as
    * the agent worker does; `beforeSweep` runs between the janitor's look and its sweep. `kept` collects
-   * what it logs of worktrees it had to keep; `deps` adds to the activities' dependencies.
+   * what it logs of worktrees it had to keep, `logged` what it logs as info; `deps` adds to the activities'
+   * dependencies.
    */
   const worker = (
     root: string,
@@ -45,6 +46,7 @@ describe('worktree janitor', () => {
     deps: Partial<WorktreeDeps> = {},
   ) => {
     const kept: object[] = [];
+    const logged: object[] = [];
     const endedTasks = new EndedTaskStore(pool);
     const activities = createWorktreeActivities({ worktreeRoot: root, workerQueue: 'q', endedTasks, ...deps });
     const janitor = new WorktreeJanitor({
@@ -55,7 +57,11 @@ describe('worktree janitor', () => {
         return activities.sweepWorktrees(input);
       },
       intervalMs: 60_000,
-      logger: { info: () => undefined, warn: () => undefined, error: (meta: object) => kept.push(meta) } as never,
+      logger: {
+        info: (meta: object) => logged.push(meta),
+        warn: () => undefined,
+        error: (meta: object) => kept.push(meta),
+      } as never,
     });
     /** A task in `status` on `repoPath` whose worktree is prepared on this worker, with work left uncommitted. */
     const task = async (status: string, repoPath = repo) => {
@@ -65,12 +71,24 @@ describe('worktree janitor', () => {
       writeFileSync(join(wt.worktreePath, 'in-progress.txt'), 'not committed yet\n');
       return { id, path: wt.worktreePath, baseSha: wt.baseSha };
     };
-    return { janitor, task, kept, activities };
+    return { janitor, task, kept, logged, activities };
   };
 
   /** The subjects of the commits on the task's branch that its base does not have. */
   const branchCommits = (id: string): string =>
     git(repo, 'log', '--format=%s', `refs/atelier/base/${id}..atelier/${id}`);
+
+  /** The janitor keeps the task's directory while the task ended 6 days ago, and removes it once 8 days ago. */
+  const keptAWeekAfterItsEnd = async (janitor: WorktreeJanitor, ended: { id: string; path: string }) => {
+    const endedAgo = (interval: string) =>
+      pool.query(`UPDATE tasks SET finished_at = clock_timestamp() - $2::interval WHERE id = $1`, [ended.id, interval]);
+    await endedAgo('6 days');
+    assert.deepEqual(await janitor.sweepOnce(), [], 'kept for whoever wants what is in it');
+    assert.ok(existsSync(join(ended.path, 'in-progress.txt')));
+    await endedAgo('8 days');
+    assert.deepEqual(await janitor.sweepOnce(), [ended.id]);
+    assert.ok(!existsSync(ended.path));
+  };
 
   it('removes the worktrees of tasks that ended and keeps those of running tasks and their branches', async () => {
     const root = join(dir, 'worktrees');
@@ -221,14 +239,7 @@ describe('worktree janitor', () => {
     git(repo, 'worktree', 'prune');
     renameSync(`${ended.path}.away`, ended.path);
     assert.ok(!git(repo, 'worktree', 'list').includes(ended.id));
-    const endedAgo = (interval: string) =>
-      pool.query(`UPDATE tasks SET finished_at = clock_timestamp() - $2::interval WHERE id = $1`, [ended.id, interval]);
-    await endedAgo('6 days');
-    assert.deepEqual(await janitor.sweepOnce(), [], 'kept for whoever wants what is in it');
-    assert.ok(existsSync(join(ended.path, 'in-progress.txt')));
-    await endedAgo('8 days');
-    assert.deepEqual(await janitor.sweepOnce(), [ended.id]);
-    assert.ok(!existsSync(ended.path));
+    await keptAWeekAfterItsEnd(janitor, ended);
   });
 
   it('sets aside, for a week, the copy a retried task finds of its worktree that git no longer knows', async () => {
@@ -257,6 +268,16 @@ describe('worktree janitor', () => {
     await janitor.sweepOnce();
     assert.ok(!existsSync(weekOld));
     assert.ok(existsSync(join(again.worktreePath, '.git')), 'the task’s worktree stays');
+  });
+
+  it('removes the worktree of a task whose repository is gone a week after the task ended, not before', async () => {
+    const gone = join(dir, 'repo-gone');
+    initRepo(gone);
+    const { janitor, task, logged } = worker(join(dir, 'worktrees-repo-gone'));
+    const ended = await task('failed', gone);
+    rmSync(gone, { recursive: true, force: true });
+    await keptAWeekAfterItsEnd(janitor, ended);
+    assert.deepEqual(logged, [{ repoPath: gone, removed: [ended.id] }], 'it says which, and of which repository');
   });
 
   it('leaves a worktree alone while its task has only just ended: its workflow removes it', async () => {
