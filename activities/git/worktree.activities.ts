@@ -71,7 +71,7 @@ export interface WorktreeDeps {
   /** This agent worker's own task queue. */
   workerQueue: string;
   /** Where commits and patches are recorded; unset in unit tests. */
-  store?: Pick<WorktreeStore, 'recordCommit'>;
+  store?: Pick<WorktreeStore, 'recordCommit' | 'recorded'>;
   /** How git runs: the agent worker starts it through its spawner helper, as it starts agents; default directly. */
   git?: Git;
   /** Which tasks ended, asked again just before the janitor's sweep removes a worktree; unset: the sweep refuses. */
@@ -420,14 +420,70 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     return kept;
   };
 
+  /**
+   * What the task's branch holds from `baseSha` to the worktree's HEAD, `uncommitted` named in its
+   * diffstat, recorded with its patch on the store. Logs nothing (the janitor calls it outside any
+   * activity): says instead whether the patch was too large to keep.
+   */
+  const recordedWork = async (
+    cwd: string,
+    taskId: string,
+    baseSha: string,
+    locks: string[] | undefined,
+    uncommitted: string[],
+  ): Promise<{ commit: TaskCommit; patchKept: boolean }> => {
+    const sha = await headOf(cwd);
+    const range = `${baseSha}..${sha}`;
+    // Every path the range touches, as it is (a rename's old path too, names unquoted): what locks judge.
+    const changedFiles = (await git(cwd, ['diff', '--name-only', '--no-renames', '-z', range])).stdout
+      .split('\0')
+      .filter((l) => l !== '');
+    const diffstat = withUncommitted((await git(cwd, ['diff', '--stat', range])).stdout.trimEnd(), uncommitted);
+    const commit: TaskCommit = {
+      branch: branchForTask(taskId),
+      baseSha,
+      sha,
+      changedFiles,
+      diffstat,
+      lockViolations: locks && locks.length > 0 ? lockViolations(changedFiles, locks) : [],
+    };
+    if (!deps.store) return { commit, patchKept: true };
+    // The patch goes to PostgreSQL, never into the workflow's history; one too large to keep is not
+    // kept (the work is on the branch all the same), rather than failing a task whose work is done.
+    const patch = await git(cwd, ['diff', '--binary', '--no-ext-diff', '--no-textconv', range]).then(
+      (r) => r.stdoutBytes,
+      (err: unknown) => {
+        if (!(err instanceof GitOutputTooLarge)) throw err;
+        return null;
+      },
+    );
+    await deps.store.recordCommit(taskId, commit, patch);
+    return { commit, patchKept: patch !== null };
+  };
+
+  /**
+   * Records the work on an ended task's branch when it holds more than the task's recorded commit: what
+   * the janitor just salvaged, or a commit the agent activity made before its worker was lost and the
+   * workflow's own commit never came. GET /v1/tasks/:id and its diff then show what the branch holds.
+   * Against the task's kept base (or, for a branch older than kept bases, the recorded one); a branch
+   * still at its base with nothing recorded has nothing to show.
+   */
+  const recordSalvaged = async (repo: string, cwd: string, taskId: string): Promise<void> => {
+    const recorded = deps.store && (await deps.store.recorded(taskId));
+    if (recorded === undefined) return;
+    const head = await headOf(cwd);
+    const base = (await taskRefsIn(repo, taskId)).keptBase ?? recorded.baseSha;
+    if (base === null || head === recorded.commitSha || (recorded.commitSha === null && head === base)) return;
+    await recordedWork(cwd, taskId, base, recorded.locks ?? undefined, await leftUncommitted(git, cwd));
+  };
+
   /** `commitWorktree`'s work, once the worktree is its own. */
   const commitIn = async (input: CommitWorktreeInput): Promise<WorktreeCommit> => {
     const cwd = input.worktreePath;
-    const branch = branchForTask(input.taskId);
     const committed = await commitTaskWork(git, {
       cwd,
       taskId: input.taskId,
-      branch,
+      branch: branchForTask(input.taskId),
       subject: commitSubject(input.taskId, input.agent, input.note),
       agent: input.agent,
     });
@@ -435,34 +491,8 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     if (uncommitted.length > 0) {
       log.warn('work no commit can hold stays in the worktree', { taskId: input.taskId, paths: uncommitted });
     }
-    const sha = await headOf(cwd);
-    const range = `${input.baseSha}..${sha}`;
-    // Every path the range touches, as it is (a rename's old path too, names unquoted): what locks judge.
-    const changedFiles = (await git(cwd, ['diff', '--name-only', '--no-renames', '-z', range])).stdout
-      .split('\0')
-      .filter((l) => l !== '');
-    const diffstat = withUncommitted((await git(cwd, ['diff', '--stat', range])).stdout.trimEnd(), uncommitted);
-    const commit: TaskCommit = {
-      branch,
-      baseSha: input.baseSha,
-      sha,
-      changedFiles,
-      diffstat,
-      lockViolations: input.locks && input.locks.length > 0 ? lockViolations(changedFiles, input.locks) : [],
-    };
-    if (deps.store) {
-      // The patch goes to PostgreSQL, never into the workflow's history; one too large to keep is not
-      // kept (the work is on the branch all the same), rather than failing a task whose work is done.
-      const patch = await git(cwd, ['diff', '--binary', '--no-ext-diff', '--no-textconv', range]).then(
-        (r) => r.stdoutBytes,
-        (err: unknown) => {
-          if (!(err instanceof GitOutputTooLarge)) throw err;
-          log.warn('the patch is too large to keep; the work is on its branch', { taskId: input.taskId });
-          return null;
-        },
-      );
-      await deps.store.recordCommit(input.taskId, commit, patch);
-    }
+    const { commit, patchKept } = await recordedWork(cwd, input.taskId, input.baseSha, input.locks, uncommitted);
+    if (!patchKept) log.warn('the patch is too large to keep; the work is on its branch', { taskId: input.taskId });
     return { ...historySizedCommit(commit), committed };
   };
 
@@ -580,8 +610,9 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
      * repository is reached by, and of tasks started since the janitor looked. Each task is asked again,
      * under the repository's lock and just before its removal, whether it has still ended (a retried task
      * runs again; its preparation waits for the lock). What was left uncommitted in a worktree (a worker
-     * killed mid-run) is committed first: its branch stays, with all the work. A worktree whose work
-     * cannot be committed is left where it is, and returned among `kept` with why. The directories under
+     * killed mid-run) is committed first: its branch stays, with all the work, which is recorded as the
+     * task's commit (`recordSalvaged`). A worktree whose work cannot be committed or recorded is left
+     * where it is, and returned among `kept` with why. The directories under
      * the root of the tasks in `longEnded` that git no longer knows (another worker took the task's
      * worktree over from a disk it did not see) are removed too: nothing can commit them, and they were
      * kept ORPHANS_KEPT_DAYS for whoever wants what is in them. It logs nothing itself: the janitor
@@ -605,6 +636,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
           const subject = `atelier: task ${taskId}: salvaged by the worktree janitor`;
           try {
             await saveLeftWork(entry.path, subject, taskId);
+            await recordSalvaged(repo, entry.path, taskId);
           } catch (err) {
             kept.push({ taskId, worktree: entry.path, error: (err as Error).message });
             return true;

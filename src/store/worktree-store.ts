@@ -45,6 +45,21 @@ export class WorktreeStore {
     );
   }
 
+  /**
+   * The base and commit recorded for the task, and its declared locks: what work committed on its branch
+   * outside its workflow (salvaged) is recorded against. Undefined for a task not stored.
+   */
+  async recorded(
+    taskId: string,
+  ): Promise<{ baseSha: string | null; commitSha: string | null; locks: string[] | null } | undefined> {
+    const res = await this.pool.query<{ base_sha: string | null; commit_sha: string | null; locks: string[] | null }>(
+      'SELECT base_sha, commit_sha, locks FROM tasks WHERE id = $1',
+      [taskId],
+    );
+    const row = res.rows[0];
+    return row && { baseSha: row.base_sha, commitSha: row.commit_sha, locks: row.locks };
+  }
+
   /** The task's commit, and its patch's size in bytes (`null`: too large to keep); undefined without a commit. */
   async diffInfo(taskId: string): Promise<{ base_sha: string; sha: string; bytes: number | null } | undefined> {
     const res = await this.pool.query<{ base_sha: string; sha: string; bytes: number | null }>(

@@ -527,7 +527,10 @@ describe("worktree activities never touch what is not Atelier's", () => {
     const a = createWorktreeActivities({
       worktreeRoot: join(dir, 'latin1-patch-a'),
       workerQueue: 'agents@a',
-      store: { recordCommit: async (_taskId, _commit, patch) => void recorded.push(patch) },
+      store: {
+        recorded: async () => undefined,
+        recordCommit: async (_taskId, _commit, patch) => void recorded.push(patch),
+      },
     });
     const wt = await run(a.prepareWorktree, { taskId: 'task-latin1', repoPath: repo });
     const latin1 = Buffer.from('caf\u00e9 cr\u00e8me\n', 'latin1');
@@ -549,7 +552,10 @@ describe("worktree activities never touch what is not Atelier's", () => {
     const a = createWorktreeActivities({
       worktreeRoot: join(dir, 'huge-commit-a'),
       workerQueue: 'agents@a',
-      store: { recordCommit: async (_taskId, commit) => void stored.push(commit.changedFiles) },
+      store: {
+        recorded: async () => undefined,
+        recordCommit: async (_taskId, commit) => void stored.push(commit.changedFiles),
+      },
     });
     const wt = await run(a.prepareWorktree, { taskId: 'task-huge', repoPath: repo });
     mkdirSync(join(wt.worktreePath, 'vendor'));
@@ -572,7 +578,10 @@ describe("worktree activities never touch what is not Atelier's", () => {
       workerQueue: 'agents@a',
       // git killed for printing too much, as it is past 64 MB.
       git: (cwd, args) => (args.includes('--binary') ? Promise.reject(new GitOutputTooLarge(args)) : real(cwd, args)),
-      store: { recordCommit: async (_taskId, _commit, patch) => void recorded.push(patch) },
+      store: {
+        recorded: async () => undefined,
+        recordCommit: async (_taskId, _commit, patch) => void recorded.push(patch),
+      },
     });
     const wt = await run(a.prepareWorktree, { taskId: 'task-big', repoPath: repo });
     writeFileSync(join(wt.worktreePath, 'big.bin'), 'pretend this is huge\n');

@@ -11,6 +11,7 @@ import { Pool } from 'pg';
 import { gitVia, type Git } from '../../activities/git/git';
 import { createWorktreeActivities, type WorktreeDeps } from '../../activities/git/worktree.activities';
 import { EndedTaskStore } from '../../src/store/ended-task-store';
+import { WorktreeStore } from '../../src/store/worktree-store';
 import { WorktreeJanitor } from '../../src/workers/worktree-janitor';
 import { insertTask } from '../support/task-rows';
 import { testEnv } from '../support/test-env';
@@ -278,6 +279,38 @@ describe('worktree janitor', () => {
     rmSync(gone, { recursive: true, force: true });
     await keptAWeekAfterItsEnd(janitor, ended);
     assert.deepEqual(logged, [{ repoPath: gone, removed: [ended.id] }], 'it says which, and of which repository');
+  });
+
+  it('records the work it salvages as the task’s commit and patch, against the task’s base', async () => {
+    const store = new WorktreeStore(pool);
+    const { janitor, task, activities } = worker(join(dir, 'worktrees-recorded'), undefined, { store });
+    const ended = await task('failed');
+    await pool.query('UPDATE tasks SET locks = $2 WHERE id = $1', [ended.id, ['src/**']]);
+    // The workflow recorded its failed attempt's work; more was written before its worker died.
+    const workflows = await run(activities.commitWorktree, {
+      taskId: ended.id,
+      agent: 'claude',
+      worktreePath: ended.path,
+      baseSha: ended.baseSha,
+      locks: ['src/**'],
+    });
+    writeFileSync(join(ended.path, 'late.txt'), 'written after the last recorded commit\n');
+    assert.deepEqual(await janitor.sweepOnce(), [ended.id]);
+    const salvaged = git(repo, 'rev-parse', `atelier/${ended.id}`);
+    assert.notEqual(salvaged, workflows.sha);
+    const row = await pool.query(
+      'SELECT base_sha, commit_sha, changed_files, lock_violations, diffstat FROM tasks WHERE id = $1',
+      [ended.id],
+    );
+    assert.deepEqual(row.rows[0], {
+      base_sha: ended.baseSha,
+      commit_sha: salvaged,
+      changed_files: ['in-progress.txt', 'late.txt'],
+      lock_violations: ['in-progress.txt', 'late.txt'],
+      diffstat: ` in-progress.txt | 1 +\n late.txt        | 1 +\n 2 files changed, 2 insertions(+)`,
+    });
+    assert.deepEqual(await store.diffInfo(ended.id).then((d) => d && [d.base_sha, d.sha]), [ended.baseSha, salvaged]);
+    assert.match(String(await store.patch(ended.id)), /\+written after the last recorded commit/);
   });
 
   it('leaves a worktree alone while its task has only just ended: its workflow removes it', async () => {
