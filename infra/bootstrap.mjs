@@ -4,7 +4,7 @@
 // signals that could not have reached it (infra/forward-signals.mjs).
 // Plain Node with built-ins only: it runs before node_modules exists.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { npmParent, runForwardingSignals } from './forward-signals.mjs';
@@ -83,6 +83,9 @@ function ensureSpawner() {
   }
   say('building the agent spawner (npm run build:spawner)');
   run('npm', ['run', '--silent', 'build:spawner']);
+  // Go leaves a binary its sources did not change (a test file did) as it was, its time too.
+  const now = new Date();
+  utimesSync(SPAWNER_BINARY, now, now);
 }
 
 /**

@@ -5,11 +5,15 @@ import { startTestServices } from './support/test-services';
 
 const ROOT = resolve(__dirname, '../..');
 
+/**
+ * The compiled test files (under dist/test) of the *.test.ts files under `dir` of test/: one whose source
+ * is gone (deleted or renamed since the last build, which leaves its output behind) is not run.
+ */
 const findTests = (dir: string): string[] =>
-  readdirSync(dir).flatMap((name) => {
+  readdirSync(join(ROOT, 'test', dir)).flatMap((name) => {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) return findTests(path);
-    return name.endsWith('.test.js') ? [path] : [];
+    if (statSync(join(ROOT, 'test', path)).isDirectory()) return findTests(path);
+    return name.endsWith('.test.ts') ? [join(ROOT, 'dist/test', path.replace(/\.ts$/, '.js'))] : [];
   });
 
 /**
@@ -20,9 +24,7 @@ async function main(): Promise<number> {
   const services = await startTestServices(`atelier_test_${process.pid}`);
   try {
     const selected = process.argv.slice(2);
-    const files = findTests(join(ROOT, 'dist/test')).filter(
-      (f) => selected.length === 0 || selected.some((s) => f.includes(s)),
-    );
+    const files = findTests('').filter((f) => selected.length === 0 || selected.some((s) => f.includes(s)));
     // Given no files, Node's runner would look for tests itself, and take every script under test/.
     if (files.length === 0) {
       process.stderr.write(`no test file's path contains ${selected.map((s) => `"${s}"`).join(' or ')}\n`);

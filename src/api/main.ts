@@ -5,11 +5,10 @@ import { createLogger } from '../logging/logger';
 import { runMain } from '../process/run-main';
 import { abortOnStopSignals } from '../process/stop-signals';
 import { createApp } from './create-app';
+import { API_STOP_DEADLINE_MS } from './stop-deadline';
 
 /** How long the process may stay up once the app has closed, should a handle still hold it. */
 const EXIT_AFTER_CLOSE_MS = 5000;
-/** How long closing may take in all: streams ended, hooks run, connections closed. */
-const STOP_DEADLINE_MS = 30_000;
 
 /**
  * API process: validates config and the agents file, then serves REST on HOST:PORT until SIGINT,
@@ -26,9 +25,9 @@ runMain('api', async () => {
   const close = async (): Promise<void> => {
     // However long a hook or a connection takes, the process ends: it holds no work of its own.
     setTimeout(() => {
-      logger.error(`the api did not stop within ${STOP_DEADLINE_MS / 1000} s; exiting`);
+      logger.error(`the api did not stop within ${API_STOP_DEADLINE_MS / 1000} s; exiting`);
       process.exit(1);
-    }, STOP_DEADLINE_MS).unref();
+    }, API_STOP_DEADLINE_MS).unref();
     await app.close();
     logger.info('api stopped');
     setTimeout(() => process.exit(), EXIT_AFTER_CLOSE_MS).unref();

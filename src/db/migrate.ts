@@ -5,7 +5,7 @@ import { Client } from 'pg';
 export const MIGRATIONS_DIR = resolve(__dirname, '../../../infra/migrations');
 
 /** Arbitrary key for the advisory lock that lets many processes start at once and migrate only once. */
-const MIGRATION_LOCK_KEY = 724_019_881;
+export const MIGRATION_LOCK_KEY = 724_019_881;
 /** PostgreSQL's answer to a connection to a database that does not exist. */
 const INVALID_CATALOG_NAME = '3D000';
 /** A server that takes a connection but never answers stops start-up with an error, not a hang. */
@@ -87,11 +87,16 @@ async function underMigrationLock<T>(client: Client, work: () => Promise<T>): Pr
 /**
  * Applies the versioned SQL files in `dir` (named NNNN_name.sql) that have not run yet, each in its own
  * transaction under the migrations' advisory lock, where it is looked up again (another process may
- * have applied it meanwhile). Returns the versions applied.
+ * have applied it meanwhile). Returns the versions applied. Aborting `signal` closes the connection,
+ * which ends a wait for the advisory lock (another process migrating for long) and rolls back the
+ * migration under way: the call rejects, and that migration runs again at the next start.
  */
-export async function migrate(url: string, dir = MIGRATIONS_DIR): Promise<string[]> {
+export async function migrate(url: string, dir = MIGRATIONS_DIR, signal?: AbortSignal): Promise<string[]> {
   const client = await connected(url);
+  const close = (): void => void client.end().catch(() => undefined);
+  signal?.addEventListener('abort', close, { once: true });
   try {
+    signal?.throwIfAborted();
     await underMigrationLock(client, () =>
       client.query(
         'CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
@@ -125,6 +130,7 @@ export async function migrate(url: string, dir = MIGRATIONS_DIR): Promise<string
     }
     return applied;
   } finally {
+    signal?.removeEventListener('abort', close);
     await client.end().catch(() => undefined);
   }
 }

@@ -61,7 +61,16 @@ export async function up(devServer: DevServerSetup | undefined): Promise<void> {
   const agents = loadAgentsFile(config.ATELIER_AGENTS_FILE);
   spawnerBinary(config.ATELIER_AGENT_SPAWNER);
   temporalConnectionOptions(config);
-  await refuseTakenServicePorts(config);
+  const [host, port] = config.TEMPORAL_ADDRESS.split(':') as [string, string];
+  await refuseTakenServicePorts(
+    config,
+    devServer
+      ? [
+          { port: Number(port), name: "the Temporal dev server's port (TEMPORAL_ADDRESS)" },
+          { port: devServer.uiPort, name: "the Temporal dev server's Web UI port" },
+        ]
+      : [],
+  );
   const logger = createLogger('up', config.LOG_LEVEL);
 
   // Aborted once, by the first stop signal (its name is the reason) or by a failure (an Error). A
@@ -69,7 +78,6 @@ export async function up(devServer: DevServerSetup | undefined): Promise<void> {
   const stop = new AbortController();
   abortOnStopSignals(stop, logger);
 
-  const [host, port] = config.TEMPORAL_ADDRESS.split(':') as [string, string];
   const temporal =
     devServer &&
     new OwnTemporal(
@@ -105,9 +113,13 @@ export async function up(devServer: DevServerSetup | undefined): Promise<void> {
 
     await ensureDatabase(config.DATABASE_URL);
     if (stop.signal.aborted) return;
-    const applied = await migrate(config.DATABASE_URL);
-    if (applied.length > 0) logger.info({ applied }, 'database migrated');
+    // A stop ends a migration that waits for another process's (it holds the migrations' lock).
+    const applied = await migrate(config.DATABASE_URL, undefined, stop.signal).catch((err: unknown) => {
+      if (stop.signal.aborted) return [];
+      throw err;
+    });
     if (stop.signal.aborted) return;
+    if (applied.length > 0) logger.info({ applied }, 'database migrated');
 
     const env = { ...process.env, TEMPORAL_UI_URL: uiUrl };
     const node = process.execPath;

@@ -1,5 +1,5 @@
-import { writeFileSync } from 'node:fs';
 import { DefaultLogger, bundleWorkflowCode } from '@temporalio/worker';
+import { writeFileAtomically } from '../fs/write-file-atomically';
 import { WORKFLOW_BUNDLE_PATH, WORKFLOW_PRELOAD_MODULES, WORKFLOWS_PATH } from './workflow-bundle';
 
 /** Build step: bundles the workflow code once so workers start without webpack. */
@@ -9,7 +9,7 @@ async function main(): Promise<void> {
     preloadModules: WORKFLOW_PRELOAD_MODULES,
     logger: new DefaultLogger('WARN'),
   });
-  writeFileSync(WORKFLOW_BUNDLE_PATH, code);
+  writeFileAtomically(WORKFLOW_BUNDLE_PATH, code);
 }
 
 main().catch((err: unknown) => {

@@ -360,9 +360,14 @@ describe('npm run up: stopping and start-up', () => {
   });
 
   describe('refuses at once, before starting anything, what would make a service fail at every start', () => {
-    const refused = async (env: NodeJS.ProcessEnv, message: RegExp): Promise<void> => {
+    /** `env` on top of the dev server's settings (or made from them). */
+    const refused = async (
+      env: NodeJS.ProcessEnv | ((own: NodeJS.ProcessEnv) => NodeJS.ProcessEnv),
+      message: RegExp,
+    ): Promise<void> => {
       const { env: own, dbFile } = await ownTemporal(`refused-${Math.random().toString(36).slice(2)}`);
-      const up = track(await spawnUp({ ...own, ...env }, { argv: [process.execPath, UP_OWN_TEMPORAL] }));
+      const extra = typeof env === 'function' ? env(own) : env;
+      const up = track(await spawnUp({ ...own, ...extra }, { argv: [process.execPath, UP_OWN_TEMPORAL] }));
       const code = await exitedWithin(up, 30_000);
       const output = up.output();
       assert.equal(code, 1, output);
@@ -390,6 +395,13 @@ describe('npm run up: stopping and start-up', () => {
       await refused(
         { PORT: String(port), ATELIER_AGENT_WORKER_METRICS_PORT: String(port) },
         new RegExp(`up: ATELIER_AGENT_WORKER_METRICS_PORT: port ${port} is PORT already`),
+      );
+    });
+
+    it("a PORT that is the dev server's Web UI port", async () => {
+      await refused(
+        (own) => ({ PORT: own.ATELIER_TEST_DEV_UI_PORT }),
+        /up: PORT: port \d+ is the Temporal dev server's Web UI port already/,
       );
     });
 

@@ -9,12 +9,12 @@ import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from 'ku
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
-import { DEATH_DEADLINE_MS } from '../../activities/agent/agent-spawner';
 import { parseAgentsFile } from '../../src/config/agents-file';
+import { API_STOP_DEADLINE_MS } from '../../src/api/stop-deadline';
 import { assertApiAccess } from '../../src/config/api-access';
 import { loadConfig } from '../../src/config/env';
-import { TRANSIENT_RETRY_MS } from '../../src/db/transient';
 import { DEV_SERVER_DYNAMIC_CONFIG } from '../../src/temporal/dev-server';
+import { STOP_MARGIN_SECONDS } from '../../src/up/stop-grace';
 import { CLEANUP_DEADLINE_MS } from '../../src/workers/run-worker-process';
 import { ROOT } from '../support/test-env';
 
@@ -27,12 +27,6 @@ import { ROOT } from '../support/test-env';
 
 const K8S_DIR = resolve(ROOT, 'infra/k8s');
 
-/**
- * What a worker may still take once its drain ends, in seconds, besides its agents' kill grace: a killed
- * agent's time to die and the write of its attempt's end through a slow database (agent workers), then
- * the process's final cleanup (every worker), and 5 s spare.
- */
-const AGENT_STOP_MARGIN = (DEATH_DEADLINE_MS + TRANSIENT_RETRY_MS + CLEANUP_DEADLINE_MS) / 1000 + 5;
 const WORKFLOW_STOP_MARGIN = CLEANUP_DEADLINE_MS / 1000 + 5;
 
 interface Doc {
@@ -295,7 +289,7 @@ describe('infra/k8s manifests', () => {
     const agents = parseAgentsFile(agentsText ?? '', 'atelier-agents');
     const profiles = Object.values(agents.agents);
     const killGrace = Math.max(...profiles.map((p) => p.killGraceSeconds));
-    const after = { 'workflow-worker': WORKFLOW_STOP_MARGIN, 'agent-worker': killGrace + AGENT_STOP_MARGIN };
+    const after = { 'workflow-worker': WORKFLOW_STOP_MARGIN, 'agent-worker': killGrace + STOP_MARGIN_SECONDS };
     for (const [component, margin] of Object.entries(after)) {
       const d = deployment(component);
       const [container] = d.spec.template.spec.containers;
@@ -304,6 +298,8 @@ describe('infra/k8s manifests', () => {
       const grace = d.spec.template.spec.terminationGracePeriodSeconds ?? 30;
       assert.ok(grace >= drain + margin, `${component}: grace ${grace} s covers the ${drain} s drain and ${margin} s`);
     }
+    const apiGrace = deployment('api').spec.template.spec.terminationGracePeriodSeconds ?? 30;
+    assert.ok(apiGrace >= API_STOP_DEADLINE_MS / 1000 + 5, `api: grace ${apiGrace} s covers its close`);
     const agentContainer = deployment('agent-worker').spec.template.spec.containers[0] as Container;
     const drain = loadConfig(envOf(agentContainer, configs)).ATELIER_SHUTDOWN_GRACE_SECONDS;
     const longest = Math.max(...profiles.map((p) => p.timeoutSeconds));
@@ -423,7 +419,7 @@ describe('docker-compose.yml', () => {
     };
     const shipped = parseAgentsFile(readFileSync(resolve(ROOT, 'config/agents.yaml'), 'utf8'), 'config/agents.yaml');
     const killGrace = Math.max(...Object.values(shipped.agents).map((p) => p.killGraceSeconds));
-    const after = { 'workflow-worker': WORKFLOW_STOP_MARGIN, 'agent-worker': killGrace + AGENT_STOP_MARGIN };
+    const after = { 'workflow-worker': WORKFLOW_STOP_MARGIN, 'agent-worker': killGrace + STOP_MARGIN_SECONDS };
     for (const [name, margin] of Object.entries(after)) {
       const service = compose.services[name];
       assert.ok(service, name);
@@ -434,6 +430,8 @@ describe('docker-compose.yml', () => {
         `${name}: stop_grace_period ${grace} s covers the ${drain} s drain and ${margin} s`,
       );
     }
+    const apiGrace = seconds(compose.services.api?.stop_grace_period);
+    assert.ok(apiGrace >= API_STOP_DEADLINE_MS / 1000 + 5, `api: stop_grace_period ${apiGrace} s covers its close`);
     assert.ok(compose.services.api?.healthcheck?.test.join(' ').includes('/health/live'));
   });
 

@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
-import { ensureDatabase, migrate, MIGRATIONS_DIR } from '../../src/db/migrate';
+import { ensureDatabase, migrate, MIGRATION_LOCK_KEY, MIGRATIONS_DIR } from '../../src/db/migrate';
 import { testEnv } from '../support/test-env';
+import { waitFor, within } from '../support/wait-for';
 
 const urlOf = (database: string): string => {
   const url = new URL(testEnv.databaseUrl);
@@ -75,5 +76,33 @@ describe('migrate', () => {
       await holder.end();
     }
     assert.deepEqual(await migrate(urlOf(name), dir), ['0002_column'], 'applied at the next start');
+  });
+
+  it('stops waiting for another process that holds the migrations lock when asked to stop', async () => {
+    const name = await freshDatabase();
+    await migrate(urlOf(name));
+    const holder = new Client({ connectionString: urlOf(name) });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+      const stop = new AbortController();
+      const migrating = migrate(urlOf(name), MIGRATIONS_DIR, stop.signal);
+      migrating.catch(() => undefined);
+      // Its backend waits on an advisory lock (read from a connection of its own: a transaction's view
+      // of pg_stat_activity stays as it first read it).
+      await waitFor('the migration to wait for the lock', () =>
+        on(name, async (c) => {
+          const r = await c.query("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND wait_event = 'advisory'", [
+            name,
+          ]);
+          return r.rowCount === 1;
+        }),
+      );
+      stop.abort();
+      await within('the stopped migration', 5_000, assert.rejects(migrating));
+    } finally {
+      await holder.end();
+    }
   });
 });

@@ -76,10 +76,10 @@ describe('serviceStopGraceMs', () => {
     );
 
   it("leaves room for the drain, then the longest agent's kill grace, then a margin", () => {
-    assert.equal(serviceStopGraceMs(30, agents({ quick: 1, slow: 45, usual: undefined })), (30 + 45 + 10) * 1000);
+    assert.equal(serviceStopGraceMs(30, agents({ quick: 1, slow: 45, usual: undefined })), (30 + 45 + 70) * 1000);
   });
 
   it('counts the default kill grace (5 s) of a profile that sets none', () => {
-    assert.equal(serviceStopGraceMs(2, agents({ usual: undefined })), (2 + 5 + 10) * 1000);
+    assert.equal(serviceStopGraceMs(2, agents({ usual: undefined })), (2 + 5 + 70) * 1000);
   });
 });
