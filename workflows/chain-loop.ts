@@ -136,6 +136,8 @@ export async function chainLoop(
           workdir: input.workdir,
           timeoutSeconds: input.timeoutSeconds,
           gated: true,
+          // Activity input is not compared on replay: running histories take it without a patch.
+          moreInChain: candidate + 1 < chain.length,
         });
         if (result.waiting) {
           waits.push(result.waiting);

@@ -228,6 +228,13 @@ export interface RunAgentInput {
    * violations are judged): a successful attempt is closed, the task is not ended by it.
    */
   deferSuccess?: boolean;
+  /**
+   * Another agent of the task's chain comes after this one: an attempt held back by this agent's open
+   * breaker is followed at once by the next agent's, so on a worker's own queue its slot is kept for it.
+   * False for the chain's last agent (the task waits then, and the slot goes to others); unset in
+   * attempts scheduled before it existed, which keep the slot as they did.
+   */
+  moreInChain?: boolean;
 }
 
 /** Why an attempt was not admitted; the workflow waits (durably) and asks again. */

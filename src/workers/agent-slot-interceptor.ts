@@ -58,7 +58,8 @@ export function agentProcessEnded(ctx: Context): void {
  * Holds each agent attempt (`runAgent`) until it has one of the process's agent slots, and frees the
  * slot when the agent's process has ended (`agentProcessEnded`) or, at the latest, when the attempt
  * ends. A worktree prepared here keeps a slot for its task's first attempt (`AgentSlotPool.reserve`),
- * and an attempt held back by an open breaker keeps its own for the chain's next agent; the other
+ * and an attempt held back by an open breaker keeps its own for the chain's next agent, when there is
+ * one (`RunAgentInput.moreInChain`); the other
  * activities (the worktree's git operations) pass straight through.
  * The slot comes before the attempt's admission by the cluster-wide gate, so an attempt in line holds
  * no cluster-wide slot that another worker could use, and starts as soon as it is admitted.
@@ -108,8 +109,10 @@ export function agentSlotInterceptor(pool: AgentSlotPool, heartbeatIntervalMs: n
         slotsOfAttempts.set(ctx, slot);
         try {
           const result = await next(input);
-          // The chain tries its next agent at once, on this queue for a worktree task.
-          if ((result as RunAgentOutput | undefined)?.waiting?.kind === 'breaker_open') slot.keep();
+          // The chain tries its next agent at once, on this queue for a worktree task; after its last
+          // one the task waits, and the slot goes to others.
+          const heldBack = (result as RunAgentOutput | undefined)?.waiting?.kind === 'breaker_open';
+          if (heldBack && attempt?.moreInChain !== false) slot.keep();
           return result;
         } finally {
           slot();

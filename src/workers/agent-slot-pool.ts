@@ -47,7 +47,8 @@ export class NoFreeSlot extends Error {
  *   one is free, until its first attempt takes it, at once and out of line, or for `RESERVATION_MS`
  *   at most. With a fixed number of slots the shared queue's worker counts kept slots as taken, so a
  *   burst of worktree tasks binds no more tasks to one worker than it has slots. An attempt held back
- *   by an open breaker, which its chain's next agent follows at once, keeps its slot the same way.
+ *   by an open breaker, which its chain's next agent follows at once, keeps its slot the same way
+ *   (the interceptor calls `keep` only when the chain has a next agent).
  * - Once the process shuts down (`drain`), no agent starts: the attempts in line are refused, to run elsewhere.
  *
  * One semaphore behind both workers' slot suppliers would not do: Temporal reserves a slot before it

@@ -7,7 +7,7 @@ import { DefaultLogger, type SlotReserveContext } from '@temporalio/worker';
 import { AgentSlotPool, WorkerDraining } from '../../src/workers/agent-slot-pool';
 import { agentProcessEnded, agentSlotInterceptor, attemptArrivedAt } from '../../src/workers/agent-slot-interceptor';
 import type { RunAgentInput, RunAgentOutput } from '../../workflows/definitions';
-import { waitFor } from '../support/wait-for';
+import { waitFor, within } from '../support/wait-for';
 
 const SHARED = 'agents';
 const OWN = 'agents/worker-1';
@@ -182,12 +182,38 @@ describe('agent slot interceptor', () => {
 
     const heldBack = { exitCode: 0, outputBytes: 0, outputTail: '', waiting: { kind: 'breaker_open' } };
     const first = environment(pool, 'runAgent');
-    assert.deepEqual(await first.env.run(async (_input: { taskId: string }) => heldBack, { taskId: TASK }), heldBack);
+    assert.deepEqual(
+      await first.env.run(async (_input: Partial<RunAgentInput>) => heldBack, { taskId: TASK, moreInChain: true }),
+      heldBack,
+    );
     assert.deepEqual(first.heartbeats, [], 'its first attempt took the kept slot, ahead of the line');
     const next = environment(pool, 'runAgent');
     assert.equal(await next.env.run(async (_input: { taskId: string }) => 'ran', { taskId: TASK }), 'ran');
     assert.deepEqual(next.heartbeats, [], "held back by an open breaker, it kept the slot for the chain's next agent");
     assert.equal(await otherRun, 'other ran', 'then the slot is free for the line');
+  });
+
+  it("gives the slot back when the chain's last agent is held back by an open breaker: the task waits, others run", async () => {
+    const pool = new AgentSlotPool(1, SHARED);
+    const heldBack = { exitCode: 0, outputBytes: 0, outputTail: '', waiting: { kind: 'breaker_open' } };
+    let answer: (() => void) | undefined;
+    const last = environment(pool, 'runAgent');
+    const lastRun = last.env.run(
+      async (_input: Partial<RunAgentInput>) => {
+        await new Promise<void>((resolve) => (answer = resolve));
+        return heldBack;
+      },
+      { taskId: TASK, attempt: 1, agent: 'claude', gated: true, moreInChain: false },
+    );
+    await waitFor('the last agent to ask for admission', () => answer !== undefined);
+    const other = environment(pool, 'runAgent');
+    const otherRun = other.env.run(async (_input: { taskId: string }) => 'other ran', { taskId: OTHER_TASK });
+    await waitFor("another task's attempt in line", () => other.heartbeats.length >= 1);
+    answer?.();
+    assert.deepEqual(await lastRun, heldBack);
+    // Kept, the slot would go to the line only after RESERVATION_MS (60 s).
+    assert.equal(await within('the attempt in line', 5000, otherRun), 'other ran');
+    assert.ok(pool.sharedQueueSupplier.tryReserveSlot(SHARED_POLL), 'no slot is kept from the shared queue');
   });
 
   it('hands the slot on when the agent process has ended, before the attempt returns', async () => {

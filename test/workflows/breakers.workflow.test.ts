@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { agentTaskWorkflow } from '../../workflows';
-import { workflowIdForTask, type AgentTaskInput } from '../../workflows/definitions';
+import { workflowIdForTask, type AgentTaskInput, type RunAgentInput } from '../../workflows/definitions';
 import { startTwoAgentWorkers, type TwoAgentWorkers } from '../support/agent-worker-process';
 import type { Harness } from '../support/in-process-workers';
 import { insertTask } from '../support/task-rows';
@@ -94,6 +94,18 @@ describe('circuit breakers across agent workers', { timeout: 90_000 }, () => {
       (await attempts(skipped.taskId)).map((a) => [a.agent, a.failure_class]),
       [['breaker-b', 'succeeded']],
     );
+    // Each attempt says whether its chain has another agent: only then does a worker's own queue keep
+    // the slot of one held back by an open breaker (agent-slot-interceptor.ts).
+    const asked = (await skipped.handle.fetchHistory()).events?.flatMap((e) => {
+      const scheduled = e.activityTaskScheduledEventAttributes;
+      if (scheduled?.activityType?.name !== 'runAgent') return [];
+      const attempt = JSON.parse(Buffer.from(scheduled.input?.payloads?.[0]?.data ?? []).toString()) as RunAgentInput;
+      return [[attempt.agent, attempt.moreInChain]];
+    });
+    assert.deepEqual(asked, [
+      ['breaker-a', true],
+      ['breaker-b', false],
+    ]);
 
     // 3. A task whose whole chain is open waits, visibly, instead of failing...
     const waiting = await startTask('@print probed', ['breaker-a']);
