@@ -218,7 +218,10 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     }
   }
 
-  /** Frees the attempt's cluster-wide slot and wakes the next task waiting for one, heartbeating meanwhile. */
+  /**
+   * Frees the attempt's cluster-wide slot, heartbeating meanwhile, and sets off the wake of the next task
+   * waiting for one.
+   */
   function wrapUp(input: RunAgentInput, gate: AgentGateConfig, key: AttemptKey, ended: Ended): Promise<void> {
     return heartbeating({ finishing: true }, async () => {
       // Not for ever: a renewal stuck on a dead connection must not hold the slot and the attempt's end.
@@ -244,8 +247,10 @@ export function createAgentActivities(deps: AgentActivityDeps) {
           log.warn('could not release the agent slot', { taskId: input.taskId, error: err.message }),
         );
       if (!ended.slotHandedOn) deps.agentExited?.(Context.current());
+      // Not awaited: a slow Temporal frontend must not hold the attempt's answer (past its start-to-close
+      // timeout, even). A task the wake misses looks again at its next recheck.
       if (gate.maxConcurrent !== undefined && deps.wakeSlotWaiter) {
-        await deps
+        void deps
           .wakeSlotWaiter(input.agent, gate.maxConcurrent)
           .catch((err: Error) =>
             log.warn('could not wake the next task waiting for a slot', { agent: input.agent, error: err.message }),

@@ -119,7 +119,11 @@ runMain('agent-worker', () => {
           workerIdentity: identity,
           env: process.env,
           heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
-          wakeSlotWaiter: slotWaiterWaker(pool, new Client({ connection, namespace: config.TEMPORAL_NAMESPACE })),
+          wakeSlotWaiter: slotWaiterWaker(
+            pool,
+            new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }),
+            ctx.logger.child({ component: 'slot-waiter-waker' }),
+          ),
           saveWork: taskWorkSaver(gitOf(ctx.logger)),
           agentExited: agentProcessEnded,
           arrivedAt: attemptArrivedAt,

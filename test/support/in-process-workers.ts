@@ -167,7 +167,7 @@ export async function runAgentWorker(
         workerIdentity: identity,
         env: process.env,
         heartbeatIntervalMs,
-        wakeSlotWaiter: slotWaiterWaker(h.pool, h.client),
+        wakeSlotWaiter: slotWaiterWaker(h.pool, h.client, new DefaultLogger('ERROR')),
         saveWork: options.saveWork ?? taskWorkSaver(),
         agentExited: agentProcessEnded,
         arrivedAt: attemptArrivedAt,

@@ -362,6 +362,28 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     assert.deepEqual(await order('stand-in', true), afterRelease, "a half-open breaker's probe");
   });
 
+  it("answers a limited agent's attempt without waiting for the wake of the next task in line", async () => {
+    const agents = loadAgentsFile(TEST_AGENTS_FILE);
+    const standIn = agents.agents['stand-in'] as (typeof agents.agents)[string];
+    const limited = { ...standIn, limits: { maxConcurrent: 1 } };
+    let woken: string | undefined;
+    let wakeAnswered = (): void => undefined;
+    const { runAgent: run } = activities({
+      agents: { ...agents, agents: { ...agents.agents, 'stand-in-limited': limited } },
+      // Temporal's frontend does not answer the wake signal until the test ends.
+      wakeSlotWaiter: (agent) => ((woken = agent), new Promise<void>((resolve) => (wakeAnswered = resolve))),
+    });
+    const taskId = await insertTask(pool, { prompt: '@print done', agent: 'stand-in-limited' });
+    const answer = mockEnvironment().run(run, input(taskId, { agent: 'stand-in-limited', gated: true }));
+    try {
+      assert.equal(((await within('the attempt', 5000, answer)) as RunAgentOutput).exitCode, 0);
+      assert.equal(woken, 'stand-in-limited', 'the wake was sent');
+    } finally {
+      wakeAnswered();
+      await answer;
+    }
+  });
+
   it('heartbeats while it waits on the database before its agent starts', async () => {
     const store = new AttemptStore(pool);
     const read = store.taskToRun.bind(store);

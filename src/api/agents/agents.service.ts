@@ -4,7 +4,7 @@ import type { AgentsFile } from '../../config/agents-file';
 import { breakerNow, DEFAULT_BREAKER } from '../../gate/breaker';
 import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../store/agent-status-store';
 import { BreakerResetStore } from '../../store/breaker-reset-store';
-import { wakeWaitingTasks } from '../tasks/wake-waiting-tasks';
+import { wakeWaitingTasks } from '../../temporal/wake-waiting-tasks';
 import { AGENTS, TEMPORAL_CLIENT } from '../tokens';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);

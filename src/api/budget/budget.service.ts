@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, NotFoundException, type BeforeApplicationShutdown } from '@nestjs/common';
 import type { Client } from '@temporalio/client';
 import { BudgetStore, type DailyBudget } from '../../store/budget-store';
-import { wakeWaitingTasks } from '../tasks/wake-waiting-tasks';
+import { wakeWaitingTasks } from '../../temporal/wake-waiting-tasks';
 import { TEMPORAL_CLIENT } from '../tokens';
 import { isUuid } from '../../../workflows/definitions';
 

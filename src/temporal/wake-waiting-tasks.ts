@@ -1,6 +1,5 @@
-import type { Logger } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { WAKE_SIGNAL } from '../../../workflows/definitions';
+import { WAKE_SIGNAL } from '../../workflows/definitions';
 
 /** Tasks signalled at once: thousands may wait, each signal a call to Temporal. */
 const WAKE_AT_ONCE = 32;
@@ -16,7 +15,7 @@ const WAKE_DEADLINE_MS = 5000;
 export async function wakeWaitingTasks(
   temporal: Client,
   workflowIds: string[],
-  opts: { what: string; logger: Logger; stopping?: () => boolean },
+  opts: { what: string; logger: { warn: (message: string) => void }; stopping?: () => boolean },
 ): Promise<number> {
   let woken = 0;
   let missed = 0;
