@@ -19,7 +19,10 @@ const LONG_WAIT_ROUNDS = 300;
 const LONG_WAIT_RECHECK_MS = 60 * 60_000;
 /** Nor shorter, so a wait that is due already does not spin. */
 const MIN_WAIT_RECHECK_MS = 50;
-/** A half-open breaker (its probe runs) closes without waking anyone: looked at this often at least. */
+/**
+ * A half-open breaker (its probe runs) whose probe succeeds wakes the tasks waiting for it; a task that
+ * wake misses (or a probe whose worker died) is looked at this often at least.
+ */
 const UNWOKEN_WAIT_RECHECK_MS = 30_000;
 
 /**

@@ -43,6 +43,8 @@ export interface AgentActivityDeps {
   heartbeatIntervalMs?: number;
   /** Tells the task next in line for one of `agent`'s limited slots that one is free (slot-waiter-waker.ts). */
   wakeSlotWaiter?: (agent: string, maxConcurrent: number) => Promise<void>;
+  /** Tells the tasks waiting for `agent` that its probe closed its breaker (breaker-waiter-waker.ts). */
+  wakeBreakerWaiters?: (agent: string) => Promise<void>;
   /**
    * Called once the attempt's agent has exited (or, for an agent with a concurrency limit and for a
    * half-open breaker's probe, once its cluster-wide slot is released): the worker's slot may go to the
@@ -220,7 +222,7 @@ export function createAgentActivities(deps: AgentActivityDeps) {
 
   /**
    * Frees the attempt's cluster-wide slot, heartbeating meanwhile, and sets off the wake of the next task
-   * waiting for one.
+   * waiting for one, and of the tasks waiting for the agent's breaker when its probe closed it.
    */
   function wrapUp(input: RunAgentInput, gate: AgentGateConfig, key: AttemptKey, ended: Ended): Promise<void> {
     return heartbeating({ finishing: true }, async () => {
@@ -241,14 +243,22 @@ export function createAgentActivities(deps: AgentActivityDeps) {
         }
       }
       // Frees the slot, and tells the breaker; a throw before the verdict counts as a crash.
-      await deps.admission
+      const closedBreaker = await deps.admission
         .release(input.agent, key, ended.verdict?.failureClass ?? FAILURE_CLASSES.crash, gate, ended.resetAt)
-        .catch((err: Error) =>
-          log.warn('could not release the agent slot', { taskId: input.taskId, error: err.message }),
-        );
+        .catch((err: Error) => {
+          log.warn('could not release the agent slot', { taskId: input.taskId, error: err.message });
+          return false;
+        });
       if (!ended.slotHandedOn) deps.agentExited?.(Context.current());
-      // Not awaited: a slow Temporal frontend must not hold the attempt's answer (past its start-to-close
-      // timeout, even). A task the wake misses looks again at its next recheck.
+      // Wakes are not awaited: a slow Temporal frontend must not hold the attempt's answer (past its
+      // start-to-close timeout, even). A task a wake misses looks again at its next recheck.
+      if (closedBreaker && deps.wakeBreakerWaiters) {
+        void deps
+          .wakeBreakerWaiters(input.agent)
+          .catch((err: Error) =>
+            log.warn('could not wake the tasks waiting for the breaker', { agent: input.agent, error: err.message }),
+          );
+      }
       if (gate.maxConcurrent !== undefined && deps.wakeSlotWaiter) {
         void deps
           .wakeSlotWaiter(input.agent, gate.maxConcurrent)

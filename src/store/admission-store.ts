@@ -346,7 +346,8 @@ export class AdmissionStore {
 
   /**
    * Frees the attempt's slot and tells the agent's breaker how it ended. Only the call that removes
-   * the lease updates the breaker, so a repeated release counts nothing twice.
+   * the lease updates the breaker, so a repeated release counts nothing twice. Answers whether it
+   * closed a half-open breaker (the probe succeeded): then the tasks waiting for it should be woken.
    */
   async release(
     agent: string,
@@ -354,19 +355,19 @@ export class AdmissionStore {
     failureClass: FailureClass,
     config: AgentGateConfig,
     resetAt?: Date | null,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const lease = leaseKey(key);
     if (!BREAKER_CLASSES.includes(failureClass)) {
       const res = await retryTransient(() =>
         this.pool.query<{ unchanged: boolean }>(prepared(RELEASE_NOT_PROBE, [agent, lease])),
       );
       // Removed, or already gone (a repeated release): either way the breaker stays as it is.
-      if (res.rows[0]?.unchanged) return;
+      if (res.rows[0]?.unchanged) return false;
     }
-    await this.transaction(async (db) => {
+    return this.transaction(async (db) => {
       const row = await this.lockAgent(db, agent);
       const removed = await db.query('DELETE FROM agent_leases WHERE key = $1', [lease]);
-      if (removed.rowCount !== 1) return;
+      if (removed.rowCount !== 1) return false;
       const before = toState(row);
       const after = afterOutcome(before, failureClass, lease, row.now, config.breaker, resetAt);
       if (after !== before) await this.saveBreaker(db, agent, after);
@@ -386,6 +387,7 @@ export class AdmissionStore {
           },
         });
       }
+      return before.state === 'half_open' && after.state === 'closed';
     });
   }
 }

@@ -21,6 +21,7 @@ import { agentProcessEnded, attemptArrivedAt } from './agent-slot-interceptor';
 import { agentSlots } from './agent-slots';
 import { agentSpawn, spawnerBinary, type AgentSpawning } from './agent-spawn';
 import { createAgentWorkers } from './agent-workers';
+import { breakerWaiterWaker } from './breaker-waiter-waker';
 import { runWorkerProcess, type WorkerContext } from './run-worker-process';
 import { slotWaiterWaker } from './slot-waiter-waker';
 import { TemporalContact } from './temporal-contact';
@@ -106,6 +107,7 @@ runMain('agent-worker', () => {
     },
     async (ctx) => {
       const { config, connection, pool, identity, activityInterceptors } = ctx;
+      const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
       // One set of activities for both queues: worktree operations on a repository are serialised in it.
       const activities = {
         ...createAgentActivities({
@@ -119,11 +121,8 @@ runMain('agent-worker', () => {
           workerIdentity: identity,
           env: process.env,
           heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
-          wakeSlotWaiter: slotWaiterWaker(
-            pool,
-            new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }),
-            ctx.logger.child({ component: 'slot-waiter-waker' }),
-          ),
+          wakeSlotWaiter: slotWaiterWaker(pool, client, ctx.logger.child({ component: 'slot-waiter-waker' })),
+          wakeBreakerWaiters: breakerWaiterWaker(pool, client, ctx.logger.child({ component: 'breaker-waiter-waker' })),
           saveWork: taskWorkSaver(gitOf(ctx.logger)),
           agentExited: agentProcessEnded,
           arrivedAt: attemptArrivedAt,

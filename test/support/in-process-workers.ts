@@ -25,6 +25,7 @@ import { PlanStore } from '../../src/store/plan-store';
 import { WorktreeStore } from '../../src/store/worktree-store';
 import { agentProcessEnded, attemptArrivedAt } from '../../src/workers/agent-slot-interceptor';
 import { createAgentWorkers } from '../../src/workers/agent-workers';
+import { breakerWaiterWaker } from '../../src/workers/breaker-waiter-waker';
 import { slotWaiterWaker } from '../../src/workers/slot-waiter-waker';
 import { workerQueueFor } from '../../src/workers/worker-queue';
 import { workflowCodeOption } from '../../src/workers/workflow-bundle';
@@ -168,6 +169,7 @@ export async function runAgentWorker(
         env: process.env,
         heartbeatIntervalMs,
         wakeSlotWaiter: slotWaiterWaker(h.pool, h.client, new DefaultLogger('ERROR')),
+        wakeBreakerWaiters: breakerWaiterWaker(h.pool, h.client, new DefaultLogger('ERROR')),
         saveWork: options.saveWork ?? taskWorkSaver(),
         agentExited: agentProcessEnded,
         arrivedAt: attemptArrivedAt,

@@ -202,7 +202,7 @@ describe('AdmissionStore', { timeout: 30_000 }, () => {
     for (let i = 0; i < 2; i++) {
       const k = key();
       assert.equal((await gate.acquire(agent, k, 'w', cfg)).admitted, true);
-      await gate.release(agent, k, 'rate_limited', cfg);
+      assert.equal(await gate.release(agent, k, 'rate_limited', cfg), false, 'no breaker closed');
     }
     const refused = await gate.acquire(agent, key(), 'w', cfg);
     assert.ok(!refused.admitted && refused.wait.kind === 'breaker_open', JSON.stringify(refused));
@@ -216,8 +216,12 @@ describe('AdmissionStore', { timeout: 30_000 }, () => {
     assert.deepEqual(probing, { admitted: true, probe: true });
     const meanwhile = await gate.acquire(agent, key(), 'w', cfg);
     assert.ok(!meanwhile.admitted && meanwhile.wait.kind === 'breaker_open', 'one probe at a time');
-    await gate.release(agent, probe, 'succeeded', cfg);
-    assert.deepEqual(await gate.acquire(agent, key(), 'w', cfg), { admitted: true, probe: false });
+    // The probe's release says it closed the breaker: the tasks waiting for it are to be woken.
+    assert.equal(await gate.release(agent, probe, 'succeeded', cfg), true);
+    assert.equal(await gate.release(agent, probe, 'succeeded', cfg), false, 'a repeated release closes nothing');
+    const after = key();
+    assert.deepEqual(await gate.acquire(agent, after, 'w', cfg), { admitted: true, probe: false });
+    assert.equal(await gate.release(agent, after, 'succeeded', cfg), false, 'nor does a success of a closed breaker');
   });
 
   it('reopens the breaker at once when the probe fails', async () => {
@@ -228,7 +232,7 @@ describe('AdmissionStore', { timeout: 30_000 }, () => {
     await gate.release(agent, first, 'auth', cfg);
     const probe = key();
     await waitFor('the probe', async () => (await gate.acquire(agent, probe, 'w', cfg)).admitted);
-    await gate.release(agent, probe, 'overloaded', cfg);
+    assert.equal(await gate.release(agent, probe, 'overloaded', cfg), false);
     const after = await pool.query<{ state: string }>('SELECT state FROM agent_breakers WHERE agent = $1', [agent]);
     assert.equal(after.rows[0]?.state, 'open');
   });

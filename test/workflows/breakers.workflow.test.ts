@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { agentTaskWorkflow } from '../../workflows';
@@ -34,7 +38,11 @@ describe('circuit breakers across agent workers', { timeout: 90_000 }, () => {
     await cluster?.stop();
   });
 
-  async function startTask(prompt: string, agents: string[]): Promise<{ taskId: string; handle: TaskHandle }> {
+  async function startTask(
+    prompt: string,
+    agents: string[],
+    waitRecheckSeconds = 0.1,
+  ): Promise<{ taskId: string; handle: TaskHandle }> {
     const taskId = await insertTask(h.pool, { prompt, agent: agents[0] });
     const input: AgentTaskInput = {
       taskId,
@@ -45,7 +53,7 @@ describe('circuit breakers across agent workers', { timeout: 90_000 }, () => {
       priority: 3,
       agentTaskQueue: queues.agentQueue,
       backoffSeconds: 0.1,
-      waitRecheckSeconds: 0.1,
+      waitRecheckSeconds,
     };
     const handle = await h.client.workflow.start<typeof agentTaskWorkflow>('agentTaskWorkflow', {
       taskQueue: queues.workflowQueue,
@@ -128,5 +136,47 @@ describe('circuit breakers across agent workers', { timeout: 90_000 }, () => {
     assert.equal(result.agent, 'breaker-a');
     assert.ok(Date.now() >= (opened?.open_until?.getTime() ?? 0), 'the probe ran after the cooldown');
     assert.deepEqual(await breaker(), { state: 'closed', failures: 0, open_until: null });
+  });
+
+  it('wakes the tasks waiting for a half-open breaker as soon as its probe closes it', async () => {
+    // breaker-a open, its cooldown over: the next attempt is the probe.
+    await h.pool.query(
+      `INSERT INTO agent_breakers (agent, state, failures, opened_at, open_until)
+       VALUES ('breaker-a', 'open', 2, clock_timestamp(), clock_timestamp())
+       ON CONFLICT (agent) DO UPDATE SET state = 'open', failures = 2, window_started_at = NULL,
+         opened_at = clock_timestamp(), open_until = clock_timestamp(), probe = NULL`,
+    );
+    const go = join(tmpdir(), `atelier-probe-${randomUUID()}`);
+    const probe = await startTask(`@wait-file ${go}\n@print probed`, ['breaker-a']);
+    await waitFor('the probe to run', async () => (await breaker())?.state === 'half_open');
+    // Held back while the probe runs, it would look again only after 30 s.
+    const waiting = await startTask('@print after the probe', ['breaker-a'], 120);
+    await waitFor('the task to wait for the half-open breaker', async () => {
+      const row = (
+        await h.pool.query<{ kind: string | null }>("SELECT waiting_reason->>'kind' AS kind FROM tasks WHERE id = $1", [
+          waiting.taskId,
+        ])
+      ).rows[0];
+      return row?.kind === 'breaker_open';
+    });
+    writeFileSync(go, '');
+    assert.equal((await probe.handle.result()).agent, 'breaker-a');
+    const [probed] = await h.pool
+      .query<{ finished_at: Date }>('SELECT finished_at FROM attempts WHERE task_id = $1', [probe.taskId])
+      .then((r) => r.rows);
+    const started = await waitFor(
+      'the waiting task to start',
+      async () =>
+        (
+          await h.pool.query<{ started_at: Date }>('SELECT started_at FROM attempts WHERE task_id = $1', [
+            waiting.taskId,
+          ])
+        ).rows[0]?.started_at,
+      { timeoutMs: 20_000 },
+    );
+    const after = started.getTime() - (probed?.finished_at as Date).getTime();
+    assert.ok(after < 5_000, `started ${after} ms after the probe closed the breaker`);
+    assert.equal((await waiting.handle.result()).agent, 'breaker-a');
+    rmSync(go, { force: true });
   });
 });
