@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { boundedQuery } from '../db/bounded-query';
 import { retryTransient } from '../db/transient';
 import type { NotificationType } from './notification-types';
 
@@ -185,14 +186,20 @@ export class NotificationStore {
     return res.rows[0];
   }
 
-  /** Pending events through the `notifications_due` index; given-up ones over the kept rows. */
-  async outboxStats(): Promise<OutboxStats> {
+  /**
+   * Pending events through the `notifications_due` index; given-up ones over the kept rows. Fails when
+   * PostgreSQL has not answered within `timeoutMs`.
+   */
+  async outboxStats(timeoutMs?: number): Promise<OutboxStats> {
     const res = await this.pool.query<{ pending: number; oldest: number | null; given_up: number }>(
-      `SELECT
+      boundedQuery(
+        timeoutMs,
+        `SELECT
          (SELECT count(*)::int FROM notifications WHERE next_attempt_at IS NOT NULL) AS pending,
          (SELECT extract(epoch FROM clock_timestamp() - min(created_at))::float8 FROM notifications
            WHERE next_attempt_at IS NOT NULL) AS oldest,
          (SELECT count(*)::int FROM notifications WHERE next_attempt_at IS NULL AND delivered_at IS NULL) AS given_up`,
+      ),
     );
     const row = res.rows[0];
     return { pending: row?.pending ?? 0, oldestPendingSeconds: row?.oldest ?? 0, givenUp: row?.given_up ?? 0 };

@@ -1,4 +1,5 @@
-import type { Pool } from 'pg';
+import type { Pool, QueryResultRow } from 'pg';
+import { boundedQuery } from '../db/bounded-query';
 import type { BreakerStateName } from '../gate/breaker';
 
 export interface AgentStatusRow {
@@ -31,10 +32,13 @@ export const idleAgentStatus = (agent: string): AgentStatusRow => ({
 export class AgentStatusStore {
   constructor(private readonly pool: Pool) {}
 
-  async all(): Promise<{ now: Date; agents: Map<string, AgentStatusRow> }> {
-    const now = (await this.pool.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]?.now ?? new Date();
+  /** Fails when PostgreSQL has not answered a query within `timeoutMs`. */
+  async all(timeoutMs?: number): Promise<{ now: Date; agents: Map<string, AgentStatusRow> }> {
+    const query = <R extends QueryResultRow>(text: string, values?: unknown[]) =>
+      this.pool.query<R>(boundedQuery(timeoutMs, text, values));
+    const now = (await query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]?.now ?? new Date();
     const [breakers, leases, starts, recent, spend] = await Promise.all([
-      this.pool.query<{
+      query<{
         agent: string;
         state: BreakerStateName;
         failures: number;
@@ -42,14 +46,14 @@ export class AgentStatusStore {
         open_until: Date | null;
         opened_at: Date | null;
       }>('SELECT agent, state, failures, window_started_at, open_until, opened_at FROM agent_breakers'),
-      this.pool.query<{ agent: string; n: number }>(
+      query<{ agent: string; n: number }>(
         'SELECT agent, count(*)::int AS n FROM agent_leases WHERE expires_at > $1 GROUP BY agent',
         [now],
       ),
       // The gate records starts only for agents with a start-rate limit (what the limit counts); the
       // others' starts are their attempts. An attempt started in the last minute is open or finished
       // since, which the attempts_open and attempts_finished indexes find.
-      this.pool.query<{ agent: string; n: number }>(
+      query<{ agent: string; n: number }>(
         `SELECT agent, max(n)::int AS n FROM (
            SELECT agent, count(*) AS n FROM agent_starts WHERE started_at > $1::timestamptz - interval '1 minute'
            GROUP BY agent
@@ -61,13 +65,13 @@ export class AgentStatusStore {
          ) starts GROUP BY agent`,
         [now],
       ),
-      this.pool.query<{ agent: string; finished: number; succeeded: number }>(
+      query<{ agent: string; finished: number; succeeded: number }>(
         `SELECT agent, count(*)::int AS finished, count(*) FILTER (WHERE failure_class = 'succeeded')::int AS succeeded
          FROM attempts WHERE finished_at > $1::timestamptz - interval '1 hour' AND failure_class <> 'cancelled'
          GROUP BY agent`,
         [now],
       ),
-      this.pool.query<{ agent: string; cost_usd: string }>(
+      query<{ agent: string; cost_usd: string }>(
         `SELECT agent, cost_usd FROM agent_spend WHERE day = ($1::timestamptz AT TIME ZONE 'UTC')::date`,
         [now],
       ),

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { boundedQuery } from '../db/bounded-query';
 
 export interface DailyBudget {
   /** The cap in USD per UTC day; null: no cap. */
@@ -16,13 +17,17 @@ const usd = (v: string | null): number | null => (v === null ? null : Number(v))
 export class BudgetStore {
   constructor(private readonly pool: Pool) {}
 
-  async daily(): Promise<DailyBudget> {
+  /** Fails when PostgreSQL has not answered within `timeoutMs`. */
+  async daily(timeoutMs?: number): Promise<DailyBudget> {
     const res = await this.pool.query<{ daily_usd: string | null; spent: string; day: string; resets_at: Date }>(
-      `WITH today AS (SELECT (clock_timestamp() AT TIME ZONE 'UTC')::date AS day)
+      boundedQuery(
+        timeoutMs,
+        `WITH today AS (SELECT (clock_timestamp() AT TIME ZONE 'UTC')::date AS day)
        SELECT (SELECT daily_usd FROM budget) AS daily_usd,
          (SELECT COALESCE(sum(cost_usd), 0) FROM agent_spend s, today WHERE s.day = today.day) AS spent,
          today.day::text AS day, ((today.day + 1)::timestamp AT TIME ZONE 'UTC') AS resets_at
        FROM today`,
+      ),
     );
     const row = res.rows[0];
     if (!row) throw new Error('budget query returned nothing');

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { boundedQuery } from '../db/bounded-query';
 
 /**
  * Queued tasks that wait for an agent (`since` column): when each last became queued. That is when its
@@ -41,12 +42,18 @@ export interface TaskStats {
 export class TaskStatsStore {
   constructor(private readonly pool: Pool) {}
 
-  async stats(): Promise<TaskStats> {
+  /** Fails when PostgreSQL has not answered a query within `timeoutMs`. */
+  async stats(timeoutMs?: number): Promise<TaskStats> {
     const [statuses, failures, oldest] = await Promise.all([
-      this.pool.query<{ status: string; n: number }>('SELECT status, count(*)::int AS n FROM tasks GROUP BY status'),
-      this.pool.query<{ error_class: string | null; n: number }>(FAILED_BY_CLASS_SQL),
+      this.pool.query<{ status: string; n: number }>(
+        boundedQuery(timeoutMs, 'SELECT status, count(*)::int AS n FROM tasks GROUP BY status'),
+      ),
+      this.pool.query<{ error_class: string | null; n: number }>(boundedQuery(timeoutMs, FAILED_BY_CLASS_SQL)),
       this.pool.query<{ age: number | null }>(
-        `SELECT extract(epoch FROM clock_timestamp() - min(since))::float8 AS age FROM (${QUEUED_SINCE_SQL}) queued`,
+        boundedQuery(
+          timeoutMs,
+          `SELECT extract(epoch FROM clock_timestamp() - min(since))::float8 AS age FROM (${QUEUED_SINCE_SQL}) queued`,
+        ),
       ),
     ]);
     return {

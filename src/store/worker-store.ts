@@ -1,4 +1,5 @@
-import type { Pool, QueryConfig } from 'pg';
+import type { Pool } from 'pg';
+import { boundedQuery } from '../db/bounded-query';
 
 export type WorkerKind = 'workflow' | 'agent';
 export type SlotMode = 'fixed' | 'resource-based';
@@ -65,8 +66,12 @@ export interface QueueWorkers {
   busy: number;
 }
 
-/** How long `serving` may wait for its answer. */
-const SERVING_QUERY_TIMEOUT_MS = 3000;
+/**
+ * How long each query here may wait for its answer. `serving` is read by readiness probes and scrapes;
+ * a heartbeat that hung on a silent server would hold every later one (they never overlap), and the
+ * worker would look lost while it runs.
+ */
+const QUERY_TIMEOUT_MS = 3000;
 
 /** Rows of workers gone this long are deleted when a worker registers. */
 const RETENTION = '1 day';
@@ -80,7 +85,11 @@ export class WorkerStore {
 
   /** Deletes the rows of workers gone for a day. */
   async prune(): Promise<void> {
-    await this.pool.query(`DELETE FROM workers WHERE heartbeat_at < clock_timestamp() - $1::interval`, [RETENTION]);
+    await this.pool.query(
+      boundedQuery(QUERY_TIMEOUT_MS, `DELETE FROM workers WHERE heartbeat_at < clock_timestamp() - $1::interval`, [
+        RETENTION,
+      ]),
+    );
   }
 
   /**
@@ -89,7 +98,9 @@ export class WorkerStore {
    */
   async report(w: WorkerRegistration, s: WorkerSnapshot, stopped = false): Promise<void> {
     await this.pool.query(
-      `INSERT INTO workers (identity, kind, task_queue, host, pid, metrics_url, slot_mode, slots_total, slots_used,
+      boundedQuery(
+        QUERY_TIMEOUT_MS,
+        `INSERT INTO workers (identity, kind, task_queue, host, pid, metrics_url, slot_mode, slots_total, slots_used,
          running, completed, failed, cancelled, state, stopped_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14,
          CASE WHEN $15 THEN clock_timestamp() END)
@@ -97,23 +108,24 @@ export class WorkerStore {
          running = EXCLUDED.running, completed = EXCLUDED.completed, failed = EXCLUDED.failed,
          cancelled = EXCLUDED.cancelled, state = EXCLUDED.state, heartbeat_at = clock_timestamp(),
          stopped_at = EXCLUDED.stopped_at`,
-      [
-        w.identity,
-        w.kind,
-        w.taskQueue,
-        w.host,
-        w.pid,
-        w.metricsUrl,
-        w.slotMode,
-        w.slotsTotal,
-        s.slotsUsed,
-        JSON.stringify(s.running),
-        s.completed,
-        s.failed,
-        s.cancelled,
-        s.state,
-        stopped,
-      ],
+        [
+          w.identity,
+          w.kind,
+          w.taskQueue,
+          w.host,
+          w.pid,
+          w.metricsUrl,
+          w.slotMode,
+          w.slotsTotal,
+          s.slotsUsed,
+          JSON.stringify(s.running),
+          s.completed,
+          s.failed,
+          s.cancelled,
+          s.state,
+          stopped,
+        ],
+      ),
     );
   }
 
@@ -123,18 +135,18 @@ export class WorkerStore {
    * are left out.
    */
   async serving(withinSeconds: number): Promise<QueueWorkers[]> {
-    const res = await this.pool.query<QueueWorkers>({
-      // Read by readiness probes and scrapes: a silent server fails the query, so the pool drops its
-      // connection instead of leaving it pinned until TCP gives up.
-      query_timeout: SERVING_QUERY_TIMEOUT_MS,
-      text: `SELECT kind, task_queue AS "taskQueue", count(*)::int AS workers,
+    const res = await this.pool.query<QueueWorkers>(
+      boundedQuery(
+        QUERY_TIMEOUT_MS,
+        `SELECT kind, task_queue AS "taskQueue", count(*)::int AS workers,
          (count(*) FILTER (WHERE slots_used >= slots_total))::int AS busy
        FROM workers
        WHERE stopped_at IS NULL AND state = 'RUNNING'
          AND heartbeat_at > clock_timestamp() - make_interval(secs => $1)
        GROUP BY kind, task_queue`,
-      values: [withinSeconds],
-    } as QueryConfig & { query_timeout: number });
+        [withinSeconds],
+      ),
+    );
     return res.rows;
   }
 

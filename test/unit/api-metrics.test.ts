@@ -11,13 +11,16 @@ import { HttpMetricsMiddleware } from '../../src/api/observability/http-metrics.
 import { SubmissionsInterceptor } from '../../src/api/observability/submissions.interceptor';
 import type { QueueStatsService, QueueType } from '../../src/api/workers/queue-stats.service';
 import { loadAgentsFile } from '../../src/config/agents-file';
+import { createPool } from '../../src/db/pool';
 import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../src/store/agent-status-store';
 import { NotificationStore } from '../../src/notifications/notification-store';
 import { BudgetStore } from '../../src/store/budget-store';
 import { TaskStatsStore } from '../../src/store/task-stats-store';
 import { WorkerStore } from '../../src/store/worker-store';
+import { startCuttableProxy } from '../support/cuttable-proxy';
 import { parseMetrics, sample } from '../support/prometheus';
-import { TEST_AGENTS_FILE } from '../support/test-env';
+import { TEST_AGENTS_FILE, testEnv } from '../support/test-env';
+import { waitFor, within } from '../support/wait-for';
 
 const agentsFile = loadAgentsFile(TEST_AGENTS_FILE);
 
@@ -150,6 +153,39 @@ describe('atelier_metrics_source_up', () => {
     await metrics.render();
     assert.equal(gateReads.mock.callCount(), 2);
     assert.equal(warnings.mock.callCount(), 2);
+  });
+});
+
+describe('a scrape while PostgreSQL is silent', () => {
+  it('answers within seconds with postgres down, and the next scrape reads again rather than wait for the hung read', async () => {
+    const warnings = mock.method(Logger.prototype, 'warn', () => undefined);
+    // A failover that leaves the pool's connections open and silent: idle connections to reuse, then the cut.
+    const proxy = await startCuttableProxy(new URL(testEnv.databaseUrl).host);
+    const url = new URL(testEnv.databaseUrl);
+    url.host = proxy.address;
+    const pool = createPool(url.toString(), () => undefined);
+    try {
+      const clients = await Promise.all(Array.from({ length: 8 }, () => pool.connect()));
+      clients.forEach((c) => c.release());
+      proxy.cut();
+      const metrics = new ApiMetrics(
+        pool,
+        agentsFile,
+        { configuredQueues: () => [] } as unknown as QueueStatsService,
+        { active: 0 } as LogStreamService,
+      );
+      for (const scrape of ['first', 'second']) {
+        const scraped = parseMetrics((await within(`the ${scrape} scrape`, 8000, metrics.render())).body);
+        assert.equal(sample(scraped, 'atelier_metrics_source_up', { source: 'postgres' }), 0);
+        assert.equal(sample(scraped, 'atelier_metrics_source_up', { source: 'temporal' }), 1);
+      }
+      assert.match(String(warnings.mock.calls[0]?.arguments[0]), /postgres: Query read timeout/);
+      // The silent connections are dropped, not left pinned until TCP gives up on them.
+      await waitFor('the pool to drop its silent connections', () => pool.totalCount === 0, { timeoutMs: 3000 });
+    } finally {
+      await proxy.close();
+      await pool.end();
+    }
   });
 });
 

@@ -24,6 +24,12 @@ interface GateStats {
 
 /** Aggregates over PostgreSQL are cached this long, so several scrapers cost one query. */
 const TASK_STATS_CACHE_MS = 5000;
+/**
+ * How long each of those queries may wait for its answer, within Prometheus's default 10 s scrape
+ * timeout: a server gone silent makes the scrape report atelier_metrics_source_up 0 rather than hang,
+ * and the next scrape reads again on a fresh connection rather than wait for the same read.
+ */
+const READ_TIMEOUT_MS = 5000;
 
 /** Whether this scrape could read a source, and why not. */
 type SourceRead = { ok: true } | { ok: false; error: unknown };
@@ -56,14 +62,14 @@ export class ApiMetrics {
     streams: LogStreamService,
   ) {
     const taskStatsStore = new TaskStatsStore(pool);
-    this.stats = new CachedRead(() => taskStatsStore.stats(), TASK_STATS_CACHE_MS);
+    this.stats = new CachedRead(() => taskStatsStore.stats(READ_TIMEOUT_MS), TASK_STATS_CACHE_MS);
     const agentStatus = new AgentStatusStore(pool);
     const budget = new BudgetStore(pool);
     this.gates = new CachedRead(() => this.readGateStats(agentStatus, budget), TASK_STATS_CACHE_MS);
     const workerStore = new WorkerStore(pool);
     this.serving = new CachedRead(() => workerStore.serving(WORKER_LOST_AFTER_SECONDS), TASK_STATS_CACHE_MS);
     const notifications = new NotificationStore(pool);
-    this.outbox = new CachedRead(() => notifications.outboxStats(), TASK_STATS_CACHE_MS);
+    this.outbox = new CachedRead(() => notifications.outboxStats(READ_TIMEOUT_MS), TASK_STATS_CACHE_MS);
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
 
@@ -342,7 +348,7 @@ export class ApiMetrics {
 
   /** Breakers and spend per agent (every agent of the agents file, and any other with a record), and the budget. */
   private async readGateStats(agentStatus: AgentStatusStore, budget: BudgetStore): Promise<GateStats> {
-    const [status, daily] = await Promise.all([agentStatus.all(), budget.daily()]);
+    const [status, daily] = await Promise.all([agentStatus.all(READ_TIMEOUT_MS), budget.daily(READ_TIMEOUT_MS)]);
     const names = new Set([...Object.keys(this.agents.agents), ...status.agents.keys()]);
     const agents = [...names].sort().map((agent) => {
       const row = status.agents.get(agent) ?? idleAgentStatus(agent);
