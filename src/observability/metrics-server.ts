@@ -1,5 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isLoopbackHost } from '../config/api-access';
+import { foreignHeader } from '../net/loopback-request';
 
 export interface MetricsServer {
   /** Where Prometheus scrapes this process, e.g. `http://10.0.0.7:9465/metrics`. */
@@ -28,12 +30,24 @@ function urlHost(listenHost: string, machine: string): string {
 /**
  * A worker's HTTP endpoint: a bare server (workers have no web framework) with `GET /metrics`, and
  * `GET /health/live` and `GET /health/ready` for a supervisor's probes (ready while the worker polls).
- * A scrape that fails to render answers 500 and is reported, never crashing the worker.
+ * A scrape that fails to render answers 500 and is reported, never crashing the worker. On a loopback
+ * address it answers 403 to a call a browser made for another site's page (foreignHeader), as the API
+ * does: a page whose domain was re-pointed at 127.0.0.1 could otherwise read what the worker runs.
  */
 export async function startMetricsServer(opts: MetricsServerOptions, machine: string): Promise<MetricsServer> {
+  const onLoopback = isLoopbackHost(opts.host);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const json = { 'content-type': 'application/json; charset=utf-8' };
+    const foreign = onLoopback ? foreignHeader(req.headers) : undefined;
+    if (foreign !== undefined) {
+      res
+        .writeHead(403, { 'content-type': 'text/plain; charset=utf-8' })
+        .end(
+          `the ${foreign} header names another machine: on a loopback address this endpoint answers only this machine\n`,
+        );
+      return;
+    }
     if (req.method === 'GET' && path === '/health/live') {
       res.writeHead(200, json).end('{"status":"ok"}\n');
       return;

@@ -309,7 +309,8 @@ describe('bad requests over HTTP', () => {
           res.on('data', (chunk: string) => (text += chunk));
           res.on('end', () => {
             answered.push({ request: `${method} ${path}`, status: res.statusCode ?? 0, text: text.slice(0, 300) });
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as ErrorBody });
+            const json = /^application\/json/.test(res.headers['content-type'] ?? '');
+            resolve({ status: res.statusCode ?? 0, body: (json ? JSON.parse(text) : {}) as ErrorBody });
           });
         });
         req.on('error', reject);
@@ -340,7 +341,7 @@ describe('bad requests over HTTP', () => {
       assert.equal(await markedTasks(), before, 'no refused call created a task');
     });
 
-    it('serves calls to a loopback name, from a loopback page, and probes whatever their Host', async () => {
+    it('serves calls to a loopback name, from a loopback page, and probes and scrapes that name one', async () => {
       const looks: Record<string, string>[] = [
         { host: `localhost:${port()}` },
         { host: `[::1]:${port()}` },
@@ -351,8 +352,17 @@ describe('bad requests over HTTP', () => {
         const res = await rawCall('/v1/tasks?limit=1', 'GET', headers);
         assert.equal(res.status, 200, `${JSON.stringify(headers)}: ${JSON.stringify(res.body)}`);
       }
-      const probe = await rawCall('/health/live', 'GET', { host: 'evil.example' });
-      assert.equal(probe.status, 200);
+      for (const path of ['/metrics', '/health/live', '/health/ready']) {
+        assert.equal((await rawCall(path, 'GET', { host: `127.0.0.1:${port()}` })).status, 200, path);
+      }
+    });
+
+    it("refuses a scrape or a probe for another site's page too: metrics and health tell what runs", async () => {
+      for (const path of ['/metrics', '/health/live', '/health/ready']) {
+        const res = await rawCall(path, 'GET', { host: `evil.example:${port()}` });
+        assert.equal(res.status, 403, `${path}: ${JSON.stringify(res.body)}`);
+        assert.match(res.body.message, /the Host header names another machine/);
+      }
     });
   });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { foreignHeader } from '../../src/api/auth/loopback-request';
+import { foreignHeader } from '../../src/net/loopback-request';
 
 describe('foreignHeader', () => {
   it('takes every spelling of this machine in Host and Origin', () => {

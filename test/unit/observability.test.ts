@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { describe, it } from 'node:test';
 import { ApplicationFailure, CancelledFailure, log } from '@temporalio/activity';
 import type { LogLevel, LogMetadata, Logger } from '@temporalio/common';
@@ -231,6 +232,43 @@ describe('a worker metrics endpoint', () => {
       assert.deepEqual(errors, ['broken']);
     } finally {
       await server.close();
+    }
+  });
+
+  it("on loopback, refuses a call for another site's page (Host or Origin), and serves this machine's", async () => {
+    const listen = (host: string) =>
+      startMetricsServer(
+        {
+          host,
+          port: 0,
+          render: async () => ({ contentType: 'text/plain', body: 'up 1\n' }),
+          onError: () => undefined,
+          ready: () => true,
+        },
+        'machine',
+      );
+    /** A GET with headers fetch would not send as given (Host). */
+    const get = (port: number, path: string, headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        request({ host: '127.0.0.1', port, path, headers }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+          .on('error', reject)
+          .end();
+      });
+    const [loopback, everywhere] = [await listen('127.0.0.1'), await listen('0.0.0.0')];
+    try {
+      for (const path of ['/metrics', '/health/live', '/health/ready']) {
+        assert.equal(await get(loopback.port, path, { host: `evil.example:${loopback.port}` }), 403, path);
+        assert.equal(await get(loopback.port, path, { origin: 'https://evil.example' }), 403, path);
+        assert.equal(await get(loopback.port, path, { host: `127.0.0.1:${loopback.port}` }), 200, path);
+        assert.equal(await get(loopback.port, path, { host: `localhost:${loopback.port}` }), 200, path);
+      }
+      // On every address the Host is whatever name reaches the machine: not checked.
+      assert.equal(await get(everywhere.port, '/metrics', { host: `worker-7.example:${everywhere.port}` }), 200);
+    } finally {
+      await Promise.all([loopback.close(), everywhere.close()]);
     }
   });
 

@@ -1,9 +1,11 @@
 import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { ApiLoopbackAccess } from '../auth/api-v1-access.decorator';
 import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
 import { DependencyHealth } from './dependency.health';
 
 @ApiTags('health')
+@ApiLoopbackAccess()
 @Controller('health')
 export class HealthController {
   constructor(

@@ -1,9 +1,11 @@
 import { Controller, Get, Res } from '@nestjs/common';
 import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiLoopbackAccess } from '../auth/api-v1-access.decorator';
 import type { Response } from 'express';
 import { ApiMetrics } from './api-metrics.service';
 
 @ApiTags('operations')
+@ApiLoopbackAccess()
 @Controller('metrics')
 export class MetricsController {
   constructor(private readonly metrics: ApiMetrics) {}

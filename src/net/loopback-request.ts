@@ -1,4 +1,4 @@
-import { isLoopbackHost } from '../../config/api-access';
+import { isLoopbackHost } from '../config/api-access';
 
 /**
  * Whether a URL's host name names this machine: a loopback address, `localhost` or a name under it
