@@ -5,6 +5,7 @@ import type { Pool, PoolClient } from 'pg';
 import type { AtelierConfig } from '../../config/env';
 import { inReadOnlySnapshot } from '../../db/transaction';
 import { QUEUED_SINCE_SQL } from '../../store/task-stats-store';
+import { temporalUnavailableText } from '../http/temporal-unavailable';
 import { taskLinks } from '../tasks/task-view';
 import { LISTED_WITHIN_SECONDS, WORKER_LOST_AFTER_SECONDS } from '../workers/workers.service';
 import { CONFIG, PG_POOL, TEMPORAL_CLIENT } from '../tokens';
@@ -496,7 +497,8 @@ export class DashboardService implements BeforeApplicationShutdown {
               },
             ];
           } catch (err) {
-            return [role, { backlog: null, backlogAgeSeconds: null, pollers: [], error: (err as Error).message }];
+            const error = temporalUnavailableText(`could not describe task queue ${name}`, err);
+            return [role, { backlog: null, backlogAgeSeconds: null, pollers: [], error }];
           }
         }),
       );

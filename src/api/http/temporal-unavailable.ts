@@ -9,6 +9,19 @@ const logger = new Logger('Temporal');
  * server's internals.
  */
 export function temporalUnavailable(what: string, err: unknown): ServiceUnavailableException {
-  logger.warn(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+  logCause(what, err);
   return new ServiceUnavailableException(`${what} now (the API's log says why); try again in a moment`);
+}
+
+/**
+ * For a Temporal read whose failure an answer reports in a field (a queue's `error`): logs the cause,
+ * as temporalUnavailable does, and gives the fixed text to show in its place.
+ */
+export function temporalUnavailableText(what: string, err: unknown): string {
+  logCause(what, err);
+  return "Temporal unavailable (the API's log says why)";
+}
+
+function logCause(what: string, err: unknown): void {
+  logger.warn(`${what}: ${err instanceof Error ? err.message : String(err)}`);
 }

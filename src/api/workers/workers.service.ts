@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { WorkerStore, type WorkerKind, type WorkerRow } from '../../store/worker-store';
 import { hostOfIdentity } from '../../workers/worker-identity';
+import { temporalUnavailableText } from '../http/temporal-unavailable';
 import { QueueStatsService, type QueueStats, type QueueType } from './queue-stats.service';
 
 /** A worker that has not heartbeat for this long is reported `lost` (it heartbeats every 5 s). */
@@ -46,7 +47,7 @@ export class WorkersService {
           try {
             return { queue: await this.queues.describe(q.name, q.type) };
           } catch (err) {
-            return { ...q, error: (err as Error).message };
+            return { ...q, error: temporalUnavailableText(`could not describe task queue ${q.name}`, err) };
           }
         },
       ),
