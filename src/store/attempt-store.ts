@@ -310,11 +310,25 @@ export class AttemptStore {
    * the work is committed (unless that attempt's work could not be saved: `AttemptEnd.workUnsaved`).
    */
   async recordTaskOutcome(o: TaskOutcomeRecord, runId?: string): Promise<RecordedOutcome> {
+    return (await this.writeTaskOutcome(o, runId)).outcome;
+  }
+
+  /**
+   * recordTaskOutcome, and whether this call wrote the run's terminal state (false when the run had one
+   * already, and when the answer to a write that went through was lost and the retry found it).
+   */
+  async writeTaskOutcome(
+    o: TaskOutcomeRecord,
+    runId?: string,
+  ): Promise<{ outcome: RecordedOutcome; written: boolean }> {
     const run = await this.runs.runNumber(o.taskId, runId);
     return retryTransient(() => this.recordTaskOutcomeOnce(o, run));
   }
 
-  private recordTaskOutcomeOnce(o: TaskOutcomeRecord, run: number): Promise<RecordedOutcome> {
+  private recordTaskOutcomeOnce(
+    o: TaskOutcomeRecord,
+    run: number,
+  ): Promise<{ outcome: RecordedOutcome; written: boolean }> {
     return inTransaction(this.pool, async (client) => {
       if (o.unlessAttemptSucceeded) {
         const deferred = await client.query<{ number: number; exit_code: number | null; agent: string }>(
@@ -326,12 +340,13 @@ export class AttemptStore {
         );
         const success = deferred.rows[0];
         if (success) {
-          return {
+          const outcome: RecordedOutcome = {
             status: 'succeeded',
             attempt: success.number,
             ...(success.exit_code !== null && { exitCode: success.exit_code }),
             agent: success.agent,
           };
+          return { outcome, written: false };
         }
       }
       // A run that ends has no attempt left open. One may be when its worker died and the workflow could
@@ -369,12 +384,13 @@ export class AttemptStore {
         );
         // The insert met the run's terminal event (one per run): that is the outcome.
         const row = recorded.rows[0] ?? { kind: o.status, attempt: o.attempt, exit_code: null, agent: null };
-        return {
+        const outcome: RecordedOutcome = {
           status: row.kind,
           attempt: row.attempt,
           ...(row.exit_code !== null && { exitCode: row.exit_code }),
           ...(row.agent !== null && { agent: row.agent }),
         };
+        return { outcome, written: false };
       }
       await client.query(
         `UPDATE tasks SET status = $2, finished_at = clock_timestamp(), result_attempt = $3,
@@ -423,7 +439,12 @@ export class AttemptStore {
           },
         });
       }
-      return { status: o.status, attempt: o.attempt, ...(o.exitCode !== undefined && { exitCode: o.exitCode }) };
+      const outcome: RecordedOutcome = {
+        status: o.status,
+        attempt: o.attempt,
+        ...(o.exitCode !== undefined && { exitCode: o.exitCode }),
+      };
+      return { outcome, written: true };
     });
   }
 

@@ -8,6 +8,7 @@ import type {
 } from '../../workflows/definitions';
 import { inTransaction } from '../db/transaction';
 import { retryTransient } from '../db/transient';
+import type { RecordedEnd } from './closed-run-outcome';
 import type { NewTask, StoredTaskInputFields } from './task-store';
 
 export interface NewPlanTask extends NewTask {
@@ -295,18 +296,28 @@ export class PlanStore {
    * read would see the statement's snapshot: still running).
    */
   async recordOutcome(record: PlanOutcomeRecord): Promise<PlanEndStatus> {
+    return (await this.writeOutcome(record)).status;
+  }
+
+  /**
+   * recordOutcome, and whether this call wrote the end (false when the plan had one already, and when
+   * the answer to a write that went through was lost and the retry found it).
+   */
+  async writeOutcome(record: PlanOutcomeRecord): Promise<RecordedEnd<PlanEndStatus>> {
     return retryTransient(async () => {
-      const res = await this.pool.query<{ status: PlanEndStatus }>(
+      const res = await this.pool.query<{ status: PlanEndStatus; written: boolean }>(
         `WITH locked AS (SELECT id, status FROM plans WHERE id = $1 FOR UPDATE),
          ended AS (
            UPDATE plans p SET status = $2, finished_at = clock_timestamp()
            FROM locked WHERE p.id = locked.id AND locked.status = 'running'
            RETURNING p.status
          )
-         SELECT status FROM ended UNION ALL SELECT status FROM locked WHERE NOT EXISTS (SELECT 1 FROM ended)`,
+         SELECT status, true AS written FROM ended
+         UNION ALL SELECT status, false FROM locked WHERE NOT EXISTS (SELECT 1 FROM ended)`,
         [record.planId, record.status],
       );
-      return res.rows[0]?.status ?? record.status;
+      const row = res.rows[0];
+      return row ?? { status: record.status, written: false };
     });
   }
 }

@@ -56,15 +56,17 @@ describe('recordRunClosedInTemporal', () => {
     const runId = randomUUID();
     const id = await taskWithOpenAttempt(runId);
 
-    const status = await recordRunClosedInTemporal(temporalWhereRunsEnded('TERMINATED'), attempts, {
-      id,
-      workflow_id: workflowIdForTask(id),
-      run_id: runId,
-    });
+    const task = { id, workflow_id: workflowIdForTask(id), run_id: runId };
+    const ended = await recordRunClosedInTemporal(temporalWhereRunsEnded('TERMINATED'), attempts, task);
 
-    assert.equal(status, 'failed');
-    const task = await taskRow(pool, id);
-    assert.deepEqual([task.status, task.error_class], ['failed', 'crash']);
+    assert.deepEqual(ended, { status: 'failed', written: true });
+    // Another API process that records it next finds the end written: not its own.
+    assert.deepEqual(await recordRunClosedInTemporal(temporalWhereRunsEnded('TERMINATED'), attempts, task), {
+      status: 'failed',
+      written: false,
+    });
+    const row = await taskRow(pool, id);
+    assert.deepEqual([row.status, row.error_class], ['failed', 'crash']);
     const [first, second] = await attemptRows(pool, id);
     assert.deepEqual([first?.failure_class, first?.error], ['nonzero_exit', 'exit 2'], 'an ended attempt stays');
     assert.ok(second?.finished_at, 'the open attempt is closed');

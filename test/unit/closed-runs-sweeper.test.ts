@@ -16,6 +16,15 @@ import { TEST_AGENTS_FILE } from '../support/test-env';
 
 afterEach(() => mock.restoreAll());
 
+const config = loadConfig({ ATELIER_AGENTS_FILE: TEST_AGENTS_FILE });
+const apiMetrics = (): ApiMetrics =>
+  new ApiMetrics(
+    {} as Pool,
+    loadAgentsFile(TEST_AGENTS_FILE),
+    { configuredQueues: () => [] } as unknown as QueueStatsService,
+    { active: 0 } as LogStreamService,
+  );
+
 /**
  * A plan terminated in Temporal whose one running task Temporal has not terminated yet: the plan
  * cannot be recorded until it has. The sweep that finds the plan moves its window on all the same; the
@@ -51,9 +60,9 @@ describe('ClosedRunsSweeper', () => {
           : [],
       get: async () => ({ tasks: [{ key: 'a', task_id: 't1', status: 'running' }] }),
       recordSkips: async () => undefined,
-      recordOutcome: async () => {
+      writeOutcome: async () => {
         outcomes.push('plan failed');
-        return 'failed';
+        return { status: 'failed', written: true };
       },
     } as unknown as PlanStore;
     const tasks = {
@@ -62,15 +71,9 @@ describe('ClosedRunsSweeper', () => {
     } as unknown as TaskStore;
     const attempts = {
       closeOpenAttempts: async () => undefined,
-      recordTaskOutcome: async () => ({ status: 'failed', attempt: 0 }),
+      writeTaskOutcome: async () => ({ outcome: { status: 'failed', attempt: 0 }, written: true }),
     } as unknown as AttemptStore;
-    const metrics = new ApiMetrics(
-      {} as Pool,
-      loadAgentsFile(TEST_AGENTS_FILE),
-      { configuredQueues: () => [] } as unknown as QueueStatsService,
-      { active: 0 } as LogStreamService,
-    );
-    const config = loadConfig({ ATELIER_AGENTS_FILE: TEST_AGENTS_FILE });
+    const metrics = apiMetrics();
     const sweeper = new ClosedRunsSweeper(config, temporal, metrics, tasks, plans, attempts);
 
     await sweeper.sweep();
@@ -86,5 +89,40 @@ describe('ClosedRunsSweeper', () => {
       recorded.values.map((v) => [v.labels.kind, v.value]),
       [['plan', 1]],
     );
+  });
+
+  it('counts and logs only the ends it wrote, not one the workflow or another API process wrote first', async () => {
+    const warnings = mock.method(Logger.prototype, 'warn', () => undefined);
+    const temporal = {
+      workflow: {
+        list: ({ query }: { query: string }) =>
+          (async function* () {
+            if (query.includes("'agentTaskWorkflow'")) yield { workflowId: 'task-t1' };
+          })(),
+        getHandle: (workflowId: string, runId?: string) => ({
+          describe: async () => ({ status: { name: 'TERMINATED' }, runId: runId ?? `${workflowId}-run` }),
+        }),
+      },
+    } as unknown as Client;
+    const tasks = {
+      unendedRunsOf: async () => [{ id: 't1', workflow_id: 'task-t1', run_id: 'task-t1-run' }],
+    } as unknown as TaskStore;
+    const plans = { unendedRunsOf: async () => [] } as unknown as PlanStore;
+    let written = false;
+    const attempts = {
+      closeOpenAttempts: async () => undefined,
+      writeTaskOutcome: async () => ({ outcome: { status: 'failed', attempt: 0 }, written }),
+    } as unknown as AttemptStore;
+    const metrics = apiMetrics();
+    const sweeper = new ClosedRunsSweeper(config, temporal, metrics, tasks, plans, attempts);
+    const counted = async () => (await metrics.closedRunsRecorded.get()).values.map((v) => [v.labels.kind, v.value]);
+
+    await sweeper.sweep();
+    assert.deepEqual(await counted(), []);
+    assert.ok(!warnings.mock.calls.some((c) => /recorded task t1/.test(String(c.arguments[0]))));
+    written = true;
+    await sweeper.sweep();
+    assert.deepEqual(await counted(), [['task', 1]]);
+    assert.ok(warnings.mock.calls.some((c) => /recorded task t1 failed/.test(String(c.arguments[0]))));
   });
 });

@@ -28,6 +28,13 @@ describe('PlanStore.recordOutcome', () => {
     assert.equal(await store.recordOutcome({ planId: id, status: 'cancelled' }), 'succeeded');
   });
 
+  it('says whether it wrote the end: the first write did, a second that found it did not', async () => {
+    const store = new PlanStore(pool);
+    const id = await runningPlan();
+    assert.deepEqual(await store.writeOutcome({ planId: id, status: 'failed' }), { status: 'failed', written: true });
+    assert.deepEqual(await store.writeOutcome({ planId: id, status: 'failed' }), { status: 'failed', written: false });
+  });
+
   it("answers the end another transaction wrote while it waited, not the snapshot's running", async () => {
     const store = new PlanStore(pool);
     const id = await runningPlan();

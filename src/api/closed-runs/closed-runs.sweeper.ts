@@ -28,8 +28,13 @@ interface Kind {
   workflowType: string;
   /** Workflows found closed whose run could not be recorded yet: looked at again by every sweep. */
   retry: Set<string>;
-  /** The unended runs of these workflows, with what records the end of one if it closed. */
-  unended: (workflowIds: string[]) => Promise<{ id: string; workflowId: string; record: () => Promise<unknown> }[]>;
+  /**
+   * The unended runs of these workflows, with what records the end of one if it closed: it answers
+   * whether it wrote the end, undefined while the run's workflow runs.
+   */
+  unended: (
+    workflowIds: string[],
+  ) => Promise<{ id: string; workflowId: string; record: () => Promise<{ written: boolean } | undefined> }[]>;
 }
 
 /**
@@ -139,7 +144,9 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
     for (const run of runs) {
       if (this.periodic.stopped) break;
       try {
-        if ((await run.record()) === undefined) continue; // its workflow, reset, runs again
+        // Undefined: its workflow, reset, runs again. Not written: the run itself, or another API
+        // process, recorded its end first.
+        if (!(await run.record())?.written) continue;
         this.metrics.closedRunsRecorded.inc({ kind: kind.name });
         this.logger.warn(
           `recorded ${kind.name} ${run.id} failed: its workflow closed in Temporal without recording its end`,

@@ -2,6 +2,7 @@ import { ServiceUnavailableException } from '@nestjs/common';
 import type { Client } from '@temporalio/client';
 import type { AttemptStore } from '../../store/attempt-store';
 import type { PlanRow, PlanStore } from '../../store/plan-store';
+import type { RecordedEnd } from '../../store/closed-run-outcome';
 import type { TaskStore } from '../../store/task-store';
 import type { PlanEndStatus, PlanSkip } from '../../../workflows/definitions';
 import { howRunEnded, recordRunClosedInTemporal } from '../runs/closed-run';
@@ -14,14 +15,14 @@ import { howRunEnded, recordRunClosedInTemporal } from '../runs/closed-run';
  * children, a moment after the plan: until then this answers 503) are recorded failed as any such run
  * is (closed-run.ts), and the plan is recorded `failed`. A task retried on its own (its run above 1) is
  * not the plan's: its run goes on, and its end is its own.
- * Answers the plan's end as recorded (another one if the plan recorded its own meanwhile), or
- * undefined while its workflow runs or before it started.
+ * Answers the plan's end as recorded (another one if the plan recorded its own meanwhile) and whether
+ * this call wrote it, or undefined while its workflow runs or before it started.
  */
 export async function recordPlanClosedInTemporal(
   temporal: Client,
   stores: { plans: PlanStore; tasks: TaskStore; attempts: AttemptStore },
   plan: Pick<PlanRow, 'id' | 'workflow_id' | 'run_id'>,
-): Promise<PlanEndStatus | undefined> {
+): Promise<RecordedEnd<PlanEndStatus> | undefined> {
   if (plan.run_id === null) return undefined;
   const ended = await howRunEnded(temporal, plan.workflow_id, plan.run_id);
   if (ended === undefined) return undefined;
@@ -45,5 +46,5 @@ export async function recordPlanClosedInTemporal(
     }
   }
   await stores.plans.recordSkips({ planId: plan.id, skips });
-  return stores.plans.recordOutcome({ planId: plan.id, status: 'failed' });
+  return stores.plans.writeOutcome({ planId: plan.id, status: 'failed' });
 }

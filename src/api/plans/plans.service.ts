@@ -266,6 +266,6 @@ export class PlansService {
       { plans: this.store, tasks: this.tasks, attempts: this.attempts },
       plan,
     );
-    return ended === undefined ? plan : { ...plan, status: ended };
+    return ended === undefined ? plan : { ...plan, status: ended.status };
   }
 }

@@ -1,6 +1,6 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { AttemptStore } from '../../store/attempt-store';
-import { recordClosedRun } from '../../store/closed-run-outcome';
+import { recordClosedRun, type RecordedEnd } from '../../store/closed-run-outcome';
 import type { TaskRow } from '../../store/task-store';
 import { temporalUnavailable } from '../http/temporal-unavailable';
 import type { TerminalStatus } from '../../../workflows/definitions';
@@ -28,14 +28,15 @@ export async function howRunEnded(temporal: Client, workflowId: string, runId: s
  * `queued` or `running` for ever, refused by retry and cancel alike, and its log followers would never
  * get their `end` (recordClosedRun says how it is recorded). An attempt it left open (its worker gone
  * too) is closed as well, or the dashboard would count it running for ever. Answers the run's terminal
- * status as recorded (another one if the run recorded its own meanwhile), or undefined while its
- * workflow runs or before it started (a plan's task: its plan records it, see planWorkflow).
+ * status as recorded (another one if the run recorded its own meanwhile) and whether this call wrote it,
+ * or undefined while its workflow runs or before it started (a plan's task: its plan records it, see
+ * planWorkflow).
  */
 export async function recordRunClosedInTemporal(
   temporal: Client,
   attempts: AttemptStore,
   task: Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>,
-): Promise<TerminalStatus | undefined> {
+): Promise<RecordedEnd<TerminalStatus> | undefined> {
   if (task.run_id === null) return undefined; // not started yet: a stranded submission, or a plan's task
   const ended = await howRunEnded(temporal, task.workflow_id, task.run_id);
   if (ended === undefined) return undefined;

@@ -123,7 +123,7 @@ export class RunsService {
     const found = await this.find(id);
     const ended = TERMINAL.has(found.status)
       ? undefined
-      : await recordRunClosedInTemporal(this.temporal, this.attempts, found);
+      : (await recordRunClosedInTemporal(this.temporal, this.attempts, found))?.status;
     const task = ended === undefined ? found : { ...found, status: ended };
     if (!TERMINAL.has(task.status)) {
       throw new ConflictException(`task ${id} is ${task.status}: only a finished task can be retried`);

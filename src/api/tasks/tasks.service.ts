@@ -198,7 +198,7 @@ export class TasksService {
     if (task.status === 'cancelled') return { id, status: task.status };
     if (TERMINAL.has(task.status)) throw new ConflictException(`task ${id} already ${task.status}`);
     // Temporal takes the cancel of a closed workflow as done: ask first whether the run still runs.
-    const ended = await recordRunClosedInTemporal(this.temporal, this.attempts, task);
+    const ended = (await recordRunClosedInTemporal(this.temporal, this.attempts, task))?.status;
     if (ended === 'cancelled') return { id, status: ended };
     if (ended !== undefined) {
       throw new ConflictException(`task ${id} already ${ended}: its workflow is no longer running`);
