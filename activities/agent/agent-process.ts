@@ -17,6 +17,12 @@ export interface SpawnRequest {
   stdin?: string;
   /** Given to the agent as its file descriptor 3, a file read-only and unlinked (PROMPT_FILE_PATH). */
   promptFile?: string;
+  /**
+   * A program known to leave no process behind (git under Atelier's fixed settings): the spawner helper
+   * does not look, at its exit, for what it left outside its group (infra/spawner/leftovers.go), a read
+   * of every process's /proc entry.
+   */
+  leavesNothing?: boolean;
 }
 
 /** How a started (or not started) agent process ended. */

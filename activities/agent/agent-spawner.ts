@@ -77,6 +77,7 @@ export class AgentSpawner {
       promptFile: request.promptFile ?? null,
       // Where the worker would write the prompt file: its TMPDIR (the helper has no environment).
       tmpDir: request.promptFile === undefined ? '' : tmpdir(),
+      leavesNothing: request.leavesNothing === true,
     });
     helper.process.stdin?.write(`${line}\n`);
     return {

@@ -95,7 +95,7 @@ export function gitVia(spawn: SpawnAgent = spawnDirectly): Git {
       let bytes = 0;
       let overflow = false;
       const child: AgentProcess = spawn(
-        { file: program, args: [...FIXED_CONFIG, ...args], env, cwd },
+        { file: program, args: [...FIXED_CONFIG, ...args], env, cwd, leavesNothing: true },
         {
           output: (stream, chunk) => {
             bytes += chunk.length;

@@ -28,9 +28,16 @@ func startAsSpawner(t *testing.T) {
 // runAgent starts `sh -c script` as request id, with $1 a file the script writes pids to.
 func runAgent(t *testing.T, id uint32, script string) (*lockedBuffer, string) {
 	t.Helper()
+	return run(t, request{ID: id, Path: "/bin/sh", Args: []string{"-c", script, "agent"}, Env: os.Environ()})
+}
+
+// run starts r, with a file its script writes pids to as its last argument.
+func run(t *testing.T, r request) (*lockedBuffer, string) {
+	t.Helper()
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	buf := &lockedBuffer{}
-	start(request{ID: id, Path: "/bin/sh", Args: []string{"-c", script, "agent", pidFile}, Env: os.Environ()}, &frames{out: buf})
+	r.Args = append(r.Args, pidFile)
+	start(r, &frames{out: buf})
 	return buf, pidFile
 }
 
@@ -106,4 +113,22 @@ func TestADaemonDiesWithItsAgentOnly(t *testing.T) {
 	}
 	waitForClose(t, long)
 	waitGone(t, longDaemon, "the daemon of the agent killed")
+}
+
+// A request for a program known to leave nothing behind (the worker's git) is not followed by a look
+// through /proc: what it left in a group of its own stays.
+func TestARequestThatLeavesNothingIsNotSwept(t *testing.T) {
+	startAsSpawner(t)
+	buf, pidFile := run(t, request{
+		ID: 7501, Path: "/bin/sh", Env: os.Environ(), LeavesNothing: true,
+		Args: []string{"-c", leaveGroup + ` while [ ! -s "$1" ]; do sleep 0.01; done`, "git"},
+	})
+	left := readPid(t, pidFile)
+	t.Cleanup(func() { _ = syscall.Kill(left, syscall.SIGKILL) })
+	if exit := waitForClose(t, buf); exit != `{"code":0}` {
+		t.Fatalf("the program ended with %s", exit)
+	}
+	if gone(left) {
+		t.Fatal("the exit of a program that leaves nothing behind was followed by a sweep")
+	}
 }

@@ -68,6 +68,9 @@ type request struct {
 	// written in a directory of its own under TmpDir (the worker's TMPDIR; empty: the system's).
 	PromptFile *string `json:"promptFile"`
 	TmpDir     string  `json:"tmpDir"`
+	// A program known to leave no process behind (git under the worker's fixed settings): its exit is
+	// not followed by a look for what it left outside its group (killLeftovers), which reads /proc whole.
+	LeavesNothing bool `json:"leavesNothing"`
 	// Set: not a spawn, but this signal for the process group of the agent request ID started.
 	Signal syscall.Signal `json:"signal"`
 }
@@ -488,7 +491,9 @@ func start(r request, out *frames) {
 		// Processes the agent left in its group would hold its pipes open and keep running.
 		if waitExited(proc.Pid) {
 			_ = syscall.Kill(-proc.Pid, syscall.SIGKILL)
-			killLeftovers(proc.Pid, agentTag(r.ID))
+			if !r.LeavesNothing {
+				killLeftovers(proc.Pid, agentTag(r.ID))
+			}
 		}
 		// A process that left the group with the agent's stdin would otherwise keep the write, and the
 		// prompt's copy, waiting until it exits: closing the socket ends the write.
