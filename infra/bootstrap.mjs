@@ -4,6 +4,7 @@
 // signals that could not have reached it (infra/forward-signals.mjs).
 // Plain Node with built-ins only: it runs before node_modules exists.
 import { spawnSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -107,12 +108,46 @@ function ensureChromium() {
   }
 }
 
+/** Whether something accepts connections on 127.0.0.1:`port` (within a second). */
+const answers = (port) =>
+  new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port, timeout: 1000 });
+    const done = (yes) => {
+      socket.destroy();
+      resolve(yes);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
+  });
+
+/**
+ * `up` stops at once, before it installs or builds anything, when its API port, or (running its own
+ * Temporal dev server) the dev server's ports on this host, already answer: another `npm run up` is
+ * likely running there, and a build would rewrite the code its services restart from. `up` itself
+ * checks every port again, on its host, with the message naming the setting.
+ */
+async function refuseRunningService() {
+  const host = process.env.HOST?.trim() || '127.0.0.1';
+  const local = ['127.0.0.1', 'localhost', '0.0.0.0', '::', '::1'].includes(host);
+  const ports = local ? [Number(process.env.PORT?.trim() || 3000)] : [];
+  if (!process.env.TEMPORAL_ADDRESS?.trim()) ports.push(7233, 8233);
+  for (const port of ports) {
+    if (Number.isInteger(port) && (await answers(port))) {
+      throw new Error(
+        `port ${port} on 127.0.0.1 is in use (another npm run up?): stop what holds it, or set ${port === 7233 || port === 8233 ? 'TEMPORAL_ADDRESS to use that server' : 'PORT'}; nothing was built`,
+      );
+    }
+  }
+}
+
 const mode = process.argv[2];
 if (!(mode in commands)) {
   say(`usage: bootstrap.mjs ${Object.keys(commands).join('|')} [args]`);
   process.exit(2);
 }
 try {
+  if (mode === 'up') await refuseRunningService();
   ensureDependencies();
   ensureTemporalCli();
   ensureSpawner();
