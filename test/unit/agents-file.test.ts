@@ -298,6 +298,8 @@ describe('loadAgentsFile', () => {
         profile.prompt === 'arg',
         name,
       );
+      // A reset time said without a zone is read in the worker's: the agent must say it in that one.
+      if (profile.output !== 'ollama-http') assert.ok(profile.envPassthrough.includes('TZ'), `${name} passes TZ`);
     }
   });
 

@@ -29,6 +29,11 @@ export class BudgetController {
 
   @Put('tasks/:id/budget')
   @ApiOperation({ summary: "Sets a task's cost cap; a task waiting for its budget resumes when it is raised." })
+  @ApiResponse({
+    status: 400,
+    description:
+      '`budgetUsd` missing, not a number, below 0, over 1,000,000 or with more than 6 decimal places (null: no cap).',
+  })
   @ApiResponse({ status: 404, description: 'No such task.' })
   putTask(@Param('id') id: string, @Body() dto: PutTaskBudgetDto) {
     return this.budget.putTask(id, dto.budgetUsd);

@@ -1,5 +1,5 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { ListWorkersQuery } from './dto/list-workers.query';
 import { WorkersService } from './workers.service';
 import { ApiV1Access } from '../auth/api-v1-access.decorator';
@@ -14,6 +14,7 @@ export class WorkersController {
   @ApiOperation({
     summary: 'Every worker (identity, queues, last poll, slots, running tasks, counts) and each queue backlog.',
   })
+  @ApiResponse({ status: 400, description: 'A query parameter other than `all`, or `all` not true, false, 1 or 0.' })
   list(@Query() query: ListWorkersQuery) {
     return this.workers.list(query.all ?? false);
   }

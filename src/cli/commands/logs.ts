@@ -165,7 +165,7 @@ export function registerLogsCommand(program: Command, bind: (action: Action) => 
     .argument('<id>', 'task id')
     .option('-f, --follow', 'keep printing new output until the task ends')
     .option('--attempt <n>', 'only this attempt', (v: string) => {
-      if (!/^[1-9]\d{0,2}$/.test(v)) throw new InvalidArgumentError('--attempt must be a positive integer');
+      if (!/^[1-9]\d{0,2}$/.test(v)) throw new InvalidArgumentError('--attempt must be an integer from 1 to 999');
       return Number(v);
     })
     .action(bind(logs));
