@@ -33,6 +33,11 @@ const UNWOKEN_WAIT_RECHECK_MS = 30_000;
  * (its `until` passed). `until` is by the database's clock, which may run behind the workflow's; so
  * after `overdueRounds` such answers in a row the task looks again after 50 ms, then 100, 200… rather
  * than every 50 ms for as long as the clocks differ.
+ *
+ * `stored`: the wait the task's reason was stored as after this answer, if it was. Wakes find a task
+ * by its stored reason, so one sent between the answer and the store (a slot freed, a budget raised,
+ * a breaker closed) missed it: for a wait that only a wake lifts (no `until`) the task looks again at
+ * once, which sees what such a wake would have told; from then on the wakes find it.
  */
 export function nextLook(
   waits: AdmissionWait[],
@@ -40,12 +45,14 @@ export function nextLook(
   round: number,
   overdueRounds: number,
   now: number,
+  stored?: AdmissionWait,
 ): { delayMs: number; overdue: boolean } {
   const unwoken = waits.some((w) => w.kind === 'breaker_open' && w.until === null);
   const longest = round >= LONG_WAIT_ROUNDS ? LONG_WAIT_RECHECK_MS : MAX_WAIT_RECHECK_MS;
   const polling = Math.min(recheckMs * 1.5 ** round, unwoken ? UNWOKEN_WAIT_RECHECK_MS : longest);
   const dueIn = Math.min(...waits.map((w) => (w.until === null ? polling : w.until - now)));
   const overdue = dueIn <= 0;
+  if (stored?.until === null) return { delayMs: MIN_WAIT_RECHECK_MS, overdue };
   // A worker that drains, or had no free slot, answers at once and wants the attempt asked again at
   // once, elsewhere, however long the task has waited: it is not a look at a wait.
   const handedBack = waits.some((w) => w.kind === 'worker_draining' || w.kind === 'worker_busy');

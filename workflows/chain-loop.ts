@@ -165,11 +165,12 @@ export async function chainLoop(
       if (Array.isArray(step)) {
         const wait = shownWait(step);
         const key = `${wait.kind}:${wait.agent}`;
-        if (key !== shown) {
+        const stored = key !== shown ? wait : undefined;
+        if (stored) {
           await bookkeeping.recordWaiting({ taskId: input.taskId, wait });
           shown = key;
         }
-        const look = nextLook(step, recheckMs, waitRound, overdueRounds, Date.now());
+        const look = nextLook(step, recheckMs, waitRound, overdueRounds, Date.now(), stored);
         waitRound += 1;
         overdueRounds = look.overdue ? overdueRounds + 1 : 0;
         if (!opts.keepWake) woken = false;

@@ -42,6 +42,8 @@ export interface Harness {
   close: () => Promise<void>;
 }
 
+type SlotWaker = NonNullable<AgentActivityDeps['wakeSlotWaiter']>;
+
 export interface RunningWorker {
   worker: Worker;
   identity: string;
@@ -138,7 +140,8 @@ export async function runWorkflowWorker(
  * activity limit, 100). Heartbeats are more frequent than in production so a cancel reaches the agent
  * within a fraction of a second and the tests stay fast. `shutdownGraceTime` is how long its agents may
  * run on once it stops (else none: they are stopped at once). `saveWork` replaces how an attempt
- * commits its agent's work, and `wrapAgents` wraps its agent activities (to lose an answer, say).
+ * commits its agent's work, and `wrapAgents` wraps its agent activities (to lose an answer, say);
+ * `wrapSlotWaker` wraps the wake of the task next in line for a limited agent's slot (to see it happen).
  */
 export async function runAgentWorker(
   h: Harness,
@@ -152,12 +155,14 @@ export async function runAgentWorker(
     saveWork?: AgentActivityDeps['saveWork'];
     wrapAgents?: (real: AgentActivities) => AgentActivities;
     wrapWorktrees?: (real: WorktreeActivities) => WorktreeActivities;
+    wrapSlotWaker?: (real: SlotWaker) => SlotWaker;
   } = {},
 ): Promise<RunningWorker> {
   const identity = `test-${name}@${taskQueue}`;
   const heartbeatIntervalMs = 100;
   const wrapAgents = options.wrapAgents ?? ((real: AgentActivities) => real);
   const wrapWorktrees = options.wrapWorktrees ?? ((real: WorktreeActivities) => real);
+  const wrapSlotWaker = options.wrapSlotWaker ?? ((real: SlotWaker) => real);
   const activities = {
     ...wrapAgents(
       createAgentActivities({
@@ -168,7 +173,7 @@ export async function runAgentWorker(
         workerIdentity: identity,
         env: process.env,
         heartbeatIntervalMs,
-        wakeSlotWaiter: slotWaiterWaker(h.pool, h.client, new DefaultLogger('ERROR')),
+        wakeSlotWaiter: wrapSlotWaker(slotWaiterWaker(h.pool, h.client, new DefaultLogger('ERROR'))),
         wakeBreakerWaiters: breakerWaiterWaker(h.pool, h.client, new DefaultLogger('ERROR')),
         saveWork: options.saveWork ?? taskWorkSaver(),
         agentExited: agentProcessEnded,

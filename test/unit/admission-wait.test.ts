@@ -42,6 +42,19 @@ describe('nextLook', () => {
     assert.equal(nextLook([wait(NOW, 'worker_busy')], 5_000, 400, 0, NOW).delayMs, 50);
   });
 
+  it('looks again at once after storing a wait only a wake lifts, however long the task has waited', () => {
+    // A wake sent between the answer and the store found no reason to find the task by.
+    const slot = wait(null, 'concurrency');
+    assert.equal(nextLook([slot], 120_000, 0, 0, NOW, slot).delayMs, 50);
+    assert.equal(nextLook([slot], 5_000, 400, 0, NOW, slot).delayMs, 50);
+    const halfOpen = wait(null, 'breaker_open');
+    assert.equal(nextLook([halfOpen], 5_000, 40, 0, NOW, halfOpen).delayMs, 50);
+    // Stored before, it is looked at as any wait; one that lifts by itself is looked at then.
+    assert.equal(nextLook([slot], 5_000, 40, 0, NOW).delayMs, 5 * 60_000);
+    const window = wait(NOW + 40_000);
+    assert.equal(nextLook([window], 5_000, 0, 0, NOW, window).delayMs, 40_000);
+  });
+
   it('looks again soon at a wait that is due already, then less and less often while it stays due', () => {
     // The database's clock runs a second behind: its `until` keeps being past by the workflow's.
     const delays = [0, 1, 2, 3, 4].map((overdueRounds) => nextLook([wait(NOW - 1_000)], 5_000, 9, overdueRounds, NOW));
