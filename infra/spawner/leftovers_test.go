@@ -58,6 +58,16 @@ func readPid(t *testing.T, file string) int {
 	}
 }
 
+// killOnFailure kills pid at the end of a test that failed before the spawner did: nothing it left
+// sleeps on.
+func killOnFailure(t *testing.T, pid int) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+}
+
 // gone answers whether the process no longer exists, not even as a zombie.
 func gone(pid int) bool {
 	_, present := readProc(pid, make([]byte, 1024))
@@ -87,6 +97,7 @@ func TestAProcessInAGroupOfItsOwnDiesWithItsAgent(t *testing.T) {
 	startAsSpawner(t)
 	buf, pidFile := runAgent(t, 7301, leaveGroup+` while [ ! -s "$1" ]; do sleep 0.01; done`)
 	left := readPid(t, pidFile)
+	killOnFailure(t, left)
 	if exit := waitForClose(t, buf); exit != `{"code":0}` {
 		t.Fatalf("the agent ended with %s", exit)
 	}
@@ -98,9 +109,12 @@ func TestAProcessInAGroupOfItsOwnDiesWithItsAgent(t *testing.T) {
 func TestADaemonDiesWithItsAgentOnly(t *testing.T) {
 	startAsSpawner(t)
 	long, longPidFile := runAgent(t, 7401, leaveSession+` sleep 60`)
+	t.Cleanup(func() { signalAgent(7401, syscall.SIGKILL) })
 	longDaemon := readPid(t, longPidFile)
+	killOnFailure(t, longDaemon)
 	short, shortPidFile := runAgent(t, 7402, leaveSession+` while [ ! -s "$1" ]; do sleep 0.01; done`)
 	shortDaemon := readPid(t, shortPidFile)
+	killOnFailure(t, shortDaemon)
 	if exit := waitForClose(t, short); exit != `{"code":0}` {
 		t.Fatalf("the agent ended with %s", exit)
 	}

@@ -16,10 +16,15 @@ describe('npm run up (infra/bootstrap.mjs) beside a service already running', ()
     await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
     const { port } = other.address() as { port: number };
     const builtAt = statSync(BUILD_INFO).mtimeMs;
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      PORT: String(port),
+      TEMPORAL_ADDRESS: '127.0.0.1:1',
+      HOST: '127.0.0.1',
+    };
+    delete env.npm_lifecycle_event;
+    const child = spawn(process.execPath, [BOOTSTRAP, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
-      const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), TEMPORAL_ADDRESS: '127.0.0.1:1', HOST: '127.0.0.1' };
-      delete env.npm_lifecycle_event;
-      const child = spawn(process.execPath, [BOOTSTRAP, 'up'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       let output = '';
       child.stdout.on('data', (c: Buffer) => (output += c.toString()));
       child.stderr.on('data', (c: Buffer) => (output += c.toString()));
@@ -33,6 +38,8 @@ describe('npm run up (infra/bootstrap.mjs) beside a service already running', ()
       assert.doesNotMatch(output, /installing|building/);
       assert.equal(statSync(BUILD_INFO).mtimeMs, builtAt, 'the build did not run');
     } finally {
+      // Gone on to build and start (the check broke), it would rewrite dist/ under other tests.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       other.close();
     }
   });

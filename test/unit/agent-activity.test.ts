@@ -376,7 +376,7 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
     const taskId = await insertTask(pool, { prompt: '@print done', agent: 'stand-in-limited' });
     const answer = mockEnvironment().run(run, input(taskId, { agent: 'stand-in-limited', gated: true }));
     try {
-      assert.equal(((await within('the attempt', 5000, answer)) as RunAgentOutput).exitCode, 0);
+      assert.equal(((await within('the attempt', 20_000, answer)) as RunAgentOutput).exitCode, 0);
       assert.equal(woken, 'stand-in-limited', 'the wake was sent');
     } finally {
       wakeAnswered();

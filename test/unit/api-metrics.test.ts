@@ -175,13 +175,13 @@ describe('a scrape while PostgreSQL is silent', () => {
         { active: 0 } as LogStreamService,
       );
       for (const scrape of ['first', 'second']) {
-        const scraped = parseMetrics((await within(`the ${scrape} scrape`, 8000, metrics.render())).body);
+        const scraped = parseMetrics((await within(`the ${scrape} scrape`, 15_000, metrics.render())).body);
         assert.equal(sample(scraped, 'atelier_metrics_source_up', { source: 'postgres' }), 0);
         assert.equal(sample(scraped, 'atelier_metrics_source_up', { source: 'temporal' }), 1);
       }
       assert.match(String(warnings.mock.calls[0]?.arguments[0]), /postgres: Query read timeout/);
       // The silent connections are dropped, not left pinned until TCP gives up on them.
-      await waitFor('the pool to drop its silent connections', () => pool.totalCount === 0, { timeoutMs: 3000 });
+      await waitFor('the pool to drop its silent connections', () => pool.totalCount === 0, { timeoutMs: 10_000 });
     } finally {
       await proxy.close();
       await pool.end();

@@ -204,7 +204,7 @@ for (const [how, spawn] of SPAWNS)
           assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
           await waitDead(readPid(daemonPidFile), 'the daemon the agent left');
         } finally {
-          signalQuietly(readPid(daemonPidFile));
+          if (existsSync(daemonPidFile)) signalQuietly(readPid(daemonPidFile));
         }
       },
     );

@@ -50,7 +50,7 @@ describe('worker heartbeats', () => {
         'a heartbeat written after the silent one',
         async () => ((await heartbeatAt()) ?? 0) > cutAt,
         // The silent one fails at 3 s; the next goes out at the next 5 s tick.
-        { timeoutMs: 15_000 },
+        { timeoutMs: 25_000 },
       );
       assert.match(warnings.join('\n'), /could not record worker heartbeat: Query read timeout/);
     } finally {

@@ -147,36 +147,42 @@ describe('circuit breakers across agent workers', { timeout: 90_000 }, () => {
          opened_at = clock_timestamp(), open_until = clock_timestamp(), probe = NULL`,
     );
     const go = join(tmpdir(), `atelier-probe-${randomUUID()}`);
-    const probe = await startTask(`@wait-file ${go}\n@print probed`, ['breaker-a']);
-    await waitFor('the probe to run', async () => (await breaker())?.state === 'half_open');
-    // Held back while the probe runs, it would look again only after 30 s.
-    const waiting = await startTask('@print after the probe', ['breaker-a'], 120);
-    await waitFor('the task to wait for the half-open breaker', async () => {
-      const row = (
-        await h.pool.query<{ kind: string | null }>("SELECT waiting_reason->>'kind' AS kind FROM tasks WHERE id = $1", [
-          waiting.taskId,
-        ])
-      ).rows[0];
-      return row?.kind === 'breaker_open';
-    });
-    writeFileSync(go, '');
-    assert.equal((await probe.handle.result()).agent, 'breaker-a');
-    const [probed] = await h.pool
-      .query<{ finished_at: Date }>('SELECT finished_at FROM attempts WHERE task_id = $1', [probe.taskId])
-      .then((r) => r.rows);
-    const started = await waitFor(
-      'the waiting task to start',
-      async () =>
-        (
-          await h.pool.query<{ started_at: Date }>('SELECT started_at FROM attempts WHERE task_id = $1', [
-            waiting.taskId,
-          ])
-        ).rows[0]?.started_at,
-      { timeoutMs: 20_000 },
-    );
-    const after = started.getTime() - (probed?.finished_at as Date).getTime();
-    assert.ok(after < 5_000, `started ${after} ms after the probe closed the breaker`);
-    assert.equal((await waiting.handle.result()).agent, 'breaker-a');
-    rmSync(go, { force: true });
+    try {
+      const probe = await startTask(`@wait-file ${go}\n@print probed`, ['breaker-a']);
+      await waitFor('the probe to run', async () => (await breaker())?.state === 'half_open');
+      // Held back while the probe runs, it would look again only after 30 s.
+      const waiting = await startTask('@print after the probe', ['breaker-a'], 120);
+      await waitFor('the task to wait for the half-open breaker', async () => {
+        const row = (
+          await h.pool.query<{ kind: string | null }>(
+            "SELECT waiting_reason->>'kind' AS kind FROM tasks WHERE id = $1",
+            [waiting.taskId],
+          )
+        ).rows[0];
+        return row?.kind === 'breaker_open';
+      });
+      writeFileSync(go, '');
+      assert.equal((await probe.handle.result()).agent, 'breaker-a');
+      const [probed] = await h.pool
+        .query<{ finished_at: Date }>('SELECT finished_at FROM attempts WHERE task_id = $1', [probe.taskId])
+        .then((r) => r.rows);
+      const started = await waitFor(
+        'the waiting task to start',
+        async () =>
+          (
+            await h.pool.query<{ started_at: Date }>('SELECT started_at FROM attempts WHERE task_id = $1', [
+              waiting.taskId,
+            ])
+          ).rows[0]?.started_at,
+        { timeoutMs: 20_000 },
+      );
+      const after = started.getTime() - (probed?.finished_at as Date).getTime();
+      // Without the wake, its next look comes 30 s after its last.
+      assert.ok(after < 15_000, `started ${after} ms after the probe closed the breaker`);
+      assert.equal((await waiting.handle.result()).agent, 'breaker-a');
+    } finally {
+      // Left, the probe would wait on it until its timeout.
+      rmSync(go, { force: true });
+    }
   });
 });
