@@ -171,7 +171,9 @@ export async function chainLoop(
           shown = key;
         }
         const look = nextLook(step, recheckMs, waitRound, overdueRounds, Date.now(), stored);
-        waitRound += 1;
+        // The look again at once after a newly stored wait that only a wake lifts is no round: the first
+        // recheck after it comes after the recheck interval itself.
+        if (stored?.until !== null) waitRound += 1;
         overdueRounds = look.overdue ? overdueRounds + 1 : 0;
         if (!opts.keepWake) woken = false;
         await condition(() => woken, look.delayMs);

@@ -85,6 +85,9 @@ export interface WorktreeDeps {
 /** Beside git's own files of a worktree (in the repository): the host whose disk holds its directory. */
 const HOST_MARKER = 'atelier-host';
 
+/** How long each of the janitor's database queries may wait for PostgreSQL (it holds a repository's lock). */
+const SWEEP_DB_TIMEOUT_MS = 30_000;
+
 /** A task's refs in its repository: the base commit kept beside its branch, and whether the branch exists. */
 interface TaskRefs {
   keptBase?: string;
@@ -431,6 +434,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     baseSha: string,
     locks: string[] | undefined,
     uncommitted: string[],
+    dbTimeoutMs?: number,
   ): Promise<{ commit: TaskCommit; patchKept: boolean }> => {
     const sha = await headOf(cwd);
     const range = `${baseSha}..${sha}`;
@@ -457,7 +461,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         return null;
       },
     );
-    await deps.store.recordCommit(taskId, commit, patch);
+    await deps.store.recordCommit(taskId, commit, patch, dbTimeoutMs);
     return { commit, patchKept: patch !== null };
   };
 
@@ -469,12 +473,20 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
    * still at its base with nothing recorded has nothing to show.
    */
   const recordSalvaged = async (repo: string, cwd: string, taskId: string): Promise<void> => {
-    const recorded = deps.store && (await deps.store.recorded(taskId));
+    // Under the repository's lock: a database gone silent must not hold it, as a hung git may not.
+    const recorded = deps.store && (await deps.store.recorded(taskId, SWEEP_DB_TIMEOUT_MS));
     if (recorded === undefined) return;
     const head = await headOf(cwd);
     const base = (await taskRefsIn(repo, taskId)).keptBase ?? recorded.baseSha;
     if (base === null || head === recorded.commitSha || (recorded.commitSha === null && head === base)) return;
-    await recordedWork(cwd, taskId, base, recorded.locks ?? undefined, await leftUncommitted(git, cwd));
+    await recordedWork(
+      cwd,
+      taskId,
+      base,
+      recorded.locks ?? undefined,
+      await leftUncommitted(git, cwd),
+      SWEEP_DB_TIMEOUT_MS,
+    );
   };
 
   /** `commitWorktree`'s work, once the worktree is its own. */

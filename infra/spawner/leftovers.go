@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -25,6 +26,18 @@ const tagVariable = "ATELIER_AGENT_TAG"
 
 func agentTag(id uint32) string {
 	return fmt.Sprintf("%d.%d", os.Getpid(), id)
+}
+
+// withTag is env with the agent's tag, and no other value of its variable (a profile's own would come
+// first for getenv, and the agent's processes would carry that one).
+func withTag(env []string, tag string) []string {
+	tagged := make([]string, 0, len(env)+1)
+	for _, entry := range env {
+		if !strings.HasPrefix(entry, tagVariable+"=") {
+			tagged = append(tagged, entry)
+		}
+	}
+	return append(tagged, tagVariable+"="+tag)
 }
 
 // prSetChildSubreaper is PR_SET_CHILD_SUBREAPER of <linux/prctl.h>, which the syscall package does not name.

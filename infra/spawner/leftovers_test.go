@@ -146,3 +146,12 @@ func TestARequestThatLeavesNothingIsNotSwept(t *testing.T) {
 		t.Fatal("the exit of a program that leaves nothing behind was followed by a sweep")
 	}
 }
+
+// An agent's environment holds its own tag once, whatever value of the variable it was given.
+func TestAnAgentsTagReplacesAGivenOne(t *testing.T) {
+	env := withTag([]string{"PATH=/bin", tagVariable + "=forged", "HOME=/root"}, "7.1")
+	want := []string{"PATH=/bin", "HOME=/root", tagVariable + "=7.1"}
+	if strings.Join(env, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("env %q, want %q", env, want)
+	}
+}

@@ -432,7 +432,7 @@ func start(r request, out *frames) {
 		err = errClosing
 	}
 	if err == nil {
-		r.Env = append(r.Env, tagVariable+"="+agentTag(r.ID))
+		r.Env = withTag(r.Env, agentTag(r.ID))
 		proc, err = startAgent(r, files)
 	}
 	// The child has its copies; the parent keeps the ends it reads and writes.

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import type { TaskCommit } from '../../workflows/definitions';
+import { boundedQuery } from '../db/bounded-query';
 import { retryTransient } from '../db/transient';
 
 /**
@@ -19,11 +20,14 @@ export class WorktreeStore {
   /**
    * Records the task's commit and patch, byte for byte as git printed it; idempotent (the latest commit
    * of the task wins). `patch` null: too large to keep (the commit is on the task's branch all the same).
+   * `timeoutMs`: how long each try may wait for PostgreSQL's answer (unbounded when undefined).
    */
-  async recordCommit(taskId: string, commit: TaskCommit, patch: Buffer | null): Promise<void> {
+  async recordCommit(taskId: string, commit: TaskCommit, patch: Buffer | null, timeoutMs?: number): Promise<void> {
     await retryTransient(() =>
       this.pool.query(
-        `WITH diff AS (
+        boundedQuery(
+          timeoutMs,
+          `WITH diff AS (
            INSERT INTO task_diffs (task_id, base_sha, sha, patch, patch_bytes) VALUES ($1, $3, $4, $8, $9)
            ON CONFLICT (task_id) DO UPDATE
              SET base_sha = $3, sha = $4, patch = $8, patch_bytes = $9, created_at = clock_timestamp()
@@ -31,16 +35,17 @@ export class WorktreeStore {
          UPDATE tasks SET branch = $2, base_sha = $3, commit_sha = $4, changed_files = $5, diffstat = $6,
            lock_violations = $7
          WHERE id = $1`,
-        [
-          taskId,
-          commit.branch,
-          commit.baseSha,
-          commit.sha,
-          commit.changedFiles,
-          commit.diffstat,
-          commit.lockViolations,
-          ...patchColumns(patch),
-        ],
+          [
+            taskId,
+            commit.branch,
+            commit.baseSha,
+            commit.sha,
+            commit.changedFiles,
+            commit.diffstat,
+            commit.lockViolations,
+            ...patchColumns(patch),
+          ],
+        ),
       ),
     );
   }
@@ -51,10 +56,10 @@ export class WorktreeStore {
    */
   async recorded(
     taskId: string,
+    timeoutMs?: number,
   ): Promise<{ baseSha: string | null; commitSha: string | null; locks: string[] | null } | undefined> {
     const res = await this.pool.query<{ base_sha: string | null; commit_sha: string | null; locks: string[] | null }>(
-      'SELECT base_sha, commit_sha, locks FROM tasks WHERE id = $1',
-      [taskId],
+      boundedQuery(timeoutMs, 'SELECT base_sha, commit_sha, locks FROM tasks WHERE id = $1', [taskId]),
     );
     const row = res.rows[0];
     return row && { baseSha: row.base_sha, commitSha: row.commit_sha, locks: row.locks };

@@ -82,11 +82,11 @@ export class WorktreeJanitor {
     const removed: string[] = [];
     // One repository that fails (locked, not a repository any more) does not stop the others'.
     for (const [repoPath, tasks] of byRepo) {
-      if (!existsSync(repoPath)) {
-        removed.push(...(await this.removeOrphansOfGone(repoPath, tasks.longEnded)));
-        continue;
-      }
       try {
+        if (!existsSync(repoPath)) {
+          removed.push(...(await this.removeOrphansOfGone(repoPath, tasks.longEnded)));
+          continue;
+        }
         const swept = await sweep({ repoPath, ...tasks });
         removed.push(...swept.removed);
         for (const { taskId, worktree, error } of swept.kept) {
