@@ -23,7 +23,7 @@ const MIN_WAIT_RECHECK_MS = 50;
  * A half-open breaker (its probe runs) whose probe succeeds wakes the tasks waiting for it; a task that
  * wake misses (or a probe whose worker died) is looked at this often at least.
  */
-const UNWOKEN_WAIT_RECHECK_MS = 30_000;
+const HALF_OPEN_WAIT_RECHECK_MS = 30_000;
 
 /**
  * When a task held back asks for admission again: at the earliest moment a wait may lift by itself
@@ -47,9 +47,9 @@ export function nextLook(
   now: number,
   stored?: AdmissionWait,
 ): { delayMs: number; overdue: boolean } {
-  const unwoken = waits.some((w) => w.kind === 'breaker_open' && w.until === null);
+  const halfOpen = waits.some((w) => w.kind === 'breaker_open' && w.until === null);
   const longest = round >= LONG_WAIT_ROUNDS ? LONG_WAIT_RECHECK_MS : MAX_WAIT_RECHECK_MS;
-  const polling = Math.min(recheckMs * 1.5 ** round, unwoken ? UNWOKEN_WAIT_RECHECK_MS : longest);
+  const polling = Math.min(recheckMs * 1.5 ** round, halfOpen ? HALF_OPEN_WAIT_RECHECK_MS : longest);
   const dueIn = Math.min(...waits.map((w) => (w.until === null ? polling : w.until - now)));
   const overdue = dueIn <= 0;
   if (stored?.until === null) return { delayMs: MIN_WAIT_RECHECK_MS, overdue };

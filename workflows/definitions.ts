@@ -296,7 +296,10 @@ export interface WaitingRecord {
   wait: AdmissionWait;
 }
 
-/** Signal that makes a waiting task look again at once (sent when a budget is raised). */
+/**
+ * Signal that makes a waiting task look again at once: sent when a budget is raised, a limited agent's
+ * slot frees, or an agent's breaker is reset or closes.
+ */
 export const WAKE_SIGNAL = 'wake';
 
 export interface AttemptFailureRecord {

@@ -1,5 +1,5 @@
 import { FAILURE_CLASSES, type FailureClass } from '../../workflows/definitions';
-import { lastLines } from './last-lines';
+import { ANY_COMMAND_LAST_LINES, lastLines } from './last-lines';
 import { matchPatterns } from './parsers/error-patterns';
 import type { OutputParser, ParsedOutput, RunEnd } from './parsers/types';
 
@@ -35,15 +35,6 @@ const PROGRAM_CANNOT_RUN = new Set([
   'ELOOP',
   'ENAMETOOLONG',
 ]);
-
-/**
- * Of the stderr of any command (not an agent CLI), the non-empty lines the built-in patterns read: the
- * last, where a program prints the error that ended it. The lines before are its work, and a test
- * runner's "AuthenticationError" or a build's retried "connection error" there must not move the task to
- * the next agent, nor count toward opening the agent's breaker. A fatal error followed by a long stack
- * trace is missed, and the run is `nonzero_exit`: retried, the safe side.
- */
-export const ANY_COMMAND_STDERR_LINES = 5;
 
 const verdict = (failureClass: FailureClass, exitCode: number | null, error: string | null): AttemptVerdict => ({
   failureClass,
@@ -130,7 +121,7 @@ export function classifyAttempt(v: VerdictInput): AttemptVerdict {
   const code = exitCode ?? -1;
   const byExit = v.parser.exitCodeClass?.(code);
   if (byExit !== undefined) return verdict(byExit, exitCode, described(`agent exited with code ${code} (${byExit})`));
-  const stderr = v.parser.anyCommand ? lastLines(v.stderrTail, ANY_COMMAND_STDERR_LINES) : v.stderrTail;
+  const stderr = v.parser.anyCommand ? lastLines(v.stderrTail, ANY_COMMAND_LAST_LINES) : v.stderrTail;
   const byPattern = matchPatterns(`${parsed.error ?? ''}\n${stderr}`);
   if (byPattern !== undefined) {
     return verdict(byPattern, exitCode, described(`agent exited with code ${code}; stderr says ${byPattern}`));

@@ -17,7 +17,7 @@ export async function setAside(path: string, now = Date.now()): Promise<string> 
 }
 
 /** Removes the copies under `root` that were set aside `keptMs` or more ago; returns their paths. */
-export async function removeSetAsideSince(root: string, keptMs: number, now = Date.now()): Promise<string[]> {
+export async function removeSetAsideOlderThan(root: string, keptMs: number, now = Date.now()): Promise<string[]> {
   const names = await readdir(root).catch(() => []);
   const old = names.filter((name) => {
     const at = SET_ASIDE.exec(name)?.[1];

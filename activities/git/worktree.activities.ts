@@ -241,7 +241,7 @@ const withUncommitted = (diffstat: string, uncommitted: string[]): string =>
  * tolerates a worktree already gone.
  */
 export function createWorktreeActivities(deps: WorktreeDeps) {
-  const mutex = new KeyedMutex();
+  const reposInUse = new KeyedMutex();
   const root = realWorktreeRoot(deps.worktreeRoot);
   const host = deps.host ?? hostname();
   const run = deps.git ?? gitVia();
@@ -534,7 +534,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         headSha: await headOf(worktreePath),
         ...(keptWorkOf.length > 0 && { keptWorkOf }),
       });
-      return mutex.run(repo, async () => {
+      return reposInUse.run(repo, async () => {
         const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
         // A directory inside a repository is not one: the agent would run at the top of the worktree, and
         // its changes and locks would be judged against paths of the whole repository.
@@ -613,7 +613,9 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     /** Removes the task's worktree; its branch stays. Nothing to do when it is already gone. */
     async removeWorktree(input: { repoPath: string; worktreePath: string }): Promise<void> {
       const repo = realpathSync(input.repoPath);
-      await mutex.run(repo, () => worktreesInUse.run(input.worktreePath, () => unregister(repo, input.worktreePath)));
+      await reposInUse.run(repo, () =>
+        worktreesInUse.run(input.worktreePath, () => unregister(repo, input.worktreePath)),
+      );
     },
 
     /**
@@ -659,7 +661,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       };
       for (const entry of ours) {
         const taskId = basename(entry.path);
-        const stays = await mutex.run(repo, async () => {
+        const stays = await reposInUse.run(repo, async () => {
           if ((await endedTasks.ended([taskId])).length === 0) return true;
           // A late commit or removal of its workflow's runs there: the worktree is theirs. Asked and
           // taken in one turn: one that comes meanwhile waits for this commit and removal.
@@ -672,7 +674,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         const path = join(root, taskId);
         if (!existsSync(path) || listed.some((w) => w.path === path)) continue;
         // Asked again under the lock: a retried task prepares its worktree here again.
-        const orphaned = await mutex.run(repo, async () => {
+        const orphaned = await reposInUse.run(repo, async () => {
           if (!(await endedTasks.ended([taskId]))[0]?.longEnded) return false;
           await rm(path, { recursive: true, force: true });
           return true;

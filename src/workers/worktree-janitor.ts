@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { removeSetAsideSince } from '../../activities/git/set-aside-copies';
+import { removeSetAsideOlderThan } from '../../activities/git/set-aside-copies';
 import type { SweepResult } from '../../activities/git/worktree.activities';
 import { ORPHANS_KEPT_DAYS, type EndedTaskStore } from '../store/ended-task-store';
 import { isUuid } from '../../workflows/definitions';
@@ -67,7 +67,7 @@ export class WorktreeJanitor {
   /** One sweep; returns the task ids whose worktree it removed. */
   async sweepOnce(): Promise<string[]> {
     const { worktreeRoot, endedTasks, sweep, logger } = this.options;
-    const setAside = await removeSetAsideSince(worktreeRoot, ORPHANS_KEPT_DAYS * DAY_MS);
+    const setAside = await removeSetAsideOlderThan(worktreeRoot, ORPHANS_KEPT_DAYS * DAY_MS);
     if (setAside.length > 0) logger.info({ removed: setAside }, 'janitor removed worktree copies set aside a week ago');
     const ids = existsSync(worktreeRoot) ? (await readdir(worktreeRoot)).filter((name) => isUuid(name)) : [];
     if (ids.length === 0) return [];

@@ -134,7 +134,7 @@ describe('reset times said in words', () => {
   });
 
   it('reads the reset of an attempt its words classed rate limited, stderr first, and no other', () => {
-    const anyCommand = { hasFinalRecord: false };
+    const anyCommand = { anyCommand: true };
     const tails = { stderr: 'Error: 429 Too Many Requests, try again in 90s', stdout: 'retry after 10s' };
     assert.equal(rateLimitReset('rate_limited', {}, anyCommand, tails, now)?.getTime(), now + 90_000);
     assert.equal(
@@ -154,9 +154,9 @@ describe('reset times said in words', () => {
   it("reads no reset in an agent's transcript, and only the last lines of any command's output", () => {
     // The file the agent read said it; the CLI's own error did not.
     const transcript = { stderr: 'API Error: 429', stdout: '{"type":"user","content":"try again in 3 days"}\n' };
-    assert.equal(rateLimitReset('rate_limited', {}, { hasFinalRecord: true }, transcript, now), null);
+    assert.equal(rateLimitReset('rate_limited', {}, { anyCommand: false }, transcript, now), null);
     const said = (stdout: string) =>
-      rateLimitReset('rate_limited', {}, { hasFinalRecord: false }, { stderr: '', stdout }, now);
+      rateLimitReset('rate_limited', {}, { anyCommand: true }, { stderr: '', stdout }, now);
     assert.equal(said('try again in 3 days\n' + 'working\n'.repeat(10)), null);
     assert.equal(said('working\n'.repeat(10) + 'rate limited, try again in 90s\n')?.getTime(), now + 90_000);
   });

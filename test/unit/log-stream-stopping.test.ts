@@ -50,7 +50,7 @@ describe('following a task’s log while the API stops, or has its most follower
     } as unknown as TaskActivityListener);
     const store = (service as unknown as { store: Record<string, () => Promise<unknown>> }).store;
     store.taskState = async () => ({ status: 'running', currentRun: 1 });
-    store.chunksAfter = async () => [];
+    store.chunksAfter = async () => ({ chunks: [], more: false });
     const headers = new Map<string, string>();
     const res = {
       status: () => undefined,
