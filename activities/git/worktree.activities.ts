@@ -12,7 +12,7 @@ import { GitError, GitOutputTooLarge, KeyedMutex, gitVia, type Git } from './git
 import { commitTaskWork, leftUncommitted } from './commit-work';
 import { historySizedCommit } from './history-sized-commit';
 import { clearingLeftLocks } from './left-locks';
-import { setAside } from './set-aside-copies';
+import { removeLongEndedOrphan, setAside } from './orphan-copies';
 
 /** The branch a task's work is committed on; it outlives the worktree. */
 export const branchForTask = (taskId: string): string => `atelier/${taskId}`;
@@ -424,19 +424,19 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   };
 
   /**
-   * What the task's branch holds from `baseSha` to the worktree's HEAD, `uncommitted` named in its
-   * diffstat, recorded with its patch on the store. Logs nothing (the janitor calls it outside any
+   * What the task's branch holds from `baseSha` to `sha` (the worktree's HEAD), `uncommitted` named in
+   * its diffstat, recorded with its patch on the store. Logs nothing (the janitor calls it outside any
    * activity): says instead whether the patch was too large to keep.
    */
   const recordedWork = async (
     cwd: string,
     taskId: string,
     baseSha: string,
+    sha: string,
     locks: string[] | undefined,
     uncommitted: string[],
     dbTimeoutMs?: number,
   ): Promise<{ commit: TaskCommit; patchKept: boolean }> => {
-    const sha = await headOf(cwd);
     const range = `${baseSha}..${sha}`;
     // Every path the range touches, as it is (a rename's old path too, names unquoted): what locks judge.
     const changedFiles = (await git(cwd, ['diff', '--name-only', '--no-renames', '-z', range])).stdout
@@ -483,6 +483,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       cwd,
       taskId,
       base,
+      head,
       recorded.locks ?? undefined,
       await leftUncommitted(git, cwd),
       SWEEP_DB_TIMEOUT_MS,
@@ -503,7 +504,8 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     if (uncommitted.length > 0) {
       log.warn('work no commit can hold stays in the worktree', { taskId: input.taskId, paths: uncommitted });
     }
-    const { commit, patchKept } = await recordedWork(cwd, input.taskId, input.baseSha, input.locks, uncommitted);
+    const head = await headOf(cwd);
+    const { commit, patchKept } = await recordedWork(cwd, input.taskId, input.baseSha, head, input.locks, uncommitted);
     if (!patchKept) log.warn('the patch is too large to keep; the work is on its branch', { taskId: input.taskId });
     return { ...historySizedCommit(commit), committed };
   };
@@ -674,11 +676,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         const path = join(root, taskId);
         if (!existsSync(path) || listed.some((w) => w.path === path)) continue;
         // Asked again under the lock: a retried task prepares its worktree here again.
-        const orphaned = await reposInUse.run(repo, async () => {
-          if (!(await endedTasks.ended([taskId]))[0]?.longEnded) return false;
-          await rm(path, { recursive: true, force: true });
-          return true;
-        });
+        const orphaned = await reposInUse.run(repo, () => removeLongEndedOrphan(endedTasks, root, taskId));
         if (orphaned) removed.push(taskId);
       }
       return { removed, kept };

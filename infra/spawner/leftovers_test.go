@@ -25,12 +25,6 @@ func startAsSpawner(t *testing.T) {
 	}
 }
 
-// runAgent starts `sh -c script` as request id, with $1 a file the script writes pids to.
-func runAgent(t *testing.T, id uint32, script string) (*lockedBuffer, string) {
-	t.Helper()
-	return run(t, request{ID: id, Path: "/bin/sh", Args: []string{"-c", script, "agent"}, Env: os.Environ()})
-}
-
 // run starts r, with a file its script writes pids to as its last argument.
 func run(t *testing.T, r request) (*lockedBuffer, string) {
 	t.Helper()
@@ -92,15 +86,30 @@ const (
 	leaveSession = `setsid perl -e 'open(F, ">", $ARGV[0]); print F "$$\n"; close F; exec "sleep", "60"' "$1" >/dev/null 2>&1 </dev/null &`
 )
 
-// What an agent left in a process group of its own is killed when the agent exits, and reaped.
-func TestAProcessInAGroupOfItsOwnDiesWithItsAgent(t *testing.T) {
-	startAsSpawner(t)
-	buf, pidFile := runAgent(t, 7301, leaveGroup+` while [ ! -s "$1" ]; do sleep 0.01; done`)
+// leaving is request id for an agent that starts `leave` (leaveGroup, leaveSession) and exits once what
+// it started has written its pid.
+func leaving(id uint32, leave string) request {
+	script := leave + ` while [ ! -s "$1" ]; do sleep 0.01; done`
+	return request{ID: id, Path: "/bin/sh", Args: []string{"-c", script, "agent"}, Env: os.Environ()}
+}
+
+// exitsAfterLeaving runs r (see leaving) until its run has closed, after an exit 0, and answers the pid
+// of the process it left.
+func exitsAfterLeaving(t *testing.T, r request) int {
+	t.Helper()
+	buf, pidFile := run(t, r)
 	left := readPid(t, pidFile)
 	killOnFailure(t, left)
 	if exit := waitForClose(t, buf); exit != `{"code":0}` {
 		t.Fatalf("the agent ended with %s", exit)
 	}
+	return left
+}
+
+// What an agent left in a process group of its own is killed when the agent exits, and reaped.
+func TestAProcessInAGroupOfItsOwnDiesWithItsAgent(t *testing.T) {
+	startAsSpawner(t)
+	left := exitsAfterLeaving(t, leaving(7301, leaveGroup))
 	waitGone(t, left, "the process the agent left in a group of its own")
 }
 
@@ -108,16 +117,13 @@ func TestAProcessInAGroupOfItsOwnDiesWithItsAgent(t *testing.T) {
 // exits; another agent's daemon is not, until that agent exits too.
 func TestADaemonDiesWithItsAgentOnly(t *testing.T) {
 	startAsSpawner(t)
-	long, longPidFile := runAgent(t, 7401, leaveSession+` sleep 60`)
+	long, longPidFile := run(t, request{
+		ID: 7401, Path: "/bin/sh", Args: []string{"-c", leaveSession + ` sleep 60`, "agent"}, Env: os.Environ(),
+	})
 	t.Cleanup(func() { signalAgent(7401, syscall.SIGKILL) })
 	longDaemon := readPid(t, longPidFile)
 	killOnFailure(t, longDaemon)
-	short, shortPidFile := runAgent(t, 7402, leaveSession+` while [ ! -s "$1" ]; do sleep 0.01; done`)
-	shortDaemon := readPid(t, shortPidFile)
-	killOnFailure(t, shortDaemon)
-	if exit := waitForClose(t, short); exit != `{"code":0}` {
-		t.Fatalf("the agent ended with %s", exit)
-	}
+	shortDaemon := exitsAfterLeaving(t, leaving(7402, leaveSession))
 	waitGone(t, shortDaemon, "the daemon of the agent that exited")
 	if gone(longDaemon) {
 		t.Fatal("the daemon of an agent still running was killed")
@@ -133,15 +139,10 @@ func TestADaemonDiesWithItsAgentOnly(t *testing.T) {
 // through /proc: what it left in a group of its own stays.
 func TestARequestThatLeavesNothingIsNotSwept(t *testing.T) {
 	startAsSpawner(t)
-	buf, pidFile := run(t, request{
-		ID: 7501, Path: "/bin/sh", Env: os.Environ(), LeavesNothing: true,
-		Args: []string{"-c", leaveGroup + ` while [ ! -s "$1" ]; do sleep 0.01; done`, "git"},
-	})
-	left := readPid(t, pidFile)
+	git := leaving(7501, leaveGroup)
+	git.LeavesNothing = true
+	left := exitsAfterLeaving(t, git)
 	t.Cleanup(func() { _ = syscall.Kill(left, syscall.SIGKILL) })
-	if exit := waitForClose(t, buf); exit != `{"code":0}` {
-		t.Fatalf("the program ended with %s", exit)
-	}
 	if gone(left) {
 		t.Fatal("the exit of a program that leaves nothing behind was followed by a sweep")
 	}

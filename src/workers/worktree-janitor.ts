@@ -1,8 +1,7 @@
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { removeSetAsideOlderThan } from '../../activities/git/set-aside-copies';
+import { removeLongEndedOrphan, removeSetAsideOlderThan } from '../../activities/git/orphan-copies';
 import type { SweepResult } from '../../activities/git/worktree.activities';
 import { ORPHANS_KEPT_DAYS, type EndedTaskStore } from '../store/ended-task-store';
 import { isUuid } from '../../workflows/definitions';
@@ -80,7 +79,7 @@ export class WorktreeJanitor {
       byRepo.set(task.repoPath, repo);
     }
     const removed: string[] = [];
-    // One repository that fails (locked, not a repository any more) does not stop the others'.
+    // One repository that fails (gone, locked, not a repository any more) does not stop the others'.
     for (const [repoPath, tasks] of byRepo) {
       try {
         if (!existsSync(repoPath)) {
@@ -112,9 +111,8 @@ export class WorktreeJanitor {
   private async removeOrphansOfGone(repoPath: string, longEnded: string[]): Promise<string[]> {
     const removed: string[] = [];
     for (const taskId of longEnded) {
-      if (!(await this.options.endedTasks.ended([taskId]))[0]?.longEnded || existsSync(repoPath)) continue;
-      await rm(join(this.options.worktreeRoot, taskId), { recursive: true, force: true });
-      removed.push(taskId);
+      if (existsSync(repoPath)) break;
+      if (await removeLongEndedOrphan(this.options.endedTasks, this.options.worktreeRoot, taskId)) removed.push(taskId);
     }
     if (removed.length > 0) {
       this.options.logger.info({ repoPath, removed }, 'janitor removed the worktrees of a repository that is gone');

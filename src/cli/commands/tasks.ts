@@ -323,11 +323,9 @@ export function registerTaskCommands(
     .option('--ref <ref>', 'where the task branch starts (with --repo; default HEAD)')
     .option('--lock <glob>', 'a file lock, relative to the repository (repeat for more)', collect, [])
     .option('--fail-on-lock-violations', 'fail the task if it changes files outside its locks')
-    .addOption(
-      new Option(
-        '-w, --wait',
-        'wait for the outcome with a live progress line; exit 0 succeeded, 3 failed, 4 cancelled, 6 lost track',
-      ),
+    .option(
+      '-w, --wait',
+      'wait for the outcome with a live progress line; exit 0 succeeded, 3 failed, 4 cancelled, 6 lost track',
     )
     .addOption(waitTimeoutOption())
     .action(bind(submit));
@@ -353,7 +351,7 @@ export function registerTaskCommands(
     .command('retry')
     .description('run a finished task again: same workflow id and input, a new run')
     .argument('<id>', 'task id')
-    .addOption(new Option('-w, --wait', 'wait for the new run to finish; exit codes as submit --wait'))
+    .option('-w, --wait', 'wait for the new run to finish; exit codes as submit --wait')
     .addOption(waitTimeoutOption())
     .action(bind(rerun('retry')));
 
@@ -361,7 +359,7 @@ export function registerTaskCommands(
     .command('reset')
     .description("reset a failed task's workflow to just before its last failed step")
     .argument('<id>', 'task id')
-    .addOption(new Option('-w, --wait', 'wait for the new run to finish; exit codes as submit --wait'))
+    .option('-w, --wait', 'wait for the new run to finish; exit codes as submit --wait')
     .addOption(waitTimeoutOption())
     .action(bind(rerun('reset')));
 }
