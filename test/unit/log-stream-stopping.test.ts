@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ServiceUnavailableException } from '@nestjs/common';
@@ -52,25 +53,33 @@ describe('following a task’s log while the API stops, or has its most follower
     store.taskState = async () => ({ status: 'running', currentRun: 1 });
     store.chunksAfter = async () => ({ chunks: [], more: false });
     const headers = new Map<string, string>();
-    const res = {
-      status: () => undefined,
-      once: () => undefined,
-      setHeader: (name: string, value: string) => void headers.set(name, value),
-      flushHeaders: () => undefined,
-    } as unknown as Response;
+    // An answer, which closes when its client leaves (or the API cuts it).
+    const answer = (): Response & EventEmitter =>
+      Object.assign(new EventEmitter(), {
+        destroyed: false,
+        status: () => undefined,
+        setHeader: (name: string, value: string) => void headers.set(name, value),
+        flushHeaders: () => undefined,
+      }) as unknown as Response & EventEmitter;
     const id = '6b164171-0000-4000-8000-000000000000';
-    const open = [await service.follow(id, {}, res), await service.follow(id, {}, res)];
+    const answers = [answer(), answer()];
+    const open = [await service.follow(id, {}, answers[0]!), await service.follow(id, {}, answers[1]!)];
     assert.equal(service.active, 2);
-    await assert.rejects(service.follow(id, {}, res), (err) => {
+    await assert.rejects(service.follow(id, {}, answer()), (err) => {
       assert.ok(err instanceof ServiceUnavailableException, String(err));
       assert.match(err.message, /has 2 log followers already \(ATELIER_LOG_FOLLOWERS_MAX\)/);
       return true;
     });
     assert.equal(headers.get('Retry-After'), '10');
     assert.equal(service.active, 2, 'the one turned away holds nothing');
-    for (const stream of open) stream.getStream().destroy();
+    for (const [i, stream] of open.entries()) {
+      stream.getStream().destroy();
+      answers[i]?.emit('close');
+    }
     await waitFor('the closed streams to be let go', () => service.active === 0);
-    await service.follow(id, {}, res).then((s) => s.getStream().destroy());
+    const last = answer();
+    await service.follow(id, {}, last).then((s) => s.getStream().destroy());
+    last.emit('close');
   });
 
   it('turns away one plain download more than ATELIER_LOG_DOWNLOADS_MAX with 503 and Retry-After', async () => {

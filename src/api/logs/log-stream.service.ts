@@ -204,18 +204,24 @@ export class LogStreamService {
       retry: 'follow',
     });
     const abort = new AbortController();
-    res.once('close', () => abort.abort());
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');
     // Reverse proxies (nginx) must pass events on as they come, not buffer them.
     res.setHeader('X-Accel-Buffering', 'no');
-    this.streams.set(abort, res);
+    // Counted until its answer closes, not its frames: frames that ended (a stopping API's abort) may
+    // still be on their way to a client that stopped reading, and the stop cuts that answer too. A
+    // client already gone has had its 'close'.
+    if (res.destroyed) abort.abort();
+    else {
+      this.streams.set(abort, res);
+      res.once('close', () => {
+        abort.abort();
+        this.ended(() => this.streams.delete(abort));
+      });
+    }
     const stream = Readable.from(this.frames(taskId, run, cursor, opts.attempt, abort.signal));
-    stream.once('close', () => {
-      this.ended(() => this.streams.delete(abort));
-      abort.abort();
-    });
+    stream.once('close', () => abort.abort());
     return new StreamableFile(stream);
   }
 
