@@ -359,9 +359,17 @@ export class AttemptStore {
         `its worker never recorded its end; closed as its run ended ${o.status}`,
         { failureClass: closedAs },
       ]);
-      const inserted = await client.query(
-        `INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail) VALUES ($1, $5, $2, $3, true, $4)
-         ON CONFLICT DO NOTHING`,
+      // A cancel ends the run on its latest attempt, the one it stopped. The chain loop names the attempt
+      // before that one: its count moves on only when an attempt answers, and a cancelled one never does.
+      // (Running histories must replay, so the workflow is left as it is.) An attempt that admission held
+      // back opened no row, so the latest row is always one that ran.
+      const inserted = await client.query<{ attempt: number }>(
+        `INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail)
+         SELECT $1, $5, $2, CASE WHEN $2 = 'cancelled'
+             THEN GREATEST($3, (SELECT max(number) FROM attempts WHERE task_id = $1 AND run = $5)) ELSE $3 END,
+           true, $4
+         ON CONFLICT DO NOTHING
+         RETURNING attempt`,
         [
           o.taskId,
           o.status,
@@ -370,7 +378,8 @@ export class AttemptStore {
           run,
         ],
       );
-      if (inserted.rowCount !== 1) {
+      const event = inserted.rows[0];
+      if (event === undefined) {
         const recorded = await client.query<{
           kind: TerminalStatus;
           attempt: number;
@@ -441,7 +450,7 @@ export class AttemptStore {
       }
       const outcome: RecordedOutcome = {
         status: o.status,
-        attempt: o.attempt,
+        attempt: event.attempt,
         ...(o.exitCode !== undefined && { exitCode: o.exitCode }),
       };
       return { outcome, written: true };

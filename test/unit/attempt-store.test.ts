@@ -215,6 +215,33 @@ describe('AttemptStore.finishAttempt', () => {
     assert.deepEqual((await state(taskId)).events, ['attempt_started', 'attempt_finished', 'cancelled']);
   });
 
+  it('a cancel ends the run on the attempt it stopped, which the chain loop names as the one before', async () => {
+    const store = new AttemptStore(pool);
+    const runId = randomUUID();
+    const taskId = await started(store, runId);
+    const cancel = {
+      taskId,
+      status: 'cancelled' as const,
+      error: { class: 'cancelled' as const, message: 'task cancelled' },
+    };
+    assert.deepEqual(await store.recordTaskOutcome({ ...cancel, attempt: 0 }, runId), {
+      status: 'cancelled',
+      attempt: 1,
+    });
+    const terminal = await pool.query<{ attempt: number }>(
+      'SELECT attempt FROM task_events WHERE task_id = $1 AND terminal',
+      [taskId],
+    );
+    assert.deepEqual(terminal.rows, [{ attempt: 1 }]);
+    // A failure keeps the attempt it names: a run closed in Temporal records its end at 0 (recordClosedRun).
+    const failedRunId = randomUUID();
+    const failed = await started(store, failedRunId);
+    assert.deepEqual(await store.recordTaskOutcome({ ...crash(failed), attempt: 0 }, failedRunId), {
+      status: 'failed',
+      attempt: 0,
+    });
+  });
+
   it("writes a failure whose message holds NUL and half a character (an agent's text cut short)", async () => {
     const store = new AttemptStore(pool);
     const runId = randomUUID();
