@@ -108,6 +108,43 @@ async function refuseTakenPorts(o: DevServerOptions): Promise<void> {
 /** The dev server exited before its gRPC port answered. */
 class EarlyExit extends Error {}
 
+/** How long the dev server gets to stop on SIGTERM before its process group is killed. */
+const STOP_GRACE_MS = 15_000;
+
+/**
+ * Stops a dev server: SIGTERM, then SIGKILL to its process group if it has not exited after the grace
+ * period. Resolves once it has exited: `'killed'` when the grace ran out, else `'stopped'`.
+ */
+export async function stopDevServer(child: ChildProcess): Promise<'stopped' | 'killed'> {
+  // No pid: it never ran (its program missing), and no 'exit' would come.
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return 'stopped';
+  const pid = child.pid;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let killed = false;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    killed = true;
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      // exited meanwhile
+    }
+  }, STOP_GRACE_MS);
+  await exited;
+  clearTimeout(timer);
+  return killed ? 'killed' : 'stopped';
+}
+
+/**
+ * A start that `cancel` ended; the server it had started is stopped (`killed`: only once the grace
+ * period ran out), so nothing of it runs.
+ */
+export class DevServerStartCancelled extends Error {
+  constructor(readonly killed: boolean) {
+    super('the Temporal dev server start was cancelled');
+  }
+}
+
 /**
  * Starts: the dev server picks some of its ports itself (HTTP, metrics, its internal services), each
  * free when it asks and possibly taken by another process by the time it binds it. Such a start
@@ -120,24 +157,32 @@ const START_ATTEMPTS = 3;
  * must not stop it before the workers have drained) that dies with its parent, and waits until its
  * gRPC port and, with `ui`, its Web UI port answer. Rejects with DevServerPortInUse, before starting
  * anything, when one of those ports already answers. With `stdio: 'ignore'` its output is dropped,
- * except the end of it when it exits early, which the error carries.
+ * except the end of it when it exits early, which the error carries. When `cancel` aborts before the
+ * ports answer, it stops the server it started as stopDevServer does and rejects with
+ * DevServerStartCancelled: a server that hangs in its start must not hold up a stop for the whole wait.
  */
 export async function startDevServer(
   o: DevServerOptions,
   stdio: 'inherit' | 'ignore' = 'inherit',
+  cancel?: AbortSignal,
 ): Promise<ChildProcess> {
   mkdirSync(dirname(o.dbFile), { recursive: true });
   for (let attempt = 1; ; attempt++) {
     await refuseTakenPorts(o);
+    if (cancel?.aborted) throw new DevServerStartCancelled(false);
     try {
-      return await startOnce(o, stdio);
+      return await startOnce(o, stdio, cancel);
     } catch (err) {
       if (!(err instanceof EarlyExit) || attempt >= START_ATTEMPTS) throw err;
     }
   }
 }
 
-async function startOnce(o: DevServerOptions, stdio: 'inherit' | 'ignore'): Promise<ChildProcess> {
+async function startOnce(
+  o: DevServerOptions,
+  stdio: 'inherit' | 'ignore',
+  cancel?: AbortSignal,
+): Promise<ChildProcess> {
   const [command, ...args] = [...parentDeathPrefix('TERM'), o.binary, ...devServerArgs(o)];
   const output = stdio === 'inherit' ? 'inherit' : 'pipe';
   const child = spawn(command as string, args, { stdio: ['ignore', output, output], detached: true });
@@ -157,9 +202,10 @@ async function startOnce(o: DevServerOptions, stdio: 'inherit' | 'ignore'): Prom
   });
   exited.catch(() => undefined);
   const polling = new AbortController();
+  const pollUntil = cancel ? AbortSignal.any([polling.signal, cancel]) : polling.signal;
   const ports = Promise.all([
-    waitForPort(o.ip, o.port, 120_000, polling.signal),
-    o.ui ? waitForPort(o.ip, o.uiPort, 120_000, polling.signal) : undefined,
+    waitForPort(o.ip, o.port, 120_000, pollUntil),
+    o.ui ? waitForPort(o.ip, o.uiPort, 120_000, pollUntil) : undefined,
   ]);
   ports.catch(() => undefined);
   try {
@@ -170,6 +216,7 @@ async function startOnce(o: DevServerOptions, stdio: 'inherit' | 'ignore'): Prom
       throw new EarlyExit(exitMessage(child.exitCode, child.signalCode));
     }
   } catch (err) {
+    if (cancel?.aborted) throw new DevServerStartCancelled((await stopDevServer(child)) === 'killed');
     if (!(err instanceof EarlyExit) && child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
     throw err;
   } finally {

@@ -1,10 +1,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
-import { startDevServer, type DevServerOptions } from '../temporal/dev-server';
+import { DevServerStartCancelled, startDevServer, stopDevServer, type DevServerOptions } from '../temporal/dev-server';
 import { restartDelay } from './supervisor';
-
-/** How long the dev server gets to stop on SIGTERM before its process group is killed. */
-const STOP_GRACE_MS = 15_000;
 
 /**
  * The Temporal dev server that `npm run up` starts first and stops last. One that exits while `up`
@@ -17,7 +14,8 @@ export class OwnTemporal {
   private child: ChildProcess | undefined;
   private starting: Promise<void> | undefined;
   private restart: NodeJS.Timeout | undefined;
-  private stopping = false;
+  /** Aborted by stop(): it ends a start in progress, a restart's included. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly options: DevServerOptions,
@@ -25,19 +23,28 @@ export class OwnTemporal {
     private readonly onFailure: (err: Error) => void,
   ) {}
 
-  /** Starts it and resolves when its ports answer; rejects as startDevServer does. */
-  start(restartDelayMs = 500): Promise<void> {
-    this.starting = this.startOnce(restartDelayMs);
+  /**
+   * Starts it and resolves when its ports answer; rejects as startDevServer does. `cancel` ends the
+   * start as stop() does: the server is stopped, and the start rejects with DevServerStartCancelled.
+   */
+  start(cancel?: AbortSignal, restartDelayMs = 500): Promise<void> {
+    const until = cancel ? AbortSignal.any([cancel, this.stopping.signal]) : this.stopping.signal;
+    this.starting = this.startOnce(until, restartDelayMs);
     return this.starting;
   }
 
-  private async startOnce(restartDelayMs: number): Promise<void> {
-    const child = await startDevServer(this.options);
+  private async startOnce(cancel: AbortSignal, restartDelayMs: number): Promise<void> {
+    const child = await startDevServer(this.options, 'inherit', cancel).catch((err: unknown) => {
+      if (err instanceof DevServerStartCancelled) {
+        this.logger.info({ killed: err.killed }, 'Temporal dev server stopped while starting');
+      }
+      throw err;
+    });
     this.child = child;
     const startedAt = Date.now();
     this.logger.info({ pid: child.pid }, 'Temporal dev server started');
     child.once('exit', (code, signal) => {
-      if (this.stopping) return;
+      if (this.stopping.signal.aborted) return;
       const delay = restartDelay(startedAt, restartDelayMs);
       this.logger.error(
         { code, signal, restartInMs: delay },
@@ -45,8 +52,8 @@ export class OwnTemporal {
       );
       this.restart = setTimeout(() => {
         this.restart = undefined;
-        this.start(delay).catch((err: Error) => {
-          if (!this.stopping) this.onFailure(err);
+        this.start(undefined, delay).catch((err: Error) => {
+          if (!this.stopping.signal.aborted) this.onFailure(err);
         });
       }, delay);
     });
@@ -54,23 +61,14 @@ export class OwnTemporal {
 
   /** Stops it (SIGTERM, then SIGKILL to its group after a grace period), a start in progress included. */
   async stop(): Promise<void> {
-    this.stopping = true;
+    this.stopping.abort();
     clearTimeout(this.restart);
     await this.starting?.catch(() => undefined);
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => {
-      this.logger.warn('Temporal dev server did not stop in time; killing it');
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // exited meanwhile
-      }
-    }, STOP_GRACE_MS);
-    await exited;
-    clearTimeout(timer);
+    if ((await stopDevServer(child)) === 'killed') {
+      this.logger.warn('Temporal dev server did not stop in time; killed it');
+    }
     this.logger.info('Temporal dev server stopped');
   }
 }

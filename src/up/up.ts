@@ -8,6 +8,7 @@ import { ensureDatabase, migrate } from '../db/migrate';
 import { createLogger } from '../logging/logger';
 import { abortOnStopSignals } from '../process/stop-signals';
 import { temporalConnectionOptions } from '../temporal/connection-options';
+import { DevServerStartCancelled } from '../temporal/dev-server';
 import { spawnerBinary } from '../workers/agent-spawn';
 import { OwnTemporal } from './own-temporal';
 import { refuseTakenServicePorts } from './service-ports';
@@ -49,9 +50,10 @@ async function waitForReady(api: string, timeoutMs: number, stop: AbortSignal): 
  * `npm run up`: the whole service on one machine. Starts the Temporal dev server (`devServer`; none when
  * TEMPORAL_ADDRESS names a server of the user's), creates and migrates the database, then runs and
  * supervises the API, one workflow worker and one agent worker until SIGINT, SIGTERM or SIGHUP, when it stops
- * them all, the dev server last, and resolves. A start-up step that fails stops what was started and
- * rejects; so does a dev server that dies and cannot be started again, or a service that keeps
- * exiting soon after its start.
+ * them all, the dev server last, and resolves; during start-up it ends the dev server's start and a migration's
+ * wait for the lock, stops what was started and starts nothing more. A start-up step that fails stops what
+ * was started and rejects; so does a dev server that dies and cannot be started again, or a service that
+ * keeps exiting soon after its start.
  */
 export async function up(devServer: DevServerSetup | undefined): Promise<void> {
   const config = loadConfig();
@@ -106,7 +108,10 @@ export async function up(devServer: DevServerSetup | undefined): Promise<void> {
     let uiUrl = config.TEMPORAL_UI_URL;
     if (temporal && devServer) {
       logger.info({ db: devServer.dbFile }, 'starting Temporal dev server');
-      await temporal.start();
+      // A stop ends the start at once: a server that hangs before its ports answer would hold it up to 120 s.
+      await temporal.start(stop.signal).catch((err: unknown) => {
+        if (!(err instanceof DevServerStartCancelled)) throw err;
+      });
       uiUrl = `http://${host}:${devServer.uiPort}`;
       if (stop.signal.aborted) return;
     }

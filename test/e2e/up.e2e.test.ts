@@ -251,6 +251,30 @@ describe('npm run up: stopping and start-up', () => {
     );
     assert.deepEqual(processesWith(dbFile), [], 'no dev server is left running');
   });
+
+  it('Ctrl-C while the dev server hangs in its start stops it at once, and starts no service', async () => {
+    const { env, dbFile } = await ownTemporal('hangs');
+    // A dev server that never opens its ports: up would wait for them 120 s.
+    const hanging = join(dir, 'hanging-temporal.cjs');
+    writeFileSync(hanging, '#!/usr/bin/env node\nsetInterval(() => undefined, 60_000);\n');
+    chmodSync(hanging, 0o755);
+    const up = track(
+      await spawnUp({ ...env, ATELIER_TEST_DEV_BINARY: hanging }, { argv: [process.execPath, UP_OWN_TEMPORAL] }),
+    );
+    await waitFor('the hanging dev server to run', () => processesWith(dbFile).length === 1);
+
+    up.process.kill('SIGINT');
+    const code = await exitedWithin(up, 15_000);
+
+    const output = up.output();
+    assert.equal(code, 0, output);
+    const log = upLog(output).map((l) => l.msg);
+    assert.ok(log.includes('Temporal dev server stopped while starting'), output);
+    assert.ok(!log.includes('service started'), `no service is started once up is stopping\n${output}`);
+    assert.equal(log.at(-1), 'stopped');
+    assert.deepEqual(processesWith(dbFile), [], 'the hanging dev server is gone');
+  });
+
   /**
    * `npm run up` in a package of its own: bootstrap installs and builds, then runs `up` as forward-signals
    * does, so the package's script is the project's with that last step only.

@@ -5,13 +5,19 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { devServerArgs, startDevServer, type DevServerOptions } from '../../src/temporal/dev-server';
+import {
+  devServerArgs,
+  DevServerStartCancelled,
+  startDevServer,
+  type DevServerOptions,
+} from '../../src/temporal/dev-server';
 import { freePort } from '../../src/net/free-port';
-import { waitFor } from '../support/wait-for';
+import { processAlive, waitFor, within } from '../support/wait-for';
 
 /**
  * A stand-in for the `temporal` binary: counts its starts in `<db file>.starts`, exits as a dev server
- * whose port was taken does for its first `failures` starts, then listens on `--port`.
+ * whose port was taken does for its first `FAKE_FAILURES` starts, then listens on `--port`, or with
+ * `FAKE_HANGS` never does (its pid in `<db file>.pid`).
  */
 const FAKE_SERVER = `#!/usr/bin/env node
 const { existsSync, readFileSync, writeFileSync } = require('node:fs');
@@ -24,7 +30,10 @@ if (starts <= Number(process.env.FAKE_FAILURES)) {
   console.error('listen tcp 127.0.0.1:7243: bind: address already in use');
   process.exit(2);
 }
-createServer().listen(Number(arg('--port')), '127.0.0.1');
+if (process.env.FAKE_HANGS) {
+  writeFileSync(arg('--db-filename') + '.pid', String(process.pid));
+  setInterval(() => undefined, 60_000);
+} else createServer().listen(Number(arg('--port')), '127.0.0.1');
 `;
 
 describe('startDevServer', () => {
@@ -58,6 +67,29 @@ describe('startDevServer', () => {
     const o = await options('broken');
     await assert.rejects(startDevServer(o, 'ignore'), /exited early \(2\): listen tcp .*address already in use/);
     assert.equal(starts(o), 3);
+  });
+
+  it('stops a server that hangs in its start once cancelled, and rejects at once', async () => {
+    process.env.FAKE_FAILURES = '0';
+    process.env.FAKE_HANGS = '1';
+    const o = await options('hangs');
+    const cancel = new AbortController();
+    try {
+      const starting = startDevServer(o, 'ignore', cancel.signal);
+      const pid = await waitFor(
+        'the server to run',
+        () => existsSync(`${o.dbFile}.pid`) && readFileSync(`${o.dbFile}.pid`, 'utf8'),
+      );
+      cancel.abort();
+      await assert.rejects(
+        within('the cancelled start', 5000, starting),
+        (err) => err instanceof DevServerStartCancelled && !err.killed,
+      );
+      assert.ok(!processAlive(Number(pid)), 'the server is stopped');
+      assert.equal(starts(o), 1);
+    } finally {
+      delete process.env.FAKE_HANGS;
+    }
   });
 
   /** A listener of another program on `port`, until the test ends. */
