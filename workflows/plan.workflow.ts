@@ -39,6 +39,8 @@ const FRESH_READY_PATCH = 'plan-fresh-ready';
 const START_TOGETHER_PATCH = 'plan-start-together';
 /** A task whose workflow closed without recording its end (terminated, timed out) has it recorded by the plan. */
 const RECORDS_CLOSED_CHILDREN_PATCH = 'plan-records-closed-children';
+/** Plans from before FRESH_READY_PATCH act on cancel requests too (before, they started the task anyway). */
+const BY_ROUNDS_HONOURS_CANCELS_PATCH = 'plan-by-rounds-honours-cancels';
 
 /** How a child's run closed, when it closed without running its own end (so without recording it). */
 function closedWithoutItsEnd(err: unknown): string | undefined {
@@ -242,18 +244,38 @@ export async function planWorkflow(input: PlanInput): Promise<PlanOutput> {
     }
   };
 
-  /** As histories from before FRESH_READY_PATCH ran: the ready tasks chosen once per round. */
+  /**
+   * Whether `runByRounds` acts on the cancel requests in. The patch is asked only once one is in, so
+   * histories without any replay as they ran; one that came before the patch was ignored (its task
+   * started all the same), and is again, and forgotten, so that such a history replays too.
+   */
+  const honoursCancelsByRounds = (): boolean => {
+    if (cancelRequests.size === 0) return false;
+    if (patched(BY_ROUNDS_HONOURS_CANCELS_PATCH)) return true;
+    cancelRequests.clear();
+    return false;
+  };
+
+  /**
+   * As histories from before FRESH_READY_PATCH ran: the ready tasks chosen once per round; cancel
+   * requests acted on since BY_ROUNDS_HONOURS_CANCELS_PATCH, as `runFresh` does.
+   */
   const runByRounds = async (): Promise<void> => {
     for (;;) {
       if (!stopped) {
         for (const t of ready()) {
           if (running >= input.maxParallel) break;
+          if (cancelRequests.has(t.key) && honoursCancelsByRounds()) continue;
           await start(t);
         }
       }
-      if (running === 0) return;
-      const seen = changes;
-      await condition(() => changes !== seen);
+      // A cancel request that came in during the starts is acted on now, not after the next change.
+      if (!honoursCancelsByRounds()) {
+        if (running === 0) return;
+        const seen = changes;
+        await condition(() => changes !== seen);
+      }
+      if (honoursCancelsByRounds()) await honourCancelRequests();
       await reactToFailures();
     }
   };

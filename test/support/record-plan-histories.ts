@@ -20,10 +20,13 @@ import {
   workflowIdForPlan,
   workflowIdForTask,
   type AgentTaskInput,
+  type PlanInput,
+  type PlanTaskInput,
 } from '../../workflows/definitions';
 import { initRepo } from './git';
 import { drainWhileInLine, startHeldRepoTask } from './gone-worktree-worker';
 import { holdFirstLockRequest } from './held-lock-request';
+import { completeFirstTaskBeforePatches } from './plan-before-patches';
 import { HISTORIES_DIR } from './record-histories';
 import { openHarness, runAgentWorker, runWorkflowWorker, type Harness } from './in-process-workers';
 import { attemptRows, insertTask } from './task-rows';
@@ -77,19 +80,18 @@ async function startPlan(h: Harness, q: Queues, specs: PlanSpec[], extra: Partia
       workflowId: workflowIdForTask(s.id),
     })),
   });
+  const input: PlanInput = {
+    planId,
+    maxParallel: 2,
+    onFailure: 'continue',
+    tasks: tasks.map((s) => ({ key: s.key, dependsOn: s.dependsOn, task: taskInput(q, s.id, extra) })),
+  };
   const handle = await h.client.workflow.start<typeof planWorkflow>('planWorkflow', {
     taskQueue: q.workflowQueue,
     workflowId: workflowIdForPlan(planId),
-    args: [
-      {
-        planId,
-        maxParallel: 2,
-        onFailure: 'continue',
-        tasks: tasks.map((s) => ({ key: s.key, dependsOn: s.dependsOn, task: taskInput(q, s.id, extra) })),
-      },
-    ],
+    args: [input],
   });
-  return { handle, done: handle.result() };
+  return { handle, done: handle.result(), input };
 }
 
 /** Runs a plan as `startPlan` starts it; resolves when it ends. */
@@ -125,6 +127,35 @@ async function planCancelTaskRequest(h: Harness, q: Queues): Promise<string> {
   }
   return historyToJSON(await handle.fetchHistory());
 }
+
+/**
+ * A chain whose second task is cancelled on its own (`cancelPlanTask`) in a plan that code from before
+ * patch plan-fresh-ready started (its first workflow task done as that code did), so it runs by rounds.
+ * Since patch plan-by-rounds-honours-cancels the task is skipped; before, it started all the same
+ * (`honoured` false), and such plans' histories must replay as they ran.
+ */
+const planByRoundsCancelTaskRequest =
+  (honoured: boolean) =>
+  async (h: Harness, q: Queues): Promise<string> => {
+    const workflowQueue = uniqueQueue('record-wf-by-rounds');
+    const { handle, done, input } = await startPlan(h, { ...q, workflowQueue }, [
+      { key: 'a', prompt: '@print a', dependsOn: [] },
+      { key: 'b', prompt: '@print b', dependsOn: ['a'] },
+    ]);
+    await completeFirstTaskBeforePatches(h.client, workflowQueue, input.tasks[0] as PlanTaskInput);
+    await handle.signal(CANCEL_PLAN_TASK_SIGNAL, 'b');
+    const worker = await runWorkflowWorker(h, workflowQueue);
+    try {
+      const result = await done;
+      const expected = honoured ? { succeeded: 'a', failed: 'b' } : { succeeded: 'a,b', failed: '' };
+      if (result.succeeded.join() !== expected.succeeded || result.failed.join() !== expected.failed) {
+        throw new Error(`unexpected ${JSON.stringify(result)}`);
+      }
+      return historyToJSON(await handle.fetchHistory());
+    } finally {
+      await worker.stop();
+    }
+  };
 
 /**
  * A chain whose first task's workflow is terminated while its agent runs, as in the Temporal Web UI: the
@@ -338,6 +369,10 @@ const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   // Patch plan-start-together: the same scenario, the ready tasks that fit started in one workflow task.
   'plan-start-together': planContinueAfterFailure,
   'plan-cancel-task-request': planCancelTaskRequest,
+  // Recorded before patch plan-by-rounds-honours-cancels: a plan running by rounds started the task anyway.
+  'plan-by-rounds-cancel-ignored': planByRoundsCancelTaskRequest(false),
+  // Patch plan-by-rounds-honours-cancels: the same scenario, the task skipped.
+  'plan-by-rounds-honours-cancels': planByRoundsCancelTaskRequest(true),
   // Patch plan-records-closed-children: a task terminated in Temporal has its end recorded by its plan.
   'plan-records-closed-children': planRecordsClosedChildren,
   'plan-cancelled': planCancelled,

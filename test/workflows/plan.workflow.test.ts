@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { CancelledFailure } from '@temporalio/common';
+import { CancelledFailure, defaultPayloadConverter } from '@temporalio/common';
 import { PlanStore } from '../../src/store/plan-store';
 import type { agentTaskWorkflow, planWorkflow } from '../../workflows';
 import {
@@ -15,6 +15,7 @@ import {
   type AgentTaskInput,
   type PlanInput,
   type PlanOnFailure,
+  type PlanTaskInput,
 } from '../../workflows/definitions';
 import {
   openHarness,
@@ -23,6 +24,7 @@ import {
   type Harness,
   type RunningWorker,
 } from '../support/in-process-workers';
+import { completeFirstTaskBeforePatches } from '../support/plan-before-patches';
 import { uniqueQueue } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 import { git as gitIn, initRepo } from '../support/git';
@@ -87,7 +89,12 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
     queues: Queues,
     specs: TaskSpec[],
     options: { maxParallel?: number; onFailure?: PlanOnFailure } = {},
-  ): Promise<{ planId: string; handle: WorkflowHandle<typeof planWorkflow>; ids: Map<string, string> }> {
+  ): Promise<{
+    planId: string;
+    handle: WorkflowHandle<typeof planWorkflow>;
+    ids: Map<string, string>;
+    input: PlanInput;
+  }> {
     const planId = randomUUID();
     const ids = new Map(specs.map((s) => [s.key, randomUUID()]));
     const id = (key: string) => ids.get(key) as string;
@@ -124,7 +131,7 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
       workflowId: workflowIdForPlan(planId),
       args: [input],
     });
-    return { planId, handle, ids };
+    return { planId, handle, ids, input };
   }
 
   async function spans(ids: Map<string, string>): Promise<Span[]> {
@@ -313,6 +320,37 @@ describe('planWorkflow', { timeout: 120_000 }, () => {
     const { byKey } = await planTasks(planId);
     assert.equal(byKey.get('hangs')?.status, 'cancelled');
     assert.equal(byKey.get('next')?.skipped_reason, 'plan stopped: task "hangs" failed');
+  });
+
+  it('a plan started before patch plan-fresh-ready honours a cancel request for a task it has not started', async () => {
+    // Its first workflow task done by that code, before any worker polls: the worker then replays it unpatched.
+    const queues = { workflowQueue: uniqueQueue('wf-plan'), agentQueue: uniqueQueue('agents-plan') };
+    const { planId, handle, ids, input } = await startPlan(queues, [
+      { key: 'first', prompt: '@print first' },
+      { key: 'second', prompt: '@print second', dependsOn: ['first'] },
+    ]);
+    await completeFirstTaskBeforePatches(h.client, queues.workflowQueue, input.tasks[0] as PlanTaskInput);
+    await handle.signal(CANCEL_PLAN_TASK_SIGNAL, 'second');
+    await Promise.all([
+      runWorkflowWorker(h, queues.workflowQueue).then(track),
+      runAgentWorker(h, queues.agentQueue).then(track),
+    ]);
+    const result = await handle.result();
+    assert.deepEqual(result, { status: 'failed', succeeded: ['first'], failed: ['second'], skipped: [] });
+    assert.deepEqual(
+      (await spans(ids)).map((s) => s.key),
+      ['first'],
+      'only the first task ran',
+    );
+    const { byKey } = await planTasks(planId);
+    assert.equal(byKey.get('second')?.skipped_reason, 'cancelled');
+    const markers = ((await handle.fetchHistory()).events ?? []).flatMap((e) =>
+      e.markerRecordedEventAttributes?.markerName === 'core_patch' ? [e.markerRecordedEventAttributes] : [],
+    );
+    const patches = markers.map((m) =>
+      String(defaultPayloadConverter.fromPayload<{ id: string }>(m.details?.['patch-data']?.payloads?.[0] ?? {}).id),
+    );
+    assert.ok(!patches.includes('plan-fresh-ready'), `the plan ran unpatched (patches ${patches.join()})`);
   });
 
   it("with continue: only the failed task's dependants are skipped", async () => {
