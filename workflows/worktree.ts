@@ -10,6 +10,7 @@ import {
   type TaskCommit,
   type TaskRepo,
 } from './definitions';
+import { lockViolationMessage } from './lock-violation-message';
 
 /** What `withWorktree` needs from the task workflow. */
 export interface WorktreeTask {
@@ -269,8 +270,7 @@ export async function withWorktree(
   /** The task's one terminal record, now that its work is committed: or a failure on lock violations. */
   async function recordSuccess(output: AgentTaskOutput, commit: TaskCommit): Promise<void> {
     if (input.failOnLockViolations && commit.lockViolations.length > 0) {
-      const more = commit.omitted?.lockViolations ? ` and ${commit.omitted.lockViolations} more` : '';
-      const message = `changed files outside the declared locks: ${commit.lockViolations.join(', ')}${more}`;
+      const message = lockViolationMessage(commit);
       await bookkeeping.recordTaskOutcome({
         taskId: input.taskId,
         status: 'failed',
