@@ -42,6 +42,18 @@ export interface OutboxStats {
 }
 
 /**
+ * How long a statement of a delivery round (giving up expired rows, claiming, recording an outcome) waits
+ * for PostgreSQL. Rounds run one after another, and stop() waits for the one under way: a statement sent
+ * on a connection a failover left open but silent would hold delivery, and the worker's stop, until TCP
+ * gives up (about 15 minutes). It fails instead ("Query read timeout", not transient, so not retried):
+ * the round fails and is logged, the pool drops that connection, and the next round takes another.
+ */
+export const ROUND_STATEMENT_TIMEOUT_MS = 10_000;
+
+/** The hourly deletion of finished rows: a larger statement, run once an hour, may take longer. */
+const PRUNE_STATEMENT_TIMEOUT_MS = 30_000;
+
+/**
  * The outbox as dispatchers see it. Claiming pushes a row's `next_attempt_at` past the time one round
  * of delivery may take, in the statement that selects it (`FOR UPDATE SKIP LOCKED`): any number of
  * dispatchers share the table without sending a row twice at once, no transaction stays open across
@@ -68,15 +80,18 @@ export class NotificationStore {
         delivered_to: string[];
         claim: string;
       }>(
-        `UPDATE notifications n SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
-         FROM (
-           SELECT id FROM notifications
-           WHERE next_attempt_at <= clock_timestamp() AND created_at >= clock_timestamp() - make_interval(secs => $3)
-           ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
-         ) due
-         WHERE n.id = due.id
-         RETURNING n.id, n.type, n.payload, n.created_at, n.attempts, n.delivered_to, n.next_attempt_at::text AS claim`,
-        [limit, claimSeconds, giveUpAfterMs / 1000],
+        boundedQuery(
+          ROUND_STATEMENT_TIMEOUT_MS,
+          `UPDATE notifications n SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
+           FROM (
+             SELECT id FROM notifications
+             WHERE next_attempt_at <= clock_timestamp() AND created_at >= clock_timestamp() - make_interval(secs => $3)
+             ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
+           ) due
+           WHERE n.id = due.id
+           RETURNING n.id, n.type, n.payload, n.created_at, n.attempts, n.delivered_to, n.next_attempt_at::text AS claim`,
+          [limit, claimSeconds, giveUpAfterMs / 1000],
+        ),
       ),
     );
     return res.rows.map((r) => ({
@@ -101,15 +116,18 @@ export class NotificationStore {
     const hours = giveUpAfterMs / 3600_000;
     const res = await retryTransient(() =>
       this.pool.query<{ id: string; type: NotificationType; attempts: number; last_error: string }>(
-        `UPDATE notifications n SET next_attempt_at = NULL, last_error = concat_ws('; ', n.last_error, $2::text)
-         FROM (
-           SELECT id FROM notifications
-           WHERE next_attempt_at <= clock_timestamp() AND created_at < clock_timestamp() - make_interval(secs => $1)
-           LIMIT $3 FOR UPDATE SKIP LOCKED
-         ) expired
-         WHERE n.id = expired.id
-         RETURNING n.id, n.type, n.attempts, n.last_error`,
-        [giveUpAfterMs / 1000, `not delivered within ${hours} h of the event`, limit],
+        boundedQuery(
+          ROUND_STATEMENT_TIMEOUT_MS,
+          `UPDATE notifications n SET next_attempt_at = NULL, last_error = concat_ws('; ', n.last_error, $2::text)
+           FROM (
+             SELECT id FROM notifications
+             WHERE next_attempt_at <= clock_timestamp() AND created_at < clock_timestamp() - make_interval(secs => $1)
+             LIMIT $3 FOR UPDATE SKIP LOCKED
+           ) expired
+           WHERE n.id = expired.id
+           RETURNING n.id, n.type, n.attempts, n.last_error`,
+          [giveUpAfterMs / 1000, `not delivered within ${hours} h of the event`, limit],
+        ),
       ),
     );
     return res.rows.map((r) => ({ id: r.id, type: r.type, attempts: r.attempts, lastError: r.last_error }));
@@ -122,9 +140,12 @@ export class NotificationStore {
   async markDeliveredTo(id: string, key: string): Promise<void> {
     await retryTransient(() =>
       this.pool.query(
-        `UPDATE notifications SET delivered_to = array_append(delivered_to, $2)
-         WHERE id = $1 AND NOT ($2 = ANY (delivered_to))`,
-        [id, key],
+        boundedQuery(
+          ROUND_STATEMENT_TIMEOUT_MS,
+          `UPDATE notifications SET delivered_to = array_append(delivered_to, $2)
+           WHERE id = $1 AND NOT ($2 = ANY (delivered_to))`,
+          [id, key],
+        ),
       ),
     );
   }
@@ -133,10 +154,13 @@ export class NotificationStore {
   async markDelivered(id: string): Promise<void> {
     await retryTransient(() =>
       this.pool.query(
-        `UPDATE notifications SET delivered_at = clock_timestamp(), next_attempt_at = NULL, attempts = attempts + 1,
-           last_error = NULL
-         WHERE id = $1 AND delivered_at IS NULL`,
-        [id],
+        boundedQuery(
+          ROUND_STATEMENT_TIMEOUT_MS,
+          `UPDATE notifications SET delivered_at = clock_timestamp(), next_attempt_at = NULL, attempts = attempts + 1,
+             last_error = NULL
+           WHERE id = $1 AND delivered_at IS NULL`,
+          [id],
+        ),
       ),
     );
   }
@@ -156,14 +180,17 @@ export class NotificationStore {
   ): Promise<FailedRound> {
     const res = await retryTransient(() =>
       this.pool.query<{ retry: boolean }>(
-        `UPDATE notifications SET attempts = attempts + 1, last_error = $2,
-           next_attempt_at = CASE
-             WHEN clock_timestamp() + make_interval(secs => $3) > created_at + make_interval(secs => $4) THEN NULL
-             ELSE clock_timestamp() + make_interval(secs => $3)
-           END
-         WHERE id = $1 AND delivered_at IS NULL AND next_attempt_at = $5::timestamptz
-         RETURNING next_attempt_at IS NOT NULL AS retry`,
-        [n.id, error.slice(0, 2000), delayMs / 1000, giveUpAfterMs / 1000, n.claim],
+        boundedQuery(
+          ROUND_STATEMENT_TIMEOUT_MS,
+          `UPDATE notifications SET attempts = attempts + 1, last_error = $2,
+             next_attempt_at = CASE
+               WHEN clock_timestamp() + make_interval(secs => $3) > created_at + make_interval(secs => $4) THEN NULL
+               ELSE clock_timestamp() + make_interval(secs => $3)
+             END
+           WHERE id = $1 AND delivered_at IS NULL AND next_attempt_at = $5::timestamptz
+           RETURNING next_attempt_at IS NOT NULL AS retry`,
+          [n.id, error.slice(0, 2000), delayMs / 1000, giveUpAfterMs / 1000, n.claim],
+        ),
       ),
     );
     const row = res.rows[0] ?? (await this.failedAlready(n.id, error));
@@ -178,9 +205,12 @@ export class NotificationStore {
   private async failedAlready(id: string, error: string): Promise<{ retry: boolean } | undefined> {
     const res = await retryTransient(() =>
       this.pool.query<{ retry: boolean }>(
-        `SELECT next_attempt_at IS NOT NULL AS retry FROM notifications
-         WHERE id = $1 AND delivered_at IS NULL AND last_error = $2`,
-        [id, error.slice(0, 2000)],
+        boundedQuery(
+          ROUND_STATEMENT_TIMEOUT_MS,
+          `SELECT next_attempt_at IS NOT NULL AS retry FROM notifications
+           WHERE id = $1 AND delivered_at IS NULL AND last_error = $2`,
+          [id, error.slice(0, 2000)],
+        ),
       ),
     );
     return res.rows[0];
@@ -214,12 +244,15 @@ export class NotificationStore {
   async deleteFinished(olderThanMs: number, limit: number): Promise<number> {
     const res = await retryTransient(() =>
       this.pool.query(
-        `DELETE FROM notifications WHERE id IN (
-           SELECT id FROM notifications
-           WHERE next_attempt_at IS NULL AND created_at < clock_timestamp() - make_interval(secs => $1)
-           LIMIT $2 FOR UPDATE SKIP LOCKED
-         )`,
-        [olderThanMs / 1000, limit],
+        boundedQuery(
+          PRUNE_STATEMENT_TIMEOUT_MS,
+          `DELETE FROM notifications WHERE id IN (
+             SELECT id FROM notifications
+             WHERE next_attempt_at IS NULL AND created_at < clock_timestamp() - make_interval(secs => $1)
+             LIMIT $2 FOR UPDATE SKIP LOCKED
+           )`,
+          [olderThanMs / 1000, limit],
+        ),
       ),
     );
     return res.rowCount ?? 0;

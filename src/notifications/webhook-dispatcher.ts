@@ -2,7 +2,7 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { TRANSIENT_RETRY_MS } from '../db/transient';
 import { nextDelayMs, WEBHOOK_RETRY, type RetryPolicy } from './backoff';
-import { NotificationStore, type ClaimedNotification } from './notification-store';
+import { NotificationStore, ROUND_STATEMENT_TIMEOUT_MS, type ClaimedNotification } from './notification-store';
 import { SilentTargets } from './silent-targets';
 import { postWebhook, webhookRequest, type WebhookRefusal } from './webhook-request';
 import { webhookTargets, type WebhookTarget } from './webhook-target';
@@ -67,7 +67,7 @@ export class WebhookDispatcher {
     this.schedule(0);
   }
 
-  /** Stops looking for work and waits for the round in flight (its requests time out on their own). */
+  /** Stops looking for work and waits for the round in flight (its requests and statements time out on their own). */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
@@ -93,9 +93,12 @@ export class WebhookDispatcher {
     await this.housekeeping('delete finished notifications', () => this.prune());
     await this.housekeeping('give up expired notifications', () => this.giveUpExpired());
     for (;;) {
-      // A claim outlasts the slowest round: the URLs timing out (all at once), then an acceptance and
-      // the outcome written, each retried through a database outage, plus a margin.
-      const claimSeconds = (this.timeoutMs + 2 * TRANSIENT_RETRY_MS) / 1000 + 30;
+      // A claim outlasts the slowest round: the claim's own answer (set as the statement ran, answered
+      // up to a statement timeout later), the URLs timing out (all at once), then an acceptance and the
+      // outcome written, each retried through a database outage and its last try bounded by the
+      // statement timeout, plus a margin (waits for a pooled connection, too).
+      const writeMs = TRANSIENT_RETRY_MS + ROUND_STATEMENT_TIMEOUT_MS;
+      const claimSeconds = (ROUND_STATEMENT_TIMEOUT_MS + this.timeoutMs + 2 * writeMs) / 1000 + 30;
       const due = await this.store.claimDue(this.batchSize, claimSeconds, this.retry.giveUpAfterMs);
       // Wait for every delivery even when one fails to record its outcome: stop() waits for this round,
       // and the pool closes after it. A row whose outcome was not written comes due when its claim ends.
@@ -191,7 +194,8 @@ export class WebhookDispatcher {
     } else if (outcome === 'given-up') {
       this.opts.logger.error({ delivery: n.id, type: n.type, attempt, error }, 'webhook given up');
     } else {
-      // The round outlasted its claim (a database that did not answer): another dispatcher has the row.
+      // The round outlasted its claim (its process paused longer than the claim): another dispatcher
+      // has the row.
       this.opts.logger.warn({ delivery: n.id, type: n.type, attempt, error }, 'webhook round outlasted its claim');
     }
   }

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
 import pino from 'pino';
 import { ConfigError, loadConfig } from '../../src/config/env';
+import { createPool } from '../../src/db/pool';
 import { nextDelayMs, retryAfterMs, retryDelayMs, WEBHOOK_RETRY } from '../../src/notifications/backoff';
 import { NotificationStore, type ClaimedNotification } from '../../src/notifications/notification-store';
 import { enqueueNotification } from '../../src/notifications/outbox';
@@ -14,8 +15,9 @@ import { WebhookDispatcher, type WebhookDispatcherOptions } from '../../src/noti
 import { postWebhook, webhookRequest } from '../../src/notifications/webhook-request';
 import { webhookTargets, type WebhookTarget } from '../../src/notifications/webhook-target';
 import { countingPool } from '../support/counting-pool';
+import { startCuttableProxy } from '../support/cuttable-proxy';
 import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
-import { waitFor } from '../support/wait-for';
+import { waitFor, within } from '../support/wait-for';
 
 const notification: ClaimedNotification = {
   id: '5f0c4c1e-3b5a-4a43-9d53-0d5a2b0e6f11',
@@ -278,8 +280,11 @@ describe('webhook configuration', () => {
   });
 });
 
-/** The outbox in a database of its own: dispatchers claim whatever is due in the whole table. */
-describe('notification outbox', { timeout: 30_000 }, () => {
+/**
+ * The outbox in a database of its own: dispatchers claim whatever is due in the whole table. The suite's
+ * time allows for a test that waits out two statement timeouts.
+ */
+describe('notification outbox', { timeout: 90_000 }, () => {
   let db: ScratchDatabase;
   let pool: Pool;
   let store: NotificationStore;
@@ -758,6 +763,55 @@ describe('notification outbox', { timeout: 30_000 }, () => {
       );
     } finally {
       release();
+      await receiver.close();
+    }
+  });
+
+  it('goes on delivering within seconds after its database connection went silent, and stops without waiting on it', async () => {
+    await pool.query('DELETE FROM notifications');
+    const { received, receiver } = await acceptingReceiver();
+    const proxy = await startCuttableProxy(new URL(db.url).host);
+    const url = new URL(db.url);
+    url.host = proxy.address;
+    // One connection: every statement of the dispatcher goes on the one that is cut.
+    const silentPool = createPool(url.toString(), () => undefined, 1);
+    const logs: string[] = [];
+    const webhooks = dispatcher([`${receiver.base}/in`], logs, { pool: silentPool, intervalMs: 50 });
+    const delivered = async (key: string): Promise<boolean> =>
+      (
+        await pool.query<{ delivered_at: Date | null }>(
+          'SELECT delivered_at FROM notifications WHERE dedupe_key = $1',
+          [key],
+        )
+      ).rows[0]?.delivered_at instanceof Date;
+    try {
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'before-silence', data: {} });
+      webhooks.start();
+      await waitFor('the first event delivered', () => delivered('before-silence'));
+
+      // A failover leaves the pooled connection open but silent (every statement here names the table),
+      // while new connections pass.
+      proxy.cutWhere('notifications');
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: 'after-silence', data: {} });
+      await waitFor('the second event delivered', () => delivered('after-silence'), { timeoutMs: 20_000 });
+      assert.equal(received.length, 2);
+
+      // Silent again, and a round waits on it (its one connection stays taken): stop() waits for that
+      // round, which the statement's timeout ends.
+      proxy.cutWhere('notifications');
+      let takenPolls = 0;
+      await waitFor('a round waiting on the silent connection', () => {
+        takenPolls = silentPool.idleCount === 0 ? takenPolls + 1 : 0;
+        return takenPolls >= 5;
+      });
+      await within('stop() while a round waits on a silent connection', 15_000, webhooks.stop());
+      const timedOut = logs.filter((l) => l.includes('Query read timeout'));
+      assert.equal(timedOut.length, 2, logs.join('\n'));
+    } finally {
+      // Closing the proxy first ends a statement still waiting on a silent connection, which stop() awaits.
+      await proxy.close();
+      await webhooks.stop();
+      await silentPool.end();
       await receiver.close();
     }
   });
