@@ -121,11 +121,11 @@ describe('webhook signing', () => {
 
 describe('webhook requests', { timeout: 30_000 }, () => {
   it('names a URL by its position and host only: its path, query and credentials may be secrets', () => {
-    const urls = ['https://user:pw@hooks.slack.com/services/T01/B02/token?x=y', 'http://127.0.0.1:9000/x'];
+    const urls = ['https://user:pw@hooks.example.com/in/T01/B02/token?x=y', 'http://127.0.0.1:9000/x'];
     const targets = webhookTargets(urls, 'k');
     assert.deepEqual(
       targets.map((t) => t.label),
-      ['webhook 1 (hooks.slack.com)', 'webhook 2 (127.0.0.1:9000)'],
+      ['webhook 1 (hooks.example.com)', 'webhook 2 (127.0.0.1:9000)'],
     );
     const keys = targets.map((t) => t.key);
     for (const key of keys) assert.match(key, /^[0-9a-f]{64}$/);
@@ -494,7 +494,7 @@ describe('notification outbox', { timeout: 90_000 }, () => {
 
   it('names a URL in logs and last_error by its position and host, never by the path that holds its token', async () => {
     await pool.query('DELETE FROM notifications');
-    // The second URL is refused, the way a Slack URL whose token was revoked is.
+    // The second URL is refused, the way a URL whose path token was revoked is.
     const receiver = await listen((req, res) => {
       req.resume();
       res.writeHead(req.url?.startsWith('/services/') ? 500 : 204).end();
