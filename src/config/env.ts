@@ -194,7 +194,8 @@ const envSchema = z.object({
   /** The HMAC key of `X-Atelier-Signature`; required with ATELIER_WEBHOOK_URLS. Never logged. */
   ATELIER_WEBHOOK_SECRET: optionalText,
   /**
-   * How long delivered and given-up notifications are kept, counted from the event. At least a day:
+   * How long finished notifications are kept: delivered ones counted from the event, given-up ones from
+   * the give-up (NotificationStore.deleteFinished). At least a day:
    * deleting a row frees its dedupe key, which must outlast any repeat of the event (a retried activity).
    */
   ATELIER_WEBHOOK_RETENTION_DAYS: z.coerce.number().min(1).max(3650).default(7),

@@ -236,22 +236,27 @@ export class NotificationStore {
   }
 
   /**
-   * Deletes the rows whose delivery is over (delivered or given up: no next attempt) and whose event is
-   * older than `olderThanMs`. Their dedupe keys go with them, which is safe once no producer can repeat
-   * the event (keys name a task run, an opening time, a day). Up to `limit` rows a call. Returns how
-   * many rows went.
+   * Deletes the rows whose delivery is over (delivered or given up: no next attempt) and kept for
+   * `retentionMs`: counted from the event for a delivered row, from the end of the give-up window
+   * (`giveUpAfterMs` after the event, when it was given up) for an undelivered one, so that a given-up
+   * event can be sent again for the whole retention. Their dedupe keys go with them, which is safe once
+   * no producer can repeat the event (keys name a task run, an opening time, a day). Up to `limit` rows
+   * a call. Returns how many rows went.
    */
-  async deleteFinished(olderThanMs: number, limit: number): Promise<number> {
+  async deleteFinished(retentionMs: number, giveUpAfterMs: number, limit: number): Promise<number> {
     const res = await retryTransient(() =>
       this.pool.query(
+        // The bound for every row stays beside the later one for given-up rows: the rows are found in
+        // their index (notifications_finished, on created_at), not by reading the table.
         boundedQuery(
           PRUNE_STATEMENT_TIMEOUT_MS,
           `DELETE FROM notifications WHERE id IN (
              SELECT id FROM notifications
              WHERE next_attempt_at IS NULL AND created_at < clock_timestamp() - make_interval(secs => $1)
+               AND (delivered_at IS NOT NULL OR created_at < clock_timestamp() - make_interval(secs => $3))
              LIMIT $2 FOR UPDATE SKIP LOCKED
            )`,
-          [olderThanMs / 1000, limit],
+          [retentionMs / 1000, limit, (retentionMs + giveUpAfterMs) / 1000],
         ),
       ),
     );

@@ -21,7 +21,10 @@ export interface WebhookDispatcherOptions {
   retry?: RetryPolicy;
   /** How long a URL that did not answer in time is sent nothing (SilentTargets). */
   holdOffMs?: number;
-  /** How long delivered and given-up notifications stay in the table, counted from the event. */
+  /**
+   * How long finished notifications stay in the table: counted from the event for delivered ones, from
+   * the give-up for given-up ones (NotificationStore.deleteFinished).
+   */
   retentionMs: number;
 }
 
@@ -129,7 +132,11 @@ export class WebhookDispatcher {
     this.nextPruneAt = Date.now() + PRUNE_INTERVAL_MS;
     let deleted = 0;
     for (;;) {
-      const batch = await this.store.deleteFinished(this.opts.retentionMs, HOUSEKEEPING_BATCH);
+      const batch = await this.store.deleteFinished(
+        this.opts.retentionMs,
+        this.retry.giveUpAfterMs,
+        HOUSEKEEPING_BATCH,
+      );
       deleted += batch;
       if (batch < HOUSEKEEPING_BATCH || this.stopped) break;
     }

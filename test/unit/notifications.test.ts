@@ -416,8 +416,12 @@ describe('notification outbox', { timeout: 90_000 }, () => {
     );
     await pool.query('ANALYZE notifications');
     const statements: string[] = [];
-    await new NotificationStore(countingPool(pool, statements)).deleteFinished(3600_000, 0);
-    const explained = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${statements[0]}`, [3600, 1000]);
+    await new NotificationStore(countingPool(pool, statements)).deleteFinished(
+      3600_000,
+      WEBHOOK_RETRY.giveUpAfterMs,
+      0,
+    );
+    const explained = await pool.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${statements[0]}`, [3600, 1000, 90_000]);
     const plan = explained.rows.map((r) => r['QUERY PLAN']).join('\n');
     assert.match(plan, /Index Scan using notifications_finished/, plan);
     await pool.query('DELETE FROM notifications');
@@ -431,8 +435,9 @@ describe('notification outbox', { timeout: 90_000 }, () => {
     await pool.query(`UPDATE notifications SET created_at = now() - interval '25 hours'`);
     assert.equal((await store.giveUpExpired(WEBHOOK_RETRY.giveUpAfterMs, 2)).length, 2);
     assert.equal((await store.giveUpExpired(WEBHOOK_RETRY.giveUpAfterMs, 10)).length, 3);
-    assert.equal(await store.deleteFinished(3600_000, 4), 4);
-    assert.equal(await store.deleteFinished(3600_000, 4), 1);
+    // Given up at 24 h, kept an hour after that.
+    assert.equal(await store.deleteFinished(3600_000, WEBHOOK_RETRY.giveUpAfterMs, 4), 4);
+    assert.equal(await store.deleteFinished(3600_000, WEBHOOK_RETRY.giveUpAfterMs, 4), 1);
   });
 
   /** A dispatcher of the test's database that retries at once, its log lines kept in `logs`. */
@@ -860,6 +865,29 @@ describe('notification outbox', { timeout: 90_000 }, () => {
     assert.deepEqual(
       kept.rows.map((r) => r.dedupe_key),
       ['old-pending', 'recent-delivered', 'recent-given-up'],
+    );
+  });
+
+  it('keeps a given-up event the retention after it was given up, not after it happened', async () => {
+    await pool.query('DELETE FROM notifications');
+    for (const key of ['delivered', 'given-up', 'given-up-long-ago']) {
+      await enqueueNotification(pool, { type: 'task.failed', dedupeKey: key, data: {} });
+    }
+    // Given up after the 24 h window, an hour ago: the resend recipe (operations.md) must still find it.
+    await pool.query(
+      `UPDATE notifications SET created_at = now() - interval '25 hours', next_attempt_at = NULL,
+         delivered_at = CASE WHEN dedupe_key = 'delivered' THEN now() - interval '25 hours' END
+       WHERE dedupe_key IN ('delivered', 'given-up')`,
+    );
+    await pool.query(
+      `UPDATE notifications SET created_at = now() - interval '49 hours', next_attempt_at = NULL
+       WHERE dedupe_key = 'given-up-long-ago'`,
+    );
+    await dispatcher(['http://127.0.0.1:9/unused'], [], { retentionMs: 24 * 3600_000 }).round();
+    const kept = await pool.query<{ dedupe_key: string }>('SELECT dedupe_key FROM notifications ORDER BY dedupe_key');
+    assert.deepEqual(
+      kept.rows.map((r) => r.dedupe_key),
+      ['given-up'],
     );
   });
 });
