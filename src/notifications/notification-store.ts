@@ -157,7 +157,7 @@ export class NotificationStore {
         boundedQuery(
           ROUND_STATEMENT_TIMEOUT_MS,
           `UPDATE notifications SET delivered_at = clock_timestamp(), next_attempt_at = NULL, attempts = attempts + 1,
-             last_error = NULL
+             last_error = NULL, failed_claim = NULL
            WHERE id = $1 AND delivered_at IS NULL`,
           [id],
         ),
@@ -182,7 +182,7 @@ export class NotificationStore {
       this.pool.query<{ retry: boolean }>(
         boundedQuery(
           ROUND_STATEMENT_TIMEOUT_MS,
-          `UPDATE notifications SET attempts = attempts + 1, last_error = $2,
+          `UPDATE notifications SET attempts = attempts + 1, last_error = $2, failed_claim = $5::timestamptz,
              next_attempt_at = CASE
                WHEN clock_timestamp() + make_interval(secs => $3) > created_at + make_interval(secs => $4) THEN NULL
                ELSE clock_timestamp() + make_interval(secs => $3)
@@ -193,23 +193,24 @@ export class NotificationStore {
         ),
       ),
     );
-    const row = res.rows[0] ?? (await this.failedAlready(n.id, error));
+    const row = res.rows[0] ?? (await this.failedAlready(n));
     if (row === undefined) return 'claim-lost';
     return row.retry ? 'retrying' : 'given-up';
   }
 
   /**
    * A failure that matched no row may have been written by this very call, its answer lost and the
-   * statement retried (its claim is gone then): the row, undelivered, holds this round's error.
+   * statement retried (its claim is gone then): the row, undelivered, records this round's claim as the
+   * one that failed it. Not the error's text: another dispatcher's round may have failed with the same.
    */
-  private async failedAlready(id: string, error: string): Promise<{ retry: boolean } | undefined> {
+  private async failedAlready(n: Pick<ClaimedNotification, 'id' | 'claim'>): Promise<{ retry: boolean } | undefined> {
     const res = await retryTransient(() =>
       this.pool.query<{ retry: boolean }>(
         boundedQuery(
           ROUND_STATEMENT_TIMEOUT_MS,
           `SELECT next_attempt_at IS NOT NULL AS retry FROM notifications
-           WHERE id = $1 AND delivered_at IS NULL AND last_error = $2`,
-          [id, error.slice(0, 2000)],
+           WHERE id = $1 AND delivered_at IS NULL AND failed_claim = $2::timestamptz`,
+          [n.id, n.claim],
         ),
       ),
     );

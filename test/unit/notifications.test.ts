@@ -378,7 +378,11 @@ describe('notification outbox', { timeout: 90_000 }, () => {
     // Dispatcher A claims the row, and its round outlasts the claim (its database did not answer).
     const [a] = await store.claimDue(10, 0.001, WEBHOOK_RETRY.giveUpAfterMs);
     assert.ok(a);
-    await waitFor('A claim to run out', async () => (await claimDue(10)).length > 0);
+    const [claimB] = await waitFor('A claim to run out', async () => {
+      const claimed = await claimDue(10);
+      return claimed.length > 0 && claimed;
+    });
+    assert.ok(claimB);
     const b = await pool.query<{ next_attempt_at: Date }>('SELECT next_attempt_at FROM notifications WHERE id = $1', [
       a.id,
     ]);
@@ -389,6 +393,13 @@ describe('notification outbox', { timeout: 90_000 }, () => {
       [a.id],
     );
     assert.deepEqual(after.rows[0], { next_attempt_at: b.rows[0]?.next_attempt_at, attempts: 0, last_error: null });
+    // B's round fails with the same error: A's failure, written again (as after a lost answer), is still
+    // not taken for its own.
+    assert.equal(
+      await store.markFailed(claimB, 'webhook 1 (r): HTTP 500', 60_000, WEBHOOK_RETRY.giveUpAfterMs),
+      'retrying',
+    );
+    assert.equal(await store.markFailed(a, 'webhook 1 (r): HTTP 500', 0, WEBHOOK_RETRY.giveUpAfterMs), 'claim-lost');
     // Once delivered, no failure of an older round counts it as given up.
     await store.markDelivered(a.id);
     assert.equal(await store.markFailed(a, 'webhook 1 (r): HTTP 500', 0, WEBHOOK_RETRY.giveUpAfterMs), 'claim-lost');
