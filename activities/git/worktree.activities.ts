@@ -8,6 +8,7 @@ import type { EndedTaskStore } from '../../src/store/ended-task-store';
 import type { WorktreeStore } from '../../src/store/worktree-store';
 import { FAILURE_CLASSES, type TaskCommit } from '../../workflows/definitions';
 import { lockViolations } from '../../workflows/lock-globs';
+import { namedFiles } from '../../workflows/named-files';
 import { GitError, GitOutputTooLarge, KeyedMutex, gitVia, type Git } from './git';
 import { commitTaskWork, leftUncommitted } from './commit-work';
 import { historySizedCommit } from './history-sized-commit';
@@ -285,7 +286,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
           ),
         ];
         throw ApplicationFailure.nonRetryable(
-          `the dependencies' work conflicts: merging ${theirs.slice(0, 12)} into ${ours.slice(0, 12)} conflicts in ${files.join(', ')}`,
+          `the dependencies' work conflicts: merging ${theirs.slice(0, 12)} into ${ours.slice(0, 12)} conflicts in ${namedFiles(files)}`,
           FAILURE_CLASSES.mergeConflict,
         );
       }

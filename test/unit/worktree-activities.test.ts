@@ -338,6 +338,26 @@ describe('worktree activities against real git repositories', () => {
     userCheckoutUntouched();
   });
 
+  it('names the first 20 files of a wide merge conflict and counts the rest', async () => {
+    const a = activities();
+    const files = Array.from({ length: 25 }, (_, i) => `clash-${String(i).padStart(2, '0')}.txt`);
+    const commitAll = async (taskId: string, text: string): Promise<string> => {
+      const wt = await run(a.prepareWorktree, { taskId, repoPath: repo });
+      for (const file of files) writeFileSync(join(wt.worktreePath, file), text);
+      const c = await run(a.commitWorktree, { taskId, agent: 'x', worktreePath: wt.worktreePath, baseSha: wt.baseSha });
+      await run(a.removeWorktree, { repoPath: repo, worktreePath: wt.worktreePath });
+      return c.sha;
+    };
+    const one = await commitAll('wide-1', 'one\n');
+    const two = await commitAll('wide-2', 'two\n');
+    const err = await run(a.prepareWorktree, { taskId: 'wide', repoPath: repo, ref: one, merge: [two] }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ApplicationFailure && err.type === 'merge_conflict', String(err));
+    assert.ok(err.message.endsWith(`conflicts in ${files.slice(0, 20).join(', ')} and 5 more`), err.message);
+  });
+
   it('keeps the repository sound under concurrent worktree operations', async () => {
     const a = activities();
     const ids = Array.from({ length: 6 }, (_, i) => `par-${i}`);
