@@ -260,30 +260,31 @@ export class PlanStore {
 
   /**
    * Marks tasks the plan will never start. Each becomes `cancelled` as a task (with the terminal event
-   * of its first run, so it is cancelled exactly once), unless it somehow ended already.
+   * of its first run, so it is cancelled exactly once), unless it has ended or started meanwhile: a task
+   * the plan did start records its run id at its first write, and then its run records its own end
+   * (a terminal event written here would leave it `running` for ever).
    */
   async recordSkips(record: PlanSkipRecord): Promise<void> {
     await retryTransient(() =>
       inTransaction(this.pool, async (db) => {
         for (const s of record.skips) {
+          const skipped = await db.query(
+            `UPDATE tasks SET status = 'cancelled', finished_at = clock_timestamp(), error_class = 'cancelled',
+               error_message = $2, waiting_reason = NULL
+             WHERE id = $1 AND status = 'queued' AND run_id IS NULL`,
+            [s.taskId, `skipped: ${s.reason}`],
+          );
+          if (skipped.rowCount !== 1) continue;
           await db.query('UPDATE plan_tasks SET skipped_reason = $3 WHERE plan_id = $1 AND key = $2', [
             record.planId,
             s.key,
             s.reason,
           ]);
-          const event = await db.query(
+          await db.query(
             `INSERT INTO task_events (task_id, run, kind, attempt, terminal, detail)
              VALUES ($1, 1, 'cancelled', 0, true, $2) ON CONFLICT DO NOTHING`,
             [s.taskId, { skipped: s.reason, error: { class: 'cancelled', message: `skipped: ${s.reason}` } }],
           );
-          if (event.rowCount === 1) {
-            await db.query(
-              `UPDATE tasks SET status = 'cancelled', finished_at = clock_timestamp(), error_class = 'cancelled',
-                 error_message = $2, waiting_reason = NULL
-               WHERE id = $1 AND status = 'queued'`,
-              [s.taskId, `skipped: ${s.reason}`],
-            );
-          }
         }
       }),
     );

@@ -65,6 +65,35 @@ describe('plans over HTTP against the whole service', () => {
       { timeoutMs: 60_000 },
     );
 
+  /**
+   * A plan whose first task, `waits`, the plan started and which waits for its file locks behind a
+   * running single task (`holderId`, to cancel): it has written nothing yet. Its second, `then`, depends on it.
+   */
+  const planWaitingForLocks = async (): Promise<{ holderId: string; plan: PlanView; waits: PlanTaskView }> => {
+    const holder = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+      body: { prompt: '@hang', workdir: tmp, locks: ['src/**'] },
+    });
+    assert.equal(holder.status, 201, holder.text);
+    const holderId = (holder.json as { id: string }).id;
+    await waitFor('the holder to run', async () => (await getTask(stack.baseUrl, holderId)).status === 'running');
+    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: {
+        tasks: [
+          { key: 'waits', prompt: 'x', workdir: tmp, locks: ['src/a.ts'] },
+          { key: 'then', prompt: 'x', dependsOn: ['waits'] },
+        ],
+      },
+    });
+    assert.equal(res.status, 201, res.text);
+    const plan = res.json as PlanView;
+    const [waits] = plan.tasks as [PlanTaskView, PlanTaskView];
+    await waitFor('the task to wait for its locks', async () => {
+      const table = await call(stack.baseUrl, 'GET', `/v1/locks?repo=${encodeURIComponent(tmp)}`);
+      return (table.json as { waiters: { taskId: string }[] }).waiters.some((w) => w.taskId === waits.taskId);
+    });
+    return { holderId, plan, waits };
+  };
+
   it('rejects a cycle with 400 naming it, and unknown keys naming the task', async () => {
     const cycle = await call(stack.baseUrl, 'POST', '/v1/plans', {
       body: {
@@ -279,27 +308,7 @@ describe('plans over HTTP against the whole service', () => {
   });
 
   it('records a task terminated before its first attempt (waiting for its locks) as failed, and goes on as after a failure', async () => {
-    const holder = await call(stack.baseUrl, 'POST', '/v1/tasks', {
-      body: { prompt: '@hang', workdir: tmp, locks: ['src/**'] },
-    });
-    assert.equal(holder.status, 201, holder.text);
-    const holderId = (holder.json as { id: string }).id;
-    await waitFor('the holder to run', async () => (await getTask(stack.baseUrl, holderId)).status === 'running');
-    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
-      body: {
-        tasks: [
-          { key: 'waits', prompt: 'x', workdir: tmp, locks: ['src/a.ts'] },
-          { key: 'then', prompt: 'x', dependsOn: ['waits'] },
-        ],
-      },
-    });
-    assert.equal(res.status, 201, res.text);
-    const plan = res.json as PlanView;
-    const [waits] = plan.tasks as [PlanTaskView, PlanTaskView];
-    await waitFor('the task to wait for its locks', async () => {
-      const table = await call(stack.baseUrl, 'GET', `/v1/locks?repo=${encodeURIComponent(tmp)}`);
-      return (table.json as { waiters: { taskId: string }[] }).waiters.some((w) => w.taskId === waits.taskId);
-    });
+    const { holderId, plan, waits } = await planWaitingForLocks();
     await client.workflow.getHandle(`task-${waits.taskId}`).terminate('terminated by an operator');
 
     const done = await waitForPlanEnd(plan.id);
@@ -309,6 +318,31 @@ describe('plans over HTTP against the whole service', () => {
       [
         ['waits', 'failed', null],
         ['then', 'skipped', 'plan stopped: task "waits" failed'],
+      ],
+    );
+    const failed = await getTask(stack.baseUrl, waits.taskId);
+    assert.equal(failed.error?.class, 'crash');
+    assert.match(failed.error?.message ?? '', /ended in Temporal \(terminated\) without recording an outcome/);
+    assert.equal((await call(stack.baseUrl, 'POST', `/v1/tasks/${holderId}/cancel`)).status, 202);
+  });
+
+  it('records a task its terminated plan started, still waiting for its locks, as failed, not skipped', async () => {
+    const { holderId, plan, waits } = await planWaitingForLocks();
+    await client.workflow.getHandle(plan.workflowId).terminate('terminated by an operator');
+    await waitFor(
+      'Temporal to terminate the waiting task',
+      async () => (await client.workflow.getHandle(`task-${waits.taskId}`).describe()).status.name === 'TERMINATED',
+    );
+
+    const cancel = await call(stack.baseUrl, 'POST', `/v1/plans/${plan.id}/cancel`);
+    assert.equal(cancel.status, 409, cancel.text);
+    assert.match((cancel.json as ErrorBody).message, /already failed/);
+    const done = await getPlan(plan.id);
+    assert.deepEqual(
+      done.tasks.map((t) => [t.key, t.status, t.skippedReason]),
+      [
+        ['waits', 'failed', null],
+        ['then', 'skipped', `plan workflow run ${plan.runId} ended in Temporal (terminated)`],
       ],
     );
     const failed = await getTask(stack.baseUrl, waits.taskId);

@@ -67,7 +67,7 @@ export class PlansController {
   @ApiResponse({
     status: 503,
     description:
-      'Temporal could not be reached, or another API process is starting the plan: nothing changed, and cancelling again is safe.',
+      'Temporal could not be reached, another API process is starting the plan, or its workflow closed in Temporal while a task it started still runs there (Temporal terminates it a moment later): nothing changed, and cancelling again is safe.',
   })
   cancel(@Param('id') id: string) {
     return this.plans.cancel(id);

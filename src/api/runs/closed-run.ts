@@ -23,6 +23,20 @@ export async function howRunEnded(temporal: Client, workflowId: string, runId: s
 }
 
 /**
+ * The run id of the workflow's latest run, or undefined when Temporal knows no workflow of that id: a
+ * plan's task the plan never started. One it did start has no run id in PostgreSQL until its first
+ * write, which a task waiting for its file locks has not made.
+ */
+export async function latestRunId(temporal: Client, workflowId: string): Promise<string | undefined> {
+  try {
+    return (await temporal.workflow.getHandle(workflowId).describe()).runId;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw temporalUnavailable("could not ask Temporal about the task's workflow", err);
+  }
+}
+
+/**
  * Records the end of a task's current run whose workflow closed in Temporal without recording an
  * outcome: an operator terminated it (Temporal Web UI or CLI), or it timed out. Its task would stay
  * `queued` or `running` for ever, refused by retry and cancel alike, and its log followers would never
