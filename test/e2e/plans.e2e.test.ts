@@ -132,6 +132,23 @@ describe('plans over HTTP against the whole service', () => {
     assert.equal((agentProblem.json as ErrorBody).fields?.[0]?.field, 'tasks.0.agent');
   });
 
+  it("refuses a task's own label plan, which each task of a plan gets: 400 naming it", async () => {
+    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: {
+        tasks: [
+          { key: 'a', prompt: 'x', labels: { team: 'docs' } },
+          { key: 'b', prompt: 'x', labels: { plan: 'mine' } },
+        ],
+      },
+    });
+    assert.equal(res.status, 400, res.text);
+    assert.deepEqual(
+      (res.json as ErrorBody).fields?.map((f) => f.field),
+      ['tasks.1.labels.plan'],
+    );
+    assert.match((res.json as ErrorBody).message, /reserved within a plan/);
+  });
+
   it("names a duplicate key's own field, and a graph problem and a task's own in one 400", async () => {
     const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
       body: {

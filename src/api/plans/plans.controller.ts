@@ -21,7 +21,7 @@ export class PlansController {
   @ApiResponse({
     status: 400,
     description:
-      "Bad input: `fields` names each offending field, a cycle is named in full; `tasks` for locks no repository's lock table could hold.",
+      "Bad input: `fields` names each offending field, a cycle is named in full; `tasks` for locks no repository's lock table could hold; `tasks.N.labels.plan` for a task's own label `plan`, reserved within a plan (each task is labelled with the plan's id).",
   })
   @ApiResponse({
     status: 500,

@@ -33,6 +33,8 @@ import { isUuid } from '../../../workflows/definitions';
 import { recordPlanClosedInTemporal } from './closed-plan';
 
 const DEFAULT_MAX_PARALLEL = 4;
+/** The label each task of a plan carries, its value the plan's id. */
+const PLAN_LABEL = 'plan';
 
 @Injectable()
 export class PlansService {
@@ -154,17 +156,23 @@ export class PlansService {
   /** One task of the plan as a task row, or undefined after adding its problems (named by index). */
   private planTask(t: PlanTaskDto, index: number, planId: string, problems: FieldProblem[]): NewPlanTask | undefined {
     const input = resolveTaskInput(t, this.agents, (field) => `tasks.${index}.${field}`);
-    if (!input.ok) {
-      problems.push(...input.problems);
-      return undefined;
+    if (!input.ok) problems.push(...input.problems);
+    // Every task of a plan is labelled with the plan's id: a label of its own by that name would be lost.
+    const ownPlanLabel = t.labels?.[PLAN_LABEL] !== undefined;
+    if (ownPlanLabel) {
+      problems.push({
+        field: `tasks.${index}.labels.${PLAN_LABEL}`,
+        problems: [`the label "${PLAN_LABEL}" is reserved within a plan: each task gets the plan's id`],
+      });
     }
+    if (!input.ok || ownPlanLabel) return undefined;
     const id = randomUUID();
     return {
       ...input.task,
       id,
       key: t.key,
       dependsOn: t.dependsOn ?? [],
-      labels: { ...input.task.labels, plan: planId },
+      labels: { ...input.task.labels, [PLAN_LABEL]: planId },
       workflowId: workflowIdForTask(id),
     };
   }
