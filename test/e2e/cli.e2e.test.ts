@@ -180,9 +180,29 @@ describe('the atelier CLI against a running stack', { timeout: 180_000 }, () => 
     }
 
     const plan = join(tmp, 'plan.yaml');
-    writeFileSync(plan, 'name: cli-plan\ntasks:\n  - id: one\n    prompt: hello\n');
+    writeFileSync(
+      plan,
+      "tasks:\n  - key: one\n    prompt: '@print hello'\n  - key: two\n    prompt: x\n    dependsOn: [one]\n",
+    );
     const planned = await atelier(['plan', 'submit', plan, '--json']);
-    if (planned.code !== 0) assert.match(planned.stderr, /no plans endpoint|answered 4\d\d/, shown(planned));
+    assert.equal(planned.code, 0, shown(planned));
+    const submitted = JSON.parse(planned.stdout) as { id: string; status: string };
+    assert.match(submitted.id, UUID);
+    assert.equal(submitted.status, 'running');
+    const stored = await call(stack.baseUrl, 'GET', `/v1/plans/${submitted.id}`, { token: TOKEN });
+    assert.equal(stored.status, 200, stored.text);
+    const view = stored.json as { tasks: { key: string; dependsOn: string[] }[] };
+    assert.deepEqual(
+      view.tasks.map((t) => [t.key, t.dependsOn]),
+      [
+        ['one', []],
+        ['two', ['one']],
+      ],
+    );
+    await waitFor('the plan to succeed', async () => {
+      const now = await call(stack.baseUrl, 'GET', `/v1/plans/${submitted.id}`, { token: TOKEN });
+      return (now.json as { status: string }).status === 'succeeded';
+    });
 
     const top = await atelier(['top', '--once', '--json']);
     assert.equal(top.code, 0, shown(top));

@@ -183,6 +183,22 @@ describe('plans over HTTP against the whole service', () => {
     assert.equal((tasks.json as { items: unknown[] }).items.length, 1, 'one task stored, not two');
   });
 
+  it('stores one plan when the same idempotency key arrives concurrently, and every answer names it', async () => {
+    const body = { idempotencyKey: `plan-race-${process.pid}-${Date.now()}`, tasks: [{ key: 'only', prompt: 'race' }] };
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, () => call(stack.baseUrl, 'POST', '/v1/plans', { body })),
+    );
+    assert.deepEqual(answers.map((r) => r.status).sort(), [200, 200, 200, 201], answers.map((r) => r.text).join('\n'));
+    const plans = answers.map((r) => r.json as PlanView);
+    assert.equal(new Set(plans.map((p) => p.id)).size, 1, 'one plan');
+    assert.equal(new Set(plans.map((p) => p.runId)).size, 1, 'one run of its workflow');
+    assert.equal(new Set(plans.map((p) => p.tasks[0]?.taskId)).size, 1);
+    const id = (plans[0] as PlanView).id;
+    assert.equal((await waitForPlanEnd(id)).status, 'succeeded');
+    const tasks = await call(stack.baseUrl, 'GET', `/v1/tasks?label=plan:${id}`);
+    assert.equal((tasks.json as { items: unknown[] }).items.length, 1, 'one task stored');
+  });
+
   it('shows a skipped task retried on its own by its own status', async () => {
     const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
       body: {
