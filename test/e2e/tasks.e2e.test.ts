@@ -461,6 +461,34 @@ describe('tasks over HTTP against the whole service', () => {
       assert.deepEqual(codes(path, 'post'), ['202', '401', '403', '404', '409', '503'], path);
     }
     assert.deepEqual(codes('/v1/tasks/{id}/logs', 'get'), ['200', '400', '401', '403', '404', '503']);
+    // Limits are stated under the names OpenAPI knows (a DTO's `{min, max}` copied as it is would not be).
+    type Properties = Record<string, Record<string, unknown> | undefined>;
+    const { schemas } = (doc as unknown as { components: { schemas: Record<string, { properties: Properties }> } })
+      .components;
+    const limits = (properties: Properties | undefined, name: string, keys: string[]) =>
+      Object.fromEntries(keys.map((k) => [k, properties?.[name]?.[k]]));
+    const plan = schemas.CreatePlanDto?.properties;
+    const planTask = schemas.PlanTaskDto?.properties;
+    assert.deepEqual(limits(plan, 'maxParallel', ['type', 'minimum', 'maximum']), {
+      type: 'integer',
+      minimum: 1,
+      maximum: 100,
+    });
+    assert.deepEqual(limits(planTask, 'key', ['pattern', 'minLength', 'maxLength']), {
+      pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$',
+      minLength: 1,
+      maxLength: 100,
+    });
+    assert.deepEqual(limits(planTask, 'dependsOn', ['maxItems', 'uniqueItems']), { maxItems: 200, uniqueItems: true });
+    for (const properties of [schemas.CreateTaskDto?.properties, planTask]) {
+      assert.deepEqual(limits(properties, 'priority', ['type', 'minimum', 'maximum']), {
+        type: 'integer',
+        minimum: 1,
+        maximum: 5,
+      });
+      assert.deepEqual(limits(properties, 'maxAttempts', ['minimum', 'maximum']), { minimum: 1, maximum: 20 });
+      assert.deepEqual(limits(properties, 'timeoutSeconds', ['minimum', 'maximum']), { minimum: 1, maximum: 86_400 });
+    }
     // The token check on every /v1 route and none other; the refusal of other sites' pages on every route.
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const method of Object.keys(methods)) {

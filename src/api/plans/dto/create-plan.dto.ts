@@ -16,23 +16,35 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { PLAN_LIMITS, PLAN_ON_FAILURE, type PlanOnFailure } from '../../../../workflows/definitions';
+import { integerRange } from '../../http/integer-range';
 import { Optional } from '../../http/optional';
 import { StorableText } from '../../http/string-checks';
 import { CreateTaskDto } from '../../tasks/dto/create-task.dto';
 
-const KEY = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+const KEY_MAX_LENGTH = 100;
+const KEY = new RegExp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,${KEY_MAX_LENGTH - 1}}$`);
 
 /** A task of a plan: every field of a single task (but its idempotency key: the plan has one), a key and its dependencies. */
 export class PlanTaskDto extends OmitType(CreateTaskDto, ['idempotencyKey'] as const) {
-  @ApiProperty({ description: 'Names the task within the plan; other tasks name it in dependsOn.', example: 'api' })
+  @ApiProperty({
+    description: 'Names the task within the plan; other tasks name it in dependsOn.',
+    example: 'api',
+    pattern: KEY.source,
+    minLength: 1,
+    maxLength: KEY_MAX_LENGTH,
+  })
   @IsString()
-  @Matches(KEY, { message: 'key must be 1-100 letters, digits, ".", "_" or "-", starting with a letter or digit' })
+  @Matches(KEY, {
+    message: `key must be 1-${KEY_MAX_LENGTH} letters, digits, ".", "_" or "-", starting with a letter or digit`,
+  })
   key!: string;
 
   @ApiPropertyOptional({
     description: 'Keys of tasks that must succeed before this one starts.',
     type: [String],
     example: ['schema'],
+    maxItems: PLAN_LIMITS.tasks.max,
+    uniqueItems: true,
   })
   @Optional()
   @IsArray()
@@ -53,7 +65,10 @@ export class CreatePlanDto {
   @Type(() => PlanTaskDto)
   tasks!: PlanTaskDto[];
 
-  @ApiPropertyOptional({ description: 'Tasks of the plan running at once; default 4.', ...PLAN_LIMITS.maxParallel })
+  @ApiPropertyOptional({
+    description: 'Tasks of the plan running at once; default 4.',
+    ...integerRange(PLAN_LIMITS.maxParallel),
+  })
   @Optional()
   @IsInt()
   @Min(PLAN_LIMITS.maxParallel.min)

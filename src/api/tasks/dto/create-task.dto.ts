@@ -17,6 +17,7 @@ import {
   ValidateNested,
 } from 'class-validator';
 import { LIMITS, LOCK_LIMITS, MAX_CHAIN_LENGTH } from '../../../../workflows/definitions';
+import { integerRange } from '../../http/integer-range';
 import { IsStringRecord, StorableText } from '../../http/string-checks';
 import { MaxDecimalPlaces } from '../../http/decimal-places';
 import { Optional } from '../../http/optional';
@@ -58,7 +59,10 @@ export class CreateTaskDto {
   @StorableText()
   workdir?: string;
 
-  @ApiPropertyOptional({ description: "Per-attempt time limit; defaults to the profile's.", ...LIMITS.timeoutSeconds })
+  @ApiPropertyOptional({
+    description: "Per-attempt time limit; defaults to the profile's.",
+    ...integerRange(LIMITS.timeoutSeconds),
+  })
   @Optional()
   @IsInt()
   @Min(LIMITS.timeoutSeconds.min)
@@ -67,7 +71,7 @@ export class CreateTaskDto {
 
   @ApiPropertyOptional({
     description: "Attempts before the task fails; defaults to the profile's.",
-    ...LIMITS.maxAttempts,
+    ...integerRange(LIMITS.maxAttempts),
   })
   @Optional()
   @IsInt()
@@ -75,7 +79,7 @@ export class CreateTaskDto {
   @Max(LIMITS.maxAttempts.max)
   maxAttempts?: number;
 
-  @ApiPropertyOptional({ description: '1 is the highest; default 3.', ...LIMITS.priority })
+  @ApiPropertyOptional({ description: '1 is the highest; default 3.', ...integerRange(LIMITS.priority) })
   @Optional()
   @IsInt()
   @Min(LIMITS.priority.min)
