@@ -149,6 +149,19 @@ describe('plans over HTTP against the whole service', () => {
     assert.match((res.json as ErrorBody).message, /reserved within a plan/);
   });
 
+  it('refuses a plan over the body limit with 413 naming it, though each prompt is within its own', async () => {
+    const prompt = 'x'.repeat(200_000);
+    const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
+      body: { tasks: Array.from({ length: 6 }, (_, i) => ({ key: `t${i}`, prompt })) },
+    });
+    assert.equal(res.status, 413, res.text);
+    assert.deepEqual(res.json, {
+      statusCode: 413,
+      error: 'entity.too.large',
+      message: 'request entity too large: a body may be at most 1048576 bytes',
+    });
+  });
+
   it("names a duplicate key's own field, and a graph problem and a task's own in one 400", async () => {
     const res = await call(stack.baseUrl, 'POST', '/v1/plans', {
       body: {

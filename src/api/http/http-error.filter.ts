@@ -11,6 +11,15 @@ interface ClientError {
   type?: string;
   expose?: boolean;
   message?: string;
+  /** The body parser's limit in bytes, on a body too large. */
+  limit?: number;
+}
+
+/** What a client is told of its own error: its message, and the limit a body too large went over. */
+function clientErrorMessage(error: ClientError): string {
+  const message = error.expose !== false && error.message ? error.message : 'bad request';
+  if (error.type !== 'entity.too.large' || typeof error.limit !== 'number') return message;
+  return `${message}: a body may be at most ${error.limit} bytes`;
 }
 
 /**
@@ -42,7 +51,7 @@ export class HttpErrorFilter implements ExceptionFilter {
       response.status(status).json({
         statusCode: status,
         error: clientError.type ?? 'client error',
-        message: clientError.expose !== false && clientError.message ? clientError.message : 'bad request',
+        message: clientErrorMessage(clientError),
       });
       return;
     }

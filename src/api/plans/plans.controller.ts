@@ -21,7 +21,7 @@ export class PlansController {
   @ApiResponse({
     status: 400,
     description:
-      "Bad input: `fields` names each offending field, a cycle is named in full; `tasks` for locks no repository's lock table could hold; `tasks.N.labels.plan` for a task's own label `plan`, reserved within a plan (each task is labelled with the plan's id).",
+      "Bad input: `fields` names each offending field of the first check that fails (the fields' form; then the graph and each task as POST /v1/tasks checks it, a cycle named in full once every key and dependsOn is sound); `tasks` for locks no repository's lock table could hold; `tasks.N.labels.plan` for a task's own label `plan`, reserved within a plan (each task is labelled with the plan's id).",
   })
   @ApiResponse({
     status: 500,
