@@ -10,6 +10,7 @@ import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { PodMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/PodMonitor';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { parseAgentsFile } from '../../src/config/agents-file';
+import { PAGE as LOG_PAGE } from '../../src/api/logs/log-stream.service';
 import { API_STOP_DEADLINE_MS } from '../../src/api/stop-deadline';
 import { assertApiAccess } from '../../src/config/api-access';
 import { loadConfig } from '../../src/config/env';
@@ -50,6 +51,7 @@ interface Container {
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
 interface PodSpec {
   terminationGracePeriodSeconds?: number;
@@ -64,6 +66,7 @@ interface PodSpec {
 }
 interface DeploymentDoc extends Doc {
   spec: {
+    replicas?: number;
     selector: { matchLabels: Record<string, string> };
     template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
   };
@@ -102,6 +105,79 @@ const envOf = (c: Container, configs: Map<string, Record<string, string>>): Reco
   }
   for (const e of c.env ?? []) if (e.value !== undefined) env[e.name] = e.value;
   return env;
+};
+
+/** A memory quantity (`512Mi`, `1G`, `4096`) in bytes. */
+const bytesOf = (quantity: string): number => {
+  const m = /^(\d+)(Ki|Mi|Gi|k|M|G)?$/.exec(quantity);
+  assert.ok(m, `a memory quantity this test reads: ${quantity}`);
+  const unit = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, k: 1e3, M: 1e6, G: 1e9 }[m[2] ?? ''] ?? 1;
+  return Number(m[1]) * unit;
+};
+
+interface Trigger {
+  type: string;
+  name?: string;
+  metadata: Record<string, string>;
+}
+interface ScaledObjectDoc extends Doc {
+  spec: {
+    scaleTargetRef: { name: string; kind?: string; envSourceContainerName?: string };
+    minReplicaCount: number;
+    maxReplicaCount: number;
+    fallback?: { failureThreshold: number; replicas: number; behavior?: string };
+    advanced?: {
+      scalingModifiers?: { formula?: string; target?: string; activationTarget?: string; metricType?: string };
+    };
+    triggers: Trigger[];
+  };
+}
+
+/**
+ * A trigger's parameter as KEDA's typed config reads it: the trigger's metadata first, then (for the
+ * parameters that allow it) the environment variable `<name>FromEnv` names, in the scale target's container.
+ */
+const kedaParam = (trigger: Trigger, name: string, env: Record<string, string>): string | undefined => {
+  const fromEnv = trigger.metadata[`${name}FromEnv`];
+  return trigger.metadata[name] ?? (fromEnv === undefined ? undefined : env[fromEnv]);
+};
+
+/**
+ * The replica count KEDA's HPA settles on, given each trigger's metric (by trigger type) and the current
+ * count. Without `scalingModifiers`, each trigger is its own AverageValue metric and the HPA takes the
+ * largest count any of them asks for; with them, the formula (here: a sum of trigger names) makes one
+ * metric over `target`. The HPA keeps the count while the ratio is within its 10% tolerance.
+ */
+const kedaReplicas = (scaled: ScaledObjectDoc, metric: Record<string, number>, current: number): number => {
+  const valueOf = (t: Trigger): number => {
+    const value = metric[t.type];
+    assert.ok(value !== undefined, `a value for the ${t.type} trigger`);
+    return value;
+  };
+  const proposal = (value: number, target: number): number => {
+    const ratio = value / (target * current);
+    return Math.abs(ratio - 1) <= 0.1 ? current : Math.ceil(value / target);
+  };
+  const modifiers = scaled.spec.advanced?.scalingModifiers;
+  let desired: number;
+  if (modifiers?.formula) {
+    assert.equal(modifiers.metricType ?? 'AverageValue', 'AverageValue', 'the formula is an average over pods');
+    const names = modifiers.formula.split('+').map((n) => n.trim());
+    assert.ok(
+      names.every((n) => /^\w+$/.test(n)),
+      `this model reads a sum of trigger names: ${modifiers.formula}`,
+    );
+    const sum = names.reduce((total, name) => {
+      const trigger = scaled.spec.triggers.find((t) => t.name === name);
+      assert.ok(trigger, `the formula's ${name} names a trigger`);
+      return total + valueOf(trigger);
+    }, 0);
+    desired = proposal(sum, Number(modifiers.target));
+  } else {
+    const target = (t: Trigger): number => Number(t.metadata.targetQueueSize ?? t.metadata.threshold);
+    desired = Math.max(...scaled.spec.triggers.map((t) => proposal(valueOf(t), target(t))));
+  }
+  return Math.min(scaled.spec.maxReplicaCount, Math.max(scaled.spec.minReplicaCount, desired));
 };
 
 /** docker-compose.yml, as the YAML parser reads it (`${…}` left as written). */
@@ -306,16 +382,24 @@ describe('infra/k8s manifests', () => {
     assert.ok(drain >= longest, `the agent drain (${drain} s) lets the longest agent timeout (${longest} s) finish`);
   });
 
+  const scaledObject = (): ScaledObjectDoc => {
+    const [scaled] = byKind('ScaledObject') as ScaledObjectDoc[];
+    assert.ok(scaled, 'a ScaledObject');
+    return scaled;
+  };
+  /** The environment KEDA resolves `…FromEnv` parameters in: the scale target's named (or first) container. */
+  const scaledEnv = (scaled: ScaledObjectDoc): Record<string, string> => {
+    const target = deployments.find((d) => d.metadata.name === scaled.spec.scaleTargetRef.name);
+    assert.ok(target, `the Deployment ${scaled.spec.scaleTargetRef.name}`);
+    const containers = target.spec.template.spec.containers;
+    const name = scaled.spec.scaleTargetRef.envSourceContainerName;
+    const container = name === undefined ? containers[0] : containers.find((c) => c.name === name);
+    assert.ok(container, `the container ${name ?? '(first)'} KEDA reads the environment of`);
+    return envOf(container, configs);
+  };
+
   it('scales agent workers with KEDA on the agent task queue, per worker slots', () => {
-    const [scaled] = byKind('ScaledObject') as (Doc & {
-      spec: {
-        scaleTargetRef: { name: string; kind?: string };
-        minReplicaCount: number;
-        maxReplicaCount: number;
-        triggers: { type: string; metadata: Record<string, string> }[];
-      };
-    })[];
-    assert.ok(scaled);
+    const scaled = scaledObject();
     const agent = deployment('agent-worker');
     assert.equal(scaled.spec.scaleTargetRef.name, agent.metadata.name);
     assert.ok(scaled.spec.minReplicaCount >= 1 && scaled.spec.maxReplicaCount > scaled.spec.minReplicaCount);
@@ -325,13 +409,71 @@ describe('infra/k8s manifests', () => {
     assert.ok(temporal, 'a temporal trigger');
     assert.equal(temporal.metadata.taskQueue, config.ATELIER_AGENT_QUEUE);
     assert.equal(temporal.metadata.queueTypes, 'activity');
-    assert.equal(temporal.metadata.namespace, config.TEMPORAL_NAMESPACE);
-    assert.equal(temporal.metadata.endpoint, config.TEMPORAL_ADDRESS);
+    // Temporal's address and namespace are the workers' own settings, read from their environment: set
+    // once, in config.yaml.
+    assert.equal(temporal.metadata.endpoint, undefined, 'no second copy of TEMPORAL_ADDRESS');
+    assert.equal(temporal.metadata.endpointFromEnv, 'TEMPORAL_ADDRESS');
+    assert.equal(temporal.metadata.namespace, undefined, 'no second copy of TEMPORAL_NAMESPACE');
+    assert.equal(temporal.metadata.namespaceFromEnv, 'TEMPORAL_NAMESPACE');
+    assert.equal(kedaParam(temporal, 'namespace', scaledEnv(scaled)), config.TEMPORAL_NAMESPACE);
+    assert.equal(kedaParam(temporal, 'endpoint', scaledEnv(scaled)), config.TEMPORAL_ADDRESS);
     assert.equal(Number(temporal.metadata.targetQueueSize), config.ATELIER_AGENT_SLOTS);
     const running = scaled.spec.triggers.find((t) => t.type === 'prometheus');
     assert.ok(running?.metadata.query?.includes('atelier_worker_slots_used'), 'running agents keep their pods');
     assert.ok(running?.metadata.query?.includes(config.ATELIER_AGENT_QUEUE));
     assert.equal(Number(running?.metadata.threshold), config.ATELIER_AGENT_SLOTS);
+  });
+
+  it('adds running agents and waiting attempts: a full pod with a backlog gets another, and running agents keep theirs', () => {
+    const scaled = scaledObject();
+    const slots = loadConfig(scaledEnv(scaled)).ATELIER_AGENT_SLOTS;
+    assert.ok(typeof slots === 'number', 'a fixed slot count, which the autoscaler divides by');
+    // A full worker stops polling, so what waits for it stays in the backlog beside what runs.
+    const replicas = (running: number, backlog: number, current: number): number =>
+      kedaReplicas(scaled, { prometheus: running, temporal: backlog }, current);
+    assert.ok(replicas(slots, slots, 1) >= 2, `${slots} running and ${slots} waiting on one pod: another pod`);
+    assert.equal(replicas(3 * slots, 2 * slots, 3), 5, 'every waiting attempt counts, not only those past the running');
+    assert.equal(replicas(2 * slots, 0, 2), 2, 'running agents keep their pods');
+    assert.equal(replicas(0, 2 * slots, 1), 2, 'waiting attempts get pods');
+    assert.equal(replicas(0, 0, 3), scaled.spec.minReplicaCount, 'an idle pool shrinks to its minimum');
+    const modifiers = scaled.spec.advanced?.scalingModifiers;
+    assert.equal(Number(modifiers?.target), slots, 'one pod per ATELIER_AGENT_SLOTS attempts, running or waiting');
+    // KEDA runs no formula while a trigger fails; after failureThreshold failures it asks the fallback for a
+    // count, reading the target as an integer. Holding the current count never shrinks the pool under
+    // agents whose count it cannot see.
+    assert.match(modifiers?.target ?? '', /^[1-9]\d*$/, "the target is an integer, as KEDA's fallback reads it");
+    assert.equal(scaled.spec.fallback?.behavior, 'currentReplicas', 'a failing trigger holds the pool as it is');
+    assert.ok((scaled.spec.fallback?.failureThreshold ?? 0) >= 1);
+  });
+
+  it("leaves the agent workers' replica count to KEDA: applying the manifests does not reset it", () => {
+    const target = deployments.find((d) => d.metadata.name === scaledObject().spec.scaleTargetRef.name);
+    assert.ok(target);
+    assert.equal(target.spec.replicas, undefined, `${target.metadata.name} sets no spec.replicas`);
+  });
+
+  it("queries, for the autoscaler, only the kustomization's namespace", () => {
+    const { namespace } = parseYaml(readFileSync(join(K8S_DIR, 'kustomization.yaml'), 'utf8')) as {
+      namespace: string;
+    };
+    const query = scaledObject().spec.triggers.find((t) => t.type === 'prometheus')?.metadata.query ?? '';
+    const selectors = [...query.matchAll(/\{([^}]*)\}/g)].map((m) => m[1] ?? '');
+    assert.ok(selectors.length > 0, `the query selects its series: ${query}`);
+    for (const s of selectors) assert.match(s, new RegExp(`(^|,)\\s*namespace="${namespace}"`), `{${s}}`);
+  });
+
+  it('gives the API the memory its most log followers and downloads hold', () => {
+    const [api] = deployment('api').spec.template.spec.containers;
+    assert.ok(api?.resources?.limits?.memory, 'the API has a memory limit');
+    const config = loadConfig(envOf(api, configs));
+    // Each open follower or download holds about a page; twice that, for the page as JavaScript strings
+    // (up to two bytes a character) and the frames written from it. The baseline is the API's own: its
+    // peak RSS in docs/benchmarks.md is 242 MB.
+    const baseline = 256 * 2 ** 20;
+    const open = config.ATELIER_LOG_FOLLOWERS_MAX + config.ATELIER_LOG_DOWNLOADS_MAX;
+    const needed = open * LOG_PAGE.bytes * 2 + baseline;
+    const limit = bytesOf(api.resources.limits.memory);
+    assert.ok(needed <= limit, `${open} followers and downloads need ${needed / 2 ** 20} MiB of ${limit / 2 ** 20}`);
   });
 
   it('keeps agent worktrees on a volume of the pod, which outlives a restart of its container', () => {

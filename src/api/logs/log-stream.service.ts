@@ -34,7 +34,7 @@ const KEEPALIVE_SLACK_MS = 100;
  * a page (or one chunk, if larger: an agent's output piled up while the database was away). Bounded in
  * bytes as well, as chunks run from a line to megabytes: 1000 followers of a large log hold some 256 MB.
  */
-const PAGE: PageBound = { rows: 200, bytes: 256 * 1024 };
+export const PAGE: PageBound = { rows: 200, bytes: 256 * 1024 };
 /** What a browser's EventSource waits before it reconnects, in ms (sent as the stream's `retry:`). */
 const RECONNECT_MS = 1000;
 /** What a follower or download turned away because this replica has its most waits before it tries again, in seconds. */
