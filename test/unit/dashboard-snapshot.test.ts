@@ -1,12 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
-import { Pool, type PoolClient } from 'pg';
+import { Pool, type PoolClient, type QueryConfig } from 'pg';
 import { DashboardController } from '../../src/api/dashboard/dashboard.controller';
-import { DashboardService } from '../../src/api/dashboard/dashboard.service';
+import { DashboardService, SNAPSHOT_STATEMENT_TIMEOUT_MS } from '../../src/api/dashboard/dashboard.service';
 import { loadConfig } from '../../src/config/env';
+import { createPool } from '../../src/db/pool';
+import { ROLLBACK_TIMEOUT_MS } from '../../src/db/transaction';
+import { startCuttableProxy } from '../support/cuttable-proxy';
 import { insertTask } from '../support/task-rows';
 import { testEnv } from '../support/test-env';
+import { within } from '../support/wait-for';
 
 /** What a snapshot did with its pool: the statements on the connections it took, and how. */
 interface PoolUse {
@@ -37,11 +41,11 @@ function recordingPool(
         let atOnce = 0;
         return Object.create(db, {
           query: {
-            value: async (text: string, ...rest: unknown[]) => {
-              use.statements.push(text);
+            value: async (statement: string | QueryConfig, ...rest: unknown[]) => {
+              use.statements.push(typeof statement === 'string' ? statement : statement.text);
               use.mostAtOnce = Math.max(use.mostAtOnce, ++atOnce);
               try {
-                return await (db.query as (...a: unknown[]) => Promise<unknown>)(text, ...rest);
+                return await (db.query as (...a: unknown[]) => Promise<unknown>)(statement, ...rest);
               } finally {
                 atOnce--;
                 await afterStatement(++n, db);
@@ -173,5 +177,39 @@ describe('GET /v1/dashboard', () => {
     await assert.rejects(dashboard(failing).snapshot(), /the database went away/);
     assert.equal(use.statements.at(-1), 'ROLLBACK');
     assert.equal(pool.totalCount - pool.idleCount, 0, 'no connection is left checked out');
+  });
+
+  it('fails a snapshot whose statement PostgreSQL never answers, frees its connection, and computes the next one anew', async () => {
+    // PostgreSQL behind a proxy that silences the snapshot's connection after its second statement, as a
+    // failover that leaves connections open and silent does; new connections still pass.
+    const proxy = await startCuttableProxy(new URL(testEnv.databaseUrl).host);
+    const url = new URL(testEnv.databaseUrl);
+    url.host = proxy.address;
+    const proxied = createPool(url.toString(), () => undefined);
+    let cut = false;
+    const { pool: silenced, use } = recordingPool(proxied, async (n) => {
+      if (n !== 2 || cut) return;
+      cut = true;
+      proxy.cutWhere('AS cursor FROM task_events');
+    });
+    try {
+      const service = new DashboardService(loadConfig({}), silenced, {} as Client);
+      const started = Date.now();
+      // The statement's deadline, then the ROLLBACK's, queued behind the unanswered statement.
+      const deadline = SNAPSHOT_STATEMENT_TIMEOUT_MS + ROLLBACK_TIMEOUT_MS + 2000;
+      await assert.rejects(within('the snapshot', deadline, service.current()), /Query read timeout/);
+      const took = Date.now() - started;
+      assert.ok(took >= SNAPSHOT_STATEMENT_TIMEOUT_MS, `failed after ${took} ms, before the statement's deadline`);
+      assert.equal(use.statements.at(-1), 'ROLLBACK');
+      assert.equal(proxied.totalCount - proxied.idleCount, 0, 'the silent connection is not left checked out');
+
+      const next = await service.current();
+      assert.equal(use.connections, 2, 'the next snapshot is computed anew, on a new connection');
+      assert.equal(next.series.minutes.length, 60);
+      assert.equal(proxied.totalCount - proxied.idleCount, 0);
+    } finally {
+      await proxy.close();
+      await proxied.end();
+    }
   });
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryConfig } from 'pg';
 import { inTransaction } from '../../src/db/transaction';
 
 /** A pool of one connection that records its statements, failing those named in `failing`, and how it was released. */
@@ -8,7 +8,8 @@ function fakePool(failing: string[]) {
   const statements: string[] = [];
   const released: (Error | boolean | undefined)[] = [];
   const client = {
-    query: async (text: string) => {
+    query: async (statement: string | QueryConfig) => {
+      const text = typeof statement === 'string' ? statement : statement.text;
       statements.push(text);
       if (failing.includes(text)) throw new Error(`${text} failed`);
       return { rows: [], rowCount: 0 };

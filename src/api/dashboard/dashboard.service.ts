@@ -1,8 +1,9 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import { type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import type { Pool, PoolClient } from 'pg';
+import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import type { AtelierConfig } from '../../config/env';
+import { boundedQuery } from '../../db/bounded-query';
 import { inReadOnlySnapshot } from '../../db/transaction';
 import { QUEUED_SINCE_SQL } from '../../store/task-stats-store';
 import { temporalUnavailableText } from '../http/temporal-unavailable';
@@ -24,6 +25,14 @@ const QUEUE_CACHE_MS = 4000;
 /** GET /v1/dashboard answers with the latest snapshot while it is younger than this. */
 const FRESH_MS = 1000;
 const TEMPORAL_DEADLINE_MS = 3000;
+/**
+ * How long each of a snapshot's statements may take. Without a bound, one that a silent PostgreSQL
+ * never answers would hold the process's one snapshot, and with it every stream and GET, until TCP
+ * gives up (about 15 minutes).
+ */
+export const SNAPSHOT_STATEMENT_TIMEOUT_MS = 10_000;
+/** While snapshots keep failing, the failure is logged this often rather than at every check. */
+const FAILURE_LOG_EVERY_MS = 60_000;
 const MINUTES = 60;
 
 interface QueueDescription {
@@ -33,6 +42,11 @@ interface QueueDescription {
   error: string | null;
 }
 
+/** Queries on `db` whose statements each fail after SNAPSHOT_STATEMENT_TIMEOUT_MS. */
+const snapshotQuery =
+  (db: Pool | PoolClient) =>
+  <R extends QueryResultRow>(text: string, values?: unknown[]) =>
+    db.query<R>(boundedQuery(SNAPSHOT_STATEMENT_TIMEOUT_MS, text, values));
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
 const seconds = (from: Date | null, to: Date): number | null =>
   from ? Math.max(0, Math.round((to.getTime() - from.getTime()) / 100) / 10) : null;
@@ -57,6 +71,7 @@ export class DashboardService implements BeforeApplicationShutdown {
   private computed: { startedAt: number; snapshot: DashboardSnapshot } | undefined;
   private computing: Promise<DashboardSnapshot> | undefined;
   private stopped = false;
+  private failureLoggedAt: number | undefined;
 
   constructor(
     @Inject(CONFIG) private readonly config: AtelierConfig,
@@ -131,9 +146,14 @@ export class DashboardService implements BeforeApplicationShutdown {
       this.latest = snapshot;
       this.lastSentAt = Date.now();
       for (const listener of this.listeners) listener(snapshot);
+      this.failureLoggedAt = undefined;
     } catch (err) {
-      // The database is away: listeners keep the last picture, and the next tick tries again.
-      this.logger.warn(`dashboard snapshot failed: ${(err as Error).message}`);
+      // The database is away: listeners keep the last picture (the page marks it stale when no new one
+      // comes), and the next tick tries again.
+      if (this.failureLoggedAt === undefined || Date.now() - this.failureLoggedAt >= FAILURE_LOG_EVERY_MS) {
+        this.failureLoggedAt = Date.now();
+        this.logger.warn(`dashboard snapshot failed: ${(err as Error).message}`);
+      }
     } finally {
       this.ticking = false;
       if (this.forceAgain) {
@@ -144,7 +164,7 @@ export class DashboardService implements BeforeApplicationShutdown {
   }
 
   private async cursor(db: Pool | PoolClient = this.pool): Promise<string> {
-    const res = await db.query<{ cursor: string | null }>('SELECT max(id)::text AS cursor FROM task_events');
+    const res = await snapshotQuery(db)<{ cursor: string | null }>('SELECT max(id)::text AS cursor FROM task_events');
     return res.rows[0]?.cursor ?? '0';
   }
 
@@ -188,7 +208,7 @@ export class DashboardService implements BeforeApplicationShutdown {
       workerStats,
       registeredWorkers,
       series,
-    } = await inReadOnlySnapshot(this.pool, (db) => this.readDatabase(db));
+    } = await inReadOnlySnapshot(this.pool, (db) => this.readDatabase(db), SNAPSHOT_STATEMENT_TIMEOUT_MS);
     const now = clock.rows[0]?.now ?? new Date();
     const count = (status: string, recentOnly: boolean): number =>
       counts.rows.find((r) => r.status === status && r.recent === recentOnly)?.n ?? 0;
@@ -307,19 +327,20 @@ export class DashboardService implements BeforeApplicationShutdown {
    * connection of the pool, however many viewers wait for it, and leaves the rest to other requests.
    */
   private async readDatabase(db: PoolClient) {
+    const query = snapshotQuery(db);
     return {
       cursor: await this.cursor(db),
-      clock: await db.query<{ now: Date }>('SELECT now() AS now'),
-      counts: await db.query<{ status: string; recent: boolean; n: number }>(
+      clock: await query<{ now: Date }>('SELECT now() AS now'),
+      counts: await query<{ status: string; recent: boolean; n: number }>(
         `SELECT status, false AS recent, count(*)::int AS n FROM tasks WHERE status IN ('queued', 'running') GROUP BY status
          UNION ALL
          SELECT status, true, count(*)::int FROM tasks
          WHERE finished_at > now() - interval '1 hour' AND status IN ('succeeded', 'failed', 'cancelled') GROUP BY status`,
       ),
-      waiting: await db.query<{ n: number; oldest: Date | null }>(
+      waiting: await query<{ n: number; oldest: Date | null }>(
         `SELECT count(*)::int AS n, min(since) AS oldest FROM (${QUEUED_SINCE_SQL}) queued`,
       ),
-      running: await db.query<{
+      running: await query<{
         id: string;
         agent: string;
         model: string | null;
@@ -338,7 +359,7 @@ export class DashboardService implements BeforeApplicationShutdown {
          ORDER BY t.started_at NULLS LAST, t.id
          LIMIT 50`,
       ),
-      recent: await db.query<{
+      recent: await query<{
         id: string;
         status: string;
         agent: string;
@@ -355,12 +376,12 @@ export class DashboardService implements BeforeApplicationShutdown {
          ORDER BY t.created_at DESC, t.id DESC
          LIMIT 20`,
       ),
-      failureClasses: await db.query<{ class: string; count: number }>(
+      failureClasses: await query<{ class: string; count: number }>(
         `SELECT failure_class AS class, count(*)::int AS count FROM attempts
          WHERE finished_at > now() - interval '1 hour' AND failure_class NOT IN ('succeeded', 'cancelled')
          GROUP BY failure_class ORDER BY count DESC, failure_class`,
       ),
-      failures: await db.query<{
+      failures: await query<{
         id: string;
         workflow_id: string;
         run_id: string | null;
@@ -372,7 +393,7 @@ export class DashboardService implements BeforeApplicationShutdown {
          WHERE status = 'failed' AND finished_at > now() - interval '1 hour'
          ORDER BY finished_at DESC LIMIT 10`,
       ),
-      workerStats: await db.query<{ worker: string; running: number; succeeded: number; failed: number }>(
+      workerStats: await query<{ worker: string; running: number; succeeded: number; failed: number }>(
         `SELECT worker,
            count(*) FILTER (WHERE finished_at IS NULL)::int AS running,
            count(*) FILTER (WHERE finished_at IS NOT NULL AND failure_class = 'succeeded')::int AS succeeded,
@@ -381,7 +402,7 @@ export class DashboardService implements BeforeApplicationShutdown {
          WHERE worker IS NOT NULL AND (finished_at IS NULL OR finished_at > now() - interval '1 hour')
          GROUP BY worker`,
       ),
-      registeredWorkers: await db.query<{
+      registeredWorkers: await query<{
         identity: string;
         kind: 'workflow' | 'agent';
         task_queue: string;
@@ -406,7 +427,8 @@ export class DashboardService implements BeforeApplicationShutdown {
 
   /** Per-minute throughput and latency over the last hour; a run's latency counts from its own start. */
   private async series(db: PoolClient): Promise<SeriesView> {
-    const finished = await db.query<{
+    const query = snapshotQuery(db);
+    const finished = await query<{
       minute: Date;
       succeeded: number;
       failed: number;
@@ -428,7 +450,7 @@ export class DashboardService implements BeforeApplicationShutdown {
        WHERE t.finished_at >= (SELECT start FROM since)
        GROUP BY 1`,
     );
-    const submitted = await db.query<{ minute: Date; n: number; start: Date }>(
+    const submitted = await query<{ minute: Date; n: number; start: Date }>(
       `WITH since AS (SELECT date_trunc('minute', now()) - interval '${MINUTES - 1} minutes' AS start)
        SELECT s.start, date_trunc('minute', t.created_at) AS minute, count(t.id)::int AS n
        FROM since s LEFT JOIN tasks t ON t.created_at >= s.start
