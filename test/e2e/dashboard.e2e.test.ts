@@ -8,10 +8,11 @@ import { readSse } from '../../src/cli/sse';
 import type { DashboardSnapshot } from '../../src/api/dashboard/snapshot';
 import { startCuttableProxy } from '../support/cuttable-proxy';
 import { call, submit, waitForEnd } from '../support/http-api';
+import { startInProcessApi } from '../support/in-process-api';
 import { stopStackCleanly } from '../support/process-tree';
 import { sample, scrape } from '../support/prometheus';
 import { startStack, type Stack } from '../support/stack';
-import { ROOT } from '../support/test-env';
+import { ROOT, testEnv, uniqueQueue } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -282,6 +283,43 @@ describe('the dashboard', { timeout: 120_000 }, () => {
     } finally {
       await context.close();
       await proxy.close();
+    }
+  });
+
+  it('no longer shows "live" when snapshots stop coming over a stream that stays open (its API cannot read PostgreSQL)', async () => {
+    // An API of its own, its PostgreSQL behind a proxy the test cuts: its stream stays open, with its
+    // keep-alives, while it can compute no snapshot.
+    const proxy = await startCuttableProxy(new URL(testEnv.databaseUrl).host);
+    const db = new URL(testEnv.databaseUrl);
+    db.host = proxy.address;
+    const api = await startInProcessApi({
+      DATABASE_URL: db.toString(),
+      TEMPORAL_ADDRESS: testEnv.temporalAddress,
+      ATELIER_WORKFLOW_QUEUE: uniqueQueue('wf-dashboard'),
+    });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      // The page's clock is the test's to move: 16 s without a snapshot pass at once.
+      await page.clock.install();
+      await page.goto(`${api.baseUrl}/`);
+      await page.locator('#connection[data-state="live"]').waitFor();
+      await waitFor('a first snapshot', () => page.evaluate('window.atelierDashboard.latest()?.generatedAt'));
+      await page.evaluate(RECORD_CONNECTION_STATES);
+
+      proxy.cut();
+      const states = (): Promise<string[]> => page.evaluate('window.connectionStates') as Promise<string[]>;
+      await waitFor('the page to say its figures are not live', async () => {
+        if ((await states()).some((state) => /^error: no new data for \d+ s$/.test(state))) return true;
+        // Again if a snapshot already on its way when the line was cut came in since.
+        await page.clock.fastForward(16_000);
+        return false;
+      });
+      assert.equal(await page.getAttribute('#connection', 'data-state'), 'error');
+    } finally {
+      await context.close();
+      await proxy.close();
+      await api.app.close();
     }
   });
 });

@@ -10,6 +10,9 @@
   // The server writes at least every 15 s (a keep-alive comment): a stream silent for three times that
   // was dropped on the way (a NAT, a proxy, a laptop asleep) without the browser being told.
   const SILENT_STREAM_MS = 45000;
+  // The server sends a snapshot at least every 5 s: an open stream that brings none for three times that
+  // (its keep-alives still come) is from an API that cannot compute them, its database away.
+  const STALE_SNAPSHOT_MS = 15000;
   const SVG = 'http://www.w3.org/2000/svg';
   const $ = (id) => document.getElementById(id);
 
@@ -18,6 +21,8 @@
   let clockSkewMs = 0;
   let abort = null;
   let retryMs = 1000;
+  /** While a stream is open: when it opened or last brought a snapshot (this page's clock). */
+  let freshSince = null;
 
   function token() {
     return localStorage.getItem(TOKEN_KEY) || '';
@@ -333,11 +338,13 @@
     $('updated').textContent = `updated ${new Date(s.generatedAt).toLocaleTimeString()}`;
   }
 
-  /** Elapsed times move every second between snapshots. */
+  /** Elapsed times move every second between snapshots; figures no new snapshot follows are not "live". */
   function tick() {
     for (const node of document.querySelectorAll('.elapsed')) {
       if (node.dataset.started) node.textContent = since(node.dataset.started).replace(' ago', '');
     }
+    const quietMs = freshSince === null ? 0 : Date.now() - freshSince;
+    if (quietMs > STALE_SNAPSHOT_MS) setConnection('error', `no new data for ${Math.round(quietMs / 1000)} s`);
   }
 
   // ---- the stream ----
@@ -379,6 +386,7 @@
     if (abort) abort.abort();
     const controller = new AbortController();
     abort = controller;
+    freshSince = null;
     let watchdog;
     const resetWatchdog = () => {
       clearTimeout(watchdog);
@@ -406,9 +414,13 @@
       if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
       $('token-form').hidden = true;
       setConnection('live', 'live');
+      freshSince = Date.now();
       retryMs = 1000;
       for await (const e of events(res.body, resetWatchdog)) {
-        if (e.event === 'snapshot') render(JSON.parse(e.data));
+        if (e.event !== 'snapshot') continue;
+        render(JSON.parse(e.data));
+        freshSince = Date.now();
+        if ($('connection').dataset.state !== 'live') setConnection('live', 'live');
       }
       throw new Error('stream closed');
     } catch (err) {
@@ -420,6 +432,8 @@
       retryMs = Math.min(retryMs * 2, 15000);
     } finally {
       clearTimeout(watchdog);
+      // An ended stream shows why it ended, not how old its figures are; a newer one keeps its own time.
+      if (abort === controller) freshSince = null;
     }
   }
 
