@@ -128,7 +128,12 @@ const envSchema = z.object({
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
   /** Temporal Cloud API key; sent over TLS, never logged. */
   TEMPORAL_API_KEY: z.string().min(1).optional(),
-  TEMPORAL_UI_URL: z.string().url().default('http://127.0.0.1:8233'),
+  /** Links are built by appending paths: a trailing slash would double theirs (`…//namespaces/…`). */
+  TEMPORAL_UI_URL: z
+    .string()
+    .url()
+    .transform((v) => v.replace(/\/+$/, ''))
+    .default('http://127.0.0.1:8233'),
   ATELIER_AGENTS_FILE: z.string().min(1).default('config/agents.yaml'),
   ATELIER_AGENT_SLOTS: agentSlots.default(4),
   ATELIER_AGENT_MAX_SLOTS: z.coerce.number().int().min(1).max(1000).default(50),

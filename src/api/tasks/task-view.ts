@@ -7,6 +7,11 @@ export interface TaskLinks {
   temporalUi: string;
 }
 
+/**
+ * The task's links. Its Temporal Web UI link opens the history of its run, or, before a run is recorded,
+ * the workflow's page, which opens its latest run: the Web UI has workflows/<id>/<run>/history and
+ * workflows/<id>, but no workflows/<id>/history.
+ */
 export const taskLinks = (
   task: Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>,
   uiBase: string,
@@ -15,8 +20,8 @@ export const taskLinks = (
   self: `/v1/tasks/${task.id}`,
   logs: `/v1/tasks/${task.id}/logs`,
   temporalUi: `${uiBase}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(task.workflow_id)}${
-    task.run_id ? `/${task.run_id}` : ''
-  }/history`,
+    task.run_id ? `/${task.run_id}/history` : ''
+  }`,
 });
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
