@@ -47,6 +47,25 @@ describe('the dashboard feed', () => {
     mock.restoreAll();
   });
 
+  it('sends a snapshot at the first check after a task event, long before the 5 s refresh', async () => {
+    const { pool, state } = stubPool();
+    const cursors: string[] = [];
+    const unsubscribe = new DashboardService(loadConfig({}), pool, temporal).subscribe((s: DashboardSnapshot) =>
+      cursors.push(s.cursor),
+    );
+    try {
+      await settled();
+      assert.deepEqual(cursors, ['1'], 'a snapshot at once');
+      await pass(1);
+      assert.deepEqual(cursors, ['1'], 'nothing changed: nothing sent before the refresh');
+      state.cursor = '2';
+      await pass(1);
+      assert.deepEqual(cursors, ['1', '2'], 'the change, a second later');
+    } finally {
+      unsubscribe();
+    }
+  });
+
   it('logs snapshots that keep failing once a minute, not at every check, and a new failure at once', async () => {
     const warnings = mock.method(Logger.prototype, 'warn', () => undefined);
     const failures = () =>
