@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { readSse } from '../../src/cli/sse';
 import type { DashboardSnapshot } from '../../src/api/dashboard/snapshot';
 import { startCuttableProxy } from '../support/cuttable-proxy';
@@ -101,6 +101,21 @@ describe('the dashboard', { timeout: 120_000 }, () => {
     }
   });
 
+  /** The page in a context of its own, its stream served by the test: `snapshot`, then the end. */
+  const pageShowing = async (snapshot: DashboardSnapshot): Promise<{ context: BrowserContext; page: Page }> => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.route('**/v1/dashboard/stream', (route) =>
+      route.fulfill({
+        status: 200,
+        contentType: 'text/event-stream',
+        body: `event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`,
+      }),
+    );
+    await page.goto(`${stack.baseUrl}/`);
+    return { context, page };
+  };
+
   it('serves the page without a token and its data only with one', async () => {
     const page = await call(stack.baseUrl, 'GET', '/');
     assert.equal(page.status, 200);
@@ -192,7 +207,8 @@ describe('the dashboard', { timeout: 120_000 }, () => {
 
       await page.locator(`#recent tr[data-task-id="${id}"][data-status="succeeded"]`).waitFor({ timeout: 30_000 });
       await page.locator(`#running tr[data-task-id="${id}"]`).waitFor({ state: 'detached' });
-      assert.notEqual(await page.textContent('#count-succeeded'), '0');
+      const succeeded = await page.textContent('#count-succeeded');
+      assert.ok(Number(succeeded) >= 1, `succeeded in the last hour: ${succeeded}`);
       assert.ok(
         (await page.locator('#throughput-chart svg rect.succeeded').count()) >= 1,
         'the throughput chart has a bar',
@@ -255,22 +271,50 @@ describe('the dashboard', { timeout: 120_000 }, () => {
       links: { self: '/v1/tasks/x', temporalUi: real.temporalUi.workflows },
     }));
     const snapshot: DashboardSnapshot = { ...real, counts: { ...real.counts, running: 73 }, running };
-    const context = await browser.newContext();
-    const page = await context.newPage();
+    // The stream, as the API sends it with 73 tasks running.
+    const { context, page } = await pageShowing(snapshot);
     try {
-      // The stream, as the API sends it with 73 tasks running.
-      await page.route('**/v1/dashboard/stream', (route) =>
-        route.fulfill({
-          status: 200,
-          contentType: 'text/event-stream',
-          body: `event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`,
-        }),
-      );
-      await page.goto(`${stack.baseUrl}/`);
       await page.locator('#running tbody tr[data-task-id]').nth(49).waitFor();
       assert.equal(await page.locator('#running tbody tr[data-task-id]').count(), 50);
       assert.equal(await page.textContent('#running-count'), '50 of 73');
       assert.equal(await page.textContent('#count-running'), '73');
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('shows HTML in task data as text, never as markup', async () => {
+    const real = (await call(stack.baseUrl, 'GET', '/v1/dashboard', { token: TOKEN })).json as DashboardSnapshot;
+    // An agent's error message, or a model name a client sent: any text at all.
+    const markup = '<img src=x onerror="window.__x=1">';
+    const links = { self: '/v1/tasks/x', temporalUi: real.temporalUi.workflows };
+    const failed = { id: randomUUID(), errorClass: markup, message: markup, finishedAt: real.generatedAt, links };
+    const running = {
+      id: randomUUID(),
+      agent: 'stand-in',
+      model: markup,
+      attempt: 1,
+      worker: markup,
+      startedAt: real.generatedAt,
+      elapsedSeconds: 0,
+      links,
+    };
+    const snapshot: DashboardSnapshot = {
+      ...real,
+      counts: { ...real.counts, running: 1 },
+      running: [running],
+      failures: { ...real.failures, recent: [failed] },
+    };
+    const { context, page } = await pageShowing(snapshot);
+    try {
+      const failure = page.locator('#failures li');
+      await failure.waitFor();
+      assert.equal(await failure.textContent(), `${failed.id.slice(0, 8)} ${markup}: ${markup}`);
+      const cells = page.locator(`#running tr[data-task-id="${running.id}"] td`);
+      assert.equal(await cells.nth(1).textContent(), `stand-in (${markup})`);
+      assert.equal(await cells.nth(3).textContent(), markup);
+      assert.equal(await page.locator('main img').count(), 0, 'no element was made of the text');
+      assert.equal(await page.evaluate('window.__x'), undefined);
     } finally {
       await context.close();
     }
