@@ -213,7 +213,15 @@ describe('the dashboard', { timeout: 120_000 }, () => {
         (await page.locator('#throughput-chart svg rect.succeeded').count()) >= 1,
         'the throughput chart has a bar',
       );
-      assert.ok((await page.locator('#workers tbody tr[data-worker]').count()) >= 2, 'both workers are listed');
+      const workerRows = await page.locator('#workers tbody tr[data-worker]').count();
+      assert.ok(workerRows >= 2, 'both workers are listed');
+      // Each worker's health is named, not only coloured, under a column that says what it is.
+      const workers = page.locator('#workers');
+      assert.equal(await workers.getByRole('columnheader', { name: 'Health', exact: true }).count(), 1);
+      const serving = await workers.getByRole('img', { name: 'serving', exact: true }).count();
+      const notServing = await workers.getByRole('img', { name: 'not serving', exact: true }).count();
+      assert.ok(serving >= 1, 'this stack’s workers serve');
+      assert.equal(serving + notServing, workerRows, 'one named health per worker');
 
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });

@@ -94,6 +94,17 @@
     });
   }
 
+  /** A worker's health as a coloured dot, named for screen readers as its tooltip names it for the eye. */
+  function healthDot(healthy) {
+    const health = healthy ? 'serving' : 'not serving';
+    return el('span', {
+      className: 'dot' + (healthy ? ' healthy' : ''),
+      role: 'img',
+      'aria-label': health,
+      title: health,
+    });
+  }
+
   function statusBadge(status) {
     return el('span', { className: 'status', 'data-status': status, text: status });
   }
@@ -251,12 +262,7 @@
       $('workers'),
       s.workers.map((w) =>
         el('tr', { 'data-worker': w.identity }, [
-          td(
-            el('span', {
-              className: 'dot' + (w.healthy ? ' healthy' : ''),
-              title: w.healthy ? 'serving' : 'not serving',
-            }),
-          ),
+          td(healthDot(w.healthy)),
           td(el('span', { className: 'mono', text: w.identity, title: w.taskQueue })),
           td(w.role),
           td(w.role === 'agents' ? w.running : '', 'num'),
