@@ -17,6 +17,8 @@ import { waitFor } from '../support/wait-for';
 
 const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'dashboard-test-token';
+/** A second token of the API's, with characters a link must percent-encode. */
+const LINK_TOKEN = 'a&b%41';
 const ARTIFACTS = join(ROOT, 'test/artifacts');
 
 /** A dashboard stream: its `snapshot` events, one at a time as they come, until `close`. */
@@ -78,7 +80,7 @@ describe('the dashboard', { timeout: 120_000 }, () => {
       existsSync(CHROMIUM),
       `${CHROMIUM} is missing: install Debian's chromium package (apt-get install -y chromium)`,
     );
-    stack = await startStack({ ATELIER_API_TOKENS: TOKEN });
+    stack = await startStack({ ATELIER_API_TOKENS: `${TOKEN},${LINK_TOKEN}` });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
@@ -231,6 +233,18 @@ describe('the dashboard', { timeout: 120_000 }, () => {
       await page.locator('#connection[data-state="live"]').waitFor();
       assert.equal(await page.locator('#token-form').isHidden(), true);
       assert.deepEqual(problems, []);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('takes a token from a link percent-encoded, whatever characters it holds', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    try {
+      await page.goto(`${stack.baseUrl}/#token=${encodeURIComponent(LINK_TOKEN)}`);
+      await page.locator('#connection[data-state="live"]').waitFor();
+      assert.equal(await page.evaluate('localStorage.getItem("atelier.apiToken")'), LINK_TOKEN);
     } finally {
       await context.close();
     }

@@ -2,7 +2,8 @@
 // The stream is read with fetch() rather than EventSource, so that the bearer token travels in the
 // Authorization header and never in a URL (where proxies and access logs would keep it). The token,
 // when the API needs one, is asked for once and kept in this browser's localStorage; a link of the
-// form /#token=... stores it too (a fragment never reaches the server).
+// form /#token=... stores it too (a fragment never reaches the server), the token percent-encoded as
+// encodeURIComponent writes it: a raw "&" would end it, and "%41" would be read as "A".
 'use strict';
 
 (function () {
