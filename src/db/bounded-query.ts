@@ -9,3 +9,8 @@ import type { QueryConfig } from 'pg';
 export function boundedQuery(timeoutMs: number | undefined, text: string, values: unknown[] = []): QueryConfig {
   return { text, values, query_timeout: timeoutMs } as QueryConfig;
 }
+
+/** The error of a boundedQuery whose time ran out: the database did not answer, the call may be tried again. */
+export function isQueryTimeout(err: unknown): boolean {
+  return err instanceof Error && err.message === 'Query read timeout';
+}

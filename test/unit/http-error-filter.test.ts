@@ -35,6 +35,13 @@ describe('the HTTP error filter', () => {
     });
   });
 
+  it('answers a database that did not answer a bounded read in time with the same 503', () => {
+    assert.deepEqual(answer(new Error('Query read timeout')), {
+      status: 503,
+      body: { statusCode: 503, error: 'Service Unavailable', message: 'database unavailable, try again' },
+    });
+  });
+
   it('keeps what went wrong in an unexpected error out of the answer', () => {
     assert.deepEqual(answer(new Error('secret detail')), {
       status: 500,

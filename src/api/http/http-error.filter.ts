@@ -3,6 +3,7 @@ import { ArgumentsHost, Catch, HttpException, HttpStatus, type ExceptionFilter }
 import type { Response } from 'express';
 import type { Logger } from 'pino';
 import { taskLogFields } from '../observability/task-log-fields';
+import { isQueryTimeout } from '../../db/bounded-query';
 import { isTransientDbError } from '../../db/transient';
 
 interface ClientError {
@@ -55,8 +56,9 @@ export class HttpErrorFilter implements ExceptionFilter {
       });
       return;
     }
-    if (isTransientDbError(error)) {
-      // The database is restarting or unreachable: the client may simply try again.
+    if (isTransientDbError(error) || isQueryTimeout(error)) {
+      // The database is restarting, unreachable or silent (a bounded read's time ran out): the client may
+      // simply try again.
       response.status(HttpStatus.SERVICE_UNAVAILABLE).json({
         statusCode: HttpStatus.SERVICE_UNAVAILABLE,
         error: 'Service Unavailable',
