@@ -11,11 +11,27 @@ const INVALID_CATALOG_NAME = '3D000';
 /** A server that takes a connection but never answers stops start-up with an error, not a hang. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
-/** A client whose connection may drop between queries: the next query fails, the process does not. */
+/**
+ * A client whose connection may drop between queries: the next query fails, the process does not. A
+ * connection that fails says which server it was for and where that is set (never the URL itself, which
+ * may hold a password); PostgreSQL's own answers (a database that does not exist) keep their code.
+ */
 async function connected(url: string): Promise<Client> {
   const client = new Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   client.on('error', () => undefined);
-  await client.connect();
+  try {
+    await client.connect();
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e.code === INVALID_CATALOG_NAME) throw err;
+    const { hostname, port } = new URL(url);
+    throw Object.assign(
+      new Error(`cannot connect to PostgreSQL at ${hostname}:${port || 5432} (DATABASE_URL): ${e.message}`, {
+        cause: err,
+      }),
+      { code: e.code },
+    );
+  }
   return client;
 }
 

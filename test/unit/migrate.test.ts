@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'pg';
 import { ensureDatabase, migrate, MIGRATION_LOCK_KEY, MIGRATIONS_DIR } from '../../src/db/migrate';
+import { freePort } from '../../src/net/free-port';
 import { testEnv } from '../support/test-env';
 import { waitFor, within } from '../support/wait-for';
 
@@ -43,6 +44,18 @@ describe('migrate', () => {
     for (const name of databases) {
       await on('postgres', (admin) => admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
     }
+  });
+
+  it('names the server it cannot reach, and where it is set, without the password', async () => {
+    const port = await freePort();
+    await assert.rejects(ensureDatabase(`postgres://atelier:hunter2@127.0.0.1:${port}/atelier`), (err: Error) => {
+      assert.match(
+        err.message,
+        new RegExp(`^cannot connect to PostgreSQL at 127\\.0\\.0\\.1:${port} \\(DATABASE_URL\\): `),
+      );
+      assert.ok(!err.message.includes('hunter2'), err.message);
+      return true;
+    });
   });
 
   it('applies every version once when many processes migrate a new database at once', async () => {
