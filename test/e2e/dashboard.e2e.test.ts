@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { readSse } from '../../src/cli/sse';
-import type { DashboardSnapshot } from '../../src/api/dashboard/snapshot';
+import type { DashboardSnapshot, TaskLinksView } from '../../src/api/dashboard/snapshot';
 import { startCuttableProxy } from '../support/cuttable-proxy';
 import { call, submit } from '../support/http-api';
 import { startInProcessApi } from '../support/in-process-api';
@@ -53,6 +53,34 @@ async function firstSnapshot(baseUrl: string): Promise<DashboardSnapshot> {
     stream.close();
   }
 }
+
+/**
+ * What of the page a reader cannot see, as lines: a card its table makes scroll sideways, and a table cell
+ * whose text is cut short without a tooltip that has it whole.
+ */
+const HIDDEN_TEXT = `(() => {
+  const hidden = [];
+  for (const card of document.querySelectorAll('main .card')) {
+    if (card.scrollWidth > card.clientWidth) {
+      hidden.push(card.id + ' needs ' + card.scrollWidth + ' px, has ' + card.clientWidth);
+    }
+  }
+  for (const cell of document.querySelectorAll('main th, main td')) {
+    if (cell.scrollWidth <= cell.clientWidth) continue;
+    const tooltip = (cell.querySelector('[title]') || cell).title || '';
+    if (!tooltip.includes(cell.textContent)) {
+      hidden.push(cell.closest('table').id + ': "' + cell.textContent + '" cut short');
+    }
+  }
+  return hidden;
+})()`;
+
+/** Seconds in a time as the page writes it under a minute: "5.5s ago", "7.0s". */
+const secondsIn = (text: string | null): number => {
+  const match = /^(\d+\.\d)s( ago)?$/.exec(text ?? '');
+  assert.ok(match?.[1], `not a time in seconds: ${text}`);
+  return Number(match[1]);
+};
 
 /** The page's connection state ("live", "error", …) and its text, each time it changes from now on. */
 const RECORD_CONNECTION_STATES = `(() => {
@@ -103,19 +131,45 @@ describe('the dashboard', { timeout: 120_000 }, () => {
     }
   });
 
-  /** The page in a context of its own, its stream served by the test: `snapshot`, then the end. */
-  const pageShowing = async (snapshot: DashboardSnapshot): Promise<{ context: BrowserContext; page: Page }> => {
-    const context = await browser.newContext();
+  /**
+   * The page in a context of its own, its stream served by the test: `snapshot`, then the end. The stream
+   * the page opens again then gets no answer, so that the page shows that snapshot only. With `clock`,
+   * the page's clock is the test's to move (page.clock).
+   */
+  const pageShowing = async (
+    snapshot: DashboardSnapshot,
+    { viewport, clock = false }: { viewport?: { width: number; height: number }; clock?: boolean } = {},
+  ): Promise<{ context: BrowserContext; page: Page }> => {
+    const context = await browser.newContext(viewport ? { viewport } : {});
     const page = await context.newPage();
-    await page.route('**/v1/dashboard/stream', (route) =>
-      route.fulfill({
+    if (clock) await page.clock.install();
+    let served = false;
+    await page.route('**/v1/dashboard/stream', async (route) => {
+      if (served) return; // left unanswered: the page waits for it
+      served = true;
+      await route.fulfill({
         status: 200,
         contentType: 'text/event-stream',
         body: `event: snapshot\ndata: ${JSON.stringify(snapshot)}\n\n`,
-      }),
-    );
+      });
+    });
     await page.goto(`${stack.baseUrl}/`);
     return { context, page };
+  };
+
+  /** The API's snapshot now, to build one to serve from: `before(s)`, the instant `s` seconds before it. */
+  const snapshotNow = async (): Promise<{
+    real: DashboardSnapshot;
+    before: (seconds: number) => string;
+    links: TaskLinksView;
+  }> => {
+    const real = (await call(stack.baseUrl, 'GET', '/v1/dashboard', { token: TOKEN })).json as DashboardSnapshot;
+    const at = Date.parse(real.generatedAt);
+    return {
+      real,
+      before: (seconds) => new Date(at - seconds * 1000).toISOString(),
+      links: { self: '/v1/tasks/x', temporalUi: real.temporalUi.workflows },
+    };
   };
 
   it('serves the page without a token and its data only with one', async () => {
@@ -125,6 +179,10 @@ describe('the dashboard', { timeout: 120_000 }, () => {
     assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'/);
     assert.ok(page.text.includes('/dashboard/dashboard.js'));
     assert.equal((await call(stack.baseUrl, 'GET', '/dashboard/dashboard.js')).status, 200);
+    assert.ok(page.text.includes('<link rel="icon" href="/dashboard/favicon.svg"'));
+    const icon = await call(stack.baseUrl, 'GET', '/dashboard/favicon.svg');
+    assert.equal(icon.status, 200);
+    assert.equal(icon.headers.get('content-type'), 'image/svg+xml');
     assert.equal((await call(stack.baseUrl, 'GET', '/dashboard/..%2Fdashboard.controller.js')).status, 404);
     for (const inherited of ['constructor', '__proto__', 'toString']) {
       const res = await call(stack.baseUrl, 'GET', `/dashboard/${inherited}`);
@@ -337,6 +395,185 @@ describe('the dashboard', { timeout: 120_000 }, () => {
       assert.equal(await cells.nth(3).textContent(), markup);
       assert.equal(await page.locator('main img').count(), 0, 'no element was made of the text');
       assert.equal(await page.evaluate('window.__x'), undefined);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('loads with no error in the console and no failed request: it names an icon it serves', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const problems: string[] = [];
+    let icon: { status: number; type: string | undefined } | undefined;
+    page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+    page.on('console', (msg) => {
+      if (msg.type() === 'error') problems.push(`console error: ${msg.text()}`);
+    });
+    page.on('requestfailed', (req) => problems.push(`request failed: ${req.url()} (${req.failure()?.errorText})`));
+    page.on('response', (res) => {
+      if (res.status() >= 400) problems.push(`${res.status()}: ${res.url()}`);
+      if (new URL(res.url()).pathname === '/dashboard/favicon.svg')
+        icon = { status: res.status(), type: res.headers()['content-type'] };
+    });
+    try {
+      await page.goto(`${stack.baseUrl}/#token=${TOKEN}`);
+      await page.locator('#connection[data-state="live"]').waitFor();
+      // Once the page has loaded the browser asks for its icon: the one the page names, else /favicon.ico,
+      // which no 'response' event shows (the console reports its 404, the first time this browser asks).
+      await waitFor('the browser to ask for the icon the page names', () => icon !== undefined || problems.length > 0, {
+        timeoutMs: 10_000,
+      });
+      assert.deepEqual(problems, []);
+      assert.deepEqual(icon, { status: 200, type: 'image/svg+xml' });
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('moves the times since an instant on every second between snapshots: created, polled, elapsed', async () => {
+    const { real, before, links } = await snapshotNow();
+    const id = randomUUID();
+    // One task, created 4 s before the snapshot and started 3 s before it.
+    const snapshot: DashboardSnapshot = {
+      ...real,
+      workers: [
+        {
+          identity: 'agent-worker:4242-0a1b2c3d@host',
+          role: 'agents',
+          taskQueue: 'atelier-agents',
+          lastPollAt: before(2),
+          healthy: true,
+          running: 1,
+          succeededLastHour: 0,
+          failedLastHour: 0,
+        },
+      ],
+      running: [
+        {
+          id,
+          agent: 'stand-in',
+          model: null,
+          attempt: 1,
+          worker: 'agent-worker:4242-0a1b2c3d@host',
+          startedAt: before(3),
+          elapsedSeconds: 3,
+          links,
+        },
+      ],
+      recent: [
+        {
+          id,
+          status: 'running',
+          agent: 'stand-in',
+          createdAt: before(4),
+          finishedAt: null,
+          durationSeconds: null,
+          errorClass: null,
+          links,
+        },
+      ],
+    };
+    const { context, page } = await pageShowing(snapshot, { clock: true });
+    try {
+      const created = page.locator(`#recent tr[data-task-id="${id}"] td`).nth(3);
+      const elapsed = page.locator(`#running tr[data-task-id="${id}"] td`).nth(4);
+      const polled = page.locator('#workers tr[data-worker] td').nth(5);
+      await created.waitFor();
+      const times = async (): Promise<{ created: number; polled: number; elapsed: number }> => ({
+        created: secondsIn(await created.textContent()),
+        polled: secondsIn(await polled.textContent()),
+        elapsed: secondsIn(await elapsed.textContent()),
+      });
+      const first = await times();
+      assert.ok(first.created >= 4 && first.created < 10, `created ${first.created}s ago`);
+
+      // No snapshot comes (the stream ended, the page's new one gets no answer): the page's clock moves on.
+      await page.clock.fastForward(10_000);
+      const later = await waitFor('the times to move on by 10 s', async () => {
+        const now = await times();
+        return now.created >= first.created + 10 && now;
+      });
+      assert.ok(later.polled >= first.polled + 10, `polled ${first.polled}s ago, then ${later.polled}s ago`);
+      assert.ok(later.elapsed >= first.elapsed + 10, `elapsed ${first.elapsed}s, then ${later.elapsed}s`);
+      assert.ok(later.created > later.elapsed, `created ${later.created}s ago, running for ${later.elapsed}s`);
+      assert.equal(await page.evaluate('window.atelierDashboard.latest().generatedAt'), real.generatedAt);
+    } finally {
+      await context.close();
+    }
+  });
+
+  it('fits a laptop screen: no table is wider than its card, no cell cuts its text short without a tooltip', async () => {
+    const { real, before, links } = await snapshotNow();
+    // Names and figures as long as a busy deployment's: workers on hosts named as a cluster names pods,
+    // hundreds of attempts an hour, a worker that last polled an hour ago (busy ever since).
+    const identity = (name: string, n: number): string =>
+      `${name}:${1000 + n}-5f3c9a0${n}@atelier-agents-7d9f8c6b5-x2k4q`;
+    const snapshot: DashboardSnapshot = {
+      ...real,
+      counts: { queued: 1234, running: 56, succeededLastHour: 7890, failedLastHour: 123, cancelledLastHour: 45 },
+      queues: real.queues.map((q) => ({
+        ...q,
+        backlog: 1234,
+        backlogAgeSeconds: 3725,
+        waitingTasks: 1234,
+        oldestWaitingSeconds: 3725,
+      })),
+      workers: [0, 1, 2].map((n) => ({
+        identity: identity(n === 0 ? 'workflow-worker' : 'agent-worker', n),
+        role: n === 0 ? ('workflows' as const) : ('agents' as const),
+        taskQueue: n === 0 ? 'atelier-workflows' : 'atelier-agents',
+        lastPollAt: before(3725 + n),
+        healthy: n !== 2,
+        running: 12,
+        succeededLastHour: 1234,
+        failedLastHour: 123,
+      })),
+      running: [
+        {
+          id: randomUUID(),
+          agent: 'claude-code',
+          model: 'claude-sonnet-4-5',
+          attempt: 12,
+          worker: identity('agent-worker', 1),
+          startedAt: before(3725),
+          elapsedSeconds: 3725,
+          links,
+        },
+      ],
+      recent: ['succeeded', 'cancelled', 'failed'].map((status) => ({
+        id: randomUUID(),
+        status,
+        agent: 'claude-code',
+        createdAt: before(3725),
+        finishedAt: before(1),
+        durationSeconds: 3724,
+        errorClass: status === 'succeeded' ? null : 'context_overflow',
+        links,
+      })),
+    };
+    const { context, page } = await pageShowing(snapshot, { viewport: { width: 1366, height: 768 } });
+    try {
+      await page.locator('#workers tbody tr[data-worker]').nth(2).waitFor();
+      for (const [width, height] of [
+        [1366, 768],
+        [1280, 800],
+        [1440, 900],
+      ] as const) {
+        await page.setViewportSize({ width, height });
+        assert.deepEqual(await page.evaluate(HIDDEN_TEXT), [], `at ${width}×${height}`);
+      }
+    } finally {
+      await context.close();
+    }
+  });
+
+  it("says what Recent tasks' Took measures, which is not what atelier list's TOOK does", async () => {
+    const real = (await call(stack.baseUrl, 'GET', '/v1/dashboard', { token: TOKEN })).json as DashboardSnapshot;
+    const { context, page } = await pageShowing(real);
+    try {
+      // Took counts from the run's submission, `atelier list`'s TOOK from its first attempt's start.
+      const took = page.locator('#recent').getByRole('columnheader', { name: 'Took', exact: true });
+      assert.match((await took.getAttribute('title')) ?? '', /^from submission .* time queued included; .*TOOK/);
     } finally {
       await context.close();
     }

@@ -6,6 +6,8 @@ export const DASHBOARD_ASSETS: Readonly<Record<string, string>> = {
   'index.html': 'text/html; charset=utf-8',
   'dashboard.js': 'text/javascript; charset=utf-8',
   'dashboard.css': 'text/css; charset=utf-8',
+  // The page names its icon, so the browser does not ask for /favicon.ico, which would answer 404.
+  'favicon.svg': 'image/svg+xml',
 };
 
 /** Where `npm run build` copies them (next to this file in dist/), or the sources when run unbuilt. */

@@ -18,7 +18,7 @@
   const $ = (id) => document.getElementById(id);
 
   let latest = null;
-  /** Local clock minus the server's, so elapsed times tick without a round trip. */
+  /** Local clock minus the server's, so times since an instant tick without a round trip. */
   let clockSkewMs = 0;
   let abort = null;
   let retryMs = 1000;
@@ -59,9 +59,24 @@
     return Math.floor(m / 60) + 'h' + String(m % 60).padStart(2, '0') + 'm';
   }
 
-  function since(iso) {
+  /** The time since `iso`, by the server's clock: "5.5s ago", or with `ago` false "5.5s" (an elapsed time). */
+  function since(iso, ago) {
     if (!iso) return '–';
-    return duration((Date.now() - clockSkewMs - Date.parse(iso)) / 1000) + ' ago';
+    const text = duration((Date.now() - clockSkewMs - Date.parse(iso)) / 1000);
+    return ago ? text + ' ago' : text;
+  }
+
+  /**
+   * since() in a span that tick() moves on every second from the instant itself, as the snapshot
+   * carries it: a time the snapshot had computed would stand still until the next one.
+   */
+  function sinceNow(iso, ago) {
+    return el('span', {
+      className: 'since',
+      'data-since': iso || undefined,
+      'data-ago': ago ? '' : undefined,
+      text: since(iso, ago),
+    });
   }
 
   function el(tag, attrs, children) {
@@ -241,7 +256,7 @@
       $('queues'),
       s.queues.map((q) =>
         el('tr', { title: q.error || '' }, [
-          td(el('span', { className: 'mono', text: q.name, title: `${q.role} pool` })),
+          td(el('span', { className: 'mono', text: q.name, title: `${q.name}, ${q.role} pool` }), 'fill'),
           td(q.waitingTasks === null ? '' : q.waitingTasks, 'num'),
           td(q.oldestWaitingSeconds === null ? '' : duration(q.oldestWaitingSeconds), 'num'),
           td(
@@ -264,11 +279,14 @@
       s.workers.map((w) =>
         el('tr', { 'data-worker': w.identity }, [
           td(healthDot(w.healthy)),
-          td(el('span', { className: 'mono', text: w.identity, title: w.taskQueue })),
+          td(
+            el('span', { className: 'mono', text: w.identity, title: `${w.identity}, polling ${w.taskQueue}` }),
+            'fill',
+          ),
           td(w.role),
           td(w.role === 'agents' ? w.running : '', 'num'),
           td(`${w.succeededLastHour} / ${w.failedLastHour}`, 'num'),
-          td(since(w.lastPollAt)),
+          td(sinceNow(w.lastPollAt, true)),
         ]),
       ),
       6,
@@ -312,15 +330,8 @@
           td(taskLink(t)),
           td(t.agent + (t.model ? ` (${t.model})` : '')),
           td(t.attempt, 'num'),
-          td(el('span', { className: 'mono', text: t.worker || '–' })),
-          td(
-            el('span', {
-              className: 'elapsed',
-              'data-started': t.startedAt || '',
-              text: since(t.startedAt).replace(' ago', ''),
-            }),
-            'num',
-          ),
+          td(el('span', { className: 'mono', text: t.worker || '–', title: t.worker }), 'fill'),
+          td(sinceNow(t.startedAt, false), 'num'),
         ]),
       ),
       5,
@@ -334,7 +345,7 @@
           td(taskLink(t)),
           td(statusBadge(t.status)),
           td(t.agent),
-          td(since(t.createdAt)),
+          td(sinceNow(t.createdAt, true)),
           td(t.durationSeconds === null ? '' : duration(t.durationSeconds), 'num'),
           td(t.errorClass),
         ]),
@@ -345,10 +356,10 @@
     $('updated').textContent = `updated ${new Date(s.generatedAt).toLocaleTimeString()}`;
   }
 
-  /** Elapsed times move every second between snapshots; figures no new snapshot follows are not "live". */
+  /** Times since an instant move every second between snapshots; figures no new snapshot follows are not "live". */
   function tick() {
-    for (const node of document.querySelectorAll('.elapsed')) {
-      if (node.dataset.started) node.textContent = since(node.dataset.started).replace(' ago', '');
+    for (const node of document.querySelectorAll('.since[data-since]')) {
+      node.textContent = since(node.dataset.since, 'ago' in node.dataset);
     }
     const quietMs = freshSince === null ? 0 : Date.now() - freshSince;
     if (quietMs > STALE_SNAPSHOT_MS) setConnection('error', `no new data for ${Math.round(quietMs / 1000)} s`);
