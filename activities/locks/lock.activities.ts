@@ -4,6 +4,31 @@ import { LOCK_SIGNALS, workflowIdForLocks, type LockRelease, type LockRequest } 
 
 /** How many runs `endedWorkflows` asks Temporal about at once. */
 const DESCRIBE_AT_ONCE = 20;
+/**
+ * How long one describe may take. Past it the run counts as running, to be asked about again at the
+ * next check: without it a client call waits 30 s, and longer with its retries.
+ */
+const DESCRIBE_DEADLINE_MS = 5_000;
+/**
+ * How long after it began `endedWorkflows` still starts a batch; the runs left count as running. With
+ * the last batch's deadline a check ends within 20 s, inside its activity's 30 s start-to-close timeout
+ * (lock-manager.workflow.ts): a check that timed out would be retried while the manager grants nothing.
+ */
+const CHECK_BUDGET_MS = 15_000;
+
+/** What `within` answers when its time ran out first. */
+const TIMED_OUT = Symbol('timed out');
+
+/** What `work` resolves to, or TIMED_OUT when `ms` pass first. */
+async function within<T>(work: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, ms, TIMED_OUT)));
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** The statuses of a run that has ended. Any other (running, paused, one this client does not know) is not. */
 const ENDED_STATUSES = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT', 'CONTINUED_AS_NEW']);
@@ -26,8 +51,14 @@ export function createLockActivities(deps: {
   reapIntervalSeconds?: number;
   /** How long after such a holder's run closed its locks are taken back (ENDED_GRACE_SECONDS). */
   endedGraceSeconds?: number;
+  /** How long one describe of a holder may take (DESCRIBE_DEADLINE_MS). */
+  describeDeadlineMs?: number;
+  /** How long after it began a check of holders still asks about more of them (CHECK_BUDGET_MS). */
+  checkBudgetMs?: number;
 }) {
   const graceMs = (deps.endedGraceSeconds ?? ENDED_GRACE_SECONDS) * 1000;
+  const describeDeadlineMs = deps.describeDeadlineMs ?? DESCRIBE_DEADLINE_MS;
+  const checkBudgetMs = deps.checkBudgetMs ?? CHECK_BUDGET_MS;
   /** Signals the repository's lock manager, starting it (on this activity's task queue, the workflow workers') if none runs. */
   const signalManager = async (repo: string, signal: string, arg: LockRequest | LockRelease): Promise<void> => {
     await deps.client.workflow.signalWithStart('lockManagerWorkflow', {
@@ -58,16 +89,28 @@ export function createLockActivities(deps: {
 
     /**
      * Of the given workflow runs, those that ended at least the grace ago (or that Temporal no longer
-     * knows), as `<workflow id>/<run id>`. A paused run has not ended. Asked
-     * `DESCRIBE_AT_ONCE` at a time: a long lock table is checked within the activity's time limit, and
-     * the manager, which grants nothing meanwhile, waits for it briefly. A run Temporal will not describe
-     * now (slow, overloaded, refusing) counts as running, to be looked at again at the next check:
-     * failing the whole check would have the manager retry it, granting nothing, for as long as that lasts.
+     * knows), as `<workflow id>/<run id>`. A paused run has not ended. Asked `DESCRIBE_AT_ONCE` at a
+     * time, each within `DESCRIBE_DEADLINE_MS`, and no batch is started after `CHECK_BUDGET_MS`: the
+     * check ends well within the activity's time limit, and the manager, which grants nothing meanwhile,
+     * waits for it briefly. A run Temporal does not describe in time or will not describe now (slow,
+     * overloaded, refusing), and one not asked about, counts as running, to be looked at again at the
+     * next check: failing the whole check would have the manager retry it, granting nothing, for as long
+     * as that lasts. Cancelled (its attempt timed out, its worker stops), it stops at once.
      */
     async endedWorkflows(args: { runs: { workflowId: string; runId: string }[] }): Promise<string[]> {
+      const ctx = Context.current();
+      const stopAt = Date.now() + checkBudgetMs;
       const hasEnded = async ({ workflowId, runId }: { workflowId: string; runId: string }): Promise<boolean> => {
         try {
-          const run = await deps.client.workflow.getHandle(workflowId, runId).describe();
+          // The deadline ends the request; the race ends the wait should the connection's own retries
+          // outlast it (a NativeConnection ignores an AbortSignal).
+          const run = await within(
+            deps.client.withDeadline(Date.now() + describeDeadlineMs, () =>
+              deps.client.workflow.getHandle(workflowId, runId).describe(),
+            ),
+            describeDeadlineMs,
+          );
+          if (run === TIMED_OUT) throw new Error(`no answer within ${describeDeadlineMs} ms`);
           if (!ENDED_STATUSES.has(run.status.name)) return false;
           return run.closeTime === undefined || Date.now() - run.closeTime.getTime() >= graceMs;
         } catch (err) {
@@ -81,9 +124,23 @@ export function createLockActivities(deps: {
         }
       };
       const ended: string[] = [];
-      for (let at = 0; at < args.runs.length; at += DESCRIBE_AT_ONCE) {
+      const batches = Math.ceil(args.runs.length / DESCRIBE_AT_ONCE);
+      // From a batch picked at random: the runs one check had no time for are asked about by another.
+      const first = Math.floor(Math.random() * batches);
+      let asked = 0;
+      for (let i = 0; i < batches; i++) {
+        if (Date.now() >= stopAt) {
+          log.warn('out of time to ask whether lock holders still run; asking about the rest at the next check', {
+            unasked: args.runs.length - asked,
+          });
+          break;
+        }
+        // A cancellation from the server (this attempt timed out) comes back with a heartbeat.
+        ctx.heartbeat();
+        const at = ((first + i) % batches) * DESCRIBE_AT_ONCE;
         const batch = args.runs.slice(at, at + DESCRIBE_AT_ONCE);
-        const answers = await Promise.all(batch.map(hasEnded));
+        asked += batch.length;
+        const answers = await Promise.race([Promise.all(batch.map(hasEnded)), ctx.cancelled]);
         ended.push(...batch.filter((_, i) => answers[i]).map((run) => `${run.workflowId}/${run.runId}`));
       }
       return ended;
