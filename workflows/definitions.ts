@@ -485,6 +485,11 @@ export const LOCK_TABLE_SIZE_QUERY = 'lockTableSize';
  */
 export interface LockTableSize {
   entries: number;
+  /**
+   * The UTF-8 bytes of the JSON of its holders and waiters, each with the comma after it (0 when there
+   * are none): what ATELIER_LOCK_TABLE_MAX_BYTES limits. Absent from a manager on a worker from before it.
+   */
+  tableBytes?: number;
   carriedBytes: number;
 }
 

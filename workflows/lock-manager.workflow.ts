@@ -137,6 +137,8 @@ export async function lockManagerWorkflow(input: LockManagerInput): Promise<void
   // The API asks before it accepts a task with locks here (src/api/locks/lock-table-room.ts).
   setHandler(lockTableSizeQuery, () => ({
     entries: holders.length + waiters.length,
+    // Releases are left out: RELEASES_KEPT bounds them, and an idle repository keeps its last ones.
+    tableBytes: [...holders, ...waiters].reduce((bytes, r) => bytes + utf8Bytes(JSON.stringify(r)) + 1, 0),
     carriedBytes: utf8Bytes(JSON.stringify({ holders, waiters, earlyReleases: Object.fromEntries(releases) })),
   }));
 

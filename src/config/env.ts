@@ -173,9 +173,11 @@ const envSchema = z.object({
    */
   ATELIER_STRANDED_AFTER_SECONDS: z.coerce.number().min(1).max(86_400).default(120),
   /**
-   * API: the most bytes of JSON a repository's lock table (its lock manager's holders, waiters and
-   * remembered releases, carried over `continueAsNew` as one payload, which Temporal limits to 2 MB)
-   * may hold; a task with locks that would take it past this is refused with 429.
+   * API: the most bytes of JSON a repository's lock table (its lock manager's holders and waiters) may
+   * hold; a task with locks that would take it past this is refused with 429. The manager carries the
+   * table over `continueAsNew` as one payload, which Temporal limits to 2 MB, with the releases it
+   * remembers (at most 2,000, some 190 KB): the largest limit leaves room for those, and for tasks the
+   * API does not count (a retry, a plan's when it starts).
    */
   ATELIER_LOCK_TABLE_MAX_BYTES: z.coerce.number().int().min(10_000).max(1_500_000).default(1_000_000),
   /**

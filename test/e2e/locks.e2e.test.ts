@@ -1,11 +1,20 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Client, Connection } from '@temporalio/client';
+import {
+  LOCK_TABLE_SIZE_QUERY,
+  workflowIdForLocks,
+  type LockManagerInput,
+  type LockTableSize,
+} from '../../workflows/definitions';
 import { call, getTask, submit, waitForEnd, type ErrorBody } from '../support/http-api';
 import { stopStackCleanly } from '../support/process-tree';
 import { startStack, type Stack } from '../support/stack';
+import { testEnv, uniqueQueue } from '../support/test-env';
 import { waitFor } from '../support/wait-for';
 
 interface LockEntry {
@@ -22,16 +31,22 @@ interface LocksView {
 describe('file locks over HTTP against the whole service', () => {
   let stack: Stack;
   let repo: string;
+  let temporal: Connection;
+  let client: Client;
+  const workflowQueue = uniqueQueue('wf-locks-e2e');
 
   before(async () => {
     repo = mkdtempSync(join(tmpdir(), 'atelier-locks-e2e-'));
+    temporal = await Connection.connect({ address: testEnv.temporalAddress });
+    client = new Client({ connection: temporal, namespace: testEnv.namespace });
     // A small lock table (the least allowed), so that two tasks fill it.
-    stack = await startStack({ ATELIER_LOCK_TABLE_MAX_BYTES: '10000' });
+    stack = await startStack({ ATELIER_LOCK_TABLE_MAX_BYTES: '10000', ATELIER_WORKFLOW_QUEUE: workflowQueue });
   });
   after(async () => {
     try {
       if (stack) await stopStackCleanly(stack);
     } finally {
+      await temporal?.close();
       rmSync(repo, { recursive: true, force: true });
     }
   });
@@ -140,6 +155,33 @@ describe('file locks over HTTP against the whole service', () => {
       });
     } finally {
       rmSync(full, { recursive: true, force: true });
+    }
+  });
+
+  it('does not count the releases a lock manager remembers: a repository whose tasks all ended has room', async () => {
+    const idle = realpathSync(mkdtempSync(join(tmpdir(), 'atelier-locks-idle-')));
+    try {
+      // 110 tasks released within the hour, none since: their releases (95 bytes each) are more than
+      // the table's 10,000 bytes, and stay until another release comes.
+      const earlyReleases = Object.fromEntries(
+        Array.from({ length: 110 }, () => [`task-${randomUUID()}/${randomUUID()}`, Date.now()]),
+      );
+      const input: LockManagerInput = { repo: idle, earlyReleases };
+      const manager = await client.workflow.start('lockManagerWorkflow', {
+        workflowId: workflowIdForLocks(idle),
+        taskQueue: workflowQueue,
+        args: [input],
+      });
+      const size = await manager.query<LockTableSize>(LOCK_TABLE_SIZE_QUERY);
+      assert.equal(size.entries, 0);
+      assert.ok(size.carriedBytes > 10_000, `it carries ${size.carriedBytes} bytes`);
+      const res = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+        body: { prompt: 'done', workdir: idle, locks: ['README.md'] },
+      });
+      assert.equal(res.status, 201, res.text);
+      assert.equal((await waitForEnd(stack.baseUrl, (res.json as { id: string }).id)).status, 'succeeded');
+    } finally {
+      rmSync(idle, { recursive: true, force: true });
     }
   });
 

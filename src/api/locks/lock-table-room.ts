@@ -61,11 +61,14 @@ export async function roomOrRepeat<T>(
 }
 
 /**
- * Keeps each repository's lock table within ATELIER_LOCK_TABLE_MAX_BYTES. Its lock manager carries the
- * table over `continueAsNew` as one payload, which Temporal refuses past 2 MB: a manager whose table
- * grew past that could never continue, and every task locking in that repository would wait for ever.
- * So a submission whose locks would take a table past the limit is refused, before anything is stored.
- * Tasks started without a submission (a retry, a plan's) are not counted here: the limit leaves room.
+ * Keeps each repository's lock table (its holders and waiters) within ATELIER_LOCK_TABLE_MAX_BYTES. Its
+ * lock manager carries the table over `continueAsNew` as one payload, which Temporal refuses past 2 MB:
+ * a manager whose table grew past that could never continue, and every task locking in that repository
+ * would wait for ever. So a submission whose locks would take a table past the limit is refused, before
+ * anything is stored. The releases the manager remembers travel in that payload too, but are not
+ * counted: at most 2,000 of some 95 bytes (190 KB), they are trimmed only as new releases come, so an
+ * idle repository's would keep the room they take for good. The limit (at most 1,500,000) leaves room
+ * for them, and for tasks started without a submission (a retry, a plan's), which are not counted here.
  */
 @Injectable()
 export class LockTableRoom {
@@ -98,6 +101,7 @@ export class LockTableRoom {
         .reduce((sum, b) => sum + b, 0);
       return { repo, bytes };
     });
+    // An empty table counts 0 bytes (LockTableSize.tableBytes): locks within `max` fit there, in time.
     const never = wanted.filter((w) => w.bytes > max);
     if (never.length > 0) {
       throw badFields([
@@ -113,7 +117,9 @@ export class LockTableRoom {
     await Promise.all(
       wanted.map(async ({ repo, bytes }) => {
         const size = await this.sizeOf(repo);
-        if (size !== undefined && size.carriedBytes + bytes > max) throw new LockTableFullException(repo, size.entries);
+        if (size === undefined) return;
+        // A manager on a worker from before `tableBytes` (during a rollout) counts its releases too.
+        if ((size.tableBytes ?? size.carriedBytes) + bytes > max) throw new LockTableFullException(repo, size.entries);
       }),
     );
   }
