@@ -19,6 +19,7 @@ import { waitFor } from '../support/wait-for';
 
 interface LockEntry {
   taskId: string;
+  runId: string;
   locks: string[];
 }
 interface LocksView {
@@ -203,6 +204,11 @@ describe('file locks over HTTP against the whole service', () => {
     assert.deepEqual(
       table.waiters.map((w) => [w.taskId, w.locks]),
       [[waiter.id, ['src/a.ts', 'README.md']]],
+    );
+    assert.deepEqual(
+      [...table.holders, ...table.waiters].map((r) => r.runId),
+      [holder.runId, waiter.runId],
+      'each names the run that asked',
     );
     assert.equal((await getTask(stack.baseUrl, waiter.id)).status, 'queued');
     assert.deepEqual(((await getTask(stack.baseUrl, waiter.id)) as unknown as { locks: string[] }).locks, [

@@ -12,7 +12,11 @@ export class LocksController {
 
   @Get()
   @ApiOperation({ summary: "A repository's file locks: the tasks holding them and those waiting, in order." })
-  @ApiResponse({ status: 200, description: 'Holders and waiters; both empty for a repository nobody locked.' })
+  @ApiResponse({
+    status: 200,
+    description:
+      "`repo`, `workflowId` (its lock manager's), `holders` and `waiters` (in order), each entry with `taskId`, `workflowId`, `runId` (the task's run that asked), `locks`, `since` and `links.task`; both lists empty for a repository nobody locked.",
+  })
   @ApiResponse({ status: 400, description: '`repo` missing, not absolute, or longer than 994 bytes.' })
   @ApiResponse({
     status: 503,

@@ -14,9 +14,14 @@ import { lockedRepo } from './lock-input';
 /** How long the lock manager may take to answer: its workflow worker may be away. */
 const QUERY_DEADLINE_MS = 5000;
 
+/**
+ * A holder or waiter. With its run: a terminated holder not yet taken back and its retry's new run,
+ * waiting for it, are the same task and workflow.
+ */
 const view = (r: LockRequest) => ({
   taskId: r.taskId,
   workflowId: r.workflowId,
+  runId: r.runId,
   locks: r.globs,
   since: r.since === undefined ? null : new Date(r.since).toISOString(),
   links: { task: `/v1/tasks/${r.taskId}` },
