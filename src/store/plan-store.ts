@@ -205,10 +205,13 @@ export class PlanStore {
     return res.rows[0];
   }
 
-  /** The plans of these workflows still `running` with their workflow started. Read in the workflow_id index. */
+  /**
+   * The plans of these workflows still `running`, with a run id or not yet (see TaskStore.unendedRunsOf).
+   * Read in the workflow_id index.
+   */
   async unendedRunsOf(workflowIds: string[]): Promise<Pick<PlanRow, 'id' | 'workflow_id' | 'run_id'>[]> {
     const res = await this.pool.query<Pick<PlanRow, 'id' | 'workflow_id' | 'run_id'>>(
-      `SELECT id, workflow_id, run_id FROM plans WHERE workflow_id = ANY($1) AND status = 'running' AND run_id IS NOT NULL`,
+      `SELECT id, workflow_id, run_id FROM plans WHERE workflow_id = ANY($1) AND status = 'running'`,
       [workflowIds],
     );
     return res.rows;

@@ -252,13 +252,14 @@ export class TaskStore {
   }
 
   /**
-   * The tasks of these workflows still `queued` or `running` with a run of theirs started: the ones
-   * whose run may have closed in Temporal without recording its end. Read in the workflow_id index.
+   * The tasks of these workflows still `queued` or `running`: the ones whose run may have closed in
+   * Temporal without recording its end. One without a run id yet is among them: its workflow may have
+   * closed before anything recorded its run (the stranded-submission sweeper records it later). Read in
+   * the workflow_id index.
    */
   async unendedRunsOf(workflowIds: string[]): Promise<Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>[]> {
     const res = await this.pool.query<Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>>(
-      `SELECT id, workflow_id, run_id FROM tasks
-       WHERE workflow_id = ANY($1) AND status IN ('queued', 'running') AND run_id IS NOT NULL`,
+      `SELECT id, workflow_id, run_id FROM tasks WHERE workflow_id = ANY($1) AND status IN ('queued', 'running')`,
       [workflowIds],
     );
     return res.rows;

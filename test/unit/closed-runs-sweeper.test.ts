@@ -125,4 +125,45 @@ describe('ClosedRunsSweeper', () => {
     assert.deepEqual(await counted(), [['task', 1]]);
     assert.ok(warnings.mock.calls.some((c) => /recorded task t1 failed/.test(String(c.arguments[0]))));
   });
+
+  it('keeps aside a closed workflow whose row has no run id yet, and records its end once a run id shows', async () => {
+    mock.method(Logger.prototype, 'warn', () => undefined);
+    // Temporal lists the terminated task's close to the first sweep only: the window moves past it.
+    let lists = 0;
+    const temporal = {
+      workflow: {
+        list: ({ query }: { query: string }) =>
+          (async function* () {
+            if (query.includes("'agentTaskWorkflow'") && ++lists === 1) yield { workflowId: 'task-t1' };
+          })(),
+        getHandle: (workflowId: string, runId?: string) => ({
+          describe: async () => ({ status: { name: 'TERMINATED' }, runId: runId ?? `${workflowId}-run` }),
+        }),
+      },
+    } as unknown as Client;
+    // The stranded-submission sweeper records the run id between the first sweep and the second.
+    let runId: string | null = null;
+    const written: string[] = [];
+    const tasks = {
+      unendedRunsOf: async (ids: string[]) =>
+        ids.includes('task-t1') && written.length === 0 ? [{ id: 't1', workflow_id: 'task-t1', run_id: runId }] : [],
+    } as unknown as TaskStore;
+    const plans = { unendedRunsOf: async () => [] } as unknown as PlanStore;
+    const attempts = {
+      closeOpenAttempts: async () => undefined,
+      writeTaskOutcome: async (_: unknown, run: string) => {
+        written.push(run);
+        return { outcome: { status: 'failed', attempt: 0 }, written: true };
+      },
+    } as unknown as AttemptStore;
+    const sweeper = new ClosedRunsSweeper(config, temporal, apiMetrics(), tasks, plans, attempts);
+
+    await sweeper.sweep();
+    assert.deepEqual(written, [], 'no run id: nothing to record yet');
+    runId = 'task-t1-run';
+    await sweeper.sweep();
+    assert.deepEqual(written, ['task-t1-run']);
+    await sweeper.sweep();
+    assert.deepEqual(written, ['task-t1-run'], 'recorded, it is no longer kept aside');
+  });
 });

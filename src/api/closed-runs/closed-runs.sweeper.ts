@@ -32,9 +32,15 @@ interface Kind {
    * The unended runs of these workflows, with what records the end of one if it closed: it answers
    * whether it wrote the end, undefined while the run's workflow runs.
    */
-  unended: (
-    workflowIds: string[],
-  ) => Promise<{ id: string; workflowId: string; record: () => Promise<{ written: boolean } | undefined> }[]>;
+  unended: (workflowIds: string[]) => Promise<UnendedRun[]>;
+}
+
+interface UnendedRun {
+  id: string;
+  workflowId: string;
+  /** Whether its run id is recorded: without one, its end cannot be recorded yet. */
+  hasRunId: boolean;
+  record: () => Promise<{ written: boolean } | undefined>;
 }
 
 /**
@@ -70,6 +76,7 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
           (await tasks.unendedRunsOf(ids)).map((task) => ({
             id: task.id,
             workflowId: task.workflow_id,
+            hasRunId: task.run_id !== null,
             record: () => recordRunClosedInTemporal(temporal, attempts, task),
           })),
       },
@@ -81,6 +88,7 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
           (await plans.unendedRunsOf(ids)).map((plan) => ({
             id: plan.id,
             workflowId: plan.workflow_id,
+            hasRunId: plan.run_id !== null,
             record: () => recordPlanClosedInTemporal(temporal, { plans, tasks, attempts }, plan),
           })),
       },
@@ -103,8 +111,9 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
 
   /**
    * Records every run closed since the previous sweep that did not record its end. A run that could not
-   * be recorded yet (a plan one of whose tasks still runs in Temporal, a store that failed) is kept
-   * aside and looked at again by each sweep, until it is recorded or found ended; the window moves on.
+   * be recorded yet (a plan one of whose tasks still runs in Temporal, a store that failed, a row whose
+   * run id is not recorded yet) is kept aside and looked at again by each sweep, until it is recorded or
+   * found ended; the window moves on.
    */
   async sweep(): Promise<void> {
     const began = Date.now();
@@ -132,7 +141,7 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
    * it cannot record yet. False when their rows could not be read: all of them are kept aside then.
    */
   private async recordUnended(kind: Kind, ids: string[]): Promise<boolean> {
-    let runs: Awaited<ReturnType<Kind['unended']>> = [];
+    let runs: UnendedRun[] = [];
     try {
       if (ids.length > 0) runs = await kind.unended(ids);
     } catch (err) {
@@ -143,6 +152,13 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
     kind.retry.clear();
     for (const run of runs) {
       if (this.periodic.stopped) break;
+      // Its workflow closed before anything recorded its run (its API stopped, or the write failed): the
+      // stranded-submission sweeper, or a client's retry, records the run id later, long after this
+      // sweep's window has moved past the close. Kept aside until then.
+      if (!run.hasRunId) {
+        kind.retry.add(run.workflowId);
+        continue;
+      }
       try {
         // Undefined: its workflow, reset, runs again. Not written: the run itself, or another API
         // process, recorded its end first.
