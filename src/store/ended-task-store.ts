@@ -1,4 +1,6 @@
 import type { Pool } from 'pg';
+import { boundedQuery } from '../db/bounded-query';
+import { SWEEP_STATEMENT_TIMEOUT_MS } from './sweep-statement-timeout';
 
 /** A task that ended (succeeded, failed or cancelled), and the repository path it was given, if any. */
 export interface EndedTask {
@@ -30,16 +32,19 @@ export class EndedTaskStore {
 
   /**
    * The tasks among `ids` that ended at least WORKTREE_SETTLE_SECONDS ago (or at an unknown time); a
-   * task not stored, queued, running or just ended is left out.
+   * task not stored, queued, running or just ended is left out. Bounded by SWEEP_STATEMENT_TIMEOUT_MS.
    */
   async ended(ids: readonly string[]): Promise<EndedTask[]> {
     const res = await this.pool.query<{ id: string; repo_path: string | null; long_ended: boolean }>(
-      `SELECT id, repo_path,
-         COALESCE(finished_at < clock_timestamp() - make_interval(days => $3), true) AS long_ended
-       FROM tasks
-       WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed', 'cancelled')
-         AND (finished_at IS NULL OR finished_at < clock_timestamp() - make_interval(secs => $2))`,
-      [ids, WORKTREE_SETTLE_SECONDS, ORPHANS_KEPT_DAYS],
+      boundedQuery(
+        SWEEP_STATEMENT_TIMEOUT_MS,
+        `SELECT id, repo_path,
+           COALESCE(finished_at < clock_timestamp() - make_interval(days => $3), true) AS long_ended
+         FROM tasks
+         WHERE id = ANY($1::uuid[]) AND status IN ('succeeded', 'failed', 'cancelled')
+           AND (finished_at IS NULL OR finished_at < clock_timestamp() - make_interval(secs => $2))`,
+        [ids, WORKTREE_SETTLE_SECONDS, ORPHANS_KEPT_DAYS],
+      ),
     );
     return res.rows.map((row) => ({ id: row.id, repoPath: row.repo_path, longEnded: row.long_ended }));
   }

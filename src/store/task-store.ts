@@ -1,6 +1,8 @@
 import type { Pool, PoolClient } from 'pg';
 import type { TaskStatus } from '../../workflows/definitions';
+import { boundedQuery } from '../db/bounded-query';
 import { inTransaction } from '../db/transaction';
+import { SWEEP_STATEMENT_TIMEOUT_MS } from './sweep-statement-timeout';
 
 export interface NewTask {
   id: string;
@@ -223,30 +225,37 @@ export class TaskStore {
   /**
    * Records the run id of the task's submitted run, run 1, unless its run id is recorded already (its
    * first write records it too: RunStore.registerRun). A write retried late, after a newer run (a retry,
-   * a reset in the Web UI) became current, leaves that run's id alone.
+   * a reset in the Web UI) became current, leaves that run's id alone. `timeoutMs` bounds the write
+   * (boundedQuery; unbounded when undefined).
    */
-  async setRunId(id: string, runId: string, db: Pool | PoolClient = this.pool): Promise<void> {
+  async setRunId(id: string, runId: string, db: Pool | PoolClient = this.pool, timeoutMs?: number): Promise<void> {
     await db.query(
-      `WITH run AS (
-         UPDATE task_runs SET run_id = $2 WHERE task_id = $1 AND number = 1 AND run_id IS NULL
-       )
-       UPDATE tasks SET run_id = $2 WHERE id = $1 AND current_run = 1 AND run_id IS NULL`,
-      [id, runId],
+      boundedQuery(
+        timeoutMs,
+        `WITH run AS (
+           UPDATE task_runs SET run_id = $2 WHERE task_id = $1 AND number = 1 AND run_id IS NULL
+         )
+         UPDATE tasks SET run_id = $2 WHERE id = $1 AND current_run = 1 AND run_id IS NULL`,
+        [id, runId],
+      ),
     );
   }
 
   /**
    * Tasks stored more than `seconds` ago whose workflow never started (the API that stored them stopped
    * before it started them), oldest first: queued, without a run id, and not a plan's (a plan starts its
-   * own tasks). Read in index tasks_unstarted.
+   * own tasks). Read in index tasks_unstarted; bounded by SWEEP_STATEMENT_TIMEOUT_MS.
    */
   async strandedIds(seconds: number, limit: number): Promise<string[]> {
     const res = await this.pool.query<{ id: string }>(
-      `SELECT t.id FROM tasks t
-       WHERE t.status = 'queued' AND t.run_id IS NULL AND t.created_at < clock_timestamp() - make_interval(secs => $1)
-         AND NOT EXISTS (SELECT 1 FROM plan_tasks p WHERE p.task_id = t.id)
-       ORDER BY t.created_at LIMIT $2`,
-      [seconds, limit],
+      boundedQuery(
+        SWEEP_STATEMENT_TIMEOUT_MS,
+        `SELECT t.id FROM tasks t
+         WHERE t.status = 'queued' AND t.run_id IS NULL AND t.created_at < clock_timestamp() - make_interval(secs => $1)
+           AND NOT EXISTS (SELECT 1 FROM plan_tasks p WHERE p.task_id = t.id)
+         ORDER BY t.created_at LIMIT $2`,
+        [seconds, limit],
+      ),
     );
     return res.rows.map((r) => r.id);
   }
@@ -255,12 +264,15 @@ export class TaskStore {
    * The tasks of these workflows still `queued` or `running`: the ones whose run may have closed in
    * Temporal without recording its end. One without a run id yet is among them: its workflow may have
    * closed before anything recorded its run (the stranded-submission sweeper records it later). Read in
-   * the workflow_id index.
+   * the workflow_id index; bounded by SWEEP_STATEMENT_TIMEOUT_MS.
    */
   async unendedRunsOf(workflowIds: string[]): Promise<Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>[]> {
     const res = await this.pool.query<Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>>(
-      `SELECT id, workflow_id, run_id FROM tasks WHERE workflow_id = ANY($1) AND status IN ('queued', 'running')`,
-      [workflowIds],
+      boundedQuery(
+        SWEEP_STATEMENT_TIMEOUT_MS,
+        `SELECT id, workflow_id, run_id FROM tasks WHERE workflow_id = ANY($1) AND status IN ('queued', 'running')`,
+        [workflowIds],
+      ),
     );
     return res.rows;
   }
@@ -269,19 +281,27 @@ export class TaskStore {
    * Starts a stranded task: under its row lock, `start` starts its workflow and the run id it returns is
    * recorded before the lock is released, so two sweepers cannot both start it and a failed submission's
    * deleteUnstarted waits and keeps it. A task another process holds, or that started meanwhile, is left
-   * alone: false.
+   * alone: false. Its statements are bounded by SWEEP_STATEMENT_TIMEOUT_MS (`start` bounds its own call).
    */
   async startStranded(id: string, start: (task: TaskRow) => Promise<string>): Promise<boolean> {
-    return inTransaction(this.pool, async (db) => {
-      const found = await db.query<TaskRow>(
-        `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1 AND status = 'queued' AND run_id IS NULL FOR UPDATE SKIP LOCKED`,
-        [id],
-      );
-      const task = found.rows[0];
-      if (!task) return false;
-      await this.setRunId(id, await start(task), db);
-      return true;
-    });
+    const timeoutMs = SWEEP_STATEMENT_TIMEOUT_MS;
+    return inTransaction(
+      this.pool,
+      async (db) => {
+        const found = await db.query<TaskRow>(
+          boundedQuery(
+            timeoutMs,
+            `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1 AND status = 'queued' AND run_id IS NULL FOR UPDATE SKIP LOCKED`,
+            [id],
+          ),
+        );
+        const task = found.rows[0];
+        if (!task) return false;
+        await this.setRunId(id, await start(task), db, timeoutMs);
+        return true;
+      },
+      { timeoutMs },
+    );
   }
 
   async get(id: string, db: Pool | PoolClient = this.pool): Promise<TaskRow | undefined> {
