@@ -31,10 +31,14 @@ export class PeriodicRun {
     this.timer.unref();
   }
 
-  /** Stops, and waits for a run under way (say, before the database pool it uses closes). */
-  async stop(): Promise<void> {
+  /** Starts no more runs; a run under way goes on, and sees `stopped`. */
+  stop(): void {
     this.isStopped = true;
     clearTimeout(this.timer);
+  }
+
+  /** Resolves once the run under way, if any, has ended (say, before the database pool it uses closes). */
+  async settled(): Promise<void> {
     await this.running;
   }
 }

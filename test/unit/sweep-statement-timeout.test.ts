@@ -72,10 +72,12 @@ describe('background sweeps on a PostgreSQL gone silent', { timeout: 5 * BOUND_M
       await silence();
       sweeper.onApplicationBootstrap();
       await new Promise((r) => setTimeout(r, 1000));
-      await within('the shutdown hook', BOUND_MS, sweeper.beforeApplicationShutdown());
+      sweeper.beforeApplicationShutdown();
+      await within('the shutdown hook', BOUND_MS, sweeper.onApplicationShutdown());
       assert.ok(warnings.mock.calls.some((c) => /Query read timeout/.test(String(c.arguments[0]))));
     } finally {
-      await sweeper.beforeApplicationShutdown();
+      sweeper.beforeApplicationShutdown();
+      await sweeper.onApplicationShutdown();
       await proxy.close();
       await pool.end();
     }

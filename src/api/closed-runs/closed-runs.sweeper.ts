@@ -4,6 +4,7 @@ import {
   Logger,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
+  type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { Client } from '@temporalio/client';
 import type { AtelierConfig } from '../../config/env';
@@ -53,7 +54,7 @@ interface UnendedRun {
  * one terminal write per run, so two processes recording the same run record it once.
  */
 @Injectable()
-export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
   private readonly logger = new Logger(ClosedRunsSweeper.name);
   private readonly kinds: Kind[];
   private readonly periodic: PeriodicRun;
@@ -89,7 +90,8 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
             id: plan.id,
             workflowId: plan.workflow_id,
             hasRunId: plan.run_id !== null,
-            record: () => recordPlanClosedInTemporal(temporal, { plans, tasks, attempts }, plan),
+            record: () =>
+              recordPlanClosedInTemporal(temporal, { plans, tasks, attempts }, plan, () => this.periodic.stopped),
           })),
       },
     ];
@@ -104,9 +106,21 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
     this.periodic.start();
   }
 
-  /** Stops sweeping and waits for a sweep under way, before the database pool closes. */
-  beforeApplicationShutdown(): Promise<void> {
-    return this.periodic.stop();
+  /**
+   * Starts no more sweeps as shutdown begins. A sweep under way is waited for only in
+   * onApplicationShutdown: Nest runs every module's beforeApplicationShutdown first, LogsModule's
+   * (which ends the open log streams) after this module's, and a slow sweep must not hold those.
+   */
+  beforeApplicationShutdown(): void {
+    this.periodic.stop();
+  }
+
+  /**
+   * Waits for a sweep under way: after the open streams and the HTTP server have closed, and before
+   * the global InfrastructureModule (whose hooks Nest runs last) ends the database pool it uses.
+   */
+  onApplicationShutdown(): Promise<void> {
+    return this.periodic.settled();
   }
 
   /**
@@ -127,6 +141,8 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
       for await (const wf of this.temporal.workflow.list({
         query: `WorkflowType = '${kind.workflowType}' AND ${closed}`,
       })) {
+        // A week of closes, listed after a start, may take many pages: a stopping API waits for none.
+        if (this.periodic.stopped) return;
         ids.add(wf.workflowId);
       }
       if (!(await this.recordUnended(kind, [...ids]))) unread = true;

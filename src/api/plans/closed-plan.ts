@@ -17,12 +17,14 @@ import { howRunEnded, latestRunId, recordRunClosedInTemporal } from '../runs/clo
  * is recorded `failed`. A task retried on its own (its run above 1) is
  * not the plan's: its run goes on, and its end is its own.
  * Answers the plan's end as recorded (another one if the plan recorded its own meanwhile) and whether
- * this call wrote it, or undefined while its workflow runs or before it started.
+ * this call wrote it, or undefined while its workflow runs or before it started, and when `stopping`
+ * (asked before each task: a sweep of a stopping API) says to leave the rest to a later call.
  */
 export async function recordPlanClosedInTemporal(
   temporal: Client,
   stores: { plans: PlanStore; tasks: TaskStore; attempts: AttemptStore },
   plan: Pick<PlanRow, 'id' | 'workflow_id' | 'run_id'>,
+  stopping: () => boolean = () => false,
 ): Promise<RecordedEnd<PlanEndStatus> | undefined> {
   if (plan.run_id === null) return undefined;
   const ended = await howRunEnded(temporal, plan.workflow_id, plan.run_id);
@@ -30,6 +32,7 @@ export async function recordPlanClosedInTemporal(
   const reason = `plan workflow run ${plan.run_id} ${ended}`;
   const skips: PlanSkip[] = [];
   for (const t of (await stores.plans.get(plan.id))?.tasks ?? []) {
+    if (stopping()) return undefined;
     if (t.status !== 'queued' && t.status !== 'running') continue;
     if (t.current_run > 1) continue;
     const task = await stores.tasks.get(t.task_id);

@@ -4,6 +4,7 @@ import {
   Logger,
   type BeforeApplicationShutdown,
   type OnApplicationBootstrap,
+  type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { AtelierConfig } from '../../config/env';
 import { PlanStore } from '../../store/plan-store';
@@ -35,7 +36,9 @@ interface Kind {
  * two processes from starting one at once, and Temporal refuses a second start of a workflow id.
  */
 @Injectable()
-export class StrandedSubmissionsSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown {
+export class StrandedSubmissionsSweeper
+  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+{
   private readonly logger = new Logger(StrandedSubmissionsSweeper.name);
   private readonly kinds: Kind[];
   private readonly periodic: PeriodicRun;
@@ -63,9 +66,21 @@ export class StrandedSubmissionsSweeper implements OnApplicationBootstrap, Befor
     this.periodic.start();
   }
 
-  /** Stops sweeping and waits for a sweep under way, before the database pool closes. */
-  beforeApplicationShutdown(): Promise<void> {
-    return this.periodic.stop();
+  /**
+   * Starts no more sweeps as shutdown begins. A sweep under way is waited for only in
+   * onApplicationShutdown: Nest runs every module's beforeApplicationShutdown first, LogsModule's
+   * (which ends the open log streams) after this module's, and a slow sweep must not hold those.
+   */
+  beforeApplicationShutdown(): void {
+    this.periodic.stop();
+  }
+
+  /**
+   * Waits for a sweep under way: after the open streams and the HTTP server have closed, and before
+   * the global InfrastructureModule (whose hooks Nest runs last) ends the database pool it uses.
+   */
+  onApplicationShutdown(): Promise<void> {
+    return this.periodic.settled();
   }
 
   /**
