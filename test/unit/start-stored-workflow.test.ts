@@ -7,7 +7,11 @@ import {
   type Client,
   type WorkflowStartOptions,
 } from '@temporalio/client';
-import { startStoredWorkflow, type StoredSubmission } from '../../src/api/http/start-stored-workflow';
+import {
+  startOrFindStoredWorkflow,
+  startStoredWorkflow,
+  type StoredSubmission,
+} from '../../src/api/http/start-stored-workflow';
 
 /** What describing the workflow finds: it exists (`run-existing`), it does not, or Temporal does not answer. */
 type Found = 'exists' | 'not-found' | 'unreachable';
@@ -76,6 +80,16 @@ describe('starting a stored submission', () => {
       'run-new',
     );
     assert.equal(sent?.workflowIdReusePolicy, 'REJECT_DUPLICATE');
+    assert.deepEqual(
+      await startOrFindStoredWorkflow(
+        client,
+        submission(async () => undefined),
+      ),
+      {
+        runId: 'run-new',
+        found: false,
+      },
+    );
   });
 
   it('answers the existing run when Temporal refuses the start, and keeps the rows', async () => {
@@ -85,6 +99,10 @@ describe('starting a stored submission', () => {
     const rows = trackedForget();
     assert.equal(await startStoredWorkflow(client, submission(rows.forget)), 'run-existing');
     assert.equal(rows.called(), false);
+    assert.deepEqual(await startOrFindStoredWorkflow(client, submission(rows.forget)), {
+      runId: 'run-existing',
+      found: true,
+    });
   });
 
   it('removes the rows of a failed start without a key, and answers 503', async () => {

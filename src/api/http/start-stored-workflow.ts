@@ -6,6 +6,7 @@ import {
   type WorkflowStartOptions,
 } from '@temporalio/client';
 import { retryTransient } from '../../db/transient';
+import { lockedTemporalCall } from './locked-temporal-call';
 import { temporalUnavailable } from './temporal-unavailable';
 
 const logger = new Logger('StoredSubmission');
@@ -48,11 +49,45 @@ export interface StoredSubmission {
  * submission and says not to submit it again, since the stranded-submission sweeper will start it.
  */
 export async function startStoredWorkflow(temporal: Client, s: StoredSubmission): Promise<string> {
+  return (await startOrFindStoredWorkflow(temporal, s)).runId;
+}
+
+/**
+ * What a start of a stranded submission did: started its workflow, found it started already (by an API
+ * that stopped before recording its run, or whose write failed) and recorded that run, or left the row
+ * alone (another process holds it, or it is no longer stranded).
+ */
+export type StrandedStart = 'started' | 'found' | 'untouched';
+
+/**
+ * Starts a stranded submission: `lockAndRecord` locks its row (if it is still stranded and free) and
+ * records the run id of the start it is given, whose Temporal calls have the locked-call deadline.
+ */
+export async function startStrandedSubmission<R>(
+  temporal: Client,
+  lockAndRecord: (start: (row: R) => Promise<string>) => Promise<boolean>,
+  submission: (row: R) => StoredSubmission,
+): Promise<StrandedStart> {
+  let found = false;
+  const locked = await lockAndRecord(async (row) => {
+    const run = await lockedTemporalCall(temporal, () => startOrFindStoredWorkflow(temporal, submission(row)));
+    found = run.found;
+    return run.runId;
+  });
+  if (!locked) return 'untouched';
+  return found ? 'found' : 'started';
+}
+
+/** startStoredWorkflow, and whether the workflow was found started already (its start refused). */
+export async function startOrFindStoredWorkflow(
+  temporal: Client,
+  s: StoredSubmission,
+): Promise<{ runId: string; found: boolean }> {
   let sent = false;
   try {
     const options = { ...s.options, args: await s.args(), workflowIdReusePolicy: 'REJECT_DUPLICATE' } as const;
     sent = true;
-    return (await temporal.workflow.start(s.workflowType, options)).firstExecutionRunId;
+    return { runId: (await temporal.workflow.start(s.workflowType, options)).firstExecutionRunId, found: false };
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) {
       // Temporal may go away between the two calls: a 503 then, which the client may retry.
@@ -60,7 +95,7 @@ export async function startStoredWorkflow(temporal: Client, s: StoredSubmission)
         .getHandle(s.options.workflowId)
         .describe()
         .then(
-          (d) => d.runId,
+          (d) => ({ runId: d.runId, found: true }),
           (describing: unknown) => {
             throw temporalUnavailable(`could not look up the ${s.what}'s started workflow`, describing);
           },
@@ -68,11 +103,11 @@ export async function startStoredWorkflow(temporal: Client, s: StoredSubmission)
     }
     if (s.created && !s.retryable) {
       const startedAfterAll = sent ? await runOfLostStart(temporal, s, err) : undefined;
-      if (startedAfterAll !== undefined) return startedAfterAll;
+      if (startedAfterAll !== undefined) return { runId: startedAfterAll, found: false };
       const startedMeanwhile = await s.forget().catch((forgetting: unknown) => {
         throw storedAnyway(s, 'its workflow could not be started now; the API will start it', err, forgetting);
       });
-      if (startedMeanwhile !== undefined) return startedMeanwhile;
+      if (startedMeanwhile !== undefined) return { runId: startedMeanwhile, found: true };
     }
     throw temporalUnavailable(`could not start the ${s.what} workflow`, err);
   }

@@ -13,16 +13,17 @@ import {
   type PlanInput,
 } from '../../../workflows/definitions';
 import { findGraphProblems } from '../../../workflows/plan-graph';
-import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { temporalUnavailable } from '../http/temporal-unavailable';
 import { locksOfTask } from '../locks/lock-input';
 import { LockTableRoom, roomOrRepeat } from '../locks/lock-table-room';
 import { retryTransient } from '../../db/transient';
 import {
   recordStartedRun,
+  startStrandedSubmission,
   startStoredWorkflow,
   storedAnyway,
   type StoredSubmission,
+  type StrandedStart,
 } from '../http/start-stored-workflow';
 import { badFields, type FieldProblem } from '../http/validation';
 import { resolveTaskInput } from '../tasks/resolve-task-input';
@@ -120,12 +121,15 @@ export class PlansService {
   }
 
   /**
-   * Starts the workflow of a plan stored without it (see StrandedSubmissionsSweeper). False if another
-   * process is starting it, or it is no longer stranded.
+   * Starts the workflow of a plan stored without it (see StrandedSubmissionsSweeper), or records the run
+   * of one found started already; `untouched` if another process is starting it, or it is no longer
+   * stranded.
    */
-  startStranded(id: string): Promise<boolean> {
-    return this.store.startStranded(id, (plan) =>
-      lockedTemporalCall(this.temporal, () => startStoredWorkflow(this.temporal, this.submission(plan, false))),
+  startStranded(id: string): Promise<StrandedStart> {
+    return startStrandedSubmission(
+      this.temporal,
+      (start) => this.store.startStranded(id, start),
+      (plan: PlanRow) => this.submission(plan, false),
     );
   }
 

@@ -10,6 +10,7 @@ import type { AtelierConfig } from '../../config/env';
 import { PlanStore } from '../../store/plan-store';
 import { TaskStore } from '../../store/task-store';
 import { ApiMetrics } from '../observability/api-metrics.service';
+import type { StrandedStart } from '../http/start-stored-workflow';
 import { PlansService } from '../plans/plans.service';
 import { TasksService } from '../tasks/tasks.service';
 import { PeriodicRun } from '../periodic-run';
@@ -25,7 +26,7 @@ const MAX_INTERVAL_MS = 30_000;
 interface Kind {
   name: 'task' | 'plan';
   strandedIds: (seconds: number, limit: number) => Promise<string[]>;
-  start: (id: string) => Promise<boolean>;
+  start: (id: string) => Promise<StrandedStart>;
 }
 
 /**
@@ -94,7 +95,7 @@ export class StrandedSubmissionsSweeper
       let failuresInARow = 0;
       for (const id of await kind.strandedIds(after, BATCH)) {
         if (this.periodic.stopped) return;
-        let started: boolean;
+        let started: StrandedStart;
         try {
           started = await kind.start(id);
           failuresInARow = 0;
@@ -107,7 +108,15 @@ export class StrandedSubmissionsSweeper
           );
           break;
         }
-        if (!started) continue;
+        if (started === 'untouched') continue;
+        if (started === 'found') {
+          // Its API started it and stopped (or failed to write) before recording the run: recorded now.
+          // Should that run have closed, the closed-runs sweeper records its end.
+          this.logger.warn(
+            `found ${kind.name} ${id} started already, and recorded its run: it was stored over ${after} s ago`,
+          );
+          continue;
+        }
         this.metrics.strandedStarts.inc({ kind: kind.name });
         this.logger.warn(`started ${kind.name} ${id}: it was stored over ${after} s ago and never started`);
       }

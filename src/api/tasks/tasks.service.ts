@@ -10,11 +10,16 @@ import { RunStore } from '../../store/run-store';
 import { TaskStore, type TaskRow } from '../../store/task-store';
 import { inReadOnlySnapshot } from '../../db/transaction';
 import { workflowIdForTask } from '../../../workflows/definitions';
-import { lockedTemporalCall } from '../http/locked-temporal-call';
 import { locksOfTask } from '../locks/lock-input';
 import { LockTableRoom, roomOrRepeat } from '../locks/lock-table-room';
 import { temporalUnavailable } from '../http/temporal-unavailable';
-import { recordStartedRun, startStoredWorkflow, type StoredSubmission } from '../http/start-stored-workflow';
+import {
+  recordStartedRun,
+  startStrandedSubmission,
+  startStoredWorkflow,
+  type StoredSubmission,
+  type StrandedStart,
+} from '../http/start-stored-workflow';
 import { badFields } from '../http/validation';
 import { PlansService } from '../plans/plans.service';
 import { recordRunClosedInTemporal } from '../runs/closed-run';
@@ -90,12 +95,15 @@ export class TasksService {
   }
 
   /**
-   * Starts the workflow of a task stored without it (see StrandedSubmissionsSweeper). False if another
-   * process is starting it, or it is no longer stranded.
+   * Starts the workflow of a task stored without it (see StrandedSubmissionsSweeper), or records the run
+   * of one found started already; `untouched` if another process is starting it, or it is no longer
+   * stranded.
    */
-  startStranded(id: string): Promise<boolean> {
-    return this.store.startStranded(id, (task) =>
-      lockedTemporalCall(this.temporal, () => startStoredWorkflow(this.temporal, this.submission(task, false))),
+  startStranded(id: string): Promise<StrandedStart> {
+    return startStrandedSubmission(
+      this.temporal,
+      (start) => this.store.startStranded(id, start),
+      (task: TaskRow) => this.submission(task, false),
     );
   }
 
