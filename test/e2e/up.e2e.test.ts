@@ -86,7 +86,15 @@ describe('npm run up: stopping and start-up', () => {
   };
   after(() => {
     const running = ups.filter((u) => u.process.exitCode === null && u.process.signalCode === null);
-    for (const pid of [...running.map((u) => u.process.pid as number), ...leftovers, ...processesWith(dir)]) {
+    // What they started since they were tracked too (a test that failed before it listed them): a child
+    // left running holds the test's pipes open, and the test file would never exit.
+    const started = running.flatMap((u) => descendantPids(u.process.pid as number));
+    for (const pid of [
+      ...running.map((u) => u.process.pid as number),
+      ...started,
+      ...leftovers,
+      ...processesWith(dir),
+    ]) {
       if (processAlive(pid)) process.kill(pid, 'SIGKILL');
     }
     rmSync(dir, { recursive: true, force: true });
@@ -334,11 +342,16 @@ describe('npm run up: stopping and start-up', () => {
     const started = await Promise.all(
       ['api', 'worker:workflows', 'worker:agents'].map(async (script) => {
         const run = track(await spawnUp({ ...NPM_ENV, LOG_LEVEL: 'info' }, { argv: npmRun(script) }));
-        await waitFor(`npm run ${script} to serve`, async () => {
-          if (run.process.exitCode !== null) throw new Error(`npm run ${script} exited: ${run.output()}`);
-          if (script !== 'api') return run.output().includes('"msg":"worker polling"');
-          return (await fetch(`${run.baseUrl}/health/live`)).ok;
-        });
+        // Three Node services starting at once on a busy machine: their start is not what is tested here.
+        await waitFor(
+          `npm run ${script} to serve`,
+          async () => {
+            if (run.process.exitCode !== null) throw new Error(`npm run ${script} exited: ${run.output()}`);
+            if (script !== 'api') return run.output().includes('"msg":"worker polling"');
+            return (await fetch(`${run.baseUrl}/health/live`)).ok;
+          },
+          { timeoutMs: 60_000 },
+        );
         const tree = descendantPids(run.process.pid as number);
         leftovers.push(...tree);
         return { script, run, tree };
