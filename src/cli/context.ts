@@ -24,6 +24,8 @@ export const DEFAULT_URL = 'http://127.0.0.1:3000';
 export class Cli {
   readonly api: ApiClient;
   readonly json: boolean;
+  /** The last of the service's text written to stdout (outData) did not end with a line feed. */
+  private dataLineOpen = false;
 
   constructor(
     readonly io: CliIo,
@@ -49,6 +51,17 @@ export class Cli {
    */
   outData(text: string): void {
     this.io.stdout.write(this.io.stdout.isTTY === true ? printable(text) : text);
+    if (text !== '') this.dataLineOpen = !text.endsWith('\n');
+  }
+
+  /**
+   * Ends the service's text (outData) once it is all written: on a terminal with a line feed when it
+   * did not end with one (an agent that prints `Hello` without one), so that what comes next, the
+   * shell's prompt, does not run into it. A pipe or a file gets the bytes the agent wrote, no more.
+   */
+  endData(): void {
+    if (this.dataLineOpen && this.io.stdout.isTTY === true) this.io.stdout.write('\n');
+    this.dataLineOpen = false;
   }
 
   /**

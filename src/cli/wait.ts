@@ -96,7 +96,10 @@ export class WaitFailed extends Error {
   }
 }
 
-/** The last words of `--wait`: the output on success, the error otherwise. */
+/**
+ * The last words of `--wait`: the output on success (ended with a line feed on a terminal), the error
+ * otherwise.
+ */
 export function reportOutcome(cli: Cli, task: TaskDoc): void {
   if (cli.json) {
     cli.printJson(task);
@@ -104,6 +107,7 @@ export function reportOutcome(cli: Cli, task: TaskDoc): void {
   }
   if (task.status === 'succeeded') {
     cli.outData(task.result?.output ?? '');
+    cli.endData();
     return;
   }
   const error = task.error ? `${task.error.class}: ${task.error.message}` : 'no error recorded';

@@ -13,6 +13,8 @@ export interface Ran {
 }
 
 export interface InProcessOptions {
+  /** stdout is a terminal (an agent's output made printable, and ended with a line feed). */
+  ttyStdout?: boolean;
   /** stderr is a terminal (a live progress line), of this many columns when given. */
   ttyStderr?: boolean;
   stderrColumns?: number;
@@ -21,9 +23,15 @@ export interface InProcessOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/**
+ * Waits for tests of an API that answers: a busy machine may take longer than the short default to
+ * answer the first request of a process.
+ */
+export const PATIENT: ApiTiming = { answerMs: 10_000, streamIdleMs: 10_000 };
+
 /** Runs the CLI in this process against `url` (ATELIER_URL), its streams collected. */
 export async function atelierInProcess(args: string[], url: string, options: InProcessOptions = {}): Promise<Ran> {
-  const stdout = new PassThrough();
+  const stdout = Object.assign(new PassThrough(), { isTTY: options.ttyStdout === true });
   const stderr = Object.assign(new PassThrough(), {
     isTTY: options.ttyStderr === true,
     columns: options.stderrColumns,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { ServerResponse } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { EXIT } from '../../src/cli/exit-codes';
-import { atelierInProcess as atelier, sendJson, stubApi, type StubApi } from '../support/cli-in-process';
+import { atelierInProcess as atelier, PATIENT, sendJson, stubApi, type StubApi } from '../support/cli-in-process';
 import { within } from '../support/wait-for';
 
 const ID = '6b164171-b029-4597-b729-14ee9d951aec';
@@ -14,11 +14,14 @@ type Poll = (res: ServerResponse) => void;
 describe('CLI: --wait', () => {
   let api: StubApi;
   let url: string;
-  /** Answers GET /v1/tasks/ID; a POST submits task ID. */
+  /** Answers GET /v1/tasks/ID; a POST submits task ID, or to /retry starts its run 2. */
   let poll: Poll;
 
   before(async () => {
     api = await stubApi((req, res) => {
+      if (req.method === 'POST' && req.url === `/v1/tasks/${ID}/retry`) {
+        return sendJson(res, 201, { id: ID, run: 2, runId: 'run-2', fromRun: 1 });
+      }
       if (req.method === 'POST') return sendJson(res, 201, { id: ID, status: 'queued', links });
       poll(res);
     });
@@ -73,6 +76,31 @@ describe('CLI: --wait', () => {
     const note = `\nstopped waiting after 1 s (--wait-timeout); task ${ID} goes on (atelier status ${ID})\n`;
     assert.ok(r.stderr.endsWith(note), JSON.stringify(r.stderr));
     assert.match(r.stderr, /· queued · /, 'the progress line was shown, then ended');
+  });
+
+  it("ends the agent's output with a line feed on a terminal, and writes its bytes as they are to a pipe", async () => {
+    const succeededWith = (output: string) => ({
+      id: ID,
+      status: 'succeeded',
+      createdAt: new Date().toISOString(),
+      attempts: [],
+      result: { output, exitCode: 0 },
+    });
+    poll = (res) => sendJson(res, 200, succeededWith('Hello from Atelier'));
+    const terminal = await atelier(['submit', '--wait', 'do it'], url, { ttyStdout: true, timing: PATIENT });
+    assert.equal(terminal.code, EXIT.ok, terminal.stderr);
+    assert.equal(terminal.stdout, 'Hello from Atelier\n');
+    const piped = await atelier(['submit', '--wait', 'do it'], url, { timing: PATIENT });
+    assert.equal(piped.code, EXIT.ok, piped.stderr);
+    assert.equal(piped.stdout, 'Hello from Atelier');
+    // The same for retry --wait, which follows the new run as submit --wait does.
+    const retried = await atelier(['retry', '--wait', ID], url, { ttyStdout: true, timing: PATIENT });
+    assert.equal(retried.code, EXIT.ok, retried.stderr);
+    assert.equal(retried.stdout, 'Hello from Atelier\n');
+
+    poll = (res) => sendJson(res, 200, succeededWith('two lines\nended\n'));
+    const ended = await atelier(['submit', '--wait', 'do it'], url, { ttyStdout: true, timing: PATIENT });
+    assert.equal(ended.stdout, 'two lines\nended\n', 'an output that ends its line gets no other');
   });
 
   it('--wait-timeout is bad usage without --wait or out of range, before anything is submitted', async () => {

@@ -45,6 +45,7 @@ async function pollLogs(cli: Cli, id: string, attempt: number | undefined, print
     }
     if (TERMINAL_STATUSES.has(task.status)) {
       if (cli.json) cli.printJsonLine({ event: 'end', status: task.status });
+      cli.endData();
       return EXIT.ok;
     }
     await sleep(POLL_MS);
@@ -128,6 +129,7 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
           else cli.outData(chunk.text ?? '');
         } else if (event.event === 'end') {
           if (cli.json) cli.printJsonLine({ event: 'end', ...(JSON.parse(event.data) as object) });
+          cli.endData();
           return EXIT.ok;
         } else if (event.event === 'error') {
           const { message } = JSON.parse(event.data) as { message?: string };
@@ -154,7 +156,10 @@ const logs: Action = async (cli, id: string, opts: { follow?: boolean; attempt?:
   if (opts.follow) return follow(cli, id, opts.attempt);
   const text = await cli.api.text(logsPath(id, opts.attempt, false));
   if (cli.json) cli.printJson({ id, attempt: opts.attempt ?? null, logs: text });
-  else cli.outData(text);
+  else {
+    cli.outData(text);
+    cli.endData();
+  }
   return EXIT.ok;
 };
 
