@@ -15,6 +15,18 @@ export const durationText = (ms: number): string => {
 export const between = (from: string | null | undefined, to?: string | null): string =>
   from ? durationText((to ? Date.parse(to) : Date.now()) - Date.parse(from)) : '-';
 
+/**
+ * A task's error, as shown after its status: `class: message`, without the class when it only repeats
+ * the status (a cancelled task's class is `cancelled`: `cancelled: task cancelled`, not
+ * `cancelled: cancelled: task cancelled`) or when the message already begins with it.
+ */
+export function errorText(status: string, error: { class: string; message: string | null }): string {
+  const message = error.message ?? '';
+  if (message === '') return error.class;
+  const repeated = error.class === status || message === error.class || message.startsWith(`${error.class}:`);
+  return repeated ? message : `${error.class}: ${message}`;
+}
+
 export const agoText = (iso: string | null | undefined): string => (iso ? `${between(iso)} ago` : '-');
 
 const width = (text: string): number => [...text].length;

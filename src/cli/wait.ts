@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { ApiError } from './api-client';
-import { between, fitLine } from './format';
+import { between, errorText, fitLine } from './format';
 import { printable } from './printable';
 import type { Cli } from './context';
 import { isTransient, MAX_RETRIES, retryDelayMs } from './retry';
@@ -110,6 +110,5 @@ export function reportOutcome(cli: Cli, task: TaskDoc): void {
     cli.endData();
     return;
   }
-  const error = task.error ? `${task.error.class}: ${task.error.message}` : 'no error recorded';
-  cli.note(`task ${task.id} ${task.status}: ${error}`);
+  cli.note(`task ${task.id} ${task.status}: ${task.error ? errorText(task.status, task.error) : 'no error recorded'}`);
 }

@@ -8,6 +8,7 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { DashboardSnapshot } from '../../src/api/dashboard/snapshot';
+import { taskDocument } from '../support/cli-in-process';
 import { CLI, runCli, shown, startCli, type CliResult, type RunningCli } from '../support/cli-process';
 import { waitFor } from '../support/wait-for';
 
@@ -33,20 +34,7 @@ const sendJson = (res: ServerResponse, status: number, doc: unknown): void => {
   res.end(JSON.stringify(doc));
 };
 
-const task = (status: string) => ({
-  id: ID,
-  status,
-  agent: 'echo',
-  model: null,
-  priority: 3,
-  labels: {},
-  createdAt: new Date().toISOString(),
-  startedAt: null,
-  finishedAt: null,
-  error: null,
-  links: { self: `/v1/tasks/${ID}`, logs: `/v1/tasks/${ID}/logs`, temporalUi: 'http://ui/x' },
-  attempts: [],
-});
+const task = (status: string) => taskDocument(ID, { status });
 
 const succeeded = { ...task('succeeded'), result: { output: 'done\n', exitCode: 0 } };
 

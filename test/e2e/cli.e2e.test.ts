@@ -60,6 +60,7 @@ describe('the atelier CLI against a running stack', { timeout: 180_000 }, () => 
     const r = await waiting.done;
     assert.equal(r.code, 4, shown(r));
     assert.match(r.stderr, /cancelled/);
+    assert.match(r.stderr, new RegExp(`^task ${id} cancelled: task cancelled\n`, 'm'), 'the class is not said twice');
   });
 
   it('reads the prompt from stdin and from --file; --json prints the API documents', async () => {

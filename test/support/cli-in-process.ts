@@ -74,3 +74,20 @@ export const sendJson = (res: ServerResponse, status: number, doc: unknown): voi
   res.writeHead(status, { 'content-type': 'application/json' });
   res.end(JSON.stringify(doc));
 };
+
+/** A task as `GET /v1/tasks/:id` shows it to the CLI, just submitted, with `extra` on top. */
+export const taskDocument = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  status: 'queued',
+  agent: 'echo',
+  model: null,
+  priority: 3,
+  labels: {},
+  createdAt: new Date().toISOString(),
+  startedAt: null,
+  finishedAt: null,
+  error: null,
+  links: { self: `/v1/tasks/${id}`, logs: `/v1/tasks/${id}/logs`, temporalUi: 'http://ui/x' },
+  attempts: [],
+  ...extra,
+});

@@ -103,6 +103,31 @@ describe('CLI: --wait', () => {
     assert.equal(ended.stdout, 'two lines\nended\n', 'an output that ends its line gets no other');
   });
 
+  it("says a task's error class once: not again where it is the status, nor where the message begins with it", async () => {
+    const ended = (status: string, error: { class: string; message: string }) => ({
+      id: ID,
+      status,
+      createdAt: new Date().toISOString(),
+      attempts: [],
+      error,
+    });
+    poll = (res) => sendJson(res, 200, ended('cancelled', { class: 'cancelled', message: 'task cancelled' }));
+    const cancelled = await atelier(['submit', '--wait', 'do it'], url, { timing: PATIENT });
+    assert.equal(cancelled.code, EXIT.taskCancelled, cancelled.stderr);
+    assert.ok(cancelled.stderr.endsWith(`\ntask ${ID} cancelled: task cancelled\n`), JSON.stringify(cancelled.stderr));
+
+    poll = (res) => sendJson(res, 200, ended('failed', { class: 'timeout', message: 'timeout: ran past 600 s' }));
+    const prefixed = await atelier(['submit', '--wait', 'do it'], url, { timing: PATIENT });
+    assert.equal(prefixed.code, EXIT.taskFailed, prefixed.stderr);
+    assert.ok(prefixed.stderr.endsWith(`\ntask ${ID} failed: timeout: ran past 600 s\n`), prefixed.stderr);
+
+    // A class that adds to the status is kept.
+    poll = (res) => sendJson(res, 200, ended('failed', { class: 'nonzero_exit', message: 'agent exited with code 3' }));
+    const failed = await atelier(['submit', '--wait', 'do it'], url, { timing: PATIENT });
+    assert.equal(failed.code, EXIT.taskFailed, failed.stderr);
+    assert.ok(failed.stderr.endsWith(`\ntask ${ID} failed: nonzero_exit: agent exited with code 3\n`), failed.stderr);
+  });
+
   it('--wait-timeout is bad usage without --wait or out of range, before anything is submitted', async () => {
     poll = (res) => sendJson(res, 500, {});
     for (const args of [

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { EXIT, exitForStatus } from '../exit-codes';
-import { agoText, between, table } from '../format';
+import { agoText, between, errorText, table } from '../format';
 import { DEFAULT_URL, type Cli } from '../context';
 import { integer } from '../options';
 import { printableInline } from '../printable';
@@ -162,7 +162,7 @@ const submit: Action = async (cli, words: string[], opts: SubmitOptions) => {
 function describeTask(task: TaskDoc): string {
   const lines = [
     `task      ${task.id}`,
-    `status    ${task.status}${task.error ? ` (${task.error.class}: ${task.error.message})` : ''}`,
+    `status    ${task.status}${task.error ? ` (${errorText(task.status, task.error)})` : ''}`,
     `agent     ${task.agent}${task.model ? ` (model ${task.model})` : ''}, priority ${task.priority}`,
     `created   ${task.createdAt} (${agoText(task.createdAt)})`,
     `duration  ${task.startedAt ? between(task.startedAt, task.finishedAt) : 'not started'}`,
