@@ -15,6 +15,8 @@ export interface RunDoc {
   kind: string;
   runId: string | null;
   status: string;
+  /** When the run was asked for (its submission, retry or reset); absent from APIs before it was shown. */
+  createdAt?: string | null;
   startedAt: string | null;
   finishedAt: string | null;
   error: { class: string; message: string } | null;

@@ -9,13 +9,23 @@ import { TERMINAL_STATUSES, type TaskDoc } from './task-types';
 const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
 const POLL_MS = 500;
 
+/**
+ * When the task's current run was asked for: its submission, or the `retry` or `reset` that started it
+ * (the task's own `createdAt` stays that of its submission). The current run is the last of `runs`; from
+ * an API that does not show runs, or when they were asked for, the task's submission.
+ */
+const currentRunSince = (task: TaskDoc): string => {
+  const runs = task.runs ?? [];
+  return runs[runs.length - 1]?.createdAt ?? task.createdAt;
+};
+
 const progressText = (task: TaskDoc): string => {
   const attempts = task.attempts ?? [];
   const current = attempts[attempts.length - 1];
   const parts = [`task ${task.id}`, task.status];
   if (current) parts.push(`attempt ${current.number}/${task.maxAttempts ?? '?'}`);
   if (current?.worker && task.status === 'running') parts.push(current.worker);
-  parts.push(between(task.createdAt, task.finishedAt));
+  parts.push(between(currentRunSince(task), task.finishedAt));
   return parts.join(' · ');
 };
 

@@ -128,6 +128,32 @@ describe('CLI: --wait', () => {
     assert.ok(failed.stderr.endsWith(`\ntask ${ID} failed: nonzero_exit: agent exited with code 3\n`), failed.stderr);
   });
 
+  it("retry --wait counts the time from the new run's request, not from the task's submission", async () => {
+    const anHourAgo = new Date(Date.now() - 3_600_000).toISOString();
+    const run = (number: number, createdAt: string) => ({
+      number,
+      kind: number === 1 ? 'submitted' : 'retry',
+      createdAt,
+    });
+    let polls = 0;
+    poll = (res) =>
+      sendJson(res, 200, {
+        id: ID,
+        status: ++polls < 2 ? 'queued' : 'succeeded',
+        createdAt: anHourAgo,
+        finishedAt: null,
+        attempts: [],
+        runs: [run(1, anHourAgo), run(2, new Date(Date.now() - 2000).toISOString())],
+        result: { output: '', exitCode: 0 },
+      });
+    const r = await atelier(['retry', '--wait', ID], url, { timing: PATIENT });
+    assert.equal(r.code, EXIT.ok, r.stderr);
+    assert.match(r.stderr, new RegExp(`^task ${ID}: run 2 started \\(retry of run 1\\)$`, 'm'));
+    const since = /^task \S+ · queued · (.+)$/m.exec(r.stderr)?.[1];
+    assert.ok(since !== undefined, r.stderr);
+    assert.match(since, /^[2-9]\.\ds$/, `about 2 s since the retry, not an hour: ${r.stderr}`);
+  });
+
   it('--wait-timeout is bad usage without --wait or out of range, before anything is submitted', async () => {
     poll = (res) => sendJson(res, 500, {});
     for (const args of [
