@@ -44,6 +44,19 @@ export interface TaskDoc {
   attempts?: AttemptDoc[];
   runs?: RunDoc[];
   result?: { output: string; exitCode: number } | null;
+  /** The git repository the task works in (`--repo`), and the latest commit recorded on its branch. */
+  repo?: { path: string; ref: string | null } | null;
+  commit?: TaskCommitDoc | null;
+}
+
+export interface TaskCommitDoc {
+  branch: string;
+  baseSha: string;
+  sha: string;
+  changedFiles: string[];
+  /** `git diff --stat` of the branch against its base: a line a file, then the summary. */
+  diffstat: string | null;
+  lockViolations: string[];
 }
 
 export interface SubmittedDoc {

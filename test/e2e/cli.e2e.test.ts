@@ -127,6 +127,12 @@ describe('the atelier CLI against a running stack', { timeout: 180_000 }, () => 
     assert.equal(task.repo.path, repo);
     assert.deepEqual(task.commit.lockViolations, ['outside.txt']);
     assert.equal(git(repo, 'show', '--name-only', '--format=', task.commit.branch), 'outside.txt');
+    const status = await atelier(['status', id]);
+    assert.equal(status.code, 0, shown(status));
+    assert.match(status.stdout, new RegExp(`^repo {6}${repo}$`, 'm'));
+    assert.match(status.stdout, new RegExp(`^branch {4}${task.commit.branch}$`, 'm'));
+    const sha = git(repo, 'rev-parse', task.commit.branch).slice(0, 12);
+    assert.match(status.stdout, new RegExp(`^commit {4}${sha}: 1 file changed, 1 insertion\\(\\+\\)$`, 'm'));
 
     const refAlone = await atelier(['submit', '--ref', 'main', 'x']);
     assert.equal(refAlone.code, 2, shown(refAlone));

@@ -7,7 +7,7 @@ import { DEFAULT_URL, type Cli } from '../context';
 import { integer } from '../options';
 import { printableInline } from '../printable';
 import { shellQuote } from '../shell-quote';
-import type { SubmittedDoc, TaskDoc } from '../task-types';
+import { TERMINAL_STATUSES, type SubmittedDoc, type TaskDoc } from '../task-types';
 import { reportOutcome, WaitFailed, waitForTask } from '../wait';
 import { type Action, UsageError } from './action';
 
@@ -158,6 +158,30 @@ const submit: Action = async (cli, words: string[], opts: SubmitOptions) => {
   return waitAndReport(cli, submitted.id, opts);
 };
 
+/** The last line of a diffstat, its summary (` 1 file changed, 1 insertion(+)`), or none when nothing changed. */
+const diffstatSummary = (diffstat: string | null): string => {
+  const summary = (diffstat ?? '').split('\n').pop()?.trim() ?? '';
+  return /^\d+ files? changed/.test(summary) ? summary : 'no changes';
+};
+
+/**
+ * The lines of a task in a git repository: the repository, and once the task's branch has a recorded
+ * commit, the branch, its sha (short) with the diffstat's summary, and what the commit could not hold
+ * (the diffstat's first line then says so: the work stays in the worktree only).
+ */
+function repoLines(task: TaskDoc): string[] {
+  if (!task.repo) return [];
+  const lines = [`repo      ${task.repo.path}${task.repo.ref ? ` (from ${task.repo.ref})` : ''}`];
+  const commit = task.commit;
+  if (commit) {
+    lines.push(`branch    ${commit.branch}`);
+    lines.push(`commit    ${commit.sha.slice(0, 12)}: ${diffstatSummary(commit.diffstat)}`);
+    const uncommitted = commit.diffstat?.split('\n')[0]?.trim() ?? '';
+    if (uncommitted.startsWith('not committed')) lines.push(`          ${uncommitted}`);
+  }
+  return lines;
+}
+
 /** What `status` shows: each line of it, and each table cell, made printable and kept on its line. */
 function describeTask(task: TaskDoc): string {
   const lines = [
@@ -167,6 +191,11 @@ function describeTask(task: TaskDoc): string {
     `created   ${task.createdAt} (${agoText(task.createdAt)})`,
     `duration  ${task.startedAt ? between(task.startedAt, task.finishedAt) : 'not started'}`,
   ];
+  // The output may be long, and is the agent's bytes: status says how long it is and where to read it.
+  if (task.status === 'succeeded' && task.result) {
+    const chars = [...task.result.output].length;
+    lines.push(`output    ${chars} chars, not shown: atelier status --json ${task.id} has it (result.output)`);
+  }
   if (Object.keys(task.labels).length > 0) {
     lines.push(
       `labels    ${Object.entries(task.labels)
@@ -174,7 +203,9 @@ function describeTask(task: TaskDoc): string {
         .join(', ')}`,
     );
   }
+  lines.push(...repoLines(task));
   lines.push(`history   ${task.links.temporalUi}`);
+  lines.push(`logs      atelier logs ${TERMINAL_STATUSES.has(task.status) ? '' : '-f '}${task.id}`);
   let text = `${lines.map(printableInline).join('\n')}\n`;
   const attempts = task.attempts ?? [];
   if (attempts.length > 0) {
@@ -206,8 +237,6 @@ function describeTask(task: TaskDoc): string {
       ]),
     );
   }
-  if (task.status === 'succeeded' && task.result)
-    text += `\n${printableInline(`output (${task.result.output.length} chars): atelier logs ${task.id}`)}\n`;
   return text;
 }
 
