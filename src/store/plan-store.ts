@@ -12,6 +12,7 @@ import { retryTransient } from '../db/transient';
 import type { RecordedEnd } from './closed-run-outcome';
 import { SWEEP_STATEMENT_TIMEOUT_MS } from './sweep-statement-timeout';
 import type { NewTask, StoredTaskInputFields } from './task-store';
+import { RowGoneError } from './row-gone-error';
 
 export interface NewPlanTask extends NewTask {
   key: string;
@@ -295,7 +296,12 @@ export class PlanStore {
              WHERE id = $1 AND status = 'queued' AND run_id IS NULL`,
             [s.taskId, `skipped: ${s.reason}`],
           );
-          if (skipped.rowCount !== 1) continue;
+          if (skipped.rowCount !== 1) {
+            // Started or ended meanwhile: its run records its own end. Gone: the submission was withdrawn.
+            const task = await db.query('SELECT 1 FROM tasks WHERE id = $1', [s.taskId]);
+            if (task.rowCount === 0) throw new RowGoneError(`task ${s.taskId} is not in the database`);
+            continue;
+          }
           await db.query('UPDATE plan_tasks SET skipped_reason = $3 WHERE plan_id = $1 AND key = $2', [
             record.planId,
             s.key,
