@@ -132,9 +132,17 @@ func (t processTable) withDescendants(roots []int) []int {
 	return all
 }
 
-// hasTag answers whether the process's environment holds the agent's tag.
+// hasTag answers whether the process's environment holds the agent's tag. A process in the middle of
+// an exec shows an empty environment for a moment (/proc reads the memory it is leaving): a daemon that
+// wrote its pid and execs its program as its agent exits would escape. An empty read is therefore read
+// again a few times; a process that cleared its environment costs those reads only.
 func hasTag(pid int, tag string) bool {
-	environ, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	path := "/proc/" + strconv.Itoa(pid) + "/environ"
+	environ, err := os.ReadFile(path)
+	for retry := 0; err == nil && len(environ) == 0 && retry < emptyEnvironRereads; retry++ {
+		time.Sleep(2 * time.Millisecond)
+		environ, err = os.ReadFile(path)
+	}
 	if err != nil {
 		return false
 	}
@@ -179,6 +187,9 @@ func killLeftovers(agentPid int, tag string) []int {
 	}
 	return killed
 }
+
+// How many times hasTag reads an empty environment again before it takes it for one.
+const emptyEnvironRereads = 5
 
 // How long killLeftovers waits for what it killed to be gone (a process in uninterruptible sleep
 // dies only when that ends; the next agent's exit reaps it then).
