@@ -5,7 +5,7 @@ import { EXIT } from '../../src/cli/exit-codes';
 import { Cli } from '../../src/cli/context';
 import { table } from '../../src/cli/format';
 import { printable } from '../../src/cli/printable';
-import { atelierInProcess, sendJson, stubApi } from '../support/cli-in-process';
+import { atelierInProcess, PATIENT, sendJson, stubApi } from '../support/cli-in-process';
 
 /** An agent's error that would write the reader's clipboard and clear their screen. */
 const HOSTILE = 'failed\u001b]52;c;cm0gLXJmIH4=\u0007\u001b[2J\u009b31m done';
@@ -85,7 +85,7 @@ describe('text from the service on a terminal', () => {
     };
     const api = await stubApi((_req, res) => sendJson(res, 200, task));
     try {
-      const r = await atelierInProcess(['status', id], api.url);
+      const r = await atelierInProcess(['status', id], api.url, { timing: PATIENT });
       assert.equal(r.code, EXIT.ok, r.stderr);
       assert.doesNotMatch(r.stdout, /[\r\t]/);
       assert.match(r.stdout, /^status {4}failed \(agent_error: boom\^Mall good ↵ second line\)$/m);
