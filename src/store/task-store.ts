@@ -263,14 +263,17 @@ export class TaskStore {
   /**
    * The tasks of these workflows still `queued` or `running`: the ones whose run may have closed in
    * Temporal without recording its end. One without a run id yet is among them: its workflow may have
-   * closed before anything recorded its run (the stranded-submission sweeper records it later). Read in
-   * the workflow_id index; bounded by SWEEP_STATEMENT_TIMEOUT_MS.
+   * closed before anything recorded its run (the stranded-submission sweeper records it later); not a
+   * plan's task, whose plan records a task that closed before its first write (the sweep would keep it
+   * aside for ever). Read in the workflow_id index; bounded by SWEEP_STATEMENT_TIMEOUT_MS.
    */
   async unendedRunsOf(workflowIds: string[]): Promise<Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>[]> {
     const res = await this.pool.query<Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>>(
       boundedQuery(
         SWEEP_STATEMENT_TIMEOUT_MS,
-        `SELECT id, workflow_id, run_id FROM tasks WHERE workflow_id = ANY($1) AND status IN ('queued', 'running')`,
+        `SELECT id, workflow_id, run_id FROM tasks
+         WHERE workflow_id = ANY($1) AND status IN ('queued', 'running')
+           AND (run_id IS NOT NULL OR NOT EXISTS (SELECT FROM plan_tasks p WHERE p.task_id = tasks.id))`,
         [workflowIds],
       ),
     );
