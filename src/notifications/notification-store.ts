@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import { boundedQuery } from '../db/bounded-query';
+import { boundedQuery, STATEMENT_TIMEOUT_MS } from '../db/bounded-query';
 import { retryTransient } from '../db/transient';
 import type { NotificationType } from './notification-types';
 
@@ -41,15 +41,6 @@ export interface OutboxStats {
   givenUp: number;
 }
 
-/**
- * How long a statement of a delivery round (giving up expired rows, claiming, recording an outcome) waits
- * for PostgreSQL. Rounds run one after another, and stop() waits for the one under way: a statement sent
- * on a connection a failover left open but silent would hold delivery, and the worker's stop, until TCP
- * gives up (about 15 minutes). It fails instead ("Query read timeout", not transient, so not retried):
- * the round fails and is logged, the pool drops that connection, and the next round takes another.
- */
-export const ROUND_STATEMENT_TIMEOUT_MS = 10_000;
-
 /** The hourly deletion of finished rows: a larger statement, run once an hour, may take longer. */
 const PRUNE_STATEMENT_TIMEOUT_MS = 30_000;
 
@@ -81,7 +72,7 @@ export class NotificationStore {
         claim: string;
       }>(
         boundedQuery(
-          ROUND_STATEMENT_TIMEOUT_MS,
+          STATEMENT_TIMEOUT_MS,
           `UPDATE notifications n SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
            FROM (
              SELECT id FROM notifications
@@ -117,7 +108,7 @@ export class NotificationStore {
     const res = await retryTransient(() =>
       this.pool.query<{ id: string; type: NotificationType; attempts: number; last_error: string }>(
         boundedQuery(
-          ROUND_STATEMENT_TIMEOUT_MS,
+          STATEMENT_TIMEOUT_MS,
           `UPDATE notifications n SET next_attempt_at = NULL, last_error = concat_ws('; ', n.last_error, $2::text)
            FROM (
              SELECT id FROM notifications
@@ -141,7 +132,7 @@ export class NotificationStore {
     await retryTransient(() =>
       this.pool.query(
         boundedQuery(
-          ROUND_STATEMENT_TIMEOUT_MS,
+          STATEMENT_TIMEOUT_MS,
           `UPDATE notifications SET delivered_to = array_append(delivered_to, $2)
            WHERE id = $1 AND NOT ($2 = ANY (delivered_to))`,
           [id, key],
@@ -155,7 +146,7 @@ export class NotificationStore {
     await retryTransient(() =>
       this.pool.query(
         boundedQuery(
-          ROUND_STATEMENT_TIMEOUT_MS,
+          STATEMENT_TIMEOUT_MS,
           `UPDATE notifications SET delivered_at = clock_timestamp(), next_attempt_at = NULL, attempts = attempts + 1,
              last_error = NULL, failed_claim = NULL
            WHERE id = $1 AND delivered_at IS NULL`,
@@ -181,7 +172,7 @@ export class NotificationStore {
     const res = await retryTransient(() =>
       this.pool.query<{ retry: boolean }>(
         boundedQuery(
-          ROUND_STATEMENT_TIMEOUT_MS,
+          STATEMENT_TIMEOUT_MS,
           `UPDATE notifications SET attempts = attempts + 1, last_error = $2, failed_claim = $5::timestamptz,
              next_attempt_at = CASE
                WHEN clock_timestamp() + make_interval(secs => $3) > created_at + make_interval(secs => $4) THEN NULL
@@ -207,7 +198,7 @@ export class NotificationStore {
     const res = await retryTransient(() =>
       this.pool.query<{ retry: boolean }>(
         boundedQuery(
-          ROUND_STATEMENT_TIMEOUT_MS,
+          STATEMENT_TIMEOUT_MS,
           `SELECT next_attempt_at IS NOT NULL AS retry FROM notifications
            WHERE id = $1 AND delivered_at IS NULL AND failed_claim = $2::timestamptz`,
           [n.id, n.claim],

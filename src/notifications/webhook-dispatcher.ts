@@ -2,7 +2,8 @@ import type { Pool } from 'pg';
 import type { Logger } from 'pino';
 import { TRANSIENT_RETRY_MS } from '../db/transient';
 import { nextDelayMs, WEBHOOK_RETRY, type RetryPolicy } from './backoff';
-import { NotificationStore, ROUND_STATEMENT_TIMEOUT_MS, type ClaimedNotification } from './notification-store';
+import { STATEMENT_TIMEOUT_MS } from '../db/bounded-query';
+import { NotificationStore, type ClaimedNotification } from './notification-store';
 import { SilentTargets } from './silent-targets';
 import { postWebhook, webhookRequest, type WebhookRefusal } from './webhook-request';
 import { webhookTargets, type WebhookTarget } from './webhook-target';
@@ -100,8 +101,8 @@ export class WebhookDispatcher {
       // up to a statement timeout later), the URLs timing out (all at once), then an acceptance and the
       // outcome written, each retried through a database outage and its last try bounded by the
       // statement timeout, plus a margin (waits for a pooled connection, too).
-      const writeMs = TRANSIENT_RETRY_MS + ROUND_STATEMENT_TIMEOUT_MS;
-      const claimSeconds = (ROUND_STATEMENT_TIMEOUT_MS + this.timeoutMs + 2 * writeMs) / 1000 + 30;
+      const writeMs = TRANSIENT_RETRY_MS + STATEMENT_TIMEOUT_MS;
+      const claimSeconds = (STATEMENT_TIMEOUT_MS + this.timeoutMs + 2 * writeMs) / 1000 + 30;
       const due = await this.store.claimDue(this.batchSize, claimSeconds, this.retry.giveUpAfterMs);
       // Wait for every delivery even when one fails to record its outcome: stop() waits for this round,
       // and the pool closes after it. A row whose outcome was not written comes due when its claim ends.

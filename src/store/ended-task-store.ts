@@ -1,6 +1,5 @@
 import type { Pool } from 'pg';
-import { boundedQuery } from '../db/bounded-query';
-import { SWEEP_STATEMENT_TIMEOUT_MS } from './sweep-statement-timeout';
+import { boundedQuery, STATEMENT_TIMEOUT_MS } from '../db/bounded-query';
 
 /** A task that ended (succeeded, failed or cancelled), and the repository path it was given, if any. */
 export interface EndedTask {
@@ -32,12 +31,12 @@ export class EndedTaskStore {
 
   /**
    * The tasks among `ids` that ended at least WORKTREE_SETTLE_SECONDS ago (or at an unknown time); a
-   * task not stored, queued, running or just ended is left out. Bounded by SWEEP_STATEMENT_TIMEOUT_MS.
+   * task not stored, queued, running or just ended is left out. Bounded by STATEMENT_TIMEOUT_MS.
    */
   async ended(ids: readonly string[]): Promise<EndedTask[]> {
     const res = await this.pool.query<{ id: string; repo_path: string | null; long_ended: boolean }>(
       boundedQuery(
-        SWEEP_STATEMENT_TIMEOUT_MS,
+        STATEMENT_TIMEOUT_MS,
         `SELECT id, repo_path,
            COALESCE(finished_at < clock_timestamp() - make_interval(days => $3), true) AS long_ended
          FROM tasks

@@ -6,11 +6,10 @@ import type {
   PlanSkipRecord,
   PlanStatus,
 } from '../../workflows/definitions';
-import { boundedQuery } from '../db/bounded-query';
+import { boundedQuery, STATEMENT_TIMEOUT_MS } from '../db/bounded-query';
 import { inTransaction } from '../db/transaction';
 import { retryTransient } from '../db/transient';
 import type { RecordedEnd } from './closed-run-outcome';
-import { SWEEP_STATEMENT_TIMEOUT_MS } from './sweep-statement-timeout';
 import type { NewTask, StoredTaskInputFields } from './task-store';
 import { RowGoneError } from './row-gone-error';
 
@@ -211,12 +210,12 @@ export class PlanStore {
 
   /**
    * The plans of these workflows still `running`, with a run id or not yet (see TaskStore.unendedRunsOf).
-   * Read in the workflow_id index; bounded by SWEEP_STATEMENT_TIMEOUT_MS.
+   * Read in the workflow_id index; bounded by STATEMENT_TIMEOUT_MS.
    */
   async unendedRunsOf(workflowIds: string[]): Promise<Pick<PlanRow, 'id' | 'workflow_id' | 'run_id'>[]> {
     const res = await this.pool.query<Pick<PlanRow, 'id' | 'workflow_id' | 'run_id'>>(
       boundedQuery(
-        SWEEP_STATEMENT_TIMEOUT_MS,
+        STATEMENT_TIMEOUT_MS,
         `SELECT id, workflow_id, run_id FROM plans WHERE workflow_id = ANY($1) AND status = 'running'`,
         [workflowIds],
       ),
@@ -227,12 +226,12 @@ export class PlanStore {
   /**
    * Plans stored more than `seconds` ago whose workflow never started (the API that stored them stopped
    * before it started them), oldest first. Read in index plans_unstarted; bounded by
-   * SWEEP_STATEMENT_TIMEOUT_MS.
+   * STATEMENT_TIMEOUT_MS.
    */
   async strandedIds(seconds: number, limit: number): Promise<string[]> {
     const res = await this.pool.query<{ id: string }>(
       boundedQuery(
-        SWEEP_STATEMENT_TIMEOUT_MS,
+        STATEMENT_TIMEOUT_MS,
         `SELECT id FROM plans
          WHERE status = 'running' AND run_id IS NULL AND created_at < clock_timestamp() - make_interval(secs => $1)
          ORDER BY created_at LIMIT $2`,
@@ -245,26 +244,25 @@ export class PlanStore {
   /**
    * Starts a stranded plan: under its row lock, `start` starts its workflow and the run id it returns is
    * recorded before the lock is released (see TaskStore.startStranded). False when another process
-   * holds it or it started meanwhile. Its statements are bounded by SWEEP_STATEMENT_TIMEOUT_MS.
+   * holds it or it started meanwhile. Its statements are bounded by STATEMENT_TIMEOUT_MS.
    */
   async startStranded(id: string, start: (plan: PlanRow) => Promise<string>): Promise<boolean> {
-    const timeoutMs = SWEEP_STATEMENT_TIMEOUT_MS;
     return inTransaction(
       this.pool,
       async (db) => {
         const found = await db.query<PlanRow>(
           boundedQuery(
-            timeoutMs,
+            STATEMENT_TIMEOUT_MS,
             `SELECT * FROM plans WHERE id = $1 AND status = 'running' AND run_id IS NULL FOR UPDATE SKIP LOCKED`,
             [id],
           ),
         );
         const plan = found.rows[0];
         if (!plan) return false;
-        await this.setRunId(id, await start(plan), db, timeoutMs);
+        await this.setRunId(id, await start(plan), db, STATEMENT_TIMEOUT_MS);
         return true;
       },
-      { timeoutMs },
+      { timeoutMs: STATEMENT_TIMEOUT_MS },
     );
   }
 

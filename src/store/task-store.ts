@@ -1,8 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { TaskStatus } from '../../workflows/definitions';
-import { boundedQuery } from '../db/bounded-query';
+import { boundedQuery, STATEMENT_TIMEOUT_MS } from '../db/bounded-query';
 import { inTransaction } from '../db/transaction';
-import { SWEEP_STATEMENT_TIMEOUT_MS } from './sweep-statement-timeout';
 
 export interface NewTask {
   id: string;
@@ -244,12 +243,12 @@ export class TaskStore {
   /**
    * Tasks stored more than `seconds` ago whose workflow never started (the API that stored them stopped
    * before it started them), oldest first: queued, without a run id, and not a plan's (a plan starts its
-   * own tasks). Read in index tasks_unstarted; bounded by SWEEP_STATEMENT_TIMEOUT_MS.
+   * own tasks). Read in index tasks_unstarted; bounded by STATEMENT_TIMEOUT_MS.
    */
   async strandedIds(seconds: number, limit: number): Promise<string[]> {
     const res = await this.pool.query<{ id: string }>(
       boundedQuery(
-        SWEEP_STATEMENT_TIMEOUT_MS,
+        STATEMENT_TIMEOUT_MS,
         `SELECT t.id FROM tasks t
          WHERE t.status = 'queued' AND t.run_id IS NULL AND t.created_at < clock_timestamp() - make_interval(secs => $1)
            AND NOT EXISTS (SELECT 1 FROM plan_tasks p WHERE p.task_id = t.id)
@@ -265,12 +264,12 @@ export class TaskStore {
    * Temporal without recording its end. One without a run id yet is among them: its workflow may have
    * closed before anything recorded its run (the stranded-submission sweeper records it later); not a
    * plan's task, whose plan records a task that closed before its first write (the sweep would keep it
-   * aside for ever). Read in the workflow_id index; bounded by SWEEP_STATEMENT_TIMEOUT_MS.
+   * aside for ever). Read in the workflow_id index; bounded by STATEMENT_TIMEOUT_MS.
    */
   async unendedRunsOf(workflowIds: string[]): Promise<Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>[]> {
     const res = await this.pool.query<Pick<TaskRow, 'id' | 'workflow_id' | 'run_id'>>(
       boundedQuery(
-        SWEEP_STATEMENT_TIMEOUT_MS,
+        STATEMENT_TIMEOUT_MS,
         `SELECT id, workflow_id, run_id FROM tasks
          WHERE workflow_id = ANY($1) AND status IN ('queued', 'running')
            AND (run_id IS NOT NULL OR NOT EXISTS (SELECT FROM plan_tasks p WHERE p.task_id = tasks.id))`,
@@ -284,26 +283,25 @@ export class TaskStore {
    * Starts a stranded task: under its row lock, `start` starts its workflow and the run id it returns is
    * recorded before the lock is released, so two sweepers cannot both start it and a failed submission's
    * deleteUnstarted waits and keeps it. A task another process holds, or that started meanwhile, is left
-   * alone: false. Its statements are bounded by SWEEP_STATEMENT_TIMEOUT_MS (`start` bounds its own call).
+   * alone: false. Its statements are bounded by STATEMENT_TIMEOUT_MS (`start` bounds its own call).
    */
   async startStranded(id: string, start: (task: TaskRow) => Promise<string>): Promise<boolean> {
-    const timeoutMs = SWEEP_STATEMENT_TIMEOUT_MS;
     return inTransaction(
       this.pool,
       async (db) => {
         const found = await db.query<TaskRow>(
           boundedQuery(
-            timeoutMs,
+            STATEMENT_TIMEOUT_MS,
             `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1 AND status = 'queued' AND run_id IS NULL FOR UPDATE SKIP LOCKED`,
             [id],
           ),
         );
         const task = found.rows[0];
         if (!task) return false;
-        await this.setRunId(id, await start(task), db, timeoutMs);
+        await this.setRunId(id, await start(task), db, STATEMENT_TIMEOUT_MS);
         return true;
       },
-      { timeoutMs },
+      { timeoutMs: STATEMENT_TIMEOUT_MS },
     );
   }
 

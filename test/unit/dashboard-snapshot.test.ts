@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { Pool, type PoolClient, type QueryConfig } from 'pg';
 import { DashboardController } from '../../src/api/dashboard/dashboard.controller';
-import { DashboardService, SNAPSHOT_STATEMENT_TIMEOUT_MS } from '../../src/api/dashboard/dashboard.service';
+import { DashboardService } from '../../src/api/dashboard/dashboard.service';
+import { STATEMENT_TIMEOUT_MS } from '../../src/db/bounded-query';
 import { loadConfig } from '../../src/config/env';
 import { createPool } from '../../src/db/pool';
 import { ROLLBACK_TIMEOUT_MS } from '../../src/db/transaction';
@@ -196,10 +197,10 @@ describe('GET /v1/dashboard', () => {
       const service = new DashboardService(loadConfig({}), silenced, {} as Client);
       const started = Date.now();
       // The statement's deadline, then the ROLLBACK's, queued behind the unanswered statement.
-      const deadline = SNAPSHOT_STATEMENT_TIMEOUT_MS + ROLLBACK_TIMEOUT_MS + 2000;
+      const deadline = STATEMENT_TIMEOUT_MS + ROLLBACK_TIMEOUT_MS + 2000;
       await assert.rejects(within('the snapshot', deadline, service.current()), /Query read timeout/);
       const took = Date.now() - started;
-      assert.ok(took >= SNAPSHOT_STATEMENT_TIMEOUT_MS, `failed after ${took} ms, before the statement's deadline`);
+      assert.ok(took >= STATEMENT_TIMEOUT_MS, `failed after ${took} ms, before the statement's deadline`);
       assert.equal(use.statements.at(-1), 'ROLLBACK');
       assert.equal(proxied.totalCount - proxied.idleCount, 0, 'the silent connection is not left checked out');
 

@@ -14,7 +14,7 @@ import { createPool } from '../../src/db/pool';
 import type { AttemptStore } from '../../src/store/attempt-store';
 import { EndedTaskStore } from '../../src/store/ended-task-store';
 import { PlanStore } from '../../src/store/plan-store';
-import { SWEEP_STATEMENT_TIMEOUT_MS } from '../../src/store/sweep-statement-timeout';
+import { STATEMENT_TIMEOUT_MS } from '../../src/db/bounded-query';
 import { TaskStore } from '../../src/store/task-store';
 import { startCuttableProxy, type CuttableProxy } from '../support/cuttable-proxy';
 import { testEnv } from '../support/test-env';
@@ -29,7 +29,7 @@ const metrics = {
 } as unknown as ApiMetrics;
 
 /** How long a sweep whose statement PostgreSQL never answers may take: its deadline, and some slack. */
-const BOUND_MS = SWEEP_STATEMENT_TIMEOUT_MS + 3000;
+const BOUND_MS = STATEMENT_TIMEOUT_MS + 3000;
 
 /**
  * PostgreSQL behind a proxy, and a pool of one connection to it that `silence` leaves open but silent,
@@ -65,7 +65,7 @@ describe('background sweeps on a PostgreSQL gone silent', { timeout: 5 * BOUND_M
       await silence();
       const began = Date.now();
       await assert.rejects(within('the sweep', BOUND_MS, sweeper.sweep()), /Query read timeout/);
-      assert.ok(Date.now() - began >= SWEEP_STATEMENT_TIMEOUT_MS - 100, 'failed at its deadline');
+      assert.ok(Date.now() - began >= STATEMENT_TIMEOUT_MS - 100, 'failed at its deadline');
       await within('the next sweep', 5000, sweeper.sweep());
 
       // A periodic sweep hangs on a silent connection as the API is asked to stop.

@@ -3,7 +3,7 @@ import { type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import type { AtelierConfig } from '../../config/env';
-import { boundedQuery } from '../../db/bounded-query';
+import { boundedQuery, STATEMENT_TIMEOUT_MS } from '../../db/bounded-query';
 import { inReadOnlySnapshot } from '../../db/transaction';
 import { QUEUED_SINCE_SQL } from '../../store/task-stats-store';
 import { temporalUnavailableText } from '../http/temporal-unavailable';
@@ -25,12 +25,6 @@ const QUEUE_CACHE_MS = 4000;
 /** GET /v1/dashboard answers with the latest snapshot while it is younger than this. */
 const FRESH_MS = 1000;
 const TEMPORAL_DEADLINE_MS = 3000;
-/**
- * How long each of a snapshot's statements may take. Without a bound, one that a silent PostgreSQL
- * never answers would hold the process's one snapshot, and with it every stream and GET, until TCP
- * gives up (about 15 minutes).
- */
-export const SNAPSHOT_STATEMENT_TIMEOUT_MS = 10_000;
 /** While snapshots keep failing, the failure is logged this often rather than at every check. */
 const FAILURE_LOG_EVERY_MS = 60_000;
 const MINUTES = 60;
@@ -42,11 +36,11 @@ interface QueueDescription {
   error: string | null;
 }
 
-/** Queries on `db` whose statements each fail after SNAPSHOT_STATEMENT_TIMEOUT_MS. */
+/** Queries on `db` whose statements each fail after STATEMENT_TIMEOUT_MS. */
 const snapshotQuery =
   (db: Pool | PoolClient) =>
   <R extends QueryResultRow>(text: string, values?: unknown[]) =>
-    db.query<R>(boundedQuery(SNAPSHOT_STATEMENT_TIMEOUT_MS, text, values));
+    db.query<R>(boundedQuery(STATEMENT_TIMEOUT_MS, text, values));
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
 const seconds = (from: Date | null, to: Date): number | null =>
   from ? Math.max(0, Math.round((to.getTime() - from.getTime()) / 100) / 10) : null;
@@ -208,7 +202,7 @@ export class DashboardService implements BeforeApplicationShutdown {
       workerStats,
       registeredWorkers,
       series,
-    } = await inReadOnlySnapshot(this.pool, (db) => this.readDatabase(db), SNAPSHOT_STATEMENT_TIMEOUT_MS);
+    } = await inReadOnlySnapshot(this.pool, (db) => this.readDatabase(db), STATEMENT_TIMEOUT_MS);
     const now = clock.rows[0]?.now ?? new Date();
     const count = (status: string, recentOnly: boolean): number =>
       counts.rows.find((r) => r.status === status && r.recent === recentOnly)?.n ?? 0;
