@@ -1,6 +1,7 @@
 import { Context, log } from '@temporalio/activity';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { LOCK_SIGNALS, workflowIdForLocks, type LockRelease, type LockRequest } from '../../workflows/definitions';
+import { withinDeadline } from '../../src/async/within-deadline';
 
 /** How many runs `endedWorkflows` asks Temporal about at once. */
 const DESCRIBE_AT_ONCE = 20;
@@ -15,20 +16,6 @@ const DESCRIBE_DEADLINE_MS = 5_000;
  * (lock-manager.workflow.ts): a check that timed out would be retried while the manager grants nothing.
  */
 const CHECK_BUDGET_MS = 15_000;
-
-/** What `within` answers when its time ran out first. */
-const TIMED_OUT = Symbol('timed out');
-
-/** What `work` resolves to, or TIMED_OUT when `ms` pass first. */
-async function within<T>(work: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(resolve, ms, TIMED_OUT)));
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** The statuses of a run that has ended. Any other (running, paused, one this client does not know) is not. */
 const ENDED_STATUSES = new Set(['COMPLETED', 'FAILED', 'CANCELLED', 'TERMINATED', 'TIMED_OUT', 'CONTINUED_AS_NEW']);
@@ -104,13 +91,13 @@ export function createLockActivities(deps: {
         try {
           // The deadline ends the request; the race ends the wait should the connection's own retries
           // outlast it (a NativeConnection ignores an AbortSignal).
-          const run = await within(
+          const run = await withinDeadline(
             deps.client.withDeadline(Date.now() + describeDeadlineMs, () =>
               deps.client.workflow.getHandle(workflowId, runId).describe(),
             ),
             describeDeadlineMs,
+            'Temporal',
           );
-          if (run === TIMED_OUT) throw new Error(`no answer within ${describeDeadlineMs} ms`);
           if (!ENDED_STATUSES.has(run.status.name)) return false;
           return run.closeTime === undefined || Date.now() - run.closeTime.getTime() >= graceMs;
         } catch (err) {

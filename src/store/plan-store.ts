@@ -12,6 +12,7 @@ import { retryTransient } from '../db/transient';
 import type { RecordedEnd } from './closed-run-outcome';
 import type { NewTask, StoredTaskInputFields } from './task-store';
 import { RowGoneError } from './row-gone-error';
+import { startUnderRowLock } from './start-under-row-lock';
 
 export interface NewPlanTask extends NewTask {
   key: string;
@@ -241,28 +242,14 @@ export class PlanStore {
     return res.rows.map((r) => r.id);
   }
 
-  /**
-   * Starts a stranded plan: under its row lock, `start` starts its workflow and the run id it returns is
-   * recorded before the lock is released (see TaskStore.startStranded). False when another process
-   * holds it or it started meanwhile. Its statements are bounded by STATEMENT_TIMEOUT_MS.
-   */
-  async startStranded(id: string, start: (plan: PlanRow) => Promise<string>): Promise<boolean> {
-    return inTransaction(
+  /** Starts a stranded plan (startUnderRowLock): false when another process holds it or it started meanwhile. */
+  startStranded(id: string, start: (plan: PlanRow) => Promise<string>): Promise<boolean> {
+    return startUnderRowLock<PlanRow>(
       this.pool,
-      async (db) => {
-        const found = await db.query<PlanRow>(
-          boundedQuery(
-            STATEMENT_TIMEOUT_MS,
-            `SELECT * FROM plans WHERE id = $1 AND status = 'running' AND run_id IS NULL FOR UPDATE SKIP LOCKED`,
-            [id],
-          ),
-        );
-        const plan = found.rows[0];
-        if (!plan) return false;
-        await this.setRunId(id, await start(plan), db, STATEMENT_TIMEOUT_MS);
-        return true;
-      },
-      { timeoutMs: STATEMENT_TIMEOUT_MS },
+      `SELECT * FROM plans WHERE id = $1 AND status = 'running' AND run_id IS NULL FOR UPDATE SKIP LOCKED`,
+      id,
+      start,
+      (runId, db) => this.setRunId(id, runId, db, STATEMENT_TIMEOUT_MS),
     );
   }
 

@@ -1,7 +1,7 @@
 import type { Pool, PoolClient } from 'pg';
 import type { TaskStatus } from '../../workflows/definitions';
 import { boundedQuery, STATEMENT_TIMEOUT_MS } from '../db/bounded-query';
-import { inTransaction } from '../db/transaction';
+import { startUnderRowLock } from './start-under-row-lock';
 
 export interface NewTask {
   id: string;
@@ -279,29 +279,14 @@ export class TaskStore {
     return res.rows;
   }
 
-  /**
-   * Starts a stranded task: under its row lock, `start` starts its workflow and the run id it returns is
-   * recorded before the lock is released, so two sweepers cannot both start it and a failed submission's
-   * deleteUnstarted waits and keeps it. A task another process holds, or that started meanwhile, is left
-   * alone: false. Its statements are bounded by STATEMENT_TIMEOUT_MS (`start` bounds its own call).
-   */
-  async startStranded(id: string, start: (task: TaskRow) => Promise<string>): Promise<boolean> {
-    return inTransaction(
+  /** Starts a stranded task (startUnderRowLock): false when another process holds it or it started meanwhile. */
+  startStranded(id: string, start: (task: TaskRow) => Promise<string>): Promise<boolean> {
+    return startUnderRowLock<TaskRow>(
       this.pool,
-      async (db) => {
-        const found = await db.query<TaskRow>(
-          boundedQuery(
-            STATEMENT_TIMEOUT_MS,
-            `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1 AND status = 'queued' AND run_id IS NULL FOR UPDATE SKIP LOCKED`,
-            [id],
-          ),
-        );
-        const task = found.rows[0];
-        if (!task) return false;
-        await this.setRunId(id, await start(task), db, STATEMENT_TIMEOUT_MS);
-        return true;
-      },
-      { timeoutMs: STATEMENT_TIMEOUT_MS },
+      `SELECT ${TASK_COLUMNS} FROM tasks WHERE id = $1 AND status = 'queued' AND run_id IS NULL FOR UPDATE SKIP LOCKED`,
+      id,
+      start,
+      (runId, db) => this.setRunId(id, runId, db, STATEMENT_TIMEOUT_MS),
     );
   }
 

@@ -1,11 +1,4 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type BeforeApplicationShutdown,
-  type OnApplicationBootstrap,
-  type OnApplicationShutdown,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Client } from '@temporalio/client';
 import type { AtelierConfig } from '../../config/env';
 import { AttemptStore } from '../../store/attempt-store';
@@ -15,6 +8,7 @@ import { ApiMetrics } from '../observability/api-metrics.service';
 import { recordPlanClosedInTemporal } from '../plans/closed-plan';
 import { recordRunClosedInTemporal } from '../runs/closed-run';
 import { PeriodicRun } from '../periodic-run';
+import { PeriodicSweeper } from '../periodic-sweeper';
 import { CONFIG, TEMPORAL_CLIENT } from '../tokens';
 
 /** How far back the first sweep after a start looks: closes while no API ran. */
@@ -54,10 +48,10 @@ interface UnendedRun {
  * one terminal write per run, so two processes recording the same run record it once.
  */
 @Injectable()
-export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+export class ClosedRunsSweeper extends PeriodicSweeper {
   private readonly logger = new Logger(ClosedRunsSweeper.name);
   private readonly kinds: Kind[];
-  private readonly periodic: PeriodicRun;
+  protected readonly periodic: PeriodicRun;
   private since = new Date(Date.now() - FIRST_LOOKBACK_MS);
 
   constructor(
@@ -68,6 +62,7 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
     plans: PlanStore,
     attempts: AttemptStore,
   ) {
+    super();
     this.kinds = [
       {
         name: 'task',
@@ -100,27 +95,6 @@ export class ClosedRunsSweeper implements OnApplicationBootstrap, BeforeApplicat
       () => this.sweep(),
       (err) => this.logger.warn(`could not record runs closed in Temporal: ${err.message}`),
     );
-  }
-
-  onApplicationBootstrap(): void {
-    this.periodic.start();
-  }
-
-  /**
-   * Starts no more sweeps as shutdown begins. A sweep under way is waited for only in
-   * onApplicationShutdown: Nest runs every module's beforeApplicationShutdown first, LogsModule's
-   * (which ends the open log streams) after this module's, and a slow sweep must not hold those.
-   */
-  beforeApplicationShutdown(): void {
-    this.periodic.stop();
-  }
-
-  /**
-   * Waits for a sweep under way: after the open streams and the HTTP server have closed, and before
-   * the global InfrastructureModule (whose hooks Nest runs last) ends the database pool it uses.
-   */
-  onApplicationShutdown(): Promise<void> {
-    return this.periodic.settled();
   }
 
   /**

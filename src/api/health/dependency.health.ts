@@ -7,6 +7,7 @@ import type { AtelierConfig } from '../../config/env';
 import { WorkerStore } from '../../store/worker-store';
 import { CONFIG, PG_POOL, TEMPORAL_CLIENT } from '../tokens';
 import { WORKER_LOST_AFTER_SECONDS } from '../workers/workers.service';
+import { DeadlinePassed, withinDeadline } from '../../async/within-deadline';
 
 /** How long each check may take: a probe must answer, and say "down", well within its own timeout. */
 const CHECK_DEADLINE_MS = 3000;
@@ -36,22 +37,6 @@ export interface QueueWorkers {
   workers?: number;
   busy?: number;
   message?: string;
-}
-
-/** A check that ran out of time: its message names only the dependency. */
-class CheckDeadline extends Error {}
-
-/** Rejects with `what` once `ms` have passed, unless `work` settled first. */
-async function withinDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CheckDeadline(`${what} did not answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Readiness checks of what the API depends on (PostgreSQL, Temporal), and who serves its task queues. */
@@ -142,7 +127,7 @@ export class DependencyHealth {
    * database users, goes to the API's log.
    */
   private reason(what: string, err: unknown): string {
-    if (err instanceof CheckDeadline) return err.message;
+    if (err instanceof DeadlinePassed) return err.message;
     this.logger.warn(`readiness: ${what}: ${(err as Error).message}`);
     return `${what} unavailable (the API's log says why)`;
   }

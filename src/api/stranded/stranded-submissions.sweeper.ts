@@ -1,11 +1,4 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type BeforeApplicationShutdown,
-  type OnApplicationBootstrap,
-  type OnApplicationShutdown,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { AtelierConfig } from '../../config/env';
 import { PlanStore } from '../../store/plan-store';
 import { TaskStore } from '../../store/task-store';
@@ -14,6 +7,7 @@ import type { StrandedStart } from '../http/start-stored-workflow';
 import { PlansService } from '../plans/plans.service';
 import { TasksService } from '../tasks/tasks.service';
 import { PeriodicRun } from '../periodic-run';
+import { PeriodicSweeper } from '../periodic-sweeper';
 import { CONFIG } from '../tokens';
 
 /** Submissions started per kind and sweep, at most: a backlog is worked off over the next sweeps. */
@@ -37,12 +31,10 @@ interface Kind {
  * two processes from starting one at once, and Temporal refuses a second start of a workflow id.
  */
 @Injectable()
-export class StrandedSubmissionsSweeper
-  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
-{
+export class StrandedSubmissionsSweeper extends PeriodicSweeper {
   private readonly logger = new Logger(StrandedSubmissionsSweeper.name);
   private readonly kinds: Kind[];
-  private readonly periodic: PeriodicRun;
+  protected readonly periodic: PeriodicRun;
 
   constructor(
     @Inject(CONFIG) private readonly config: AtelierConfig,
@@ -52,6 +44,7 @@ export class StrandedSubmissionsSweeper
     tasks: TasksService,
     plans: PlansService,
   ) {
+    super();
     this.kinds = [
       { name: 'task', strandedIds: (s, n) => taskStore.strandedIds(s, n), start: (id) => tasks.startStranded(id) },
       { name: 'plan', strandedIds: (s, n) => planStore.strandedIds(s, n), start: (id) => plans.startStranded(id) },
@@ -61,27 +54,6 @@ export class StrandedSubmissionsSweeper
       () => this.sweep(),
       (err) => this.logger.warn(`could not start stranded submissions: ${err.message}`),
     );
-  }
-
-  onApplicationBootstrap(): void {
-    this.periodic.start();
-  }
-
-  /**
-   * Starts no more sweeps as shutdown begins. A sweep under way is waited for only in
-   * onApplicationShutdown: Nest runs every module's beforeApplicationShutdown first, LogsModule's
-   * (which ends the open log streams) after this module's, and a slow sweep must not hold those.
-   */
-  beforeApplicationShutdown(): void {
-    this.periodic.stop();
-  }
-
-  /**
-   * Waits for a sweep under way: after the open streams and the HTTP server have closed, and before
-   * the global InfrastructureModule (whose hooks Nest runs last) ends the database pool it uses.
-   */
-  onApplicationShutdown(): Promise<void> {
-    return this.periodic.settled();
   }
 
   /**
