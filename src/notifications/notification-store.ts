@@ -1,4 +1,4 @@
-import type { Pool } from 'pg';
+import type { Pool, QueryResult, QueryResultRow } from 'pg';
 import { boundedQuery, STATEMENT_TIMEOUT_MS } from '../db/bounded-query';
 import { retryTransient } from '../db/transient';
 import type { NotificationType } from './notification-types';
@@ -55,35 +55,38 @@ const PRUNE_STATEMENT_TIMEOUT_MS = 30_000;
 export class NotificationStore {
   constructor(private readonly pool: Pool) {}
 
+  /** A statement of a delivery round: bounded (STATEMENT_TIMEOUT_MS), retried while the database is away. */
+  private roundStatement<R extends QueryResultRow = QueryResultRow>(
+    text: string,
+    values: unknown[],
+  ): Promise<QueryResult<R>> {
+    return retryTransient(() => this.pool.query<R>(boundedQuery(STATEMENT_TIMEOUT_MS, text, values)));
+  }
+
   /**
    * Claims up to `limit` due rows whose event is at most `giveUpAfterMs` old (giveUpExpired ends the
    * older ones) for `claimSeconds`. Retried through a lost connection like every call here: a claim whose
    * answer was lost only delays its rows until it runs out.
    */
   async claimDue(limit: number, claimSeconds: number, giveUpAfterMs: number): Promise<ClaimedNotification[]> {
-    const res = await retryTransient(() =>
-      this.pool.query<{
-        id: string;
-        type: NotificationType;
-        payload: Record<string, unknown>;
-        created_at: Date;
-        attempts: number;
-        delivered_to: string[];
-        claim: string;
-      }>(
-        boundedQuery(
-          STATEMENT_TIMEOUT_MS,
-          `UPDATE notifications n SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
-           FROM (
-             SELECT id FROM notifications
-             WHERE next_attempt_at <= clock_timestamp() AND created_at >= clock_timestamp() - make_interval(secs => $3)
-             ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
-           ) due
-           WHERE n.id = due.id
-           RETURNING n.id, n.type, n.payload, n.created_at, n.attempts, n.delivered_to, n.next_attempt_at::text AS claim`,
-          [limit, claimSeconds, giveUpAfterMs / 1000],
-        ),
-      ),
+    const res = await this.roundStatement<{
+      id: string;
+      type: NotificationType;
+      payload: Record<string, unknown>;
+      created_at: Date;
+      attempts: number;
+      delivered_to: string[];
+      claim: string;
+    }>(
+      `UPDATE notifications n SET next_attempt_at = clock_timestamp() + make_interval(secs => $2)
+       FROM (
+         SELECT id FROM notifications
+         WHERE next_attempt_at <= clock_timestamp() AND created_at >= clock_timestamp() - make_interval(secs => $3)
+         ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED
+       ) due
+       WHERE n.id = due.id
+       RETURNING n.id, n.type, n.payload, n.created_at, n.attempts, n.delivered_to, n.next_attempt_at::text AS claim`,
+      [limit, claimSeconds, giveUpAfterMs / 1000],
     );
     return res.rows.map((r) => ({
       id: r.id,
@@ -105,21 +108,16 @@ export class NotificationStore {
    */
   async giveUpExpired(giveUpAfterMs: number, limit: number): Promise<ExpiredNotification[]> {
     const hours = giveUpAfterMs / 3600_000;
-    const res = await retryTransient(() =>
-      this.pool.query<{ id: string; type: NotificationType; attempts: number; last_error: string }>(
-        boundedQuery(
-          STATEMENT_TIMEOUT_MS,
-          `UPDATE notifications n SET next_attempt_at = NULL, last_error = concat_ws('; ', n.last_error, $2::text)
-           FROM (
-             SELECT id FROM notifications
-             WHERE next_attempt_at <= clock_timestamp() AND created_at < clock_timestamp() - make_interval(secs => $1)
-             LIMIT $3 FOR UPDATE SKIP LOCKED
-           ) expired
-           WHERE n.id = expired.id
-           RETURNING n.id, n.type, n.attempts, n.last_error`,
-          [giveUpAfterMs / 1000, `not delivered within ${hours} h of the event`, limit],
-        ),
-      ),
+    const res = await this.roundStatement<{ id: string; type: NotificationType; attempts: number; last_error: string }>(
+      `UPDATE notifications n SET next_attempt_at = NULL, last_error = concat_ws('; ', n.last_error, $2::text)
+       FROM (
+         SELECT id FROM notifications
+         WHERE next_attempt_at <= clock_timestamp() AND created_at < clock_timestamp() - make_interval(secs => $1)
+         LIMIT $3 FOR UPDATE SKIP LOCKED
+       ) expired
+       WHERE n.id = expired.id
+       RETURNING n.id, n.type, n.attempts, n.last_error`,
+      [giveUpAfterMs / 1000, `not delivered within ${hours} h of the event`, limit],
     );
     return res.rows.map((r) => ({ id: r.id, type: r.type, attempts: r.attempts, lastError: r.last_error }));
   }
@@ -129,30 +127,20 @@ export class NotificationStore {
    * (the process crashed) does not send it there again.
    */
   async markDeliveredTo(id: string, key: string): Promise<void> {
-    await retryTransient(() =>
-      this.pool.query(
-        boundedQuery(
-          STATEMENT_TIMEOUT_MS,
-          `UPDATE notifications SET delivered_to = array_append(delivered_to, $2)
-           WHERE id = $1 AND NOT ($2 = ANY (delivered_to))`,
-          [id, key],
-        ),
-      ),
+    await this.roundStatement(
+      `UPDATE notifications SET delivered_to = array_append(delivered_to, $2)
+       WHERE id = $1 AND NOT ($2 = ANY (delivered_to))`,
+      [id, key],
     );
   }
 
   /** Marks the notification delivered: every configured URL has accepted it. */
   async markDelivered(id: string): Promise<void> {
-    await retryTransient(() =>
-      this.pool.query(
-        boundedQuery(
-          STATEMENT_TIMEOUT_MS,
-          `UPDATE notifications SET delivered_at = clock_timestamp(), next_attempt_at = NULL, attempts = attempts + 1,
-             last_error = NULL, failed_claim = NULL
-           WHERE id = $1 AND delivered_at IS NULL`,
-          [id],
-        ),
-      ),
+    await this.roundStatement(
+      `UPDATE notifications SET delivered_at = clock_timestamp(), next_attempt_at = NULL, attempts = attempts + 1,
+         last_error = NULL, failed_claim = NULL
+       WHERE id = $1 AND delivered_at IS NULL`,
+      [id],
     );
   }
 
@@ -169,20 +157,15 @@ export class NotificationStore {
     delayMs: number,
     giveUpAfterMs: number,
   ): Promise<FailedRound> {
-    const res = await retryTransient(() =>
-      this.pool.query<{ retry: boolean }>(
-        boundedQuery(
-          STATEMENT_TIMEOUT_MS,
-          `UPDATE notifications SET attempts = attempts + 1, last_error = $2, failed_claim = $5::timestamptz,
-             next_attempt_at = CASE
-               WHEN clock_timestamp() + make_interval(secs => $3) > created_at + make_interval(secs => $4) THEN NULL
-               ELSE clock_timestamp() + make_interval(secs => $3)
-             END
-           WHERE id = $1 AND delivered_at IS NULL AND next_attempt_at = $5::timestamptz
-           RETURNING next_attempt_at IS NOT NULL AS retry`,
-          [n.id, error.slice(0, 2000), delayMs / 1000, giveUpAfterMs / 1000, n.claim],
-        ),
-      ),
+    const res = await this.roundStatement<{ retry: boolean }>(
+      `UPDATE notifications SET attempts = attempts + 1, last_error = $2, failed_claim = $5::timestamptz,
+         next_attempt_at = CASE
+           WHEN clock_timestamp() + make_interval(secs => $3) > created_at + make_interval(secs => $4) THEN NULL
+           ELSE clock_timestamp() + make_interval(secs => $3)
+         END
+       WHERE id = $1 AND delivered_at IS NULL AND next_attempt_at = $5::timestamptz
+       RETURNING next_attempt_at IS NOT NULL AS retry`,
+      [n.id, error.slice(0, 2000), delayMs / 1000, giveUpAfterMs / 1000, n.claim],
     );
     const row = res.rows[0] ?? (await this.failedAlready(n));
     if (row === undefined) return 'claim-lost';
@@ -195,15 +178,10 @@ export class NotificationStore {
    * one that failed it. Not the error's text: another dispatcher's round may have failed with the same.
    */
   private async failedAlready(n: Pick<ClaimedNotification, 'id' | 'claim'>): Promise<{ retry: boolean } | undefined> {
-    const res = await retryTransient(() =>
-      this.pool.query<{ retry: boolean }>(
-        boundedQuery(
-          STATEMENT_TIMEOUT_MS,
-          `SELECT next_attempt_at IS NOT NULL AS retry FROM notifications
-           WHERE id = $1 AND delivered_at IS NULL AND failed_claim = $2::timestamptz`,
-          [n.id, n.claim],
-        ),
-      ),
+    const res = await this.roundStatement<{ retry: boolean }>(
+      `SELECT next_attempt_at IS NOT NULL AS retry FROM notifications
+       WHERE id = $1 AND delivered_at IS NULL AND failed_claim = $2::timestamptz`,
+      [n.id, n.claim],
     );
     return res.rows[0];
   }
