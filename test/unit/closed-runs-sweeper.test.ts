@@ -166,4 +166,54 @@ describe('ClosedRunsSweeper', () => {
     await sweeper.sweep();
     assert.deepEqual(written, ['task-t1-run'], 'recorded, it is no longer kept aside');
   });
+
+  it('reads a week of closes page by page, and keeps aside what a listing that failed midway had not read', async () => {
+    mock.method(Logger.prototype, 'warn', () => undefined);
+    const closes = Array.from({ length: 1201 }, (_, i) => `task-${i}`);
+    let failAfter: number | undefined;
+    const temporal = {
+      workflow: {
+        list: ({ query }: { query: string }) =>
+          (async function* () {
+            if (!query.includes("'agentTaskWorkflow'")) return;
+            for (const [i, id] of closes.entries()) {
+              if (i === failAfter) throw new Error('Temporal went away');
+              yield { workflowId: id };
+            }
+          })(),
+      },
+    } as unknown as Client;
+    const reads: string[][] = [];
+    const tasks = {
+      // task-0's row has no run id yet: kept aside until one shows.
+      unendedRunsOf: async (ids: string[]) => {
+        reads.push(ids);
+        return ids.includes('task-0') ? [{ id: 't0', workflow_id: 'task-0', run_id: null }] : [];
+      },
+    } as unknown as TaskStore;
+    const plans = { unendedRunsOf: async () => [] } as unknown as PlanStore;
+    const sweeper = new ClosedRunsSweeper(config, temporal, apiMetrics(), tasks, plans, {} as AttemptStore);
+
+    await sweeper.sweep();
+    assert.deepEqual(
+      reads.map((r) => r.length),
+      [500, 500, 201],
+    );
+    assert.deepEqual(new Set(reads.flat()), new Set(closes));
+
+    // The next listing fails before its first page is full: what it had listed, and task-0, stay aside.
+    reads.length = 0;
+    failAfter = 3;
+    await assert.rejects(sweeper.sweep(), /Temporal went away/);
+    assert.deepEqual(reads, []);
+    failAfter = 0;
+    await assert.rejects(sweeper.sweep(), /Temporal went away/);
+    failAfter = undefined;
+    closes.length = 0;
+    await sweeper.sweep();
+    assert.deepEqual(
+      reads.map((r) => [...r].sort()),
+      [['task-0', 'task-1', 'task-2']],
+    );
+  });
 });

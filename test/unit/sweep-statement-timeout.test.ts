@@ -4,6 +4,7 @@ import { afterEach, describe, it, mock } from 'node:test';
 import { Logger } from '@nestjs/common';
 import type { Client } from '@temporalio/client';
 import type { Pool } from 'pg';
+import { createSweepPool } from '../../src/api/closed-runs/closed-runs.module';
 import { ClosedRunsSweeper } from '../../src/api/closed-runs/closed-runs.sweeper';
 import type { ApiMetrics } from '../../src/api/observability/api-metrics.service';
 import type { PlansService } from '../../src/api/plans/plans.service';
@@ -11,12 +12,13 @@ import { StrandedSubmissionsSweeper } from '../../src/api/stranded/stranded-subm
 import type { TasksService } from '../../src/api/tasks/tasks.service';
 import type { AtelierConfig } from '../../src/config/env';
 import { createPool } from '../../src/db/pool';
-import type { AttemptStore } from '../../src/store/attempt-store';
+import { AttemptStore } from '../../src/store/attempt-store';
 import { EndedTaskStore } from '../../src/store/ended-task-store';
 import { PlanStore } from '../../src/store/plan-store';
 import { STATEMENT_TIMEOUT_MS } from '../../src/db/bounded-query';
 import { TaskStore } from '../../src/store/task-store';
 import { startCuttableProxy, type CuttableProxy } from '../support/cuttable-proxy';
+import { newTask } from '../support/task-rows';
 import { testEnv } from '../support/test-env';
 import { within } from '../support/wait-for';
 
@@ -32,14 +34,17 @@ const metrics = {
 const BOUND_MS = STATEMENT_TIMEOUT_MS + 3000;
 
 /**
- * PostgreSQL behind a proxy, and a pool of one connection to it that `silence` leaves open but silent,
- * as a failover does: the next statement on it gets no answer, while new connections still pass.
+ * PostgreSQL behind a proxy, and a pool to it (by default of one connection) whose connection `silence`
+ * leaves open but silent, as a failover does: the next statement on it gets no answer, while new
+ * connections still pass.
  */
-async function silenceablePool(): Promise<{ pool: Pool; silence: () => Promise<void>; proxy: CuttableProxy }> {
+async function silenceablePool(
+  create = (url: string) => createPool(url, () => undefined, 1),
+): Promise<{ pool: Pool; silence: () => Promise<void>; proxy: CuttableProxy }> {
   const proxy = await startCuttableProxy(new URL(testEnv.databaseUrl).host);
   const url = new URL(testEnv.databaseUrl);
   url.host = proxy.address;
-  const pool = createPool(url.toString(), () => undefined, 1);
+  const pool = create(url.toString());
   const silence = async () => {
     const marker = `silence-${Date.now()}`;
     await pool.query(`SELECT '${marker}'`);
@@ -114,6 +119,55 @@ describe('background sweeps on a PostgreSQL gone silent', { timeout: 5 * BOUND_M
     } finally {
       await proxy.close();
       await pool.end();
+    }
+  });
+
+  it('the closed-runs sweep fails to record an end within the deadline on its own pool, keeps the run aside, and records it next time', async () => {
+    const warnings = mock.method(Logger.prototype, 'warn', () => undefined);
+    const direct = createPool(testEnv.databaseUrl, () => undefined, 1);
+    const { task } = await new TaskStore(direct).create(newTask('p'));
+    await new TaskStore(direct).setRunId(task.id, 'run-1');
+    const { pool, silence, proxy } = await silenceablePool(createSweepPool);
+    const temporal = {
+      workflow: {
+        list: ({ query }: { query: string }) =>
+          (async function* () {
+            if (query.includes("'agentTaskWorkflow'")) yield { workflowId: task.workflow_id };
+          })(),
+        getHandle: () => ({ describe: async () => ({ status: { name: 'TERMINATED' }, runId: 'run-1' }) }),
+      },
+    } as unknown as Client;
+    const tasks = new TaskStore(pool);
+    // Its row is found (the read's bound is tested above): the end's first write meets the silent connection.
+    mock.method(tasks, 'unendedRunsOf', async () => [{ id: task.id, workflow_id: task.workflow_id, run_id: 'run-1' }]);
+    const sweeper = new ClosedRunsSweeper(
+      { ATELIER_CLOSED_RUN_SWEEP_SECONDS: 3600 } as AtelierConfig,
+      temporal,
+      metrics,
+      tasks,
+      new PlanStore(pool),
+      new AttemptStore(pool),
+    );
+    try {
+      await silence();
+      const began = Date.now();
+      await within('the sweep', BOUND_MS, sweeper.sweep());
+      assert.ok(Date.now() - began >= STATEMENT_TIMEOUT_MS - 100, 'failed at its deadline');
+      assert.ok(
+        warnings.mock.calls.some((c) =>
+          /could not record the end of task .*Query read timeout/.test(String(c.arguments[0])),
+        ),
+      );
+      assert.equal((await new TaskStore(direct).get(task.id))?.status, task.status, 'not recorded yet');
+
+      await within('the next sweep', 5000, sweeper.sweep());
+      const recorded = await new TaskStore(direct).get(task.id);
+      assert.equal(recorded?.status, 'failed', 'recorded from the run kept aside, on a new connection');
+      assert.equal(recorded?.error_class, 'crash');
+    } finally {
+      await proxy.close();
+      await pool.end();
+      await direct.end();
     }
   });
 

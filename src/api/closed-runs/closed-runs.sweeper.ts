@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import type { Client } from '@temporalio/client';
 import type { AtelierConfig } from '../../config/env';
 import { AttemptStore } from '../../store/attempt-store';
@@ -9,12 +9,13 @@ import { recordPlanClosedInTemporal } from '../plans/closed-plan';
 import { recordRunClosedInTemporal } from '../runs/closed-run';
 import { PeriodicRun } from '../periodic-run';
 import { PeriodicSweeper } from '../periodic-sweeper';
-import { CONFIG, TEMPORAL_CLIENT } from '../tokens';
 
 /** How far back the first sweep after a start looks: closes while no API ran. */
 const FIRST_LOOKBACK_MS = 7 * 24 * 3600_000;
 /** Each sweep looks back this far before the previous one began: Temporal's visibility store lags. */
 const VISIBILITY_LAG_MS = 60_000;
+/** How many closed workflows one read of their rows asks about: a week of closes is read page by page. */
+const RECORD_PAGE = 500;
 /** Statuses of a run that may have closed without recording its end (a completed one recorded it). */
 const ABNORMAL_CLOSES = ['Terminated', 'TimedOut', 'Failed', 'Canceled'];
 
@@ -45,9 +46,9 @@ interface UnendedRun {
  * and the worktree janitor would keep its worktree. Every API process asks Temporal's visibility store every
  * ATELIER_CLOSED_RUN_SWEEP_SECONDS for task and plan workflows closed so since its previous sweep,
  * and records each one whose row still runs as cancel and retry do (closed-run.ts, closed-plan.ts):
- * one terminal write per run, so two processes recording the same run record it once.
+ * one terminal write per run, so two processes recording the same run record it once. Its stores are
+ * given by ClosedRunsModule, on a pool whose every statement is bounded.
  */
-@Injectable()
 export class ClosedRunsSweeper extends PeriodicSweeper {
   private readonly logger = new Logger(ClosedRunsSweeper.name);
   private readonly kinds: Kind[];
@@ -55,8 +56,8 @@ export class ClosedRunsSweeper extends PeriodicSweeper {
   private since = new Date(Date.now() - FIRST_LOOKBACK_MS);
 
   constructor(
-    @Inject(CONFIG) config: AtelierConfig,
-    @Inject(TEMPORAL_CLIENT) private readonly temporal: Client,
+    config: AtelierConfig,
+    private readonly temporal: Client,
     private readonly metrics: ApiMetrics,
     tasks: TaskStore,
     plans: PlanStore,
@@ -98,10 +99,10 @@ export class ClosedRunsSweeper extends PeriodicSweeper {
   }
 
   /**
-   * Records every run closed since the previous sweep that did not record its end. A run that could not
-   * be recorded yet (a plan one of whose tasks still runs in Temporal, a store that failed, a row whose
-   * run id is not recorded yet) is kept aside and looked at again by each sweep, until it is recorded or
-   * found ended; the window moves on.
+   * Records every run closed since the previous sweep that did not record its end, RECORD_PAGE closed
+   * workflows at a time. A run that could not be recorded yet (a plan one of whose tasks still runs in
+   * Temporal, a store that failed, a row whose run id is not recorded yet) is kept aside and looked at
+   * again by each sweep, until it is recorded or found ended; the window moves on.
    */
   async sweep(): Promise<void> {
     const began = Date.now();
@@ -111,15 +112,26 @@ export class ClosedRunsSweeper extends PeriodicSweeper {
       ` AND CloseTime >= '${this.since.toISOString()}'`;
     let unread = false;
     for (const kind of this.kinds) {
-      const ids = new Set(kind.retry);
-      for await (const wf of this.temporal.workflow.list({
-        query: `WorkflowType = '${kind.workflowType}' AND ${closed}`,
-      })) {
-        // A week of closes, listed after a start, may take many pages: a stopping API waits for none.
-        if (this.periodic.stopped) return;
-        ids.add(wf.workflowId);
+      // Kept aside until recorded: what this sweep does not get to (Temporal fails, the API stops) stays aside.
+      const page = new Set(kind.retry);
+      kind.retry.clear();
+      try {
+        for await (const wf of this.temporal.workflow.list({
+          query: `WorkflowType = '${kind.workflowType}' AND ${closed}`,
+        })) {
+          // A week of closes, listed after a start, may take many pages: a stopping API waits for none.
+          if (this.periodic.stopped) return;
+          page.add(wf.workflowId);
+          if (page.size >= RECORD_PAGE) {
+            if (!(await this.recordUnended(kind, [...page]))) unread = true;
+            page.clear();
+          }
+        }
+        if (!(await this.recordUnended(kind, [...page]))) unread = true;
+        page.clear();
+      } finally {
+        for (const id of page) kind.retry.add(id);
       }
-      if (!(await this.recordUnended(kind, [...ids]))) unread = true;
       if (this.periodic.stopped) return;
     }
     this.since = new Date(began - VISIBILITY_LAG_MS);
@@ -139,7 +151,6 @@ export class ClosedRunsSweeper extends PeriodicSweeper {
       this.logger.warn(`could not read the ${kind.name}s of closed workflows: ${(err as Error).message}`);
       return false;
     }
-    kind.retry.clear();
     for (const run of runs) {
       if (this.periodic.stopped) break;
       // Its workflow closed before anything recorded its run (its API stopped, or the write failed): the
