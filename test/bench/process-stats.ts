@@ -1,17 +1,20 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 
-const TICKS_PER_SECOND = 100;
+export const TICKS_PER_SECOND = 100;
 
 export interface ProcessUsage {
   name: string;
-  pid: number;
+  /** The process's pid; absent for a row that sums several (`count` of them). */
+  pid?: number;
+  count?: number;
   cpuSeconds: number;
   peakRssMb: number;
 }
 
-function cpuTicks(pid: number): number | undefined {
+/** CPU ticks (user and system) process `pid` has used, or undefined once it is gone. */
+export function cpuTicks(pid: number): number | undefined {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
     // utime and stime are fields 14 and 15 of /proc/<pid>/stat; fields[0] here is field 3.
@@ -21,9 +24,10 @@ function cpuTicks(pid: number): number | undefined {
   }
 }
 
-function rssMb(pid: number): number | undefined {
+/** A memory field of /proc/<pid>/status (VmRSS: resident; RssAnon: its private part), in MB. */
+export function memoryMb(pid: number, field: 'VmRSS' | 'RssAnon' = 'VmRSS'): number | undefined {
   try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) / 1024 : undefined;
   } catch {
     return undefined;
@@ -67,7 +71,7 @@ export class UsageSampler {
     for (const p of this.processes) {
       const ticks = cpuTicks(p.pid);
       if (ticks !== undefined) this.lastTicks.set(p.pid, ticks);
-      const rss = rssMb(p.pid);
+      const rss = memoryMb(p.pid);
       if (rss !== undefined) this.peak.set(p.pid, Math.max(this.peak.get(p.pid) ?? 0, rss));
     }
   }
@@ -83,61 +87,6 @@ export class UsageSampler {
         ((cpuTicks(p.pid) ?? this.lastTicks.get(p.pid) ?? 0) - (this.start.get(p.pid) ?? 0)) / TICKS_PER_SECOND,
       peakRssMb: Math.round(this.peak.get(p.pid) ?? 0),
     }));
-  }
-}
-
-/** How often the agents alive are counted. */
-const AGENT_COUNT_INTERVAL_MS = 50;
-/** Children of the spawner helper that are not agents: the git of the worktree scenario. */
-const NOT_AGENTS = new Set(['git']);
-
-/** The children of `pid`, whichever of its threads started them (`/proc/<pid>/task/<tid>/children`). */
-function childPids(pid: number): number[] {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((tid) =>
-      readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8')
-        .split(' ')
-        .filter((p) => p !== '')
-        .map(Number),
-    );
-  } catch {
-    return []; // gone meanwhile
-  }
-}
-
-const commOf = (pid: number): string | undefined => {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return undefined; // exited meanwhile
-  }
-};
-
-/**
- * The most agent processes alive at once: the children of the processes that start agents (the agent
- * worker's spawner helper, or the agent worker itself without one), counted every 50 ms. A count can
- * miss an agent that lives less than that, never show one that was not there.
- */
-export class AgentProcessSampler {
-  private peak = 0;
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(private readonly parents: number[]) {
-    this.timer = setInterval(() => this.sample(), AGENT_COUNT_INTERVAL_MS);
-  }
-
-  private sample(): void {
-    const agents = this.parents.flatMap(childPids).filter((pid) => {
-      const comm = commOf(pid);
-      return comm !== undefined && !NOT_AGENTS.has(comm) && !comm.startsWith('atelier-spawn');
-    });
-    this.peak = Math.max(this.peak, agents.length);
-  }
-
-  stop(): number {
-    clearInterval(this.timer);
-    this.sample();
-    return this.peak;
   }
 }
 

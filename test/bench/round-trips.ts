@@ -10,7 +10,7 @@ export interface RoundTrips {
   postgresTransactionsPerTask: number;
 }
 
-const BENCH_APPLICATION_NAME = 'atelier-bench';
+export const BENCH_APPLICATION_NAME = 'atelier-bench';
 
 /**
  * The benchmark's own PostgreSQL pool, on the service's database. It counts its queries, so that
@@ -21,6 +21,9 @@ export class BenchPool {
   private readonly pool: Pool;
   constructor(connectionString: string | undefined) {
     this.pool = new Pool({ connectionString, max: 2, application_name: BENCH_APPLICATION_NAME });
+    // An idle connection cut off (the database dropped on a stop signal, or gone) would otherwise
+    // crash the benchmark in the middle of its cleanup; the next query reports it, if any comes.
+    this.pool.on('error', () => undefined);
   }
   readonly query = ((...args: unknown[]) => {
     this.queries += 1;

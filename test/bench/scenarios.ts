@@ -27,6 +27,8 @@ export interface Scenario {
     throughputPerS?: number;
     executionsPerTask?: number;
     completionPct?: number;
+    /** How long their tasks waited to be claimed by a worker: our submit to agent start. */
+    claim?: string;
     source: string;
   };
 }
@@ -50,7 +52,12 @@ export const SCENARIOS: Scenario[] = [
     slots: 5,
     arrival: { kind: 'burst' },
     rounds: SHORT_SCENARIO_ROUNDS,
-    seed: { makespanS: 5.15, throughputPerS: 1.94, source: 'seeds/000: 5 workers, 10 x 0.5 s in 5.15 s' },
+    seed: {
+      makespanS: 5.15,
+      throughputPerS: 1.94,
+      claim: '< 2 s on 5 workers, 30+ s on 1',
+      source: 'seeds/000: 5 workers, 10 x 0.5 s in 5.15 s; task claim time 30+ s with 1 worker, < 2 s with 5',
+    },
   },
   {
     name: 'seed-2x1s-2slots',
@@ -89,7 +96,11 @@ export const SCENARIOS: Scenario[] = [
     seconds: 0.5,
     slots: 5,
     arrival: { kind: 'rate', perSecond: 320 / 60 },
-    seed: { completionPct: 98.4, source: 'seeds/000 stress test: 288 of 320 completed (their 98.4%), 3 failed' },
+    seed: {
+      completionPct: 98.4,
+      claim: '< 2 s on 5 workers, 30+ s on 1',
+      source: 'seeds/000 stress test: 288 of 320 completed (their 98.4%), 3 failed; claims as above',
+    },
   },
   {
     name: 'wide-200x10s-50slots',

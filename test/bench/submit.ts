@@ -5,14 +5,14 @@ export interface Submission {
   baseUrl: string;
   scenario: Scenario;
   label: string;
-  /** Tasks per second for `halfMax` arrivals. */
-  halfMaxRate: number;
+  /** Tasks per second for `halfMax` arrivals: half the no-op throughput measured earlier in the same run. */
+  halfMaxRate: number | undefined;
   /** The git repository of a `worktree` workload. */
   repo?: string;
 }
 
 /** The body of task `index`: see `Scenario.workload`. */
-function taskBody(s: Submission, index: number): Record<string, unknown> {
+function taskBody(s: Submission, index: number): Record<string, unknown> & { idempotencyKey: string } {
   const { scenario } = s;
   const common = { labels: { bench: s.label }, idempotencyKey: `${s.label}-${index}` };
   if (scenario.workload === 'worktree') {
@@ -31,6 +31,8 @@ function taskBody(s: Submission, index: number): Record<string, unknown> {
 }
 
 const BURST_CONCURRENCY = 32;
+/** A submission unanswered this long fails the run rather than hang it. */
+const SUBMIT_TIMEOUT_MS = 30_000;
 
 /**
  * Kept-alive connections for the submissions. The load generator shares the machine's cores with the
@@ -38,8 +40,10 @@ const BURST_CONCURRENCY = 32;
  */
 const agent = new Agent({ keepAlive: true, maxSockets: BURST_CONCURRENCY });
 
-function submitOne(s: Submission, index: number): Promise<void> {
-  const body = JSON.stringify(taskBody(s, index));
+/** Sends task `index`, recording when by its idempotency key in `sentMs`. */
+function submitOne(s: Submission, index: number, sentMs: Map<string, number>): Promise<void> {
+  const task = taskBody(s, index);
+  const body = JSON.stringify(task);
   return new Promise((resolve, reject) => {
     const req = request(
       `${s.baseUrl}/v1/tasks`,
@@ -47,6 +51,7 @@ function submitOne(s: Submission, index: number): Promise<void> {
         method: 'POST',
         agent,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        signal: AbortSignal.timeout(SUBMIT_TIMEOUT_MS),
       },
       (res) => {
         let answer = '';
@@ -60,31 +65,41 @@ function submitOne(s: Submission, index: number): Promise<void> {
         res.on('error', reject);
       },
     );
-    req.on('error', reject);
+    req.on('error', (err) => reject(new Error(`submission ${index}: ${err.message}`)));
+    sentMs.set(task.idempotencyKey, Date.now());
     req.end(body);
   });
 }
 
-/** Submits the scenario's tasks over REST: all at once (bounded concurrency) or at a steady rate. */
-export async function submitAll(s: Submission): Promise<void> {
+/**
+ * Submits the scenario's tasks over REST: all at once (bounded concurrency) or at a steady rate.
+ * Returns when each was sent, by idempotency key: the start of its latency and of the makespan.
+ */
+export async function submitAll(s: Submission): Promise<Map<string, number>> {
   const { scenario } = s;
+  const sentMs = new Map<string, number>();
   if (scenario.arrival.kind === 'burst') {
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(BURST_CONCURRENCY, scenario.tasks) }, async () => {
-        while (next < scenario.tasks) await submitOne(s, next++);
+        while (next < scenario.tasks) await submitOne(s, next++, sentMs);
       }),
     );
-    return;
+    return sentMs;
   }
   const rate = scenario.arrival.kind === 'rate' ? scenario.arrival.perSecond : s.halfMaxRate;
+  if (rate === undefined) throw new Error(`${scenario.name} needs the no-op throughput, measured in the same run`);
   const start = Date.now();
   const pending: Promise<void>[] = [];
-  for (let i = 0; i < scenario.tasks; i++) {
+  // The first failure stops the submissions; caught at once, so that it is not an unhandled rejection meanwhile.
+  let failure: unknown;
+  for (let i = 0; i < scenario.tasks && failure === undefined; i++) {
     const due = start + (i * 1000) / rate;
     const wait = due - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    pending.push(submitOne(s, i));
+    pending.push(submitOne(s, i, sentMs).catch((err: unknown) => void (failure ??= err)));
   }
   await Promise.all(pending);
+  if (failure !== undefined) throw failure;
+  return sentMs;
 }
