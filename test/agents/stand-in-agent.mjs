@@ -33,8 +33,12 @@
 //   @no-final            exit 0 without the final record
 //   @when NAME DIRECTIVE run DIRECTIVE only when STAND_IN_NAME is NAME (profiles set it)
 // A prompt without directives is the answer, echoed back.
+// With STAND_IN_SPAWN_LOG set (a profile passes it through, see test/chaos/agents.yaml), each run first
+// appends one JSON line to the file it names: its pid, when the process started (ms since the epoch),
+// and the prompt exactly as it arrived (argument, option, file or stdin). The worker gives an agent no
+// task id, so a test tells whose run it was by the prompt, and counts the agent's executions itself.
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 const readStdin = () => {
   try {
@@ -97,6 +101,11 @@ for (let i = 0; i < argv.length; i++) {
   }
 }
 prompt ??= positional.length > 0 ? positional[positional.length - 1] : readStdin();
+if (process.env.STAND_IN_SPAWN_LOG) {
+  // One write of one line (O_APPEND): the lines of agents running at once do not interleave.
+  const entry = { pid: process.pid, startedAt: performance.timeOrigin, prompt };
+  appendFileSync(process.env.STAND_IN_SPAWN_LOG, `${JSON.stringify(entry)}\n`);
+}
 const lines = prompt.split('\n');
 const directives = lines.filter((l) => l.startsWith('@'));
 const sleep = (s) => new Promise((r) => setTimeout(r, s * 1000));
