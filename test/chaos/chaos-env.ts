@@ -4,9 +4,11 @@ import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { Pool } from 'pg';
+import { loadConfig } from '../../src/config/env';
 import { ensureDatabase, migrate } from '../../src/db/migrate';
 import { retryTransient } from '../../src/db/transient';
-import { startDevServer } from '../../src/temporal/dev-server';
+import { parentDeathPrefix } from '../../src/process/parent-death-signal';
+import { startDevServer, stopDevServer } from '../../src/temporal/dev-server';
 import { freePort } from '../../src/net/free-port';
 import { servingWithWorkers } from '../../src/up/serving-with-workers';
 import { startStack, type Stack } from '../support/stack';
@@ -14,6 +16,7 @@ import { ROOT, uniqueQueue } from '../support/test-env';
 import { TEMPORAL_BIN } from '../support/test-services';
 import { waitFor } from '../support/wait-for';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres';
+import { Teardown } from './teardown';
 
 export const CHAOS_AGENTS_FILE = resolve(ROOT, 'test/chaos/agents.yaml');
 
@@ -26,31 +29,56 @@ export interface ChaosEnv {
   databaseUrl: string;
   workflowQueue: string;
   agentQueue: string;
+  /** The file every run of the stand-in agent appends a line to (test/agents/stand-in-agent.mjs). */
+  spawnLog: string;
   /** Kills the Temporal dev server (SIGKILL) and starts it again on the same port and file. */
   restartTemporal: (downMs: number) => Promise<void>;
+  /** Stops and removes everything the environment started and made (`Teardown.run`). */
   stop: () => Promise<void>;
 }
 
 /**
- * Everything a chaos scenario may break, all its own: a private PostgreSQL cluster, a Temporal dev
- * server with a persistent file, and the service started as `npm run up` starts it.
+ * The settings chaos runs give the service. The sweeps are production's (src/config/env.ts): the
+ * start of tasks stranded by a killed API and the recording of runs closed in Temporal run under the
+ * faults too, racing the workflows' own writes, where the test suite's stacks turn them off.
  */
-export async function startChaosEnv(slots: number): Promise<ChaosEnv> {
-  const pg = await startPrivatePostgres();
+export function serviceSettings(slots: number): Record<string, string> {
+  const production = loadConfig({});
+  return {
+    ATELIER_AGENT_SLOTS: String(slots),
+    ATELIER_RETRY_BACKOFF_SECONDS: '0.5',
+    ATELIER_STRANDED_AFTER_SECONDS: String(production.ATELIER_STRANDED_AFTER_SECONDS),
+    ATELIER_CLOSED_RUN_SWEEP_SECONDS: String(production.ATELIER_CLOSED_RUN_SWEEP_SECONDS),
+  };
+}
+
+/**
+ * Everything a chaos scenario may break, all its own: a private PostgreSQL cluster, a Temporal dev
+ * server with a persistent file, and the service started as `npm run up` starts it (under a
+ * parent-death signal: it stops should this process die). Each part is added to `teardown` as soon as
+ * it exists, so a stop signal in the middle of the start undoes what has started; a failed start
+ * undoes it all before it throws.
+ */
+export async function startChaosEnv(slots: number, teardown = new Teardown()): Promise<ChaosEnv> {
   try {
-    return await startOnPostgres(pg, slots);
+    return await startParts(slots, teardown);
   } catch (err) {
-    await pg.stop();
+    await teardown.run().catch((stopErr: unknown) => {
+      throw new Error(`${(err as Error).message}; and then ${(stopErr as Error).message}`);
+    });
     throw err;
   }
 }
 
-async function startOnPostgres(pg: PrivatePostgres, slots: number): Promise<ChaosEnv> {
+async function startParts(slots: number, teardown: Teardown): Promise<ChaosEnv> {
+  const pg = await startPrivatePostgres();
+  teardown.add('stop the PostgreSQL cluster', () => pg.stop());
   const databaseUrl = pg.url('atelier');
   await ensureDatabase(databaseUrl);
   await migrate(databaseUrl);
 
   const dataDir = mkdtempSync(join(tmpdir(), 'atelier-chaos-temporal-'));
+  teardown.add("remove Temporal's files", () => rmSync(dataDir, { recursive: true, force: true }));
   const port = await freePort();
   const temporalAddress = `127.0.0.1:${port}`;
   const startTemporal = () =>
@@ -68,31 +96,34 @@ async function startOnPostgres(pg: PrivatePostgres, slots: number): Promise<Chao
       'ignore',
     );
   let server = await startTemporal();
-  const stopTemporal = async (): Promise<void> => {
-    const exited = new Promise((r) => server.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-    rmSync(dataDir, { recursive: true, force: true });
-  };
+  // The server running now: after a restart that failed, the one killed, which stopDevServer finds exited.
+  teardown.add('stop Temporal', () => stopDevServer(server));
 
+  const spawnLogDir = mkdtempSync(join(tmpdir(), 'atelier-chaos-spawns-'));
+  teardown.add('remove the spawn log', () => rmSync(spawnLogDir, { recursive: true, force: true }));
+  const spawnLog = join(spawnLogDir, 'spawns.jsonl');
   const workflowQueue = uniqueQueue('chaos-wf');
   const agentQueue = uniqueQueue('chaos-agents');
-  const stack = await startStack({
-    TEMPORAL_ADDRESS: temporalAddress,
-    DATABASE_URL: databaseUrl,
-    ATELIER_AGENTS_FILE: CHAOS_AGENTS_FILE,
-    ATELIER_WORKFLOW_QUEUE: workflowQueue,
-    ATELIER_AGENT_QUEUE: agentQueue,
-    ATELIER_AGENT_SLOTS: String(slots),
-    ATELIER_RETRY_BACKOFF_SECONDS: '0.5',
-    LOG_LEVEL: 'error',
-  }).catch(async (err: unknown) => {
-    await stopTemporal();
-    throw err;
-  });
+  const stack = await startStack(
+    {
+      TEMPORAL_ADDRESS: temporalAddress,
+      DATABASE_URL: databaseUrl,
+      ATELIER_AGENTS_FILE: CHAOS_AGENTS_FILE,
+      ATELIER_WORKFLOW_QUEUE: workflowQueue,
+      ATELIER_AGENT_QUEUE: agentQueue,
+      // The agents' profiles pass it through (test/chaos/agents.yaml).
+      STAND_IN_SPAWN_LOG: spawnLog,
+      LOG_LEVEL: 'error',
+      ...serviceSettings(slots),
+    },
+    { argv: [...parentDeathPrefix('TERM'), process.execPath, resolve(ROOT, 'dist/src/up/main.js')] },
+  );
+  teardown.add('stop the service', () => stack.stop());
   const pool = new Pool({ connectionString: databaseUrl, max: 4 });
   pool.on('error', () => undefined); // a restarted server drops idle clients; the next query reconnects
+  teardown.add('close the database pool', () => pool.end());
   const temporal = new Client({ connection: Connection.lazy({ address: temporalAddress }) });
+  teardown.add('close the Temporal connection', () => temporal.connection.close());
 
   return {
     stack,
@@ -103,20 +134,17 @@ async function startOnPostgres(pg: PrivatePostgres, slots: number): Promise<Chao
     databaseUrl,
     workflowQueue,
     agentQueue,
+    spawnLog,
     restartTemporal: async (downMs) => {
-      const exited = new Promise((r) => server.once('exit', r));
-      server.kill('SIGKILL');
-      await exited;
+      if (server.exitCode === null && server.signalCode === null) {
+        const exited = new Promise((r) => server.once('exit', r));
+        server.kill('SIGKILL');
+        await exited;
+      }
       await new Promise((r) => setTimeout(r, downMs));
       server = await startTemporal();
     },
-    stop: async () => {
-      await stack.stop();
-      await temporal.connection.close();
-      await pool.end();
-      await stopTemporal();
-      await pg.stop();
-    },
+    stop: () => teardown.run(),
   };
 }
 
@@ -126,14 +154,19 @@ export const query = <R extends Record<string, unknown>>(env: ChaosEnv, text: st
 
 const serving = (env: ChaosEnv): Promise<boolean> => servingWithWorkers(env.stack.baseUrl).catch(() => false);
 
-/** What /health/ready said from a disruption on, asked every 100 ms. */
+/** What /health/ready said around a disruption, asked every 100 ms. */
 export interface ReadinessWatch {
   /**
-   * Stops asking: when the first question answered "not ready" was asked (the outage had begun by
-   * then), and when the first question asked after it came back "ready" (the service was ready by
-   * then), from the start.
+   * Stops asking, and tells from `disruptedAt` (ms since the epoch): when the first question sent since
+   * then that was answered "not ready" was asked (the outage had begun by then), and when the answer
+   * came to the first question asked after the last "not ready" (the service was ready by then, and
+   * stayed so); the latter undefined when the last answer was "not ready" too. Both undefined when no
+   * answer since the disruption was "not ready". `notReadyBefore`: answers "not ready" to questions
+   * asked before the disruption.
    */
-  stop: () => Promise<{ notReadyAfterMs?: number; readyAgainAfterMs?: number }>;
+  stop: (
+    disruptedAt: number,
+  ) => Promise<{ notReadyAfterMs?: number; readyAgainAfterMs?: number; notReadyBefore: number }>;
 }
 
 /**
@@ -142,7 +175,6 @@ export interface ReadinessWatch {
  * own check deadline, longer than a short outage), each timed when it was sent and when answered.
  */
 export function watchReadiness(env: ChaosEnv): ReadinessWatch {
-  const started = Date.now();
   const answers: Promise<{ sentAt: number; answeredAt: number; ready: boolean }>[] = [];
   const ask = (): void => {
     const sentAt = Date.now();
@@ -151,15 +183,18 @@ export function watchReadiness(env: ChaosEnv): ReadinessWatch {
   ask();
   const timer = setInterval(ask, 100);
   return {
-    stop: async () => {
+    stop: async (disruptedAt) => {
       clearInterval(timer);
       const all = (await Promise.all(answers)).sort((a, b) => a.sentAt - b.sentAt);
-      const notReady = all.find((a) => !a.ready);
-      const readyAgain =
-        notReady && Math.min(...all.filter((a) => a.ready && a.sentAt > notReady.sentAt).map((a) => a.answeredAt));
+      const since = all.filter((a) => a.sentAt >= disruptedAt);
+      const notReady = since.filter((a) => !a.ready);
+      const firstNotReady = notReady[0];
+      const lastNotReady = notReady[notReady.length - 1];
+      const readyAgain = lastNotReady && since.find((a) => a.sentAt > lastNotReady.sentAt);
       return {
-        notReadyAfterMs: notReady && notReady.sentAt - started,
-        readyAgainAfterMs: readyAgain === undefined || readyAgain === Infinity ? undefined : readyAgain - started,
+        notReadyAfterMs: firstNotReady && firstNotReady.sentAt - disruptedAt,
+        readyAgainAfterMs: readyAgain && readyAgain.answeredAt - disruptedAt,
+        notReadyBefore: all.filter((a) => a.sentAt < disruptedAt && !a.ready).length,
       };
     },
   };

@@ -26,6 +26,7 @@ export interface PrivatePostgres {
  */
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const bin = postgresBin();
+  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'atelier-chaos-pg-'));
   const asRoot = process.getuid?.() === 0;
   if (asRoot) {
@@ -38,21 +39,32 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     execFileSync(command as string, [...(prefix as string[]), ...args], { stdio: 'ignore' });
   };
   const data = join(dir, 'data');
-  const port = await freePort();
-  run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`;
   const start = (): void => run('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'server.log'), '-w', 'start']);
-  start();
+  const stop = (mode: 'fast' | 'immediate'): void => run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop']);
+  try {
+    run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '--no-sync']);
+    start();
+  } catch (err) {
+    // A server pg_ctl started but did not see ready in time would run on, and hold the directory.
+    try {
+      stop('immediate');
+    } catch {
+      // none runs
+    }
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   return {
     url: (database) => `postgresql://postgres@127.0.0.1:${port}/${database}`,
     restart: async (downMs) => {
-      run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+      stop('immediate');
       await new Promise((r) => setTimeout(r, downMs));
       start();
     },
     stop: async () => {
       try {
-        run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']);
+        stop('fast');
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }

@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DEFAULT_SPAWNER_BINARY } from '../../src/workers/agent-spawn';
 import { AGENT_HEARTBEAT_TIMEOUT_SECONDS, workflowIdForTask } from '../../workflows/definitions';
+import { descendantPids } from '../support/process-tree';
 import { processAlive, waitFor } from '../support/wait-for';
 import { query, timeToReconnect, watchReadiness, type ChaosEnv } from './chaos-env';
 import { inParallel, submitWithRetry } from './client';
 import { badRequests } from './corpus';
+import type { AgentWorkerKill } from './executions';
 import { runsInTemporal, verifyExactlyOnce, type Verdict } from './verify';
 
 export interface ScenarioReport {
@@ -22,11 +25,25 @@ export interface Scale {
   quick: boolean;
 }
 
+/** The seeds' goals: a failure detected within 30 s, and recovered from within 2 minutes. */
+export const DETECTION_GOAL_MS = 30_000;
+export const RECOVERY_GOAL_MS = 120_000;
+
 const label = (name: string): string => `${name}-${randomUUID().slice(0, 8)}`;
 const kill = (pid: number | undefined): void => {
   if (pid === undefined) throw new Error('the service to kill is not running');
   process.kill(pid, 'SIGKILL');
 };
+
+/** Kills agent worker `pid` (SIGKILL), noting it in `kills` for the verdict. */
+const killAgentWorker = (pid: number | undefined, kills: AgentWorkerKill[]): void => {
+  if (pid === undefined) throw new Error('the agent worker to kill is not running');
+  kills.push({ pid, at: Date.now() });
+  kill(pid);
+};
+
+/** A stand-in agent's prompt that runs `seconds`: `key` first, a line of data, makes it the task's own. */
+const sleeping = (key: string, seconds: number): string => `${key}\n@sleep ${seconds}`;
 
 /** The agent worker's pid, found by the identity it records on the attempt it runs. */
 async function workerOfRunningAttempt(env: ChaosEnv, run: string): Promise<number> {
@@ -44,27 +61,76 @@ async function workerOfRunningAttempt(env: ChaosEnv, run: string): Promise<numbe
   return Number(pid);
 }
 
-/** Kill -9 the agent worker running an agent: the agent dies with it, another worker runs the next attempt. */
+const pidIn = (file: string): number | undefined =>
+  existsSync(file) ? Number(readFileSync(file, 'utf8')) || undefined : undefined;
+
+/** The command name of process `pid` (at most 15 characters, as the kernel keeps it). */
+const commandOf = (pid: number): string | undefined => {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Kill -9 the agent worker running an agent that has started a child: the atelier-spawner helper, the
+ * agent and its child die with the worker, and another worker runs the next attempt.
+ */
 export async function agentWorkerKill(env: ChaosEnv): Promise<ScenarioReport> {
+  const pidFiles = mkdtempSync(join(tmpdir(), 'atelier-chaos-pids-'));
+  try {
+    return await killMidRun(env, pidFiles);
+  } finally {
+    rmSync(pidFiles, { recursive: true, force: true });
+  }
+}
+
+async function killMidRun(env: ChaosEnv, pidFiles: string): Promise<ScenarioReport> {
   const run = label('agent-kill');
   const since = new Date();
-  const pidFile = join(tmpdir(), `atelier-chaos-${randomUUID()}`);
+  const agentFile = join(pidFiles, 'agent');
+  const childFile = join(pidFiles, 'child');
   await submitWithRetry(env, {
-    prompt: `@pidfile ${pidFile}\n@sleep 3`,
+    prompt: `@pidfile ${agentFile}\n@spawn-child ${childFile}\n@sleep 3`,
     agent: 'stand-in',
     idempotencyKey: run,
     labels: { run },
     maxAttempts: 3,
   });
   const workerPid = await workerOfRunningAttempt(env, run);
-  const agentPid = await waitFor('the agent pid', () =>
-    existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) || undefined : undefined,
-  );
+  const agentPid = await waitFor('the agent pid', () => pidIn(agentFile));
+  const childPid = await waitFor("the agent's child's pid", () => pidIn(childFile));
+  // Every process below the worker: the spawner helper (unless the worker starts agents itself), the
+  // agent, and the agent's child.
+  const below = descendantPids(workerPid);
+  const spawners = below.filter((pid) => commandOf(pid) === 'atelier-spawner');
+  const problems: string[] = [];
+  if (!below.includes(agentPid) || !below.includes(childPid)) {
+    problems.push(`the agent (${agentPid}) and its child (${childPid}) are not below the worker: ${below.join(', ')}`);
+  }
+  if (existsSync(DEFAULT_SPAWNER_BINARY) && spawners.length === 0) {
+    problems.push(`no atelier-spawner below the worker: ${below.join(', ')}`);
+  }
   const killedAt = Date.now();
-  process.kill(workerPid, 'SIGKILL');
-  await waitFor('the agent to die with its worker', () => !processAlive(agentPid), { timeoutMs: 5000 });
-  const agentDeadMs = Date.now() - killedAt;
-  const verdict = await verifyExactlyOnce(env, run, 1, 120_000, since);
+  kill(workerPid);
+  const goneAfterMs = await waitFor(
+    'every process below the killed worker to be gone',
+    () => (below.every((pid) => !processAlive(pid)) ? Date.now() - killedAt : undefined),
+    { timeoutMs: 5000 },
+  ).catch(() => undefined);
+  if (goneAfterMs === undefined) {
+    problems.push(
+      `processes below the killed worker still run: ${below.filter((pid) => processAlive(pid)).join(', ')}`,
+    );
+  }
+  const verdict = await verifyExactlyOnce(env, {
+    label: run,
+    tasks: 1,
+    timeoutMs: 120_000,
+    since,
+    agentWorkerKills: [{ pid: workerPid, at: killedAt }],
+  });
   const next = await query<{ started_at: Date; worker: string }>(
     env,
     `SELECT a.started_at, a.worker FROM attempts a JOIN tasks t ON t.id = a.task_id
@@ -72,19 +138,22 @@ export async function agentWorkerKill(env: ChaosEnv): Promise<ScenarioReport> {
     [{ run }],
   );
   const recoveryMs = (next.rows[0]?.started_at.getTime() ?? Number.NaN) - killedAt;
-  const problems = [...verdict.problems];
-  if (verdict.byStatus.succeeded !== 1) problems.push('the task did not succeed');
-  if (!(recoveryMs <= (AGENT_HEARTBEAT_TIMEOUT_SECONDS + 5) * 1000))
+  problems.push(...verdict.problems);
+  // Detection is Temporal's heartbeat timeout; then the workflow starts the next attempt at once.
+  if (!(recoveryMs <= (AGENT_HEARTBEAT_TIMEOUT_SECONDS + 5) * 1000)) {
     problems.push(`next attempt after ${recoveryMs} ms`);
+  }
   return {
     name: 'agent-worker-kill',
-    description: 'kill -9 the agent worker mid-run',
+    description: 'kill -9 the agent worker mid-run, its agent having started a child',
     ok: problems.length === 0,
     problems,
     measurements: {
       killToNextAttemptMs: recoveryMs,
       heartbeatTimeoutMs: AGENT_HEARTBEAT_TIMEOUT_SECONDS * 1000,
-      agentDeadAfterMs: agentDeadMs,
+      processesBelowWorker: below.length,
+      spawnerProcesses: spawners.length,
+      processesGoneAfterMs: goneAfterMs ?? 'never',
       nextAttemptWorker: next.rows[0]?.worker ?? '?',
     },
     verdict,
@@ -114,10 +183,41 @@ async function disrupt(env: ChaosEnv, kind: Disruption): Promise<void> {
 const TAKES_READINESS_DOWN: readonly Disruption[] = ['temporal-restart', 'api-restart', 'postgres-restart'];
 
 /**
- * Tasks running while one part of the system dies and comes back: every task ends, once. Workers that
- * lost their connection (a killed workflow worker's successor, every worker after Temporal restarted)
- * must poll again by themselves, as Temporal sees them; and /health/ready must report an outage of
- * what it checks, then the service ready again.
+ * What falls short of the seeds' goals, all from the disruption: /health/ready must report an outage
+ * of what it checks within DETECTION_GOAL_MS (a killed workflow worker's successor may take over
+ * before the check notices), and the service be ready again, and workers polling, within
+ * RECOVERY_GOAL_MS.
+ */
+function recoveryProblems(
+  kind: Disruption,
+  readiness: { notReadyAfterMs?: number; readyAgainAfterMs?: number; notReadyBefore: number },
+  pollingAgainMs: number | undefined,
+): string[] {
+  const { notReadyAfterMs, readyAgainAfterMs, notReadyBefore } = readiness;
+  const problems: string[] = [];
+  if (notReadyBefore > 0)
+    problems.push(`/health/ready answered not ready ${notReadyBefore} times before the disruption`);
+  if (notReadyAfterMs === undefined) {
+    if (TAKES_READINESS_DOWN.includes(kind)) problems.push('/health/ready never reported the outage');
+  } else {
+    if (TAKES_READINESS_DOWN.includes(kind) && notReadyAfterMs > DETECTION_GOAL_MS) {
+      problems.push(`/health/ready reported the outage only after ${notReadyAfterMs} ms`);
+    }
+    if (readyAgainAfterMs === undefined) problems.push('/health/ready did not report the service ready again');
+    else if (readyAgainAfterMs > RECOVERY_GOAL_MS)
+      problems.push(`the service was ready again only after ${readyAgainAfterMs} ms`);
+  }
+  if (pollingAgainMs !== undefined && pollingAgainMs > RECOVERY_GOAL_MS) {
+    problems.push(`workers polled again only after ${pollingAgainMs} ms`);
+  }
+  return problems;
+}
+
+/**
+ * Tasks running while one part of the system dies and comes back: every task succeeds, its agent run
+ * once. Workers that lost their connection (a killed workflow worker's successor, every worker after
+ * Temporal restarted) must poll again by themselves, as Temporal sees them; and /health/ready must
+ * report an outage of what it checks, then the service ready again, within the seeds' goals.
  */
 export async function disruptionWhileRunning(env: ChaosEnv, kind: Disruption, scale: Scale): Promise<ScenarioReport> {
   const run = label(kind);
@@ -125,7 +225,12 @@ export async function disruptionWhileRunning(env: ChaosEnv, kind: Disruption, sc
   const n = scale.quick ? 8 : 30;
   const keys = Array.from({ length: n }, (_, i) => `${run}-${i}`);
   const submit = (key: string) =>
-    submitWithRetry(env, { prompt: '1', agent: 'sleep', idempotencyKey: key, labels: { run } }).then(() => undefined);
+    submitWithRetry(env, {
+      prompt: sleeping(key, 1),
+      agent: 'stand-in-arg',
+      idempotencyKey: key,
+      labels: { run },
+    }).then(() => undefined);
   await inParallel(keys.slice(0, n / 2), 8, submit);
   await workerOfRunningAttempt(env, run); // tasks are mid-run when it breaks
   const readiness = watchReadiness(env);
@@ -140,13 +245,9 @@ export async function disruptionWhileRunning(env: ChaosEnv, kind: Disruption, sc
         ? await timeToReconnect(env, at, { queues: 'both' })
         : undefined;
   await during;
-  const verdict = await verifyExactlyOnce(env, run, n, 180_000, since);
-  const { notReadyAfterMs, readyAgainAfterMs } = await readiness.stop();
-  const problems = [...verdict.problems];
-  if (TAKES_READINESS_DOWN.includes(kind)) {
-    if (notReadyAfterMs === undefined) problems.push('/health/ready never reported the outage');
-    else if (readyAgainAfterMs === undefined) problems.push('/health/ready did not report the service ready again');
-  }
+  const verdict = await verifyExactlyOnce(env, { label: run, tasks: n, timeoutMs: 180_000, since });
+  const seen = await readiness.stop(at);
+  const problems = [...verdict.problems, ...recoveryProblems(kind, seen, pollingAgainMs)];
   return {
     name: kind,
     description: `${kind.replace(/-/g, ' ')} while ${n} tasks run`,
@@ -155,8 +256,8 @@ export async function disruptionWhileRunning(env: ChaosEnv, kind: Disruption, sc
     measurements: {
       tasks: n,
       ...(pollingAgainMs !== undefined && { workersPollingAgainAfterMs: pollingAgainMs }),
-      ...(notReadyAfterMs !== undefined && { notReadyAfterMs }),
-      ...(readyAgainAfterMs !== undefined && { readyAgainAfterMs }),
+      ...(seen.notReadyAfterMs !== undefined && { notReadyAfterMs: seen.notReadyAfterMs }),
+      ...(seen.readyAgainAfterMs !== undefined && { readyAgainAfterMs: seen.readyAgainAfterMs }),
     },
     verdict,
   };
@@ -164,7 +265,8 @@ export async function disruptionWhileRunning(env: ChaosEnv, kind: Disruption, sc
 
 /**
  * The big one: many tasks, a tenth sent twice with the same key, workers killed three times, the
- * Temporal server and the API restarted once. Exactly one task per key must result.
+ * Temporal server and the API restarted once. Exactly one task per key must result, and succeed, its
+ * agent run once but for the attempts lost with a killed agent worker (each may add one run).
  */
 export async function bigRun(env: ChaosEnv, scale: Scale): Promise<ScenarioReport> {
   const run = label('big');
@@ -176,9 +278,15 @@ export async function bigRun(env: ChaosEnv, scale: Scale): Promise<ScenarioRepor
   const resent = submissions.length - n;
   const answers: { key: string; status: number; id: string }[] = [];
   const submit = async (key: string) => {
-    const answer = await submitWithRetry(env, { prompt: '0.2', agent: 'sleep', idempotencyKey: key, labels: { run } });
+    const answer = await submitWithRetry(env, {
+      prompt: sleeping(key, 0.2),
+      agent: 'stand-in-arg',
+      idempotencyKey: key,
+      labels: { run },
+    });
     answers.push({ key, ...answer });
   };
+  const kills: AgentWorkerKill[] = [];
   const started = Date.now();
   const submitting = inParallel(submissions, 16, submit);
   const done = async (): Promise<number> =>
@@ -201,10 +309,10 @@ export async function bigRun(env: ChaosEnv, scale: Scale): Promise<ScenarioRepor
       ['half the submissions answered', async () => answers.length >= submissions.length / 2],
       async () => kill(env.stack.servicePid('api/main')),
     ],
-    [tasksDone(0.15), async () => kill(env.stack.servicePid('workers/agent-worker'))],
+    [tasksDone(0.15), async () => killAgentWorker(env.stack.servicePid('workers/agent-worker'), kills)],
     [tasksDone(0.3), async () => kill(env.stack.servicePid('workers/workflow-worker'))],
     [tasksDone(0.45), () => env.restartTemporal(1000)],
-    [tasksDone(0.75), async () => kill(env.stack.servicePid('workers/agent-worker'))],
+    [tasksDone(0.75), async () => killAgentWorker(env.stack.servicePid('workers/agent-worker'), kills)],
   ];
   for (const [[what, reached], act] of disruptions) {
     await waitFor(what, reached, { timeoutMs: 600_000, intervalMs: 100 });
@@ -218,7 +326,13 @@ export async function bigRun(env: ChaosEnv, scale: Scale): Promise<ScenarioRepor
     await act();
   }
   await submitting;
-  const verdict = await verifyExactlyOnce(env, run, n, 900_000, since);
+  const verdict = await verifyExactlyOnce(env, {
+    label: run,
+    tasks: n,
+    timeoutMs: 900_000,
+    since,
+    agentWorkerKills: kills,
+  });
   const problems = [...verdict.problems];
   // One task per key, whatever each answer's status (a 201 lost with the API comes back a 200 on retry).
   const idsByKey = new Map<string, Set<string>>();
@@ -227,7 +341,6 @@ export async function bigRun(env: ChaosEnv, scale: Scale): Promise<ScenarioRepor
   const distinct = new Set(answers.map((a) => a.id)).size;
   if (split > 0) problems.push(`${split} keys answered with more than one task`);
   if (distinct !== n) problems.push(`${distinct} distinct tasks answered, expected ${n}`);
-  if (verdict.byStatus.succeeded !== n) problems.push(`${verdict.byStatus.succeeded ?? 0} of ${n} succeeded`);
   return {
     name: 'big',
     description: `${n} tasks, ${resent} resubmitted with the same key, workers killed 3 times, Temporal and API restarted once`,
@@ -278,7 +391,7 @@ export async function badInputCorpus(env: ChaosEnv, scale: Scale): Promise<Scena
   // its visibility records in the order they are made).
   const run = label('bad-input-marker');
   const marker = workflowIdForTask(
-    (await submitWithRetry(env, { prompt: '0', agent: 'sleep', idempotencyKey: run, labels: { run } })).id,
+    (await submitWithRetry(env, { prompt: run, agent: 'stand-in-arg', idempotencyKey: run, labels: { run } })).id,
   );
   const runs = await waitFor('Temporal to list the marker task', async () => {
     const listed = await runsInTemporal(env, since, ['agentTaskWorkflow', 'planWorkflow']);
@@ -301,7 +414,11 @@ export async function badInputCorpus(env: ChaosEnv, scale: Scale): Promise<Scena
   };
 }
 
-/** Prompts full of shell syntax run as data: the agent echoes them, and no canary file appears. */
+/**
+ * Prompts full of shell syntax run as data: no canary file appears, and each task's agent ran once
+ * (no process a shell would have started), got its prompt byte for byte (as the agent logged it, and
+ * as it echoed it).
+ */
 export async function metacharacterCorpus(env: ChaosEnv, scale: Scale): Promise<ScenarioReport> {
   const run = label('metachar');
   const since = new Date();
@@ -335,7 +452,7 @@ export async function metacharacterCorpus(env: ChaosEnv, scale: Scale): Promise<
       });
     },
   );
-  const verdict = await verifyExactlyOnce(env, run, prompts.length, 120_000, since);
+  const verdict = await verifyExactlyOnce(env, { label: run, tasks: prompts.length, timeoutMs: 120_000, since });
   const outputs = await query<{ prompt: string; output: string | null }>(
     env,
     `SELECT t.prompt, a.output FROM tasks t JOIN attempts a ON a.task_id = t.id AND a.number = t.result_attempt
@@ -347,10 +464,7 @@ export async function metacharacterCorpus(env: ChaosEnv, scale: Scale): Promise<
   if (created.length > 0) problems.push(`${created.length} canary files were created`);
   const altered = outputs.rows.filter((r) => r.output !== (r.prompt.endsWith('\n') ? r.prompt : `${r.prompt}\n`));
   if (altered.length > 0) problems.push(`${altered.length} prompts did not reach the agent verbatim`);
-  // Every prompt must have run and been echoed: a failed or silent task would show nothing above.
-  if (verdict.byStatus.succeeded !== prompts.length) {
-    problems.push(`${verdict.byStatus.succeeded ?? 0} of ${prompts.length} tasks succeeded`);
-  }
+  // Every prompt must have run and been echoed (the verdict requires every task to succeed).
   if (outputs.rows.length !== prompts.length) {
     problems.push(`${outputs.rows.length} of ${prompts.length} tasks have their agent's output`);
   }
