@@ -303,11 +303,13 @@ describe('loadAgentsFile', () => {
     }
   });
 
-  it('runs aider unattended: no update check, no .gitignore edit, no analytics opt-in question', () => {
+  it('runs aider unattended (no update check, no .gitignore edit, no analytics opt-in question) and wide', () => {
     const aider = loadAgentsFile(resolve(ROOT, 'config/agents.yaml')).agents.aider;
     for (const flag of ['--yes-always', '--no-stream', '--no-check-update', '--no-gitignore', '--analytics-disable']) {
       assert.ok(aider?.command.includes(flag), `aider runs with ${flag}`);
     }
+    // Rich wraps at 80 columns without a terminal, and aider's usage line with its cost is longer.
+    assert.ok(Number(aider?.env.COLUMNS) >= 200, 'aider prints wide lines');
   });
 
   it('shows each shipped profile in docs/agents.md as config/agents.yaml has it', () => {

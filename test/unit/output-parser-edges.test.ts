@@ -34,6 +34,37 @@ describe('aider-text', () => {
     assert.equal(parsed.costUsd, 0.0251);
   });
 
+  it('reads the cost of a usage line Rich wrapped at 80 columns, its end on the next line', () => {
+    // No terminal: Rich prints 80 columns wide, and "session." goes to the next line.
+    const wrapped = parse('aider-text', [
+      [
+        'stdout',
+        'Applied edit to app.py\nTokens: 15k sent, 12k cache hit, 1.2k received. Cost: $0.0123 message, $0.0456\n',
+      ],
+      ['stderr', 'Warning: terminal does not support colors\n'],
+      ['stdout', 'session.\n'],
+    ]);
+    assert.equal(wrapped.final, true, JSON.stringify(wrapped));
+    assert.equal(wrapped.costUsd, 0.0456);
+    assert.equal(wrapped.outputTokens, 1200);
+    // Wrapped anywhere in its cost; and the cost on a line of its own (a call that both wrote and read the cache).
+    const early = parse('aider-text', [
+      ['stdout', 'Tokens: 125k sent, 98k cache write, 12k received. Cost:\n$12.34 message, $123.45 session.\n'],
+    ]);
+    assert.equal(early.costUsd, 123.45);
+    const ownLine = parse('aider-text', [
+      [
+        'stdout',
+        'Tokens: 50k sent, 2k cache write, 45k cache hit, 1.2k received.\nCost: $0.0123 message, $0.0456 session.\n',
+      ],
+    ]);
+    assert.equal(ownLine.costUsd, 0.0456);
+    // A model without a price: a usage line without a cost, and the next line is no cost.
+    const unpriced = parse('aider-text', [['stdout', 'Tokens: 2.1k sent, 138 received.\nsession.\n']]);
+    assert.equal(unpriced.final, true);
+    assert.equal(unpriced.costUsd, undefined);
+  });
+
   it('reads a stderr error line split by stdout output', () => {
     const parsed = parse('aider-text', [
       ['stderr', 'litellm.AuthenticationError: Anthropic'],

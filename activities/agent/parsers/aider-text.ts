@@ -2,7 +2,7 @@ import { FAILURE_CLASSES, type FailureClass } from '../../../workflows/definitio
 import { matchPatterns } from './error-patterns';
 import { resetTimeIn } from './reset-time';
 import { LineSplitter, Tail } from './line-splitter';
-import type { OutputParser, ParsedOutput } from './types';
+import type { OutputParser, OutputStream, ParsedOutput } from './types';
 
 /** `Tokens: 2.1k sent, 1.2k cache write, 3.4k cache hit, 138 received.` (aider prints one per LLM call). */
 const TOKENS_LINE =
@@ -40,6 +40,12 @@ const AIDER_ERRORS: readonly (readonly [FailureClass, RegExp])[] = [
  * Aider (`--message … --no-pretty`): plain text, and it exits 0 even when every API call failed. A run
  * succeeded when aider printed its "Tokens: … received." usage line (with "Cost: …" when the model has a
  * price); without it, the run is judged by the errors it printed.
+ *
+ * Aider prints through Rich, which wraps lines at the terminal's width, 80 columns without a terminal
+ * (unless `COLUMNS` says otherwise): a usage line with its cost is longer than that, and its end
+ * ("$0.0456 session.") comes on the next line. A usage line without its whole cost is read with the next
+ * line of its stream; so is one whose cost comes on a line of its own (aider's form when the call both
+ * wrote and read its prompt cache).
  */
 export function aiderTextParser(): OutputParser {
   // One splitter per stream: a stderr chunk arriving mid-line must not split a stdout line (its usage line).
@@ -51,7 +57,11 @@ export function aiderTextParser(): OutputParser {
   let cachedInputTokens = 0;
   let outputTokens = 0;
   let costUsd: number | undefined;
-  const read = (line: string): void => {
+  /** Per stream, a usage line whose cost did not end on it. */
+  const costless: Partial<Record<OutputStream, string>> = {};
+  const read = (stream: OutputStream, line: string): void => {
+    const before = costless[stream];
+    costless[stream] = undefined;
     const usage = TOKENS_LINE.exec(line);
     if (usage) {
       usageLines += 1;
@@ -60,9 +70,10 @@ export function aiderTextParser(): OutputParser {
       outputTokens += tokens(usage[4]);
       const cost = COST.exec(line);
       if (cost) costUsd = Number(cost[2]);
+      else costless[stream] = line.trim();
       return;
     }
-    const cost = COST.exec(line);
+    const cost = COST.exec(before === undefined ? line : `${before} ${line.trim()}`);
     if (cost) costUsd = Number(cost[2]);
     else if (ERROR_LINE.test(line) && errors.length < 50) errors.push(line.trim());
   };
@@ -71,11 +82,10 @@ export function aiderTextParser(): OutputParser {
     hasFinalRecord: true,
     push(stream, text) {
       tail.push(text);
-      lines[stream].push(text).forEach(read);
+      for (const line of lines[stream].push(text)) read(stream, line);
     },
     finish(end): ParsedOutput {
-      lines.stdout.end().forEach(read);
-      lines.stderr.end().forEach(read);
+      for (const stream of ['stdout', 'stderr'] as const) for (const line of lines[stream].end()) read(stream, line);
       if (usageLines > 0) {
         return { final: true, inputTokens, cachedInputTokens, outputTokens, costUsd, turns: usageLines };
       }
