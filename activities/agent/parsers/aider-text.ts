@@ -4,7 +4,12 @@ import { resetTimeIn } from './reset-time';
 import { LineSplitter, Tail } from './line-splitter';
 import type { OutputParser, OutputStream, ParsedOutput } from './types';
 
-/** `Tokens: 2.1k sent, 1.2k cache write, 3.4k cache hit, 138 received.` (aider prints one per LLM call). */
+/**
+ * `Tokens: 12k sent, 1.2k cache write, 9.8k cache hit, 138 received.` (aider prints one per LLM call).
+ * `sent` is the call's whole input: litellm's `prompt_tokens` (which count the cache hits, and with some
+ * litellm versions the cache writes too) plus the cache writes. So it is the input, or more than it by
+ * the cache writes, never less; "cache write" and "cache hit" are parts of it.
+ */
 const TOKENS_LINE =
   /^Tokens:\s+([\d.]+k?)\s+sent(?:,\s+([\d.]+k?)\s+cache write)?(?:,\s+([\d.]+k?)\s+cache (?:hit|read))?,\s+([\d.]+k?)\s+received/i;
 /** `Cost: $0.0084 message, $0.0251 session.` follows it when the model has a price. */
@@ -65,7 +70,7 @@ export function aiderTextParser(): OutputParser {
     const usage = TOKENS_LINE.exec(line);
     if (usage) {
       usageLines += 1;
-      inputTokens += tokens(usage[1]) + tokens(usage[2]) + tokens(usage[3]);
+      inputTokens += tokens(usage[1]);
       cachedInputTokens += tokens(usage[3]);
       outputTokens += tokens(usage[4]);
       const cost = COST.exec(line);
