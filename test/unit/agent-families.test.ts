@@ -79,8 +79,13 @@ const FAMILIES: Record<string, { cases: string[]; extra?: Record<string, Case> }
   },
   'gemini-stream': { cases: Object.keys(FAILURES) },
   aider: {
-    cases: ['rateLimit', 'overloaded', 'auth', 'contextOverflow', 'exitZeroError', 'nonZeroExit'],
-    extra: { noUsageLine: { prompt: '@print half way\n@no-final', failureClass: 'bad_output' } },
+    cases: ['overloaded', 'auth', 'contextOverflow', 'exitZeroError', 'nonZeroExit'],
+    extra: {
+      // The stand-in's rate limit names no reset of the provider's, only aider's own "Retrying in 30
+      // seconds...", which is when aider tries again, not when the limit lifts.
+      rateLimit: { ...FAILURES.rateLimit, resetIn: null } as Case,
+      noUsageLine: { prompt: '@print half way\n@no-final', failureClass: 'bad_output' },
+    },
   },
 };
 

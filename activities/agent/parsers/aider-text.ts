@@ -22,6 +22,12 @@ const COST = /Cost:\s+\$([\d.]+)\s+message,\s+\$([\d.]+)\s+session/i;
 const ERROR_LINE =
   /litellm\.\w+|\w(Error|Exception)\b|API provider|exceeds the \S+ token limit|context window|Retrying in|Unable to|Invalid API key/i;
 
+/**
+ * Aider's own backoff between its retries of a failed call (0.2 s, doubling, until it gives up past
+ * 60 s): when it waits, not when the provider's limit resets.
+ */
+const AIDER_RETRY = /^Retrying in [\d.]+ seconds\.\.\.$/i;
+
 /** Aider rounds to thousands above 1000 ("2.1k", "15k"): the count is approximate there. */
 const tokens = (text: string | undefined): number =>
   text === undefined
@@ -109,8 +115,12 @@ export function aiderTextParser(): OutputParser {
         final: false,
         failureClass,
         error: said.slice(-2000),
-        // From its error lines only: the rest of its output is the model's answer, which may quote anything.
-        resetAt: failureClass === FAILURE_CLASSES.rateLimited ? resetTimeIn(said, Date.now()) : undefined,
+        // From its error lines only (the rest of its output is the model's answer, which may quote
+        // anything), and only the provider's words: not aider's own "Retrying in 0.2 seconds...".
+        resetAt:
+          failureClass === FAILURE_CLASSES.rateLimited
+            ? resetTimeIn(errors.filter((line) => !AIDER_RETRY.test(line)).join('\n'), Date.now())
+            : undefined,
       };
     },
   };
