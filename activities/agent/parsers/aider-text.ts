@@ -23,6 +23,13 @@ const ERROR_LINE =
   /litellm\.\w+|\w(Error|Exception)\b|API provider|exceeds the \S+ token limit|context window|Retrying in|Unable to|Invalid API key/i;
 
 /**
+ * What aider prints only when a model call failed (or is about to, past the model's context): litellm's
+ * exception, its explanation of one, its context warnings. Other lines that name an error may be the
+ * work's: a linter's or a test's output it shows.
+ */
+const CALL_FAILED = /^litellm\.\w+|^The API provider|exceeds the \S+ token limit|exhausted context window/i;
+
+/**
  * Aider's own backoff between its retries of a failed call (0.2 s, doubling, until it gives up past
  * 60 s): when it waits, not when the provider's limit resets.
  */
@@ -36,7 +43,7 @@ const tokens = (text: string | undefined): number =>
       ? Math.round(Number(text.slice(0, -1)) * 1000)
       : Number(text);
 
-/** Aider's own classes, by litellm exception name, before the generic patterns. */
+/** Aider's own classes, by litellm exception name, before the built-in patterns. */
 const AIDER_ERRORS: readonly (readonly [FailureClass, RegExp])[] = [
   [FAILURE_CLASSES.contextOverflow, /ContextWindowExceeded|exceeds the \S+ token limit/i],
   [FAILURE_CLASSES.auth, /AuthenticationError|PermissionDeniedError|not able to authenticate/i],
@@ -47,10 +54,16 @@ const AIDER_ERRORS: readonly (readonly [FailureClass, RegExp])[] = [
   ],
 ];
 
+/** The class aider's error lines name: its own (by litellm exception name), then the built-in patterns. */
+const knownClass = (said: string): FailureClass | undefined => matchPatterns(said, AIDER_ERRORS) ?? matchPatterns(said);
+
 /**
  * Aider (`--message … --no-pretty`): plain text, and it exits 0 even when every API call failed. A run
  * succeeded when aider printed its "Tokens: … received." usage line (with "Cost: …" when the model has a
- * price); without it, the run is judged by the errors it printed.
+ * price), one per call, unless a later call failed: aider makes more calls after the first (to fix
+ * edits that did not apply, or what its linter found), and one that failed after the last usage line
+ * left its work undone. So the run is judged by the errors after the last usage line when they report
+ * a failed call of a known class (a rate limit, say); without any usage line, by all its errors.
  *
  * Aider prints through Rich, which wraps lines at the terminal's width, 80 columns without a terminal
  * (unless `COLUMNS` says otherwise): a usage line with its cost is longer than that, and its end
@@ -76,6 +89,8 @@ export function aiderTextParser(): OutputParser {
     const usage = TOKENS_LINE.exec(line);
     if (usage) {
       usageLines += 1;
+      // The errors before it were those of calls retried until this one completed.
+      errors.length = 0;
       inputTokens += tokens(usage[1]);
       cachedInputTokens += tokens(usage[3]);
       outputTokens += tokens(usage[4]);
@@ -97,10 +112,22 @@ export function aiderTextParser(): OutputParser {
     },
     finish(end): ParsedOutput {
       for (const stream of ['stdout', 'stderr'] as const) for (const line of lines[stream].end()) read(stream, line);
-      if (usageLines > 0) {
-        return { final: true, inputTokens, cachedInputTokens, outputTokens, costUsd, turns: usageLines };
-      }
       const said = errors.join('\n');
+      const failure = (failureClass: FailureClass): Pick<ParsedOutput, 'failureClass' | 'error' | 'resetAt'> => ({
+        failureClass,
+        error: said.slice(-2000),
+        // From its error lines only (the rest of its output is the model's answer, which may quote
+        // anything), and only the provider's words: not aider's own "Retrying in 0.2 seconds...".
+        resetAt:
+          failureClass === FAILURE_CLASSES.rateLimited
+            ? resetTimeIn(errors.filter((line) => !AIDER_RETRY.test(line)).join('\n'), Date.now())
+            : undefined,
+      });
+      if (usageLines > 0) {
+        const usage = { final: true, inputTokens, cachedInputTokens, outputTokens, costUsd, turns: usageLines };
+        const laterFailure = errors.some((line) => CALL_FAILED.test(line)) ? knownClass(said) : undefined;
+        return laterFailure === undefined ? usage : { ...usage, ...failure(laterFailure) };
+      }
       if (said === '') {
         // A non-zero exit speaks for itself; an exit 0 without any completed call is no result.
         if (end.kind !== 'exited' || end.exitCode !== 0) return { final: false };
@@ -110,18 +137,7 @@ export function aiderTextParser(): OutputParser {
           error: 'aider printed no usage line: no model call completed',
         };
       }
-      const failureClass = matchPatterns(said, AIDER_ERRORS) ?? matchPatterns(said) ?? FAILURE_CLASSES.badOutput;
-      return {
-        final: false,
-        failureClass,
-        error: said.slice(-2000),
-        // From its error lines only (the rest of its output is the model's answer, which may quote
-        // anything), and only the provider's words: not aider's own "Retrying in 0.2 seconds...".
-        resetAt:
-          failureClass === FAILURE_CLASSES.rateLimited
-            ? resetTimeIn(errors.filter((line) => !AIDER_RETRY.test(line)).join('\n'), Date.now())
-            : undefined,
-      };
+      return { final: false, ...failure(knownClass(said) ?? FAILURE_CLASSES.badOutput) };
     },
   };
 }
