@@ -21,11 +21,24 @@ export function geminiExitCodeClass(exitCode: number): FailureClass | undefined 
   }
 }
 
+/**
+ * The `type` of Gemini CLI's report of a model turn that came back empty or broken: no text (or only
+ * thinking), no finish reason, a malformed tool call, a response cut at the output limit, or one its
+ * safety, recitation or other policy blocked. Its message may say "If your context window is near
+ * capacity, try using /compress", which is advice, not the cause.
+ */
+export const INVALID_STREAM = 'INVALID_STREAM';
+/** Gemini CLI's words for a response a policy blocked ("… was blocked due to safety settings."). */
+const BLOCKED = /\bblocked due to\b/i;
+
 /** The class of a Gemini CLI `error` object ({type, message, code}). */
 export function geminiErrorClass(error: Record<string, unknown>): FailureClass {
   const type = typeof error.type === 'string' ? error.type : '';
   const message = typeof error.message === 'string' ? error.message : '';
   const code = typeof error.code === 'number' ? error.code : undefined;
+  // A glitch of the model this time, retried on the same agent; a blocked response would be blocked
+  // again, and moves on.
+  if (type === INVALID_STREAM) return BLOCKED.test(message) ? FAILURE_CLASSES.badOutput : FAILURE_CLASSES.overloaded;
   if (/TurnLimit/i.test(type)) return FAILURE_CLASSES.maxTurns;
   if (/Auth/i.test(type)) return FAILURE_CLASSES.auth;
   // TerminalQuotaError (a daily or plan quota), RetryableQuotaError (a per-minute one), whatever the code.

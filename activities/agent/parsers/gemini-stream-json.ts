@@ -1,6 +1,6 @@
 import { FAILURE_CLASSES } from '../../../workflows/definitions';
 import { resetTimeIn } from './reset-time';
-import { geminiErrorClass, geminiExitCodeClass } from './gemini-common';
+import { geminiErrorClass, geminiExitCodeClass, INVALID_STREAM } from './gemini-common';
 import { LineSplitter, jsonObject } from './line-splitter';
 import type { OutputParser, ParsedOutput } from './types';
 
@@ -84,10 +84,12 @@ export function geminiStreamJsonParser(): OutputParser {
         outputTokens: outputTokens(stats),
       };
       if (result && result.status !== 'success') {
-        const error = (result.error ?? { message: lastError ?? `status ${String(result.status)}` }) as Record<
-          string,
-          unknown
-        >;
+        // Gemini CLI reports its failures in the result's `error`, but for a model turn that came back
+        // empty or broken: an `error` event then, and a result without one.
+        const error = (result.error ?? {
+          type: INVALID_STREAM,
+          message: lastError ?? `status ${String(result.status)}`,
+        }) as Record<string, unknown>;
         parsed.failureClass = geminiErrorClass(error);
         parsed.error = String(error.message ?? error.type ?? 'error').slice(0, 2000);
         if (parsed.failureClass === FAILURE_CLASSES.rateLimited) parsed.resetAt = resetTimeIn(parsed.error, Date.now());
