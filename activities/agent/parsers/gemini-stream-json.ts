@@ -27,7 +27,8 @@ function cachedTokens(stats: Record<string, unknown>): number | undefined {
 /**
  * `gemini --output-format stream-json`: one event per line: `init` (session, model), `message`
  * (assistant text, in deltas), `tool_use`, `tool_result`, `error` (warnings and errors on the way), and
- * a final `result` with `status` (`success` or `error`) and `stats`.
+ * a final `result` with `status` (`success` or `error`) and `stats`. A turn's text ends at its tool
+ * calls; the answer is the last turn's.
  */
 export function geminiStreamJsonParser(): OutputParser {
   const lines = new LineSplitter();
@@ -47,7 +48,12 @@ export function geminiStreamJsonParser(): OutputParser {
         break;
       case 'message':
         if (event.role === 'assistant' && typeof event.content === 'string') {
-          if (!inTurn) turns += 1;
+          // The answer is the last turn's text, as in Gemini CLI's json output: what the model said
+          // before its tool calls was on its way there.
+          if (!inTurn) {
+            turns += 1;
+            text = '';
+          }
           inTurn = true;
           text += event.content;
           sawText = true;
