@@ -114,6 +114,26 @@ describe('reset times said in words', () => {
     assert.equal(resetTimeIn('resets Oct 40, 9am (UTC)', monday), undefined);
   });
 
+  it('reads a time of day that has just passed as the reset coming now, not the same time tomorrow', () => {
+    // Codex cuts the seconds off: a reset at 15:05:40 (the worker's clock) is "3:05 PM", past at 15:05:20.
+    const local = (day: number, h: number, m: number, sec = 0) => new Date(2026, 8, day, h, m, sec).getTime();
+    const said = "You've hit your usage limit. Try again at 3:05 PM.";
+    // Within its minute: at most the end of it.
+    assert.equal(resetTimeIn(said, local(26, 15, 5, 20)), local(26, 15, 6));
+    // A few minutes late (the output read late): now.
+    assert.equal(resetTimeIn(said, local(26, 15, 8)), local(26, 15, 8));
+    // Long past: tomorrow's.
+    assert.equal(resetTimeIn(said, local(26, 15, 20)), local(27, 15, 5));
+    // With its day, as Codex says a reset on another day than today.
+    assert.equal(
+      resetTimeIn("You've hit your usage limit. Try again at Sep 26th, 2026 3:05 PM.", local(26, 15, 5, 20)),
+      local(26, 15, 6),
+    );
+    assert.equal(resetTimeIn('Try again at Sep 26th, 2026 3:05 PM.', local(26, 15, 20)), undefined);
+    // Just before midnight, read just after it: yesterday's, not tonight's.
+    assert.equal(resetTimeIn('Try again at 11:59 PM.', local(27, 0, 0, 30)), local(27, 0, 0, 30));
+  });
+
   it("reads Claude Code's epoch seconds, and believes no reset in the past or months away", () => {
     const at = now + 3 * 3_600_000;
     assert.equal(resetTimeIn(`Claude AI usage limit reached|${at / 1000}`, now), at);

@@ -4,9 +4,10 @@
  */
 import { LONGEST_RESET_MS } from '../../../src/gate/breaker';
 
+const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: HOUR_MS, d: DAY_MS };
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: MINUTE_MS, h: HOUR_MS, d: DAY_MS };
 /** One amount and its unit: "20s", "0.5 seconds", "7m", "2 days". */
 const AMOUNT = String.raw`(\d+(?:\.\d+)?)\s*(milliseconds?|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)(?![a-z])`;
 /** "try again in 7m12s", "retry after 2 minutes", "try again in 2 days 3 hours 5 minutes". */
@@ -59,13 +60,35 @@ function instantOf(wall: number, zone: string | undefined): number {
   return wall - (zoneOffsetMs(zone, guess) ?? 0);
 }
 
-/** The next time the clock of `zone` shows `hour`:`minute` after `now`. */
+/**
+ * A time of day said to the minute ("Try again at 3:05 PM", its seconds cut off) that is up to this
+ * long past when it is read is the reset just coming, not the same time tomorrow: the limit lifts
+ * within that minute, and the output may have taken a moment to be read.
+ */
+const JUST_PAST_MS = 5 * 60_000;
+
+/**
+ * `at`, a time said to the minute, unless it has passed: then, if only just, the end of its minute (at
+ * most a minute from now; now, once that is past too).
+ */
+function unlessJustPast(at: number, now: number): number | undefined {
+  if (at > now) return at;
+  return at > now - JUST_PAST_MS ? Math.max(now, at + MINUTE_MS) : undefined;
+}
+
+/**
+ * The next time the clock of `zone` shows `hour`:`minute` after `now`, or the one that just passed
+ * (unlessJustPast): yesterday's, just before midnight, too.
+ */
 function nextClockTime(hour: number, minute: number, zone: string | undefined, now: number): number | undefined {
   const offset = zoneOffsetMs(zone, now);
   if (offset === undefined) return undefined;
-  const today = now + offset - ((now + offset) % DAY_MS) + hour * HOUR_MS + minute * 60_000;
-  const at = instantOf(today, zone);
-  return at > now ? at : instantOf(today + DAY_MS, zone);
+  const today = now + offset - ((now + offset) % DAY_MS) + hour * HOUR_MS + minute * MINUTE_MS;
+  for (const day of [today - DAY_MS, today, today + DAY_MS]) {
+    const at = unlessJustPast(instantOf(day, zone), now);
+    if (at !== undefined) return at;
+  }
+  return undefined;
 }
 
 /** Hours of a 12-hour clock ("12", "am") on a 24-hour one; undefined when they are no time. */
@@ -74,17 +97,21 @@ function clockHours(hour: number, minute: number, meridiem: string | undefined):
   return (hour % 12) + (meridiem?.toLowerCase() === 'p' ? 12 : 0);
 }
 
-/** The instant of a day and time of day in `zone`, in `year` or, without one, the next such day after `now`. */
+/**
+ * The instant of a day and time of day in `zone`, in `year` or, without one, the next such day after
+ * `now` (or the one that just passed: unlessJustPast).
+ */
 function nextDayTime(clock: RegExpExecArray, now: number): number | undefined {
   const [, monthName = '', day, year, hour, minute, meridiem, zone] = clock;
   const hours = clockHours(Number(hour), Number(minute ?? 0), meridiem);
   const month = MONTHS.indexOf(monthName.slice(0, 3).toLowerCase());
   if (hours === undefined || Number(day) < 1 || Number(day) > 31 || zoneOffsetMs(zone, now) === undefined)
     return undefined;
-  const at = (y: number) => instantOf(Date.UTC(y, month, Number(day), hours, Number(minute ?? 0)), zone);
+  const at = (y: number) =>
+    unlessJustPast(instantOf(Date.UTC(y, month, Number(day), hours, Number(minute ?? 0)), zone), now);
   if (year !== undefined) return at(Number(year));
   const thisYear = new Date(now).getUTCFullYear();
-  return [thisYear - 1, thisYear, thisYear + 1].map(at).find((t) => t > now);
+  return [thisYear - 1, thisYear, thisYear + 1].map(at).find((t) => t !== undefined);
 }
 
 /**
