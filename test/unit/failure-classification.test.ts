@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { httpStatusClass, matchPatterns } from '../../activities/agent/parsers/error-patterns';
-import { claudeWithoutResult, newClaudeContext, readClaudeResult } from '../../activities/agent/parsers/claude-record';
+import {
+  claudeWithoutResult,
+  newClaudeContext,
+  readClaudeMessage,
+  readClaudeResult,
+} from '../../activities/agent/parsers/claude-record';
 import { resetTimeIn } from '../../activities/agent/parsers/reset-time';
 import { rateLimitReset } from '../../activities/agent/rate-limit-reset';
 import { DEFAULT_POLICIES } from '../../workflows/definitions';
@@ -151,6 +156,28 @@ describe('reset times said in words', () => {
     assert.equal(readClaudeResult(result, limited(inAnHour), now).resetAt, undefined);
     assert.equal(readClaudeResult(result, limited(now / 1000 - 60), now).resetAt, undefined);
     assert.equal(claudeWithoutResult(limited(Date.now())).resetAt, undefined);
+  });
+
+  it("takes Claude Code's rejected plan window for the run's limit only when no extra usage goes on", () => {
+    const limitedBy = (info: Record<string, unknown>) => {
+      const ctx = newClaudeContext();
+      readClaudeMessage({ type: 'rate_limit_event', rate_limit_info: info, session_id: 's' }, ctx);
+      return claudeWithoutResult(ctx).failureClass;
+    };
+    const window = { status: 'rejected', resetsAt: now / 1000 + 3600, rateLimitType: 'five_hour' };
+    assert.equal(limitedBy(window), 'rate_limited');
+    assert.equal(
+      limitedBy({
+        ...window,
+        overageStatus: 'rejected',
+        overageDisabledReason: 'out_of_credits',
+        isUsingOverage: false,
+      }),
+      'rate_limited',
+    );
+    assert.equal(limitedBy({ ...window, overageStatus: 'allowed', isUsingOverage: true }), undefined);
+    assert.equal(limitedBy({ ...window, overageStatus: 'allowed_warning' }), undefined);
+    assert.equal(limitedBy({ ...window, isUsingOverage: true }), undefined);
   });
 
   it('reads the reset of an attempt its words classed rate limited, stderr first, and no other', () => {

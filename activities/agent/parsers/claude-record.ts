@@ -6,7 +6,7 @@ import type { ParsedOutput } from './types';
 /** What Claude Code's messages before the result told us (stream-json lines, or the json array form). */
 export interface ClaudeContext {
   sessionId?: string;
-  /** A `rate_limit_event` whose status was `rejected`: the run hit its limit. */
+  /** A `rate_limit_event` whose status was `rejected`, without overage to go on: the run hit its limit. */
   rateLimited: boolean;
   /** `resetsAt` of the latest rejected rate-limit event (epoch seconds in the CLI's output). */
   resetsAt?: number;
@@ -22,6 +22,10 @@ const reportedReset = (ctx: ClaudeContext): number | undefined =>
   ctx.resetsAt === undefined ? undefined : ctx.resetsAt * 1000;
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** A `rate_limit_info` whose plan goes on in extra usage (overage) past the window it reports. */
+const onOverage = (info: Record<string, unknown>): boolean =>
+  info.isUsingOverage === true || info.overageStatus === 'allowed' || info.overageStatus === 'allowed_warning';
+
 /** Takes in one message that is not the result (system init, assistant, rate_limit_event, …). */
 export function readClaudeMessage(message: Record<string, unknown>, ctx: ClaudeContext): void {
   ctx.sessionId = str(message.session_id) ?? ctx.sessionId;
@@ -29,8 +33,10 @@ export function readClaudeMessage(message: Record<string, unknown>, ctx: ClaudeC
   if (message.type === 'rate_limit_event') {
     // Claude Code reports its plan's limits on ordinary runs too (`allowed`, `allowed_warning`), with
     // the window's reset hours away: only a `rejected` one says this run hit the limit, and when it lifts.
+    // Not while the plan's extra usage goes on where the window stops (`isUsingOverage`, an `overageStatus`
+    // that allows it): the run goes on, and what ends it later is not that window.
     const info = (message.rate_limit_info ?? {}) as Record<string, unknown>;
-    if (info.status === 'rejected') {
+    if (info.status === 'rejected' && !onOverage(info)) {
       ctx.rateLimited = true;
       ctx.resetsAt = num(info.resetsAt) ?? ctx.resetsAt;
     }
