@@ -17,6 +17,16 @@ export interface OllamaRequest {
 }
 
 /**
+ * The server's address as messages name it (the attempt's error, its Temporal failure, the API): a
+ * `baseUrl` may carry credentials (`https://user:token@host`) or a token in its query, which are left out.
+ */
+export function ollamaAddress(baseUrl: string): string {
+  if (!URL.canParse(baseUrl)) return 'the Ollama server';
+  const { origin, pathname } = new URL(baseUrl);
+  return `${origin}${pathname}`;
+}
+
+/**
  * One streamed `POST {baseUrl}/api/generate` to Ollama, made by the agent worker itself: there is no
  * process to spawn. Ends like a process run does (timeout, idle limit, abort), with `http_error` for an
  * error status and `connection_failed` when the server cannot be reached or breaks off. Settles only
@@ -67,7 +77,7 @@ export async function runOllama(req: OllamaRequest): Promise<RunEnd> {
   } catch (err) {
     if (stopReason) return { kind: stopReason };
     const { code, message } = err as { code?: string; message: string };
-    return { kind: 'connection_failed', message: `cannot reach ${req.baseUrl}: ${code ?? message}` };
+    return { kind: 'connection_failed', message: `cannot reach ${ollamaAddress(req.baseUrl)}: ${code ?? message}` };
   } finally {
     clearTimeout(timeout);
     if (idleTimer) clearTimeout(idleTimer);
