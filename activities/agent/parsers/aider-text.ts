@@ -1,7 +1,7 @@
 import { FAILURE_CLASSES, type FailureClass } from '../../../workflows/definitions';
 import { matchPatterns } from './error-patterns';
 import { resetTimeIn } from './reset-time';
-import { LineSplitter, Tail } from './line-splitter';
+import { LineSplitter } from './line-splitter';
 import type { OutputParser, OutputStream, ParsedOutput } from './types';
 
 /**
@@ -74,7 +74,6 @@ const knownClass = (said: string): FailureClass | undefined => matchPatterns(sai
 export function aiderTextParser(): OutputParser {
   // One splitter per stream: a stderr chunk arriving mid-line must not split a stdout line (its usage line).
   const lines = { stdout: new LineSplitter(), stderr: new LineSplitter() };
-  const tail = new Tail();
   const errors: string[] = [];
   let usageLines = 0;
   let inputTokens = 0;
@@ -107,7 +106,6 @@ export function aiderTextParser(): OutputParser {
     // Its usage line is its final record: exit 0 without one is judged by the parser (bad_output).
     hasFinalRecord: true,
     push(stream, text) {
-      tail.push(text);
       for (const line of lines[stream].push(text)) read(stream, line);
     },
     finish(end): ParsedOutput {
