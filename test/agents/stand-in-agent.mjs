@@ -218,11 +218,15 @@ const WORDS = {
     }),
   },
   aider: {
-    'rate-limit': (reset) => [
-      'litellm.RateLimitError: AnthropicException - {"type":"error","error":{"type":"rate_limit_error","message":"This request would exceed the rate limit for your organization of 50,000 input tokens per minute."}}',
-      'The API provider has rate limited you. Try again later or check your quotas.',
-      `Retrying in ${reset} seconds...`,
-    ],
+    // The provider's words name the reset (OpenAI's do); aider's "Retrying in 0.2 seconds..." is its own
+    // backoff (0.2 s, doubling), and after its last retry it says the error once more and gives up.
+    'rate-limit': (reset) => {
+      const said = [
+        `litellm.RateLimitError: RateLimitError: OpenAIException - Rate limit reached for gpt-4o in organization org-standin on tokens per min (TPM): Limit 30000, Used 30000, Requested 1200. Please try again in ${reset}s. Visit https://platform.openai.com/account/rate-limits to learn more.`,
+        'The API provider has rate limited you. Try again later or check your quotas.',
+      ];
+      return [...said, 'Retrying in 0.2 seconds...', ...said];
+    },
     overloaded: () => [
       'litellm.InternalServerError: AnthropicException - Overloaded. Handle with `litellm.InternalServerError`.',
       "The API provider's servers are down or overloaded.",
@@ -499,7 +503,7 @@ function aiderFamily() {
     },
     fail(failure, arg) {
       start();
-      for (const line of (WORDS.aider[failure] ?? unsupported(failure))(arg ?? 0.5)) out(line);
+      for (const line of (WORDS.aider[failure] ?? unsupported(failure))(arg ?? 20)) out(line);
       // Aider exits 0 whatever happened to its API calls.
       process.exit(0);
     },

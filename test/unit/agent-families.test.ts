@@ -79,13 +79,9 @@ const FAMILIES: Record<string, { cases: string[]; extra?: Record<string, Case> }
   },
   'gemini-stream': { cases: Object.keys(FAILURES) },
   aider: {
-    cases: ['overloaded', 'auth', 'contextOverflow', 'exitZeroError', 'nonZeroExit'],
-    extra: {
-      // The stand-in's rate limit names no reset of the provider's, only aider's own "Retrying in 30
-      // seconds...", which is when aider tries again, not when the limit lifts.
-      rateLimit: { ...FAILURES.rateLimit, resetIn: null } as Case,
-      noUsageLine: { prompt: '@print half way\n@no-final', failureClass: 'bad_output' },
-    },
+    // The rate limit's reset is the provider's "Please try again in 30s.", not aider's "Retrying in 0.2 seconds...".
+    cases: ['rateLimit', 'overloaded', 'auth', 'contextOverflow', 'exitZeroError', 'nonZeroExit'],
+    extra: { noUsageLine: { prompt: '@print half way\n@no-final', failureClass: 'bad_output' } },
   },
 };
 
