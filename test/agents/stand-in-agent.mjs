@@ -26,12 +26,16 @@
 //                        error-exit0 (reports an error, exits 0), untrusted (Gemini's untrusted workspace),
 //                        throttled (Claude: an API 429 while its plan's limit allows the run),
 //                        usage-limit (Codex: the plan's limit, with the reset in days and hours)
-//   @usage IN OUT [CACHED] tokens the final record reports (CACHED of IN from the prompt cache; Codex, Gemini)
+//   @usage IN OUT [CACHED [WRITTEN]]  tokens the final record reports: CACHED of IN read from the prompt
+//                        cache (Codex, Gemini; Aider's "cache hit"), WRITTEN of IN written to it (Aider's
+//                        "cache write"; with both, Aider puts its cost on a line of its own)
 //   @cost USD            its cost (where the CLI has one)
 //   @session ID          the session id                   @turns N     the turn count
 //   @array               claude-json: print the array form (every message, the result last)
 //   @no-final            exit 0 without the final record
 //   @when NAME DIRECTIVE run DIRECTIVE only when STAND_IN_NAME is NAME (profiles set it)
+// aider-text prints its own lines (not the answer) through Rich, as Aider does: wrapped at COLUMNS, 80
+// when unset (no terminal).
 // A prompt without directives is the answer, echoed back.
 // With STAND_IN_SPAWN_LOG set (a profile passes it through, see test/chaos/agents.yaml), each run first
 // appends one JSON line to the file it names: its pid, when the process started (ms since the epoch),
@@ -120,6 +124,7 @@ const meta = {
   inputTokens: 1200,
   outputTokens: 340,
   cachedTokens: 0,
+  cacheWriteTokens: 0,
   costUsd: 0.0123,
   /** Set by @cost: a failed run reports it too (it may have spent tokens before failing). */
   costGiven: false,
@@ -476,16 +481,41 @@ function geminiFamily(streaming) {
   };
 }
 
+/**
+ * The rows Rich prints `line` in, `COLUMNS` wide (80 without a terminal): wrapped between words, a word
+ * longer than a row folded.
+ */
+function richRows(line) {
+  const width = Number(process.env.COLUMNS) || 80;
+  const rows = [];
+  let row = '';
+  for (const word of line.split(' ')) {
+    if (row !== '' && row.length + 1 + word.length > width) {
+      rows.push(row);
+      row = word;
+    } else {
+      row = row === '' ? word : `${row} ${word}`;
+    }
+    for (; row.length > width; row = row.slice(width)) rows.push(row.slice(0, width));
+  }
+  return [...rows, row];
+}
+
 function aiderFamily() {
   let started = false;
+  // Aider's format_tokens and format_cost.
   const k = (n) => (n < 1000 ? String(n) : n < 10000 ? `${(n / 1000).toFixed(1)}k` : `${Math.round(n / 1000)}k`);
+  const usd = (v) =>
+    v === 0 ? '0.00' : v >= 0.01 ? v.toFixed(2) : v.toFixed(Math.max(2, 2 - Math.trunc(Math.log10(v))));
+  /** Aider's own output (io.tool_output, tool_error): through Rich. */
+  const tool = (text) => text.split('\n').flatMap(richRows).forEach(out);
   const start = () => {
     if (started) return;
     started = true;
-    out('Aider v0.86.1');
-    out('Model: anthropic/claude-sonnet-4-20250514 with diff edit format, infinite output');
-    out('Git repo: none');
-    out('Repo-map: disabled');
+    tool('Aider v0.86.1');
+    tool('Model: anthropic/claude-sonnet-4-20250514 with diff edit format, infinite output');
+    tool('Git repo: none');
+    tool('Repo-map: disabled');
   };
   return {
     say(text) {
@@ -496,14 +526,20 @@ function aiderFamily() {
     succeed() {
       start();
       out('');
-      out(
-        `Tokens: ${k(meta.inputTokens)} sent, ${k(meta.outputTokens)} received. Cost: $${meta.costUsd.toFixed(4)} message, $${meta.costUsd.toFixed(4)} session.`,
-      );
+      const tokens = [
+        `Tokens: ${k(meta.inputTokens)} sent`,
+        ...(meta.cacheWriteTokens ? [`${k(meta.cacheWriteTokens)} cache write`] : []),
+        ...(meta.cachedTokens ? [`${k(meta.cachedTokens)} cache hit`] : []),
+        `${k(meta.outputTokens)} received.`,
+      ].join(', ');
+      const cost = `Cost: $${usd(meta.costUsd)} message, $${usd(meta.costUsd)} session.`;
+      // A call that both wrote and read the cache: the cost on a line of its own.
+      tool(`${tokens}${meta.cacheWriteTokens && meta.cachedTokens ? '\n' : ' '}${cost}`);
       process.exit(0);
     },
     fail(failure, arg) {
       start();
-      for (const line of (WORDS.aider[failure] ?? unsupported(failure))(arg ?? 20)) out(line);
+      for (const line of (WORDS.aider[failure] ?? unsupported(failure))(arg ?? 20)) tool(line);
       // Aider exits 0 whatever happened to its API calls.
       process.exit(0);
     },
@@ -634,6 +670,7 @@ async function run(line) {
       meta.inputTokens = Number(rest[0]);
       meta.outputTokens = Number(rest[1]);
       meta.cachedTokens = Number(rest[2] ?? 0);
+      meta.cacheWriteTokens = Number(rest[3] ?? 0);
       break;
     case '@cost':
       meta.costUsd = Number(arg);

@@ -20,10 +20,12 @@ interface Stored {
   error: string | null;
   cost_usd: string | null;
   input_tokens: string | null;
+  cached_input_tokens: string | null;
   output_tokens: string | null;
   turns: number | null;
   session_id: string | null;
   result_text: string | null;
+  output: string | null;
   reset_at: Date | null;
   started_at: Date;
   finished_at: Date | null;
@@ -239,6 +241,35 @@ agents:
       assert.equal((result as { agent?: string }).agent, agent);
     });
   }
+
+  it('aider: reads its usage line as Rich prints it: the cost on a line of its own, or wrapped at 80 columns', async () => {
+    const [ownLine, wrapped] = await Promise.all([
+      // A call that both wrote and read the prompt cache: aider puts its cost on a line of its own.
+      attempt('aider', '@usage 50000 1200 45000 2000\n@cost 0.25\n@print the answer'),
+      // No COLUMNS (no terminal): 80 columns, and the usage line's end goes to the next line.
+      attempt('aider-80', '@usage 15000 1200 12000\n@cost 1.23\n@print the answer'),
+    ]);
+    assert.match(
+      ownLine.stored.output ?? '',
+      /2\.0k cache write, 45k cache hit, 1\.2k received\.\nCost: \$0\.25 message/,
+    );
+    assert.match(
+      wrapped.stored.output ?? '',
+      /12k cache hit, 1\.2k received\. Cost: \$1\.23 message, \$1\.23\nsession\.\n/,
+    );
+    const expected: [Stored, Partial<Stored>][] = [
+      // "sent" is the whole input; the cache's writes and hits are parts of it.
+      [ownLine.stored, { cost_usd: '0.250000', input_tokens: '50000', cached_input_tokens: '45000' }],
+      [wrapped.stored, { cost_usd: '1.230000', input_tokens: '15000', cached_input_tokens: '12000' }],
+    ];
+    for (const [stored, fields] of expected) {
+      assert.equal(stored.failure_class, 'succeeded', stored.error ?? '');
+      assert.equal(stored.output_tokens, '1200');
+      for (const [field, value] of Object.entries(fields)) {
+        assert.equal(stored[field as keyof Stored], value, `${field} of ${stored.output ?? ''}`);
+      }
+    }
+  });
 
   it('kills a silent run at its idle limit, long before its wall-clock limit', async () => {
     const started = Date.now();
