@@ -25,7 +25,8 @@
 //                        server-error (a 500, a dropped stream), auth, context-overflow, max-turns,
 //                        error-exit0 (reports an error, exits 0), untrusted (Gemini's untrusted workspace),
 //                        throttled (Claude: an API 429 while its plan's limit allows the run),
-//                        usage-limit (Codex: the plan's limit, with the reset in days and hours)
+//                        usage-limit (Codex: the plan's limit, with the reset in days and hours),
+//                        invalid-stream (Gemini: a model turn that came back empty, INVALID_STREAM)
 //   @usage IN OUT [CACHED [WRITTEN]]  tokens the final record reports: CACHED of IN read from the prompt
 //                        cache (Codex, Gemini; Aider's "cache hit"), WRITTEN of IN written to it (Aider's
 //                        "cache write"; with both, Aider puts its cost on a line of its own)
@@ -215,11 +216,17 @@ const WORDS = {
       message: 'Gemini CLI is not running in a trusted directory.',
       exit: 55,
     }),
+    // A model turn that came back empty or broken is no error thrown: Gemini CLI reports it as
+    // INVALID_STREAM and exits 0. Its advice to /compress is no context overflow.
+    'invalid-stream': () => ({
+      type: 'INVALID_STREAM',
+      message:
+        'The model returned reasoning thoughts but no final response text. If your context window is near capacity, try using /compress.',
+    }),
+    // The same report for a response its safety settings blocked, which a retry would not change.
     'error-exit0': () => ({
-      type: 'ApiError',
-      code: undefined,
-      message: 'Model stream ended with an invalid chunk.',
-      exit: 0,
+      type: 'INVALID_STREAM',
+      message: 'The model response was blocked due to safety settings.',
     }),
   },
   aider: {
@@ -457,6 +464,23 @@ function geminiFamily(streaming) {
       start();
       const error = (WORDS.gemini[failure] ?? unsupported(failure))(arg ?? 30);
       const { exit, ...body } = error;
+      if (body.type === 'INVALID_STREAM') {
+        // stream-json: an error event, then a result with status error and no error object; json: the
+        // report on stdout with the turn's text and an error. Either way, exit 0.
+        if (streaming) {
+          json({ type: 'error', timestamp: now(), severity: 'error', message: body.message });
+          json({ type: 'result', timestamp: now(), status: 'error', stats: streamStats() });
+        } else {
+          out(
+            JSON.stringify(
+              { session_id: meta.session, response: answer.join('\n'), stats: stats(), error: body },
+              null,
+              2,
+            ),
+          );
+        }
+        process.exit(0);
+      }
       if (streaming) {
         json({ type: 'error', timestamp: now(), severity: 'error', message: body.message });
         json({
@@ -466,8 +490,6 @@ function geminiFamily(streaming) {
           error: { type: body.type, message: body.message },
           stats: streamStats(),
         });
-      } else if (exit === 0) {
-        json({ session_id: meta.session, error: body });
       } else {
         // Fatal errors go to stderr, as one JSON object.
         err(JSON.stringify({ session_id: meta.session, error: body }, null, 2));

@@ -36,6 +36,8 @@ interface Case {
   failureClass: string;
   /** Seconds until the reset the agent named; null: it named none. */
   resetIn?: number | null;
+  /** What the class's policy does: `retry` (on the same agent), `fallback` (to the next), … */
+  action?: string;
 }
 
 /** The ways a run of each family ends, as the stand-in prints them (see test/agents/stand-in-agent.mjs). */
@@ -77,9 +79,15 @@ const FAMILIES: Record<string, { cases: string[]; extra?: Record<string, Case> }
     extra: {
       untrusted: { prompt: '@fail untrusted', failureClass: 'invalid_input' },
       nothing: { prompt: '@no-final', failureClass: 'crash' },
+      // A turn that came back empty (INVALID_STREAM, exit 0): a glitch of the model, retried on the same
+      // agent although its message mentions the context window. (error-exit0 is a blocked response.)
+      invalidStream: { prompt: '@fail invalid-stream', failureClass: 'overloaded', action: 'retry' },
     },
   },
-  'gemini-stream': { cases: Object.keys(FAILURES) },
+  'gemini-stream': {
+    cases: Object.keys(FAILURES),
+    extra: { invalidStream: { prompt: '@fail invalid-stream', failureClass: 'overloaded', action: 'retry' } },
+  },
   aider: {
     // The rate limit's reset is the provider's "Please try again in 30s.", not aider's "Retrying in 0.2 seconds...".
     cases: ['rateLimit', 'overloaded', 'auth', 'contextOverflow', 'exitZeroError', 'nonZeroExit'],
@@ -161,6 +169,7 @@ agents:
     assert.equal(got.error.type, c.failureClass, label);
     const details = got.error.details?.[0] as AttemptFailureDetails | undefined;
     assert.ok(details?.policy, `${label}: the failure carries its policy`);
+    if (c.action !== undefined) assert.equal(details.policy.action, c.action, `${label}: its policy`);
     if (c.resetIn === null) {
       assert.equal(got.stored.reset_at, null, `${label}: no reset time is stored`);
       assert.equal(details.resetAt ?? undefined, undefined, `${label}: the workflow gets no reset time`);
