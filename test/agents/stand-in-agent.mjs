@@ -170,51 +170,46 @@ const WORDS = {
       'Your input exceeds the context window of this model. Please adjust your input and try again.',
     'error-exit0': () => 'model produced an invalid tool call and gave up',
   },
+  // Gemini CLI's handleError reports an error it throws as {type, message, code}: type its class name,
+  // code its exitCode (a FatalError's), else its code, else its status (an HTTP status: 429 for a
+  // quota), else 1; and it exits with that code, which the system cuts to its low 8 bits (429: 173).
   gemini: {
-    // As gemini-cli reports a quota in JSON: its error's class name, and the exit code as its code.
     'rate-limit': (reset) => ({
       type: 'TerminalQuotaError',
-      code: 1,
+      code: 429,
       message: `You have exhausted your capacity on this model. Your quota will reset after ${reset}s.`,
-      exit: 1,
     }),
     overloaded: () => ({
       type: 'ApiError',
       code: 503,
       message: 'The model is overloaded. Please try again later.',
-      exit: 1,
     }),
     'server-error': () => ({
       type: 'ApiError',
       code: 500,
       message:
         '[API Error: {"error":{"code":500,"message":"An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting","status":"INTERNAL"}}]',
-      exit: 1,
     }),
     auth: () => ({
       type: 'FatalAuthenticationError',
       code: 41,
       message: 'Please set an Auth method in your settings.json or specify GEMINI_API_KEY.',
-      exit: 41,
     }),
     'context-overflow': () => ({
       type: 'ApiError',
       code: 400,
       message: 'The input token count (1100000) exceeds the maximum number of tokens allowed (1048576).',
-      exit: 1,
     }),
     'max-turns': () => ({
       type: 'FatalTurnLimitedError',
       code: 53,
       message:
         'Reached max session turns for this session. Increase the number of turns by specifying maxSessionTurns in settings.json.',
-      exit: 53,
     }),
     untrusted: () => ({
       type: 'FatalUntrustedWorkspaceError',
       code: 55,
       message: 'Gemini CLI is not running in a trusted directory.',
-      exit: 55,
     }),
     // A model turn that came back empty or broken is no error thrown: Gemini CLI reports it as
     // INVALID_STREAM and exits 0. Its advice to /compress is no context overflow.
@@ -462,8 +457,7 @@ function geminiFamily(streaming) {
     },
     fail(failure, arg) {
       start();
-      const error = (WORDS.gemini[failure] ?? unsupported(failure))(arg ?? 30);
-      const { exit, ...body } = error;
+      const body = (WORDS.gemini[failure] ?? unsupported(failure))(arg ?? 30);
       if (body.type === 'INVALID_STREAM') {
         // stream-json: an error event, then a result with status error and no error object; json: the
         // report on stdout with the turn's text and an error. Either way, exit 0.
@@ -481,8 +475,8 @@ function geminiFamily(streaming) {
         }
         process.exit(0);
       }
+      // An error thrown: stream-json, a result with it (and no error event before); json, its report on stderr.
       if (streaming) {
-        json({ type: 'error', timestamp: now(), severity: 'error', message: body.message });
         json({
           type: 'result',
           timestamp: now(),
@@ -491,10 +485,9 @@ function geminiFamily(streaming) {
           stats: streamStats(),
         });
       } else {
-        // Fatal errors go to stderr, as one JSON object.
         err(JSON.stringify({ session_id: meta.session, error: body }, null, 2));
       }
-      process.exit(exit);
+      process.exit(body.code ?? 1);
     },
     noFinal() {
       start();

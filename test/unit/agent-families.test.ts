@@ -38,6 +38,8 @@ interface Case {
   resetIn?: number | null;
   /** What the class's policy does: `retry` (on the same agent), `fallback` (to the next), … */
   action?: string;
+  /** The agent's exit code. */
+  exitCode?: number;
 }
 
 /** The ways a run of each family ends, as the stand-in prints them (see test/agents/stand-in-agent.mjs). */
@@ -52,6 +54,12 @@ const FAILURES: Record<string, Case> = {
   noFinalRecord: { prompt: '@print half way\n@no-final', failureClass: 'crash' },
   nonZeroExit: { prompt: '@stderr segfault in the tool\n@exit 3', failureClass: 'nonzero_exit' },
 };
+
+/**
+ * Gemini CLI's quota error (TerminalQuotaError) has its HTTP status, 429, as its code, and Gemini CLI
+ * exits with it: 173, its low 8 bits. Its class name makes it rate_limited, whatever the code.
+ */
+const geminiQuota: Case = { ...(FAILURES.rateLimit as Case), exitCode: 429 & 0xff };
 
 /** Each family's profile in test/agents/agents.yaml, and the cases it has (not every CLI has a turn limit). */
 const FAMILIES: Record<string, { cases: string[]; extra?: Record<string, Case> }> = {
@@ -75,8 +83,9 @@ const FAMILIES: Record<string, { cases: string[]; extra?: Record<string, Case> }
     },
   },
   'gemini-json': {
-    cases: Object.keys(FAILURES).filter((c) => c !== 'noFinalRecord'),
+    cases: Object.keys(FAILURES).filter((c) => c !== 'noFinalRecord' && c !== 'rateLimit'),
     extra: {
+      rateLimit: geminiQuota,
       untrusted: { prompt: '@fail untrusted', failureClass: 'invalid_input' },
       nothing: { prompt: '@no-final', failureClass: 'crash' },
       // A turn that came back empty (INVALID_STREAM, exit 0): a glitch of the model, retried on the same
@@ -85,8 +94,11 @@ const FAMILIES: Record<string, { cases: string[]; extra?: Record<string, Case> }
     },
   },
   'gemini-stream': {
-    cases: Object.keys(FAILURES),
-    extra: { invalidStream: { prompt: '@fail invalid-stream', failureClass: 'overloaded', action: 'retry' } },
+    cases: Object.keys(FAILURES).filter((c) => c !== 'rateLimit'),
+    extra: {
+      rateLimit: geminiQuota,
+      invalidStream: { prompt: '@fail invalid-stream', failureClass: 'overloaded', action: 'retry' },
+    },
   },
   aider: {
     // The rate limit's reset is the provider's "Please try again in 30s.", not aider's "Retrying in 0.2 seconds...".
@@ -164,6 +176,7 @@ agents:
 
   function assertClass(label: string, got: Awaited<ReturnType<typeof attempt>>, c: Case): void {
     assert.equal(got.stored.failure_class, c.failureClass, `${label}: ${got.stored.error ?? ''}`);
+    if (c.exitCode !== undefined) assert.equal(got.stored.exit_code, c.exitCode, `${label}: its exit code`);
     if (c.failureClass === 'succeeded') return;
     assert.ok(got.error instanceof ApplicationFailure, `${label}: the activity fails`);
     assert.equal(got.error.type, c.failureClass, label);
