@@ -34,6 +34,8 @@
 //   @session ID          the session id                   @turns N     the turn count
 //   @array               claude-json: print the array form (every message, the result last)
 //   @no-final            exit 0 without the final record
+//   @overage             Claude: its plan's window is spent (a rejected rate_limit_event) and extra usage
+//                        carries the run on (isUsingOverage); the run goes on
 //   @when NAME DIRECTIVE run DIRECTIVE only when STAND_IN_NAME is NAME (profiles set it)
 // aider-text prints its own lines (not the answer) through Rich, as Aider does: wrapped at COLUMNS, 80
 // when unset (no terminal).
@@ -284,6 +286,18 @@ function claudeFamily(streaming) {
       session_id: meta.session,
     });
   };
+  /** A rate_limit_event of a spent window, resetting in `seconds`, with what it says of extra usage. */
+  const rejected = (seconds, overage) =>
+    emit({
+      type: 'rate_limit_event',
+      rate_limit_info: {
+        status: 'rejected',
+        resetsAt: Math.floor(Date.now() / 1000) + seconds,
+        rateLimitType: 'five_hour',
+        ...overage,
+      },
+      session_id: meta.session,
+    });
   const result = (fields) => {
     start();
     const message = {
@@ -337,14 +351,11 @@ function claudeFamily(streaming) {
       }
       const words = WORDS.claude[failure] ?? unsupported(failure);
       if (failure === 'rate-limit') {
-        emit({
-          type: 'rate_limit_event',
-          rate_limit_info: {
-            status: 'rejected',
-            resetsAt: Math.floor(Date.now() / 1000) + Number(arg ?? 3600),
-            rateLimitType: 'five_hour',
-          },
-          session_id: meta.session,
+        // No extra usage to go on with: the run stops at the window's limit.
+        rejected(Number(arg ?? 3600), {
+          overageStatus: 'rejected',
+          overageDisabledReason: 'org_level_disabled',
+          isUsingOverage: false,
         });
       }
       result({
@@ -354,6 +365,10 @@ function claudeFamily(streaming) {
         total_cost_usd: meta.costGiven ? meta.costUsd : 0,
       });
       process.exit(failure === 'error-exit0' ? 0 : 1);
+    },
+    overage() {
+      start();
+      rejected(4 * 3600, { overageStatus: 'allowed', isUsingOverage: true });
     },
     noFinal() {
       start();
@@ -702,6 +717,13 @@ async function run(line) {
       break;
     case '@no-final':
       family.noFinal();
+      break;
+    case '@overage':
+      if (!family.overage) {
+        err(`stand-in: family ${familyName} has no @overage`);
+        process.exit(2);
+      }
+      family.overage();
       break;
     case '@when':
       if (process.env.STAND_IN_NAME === rest[0]) await run(rest.slice(1).join(' '));

@@ -65,14 +65,25 @@ const geminiQuota: Case = { ...(FAILURES.rateLimit as Case), exitCode: 429 & 0xf
 const FAMILIES: Record<string, { cases: string[]; extra?: Record<string, Case> }> = {
   'claude-stream': {
     cases: Object.keys(FAILURES),
-    // An API 429 after the rate_limit_event every run prints (allowed, its window resetting hours away).
-    extra: { throttled: { prompt: '@print working\n@fail throttled', failureClass: 'rate_limited', resetIn: null } },
+    extra: {
+      // An API 429 after the rate_limit_event every run prints (allowed, its window resetting hours away).
+      throttled: { prompt: '@print working\n@fail throttled', failureClass: 'rate_limited', resetIn: null },
+      // A spent window while extra usage carries the run on: what ends the run later, without an HTTP
+      // status, is no rate limit (and the window's reset, hours away, is not its reset).
+      overageCrash: { prompt: '@overage\n@print working\n@no-final', failureClass: 'crash', resetIn: null },
+      overageError: {
+        prompt: '@overage\n@print working\n@fail error-exit0',
+        failureClass: 'bad_output',
+        resetIn: null,
+      },
+    },
   },
   'claude-json': {
     cases: Object.keys(FAILURES).filter((c) => c !== 'rateLimit'),
     extra: {
       rateLimitArray: { prompt: '@array\n@fail rate-limit 30', failureClass: 'rate_limited', resetIn: 30 },
       throttledArray: { prompt: '@array\n@fail throttled', failureClass: 'rate_limited', resetIn: null },
+      overageArray: { prompt: '@array\n@overage\n@print working\n@no-final', failureClass: 'crash', resetIn: null },
       array: { prompt: '@array\n@print from the array form', failureClass: 'succeeded' },
     },
   },
