@@ -25,7 +25,9 @@
 //                        server-error (a 500, a dropped stream), auth, context-overflow, max-turns,
 //                        error-exit0 (reports an error, exits 0), untrusted (Gemini's untrusted workspace),
 //                        throttled (Claude: an API 429 while its plan's limit allows the run),
-//                        usage-limit (Codex: the plan's limit, with the reset in days and hours),
+//                        usage-limit (Codex: the plan's limit, with the reset in days and hours, as
+//                        older versions say it), usage-limit-at [RESET_EPOCH_SECONDS] (Codex: the plan's
+//                        limit, with the reset on the clock, as Codex says it now),
 //                        invalid-stream (Gemini: a model turn that came back empty, INVALID_STREAM)
 //   @usage IN OUT [CACHED [WRITTEN]]  tokens the final record reports: CACHED of IN read from the prompt
 //                        cache (Codex, Gemini; Aider's "cache hit"), WRITTEN of IN written to it (Aider's
@@ -137,6 +139,21 @@ const meta = {
 };
 const answer = [];
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * A reset time as Codex says it (format_retry_timestamp): on the local clock, to the minute ("3:05 PM"),
+ * with its day when that is not today ("Sep 26th, 2026 3:05 PM").
+ */
+function codexResetTime(ms) {
+  const at = new Date(ms);
+  const time = `${at.getHours() % 12 || 12}:${String(at.getMinutes()).padStart(2, '0')} ${at.getHours() < 12 ? 'AM' : 'PM'}`;
+  if (at.toDateString() === new Date().toDateString()) return time;
+  const day = at.getDate();
+  const suffix = (day >= 11 && day <= 13 ? undefined : ['th', 'st', 'nd', 'rd'][day % 10]) ?? 'th';
+  return `${MONTHS[at.getMonth()]} ${day}${suffix}, ${at.getFullYear()} ${time}`;
+}
+
 /** The words each CLI uses for each failure, from their documented and observed output. */
 const WORDS = {
   claude: {
@@ -158,10 +175,12 @@ const WORDS = {
     'error-exit0': { status: null, text: 'Execution error: the model returned an empty response' },
   },
   codex: {
-    'rate-limit': (reset) =>
+    'rate-limit': (reset = 20) =>
       `stream error: exceeded retry limit, last status: 429 Too Many Requests; Rate limit reached for gpt-5 in organization org-standin on tokens per min (TPM). Please try again in ${reset}s.`,
     'usage-limit': () =>
       "You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing) or try again in 2 days 3 hours 5 minutes.",
+    'usage-limit-at': (resetsAt = Date.now() / 1000 + 3600) =>
+      `You've hit your usage limit. Upgrade to Pro (https://openai.com/chatgpt/pricing), visit https://chatgpt.com/codex/settings/usage to purchase more credits or try again at ${codexResetTime(Number(resetsAt) * 1000)}.`,
     overloaded: () =>
       'stream error: unexpected status 503 Service Unavailable: The server is overloaded, please try again later.',
     'server-error': () =>
@@ -406,7 +425,7 @@ function codexFamily() {
     },
     fail(failure, arg) {
       start();
-      const words = (WORDS.codex[failure] ?? unsupported(failure))(arg ?? 20);
+      const words = (WORDS.codex[failure] ?? unsupported(failure))(arg);
       json({ type: 'error', message: words });
       json({ type: 'turn.failed', error: { message: words } });
       process.exit(failure === 'error-exit0' ? 0 : 1);

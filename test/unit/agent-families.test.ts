@@ -36,6 +36,8 @@ interface Case {
   failureClass: string;
   /** Seconds until the reset the agent named; null: it named none. */
   resetIn?: number | null;
+  /** The reset the agent named, exactly (epoch ms). */
+  resetAt?: number;
   /** What the class's policy does: `retry` (on the same agent), `fallback` (to the next), … */
   action?: string;
   /** The agent's exit code. */
@@ -59,6 +61,14 @@ const FAILURES: Record<string, Case> = {
  * Gemini CLI's quota error (TerminalQuotaError) has its HTTP status, 429, as its code, and Gemini CLI
  * exits with it: 173, its low 8 bits. Its class name makes it rate_limited, whatever the code.
  */
+/**
+ * A reset on a minute of the clock, `minutes` or a little more ahead: Codex says its reset to the
+ * minute, on the local clock, so the stand-in's words name this instant exactly.
+ */
+const minuteAhead = (minutes: number): number => Math.ceil(Date.now() / 60_000 + minutes) * 60_000;
+const codexResetToday = minuteAhead(10);
+const codexResetLater = minuteAhead(3 * 24 * 60);
+
 const geminiQuota: Case = { ...(FAILURES.rateLimit as Case), exitCode: 429 & 0xff };
 
 /** Each family's profile in test/agents/agents.yaml, and the cases it has (not every CLI has a turn limit). */
@@ -91,6 +101,17 @@ const FAMILIES: Record<string, { cases: string[]; extra?: Record<string, Case> }
     cases: Object.keys(FAILURES).filter((c) => c !== 'maxTurns'),
     extra: {
       usageLimit: { prompt: '@fail usage-limit', failureClass: 'rate_limited', resetIn: (2 * 24 + 3) * 3600 + 5 * 60 },
+      // "… try again at 3:05 PM." (its day too when that is not today: "Sep 26th, 2026 3:05 PM").
+      usageLimitAt: {
+        prompt: `@fail usage-limit-at ${codexResetToday / 1000}`,
+        failureClass: 'rate_limited',
+        resetAt: codexResetToday,
+      },
+      usageLimitOn: {
+        prompt: `@fail usage-limit-at ${codexResetLater / 1000}`,
+        failureClass: 'rate_limited',
+        resetAt: codexResetLater,
+      },
     },
   },
   'gemini-json': {
@@ -202,6 +223,10 @@ agents:
       const seconds = (got.stored.reset_at.getTime() - Date.now()) / 1000;
       assert.ok(seconds > c.resetIn - 5 && seconds <= c.resetIn + 1, `${label}: resets in ${seconds}s`);
       assert.equal(details.resetAt, got.stored.reset_at.getTime(), `${label}: the workflow gets the reset time`);
+    }
+    if (c.resetAt !== undefined) {
+      assert.equal(got.stored.reset_at?.toISOString(), new Date(c.resetAt).toISOString(), `${label}: its reset`);
+      assert.equal(details.resetAt, c.resetAt, `${label}: the workflow gets the reset time`);
     }
   }
 
