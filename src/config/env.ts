@@ -212,26 +212,54 @@ export type AtelierConfig = z.infer<typeof envSchema>;
 
 export class ConfigError extends Error {}
 
-/** Reads and validates the environment; throws a ConfigError that names every bad variable. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): AtelierConfig {
-  // A variable set to blank (`PORT=`, or compose's `${PORT}` when unset) means "use the default";
-  // left in, number coercion would read it as 0 and listen on a random port.
+/**
+ * Validates `env` against `schema`; throws a ConfigError that names every bad variable. A variable set to
+ * blank (`PORT=`, or compose's `${PORT}` when unset) means "use the default"; left in, number coercion
+ * would read it as 0 and listen on a random port.
+ */
+function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv): z.output<S> {
   const set = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v.trim() !== ''));
-  const parsed = envSchema
-    .refine((c) => c.ATELIER_WEBHOOK_URLS.length === 0 || c.ATELIER_WEBHOOK_SECRET !== undefined, {
-      path: ['ATELIER_WEBHOOK_SECRET'],
-      message: 'is required when ATELIER_WEBHOOK_URLS is set (the key webhook bodies are signed with)',
-    })
-    .refine((c) => c.ATELIER_API_AUTH !== 'none' || c.ATELIER_API_TOKENS.length === 0, {
-      path: ['ATELIER_API_AUTH'],
-      message: 'none contradicts ATELIER_API_TOKENS: unset one of them',
-    })
-    .safeParse(set);
+  const parsed = schema.safeParse(set);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
     throw new ConfigError(`invalid environment:\n${lines.join('\n')}`);
   }
   return parsed.data;
+}
+
+/** Reads and validates the environment; throws a ConfigError that names every bad variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): AtelierConfig {
+  return parseEnv(
+    envSchema
+      .refine((c) => c.ATELIER_WEBHOOK_URLS.length === 0 || c.ATELIER_WEBHOOK_SECRET !== undefined, {
+        path: ['ATELIER_WEBHOOK_SECRET'],
+        message: 'is required when ATELIER_WEBHOOK_URLS is set (the key webhook bodies are signed with)',
+      })
+      .refine((c) => c.ATELIER_API_AUTH !== 'none' || c.ATELIER_API_TOKENS.length === 0, {
+        path: ['ATELIER_API_AUTH'],
+        message: 'none contradicts ATELIER_API_TOKENS: unset one of them',
+      }),
+    env,
+  );
+}
+
+/** How to reach Temporal besides its address: TLS and the API key. */
+const temporalSecuritySchema = envSchema.pick({
+  TEMPORAL_TLS: true,
+  TEMPORAL_TLS_CA_FILE: true,
+  TEMPORAL_TLS_CERT_FILE: true,
+  TEMPORAL_TLS_KEY_FILE: true,
+  TEMPORAL_TLS_SERVER_NAME: true,
+  TEMPORAL_API_KEY: true,
+});
+export type TemporalSecurityConfig = z.infer<typeof temporalSecuritySchema>;
+
+/**
+ * The TLS and API key variables alone, validated as loadConfig does: for `atelier replay`, which talks
+ * to Temporal as the service does but reads none of the service's other settings (its address is an option).
+ */
+export function loadTemporalSecurity(env: NodeJS.ProcessEnv): TemporalSecurityConfig {
+  return parseEnv(temporalSecuritySchema, env);
 }
 
 /**

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
-import { ConfigError, type AtelierConfig } from '../config/env';
+import { ConfigError, type AtelierConfig, type TemporalSecurityConfig } from '../config/env';
 
 export interface TemporalConnectionOptions {
   address: string;
@@ -21,7 +21,9 @@ const read = (variable: string, path: string): Buffer => {
  * asked for, with a custom CA and a client certificate (mTLS) read from files; an API key (Temporal
  * Cloud) implies TLS. Files are read once, at start, so a bad path stops start-up with its name.
  */
-export function temporalConnectionOptions(config: AtelierConfig): TemporalConnectionOptions {
+export function temporalConnectionOptions(
+  config: TemporalSecurityConfig & Pick<AtelierConfig, 'TEMPORAL_ADDRESS'>,
+): TemporalConnectionOptions {
   const cert = config.TEMPORAL_TLS_CERT_FILE;
   const key = config.TEMPORAL_TLS_KEY_FILE;
   if ((cert === undefined) !== (key === undefined)) {

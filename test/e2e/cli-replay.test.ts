@@ -16,6 +16,7 @@ import {
 } from '../support/in-process-workers';
 import { HISTORIES_DIR } from '../support/record-histories';
 import { startRewritingProxy } from '../support/rewriting-proxy';
+import { startTlsProxy } from '../support/tls-proxy';
 import { insertTask } from '../support/task-rows';
 import { testEnv, uniqueQueue } from '../support/test-env';
 
@@ -177,6 +178,39 @@ describe('atelier replay', { timeout: 120_000 }, () => {
       assert.match(doc.results[0]?.error?.message ?? '', /cannot download the history/);
     } finally {
       await proxy.close();
+    }
+  });
+
+  it('connects as the service does: over TLS with a CA and server name, and with an API key it never shows', async () => {
+    const apiKey = 'replay-test-api-key-7f3a';
+    const tls = await startTlsProxy(testEnv.temporalAddress);
+    try {
+      const trusted = {
+        ...env(),
+        TEMPORAL_TLS_CA_FILE: tls.caFile,
+        TEMPORAL_TLS_SERVER_NAME: tls.serverName,
+        TEMPORAL_API_KEY: apiKey,
+      };
+      const r = await runCli(['replay', workflowId, '--address', tls.address], trusted);
+      assert.equal(r.code, 0, shown(r));
+      assert.match(r.stdout, new RegExp(`✔ temporal:${workflowId} \\(run [0-9a-f-]{36}\\)`));
+
+      // TLS (an API key implies it) to a plain server fails: the failure names neither the key nor its text.
+      const plain = await runCli(['replay', workflowId], { ...env(), TEMPORAL_API_KEY: apiKey });
+      assert.equal(plain.code, 1, shown(plain));
+      assert.match(plain.stdout, /cannot reach Temporal at/);
+      const untrusted = await runCli(['replay', workflowId, '--address', tls.address], {
+        ...env(),
+        TEMPORAL_TLS: 'true',
+      });
+      assert.equal(untrusted.code, 1, shown(untrusted));
+      for (const out of [r, plain, untrusted]) assert.ok(!`${out.stdout}${out.stderr}`.includes(apiKey), shown(out));
+
+      const missing = await runCli(['replay', workflowId], { ...env(), TEMPORAL_TLS_CA_FILE: join(tmp, 'no-ca.pem') });
+      assert.equal(missing.code, 1, shown(missing));
+      assert.match(missing.stdout, /cannot connect to Temporal: TEMPORAL_TLS_CA_FILE: cannot read/);
+    } finally {
+      await tls.close();
     }
   });
 

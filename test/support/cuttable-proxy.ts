@@ -1,4 +1,5 @@
 import { connect, createServer, type Socket } from 'node:net';
+import { proxyBase } from './proxy-base';
 
 /** A TCP proxy in front of a service, whose line can be cut as a network partition cuts it. */
 export interface CuttableProxy {
@@ -27,15 +28,9 @@ export interface CuttableProxyOptions {
 }
 
 export async function startCuttableProxy(target: string, opts: CuttableProxyOptions = {}): Promise<CuttableProxy> {
-  const [host, port] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
-  const sockets = new Set<Socket>();
+  const { host, port, track, listen } = proxyBase(target);
   const pairs: { client: Socket; upstream: Socket; lastSent?: Buffer }[] = [];
   let isCut = false;
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-  };
   const silence = ({ client, upstream }: { client: Socket; upstream: Socket }): void => {
     client.unpipe(upstream);
     upstream.unpipe(client);
@@ -65,16 +60,9 @@ export async function startCuttableProxy(target: string, opts: CuttableProxyOpti
     upstream.pipe(client);
     pairs.push(pair);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('the proxy has no TCP address');
   return {
-    address: `127.0.0.1:${address.port}`,
+    ...(await listen(server)),
     cut,
     cutWhere: (marker) => pairs.filter((p) => p.lastSent?.includes(marker)).forEach(silence),
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
   };
 }

@@ -1,4 +1,5 @@
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, createServer } from 'node:net';
+import { proxyBase } from './proxy-base';
 
 /** A TCP proxy in front of a service that changes one string in what clients send. */
 export interface RewritingProxy {
@@ -16,14 +17,7 @@ export interface RewritingProxy {
 export async function startRewritingProxy(target: string, from: string, to: string): Promise<RewritingProxy> {
   const [fromBytes, toBytes] = [Buffer.from(from), Buffer.from(to)];
   if (fromBytes.length !== toBytes.length) throw new Error('the replacement must have the same length');
-  const at = target.lastIndexOf(':');
-  const [host, port] = [target.slice(0, at), Number(target.slice(at + 1))];
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket): void => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-  };
+  const { host, port, track, listen } = proxyBase(target);
   const server = createServer((client) => {
     const upstream = connect({ host, port });
     track(client);
@@ -37,14 +31,5 @@ export async function startRewritingProxy(target: string, from: string, to: stri
     client.on('end', () => upstream.end());
     upstream.pipe(client);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('the proxy has no TCP address');
-  return {
-    address: `127.0.0.1:${address.port}`,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return listen(server);
 }

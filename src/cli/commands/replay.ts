@@ -114,11 +114,19 @@ async function loadSources(
   const querySource = `query: ${opts.query}`;
 
   const { Client, Connection } = await import('@temporalio/client');
+  // Loaded here, as the client is: the other commands need neither.
+  const { ConfigError, loadTemporalSecurity } = await import('../../config/env');
+  const { temporalConnectionOptions } = await import('../../temporal/connection-options');
   let connection: Awaited<ReturnType<typeof Connection.connect>>;
   try {
-    connection = await Connection.connect({ address: opts.address, connectTimeout: '5 seconds' });
+    // As the service connects (TLS, mTLS, API key), to the address of --address. The key is sent, never shown.
+    const options = temporalConnectionOptions({ ...loadTemporalSecurity(cli.io.env), TEMPORAL_ADDRESS: opts.address });
+    connection = await Connection.connect({ ...options, connectTimeout: '5 seconds' });
   } catch (err) {
-    const message = `cannot reach Temporal at ${opts.address}: ${(err as Error).message} (set TEMPORAL_ADDRESS or --address)`;
+    const message =
+      err instanceof ConfigError
+        ? `cannot connect to Temporal: ${err.message}`
+        : `cannot reach Temporal at ${opts.address}: ${(err as Error).message} (set TEMPORAL_ADDRESS or --address, and TEMPORAL_TLS* or TEMPORAL_API_KEY for TLS)`;
     failed.push(...ids.map((id) => unavailable(`temporal:${id}`, id, message)));
     if (opts.query !== undefined) failed.push(unavailable(querySource, undefined, message));
     return { sources, failed };
