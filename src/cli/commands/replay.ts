@@ -8,6 +8,7 @@ import { EXIT } from '../exit-codes';
 import { printableLine } from '../printable';
 import { integer } from '../options';
 import type { Action } from './action';
+import { downloadHistory } from './replay-download';
 import { isUuid } from '../../../workflows/definitions';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
@@ -136,12 +137,7 @@ async function loadSources(
     /** Downloads one history (the latest run's without `runId`); a failure is this workflow's only. */
     const download = async (source: string, workflowId: string, runId?: string): Promise<void> => {
       try {
-        const handle = client.workflow.getHandle(workflowId, runId);
-        const [history, latestRunId] = await Promise.all([
-          handle.fetchHistory(),
-          runId ?? handle.describe().then((d) => d.runId),
-        ]);
-        sources.push({ source, workflowId, runId: latestRunId, history });
+        sources.push({ source, workflowId, ...(await downloadHistory(client.workflow, workflowId, runId)) });
       } catch (err) {
         failed.push(unavailable(source, workflowId, `cannot download the history: ${(err as Error).message}`));
       }
