@@ -1,15 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { History } from '@temporalio/common/lib/proto-utils';
 import type { temporal } from '@temporalio/proto';
-import type { Cli } from '../context';
 import { EXIT } from '../exit-codes';
 import { printableLine } from '../printable';
 import { integer } from '../options';
 import type { Action } from './action';
-import { downloadHistory } from './replay-download';
-import { isUuid } from '../../../workflows/definitions';
+import { historySources, type Source, type Unavailable } from './replay-sources';
 
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
@@ -21,14 +17,6 @@ interface ReplayOptions {
   limit: number;
   address: string;
   namespace: string;
-}
-
-/** A history to replay, and where it came from. */
-interface Source {
-  source: string;
-  workflowId: string;
-  runId?: string;
-  history: History;
 }
 
 /** The event at which the current code stops matching a history. */
@@ -80,97 +68,15 @@ function eventDetail(event: HistoryEvent): string | undefined {
 /** The core's message inside the SDK's wrapping, e.g. `[TMPRL1100] Nondeterminism error: …`. */
 const coreMessage = (message: string): string => /message: "((?:[^"\\]|\\.)*)"/.exec(message)?.[1] ?? message;
 
-/** A history that could not be read or downloaded: reported, while the others still replay. */
-const unavailable = (source: string, workflowId: string | undefined, message: string): ReplayReport => ({
-  source,
-  ...(workflowId !== undefined && { workflowId }),
-  ok: false,
-  error: { kind: 'unavailable', message },
-});
-
-async function loadSources(
-  cli: Cli,
-  targets: string[],
-  opts: ReplayOptions,
-): Promise<{ sources: Source[]; failed: ReplayReport[] }> {
-  const sources: Source[] = [];
-  const failed: ReplayReport[] = [];
-  const { historyFromJSON } = await import('@temporalio/common/lib/proto-utils');
-  const ids: string[] = [];
-  for (const target of targets) {
-    if (existsSync(target) || target.endsWith('.json')) {
-      const workflowId = basename(target, '.json');
-      try {
-        const history = historyFromJSON(JSON.parse(readFileSync(target, 'utf8')));
-        sources.push({ source: target, workflowId, history });
-      } catch (err) {
-        failed.push(unavailable(target, workflowId, `cannot read ${target}: ${(err as Error).message}`));
-      }
-    } else {
-      // A task id is accepted for its workflow `task-<id>`.
-      ids.push(isUuid(target) ? `task-${target}` : target);
-    }
-  }
-  if (ids.length === 0 && opts.query === undefined) return { sources, failed };
-  const querySource = `query: ${opts.query}`;
-
-  const { Client, Connection } = await import('@temporalio/client');
-  // Loaded here, as the client is: the other commands need neither.
-  const { ConfigError, loadTemporalSecurity } = await import('../../config/env');
-  const { temporalConnectionOptions } = await import('../../temporal/connection-options');
-  let connection: Awaited<ReturnType<typeof Connection.connect>>;
-  try {
-    // As the service connects (TLS, mTLS, API key), to the address of --address. The key is sent, never shown.
-    const options = temporalConnectionOptions({ ...loadTemporalSecurity(cli.io.env), TEMPORAL_ADDRESS: opts.address });
-    connection = await Connection.connect({ ...options, connectTimeout: '5 seconds' });
-  } catch (err) {
-    const message =
-      err instanceof ConfigError
-        ? `cannot connect to Temporal: ${err.message}`
-        : `cannot reach Temporal at ${opts.address}: ${(err as Error).message} (set TEMPORAL_ADDRESS or --address, and TEMPORAL_TLS* or TEMPORAL_API_KEY for TLS)`;
-    failed.push(...ids.map((id) => unavailable(`temporal:${id}`, id, message)));
-    if (opts.query !== undefined) failed.push(unavailable(querySource, undefined, message));
-    return { sources, failed };
-  }
-  try {
-    const client = new Client({ connection, namespace: opts.namespace });
-    /** Downloads one history (the latest run's without `runId`); a failure is this workflow's only. */
-    const download = async (source: string, workflowId: string, runId?: string): Promise<void> => {
-      try {
-        sources.push({ source, workflowId, ...(await downloadHistory(client.workflow, workflowId, runId)) });
-      } catch (err) {
-        failed.push(unavailable(source, workflowId, `cannot download the history: ${(err as Error).message}`));
-      }
-    };
-    for (const workflowId of ids) await download(`temporal:${workflowId}`, workflowId);
-    if (opts.query !== undefined) {
-      let count = 0;
-      try {
-        for await (const wf of client.workflow.list({ query: opts.query })) {
-          if (count >= opts.limit) {
-            cli.note(`replaying the first ${opts.limit} workflows the query matched (--limit)`);
-            break;
-          }
-          count += 1;
-          await download(`temporal:${wf.workflowId}/${wf.runId}`, wf.workflowId, wf.runId);
-        }
-        if (count === 0) cli.note(`no workflow matched the query: ${opts.query}`);
-      } catch (err) {
-        failed.push(unavailable(querySource, undefined, `cannot list the workflows: ${(err as Error).message}`));
-      }
-    }
-  } finally {
-    await connection.close();
-  }
-  return { sources, failed };
-}
-
 /**
  * Replays histories against the workflow code this CLI was built with (the prebuilt bundle), the way a
  * worker would after a deploy. For a determinism error, replays ever shorter prefixes of the history to
  * find the first event the code no longer matches.
  */
-async function replayAll(sources: Source[]): Promise<ReplayReport[]> {
+async function replayAll(sources: AsyncGenerator<Source, void>): Promise<ReplayReport[]> {
+  // No replay worker when nothing is to be replayed (every history unavailable).
+  const first = await sources.next();
+  if (first.done) return [];
   const { DefaultLogger, Runtime, Worker } = await import('@temporalio/worker');
   const { DeterminismViolationError } = await import('@temporalio/workflow');
   const { temporal: proto } = await import('@temporalio/proto');
@@ -206,10 +112,24 @@ async function replayAll(sources: Source[]): Promise<ReplayReport[]> {
   };
 
   const reports: ReplayReport[] = [];
-  const bySource = new Map(sources.map((s, i) => [String(i), s]));
-  const named = sources.map((s, i) => ({ workflowId: String(i), history: s.history }));
-  for await (const result of Worker.runReplayHistories(options, named)) {
-    const source = bySource.get(result.workflowId);
+  // The replay takes one history at a time and answers it before it takes the next: the source under
+  // way is kept by its key until its answer, then let go.
+  const replaying = new Map<string, Source>();
+  let taken = 0;
+  async function* keyed(): AsyncGenerator<{ workflowId: string; history: History }, void> {
+    try {
+      for (let next = first; !next.done; next = await sources.next()) {
+        const workflowId = String(taken++);
+        replaying.set(workflowId, next.value);
+        yield { workflowId, history: next.value.history };
+      }
+    } finally {
+      await sources.return();
+    }
+  }
+  for await (const result of Worker.runReplayHistories(options, keyed())) {
+    const source = replaying.get(result.workflowId);
+    replaying.delete(result.workflowId);
     if (!source) continue;
     const base = { source: source.source, workflowId: source.workflowId, runId: source.runId };
     if (!result.error) {
@@ -235,8 +155,12 @@ const replay: Action = async (cli, targets: string[], opts: ReplayOptions) => {
     cli.note('nothing to replay: name history files or workflow ids, or give --query');
     return EXIT.usage;
   }
-  const { sources, failed } = await loadSources(cli, targets, opts);
-  const reports = [...failed, ...(sources.length > 0 ? await replayAll(sources) : [])];
+  const failed: Unavailable[] = [];
+  const replayed = await replayAll(
+    historySources(targets, { ...opts, env: cli.io.env, note: (line) => cli.note(line) }, failed),
+  );
+  // What could not be read or downloaded first, as every history is replayed before anything is shown.
+  const reports: ReplayReport[] = [...failed, ...replayed];
   const replayFailures = reports.filter((r) => !r.ok && r.error?.kind !== 'unavailable').length;
   if (cli.json) {
     cli.printJson({
