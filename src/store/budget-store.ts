@@ -13,6 +13,20 @@ export interface DailyBudget {
 
 const usd = (v: string | null): number | null => (v === null ? null : Number(v));
 
+/** SQL: today's spend of all tasks (by UTC day), as admission counts it against the daily cap. */
+const SPENT_TODAY = `(SELECT COALESCE(sum(cost_usd), 0) FROM agent_spend
+  WHERE day = (clock_timestamp() AT TIME ZONE 'UTC')::date)`;
+/** SQL: what the task `old.id` has spent, as admission counts it against its cap. */
+const TASK_SPENT = '(SELECT COALESCE(sum(cost_usd), 0) FROM attempts WHERE task_id = old.id)';
+
+/**
+ * SQL: whether a cap changed from `old` to `now` may let an attempt start that it held back (admission
+ * refuses once `spent` reaches the cap): it was lifted, or raised above the spend. Lowered, set again as
+ * it was, raised to no more than the spend, or set where there was none, it lets nothing start.
+ */
+const LETS_START = (old: string, now: string, spent: string): string =>
+  `(${old} IS NOT NULL AND (${now} IS NULL OR (${now} > ${old} AND ${now} > ${spent})))`;
+
 /** The global daily cap, today's spend, and per-task caps. */
 export class BudgetStore {
   constructor(private readonly pool: Pool) {}
@@ -34,25 +48,42 @@ export class BudgetStore {
     return { dailyUsd: usd(row.daily_usd), spentTodayUsd: Number(row.spent), day: row.day, resetsAt: row.resets_at };
   }
 
-  async setDaily(dailyUsd: number | null): Promise<void> {
-    await this.pool.query(
-      `INSERT INTO budget (id, daily_usd, updated_at) VALUES (true, $1, clock_timestamp())
-       ON CONFLICT (id) DO UPDATE SET daily_usd = EXCLUDED.daily_usd, updated_at = EXCLUDED.updated_at`,
+  /**
+   * Sets the daily cap; answers whether the change may let a task that waits for it start: the cap was
+   * lifted, or raised above today's spend. The cap it replaces is read in the same statement, under the
+   * row's lock, so two changes at once each compare with the one before.
+   */
+  async setDaily(dailyUsd: number | null): Promise<boolean> {
+    const res = await this.pool.query<{ lets_start: boolean }>(
+      `WITH old AS (SELECT daily_usd FROM budget WHERE id FOR UPDATE),
+         changed AS (
+           INSERT INTO budget (id, daily_usd, updated_at) VALUES (true, $1, clock_timestamp())
+           ON CONFLICT (id) DO UPDATE SET daily_usd = EXCLUDED.daily_usd, updated_at = EXCLUDED.updated_at
+           RETURNING daily_usd)
+       SELECT ${LETS_START('(SELECT daily_usd FROM old)', '(SELECT daily_usd FROM changed)', SPENT_TODAY)} AS lets_start`,
       [dailyUsd],
     );
+    return res.rows[0]?.lets_start === true;
   }
 
-  /** Sets a task's cap; returns its workflow id, or undefined when there is no such task. */
+  /**
+   * Sets a task's cap; answers its workflow id and status, and whether the change may let it start if it
+   * waits for its budget (the cap lifted, or raised above what it has spent); undefined when there is no
+   * such task.
+   */
   async setTaskBudget(
     taskId: string,
     budgetUsd: number | null,
-  ): Promise<{ workflowId: string; status: string } | undefined> {
-    const res = await this.pool.query<{ workflow_id: string; status: string }>(
-      'UPDATE tasks SET budget_usd = $2 WHERE id = $1 RETURNING workflow_id, status',
+  ): Promise<{ workflowId: string; status: string; letsStart: boolean } | undefined> {
+    const res = await this.pool.query<{ workflow_id: string; status: string; lets_start: boolean }>(
+      `WITH old AS (SELECT id, budget_usd FROM tasks WHERE id = $1 FOR UPDATE)
+       UPDATE tasks t SET budget_usd = $2 FROM old WHERE t.id = old.id
+       RETURNING t.workflow_id, t.status,
+         ${LETS_START('old.budget_usd', 't.budget_usd', TASK_SPENT)} AS lets_start`,
       [taskId, budgetUsd],
     );
     const row = res.rows[0];
-    return row ? { workflowId: row.workflow_id, status: row.status } : undefined;
+    return row ? { workflowId: row.workflow_id, status: row.status, letsStart: row.lets_start } : undefined;
   }
 
   /** What the task has spent over all its attempts. */

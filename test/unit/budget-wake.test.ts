@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import type { Logger } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { Pool } from 'pg';
 import { BudgetService } from '../../src/api/budget/budget.service';
-import type { BudgetStore } from '../../src/store/budget-store';
+import { BudgetStore } from '../../src/store/budget-store';
+import { workflowIdForTask } from '../../workflows/definitions';
+import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
+import { insertTask } from '../support/task-rows';
 import { waitFor } from '../support/wait-for';
 
 /**
@@ -18,7 +22,7 @@ function heldWakes(waiting: number): { service: BudgetService; signalled: () => 
     workflow: { getHandle: () => ({ signal: async () => void ((signalled += 1), await held) }) },
   } as unknown as Client;
   const store = {
-    setDaily: async () => undefined,
+    setDaily: async () => true,
     waitingForDailyBudget: async () => Array.from({ length: waiting }, (_, i) => `task-${i}`),
     daily: async () => ({ dailyUsd: 10, spentTodayUsd: 0, day: '2026-12-06', resetsAt: new Date() }),
   } as unknown as BudgetStore;
@@ -49,7 +53,7 @@ describe('a change of the daily budget', () => {
       },
     } as unknown as Client;
     const store = {
-      setDaily: async () => undefined,
+      setDaily: async () => true,
       waitingForDailyBudget: async () => waiting,
       daily: async () => ({ dailyUsd: 10, spentTodayUsd: 0, day: '2026-12-06', resetsAt: new Date() }),
     } as unknown as BudgetStore;
@@ -83,5 +87,73 @@ describe('a change of the daily budget', () => {
     release();
     await stopped;
     assert.equal(signalled(), 32, 'the first batch only');
+  });
+});
+
+/**
+ * Which changes wake: over the real store, in a database of its own (the daily cap is global to one),
+ * with the wake signals counted. A wake starts its signals before the change is answered.
+ */
+describe('a budget change wakes its waiting tasks only when it may let one start', { timeout: 30_000 }, () => {
+  let db: ScratchDatabase;
+  let pool: Pool;
+  let service: BudgetService;
+  const signalled: string[] = [];
+
+  before(async () => {
+    db = await createScratchDatabase('budget_wake');
+    pool = new Pool({ connectionString: db.url, max: 4 });
+    pool.on('error', () => undefined);
+    const temporal = {
+      withDeadline: <R>(_deadline: number, fn: () => Promise<R>) => fn(),
+      workflow: { getHandle: (workflowId: string) => ({ signal: async () => void signalled.push(workflowId) }) },
+    } as unknown as Client;
+    service = new BudgetService(temporal, new BudgetStore(pool));
+  });
+  after(async () => {
+    await service?.beforeApplicationShutdown();
+    await pool?.end();
+    await db?.drop();
+  });
+
+  /** The workflow ids each change signalled, one list per change. */
+  const wakesOf = async (changes: (() => Promise<unknown>)[]): Promise<string[][]> => {
+    const wakes: string[][] = [];
+    for (const change of changes) {
+      signalled.length = 0;
+      await change();
+      wakes.push([...signalled]);
+    }
+    return wakes;
+  };
+
+  it("the daily cap: lifted, or raised above today's spend", async () => {
+    const taskId = await insertTask(pool, { prompt: 'waits for the day' });
+    await pool.query(
+      `UPDATE tasks SET waiting_reason = '{"kind": "daily_budget", "agent": "stand-in"}' WHERE id = $1`,
+      [taskId],
+    );
+    await pool.query(
+      `INSERT INTO agent_spend (day, agent, cost_usd) VALUES ((clock_timestamp() AT TIME ZONE 'UTC')::date, 'stand-in', 5)`,
+    );
+    const waiter = [workflowIdForTask(taskId)];
+    const set = (cap: number | null) => () => service.putDaily(cap);
+    assert.deepEqual(
+      await wakesOf([set(null), set(3), set(3), set(2), set(4), set(8), set(8), set(6), set(null), set(null)]),
+      [[], [], [], [], [], waiter, [], [], waiter, []],
+      'null→null, none→3, 3→3, 3→2, 2→4 (spent 5) wake none; 4→8 and 6→none wake; 8→8, 8→6, none→none none',
+    );
+  });
+
+  it("a task's cap: lifted, or raised above what it has spent, while it is queued", async () => {
+    const taskId = await insertTask(pool, { prompt: 'waits for its budget', budgetUsd: 1 });
+    await pool.query(`INSERT INTO attempts (task_id, number, agent, cost_usd) VALUES ($1, 1, 'stand-in', 2)`, [taskId]);
+    const waiter = [workflowIdForTask(taskId)];
+    const set = (cap: number | null) => () => service.putTask(taskId, cap);
+    assert.deepEqual(
+      await wakesOf([set(1), set(0.5), set(1.5), set(3), set(3), set(null), set(null), set(2.5)]),
+      [[], [], [], waiter, [], waiter, [], []],
+      '1→1, 1→0.5, 0.5→1.5 (spent 2) wake none; 1.5→3 and 3→none wake; 3→3, none→none, none→2.5 none',
+    );
   });
 });

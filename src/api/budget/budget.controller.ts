@@ -20,7 +20,7 @@ export class BudgetController {
   @Put('budget')
   @ApiOperation({
     summary:
-      'Sets the global daily cap; at the cap no new attempt starts, and tasks wait until it is raised or the day turns.',
+      "Sets the global daily cap; at the cap no new attempt starts, and tasks wait until it is raised above today's spend (or lifted) or the day turns. Only such a change wakes the waiting tasks.",
   })
   @ApiResponse({ status: 400, description: '`dailyUsd` missing or not a non-negative number (null: no cap).' })
   put(@Body() dto: PutBudgetDto) {
@@ -28,7 +28,10 @@ export class BudgetController {
   }
 
   @Put('tasks/:id/budget')
-  @ApiOperation({ summary: "Sets a task's cost cap; a task waiting for its budget resumes when it is raised." })
+  @ApiOperation({
+    summary:
+      "Sets a task's cost cap; a task waiting for its budget resumes when it is raised above what it has spent (or lifted), and only such a change wakes it.",
+  })
   @ApiResponse({
     status: 400,
     description:

@@ -14,9 +14,12 @@ const view = (b: DailyBudget) => ({
 });
 
 /**
- * The global daily cap and per-task caps. A change wakes the tasks that wait for that budget, so they
- * ask for admission at once rather than at their next recheck: a task's own, before answering; the
- * daily cap's, many perhaps, after answering, a few at a time.
+ * The global daily cap and per-task caps. A change that may let a task waiting for that budget start
+ * (the cap lifted, or raised above the spend) wakes those tasks, so they ask for admission at once
+ * rather than at their next recheck: a task's own, before answering; the daily cap's, many perhaps,
+ * after answering, a few at a time. Any other change wakes none: each wake adds some ten events to a
+ * waiting task's history, and a script that sets the same cap every few minutes would otherwise bring
+ * a task that waits for weeks near Temporal's limit of 51,200.
  */
 @Injectable()
 export class BudgetService implements BeforeApplicationShutdown {
@@ -37,15 +40,14 @@ export class BudgetService implements BeforeApplicationShutdown {
   }
 
   async putDaily(dailyUsd: number | null) {
-    await this.store.setDaily(dailyUsd);
-    this.wakeDailyWaiters(await this.store.waitingForDailyBudget());
+    if (await this.store.setDaily(dailyUsd)) this.wakeDailyWaiters(await this.store.waitingForDailyBudget());
     return this.get();
   }
 
   async putTask(id: string, budgetUsd: number | null) {
     const task = isUuid(id) ? await this.store.setTaskBudget(id, budgetUsd) : undefined;
     if (!task) throw new NotFoundException(`no task ${id}`);
-    if (task.status === 'queued') await this.wake([task.workflowId]);
+    if (task.status === 'queued' && task.letsStart) await this.wake([task.workflowId]);
     return { id, budgetUsd, costUsd: await this.store.taskSpent(id) };
   }
 
