@@ -26,6 +26,16 @@ const MIN_WAIT_RECHECK_MS = 50;
 const HALF_OPEN_WAIT_RECHECK_MS = 30_000;
 
 /**
+ * Whether a wake may lift `wait` before it lifts by itself: one without `until` (a slot, the task's own
+ * budget, a half-open breaker) only a wake lifts; the daily budget, which lifts at midnight UTC, is
+ * lifted earlier by a raise, and an open breaker, which lifts at the end of its cooldown, by a reset.
+ * The start window, which moves on within a minute, is left to its `until` (a worker that hands the
+ * attempt back is asked again at once anyway).
+ */
+export const wokenEarly = (wait: AdmissionWait): boolean =>
+  wait.until === null || wait.kind === 'daily_budget' || wait.kind === 'breaker_open';
+
+/**
  * When a task held back asks for admission again: at the earliest moment a wait may lift by itself
  * (breaker cooldown, start window), else after the recheck interval, growing by half per `round` so a
  * task held back for hours keeps a small history (to five minutes; after LONG_WAIT_ROUNDS, from five
@@ -36,7 +46,7 @@ const HALF_OPEN_WAIT_RECHECK_MS = 30_000;
  *
  * `stored`: the wait the task's reason was stored as after this answer, if it was. Wakes find a task
  * by its stored reason, so one sent between the answer and the store (a slot freed, a budget raised,
- * a breaker closed) missed it: for a wait that only a wake lifts (no `until`) the task looks again at
+ * a breaker closed) missed it: for a wait that a wake may lift (`wokenEarly`) the task looks again at
  * once, which sees what such a wake would have told; from then on the wakes find it.
  */
 export function nextLook(
@@ -52,7 +62,7 @@ export function nextLook(
   const polling = Math.min(recheckMs * 1.5 ** round, halfOpen ? HALF_OPEN_WAIT_RECHECK_MS : longest);
   const dueIn = Math.min(...waits.map((w) => (w.until === null ? polling : w.until - now)));
   const overdue = dueIn <= 0;
-  if (stored?.until === null) return { delayMs: MIN_WAIT_RECHECK_MS, overdue };
+  if (stored && wokenEarly(stored)) return { delayMs: MIN_WAIT_RECHECK_MS, overdue };
   // A worker that drains, or had no free slot, answers at once and wants the attempt asked again at
   // once, elsewhere, however long the task has waited: it is not a look at a wait.
   const handedBack = waits.some((w) => w.kind === 'worker_draining' || w.kind === 'worker_busy');

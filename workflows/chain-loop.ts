@@ -9,7 +9,7 @@ import {
   sleep,
 } from '@temporalio/workflow';
 import type { AgentActivities, BookkeepingActivities } from '../activities';
-import { nextLook } from './admission-wait';
+import { nextLook, wokenEarly } from './admission-wait';
 import { decideAfterFailure } from './attempt-policy';
 import { classifyAttemptError, type ClassifiedFailure } from './attempt-failure';
 import {
@@ -170,10 +170,12 @@ export async function chainLoop(
           await bookkeeping.recordWaiting({ taskId: input.taskId, wait });
           shown = key;
         }
+        // Only the length of the timer below changes with `stored` (a look at once, or later): a
+        // timer's length is not compared on replay, so that needs no patch.
         const look = nextLook(step, recheckMs, waitRound, overdueRounds, Date.now(), stored);
-        // The look again at once after a newly stored wait that only a wake lifts is no round: the first
+        // The look again at once after a newly stored wait that a wake may lift is no round: the first
         // recheck after it comes after the recheck interval itself.
-        if (stored?.until !== null) waitRound += 1;
+        if (!(stored && wokenEarly(stored))) waitRound += 1;
         overdueRounds = look.overdue ? overdueRounds + 1 : 0;
         if (!opts.keepWake) woken = false;
         await condition(() => woken, look.delayMs);

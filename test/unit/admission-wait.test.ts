@@ -42,15 +42,23 @@ describe('nextLook', () => {
     assert.equal(nextLook([wait(NOW, 'worker_busy')], 5_000, 400, 0, NOW).delayMs, 50);
   });
 
-  it('looks again at once after storing a wait only a wake lifts, however long the task has waited', () => {
+  it('looks again at once after storing a wait a wake may lift, however long the task has waited', () => {
     // A wake sent between the answer and the store found no reason to find the task by.
     const slot = wait(null, 'concurrency');
     assert.equal(nextLook([slot], 120_000, 0, 0, NOW, slot).delayMs, 50);
     assert.equal(nextLook([slot], 5_000, 400, 0, NOW, slot).delayMs, 50);
     const halfOpen = wait(null, 'breaker_open');
     assert.equal(nextLook([halfOpen], 5_000, 40, 0, NOW, halfOpen).delayMs, 50);
-    // Stored before, it is looked at as any wait; one that lifts by itself is looked at then.
+    // Waits that lift by themselves, but earlier when woken: a budget raised before midnight, a breaker
+    // reset before its cooldown ends.
+    const day = wait(NOW + 20 * 3_600_000, 'daily_budget');
+    assert.equal(nextLook([day], 5_000, 0, 0, NOW, day).delayMs, 50);
+    assert.equal(nextLook([day], 5_000, 400, 0, NOW, day).delayMs, 50);
+    const open = wait(NOW + 60_000, 'breaker_open');
+    assert.equal(nextLook([open], 5_000, 0, 0, NOW, open).delayMs, 50);
+    // Stored before, it is looked at as any wait; one that only lifts by itself is looked at then.
     assert.equal(nextLook([slot], 5_000, 40, 0, NOW).delayMs, 5 * 60_000);
+    assert.equal(nextLook([open], 5_000, 0, 0, NOW).delayMs, 60_000);
     const window = wait(NOW + 40_000);
     assert.equal(nextLook([window], 5_000, 0, 0, NOW, window).delayMs, 40_000);
   });
