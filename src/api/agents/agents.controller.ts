@@ -24,7 +24,11 @@ export class AgentsController {
     summary:
       "Close the agent's circuit breaker by hand (its provider is back, its key replaced): its failures and any probe are forgotten, and tasks waiting for it ask again now.",
   })
-  @ApiResponse({ status: 200, description: 'The agent as GET /v1/agents lists it, and `woken`: the tasks woken.' })
+  @ApiResponse({
+    status: 200,
+    description:
+      'The agent as GET /v1/agents lists it, and `woken`: the tasks whose wake Temporal took within 5 s (the others ask again at their next recheck).',
+  })
   @ApiResponse({ status: 404, description: 'No agent of that name in the agents file.' })
   resetBreaker(@Param('name') name: string) {
     return this.agents.resetBreaker(name);

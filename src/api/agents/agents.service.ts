@@ -10,6 +10,12 @@ import { AGENTS, TEMPORAL_CLIENT } from '../tokens';
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /**
+ * How long a breaker reset's wake may take, all its signals together (up to WAKE_LIMIT tasks, 32 at a
+ * time): the reset answers within the 15 s api.md promises for a request, however slow Temporal is.
+ */
+export const RESET_WAKE_MS = 5000;
+
+/**
  * `GET /v1/agents`: each profile of the agents file with its live state from the gate's tables;
  * `POST /v1/agents/:name/breaker/reset`: an operator closes a breaker.
  */
@@ -27,12 +33,17 @@ export class AgentsService {
   /**
    * Closes the agent's breaker (its provider is back, its key replaced) and wakes the tasks waiting for
    * it, so they ask again now rather than at their next look; answers the agent as GET lists it, and how
-   * many tasks were woken. A task that cannot be woken (it ended meanwhile) is left to its next look.
+   * many tasks were woken. A task that cannot be woken (it ended meanwhile, or Temporal did not answer
+   * within RESET_WAKE_MS) is left to its next look.
    */
   async resetBreaker(name: string) {
     if (!Object.hasOwn(this.agents.agents, name)) throw new NotFoundException(`no agent "${name}" in the agents file`);
     const waiting = await this.breakers.reset(name);
-    const woken = await wakeWaitingTasks(this.temporal, waiting, { what: `${name}'s breaker`, logger: this.logger });
+    const woken = await wakeWaitingTasks(this.temporal, waiting, {
+      what: `${name}'s breaker`,
+      logger: this.logger,
+      deadline: Date.now() + RESET_WAKE_MS,
+    });
     const agent = (await this.list()).items.find((a) => a.name === name);
     return { ...agent, woken };
   }
