@@ -91,6 +91,14 @@ describe('circuit breaker', () => {
     assert.equal(freed.probe, null);
   });
 
+  it('reopens at once, too, at the failure of an attempt from before it opened, and then ignores the probe', () => {
+    // The provider failed that attempt just now: the breaker decides on failures, whoever's.
+    const half = withProbe({ ...closedBreaker(), state: 'open', openUntil: at(0) }, 'p1');
+    const reopened = afterOutcome(half, 'overloaded', 'early', at(5), config);
+    assert.deepEqual([reopened.state, reopened.probe, reopened.openUntil], ['open', null, at(35)]);
+    assert.equal(afterOutcome(reopened, 'succeeded', 'p1', at(6), config), reopened);
+  });
+
   it('reports the breaker as the next attempt would find it, without changing it', () => {
     const open = { state: 'open' as const, failures: 3, windowStartedAt: at(0), openUntil: at(30) };
     assert.deepEqual(breakerNow(open, at(10), config), { state: 'open', failures: 3 });
