@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DashboardSnapshot } from '../../src/api/dashboard/snapshot';
 import { renderTop } from '../../src/cli/commands/top';
+import type { WorkersDoc } from '../../src/cli/commands/workers';
 
 /** A snapshot with `listed` running tasks listed, of `running` in all. */
 const snapshot = (listed: number, running: number, worker = 'w'): DashboardSnapshot =>
@@ -40,5 +41,27 @@ describe('atelier top', () => {
       [],
     );
     assert.match(lines.find((line) => line.startsWith('task-0 ')) ?? '', /…$/);
+  });
+
+  it('fits a short terminal, and says how many lines it cut', () => {
+    const whole = renderTop('http://api', snapshot(30, 30), undefined).trimEnd().split('\n');
+    for (const rows of [3, 8, 20]) {
+      const lines = renderTop('http://api', snapshot(30, 30), undefined, { rows, columns: 80 }).trimEnd().split('\n');
+      // The last row is `(q to quit)`.
+      assert.equal(lines.length, rows - 1, `${rows} rows:\n${lines.join('\n')}`);
+      assert.equal(lines.at(-1), `… ${whole.length - rows + 2} more lines`);
+    }
+    const tall = renderTop('http://api', snapshot(30, 30), undefined, { rows: 100, columns: 200 })
+      .trimEnd()
+      .split('\n');
+    assert.deepEqual(tall, whole, 'nothing cut where everything fits');
+  });
+
+  it("shows the workers endpoint's failure in place of its table, and takes an answer without workers", () => {
+    const failed = renderTop('http://api', snapshot(1, 1), { failed: 'GET /v1/workers answered 503' });
+    assert.match(failed, /^WORKERS\nnot shown: GET \/v1\/workers answered 503 \(asked again at the next update\)$/m);
+    assert.doesNotMatch(failed, /HEALTHY/, "not the dashboard's list in its place");
+    const empty = renderTop('http://api', snapshot(1, 1), { queues: [] } as unknown as WorkersDoc);
+    assert.match(empty, /^WORKER +KIND +STATUS/m);
   });
 });

@@ -8,7 +8,7 @@ import { EXIT } from '../exit-codes';
 import { printableInline, printableLine } from '../printable';
 import { durationText, fitLine, table } from '../format';
 import type { Action } from './action';
-import { fetchWorkers, workersTable, type WorkersDoc } from './workers';
+import { fetchWorkers, NoWorkersEndpoint, workersTable, type WorkersDoc } from './workers';
 
 const seconds = (s: number | null | undefined): string => (s === null || s === undefined ? '' : durationText(s * 1000));
 
@@ -18,14 +18,20 @@ interface ScreenSize {
   columns: number;
 }
 
+/** What a request that failed is shown as: the status an API answered, else what went wrong. */
+const failedText = (err: unknown): string =>
+  err instanceof ApiError ? `${err.method} ${err.path} answered ${err.status}` : (err as Error).message;
+
 /**
- * One screen of `atelier top`: on a terminal (`screen` given), cut to its rows and each line to its
- * width, since a line that wraps takes two rows and scrolls the alternate screen; else whole.
+ * One screen of `atelier top`: on a terminal (`screen` given), cut to its rows (the last one shown then
+ * says how many more there are) and each line to its width, since a line that wraps takes two rows and
+ * scrolls the alternate screen; else whole. `workers`: GET /v1/workers's answer, why it failed (shown
+ * in place of the table), or undefined from a server without it (the dashboard's shorter list instead).
  */
 export function renderTop(
   baseUrl: string,
   s: DashboardSnapshot,
-  workers: WorkersDoc | undefined,
+  workers: WorkersDoc | { failed: string } | undefined,
   screen?: ScreenSize,
 ): string {
   const c = s.counts;
@@ -48,19 +54,21 @@ export function renderTop(
       ]),
     ),
     'WORKERS',
-    workers
-      ? workersTable(workers.workers)
-      : table(
-          ['WORKER', 'POOL', 'HEALTHY', 'RUNNING', 'DONE (1H)', 'FAILED (1H)'],
-          s.workers.map((w) => [
-            w.identity,
-            w.role,
-            w.healthy ? 'yes' : 'NO',
-            w.running,
-            w.succeededLastHour,
-            w.failedLastHour,
-          ]),
-        ),
+    workers && 'failed' in workers
+      ? printableLine(`not shown: ${workers.failed} (asked again at the next update)`)
+      : workers
+        ? workersTable(workers.workers ?? [])
+        : table(
+            ['WORKER', 'POOL', 'HEALTHY', 'RUNNING', 'DONE (1H)', 'FAILED (1H)'],
+            s.workers.map((w) => [
+              w.identity,
+              w.role,
+              w.healthy ? 'yes' : 'NO',
+              w.running,
+              w.succeededLastHour,
+              w.failedLastHour,
+            ]),
+          ),
     // The snapshot lists the first 50 running tasks: the heading gives how many run in all.
     `RUNNING (${s.running.length < c.running ? `${s.running.length} of ${c.running}` : c.running})`,
     table(
@@ -73,8 +81,13 @@ export function renderTop(
     lines.push(`FAILED ATTEMPTS (1H): ${classes.join(', ')}`);
   }
   const text = lines.join('\n').split('\n');
-  const shown = screen ? text.slice(0, Math.max(screen.rows - 1, 10)).map((l) => fitLine(l, screen.columns)) : text;
-  return `${shown.join('\n')}\n`;
+  if (!screen) return `${text.join('\n')}\n`;
+  // The terminal's last row is the caller's `(q to quit)`.
+  const room = Math.max(screen.rows - 1, 1);
+  // A blank line at the end is no line to say was cut.
+  while (text.length > room && text.at(-1) === '') text.pop();
+  const cut = text.length > room ? [...text.slice(0, room - 1), `… ${text.length - room + 1} more lines`] : text;
+  return `${cut.map((l) => fitLine(l, screen.columns)).join('\n')}\n`;
 }
 
 async function snapshotOf(cli: Cli, signal: AbortSignal): Promise<DashboardSnapshot> {
@@ -123,9 +136,7 @@ const top: Action = async (cli, opts: { interval: number; once?: boolean }) => {
         snapshot = await snapshotOf(cli, signal);
       } catch (err) {
         if (opts.once || !shownOne || signal.aborted || !isTransient(err)) throw err;
-        const failed =
-          err instanceof ApiError ? `${err.method} ${err.path} answered ${err.status}` : (err as Error).message;
-        const message = `${failed}; trying again every ${opts.interval} s`;
+        const message = `${failedText(err)}; trying again every ${opts.interval} s`;
         if (cli.json) cli.printJsonLine({ error: message });
         else if (interactive)
           cli.out(
@@ -136,10 +147,14 @@ const top: Action = async (cli, opts: { interval: number; once?: boolean }) => {
         continue;
       }
       shownOne = true;
-      // The workers endpoint has more (slots, status); servers without it still get a picture.
-      const workers = await fetchWorkers(cli, { signal }).catch(() => undefined);
+      // The workers endpoint has more (slots, status); servers without it still get a picture. Where it
+      // fails, the screen says so rather than show the dashboard's shorter list in its place.
+      const workers = await fetchWorkers(cli, { signal }).catch((err: unknown) =>
+        err instanceof NoWorkersEndpoint ? undefined : { failed: failedText(err) },
+      );
       signal.throwIfAborted();
-      if (cli.json) cli.printJsonLine({ dashboard: snapshot, workers: workers ?? null });
+      if (cli.json)
+        cli.printJsonLine({ dashboard: snapshot, workers: workers && !('failed' in workers) ? workers : null });
       else if (interactive) {
         const screen = renderTop(cli.api.baseUrl, snapshot, workers, screenSize());
         cli.out(`\x1b[H\x1b[2J${screen}(q to quit)`);

@@ -67,6 +67,9 @@ export const queuesTable = (queues: QueueDoc[]): string =>
   );
 
 /** GET /v1/workers, with a clear message when the server predates it. */
+/** The API has no `GET /v1/workers` (an older server). */
+export class NoWorkersEndpoint extends Error {}
+
 export async function fetchWorkers(
   cli: Cli,
   { all = false, signal }: { all?: boolean; signal?: AbortSignal } = {},
@@ -75,7 +78,7 @@ export async function fetchWorkers(
     return await cli.api.json<WorkersDoc>('GET', `/v1/workers${all ? '?all=true' : ''}`, { signal });
   } catch (err) {
     if (err instanceof ApiError && err.routeMissing) {
-      throw new Error(
+      throw new NoWorkersEndpoint(
         `this Atelier API (${cli.api.baseUrl}) has no workers endpoint: GET /v1/workers answered 404. ` +
           'It needs a newer server.',
       );
