@@ -155,7 +155,8 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     const ctx = Context.current();
     const receivedAt = performance.now();
     const arrivedAt = deps.arrivedAt?.(ctx) ?? receivedAt;
-    const profile = deps.agents.agents[input.agent];
+    // Own keys only: a workflow started by hand may name "toString", which every object has.
+    const profile = Object.hasOwn(deps.agents.agents, input.agent) ? deps.agents.agents[input.agent] : undefined;
     if (!profile) {
       throw fail(FAILURE_CLASSES.unknownAgent, `unknown agent "${input.agent}"`, {
         policy: DEFAULT_POLICIES.unknown_agent,

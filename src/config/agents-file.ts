@@ -203,14 +203,15 @@ const agentsFileSchema = z
   .superRefine((file, ctx) => {
     if (Object.keys(file.agents).length === 0) {
       ctx.addIssue({ code: 'custom', path: ['agents'], message: 'at least one agent is required' });
-    } else if (!(file.defaultAgent in file.agents)) {
+    } else if (!Object.hasOwn(file.agents, file.defaultAgent)) {
       ctx.addIssue({ code: 'custom', path: ['defaultAgent'], message: `"${file.defaultAgent}" is not among agents` });
     }
     for (const [name, profile] of Object.entries(file.agents)) {
       const seen = new Set<string>([name]);
       profile.fallback?.forEach((next, i) => {
         const path = ['agents', name, 'fallback', i];
-        if (!(next in file.agents)) {
+        // Own keys only: `in` would take an object's inherited names (constructor, toString) for agents.
+        if (!Object.hasOwn(file.agents, next)) {
           ctx.addIssue({ code: 'custom', path, message: `"${next}" is not among agents` });
         } else if (seen.has(next)) {
           ctx.addIssue({ code: 'custom', path, message: `"${next}" appears twice in the chain` });

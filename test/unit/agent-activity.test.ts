@@ -505,10 +505,13 @@ describe('runAgent activity', { timeout: 30_000 }, () => {
   });
 
   it('rejects an unknown agent as non-retryable unknown_agent without starting an attempt', async () => {
-    const taskId = await insertTask(pool, { prompt: 'hello', agent: 'no-such-agent' });
-    const env = mockEnvironment();
-    await rejectsWithType(env.run(runAgent, input(taskId, { agent: 'no-such-agent' })), 'unknown_agent', true);
-    assert.deepEqual(await attemptRows(pool, taskId), []);
+    // Names every object has are no agents either.
+    for (const agent of ['no-such-agent', 'toString', 'constructor']) {
+      const taskId = await insertTask(pool, { prompt: 'hello', agent });
+      const env = mockEnvironment();
+      await rejectsWithType(env.run(runAgent, input(taskId, { agent })), 'unknown_agent', true);
+      assert.deepEqual(await attemptRows(pool, taskId), []);
+    }
   });
 
   it('stops heartbeating when starting the agent throws', async () => {

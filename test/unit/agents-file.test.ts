@@ -162,6 +162,22 @@ agents:
 
   it('refuses a defaultAgent that is not among the agents', () => {
     assertRejected(oneAgent('    command: [agent-cli]\n', 'nobody'), 'defaultAgent', /"nobody" is not among agents/);
+    // Names every object inherits are no agents.
+    assertRejected(
+      oneAgent('    command: [agent-cli]\n', 'constructor'),
+      'defaultAgent',
+      /"constructor" is not among agents/,
+    );
+  });
+
+  it('refuses a fallback that is not among the agents, though every object has it', () => {
+    for (const name of ['toString', 'constructor', '__proto__']) {
+      assertRejected(
+        oneAgent(`    command: [agent-cli]\n    fallback: ['${name}']\n`),
+        'agents.a.fallback.0',
+        new RegExp(`"${name}" is not among agents`),
+      );
+    }
   });
 
   it('refuses a file without agents', () => {
