@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { FAILURE_CLASS_NAMES, MAX_CHAIN_LENGTH, POLICY_ACTIONS, type FailureClass } from '../../workflows/definitions';
 
@@ -228,9 +228,16 @@ export class AgentsFileError extends Error {}
 
 /** Parses agents YAML text; `source` names the file in error messages. */
 export function parseAgentsFile(text: string, source: string): AgentsFile {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   if (doc.errors.length > 0) {
-    throw new AgentsFileError(`${source}: invalid YAML: ${doc.errors.map((e) => e.message).join('; ')}`);
+    // Each error by its kind and position alone: yaml's messages quote the line (prettyErrors) or parts
+    // of it (a tag, a block scalar's header), and the line may hold a key in a profile's `env`.
+    const errors = doc.errors.map((e) => {
+      const { line, col } = lineCounter.linePos(e.pos[0]);
+      return `${e.code.toLowerCase().replaceAll('_', ' ')} at line ${line}, column ${col}`;
+    });
+    throw new AgentsFileError(`${source}: invalid YAML: ${errors.join('; ')}`);
   }
   const parsed = agentsFileSchema.safeParse(doc.toJS());
   if (!parsed.success) {

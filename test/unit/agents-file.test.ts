@@ -227,13 +227,30 @@ agents:
     );
   });
 
+  it('says where the YAML is bad without quoting it, since a line may hold a key', () => {
+    const secret = 'sk-live-0123456789abcdef';
+    for (const line of [`KEY: "${secret}`, `KEY: |${secret}`, `KEY: [${secret}`]) {
+      const text = oneAgent(`    command: [agent-cli]\n    env:\n      ${line}\n`);
+      assert.throws(
+        () => parseAgentsFile(text, SOURCE),
+        (err: unknown) => {
+          assert.ok(err instanceof AgentsFileError, String(err));
+          assert.match(err.message, /^\/etc\/atelier\/agents\.yaml: invalid YAML: [a-z ]+ at line \d+, column \d+/);
+          assert.ok(!err.message.includes(secret.slice(0, 8)), `${line}: ${err.message}`);
+          return true;
+        },
+        line,
+      );
+    }
+  });
+
   it('refuses duplicate keys instead of keeping the last one', () => {
     const text = 'defaultAgent: a\nagents:\n  a:\n    command: [one]\n  a:\n    command: [two]\n';
     assert.throws(
       () => parseAgentsFile(text, SOURCE),
       (err: unknown) => {
         assert.ok(err instanceof AgentsFileError);
-        assert.match(err.message, /^\/etc\/atelier\/agents\.yaml: invalid YAML: Map keys must be unique at line 5/);
+        assert.match(err.message, /^\/etc\/atelier\/agents\.yaml: invalid YAML: duplicate key at line 5, column 3$/);
         return true;
       },
     );
