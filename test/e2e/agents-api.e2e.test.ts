@@ -73,6 +73,45 @@ describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
       return t.status === 'queued' && t.waitingReason?.kind === kind ? t : undefined;
     });
 
+  it('describes what the agents and budget endpoints answer, field for field, in the API description', async () => {
+    interface Schema {
+      $ref?: string;
+      properties?: Record<string, Schema>;
+      items?: Schema;
+    }
+    type Responses = Record<string, { description: string; content?: Record<string, { schema: Schema }> }>;
+    const doc = (await call(stack.baseUrl, 'GET', '/docs/openapi.json')).json as {
+      paths: Record<string, Record<string, { responses: Responses }>>;
+      components: { schemas: Record<string, Schema> };
+    };
+    const resolve = (schema: Schema | undefined): Schema =>
+      schema?.$ref ? (doc.components.schemas[schema.$ref.split('/').at(-1) ?? ''] ?? {}) : (schema ?? {});
+    const answerOf = (path: string, method: string): Schema =>
+      resolve(doc.paths[path]?.[method]?.responses['200']?.content?.['application/json']?.schema);
+    const fields = (schema: Schema): string[] => Object.keys(schema.properties ?? {}).sort();
+    const keys = (value: unknown): string[] => Object.keys(value as object).sort();
+
+    const budget = (await call(stack.baseUrl, 'GET', '/v1/budget')).json;
+    assert.deepEqual(fields(answerOf('/v1/budget', 'get')), keys(budget));
+    assert.deepEqual(fields(answerOf('/v1/budget', 'put')), keys(budget));
+    // As the task budget test below gets it.
+    assert.deepEqual(fields(answerOf('/v1/tasks/{id}/budget', 'put')), ['budgetUsd', 'costUsd', 'id']);
+    const list = (await call(stack.baseUrl, 'GET', '/v1/agents')).json as { items: AgentView[] };
+    const listed = answerOf('/v1/agents', 'get');
+    assert.deepEqual(fields(listed), keys(list));
+    const item = resolve(listed.properties?.items?.items);
+    const agent = list.items[0] as AgentView;
+    assert.deepEqual(fields(item), keys(agent));
+    assert.deepEqual(fields(resolve(item.properties?.breaker)), keys(agent.breaker));
+    assert.deepEqual(fields(resolve(item.properties?.successRate)), keys(agent.successRate));
+    const reset = (await call(stack.baseUrl, 'POST', `/v1/agents/${agent.name}/breaker/reset`)).json;
+    assert.deepEqual(fields(answerOf('/v1/agents/{name}/breaker/reset', 'post')), keys(reset));
+    // The 400 names every rule the body is checked by.
+    const refused = doc.paths['/v1/budget']?.put?.responses['400']?.description ?? '';
+    for (const rule of ['missing', 'below 0', '99,999,999.999999', '6 decimal places'])
+      assert.ok(refused.includes(rule), rule);
+  });
+
   it('refuses bad chains and budgets, naming the field', async () => {
     const cases: [Record<string, unknown>, string, RegExp][] = [
       [{ agents: ['chain-a', 'nope'] }, 'agents', /unknown agent\(s\) "nope"/],

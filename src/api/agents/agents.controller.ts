@@ -1,5 +1,6 @@
 import { Controller, Get, HttpCode, Param, Post } from '@nestjs/common';
-import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { AgentListView, BreakerResetView } from './dto/agent.view';
 import { AgentsService } from './agents.service';
 import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
@@ -14,6 +15,7 @@ export class AgentsController {
     summary:
       'Each agent profile: its circuit breaker (closed, open until T, half_open), recent success rate, running count against its limit, spend today.',
   })
+  @ApiOkResponse({ type: AgentListView, description: 'The default agent, and every profile by name.' })
   list() {
     return this.agents.list();
   }
@@ -24,11 +26,7 @@ export class AgentsController {
     summary:
       "Close the agent's circuit breaker by hand (its provider is back, its key replaced): its failures and any probe are forgotten, and tasks waiting for it ask again now.",
   })
-  @ApiResponse({
-    status: 200,
-    description:
-      'The agent as GET /v1/agents lists it, and `woken`: the tasks whose wake Temporal took within 5 s (the others ask again at their next recheck).',
-  })
+  @ApiOkResponse({ type: BreakerResetView, description: 'The agent as GET /v1/agents lists it, and `woken`.' })
   @ApiResponse({ status: 404, description: 'No agent of that name in the agents file.' })
   resetBreaker(@Param('name') name: string) {
     return this.agents.resetBreaker(name);

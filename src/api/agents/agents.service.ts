@@ -6,6 +6,7 @@ import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../st
 import { BreakerResetStore } from '../../store/breaker-reset-store';
 import { wakeWaitingTasks } from '../../temporal/wake-waiting-tasks';
 import { AGENTS, TEMPORAL_CLIENT } from '../tokens';
+import type { AgentListView, BreakerResetView } from './dto/agent.view';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -36,7 +37,7 @@ export class AgentsService {
    * many tasks were woken. A task that cannot be woken (it ended meanwhile, or Temporal did not answer
    * within RESET_WAKE_MS) is left to its next look.
    */
-  async resetBreaker(name: string) {
+  async resetBreaker(name: string): Promise<BreakerResetView> {
     if (!Object.hasOwn(this.agents.agents, name)) throw new NotFoundException(`no agent "${name}" in the agents file`);
     const waiting = await this.breakers.reset(name);
     const woken = await wakeWaitingTasks(this.temporal, waiting, {
@@ -45,10 +46,11 @@ export class AgentsService {
       deadline: Date.now() + RESET_WAKE_MS,
     });
     const agent = (await this.list()).items.find((a) => a.name === name);
+    if (!agent) throw new NotFoundException(`no agent "${name}" in the agents file`);
     return { ...agent, woken };
   }
 
-  async list() {
+  async list(): Promise<AgentListView> {
     const { now, agents } = await this.status.all();
     const items = Object.entries(this.agents.agents)
       .sort(([a], [b]) => a.localeCompare(b))

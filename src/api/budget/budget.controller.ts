@@ -1,8 +1,9 @@
 import { Body, Controller, Get, Param, Put } from '@nestjs/common';
-import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiOkResponse, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { BudgetService } from './budget.service';
 import { PutBudgetDto } from './dto/put-budget.dto';
 import { PutTaskBudgetDto } from './dto/put-task-budget.dto';
+import { BudgetView, TaskBudgetView } from './dto/budget.view';
 import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
 @ApiTags('budget')
@@ -13,6 +14,7 @@ export class BudgetController {
 
   @Get('budget')
   @ApiOperation({ summary: "The global daily cap (USD per UTC day), today's spend and when the day turns." })
+  @ApiOkResponse({ type: BudgetView })
   get() {
     return this.budget.get();
   }
@@ -22,7 +24,12 @@ export class BudgetController {
     summary:
       "Sets the global daily cap; at the cap no new attempt starts, and tasks wait until it is raised above today's spend (or lifted) or the day turns. Only such a change wakes the waiting tasks.",
   })
-  @ApiResponse({ status: 400, description: '`dailyUsd` missing or not a non-negative number (null: no cap).' })
+  @ApiOkResponse({ type: BudgetView, description: 'The budget as GET answers it.' })
+  @ApiResponse({
+    status: 400,
+    description:
+      '`dailyUsd` missing, not a number, below 0, over 99,999,999.999999 or with more than 6 decimal places (null: no cap).',
+  })
   put(@Body() dto: PutBudgetDto) {
     return this.budget.putDaily(dto.dailyUsd);
   }
@@ -37,6 +44,7 @@ export class BudgetController {
     description:
       '`budgetUsd` missing, not a number, below 0, over 1,000,000 or with more than 6 decimal places (null: no cap).',
   })
+  @ApiOkResponse({ type: TaskBudgetView })
   @ApiResponse({ status: 404, description: 'No such task.' })
   putTask(@Param('id') id: string, @Body() dto: PutTaskBudgetDto) {
     return this.budget.putTask(id, dto.budgetUsd);

@@ -3,9 +3,10 @@ import type { Client } from '@temporalio/client';
 import { BudgetStore, type DailyBudget } from '../../store/budget-store';
 import { wakeWaitingTasks } from '../../temporal/wake-waiting-tasks';
 import { TEMPORAL_CLIENT } from '../tokens';
+import type { BudgetView, TaskBudgetView } from './dto/budget.view';
 import { isUuid } from '../../../workflows/definitions';
 
-const view = (b: DailyBudget) => ({
+const view = (b: DailyBudget): BudgetView => ({
   dailyUsd: b.dailyUsd,
   spentTodayUsd: b.spentTodayUsd,
   remainingUsd: b.dailyUsd === null ? null : Math.max(0, Math.round((b.dailyUsd - b.spentTodayUsd) * 1e6) / 1e6),
@@ -44,7 +45,7 @@ export class BudgetService implements BeforeApplicationShutdown {
     return this.get();
   }
 
-  async putTask(id: string, budgetUsd: number | null) {
+  async putTask(id: string, budgetUsd: number | null): Promise<TaskBudgetView> {
     const task = isUuid(id) ? await this.store.setTaskBudget(id, budgetUsd) : undefined;
     if (!task) throw new NotFoundException(`no task ${id}`);
     if (task.status === 'queued' && task.letsStart) await this.wake([task.workflowId]);
