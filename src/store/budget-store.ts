@@ -27,6 +27,10 @@ const TASK_SPENT = '(SELECT COALESCE(sum(cost_usd), 0) FROM attempts WHERE task_
 const LETS_START = (old: string, now: string, spent: string): string =>
   `(${old} IS NOT NULL AND (${now} IS NULL OR (${now} > ${old} AND ${now} > ${spent})))`;
 
+/** What setting a task's cap did: nothing to a task that has ended. */
+export type TaskBudgetChange =
+  { status: string; set: false } | { status: string; set: true; workflowId: string; letsStart: boolean };
+
 /** The global daily cap, today's spend, and per-task caps. */
 export class BudgetStore {
   constructor(private readonly pool: Pool) {}
@@ -67,23 +71,24 @@ export class BudgetStore {
   }
 
   /**
-   * Sets a task's cap; answers its workflow id and status, and whether the change may let it start if it
-   * waits for its budget (the cap lifted, or raised above what it has spent); undefined when there is no
-   * such task.
+   * Sets the cap of a task that has not ended; answers its status, and with `set` its workflow id and
+   * whether the change may let it start if it waits for its budget (the cap lifted, or raised above
+   * what it has spent). An ended task is left as it is (`set` false); undefined when there is no such task.
    */
-  async setTaskBudget(
-    taskId: string,
-    budgetUsd: number | null,
-  ): Promise<{ workflowId: string; status: string; letsStart: boolean } | undefined> {
-    const res = await this.pool.query<{ workflow_id: string; status: string; lets_start: boolean }>(
-      `WITH old AS (SELECT id, budget_usd FROM tasks WHERE id = $1 FOR UPDATE)
-       UPDATE tasks t SET budget_usd = $2 FROM old WHERE t.id = old.id
-       RETURNING t.workflow_id, t.status,
-         ${LETS_START('old.budget_usd', 't.budget_usd', TASK_SPENT)} AS lets_start`,
+  async setTaskBudget(taskId: string, budgetUsd: number | null): Promise<TaskBudgetChange | undefined> {
+    const res = await this.pool.query<{ status: string; workflow_id: string | null; lets_start: boolean | null }>(
+      `WITH old AS (SELECT id, budget_usd, status FROM tasks WHERE id = $1 FOR UPDATE),
+         changed AS (
+           UPDATE tasks t SET budget_usd = $2 FROM old
+           WHERE t.id = old.id AND old.status NOT IN ('succeeded', 'failed', 'cancelled')
+           RETURNING t.workflow_id, ${LETS_START('old.budget_usd', 't.budget_usd', TASK_SPENT)} AS lets_start)
+       SELECT old.status, changed.workflow_id, changed.lets_start FROM old LEFT JOIN changed ON true`,
       [taskId, budgetUsd],
     );
     const row = res.rows[0];
-    return row ? { workflowId: row.workflow_id, status: row.status, letsStart: row.lets_start } : undefined;
+    if (!row) return undefined;
+    if (row.workflow_id === null) return { status: row.status, set: false };
+    return { status: row.status, set: true, workflowId: row.workflow_id, letsStart: row.lets_start === true };
   }
 
   /** What the task has spent over all its attempts. */

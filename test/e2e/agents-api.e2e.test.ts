@@ -94,8 +94,9 @@ describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
     const budget = (await call(stack.baseUrl, 'GET', '/v1/budget')).json;
     assert.deepEqual(fields(answerOf('/v1/budget', 'get')), keys(budget));
     assert.deepEqual(fields(answerOf('/v1/budget', 'put')), keys(budget));
-    // As the task budget test below gets it.
+    // As the task budget test below gets it, and its 409 for an ended task.
     assert.deepEqual(fields(answerOf('/v1/tasks/{id}/budget', 'put')), ['budgetUsd', 'costUsd', 'id']);
+    assert.match(doc.paths['/v1/tasks/{id}/budget']?.put?.responses['409']?.description ?? '', /ended/);
     const list = (await call(stack.baseUrl, 'GET', '/v1/agents')).json as { items: AgentView[] };
     const listed = answerOf('/v1/agents', 'get');
     assert.deepEqual(fields(listed), keys(list));
@@ -292,5 +293,10 @@ describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
     const done = (await waitForEnd(stack.baseUrl, id)) as ChainTaskView;
     assert.equal(done.status, 'succeeded');
     assert.equal(done.budgetUsd, 1);
+    // An ended task's budget is left as it was, as a cancel of it is refused.
+    const ended = await call(stack.baseUrl, 'PUT', `/v1/tasks/${id}/budget`, { body: { budgetUsd: 2 } });
+    assert.equal(ended.status, 409, ended.text);
+    assert.match((ended.json as ErrorBody).message, /already succeeded/);
+    assert.equal((await task(id)).budgetUsd, 1);
   });
 });

@@ -46,6 +46,11 @@ export class BudgetController {
   })
   @ApiOkResponse({ type: TaskBudgetView })
   @ApiResponse({ status: 404, description: 'No such task.' })
+  @ApiResponse({
+    status: 409,
+    description:
+      'The task has ended (succeeded, failed or cancelled; the message names which): its budget is left as it was.',
+  })
   putTask(@Param('id') id: string, @Body() dto: PutTaskBudgetDto) {
     return this.budget.putTask(id, dto.budgetUsd);
   }

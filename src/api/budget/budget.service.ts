@@ -1,4 +1,11 @@
-import { Inject, Injectable, Logger, NotFoundException, type BeforeApplicationShutdown } from '@nestjs/common';
+import {
+  ConflictException,
+  Inject,
+  Injectable,
+  Logger,
+  NotFoundException,
+  type BeforeApplicationShutdown,
+} from '@nestjs/common';
 import type { Client } from '@temporalio/client';
 import { BudgetStore, type DailyBudget } from '../../store/budget-store';
 import { wakeWaitingTasks } from '../../temporal/wake-waiting-tasks';
@@ -48,6 +55,10 @@ export class BudgetService implements BeforeApplicationShutdown {
   async putTask(id: string, budgetUsd: number | null): Promise<TaskBudgetView> {
     const task = isUuid(id) ? await this.store.setTaskBudget(id, budgetUsd) : undefined;
     if (!task) throw new NotFoundException(`no task ${id}`);
+    // As a cancel of an ended task is: nothing is held back by its budget any more.
+    if (!task.set) {
+      throw new ConflictException(`task ${id} already ${task.status}: its budget can be changed once a retry runs it`);
+    }
     if (task.status === 'queued' && task.letsStart) await this.wake([task.workflowId]);
     return { id, budgetUsd, costUsd: await this.store.taskSpent(id) };
   }
