@@ -39,3 +39,32 @@ describe('CLI: logs of an output without a final line feed', () => {
     });
   }
 });
+
+/** `atelier logs -f` of a stream that sends a log event it cannot read. */
+describe('CLI: logs -f of a malformed log event', () => {
+  let api: StubApi;
+  const events = [
+    `id: 1.1.1\nevent: log\ndata: ${JSON.stringify({ seq: 1, text: 'first\n' })}\n\n`,
+    'id: 1.1.2\nevent: log\ndata: {"seq": 2, "text": "sec\n\n',
+    `id: 1.1.3\nevent: log\ndata: ${JSON.stringify({ seq: 3, text: 'third\n' })}\n\n`,
+    'event: end\ndata: {"status":"succeeded"}\n\n',
+  ];
+
+  before(async () => {
+    // Resumes after Last-Event-ID, as the API does.
+    api = await stubApi((req, res) => {
+      const after = req.headers['last-event-id'];
+      const from = after === undefined ? 0 : events.findIndex((e) => e.startsWith(`id: ${String(after)}\n`)) + 1;
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.end(events.slice(from).join(''));
+    });
+  });
+  after(() => api.close());
+
+  it('fails naming the event, rather than skip its output unsaid', async () => {
+    const r = await atelier(['logs', '-f', ID], api.url, { timing: PATIENT });
+    assert.equal(r.code, EXIT.error, r.stderr);
+    assert.equal(r.stdout, 'first\n', 'what came before it, and nothing after');
+    assert.match(r.stderr, /the log stream sent a log event 1\.1\.2 that is not JSON/);
+  });
+});

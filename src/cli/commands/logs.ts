@@ -20,6 +20,28 @@ interface LogEvent {
   text?: string;
 }
 
+/** The stream said it failed, or sent what cannot be read: not a dropped connection, so not followed again. */
+class StreamFailed extends Error {}
+
+/** An event's JSON data; data that is not JSON fails the stream, naming the event (it is never skipped). */
+function eventData<T>(event: { event?: string; id?: string; data: string }): T {
+  try {
+    return JSON.parse(event.data) as T;
+  } catch (err) {
+    const which = `${event.event ?? 'message'} event${event.id !== undefined ? ` ${event.id}` : ''}`;
+    throw new StreamFailed(`the log stream sent a ${which} that is not JSON (${(err as Error).message})`);
+  }
+}
+
+/** The message of the stream's `error` event; its data as it came, when that is not the JSON expected. */
+function errorMessage(data: string): string {
+  try {
+    return (JSON.parse(data) as { message?: string }).message ?? data;
+  } catch {
+    return data;
+  }
+}
+
 const logsPath = (id: string, attempt: number | undefined, follow: boolean): string => {
   const query = new URLSearchParams();
   if (follow) query.set('follow', '1');
@@ -122,22 +144,22 @@ async function follow(cli: Cli, id: string, attempt: number | undefined): Promis
     turnedAway = 0;
     try {
       for await (const event of readSse(res.body, cli.api.timing.streamIdleMs)) {
-        if (event.id !== undefined) lastEventId = event.id;
         if (event.event === 'log') {
-          const chunk = JSON.parse(event.data) as LogEvent;
+          const chunk = eventData<LogEvent>(event);
           if (cli.json) cli.printJsonLine({ event: 'log', ...chunk });
           else cli.outData(chunk.text ?? '');
         } else if (event.event === 'end') {
-          if (cli.json) cli.printJsonLine({ event: 'end', ...(JSON.parse(event.data) as object) });
+          if (cli.json) cli.printJsonLine({ event: 'end', ...eventData<object>(event) });
           cli.endData();
           return EXIT.ok;
         } else if (event.event === 'error') {
-          const { message } = JSON.parse(event.data) as { message?: string };
-          throw new Error(`the log stream failed: ${message ?? event.data}`);
+          throw new StreamFailed(`the log stream failed: ${errorMessage(event.data)}`);
         }
+        // Once printed: a reconnection resumes after it.
+        if (event.id !== undefined) lastEventId = event.id;
       }
     } catch (err) {
-      if ((err as Error).message.startsWith('the log stream failed')) throw err;
+      if (err instanceof StreamFailed) throw err;
       // The connection dropped: reconnect below and resume after the last chunk printed.
     }
     lost += 1;
