@@ -268,7 +268,8 @@ async function measure(run: Run): Promise<ScenarioResult> {
   await waitForClosedWorkflows(temporal, run.workflowQueue);
   // CPU per round, so scenarios of one round and of several compare.
   const perRound = <T extends { cpuSeconds: number }>(u: T): T => ({ ...u, cpuSeconds: u.cpuSeconds / rounds });
-  const usage = [...sampler.stop(), await backendSampler.stop()].map(perRound);
+  const backends = await backendSampler.stop();
+  const usage = [...sampler.stop(), ...(backends ? [backends] : [])].map(perRound);
   const machine = machineSampler.stop(rounds);
   const storeAfter = await settledTemporalStoreOperations(services.temporalMetricsUrl);
   // The service's connections report their PostgreSQL statistics when they close.

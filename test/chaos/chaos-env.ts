@@ -161,8 +161,8 @@ export interface ReadinessWatch {
    * then that was answered "not ready" was asked (the outage had begun by then), and when the answer
    * came to the first question asked after the last "not ready" (the service was ready by then, and
    * stayed so); the latter undefined when the last answer was "not ready" too. Both undefined when no
-   * answer since the disruption was "not ready". `notReadyBefore`: answers "not ready" to questions
-   * asked before the disruption.
+   * answer since the disruption was "not ready". `notReadyBefore`: answers "not ready" that came
+   * before the disruption (one to a question asked just before it may already see its effect).
    */
   stop: (
     disruptedAt: number,
@@ -194,7 +194,7 @@ export function watchReadiness(env: ChaosEnv): ReadinessWatch {
       return {
         notReadyAfterMs: firstNotReady && firstNotReady.sentAt - disruptedAt,
         readyAgainAfterMs: readyAgain && readyAgain.answeredAt - disruptedAt,
-        notReadyBefore: all.filter((a) => a.sentAt < disruptedAt && !a.ready).length,
+        notReadyBefore: all.filter((a) => a.answeredAt < disruptedAt && !a.ready).length,
       };
     },
   };

@@ -102,7 +102,14 @@ export function countExecutions(
     const own = attempts.filter((a) => a.taskId === task.id);
     const counts = new Map<AttemptRow, number>(own.map((a) => [a, 0]));
     for (const e of runsOf.get(task.id) ?? []) {
-      const within = own.find((a) => a.startedMs <= e.startedAt && e.startedAt <= (a.finishedMs ?? Infinity));
+      // The latest attempt open when it started: a lost attempt's end is written late (or never), and
+      // must not take the run of the attempt that followed it.
+      const within = own
+        .filter((a) => a.startedMs <= e.startedAt && e.startedAt <= (a.finishedMs ?? Infinity))
+        .reduce<AttemptRow | undefined>(
+          (latest, a) => (latest && latest.startedMs >= a.startedMs ? latest : a),
+          undefined,
+        );
       if (within) counts.set(within, (counts.get(within) ?? 0) + 1);
       else outside++;
     }

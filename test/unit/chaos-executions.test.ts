@@ -63,6 +63,17 @@ describe('chaos: countExecutions', () => {
     );
   });
 
+  it("gives a run to the latest attempt open when it started: a lost attempt left open takes none of the next one's", () => {
+    const kill = { pid: 100, at: 1500 };
+    // Attempt 1 was lost with its worker and its end never written: its window covers attempt 2's.
+    const attempts = [attempt(1, 1000, null, WORKER), attempt(2, 12_000, 13_000, OTHER)];
+    assert.deepEqual(count(attempts, [execution(1050), execution(12_050)], [kill], secondSucceeded).problems, []);
+    // Attempt 2 ran twice: found, not hidden in attempt 1's open window.
+    assert.deepEqual(count(attempts, [execution(12_050), execution(12_100)], [kill], secondSucceeded).problems, [
+      '1 attempts without exactly the agent executions they allow',
+    ]);
+  });
+
   it('takes an attempt for lost only if its worker was killed while it was open', () => {
     const attempts = [attempt(1, 1000, 11_500, WORKER), attempt(2, 12_000, 13_000, OTHER)];
     const runs = [execution(1050), execution(12_050)];

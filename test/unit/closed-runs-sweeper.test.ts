@@ -201,6 +201,22 @@ describe('ClosedRunsSweeper', () => {
     );
     assert.deepEqual(new Set(reads.flat()), new Set(closes));
 
+    // A read that fails keeps its page aside; the next sweep reads what was kept aside page by page too.
+    reads.length = 0;
+    const read = tasks.unendedRunsOf;
+    tasks.unendedRunsOf = async () => {
+      throw new Error('Query read timeout');
+    };
+    await sweeper.sweep();
+    tasks.unendedRunsOf = read;
+    closes.length = 0;
+    await sweeper.sweep();
+    assert.deepEqual(
+      reads.map((r) => r.length),
+      [500, 500, 201],
+    );
+    closes.push('task-0', 'task-1', 'task-2', 'task-3');
+
     // The next listing fails before its first page is full: what it had listed, and task-0, stay aside.
     reads.length = 0;
     failAfter = 3;

@@ -111,20 +111,26 @@ export function aiderTextParser(): OutputParser {
     finish(end): ParsedOutput {
       for (const stream of ['stdout', 'stderr'] as const) for (const line of lines[stream].end()) read(stream, line);
       const said = errors.join('\n');
-      const failure = (failureClass: FailureClass): Pick<ParsedOutput, 'failureClass' | 'error' | 'resetAt'> => ({
+      const failure = (
+        failureClass: FailureClass,
+        lines = errors,
+      ): Pick<ParsedOutput, 'failureClass' | 'error' | 'resetAt'> => ({
         failureClass,
-        error: said.slice(-2000),
+        error: lines.join('\n').slice(-2000),
         // From its error lines only (the rest of its output is the model's answer, which may quote
         // anything), and only the provider's words: not aider's own "Retrying in 0.2 seconds...".
         resetAt:
           failureClass === FAILURE_CLASSES.rateLimited
-            ? resetTimeIn(errors.filter((line) => !AIDER_RETRY.test(line)).join('\n'), Date.now())
+            ? resetTimeIn(lines.filter((line) => !AIDER_RETRY.test(line)).join('\n'), Date.now())
             : undefined,
       });
       if (usageLines > 0) {
         const usage = { final: true, inputTokens, cachedInputTokens, outputTokens, costUsd, turns: usageLines };
-        const laterFailure = errors.some((line) => CALL_FAILED.test(line)) ? knownClass(said) : undefined;
-        return laterFailure === undefined ? usage : { ...usage, ...failure(laterFailure) };
+        // Judged by the failed call's own lines: after the last call, its linter's or tests' errors
+        // ("TimeoutError", "PermissionError") may be among the error lines too.
+        const failedCall = errors.filter((line) => CALL_FAILED.test(line));
+        const laterFailure = failedCall.length > 0 ? knownClass(failedCall.join('\n')) : undefined;
+        return laterFailure === undefined ? usage : { ...usage, ...failure(laterFailure, failedCall) };
       }
       if (said === '') {
         // A non-zero exit speaks for itself; an exit 0 without any completed call is no result.

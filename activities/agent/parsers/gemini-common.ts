@@ -28,6 +28,9 @@ export function geminiExitCodeClass(exitCode: number): FailureClass | undefined 
  * capacity, try using /compress", which is advice, not the cause.
  */
 export const INVALID_STREAM = 'INVALID_STREAM';
+/** The words of Gemini CLI's reports of such a turn, where it gives them without their type. */
+export const BROKEN_TURN =
+  /\bThe model returned\b|\bInvalid stream\b|\binvalid chunk\b|\bfinish reason\b|\bmalformed (tool|function) call\b|\/compress\b|\bblocked due to\b/i;
 /** Gemini CLI's words for a response a policy blocked ("… was blocked due to safety settings."). */
 const BLOCKED = /\bblocked due to\b/i;
 

@@ -1,6 +1,6 @@
 import { FAILURE_CLASSES } from '../../../workflows/definitions';
 import { resetTimeIn } from './reset-time';
-import { geminiErrorClass, geminiExitCodeClass, INVALID_STREAM } from './gemini-common';
+import { BROKEN_TURN, geminiErrorClass, geminiExitCodeClass, INVALID_STREAM } from './gemini-common';
 import { LineSplitter, jsonObject } from './line-splitter';
 import type { OutputParser, ParsedOutput } from './types';
 
@@ -91,11 +91,13 @@ export function geminiStreamJsonParser(): OutputParser {
       };
       if (result && result.status !== 'success') {
         // Gemini CLI reports its failures in the result's `error`, but for a model turn that came back
-        // empty or broken: an `error` event then, and a result without one.
-        const error = (result.error ?? {
-          type: INVALID_STREAM,
-          message: lastError ?? `status ${String(result.status)}`,
-        }) as Record<string, unknown>;
+        // empty or broken: an `error` event then, in its words, and a result without one. Any other
+        // error event is classed by its words alone.
+        const message = lastError ?? `status ${String(result.status)}`;
+        const error = (result.error ??
+          (lastError !== undefined && BROKEN_TURN.test(lastError)
+            ? { type: INVALID_STREAM, message }
+            : { message })) as Record<string, unknown>;
         parsed.failureClass = geminiErrorClass(error);
         parsed.error = String(error.message ?? error.type ?? 'error').slice(0, 2000);
         if (parsed.failureClass === FAILURE_CLASSES.rateLimited) parsed.resetAt = resetTimeIn(parsed.error, Date.now());

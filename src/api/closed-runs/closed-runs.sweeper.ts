@@ -112,25 +112,31 @@ export class ClosedRunsSweeper extends PeriodicSweeper {
       ` AND CloseTime >= '${this.since.toISOString()}'`;
     let unread = false;
     for (const kind of this.kinds) {
-      // Kept aside until recorded: what this sweep does not get to (Temporal fails, the API stops) stays aside.
-      const page = new Set(kind.retry);
+      // What was kept aside, then what Temporal lists, RECORD_PAGE at a time. What this sweep does not
+      // get to (Temporal fails, the API stops) stays aside.
+      const kept = [...kind.retry];
       kind.retry.clear();
+      const page = new Set<string>();
+      const record = async (): Promise<void> => {
+        if (!(await this.recordUnended(kind, [...page]))) unread = true;
+        page.clear();
+      };
       try {
+        while (kept.length > 0) {
+          page.add(kept.pop() as string);
+          if (page.size >= RECORD_PAGE) await record();
+        }
         for await (const wf of this.temporal.workflow.list({
           query: `WorkflowType = '${kind.workflowType}' AND ${closed}`,
         })) {
           // A week of closes, listed after a start, may take many pages: a stopping API waits for none.
           if (this.periodic.stopped) return;
           page.add(wf.workflowId);
-          if (page.size >= RECORD_PAGE) {
-            if (!(await this.recordUnended(kind, [...page]))) unread = true;
-            page.clear();
-          }
+          if (page.size >= RECORD_PAGE) await record();
         }
-        if (!(await this.recordUnended(kind, [...page]))) unread = true;
-        page.clear();
+        await record();
       } finally {
-        for (const id of page) kind.retry.add(id);
+        for (const id of [...kept, ...page]) kind.retry.add(id);
       }
       if (this.periodic.stopped) return;
     }
