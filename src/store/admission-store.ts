@@ -3,6 +3,7 @@ import { BREAKER_CLASSES, type AdmissionWait, type FailureClass } from '../../wo
 import { prepared } from '../db/prepared';
 import { inTransaction } from '../db/transaction';
 import { retryTransient } from '../db/transient';
+import { spentByTask, spentOnDayOf } from './spend-sql';
 import { NOTIFICATION_TYPES } from '../notifications/notification-types';
 import { enqueueNotification } from '../notifications/outbox';
 import {
@@ -73,10 +74,10 @@ const ADMIT_UNLIMITED = `
   FROM breaker
   WHERE NOT EXISTS (
       SELECT 1 FROM budget WHERE daily_usd IS NOT NULL AND daily_usd <=
-        (SELECT COALESCE(sum(cost_usd), 0) FROM agent_spend WHERE day = (breaker.now AT TIME ZONE 'UTC')::date))
+        ${spentOnDayOf('breaker.now')})
     AND NOT EXISTS (
       SELECT 1 FROM tasks WHERE id = $5 AND budget_usd IS NOT NULL AND budget_usd <=
-        (SELECT COALESCE(sum(cost_usd), 0) FROM attempts WHERE task_id = $5))
+        ${spentByTask('$5')})
   ON CONFLICT (key) DO UPDATE SET expires_at = EXCLUDED.expires_at
   RETURNING key`;
 
@@ -221,7 +222,7 @@ export class AdmissionStore {
 
       const budget = await db.query<{ daily_usd: string | null; spent: string }>(
         `SELECT b.daily_usd,
-           (SELECT COALESCE(sum(cost_usd), 0) FROM agent_spend WHERE day = ($1::timestamptz AT TIME ZONE 'UTC')::date) AS spent
+           ${spentOnDayOf('$1::timestamptz')} AS spent
          FROM budget b`,
         [now],
       );
@@ -248,7 +249,7 @@ export class AdmissionStore {
         );
       }
       const task = await db.query<{ budget_usd: string | null; spent: string }>(
-        `SELECT budget_usd, (SELECT COALESCE(sum(cost_usd), 0) FROM attempts WHERE task_id = $1) AS spent
+        `SELECT budget_usd, ${spentByTask('$1')} AS spent
          FROM tasks WHERE id = $1`,
         [key.taskId],
       );

@@ -1,5 +1,6 @@
 import type { Pool } from 'pg';
 import { boundedQuery } from '../db/bounded-query';
+import { spentByTask, spentOnDayOf } from './spend-sql';
 
 export interface DailyBudget {
   /** The cap in USD per UTC day; null: no cap. */
@@ -12,12 +13,6 @@ export interface DailyBudget {
 }
 
 const usd = (v: string | null): number | null => (v === null ? null : Number(v));
-
-/** SQL: today's spend of all tasks (by UTC day), as admission counts it against the daily cap. */
-const SPENT_TODAY = `(SELECT COALESCE(sum(cost_usd), 0) FROM agent_spend
-  WHERE day = (clock_timestamp() AT TIME ZONE 'UTC')::date)`;
-/** SQL: what the task `old.id` has spent, as admission counts it against its cap. */
-const TASK_SPENT = '(SELECT COALESCE(sum(cost_usd), 0) FROM attempts WHERE task_id = old.id)';
 
 /**
  * SQL: whether a cap changed from `old` to `now` may let an attempt start that it held back (admission
@@ -64,7 +59,7 @@ export class BudgetStore {
            INSERT INTO budget (id, daily_usd, updated_at) VALUES (true, $1, clock_timestamp())
            ON CONFLICT (id) DO UPDATE SET daily_usd = EXCLUDED.daily_usd, updated_at = EXCLUDED.updated_at
            RETURNING daily_usd)
-       SELECT ${LETS_START('(SELECT daily_usd FROM old)', '(SELECT daily_usd FROM changed)', SPENT_TODAY)} AS lets_start`,
+       SELECT ${LETS_START('(SELECT daily_usd FROM old)', '(SELECT daily_usd FROM changed)', spentOnDayOf('clock_timestamp()'))} AS lets_start`,
       [dailyUsd],
     );
     return res.rows[0]?.lets_start === true;
@@ -81,7 +76,7 @@ export class BudgetStore {
          changed AS (
            UPDATE tasks t SET budget_usd = $2 FROM old
            WHERE t.id = old.id AND old.status NOT IN ('succeeded', 'failed', 'cancelled')
-           RETURNING t.workflow_id, ${LETS_START('old.budget_usd', 't.budget_usd', TASK_SPENT)} AS lets_start)
+           RETURNING t.workflow_id, ${LETS_START('old.budget_usd', 't.budget_usd', spentByTask('old.id'))} AS lets_start)
        SELECT old.status, changed.workflow_id, changed.lets_start FROM old LEFT JOIN changed ON true`,
       [taskId, budgetUsd],
     );

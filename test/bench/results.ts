@@ -4,7 +4,6 @@ import type { MachineUsage, ProcessUsage } from './process-stats';
 import type { RoundTrips } from './round-trips';
 import type { Scenario } from './scenarios';
 
-/** What test/bench/results.json holds: each scenario's last result, with the environment it ran in. */
 /** Measures of a stored result: those added since may be absent from results of before them. */
 export type StoredMetrics = Omit<RunMetrics, 'executions' | 'peakAgents' | 'recordToSpawnMs' | 'latencyMs'> &
   Partial<Pick<RunMetrics, 'executions' | 'peakAgents' | 'recordToSpawnMs'>> & { latencyMs: Latency };
@@ -52,6 +51,7 @@ export interface RoundCounts {
   peakOpenAttempts?: number;
 }
 
+/** What test/bench/results.json holds: each scenario's last result, with the environment it ran in. */
 export interface Results {
   scenarios: ScenarioResult[];
 }

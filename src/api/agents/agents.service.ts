@@ -6,7 +6,7 @@ import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../st
 import { BreakerResetStore } from '../../store/breaker-reset-store';
 import { wakeWaitingTasks } from '../../temporal/wake-waiting-tasks';
 import { AGENTS, TEMPORAL_CLIENT } from '../tokens';
-import type { AgentListView, BreakerResetView } from './dto/agent.view';
+import type { AgentListView, AgentView, BreakerResetView } from './dto/agent.view';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -45,8 +45,8 @@ export class AgentsService {
       logger: this.logger,
       deadline: Date.now() + RESET_WAKE_MS,
     });
-    const agent = (await this.list()).items.find((a) => a.name === name);
-    if (!agent) throw new NotFoundException(`no agent "${name}" in the agents file`);
+    // Listed: it is in the agents file (checked above), and list() lists every agent there.
+    const agent = (await this.list()).items.find((a) => a.name === name) as AgentView;
     return { ...agent, woken };
   }
 

@@ -66,10 +66,10 @@ export const queuesTable = (queues: QueueDoc[]): string =>
     ]),
   );
 
-/** GET /v1/workers, with a clear message when the server predates it. */
 /** The API has no `GET /v1/workers` (an older server). */
 export class NoWorkersEndpoint extends Error {}
 
+/** GET /v1/workers, with a clear message when the server predates it. */
 export async function fetchWorkers(
   cli: Cli,
   { all = false, signal }: { all?: boolean; signal?: AbortSignal } = {},
