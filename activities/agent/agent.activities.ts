@@ -290,7 +290,10 @@ export function createAgentActivities(deps: AgentActivityDeps) {
     const invocation =
       profile.output === 'ollama-http'
         ? undefined
-        : buildInvocation({ profile, prompt, model, workdir: input.workdir }, deps.env);
+        : buildInvocation(
+            { profile, prompt, model, workdir: input.workdir, task: { id: input.taskId, attempt: input.attempt } },
+            deps.env,
+          );
     const opened = await heartbeating({ starting: true }, async () => {
       // This attempt reached the worker, so the line may be back before the worker has noticed.
       await deps.cutOff?.confirm();

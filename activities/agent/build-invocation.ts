@@ -27,6 +27,8 @@ export interface InvocationRequest {
   prompt: string;
   model?: string;
   workdir?: string;
+  /** The task and attempt the agent runs for, given to it as ATELIER_TASK_ID and ATELIER_ATTEMPT. */
+  task: { id: string; attempt: number };
 }
 
 const PLACEHOLDER = /\{(prompt|promptFile|model|workdir)\}/g;
@@ -45,6 +47,8 @@ const PROMPT_FILE_PATH = '/dev/fd/3';
  * locale) turn up in ordinary output, which masking them would mangle.
  */
 const NON_SECRET_NAMES = new Set([
+  'ATELIER_TASK_ID',
+  'ATELIER_ATTEMPT',
   'PATH',
   'HOME',
   'USER',
@@ -113,6 +117,10 @@ export function buildInvocation(req: InvocationRequest, parentEnv: NodeJS.Proces
     if (value !== undefined) env[name] = value;
   }
   Object.assign(env, req.profile.env);
+  // Its hooks and wrappers may file what they do under the task (a log, a trace); set last, so that
+  // no passed-through or fixed value can name another task.
+  env.ATELIER_TASK_ID = req.task.id;
+  env.ATELIER_ATTEMPT = String(req.task.attempt);
   return {
     file: file as string,
     args: rest,

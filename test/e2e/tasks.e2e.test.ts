@@ -414,6 +414,13 @@ describe('tasks over HTTP against the whole service', () => {
     assert.equal(plain.result?.output, 'SECRET_NOT_PASSED unset\nATELIER_TEST_VISIBLE unset\nDATABASE_URL unset\n');
   });
 
+  it('names the task and the attempt to its agent, unmasked', async () => {
+    const { id } = await submit(stack.baseUrl, { prompt: '@echo-env ATELIER_TASK_ID\n@echo-env ATELIER_ATTEMPT' });
+    const task = await waitForEnd(stack.baseUrl, id);
+    assert.equal(task.status, 'succeeded', JSON.stringify(task));
+    assert.equal(task.result?.output, `ATELIER_TASK_ID=${id}\nATELIER_ATTEMPT=1\n`);
+  });
+
   it('reports live and ready with every dependency up', async () => {
     const live = await call(stack.baseUrl, 'GET', '/health/live');
     assert.equal(live.status, 200);

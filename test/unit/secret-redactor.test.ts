@@ -100,7 +100,7 @@ agents:
       CODEX_HOME: '/srv/codex-state',
     };
     const invocation = buildInvocation(
-      { profile: agents.a!, prompt: 'p' },
+      { profile: agents.a!, prompt: 'p', task: { id: 'task-1', attempt: 1 } },
       { ...machine, API_KEY: KEY.value, DEBUG: '1', NOT_PASSED: 'not-passed-through-value' },
     );
     const printed = [
@@ -146,8 +146,15 @@ agents:
         'https://hooks.slack.com/services/T0/B0/XyZsecret,https://bot:hook-password-0123@hooks.example/in',
       ATELIER_WEBHOOK_SECRET: 'hmac-key-0123456',
     };
-    const invocation = buildInvocation({ profile: agents.a!, prompt: 'p' }, service);
-    assert.deepEqual(invocation.env, {}, 'the agent is given none of them');
+    const invocation = buildInvocation(
+      { profile: agents.a!, prompt: 'p', task: { id: 'task-1', attempt: 1 } },
+      service,
+    );
+    assert.deepEqual(
+      invocation.env,
+      { ATELIER_TASK_ID: 'task-1', ATELIER_ATTEMPT: '1' },
+      'the agent is given none of them',
+    );
     const printed = [...Object.values(service), 's3cret-db-pass!word', 'second-token-4567', 'hook-password-0123'].join(
       ' ',
     );
@@ -160,7 +167,7 @@ agents:
       ].join(' '),
     );
     const dev = buildInvocation(
-      { profile: agents.a!, prompt: 'p' },
+      { profile: agents.a!, prompt: 'p', task: { id: 'task-1', attempt: 1 } },
       { DATABASE_URL: 'postgres://postgres:postgres@localhost/x' },
     );
     assert.equal(redactChunks(dev.secrets, ['uses postgres']), 'uses postgres', 'a short password is not masked alone');
