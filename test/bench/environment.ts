@@ -36,7 +36,8 @@ export function productionSettings(): Record<string, string> {
 export const METHOD = {
   services: 'a Temporal dev server (a new SQLite file) and a PostgreSQL database of its own for each scenario',
   timesFrom: "each task's send by the benchmark's client",
-  agentStart: "the attempt's record, opened just before its agent is spawned",
+  agentStart:
+    "the spawn of the task's attempt 1, filed under it in the spawn log by ATELIER_TASK_ID and ATELIER_ATTEMPT",
   executionsFrom: 'the spawn log of test/bench/spawn-log.sh',
 };
 

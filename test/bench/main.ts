@@ -14,6 +14,7 @@ import { waitFor } from '../support/wait-for';
 import { stopAllOnSignals, stopLater } from './cleanup';
 import { benchEnvironment, productionSettings, type Environment } from './environment';
 import {
+  executionsByTask,
   loadTimings,
   peakAgents,
   recordToSpawnMs,
@@ -88,7 +89,9 @@ function printTimeline(timings: TaskTiming[], spawns: Spawn[]): void {
     );
   }
   for (const s of spawns) {
-    process.stderr.write(`  spawn ${s.pid} +${(s.startMs - t0).toFixed(1)}…+${((s.exitMs ?? NaN) - t0).toFixed(1)}\n`);
+    process.stderr.write(
+      `  spawn ${s.pid} ${s.taskId ?? '-'} #${s.attempt ?? '-'} +${(s.startMs - t0).toFixed(1)}…+${((s.exitMs ?? NaN) - t0).toFixed(1)}\n`,
+    );
   }
 }
 
@@ -285,7 +288,7 @@ async function measure(run: Run): Promise<ScenarioResult> {
   const spawns = spawnsBetween(readSpawnLog(spawnLog), firstSendMs as number);
   const metrics = {
     ...medianRound(measured),
-    latencyMs: submitToStartMs(allTimings),
+    latencyMs: submitToStartMs(allTimings, spawns),
     recordToSpawnMs: recordToSpawnMs(allTimings, spawns),
   };
   const parallel = scenario.arrival.kind === 'burst' && scenario.seconds > 0;
@@ -303,6 +306,7 @@ async function measure(run: Run): Promise<ScenarioResult> {
       tasks: sum(measured.map((m) => m.tasks)),
       succeeded: sum(measured.map((m) => m.succeeded)),
       executions: spawns.length,
+      executionsByTask: executionsByTask(allTimings, spawns),
       executionsWithoutExit: spawns.filter((s) => s.exitMs === null).length,
       attemptRows: sum(measured.map((m) => m.attemptRows)),
       peakAgents: peakAgents(spawns),
@@ -355,18 +359,21 @@ async function main(): Promise<void> {
     const result = await runScenario(scenario, halfMaxRate, environment);
     process.stderr.write(
       `bench: ${scenario.name}: makespan ${result.metrics.makespanS.toFixed(2)} s, ` +
-        `${result.metrics.throughputPerS.toFixed(1)} tasks/s, p50 ${result.metrics.latencyMs.p50} ms, ` +
+        `${result.metrics.throughputPerS.toFixed(1)} tasks/s, p50 ${result.metrics.latencyMs.p50.toFixed(1)} ms, ` +
         `executions ${result.allRounds.executions}/${result.allRounds.tasks}, ` +
         `${result.allRounds.peakAgents} agents at once on ${scenario.slots} slots\n`,
     );
     results.push(result);
   }
   await writeReport(results, { quick: isQuick });
-  // Speed is reported, not judged; exactly-once and the slot limit are the service's promises.
+  // Speed is reported, not judged; exactly-once (per attempt) and the slot limit are the service's promises.
   const broken = results.filter((r) => {
     const c = r.allRounds;
+    const e = c.executionsByTask;
     return (
-      c.executions !== c.tasks ||
+      e === undefined ||
+      e.wrong.length > 0 ||
+      e.unfiled > 0 ||
       c.succeeded !== c.tasks ||
       (c.executionsWithoutExit ?? 0) > 0 ||
       (c.peakAgents ?? 0) > r.scenario.slots
@@ -374,9 +381,12 @@ async function main(): Promise<void> {
   });
   for (const r of broken) {
     const c = r.allRounds;
+    const e = c.executionsByTask;
     process.stderr.write(
       `bench: ${r.scenario.name}: ${c.succeeded}/${c.tasks} succeeded, ${c.executions} executions ` +
-        `(${c.executionsWithoutExit} with no exit logged), ${c.peakAgents} agents at once on ${r.scenario.slots} slots\n`,
+        `(${c.executionsWithoutExit} with no exit logged, ${e?.unfiled} filed under no task of the run), ` +
+        `${c.peakAgents} agents at once on ${r.scenario.slots} slots; tasks run otherwise than once per attempt: ` +
+        `${e?.wrong.length}${e?.wrong.length ? ` (${e.wrong.slice(0, 5).join('; ')})` : ''}\n`,
     );
   }
   if (broken.length > 0) process.exitCode = 1;

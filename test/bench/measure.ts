@@ -6,11 +6,16 @@ import type { Spawn } from './spawn-log';
  * attempts and end are the service's records in PostgreSQL.
  */
 export interface TaskTiming {
+  /** The task's id, which its agents' spawns carry (ATELIER_TASK_ID). */
+  id: string;
   submittedMs: number;
   finishedMs: number | null;
   status: string;
-  /** Each attempt's record: opened just before its agent is spawned, closed just after it exits. */
-  attempts: { startedMs: number; finishedMs: number | null }[];
+  /**
+   * Each attempt's record, by number (ATELIER_ATTEMPT): opened just before its agent is spawned, closed
+   * just after it exits; `failed` when it has a failure class.
+   */
+  attempts: { number: number; startedMs: number; finishedMs: number | null; failed: boolean }[];
 }
 
 export interface RunMetrics {
@@ -37,14 +42,27 @@ export interface RunMetrics {
   /** From the first client send until every slot has an agent (the `slots`-th spawn); null with fewer tasks than slots. */
   allSlotsBusyMs: number | null;
   /**
-   * From an attempt's record to its agent's spawn, where the log tells which spawn is whose: the worker
-   * gives agents no task id, so only an attempt whose open record holds exactly one spawn, held by no
-   * other attempt's, is paired (tasks that do not overlap).
+   * From each attempt's record to its agent's spawn (the first the log files under its task and
+   * attempt), over the `n` attempts that have one.
    */
   recordToSpawnMs: { p50: number; max: number; n: number };
 }
 
-/** Submit to agent start, in ms: percentiles over `n` tasks (with fewer than 100, p99 is the slowest). */
+/**
+ * Each task's executions in the spawn log against its attempts: a task must be run once per attempt
+ * opened, and once in all when none of its attempts failed.
+ */
+export interface ExecutionsByTask {
+  /** Tasks run otherwise, e.g. "<task id>: 2 executions for 1 attempt(s)". */
+  wrong: string[];
+  /** Executions filed under no task of these (no task id logged, or another task's). */
+  unfiled: number;
+}
+
+/**
+ * Submit to agent start (the spawn of the task's attempt 1), in ms: percentiles over `n` tasks (with
+ * fewer than 100, p99 is the slowest).
+ */
 export interface Latency {
   p50: number;
   p95: number;
@@ -65,13 +83,16 @@ export async function loadTimings(
   sentMs: ReadonlyMap<string, number>,
 ): Promise<TaskTiming[]> {
   const res = await pool.query<{
+    id: string;
     idempotency_key: string;
     finished_at: Date | null;
     status: string;
-    attempts: { started_at: string; finished_at: string | null }[] | null;
+    attempts: { number: number; started_at: string; finished_at: string | null; failed: boolean }[] | null;
   }>(
-    `SELECT t.idempotency_key, t.finished_at, t.status,
-       (SELECT json_agg(json_build_object('started_at', a.started_at, 'finished_at', a.finished_at) ORDER BY a.number)
+    // The bench's tasks have one run each: attempt numbers are unique within a task.
+    `SELECT t.id, t.idempotency_key, t.finished_at, t.status,
+       (SELECT json_agg(json_build_object('number', a.number, 'started_at', a.started_at,
+          'finished_at', a.finished_at, 'failed', a.failure_class IS NOT NULL) ORDER BY a.run, a.number)
         FROM attempts a WHERE a.task_id = t.id) AS attempts
      FROM tasks t WHERE t.labels @> $1`,
     [{ bench: runLabel }],
@@ -80,12 +101,15 @@ export async function loadTimings(
     const submittedMs = sentMs.get(r.idempotency_key);
     if (submittedMs === undefined) throw new Error(`no send time for the task of key ${r.idempotency_key}`);
     return {
+      id: r.id,
       submittedMs,
       finishedMs: ms(r.finished_at),
       status: r.status,
       attempts: (r.attempts ?? []).map((a) => ({
+        number: a.number,
         startedMs: Date.parse(a.started_at),
         finishedMs: a.finished_at ? Date.parse(a.finished_at) : null,
+        failed: a.failed,
       })),
     };
   });
@@ -120,9 +144,13 @@ export const peakAgents = (spawns: Spawn[]): number =>
 
 const sorted = (values: number[]): number[] => values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
 
-/** Client send to the first attempt's record, over these tasks. */
-export function submitToStartMs(timings: TaskTiming[]): Latency {
-  const latencies = sorted(timings.map((t) => (t.attempts[0] ? t.attempts[0].startedMs - t.submittedMs : Number.NaN)));
+/** The first spawn the log files under this task and attempt, if any. */
+const spawnOf = (spawns: Spawn[], taskId: string, attempt: number): Spawn | undefined =>
+  spawns.find((s) => s.taskId === taskId && s.attempt === attempt);
+
+/** Client send to the spawn of the task's attempt 1, over these tasks (one with no such spawn is left out of n). */
+export function submitToStartMs(timings: TaskTiming[], spawns: Spawn[]): Latency {
+  const latencies = sorted(timings.map((t) => (spawnOf(spawns, t.id, 1)?.startMs ?? Number.NaN) - t.submittedMs));
   return {
     p50: percentile(latencies, 50),
     p95: percentile(latencies, 95),
@@ -134,18 +162,28 @@ export function submitToStartMs(timings: TaskTiming[]): Latency {
 
 /** See `RunMetrics.recordToSpawnMs`. */
 export function recordToSpawnMs(timings: TaskTiming[], spawns: Spawn[]): RunMetrics['recordToSpawnMs'] {
-  const attempts = timings.flatMap((t) => t.attempts);
-  const holds = (a: TaskTiming['attempts'][number], s: Spawn): boolean =>
-    s.startMs >= a.startedMs && s.startMs <= (a.finishedMs ?? Number.POSITIVE_INFINITY);
   const gaps = sorted(
-    attempts.flatMap((a) => {
-      const inside = spawns.filter((s) => holds(a, s));
-      const only = inside.length === 1 ? inside[0] : undefined;
-      if (only === undefined || attempts.some((other) => other !== a && holds(other, only))) return [];
-      return [only.startMs - a.startedMs];
-    }),
+    timings.flatMap((t) =>
+      t.attempts.map((a) => (spawnOf(spawns, t.id, a.number)?.startMs ?? Number.NaN) - a.startedMs),
+    ),
   );
   return { p50: percentile(gaps, 50), max: gaps[gaps.length - 1] ?? NaN, n: gaps.length };
+}
+
+/** See `ExecutionsByTask`. */
+export function executionsByTask(timings: TaskTiming[], spawns: Spawn[]): ExecutionsByTask {
+  const counts = new Map<string, number>();
+  for (const s of spawns) if (s.taskId !== null) counts.set(s.taskId, (counts.get(s.taskId) ?? 0) + 1);
+  const wrong = timings.flatMap((t) => {
+    const executions = counts.get(t.id) ?? 0;
+    const expected = t.attempts.some((a) => a.failed) ? t.attempts.length : 1;
+    const opened = t.attempts.length;
+    return executions === expected && opened === expected
+      ? []
+      : [`${t.id}: ${executions} executions for ${opened} attempt(s)`];
+  });
+  const ids = new Set(timings.map((t) => t.id));
+  return { wrong, unfiled: spawns.filter((s) => s.taskId === null || !ids.has(s.taskId)).length };
 }
 
 /** One round's measures: its tasks' records, and the executions the spawn log shows in it. */
@@ -165,7 +203,7 @@ export function summarize(timings: TaskTiming[], spawns: Spawn[], slots: number)
     attemptRows: attempts.length,
     makespanS,
     throughputPerS: timings.length / makespanS,
-    latencyMs: submitToStartMs(timings),
+    latencyMs: submitToStartMs(timings, spawns),
     phasesMs: {
       run: { p50: percentile(runs, 50), max: runs[runs.length - 1] ?? NaN },
       endToDone: { p50: percentile(ends, 50), max: ends[ends.length - 1] ?? NaN },

@@ -1,5 +1,5 @@
 import type { Environment } from './environment';
-import type { Latency, RunMetrics } from './measure';
+import type { ExecutionsByTask, Latency, RunMetrics } from './measure';
 import type { MachineUsage, ProcessUsage } from './process-stats';
 import type { RoundTrips } from './round-trips';
 import type { Scenario } from './scenarios';
@@ -19,7 +19,7 @@ export interface ScenarioResult {
   seedFormulaEfficiencyPct: number | null;
   /**
    * Every round's makespan, in run order, when the scenario ran several (`metrics` is the median one,
-   * but for its latencies, which are every round's tasks').
+   * but for its latencies and record-to-spawn gaps, which are every round's tasks').
    */
   roundMakespansS?: number[];
   /** Every round's tasks together. */
@@ -41,6 +41,8 @@ export interface RoundCounts {
   attemptRows: number;
   /** Agent executions in the spawn log, from the first round's first send until the stack stopped (absent before the log was kept). */
   executions?: number;
+  /** Each task's executions against its attempts, from the log's task ids (absent before the log had them). */
+  executionsByTask?: ExecutionsByTask;
   /** Of those, the ones with no exit logged: agents killed (absent before the log was kept). */
   executionsWithoutExit?: number;
   /** Most agents alive at once in any round, from the spawn log (absent before the log was kept). */

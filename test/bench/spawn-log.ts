@@ -11,6 +11,9 @@ export const SPAWN_LOG_VARIABLE = 'BENCH_SPAWN_LOG_PATH';
 /** One agent execution as the wrapper logged it: its start, and its exit unless it was killed before logging one. */
 export interface Spawn {
   pid: number;
+  /** The task and attempt it ran for (ATELIER_TASK_ID, ATELIER_ATTEMPT); null when unset, or in a log of before the wrapper logged them. */
+  taskId: string | null;
+  attempt: number | null;
   startMs: number;
   exitMs: number | null;
   status: number | null;
@@ -19,24 +22,36 @@ export interface Spawn {
 /** bash's EPOCHREALTIME, in ms; in some locales its decimal point is a comma. */
 const toMs = (time: string): number => Number(time.replace(',', '.')) * 1000;
 
+/** A start line's task or attempt: "-" (unset) is null. */
+const named = (field: string): string | null => (field === '-' ? null : field);
+
 /**
- * The executions in a spawn log's text. A pid's `exit` line closes its latest `start`: a pid is given
- * to another process only once its process has exited, so a reused pid starts a new execution.
+ * The executions in a spawn log's text (a start line of an older log, without task and attempt: null
+ * for both). A pid's `exit` line closes its latest `start`: a pid is given to another process only once
+ * its process has exited, so a reused pid starts a new execution.
  */
 export function parseSpawnLog(text: string): Spawn[] {
   const spawns: Spawn[] = [];
   const open = new Map<number, Spawn>();
   for (const line of text.split('\n')) {
-    const [kind, pid, time, status] = line.split(' ');
+    const [kind, pid, time, ...rest] = line.split(' ');
     if (kind === 'start') {
-      const spawn: Spawn = { pid: Number(pid), startMs: toMs(time ?? ''), exitMs: null, status: null };
+      const [taskId = null, attempt = null] = rest.map(named);
+      const spawn: Spawn = {
+        pid: Number(pid),
+        taskId,
+        attempt: attempt === null ? null : Number(attempt),
+        startMs: toMs(time ?? ''),
+        exitMs: null,
+        status: null,
+      };
       spawns.push(spawn);
       open.set(spawn.pid, spawn);
     } else if (kind === 'exit') {
       const spawn = open.get(Number(pid));
       if (spawn === undefined) throw new Error(`spawn log: an exit of ${pid} without its start`);
       spawn.exitMs = toMs(time ?? '');
-      spawn.status = Number(status);
+      spawn.status = Number(rest[0]);
       open.delete(spawn.pid);
     } else if (line !== '') {
       throw new Error(`spawn log: unexpected line ${JSON.stringify(line)}`);

@@ -10,21 +10,21 @@ describe('benchmark spawn log', () => {
   const dir = mkdtempSync(join(tmpdir(), 'bench-spawn-log-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('pairs each exit with its pid’s latest start, a reused pid starting a new execution', () => {
+  it('pairs each exit with its pid’s latest start, a reused pid starting a new execution, each filed under its task', () => {
     const spawns = parseSpawnLog(
       [
-        'start 10 1000.000100',
-        'start 11 1000,002000', // a locale whose decimal point is a comma
+        'start 10 1000.000100 3f2a-task 1',
+        'start 11 1000,002000 - -', // a locale whose decimal point is a comma; an agent told no task
         'exit 10 1000.500100 0',
-        'start 10 1001.000000',
+        'start 10 1001.000000', // a log of before the wrapper logged tasks
         'exit 10 1001.250000 3',
         '',
       ].join('\n'),
     );
     assert.deepEqual(spawns, [
-      { pid: 10, startMs: 1_000_000.1, exitMs: 1_000_500.1, status: 0 },
-      { pid: 11, startMs: 1_000_002, exitMs: null, status: null },
-      { pid: 10, startMs: 1_001_000, exitMs: 1_001_250, status: 3 },
+      { pid: 10, taskId: '3f2a-task', attempt: 1, startMs: 1_000_000.1, exitMs: 1_000_500.1, status: 0 },
+      { pid: 11, taskId: null, attempt: null, startMs: 1_000_002, exitMs: null, status: null },
+      { pid: 10, taskId: null, attempt: null, startMs: 1_001_000, exitMs: 1_001_250, status: 3 },
     ]);
     assert.deepEqual(
       spawnsBetween(spawns, 1_000_001, 1_001_000).map((s) => s.pid),
@@ -33,13 +33,35 @@ describe('benchmark spawn log', () => {
     assert.throws(() => parseSpawnLog('exit 12 1000.0 0\n'), /without its start/);
   });
 
-  const wrapped = (log: string, args: string[], input = '', cwd = dir) =>
+  const wrapped = (log: string, args: string[], input = '', cwd = dir, task: Record<string, string> = {}) =>
     spawnSync(SPAWN_LOG_WRAPPER, args, {
       cwd,
       input,
       encoding: 'utf8',
-      env: { PATH: process.env.PATH, [SPAWN_LOG_VARIABLE]: log },
+      env: { PATH: process.env.PATH, [SPAWN_LOG_VARIABLE]: log, ...task },
     });
+
+  it('logs the task and attempt the worker gives the agent, "-" for one unset or empty, never evaluating them', () => {
+    const log = join(dir, 'tasks.log');
+    const id = '0b9c4e1a-7d2f-4c8e-9a31-5e6f7a8b9c0d';
+    assert.equal(wrapped(log, ['true'], '', dir, { ATELIER_TASK_ID: id, ATELIER_ATTEMPT: '2' }).status, 0);
+    assert.equal(wrapped(log, ['true'], '', dir, { ATELIER_TASK_ID: '' }).status, 0);
+    // A value that would split the line, add one, or run something if evaluated stays one field.
+    const hostile = wrapped(log, ['true'], '', dir, {
+      ATELIER_TASK_ID: '$(touch pwned) x\nstart 1 2',
+      ATELIER_ATTEMPT: '`id`',
+    });
+    assert.equal(hostile.status, 0);
+    assert.equal(existsSync(join(dir, 'pwned')), false);
+    assert.deepEqual(
+      readSpawnLog(log).map((s) => [s.taskId, s.attempt]),
+      [
+        [id, 2],
+        [null, null],
+        ['__touch_pwned__x_start_1_2', NaN],
+      ],
+    );
+  });
 
   it("runs the agent's program with its arguments and stdin as given, logs its start and exit, and passes on its status", () => {
     const log = join(dir, 'args.log');
