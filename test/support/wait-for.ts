@@ -1,3 +1,5 @@
+import { withinDeadline } from '../../src/async/within-deadline';
+
 /**
  * Polls `check` until it returns a value other than undefined/false, or fails at the deadline with
  * `what` and the last value seen. Tests wait on conditions, never on fixed sleeps.
@@ -27,16 +29,7 @@ export async function waitFor<T>(
 }
 
 /** `promise`, or a failure naming `what` once `ms` have passed: for a call that must not hang a test. */
-export async function within<T>(what: string, ms: number, promise: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not end within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+export const within = <T>(what: string, ms: number, promise: Promise<T>): Promise<T> =>
+  withinDeadline(promise, ms, what);
 
 export { processAlive } from '../../src/process/process-alive';

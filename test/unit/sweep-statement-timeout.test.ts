@@ -53,6 +53,35 @@ async function silenceablePool(
   return { pool, silence, proxy };
 }
 
+/**
+ * A closed-runs sweeper on `pool` (a plan store on it, `tasks` and `attempts` as given) whose Temporal
+ * lists one closed task workflow, `workflowId`, whose run `run-1` was terminated.
+ */
+function closedRunsSweeper(
+  workflowId: string,
+  pool: Pool,
+  tasks: TaskStore,
+  attempts: AttemptStore,
+): ClosedRunsSweeper {
+  const temporal = {
+    workflow: {
+      list: ({ query }: { query: string }) =>
+        (async function* () {
+          if (query.includes("'agentTaskWorkflow'")) yield { workflowId };
+        })(),
+      getHandle: () => ({ describe: async () => ({ status: { name: 'TERMINATED' }, runId: 'run-1' }) }),
+    },
+  } as unknown as Client;
+  return new ClosedRunsSweeper(
+    { ATELIER_CLOSED_RUN_SWEEP_SECONDS: 3600 } as AtelierConfig,
+    temporal,
+    metrics,
+    tasks,
+    new PlanStore(pool),
+    attempts,
+  );
+}
+
 describe('background sweeps on a PostgreSQL gone silent', { timeout: 5 * BOUND_MS }, () => {
   it('the stranded-submission sweep fails within its deadline, the next works on a new connection, and stop waits no longer', async () => {
     const warnings = mock.method(Logger.prototype, 'warn', () => undefined);
@@ -91,24 +120,9 @@ describe('background sweeps on a PostgreSQL gone silent', { timeout: 5 * BOUND_M
   it('the closed-runs sweep keeps aside what it could not read within the deadline, and reads it next time', async () => {
     const warnings = mock.method(Logger.prototype, 'warn', () => undefined);
     const { pool, silence, proxy } = await silenceablePool();
-    const temporal = {
-      workflow: {
-        list: ({ query }: { query: string }) =>
-          (async function* () {
-            if (query.includes("'agentTaskWorkflow'")) yield { workflowId: 'task-gone-silent' };
-          })(),
-      },
-    } as unknown as Client;
     const tasks = new TaskStore(pool);
     const read = mock.method(tasks, 'unendedRunsOf');
-    const sweeper = new ClosedRunsSweeper(
-      { ATELIER_CLOSED_RUN_SWEEP_SECONDS: 3600 } as AtelierConfig,
-      temporal,
-      metrics,
-      tasks,
-      new PlanStore(pool),
-      {} as AttemptStore,
-    );
+    const sweeper = closedRunsSweeper('task-gone-silent', pool, tasks, {} as AttemptStore);
     try {
       await silence();
       await within('the sweep', BOUND_MS, sweeper.sweep());
@@ -128,26 +142,10 @@ describe('background sweeps on a PostgreSQL gone silent', { timeout: 5 * BOUND_M
     const { task } = await new TaskStore(direct).create(newTask('p'));
     await new TaskStore(direct).setRunId(task.id, 'run-1');
     const { pool, silence, proxy } = await silenceablePool(createSweepPool);
-    const temporal = {
-      workflow: {
-        list: ({ query }: { query: string }) =>
-          (async function* () {
-            if (query.includes("'agentTaskWorkflow'")) yield { workflowId: task.workflow_id };
-          })(),
-        getHandle: () => ({ describe: async () => ({ status: { name: 'TERMINATED' }, runId: 'run-1' }) }),
-      },
-    } as unknown as Client;
     const tasks = new TaskStore(pool);
     // Its row is found (the read's bound is tested above): the end's first write meets the silent connection.
     mock.method(tasks, 'unendedRunsOf', async () => [{ id: task.id, workflow_id: task.workflow_id, run_id: 'run-1' }]);
-    const sweeper = new ClosedRunsSweeper(
-      { ATELIER_CLOSED_RUN_SWEEP_SECONDS: 3600 } as AtelierConfig,
-      temporal,
-      metrics,
-      tasks,
-      new PlanStore(pool),
-      new AttemptStore(pool),
-    );
+    const sweeper = closedRunsSweeper(task.workflow_id, pool, tasks, new AttemptStore(pool));
     try {
       await silence();
       const began = Date.now();
