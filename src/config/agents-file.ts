@@ -230,10 +230,13 @@ export class AgentsFileError extends Error {}
 export function parseAgentsFile(text: string, source: string): AgentsFile {
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
-  if (doc.errors.length > 0) {
+  // Warnings are refused too: an unknown tag (`KEY: !secret value`) would otherwise be read as the plain
+  // text after it, and an unknown directive ignored.
+  const problems = [...doc.errors, ...doc.warnings];
+  if (problems.length > 0) {
     // Each error by its kind and position alone: yaml's messages quote the line (prettyErrors) or parts
     // of it (a tag, a block scalar's header), and the line may hold a key in a profile's `env`.
-    const errors = doc.errors.map((e) => {
+    const errors = problems.map((e) => {
       const { line, col } = lineCounter.linePos(e.pos[0]);
       return `${e.code.toLowerCase().replaceAll('_', ' ')} at line ${line}, column ${col}`;
     });

@@ -244,6 +244,22 @@ agents:
     }
   });
 
+  it('refuses a tag it does not know instead of reading the text after it', () => {
+    const text = oneAgent('    command: [agent-cli]\n    env:\n      KEY: !secret sk-live-0123456789abcdef\n');
+    assert.throws(
+      () => parseAgentsFile(text, SOURCE),
+      (err: unknown) => {
+        assert.ok(err instanceof AgentsFileError, String(err));
+        assert.match(
+          err.message,
+          /^\/etc\/atelier\/agents\.yaml: invalid YAML: tag resolve failed at line \d+, column \d+$/,
+        );
+        assert.ok(!err.message.includes('sk-live'), err.message);
+        return true;
+      },
+    );
+  });
+
   it('refuses duplicate keys instead of keeping the last one', () => {
     const text = 'defaultAgent: a\nagents:\n  a:\n    command: [one]\n  a:\n    command: [two]\n';
     assert.throws(
