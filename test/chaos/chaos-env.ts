@@ -1,5 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
@@ -16,11 +15,14 @@ import { ROOT, uniqueQueue } from '../support/test-env';
 import { TEMPORAL_BIN } from '../support/test-services';
 import { waitFor } from '../support/wait-for';
 import { startPrivatePostgres, type PrivatePostgres } from './private-postgres';
+import { makeRunDir } from './run-dir';
 import { Teardown } from './teardown';
 
 export const CHAOS_AGENTS_FILE = resolve(ROOT, 'test/chaos/agents.yaml');
 
 export interface ChaosEnv {
+  /** The environment's own directory (its PostgreSQL cluster, Temporal's file), removed by `stop`. */
+  dir: string;
   stack: Stack;
   pg: PrivatePostgres;
   pool: Pool;
@@ -54,8 +56,9 @@ export function serviceSettings(slots: number): Record<string, string> {
 
 /**
  * Everything a chaos scenario may break, all its own: a private PostgreSQL cluster, a Temporal dev
- * server with a persistent file, and the service started as `npm run up` starts it (under a
- * parent-death signal: it stops should this process die). Each part is added to `teardown` as soon as
+ * server with a persistent file, and the service started as `npm run up` starts it, each under a
+ * parent-death signal (it stops should this process die, even by SIGKILL), their files in one directory
+ * (which the next environment removes if this process dies first). Each part is added to `teardown` as soon as
  * it exists, so a stop signal in the middle of the start undoes what has started; a failed start
  * undoes it all before it throws.
  */
@@ -71,21 +74,21 @@ export async function startChaosEnv(slots: number, teardown = new Teardown()): P
 }
 
 async function startParts(slots: number, teardown: Teardown): Promise<ChaosEnv> {
-  const pg = await startPrivatePostgres();
+  const dir = makeRunDir();
+  teardown.add("remove the environment's files", () => rmSync(dir, { recursive: true, force: true }));
+  const pg = await startPrivatePostgres(dir);
   teardown.add('stop the PostgreSQL cluster', () => pg.stop());
   const databaseUrl = pg.url('atelier');
   await ensureDatabase(databaseUrl);
   await migrate(databaseUrl);
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'atelier-chaos-temporal-'));
-  teardown.add("remove Temporal's files", () => rmSync(dataDir, { recursive: true, force: true }));
   const port = await freePort();
   const temporalAddress = `127.0.0.1:${port}`;
   const startTemporal = () =>
     startDevServer(
       {
         binary: TEMPORAL_BIN,
-        dbFile: join(dataDir, 'temporal.sqlite'),
+        dbFile: join(dir, 'temporal', 'temporal.sqlite'),
         ip: '127.0.0.1',
         port,
         uiPort: 0,
@@ -99,9 +102,7 @@ async function startParts(slots: number, teardown: Teardown): Promise<ChaosEnv> 
   // The server running now: after a restart that failed, the one killed, which stopDevServer finds exited.
   teardown.add('stop Temporal', () => stopDevServer(server));
 
-  const spawnLogDir = mkdtempSync(join(tmpdir(), 'atelier-chaos-spawns-'));
-  teardown.add('remove the spawn log', () => rmSync(spawnLogDir, { recursive: true, force: true }));
-  const spawnLog = join(spawnLogDir, 'spawns.jsonl');
+  const spawnLog = join(dir, 'spawns.jsonl');
   const workflowQueue = uniqueQueue('chaos-wf');
   const agentQueue = uniqueQueue('chaos-agents');
   const stack = await startStack(
@@ -126,6 +127,7 @@ async function startParts(slots: number, teardown: Teardown): Promise<ChaosEnv> 
   teardown.add('close the Temporal connection', () => temporal.connection.close());
 
   return {
+    dir,
     stack,
     pg,
     pool,

@@ -38,8 +38,8 @@ let interrupted = false;
 
 /**
  * A stop signal (Ctrl-C, `kill`) stops the scenario's environment (the service, Temporal, the
- * PostgreSQL cluster, their files) before the run exits, with no results written. `up` and Temporal
- * would die with this process anyway (parent-death signals); the PostgreSQL cluster, a daemon, would not.
+ * PostgreSQL cluster, their files) in order before the run exits, with no results written. They would
+ * die with this process anyway (parent-death signals), and the next run removes files left behind.
  */
 function stopOnSignals(): void {
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_SPAWNER_BINARY } from '../../src/workers/agent-spawn';
 import { AGENT_HEARTBEAT_TIMEOUT_SECONDS, workflowIdForTask } from '../../workflows/definitions';
@@ -78,7 +77,7 @@ const commandOf = (pid: number): string | undefined => {
  * agent and its child die with the worker, and another worker runs the next attempt.
  */
 export async function agentWorkerKill(env: ChaosEnv): Promise<ScenarioReport> {
-  const pidFiles = mkdtempSync(join(tmpdir(), 'atelier-chaos-pids-'));
+  const pidFiles = mkdtempSync(join(env.dir, 'pids-'));
   try {
     return await killMidRun(env, pidFiles);
   } finally {
@@ -424,7 +423,7 @@ export async function metacharacterCorpus(env: ChaosEnv, scale: Scale): Promise<
   const since = new Date();
   const canaries: string[] = [];
   const prompts = Array.from({ length: scale.quick ? 10 : 40 }, (_, i) => {
-    const canary = join(tmpdir(), `atelier-canary-${randomUUID()}`);
+    const canary = join(env.dir, `canary-${randomUUID()}`);
     canaries.push(canary);
     const tricks = [
       `; touch ${canary}`,
