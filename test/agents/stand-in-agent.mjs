@@ -200,9 +200,11 @@ const WORDS = {
       code: 429,
       message: `You have exhausted your capacity on this model. Your quota will reset after ${reset}s.`,
     }),
+    // A 503 its retries did not get past: Gemini CLI classes it a RetryableQuotaError, which has no
+    // code of its own.
     overloaded: () => ({
-      type: 'ApiError',
-      code: 503,
+      type: 'RetryableQuotaError',
+      code: 1,
       message: 'The model is overloaded. Please try again later.',
     }),
     'server-error': () => ({

@@ -58,10 +58,6 @@ const FAILURES: Record<string, Case> = {
 };
 
 /**
- * Gemini CLI's quota error (TerminalQuotaError) has its HTTP status, 429, as its code, and Gemini CLI
- * exits with it: 173, its low 8 bits. Its class name makes it rate_limited, whatever the code.
- */
-/**
  * A reset on a minute of the clock, `minutes` or a little more ahead: Codex says its reset to the
  * minute, on the local clock, so the stand-in's words name this instant exactly.
  */
@@ -69,6 +65,10 @@ const minuteAhead = (minutes: number): number => Math.ceil(Date.now() / 60_000 +
 const codexResetToday = minuteAhead(10);
 const codexResetLater = minuteAhead(3 * 24 * 60);
 
+/**
+ * Gemini CLI's quota error (TerminalQuotaError) has its HTTP status, 429, as its code, and Gemini CLI
+ * exits with it: 173, its low 8 bits. Its class name makes it rate_limited, whatever the code.
+ */
 const geminiQuota: Case = { ...(FAILURES.rateLimit as Case), exitCode: 429 & 0xff };
 
 /** Each family's profile in test/agents/agents.yaml, and the cases it has (not every CLI has a turn limit). */

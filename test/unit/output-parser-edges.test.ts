@@ -173,3 +173,28 @@ describe('gemini tokens', () => {
     assert.equal(parsed.outputTokens, 220);
   });
 });
+
+/**
+ * Gemini CLI throws a RetryableQuotaError for a per-minute quota and for a 503 alike (its retries spent):
+ * the server's words tell an overloaded model from a spent quota.
+ */
+describe('gemini quota errors', () => {
+  const cases: [string, string][] = [
+    ['The model is overloaded. Please try again later.', 'overloaded'],
+    ['No capacity available for model gemini-3-flash-preview on the server', 'overloaded'],
+    ['Resource has been exhausted (e.g. check quota).', 'rate_limited'],
+    ['You have exhausted your capacity on this model. Your quota will reset after 2s.', 'rate_limited'],
+  ];
+  for (const [message, failureClass] of cases) {
+    it(`classes a RetryableQuotaError saying "${message}" ${failureClass}`, () => {
+      const error = { type: 'RetryableQuotaError', message, code: 1 };
+      const json = createParser('gemini-json');
+      json.push('stderr', `${JSON.stringify({ session_id: 'g-3', error }, null, 2)}\n`);
+      assert.equal(json.finish({ kind: 'exited', exitCode: 1 }).failureClass, failureClass, 'gemini-json');
+      const streamed = parse('gemini-stream-json', [
+        ['stdout', `${JSON.stringify({ type: 'result', status: 'error', error, stats: {} })}\n`],
+      ]);
+      assert.equal(streamed.failureClass, failureClass, 'gemini-stream-json');
+    });
+  }
+});

@@ -44,8 +44,14 @@ export function geminiErrorClass(error: Record<string, unknown>): FailureClass {
   if (type === INVALID_STREAM) return BLOCKED.test(message) ? FAILURE_CLASSES.badOutput : FAILURE_CLASSES.overloaded;
   if (/TurnLimit/i.test(type)) return FAILURE_CLASSES.maxTurns;
   if (/Auth/i.test(type)) return FAILURE_CLASSES.auth;
-  // TerminalQuotaError (a daily or plan quota), RetryableQuotaError (a per-minute one), whatever the code.
-  if (/QuotaError/i.test(type)) return FAILURE_CLASSES.rateLimited;
+  // TerminalQuotaError (a daily or plan quota), RetryableQuotaError (a per-minute one), whatever the code;
+  // but Gemini CLI throws a RetryableQuotaError for a 503 too (the model overloaded, its retries spent),
+  // which the server's words tell ("The model is overloaded.", "No capacity available for model …").
+  if (/QuotaError/i.test(type)) {
+    return matchPatterns(message) === FAILURE_CLASSES.overloaded
+      ? FAILURE_CLASSES.overloaded
+      : FAILURE_CLASSES.rateLimited;
+  }
   // Fatal errors carry the exit code as their code.
   const byExitCode = code === undefined ? undefined : geminiExitCodeClass(code);
   if (byExitCode) return byExitCode;
