@@ -44,8 +44,8 @@
 // A prompt without directives is the answer, echoed back.
 // With STAND_IN_SPAWN_LOG set (a profile passes it through, see test/chaos/agents.yaml), each run first
 // appends one JSON line to the file it names: its pid, when the process started (ms since the epoch),
-// and the prompt exactly as it arrived (argument, option, file or stdin). The worker gives an agent no
-// task id, so a test tells whose run it was by the prompt, and counts the agent's executions itself.
+// the prompt exactly as it arrived (argument, option, file or stdin), and the task and attempt the worker
+// says it runs for (ATELIER_TASK_ID, ATELIER_ATTEMPT), so a test counts the agent's executions itself.
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 
@@ -112,7 +112,13 @@ for (let i = 0; i < argv.length; i++) {
 prompt ??= positional.length > 0 ? positional[positional.length - 1] : readStdin();
 if (process.env.STAND_IN_SPAWN_LOG) {
   // One write of one line (O_APPEND): the lines of agents running at once do not interleave.
-  const entry = { pid: process.pid, startedAt: performance.timeOrigin, prompt };
+  const entry = {
+    pid: process.pid,
+    startedAt: performance.timeOrigin,
+    prompt,
+    taskId: process.env.ATELIER_TASK_ID,
+    attempt: Number(process.env.ATELIER_ATTEMPT),
+  };
   appendFileSync(process.env.STAND_IN_SPAWN_LOG, `${JSON.stringify(entry)}\n`);
 }
 const lines = prompt.split('\n');

@@ -7,6 +7,9 @@ export interface Execution {
   startedAt: number;
   /** The prompt as it reached the agent. */
   prompt: string;
+  /** The task and attempt number (in its run) the worker gave the agent (ATELIER_TASK_ID, ATELIER_ATTEMPT). */
+  taskId?: string;
+  attempt?: number;
 }
 
 /** The agent runs logged in `file` that started at `since` (ms since the epoch) or later. */
@@ -73,6 +76,7 @@ const lostWith = (a: AttemptRow, kills: AgentWorkerKill[]): boolean =>
  * - each execution of a task falls in one of its attempts, between the attempt's start (written before
  *   the agent is started) and its end (after the agent exited): an agent run outside them ran while
  *   no attempt of its task was open (an attempt's start repeated moves the start past the first run);
+ *   and the task id and attempt number the worker gave the agent are that task's and that attempt's;
  * - each attempt opened by a worker has exactly one execution; one lost with a killed agent worker at
  *   most one (its agent may have died with the worker before it got to log its start); one no worker
  *   opened, none;
@@ -95,6 +99,7 @@ export function countExecutions(
   }
   const strays = executions.filter((e) => !knownPrompts.has(e.prompt)).length;
   let outside = 0;
+  let misnamed = 0;
   let miscounted = 0;
   let unexplained = 0;
   let lost = 0;
@@ -110,8 +115,12 @@ export function countExecutions(
           (latest, a) => (latest && latest.startedMs >= a.startedMs ? latest : a),
           undefined,
         );
-      if (within) counts.set(within, (counts.get(within) ?? 0) + 1);
-      else outside++;
+      if (!within) {
+        outside++;
+        continue;
+      }
+      counts.set(within, (counts.get(within) ?? 0) + 1);
+      if (e.taskId !== task.id || e.attempt !== within.number) misnamed++;
     }
     for (const [a, n] of counts) {
       const lostHere = lostWith(a, kills);
@@ -127,6 +136,9 @@ export function countExecutions(
     problems.push(`${strays} agent executions with a prompt no task has (altered on its way, or no task asked for it)`);
   }
   if (outside > 0) problems.push(`${outside} agent executions while no attempt of their task was open`);
+  if (misnamed > 0) {
+    problems.push(`${misnamed} agent executions told another task id or attempt than the attempt they ran in`);
+  }
   if (miscounted > 0) problems.push(`${miscounted} attempts without exactly the agent executions they allow`);
   if (unexplained > 0) {
     problems.push(`${unexplained} attempts that neither succeeded nor were lost with a killed agent worker`);

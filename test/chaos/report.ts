@@ -67,8 +67,9 @@ and one terminal record; every task workflow Temporal started during the scenari
 tasks' and ran once; and Temporal's outcome of every workflow equals PostgreSQL's. The agent's
 executions are counted by the agent itself, not from the attempt rows (a repeated start of an attempt
 updates its row, so two runs would leave one): each run of the stand-in agent appends its pid, start
-time and prompt to a log. Every run must have a task's prompt, byte for byte, and fall within one of
-its task's attempts (between the attempt's start, written before the agent starts, and its end); each
+time, prompt, and the task id and attempt the worker gave it to a log. Every run must have a task's
+prompt, byte for byte, and fall within one of its task's attempts (between the attempt's start, written
+before the agent starts, and its end), told that task's id and that attempt's number; each
 attempt a worker opened has exactly one run; each attempt other than the task's successful one must
 have been lost with a killed agent worker. An attempt is lost so when the worker that opened it was
 killed before it closed it: its agent died with the worker, having run at most once (or not yet started,

@@ -11,7 +11,14 @@ const attempt = (number: number, startedMs: number, finishedMs: number | null, w
   startedMs,
   finishedMs,
 });
-const execution = (startedAt: number, prompt = task.prompt): Execution => ({ pid: startedAt, startedAt, prompt });
+/** A run of task t1, told its attempt by the worker: the tests' attempt 2 starts at 12 000 ms. */
+const execution = (startedAt: number, prompt = task.prompt, number = startedAt < 12_000 ? 1 : 2): Execution => ({
+  pid: startedAt,
+  startedAt,
+  prompt,
+  taskId: task.id,
+  attempt: number,
+});
 /** The task, its attempt 2 the one that succeeded. */
 const secondSucceeded: TaskRow = { ...task, result: { run: 1, number: 2 } };
 const WORKER = 'agent-worker:100-abc@host';
@@ -48,6 +55,14 @@ describe('chaos: countExecutions', () => {
     assert.deepEqual(count([attempt(1, 1000, 2000, WORKER)], [execution(1050), execution(1060, 'altered')]).problems, [
       '1 agent executions with a prompt no task has (altered on its way, or no task asked for it)',
     ]);
+  });
+
+  it('finds a run told another task id or attempt than the attempt it ran in', () => {
+    const attempts = [attempt(1, 1000, 2000, WORKER)];
+    const problem = ['1 agent executions told another task id or attempt than the attempt they ran in'];
+    assert.deepEqual(count(attempts, [execution(1050, task.prompt, 2)]).problems, problem);
+    assert.deepEqual(count(attempts, [{ ...execution(1050), taskId: 't2' }]).problems, problem);
+    assert.deepEqual(count(attempts, [{ ...execution(1050), taskId: undefined }]).problems, problem);
   });
 
   it('allows one run more per attempt lost with a killed agent worker, and no more', () => {
