@@ -1,4 +1,5 @@
 /** Text helpers for the human-readable output of `atelier`. */
+import stringWidth from 'string-width';
 import { printableInline } from './printable';
 
 export const durationText = (ms: number): string => {
@@ -29,17 +30,23 @@ export function errorText(status: string, error: { class: string; message: strin
 
 export const agoText = (iso: string | null | undefined): string => (iso ? `${between(iso)} ago` : '-');
 
-const width = (text: string): number => [...text].length;
-
 /**
  * A line cut to fit a terminal `columns` wide, with `…` where it was cut: a line redrawn in place must
  * take one row, or each redraw leaves a row behind. One column is spared (a line that fills the last
- * one makes some terminals wrap); a character is taken for a column.
+ * one makes some terminals wrap); a wide character (CJK, most emoji) takes two columns.
  */
 export function fitLine(text: string, columns: number): string {
   const room = Math.max(columns - 1, 2);
-  const chars = [...text];
-  return chars.length <= room ? text : `${chars.slice(0, room - 1).join('')}…`;
+  if (stringWidth(text) <= room) return text;
+  let cut = '';
+  let used = 0;
+  for (const char of text) {
+    const w = stringWidth(char);
+    if (used + w > room - 1) break;
+    cut += char;
+    used += w;
+  }
+  return `${cut}…`;
 }
 
 /** A plain text table: a header row, then one row per item, columns padded to fit; cells made printable, on one line. */
@@ -47,10 +54,10 @@ export function table(headers: string[], rows: (string | number | null | undefin
   const cells = rows.map((r) =>
     r.map((c) => (c === null || c === undefined || c === '' ? '-' : printableInline(String(c)))),
   );
-  const widths = headers.map((h, i) => Math.max(width(h), ...cells.map((r) => width(r[i] ?? ''))));
+  const widths = headers.map((h, i) => Math.max(stringWidth(h), ...cells.map((r) => stringWidth(r[i] ?? ''))));
   const line = (r: string[]): string =>
     r
-      .map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - width(c))))
+      .map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - stringWidth(c))))
       .join('  ')
       .trimEnd();
   return [line(headers), ...cells.map(line)].join('\n') + '\n';

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import stringWidth from 'string-width';
 import type { DashboardSnapshot } from '../../src/api/dashboard/snapshot';
 import { renderTop } from '../../src/cli/commands/top';
 import type { WorkersDoc } from '../../src/cli/commands/workers';
@@ -41,6 +42,20 @@ describe('atelier top', () => {
       [],
     );
     assert.match(lines.find((line) => line.startsWith('task-0 ')) ?? '', /…$/);
+  });
+
+  it('counts a wide character (CJK, emoji) as the two columns a terminal gives it', () => {
+    const wide = snapshot(2, 2, `agent-worker:4242@${'構築ホスト'.repeat(10)}🚀`);
+    const lines = renderTop('http://api', wide, undefined, { rows: 40, columns: 60 }).trimEnd().split('\n');
+    const row = lines.find((line) => line.startsWith('task-0 ')) ?? '';
+    assert.match(row, /…$/);
+    assert.ok(stringWidth(row) <= 59, `${stringWidth(row)} columns: ${row}`);
+    assert.ok(stringWidth(row) >= 58, 'cut at the last column that fits, not sooner');
+    // Its columns line up with the header's, by width.
+    const header = lines.find((line) => line.startsWith('TASK')) ?? '';
+    const column = header.indexOf('WORKER');
+    assert.ok(column > 0, header);
+    assert.equal(stringWidth(row.slice(0, row.indexOf('agent-worker'))), column);
   });
 
   it('fits a short terminal, and says how many lines it cut', () => {
