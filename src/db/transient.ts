@@ -24,6 +24,29 @@ export function isTransientDbError(err: unknown): boolean {
   );
 }
 
+/** Failures to reach the database at all: a statement that met one was never sent. */
+const UNREACHED_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  '57P03',
+  '53300',
+]);
+
+/**
+ * A transient failure that may have come after the statement was sent, so that it may have committed
+ * with only its answer lost (a connection reset or terminated mid-statement, the server shut down),
+ * as opposed to one that never reached the database (refused, unresolved, no free connection).
+ */
+export function answerMayBeLost(err: unknown): boolean {
+  if (!isTransientDbError(err)) return false;
+  const e = err as { code?: string; message?: string };
+  if (e.code !== undefined && UNREACHED_CODES.has(e.code)) return false;
+  return !/timeout exceeded when trying to connect/i.test(e.message ?? '');
+}
+
 /** How long `retryTransient` retries by default. */
 export const TRANSIENT_RETRY_MS = 30_000;
 

@@ -22,6 +22,8 @@ export interface NewPlanTask extends NewTask {
 export interface NewPlan {
   id: string;
   idempotencyKey?: string;
+  /** The fingerprint of the request that used `idempotencyKey` (requestFingerprint). */
+  requestSha256?: string;
   maxParallel: number;
   onFailure: PlanOnFailure;
   workflowId: string;
@@ -36,6 +38,7 @@ export interface PlanRow {
   workflow_id: string;
   run_id: string | null;
   idempotency_key: string | null;
+  request_sha256: string | null;
   created_at: Date;
   finished_at: Date | null;
 }
@@ -79,11 +82,18 @@ export class PlanStore {
   async create(plan: NewPlan): Promise<{ plan: PlanRow; created: boolean }> {
     return inTransaction(this.pool, async (db) => {
       const inserted = await db.query<PlanRow>(
-        `INSERT INTO plans (id, status, max_parallel, on_failure, workflow_id, idempotency_key)
-         VALUES ($1, 'running', $2, $3, $4, $5)
+        `INSERT INTO plans (id, status, max_parallel, on_failure, workflow_id, idempotency_key, request_sha256)
+         VALUES ($1, 'running', $2, $3, $4, $5, $6)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING *`,
-        [plan.id, plan.maxParallel, plan.onFailure, plan.workflowId, plan.idempotencyKey ?? null],
+        [
+          plan.id,
+          plan.maxParallel,
+          plan.onFailure,
+          plan.workflowId,
+          plan.idempotencyKey ?? null,
+          plan.requestSha256 ?? null,
+        ],
       );
       if (!inserted.rows[0]) {
         const existing = await this.byIdempotencyKey(plan.idempotencyKey as string, db);

@@ -6,6 +6,8 @@ import { startUnderRowLock } from './start-under-row-lock';
 export interface NewTask {
   id: string;
   idempotencyKey?: string;
+  /** The fingerprint of the request that used `idempotencyKey` (requestFingerprint). */
+  requestSha256?: string;
   prompt: string;
   agent: string;
   model?: string;
@@ -37,6 +39,7 @@ export interface WaitingReason {
 export interface TaskRow {
   id: string;
   idempotency_key: string | null;
+  request_sha256: string | null;
   status: TaskStatus;
   prompt: string;
   agent: string;
@@ -123,7 +126,7 @@ export type StoredTaskInputFields = Pick<
   | 'fail_on_lock_violations'
 >;
 
-const TASK_COLUMNS = `id, idempotency_key, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority, labels,
+const TASK_COLUMNS = `id, idempotency_key, request_sha256, status, prompt, agent, model, workdir, timeout_seconds, max_attempts, priority, labels,
   workflow_id, run_id, created_at, started_at, finished_at, result_attempt, result_exit_code, error_class,
   error_message, current_run, agents, budget_usd, waiting_reason, locks, repo_path, repo_ref, branch, base_sha,
   commit_sha, changed_files, diffstat, lock_violations, fail_on_lock_violations,
@@ -167,8 +170,8 @@ export class TaskStore {
       `WITH task AS (
          INSERT INTO tasks (id, idempotency_key, status, prompt, agent, model, workdir, timeout_seconds,
            max_attempts, priority, labels, workflow_id, agents, budget_usd, locks, repo_path, repo_ref,
-           fail_on_lock_violations)
-         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+           fail_on_lock_violations, request_sha256)
+         VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING *
        ), event AS (
@@ -195,6 +198,7 @@ export class TaskStore {
         t.repo?.path ?? null,
         t.repo?.ref ?? null,
         t.failOnLockViolations ?? false,
+        t.requestSha256 ?? null,
       ],
     );
     if (inserted.rows[0]) return { task: inserted.rows[0], created: true };

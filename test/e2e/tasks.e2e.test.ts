@@ -250,6 +250,15 @@ describe('tasks over HTTP against the whole service', () => {
     assert.equal(third.status, 200);
     assert.equal((third.json as { id: string; status: string }).id, a.id);
     assert.equal((third.json as { id: string; status: string }).status, 'succeeded');
+    // The key with another request: refused, naming the key, and nothing stored or started.
+    const other = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+      body: { prompt: `${prompt}!`, idempotencyKey: key },
+    });
+    assert.equal(other.status, 422, other.text);
+    assert.deepEqual(
+      (other.json as ErrorBody & { fields: { field: string }[] }).fields.map((f) => f.field),
+      ['idempotencyKey'],
+    );
 
     const rows = (await pool.query('SELECT id FROM tasks WHERE idempotency_key = $1 OR prompt = $2', [key, prompt]))
       .rows;

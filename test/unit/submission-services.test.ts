@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { BadRequestException, InternalServerErrorException } from '@nestjs/common';
+import { BadRequestException, InternalServerErrorException, UnprocessableEntityException } from '@nestjs/common';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { Pool } from 'pg';
 import type { FieldProblem } from '../../src/api/http/validation';
@@ -211,5 +211,139 @@ describe('a submission whose database fails around its start', () => {
     await pool.query('DELETE FROM tasks WHERE id = $1', [stored]);
     await pool.query('UPDATE plans SET run_id = NULL WHERE id = $1', [storedPlan]);
     await new PlanStore(pool).deleteUnstarted(storedPlan as string);
+  });
+  it('refuses a key sent again with another request, naming idempotencyKey, and replays the same request', async () => {
+    const temporal = fakeTemporal();
+    const key = `other-${randomUUID()}`;
+    const { taskService } = services(temporal.client);
+    const first = await taskService.create({ prompt: '@print hi', labels: { a: '1', b: '2' }, idempotencyKey: key });
+    // The same request, its fields in another order: a replay.
+    const again = await taskService.create({ idempotencyKey: key, labels: { b: '2', a: '1' }, prompt: '@print hi' });
+    assert.equal(again.created, false);
+    assert.equal(again.body.id, first.body.id);
+    const refusedAsOther = (err: unknown): boolean => {
+      assert.ok(err instanceof UnprocessableEntityException, String(err));
+      const body = err.getResponse() as { fields: FieldProblem[]; message: string };
+      assert.deepEqual(
+        body.fields.map((f) => f.field),
+        ['idempotencyKey'],
+      );
+      assert.match(
+        body.message,
+        new RegExp(`^idempotencyKey: was first used for another request \\(task ${first.body.id}\\)`),
+      );
+      return true;
+    };
+    await assert.rejects(taskService.create({ prompt: '@print bye', idempotencyKey: key }), refusedAsOther);
+    await assert.rejects(
+      taskService.create({ prompt: '@print hi', labels: { a: '1' }, idempotencyKey: key }),
+      refusedAsOther,
+    );
+    // Two requests at once: the second's insert finds the key taken, and is refused all the same.
+    const racing = new TaskStore(pool);
+    const byKey = racing.byIdempotencyKey.bind(racing);
+    let asked = 0;
+    racing.byIdempotencyKey = async (k) => (++asked === 1 ? undefined : byKey(k)); // not stored yet, at first
+    await assert.rejects(
+      services(temporal.client, { tasks: racing }).taskService.create({ prompt: '@print bye', idempotencyKey: key }),
+      refusedAsOther,
+    );
+    assert.equal((await new TaskStore(pool).get(first.body.id))?.prompt, '@print hi', 'the first task is untouched');
+    assert.equal(temporal.starts(), 1, 'started once');
+    await pool.query('DELETE FROM tasks WHERE id = $1', [first.body.id]); // its workflow never ran
+  });
+
+  it('refuses a plan key sent again with another plan', async () => {
+    const temporal = fakeTemporal();
+    const dto = { idempotencyKey: `other-plan-${randomUUID()}`, tasks: [{ key: 'a', prompt: '@print hi' }] };
+    const { planService } = services(temporal.client);
+    const first = await planService.create(dto);
+    assert.equal((await planService.create(dto)).body.id, first.body.id);
+    await assert.rejects(
+      planService.create({
+        ...dto,
+        tasks: [
+          { key: 'a', prompt: '@print hi', dependsOn: [] },
+          { key: 'b', prompt: '@print b' },
+        ],
+      }),
+      (err) => {
+        assert.ok(err instanceof UnprocessableEntityException, String(err));
+        assert.match(err.message, new RegExp(`\\(plan ${first.body.id}\\)`));
+        return true;
+      },
+    );
+    assert.equal(temporal.starts(), 1, 'started once');
+    await pool.query('UPDATE plans SET run_id = NULL WHERE id = $1', [first.body.id]);
+    await new PlanStore(pool).deleteUnstarted(first.body.id);
+  });
+
+  it('answers a task whose insert committed, its answer lost, as created, and starts it once', async () => {
+    const temporal = fakeTemporal();
+    const tasks = new TaskStore(pool);
+    const create = tasks.create.bind(tasks);
+    tasks.create = async (t) => {
+      await create(t);
+      throw new Error('Connection terminated unexpectedly');
+    };
+    const { body, created } = await services(temporal.client, { tasks }).taskService.create({ prompt: '@print hi' });
+    assert.equal(created, true, 'a 201, not a 503 that would have the client send it again');
+    assert.equal(temporal.starts(), 1);
+    assert.equal((await new TaskStore(pool).get(body.id))?.run_id, body.runId);
+    await pool.query('DELETE FROM tasks WHERE id = $1', [body.id]); // its workflow never ran
+  });
+
+  it('answers a plan whose commit was lost as created, and starts it once', async () => {
+    const temporal = fakeTemporal();
+    const plans = new PlanStore(pool);
+    const create = plans.create.bind(plans);
+    plans.create = async (p) => {
+      await create(p);
+      throw Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    };
+    const { body, created } = await services(temporal.client, { plans }).planService.create({
+      tasks: [{ key: 'a', prompt: '@print hi' }],
+    });
+    assert.equal(created, true);
+    assert.equal(temporal.starts(), 1);
+    assert.equal(body.tasks.length, 1);
+    await pool.query('UPDATE plans SET run_id = NULL WHERE id = $1', [body.id]);
+    await new PlanStore(pool).deleteUnstarted(body.id);
+  });
+
+  it('keeps the 503 for a write that never committed, and answers a 500 naming the task when it cannot tell', async () => {
+    const temporal = fakeTemporal();
+    const lost = new Error('Connection terminated unexpectedly');
+    const tasks = new TaskStore(pool);
+    tasks.create = () => Promise.reject(lost);
+    await assert.rejects(services(temporal.client, { tasks }).taskService.create({ prompt: '@print hi' }), (err) => {
+      assert.equal(err, lost, 'the database error, which the API answers 503: sending it again is safe');
+      return true;
+    });
+    // Refused before anything was sent: not looked for.
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    tasks.create = () => Promise.reject(refused);
+    let looked = false;
+    tasks.get = async () => {
+      looked = true;
+      return undefined;
+    };
+    await assert.rejects(services(temporal.client, { tasks }).taskService.create({ prompt: '@print hi' }), (err) => {
+      assert.equal(err, refused);
+      return true;
+    });
+    assert.equal(looked, false);
+    // The look fails too: it may be stored.
+    tasks.create = () => Promise.reject(lost);
+    tasks.get = broken;
+    await assert.rejects(services(temporal.client, { tasks }).taskService.create({ prompt: '@print hi' }), (err) => {
+      assert.ok(err instanceof InternalServerErrorException, String(err));
+      assert.match(
+        err.message,
+        /^task [0-9a-f-]{36} may be stored \(the database's answer was lost\): do not submit it again before GET \/v1\/tasks\/[0-9a-f-]{36} answers 404$/,
+      );
+      return true;
+    });
+    assert.equal(temporal.starts(), 0);
   });
 });

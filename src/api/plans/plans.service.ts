@@ -25,6 +25,8 @@ import {
   type StoredSubmission,
   type StrandedStart,
 } from '../http/start-stored-workflow';
+import { refuseOtherRequest, requestFingerprint } from '../http/request-fingerprint';
+import { storeOrFind } from '../http/store-or-find';
 import { badFields, type FieldProblem } from '../http/validation';
 import { resolveTaskInput } from '../tasks/resolve-task-input';
 import { taskWorkflowInput } from '../tasks/task-workflow-input';
@@ -56,9 +58,11 @@ export class PlansService {
    * between), it is started now.
    */
   async create(dto: CreatePlanDto): Promise<{ created: boolean; body: Awaited<ReturnType<PlansService['get']>> }> {
-    // A repeated key answers the plan stored first, whatever has changed since (see TasksService.create).
+    // A repeated key with the same request answers the plan stored first, whatever has changed since
+    // (see TasksService.create).
+    const fingerprint = requestFingerprint(dto);
     const stored = dto.idempotencyKey === undefined ? undefined : await this.store.byIdempotencyKey(dto.idempotencyKey);
-    if (stored) return this.answer(stored, false);
+    if (stored) return this.replay(stored, fingerprint);
     const problems: FieldProblem[] = findGraphProblems(
       dto.tasks.map((t) => ({ key: t.key, dependsOn: t.dependsOn ?? [] })),
     ).map((p) => ({
@@ -79,16 +83,34 @@ export class PlansService {
       dto.idempotencyKey,
       (key) => this.store.byIdempotencyKey(key),
     );
-    if (repeat) return this.answer(repeat, false);
-    const { plan, created } = await this.store.create({
+    if (repeat) return this.replay(repeat, fingerprint);
+    const newPlan = {
       id: planId,
       idempotencyKey: dto.idempotencyKey,
+      requestSha256: dto.idempotencyKey === undefined ? undefined : fingerprint,
       maxParallel: dto.maxParallel ?? DEFAULT_MAX_PARALLEL,
       onFailure: dto.onFailure ?? 'stop',
       workflowId: workflowIdForPlan(planId),
       tasks: tasks as NewPlanTask[],
-    });
-    return this.answer(plan, created);
+    };
+    const { plan, created } =
+      dto.idempotencyKey === undefined
+        ? await storeOrFind(
+            { what: 'plan', id: planId },
+            () => this.store.create(newPlan),
+            async () => {
+              const found = await this.store.get(planId);
+              return found && { plan: found.plan, created: true };
+            },
+          )
+        : await this.store.create(newPlan);
+    return created ? this.answer(plan, true) : this.replay(plan, fingerprint);
+  }
+
+  /** The answer to a repeated idempotency key: the plan it first created, if the request is the same. */
+  private replay(plan: PlanRow, fingerprint: string) {
+    refuseOtherRequest(plan, fingerprint, 'plan');
+    return this.answer(plan, false);
   }
 
   /**

@@ -20,6 +20,8 @@ import {
   type StoredSubmission,
   type StrandedStart,
 } from '../http/start-stored-workflow';
+import { refuseOtherRequest, requestFingerprint } from '../http/request-fingerprint';
+import { storeOrFind } from '../http/store-or-find';
 import { badFields } from '../http/validation';
 import { PlansService } from '../plans/plans.service';
 import { recordRunClosedInTemporal } from '../runs/closed-run';
@@ -52,14 +54,15 @@ export class TasksService {
 
   /**
    * Records the task, then starts its workflow (id `task-<id>`, so a second start is refused by
-   * Temporal). A repeated idempotency key returns the first task; if its workflow never started (the
-   * API died in between), it is started now.
+   * Temporal). A repeated idempotency key returns the first task if the request is the same (a 422
+   * if not); if its workflow never started (the API died in between), it is started now.
    */
   async create(dto: CreateTaskDto) {
-    // A repeated key answers the task stored first, whatever has changed since (the agents file, the
-    // directories this replica sees): its first submission was accepted.
+    // A repeated key with the same request answers the task stored first, whatever has changed since
+    // (the agents file, the directories this replica sees): its first submission was accepted.
+    const fingerprint = requestFingerprint(dto);
     const stored = dto.idempotencyKey === undefined ? undefined : await this.store.byIdempotencyKey(dto.idempotencyKey);
-    if (stored) return this.answer(stored, false);
+    if (stored) return this.replay(stored, fingerprint);
     const input = resolveTaskInput(dto, this.agents, (field) => field);
     if (!input.ok) throw badFields(input.problems);
     const repeat = await roomOrRepeat(
@@ -67,15 +70,33 @@ export class TasksService {
       dto.idempotencyKey,
       (key) => this.store.byIdempotencyKey(key),
     );
-    if (repeat) return this.answer(repeat, false);
+    if (repeat) return this.replay(repeat, fingerprint);
     const id = randomUUID();
-    const { task, created } = await this.store.create({
+    const newTask = {
       ...input.task,
       id,
       idempotencyKey: dto.idempotencyKey,
+      requestSha256: dto.idempotencyKey === undefined ? undefined : fingerprint,
       workflowId: workflowIdForTask(id),
-    });
-    return this.answer(task, created);
+    };
+    const { task, created } =
+      dto.idempotencyKey === undefined
+        ? await storeOrFind(
+            { what: 'task', id },
+            () => this.store.create(newTask),
+            async () => {
+              const found = await this.store.get(id);
+              return found && { task: found, created: true };
+            },
+          )
+        : await this.store.create(newTask);
+    return created ? this.answer(task, true) : this.replay(task, fingerprint);
+  }
+
+  /** The answer to a repeated idempotency key: the task it first created, if the request is the same. */
+  private replay(task: TaskRow, fingerprint: string) {
+    refuseOtherRequest(task, fingerprint, 'task');
+    return this.answer(task, false);
   }
 
   /** The answer to a submission of `task`: its workflow started first if it has not been. */
