@@ -1,4 +1,4 @@
-import { readdir, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EndedTaskStore } from '../../src/store/ended-task-store';
 
@@ -21,28 +21,76 @@ export async function setAside(path: string, now = Date.now()): Promise<string> 
   return aside;
 }
 
-/** Removes the copies under `root` that were set aside `keptMs` or more ago; returns their paths. */
-export async function removeSetAsideOlderThan(root: string, keptMs: number, now = Date.now()): Promise<string[]> {
+/**
+ * Removes the directory tree at `path` (nothing to do when it is gone). A tree the worker may not
+ * change (an agent's `chmod 0555` directory with files in it) refuses with EACCES or EPERM: its
+ * directories are then made writable by their owner and it is tried once more; what still refuses (files
+ * another user owns, the output of a container run as root) throws.
+ */
+export async function removeTree(path: string, remove: typeof rm = rm): Promise<void> {
+  try {
+    await remove(path, { recursive: true, force: true });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EACCES' && code !== 'EPERM') throw err;
+    await makeWritable(path);
+    await remove(path, { recursive: true, force: true });
+  }
+}
+
+/** Gives the owner write and search permission on every directory under `path` it can (never following a link). */
+async function makeWritable(path: string): Promise<void> {
+  const stat = await lstat(path).catch(() => undefined);
+  if (stat === undefined || !stat.isDirectory()) return;
+  await chmod(path, (stat.mode & 0o7777) | 0o700).catch(() => undefined);
+  for (const name of await readdir(path).catch(() => [])) await makeWritable(join(path, name));
+}
+
+/** What removing the copies set aside long enough did: the paths removed, and those that stay, with why. */
+export interface SetAsideRemoval {
+  removed: string[];
+  failed: { path: string; error: string }[];
+}
+
+/**
+ * Removes the copies under `root` that were set aside `keptMs` or more ago, each on its own: one that
+ * cannot be removed stays, named in `failed`, and the others are removed all the same.
+ */
+export async function removeSetAsideOlderThan(
+  root: string,
+  keptMs: number,
+  now = Date.now(),
+  remove: (path: string) => Promise<void> = removeTree,
+): Promise<SetAsideRemoval> {
   const names = await readdir(root).catch(() => []);
   const old = names.filter((name) => {
     const at = SET_ASIDE.exec(name)?.[1];
     return at !== undefined && now - Number(at) >= keptMs;
   });
-  const paths = old.map((name) => join(root, name));
-  for (const path of paths) await rm(path, { recursive: true, force: true });
-  return paths;
+  const result: SetAsideRemoval = { removed: [], failed: [] };
+  for (const path of old.map((name) => join(root, name))) {
+    try {
+      await remove(path);
+      result.removed.push(path);
+    } catch (err) {
+      result.failed.push({ path, error: String(err) });
+    }
+  }
+  return result;
 }
 
 /**
  * Removes the orphaned directory of task `taskId` under `root` if its task is asked again and has
  * still ended ORPHANS_KEPT_DAYS ago (a retried task prepares its worktree there again); says whether.
+ * Throws when the directory cannot be removed (`removeTree`).
  */
 export async function removeLongEndedOrphan(
   endedTasks: Pick<EndedTaskStore, 'ended'>,
   root: string,
   taskId: string,
+  remove: (path: string) => Promise<void> = removeTree,
 ): Promise<boolean> {
   if (!(await endedTasks.ended([taskId]))[0]?.longEnded) return false;
-  await rm(join(root, taskId), { recursive: true, force: true });
+  await remove(join(root, taskId));
   return true;
 }

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Context, log } from '@temporalio/activity';
@@ -13,7 +13,7 @@ import { GitError, GitOutputTooLarge, KeyedMutex, gitVia, type Git } from './git
 import { commitTaskWork, leftUncommitted } from './commit-work';
 import { historySizedCommit } from './history-sized-commit';
 import { clearingLeftLocks } from './left-locks';
-import { removeLongEndedOrphan, setAside } from './orphan-copies';
+import { removeLongEndedOrphan, removeTree, setAside } from './orphan-copies';
 
 /** The branch a task's work is committed on; it outlives the worktree. */
 export const branchForTask = (taskId: string): string => `atelier/${taskId}`;
@@ -117,7 +117,10 @@ const realpathOr = (path: string): string => {
 export interface SweepResult {
   /** The task ids whose worktree it removed. */
   removed: string[];
-  /** Worktrees whose work could not be committed: they stay where they are. */
+  /**
+   * Worktrees whose work could not be committed, or that could not be removed (files the worker may not
+   * delete), and directories git no longer knows that could not be removed: they stay where they are.
+   */
   kept: { taskId: string; worktree: string; error: string }[];
 }
 
@@ -337,10 +340,11 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
    * a worker on another machine changes the repository's worktrees (git then reads its half-written
    * files): once the directory is gone the registration is removed again, and if it still stays, this
    * throws (the activity retries), rather than leave the branch checked out in a directory that is gone.
+   * A directory that cannot be removed (`removeTree`: files the worker may not delete) throws too.
    */
   const unregister = async (repo: string, path: string): Promise<void> => {
     const removed = await succeeds(repo, ['worktree', 'remove', '--force', '--force', path]);
-    await rm(path, { recursive: true, force: true });
+    await removeTree(path);
     if (removed) return;
     const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
     if (listed.some((w) => w.path === path)) await git(repo, ['worktree', 'remove', '--force', '--force', path]);
@@ -628,11 +632,12 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
      * under the repository's lock and just before its removal, whether it has still ended (a retried task
      * runs again; its preparation waits for the lock). What was left uncommitted in a worktree (a worker
      * killed mid-run) is committed first: its branch stays, with all the work, which is recorded as the
-     * task's commit (`recordSalvaged`). A worktree whose work cannot be committed or recorded is left
-     * where it is, and returned among `kept` with why. The directories under
+     * task's commit (`recordSalvaged`). A worktree whose work cannot be committed or recorded, or that
+     * cannot be removed, is left where it is, and returned among `kept` with why. The directories under
      * the root of the tasks in `longEnded` that git no longer knows (another worker took the task's
      * worktree over from a disk it did not see) are removed too: nothing can commit them, and they were
-     * kept ORPHANS_KEPT_DAYS for whoever wants what is in them. It logs nothing itself: the janitor
+     * kept ORPHANS_KEPT_DAYS for whoever wants what is in them; one that cannot be removed is among `kept`
+     * too. It logs nothing itself: the janitor
      * calls it outside any activity, and logs what it returns.
      */
     async sweepWorktrees(input: { repoPath: string; ended: string[]; longEnded?: string[] }): Promise<SweepResult> {
@@ -659,7 +664,13 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
             return true;
           }
         }
-        await unregister(repo, entry.path);
+        // One that cannot be removed stays, said so, and the sweep goes on with the others.
+        try {
+          await unregister(repo, entry.path);
+        } catch (err) {
+          kept.push({ taskId, worktree: entry.path, error: (err as Error).message });
+          return true;
+        }
         return false;
       };
       for (const entry of ours) {
@@ -676,9 +687,14 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       for (const taskId of input.longEnded ?? []) {
         const path = join(root, taskId);
         if (!existsSync(path) || listed.some((w) => w.path === path)) continue;
-        // Asked again under the lock: a retried task prepares its worktree here again.
-        const orphaned = await reposInUse.run(repo, () => removeLongEndedOrphan(endedTasks, root, taskId));
-        if (orphaned) removed.push(taskId);
+        // Asked again under the lock: a retried task prepares its worktree here again. One that cannot be
+        // removed stays, said so, and the others are removed all the same.
+        try {
+          const orphaned = await reposInUse.run(repo, () => removeLongEndedOrphan(endedTasks, root, taskId));
+          if (orphaned) removed.push(taskId);
+        } catch (err) {
+          kept.push({ taskId, worktree: path, error: (err as Error).message });
+        }
       }
       return { removed, kept };
     },

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { removeLongEndedOrphan, removeSetAsideOlderThan } from '../../activities/git/orphan-copies';
+import { removeLongEndedOrphan, removeSetAsideOlderThan, removeTree } from '../../activities/git/orphan-copies';
 import type { SweepResult } from '../../activities/git/worktree.activities';
 import { ORPHANS_KEPT_DAYS, type EndedTaskStore } from '../store/ended-task-store';
 import { isUuid } from '../../workflows/definitions';
@@ -20,6 +21,8 @@ export interface WorktreeJanitorOptions {
   sweep: (input: { repoPath: string; ended: string[]; longEnded: string[] }) => Promise<SweepResult>;
   intervalMs: number;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  /** How it removes a directory it removes itself (set-aside copies, orphans of a gone repository); default `removeTree`. */
+  removeTree?: (path: string) => Promise<void>;
 }
 
 /**
@@ -37,7 +40,11 @@ export class WorktreeJanitor {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
 
-  constructor(private readonly options: WorktreeJanitorOptions) {}
+  private readonly remove: (path: string) => Promise<void>;
+
+  constructor(private readonly options: WorktreeJanitorOptions) {
+    this.remove = options.removeTree ?? removeTree;
+  }
 
   start(): void {
     let sweeping = false;
@@ -66,8 +73,14 @@ export class WorktreeJanitor {
   /** One sweep; returns the task ids whose worktree it removed. */
   async sweepOnce(): Promise<string[]> {
     const { worktreeRoot, endedTasks, sweep, logger } = this.options;
-    const setAside = await removeSetAsideOlderThan(worktreeRoot, ORPHANS_KEPT_DAYS * DAY_MS);
-    if (setAside.length > 0) logger.info({ removed: setAside }, 'janitor removed worktree copies set aside a week ago');
+    // Each copy on its own: one that cannot be removed (files the worker may not delete) stays, said so.
+    const setAside = await removeSetAsideOlderThan(worktreeRoot, ORPHANS_KEPT_DAYS * DAY_MS, Date.now(), this.remove);
+    if (setAside.removed.length > 0) {
+      logger.info({ removed: setAside.removed }, 'janitor removed worktree copies set aside a week ago');
+    }
+    for (const { path, error } of setAside.failed) {
+      logger.error({ worktree: path, error }, 'could not remove a worktree copy set aside a week ago; it stays');
+    }
     const ids = existsSync(worktreeRoot) ? (await readdir(worktreeRoot)).filter((name) => isUuid(name)) : [];
     if (ids.length === 0) return [];
     const byRepo = new Map<string, { ended: string[]; longEnded: string[] }>();
@@ -89,10 +102,7 @@ export class WorktreeJanitor {
         const swept = await sweep({ repoPath, ...tasks });
         removed.push(...swept.removed);
         for (const { taskId, worktree, error } of swept.kept) {
-          this.options.logger.error(
-            { taskId, worktree, error },
-            'could not commit the work left in a worktree; it stays',
-          );
+          this.options.logger.error({ taskId, worktree, error }, 'could not commit or remove a worktree; it stays');
         }
       } catch (err) {
         this.options.logger.warn({ repoPath, error: String(err) }, 'worktree janitor could not sweep a repository');
@@ -110,9 +120,18 @@ export class WorktreeJanitor {
    */
   private async removeOrphansOfGone(repoPath: string, longEnded: string[]): Promise<string[]> {
     const removed: string[] = [];
+    const { endedTasks, worktreeRoot, logger } = this.options;
     for (const taskId of longEnded) {
       if (existsSync(repoPath)) break;
-      if (await removeLongEndedOrphan(this.options.endedTasks, this.options.worktreeRoot, taskId)) removed.push(taskId);
+      // One that cannot be removed stays, said so, and the others are removed all the same.
+      try {
+        if (await removeLongEndedOrphan(endedTasks, worktreeRoot, taskId, this.remove)) removed.push(taskId);
+      } catch (err) {
+        logger.error(
+          { taskId, worktree: join(worktreeRoot, taskId), error: String(err) },
+          'could not remove a worktree; it stays',
+        );
+      }
     }
     if (removed.length > 0) {
       this.options.logger.info({ repoPath, removed }, 'janitor removed the worktrees of a repository that is gone');

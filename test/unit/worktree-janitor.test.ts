@@ -1,6 +1,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -8,11 +20,12 @@ import { after, before, describe, it } from 'node:test';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Pool } from 'pg';
-import { gitVia, type Git } from '../../activities/git/git';
+import { GitError, gitVia, type Git } from '../../activities/git/git';
+import { removeTree } from '../../activities/git/orphan-copies';
 import { createWorktreeActivities, type WorktreeDeps } from '../../activities/git/worktree.activities';
 import { EndedTaskStore } from '../../src/store/ended-task-store';
 import { WorktreeStore } from '../../src/store/worktree-store';
-import { WorktreeJanitor } from '../../src/workers/worktree-janitor';
+import { WorktreeJanitor, type WorktreeJanitorOptions } from '../../src/workers/worktree-janitor';
 import { insertTask } from '../support/task-rows';
 import { testEnv } from '../support/test-env';
 import { git, initRepo } from '../support/git';
@@ -39,12 +52,13 @@ describe('worktree janitor', () => {
    * One worker's worktree activities and its janitor, which calls the sweep outside any activity, as
    * the agent worker does; `beforeSweep` runs between the janitor's look and its sweep. `kept` collects
    * what it logs of worktrees it had to keep, `logged` what it logs as info; `deps` adds to the activities'
-   * dependencies.
+   * dependencies, `options` to the janitor's.
    */
   const worker = (
     root: string,
     beforeSweep: () => Promise<void> = async () => undefined,
     deps: Partial<WorktreeDeps> = {},
+    options: Partial<WorktreeJanitorOptions> = {},
   ) => {
     const kept: object[] = [];
     const logged: object[] = [];
@@ -63,6 +77,7 @@ describe('worktree janitor', () => {
         warn: () => undefined,
         error: (meta: object) => kept.push(meta),
       } as never,
+      ...options,
     });
     /** A task in `status` on `repoPath` whose worktree is prepared on this worker, with work left uncommitted. */
     const task = async (status: string, repoPath = repo) => {
@@ -230,6 +245,78 @@ describe('worktree janitor', () => {
       kept.map((k) => (k as { taskId: string }).taskId),
       [stuck.id],
     );
+  });
+
+  it('keeps, and says so, a worktree it cannot remove, and removes those listed after it', async () => {
+    // Files the worker may not delete (a container's, written as root) make git's removal fail; the
+    // tests run as root, so the failure is injected.
+    const real = gitVia();
+    let stuckPath = '';
+    const failing: Git = (cwd, args, signal) =>
+      args[0] === 'worktree' && args[1] === 'remove' && args.includes(stuckPath)
+        ? Promise.reject(new GitError(args, 255, `error: failed to delete '${stuckPath}': Permission denied`))
+        : real(cwd, args, signal);
+    const { janitor, task, kept } = worker(join(dir, 'worktrees-undeletable'), undefined, { git: failing });
+    // git lists worktrees by path: the one it cannot remove comes first.
+    const [stuck, done] = [await task('failed'), await task('succeeded')].sort((a, b) => (a.id < b.id ? -1 : 1));
+    assert.ok(stuck !== undefined && done !== undefined);
+    stuckPath = stuck.path;
+    assert.deepEqual(await janitor.sweepOnce(), [done.id]);
+    assert.ok(!existsSync(done.path), 'the worktree after it is removed');
+    assert.deepEqual(
+      kept.map((k) => [(k as { taskId: string }).taskId, (k as { error: string }).error.includes('Permission denied')]),
+      [[stuck.id, true]],
+      'the one it cannot remove is named, with why',
+    );
+    assert.ok(git(repo, 'worktree', 'list').includes(stuck.id), 'its registration stays, for the next sweep');
+  });
+
+  it('keeps, and says so, a set-aside copy it cannot remove, and sweeps the rest', async () => {
+    const root = join(dir, 'worktrees-undeletable-copy');
+    const weekOld = Date.now() - 8 * 86_400_000;
+    const stuckCopy = join(root, `00000000-0000-4000-8000-000000000000.orphan-${weekOld}`);
+    const otherCopy = join(root, `ffffffff-0000-4000-8000-000000000000.orphan-${weekOld}`);
+    const { janitor, task, kept } = worker(root, undefined, undefined, {
+      removeTree: async (path) => {
+        if (path === stuckCopy)
+          throw Object.assign(new Error(`EACCES: permission denied, rmdir '${path}'`), { code: 'EACCES' });
+        await removeTree(path);
+      },
+    });
+    const ended = await task('failed');
+    for (const copy of [stuckCopy, otherCopy]) {
+      mkdirSync(copy);
+      writeFileSync(join(copy, 'work.txt'), 'kept a week\n');
+    }
+    assert.deepEqual(await janitor.sweepOnce(), [ended.id], 'the repository is swept all the same');
+    assert.ok(!existsSync(ended.path));
+    assert.ok(existsSync(stuckCopy), 'the copy it cannot remove stays');
+    assert.ok(!existsSync(otherCopy), 'the other copy is removed');
+    assert.deepEqual(
+      kept.map((k) => (k as { worktree: string }).worktree),
+      [stuckCopy],
+      'it names the copy that stays',
+    );
+  });
+
+  it('makes a tree it may not change writable and removes it', async () => {
+    const tree = mkdtempSync(join(dir, 'read-only-'));
+    const inner = join(tree, 'out');
+    mkdirSync(inner);
+    writeFileSync(join(inner, 'result.txt'), 'made by the agent\n');
+    chmodSync(inner, 0o555);
+    // Root deletes whatever it likes: the refusal a worker's user gets is injected, once.
+    const modesSeen: number[] = [];
+    let calls = 0;
+    await removeTree(tree, (async (path: string, options: object) => {
+      calls += 1;
+      if (calls === 1)
+        throw Object.assign(new Error(`EACCES: permission denied, unlink '${inner}/result.txt'`), { code: 'EACCES' });
+      modesSeen.push(statSync(inner).mode & 0o777);
+      await rm(path, options);
+    }) as typeof rm);
+    assert.deepEqual(modesSeen, [0o755], 'its directories were made writable by their owner before the retry');
+    assert.ok(!existsSync(tree));
   });
 
   it('removes a directory git no longer knows a week after its task ended, not before', async () => {
