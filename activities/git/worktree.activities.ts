@@ -394,6 +394,19 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   };
 
   /**
+   * Before a registered worktree that nothing saved is unregistered (which deletes its directory): its
+   * directory, when there is one and git did not leave it half-made (locked while `worktree add` makes
+   * it: nothing in it to keep), may hold work nothing else has (its `.git` removed by the agent, so no
+   * commit could take it; this machine's old copy of a worktree another worker made again since). It is
+   * set aside, kept as long as the janitor keeps such copies.
+   */
+  const setAsideUnsaved = async (taskId: string, entry: WorktreeEntry): Promise<void> => {
+    if (entry.locked || !existsSync(entry.path)) return;
+    const aside = await setAside(entry.path);
+    log.warn('set aside a worktree whose work could not be saved', { taskId, worktree: entry.path, aside });
+  };
+
+  /**
    * Commits what was left uncommitted in a worktree about to be removed (nothing works in a worktree
    * whose task moved on). Throws when the work could not be saved: the worktree must then stay.
    */
@@ -422,7 +435,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         });
         log.info('took over the worktree of a lost worker', { taskId, worktree: lost.path, salvaged: saved });
         kept.push(lost.path);
-      }
+      } else await setAsideUnsaved(taskId, lost);
       await unregister(repo, lost.path);
     }
     return kept;
@@ -560,12 +573,15 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         ) {
           return prepared([worktreePath]);
         }
-        // A directory left half-made by a crash, a registration whose directory is gone, or this machine's
-        // old copy of a worktree another worker made again since: start clean. A directory git does not
-        // know (a lost worker's, whose worktree another worker took over from a disk it did not see) may
-        // hold work nothing else has: it is set aside, kept as long as the janitor keeps such copies.
-        if (entry !== undefined) await unregister(repo, worktreePath);
-        else if (existsSync(worktreePath)) {
+        // A directory left half-made by a crash, a registration whose directory is gone, a worktree whose
+        // .git the agent removed, or this machine's old copy of a worktree another worker made again
+        // since: start clean. The last two, and a directory git does not know (a lost worker's, whose
+        // worktree another worker took over from a disk it did not see), may hold work nothing else has:
+        // they are set aside, kept as long as the janitor keeps such copies.
+        if (entry !== undefined) {
+          await setAsideUnsaved(input.taskId, entry);
+          await unregister(repo, worktreePath);
+        } else if (existsSync(worktreePath)) {
           const aside = await setAside(worktreePath);
           log.warn('set aside a copy of the worktree that git no longer knows', { taskId: input.taskId, aside });
         }

@@ -1,5 +1,14 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -153,8 +162,15 @@ describe('worktree activities against real git repositories', () => {
     // Machine b is lost in turn, and the task comes back to machine a, whose old copy is still there.
     renameSync(moved.worktreePath, `${moved.worktreePath}.disk-b`);
     renameSync(`${first.worktreePath}.disk-a`, first.worktreePath);
+    writeFileSync(join(first.worktreePath, 'unsaved.txt'), 'a wrote this before it was cut off\n');
     const back = await run(a.prepareWorktree, { taskId, repoPath: repo });
     assert.equal(back.headSha, bWork.sha, "it continues from b's work");
+    const asideOfA = readdirSync(root).filter((name) => name.startsWith(`${taskId}.orphan-`));
+    assert.deepEqual(
+      asideOfA.map((name) => readFileSync(join(root, name, 'unsaved.txt'), 'utf8')),
+      ['a wrote this before it was cut off\n'],
+      "a's old copy is set aside, not deleted",
+    );
     assert.equal(readFileSync(join(back.worktreePath, 'notes.txt'), 'utf8'), 'a wrote this\nb added this\n');
     assert.equal(sh(back.worktreePath, 'status', '--porcelain'), '', 'nothing of the old copy is left to commit');
     const after = await commitAgentWork(a, back, taskId);
@@ -439,6 +455,27 @@ describe("worktree activities never touch what is not Atelier's", () => {
       () => assert.fail('expected a refusal'),
       (e: unknown) => e,
     );
+
+  it('sets aside, not deletes, a worktree whose .git the agent removed, when the task is prepared again', async () => {
+    const { repo, worker } = fresh('dot-git-removed');
+    const a = worker('a');
+    const wt = await run(a.prepareWorktree, { taskId: 'task-g', repoPath: repo });
+    writeFileSync(join(wt.worktreePath, 'work.txt'), 'the agent’s work\n');
+    rmSync(join(wt.worktreePath, '.git'));
+    const failure = await refusal(commitAgentWork(a, wt, 'task-g'));
+    assert.ok(failure instanceof ApplicationFailure && failure.type === 'invalid_input', String(failure));
+    // The task is retried on the same worker.
+    const again = await run(a.prepareWorktree, { taskId: 'task-g', repoPath: repo });
+    assert.equal(again.worktreePath, wt.worktreePath);
+    assert.ok(existsSync(join(again.worktreePath, '.git')), 'a worktree is made again');
+    const workerRoot = join(dir, 'dot-git-removed-a');
+    const aside = readdirSync(workerRoot).filter((name) => name.startsWith('task-g.orphan-'));
+    assert.deepEqual(
+      aside.map((name) => readFileSync(join(workerRoot, name, 'work.txt'), 'utf8')),
+      ['the agent’s work\n'],
+      'the broken worktree’s files are kept',
+    );
+  });
 
   it("refuses to prepare a task whose branch the user checked out, leaving the user's work as it is", async () => {
     const { repo, worker } = fresh('checked-out');
