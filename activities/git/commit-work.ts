@@ -33,8 +33,8 @@ const answers = (git: Git, cwd: string, args: string[]): Promise<boolean> =>
  * Nothing else of this process works there meanwhile (the agent's process group has been killed and
  * waited for, and commits and removals of one worktree take turns), and only this worktree's gits take
  * its index lock, its HEAD's lock and its branch's lock, so such a lock that was there before this call
- * began is one a killed git left: `gitVia` kills git on cancel and timeout, and an agent's git dies with
- * its group. Left there, it would fail every commit (and a successful agent would run again, and the
+ * began is one a killed git left: `gitVia` kills git when its signal aborts (the worktree activities and
+ * the agent activity's commit abort it on cancel and timeout), and an agent's git dies with its group. Left there, it would fail every commit (and a successful agent would run again, and the
  * janitor keep the worktree for good), so it is removed and the commit is tried again. A lock made since
  * is a live git's: it stays, and the call fails (retried).
  */

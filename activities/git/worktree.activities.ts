@@ -104,6 +104,19 @@ function runningActivitySignal(): AbortSignal | undefined {
   }
 }
 
+/** How long one git command may run outside an activity, unless told otherwise. */
+const GIT_TIMEOUT_OUTSIDE_ACTIVITY_MS = 5 * 60_000;
+
+/**
+ * `run`, each command stopped (its process group killed) with the activity that runs it: cancelled,
+ * timed out, or its worker shutting down; outside an activity (the janitor's sweeps), after `timeoutMs`.
+ * A git that hangs cannot hold a worktree or a repository for good.
+ */
+const stoppedWithActivity =
+  (run: Git, timeoutMs = GIT_TIMEOUT_OUTSIDE_ACTIVITY_MS): Git =>
+  (cwd, args) =>
+    run(cwd, args, runningActivitySignal() ?? AbortSignal.timeout(timeoutMs));
+
 /** The real path of `path`, or `path` itself when it is not there (a registration whose directory is gone). */
 const realpathOr = (path: string): string => {
   try {
@@ -212,11 +225,13 @@ const commitSubject = (taskId: string, agent: string, note?: string): string =>
 
 /**
  * Commits what a successful agent left in its task's worktree, from the agent activity itself, before
- * the success is recorded: the work is on the branch whatever happens to this worker next.
+ * the success is recorded: the work is on the branch whatever happens to this worker next. Its git
+ * commands stop with the agent activity (`stoppedWithActivity`; outside one after `timeoutMs`), so a
+ * git that hangs fails the commit and frees the worktree.
  */
-export const taskWorkSaver =
-  (git: Git = gitVia()) =>
-  (worktreePath: string, taskId: string, agent: string): Promise<boolean> =>
+export const taskWorkSaver = (run: Git = gitVia(), timeoutMs?: number) => {
+  const git = stoppedWithActivity(run, timeoutMs);
+  return (worktreePath: string, taskId: string, agent: string): Promise<boolean> =>
     worktreesInUse.run(worktreePath, () =>
       commitTaskWork(git, {
         cwd: worktreePath,
@@ -226,6 +241,7 @@ export const taskWorkSaver =
         agent,
       }),
     );
+};
 
 /**
  * A diffstat that says first what the commit could not hold and stays only in the worktree (lost with
@@ -248,12 +264,10 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   const reposInUse = new KeyedMutex();
   const root = realWorktreeRoot(deps.worktreeRoot);
   const host = deps.host ?? hostname();
-  const run = deps.git ?? gitVia();
   // A command stops with the activity that runs it: timed out, or its worker shutting down (these
   // activities do not heartbeat, so a cancel arrives only so); the janitor's, which no activity runs,
   // after a timeout of its own. A git that hangs cannot hold the repository's lock for good.
-  const sweepGitTimeoutMs = deps.sweepGitTimeoutMs ?? 5 * 60_000;
-  const git: Git = (cwd, args) => run(cwd, args, runningActivitySignal() ?? AbortSignal.timeout(sweepGitTimeoutMs));
+  const git = stoppedWithActivity(deps.git ?? gitVia(), deps.sweepGitTimeoutMs);
 
   const headOf = async (cwd: string, ref = 'HEAD'): Promise<string> =>
     (await git(cwd, ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])).stdout.trim();

@@ -9,6 +9,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { gitVia, type Git } from '../../activities/git/git';
 import { branchForTask, createWorktreeActivities, taskWorkSaver } from '../../activities/git/worktree.activities';
 import { git as sh, initRepo } from '../support/git';
+import { waitFor } from '../support/wait-for';
 
 const env = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
 const run = <A extends unknown[], R>(fn: (...args: A) => Promise<R>, ...args: A): Promise<R> => env.run(fn, ...args);
@@ -52,6 +53,51 @@ describe('committing what an agent left in its worktree', () => {
     assert.equal(committed.committed, true);
     assert.deepEqual(committed.changedFiles, ['done.txt', 'more.txt']);
     assert.equal(sh(repo, 'rev-parse', 'atelier/task-lock'), committed.sha);
+  });
+
+  /** A git whose `add` hangs until its signal aborts (a git stuck on a lock, a slow disk); `hung` once it does. */
+  const hangingAdd = () => {
+    const real = gitVia();
+    const state = { hung: false };
+    const git: Git = (cwd, args, signal) => {
+      if (args[0] !== 'add') return real(cwd, args, signal);
+      state.hung = true;
+      return new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(signal.reason)));
+    };
+    return { git, state };
+  };
+
+  /** 'stopped' when `saving` rejects within 10 seconds, 'committed' when it resolves, else 'still running'. */
+  const outcomeOf = async (saving: Promise<unknown>): Promise<string> => {
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still running'), 10_000)));
+    const settled = saving.then(
+      () => 'committed',
+      () => 'stopped',
+    );
+    return Promise.race([settled, stuck]).finally(() => clearTimeout(timer));
+  };
+
+  it('stops the agent activity’s commit when the activity is cancelled, and frees the worktree', async () => {
+    const { repo, wt, commit } = await prepared('task-saver-hung');
+    writeFileSync(join(wt.worktreePath, 'done.txt'), 'the agent succeeded\n');
+    const { git, state } = hangingAdd();
+    const agentActivity = new MockActivityEnvironment(undefined, { logger: new DefaultLogger('ERROR') });
+    const saving = agentActivity.run(() => taskWorkSaver(git)(wt.worktreePath, 'task-saver-hung', 'claude'));
+    await waitFor('git add to hang', () => state.hung);
+    agentActivity.cancel();
+    assert.equal(await outcomeOf(saving), 'stopped', 'the commit stops with its activity');
+    // The workflow's commit gets the worktree.
+    const committed = await commit();
+    assert.deepEqual([committed.committed, committed.changedFiles], [true, ['done.txt']]);
+    assert.equal(sh(repo, 'show', 'atelier/task-saver-hung:done.txt'), 'the agent succeeded');
+  });
+
+  it('stops the commit’s git after its timeout outside an activity', async () => {
+    const { wt } = await prepared('task-saver-timeout');
+    writeFileSync(join(wt.worktreePath, 'done.txt'), 'the agent succeeded\n');
+    const saving = taskWorkSaver(hangingAdd().git, 200)(wt.worktreePath, 'task-saver-timeout', 'claude');
+    assert.equal(await outcomeOf(saving), 'stopped');
   });
 
   it('commits over a branch lock and a HEAD lock a killed git left while it moved the task’s branch', async () => {
