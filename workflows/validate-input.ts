@@ -1,4 +1,4 @@
-import { LIMITS, MAX_CHAIN_LENGTH, TASK_CODE_LEVEL, type AgentTaskInput } from './definitions';
+import { LIMITS, MAX_CHAIN_LENGTH, TASK_CODE_LEVEL, isUuid, type AgentTaskInput } from './definitions';
 
 const within = (value: unknown, range: { min: number; max: number }): boolean =>
   typeof value === 'number' && Number.isInteger(value) && value >= range.min && value <= range.max;
@@ -10,7 +10,9 @@ const within = (value: unknown, range: { min: number; max: number }): boolean =>
 export function findInputProblems(input: AgentTaskInput): string[] {
   const problems: string[] = [];
   if (typeof input !== 'object' || input === null) return ['input must be an object'];
-  if (typeof input.taskId !== 'string' || input.taskId.length === 0) problems.push('taskId must be a non-empty string');
+  // A UUID, as the API makes them: the task's worktree is a directory named after it, under the worker's
+  // root, and a path ("../x") would have the worker move or delete files outside it.
+  if (typeof input.taskId !== 'string' || !isUuid(input.taskId)) problems.push('taskId must be a UUID');
   if (typeof input.agent !== 'string' || input.agent.length === 0) problems.push('agent must be a non-empty string');
   if (input.model !== undefined && typeof input.model !== 'string') problems.push('model must be a string');
   if (input.workdir !== undefined && (typeof input.workdir !== 'string' || !input.workdir.startsWith('/'))) {

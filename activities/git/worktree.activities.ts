@@ -550,6 +550,14 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
      * base: `ref`, with `merge` merged in. Returns this worker's own queue for the steps that follow.
      */
     async prepareWorktree(input: PrepareWorktreeInput): Promise<PreparedWorktree> {
+      // The worktree is the directory named after the task in the root: never a path out of it (the
+      // workflow takes only UUIDs; this guards a call made otherwise).
+      if (!/^[^/\\]+$/.test(input.taskId) || input.taskId === '.' || input.taskId === '..') {
+        throw ApplicationFailure.nonRetryable(
+          `task id ${JSON.stringify(input.taskId)} cannot name a directory of its own`,
+          FAILURE_CLASSES.invalidInput,
+        );
+      }
       const repo = repoDirectory(input.repoPath);
       const task = await taskRefsIn(repo, input.taskId).catch((err: unknown) => {
         throw unreadableRepo(input.repoPath, err);

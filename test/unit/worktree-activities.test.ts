@@ -456,6 +456,23 @@ describe("worktree activities never touch what is not Atelier's", () => {
       (e: unknown) => e,
     );
 
+  it('refuses for good a task id that is not one directory name, touching nothing outside the root', async () => {
+    const { repo, worker } = fresh('path-task-id');
+    const a = worker('a');
+    const outside = join(dir, 'path-task-id-outside');
+    mkdirSync(outside);
+    writeFileSync(join(outside, 'keep.txt'), 'not the worker’s\n');
+    for (const taskId of ['../path-task-id-outside', '..', '.', '', 'a/b']) {
+      const failure = await refusal(run(a.prepareWorktree, { taskId, repoPath: repo }));
+      assert.ok(failure instanceof ApplicationFailure && failure.type === 'invalid_input', String(failure));
+    }
+    assert.equal(readFileSync(join(outside, 'keep.txt'), 'utf8'), 'not the worker’s\n');
+    assert.deepEqual(
+      readdirSync(dir).filter((name) => name.startsWith('path-task-id-outside')),
+      ['path-task-id-outside'],
+    );
+  });
+
   it('sets aside, not deletes, a worktree whose .git the agent removed, when the task is prepared again', async () => {
     const { repo, worker } = fresh('dot-git-removed');
     const a = worker('a');
