@@ -18,6 +18,13 @@ export interface TaskWork {
   agent?: string;
 }
 
+/**
+ * For `git diff`: every submodule's link counts, whatever hides it (its `ignore` in .gitmodules, the
+ * user's diff.ignoreSubmodules), shown as `Subproject commit` lines (not the user's diff.submodule=log
+ * summary, which `git apply` drops).
+ */
+export const EVERY_SUBMODULE = ['--ignore-submodules=none', '--submodule=short'];
+
 /** Resolves to whether `args` exited 0; an exit code of 1 is a no, anything else is an error. */
 const answers = (git: Git, cwd: string, args: string[]): Promise<boolean> =>
   git(cwd, args).then(
@@ -69,8 +76,10 @@ async function ownLocks(git: Git, { cwd, branch }: TaskWork): Promise<string[]> 
 
 async function commitAll(git: Git, { cwd, taskId, branch, subject, agent }: TaskWork): Promise<boolean> {
   await attachTaskBranch(git, cwd, branch);
-  // What `add -A` would look at (changes, and untracked files but ignored ones): nothing, no commit.
-  const status = (await git(cwd, ['status', '--porcelain', '-z', '--untracked-files=all'])).stdout;
+  // What `add -A` would look at (changes, and untracked files but ignored ones; a submodule's new commit
+  // whatever hides it): nothing, no commit.
+  const status = (await git(cwd, ['status', '--porcelain', '-z', '--untracked-files=all', '--ignore-submodules=none']))
+    .stdout;
   if (status === '') return false;
   // A repository of the agent's own (listed as `?? dir/`: git does not look inside) is left out: `add -A`
   // refuses one without a commit (and with it everything else), and records one with commits as a link
@@ -81,9 +90,10 @@ async function commitAll(git: Git, { cwd, taskId, branch, subject, agent }: Task
     .map((entry) => entry.slice(3));
   await git(cwd, ['add', '-A', '--', '.', ...ownRepos.map((path) => `:(exclude,literal)${path}`)]);
   // What was staged, not what `status` shows: a submodule changed inside only is shown, and not staged.
-  if (await answers(git, cwd, ['diff', '--cached', '--quiet'])) return false;
+  if (await answers(git, cwd, ['diff', '--cached', '--quiet', ...EVERY_SUBMODULE])) return false;
   const trailers = agent === undefined ? `Atelier-Task: ${taskId}` : `Atelier-Task: ${taskId}\nAtelier-Agent: ${agent}`;
-  await git(cwd, ['commit', '--quiet', '-m', subject, '-m', trailers]);
+  // --allow-empty: git's own look at what is staged skips a submodule its settings hide; this one did not.
+  await git(cwd, ['commit', '--quiet', '--allow-empty', '-m', subject, '-m', trailers]);
   return true;
 }
 

@@ -10,7 +10,7 @@ import { FAILURE_CLASSES, type TaskCommit } from '../../workflows/definitions';
 import { lockViolations } from '../../workflows/lock-globs';
 import { namedFiles } from '../../workflows/named-files';
 import { GitError, GitOutputTooLarge, KeyedMutex, gitVia, type Git } from './git';
-import { commitTaskWork, leftUncommitted } from './commit-work';
+import { EVERY_SUBMODULE, commitTaskWork, leftUncommitted } from './commit-work';
 import { historySizedCommit } from './history-sized-commit';
 import { clearingLeftLocks } from './left-locks';
 import { removeLongEndedOrphan, removeTree, setAside } from './orphan-copies';
@@ -471,10 +471,18 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   ): Promise<{ commit: TaskCommit; patchKept: boolean }> => {
     const range = `${baseSha}..${sha}`;
     // Every path the range touches, as it is (a rename's old path too, names unquoted): what locks judge.
-    const changedFiles = (await git(cwd, ['diff', '--name-only', '--no-renames', '-z', range])).stdout
+    // A submodule's new commit among them whatever hides it (its `ignore` in .gitmodules, the user's
+    // diff.ignoreSubmodules), and in the patch as the `Subproject commit` lines git apply takes (not the
+    // user's diff.submodule=log summary, which git apply drops).
+    const changedFiles = (
+      await git(cwd, ['diff', ...EVERY_SUBMODULE, '--name-only', '--no-renames', '-z', range])
+    ).stdout
       .split('\0')
       .filter((l) => l !== '');
-    const diffstat = withUncommitted((await git(cwd, ['diff', '--stat', range])).stdout.trimEnd(), uncommitted);
+    const diffstat = withUncommitted(
+      (await git(cwd, ['diff', ...EVERY_SUBMODULE, '--stat', range])).stdout.trimEnd(),
+      uncommitted,
+    );
     const commit: TaskCommit = {
       branch: branchForTask(taskId),
       baseSha,
@@ -486,7 +494,14 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
     if (!deps.store) return { commit, patchKept: true };
     // The patch goes to PostgreSQL, never into the workflow's history; one too large to keep is not
     // kept (the work is on the branch all the same), rather than failing a task whose work is done.
-    const patch = await git(cwd, ['diff', '--binary', '--no-ext-diff', '--no-textconv', range]).then(
+    const patch = await git(cwd, [
+      'diff',
+      ...EVERY_SUBMODULE,
+      '--binary',
+      '--no-ext-diff',
+      '--no-textconv',
+      range,
+    ]).then(
       (r) => r.stdoutBytes,
       (err: unknown) => {
         if (!(err instanceof GitOutputTooLarge)) throw err;

@@ -187,13 +187,18 @@ describe('committing what an agent left in its worktree', () => {
     assert.match(committed.diffstat, /^ not committed \(.*\): cloned\/, vendor\/fresh\/\n real-work\.txt \| 1 \+/);
   });
 
-  it('names a submodule changed inside, and files in a submodule not checked out, and commits the rest', async () => {
-    const lib = join(dir, 'lib');
+  /** A repository `name` with the repository `libName` added as a submodule at each of `paths` (uncommitted). */
+  const withSubmodules = (name: string, libName: string, paths: string[]) => {
+    const lib = join(dir, libName);
     initRepo(lib);
-    const repo = join(dir, 'task-sub');
+    const repo = join(dir, name);
     initRepo(repo);
-    sh(repo, '-c', 'protocol.file.allow=always', 'submodule', 'add', '--quiet', lib, 'lib');
-    sh(repo, '-c', 'protocol.file.allow=always', 'submodule', 'add', '--quiet', lib, 'docs');
+    for (const path of paths) sh(repo, '-c', 'protocol.file.allow=always', 'submodule', 'add', '--quiet', lib, path);
+    return { lib, repo };
+  };
+
+  it('names a submodule changed inside, and files in a submodule not checked out, and commits the rest', async () => {
+    const { repo } = withSubmodules('task-sub', 'lib', ['lib', 'docs']);
     sh(repo, 'commit', '--quiet', '-m', 'submodules');
     const a = createWorktreeActivities({ worktreeRoot: join(dir, 'task-sub-worktrees'), workerQueue: 'agents@a' });
     const wt = await run(a.prepareWorktree, { taskId: 'task-sub', repoPath: repo });
@@ -222,6 +227,57 @@ describe('committing what an agent left in its worktree', () => {
     assert.equal(rest.committed, true);
     assert.deepEqual(rest.changedFiles, ['app.txt']);
     assert.match(rest.diffstat, /: lib, docs\n app\.txt \| 1 \+/);
+  });
+
+  it('sees a submodule bump the repository hides (ignore = all, diff settings of the user), in locks, diffstat and patch', async () => {
+    const { lib, repo } = withSubmodules('task-hidden-sub', 'hidden-lib', ['vendor/lib']);
+    sh(repo, 'config', '--file', '.gitmodules', 'submodule.vendor/lib.ignore', 'all');
+    sh(repo, 'add', '.gitmodules');
+    sh(repo, 'commit', '--quiet', '-m', 'a submodule git is told to ignore');
+    // Settings of the user's that hide a bump from `diff --cached` and make the patch one git apply drops.
+    sh(repo, 'config', 'diff.ignoreSubmodules', 'all');
+    sh(repo, 'config', 'diff.submodule', 'log');
+    const patches: (Buffer | null)[] = [];
+    const a = createWorktreeActivities({
+      worktreeRoot: join(dir, 'task-hidden-sub-worktrees'),
+      workerQueue: 'agents@a',
+      store: {
+        recorded: async () => undefined,
+        recordCommit: async (_taskId, _commit, patch) => void patches.push(patch),
+      },
+    });
+    const wt = await run(a.prepareWorktree, { taskId: 'task-hidden-sub', repoPath: repo });
+    const commit = () =>
+      run(a.commitWorktree, {
+        taskId: 'task-hidden-sub',
+        agent: 'claude',
+        worktreePath: wt.worktreePath,
+        baseSha: wt.baseSha,
+        locks: ['src/**'],
+      });
+    /** A new commit of the library, as the submodule's link in the worktree's index (`git add vendor/lib`). */
+    const bump = (message: string): string => {
+      sh(lib, 'commit', '--quiet', '--allow-empty', '-m', message);
+      const sha = sh(lib, 'rev-parse', 'HEAD');
+      sh(wt.worktreePath, 'update-index', '--cacheinfo', `160000,${sha},vendor/lib`);
+      return sha;
+    };
+
+    // The agent commits a bump itself.
+    const first = bump('first bump');
+    // --allow-empty: git's own check of what is staged ignores the submodule too.
+    sh(wt.worktreePath, 'commit', '--quiet', '--allow-empty', '-m', 'bump the library');
+    const committed = await commit();
+    assert.deepEqual([committed.changedFiles, committed.lockViolations], [['vendor/lib'], ['vendor/lib']]);
+    assert.match(committed.diffstat, /vendor\/lib \| 2 \+-/);
+    assert.match(String(patches.at(-1)), new RegExp(`\\+Subproject commit ${first}`));
+
+    // It leaves one staged: the commit takes it.
+    const second = bump('second bump');
+    const staged = await commit();
+    assert.equal(staged.committed, true, 'the staged bump is committed');
+    assert.equal(sh(repo, 'rev-parse', 'atelier/task-hidden-sub:vendor/lib'), second);
+    assert.match(String(patches.at(-1)), new RegExp(`\\+Subproject commit ${second}`));
   });
 
   it('ends on the task’s branch the commits and changes of an agent that switched to another branch', async () => {
