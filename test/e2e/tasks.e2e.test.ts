@@ -504,7 +504,70 @@ describe('tasks over HTTP against the whole service', () => {
       });
       assert.deepEqual(limits(properties, 'maxAttempts', ['minimum', 'maximum']), { minimum: 1, maximum: 20 });
       assert.deepEqual(limits(properties, 'timeoutSeconds', ['minimum', 'maximum']), { minimum: 1, maximum: 86_400 });
+      // Every length and form the validators check, as the API description states it.
+      const strings = ['minLength', 'maxLength', 'pattern'];
+      assert.deepEqual(limits(properties, 'agent', strings), { minLength: 1, maxLength: 100, pattern: undefined });
+      assert.deepEqual(limits(properties, 'model', strings), { minLength: 1, maxLength: 200, pattern: '^[^-]' });
+      assert.deepEqual(limits(properties, 'workdir', strings), { minLength: 1, maxLength: 4096, pattern: '^/' });
+      assert.deepEqual(limits(properties, 'labels', ['maxProperties', 'additionalProperties']), {
+        maxProperties: 50,
+        additionalProperties: { type: 'string', maxLength: 200 },
+      });
+      assert.deepEqual(limits(properties, 'locks', ['maxItems', 'items']), {
+        maxItems: 50,
+        items: { type: 'string', minLength: 1, maxLength: 500 },
+      });
+      assert.deepEqual(limits(properties, 'agents', ['minItems', 'maxItems', 'items']), {
+        minItems: 1,
+        maxItems: 10,
+        items: { type: 'string', minLength: 1, maxLength: 100 },
+      });
     }
+    for (const properties of [schemas.CreateTaskDto?.properties, plan]) {
+      assert.deepEqual(limits(properties, 'idempotencyKey', ['minLength', 'maxLength']), {
+        minLength: 1,
+        maxLength: 200,
+      });
+    }
+    assert.deepEqual(limits(planTask, 'dependsOn', ['items']), {
+      items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$' },
+    });
+    const repo = schemas.TaskRepoDto?.properties;
+    assert.deepEqual(limits(repo, 'path', ['minLength', 'maxLength', 'pattern']), {
+      minLength: 1,
+      maxLength: 4096,
+      pattern: '^/',
+    });
+    const ref = limits(repo, 'ref', ['minLength', 'maxLength', 'pattern']);
+    assert.deepEqual({ ...ref, pattern: undefined }, { minLength: 1, maxLength: 250, pattern: undefined });
+    // The pattern takes what the validators take, and refuses what they refuse.
+    const refPattern = new RegExp(String(ref.pattern));
+    for (const good of ['main', 'v1.2', 'feature/x', '0a1b2c3']) assert.match(good, refPattern, good);
+    for (const bad of ['-x', 'a b', 'a~1', 'a^', 'a:b', 'a?', 'a*', 'a[b', 'a\\b', '']) {
+      assert.doesNotMatch(bad, refPattern, bad);
+    }
+    // Query parameters: their types as the validators take them, and each header once.
+    const parameter = (path: string, name: string) =>
+      (
+        doc.paths[path]?.get as { parameters: { name: string; in: string; required?: boolean; schema: unknown }[] }
+      ).parameters.filter((p) => p.name.toLowerCase() === name.toLowerCase());
+    assert.deepEqual(
+      parameter('/v1/tasks', 'limit').map((p) => p.schema),
+      [{ type: 'integer', minimum: 1, maximum: 200, default: 50 }],
+    );
+    assert.deepEqual(
+      parameter('/v1/tasks', 'label').map((p) => p.schema),
+      [{ type: 'array', items: { type: 'string', pattern: '^[^:]+:' } }],
+    );
+    assert.deepEqual(
+      parameter('/v1/tasks/{id}/logs', 'attempt').map((p) => p.schema),
+      [{ type: 'string', pattern: '^[1-9]\\d{0,2}$', example: '2' }],
+    );
+    const lastEventId = parameter('/v1/tasks/{id}/logs', 'last-event-id');
+    assert.deepEqual(
+      lastEventId.map((p) => [p.name, p.in, p.required]),
+      [['Last-Event-ID', 'header', false]],
+    );
     // The token check on every /v1 route and none other; the refusal of other sites' pages on every route.
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const method of Object.keys(methods)) {

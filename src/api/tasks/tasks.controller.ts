@@ -111,7 +111,8 @@ export class TasksController {
     @Param('id') id: string,
     @Res({ passthrough: true }) res: Response,
     @Query() { attempt, follow }: TaskLogsQuery,
-    @Headers('last-event-id') lastEventId?: string,
+    // Named as @ApiHeader names it, so the API description lists the header once (Nest reads it in lower case).
+    @Headers('Last-Event-ID') lastEventId?: string,
   ) {
     const attemptNumber = attempt === undefined ? undefined : Number(attempt);
     if (follow === '1' || follow === 'true') {

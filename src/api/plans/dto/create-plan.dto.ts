@@ -45,6 +45,8 @@ export class PlanTaskDto extends OmitType(CreateTaskDto, ['idempotencyKey'] as c
     example: ['schema'],
     maxItems: PLAN_LIMITS.tasks.max,
     uniqueItems: true,
+    // Only strings are checked with the form; one that is no key is then refused as an unknown key.
+    items: { type: 'string', pattern: KEY.source },
   })
   @Optional()
   @IsArray()
@@ -84,7 +86,11 @@ export class CreatePlanDto {
   @IsIn(PLAN_ON_FAILURE)
   onFailure?: PlanOnFailure;
 
-  @ApiPropertyOptional({ description: 'Submitting the same key again returns the existing plan and starts nothing.' })
+  @ApiPropertyOptional({
+    description: 'Submitting the same key again returns the existing plan and starts nothing.',
+    minLength: 1,
+    maxLength: 200,
+  })
   @Optional()
   @IsString()
   @Length(1, 200)

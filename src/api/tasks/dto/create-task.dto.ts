@@ -23,6 +23,9 @@ import { MaxDecimalPlaces } from '../../http/decimal-places';
 import { Optional } from '../../http/optional';
 import { TaskRepoDto } from './task-repo.dto';
 
+/** A task's labels: at most this many entries, each key 1 to `length` characters and each value at most `length`. */
+const LABELS = { entries: 50, length: 200 } as const;
+
 export class CreateTaskDto {
   @ApiProperty({
     description: 'What the agent is asked to do. Passed as data, never through a shell.',
@@ -34,7 +37,11 @@ export class CreateTaskDto {
   @StorableText()
   prompt!: string;
 
-  @ApiPropertyOptional({ description: 'Agent profile name from the agents file; defaults to its defaultAgent.' })
+  @ApiPropertyOptional({
+    description: 'Agent profile name from the agents file; defaults to its defaultAgent.',
+    minLength: 1,
+    maxLength: 100,
+  })
   @Optional()
   @IsString()
   @Length(1, 100)
@@ -42,6 +49,8 @@ export class CreateTaskDto {
 
   @ApiPropertyOptional({
     description: "Model passed as {model}; defaults to the profile's model. Never begins with `-`.",
+    minLength: 1,
+    maxLength: 200,
     pattern: '^[^-]',
   })
   @Optional()
@@ -51,7 +60,12 @@ export class CreateTaskDto {
   @StorableText()
   model?: string;
 
-  @ApiPropertyOptional({ description: 'Absolute path of an existing directory the agent runs in.' })
+  @ApiPropertyOptional({
+    description: 'Absolute path of an existing directory the agent runs in.',
+    minLength: 1,
+    maxLength: 4096,
+    pattern: '^/',
+  })
   @Optional()
   @IsString()
   @Length(1, 4096)
@@ -90,13 +104,19 @@ export class CreateTaskDto {
     description:
       'Free-form string labels to filter by: up to 50, keys 1 to 200 characters, values up to 200. The keys constructor, prototype and __proto__ are refused (400 naming `labels.<key>`), as anywhere in a body.',
     type: 'object',
-    additionalProperties: { type: 'string' },
+    maxProperties: LABELS.entries,
+    // OpenAPI 3.0 has no propertyNames: the keys' length is in the description only.
+    additionalProperties: { type: 'string', maxLength: LABELS.length },
   })
   @Optional()
-  @IsStringRecord(50, 200)
+  @IsStringRecord(LABELS.entries, LABELS.length)
   labels?: Record<string, string>;
 
-  @ApiPropertyOptional({ description: 'Submitting the same key again returns the existing task and starts nothing.' })
+  @ApiPropertyOptional({
+    description: 'Submitting the same key again returns the existing task and starts nothing.',
+    minLength: 1,
+    maxLength: 200,
+  })
   @Optional()
   @IsString()
   @Length(1, 200)
@@ -109,6 +129,7 @@ export class CreateTaskDto {
     type: [String],
     minItems: 1,
     maxItems: MAX_CHAIN_LENGTH,
+    items: { type: 'string', minLength: 1, maxLength: 100 },
     example: ['claude-opus', 'codex', 'ollama-qwen'],
   })
   @Optional()
@@ -137,6 +158,7 @@ export class CreateTaskDto {
       'Files the task will touch: globs relative to its repository (`repo.path`, else its workdir). Tasks whose lock sets can overlap never run their agents at the same time; all of a task’s locks are taken at once.',
     type: [String],
     maxItems: LOCK_LIMITS.globs,
+    items: { type: 'string', minLength: 1, maxLength: LOCK_LIMITS.globLength },
     example: ['src/api/**', 'README.md'],
   })
   @Optional()

@@ -4,22 +4,29 @@ import { IsArray, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'c
 import { StorableText } from '../../http/string-checks';
 import { TASK_STATUSES, type TaskStatus } from '../../../../workflows/definitions';
 
+/** `key:value`, the key not empty. */
+const LABEL = /^[^:]+:/;
+
 export class ListTasksQuery {
   @ApiPropertyOptional({ enum: TASK_STATUSES })
   @IsOptional()
   @IsIn(TASK_STATUSES)
   status?: TaskStatus;
 
-  @ApiPropertyOptional({ description: 'key:value; repeat to require several labels.', type: [String] })
+  @ApiPropertyOptional({
+    description: 'key:value; repeat to require several labels.',
+    type: [String],
+    pattern: LABEL.source,
+  })
   @IsOptional()
   @Transform(({ value }: { value: unknown }) => (Array.isArray(value) ? value : [value]))
   @IsArray()
   @IsString({ each: true })
-  @Matches(/^[^:]+:.*$/s, { each: true, message: 'label must be key:value' })
+  @Matches(LABEL, { each: true, message: 'label must be key:value' })
   @StorableText({ each: true })
   label?: string[];
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 200, default: 50 })
   @IsOptional()
   @Transform(({ value }: { value: unknown }) =>
     typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value,

@@ -1,10 +1,18 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, Matches } from 'class-validator';
 
+/** An attempt number as the query names it: 1 to 999, no sign, no leading 0. */
+const ATTEMPT = /^[1-9]\d{0,2}$/;
+
 export class TaskLogsQuery {
-  @ApiPropertyOptional({ description: 'Only this attempt (1 to 999).', type: Number, example: 2 })
+  @ApiPropertyOptional({
+    description: 'Only this attempt: its number, 1 to 999, in decimal digits without a leading 0.',
+    type: String,
+    pattern: ATTEMPT.source,
+    example: '2',
+  })
   @IsOptional()
-  @Matches(/^[1-9]\d{0,2}$/, { message: 'attempt must be an integer from 1 to 999' })
+  @Matches(ATTEMPT, { message: 'attempt must be an integer from 1 to 999' })
   attempt?: string;
 
   @ApiPropertyOptional({
