@@ -477,6 +477,25 @@ describe('tasks over HTTP against the whole service', () => {
       assert.deepEqual(codes(path, 'post'), ['202', '401', '403', '404', '409', '503'], path);
     }
     assert.deepEqual(codes('/v1/tasks/{id}/logs', 'get'), ['200', '400', '401', '403', '404', '503']);
+    // What the descriptions say is what the code does: a replay starts a workflow never started, a 503
+    // may be PostgreSQL's, and a cancel answered 503 may have started its task or plan first.
+    const said = (path: string, method: string, code: string) =>
+      (doc.paths[path]?.[method] as { responses: Record<string, { description?: string }> } | undefined)?.responses[
+        code
+      ]?.description ?? '';
+    for (const path of ['/v1/tasks', '/v1/plans']) {
+      assert.doesNotMatch(said(path, 'post', '200'), /nothing started|starts nothing/, path);
+      assert.match(said(path, 'post', '200'), /started now if it never was/, path);
+      assert.match(
+        said(path, 'post', '503'),
+        /Temporal.*PostgreSQL is unavailable \(`database unavailable, try again`\)/,
+        path,
+      );
+      assert.match(said(path, 'post', '500'), /Temporal could not say whether its start got through/, path);
+      assert.doesNotMatch(said(`${path}/{id}/cancel`, 'post', '503'), /nothing changed/, path);
+      assert.match(said(`${path}/{id}/cancel`, 'post', '503'), /PostgreSQL is unavailable/, path);
+      assert.match(said(`${path}/{id}/cancel`, 'post', '503'), /never started may have been started/, path);
+    }
     // Limits are stated under the names OpenAPI knows (a DTO's `{min, max}` copied as it is would not be).
     type Properties = Record<string, Record<string, unknown> | undefined>;
     const { schemas } = (doc as unknown as { components: { schemas: Record<string, { properties: Properties }> } })
@@ -528,6 +547,7 @@ describe('tasks over HTTP against the whole service', () => {
         minLength: 1,
         maxLength: 200,
       });
+      assert.match(String(properties?.idempotencyKey?.description), /never started .* is started then/);
     }
     assert.deepEqual(limits(planTask, 'dependsOn', ['items']), {
       items: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$' },

@@ -138,6 +138,12 @@ describe('starting a stored submission', () => {
       (err) => {
         assert.ok(err instanceof InternalServerErrorException);
         assert.match(err.message, /task 1 is stored and its workflow may have started.*do not submit it again/);
+        // Unlike an unexpected 500's, its body has `error` (docs/api.md#errors).
+        assert.deepEqual(err.getResponse(), {
+          statusCode: 500,
+          error: 'Internal Server Error',
+          message: err.message,
+        });
         return true;
       },
     );

@@ -17,7 +17,11 @@ export class PlansController {
       'Submit tasks with dependencies; the plan runs as the Temporal workflow plan-<id>, each task as task-<id>.',
   })
   @ApiResponse({ status: 201, description: 'Plan and all its tasks stored, its workflow started.' })
-  @ApiResponse({ status: 200, description: 'The idempotencyKey was used before: the existing plan; nothing stored.' })
+  @ApiResponse({
+    status: 200,
+    description:
+      'The idempotencyKey was used before: the existing plan, nothing new stored. Its workflow is started now if it never was (its API stopped between storing and starting it) and the plan has not ended.',
+  })
   @ApiResponse({
     status: 400,
     description:
@@ -26,7 +30,7 @@ export class PlansController {
   @ApiResponse({
     status: 500,
     description:
-      'The plan is stored and runs, or will, but PostgreSQL failed around its start: the message names it; do not submit it again.',
+      'The plan is stored and runs, or will, but the request could not finish (Temporal could not say whether its start got through, or PostgreSQL failed around its start): the message names it; do not submit it again.',
   })
   @ApiResponse({
     status: 429,
@@ -36,7 +40,7 @@ export class PlansController {
   @ApiResponse({
     status: 503,
     description:
-      'Its workflow could not be started (Temporal unreachable): without an idempotencyKey nothing is left behind; with one the plan stays stored, and submitting the same key again starts it.',
+      'Its workflow could not be started (Temporal unreachable): without an idempotencyKey nothing is left behind; with one the plan stays stored, and submitting the same key again starts it. Or PostgreSQL is unavailable (`database unavailable, try again`). Retrying is safe.',
   })
   async create(@Body() dto: CreatePlanDto, @Res({ passthrough: true }) res: Response) {
     const { created, body } = await this.plans.create(dto);
@@ -67,7 +71,7 @@ export class PlansController {
   @ApiResponse({
     status: 503,
     description:
-      'Temporal could not be reached, another API process is starting the plan, or its workflow closed in Temporal while a task it started still runs there (Temporal terminates it a moment later): nothing changed, and cancelling again is safe.',
+      'Not cancelled yet: Temporal could not be reached, another API process is starting the plan, PostgreSQL is unavailable (`database unavailable, try again`), or its workflow closed in Temporal while a task it started still runs there (Temporal terminates it a moment later; what ended is recorded meanwhile). A plan stored but never started may have been started meanwhile (a cancel starts it first, then cancels it). Cancelling again is safe.',
   })
   cancel(@Param('id') id: string) {
     return this.plans.cancel(id);

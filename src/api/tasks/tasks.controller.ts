@@ -20,7 +20,11 @@ export class TasksController {
   @Post()
   @ApiOperation({ summary: 'Submit an agent task; it runs as the Temporal workflow task-<id>.' })
   @ApiResponse({ status: 201, description: 'Task created and its workflow started.' })
-  @ApiResponse({ status: 200, description: 'The idempotencyKey was used before: the existing task; nothing started.' })
+  @ApiResponse({
+    status: 200,
+    description:
+      'The idempotencyKey was used before: the existing task, nothing new stored. Its workflow is started now if it never was (its API stopped between storing and starting it).',
+  })
   @ApiResponse({
     status: 400,
     description:
@@ -33,12 +37,13 @@ export class TasksController {
   })
   @ApiResponse({
     status: 503,
-    description: 'Temporal could not be reached: without an idempotencyKey nothing is kept; retrying is safe.',
+    description:
+      'Temporal could not be reached to start its workflow (without an idempotencyKey nothing is kept; with one the task stays stored, and sending the same key again starts it), or PostgreSQL is unavailable (`database unavailable, try again`). Retrying is safe.',
   })
   @ApiResponse({
     status: 500,
     description:
-      'The task is stored and runs, or will, but PostgreSQL failed around its start: the message names it; do not submit it again.',
+      'The task is stored and runs, or will, but the request could not finish (Temporal could not say whether its start got through, or PostgreSQL failed around its start): the message names it; do not submit it again.',
   })
   async create(@Body() dto: CreateTaskDto, @Res({ passthrough: true }) res: Response) {
     const { created, body } = await this.tasks.create(dto);
@@ -74,7 +79,11 @@ export class TasksController {
       'The task already succeeded or failed, or its workflow is no longer running (a run that closed in Temporal without recording its end, terminated or timed out there, is recorded failed, class crash).',
   })
   @ApiResponse({ status: 404, description: 'No such task.' })
-  @ApiResponse({ status: 503, description: 'Temporal could not be reached; nothing changed, and retrying is safe.' })
+  @ApiResponse({
+    status: 503,
+    description:
+      'Not cancelled yet: Temporal could not be reached, another API process is starting the task, or PostgreSQL is unavailable (`database unavailable, try again`). A task stored but never started may have been started meanwhile (a cancel starts it first, then cancels it). Cancelling again is safe.',
+  })
   cancel(@Param('id') id: string) {
     return this.tasks.cancel(id);
   }

@@ -87,7 +87,8 @@ export class CreatePlanDto {
   onFailure?: PlanOnFailure;
 
   @ApiPropertyOptional({
-    description: 'Submitting the same key again returns the existing plan and starts nothing.',
+    description:
+      'Submitting the same key again returns the existing plan and stores nothing new; only a plan stored but never started (its API stopped in between) is started then.',
     minLength: 1,
     maxLength: 200,
   })

@@ -113,7 +113,8 @@ export class CreateTaskDto {
   labels?: Record<string, string>;
 
   @ApiPropertyOptional({
-    description: 'Submitting the same key again returns the existing task and starts nothing.',
+    description:
+      'Submitting the same key again returns the existing task and stores nothing new; only a task stored but never started (its API stopped in between) is started then.',
     minLength: 1,
     maxLength: 200,
   })
