@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Pool } from 'pg';
 import { call, getTask, submit, waitForEnd, type ErrorBody, type TaskView } from '../support/http-api';
+import { answerSchema, openApiDoc, resolve as resolveSchema, type Schema } from '../support/openapi';
 import { createScratchDatabase, type ScratchDatabase } from '../support/scratch-database';
 import { startStack, type Stack } from '../support/stack';
 import { waitFor } from '../support/wait-for';
@@ -74,20 +75,9 @@ describe('agents, chains and budgets over HTTP', { timeout: 120_000 }, () => {
     });
 
   it('describes what the agents and budget endpoints answer, field for field, in the API description', async () => {
-    interface Schema {
-      $ref?: string;
-      properties?: Record<string, Schema>;
-      items?: Schema;
-    }
-    type Responses = Record<string, { description: string; content?: Record<string, { schema: Schema }> }>;
-    const doc = (await call(stack.baseUrl, 'GET', '/docs/openapi.json')).json as {
-      paths: Record<string, Record<string, { responses: Responses }>>;
-      components: { schemas: Record<string, Schema> };
-    };
-    const resolve = (schema: Schema | undefined): Schema =>
-      schema?.$ref ? (doc.components.schemas[schema.$ref.split('/').at(-1) ?? ''] ?? {}) : (schema ?? {});
-    const answerOf = (path: string, method: string): Schema =>
-      resolve(doc.paths[path]?.[method]?.responses['200']?.content?.['application/json']?.schema);
+    const doc = await openApiDoc(stack.baseUrl);
+    const resolve = (schema: Schema | undefined): Schema => resolveSchema(doc, schema);
+    const answerOf = (path: string, method: string): Schema => answerSchema(doc, path, method, '200');
     const fields = (schema: Schema): string[] => Object.keys(schema.properties ?? {}).sort();
     const keys = (value: unknown): string[] => Object.keys(value as object).sort();
 

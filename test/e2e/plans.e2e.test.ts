@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { call, getTask, type ErrorBody } from '../support/http-api';
+import { answerSchema, assertDescribes, openApiDoc } from '../support/openapi';
 import { stopStackCleanly } from '../support/process-tree';
 import { startStack, type Stack } from '../support/stack';
 import { testEnv } from '../support/test-env';
@@ -17,6 +19,7 @@ interface PlanTaskView {
   priority: number;
   status: string;
   skippedReason: string | null;
+  error: { class: string; message: string | null } | null;
 }
 
 interface PlanView {
@@ -480,5 +483,23 @@ describe('plans over HTTP against the whole service', () => {
     const again = await call(stack.baseUrl, 'POST', `/v1/plans/${plan.id}/cancel`);
     assert.deepEqual(again.json, { id: plan.id, status: 'cancelled' });
     assert.equal((await call(stack.baseUrl, 'GET', '/v1/plans/not-a-plan')).status, 404);
+  });
+  it('describes what the plan routes answer, field for field, in the API description', async () => {
+    const doc = await openApiDoc(stack.baseUrl);
+    const body = { idempotencyKey: `described-${randomUUID()}`, tasks: [{ key: 'hang', prompt: '@hang' }] };
+    const created = await call(stack.baseUrl, 'POST', '/v1/plans', { body });
+    assert.equal(created.status, 201, created.text);
+    assertDescribes(doc, answerSchema(doc, '/v1/plans', 'post', '201'), created.json, 'POST /v1/plans 201');
+    const repeated = await call(stack.baseUrl, 'POST', '/v1/plans', { body });
+    assert.equal(repeated.status, 200, repeated.text);
+    assertDescribes(doc, answerSchema(doc, '/v1/plans', 'post', '200'), repeated.json, 'POST /v1/plans 200');
+    const { id } = created.json as PlanView;
+    const cancel = await call(stack.baseUrl, 'POST', `/v1/plans/${id}/cancel`);
+    assert.equal(cancel.status, 202, cancel.text);
+    assertDescribes(doc, answerSchema(doc, '/v1/plans/{id}/cancel', 'post', '202'), cancel.json, 'cancel');
+    // Ended: its task's times and error are there too.
+    const ended = await waitForPlanEnd(id);
+    assert.ok(ended.tasks[0]?.error, JSON.stringify(ended));
+    assertDescribes(doc, answerSchema(doc, '/v1/plans/{id}', 'get', '200'), ended, 'GET /v1/plans/{id}');
   });
 });

@@ -8,6 +8,7 @@ import { Client, Connection } from '@temporalio/client';
 import { temporal as proto } from '@temporalio/proto';
 import { Pool } from 'pg';
 import { call, getTask, submit, waitForEnd, type ErrorBody, type TaskList } from '../support/http-api';
+import { answerSchema, assertDescribes, openApiDoc } from '../support/openapi';
 import { stopStackCleanly } from '../support/process-tree';
 import { startStack, type Stack } from '../support/stack';
 import { testEnv, uniqueQueue } from '../support/test-env';
@@ -472,6 +473,9 @@ describe('tasks over HTTP against the whole service', () => {
       Object.keys((doc.paths[path]?.[method] as Operation | undefined)?.responses ?? {}).sort();
     assert.deepEqual(codes('/v1/plans', 'post'), ['200', '201', '400', '401', '403', '429', '500', '503']);
     assert.deepEqual(codes('/v1/tasks', 'post'), ['200', '201', '400', '401', '403', '429', '500', '503']);
+    assert.deepEqual(codes('/v1/tasks', 'get'), ['200', '400', '401', '403']);
+    assert.deepEqual(codes('/v1/tasks/{id}', 'get'), ['200', '401', '403', '404']);
+    assert.deepEqual(codes('/v1/plans/{id}', 'get'), ['200', '401', '403', '404']);
     assert.deepEqual(codes('/v1/plans/{id}/cancel', 'post'), ['202', '401', '403', '404', '409', '503']);
     for (const path of ['/v1/tasks/{id}/cancel', '/v1/tasks/{id}/retry', '/v1/tasks/{id}/reset']) {
       assert.deepEqual(codes(path, 'post'), ['202', '401', '403', '404', '409', '503'], path);
@@ -595,5 +599,35 @@ describe('tasks over HTTP against the whole service', () => {
         assert.deepEqual(guarded, path.startsWith('/v1/') ? ['401', '403'] : ['403'], `${method} ${path}`);
       }
     }
+  });
+  it('describes what the task routes answer, field for field, in the API description', async () => {
+    const doc = await openApiDoc(stack.baseUrl);
+    const key = `described-${randomUUID()}`;
+    const created = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+      body: { prompt: '@print described', labels: { suite: key }, idempotencyKey: key },
+    });
+    assert.equal(created.status, 201, created.text);
+    assertDescribes(doc, answerSchema(doc, '/v1/tasks', 'post', '201'), created.json, 'POST /v1/tasks 201');
+    const repeated = await call(stack.baseUrl, 'POST', '/v1/tasks', {
+      body: { prompt: '@print described', labels: { suite: key }, idempotencyKey: key },
+    });
+    assert.equal(repeated.status, 200, repeated.text);
+    assertDescribes(doc, answerSchema(doc, '/v1/tasks', 'post', '200'), repeated.json, 'POST /v1/tasks 200');
+    const { id } = created.json as { id: string };
+    // Succeeded: its attempts, runs and result are all there.
+    assert.equal((await waitForEnd(stack.baseUrl, id)).status, 'succeeded');
+    const task = await call(stack.baseUrl, 'GET', `/v1/tasks/${id}`);
+    assertDescribes(doc, answerSchema(doc, '/v1/tasks/{id}', 'get', '200'), task.json, 'GET /v1/tasks/{id}');
+    const list = await call(stack.baseUrl, 'GET', `/v1/tasks?label=suite:${key}`);
+    assert.equal((list.json as TaskList).items.length, 1, list.text);
+    assertDescribes(doc, answerSchema(doc, '/v1/tasks', 'get', '200'), list.json, 'GET /v1/tasks');
+    // Cancelled: its error is there too.
+    const hanging = await submit(stack.baseUrl, { prompt: '@hang' });
+    const cancel = await call(stack.baseUrl, 'POST', `/v1/tasks/${hanging.id}/cancel`);
+    assert.equal(cancel.status, 202, cancel.text);
+    assertDescribes(doc, answerSchema(doc, '/v1/tasks/{id}/cancel', 'post', '202'), cancel.json, 'cancel');
+    const cancelled = await waitForEnd(stack.baseUrl, hanging.id);
+    assert.ok(cancelled.error, JSON.stringify(cancelled));
+    assertDescribes(doc, answerSchema(doc, '/v1/tasks/{id}', 'get', '200'), cancelled, 'a cancelled task');
   });
 });

@@ -1,7 +1,16 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
-import { ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiCreatedResponse,
+  ApiOkResponse,
+  ApiOperation,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { CreatePlanDto } from './dto/create-plan.dto';
+import { PlanView } from './dto/plan.view';
+import { CancelView } from '../tasks/dto/task.view';
 import { PlansService } from './plans.service';
 import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
@@ -16,9 +25,12 @@ export class PlansController {
     summary:
       'Submit tasks with dependencies; the plan runs as the Temporal workflow plan-<id>, each task as task-<id>.',
   })
-  @ApiResponse({ status: 201, description: 'Plan and all its tasks stored, its workflow started.' })
-  @ApiResponse({
-    status: 200,
+  @ApiCreatedResponse({
+    type: PlanView,
+    description: 'Plan and all its tasks stored, its workflow started: the plan as GET /v1/plans/:id shows it.',
+  })
+  @ApiOkResponse({
+    type: PlanView,
     description:
       'The idempotencyKey was used before: the existing plan, nothing new stored. Its workflow is started now if it never was (its API stopped between storing and starting it) and the plan has not ended.',
   })
@@ -50,6 +62,7 @@ export class PlansController {
 
   @Get(':id')
   @ApiOperation({ summary: "The plan's status and every task's." })
+  @ApiOkResponse({ type: PlanView })
   @ApiResponse({ status: 404, description: 'No such plan.' })
   get(@Param('id') id: string) {
     return this.plans.get(id);
@@ -58,8 +71,8 @@ export class PlansController {
   @Post(':id/cancel')
   @HttpCode(202)
   @ApiOperation({ summary: 'Cancel the plan: running tasks are cancelled, the others never start.' })
-  @ApiResponse({
-    status: 202,
+  @ApiAcceptedResponse({
+    type: CancelView,
     description: '`{"id", "status": "cancelling"}`, or `"cancelled"` if it already was.',
   })
   @ApiResponse({ status: 404, description: 'No such plan.' })

@@ -1,10 +1,19 @@
 import { Body, Controller, Get, Header, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiHeader, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiCreatedResponse,
+  ApiHeader,
+  ApiOkResponse,
+  ApiOperation,
+  ApiResponse,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Response } from 'express';
 import { LogStreamService } from '../logs/log-stream.service';
 import { CreateTaskDto } from './dto/create-task.dto';
 import { ListTasksQuery } from './dto/list-tasks.query';
 import { TaskLogsQuery } from './dto/task-logs.query';
+import { CancelView, SubmittedTaskView, TaskListView, TaskView } from './dto/task.view';
 import { TasksService } from './tasks.service';
 import { ApiV1Access } from '../auth/api-v1-access.decorator';
 
@@ -19,9 +28,9 @@ export class TasksController {
 
   @Post()
   @ApiOperation({ summary: 'Submit an agent task; it runs as the Temporal workflow task-<id>.' })
-  @ApiResponse({ status: 201, description: 'Task created and its workflow started.' })
-  @ApiResponse({
-    status: 200,
+  @ApiCreatedResponse({ type: SubmittedTaskView, description: 'Task created and its workflow started.' })
+  @ApiOkResponse({
+    type: SubmittedTaskView,
     description:
       'The idempotencyKey was used before: the existing task, nothing new stored. Its workflow is started now if it never was (its API stopped between storing and starting it).',
   })
@@ -53,6 +62,7 @@ export class TasksController {
 
   @Get()
   @ApiOperation({ summary: 'List tasks, newest first, with keyset pagination.' })
+  @ApiOkResponse({ type: TaskListView, description: 'A page of tasks, and the cursor of the next.' })
   @ApiResponse({ status: 400, description: 'Bad query (a label key named twice, a cursor this API did not return).' })
   list(@Query() query: ListTasksQuery) {
     return this.tasks.list(query);
@@ -60,6 +70,7 @@ export class TasksController {
 
   @Get(':id')
   @ApiOperation({ summary: 'A task with its attempts, result and error.' })
+  @ApiOkResponse({ type: TaskView, description: 'The task, its current run and every run.' })
   @ApiResponse({ status: 404, description: 'No such task.' })
   get(@Param('id') id: string) {
     return this.tasks.get(id);
@@ -68,10 +79,10 @@ export class TasksController {
   @Post(':id/cancel')
   @HttpCode(202)
   @ApiOperation({ summary: "Cancel a task: its agent's process group is killed, status becomes cancelled." })
-  @ApiResponse({
-    status: 202,
+  @ApiAcceptedResponse({
+    type: CancelView,
     description:
-      '`{"id", "status": "cancelling"}`: cancellation requested; poll GET /v1/tasks/:id until it is cancelled.',
+      '`{"id", "status": "cancelling"}`: cancellation requested; poll GET /v1/tasks/:id until it is cancelled. `"cancelled"` if it already was.',
   })
   @ApiResponse({
     status: 409,
