@@ -8,6 +8,7 @@ import type { AgentsFile } from '../config/agents-file';
 import type { AtelierConfig } from '../config/env';
 import { AppModule } from './app.module';
 import { HttpErrorFilter } from './http/http-error.filter';
+import { JsonBodyOnly } from './http/json-body-only';
 import { rejectDeepJson, rejectForbiddenKeys } from './http/json-guards';
 import { validationPipe } from './http/validation';
 import { ApiMetrics } from './observability/api-metrics.service';
@@ -34,6 +35,7 @@ export async function createApp(
   app.disable('x-powered-by');
   // Plain key=value parsing (repeated keys become arrays): no nested objects, nothing like __proto__[x].
   app.set('query parser', 'simple');
+  app.useGlobalInterceptors(new JsonBodyOnly());
   app.useGlobalPipes(validationPipe());
   app.useGlobalFilters(new HttpErrorFilter(logger));
   const document = SwaggerModule.createDocument(

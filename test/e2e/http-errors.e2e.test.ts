@@ -190,23 +190,52 @@ describe('bad requests over HTTP', () => {
       await assertRejected(res, 413);
     });
 
-    it('reads nothing from a body that is not sent as JSON', async () => {
+    // A body is read only as JSON. One of another type used to reach the route as no body at all, and be
+    // refused for its first missing field (`prompt must be a string`, for curl's form-encoded default).
+    it('answers 415 naming Content-Type to a body not sent as JSON, on every route that takes a body', async () => {
       const text = JSON.stringify({ prompt: MARKER });
-      const plain = await send(stack, 'POST', '/v1/tasks', {
-        rawBody: text,
-        headers: { 'content-type': 'text/plain' },
-      });
-      await assertRejected(plain, 400, 'prompt');
-      const form = await send(stack, 'POST', '/v1/tasks', {
-        rawBody: `prompt=${MARKER}`,
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      });
-      await assertRejected(form, 400, 'prompt');
+      const routes = [
+        ['POST', '/v1/tasks'],
+        ['POST', '/v1/plans'],
+        ['PUT', '/v1/budget'],
+        ['PUT', `/v1/tasks/${randomUUID()}/budget`],
+      ];
+      const types: [string, string][] = [
+        ['text/plain', text],
+        ['application/x-www-form-urlencoded', `prompt=${MARKER}`],
+      ];
+      for (const [method = '', path = ''] of routes) {
+        for (const [type, rawBody] of types) {
+          const refused = await assertRejected(
+            await send(stack, method, path, { rawBody, headers: { 'content-type': type } }),
+            415,
+          );
+          assert.equal(refused.error, 'Unsupported Media Type');
+          assert.equal(
+            refused.message,
+            `Content-Type must be application/json: the body was sent as ${type}, and only JSON is read`,
+          );
+        }
+      }
+      // A body without any Content-Type.
+      const untyped = await fetch(`${stack.baseUrl}/v1/tasks`, { method: 'POST', body: new Blob([text]) });
+      assert.equal(untyped.status, 415);
+      assert.match(((await untyped.json()) as ErrorBody).message, /^Content-Type must be .*sent without one/);
+      // JSON in another charset: the body parser's own 415.
       const latin1 = await send(stack, 'POST', '/v1/tasks', {
         rawBody: text,
         headers: { 'content-type': 'application/json; charset=latin1' },
       });
-      await assertRejected(latin1, 415);
+      assert.match((await assertRejected(latin1, 415)).message, /unsupported charset "LATIN1"/);
+      // An empty body is no body, whatever its type: its fields are named as ever.
+      const empty = await send(stack, 'POST', '/v1/tasks', { rawBody: '', headers: { 'content-type': 'text/plain' } });
+      await assertRejected(empty, 400, 'prompt');
+      // A route that takes no body pays no heed to one.
+      const cancel = await send(stack, 'POST', `/v1/tasks/${randomUUID()}/cancel`, {
+        rawBody: 'x',
+        headers: { 'content-type': 'text/plain' },
+      });
+      assert.equal(cancel.status, 404, cancel.text);
     });
   });
 

@@ -471,8 +471,8 @@ describe('tasks over HTTP against the whole service', () => {
     // What docs/api.md says the plan routes answer, the API description says too.
     const codes = (path: string, method: string) =>
       Object.keys((doc.paths[path]?.[method] as Operation | undefined)?.responses ?? {}).sort();
-    assert.deepEqual(codes('/v1/plans', 'post'), ['200', '201', '400', '401', '403', '429', '500', '503']);
-    assert.deepEqual(codes('/v1/tasks', 'post'), ['200', '201', '400', '401', '403', '429', '500', '503']);
+    assert.deepEqual(codes('/v1/plans', 'post'), ['200', '201', '400', '401', '403', '415', '429', '500', '503']);
+    assert.deepEqual(codes('/v1/tasks', 'post'), ['200', '201', '400', '401', '403', '415', '429', '500', '503']);
     assert.deepEqual(codes('/v1/tasks', 'get'), ['200', '400', '401', '403']);
     assert.deepEqual(codes('/v1/tasks/{id}', 'get'), ['200', '401', '403', '404']);
     assert.deepEqual(codes('/v1/plans/{id}', 'get'), ['200', '401', '403', '404']);
@@ -592,6 +592,22 @@ describe('tasks over HTTP against the whole service', () => {
       lastEventId.map((p) => [p.name, p.in, p.required]),
       [['Last-Event-ID', 'header', false]],
     );
+    // A route that takes a body refuses one of another type (test/e2e/http-errors.e2e.test.ts).
+    const withBody = Object.entries(doc.paths).flatMap(([path, methods]) =>
+      Object.entries(methods)
+        .filter(([, operation]) => (operation as { requestBody?: unknown }).requestBody !== undefined)
+        .map(([method]) => `${method} ${path}`),
+    );
+    assert.deepEqual(withBody.sort(), [
+      'post /v1/plans',
+      'post /v1/tasks',
+      'put /v1/budget',
+      'put /v1/tasks/{id}/budget',
+    ]);
+    for (const route of withBody) {
+      const [method = '', path = ''] = route.split(' ');
+      assert.ok(codes(path, method).includes('415'), route);
+    }
     // The token check on every /v1 route and none other; the refusal of other sites' pages on every route.
     for (const [path, methods] of Object.entries(doc.paths)) {
       for (const method of Object.keys(methods)) {

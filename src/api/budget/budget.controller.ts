@@ -5,6 +5,7 @@ import { PutBudgetDto } from './dto/put-budget.dto';
 import { PutTaskBudgetDto } from './dto/put-task-budget.dto';
 import { BudgetView, TaskBudgetView } from './dto/budget.view';
 import { ApiV1Access } from '../auth/api-v1-access.decorator';
+import { ApiJsonBody } from '../http/json-body-only';
 
 @ApiTags('budget')
 @ApiV1Access()
@@ -24,6 +25,7 @@ export class BudgetController {
     summary:
       "Sets the global daily cap; at the cap no new attempt starts, and tasks wait until it is raised above today's spend (or lifted) or the day turns. Only such a change wakes the waiting tasks.",
   })
+  @ApiJsonBody()
   @ApiOkResponse({ type: BudgetView, description: 'The budget as GET answers it.' })
   @ApiResponse({
     status: 400,
@@ -39,6 +41,7 @@ export class BudgetController {
     summary:
       "Sets a task's cost cap; a task waiting for its budget resumes when it is raised above what it has spent (or lifted), and only such a change wakes it.",
   })
+  @ApiJsonBody()
   @ApiResponse({
     status: 400,
     description:

@@ -13,6 +13,7 @@ import { PlanView } from './dto/plan.view';
 import { CancelView } from '../tasks/dto/task.view';
 import { PlansService } from './plans.service';
 import { ApiV1Access } from '../auth/api-v1-access.decorator';
+import { ApiJsonBody } from '../http/json-body-only';
 
 @ApiTags('plans')
 @ApiV1Access()
@@ -25,6 +26,7 @@ export class PlansController {
     summary:
       'Submit tasks with dependencies; the plan runs as the Temporal workflow plan-<id>, each task as task-<id>.',
   })
+  @ApiJsonBody()
   @ApiCreatedResponse({
     type: PlanView,
     description: 'Plan and all its tasks stored, its workflow started: the plan as GET /v1/plans/:id shows it.',

@@ -16,6 +16,7 @@ import { TaskLogsQuery } from './dto/task-logs.query';
 import { CancelView, SubmittedTaskView, TaskListView, TaskView } from './dto/task.view';
 import { TasksService } from './tasks.service';
 import { ApiV1Access } from '../auth/api-v1-access.decorator';
+import { ApiJsonBody } from '../http/json-body-only';
 
 @ApiTags('tasks')
 @ApiV1Access()
@@ -28,6 +29,7 @@ export class TasksController {
 
   @Post()
   @ApiOperation({ summary: 'Submit an agent task; it runs as the Temporal workflow task-<id>.' })
+  @ApiJsonBody()
   @ApiCreatedResponse({ type: SubmittedTaskView, description: 'Task created and its workflow started.' })
   @ApiOkResponse({
     type: SubmittedTaskView,
