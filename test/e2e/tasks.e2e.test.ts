@@ -471,8 +471,30 @@ describe('tasks over HTTP against the whole service', () => {
     // What docs/api.md says the plan routes answer, the API description says too.
     const codes = (path: string, method: string) =>
       Object.keys((doc.paths[path]?.[method] as Operation | undefined)?.responses ?? {}).sort();
-    assert.deepEqual(codes('/v1/plans', 'post'), ['200', '201', '400', '401', '403', '415', '429', '500', '503']);
-    assert.deepEqual(codes('/v1/tasks', 'post'), ['200', '201', '400', '401', '403', '415', '429', '500', '503']);
+    assert.deepEqual(codes('/v1/plans', 'post'), [
+      '200',
+      '201',
+      '400',
+      '401',
+      '403',
+      '415',
+      '422',
+      '429',
+      '500',
+      '503',
+    ]);
+    assert.deepEqual(codes('/v1/tasks', 'post'), [
+      '200',
+      '201',
+      '400',
+      '401',
+      '403',
+      '415',
+      '422',
+      '429',
+      '500',
+      '503',
+    ]);
     assert.deepEqual(codes('/v1/tasks', 'get'), ['200', '400', '401', '403']);
     assert.deepEqual(codes('/v1/tasks/{id}', 'get'), ['200', '401', '403', '404']);
     assert.deepEqual(codes('/v1/plans/{id}', 'get'), ['200', '401', '403', '404']);
@@ -492,10 +514,11 @@ describe('tasks over HTTP against the whole service', () => {
       assert.match(said(path, 'post', '200'), /started now if it never was/, path);
       assert.match(
         said(path, 'post', '503'),
-        /Temporal.*PostgreSQL is unavailable \(`database unavailable, try again`\)/,
+        /Temporal.*PostgreSQL is unavailable \(`database unavailable, try again`: without an idempotencyKey, only when the (task|plan) is certainly not stored\)/,
         path,
       );
       assert.match(said(path, 'post', '500'), /Temporal could not say whether its start got through/, path);
+      assert.match(said(path, 'post', '422'), /idempotencyKey was first used for another/, path);
       assert.doesNotMatch(said(`${path}/{id}/cancel`, 'post', '503'), /nothing changed/, path);
       assert.match(said(`${path}/{id}/cancel`, 'post', '503'), /PostgreSQL is unavailable/, path);
       assert.match(said(`${path}/{id}/cancel`, 'post', '503'), /never started may have been started/, path);

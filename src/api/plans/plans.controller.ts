@@ -34,7 +34,7 @@ export class PlansController {
   @ApiOkResponse({
     type: PlanView,
     description:
-      'The idempotencyKey was used before: the existing plan, nothing new stored. Its workflow is started now if it never was (its API stopped between storing and starting it) and the plan has not ended.',
+      'The same plan was sent before with this idempotencyKey: the existing plan, nothing new stored. Its workflow is started now if it never was (its API stopped between storing and starting it) and the plan has not ended.',
   })
   @ApiResponse({
     status: 400,
@@ -44,7 +44,12 @@ export class PlansController {
   @ApiResponse({
     status: 500,
     description:
-      'The plan is stored and runs, or will, but the request could not finish (Temporal could not say whether its start got through, or PostgreSQL failed around its start): the message names it; do not submit it again.',
+      'The plan is stored and runs, or will, but the request could not finish (Temporal could not say whether its start got through, or PostgreSQL failed around its start), or it may be stored (the answer to its commit was lost, and so was the look for it): the message names it; do not submit it again (before GET /v1/plans/:id answers 404, in the latter case).',
+  })
+  @ApiResponse({
+    status: 422,
+    description:
+      'The idempotencyKey was first used for another plan: `fields` names `idempotencyKey`, the message the plan it created; nothing stored or started.',
   })
   @ApiResponse({
     status: 429,
@@ -54,7 +59,7 @@ export class PlansController {
   @ApiResponse({
     status: 503,
     description:
-      'Its workflow could not be started (Temporal unreachable): without an idempotencyKey nothing is left behind; with one the plan stays stored, and submitting the same key again starts it. Or PostgreSQL is unavailable (`database unavailable, try again`). Retrying is safe.',
+      'Its workflow could not be started (Temporal unreachable): without an idempotencyKey nothing is left behind; with one the plan stays stored, and submitting the same key again starts it. Or PostgreSQL is unavailable (`database unavailable, try again`: without an idempotencyKey, only when the plan is certainly not stored). Retrying is safe.',
   })
   async create(@Body() dto: CreatePlanDto, @Res({ passthrough: true }) res: Response) {
     const { created, body } = await this.plans.create(dto);

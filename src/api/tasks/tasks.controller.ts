@@ -34,12 +34,17 @@ export class TasksController {
   @ApiOkResponse({
     type: SubmittedTaskView,
     description:
-      'The idempotencyKey was used before: the existing task, nothing new stored. Its workflow is started now if it never was (its API stopped between storing and starting it).',
+      'The same request was sent before with this idempotencyKey: the existing task, nothing new stored. Its workflow is started now if it never was (its API stopped between storing and starting it).',
   })
   @ApiResponse({
     status: 400,
     description:
       "Bad input; `fields` names each offending field (`locks` for locks no repository's lock table could hold).",
+  })
+  @ApiResponse({
+    status: 422,
+    description:
+      'The idempotencyKey was first used for another request: `fields` names `idempotencyKey`, the message the task it created; nothing stored or started.',
   })
   @ApiResponse({
     status: 429,
@@ -49,12 +54,12 @@ export class TasksController {
   @ApiResponse({
     status: 503,
     description:
-      'Temporal could not be reached to start its workflow (without an idempotencyKey nothing is kept; with one the task stays stored, and sending the same key again starts it), or PostgreSQL is unavailable (`database unavailable, try again`). Retrying is safe.',
+      'Temporal could not be reached to start its workflow (without an idempotencyKey nothing is kept; with one the task stays stored, and sending the same key again starts it), or PostgreSQL is unavailable (`database unavailable, try again`: without an idempotencyKey, only when the task is certainly not stored). Retrying is safe.',
   })
   @ApiResponse({
     status: 500,
     description:
-      'The task is stored and runs, or will, but the request could not finish (Temporal could not say whether its start got through, or PostgreSQL failed around its start): the message names it; do not submit it again.',
+      'The task is stored and runs, or will, but the request could not finish (Temporal could not say whether its start got through, or PostgreSQL failed around its start), or it may be stored (the answer to its insert was lost, and so was the look for it): the message names it; do not submit it again (before GET /v1/tasks/:id answers 404, in the latter case).',
   })
   async create(@Body() dto: CreateTaskDto, @Res({ passthrough: true }) res: Response) {
     const { created, body } = await this.tasks.create(dto);

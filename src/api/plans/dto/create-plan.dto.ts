@@ -88,7 +88,7 @@ export class CreatePlanDto {
 
   @ApiPropertyOptional({
     description:
-      'Submitting the same key again returns the existing plan and stores nothing new; only a plan stored but never started (its API stopped in between) is started then.',
+      'Submitting the same plan with the same key again returns the existing plan and stores nothing new; only a plan stored but never started (its API stopped in between) is started then. Another plan with the key is refused (422).',
     minLength: 1,
     maxLength: 200,
   })

@@ -114,7 +114,7 @@ export class CreateTaskDto {
 
   @ApiPropertyOptional({
     description:
-      'Submitting the same key again returns the existing task and stores nothing new; only a task stored but never started (its API stopped in between) is started then.',
+      'Submitting the same request with the same key again returns the existing task and stores nothing new; only a task stored but never started (its API stopped in between) is started then. Another request with the key is refused (422).',
     minLength: 1,
     maxLength: 200,
   })
