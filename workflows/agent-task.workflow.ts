@@ -54,6 +54,7 @@ const PATCHES = {
   worktreeLeavesGoneWorkers: 'worktree-leaves-gone-workers',
   failedWorkCommitWhole: 'failed-work-commit-whole',
   unsavedWorkNeedsItsWorker: 'unsaved-work-needs-its-worker',
+  lostWorktreeUnregistered: 'lost-worktree-unregistered',
 } as const;
 type Patch = (typeof PATCHES)[keyof typeof PATCHES];
 
@@ -65,6 +66,7 @@ const LATER_LEVELS: Partial<Record<Patch, number>> = {
   [PATCHES.worktreeLeavesGoneWorkers]: 4,
   [PATCHES.failedWorkCommitWhole]: 4,
   [PATCHES.unsavedWorkNeedsItsWorker]: 4,
+  [PATCHES.lostWorktreeUnregistered]: 4,
 };
 
 /** The code level a patch came with: from it on, a task takes the patch's path without asking. */
@@ -158,6 +160,7 @@ async function runTask(input: AgentTaskInput): Promise<AgentTaskOutput> {
             leavesGoneWorkers: () => takes(input, PATCHES.worktreeLeavesGoneWorkers),
             failedWorkCommitWhole: () => takes(input, PATCHES.failedWorkCommitWhole),
             unsavedWorkNeedsItsWorker: () => takes(input, PATCHES.unsavedWorkNeedsItsWorker),
+            unregistersLostWorktrees: () => takes(input, PATCHES.lostWorktreeUnregistered),
             agentsOn: (workerQueue) => agentsOn(workerQueue, true),
             bookkeeping,
           },

@@ -34,6 +34,13 @@ export const FAILURE_CLASSES = {
 export type FailureClass = (typeof FAILURE_CLASSES)[keyof typeof FAILURE_CLASSES];
 export const FAILURE_CLASS_NAMES = Object.values(FAILURE_CLASSES) as readonly FailureClass[];
 
+/**
+ * The failure type of a worktree activity sent to the worktree's worker that finds the worktree's
+ * directory gone from its disk (deleted while the task ran): nothing there to commit, and no retry
+ * brings it back. Not a failure class: a task that fails on it records `crash`.
+ */
+export const WORKTREE_GONE = 'worktree_gone';
+
 /** Classes no retry can fix: the workflow stops at once. */
 export const NON_RETRYABLE_CLASSES: readonly FailureClass[] = [
   FAILURE_CLASSES.invalidInput,

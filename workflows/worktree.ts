@@ -1,9 +1,17 @@
-import { ApplicationFailure, CancellationScope, isCancellation, log, proxyActivities } from '@temporalio/workflow';
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  log,
+  proxyActivities,
+} from '@temporalio/workflow';
 import type { AgentActivities, BookkeepingActivities, WorktreeActivities } from '../activities';
 import type { PreparedWorktree, WorktreeCommit } from '../activities/git/worktree.activities';
 import { classifyAttemptError, isWorkerLost, neverPickedUp } from './attempt-failure';
 import {
   FAILURE_CLASSES,
+  WORKTREE_GONE,
   type AgentTaskInput,
   type AgentTaskOutput,
   type RunAgentOutput,
@@ -39,6 +47,12 @@ export interface WorktreeTask {
    * unsaved-work-needs-its-worker). Asked only when that happens.
    */
   unsavedWorkNeedsItsWorker: () => boolean;
+  /**
+   * With salvage: whether a task that ends without its worktree's worker (lost, or the worktree's
+   * directory deleted) has any agent worker remove the worktree's registration, which nothing else
+   * would (patch lost-worktree-unregistered). Asked only when that happens.
+   */
+  unregistersLostWorktrees: () => boolean;
   /** The agent activities on one worker's own queue. */
   agentsOn: (workerQueue: string) => AgentActivities;
   bookkeeping: BookkeepingActivities;
@@ -57,6 +71,10 @@ interface Placement {
  */
 const MAX_MOVES = 3;
 
+/** Whether a worktree activity failed because the worktree's directory is gone from its worker's disk. */
+const worktreeGone = (err: unknown): boolean =>
+  err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === WORKTREE_GONE;
+
 /**
  * Runs a task in a git worktree of its own: any agent worker prepares the worktree on branch
  * `atelier/<task id>` (continuing the branch when an earlier run left one), and from then on the
@@ -71,6 +89,8 @@ const MAX_MOVES = 3;
  * agent succeeds its work is committed, and only then is the task's success recorded, or its failure
  * when it changed files outside its locks and `failOnLockViolations` is set. Whatever a failed or
  * cancelled task leaves is committed too; the worktree is removed at the end and the branch stays.
+ * When the task ends without the worktree's worker (lost, and not replaced), or its directory was
+ * deleted, any worker removes its registration, so the branch is not left checked out there.
  */
 export async function withWorktree(
   task: WorktreeTask,
@@ -83,6 +103,20 @@ export async function withWorktree(
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
     priority: { priorityKey: input.priority },
   });
+  // Its own limits: the task's end (and its locks) waits for it, so it waits for a worker no longer than
+  // a scaled-down pool takes to start one, and then leaves the registration (logged).
+  const anyWorkerUnregisters = proxyActivities<WorktreeActivities>({
+    taskQueue: input.agentTaskQueue,
+    scheduleToStartTimeout: '10 minutes',
+    startToCloseTimeout: '5 minutes',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
+    priority: { priorityKey: input.priority },
+  });
+  /**
+   * The worktrees (by path) lost with their worker since the last preparation, which takes over every
+   * worktree of the branch registered elsewhere: if the task ends before another, nothing has.
+   */
+  let lostSincePrepared: string[] = [];
   const prepare = async (): Promise<Placement> => {
     const prepared = await anyWorker.prepareWorktree({
       taskId: input.taskId,
@@ -97,6 +131,7 @@ export async function withWorktree(
       startToCloseTimeout: '5 minutes',
       retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5 },
     });
+    lostSincePrepared = [];
     return { prepared, agents: task.agentsOn(prepared.workerQueue), worktrees };
   };
 
@@ -132,7 +167,29 @@ export async function withWorktree(
       workerQueue: from.prepared.workerQueue,
       error: String(why),
     });
-    if (place === from) place = undefined;
+    if (place === from) {
+      place = undefined;
+      lostSincePrepared.push(from.prepared.worktreePath);
+    }
+  };
+  /**
+   * Has any worker remove the registrations of the worktrees at `paths`, whose worker is gone or whose
+   * directory is: unless that worker's machine still holds them (`unregisterLostWorktree`). Else they
+   * would keep the branch checked out for good. A failure is logged: the task's end stands.
+   */
+  const unregisterLost = async (paths: string[]): Promise<void> => {
+    if (!salvage || paths.length === 0 || !task.unregistersLostWorktrees()) return;
+    for (const worktreePath of paths) {
+      try {
+        await anyWorkerUnregisters.unregisterLostWorktree({ taskId: input.taskId, repoPath: repo.path, worktreePath });
+      } catch (err) {
+        log.warn('could not remove the registration of a lost worktree', {
+          taskId: input.taskId,
+          worktree: worktreePath,
+          error: String(err),
+        });
+      }
+    }
   };
 
   const commitOn = (p: Placement, agent: string, note?: string): Promise<WorktreeCommit> =>
@@ -256,13 +313,18 @@ export async function withWorktree(
   } finally {
     await CancellationScope.nonCancellable(async () => {
       const p = place;
-      if (!p) return; // lost with its worker: the next run takes its worktree over, else its janitor removes it
+      // Lost with its worker, and no other took it over: its registration goes (its janitor may be gone
+      // with its disk, and no other sees the directory), unless its directory is on the disk of the
+      // worker that removes it, whose janitor commits and removes it.
+      if (!p) return unregisterLost(lostSincePrepared);
       try {
         if (!committed) await commitOn(p, lastAgent);
         await p.worktrees.removeWorktree({ repoPath: repo.path, worktreePath: p.prepared.worktreePath });
       } catch (err) {
-        // The worker is gone with its disk: the janitor of whoever holds that disk removes the rest.
         log.warn('could not finish the worktree', { taskId: input.taskId, error: String(err) });
+        // Its worker or its directory is gone: the same. A commit that failed otherwise leaves the
+        // worktree, with the work it could not commit, to the janitor of the worker that holds it.
+        if (isWorkerLost(err) || worktreeGone(err)) await unregisterLost([p.prepared.worktreePath]);
       }
     });
   }

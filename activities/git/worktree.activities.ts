@@ -6,7 +6,7 @@ import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { EndedTaskStore } from '../../src/store/ended-task-store';
 import type { WorktreeStore } from '../../src/store/worktree-store';
-import { FAILURE_CLASSES, type TaskCommit } from '../../workflows/definitions';
+import { FAILURE_CLASSES, WORKTREE_GONE, type TaskCommit } from '../../workflows/definitions';
 import { lockViolations } from '../../workflows/lock-globs';
 import { namedFiles } from '../../workflows/named-files';
 import { GitError, GitOutputTooLarge, KeyedMutex, gitVia, type Git } from './git';
@@ -667,7 +667,17 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
      */
     commitWorktree(input: CommitWorktreeInput): Promise<WorktreeCommit> {
       // Held the whole time: the diffs and the patch read the worktree too.
-      return worktreesInUse.run(input.worktreePath, () => commitIn(input));
+      return worktreesInUse.run(input.worktreePath, () => {
+        // Deleted from this worker's disk while the task ran: no retry brings it back, and the
+        // workflow then removes its registration (`unregisterLostWorktree`).
+        if (!existsSync(input.worktreePath)) {
+          throw ApplicationFailure.nonRetryable(
+            `the worktree ${input.worktreePath} is gone from its worker's disk: nothing left there to commit`,
+            WORKTREE_GONE,
+          );
+        }
+        return commitIn(input);
+      });
     },
 
     /** Removes the task's worktree; its branch stays. Nothing to do when it is already gone. */
@@ -675,6 +685,49 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       const repo = realpathSync(input.repoPath);
       await reposInUse.run(repo, () =>
         worktreesInUse.run(input.worktreePath, () => unregister(repo, input.worktreePath)),
+      );
+    },
+
+    /**
+     * Removes the registration of task `taskId`'s worktree at `worktreePath` that its workflow lost: the
+     * task ended while the worker holding it was gone (with its disk: a pod evicted, a container
+     * removed), or its directory was deleted. Nothing else removes it then: that worker's janitor is
+     * gone with it, and the others never see the directory. Left, it keeps the task's branch checked
+     * out, so neither `git checkout` nor `git branch -D` of it works in the user's repository. Runs on
+     * any agent worker (the shared queue), under the repository's lock, and removes the registration
+     * only when it is Atelier's (named after the task, never the repository's checkout, in this
+     * worker's root or marked) and not usable on this machine: its directory is absent here, or what is
+     * here is not that worktree (its `.git` gone, git left it half-made, or another machine made it).
+     * Such a copy here is set aside first (`setAsideUnsaved`), kept as long as the janitor keeps such
+     * copies. A worktree usable here is left to this machine's janitor, which commits what it holds
+     * before removing it. The branch always stays, with the task's work. Never a `git worktree prune`,
+     * which would drop the live registrations of workers whose disks this one does not see. Idempotent:
+     * says whether it removed a registration; nothing to do when there is none at that path, or the
+     * repository is gone.
+     */
+    async unregisterLostWorktree(input: { taskId: string; repoPath: string; worktreePath: string }): Promise<boolean> {
+      if (!existsSync(input.repoPath)) return false;
+      const repo = realpathSync(input.repoPath);
+      const path = input.worktreePath;
+      return reposInUse.run(repo, () =>
+        worktreesInUse.run(path, async () => {
+          const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
+          const entry = listed.find((w) => w.path === path);
+          if (entry === undefined) return false;
+          const atelier =
+            entry !== listed[0] &&
+            basename(path) === input.taskId &&
+            (dirname(path) === root || (await markedByAtelier(repo, path)));
+          if (!atelier) return false;
+          if (!entry.locked && existsSync(join(path, '.git')) && (await madeHere(path))) return false;
+          await setAsideUnsaved(input.taskId, entry);
+          await unregister(repo, path);
+          log.warn('removed the registration of a worktree lost with its worker; its branch stays', {
+            taskId: input.taskId,
+            worktree: path,
+          });
+          return true;
+        }),
       );
     },
 

@@ -33,6 +33,7 @@ import { attemptRows, insertTask } from './task-rows';
 import { uniqueQueue } from './test-env';
 import { waitFor, within } from './wait-for';
 import { startTestServices } from './test-services';
+import { startAgentTask } from './start-agent-task';
 
 type TaskHandle = WorkflowHandle<typeof agentTaskWorkflow>;
 
@@ -361,6 +362,30 @@ const worktreeWorkerUnpolled = (h: Harness, q: Queues) =>
     return task;
   });
 
+/**
+ * A repo task whose worktree's directory is deleted while its agent runs; the agent then fails its one
+ * attempt. Nothing is left to commit or remove there, and since patch lost-worktree-unregistered the
+ * task's end has a worker remove the worktree's registration.
+ */
+const worktreeDirectoryGone = (h: Harness, q: Queues) =>
+  recordRepoTask(h, q, 'failed', async (queues, repo, dir) => {
+    const worktreeRoot = join(dir, 'worktrees');
+    const worker = await runAgentWorker(h, queues.agentQueue, 'loses-worktree', { worktreeRoot });
+    try {
+      const started = join(dir, 'started');
+      const task = await startAgentTask(h, queues, `@pidfile ${started}\n@wait-file ${started}.go\n@exit 3`, {
+        repo: { path: repo },
+      });
+      await waitFor('the agent to start', () => existsSync(started));
+      rmSync(join(worktreeRoot, task.taskId), { recursive: true, force: true });
+      writeFileSync(`${started}.go`, '');
+      await task.handle.result().catch(() => undefined);
+      return task;
+    } finally {
+      await worker.stop();
+    }
+  });
+
 const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'plan-continue-after-failure': planContinueAfterFailure,
   'plan-merge-dependencies': planMergeDependencies,
@@ -397,6 +422,8 @@ const RECORDERS: Record<string, (h: Harness, q: Queues) => Promise<string>> = {
   'worktree-leaves-draining-worker': worktreeWorkerDrains('succeeded'),
   // Patch worktree-leaves-gone-workers: an attempt no worker took, asked again where the worktree moved.
   'worktree-leaves-unpolled-worker': worktreeWorkerUnpolled,
+  // Patch lost-worktree-unregistered: a worktree whose directory is gone has its registration removed.
+  'worktree-gone-unregistered': worktreeDirectoryGone,
 };
 
 async function main(): Promise<void> {

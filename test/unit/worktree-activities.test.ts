@@ -17,6 +17,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { DefaultLogger } from '@temporalio/worker';
 import { GitOutputTooLarge, gitVia, type Git } from '../../activities/git/git';
 import { baseRefForTask, branchForTask, createWorktreeActivities } from '../../activities/git/worktree.activities';
+import { WORKTREE_GONE } from '../../workflows/definitions';
 import { git as sh, initRepo } from '../support/git';
 import { waitFor } from '../support/wait-for';
 
@@ -662,5 +663,107 @@ describe("worktree activities never touch what is not Atelier's", () => {
     const commit = await commitAgentWork(a, wt, 'task-big');
     assert.deepEqual([commit.committed, commit.changedFiles], [true, ['big.bin']]);
     assert.deepEqual(recorded, [null]);
+  });
+});
+
+describe('removing the registration of a worktree lost with its worker', () => {
+  let dir: string;
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'atelier-worktrees-lost-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A fresh repository, and the activities of a worker on `host` (every worker has the same root). */
+  const fresh = (name: string) => {
+    const repo = join(dir, name);
+    initRepo(repo);
+    const root = join(dir, `${name}-worktrees`);
+    const onHost = (host: string) =>
+      createWorktreeActivities({ worktreeRoot: root, workerQueue: `agents@${host}`, host });
+    return { repo, root, onHost };
+  };
+  const listed = (repo: string) => sh(repo, 'worktree', 'list', '--porcelain');
+
+  it('removes it when its directory is absent here, keeping the branch, and does nothing the second time', async () => {
+    const { repo, onHost } = fresh('absent');
+    const [a, b] = [onHost('machine-a'), onHost('machine-b')];
+    const wt = await run(a.prepareWorktree, { taskId: 'task-gone', repoPath: repo });
+    writeFileSync(join(wt.worktreePath, 'work.txt'), 'the work\n');
+    const work = await commitAgentWork(a, wt, 'task-gone');
+    // Machine a is gone with its disk; machine b does not see the directory.
+    renameSync(wt.worktreePath, `${wt.worktreePath}.disk-a`);
+    const input = { taskId: 'task-gone', repoPath: repo, worktreePath: wt.worktreePath };
+    assert.equal(await run(b.unregisterLostWorktree, input), true);
+    assert.ok(!listed(repo).includes('task-gone'), 'the registration is gone');
+    assert.equal(sh(repo, 'rev-parse', branchForTask('task-gone')), work.sha, 'the branch stays, with the work');
+    sh(repo, 'checkout', '--quiet', branchForTask('task-gone'));
+    sh(repo, 'checkout', '--quiet', 'main');
+    assert.equal(await run(b.unregisterLostWorktree, input), false, 'nothing to do the second time');
+    assert.ok(existsSync(`${wt.worktreePath}.disk-a`), "machine a's disk is not this worker's to touch");
+  });
+
+  it('leaves a worktree usable on this machine to its janitor', async () => {
+    const { repo, onHost } = fresh('usable');
+    const a = onHost('machine-a');
+    const wt = await run(a.prepareWorktree, { taskId: 'task-here', repoPath: repo });
+    writeFileSync(join(wt.worktreePath, 'unsaved.txt'), 'not committed yet\n');
+    const input = { taskId: 'task-here', repoPath: repo, worktreePath: wt.worktreePath };
+    assert.equal(await run(a.unregisterLostWorktree, input), false);
+    assert.ok(listed(repo).includes(`worktree ${wt.worktreePath}\n`), 'still registered');
+    assert.equal(readFileSync(join(wt.worktreePath, 'unsaved.txt'), 'utf8'), 'not committed yet\n');
+  });
+
+  it("sets aside this machine's copy of a worktree another machine made again, then removes the registration", async () => {
+    const { repo, root, onHost } = fresh('other-machine');
+    const [a, b] = [onHost('machine-a'), onHost('machine-b')];
+    const first = await run(a.prepareWorktree, { taskId: 'task-moved', repoPath: repo });
+    writeFileSync(join(first.worktreePath, 'old.txt'), "a's copy\n");
+    renameSync(first.worktreePath, `${first.worktreePath}.disk-a`);
+    // Machine b made it again at the same path, then was lost; machine a's old copy is back in place.
+    const moved = await run(b.prepareWorktree, { taskId: 'task-moved', repoPath: repo });
+    rmSync(moved.worktreePath, { recursive: true, force: true });
+    renameSync(`${first.worktreePath}.disk-a`, first.worktreePath);
+    const input = { taskId: 'task-moved', repoPath: repo, worktreePath: moved.worktreePath };
+    assert.equal(await run(a.unregisterLostWorktree, input), true);
+    assert.ok(!listed(repo).includes('task-moved'));
+    const aside = readdirSync(root).filter((name) => name.startsWith('task-moved.orphan-'));
+    assert.deepEqual(
+      aside.map((name) => readFileSync(join(root, name, 'old.txt'), 'utf8')),
+      ["a's copy\n"],
+      'set aside, not deleted',
+    );
+  });
+
+  it("never removes a worktree that is not Atelier's, nor the repository's checkout", async () => {
+    const { repo, onHost } = fresh('not-ours');
+    const b = onHost('machine-b');
+    // The user's own worktree of the task's branch, named after the task, to review its work.
+    sh(repo, 'branch', branchForTask('task-user'));
+    const users = join(dir, 'review', 'task-user');
+    sh(repo, 'worktree', 'add', '--quiet', users, branchForTask('task-user'));
+    rmSync(users, { recursive: true, force: true });
+    assert.equal(
+      await run(b.unregisterLostWorktree, { taskId: 'task-user', repoPath: repo, worktreePath: users }),
+      false,
+    );
+    assert.ok(listed(repo).includes(`worktree ${users}\n`), "the user's registration stays");
+    assert.equal(
+      await run(b.unregisterLostWorktree, { taskId: 'not-ours', repoPath: repo, worktreePath: repo }),
+      false,
+    );
+    assert.equal(sh(repo, 'rev-parse', '--abbrev-ref', 'HEAD'), 'main');
+  });
+
+  it('fails a commit in a worktree whose directory is gone for good, as gone', async () => {
+    const { repo, onHost } = fresh('commit-gone');
+    const a = onHost('machine-a');
+    const wt = await run(a.prepareWorktree, { taskId: 'task-deleted', repoPath: repo });
+    rmSync(wt.worktreePath, { recursive: true, force: true });
+    const err = await commitAgentWork(a, wt, 'task-deleted').then(
+      () => assert.fail('expected the commit to fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(err instanceof ApplicationFailure && err.nonRetryable && err.type === WORKTREE_GONE, String(err));
   });
 });

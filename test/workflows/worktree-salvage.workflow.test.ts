@@ -129,7 +129,7 @@ describe('worktree salvage after a killed agent worker', { timeout: 120_000 }, (
     assert.ok((await span(waiter.taskId)).start >= (await span(taskId)).end, 'the locks were held through the move');
   });
 
-  it('releases the locks of a task that fails after its worker was killed', async () => {
+  it('releases the locks and the worktree of a task that fails after its worker was killed with its disk', async () => {
     agentWorkers.push(
       await startAgentWorkerProcess(h.client, queues.agentQueue, {
         ATELIER_WORKTREE_ROOT: join(dir, 'worktrees-c'),
@@ -144,7 +144,15 @@ describe('worktree salvage after a killed agent worker', { timeout: 120_000 }, (
     const { doomed } = await killWorkerOfAttempt1(taskId, mark);
     const waiter = await startTask(['@print after'], { locks: { repo, globs: ['src/a.ts'] }, repo: undefined });
     doomed.process.kill('SIGKILL');
+    // Its disk goes with it (a pod's emptyDir, a container's /tmp): no janitor will ever see the worktree.
+    const doomedRoot = join(dir, `worktrees-${'abc'[agentWorkers.indexOf(doomed)] ?? '?'}`);
+    assert.ok(existsSync(join(doomedRoot, taskId)), 'the worktree was on the killed worker’s disk');
+    rmSync(doomedRoot, { recursive: true, force: true });
     await assert.rejects(handle.result());
+    // The task's end removed the registration left behind: the branch, with its work, is the user's.
+    assert.ok(!git(repo, 'worktree', 'list').includes(taskId), 'no registration holds the branch');
+    git(repo, 'checkout', '--quiet', `atelier/${taskId}`);
+    git(repo, 'checkout', '--quiet', 'main');
     const row = await h.pool.query<{ status: string; error_class: string }>(
       'SELECT status, error_class FROM tasks WHERE id = $1',
       [taskId],

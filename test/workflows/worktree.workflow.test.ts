@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +18,7 @@ import type { RunningWorker } from '../support/in-process-workers';
 import { uniqueQueue } from '../support/test-env';
 import { git, initRepo } from '../support/git';
 import { attemptRows, taskRow } from '../support/task-rows';
+import { waitFor } from '../support/wait-for';
 
 describe('tasks in git worktrees', { timeout: 90_000 }, () => {
   let h: Harness;
@@ -196,6 +197,22 @@ describe('tasks in git worktrees', { timeout: 90_000 }, () => {
     assert.equal(files, 'out.txt');
     assert.match(readFileSync(join(repo, '.git', 'refs', 'heads', 'atelier', taskId), 'utf8'), /^[0-9a-f]{40}/);
     assert.ok(!git(repo, 'worktree', 'list').includes(taskId));
+    userCheckoutUntouched();
+  });
+
+  it('removes the registration of a worktree whose directory was deleted while its task ran', async () => {
+    const started = join(dir, `started-${Date.now()}`);
+    const { taskId, handle } = await startTask(`@pidfile ${started}\n@wait-file ${started}.go\n@exit 3`, {
+      maxAttempts: 1,
+    });
+    await waitFor('the agent to start', () => existsSync(started));
+    rmSync(join(dir, 'worktrees', taskId), { recursive: true, force: true });
+    writeFileSync(`${started}.go`, '');
+    await assert.rejects(handle.result());
+    // Nothing was left to commit or remove there, but the registration went: the branch is the user's.
+    assert.ok(!git(repo, 'worktree', 'list').includes(taskId), 'no registration holds the branch');
+    git(repo, 'checkout', '--quiet', `atelier/${taskId}`);
+    git(repo, 'checkout', '--quiet', 'main');
     userCheckoutUntouched();
   });
 });
