@@ -18,7 +18,8 @@ import (
 // When an agent exits, the spawner kills what of its tree came from that agent: the processes of the
 // agent's session (whose id is the agent's pid, unique while the agent is not reaped) and those that
 // carry the agent's tag in their environment (tagVariable, which children inherit), with all their
-// descendants. A process that both leads a session of its own and clears its environment cannot be
+// descendants and the process group of each, and reads /proc again until it finds none of them alive:
+// a process forked while they are killed is found by a later read. A process that both leads a session of its own and clears its environment cannot be
 // told apart from another agent's: it is killed when the spawner closes (killAll), with the whole tree.
 
 // tagVariable names the environment variable that marks each agent's processes: "<spawner pid>.<id>".
@@ -53,8 +54,8 @@ func becomeSubreaper() error {
 
 // proc is what /proc/<pid>/stat says of a process.
 type proc struct {
-	pid, ppid, session int
-	zombie             bool
+	pid, ppid, pgrp, session int
+	zombie                   bool
 }
 
 // readProc parses /proc/<pid>/stat; false if the process is gone or the file unreadable. It reads
@@ -80,21 +81,26 @@ func readProc(pid int, buf []byte) (proc, bool) {
 		return proc{}, false
 	}
 	ppid, err1 := strconv.Atoi(string(fields[1]))
-	session, err2 := strconv.Atoi(string(fields[3]))
-	if err1 != nil || err2 != nil {
+	pgrp, err2 := strconv.Atoi(string(fields[2]))
+	session, err3 := strconv.Atoi(string(fields[3]))
+	if err1 != nil || err2 != nil || err3 != nil {
 		return proc{}, false
 	}
-	return proc{pid: pid, ppid: ppid, session: session, zombie: len(fields[0]) == 1 && fields[0][0] == 'Z'}, true
+	return proc{pid: pid, ppid: ppid, pgrp: pgrp, session: session, zombie: len(fields[0]) == 1 && fields[0][0] == 'Z'}, true
 }
 
 // processTable is every process /proc shows, and the children of each.
 type processTable struct {
 	procs    []proc
 	children map[int][]int
+	byPid    map[int]proc
 }
 
+// readTable reads the process table for killLeftovers and killTree (a variable, so that tests can slow it).
+var readTable = readProcessTable
+
 func readProcessTable() processTable {
-	table := processTable{children: map[int][]int{}}
+	table := processTable{children: map[int][]int{}, byPid: map[int]proc{}}
 	dir, err := os.Open("/proc")
 	if err != nil {
 		return table
@@ -110,6 +116,7 @@ func readProcessTable() processTable {
 		if p, ok := readProc(pid, buf); ok {
 			table.procs = append(table.procs, p)
 			table.children[p.ppid] = append(table.children[p.ppid], pid)
+			table.byPid[pid] = p
 		}
 	}
 	return table
@@ -157,42 +164,74 @@ func hasTag(pid int, tag string) bool {
 
 // killLeftovers kills what an exited agent (still unreaped, so its pid stays its session's id) left
 // running outside its process group, waits for that to die, reaps the spawner's dead orphans, and
-// answers the pids it killed.
+// answers the pids it killed. A process may fork between a read of /proc and its kill (a test runner
+// starting its workers): its child is in no table read so far. Each victim's process group is killed
+// with it (the kernel lets no fork escape a group's kill), and /proc is read again until a read finds
+// nothing alive to kill (or leftoverDeathWait has passed): what escaped both is found by the next read,
+// in the agent's session, below a victim, or the spawner's orphan with the agent's tag.
 func killLeftovers(agentPid int, tag string) []int {
 	self := os.Getpid()
-	table := readProcessTable()
-	var roots []int
-	for _, p := range table.procs {
-		switch {
-		case p.pid == agentPid || p.pid == self:
-		case p.session == agentPid:
-			roots = append(roots, p.pid)
-		case p.ppid == self && hasTag(p.pid, tag):
-			roots = append(roots, p.pid)
+	var killed []int
+	found := map[int]bool{}
+	for deadline := time.Now().Add(leftoverDeathWait); ; {
+		table := readTable()
+		reapOrphans(table)
+		var roots []int
+		for _, p := range table.procs {
+			switch {
+			case p.pid == agentPid || p.pid == self || p.zombie:
+			case p.session == agentPid:
+				roots = append(roots, p.pid)
+			case p.ppid == self && hasTag(p.pid, tag):
+				roots = append(roots, p.pid)
+			}
+		}
+		alive := table.alive(table.withDescendants(roots))
+		for _, pid := range alive {
+			if !found[pid] {
+				found[pid] = true
+				killed = append(killed, pid)
+			}
+		}
+		table.killWithGroups(alive)
+		// Nothing alive is left, and what was killed has been reaped (a process in uninterruptible sleep
+		// dies only when that ends; the next agent's exit reaps it then).
+		if (len(alive) == 0 && !table.holdsAny(killed)) || time.Now().After(deadline) {
+			return killed
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// alive is those of the pids whose processes are in the table and not zombies.
+func (t processTable) alive(pids []int) []int {
+	var living []int
+	for _, pid := range pids {
+		if p, ok := t.byPid[pid]; ok && !p.zombie {
+			living = append(living, pid)
 		}
 	}
-	killed := table.withDescendants(roots)
-	for _, pid := range killed {
+	return living
+}
+
+// killWithGroups SIGKILLs each process and its process group: a child it forks while it is being
+// killed is in its group, unless that child leaves the group at once, which a next read of /proc
+// finds. Never the spawner's own group, nor a group of init's.
+func (t processTable) killWithGroups(pids []int) {
+	own := syscall.Getpgrp()
+	for _, pid := range pids {
+		if pgrp := t.byPid[pid].pgrp; pgrp != own && pgrp > 1 {
+			_ = syscall.Kill(-pgrp, syscall.SIGKILL)
+		}
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
-	reapOrphans(table)
-	// The killed die at once, and those whose parent dies first become the spawner's: reap them all.
-	for deadline := time.Now().Add(leftoverDeathWait); len(killed) > 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-		table = readProcessTable()
-		reapOrphans(table)
-		if !table.holdsAny(killed) {
-			break
-		}
-	}
-	return killed
 }
 
 // How many times hasTag reads an empty environment again before it takes it for one.
 const emptyEnvironRereads = 5
 
-// How long killLeftovers waits for what it killed to be gone (a process in uninterruptible sleep
-// dies only when that ends; the next agent's exit reaps it then).
+// How long killLeftovers and killTree read /proc again and kill what they find, and killLeftovers
+// waits for what it killed to be gone.
 var leftoverDeathWait = 2 * time.Second
 
 // holdsAny answers whether one of the pids is still in the table, alive or dead and unreaped.
@@ -209,12 +248,19 @@ func (t processTable) holdsAny(pids []int) bool {
 	return false
 }
 
-// killTree kills every process below the spawner: what its agents started, wherever it went.
+// killTree kills every process below the spawner, each with its process group: what its agents
+// started, wherever it went. As killLeftovers does, it reads /proc again until a read finds nothing
+// alive below the spawner (or leftoverDeathWait has passed): a process forked during the kill, its
+// parent's orphan by then, is the spawner's child and found by the next read.
 func killTree() {
 	self := os.Getpid()
-	table := readProcessTable()
-	for _, pid := range table.withDescendants(table.children[self]) {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
+	for deadline := time.Now().Add(leftoverDeathWait); ; time.Sleep(5 * time.Millisecond) {
+		table := readTable()
+		alive := table.alive(table.withDescendants(table.children[self]))
+		if len(alive) == 0 || time.Now().After(deadline) {
+			return
+		}
+		table.killWithGroups(alive)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,4 +156,101 @@ func TestAnAgentsTagReplacesAGivenOne(t *testing.T) {
 	if strings.Join(env, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("env %q, want %q", env, want)
 	}
+}
+
+// forkLoop, left in a group of its own as leaveGroup is, writes its pid to $1 and forks without pause, as
+// a test runner starts its workers: each child sleeps, and the loop kills its oldest beyond 20 (reaped
+// at once: SIGCHLD ignored), so that forks go on while few processes live. A child forked after a read
+// of /proc and before its parent's kill is in no table read so far.
+const forkLoop = `perl -e 'setpgrp; $SIG{CHLD} = "IGNORE"; open(F, ">", $ARGV[0]); print F "$$\n"; close F; my @kids; ` +
+	`while (1) { my $kid = fork; next unless defined $kid; if ($kid == 0) { exec "sleep", "30"; } ` +
+	`push @kids, $kid; if (@kids > 20) { kill 9, shift @kids; } }' ` +
+	`"$1" >/dev/null 2>&1 </dev/null &`
+
+// slowReads makes each read of the process table take 20 ms longer, as on a host of thousands of
+// processes: a fork loop forks many times between a read and its kill.
+func slowReads(t *testing.T) {
+	t.Cleanup(func() { readTable = readProcessTable })
+	readTable = func() processTable {
+		table := readProcessTable()
+		time.Sleep(20 * time.Millisecond)
+		return table
+	}
+}
+
+// startedPid is the pid of the agent the frames written so far report started.
+func (b *lockedBuffer) startedPid() int {
+	for _, f := range b.frames() {
+		if f.kind == 'P' && len(f.payload) >= 4 {
+			return int(binary.BigEndian.Uint32(f.payload))
+		}
+	}
+	return 0
+}
+
+// runLoop runs r, whose script starts forkLoop, and answers its frames and its agent's pid once the
+// loop has started.
+func runLoop(t *testing.T, r request) (*lockedBuffer, int) {
+	t.Helper()
+	buf, pidFile := run(t, r)
+	killOnFailure(t, readPid(t, pidFile))
+	agent := buf.startedPid()
+	if agent == 0 {
+		t.Fatal("no pid of the agent")
+	}
+	return buf, agent
+}
+
+// sessionMembers are the processes alive (no zombies) in the session whose id is session.
+func sessionMembers(session int) []int {
+	var members []int
+	for _, p := range readProcessTable().procs {
+		if p.session == session && !p.zombie {
+			members = append(members, p.pid)
+		}
+	}
+	return members
+}
+
+// waitSessionEmpty waits until no process of the session lives, and fails, killing those left, if one
+// still does 5 s on: the kills are over by then.
+func waitSessionEmpty(t *testing.T, session int, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		members := sessionMembers(session)
+		if len(members) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, pid := range members {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+			t.Fatalf("%s: %d processes of the agent's session live on: %v", what, len(members), members)
+		}
+	}
+}
+
+// What a fork loop in a group of its own forks while it is being killed, at its agent's exit, dies too.
+func TestAForkLoopDiesWhole(t *testing.T) {
+	startAsSpawner(t)
+	slowReads(t)
+	buf, agent := runLoop(t, leaving(7601, forkLoop))
+	if exit := waitForClose(t, buf); exit != `{"code":0}` {
+		t.Fatalf("the agent ended with %s", exit)
+	}
+	waitSessionEmpty(t, agent, "after the agent's exit")
+}
+
+// What a fork loop in a group of its own forks while it is being killed, at the spawner's stop, dies too.
+func TestAForkLoopDiesWholeWithTheSpawner(t *testing.T) {
+	startAsSpawner(t)
+	reopenAfterKillAll(t)
+	slowReads(t)
+	// Running on, the agent is killed with killAll; no look at its exit (LeavesNothing) kills for it.
+	buf, agent := runLoop(t, request{
+		ID: 7701, Path: "/bin/sh", Args: []string{"-c", forkLoop + ` sleep 60`, "agent"}, Env: os.Environ(), LeavesNothing: true,
+	})
+	killAll()
+	waitSessionEmpty(t, agent, "after killAll")
+	waitForClose(t, buf)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -185,21 +186,36 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
-// frameKinds are the kinds of the whole frames written so far, and the payload of the last 'X'.
-func (b *lockedBuffer) frameKinds() (kinds string, exit string) {
+// frame is one whole frame written.
+type frame struct {
+	kind    byte
+	payload []byte
+}
+
+// frames are the whole frames written so far.
+func (b *lockedBuffer) frames() []frame {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var all []frame
 	data := b.buf.Bytes()
 	for len(data) >= 9 {
-		length := int(data[5])<<24 | int(data[6])<<16 | int(data[7])<<8 | int(data[8])
+		length := int(binary.BigEndian.Uint32(data[5:9]))
 		if len(data) < 9+length {
 			break
 		}
-		kinds += string(data[0])
-		if data[0] == 'X' {
-			exit = string(data[9 : 9+length])
-		}
+		all = append(all, frame{kind: data[0], payload: bytes.Clone(data[9 : 9+length])})
 		data = data[9+length:]
+	}
+	return all
+}
+
+// frameKinds are the kinds of the whole frames written so far, and the payload of the last 'X'.
+func (b *lockedBuffer) frameKinds() (kinds string, exit string) {
+	for _, f := range b.frames() {
+		kinds += string(f.kind)
+		if f.kind == 'X' {
+			exit = string(f.payload)
+		}
 	}
 	return kinds, exit
 }
