@@ -9,6 +9,7 @@ import {
   type SpawnAgent,
   type SpawnEnd,
 } from './agent-process';
+import { killAgentLeftovers } from '../../src/process/agent-leftovers';
 import { processAlive } from '../../src/process/process-alive';
 import { processStartTicks } from '../../src/process/process-start-time';
 
@@ -48,8 +49,9 @@ interface Pending {
  * agent's output, and signals agents' process groups for the worker: only while it has not reaped an
  * agent, so no signal meant for one reaches a process that took its pid since. The helper dies with the
  * worker and takes the agents with it; if it dies alone, its agents die too and their runs end as
- * killed by SIGKILL, the worker kills what left their groups holding their output and what is left in
- * their groups (unless another process has an agent's pid by then), and the next spawn starts a new helper.
+ * killed by SIGKILL, the worker kills what left their groups holding their output, what carries their
+ * tags, and what is left in their groups and sessions (unless another process has an agent's pid by
+ * then), and the next spawn starts a new helper.
  */
 export class AgentSpawner {
   private helper?: Helper;
@@ -147,18 +149,26 @@ export class AgentSpawner {
         continue;
       }
       entry.events.exit();
+      // The helper's tag for the agent's processes (agentTag in infra/spawner/leftovers.go).
+      const tag = helper.process.pid === undefined ? undefined : `${helper.process.pid}.${id}`;
       const now = processStartTicks(pid);
       // Another process has the agent's pid (it died with the helper, was reaped, and the pid passed on):
-      // the group of that id, if any, is that process's.
+      // the group and session of that id, if any, are that process's. What carries the agent's tag is not.
       if (now !== undefined && now !== entry.startTicks) {
-        entry.events.close({ kind: 'signalled', signal: 'SIGKILL' });
+        void killAgentLeftovers(undefined, tag).then(() =>
+          entry.events.close({ kind: 'signalled', signal: 'SIGKILL' }),
+        );
         continue;
       }
       // The agent, or, with no process of its pid, what is left in its group: a pid is not given to a
       // new process while a group of that id has members.
       signalGroup(pid, 'SIGKILL');
+      // What left its group: the rest of its session (whose id no other session takes while one of its
+      // members lives), and what carries its tag, each with its group and descendants.
       // A run ends only once its agent has: SIGKILL takes effect when the agent is next scheduled.
-      void untilGone(pid).then(() => entry.events.close({ kind: 'signalled', signal: 'SIGKILL' }));
+      void killAgentLeftovers(pid, tag)
+        .then(() => untilGone(pid))
+        .then(() => entry.events.close({ kind: 'signalled', signal: 'SIGKILL' }));
     }
   }
 }

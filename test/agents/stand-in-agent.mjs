@@ -14,6 +14,11 @@
 //                        write its pid to FILE
 //   @daemon FILE         start a grandchild that sleeps in a session of its own, its stdio closed (a
 //                        daemon), write its pid to FILE
+//   @group-child FILE    start a process that sleeps in a process group of its own (still in the
+//                        agent's session), its stdio closed, with an environment of PATH alone, its
+//                        parent gone at once (an orphan), write its pid to FILE
+//   @orphan-daemon FILE  start a process that sleeps in a session of its own, its stdio closed, its
+//                        parent gone at once (an orphan), write its pid to FILE
 //   @pidfile FILE        write this process's pid to FILE
 //   @first-run FILE DIRECTIVE  run DIRECTIVE only in the first run to get here (FILE records that one ran)
 //   @echo-env NAME       print NAME=value of an environment variable (or NAME unset)
@@ -46,7 +51,7 @@
 // appends one JSON line to the file it names: its pid, when the process started (ms since the epoch),
 // the prompt exactly as it arrived (argument, option, file or stdin), and the task and attempt the worker
 // says it runs for (ATELIER_TASK_ID, ATELIER_ATTEMPT), so a test counts the agent's executions itself.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 const readStdin = () => {
@@ -705,6 +710,20 @@ async function run(line) {
       writeFileSync(arg, String(child.pid));
       break;
     }
+    case '@group-child':
+      // Node starts no child in a group of its own without a session: bash's job control does. The pid
+      // file is written before bash exits.
+      spawnSync('bash', ['-c', 'set -m; sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > "$0"', arg], {
+        stdio: 'ignore',
+        env: { PATH: process.env.PATH },
+      });
+      break;
+    case '@orphan-daemon':
+      // setsid(1) in a job that leads no group makes the session itself: the pid is the sleep's.
+      spawnSync('bash', ['-c', 'setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $! > "$0"', arg], {
+        stdio: 'ignore',
+      });
+      break;
     case '@pidfile':
       writeFileSync(arg, String(process.pid));
       break;

@@ -629,6 +629,37 @@ describe('AgentSpawner', { timeout: 30_000 }, () => {
     }
   });
 
+  it("kills the rest of its agents' sessions and what carries their tags when the helper dies", async () => {
+    const own = new AgentSpawner(DEFAULT_SPAWNER_BINARY);
+    const pidFile = join(dir, `agent-${randomUUID()}`);
+    const groupFile = join(dir, `group-${randomUUID()}`);
+    const daemonFile = join(dir, `daemon-${randomUUID()}`);
+    try {
+      const r = await runOn(
+        own.spawn,
+        standIn(`@pidfile ${pidFile}\n@group-child ${groupFile}\n@orphan-daemon ${daemonFile}\n@print ready\n@hang`),
+        {
+          onText: (stream, text) => {
+            if (stream === 'stdout' && text.includes('ready')) process.kill(procStat(readPid(pidFile)).ppid, 'SIGKILL');
+          },
+        },
+      );
+      assert.deepEqual(r.end, { kind: 'signalled', signal: 'SIGKILL' });
+      const agent = readPid(pidFile);
+      // Orphans (no process of the agent's above them), holding no output: in a group of its own, only the
+      // agent's session marks it.
+      const inGroup = readPid(groupFile);
+      assert.equal(processAlive(inGroup), false, `the process in a group of its own (pid ${inGroup}) outlived the run`);
+      // In a session of its own and holding no output, only the agent's tag marks it.
+      const daemon = readPid(daemonFile);
+      assert.equal(processAlive(daemon), false, `the daemon (pid ${daemon}) outlived the run`);
+      assert.equal(processAlive(agent), false);
+    } finally {
+      for (const file of [groupFile, daemonFile]) if (existsSync(file)) signalQuietly(readPid(file));
+      own.close();
+    }
+  });
+
   it('fails a start its helper could not make, as a spawn failure the worker may retry', async () => {
     const lost: string[] = [];
     // A "helper" that exits at once, before it starts anything.

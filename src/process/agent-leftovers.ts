@@ -1,0 +1,109 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { processGroupOf } from './process-group';
+
+/**
+ * The environment variable by which infra/spawner marks each agent's processes (`tagVariable` in
+ * infra/spawner/leftovers.go): `<helper pid>.<request id>`, inherited by the agent's children.
+ */
+export const AGENT_TAG_VARIABLE = 'ATELIER_AGENT_TAG';
+
+/** What /proc/<pid>/stat says of a process. */
+interface Proc {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  session: number;
+  zombie: boolean;
+}
+
+function readProc(pid: number): Proc | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ppid pgrp session …": comm may hold spaces and parentheses; it ends at the last ")".
+    const [state, ppid, pgrp, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { pid, ppid: Number(ppid), pgrp: Number(pgrp), session: Number(session), zombie: state === 'Z' };
+  } catch {
+    return undefined; // gone already
+  }
+}
+
+function hasTag(pid: number, entry: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(entry);
+  } catch {
+    return false; // gone already, or not ours to read
+  }
+}
+
+/**
+ * The processes alive (no zombies) of session `session` and those whose environment holds `tag` as
+ * the agent tag, with all their descendants; never the worker.
+ */
+function agentProcesses(session: number | undefined, tag: string | undefined): Proc[] {
+  const procs = new Map<number, Proc>();
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return []; // no /proc: nothing to find
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const proc = readProc(Number(entry));
+    if (proc === undefined) continue;
+    procs.set(proc.pid, proc);
+    const siblings = children.get(proc.ppid);
+    if (siblings) siblings.push(proc.pid);
+    else children.set(proc.ppid, [proc.pid]);
+  }
+  const tagEntry = tag === undefined ? undefined : `${AGENT_TAG_VARIABLE}=${tag}`;
+  const queue = [...procs.values()]
+    .filter(
+      (p) =>
+        !p.zombie &&
+        p.pid !== process.pid &&
+        (p.session === session || (tagEntry !== undefined && hasTag(p.pid, tagEntry))),
+    )
+    .map((p) => p.pid);
+  const seen = new Set<number>();
+  for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
+    if (seen.has(pid) || pid === process.pid) continue;
+    seen.add(pid);
+    queue.push(...(children.get(pid) ?? []));
+  }
+  return [...seen].map((pid) => procs.get(pid)).filter((p): p is Proc => p !== undefined && !p.zombie);
+}
+
+/** How long killAgentLeftovers reads /proc again and kills what it finds. */
+const LEFTOVERS_DEADLINE_MS = 2_000;
+
+/**
+ * Kills what is left of a dead helper's agent: the processes of its session (`session`: the agent's
+ * pid, once known to be the agent's, by its start time or no process having it; a session's id is taken
+ * by no new process or session while one of its members lives), and those whose environment holds its
+ * tag (`tag`: the helper's pid and the request's id), with all their descendants and the process group
+ * of each, never the worker's own. As the helper would have done at the agent's exit
+ * (infra/spawner/leftovers.go), it reads /proc again until a read finds none of them alive (a process
+ * forked during a kill is found by the next read), for up to 2 s.
+ */
+export async function killAgentLeftovers(session: number | undefined, tag: string | undefined): Promise<void> {
+  const own = processGroupOf(process.pid);
+  for (const deadline = Date.now() + LEFTOVERS_DEADLINE_MS; ;) {
+    const alive = agentProcesses(session, tag);
+    if (alive.length === 0 || Date.now() > deadline) return;
+    for (const { pid, pgrp } of alive) {
+      if (pgrp !== own && pgrp > 1) signal(-pgrp);
+      signal(pid);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function signal(target: number): void {
+  try {
+    process.kill(target, 'SIGKILL');
+  } catch {
+    // Gone already.
+  }
+}
