@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -264,15 +265,59 @@ func killTree() {
 	}
 }
 
+// An orphan the spawner adopted that exits while its agent still runs stays the spawner's zombie until
+// it is reaped; an agent whose tools start short-lived processes this way (a test runner's workers)
+// would otherwise pile them up against the pids limit until it exits. On SIGCHLD the spawner therefore
+// reaps its dead orphans (reapOrphans, which leaves agents to the goroutines that wait for them), at
+// most once per orphanReapInterval: signals that come meanwhile make one reap after it. The answer stops
+// it (for tests).
+func reapOnChildSignals() (stop func()) {
+	children := make(chan os.Signal, 1)
+	signal.Notify(children, syscall.SIGCHLD)
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-children:
+			}
+			reaped := reapOrphans(readProcessTable())
+			select {
+			case <-done:
+				return
+			case <-time.After(orphanReapInterval):
+			}
+			if !reaped {
+				// A spawn was under way: try again.
+				select {
+				case children <- syscall.SIGCHLD:
+				default:
+				}
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(children)
+		close(done)
+		<-finished
+	}
+}
+
+// The shortest time between two reaps on SIGCHLD: each reads /proc whole.
+const orphanReapInterval = time.Second
+
 // reapOrphans reaps the spawner's children in the table that have exited and are no agents: orphans
 // it adopted. Agents are left to the goroutines that wait for them. While a spawn is under way, the
 // pid of its agent (which may have exited already) is not known: nothing is reaped then, and the next
-// agent's exit reaps what is left. The lock keeps a spawn from starting meanwhile.
-func reapOrphans(table processTable) {
+// agent's exit, or the next reap on SIGCHLD, reaps what is left. The lock keeps a spawn from starting
+// meanwhile. It answers false if it reaped nothing because a spawn was under way.
+func reapOrphans(table processTable) bool {
 	running.Lock()
 	defer running.Unlock()
 	if running.starting {
-		return
+		return false
 	}
 	self := os.Getpid()
 	for _, p := range table.procs {
@@ -281,4 +326,5 @@ func reapOrphans(table processTable) {
 			_, _ = syscall.Wait4(p.pid, &status, syscall.WNOHANG, nil)
 		}
 	}
+	return true
 }

@@ -254,3 +254,48 @@ func TestAForkLoopDiesWholeWithTheSpawner(t *testing.T) {
 	waitSessionEmpty(t, agent, "after killAll")
 	waitForClose(t, buf)
 }
+
+// Orphans an agent leaves that exit while it runs on are reaped then, not left the spawner's zombies
+// until the agent exits.
+func TestOrphansThatExitAreReapedWhileTheirAgentRuns(t *testing.T) {
+	startAsSpawner(t)
+	t.Cleanup(reapOnChildSignals())
+	// 100 processes, each orphaned at once (its parent, a subshell, exits), write their pids and exit.
+	const orphans = 100
+	script := `i=0; while [ $i -lt ` + strconv.Itoa(orphans) + ` ]; do ( sh -c 'echo $$ >> "$1"' orphan "$1" & ); i=$((i+1)); done; sleep 60`
+	buf, pidFile := run(t, request{ID: 7801, Path: "/bin/sh", Args: []string{"-c", script, "agent"}, Env: os.Environ()})
+	t.Cleanup(func() {
+		signalAgent(7801, syscall.SIGKILL)
+		waitForClose(t, buf)
+	})
+	var pids []int
+	for deadline := time.Now().Add(10 * time.Second); len(pids) < orphans; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the orphans wrote %d pids of %d", len(pids), orphans)
+		}
+		data, _ := os.ReadFile(pidFile)
+		pids = nil
+		for _, line := range strings.Fields(string(data)) {
+			pid, err := strconv.Atoi(line)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pids = append(pids, pid)
+		}
+	}
+	// Each is the spawner's child until reaped (its pid may pass to another process after).
+	self, buf1k := os.Getpid(), make([]byte, 1024)
+	for _, pid := range pids {
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if p, ok := readProc(pid, buf1k); !ok || p.ppid != self {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the orphan %d is still the spawner's child", pid)
+			}
+		}
+	}
+	if kinds, _ := buf.frameKinds(); strings.Contains(kinds, "X") {
+		t.Fatal("the agent exited: its exit, not the orphans', reaped them")
+	}
+}

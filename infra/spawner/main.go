@@ -559,6 +559,8 @@ func main() {
 	if err := becomeSubreaper(); err != nil {
 		fmt.Fprintf(os.Stderr, "atelier-spawner: prctl(PR_SET_CHILD_SUBREAPER): %v; what agents leave outside their process group and session goes to init\n", err)
 	}
+	// The orphans it adopts are reaped as they exit, not only when an agent exits.
+	reapOnChildSignals()
 	// The worker died before the parent-death signal was set: nobody is left to serve.
 	if os.Getppid() != parent {
 		os.Exit(1)
