@@ -42,6 +42,10 @@ export type ProcessEnd =
  * left behind still holds its output) changes nothing, so finished work is never taken for a timeout.
  */
 export function runProcess(opts: RunProcessOptions): Promise<ProcessEnd> {
+  // Stopped before it started (a cancel, a worker cut off while the attempt prepared): nothing is started,
+  // so nothing of it can run on in the workdir. As a stop would, an abort wins over a cut-off.
+  if (opts.signal.aborted) return Promise.resolve({ kind: 'aborted' });
+  if (opts.cutOff?.signal.aborted) return Promise.resolve({ kind: 'cut_off' });
   const { invocation } = opts;
   const program = resolveProgram(invocation.file, invocation.env.PATH, process.cwd());
   if (program === undefined) {

@@ -344,6 +344,7 @@ for (const [how, spawn] of SPAWNS)
       abort.abort();
       const r = await run(standIn(`@pidfile ${pidFile}\n@hang`), { signal: abort.signal });
       assert.deepEqual(r.end, { kind: 'aborted' });
+      assert.equal(existsSync(pidFile), false, 'the agent was started');
       if (existsSync(pidFile)) assertGone(readPid(pidFile));
     });
 
@@ -517,6 +518,54 @@ for (const [how, spawn] of SPAWNS)
       assert.deepEqual(d.end.kind === 'spawn_failed' ? d.end.code : d.end, 'EACCES');
     });
   });
+
+describe('runProcess, stopped before it starts', () => {
+  /** A spawn that records its calls, and ends each run at once as an exit 0. */
+  const recording = (): { spawn: SpawnAgent; calls: number } => {
+    const stub = {
+      calls: 0,
+      spawn: ((_request, events) => {
+        stub.calls++;
+        setImmediate(() => {
+          events.exit();
+          events.close({ kind: 'exited', exitCode: 0 });
+        });
+        return { killGroup: () => undefined };
+      }) satisfies SpawnAgent,
+    };
+    return stub;
+  };
+  const aborted = (): AbortSignal => {
+    const abort = new AbortController();
+    abort.abort();
+    return abort.signal;
+  };
+
+  it('does not start an agent whose signal is already aborted', async () => {
+    const stub = recording();
+    const r = await runOn(stub.spawn, standIn('@print never'), { signal: aborted() });
+    assert.deepEqual(r.end, { kind: 'aborted' });
+    assert.equal(stub.calls, 0);
+  });
+
+  it('does not start an agent whose worker is already cut off', async () => {
+    const stub = recording();
+    const r = await runOn(stub.spawn, standIn('@print never'), {
+      cutOff: { signal: aborted(), killGraceMs: () => 1_000 },
+    });
+    assert.deepEqual(r.end, { kind: 'cut_off' });
+    assert.equal(stub.calls, 0);
+  });
+
+  it('starts an agent neither of whose signals has fired', async () => {
+    const stub = recording();
+    const r = await runOn(stub.spawn, standIn('@print once'), {
+      cutOff: { signal: new AbortController().signal, killGraceMs: () => 1_000 },
+    });
+    assert.deepEqual(r.end, { kind: 'exited', exitCode: 0 });
+    assert.equal(stub.calls, 1);
+  });
+});
 
 describe('a prompt file that cannot be written', { timeout: 30_000 }, () => {
   it("ends the run as spawn_failed PROMPT_FILE, the machine's failure, not a program that cannot run", async () => {
