@@ -79,6 +79,11 @@ export interface WorktreeDeps {
   endedTasks?: Pick<EndedTaskStore, 'ended'>;
   /** The machine whose disk holds this worker's worktrees; default its host name. */
   host?: string;
+  /**
+   * Whether no agent worker of `host` is alive (none heartbeat lately): its disk, and the worktrees on
+   * it, are gone with it as far as Atelier can tell. Unset: every other machine counts as alive.
+   */
+  agentHostGone?: (host: string) => Promise<boolean>;
   /** How long one git command may run outside an activity (the janitor's sweep); default 5 minutes. */
   sweepGitTimeoutMs?: number;
 }
@@ -397,14 +402,19 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
    * marker. Read from the repository's own administrative directories, since the worktree's directory
    * may be on another machine's disk.
    */
-  const markedByAtelier = async (repo: string, path: string): Promise<boolean> => {
+  const markedByAtelier = async (repo: string, path: string): Promise<boolean> =>
+    (await markedHost(repo, path)) !== undefined;
+
+  /** The host the worktree registered at `path` was made on (its HOST_MARKER); undefined without one. */
+  const markedHost = async (repo: string, path: string): Promise<string | undefined> => {
     const common = resolve(repo, (await git(repo, ['rev-parse', '--git-common-dir'])).stdout.trim());
     const admins = join(common, 'worktrees');
     for (const name of await readdir(admins).catch(() => [])) {
       const gitdir = await readFile(join(admins, name, 'gitdir'), 'utf8').catch(() => '');
-      if (dirname(gitdir.trim()) === path) return existsSync(join(admins, name, HOST_MARKER));
+      if (dirname(gitdir.trim()) === path)
+        return readFile(join(admins, name, HOST_MARKER), 'utf8').catch(() => undefined);
     }
-    return false;
+    return undefined;
   };
 
   /**
@@ -696,8 +706,10 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
      * out, so neither `git checkout` nor `git branch -D` of it works in the user's repository. Runs on
      * any agent worker (the shared queue), under the repository's lock, and removes the registration
      * only when it is Atelier's (named after the task, never the repository's checkout, in this
-     * worker's root or marked) and not usable on this machine: its directory is absent here, or what is
-     * here is not that worktree (its `.git` gone, git left it half-made, or another machine made it).
+     * worker's root or marked), not usable on this machine (its directory is absent here, or what is
+     * here is not that worktree: its `.git` gone, git left it half-made, or another machine made it),
+     * and made on this machine or on one with no agent worker alive (`agentHostGone`): a worktree made
+     * on a machine still alive stays, for that machine's janitor.
      * Such a copy here is set aside first (`setAsideUnsaved`), kept as long as the janitor keeps such
      * copies. A worktree usable here is left to this machine's janitor, which commits what it holds
      * before removing it. The branch always stays, with the task's work. Never a `git worktree prune`,
@@ -709,6 +721,13 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
       if (!existsSync(input.repoPath)) return false;
       const repo = realpathSync(input.repoPath);
       const path = input.worktreePath;
+      // Made on another machine: that machine's disk may still hold it (a worker restarted in its pod
+      // keeps the pod's disk, and its janitor commits what the worktree holds), unless no agent worker
+      // of that machine is alive. Asked before the locks are taken: the answer may take a while.
+      const made = await markedHost(repo, path);
+      if (made !== host && (made === undefined || !deps.agentHostGone || !(await deps.agentHostGone(made)))) {
+        return false;
+      }
       return reposInUse.run(repo, () =>
         worktreesInUse.run(path, async () => {
           const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);

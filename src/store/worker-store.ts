@@ -150,6 +150,24 @@ export class WorkerStore {
     return res.rows;
   }
 
+  /**
+   * The last heartbeat of an agent worker of `host` that has not stopped, as milliseconds since the
+   * epoch and as its age in seconds, both on the database's clock; undefined when there is none.
+   */
+  async lastAgentHeartbeat(host: string): Promise<{ atMs: number; ageSeconds: number } | undefined> {
+    const res = await this.pool.query<{ at_ms: number | null; age_seconds: number | null }>(
+      boundedQuery(
+        QUERY_TIMEOUT_MS,
+        `SELECT (extract(epoch FROM max(heartbeat_at)) * 1000)::float8 AS at_ms,
+           extract(epoch FROM clock_timestamp() - max(heartbeat_at))::float8 AS age_seconds
+         FROM workers WHERE kind = 'agent' AND host = $1 AND stopped_at IS NULL`,
+        [host],
+      ),
+    );
+    const row = res.rows[0];
+    return row?.at_ms == null || row.age_seconds == null ? undefined : { atMs: row.at_ms, ageSeconds: row.age_seconds };
+  }
+
   /** Workers that heartbeat within `withinSeconds`, or every kept row with `all`; newest first. */
   async list(opts: { all: boolean; withinSeconds: number }): Promise<WorkerRow[]> {
     const res = await this.pool.query<WorkerRow>(

@@ -16,7 +16,9 @@ import { AttemptStore } from '../store/attempt-store';
 import { AttemptUsageStore } from '../store/attempt-usage-store';
 import { EndedTaskStore } from '../store/ended-task-store';
 import { WorktreeStore } from '../store/worktree-store';
+import { WorkerStore } from '../store/worker-store';
 import { runMain } from '../process/run-main';
+import { agentHostGone } from './agent-host-gone';
 import { agentProcessEnded, attemptArrivedAt } from './agent-slot-interceptor';
 import { agentSlots } from './agent-slots';
 import { agentSpawn, spawnerBinary, type AgentSpawning } from './agent-spawn';
@@ -73,6 +75,7 @@ runMain('agent-worker', () => {
       store: new WorktreeStore(ctx.pool),
       git: gitOf(ctx.logger),
       endedTasks: new EndedTaskStore(ctx.pool),
+      agentHostGone: agentHostGone(new WorkerStore(ctx.pool)),
     }));
 
   return runWorkerProcess(

@@ -674,26 +674,39 @@ describe('removing the registration of a worktree lost with its worker', () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  /** A fresh repository, and the activities of a worker on `host` (every worker has the same root). */
+  /**
+   * A fresh repository, and the activities of a worker on `host` (every worker has the same root), for
+   * which the machines in `gone` have no agent worker alive.
+   */
   const fresh = (name: string) => {
     const repo = join(dir, name);
     initRepo(repo);
     const root = join(dir, `${name}-worktrees`);
-    const onHost = (host: string) =>
-      createWorktreeActivities({ worktreeRoot: root, workerQueue: `agents@${host}`, host });
+    const onHost = (host: string, gone: string[] = []) =>
+      createWorktreeActivities({
+        worktreeRoot: root,
+        workerQueue: `agents@${host}`,
+        host,
+        agentHostGone: async (h) => gone.includes(h),
+      });
     return { repo, root, onHost };
   };
   const listed = (repo: string) => sh(repo, 'worktree', 'list', '--porcelain');
 
   it('removes it when its directory is absent here, keeping the branch, and does nothing the second time', async () => {
     const { repo, onHost } = fresh('absent');
-    const [a, b] = [onHost('machine-a'), onHost('machine-b')];
+    const a = onHost('machine-a');
     const wt = await run(a.prepareWorktree, { taskId: 'task-gone', repoPath: repo });
     writeFileSync(join(wt.worktreePath, 'work.txt'), 'the work\n');
     const work = await commitAgentWork(a, wt, 'task-gone');
-    // Machine a is gone with its disk; machine b does not see the directory.
+    // Machine b does not see the directory: while machine a has an agent worker alive (restarted in its
+    // pod, say), its disk may still hold it, for its own janitor.
     renameSync(wt.worktreePath, `${wt.worktreePath}.disk-a`);
     const input = { taskId: 'task-gone', repoPath: repo, worktreePath: wt.worktreePath };
+    assert.equal(await run(onHost('machine-b').unregisterLostWorktree, input), false);
+    assert.ok(listed(repo).includes(`worktree ${wt.worktreePath}\n`), 'still registered');
+    // Machine a is gone with its disk.
+    const b = onHost('machine-b', ['machine-a']);
     assert.equal(await run(b.unregisterLostWorktree, input), true);
     assert.ok(!listed(repo).includes('task-gone'), 'the registration is gone');
     assert.equal(sh(repo, 'rev-parse', branchForTask('task-gone')), work.sha, 'the branch stays, with the work');
@@ -701,6 +714,16 @@ describe('removing the registration of a worktree lost with its worker', () => {
     sh(repo, 'checkout', '--quiet', 'main');
     assert.equal(await run(b.unregisterLostWorktree, input), false, 'nothing to do the second time');
     assert.ok(existsSync(`${wt.worktreePath}.disk-a`), "machine a's disk is not this worker's to touch");
+  });
+
+  it('removes it when its directory is gone from its own machine', async () => {
+    const { repo, onHost } = fresh('deleted');
+    const a = onHost('machine-a');
+    const wt = await run(a.prepareWorktree, { taskId: 'task-deleted', repoPath: repo });
+    rmSync(wt.worktreePath, { recursive: true, force: true });
+    const input = { taskId: 'task-deleted', repoPath: repo, worktreePath: wt.worktreePath };
+    assert.equal(await run(a.unregisterLostWorktree, input), true);
+    assert.ok(!listed(repo).includes('task-deleted'));
   });
 
   it('leaves a worktree usable on this machine to its janitor', async () => {
@@ -716,7 +739,7 @@ describe('removing the registration of a worktree lost with its worker', () => {
 
   it("sets aside this machine's copy of a worktree another machine made again, then removes the registration", async () => {
     const { repo, root, onHost } = fresh('other-machine');
-    const [a, b] = [onHost('machine-a'), onHost('machine-b')];
+    const [a, b] = [onHost('machine-a', ['machine-b']), onHost('machine-b')];
     const first = await run(a.prepareWorktree, { taskId: 'task-moved', repoPath: repo });
     writeFileSync(join(first.worktreePath, 'old.txt'), "a's copy\n");
     renameSync(first.worktreePath, `${first.worktreePath}.disk-a`);
