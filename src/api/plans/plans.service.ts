@@ -60,7 +60,8 @@ export class PlansService {
   async create(dto: CreatePlanDto): Promise<{ created: boolean; body: Awaited<ReturnType<PlansService['get']>> }> {
     // A repeated key with the same request answers the plan stored first, whatever has changed since
     // (see TasksService.create).
-    const fingerprint = requestFingerprint(dto);
+    // Only a request with a key is fingerprinted (a body may be a megabyte).
+    const fingerprint = dto.idempotencyKey === undefined ? '' : requestFingerprint(dto);
     const stored = dto.idempotencyKey === undefined ? undefined : await this.store.byIdempotencyKey(dto.idempotencyKey);
     if (stored) return this.replay(stored, fingerprint);
     const problems: FieldProblem[] = findGraphProblems(
@@ -87,7 +88,7 @@ export class PlansService {
     const newPlan = {
       id: planId,
       idempotencyKey: dto.idempotencyKey,
-      requestSha256: dto.idempotencyKey === undefined ? undefined : fingerprint,
+      requestSha256: fingerprint || undefined,
       maxParallel: dto.maxParallel ?? DEFAULT_MAX_PARALLEL,
       onFailure: dto.onFailure ?? 'stop',
       workflowId: workflowIdForPlan(planId),

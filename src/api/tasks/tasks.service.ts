@@ -60,7 +60,8 @@ export class TasksService {
   async create(dto: CreateTaskDto) {
     // A repeated key with the same request answers the task stored first, whatever has changed since
     // (the agents file, the directories this replica sees): its first submission was accepted.
-    const fingerprint = requestFingerprint(dto);
+    // Only a request with a key is fingerprinted (a body may be a megabyte).
+    const fingerprint = dto.idempotencyKey === undefined ? '' : requestFingerprint(dto);
     const stored = dto.idempotencyKey === undefined ? undefined : await this.store.byIdempotencyKey(dto.idempotencyKey);
     if (stored) return this.replay(stored, fingerprint);
     const input = resolveTaskInput(dto, this.agents, (field) => field);
@@ -76,7 +77,7 @@ export class TasksService {
       ...input.task,
       id,
       idempotencyKey: dto.idempotencyKey,
-      requestSha256: dto.idempotencyKey === undefined ? undefined : fingerprint,
+      requestSha256: fingerprint || undefined,
       workflowId: workflowIdForTask(id),
     };
     const { task, created } =
