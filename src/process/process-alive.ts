@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-  } catch {
-    return false;
+  } catch (err) {
+    // EPERM: it exists, another user's.
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
   try {
     return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
