@@ -27,19 +27,45 @@ function readProc(pid: number): Proc | undefined {
   }
 }
 
-function hasTag(pid: number, entry: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(entry);
-  } catch {
-    return false; // gone already, or not ours to read
+/** How many times withTag reads an empty environment again before it takes it for one. */
+const EMPTY_ENVIRON_REREADS = 5;
+
+/**
+ * Those of `pids` whose environment holds `entry` (`ATELIER_AGENT_TAG=<tag>`). As hasTag in
+ * infra/spawner/leftovers.go: a process in the middle of an exec shows an empty environment for a
+ * moment (/proc reads the memory it is leaving), so a daemon that execs its program as the helper dies
+ * would escape; an empty read is therefore read again up to 5 times, 2 ms apart (all such processes
+ * at once, so that a machine's many kernel threads, whose environment is empty, cost 10 ms, not 10 ms
+ * each). `read` reads a /proc file (replaced by tests); one that throws is gone or not ours to read.
+ */
+export async function withTag(
+  pids: readonly number[],
+  entry: string,
+  read: (path: string) => string = (path) => readFileSync(path, 'latin1'),
+): Promise<Set<number>> {
+  const tagged = new Set<number>();
+  let empty = [...pids];
+  for (let retry = 0; empty.length > 0; retry++) {
+    if (retry > 0) await new Promise((resolve) => setTimeout(resolve, 2));
+    empty = empty.filter((pid) => {
+      let environ: string;
+      try {
+        environ = read(`/proc/${pid}/environ`);
+      } catch {
+        return false; // gone already, or not ours to read
+      }
+      if (environ.split('\0').includes(entry)) tagged.add(pid);
+      return environ === '' && retry < EMPTY_ENVIRON_REREADS;
+    });
   }
+  return tagged;
 }
 
 /**
  * The processes alive (no zombies) of session `session` and those whose environment holds `tag` as
  * the agent tag, with all their descendants; never the worker.
  */
-function agentProcesses(session: number | undefined, tag: string | undefined): Proc[] {
+async function agentProcesses(session: number | undefined, tag: string | undefined): Promise<Proc[]> {
   const procs = new Map<number, Proc>();
   const children = new Map<number, number[]>();
   let entries: string[];
@@ -58,14 +84,11 @@ function agentProcesses(session: number | undefined, tag: string | undefined): P
     else children.set(proc.ppid, [proc.pid]);
   }
   const tagEntry = tag === undefined ? undefined : `${AGENT_TAG_VARIABLE}=${tag}`;
-  const queue = [...procs.values()]
-    .filter(
-      (p) =>
-        !p.zombie &&
-        p.pid !== process.pid &&
-        (p.session === session || (tagEntry !== undefined && hasTag(p.pid, tagEntry))),
-    )
-    .map((p) => p.pid);
+  const candidates = [...procs.values()].filter((p) => !p.zombie && p.pid !== process.pid);
+  const inSession = candidates.filter((p) => p.session === session).map((p) => p.pid);
+  const others = candidates.filter((p) => p.session !== session).map((p) => p.pid);
+  const tagged = tagEntry === undefined ? [] : await withTag(others, tagEntry);
+  const queue = [...inSession, ...tagged];
   const seen = new Set<number>();
   for (let pid = queue.shift(); pid !== undefined; pid = queue.shift()) {
     if (seen.has(pid) || pid === process.pid) continue;
@@ -90,7 +113,7 @@ const LEFTOVERS_DEADLINE_MS = 2_000;
 export async function killAgentLeftovers(session: number | undefined, tag: string | undefined): Promise<void> {
   const own = processGroupOf(process.pid);
   for (const deadline = Date.now() + LEFTOVERS_DEADLINE_MS; ;) {
-    const alive = agentProcesses(session, tag);
+    const alive = await agentProcesses(session, tag);
     if (alive.length === 0 || Date.now() > deadline) return;
     for (const { pid, pgrp } of alive) {
       if (pgrp !== own && pgrp > 1) signal(-pgrp);
