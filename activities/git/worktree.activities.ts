@@ -86,6 +86,8 @@ export interface WorktreeDeps {
   agentHostGone?: (host: string) => Promise<boolean>;
   /** How long one git command may run outside an activity (the janitor's sweep); default 5 minutes. */
   sweepGitTimeoutMs?: number;
+  /** How it removes a worktree's directory, and a long-ended task's orphaned one; default `removeTree`. */
+  removeTree?: (path: string) => Promise<void>;
 }
 
 /** Beside git's own files of a worktree (in the repository): the host whose disk holds its directory. */
@@ -273,6 +275,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
   // activities do not heartbeat, so a cancel arrives only so); the janitor's, which no activity runs,
   // after a timeout of its own. A git that hangs cannot hold the repository's lock for good.
   const git = stoppedWithActivity(deps.git ?? gitVia(), deps.sweepGitTimeoutMs);
+  const removeDir = deps.removeTree ?? removeTree;
 
   const headOf = async (cwd: string, ref = 'HEAD'): Promise<string> =>
     (await git(cwd, ['rev-parse', '--verify', '--end-of-options', `${ref}^{commit}`])).stdout.trim();
@@ -363,7 +366,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
    */
   const unregister = async (repo: string, path: string): Promise<void> => {
     const removed = await succeeds(repo, ['worktree', 'remove', '--force', '--force', path]);
-    await removeTree(path);
+    await removeDir(path);
     if (removed) return;
     const listed = parseWorktreeList((await git(repo, ['worktree', 'list', '--porcelain'])).stdout);
     if (listed.some((w) => w.path === path)) await git(repo, ['worktree', 'remove', '--force', '--force', path]);
@@ -815,7 +818,7 @@ export function createWorktreeActivities(deps: WorktreeDeps) {
         // Asked again under the lock: a retried task prepares its worktree here again. One that cannot be
         // removed stays, said so, and the others are removed all the same.
         try {
-          const orphaned = await reposInUse.run(repo, () => removeLongEndedOrphan(endedTasks, root, taskId));
+          const orphaned = await reposInUse.run(repo, () => removeLongEndedOrphan(endedTasks, root, taskId, removeDir));
           if (orphaned) removed.push(taskId);
         } catch (err) {
           kept.push({ taskId, worktree: path, error: (err as Error).message });

@@ -248,23 +248,31 @@ describe('worktree janitor', () => {
   });
 
   it('keeps, and says so, a worktree it cannot remove, and removes those listed after it', async () => {
-    // Files the worker may not delete (a container's, written as root) make git's removal fail; the
-    // tests run as root, so the failure is injected.
+    // Files the worker may not delete (a container's, written as root) make both git's removal and
+    // removeTree fail; the tests run as root, so the failures are injected.
     const real = gitVia();
     let stuckPath = '';
     const failing: Git = (cwd, args, signal) =>
       args[0] === 'worktree' && args[1] === 'remove' && args.includes(stuckPath)
         ? Promise.reject(new GitError(args, 255, `error: failed to delete '${stuckPath}': Permission denied`))
         : real(cwd, args, signal);
-    const { janitor, task, kept } = worker(join(dir, 'worktrees-undeletable'), undefined, { git: failing });
+    const { janitor, task, kept } = worker(join(dir, 'worktrees-undeletable'), undefined, {
+      git: failing,
+      removeTree: async (path) => {
+        if (path === stuckPath)
+          throw Object.assign(new Error(`EACCES: permission denied, unlink '${path}/out.txt'`), { code: 'EACCES' });
+        await removeTree(path);
+      },
+    });
     // git lists worktrees by path: the one it cannot remove comes first.
     const [stuck, done] = [await task('failed'), await task('succeeded')].sort((a, b) => (a.id < b.id ? -1 : 1));
     assert.ok(stuck !== undefined && done !== undefined);
     stuckPath = stuck.path;
     assert.deepEqual(await janitor.sweepOnce(), [done.id]);
     assert.ok(!existsSync(done.path), 'the worktree after it is removed');
+    assert.ok(existsSync(stuck.path), 'the one it cannot remove stays');
     assert.deepEqual(
-      kept.map((k) => [(k as { taskId: string }).taskId, (k as { error: string }).error.includes('Permission denied')]),
+      kept.map((k) => [(k as { taskId: string }).taskId, (k as { error: string }).error.includes('EACCES')]),
       [[stuck.id, true]],
       'the one it cannot remove is named, with why',
     );
