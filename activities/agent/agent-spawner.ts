@@ -9,7 +9,7 @@ import {
   type SpawnAgent,
   type SpawnEnd,
 } from './agent-process';
-import { killAgentLeftovers } from '../../src/process/agent-leftovers';
+import { agentTag, killAgentLeftovers } from '../../src/process/agent-leftovers';
 import { processAlive } from '../../src/process/process-alive';
 import { processStartTicks } from '../../src/process/process-start-time';
 
@@ -150,7 +150,7 @@ export class AgentSpawner {
       }
       entry.events.exit();
       // The helper's tag for the agent's processes (agentTag in infra/spawner/leftovers.go).
-      const tag = helper.process.pid === undefined ? undefined : `${helper.process.pid}.${id}`;
+      const tag = helper.process.pid === undefined ? undefined : agentTag(helper.process.pid, id);
       const now = processStartTicks(pid);
       // Another process has the agent's pid (it died with the helper, was reaped, and the pid passed on):
       // the group and session of that id, if any, are that process's. What carries the agent's tag is not.

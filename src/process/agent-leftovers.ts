@@ -1,31 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
+import { readProcStat, type ProcStat } from './proc-stat';
 import { processGroupOf } from './process-group';
 
 /**
  * The environment variable by which infra/spawner marks each agent's processes (`tagVariable` in
- * infra/spawner/leftovers.go): `<helper pid>.<request id>`, inherited by the agent's children.
+ * infra/spawner/leftovers.go): `agentTag(<helper pid>, <request id>)`, inherited by the agent's children.
  */
 export const AGENT_TAG_VARIABLE = 'ATELIER_AGENT_TAG';
 
-/** What /proc/<pid>/stat says of a process. */
-interface Proc {
-  pid: number;
-  ppid: number;
-  pgrp: number;
-  session: number;
-  zombie: boolean;
-}
-
-function readProc(pid: number): Proc | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // "pid (comm) state ppid pgrp session …": comm may hold spaces and parentheses; it ends at the last ")".
-    const [state, ppid, pgrp, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { pid, ppid: Number(ppid), pgrp: Number(pgrp), session: Number(session), zombie: state === 'Z' };
-  } catch {
-    return undefined; // gone already
-  }
-}
+/** The tag of the agent of request `id` to helper `helperPid` (agentTag in infra/spawner/leftovers.go). */
+export const agentTag = (helperPid: number, id: number): string => `${helperPid}.${id}`;
 
 /** How many times withTag reads an empty environment again before it takes it for one. */
 const EMPTY_ENVIRON_REREADS = 5;
@@ -65,8 +49,8 @@ export async function withTag(
  * The processes alive (no zombies) of session `session` and those whose environment holds `tag` as
  * the agent tag, with all their descendants; never the worker.
  */
-async function agentProcesses(session: number | undefined, tag: string | undefined): Promise<Proc[]> {
-  const procs = new Map<number, Proc>();
+async function agentProcesses(session: number | undefined, tag: string | undefined): Promise<ProcStat[]> {
+  const procs = new Map<number, ProcStat>();
   const children = new Map<number, number[]>();
   let entries: string[];
   try {
@@ -76,7 +60,7 @@ async function agentProcesses(session: number | undefined, tag: string | undefin
   }
   for (const entry of entries) {
     if (!/^\d+$/.test(entry)) continue;
-    const proc = readProc(Number(entry));
+    const proc = readProcStat(Number(entry));
     if (proc === undefined) continue;
     procs.set(proc.pid, proc);
     const siblings = children.get(proc.ppid);
@@ -84,7 +68,7 @@ async function agentProcesses(session: number | undefined, tag: string | undefin
     else children.set(proc.ppid, [proc.pid]);
   }
   const tagEntry = tag === undefined ? undefined : `${AGENT_TAG_VARIABLE}=${tag}`;
-  const candidates = [...procs.values()].filter((p) => !p.zombie && p.pid !== process.pid);
+  const candidates = [...procs.values()].filter((p) => p.state !== 'Z' && p.pid !== process.pid);
   const inSession = candidates.filter((p) => p.session === session).map((p) => p.pid);
   const others = candidates.filter((p) => p.session !== session).map((p) => p.pid);
   const tagged = tagEntry === undefined ? [] : await withTag(others, tagEntry);
@@ -95,7 +79,7 @@ async function agentProcesses(session: number | undefined, tag: string | undefin
     seen.add(pid);
     queue.push(...(children.get(pid) ?? []));
   }
-  return [...seen].map((pid) => procs.get(pid)).filter((p): p is Proc => p !== undefined && !p.zombie);
+  return [...seen].map((pid) => procs.get(pid)).filter((p): p is ProcStat => p !== undefined && p.state !== 'Z');
 }
 
 /** How long killAgentLeftovers reads /proc again and kills what it finds. */

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readProcStat } from './proc-stat';
 
 /** True while a process with this pid exists and has not exited (a zombie its parent has yet to reap has). */
 export function processAlive(pid: number): boolean {
@@ -8,9 +8,6 @@ export function processAlive(pid: number): boolean {
     // EPERM: it exists, another user's.
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
+  const state = readProcStat(pid)?.state;
+  return state !== undefined && state !== 'Z';
 }

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readProcStat } from './proc-stat';
 
 /**
  * When process `pid` started, in clock ticks since boot (field 22 of `/proc/<pid>/stat`): with its pid,
@@ -6,11 +6,5 @@ import { readFileSync } from 'node:fs';
  * no process has the pid.
  */
 export function processStartTicks(pid: number): string | undefined {
-  try {
-    // The fields after the command's name, which may hold spaces and parentheses, begin with the 3rd.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(') ') + 2).split(' ')[22 - 3];
-  } catch {
-    return undefined;
-  }
+  return readProcStat(pid)?.startTicks;
 }

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { AGENT_TAG_VARIABLE, withTag } from '../../src/process/agent-leftovers';
+import { AGENT_TAG_VARIABLE, agentTag, withTag } from '../../src/process/agent-leftovers';
 
 describe('withTag', () => {
-  const entry = `${AGENT_TAG_VARIABLE}=1.2`;
+  const entry = `${AGENT_TAG_VARIABLE}=${agentTag(1, 2)}`;
 
   it('reads an empty environment again, as a process in the middle of an exec shows one', async () => {
     const reads = new Map<number, number>();
@@ -18,7 +18,7 @@ describe('withTag', () => {
         case 11: // cleared its environment
           return '';
         case 12: // another run's
-          return `${AGENT_TAG_VARIABLE}=1.3\0`;
+          return `${AGENT_TAG_VARIABLE}=${agentTag(1, 3)}\0`;
         case 13: // tagged from the first read
           return `${entry}\0HOME=/`;
         default: // gone, or not ours to read
@@ -35,8 +35,14 @@ describe('withTag', () => {
   });
 
   it('finds the tag in a real process environment, and not another run’s', async () => {
-    const ours = spawn('sleep', ['30'], { stdio: 'ignore', env: { ...process.env, [AGENT_TAG_VARIABLE]: '1.2' } });
-    const theirs = spawn('sleep', ['30'], { stdio: 'ignore', env: { ...process.env, [AGENT_TAG_VARIABLE]: '1.3' } });
+    const ours = spawn('sleep', ['30'], {
+      stdio: 'ignore',
+      env: { ...process.env, [AGENT_TAG_VARIABLE]: agentTag(1, 2) },
+    });
+    const theirs = spawn('sleep', ['30'], {
+      stdio: 'ignore',
+      env: { ...process.env, [AGENT_TAG_VARIABLE]: agentTag(1, 3) },
+    });
     try {
       await Promise.all([ours, theirs].map((child) => new Promise((resolve) => child.once('spawn', resolve))));
       const tagged = await withTag([ours.pid as number, theirs.pid as number, process.pid], entry);

@@ -10,6 +10,7 @@ import { spawnDirectly, type AgentProcess, type SpawnAgent, type SpawnEnd } from
 import { AgentSpawner } from '../../activities/agent/agent-spawner';
 import type { OutputStream } from '../../activities/agent/parsers/types';
 import { runProcess, type CutOff, type ProcessEnd } from '../../activities/agent/run-process';
+import { readProcStat, type ProcStat } from '../../src/process/proc-stat';
 import { DEFAULT_SPAWNER_BINARY } from '../../src/workers/agent-spawn';
 import { STAND_IN_AGENT } from '../support/test-env';
 import { processAlive, waitFor } from '../support/wait-for';
@@ -59,11 +60,8 @@ async function runOn(spawn: SpawnAgent, invocation: Invocation, opts: RunOptions
   return { end, ...output, elapsedMs: Date.now() - started };
 }
 
-/** Fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, session, … */
-const procStat = (pid: number): { ppid: number; pgrp: number; session: number } => {
-  const [, ppid, pgrp, session] = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-  return { ppid: Number(ppid), pgrp: Number(pgrp), session: Number(session) };
-};
+/** /proc/<pid>/stat of a process that must be there. */
+const procStat = (pid: number): ProcStat => readProcStat(pid) ?? assert.fail(`no process has pid ${pid}`);
 
 const readPid = (file: string): number => {
   const pid = Number(readFileSync(file, 'utf8'));
