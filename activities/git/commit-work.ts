@@ -41,9 +41,10 @@ const answers = (git: Git, cwd: string, args: string[]): Promise<boolean> =>
  * waited for, and commits and removals of one worktree take turns), and only this worktree's gits take
  * its index lock, its HEAD's lock and its branch's lock, so such a lock that was there before this call
  * began is one a killed git left: `gitVia` kills git when its signal aborts (the worktree activities and
- * the agent activity's commit abort it on cancel and timeout), and an agent's git dies with its group. Left there, it would fail every commit (and a successful agent would run again, and the
- * janitor keep the worktree for good), so it is removed and the commit is tried again. A lock made since
- * is a live git's: it stays, and the call fails (retried).
+ * the agent activity's commit abort it on cancel and timeout), and an agent's git dies with its group.
+ * Left there, it would fail every commit (and a successful agent would run again, and the janitor keep
+ * the worktree for good), so it is removed and the commit is tried again. A lock made since is a live
+ * git's: it stays, and the call fails (retried).
  */
 export async function commitTaskWork(git: Git, work: TaskWork): Promise<boolean> {
   return clearingLeftLocks(await ownLocks(git, work), () => commitAll(git, work));
@@ -74,20 +75,34 @@ async function ownLocks(git: Git, { cwd, branch }: TaskWork): Promise<string[]> 
   return paths.map((path) => resolve(cwd, path));
 }
 
+/** An entry of `git status --porcelain`: its path, and whether it is untracked (`?? path`). */
+interface StatusEntry {
+  path: string;
+  untracked: boolean;
+}
+
+/**
+ * What `add -A` would look at in the worktree at `cwd`: changes, and untracked files but ignored ones,
+ * each one (`--untracked-files=all`, a folder only when it is a repository of its own); and a
+ * submodule's new commit or changes inside, whatever hides them (`--ignore-submodules=none`).
+ */
+async function statusEntries(git: Git, cwd: string): Promise<StatusEntry[]> {
+  const args = ['status', '--porcelain', '-z', '--untracked-files=all', '--ignore-submodules=none'];
+  return (await git(cwd, args)).stdout
+    .split('\0')
+    .filter((entry) => entry !== '')
+    .map((entry) => ({ path: entry.slice(3), untracked: entry.startsWith('?? ') }));
+}
+
 async function commitAll(git: Git, { cwd, taskId, branch, subject, agent }: TaskWork): Promise<boolean> {
   await attachTaskBranch(git, cwd, branch);
-  // What `add -A` would look at (changes, and untracked files but ignored ones; a submodule's new commit
-  // whatever hides it): nothing, no commit.
-  const status = (await git(cwd, ['status', '--porcelain', '-z', '--untracked-files=all', '--ignore-submodules=none']))
-    .stdout;
-  if (status === '') return false;
+  // Nothing `add -A` would look at: no commit.
+  const status = await statusEntries(git, cwd);
+  if (status.length === 0) return false;
   // A repository of the agent's own (listed as `?? dir/`: git does not look inside) is left out: `add -A`
   // refuses one without a commit (and with it everything else), and records one with commits as a link
   // to commits this repository does not have.
-  const ownRepos = status
-    .split('\0')
-    .filter((entry) => entry.startsWith('?? ') && entry.endsWith('/'))
-    .map((entry) => entry.slice(3));
+  const ownRepos = status.filter((entry) => entry.untracked && entry.path.endsWith('/')).map((entry) => entry.path);
   await git(cwd, ['add', '-A', '--', '.', ...ownRepos.map((path) => `:(exclude,literal)${path}`)]);
   // What was staged, not what `status` shows: a submodule changed inside only is shown, and not staged.
   if (await answers(git, cwd, ['diff', '--cached', '--quiet', ...EVERY_SUBMODULE])) return false;
@@ -148,12 +163,7 @@ async function attachTaskBranch(git: Git, cwd: string, branch: string): Promise<
  */
 export async function leftUncommitted(git: Git, cwd: string): Promise<string[]> {
   // Every submodule, whatever its `ignore` setting says: a change inside one is not in the commit.
-  const status = (await git(cwd, ['status', '--porcelain', '-z', '--untracked-files=all', '--ignore-submodules=none']))
-    .stdout;
-  const changed = status
-    .split('\0')
-    .filter((entry) => entry !== '')
-    .map((entry) => entry.slice(3));
+  const changed = (await statusEntries(git, cwd)).map((entry) => entry.path);
   return [...changed, ...(await filledSubmoduleFolders(git, cwd))];
 }
 
