@@ -1,49 +1,31 @@
-import { chmod, lstat, readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EndedTaskStore } from '../../src/store/ended-task-store';
+import { removeTree } from './remove-tree';
 
-// Copies of task worktrees that git no longer knows (another worker took the worktree over from a disk
-// it did not see, or the repository is gone): nothing can commit them, and they are kept
-// ORPHANS_KEPT_DAYS for whoever wants what only they hold.
+// Copies of task worktrees whose work nothing can commit, kept ORPHANS_KEPT_DAYS for whoever wants what
+// only they hold: directories git no longer knows (another worker took the worktree over from a disk it
+// did not see, or the repository is gone), and registered worktrees set aside before their registration
+// is removed (the agent removed their `.git`, or they are this machine's old copy of a worktree another
+// worker made again since).
 
-/** `<task id>.orphan-<epoch ms>`: a copy of a task's worktree set aside in the worktree root, and when. */
+/** `<task id>.orphan-<epoch ms>`: a copy of a task's worktree set aside beside it (`setAside`), and when. */
 const SET_ASIDE = /^[^/]+\.orphan-(\d+)$/;
 
 /**
- * Moves the directory at `path` (a task's worktree that git no longer knows: another worker took the
- * worktree over from a disk it did not see) aside in the same root, as `<path>.orphan-<epoch ms>`, so a
- * worktree of the task can be made there again while the files stay, for whoever wants what only they
- * hold. Returns where it went.
+ * Moves the directory at `path`, a copy of a task's worktree whose work nothing can commit, aside beside
+ * it, as `<path>.orphan-<epoch ms>`, so a worktree of the task can be made there again while the files
+ * stay, for whoever wants what only they hold. It is a directory git no longer knows (another worker
+ * took the worktree over from a disk it did not see), or a registered worktree about to be unregistered
+ * (its `.git` removed by the agent, or this machine's old copy of a worktree another worker made again
+ * since). A lost worker's worktree may be in another worker's root, not this one's: its copy stays
+ * there, for the janitor of a worker with that root, if any (`removeSetAsideOlderThan`). Returns where
+ * it went.
  */
 export async function setAside(path: string, now = Date.now()): Promise<string> {
   const aside = `${path}.orphan-${now}`;
   await rename(path, aside);
   return aside;
-}
-
-/**
- * Removes the directory tree at `path` (nothing to do when it is gone). A tree the worker may not
- * change (an agent's `chmod 0555` directory with files in it) refuses with EACCES or EPERM: its
- * directories are then made writable by their owner and it is tried once more; what still refuses (files
- * another user owns, the output of a container run as root) throws.
- */
-export async function removeTree(path: string, remove: typeof rm = rm): Promise<void> {
-  try {
-    await remove(path, { recursive: true, force: true });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EACCES' && code !== 'EPERM') throw err;
-    await makeWritable(path);
-    await remove(path, { recursive: true, force: true });
-  }
-}
-
-/** Gives the owner write and search permission on every directory under `path` it can (never following a link). */
-async function makeWritable(path: string): Promise<void> {
-  const stat = await lstat(path).catch(() => undefined);
-  if (stat === undefined || !stat.isDirectory()) return;
-  await chmod(path, (stat.mode & 0o7777) | 0o700).catch(() => undefined);
-  for (const name of await readdir(path).catch(() => [])) await makeWritable(join(path, name));
 }
 
 /** What removing the copies set aside long enough did: the paths removed, and those that stay, with why. */

@@ -13,7 +13,8 @@ import { GitError, GitOutputTooLarge, KeyedMutex, gitVia, type Git } from './git
 import { EVERY_SUBMODULE, commitTaskWork, leftUncommitted } from './commit-work';
 import { historySizedCommit } from './history-sized-commit';
 import { clearingLeftLocks } from './left-locks';
-import { removeLongEndedOrphan, removeTree, setAside } from './orphan-copies';
+import { removeLongEndedOrphan, setAside } from './orphan-copies';
+import { removeTree } from './remove-tree';
 
 /** The branch a task's work is committed on; it outlives the worktree. */
 export const branchForTask = (taskId: string): string => `atelier/${taskId}`;

@@ -21,7 +21,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 import { Pool } from 'pg';
 import { GitError, gitVia, type Git } from '../../activities/git/git';
-import { removeTree } from '../../activities/git/orphan-copies';
+import { removeTree } from '../../activities/git/remove-tree';
 import { createWorktreeActivities, type WorktreeDeps } from '../../activities/git/worktree.activities';
 import { EndedTaskStore } from '../../src/store/ended-task-store';
 import { WorktreeStore } from '../../src/store/worktree-store';
