@@ -2,10 +2,8 @@ import { ApiProperty } from '@nestjs/swagger';
 import { PLAN_ON_FAILURE, PLAN_STATUSES, TASK_STATUSES } from '../../../../workflows/definitions';
 import { TaskErrorView } from '../../tasks/dto/task.view';
 
-/**
- * What the plan routes answer, for the API description: PlansService builds these answers;
- * test/e2e/plans.e2e.test.ts checks that their fields are these.
- */
+// What the plan routes answer, for the API description: PlansService builds these answers;
+// test/e2e/plans.e2e.test.ts checks that their fields are these.
 
 export class PlanTaskLinksView {
   @ApiProperty({ example: '/v1/tasks/6b164171-b029-4597-b729-14ee9d951aec' })

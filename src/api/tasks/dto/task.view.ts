@@ -1,10 +1,8 @@
 import { ApiProperty, IntersectionType } from '@nestjs/swagger';
 import { TASK_STATUSES, WAIT_KINDS } from '../../../../workflows/definitions';
 
-/**
- * What the task routes answer, for the API description: task-view.ts, run-view.ts and TasksService
- * build these answers; test/e2e/tasks.e2e.test.ts checks that their fields are these.
- */
+// What the task routes answer, for the API description: task-view.ts, run-view.ts and TasksService
+// build these answers; test/e2e/tasks.e2e.test.ts checks that their fields are these.
 
 const nullableString = (description?: string) => ({ type: String, nullable: true, description });
 const nullableNumber = (description?: string) => ({ type: Number, nullable: true, description });
