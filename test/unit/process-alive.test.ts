@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { chmodSync, copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { processAlive } from '../../src/process/process-alive';
 import { ROOT } from '../support/test-env';
@@ -15,12 +16,20 @@ describe('processAlive', () => {
 
   it("is true for another user's process (kill answers EPERM)", () => {
     // PID 1 is root's: seen from a user that may not signal it. As root, the check runs as `nobody`,
-    // which may not read this checkout: the compiled module reaches it on stdin.
-    const script = `${readFileSync(resolve(ROOT, 'dist/src/process/process-alive.js'), 'utf8')}
-process.stdout.write(String(exports.processAlive(1)));`;
-    const asUser =
-      process.getuid?.() === 0 ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--'] : [];
-    const [command, ...args] = [...asUser, process.execPath, '-'];
-    assert.equal(execFileSync(command as string, args, { input: script, cwd: '/', encoding: 'utf8' }), 'true');
+    // which may not read this checkout: it gets a copy of the compiled modules it needs.
+    const copy = mkdtempSync(join(tmpdir(), 'atelier-process-alive-'));
+    try {
+      for (const file of ['process-alive.js', 'proc-stat.js']) {
+        copyFileSync(resolve(ROOT, 'dist/src/process', file), join(copy, file));
+      }
+      chmodSync(copy, 0o755);
+      const check = `process.stdout.write(String(require(${JSON.stringify(join(copy, 'process-alive.js'))}).processAlive(1)))`;
+      const asUser =
+        process.getuid?.() === 0 ? ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups', '--'] : [];
+      const [command, ...args] = [...asUser, process.execPath, '-e', check];
+      assert.equal(execFileSync(command as string, args, { cwd: '/', encoding: 'utf8' }), 'true');
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 });
