@@ -9,8 +9,6 @@ import type { TemporalMetrics } from './temporal-metrics';
 
 /** How often a worker reports itself in the registry. */
 export const WORKER_HEARTBEAT_MS = 5000;
-/** A worker that has not heartbeat for this long is lost (GET /v1/workers, readiness, worktrees). */
-export const WORKER_LOST_AFTER_SECONDS = 30;
 /**
  * The shortest time between two writes of a worker's row for agent attempts that start or end. A
  * change after a quiet spell, or one that leaves the worker idle, is written at once; the changes of a

@@ -73,6 +73,12 @@ export interface QueueWorkers {
  */
 const QUERY_TIMEOUT_MS = 3000;
 
+/**
+ * A worker that has not heartbeat for this long is lost (GET /v1/workers, readiness, lost worktrees); it
+ * heartbeats every WORKER_HEARTBEAT_MS (src/observability/worker-observability.ts), 5 s.
+ */
+export const WORKER_LOST_AFTER_SECONDS = 30;
+
 /** Rows of workers gone this long are deleted when a worker registers. */
 const RETENTION = '1 day';
 

@@ -1,5 +1,5 @@
-import { WORKER_LOST_AFTER_SECONDS, WORKER_HEARTBEAT_MS } from '../observability/worker-observability';
-import type { WorkerStore } from '../store/worker-store';
+import { WORKER_HEARTBEAT_MS } from '../observability/worker-observability';
+import { WORKER_LOST_AFTER_SECONDS, type WorkerStore } from '../store/worker-store';
 
 /**
  * Tells whether the agent workers of a machine are gone (their worktrees with their disk), waiting for

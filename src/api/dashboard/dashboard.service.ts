@@ -4,11 +4,12 @@ import { temporal } from '@temporalio/proto';
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import type { AtelierConfig } from '../../config/env';
 import { boundedQuery, STATEMENT_TIMEOUT_MS } from '../../db/bounded-query';
+import { WORKER_LOST_AFTER_SECONDS } from '../../store/worker-store';
 import { inReadOnlySnapshot } from '../../db/transaction';
 import { QUEUED_SINCE_SQL } from '../../store/task-stats-store';
 import { temporalUnavailableText } from '../http/temporal-unavailable';
 import { taskLinks } from '../tasks/task-view';
-import { LISTED_WITHIN_SECONDS, WORKER_LOST_AFTER_SECONDS } from '../workers/workers.service';
+import { LISTED_WITHIN_SECONDS } from '../workers/workers.service';
 import { CONFIG, PG_POOL, TEMPORAL_CLIENT } from '../tokens';
 import type { DashboardSnapshot, QueueView, SeriesView, WorkerView } from './snapshot';
 

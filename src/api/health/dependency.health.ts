@@ -4,9 +4,8 @@ import { type Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Pool, QueryConfig } from 'pg';
 import type { AtelierConfig } from '../../config/env';
-import { WorkerStore } from '../../store/worker-store';
+import { WorkerStore, WORKER_LOST_AFTER_SECONDS } from '../../store/worker-store';
 import { CONFIG, PG_POOL, TEMPORAL_CLIENT } from '../tokens';
-import { WORKER_LOST_AFTER_SECONDS } from '../workers/workers.service';
 import { DeadlinePassed, withinDeadline } from '../../async/within-deadline';
 
 /** How long each check may take: a probe must answer, and say "down", well within its own timeout. */

@@ -7,13 +7,12 @@ import { AgentStatusStore, idleAgentStatus, type AgentStatusRow } from '../../st
 import { BudgetStore, type DailyBudget } from '../../store/budget-store';
 import { NotificationStore, type OutboxStats } from '../../notifications/notification-store';
 import { TaskStatsStore, type TaskStats } from '../../store/task-stats-store';
-import { WorkerStore, type QueueWorkers } from '../../store/worker-store';
+import { WorkerStore, type QueueWorkers, WORKER_LOST_AFTER_SECONDS } from '../../store/worker-store';
 import { TASK_STATUSES } from '../../../workflows/definitions';
 import { LogStreamService } from '../logs/log-stream.service';
 import { AGENTS, PG_POOL } from '../tokens';
 import { CachedRead } from './cached-read';
 import { QueueStatsService, type QueueStats, type QueueType } from '../workers/queue-stats.service';
-import { WORKER_LOST_AFTER_SECONDS } from '../workers/workers.service';
 
 const BREAKER_STATES = ['closed', 'open', 'half_open'] as const;
 

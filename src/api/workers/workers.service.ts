@@ -1,11 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { WORKER_LOST_AFTER_SECONDS } from '../../observability/worker-observability';
-import { WorkerStore, type WorkerKind, type WorkerRow } from '../../store/worker-store';
+import { WorkerStore, type WorkerKind, type WorkerRow, WORKER_LOST_AFTER_SECONDS } from '../../store/worker-store';
 import { hostOfIdentity } from '../../workers/worker-identity';
 import { temporalUnavailableText } from '../http/temporal-unavailable';
 import { QueueStatsService, type QueueStats, type QueueType } from './queue-stats.service';
 
-export { WORKER_LOST_AFTER_SECONDS };
 /** Without `all`, workers silent for longer than this are left out. */
 export const LISTED_WITHIN_SECONDS = 300;
 /** A poller Temporal last saw longer ago than this has stopped polling (long polls last about 60 s). */
